@@ -1,0 +1,151 @@
+// Database connection factory: one URL picks MySQL/MariaDB (production) or SQLite (embedded).
+//
+// What callers get back from each driver (the rest of the code must handle both):
+// - DECIMAL money: MySQL returns exact strings ('12.3400'); SQLite has no decimal type and
+//   returns JS numbers. Convert at the edge, never do money arithmetic on SQLite floats you
+//   cannot round.
+// - Timestamps: MySQL returns JS Date objects (UTC, because timezone 'Z' and the session
+//   time_zone is +00:00); SQLite returns the stored text 'YYYY-MM-DD HH:MM:SS.SSS' (UTC).
+//   Write timestamps with toDbTimestamp() and read them with fromDbTimestamp(): knex's SQLite
+//   driver would store a Date as epoch milliseconds, which breaks text comparisons.
+// - 0/1 flags come back as numbers from both.
+import fs from 'node:fs';
+import path from 'node:path';
+import knexFactory from 'knex';
+import type { Knex } from 'knex';
+
+export type DbKind = 'mysql' | 'sqlite';
+
+export interface ConnectOptions {
+  /** Largest MySQL pool size (SQLite always uses one connection). Default 10. */
+  poolMax?: number;
+  /** How long a query waits for a pooled connection before failing. Default 10 s. */
+  acquireTimeoutMs?: number;
+}
+
+/** mysql2 connection as seen by the pool hook (callback API). */
+interface MysqlRawConnection {
+  query(sql: string, cb: (err: Error | null) => void): void;
+}
+
+/** better-sqlite3 Database as seen by the pool hook (synchronous API). */
+interface SqliteRawConnection {
+  pragma(source: string): unknown;
+}
+
+type Done = (err: Error | null, conn: unknown) => void;
+
+export function createKnex(databaseUrl: string, opts: ConnectOptions = {}): Knex {
+  const acquireConnectionTimeout = opts.acquireTimeoutMs ?? 10_000;
+  if (/^(mysql|mariadb):\/\//i.test(databaseUrl)) {
+    return knexFactory({
+      client: 'mysql2',
+      connection: mysqlConnection(databaseUrl),
+      pool: {
+        min: 0,
+        max: opts.poolMax ?? 10,
+        // The connection option `timezone` only tells mysql2 how to convert Dates; the server
+        // session must be UTC too, or NOW()/CURRENT_TIMESTAMP and TIMESTAMP columns shift.
+        afterCreate(conn: MysqlRawConnection, done: Done) {
+          conn.query("SET time_zone = '+00:00'", (err) => done(err, conn));
+        },
+      },
+      acquireConnectionTimeout,
+    });
+  }
+  if (/^sqlite:/i.test(databaseUrl)) {
+    const filename = sqliteFilename(databaseUrl);
+    if (filename !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(filename)), { recursive: true });
+    return knexFactory({
+      client: 'better-sqlite3',
+      connection: { filename },
+      useNullAsDefault: true,
+      // SQLite has one writer; a single connection avoids SQLITE_BUSY between our own
+      // connections (and keeps ':memory:' one database instead of one per connection).
+      pool: {
+        min: 1,
+        max: 1,
+        afterCreate(conn: SqliteRawConnection, done: Done) {
+          try {
+            conn.pragma('journal_mode = WAL'); // readers (lint CLI, sqlite3 shell) do not block us
+            conn.pragma('busy_timeout = 5000'); // wait for another process' write lock
+            conn.pragma('foreign_keys = ON');
+            done(null, conn);
+          } catch (err) {
+            done(err as Error, conn);
+          }
+        },
+      },
+      acquireConnectionTimeout,
+    });
+  }
+  throw new Error(
+    `Unsupported database URL "${redact(databaseUrl)}": expected mysql://user:pass@host:port/db, ` +
+      'mariadb://…, sqlite:./relative/path.db, sqlite:/absolute/path.db or sqlite::memory:',
+  );
+}
+
+function mysqlConnection(databaseUrl: string): Knex.MySql2ConnectionConfig {
+  let url: URL;
+  try {
+    url = new URL(databaseUrl);
+  } catch {
+    throw new Error(`Invalid database URL "${redact(databaseUrl)}": cannot parse it`);
+  }
+  const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  if (!url.hostname || !database || database.includes('/')) {
+    throw new Error(`Invalid database URL "${redact(databaseUrl)}": expected mysql://user:pass@host:port/db`);
+  }
+  return {
+    host: url.hostname,
+    port: url.port ? Number(url.port) : 3306,
+    user: decodeURIComponent(url.username),
+    password: decodeURIComponent(url.password),
+    database,
+    charset: 'utf8mb4', // Chinese names (北京) need 4-byte UTF-8; knex also uses it as the table default
+    timezone: 'Z',
+    dateStrings: false,
+    supportBigNumbers: true,
+    // decimalNumbers stays false (mysql2's default): DECIMAL money arrives as an exact string.
+  };
+}
+
+function sqliteFilename(databaseUrl: string): string {
+  const rest = databaseUrl.slice('sqlite:'.length);
+  if (rest === ':memory:') return rest;
+  // 'sqlite://x' is ambiguous (host or path?): refuse it instead of guessing.
+  if (rest === '' || rest.startsWith('//')) {
+    throw new Error(
+      `Invalid database URL "${databaseUrl}": expected sqlite:./relative/path.db, sqlite:/absolute/path.db or sqlite::memory:`,
+    );
+  }
+  return rest;
+}
+
+/** Hide the password when a URL goes into an error message. */
+function redact(databaseUrl: string): string {
+  return databaseUrl.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@');
+}
+
+export function dbKind(knex: Knex): DbKind {
+  // knex.client is untyped; its `dialect` is 'mysql' for mysql/mysql2, 'sqlite3' for both SQLite drivers.
+  const dialect = (knex.client as { dialect?: string }).dialect;
+  if (dialect === 'mysql') return 'mysql';
+  if (dialect === 'sqlite3') return 'sqlite';
+  throw new Error(`Unsupported knex dialect "${String(dialect)}"`);
+}
+
+/** A UTC instant in the text form both databases accept and compare correctly: 'YYYY-MM-DD HH:MM:SS.SSS'. */
+export function toDbTimestamp(date: Date): string {
+  return date.toISOString().replace('T', ' ').replace('Z', '');
+}
+
+/** A timestamp as read from either driver (Date from MySQL, UTC text from SQLite) as a Date. */
+export function fromDbTimestamp(value: Date | string | number | null | undefined): Date | null {
+  if (value === null || value === undefined) return null;
+  if (value instanceof Date) return value;
+  if (typeof value === 'number') return new Date(value); // a Date written through knex on SQLite
+  const date = new Date(`${value.replace(' ', 'T')}${/(?:[zZ]|[+-]\d\d:?\d\d)$/.test(value) ? '' : 'Z'}`);
+  if (Number.isNaN(date.getTime())) throw new Error(`Unreadable database timestamp "${value}"`);
+  return date;
+}

@@ -1,0 +1,69 @@
+// A working demo configuration for a fresh database, so a first call to 4001012345 routes somewhere.
+import type { Knex } from 'knex';
+import { dbKind } from './connect';
+
+const DEMO_NUMBER = '4001012345';
+
+// Default rates (tenant_id NULL). Money as strings: exact on MySQL DECIMAL.
+const DEFAULT_RATES = [
+  { call_type: 'local', per_minute: '0.1000' },
+  { call_type: 'long_distance', per_minute: '0.2000' },
+  { call_type: 'mobile', per_minute: '0.1500' },
+  { call_type: 'international', per_minute: '1.5000' },
+] as const;
+
+/** Seed the demo tenant when `tenants` is empty; returns true when it seeded. */
+export async function seedDemoIfEmpty(knex: Knex): Promise<boolean> {
+  try {
+    return await seedOnce(knex);
+  } catch (err) {
+    // Two daemons starting together on MySQL: InnoDB may pick the loser's insert as a deadlock
+    // victim (both hold the empty range's gap lock). The winner has seeded by then: look again.
+    if ((err as { code?: string }).code === 'ER_LOCK_DEADLOCK') return seedOnce(knex);
+    throw err;
+  }
+}
+
+async function seedOnce(knex: Knex): Promise<boolean> {
+  return knex.transaction(async (trx) => {
+    // On MySQL, FOR UPDATE locks the (empty) index range so two daemons starting together
+    // cannot both seed: the others wait, then see the winner's tenant. SQLite has one writer.
+    const probe = trx('tenants').select('id').limit(1);
+    const existing: unknown[] = await (dbKind(knex) === 'mysql' ? probe.forUpdate() : probe);
+    if (existing.length > 0) return false;
+
+    const [tenantId] = await trx('tenants').insert({
+      name: 'Demo Trading Co.',
+      status: 'active',
+      timezone: 'Asia/Shanghai',
+      balance: null, // postpaid
+    });
+    await trx('access_numbers').insert({ number: DEMO_NUMBER, tenant_id: tenantId, kind: 'hotline', enabled: 1 });
+    const [groupId] = await trx('destination_groups').insert({
+      tenant_id: tenantId,
+      name: 'Sales',
+      strategy: 'sequential',
+      ring_timeout_s: 15,
+    });
+    await trx('destinations').insert([
+      { group_id: groupId, number: '13800000001', position: 1, enabled: 1 },
+      { group_id: groupId, number: '13800000002', position: 2, enabled: 1 },
+    ]);
+    await trx('routing_rules').insert({
+      tenant_id: tenantId,
+      priority: 10,
+      percent: 100,
+      action: 'group',
+      target_id: groupId,
+      enabled: 1,
+    });
+    // Default rates may already exist (a DBA loaded tariffs before any tenant): do not duplicate.
+    const defaults: unknown[] = await trx('rates').whereNull('tenant_id').select('id').limit(1);
+    if (defaults.length === 0) {
+      await trx('rates').insert(
+        DEFAULT_RATES.map((r) => ({ tenant_id: null, ...r, increment_s: 60, connect_fee: '0.0000' })),
+      );
+    }
+    return true;
+  });
+}

@@ -1,0 +1,83 @@
+// Migrations create every table and column of the DBA contract (/work/shared/SCHEMA.md) and
+// reverse cleanly, on SQLite and on MariaDB.
+import t from 'tap';
+import { dbTargets, listTables } from '../helpers/db';
+import { migrateDownAll, migrateLatest } from '../../src/db/migrate';
+
+const TIMESTAMPS = ['id', 'created_at', 'updated_at'];
+
+// Hard-coded from SCHEMA.md on purpose: renaming a column must break this test.
+const EXPECTED: Record<string, string[]> = {
+  tenants: [
+    'name', 'status', 'timezone', 'balance', 'pin', 'pin_max_attempts', 'ring_timeout_s', 'record_calls',
+    'voicemail_enabled', 'caller_memory_hours', 'missed_call_notify', 'max_calls_day', 'max_calls_month',
+    'max_spend_day', 'max_spend_month', 'welcome_prompt_id', 'after_hours_prompt_id', 'ringback_prompt_id',
+    'business_hours_schedule_id', 'operator_group_id',
+  ],
+  access_numbers: ['number', 'tenant_id', 'kind', 'enabled'],
+  destination_groups: [
+    'tenant_id', 'name', 'strategy', 'ring_timeout_s', 'max_queue', 'queue_timeout_s', 'failover_group_id',
+  ],
+  destinations: ['group_id', 'number', 'position', 'weight', 'enabled', 'label'],
+  routing_rules: [
+    'tenant_id', 'access_number_id', 'priority', 'regions', 'schedule_id', 'percent', 'action', 'target_id', 'enabled',
+  ],
+  schedules: ['tenant_id', 'name', 'exclude_holidays'],
+  schedule_slots: ['schedule_id', 'weekdays', 'start_time', 'end_time', 'date_from', 'date_to'],
+  holidays: ['tenant_id', 'day', 'name'],
+  call_filters: ['tenant_id', 'list', 'kind', 'value', 'note'],
+  ivr_menus: ['tenant_id', 'name', 'prompt_id', 'digits', 'timeout_s', 'max_retries', 'invalid_prompt_id'],
+  ivr_options: ['menu_id', 'digits', 'action', 'target_id'],
+  extensions: ['tenant_id', 'ext', 'name', 'department', 'voicemail_enabled'],
+  extension_phones: ['extension_id', 'number', 'position'],
+  prompts: ['tenant_id', 'name', 'file', 'tts_text', 'language'],
+  rates: ['tenant_id', 'call_type', 'per_minute', 'increment_s', 'connect_fee'],
+  cdrs: [
+    'call_uuid', 'tenant_id', 'access_number', 'caller', 'caller_region', 'started_at', 'answered_at', 'ended_at',
+    'duration_s', 'billsec', 'outcome', 'hangup_cause', 'answered_by', 'group_id', 'ivr_path', 'cost',
+    'recording_path', 'node',
+  ],
+  // The daemon's own tables (brief for the DB layer).
+  voicemails: ['tenant_id', 'extension_id', 'call_uuid', 'caller', 'file_path', 'duration_s', 'heard'],
+  notifications: [
+    'tenant_id', 'call_uuid', 'channel', 'recipient', 'payload', 'status', 'attempts', 'next_attempt_at',
+    'last_error', 'sent_at',
+  ],
+  tenant_usage: ['tenant_id', 'period_kind', 'period_start', 'calls', 'spend'],
+};
+
+const BOOKKEEPING = ['knex_migrations', 'knex_migrations_lock'];
+
+for (const target of dbTargets()) {
+  void t.test(target.name, async (t) => {
+    const db = await target.create({ migrate: false });
+    t.teardown(() => db.destroy());
+    const { knex } = db;
+
+    const applied = await migrateLatest(knex);
+    t.equal(applied.length, 15, 'every migration applied');
+    t.notOk(applied.some((name) => /\.(ts|js)$/.test(name)), 'migration names recorded without extension');
+    t.same(await migrateLatest(knex), [], 'second run is a no-op');
+
+    t.same(
+      await listTables(knex, target.name),
+      [...Object.keys(EXPECTED), ...BOOKKEEPING].sort(),
+      'exactly the expected tables',
+    );
+    for (const [table, columns] of Object.entries(EXPECTED)) {
+      const info = await knex(table).columnInfo();
+      t.same(Object.keys(info).sort(), [...TIMESTAMPS, ...columns].sort(), `${table} columns`);
+    }
+
+    const undone = await migrateDownAll(knex);
+    t.equal(undone.length, 15, 'every migration undone');
+    t.same(await listTables(knex, target.name), BOOKKEEPING, 'down-all leaves no application tables');
+    if (target.name === 'sqlite') {
+      const triggers: unknown[] = await knex('sqlite_master').where({ type: 'trigger' }).select('name');
+      t.same(triggers, [], 'down-all drops the updated_at triggers');
+    }
+
+    t.equal((await migrateLatest(knex)).length, 15, 'up again after down-all');
+    t.ok(await knex.schema.hasTable('cdrs'));
+  });
+}
