@@ -1,0 +1,157 @@
+/**
+ * Moves CDRs from the durable spool into the `cdrs` table. Writing is idempotent by call_uuid
+ * (a replayed segment never doubles a call). A database that is down leaves the spool growing and
+ * is retried; a record the database refuses as data is quarantined instead of blocking the rest.
+ */
+import fsp from 'node:fs/promises';
+import type { Knex } from 'knex';
+import type { Logger } from 'pino';
+import { dbKind } from '../db/connect';
+import type { Metrics } from '../metrics';
+import { fitColumns, type CdrRecord } from './record';
+import type { CdrSpool } from './spool';
+
+const BATCH = 500;
+
+export class CdrWriter {
+  private timer: NodeJS.Timeout | null = null;
+  private flushing: Promise<void> | null = null;
+  private depth = 0;
+  private retryAt = 0;
+  private stopped = false;
+
+  constructor(
+    private readonly knex: Knex,
+    private readonly spool: CdrSpool,
+    private readonly options: { flushIntervalMs: number; retryIntervalMs: number },
+    private readonly log: Logger,
+    private readonly metrics: Metrics,
+  ) {}
+
+  async start(): Promise<void> {
+    await this.spool.open();
+    this.depth = await this.spool.countRecords();
+    this.metrics.cdrSpoolDepth.set(this.depth);
+    if (this.depth > 0) this.log.info({ spooled: this.depth }, 'replaying spooled CDRs');
+    this.schedule(0);
+  }
+
+  /** Records one call durably; resolves when the CDR is in the spool (not yet the database). */
+  async record(cdr: CdrRecord): Promise<void> {
+    await this.spool.append(fitColumns(cdr));
+    this.depth++;
+    this.metrics.cdrSpoolDepth.set(this.depth);
+  }
+
+  /** Writes everything spooled so far; resolves when done or when the database refused. */
+  flush(): Promise<void> {
+    this.flushing ??= this.flushOnce().finally(() => {
+      this.flushing = null;
+    });
+    return this.flushing;
+  }
+
+  /** Final flush on shutdown: what cannot be written stays in the spool for the next start. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.retryAt = 0;
+    await this.flush();
+    await this.spool.close();
+  }
+
+  get spoolDepth(): number {
+    return this.depth;
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      void this.flush().finally(() => this.schedule(this.options.flushIntervalMs));
+    }, ms);
+    this.timer.unref();
+  }
+
+  private async flushOnce(): Promise<void> {
+    if (Date.now() < this.retryAt) return;
+    await this.spool.rotate();
+    for (const segment of await this.spool.closedSegments()) {
+      const ok = await this.replaySegment(segment);
+      if (!ok) {
+        this.retryAt = Date.now() + this.options.retryIntervalMs;
+        return;
+      }
+    }
+  }
+
+  /** False when the database is unreachable (try again later). */
+  private async replaySegment(segment: string): Promise<boolean> {
+    const text = await fsp.readFile(segment, 'utf8');
+    const records: CdrRecord[] = [];
+    let lines = 0;
+    for (const line of text.split('\n')) {
+      if (line.trim() === '') continue;
+      lines++;
+      try {
+        records.push(JSON.parse(line) as CdrRecord);
+      } catch {
+        // Only a crash in the middle of a write leaves a partial line; it was never acknowledged.
+        this.spool.quarantine(line, 'unparsable spool line');
+        this.metrics.cdrsQuarantined.inc();
+      }
+    }
+    for (let i = 0; i < records.length; i += BATCH) {
+      const batch = records.slice(i, i + BATCH);
+      try {
+        await this.insert(batch);
+      } catch (err) {
+        if (!isDataError(err)) {
+          this.log.warn({ err: describe(err), spooled: this.depth }, 'database unavailable for CDRs; kept in spool');
+          return false;
+        }
+        // One bad record must not hold back the others: write them one by one.
+        for (const record of batch) {
+          try {
+            await this.insert([record]);
+          } catch (single) {
+            if (!isDataError(single)) return false;
+            this.log.error({ err: describe(single), call_uuid: record.call_uuid }, 'CDR refused by the database; quarantined');
+            this.spool.quarantine(JSON.stringify(record), describe(single));
+            this.metrics.cdrsQuarantined.inc();
+          }
+        }
+      }
+    }
+    await fsp.unlink(segment);
+    this.depth = Math.max(0, this.depth - lines);
+    this.metrics.cdrSpoolDepth.set(this.depth);
+    return true;
+  }
+
+  private async insert(records: CdrRecord[]): Promise<void> {
+    const query = this.knex('cdrs').insert(records).onConflict('call_uuid');
+    // MySQL: a no-op ON DUPLICATE KEY UPDATE, not INSERT IGNORE (which would also turn data
+    // errors into silent warnings). SQLite: ON CONFLICT DO NOTHING.
+    const statement = dbKind(this.knex) === 'mysql' ? query.merge(['call_uuid']) : query.ignore();
+    await this.metrics.timeDb('cdr_insert', async () => {
+      await statement;
+    });
+    this.metrics.cdrsWritten.inc(records.length);
+  }
+}
+
+/** Errors that are about the data (retrying will not help) rather than the connection. */
+export function isDataError(err: unknown): boolean {
+  const e = err as { code?: string; sqlState?: string };
+  if (typeof e.sqlState === 'string' && /^2[23]/.test(e.sqlState)) return true;
+  if (typeof e.code === 'string') {
+    if (/^ER_(DATA_|TRUNCATED|BAD_NULL|WARN_DATA|WRONG_VALUE|INVALID|NO_DEFAULT|DUP_ENTRY|CHECK_CONSTRAINT)/.test(e.code)) return true;
+    if (/^SQLITE_(CONSTRAINT|MISMATCH|TOOBIG)/.test(e.code)) return true;
+  }
+  return false;
+}
+
+function describe(err: unknown): string {
+  const e = err as { code?: string; message?: string };
+  return `${e.code ?? 'ERROR'}: ${e.message ?? String(err)}`;
+}

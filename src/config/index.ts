@@ -1,0 +1,91 @@
+/**
+ * Loads, validates and freezes the daemon's settings. This is the only module that reads the
+ * environment; everything else receives the frozen Settings object.
+ */
+import os from 'node:os';
+import convict from 'convict';
+import { registerFormats, schema } from './schema';
+
+export interface Settings {
+  readonly database: { readonly url: string; readonly poolMax: number; readonly seedDemo: 'auto' | 'always' | 'never' };
+  readonly esl: {
+    readonly listenHost: string;
+    readonly listenPort: number;
+    readonly replyTimeoutMs: number;
+    readonly appTimeoutMarginMs: number;
+    readonly lingerS: number;
+  };
+  readonly metrics: { readonly host: string; readonly port: number };
+  readonly dial: { readonly stringTemplate: string };
+  readonly calls: { readonly maxDurationS: number; readonly drainTimeoutS: number; readonly maxFailoverGroups: number };
+  readonly prompts: { readonly systemDir: string };
+  readonly configCache: { readonly pollIntervalMs: number; readonly fullReloadIntervalS: number };
+  readonly cdr: { readonly spoolDir: string; readonly flushIntervalMs: number; readonly retryIntervalMs: number };
+  readonly node: { readonly name: string };
+  readonly log: { readonly level: string };
+}
+
+/** A configuration the daemon refuses to start with; the message names the key and the reason. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+let formatsRegistered = false;
+
+export interface LoadOptions {
+  /** Environment to read (defaults to process.env). */
+  env?: NodeJS.ProcessEnv;
+  /** JSON config file; defaults to $CONFIG_FILE when set. Values from the environment win. */
+  file?: string;
+  /** Overrides applied last (tests). */
+  overrides?: Record<string, unknown>;
+}
+
+export function loadSettings(options: LoadOptions = {}): Settings {
+  if (!formatsRegistered) {
+    registerFormats();
+    formatsRegistered = true;
+  }
+  const env = options.env ?? process.env;
+  // convict reads env and argv itself unless told otherwise: give it exactly what we were given.
+  const config = convict(schema, { env, args: [] });
+  const file = options.file ?? env.CONFIG_FILE;
+  try {
+    if (file) config.loadFile(file);
+    if (options.overrides) config.load(options.overrides);
+    config.validate({ allowed: 'strict' });
+  } catch (err) {
+    throw new ConfigError(`invalid configuration: ${(err as Error).message}`);
+  }
+  const props = config.getProperties() as unknown as Settings;
+  const settings: Settings = {
+    ...props,
+    node: { name: props.node.name || os.hostname() },
+  };
+  return deepFreeze(settings);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** Rows for the README's configuration table: key, environment variable, default, meaning. */
+export function describeSettings(): Array<{ key: string; env: string; default: string; doc: string }> {
+  const rows: Array<{ key: string; env: string; default: string; doc: string }> = [];
+  const walk = (node: Record<string, unknown>, prefix: string): void => {
+    for (const [name, child] of Object.entries(node)) {
+      const entry = child as { doc?: string; env?: string; default?: unknown };
+      if (typeof entry.doc === 'string') {
+        rows.push({ key: prefix + name, env: entry.env ?? '', default: JSON.stringify(entry.default), doc: entry.doc });
+      } else {
+        walk(child as Record<string, unknown>, `${prefix}${name}.`);
+      }
+    }
+  };
+  walk(schema, '');
+  return rows;
+}

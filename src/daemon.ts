@@ -1,0 +1,85 @@
+/**
+ * Wires the daemon together in start-up order and takes it apart in reverse:
+ * database → migrations → (demo seed) → configuration snapshot → CDR spool → /metrics → calls.
+ * The call listener opens last, so FreeSWITCH only reaches a daemon that can route.
+ */
+import type { Knex } from 'knex';
+import type { Logger } from 'pino';
+import path from 'node:path';
+import { CdrSpool } from './cdr/spool';
+import { CdrWriter } from './cdr/writer';
+import { CallServer, type CallServerDeps } from './calls/call-server';
+import type { Settings } from './config';
+import { createKnex, dbKind } from './db/connect';
+import { seedDemoIfEmpty } from './db/demo-seed';
+import { migrateLatest } from './db/migrate';
+import { MetricsServer } from './http/metrics-server';
+import { Metrics } from './metrics';
+import { ConfigStore } from './snapshot/store';
+
+export interface DaemonOptions {
+  clock?: () => Date;
+  random?: () => number;
+  ruleMatches?: CallServerDeps['ruleMatches'];
+}
+
+export class Daemon {
+  eslPort = 0;
+  metricsPort = 0;
+  private stopping: Promise<void> | null = null;
+
+  private constructor(
+    readonly settings: Settings,
+    readonly log: Logger,
+    readonly knex: Knex,
+    readonly metrics: Metrics,
+    readonly store: ConfigStore,
+    readonly cdrs: CdrWriter,
+    readonly calls: CallServer,
+    readonly http: MetricsServer,
+  ) {}
+
+  static async start(settings: Settings, log: Logger, options: DaemonOptions = {}): Promise<Daemon> {
+    const metrics = new Metrics();
+    const knex = createKnex(settings.database.url, { poolMax: settings.database.poolMax });
+    try {
+      const applied = await migrateLatest(knex);
+      if (applied.length > 0) log.info({ migrations: applied }, 'database migrated');
+      const seed = settings.database.seedDemo;
+      if (seed === 'always' || (seed === 'auto' && dbKind(knex) === 'sqlite')) {
+        if (await seedDemoIfEmpty(knex)) log.info('empty database: seeded the demo tenant (400 number 4001012345)');
+      }
+    } catch (err) {
+      await knex.destroy();
+      throw err;
+    }
+    const store = new ConfigStore(knex, settings.configCache, log, metrics);
+    await store.start();
+    const cdrs = new CdrWriter(knex, new CdrSpool(path.resolve(settings.cdr.spoolDir)), settings.cdr, log, metrics);
+    await cdrs.start();
+    const calls = new CallServer({ settings, store, cdrs, metrics, log, ...options });
+    const http = new MetricsServer(metrics, () => ({
+      ok: true,
+      detail: { activeCalls: calls.activeCalls, configVersion: store.current.version, cdrSpoolDepth: cdrs.spoolDepth },
+    }));
+    const daemon = new Daemon(settings, log, knex, metrics, store, cdrs, calls, http);
+    daemon.metricsPort = (await http.listen(settings.metrics.host, settings.metrics.port)).port;
+    log.info({ host: settings.metrics.host, port: daemon.metricsPort }, 'metrics listening on /metrics');
+    daemon.eslPort = (await calls.listen()).port;
+    return daemon;
+  }
+
+  /** SIGTERM: refuse new calls, drain live ones (bounded), flush CDRs, close everything. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.log.info({ activeCalls: this.calls.activeCalls, drainS: this.settings.calls.drainTimeoutS }, 'stopping: draining calls');
+      await this.calls.stop(this.settings.calls.drainTimeoutS * 1000);
+      this.store.stop();
+      await this.cdrs.stop();
+      await this.http.close();
+      await this.knex.destroy();
+      this.log.info({ cdrSpoolDepth: this.cdrs.spoolDepth }, 'stopped');
+    })();
+    return this.stopping;
+  }
+}

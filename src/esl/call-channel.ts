@@ -1,0 +1,364 @@
+/**
+ * One call's outbound event-socket connection, as typed async operations.
+ *
+ * Every operation is a command written in one piece, matched to its own reply (FIFO: FreeSWITCH
+ * answers the commands of one socket in order) and, for applications, to its own
+ * CHANNEL_EXECUTE_COMPLETE through the Event-UUID we send, which FreeSWITCH echoes as
+ * Application-UUID. Everything has a timeout. A hang-up rejects what can no longer complete with
+ * CallHungUpError; a dropped socket rejects everything with SocketClosedError. Nothing is left
+ * registered after the call.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
+import { EslConnection } from './connection';
+import { CallHungUpError, EslCommandError, EslTimeoutError, SocketClosedError } from './errors';
+import type { EslEvent } from './event';
+import { mediaPath, plainVariableValue, identifier, dtmfDigits } from './safe';
+
+/** Events a call controller never reads; `nixevent` stops FreeSWITCH sending them (~6 KB each). */
+export const UNUSED_EVENTS = [
+  'CHANNEL_CREATE', 'CHANNEL_DESTROY', 'CHANNEL_STATE', 'CHANNEL_EXECUTE', 'CHANNEL_OUTGOING',
+  'CHANNEL_PARK', 'CHANNEL_UNPARK', 'CHANNEL_UNBRIDGE', 'CHANNEL_APPLICATION', 'TALK', 'NOTALK',
+  'DETECTED_SPEECH', 'DTMF',
+] as const;
+
+export interface ChannelOptions {
+  replyTimeoutMs: number;
+  lingerS: number;
+  /** Called with the command name and seconds it took (replies and completions). */
+  observe?: (command: string, seconds: number, result: 'ok' | 'error' | 'timeout' | 'hangup') => void;
+}
+
+interface PendingApp {
+  app: string;
+  resolve(event: EslEvent): void;
+  reject(err: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+export interface BridgeResult {
+  /** FreeSWITCH's originate_disposition, e.g. SUCCESS, USER_BUSY, NO_ANSWER, ALLOTTED_TIMEOUT. */
+  disposition: string;
+  /** DIALSTATUS: SUCCESS, BUSY, NOANSWER, CANCEL, CHANUNAVAIL, INVALIDARGS … */
+  dialStatus: string;
+  answered: boolean;
+  /** The completion event, for variables such as bridge_hangup_cause. */
+  event: EslEvent;
+}
+
+export class EslCallChannel {
+  readonly uuid: string;
+  /** The CHANNEL_DATA headers FreeSWITCH sent in reply to `connect`. */
+  readonly data: Readonly<Record<string, string>>;
+  hungUp = false;
+  hangupCause: string | null = null;
+  /** Microsecond epoch stamps as FreeSWITCH reports them. */
+  answeredAtUs: number | null = null;
+  /** The final CHANNEL_HANGUP_COMPLETE, with billsec and every variable. */
+  hangupComplete: EslEvent | null = null;
+  closed = false;
+
+  private readonly pending = new Map<string, PendingApp>();
+  private readonly replyWaiters = new Set<(err: Error) => void>();
+  private readonly endWaiters: Array<() => void> = [];
+  private readonly hangupListeners: Array<() => void> = [];
+
+  private constructor(
+    readonly conn: EslConnection,
+    private readonly socket: Socket,
+    data: Record<string, string>,
+    private readonly options: ChannelOptions,
+  ) {
+    this.data = data;
+    this.uuid = data['Unique-ID'] ?? '';
+    const on = (name: string, fn: (e: EslEvent) => void): void => {
+      conn.on(`esl::event::${name}::${this.uuid}`, fn);
+    };
+    on('CHANNEL_EXECUTE_COMPLETE', (e) => this.onExecuteComplete(e));
+    on('CHANNEL_ANSWER', (e) => {
+      this.answeredAtUs = microseconds(e.getHeader('Caller-Channel-Answered-Time')) ?? this.answeredAtUs;
+    });
+    on('CHANNEL_HANGUP', (e) => this.onHangup(e.getHeader('Hangup-Cause') ?? null));
+    on('CHANNEL_HANGUP_COMPLETE', (e) => this.onHangupComplete(e));
+  }
+
+  /**
+   * Takes over a socket FreeSWITCH opened for a call: `connect` (modesl), then `myevents plain`
+   * (only this call's events), `linger` (keep the socket after hangup so CHANNEL_HANGUP_COMPLETE
+   * still arrives) and `nixevent` for events we never read. Rejects if the peer does not answer.
+   */
+  static async open(socket: Socket, options: ChannelOptions): Promise<EslCallChannel> {
+    const conn = new EslConnection(socket);
+    const started = process.hrtime.bigint();
+    const data = await new Promise<Record<string, string>>((resolve, reject) => {
+      const fail = (err: Error): void => {
+        clearTimeout(timer);
+        socket.destroy();
+        reject(err);
+      };
+      const timer = setTimeout(() => fail(new EslTimeoutError('connect', options.replyTimeoutMs)), options.replyTimeoutMs);
+      conn.on('error', (err: Error) => fail(err));
+      socket.once('close', () => fail(new SocketClosedError('connect')));
+      conn.once('esl::ready', () => {
+        clearTimeout(timer);
+        const info = conn.getInfo() as EslEvent | null;
+        if (!info?.headers['Unique-ID']) fail(new SocketClosedError('connect (reply carried no channel data)'));
+        else resolve(info.headers);
+      });
+    });
+    options.observe?.('connect', seconds(started), 'ok');
+    const channel = new EslCallChannel(conn, socket, data, options);
+    channel.watchSocket();
+    await Promise.all([
+      channel.command('myevents plain'),
+      channel.command(`linger ${options.lingerS}`),
+      channel.command(`nixevent ${UNUSED_EVENTS.join(' ')}`),
+    ]);
+    return channel;
+  }
+
+  /** Registers a listener for the caller's hang-up (fires at most once). */
+  onHangupEvent(fn: () => void): void {
+    if (this.hungUp) process.nextTick(fn);
+    else this.hangupListeners.push(fn);
+  }
+
+  /** Sends one command and waits for its command/reply; -ERR rejects with EslCommandError. */
+  command(command: string, headers?: Record<string, string>, body?: string): Promise<EslEvent> {
+    if (this.closed) return Promise.reject(new SocketClosedError(command));
+    const name = command.split(' ', 1)[0];
+    const started = process.hrtime.bigint();
+    return new Promise<EslEvent>((resolve, reject) => {
+      let settled = false;
+      const settle = (err: Error | null, reply?: EslEvent): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        this.replyWaiters.delete(onClose);
+        if (err) reject(err);
+        else resolve(reply!);
+      };
+      const onClose = (err: Error): void => settle(err);
+      const timer = setTimeout(() => {
+        this.options.observe?.(name, seconds(started), 'timeout');
+        settle(new EslTimeoutError(command, this.options.replyTimeoutMs));
+        // A socket FreeSWITCH stopped answering cannot control the call any more.
+        this.socket.destroy();
+      }, this.options.replyTimeoutMs);
+      this.replyWaiters.add(onClose);
+      try {
+        this.conn.write(command, headers, body);
+      } catch (err) {
+        settle(err as Error);
+        return;
+      }
+      // modesl shifts this queue on every command/reply, so replies meet commands in order; a
+      // late reply still consumes its own slot and is ignored by `settled`.
+      this.conn.cmdCallbackQueue.push((reply: EslEvent) => {
+        const text = reply.getHeader('Reply-Text') ?? '';
+        if (text.startsWith('-ERR')) {
+          this.options.observe?.(name, seconds(started), 'error');
+          settle(new EslCommandError(command, text));
+        } else {
+          settle(null, reply);
+        }
+      });
+    });
+  }
+
+  /**
+   * Runs a dialplan application and resolves with its CHANNEL_EXECUTE_COMPLETE. The argument
+   * goes as a text/plain body. `timeoutMs` bounds the application itself (ring time, prompt).
+   */
+  async execute(app: string, arg: string, timeoutMs: number): Promise<EslEvent> {
+    identifier('application', app);
+    if (this.closed) throw new SocketClosedError(app);
+    if (this.hungUp) throw new CallHungUpError(app, this.hangupCause);
+    const id = randomUUID();
+    const started = process.hrtime.bigint();
+    const completion = new Promise<EslEvent>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        this.options.observe?.(app, seconds(started), 'timeout');
+        reject(new EslTimeoutError(`${app} ${arg}`.trim(), timeoutMs));
+      }, timeoutMs);
+      this.pending.set(id, { app, resolve, reject, timer });
+    });
+    // Keep a rejection that nobody awaits yet (reply failed first) from being reported as unhandled.
+    completion.catch(() => undefined);
+    try {
+      await this.command(`sendmsg ${this.uuid}`, { 'call-command': 'execute', 'execute-app-name': app, 'Event-UUID': id }, arg);
+    } catch (err) {
+      this.settlePending(id, err as Error);
+      throw err;
+    }
+    try {
+      const event = await completion;
+      this.options.observe?.(app, seconds(started), 'ok');
+      return event;
+    } catch (err) {
+      if (err instanceof CallHungUpError) this.options.observe?.(app, seconds(started), 'hangup');
+      throw err;
+    }
+  }
+
+  answer(): Promise<EslEvent> {
+    return this.execute('answer', '', this.options.replyTimeoutMs);
+  }
+
+  /** Sets channel variables in one application (`multiset`); values are checked, never expanded. */
+  setVariables(vars: Record<string, string | number | boolean>): Promise<EslEvent> {
+    const pairs = Object.entries(vars).map(([name, value]) => {
+      const text = plainVariableValue(name, String(value));
+      if (/\s/.test(text)) throw new Error(`variable ${name} has whitespace; multiset splits on spaces`);
+      return `${identifier('variable', name)}=${text}`;
+    });
+    return this.execute('multiset', pairs.join(' '), this.options.replyTimeoutMs);
+  }
+
+  /**
+   * Plays a file. On an unanswered channel FreeSWITCH pre-answers (early media), so an
+   * announcement before answer costs the caller nothing (switch_ivr_play_say.c).
+   * Resolves with Application-Response (FILE PLAYED, FILE NOT FOUND …).
+   */
+  async playback(file: string, maxMs: number): Promise<string> {
+    const event = await this.execute('playback', mediaPath('prompt file', file), maxMs + this.options.replyTimeoutMs);
+    return event.getHeader('Application-Response') ?? '';
+  }
+
+  /**
+   * play_and_get_digits <min> <max> <tries> <timeout_ms> <terminators> <file> <invalid_file>
+   * <var_name> <regexp> [<digit_timeout_ms>]; the digits come back in variable_<var_name>
+   * (unset when nothing valid was keyed).
+   */
+  async playAndGetDigits(opts: {
+    min: number;
+    max: number;
+    tries: number;
+    timeoutMs: number;
+    terminators: string;
+    file: string;
+    invalidFile: string;
+    variable: string;
+    regexp: string;
+    digitTimeoutMs: number;
+    promptMs: number;
+  }): Promise<string> {
+    if (!/^[0-9*#]*$/.test(opts.terminators) || opts.terminators === '') throw new Error('terminators must be keypad symbols');
+    if (/[\s${}]/.test(opts.regexp)) throw new Error('regexp must not contain whitespace, $ { }');
+    const arg = [
+      opts.min, opts.max, opts.tries, opts.timeoutMs, opts.terminators,
+      mediaPath('prompt file', opts.file), mediaPath('invalid prompt file', opts.invalidFile),
+      identifier('digits variable', opts.variable), opts.regexp, opts.digitTimeoutMs,
+    ].join(' ');
+    const budget = opts.tries * (opts.promptMs + opts.timeoutMs + opts.max * opts.digitTimeoutMs) + this.options.replyTimeoutMs;
+    const event = await this.execute('play_and_get_digits', arg, budget);
+    return dtmfDigits(event.variable(opts.variable));
+  }
+
+  /** Bridges to a dial string built by buildDialString (continue_on_fail must be set first). */
+  async bridge(dialString: string, timeoutMs: number): Promise<BridgeResult> {
+    const event = await this.execute('bridge', dialString, timeoutMs);
+    const disposition = event.variable('originate_disposition') ?? '';
+    const dialStatus = event.variable('DIALSTATUS') ?? '';
+    return { disposition, dialStatus, answered: dialStatus === 'SUCCESS' || disposition === 'SUCCESS', event };
+  }
+
+  recordSession(path: string): Promise<EslEvent> {
+    return this.execute('record_session', mediaPath('recording path', path), this.options.replyTimeoutMs);
+  }
+
+  /** Hangs up with a Q.850 cause name; a no-op once the call is gone. */
+  async hangup(cause: string): Promise<void> {
+    if (this.hungUp || this.closed) return;
+    identifier('hangup cause', cause);
+    try {
+      await this.execute('hangup', cause, this.options.replyTimeoutMs);
+    } catch (err) {
+      if (!(err instanceof CallHungUpError || err instanceof SocketClosedError)) throw err;
+    }
+  }
+
+  /** Waits (bounded) for CHANNEL_HANGUP_COMPLETE or the socket's end, whichever comes first. */
+  waitForEnd(timeoutMs: number): Promise<void> {
+    if (this.hangupComplete || this.closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.endWaiters.push(done);
+    });
+  }
+
+  /** Ends the socket; FreeSWITCH closes its side. Safe to call twice. */
+  close(): void {
+    if (!this.closed) this.socket.end();
+  }
+
+  /** Hard close, for shutdown. */
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  private watchSocket(): void {
+    this.conn.on('error', () => this.socket.destroy());
+    this.socket.on('error', () => undefined); // 'close' follows and does the work
+    this.socket.once('close', () => this.onClose());
+    if (this.socket.destroyed) this.onClose();
+  }
+
+  private onExecuteComplete(event: EslEvent): void {
+    const id = event.getHeader('Application-UUID');
+    const pending = id ? this.pending.get(id) : undefined;
+    if (!pending) return; // an application we did not start (the dialplan's own `socket`)
+    this.pending.delete(id!);
+    clearTimeout(pending.timer);
+    pending.resolve(event);
+  }
+
+  private onHangup(cause: string | null): void {
+    if (this.hungUp) return;
+    this.hungUp = true;
+    this.hangupCause = cause;
+    // Applications already running still complete (a bridge reports ORIGINATOR_CANCEL after the
+    // hangup); queued ones never start. CHANNEL_HANGUP_COMPLETE tells which was which.
+    for (const fn of this.hangupListeners.splice(0)) fn();
+  }
+
+  private onHangupComplete(event: EslEvent): void {
+    this.onHangup(event.getHeader('Hangup-Cause') ?? null);
+    this.hangupComplete = event;
+    for (const id of [...this.pending.keys()]) this.settlePending(id, new CallHungUpError(this.pending.get(id)!.app, this.hangupCause));
+    for (const fn of this.endWaiters.splice(0)) fn();
+  }
+
+  private onClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const id of [...this.pending.keys()]) this.settlePending(id, new SocketClosedError(this.pending.get(id)!.app));
+    for (const fail of [...this.replyWaiters]) fail(new SocketClosedError('reply'));
+    for (const fn of this.endWaiters.splice(0)) fn();
+    for (const fn of this.hangupListeners.splice(0)) fn();
+    this.conn.removeAllListeners();
+  }
+
+  private settlePending(id: string, err: Error): void {
+    const pending = this.pending.get(id);
+    if (!pending) return;
+    this.pending.delete(id);
+    clearTimeout(pending.timer);
+    pending.reject(err);
+  }
+}
+
+function seconds(started: bigint): number {
+  return Number(process.hrtime.bigint() - started) / 1e9;
+}
+
+/** FreeSWITCH time stamps are microseconds since the epoch; 0 means "never". */
+export function microseconds(value: string | undefined): number | null {
+  if (!value || !/^\d+$/.test(value) || value === '0') return null;
+  return Number(value);
+}

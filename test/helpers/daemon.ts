@@ -1,0 +1,85 @@
+/**
+ * Starts a real daemon for a test: its own database (SQLite file or a fresh MariaDB database),
+ * ESL and metrics on port 0, a private CDR spool, short timers, silent logs.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Knex } from 'knex';
+import { loadSettings, type Settings } from '../../src/config';
+import { Daemon, type DaemonOptions } from '../../src/daemon';
+import { createLogger } from '../../src/log';
+
+export interface TestDaemon {
+  daemon: Daemon;
+  knex: Knex;
+  port: number;
+  settings: Settings;
+  spoolDir: string;
+  /** Waits until the CDR for this call UUID is in the database. */
+  cdr(uuid: string, timeoutMs?: number): Promise<Record<string, unknown>>;
+  stop(): Promise<void>;
+}
+
+export async function startTestDaemon(
+  databaseUrl: string,
+  overrides: Record<string, unknown> = {},
+  options: DaemonOptions = {},
+): Promise<TestDaemon> {
+  const spoolDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hotline-spool-'));
+  const settings = loadSettings({
+    env: {},
+    overrides: deepMerge(
+      {
+        database: { url: databaseUrl, seedDemo: 'always' },
+        esl: { listenPort: 0, lingerS: 1, replyTimeoutMs: 2000, appTimeoutMarginMs: 2000 },
+        metrics: { port: 0 },
+        cdr: { spoolDir, flushIntervalMs: 20, retryIntervalMs: 100 },
+        configCache: { pollIntervalMs: 50 },
+        calls: { drainTimeoutS: 2 },
+        prompts: { systemDir: '/sounds/hotline' },
+        node: { name: 'test-node' },
+        log: { level: process.env.TEST_LOG_LEVEL ?? 'silent' },
+      },
+      overrides,
+    ),
+  });
+  const daemon = await Daemon.start(settings, createLogger(settings.log.level), options);
+  const knex = daemon.knex;
+  return {
+    daemon,
+    knex,
+    port: daemon.eslPort,
+    settings,
+    spoolDir,
+    async cdr(uuid, timeoutMs = 5000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const row = (await knex('cdrs').where({ call_uuid: uuid }).first()) as Record<string, unknown> | undefined;
+        if (row) return row;
+        if (Date.now() > deadline) throw new Error(`no CDR for ${uuid} within ${timeoutMs} ms`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
+    async stop() {
+      await daemon.stop();
+      fs.rmSync(spoolDir, { recursive: true, force: true });
+    },
+  };
+}
+
+function deepMerge(base: Record<string, unknown>, extra: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(extra)) {
+    const b = out[k];
+    out[k] = b && typeof b === 'object' && v && typeof v === 'object' && !Array.isArray(v)
+      ? deepMerge(b as Record<string, unknown>, v as Record<string, unknown>)
+      : v;
+  }
+  return out;
+}
+
+export function tempSqliteUrl(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hotline-db-'));
+  return `sqlite:${path.join(dir, 'calls.db')}`;
+}

@@ -1,0 +1,70 @@
+/**
+ * Reads the byte-exact captures of real FreeSWITCH event-socket traffic in test/fixtures/esl
+ * (copied from the project's shared fixtures; see that folder's README). Each file is a sequence
+ * of `=====FS->CTL <n>B` / `=====CTL->FS <n>B` headers, each followed by exactly n raw bytes and a
+ * newline; `=====CLOSED` ends a connection; `##### connection k #####` starts one.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+
+export type Direction = 'FS->CTL' | 'CTL->FS';
+
+export interface Chunk {
+  direction: Direction;
+  bytes: Buffer;
+}
+
+export interface Capture {
+  connections: Chunk[][];
+}
+
+export const FIXTURE_DIR = path.resolve(__dirname, '..', 'fixtures', 'esl');
+
+export function readCapture(name: string): Capture {
+  const data = fs.readFileSync(path.join(FIXTURE_DIR, name));
+  const connections: Chunk[][] = [[]];
+  let pos = 0;
+  while (pos < data.length) {
+    const eol = data.indexOf(0x0a, pos);
+    const line = data.toString('latin1', pos, eol < 0 ? data.length : eol);
+    pos = eol < 0 ? data.length : eol + 1;
+    const header = /^=====(FS->CTL|CTL->FS) (\d+)B$/.exec(line);
+    if (header) {
+      const n = Number(header[2]);
+      connections[connections.length - 1].push({ direction: header[1] as Direction, bytes: data.subarray(pos, pos + n) });
+      pos += n;
+      if (data[pos] === 0x0a) pos++;
+    } else if (/^##### connection \d+ #####$/.test(line) && connections[connections.length - 1].length > 0) {
+      connections.push([]);
+    }
+  }
+  return { connections };
+}
+
+export function captureNames(): string[] {
+  return fs.readdirSync(FIXTURE_DIR).filter((f) => f.endsWith('.log')).sort();
+}
+
+/** The bytes one side sent, concatenated, for one connection. */
+export function streamOf(chunks: Chunk[], direction: Direction): Buffer {
+  return Buffer.concat(chunks.filter((c) => c.direction === direction).map((c) => c.bytes));
+}
+
+/**
+ * The CHANNEL_DATA a real FreeSWITCH sent in reply to `connect` (outbound socket), as ordered
+ * [name, raw value] pairs, without the trailing Content-Type/Reply-Text/Socket-Mode/Control.
+ */
+export function channelDataTemplate(): Array<[string, string]> {
+  const capture = readCapture('outbound-plain-hunt-busy-noanswer-answer.log');
+  const first = capture.connections[0].find((c) => c.direction === 'FS->CTL')!;
+  const text = first.bytes.toString('utf8');
+  const pairs: Array<[string, string]> = [];
+  for (const line of text.split('\n')) {
+    const sep = line.indexOf(': ');
+    if (sep <= 0) continue;
+    const name = line.slice(0, sep);
+    if (name === 'Content-Type') break;
+    pairs.push([name, line.slice(sep + 2)]);
+  }
+  return pairs;
+}
