@@ -2,7 +2,7 @@
 declare module 'modesl' {
   import type { Socket } from 'node:net';
 
-  type Listener = (...args: any[]) => void;
+  type Listener = (...args: never[]) => void;
 
   /** modesl's ESL connection (lib/esl/Connection.js); an EventEmitter2 with '::' delimiters. */
   export class Connection {

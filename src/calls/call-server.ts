@@ -124,12 +124,13 @@ export class CallServer {
    */
   async stop(drainMs: number): Promise<void> {
     this.draining = true;
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    // close() stops accepting at once; its callback would wait for every live call, so do not await it.
+    this.server.close();
     const all = Promise.allSettled([...this.running]);
     const drained = await Promise.race([all.then(() => true), delay(drainMs).then(() => false)]);
     if (!drained) {
       this.deps.log.warn({ calls: this.live.size }, 'drain time over; hanging up remaining calls');
-      await Promise.allSettled([...this.live].map((c) => c.hangup('SYSTEM_SHUTDOWN')));
+      await Promise.allSettled([...this.live].map((c) => c.hangupNow('SYSTEM_SHUTDOWN')));
       const ended = await Promise.race([all.then(() => true), delay(this.deps.settings.esl.replyTimeoutMs + 1000).then(() => false)]);
       if (!ended) for (const c of this.live) c.destroy();
       await all;

@@ -76,6 +76,7 @@ export class CallSession {
   }
 
   private async flow(): Promise<void> {
+    await this.channel.subscribe();
     const { snapshot } = this.deps;
     const id = identify(snapshot, this.dialed);
     if (id.kind === 'unknown_number' || id.kind === 'number_disabled' || id.kind === 'tenant_closed') {

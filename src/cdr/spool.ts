@@ -40,30 +40,44 @@ export class CdrSpool {
     await new Promise((r) => setImmediate(r));
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0);
+      const text = batch.map((b) => b.line).join('');
       try {
-        if (!this.handle) {
-          this.currentPath = path.join(this.dir, `segment-${Date.now()}-${String(this.seq++).padStart(6, '0')}.jsonl`);
-          this.handle = await fsp.open(this.currentPath, 'a');
-          this.currentLines = 0;
+        await this.writeDurably(text);
+      } catch {
+        // A broken segment (disk hiccup, handle lost): start a fresh segment and try once more.
+        this.handle = null;
+        try {
+          await this.writeDurably(text);
+        } catch (err) {
+          for (const b of batch) b.reject(err as Error);
+          continue;
         }
-        await this.handle.write(batch.map((b) => b.line).join(''));
-        await this.handle.datasync();
-        this.currentLines += batch.length;
-        for (const b of batch) b.resolve();
-      } catch (err) {
-        for (const b of batch) b.reject(err as Error);
       }
+      this.currentLines += batch.length;
+      for (const b of batch) b.resolve();
     }
     this.writing = null;
+  }
+
+  private async writeDurably(text: string): Promise<void> {
+    if (!this.handle) {
+      this.currentPath = path.join(this.dir, `segment-${Date.now()}-${String(this.seq++).padStart(6, '0')}.jsonl`);
+      this.handle = await fsp.open(this.currentPath, 'a');
+      this.currentLines = 0;
+    }
+    await this.handle.write(text);
+    await this.handle.datasync();
   }
 
   /** Closes the open segment (after pending appends) so the writer can replay it. */
   async rotate(): Promise<void> {
     while (this.writing) await this.writing;
-    if (this.handle && this.currentLines > 0) {
-      await this.handle.close();
+    const handle = this.handle;
+    if (handle && this.currentLines > 0) {
+      // Detach before awaiting: an append arriving meanwhile opens a new segment, never this one.
       this.handle = null;
       this.currentPath = null;
+      await handle.close();
     }
   }
 
@@ -94,9 +108,10 @@ export class CdrSpool {
 
   async close(): Promise<void> {
     while (this.writing) await this.writing;
-    await this.handle?.close();
+    const handle = this.handle;
     this.handle = null;
     this.currentPath = null;
+    await handle?.close();
   }
 }
 

@@ -83,9 +83,8 @@ export class EslCallChannel {
   }
 
   /**
-   * Takes over a socket FreeSWITCH opened for a call: `connect` (modesl), then `myevents plain`
-   * (only this call's events), `linger` (keep the socket after hangup so CHANNEL_HANGUP_COMPLETE
-   * still arrives) and `nixevent` for events we never read. Rejects if the peer does not answer.
+   * Takes over a socket FreeSWITCH opened for a call: `connect` (modesl) and its CHANNEL_DATA
+   * reply. Rejects if the peer does not answer; then there is no call UUID to record anything for.
    */
   static async open(socket: Socket, options: ChannelOptions): Promise<EslCallChannel> {
     const conn = new EslConnection(socket);
@@ -109,12 +108,20 @@ export class EslCallChannel {
     options.observe?.('connect', seconds(started), 'ok');
     const channel = new EslCallChannel(conn, socket, data, options);
     channel.watchSocket();
-    await Promise.all([
-      channel.command('myevents plain'),
-      channel.command(`linger ${options.lingerS}`),
-      channel.command(`nixevent ${UNUSED_EVENTS.join(' ')}`),
-    ]);
     return channel;
+  }
+
+  /**
+   * `myevents plain` (only this call's events, else every channel's reach every socket),
+   * `linger` (keep the socket after hangup so CHANNEL_HANGUP_COMPLETE still arrives) and
+   * `nixevent` for the events we never read. Sent together; FreeSWITCH answers in order.
+   */
+  async subscribe(): Promise<void> {
+    await Promise.all([
+      this.command('myevents plain'),
+      this.command(`linger ${this.options.lingerS}`),
+      this.command(`nixevent ${UNUSED_EVENTS.join(' ')}`),
+    ]);
   }
 
   /** Registers a listener for the caller's hang-up (fires at most once). */
@@ -277,6 +284,17 @@ export class EslCallChannel {
     } catch (err) {
       if (!(err instanceof CallHungUpError || err instanceof SocketClosedError)) throw err;
     }
+  }
+
+  /**
+   * Hangs up at once, even while an application (a bridge, a prompt) is running: sendmsg
+   * `call-command: hangup` is acted on when received, unlike a queued `hangup` application.
+   * For shutdown and for cutting a call whose money ran out.
+   */
+  async hangupNow(cause: string): Promise<void> {
+    if (this.hungUp || this.closed) return;
+    identifier('hangup cause', cause);
+    await this.command(`sendmsg ${this.uuid}`, { 'call-command': 'hangup', 'hangup-cause': cause });
   }
 
   /** Waits (bounded) for CHANNEL_HANGUP_COMPLETE or the socket's end, whichever comes first. */

@@ -44,15 +44,7 @@ export class EslConnection extends Connection {
   }
 
   private onData(chunk: Buffer): void {
-    let frames;
-    try {
-      frames = this.framer.push(chunk);
-    } catch (err) {
-      // The stream cannot be framed any more: this call's socket is lost, the process is not.
-      this.emit('esl::protocol-error', err);
-      this.socket?.destroy();
-      return;
-    }
+    const frames = this.framer.push(chunk);
     this.stats.malformedValues = this.framer.malformedValues;
     for (const frame of frames) {
       const { event, malformed } = frameToEvent(frame, this.framer);
@@ -64,6 +56,11 @@ export class EslConnection extends Connection {
         this.stats.listenerErrors++;
         this.emit('esl::listener-error', err);
       }
+    }
+    if (this.framer.broken) {
+      // The stream cannot be framed any more: this call's socket is lost, the process is not.
+      this.emit('esl::protocol-error', this.framer.broken);
+      this.socket?.destroy();
     }
   }
 

@@ -35,24 +35,42 @@ export class EslFramer {
   private bodyLength = 0;
   /** Values that were not valid %-encoding or UTF-8 and were decoded leniently. */
   malformedValues = 0;
+  /** Set once the stream cannot be framed any more; later input is ignored. */
+  broken: EslProtocolError | null = null;
 
-  /** Feeds one chunk from the socket; returns every frame it completed. */
+  /**
+   * Feeds one chunk from the socket; returns every frame it completed. When the stream breaks,
+   * the frames completed before the break are still returned and `broken` says why.
+   */
   push(chunk: Buffer): EslFrame[] {
-    if (chunk.length === 0) return [];
+    if (this.broken) return [];
+    const frames: EslFrame[] = [];
+    try {
+      this.pushInto(chunk, frames);
+    } catch (err) {
+      if (!(err instanceof EslProtocolError)) throw err;
+      this.broken = err;
+      this.chunks = [];
+      this.buffered = 0;
+    }
+    return frames;
+  }
+
+  private pushInto(chunk: Buffer, frames: EslFrame[]): void {
+    if (chunk.length === 0) return;
     const previousLast = this.buffered > 0 ? this.lastByte() : -1;
     this.chunks.push(chunk);
     this.buffered += chunk.length;
     // Cheap early exit keeps this linear: only join the chunks once a frame can be complete.
     if (this.pending) {
-      if (this.buffered < this.bodyLength) return [];
+      if (this.buffered < this.bodyLength) return;
     } else if (chunk.indexOf('\n\n') < 0 && !(previousLast === LF && chunk[0] === LF)) {
       if (this.buffered > MAX_HEADER_BYTES) {
         throw new EslProtocolError(`header block longer than ${MAX_HEADER_BYTES} bytes`);
       }
-      return [];
+      return;
     }
     const buf = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.buffered);
-    const frames: EslFrame[] = [];
     let pos = 0;
     for (;;) {
       if (this.pending) {
@@ -85,7 +103,6 @@ export class EslFramer {
     if (!this.pending && this.buffered > MAX_HEADER_BYTES) {
       throw new EslProtocolError(`header block longer than ${MAX_HEADER_BYTES} bytes`);
     }
-    return frames;
   }
 
   /** Parses `Name: value` lines; a line without the separator is skipped and counted. */

@@ -32,7 +32,7 @@ export async function startTestDaemon(
     overrides: deepMerge(
       {
         database: { url: databaseUrl, seedDemo: 'always' },
-        esl: { listenPort: 0, lingerS: 1, replyTimeoutMs: 2000, appTimeoutMarginMs: 2000 },
+        esl: { listenPort: 0, lingerS: 10, replyTimeoutMs: 2000, appTimeoutMarginMs: 2000 },
         metrics: { port: 0 },
         cdr: { spoolDir, flushIntervalMs: 20, retryIntervalMs: 100 },
         configCache: { pollIntervalMs: 50 },

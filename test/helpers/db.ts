@@ -16,6 +16,8 @@ export type TargetName = 'sqlite' | 'mariadb';
 
 export interface TestDb {
   knex: Knex;
+  /** The DATABASE_URL of this database, for starting a daemon on it. */
+  url: string;
   destroy(): Promise<void>;
 }
 
@@ -47,10 +49,12 @@ export function withDatabases(t: Test, fn: (t: Test, knex: Knex, target: TargetN
 
 async function createSqlite(opts: { migrate?: boolean } = {}): Promise<TestDb> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hotline-t-'));
-  const knex = createKnex(`sqlite:${path.join(dir, 'test.db')}`);
+  const url = `sqlite:${path.join(dir, 'test.db')}`;
+  const knex = createKnex(url);
   if (opts.migrate !== false) await migrateLatest(knex);
   return {
     knex,
+    url,
     async destroy() {
       await knex.destroy();
       fs.rmSync(dir, { recursive: true, force: true });
@@ -88,7 +92,7 @@ async function createMariadb(opts: { migrate?: boolean } = {}): Promise<TestDb> 
     await destroy();
     throw err;
   }
-  return { knex, destroy };
+  return { knex, url: url.toString(), destroy };
 }
 
 /** Tables created by the migrations (SCHEMA.md plus the daemon's own), for down-all checks. */

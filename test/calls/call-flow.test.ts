@@ -1,0 +1,259 @@
+/**
+ * Calls driven into a real daemon (real SQLite, real TCP) by the fake FreeSWITCH in test/peer,
+ * which speaks mod_event_socket byte for byte (see its header for what it assumes). Each test
+ * compares what the daemon sent FreeSWITCH (dial strings, prompts, hangup causes) and the CDR it
+ * wrote with what the configuration says.
+ */
+import http from 'node:http';
+import t from 'tap';
+import type { Knex } from 'knex';
+import { placeCall, type CallRecord, type CallScript } from '../peer/fake-freeswitch';
+import { startTestDaemon, tempSqliteUrl, type TestDaemon } from '../helpers/daemon';
+
+const CALLER = '13912345678';
+const DEMO = '4001012345';
+
+function apps(call: CallRecord): string[] {
+  return call.commands.filter((c) => c.headers['call-command'] === 'execute').map((c) => `${c.headers['execute-app-name']} ${c.body}`);
+}
+
+async function call(d: TestDaemon, script: Omit<CallScript, 'caller' | 'destination'> & Partial<CallScript>): Promise<{ call: CallRecord; cdr: Record<string, unknown> }> {
+  const record = await placeCall(d.port, { caller: CALLER, destination: DEMO, ...script });
+  return { call: record, cdr: await d.cdr(record.uuid) };
+}
+
+/** A second tenant: group A (2 phones, 20 s) fails over to B (1 phone), B back to A (a loop). */
+async function seedLoopTenant(knex: Knex): Promise<{ groupA: number; groupB: number }> {
+  const [tenantId] = await knex('tenants').insert({ name: 'Loop Ltd', status: 'active', timezone: 'Asia/Shanghai' });
+  await knex('access_numbers').insert({ number: '4002000000', tenant_id: tenantId, kind: 'hotline', enabled: 1 });
+  const [groupA] = await knex('destination_groups').insert({ tenant_id: tenantId, name: 'A', strategy: 'sequential', ring_timeout_s: 20, max_queue: 0, queue_timeout_s: 0 });
+  const [groupB] = await knex('destination_groups').insert({ tenant_id: tenantId, name: 'B', strategy: 'sequential', ring_timeout_s: null, max_queue: 0, queue_timeout_s: 0, failover_group_id: groupA });
+  await knex('destination_groups').where({ id: groupA }).update({ failover_group_id: groupB });
+  await knex('destinations').insert([
+    { group_id: groupA, number: '13700000001', position: 1, weight: 1, enabled: 1 },
+    { group_id: groupA, number: '13700000002', position: 2, weight: 1, enabled: 1 },
+    { group_id: groupA, number: '13700000009', position: 3, weight: 1, enabled: 0 },
+    { group_id: groupB, number: '13700000003', position: 1, weight: 1, enabled: 1 },
+  ]);
+  await knex('routing_rules').insert({ tenant_id: tenantId, priority: 10, percent: 100, action: 'group', target_id: groupA, enabled: 1 });
+  return { groupA: groupA, groupB: groupB };
+}
+
+t.test('calls on SQLite', async (t) => {
+  const d = await startTestDaemon(tempSqliteUrl());
+  t.teardown(() => d.stop());
+  const demoGroup = ((await d.knex('destination_groups').first()) as { id: number }).id;
+  const { groupA, groupB } = await seedLoopTenant(d.knex);
+  await d.daemon.store.poll();
+
+  t.test('normal answer: handshake, continue_on_fail before the bridge, dial string, CDR', async (t) => {
+    const { call: c, cdr } = await call(d, { legs: { '13800000001': { result: 'answer', talkMs: 50 } } });
+    t.same(c.commands.slice(0, 4).map((x) => x.line.split(' ')[0]), ['connect', 'myevents', 'linger', 'nixevent']);
+    t.equal(c.commands[1].line, 'myevents plain', 'only this call\'s events, plain format');
+    t.equal(c.commands[2].line, 'linger 10');
+    t.same(apps(c), [
+      'multiset continue_on_fail=true hangup_after_bridge=true',
+      `bridge {leg_timeout=15,origination_caller_id_number=${CALLER}}sofia/gateway/carrier/13800000001`,
+    ]);
+    t.ok(c.commands.filter((x) => x.line.startsWith('sendmsg')).every((x) => x.headers['content-type'] === 'text/plain'), 'arguments travel as a text/plain body');
+    t.ok(c.commands.filter((x) => x.line.startsWith('sendmsg')).every((x) => /^[0-9a-f-]{36}$/.test(x.headers['event-uuid'] ?? '')), 'every execute carries an Event-UUID');
+    t.match(cdr, { outcome: 'answered', answered_by: '13800000001', group_id: demoGroup, tenant_id: 1, access_number: DEMO, caller: CALLER, hangup_cause: 'NORMAL_CLEARING', node: 'test-node' });
+    t.ok(cdr.answered_at, 'answered_at set');
+    t.equal(c.closedBy, 'daemon', 'the daemon closes the socket once it has the final facts');
+  });
+
+  t.test('busy, then the next phone answers', async (t) => {
+    const { call: c, cdr } = await call(d, { legs: { '13800000001': { result: 'busy' }, '13800000002': { result: 'answer' } } });
+    t.same(c.bridges.map((b) => [b.number, b.result]), [['13800000001', 'busy'], ['13800000002', 'answer']]);
+    t.match(cdr, { outcome: 'answered', answered_by: '13800000002' });
+  });
+
+  t.test('nobody answers: ring timeout on every phone, then the announcement and NO_ANSWER', async (t) => {
+    const { call: c, cdr } = await call(d, { defaultLeg: { result: 'no_answer' } });
+    t.same(c.bridges.map((b) => b.number), ['13800000001', '13800000002']);
+    t.same(c.bridges.map((b) => b.vars.leg_timeout), ['15', '15'], 'the tenant ring timeout');
+    t.same(apps(c).slice(-2), ['playback /sounds/hotline/nobody_answered.wav', 'hangup NO_ANSWER']);
+    t.match(cdr, { outcome: 'no_answer', answered_by: null, hangup_cause: 'NO_ANSWER', answered_at: null, billsec: 0 });
+  });
+
+  t.test('every phone busy: all-busy announcement, outcome busy', async (t) => {
+    const { call: c, cdr } = await call(d, { defaultLeg: { result: 'busy' } });
+    t.same(apps(c).slice(-2), ['playback /sounds/hotline/all_busy.wav', 'hangup USER_BUSY']);
+    t.match(cdr, { outcome: 'busy', hangup_cause: 'USER_BUSY' });
+  });
+
+  t.test('unreachable phones count as not answered and the hunt goes on', async (t) => {
+    const { call: c, cdr } = await call(d, { legs: { '13800000001': { result: 'unreachable' }, '13800000002': { result: 'answer' } } });
+    t.equal(c.bridges.length, 2);
+    t.match(cdr, { outcome: 'answered', answered_by: '13800000002' });
+  });
+
+  t.test('failover chain with a loop: A then B, never A again', async (t) => {
+    const { call: c, cdr } = await call(d, { destination: '4002000000', defaultLeg: { result: 'no_answer' } });
+    t.same(c.bridges.map((b) => b.number), ['13700000001', '13700000002', '13700000003'], 'disabled phone skipped, loop cut');
+    t.same(c.bridges.map((b) => b.vars.leg_timeout), ['20', '20', '15'], 'group ring timeout, else the tenant\'s');
+    t.match(cdr, { outcome: 'no_answer', group_id: groupB });
+    t.not(groupA, groupB);
+  });
+
+  t.test('caller hangs up while the first phone rings', async (t) => {
+    const { call: c, cdr } = await call(d, { defaultLeg: { result: 'answer', ringMs: 5000 }, callerHangsUpAfterMs: 80 });
+    t.equal(c.bridges.length, 1, 'no further leg after the caller left');
+    t.equal(c.bridges[0].result, 'cancelled');
+    t.match(cdr, { outcome: 'abandoned', hangup_cause: 'ORIGINATOR_CANCEL', answered_by: null });
+    t.notOk(apps(c).some((a) => a.startsWith('playback')), 'no prompt to a caller who is gone');
+  });
+
+  t.test('caller hangs up during the not-in-service announcement', async (t) => {
+    const { cdr } = await call(d, { destination: '4009999999', playbackMs: 500, callerHangsUpAfterMs: 60 });
+    t.match(cdr, { outcome: 'announced', tenant_id: null, hangup_cause: 'ORIGINATOR_CANCEL' });
+  });
+
+  t.test('socket drops in the middle of the hunt: CDR failed, daemon keeps serving', async (t) => {
+    const { cdr } = await call(d, { dropSocketOnApp: 'bridge' });
+    t.match(cdr, { outcome: 'failed', tenant_id: 1 });
+    const next = await call(d, { legs: { '13800000001': { result: 'answer' } } });
+    t.equal(next.cdr.outcome, 'answered');
+  });
+
+  t.test('unknown number: not-in-service announcement, UNALLOCATED_NUMBER', async (t) => {
+    const { call: c, cdr } = await call(d, { destination: '4009999999' });
+    t.same(apps(c), ['playback /sounds/hotline/not_in_service.wav', 'hangup UNALLOCATED_NUMBER']);
+    t.match(cdr, { outcome: 'announced', tenant_id: null, access_number: '4009999999', hangup_cause: 'UNALLOCATED_NUMBER', group_id: null });
+  });
+
+  t.test('+86-prefixed 400 number reaches the tenant', async (t) => {
+    const { cdr } = await call(d, { destination: `86${DEMO}`, legs: { '13800000001': { result: 'answer' } } });
+    t.match(cdr, { outcome: 'answered', tenant_id: 1 });
+  });
+
+  t.test('caller ID name with CR/LF and a caller number with ${system()} reach no command', async (t) => {
+    const evilName = 'Eve\r\n\r\napi system touch /tmp/pwned\r\n';
+    const evilNumber = '${system(touch /tmp/pwned)}';
+    const { call: c, cdr } = await call(d, { callerName: evilName, caller: evilNumber, legs: { '13800000001': { result: 'answer' } } });
+    const verbs = new Set(c.commands.map((x) => x.line.split(' ')[0]));
+    t.same([...verbs].sort(), ['connect', 'linger', 'myevents', 'nixevent', 'sendmsg'], 'no api or other command appeared');
+    for (const x of c.commands) {
+      const text = `${x.line}\n${Object.values(x.headers).join('\n')}\n${x.body}`;
+      t.notMatch(text, /system|pwned|Eve/, `nothing of the caller's in: ${x.line}`);
+    }
+    t.equal(c.bridges[0].vars.origination_caller_id_number, undefined, 'an unusable caller number is not presented');
+    t.equal(cdr.outcome, 'answered');
+    t.equal(cdr.caller, evilNumber, 'the CDR keeps what the network sent');
+  });
+
+  t.test('a malformed %-sequence in an event does not break the call', async (t) => {
+    const bad = 'Event-Name: CUSTOM\nUnique-ID: x\nvariable_sip_user_agent: %F0%9F%\n\n';
+    const inject = Buffer.from(`Content-Length: ${Buffer.byteLength(bad)}\nContent-Type: text/event-plain\n\n${bad}`);
+    const { cdr } = await call(d, { injectAfterConnect: inject, legs: { '13800000001': { result: 'answer' } } });
+    t.equal(cdr.outcome, 'answered');
+  });
+
+  t.test('an unframeable message drops that call only (CDR failed), the next call works', async (t) => {
+    const { cdr } = await call(d, { injectAfterConnect: Buffer.from('Content-Length: lots\n\n') });
+    t.equal(cdr.outcome, 'failed');
+    const next = await call(d, { legs: { '13800000001': { result: 'answer' } } });
+    t.equal(next.cdr.outcome, 'answered');
+  });
+
+  t.test('a DBA edit reaches the next call without a restart', async (t) => {
+    await d.knex('destinations').where({ number: '13800000001' }).update({ number: '13800000077' });
+    t.teardown(() => d.knex('destinations').where({ number: '13800000077' }).update({ number: '13800000001' }));
+    const deadline = Date.now() + 5000;
+    while (!d.daemon.store.current.groups.get(demoGroup)!.destinations.some((x) => x.number === '13800000077')) {
+      if (Date.now() > deadline) throw new Error('edit not picked up within 5 s');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const { call: c } = await call(d, { legs: { '13800000077': { result: 'answer' } } });
+    t.equal(c.bridges[0].number, '13800000077');
+    await d.knex('destinations').where({ number: '13800000077' }).update({ number: '13800000001' });
+    await d.daemon.store.poll();
+  });
+
+  t.test('suspended tenant hears its announcement', async (t) => {
+    await d.knex('tenants').where({ id: 1 }).update({ status: 'suspended' });
+    await d.daemon.store.poll();
+    const { call: c, cdr } = await call(d, {});
+    await d.knex('tenants').where({ id: 1 }).update({ status: 'active' });
+    await d.daemon.store.poll();
+    t.same(apps(c), ['playback /sounds/hotline/suspended.wav', 'hangup CALL_REJECTED']);
+    t.match(cdr, { outcome: 'announced', tenant_id: 1 });
+  });
+
+  t.test('rule actions announce and reject', async (t) => {
+    const [promptId] = await d.knex('prompts').insert({ tenant_id: 1, name: 'closed', file: '/sounds/t1/closed.wav' });
+    const [ruleId] = await d.knex('routing_rules').insert({ tenant_id: 1, priority: 1, percent: 100, action: 'announce', target_id: promptId, enabled: 1 });
+    await d.daemon.store.poll();
+    const announced = await call(d, {});
+    t.same(apps(announced.call), ['playback /sounds/t1/closed.wav', 'hangup NORMAL_CLEARING']);
+    t.equal(announced.cdr.outcome, 'announced');
+    await d.knex('routing_rules').where({ id: ruleId }).update({ action: 'reject', target_id: null });
+    await d.daemon.store.poll();
+    const rejected = await call(d, {});
+    t.same(apps(rejected.call), ['hangup CALL_REJECTED']);
+    t.equal(rejected.cdr.outcome, 'blocked');
+    await d.knex('routing_rules').where({ id: ruleId }).delete();
+    await d.daemon.store.poll();
+  });
+
+  t.test('a bad rule row is skipped and reported; the call routes on the good one', async (t) => {
+    const [badId] = await d.knex('routing_rules').insert({ tenant_id: 1, priority: 1, percent: 100, action: 'teleport', target_id: 1, enabled: 1 });
+    await d.daemon.store.poll();
+    t.ok(d.daemon.store.current.rejected.some((r) => r.table === 'routing_rules' && r.id === badId));
+    const { cdr } = await call(d, { legs: { '13800000001': { result: 'answer' } } });
+    t.equal(cdr.outcome, 'answered');
+    await d.knex('routing_rules').where({ id: badId }).delete();
+    await d.daemon.store.poll();
+  });
+
+  t.test('/metrics counts what happened, without numbers or UUIDs in labels', async (t) => {
+    const body = await new Promise<string>((resolve, reject) => {
+      http.get(`http://127.0.0.1:${d.daemon.metricsPort}/metrics`, (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => resolve(text));
+      }).on('error', reject);
+    });
+    t.match(body, /hotline_calls_ended_total\{outcome="answered",number_kind="hotline"\} \d+/);
+    t.match(body, /hotline_calls_ended_total\{outcome="no_answer",number_kind="hotline"\} \d+/);
+    t.match(body, /hotline_active_calls 0/);
+    t.match(body, /hotline_esl_command_duration_seconds_count\{command="bridge",result="ok"\} \d+/);
+    t.match(body, /hotline_call_setup_seconds_count \d+/);
+    const labelValues = [...body.matchAll(/\{([^}]*)\}/g)].flatMap((m) => [...m[1].matchAll(/="([^"]*)"/g)].map((v) => v[1]));
+    t.ok(labelValues.length > 20, 'labels were read');
+    t.notOk(labelValues.some((v) => /\d{5,}|[0-9a-f]{8}-[0-9a-f]{4}-/.test(v)), 'no phone numbers or UUIDs in any label value');
+  });
+});
+
+t.test('SIGTERM drain: live call finishes and is recorded, new calls are refused', async (t) => {
+  const d = await startTestDaemon(tempSqliteUrl());
+  const live = placeCall(d.port, { caller: CALLER, destination: DEMO, legs: { '13800000001': { result: 'answer', talkMs: 400 } } });
+  await new Promise((r) => setTimeout(r, 100));
+  const stopping = d.daemon.stop();
+  const refused = await placeCall(d.port, { caller: CALLER, destination: DEMO }).catch(() => null);
+  t.ok(refused === null || refused.commands.length === 0, 'no call taken while draining');
+  const record = await live;
+  await stopping;
+  t.equal(record.bridges[0].result, 'answer', 'the live call went on to its end');
+  // The daemon is stopped: read the CDR from the same database file.
+  const { createKnex } = await import('../../src/db/connect');
+  const knex = createKnex(d.settings.database.url);
+  t.teardown(() => knex.destroy());
+  const row = (await knex('cdrs').where({ call_uuid: record.uuid }).first()) as { outcome: string } | undefined;
+  t.equal(row?.outcome, 'answered', 'its CDR was flushed before exit');
+});
+
+t.test('drain time over: remaining calls are hung up, CDRs still written', async (t) => {
+  const d = await startTestDaemon(tempSqliteUrl(), { calls: { drainTimeoutS: 0 } });
+  // timeScale 1: the leg rings for the real 15 s, far longer than the drain allows.
+  const live = placeCall(d.port, { caller: CALLER, destination: DEMO, timeScale: 1, legs: { '13800000001': { result: 'answer', ringMs: 60_000 } } });
+  await new Promise((r) => setTimeout(r, 100));
+  await d.daemon.stop();
+  const record = await live;
+  t.equal(record.hangupCause, 'SYSTEM_SHUTDOWN', `peer saw: ${JSON.stringify(record.commands.map((c) => [c.line, c.headers]))}`);
+  const { createKnex } = await import('../../src/db/connect');
+  const knex = createKnex(d.settings.database.url);
+  t.teardown(() => knex.destroy());
+  const row = (await knex('cdrs').where({ call_uuid: record.uuid }).first()) as { outcome: string } | undefined;
+  t.ok(row, 'CDR written for the call cut by shutdown');
+});

@@ -1,0 +1,151 @@
+/**
+ * The framer against real FreeSWITCH bytes: every capture in test/fixtures/esl, fed as the TCP
+ * reads really came, then re-cut at every size from 1 byte up, must give the same messages.
+ */
+import t from 'tap';
+import { frameToEvent } from '../../src/esl/event';
+import { EslFramer, lenientDecode } from '../../src/esl/parser';
+import { EslProtocolError } from '../../src/esl/errors';
+import { captureNames, readCapture, streamOf } from '../peer/fixtures';
+
+function frames(chunks: Buffer[]) {
+  const framer = new EslFramer();
+  const out = chunks.flatMap((c) => framer.push(c)).map((f) => frameToEvent(f, framer).event);
+  return { framer, events: out };
+}
+
+function recut(stream: Buffer, size: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (let i = 0; i < stream.length; i += size) out.push(stream.subarray(i, i + size));
+  return out;
+}
+
+for (const name of captureNames()) {
+  t.test(name, async (t) => {
+    const capture = readCapture(name);
+    for (const [index, connection] of capture.connections.entries()) {
+      const fromFs = connection.filter((c) => c.direction === 'FS->CTL').map((c) => c.bytes);
+      const stream = streamOf(connection, 'FS->CTL');
+      const reference = frames(fromFs);
+      t.ok(reference.events.length > 0, `connection ${index + 1}: messages framed`);
+      t.equal(reference.framer.malformedValues, 0, 'real FreeSWITCH values all decode');
+      // Every message a controller must see is there, in order.
+      const summary = reference.events.map((e) => `${e.contentType}|${e.name}|${e.getHeader('Application-UUID') ?? ''}`);
+      for (const size of [1, 7, 64, 1000, 4096]) {
+        const again = frames(recut(stream, size)).events.map((e) => `${e.contentType}|${e.name}|${e.getHeader('Application-UUID') ?? ''}`);
+        t.same(again, summary, `connection ${index + 1}: same messages when cut into ${size}-byte reads`);
+      }
+    }
+  });
+}
+
+t.test('the connect reply carries the whole channel, URL-decoded', async (t) => {
+  const connection = readCapture('outbound-plain-hunt-busy-noanswer-answer.log').connections[0];
+  const { events } = frames(connection.filter((c) => c.direction === 'FS->CTL').map((c) => c.bytes));
+  const reply = events[0];
+  t.equal(reply.contentType, 'command/reply');
+  t.equal(reply.getHeader('Reply-Text'), '+OK\n', '%2BOK%0A decodes to "+OK\\n"');
+  t.equal(reply.getHeader('Event-Name'), 'CHANNEL_DATA');
+  t.equal(reply.getHeader('Unique-ID'), 'e562fd27-ea4c-4acc-8cb4-bc44c7088101');
+  t.equal(reply.getHeader('Caller-Destination-Number'), '4001012340');
+  t.equal(reply.getHeader('Channel-Name'), 'sofia/acc/13912345678@127.0.0.1:5070');
+  t.match(reply.variable('switch_r_sdp'), /^v=0\r\no=user1/, 'CR/LF inside a value stays inside the value');
+  t.equal(reply.getHeader('Socket-Mode'), 'async');
+});
+
+t.test('CHANNEL_EXECUTE_COMPLETE echoes the Event-UUID we sent as Application-UUID', async (t) => {
+  const connection = readCapture('outbound-plain-hunt-busy-noanswer-answer.log').connections[0];
+  const sent = streamOf(connection, 'CTL->FS').toString('utf8');
+  const eventUuids = [...sent.matchAll(/^Event-UUID: (.+)$/gm)].map((m) => m[1]);
+  const { events } = frames(connection.filter((c) => c.direction === 'FS->CTL').map((c) => c.bytes));
+  const completions = events.filter((e) => e.name === 'CHANNEL_EXECUTE_COMPLETE' && e.getHeader('Application') !== 'socket');
+  t.same(completions.map((e) => e.getHeader('Application-UUID')), eventUuids.slice(0, completions.length));
+  const bridges = completions.filter((e) => e.getHeader('Application') === 'bridge');
+  t.same(bridges.map((e) => e.variable('DIALSTATUS')), ['BUSY', 'ALLOTTED_TIMEOUT', 'SUCCESS']);
+  t.same(bridges.map((e) => e.variable('originate_disposition')), ['USER_BUSY', 'ALLOTTED_TIMEOUT', 'SUCCESS']);
+});
+
+t.test('disconnect notices: linger then disconnect, with its body', async (t) => {
+  const connection = readCapture('outbound-plain-hunt-busy-noanswer-answer.log').connections[0];
+  const { events } = frames(connection.filter((c) => c.direction === 'FS->CTL').map((c) => c.bytes));
+  const notices = events.filter((e) => e.contentType === 'text/disconnect-notice');
+  t.same(notices.map((e) => e.outer['Content-Disposition']), ['linger', 'disconnect']);
+  t.match(notices[1].body, /^Disconnected, goodbye\./);
+});
+
+t.test('JSON events (modesl capture): arrays become the plain ARRAY:: spelling', async (t) => {
+  const connection = readCapture('outbound-modesl-json-hunt.log').connections[0];
+  const { events } = frames(connection.filter((c) => c.direction === 'FS->CTL').map((c) => c.bytes));
+  const json = events.filter((e) => e.contentType === 'text/event-json');
+  t.ok(json.length > 10);
+  const dpMatch = json.map((e) => e.variable('DP_MATCH')).find((v) => v !== undefined);
+  t.match(dpMatch, /^ARRAY::/);
+});
+
+t.test('inbound capture: auth, api/response body, BACKGROUND_JOB with its own body', async (t) => {
+  const connection = readCapture('inbound-auth-api-bgapi.log').connections[1];
+  const { events } = frames(connection.filter((c) => c.direction === 'FS->CTL').map((c) => c.bytes));
+  t.equal(events[0].contentType, 'auth/request');
+  const api = events.find((e) => e.contentType === 'api/response')!;
+  t.equal(api.body, '-ERR No such channel!\n');
+  const job = events.find((e) => e.name === 'BACKGROUND_JOB')!;
+  t.match(job.body, /^UP 0 years/);
+});
+
+t.test('malformed input never throws from a value', async (t) => {
+  const framer = new EslFramer();
+  // A truncated UTF-8 sequence (%F0%9F without the rest) and a bare %: modesl's parser throws here.
+  const body = 'Event-Name: CHANNEL_ANSWER\nUnique-ID: abc\nvariable_sip_user_agent: phone%F0%9F 100%\n\n';
+  const raw = Buffer.from(`Content-Length: ${Buffer.byteLength(body)}\nContent-Type: text/event-plain\n\n${body}`);
+  const [frame] = framer.push(raw);
+  const { event } = frameToEvent(frame, framer);
+  t.equal(event.name, 'CHANNEL_ANSWER');
+  t.equal(event.getHeader('Unique-ID'), 'abc');
+  t.equal(event.variable('sip_user_agent'), 'phone\uFFFD 100%');
+  t.equal(framer.malformedValues, 1);
+  t.equal(lenientDecode('%E4%BD%A0%E5%A5%BD%ZZ'), '你好%ZZ');
+});
+
+t.test('a header line without a separator is skipped and counted', async (t) => {
+  const framer = new EslFramer();
+  const [frame] = framer.push(Buffer.from('Content-Type: command/reply\ngarbage line\nReply-Text: +OK\n\n'));
+  t.same(frame.headers, { 'Content-Type': 'command/reply', 'Reply-Text': '+OK' });
+  t.equal(framer.malformedValues, 1);
+});
+
+t.test('bad JSON in a json event: kept raw, flagged, no throw', async (t) => {
+  const framer = new EslFramer();
+  const [frame] = framer.push(Buffer.from('Content-Length: 5\nContent-Type: text/event-json\n\n{"a":'));
+  const result = frameToEvent(frame, framer);
+  t.equal(result.malformed, true);
+  t.equal(result.event.body, '{"a":');
+});
+
+t.test('an unusable Content-Length cannot be framed: frames before it survive, then the stream is broken', async (t) => {
+  for (const bad of ['abc', '-5', '99999999999']) {
+    const framer = new EslFramer();
+    const out = framer.push(Buffer.from(`Content-Type: command/reply\nReply-Text: +OK\n\nContent-Length: ${bad}\n\n`));
+    t.equal(out.length, 1, `${bad}: the reply before the bad frame is delivered`);
+    t.type(framer.broken, EslProtocolError);
+    t.same(framer.push(Buffer.from('Content-Type: command/reply\nReply-Text: +OK\n\n')), [], 'nothing after a break');
+  }
+});
+
+t.test('a header block that never ends is refused instead of buffering forever', async (t) => {
+  const framer = new EslFramer();
+  const line = Buffer.from(`X-Filler: ${'a'.repeat(1000)}\n`);
+  for (let i = 0; i < 2000 && !framer.broken; i++) framer.push(line);
+  t.type(framer.broken, EslProtocolError);
+});
+
+t.test('framing is linear: a 4 MB body in 1 KB reads', async (t) => {
+  const body = Buffer.alloc(4 * 1024 * 1024, 0x61);
+  const stream = Buffer.concat([Buffer.from(`Content-Length: ${body.length}\nContent-Type: api/response\n\n`), body]);
+  const framer = new EslFramer();
+  const started = process.hrtime.bigint();
+  const out = recut(stream, 1024).flatMap((c) => framer.push(c));
+  const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  t.equal(out.length, 1);
+  t.equal(out[0].body!.length, body.length);
+  t.comment(`4 MB in 4096 reads: ${ms.toFixed(1)} ms`);
+});
