@@ -88,6 +88,9 @@ export class CdrWriter {
   private async replaySegment(segment: string): Promise<boolean> {
     const text = await fsp.readFile(segment, 'utf8');
     const records: CdrRecord[] = [];
+    // Quarantined only once the whole segment is done: a retry after an outage must not file
+    // the same line twice.
+    const refused: Array<{ line: string; reason: string }> = [];
     let lines = 0;
     for (const line of text.split('\n')) {
       if (line.trim() === '') continue;
@@ -96,8 +99,7 @@ export class CdrWriter {
         records.push(JSON.parse(line) as CdrRecord);
       } catch {
         // Only a crash in the middle of a write leaves a partial line; it was never acknowledged.
-        this.spool.quarantine(line, 'unparsable spool line');
-        this.metrics.cdrsQuarantined.inc();
+        refused.push({ line, reason: 'unparsable spool line' });
       }
     }
     for (let i = 0; i < records.length; i += BATCH) {
@@ -115,12 +117,15 @@ export class CdrWriter {
             await this.insert([record]);
           } catch (single) {
             if (!isDataError(single)) return false;
-            this.log.error({ err: describe(single), call_uuid: record.call_uuid }, 'CDR refused by the database; quarantined');
-            this.spool.quarantine(JSON.stringify(record), describe(single));
-            this.metrics.cdrsQuarantined.inc();
+            refused.push({ line: JSON.stringify(record), reason: describe(single) });
           }
         }
       }
+    }
+    for (const r of refused) {
+      this.log.error({ reason: r.reason, line: r.line.slice(0, 200) }, 'CDR refused; quarantined in the spool directory');
+      this.spool.quarantine(r.line, r.reason);
+      this.metrics.cdrsQuarantined.inc();
     }
     await fsp.unlink(segment);
     this.depth = Math.max(0, this.depth - lines);
@@ -128,20 +133,24 @@ export class CdrWriter {
     return true;
   }
 
+  /** Inserts, ignoring calls already written; counts only the rows that are new. */
   private async insert(records: CdrRecord[]): Promise<void> {
-    const query = this.knex('cdrs').insert(records).onConflict('call_uuid');
-    // MySQL: a no-op ON DUPLICATE KEY UPDATE, not INSERT IGNORE (which would also turn data
-    // errors into silent warnings). SQLite: ON CONFLICT DO NOTHING.
-    const statement = dbKind(this.knex) === 'mysql' ? query.merge(['call_uuid']) : query.ignore();
     await this.metrics.timeDb('cdr_insert', async () => {
-      await statement;
+      const uuids = records.map((r) => r.call_uuid);
+      const existing = new Set(((await this.knex('cdrs').whereIn('call_uuid', uuids).select('call_uuid')) as Array<{ call_uuid: string }>).map((r) => r.call_uuid));
+      const query = this.knex('cdrs').insert(records).onConflict('call_uuid');
+      // MySQL: a no-op ON DUPLICATE KEY UPDATE, not INSERT IGNORE (which would also turn data
+      // errors into silent warnings). SQLite: ON CONFLICT DO NOTHING.
+      await (dbKind(this.knex) === 'mysql' ? query.merge(['call_uuid']) : query.ignore());
+      const fresh = new Set(uuids.filter((u) => !existing.has(u))).size;
+      if (fresh > 0) this.metrics.cdrsWritten.inc(fresh);
     });
-    this.metrics.cdrsWritten.inc(records.length);
   }
 }
 
 /** Errors that are about the data (retrying will not help) rather than the connection. */
 export function isDataError(err: unknown): boolean {
+  if (!err || typeof err !== 'object') return false;
   const e = err as { code?: string; sqlState?: string };
   if (typeof e.sqlState === 'string' && /^2[23]/.test(e.sqlState)) return true;
   if (typeof e.code === 'string') {

@@ -52,10 +52,11 @@ export function loadSettings(options: LoadOptions = {}): Settings {
   const file = options.file ?? env.CONFIG_FILE;
   try {
     if (file) config.loadFile(file);
-    if (options.overrides) config.load(options.overrides);
+    // set(), not load(): load() re-applies the environment afterwards, and overrides must win.
+    for (const [key, value] of leaves(options.overrides ?? {})) config.set(key as never, value as never);
     config.validate({ allowed: 'strict' });
   } catch (err) {
-    throw new ConfigError(`invalid configuration: ${(err as Error).message}`);
+    throw new ConfigError(`invalid configuration: ${redact((err as Error).message)}`);
   }
   const props = config.getProperties() as unknown as Settings;
   const settings: Settings = {
@@ -63,6 +64,17 @@ export function loadSettings(options: LoadOptions = {}): Settings {
     node: { name: props.node.name || os.hostname() },
   };
   return deepFreeze(settings);
+}
+
+function leaves(tree: Record<string, unknown>, prefix = ''): Array<[string, unknown]> {
+  return Object.entries(tree).flatMap(([k, v]) =>
+    v && typeof v === 'object' && !Array.isArray(v) ? leaves(v as Record<string, unknown>, `${prefix}${k}.`) : [[`${prefix}${k}`, v] as [string, unknown]],
+  );
+}
+
+/** Error messages go to logs: never with a database password in them. */
+function redact(message: string): string {
+  return message.replace(/(\/\/[^:/@\s"]*):[^@\s"]*@/g, '$1:***@');
 }
 
 function deepFreeze<T>(value: T): T {

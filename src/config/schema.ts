@@ -7,6 +7,17 @@ import convict from 'convict';
 
 /** Formats the schema uses beyond convict's built-ins. */
 export function registerFormats(): void {
+  // convict's own nat/port coerce with parseInt, so "12abc" would become 12 and "1e3" 1.
+  const wholeNumber = (max: number) => ({
+    coerce: (v: unknown) => (typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : v),
+    validate(value: unknown) {
+      if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0 || value > max) {
+        throw new Error(`must be a whole number from 0 to ${max}`);
+      }
+    },
+  });
+  convict.addFormat({ name: 'count', ...wholeNumber(Number.MAX_SAFE_INTEGER) });
+  convict.addFormat({ name: 'tcp-port', ...wholeNumber(65535) });
   convict.addFormat({
     name: 'database-url',
     validate(value: unknown) {
@@ -23,7 +34,7 @@ export function registerFormats(): void {
       }
       if (/[\r\n]/.test(value)) throw new Error('must not contain CR or LF');
       // Only the ${number} placeholder is ours; any other ${...} would be expanded by FreeSWITCH.
-      if (value.replace('${number}', '').includes('${')) {
+      if (value.replaceAll('${number}', '').includes('${')) {
         throw new Error('may contain no FreeSWITCH variable other than ${number}');
       }
     },
@@ -48,7 +59,7 @@ export const schema = {
     },
     poolMax: {
       doc: 'Largest number of pooled MySQL connections.',
-      format: 'nat',
+      format: 'count',
       default: 10,
       env: 'DATABASE_POOL_MAX',
     },
@@ -68,25 +79,25 @@ export const schema = {
     },
     listenPort: {
       doc: 'TCP port of the outbound event socket (the port in the dialplan\'s socket application).',
-      format: 'port',
+      format: 'tcp-port',
       default: 8084,
       env: 'ESL_LISTEN_PORT',
     },
     replyTimeoutMs: {
       doc: 'How long FreeSWITCH may take to answer one command (its command/reply) before the call is treated as lost.',
-      format: 'nat',
+      format: 'count',
       default: 5000,
       env: 'ESL_REPLY_TIMEOUT_MS',
     },
     appTimeoutMarginMs: {
       doc: 'Extra time allowed beyond an application\'s own expected duration (ring timeout, prompt length) before its completion is given up on.',
-      format: 'nat',
+      format: 'count',
       default: 10000,
       env: 'ESL_APP_TIMEOUT_MARGIN_MS',
     },
     lingerS: {
       doc: 'Seconds FreeSWITCH keeps the socket open after hangup ("linger"), so CHANNEL_HANGUP_COMPLETE still arrives.',
-      format: 'nat',
+      format: 'count',
       default: 10,
       env: 'ESL_LINGER_S',
     },
@@ -100,7 +111,7 @@ export const schema = {
     },
     port: {
       doc: 'Port of the Prometheus /metrics endpoint.',
-      format: 'port',
+      format: 'tcp-port',
       default: 9464,
       env: 'METRICS_PORT',
     },
@@ -116,19 +127,19 @@ export const schema = {
   calls: {
     maxDurationS: {
       doc: 'Longest call the daemon will wait for (bridged talk time included) before it gives up on the call.',
-      format: 'nat',
+      format: 'count',
       default: 14400,
       env: 'CALL_MAX_DURATION_S',
     },
     drainTimeoutS: {
       doc: 'On SIGTERM, how long live calls may go on before the daemon hangs them up and exits.',
-      format: 'nat',
+      format: 'count',
       default: 30,
       env: 'DRAIN_TIMEOUT_S',
     },
     maxFailoverGroups: {
       doc: 'Most destination groups one call hunts through along failover_group_id links (loop guard).',
-      format: 'nat',
+      format: 'count',
       default: 10,
       env: 'MAX_FAILOVER_GROUPS',
     },
@@ -144,13 +155,13 @@ export const schema = {
   configCache: {
     pollIntervalMs: {
       doc: 'How often the daemon asks the database whether tenant configuration changed.',
-      format: 'nat',
+      format: 'count',
       default: 2000,
       env: 'CONFIG_POLL_INTERVAL_MS',
     },
     fullReloadIntervalS: {
       doc: 'Reload the whole configuration at least this often even when no change was seen.',
-      format: 'nat',
+      format: 'count',
       default: 300,
       env: 'CONFIG_FULL_RELOAD_INTERVAL_S',
     },
@@ -164,13 +175,13 @@ export const schema = {
     },
     flushIntervalMs: {
       doc: 'How often spooled CDRs are written to the database in one batch.',
-      format: 'nat',
+      format: 'count',
       default: 200,
       env: 'CDR_FLUSH_INTERVAL_MS',
     },
     retryIntervalMs: {
       doc: 'After a database failure, how long to wait before the spool is replayed again.',
-      format: 'nat',
+      format: 'count',
       default: 5000,
       env: 'CDR_RETRY_INTERVAL_MS',
     },

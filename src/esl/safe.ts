@@ -66,7 +66,7 @@ export function dtmfDigits(value: string | undefined): string {
  * Every piece is validated here, at the one place dial strings are made.
  */
 export function buildDialString(template: string, number: string, vars: Record<string, string | number>): string {
-  const target = template.replace('${number}', dialableNumber('destination number', number));
+  const target = template.replaceAll('${number}', dialableNumber('destination number', number));
   const pairs = Object.entries(vars).map(
     ([name, value]) => `${identifier('dial variable', name)}=${plainVariableValue(name, String(value))}`,
   );

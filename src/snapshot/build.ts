@@ -90,6 +90,35 @@ export function buildSnapshot(raw: RawTables, version: number, loadedAt: Date): 
     groups.set(g.id, { ...g, failoverGroupId, destinations });
   }
 
+  // A tenant's own links must stay inside the tenant: another company's operator group or
+  // prompt is dropped (reported), the tenant keeps working without it.
+  for (const [id, tenant] of tenants) {
+    const fixed: Record<string, number | null> = {};
+    const check = (column: string, value: number | null, ok: boolean, what: string): void => {
+      if (value === null || ok) return;
+      fixed[column] = null;
+      rejected.push({ table: 'tenants', id, reason: `${column} ${value} is not ${what} of this tenant; the link is ignored` });
+    };
+    check('operator_group_id', tenant.operatorGroupId, groups.get(tenant.operatorGroupId ?? -1)?.tenantId === id, 'a destination group');
+    for (const [column, value] of [
+      ['welcome_prompt_id', tenant.welcomePromptId],
+      ['after_hours_prompt_id', tenant.afterHoursPromptId],
+      ['ringback_prompt_id', tenant.ringbackPromptId],
+    ] as const) {
+      const prompt = prompts.get(value ?? -1);
+      check(column, value, prompt !== undefined && (prompt.tenantId === null || prompt.tenantId === id), 'a system prompt or a prompt');
+    }
+    if (Object.keys(fixed).length > 0) {
+      tenants.set(id, {
+        ...tenant,
+        operatorGroupId: 'operator_group_id' in fixed ? null : tenant.operatorGroupId,
+        welcomePromptId: 'welcome_prompt_id' in fixed ? null : tenant.welcomePromptId,
+        afterHoursPromptId: 'after_hours_prompt_id' in fixed ? null : tenant.afterHoursPromptId,
+        ringbackPromptId: 'ringback_prompt_id' in fixed ? null : tenant.ringbackPromptId,
+      });
+    }
+  }
+
   const rulesByTenant = new Map<number, RoutingRule[]>();
   const accessNumberTenant = new Map([...accessNumbers.values()].map((a) => [a.id, a.tenantId]));
   for (const rule of each('routing_rules', raw.routing_rules, readRule)) {

@@ -112,6 +112,9 @@ export class ConfigStore {
     const result: unknown = await this.knex.raw(sql);
     // mysql2 returns [rows, fields]; better-sqlite3 returns rows.
     const rows = (Array.isArray(result) && Array.isArray(result[0]) ? result[0] : result) as Array<Record<string, unknown>>;
-    return JSON.stringify(rows.map((r) => [r.t, String(r.c), String(r.i), String(r.u)]));
+    // MySQL returns MAX(updated_at) as a Date: keep its milliseconds (String() would drop them and
+    // miss an edit made in the same second as the last one).
+    const text = (v: unknown): string => (v instanceof Date ? v.toISOString() : String(v));
+    return JSON.stringify(rows.map((r) => [r.t, text(r.c), text(r.i), text(r.u)]));
   }
 }

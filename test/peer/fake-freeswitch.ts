@@ -83,6 +83,8 @@ export interface CallRecord {
   commands: Array<{ line: string; headers: Record<string, string>; body: string }>;
   apps: ExecutedApp[];
   bridges: BridgeAttempt[];
+  /** Date.now() when the first bridge command arrived (call setup latency). */
+  firstBridgeAtMs?: number;
   hangupCause: string | null;
   answered: boolean;
   variables: Record<string, string>;
@@ -122,6 +124,18 @@ let templateCache: Array<[string, string]> | null = null;
 function template(): Array<[string, string]> {
   templateCache ??= channelDataTemplate().map(([n, v]) => [n, decodeURIComponent(v)]);
   return templateCache;
+}
+
+/** Encoded `Name: value\n` lines, cached: the template is the same for every call (load tests). */
+const lineCache = new Map<string, string>();
+function encodedLine(name: string, value: string): string {
+  const key = `${name}\u0000${value}`;
+  let line = lineCache.get(key);
+  if (line === undefined) {
+    line = `${name}: ${fsUrlEncode(value)}\n`;
+    if (lineCache.size < 50_000) lineCache.set(key, line);
+  }
+  return line;
 }
 
 let sequence = 1000;
@@ -375,6 +389,7 @@ class FakeCall {
     const number = target.slice(target.lastIndexOf('/') + 1).split('@')[0];
     const plan = this.script.legs?.[number] ?? this.script.defaultLeg ?? { result: 'no_answer' };
     const attempt: BridgeAttempt = { dialString: arg, vars, number, result: plan.result };
+    this.record.firstBridgeAtMs ??= Date.now();
     this.record.bridges.push(attempt);
     const legTimeoutMs = Number(vars.leg_timeout ?? vars.call_timeout ?? 60) * 1000 * this.scale;
     let disposition: string;
@@ -516,7 +531,7 @@ class FakeCall {
     const now = new Date();
     const lines: string[] = [];
     const push = (name: string, value: string): void => {
-      lines.push(`${name}: ${fsUrlEncode(value)}\n`);
+      lines.push(encodedLine(name, value));
     };
     for (const [name, value] of this.channelVars) {
       if (name === 'Event-Name') push(name, eventName);

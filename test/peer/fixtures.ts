@@ -18,7 +18,10 @@ export interface Capture {
   connections: Chunk[][];
 }
 
-export const FIXTURE_DIR = path.resolve(__dirname, '..', 'fixtures', 'esl');
+/** test/fixtures/esl, from the TypeScript source (test/peer) or the compiled bench (dist/test/peer). */
+export const FIXTURE_DIR = [path.resolve(__dirname, '..', 'fixtures', 'esl'), path.resolve(__dirname, '..', '..', '..', 'test', 'fixtures', 'esl')].find((d) =>
+  fs.existsSync(d),
+) ?? path.resolve(__dirname, '..', 'fixtures', 'esl');
 
 export function readCapture(name: string): Capture {
   const data = fs.readFileSync(path.join(FIXTURE_DIR, name));

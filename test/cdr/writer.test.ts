@@ -1,0 +1,444 @@
+// CdrSpool + CdrWriter against real SQLite and MariaDB: durable before the database, written once
+// (idempotent by call_uuid), kept through outages, data errors quarantined without blocking the
+// rest, crash leftovers (a partial line) quarantined.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Knex } from 'knex';
+import t, { type Test } from 'tap';
+import { CdrSpool } from '../../src/cdr/spool';
+import { CdrWriter, isDataError } from '../../src/cdr/writer';
+import { createKnex, fromDbTimestamp } from '../../src/db/connect';
+import { createLogger } from '../../src/log';
+import { Metrics } from '../../src/metrics';
+import { dbTargets, type DbTarget, type TargetName, type TestDb } from '../helpers/db';
+import { cdr, cdrRows, counter, gauge, quarantined, segments, spoolDir } from './records';
+
+const OPTIONS = { flushIntervalMs: 60_000, retryIntervalMs: 0 };
+const log = createLogger('silent');
+
+interface Ctx {
+  db: TestDb;
+  knex: Knex;
+  target: TargetName;
+  dir: string;
+  /** A writer over `knex` (or another knex) and a spool over `dir`; not started, stopped at teardown. */
+  writer: (opts?: { knex?: Knex; metrics?: Metrics; dir?: string }) => { writer: CdrWriter; spool: CdrSpool; metrics: Metrics };
+  /** A knex for a database that is not there (MariaDB: a closed port; SQLite: a destroyed pool). */
+  deadKnex: () => Promise<Knex>;
+}
+
+function eachDb(t: Test, name: string, fn: (t: Test, ctx: Ctx) => Promise<void>): void {
+  void t.test(name, async (t) => {
+    for (const target of dbTargets()) await t.test(target.name, async (t) => run(t, target, fn));
+  });
+}
+
+async function run(t: Test, target: DbTarget, fn: (t: Test, ctx: Ctx) => Promise<void>): Promise<void> {
+  const db = await target.create();
+  const dir = spoolDir(t);
+  const cleanups: Array<() => Promise<void>> = [() => db.destroy()];
+  // Writers stop before the databases go away: run cleanups last-in first-out.
+  t.teardown(async () => {
+    for (const c of cleanups.reverse()) await c().catch(() => undefined);
+  });
+  const ctx: Ctx = {
+    db,
+    knex: db.knex,
+    target: target.name,
+    dir,
+    writer: (opts = {}) => {
+      const metrics = opts.metrics ?? new Metrics();
+      const spool = new CdrSpool(opts.dir ?? dir);
+      const writer = new CdrWriter(opts.knex ?? db.knex, spool, OPTIONS, log, metrics);
+      cleanups.push(() => writer.stop());
+      return { writer, spool, metrics };
+    },
+    deadKnex: async () => {
+      if (target.name === 'mariadb') {
+        const k = createKnex('mysql://root@127.0.0.1:1/test', { poolMax: 1, acquireTimeoutMs: 500 });
+        cleanups.push(() => k.destroy());
+        return k;
+      }
+      const goneDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hotline-gone-'));
+      cleanups.push(() => Promise.resolve(fs.rmSync(goneDir, { recursive: true, force: true })));
+      const k = createKnex(`sqlite:${path.join(goneDir, 'gone.db')}`);
+      await k.destroy();
+      return k;
+    },
+  };
+  await fn(t, ctx);
+}
+
+function uuids(rows: Array<Record<string, unknown>>): string[] {
+  return rows.map((r) => String(r.call_uuid)).sort();
+}
+
+eachDb(t, 'records are on disk before the database sees them; flush writes them and removes the segments', async (t, { knex, dir, writer: make }) => {
+  const { writer, spool, metrics } = make();
+  await spool.open();
+  const records = [cdr(1), cdr(2), cdr(3, { outcome: 'busy', answered_at: null, billsec: 0, answered_by: null, cost: null }), cdr(4), cdr(5)];
+  for (const r of records) await writer.record(r);
+
+  t.equal(await new CdrSpool(dir).countRecords(), 5, 'a second spool over the directory counts all five');
+  const onDisk = segments(dir).flatMap((n) => fs.readFileSync(path.join(dir, n), 'utf8').split('\n').filter(Boolean));
+  t.same(onDisk.map((l) => (JSON.parse(l) as { call_uuid: string }).call_uuid).sort(), records.map((r) => r.call_uuid).sort());
+  t.equal((await cdrRows(knex)).length, 0, 'nothing in the database yet');
+  t.equal(writer.spoolDepth, 5);
+  t.equal(await gauge(metrics.cdrSpoolDepth), 5, 'hotline_cdr_spool_depth = 5');
+
+  await writer.flush();
+  const rows = await cdrRows(knex);
+  t.same(uuids(rows), records.map((r) => r.call_uuid).sort(), 'all five written');
+  t.same(segments(dir), [], 'segment files deleted once confirmed');
+  t.equal(writer.spoolDepth, 0);
+  t.equal(await gauge(metrics.cdrSpoolDepth), 0);
+  t.equal(await counter(metrics.cdrsWritten), 5);
+  t.same(quarantined(dir), []);
+
+  // Values round-trip on either driver.
+  const first = rows.find((r) => r.call_uuid === records[0].call_uuid)!;
+  t.equal(first.outcome, 'answered');
+  t.equal(first.caller_region, '广东省广州市');
+  t.equal(Number(first.duration_s), 65);
+  t.equal(Number(first.cost), 0.15);
+  t.equal(fromDbTimestamp(first.started_at as string | Date)?.toISOString(), records[0].started_at.replace(' ', 'T') + 'Z');
+  const busy = rows.find((r) => r.call_uuid === records[2].call_uuid)!;
+  t.equal(busy.answered_at, null);
+  t.equal(Number(busy.cost), 0, 'cost NULL in the record → the column default 0');
+
+  // Later records go to a new segment and are written by the next flush.
+  await writer.record(cdr(6));
+  t.equal(segments(dir).length, 1);
+  await writer.flush();
+  t.equal((await cdrRows(knex)).length, 6);
+  t.same(segments(dir), []);
+});
+
+eachDb(t, 'replaying a segment again does not duplicate rows (idempotent by call_uuid)', async (t, { knex, dir, writer: make }) => {
+  const { writer, spool, metrics } = make();
+  await spool.open();
+  const records = Array.from({ length: 20 }, (_, i) => cdr(i));
+  await Promise.all(records.map((r) => writer.record(r)));
+  await spool.rotate();
+  const [segment] = segments(dir);
+  const saved = fs.readFileSync(path.join(dir, segment));
+
+  // Two copies of the same segment in one flush, then the copy again after it was written.
+  fs.writeFileSync(path.join(dir, 'segment-1-000000.jsonl'), saved);
+  await writer.flush();
+  t.equal((await cdrRows(knex)).length, 20, 'twice in one flush: 20 rows');
+  t.same(segments(dir), []);
+
+  fs.writeFileSync(path.join(dir, segment), saved);
+  await writer.flush();
+  const rows = await cdrRows(knex);
+  t.equal(rows.length, 20, 'replayed after being written: still 20 rows');
+  t.same(uuids(rows), records.map((r) => r.call_uuid).sort());
+  t.same(segments(dir), [], 'replayed segment removed');
+  t.same(quarantined(dir), [], 'a replay is not a data error');
+
+  // Same call_uuid with different content: the first write wins, nothing is overwritten.
+  const again = { ...records[0], outcome: 'failed' as const };
+  await writer.record(again);
+  await writer.flush();
+  t.equal((await knex('cdrs').where({ call_uuid: again.call_uuid }).first() as { outcome: string }).outcome, 'answered');
+  t.equal((await cdrRows(knex)).length, 20);
+
+  t.comment(`hotline_cdrs_written_total = ${await counter(metrics.cdrsWritten)} for 20 distinct calls`);
+  t.equal(await counter(metrics.cdrsWritten), 20, 'hotline_cdrs_written_total counts each call once');
+});
+
+eachDb(t, 'with the database unreachable the records stay spooled; a later writer writes each exactly once', async (t, ctx) => {
+  const dead = await ctx.deadKnex();
+  const first = ctx.writer({ knex: dead });
+  await first.writer.start();
+  const records = Array.from({ length: 30 }, (_, i) => cdr(i));
+  // One of them is already in the database (written by another daemon before the outage).
+  const { writer: earlier, spool: earlierSpool } = ctx.writer({ dir: path.join(ctx.dir, 'other') });
+  await earlierSpool.open();
+  await earlier.record(records[7]);
+  await earlier.flush();
+  t.equal((await cdrRows(ctx.knex)).length, 1);
+
+  await Promise.all(records.map((r) => first.writer.record(r)));
+  const started = Date.now();
+  await first.writer.flush();
+  t.comment(`${ctx.target}: failed flush took ${Date.now() - started} ms`);
+  t.equal(first.writer.spoolDepth, 30, 'still 30 spooled');
+  t.equal(await gauge(first.metrics.cdrSpoolDepth), 30, 'hotline_cdr_spool_depth = 30');
+  t.ok(segments(ctx.dir).length >= 1, 'segments kept');
+  t.equal(await new CdrSpool(ctx.dir).countRecords(), 30);
+  t.same(quarantined(ctx.dir), [], 'an outage is not a data error: nothing quarantined');
+  await first.writer.flush();
+  t.equal(await new CdrSpool(ctx.dir).countRecords(), 30, 'a second failed flush keeps them too');
+  await first.writer.stop();
+  t.equal(await new CdrSpool(ctx.dir).countRecords(), 30, 'stop() with the database down leaves them spooled');
+
+  // The daemon restarts with the database back.
+  const second = ctx.writer();
+  await second.writer.start();
+  t.equal(await gauge(second.metrics.cdrSpoolDepth), 30, 'start() reports the spooled backlog');
+  await second.writer.flush();
+  const rows = await cdrRows(ctx.knex);
+  t.equal(rows.length, 30, 'all 30 written, the one already there not doubled');
+  t.same(uuids(rows), records.map((r) => r.call_uuid).sort());
+  t.same(segments(ctx.dir), []);
+  t.equal(await gauge(second.metrics.cdrSpoolDepth), 0);
+  t.same(quarantined(ctx.dir), []);
+});
+
+eachDb(t, 'a writer whose database comes back mid-way keeps order and loses nothing', async (t, ctx) => {
+  // Same writer object: the outage is a renamed cdrs table, then it is renamed back.
+  const { writer, spool } = ctx.writer();
+  await spool.open();
+  await ctx.knex.schema.renameTable('cdrs', 'cdrs_away');
+  const records = Array.from({ length: 10 }, (_, i) => cdr(i));
+  for (const r of records.slice(0, 5)) await writer.record(r);
+  await writer.flush();
+  for (const r of records.slice(5)) await writer.record(r);
+  await writer.flush();
+  t.equal(await new CdrSpool(ctx.dir).countRecords(), 10, 'missing table: kept, not quarantined');
+  t.same(quarantined(ctx.dir), []);
+  t.ok(segments(ctx.dir).length >= 2, 'two segments waiting');
+  await ctx.knex.schema.renameTable('cdrs_away', 'cdrs');
+  await writer.flush();
+  t.same(uuids(await cdrRows(ctx.knex)), records.map((r) => r.call_uuid).sort(), 'all ten written once the table is back');
+  t.same(segments(ctx.dir), []);
+  t.equal(writer.spoolDepth, 0);
+});
+
+eachDb(t, 'a dropped cdrs table is treated as an outage (kept), not as bad data (quarantined)', async (t, ctx) => {
+  const { writer, spool, metrics } = ctx.writer();
+  await spool.open();
+  await ctx.knex.schema.dropTable('cdrs');
+  for (let i = 0; i < 3; i++) await writer.record(cdr(i));
+  await writer.flush();
+  t.equal(await new CdrSpool(ctx.dir).countRecords(), 3);
+  t.same(quarantined(ctx.dir), []);
+  t.equal(await counter(metrics.cdrsQuarantined), 0);
+  t.equal(await gauge(metrics.cdrSpoolDepth), 3);
+});
+
+eachDb(t, 'a record the database refuses as data is quarantined and does not block its batch', async (t, ctx) => {
+  const { writer, spool, metrics } = ctx.writer();
+  await spool.open();
+  const good = Array.from({ length: 8 }, (_, i) => cdr(i));
+  const notNull = cdr(100, { started_at: null as unknown as string });
+  const nullOutcome = cdr(101, { outcome: null as unknown as 'answered' });
+  const bad = [notNull, nullOutcome];
+  // MariaDB strict mode refuses an outcome longer than its VARCHAR(16); SQLite does not check lengths.
+  const tooLong = cdr(102, { outcome: 'no_answer_after_failover' as 'no_answer' });
+  if (ctx.target === 'mariadb') bad.push(tooLong);
+  const all = [...good.slice(0, 3), notNull, ...good.slice(3, 6), nullOutcome, ...(ctx.target === 'mariadb' ? [tooLong] : []), ...good.slice(6)];
+  await Promise.all(all.map((r) => writer.record(r)));
+  await writer.flush();
+
+  const rows = await cdrRows(ctx.knex);
+  t.same(uuids(rows), good.map((r) => r.call_uuid).sort(), 'every good record of the batch written');
+  const q = quarantined(ctx.dir);
+  t.equal(q.length, bad.length, 'each refused record quarantined once');
+  for (const r of bad) {
+    const entry = q.find((e) => (JSON.parse(e.line) as { call_uuid: string }).call_uuid === r.call_uuid);
+    t.ok(entry, `${r.call_uuid} in quarantine.jsonl`);
+    t.match(entry?.reason ?? '', /SQLITE_CONSTRAINT|ER_BAD_NULL|ER_DATA_TOO_LONG|null|too long/i, 'with the database reason');
+  }
+  t.same(segments(ctx.dir), [], 'segment done: not retried forever');
+  t.equal(await counter(metrics.cdrsQuarantined), bad.length);
+  t.equal(await gauge(metrics.cdrSpoolDepth), 0);
+  if (ctx.target === 'sqlite') {
+    // SQLite keeps the long outcome as it is (no length check): written, not lost.
+    await writer.record(tooLong);
+    await writer.flush();
+    t.equal((await ctx.knex('cdrs').where({ call_uuid: tooLong.call_uuid }).first() as { outcome: string } | undefined)?.outcome, tooLong.outcome);
+  }
+});
+
+eachDb(t, 'over-long network text is cut to the column width, not refused', async (t, ctx) => {
+  const { writer, spool } = ctx.writer();
+  await spool.open();
+  const r = cdr(1, { caller: '1'.repeat(100), caller_region: '北'.repeat(80), hangup_cause: 'X'.repeat(70), recording_path: `/r/${'a'.repeat(2000)}.wav` });
+  await writer.record(r);
+  await writer.flush();
+  const row = (await ctx.knex('cdrs').where({ call_uuid: r.call_uuid }).first()) as Record<string, string>;
+  t.equal(row.caller, '1'.repeat(64));
+  t.equal(row.caller_region, '北'.repeat(64));
+  t.equal(row.hangup_cause.length, 64);
+  t.equal(row.recording_path.length, 1024);
+  t.same(quarantined(ctx.dir), []);
+});
+
+eachDb(t, 'a partial last line (crash mid-write) is quarantined and the rest written', async (t, ctx) => {
+  // The "crashed" daemon: records acknowledged, then half a line written and no more.
+  const crashed = ctx.writer();
+  await crashed.spool.open();
+  const records = Array.from({ length: 6 }, (_, i) => cdr(i));
+  for (const r of records) await crashed.writer.record(r);
+  const [segment] = segments(ctx.dir);
+  const half = JSON.stringify(cdr(99)).slice(0, 57);
+  fs.appendFileSync(path.join(ctx.dir, segment), half);
+  await crashed.spool.close();
+
+  // The restarted daemon.
+  const restarted = ctx.writer();
+  await restarted.writer.start();
+  await restarted.writer.flush();
+  t.same(uuids(await cdrRows(ctx.knex)), records.map((r) => r.call_uuid).sort(), 'the six acknowledged records written');
+  const q = quarantined(ctx.dir);
+  t.equal(q.length, 1, 'the partial line quarantined');
+  t.equal(q[0]?.line, half, 'verbatim');
+  t.match(q[0]?.reason, /unparsable/);
+  t.same(segments(ctx.dir), []);
+  t.equal(await gauge(restarted.metrics.cdrSpoolDepth), 0);
+  t.equal(await counter(restarted.metrics.cdrsQuarantined), 1);
+});
+
+eachDb(t, 'a partial line is quarantined once, also when the database is down at first', async (t, ctx) => {
+  const dead = await ctx.deadKnex();
+  const { writer, spool } = ctx.writer({ knex: dead });
+  await spool.open();
+  await writer.record(cdr(1));
+  await spool.rotate();
+  const [segment] = segments(ctx.dir);
+  fs.appendFileSync(path.join(ctx.dir, segment), '{"call_uuid":"half');
+  await writer.flush();
+  await writer.flush();
+  await writer.stop();
+  const later = ctx.writer();
+  await later.writer.start();
+  await later.writer.flush();
+  t.equal((await cdrRows(ctx.knex)).length, 1, 'the good record written');
+  t.comment(`quarantine.jsonl holds ${quarantined(ctx.dir).length} entries for the one partial line`);
+  t.equal(quarantined(ctx.dir).length, 1, 'the partial line is in quarantine.jsonl once, not once per retry');
+});
+
+eachDb(t, 'the flush timer writes without an explicit flush()', async (t, ctx) => {
+  const metrics = new Metrics();
+  const spool = new CdrSpool(ctx.dir);
+  const writer = new CdrWriter(ctx.knex, spool, { flushIntervalMs: 20, retryIntervalMs: 50 }, log, metrics);
+  t.teardown(() => writer.stop());
+  // Spooled before start() (the race of record() with the timer's rotate() is its own test below).
+  await spool.open();
+  const records = Array.from({ length: 5 }, (_, i) => cdr(i));
+  await Promise.all(records.map((r) => writer.record(r)));
+  await writer.start();
+  const deadline = Date.now() + 5000;
+  while ((await cdrRows(ctx.knex)).length < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  t.same(uuids(await cdrRows(ctx.knex)), records.map((r) => r.call_uuid).sort());
+  await writer.stop();
+  t.same(segments(ctx.dir), []);
+});
+
+eachDb(t, 'a record() arriving while the flush rotates the segment is not lost', async (t, ctx) => {
+  const { writer, spool } = ctx.writer();
+  await spool.open();
+  await writer.record(cdr(1));
+  // Keep libuv's thread pool busy so that the segment's close() takes a while, as it does under
+  // load (the pool also serves the spool's reads, writes and fdatasyncs).
+  const busy = Array.from({ length: 16 }, () => new Promise((resolve) => crypto.pbkdf2('x', 'y', 20_000, 32, 'sha256', resolve)));
+  const late = cdr(2);
+  const [rotated, recorded] = await Promise.allSettled([spool.rotate(), writer.record(late)]);
+  await Promise.all(busy);
+  t.equal(rotated.status, 'fulfilled', 'rotate() completes');
+  // With rotate() clearing this.handle only after close() resolved (commit a1bd2bb), a drain() in
+  // between wrote to the closed FileHandle: EBADF "file closed" and record() rejected.
+  t.equal(recorded.status, 'fulfilled', 'record() during rotate() succeeds');
+  if (recorded.status === 'rejected') t.comment(`record() rejected with: ${String((recorded.reason as Error).message)}`);
+  await writer.flush();
+  t.equal(uuids(await cdrRows(ctx.knex)).includes(late.call_uuid), true, 'the late record reaches the database');
+});
+
+eachDb(t, '1,000 concurrent record() calls share few fdatasyncs', async (t, ctx) => {
+  const { writer, spool } = ctx.writer();
+  await spool.open();
+  // Count fdatasyncs by wrapping FileHandle.prototype.datasync (the spool's only sync call).
+  const probe = await fs.promises.open(path.join(ctx.dir, 'probe'), 'w');
+  const proto = Object.getPrototypeOf(probe) as { datasync: (this: unknown) => Promise<void> };
+  await probe.close();
+  fs.rmSync(path.join(ctx.dir, 'probe'));
+  const original = proto.datasync;
+  let syncs = 0;
+  proto.datasync = function datasync(this: unknown) {
+    syncs++;
+    return original.call(this);
+  };
+  t.teardown(() => {
+    proto.datasync = original;
+  });
+
+  const records = Array.from({ length: 1000 }, (_, i) => cdr(i));
+  let started = process.hrtime.bigint();
+  await Promise.all(records.map((r) => writer.record(r)));
+  const concurrentMs = Number(process.hrtime.bigint() - started) / 1e6;
+  const concurrentSyncs = syncs;
+  t.ok(concurrentSyncs >= 1 && concurrentSyncs <= 5, `1,000 concurrent appends took ${concurrentSyncs} fdatasync(s)`);
+  t.equal(segments(ctx.dir).length, 1, 'one segment');
+  t.equal(await new CdrSpool(ctx.dir).countRecords(), 1000);
+
+  syncs = 0;
+  const sequential = Array.from({ length: 200 }, (_, i) => cdr(5000 + i));
+  started = process.hrtime.bigint();
+  for (const r of sequential) await writer.record(r);
+  const sequentialMs = Number(process.hrtime.bigint() - started) / 1e6;
+  t.equal(syncs, 200, 'awaited one by one: one fdatasync each (nothing to share)');
+  t.comment(
+    `${ctx.target}: 1,000 concurrent record() = ${concurrentMs.toFixed(1)} ms, ${concurrentSyncs} fdatasync; ` +
+      `200 sequential = ${sequentialMs.toFixed(1)} ms (${(sequentialMs / 200).toFixed(2)} ms each)`,
+  );
+
+  started = process.hrtime.bigint();
+  await writer.flush();
+  const flushMs = Number(process.hrtime.bigint() - started) / 1e6;
+  t.equal((await cdrRows(ctx.knex)).length, 1200, 'all 1,200 written (batches of 500)');
+  t.same(segments(ctx.dir), []);
+  t.comment(`${ctx.target}: flush of 1,200 spooled CDRs = ${flushMs.toFixed(1)} ms`);
+});
+
+eachDb(t, 'isDataError: which real database errors are data (quarantine) and which are outages (retry)', async (t, ctx) => {
+  const errorOf = async (p: PromiseLike<unknown>): Promise<unknown> => {
+    try {
+      await p;
+    } catch (err) {
+      return err;
+    }
+    throw new Error('expected the statement to fail');
+  };
+  const base = { call_uuid: 'x-1', started_at: '2026-11-21 00:00:00.000', outcome: 'answered' };
+  const data: Array<[string, PromiseLike<unknown>]> = [
+    ['NOT NULL started_at', ctx.knex('cdrs').insert({ ...base, started_at: null })],
+    ['NOT NULL outcome', ctx.knex('cdrs').insert({ ...base, outcome: null })],
+  ];
+  const outage: Array<[string, PromiseLike<unknown>]> = [];
+  if (ctx.target === 'mariadb') {
+    data.push(['outcome too long', ctx.knex('cdrs').insert({ ...base, outcome: 'x'.repeat(17) })]);
+    data.push(['bad datetime', ctx.knex('cdrs').insert({ ...base, started_at: 'yesterday' })]);
+    data.push(['integer out of range', ctx.knex('cdrs').insert({ ...base, duration_s: 1e12 })]);
+  }
+  for (const [what, p] of data) {
+    const err = await errorOf(p);
+    t.equal(isDataError(err), true, `${what}: data error (${(err as { code?: string }).code})`);
+  }
+  await ctx.knex('cdrs').insert(base);
+  const dup = await errorOf(ctx.knex('cdrs').insert(base));
+  t.equal(isDataError(dup), true, `duplicate call_uuid without ON CONFLICT: data (${(dup as { code?: string }).code})`);
+
+  const unknownColumn = await errorOf(ctx.knex('cdrs').insert({ ...base, call_uuid: 'x-2', no_such_column: 1 }));
+  t.equal(isDataError(unknownColumn), false, `unknown column: not classified as data (${(unknownColumn as { code?: string }).code}) — a record with it would wait in the spool`);
+
+  await ctx.knex.schema.renameTable('cdrs', 'cdrs_away');
+  outage.push(['missing table', ctx.knex('cdrs').insert(base)]);
+  const dead = await ctx.deadKnex();
+  outage.push(['unreachable database', dead('cdrs').insert(base)]);
+  for (const [what, p] of outage) {
+    const err = await errorOf(p);
+    t.equal(isDataError(err), false, `${what}: outage (${(err as { code?: string }).code ?? (err as Error).name})`);
+  }
+  t.equal(isDataError(new Error('boom')), false);
+  t.doesNotThrow(() => isDataError(null), 'a rejection with null is classified, not a TypeError');
+  t.equal(isDataError({ sqlState: '22001' }), true);
+  t.equal(isDataError({ sqlState: '08S01' }), false, 'communication link failure');
+  t.equal(isDataError({ code: 'ECONNRESET' }), false);
+  t.equal(isDataError({ code: 'PROTOCOL_CONNECTION_LOST' }), false);
+  t.equal(isDataError({ code: 'SQLITE_BUSY' }), false, 'a locked database is retried');
+});

@@ -1,0 +1,304 @@
+// Settings: defaults, every environment variable honoured, bad values refused with a ConfigError
+// naming the key and the reason, a JSON config file under the environment, and a frozen result.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import t, { type Test } from 'tap';
+import { ConfigError, describeSettings, loadSettings, type Settings } from '../../src/config';
+import { schema } from '../../src/config/schema';
+
+interface SchemaEntry {
+  doc: string;
+  env: string;
+  default: unknown;
+  format: unknown;
+}
+
+/** The schema entry behind a dotted key ("esl.listenPort"). */
+function entry(key: string): SchemaEntry {
+  let node: unknown = schema;
+  for (const part of key.split('.')) node = (node as Record<string, unknown>)[part];
+  return node as SchemaEntry;
+}
+
+/** The value of a dotted key in the settings object. */
+function get(settings: Settings, key: string): unknown {
+  let node: unknown = settings;
+  for (const part of key.split('.')) node = (node as Record<string, unknown>)[part];
+  return node;
+}
+
+/**
+ * A valid value, different from the default, for one key: [text for the environment, value expected
+ * in Settings].
+ */
+function validAlternative(key: string): [string, unknown] {
+  const e = entry(key);
+  if (Array.isArray(e.format)) {
+    const other = (e.format as string[]).find((v) => v !== e.default);
+    if (!other) throw new Error(`no alternative for ${key}`);
+    return [other, other];
+  }
+  switch (e.format) {
+    case 'count':
+    case 'tcp-port': {
+      const n = (e.default as number) + 7;
+      return [String(n), n];
+    }
+    case 'database-url':
+      return ['mysql://hotline:secret@db.example.net:3307/calls', 'mysql://hotline:secret@db.example.net:3307/calls'];
+    case 'dial-string-template':
+      return ['sofia/gateway/other_carrier/0086${number}', 'sofia/gateway/other_carrier/0086${number}'];
+    case 'listen-host':
+      return ['0.0.0.0', '0.0.0.0'];
+    case String:
+      return [`/srv/hotline-test/${key}`, `/srv/hotline-test/${key}`];
+    default:
+      throw new Error(`test does not know format ${String(e.format)} of ${key}: extend validAlternative()`);
+  }
+}
+
+function tempDir(t: Test): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hotline-config-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+function writeJson(t: Test, value: unknown, name = 'hotline.json'): string {
+  const file = path.join(tempDir(t), name);
+  fs.writeFileSync(file, typeof value === 'string' ? value : JSON.stringify(value, null, 2));
+  return file;
+}
+
+/** Runs loadSettings expecting a ConfigError; returns its message ('' when nothing was thrown). */
+function refusal(options: Parameters<typeof loadSettings>[0]): { error: unknown; message: string } {
+  try {
+    loadSettings(options);
+  } catch (error) {
+    return { error, message: (error as Error).message };
+  }
+  return { error: null, message: '' };
+}
+
+t.test('defaults with an empty environment', async (t) => {
+  const s = loadSettings({ env: {} });
+  t.equal(s.database.url, 'sqlite:./var/calls.db');
+  t.equal(s.esl.listenHost, '127.0.0.1');
+  t.equal(s.esl.listenPort, 8084);
+  t.equal(s.metrics.port, 9464);
+  t.equal(s.dial.stringTemplate, 'sofia/gateway/carrier/${number}');
+  t.equal(s.log.level, 'info');
+  t.equal(s.database.seedDemo, 'auto');
+  // Every documented default is what loadSettings returns (node.name aside: empty means host name).
+  for (const row of describeSettings()) {
+    if (row.key === 'node.name') continue;
+    t.same(get(s, row.key), JSON.parse(row.default) as unknown, `default of ${row.key} is the documented one`);
+  }
+});
+
+t.test('the process environment is not read when env is given', async (t) => {
+  const saved = process.env.ESL_LISTEN_PORT;
+  process.env.ESL_LISTEN_PORT = '1234';
+  t.teardown(() => {
+    if (saved === undefined) delete process.env.ESL_LISTEN_PORT;
+    else process.env.ESL_LISTEN_PORT = saved;
+  });
+  t.equal(loadSettings({ env: {} }).esl.listenPort, 8084, 'explicit env wins over process.env');
+  t.equal(loadSettings({}).esl.listenPort, 1234, 'without env, process.env is read');
+});
+
+t.test('describeSettings documents every key with a distinct environment variable', async (t) => {
+  const rows = describeSettings();
+  t.ok(rows.length >= 20, `${rows.length} keys documented`);
+  const envs = rows.map((r) => r.env);
+  t.equal(new Set(envs).size, envs.length, 'environment variable names are unique');
+  for (const row of rows) {
+    t.match(row.env, /^[A-Z][A-Z0-9_]+$/, `${row.key} has an environment variable`);
+    t.ok(row.doc.length > 10, `${row.key} is documented`);
+  }
+});
+
+t.test('every environment variable of the schema is honoured', async (t) => {
+  const rows = describeSettings();
+  const all: Record<string, string> = {};
+  for (const row of rows) {
+    const [text, expected] = validAlternative(row.key);
+    all[row.env] = text;
+    const s = loadSettings({ env: { [row.env]: text } });
+    t.same(get(s, row.key), expected, `${row.env}=${text} sets ${row.key}`);
+    t.not(JSON.stringify(get(s, row.key)), row.default, `${row.key} differs from its default`);
+  }
+  const s = loadSettings({ env: all });
+  for (const row of rows) t.same(get(s, row.key), validAlternative(row.key)[1], `${row.env} honoured with all set at once`);
+});
+
+t.test('invalid values are refused with a ConfigError naming the key and the reason', async (t) => {
+  const cases: Array<[env: Record<string, string>, key: RegExp, reason: RegExp]> = [
+    [{ DATABASE_URL: 'postgres://x' }, /database\.url/, /mysql:\/\/|sqlite:/],
+    [{ DATABASE_URL: 'sqlite:' }, /database\.url/, /sqlite:<path>/],
+    [{ DATABASE_URL: '' }, /database\.url/, /must be/],
+    [{ ESL_LISTEN_PORT: '70000' }, /esl\.listenPort/, /from 0 to 65535/],
+    [{ ESL_LISTEN_PORT: 'abc' }, /esl\.listenPort/, /from 0 to 65535/],
+    [{ ESL_LISTEN_PORT: '-1' }, /esl\.listenPort/, /from 0 to 65535/],
+    [{ METRICS_PORT: '65536' }, /metrics\.port/, /from 0 to 65535/],
+    [{ ESL_LISTEN_HOST: 'local host' }, /esl\.listenHost/, /IP address or host name/],
+    [{ DIAL_STRING_TEMPLATE: 'sofia/gateway/carrier/' }, /dial\.stringTemplate/, /\$\{number\}/],
+    [{ DIAL_STRING_TEMPLATE: 'sofia/gateway/carrier/$number' }, /dial\.stringTemplate/, /placeholder \$\{number\}/],
+    [{ DIAL_STRING_TEMPLATE: 'sofia/gateway/${gw}/${number}' }, /dial\.stringTemplate/, /no FreeSWITCH variable other than/],
+    [{ DIAL_STRING_TEMPLATE: '{origination_caller_id_number=${caller}}sofia/gateway/carrier/${number}' }, /dial\.stringTemplate/, /other than/],
+    [{ DIAL_STRING_TEMPLATE: 'sofia/gateway/carrier/${number}\r\nbgapi system reboot' }, /dial\.stringTemplate/, /CR or LF/],
+    [{ DIAL_STRING_TEMPLATE: 'sofia/gateway/carrier/${number}\n' }, /dial\.stringTemplate/, /CR or LF/],
+    [{ DIAL_STRING_TEMPLATE: 'sofia/gateway/carrier/${number}\r' }, /dial\.stringTemplate/, /CR or LF/],
+    [{ LOG_LEVEL: 'loud' }, /log\.level/, /possible values/],
+    [{ SEED_DEMO: 'yes' }, /database\.seedDemo/, /possible values/],
+    [{ DATABASE_POOL_MAX: '-3' }, /database\.poolMax/, /positive integer|natural|must be/],
+    [{ CDR_FLUSH_INTERVAL_MS: 'soon' }, /cdr\.flushIntervalMs/, /positive integer|must be/],
+  ];
+  for (const [env, key, reason] of cases) {
+    const label = JSON.stringify(env);
+    const { error, message } = refusal({ env });
+    t.type(error, ConfigError, `${label} refused with a ConfigError`);
+    t.equal((error as Error | null)?.name, 'ConfigError', `${label}: error name`);
+    t.match(message, key, `${label}: message names the key`);
+    t.match(message, reason, `${label}: message gives the reason`);
+  }
+});
+
+t.test('numbers with trailing junk are refused, not truncated', async (t) => {
+  // convict's own coercion is parseInt(): '12abc' would silently become 12, '80.5' 80, '1e3' 1.
+  for (const [env, key] of [
+    [{ ESL_LISTEN_PORT: '12abc' }, 'esl.listenPort'],
+    [{ ESL_LISTEN_PORT: '80.5' }, 'esl.listenPort'],
+    [{ DATABASE_POOL_MAX: '1e3' }, 'database.poolMax'],
+    [{ CDR_RETRY_INTERVAL_MS: '5s' }, 'cdr.retryIntervalMs'],
+  ] as const) {
+    const { error, message } = refusal({ env });
+    t.type(error, ConfigError, `${JSON.stringify(env)} refused`);
+    t.match(message, key, `${JSON.stringify(env)}: names ${key}`);
+  }
+});
+
+t.test('DIAL_STRING_TEMPLATE may use ${number} more than once (FreeSWITCH failover dial string)', async (t) => {
+  const template = 'sofia/gateway/carrier_a/${number}|sofia/gateway/carrier_b/${number}';
+  const { error } = refusal({ env: { DIAL_STRING_TEMPLATE: template } });
+  t.equal(error, null, 'two ${number} placeholders are not "another variable"');
+});
+
+t.test('a JSON config file is loaded and the environment overrides it', async (t) => {
+  const file = writeJson(t, {
+    database: { url: 'mysql://app:pw@10.0.0.5:3306/hotline', poolMax: 25 },
+    esl: { listenPort: 9000, listenHost: '10.0.0.2' },
+    metrics: { port: 9500 },
+    log: { level: 'warn' },
+    node: { name: 'fs-node-7' },
+  });
+  const fromFile = loadSettings({ env: {}, file });
+  t.equal(fromFile.database.url, 'mysql://app:pw@10.0.0.5:3306/hotline');
+  t.equal(fromFile.database.poolMax, 25);
+  t.equal(fromFile.esl.listenPort, 9000);
+  t.equal(fromFile.esl.listenHost, '10.0.0.2');
+  t.equal(fromFile.metrics.port, 9500);
+  t.equal(fromFile.log.level, 'warn');
+  t.equal(fromFile.node.name, 'fs-node-7');
+  t.equal(fromFile.esl.replyTimeoutMs, 5000, 'keys absent from the file keep their defaults');
+
+  const both = loadSettings({ env: { ESL_LISTEN_PORT: '9100', LOG_LEVEL: 'debug' }, file });
+  t.equal(both.esl.listenPort, 9100, 'environment wins over the file');
+  t.equal(both.log.level, 'debug', 'environment wins over the file');
+  t.equal(both.metrics.port, 9500, 'file value kept where the environment is silent');
+
+  const viaEnv = loadSettings({ env: { CONFIG_FILE: file } });
+  t.equal(viaEnv.esl.listenPort, 9000, 'CONFIG_FILE names the file when no file option is given');
+});
+
+t.test('a config file is validated like the environment', async (t) => {
+  const unknown = refusal({ env: {}, file: writeJson(t, { esl: { listenPort: 9000, lisenPort: 9001 } }) });
+  t.type(unknown.error, ConfigError, 'a misspelt key is refused');
+  t.match(unknown.message, /esl\.lisenPort/, 'the message names the unknown key');
+  t.match(unknown.message, /not declared/, 'the message says why');
+
+  const topLevel = refusal({ env: {}, file: writeJson(t, { dataBase: { url: 'sqlite:/x.db' } }) });
+  t.type(topLevel.error, ConfigError, 'an unknown section is refused');
+  t.match(topLevel.message, /dataBase/);
+
+  const badValue = refusal({ env: {}, file: writeJson(t, { dial: { stringTemplate: 'sofia/${gw}/${number}' } }) });
+  t.type(badValue.error, ConfigError, 'a bad value in the file is refused');
+  t.match(badValue.message, /dial\.stringTemplate/);
+
+  const badType = refusal({ env: {}, file: writeJson(t, { esl: { listenPort: 'eighty' } }) });
+  t.type(badType.error, ConfigError);
+  t.match(badType.message, /esl\.listenPort/);
+
+  const notJson = refusal({ env: {}, file: writeJson(t, '{ "esl": { "listenPort": 9000 ') });
+  t.type(notJson.error, ConfigError, 'a file that is not JSON is a ConfigError');
+
+  const missing = refusal({ env: {}, file: path.join(tempDir(t), 'nope.json') });
+  t.type(missing.error, ConfigError, 'a missing file is a ConfigError');
+  t.match(missing.message, /nope\.json|ENOENT/);
+
+  // The environment fixing a bad file value does not hide the file's unknown key.
+  const stillUnknown = refusal({ env: { ESL_LISTEN_PORT: '9002' }, file: writeJson(t, { esl: { bogus: 1 } }) });
+  t.match(stillUnknown.message, /esl\.bogus/);
+});
+
+t.test('overrides apply on top of the defaults and the file', async (t) => {
+  const file = writeJson(t, { esl: { listenPort: 9000 }, metrics: { port: 9500 } });
+  const s = loadSettings({ env: {}, file, overrides: { esl: { listenPort: 0 }, cdr: { flushIntervalMs: 20 } } });
+  t.equal(s.esl.listenPort, 0, 'override beats the file');
+  t.equal(s.metrics.port, 9500, 'file kept where not overridden');
+  t.equal(s.cdr.flushIntervalMs, 20);
+  const bad = refusal({ env: {}, overrides: { esl: { nope: 1 } } });
+  t.type(bad.error, ConfigError, 'unknown override keys refused');
+
+  // LoadOptions documents overrides as "applied last"; convict re-imports the environment after load().
+  const withEnv = loadSettings({ env: { ESL_LISTEN_PORT: '5000' }, overrides: { esl: { listenPort: 0 } } });
+  t.equal(withEnv.esl.listenPort, 0, 'overrides win over the environment');
+});
+
+t.test('the settings object is deeply frozen', async (t) => {
+  const s = loadSettings({ env: {} });
+  t.ok(Object.isFrozen(s), 'top level frozen');
+  for (const [section, value] of Object.entries(s)) t.ok(Object.isFrozen(value), `${section} frozen`);
+  const writable = s as unknown as { esl: { listenPort: number }; node: { name: string }; extra?: number; log: object };
+  t.throws(() => {
+    writable.esl.listenPort = 1;
+  }, TypeError, 'assigning a nested value throws in strict mode');
+  t.throws(() => {
+    writable.node.name = 'x';
+  }, TypeError);
+  t.throws(() => {
+    writable.extra = 1;
+  }, TypeError, 'adding a key throws');
+  t.throws(() => {
+    writable.log = {};
+  }, TypeError, 'replacing a section throws');
+  t.equal(s.esl.listenPort, 8084, 'value unchanged');
+  t.equal(writable.extra, undefined);
+
+  // A second load is a fresh object (not the frozen one of the first load).
+  const again = loadSettings({ env: { ESL_LISTEN_PORT: '8085' } });
+  t.equal(again.esl.listenPort, 8085);
+  t.equal(s.esl.listenPort, 8084, 'earlier settings unaffected by a later load');
+});
+
+t.test('node.name: empty means the host name', async (t) => {
+  t.equal(loadSettings({ env: {} }).node.name, os.hostname(), 'default empty → host name');
+  t.equal(loadSettings({ env: { NODE_NAME: '' } }).node.name, os.hostname(), 'NODE_NAME= → host name');
+  t.equal(loadSettings({ env: { NODE_NAME: 'fs-a' } }).node.name, 'fs-a');
+  t.equal(loadSettings({ env: {}, overrides: { node: { name: '' } } }).node.name, os.hostname());
+  t.ok(Object.isFrozen(loadSettings({ env: {} }).node), 'node section frozen too');
+});
+
+t.test('ConfigError is an Error subclass', async (t) => {
+  const { error } = refusal({ env: { LOG_LEVEL: 'loud' } });
+  t.ok(error instanceof Error);
+  t.ok(error instanceof ConfigError);
+  t.match((error as Error).message, /^invalid configuration: /);
+});
+
+t.test('a refused DATABASE_URL does not echo its password', async (t) => {
+  const { error, message } = refusal({ env: { DATABASE_URL: 'postgres://app:s3cretPw@db.example.net/hotline' } });
+  t.type(error, ConfigError);
+  t.match(message, /database\.url/);
+  t.notMatch(message, /s3cretPw/, 'the password is not in the message (it goes to logs)');
+});

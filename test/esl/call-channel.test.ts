@@ -1,0 +1,179 @@
+/**
+ * EslCallChannel against a scripted FreeSWITCH that misbehaves on purpose: -ERR replies, no
+ * reply, an application that never completes, hang-ups and closed sockets at awkward moments.
+ * Assumption named: FreeSWITCH answers each command of a socket with one command/reply, in order.
+ */
+import net from 'node:net';
+import t, { type Test } from 'tap';
+import { EslCallChannel } from '../../src/esl/call-channel';
+import { CallHungUpError, EslCommandError, EslTimeoutError, SocketClosedError } from '../../src/esl/errors';
+
+const UUID = 'aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee';
+const CONNECT_REPLY = `Event-Name: CHANNEL_DATA\nUnique-ID: ${UUID}\nCaller-Caller-ID-Number: 13912345678\nCaller-Destination-Number: 4001012345\nContent-Type: command/reply\nReply-Text: %2BOK%0A\nSocket-Mode: async\nControl: full\n\n`;
+
+function event(name: string, headers: Record<string, string> = {}, uuid = UUID): string {
+  const body = Object.entries({ 'Event-Name': name, 'Unique-ID': uuid, ...headers }).map(([k, v]) => `${k}: ${encodeURIComponent(v)}\n`).join('') + '\n';
+  return `Content-Length: ${Buffer.byteLength(body)}\nContent-Type: text/event-plain\n\n${body}`;
+}
+
+interface Fs {
+  socket: net.Socket;
+  /** Commands received so far (first line + headers). */
+  received: string[];
+  next(): Promise<string>;
+}
+
+/** Opens a channel whose FreeSWITCH side the test drives by hand. */
+async function setup(t: Test, replyTimeoutMs = 300): Promise<{ channel: EslCallChannel; fs: Fs }> {
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as net.AddressInfo).port;
+  const accepted = new Promise<net.Socket>((r) => server.once('connection', r));
+  const socket = net.connect(port, '127.0.0.1');
+  const received: string[] = [];
+  const waiters: Array<(c: string) => void> = [];
+  let buf = '';
+  socket.on('data', (c) => {
+    buf += c.toString();
+    for (;;) {
+      const end = buf.indexOf('\n\n');
+      if (end < 0) break;
+      const head = buf.slice(0, end);
+      const len = Number(/content-length: (\d+)/i.exec(head)?.[1] ?? 0);
+      if (buf.length < end + 2 + len) break;
+      const cmd = head + (len ? `\n\n${buf.slice(end + 2, end + 2 + len)}` : '');
+      buf = buf.slice(end + 2 + len);
+      received.push(cmd);
+      const w = waiters.shift();
+      if (w) w(cmd);
+    }
+  });
+  socket.on('error', () => undefined);
+  let seen = 0;
+  const fs: Fs = {
+    socket,
+    received,
+    next: () => (received.length > seen ? Promise.resolve(received[seen++]!) : new Promise((r) => waiters.push((c) => { seen++; r(c); }))),
+  };
+  const sock = await accepted;
+  const opening = EslCallChannel.open(sock, { replyTimeoutMs, lingerS: 5 });
+  t.equal(await fs.next(), 'connect');
+  socket.write(CONNECT_REPLY);
+  const channel = await opening;
+  t.teardown(() => {
+    socket.destroy();
+    channel.destroy();
+    server.close();
+  });
+  return { channel, fs };
+}
+
+const ok = 'Content-Type: command/reply\nReply-Text: +OK\n\n';
+const eventUuidOf = (cmd: string): string => /Event-UUID: (.+)/.exec(cmd)![1]!;
+
+t.test('connect: channel data decoded, commands matched to replies', async (t) => {
+  const { channel, fs } = await setup(t);
+  t.equal(channel.uuid, UUID);
+  t.equal(channel.data['Reply-Text'], '+OK\n');
+  const sub = channel.subscribe();
+  t.equal(await fs.next(), 'myevents plain');
+  t.equal(await fs.next(), 'linger 5');
+  t.match(await fs.next(), /^nixevent CHANNEL_CREATE .*CHANNEL_EXECUTE /);
+  fs.socket.write('Content-Type: command/reply\nReply-Text: +OK Events Enabled\n\n' + 'Content-Type: command/reply\nReply-Text: +OK will linger 5 seconds\n\n' + 'Content-Type: command/reply\nReply-Text: +OK events nixed\n\n');
+  await sub;
+});
+
+t.test('-ERR reply rejects with EslCommandError', async (t) => {
+  const { channel, fs } = await setup(t);
+  const p = channel.command('nixevent BOGUS');
+  await fs.next();
+  fs.socket.write('Content-Type: command/reply\nReply-Text: -ERR no keywords supplied\n\n');
+  await t.rejects(p, EslCommandError);
+});
+
+t.test('no reply: EslTimeoutError, the socket is given up, later commands fail fast', async (t) => {
+  const { channel } = await setup(t, 100);
+  await t.rejects(channel.command('myevents plain'), EslTimeoutError);
+  await new Promise((r) => setTimeout(r, 20));
+  t.equal(channel.closed, true);
+  await t.rejects(channel.answer(), SocketClosedError);
+});
+
+t.test('an application that never completes times out; the channel stays usable', async (t) => {
+  const { channel, fs } = await setup(t);
+  const p = channel.execute('playback', '/x.wav', 150);
+  await fs.next();
+  fs.socket.write(ok);
+  await t.rejects(p, EslTimeoutError);
+  const q = channel.execute('answer', '', 1000);
+  const cmd = await fs.next();
+  fs.socket.write(ok + event('CHANNEL_EXECUTE_COMPLETE', { Application: 'answer', 'Application-UUID': eventUuidOf(cmd) }));
+  t.equal((await q).getHeader('Application'), 'answer');
+});
+
+t.test('completions are matched by Application-UUID, not by order or by name', async (t) => {
+  const { channel, fs } = await setup(t);
+  const a = channel.execute('set', 'a=1', 1000);
+  const ca = await fs.next();
+  fs.socket.write(ok);
+  // Another channel's completion with our Application-UUID, then ours with another: both ignored.
+  fs.socket.write(event('CHANNEL_EXECUTE_COMPLETE', { Application: 'set', 'Application-UUID': eventUuidOf(ca) }, 'ffffffff-0000-0000-0000-000000000000'));
+  fs.socket.write(event('CHANNEL_EXECUTE_COMPLETE', { Application: 'socket', 'Application-UUID': 'not-ours' }));
+  let settled = false;
+  void a.then(() => (settled = true));
+  await new Promise((r) => setTimeout(r, 50));
+  t.equal(settled, false, 'not completed by foreign events');
+  fs.socket.write(event('CHANNEL_EXECUTE_COMPLETE', { Application: 'set', 'Application-UUID': eventUuidOf(ca), 'Application-Response': '_none_' }));
+  t.equal((await a).getHeader('Application-Response'), '_none_');
+});
+
+t.test('hang-up: the running app completes, queued ones reject at HANGUP_COMPLETE, new ones at once', async (t) => {
+  const { channel, fs } = await setup(t);
+  const bridge = channel.execute('bridge', 'sofia/gateway/carrier/138', 5000);
+  const cb = await fs.next();
+  fs.socket.write(ok);
+  const queued = channel.execute('playback', '/after.wav', 5000);
+  await fs.next();
+  fs.socket.write(ok);
+  fs.socket.write(event('CHANNEL_HANGUP', { 'Hangup-Cause': 'ORIGINATOR_CANCEL' }));
+  fs.socket.write(event('CHANNEL_EXECUTE_COMPLETE', { Application: 'bridge', 'Application-UUID': eventUuidOf(cb), variable_DIALSTATUS: 'CANCEL' }));
+  t.equal((await bridge).variable('DIALSTATUS'), 'CANCEL', 'the running bridge still reports');
+  await t.rejects(channel.answer(), CallHungUpError, 'nothing new is sent after the hangup');
+  fs.socket.write(event('CHANNEL_HANGUP_COMPLETE', { 'Hangup-Cause': 'ORIGINATOR_CANCEL' }));
+  await t.rejects(queued, CallHungUpError);
+  t.equal(channel.hangupCause, 'ORIGINATOR_CANCEL');
+  await channel.waitForEnd(1000);
+  t.ok(channel.hangupComplete);
+});
+
+t.test('socket closed mid-application: SocketClosedError, waitForEnd returns', async (t) => {
+  const { channel, fs } = await setup(t);
+  const p = channel.execute('bridge', 'x', 5000);
+  await fs.next();
+  fs.socket.write(ok);
+  fs.socket.destroy();
+  await t.rejects(p, SocketClosedError);
+  await channel.waitForEnd(5000);
+  t.equal(channel.closed, true);
+});
+
+t.test('hangupNow uses call-command: hangup, which interrupts a running application', async (t) => {
+  const { channel, fs } = await setup(t);
+  const p = channel.hangupNow('SYSTEM_SHUTDOWN');
+  const cmd = await fs.next();
+  t.match(cmd, /call-command: hangup\nhangup-cause: SYSTEM_SHUTDOWN/);
+  fs.socket.write(ok);
+  await p;
+});
+
+t.test('handshake: a peer that never sends channel data is refused in bounded time', async (t) => {
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const accepted = new Promise<net.Socket>((r) => server.once('connection', r));
+  const peer = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+  peer.on('error', () => undefined);
+  const sock = await accepted;
+  await t.rejects(EslCallChannel.open(sock, { replyTimeoutMs: 100, lingerS: 5 }), EslTimeoutError);
+  peer.destroy();
+  server.close();
+});
