@@ -56,7 +56,7 @@ async function waitForPort(port: number, child: ChildProcess): Promise<void> {
 
 function cpuSeconds(pid: number): number {
   // /proc/<pid>/stat fields 14 and 15: utime and stime in clock ticks (100 per second here).
-  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
@@ -73,7 +73,7 @@ async function drive(name: string, port: number, pid: number): Promise<Result> {
       next++;
       const t0 = Date.now();
       const record = await one(port);
-      if (record.bridges.length !== 1 || record.bridges[0]!.result !== 'answer') failed++;
+      if (record.bridges.length !== 1 || record.bridges[0].result !== 'answer') failed++;
       else setups.push(record.firstBridgeAtMs! - t0);
     }
   };

@@ -137,7 +137,8 @@ export class CdrWriter {
   private async insert(records: CdrRecord[]): Promise<void> {
     await this.metrics.timeDb('cdr_insert', async () => {
       const uuids = records.map((r) => r.call_uuid);
-      const existing = new Set(((await this.knex('cdrs').whereIn('call_uuid', uuids).select('call_uuid')) as Array<{ call_uuid: string }>).map((r) => r.call_uuid));
+      const found = await this.knex<{ call_uuid: string }>('cdrs').whereIn('call_uuid', uuids).select('call_uuid');
+      const existing = new Set(found.map((r) => r.call_uuid));
       const query = this.knex('cdrs').insert(records).onConflict('call_uuid');
       // MySQL: a no-op ON DUPLICATE KEY UPDATE, not INSERT IGNORE (which would also turn data
       // errors into silent warnings). SQLite: ON CONFLICT DO NOTHING.

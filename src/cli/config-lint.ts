@@ -19,7 +19,7 @@ export function lintFindings(snapshot: ConfigSnapshot): string[] {
     for (const [, level] of levels) {
       const total = level.reduce((s, r) => s + r.percent, 0);
       if (level.length > 1 && total !== 100) {
-        findings.push(`routing_rules ids=${level.map((r) => r.id).join(',')} (tenant ${tenantId}, priority ${level[0]!.priority}): percents add up to ${total}, not 100; they are used as relative weights`);
+        findings.push(`routing_rules ids=${level.map((r) => r.id).join(',')} (tenant ${tenantId}, priority ${level[0].priority}): percents add up to ${total}, not 100; they are used as relative weights`);
       }
     }
   }

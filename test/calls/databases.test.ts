@@ -32,7 +32,7 @@ for (const target of dbTargets()) {
     const deadline = Date.now() + 10_000;
     let rows: Array<{ call_uuid: string; outcome: string }> = [];
     while (Date.now() < deadline) {
-      rows = (await d.knex('cdrs').whereIn('call_uuid', uuids).select('call_uuid', 'outcome')) as typeof rows;
+      rows = await d.knex<{ call_uuid: string; outcome: string }>('cdrs').whereIn('call_uuid', uuids).select('call_uuid', 'outcome');
       if (rows.length === uuids.length) break;
       await new Promise((r) => setTimeout(r, 50));
     }

@@ -90,7 +90,7 @@ t.test('huntPlan: failover chain, loop cut, ring timeouts capped at 60', async (
   const tenant = snap.tenants.get(1)!;
   const plan = huntPlan(snap, tenant, 10, 10);
   t.same(plan.map((s) => s.group.id), [10, 11, 12], 'loop 10→11→12→10 stops after 12');
-  t.same(plan[0]!.destinations.map((d) => d.number), ['13800000001', '13800000002'], 'position order');
+  t.same(plan[0].destinations.map((d) => d.number), ['13800000001', '13800000002'], 'position order');
   t.same(plan.map((s) => s.ringTimeoutS), [25, 15, 15]);
   t.same(huntPlan(snap, tenant, 10, 2).map((s) => s.group.id), [10, 11], 'maxGroups bound');
   t.same(huntPlan(snap, tenant, 999, 10), [], 'missing group: nothing to hunt');

@@ -53,7 +53,7 @@ async function setup(t: Test, replyTimeoutMs = 300): Promise<{ channel: EslCallC
   const fs: Fs = {
     socket,
     received,
-    next: () => (received.length > seen ? Promise.resolve(received[seen++]!) : new Promise((r) => waiters.push((c) => { seen++; r(c); }))),
+    next: () => (received.length > seen ? Promise.resolve(received[seen++]) : new Promise((r) => waiters.push((c) => { seen++; r(c); }))),
   };
   const sock = await accepted;
   const opening = EslCallChannel.open(sock, { replyTimeoutMs, lingerS: 5 });
@@ -69,7 +69,7 @@ async function setup(t: Test, replyTimeoutMs = 300): Promise<{ channel: EslCallC
 }
 
 const ok = 'Content-Type: command/reply\nReply-Text: +OK\n\n';
-const eventUuidOf = (cmd: string): string => /Event-UUID: (.+)/.exec(cmd)![1]!;
+const eventUuidOf = (cmd: string): string => /Event-UUID: (.+)/.exec(cmd)![1];
 
 t.test('connect: channel data decoded, commands matched to replies', async (t) => {
   const { channel, fs } = await setup(t);

@@ -125,7 +125,7 @@ eachDb(t, "a DBA's hand edit (raw UPDATE) is picked up by poll()", async (t, { s
   t.equal(identify(store.current, '4002000002').kind, 'tenant_suspended');
 });
 
-eachDb(t, 'a hand edit within the same second as the previous change is picked up', async (t, { store, knex, target }) => {
+eachDb(t, 'a hand edit within the same second as the previous change is picked up', async (t, { store, knex }) => {
   // Start at the beginning of a second so that seed, load and edit fall inside one second.
   await sleep(1000 - (Date.now() % 1000) + 5);
   await knex('destinations').insert({ id: 102, group_id: 10, number: '13800000102', position: 3 });
