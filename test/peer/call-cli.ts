@@ -11,7 +11,7 @@ function arg(name: string, fallback?: string): string | undefined {
 }
 
 function all(name: string): string[] {
-  return process.argv.flatMap((a, i) => (a === `--${name}` && process.argv[i + 1] ? [process.argv[i + 1]!] : []));
+  return process.argv.flatMap((a, i) => (a === `--${name}` && process.argv[i + 1] ? [process.argv[i + 1]] : []));
 }
 
 async function main(): Promise<void> {
