@@ -40,7 +40,7 @@ export class Daemon {
   ) {}
 
   static async start(settings: Settings, log: Logger, options: DaemonOptions = {}): Promise<Daemon> {
-    const metrics = new Metrics();
+    const metrics = new Metrics({ tenantIds: settings.metrics.tenantIds });
     const knex = createKnex(settings.database.url, { poolMax: settings.database.poolMax });
     try {
       const applied = await migrateLatest(knex);

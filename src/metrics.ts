@@ -37,6 +37,27 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly timeToAnswerSeconds = new Histogram({
+    name: 'hotline_time_to_answer_seconds',
+    help: 'From the socket being accepted to a destination answering (answered calls only).',
+    buckets: [1, 2, 3, 5, 8, 10, 15, 20, 30, 45, 60, 90, 120, 300],
+    registers: [this.registry],
+  });
+
+  readonly legs = new Counter({
+    name: 'hotline_destination_legs_total',
+    help: 'Legs dialled to destinations, by result (answered, busy, no_answer, failed, cancelled) and group: the group id for groups of tenants in METRICS_TENANT_IDS, "other" for the rest.',
+    labelNames: ['group', 'result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly tenantCallsEnded = new Counter({
+    name: 'hotline_tenant_calls_ended_total',
+    help: 'Calls ended by outcome for the tenants listed in METRICS_TENANT_IDS (tenant id as label); every other tenant is "other".',
+    labelNames: ['tenant', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
   readonly eslCommandSeconds = new Histogram({
     name: 'hotline_esl_command_duration_seconds',
     help: 'ESL command round trips (reply, and for applications their completion), by command and result.',
@@ -117,8 +138,22 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  constructor() {
+  /** Tenant ids that get their own label values; a small configured list keeps cardinality bounded. */
+  private readonly labelledTenants: ReadonlySet<number>;
+
+  constructor(options: { tenantIds?: readonly number[] } = {}) {
+    this.labelledTenants = new Set(options.tenantIds ?? []);
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** The label value for a tenant: its id when listed in METRICS_TENANT_IDS, else "other". */
+  tenantLabel(tenantId: number | null): string {
+    return tenantId !== null && this.labelledTenants.has(tenantId) ? String(tenantId) : 'other';
+  }
+
+  /** The label value for a destination group of a tenant (same rule as tenantLabel). */
+  groupLabel(tenantId: number | null, groupId: number): string {
+    return tenantId !== null && this.labelledTenants.has(tenantId) ? String(groupId) : 'other';
   }
 
   /** Times one database operation into dbQuerySeconds/dbErrors. */

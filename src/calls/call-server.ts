@@ -108,6 +108,7 @@ export class CallServer {
       if (stats.malformedValues > 0) metrics.eslErrors.inc({ kind: 'malformed_value' }, stats.malformedValues);
       if (stats.malformedEvents > 0) metrics.eslErrors.inc({ kind: 'malformed_event' }, stats.malformedEvents);
       metrics.callsEnded.inc({ outcome: cdr.outcome, number_kind: kindOf(session, this.deps.store) });
+      metrics.tenantCallsEnded.inc({ tenant: metrics.tenantLabel(cdr.tenant_id), outcome: cdr.outcome });
       await this.deps.cdrs.record(cdr).catch((err: unknown) => {
         // The spool is the last line of defence; if even it fails, the CDR is in the log.
         log.error({ err, cdr }, 'CDR could not be spooled');

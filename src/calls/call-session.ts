@@ -147,8 +147,10 @@ export class CallSession {
         const result = await this.channel.bridge(dialString, step.ringTimeoutS * 1000 + settings.calls.maxDurationS * 1000);
         const leg = classifyLeg(result.dialStatus, result.disposition);
         legs.push(leg);
+        this.deps.metrics.legs.inc({ group: this.deps.metrics.groupLabel(tenant.id, step.group.id), result: leg });
         this.log.info({ group_id: step.group.id, destination: destination.number, leg, disposition: result.disposition }, 'leg finished');
         if (leg === 'answered') {
+          this.deps.metrics.timeToAnswerSeconds.observe(Number(process.hrtime.bigint() - this.acceptedHr) / 1e9);
           this.answeredBy = destination.number;
           this.outcome = 'answered';
           return;

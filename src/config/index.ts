@@ -15,7 +15,7 @@ export interface Settings {
     readonly appTimeoutMarginMs: number;
     readonly lingerS: number;
   };
-  readonly metrics: { readonly host: string; readonly port: number };
+  readonly metrics: { readonly host: string; readonly port: number; readonly tenantIds: readonly number[] };
   readonly dial: { readonly stringTemplate: string };
   readonly calls: { readonly maxDurationS: number; readonly drainTimeoutS: number; readonly maxFailoverGroups: number };
   readonly prompts: { readonly systemDir: string };
@@ -58,9 +58,10 @@ export function loadSettings(options: LoadOptions = {}): Settings {
   } catch (err) {
     throw new ConfigError(`invalid configuration: ${redact((err as Error).message)}`);
   }
-  const props = config.getProperties() as unknown as Settings;
+  const props = config.getProperties() as unknown as Settings & { metrics: { tenantIds: string } };
   const settings: Settings = {
     ...props,
+    metrics: { ...props.metrics, tenantIds: props.metrics.tenantIds.split(',').filter((v) => v.trim() !== '').map(Number) },
     node: { name: props.node.name || os.hostname() },
   };
   return deepFreeze(settings);

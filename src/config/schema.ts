@@ -40,6 +40,13 @@ export function registerFormats(): void {
     },
   });
   convict.addFormat({
+    name: 'id-list',
+    validate(value: unknown) {
+      if (typeof value !== 'string' || !/^\s*(\d+\s*(,\s*\d+\s*)*)?$/.test(value)) throw new Error('must be comma-separated whole numbers, e.g. 12,34');
+      if (value.split(',').filter((v) => v.trim() !== '').length > 50) throw new Error('lists at most 50 ids (label cardinality)');
+    },
+  });
+  convict.addFormat({
     name: 'listen-host',
     validate(value: unknown) {
       if (typeof value !== 'string' || value.length === 0 || /\s/.test(value)) {
@@ -114,6 +121,12 @@ export const schema = {
       format: 'tcp-port',
       default: 9464,
       env: 'METRICS_PORT',
+    },
+    tenantIds: {
+      doc: 'Comma-separated tenant ids (at most 50) whose calls and groups get their own label values in the tenant drill-down metrics; every other tenant is counted as "other".',
+      format: 'id-list',
+      default: '',
+      env: 'METRICS_TENANT_IDS',
     },
   },
   dial: {

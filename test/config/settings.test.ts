@@ -51,6 +51,8 @@ function validAlternative(key: string): [string, unknown] {
       return ['sofia/gateway/other_carrier/0086${number}', 'sofia/gateway/other_carrier/0086${number}'];
     case 'listen-host':
       return ['0.0.0.0', '0.0.0.0'];
+    case 'id-list':
+      return ['12, 34', [12, 34]];
     case String:
       return [`/srv/hotline-test/${key}`, `/srv/hotline-test/${key}`];
     default:
@@ -92,6 +94,10 @@ t.test('defaults with an empty environment', async (t) => {
   // Every documented default is what loadSettings returns (node.name aside: empty means host name).
   for (const row of describeSettings()) {
     if (row.key === 'node.name') continue;
+    if (row.key === 'metrics.tenantIds') {
+      t.same(get(s, row.key), [], 'metrics.tenantIds: the empty list parses to no ids');
+      continue;
+    }
     t.same(get(s, row.key), JSON.parse(row.default) as unknown, `default of ${row.key} is the documented one`);
   }
 });
@@ -253,6 +259,13 @@ t.test('overrides apply on top of the defaults and the file', async (t) => {
   // LoadOptions documents overrides as "applied last"; convict re-imports the environment after load().
   const withEnv = loadSettings({ env: { ESL_LISTEN_PORT: '5000' }, overrides: { esl: { listenPort: 0 } } });
   t.equal(withEnv.esl.listenPort, 0, 'overrides win over the environment');
+});
+
+t.test('METRICS_TENANT_IDS: a short list of ids, nothing else', async (t) => {
+  t.same(loadSettings({ env: { METRICS_TENANT_IDS: '7,8 , 9' } }).metrics.tenantIds, [7, 8, 9]);
+  for (const bad of ['a,b', '1;2', '-1', Array.from({ length: 51 }, (_, i) => i + 1).join(',')]) {
+    t.throws(() => loadSettings({ env: { METRICS_TENANT_IDS: bad } }), ConfigError, bad.slice(0, 20));
+  }
 });
 
 t.test('the settings object is deeply frozen', async (t) => {
