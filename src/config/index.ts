@@ -19,6 +19,20 @@ export interface Settings {
   readonly dial: { readonly stringTemplate: string };
   readonly calls: { readonly maxDurationS: number; readonly drainTimeoutS: number; readonly maxFailoverGroups: number };
   readonly prompts: { readonly systemDir: string };
+  readonly admission: { readonly onDatabaseError: 'admit' | 'refuse'; readonly queryTimeoutMs: number };
+  readonly freeswitch: { readonly inboundHost: string; readonly inboundPort: number; readonly inboundPassword: string };
+  readonly cron: { readonly enabled: boolean };
+  readonly reports: { readonly dir: string };
+  readonly retention: { readonly recordingsDays: number; readonly voicemailDays: number; readonly cdrDays: number };
+  readonly recordings: { readonly dir: string; readonly stereo: boolean };
+  readonly tts: { readonly engine: 'espeak' | 'freeswitch'; readonly cacheDir: string; readonly voice: string; readonly freeswitchEngine: string };
+  readonly notify: {
+    readonly smsGatewayUrl: string;
+    readonly smtpUrl: string;
+    readonly from: string;
+    readonly maxAttempts: number;
+    readonly timeoutMs: number;
+  };
   readonly configCache: { readonly pollIntervalMs: number; readonly fullReloadIntervalS: number };
   readonly cdr: { readonly spoolDir: string; readonly flushIntervalMs: number; readonly retryIntervalMs: number };
   readonly node: { readonly name: string };

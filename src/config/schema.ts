@@ -165,6 +165,150 @@ export const schema = {
       env: 'PROMPTS_DIR',
     },
   },
+  admission: {
+    onDatabaseError: {
+      doc: 'When the cap/balance check cannot reach the database: admit the call (counted later from its CDR) or refuse it (caller hears capped.wav).',
+      format: ['admit', 'refuse'],
+      default: 'admit',
+      env: 'ADMISSION_ON_DB_ERROR',
+    },
+    queryTimeoutMs: {
+      doc: 'Longest a call waits for the cap/balance, PIN-lockout, caller-memory or round-robin query before the on-error policy applies.',
+      format: 'count',
+      default: 1000,
+      env: 'CALL_DB_TIMEOUT_MS',
+    },
+  },
+  freeswitch: {
+    inboundHost: {
+      doc: 'FreeSWITCH inbound event socket (event_socket.conf.xml) the cron jobs use to warn and cut live calls.',
+      format: 'listen-host',
+      default: '127.0.0.1',
+      env: 'FS_ESL_HOST',
+    },
+    inboundPort: {
+      doc: 'Port of the FreeSWITCH inbound event socket.',
+      format: 'tcp-port',
+      default: 8021,
+      env: 'FS_ESL_PORT',
+    },
+    inboundPassword: {
+      doc: 'Password of the FreeSWITCH inbound event socket (hotline_esl_password in freeswitch/vars_hotline.xml); empty = the daemon never cuts live calls itself.',
+      format: String,
+      default: '',
+      env: 'FS_ESL_PASSWORD',
+      sensitive: true,
+    },
+  },
+  cron: {
+    enabled: {
+      doc: 'Run the cron jobs (caps every minute, reports after midnight, housekeeping) in this daemon; each run happens once across all daemons sharing the database.',
+      format: Boolean,
+      default: true,
+      env: 'CRON_ENABLED',
+    },
+  },
+  reports: {
+    dir: {
+      doc: 'Directory the report CSV files (UTF-8 with BOM, for Excel) are written to.',
+      format: String,
+      default: './var/reports',
+      env: 'REPORTS_DIR',
+    },
+  },
+  retention: {
+    recordingsDays: {
+      doc: 'Recordings older than this many days are deleted (SPEC: kept 3 months).',
+      format: 'count',
+      default: 92,
+      env: 'RETENTION_RECORDINGS_DAYS',
+    },
+    voicemailDays: {
+      doc: 'Voicemail messages older than this many days are deleted.',
+      format: 'count',
+      default: 92,
+      env: 'RETENTION_VOICEMAIL_DAYS',
+    },
+    cdrDays: {
+      doc: 'CDRs older than this many days are deleted; 0 keeps them for ever.',
+      format: 'count',
+      default: 0,
+      env: 'RETENTION_CDR_DAYS',
+    },
+  },
+  recordings: {
+    dir: {
+      doc: 'Directory FreeSWITCH writes call recordings and voicemail to (as both FreeSWITCH and this daemon see it); files are named <dir>/<tenant>/<YYYY-MM-DD>/<call uuid>.wav.',
+      format: String,
+      default: '/var/lib/freeswitch/recordings/hotline',
+      env: 'RECORDINGS_DIR',
+    },
+    stereo: {
+      doc: 'Record the caller and the callee on separate channels (RECORD_STEREO).',
+      format: Boolean,
+      default: true,
+      env: 'RECORD_STEREO',
+    },
+  },
+  tts: {
+    engine: {
+      doc: 'How prompts given as tts_text become audio: espeak (rendered ahead of time to WAV with espeak-ng, cached by text hash) or freeswitch (FreeSWITCH\'s speak application with TTS_FREESWITCH_ENGINE).',
+      format: ['espeak', 'freeswitch'],
+      default: 'espeak',
+      env: 'TTS_ENGINE',
+    },
+    cacheDir: {
+      doc: 'Where rendered TTS prompts are cached (a directory FreeSWITCH can read under the same path).',
+      format: String,
+      default: './var/tts',
+      env: 'TTS_CACHE_DIR',
+    },
+    voice: {
+      doc: 'espeak-ng voice for TTS prompts (cmn = Mandarin).',
+      format: String,
+      default: 'cmn',
+      env: 'TTS_VOICE',
+    },
+    freeswitchEngine: {
+      doc: 'TTS engine and voice for FreeSWITCH\'s speak application, as "engine|voice" (e.g. "flite|kal").',
+      format: String,
+      default: 'flite|kal',
+      env: 'TTS_FREESWITCH_ENGINE',
+    },
+  },
+  notify: {
+    smsGatewayUrl: {
+      doc: 'HTTP SMS gateway for missed-call notifications: a JSON POST {to, caller, time, text}; empty = SMS notifications stay queued as failed.',
+      format: String,
+      default: '',
+      env: 'SMS_GATEWAY_URL',
+    },
+    smtpUrl: {
+      doc: 'SMTP server for missed-call e-mails, e.g. smtp://user:pass@mail.example.net:587; empty = no e-mail.',
+      format: String,
+      default: '',
+      env: 'SMTP_URL',
+      sensitive: true,
+    },
+    from: {
+      doc: 'Sender address of missed-call e-mails.',
+      format: String,
+      default: 'hotline@localhost',
+      env: 'NOTIFY_FROM',
+    },
+    maxAttempts: {
+      doc: 'Delivery attempts per notification before it is marked failed.',
+      format: 'count',
+      default: 6,
+      env: 'NOTIFY_MAX_ATTEMPTS',
+    },
+    timeoutMs: {
+      doc: 'Timeout of one delivery attempt (HTTP request or SMTP session).',
+      format: 'count',
+      default: 10000,
+      env: 'NOTIFY_TIMEOUT_MS',
+    },
+  },
   configCache: {
     pollIntervalMs: {
       doc: 'How often the daemon asks the database whether tenant configuration changed.',

@@ -6,12 +6,15 @@
  * routing rule pointing at a group of another tenant, or at a missing one, is rejected; a group
  * whose failover link dangles keeps working without the link (and the link is reported).
  */
+import { parseScheduleSlot, ScheduleSyntaxError, type ScheduleSlot } from '../domain/schedule';
+import { parseRegionTokens } from '../domain/geo';
 import { isValidTimeZone } from '../domain/timezone';
 import { RowError, RowReader, type Row } from './rows';
 import {
-  NUMBER_KINDS, RULE_ACTIONS, STRATEGIES, TENANT_STATUSES,
-  type AccessNumber, type ConfigSnapshot, type Destination, type DestinationGroup, type Prompt,
-  type RejectedRow, type RoutingRule, type Tenant,
+  CALL_TYPES, FILTER_KINDS, FILTER_LISTS, IVR_ACTIONS, NUMBER_KINDS, RULE_ACTIONS, STRATEGIES, TENANT_STATUSES,
+  type AccessNumber, type ConfigSnapshot, type Destination, type DestinationGroup, type Extension, type FilterList,
+  type IvrMenu, type IvrOption, type Prompt, type Rate, type RejectedRow, type RoutingRule, type Tenant,
+  type TenantFilters, type TenantSchedule,
 } from './types';
 
 export interface RawTables {
@@ -21,10 +24,21 @@ export interface RawTables {
   destinations: Row[];
   routing_rules: Row[];
   prompts: Row[];
+  schedules?: Row[];
+  schedule_slots?: Row[];
+  holidays?: Row[];
+  call_filters?: Row[];
+  rates?: Row[];
+  ivr_menus?: Row[];
+  ivr_options?: Row[];
+  extensions?: Row[];
+  extension_phones?: Row[];
 }
 
 export const SNAPSHOT_TABLES: ReadonlyArray<keyof RawTables> = [
   'tenants', 'access_numbers', 'destination_groups', 'destinations', 'routing_rules', 'prompts',
+  'schedules', 'schedule_slots', 'holidays', 'call_filters', 'rates', 'ivr_menus', 'ivr_options',
+  'extensions', 'extension_phones',
 ];
 
 const PHONE = /^\+?[0-9*#]{1,32}$/;
@@ -119,10 +133,17 @@ export function buildSnapshot(raw: RawTables, version: number, loadedAt: Date): 
     }
   }
 
+  const schedules = buildSchedules(raw, tenants, each, rejected);
+  const { holidaysByTenant, commonHolidays } = buildHolidays(raw, tenants, each, rejected);
+  const filtersByTenant = buildFilters(raw, tenants, each, rejected);
+  const rates = buildRates(raw, tenants, each, rejected);
+  const menus = buildMenus(raw, tenants, prompts, each, rejected);
+  const extensionsByTenant = buildExtensions(raw, tenants, each, rejected);
+
   const rulesByTenant = new Map<number, RoutingRule[]>();
   const accessNumberTenant = new Map([...accessNumbers.values()].map((a) => [a.id, a.tenantId]));
   for (const rule of each('routing_rules', raw.routing_rules, readRule)) {
-    const problem = ruleProblem(rule, { tenants, groups, prompts, accessNumberTenant });
+    const problem = ruleProblem(rule, { tenants, groups, prompts, accessNumberTenant, schedules, menus });
     if (problem) {
       rejected.push({ table: 'routing_rules', id: rule.id, reason: problem });
       continue;
@@ -133,7 +154,198 @@ export function buildSnapshot(raw: RawTables, version: number, loadedAt: Date): 
   }
   for (const list of rulesByTenant.values()) list.sort((a, b) => a.priority - b.priority || a.id - b.id);
 
-  return { version, loadedAt, tenants, accessNumbers, groups, rulesByTenant, prompts, rejected };
+  return {
+    version, loadedAt, tenants, accessNumbers, groups, rulesByTenant, prompts, schedules, holidaysByTenant,
+    commonHolidays, filtersByTenant, rates, menus, extensionsByTenant, rejected,
+  };
+}
+
+type Each = <T>(table: string, rows: Row[], read: (r: RowReader, row: Row) => T | null) => T[];
+
+function buildSchedules(raw: RawTables, tenants: ReadonlyMap<number, Tenant>, each: Each, rejected: RejectedRow[]): Map<number, TenantSchedule> {
+  const slots = new Map<number, ScheduleSlot[]>();
+  for (const { scheduleId, slot } of each('schedule_slots', raw.schedule_slots ?? [], (r, row) => {
+    const scheduleId = r.int('schedule_id', { min: 1 });
+    try {
+      return { scheduleId, slot: parseScheduleSlot(row as never) };
+    } catch (err) {
+      if (err instanceof ScheduleSyntaxError) throw new RowError(err.message);
+      throw err;
+    }
+  })) {
+    slots.set(scheduleId, [...(slots.get(scheduleId) ?? []), slot]);
+  }
+  const schedules = new Map<number, TenantSchedule>();
+  for (const s of each('schedules', raw.schedules ?? [], (r) => ({
+    id: r.id,
+    tenantId: r.int('tenant_id', { min: 1 }),
+    name: r.text('name', { max: 255 }),
+    excludeHolidays: r.flag('exclude_holidays', false),
+  }))) {
+    if (!tenants.has(s.tenantId)) rejected.push({ table: 'schedules', id: s.id, reason: `tenant_id ${s.tenantId} does not exist` });
+    else schedules.set(s.id, { ...s, slots: slots.get(s.id) ?? [] });
+  }
+  for (const [scheduleId] of slots) {
+    if (!schedules.has(scheduleId)) rejected.push({ table: 'schedule_slots', id: null, reason: `schedule_id ${scheduleId} does not exist` });
+  }
+  return schedules;
+}
+
+function buildHolidays(raw: RawTables, tenants: ReadonlyMap<number, Tenant>, each: Each, rejected: RejectedRow[]) {
+  const common = new Set<string>();
+  const own = new Map<number, Set<string>>();
+  for (const h of each('holidays', raw.holidays ?? [], (r) => ({
+    id: r.id,
+    tenantId: r.intOrNull('tenant_id', { min: 1 }),
+    day: r.text('day', { pattern: /^\d{4}-\d{2}-\d{2}$/, what: 'a day YYYY-MM-DD' }),
+  }))) {
+    if (h.tenantId === null) common.add(h.day);
+    else if (!tenants.has(h.tenantId)) rejected.push({ table: 'holidays', id: h.id, reason: `tenant_id ${h.tenantId} does not exist` });
+    else own.set(h.tenantId, (own.get(h.tenantId) ?? new Set()).add(h.day));
+  }
+  const holidaysByTenant = new Map<number, ReadonlySet<string>>();
+  for (const [tenantId, days] of own) holidaysByTenant.set(tenantId, new Set([...common, ...days]));
+  return { holidaysByTenant, commonHolidays: common as ReadonlySet<string> };
+}
+
+function buildFilters(raw: RawTables, tenants: ReadonlyMap<number, Tenant>, each: Each, rejected: RejectedRow[]): Map<number, TenantFilters> {
+  type Mutable = { numbers: Set<string>; prefixes: string[]; regions: string[] };
+  const lists = new Map<number, { block: Mutable; allow: Mutable }>();
+  for (const f of each('call_filters', raw.call_filters ?? [], (r) => {
+    const kind = r.oneOf('kind', FILTER_KINDS);
+    const value = kind === 'region'
+      ? r.text('value', { max: 64 })
+      : r.text('value', { pattern: /^\+?[0-9]{1,32}$/, what: 'digits (an optional leading +)' });
+    if (kind === 'region') {
+      const { invalid } = parseRegionTokens(value);
+      if (invalid.length > 0) throw new RowError(`value ${JSON.stringify(value)} is not a region token (province, city, area code or CN-xx)`);
+    }
+    return { id: r.id, tenantId: r.int('tenant_id', { min: 1 }), list: r.oneOf('list', FILTER_LISTS), kind, value };
+  })) {
+    if (!tenants.has(f.tenantId)) {
+      rejected.push({ table: 'call_filters', id: f.id, reason: `tenant_id ${f.tenantId} does not exist` });
+      continue;
+    }
+    const entry = lists.get(f.tenantId) ?? { block: empty(), allow: empty() };
+    const list = entry[f.list];
+    // Numbers are compared in one spelling: digits only, without a + (a caller's 86/0 prefix
+    // variants are handled by the screening function).
+    const digits = f.value.replace(/^\+/, '');
+    if (f.kind === 'number') list.numbers.add(digits);
+    else if (f.kind === 'prefix') list.prefixes.push(digits);
+    else list.regions.push(f.value);
+    lists.set(f.tenantId, entry);
+  }
+  return lists as unknown as Map<number, TenantFilters>;
+
+  function empty(): Mutable {
+    return { numbers: new Set(), prefixes: [], regions: [] };
+  }
+}
+
+export const NO_FILTERS: TenantFilters = {
+  block: { numbers: new Set(), prefixes: [], regions: [] } as FilterList,
+  allow: { numbers: new Set(), prefixes: [], regions: [] } as FilterList,
+};
+
+function buildRates(raw: RawTables, tenants: ReadonlyMap<number, Tenant>, each: Each, rejected: RejectedRow[]): Rate[] {
+  const out: Rate[] = [];
+  const seen = new Set<string>();
+  for (const rate of each('rates', raw.rates ?? [], (r) => {
+    const perMinute = r.moneyOrNull('per_minute');
+    if (perMinute === null || perMinute < 0) throw new RowError('per_minute must be an amount of at least 0');
+    const connectFee = r.moneyOrNull('connect_fee') ?? (0 as typeof perMinute);
+    if (connectFee < 0) throw new RowError('connect_fee must not be negative');
+    const incrementS = r.intOrNull('increment_s', { min: 1, max: 60 }) ?? 60;
+    if (60 % incrementS !== 0) throw new RowError(`increment_s ${incrementS} must divide a minute (60, 30, 6, 1 …)`);
+    return { id: r.id, tenantId: r.intOrNull('tenant_id', { min: 1 }), callType: r.oneOf('call_type', CALL_TYPES), perMinute, incrementS, connectFee };
+  })) {
+    const key = `${rate.tenantId ?? 'default'}/${rate.callType}`;
+    if (rate.tenantId !== null && !tenants.has(rate.tenantId)) rejected.push({ table: 'rates', id: rate.id, reason: `tenant_id ${rate.tenantId} does not exist` });
+    else if (seen.has(key)) rejected.push({ table: 'rates', id: rate.id, reason: `a second ${rate.callType} rate for ${rate.tenantId === null ? 'the default' : `tenant ${rate.tenantId}`}; the first (lowest id) is used` });
+    else {
+      seen.add(key);
+      out.push(rate);
+    }
+  }
+  return out;
+}
+
+function buildMenus(raw: RawTables, tenants: ReadonlyMap<number, Tenant>, prompts: ReadonlyMap<number, Prompt>, each: Each, rejected: RejectedRow[]): Map<number, IvrMenu> {
+  const options = new Map<number, Map<string, IvrOption>>();
+  for (const o of each('ivr_options', raw.ivr_options ?? [], (r) => ({
+    id: r.id,
+    menuId: r.int('menu_id', { min: 1 }),
+    digits: r.text('digits', { pattern: /^[0-9*#]{1,16}$/, what: 'keypad digits' }),
+    action: r.oneOf('action', IVR_ACTIONS),
+    targetId: r.intOrNull('target_id', { min: 1 }),
+  }))) {
+    const byDigits = options.get(o.menuId) ?? new Map<string, IvrOption>();
+    if (byDigits.has(o.digits)) rejected.push({ table: 'ivr_options', id: o.id, reason: `digits ${o.digits} already used in menu ${o.menuId}` });
+    else byDigits.set(o.digits, o);
+    options.set(o.menuId, byDigits);
+  }
+  const menus = new Map<number, IvrMenu>();
+  for (const m of each('ivr_menus', raw.ivr_menus ?? [], (r) => ({
+    id: r.id,
+    tenantId: r.int('tenant_id', { min: 1 }),
+    name: r.text('name', { max: 255 }),
+    promptId: r.intOrNull('prompt_id', { min: 1 }),
+    digits: r.intOrNull('digits', { min: 1, max: 16 }) ?? 1,
+    timeoutS: r.intOrNull('timeout_s', { min: 1, max: 60 }) ?? 5,
+    maxRetries: r.intOrNull('max_retries', { min: 0, max: 10 }) ?? 3,
+    invalidPromptId: r.intOrNull('invalid_prompt_id', { min: 1 }),
+  }))) {
+    if (!tenants.has(m.tenantId)) {
+      rejected.push({ table: 'ivr_menus', id: m.id, reason: `tenant_id ${m.tenantId} does not exist` });
+      continue;
+    }
+    const promptOk = (id: number | null): boolean => id === null || (prompts.has(id) && [null, m.tenantId].includes(prompts.get(id)!.tenantId));
+    if (!promptOk(m.promptId) || !promptOk(m.invalidPromptId)) {
+      rejected.push({ table: 'ivr_menus', id: m.id, reason: 'prompt_id or invalid_prompt_id is not a prompt of this tenant or a system prompt' });
+      continue;
+    }
+    menus.set(m.id, { ...m, options: options.get(m.id) ?? new Map() });
+  }
+  for (const [menuId, byDigits] of options) {
+    if (!menus.has(menuId)) for (const o of byDigits.values()) rejected.push({ table: 'ivr_options', id: o.id, reason: `menu_id ${menuId} does not exist` });
+  }
+  return menus;
+}
+
+function buildExtensions(raw: RawTables, tenants: ReadonlyMap<number, Tenant>, each: Each, rejected: RejectedRow[]): Map<number, Map<string, Extension>> {
+  const phones = new Map<number, Array<{ position: number; id: number; number: string }>>();
+  for (const p of each('extension_phones', raw.extension_phones ?? [], (r) => ({
+    id: r.id,
+    extensionId: r.int('extension_id', { min: 1 }),
+    number: r.text('number', { pattern: /^\+?[0-9*#]{1,32}$/, what: 'a dialable number' }),
+    position: r.intOrNull('position') ?? 0,
+  }))) {
+    phones.set(p.extensionId, [...(phones.get(p.extensionId) ?? []), p]);
+  }
+  const out = new Map<number, Map<string, Extension>>();
+  for (const e of each('extensions', raw.extensions ?? [], (r) => ({
+    id: r.id,
+    tenantId: r.int('tenant_id', { min: 1 }),
+    ext: r.text('ext', { pattern: /^[0-9]{1,16}$/, what: 'an extension of digits' }),
+    name: r.textOrNull('name', { max: 255 }),
+    department: r.textOrNull('department', { max: 255 }),
+    voicemailEnabled: r.flag('voicemail_enabled', true),
+  }))) {
+    if (!tenants.has(e.tenantId)) {
+      rejected.push({ table: 'extensions', id: e.id, reason: `tenant_id ${e.tenantId} does not exist` });
+      continue;
+    }
+    const byExt = out.get(e.tenantId) ?? new Map<string, Extension>();
+    if (byExt.has(e.ext)) {
+      rejected.push({ table: 'extensions', id: e.id, reason: `extension ${e.ext} already exists for tenant ${e.tenantId}` });
+      continue;
+    }
+    const list = (phones.get(e.id) ?? []).sort((a, b) => a.position - b.position || a.id - b.id).map((p) => p.number);
+    byExt.set(e.ext, { ...e, phones: list });
+    out.set(e.tenantId, byExt);
+  }
+  return out;
 }
 
 function rowId(row: Row): number | string | null {
@@ -166,6 +378,11 @@ function readTenant(r: RowReader): Tenant {
     ringbackPromptId: r.intOrNull('ringback_prompt_id', { min: 1 }),
     businessHoursScheduleId: r.intOrNull('business_hours_schedule_id', { min: 1 }),
     operatorGroupId: r.intOrNull('operator_group_id', { min: 1 }),
+    anonymousCallers: r.isNullOrMissing('anonymous_callers') ? 'allow' : r.oneOf('anonymous_callers', ['allow', 'block'] as const),
+    blockedAction: r.isNullOrMissing('blocked_action') ? 'announce' : r.oneOf('blocked_action', ['announce', 'silent'] as const),
+    blockedPromptId: r.intOrNull('blocked_prompt_id', { min: 1 }),
+    pinLockoutFailures: r.intOrNull('pin_lockout_failures', { min: 0, max: 1000 }) ?? 5,
+    pinLockoutMinutes: r.intOrNull('pin_lockout_minutes', { min: 1, max: 7 * 24 * 60 }) ?? 30,
   };
 }
 
@@ -176,6 +393,7 @@ function readAccessNumber(r: RowReader): AccessNumber {
     tenantId: r.int('tenant_id', { min: 1 }),
     kind: r.oneOf('kind', NUMBER_KINDS),
     enabled: r.flag('enabled', true),
+    homeAreaCode: r.textOrNull('home_area_code', { pattern: /^0?[1-9][0-9]{1,3}$/, what: 'an area code such as 010 or 0755' })?.replace(/^0/, '') ?? null,
   };
 }
 
@@ -234,11 +452,21 @@ function ruleProblem(
     groups: ReadonlyMap<number, DestinationGroup>;
     prompts: ReadonlyMap<number, Prompt>;
     accessNumberTenant: ReadonlyMap<number, number>;
+    schedules: ReadonlyMap<number, TenantSchedule>;
+    menus: ReadonlyMap<number, IvrMenu>;
   },
 ): string | null {
   if (!ctx.tenants.has(rule.tenantId)) return `tenant_id ${rule.tenantId} does not exist`;
   if (rule.accessNumberId !== null && ctx.accessNumberTenant.get(rule.accessNumberId) !== rule.tenantId) {
     return `access_number_id ${rule.accessNumberId} is not a number of tenant ${rule.tenantId}`;
+  }
+  if (rule.scheduleId !== null && ctx.schedules.get(rule.scheduleId)?.tenantId !== rule.tenantId) {
+    return `schedule_id ${rule.scheduleId} is not a schedule of tenant ${rule.tenantId}`;
+  }
+  if (rule.regions !== null) {
+    const { invalid } = parseRegionTokens(rule.regions.join(','));
+    if (invalid.length > 0) return `regions: ${invalid.map((t) => JSON.stringify(t)).join(', ')} is not a province, city, area code or CN-xx token`;
+    if (rule.regions.length === 0) return 'regions is set but lists no token (NULL means anywhere)';
   }
   switch (rule.action) {
     case 'group': {
@@ -249,6 +477,11 @@ function ruleProblem(
     case 'announce': {
       const prompt = rule.targetId === null ? undefined : ctx.prompts.get(rule.targetId);
       if (!prompt || (prompt.tenantId !== null && prompt.tenantId !== rule.tenantId)) return `target_id ${rule.targetId} is not a prompt of tenant ${rule.tenantId} or a system prompt`;
+      return null;
+    }
+    case 'ivr': {
+      const menu = rule.targetId === null ? undefined : ctx.menus.get(rule.targetId);
+      if (!menu || menu.tenantId !== rule.tenantId) return `target_id ${rule.targetId} is not an IVR menu of tenant ${rule.tenantId}`;
       return null;
     }
     default:

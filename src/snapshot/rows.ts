@@ -19,6 +19,10 @@ export class RowReader {
     return this.row[column];
   }
 
+  isNullOrMissing(column: string): boolean {
+    return this.isNull(column);
+  }
+
   private isNull(column: string): boolean {
     const v = this.raw(column);
     return v === null || v === undefined;

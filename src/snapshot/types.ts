@@ -3,16 +3,23 @@
  * DBA-edited tables by load.ts; never mutated after it is built (a reload makes a new one).
  */
 import type { Money } from '../domain/money';
+import type { Schedule } from '../domain/schedule';
 
 export const TENANT_STATUSES = ['active', 'suspended', 'closed'] as const;
 export const NUMBER_KINDS = ['hotline', 'switchboard'] as const;
 export const STRATEGIES = ['sequential', 'random', 'round_robin', 'simultaneous', 'weighted'] as const;
 export const RULE_ACTIONS = ['group', 'ivr', 'switchboard', 'voicemail', 'announce', 'reject'] as const;
+export const FILTER_LISTS = ['block', 'allow'] as const;
+export const FILTER_KINDS = ['number', 'prefix', 'region'] as const;
+export const CALL_TYPES = ['local', 'long_distance', 'mobile', 'international'] as const;
+export const IVR_ACTIONS = ['group', 'menu', 'extension', 'switchboard', 'voicemail', 'operator', 'announce', 'repeat', 'hangup'] as const;
 
 export type TenantStatus = (typeof TENANT_STATUSES)[number];
 export type NumberKind = (typeof NUMBER_KINDS)[number];
 export type HuntStrategy = (typeof STRATEGIES)[number];
 export type RuleAction = (typeof RULE_ACTIONS)[number];
+export type CallTypeName = (typeof CALL_TYPES)[number];
+export type IvrAction = (typeof IVR_ACTIONS)[number];
 
 export interface Tenant {
   readonly id: number;
@@ -36,6 +43,14 @@ export interface Tenant {
   readonly ringbackPromptId: number | null;
   readonly businessHoursScheduleId: number | null;
   readonly operatorGroupId: number | null;
+  /** Callers without a usable number: let them in, or treat them as blocked. */
+  readonly anonymousCallers: 'allow' | 'block';
+  /** What a blocked or capped caller gets: an announcement, or a silent CALL_REJECTED. */
+  readonly blockedAction: 'announce' | 'silent';
+  readonly blockedPromptId: number | null;
+  /** Failed PIN calls from one caller before a lockout (0 = never), and its length. */
+  readonly pinLockoutFailures: number;
+  readonly pinLockoutMinutes: number;
 }
 
 export interface AccessNumber {
@@ -44,6 +59,8 @@ export interface AccessNumber {
   readonly tenantId: number;
   readonly kind: NumberKind;
   readonly enabled: boolean;
+  /** Area code (without trunk 0) the number is local to; null = none (a 400 number). */
+  readonly homeAreaCode: string | null;
 }
 
 export interface Destination {
@@ -91,6 +108,64 @@ export interface Prompt {
   readonly language: string | null;
 }
 
+export interface TenantSchedule extends Schedule {
+  readonly tenantId: number;
+}
+
+/** One tenant's screening lists (call_filters): exact numbers, prefixes, region tokens. */
+export interface FilterList {
+  readonly numbers: ReadonlySet<string>;
+  readonly prefixes: readonly string[];
+  readonly regions: readonly string[];
+}
+
+export interface TenantFilters {
+  readonly block: FilterList;
+  readonly allow: FilterList;
+}
+
+export interface Rate {
+  readonly id: number;
+  /** null: the default rate for every tenant without its own. */
+  readonly tenantId: number | null;
+  readonly callType: CallTypeName;
+  readonly perMinute: Money;
+  readonly incrementS: number;
+  readonly connectFee: Money;
+}
+
+export interface IvrOption {
+  readonly id: number;
+  readonly menuId: number;
+  readonly digits: string;
+  readonly action: IvrAction;
+  readonly targetId: number | null;
+}
+
+export interface IvrMenu {
+  readonly id: number;
+  readonly tenantId: number;
+  readonly name: string;
+  readonly promptId: number | null;
+  readonly digits: number;
+  readonly timeoutS: number;
+  readonly maxRetries: number;
+  readonly invalidPromptId: number | null;
+  /** Keyed by the digits a caller keys. */
+  readonly options: ReadonlyMap<string, IvrOption>;
+}
+
+export interface Extension {
+  readonly id: number;
+  readonly tenantId: number;
+  readonly ext: string;
+  readonly name: string | null;
+  readonly department: string | null;
+  readonly voicemailEnabled: boolean;
+  /** Phones in the order they are tried. */
+  readonly phones: readonly string[];
+}
+
 /** A row the loader skipped, and why; reported in logs, a metric and `npm run config:lint`. */
 export interface RejectedRow {
   readonly table: string;
@@ -108,5 +183,15 @@ export interface ConfigSnapshot {
   /** Enabled rules per tenant, sorted by priority then id. */
   readonly rulesByTenant: ReadonlyMap<number, readonly RoutingRule[]>;
   readonly prompts: ReadonlyMap<number, Prompt>;
+  readonly schedules: ReadonlyMap<number, TenantSchedule>;
+  /** Holidays per tenant ('YYYY-MM-DD'), the all-tenant ones (tenant_id NULL) included. */
+  readonly holidaysByTenant: ReadonlyMap<number, ReadonlySet<string>>;
+  /** Holidays for every tenant (tenant_id NULL): for tenants without their own. */
+  readonly commonHolidays: ReadonlySet<string>;
+  readonly filtersByTenant: ReadonlyMap<number, TenantFilters>;
+  readonly rates: readonly Rate[];
+  readonly menus: ReadonlyMap<number, IvrMenu>;
+  /** Per tenant, keyed by the extension's short number. */
+  readonly extensionsByTenant: ReadonlyMap<number, ReadonlyMap<string, Extension>>;
   readonly rejected: readonly RejectedRow[];
 }

@@ -55,6 +55,8 @@ function validAlternative(key: string): [string, unknown] {
       return ['12, 34', [12, 34]];
     case String:
       return [`/srv/hotline-test/${key}`, `/srv/hotline-test/${key}`];
+    case Boolean:
+      return [e.default ? 'false' : 'true', !e.default];
     default:
       throw new Error(`test does not know format ${String(e.format)} of ${key}: extend validAlternative()`);
   }

@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 // Migrations create every table and column of the DBA contract (/work/shared/SCHEMA.md) and
 // reverse cleanly, on SQLite and on MariaDB.
 import t from 'tap';
@@ -13,8 +15,10 @@ const EXPECTED: Record<string, string[]> = {
     'voicemail_enabled', 'caller_memory_hours', 'missed_call_notify', 'max_calls_day', 'max_calls_month',
     'max_spend_day', 'max_spend_month', 'welcome_prompt_id', 'after_hours_prompt_id', 'ringback_prompt_id',
     'business_hours_schedule_id', 'operator_group_id',
+    // Added by the daemon (SCHEMA.md allows new columns): screening and PIN lockout policy.
+    'anonymous_callers', 'blocked_action', 'blocked_prompt_id', 'pin_lockout_failures', 'pin_lockout_minutes',
   ],
-  access_numbers: ['number', 'tenant_id', 'kind', 'enabled'],
+  access_numbers: ['number', 'tenant_id', 'kind', 'enabled', 'home_area_code'],
   destination_groups: [
     'tenant_id', 'name', 'strategy', 'ring_timeout_s', 'max_queue', 'queue_timeout_s', 'failover_group_id',
   ],
@@ -44,7 +48,12 @@ const EXPECTED: Record<string, string[]> = {
     'last_error', 'sent_at',
   ],
   tenant_usage: ['tenant_id', 'period_kind', 'period_start', 'calls', 'spend'],
+  pin_lockouts: ['tenant_id', 'caller', 'failures', 'locked_until'],
+  group_rotation: ['group_id', 'next_index'],
 };
+
+/** Number of migration files in migrations/ (each applied once, undone once). */
+const MIGRATIONS = fs.readdirSync(path.join(__dirname, '..', '..', 'migrations')).filter((f) => /^\d{14}_.*\.ts$/.test(f)).length;
 
 const BOOKKEEPING = ['knex_migrations', 'knex_migrations_lock'];
 
@@ -55,7 +64,7 @@ for (const target of dbTargets()) {
     const { knex } = db;
 
     const applied = await migrateLatest(knex);
-    t.equal(applied.length, 15, 'every migration applied');
+    t.equal(applied.length, MIGRATIONS, 'every migration applied');
     t.notOk(applied.some((name) => /\.(ts|js)$/.test(name)), 'migration names recorded without extension');
     t.same(await migrateLatest(knex), [], 'second run is a no-op');
 
@@ -70,14 +79,14 @@ for (const target of dbTargets()) {
     }
 
     const undone = await migrateDownAll(knex);
-    t.equal(undone.length, 15, 'every migration undone');
+    t.equal(undone.length, MIGRATIONS, 'every migration undone');
     t.same(await listTables(knex, target.name), BOOKKEEPING, 'down-all leaves no application tables');
     if (target.name === 'sqlite') {
       const triggers: unknown[] = await knex('sqlite_master').where({ type: 'trigger' }).select('name');
       t.same(triggers, [], 'down-all drops the updated_at triggers');
     }
 
-    t.equal((await migrateLatest(knex)).length, 15, 'up again after down-all');
+    t.equal((await migrateLatest(knex)).length, MIGRATIONS, 'up again after down-all');
     t.ok(await knex.schema.hasTable('cdrs'));
   });
 }

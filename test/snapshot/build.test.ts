@@ -15,7 +15,7 @@ function build(raw: RawTables): ConfigSnapshot {
 
 function withRows(extra: Partial<Record<keyof RawTables, Row[]>>, base: RawTables = goodRaw()): RawTables {
   const raw = goodRaw();
-  for (const table of SNAPSHOT_TABLES) raw[table] = [...base[table], ...(extra[table] ?? [])];
+  for (const table of SNAPSHOT_TABLES) raw[table] = [...(base[table] ?? []), ...(extra[table] ?? [])];
   return raw;
 }
 
@@ -61,7 +61,7 @@ t.test('the good fixture loads completely with nothing rejected', async (t) => {
   t.equal(beta.balance, null, 'NULL balance = postpaid');
   t.equal(beta.pin, '1234');
 
-  t.same(s.accessNumbers.get('4002000002'), { id: 2, number: '4002000002', tenantId: 2, kind: 'switchboard', enabled: true });
+  t.same(s.accessNumbers.get('4002000002'), { id: 2, number: '4002000002', tenantId: 2, kind: 'switchboard', enabled: true, homeAreaCode: null });
   t.equal(s.groups.get(11)?.ringTimeoutS, 30);
   t.equal(s.groups.get(10)?.ringTimeoutS, null, "NULL ring timeout = the tenant's");
   t.equal(s.groups.get(11)?.destinations[0]?.number, '+8613900000000');
@@ -246,7 +246,7 @@ t.test('all the bad rows at once: each reported, the good rows intact', async (t
         const copy: Row = { ...row, id };
         // Keep duplicates/uniqueness meaningful: make other numbers unique per case.
         if (table === 'access_numbers' && copy.number !== '4001000001') copy.number = String(copy.number).replace(/^(\D*\d{3})/, `$1${n}`);
-        raw[table].push(copy);
+        (raw[table] ??= []).push(copy);
         expected.push([table, id, c.reason]);
       }
     }
@@ -368,6 +368,8 @@ t.test('rules are sorted by priority, then id', async (t) => {
     ruleRow(2, 1, { priority: '5', action: 'ivr', target_id: 1 }),
     ruleRow(4, 2, { priority: 1, action: 'group', target_id: 20 }),
   ];
+  // An ivr rule needs a menu of its tenant to point at.
+  raw.ivr_menus = [{ id: 1, tenant_id: 1, name: 'Main', digits: 1, timeout_s: 5, max_retries: 3 }];
   const s = build(raw);
   t.same(s.rejected, []);
   t.same(s.rulesByTenant.get(1)?.map((r) => r.id), [2, 7, 3, 9, 1]);
