@@ -236,7 +236,7 @@ function buildFilters(raw: RawTables, tenants: ReadonlyMap<number, Tenant>, each
     else list.regions.push(f.value);
     lists.set(f.tenantId, entry);
   }
-  return lists as unknown as Map<number, TenantFilters>;
+  return lists;
 
   function empty(): Mutable {
     return { numbers: new Set(), prefixes: [], regions: [] };
@@ -244,8 +244,8 @@ function buildFilters(raw: RawTables, tenants: ReadonlyMap<number, Tenant>, each
 }
 
 export const NO_FILTERS: TenantFilters = {
-  block: { numbers: new Set(), prefixes: [], regions: [] } as FilterList,
-  allow: { numbers: new Set(), prefixes: [], regions: [] } as FilterList,
+  block: { numbers: new Set(), prefixes: [], regions: [] },
+  allow: { numbers: new Set(), prefixes: [], regions: [] },
 };
 
 function buildRates(raw: RawTables, tenants: ReadonlyMap<number, Tenant>, each: Each, rejected: RejectedRow[]): Rate[] {
