@@ -12,7 +12,7 @@ import { isValidTimeZone } from '../domain/timezone';
 import { RowError, RowReader, type Row } from './rows';
 import {
   CALL_TYPES, FILTER_KINDS, FILTER_LISTS, IVR_ACTIONS, NUMBER_KINDS, RULE_ACTIONS, STRATEGIES, TENANT_STATUSES,
-  type AccessNumber, type ConfigSnapshot, type Destination, type DestinationGroup, type Extension, type FilterList,
+  type AccessNumber, type ConfigSnapshot, type Destination, type DestinationGroup, type Extension,
   type IvrMenu, type IvrOption, type Prompt, type Rate, type RejectedRow, type RoutingRule, type Tenant,
   type TenantFilters, type TenantSchedule,
 } from './types';
