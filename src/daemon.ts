@@ -14,13 +14,13 @@ import { createKnex, dbKind } from './db/connect';
 import { seedDemoIfEmpty } from './db/demo-seed';
 import { migrateLatest } from './db/migrate';
 import { MetricsServer } from './http/metrics-server';
+import { loadGeoData } from './domain/geo';
 import { Metrics } from './metrics';
 import { ConfigStore } from './snapshot/store';
 
 export interface DaemonOptions {
-  clock?: () => Date;
-  random?: () => number;
-  ruleMatches?: CallServerDeps['ruleMatches'];
+  clock?: CallServerDeps['clock'];
+  random?: CallServerDeps['random'];
 }
 
 export class Daemon {
@@ -53,11 +53,14 @@ export class Daemon {
       await knex.destroy();
       throw err;
     }
+    // Caller geography (screening by region, routing by region, CDR caller_region) is read once.
+    const geo = await loadGeoData();
+    log.info({ geo }, 'caller geography data loaded');
     const store = new ConfigStore(knex, settings.configCache, log, metrics);
     await store.start();
     const cdrs = new CdrWriter(knex, new CdrSpool(path.resolve(settings.cdr.spoolDir)), settings.cdr, log, metrics);
     await cdrs.start();
-    const calls = new CallServer({ settings, store, cdrs, metrics, log, ...options });
+    const calls = new CallServer({ settings, store, cdrs, metrics, log, knex, ...options });
     const http = new MetricsServer(metrics, () => ({
       ok: true,
       detail: { activeCalls: calls.activeCalls, configVersion: store.current.version, cdrSpoolDepth: cdrs.spoolDepth },

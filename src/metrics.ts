@@ -6,6 +6,9 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 export const OUTCOMES = ['answered', 'voicemail', 'busy', 'no_answer', 'blocked', 'capped', 'pin_failed', 'announced', 'abandoned', 'failed'] as const;
 export type Outcome = (typeof OUTCOMES)[number];
+export const ESL_ERROR_KINDS = ['timeout', 'command_failed', 'socket_closed', 'protocol', 'malformed_value', 'malformed_event', 'handshake', 'unsafe_value'] as const;
+export const DB_OPERATIONS = ['config_fingerprint', 'config_load', 'cdr_insert', 'admission', 'pin_lockout', 'rotation', 'caller_memory'] as const;
+export const NUMBER_KIND_LABELS = ['hotline', 'switchboard', 'unknown'] as const;
 
 export class Metrics {
   readonly registry = new Registry();
@@ -46,8 +49,22 @@ export class Metrics {
 
   readonly legs = new Counter({
     name: 'hotline_destination_legs_total',
-    help: 'Legs dialled to destinations, by result (answered, busy, no_answer, failed, cancelled) and group: the group id for groups of tenants in METRICS_TENANT_IDS, "other" for the rest.',
-    labelNames: ['group', 'result'] as const,
+    help: 'Legs dialled to destinations, by result (answered, busy, no_answer, failed, cancelled), tenant and group: ids for tenants in METRICS_TENANT_IDS, "other" for the rest.',
+    labelNames: ['tenant', 'group', 'result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly talkSeconds = new Counter({
+    name: 'hotline_talk_seconds_total',
+    help: 'Billed talk seconds of answered calls (the CDR billsec), by access-number kind. ACD = this / answered calls.',
+    labelNames: ['number_kind'] as const,
+    registers: [this.registry],
+  });
+
+  readonly tenantTalkSeconds = new Counter({
+    name: 'hotline_tenant_talk_seconds_total',
+    help: 'Billed talk seconds for the tenants in METRICS_TENANT_IDS ("other" for the rest).',
+    labelNames: ['tenant'] as const,
     registers: [this.registry],
   });
 
@@ -55,6 +72,19 @@ export class Metrics {
     name: 'hotline_tenant_calls_ended_total',
     help: 'Calls ended by outcome for the tenants listed in METRICS_TENANT_IDS (tenant id as label); every other tenant is "other".',
     labelNames: ['tenant', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly queueWaiting = new Gauge({
+    name: 'hotline_queue_waiting_calls',
+    help: 'Callers waiting in destination-group queues on this daemon (every phone busy).',
+    registers: [this.registry],
+  });
+
+  readonly queueWaitSeconds = new Histogram({
+    name: 'hotline_queue_wait_seconds',
+    help: 'How long queued callers waited before they were answered, gave up or timed out.',
+    buckets: [1, 5, 10, 15, 30, 45, 60, 90, 120, 180, 300, 600],
     registers: [this.registry],
   });
 
@@ -144,6 +174,20 @@ export class Metrics {
   constructor(options: { tenantIds?: readonly number[] } = {}) {
     this.labelledTenants = new Set(options.tenantIds ?? []);
     collectDefaultMetrics({ register: this.registry });
+    // Known label sets start at 0: Prometheus' increase() does not count the sample that creates
+    // a series, so the first error after a start would otherwise be invisible to alerts.
+    for (const kind of ESL_ERROR_KINDS) this.eslErrors.inc({ kind }, 0);
+    for (const result of ['ok', 'error'] as const) this.configReloads.inc({ result }, 0);
+    for (const operation of DB_OPERATIONS) this.dbErrors.inc({ operation }, 0);
+    for (const number_kind of NUMBER_KIND_LABELS) {
+      this.callsStarted.inc({ number_kind }, 0);
+      this.talkSeconds.inc({ number_kind }, 0);
+      for (const outcome of OUTCOMES) this.callsEnded.inc({ outcome, number_kind }, 0);
+    }
+    for (const tenant of [...this.labelledTenants].map(String).concat('other')) {
+      this.tenantTalkSeconds.inc({ tenant }, 0);
+      for (const outcome of OUTCOMES) this.tenantCallsEnded.inc({ tenant, outcome }, 0);
+    }
   }
 
   /** The label value for a tenant: its id when listed in METRICS_TENANT_IDS, else "other". */

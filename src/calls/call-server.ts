@@ -4,6 +4,7 @@
  * ACKs: 89 ms vs 4.6 ms per call setup, FREESWITCH.md), a channel, a CallSession and, always, a CDR.
  */
 import net from 'node:net';
+import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { CdrWriter } from '../cdr/writer';
 import type { Settings } from '../config';
@@ -11,7 +12,8 @@ import { EslCallChannel } from '../esl/call-channel';
 import { EslError } from '../esl/errors';
 import type { Metrics } from '../metrics';
 import type { ConfigStore } from '../snapshot/store';
-import { CallSession, type SessionDeps } from './call-session';
+import { CallSession } from './call-session';
+import { QueueBook } from './context';
 
 export interface CallServerDeps {
   settings: Settings;
@@ -19,9 +21,9 @@ export interface CallServerDeps {
   cdrs: CdrWriter;
   metrics: Metrics;
   log: Logger;
+  knex: Knex;
   clock?: () => Date;
   random?: () => number;
-  ruleMatches?: SessionDeps['ruleMatches'];
 }
 
 export class CallServer {
@@ -29,8 +31,10 @@ export class CallServer {
   private readonly live = new Set<EslCallChannel>();
   private readonly running = new Set<Promise<void>>();
   private draining = false;
+  private readonly queues: QueueBook;
 
   constructor(private readonly deps: CallServerDeps) {
+    this.queues = new QueueBook((total) => deps.metrics.queueWaiting.set(total));
     this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
     this.server.on('error', (err) => deps.log.error({ err }, 'ESL listener error'));
   }
@@ -99,7 +103,8 @@ export class CallServer {
       log,
       clock: this.deps.clock ?? (() => new Date()),
       random: this.deps.random ?? Math.random,
-      ...(this.deps.ruleMatches ? { ruleMatches: this.deps.ruleMatches } : {}),
+      knex: this.deps.knex,
+      queues: this.queues,
     });
     metrics.callsStarted.inc({ number_kind: kindOf(session, this.deps.store) });
     try {
@@ -109,6 +114,10 @@ export class CallServer {
       if (stats.malformedEvents > 0) metrics.eslErrors.inc({ kind: 'malformed_event' }, stats.malformedEvents);
       metrics.callsEnded.inc({ outcome: cdr.outcome, number_kind: kindOf(session, this.deps.store) });
       metrics.tenantCallsEnded.inc({ tenant: metrics.tenantLabel(cdr.tenant_id), outcome: cdr.outcome });
+      if (cdr.billsec > 0) {
+        metrics.talkSeconds.inc({ number_kind: kindOf(session, this.deps.store) }, cdr.billsec);
+        metrics.tenantTalkSeconds.inc({ tenant: metrics.tenantLabel(cdr.tenant_id) }, cdr.billsec);
+      }
       await this.deps.cdrs.record(cdr).catch((err: unknown) => {
         // The spool is the last line of defence; if even it fails, the CDR is in the log.
         log.error({ err, cdr }, 'CDR could not be spooled');

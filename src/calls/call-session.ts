@@ -1,59 +1,42 @@
 /**
- * One call, from the socket FreeSWITCH opened to the CDR. The session only coordinates: the
- * decisions come from pure functions in src/domain, the ESL work from EslCallChannel. Whatever
- * happens — caller hangs up at any moment, socket drops, a bug throws — exactly one CDR is made.
+ * One call, from the socket FreeSWITCH opened to the CDR. The session only coordinates the
+ * steps (src/calls/steps), which carry out decisions made by pure functions in src/domain.
+ * Whatever happens — the caller hangs up at any moment, the socket drops, a bug throws — exactly
+ * one CDR is made.
  */
-import type { Logger } from 'pino';
-import type { Settings } from '../config';
-import { classifyLeg, chooseRule, huntOutcome, huntPlan, identify, type LegOutcome } from '../domain/routing';
-import type { EslCallChannel } from '../esl/call-channel';
-import { microseconds } from '../esl/call-channel';
-import { CallHungUpError, EslError, SocketClosedError } from '../esl/errors';
-import { buildDialString, presentableCallerId } from '../esl/safe';
-import type { Metrics, Outcome } from '../metrics';
-import type { ConfigSnapshot, RoutingRule, Tenant } from '../snapshot/types';
-import { sqlTimestamp, type CdrRecord } from '../cdr/record';
-import { systemPrompt } from './prompts';
+import type { CdrRecord } from '../cdr/record';
+import { toDbTimestamp } from '../db/connect';
+import { geocode, isGeoDataLoaded, normalizeCaller, type CallerGeo } from '../domain/geo';
+import { checkRule, chooseRule, identify } from '../domain/routing';
+import { microseconds, type EslCallChannel } from '../esl/call-channel';
+import { CallHungUpError, EslError, SocketClosedError, UnsafeValueError } from '../esl/errors';
+import { CallContext, type CallDeps } from './context';
+import { admit } from './steps/admit';
+import { greet } from './steps/greet';
+import { huntGroup } from './steps/hunt';
+import { checkPin } from './steps/pin';
+import { screen } from './steps/screen';
 
-export interface SessionDeps {
-  settings: Settings;
-  snapshot: ConfigSnapshot;
-  metrics: Metrics;
-  log: Logger;
-  clock: () => Date;
-  random: () => number;
-  /** Decides region/schedule conditions of a rule for this call. */
-  ruleMatches?: (rule: RoutingRule, tenant: Tenant) => boolean;
-}
-
-/** Longest a prompt is expected to play; bounds playback completions. */
-const PROMPT_MAX_MS = 120_000;
+export type SessionDeps = CallDeps;
 
 export class CallSession {
   readonly acceptedAt: Date;
-  private readonly acceptedHr = process.hrtime.bigint();
-  private outcome: Outcome = 'failed';
-  private tenantId: number | null = null;
-  private groupId: number | null = null;
-  private answeredBy: string | null = null;
-  private numberKind: 'hotline' | 'switchboard' | 'unknown' = 'unknown';
-  private firstLegDialled = false;
-  private readonly log: Logger;
+  readonly ctx: CallContext;
 
   constructor(
     private readonly channel: EslCallChannel,
-    private readonly deps: SessionDeps,
+    private readonly deps: CallDeps,
   ) {
     this.acceptedAt = deps.clock();
-    this.log = deps.log.child({ call_uuid: channel.uuid });
-  }
-
-  get caller(): string {
-    return this.channel.data['Caller-Caller-ID-Number'] ?? '';
+    this.ctx = new CallContext(channel, deps);
   }
 
   get dialed(): string {
-    return this.channel.data['Caller-Destination-Number'] ?? '';
+    return this.ctx.dialed;
+  }
+
+  get kindLabel(): string {
+    return this.ctx.accessNumber?.kind ?? 'unknown';
   }
 
   /** Runs the call to its end and returns its CDR. Never throws. */
@@ -66,9 +49,9 @@ export class CallSession {
     // Whatever the flow did, the call must end: hang up if it is still up, then wait (bounded)
     // for CHANNEL_HANGUP_COMPLETE so the CDR gets FreeSWITCH's own times.
     try {
-      await this.channel.hangup(this.outcome === 'failed' ? 'NORMAL_TEMPORARY_FAILURE' : 'NORMAL_CLEARING');
+      await this.channel.hangup(this.ctx.outcome === 'failed' ? 'NORMAL_TEMPORARY_FAILURE' : 'NORMAL_CLEARING');
     } catch (err) {
-      this.log.warn({ err }, 'hangup at end of call failed');
+      this.ctx.log.warn({ err }, 'hangup at end of call failed');
     }
     await this.channel.waitForEnd(this.deps.settings.esl.replyTimeoutMs);
     this.channel.close();
@@ -76,124 +59,80 @@ export class CallSession {
   }
 
   private async flow(): Promise<void> {
+    const ctx = this.ctx;
     await this.channel.subscribe();
-    const { snapshot } = this.deps;
-    const id = identify(snapshot, this.dialed);
+    const id = identify(ctx.snapshot, ctx.dialed);
     if (id.kind === 'unknown_number' || id.kind === 'number_disabled' || id.kind === 'tenant_closed') {
-      this.tenantId = id.kind === 'unknown_number' ? null : id.tenant.id;
-      this.log.info({ dialed: this.dialed, reason: id.kind }, 'number not in service');
-      await this.announceAndHangup('not_in_service', 'UNALLOCATED_NUMBER', 'announced');
+      ctx.tenant = id.kind === 'unknown_number' ? null : id.tenant;
+      ctx.log.info({ dialed: ctx.dialed, reason: id.kind }, 'number not in service');
+      await ctx.announceAndHangup('not_in_service', 'UNALLOCATED_NUMBER', 'announced');
       return;
     }
-    this.tenantId = id.tenant.id;
-    this.numberKind = id.accessNumber.kind;
+    ctx.tenant = id.tenant;
+    ctx.accessNumber = id.accessNumber;
     if (id.kind === 'tenant_suspended') {
-      await this.announceAndHangup('suspended', 'CALL_REJECTED', 'announced');
+      await ctx.announceAndHangup('suspended', 'CALL_REJECTED', 'announced');
       return;
     }
-    const { tenant, accessNumber } = id;
-    const rules = snapshot.rulesByTenant.get(tenant.id) ?? [];
-    const matches = this.deps.ruleMatches ?? ((rule: RoutingRule) => rule.regions === null && rule.scheduleId === null);
-    const choice = chooseRule(rules, accessNumber.id, (rule) => matches(rule, tenant), this.deps.random);
+    ctx.geo = callerGeo(ctx.caller);
+    if (!(await screen(ctx))) return;
+    if (!(await admit(ctx))) return;
+    if (!(await checkPin(ctx))) return;
+    await greet(ctx);
+    await this.route();
+  }
+
+  private async route(): Promise<void> {
+    const ctx = this.ctx;
+    const tenant = ctx.tenant!;
+    const rules = ctx.snapshot.rulesByTenant.get(tenant.id) ?? [];
+    const now = this.deps.clock();
+    const choice = chooseRule(rules, ctx.accessNumber!.id, (rule) => checkRule(ctx.snapshot, tenant, rule, ctx.geo!, now).matches, this.deps.random);
     if (!choice) {
-      this.log.warn({ tenant_id: tenant.id }, 'no routing rule matches this call');
-      await this.announceAndHangup('service_unavailable', 'NORMAL_TEMPORARY_FAILURE', 'failed');
+      ctx.log.warn({ tenant_id: tenant.id }, 'no routing rule matches this call');
+      await ctx.announceAndHangup('service_unavailable', 'NORMAL_TEMPORARY_FAILURE', 'failed');
       return;
     }
     const { rule } = choice;
-    this.log.debug({ rule_id: rule.id, action: rule.action }, 'routing rule chosen');
+    ctx.log.debug({ rule_id: rule.id, action: rule.action }, 'routing rule chosen');
     switch (rule.action) {
       case 'group':
-        await this.hunt(tenant, rule.targetId!);
+        await huntGroup(ctx, rule.targetId!);
         return;
-      case 'announce': {
-        const prompt = snapshot.prompts.get(rule.targetId!);
-        await this.play(prompt?.file ?? systemPrompt(this.deps.settings, 'service_unavailable'));
-        this.outcome = 'announced';
-        await this.channel.hangup('NORMAL_CLEARING');
+      case 'announce':
+        await ctx.announceAndHangup(ctx.playable(rule.targetId, 'service_unavailable'), 'NORMAL_CLEARING', 'announced');
         return;
-      }
       case 'reject':
-        this.outcome = 'blocked';
+        ctx.outcome = 'blocked';
         await this.channel.hangup('CALL_REJECTED');
         return;
       default:
         // ivr, switchboard and voicemail are carried out by their own flows (the switchboard
         // issue); until a tenant's rule can be served, the caller hears why, and the CDR says failed.
-        this.log.warn({ rule_id: rule.id, action: rule.action }, 'routing action not available on this daemon');
-        await this.announceAndHangup('service_unavailable', 'NORMAL_TEMPORARY_FAILURE', 'failed');
+        ctx.log.warn({ rule_id: rule.id, action: rule.action }, 'routing action not available on this daemon');
+        await ctx.announceAndHangup('service_unavailable', 'NORMAL_TEMPORARY_FAILURE', 'failed');
     }
-  }
-
-  /** Hunts the group and its failover chain; nobody answering ends in an announcement. */
-  private async hunt(tenant: Tenant, groupId: number): Promise<void> {
-    const { settings, snapshot } = this.deps;
-    const steps = huntPlan(snapshot, tenant, groupId, settings.calls.maxFailoverGroups);
-    // A failed bridge hangs the caller up unless continue_on_fail is set; hangup_after_bridge
-    // ends the caller's leg when an answered bridge ends (FREESWITCH.md "sendmsg and execute").
-    await this.channel.setVariables({ continue_on_fail: 'true', hangup_after_bridge: 'true' });
-    const callerId = presentableCallerId(this.caller);
-    const legs: LegOutcome[] = [];
-    for (const step of steps) {
-      this.groupId = step.group.id;
-      for (const destination of step.destinations) {
-        const vars: Record<string, string | number> = { leg_timeout: step.ringTimeoutS };
-        if (callerId) vars.origination_caller_id_number = callerId;
-        const dialString = buildDialString(settings.dial.stringTemplate, destination.number, vars);
-        if (!this.firstLegDialled) {
-          this.firstLegDialled = true;
-          this.deps.metrics.callSetupSeconds.observe(Number(process.hrtime.bigint() - this.acceptedHr) / 1e9);
-        }
-        const result = await this.channel.bridge(dialString, step.ringTimeoutS * 1000 + settings.calls.maxDurationS * 1000);
-        const leg = classifyLeg(result.dialStatus, result.disposition);
-        legs.push(leg);
-        this.deps.metrics.legs.inc({ group: this.deps.metrics.groupLabel(tenant.id, step.group.id), result: leg });
-        this.log.info({ group_id: step.group.id, destination: destination.number, leg, disposition: result.disposition }, 'leg finished');
-        if (leg === 'answered') {
-          this.deps.metrics.timeToAnswerSeconds.observe(Number(process.hrtime.bigint() - this.acceptedHr) / 1e9);
-          this.answeredBy = destination.number;
-          this.outcome = 'answered';
-          return;
-        }
-        if (leg === 'cancelled' || this.channel.hungUp) {
-          this.outcome = 'abandoned';
-          return;
-        }
-      }
-    }
-    const outcome = huntOutcome(legs);
-    this.outcome = outcome;
-    await this.announceAndHangup(outcome === 'busy' ? 'all_busy' : 'nobody_answered', outcome === 'busy' ? 'USER_BUSY' : 'NO_ANSWER', outcome);
-  }
-
-  private async announceAndHangup(prompt: string, cause: string, outcome: Outcome): Promise<void> {
-    this.outcome = outcome;
-    await this.play(systemPrompt(this.deps.settings, prompt));
-    await this.channel.hangup(cause);
-  }
-
-  private async play(file: string): Promise<void> {
-    const response = await this.channel.playback(file, PROMPT_MAX_MS);
-    if (response !== 'FILE PLAYED') this.log.warn({ file, response }, 'prompt did not play');
   }
 
   private onFlowError(err: unknown): void {
+    const ctx = this.ctx;
     if (err instanceof CallHungUpError || (err instanceof SocketClosedError && this.channel.hungUp)) {
       // The caller left mid-step: that is how many calls end, not an error.
-      if (this.outcome === 'failed' || !['answered', 'busy', 'no_answer'].includes(this.outcome)) this.outcome = 'abandoned';
+      if (!['answered', 'busy', 'no_answer', 'announced', 'blocked', 'capped', 'pin_failed'].includes(ctx.outcome)) ctx.outcome = 'abandoned';
       return;
     }
-    this.outcome = 'failed';
-    const kind = err instanceof EslError ? err.code : 'BUG';
-    this.log.error({ err, kind }, 'call flow failed');
+    ctx.outcome = 'failed';
+    if (err instanceof SocketClosedError) this.deps.metrics.eslErrors.inc({ kind: 'socket_closed' });
+    if (err instanceof UnsafeValueError) this.deps.metrics.eslErrors.inc({ kind: 'unsafe_value' });
+    ctx.log.error({ err, kind: err instanceof EslError ? err.code : 'BUG' }, 'call flow failed');
   }
 
   private buildCdr(): CdrRecord {
+    const ctx = this.ctx;
     const ch = this.channel;
     const final = ch.hangupComplete;
-    const header = (name: string): string | undefined => final?.getHeader(name) ?? ch.data[name];
     const now = this.deps.clock();
-    const startedUs = microseconds(header('Caller-Channel-Created-Time'));
+    const startedUs = microseconds(final?.getHeader('Caller-Channel-Created-Time') ?? ch.data['Caller-Channel-Created-Time']);
     const answeredUs = microseconds(final?.getHeader('Caller-Channel-Answered-Time')) ?? ch.answeredAtUs;
     const endedUs = microseconds(final?.getHeader('Caller-Channel-Hangup-Time'));
     const started = startedUs ? new Date(startedUs / 1000) : this.acceptedAt;
@@ -203,27 +142,35 @@ export class CallSession {
     const billsec = billsecVar && /^\d+$/.test(billsecVar) ? Number(billsecVar) : answered ? Math.max(0, Math.round((ended.getTime() - answered.getTime()) / 1000)) : 0;
     return {
       call_uuid: ch.uuid,
-      tenant_id: this.tenantId,
-      access_number: this.dialed.replace(/[^0-9+]/g, '').slice(0, 32),
-      caller: this.caller,
-      caller_region: null,
-      started_at: sqlTimestamp(started),
-      answered_at: answered ? sqlTimestamp(answered) : null,
-      ended_at: sqlTimestamp(ended),
+      tenant_id: ctx.tenant?.id ?? null,
+      access_number: ctx.dialed.replace(/[^0-9+]/g, '').slice(0, 32),
+      caller: ctx.caller,
+      caller_region: regionText(ctx.geo),
+      started_at: toDbTimestamp(started),
+      answered_at: answered ? toDbTimestamp(answered) : null,
+      ended_at: toDbTimestamp(ended),
       duration_s: Math.max(0, Math.round((ended.getTime() - started.getTime()) / 1000)),
       billsec,
-      outcome: this.outcome,
+      outcome: ctx.outcome,
       hangup_cause: ch.hangupCause ?? final?.getHeader('Hangup-Cause') ?? null,
-      answered_by: this.answeredBy,
-      group_id: this.groupId,
-      ivr_path: null,
+      answered_by: ctx.answeredBy,
+      group_id: ctx.groupId,
+      ivr_path: ctx.ivrPath.length > 0 ? ctx.ivrPath.join('>') : null,
       cost: null,
-      recording_path: null,
+      recording_path: ctx.recordingPath,
       node: this.deps.settings.node.name,
     };
   }
+}
 
-  get kindLabel(): string {
-    return this.numberKind;
-  }
+/** Geography of the caller; an unusable number (or data not loaded) is simply unknown. */
+function callerGeo(caller: string): CallerGeo {
+  if (isGeoDataLoaded()) return geocode(caller);
+  // Without the geocoding data the number itself still tells whether the caller is anonymous.
+  return { e164: normalizeCaller(caller), country: null, province: null, city: null, areaCode: null, isMobile: false, description: null };
+}
+
+function regionText(geo: CallerGeo | null): string | null {
+  if (!geo) return null;
+  return geo.description ?? geo.country ?? null;
 }

@@ -20,12 +20,16 @@ export interface CdrRecord {
   cost: string | null;
   recording_path: string | null;
   node: string;
+  /** How the call was rated (rateCdr): local | long_distance | mobile | international. */
+  call_type?: string | null;
+  /** True when admission counted the call in tenant_usage.calls (the caps job recounts by it). */
+  admitted?: boolean | null;
 }
 
 /** Column widths the migrations declare; text from the network is cut to fit, never rejected. */
 const WIDTHS: Partial<Record<keyof CdrRecord, number>> = {
   call_uuid: 64, access_number: 32, caller: 64, caller_region: 64, hangup_cause: 64,
-  answered_by: 64, ivr_path: 255, recording_path: 1024, node: 64,
+  answered_by: 64, ivr_path: 255, recording_path: 1024, node: 64, call_type: 16,
 };
 
 export function fitColumns(record: CdrRecord): CdrRecord {
@@ -36,10 +40,9 @@ export function fitColumns(record: CdrRecord): CdrRecord {
   }
   // Not rated (rating is its own step): leave cost to the column default rather than write NULL.
   if (out.cost === null) delete out.cost;
+  // Older spool lines and sessions that do not say: leave the columns to their default (NULL).
+  if (out.call_type === undefined) delete out.call_type;
+  if (out.admitted === undefined) delete out.admitted;
+  else if (typeof out.admitted === 'boolean') out.admitted = out.admitted ? 1 : 0;
   return out as unknown as CdrRecord;
-}
-
-/** UTC `YYYY-MM-DD HH:MM:SS.mmm`, which MySQL DATETIME(3) and SQLite text both store as is. */
-export function sqlTimestamp(date: Date): string {
-  return date.toISOString().replace('T', ' ').replace('Z', '');
 }

@@ -252,7 +252,8 @@ export class EslCallChannel {
     promptMs: number;
   }): Promise<string> {
     if (!/^[0-9*#]*$/.test(opts.terminators) || opts.terminators === '') throw new Error('terminators must be keypad symbols');
-    if (/[\s${}]/.test(opts.regexp)) throw new Error('regexp must not contain whitespace, $ { }');
+    // Braces are regexp quantifiers here; only `${` would be expanded by FreeSWITCH.
+    if (/\s/.test(opts.regexp) || opts.regexp.includes('${')) throw new Error('regexp must not contain whitespace or ${');
     const arg = [
       opts.min, opts.max, opts.tries, opts.timeoutMs, opts.terminators,
       mediaPath('prompt file', opts.file), mediaPath('invalid prompt file', opts.invalidFile),

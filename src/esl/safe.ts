@@ -66,9 +66,18 @@ export function dtmfDigits(value: string | undefined): string {
  * Every piece is validated here, at the one place dial strings are made.
  */
 export function buildDialString(template: string, number: string, vars: Record<string, string | number>): string {
-  const target = template.replaceAll('${number}', dialableNumber('destination number', number));
+  return buildBridgeString(template, [number], vars);
+}
+
+/**
+ * Several legs rung at once: `{vars}leg1,leg2,…` (FreeSWITCH's `,` separator). The caller keeps
+ * the list within MAX_BRIDGE_LEGS.
+ */
+export function buildBridgeString(template: string, numbers: readonly string[], vars: Record<string, string | number>): string {
+  if (numbers.length === 0) throw new UnsafeValueError('bridge', 'no destination');
+  const targets = numbers.map((n) => template.replaceAll('${number}', dialableNumber('destination number', n))).join(',');
   const pairs = Object.entries(vars).map(
     ([name, value]) => `${identifier('dial variable', name)}=${plainVariableValue(name, String(value))}`,
   );
-  return pairs.length > 0 ? `{${pairs.join(',')}}${target}` : target;
+  return pairs.length > 0 ? `{${pairs.join(',')}}${targets}` : targets;
 }

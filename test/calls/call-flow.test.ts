@@ -44,6 +44,8 @@ t.test('calls on SQLite', async (t) => {
   t.teardown(() => d.stop());
   const demoGroup = ((await d.knex('destination_groups').first()) as { id: number }).id;
   const { groupA, groupB } = await seedLoopTenant(d.knex);
+  // These tests check hunting order; caller memory (tested in call-flow-full) would reorder it.
+  await d.knex('tenants').update({ caller_memory_hours: 0 });
   await d.daemon.store.poll();
 
   t.test('normal answer: handshake, continue_on_fail before the bridge, dial string, CDR', async (t) => {
@@ -52,6 +54,7 @@ t.test('calls on SQLite', async (t) => {
     t.equal(c.commands[1].line, 'myevents plain', 'only this call\'s events, plain format');
     t.equal(c.commands[2].line, 'linger 10');
     t.same(apps(c), [
+      'playback /sounds/hotline/welcome.wav',
       'multiset continue_on_fail=true hangup_after_bridge=true',
       `bridge {leg_timeout=15,origination_caller_id_number=${CALLER}}sofia/gateway/carrier/13800000001`,
     ]);
@@ -101,7 +104,7 @@ t.test('calls on SQLite', async (t) => {
     t.equal(c.bridges.length, 1, 'no further leg after the caller left');
     t.equal(c.bridges[0].result, 'cancelled');
     t.match(cdr, { outcome: 'abandoned', hangup_cause: 'ORIGINATOR_CANCEL', answered_by: null });
-    t.notOk(apps(c).some((a) => a.startsWith('playback')), 'no prompt to a caller who is gone');
+    t.notOk(apps(c).slice(apps(c).findIndex((a) => a.startsWith('bridge'))).some((a) => a.startsWith('playback')), 'no prompt to a caller who is gone');
   });
 
   t.test('caller hangs up during the not-in-service announcement', async (t) => {
@@ -185,12 +188,12 @@ t.test('calls on SQLite', async (t) => {
     const [ruleId] = await d.knex('routing_rules').insert({ tenant_id: 1, priority: 1, percent: 100, action: 'announce', target_id: promptId, enabled: 1 });
     await d.daemon.store.poll();
     const announced = await call(d, {});
-    t.same(apps(announced.call), ['playback /sounds/t1/closed.wav', 'hangup NORMAL_CLEARING']);
+    t.same(apps(announced.call), ['playback /sounds/hotline/welcome.wav', 'playback /sounds/t1/closed.wav', 'hangup NORMAL_CLEARING']);
     t.equal(announced.cdr.outcome, 'announced');
     await d.knex('routing_rules').where({ id: ruleId }).update({ action: 'reject', target_id: null });
     await d.daemon.store.poll();
     const rejected = await call(d, {});
-    t.same(apps(rejected.call), ['hangup CALL_REJECTED']);
+    t.same(apps(rejected.call), ['playback /sounds/hotline/welcome.wav', 'hangup CALL_REJECTED']);
     t.equal(rejected.cdr.outcome, 'blocked');
     await d.knex('routing_rules').where({ id: ruleId }).delete();
     await d.daemon.store.poll();

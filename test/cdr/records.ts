@@ -5,7 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Knex } from 'knex';
 import type { Test } from 'tap';
-import { sqlTimestamp, type CdrRecord } from '../../src/cdr/record';
+import type { CdrRecord } from '../../src/cdr/record';
+import { toDbTimestamp as sqlTimestamp } from '../../src/db/connect';
 import type { Metrics } from '../../src/metrics';
 
 const BASE = Date.parse('2026-11-21T02:00:00.000Z');

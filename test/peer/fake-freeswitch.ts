@@ -385,35 +385,49 @@ class FakeCall {
         if (eq > 0) vars[pair.slice(0, eq)] = pair.slice(eq + 1);
       }
     }
-    const target = match ? match[2] : arg;
-    const number = target.slice(target.lastIndexOf('/') + 1).split('@')[0];
-    const plan = this.script.legs?.[number] ?? this.script.defaultLeg ?? { result: 'no_answer' };
-    const attempt: BridgeAttempt = { dialString: arg, vars, number, result: plan.result };
+    // `,` rings the legs at once (simultaneous); each is a dial string of its own.
+    const targets = (match ? match[2] : arg).split(',');
+    const legs = targets.map((target) => {
+      const number = target.slice(target.lastIndexOf('/') + 1).split('@')[0];
+      const plan = this.script.legs?.[number] ?? this.script.defaultLeg ?? { result: 'no_answer' as const };
+      const attempt: BridgeAttempt = { dialString: arg, vars, number, result: plan.result };
+      this.record.bridges.push(attempt);
+      return { number, plan, attempt };
+    });
     this.record.firstBridgeAtMs ??= Date.now();
-    this.record.bridges.push(attempt);
     const legTimeoutMs = Number(vars.leg_timeout ?? vars.call_timeout ?? 60) * 1000 * this.scale;
+    const answering = legs.filter((l) => l.plan.result === 'answer').sort((a, b) => (a.plan.ringMs ?? 10) - (b.plan.ringMs ?? 10))[0];
     let disposition: string;
     let dialStatus: string;
-    if (plan.result === 'answer' || plan.result === 'busy') {
-      await this.wait(Math.min(plan.ringMs ?? 10, legTimeoutMs));
-      if (this.hungUp) return this.cancelled(attempt);
-      if (plan.result === 'busy') {
-        disposition = 'USER_BUSY';
-        dialStatus = 'BUSY';
+    if (answering) {
+      const ring = answering.plan.ringMs ?? 10;
+      await this.wait(Math.min(ring, legTimeoutMs));
+      if (this.hungUp) return this.cancelled(legs.map((l) => l.attempt));
+      if (ring > legTimeoutMs) {
+        disposition = 'ALLOTTED_TIMEOUT';
+        dialStatus = 'ALLOTTED_TIMEOUT';
       } else {
+        for (const l of legs) if (l !== answering) l.attempt.result = 'cancelled';
+        const number = answering.number;
         this.answerCaller();
         this.setVar('last_bridge_to', number);
-        this.sendEvent('CHANNEL_BRIDGE', [['Other-Leg-Destination-Number', number], ['Other-Leg-Caller-ID-Number', vars.origination_caller_id_number ?? '']]);
+        this.otherLeg = [['Other-Type', 'originatee'], ['Other-Leg-Destination-Number', number], ['Other-Leg-Caller-ID-Number', vars.origination_caller_id_number ?? '']];
+        this.sendEvent('CHANNEL_BRIDGE', []);
         this.setResultVars('SUCCESS', 'SUCCESS');
-        await this.wait(plan.talkMs ?? 20);
+        await this.wait(answering.plan.talkMs ?? 20);
         this.setVar('bridge_hangup_cause', 'NORMAL_CLEARING');
         this.sendEvent('CHANNEL_UNBRIDGE', []);
         if (!this.hungUp && this.varValue('hangup_after_bridge') === 'true') this.hangupNow('NORMAL_CLEARING');
         return '_none_';
       }
-    } else if (plan.result === 'no_answer') {
+    } else if (legs.every((l) => l.plan.result === 'busy')) {
+      await this.wait(Math.min(Math.max(...legs.map((l) => l.plan.ringMs ?? 10)), legTimeoutMs));
+      if (this.hungUp) return this.cancelled(legs.map((l) => l.attempt));
+      disposition = 'USER_BUSY';
+      dialStatus = 'BUSY';
+    } else if (legs.some((l) => l.plan.result === 'no_answer')) {
       await this.wait(legTimeoutMs);
-      if (this.hungUp) return this.cancelled(attempt);
+      if (this.hungUp) return this.cancelled(legs.map((l) => l.attempt));
       disposition = 'ALLOTTED_TIMEOUT';
       dialStatus = 'ALLOTTED_TIMEOUT';
     } else {
@@ -428,8 +442,11 @@ class FakeCall {
     return '_none_';
   }
 
-  private cancelled(attempt: BridgeAttempt): string {
-    attempt.result = 'cancelled';
+  /** Headers of the answered other leg, carried by the events that follow a successful bridge. */
+  private otherLeg: Array<[string, string]> = [];
+
+  private cancelled(attempts: BridgeAttempt[]): string {
+    for (const attempt of attempts) attempt.result = 'cancelled';
     this.setResultVars('ORIGINATOR_CANCEL', 'CANCEL');
     return '_none_';
   }
@@ -542,6 +559,7 @@ class FakeCall {
       else push(name, value);
       // Event-specific headers such as Hangup-Cause sit right after Event-Sequence in real events.
     }
+    for (const [name, value] of this.otherLeg) push(name, value);
     for (const [name, value] of Object.entries(this.record.variables)) push(`variable_${name}`, value);
     for (const [name, value] of extra) push(name, value);
     return lines.join('');

@@ -1,0 +1,87 @@
+/**
+ * Caps periods and report periods in a tenant's timezone: "today" and "this month" begin at
+ * local midnight, which is a different UTC instant for every zone and, where clocks change,
+ * a different number of hours per day (23 or 25 on DST days). Pure: the instant is passed in.
+ *
+ * A period is named by its first local day, `YYYY-MM-DD` (months: `YYYY-MM-01`), which is how
+ * tenant_usage.period_start and the report tables store it. `from`/`to` are the UTC instants
+ * bounding it (`to` exclusive), for range queries on cdrs.started_at.
+ */
+import { DateTime } from 'luxon';
+import { isValidTimeZone } from './timezone';
+
+export type PeriodKind = 'day' | 'month';
+export const PERIOD_KINDS: readonly PeriodKind[] = ['day', 'month'];
+
+/** tenants.timezone default (SCHEMA.md); also used for a zone the runtime does not know. */
+export const DEFAULT_TIMEZONE = 'Asia/Shanghai';
+
+export interface Period {
+  readonly kind: PeriodKind;
+  /** First local day, YYYY-MM-DD. */
+  readonly start: string;
+  readonly zone: string;
+  /** First instant of the period (UTC). */
+  readonly from: Date;
+  /** First instant after the period (UTC), exclusive. */
+  readonly to: Date;
+}
+
+/** The zone to use for a tenants.timezone value: itself when valid, else the default. */
+export function tenantZone(zone: string | null | undefined): string {
+  return typeof zone === 'string' && zone.trim() !== '' && isValidTimeZone(zone.trim()) ? zone.trim() : DEFAULT_TIMEZONE;
+}
+
+function unit(kind: PeriodKind): 'day' | 'month' {
+  return kind;
+}
+
+function build(kind: PeriodKind, local: DateTime, zone: string): Period {
+  const start = local.startOf(unit(kind));
+  // plus() on a local calendar date, then startOf again: the next local midnight even when
+  // that day starts at 01:00 because of a DST jump at midnight.
+  const next = start.plus(kind === 'day' ? { days: 1 } : { months: 1 }).startOf(unit(kind));
+  return { kind, start: start.toISODate()!, zone, from: start.toJSDate(), to: next.toJSDate() };
+}
+
+/** The period of `kind` that contains `instant` in `zone`. */
+export function periodOf(kind: PeriodKind, instant: Date, zone: string): Period {
+  const z = tenantZone(zone);
+  return build(kind, DateTime.fromJSDate(instant, { zone: z }), z);
+}
+
+/** The period named by its first day ('2026-11-20'; for months also '2026-11'). Throws on junk. */
+export function periodByStart(kind: PeriodKind, start: string, zone: string): Period {
+  const z = tenantZone(zone);
+  const text = kind === 'month' && /^\d{4}-\d{2}$/.test(start) ? `${start}-01` : start;
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(text)) throw new Error(`not a day (YYYY-MM-DD): ${JSON.stringify(start)}`);
+  const local = DateTime.fromISO(text, { zone: z });
+  if (!local.isValid) throw new Error(`not a day (YYYY-MM-DD): ${JSON.stringify(start)}`);
+  if (kind === 'month' && local.day !== 1) throw new Error(`a month starts on day 01: ${JSON.stringify(start)}`);
+  return build(kind, local, z);
+}
+
+/** The period just before `p`. */
+export function previousPeriod(p: Period): Period {
+  return periodOf(p.kind, new Date(p.from.getTime() - 1), p.zone);
+}
+
+/** The period just after `p`. */
+export function nextPeriod(p: Period): Period {
+  return periodOf(p.kind, p.to, p.zone);
+}
+
+/** The latest period of `kind` that is over at `instant` (yesterday, last month). */
+export function lastCompletePeriod(kind: PeriodKind, instant: Date, zone: string): Period {
+  return previousPeriod(periodOf(kind, instant, zone));
+}
+
+/** How a period is written in file names and reports: 2026-11-20, or 2026-11 for a month. */
+export function periodLabel(p: Pick<Period, 'kind' | 'start'>): string {
+  return p.kind === 'month' ? p.start.slice(0, 7) : p.start;
+}
+
+/** Local hour of day (0–23) of an instant in a zone. */
+export function localHour(instant: Date, zone: string): number {
+  return DateTime.fromJSDate(instant, { zone: tenantZone(zone) }).hour;
+}

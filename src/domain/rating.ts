@@ -1,0 +1,85 @@
+/**
+ * Rating: what a call costs the tenant (SPEC step 14). Pure and exact: money is an integer count
+ * of 1/10000 currency units (money.ts) and every product is taken in BigInt, so no float ever
+ * touches a price.
+ *
+ * The rule, for an answered call of `billsec` seconds at a rate (per_minute, increment_s,
+ * connect_fee):
+ *   billed seconds = billsec rounded UP to a whole number of increments (7 s at 6 s → 12 s,
+ *                    61 s at 60 s → 120 s; 0 s → 0);
+ *   time charge    = per_minute × billed seconds / 60, rounded UP to the next 1/10000 when it is
+ *                    not a whole 1/10000 (only possible with increments under 60 s and a price
+ *                    that uses the fourth decimal, e.g. 0.1234/min for 6 s = 0.01234 → 0.0124);
+ *   cost           = connect_fee + time charge.
+ * Rounding each call up (never down, never to-even) matches the increments: the carrier never
+ * bills less than the time used, and re-rating a CDR always gives the same amount.
+ */
+import type { Rate } from '../snapshot/types';
+import type { CallType } from './geo';
+import { money, type Money } from './money';
+
+export type RateTerms = Pick<Rate, 'perMinute' | 'incrementS' | 'connectFee'>;
+
+/**
+ * The rate for a call: the tenant's own rate for that call type, else the default rate
+ * (tenant_id NULL) for it, else null (no rate: the call costs nothing).
+ */
+export function chooseRate(rates: readonly Rate[], tenantId: number | null, callType: CallType): Rate | null {
+  let fallback: Rate | null = null;
+  for (const rate of rates) {
+    if (rate.callType !== callType) continue;
+    if (tenantId !== null && rate.tenantId === tenantId) return rate;
+    if (rate.tenantId === null && fallback === null) fallback = rate;
+  }
+  return fallback;
+}
+
+function checkIncrement(incrementS: number): void {
+  if (!Number.isSafeInteger(incrementS) || incrementS <= 0) throw new RangeError(`increment_s must be a whole number of seconds above 0, got ${incrementS}`);
+}
+
+/** billsec rounded up to whole increments; fractions of a second count as a second. */
+export function billedSeconds(billsec: number, incrementS: number): number {
+  checkIncrement(incrementS);
+  if (!(billsec > 0)) return 0;
+  const seconds = Math.ceil(billsec);
+  return Math.ceil(seconds / incrementS) * incrementS;
+}
+
+/** per_minute × seconds / 60, rounded up to whole 1/10000 units. */
+function timeCharge(perMinute: Money, seconds: number): bigint {
+  if (seconds <= 0 || perMinute <= 0) return 0n;
+  const numerator = BigInt(perMinute) * BigInt(seconds);
+  return (numerator + 59n) / 60n;
+}
+
+/**
+ * Cost of one call. `answered` (default: billsec > 0) says whether the connect fee applies: a call
+ * answered and dropped within its first second has billsec 0 but still pays the connect fee.
+ */
+export function rateCall(rate: RateTerms, billsec: number, answered: boolean = billsec > 0): Money {
+  if (!answered) return money(0);
+  const total = BigInt(rate.connectFee) + timeCharge(rate.perMinute, billedSeconds(billsec, rate.incrementS));
+  if (total > BigInt(Number.MAX_SAFE_INTEGER)) throw new RangeError('call cost beyond the range of DECIMAL(14,4)');
+  return money(Number(total));
+}
+
+/**
+ * The longest billsec whose cost stays within `budget`: always a whole number of increments.
+ * -1 when even the connect fee is more than the budget; Infinity when the time is free.
+ */
+export function affordableBillsec(rate: RateTerms, budget: Money): number {
+  checkIncrement(rate.incrementS);
+  if (budget < rate.connectFee) return -1;
+  if (rate.perMinute <= 0) return Infinity;
+  const left = BigInt(budget) - BigInt(rate.connectFee);
+  const inc = BigInt(rate.incrementS);
+  // k increments cost ceil(perMinute·k·inc / 60) ≤ left  ⇔  perMinute·k·inc ≤ 60·left.
+  const k = (left * 60n) / (BigInt(rate.perMinute) * inc);
+  return Number(k * inc);
+}
+
+/** What an answered call has cost so far, `elapsedMs` after it was answered (whole seconds). */
+export function costSoFar(rate: RateTerms, elapsedMs: number): Money {
+  return rateCall(rate, Math.max(0, Math.floor(elapsedMs / 1000)), true);
+}
