@@ -17,6 +17,22 @@ export class CallStateTimeout extends Error {
   }
 }
 
+/**
+ * Runs a short transaction, retrying when InnoDB picks it as a deadlock victim. The rows it
+ * needs are created beforehand, outside the transaction (INSERT IGNORE takes gap locks that
+ * would make concurrent transactions deadlock on the following UPDATE).
+ */
+async function transact<T>(knex: Knex, work: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await knex.transaction(work);
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (attempt >= 5 || (code !== 'ER_LOCK_DEADLOCK' && code !== 'ER_LOCK_WAIT_TIMEOUT')) throw err;
+    }
+  }
+}
+
 export function withTimeout<T>(what: string, ms: number, work: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
@@ -55,19 +71,22 @@ export function hasLimits(tenant: Tenant): boolean {
 export async function admitCall(knex: Knex, tenant: Tenant, at: Date): Promise<Admission> {
   if (!hasLimits(tenant)) return { admitted: true, counted: false };
   const { day, month } = usagePeriods(at, tenant.timezone);
+  const periods = [
+    { kind: 'day', start: day, maxCalls: tenant.maxCallsDay, maxSpend: tenant.maxSpendDay },
+    { kind: 'month', start: month, maxCalls: tenant.maxCallsMonth, maxSpend: tenant.maxSpendMonth },
+  ] as const;
+  for (const p of periods) {
+    await knex('tenant_usage').insert({ tenant_id: tenant.id, period_kind: p.kind, period_start: p.start, calls: 0, spend: '0' }).onConflict(['tenant_id', 'period_kind', 'period_start']).ignore();
+  }
   try {
-    await knex.transaction(async (trx) => {
+    await transact(knex, async (trx) => {
       if (tenant.balance !== null) {
         const row: { balance: unknown } | undefined = await trx('tenants').where({ id: tenant.id }).first('balance');
         if (row && row.balance !== null && parseMoney(row.balance) <= 0) throw new Refused('balance');
       }
-      const periods = [
-        { kind: 'day', start: day, maxCalls: tenant.maxCallsDay, maxSpend: tenant.maxSpendDay },
-        { kind: 'month', start: month, maxCalls: tenant.maxCallsMonth, maxSpend: tenant.maxSpendMonth },
-      ] as const;
+      // Day before month, always: concurrent transactions lock the rows in the same order.
       for (const p of periods) {
         const key = { tenant_id: tenant.id, period_kind: p.kind, period_start: p.start };
-        await trx('tenant_usage').insert({ ...key, calls: 0, spend: '0' }).onConflict(['tenant_id', 'period_kind', 'period_start']).ignore();
         const update = trx('tenant_usage').where(key);
         if (p.maxCalls !== null) update.andWhere('calls', '<', p.maxCalls);
         if (p.maxSpend !== null) update.andWhere('spend', '<', formatMoney(p.maxSpend));
@@ -98,9 +117,9 @@ export async function pinLockedUntil(knex: Knex, tenantId: number, caller: strin
  * time and the count starts again. Returns the lockout end when this failure caused one.
  */
 export async function recordPinFailure(knex: Knex, tenant: Tenant, caller: string, at: Date): Promise<Date | null> {
-  return knex.transaction(async (trx) => {
-    const key = { tenant_id: tenant.id, caller };
-    await trx('pin_lockouts').insert({ ...key, failures: 0 }).onConflict(['tenant_id', 'caller']).ignore();
+  const key = { tenant_id: tenant.id, caller };
+  await knex('pin_lockouts').insert({ ...key, failures: 0 }).onConflict(['tenant_id', 'caller']).ignore();
+  return transact(knex, async (trx) => {
     await trx('pin_lockouts').where(key).increment('failures', 1);
     const row: { failures: number | string } | undefined = await trx('pin_lockouts').where(key).first('failures');
     if (tenant.pinLockoutFailures === 0 || Number(row?.failures) < tenant.pinLockoutFailures) return null;
@@ -117,8 +136,8 @@ export async function clearPinFailures(knex: Knex, tenantId: number, caller: str
 
 /** The position a round-robin group hands out next, shared by every daemon (then advanced). */
 export async function takeRotation(knex: Knex, groupId: number): Promise<number> {
-  return knex.transaction(async (trx) => {
-    await trx('group_rotation').insert({ group_id: groupId, next_index: 0 }).onConflict(['group_id']).ignore();
+  await knex('group_rotation').insert({ group_id: groupId, next_index: 0 }).onConflict(['group_id']).ignore();
+  return transact(knex, async (trx) => {
     await trx('group_rotation').where({ group_id: groupId }).increment('next_index', 1);
     const row: { next_index: number | string } | undefined = await trx('group_rotation').where({ group_id: groupId }).first('next_index');
     return Number(row?.next_index) - 1;

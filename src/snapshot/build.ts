@@ -167,7 +167,16 @@ function buildSchedules(raw: RawTables, tenants: ReadonlyMap<number, Tenant>, ea
   for (const { scheduleId, slot } of each('schedule_slots', raw.schedule_slots ?? [], (r, row) => {
     const scheduleId = r.int('schedule_id', { min: 1 });
     try {
-      return { scheduleId, slot: parseScheduleSlot(row as never) };
+      // Text columns as text, a missing column as NULL: the slot parser trusts its input's types.
+      const text = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
+      const slotRow = {
+        weekdays: text(row.weekdays),
+        start_time: text(row.start_time) ?? '',
+        end_time: text(row.end_time) ?? '',
+        date_from: text(row.date_from),
+        date_to: text(row.date_to),
+      };
+      return { scheduleId, slot: parseScheduleSlot(slotRow) };
     } catch (err) {
       if (err instanceof ScheduleSyntaxError) throw new RowError(err.message);
       throw err;

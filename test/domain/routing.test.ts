@@ -110,3 +110,72 @@ t.test('classifyLeg and huntOutcome from FreeSWITCH dispositions', async (t) => 
   t.equal(huntOutcome(['failed', 'answered']), 'answered');
   t.equal(huntOutcome([]), 'no_answer');
 });
+
+import { checkRule, dialBatches, inBusinessHours, MAX_BRIDGE_LEGS, orderDestinations } from '../../src/domain/routing';
+import { geocode, loadGeoData } from '../../src/domain/geo';
+import type { DestinationGroup } from '../../src/snapshot/types';
+
+const group = (strategy: DestinationGroup['strategy'], weights = [1, 1, 1, 1]): DestinationGroup => ({
+  id: 1, tenantId: 1, name: 'g', strategy, ringTimeoutS: null, maxQueue: 0, queueTimeoutS: 0, failoverGroupId: null,
+  destinations: weights.map((weight, i) => ({ id: i + 1, groupId: 1, number: `1380000000${i}`, position: i + 1, weight, label: null })),
+});
+const numbers = (list: Array<{ number: string }>) => list.map((d) => d.number.slice(-1)).join('');
+
+t.test('strategies', async (t) => {
+  const r = () => 0.5;
+  t.equal(numbers(orderDestinations(group('sequential'), { random: r })), '0123');
+  t.equal(numbers(orderDestinations(group('simultaneous'), { random: r })), '0123', 'all ring at once, in position order');
+  t.same([0, 1, 2, 3, 4, 5].map((rot) => numbers(orderDestinations(group('round_robin'), { random: r, rotation: rot }))), ['0123', '1230', '2301', '3012', '0123', '1230']);
+  // random: every phone comes first about equally often
+  let seed = 7;
+  const lcg = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const firsts = new Map<string, number>();
+  for (let i = 0; i < 4000; i++) {
+    const f = numbers(orderDestinations(group('random'), { random: lcg })).slice(0, 1);
+    firsts.set(f, (firsts.get(f) ?? 0) + 1);
+  }
+  t.ok([...firsts.values()].every((n) => n > 850 && n < 1150), `random firsts ${JSON.stringify([...firsts])}`);
+  // weighted 1:3: phone 1 first about 3 times as often; weight 0 always last
+  const wf = new Map<string, number>();
+  for (let i = 0; i < 4000; i++) {
+    const order = numbers(orderDestinations(group('weighted', [1, 3, 0]), { random: lcg }));
+    t.equal(order.slice(-1), '2', 'weight 0 last', { diagnostic: false });
+    wf.set(order[0]!, (wf.get(order[0]!) ?? 0) + 1);
+  }
+  const ratio = (wf.get('1') ?? 0) / (wf.get('0') ?? 1);
+  t.ok(ratio > 2.6 && ratio < 3.4, `weighted 1:3 gave ${ratio.toFixed(2)}`);
+  t.equal(numbers(orderDestinations(group('round_robin'), { random: r, rotation: 2, preferred: '13800000000' })), '0231', 'caller memory first, then the normal order');
+  t.equal(numbers(orderDestinations(group('sequential'), { random: r, preferred: '19999999999' })), '0123', 'a remembered phone no longer in the group is ignored');
+});
+
+t.test('simultaneous ring in chunks of at most 128 legs', async (t) => {
+  const big = group('simultaneous', Array.from({ length: 150 }, () => 1));
+  const batches = dialBatches({ group: big, destinations: big.destinations, ringTimeoutS: 15 });
+  t.same(batches.map((b) => b.length), [MAX_BRIDGE_LEGS, 22]);
+  const seq = group('sequential');
+  t.same(dialBatches({ group: seq, destinations: seq.destinations, ringTimeoutS: 15 }).map((b) => b.length), [1, 1, 1, 1]);
+});
+
+t.test('rule conditions: region and schedule in the tenant time zone', async (t) => {
+  await loadGeoData();
+  const snap = buildSnapshot(tables({
+    schedules: [{ id: 5, tenant_id: 1, name: 'office', exclude_holidays: 1 }],
+    schedule_slots: [{ id: 1, schedule_id: 5, weekdays: '1-5', start_time: '09:00', end_time: '18:00' }],
+    holidays: [{ id: 1, tenant_id: null, day: '2026-10-01', name: 'National Day' }],
+  }), 1, new Date(0));
+  t.same(snap.rejected, []);
+  const tenant = snap.tenants.get(1)!;
+  const r = { ...rule(1, 1), regions: ['北京', '020'], scheduleId: 5 };
+  const fri10 = new Date('2026-11-20T02:00:00Z'); // Fri 10:00 in Shanghai
+  const fri19 = new Date('2026-11-20T11:00:00Z'); // Fri 19:00
+  t.equal(checkRule(snap, tenant, r, geocode('01012345678'), fri10).matches, true);
+  t.equal(checkRule(snap, tenant, r, geocode('02012345678'), fri10).matches, true, 'area code token');
+  t.equal(checkRule(snap, tenant, r, geocode('075512345678'), fri10).matches, false, 'Shenzhen not listed');
+  t.equal(checkRule(snap, tenant, r, geocode('01012345678'), fri19).matches, false, 'after hours');
+  t.equal(checkRule(snap, tenant, r, geocode('01012345678'), new Date('2026-10-01T02:00:00Z')).matches, false, 'holiday');
+  t.match(checkRule(snap, tenant, r, geocode('01012345678'), fri19).reason, /outside schedule "office"/);
+  const withHours = { ...tenant, businessHoursScheduleId: 5 };
+  t.equal(inBusinessHours(snap, withHours, fri10).matches, true);
+  t.equal(inBusinessHours(snap, withHours, fri19).matches, false);
+  t.equal(inBusinessHours(snap, tenant, fri19).matches, true, 'no schedule: always in hours');
+});

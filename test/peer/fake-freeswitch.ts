@@ -46,8 +46,8 @@ export interface CallScript {
   callerName?: string;
   destination: string;
   uuid?: string;
-  /** Per dialled number; numbers not listed use defaultLeg. */
-  legs?: Record<string, LegPlan>;
+  /** Per dialled number; numbers not listed use defaultLeg. A list gives one plan per attempt (the last repeats). */
+  legs?: Record<string, LegPlan | LegPlan[]>;
   defaultLeg?: LegPlan;
   /** The caller hangs up this long after the daemon sent `connect`. */
   callerHangsUpAfterMs?: number;
@@ -389,7 +389,7 @@ class FakeCall {
     const targets = (match ? match[2] : arg).split(',');
     const legs = targets.map((target) => {
       const number = target.slice(target.lastIndexOf('/') + 1).split('@')[0];
-      const plan = this.script.legs?.[number] ?? this.script.defaultLeg ?? { result: 'no_answer' as const };
+      const plan = this.planFor(number);
       const attempt: BridgeAttempt = { dialString: arg, vars, number, result: plan.result };
       this.record.bridges.push(attempt);
       return { number, plan, attempt };
@@ -440,6 +440,17 @@ class FakeCall {
       this.hangupNow(disposition);
     }
     return '_none_';
+  }
+
+  private readonly attemptsByNumber = new Map<string, number>();
+
+  private planFor(number: string): LegPlan {
+    const listed = this.script.legs?.[number];
+    if (listed === undefined) return this.script.defaultLeg ?? { result: 'no_answer' };
+    if (!Array.isArray(listed)) return listed;
+    const n = this.attemptsByNumber.get(number) ?? 0;
+    this.attemptsByNumber.set(number, n + 1);
+    return listed[Math.min(n, listed.length - 1)]!;
   }
 
   /** Headers of the answered other leg, carried by the events that follow a successful bridge. */

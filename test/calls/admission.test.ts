@@ -1,0 +1,85 @@
+/**
+ * Admission under concurrency, on real MariaDB and SQLite: 50 calls at once for a tenant one call
+ * below its cap admit exactly one — via the function and via real calls through the daemon.
+ */
+import t from 'tap';
+import type { Knex } from 'knex';
+import { admitCall, takeRotation, usagePeriods, recordPinFailure, pinLockedUntil } from '../../src/calls/call-state';
+import { buildSnapshot } from '../../src/snapshot/build';
+import { dbTargets } from '../helpers/db';
+import { startTestDaemon } from '../helpers/daemon';
+import { placeCall } from '../peer/fake-freeswitch';
+
+async function tenantOf(knex: Knex, id: number) {
+  const tenants = await knex('tenants').select('*');
+  return buildSnapshot({ tenants, access_numbers: [], destination_groups: [], destinations: [], routing_rules: [], prompts: [] }, 1, new Date()).tenants.get(id)!;
+}
+
+t.test('usage periods follow the tenant time zone', async (t) => {
+  const at = new Date('2026-12-01T03:30:00Z');
+  t.same(usagePeriods(at, 'Asia/Shanghai'), { day: '2026-12-01', month: '2026-12-01' });
+  t.same(usagePeriods(at, 'America/New_York'), { day: '2026-11-30', month: '2026-11-01' }, 'still November 30 in New York');
+});
+
+for (const target of dbTargets()) {
+  t.test(target.name, async (t) => {
+    const db = await target.create();
+    t.teardown(() => db.destroy());
+    const { knex } = db;
+    const [id] = await knex('tenants').insert({ name: 'Capped', status: 'active', timezone: 'Asia/Shanghai', max_calls_day: 10, max_calls_month: 1000 });
+    const now = new Date();
+    const { day } = usagePeriods(now, 'Asia/Shanghai');
+    await knex('tenant_usage').insert({ tenant_id: id, period_kind: 'day', period_start: day, calls: 9, spend: '0' });
+    const tenant = await tenantOf(knex, id!);
+
+    const results = await Promise.all(Array.from({ length: 50 }, () => admitCall(knex, tenant, now)));
+    t.equal(results.filter((r) => r.admitted).length, 1, 'exactly one of 50 simultaneous calls admitted');
+    t.ok(results.filter((r) => !r.admitted).every((r) => !r.admitted && r.reason === 'calls_day'));
+    const row = (await knex('tenant_usage').where({ tenant_id: id, period_kind: 'day', period_start: day }).first()) as { calls: number };
+    t.equal(Number(row.calls), 10, 'the cap is reached, not overshot');
+    const month = (await knex('tenant_usage').where({ tenant_id: id, period_kind: 'month' }).first()) as { calls: number };
+    t.equal(Number(month.calls), 1, 'the month counts only the admitted call');
+
+    await knex('tenants').where({ id }).update({ max_calls_day: null, max_spend_month: '5.0000' });
+    await knex('tenant_usage').where({ tenant_id: id, period_kind: 'month' }).update({ spend: '5.0000' });
+    t.same(await admitCall(knex, await tenantOf(knex, id!), now), { admitted: false, reason: 'spend_month' });
+    await knex('tenants').where({ id }).update({ max_spend_month: null, balance: '0.0000' });
+    t.same(await admitCall(knex, await tenantOf(knex, id!), now), { admitted: false, reason: 'balance' });
+    await knex('tenants').where({ id }).update({ balance: '0.0100' });
+    t.match(await admitCall(knex, await tenantOf(knex, id!), now), { admitted: true, counted: true });
+    await knex('tenants').where({ id }).update({ balance: null, max_calls_month: null });
+    t.same(await admitCall(knex, await tenantOf(knex, id!), now), { admitted: true, counted: false }, 'no limits: no database work');
+
+    // Round robin positions are handed out once each, also concurrently.
+    const positions = await Promise.all(Array.from({ length: 30 }, () => takeRotation(knex, 77)));
+    t.same([...positions].sort((a, b) => a - b), Array.from({ length: 30 }, (_, i) => i));
+
+    // PIN lockout: the third failure locks the caller for the tenant's lockout time.
+    await knex('tenants').where({ id }).update({ pin: '1234', pin_lockout_failures: 3, pin_lockout_minutes: 10 });
+    const pinTenant = await tenantOf(knex, id!);
+    t.equal(await recordPinFailure(knex, pinTenant, '13912345678', now), null);
+    t.equal(await recordPinFailure(knex, pinTenant, '13912345678', now), null);
+    const until = await recordPinFailure(knex, pinTenant, '13912345678', now);
+    t.equal(until?.getTime(), now.getTime() + 600_000);
+    t.equal((await pinLockedUntil(knex, id!, '13912345678', new Date(now.getTime() + 60_000)))?.getTime(), until?.getTime());
+    t.equal(await pinLockedUntil(knex, id!, '13912345678', new Date(now.getTime() + 601_000)), null, 'the lockout ends');
+    t.equal(await pinLockedUntil(knex, id!, '13900000000', now), null, 'other callers are not affected');
+  });
+
+  t.test(`${target.name}: 50 simultaneous real calls, one slot left`, async (t) => {
+    const db = await target.create({ migrate: false });
+    const d = await startTestDaemon(db.url);
+    t.teardown(async () => {
+      await d.stop();
+      await db.destroy();
+    });
+    await d.knex('tenants').where({ id: 1 }).update({ max_calls_day: 1 });
+    await d.daemon.store.poll();
+    const calls = await Promise.all(Array.from({ length: 50 }, (_, i) =>
+      placeCall(d.port, { caller: `1391234${String(i).padStart(4, '0')}`, destination: '4001012345', defaultLeg: { result: 'answer', talkMs: 10 } })));
+    t.equal(calls.filter((c) => c.bridges.length > 0).length, 1, 'exactly one call reached a phone');
+    const cdrs = await Promise.all(calls.map((c) => d.cdr(c.uuid)));
+    t.equal(cdrs.filter((c) => c.outcome === 'capped').length, 49);
+    t.ok(calls.filter((c) => c.bridges.length === 0).every((c) => c.apps.some((a) => a.arg.endsWith('/capped.wav')) && c.hangupCause === 'CALL_REJECTED'), 'the others heard capped.wav');
+  });
+}
