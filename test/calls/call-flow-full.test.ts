@@ -33,7 +33,7 @@ t.test('full flow', async (t) => {
     return { c: record, cdr: await d.cdr(record.uuid) };
   };
 
-  const pinT = await tenantWithGroup(knex, '4003000001', 'sequential', ['13811110001'], { pin: '2468', pin_max_attempts: 2, pin_lockout_failures: 2, pin_lockout_minutes: 5 });
+  await tenantWithGroup(knex, '4003000001', 'sequential', ['13811110001'], { pin: '2468', pin_max_attempts: 2, pin_lockout_failures: 2, pin_lockout_minutes: 5 });
   const blockT = await tenantWithGroup(knex, '4003000002', 'sequential', ['13811110002'], { anonymous_callers: 'block' });
   await knex('call_filters').insert([
     { tenant_id: blockT.tenantId, list: 'block', kind: 'number', value: '13966666666' },
@@ -41,10 +41,10 @@ t.test('full flow', async (t) => {
   ]);
   const silentT = await tenantWithGroup(knex, '4003000003', 'sequential', ['13811110003'], { blocked_action: 'silent' });
   await knex('call_filters').insert({ tenant_id: silentT.tenantId, list: 'allow', kind: 'prefix', value: '010' });
-  const rrT = await tenantWithGroup(knex, '4003000004', 'round_robin', ['13822220001', '13822220002', '13822220003']);
-  const simT = await tenantWithGroup(knex, '4003000005', 'simultaneous', ['13833330001', '13833330002', '13833330003']);
+  await tenantWithGroup(knex, '4003000004', 'round_robin', ['13822220001', '13822220002', '13822220003']);
+  await tenantWithGroup(knex, '4003000005', 'simultaneous', ['13833330001', '13833330002', '13833330003']);
   const memT = await tenantWithGroup(knex, '4003000006', 'sequential', ['13844440001', '13844440002'], { caller_memory_hours: 24 });
-  const queueT = await tenantWithGroup(knex, '4003000007', 'sequential', ['13855550001'], {}, { max_queue: 1, queue_timeout_s: 2 });
+  await tenantWithGroup(knex, '4003000007', 'sequential', ['13855550001'], {}, { max_queue: 1, queue_timeout_s: 2 });
   const [ringbackPrompt] = await knex('prompts').insert({ tenant_id: memT.tenantId, name: 'ring', file: '/sounds/t/ring.wav' });
   await knex('tenants').where({ id: memT.tenantId }).update({ ringback_prompt_id: ringbackPrompt });
   // Region and schedule routing for one tenant: Beijing callers to group B, office hours only.

@@ -1,0 +1,51 @@
+/**
+ * `npm run route -- explain --number 4001012345 --caller 13800138000 [--at 2026-11-21T20:00+08:00]`
+ * Prints, from the live database, every decision a call would go through and why.
+ */
+import { explainCall } from '../calls/explain';
+import { ConfigError, loadSettings } from '../config';
+import { createKnex } from '../db/connect';
+import { loadGeoData } from '../domain/geo';
+import { buildSnapshot, SNAPSHOT_TABLES, type RawTables } from '../snapshot/build';
+
+function option(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+async function main(): Promise<number> {
+  if (process.argv[2] !== 'explain') {
+    process.stderr.write('usage: npm run route -- explain --number <dialled> --caller <number> [--at <ISO time>]\n');
+    return 2;
+  }
+  const number = option('number');
+  const caller = option('caller') ?? '';
+  const atText = option('at');
+  const at = atText ? new Date(atText) : new Date();
+  if (!number || Number.isNaN(at.getTime())) {
+    process.stderr.write('route explain: --number is required and --at must be an ISO time such as 2026-11-21T20:00+08:00\n');
+    return 2;
+  }
+  const settings = loadSettings();
+  const knex = createKnex(settings.database.url);
+  try {
+    await loadGeoData();
+    const entries = await Promise.all(SNAPSHOT_TABLES.map(async (t) => [t, await knex(t).select('*')] as const));
+    const snapshot = buildSnapshot(Object.fromEntries(entries) as unknown as RawTables, 0, new Date());
+    for (const line of await explainCall(snapshot, { dialed: number, caller, at }, knex, settings.calls.maxFailoverGroups)) process.stdout.write(`${line}\n`);
+    if (snapshot.rejected.length > 0) process.stdout.write(`(${snapshot.rejected.length} configuration rows are skipped as invalid: npm run config:lint)\n`);
+    return 0;
+  } finally {
+    await knex.destroy();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    const message = (err as Error).message ?? String(err);
+    const hint = /no such table|doesn't exist/i.test(message) ? ' (is the database migrated? npm run migrate)' : '';
+    process.stderr.write(`route: ${err instanceof ConfigError ? err.message : message}${hint}\n`);
+    process.exit(2);
+  },
+);
