@@ -49,13 +49,16 @@ export async function explainCall(snapshot: ConfigSnapshot, facts: ExplainFacts,
     const { day, month } = usagePeriods(facts.at, tenant.timezone);
     say(`4 admission: periods day ${day}, month ${month} (${tenant.timezone})`);
     if (knex) {
-      const rows = (await knex('tenant_usage').where({ tenant_id: tenant.id }).whereIn('period_start', [day, month]).select('period_kind', 'period_start', 'calls', 'spend')) as Array<{ period_kind: string; period_start: string; calls: number; spend: unknown }>;
+      const rows: Array<{ period_kind: string; period_start: string; calls: number; spend: string | number }> = await knex('tenant_usage')
+        .where({ tenant_id: tenant.id })
+        .whereIn('period_start', [day, month])
+        .select('period_kind', 'period_start', 'calls', 'spend');
       const usage = (kind: string, start: string) => rows.find((r) => r.period_kind === kind && r.period_start === start);
       const d = usage('day', day);
       const m = usage('month', month);
       say(`  calls today ${d?.calls ?? 0}/${tenant.maxCallsDay ?? '∞'}, this month ${m?.calls ?? 0}/${tenant.maxCallsMonth ?? '∞'}; spend today ${String(d?.spend ?? 0)}/${tenant.maxSpendDay === null ? '∞' : formatMoney(tenant.maxSpendDay)}, this month ${String(m?.spend ?? 0)}/${tenant.maxSpendMonth === null ? '∞' : formatMoney(tenant.maxSpendMonth)}`);
       if (tenant.balance !== null) {
-        const row = (await knex('tenants').where({ id: tenant.id }).first('balance')) as { balance: unknown } | undefined;
+        const row: { balance: string | number | null } | undefined = await knex('tenants').where({ id: tenant.id }).first('balance');
         say(`  prepaid balance ${String(row?.balance)}`);
       }
     }
@@ -93,7 +96,7 @@ export async function explainCall(snapshot: ConfigSnapshot, facts: ExplainFacts,
     if (preferred) say(`8 caller memory: ${preferred} answered this caller within ${tenant.callerMemoryHours} h → rings first`);
     const rotations = new Map<number, number>();
     if (knex) {
-      const rows = (await knex('group_rotation').select('group_id', 'next_index')) as Array<{ group_id: number; next_index: number }>;
+      const rows: Array<{ group_id: number; next_index: number }> = await knex('group_rotation').select('group_id', 'next_index');
       for (const r of rows) rotations.set(Number(r.group_id), Number(r.next_index));
     }
     const plan = huntPlan(snapshot, tenant, rule.targetId!, maxFailoverGroups, (g) =>

@@ -11,7 +11,7 @@ import { startTestDaemon } from '../helpers/daemon';
 import { placeCall } from '../peer/fake-freeswitch';
 
 async function tenantOf(knex: Knex, id: number) {
-  const tenants = await knex('tenants').select('*');
+  const tenants: Array<Record<string, unknown>> = await knex('tenants').select('*');
   return buildSnapshot({ tenants, access_numbers: [], destination_groups: [], destinations: [], routing_rules: [], prompts: [] }, 1, new Date()).tenants.get(id)!;
 }
 
