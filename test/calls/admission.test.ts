@@ -11,7 +11,7 @@ import { startTestDaemon } from '../helpers/daemon';
 import { placeCall } from '../peer/fake-freeswitch';
 
 async function tenantOf(knex: Knex, id: number) {
-  const tenants: Array<Record<string, unknown>> = await knex('tenants').select('*');
+  const tenants = await knex<Record<string, unknown>>('tenants').select('*');
   return buildSnapshot({ tenants, access_numbers: [], destination_groups: [], destinations: [], routing_rules: [], prompts: [] }, 1, new Date()).tenants.get(id)!;
 }
 
@@ -30,7 +30,7 @@ for (const target of dbTargets()) {
     const now = new Date();
     const { day } = usagePeriods(now, 'Asia/Shanghai');
     await knex('tenant_usage').insert({ tenant_id: id, period_kind: 'day', period_start: day, calls: 9, spend: '0' });
-    const tenant = await tenantOf(knex, id!);
+    const tenant = await tenantOf(knex, id);
 
     const results = await Promise.all(Array.from({ length: 50 }, () => admitCall(knex, tenant, now)));
     t.equal(results.filter((r) => r.admitted).length, 1, 'exactly one of 50 simultaneous calls admitted');
@@ -42,13 +42,13 @@ for (const target of dbTargets()) {
 
     await knex('tenants').where({ id }).update({ max_calls_day: null, max_spend_month: '5.0000' });
     await knex('tenant_usage').where({ tenant_id: id, period_kind: 'month' }).update({ spend: '5.0000' });
-    t.same(await admitCall(knex, await tenantOf(knex, id!), now), { admitted: false, reason: 'spend_month' });
+    t.same(await admitCall(knex, await tenantOf(knex, id), now), { admitted: false, reason: 'spend_month' });
     await knex('tenants').where({ id }).update({ max_spend_month: null, balance: '0.0000' });
-    t.same(await admitCall(knex, await tenantOf(knex, id!), now), { admitted: false, reason: 'balance' });
+    t.same(await admitCall(knex, await tenantOf(knex, id), now), { admitted: false, reason: 'balance' });
     await knex('tenants').where({ id }).update({ balance: '0.0100' });
-    t.match(await admitCall(knex, await tenantOf(knex, id!), now), { admitted: true, counted: true });
+    t.match(await admitCall(knex, await tenantOf(knex, id), now), { admitted: true, counted: true });
     await knex('tenants').where({ id }).update({ balance: null, max_calls_month: null });
-    t.same(await admitCall(knex, await tenantOf(knex, id!), now), { admitted: true, counted: false }, 'no limits: no database work');
+    t.same(await admitCall(knex, await tenantOf(knex, id), now), { admitted: true, counted: false }, 'no limits: no database work');
 
     // Round robin positions are handed out once each, also concurrently.
     const positions = await Promise.all(Array.from({ length: 30 }, () => takeRotation(knex, 77)));
@@ -56,14 +56,14 @@ for (const target of dbTargets()) {
 
     // PIN lockout: the third failure locks the caller for the tenant's lockout time.
     await knex('tenants').where({ id }).update({ pin: '1234', pin_lockout_failures: 3, pin_lockout_minutes: 10 });
-    const pinTenant = await tenantOf(knex, id!);
+    const pinTenant = await tenantOf(knex, id);
     t.equal(await recordPinFailure(knex, pinTenant, '13912345678', now), null);
     t.equal(await recordPinFailure(knex, pinTenant, '13912345678', now), null);
     const until = await recordPinFailure(knex, pinTenant, '13912345678', now);
     t.equal(until?.getTime(), now.getTime() + 600_000);
-    t.equal((await pinLockedUntil(knex, id!, '13912345678', new Date(now.getTime() + 60_000)))?.getTime(), until?.getTime());
-    t.equal(await pinLockedUntil(knex, id!, '13912345678', new Date(now.getTime() + 601_000)), null, 'the lockout ends');
-    t.equal(await pinLockedUntil(knex, id!, '13900000000', now), null, 'other callers are not affected');
+    t.equal((await pinLockedUntil(knex, id, '13912345678', new Date(now.getTime() + 60_000)))?.getTime(), until?.getTime());
+    t.equal(await pinLockedUntil(knex, id, '13912345678', new Date(now.getTime() + 601_000)), null, 'the lockout ends');
+    t.equal(await pinLockedUntil(knex, id, '13900000000', now), null, 'other callers are not affected');
   });
 
   t.test(`${target.name}: 50 simultaneous real calls, one slot left`, async (t) => {
