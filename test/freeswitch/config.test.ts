@@ -9,6 +9,8 @@
 import t from 'tap';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { SOX_OUTPUT_FORMAT } from '../../src/prompts/render';
+import { SYSTEM_PROMPT_TEXTS } from '../../src/prompts/system-texts';
 
 const REPO = join(__dirname, '..', '..');
 const FS_DIR = join(REPO, 'freeswitch');
@@ -504,12 +506,15 @@ void t.test('system prompts: the contract list of names', (t) => {
   t.same([...listed].sort(), [...PROMPTS].sort(), 'sounds/hotline/README.md lists exactly the contract names');
   t.equal(new Set(listed).size, listed.length, 'no name is listed twice');
 
+  // generate.sh renders through `npm run prompts`: one list of texts (src/prompts/system-texts.ts)
+  // and one pipeline (src/prompts/render.ts, tested in test/prompts/) for system and TTS prompts.
   const script = read('sounds/generate.sh');
-  const rendered = [...script.matchAll(/^\s*"([a-z_]+)\|/gm)].map((m) => `${m[1]}.wav`);
-  t.same([...rendered].sort(), [...PROMPTS].sort(), 'generate.sh renders exactly the contract names');
+  const rendered = Object.keys(SYSTEM_PROMPT_TEXTS).map((name) => `${name}.wav`);
+  t.same([...rendered].sort(), [...PROMPTS].sort(), 'npm run prompts (generate.sh) renders exactly the contract names');
   t.match(script, /^set -euo pipefail$/m, 'generate.sh fails loudly');
-  t.match(script, /espeak-ng/, 'uses espeak-ng');
-  t.match(script, /-r 8000 -c 1 -b 16/, 'resamples to 8 kHz mono 16-bit with sox');
+  t.match(script, /espeak-ng/, 'checks for espeak-ng');
+  t.match(script, /npm run --silent prompts -- /, 'renders with npm run prompts');
+  t.same([...SOX_OUTPUT_FORMAT].join(' '), '-t wav -r 8000 -c 1 -b 16 -e signed-integer', 'resamples to 8 kHz mono 16-bit with sox');
   t.match(read('sounds/hotline/.gitignore'), /^\*\.wav$/m, 'rendered WAVs are not committed');
   t.ok(PROMPTS.includes(vars.hotline_fallback_prompt?.split('/').pop() ?? ''), 'the fallback prompt is one of the contract files');
   t.end();
