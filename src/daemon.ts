@@ -17,6 +17,7 @@ import { MetricsServer } from './http/metrics-server';
 import { loadGeoData } from './domain/geo';
 import { Metrics } from './metrics';
 import { ConfigStore } from './snapshot/store';
+import { PromptResolver, TtsRenderer } from './prompts';
 
 export interface DaemonOptions {
   clock?: CallServerDeps['clock'];
@@ -60,7 +61,11 @@ export class Daemon {
     await store.start();
     const cdrs = new CdrWriter(knex, new CdrSpool(path.resolve(settings.cdr.spoolDir)), settings.cdr, log, metrics);
     await cdrs.start();
-    const calls = new CallServer({ settings, store, cdrs, metrics, log, knex, ...options });
+    // TTS prompts are rendered off the call path, after every configuration load.
+    const tts = new TtsRenderer({ cacheDir: settings.tts.cacheDir, voice: settings.tts.voice, log });
+    const prompts = new PromptResolver(settings, tts);
+    if (settings.tts.engine === 'espeak') store.onLoad((snapshot) => void tts.prepare(snapshot.prompts.values()));
+    const calls = new CallServer({ settings, store, cdrs, metrics, log, knex, prompts, ...options });
     const http = new MetricsServer(metrics, () => ({
       ok: true,
       detail: { activeCalls: calls.activeCalls, configVersion: store.current.version, cdrSpoolDepth: cdrs.spoolDepth },

@@ -7,7 +7,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export const OUTCOMES = ['answered', 'voicemail', 'busy', 'no_answer', 'blocked', 'capped', 'pin_failed', 'announced', 'abandoned', 'failed'] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 export const ESL_ERROR_KINDS = ['timeout', 'command_failed', 'socket_closed', 'protocol', 'malformed_value', 'malformed_event', 'handshake', 'unsafe_value'] as const;
-export const DB_OPERATIONS = ['config_fingerprint', 'config_load', 'cdr_insert', 'admission', 'pin_lockout', 'rotation', 'caller_memory'] as const;
+export const DB_OPERATIONS = ['config_fingerprint', 'config_load', 'cdr_insert', 'admission', 'pin_lockout', 'rotation', 'caller_memory', 'voicemail_insert'] as const;
 export const NUMBER_KIND_LABELS = ['hotline', 'switchboard', 'unknown'] as const;
 
 export class Metrics {

@@ -11,6 +11,7 @@ import type { Settings } from '../config';
 import { EslCallChannel } from '../esl/call-channel';
 import { EslError } from '../esl/errors';
 import type { Metrics } from '../metrics';
+import type { PromptResolver } from '../prompts';
 import type { ConfigStore } from '../snapshot/store';
 import { CallSession } from './call-session';
 import { QueueBook } from './context';
@@ -22,6 +23,7 @@ export interface CallServerDeps {
   metrics: Metrics;
   log: Logger;
   knex: Knex;
+  prompts: PromptResolver;
   clock?: () => Date;
   random?: () => number;
 }
@@ -105,6 +107,7 @@ export class CallServer {
       random: this.deps.random ?? Math.random,
       knex: this.deps.knex,
       queues: this.queues,
+      prompts: this.deps.prompts,
     });
     metrics.callsStarted.inc({ number_kind: kindOf(session, this.deps.store) });
     try {

@@ -14,7 +14,11 @@ import { CallContext, type CallDeps } from './context';
 import { admit } from './steps/admit';
 import { greet } from './steps/greet';
 import { huntGroup } from './steps/hunt';
+import { runMenu } from './steps/ivr';
 import { checkPin } from './steps/pin';
+import { startRecording } from './steps/record';
+import { switchboard } from './steps/switchboard';
+import { leaveVoicemail } from './steps/voicemail';
 import { screen } from './steps/screen';
 
 export type SessionDeps = CallDeps;
@@ -89,12 +93,19 @@ export class CallSession {
     const now = this.deps.clock();
     const choice = chooseRule(rules, ctx.accessNumber!.id, (rule) => checkRule(ctx.snapshot, tenant, rule, ctx.geo!, now).matches, this.deps.random);
     if (!choice) {
+      if (ctx.accessNumber!.kind === 'switchboard') {
+        // A switchboard number without rules is just that: the switchboard.
+        await startRecording(ctx);
+        await switchboard(ctx);
+        return;
+      }
       ctx.log.warn({ tenant_id: tenant.id }, 'no routing rule matches this call');
       await ctx.announceAndHangup('service_unavailable', 'NORMAL_TEMPORARY_FAILURE', 'failed');
       return;
     }
     const { rule } = choice;
     ctx.log.debug({ rule_id: rule.id, action: rule.action }, 'routing rule chosen');
+    if (rule.action !== 'reject' && rule.action !== 'announce') await startRecording(ctx);
     switch (rule.action) {
       case 'group':
         await huntGroup(ctx, rule.targetId!);
@@ -106,11 +117,15 @@ export class CallSession {
         ctx.outcome = 'blocked';
         await this.channel.hangup('CALL_REJECTED');
         return;
-      default:
-        // ivr, switchboard and voicemail are carried out by their own flows (the switchboard
-        // issue); until a tenant's rule can be served, the caller hears why, and the CDR says failed.
-        ctx.log.warn({ rule_id: rule.id, action: rule.action }, 'routing action not available on this daemon');
-        await ctx.announceAndHangup('service_unavailable', 'NORMAL_TEMPORARY_FAILURE', 'failed');
+      case 'ivr':
+        await runMenu(ctx, rule.targetId!);
+        return;
+      case 'switchboard':
+        await switchboard(ctx);
+        return;
+      case 'voicemail':
+        await leaveVoicemail(ctx, rule.targetId);
+        return;
     }
   }
 

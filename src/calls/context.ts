@@ -9,8 +9,9 @@ import type { Settings } from '../config';
 import type { CallerGeo } from '../domain/geo';
 import type { EslCallChannel } from '../esl/call-channel';
 import type { Metrics, Outcome } from '../metrics';
-import type { AccessNumber, ConfigSnapshot, Prompt, Tenant } from '../snapshot/types';
-import { systemPrompt, type SystemPromptName } from './prompts';
+import type { PromptResolver } from '../prompts';
+import type { AccessNumber, ConfigSnapshot, Tenant } from '../snapshot/types';
+import type { SystemPromptName } from './prompts';
 
 export interface CallDeps {
   settings: Settings;
@@ -23,6 +24,8 @@ export interface CallDeps {
   knex: Knex;
   /** Callers waiting in each group's queue on this daemon. */
   queues: QueueBook;
+  /** Turns prompt rows (file or TTS) and system prompt names into what the channel plays. */
+  prompts: PromptResolver;
 }
 
 /** Per-daemon queue occupancy by group (max_queue is enforced per daemon). */
@@ -71,6 +74,8 @@ export class CallContext {
   /** Admission counted this call in tenant_usage. */
   counted = false;
   firstLegDialled = false;
+  /** continue_on_fail and friends are set on the channel (once, before the first bridge). */
+  bridgingReady = false;
   readonly acceptedHr = process.hrtime.bigint();
   readonly log: Logger;
 
@@ -97,16 +102,23 @@ export class CallContext {
     return Number(process.hrtime.bigint() - this.acceptedHr) / 1e9;
   }
 
-  /** A tenant prompt (by id) or the named system prompt when the tenant has none. */
+  /**
+   * A tenant prompt (by id: its file, or its TTS text rendered ahead of time or spoken by
+   * FreeSWITCH) or the named system prompt when the tenant has none or it cannot be played yet.
+   */
   playable(promptId: number | null, fallback: SystemPromptName): Playable {
-    const prompt: Prompt | undefined = promptId === null ? undefined : this.snapshot.prompts.get(promptId);
-    if (prompt?.file) return { app: 'playback', arg: prompt.file };
-    return { app: 'playback', arg: systemPrompt(this.deps.settings, fallback) };
+    const p = this.deps.prompts.resolveId(this.snapshot.prompts, promptId, fallback);
+    if (p.fallback) this.log.warn({ prompt_id: promptId, reason: p.fallback }, 'prompt not playable; system prompt instead');
+    return { app: p.app, arg: p.arg };
   }
 
   /** Plays a prompt; a missing file is logged, never fatal. */
   async play(what: Playable | SystemPromptName): Promise<void> {
     const p = typeof what === 'string' ? this.playable(null, what) : what;
+    if (p.app === 'speak') {
+      await this.channel.speak(p.arg, PROMPT_MAX_MS);
+      return;
+    }
     const response = await this.channel.playback(p.arg, PROMPT_MAX_MS);
     if (response !== 'FILE PLAYED') this.log.warn({ file: p.arg, response }, 'prompt did not play');
   }

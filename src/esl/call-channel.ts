@@ -11,7 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { EslConnection } from './connection';
-import { CallHungUpError, EslCommandError, EslTimeoutError, SocketClosedError } from './errors';
+import { CallHungUpError, EslCommandError, EslTimeoutError, SocketClosedError, UnsafeValueError } from './errors';
 import type { EslEvent } from './event';
 import { mediaPath, plainVariableValue, identifier, dtmfDigits } from './safe';
 
@@ -231,6 +231,17 @@ export class EslCallChannel {
   async playback(file: string, maxMs: number): Promise<string> {
     const event = await this.execute('playback', mediaPath('prompt file', file), maxMs + this.options.replyTimeoutMs);
     return event.getHeader('Application-Response') ?? '';
+  }
+
+  /**
+   * FreeSWITCH's `speak engine|voice|text` (mod_dptools). The text was cleaned of everything
+   * FreeSWITCH would expand or split by the prompt resolver; control characters are refused here.
+   */
+  async speak(arg: string, maxMs: number): Promise<void> {
+    if (/[\u0000-\u001f]/.test(arg) || arg.includes('${') || arg.split('|').length !== 3) {
+      throw new UnsafeValueError('speak argument', 'must be engine|voice|text without control characters or ${');
+    }
+    await this.execute('speak', arg, maxMs + this.options.replyTimeoutMs);
   }
 
   /**

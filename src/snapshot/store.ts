@@ -19,6 +19,7 @@ export class ConfigStore {
   private timer: NodeJS.Timeout | null = null;
   private version = 0;
   private reported = new Set<string>();
+  private readonly loadListeners: Array<(snapshot: ConfigSnapshot) => void> = [];
 
   constructor(
     private readonly knex: Knex,
@@ -38,6 +39,12 @@ export class ConfigStore {
   async start(): Promise<void> {
     await this.reload('start');
     this.schedule();
+  }
+
+  /** Called after every successful load (the first included), e.g. to render new TTS prompts. */
+  onLoad(listener: (snapshot: ConfigSnapshot) => void): void {
+    this.loadListeners.push(listener);
+    if (this.snapshot) listener(this.snapshot);
   }
 
   stop(): void {
@@ -79,6 +86,7 @@ export class ConfigStore {
     this.lastFullLoad = this.clock().getTime();
     this.metrics.configReloads.inc({ result: 'ok' });
     this.reportRejected(next.rejected);
+    for (const listener of this.loadListeners) listener(next);
     this.log.info(
       { reason, version: next.version, tenants: next.tenants.size, numbers: next.accessNumbers.size, rejected: next.rejected.length, ms: Date.now() - started },
       'configuration loaded',

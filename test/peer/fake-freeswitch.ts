@@ -59,6 +59,8 @@ export interface CallScript {
   /** Scales FreeSWITCH's seconds (leg_timeout, linger) into test time: 0.01 → 15 s is 150 ms. */
   timeScale?: number;
   playbackMs?: number;
+  /** Seconds the caller speaks when the `record` application runs (voicemail). */
+  recordSeconds?: number;
   /** Bytes to send right after the connect reply (malformed-input tests). */
   injectAfterConnect?: Buffer;
 }
@@ -94,6 +96,8 @@ export interface CallRecord {
   lingerS: number | null;
   sentBytes: number;
   receivedBytes: number;
+  /** Files the `record` application wrote. */
+  recordings: string[];
 }
 
 const MYEVENTS = [
@@ -170,7 +174,7 @@ class FakeCall {
     this.scale = script.timeScale ?? 0.01;
     this.record = {
       uuid: this.uuid, commands: [], apps: [], bridges: [], hangupCause: null, answered: false,
-      variables: {}, closedBy: null, subscribed: new Set(), lingerS: null, sentBytes: 0, receivedBytes: 0,
+      variables: {}, closedBy: null, subscribed: new Set(), lingerS: null, sentBytes: 0, receivedBytes: 0, recordings: [],
     };
     this.channelVars = this.buildChannel();
   }
@@ -350,6 +354,16 @@ class FakeCall {
       case 'record_session':
         this.setVar('record_session_path', arg);
         return '_none_';
+      case 'record': {
+        // record <path> [<max s> <silence threshold> <silence hits>]: the caller speaks, then stops.
+        await this.wait(this.script.playbackMs ?? 5);
+        this.setVar('record_seconds', String(this.hungUp ? 0 : (this.script.recordSeconds ?? 3)));
+        this.record.recordings.push(arg.split(' ')[0]);
+        return '_none_';
+      }
+      case 'speak':
+        await this.wait(this.script.playbackMs ?? 5);
+        return '_none_';
       case 'bridge':
         return this.bridge(arg);
       case 'hangup':
@@ -450,7 +464,7 @@ class FakeCall {
     if (!Array.isArray(listed)) return listed;
     const n = this.attemptsByNumber.get(number) ?? 0;
     this.attemptsByNumber.set(number, n + 1);
-    return listed[Math.min(n, listed.length - 1)]!;
+    return listed[Math.min(n, listed.length - 1)];
   }
 
   /** Headers of the answered other leg, carried by the events that follow a successful bridge. */

@@ -9,6 +9,7 @@
  */
 import { classifyLeg, dialBatches, huntOutcome, huntPlan, orderDestinations, type HuntStep, type LegOutcome } from '../../domain/routing';
 import { buildBridgeString, presentableCallerId } from '../../esl/safe';
+import { leaveVoicemail } from './voicemail';
 import type { Tenant } from '../../snapshot/types';
 import { lastAnsweredBy, takeRotation, withTimeout } from '../call-state';
 import type { CallContext } from '../context';
@@ -17,23 +18,28 @@ import type { CallContext } from '../context';
 export const QUEUE_RETRY_S = 15;
 export const HOLD_MUSIC = 'local_stream://moh';
 
-type HuntResult = 'answered' | 'gone' | 'busy' | 'no_answer';
+export type HuntResult = 'answered' | 'gone' | 'busy' | 'no_answer';
 
 export async function huntGroup(ctx: CallContext, groupId: number): Promise<void> {
   const tenant = ctx.tenant!;
-  const ringback = tenant.ringbackPromptId === null ? null : ctx.playable(tenant.ringbackPromptId, 'ringback').arg;
-  // A failed bridge hangs the caller up unless continue_on_fail is set; hangup_after_bridge
-  // ends the caller's leg when an answered bridge ends.
-  await ctx.channel.setVariables({
-    continue_on_fail: 'true',
-    hangup_after_bridge: 'true',
-    ...(ringback ? { ringback } : {}),
-  });
   const preferred = await rememberedPhone(ctx, tenant);
   let result = await huntOnce(ctx, await planHunt(ctx, tenant, groupId, preferred));
   if (result === 'busy') result = await queue(ctx, tenant, groupId, preferred);
+  await finishHunt(ctx, result, tenant.voicemailEnabled ? null : undefined);
+}
+
+/**
+ * After a hunt: answered or gone ends the call; nobody answering leaves a message in the box
+ * (`voicemailBox`: an extension id, null for the tenant's box, undefined for no voicemail) or
+ * hears the nobody-answered / all-busy announcement.
+ */
+export async function finishHunt(ctx: CallContext, result: HuntResult, voicemailBox: number | null | undefined): Promise<void> {
   if (result === 'answered' || result === 'gone') {
     ctx.outcome = result === 'answered' ? 'answered' : 'abandoned';
+    return;
+  }
+  if (voicemailBox !== undefined) {
+    await leaveVoicemail(ctx, voicemailBox);
     return;
   }
   await ctx.announceAndHangup(result === 'busy' ? 'all_busy' : 'nobody_answered', result === 'busy' ? 'USER_BUSY' : 'NO_ANSWER', result);
@@ -75,35 +81,58 @@ async function rememberedPhone(ctx: CallContext, tenant: Tenant): Promise<string
 
 /** One pass over the plan. */
 async function huntOnce(ctx: CallContext, steps: HuntStep[]): Promise<HuntResult> {
-  const { settings, metrics } = ctx.deps;
-  const callerId = presentableCallerId(ctx.caller);
   const legs: LegOutcome[] = [];
   for (const step of steps) {
     ctx.groupId = step.group.id;
     for (const batch of dialBatches(step)) {
-      const vars: Record<string, string | number> = { leg_timeout: step.ringTimeoutS };
-      if (callerId) vars.origination_caller_id_number = callerId;
-      const dialString = buildBridgeString(settings.dial.stringTemplate, batch.map((d) => d.number), vars);
-      if (!ctx.firstLegDialled) {
-        ctx.firstLegDialled = true;
-        metrics.callSetupSeconds.observe(ctx.secondsSinceAccept());
-      }
-      const result = await ctx.channel.bridge(dialString, step.ringTimeoutS * 1000 + settings.calls.maxDurationS * 1000);
-      const leg = classifyLeg(result.dialStatus, result.disposition);
+      const leg = await dialBatch(ctx, batch.map((d) => d.number), step.ringTimeoutS, step.group.id);
       legs.push(leg);
-      metrics.legs.inc({ tenant: metrics.tenantLabel(ctx.tenant!.id), group: metrics.groupLabel(ctx.tenant!.id, step.group.id), result: leg });
-      ctx.log.info({ group_id: step.group.id, destinations: batch.map((d) => d.number), leg, disposition: result.disposition }, 'leg finished');
-      if (leg === 'answered') {
-        metrics.timeToAnswerSeconds.observe(ctx.secondsSinceAccept());
-        // With several legs in one bridge, the one that answered is the other leg's destination.
-        const other = result.event.getHeader('Other-Leg-Destination-Number');
-        ctx.answeredBy = batch.find((d) => d.number === other)?.number ?? (batch.length === 1 ? batch[0].number : other ?? null);
-        return 'answered';
-      }
+      if (leg === 'answered') return 'answered';
       if (leg === 'cancelled' || ctx.channel.hungUp) return 'gone';
     }
   }
   return huntOutcome(legs) === 'busy' ? 'busy' : 'no_answer';
+}
+
+/**
+ * Rings the phones — several at once when more than one is given — with one bridge, presenting
+ * the original caller number. Records who answered. `groupId` is for the metrics (null: an
+ * extension's phones).
+ */
+export async function dialBatch(ctx: CallContext, numbers: readonly string[], ringTimeoutS: number, groupId: number | null): Promise<LegOutcome> {
+  const { settings, metrics } = ctx.deps;
+  if (!ctx.bridgingReady) {
+    ctx.bridgingReady = true;
+    const ringbackId = ctx.tenant?.ringbackPromptId ?? null;
+    const ringback = ringbackId === null ? null : ctx.playable(ringbackId, 'ringback');
+    // A failed bridge hangs the caller up unless continue_on_fail is set; hangup_after_bridge
+    // ends the caller's leg when an answered bridge ends; ringback is what the caller hears.
+    await ctx.channel.setVariables({
+      continue_on_fail: 'true',
+      hangup_after_bridge: 'true',
+      ...(ringback?.app === 'playback' ? { ringback: ringback.arg } : {}),
+    });
+  }
+  const callerId = presentableCallerId(ctx.caller);
+  const vars: Record<string, string | number> = { leg_timeout: ringTimeoutS };
+  if (callerId) vars.origination_caller_id_number = callerId;
+  const dialString = buildBridgeString(settings.dial.stringTemplate, numbers, vars);
+  if (!ctx.firstLegDialled) {
+    ctx.firstLegDialled = true;
+    metrics.callSetupSeconds.observe(ctx.secondsSinceAccept());
+  }
+  const result = await ctx.channel.bridge(dialString, ringTimeoutS * 1000 + settings.calls.maxDurationS * 1000);
+  const leg = classifyLeg(result.dialStatus, result.disposition);
+  const tenantId = ctx.tenant?.id ?? null;
+  metrics.legs.inc({ tenant: metrics.tenantLabel(tenantId), group: groupId === null ? 'extension' : metrics.groupLabel(tenantId, groupId), result: leg });
+  ctx.log.info({ group_id: groupId, destinations: numbers, leg, disposition: result.disposition }, 'leg finished');
+  if (leg === 'answered') {
+    metrics.timeToAnswerSeconds.observe(ctx.secondsSinceAccept());
+    // With several legs in one bridge, the one that answered is the other leg's destination.
+    const other = result.event.getHeader('Other-Leg-Destination-Number');
+    ctx.answeredBy = numbers.find((n) => n === other) ?? (numbers.length === 1 ? numbers[0] : other ?? null);
+  }
+  return leg;
 }
 
 /**
