@@ -1,6 +1,6 @@
 /**
  * Wires the daemon together in start-up order and takes it apart in reverse:
- * database → migrations → (demo seed) → configuration snapshot → CDR spool → /metrics → calls.
+ * database → migrations → (demo seed) → configuration snapshot → CDR spool → cron jobs → /metrics → calls.
  * The call listener opens last, so FreeSWITCH only reaches a daemon that can route.
  */
 import type { Knex } from 'knex';
@@ -18,6 +18,8 @@ import { loadGeoData } from './domain/geo';
 import { Metrics } from './metrics';
 import { ConfigStore } from './snapshot/store';
 import { PromptResolver, TtsRenderer } from './prompts';
+import { startCron, type CronService } from './cron';
+import type { LiveCallSource } from './billing/live-calls';
 
 export interface DaemonOptions {
   clock?: CallServerDeps['clock'];
@@ -27,6 +29,8 @@ export interface DaemonOptions {
 export class Daemon {
   eslPort = 0;
   metricsPort = 0;
+  /** The cron jobs (caps, live calls, reports, retention); null when CRON_ENABLED is false. */
+  cron: CronService | null = null;
   private stopping: Promise<void> | null = null;
 
   private constructor(
@@ -71,6 +75,11 @@ export class Daemon {
       detail: { activeCalls: calls.activeCalls, configVersion: store.current.version, cdrSpoolDepth: cdrs.spoolDepth },
     }));
     const daemon = new Daemon(settings, log, knex, metrics, store, cdrs, calls, http);
+    if (settings.cron.enabled) {
+      // CallServer.liveCalls() feeds the live-call guard; until it exists there are none to guard.
+      const live = calls as unknown as Partial<LiveCallSource>;
+      daemon.cron = await startCron({ settings, knex, log, metrics, liveCalls: () => live.liveCalls?.() ?? [], clock: options.clock });
+    }
     daemon.metricsPort = (await http.listen(settings.metrics.host, settings.metrics.port)).port;
     log.info({ host: settings.metrics.host, port: daemon.metricsPort }, 'metrics listening on /metrics');
     daemon.eslPort = (await calls.listen()).port;
@@ -82,6 +91,7 @@ export class Daemon {
     this.stopping ??= (async () => {
       this.log.info({ activeCalls: this.calls.activeCalls, drainS: this.settings.calls.drainTimeoutS }, 'stopping: draining calls');
       await this.calls.stop(this.settings.calls.drainTimeoutS * 1000);
+      await this.cron?.stop();
       this.store.stop();
       await this.cdrs.stop();
       await this.http.close();

@@ -6,7 +6,14 @@ declare module 'modesl' {
 
   /** modesl's ESL connection (lib/esl/Connection.js); an EventEmitter2 with '::' delimiters. */
   export class Connection {
+    /** Outbound mode: FreeSWITCH connected to us. */
     constructor(socket: Socket, readyCb?: () => void);
+    /** Inbound mode: connect to FreeSWITCH's event socket and authenticate on its auth/request. */
+    constructor(host: string, port: number, password: string, readyCb?: () => void);
+    password: string;
+    authed: boolean;
+    apiCallbackQueue: Array<Listener | undefined>;
+    auth(cb?: (err: Error | null, reply: unknown) => void): void;
     socket: Socket | null;
     channelData: unknown;
     connecting: boolean;

@@ -1,11 +1,14 @@
 /**
  * Moves CDRs from the durable spool into the `cdrs` table. Writing is idempotent by call_uuid
- * (a replayed segment never doubles a call). A database that is down leaves the spool growing and
+ * (a replayed segment never doubles a call), and each new CDR's cost is charged (tenant_usage
+ * spend, prepaid balance) in the transaction that inserts it, so exactly once. A database that is down leaves the spool growing and
  * is retried; a record the database refuses as data is quarantined instead of blocking the rest.
  */
+import { randomUUID } from 'node:crypto';
 import fsp from 'node:fs/promises';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
+import { chargeNewCdrs } from '../billing/usage';
 import { dbKind } from '../db/connect';
 import type { Metrics } from '../metrics';
 import { fitColumns, type CdrRecord } from './record';
@@ -133,20 +136,66 @@ export class CdrWriter {
     return true;
   }
 
-  /** Inserts, ignoring calls already written; counts only the rows that are new. */
+  /**
+   * Inserts, ignoring calls already written, and charges the new ones (tenant_usage spend, prepaid
+   * balance) in the same transaction: a replayed CDR is neither written nor charged twice.
+   * Counts only the rows that are new.
+   */
   private async insert(records: CdrRecord[]): Promise<void> {
     await this.metrics.timeDb('cdr_insert', async () => {
-      const uuids = records.map((r) => r.call_uuid);
-      const found = await this.knex<{ call_uuid: string }>('cdrs').whereIn('call_uuid', uuids).select('call_uuid');
-      const existing = new Set(found.map((r) => r.call_uuid));
-      const query = this.knex('cdrs').insert(records).onConflict('call_uuid');
-      // MySQL: a no-op ON DUPLICATE KEY UPDATE, not INSERT IGNORE (which would also turn data
-      // errors into silent warnings). SQLite: ON CONFLICT DO NOTHING.
-      await (dbKind(this.knex) === 'mysql' ? query.merge(['call_uuid']) : query.ignore());
-      const fresh = new Set(uuids.filter((u) => !existing.has(u))).size;
+      const fresh = await writeCdrs(this.knex, records);
       if (fresh > 0) this.metrics.cdrsWritten.inc(fresh);
     });
   }
+}
+
+/** Writes and charges one batch in its own transaction (retried on lock conflicts); returns the new rows. */
+export function writeCdrs(knex: Knex, records: readonly CdrRecord[]): Promise<number> {
+  return withLockRetry(() => knex.transaction((trx) => insertAndCharge(trx, records)));
+}
+
+/**
+ * One batch, one transaction: insert (duplicates by call_uuid are no-ops), find the rows this
+ * statement inserted, charge them, drop them from live_calls. Returns how many were new.
+ *
+ * Which rows are new is decided by the database, not by a read before the insert: every row of
+ * the batch carries a fresh `write_batch` token and a duplicate keeps the token of whoever
+ * inserted it first. Two daemons writing the same call at the same moment are serialised by the
+ * unique key on call_uuid; only the one whose insert won sees the row as its own. Rows are sorted
+ * by call_uuid so concurrent batches lock keys in the same order.
+ */
+export async function insertAndCharge(trx: Knex.Transaction, records: readonly CdrRecord[]): Promise<number> {
+  const batch = randomUUID();
+  const byUuid = new Map<string, CdrRecord>();
+  for (const r of records) if (!byUuid.has(r.call_uuid)) byUuid.set(r.call_uuid, r);
+  const uuids = [...byUuid.keys()].sort();
+  const rows = uuids.map((u) => ({ ...byUuid.get(u)!, write_batch: batch }));
+  const query = trx('cdrs').insert(rows).onConflict('call_uuid');
+  // MySQL: a no-op ON DUPLICATE KEY UPDATE, not INSERT IGNORE (which would also turn data
+  // errors into silent warnings). SQLite: ON CONFLICT DO NOTHING.
+  await (dbKind(trx) === 'mysql' ? query.merge(['call_uuid']) : query.ignore());
+  const mine: Array<{ call_uuid: string }> = await trx('cdrs').whereIn('call_uuid', uuids).andWhere('write_batch', batch).select('call_uuid');
+  const fresh = mine.map((r) => byUuid.get(r.call_uuid)!);
+  await chargeNewCdrs(trx, fresh);
+  await trx('live_calls').whereIn('call_uuid', uuids).delete();
+  return fresh.length;
+}
+
+/** Lock conflicts between concurrent writers roll the transaction back; run it again. */
+async function withLockRetry<T>(fn: () => Promise<T>, attempts = 4): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (i >= attempts || !isLockConflict(err)) throw err;
+      await new Promise((r) => setTimeout(r, 5 * i + Math.floor(Math.random() * 10)));
+    }
+  }
+}
+
+export function isLockConflict(err: unknown): boolean {
+  const code = (err as { code?: string } | null)?.code;
+  return code === 'ER_LOCK_DEADLOCK' || code === 'ER_LOCK_WAIT_TIMEOUT' || code === 'SQLITE_BUSY';
 }
 
 /** Errors that are about the data (retrying will not help) rather than the connection. */

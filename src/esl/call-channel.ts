@@ -238,6 +238,7 @@ export class EslCallChannel {
    * FreeSWITCH would expand or split by the prompt resolver; control characters are refused here.
    */
   async speak(arg: string, maxMs: number): Promise<void> {
+    // eslint-disable-next-line no-control-regex -- refusing control characters is the point
     if (/[\u0000-\u001f]/.test(arg) || arg.includes('${') || arg.split('|').length !== 3) {
       throw new UnsafeValueError('speak argument', 'must be engine|voice|text without control characters or ${');
     }

@@ -168,7 +168,7 @@ function buildSchedules(raw: RawTables, tenants: ReadonlyMap<number, Tenant>, ea
     const scheduleId = r.int('schedule_id', { min: 1 });
     try {
       // Text columns as text, a missing column as NULL: the slot parser trusts its input's types.
-      const text = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
+      const text = (v: unknown): string | null => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : null);
       const slotRow = {
         weekdays: text(row.weekdays),
         start_time: text(row.start_time) ?? '',

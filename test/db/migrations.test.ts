@@ -40,6 +40,8 @@ const EXPECTED: Record<string, string[]> = {
     'call_uuid', 'tenant_id', 'access_number', 'caller', 'caller_region', 'started_at', 'answered_at', 'ended_at',
     'duration_s', 'billsec', 'outcome', 'hangup_cause', 'answered_by', 'group_id', 'ivr_path', 'cost',
     'recording_path', 'node',
+    // Added for billing: how the call was rated, whether admission counted it, the writer batch.
+    'call_type', 'admitted', 'write_batch',
   ],
   // The daemon's own tables (brief for the DB layer).
   voicemails: ['tenant_id', 'extension_id', 'call_uuid', 'caller', 'file_path', 'duration_s', 'heard'],
@@ -47,9 +49,25 @@ const EXPECTED: Record<string, string[]> = {
     'tenant_id', 'call_uuid', 'channel', 'recipient', 'payload', 'status', 'attempts', 'next_attempt_at',
     'last_error', 'sent_at',
   ],
-  tenant_usage: ['tenant_id', 'period_kind', 'period_start', 'calls', 'spend'],
+  tenant_usage: ['tenant_id', 'period_kind', 'period_start', 'calls', 'spend', 'excess_calls'],
   pin_lockouts: ['tenant_id', 'caller', 'failures', 'locked_until'],
   group_rotation: ['group_id', 'next_index'],
+  // Billing and cron.
+  cron_leases: ['job', 'holder', 'last_tick', 'expires_at'],
+  cron_runs: ['job', 'node', 'tick', 'started_at', 'ended_at', 'status', 'rows_touched', 'error'],
+  capped_tenants: ['tenant_id', 'reason', 'period_start', 'capped_at', 'detail'],
+  live_calls: [
+    'call_uuid', 'node', 'tenant_id', 'started_at', 'answered_at', 'admitted', 'call_type', 'per_minute', 'increment_s',
+    'connect_fee', 'seen_at',
+  ],
+  call_reports: [
+    'tenant_id', 'period_kind', 'period_start', 'timezone', 'calls', 'answered', 'busy', 'no_answer', 'blocked', 'capped',
+    'voicemail', 'talk_seconds', 'cost', 'pin_failed', 'announced', 'abandoned', 'failed', 'avg_talk_seconds',
+    'local_calls', 'long_distance_calls', 'mobile_calls', 'international_calls', 'local_share_percent', 'generated_at',
+    'csv_path',
+  ],
+  call_report_rows: ['report_id', 'dimension', 'item', 'calls', 'answered', 'busy', 'no_answer', 'blocked', 'capped', 'voicemail', 'talk_seconds', 'cost'],
+  retention_marks: ['kind', 'done_before'],
 };
 
 /** Number of migration files in migrations/ (each applied once, undone once). */

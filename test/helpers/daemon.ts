@@ -35,6 +35,7 @@ export async function startTestDaemon(
         esl: { listenPort: 0, lingerS: 10, replyTimeoutMs: 2000, appTimeoutMarginMs: 2000 },
         metrics: { port: 0 },
         cdr: { spoolDir, flushIntervalMs: 20, retryIntervalMs: 100 },
+        reports: { dir: path.join(spoolDir, 'reports') },
         configCache: { pollIntervalMs: 50 },
         calls: { drainTimeoutS: 2 },
         prompts: { systemDir: '/sounds/hotline' },

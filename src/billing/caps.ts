@@ -1,0 +1,346 @@
+/**
+ * The caps job (every minute, once across the cluster):
+ *  1. recounts every tenant's calls and spend for its current day and month (tenant's zone) from
+ *     the CDRs, the source of truth, plus the calls still in flight (live_calls, published by
+ *     every daemon);
+ *  2. corrects tenant_usage where it drifted, without ever undoing an increment made meanwhile
+ *     (each correction is an UPDATE guarded by the values read before the recount);
+ *  3. marks tenants over a cap or out of balance in capped_tenants and reopens them when the
+ *     reason is gone (a new day or month in their zone, a raised cap, a top-up).
+ *
+ * Which CDRs count as calls: those admitted (cdrs.admitted = 1); for CDRs that do not say,
+ * every outcome except `capped` (refused by the cap itself) and `blocked` (refused by screening).
+ *
+ * Calls in flight: admission counts a call when it starts, its CDR arrives when it ends. The
+ * recount adds the live calls daemons published; one another daemon admitted since its last
+ * publication (≤ 1 minute ago) is not there yet, so a count above the recount is only taken down
+ * when a second run still finds the excess (tenant_usage.excess_calls): then those calls died
+ * with a daemon and will never have a CDR.
+ */
+import type { Knex } from 'knex';
+import type { Logger } from 'pino';
+import { dbKind, fromDbTimestamp, toDbTimestamp } from '../db/connect';
+import { money, parseMoney, formatMoney, type Money } from '../domain/money';
+import { periodOf, tenantZone, type Period, type PeriodKind } from '../domain/periods';
+import type { RateTerms } from '../domain/rating';
+import { liveCost } from './live-calls';
+import { moneyOrNull, moneySql } from './usage';
+
+export const CAP_REASONS = ['calls_day', 'calls_month', 'spend_day', 'spend_month', 'balance'] as const;
+export type CapReason = (typeof CAP_REASONS)[number];
+
+/** Live calls whose daemon has not published them for this long are ignored (daemon gone). */
+export const LIVE_CALL_STALE_MS = 3 * 60_000;
+/** … and deleted after this long. */
+const LIVE_CALL_PURGE_MS = 10 * 60_000;
+
+export interface TenantLimits {
+  id: number;
+  status: string;
+  zone: string;
+  balance: Money | null;
+  maxCallsDay: number | null;
+  maxCallsMonth: number | null;
+  maxSpendDay: Money | null;
+  maxSpendMonth: Money | null;
+}
+
+export interface TenantUsageNow {
+  callsDay: number;
+  callsMonth: number;
+  spendDay: Money;
+  spendMonth: Money;
+  /** What the tenant's answered live calls have cost so far. */
+  liveCost: Money;
+}
+
+export interface CapFinding {
+  reason: CapReason;
+  detail: string;
+}
+
+/**
+ * Which caps a tenant is over (pure). Over a calls cap when the count has reached it (the next
+ * call would exceed it); over a spend cap when spend plus live cost has reached it; out of
+ * balance when balance minus live cost is zero or less. Only active tenants are capped.
+ */
+export function capsReached(t: TenantLimits, u: TenantUsageNow): CapFinding[] {
+  if (t.status !== 'active') return [];
+  const out: CapFinding[] = [];
+  if (t.maxCallsDay !== null && u.callsDay >= t.maxCallsDay) out.push({ reason: 'calls_day', detail: `${u.callsDay} calls of ${t.maxCallsDay} today` });
+  if (t.maxCallsMonth !== null && u.callsMonth >= t.maxCallsMonth) out.push({ reason: 'calls_month', detail: `${u.callsMonth} calls of ${t.maxCallsMonth} this month` });
+  const spendDay = u.spendDay + u.liveCost;
+  const spendMonth = u.spendMonth + u.liveCost;
+  if (t.maxSpendDay !== null && spendDay >= t.maxSpendDay) out.push({ reason: 'spend_day', detail: `spent ${formatMoney(money(spendDay))} of ${formatMoney(t.maxSpendDay)} today` });
+  if (t.maxSpendMonth !== null && spendMonth >= t.maxSpendMonth) out.push({ reason: 'spend_month', detail: `spent ${formatMoney(money(spendMonth))} of ${formatMoney(t.maxSpendMonth)} this month` });
+  if (t.balance !== null && t.balance - u.liveCost <= 0) out.push({ reason: 'balance', detail: `balance ${formatMoney(t.balance)}, live calls ${formatMoney(u.liveCost)}` });
+  return out;
+}
+
+/**
+ * New calls value after a recount (pure): raise at once to the recount; lower only by the excess
+ * already seen on the previous run (calls that are still neither a CDR nor live).
+ */
+export function correctedCalls(stored: number, recount: number, excessSeenBefore: number): { calls: number; excess: number } {
+  if (stored <= recount) return { calls: recount, excess: 0 };
+  const excess = stored - recount;
+  const remove = Math.min(excess, Math.max(0, excessSeenBefore));
+  return { calls: stored - remove, excess: excess - remove };
+}
+
+function intOrNull(v: unknown): number | null {
+  if (v === null || v === undefined) return null;
+  const n = Number(v);
+  return Number.isSafeInteger(n) && n >= 0 ? n : null;
+}
+
+function safeMoney(v: unknown): Money | null {
+  try {
+    return moneyOrNull(v);
+  } catch {
+    return null;
+  }
+}
+
+export async function loadTenantLimits(db: Knex, ids?: readonly number[]): Promise<TenantLimits[]> {
+  const rows: Array<Record<string, unknown>> = await db('tenants')
+    .modify((q) => void (ids ? q.whereIn('id', ids) : q.whereNot('status', 'closed')))
+    .select('id', 'status', 'timezone', 'balance', 'max_calls_day', 'max_calls_month', 'max_spend_day', 'max_spend_month');
+  return rows.map((r) => ({
+    id: Number(r.id),
+    status: typeof r.status === 'string' ? r.status.trim().toLowerCase() : '',
+    zone: tenantZone(r.timezone as string | null),
+    balance: safeMoney(r.balance),
+    maxCallsDay: intOrNull(r.max_calls_day),
+    maxCallsMonth: intOrNull(r.max_calls_month),
+    maxSpendDay: safeMoney(r.max_spend_day),
+    maxSpendMonth: safeMoney(r.max_spend_month),
+  }));
+}
+
+/** SUM of a money column, exact on both databases (SQLite sums integers, not floats). */
+export function sumMoneySql(db: Knex, column: string): Knex.Raw {
+  return dbKind(db) === 'mysql' ? db.raw(`COALESCE(SUM(${column}), 0)`) : db.raw(`COALESCE(SUM(CAST(ROUND(${column} * 10000) AS INTEGER)), 0)`);
+}
+
+export function sumMoneyValue(db: Knex, v: unknown): Money {
+  return dbKind(db) === 'mysql' ? parseMoney(v ?? 0) : money(Number(v ?? 0));
+}
+
+/** A CDR counts as a call against the caps (see the header). */
+export const COUNTED_CALL_SQL = "CASE WHEN admitted = 1 OR (admitted IS NULL AND outcome NOT IN ('capped', 'blocked')) THEN 1 ELSE 0 END";
+
+/** Calls and spend per tenant from the CDRs that started in [from, to). */
+export async function cdrTotals(db: Knex, from: Date, to: Date, tenantIds?: readonly number[]): Promise<Map<number, { calls: number; spend: Money }>> {
+  const rows: Array<{ tenant_id: number; calls: unknown; spend: unknown }> = await db('cdrs')
+    .where('started_at', '>=', toDbTimestamp(from))
+    .andWhere('started_at', '<', toDbTimestamp(to))
+    .whereNotNull('tenant_id')
+    .modify((q) => void (tenantIds ? q.whereIn('tenant_id', tenantIds) : q))
+    .groupBy('tenant_id')
+    .select('tenant_id', db.raw(`SUM(${COUNTED_CALL_SQL}) AS calls`), sumMoneySql(db, 'cost').wrap('', ' AS spend'));
+  return new Map(rows.map((r) => [Number(r.tenant_id), { calls: Number(r.calls ?? 0), spend: sumMoneyValue(db, r.spend) }]));
+}
+
+interface LiveRow {
+  tenantId: number;
+  startedAt: Date;
+  answeredAt: Date | null;
+  admitted: boolean;
+  rate: RateTerms | null;
+}
+
+/** Live calls every daemon published recently and whose CDR is not written yet. */
+export async function publishedLiveCalls(db: Knex, now: Date, staleMs = LIVE_CALL_STALE_MS): Promise<Array<LiveRow & { uuid: string; node: string }>> {
+  const rows: Array<Record<string, unknown>> = await db('live_calls as l')
+    .where('l.seen_at', '>=', toDbTimestamp(new Date(now.getTime() - staleMs)))
+    .whereNotExists(db('cdrs as c').whereRaw('c.call_uuid = l.call_uuid').select(db.raw('1')))
+    .select('l.call_uuid', 'l.node', 'l.tenant_id', 'l.started_at', 'l.answered_at', 'l.admitted', 'l.per_minute', 'l.increment_s', 'l.connect_fee');
+  return rows.map((r) => {
+    const perMinute = safeMoney(r.per_minute);
+    const incrementS = intOrNull(r.increment_s);
+    return {
+      uuid: String(r.call_uuid),
+      node: String(r.node),
+      tenantId: Number(r.tenant_id),
+      startedAt: fromDbTimestamp(r.started_at as string) ?? now,
+      answeredAt: fromDbTimestamp(r.answered_at as string | null),
+      admitted: Number(r.admitted) === 1 || r.admitted === true,
+      rate: perMinute !== null && incrementS !== null && incrementS > 0 ? { perMinute, incrementS, connectFee: safeMoney(r.connect_fee) ?? money(0) } : null,
+    };
+  });
+}
+
+interface StoredUsage {
+  calls: number;
+  spend: unknown;
+  spendUnits: Money;
+  excess: number;
+}
+
+export interface CapsRunResult {
+  tenants: number;
+  corrected: number;
+  capped: number;
+  reopened: number;
+  cappedTenants: number;
+  purgedLiveCalls: number;
+}
+
+export async function runCaps(db: Knex, now: Date, log: Logger): Promise<CapsRunResult> {
+  const tenants = await loadTenantLimits(db);
+  const periods = new Map<number, Record<PeriodKind, Period>>();
+  const zones = new Map<string, Record<PeriodKind, Period>>();
+  for (const t of tenants) {
+    let p = zones.get(t.zone);
+    if (!p) {
+      p = { day: periodOf('day', now, t.zone), month: periodOf('month', now, t.zone) };
+      zones.set(t.zone, p);
+    }
+    periods.set(t.id, p);
+  }
+
+  // 1. What tenant_usage says, read BEFORE the recount (see correct()).
+  const stored = new Map<string, StoredUsage>();
+  const starts = { day: new Set<string>(), month: new Set<string>() };
+  for (const p of zones.values()) {
+    starts.day.add(p.day.start);
+    starts.month.add(p.month.start);
+  }
+  if (tenants.length > 0) {
+    const rows: Array<Record<string, unknown>> = await db('tenant_usage')
+      .where((q) => void q.where('period_kind', 'day').whereIn('period_start', [...starts.day]))
+      .orWhere((q) => void q.where('period_kind', 'month').whereIn('period_start', [...starts.month]))
+      .select('tenant_id', 'period_kind', 'period_start', 'calls', 'spend', 'excess_calls');
+    for (const r of rows) {
+      stored.set(`${Number(r.tenant_id)}/${String(r.period_kind)}/${String(r.period_start)}`, {
+        calls: Number(r.calls),
+        spend: r.spend,
+        spendUnits: parseMoney(r.spend ?? 0),
+        excess: Number(r.excess_calls ?? 0),
+      });
+    }
+  }
+
+  // 2. The recount: CDRs per zone and period, then calls in flight.
+  const totals = new Map<string, { calls: number; spend: Money }>();
+  for (const [zone, p] of zones) {
+    const ids = tenants.filter((t) => t.zone === zone).map((t) => t.id);
+    for (const kind of ['day', 'month'] as const) {
+      const byTenant = await cdrTotals(db, p[kind].from, p[kind].to, zones.size > 1 ? ids : undefined);
+      for (const id of ids) {
+        const v = byTenant.get(id);
+        if (v) totals.set(`${id}/${kind}/${p[kind].start}`, v);
+      }
+    }
+  }
+  const live = await publishedLiveCalls(db, now);
+  const inFlight = new Map<string, number>();
+  const runningCost = new Map<number, number>();
+  for (const c of live) {
+    const p = periods.get(c.tenantId);
+    if (!p) continue;
+    runningCost.set(c.tenantId, (runningCost.get(c.tenantId) ?? 0) + liveCost(c, now));
+    if (!c.admitted) continue;
+    for (const kind of ['day', 'month'] as const) {
+      if (c.startedAt >= p[kind].from && c.startedAt < p[kind].to) {
+        const key = `${c.tenantId}/${kind}/${p[kind].start}`;
+        inFlight.set(key, (inFlight.get(key) ?? 0) + 1);
+      }
+    }
+  }
+
+  // 3. Corrections and caps.
+  let corrected = 0;
+  const findings = new Map<number, Array<CapFinding & { periodStart: string | null }>>();
+  for (const t of tenants) {
+    const p = periods.get(t.id)!;
+    const usage: Record<PeriodKind, { calls: number; spend: Money }> = { day: { calls: 0, spend: money(0) }, month: { calls: 0, spend: money(0) } };
+    for (const kind of ['day', 'month'] as const) {
+      const key = `${t.id}/${kind}/${p[kind].start}`;
+      const cdr = totals.get(key) ?? { calls: 0, spend: money(0) };
+      const recount = cdr.calls + (inFlight.get(key) ?? 0);
+      const before = stored.get(key);
+      const next = correctedCalls(before?.calls ?? 0, recount, before?.excess ?? 0);
+      usage[kind] = { calls: next.calls, spend: cdr.spend };
+      const changed = !before ? next.calls !== 0 || cdr.spend !== 0 : next.calls !== before.calls || cdr.spend !== before.spendUnits || next.excess !== before.excess;
+      if (!changed) continue;
+      if (await correct(db, t.id, p[kind], before, { calls: next.calls, spend: cdr.spend, excess: next.excess })) {
+        corrected++;
+        if (before && (next.calls !== before.calls || cdr.spend !== before.spendUnits)) {
+          log.info({ tenant_id: t.id, period: `${kind} ${p[kind].start}`, calls: [before.calls, next.calls], spend: [formatMoney(before.spendUnits), formatMoney(cdr.spend)] }, 'tenant_usage corrected from the CDRs');
+        }
+      } else {
+        // Written meanwhile (a CDR, an admission): the recount is stale for this row; next run.
+        const s = before ?? { calls: 0, spendUnits: money(0) };
+        usage[kind] = { calls: Math.max(s.calls, next.calls), spend: money(Math.max(s.spendUnits, cdr.spend)) };
+      }
+    }
+    const f = capsReached(t, { callsDay: usage.day.calls, callsMonth: usage.month.calls, spendDay: usage.day.spend, spendMonth: usage.month.spend, liveCost: money(runningCost.get(t.id) ?? 0) });
+    if (f.length > 0) findings.set(t.id, f.map((x) => ({ ...x, periodStart: x.reason.endsWith('_day') ? p.day.start : x.reason.endsWith('_month') ? p.month.start : null })));
+  }
+
+  const { capped, reopened } = await syncCapped(db, findings, now, log);
+  const cappedTenants = Number(((await db('capped_tenants').countDistinct('tenant_id as n').first()) as { n: unknown } | undefined)?.n ?? 0);
+  const purgedLiveCalls = await db('live_calls').where('seen_at', '<', toDbTimestamp(new Date(now.getTime() - LIVE_CALL_PURGE_MS))).delete();
+  return { tenants: tenants.length, corrected, capped, reopened, cappedTenants, purgedLiveCalls };
+}
+
+/**
+ * Writes the recount into one tenant_usage row, only if the row still holds what was read before
+ * the recount (or is still missing): an increment that landed in between wins, and the next run
+ * recounts. True when written.
+ */
+async function correct(db: Knex, tenantId: number, period: Period, before: StoredUsage | undefined, next: { calls: number; spend: Money; excess: number }): Promise<boolean> {
+  if (!before) {
+    await db('tenant_usage')
+      .insert({ tenant_id: tenantId, period_kind: period.kind, period_start: period.start, calls: next.calls, spend: moneySql(db, next.spend), excess_calls: next.excess })
+      .onConflict(['tenant_id', 'period_kind', 'period_start'])
+      .ignore();
+    // Ignored when a writer created the row meanwhile: then it holds its own value, not ours.
+    const check: { calls: number; excess_calls: number } | undefined = await db('tenant_usage').where({ tenant_id: tenantId, period_kind: period.kind, period_start: period.start }).first('calls', 'excess_calls');
+    return check !== undefined && Number(check.calls) === next.calls && Number(check.excess_calls) === next.excess;
+  }
+  const spendMatches = dbKind(db) === 'mysql' ? db.raw('spend = CAST(? AS DECIMAL(14,4))', [formatMoney(before.spendUnits)]) : db.raw('spend = ?', [before.spend as number]);
+  const n = await db('tenant_usage')
+    .where({ tenant_id: tenantId, period_kind: period.kind, period_start: period.start, calls: before.calls })
+    .andWhere(spendMatches)
+    .update({ calls: next.calls, spend: moneySql(db, next.spend), excess_calls: next.excess });
+  return n === 1;
+}
+
+async function syncCapped(db: Knex, findings: Map<number, Array<CapFinding & { periodStart: string | null }>>, now: Date, log: Logger): Promise<{ capped: number; reopened: number }> {
+  const existing: Array<{ id: number; tenant_id: number; reason: string; period_start: string | null }> = await db('capped_tenants').select('id', 'tenant_id', 'reason', 'period_start');
+  const have = new Map(existing.map((r) => [`${Number(r.tenant_id)}/${r.reason}`, r]));
+  let capped = 0;
+  let reopened = 0;
+  const want = new Set<string>();
+  for (const [tenantId, list] of findings) {
+    for (const f of list) {
+      const key = `${tenantId}/${f.reason}`;
+      want.add(key);
+      const row = have.get(key);
+      if (row && row.period_start === f.periodStart) continue;
+      if (row) await db('capped_tenants').where({ id: row.id }).delete();
+      await db('capped_tenants')
+        .insert({ tenant_id: tenantId, reason: f.reason, period_start: f.periodStart, capped_at: toDbTimestamp(now), detail: f.detail.slice(0, 255) })
+        .onConflict(['tenant_id', 'reason'])
+        .ignore();
+      capped++;
+      log.info({ tenant_id: tenantId, reason: f.reason, detail: f.detail }, 'tenant capped');
+    }
+  }
+  const gone = existing.filter((r) => !want.has(`${Number(r.tenant_id)}/${r.reason}`));
+  for (const r of gone) {
+    await db('capped_tenants').where({ id: r.id }).delete();
+    reopened++;
+    log.info({ tenant_id: Number(r.tenant_id), reason: r.reason }, 'tenant reopened');
+  }
+  return { capped, reopened };
+}
+
+/** Capped reasons per tenant, for the admission check and `npm run usage`. */
+export async function cappedReasons(db: Knex, tenantId: number): Promise<Array<{ reason: CapReason; periodStart: string | null; detail: string | null }>> {
+  const rows: Array<{ reason: CapReason; period_start: string | null; detail: string | null }> = await db('capped_tenants').where({ tenant_id: tenantId }).orderBy('reason').select('reason', 'period_start', 'detail');
+  return rows.map((r) => ({ reason: r.reason, periodStart: r.period_start, detail: r.detail }));
+}

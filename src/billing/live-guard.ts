@@ -1,0 +1,196 @@
+/**
+ * The node-local half of the caps job (every minute on every daemon, at second 30): publishes
+ * this daemon's live calls to live_calls (so the caps job, wherever it runs, counts calls in
+ * flight and their running cost) and cuts this daemon's calls of tenants whose money runs out.
+ *
+ * For each tenant with answered, priced calls here: what it may still spend (the least of its
+ * balance and its day and month spend caps left, read live from the database, not the snapshot)
+ * is compared with what all its live calls — here and, as published, on other daemons — will
+ * have cost. When they will exceed it within the next 90 s, this daemon warns its own calls of
+ * that tenant (`uuid_broadcast <uuid> <prompt> both` over FreeSWITCH's inbound event socket)
+ * WARN_BEFORE_S before, and kills them (`uuid_kill <uuid> OUTGOING_CALL_BARRED`) CUT_GUARD_S
+ * before the money is gone, by timers to the second; already over: warned and cut at once.
+ * The call session may do the same for its own call (rate-cdr.ts, like mod_nibblebill); a
+ * uuid_kill of a call that already ended is answered `-ERR No such channel!` and is harmless.
+ */
+import type { Knex } from 'knex';
+import type { Logger } from 'pino';
+import { toDbTimestamp } from '../db/connect';
+import { formatMoney, type Money } from '../domain/money';
+import { publishedLiveCalls } from './caps';
+import type { FreeSwitchInbound } from './freeswitch-inbound';
+import { secondsUntilOverBudget, type LiveCall, type LiveCallSource } from './live-calls';
+import { CUT_GUARD_S, CUT_HANGUP_CAUSE, WARN_BEFORE_S } from './rate-cdr';
+import { headroomOf, readSpendLimits } from './usage';
+
+/** How far ahead a run looks: past the next run (60 s), so no crossing falls between two runs. */
+const HORIZON_S = 90;
+
+export interface LiveGuardDeps {
+  knex: Knex;
+  node: string;
+  source: LiveCallSource;
+  /** Opens an authenticated inbound connection; null = cutting disabled (no FS_ESL_PASSWORD). */
+  connectInbound: (() => Promise<FreeSwitchInbound>) | null;
+  warningFile: string;
+  log: Logger;
+  clock?: () => Date;
+  /** Called after each run with the number of capped tenants (for the gauge). */
+  onCappedCount?: (n: number) => void;
+}
+
+export interface GuardRunResult {
+  published: number;
+  warned: number;
+  cut: number;
+  scheduled: number;
+}
+
+export class LiveCallGuard {
+  private readonly timers = new Map<number, NodeJS.Timeout[]>();
+  private readonly warned = new Set<string>();
+  private readonly clock: () => Date;
+  private disabledLogged = false;
+
+  constructor(private readonly deps: LiveGuardDeps) {
+    this.clock = deps.clock ?? (() => new Date());
+  }
+
+  /** One run; returns rows touched (published calls + calls warned or cut). */
+  async run(): Promise<number> {
+    const r = await this.check();
+    return r.published + r.warned + r.cut;
+  }
+
+  async check(): Promise<GuardRunResult> {
+    const now = this.clock();
+    const calls = this.deps.source.liveCalls().filter((c) => Number.isSafeInteger(c.tenantId));
+    const published = await this.publish(calls, now);
+    const cappedCount = Number(((await this.deps.knex('capped_tenants').countDistinct('tenant_id as n').first()) as { n: unknown } | undefined)?.n ?? 0);
+    this.deps.onCappedCount?.(cappedCount);
+
+    const mine = new Map<number, LiveCall[]>();
+    for (const c of calls) if (c.answeredAt !== null && c.rate !== null) mine.set(c.tenantId, [...(mine.get(c.tenantId) ?? []), c]);
+    for (const tenantId of [...this.timers.keys()]) if (!mine.has(tenantId)) this.clearTimers(tenantId);
+    const liveUuids = new Set(calls.map((c) => c.uuid));
+    for (const uuid of [...this.warned]) if (!liveUuids.has(uuid)) this.warned.delete(uuid);
+    if (mine.size === 0) return { published, warned: 0, cut: 0, scheduled: 0 };
+
+    const elsewhere = (await publishedLiveCalls(this.deps.knex, now)).filter((c) => c.node !== this.deps.node && mine.has(c.tenantId));
+    let warned = 0;
+    let cut = 0;
+    let scheduled = 0;
+    for (const [tenantId, own] of mine) {
+      this.clearTimers(tenantId);
+      const limits = await readSpendLimits(this.deps.knex, tenantId, now);
+      const budget = limits === null ? null : headroomOf(limits);
+      if (budget === null) continue;
+      const all = [...own, ...elsewhere.filter((c) => c.tenantId === tenantId)];
+      const t = secondsUntilOverBudget(all, budget, now, HORIZON_S, CUT_GUARD_S);
+      if (t === null) continue;
+      const log = this.deps.log.child({ tenant_id: tenantId });
+      if (t === 0) {
+        log.warn({ budget: formatMoney(budget), calls: own.length }, 'tenant out of money: cutting its live calls');
+        const r = await this.act(tenantId, own.map((c) => c.uuid), true);
+        warned += r.warned;
+        cut += r.cut;
+        continue;
+      }
+      const warnIn = Math.max(0, t - WARN_BEFORE_S);
+      const uuids = own.map((c) => c.uuid);
+      log.info({ budget: formatMoney(budget), cut_in_s: t, calls: own.length }, 'tenant money runs out soon: warning and cut scheduled');
+      if (warnIn === 0) warned += (await this.act(tenantId, uuids, false)).warned;
+      else this.schedule(tenantId, warnIn, () => this.act(tenantId, uuids, false));
+      this.schedule(tenantId, t, () => this.act(tenantId, uuids, true));
+      scheduled++;
+    }
+    return { published, warned, cut, scheduled };
+  }
+
+  /** Clears every pending warning and cut (daemon stopping). */
+  stop(): void {
+    for (const tenantId of [...this.timers.keys()]) this.clearTimers(tenantId);
+  }
+
+  private schedule(tenantId: number, seconds: number, fn: () => Promise<unknown>): void {
+    const timer = setTimeout(() => {
+      void fn().catch((err: unknown) => this.deps.log.error({ err, tenant_id: tenantId }, 'scheduled warning or cut failed'));
+    }, seconds * 1000);
+    timer.unref();
+    this.timers.set(tenantId, [...(this.timers.get(tenantId) ?? []), timer]);
+  }
+
+  private clearTimers(tenantId: number): void {
+    for (const t of this.timers.get(tenantId) ?? []) clearTimeout(t);
+    this.timers.delete(tenantId);
+  }
+
+  /** Warns (once per call) and, with `kill`, hangs up the calls that are still live here. */
+  private async act(tenantId: number, uuids: readonly string[], kill: boolean): Promise<{ warned: number; cut: number }> {
+    const live = new Set(this.deps.source.liveCalls().map((c) => c.uuid));
+    const targets = uuids.filter((u) => live.has(u));
+    if (targets.length === 0) return { warned: 0, cut: 0 };
+    if (!this.deps.connectInbound) {
+      if (!this.disabledLogged) {
+        this.deps.log.error('FS_ESL_PASSWORD is empty: calls whose money ran out cannot be cut by the daemon');
+        this.disabledLogged = true;
+      }
+      return { warned: 0, cut: 0 };
+    }
+    const fs = await this.deps.connectInbound();
+    let warned = 0;
+    let cut = 0;
+    try {
+      for (const uuid of targets) {
+        if (this.warned.has(uuid)) continue;
+        try {
+          if (await fs.broadcast(uuid, this.deps.warningFile, 'both')) warned++;
+          this.warned.add(uuid);
+        } catch (err) {
+          this.deps.log.warn({ err, call_uuid: uuid }, 'warning prompt could not be played');
+        }
+      }
+      if (kill) {
+        for (const uuid of targets) {
+          const result = await fs.killCall(uuid, CUT_HANGUP_CAUSE);
+          if (result === 'killed') cut++;
+          this.deps.log.warn({ call_uuid: uuid, tenant_id: tenantId, result }, 'live call cut: balance or spend cap exhausted');
+        }
+        this.clearTimers(tenantId);
+      }
+    } finally {
+      fs.close();
+    }
+    return { warned, cut };
+  }
+
+  /** Replaces this daemon's rows in live_calls with the calls it has now. */
+  private async publish(calls: readonly LiveCall[], now: Date): Promise<number> {
+    const node = this.deps.node;
+    const seen = toDbTimestamp(now);
+    const rows = calls.map((c) => ({
+      call_uuid: c.uuid.slice(0, 64),
+      node,
+      tenant_id: c.tenantId,
+      started_at: toDbTimestamp(c.startedAt ?? c.answeredAt ?? now),
+      answered_at: c.answeredAt ? toDbTimestamp(c.answeredAt) : null,
+      admitted: c.admitted === false ? 0 : 1,
+      call_type: c.callType,
+      per_minute: c.rate ? moneyText(c.rate.perMinute) : null,
+      increment_s: c.rate ? c.rate.incrementS : null,
+      connect_fee: c.rate ? moneyText(c.rate.connectFee) : null,
+      seen_at: seen,
+    }));
+    await this.deps.knex.transaction(async (trx) => {
+      await trx('live_calls').where({ node }).delete();
+      for (let i = 0; i < rows.length; i += 200) {
+        await trx('live_calls').insert(rows.slice(i, i + 200)).onConflict('call_uuid').merge();
+      }
+    });
+    return rows.length;
+  }
+}
+
+function moneyText(m: Money): string {
+  return formatMoney(m);
+}

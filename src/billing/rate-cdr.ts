@@ -1,0 +1,107 @@
+/**
+ * What the call session calls to price a call, pure (snapshot, call facts, clock in; no I/O):
+ *
+ *  - at identification: `callPricing(snapshot, tenantId, callerGeo, accessNumber.homeAreaCode)`
+ *    gives the call type and the rate; keep both on the live call (CallServer.liveCalls()).
+ *  - when the call is answered: `callCutPlan(pricing.rate, headroom)` with the headroom from
+ *    `readSpendHeadroom()` (limits.ts) says when to warn and when to cut; at `warnAfterS` play the
+ *    warning (`api uuid_broadcast <uuid> <warningPrompt> both` on the call's own socket), at
+ *    `cutAfterS` `channel.hangupNow(CUT_HANGUP_CAUSE)`. Or poll `runningCostExceedsBalance()`.
+ *  - at the end: `rateCdr(snapshot, cdr, callerGeo, homeAreaCode)` → put `cost` and `call_type`
+ *    on the CdrRecord before it is spooled. The CDR writer applies the cost to tenant_usage and
+ *    the balance exactly once, in the transaction that inserts the CDR.
+ */
+import path from 'node:path/posix';
+import type { CdrRecord } from '../cdr/record';
+import type { Settings } from '../config';
+import { callType as classify, type CallerGeo, type CallType } from '../domain/geo';
+import { formatMoney, money, type Money } from '../domain/money';
+import { affordableBillsec, chooseRate, costSoFar, rateCall, type RateTerms } from '../domain/rating';
+import type { ConfigSnapshot, Rate } from '../snapshot/types';
+
+/** Outcomes the tenant pays for (when answered): a conversation, or a message left. */
+export const BILLABLE_OUTCOMES: ReadonlySet<string> = new Set(['answered', 'voicemail']);
+
+/** Hang-up cause when a call is cut because its money ran out (Q.850 52). */
+export const CUT_HANGUP_CAUSE = 'OUTGOING_CALL_BARRED';
+
+/**
+ * The announcement played before a cut: the system prompt `capped` ("该号码暂时无法接通") until a
+ * dedicated `credit_low` prompt joins the system prompt contract.
+ */
+export function warningPrompt(settings: Pick<Settings, 'prompts'>): string {
+  return path.join(settings.prompts.systemDir, 'capped.wav');
+}
+
+export interface CallPricing {
+  readonly callType: CallType;
+  /** null: no rate for this tenant and call type, the call is free. */
+  readonly rate: Rate | null;
+}
+
+export function callPricing(snapshot: Pick<ConfigSnapshot, 'rates'>, tenantId: number | null, caller: CallerGeo, accessNumberHomeArea: string | null): CallPricing {
+  const type = classify(caller, accessNumberHomeArea);
+  return { callType: type, rate: chooseRate(snapshot.rates, tenantId, type) };
+}
+
+export interface RatedCdr extends CallPricing {
+  /** cdrs.cost as DECIMAL text ('0.3000'). */
+  readonly cost: string;
+  readonly costUnits: Money;
+}
+
+/**
+ * Rates a finished call. Billable: answered (answered_at set) with outcome answered or voicemail;
+ * anything else costs 0 (an announcement, a blocked, capped or PIN-failed caller is never charged).
+ */
+export function rateCdr(
+  snapshot: Pick<ConfigSnapshot, 'rates'>,
+  cdr: Pick<CdrRecord, 'tenant_id' | 'answered_at' | 'billsec' | 'outcome'>,
+  caller: CallerGeo,
+  accessNumberHomeArea: string | null,
+): RatedCdr {
+  const pricing = callPricing(snapshot, cdr.tenant_id, caller, accessNumberHomeArea);
+  const billable = cdr.tenant_id !== null && cdr.answered_at !== null && BILLABLE_OUTCOMES.has(cdr.outcome);
+  const costUnits = billable && pricing.rate ? rateCall(pricing.rate, cdr.billsec, true) : money(0);
+  return { ...pricing, cost: formatMoney(costUnits), costUnits };
+}
+
+/** Seconds of margin for ESL latency: cut this long before the money runs out. */
+export const CUT_GUARD_S = 2;
+/** Warn this long before the cut. */
+export const WARN_BEFORE_S = 30;
+
+export interface CutPlan {
+  /** Seconds after answer to play the warning; null = never needed. */
+  readonly warnAfterS: number | null;
+  /** Seconds after answer to hang up; null = the money never runs out. */
+  readonly cutAfterS: number | null;
+}
+
+/**
+ * When to warn and cut one answered call, given what the tenant may still spend (`headroom`,
+ * null = unlimited). The cut comes `guardS` before the last affordable increment ends, so the
+ * billsec FreeSWITCH reports (whole seconds, rounded down) never reaches the next increment.
+ */
+export function callCutPlan(rate: RateTerms | null, headroom: Money | null, opts: { guardS?: number; warnBeforeS?: number } = {}): CutPlan {
+  if (rate === null || headroom === null) return { warnAfterS: null, cutAfterS: null };
+  const affordable = affordableBillsec(rate, headroom);
+  if (affordable === Infinity) return { warnAfterS: null, cutAfterS: null };
+  const cut = Math.max(0, affordable - (opts.guardS ?? CUT_GUARD_S));
+  return { warnAfterS: Math.max(0, cut - (opts.warnBeforeS ?? WARN_BEFORE_S)), cutAfterS: cut };
+}
+
+/**
+ * The nibblebill check, for polling during a bridge: would the call, `guardS` seconds from now,
+ * have cost more than `headroom`? (headroom null = unlimited; a call not answered costs nothing.)
+ */
+export function runningCostExceedsBalance(
+  rate: RateTerms | null,
+  answeredAt: Date | null,
+  now: Date,
+  headroom: Money | null,
+  guardS: number = CUT_GUARD_S,
+): boolean {
+  if (rate === null || answeredAt === null || headroom === null) return false;
+  return costSoFar(rate, now.getTime() - answeredAt.getTime() + guardS * 1000) > headroom;
+}

@@ -1,0 +1,382 @@
+/**
+ * 呼叫分析报告: per tenant and day or month (in the tenant's timezone), from the CDRs that started
+ * in the period: calls, answered, busy, no answer, blocked, capped, voicemail and the other
+ * outcomes; total and average talk time (billsec of answered calls); by caller province and city;
+ * by hour of day; by destination number (who answered) and access number; by call type, with the
+ * local vs long-distance share; cost. Stored in call_reports / call_report_rows (a re-run replaces
+ * the period, never adds to it) and written as CSV (UTF-8 with BOM) under REPORTS_DIR as
+ * tenant-<id>/day-YYYY-MM-DD.csv and tenant-<id>/month-YYYY-MM.csv.
+ *
+ * Aggregation is pure (ReportBuilder, fed CDRs one by one, so a month of a large tenant streams
+ * through in pages); loading, storing and writing are around it.
+ */
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import type { Knex } from 'knex';
+import type { Logger } from 'pino';
+import { fromDbTimestamp, toDbTimestamp } from '../db/connect';
+import { callType as classifyCall, geocode, isGeoDataLoaded, loadGeoData, type CallType } from '../domain/geo';
+import { formatMoney, money, parseMoney, type Money } from '../domain/money';
+import { lastCompletePeriod, localHour, periodByStart, periodLabel, tenantZone, type Period, type PeriodKind } from '../domain/periods';
+import { OUTCOMES, type Outcome } from '../metrics';
+import { toCsv, type Cell } from './csv';
+import { moneySql } from './usage';
+
+export const CALL_TYPES: readonly CallType[] = ['local', 'long_distance', 'mobile', 'international'];
+export const DIMENSIONS = ['outcome', 'call_type', 'province', 'city', 'hour', 'destination', 'access_number'] as const;
+export type Dimension = (typeof DIMENSIONS)[number];
+export const UNKNOWN_REGION = '未知';
+
+export interface Counts {
+  calls: number;
+  answered: number;
+  busy: number;
+  no_answer: number;
+  blocked: number;
+  capped: number;
+  voicemail: number;
+  talkSeconds: number;
+  cost: Money;
+}
+
+export interface ReportCdr {
+  outcome: string;
+  startedAt: Date;
+  billsec: number;
+  cost: Money;
+  answeredBy: string | null;
+  accessNumber: string | null;
+  callType: CallType | null;
+  province: string;
+  city: string;
+}
+
+export interface ReportData {
+  tenantId: number;
+  tenantName: string;
+  period: Period;
+  total: Counts;
+  outcomes: Record<Outcome, number>;
+  callTypes: Record<CallType, number>;
+  /** Breakdown rows, ordered for display. */
+  rows: Array<{ dimension: Dimension; item: string; counts: Counts }>;
+}
+
+function zero(): Counts {
+  return { calls: 0, answered: 0, busy: 0, no_answer: 0, blocked: 0, capped: 0, voicemail: 0, talkSeconds: 0, cost: money(0) };
+}
+
+function add(c: Counts, cdr: ReportCdr): void {
+  c.calls++;
+  if (cdr.outcome === 'answered') {
+    c.answered++;
+    c.talkSeconds += Math.max(0, cdr.billsec);
+  } else if (cdr.outcome === 'busy') c.busy++;
+  else if (cdr.outcome === 'no_answer') c.no_answer++;
+  else if (cdr.outcome === 'blocked') c.blocked++;
+  else if (cdr.outcome === 'capped') c.capped++;
+  else if (cdr.outcome === 'voicemail') c.voicemail++;
+  c.cost = money(c.cost + cdr.cost);
+}
+
+/** Streams CDRs into a report. */
+export class ReportBuilder {
+  private readonly total = zero();
+  private readonly by = new Map<Dimension, Map<string, Counts>>(DIMENSIONS.map((d) => [d, new Map<string, Counts>()]));
+
+  constructor(
+    private readonly tenantId: number,
+    private readonly tenantName: string,
+    private readonly period: Period,
+  ) {}
+
+  add(cdr: ReportCdr): void {
+    add(this.total, cdr);
+    const hour = String(localHour(cdr.startedAt, this.period.zone)).padStart(2, '0');
+    const items: Array<[Dimension, string | null]> = [
+      ['outcome', cdr.outcome],
+      ['call_type', cdr.callType],
+      ['province', cdr.province],
+      ['city', cdr.city],
+      ['hour', hour],
+      ['destination', cdr.answeredBy],
+      ['access_number', cdr.accessNumber],
+    ];
+    for (const [dimension, raw] of items) {
+      if (raw === null || raw === '') continue;
+      const item = raw.slice(0, 64);
+      const map = this.by.get(dimension)!;
+      let c = map.get(item);
+      if (!c) map.set(item, (c = zero()));
+      add(c, cdr);
+    }
+  }
+
+  finish(): ReportData {
+    const get = (d: Dimension, item: string): Counts => this.by.get(d)!.get(item) ?? zero();
+    const outcomes = Object.fromEntries(OUTCOMES.map((o) => [o, get('outcome', o).calls])) as Record<Outcome, number>;
+    const callTypes = Object.fromEntries(CALL_TYPES.map((t) => [t, get('call_type', t).calls])) as Record<CallType, number>;
+    const byCalls = (d: Dimension): Array<[string, Counts]> =>
+      [...this.by.get(d)!.entries()].sort((a, b) => b[1].calls - a[1].calls || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    const rows: ReportData['rows'] = [];
+    // Fixed lists first, every item present (zeros included) so that columns line up in Excel.
+    for (const o of OUTCOMES) rows.push({ dimension: 'outcome', item: o, counts: get('outcome', o) });
+    for (const t of CALL_TYPES) rows.push({ dimension: 'call_type', item: t, counts: get('call_type', t) });
+    for (const d of ['province', 'city'] as const) for (const [item, counts] of byCalls(d)) rows.push({ dimension: d, item, counts });
+    for (let h = 0; h < 24; h++) {
+      const item = String(h).padStart(2, '0');
+      rows.push({ dimension: 'hour', item, counts: get('hour', item) });
+    }
+    for (const d of ['destination', 'access_number'] as const) for (const [item, counts] of byCalls(d)) rows.push({ dimension: d, item, counts });
+    return { tenantId: this.tenantId, tenantName: this.tenantName, period: this.period, total: { ...this.total }, outcomes, callTypes, rows };
+  }
+}
+
+/** a / b as a percentage with two decimals, rounded half up; 0 when b is 0. */
+export function percent(a: number, b: number): string {
+  if (b <= 0) return '0.00';
+  const bp = Math.floor((a * 10000 * 2 + b) / (2 * b)); // round(a/b·10000)
+  return `${Math.floor(bp / 100)}.${String(bp % 100).padStart(2, '0')}`;
+}
+
+/** Average talk time in seconds, two decimals, rounded half up. */
+export function averageTalk(c: Pick<Counts, 'talkSeconds' | 'answered'>): string {
+  return percent(c.talkSeconds, c.answered * 100);
+}
+
+/** Local share of the calls rated local or long distance (the 本地/长途 split), in percent. */
+export function localShare(r: Pick<ReportData, 'callTypes'>): string {
+  return percent(r.callTypes.local, r.callTypes.local + r.callTypes.long_distance);
+}
+
+export const CSV_HEADER = [
+  'tenant_id', 'tenant', 'period', 'section', 'item', 'calls', 'answered', 'busy', 'no_answer', 'blocked', 'capped',
+  'voicemail', 'talk_seconds', 'avg_talk_seconds', 'share_percent', 'cost',
+] as const;
+
+/** The report as CSV text (with BOM): one row per summary, outcome, call type, region, hour, number. */
+export function reportCsv(r: ReportData): string {
+  const label = periodLabel(r.period);
+  const line = (section: string, item: string, c: Counts, share: string): Cell[] => [
+    r.tenantId, r.tenantName, label, section, item, c.calls, c.answered, c.busy, c.no_answer, c.blocked, c.capped,
+    c.voicemail, c.talkSeconds, averageTalk(c), share, formatMoney(c.cost),
+  ];
+  const out: Cell[][] = [[...CSV_HEADER]];
+  out.push(line('summary', 'all', r.total, r.total.calls > 0 ? '100.00' : '0.00'));
+  const ld = r.callTypes.local + r.callTypes.long_distance;
+  for (const row of r.rows) out.push(line(row.dimension, row.item, row.counts, percent(row.counts.calls, r.total.calls)));
+  // 本地 vs 长途: shares of the fixed-line calls only.
+  const lines = new Map(r.rows.filter((x) => x.dimension === 'call_type').map((x) => [x.item, x.counts]));
+  out.push(line('local_vs_long_distance', 'local', lines.get('local') ?? zero(), percent(r.callTypes.local, ld)));
+  out.push(line('local_vs_long_distance', 'long_distance', lines.get('long_distance') ?? zero(), percent(r.callTypes.long_distance, ld)));
+  return toCsv(out);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Database and files
+
+export interface ReportTenant {
+  id: number;
+  name: string;
+  zone: string;
+}
+
+export async function loadReportTenant(db: Knex, tenantId: number): Promise<ReportTenant | null> {
+  const row: { id: number; name: string | null; timezone: string | null } | undefined = await db('tenants').where({ id: tenantId }).first('id', 'name', 'timezone');
+  return row ? { id: Number(row.id), name: row.name ?? '', zone: tenantZone(row.timezone) } : null;
+}
+
+const PAGE = 5000;
+
+/** Reads the period's CDRs page by page (keyset on id) into a builder. */
+export async function buildReport(db: Knex, tenant: ReportTenant, period: Period, signal?: AbortSignal): Promise<ReportData> {
+  if (!isGeoDataLoaded()) await loadGeoData().catch(() => undefined);
+  const homeAreas = new Map<string, string | null>(
+    (await db<{ tenant_id: number; number: string; home_area_code: string | null }>('access_numbers').where({ tenant_id: tenant.id }).select('number', 'home_area_code')).map((r) => [
+      String(r.number),
+      r.home_area_code ? String(r.home_area_code).replace(/^0/, '') : null,
+    ]),
+  );
+  const geoCache = new Map<string, { province: string; city: string; geo: ReturnType<typeof geocode> | null }>();
+  const where = (caller: string, region: string | null): { province: string; city: string; geo: ReturnType<typeof geocode> | null } => {
+    const key = `${caller}|${region ?? ''}`;
+    let hit = geoCache.get(key);
+    if (hit) return hit;
+    const geo = isGeoDataLoaded() ? geocode(caller) : null;
+    if (geo?.province) hit = { province: geo.province, city: `${geo.province}${geo.city ?? ''}`, geo };
+    else if (geo?.country && geo.country !== 'CN') hit = { province: geo.country, city: geo.country, geo };
+    else hit = { province: region?.trim() || UNKNOWN_REGION, city: region?.trim() || UNKNOWN_REGION, geo };
+    if (geoCache.size < 100_000) geoCache.set(key, hit);
+    return hit;
+  };
+  const builder = new ReportBuilder(tenant.id, tenant.name, period);
+  let lastId = 0;
+  for (;;) {
+    if (signal?.aborted) throw new Error('report aborted: the daemon is stopping');
+    const page: Array<Record<string, unknown>> = await db('cdrs')
+      .where({ tenant_id: tenant.id })
+      .andWhere('started_at', '>=', toDbTimestamp(period.from))
+      .andWhere('started_at', '<', toDbTimestamp(period.to))
+      .andWhere('id', '>', lastId)
+      .orderBy('id')
+      .limit(PAGE)
+      .select('id', 'caller', 'caller_region', 'access_number', 'started_at', 'billsec', 'outcome', 'answered_by', 'cost', 'call_type');
+    for (const r of page) {
+      const caller = typeof r.caller === 'string' ? r.caller : '';
+      const place = where(caller, (r.caller_region as string | null) ?? null);
+      const stored = typeof r.call_type === 'string' && (CALL_TYPES as readonly string[]).includes(r.call_type) ? (r.call_type as CallType) : null;
+      const access = (r.access_number as string | null) ?? null;
+      builder.add({
+        outcome: String(r.outcome),
+        startedAt: fromDbTimestamp(r.started_at as string)!,
+        billsec: Number(r.billsec ?? 0),
+        cost: parseMoney(r.cost ?? 0),
+        answeredBy: (r.answered_by as string | null) ?? null,
+        accessNumber: access,
+        callType: stored ?? (place.geo ? classifyCall(place.geo, homeAreas.get(access ?? '') ?? null) : null),
+        province: place.province,
+        city: place.city,
+      });
+    }
+    if (page.length < PAGE) break;
+    lastId = Number(page[page.length - 1].id);
+  }
+  return builder.finish();
+}
+
+/** Replaces the period's report in the tables (one transaction). Returns rows written. */
+export async function storeReport(db: Knex, r: ReportData, csvPath: string | null, now: Date): Promise<number> {
+  const summary = {
+    tenant_id: r.tenantId,
+    period_kind: r.period.kind,
+    period_start: r.period.start,
+    timezone: r.period.zone,
+    calls: r.total.calls,
+    answered: r.total.answered,
+    busy: r.total.busy,
+    no_answer: r.total.no_answer,
+    blocked: r.total.blocked,
+    capped: r.total.capped,
+    voicemail: r.total.voicemail,
+    pin_failed: r.outcomes.pin_failed,
+    announced: r.outcomes.announced,
+    abandoned: r.outcomes.abandoned,
+    failed: r.outcomes.failed,
+    talk_seconds: r.total.talkSeconds,
+    avg_talk_seconds: averageTalk(r.total),
+    local_calls: r.callTypes.local,
+    long_distance_calls: r.callTypes.long_distance,
+    mobile_calls: r.callTypes.mobile,
+    international_calls: r.callTypes.international,
+    local_share_percent: localShare(r),
+    generated_at: toDbTimestamp(now),
+    csv_path: csvPath,
+  };
+  return db.transaction(async (trx) => {
+    const existing: { id: number } | undefined = await trx('call_reports').where({ tenant_id: r.tenantId, period_kind: r.period.kind, period_start: r.period.start }).first('id');
+    let id: number;
+    if (existing) {
+      id = Number(existing.id);
+      await trx('call_report_rows').where({ report_id: id }).delete();
+      await trx('call_reports').where({ id }).update({ ...summary, cost: moneySql(trx, r.total.cost) });
+    } else {
+      const [inserted]: number[] = await trx('call_reports').insert({ ...summary, cost: moneySql(trx, r.total.cost) });
+      id = Number(inserted);
+    }
+    const rows = r.rows
+      .filter((x) => x.counts.calls > 0)
+      .map((x) => ({
+        report_id: id,
+        dimension: x.dimension,
+        item: x.item,
+        calls: x.counts.calls,
+        answered: x.counts.answered,
+        busy: x.counts.busy,
+        no_answer: x.counts.no_answer,
+        blocked: x.counts.blocked,
+        capped: x.counts.capped,
+        voicemail: x.counts.voicemail,
+        talk_seconds: x.counts.talkSeconds,
+        cost: formatMoney(x.counts.cost),
+      }));
+    for (let i = 0; i < rows.length; i += 200) await trx('call_report_rows').insert(rows.slice(i, i + 200));
+    return rows.length + 1;
+  });
+}
+
+export function reportCsvPath(dir: string, r: Pick<ReportData, 'tenantId' | 'period'>): string {
+  return path.join(dir, `tenant-${r.tenantId}`, `${r.period.kind}-${periodLabel(r.period)}.csv`);
+}
+
+/** Writes the CSV atomically (temp file, then rename): a reader never sees half a report. */
+export async function writeReportCsv(dir: string, r: ReportData): Promise<string> {
+  const file = reportCsvPath(dir, r);
+  await fsp.mkdir(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  await fsp.writeFile(tmp, reportCsv(r), 'utf8');
+  await fsp.rename(tmp, file);
+  return file;
+}
+
+/** Builds, stores and writes one tenant's report for one period (the job and `npm run report`). */
+export async function generateReport(
+  db: Knex,
+  tenantId: number,
+  kind: PeriodKind,
+  start: string,
+  opts: { reportsDir: string; now: Date; signal?: AbortSignal },
+): Promise<{ report: ReportData; csvPath: string; csv: string }> {
+  const tenant = await loadReportTenant(db, tenantId);
+  if (!tenant) throw new Error(`no tenant with id ${tenantId}`);
+  const period = periodByStart(kind, start, tenant.zone);
+  const report = await buildReport(db, tenant, period, opts.signal);
+  const csvPath = await writeReportCsv(opts.reportsDir, report);
+  await storeReport(db, report, csvPath, opts.now);
+  return { report, csvPath, csv: fs.readFileSync(csvPath, 'utf8') };
+}
+
+/** Reports are made this long after the period ends, so the calls that ended with it are written. */
+export const REPORT_SETTLE_MS = 5 * 60_000;
+
+/**
+ * The reports job: for every tenant, the latest day and month that ended (in its zone) at least
+ * REPORT_SETTLE_MS ago gets its report if it has none; and once more when every call that started
+ * in the period must have ended (maxCallS later), for calls still running at midnight.
+ * Returns the number of reports made.
+ */
+export async function runReports(db: Knex, now: Date, opts: { reportsDir: string; maxCallS: number; log: Logger; signal?: AbortSignal }): Promise<number> {
+  const tenants: Array<{ id: number; timezone: string | null }> = await db('tenants').whereNot('status', 'closed').select('id', 'timezone');
+  const due: Array<{ tenantId: number; period: Period }> = [];
+  for (const t of tenants) {
+    const zone = tenantZone(t.timezone);
+    for (const kind of ['day', 'month'] as const) due.push({ tenantId: Number(t.id), period: lastCompletePeriod(kind, new Date(now.getTime() - REPORT_SETTLE_MS), zone) });
+  }
+  if (due.length === 0) return 0;
+  const existing = new Map<string, Date | null>();
+  const starts = [...new Set(due.map((d) => d.period.start))];
+  for (let i = 0; i < starts.length; i += 500) {
+    const rows: Array<Record<string, unknown>> = await db('call_reports').whereIn('period_start', starts.slice(i, i + 500)).select('tenant_id', 'period_kind', 'period_start', 'generated_at');
+    for (const r of rows) existing.set(`${Number(r.tenant_id)}/${String(r.period_kind)}/${String(r.period_start)}`, fromDbTimestamp(r.generated_at as string | Date));
+  }
+  let made = 0;
+  let failed = 0;
+  for (const d of due) {
+    if (opts.signal?.aborted) break;
+    const key = `${d.tenantId}/${d.period.kind}/${d.period.start}`;
+    const finalAt = d.period.to.getTime() + opts.maxCallS * 1000 + REPORT_SETTLE_MS;
+    const generated = existing.get(key);
+    const needed = !existing.has(key) || (now.getTime() >= finalAt && (generated === null || generated === undefined || generated.getTime() < finalAt));
+    if (!needed) continue;
+    try {
+      await generateReport(db, d.tenantId, d.period.kind, d.period.start, { reportsDir: opts.reportsDir, now, signal: opts.signal });
+      made++;
+    } catch (err) {
+      // One tenant's failure (a full disk for its file …) must not hold back the others.
+      failed++;
+      opts.log.error({ err, tenant_id: d.tenantId, period: key }, 'report failed; tried again at the next run');
+    }
+  }
+  if (failed > 0) throw new Error(`${failed} report(s) failed (${made} made); they are tried again at the next run`);
+  return made;
+}

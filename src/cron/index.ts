@@ -1,0 +1,107 @@
+/**
+ * The daemon's cron jobs (SPEC "Cron jobs"), each on node-cron in UTC:
+ *
+ * | job        | schedule            | scope   | what                                                           |
+ * |------------|---------------------|---------|----------------------------------------------------------------|
+ * | caps       | every minute, :00   | cluster | recount usage from CDRs + live calls, fix drift, cap / reopen   |
+ * | live_calls | every minute, :30   | node    | publish this daemon's live calls; warn and cut those out of money |
+ * | reports    | every 15 minutes    | cluster | daily and monthly reports after midnight in each tenant's zone |
+ * | retention  | hourly, at :17      | cluster | recordings, voicemails, CDRs, cron_runs past their ages        |
+ *
+ * "cluster" jobs run once per tick across every daemon sharing the database, "node" jobs on every
+ * daemon (see scheduler.ts).
+ */
+import type { Knex } from 'knex';
+import type { Logger } from 'pino';
+import { runCaps } from '../billing/caps';
+import { FreeSwitchInbound } from '../billing/freeswitch-inbound';
+import { LiveCallGuard } from '../billing/live-guard';
+import type { LiveCall, LiveCallSource } from '../billing/live-calls';
+import { warningPrompt } from '../billing/rate-cdr';
+import { runReports } from '../billing/reports';
+import type { Settings } from '../config';
+import type { Metrics } from '../metrics';
+import { CronMetrics } from './metrics';
+import { runRetention, retentionRows } from './retention';
+import { CronScheduler, type CronJob } from './scheduler';
+
+export interface CronDeps {
+  settings: Settings;
+  knex: Knex;
+  log: Logger;
+  metrics: Metrics;
+  /** This daemon's live calls (CallServer.liveCalls()). */
+  liveCalls: () => readonly LiveCall[];
+  clock?: () => Date;
+}
+
+export interface CronService {
+  readonly scheduler: CronScheduler;
+  readonly guard: LiveCallGuard;
+  stop(): Promise<void>;
+}
+
+export function cronJobs(deps: CronDeps, guard: LiveCallGuard): CronJob[] {
+  const { settings, knex } = deps;
+  const cron = CronMetrics.of(deps.metrics);
+  return [
+    {
+      name: 'caps',
+      schedule: '* * * * *',
+      scope: 'cluster',
+      leaseMs: 2 * 60_000,
+      run: async (ctx) => {
+        const r = await runCaps(knex, ctx.now(), ctx.log);
+        cron.cappedTenants.set(r.cappedTenants);
+        return r.corrected + r.capped + r.reopened + r.purgedLiveCalls;
+      },
+    },
+    { name: 'live_calls', schedule: '30 * * * * *', scope: 'node', leaseMs: 2 * 60_000, run: () => guard.run() },
+    {
+      name: 'reports',
+      schedule: '*/15 * * * *',
+      scope: 'cluster',
+      leaseMs: 10 * 60_000,
+      run: (ctx) => runReports(knex, ctx.now(), { reportsDir: settings.reports.dir, maxCallS: settings.calls.maxDurationS, log: ctx.log, signal: ctx.signal }),
+    },
+    {
+      name: 'retention',
+      schedule: '17 * * * *',
+      scope: 'cluster',
+      leaseMs: 10 * 60_000,
+      run: async (ctx) => {
+        const r = await runRetention(knex, ctx.now(), { ...settings.retention, recordingsDir: settings.recordings.dir, log: ctx.log, signal: ctx.signal });
+        if (retentionRows(r) > 0) ctx.log.info(r, 'retention purge');
+        return retentionRows(r);
+      },
+    },
+  ];
+}
+
+/** Starts the cron jobs of this daemon. */
+export async function startCron(deps: CronDeps): Promise<CronService> {
+  const { settings } = deps;
+  const fs = settings.freeswitch;
+  const cron = CronMetrics.of(deps.metrics);
+  const source: LiveCallSource = { liveCalls: deps.liveCalls };
+  const guard = new LiveCallGuard({
+    knex: deps.knex,
+    node: settings.node.name,
+    source,
+    connectInbound: fs.inboundPassword === '' ? null : () => FreeSwitchInbound.connect({ host: fs.inboundHost, port: fs.inboundPort, password: fs.inboundPassword, timeoutMs: settings.esl.replyTimeoutMs }),
+    warningFile: warningPrompt(settings),
+    log: deps.log.child({ job: 'live_calls' }),
+    clock: deps.clock,
+    onCappedCount: (n) => cron.cappedTenants.set(n),
+  });
+  const scheduler = new CronScheduler({ knex: deps.knex, node: settings.node.name, log: deps.log, metrics: deps.metrics, jobs: cronJobs(deps, guard), clock: deps.clock });
+  await scheduler.start();
+  return {
+    scheduler,
+    guard,
+    async stop() {
+      guard.stop();
+      await scheduler.stop(settings.calls.drainTimeoutS * 1000);
+    },
+  };
+}

@@ -1,0 +1,152 @@
+// The caps job on SQLite and MariaDB: usage recounted from CDR histories with known answers,
+// drift corrected both ways (down only when seen twice), calls in flight counted, tenants capped
+// and reopened at the next day or month in their own zone (Shanghai and New York).
+import t from 'tap';
+import { capsReached, correctedCalls, runCaps, type TenantLimits } from '../../src/billing/caps';
+import { toDbTimestamp } from '../../src/db/connect';
+import { money, parseMoney } from '../../src/domain/money';
+import { createLogger } from '../../src/log';
+import { addCdrs, addTenant, eachDb, setUsage, usage } from './helpers';
+
+const log = createLogger('silent');
+
+void t.test('capsReached (pure)', async (t) => {
+  const base: TenantLimits = { id: 1, status: 'active', zone: 'Asia/Shanghai', balance: null, maxCallsDay: null, maxCallsMonth: null, maxSpendDay: null, maxSpendMonth: null };
+  const used = { callsDay: 10, callsMonth: 100, spendDay: parseMoney('5'), spendMonth: parseMoney('50'), liveCost: money(0) };
+  const reasons = (limits: Partial<TenantLimits>, u: Partial<typeof used> = {}): string[] => capsReached({ ...base, ...limits }, { ...used, ...u }).map((f) => f.reason);
+  t.same(reasons({}), [], 'no caps');
+  t.same(reasons({ maxCallsDay: 10 }), ['calls_day'], 'reached = capped (the next call would exceed)');
+  t.same(reasons({ maxCallsDay: 11 }), []);
+  t.same(reasons({ maxCallsMonth: 100, maxCallsDay: 50 }), ['calls_month']);
+  t.same(reasons({ maxSpendDay: parseMoney('5.0001') }), []);
+  t.same(reasons({ maxSpendDay: parseMoney('5.0001') }, { liveCost: money(1) }), ['spend_day'], 'live calls count');
+  t.same(reasons({ maxSpendMonth: parseMoney('50') }), ['spend_month']);
+  t.same(reasons({ balance: parseMoney('0.0001') }), []);
+  t.same(reasons({ balance: parseMoney('0') }), ['balance']);
+  t.same(reasons({ balance: parseMoney('1') }, { liveCost: parseMoney('1') }), ['balance'], 'live calls have used the balance up');
+  t.same(reasons({ balance: parseMoney('-3') }), ['balance']);
+  t.same(reasons({ status: 'suspended', balance: parseMoney('-3') }), [], 'suspended tenants take no calls anyway');
+  t.same(reasons({ maxCallsDay: 0 }, { callsDay: 0 }), ['calls_day'], '0 = no calls at all');
+});
+
+void t.test('correctedCalls (pure): up at once, down only by what was missing twice', async (t) => {
+  const table: Array<[number, number, number, { calls: number; excess: number }]> = [
+    [5, 5, 0, { calls: 5, excess: 0 }],
+    [3, 5, 0, { calls: 5, excess: 0 }],
+    [3, 5, 2, { calls: 5, excess: 0 }],
+    [8, 5, 0, { calls: 8, excess: 3 }],
+    [8, 5, 3, { calls: 5, excess: 0 }],
+    [8, 5, 1, { calls: 7, excess: 2 }],
+    [8, 5, 9, { calls: 5, excess: 0 }],
+  ];
+  for (const [stored, recount, seen, want] of table) t.same(correctedCalls(stored, recount, seen), want, `stored ${stored}, recount ${recount}, seen ${seen}`);
+});
+
+// 2026-11-20 10:00 in Shanghai; 2026-11-19 21:00 in New York.
+const NOW = new Date('2026-11-20T02:00:00.000Z');
+
+eachDb(t, 'a CDR history with known answers: recount, drift corrected, capped', async (t, { knex }) => {
+  const tenant = await addTenant(knex, { max_calls_day: 6, max_spend_month: '100', balance: '50' });
+  const day = (h: number, m = 0): Date => new Date(Date.UTC(2026, 10, 19, 16 + h, m)); // local 2026-11-20 h:m
+  await addCdrs(knex, [
+    { tenant_id: tenant, started_at: day(0, 0), cost: '0.3000' }, // 00:00 local, counts today
+    { tenant_id: tenant, started_at: day(1), cost: '0.1500' },
+    { tenant_id: tenant, started_at: day(2), outcome: 'busy' },
+    { tenant_id: tenant, started_at: day(3), outcome: 'no_answer' },
+    { tenant_id: tenant, started_at: day(4), outcome: 'capped' }, // refused: not a call against the cap
+    { tenant_id: tenant, started_at: day(5), outcome: 'blocked' }, // refused by screening
+    { tenant_id: tenant, started_at: day(6), outcome: 'blocked', admitted: 1 }, // a routing rule's reject after admission
+    { tenant_id: tenant, started_at: day(7), outcome: 'answered', admitted: 0, cost: '0.0100' }, // said not admitted
+    { tenant_id: tenant, started_at: new Date('2026-11-19T15:59:59.000Z'), cost: '7.0000' }, // yesterday 23:59:59 local
+    { tenant_id: tenant, started_at: new Date('2026-10-31T15:59:59.000Z'), cost: '9.0000' }, // Oct 31 local: last month
+    { tenant_id: null, started_at: day(1), cost: '1.0000' },
+  ]);
+  // Drift: the day row lost two calls and has too much spend; the month row is missing.
+  await setUsage(knex, tenant, 'day', '2026-11-20', 2, '3.3300');
+  const r = await runCaps(knex, NOW, log);
+  t.same(await usage(knex, tenant, 'day', '2026-11-20'), { calls: 5, spend: '0.4600', excess: 0 }, 'day: 5 calls, 0.46');
+  t.same(await usage(knex, tenant, 'month', '2026-11-01'), { calls: 6, spend: '7.4600', excess: 0 }, 'month: yesterday included, October not');
+  t.equal(r.corrected, 2);
+  t.equal(r.capped, 0);
+
+  // One more answered call: 6 calls = the cap.
+  await addCdrs(knex, [{ tenant_id: tenant, started_at: day(8), cost: '0.1500' }]);
+  const r2 = await runCaps(knex, NOW, log);
+  t.equal((await usage(knex, tenant, 'day', '2026-11-20'))?.calls, 6);
+  t.equal(r2.capped, 1);
+  t.equal(r2.cappedTenants, 1);
+  const capped: Array<Record<string, unknown>> = await knex('capped_tenants').where({ tenant_id: tenant }).select('reason', 'period_start', 'detail');
+  t.same(capped, [{ reason: 'calls_day', period_start: '2026-11-20', detail: '6 calls of 6 today' }]);
+
+  // Nothing changed: nothing written.
+  const r3 = await runCaps(knex, new Date(NOW.getTime() + 60_000), log);
+  t.same([r3.corrected, r3.capped, r3.reopened], [0, 0, 0], 'a run with nothing to do touches no rows');
+
+  // The next day in Shanghai (16:00Z): reopened. Month spend still counted.
+  const r4 = await runCaps(knex, new Date('2026-11-20T16:00:30.000Z'), log);
+  t.equal(r4.reopened, 1, 'reopened at local midnight');
+  t.same(await knex('capped_tenants').where({ tenant_id: tenant }).select('reason'), []);
+  t.equal(await usage(knex, tenant, 'day', '2026-11-21'), null, 'a new day starts empty (no row needed)');
+  t.equal((await usage(knex, tenant, 'month', '2026-11-01'))?.spend, '7.6100');
+});
+
+eachDb(t, 'calls in flight count; a count above the recount comes down only when it persists', async (t, { knex }) => {
+  const tenant = await addTenant(knex, { max_calls_day: 100 });
+  await addCdrs(knex, [{ tenant_id: tenant, started_at: '2026-11-20T01:00:00Z', cost: '0.1500' }, { tenant_id: tenant, started_at: '2026-11-20T01:10:00Z', cost: '0.1500' }]);
+  const seen = toDbTimestamp(new Date(NOW.getTime() - 20_000));
+  await knex('live_calls').insert([
+    { call_uuid: 'live-1', node: 'n1', tenant_id: tenant, started_at: '2026-11-20 01:59:00.000', answered_at: '2026-11-20 01:59:10.000', per_minute: '0.1500', increment_s: 60, connect_fee: '0', admitted: 1, seen_at: seen },
+    { call_uuid: 'live-2', node: 'n2', tenant_id: tenant, started_at: '2026-11-20 01:59:30.000', admitted: 1, seen_at: seen },
+    { call_uuid: 'live-3', node: 'n2', tenant_id: tenant, started_at: '2026-11-20 01:59:30.000', admitted: 0, seen_at: seen },
+    { call_uuid: 'stale', node: 'dead', tenant_id: tenant, started_at: '2026-11-20 01:00:00.000', admitted: 1, seen_at: toDbTimestamp(new Date(NOW.getTime() - 11 * 60_000)) },
+  ]);
+  // Admission counted 2 CDR calls + 2 live + 3 that died with a daemon (no CDR, not live) = 7.
+  await setUsage(knex, tenant, 'day', '2026-11-20', 7, '0.3000');
+  const r1 = await runCaps(knex, NOW, log);
+  t.same(await usage(knex, tenant, 'day', '2026-11-20'), { calls: 7, spend: '0.3000', excess: 3 }, 'first run: 3 unexplained calls noted, not removed');
+  t.equal(r1.purgedLiveCalls, 1, 'a live call not published for 10 minutes is purged');
+  // An admission meanwhile (a call another daemon has not published yet) …
+  await knex('tenant_usage').where({ tenant_id: tenant, period_kind: 'day' }).increment('calls', 1);
+  await runCaps(knex, new Date(NOW.getTime() + 60_000), log);
+  t.same(await usage(knex, tenant, 'day', '2026-11-20'), { calls: 5, spend: '0.3000', excess: 1 }, 'second run: the 3 still missing removed; the new one only noted');
+  // … which is published before the next run.
+  await knex('live_calls').insert({ call_uuid: 'live-4', node: 'n2', tenant_id: tenant, started_at: '2026-11-20 02:00:30.000', seen_at: toDbTimestamp(new Date(NOW.getTime() + 90_000)) });
+  await runCaps(knex, new Date(NOW.getTime() + 120_000), log);
+  t.same(await usage(knex, tenant, 'day', '2026-11-20'), { calls: 5, spend: '0.3000', excess: 0 }, 'third run: it is live, nothing to remove');
+  // A CDR written for a call still listed as live counts once.
+  await addCdrs(knex, [{ tenant_id: tenant, started_at: '2026-11-20T01:59:00Z', call_uuid: 'live-1', cost: '0.1500' }]);
+  await knex('live_calls').update({ seen_at: toDbTimestamp(new Date(NOW.getTime() + 150_000)) }); // the daemons publish every minute
+  await runCaps(knex, new Date(NOW.getTime() + 180_000), log);
+  t.same(await usage(knex, tenant, 'day', '2026-11-20'), { calls: 5, spend: '0.4500', excess: 0 });
+});
+
+eachDb(t, 'spend and balance caps with live calls; reopening in New York by New York\'s midnight', async (t, { knex }) => {
+  const ny = await addTenant(knex, { timezone: 'America/New_York', max_spend_day: '1.0000' });
+  const prepaid = await addTenant(knex, { balance: '0.2000' });
+  const sh = await addTenant(knex, { max_spend_day: '1.0000' });
+  // 21:00 on Nov 19 in New York; 10:00 on Nov 20 in Shanghai.
+  await addCdrs(knex, [
+    { tenant_id: ny, started_at: '2026-11-20T01:00:00Z', cost: '1.0000' },
+    { tenant_id: sh, started_at: '2026-11-20T01:00:00Z', cost: '0.9000' },
+  ]);
+  const seen = toDbTimestamp(NOW);
+  await knex('live_calls').insert([
+    { call_uuid: 'p-1', node: 'n1', tenant_id: prepaid, started_at: '2026-11-20 01:58:00.000', answered_at: '2026-11-20 01:58:30.000', per_minute: '0.1000', increment_s: 6, connect_fee: '0', seen_at: seen },
+    { call_uuid: 's-1', node: 'n1', tenant_id: sh, started_at: '2026-11-20 01:58:00.000', answered_at: '2026-11-20 01:58:00.000', per_minute: '0.0500', increment_s: 60, connect_fee: '0', seen_at: seen },
+  ]);
+  await runCaps(knex, NOW, log);
+  const capped = async (): Promise<string[]> => (await knex<{ tenant_id: number; reason: string }>('capped_tenants').orderBy(['tenant_id', 'reason']).select('tenant_id', 'reason')).map((r) => `${r.tenant_id}:${r.reason}`);
+  // prepaid: 90 s at 0.10/min in 6 s steps = 0.15, balance 0.20 → still open; sh: 0.90 + 0.10 (2 min at 0.05) = 1.00 → capped.
+  t.same(await capped(), [`${ny}:spend_day`, `${sh}:spend_day`]);
+  await runCaps(knex, new Date(NOW.getTime() + 30_000), log); // prepaid call now 120 s = 0.20
+  t.same(await capped(), [`${ny}:spend_day`, `${prepaid}:balance`, `${sh}:spend_day`]);
+  // Midnight in New York is 05:00Z: the New York tenant reopens, Shanghai's day goes on.
+  await knex('live_calls').where({ call_uuid: 'p-1' }).delete();
+  await knex('live_calls').update({ seen_at: toDbTimestamp(new Date('2026-11-20T05:00:00.000Z')) });
+  await knex('tenants').where({ id: prepaid }).update({ balance: 10 }); // a top-up
+  await runCaps(knex, new Date('2026-11-20T05:00:10.000Z'), log);
+  t.same(await capped(), [`${sh}:spend_day`], 'New York reopened at its midnight, the top-up reopened the prepaid tenant');
+  await knex('live_calls').delete();
+  await runCaps(knex, new Date('2026-11-20T16:00:10.000Z'), log);
+  t.same(await capped(), [], 'Shanghai at its own midnight');
+});

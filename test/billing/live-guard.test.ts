@@ -1,0 +1,117 @@
+// The node-local guard: publishes this daemon's live calls, and when a tenant's balance or spend
+// cap runs out mid-call, warns (uuid_broadcast) and cuts (uuid_kill) its calls through a
+// FreeSWITCH inbound event socket (the stand-in checked against real traffic).
+import t, { type Test } from 'tap';
+import { FreeSwitchInbound } from '../../src/billing/freeswitch-inbound';
+import type { LiveCall } from '../../src/billing/live-calls';
+import { LiveCallGuard } from '../../src/billing/live-guard';
+import { toDbTimestamp } from '../../src/db/connect';
+import { parseMoney } from '../../src/domain/money';
+import type { Knex } from 'knex';
+import { createLogger } from '../../src/log';
+import { FakeInboundFreeSwitch } from '../peer/fake-inbound-freeswitch';
+import { sleep } from '../helpers/db';
+import { addTenant, eachDb, setUsage } from './helpers';
+
+const log = createLogger('silent');
+const RATE = { perMinute: parseMoney('0.15'), incrementS: 60, connectFee: parseMoney('0') };
+
+async function setup(t: Test, knex: Knex, calls: LiveCall[], opts: { password?: boolean } = {}) {
+  const fs = new FakeInboundFreeSwitch({ channels: calls.map((c) => c.uuid), password: 'pw' });
+  const port = await fs.listen();
+  t.teardown(() => fs.close());
+  const live = [...calls];
+  const guard = new LiveCallGuard({
+    knex,
+    node: 'node-a',
+    source: { liveCalls: () => live },
+    connectInbound: opts.password === false ? null : () => FreeSwitchInbound.connect({ host: '127.0.0.1', port, password: 'pw', timeoutMs: 2000 }),
+    warningFile: '/sounds/hotline/capped.wav',
+    log,
+  });
+  t.teardown(() => guard.stop());
+  return { fs, guard, live };
+}
+
+const call = (uuid: string, tenantId: number, answeredSecondsAgo: number | null, extra: Partial<LiveCall> = {}): LiveCall => ({
+  uuid,
+  tenantId,
+  startedAt: new Date(Date.now() - (answeredSecondsAgo ?? 0) * 1000 - 5000),
+  answeredAt: answeredSecondsAgo === null ? null : new Date(Date.now() - answeredSecondsAgo * 1000),
+  callType: 'mobile',
+  rate: RATE,
+  ...extra,
+});
+
+eachDb(t, 'balance runs out mid-call: warned now, cut to the second', async (t, { knex }) => {
+  const tenant = await addTenant(knex, { balance: '0.3000' });
+  // Two minutes paid (0.30); answered 117 s ago: with the 2 s guard the cut is due in ~2 s.
+  const { fs, guard } = await setup(t, knex, [call('call-1', tenant, 117), call('call-ringing', tenant, null)]);
+  const r = await guard.check();
+  t.same({ warned: r.warned, cut: r.cut, scheduled: r.scheduled, published: r.published }, { warned: 1, cut: 0, scheduled: 1, published: 2 });
+  t.same(fs.broadcasts, [{ uuid: 'call-1', file: '/sounds/hotline/capped.wav', legs: 'both' }], 'warning played to both legs');
+  t.same(fs.kills, [], 'not cut yet');
+  const started = Date.now();
+  while (fs.kills.length === 0 && Date.now() - started < 5000) await sleep(20);
+  t.same(fs.kills, [{ uuid: 'call-1', cause: 'OUTGOING_CALL_BARRED' }], 'cut when the money runs out');
+  t.comment(`cut ${Date.now() - started} ms after the check (due in ~1-2 s)`);
+  t.ok(Date.now() - started < 3500);
+  const commands = fs.commands.map((c) => c.line.replace(/ .*/, ''));
+  t.same(commands.filter((c) => c === 'api'), ['api', 'api'], 'one broadcast, one kill');
+});
+
+eachDb(t, 'already out of money: warned and cut at once; calls of others untouched', async (t, { knex }) => {
+  const poor = await addTenant(knex, { balance: '0.1000' });
+  const rich = await addTenant(knex, { balance: '100' });
+  const postpaid = await addTenant(knex, { balance: null });
+  const { fs, guard } = await setup(t, knex, [call('poor-1', poor, 30), call('poor-2', poor, 5), call('rich-1', rich, 600), call('post-1', postpaid, 6000)]);
+  const r = await guard.check();
+  t.equal(r.cut, 2);
+  t.same(fs.kills.map((k) => k.uuid).sort(), ['poor-1', 'poor-2']);
+  t.same(fs.broadcasts.map((b) => b.uuid).sort(), ['poor-1', 'poor-2'], 'each warned first');
+});
+
+eachDb(t, 'a spend cap and another daemon\'s calls share the money', async (t, { knex }) => {
+  const tenant = await addTenant(knex, { balance: '100', max_spend_day: '1.0000' });
+  // Local date for 'now' in Shanghai.
+  const { DateTime } = await import('luxon');
+  const today = DateTime.now().setZone('Asia/Shanghai').toISODate()!;
+  await setUsage(knex, tenant, 'day', today, 3, '0.5000');
+  // Elsewhere: a call answered 150 s ago (0.45 so far).
+  await knex('live_calls').insert({
+    call_uuid: 'other-1', node: 'node-b', tenant_id: tenant, started_at: toDbTimestamp(new Date(Date.now() - 160_000)), answered_at: toDbTimestamp(new Date(Date.now() - 150_000)),
+    admitted: 1, per_minute: '0.1500', increment_s: 60, connect_fee: '0', seen_at: toDbTimestamp(new Date()),
+  });
+  // Here: a call answered 10 s ago (0.15). 0.50 + 0.45 + 0.15 = 1.10 > 1.00: over.
+  const { fs, guard } = await setup(t, knex, [call('mine-1', tenant, 10)]);
+  const r = await guard.check();
+  t.equal(r.cut, 1);
+  t.same(fs.kills, [{ uuid: 'mine-1', cause: 'OUTGOING_CALL_BARRED' }], 'this daemon cuts its own call; node-b cuts its own');
+  const rows: Array<{ call_uuid: string; node: string }> = await knex('live_calls').orderBy('call_uuid').select('call_uuid', 'node');
+  t.same(rows, [{ call_uuid: 'mine-1', node: 'node-a' }, { call_uuid: 'other-1', node: 'node-b' }], 'published next to the other daemon\'s');
+});
+
+eachDb(t, 'publishing replaces this daemon\'s rows; a call gone from FreeSWITCH; no password', async (t, { knex }) => {
+  const tenant = await addTenant(knex, { balance: '0.0100' });
+  const { fs, guard, live } = await setup(t, knex, [call('a', tenant, null), call('b', tenant, null)], { password: false });
+  await guard.check();
+  t.equal((await knex('live_calls').where({ node: 'node-a' })).length, 2);
+  live.splice(0, 1);
+  live.push(call('c', tenant, 100));
+  const r = await guard.check();
+  t.same((await knex<{ node: string; call_uuid: string }>('live_calls').where({ node: 'node-a' }).orderBy('call_uuid').select('call_uuid')).map((x) => x.call_uuid), ['b', 'c']);
+  t.equal(r.cut, 0, 'without FS_ESL_PASSWORD nothing can be cut (logged once)');
+  t.equal(fs.connections, 0);
+  live.splice(0);
+  t.equal((await guard.check()).published, 0);
+  t.equal((await knex('live_calls').where({ node: 'node-a' })).length, 0, 'no calls: no rows');
+});
+
+eachDb(t, 'a call that ended before the kill: -ERR No such channel! is fine', async (t, { knex }) => {
+  const tenant = await addTenant(knex, { balance: '0.0100' });
+  const { fs, guard } = await setup(t, knex, [call('gone-1', tenant, 30)]);
+  fs.channels.delete('gone-1');
+  const r = await guard.check();
+  t.equal(r.cut, 0);
+  t.match(fs.commands.map((c) => c.line), [/^auth /, /^api uuid_broadcast gone-1 /, /^api uuid_kill gone-1 OUTGOING_CALL_BARRED$/]);
+});

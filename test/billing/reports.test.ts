@@ -1,0 +1,187 @@
+// Reports from a CDR history with known answers, on SQLite and MariaDB: a Shanghai day and month
+// cut at local midnight, a New York DST day; re-running replaces; the CSV opens in Excel with its
+// Chinese text (UTF-8 with BOM); the job makes each report once after midnight, and again once
+// every call of the period must have ended.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Knex } from 'knex';
+import t, { type Test } from 'tap';
+import { parseCsv, toCsv, csvCell } from '../../src/billing/csv';
+import { generateReport, percent, runReports } from '../../src/billing/reports';
+import { createLogger } from '../../src/log';
+import { addCdrs, addTenant, eachDb, type CdrSpec } from './helpers';
+
+const log = createLogger('silent');
+const TENANT_NAME = '北京某某科技有限公司';
+
+function reportsDir(t: Test): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hotline-reports-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Local 2026-11-20 hh:mm:ss in Shanghai as a UTC instant. */
+const sh = (hh: number, mm = 0, ss = 0): Date => new Date(Date.UTC(2026, 10, 19, 16 + hh, mm, ss));
+
+async function history(knex: Knex): Promise<{ tenant: number; other: number }> {
+  const tenant = await addTenant(knex, { name: TENANT_NAME });
+  const other = await addTenant(knex, { name: '别家' });
+  await knex('access_numbers').insert([
+    { number: '4001012345', tenant_id: tenant, kind: 'hotline', enabled: 1 },
+    { number: '01088886666', tenant_id: tenant, kind: 'switchboard', enabled: 1, home_area_code: '010' },
+  ]);
+  const c = (started: Date, caller: string, outcome: string, extra: Partial<CdrSpec> = {}): CdrSpec => ({ tenant_id: tenant, started_at: started, caller, outcome, access_number: '4001012345', ...extra });
+  await addCdrs(knex, [
+    c(sh(0, 5), '13912345678', 'answered', { billsec: 65, cost: '0.3000', answered_by: '13900000001' }),
+    c(sh(9, 30), '01062345678', 'answered', { billsec: 120, cost: '0.2000', answered_by: '13900000002', access_number: '01088886666' }),
+    c(sh(9, 45), '02112345678', 'busy'),
+    c(sh(10), '+12025550123', 'no_answer'),
+    c(sh(23, 59, 59), '13912345678', 'answered', { billsec: 30, cost: '0.1500', answered_by: '13900000002' }),
+    c(sh(12), '075512345678', 'blocked'),
+    c(sh(12, 30), '075512345678', 'capped'),
+    c(sh(13), 'anonymous', 'voicemail', { billsec: 20, cost: '0.0500' }),
+    c(sh(14), '13912345678', 'answered', { billsec: 10, cost: '0.1000', answered_by: '13900000001', call_type: 'local' }), // rated local: kept
+    // Outside the day: 23:59:59 the day before (same month), Dec 1 00:00, Oct 31.
+    c(new Date('2026-11-19T15:59:59.000Z'), '13912345678', 'answered', { billsec: 60, cost: '1.0000' }),
+    c(new Date('2026-11-30T16:00:00.000Z'), '13912345678', 'answered', { billsec: 60, cost: '1.0000' }),
+    c(new Date('2026-10-31T15:59:59.000Z'), '13912345678', 'answered', { billsec: 60, cost: '1.0000' }),
+    { tenant_id: other, started_at: sh(11), caller: '13912345678', outcome: 'answered', cost: '5.0000' },
+  ]);
+  return { tenant, other };
+}
+
+function section(rows: string[][], name: string): Record<string, string[]> {
+  return Object.fromEntries(rows.filter((r) => r[3] === name).map((r) => [r[4], r]));
+}
+
+eachDb(t, 'a Shanghai day with known answers; stored, written as CSV; re-running replaces', async (t, { knex }) => {
+  const { tenant } = await history(knex);
+  const dir = reportsDir(t);
+  const now = new Date('2026-11-21T00:00:00Z');
+  const { report, csvPath, csv } = await generateReport(knex, tenant, 'day', '2026-11-20', { reportsDir: dir, now });
+  t.same(
+    { calls: report.total.calls, answered: report.total.answered, busy: report.total.busy, no_answer: report.total.no_answer, blocked: report.total.blocked, capped: report.total.capped, voicemail: report.total.voicemail, talk: report.total.talkSeconds },
+    { calls: 9, answered: 4, busy: 1, no_answer: 1, blocked: 1, capped: 1, voicemail: 1, talk: 225 },
+  );
+  t.same(report.callTypes, { local: 2, long_distance: 4, mobile: 2, international: 1 });
+  t.equal(csvPath, path.join(dir, `tenant-${tenant}`, 'day-2026-11-20.csv'));
+
+  const bytes = fs.readFileSync(csvPath);
+  t.same([...bytes.subarray(0, 3)], [0xef, 0xbb, 0xbf], 'UTF-8 BOM first (Excel)');
+  t.ok(bytes.toString('utf8').includes(TENANT_NAME), 'Chinese text intact as UTF-8');
+  t.equal(csv, bytes.toString('utf8'));
+  t.match(bytes.toString('latin1'), /\r\n$/, 'CRLF line ends');
+  const rows = parseCsv(bytes.toString('utf8'));
+  t.same(rows[0], ['tenant_id', 'tenant', 'period', 'section', 'item', 'calls', 'answered', 'busy', 'no_answer', 'blocked', 'capped', 'voicemail', 'talk_seconds', 'avg_talk_seconds', 'share_percent', 'cost']);
+  t.same(rows[1], [String(tenant), TENANT_NAME, '2026-11-20', 'summary', 'all', '9', '4', '1', '1', '1', '1', '1', '225', '56.25', '100.00', '0.8000']);
+  const types = section(rows, 'call_type');
+  t.same([types.local[5], types.long_distance[5], types.mobile[5], types.international[5]], ['2', '4', '2', '1']);
+  t.equal(types.local[14], '22.22', 'share of all calls');
+  const split = section(rows, 'local_vs_long_distance');
+  t.same([split.local[14], split.long_distance[14]], ['33.33', '66.67'], 'local vs long distance');
+  const prov = section(rows, 'province');
+  t.same(Object.fromEntries(Object.entries(prov).map(([k, r]) => [k, r[5]])), { 江苏省: '3', 广东省: '2', 北京市: '1', 上海市: '1', US: '1', 未知: '1' });
+  t.equal(prov['江苏省'][6], '3', '3 answered');
+  t.equal(prov['江苏省'][15], '0.5500');
+  const city = section(rows, 'city');
+  t.same(Object.keys(city).sort(), ['US', '上海市', '北京市', '广东省深圳市', '未知', '江苏省常州市'].sort());
+  const hours = section(rows, 'hour');
+  t.equal(Object.keys(hours).length, 24, 'every hour listed');
+  t.same(['00', '09', '10', '12', '13', '14', '23'].map((h) => hours[h][5]), ['1', '2', '1', '2', '1', '1', '1']);
+  t.equal(hours['01'][5], '0');
+  const dest = section(rows, 'destination');
+  t.same([dest['13900000001'][5], dest['13900000001'][12], dest['13900000001'][15]], ['2', '75', '0.4000']);
+  t.same([dest['13900000002'][5], dest['13900000002'][12], dest['13900000002'][13]], ['2', '150', '75.00']);
+  const access = section(rows, 'access_number');
+  t.same([access['4001012345'][5], access['01088886666'][5]], ['8', '1']);
+  const outcome = section(rows, 'outcome');
+  t.same([outcome.abandoned[5], outcome.answered[5], outcome.voicemail[5]], ['0', '4', '1']);
+
+  const stored = (await knex<Record<string, unknown>>('call_reports').where({ tenant_id: tenant }).first()) ?? {};
+  t.match(stored, { period_kind: 'day', period_start: '2026-11-20', timezone: 'Asia/Shanghai', calls: 9, answered: 4, voicemail: 1, local_calls: 2, long_distance_calls: 4 });
+  t.equal(Number(stored.talk_seconds), 225);
+  t.equal(Number(stored.avg_talk_seconds), 56.25);
+  t.equal(Number(stored.local_share_percent), 33.33);
+  t.equal(Number(stored.cost), 0.8);
+  const rowCount = async (): Promise<number> => Number(((await knex('call_report_rows').count('* as n').first()) as { n: unknown }).n);
+  const before = await rowCount();
+  t.ok(before > 20);
+
+  // Re-run: replaced, not doubled; a late CDR is included.
+  await generateReport(knex, tenant, 'day', '2026-11-20', { reportsDir: dir, now });
+  t.equal(await rowCount(), before, 're-run: same rows');
+  t.equal((await knex('call_reports')).length, 1);
+  await addCdrs(knex, [{ tenant_id: tenant, started_at: sh(15), caller: '13912345678', outcome: 'answered', billsec: 5, cost: '0.1500', answered_by: '13900000001' }]);
+  const again = await generateReport(knex, tenant, 'day', '2026-11-20', { reportsDir: dir, now });
+  t.equal(again.report.total.calls, 10, 'late CDR included');
+  t.equal((await knex('call_reports')).length, 1, 'still one report for the day');
+  t.equal(Number((await knex<{ calls: unknown }>('call_reports').first('calls'))?.calls), 10);
+  t.same(fs.readdirSync(path.dirname(csvPath)), ['day-2026-11-20.csv'], 'the file replaced, no temp files left');
+});
+
+eachDb(t, 'the month: cut at local midnight on the 1st', async (t, { knex }) => {
+  const { tenant } = await history(knex);
+  const dir = reportsDir(t);
+  const { report, csvPath } = await generateReport(knex, tenant, 'month', '2026-11', { reportsDir: dir, now: new Date('2026-12-01T00:00:00Z') });
+  t.equal(report.total.calls, 10, 'the day + Nov 19 23:59:59; not Oct 31 23:59:59, not Dec 1 00:00');
+  t.equal(report.total.answered, 5);
+  t.equal(path.basename(csvPath), 'month-2026-11.csv');
+  const rows = parseCsv(fs.readFileSync(csvPath, 'utf8'));
+  t.same(rows[1].slice(2, 6), ['2026-11', 'summary', 'all', '10']);
+  t.equal(rows[1][15], '1.8000');
+});
+
+eachDb(t, 'a New York DST day: 25 hours, both 01:00 hours in one row', async (t, { knex }) => {
+  const tenant = await addTenant(knex, { name: 'Acme 纽约', timezone: 'America/New_York' });
+  await addCdrs(knex, [
+    { tenant_id: tenant, started_at: '2026-11-01T04:00:00Z', caller: '+12025550123' }, // 00:00 EDT
+    { tenant_id: tenant, started_at: '2026-11-01T05:30:00Z', caller: '+12025550123' }, // 01:30 EDT
+    { tenant_id: tenant, started_at: '2026-11-01T06:30:00Z', caller: '+12025550123' }, // 01:30 EST
+    { tenant_id: tenant, started_at: '2026-11-02T04:59:59Z', caller: '+12025550123' }, // 23:59:59 EST
+    { tenant_id: tenant, started_at: '2026-11-02T05:00:00Z', caller: '+12025550123' }, // Nov 2
+    { tenant_id: tenant, started_at: '2026-11-01T03:59:59Z', caller: '+12025550123' }, // Oct 31
+  ]);
+  const { report } = await generateReport(knex, tenant, 'day', '2026-11-01', { reportsDir: reportsDir(t), now: new Date('2026-11-03T00:00:00Z') });
+  t.equal(report.total.calls, 4);
+  const hour = (h: string): number => report.rows.find((r) => r.dimension === 'hour' && r.item === h)?.counts.calls ?? -1;
+  t.same([hour('00'), hour('01'), hour('23')], [1, 2, 1]);
+  t.equal(report.callTypes.international, 4);
+});
+
+eachDb(t, 'the reports job: after midnight in each zone, once, then once more when every call has ended', async (t, { knex }) => {
+  const { tenant, other } = await history(knex);
+  const ny = await addTenant(knex, { name: 'NY', timezone: 'America/New_York' });
+  await addTenant(knex, { name: 'closed', status: 'closed' });
+  const dir = reportsDir(t);
+  const opts = { reportsDir: dir, maxCallS: 14_400, log };
+  const made = async (iso: string): Promise<number> => runReports(knex, new Date(iso), opts);
+  const list = async (): Promise<string[]> => (await knex<Record<string, unknown>>('call_reports').orderBy(['tenant_id', 'period_kind', 'period_start']).select('tenant_id', 'period_kind', 'period_start')).map((r) => `${Number(r.tenant_id)}:${String(r.period_kind)}:${String(r.period_start)}`);
+  // 00:04 Nov 21 in Shanghai: too early for Nov 20 (calls of 23:59 are still being written).
+  t.equal(await made('2026-11-20T16:04:00Z'), 6, 'first run: the last complete day and month of each of 3 tenants');
+  t.ok((await list()).includes(`${tenant}:day:2026-11-19`));
+  t.equal(await made('2026-11-20T16:06:00Z'), 2, 'Shanghai tenants: Nov 20 now');
+  t.ok((await list()).includes(`${tenant}:day:2026-11-20`));
+  t.equal(await made('2026-11-20T16:21:00Z'), 0, 'nothing new');
+  t.equal(await made('2026-11-20T20:06:00Z'), 2, 'once more when every call that started on Nov 20 has ended (4 h)');
+  t.equal(await made('2026-11-20T20:21:00Z'), 0, 'and only once');
+  t.equal(await made('2026-11-21T05:06:00Z'), 1, 'New York: its Nov 20 after its midnight');
+  t.ok((await list()).includes(`${ny}:day:2026-11-20`));
+  t.notOk((await list()).some((x) => x.startsWith(`${other + 2}:`)), 'closed tenants get no reports');
+  t.ok(fs.existsSync(path.join(dir, `tenant-${tenant}`, 'day-2026-11-20.csv')));
+  t.ok(fs.existsSync(path.join(dir, `tenant-${tenant}`, 'month-2026-10.csv')));
+});
+
+void t.test('CSV cells: quoting, formulas, percent rounding', async (t) => {
+  t.equal(csvCell('a,b'), '"a,b"');
+  t.equal(csvCell('say "hi"'), '"say ""hi"""');
+  t.equal(csvCell('line\nbreak'), '"line\nbreak"');
+  t.equal(csvCell('=HYPERLINK("x")'), `"'=HYPERLINK(""x"")"`, 'a formula is neutralised');
+  t.equal(csvCell('+8613800138000'), '+8613800138000', 'a number with + stays a number');
+  t.equal(csvCell('-cmd'), "'-cmd");
+  t.equal(csvCell(null), '');
+  t.equal(csvCell(12), '12');
+  const text = toCsv([['名称', 'x,y'], ['北京', '"q"']]);
+  t.same(parseCsv(text), [['名称', 'x,y'], ['北京', '"q"']]);
+  t.same([percent(1, 3), percent(2, 3), percent(1, 8), percent(0, 0), percent(5, 5)], ['33.33', '66.67', '12.50', '0.00', '100.00']);
+});

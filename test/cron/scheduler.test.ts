@@ -1,0 +1,265 @@
+// The cron scheduler on real SQLite and MariaDB: two daemons (two schedulers, two connection
+// pools) on one database run each tick exactly once; a run is recorded; a job that throws is
+// recorded and runs again next tick; runs of one job never overlap; a dead holder's lease expires.
+import type { Knex } from 'knex';
+import t, { type Test } from 'tap';
+import { createKnex, fromDbTimestamp } from '../../src/db/connect';
+import { createLogger } from '../../src/log';
+import { Metrics } from '../../src/metrics';
+import { CronScheduler, floorTick, type CronJob, type JobContext } from '../../src/cron/scheduler';
+import { dbTargets, sleep, type TargetName } from '../helpers/db';
+
+const log = createLogger('silent');
+
+interface Ctx {
+  knex: Knex;
+  /** A second connection pool to the same database, as another daemon has. */
+  other: Knex;
+  target: TargetName;
+}
+
+function eachDb(t: Test, name: string, fn: (t: Test, ctx: Ctx) => Promise<void>): void {
+  void t.test(name, async (t) => {
+    for (const target of dbTargets()) {
+      await t.test(target.name, async (t) => {
+        const db = await target.create();
+        const other = createKnex(db.url, { poolMax: 4 });
+        t.teardown(async () => {
+          await other.destroy();
+          await db.destroy();
+        });
+        await fn(t, { knex: db.knex, other, target: target.name });
+      });
+    }
+  });
+}
+
+function scheduler(knex: Knex, node: string, jobs: CronJob[], metrics = new Metrics()): CronScheduler {
+  return new CronScheduler({ knex, node, log, metrics, jobs });
+}
+
+const T0 = Date.parse('2026-11-21T10:00:00.000Z');
+const minute = (i: number): Date => new Date(T0 + i * 60_000);
+
+async function runs(knex: Knex, job?: string): Promise<Array<{ job: string; node: string; tick: Date; status: string; rows_touched: number; error: string | null; ended_at: Date | null }>> {
+  const rows: Array<Record<string, unknown>> = await knex<Record<string, unknown>>('cron_runs').where((q) => void (job ? q.where('job', job) : q)).orderBy('id').select('*');
+  return rows.map((r) => ({
+    job: String(r.job),
+    node: String(r.node),
+    tick: fromDbTimestamp(r.tick as string)!,
+    status: String(r.status),
+    rows_touched: Number(r.rows_touched),
+    error: (r.error as string | null) ?? null,
+    ended_at: fromDbTimestamp(r.ended_at as string | null),
+  }));
+}
+
+eachDb(t, 'two daemons firing the same ticks at the same moment: each tick runs exactly once', async (t, { knex, other }) => {
+  const calls: Array<{ node: string; tick: number }> = [];
+  const job = (node: string): CronJob => ({
+    name: 'caps',
+    schedule: '* * * * *',
+    scope: 'cluster',
+    run: async (ctx) => {
+      calls.push({ node, tick: ctx.tick.getTime() });
+      await sleep(5);
+      return 3;
+    },
+  });
+  const a = scheduler(knex, 'node-a', [job('node-a')]);
+  const b = scheduler(other, 'node-b', [job('node-b')]);
+  await a.start();
+  await b.start();
+  t.teardown(async () => {
+    await a.stop();
+    await b.stop();
+  });
+  const TICKS = 30;
+  for (let i = 0; i < TICKS; i++) {
+    // Both daemons fire within a few ms of each other, with a few seconds of clock skew in the
+    // fire time (both floor to the same minute).
+    const [ra, rb] = await Promise.all([a.runTick('caps', new Date(minute(i).getTime() + 40)), b.runTick('caps', new Date(minute(i).getTime() + 2500))]);
+    t.equal(Number(ra.ran) + Number(rb.ran), 1, `tick ${i}: exactly one daemon ran it`);
+  }
+  t.equal(calls.length, TICKS, `${TICKS} runs for ${TICKS} ticks`);
+  t.equal(new Set(calls.map((c) => c.tick)).size, TICKS, 'each tick once');
+  const recorded = await runs(knex, 'caps');
+  t.equal(recorded.length, TICKS, 'cron_runs: one row per tick');
+  t.ok(recorded.every((r) => r.status === 'ok' && r.rows_touched === 3 && r.ended_at !== null), 'each recorded ok, with its rows and end');
+  t.comment(`runs by node: a=${calls.filter((c) => c.node === 'node-a').length}, b=${calls.filter((c) => c.node === 'node-b').length}`);
+  // A tick already run is never run again, also by the daemon that ran it.
+  t.same(await a.runTick('caps', minute(3)), { ran: false, reason: 'claimed' });
+  t.same(await b.runTick('caps', minute(0)), { ran: false, reason: 'claimed' });
+});
+
+eachDb(t, 'node-cron firing every second on two daemons: no tick twice', async (t, { knex, other }) => {
+  const seen: number[] = [];
+  const job: CronJob = {
+    name: 'tick',
+    schedule: '* * * * * *',
+    scope: 'cluster',
+    run: async (ctx) => {
+      seen.push(ctx.tick.getTime());
+      await sleep(20);
+    },
+  };
+  const a = scheduler(knex, 'node-a', [job]);
+  const b = scheduler(other, 'node-b', [job]);
+  await Promise.all([a.start(), b.start()]);
+  await sleep(3300);
+  await Promise.all([a.stop(), b.stop()]);
+  const recorded = await runs(knex, 'tick');
+  t.ok(recorded.length >= 2, `${recorded.length} ticks ran in 3.3 s`);
+  t.equal(new Set(recorded.map((r) => r.tick.getTime())).size, recorded.length, 'no tick recorded twice');
+  t.equal(seen.length, recorded.length, 'the job ran once per recorded tick');
+  t.ok(recorded.every((r) => r.tick.getMilliseconds() === 0), 'ticks are whole seconds');
+});
+
+eachDb(t, 'a job that throws is recorded and logged, runs again next tick; the other jobs go on', async (t, { knex }) => {
+  let attempts = 0;
+  const metrics = new Metrics();
+  const flaky: CronJob = {
+    name: 'flaky',
+    schedule: '* * * * *',
+    scope: 'cluster',
+    run: async () => {
+      attempts++;
+      if (attempts === 1) throw Object.assign(new Error('database went away'), { code: 'ECONNRESET' });
+      return 7;
+    },
+  };
+  let steady = 0;
+  const other: CronJob = { name: 'steady', schedule: '* * * * *', scope: 'cluster', run: async () => void steady++ };
+  const s = scheduler(knex, 'node-a', [flaky, other], metrics);
+  await s.start();
+  t.teardown(() => s.stop());
+  const first = await s.runTick('flaky', minute(0));
+  t.match(first, { ran: true, ok: false, error: /ECONNRESET: database went away/ });
+  await s.runTick('steady', minute(0));
+  const second = await s.runTick('flaky', minute(1));
+  t.match(second, { ran: true, ok: true, rows: 7 });
+  const recorded = await runs(knex, 'flaky');
+  t.same(recorded.map((r) => [r.status, r.error, r.rows_touched]), [['error', 'ECONNRESET: database went away', 0], ['ok', null, 7]]);
+  t.equal(steady, 1, 'the other job ran');
+  const text = await metrics.registry.metrics();
+  t.match(text, /hotline_cron_runs_total\{cron_job="flaky",result="error"\} 1/);
+  t.match(text, /hotline_cron_runs_total\{cron_job="flaky",result="ok"\} 1/);
+  t.match(text, /hotline_cron_run_duration_seconds_count\{cron_job="flaky"\} 2/);
+  t.match(text, /hotline_cron_last_success_timestamp_seconds\{cron_job="flaky"\} \d+/);
+});
+
+eachDb(t, 'runs of one job never overlap, across daemons; a lease is renewed while a run lasts', async (t, { knex, other }) => {
+  let active = 0;
+  let maxActive = 0;
+  let finished = 0;
+  const slow: CronJob = {
+    name: 'slow',
+    schedule: '* * * * *',
+    scope: 'cluster',
+    leaseMs: 150, // renewed every 50 ms; the run lasts 600 ms
+    run: async () => {
+      active++;
+      maxActive = Math.max(maxActive, active);
+      await sleep(600);
+      active--;
+      finished++;
+    },
+  };
+  const a = scheduler(knex, 'node-a', [slow]);
+  const b = scheduler(other, 'node-b', [slow]);
+  await Promise.all([a.start(), b.start()]);
+  t.teardown(async () => {
+    await a.stop();
+    await b.stop();
+  });
+  const first = a.runTick('slow', minute(0));
+  await sleep(300); // well past the 150 ms lease: only renewals keep it
+  const during = await b.runTick('slow', minute(1));
+  t.same(during, { ran: false, reason: 'claimed' }, 'the next tick, on the other daemon, while the first still runs: skipped');
+  t.same(await a.runTick('slow', minute(1)), { ran: false, reason: 'claimed' }, 'and on the same daemon');
+  t.match(await first, { ran: true, ok: true });
+  t.match(await b.runTick('slow', minute(2)), { ran: true, ok: true }, 'after it ended, the next tick runs');
+  t.equal(maxActive, 1, 'never two at once');
+  t.equal(finished, 2);
+});
+
+eachDb(t, 'a daemon that died holding the lease: the lease expires and another takes the next tick', async (t, { knex, other }) => {
+  let ran = 0;
+  const job: CronJob = { name: 'caps', schedule: '* * * * *', scope: 'cluster', leaseMs: 60_000, run: async () => void ran++ };
+  const b = scheduler(other, 'node-b', [job]);
+  await b.start();
+  t.teardown(() => b.stop());
+  const now = Date.now();
+  const text = (ms: number): string => new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
+  await knex('cron_leases').insert({ job: 'caps', holder: 'node-a/123/dead', last_tick: text(now - 120_000), expires_at: text(now + 30_000) });
+  t.same(await b.runTick('caps', new Date(now)), { ran: false, reason: 'claimed' }, 'lease not expired yet: not taken');
+  await knex('cron_leases').where({ job: 'caps' }).update({ expires_at: text(now - 1000) });
+  t.match(await b.runTick('caps', new Date(now + 60_000)), { ran: true, ok: true }, 'expired: taken over');
+  t.equal(ran, 1);
+  const lease = await knex<{ job: string; holder: string | null }>('cron_leases').where({ job: 'caps' }).first();
+  t.equal(lease?.holder, null, 'released after the run');
+});
+
+eachDb(t, 'node jobs run on every daemon, once per tick each; the cluster gauge of last success', async (t, { knex, other }) => {
+  const byNode: string[] = [];
+  const job = (node: string): CronJob => ({ name: 'live_calls', schedule: '30 * * * * *', scope: 'node', run: async () => void byNode.push(node) });
+  const ma = new Metrics();
+  const mb = new Metrics();
+  const a = scheduler(knex, 'node-a', [job('node-a'), { name: 'caps', schedule: '* * * * *', scope: 'cluster', run: async () => 1 }], ma);
+  const b = scheduler(other, 'node-b', [job('node-b'), { name: 'caps', schedule: '* * * * *', scope: 'cluster', run: async () => 1 }], mb);
+  await Promise.all([a.start(), b.start()]);
+  t.teardown(async () => {
+    await a.stop();
+    await b.stop();
+  });
+  const tick = new Date(T0 + 30_000);
+  await Promise.all([a.runTick('live_calls', tick), b.runTick('live_calls', tick), a.runTick('live_calls', tick)]);
+  t.same(byNode.sort(), ['node-a', 'node-b'], 'each daemon ran its own, once');
+  // caps runs on a; b's gauge of last success comes from cron_runs.
+  t.match(await a.runTick('caps', minute(5)), { ran: true });
+  t.match(await b.runTick('caps', minute(5)), { ran: false });
+  const text = await mb.registry.metrics();
+  t.match(text, /hotline_cron_last_success_timestamp_seconds\{cron_job="caps"\} \d{10}/, 'node b knows when caps last succeeded anywhere');
+  t.notMatch(text, /hotline_cron_runs_total\{cron_job="caps"/, 'but did not count a run of its own');
+});
+
+eachDb(t, 'stop() aborts a running job through its signal and waits for it', async (t, { knex }) => {
+  let sawAbort = false;
+  const job: CronJob = {
+    name: 'long',
+    schedule: '* * * * *',
+    scope: 'cluster',
+    run: async (ctx: JobContext) => {
+      while (!ctx.signal.aborted) await sleep(10);
+      sawAbort = true;
+      return 1;
+    },
+  };
+  const s = scheduler(knex, 'node-a', [job]);
+  await s.start();
+  const run = s.runTick('long', minute(0));
+  await sleep(50);
+  await s.stop(2000);
+  t.ok(sawAbort, 'the job saw the abort');
+  t.match(await run, { ran: true, ok: true, rows: 1 });
+  t.same(await s.runTick('long', minute(1)), { ran: false, reason: 'stopped' });
+  t.equal((await runs(knex, 'long'))[0]?.status, 'ok', 'recorded before stop() returned');
+});
+
+void t.test('floorTick: minutes for 5-field schedules, seconds for 6-field ones', async (t) => {
+  const at = new Date('2026-11-21T10:05:42.318Z');
+  t.equal(floorTick('* * * * *', at).toISOString(), '2026-11-21T10:05:00.000Z');
+  t.equal(floorTick('30 * * * * *', at).toISOString(), '2026-11-21T10:05:42.000Z');
+});
+
+void t.test('a database away at start-up and at a tick: the scheduler starts, the tick fails alone, the next one runs', async (t) => {
+  const dead = createKnex('mysql://root@127.0.0.1:1/test', { poolMax: 1, acquireTimeoutMs: 300 });
+  t.teardown(() => dead.destroy());
+  let ran = 0;
+  const s = scheduler(dead, 'node-a', [{ name: 'caps', schedule: '* * * * *', scope: 'cluster', run: async () => void ran++ }]);
+  await s.start();
+  t.teardown(() => s.stop());
+  await t.rejects(s.runTick('caps', minute(0)), 'the tick fails (node-cron\'s callback logs it)');
+  t.equal(ran, 0);
+  t.same(await s.runTick('caps', minute(1)).catch(() => 'failed again'), 'failed again', 'and the next one is tried');
+});

@@ -1,0 +1,169 @@
+// Rating to the 1/10000: increments rounded up, connect fees, sub-unit amounts rounded up,
+// the rate chosen (tenant's, else default), what a balance pays for, and when to cut a call.
+import t from 'tap';
+import { callCutPlan, callPricing, rateCdr, runningCostExceedsBalance } from '../../src/billing/rate-cdr';
+import { secondsUntilOverBudget, totalLiveCost } from '../../src/billing/live-calls';
+import type { CallerGeo } from '../../src/domain/geo';
+import { formatMoney, money, parseMoney, type Money } from '../../src/domain/money';
+import { affordableBillsec, billedSeconds, chooseRate, costSoFar, rateCall, type RateTerms } from '../../src/domain/rating';
+import type { Rate } from '../../src/snapshot/types';
+
+const m = (s: string): Money => parseMoney(s);
+const terms = (perMinute: string, incrementS: number, connectFee = '0'): RateTerms => ({ perMinute: m(perMinute), incrementS, connectFee: m(connectFee) });
+
+void t.test('rateCall: increments rounded up, connect fee, exact 1/10000', async (t) => {
+  // [per_minute, increment_s, connect_fee, billsec, expected cost]
+  const table: Array<[string, number, string, number, string]> = [
+    ['0.15', 60, '0', 0, '0.0000'],
+    ['0.15', 60, '0', 1, '0.1500'],
+    ['0.15', 60, '0', 59, '0.1500'],
+    ['0.15', 60, '0', 60, '0.1500'],
+    ['0.15', 60, '0', 61, '0.3000'],
+    ['0.15', 60, '0', 120, '0.3000'],
+    ['0.15', 60, '0', 121, '0.4500'],
+    ['0.15', 60, '0', 3600, '9.0000'],
+    ['0.15', 6, '0', 1, '0.0150'],
+    ['0.15', 6, '0', 6, '0.0150'],
+    ['0.15', 6, '0', 7, '0.0300'],
+    ['0.15', 6, '0', 60, '0.1500'],
+    ['0.15', 6, '0', 61, '0.1650'],
+    ['0.10', 6, '0.05', 7, '0.0700'],
+    ['0.10', 60, '0.05', 60, '0.1500'],
+    ['0.22', 60, '0', 185, '0.8800'],
+    ['0.30', 6, '0', 185, '0.9300'], // 186 s = 31 increments of 0.03
+    // Sub-1/10000 time charges are rounded up: 0.1234/min for 6 s = 0.01234 → 0.0124.
+    ['0.1234', 6, '0', 1, '0.0124'],
+    ['0.1234', 6, '0', 12, '0.0247'], // 0.02468
+    ['0.1234', 6, '0', 60, '0.1234'], // a whole minute is exact
+    ['0.1234', 60, '0', 1, '0.1234'],
+    ['0.1', 1, '0', 7, '0.0117'], // 0.011666…
+    ['0.0001', 6, '0', 6, '0.0001'], // 0.00001 → 0.0001
+    ['0', 60, '0', 600, '0.0000'],
+    ['0', 60, '0.20', 600, '0.2000'],
+    ['99999.9999', 60, '0', 60, '99999.9999'],
+  ];
+  for (const [pm, inc, fee, billsec, expected] of table) {
+    t.equal(formatMoney(rateCall(terms(pm, inc, fee), billsec)), expected, `${pm}/min per ${inc} s + ${fee}, ${billsec} s → ${expected}`);
+  }
+  t.equal(formatMoney(rateCall(terms('0.10', 6, '0.05'), 0, true)), '0.0500', 'answered, dropped in the first second: the connect fee only');
+  t.equal(formatMoney(rateCall(terms('0.10', 6, '0.05'), 0)), '0.0000', 'not answered: nothing');
+  t.equal(formatMoney(rateCall(terms('0.15', 60), 0.4, true)), '0.1500', 'a fraction of a second counts as a second');
+  t.throws(() => rateCall(terms('0.15', 0), 10), RangeError, 'an increment of 0 is a bug, not free time');
+  t.throws(() => rateCall({ perMinute: money(Number.MAX_SAFE_INTEGER), incrementS: 60, connectFee: money(0) }, 600), RangeError);
+});
+
+void t.test('billedSeconds', async (t) => {
+  const table: Array<[number, number, number]> = [[0, 60, 0], [-5, 60, 0], [1, 60, 60], [60, 60, 60], [61, 60, 120], [1, 6, 6], [13, 6, 18], [30, 30, 30], [31, 30, 60], [7, 1, 7]];
+  for (const [b, inc, want] of table) t.equal(billedSeconds(b, inc), want, `${b} s by ${inc} s → ${want}`);
+});
+
+void t.test('chooseRate: the tenant\'s rate for the call type, else the default, else none', async (t) => {
+  const rate = (id: number, tenantId: number | null, callType: Rate['callType'], pm: string): Rate => ({ id, tenantId, callType, perMinute: m(pm), incrementS: 60, connectFee: money(0) });
+  const rates = [rate(1, null, 'local', '0.10'), rate(2, null, 'long_distance', '0.20'), rate(3, 7, 'local', '0.05'), rate(4, 8, 'mobile', '0.25')];
+  t.equal(chooseRate(rates, 7, 'local')?.id, 3, 'own rate');
+  t.equal(chooseRate(rates, 7, 'long_distance')?.id, 2, 'default for a type it has no rate for');
+  t.equal(chooseRate(rates, 9, 'local')?.id, 1, 'tenant without rates: default');
+  t.equal(chooseRate(rates, 7, 'mobile'), null, 'another tenant\'s rate is not a default');
+  t.equal(chooseRate(rates, 8, 'mobile')?.id, 4);
+  t.equal(chooseRate(rates, null, 'local')?.id, 1, 'unknown tenant: default');
+  t.equal(chooseRate([], 7, 'international'), null);
+  t.equal(chooseRate([rate(5, 7, 'local', '0.01'), rate(1, null, 'local', '0.10')], 7, 'local')?.id, 5, 'order does not matter');
+  t.equal(chooseRate([rate(1, null, 'local', '0.10'), rate(5, 7, 'local', '0.01')], 7, 'local')?.id, 5);
+});
+
+const mobile: CallerGeo = { e164: '+8613800138000', country: 'CN', province: '广东省', city: '广州市', areaCode: '20', isMobile: true, description: '广东省广州市' };
+const beijingFixed: CallerGeo = { e164: '+861062345678', country: 'CN', province: '北京市', city: null, areaCode: '10', isMobile: false, description: '北京市' };
+const usCaller: CallerGeo = { e164: '+12025550123', country: 'US', province: null, city: null, areaCode: null, isMobile: false, description: null };
+
+void t.test('rateCdr: call type from the caller, billable outcomes only', async (t) => {
+  const rates: Rate[] = [
+    { id: 1, tenantId: null, callType: 'local', perMinute: m('0.10'), incrementS: 60, connectFee: money(0) },
+    { id: 2, tenantId: null, callType: 'long_distance', perMinute: m('0.20'), incrementS: 6, connectFee: money(0) },
+    { id: 3, tenantId: null, callType: 'mobile', perMinute: m('0.15'), incrementS: 60, connectFee: m('0.02') },
+    { id: 4, tenantId: 1, callType: 'international', perMinute: m('1.00'), incrementS: 60, connectFee: money(0) },
+  ];
+  const snap = { rates };
+  const cdr = (outcome: string, billsec: number, answered = true) => ({ tenant_id: 1, answered_at: answered ? '2026-11-20 10:00:05.000' : null, billsec, outcome: outcome as 'answered' });
+  t.match(rateCdr(snap, cdr('answered', 61), beijingFixed, '10'), { callType: 'local', cost: '0.2000' });
+  t.match(rateCdr(snap, cdr('answered', 61), beijingFixed, '020'), { callType: 'long_distance', cost: '0.2200' });
+  t.match(rateCdr(snap, cdr('answered', 61), beijingFixed, null), { callType: 'long_distance' }, 'a 400 number has no home area');
+  t.match(rateCdr(snap, cdr('answered', 30), mobile, '20'), { callType: 'mobile', cost: '0.1700' });
+  t.match(rateCdr(snap, cdr('answered', 30), usCaller, '10'), { callType: 'international', cost: '1.0000' });
+  t.match(rateCdr(snap, cdr('voicemail', 20), mobile, null), { cost: '0.1700' }, 'voicemail is billed');
+  for (const outcome of ['busy', 'no_answer', 'blocked', 'capped', 'pin_failed', 'announced', 'abandoned', 'failed']) {
+    t.equal(rateCdr(snap, cdr(outcome, 30), mobile, null).cost, '0.0000', `${outcome}: not billed`);
+  }
+  t.equal(rateCdr(snap, cdr('answered', 30, false), mobile, null).cost, '0.0000', 'no answer time: not billed');
+  t.equal(rateCdr(snap, { ...cdr('answered', 30), tenant_id: null }, mobile, null).cost, '0.0000', 'no tenant: not billed');
+  t.equal(rateCdr({ rates: [] }, cdr('answered', 30), mobile, null).cost, '0.0000', 'no rate: free');
+  t.same(callPricing(snap, 1, usCaller, null), { callType: 'international', rate: rates[3] });
+});
+
+void t.test('affordableBillsec: the longest call a budget pays for', async (t) => {
+  const table: Array<[RateTerms, string, number]> = [
+    [terms('0.15', 60), '0.45', 180],
+    [terms('0.15', 60), '0.4499', 120],
+    [terms('0.15', 60), '0.15', 60],
+    [terms('0.15', 60), '0.1499', 0],
+    [terms('0.15', 60), '0', 0],
+    [terms('0.15', 60, '0.05'), '0.04', -1],
+    [terms('0.15', 60, '0.05'), '0.20', 60],
+    [terms('0.1234', 6), '0.0124', 6],
+    [terms('0.1234', 6), '0.0123', 0],
+    [terms('0.1234', 6), '0.0247', 12],
+    [terms('0', 60, '0.01'), '0.01', Infinity],
+    [terms('0.15', 60), '-1', -1],
+  ];
+  for (const [rate, budget, want] of table) t.equal(affordableBillsec(rate, m(budget)), want, `${formatMoney(rate.perMinute)}/${rate.incrementS}s+${formatMoney(rate.connectFee)} with ${budget} → ${want} s`);
+  // Property: cost(affordable) ≤ budget < cost(affordable + 1), for many rates and budgets.
+  let checked = 0;
+  for (const pm of [1, 7, 99, 1234, 1500, 2000, 9999, 123457]) {
+    for (const inc of [1, 6, 10, 30, 60]) {
+      for (const fee of [0, 1, 500]) {
+        for (let budget = 0; budget < 60_000; budget += 977) {
+          const r = { perMinute: money(pm), incrementS: inc, connectFee: money(fee) };
+          const a = affordableBillsec(r, money(budget));
+          if (a < 0) {
+            if (fee <= budget) t.fail(`-1 although the fee is affordable: ${JSON.stringify(r)} ${budget}`);
+            continue;
+          }
+          if (rateCall(r, a, true) > budget || rateCall(r, a + 1, true) <= budget) t.fail(`not the longest affordable call: ${JSON.stringify(r)} budget ${budget} → ${a}`);
+          checked++;
+        }
+      }
+    }
+  }
+  t.ok(checked > 5000, `${checked} rate/budget pairs hold the property`);
+});
+
+void t.test('cut plans and the running cost check (the session\'s mid-call cut)', async (t) => {
+  const rate = terms('0.15', 60);
+  t.same(callCutPlan(rate, m('0.45')), { warnAfterS: 148, cutAfterS: 178 }, '3 minutes paid: cut 2 s before, warn 30 s before that');
+  t.same(callCutPlan(rate, m('0.10')), { warnAfterS: 0, cutAfterS: 0 }, 'not even a minute: at once');
+  t.same(callCutPlan(rate, null), { warnAfterS: null, cutAfterS: null }, 'no limit');
+  t.same(callCutPlan(null, m('0')), { warnAfterS: null, cutAfterS: null }, 'free call');
+  t.same(callCutPlan(terms('0.15', 6), m('0.03'), { guardS: 1, warnBeforeS: 5 }), { warnAfterS: 6, cutAfterS: 11 });
+  const answered = new Date('2026-11-20T02:00:00Z');
+  const at = (s: number): Date => new Date(answered.getTime() + s * 1000);
+  t.equal(runningCostExceedsBalance(rate, answered, at(177), m('0.45')), false);
+  t.equal(runningCostExceedsBalance(rate, answered, at(178), m('0.45')), false, 'at the cut time, 2 s of margin left');
+  t.equal(runningCostExceedsBalance(rate, answered, at(179), m('0.45')), true, 'one second later the next minute would be charged');
+  t.equal(runningCostExceedsBalance(rate, null, at(1000), m('0')), false, 'not answered yet');
+  t.equal(runningCostExceedsBalance(rate, answered, at(1000), null), false, 'postpaid, no caps');
+  t.equal(formatMoney(costSoFar(rate, 60_999)), '0.1500');
+  t.equal(formatMoney(costSoFar(rate, 61_000)), '0.3000');
+});
+
+void t.test('secondsUntilOverBudget: several calls of one tenant share its money', async (t) => {
+  const now = new Date('2026-11-20T02:00:00Z');
+  const rate = terms('0.15', 60);
+  const two = [{ rate, answeredAt: now }, { rate, answeredAt: now }];
+  t.equal(secondsUntilOverBudget(two, m('0.60'), now, 200, 2), 119, 'two minutes each: the third starts at 121 s, 2 s guard');
+  t.equal(secondsUntilOverBudget(two, m('0.60'), now, 100, 2), null, 'beyond the horizon');
+  t.equal(secondsUntilOverBudget(two, m('0.29'), now, 100, 2), 0, 'already over');
+  const older = [{ rate, answeredAt: new Date(now.getTime() - 100_000) }, { rate, answeredAt: now }];
+  // At t: first call 100+t+2 s, second t+2 s. 0.30 + 0.15 = 0.45 ≤ 0.45 until the first passes 120 s.
+  t.equal(secondsUntilOverBudget(older, m('0.45'), now, 200, 2), 19);
+  t.equal(formatMoney(totalLiveCost(older, now)), '0.3000', 'the new call has cost nothing yet (no connect fee)');
+  t.equal(secondsUntilOverBudget([{ rate: null, answeredAt: now }], m('0'), now, 100, 2), null, 'free calls never run out');
+});
