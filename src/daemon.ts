@@ -19,7 +19,6 @@ import { Metrics } from './metrics';
 import { ConfigStore } from './snapshot/store';
 import { PromptResolver, TtsRenderer } from './prompts';
 import { startCron, type CronService } from './cron';
-import type { LiveCallSource } from './billing/live-calls';
 
 export interface DaemonOptions {
   clock?: CallServerDeps['clock'];
@@ -63,7 +62,7 @@ export class Daemon {
     log.info({ geo }, 'caller geography data loaded');
     const store = new ConfigStore(knex, settings.configCache, log, metrics);
     await store.start();
-    const cdrs = new CdrWriter(knex, new CdrSpool(path.resolve(settings.cdr.spoolDir)), settings.cdr, log, metrics);
+    const cdrs = new CdrWriter(knex, new CdrSpool(path.resolve(settings.cdr.spoolDir)), { ...settings.cdr, tenants: () => store.current.tenants }, log, metrics);
     await cdrs.start();
     // TTS prompts are rendered off the call path, after every configuration load.
     const tts = new TtsRenderer({ cacheDir: settings.tts.cacheDir, voice: settings.tts.voice, log });
@@ -76,9 +75,7 @@ export class Daemon {
     }));
     const daemon = new Daemon(settings, log, knex, metrics, store, cdrs, calls, http);
     if (settings.cron.enabled) {
-      // CallServer.liveCalls() feeds the live-call guard; until it exists there are none to guard.
-      const live = calls as unknown as Partial<LiveCallSource>;
-      daemon.cron = await startCron({ settings, knex, log, metrics, liveCalls: () => live.liveCalls?.() ?? [], clock: options.clock });
+      daemon.cron = await startCron({ settings, knex, log, metrics, liveCalls: () => calls.liveCalls(), clock: options.clock });
     }
     daemon.metricsPort = (await http.listen(settings.metrics.host, settings.metrics.port)).port;
     log.info({ host: settings.metrics.host, port: daemon.metricsPort }, 'metrics listening on /metrics');

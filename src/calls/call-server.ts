@@ -6,6 +6,7 @@
 import net from 'node:net';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
+import type { LiveCall } from '../billing/live-calls';
 import type { CdrWriter } from '../cdr/writer';
 import type { Settings } from '../config';
 import { EslCallChannel } from '../esl/call-channel';
@@ -31,6 +32,7 @@ export interface CallServerDeps {
 export class CallServer {
   private readonly server: net.Server;
   private readonly live = new Set<EslCallChannel>();
+  private readonly sessions = new Set<CallSession>();
   private readonly running = new Set<Promise<void>>();
   private draining = false;
   private readonly queues: QueueBook;
@@ -53,6 +55,16 @@ export class CallServer {
     const address = this.server.address() as net.AddressInfo;
     this.deps.log.info({ host: address.address, port: address.port }, 'outbound event socket listening');
     return { host: address.address, port: address.port };
+  }
+
+  /** This daemon's calls in progress, for the live-call guard and the caps job. */
+  liveCalls(): LiveCall[] {
+    const out: LiveCall[] = [];
+    for (const s of this.sessions) {
+      const live = s.liveCall();
+      if (live) out.push(live);
+    }
+    return out;
   }
 
   get activeCalls(): number {
@@ -110,6 +122,7 @@ export class CallServer {
       prompts: this.deps.prompts,
     });
     metrics.callsStarted.inc({ number_kind: kindOf(session, this.deps.store) });
+    this.sessions.add(session);
     try {
       const cdr = await session.run();
       const stats = channel.conn.stats;
@@ -128,6 +141,7 @@ export class CallServer {
     } finally {
       metrics.activeCalls.dec();
       this.live.delete(channel);
+      this.sessions.delete(session);
     }
   }
 

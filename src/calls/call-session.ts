@@ -4,6 +4,9 @@
  * Whatever happens — the caller hangs up at any moment, the socket drops, a bug throws — exactly
  * one CDR is made.
  */
+import { callPricing, callCutPlan, CUT_HANGUP_CAUSE, rateCdr, warningPrompt } from '../billing/rate-cdr';
+import type { LiveCall } from '../billing/live-calls';
+import { readSpendHeadroom } from '../billing/usage';
 import type { CdrRecord } from '../cdr/record';
 import { toDbTimestamp } from '../db/connect';
 import { geocode, isGeoDataLoaded, normalizeCaller, type CallerGeo } from '../domain/geo';
@@ -79,6 +82,8 @@ export class CallSession {
       return;
     }
     ctx.geo = callerGeo(ctx.caller);
+    ctx.pricing = callPricing(ctx.snapshot, id.tenant.id, ctx.geo, id.accessNumber.homeAreaCode);
+    this.channel.onAnswer(() => this.armSpendGuard());
     if (!(await screen(ctx))) return;
     if (!(await admit(ctx))) return;
     if (!(await checkPin(ctx))) return;
@@ -129,6 +134,50 @@ export class CallSession {
     }
   }
 
+  /** What the live-call guard and the caps job need to know about this call right now. */
+  liveCall(): LiveCall | null {
+    const ctx = this.ctx;
+    if (!ctx.tenant || !ctx.pricing || this.channel.hungUp) return null;
+    const answeredUs = this.channel.answeredAtUs;
+    return {
+      uuid: this.channel.uuid,
+      tenantId: ctx.tenant.id,
+      startedAt: this.acceptedAt,
+      answeredAt: answeredUs ? new Date(answeredUs / 1000) : null,
+      callType: ctx.pricing.callType,
+      rate: ctx.pricing.rate,
+      admitted: ctx.admitted,
+    };
+  }
+
+  /**
+   * Like mod_nibblebill: when an answered call of a tenant with a prepaid balance or a spend cap
+   * would run the money out, warn the caller (uuid_broadcast over this call's own `full` socket)
+   * and hang up (OUTGOING_CALL_BARRED) just before it does. Other calls of the tenant are counted
+   * by the per-minute live-call guard across every daemon.
+   */
+  private armSpendGuard(): void {
+    const ctx = this.ctx;
+    const tenant = ctx.tenant;
+    if (!tenant || !ctx.pricing?.rate || (tenant.balance === null && tenant.maxSpendDay === null && tenant.maxSpendMonth === null)) return;
+    const { knex, clock, settings } = this.deps;
+    void withTimeoutOrNull(readSpendHeadroom(knex, tenant.id, clock()), settings.admission.queryTimeoutMs).then((headroom) => {
+      const plan = callCutPlan(ctx.pricing!.rate, headroom);
+      if (plan.cutAfterS === null || this.channel.hungUp) return;
+      ctx.log.info({ warn_after_s: plan.warnAfterS, cut_after_s: plan.cutAfterS }, 'spend guard armed');
+      const timers = [
+        plan.warnAfterS === null ? null : setTimeout(() => {
+          void this.channel.command(`bgapi uuid_broadcast ${this.channel.uuid} ${warningPrompt(settings)} both`).catch(() => undefined);
+        }, plan.warnAfterS * 1000),
+        setTimeout(() => {
+          ctx.log.warn('balance or spend cap reached: cutting the call');
+          void this.channel.hangupNow(CUT_HANGUP_CAUSE).catch(() => undefined);
+        }, plan.cutAfterS * 1000),
+      ];
+      this.channel.onHangupEvent(() => timers.forEach((t) => t && clearTimeout(t)));
+    });
+  }
+
   private onFlowError(err: unknown): void {
     const ctx = this.ctx;
     if (err instanceof CallHungUpError || (err instanceof SocketClosedError && this.channel.hungUp)) {
@@ -155,7 +204,7 @@ export class CallSession {
     const answered = answeredUs ? new Date(answeredUs / 1000) : null;
     const billsecVar = final?.variable('billsec');
     const billsec = billsecVar && /^\d+$/.test(billsecVar) ? Number(billsecVar) : answered ? Math.max(0, Math.round((ended.getTime() - answered.getTime()) / 1000)) : 0;
-    return {
+    const cdr: CdrRecord = {
       call_uuid: ch.uuid,
       tenant_id: ctx.tenant?.id ?? null,
       access_number: ctx.dialed.replace(/[^0-9+]/g, '').slice(0, 32),
@@ -174,8 +223,19 @@ export class CallSession {
       cost: null,
       recording_path: ctx.recordingPath,
       node: this.deps.settings.node.name,
+      admitted: ctx.admitted,
     };
+    if (ctx.tenant && ctx.geo) {
+      const rated = rateCdr(ctx.snapshot, cdr, ctx.geo, ctx.accessNumber?.homeAreaCode ?? null);
+      cdr.cost = rated.cost;
+      cdr.call_type = rated.callType;
+    }
+    return cdr;
   }
+}
+
+function withTimeoutOrNull<T>(work: Promise<T>, ms: number): Promise<T | null> {
+  return Promise.race([work.catch(() => null), new Promise<null>((r) => setTimeout(() => r(null), ms).unref())]);
 }
 
 /** Geography of the caller; an unusable number (or data not loaded) is simply unknown. */

@@ -9,6 +9,7 @@ import type { Settings } from '../config';
 import type { CallerGeo } from '../domain/geo';
 import type { EslCallChannel } from '../esl/call-channel';
 import type { Metrics, Outcome } from '../metrics';
+import type { CallPricing } from '../billing/rate-cdr';
 import type { PromptResolver } from '../prompts';
 import type { AccessNumber, ConfigSnapshot, Tenant } from '../snapshot/types';
 import type { SystemPromptName } from './prompts';
@@ -73,6 +74,10 @@ export class CallContext {
   recordingPath: string | null = null;
   /** Admission counted this call in tenant_usage. */
   counted = false;
+  /** The call passed admission (counted or not); refused or never-identified calls are false. */
+  admitted = false;
+  /** Call type and rate, once the tenant and the caller are known. */
+  pricing: CallPricing | null = null;
   firstLegDialled = false;
   /** continue_on_fail and friends are set on the channel (once, before the first bridge). */
   bridgingReady = false;

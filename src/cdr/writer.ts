@@ -9,6 +9,8 @@ import fsp from 'node:fs/promises';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { chargeNewCdrs } from '../billing/usage';
+import { missedCallsOf, queueMissedCalls } from '../notify';
+import type { Tenant } from '../snapshot/types';
 import { dbKind } from '../db/connect';
 import type { Metrics } from '../metrics';
 import { fitColumns, type CdrRecord } from './record';
@@ -26,7 +28,7 @@ export class CdrWriter {
   constructor(
     private readonly knex: Knex,
     private readonly spool: CdrSpool,
-    private readonly options: { flushIntervalMs: number; retryIntervalMs: number },
+    private readonly options: { flushIntervalMs: number; retryIntervalMs: number; tenants?: TenantsOf },
     private readonly log: Logger,
     private readonly metrics: Metrics,
   ) {}
@@ -143,15 +145,18 @@ export class CdrWriter {
    */
   private async insert(records: CdrRecord[]): Promise<void> {
     await this.metrics.timeDb('cdr_insert', async () => {
-      const fresh = await writeCdrs(this.knex, records);
+      const fresh = await writeCdrs(this.knex, records, this.options.tenants);
       if (fresh > 0) this.metrics.cdrsWritten.inc(fresh);
     });
   }
 }
 
+/** The tenants in force, for missed-call notifications (the configuration snapshot). */
+export type TenantsOf = () => ReadonlyMap<number, Tenant>;
+
 /** Writes and charges one batch in its own transaction (retried on lock conflicts); returns the new rows. */
-export function writeCdrs(knex: Knex, records: readonly CdrRecord[]): Promise<number> {
-  return withLockRetry(() => knex.transaction((trx) => insertAndCharge(trx, records)));
+export function writeCdrs(knex: Knex, records: readonly CdrRecord[], tenants?: TenantsOf): Promise<number> {
+  return withLockRetry(() => knex.transaction((trx) => insertAndCharge(trx, records, tenants)));
 }
 
 /**
@@ -164,7 +169,7 @@ export function writeCdrs(knex: Knex, records: readonly CdrRecord[]): Promise<nu
  * unique key on call_uuid; only the one whose insert won sees the row as its own. Rows are sorted
  * by call_uuid so concurrent batches lock keys in the same order.
  */
-export async function insertAndCharge(trx: Knex.Transaction, records: readonly CdrRecord[]): Promise<number> {
+export async function insertAndCharge(trx: Knex.Transaction, records: readonly CdrRecord[], tenants?: TenantsOf): Promise<number> {
   const batch = randomUUID();
   const byUuid = new Map<string, CdrRecord>();
   for (const r of records) if (!byUuid.has(r.call_uuid)) byUuid.set(r.call_uuid, r);
@@ -177,6 +182,8 @@ export async function insertAndCharge(trx: Knex.Transaction, records: readonly C
   const mine: Array<{ call_uuid: string }> = await trx('cdrs').whereIn('call_uuid', uuids).andWhere('write_batch', batch).select('call_uuid');
   const fresh = mine.map((r) => byUuid.get(r.call_uuid)!);
   await chargeNewCdrs(trx, fresh);
+  // Missed calls of new CDRs queue their notification in the same transaction: once per call.
+  if (tenants) await queueMissedCalls(trx, missedCallsOf(tenants(), fresh));
   await trx('live_calls').whereIn('call_uuid', uuids).delete();
   return fresh.length;
 }

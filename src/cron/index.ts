@@ -79,6 +79,8 @@ export function cronJobs(deps: CronDeps, guard: LiveCallGuard): CronJob[] {
 }
 
 /** Starts the cron jobs of this daemon. */
+import { createNotifyMetrics, NotificationDispatcher, notificationsCronJob } from '../notify';
+
 export async function startCron(deps: CronDeps): Promise<CronService> {
   const { settings } = deps;
   const fs = settings.freeswitch;
@@ -94,7 +96,10 @@ export async function startCron(deps: CronDeps): Promise<CronService> {
     clock: deps.clock,
     onCappedCount: (n) => cron.cappedTenants.set(n),
   });
-  const scheduler = new CronScheduler({ knex: deps.knex, node: settings.node.name, log: deps.log, metrics: deps.metrics, jobs: cronJobs(deps, guard), clock: deps.clock });
+  // Missed-call notifications: delivered by a cluster job every 20 s (at-least-once, claimed per row).
+  const dispatcher = new NotificationDispatcher({ knex: deps.knex, notify: settings.notify, log: deps.log.child({ job: 'notifications' }), metrics: createNotifyMetrics(deps.metrics.registry) });
+  const jobs = [...cronJobs(deps, guard), notificationsCronJob(dispatcher)];
+  const scheduler = new CronScheduler({ knex: deps.knex, node: settings.node.name, log: deps.log, metrics: deps.metrics, jobs, clock: deps.clock });
   await scheduler.start();
   return {
     scheduler,
@@ -102,6 +107,7 @@ export async function startCron(deps: CronDeps): Promise<CronService> {
     async stop() {
       guard.stop();
       await scheduler.stop(settings.calls.drainTimeoutS * 1000);
+      await dispatcher.stop();
     },
   };
 }

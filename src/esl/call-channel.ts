@@ -124,6 +124,11 @@ export class EslCallChannel {
     ]);
   }
 
+  /** Registers a listener for the call being answered (the caller's leg). */
+  onAnswer(fn: () => void): void {
+    this.conn.on(`esl::event::CHANNEL_ANSWER::${this.uuid}`, fn);
+  }
+
   /** Registers a listener for the caller's hang-up (fires at most once). */
   onHangupEvent(fn: () => void): void {
     if (this.hungUp) process.nextTick(fn);

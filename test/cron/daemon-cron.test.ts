@@ -38,6 +38,7 @@ for (const target of dbTargets()) {
       'live_calls 30 * * * * * node',
       'reports */15 * * * * cluster',
       'retention 17 * * * * cluster',
+      'notifications */20 * * * * * cluster',
     ]);
 
     // A prepaid tenant with a call that has used up its balance, as CallServer.liveCalls() will list it.

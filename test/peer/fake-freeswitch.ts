@@ -98,6 +98,8 @@ export interface CallRecord {
   receivedBytes: number;
   /** Files the `record` application wrote. */
   recordings: string[];
+  /** bgapi commands received (uuid_broadcast warnings …). */
+  bgapi: string[];
 }
 
 const MYEVENTS = [
@@ -174,7 +176,7 @@ class FakeCall {
     this.scale = script.timeScale ?? 0.01;
     this.record = {
       uuid: this.uuid, commands: [], apps: [], bridges: [], hangupCause: null, answered: false,
-      variables: {}, closedBy: null, subscribed: new Set(), lingerS: null, sentBytes: 0, receivedBytes: 0, recordings: [],
+      variables: {}, closedBy: null, subscribed: new Set(), lingerS: null, sentBytes: 0, receivedBytes: 0, recordings: [], bgapi: [],
     };
     this.channelVars = this.buildChannel();
   }
@@ -280,6 +282,10 @@ class FakeCall {
         return;
       case 'sendmsg':
         return this.onSendmsg(headers, body);
+      case 'bgapi':
+        // A `full` socket may run API commands in the background: "+OK Job-UUID: …" at once.
+        this.record.bgapi.push(rest.join(' '));
+        return this.reply(`+OK Job-UUID: ${randomUUID()}`);
       default:
         return this.reply('-ERR command not found');
     }

@@ -16,12 +16,16 @@ export async function admit(ctx: CallContext): Promise<boolean> {
   } catch (err) {
     const admitted = settings.admission.onDatabaseError === 'admit';
     ctx.log.warn({ err: (err as Error).message, admitted }, 'admission check failed; applying ADMISSION_ON_DB_ERROR');
-    if (admitted) return true;
+    if (admitted) {
+      ctx.admitted = true;
+      return true;
+    }
     await refuse(ctx, 'capped', null);
     return false;
   }
   if (result.admitted) {
     ctx.counted = result.counted;
+    ctx.admitted = true;
     return true;
   }
   ctx.log.info({ reason: result.reason }, 'call refused by caps or balance');
