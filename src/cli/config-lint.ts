@@ -3,7 +3,8 @@
  * does and lists every row it would skip, and why, plus routing levels whose percentages do not
  * add up to 100. Exit 0 when clean, 1 when something needs a DBA's attention.
  */
-import { ConfigError, loadSettings } from '../config';
+import { loadSettings } from '../config';
+import { runCommand } from './run';
 import { createKnex } from '../db/connect';
 import { buildSnapshot, SNAPSHOT_TABLES, type RawTables } from '../snapshot/build';
 import type { ConfigSnapshot, RoutingRule } from '../snapshot/types';
@@ -42,12 +43,4 @@ async function main(): Promise<number> {
   }
 }
 
-if (require.main === module) {
-  main().then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      process.stderr.write(`config:lint: ${err instanceof ConfigError ? err.message : (err as Error).stack ?? String(err)}\n`);
-      process.exit(2);
-    },
-  );
-}
+if (require.main === module) runCommand('config:lint', main);

@@ -1,5 +1,6 @@
 /** `npm run migrate`: applies the knex migrations to DATABASE_URL and says which ran. */
-import { ConfigError, loadSettings } from '../config';
+import { loadSettings } from '../config';
+import { runCommand } from './run';
 import { createKnex } from '../db/connect';
 import { migrateLatest } from '../db/migrate';
 
@@ -15,10 +16,4 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    process.stderr.write(`migrate: ${err instanceof ConfigError ? err.message : (err as Error).stack ?? String(err)}\n`);
-    process.exit(err instanceof ConfigError ? 2 : 1);
-  },
-);
+runCommand('migrate', main);

@@ -3,7 +3,8 @@
  * Prints, from the live database, every decision a call would go through and why.
  */
 import { explainCall } from '../calls/explain';
-import { ConfigError, loadSettings } from '../config';
+import { loadSettings } from '../config';
+import { runCommand } from './run';
 import { createKnex } from '../db/connect';
 import { loadGeoData } from '../domain/geo';
 import { buildSnapshot, SNAPSHOT_TABLES, type RawTables } from '../snapshot/build';
@@ -40,12 +41,4 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    const message = (err as Error).message ?? String(err);
-    const hint = /no such table|doesn't exist/i.test(message) ? ' (is the database migrated? npm run migrate)' : '';
-    process.stderr.write(`route: ${err instanceof ConfigError ? err.message : message}${hint}\n`);
-    process.exit(2);
-  },
-);
+runCommand('route', main, (message) => (/no such table|doesn't exist/i.test(message) ? ' (is the database migrated? npm run migrate)' : ''));
