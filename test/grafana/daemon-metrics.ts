@@ -1,7 +1,8 @@
 /**
  * The metric catalogue as the real daemon exports it: a test daemon (SQLite, demo tenant listed in
  * METRICS_TENANT_IDS so the drill-down metrics carry tenant "1"), one answered call through the
- * FreeSWITCH stand-in so labelled counters have samples, then GET /metrics.
+ * FreeSWITCH stand-in so labelled counters have samples, one run of some cron jobs so the cron
+ * series (labelled by cron_job, created by the first run) have samples, then GET /metrics.
  */
 import { startTestDaemon, tempSqliteUrl, type TestDaemon } from '../helpers/daemon';
 import { placeCall } from '../peer/fake-freeswitch';
@@ -37,6 +38,23 @@ const HISTOGRAM_SUFFIXES = ['_bucket', '_sum', '_count'] as const;
 export function startLabelledDaemon(): Promise<TestDaemon> {
   // metrics.tenantIds is the METRICS_TENANT_IDS string ("1,2"), not an array: convict validates the string.
   return startTestDaemon(tempSqliteUrl(), { metrics: { tenantIds: '1' } });
+}
+
+/** Cron jobs run once by runCronJobs: cheap on an empty database, and they fill every cron series. */
+export const CRON_JOBS_RUN = ['caps', 'notifications'] as const;
+
+/**
+ * Runs each job of CRON_JOBS_RUN once now, as its schedule would (the test daemon runs cron with the
+ * default CRON_ENABLED=true): hotline_cron_runs_total, hotline_cron_run_duration_seconds and
+ * hotline_cron_last_success_timestamp_seconds only get series when a job has run.
+ */
+export async function runCronJobs(d: TestDaemon): Promise<void> {
+  const scheduler = d.daemon.cron?.scheduler;
+  if (!scheduler) throw new Error('the test daemon runs no cron jobs (cron.enabled is false)');
+  for (const job of CRON_JOBS_RUN) {
+    const outcome = await scheduler.runTick(job, new Date());
+    if (!outcome.ran || !outcome.ok) throw new Error(`cron job ${job} did not run successfully: ${JSON.stringify(outcome)}`);
+  }
 }
 
 export async function fetchMetrics(d: TestDaemon): Promise<string> {
@@ -96,7 +114,7 @@ export function seriesLabels(metrics: DaemonMetrics, seriesName: string): Set<st
 }
 
 /**
- * Starts a daemon, places one answered call, scrapes /metrics, stops the daemon. Label names of
+ * Starts a daemon, places one answered call, runs some cron jobs, scrapes /metrics, stops the daemon. Label names of
  * series that exist only once something goes wrong (ESL errors, database errors) come from the
  * running daemon's own registry.
  */
@@ -105,6 +123,7 @@ export async function scrapeRealDaemon(): Promise<DaemonMetrics> {
   try {
     const call = await placeCall(d.port, { ...DEMO_CALL, legs: { '13800000001': { result: 'answer' } } });
     await d.cdr(call.uuid);
+    await runCronJobs(d);
     const declared = new Map<string, readonly string[]>();
     for (const metric of d.daemon.metrics.registry.getMetricsAsArray()) {
       const labelNames = (metric as unknown as { labelNames?: readonly string[] }).labelNames;

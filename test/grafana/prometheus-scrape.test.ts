@@ -2,13 +2,13 @@
  * A real Prometheus (Debian's /usr/bin/prometheus) scrapes a running test daemon every second on
  * loopback, with grafana/prometheus/alerts.yml loaded: hotline_active_calls goes to 1 while a
  * call is up and back to 0 when it ends; every dashboard expression runs against the stored data
- * without error; every alert rule evaluates with health "ok".
+ * without error (after a call and some cron job runs); every alert rule evaluates with health "ok".
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import { DEMO_CALL, startLabelledDaemon } from './daemon-metrics';
+import { DEMO_CALL, runCronJobs, startLabelledDaemon } from './daemon-metrics';
 import { ALERTS_FILE, dashboardExprs, dashboardFiles, loadDashboard, substitute, variableValues } from './promql';
 import { freeLoopbackPort, requireTool, tempDir, waitFor } from './tools';
 import { placeCall, type CallRecord } from '../peer/fake-freeswitch';
@@ -93,6 +93,13 @@ t.test('a real Prometheus scrapes a running daemon', async (t) => {
   await waitFor('hotline_active_calls back to 0 after the call', 30_000, activeCallsIs(0)).catch(diagnose);
   t.pass('hotline_active_calls is back to 0');
   t.equal(await scalar(`hotline_calls_started_total{job="hotline", instance="${target}", number_kind="hotline"}`), 1, 'the call is stored as started');
+  const talk = await scalar(`hotline_talk_seconds_total{job="hotline", instance="${target}", number_kind="hotline"}`);
+  t.ok(talk !== undefined && talk > 0, `its talk seconds are counted (${String(talk)})`);
+
+  await runCronJobs(d);
+  await waitFor('the cron runs scraped', 15_000, async () => ((await scalar(`sum(hotline_cron_runs_total{job="hotline", instance="${target}", result="ok"})`)) === 2 ? true : undefined)).catch(diagnose);
+  const sinceCaps = await scalar(`time() - max by (cron_job) (hotline_cron_last_success_timestamp_seconds{job="hotline", cron_job="caps"})`);
+  t.ok(sinceCaps !== undefined && sinceCaps >= 0 && sinceCaps < 60, `caps last succeeded ${String(sinceCaps)} s ago`);
 
   t.test('every dashboard expression runs against the stored data', async (t) => {
     for (const file of dashboardFiles()) {
@@ -112,7 +119,7 @@ t.test('a real Prometheus scrapes a running daemon', async (t) => {
       const all = res.data.groups.flatMap((g) => g.rules);
       return all.length > 0 && all.every((r) => r.health !== 'unknown') ? all : undefined;
     }).catch(diagnose);
-    t.ok(rules.length >= 17, `Prometheus loaded the rules of alerts.yml (${rules.length})`);
+    t.ok(rules.length >= 25, `Prometheus loaded the rules of alerts.yml (${rules.length})`);
     for (const r of rules) t.equal(r.health, 'ok', `${r.name}${r.lastError ? `: ${r.lastError}` : ''}`);
   });
 });
