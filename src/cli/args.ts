@@ -1,3 +1,5 @@
+import { ConfigError, loadSettings, type Settings } from '../config';
+
 /** Tiny `--name value` parser for the operator commands (no dependency for four flags). */
 export class UsageError extends Error {}
 
@@ -20,4 +22,15 @@ export function tenantIdFlag(flags: Map<string, string>): number {
   if (raw === undefined) throw new UsageError('--tenant <id> is required');
   if (!/^[1-9]\d{0,9}$/.test(raw)) throw new UsageError(`--tenant must be a tenant id, got ${JSON.stringify(raw)}`);
   return Number(raw);
+}
+
+/** Loads the settings for a command; a configuration error is written as `<name>: …` and gives null. */
+export function settingsOrNull(name: string, err: { write(text: string): unknown }, env?: NodeJS.ProcessEnv): Settings | null {
+  try {
+    return loadSettings(env ? { env } : {});
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    err.write(`${name}: ${e.message}\n`);
+    return null;
+  }
 }

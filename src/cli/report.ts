@@ -6,10 +6,9 @@
  */
 import type { Writable } from 'node:stream';
 import { generateReport } from '../billing/reports';
-import { ConfigError, loadSettings } from '../config';
 import { createKnex } from '../db/connect';
 import { periodLabel } from '../domain/periods';
-import { parseFlags, tenantIdFlag, UsageError } from './args';
+import { parseFlags, settingsOrNull, tenantIdFlag, UsageError } from './args';
 
 const USAGE = 'usage: npm run report -- --tenant <id> (--day YYYY-MM-DD | --month YYYY-MM)';
 
@@ -32,14 +31,8 @@ export async function main(argv: readonly string[], out: Writable = process.stdo
     err.write(`report: ${e.message}\n${USAGE}\n`);
     return 2;
   }
-  let settings;
-  try {
-    settings = loadSettings(env ? { env } : {});
-  } catch (e) {
-    if (!(e instanceof ConfigError)) throw e;
-    err.write(`report: ${e.message}\n`);
-    return 2;
-  }
+  const settings = settingsOrNull('report', err, env);
+  if (!settings) return 2;
   const knex = createKnex(settings.database.url);
   try {
     const { report, csvPath, csv } = await generateReport(knex, tenantId, kind, start, { reportsDir: settings.reports.dir, now: new Date() });

@@ -9,11 +9,10 @@ import type { Knex } from 'knex';
 import { cappedReasons, cdrTotals, loadTenantLimits, publishedLiveCalls } from '../billing/caps';
 import { liveCost } from '../billing/live-calls';
 import { moneyOrNull } from '../billing/usage';
-import { ConfigError, loadSettings } from '../config';
 import { createKnex } from '../db/connect';
 import { formatMoney, money, type Money } from '../domain/money';
 import { periodOf, type PeriodKind } from '../domain/periods';
-import { parseFlags, tenantIdFlag, UsageError } from './args';
+import { parseFlags, settingsOrNull, tenantIdFlag, UsageError } from './args';
 
 const USAGE = 'usage: npm run usage -- --tenant <id>';
 
@@ -90,14 +89,8 @@ export async function main(argv: readonly string[], out: Writable = process.stdo
     err.write(`usage: ${e.message}\n${USAGE}\n`);
     return 2;
   }
-  let settings;
-  try {
-    settings = loadSettings(env ? { env } : {});
-  } catch (e) {
-    if (!(e instanceof ConfigError)) throw e;
-    err.write(`usage: ${e.message}\n`);
-    return 2;
-  }
+  const settings = settingsOrNull('usage', err, env);
+  if (!settings) return 2;
   const knex = createKnex(settings.database.url);
   try {
     const report = await tenantUsageReport(knex, tenantId, new Date());
