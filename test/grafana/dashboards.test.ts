@@ -152,7 +152,7 @@ t.test('against a real daemon', async (t) => {
   const metrics: DaemonMetrics = await scrapeRealDaemon();
   t.ok(metrics.families.has('hotline_calls_started_total'), 'the scrape has the hotline_ metrics');
   t.match(metrics.text, /hotline_tenant_calls_ended_total\{tenant="1",outcome="answered"\} 1/, 'the call is counted for tenant "1"');
-  t.match(metrics.text, /hotline_cron_runs_total\{cron_job="caps",result="ok"\} 1/, 'the caps cron run is counted');
+  t.match(metrics.text, /hotline_cron_runs_total\{cron_job="caps",result="ok"\} [1-9]\d*$/m, 'the caps cron run is counted');
   t.match(metrics.text, /hotline_cron_last_success_timestamp_seconds\{cron_job="notifications"\} \d/, 'and the notifications run has a last success');
 
   t.test('every series and label a panel uses is exported', async (t) => {
