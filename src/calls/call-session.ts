@@ -8,6 +8,7 @@ import { callPricing, callCutPlan, CUT_HANGUP_CAUSE, rateCdr, warningPrompt } fr
 import type { LiveCall } from '../billing/live-calls';
 import { readSpendHeadroom } from '../billing/usage';
 import type { CdrRecord } from '../cdr/record';
+import { withTimeout } from './call-state';
 import { toDbTimestamp } from '../db/connect';
 import { geocode, isGeoDataLoaded, normalizeCaller, type CallerGeo } from '../domain/geo';
 import { checkRule, chooseRule, identify } from '../domain/routing';
@@ -161,7 +162,8 @@ export class CallSession {
     const tenant = ctx.tenant;
     if (!tenant || !ctx.pricing?.rate || (tenant.balance === null && tenant.maxSpendDay === null && tenant.maxSpendMonth === null)) return;
     const { knex, clock, settings } = this.deps;
-    void withTimeoutOrNull(readSpendHeadroom(knex, tenant.id, clock()), settings.admission.queryTimeoutMs).then((headroom) => {
+    const headroom = withTimeout('spend headroom', settings.admission.queryTimeoutMs, readSpendHeadroom(knex, tenant.id, clock())).catch(() => null);
+    void headroom.then((headroom) => {
       const plan = callCutPlan(ctx.pricing!.rate, headroom);
       if (plan.cutAfterS === null || this.channel.hungUp) return;
       ctx.log.info({ warn_after_s: plan.warnAfterS, cut_after_s: plan.cutAfterS }, 'spend guard armed');
@@ -232,10 +234,6 @@ export class CallSession {
     }
     return cdr;
   }
-}
-
-function withTimeoutOrNull<T>(work: Promise<T>, ms: number): Promise<T | null> {
-  return Promise.race([work.catch(() => null), new Promise<null>((r) => setTimeout(() => r(null), ms).unref())]);
 }
 
 /** Geography of the caller; an unusable number (or data not loaded) is simply unknown. */

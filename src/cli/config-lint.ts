@@ -6,7 +6,7 @@
 import { loadSettings } from '../config';
 import { runCommand } from './run';
 import { createKnex } from '../db/connect';
-import { buildSnapshot, SNAPSHOT_TABLES, type RawTables } from '../snapshot/build';
+import { loadSnapshot } from '../snapshot/store';
 import type { ConfigSnapshot, RoutingRule } from '../snapshot/types';
 
 export function lintFindings(snapshot: ConfigSnapshot): string[] {
@@ -31,8 +31,7 @@ async function main(): Promise<number> {
   const settings = loadSettings();
   const knex = createKnex(settings.database.url);
   try {
-    const entries = await Promise.all(SNAPSHOT_TABLES.map(async (t) => [t, await knex(t).select('*')] as const));
-    const snapshot = buildSnapshot(Object.fromEntries(entries) as unknown as RawTables, 0, new Date());
+    const snapshot = await loadSnapshot(knex);
     const findings = lintFindings(snapshot);
     process.stdout.write(`${snapshot.tenants.size} tenants, ${snapshot.accessNumbers.size} access numbers, ${snapshot.groups.size} groups loaded\n`);
     for (const f of findings) process.stdout.write(`${f}\n`);

@@ -9,6 +9,7 @@ import { generateReport } from '../billing/reports';
 import { createKnex } from '../db/connect';
 import { periodLabel } from '../domain/periods';
 import { parseFlags, settingsOrNull, tenantIdFlag, UsageError } from './args';
+import { runCommand } from './run';
 
 const USAGE = 'usage: npm run report -- --tenant <id> (--day YYYY-MM-DD | --month YYYY-MM)';
 
@@ -49,12 +50,4 @@ export async function main(argv: readonly string[], out: Writable = process.stdo
   }
 }
 
-if (require.main === module) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (e: unknown) => {
-      process.stderr.write(`report: ${(e as Error).stack ?? String(e)}\n`);
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) runCommand('report', () => main(process.argv.slice(2)));

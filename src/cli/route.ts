@@ -7,7 +7,7 @@ import { loadSettings } from '../config';
 import { runCommand } from './run';
 import { createKnex } from '../db/connect';
 import { loadGeoData } from '../domain/geo';
-import { buildSnapshot, SNAPSHOT_TABLES, type RawTables } from '../snapshot/build';
+import { loadSnapshot } from '../snapshot/store';
 
 function option(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -31,8 +31,7 @@ async function main(): Promise<number> {
   const knex = createKnex(settings.database.url);
   try {
     await loadGeoData();
-    const entries = await Promise.all(SNAPSHOT_TABLES.map(async (t) => [t, await knex(t).select('*')] as const));
-    const snapshot = buildSnapshot(Object.fromEntries(entries) as unknown as RawTables, 0, new Date());
+    const snapshot = await loadSnapshot(knex);
     for (const line of await explainCall(snapshot, { dialed: number, caller, at }, knex, settings.calls.maxFailoverGroups)) process.stdout.write(`${line}\n`);
     if (snapshot.rejected.length > 0) process.stdout.write(`(${snapshot.rejected.length} configuration rows are skipped as invalid: npm run config:lint)\n`);
     return 0;

@@ -13,6 +13,7 @@ import { createKnex } from '../db/connect';
 import { formatMoney, money, type Money } from '../domain/money';
 import { periodOf, type PeriodKind } from '../domain/periods';
 import { parseFlags, settingsOrNull, tenantIdFlag, UsageError } from './args';
+import { runCommand } from './run';
 
 const USAGE = 'usage: npm run usage -- --tenant <id>';
 
@@ -108,12 +109,4 @@ export async function main(argv: readonly string[], out: Writable = process.stdo
   }
 }
 
-if (require.main === module) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (e: unknown) => {
-      process.stderr.write(`usage: ${(e as Error).stack ?? String(e)}\n`);
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) runCommand('usage', () => main(process.argv.slice(2)));

@@ -12,6 +12,17 @@ import type { Metrics } from '../metrics';
 import { buildSnapshot, SNAPSHOT_TABLES, type RawTables } from './build';
 import type { ConfigSnapshot, RejectedRow } from './types';
 
+/** Every configuration table's rows, as the snapshot builder takes them. */
+export async function readConfigTables(knex: Knex): Promise<RawTables> {
+  const entries = await Promise.all(SNAPSHOT_TABLES.map(async (table) => [table, await knex(table).select('*')] as const));
+  return Object.fromEntries(entries) as unknown as RawTables;
+}
+
+/** A snapshot straight from the database (operator commands; the daemon keeps a ConfigStore). */
+export async function loadSnapshot(knex: Knex, version = 0): Promise<ConfigSnapshot> {
+  return buildSnapshot(await readConfigTables(knex), version, new Date());
+}
+
 export class ConfigStore {
   private snapshot: ConfigSnapshot | null = null;
   private fingerprint = '';
@@ -107,9 +118,8 @@ export class ConfigStore {
     for (const [table, count] of byTable) this.metrics.configRejectedRows.set({ table }, count);
   }
 
-  private async readTables(): Promise<RawTables> {
-    const entries = await Promise.all(SNAPSHOT_TABLES.map(async (table) => [table, await this.knex(table).select('*')] as const));
-    return Object.fromEntries(entries) as unknown as RawTables;
+  private readTables(): Promise<RawTables> {
+    return readConfigTables(this.knex);
   }
 
   private async readFingerprint(): Promise<string> {

@@ -3,7 +3,7 @@ import t from 'tap';
 import { explainCall } from '../../src/calls/explain';
 import { seedDemoIfEmpty } from '../../src/db/demo-seed';
 import { loadGeoData } from '../../src/domain/geo';
-import { buildSnapshot, SNAPSHOT_TABLES, type RawTables } from '../../src/snapshot/build';
+import { loadSnapshot } from '../../src/snapshot/store';
 import { dbTargets } from '../helpers/db';
 
 t.test('explain', async (t) => {
@@ -17,11 +17,7 @@ t.test('explain', async (t) => {
   const [schedule] = await knex('schedules').insert({ tenant_id: 1, name: 'office', exclude_holidays: 0 });
   await knex('schedule_slots').insert({ schedule_id: schedule, weekdays: '1-5', start_time: '09:00', end_time: '18:00' });
   await knex('routing_rules').insert({ tenant_id: 1, priority: 1, percent: 100, action: 'reject', schedule_id: schedule, enabled: 1 });
-  const snapshot = async (): Promise<ReturnType<typeof buildSnapshot>> => {
-    const raw: Record<string, unknown[]> = Object.fromEntries(await Promise.all(SNAPSHOT_TABLES.map(async (n) => [n, await knex(n).select('*')] as const)));
-    return buildSnapshot(raw as unknown as RawTables, 1, new Date());
-  };
-  const snap = await snapshot();
+  const snap = await loadSnapshot(knex, 1);
 
   const evening = (await explainCall(snap, { dialed: '4001012345', caller: '13800138000', at: new Date('2026-11-20T20:00:00+08:00') }, knex)).join('\n');
   t.match(evening, /tenant 1 "Demo Trading Co\."/);
