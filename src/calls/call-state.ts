@@ -5,9 +5,9 @@
  * `timeoutMs`; what happens when the database does not answer in time is the caller's policy.
  */
 import type { Knex } from 'knex';
-import { DateTime } from 'luxon';
 import { fromDbTimestamp, toDbTimestamp } from '../db/connect';
 import { formatMoney, parseMoney } from '../domain/money';
+import { periodOf } from '../domain/periods';
 import type { Tenant } from '../snapshot/types';
 
 export class CallStateTimeout extends Error {
@@ -43,8 +43,7 @@ export function withTimeout<T>(what: string, ms: number, work: Promise<T>): Prom
 
 /** The day and month a moment belongs to in the tenant's time zone ('YYYY-MM-DD' starts). */
 export function usagePeriods(at: Date, timeZone: string): { day: string; month: string } {
-  const local = DateTime.fromJSDate(at, { zone: timeZone });
-  return { day: local.toFormat('yyyy-MM-dd'), month: local.toFormat('yyyy-MM-01') };
+  return { day: periodOf('day', at, timeZone).start, month: periodOf('month', at, timeZone).start };
 }
 
 export type Admission =
