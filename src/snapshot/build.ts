@@ -22,7 +22,7 @@ import { isValidTimeZone } from '../domain/timezone';
 import { Ledger, type Problem } from './ledger';
 import { RowError, RowReader, type Row } from './rows';
 import {
-  CALL_TYPES, FILTER_KINDS, FILTER_LISTS, IVR_ACTIONS, NUMBER_KINDS, RULE_ACTIONS, STRATEGIES, TENANT_STATUSES,
+  CALL_TYPES, CONFIG_TABLES, FILTER_KINDS, FILTER_LISTS, IVR_ACTIONS, NUMBER_KINDS, RULE_ACTIONS, STRATEGIES, TENANT_STATUSES,
   type AccessNumber, type ConfigSnapshot, type Destination, type DestinationGroup, type Extension,
   type IvrMenu, type IvrOption, type Prompt, type Rate, type RoutingRule, type RowsByTable, type Tenant,
   type TenantFilters, type TenantSchedule,
@@ -46,11 +46,7 @@ export interface RawTables {
   extension_phones?: Row[];
 }
 
-export const SNAPSHOT_TABLES: ReadonlyArray<keyof RawTables> = [
-  'tenants', 'access_numbers', 'destination_groups', 'destinations', 'routing_rules', 'prompts',
-  'schedules', 'schedule_slots', 'holidays', 'call_filters', 'rates', 'ivr_menus', 'ivr_options',
-  'extensions', 'extension_phones',
-];
+export const SNAPSHOT_TABLES: ReadonlyArray<keyof RawTables> = CONFIG_TABLES;
 
 /** No rows were in force before (the first load, `config:lint` without a cache). */
 export const NO_LAST_GOOD: RowsByTable = new Map();

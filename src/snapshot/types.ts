@@ -5,6 +5,12 @@
 import type { Money } from '../domain/money';
 import type { Schedule } from '../domain/schedule';
 
+/** The configuration tables DBAs edit, parents before children. */
+export const CONFIG_TABLES = [
+  'tenants', 'access_numbers', 'destination_groups', 'destinations', 'routing_rules', 'prompts', 'schedules', 'schedule_slots',
+  'holidays', 'call_filters', 'rates', 'ivr_menus', 'ivr_options', 'extensions', 'extension_phones',
+] as const;
+
 export const TENANT_STATUSES = ['active', 'suspended', 'closed'] as const;
 export const NUMBER_KINDS = ['hotline', 'switchboard'] as const;
 export const STRATEGIES = ['sequential', 'random', 'round_robin', 'simultaneous', 'weighted'] as const;
