@@ -108,6 +108,8 @@ export class ConfigStore {
   async start(): Promise<void> {
     const cached = await this.readCache();
     this.cachedRows = cached?.rows ?? null;
+    // Versions go on from the cached one: a restart does not make "version 1" mean two things.
+    this.version = Math.max(this.version, cached?.version ?? 0);
     try {
       await this.loadFromDatabase('start');
     } catch (err) {
