@@ -14,17 +14,18 @@ import { createLogger } from '../../src/log';
 import { Metrics } from '../../src/metrics';
 import { ConfigCache, databaseIdentity } from '../../src/snapshot/cache';
 import { ConfigStore } from '../../src/snapshot/store';
-import { withDatabases } from '../helpers/db';
+import { dbTargets } from '../helpers/db';
 
 t.before(async () => {
   await loadGeoData();
 });
 
-withDatabases(t, async (t, knex) => {
+for (const target of dbTargets()) void t.test(target.name, async (t) => {
+  const db = await target.create();
+  t.teardown(() => db.destroy());
+  const { knex, url } = db;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hotline-lint-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  // The database URL of this test database, as the commands get it from DATABASE_URL.
-  const url = dbUrl(knex);
   const settings = loadSettings({ env: {}, overrides: { database: { url }, configCache: { file: path.join(dir, 'config-cache.json') } } });
   const run = async (): Promise<{ code: number; lines: string[] }> => {
     let text = '';
@@ -84,11 +85,3 @@ withDatabases(t, async (t, knex) => {
   t.equal(fixed.code, 0);
   t.equal(fixed.lines.at(-1), 'no problems found');
 });
-
-/** The URL of a test database from its knex (SQLite file or MariaDB database). */
-function dbUrl(knex: import('knex').Knex): string {
-  const c = knex.client as { config: { connection: { filename?: string; host?: string; port?: number; user?: string; password?: string; database?: string } } };
-  const conn = c.config.connection;
-  if (conn.filename) return `sqlite:${conn.filename}`;
-  return `mysql://${conn.user ?? 'root'}${conn.password ? `:${conn.password}` : ''}@${conn.host ?? '127.0.0.1'}:${conn.port ?? 3306}/${conn.database ?? ''}`;
-}
