@@ -44,6 +44,8 @@ export class SpoolLock {
     // timeout 0: a held lock fails at once with SQLITE_BUSY instead of waiting for it.
     const db = new Database(file, { timeout: 0 });
     try {
+      // No journal file next to it: nothing is ever written, the transaction only holds the lock.
+      db.exec('PRAGMA journal_mode = MEMORY');
       db.exec('BEGIN EXCLUSIVE');
     } catch (err) {
       db.close();
