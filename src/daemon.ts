@@ -25,6 +25,8 @@ import { startCron, type CronService } from './cron';
 export interface DaemonOptions {
   clock?: CallServerDeps['clock'];
   random?: CallServerDeps['random'];
+  /** false: cron jobs run only through scheduler.runTick() (tests that drive every tick). */
+  cronSchedule?: boolean;
 }
 
 export class Daemon {
@@ -76,7 +78,7 @@ export class Daemon {
       const http = new MetricsServer(metrics, () => daemon?.health() ?? { ok: false, status: 'starting', detail: {} });
       daemon = new Daemon(settings, log, knex, metrics, store, cdrs, calls, http);
       if (settings.cron.enabled) {
-        daemon.cron = await startCron({ settings, knex, log, metrics, liveCalls: () => calls.liveCalls(), clock: options.clock });
+        daemon.cron = await startCron({ settings, knex, log, metrics, liveCalls: () => calls.liveCalls(), clock: options.clock, schedule: options.cronSchedule });
         const cron = daemon.cron;
         undo.push(() => cron.stop());
       }
@@ -122,7 +124,7 @@ export class Daemon {
       this.log.info({ activeCalls: this.calls.activeCalls, drainS: this.settings.calls.drainTimeoutS }, 'stopping: draining calls');
       await this.calls.stop(this.settings.calls.drainTimeoutS * 1000);
       await this.cron?.stop();
-      this.store.stop();
+      await this.store.stop();
       await this.store.cacheSaved();
       await this.cdrs.stop();
       await this.http.close();

@@ -78,6 +78,7 @@ export class ConfigStore {
   /** Last good rows from the cache, until the first load from the database. */
   private cachedRows: RowsByTable | null = null;
   private cacheWrite: Promise<void> = Promise.resolve();
+  private polling: Promise<void> | null = null;
   private pendingCache: ConfigSnapshot | null = null;
   /** Where the snapshot in force came from; null before the first load. */
   source: ConfigSource | null = null;
@@ -129,9 +130,11 @@ export class ConfigStore {
     if (this.snapshot) listener(this.snapshot);
   }
 
-  stop(): void {
+  /** Stops polling; resolves once a poll already under way has finished (it installs nothing later). */
+  stop(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    return this.polling ?? Promise.resolve();
   }
 
   /** Resolves when the cache file holds the snapshot in force (tests; shutdown). */
@@ -169,7 +172,8 @@ export class ConfigStore {
 
   private schedule(): void {
     this.timer = setTimeout(() => {
-      this.poll()
+      this.polling = this.poll()
+        .then(() => undefined)
         .catch((err: unknown) => {
           this.metrics.configReloads.inc({ result: 'error' });
           this.log.warn({ err }, this.source === 'cache'
@@ -177,6 +181,7 @@ export class ConfigStore {
             : 'configuration reload failed; the last good configuration stays in force');
         })
         .finally(() => {
+          this.polling = null;
           if (this.timer) this.schedule();
         });
     }, this.options.pollIntervalMs);
