@@ -31,7 +31,11 @@ export class CdrSpool {
   /** Creates the folder and takes its lock (SpoolLockedError when another daemon holds it). Idempotent. */
   async open(): Promise<void> {
     if (this.lock) return;
-    await fsp.mkdir(this.dir, { recursive: true, mode: 0o700 });
+    try {
+      await fsp.mkdir(this.dir, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      throw new Error(`cannot create the CDR spool folder ${this.dir} (${(err as Error).message}): set CDR_SPOOL_DIR to a folder this user may write`, { cause: err });
+    }
     this.lock = SpoolLock.acquire(this.dir);
   }
 

@@ -118,7 +118,7 @@ export class Ledger {
       if (last && !unchanged) {
         const fallback = attempt(last);
         if (fallback.ok) {
-          this.report(table, row, current.problem, 'last_good');
+          this.report(table, row, current.problem, 'last_good', last);
           this.keep(table, id, last);
           if (fallback.value !== null) accept(fallback.value);
           continue;
@@ -153,7 +153,7 @@ export class Ledger {
   /** Puts a row's last good version in force instead of its current one (a link that does not hold). */
   useLastGood(table: string, id: number, last: Row, problem: Problem): void {
     const current = this.kept.get(table)?.get(id);
-    if (current) this.report(table, current, problem, 'last_good');
+    if (current) this.report(table, current, problem, 'last_good', last);
     this.keep(table, id, last);
   }
 
@@ -223,17 +223,18 @@ export class Ledger {
     return ids;
   }
 
-  private report(table: string, row: Row, problem: Problem, status: FindingStatus): MutableFinding {
+  /** A finding about `row`; its tenant from `fallback` (the last good version) when the row does not tell. */
+  private report(table: string, row: Row, problem: Problem, status: FindingStatus, fallback?: Row): MutableFinding {
     const finding: MutableFinding = {
       table,
       id: typeof row.id === 'number' || typeof row.id === 'string' ? row.id : null,
       status,
-      tenantId: this.tenantOf(table, row),
+      tenantId: this.tenantOf(table, row) ?? (fallback ? this.tenantOf(table, fallback) : null),
       column: problem.column,
       value: problem.column === null ? null : showValue(problem.column, problem.kind === 'value' ? problem.value : problem.id),
       reason: problem.kind === 'value'
         ? problem.reason
-        : `${problem.column} ${problem.id}: ${singular(problem.table)} ${problem.id} is not in force`,
+        : `${problem.column} ${problem.id}: ${singular(problem.table)} ${problem.id} ${this.idsOf(problem.table).has(problem.id) ? 'is not in force' : 'does not exist'}`,
       dependents: {},
       editedAt: editedAt(row),
     };
