@@ -33,7 +33,7 @@ export function explainFindings(snapshot: ConfigSnapshot, dialed: string): strin
 
 const OUTCOME: Record<ConfigFinding['status'], string> = {
   last_good: 'its last good version stays in force until the row is fixed',
-  skipped: 'skipped (it was never valid)',
+  skipped: 'skipped (no last good version of it)',
   link_ignored: 'in force without this link',
   missing: 'rows name it',
 };

@@ -61,7 +61,7 @@ export interface ConfigStoreExtras {
 
 const FINDING_LOG: Record<ConfigFinding['status'], string> = {
   last_good: 'configuration row rejected; its last good version stays in force',
-  skipped: 'configuration row rejected and skipped (it was never valid)',
+  skipped: 'configuration row rejected and skipped (no last good version of it)',
   link_ignored: 'configuration row in force without a link that does not hold',
   missing: 'configuration rows name a row that does not exist; they are not in force',
 };
