@@ -79,6 +79,7 @@ export class ConfigStore {
   private cachedRows: RowsByTable | null = null;
   private cacheWrite: Promise<void> = Promise.resolve();
   private polling: Promise<void> | null = null;
+  private lastFailure = { message: '', at: 0 };
   private pendingCache: ConfigSnapshot | null = null;
   /** Where the snapshot in force came from; null before the first load. */
   source: ConfigSource | null = null;
@@ -176,7 +177,12 @@ export class ConfigStore {
         .then(() => undefined)
         .catch((err: unknown) => {
           this.metrics.configReloads.inc({ result: 'error' });
-          this.log.warn({ err }, this.source === 'cache'
+          // An outage fails every poll: the same error is logged once a minute, not every poll.
+          const message = describe(err);
+          const now = this.clock().getTime();
+          const repeat = message === this.lastFailure.message && now - this.lastFailure.at < 60_000;
+          if (!repeat) this.lastFailure = { message, at: now };
+          this.log[repeat ? 'debug' : 'warn']({ err }, this.source === 'cache'
             ? 'database still unreachable; routing from the cached configuration'
             : 'configuration reload failed; the last good configuration stays in force');
         })
