@@ -1,11 +1,12 @@
 /**
  * Wires the daemon together in start-up order and takes it apart in reverse:
- * database → migrations → (demo seed) → configuration snapshot → CDR spool → cron jobs → /metrics → calls.
- * The call listener opens last, so FreeSWITCH only reaches a daemon that can route.
+ * CDR spool folder (locked) → configuration (database with migrations, or the local cache while
+ * the database is down) → CDR writer → cron jobs → /metrics → calls.
+ * The spool lock comes first, so a second daemon on the same folder stops before it touches
+ * anything; the call listener opens last, so FreeSWITCH only reaches a daemon that can route.
  */
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
-import path from 'node:path';
 import { CdrSpool } from './cdr/spool';
 import { CdrWriter } from './cdr/writer';
 import { CallServer, type CallServerDeps } from './calls/call-server';
@@ -13,9 +14,10 @@ import type { Settings } from './config';
 import { createKnex, dbKind } from './db/connect';
 import { seedDemoIfEmpty } from './db/demo-seed';
 import { migrateLatest } from './db/migrate';
-import { MetricsServer } from './http/metrics-server';
+import { MetricsServer, type Health } from './http/metrics-server';
 import { loadGeoData } from './domain/geo';
 import { Metrics } from './metrics';
+import { ConfigCache, databaseIdentity } from './snapshot/cache';
 import { ConfigStore } from './snapshot/store';
 import { PromptResolver, TtsRenderer } from './prompts';
 import { startCron, type CronService } from './cron';
@@ -23,6 +25,8 @@ import { startCron, type CronService } from './cron';
 export interface DaemonOptions {
   clock?: CallServerDeps['clock'];
   random?: CallServerDeps['random'];
+  /** false: cron jobs run only through scheduler.runTick() (tests that drive every tick). */
+  cronSchedule?: boolean;
 }
 
 export class Daemon {
@@ -45,42 +49,73 @@ export class Daemon {
 
   static async start(settings: Settings, log: Logger, options: DaemonOptions = {}): Promise<Daemon> {
     const metrics = new Metrics({ tenantIds: settings.metrics.tenantIds });
-    const knex = createKnex(settings.database.url, { poolMax: settings.database.poolMax });
+    const spool = new CdrSpool(settings.cdr.spoolDir);
+    await spool.open();
+    // What started so far, undone in reverse when a later step fails (a test's second daemon on
+    // a locked folder, a database that cannot be read without a cache) so nothing leaks.
+    const undo: Array<() => unknown> = [() => spool.close()];
     try {
-      const applied = await migrateLatest(knex);
-      if (applied.length > 0) log.info({ migrations: applied }, 'database migrated');
-      const seed = settings.database.seedDemo;
-      if (seed === 'always' || (seed === 'auto' && dbKind(knex) === 'sqlite')) {
-        if (await seedDemoIfEmpty(knex)) log.info('empty database: seeded the demo tenant (400 number 4001012345)');
+      const knex = createKnex(settings.database.url, { poolMax: settings.database.poolMax });
+      undo.push(() => knex.destroy());
+      // Caller geography (screening by region, routing by region, CDR caller_region) is read once.
+      const geo = await loadGeoData();
+      log.info({ geo }, 'caller geography data loaded');
+      const store = new ConfigStore(knex, { ...settings.configCache, maxCallS: settings.calls.maxDurationS }, log, metrics, undefined, {
+        cache: new ConfigCache(settings.configCache.file, databaseIdentity(settings.database.url)),
+        prepare: () => prepareDatabase(knex, settings, log),
+      });
+      await store.start();
+      undo.push(() => store.stop());
+      const cdrs = new CdrWriter(knex, spool, { ...settings.cdr, tenants: () => store.current.tenants }, log, metrics);
+      await cdrs.start();
+      undo.push(() => cdrs.stop());
+      // TTS prompts are rendered off the call path, after every configuration load.
+      const tts = new TtsRenderer({ cacheDir: settings.tts.cacheDir, voice: settings.tts.voice, log });
+      const prompts = new PromptResolver(settings, tts);
+      if (settings.tts.engine === 'espeak') store.onLoad((snapshot) => void tts.prepare(snapshot.prompts.values()));
+      const calls = new CallServer({ settings, store, cdrs, metrics, log, knex, prompts, ...options });
+      let daemon: Daemon | null = null;
+      const http = new MetricsServer(metrics, () => daemon?.health() ?? { ok: false, status: 'starting', detail: {} });
+      daemon = new Daemon(settings, log, knex, metrics, store, cdrs, calls, http);
+      if (settings.cron.enabled) {
+        daemon.cron = await startCron({ settings, knex, log, metrics, liveCalls: () => calls.liveCalls(), clock: options.clock, schedule: options.cronSchedule });
+        const cron = daemon.cron;
+        undo.push(() => cron.stop());
       }
+      daemon.metricsPort = (await http.listen(settings.metrics.host, settings.metrics.port)).port;
+      undo.push(() => http.close());
+      log.info({ host: settings.metrics.host, port: daemon.metricsPort }, 'metrics listening on /metrics');
+      daemon.eslPort = (await calls.listen()).port;
+      return daemon;
     } catch (err) {
-      await knex.destroy();
+      for (const step of undo.reverse()) await Promise.resolve().then(step).catch(() => undefined);
       throw err;
     }
-    // Caller geography (screening by region, routing by region, CDR caller_region) is read once.
-    const geo = await loadGeoData();
-    log.info({ geo }, 'caller geography data loaded');
-    const store = new ConfigStore(knex, settings.configCache, log, metrics);
-    await store.start();
-    const cdrs = new CdrWriter(knex, new CdrSpool(path.resolve(settings.cdr.spoolDir)), { ...settings.cdr, tenants: () => store.current.tenants }, log, metrics);
-    await cdrs.start();
-    // TTS prompts are rendered off the call path, after every configuration load.
-    const tts = new TtsRenderer({ cacheDir: settings.tts.cacheDir, voice: settings.tts.voice, log });
-    const prompts = new PromptResolver(settings, tts);
-    if (settings.tts.engine === 'espeak') store.onLoad((snapshot) => void tts.prepare(snapshot.prompts.values()));
-    const calls = new CallServer({ settings, store, cdrs, metrics, log, knex, prompts, ...options });
-    const http = new MetricsServer(metrics, () => ({
+  }
+
+  /**
+   * What /healthz answers (README "Health"): `ok` when calls route from a configuration read
+   * from a database that answers; `database_unreachable` when the last poll failed (calls route
+   * from the configuration loaded before); `cached_configuration` when the database has not been
+   * reached since start-up and calls route from the on-disk cache.
+   */
+  health(): Health {
+    const s = this.store;
+    const snapshot = s.current;
+    const status = s.source === 'cache' ? 'cached_configuration' : s.databaseReachable === false ? 'database_unreachable' : 'ok';
+    return {
       ok: true,
-      detail: { activeCalls: calls.activeCalls, configVersion: store.current.version, cdrSpoolDepth: cdrs.spoolDepth },
-    }));
-    const daemon = new Daemon(settings, log, knex, metrics, store, cdrs, calls, http);
-    if (settings.cron.enabled) {
-      daemon.cron = await startCron({ settings, knex, log, metrics, liveCalls: () => calls.liveCalls(), clock: options.clock });
-    }
-    daemon.metricsPort = (await http.listen(settings.metrics.host, settings.metrics.port)).port;
-    log.info({ host: settings.metrics.host, port: daemon.metricsPort }, 'metrics listening on /metrics');
-    daemon.eslPort = (await calls.listen()).port;
-    return daemon;
+      status,
+      config: {
+        source: s.source,
+        version: snapshot.version,
+        loadedAt: snapshot.loadedAt.toISOString(),
+        ageS: Math.max(0, Math.round((Date.now() - snapshot.loadedAt.getTime()) / 1000)),
+        rejectedRows: snapshot.rejected.length,
+      },
+      database: { reachable: s.databaseReachable === true, error: s.databaseError },
+      detail: { activeCalls: this.calls.activeCalls, configVersion: snapshot.version, cdrSpoolDepth: this.cdrs.spoolDepth },
+    };
   }
 
   /** SIGTERM: refuse new calls, drain live ones (bounded), flush CDRs, close everything. */
@@ -89,12 +124,23 @@ export class Daemon {
       this.log.info({ activeCalls: this.calls.activeCalls, drainS: this.settings.calls.drainTimeoutS }, 'stopping: draining calls');
       await this.calls.stop(this.settings.calls.drainTimeoutS * 1000);
       await this.cron?.stop();
-      this.store.stop();
+      await this.store.stop();
+      await this.store.cacheSaved();
       await this.cdrs.stop();
       await this.http.close();
       await this.knex.destroy();
       this.log.info({ cdrSpoolDepth: this.cdrs.spoolDepth }, 'stopped');
     })();
     return this.stopping;
+  }
+}
+
+/** Before the first load from the database: migrations, and the demo tenant where asked. */
+async function prepareDatabase(knex: Knex, settings: Settings, log: Logger): Promise<void> {
+  const applied = await migrateLatest(knex);
+  if (applied.length > 0) log.info({ migrations: applied }, 'database migrated');
+  const seed = settings.database.seedDemo;
+  if (seed === 'always' || (seed === 'auto' && dbKind(knex) === 'sqlite')) {
+    if (await seedDemoIfEmpty(knex)) log.info('empty database: seeded the demo tenant (400 number 4001012345)');
   }
 }

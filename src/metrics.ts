@@ -3,12 +3,16 @@
  * base units; labels come only from small fixed sets (never phone numbers, UUIDs or tenant ids).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { CONFIG_TABLES } from './snapshot/types';
 
 export const OUTCOMES = ['answered', 'voicemail', 'busy', 'no_answer', 'blocked', 'capped', 'pin_failed', 'announced', 'abandoned', 'failed'] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 export const ESL_ERROR_KINDS = ['timeout', 'command_failed', 'socket_closed', 'protocol', 'malformed_value', 'malformed_event', 'handshake', 'unsafe_value'] as const;
 export const DB_OPERATIONS = ['config_fingerprint', 'config_load', 'cdr_insert', 'admission', 'pin_lockout', 'rotation', 'caller_memory', 'voicemail_insert'] as const;
 export const NUMBER_KIND_LABELS = ['hotline', 'switchboard', 'unknown'] as const;
+/** Money columns whose writes are capped to DECIMAL(14,4) (hotline_charges_capped_total). */
+export const CAPPED_COLUMNS = ['cost', 'spend', 'balance'] as const;
+export type CappedColumn = (typeof CAPPED_COLUMNS)[number];
 
 export class Metrics {
   readonly registry = new Registry();
@@ -118,8 +122,48 @@ export class Metrics {
 
   readonly configRejectedRows = new Gauge({
     name: 'hotline_config_rejected_rows',
-    help: 'Rows the current configuration snapshot skipped as invalid, by table.',
+    help: 'Rows whose current version the configuration in force rejects (one per finding of npm run config:lint; skipped or on their last good version), by table.',
     labelNames: ['table'] as const,
+    registers: [this.registry],
+  });
+
+  readonly configLastGoodRows = new Gauge({
+    name: 'hotline_config_last_good_rows',
+    help: 'Rows edited into an invalid state whose last good version stays in force, by table.',
+    labelNames: ['table'] as const,
+    registers: [this.registry],
+  });
+
+  readonly configRowRejections = new Counter({
+    name: 'hotline_config_row_rejections_total',
+    help: 'Configuration rows rejected, counted once per edit (reloads that find the same bad row again do not count it again), by table.',
+    labelNames: ['table'] as const,
+    registers: [this.registry],
+  });
+
+  readonly configFromCache = new Gauge({
+    name: 'hotline_config_from_cache',
+    help: '1 while calls route from the configuration cached on local disk (CONFIG_CACHE_FILE) because the database has not been reached since the daemon started; else 0.',
+    registers: [this.registry],
+  });
+
+  readonly databaseReachable = new Gauge({
+    name: 'hotline_database_reachable',
+    help: '1 when the last configuration poll (every CONFIG_POLL_INTERVAL_MS) reached the database and read it, 0 when it failed.',
+    registers: [this.registry],
+  });
+
+  readonly configCacheWrites = new Counter({
+    name: 'hotline_config_cache_writes_total',
+    help: 'Writes of the configuration cache file after a load from the database, by result (ok, error).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly chargesCapped = new Counter({
+    name: 'hotline_charges_capped_total',
+    help: 'Charges cut to what DECIMAL(14,4) holds (9999999999.9999) instead of being refused by the database, by column: cost (cdrs.cost), spend (tenant_usage.spend), balance (tenants.balance).',
+    labelNames: ['column'] as const,
     registers: [this.registry],
   });
 
@@ -179,6 +223,9 @@ export class Metrics {
     for (const kind of ESL_ERROR_KINDS) this.eslErrors.inc({ kind }, 0);
     for (const result of ['ok', 'error'] as const) this.configReloads.inc({ result }, 0);
     for (const operation of DB_OPERATIONS) this.dbErrors.inc({ operation }, 0);
+    for (const table of CONFIG_TABLES) this.configRowRejections.inc({ table }, 0);
+    for (const result of ['ok', 'error'] as const) this.configCacheWrites.inc({ result }, 0);
+    for (const column of CAPPED_COLUMNS) this.chargesCapped.inc({ column }, 0);
     for (const number_kind of NUMBER_KIND_LABELS) {
       this.callsStarted.inc({ number_kind }, 0);
       this.talkSeconds.inc({ number_kind }, 0);

@@ -20,7 +20,7 @@
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { dbKind, fromDbTimestamp, toDbTimestamp } from '../db/connect';
-import { money, parseMoney, formatMoney, type Money } from '../domain/money';
+import { clampMoney, money, parseMoney, parseMoneyCapped, formatMoney, type Money } from '../domain/money';
 import { periodOf, tenantZone, type Period, type PeriodKind } from '../domain/periods';
 import type { RateTerms } from '../domain/rating';
 import { liveCost } from './live-calls';
@@ -123,8 +123,9 @@ export function sumMoneySql(db: Knex, column: string): Knex.Raw {
   return dbKind(db) === 'mysql' ? db.raw(`COALESCE(SUM(${column}), 0)`) : db.raw(`COALESCE(SUM(CAST(ROUND(${column} * 10000) AS INTEGER)), 0)`);
 }
 
+/** A SUM read back; a sum beyond DECIMAL(14,4) is cut to what tenant_usage.spend can hold. */
 export function sumMoneyValue(db: Knex, v: unknown): Money {
-  return dbKind(db) === 'mysql' ? parseMoney(v ?? 0) : money(Number(v ?? 0));
+  return dbKind(db) === 'mysql' ? parseMoneyCapped(v ?? 0).value : clampMoney(Number(v ?? 0)).value;
 }
 
 /** A CDR counts as a call against the caps (see the header). */

@@ -16,7 +16,7 @@ import type { CdrRecord } from '../cdr/record';
 import type { Settings } from '../config';
 import { callType as classify, type CallerGeo, type CallType } from '../domain/geo';
 import { formatMoney, money, type Money } from '../domain/money';
-import { affordableBillsec, chooseRate, costSoFar, rateCall, type RateTerms } from '../domain/rating';
+import { affordableBillsec, chooseRate, costSoFar, rateCallCapped, type RateTerms } from '../domain/rating';
 import type { ConfigSnapshot, Rate } from '../snapshot/types';
 
 /** Outcomes the tenant pays for (when answered): a conversation, or a message left. */
@@ -48,6 +48,8 @@ export interface RatedCdr extends CallPricing {
   /** cdrs.cost as DECIMAL text ('0.3000'). */
   readonly cost: string;
   readonly costUnits: Money;
+  /** The cost was cut to what DECIMAL(14,4) holds (the CDR writer logs and counts it). */
+  readonly capped: boolean;
 }
 
 /**
@@ -62,8 +64,8 @@ export function rateCdr(
 ): RatedCdr {
   const pricing = callPricing(snapshot, cdr.tenant_id, caller, accessNumberHomeArea);
   const billable = cdr.tenant_id !== null && cdr.answered_at !== null && BILLABLE_OUTCOMES.has(cdr.outcome);
-  const costUnits = billable && pricing.rate ? rateCall(pricing.rate, cdr.billsec, true) : money(0);
-  return { ...pricing, cost: formatMoney(costUnits), costUnits };
+  const { cost: costUnits, capped } = billable && pricing.rate ? rateCallCapped(pricing.rate, cdr.billsec, true) : { cost: money(0), capped: false };
+  return { ...pricing, cost: formatMoney(costUnits), costUnits, capped };
 }
 
 /** Seconds of margin for ESL latency: cut this long before the money runs out. */

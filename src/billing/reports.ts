@@ -17,7 +17,7 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { fromDbTimestamp, toDbTimestamp } from '../db/connect';
 import { callType as classifyCall, geocode, isGeoDataLoaded, loadGeoData, type CallType } from '../domain/geo';
-import { formatMoney, money, parseMoney, type Money } from '../domain/money';
+import { clampMoney, formatMoney, money, parseMoney, type Money } from '../domain/money';
 import { lastCompletePeriod, localHour, periodByStart, periodLabel, tenantZone, type Period, type PeriodKind } from '../domain/periods';
 import { OUTCOMES, type Outcome } from '../metrics';
 import { toCsv, type Cell } from './csv';
@@ -77,7 +77,8 @@ function add(c: Counts, cdr: ReportCdr): void {
   else if (cdr.outcome === 'blocked') c.blocked++;
   else if (cdr.outcome === 'capped') c.capped++;
   else if (cdr.outcome === 'voicemail') c.voicemail++;
-  c.cost = money(c.cost + cdr.cost);
+  // A sum beyond DECIMAL(14,4) (call_reports.cost) is cut there, not refused by the database.
+  c.cost = clampMoney(c.cost + cdr.cost).value;
 }
 
 /** Streams CDRs into a report. */

@@ -5,10 +5,17 @@
  *
  * Money goes to MySQL as DECIMAL text cast to DECIMAL(14,4) (exact), to SQLite as a number and
  * every sum is ROUNDed to 4 places there, because SQLite keeps DECIMAL columns as floats.
+ *
+ * Every write saturates at what DECIMAL(14,4) holds (spend at most 9999999999.9999, balance at
+ * least -9999999999.9999) instead of overflowing. An overflow is a data error that rolls back the
+ * CDR's own insert: the CDR went to quarantine, and so did every later CDR of the tenant, since
+ * its spend stayed at the maximum (issue 10). A charge cut this way is reported to the caller
+ * (CappedCharge), which logs and counts it.
  */
 import type { Knex } from 'knex';
 import { dbKind, fromDbTimestamp } from '../db/connect';
-import { formatMoney, money, parseMoney, type Money } from '../domain/money';
+import { clampMoney, formatMoney, MAX_MONEY, MIN_MONEY, money, parseMoney, parseMoneyCapped, type Money } from '../domain/money';
+import type { CappedColumn } from '../metrics';
 import { periodOf, tenantZone, type Period, type PeriodKind } from '../domain/periods';
 
 export type Db = Knex | Knex.Transaction;
@@ -28,40 +35,54 @@ export interface UsageDelta {
   spend?: Money;
 }
 
+/** A charge cut to what DECIMAL(14,4) holds. */
+export interface CappedCharge {
+  readonly tenantId: number | null;
+  readonly column: CappedColumn;
+  /** What was cut, for the log line. */
+  readonly detail: string;
+}
+
+const MAX_SQL = formatMoney(MAX_MONEY);
+const MIN_SQL = formatMoney(MIN_MONEY);
+
 /**
  * Adds calls and/or spend to one tenant's period row, creating it when missing, in one atomic
- * statement. Safe under any concurrency (the unique key serialises writers on the row).
+ * statement. Safe under any concurrency (the unique key serialises writers on the row). Spend
+ * stops at MAX_MONEY (see the header).
  */
 export async function addUsage(db: Db, tenantId: number, period: Pick<Period, 'kind' | 'start'>, delta: UsageDelta): Promise<void> {
   const calls = delta.calls ?? 0;
-  const spend = delta.spend ?? money(0);
+  const spend = clampMoney(delta.spend ?? 0).value;
   if (calls === 0 && spend === 0) return;
   if (dbKind(db as Knex) === 'mysql') {
     const s = formatMoney(spend);
+    // spend + x is computed as DECIMAL(15,4): no overflow before LEAST() brings it back in range.
     await db.raw(
       'INSERT INTO tenant_usage (tenant_id, period_kind, period_start, calls, spend) VALUES (?, ?, ?, ?, CAST(? AS DECIMAL(14,4))) ' +
-        'ON DUPLICATE KEY UPDATE calls = calls + ?, spend = spend + CAST(? AS DECIMAL(14,4))',
+        `ON DUPLICATE KEY UPDATE calls = calls + ?, spend = LEAST(spend + CAST(? AS DECIMAL(14,4)), ${MAX_SQL})`,
       [tenantId, period.kind, period.start, calls, s, calls, s],
     );
   } else {
     await db.raw(
       'INSERT INTO tenant_usage (tenant_id, period_kind, period_start, calls, spend) VALUES (?, ?, ?, ?, ?) ' +
-        'ON CONFLICT (tenant_id, period_kind, period_start) DO UPDATE SET calls = calls + excluded.calls, spend = ROUND(spend + excluded.spend, 4)',
+        `ON CONFLICT (tenant_id, period_kind, period_start) DO UPDATE SET calls = calls + excluded.calls, spend = MIN(ROUND(spend + excluded.spend, 4), ${MAX_SQL})`,
       [tenantId, period.kind, period.start, calls, spend / 10_000],
     );
   }
 }
 
 /**
- * Takes `amount` off a prepaid balance (postpaid tenants, balance NULL, are left alone).
- * updated_at stays as it was: this is not a configuration change (see migration 26).
+ * Takes `amount` off a prepaid balance (postpaid tenants, balance NULL, are left alone), down to
+ * MIN_MONEY at most. updated_at stays as it was: this is not a configuration change (see migration 26).
  */
 export async function debitBalance(db: Db, tenantId: number, amount: Money): Promise<void> {
-  if (amount === 0) return;
+  const debit = clampMoney(amount).value;
+  if (debit === 0) return;
   if (dbKind(db as Knex) === 'mysql') {
-    await db.raw('UPDATE tenants SET balance = balance - CAST(? AS DECIMAL(14,4)), updated_at = updated_at WHERE id = ? AND balance IS NOT NULL', [formatMoney(amount), tenantId]);
+    await db.raw(`UPDATE tenants SET balance = GREATEST(balance - CAST(? AS DECIMAL(14,4)), ${MIN_SQL}), updated_at = updated_at WHERE id = ? AND balance IS NOT NULL`, [formatMoney(debit), tenantId]);
   } else {
-    await db.raw('UPDATE tenants SET balance = ROUND(balance - ?, 4) WHERE id = ? AND balance IS NOT NULL', [amount / 10_000, tenantId]);
+    await db.raw(`UPDATE tenants SET balance = MAX(ROUND(balance - ?, 4), ${MIN_SQL}) WHERE id = ? AND balance IS NOT NULL`, [debit / 10_000, tenantId]);
   }
 }
 
@@ -73,21 +94,48 @@ export interface Chargeable {
 }
 
 /**
+ * A CDR's cost as cdrs.cost can hold it: beyond DECIMAL(14,4) it is cut to MAX_MONEY (rating
+ * already caps a call's cost there; a cost at that maximum is reported as capped, since no real
+ * call costs exactly that). Junk is left for the database to refuse.
+ */
+export function fitCost<T extends Chargeable>(cdr: T): { cdr: T; capped: CappedCharge | null } {
+  if (cdr.cost === null || cdr.cost === undefined) return { cdr, capped: null };
+  let parsed: { value: Money; capped: boolean };
+  try {
+    parsed = parseMoneyCapped(cdr.cost);
+  } catch {
+    return { cdr, capped: null };
+  }
+  if (parsed.value < MAX_MONEY) return { cdr, capped: null };
+  return {
+    cdr: { ...cdr, cost: MAX_SQL },
+    capped: { tenantId: cdr.tenant_id, column: 'cost', detail: `cdrs.cost ${String(cdr.cost)} ${parsed.capped ? 'cut' : 'is'} at ${MAX_SQL}, the most DECIMAL(14,4) holds` },
+  };
+}
+
+/**
  * Charges newly inserted CDRs, inside the transaction that inserted them: per tenant, spend of
  * the day and the month (in the tenant's zone, by started_at) goes up and the balance down by the
  * sum of their costs. Tenants and rows are visited in a fixed order, so concurrent writers take
- * row locks in the same order. Returns the number of tenants charged.
+ * row locks in the same order. Returns the number of tenants charged and the charges that were
+ * cut to what the columns hold.
  */
-export async function chargeNewCdrs(trx: Knex.Transaction, cdrs: readonly Chargeable[]): Promise<number> {
+export async function chargeNewCdrs(trx: Knex.Transaction, cdrs: readonly Chargeable[]): Promise<{ tenants: number; capped: CappedCharge[] }> {
   const costed = cdrs
-    .map((c) => ({ tenantId: c.tenant_id, startedAt: c.started_at, cost: c.cost === null || c.cost === undefined ? money(0) : parseMoney(c.cost) }))
+    .map((c) => ({ tenantId: c.tenant_id, startedAt: c.started_at, cost: c.cost === null || c.cost === undefined ? money(0) : parseMoneyCapped(c.cost).value }))
     .filter((c): c is { tenantId: number; startedAt: string; cost: Money } => c.tenantId !== null && c.cost !== 0);
-  if (costed.length === 0) return 0;
+  if (costed.length === 0) return { tenants: 0, capped: [] };
   const tenantIds = [...new Set(costed.map((c) => c.tenantId))].sort((a, b) => a - b);
   const zones = new Map<number, string>();
-  const rows: Array<{ id: number; timezone: string | null }> = await trx('tenants').whereIn('id', tenantIds).select('id', 'timezone');
-  for (const r of rows) zones.set(Number(r.id), tenantZone(r.timezone));
+  const balances = new Map<number, Money | null>();
+  const rows: Array<{ id: number; timezone: string | null; balance: unknown }> = await trx('tenants').whereIn('id', tenantIds).select('id', 'timezone', 'balance');
+  for (const r of rows) {
+    zones.set(Number(r.id), tenantZone(r.timezone));
+    balances.set(Number(r.id), r.balance === null || r.balance === undefined ? null : parseMoneyCapped(r.balance).value);
+  }
 
+  // Sums stay within what DECIMAL(14,4) holds (and within exact integers): more is cut anyway.
+  const add = (a: number, b: number): number => Math.min(a + b, MAX_MONEY + 1);
   const usage = new Map<string, { tenantId: number; kind: PeriodKind; start: string; spend: number }>();
   const debits = new Map<number, number>();
   for (const c of costed) {
@@ -97,17 +145,43 @@ export async function chargeNewCdrs(trx: Knex.Transaction, cdrs: readonly Charge
       const p = periodOf(kind, at, zone);
       const key = `${String(c.tenantId).padStart(12, '0')}/${kind}/${p.start}`;
       const entry = usage.get(key) ?? { tenantId: c.tenantId, kind, start: p.start, spend: 0 };
-      entry.spend += c.cost;
+      entry.spend = add(entry.spend, c.cost);
       usage.set(key, entry);
     }
-    debits.set(c.tenantId, (debits.get(c.tenantId) ?? 0) + c.cost);
+    debits.set(c.tenantId, add(debits.get(c.tenantId) ?? 0, c.cost));
   }
+  const capped: CappedCharge[] = [];
+  const before = await usageBefore(trx, [...usage.values()]);
   for (const key of [...usage.keys()].sort()) {
     const u = usage.get(key)!;
-    await addUsage(trx, u.tenantId, u, { spend: money(u.spend) });
+    const had = before.get(`${u.tenantId}/${u.kind}/${u.start}`) ?? 0;
+    if (had + u.spend > MAX_MONEY) {
+      capped.push({ tenantId: u.tenantId, column: 'spend', detail: `tenant_usage.spend (${u.kind} ${u.start}) ${formatMoney(money(had))} + ${formatMoney(clampMoney(u.spend).value)} cut at ${MAX_SQL}` });
+    }
+    await addUsage(trx, u.tenantId, u, { spend: clampMoney(u.spend).value });
   }
-  for (const tenantId of tenantIds) await debitBalance(trx, tenantId, money(debits.get(tenantId) ?? 0));
-  return tenantIds.length;
+  for (const tenantId of tenantIds) {
+    const debit = debits.get(tenantId) ?? 0;
+    const balance = balances.get(tenantId) ?? null;
+    if (balance !== null && balance - debit < MIN_MONEY) {
+      capped.push({ tenantId, column: 'balance', detail: `tenants.balance ${formatMoney(balance)} - ${formatMoney(clampMoney(debit).value)} cut at ${MIN_SQL}` });
+    }
+    await debitBalance(trx, tenantId, clampMoney(debit).value);
+  }
+  return { tenants: tenantIds.length, capped };
+}
+
+/** The spend already in the tenant_usage rows about to be charged (0 for a missing row), by "tenant/kind/start". */
+async function usageBefore(trx: Knex.Transaction, keys: ReadonlyArray<{ tenantId: number; kind: PeriodKind; start: string }>): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  const tenantIds = [...new Set(keys.map((k) => k.tenantId))];
+  const starts = [...new Set(keys.map((k) => k.start))];
+  const rows: Array<{ tenant_id: number; period_kind: string; period_start: string; spend: unknown }> = await trx('tenant_usage')
+    .whereIn('tenant_id', tenantIds)
+    .whereIn('period_start', starts)
+    .select('tenant_id', 'period_kind', 'period_start', 'spend');
+  for (const r of rows) out.set(`${Number(r.tenant_id)}/${r.period_kind}/${r.period_start}`, parseMoneyCapped(r.spend ?? 0).value);
+  return out;
 }
 
 export interface SpendLimits {

@@ -10,6 +10,7 @@ import { formatMoney } from '../domain/money';
 import { checkRule, huntPlan, identify, inBusinessHours, orderDestinations } from '../domain/routing';
 import { screenCaller } from '../domain/screening';
 import { NO_FILTERS } from '../snapshot/build';
+import { explainFindings } from '../snapshot/findings';
 import type { ConfigSnapshot } from '../snapshot/types';
 import { hasLimits, lastAnsweredBy, pinLockedUntil, usagePeriods } from './call-state';
 
@@ -25,6 +26,8 @@ export async function explainCall(snapshot: ConfigSnapshot, facts: ExplainFacts,
     out.push(line);
   };
   say(`call from ${facts.caller} to ${facts.dialed} at ${facts.at.toISOString()} (configuration version ${snapshot.version})`);
+  // Rejected rows of this call's tenant (or why its number is not in service): snapshot/findings.ts.
+  for (const line of explainFindings(snapshot, facts.dialed)) say(line);
   const id = identify(snapshot, facts.dialed);
   if (id.kind === 'unknown_number' || id.kind === 'number_disabled' || id.kind === 'tenant_closed') {
     say(`1 identify: ${id.kind.replace('_', ' ')} → not_in_service.wav, hang up UNALLOCATED_NUMBER (outcome announced)`);

@@ -7,10 +7,14 @@
  * Segments are `segment-<ms>-<seq>.jsonl`, one JSON record per line. The writer rotates the open
  * segment, replays closed ones into the database (idempotent by call_uuid) and deletes a segment
  * only when every line of it is confirmed.
+ *
+ * One spool, one owner: open() takes an exclusive lock on the folder (spool-lock.ts), so a second
+ * daemon pointed at the same folder cannot replay and delete the first one's open segment.
  */
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
+import { SpoolLock } from './spool-lock';
 
 export class CdrSpool {
   private handle: fsp.FileHandle | null = null;
@@ -20,10 +24,19 @@ export class CdrSpool {
   private writing: Promise<void> | null = null;
   private seq = 0;
 
+  private lock: SpoolLock | null = null;
+
   constructor(readonly dir: string) {}
 
+  /** Creates the folder and takes its lock (SpoolLockedError when another daemon holds it). Idempotent. */
   async open(): Promise<void> {
-    await fsp.mkdir(this.dir, { recursive: true });
+    if (this.lock) return;
+    try {
+      await fsp.mkdir(this.dir, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      throw new Error(`cannot create the CDR spool folder ${this.dir} (${(err as Error).message}): set CDR_SPOOL_DIR to a folder this user may write`, { cause: err });
+    }
+    this.lock = SpoolLock.acquire(this.dir);
   }
 
   /** Resolves once the record is on disk (fdatasync'ed). */
@@ -106,12 +119,15 @@ export class CdrSpool {
     fs.appendFileSync(path.join(this.dir, 'quarantine.jsonl'), `${JSON.stringify({ reason, line })}\n`);
   }
 
+  /** Closes the open segment and releases the folder's lock. */
   async close(): Promise<void> {
     while (this.writing) await this.writing;
     const handle = this.handle;
     this.handle = null;
     this.currentPath = null;
     await handle?.close();
+    this.lock?.release();
+    this.lock = null;
   }
 }
 

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import fsp from 'node:fs/promises';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
-import { chargeNewCdrs } from '../billing/usage';
+import { chargeNewCdrs, fitCost, type CappedCharge } from '../billing/usage';
 import { missedCallsOf, queueMissedCalls } from '../notify';
 import type { Tenant } from '../snapshot/types';
 import { dbKind } from '../db/connect';
@@ -145,17 +145,31 @@ export class CdrWriter {
    */
   private async insert(records: CdrRecord[]): Promise<void> {
     await this.metrics.timeDb('cdr_insert', async () => {
-      const fresh = await writeCdrs(this.knex, records, this.options.tenants);
+      const { fresh, capped } = await writeCdrBatch(this.knex, records, this.options.tenants);
       if (fresh > 0) this.metrics.cdrsWritten.inc(fresh);
+      for (const c of capped) {
+        this.metrics.chargesCapped.inc({ column: c.column });
+        this.log.warn({ tenant_id: c.tenantId, column: c.column, detail: c.detail }, 'charge capped to what DECIMAL(14,4) holds; the CDR is written');
+      }
     });
   }
+}
+
+/** What one batch did: new rows, and the charges cut to what the money columns hold. */
+export interface WriteResult {
+  fresh: number;
+  capped: CappedCharge[];
 }
 
 /** The tenants in force, for missed-call notifications (the configuration snapshot). */
 export type TenantsOf = () => ReadonlyMap<number, Tenant>;
 
 /** Writes and charges one batch in its own transaction (retried on lock conflicts); returns the new rows. */
-export function writeCdrs(knex: Knex, records: readonly CdrRecord[], tenants?: TenantsOf): Promise<number> {
+export async function writeCdrs(knex: Knex, records: readonly CdrRecord[], tenants?: TenantsOf): Promise<number> {
+  return (await writeCdrBatch(knex, records, tenants)).fresh;
+}
+
+export function writeCdrBatch(knex: Knex, records: readonly CdrRecord[], tenants?: TenantsOf): Promise<WriteResult> {
   return withLockRetry(() => knex.transaction((trx) => insertAndCharge(trx, records, tenants)));
 }
 
@@ -169,10 +183,17 @@ export function writeCdrs(knex: Knex, records: readonly CdrRecord[], tenants?: T
  * unique key on call_uuid; only the one whose insert won sees the row as its own. Rows are sorted
  * by call_uuid so concurrent batches lock keys in the same order.
  */
-export async function insertAndCharge(trx: Knex.Transaction, records: readonly CdrRecord[], tenants?: TenantsOf): Promise<number> {
+export async function insertAndCharge(trx: Knex.Transaction, records: readonly CdrRecord[], tenants?: TenantsOf): Promise<WriteResult> {
   const batch = randomUUID();
   const byUuid = new Map<string, CdrRecord>();
-  for (const r of records) if (!byUuid.has(r.call_uuid)) byUuid.set(r.call_uuid, r);
+  const costCapped = new Map<string, CappedCharge>();
+  for (const r of records) {
+    if (byUuid.has(r.call_uuid)) continue;
+    // A cost cdrs.cost cannot hold is cut to its maximum: refused, the CDR would be quarantined.
+    const { cdr, capped } = fitCost(r);
+    byUuid.set(r.call_uuid, cdr);
+    if (capped) costCapped.set(r.call_uuid, capped);
+  }
   const uuids = [...byUuid.keys()].sort();
   const rows = uuids.map((u) => ({ ...byUuid.get(u)!, write_batch: batch }));
   const query = trx('cdrs').insert(rows).onConflict('call_uuid');
@@ -181,11 +202,12 @@ export async function insertAndCharge(trx: Knex.Transaction, records: readonly C
   await (dbKind(trx) === 'mysql' ? query.merge(['call_uuid']) : query.ignore());
   const mine: Array<{ call_uuid: string }> = await trx('cdrs').whereIn('call_uuid', uuids).andWhere('write_batch', batch).select('call_uuid');
   const fresh = mine.map((r) => byUuid.get(r.call_uuid)!);
-  await chargeNewCdrs(trx, fresh);
+  const charged = await chargeNewCdrs(trx, fresh);
   // Missed calls of new CDRs queue their notification in the same transaction: once per call.
   if (tenants) await queueMissedCalls(trx, missedCallsOf(tenants(), fresh));
   await trx('live_calls').whereIn('call_uuid', uuids).delete();
-  return fresh.length;
+  const costs = mine.flatMap((r) => costCapped.get(r.call_uuid) ?? []);
+  return { fresh: fresh.length, capped: [...costs, ...charged.capped] };
 }
 
 /** Lock conflicts between concurrent writers roll the transaction back; run it again. */

@@ -1,16 +1,20 @@
 /**
  * `npm run config:lint`: reads the configuration tables from DATABASE_URL exactly as the daemon
- * does and lists every row it would skip, and why, plus routing levels whose percentages do not
- * add up to 100. Exit 0 when clean, 1 when something needs a DBA's attention.
+ * does and prints one line per rejected row (table, id, column, value, reason, and what is in
+ * force instead: its last good version, nothing, or the row without a link), the routing levels
+ * whose percentages do not add up to 100, and a summary. The children of a skipped row are counted
+ * in its line, not listed. Exit 0 when clean, 1 when something needs a DBA's attention.
  */
-import { loadSettings } from '../config';
+import { loadSettings, type Settings } from '../config';
 import { runCommand } from './run';
+import { commandSnapshot } from './command-snapshot';
 import { createKnex } from '../db/connect';
-import { loadSnapshot } from '../snapshot/store';
+import { formatFinding, summarizeFindings } from '../snapshot/findings';
 import type { ConfigSnapshot, RoutingRule } from '../snapshot/types';
 
-export function lintFindings(snapshot: ConfigSnapshot): string[] {
-  const findings = snapshot.rejected.map((r) => `${r.table} id=${r.id ?? '?'}: ${r.reason}`);
+/** Routing levels whose percentages do not add up to 100 (they still work, as relative weights). */
+export function lintWarnings(snapshot: ConfigSnapshot): string[] {
+  const warnings: string[] = [];
   for (const [tenantId, rules] of snapshot.rulesByTenant) {
     const levels = new Map<string, RoutingRule[]>();
     for (const rule of rules) {
@@ -20,26 +24,28 @@ export function lintFindings(snapshot: ConfigSnapshot): string[] {
     for (const [, level] of levels) {
       const total = level.reduce((s, r) => s + r.percent, 0);
       if (level.length > 1 && total !== 100) {
-        findings.push(`routing_rules ids=${level.map((r) => r.id).join(',')} (tenant ${tenantId}, priority ${level[0].priority}): percents add up to ${total}, not 100; they are used as relative weights`);
+        warnings.push(`routing_rules ids=${level.map((r) => r.id).join(',')} (tenant ${tenantId}, priority ${level[0].priority}): percents add up to ${total}, not 100; they are used as relative weights`);
       }
     }
   }
-  return findings;
+  return warnings;
 }
 
-async function main(): Promise<number> {
-  const settings = loadSettings();
+export async function lint(settings: Settings, out: { write(text: string): unknown }): Promise<number> {
   const knex = createKnex(settings.database.url);
   try {
-    const snapshot = await loadSnapshot(knex);
-    const findings = lintFindings(snapshot);
-    process.stdout.write(`${snapshot.tenants.size} tenants, ${snapshot.accessNumbers.size} access numbers, ${snapshot.groups.size} groups loaded\n`);
-    for (const f of findings) process.stdout.write(`${f}\n`);
-    process.stdout.write(findings.length === 0 ? 'no problems found\n' : `${findings.length} problem(s)\n`);
-    return findings.length === 0 ? 0 : 1;
+    const { snapshot, lastGoodNote } = await commandSnapshot(settings, knex);
+    const warnings = lintWarnings(snapshot);
+    out.write(`${snapshot.tenants.size} tenants, ${snapshot.accessNumbers.size} access numbers, ${snapshot.groups.size} groups in force\n`);
+    out.write(`(${lastGoodNote})\n`);
+    for (const f of snapshot.rejected) out.write(`${formatFinding(f)}\n`);
+    for (const w of warnings) out.write(`${w}\n`);
+    const clean = snapshot.rejected.length === 0 && warnings.length === 0;
+    out.write(clean ? 'no problems found\n' : `${summarizeFindings(snapshot.rejected)}${warnings.length > 0 ? `; ${warnings.length} routing level(s) not adding up to 100%` : ''}\n`);
+    return clean ? 0 : 1;
   } finally {
     await knex.destroy();
   }
 }
 
-if (require.main === module) runCommand('config:lint', main);
+if (require.main === module) runCommand('config:lint', () => lint(loadSettings(), process.stdout));

@@ -7,7 +7,7 @@ import { loadSettings } from '../config';
 import { runCommand } from './run';
 import { createKnex } from '../db/connect';
 import { loadGeoData } from '../domain/geo';
-import { loadSnapshot } from '../snapshot/store';
+import { commandSnapshot } from './command-snapshot';
 
 function option(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -31,9 +31,9 @@ async function main(): Promise<number> {
   const knex = createKnex(settings.database.url);
   try {
     await loadGeoData();
-    const snapshot = await loadSnapshot(knex);
+    const { snapshot } = await commandSnapshot(settings, knex);
     for (const line of await explainCall(snapshot, { dialed: number, caller, at }, knex, settings.calls.maxFailoverGroups)) process.stdout.write(`${line}\n`);
-    if (snapshot.rejected.length > 0) process.stdout.write(`(${snapshot.rejected.length} configuration rows are skipped as invalid: npm run config:lint)\n`);
+    if (snapshot.rejected.length > 0) process.stdout.write(`(${snapshot.rejected.length} configuration rows are rejected in all: npm run config:lint)\n`);
     return 0;
   } finally {
     await knex.destroy();

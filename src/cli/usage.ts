@@ -81,7 +81,8 @@ export function formatUsageReport(r: TenantUsageReport): string {
   return `${lines.join('\n')}\n`;
 }
 
-export async function main(argv: readonly string[], out: Writable = process.stdout, err: Writable = process.stderr, env?: NodeJS.ProcessEnv): Promise<number> {
+/** `clock` says what "today" is (tests give a fixed one; a real "now" would race local midnight). */
+export async function main(argv: readonly string[], out: Writable = process.stdout, err: Writable = process.stderr, env?: NodeJS.ProcessEnv, clock: () => Date = () => new Date()): Promise<number> {
   let tenantId: number;
   try {
     tenantId = tenantIdFlag(parseFlags(argv, ['tenant']));
@@ -94,7 +95,7 @@ export async function main(argv: readonly string[], out: Writable = process.stdo
   if (!settings) return 2;
   const knex = createKnex(settings.database.url);
   try {
-    const report = await tenantUsageReport(knex, tenantId, new Date());
+    const report = await tenantUsageReport(knex, tenantId, clock());
     if (!report) {
       err.write(`usage: no tenant with id ${tenantId}\n`);
       return 1;

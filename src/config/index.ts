@@ -2,7 +2,9 @@
  * Loads, validates and freezes the daemon's settings. This is the only module that reads the
  * environment; everything else receives the frozen Settings object.
  */
+import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import convict from 'convict';
 import { registerFormats, schema } from './schema';
 
@@ -33,10 +35,20 @@ export interface Settings {
     readonly maxAttempts: number;
     readonly timeoutMs: number;
   };
-  readonly configCache: { readonly pollIntervalMs: number; readonly fullReloadIntervalS: number };
+  readonly configCache: { readonly pollIntervalMs: number; readonly fullReloadIntervalS: number; readonly file: string };
   readonly cdr: { readonly spoolDir: string; readonly flushIntervalMs: number; readonly retryIntervalMs: number };
   readonly node: { readonly name: string };
   readonly log: { readonly level: string };
+}
+
+/** The installation directory: the folder holding package.json (above src/ and dist/src/). */
+export const INSTALL_DIR = findInstallDir(__dirname);
+
+function findInstallDir(from: string): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
+    if (path.dirname(dir) === dir) return path.resolve(from, '..', '..');
+  }
 }
 
 /** A configuration the daemon refuses to start with; the message names the key and the reason. */
@@ -73,9 +85,15 @@ export function loadSettings(options: LoadOptions = {}): Settings {
     throw new ConfigError(`invalid configuration: ${redact((err as Error).message)}`);
   }
   const props = config.getProperties() as unknown as Settings & { metrics: { tenantIds: string } };
+  // Files the daemon owns are found from the installation, not from wherever it was started:
+  // two daemons started from different folders must not get two spools of one install, and one
+  // started from / must not spool into /var/spool/cdr by accident.
+  const spoolDir = path.resolve(INSTALL_DIR, props.cdr.spoolDir);
   const settings: Settings = {
     ...props,
     metrics: { ...props.metrics, tenantIds: props.metrics.tenantIds.split(',').filter((v) => v.trim() !== '').map(Number) },
+    configCache: { ...props.configCache, file: props.configCache.file === '' ? path.join(spoolDir, 'config-cache.json') : path.resolve(INSTALL_DIR, props.configCache.file) },
+    cdr: { ...props.cdr, spoolDir },
     node: { name: props.node.name || os.hostname() },
   };
   return deepFreeze(settings);

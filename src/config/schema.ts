@@ -47,6 +47,18 @@ export function registerFormats(): void {
     },
   });
   convict.addFormat({
+    name: 'local-path',
+    validate(value: unknown) {
+      if (typeof value !== 'string' || value.trim() === '' || value.includes('\0')) throw new Error('must be a folder path');
+    },
+  });
+  convict.addFormat({
+    name: 'optional-path',
+    validate(value: unknown) {
+      if (typeof value !== 'string' || value.includes('\0')) throw new Error('must be a file path or empty');
+    },
+  });
+  convict.addFormat({
     name: 'listen-host',
     validate(value: unknown) {
       if (typeof value !== 'string' || value.length === 0 || /\s/.test(value)) {
@@ -322,12 +334,18 @@ export const schema = {
       default: 300,
       env: 'CONFIG_FULL_RELOAD_INTERVAL_S',
     },
+    file: {
+      doc: 'Local copy of the configuration rows in force, written after every load from the database (mode 0600: it holds PINs); a daemon that starts while the database is down routes from it. Empty = config-cache.json in CDR_SPOOL_DIR (the folder this daemon alone owns); a relative path is taken from the installation directory.',
+      format: 'optional-path',
+      default: '',
+      env: 'CONFIG_CACHE_FILE',
+    },
   },
   cdr: {
     spoolDir: {
-      doc: 'Durable local spool for CDRs not yet in the database (replayed when it is back).',
-      format: String,
-      default: './var/spool/cdr',
+      doc: 'Durable local spool for CDRs not yet in the database (replayed when it is back). One daemon owns it: a second daemon pointed at the same folder refuses to start (exit code 3). A relative path is taken from the installation directory (the folder holding package.json), not from the working directory.',
+      format: 'local-path',
+      default: 'var/spool/cdr',
       env: 'CDR_SPOOL_DIR',
     },
     flushIntervalMs: {

@@ -33,6 +33,12 @@ export interface CronDeps {
   /** This daemon's live calls (CallServer.liveCalls()). */
   liveCalls: () => readonly LiveCall[];
   clock?: () => Date;
+  /**
+   * false: the jobs exist and run when runTick() is called, but node-cron does not fire them.
+   * For tests that drive every tick themselves: a real schedule would race them at minute
+   * boundaries (a test's tick found "claimed" by the daemon's own).
+   */
+  schedule?: boolean;
 }
 
 export interface CronService {
@@ -100,7 +106,7 @@ export async function startCron(deps: CronDeps): Promise<CronService> {
   const dispatcher = new NotificationDispatcher({ knex: deps.knex, notify: settings.notify, log: deps.log.child({ job: 'notifications' }), metrics: createNotifyMetrics(deps.metrics.registry) });
   const jobs = [...cronJobs(deps, guard), notificationsCronJob(dispatcher)];
   const scheduler = new CronScheduler({ knex: deps.knex, node: settings.node.name, log: deps.log, metrics: deps.metrics, jobs, clock: deps.clock });
-  await scheduler.start();
+  if (deps.schedule !== false) await scheduler.start();
   return {
     scheduler,
     guard,

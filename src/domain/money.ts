@@ -6,6 +6,36 @@ export type Money = number & { readonly __money: unique symbol };
 
 const SCALE = 10_000;
 
+/**
+ * The largest amount a DECIMAL(14,4) column holds (cdrs.cost, tenant_usage.spend, tenants.balance,
+ * rates): 9999999999.9999. Charges are capped to it rather than refused by the database.
+ */
+export const MAX_MONEY = 99_999_999_999_999 as Money;
+export const MIN_MONEY = -99_999_999_999_999 as Money;
+
+/** `m` limited to what a DECIMAL(14,4) column holds; `capped` says whether anything was cut. */
+export function clampMoney(m: number): { value: Money; capped: boolean } {
+  if (m > MAX_MONEY) return { value: MAX_MONEY, capped: true };
+  if (m < MIN_MONEY) return { value: MIN_MONEY, capped: true };
+  return { value: money(m), capped: false };
+}
+
+/**
+ * Like parseMoney, for sums and values that may exceed DECIMAL(14,4) (a SUM over many CDRs, an old
+ * spool line): any count of integer digits, capped to MIN_MONEY..MAX_MONEY.
+ */
+export function parseMoneyCapped(value: unknown): { value: Money; capped: boolean } {
+  if (typeof value === 'number' && Number.isFinite(value) && Math.abs(value) >= 1e10) {
+    return value > 0 ? { value: MAX_MONEY, capped: true } : { value: MIN_MONEY, capped: true };
+  }
+  const text = typeof value === 'number' ? value.toFixed(4) : String(value).trim();
+  const m = /^(-)?0*(\d+)(?:\.(\d{1,4})\d*)?$/.exec(text);
+  if (!m) throw new Error(`not an amount of money: ${JSON.stringify(value)}`);
+  if (m[2].length > 10) return m[1] ? { value: MIN_MONEY, capped: true } : { value: MAX_MONEY, capped: true };
+  const units = Number(m[2]) * SCALE + Number((m[3] ?? '').padEnd(4, '0'));
+  return { value: (m[1] ? -units : units) as Money, capped: false };
+}
+
 /** Parses a DECIMAL as the drivers return it (MySQL: string, SQLite: number). Throws on junk. */
 export function parseMoney(value: unknown): Money {
   const text = typeof value === 'number' ? value.toFixed(4) : String(value).trim();

@@ -16,7 +16,7 @@
  */
 import type { Rate } from '../snapshot/types';
 import type { CallType } from './geo';
-import { money, type Money } from './money';
+import { MAX_MONEY, money, type Money } from './money';
 
 export type RateTerms = Pick<Rate, 'perMinute' | 'incrementS' | 'connectFee'>;
 
@@ -42,7 +42,8 @@ function checkIncrement(incrementS: number): void {
 export function billedSeconds(billsec: number, incrementS: number): number {
   checkIncrement(incrementS);
   if (!(billsec > 0)) return 0;
-  const seconds = Math.ceil(billsec);
+  // An absurd billsec (FreeSWITCH sends text) is bounded, so the cost is capped, never a RangeError.
+  const seconds = Math.min(Math.ceil(billsec), Number.MAX_SAFE_INTEGER);
   return Math.ceil(seconds / incrementS) * incrementS;
 }
 
@@ -54,14 +55,27 @@ function timeCharge(perMinute: Money, seconds: number): bigint {
 }
 
 /**
+ * Cost of one call, exact and unbounded (BigInt): for checking a rate against what the database
+ * can hold (the snapshot refuses a rate whose longest call would not fit).
+ */
+export function exactCallCost(rate: RateTerms, billsec: number, answered: boolean = billsec > 0): bigint {
+  if (!answered) return 0n;
+  return BigInt(rate.connectFee) + timeCharge(rate.perMinute, billedSeconds(billsec, rate.incrementS));
+}
+
+/**
  * Cost of one call. `answered` (default: billsec > 0) says whether the connect fee applies: a call
  * answered and dropped within its first second has billsec 0 but still pays the connect fee.
+ * A cost beyond what DECIMAL(14,4) holds is capped to MAX_MONEY (`rateCallCapped` says when):
+ * the database would refuse it, and the call's CDR must still be written.
  */
 export function rateCall(rate: RateTerms, billsec: number, answered: boolean = billsec > 0): Money {
-  if (!answered) return money(0);
-  const total = BigInt(rate.connectFee) + timeCharge(rate.perMinute, billedSeconds(billsec, rate.incrementS));
-  if (total > BigInt(Number.MAX_SAFE_INTEGER)) throw new RangeError('call cost beyond the range of DECIMAL(14,4)');
-  return money(Number(total));
+  return rateCallCapped(rate, billsec, answered).cost;
+}
+
+export function rateCallCapped(rate: RateTerms, billsec: number, answered: boolean = billsec > 0): { cost: Money; capped: boolean } {
+  const total = exactCallCost(rate, billsec, answered);
+  return total > BigInt(MAX_MONEY) ? { cost: MAX_MONEY, capped: true } : { cost: money(Number(total)), capped: false };
 }
 
 /**

@@ -1,14 +1,41 @@
-/** Serves /metrics (Prometheus text format) and /healthz. */
+/**
+ * Serves /metrics (Prometheus text format) and /healthz.
+ *
+ * /healthz answers JSON with a `status` and an HTTP code a probe can tell apart without reading
+ * the body (README "Health"):
+ *   200 `ok`                    calls route from configuration read from a database that answers;
+ *   203 `database_unreachable`  the last configuration poll failed: calls route from the
+ *                               configuration loaded before, CDRs wait in the spool;
+ *   203 `cached_configuration`  the database has not been reached since start-up: calls route from
+ *                               the on-disk cache (CONFIG_CACHE_FILE);
+ *   503 (`ok: false`)           not able to route calls (starting).
+ * 203 ("non-authoritative") is a 2xx on purpose: the daemon is alive and answers calls, so a
+ * liveness probe must not restart it, while a NOC probe that accepts only 200 sees the difference.
+ */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Metrics } from '../metrics';
+
+export type HealthStatus = 'ok' | 'database_unreachable' | 'cached_configuration' | 'starting';
+
+export interface Health {
+  /** Calls can be routed. */
+  ok: boolean;
+  status: HealthStatus;
+  [field: string]: unknown;
+}
+
+export function healthHttpStatus(h: Health): number {
+  if (!h.ok) return 503;
+  return h.status === 'ok' ? 200 : 203;
+}
 
 export class MetricsServer {
   private readonly server: http.Server;
 
   constructor(
     private readonly metrics: Metrics,
-    private readonly health: () => { ok: boolean; detail: Record<string, unknown> },
+    private readonly health: () => Health,
   ) {
     this.server = http.createServer((req, res) => {
       void this.route(req, res);
@@ -24,7 +51,7 @@ export class MetricsServer {
         res.end(body);
       } else if (req.method === 'GET' && url === '/healthz') {
         const h = this.health();
-        res.writeHead(h.ok ? 200 : 503, { 'Content-Type': 'application/json' });
+        res.writeHead(healthHttpStatus(h), { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
         res.end(JSON.stringify(h));
       } else {
         res.writeHead(404, { 'Content-Type': 'text/plain' });

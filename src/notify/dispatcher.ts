@@ -44,6 +44,8 @@ export interface DispatcherOptions {
    * Default 45 s.
    */
   readonly maxRunMs?: number;
+  /** Milliseconds elapsed, for maxRunMs (monotonic; tests give one they advance themselves). */
+  readonly elapsedMs?: () => number;
 }
 
 export interface RunReport {
@@ -142,8 +144,9 @@ export class NotificationDispatcher {
     const batchSize = this.options.batchSize ?? 100;
     const maxRounds = this.options.maxRounds ?? 10;
     // Elapsed time, not the scheduling clock: `now` may be a tick time or a test's future.
-    const deadline = Date.now() + (this.options.maxRunMs ?? 45_000);
-    const mayClaim = (): boolean => !signal?.aborted && Date.now() < deadline && !this.stopped;
+    const elapsed = this.options.elapsedMs ?? (() => performance.now());
+    const deadline = elapsed() + (this.options.maxRunMs ?? 45_000);
+    const mayClaim = (): boolean => !signal?.aborted && elapsed() < deadline && !this.stopped;
     try {
       for (let round = 0; round < maxRounds && mayClaim(); round++) {
         const due: OutboxRow[] = await this.knex('notifications')

@@ -1,19 +1,30 @@
 /**
  * Turns the raw rows of the configuration tables into a validated ConfigSnapshot. Pure: the
- * same rows always give the same snapshot, and nothing here touches the database.
+ * same rows (and the same last good rows) always give the same snapshot; nothing here touches
+ * the database.
  *
- * A bad row is skipped and reported (RejectedRow), never fatal. References are checked too: a
- * routing rule pointing at a group of another tenant, or at a missing one, is rejected; a group
- * whose failover link dangles keeps working without the link (and the link is reported).
+ * A bad row is never fatal. Every row is read column by column (rows.ts) and its references are
+ * checked against what is in force (a routing rule pointing at a group of another tenant, or at a
+ * missing one, does not hold). What then happens is ledger.ts's business: a row edited into a bad
+ * state keeps its last good version (`lastGood`, the rows in force at the previous build), a row
+ * that was never valid is skipped, and the children of a skipped row are reported once, with it.
+ * A broken optional link (a group's failover, a tenant's operator group or prompt) is ignored and
+ * reported, the row stays in force.
+ *
+ * Tables are taken parents first: tenants, prompts, access numbers, groups and their destinations,
+ * the tenants' links, schedules, holidays, filters, rates, IVR, extensions, and routing rules last.
  */
 import { parseScheduleSlot, ScheduleSyntaxError, type ScheduleSlot } from '../domain/schedule';
 import { parseRegionTokens } from '../domain/geo';
+import { formatMoney, MAX_MONEY } from '../domain/money';
+import { exactCallCost } from '../domain/rating';
 import { isValidTimeZone } from '../domain/timezone';
+import { Ledger, type Problem } from './ledger';
 import { RowError, RowReader, type Row } from './rows';
 import {
-  CALL_TYPES, FILTER_KINDS, FILTER_LISTS, IVR_ACTIONS, NUMBER_KINDS, RULE_ACTIONS, STRATEGIES, TENANT_STATUSES,
+  CALL_TYPES, CONFIG_TABLES, FILTER_KINDS, FILTER_LISTS, IVR_ACTIONS, NUMBER_KINDS, RULE_ACTIONS, STRATEGIES, TENANT_STATUSES,
   type AccessNumber, type ConfigSnapshot, type Destination, type DestinationGroup, type Extension,
-  type IvrMenu, type IvrOption, type Prompt, type Rate, type RejectedRow, type RoutingRule, type Tenant,
+  type IvrMenu, type IvrOption, type Prompt, type Rate, type RoutingRule, type RowsByTable, type Tenant,
   type TenantFilters, type TenantSchedule,
 } from './types';
 
@@ -35,136 +46,160 @@ export interface RawTables {
   extension_phones?: Row[];
 }
 
-export const SNAPSHOT_TABLES: ReadonlyArray<keyof RawTables> = [
-  'tenants', 'access_numbers', 'destination_groups', 'destinations', 'routing_rules', 'prompts',
-  'schedules', 'schedule_slots', 'holidays', 'call_filters', 'rates', 'ivr_menus', 'ivr_options',
-  'extensions', 'extension_phones',
-];
+export const SNAPSHOT_TABLES: ReadonlyArray<keyof RawTables> = CONFIG_TABLES;
+
+/** No rows were in force before (the first load, `config:lint` without a cache). */
+export const NO_LAST_GOOD: RowsByTable = new Map();
+
+/** CALL_MAX_DURATION_S's default: the longest call a rate is checked against. */
+export const DEFAULT_MAX_CALL_S = 14_400;
+
+export interface BuildOptions {
+  /** Longest call (calls.maxDurationS): a rate whose longest call would cost more than DECIMAL(14,4) holds is refused. */
+  readonly maxCallS?: number;
+}
 
 const PHONE = /^\+?[0-9*#]{1,32}$/;
 const DIGITS = /^[0-9]{3,32}$/;
 
-export function buildSnapshot(raw: RawTables, version: number, loadedAt: Date): ConfigSnapshot {
-  const rejected: RejectedRow[] = [];
-  const each = <T>(table: string, rows: Row[], read: (r: RowReader, row: Row) => T | null): T[] => {
-    const out: T[] = [];
-    for (const row of rows) {
-      const r = new RowReader(row);
-      try {
-        const value = read(r, row);
-        if (value !== null) out.push(value);
-      } catch (err) {
-        if (!(err instanceof RowError)) throw err;
-        rejected.push({ table, id: rowId(row), reason: err.message });
-      }
-    }
-    return out;
-  };
+export function buildSnapshot(raw: RawTables, version: number, loadedAt: Date, lastGood: RowsByTable = NO_LAST_GOOD, options: BuildOptions = {}): ConfigSnapshot {
+  const ledger = new Ledger(raw as unknown as Record<string, Row[] | undefined>, lastGood);
+  const maxCallS = options.maxCallS ?? DEFAULT_MAX_CALL_S;
 
   const tenants = new Map<number, Tenant>();
-  for (const t of each('tenants', raw.tenants, readTenant)) tenants.set(t.id, t);
+  ledger.table('tenants', readTenant, () => null, (t) => tenants.set(t.id, t));
+  const tenantOwner = (tenantId: number): Problem | null => ledger.owner('tenant_id', 'tenants', tenantId, tenants.has(tenantId));
 
   const prompts = new Map<number, Prompt>();
-  for (const p of each('prompts', raw.prompts, readPrompt)) {
-    if (p.tenantId !== null && !tenants.has(p.tenantId)) rejected.push({ table: 'prompts', id: p.id, reason: `tenant_id ${p.tenantId} does not exist` });
-    else prompts.set(p.id, p);
-  }
+  ledger.table('prompts', readPrompt, (p) => (p.tenantId === null ? null : tenantOwner(p.tenantId)), (p) => prompts.set(p.id, p));
 
   const accessNumbers = new Map<string, AccessNumber>();
-  for (const a of each('access_numbers', raw.access_numbers, readAccessNumber)) {
-    if (!tenants.has(a.tenantId)) rejected.push({ table: 'access_numbers', id: a.id, reason: `tenant_id ${a.tenantId} does not exist` });
-    else if (accessNumbers.has(a.number)) rejected.push({ table: 'access_numbers', id: a.id, reason: `number ${a.number} is listed twice` });
-    else accessNumbers.set(a.number, a);
-  }
+  ledger.table('access_numbers', readAccessNumber, (a) => tenantOwner(a.tenantId) ?? (accessNumbers.has(a.number)
+    ? { kind: 'value', column: 'number', value: a.number, reason: `number ${a.number} is listed twice (access number ${accessNumbers.get(a.number)!.id} has it)` }
+    : null), (a) => accessNumbers.set(a.number, a));
 
-  const destinationsByGroup = new Map<number, Destination[]>();
-  for (const d of each('destinations', raw.destinations, readDestination)) {
-    const list = destinationsByGroup.get(d.groupId) ?? [];
-    list.push(d);
-    destinationsByGroup.set(d.groupId, list);
-  }
-  const groupRows = each('destination_groups', raw.destination_groups, readGroup);
-  const groupIds = new Set(groupRows.map((g) => g.id));
-  for (const [groupId, list] of destinationsByGroup) {
-    if (!groupIds.has(groupId)) for (const d of list) rejected.push({ table: 'destinations', id: d.id, reason: `group_id ${groupId} does not exist` });
-  }
-  const groups = new Map<number, DestinationGroup>();
-  const groupTenant = new Map(groupRows.map((g) => [g.id, g.tenantId]));
-  for (const g of groupRows) {
-    if (!tenants.has(g.tenantId)) {
-      rejected.push({ table: 'destination_groups', id: g.id, reason: `tenant_id ${g.tenantId} does not exist` });
-      continue;
-    }
-    let failoverGroupId = g.failoverGroupId;
-    if (failoverGroupId !== null && groupTenant.get(failoverGroupId) !== g.tenantId) {
-      rejected.push({ table: 'destination_groups', id: g.id, reason: `failover_group_id ${failoverGroupId} is not a group of the same tenant; the link is ignored` });
-      failoverGroupId = null;
-    }
-    const destinations = (destinationsByGroup.get(g.id) ?? []).sort((a, b) => a.position - b.position || a.id - b.id);
-    groups.set(g.id, { ...g, failoverGroupId, destinations });
-  }
+  const groups = buildGroups(ledger, tenantOwner);
+  linkTenants(ledger, tenants, groups, prompts);
 
-  // A tenant's own links must stay inside the tenant: another company's operator group or
-  // prompt is dropped (reported), the tenant keeps working without it.
-  for (const [id, tenant] of tenants) {
-    const fixed: Record<string, number | null> = {};
-    const check = (column: string, value: number | null, ok: boolean, what: string): void => {
-      if (value === null || ok) return;
-      fixed[column] = null;
-      rejected.push({ table: 'tenants', id, reason: `${column} ${value} is not ${what} of this tenant; the link is ignored` });
-    };
-    check('operator_group_id', tenant.operatorGroupId, groups.get(tenant.operatorGroupId ?? -1)?.tenantId === id, 'a destination group');
-    for (const [column, value] of [
-      ['welcome_prompt_id', tenant.welcomePromptId],
-      ['after_hours_prompt_id', tenant.afterHoursPromptId],
-      ['ringback_prompt_id', tenant.ringbackPromptId],
-    ] as const) {
-      const prompt = prompts.get(value ?? -1);
-      check(column, value, prompt !== undefined && (prompt.tenantId === null || prompt.tenantId === id), 'a system prompt or a prompt');
-    }
-    if (Object.keys(fixed).length > 0) {
-      tenants.set(id, {
-        ...tenant,
-        operatorGroupId: 'operator_group_id' in fixed ? null : tenant.operatorGroupId,
-        welcomePromptId: 'welcome_prompt_id' in fixed ? null : tenant.welcomePromptId,
-        afterHoursPromptId: 'after_hours_prompt_id' in fixed ? null : tenant.afterHoursPromptId,
-        ringbackPromptId: 'ringback_prompt_id' in fixed ? null : tenant.ringbackPromptId,
-      });
-    }
-  }
-
-  const schedules = buildSchedules(raw, tenants, each, rejected);
-  const { holidaysByTenant, commonHolidays } = buildHolidays(raw, tenants, each, rejected);
-  const filtersByTenant = buildFilters(raw, tenants, each, rejected);
-  const rates = buildRates(raw, tenants, each, rejected);
-  const menus = buildMenus(raw, tenants, prompts, each, rejected);
-  const extensionsByTenant = buildExtensions(raw, tenants, each, rejected);
+  const schedules = buildSchedules(ledger, tenantOwner);
+  const { holidaysByTenant, commonHolidays } = buildHolidays(ledger, tenantOwner);
+  const filtersByTenant = buildFilters(ledger, tenantOwner);
+  const rates = buildRates(ledger, tenantOwner, maxCallS);
+  const menus = buildMenus(ledger, tenantOwner, prompts);
+  const extensionsByTenant = buildExtensions(ledger, tenantOwner);
 
   const rulesByTenant = new Map<number, RoutingRule[]>();
   const accessNumberTenant = new Map([...accessNumbers.values()].map((a) => [a.id, a.tenantId]));
-  for (const rule of each('routing_rules', raw.routing_rules, readRule)) {
-    const problem = ruleProblem(rule, { tenants, groups, prompts, accessNumberTenant, schedules, menus });
-    if (problem) {
-      rejected.push({ table: 'routing_rules', id: rule.id, reason: problem });
-      continue;
-    }
+  ledger.table('routing_rules', readRule, (rule) => ruleProblem(ledger, rule, { tenantOwner, groups, prompts, accessNumberTenant, schedules, menus }), (rule) => {
     const list = rulesByTenant.get(rule.tenantId) ?? [];
     list.push(rule);
     rulesByTenant.set(rule.tenantId, list);
-  }
+  });
   for (const list of rulesByTenant.values()) list.sort((a, b) => a.priority - b.priority || a.id - b.id);
 
+  const { findings, lastGood: inForce } = ledger.result(SNAPSHOT_TABLES);
   return {
     version, loadedAt, tenants, accessNumbers, groups, rulesByTenant, prompts, schedules, holidaysByTenant,
-    commonHolidays, filtersByTenant, rates, menus, extensionsByTenant, rejected,
+    commonHolidays, filtersByTenant, rates, menus, extensionsByTenant, rejected: findings, lastGood: inForce,
+    numbersNotInForce: ledger.numbersNotInForce,
   };
 }
 
-type Each = <T>(table: string, rows: Row[], read: (r: RowReader, row: Row) => T | null) => T[];
+type TenantOwner = (tenantId: number) => Problem | null;
 
-function buildSchedules(raw: RawTables, tenants: ReadonlyMap<number, Tenant>, each: Each, rejected: RejectedRow[]): Map<number, TenantSchedule> {
+function buildGroups(ledger: Ledger, tenantOwner: TenantOwner): Map<number, DestinationGroup> {
+  const groups = new Map<number, Omit<DestinationGroup, 'destinations'>>();
+  ledger.table('destination_groups', readGroup, (g) => tenantOwner(g.tenantId), (g) => groups.set(g.id, g));
+  // A failover link must stay inside the tenant. A group edited to a bad link keeps its last good
+  // version; one that never had a good link works without it.
+  for (const [id, g] of groups) {
+    const linkOk = (x: Omit<DestinationGroup, 'destinations'>): boolean => x.failoverGroupId === null || groups.get(x.failoverGroupId)?.tenantId === x.tenantId;
+    if (linkOk(g)) continue;
+    const reason = `failover_group_id ${g.failoverGroupId} is not a group of the same tenant`;
+    const last = ledger.lastGoodOf('destination_groups', id);
+    const previous = last ? readLast(readGroup, last) : null;
+    if (last && previous && previous.tenantId === g.tenantId && linkOk(previous)) {
+      ledger.useLastGood('destination_groups', id, last, { kind: 'value', column: 'failover_group_id', value: g.failoverGroupId, reason });
+      groups.set(id, previous);
+    } else {
+      ledger.linkIgnored('destination_groups', id, 'failover_group_id', g.failoverGroupId, `${reason}; the link is ignored`);
+      groups.set(id, { ...g, failoverGroupId: null });
+    }
+  }
+  const destinations = new Map<number, Destination[]>();
+  ledger.table('destinations', readDestination, (d) => ledger.owner('group_id', 'destination_groups', d.groupId, groups.has(d.groupId)), (d) => {
+    destinations.set(d.groupId, [...(destinations.get(d.groupId) ?? []), d]);
+  });
+  const out = new Map<number, DestinationGroup>();
+  for (const [id, g] of groups) {
+    out.set(id, { ...g, destinations: (destinations.get(id) ?? []).sort((a, b) => a.position - b.position || a.id - b.id) });
+  }
+  return out;
+}
+
+/**
+ * A tenant's own links must stay inside the tenant: another company's operator group or prompt
+ * is not used. A tenant edited to such a link keeps its last good version when that one's links
+ * hold; otherwise it works without the link (reported).
+ */
+function linkTenants(ledger: Ledger, tenants: Map<number, Tenant>, groups: ReadonlyMap<number, DestinationGroup>, prompts: ReadonlyMap<number, Prompt>): void {
+  const badLinks = (t: Tenant): Array<{ column: keyof typeof LINKS; value: number; what: string }> => {
+    const out: Array<{ column: keyof typeof LINKS; value: number; what: string }> = [];
+    if (t.operatorGroupId !== null && groups.get(t.operatorGroupId)?.tenantId !== t.id) out.push({ column: 'operator_group_id', value: t.operatorGroupId, what: 'a destination group' });
+    for (const column of ['welcome_prompt_id', 'after_hours_prompt_id', 'ringback_prompt_id'] as const) {
+      const value = t[LINKS[column]];
+      const prompt = prompts.get(value ?? -1);
+      if (value !== null && !(prompt !== undefined && (prompt.tenantId === null || prompt.tenantId === t.id))) out.push({ column, value, what: 'a system prompt or a prompt' });
+    }
+    return out;
+  };
+  for (const [id, tenant] of tenants) {
+    const bad = badLinks(tenant);
+    if (bad.length === 0) continue;
+    const reason = (b: (typeof bad)[number]): string => `${b.column} ${b.value} is not ${b.what} of this tenant`;
+    const last = ledger.lastGoodOf('tenants', id);
+    const previous = last ? readLast(readTenant, last) : null;
+    if (last && previous && badLinks(previous).length === 0) {
+      ledger.useLastGood('tenants', id, last, { kind: 'value', column: bad[0].column, value: bad[0].value, reason: reason(bad[0]) });
+      tenants.set(id, previous);
+      continue;
+    }
+    const fixed: Record<string, null> = {};
+    for (const b of bad) {
+      ledger.linkIgnored('tenants', id, b.column, b.value, `${reason(b)}; the link is ignored`);
+      fixed[LINKS[b.column]] = null;
+    }
+    tenants.set(id, { ...tenant, ...fixed });
+  }
+}
+
+const LINKS = {
+  operator_group_id: 'operatorGroupId',
+  welcome_prompt_id: 'welcomePromptId',
+  after_hours_prompt_id: 'afterHoursPromptId',
+  ringback_prompt_id: 'ringbackPromptId',
+} as const;
+
+/** A last good row read again (it passed before; the reader is pure, but a bug must not throw here). */
+function readLast<T>(read: (r: RowReader) => T | null, row: Row): T | null {
+  try {
+    return read(new RowReader(row));
+  } catch (err) {
+    if (err instanceof RowError) return null;
+    throw err;
+  }
+}
+
+function buildSchedules(ledger: Ledger, tenantOwner: TenantOwner): Map<number, TenantSchedule> {
+  const schedules = new Map<number, Omit<TenantSchedule, 'slots'>>();
+  ledger.table('schedules', (r) => ({
+    id: r.id,
+    tenantId: r.int('tenant_id', { min: 1 }),
+    name: r.text('name', { max: 255 }),
+    excludeHolidays: r.flag('exclude_holidays', false),
+  }), (s) => tenantOwner(s.tenantId), (s) => schedules.set(s.id, s));
   const slots = new Map<number, ScheduleSlot[]>();
-  for (const { scheduleId, slot } of each('schedule_slots', raw.schedule_slots ?? [], (r, row) => {
+  ledger.table('schedule_slots', (r, row) => {
     const scheduleId = r.int('schedule_id', { min: 1 });
     try {
       // Text columns as text, a missing column as NULL: the slot parser trusts its input's types.
@@ -178,63 +213,52 @@ function buildSchedules(raw: RawTables, tenants: ReadonlyMap<number, Tenant>, ea
       };
       return { scheduleId, slot: parseScheduleSlot(slotRow) };
     } catch (err) {
-      if (err instanceof ScheduleSyntaxError) throw new RowError(err.message);
+      if (err instanceof ScheduleSyntaxError) throw new RowError(err.message, slotColumn(err.message));
       throw err;
     }
-  })) {
+  }, (s) => ledger.owner('schedule_id', 'schedules', s.scheduleId, schedules.has(s.scheduleId)), ({ scheduleId, slot }) => {
     slots.set(scheduleId, [...(slots.get(scheduleId) ?? []), slot]);
-  }
-  const schedules = new Map<number, TenantSchedule>();
-  for (const s of each('schedules', raw.schedules ?? [], (r) => ({
-    id: r.id,
-    tenantId: r.int('tenant_id', { min: 1 }),
-    name: r.text('name', { max: 255 }),
-    excludeHolidays: r.flag('exclude_holidays', false),
-  }))) {
-    if (!tenants.has(s.tenantId)) rejected.push({ table: 'schedules', id: s.id, reason: `tenant_id ${s.tenantId} does not exist` });
-    else schedules.set(s.id, { ...s, slots: slots.get(s.id) ?? [] });
-  }
-  for (const [scheduleId] of slots) {
-    if (!schedules.has(scheduleId)) rejected.push({ table: 'schedule_slots', id: null, reason: `schedule_id ${scheduleId} does not exist` });
-  }
-  return schedules;
+  });
+  const out = new Map<number, TenantSchedule>();
+  for (const [id, s] of schedules) out.set(id, { ...s, slots: slots.get(id) ?? [] });
+  return out;
 }
 
-function buildHolidays(raw: RawTables, tenants: ReadonlyMap<number, Tenant>, each: Each, rejected: RejectedRow[]) {
+/** The column a schedule-slot syntax error is about (its message starts with the column's name). */
+function slotColumn(message: string): string | null {
+  return /^(weekdays|start_time|end_time|date_from|date_to)\b/.exec(message)?.[1] ?? null;
+}
+
+function buildHolidays(ledger: Ledger, tenantOwner: TenantOwner) {
   const common = new Set<string>();
   const own = new Map<number, Set<string>>();
-  for (const h of each('holidays', raw.holidays ?? [], (r) => ({
+  ledger.table('holidays', (r) => ({
     id: r.id,
     tenantId: r.intOrNull('tenant_id', { min: 1 }),
     day: r.text('day', { pattern: /^\d{4}-\d{2}-\d{2}$/, what: 'a day YYYY-MM-DD' }),
-  }))) {
+  }), (h) => (h.tenantId === null ? null : tenantOwner(h.tenantId)), (h) => {
     if (h.tenantId === null) common.add(h.day);
-    else if (!tenants.has(h.tenantId)) rejected.push({ table: 'holidays', id: h.id, reason: `tenant_id ${h.tenantId} does not exist` });
     else own.set(h.tenantId, (own.get(h.tenantId) ?? new Set()).add(h.day));
-  }
+  });
   const holidaysByTenant = new Map<number, ReadonlySet<string>>();
   for (const [tenantId, days] of own) holidaysByTenant.set(tenantId, new Set([...common, ...days]));
   return { holidaysByTenant, commonHolidays: common as ReadonlySet<string> };
 }
 
-function buildFilters(raw: RawTables, tenants: ReadonlyMap<number, Tenant>, each: Each, rejected: RejectedRow[]): Map<number, TenantFilters> {
+function buildFilters(ledger: Ledger, tenantOwner: TenantOwner): Map<number, TenantFilters> {
   type Mutable = { numbers: Set<string>; prefixes: string[]; regions: string[] };
   const lists = new Map<number, { block: Mutable; allow: Mutable }>();
-  for (const f of each('call_filters', raw.call_filters ?? [], (r) => {
+  ledger.table('call_filters', (r) => {
     const kind = r.oneOf('kind', FILTER_KINDS);
     const value = kind === 'region'
       ? r.text('value', { max: 64 })
       : r.text('value', { pattern: /^\+?[0-9]{1,32}$/, what: 'digits (an optional leading +)' });
     if (kind === 'region') {
       const { invalid } = parseRegionTokens(value);
-      if (invalid.length > 0) throw new RowError(`value ${JSON.stringify(value)} is not a region token (province, city, area code or CN-xx)`);
+      if (invalid.length > 0) throw new RowError(`value ${JSON.stringify(value)} is not a region token (province, city, area code or CN-xx)`, 'value', value);
     }
     return { id: r.id, tenantId: r.int('tenant_id', { min: 1 }), list: r.oneOf('list', FILTER_LISTS), kind, value };
-  })) {
-    if (!tenants.has(f.tenantId)) {
-      rejected.push({ table: 'call_filters', id: f.id, reason: `tenant_id ${f.tenantId} does not exist` });
-      continue;
-    }
+  }, (f) => tenantOwner(f.tenantId), (f) => {
     const entry = lists.get(f.tenantId) ?? { block: empty(), allow: empty() };
     const list = entry[f.list];
     // Numbers are compared in one spelling: digits only, without a + (a caller's 86/0 prefix
@@ -244,7 +268,7 @@ function buildFilters(raw: RawTables, tenants: ReadonlyMap<number, Tenant>, each
     else if (f.kind === 'prefix') list.prefixes.push(digits);
     else list.regions.push(f.value);
     lists.set(f.tenantId, entry);
-  }
+  });
   return lists;
 
   function empty(): Mutable {
@@ -257,45 +281,52 @@ export const NO_FILTERS: TenantFilters = {
   allow: { numbers: new Set(), prefixes: [], regions: [] },
 };
 
-function buildRates(raw: RawTables, tenants: ReadonlyMap<number, Tenant>, each: Each, rejected: RejectedRow[]): Rate[] {
+function buildRates(ledger: Ledger, tenantOwner: TenantOwner, maxCallS: number): Rate[] {
   const out: Rate[] = [];
-  const seen = new Set<string>();
-  for (const rate of each('rates', raw.rates ?? [], (r) => {
-    const perMinute = r.moneyOrNull('per_minute');
-    if (perMinute === null || perMinute < 0) throw new RowError('per_minute must be an amount of at least 0');
-    const connectFee = r.moneyOrNull('connect_fee') ?? (0 as typeof perMinute);
-    if (connectFee < 0) throw new RowError('connect_fee must not be negative');
-    const incrementS = r.intOrNull('increment_s', { min: 1, max: 60 }) ?? 60;
-    if (60 % incrementS !== 0) throw new RowError(`increment_s ${incrementS} must divide a minute (60, 30, 6, 1 …)`);
-    return { id: r.id, tenantId: r.intOrNull('tenant_id', { min: 1 }), callType: r.oneOf('call_type', CALL_TYPES), perMinute, incrementS, connectFee };
-  })) {
-    const key = `${rate.tenantId ?? 'default'}/${rate.callType}`;
-    if (rate.tenantId !== null && !tenants.has(rate.tenantId)) rejected.push({ table: 'rates', id: rate.id, reason: `tenant_id ${rate.tenantId} does not exist` });
-    else if (seen.has(key)) rejected.push({ table: 'rates', id: rate.id, reason: `a second ${rate.callType} rate for ${rate.tenantId === null ? 'the default' : `tenant ${rate.tenantId}`}; the first (lowest id) is used` });
-    else {
-      seen.add(key);
-      out.push(rate);
+  const byKey = new Map<string, Rate>();
+  const key = (rate: Rate): string => `${rate.tenantId ?? 'default'}/${rate.callType}`;
+  ledger.table('rates', (r) => readRate(r, maxCallS), (rate) => {
+    if (rate.tenantId !== null) {
+      const owner = tenantOwner(rate.tenantId);
+      if (owner) return owner;
     }
-  }
+    const first = byKey.get(key(rate));
+    if (!first) return null;
+    return { kind: 'value', column: 'call_type', value: rate.callType, reason: `a second ${rate.callType} rate for ${rate.tenantId === null ? 'the default' : `tenant ${rate.tenantId}`}; rate ${first.id} is used` };
+  }, (rate) => {
+    byKey.set(key(rate), rate);
+    out.push(rate);
+  });
   return out;
 }
 
-function buildMenus(raw: RawTables, tenants: ReadonlyMap<number, Tenant>, prompts: ReadonlyMap<number, Prompt>, each: Each, rejected: RejectedRow[]): Map<number, IvrMenu> {
-  const options = new Map<number, Map<string, IvrOption>>();
-  for (const o of each('ivr_options', raw.ivr_options ?? [], (r) => ({
-    id: r.id,
-    menuId: r.int('menu_id', { min: 1 }),
-    digits: r.text('digits', { pattern: /^[0-9*#]{1,16}$/, what: 'keypad digits' }),
-    action: r.oneOf('action', IVR_ACTIONS),
-    targetId: r.intOrNull('target_id', { min: 1 }),
-  }))) {
-    const byDigits = options.get(o.menuId) ?? new Map<string, IvrOption>();
-    if (byDigits.has(o.digits)) rejected.push({ table: 'ivr_options', id: o.id, reason: `digits ${o.digits} already used in menu ${o.menuId}` });
-    else byDigits.set(o.digits, o);
-    options.set(o.menuId, byDigits);
+/**
+ * A rate, checked against what the database can hold: the longest call (CALL_MAX_DURATION_S) must
+ * cost no more than DECIMAL(14,4) holds in cdrs.cost and tenant_usage.spend (9999999999.9999).
+ */
+function readRate(r: RowReader, maxCallS: number): Rate {
+  const perMinute = r.moneyOrNull('per_minute');
+  if (perMinute === null || perMinute < 0) throw r.fail('per_minute', 'must be an amount of at least 0');
+  const connectFee = r.moneyOrNull('connect_fee') ?? (0 as typeof perMinute);
+  if (connectFee < 0) throw r.fail('connect_fee', 'must not be negative');
+  const incrementS = r.intOrNull('increment_s', { min: 1, max: 60 }) ?? 60;
+  if (60 % incrementS !== 0) throw r.fail('increment_s', 'must divide a minute (60, 30, 6, 1 …)');
+  const longest = exactCallCost({ perMinute, incrementS, connectFee }, maxCallS, true);
+  if (longest > BigInt(MAX_MONEY)) {
+    const column = BigInt(connectFee) * 2n >= longest ? 'connect_fee' : 'per_minute';
+    throw new RowError(
+      `${column} ${formatMoney(column === 'connect_fee' ? connectFee : perMinute)} is too large: a call of ${maxCallS} s (CALL_MAX_DURATION_S) ` +
+        `would cost ${longest / 10_000n}.${String(longest % 10_000n).padStart(4, '0')}, more than cdrs.cost and tenant_usage.spend hold (${formatMoney(MAX_MONEY)})`,
+      column,
+      r.raw(column),
+    );
   }
-  const menus = new Map<number, IvrMenu>();
-  for (const m of each('ivr_menus', raw.ivr_menus ?? [], (r) => ({
+  return { id: r.id, tenantId: r.intOrNull('tenant_id', { min: 1 }), callType: r.oneOf('call_type', CALL_TYPES), perMinute, incrementS, connectFee };
+}
+
+function buildMenus(ledger: Ledger, tenantOwner: TenantOwner, prompts: ReadonlyMap<number, Prompt>): Map<number, IvrMenu> {
+  const menus = new Map<number, Omit<IvrMenu, 'options'>>();
+  ledger.table('ivr_menus', (r) => ({
     id: r.id,
     tenantId: r.int('tenant_id', { min: 1 }),
     name: r.text('name', { max: 255 }),
@@ -304,67 +335,73 @@ function buildMenus(raw: RawTables, tenants: ReadonlyMap<number, Tenant>, prompt
     timeoutS: r.intOrNull('timeout_s', { min: 1, max: 60 }) ?? 5,
     maxRetries: r.intOrNull('max_retries', { min: 0, max: 10 }) ?? 3,
     invalidPromptId: r.intOrNull('invalid_prompt_id', { min: 1 }),
-  }))) {
-    if (!tenants.has(m.tenantId)) {
-      rejected.push({ table: 'ivr_menus', id: m.id, reason: `tenant_id ${m.tenantId} does not exist` });
-      continue;
-    }
-    const promptOk = (id: number | null): boolean => id === null || (prompts.has(id) && [null, m.tenantId].includes(prompts.get(id)!.tenantId));
-    if (!promptOk(m.promptId) || !promptOk(m.invalidPromptId)) {
-      rejected.push({ table: 'ivr_menus', id: m.id, reason: 'prompt_id or invalid_prompt_id is not a prompt of this tenant or a system prompt' });
-      continue;
-    }
-    menus.set(m.id, { ...m, options: options.get(m.id) ?? new Map() });
-  }
-  for (const [menuId, byDigits] of options) {
-    if (!menus.has(menuId)) for (const o of byDigits.values()) rejected.push({ table: 'ivr_options', id: o.id, reason: `menu_id ${menuId} does not exist` });
-  }
-  return menus;
+  }), (m) => {
+    const promptRef = (column: string, id: number | null): Problem | null => {
+      const p = id === null ? undefined : prompts.get(id);
+      return ledger.ref(column, 'prompts', id, id === null || (p !== undefined && (p.tenantId === null || p.tenantId === m.tenantId)),
+        `${column} ${id} is not a prompt of this tenant or a system prompt`);
+    };
+    return tenantOwner(m.tenantId) ?? promptRef('prompt_id', m.promptId) ?? promptRef('invalid_prompt_id', m.invalidPromptId);
+  }, (m) => menus.set(m.id, m));
+  const options = new Map<number, Map<string, IvrOption>>();
+  ledger.table('ivr_options', (r) => ({
+    id: r.id,
+    menuId: r.int('menu_id', { min: 1 }),
+    digits: r.text('digits', { pattern: /^[0-9*#]{1,16}$/, what: 'keypad digits' }),
+    action: r.oneOf('action', IVR_ACTIONS),
+    targetId: r.intOrNull('target_id', { min: 1 }),
+  }), (o) => ledger.owner('menu_id', 'ivr_menus', o.menuId, menus.has(o.menuId)) ?? (options.get(o.menuId)?.has(o.digits)
+    ? { kind: 'value', column: 'digits', value: o.digits, reason: `digits ${o.digits} already used in menu ${o.menuId}` }
+    : null), (o) => {
+    options.set(o.menuId, (options.get(o.menuId) ?? new Map<string, IvrOption>()).set(o.digits, o));
+  });
+  const out = new Map<number, IvrMenu>();
+  for (const [id, m] of menus) out.set(id, { ...m, options: options.get(id) ?? new Map() });
+  return out;
 }
 
-function buildExtensions(raw: RawTables, tenants: ReadonlyMap<number, Tenant>, each: Each, rejected: RejectedRow[]): Map<number, Map<string, Extension>> {
-  const phones = new Map<number, Array<{ position: number; id: number; number: string }>>();
-  for (const p of each('extension_phones', raw.extension_phones ?? [], (r) => ({
-    id: r.id,
-    extensionId: r.int('extension_id', { min: 1 }),
-    number: r.text('number', { pattern: /^\+?[0-9*#]{1,32}$/, what: 'a dialable number' }),
-    position: r.intOrNull('position') ?? 0,
-  }))) {
-    phones.set(p.extensionId, [...(phones.get(p.extensionId) ?? []), p]);
-  }
-  const out = new Map<number, Map<string, Extension>>();
-  for (const e of each('extensions', raw.extensions ?? [], (r) => ({
+function buildExtensions(ledger: Ledger, tenantOwner: TenantOwner): Map<number, Map<string, Extension>> {
+  const extensions = new Map<number, Omit<Extension, 'phones'>>();
+  const byTenant = new Map<number, Set<string>>();
+  ledger.table('extensions', (r) => ({
     id: r.id,
     tenantId: r.int('tenant_id', { min: 1 }),
     ext: r.text('ext', { pattern: /^[0-9]{1,16}$/, what: 'an extension of digits' }),
     name: r.textOrNull('name', { max: 255 }),
     department: r.textOrNull('department', { max: 255 }),
     voicemailEnabled: r.flag('voicemail_enabled', true),
-  }))) {
-    if (!tenants.has(e.tenantId)) {
-      rejected.push({ table: 'extensions', id: e.id, reason: `tenant_id ${e.tenantId} does not exist` });
-      continue;
-    }
-    const byExt = out.get(e.tenantId) ?? new Map<string, Extension>();
-    if (byExt.has(e.ext)) {
-      rejected.push({ table: 'extensions', id: e.id, reason: `extension ${e.ext} already exists for tenant ${e.tenantId}` });
-      continue;
-    }
+  }), (e) => tenantOwner(e.tenantId) ?? (byTenant.get(e.tenantId)?.has(e.ext)
+    ? { kind: 'value', column: 'ext', value: e.ext, reason: `extension ${e.ext} already exists for tenant ${e.tenantId}` }
+    : null), (e) => {
+    extensions.set(e.id, e);
+    byTenant.set(e.tenantId, (byTenant.get(e.tenantId) ?? new Set()).add(e.ext));
+  });
+  const phones = new Map<number, Array<{ position: number; id: number; number: string }>>();
+  ledger.table('extension_phones', (r) => ({
+    id: r.id,
+    extensionId: r.int('extension_id', { min: 1 }),
+    number: r.text('number', { pattern: /^\+?[0-9*#]{1,32}$/, what: 'a dialable number' }),
+    position: r.intOrNull('position') ?? 0,
+  }), (p) => ledger.owner('extension_id', 'extensions', p.extensionId, extensions.has(p.extensionId)), (p) => {
+    phones.set(p.extensionId, [...(phones.get(p.extensionId) ?? []), p]);
+  });
+  const out = new Map<number, Map<string, Extension>>();
+  for (const e of [...extensions.values()].sort((a, b) => a.id - b.id)) {
     const list = (phones.get(e.id) ?? []).sort((a, b) => a.position - b.position || a.id - b.id).map((p) => p.number);
-    byExt.set(e.ext, { ...e, phones: list });
-    out.set(e.tenantId, byExt);
+    const map = out.get(e.tenantId) ?? new Map<string, Extension>();
+    out.set(e.tenantId, map.set(e.ext, { ...e, phones: list }));
   }
   return out;
 }
 
-function rowId(row: Row): number | string | null {
-  const id = row.id;
-  return typeof id === 'number' || typeof id === 'string' ? id : null;
-}
-
 function readTenant(r: RowReader): Tenant {
   const timezone = r.textOrNull('timezone') ?? 'Asia/Shanghai';
-  if (!isValidTimeZone(timezone)) throw new RowError(`timezone ${JSON.stringify(timezone)} is not an IANA time zone`);
+  if (!isValidTimeZone(timezone)) throw new RowError(`timezone ${JSON.stringify(timezone)} is not an IANA time zone (e.g. Asia/Shanghai)`, 'timezone', r.raw('timezone'));
+  const cap = (column: string) => {
+    const m = r.moneyOrNull(column);
+    if (m !== null && m < 0) throw r.fail(column, 'must not be negative (NULL = no cap)');
+    return m;
+  };
   return {
     id: r.id,
     name: r.text('name', { max: 200 }),
@@ -380,8 +417,8 @@ function readTenant(r: RowReader): Tenant {
     missedCallNotify: r.textOrNull('missed_call_notify', { max: 200 }),
     maxCallsDay: r.intOrNull('max_calls_day', { min: 0 }),
     maxCallsMonth: r.intOrNull('max_calls_month', { min: 0 }),
-    maxSpendDay: r.moneyOrNull('max_spend_day'),
-    maxSpendMonth: r.moneyOrNull('max_spend_month'),
+    maxSpendDay: cap('max_spend_day'),
+    maxSpendMonth: cap('max_spend_month'),
     welcomePromptId: r.intOrNull('welcome_prompt_id', { min: 1 }),
     afterHoursPromptId: r.intOrNull('after_hours_prompt_id', { min: 1 }),
     ringbackPromptId: r.intOrNull('ringback_prompt_id', { min: 1 }),
@@ -450,50 +487,55 @@ function readRule(r: RowReader): RoutingRule | null {
 function readPrompt(r: RowReader): Prompt {
   const file = r.textOrNull('file', { max: 1024, pattern: /^[^\s${}|!^,[\]]+$/, what: 'a path without spaces or any of $ { } | ! ^ , [ ]' });
   const ttsText = r.textOrNull('tts_text', { max: 2000 });
-  if (file === null && ttsText === null) throw new RowError('needs a file or a tts_text');
+  if (file === null && ttsText === null) throw new RowError('needs a file or a tts_text', 'file', r.raw('file'));
   return { id: r.id, tenantId: r.intOrNull('tenant_id', { min: 1 }), name: r.text('name', { max: 200 }), file, ttsText, language: r.textOrNull('language', { max: 16 }) };
 }
 
 function ruleProblem(
+  ledger: Ledger,
   rule: RoutingRule,
   ctx: {
-    tenants: ReadonlyMap<number, Tenant>;
+    tenantOwner: TenantOwner;
     groups: ReadonlyMap<number, DestinationGroup>;
     prompts: ReadonlyMap<number, Prompt>;
     accessNumberTenant: ReadonlyMap<number, number>;
     schedules: ReadonlyMap<number, TenantSchedule>;
     menus: ReadonlyMap<number, IvrMenu>;
   },
-): string | null {
-  if (!ctx.tenants.has(rule.tenantId)) return `tenant_id ${rule.tenantId} does not exist`;
-  if (rule.accessNumberId !== null && ctx.accessNumberTenant.get(rule.accessNumberId) !== rule.tenantId) {
-    return `access_number_id ${rule.accessNumberId} is not a number of tenant ${rule.tenantId}`;
-  }
-  if (rule.scheduleId !== null && ctx.schedules.get(rule.scheduleId)?.tenantId !== rule.tenantId) {
-    return `schedule_id ${rule.scheduleId} is not a schedule of tenant ${rule.tenantId}`;
-  }
+): Problem | null {
+  const owner = ctx.tenantOwner(rule.tenantId);
+  if (owner) return owner;
+  const t = rule.tenantId;
+  const numberRef = ledger.ref('access_number_id', 'access_numbers', rule.accessNumberId,
+    rule.accessNumberId === null || ctx.accessNumberTenant.get(rule.accessNumberId) === t, `access_number_id ${rule.accessNumberId} is not a number of tenant ${t}`);
+  if (numberRef) return numberRef;
+  const scheduleRef = ledger.ref('schedule_id', 'schedules', rule.scheduleId,
+    rule.scheduleId === null || ctx.schedules.get(rule.scheduleId)?.tenantId === t, `schedule_id ${rule.scheduleId} is not a schedule of tenant ${t}`);
+  if (scheduleRef) return scheduleRef;
   if (rule.regions !== null) {
     const { invalid } = parseRegionTokens(rule.regions.join(','));
-    if (invalid.length > 0) return `regions: ${invalid.map((t) => JSON.stringify(t)).join(', ')} is not a province, city, area code or CN-xx token`;
-    if (rule.regions.length === 0) return 'regions is set but lists no token (NULL means anywhere)';
+    const value = rule.regions.join(',');
+    if (invalid.length > 0) return { kind: 'value', column: 'regions', value, reason: `regions: ${invalid.map((x) => JSON.stringify(x)).join(', ')} is not a province, city, area code or CN-xx token` };
+    if (rule.regions.length === 0) return { kind: 'value', column: 'regions', value, reason: 'regions is set but lists no token (NULL means anywhere)' };
   }
+  const target = (table: string, ok: boolean, what: string): Problem | null =>
+    ledger.ref('target_id', table, rule.targetId, ok, `target_id ${rule.targetId} is not ${what}`);
   switch (rule.action) {
-    case 'group': {
-      const group = rule.targetId === null ? undefined : ctx.groups.get(rule.targetId);
-      if (!group || group.tenantId !== rule.tenantId) return `target_id ${rule.targetId} is not a destination group of tenant ${rule.tenantId}`;
-      return null;
-    }
+    case 'group':
+      return target('destination_groups', rule.targetId !== null && ctx.groups.get(rule.targetId)?.tenantId === t, `a destination group of tenant ${t}`);
     case 'announce': {
       const prompt = rule.targetId === null ? undefined : ctx.prompts.get(rule.targetId);
-      if (!prompt || (prompt.tenantId !== null && prompt.tenantId !== rule.tenantId)) return `target_id ${rule.targetId} is not a prompt of tenant ${rule.tenantId} or a system prompt`;
-      return null;
+      return target('prompts', prompt !== undefined && (prompt.tenantId === null || prompt.tenantId === t), `a prompt of tenant ${t} or a system prompt`);
     }
-    case 'ivr': {
-      const menu = rule.targetId === null ? undefined : ctx.menus.get(rule.targetId);
-      if (!menu || menu.tenantId !== rule.tenantId) return `target_id ${rule.targetId} is not an IVR menu of tenant ${rule.tenantId}`;
+    case 'ivr':
+      return target('ivr_menus', rule.targetId !== null && ctx.menus.get(rule.targetId)?.tenantId === t, `an IVR menu of tenant ${t}`);
+    case 'switchboard':
+    case 'voicemail':
+    case 'reject':
       return null;
+    default: {
+      const never: never = rule.action;
+      throw new Error(`unhandled rule action ${String(never)}`);
     }
-    default:
-      return null;
   }
 }

@@ -4,24 +4,67 @@
  * Change detection is one cheap query per poll: per table COUNT(*), MAX(id) and MAX(updated_at)
  * (a hand edit bumps updated_at; a delete changes the count; an insert the max id). A full reload
  * also runs every fullReloadIntervalS as a safety net. A reload that fails keeps the last good
- * snapshot in force; calls never wait for the database.
+ * snapshot in force; calls never wait for the database. Every build gets the rows in force so
+ * far, so a row edited into a bad state keeps its last good version (build.ts, ledger.ts).
+ *
+ * With a ConfigCache, the rows in force are saved to local disk after each load from the
+ * database. start() takes the cached rows as the last good versions (last good row across
+ * restarts) and, when the database cannot be read at start-up, routes from them: the daemon
+ * then says so (log, hotline_config_from_cache, /healthz), keeps polling, runs `prepare` (the
+ * migrations) once the database answers, and switches to it.
  */
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics';
-import { buildSnapshot, SNAPSHOT_TABLES, type RawTables } from './build';
-import type { ConfigSnapshot, RejectedRow } from './types';
+import { buildSnapshot, NO_LAST_GOOD, SNAPSHOT_TABLES, type RawTables } from './build';
+import { ConfigCacheError, tablesOf, type CachedConfig, type ConfigCache } from './cache';
+import type { ConfigFinding, ConfigSnapshot, RowsByTable } from './types';
 
-/** Every configuration table's rows, as the snapshot builder takes them. */
+/**
+ * Every configuration table's rows, as the snapshot builder takes them: read in one transaction,
+ * so a DBA's insert of a tenant and its number between two reads is seen whole or not at all.
+ */
 export async function readConfigTables(knex: Knex): Promise<RawTables> {
-  const entries = await Promise.all(SNAPSHOT_TABLES.map(async (table) => [table, await knex(table).select('*')] as const));
-  return Object.fromEntries(entries) as unknown as RawTables;
+  return knex.transaction(async (trx) => {
+    const out: Record<string, unknown> = {};
+    for (const table of SNAPSHOT_TABLES) out[table] = await trx(table).select('*');
+    return out as unknown as RawTables;
+  });
 }
 
 /** A snapshot straight from the database (operator commands; the daemon keeps a ConfigStore). */
-export async function loadSnapshot(knex: Knex, version = 0): Promise<ConfigSnapshot> {
-  return buildSnapshot(await readConfigTables(knex), version, new Date());
+export async function loadSnapshot(knex: Knex, version = 0, lastGood: RowsByTable = NO_LAST_GOOD, options: { maxCallS?: number } = {}): Promise<ConfigSnapshot> {
+  return buildSnapshot(await readConfigTables(knex), version, new Date(), lastGood, options);
 }
+
+/** Where the configuration in force came from. */
+export type ConfigSource = 'database' | 'cache';
+
+/** No configuration at all: the database cannot be read and there is no usable cache. */
+export class ConfigUnavailableError extends Error {
+  readonly code = 'CONFIG_UNAVAILABLE';
+}
+
+export interface ConfigStoreOptions {
+  pollIntervalMs: number;
+  fullReloadIntervalS: number;
+  /** CALL_MAX_DURATION_S: rates are checked against the cost of the longest call. */
+  maxCallS?: number;
+}
+
+export interface ConfigStoreExtras {
+  /** The on-disk cache of the rows in force (CONFIG_CACHE_FILE). */
+  cache?: ConfigCache | null;
+  /** Runs before the first load from the database (the daemon's migrations), again until it succeeds once. */
+  prepare?: () => Promise<void>;
+}
+
+const FINDING_LOG: Record<ConfigFinding['status'], string> = {
+  last_good: 'configuration row rejected; its last good version stays in force',
+  skipped: 'configuration row rejected and skipped (no last good version of it)',
+  link_ignored: 'configuration row in force without a link that does not hold',
+  missing: 'configuration rows name a row that does not exist; they are not in force',
+};
 
 export class ConfigStore {
   private snapshot: ConfigSnapshot | null = null;
@@ -31,13 +74,27 @@ export class ConfigStore {
   private version = 0;
   private reported = new Set<string>();
   private readonly loadListeners: Array<(snapshot: ConfigSnapshot) => void> = [];
+  private prepared = false;
+  /** Last good rows from the cache, until the first load from the database. */
+  private cachedRows: RowsByTable | null = null;
+  private cacheWrite: Promise<void> = Promise.resolve();
+  private polling: Promise<void> | null = null;
+  private lastFailure = { message: '', at: 0 };
+  private pendingCache: ConfigSnapshot | null = null;
+  /** Where the snapshot in force came from; null before the first load. */
+  source: ConfigSource | null = null;
+  /** null until the first attempt; then whether the last poll reached the database. */
+  databaseReachable: boolean | null = null;
+  /** The last database error (message), while the database is unreachable. */
+  databaseError: string | null = null;
 
   constructor(
     private readonly knex: Knex,
-    private readonly options: { pollIntervalMs: number; fullReloadIntervalS: number },
+    private readonly options: ConfigStoreOptions,
     private readonly log: Logger,
     private readonly metrics: Metrics,
     private readonly clock: () => Date = () => new Date(),
+    private readonly extras: ConfigStoreExtras = {},
   ) {}
 
   /** The snapshot in force. Throws before the first successful load. */
@@ -46,9 +103,25 @@ export class ConfigStore {
     return this.snapshot;
   }
 
-  /** Loads the first snapshot (throws if the database cannot be read), then polls. */
+  /**
+   * Loads the first snapshot from the database, or, when it cannot be read, from the cache; then
+   * polls. Throws ConfigUnavailableError when neither works.
+   */
   async start(): Promise<void> {
-    await this.reload('start');
+    const cached = await this.readCache();
+    this.cachedRows = cached?.rows ?? null;
+    // Versions go on from the cached one: a restart does not make "version 1" mean two things.
+    this.version = Math.max(this.version, cached?.version ?? 0);
+    try {
+      await this.loadFromDatabase('start');
+    } catch (err) {
+      this.markUnreachable(err);
+      if (!cached) {
+        const where = this.extras.cache ? `no usable cached configuration at ${this.extras.cache.file}` : 'no configuration cache';
+        throw new ConfigUnavailableError(`cannot start: the configuration cannot be read from the database (${describe(err)}) and there is ${where}`, { cause: err });
+      }
+      this.routeFromCache(cached, err);
+    }
     this.schedule();
   }
 
@@ -58,68 +131,183 @@ export class ConfigStore {
     if (this.snapshot) listener(this.snapshot);
   }
 
-  stop(): void {
+  /** Stops polling; resolves once a poll already under way has finished (it installs nothing later). */
+  stop(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    return this.polling ?? Promise.resolve();
   }
 
-  /** Polls once: reloads when a table changed or the full-reload interval passed. */
+  /** Resolves when the cache file holds the snapshot in force (tests; shutdown). */
+  async cacheSaved(): Promise<void> {
+    let last: Promise<void> | null = null;
+    while (last !== this.cacheWrite) {
+      last = this.cacheWrite;
+      await last;
+    }
+  }
+
+  /**
+   * Polls once: reloads when a table changed or the full-reload interval passed. Routing from the
+   * cache, every poll tries the database again. Rejects when the database cannot be read.
+   */
   async poll(): Promise<boolean> {
-    const fingerprint = await this.metrics.timeDb('config_fingerprint', () => this.readFingerprint());
-    const due = this.clock().getTime() - this.lastFullLoad >= this.options.fullReloadIntervalS * 1000;
-    if (fingerprint === this.fingerprint && !due) return false;
-    await this.reload(due ? 'interval' : 'change', fingerprint);
-    return true;
+    try {
+      if (this.source !== 'database') {
+        await this.loadFromDatabase('database reachable again');
+        return true;
+      }
+      const fingerprint = await this.metrics.timeDb('config_fingerprint', () => this.readFingerprint());
+      const due = this.clock().getTime() - this.lastFullLoad >= this.options.fullReloadIntervalS * 1000;
+      if (fingerprint === this.fingerprint && !due) {
+        this.markReachable();
+        return false;
+      }
+      await this.reload(due ? 'interval' : 'change', fingerprint);
+      return true;
+    } catch (err) {
+      this.markUnreachable(err);
+      throw err;
+    }
   }
 
   private schedule(): void {
     this.timer = setTimeout(() => {
-      this.poll()
+      this.polling = this.poll()
+        .then(() => undefined)
         .catch((err: unknown) => {
           this.metrics.configReloads.inc({ result: 'error' });
-          this.log.warn({ err }, 'configuration reload failed; the last good configuration stays in force');
+          // An outage fails every poll: the same error is logged once a minute, not every poll.
+          const message = describe(err);
+          const now = this.clock().getTime();
+          const repeat = message === this.lastFailure.message && now - this.lastFailure.at < 60_000;
+          if (!repeat) this.lastFailure = { message, at: now };
+          this.log[repeat ? 'debug' : 'warn']({ err }, this.source === 'cache'
+            ? 'database still unreachable; routing from the cached configuration'
+            : 'configuration reload failed; the last good configuration stays in force');
         })
         .finally(() => {
+          this.polling = null;
           if (this.timer) this.schedule();
         });
     }, this.options.pollIntervalMs);
     this.timer.unref();
   }
 
+  private async loadFromDatabase(reason: string): Promise<void> {
+    if (!this.prepared && this.extras.prepare) {
+      await this.extras.prepare();
+      this.prepared = true;
+    }
+    await this.reload(reason);
+  }
+
   private async reload(reason: string, fingerprint?: string): Promise<void> {
     const started = Date.now();
-    const fp = fingerprint ?? (await this.readFingerprint());
-    const raw = await this.metrics.timeDb('config_load', () => this.readTables());
-    const next = buildSnapshot(raw, ++this.version, this.clock());
-    this.snapshot = next;
-    this.metrics.configLoadedAt = next.loadedAt;
+    const fp = fingerprint ?? (await this.metrics.timeDb('config_fingerprint', () => this.readFingerprint()));
+    const raw = await this.metrics.timeDb('config_load', () => readConfigTables(this.knex));
+    const lastGood = this.snapshot?.lastGood ?? this.cachedRows ?? NO_LAST_GOOD;
+    const next = buildSnapshot(raw, ++this.version, this.clock(), lastGood, { maxCallS: this.options.maxCallS });
+    const fromCache = this.source === 'cache';
+    this.install(next, 'database');
+    this.cachedRows = null;
     this.fingerprint = fp;
     this.lastFullLoad = this.clock().getTime();
-    this.metrics.configReloads.inc({ result: 'ok' });
-    this.reportRejected(next.rejected);
-    for (const listener of this.loadListeners) listener(next);
+    this.markReachable();
+    this.saveCache(next);
+    if (fromCache) this.log.warn({ version: next.version }, 'database reachable again: routing from the configuration in the database, no longer from the cache');
     this.log.info(
       { reason, version: next.version, tenants: next.tenants.size, numbers: next.accessNumbers.size, rejected: next.rejected.length, ms: Date.now() - started },
       'configuration loaded',
     );
   }
 
-  private reportRejected(rows: readonly RejectedRow[]): void {
-    const byTable = new Map<string, number>(SNAPSHOT_TABLES.map((t) => [t, 0]));
-    const seen = new Set<string>();
-    for (const row of rows) {
-      byTable.set(row.table, (byTable.get(row.table) ?? 0) + 1);
-      const key = `${row.table}:${row.id}:${row.reason}`;
-      seen.add(key);
-      // Log each bad row once, not on every reload.
-      if (!this.reported.has(key)) this.log.warn({ table: row.table, id: row.id, reason: row.reason }, 'configuration row skipped');
-    }
-    this.reported = seen;
-    for (const [table, count] of byTable) this.metrics.configRejectedRows.set({ table }, count);
+  private routeFromCache(cached: CachedConfig, err: unknown): void {
+    this.version = cached.version;
+    const snapshot = buildSnapshot(tablesOf(cached.rows) as unknown as RawTables, cached.version, cached.loadedAt, cached.rows, { maxCallS: this.options.maxCallS });
+    this.install(snapshot, 'cache');
+    this.log.warn(
+      { err: describe(err), version: snapshot.version, loadedAt: cached.loadedAt.toISOString(), file: this.extras.cache?.file, tenants: snapshot.tenants.size, retryMs: this.options.pollIntervalMs },
+      'database unreachable at start-up: routing from the cached configuration until it answers',
+    );
   }
 
-  private readTables(): Promise<RawTables> {
-    return readConfigTables(this.knex);
+  private install(next: ConfigSnapshot, source: ConfigSource): void {
+    this.snapshot = next;
+    this.source = source;
+    this.metrics.configFromCache.set(source === 'cache' ? 1 : 0);
+    this.metrics.configLoadedAt = next.loadedAt;
+    this.metrics.configReloads.inc({ result: 'ok' });
+    this.reportRejected(next.rejected);
+    for (const listener of this.loadListeners) listener(next);
+  }
+
+  private markReachable(): void {
+    this.databaseReachable = true;
+    this.databaseError = null;
+    this.metrics.databaseReachable.set(1);
+  }
+
+  private markUnreachable(err: unknown): void {
+    this.databaseReachable = false;
+    this.databaseError = describe(err);
+    this.metrics.databaseReachable.set(0);
+  }
+
+  private async readCache(): Promise<CachedConfig | null> {
+    const cache = this.extras.cache;
+    if (!cache) return null;
+    try {
+      return await cache.read();
+    } catch (err) {
+      if (!(err instanceof ConfigCacheError)) throw err;
+      this.log.warn({ file: cache.file, reason: err.message }, 'configuration cache not used; it is replaced after the next load from the database');
+      return null;
+    }
+  }
+
+  /** Saves the rows in force; writes one after the other, the newest snapshot wins. */
+  private saveCache(snapshot: ConfigSnapshot): void {
+    const cache = this.extras.cache;
+    if (!cache) return;
+    const queued = this.pendingCache !== null;
+    this.pendingCache = snapshot;
+    if (queued) return;
+    this.cacheWrite = this.cacheWrite.then(async () => {
+      const latest = this.pendingCache;
+      this.pendingCache = null;
+      if (!latest) return;
+      try {
+        await cache.write({ version: latest.version, loadedAt: latest.loadedAt, rows: latest.lastGood });
+        this.metrics.configCacheWrites.inc({ result: 'ok' });
+      } catch (err) {
+        this.metrics.configCacheWrites.inc({ result: 'error' });
+        this.log.error({ err, file: cache.file }, 'could not save the configuration cache; a restart without the database would use an older one');
+      }
+    });
+  }
+
+  /** One log line and one count per rejected row and edit; gauges per table. */
+  private reportRejected(findings: readonly ConfigFinding[]): void {
+    const rejected = new Map<string, number>(SNAPSHOT_TABLES.map((t) => [t, 0]));
+    const lastGood = new Map<string, number>(SNAPSHOT_TABLES.map((t) => [t, 0]));
+    const seen = new Set<string>();
+    for (const f of findings) {
+      rejected.set(f.table, (rejected.get(f.table) ?? 0) + 1);
+      if (f.status === 'last_good') lastGood.set(f.table, (lastGood.get(f.table) ?? 0) + 1);
+      // The same bad row on every reload is one finding; a new edit (updated_at) or value is another.
+      const key = JSON.stringify([f.table, f.id, f.status, f.column, f.reason, f.editedAt]);
+      seen.add(key);
+      if (this.reported.has(key)) continue;
+      this.metrics.configRowRejections.inc({ table: f.table });
+      this.log.warn(
+        { table: f.table, id: f.id, tenant_id: f.tenantId, column: f.column, value: f.value, status: f.status, dependents: f.dependents, edited_at: f.editedAt, reason: f.reason },
+        FINDING_LOG[f.status],
+      );
+    }
+    this.reported = seen;
+    for (const [table, count] of rejected) this.metrics.configRejectedRows.set({ table }, count);
+    for (const [table, count] of lastGood) this.metrics.configLastGoodRows.set({ table }, count);
   }
 
   private async readFingerprint(): Promise<string> {
@@ -135,4 +323,9 @@ export class ConfigStore {
     const text = (v: unknown): string => (v instanceof Date ? v.toISOString() : String(v));
     return JSON.stringify(rows.map((r) => [r.t, text(r.c), text(r.i), text(r.u)]));
   }
+}
+
+function describe(err: unknown): string {
+  const e = err as { code?: string; message?: string } | null;
+  return `${e?.code ? `${e.code}: ` : ''}${e?.message ?? String(err)}`;
 }

@@ -5,6 +5,12 @@
 import type { Money } from '../domain/money';
 import type { Schedule } from '../domain/schedule';
 
+/** The configuration tables DBAs edit, parents before children. */
+export const CONFIG_TABLES = [
+  'tenants', 'access_numbers', 'destination_groups', 'destinations', 'routing_rules', 'prompts', 'schedules', 'schedule_slots',
+  'holidays', 'call_filters', 'rates', 'ivr_menus', 'ivr_options', 'extensions', 'extension_phones',
+] as const;
+
 export const TENANT_STATUSES = ['active', 'suspended', 'closed'] as const;
 export const NUMBER_KINDS = ['hotline', 'switchboard'] as const;
 export const STRATEGIES = ['sequential', 'random', 'round_robin', 'simultaneous', 'weighted'] as const;
@@ -173,6 +179,33 @@ export interface RejectedRow {
   readonly reason: string;
 }
 
+/**
+ * What is in force instead of a rejected row:
+ * - `last_good`: the row's last valid version (it was valid before and was edited into a bad state);
+ * - `skipped`: nothing (a row that was never valid), and with it the rows in `dependents`;
+ * - `link_ignored`: the row, without the link named in `column` (a failover group, a prompt …);
+ * - `missing`: the row does not exist; the rows in `dependents` name it and are not in force.
+ */
+export type FindingStatus = 'last_good' | 'skipped' | 'link_ignored' | 'missing';
+
+/** One finding per bad row: what is wrong (table, id, column, value, reason) and what is in force. */
+export interface ConfigFinding extends RejectedRow {
+  readonly status: FindingStatus;
+  /** The tenant the row belongs to, when it can be told (NULL for system rows and orphans). */
+  readonly tenantId: number | null;
+  /** The column at fault; null when the row as a whole is (a missing row). */
+  readonly column: string | null;
+  /** The value as shown: quoted, cut to 64 characters, "(hidden)" for PINs and passwords. */
+  readonly value: string | null;
+  /** Rows of other tables not in force because of this one (children of a skipped parent), by table. */
+  readonly dependents: Readonly<Record<string, number>>;
+  /** updated_at of the rejected version: a new edit is a new finding (logged again). */
+  readonly editedAt: string | null;
+}
+
+/** Raw rows keyed by table and id. */
+export type RowsByTable = ReadonlyMap<string, ReadonlyMap<number, Readonly<Record<string, unknown>>>>;
+
 export interface ConfigSnapshot {
   readonly version: number;
   readonly loadedAt: Date;
@@ -193,5 +226,14 @@ export interface ConfigSnapshot {
   readonly menus: ReadonlyMap<number, IvrMenu>;
   /** Per tenant, keyed by the extension's short number. */
   readonly extensionsByTenant: ReadonlyMap<number, ReadonlyMap<string, Extension>>;
-  readonly rejected: readonly RejectedRow[];
+  /** One finding per rejected row (see ConfigFinding), in table order then id. */
+  readonly rejected: readonly ConfigFinding[];
+  /**
+   * The raw version of every row in force, by table and id: the last good rows. The next
+   * buildSnapshot takes it to keep a row that is edited into a bad state on its last good version,
+   * and the on-disk configuration cache stores it.
+   */
+  readonly lastGood: RowsByTable;
+  /** Access numbers (as dialled) that are not in force, with the finding that says why. */
+  readonly numbersNotInForce: ReadonlyMap<string, ConfigFinding>;
 }

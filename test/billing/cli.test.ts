@@ -50,16 +50,18 @@ eachDb(t, 'npm run report -- --tenant N --day D rebuilds and prints; usage shows
   await bad(['--tenant', '9999', '--day', '2026-11-20'], 1, /no tenant with id 9999/);
   await bad(['--tenant', '1', '--day', '2026-02-30'], 1, /not a day/);
 
-  // usage: today's numbers, whatever today is.
-  const today = DateTime.now().setZone('Asia/Shanghai');
+  // usage: "today" for the command is a fixed instant (10:00 in Shanghai), not the wall clock,
+  // whose local midnight could fall between these lines and the command.
+  const now = new Date('2026-11-21T02:00:00.000Z');
+  const today = DateTime.fromJSDate(now).setZone('Asia/Shanghai');
   await addCdrs(knex, [
     { tenant_id: tenant, started_at: today.startOf('day').plus({ minutes: 1 }).toJSDate(), cost: '1.0000', admitted: 1 },
     { tenant_id: tenant, started_at: today.startOf('day').plus({ minutes: 2 }).toJSDate(), cost: '0.5000', admitted: 1 },
   ]);
   await setUsage(knex, tenant, 'day', today.toISODate()!, 3, '1.5000');
-  await knex('capped_tenants').insert({ tenant_id: tenant, reason: 'calls_day', period_start: today.toISODate(), capped_at: toDbTimestamp(new Date()), detail: '3 calls of 3 today' });
+  await knex('capped_tenants').insert({ tenant_id: tenant, reason: 'calls_day', period_start: today.toISODate(), capped_at: toDbTimestamp(now), detail: '3 calls of 3 today' });
   const u = sink();
-  t.equal(await usageCli(['--tenant', String(tenant)], u.stream, sink().stream, env), 0);
+  t.equal(await usageCli(['--tenant', String(tenant)], u.stream, sink().stream, env, () => now), 0);
   t.match(u.text(), /tenant \d+ 上海某某公司 \(active\), timezone Asia\/Shanghai/);
   t.match(u.text(), /balance: 20\.0000/);
   t.match(u.text(), new RegExp(`day   ${today.toISODate()}: calls 3 / 3, spend 1\\.5000 / no cap`));

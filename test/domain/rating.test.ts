@@ -4,8 +4,8 @@ import t from 'tap';
 import { callCutPlan, callPricing, rateCdr, runningCostExceedsBalance } from '../../src/billing/rate-cdr';
 import { secondsUntilOverBudget, totalLiveCost } from '../../src/billing/live-calls';
 import type { CallerGeo } from '../../src/domain/geo';
-import { formatMoney, money, parseMoney, type Money } from '../../src/domain/money';
-import { affordableBillsec, billedSeconds, chooseRate, costSoFar, rateCall, type RateTerms } from '../../src/domain/rating';
+import { formatMoney, MAX_MONEY, money, parseMoney, type Money } from '../../src/domain/money';
+import { affordableBillsec, billedSeconds, chooseRate, costSoFar, rateCall, rateCallCapped, type RateTerms } from '../../src/domain/rating';
 import type { Rate } from '../../src/snapshot/types';
 
 const m = (s: string): Money => parseMoney(s);
@@ -49,7 +49,12 @@ void t.test('rateCall: increments rounded up, connect fee, exact 1/10000', async
   t.equal(formatMoney(rateCall(terms('0.10', 6, '0.05'), 0)), '0.0000', 'not answered: nothing');
   t.equal(formatMoney(rateCall(terms('0.15', 60), 0.4, true)), '0.1500', 'a fraction of a second counts as a second');
   t.throws(() => rateCall(terms('0.15', 0), 10), RangeError, 'an increment of 0 is a bug, not free time');
-  t.throws(() => rateCall({ perMinute: money(Number.MAX_SAFE_INTEGER), incrementS: 60, connectFee: money(0) }, 600), RangeError);
+  // A cost cdrs.cost cannot hold is capped to its maximum (9999999999.9999), never a throw: the CDR must be written.
+  t.equal(formatMoney(rateCall({ perMinute: money(Number.MAX_SAFE_INTEGER), incrementS: 60, connectFee: money(0) }, 600)), '9999999999.9999');
+  t.same(rateCallCapped(terms('0.15', 60), 61), { cost: money(3000), capped: false });
+  t.same(rateCallCapped(terms('9999999999.9999', 60, '0.0001'), 60), { cost: MAX_MONEY, capped: true }, 'one minute plus a fee over the maximum');
+  t.equal(formatMoney(rateCall(terms('0.15', 60), Number.POSITIVE_INFINITY)), '9999999999.9999', 'an absurd billsec: capped, not a RangeError');
+  t.equal(formatMoney(rateCall(terms('0.15', 60), 1e25)), '9999999999.9999');
 });
 
 void t.test('billedSeconds', async (t) => {

@@ -45,7 +45,9 @@ export async function startTestDaemon(
       overrides,
     ),
   });
-  const daemon = await Daemon.start(settings, createLogger(settings.log.level), options);
+  // Cron jobs run only when a test calls runTick(): node-cron's real-time ticks would race the
+  // test's own at minute boundaries ("claimed"), and add runs a test does not expect.
+  const daemon = await Daemon.start(settings, createLogger(settings.log.level), { cronSchedule: false, ...options });
   const knex = daemon.knex;
   return {
     daemon,

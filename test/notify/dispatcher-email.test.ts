@@ -96,7 +96,7 @@ eachDb(t, 'no SMTP server, a silent one, or none configured', async (t, knex) =>
   const report = await mute.runOnce(new Date(T0.getTime() + 10 * MIN));
   const took = Date.now() - started;
   t.match(report, { claimed: 2, retried: 2 }, 'both retried later');
-  t.ok(took < 5000, `gave up after ${took} ms`);
+  t.ok(took < 15_000, `gave up after ${took} ms (a bound that shows it did not hang, with room for a loaded machine)`);
   t.match((await outbox(knex))[1], { status: 'pending', last_error: /no answer within 300 ms|timeout|ETIMEDOUT/i });
 
   await queueMissedCall(knex, { tenant: MAIL, cdr: missed(3) });

@@ -103,7 +103,8 @@ eachDb(t, 'a hanging gateway times out; after maxAttempts the row is failed with
   const started = Date.now();
   t.same(await d.runOnce(T0), { claimed: 1, sent: 0, retried: 1, failed: 0, lost: 0 });
   const took = Date.now() - started;
-  t.ok(took >= 250 && took < 3000, `gave up on the request after ${took} ms`);
+  // A lower bound only that is tight: the upper one shows it did not hang, with room for a loaded machine.
+  t.ok(took >= 250 && took < 15_000, `gave up on the request after ${took} ms`);
   let [row] = await outbox(knex);
   t.match(row, { status: 'pending', attempts: 1, last_error: /no answer within 300 ms/ });
 
@@ -196,7 +197,8 @@ t.test('start/stop: the standalone timer runs it', async (t) => {
   await queueMissedCall(db.knex, { tenant: SMS, cdr: missed(1) });
   const d = new NotificationDispatcher({ knex: db.knex, notify: notifySettings({ smsGatewayUrl: gw.url }), log, clock: () => T0 });
   d.start(20);
-  for (let i = 0; i < 100 && gw.requests.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+  // Wait for the timer's first run with room for a loaded machine (it is due within 20 ms).
+  for (let i = 0; i < 1500 && gw.requests.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
   await d.stop();
   t.equal(gw.requests.length, 1, 'sent by the timer');
   t.match((await outbox(db.knex))[0], { status: 'sent' });
@@ -205,13 +207,15 @@ t.test('start/stop: the standalone timer runs it', async (t) => {
 t.test('a run stops claiming at its time budget or when aborted; the rest waits for the next run', async (t) => {
   const db = await dbTargets()[0].create();
   t.teardown(() => db.destroy());
-  const gw = await smsGateway(t, () => ({ hang: true }));
+  // The gateway refuses each message (retried later), and records it before it answers.
+  const gw = await smsGateway(t, () => ({ status: 503 }));
   for (let i = 0; i < 10; i++) await queueMissedCall(db.knex, { tenant: SMS, cdr: missed(i) });
-  const d = dispatcher(t, db.knex, { notify: notifySettings({ smsGatewayUrl: gw.url, timeoutMs: 200 }), concurrency: 1, maxRunMs: 300 });
-  const started = Date.now();
+  // Elapsed time as the run sees it: 200 ms per delivery attempt the gateway has seen, so the
+  // budget is spent after the second whatever the machine's speed.
+  const elapsedMs = (): number => gw.requests.length * 200;
+  const d = dispatcher(t, db.knex, { notify: notifySettings({ smsGatewayUrl: gw.url, timeoutMs: 200 }), concurrency: 1, maxRunMs: 300, elapsedMs });
   const report = await d.runOnce(T0);
-  t.ok(report.claimed >= 1 && report.claimed <= 3, `claimed ${report.claimed} of 10 within the budget`);
-  t.ok(Date.now() - started < 1500, 'the run ended soon after its budget');
+  t.equal(report.claimed, 2, 'claimed 2 of 10: the budget of 300 ms was spent after the second');
   const untouched = (await outbox(db.knex)).filter((r) => r.attempts === 0);
   t.equal(untouched.length, 10 - report.claimed, 'the others are untouched, still due');
 

@@ -2,7 +2,7 @@
 // reported (table, id, a reason naming the column) while every good row still loads.
 import t, { type Test } from 'tap';
 import { buildSnapshot, SNAPSHOT_TABLES, type RawTables } from '../../src/snapshot/build';
-import type { ConfigSnapshot, RejectedRow } from '../../src/snapshot/types';
+import type { ConfigFinding, ConfigSnapshot } from '../../src/snapshot/types';
 import {
   accessNumberRow, destinationRow, goodRaw, groupRow, promptRow, ruleRow, tenantRow, type Row,
 } from './fixtures';
@@ -33,7 +33,7 @@ function assertGoodRowsLoaded(t: Test, s: ConfigSnapshot, label: string): void {
   for (const id of [500, 501, 502]) t.ok(s.prompts.has(id), `${label}: prompt ${id} loaded`);
 }
 
-function rejectionsOf(s: ConfigSnapshot, table: string, id: unknown): RejectedRow[] {
+function rejectionsOf(s: ConfigSnapshot, table: string, id: unknown): ConfigFinding[] {
   return s.rejected.filter((r) => r.table === table && r.id === id);
 }
 
@@ -129,6 +129,8 @@ interface BadCase {
   table: keyof RawTables;
   id: number | string | null;
   reason: RegExp;
+  /** Where the finding is when it is not the row's own: a parent that does not exist (status missing). */
+  reportedAs?: { table: keyof RawTables; id: number };
 }
 
 const BAD: BadCase[] = [
@@ -141,9 +143,9 @@ const BAD: BadCase[] = [
   { name: 'tenant ring_timeout_s 61', rows: { tenants: [tenantRow(3, { ring_timeout_s: 61 })] }, table: 'tenants', id: 3, reason: /ring_timeout_s must be at most 60, got 61/ },
   { name: 'tenant ring_timeout_s 0', rows: { tenants: [tenantRow(3, { ring_timeout_s: 0 })] }, table: 'tenants', id: 3, reason: /ring_timeout_s must be at least 1/ },
   { name: 'tenant ring_timeout_s 15.5', rows: { tenants: [tenantRow(3, { ring_timeout_s: 15.5 })] }, table: 'tenants', id: 3, reason: /ring_timeout_s must be a whole number/ },
-  { name: 'tenant pin abc', rows: { tenants: [tenantRow(3, { pin: 'abc' })] }, table: 'tenants', id: 3, reason: /pin "abc" is not a PIN/ },
+  { name: 'tenant pin abc', rows: { tenants: [tenantRow(3, { pin: 'abc' })] }, table: 'tenants', id: 3, reason: /pin \(hidden\) is not a PIN/ },
   { name: 'tenant pin with a space', rows: { tenants: [tenantRow(3, { pin: '12 34' })] }, table: 'tenants', id: 3, reason: /pin/ },
-  { name: 'tenant balance lots', rows: { tenants: [tenantRow(3, { balance: 'lots' })] }, table: 'tenants', id: 3, reason: /balance: not an amount of money: "lots"/ },
+  { name: 'tenant balance lots', rows: { tenants: [tenantRow(3, { balance: 'lots' })] }, table: 'tenants', id: 3, reason: /balance must be an amount of money .*DECIMAL\(14,4\)\), got "lots"/ },
   { name: 'tenant max_spend_day junk', rows: { tenants: [tenantRow(3, { max_spend_day: '1,000' })] }, table: 'tenants', id: 3, reason: /max_spend_day/ },
   { name: 'tenant record_calls 2', rows: { tenants: [tenantRow(3, { record_calls: 2 })] }, table: 'tenants', id: 3, reason: /record_calls must be 0 or 1/ },
   { name: 'tenant pin_max_attempts 0', rows: { tenants: [tenantRow(3, { pin_max_attempts: 0 })] }, table: 'tenants', id: 3, reason: /pin_max_attempts/ },
@@ -155,7 +157,7 @@ const BAD: BadCase[] = [
   { name: 'access number with dashes', rows: { access_numbers: [accessNumberRow(3, 1, '400-100-0003')] }, table: 'access_numbers', id: 3, reason: /number/ },
   { name: 'access number with a FreeSWITCH variable', rows: { access_numbers: [accessNumberRow(3, 1, '400${x}')] }, table: 'access_numbers', id: 3, reason: /number/ },
   { name: 'access number listed twice', rows: { access_numbers: [accessNumberRow(3, 2, '4001000001')] }, table: 'access_numbers', id: 3, reason: /number 4001000001 is listed twice/ },
-  { name: 'access number of an unknown tenant', rows: { access_numbers: [accessNumberRow(3, 99, '4009900099')] }, table: 'access_numbers', id: 3, reason: /tenant_id 99 does not exist/ },
+  { name: 'access number of an unknown tenant', rows: { access_numbers: [accessNumberRow(3, 99, '4009900099')] }, table: 'access_numbers', id: 3, reason: /tenant 99 does not exist/, reportedAs: { table: 'tenants', id: 99 } },
   { name: 'access number kind fax', rows: { access_numbers: [accessNumberRow(3, 1, '4001000003', { kind: 'fax' })] }, table: 'access_numbers', id: 3, reason: /kind must be one of hotline, switchboard/ },
   { name: 'access number enabled yes', rows: { access_numbers: [accessNumberRow(3, 1, '4001000003', { enabled: 'yes' })] }, table: 'access_numbers', id: 3, reason: /enabled must be 0 or 1/ },
   // destinations
@@ -168,11 +170,11 @@ const BAD: BadCase[] = [
   { name: 'destination number with a dial-string prefix', rows: { destinations: [destinationRow(102, 10, '{absolute_codec_string=PCMU}13800000102')] }, table: 'destinations', id: 102, reason: /number/ },
   { name: 'destination number with spaces', rows: { destinations: [destinationRow(102, 10, '138 0000 0102')] }, table: 'destinations', id: 102, reason: /number/ },
   { name: 'destination number empty', rows: { destinations: [destinationRow(102, 10, '')] }, table: 'destinations', id: 102, reason: /number must be non-empty/ },
-  { name: 'destination in an unknown group', rows: { destinations: [destinationRow(102, 999, '13800000102')] }, table: 'destinations', id: 102, reason: /group_id 999 does not exist/ },
+  { name: 'destination in an unknown group', rows: { destinations: [destinationRow(102, 999, '13800000102')] }, table: 'destinations', id: 102, reason: /destination group 999 does not exist/, reportedAs: { table: 'destination_groups', id: 999 } },
   { name: 'destination weight negative', rows: { destinations: [destinationRow(102, 10, '13800000102', { weight: -1 })] }, table: 'destinations', id: 102, reason: /weight/ },
   // destination_groups
   { name: 'group strategy unknown', rows: { destination_groups: [groupRow(12, 1, { strategy: 'broadcast' })] }, table: 'destination_groups', id: 12, reason: /strategy must be one of sequential, random, round_robin, simultaneous, weighted, got "broadcast"/ },
-  { name: 'group of an unknown tenant', rows: { destination_groups: [groupRow(12, 99)] }, table: 'destination_groups', id: 12, reason: /tenant_id 99 does not exist/ },
+  { name: 'group of an unknown tenant', rows: { destination_groups: [groupRow(12, 99)] }, table: 'destination_groups', id: 12, reason: /tenant 99 does not exist/, reportedAs: { table: 'tenants', id: 99 } },
   { name: 'group ring_timeout_s 61', rows: { destination_groups: [groupRow(12, 1, { ring_timeout_s: 61 })] }, table: 'destination_groups', id: 12, reason: /ring_timeout_s must be at most 60/ },
   { name: 'group max_queue negative', rows: { destination_groups: [groupRow(12, 1, { max_queue: -5 })] }, table: 'destination_groups', id: 12, reason: /max_queue/ },
   // routing_rules
@@ -185,7 +187,7 @@ const BAD: BadCase[] = [
   { name: 'rule with percent 0', rows: { routing_rules: [ruleRow(1001, 1, { percent: 0, target_id: 10 })] }, table: 'routing_rules', id: 1001, reason: /percent must be at least 1, got 0/ },
   { name: 'rule with percent 101', rows: { routing_rules: [ruleRow(1001, 1, { percent: 101, target_id: 10 })] }, table: 'routing_rules', id: 1001, reason: /percent must be at most 100, got 101/ },
   { name: 'rule with percent 50%', rows: { routing_rules: [ruleRow(1001, 1, { percent: '50%', target_id: 10 })] }, table: 'routing_rules', id: 1001, reason: /percent must be a whole number/ },
-  { name: 'rule of an unknown tenant', rows: { routing_rules: [ruleRow(1001, 99, { action: 'reject' })] }, table: 'routing_rules', id: 1001, reason: /tenant_id 99 does not exist/ },
+  { name: 'rule of an unknown tenant', rows: { routing_rules: [ruleRow(1001, 99, { action: 'reject' })] }, table: 'routing_rules', id: 1001, reason: /tenant 99 does not exist/, reportedAs: { table: 'tenants', id: 99 } },
   { name: "announce rule with another tenant's prompt", rows: { routing_rules: [ruleRow(1001, 1, { action: 'announce', target_id: 502 })] }, table: 'routing_rules', id: 1001, reason: /target_id 502 is not a prompt of tenant 1/ },
   { name: 'announce rule with a missing prompt', rows: { routing_rules: [ruleRow(1001, 1, { action: 'announce', target_id: 9999 })] }, table: 'routing_rules', id: 1001, reason: /target_id 9999/ },
   { name: 'rule enabled 2', rows: { routing_rules: [ruleRow(1001, 1, { enabled: 2, target_id: 10 })] }, table: 'routing_rules', id: 1001, reason: /enabled must be 0 or 1/ },
@@ -198,15 +200,18 @@ const BAD: BadCase[] = [
   { name: 'prompt file with a comma (playlist)', rows: { prompts: [promptRow(503, 1, { file: '/a.wav,/b.wav' })] }, table: 'prompts', id: 503, reason: /file/ },
   { name: 'prompt file with ! (file_string)', rows: { prompts: [promptRow(503, 1, { file: 'file_string:///a.wav!/b.wav' })] }, table: 'prompts', id: 503, reason: /file/ },
   { name: 'prompt file with a tab', rows: { prompts: [promptRow(503, 1, { file: '/a\t.wav' })] }, table: 'prompts', id: 503, reason: /file/ },
-  { name: 'prompt of an unknown tenant', rows: { prompts: [promptRow(503, 99)] }, table: 'prompts', id: 503, reason: /tenant_id 99 does not exist/ },
+  { name: 'prompt of an unknown tenant', rows: { prompts: [promptRow(503, 99)] }, table: 'prompts', id: 503, reason: /tenant 99 does not exist/, reportedAs: { table: 'tenants', id: 99 } },
 ];
 
 t.test('each bad row is skipped and reported; the good rows still load', async (t) => {
   for (const c of BAD) {
     const s = build(withRows(c.rows));
-    const mine = rejectionsOf(s, c.table, c.id);
-    t.equal(mine.length, 1, `${c.name}: reported once as ${c.table} #${String(c.id)}`);
+    const at = c.reportedAs ?? { table: c.table, id: c.id };
+    const mine = rejectionsOf(s, at.table, at.id);
+    t.equal(mine.length, 1, `${c.name}: reported once as ${at.table} #${String(at.id)}`);
     t.match(mine[0]?.reason ?? '', c.reason, `${c.name}: reason names the column`);
+    if (c.reportedAs) t.match(mine[0], { status: 'missing', dependents: { [c.table]: 1 } }, `${c.name}: counted in the missing parent's finding`);
+    else t.equal(mine[0]?.status, 'skipped', `${c.name}: never valid, so skipped`);
     t.equal(s.rejected.length, 1, `${c.name}: nothing else rejected (got ${JSON.stringify(s.rejected)})`);
     assertGoodRowsLoaded(t, s, c.name);
     // The bad row itself is not in the snapshot.
@@ -237,6 +242,7 @@ t.test('all the bad rows at once: each reported, the good rows intact', async (t
   // Give every case distinct ids so they can coexist.
   const raw = goodRaw();
   const expected: Array<[string, number | string | null, RegExp]> = [];
+  const orphans = new Map<string, number>();
   let n = 0;
   for (const c of BAD) {
     n++;
@@ -247,7 +253,8 @@ t.test('all the bad rows at once: each reported, the good rows intact', async (t
         // Keep duplicates/uniqueness meaningful: make other numbers unique per case.
         if (table === 'access_numbers' && copy.number !== '4001000001') copy.number = String(copy.number).replace(/^(\D*\d{3})/, `$1${n}`);
         (raw[table] ??= []).push(copy);
-        expected.push([table, id, c.reason]);
+        if (c.reportedAs) orphans.set(`${c.reportedAs.table}:${c.reportedAs.id}`, (orphans.get(`${c.reportedAs.table}:${c.reportedAs.id}`) ?? 0) + 1);
+        else expected.push([table, id, c.reason]);
       }
     }
   }
@@ -257,40 +264,48 @@ t.test('all the bad rows at once: each reported, the good rows intact', async (t
     t.equal(mine.length, 1, `${table} #${String(id)} reported once`);
     t.match(mine[0]?.reason ?? '', reason);
   }
-  t.equal(s.rejected.length, expected.length, 'nothing else rejected');
+  for (const [key, count] of orphans) {
+    const [table, id] = key.split(':');
+    const mine = rejectionsOf(s, table, Number(id));
+    t.equal(mine.length, 1, `${key}: one missing finding`);
+    t.equal(Object.values(mine[0]?.dependents ?? {}).reduce((a, b) => a + b, 0), count, `${key}: counts its ${count} orphans`);
+  }
+  t.equal(s.rejected.length, expected.length + orphans.size, 'nothing else rejected');
   assertGoodRowsLoaded(t, s, 'all at once');
   t.equal(s.tenants.size, 2);
   t.equal(s.accessNumbers.size, 2);
   t.equal(s.groups.size, 3);
 });
 
-t.test('a rejected tenant takes its dependants down with a reason each', async (t) => {
+t.test('a skipped tenant is one finding: its rows are counted in it, not reported one by one', async (t) => {
+  const filters = Array.from({ length: 10_000 }, (_, i) => ({ id: i + 1, tenant_id: 3, list: 'block', kind: 'number', value: `139${String(i).padStart(8, '0')}` }));
   const s = build(withRows({
     tenants: [tenantRow(3, { timezone: 'Mars/Olympus' })],
     access_numbers: [accessNumberRow(3, 3, '4003000003')],
     destination_groups: [groupRow(30, 3)],
-    destinations: [destinationRow(300, 30, '13800000300')],
+    destinations: [destinationRow(300, 30, '13800000300'), destinationRow(301, 30, '13800000301')],
     routing_rules: [ruleRow(3000, 3, { target_id: 30 })],
     prompts: [promptRow(503, 3)],
+    call_filters: filters,
   }));
-  t.match(rejectionsOf(s, 'tenants', 3)[0]?.reason, /timezone/);
-  t.match(rejectionsOf(s, 'access_numbers', 3)[0]?.reason, /tenant_id 3 does not exist/);
-  t.match(rejectionsOf(s, 'destination_groups', 30)[0]?.reason, /tenant_id 3 does not exist/);
-  t.match(rejectionsOf(s, 'routing_rules', 3000)[0]?.reason, /tenant_id 3 does not exist/);
-  t.match(rejectionsOf(s, 'prompts', 503)[0]?.reason, /tenant_id 3 does not exist/);
-  t.notOk(s.accessNumbers.has('4003000003'), 'the number of a rejected tenant is not routable (identify gives "unknown number")');
+  t.equal(s.rejected.length, 1, 'one finding');
+  t.match(s.rejected[0], {
+    table: 'tenants', id: 3, tenantId: 3, status: 'skipped', column: 'timezone', value: '"Mars/Olympus"', reason: /timezone "Mars\/Olympus" is not an IANA time zone/,
+    dependents: { access_numbers: 1, destination_groups: 1, destinations: 2, routing_rules: 1, prompts: 1, call_filters: 10_000 },
+  });
+  t.notOk(s.accessNumbers.has('4003000003'), 'the number of a skipped tenant is not routable (identify gives "unknown number")');
+  t.equal(s.numbersNotInForce.get('4003000003'), s.rejected[0], 'and the snapshot says why');
   t.notOk(s.groups.has(30));
   assertGoodRowsLoaded(t, s, 'cascade');
 });
 
-t.test('destinations of a rejected group are reported too', async (t) => {
+t.test('destinations of a skipped group are counted in its finding', async (t) => {
   const s = build(withRows({
     destination_groups: [groupRow(12, 1, { strategy: 'broadcast' })],
     destinations: [destinationRow(120, 12, '13800000120'), destinationRow(121, 12, '13800000121')],
   }));
-  t.match(rejectionsOf(s, 'destination_groups', 12)[0]?.reason, /strategy/);
-  t.equal(rejectionsOf(s, 'destinations', 120).length, 1);
-  t.equal(rejectionsOf(s, 'destinations', 121).length, 1);
+  t.equal(s.rejected.length, 1);
+  t.match(rejectionsOf(s, 'destination_groups', 12)[0], { status: 'skipped', tenantId: 1, column: 'strategy', reason: /strategy/, dependents: { destinations: 2 } });
   assertGoodRowsLoaded(t, s, 'group');
 });
 
@@ -308,6 +323,7 @@ t.test("failover to another tenant's group: link dropped, group kept, reported",
   const mine = rejectionsOf(s, 'destination_groups', 12);
   t.equal(mine.length, 1);
   t.match(mine[0]?.reason, /failover_group_id 20 is not a group of the same tenant; the link is ignored/);
+  t.match(mine[0], { status: 'link_ignored', column: 'failover_group_id', value: '20', tenantId: 1 });
   t.ok(s.rulesByTenant.get(1)?.some((r) => r.id === 1001), 'a rule to the group still loads');
   assertGoodRowsLoaded(t, s, 'failover');
 

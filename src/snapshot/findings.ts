@@ -1,0 +1,73 @@
+/**
+ * Findings (rejected configuration rows) as people read them: one line per finding for
+ * `npm run config:lint`, the findings of one call's tenant for `npm run route -- explain`, and a
+ * summary. The words say what is in force instead of the row, which is what a DBA needs to know.
+ */
+import { accessNumberCandidates, identify } from '../domain/routing';
+import type { ConfigFinding, ConfigSnapshot } from './types';
+
+/** The findings that concern one tenant: its own rows, and the rows of its children. */
+export function findingsForTenant(snapshot: Pick<ConfigSnapshot, 'rejected'>, tenantId: number): ConfigFinding[] {
+  return snapshot.rejected.filter((f) => f.tenantId === tenantId);
+}
+
+/**
+ * Lines for `route explain`: the findings of the tenant a dialled number reaches, or, for a
+ * number that is not in service, why its row is not in force. Empty when there is nothing to say.
+ */
+export function explainFindings(snapshot: ConfigSnapshot, dialed: string): string[] {
+  const id = identify(snapshot, dialed);
+  let findings: ConfigFinding[];
+  if (id.kind === 'unknown_number') {
+    const why = accessNumberCandidates(dialed).map((n) => snapshot.numbersNotInForce.get(n)).find((f) => f !== undefined);
+    findings = why ? [why] : [];
+  } else {
+    findings = findingsForTenant(snapshot, id.tenant.id);
+  }
+  if (findings.length === 0) return [];
+  return [
+    `configuration findings for this call (${findings.length}; npm run config:lint lists them all):`,
+    ...findings.map((f) => `  ${formatFinding(f)}`),
+  ];
+}
+
+const OUTCOME: Record<ConfigFinding['status'], string> = {
+  last_good: 'its last good version stays in force until the row is fixed',
+  skipped: 'skipped (no last good version of it)',
+  link_ignored: 'in force without this link',
+  missing: 'rows name it',
+};
+
+/** One line: `table id=N (tenant T) column=value: reason → what is in force [; dependents]`. */
+export function formatFinding(f: ConfigFinding): string {
+  const where = `${f.table} id=${f.id ?? '?'}${f.tenantId !== null && f.table !== 'tenants' ? ` (tenant ${f.tenantId})` : ''}`;
+  const what = f.column === null ? '' : ` ${f.column}=${f.value ?? 'NULL'}`;
+  const dependents = formatDependents(f.dependents);
+  let outcome = OUTCOME[f.status];
+  if (f.status === 'missing') outcome = dependents ? `${dependents} name it and are not in force` : 'nothing names it';
+  else if (dependents) outcome += `; with it ${dependents} are not in force`;
+  return `${where}${what}: ${f.reason} → ${outcome}`;
+}
+
+/** "10,000 call_filters rows, 3 routing_rules rows" (largest first). */
+export function formatDependents(dependents: Readonly<Record<string, number>>): string {
+  return Object.entries(dependents)
+    .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+    .map(([table, n]) => `${n.toLocaleString('en-US')} ${table} row${n === 1 ? '' : 's'}`)
+    .join(', ');
+}
+
+/** "3 rows rejected: 1 on its last good version, 2 skipped; 10,003 rows of other tables not in force with them". */
+export function summarizeFindings(findings: readonly ConfigFinding[]): string {
+  if (findings.length === 0) return 'no rejected rows';
+  const count = (status: ConfigFinding['status']): number => findings.filter((f) => f.status === status).length;
+  const parts = [
+    [count('last_good'), 'on the last good version'],
+    [count('skipped'), 'skipped'],
+    [count('link_ignored'), 'in force without a link'],
+    [count('missing'), 'missing rows named by others'],
+  ].filter(([n]) => (n as number) > 0).map(([n, text]) => `${n as number} ${text as string}`);
+  const dependents = findings.reduce((sum, f) => sum + Object.values(f.dependents).reduce((a, b) => a + b, 0), 0);
+  return `${findings.length} finding${findings.length === 1 ? '' : 's'}: ${parts.join(', ')}` +
+    (dependents > 0 ? `; ${dependents.toLocaleString('en-US')} rows of other tables not in force with them` : '');
+}

@@ -1,0 +1,274 @@
+/**
+ * The bookkeeping of one snapshot build: which version of each row is in force, and one finding
+ * per row that is not (or not as edited). Pure; build.ts drives it table by table, parents first.
+ *
+ * The rules it implements (issue 10, "a DBA's typo never takes a hotline down"):
+ * - A row whose current version fails (a bad value, or a reference that does not hold) keeps its
+ *   last good version, the one in force at the previous build, when that version still passes.
+ *   The finding says `last_good`. A row that was never valid is `skipped`.
+ * - A row that fails only because a row it belongs to (its tenant, group, menu, schedule,
+ *   extension) is not in force gets no finding of its own: it is counted in the parent's finding
+ *   (`dependents`), so a skipped tenant with 10,000 blacklist rows is one finding, not 10,001.
+ *   Rows naming a parent that does not exist at all are counted in one `missing` finding per parent.
+ * - A deleted row is deleted: the last good version only stands in for a row that is still there.
+ * - Rows whose current version equals their last good one are taken first, so for a unique key
+ *   (an access number, an extension …) the row that was in force keeps it against a new edit.
+ */
+import { RowError, RowReader, showValue, type Row } from './rows';
+import type { ConfigFinding, FindingStatus, RowsByTable } from './types';
+
+/** Why a row cannot be in force as it is. */
+export type Problem =
+  /** The row's own fault: a value, or a reference to a row that does not exist or is another tenant's. */
+  | { readonly kind: 'value'; readonly column: string | null; readonly value: unknown; readonly reason: string }
+  /** It names a row (`table` `id`) that exists but is not in force, or a parent that does not exist. */
+  | { readonly kind: 'needs'; readonly column: string; readonly table: string; readonly id: number };
+
+type MutableFinding = { -readonly [K in keyof ConfigFinding]: ConfigFinding[K] } & { dependents: Record<string, number> };
+
+/** For findings: the tenant of a row of a table without tenant_id, through its parent's row. */
+const PARENT_OF: Readonly<Record<string, { column: string; table: string }>> = {
+  destinations: { column: 'group_id', table: 'destination_groups' },
+  schedule_slots: { column: 'schedule_id', table: 'schedules' },
+  ivr_options: { column: 'menu_id', table: 'ivr_menus' },
+  extension_phones: { column: 'extension_id', table: 'extensions' },
+};
+
+const SINGULAR: Readonly<Record<string, string>> = {
+  tenants: 'tenant', access_numbers: 'access number', destination_groups: 'destination group', destinations: 'destination',
+  routing_rules: 'routing rule', prompts: 'prompt', schedules: 'schedule', schedule_slots: 'schedule slot', holidays: 'holiday',
+  call_filters: 'call filter', rates: 'rate', ivr_menus: 'IVR menu', ivr_options: 'IVR option', extensions: 'extension',
+  extension_phones: 'extension phone',
+};
+
+export function singular(table: string): string {
+  return SINGULAR[table] ?? table;
+}
+
+/** The row's id as a key, or null when it is not a positive whole number. */
+export function rowKey(row: Row): number | null {
+  const id = typeof row.id === 'string' && /^\d+$/.test(row.id.trim()) ? Number(row.id) : row.id;
+  return typeof id === 'number' && Number.isSafeInteger(id) && id > 0 ? id : null;
+}
+
+/** Same column values (timestamps aside: a cached row spells them differently than the driver). */
+export function sameRow(a: Row, b: Row): boolean {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  for (const k of keys) {
+    if (k === 'created_at' || k === 'updated_at') continue;
+    if (comparable(a[k]) !== comparable(b[k])) return false;
+  }
+  return true;
+}
+
+function comparable(v: unknown): unknown {
+  if (v instanceof Date) return v.toISOString();
+  if (typeof v === 'bigint') return String(v);
+  if (v === undefined) return null;
+  return v;
+}
+
+export class Ledger {
+  private readonly findings: MutableFinding[] = [];
+  private readonly kept = new Map<string, Map<number, Row>>();
+  /** "table:id" of a row that is not in force → the finding it is reported in (its own or its parent's). */
+  private readonly causes = new Map<string, MutableFinding>();
+  private readonly missing = new Map<string, MutableFinding>();
+  private readonly tenantIndex = new Map<string, Map<number, number>>();
+  private readonly ids = new Map<string, Set<number>>();
+  readonly numbersNotInForce = new Map<string, ConfigFinding>();
+
+  constructor(
+    private readonly raw: Readonly<Record<string, readonly Row[] | undefined>>,
+    private readonly lastGood: RowsByTable,
+  ) {}
+
+  /**
+   * Validates every row of `table`: `read` its columns (throws RowError; null = a disabled row,
+   * kept but not used), `check` its references against what is in force so far, then `accept`
+   * it into the caller's maps. See the header for what happens to a row that fails.
+   */
+  table<T>(table: string, read: (r: RowReader, row: Row) => T | null, check: (value: T) => Problem | null, accept: (value: T) => void): void {
+    const previous = this.lastGood.get(table);
+    const rows = (this.raw[table] ?? []).map((row) => {
+      const id = rowKey(row);
+      const last = id === null ? undefined : previous?.get(id);
+      return { row, id, last, unchanged: last !== undefined && sameRow(last, row) };
+    });
+    rows.sort((a, b) => Number(b.unchanged) - Number(a.unchanged) || (a.id ?? Infinity) - (b.id ?? Infinity));
+    const attempt = (row: Row): { ok: true; value: T | null } | { ok: false; problem: Problem } => {
+      let value: T | null;
+      try {
+        value = read(new RowReader(row), row);
+      } catch (err) {
+        if (!(err instanceof RowError)) throw err;
+        return { ok: false, problem: { kind: 'value', column: err.column, value: err.value, reason: err.message } };
+      }
+      if (value === null) return { ok: true, value };
+      const problem = check(value);
+      return problem ? { ok: false, problem } : { ok: true, value };
+    };
+    for (const { row, id, last, unchanged } of rows) {
+      const current = attempt(row);
+      if (current.ok) {
+        this.keep(table, id, row);
+        if (current.value !== null) accept(current.value);
+        continue;
+      }
+      if (last && !unchanged) {
+        const fallback = attempt(last);
+        if (fallback.ok) {
+          this.report(table, row, current.problem, 'last_good', last);
+          this.keep(table, id, last);
+          if (fallback.value !== null) accept(fallback.value);
+          continue;
+        }
+      }
+      this.drop(table, row, id, current.problem);
+    }
+  }
+
+  /** A parent the row belongs to (tenant_id, group_id …): fine when in force, else a `needs` problem. */
+  owner(column: string, table: string, id: number, inForce: boolean): Problem | null {
+    return inForce ? null : { kind: 'needs', column, table, id };
+  }
+
+  /**
+   * A reference to another row (a rule's target_id, access_number_id …): fine when `ok`; when the
+   * row exists but is not in force, a `needs` problem; otherwise the row's own fault, `reason`.
+   */
+  ref(column: string, table: string, id: number | null, ok: boolean, reason: string): Problem | null {
+    if (ok) return null;
+    if (id !== null && this.causes.has(`${table}:${id}`)) return { kind: 'needs', column, table, id };
+    return { kind: 'value', column, value: id, reason };
+  }
+
+  /** The last good version of a row in force as edited, when there is one that differs. */
+  lastGoodOf(table: string, id: number): Row | undefined {
+    const last = this.lastGood.get(table)?.get(id);
+    const current = this.kept.get(table)?.get(id);
+    return last && current && !sameRow(last, current) ? last : undefined;
+  }
+
+  /** Puts a row's last good version in force instead of its current one (a link that does not hold). */
+  useLastGood(table: string, id: number, last: Row, problem: Problem): void {
+    const current = this.kept.get(table)?.get(id);
+    if (current) this.report(table, current, problem, 'last_good', last);
+    this.keep(table, id, last);
+  }
+
+  /** The row stays in force without one of its links. */
+  linkIgnored(table: string, id: number, column: string, value: unknown, reason: string): void {
+    const row = this.kept.get(table)?.get(id) ?? { id };
+    this.report(table, row, { kind: 'value', column, value, reason }, 'link_ignored');
+  }
+
+  /** The findings in table order (as `order` lists the tables), then id; and the rows in force. */
+  result(order: readonly string[]): { findings: ConfigFinding[]; lastGood: RowsByTable } {
+    const rank = (t: string): number => (order.includes(t) ? order.indexOf(t) : order.length);
+    const idOf = (f: ConfigFinding): number => (typeof f.id === 'number' ? f.id : Infinity);
+    const findings = [...this.findings].sort((a, b) => rank(a.table) - rank(b.table) || idOf(a) - idOf(b));
+    return { findings, lastGood: this.kept };
+  }
+
+  private keep(table: string, id: number | null, row: Row): void {
+    if (id === null) return;
+    let rows = this.kept.get(table);
+    if (!rows) this.kept.set(table, (rows = new Map<number, Row>()));
+    rows.set(id, row);
+  }
+
+  private drop(table: string, row: Row, id: number | null, problem: Problem): void {
+    const cause = problem.kind === 'needs' ? this.causeOf(problem.table, problem.id) : undefined;
+    let finding: MutableFinding;
+    if (cause) {
+      cause.dependents[table] = (cause.dependents[table] ?? 0) + 1;
+      finding = cause;
+    } else {
+      finding = this.report(table, row, problem, 'skipped');
+    }
+    if (id !== null) this.causes.set(`${table}:${id}`, finding);
+    if (table === 'access_numbers' && typeof row.number === 'string') this.numbersNotInForce.set(row.number.trim(), finding);
+  }
+
+  /** The finding a row not in force is reported in, or (a parent that is not there at all) a `missing` one. */
+  private causeOf(table: string, id: number): MutableFinding | undefined {
+    const known = this.causes.get(`${table}:${id}`);
+    if (known) return known;
+    if (this.idsOf(table).has(id)) return undefined;
+    const key = `${table}:${id}`;
+    let finding = this.missing.get(key);
+    if (!finding) {
+      finding = {
+        table, id, status: 'missing', tenantId: table === 'tenants' ? id : null, column: null, value: null,
+        reason: `${singular(table)} ${id} does not exist`, dependents: {}, editedAt: null,
+      };
+      this.missing.set(key, finding);
+      this.findings.push(finding);
+    }
+    return finding;
+  }
+
+  /** The ids present in a raw table (in force or not). */
+  private idsOf(table: string): Set<number> {
+    let ids = this.ids.get(table);
+    if (!ids) {
+      ids = new Set();
+      for (const r of this.raw[table] ?? []) {
+        const id = rowKey(r);
+        if (id !== null) ids.add(id);
+      }
+      this.ids.set(table, ids);
+    }
+    return ids;
+  }
+
+  /** A finding about `row`; its tenant from `fallback` (the last good version) when the row does not tell. */
+  private report(table: string, row: Row, problem: Problem, status: FindingStatus, fallback?: Row): MutableFinding {
+    const finding: MutableFinding = {
+      table,
+      id: typeof row.id === 'number' || typeof row.id === 'string' ? row.id : null,
+      status,
+      tenantId: this.tenantOf(table, row) ?? (fallback ? this.tenantOf(table, fallback) : null),
+      column: problem.column,
+      value: problem.column === null ? null : showValue(problem.column, problem.kind === 'value' ? problem.value : problem.id),
+      reason: problem.kind === 'value'
+        ? problem.reason
+        : `${problem.column} ${problem.id}: ${singular(problem.table)} ${problem.id} ${this.idsOf(problem.table).has(problem.id) ? 'is not in force' : 'does not exist'}`,
+      dependents: {},
+      editedAt: editedAt(row),
+    };
+    this.findings.push(finding);
+    return finding;
+  }
+
+  private tenantOf(table: string, row: Row): number | null {
+    if (table === 'tenants') return rowKey(row);
+    const parent = PARENT_OF[table];
+    if (!parent) return positive(row.tenant_id);
+    const parentId = positive(row[parent.column]);
+    if (parentId === null) return null;
+    let index = this.tenantIndex.get(parent.table);
+    if (!index) {
+      index = new Map();
+      for (const r of this.raw[parent.table] ?? []) {
+        const id = rowKey(r);
+        const tenant = positive(r.tenant_id);
+        if (id !== null && tenant !== null) index.set(id, tenant);
+      }
+      this.tenantIndex.set(parent.table, index);
+    }
+    return index.get(parentId) ?? null;
+  }
+}
+
+function positive(v: unknown): number | null {
+  const n = typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v) : v;
+  return typeof n === 'number' && Number.isSafeInteger(n) && n > 0 ? n : null;
+}
+
+function editedAt(row: Row): string | null {
+  const v = row.updated_at;
+  if (v instanceof Date) return Number.isNaN(v.getTime()) ? null : v.toISOString();
+  return typeof v === 'string' ? v : typeof v === 'number' ? new Date(v).toISOString() : null;
+}

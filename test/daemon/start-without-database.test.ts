@@ -1,0 +1,154 @@
+// Starting without the database (issue 10: the daemon exited after 0.3 s and every call went to
+// the dialplan's fallback). A real Daemon on MariaDB, reached through a TCP relay this test opens
+// and closes: the relay's port refusing connections is the database being down.
+//  1. a daemon loads from the database and saves the cache; stops;
+//  2. the database goes away (and loses its tables): a new daemon routes from the cache, and
+//     /healthz, the metrics and a log line say so;
+//  3. the database comes back: the daemon migrates it and switches to it;
+//  4. the database goes away under a running daemon: /healthz says "database_unreachable".
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import { loadSettings } from '../../src/config';
+import { Daemon } from '../../src/daemon';
+import { migrateDownAll } from '../../src/db/migrate';
+import { identify } from '../../src/domain/routing';
+import { createLogger } from '../../src/log';
+import { dbTargets } from '../helpers/db';
+import { healthz } from './spawn';
+
+/** A TCP relay on a fixed loopback port to MariaDB; closing it closes its connections too. */
+class Relay {
+  private server: net.Server | null = null;
+  private readonly sockets = new Set<net.Socket>();
+
+  constructor(readonly port: number, private readonly to: { host: string; port: number }) {}
+
+  async open(): Promise<void> {
+    const server = net.createServer((client) => {
+      const upstream = net.connect(this.to);
+      for (const s of [client, upstream]) {
+        this.sockets.add(s);
+        s.on('close', () => this.sockets.delete(s));
+        s.on('error', () => undefined);
+      }
+      client.pipe(upstream).pipe(client);
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.port, '127.0.0.1', () => resolve());
+    });
+    this.server = server;
+  }
+
+  async close(): Promise<void> {
+    const server = this.server;
+    this.server = null;
+    for (const s of this.sockets) s.destroy();
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+t.test('a daemon started while MariaDB is down routes from the cache, then switches to the database', async (t) => {
+  const db = await dbTargets()[1].create({ migrate: false });
+  t.teardown(() => db.destroy());
+  const upstream = new URL(db.url);
+  const relay = new Relay(await freePort(), { host: upstream.hostname, port: Number(upstream.port || 3306) });
+  t.teardown(() => relay.close());
+  const url = new URL(db.url);
+  url.hostname = '127.0.0.1';
+  url.port = String(relay.port);
+
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hotline-nodb-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const settings = loadSettings({
+    env: {},
+    overrides: {
+      database: { url: url.toString(), seedDemo: 'always' },
+      esl: { listenPort: 0 },
+      metrics: { port: 0 },
+      cdr: { spoolDir: path.join(dir, 'spool'), flushIntervalMs: 20, retryIntervalMs: 100 },
+      configCache: { pollIntervalMs: 50 },
+      cron: { enabled: false },
+      reports: { dir: path.join(dir, 'reports') },
+      tts: { cacheDir: path.join(dir, 'tts') },
+      prompts: { systemDir: '/sounds/hotline' },
+      log: { level: 'silent' },
+    },
+  });
+  const logs: Array<Record<string, unknown>> = [];
+  const log = createLogger('info', { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
+  const metric = async (d: Daemon, name: string): Promise<number | undefined> => {
+    const text = await (await fetch(`http://127.0.0.1:${d.metricsPort}/metrics`)).text();
+    const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
+    return m ? Number(m[1]) : undefined;
+  };
+
+  // 1. With the database: migrated, the demo seeded, loaded, the cache saved.
+  await relay.open();
+  const first = await Daemon.start(settings, log);
+  t.match(await healthz(first.metricsPort), { code: 200, body: { ok: true, status: 'ok', config: { source: 'database' }, database: { reachable: true } } });
+  await first.store.cacheSaved();
+  await first.stop();
+  t.equal(fs.statSync(settings.configCache.file).mode & 0o777, 0o600, 'the cache is readable by the daemon\'s user only');
+
+  // 2. The database is away (and, to show that migrations run when it is back, without tables).
+  await relay.close();
+  await migrateDownAll(db.knex);
+  await db.knex.schema.dropTableIfExists('knex_migrations');
+  await db.knex.schema.dropTableIfExists('knex_migrations_lock');
+  const started = Date.now();
+  const d = await Daemon.start(settings, log);
+  t.teardown(() => d.stop());
+  t.comment(`started from the cache in ${Date.now() - started} ms`);
+  t.equal(d.store.source, 'cache');
+  t.equal(identify(d.store.current, '4001012345').kind, 'ok', 'the demo number is in service from the cache');
+  const cached = await healthz(d.metricsPort);
+  t.match(cached, { code: 203, body: { ok: true, status: 'cached_configuration', config: { source: 'cache' }, database: { reachable: false, error: /ECONNREFUSED/ } } }, '/healthz: 203 cached_configuration');
+  t.equal(await metric(d, 'hotline_config_from_cache'), 1);
+  t.equal(await metric(d, 'hotline_database_reachable'), 0);
+  t.ok(logs.some((l) => l.level === 40 && l.msg === 'database unreachable at start-up: routing from the cached configuration until it answers'), 'a log line says so');
+
+  // 3. The database is back: migrated, seeded, loaded; the daemon says so.
+  await relay.open();
+  await until('the switch to the database', () => (d.store.source === 'database' ? true : undefined));
+  t.match(await healthz(d.metricsPort), { code: 200, body: { status: 'ok', config: { source: 'database' }, database: { reachable: true, error: null } } });
+  t.equal(await metric(d, 'hotline_config_from_cache'), 0);
+  t.equal(await metric(d, 'hotline_database_reachable'), 1);
+  t.ok((await db.knex('knex_migrations').count('* as n').first() as { n: number }).n > 20, 'the migrations ran when the database came back');
+  t.equal(identify(d.store.current, '4001012345').kind, 'ok');
+  t.ok(logs.some((l) => /database reachable again/.test(String(l.msg))));
+
+  // 4. The database goes away under the running daemon.
+  await relay.close();
+  const away = await until('/healthz database_unreachable', async () => {
+    const h = await healthz(d.metricsPort);
+    return h.body.status === 'database_unreachable' ? h : undefined;
+  });
+  t.match(away, { code: 203, body: { ok: true, config: { source: 'database' }, database: { reachable: false } } }, '/healthz: 203 database_unreachable');
+  t.equal(identify(d.store.current, '4001012345').kind, 'ok', 'still routing');
+  await relay.open();
+  await until('healthy again', async () => ((await healthz(d.metricsPort)).code === 200 ? true : undefined));
+});

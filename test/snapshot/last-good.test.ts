@@ -1,0 +1,204 @@
+// Last good row (issue 10): a row edited into a bad state keeps its last valid version in force,
+// per table and id, until it is fixed; a row that was never valid is skipped; a deleted row is
+// deleted; a bad child never removes its tenant. Pure: buildSnapshot(raw, version, at, lastGood).
+import t from 'tap';
+import { identify } from '../../src/domain/routing';
+import { buildSnapshot, type RawTables } from '../../src/snapshot/build';
+import { findingsForTenant, formatFinding } from '../../src/snapshot/findings';
+import type { ConfigSnapshot } from '../../src/snapshot/types';
+import { accessNumberRow, goodRaw, groupRow, ruleRow, tenantRow, type Row } from './fixtures';
+
+const WHEN = new Date('2026-11-21T08:00:00.000Z');
+
+/** The snapshot of the good fixture, as the previous build. */
+function good(): ConfigSnapshot {
+  const s = buildSnapshot(goodRaw(), 1, WHEN);
+  if (s.rejected.length > 0) throw new Error('the fixture is not clean');
+  return s;
+}
+
+/** goodRaw() with one row of `table` replaced by `edit(row)` (or removed when edit returns null). */
+function edited(table: keyof RawTables, id: number, edit: (row: Row) => Row | null, base: RawTables = goodRaw()): RawTables {
+  const raw = structuredClone(base);
+  const rows = raw[table] ?? [];
+  const i = rows.findIndex((r) => r.id === id);
+  if (i < 0) throw new Error(`no ${table} ${id} in the fixture`);
+  const next = edit({ ...rows[i] });
+  if (next === null) rows.splice(i, 1);
+  else rows[i] = { ...next, updated_at: '2026-11-21 08:05:00.000' };
+  raw[table] = rows;
+  return raw;
+}
+
+/** What a call routes by: the parts of the snapshot calls read, without the bookkeeping. */
+function routing(s: ConfigSnapshot) {
+  return { tenants: s.tenants, accessNumbers: s.accessNumbers, groups: s.groups, rulesByTenant: s.rulesByTenant, prompts: s.prompts };
+}
+
+const CASES: Array<{ name: string; table: keyof RawTables; id: number; set: Row; column: string; value: string; reason: RegExp; tenantId: number }> = [
+  { name: "tenants.timezone='Asia/Beijing'", table: 'tenants', id: 1, set: { timezone: 'Asia/Beijing' }, column: 'timezone', value: '"Asia/Beijing"', reason: /not an IANA time zone/, tenantId: 1 },
+  { name: 'tenants.ring_timeout_s=0', table: 'tenants', id: 1, set: { ring_timeout_s: 0 }, column: 'ring_timeout_s', value: '0', reason: /must be at least 1/, tenantId: 1 },
+  { name: "tenants.name=''", table: 'tenants', id: 1, set: { name: '' }, column: 'name', value: '""', reason: /name must be non-empty text/, tenantId: 1 },
+  { name: 'destination_groups.ring_timeout_s=-5', table: 'destination_groups', id: 10, set: { ring_timeout_s: -5 }, column: 'ring_timeout_s', value: '-5', reason: /at least 1/, tenantId: 1 },
+  { name: 'routing_rules.percent=150', table: 'routing_rules', id: 1000, set: { percent: 150 }, column: 'percent', value: '150', reason: /at most 100/, tenantId: 1 },
+  { name: 'routing_rules.target_id=9999', table: 'routing_rules', id: 1000, set: { target_id: 9999 }, column: 'target_id', value: '9999', reason: /target_id 9999 is not a destination group of tenant 1/, tenantId: 1 },
+  { name: "destination_groups.strategy='roundrobin'", table: 'destination_groups', id: 10, set: { strategy: 'roundrobin' }, column: 'strategy', value: '"roundrobin"', reason: /must be one of sequential, random, round_robin/, tenantId: 1 },
+  { name: "destinations.number='138 0000'", table: 'destinations', id: 100, set: { number: '138 0000' }, column: 'number', value: '"138 0000"', reason: /not a dialable number/, tenantId: 1 },
+  { name: 'destinations.group_id=999 (no such group)', table: 'destinations', id: 100, set: { group_id: 999 }, column: 'group_id', value: '999', reason: /^group_id 999: destination group 999 does not exist$/, tenantId: 1 },
+  { name: 'routing_rules.tenant_id=2 (another tenant)', table: 'routing_rules', id: 1000, set: { tenant_id: 2 }, column: 'access_number_id', value: '1', reason: /access_number_id 1 is not a number of tenant 2/, tenantId: 2 },
+  { name: "access_numbers.kind='fax'", table: 'access_numbers', id: 1, set: { kind: 'fax' }, column: 'kind', value: '"fax"', reason: /hotline, switchboard/, tenantId: 1 },
+  { name: "tenants.operator_group_id = another tenant's group", table: 'tenants', id: 1, set: { operator_group_id: 20 }, column: 'operator_group_id', value: '20', reason: /not a destination group of this tenant/, tenantId: 1 },
+  { name: "destination_groups.failover_group_id = another tenant's group", table: 'destination_groups', id: 10, set: { failover_group_id: 20 }, column: 'failover_group_id', value: '20', reason: /not a group of the same tenant/, tenantId: 1 },
+];
+
+t.test('each edit of the issue keeps the last good version in force: the tenant routes exactly as before', async (t) => {
+  const before = good();
+  for (const c of CASES) {
+    const raw = edited(c.table, c.id, (row) => ({ ...row, ...c.set }));
+    const s = buildSnapshot(raw, 2, WHEN, before.lastGood);
+    t.same(routing(s), routing(before), `${c.name}: the same configuration is in force`);
+    t.equal(identify(s, '4001000001').kind, 'ok', `${c.name}: tenant 1's number is in service`);
+    t.equal(s.rejected.length, 1, `${c.name}: one finding`);
+    t.match(s.rejected[0], { table: c.table, id: c.id, status: 'last_good', column: c.column, value: c.value, reason: c.reason, tenantId: c.tenantId, editedAt: '2026-11-21 08:05:00.000' }, c.name);
+    t.same(s.lastGood.get(c.table)?.get(c.id), before.lastGood.get(c.table)?.get(c.id), `${c.name}: the last good row is carried on`);
+
+    // Without a last good version (the first load) the same row is skipped.
+    // (A row naming a group that does not exist is counted in that group's "missing" finding.)
+    const first = buildSnapshot(raw, 1, WHEN);
+    const finding = first.rejected.find((f) => (f.table === c.table && f.id === c.id) || (f.status === 'missing' && f.dependents[c.table] === 1));
+    t.ok(finding && ['skipped', 'link_ignored', 'missing'].includes(finding.status), `${c.name}: without a last good version: ${finding?.status}`);
+  }
+});
+
+t.test('the last good version stays through further bad edits, each one a new finding, until the row is fixed', async (t) => {
+  const v1 = good();
+  const v2 = buildSnapshot(edited('tenants', 1, (r) => ({ ...r, timezone: 'Asia/Beijing' })), 2, WHEN, v1.lastGood);
+  const v3 = buildSnapshot(edited('tenants', 1, (r) => ({ ...r, timezone: 'Beijing' })), 3, WHEN, v2.lastGood);
+  t.match(v3.rejected, [{ status: 'last_good', value: '"Beijing"' }], 'a second typo: still the last good version');
+  t.equal(v3.tenants.get(1)?.timezone, 'Asia/Shanghai');
+  const fixed = buildSnapshot(edited('tenants', 1, (r) => ({ ...r, timezone: 'Asia/Chongqing' })), 4, WHEN, v3.lastGood);
+  t.same(fixed.rejected, [], 'fixed: no finding');
+  t.equal(fixed.tenants.get(1)?.timezone, 'Asia/Chongqing', 'the fixed version is in force');
+  t.equal(fixed.lastGood.get('tenants')?.get(1)?.timezone, 'Asia/Chongqing', 'and is the new last good version');
+  const again = buildSnapshot(edited('tenants', 1, (r) => ({ ...r, timezone: 'Mars/Olympus' })), 5, WHEN, fixed.lastGood);
+  t.equal(again.tenants.get(1)?.timezone, 'Asia/Chongqing', 'the next typo falls back to the fixed version');
+});
+
+t.test('a deleted row is deleted, not kept as "last good"; fewer rows mean fewer rows', async (t) => {
+  const before = good();
+  const s = buildSnapshot(edited('destinations', 101, () => null), 2, WHEN, before.lastGood);
+  t.same(s.groups.get(10)?.destinations.map((d) => d.id), [100]);
+  t.notOk(s.lastGood.get('destinations')?.has(101), 'gone from the last good rows too');
+  t.same(s.rejected, []);
+
+  const emptied: RawTables = { ...goodRaw(), routing_rules: [], destinations: [] };
+  const e = buildSnapshot(emptied, 3, WHEN, before.lastGood);
+  t.equal(e.rulesByTenant.size, 0, 'a table returned empty: no rules in force');
+  t.same([...e.groups.values()].map((g) => g.destinations.length), [0, 0, 0]);
+
+  // A bad row deleted while its last good version was in force: gone as well.
+  const bad = buildSnapshot(edited('routing_rules', 1000, (r) => ({ ...r, percent: 150 })), 4, WHEN, before.lastGood);
+  const deleted = buildSnapshot(edited('routing_rules', 1000, () => null), 5, WHEN, bad.lastGood);
+  t.notOk(deleted.rulesByTenant.get(1)?.some((r) => r.id === 1000), 'rule 1000 is gone');
+  t.same(deleted.rejected, []);
+});
+
+t.test('a new row that was never valid is skipped; a bad child never removes its tenant', async (t) => {
+  const before = good();
+  const raw = goodRaw();
+  raw.routing_rules.push(ruleRow(1001, 1, { priority: 1, target_id: 9999 }));
+  raw.destination_groups.push(groupRow(12, 1, { strategy: 'roundrobin' }));
+  raw.call_filters = [{ id: 1, tenant_id: 1, list: 'block', kind: 'number', value: '139-1234' }];
+  raw.ivr_menus = [{ id: 1, tenant_id: 1, name: 'Main', digits: 0 }];
+  raw.ivr_options = [{ id: 1, menu_id: 1, digits: '1', action: 'group', target_id: 10 }];
+  const s = buildSnapshot(raw, 2, WHEN, before.lastGood);
+  t.same(routing(s), routing(before), 'tenant 1 routes as before');
+  t.same(s.rejected.map((f) => [f.table, f.id, f.status]), [
+    ['destination_groups', 12, 'skipped'],
+    ['routing_rules', 1001, 'skipped'],
+    ['call_filters', 1, 'skipped'],
+    ['ivr_menus', 1, 'skipped'],
+  ]);
+  t.match(s.rejected.find((f) => f.table === 'ivr_menus'), { dependents: { ivr_options: 1 } }, "the menu's option is counted in it");
+});
+
+t.test('a rule pointing at a group that is not in force is counted in the group\'s finding', async (t) => {
+  const raw = goodRaw();
+  raw.destination_groups.push(groupRow(12, 1, { strategy: 'roundrobin' }));
+  raw.routing_rules.push(ruleRow(1001, 1, { priority: 1, target_id: 12 }));
+  const s = buildSnapshot(raw, 1, WHEN);
+  t.same(s.rejected.map((f) => [f.table, f.id, f.dependents]), [['destination_groups', 12, { routing_rules: 1 }]]);
+  t.ok(s.tenants.has(1), 'the tenant stays');
+});
+
+t.test('a unique value: the row that had it keeps it against a new edit, whichever id is lower', async (t) => {
+  const base = goodRaw();
+  base.access_numbers.push(accessNumberRow(3, 1, '4001000003'));
+  const before = buildSnapshot(base, 1, WHEN);
+  // Row 3 edited to row 1's number: row 3 falls back to its own last good number.
+  const a = buildSnapshot(edited('access_numbers', 3, (r) => ({ ...r, number: '4001000001' }), base), 2, WHEN, before.lastGood);
+  t.equal(a.accessNumbers.get('4001000001')?.id, 1);
+  t.equal(a.accessNumbers.get('4001000003')?.id, 3);
+  t.match(a.rejected, [{ table: 'access_numbers', id: 3, status: 'last_good', column: 'number', reason: /listed twice \(access number 1 has it\)/ }]);
+  // Row 1 (the lower id) edited to row 3's number: row 3, unchanged, keeps it; row 1 falls back.
+  const b = buildSnapshot(edited('access_numbers', 1, (r) => ({ ...r, number: '4001000003' }), base), 2, WHEN, before.lastGood);
+  t.equal(b.accessNumbers.get('4001000003')?.id, 3, 'the unchanged row keeps its number');
+  t.equal(b.accessNumbers.get('4001000001')?.id, 1, 'the edited row is on its last good version');
+  t.match(b.rejected, [{ table: 'access_numbers', id: 1, status: 'last_good' }]);
+});
+
+t.test('a PIN is never shown; long values are cut', async (t) => {
+  const before = good();
+  const s = buildSnapshot(edited('tenants', 2, (r) => ({ ...r, pin: '12ab' })), 2, WHEN, before.lastGood);
+  t.match(s.rejected, [{ table: 'tenants', id: 2, column: 'pin', value: '(hidden)', status: 'last_good' }]);
+  const text = JSON.stringify(s.rejected) + formatFinding(s.rejected[0]);
+  t.notMatch(text, /12ab/, 'the bad PIN is not in the finding');
+  t.notMatch(text, /1234/, 'nor the good one');
+  t.equal(s.tenants.get(2)?.pin, '1234', 'the last good PIN is in force');
+
+  const long = buildSnapshot(edited('destinations', 100, (r) => ({ ...r, number: `1${'x'.repeat(10_000)}` })), 2, WHEN, before.lastGood);
+  t.ok((long.rejected[0]?.value ?? '').length <= 64, `value cut to ${long.rejected[0]?.value?.length} characters`);
+  t.ok(long.rejected[0].reason.length < 200, 'and the reason too');
+});
+
+t.test('rates are checked against what DECIMAL(14,4) holds for the longest call', async (t) => {
+  const raw = goodRaw();
+  raw.rates = [
+    { id: 1, tenant_id: null, call_type: 'local', per_minute: '0.1000', increment_s: 60, connect_fee: '9999999999.9999' },
+    { id: 2, tenant_id: null, call_type: 'mobile', per_minute: '50000000.0000', increment_s: 60, connect_fee: '0' },
+    { id: 3, tenant_id: 1, call_type: 'local', per_minute: '0.1500', increment_s: 6, connect_fee: '0.1000' },
+    { id: 4, tenant_id: null, call_type: 'international', per_minute: '41666666.6666', increment_s: 60, connect_fee: '0' },
+  ];
+  const s = buildSnapshot(raw, 1, WHEN);
+  t.match(s.rejected, [
+    { table: 'rates', id: 1, column: 'connect_fee', value: '"9999999999.9999"', reason: /a call of 14400 s \(CALL_MAX_DURATION_S\) would cost 10000000023\.9999, more than cdrs\.cost and tenant_usage\.spend hold \(9999999999\.9999\)/ },
+    { table: 'rates', id: 2, column: 'per_minute', reason: /would cost 12000000000\.0000/ },
+  ]);
+  t.equal(s.rejected.length, 2, '41666666.6666/min for 240 min fits (9999999999.9840)');
+  t.same(s.rates.map((r) => r.id), [3, 4]);
+  const shorter = buildSnapshot(raw, 1, WHEN, undefined, { maxCallS: 3600 });
+  t.same(shorter.rates.map((r) => r.id), [2, 3, 4], 'with calls of at most an hour, 50000000/min fits');
+
+  const caps = buildSnapshot({ ...goodRaw(), tenants: [tenantRow(1, { max_spend_day: '-1.0000' }), ...goodRaw().tenants.slice(1)] }, 1, WHEN);
+  t.match(caps.rejected, [{ table: 'tenants', id: 1, column: 'max_spend_day', reason: /must not be negative/ }]);
+  const huge = buildSnapshot({ ...goodRaw(), tenants: [tenantRow(1, { balance: '99999999999.0000' }), ...goodRaw().tenants.slice(1)] }, 1, WHEN);
+  t.match(huge.rejected, [{ table: 'tenants', id: 1, column: 'balance', reason: /DECIMAL\(14,4\)/ }], 'more than DECIMAL(14,4) holds (SQLite lets a DBA type it)');
+});
+
+t.test('findingsForTenant: the findings that concern one tenant', async (t) => {
+  const before = good();
+  const raw = edited('routing_rules', 1000, (r) => ({ ...r, percent: 150 }));
+  raw.routing_rules.push(ruleRow(2001, 2, { target_id: 9999 }));
+  const s = buildSnapshot(raw, 2, WHEN, before.lastGood);
+  t.same(findingsForTenant(s, 1).map((f) => f.id), [1000]);
+  t.same(findingsForTenant(s, 2).map((f) => f.id), [2001]);
+  t.same(findingsForTenant(s, 3), []);
+});
+
+t.test('pure: the last good rows passed in are not changed', async (t) => {
+  const before = good();
+  const copy = new Map([...before.lastGood].map(([table, rows]) => [table, new Map(rows)]));
+  buildSnapshot(edited('tenants', 1, (r) => ({ ...r, timezone: 'x' })), 2, WHEN, before.lastGood);
+  buildSnapshot({ ...goodRaw(), tenants: [] }, 3, WHEN, before.lastGood);
+  t.same(before.lastGood, copy);
+});
