@@ -8,7 +8,7 @@ import type { Settings } from '../config';
 export const SYSTEM_PROMPTS = [
   'not_in_service', 'service_unavailable', 'nobody_answered', 'all_busy', 'blocked', 'capped',
   'enter_pin', 'wrong_pin', 'pin_failed', 'welcome', 'after_hours', 'leave_message', 'suspended',
-  'ringback', 'invalid_entry', 'enter_extension', 'goodbye',
+  'ringback', 'invalid_entry', 'enter_extension', 'goodbye', 'choose_option',
 ] as const;
 
 export type SystemPromptName = (typeof SYSTEM_PROMPTS)[number];

@@ -38,7 +38,7 @@ export class PromptResolver {
    * on every call.
    */
   constructor(
-    settings: Pick<Settings, 'tts' | 'prompts'>,
+    settings: Pick<Settings, 'tts'> & { readonly prompts: Pick<Settings['prompts'], 'systemDir'> },
     private readonly cache: TtsCacheIndex,
   ) {
     this.engine = settings.tts.engine;

@@ -26,4 +26,5 @@ export const SYSTEM_PROMPT_TEXTS: Readonly<Record<SystemPromptName, string>> = O
   invalid_entry: '输入有误，请重新输入。 Invalid entry. Please try again.',
   enter_extension: '请拨分机号，以井号键结束，查号请拨零。 Please dial the extension number followed by the hash key, or dial zero for the operator.',
   goodbye: '感谢您的来电，再见。 Thank you for calling. Goodbye.',
+  choose_option: '请按键选择。 Please choose an option on your keypad.',
 });

@@ -293,6 +293,7 @@ const PROMPTS = [
   'invalid_entry.wav',
   'enter_extension.wav',
   'goodbye.wav',
+  'choose_option.wav',
 ];
 
 // The variables file first (as vars.xml is first in freeswitch.xml), then everything else.
