@@ -88,9 +88,13 @@ export class PromptPlayer {
     return this.deps.promptFiles?.missing(file) ?? false;
   }
 
-  /** One file for several prompts in a row (file_string://a!b), the same file named once. */
+  /**
+   * One file for several prompts in a row (file_string://a!b). A missing part is left out (no
+   * beep in front of the menu for a missing greeting), except the last — the one that asks the
+   * caller something: a tone stands in for it, so the caller knows to key.
+   */
   joined(refs: readonly PromptRef[]): string {
-    const files = refs.map((r) => this.file(r)).filter((f, i, all) => f !== MISSING_PROMPT_TONE || all.indexOf(f) === i);
+    const files = refs.map((r) => this.file(r)).filter((f, i, all) => f !== MISSING_PROMPT_TONE || i === all.length - 1);
     if (files.length === 0) return MISSING_PROMPT_TONE;
     return files.length === 1 ? files[0] : `file_string://${files.join('!')}`;
   }

@@ -6,6 +6,7 @@
 import { loadSettings } from '../config';
 import { runCommand } from './run';
 import { createKnex } from '../db/connect';
+import { promptFindings } from '../prompts/lint';
 import { loadSnapshot } from '../snapshot/store';
 import type { ConfigSnapshot, RoutingRule } from '../snapshot/types';
 
@@ -32,7 +33,7 @@ async function main(): Promise<number> {
   const knex = createKnex(settings.database.url);
   try {
     const snapshot = await loadSnapshot(knex);
-    const findings = lintFindings(snapshot);
+    const findings = [...lintFindings(snapshot), ...(await promptFindings(settings, snapshot))];
     process.stdout.write(`${snapshot.tenants.size} tenants, ${snapshot.accessNumbers.size} access numbers, ${snapshot.groups.size} groups loaded\n`);
     for (const f of findings) process.stdout.write(`${f}\n`);
     process.stdout.write(findings.length === 0 ? 'no problems found\n' : `${findings.length} problem(s)\n`);

@@ -259,12 +259,7 @@ export class EslCallChannel implements CallChannel {
 
   /** Sets channel variables in one application (`multiset`); values are checked, never expanded. */
   async setVariables(vars: Record<string, string | number | boolean>): Promise<void> {
-    const pairs = Object.entries(vars).map(([name, value]) => {
-      const text = plainVariableValue(name, String(value));
-      if (/\s/.test(text)) throw new Error(`variable ${name} has whitespace; multiset splits on spaces`);
-      return `${identifier('variable', name)}=${text}`;
-    });
-    await this.execute('multiset', pairs.join(' '), this.options.replyTimeoutMs);
+    await this.execute('multiset', multisetArgument(vars), this.options.replyTimeoutMs);
   }
 
   /**
@@ -296,14 +291,7 @@ export class EslCallChannel implements CallChannel {
    * prompt could not be opened returns at once and leaves read_result unset.
    */
   async playAndGetDigits(opts: DigitCollection): Promise<DigitResult> {
-    if (!/^[0-9*#]*$/.test(opts.terminators) || opts.terminators === '') throw new Error('terminators must be keypad symbols');
-    // Braces are regexp quantifiers here; only `${` would be expanded by FreeSWITCH.
-    if (/\s/.test(opts.regexp) || opts.regexp.includes('${')) throw new Error('regexp must not contain whitespace or ${');
-    const arg = [
-      opts.min, opts.max, opts.tries, opts.timeoutMs, opts.terminators,
-      promptPath('prompt file', opts.file), promptPath('invalid prompt file', opts.invalidFile),
-      identifier('digits variable', opts.variable), opts.regexp, opts.digitTimeoutMs,
-    ].join(' ');
+    const arg = playAndGetDigitsArgument(opts);
     const budget = opts.tries * (opts.promptMs + opts.timeoutMs + opts.max * opts.digitTimeoutMs) + this.options.replyTimeoutMs;
     const started = process.hrtime.bigint();
     const event = await this.execute('play_and_get_digits', arg, budget);
@@ -334,8 +322,7 @@ export class EslCallChannel implements CallChannel {
 
   /** `record <path> <max s> <threshold> <hits>` (voicemail); resolves with record_seconds. */
   async record(path: string, maxS: number, silenceThreshold: number, silenceHits: number): Promise<number> {
-    const arg = `${mediaPath('recording path', path)} ${Math.trunc(maxS)} ${Math.trunc(silenceThreshold)} ${Math.trunc(silenceHits)}`;
-    const done = await this.execute('record', arg, (maxS + 10) * 1000);
+    const done = await this.execute('record', recordArgument(path, maxS, silenceThreshold, silenceHits), (maxS + 10) * 1000);
     const seconds = Number(done.variable('record_seconds') ?? '0');
     return Number.isFinite(seconds) && seconds > 0 ? seconds : 0;
   }
@@ -450,6 +437,34 @@ export class EslCallChannel implements CallChannel {
     clearTimeout(pending.timer);
     pending.reject(err);
   }
+}
+
+/** `multiset a=1 b=2`: values are checked, never expanded; multiset splits on spaces. */
+export function multisetArgument(vars: Record<string, string | number | boolean>): string {
+  return Object.entries(vars)
+    .map(([name, value]) => {
+      const text = plainVariableValue(name, String(value));
+      if (/\s/.test(text)) throw new Error(`variable ${name} has whitespace; multiset splits on spaces`);
+      return `${identifier('variable', name)}=${text}`;
+    })
+    .join(' ');
+}
+
+/** The argument of play_and_get_digits, every part checked. */
+export function playAndGetDigitsArgument(opts: DigitCollection): string {
+  if (!/^[0-9*#]*$/.test(opts.terminators) || opts.terminators === '') throw new Error('terminators must be keypad symbols');
+  // Braces are regexp quantifiers here; only `${` would be expanded by FreeSWITCH.
+  if (/\s/.test(opts.regexp) || opts.regexp.includes('${')) throw new Error('regexp must not contain whitespace or ${');
+  return [
+    opts.min, opts.max, opts.tries, opts.timeoutMs, opts.terminators,
+    promptPath('prompt file', opts.file), promptPath('invalid prompt file', opts.invalidFile),
+    identifier('digits variable', opts.variable), opts.regexp, opts.digitTimeoutMs,
+  ].join(' ');
+}
+
+/** `record <path> <max s> <threshold> <hits>`. */
+export function recordArgument(path: string, maxS: number, silenceThreshold: number, silenceHits: number): string {
+  return `${mediaPath('recording path', path)} ${Math.trunc(maxS)} ${Math.trunc(silenceThreshold)} ${Math.trunc(silenceHits)}`;
 }
 
 function seconds(started: bigint): number {

@@ -249,7 +249,8 @@ export interface QueuedApp {
   eventUuid: string | null;
   /** uuid_broadcast: event-lock while it plays (M7). */
   lock: boolean;
-  done(response: string): void;
+  /** `ran` false: the channel hung up before it started (it never runs). */
+  done(response: string, ran: boolean): void;
 }
 
 type PrivateEvent = QueuedApp | { kind: 'hangup'; cause: string };
@@ -305,10 +306,11 @@ export class ChannelModel {
   // ---- the private event queue (M7)
 
   /** A sendmsg execute (or uuid_broadcast's playback when `lock`). Resolves with Application-Response. */
-  execute(app: string, arg: string, eventUuid: string | null, lock = false): Promise<string> {
+  execute(app: string, arg: string, eventUuid: string | null, lock = false): Promise<{ response: string; ran: boolean }> {
     return new Promise((resolve) => {
-      if (this.hungUp) return resolve('_none_'); // queued work of a dead channel never runs
-      this.events.push({ kind: 'execute', app, arg, eventUuid, lock, done: resolve });
+      const done = (response: string, ran: boolean): void => resolve({ response, ran });
+      if (this.hungUp) return done('_none_', false); // queued work of a dead channel never runs
+      this.events.push({ kind: 'execute', app, arg, eventUuid, lock, done });
       this.kick();
     });
   }
@@ -332,7 +334,7 @@ export class ChannelModel {
     this.hangupCause = cause;
     this.vars.hangup_cause = cause;
     // Queued work never runs on a dead channel; a running application completes first.
-    for (const e of this.events.splice(0)) if (e.kind === 'execute') e.done('_none_');
+    for (const e of this.events.splice(0)) if (e.kind === 'execute') e.done('_none_', false);
     this.hooks.hungUp(cause);
     this.clock.wake();
     if (!this.running) this.finish();
@@ -357,7 +359,7 @@ export class ChannelModel {
           break;
         }
         const response = await this.runApp(event);
-        event.done(response);
+        event.done(response, true);
         if (this.hungUp) break;
         if (this.events.length === 0) {
           this.parkedSince = this.clock.now();
@@ -420,7 +422,7 @@ export class ChannelModel {
         this.hangup(event.cause);
         break;
       }
-      event.done(await this.runApp(event));
+      event.done(await this.runApp(event), true);
     }
     return this.clock.now() - started;
   }
@@ -587,6 +589,7 @@ export class ChannelModel {
       if (parts.every((p) => p === null)) return null;
       return 250 + parts.reduce<number>((sum, p) => sum + (p ?? 0), 0);
     }
+    if (this.missing(file)) return null;
     const listed = this.opts.promptMs?.[file];
     if (listed !== undefined) return listed;
     if (file.startsWith('silence_stream://')) return Number(/^silence_stream:\/\/(\d+)/.exec(file)?.[1] ?? 0);
@@ -595,8 +598,6 @@ export class ChannelModel {
       const seconds = Number(this.vars.playback_timeout_sec ?? 0);
       return seconds > 1 ? seconds * 1000 : 3_600_000;
     }
-    if (file.startsWith('speak:')) return this.opts.defaultPromptMs;
-    if (this.missing(file)) return null;
     return this.opts.defaultPromptMs;
   }
 
