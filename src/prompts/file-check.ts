@@ -75,6 +75,7 @@ export class PromptFileStatus {
   private reported = new Set<string>();
   private running: Promise<void> | null = null;
   private again = false;
+  private latest: () => readonly PromptFileUse[] = () => [];
 
   constructor(
     private readonly report: (problem: PromptFileProblem) => void,
@@ -90,8 +91,9 @@ export class PromptFileStatus {
     return this.missingPaths.size;
   }
 
-  /** Runs a check (one at a time; a check asked for meanwhile runs once after it). */
+  /** Runs a check (one at a time; the latest one asked for meanwhile runs once after it). */
   refresh(files: () => readonly PromptFileUse[]): Promise<void> {
+    this.latest = files;
     if (this.running) {
       this.again = true;
       return this.running;
@@ -99,7 +101,7 @@ export class PromptFileStatus {
     this.running = (async () => {
       do {
         this.again = false;
-        this.apply(await checkPromptFiles(files()));
+        this.apply(await checkPromptFiles(this.latest()));
       } while (this.again);
     })().finally(() => {
       this.running = null;

@@ -77,6 +77,8 @@ export interface CallScript {
   recordSeconds?: number;
   /** Bytes to send right after the connect reply (malformed-input tests). */
   injectAfterConnect?: Buffer;
+  /** Answer `connect` only once this settles (a call that arrives as the daemon starts draining). */
+  holdConnectReply?: Promise<unknown>;
 }
 
 export interface ExecutedApp {
@@ -178,6 +180,7 @@ class FakeCall {
   private socket!: net.Socket;
   private inbound = Buffer.alloc(0);
   private connected = false;
+  private connectHeld = false;
   private closed = false;
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly channelVars: Array<[string, string]>;
@@ -301,6 +304,11 @@ class FakeCall {
     const [verb = '', ...rest] = line.split(' ');
     switch (verb.toLowerCase()) {
       case 'connect':
+        if (this.script.holdConnectReply && !this.connectHeld) {
+          this.connectHeld = true;
+          void this.script.holdConnectReply.then(() => this.onCommand(line, headers, body));
+          return;
+        }
         this.connected = true;
         this.sendRaw(`${this.channelHeaderBlock('CHANNEL_DATA', [])}Content-Type: command/reply\nReply-Text: %2BOK%0A\nSocket-Mode: async\nControl: full\n\n`);
         if (this.script.injectAfterConnect) this.sendBytes(this.script.injectAfterConnect);
