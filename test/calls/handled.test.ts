@@ -52,6 +52,7 @@ t.test('a call that arrives while the daemon drains is handed back untouched', a
   t.same(c.commands.map((x) => x.line), ['connect'], 'connect only: no handled flag, no prompt, no hangup');
   t.same(c.releasedWith, { handled: undefined }, 'the caller is still up and hotline_handled is unset: the dialplan falls back');
   t.equal(c.closedBy, 'daemon');
+  t.equal(c.hangupCause, null, 'not hung up');
   t.match(await d.daemon.metrics.registry.getSingleMetricAsString('hotline_calls_released_total'), /hotline_calls_released_total\{reason="draining"\} 1/);
 });
 

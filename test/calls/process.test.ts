@@ -97,6 +97,7 @@ t.test('kill -9 while a call rings and while it talks: hotline_handled=true is l
   const [r, k] = await Promise.all([ringing, talking]);
   for (const [what, c] of [['ringing', r], ['talking', k]] as const) {
     t.notOk(c.commands.some((x) => /hangup|uuid_kill/.test(`${x.line} ${x.headers['call-command'] ?? ''} ${x.headers['execute-app-name'] ?? ''}`)), `${what}: the daemon never hung up`);
+    t.equal(c.hangupCause, null, `${what}: the caller was still up when the socket went`);
     t.same(c.releasedWith, { handled: 'true' }, `${what}: socket gone, caller up, hotline_handled=true → hotline_after_socket.xml hangs up, no announcement`);
   }
   t.ok(k.answered, 'the second call was talking');

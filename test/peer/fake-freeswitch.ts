@@ -263,7 +263,10 @@ class FakeCall {
     if (this.connected && !this.model.hungUp) this.record.releasedWith = { handled: this.model.vars.hotline_handled };
     for (const t of this.timers) clearTimeout(t);
     this.clock.stop();
+    // Stop whatever the channel model still runs; what the record says about the call stays as it was.
+    const { hangupCause, hungUpAtFs } = this.record;
     this.model.hangup('NORMAL_CLEARING');
+    Object.assign(this.record, { hangupCause, hungUpAtFs });
     this.resolveDone(this.record);
   }
 
