@@ -24,7 +24,8 @@ export async function promptFindings(settings: Pick<Settings, 'prompts' | 'esl'>
   const out = menusWithoutPrompt(snapshot);
   if (!seesPromptFiles(settings)) return out;
   for (const p of await checkPromptFiles(promptFilesInUse(settings, snapshot))) {
-    out.push(`prompt file ${p.path} (${p.usedBy}): ${p.problem}; calls get a system prompt or a tone instead`);
+    const instead = p.usedBy.startsWith('system prompt') ? 'a tone' : 'the system prompt';
+    out.push(`prompt file ${p.path} (${p.usedBy}): ${p.problem}; calls hear ${instead} instead`);
   }
   return out;
 }

@@ -74,7 +74,7 @@ t.test('the daemon sees the folder: files checked at start-up, a tone at once, c
   t.match(pagd[0], ` file_string://${dir}/welcome.wav!${MISSING_PROMPT_TONE} `, 'the greeting that exists, a tone for "enter your PIN"');
 
   const findings = await promptFindings(d.settings, d.daemon.store.current);
-  t.ok(findings.some((f) => f === `prompt file ${dir}/enter_pin.wav (system prompt enter_pin): missing; calls get a system prompt or a tone instead`));
+  t.ok(findings.some((f) => f === `prompt file ${dir}/enter_pin.wav (system prompt enter_pin): missing; calls hear a tone instead`));
   t.ok(findings.some((f) => f.startsWith(`prompt file ${dir}/capped.wav (system prompt capped): empty`)));
   t.ok(findings.some((f) => f.startsWith(`prompt file ${dir}/tenant-gone.wav (prompts id ${promptId} (tenant 1)): missing`)));
   t.notOk(findings.some((f) => f.includes('welcome.wav')), 'files that are there are not listed');
