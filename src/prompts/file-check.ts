@@ -8,8 +8,8 @@
  * (PROMPTS_SAME_FILESYSTEM), and calls replace a known-missing file by a system prompt or a tone.
  */
 import fs from 'node:fs/promises';
-import type { SystemPromptName } from '../calls/prompts';
-import { SYSTEM_PROMPTS } from '../calls/prompts';
+import type { SystemPromptName } from './names';
+import { SYSTEM_PROMPTS } from './names';
 import type { Settings } from '../config';
 import type { ConfigSnapshot } from '../snapshot/types';
 import path from 'node:path/posix';

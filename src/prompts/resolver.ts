@@ -8,7 +8,7 @@
  * the session can log it.
  */
 import path from 'node:path';
-import { SYSTEM_PROMPTS, type SystemPromptName } from '../calls/prompts';
+import { SYSTEM_PROMPTS, type SystemPromptName } from './names';
 import type { Settings } from '../config';
 import { mediaPath } from '../esl/safe';
 import type { Prompt } from '../snapshot/types';

@@ -6,7 +6,7 @@
  *
  * Typed by SystemPromptName: adding a name to SYSTEM_PROMPTS without a text here fails to compile.
  */
-import type { SystemPromptName } from '../calls/prompts';
+import type { SystemPromptName } from './names';
 
 export const SYSTEM_PROMPT_TEXTS: Readonly<Record<SystemPromptName, string>> = Object.freeze({
   not_in_service: '您拨打的号码未开通服务，请核对后再拨。 The number you dialed is not in service. Please check the number and call again.',
