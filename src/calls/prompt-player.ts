@@ -65,8 +65,7 @@ export class PromptPlayer {
   /** How FreeSWITCH plays one prompt: a tenant's file or TTS, else the system prompt. */
   instruction(ref: PromptRef): PlayInstruction {
     const p = this.deps.prompts.resolveId(this.deps.snapshot.prompts, ref.id, ref.fallback);
-    if (p.fallback) this.log.warn({ prompt_id: ref.id, reason: p.fallback }, 'prompt not playable; system prompt instead');
-    if (p.app === 'playback' && this.missing(p.arg)) return { app: 'playback', arg: this.file(ref) };
+    if (p.app === 'playback') return { app: 'playback', arg: this.file(ref) };
     return p;
   }
 
@@ -77,6 +76,7 @@ export class PromptPlayer {
    */
   file(ref: PromptRef): string {
     const p = this.deps.prompts.resolveId(this.deps.snapshot.prompts, ref.id, ref.fallback);
+    if (p.fallback) this.log.warn({ prompt_id: ref.id, reason: p.fallback }, 'prompt not playable; system prompt instead');
     if (p.app === 'playback' && !this.missing(p.arg)) return p.arg;
     const system = this.deps.prompts.system(ref.fallback).arg;
     if (!this.missing(system)) return system;

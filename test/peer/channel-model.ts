@@ -50,7 +50,10 @@
  *     dequeued, so a `sendmsg … call-command: hangup` queued behind it waits until it ends
  *     (daemon-spend-cut-during-warning-broadcast: hung up 6 s after the cut was sent). Outside an
  *     event-locked prompt a sendmsg hangup acts at the next frame (switch_ivr_play_file and
- *     switch_ivr_collect_digits_count call switch_ivr_parse_all_events every frame).
+ *     switch_ivr_collect_digits_count call switch_ivr_parse_all_events every frame, and only
+ *     CF_EVENT_LOCK stops switch_core_session_dequeue_private_event). FREESWITCH.md says any
+ *     running prompt plays to its end first; the captures show that only for the event-locked
+ *     broadcast, so the stand-in follows the source. The daemon cuts with uuid_kill either way.
  * M8  `api uuid_kill <uuid> <cause>` on a `full` socket runs in the socket thread and hangs up at
  *     once, whatever plays (outbound-plain-bridge-killed-by-uuid_kill: mid-broadcast).
  * M9  Each application clears Application-Response when it starts; a nested one (the broadcast's
