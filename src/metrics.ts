@@ -13,6 +13,10 @@ export const NUMBER_KIND_LABELS = ['hotline', 'switchboard', 'unknown'] as const
 /** Money columns whose writes are capped to DECIMAL(14,4) (hotline_charges_capped_total). */
 export const CAPPED_COLUMNS = ['cost', 'spend', 'balance'] as const;
 export type CappedColumn = (typeof CAPPED_COLUMNS)[number];
+/** Applications whose prompt did not play: playback (FILE NOT FOUND), play_and_get_digits (came back unplayed). */
+export const PROMPT_APPLICATIONS = ['playback', 'play_and_get_digits'] as const;
+/** Why the daemon handed a call back to FreeSWITCH's fallback without serving it. */
+export const RELEASE_REASONS = ['draining', 'no_configuration'] as const;
 
 export class Metrics {
   readonly registry = new Registry();
@@ -212,6 +216,26 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly promptFilesMissing = new Gauge({
+    name: 'hotline_prompt_files_missing',
+    help: 'Prompt files the daemon may play (system prompts, prompts.file) that are missing or unreadable, as last checked (start-up and every configuration load; 0 when PROMPTS_SAME_FILESYSTEM says the daemon cannot see them).',
+    registers: [this.registry],
+  });
+
+  readonly promptsNotPlayed = new Counter({
+    name: 'hotline_prompts_not_played_total',
+    help: 'Prompts FreeSWITCH could not play in a call, by application: playback (FILE NOT FOUND) or play_and_get_digits (came back without digits faster than its timeout allows; retried with a tone).',
+    labelNames: ['application'] as const,
+    registers: [this.registry],
+  });
+
+  readonly callsReleased = new Counter({
+    name: 'hotline_calls_released_total',
+    help: 'Calls handed back to FreeSWITCH\'s fallback untouched (hotline_handled unset, socket closed, nothing played), by reason: draining (SIGTERM) or no_configuration (not loaded yet).',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
   /** Tenant ids that get their own label values; a small configured list keeps cardinality bounded. */
   private readonly labelledTenants: ReadonlySet<number>;
 
@@ -226,6 +250,8 @@ export class Metrics {
     for (const table of CONFIG_TABLES) this.configRowRejections.inc({ table }, 0);
     for (const result of ['ok', 'error'] as const) this.configCacheWrites.inc({ result }, 0);
     for (const column of CAPPED_COLUMNS) this.chargesCapped.inc({ column }, 0);
+    for (const application of PROMPT_APPLICATIONS) this.promptsNotPlayed.inc({ application }, 0);
+    for (const reason of RELEASE_REASONS) this.callsReleased.inc({ reason }, 0);
     for (const number_kind of NUMBER_KIND_LABELS) {
       this.callsStarted.inc({ number_kind }, 0);
       this.talkSeconds.inc({ number_kind }, 0);

@@ -2,6 +2,13 @@
  * The outbound event-socket listener: FreeSWITCH connects once per call. Each connection gets
  * TCP_NODELAY before anything is written (modesl-style small writes otherwise wait for delayed
  * ACKs: 89 ms vs 4.6 ms per call setup, FREESWITCH.md), a channel, a CallSession and, always, a CDR.
+ *
+ * Calls the daemon lets go of on purpose, untouched: a connection that arrives while the daemon
+ * drains (SIGTERM), or before any configuration was loaded. Such a call gets `connect` (the
+ * socket application waits for it: freeswitch/README.md), nothing else — no hotline_handled, no
+ * prompt — and the socket is closed without a hangup, so FreeSWITCH's fallback
+ * (hotline_after_socket.xml: second daemon, backup destination, announcement) takes it. No CDR:
+ * whoever serves it writes one.
  */
 import net from 'node:net';
 import type { Knex } from 'knex';
@@ -13,9 +20,12 @@ import { EslCallChannel } from '../esl/call-channel';
 import { EslError } from '../esl/errors';
 import type { Metrics } from '../metrics';
 import type { PromptResolver } from '../prompts';
+import { PromptFileStatus, promptFilesInUse, seesPromptFiles } from '../prompts/file-check';
 import type { ConfigStore } from '../snapshot/store';
+import type { ConfigSnapshot } from '../snapshot/types';
 import { CallSession } from './call-session';
 import { QueueBook } from './context';
+import type { GuardTimers } from './spend-guard';
 
 export interface CallServerDeps {
   settings: Settings;
@@ -27,6 +37,8 @@ export interface CallServerDeps {
   prompts: PromptResolver;
   clock?: () => Date;
   random?: () => number;
+  /** Timers of each call's spend guard (tests). */
+  guardTimers?: GuardTimers;
 }
 
 export class CallServer {
@@ -36,11 +48,41 @@ export class CallServer {
   private readonly running = new Set<Promise<void>>();
   private draining = false;
   private readonly queues: QueueBook;
+  /** The latest check of the prompt files; null when the daemon cannot see FreeSWITCH's files. */
+  readonly promptFiles: PromptFileStatus | null;
 
   constructor(private readonly deps: CallServerDeps) {
     this.queues = new QueueBook((total) => deps.metrics.queueWaiting.set(total));
     this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
     this.server.on('error', (err) => deps.log.error({ err }, 'ESL listener error'));
+    this.promptFiles = seesPromptFiles(deps.settings) ? this.watchPromptFiles() : null;
+  }
+
+  /**
+   * Checks the prompt files at start-up (the system prompts, before any configuration) and after
+   * every configuration load; each missing or unreadable file is logged once.
+   */
+  private watchPromptFiles(): PromptFileStatus {
+    const { settings, log, metrics, store } = this.deps;
+    const status = new PromptFileStatus(
+      (p) => log.warn({ file: p.path, problem: p.problem, used_by: p.usedBy }, 'prompt file missing or unreadable: calls get a system prompt or a tone instead'),
+      (n) => metrics.promptFilesMissing.set(n),
+    );
+    const check = (snapshot: ConfigSnapshot | null): void => {
+      void status.refresh(() => promptFilesInUse(settings, snapshot)).catch((err: unknown) => log.error({ err }, 'prompt file check failed'));
+    };
+    check(this.snapshotOrNull());
+    store.onLoad((snapshot) => check(snapshot));
+    return status;
+  }
+
+  /** The configuration in force, or null before the first load. */
+  private snapshotOrNull(): ConfigSnapshot | null {
+    try {
+      return this.deps.store.current;
+    } catch {
+      return null;
+    }
   }
 
   async listen(): Promise<{ host: string; port: number }> {
@@ -73,10 +115,6 @@ export class CallServer {
 
   private accept(socket: net.Socket): void {
     socket.setNoDelay(true);
-    if (this.draining) {
-      socket.destroy();
-      return;
-    }
     this.deps.metrics.eslConnections.inc();
     const done = this.handle(socket).finally(() => this.running.delete(done));
     this.running.add(done);
@@ -103,6 +141,11 @@ export class CallServer {
       socket.destroy();
       return;
     }
+    const snapshot = this.snapshotOrNull();
+    if (this.draining || !snapshot) {
+      await this.release(channel, this.draining ? 'draining' : 'no_configuration');
+      return;
+    }
     this.live.add(channel);
     channel.conn.on('esl::protocol-error', (err: Error) => {
       metrics.eslErrors.inc({ kind: 'protocol' });
@@ -112,7 +155,7 @@ export class CallServer {
     metrics.activeCalls.inc();
     const session = new CallSession(channel, {
       settings,
-      snapshot: this.deps.store.current,
+      snapshot,
       metrics,
       log,
       clock: this.deps.clock ?? (() => new Date()),
@@ -120,18 +163,20 @@ export class CallServer {
       knex: this.deps.knex,
       queues: this.queues,
       prompts: this.deps.prompts,
+      promptFiles: this.promptFiles,
+      guardTimers: this.deps.guardTimers,
     });
-    metrics.callsStarted.inc({ number_kind: kindOf(session, this.deps.store) });
+    metrics.callsStarted.inc({ number_kind: kindOf(session, snapshot) });
     this.sessions.add(session);
     try {
       const cdr = await session.run();
       const stats = channel.conn.stats;
       if (stats.malformedValues > 0) metrics.eslErrors.inc({ kind: 'malformed_value' }, stats.malformedValues);
       if (stats.malformedEvents > 0) metrics.eslErrors.inc({ kind: 'malformed_event' }, stats.malformedEvents);
-      metrics.callsEnded.inc({ outcome: cdr.outcome, number_kind: kindOf(session, this.deps.store) });
+      metrics.callsEnded.inc({ outcome: cdr.outcome, number_kind: kindOf(session, snapshot) });
       metrics.tenantCallsEnded.inc({ tenant: metrics.tenantLabel(cdr.tenant_id), outcome: cdr.outcome });
       if (cdr.billsec > 0) {
-        metrics.talkSeconds.inc({ number_kind: kindOf(session, this.deps.store) }, cdr.billsec);
+        metrics.talkSeconds.inc({ number_kind: kindOf(session, snapshot) }, cdr.billsec);
         metrics.tenantTalkSeconds.inc({ tenant: metrics.tenantLabel(cdr.tenant_id) }, cdr.billsec);
       }
       await this.deps.cdrs.record(cdr).catch((err: unknown) => {
@@ -145,9 +190,16 @@ export class CallServer {
     }
   }
 
+  /** Hands a call we did not touch back to FreeSWITCH's fallback (see the header). */
+  private async release(channel: EslCallChannel, reason: 'draining' | 'no_configuration'): Promise<void> {
+    this.deps.metrics.callsReleased.inc({ reason });
+    this.deps.log.warn({ call_uuid: channel.uuid, reason }, 'call handed back to FreeSWITCH\'s fallback');
+    await channel.release();
+  }
+
   /**
-   * Stops taking calls, lets live ones finish for up to drainMs, then hangs up the rest and
-   * waits (bounded) for their CDRs.
+   * Stops taking calls, lets live ones finish for up to drainMs, then cuts the rest at once
+   * (`api uuid_kill … SYSTEM_SHUTDOWN`: whatever plays or rings) and waits (bounded) for their CDRs.
    */
   async stop(drainMs: number): Promise<void> {
     this.draining = true;
@@ -156,8 +208,8 @@ export class CallServer {
     const all = Promise.allSettled([...this.running]);
     const drained = await Promise.race([all.then(() => true), delay(drainMs).then(() => false)]);
     if (!drained) {
-      this.deps.log.warn({ calls: this.live.size }, 'drain time over; hanging up remaining calls');
-      await Promise.allSettled([...this.live].map((c) => c.hangupNow('SYSTEM_SHUTDOWN')));
+      this.deps.log.warn({ calls: this.live.size }, 'drain time over; cutting remaining calls');
+      await Promise.allSettled([...this.live].map((c) => c.kill('SYSTEM_SHUTDOWN')));
       const ended = await Promise.race([all.then(() => true), delay(this.deps.settings.esl.replyTimeoutMs + 1000).then(() => false)]);
       if (!ended) for (const c of this.live) c.destroy();
       await all;
@@ -169,17 +221,20 @@ function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
-const KNOWN_COMMANDS = new Set(['connect', 'myevents', 'linger', 'nixevent', 'sendmsg', 'answer', 'multiset', 'playback', 'play_and_get_digits', 'bridge', 'record_session', 'hangup']);
+const KNOWN_COMMANDS = new Set([
+  'connect', 'myevents', 'linger', 'nixevent', 'sendmsg', 'answer', 'set', 'unset', 'multiset', 'playback', 'speak',
+  'play_and_get_digits', 'bridge', 'record_session', 'record', 'hangup', 'uuid_kill', 'uuid_broadcast',
+]);
 
 /** Keeps the command label a small fixed set. */
 function commandLabel(command: string): string {
   return KNOWN_COMMANDS.has(command) ? command : 'other';
 }
 
-function kindOf(session: CallSession, store: ConfigStore): string {
+function kindOf(session: CallSession, snapshot: ConfigSnapshot): string {
   const kind = session.kindLabel;
   if (kind !== 'unknown') return kind;
   // Before identification the session does not know yet; look the number up the same way.
   const digits = session.dialed.replace(/[^0-9]/g, '');
-  return store.current.accessNumbers.get(digits)?.kind ?? 'unknown';
+  return snapshot.accessNumbers.get(digits)?.kind ?? 'unknown';
 }

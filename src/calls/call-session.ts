@@ -1,50 +1,59 @@
 /**
- * One call, from the socket FreeSWITCH opened to the CDR. The session only coordinates the
- * steps (src/calls/steps), which carry out decisions made by pure functions in src/domain.
- * Whatever happens — the caller hangs up at any moment, the socket drops, a bug throws — exactly
- * one CDR is made.
+ * One call, from the socket FreeSWITCH opened to the CDR. The session takes the call (the
+ * handled flag), asks plan.ts what the call will do, and carries the plan out with the steps
+ * (src/calls/steps, through run-action.ts). Whatever happens — the caller hangs up at any moment,
+ * the socket drops, a bug throws — exactly one CDR is made.
  */
-import { callPricing, callCutPlan, CUT_HANGUP_CAUSE, rateCdr, warningPrompt } from '../billing/rate-cdr';
+import { rateCdr, CUT_HANGUP_CAUSE } from '../billing/rate-cdr';
 import type { LiveCall } from '../billing/live-calls';
 import { readSpendHeadroom } from '../billing/usage';
 import type { CdrRecord } from '../cdr/record';
-import { withTimeout } from './call-state';
 import { toDbTimestamp } from '../db/connect';
-import { geocode, isGeoDataLoaded, normalizeCaller, type CallerGeo } from '../domain/geo';
-import { checkRule, chooseRule, identify } from '../domain/routing';
+import type { CallerGeo } from '../domain/geo';
 import { microseconds, type EslCallChannel } from '../esl/call-channel';
 import { CallHungUpError, EslError, SocketClosedError, UnsafeValueError } from '../esl/errors';
-import { CallContext, type CallDeps } from './context';
+import { Call, CallFacts, type IdentifiedCall } from './call';
+import { withTimeout } from './call-state';
+import type { CallDeps } from './context';
+import { planCall, type CallPlan } from './plan';
+import { PromptPlayer, systemPrompt, type PromptRef } from './prompt-player';
+import { runAction } from './run-action';
+import { SpendGuard, type GuardTimers } from './spend-guard';
 import { admit } from './steps/admit';
-import { greet } from './steps/greet';
-import { huntGroup } from './steps/hunt';
-import { runMenu } from './steps/ivr';
 import { checkPin } from './steps/pin';
-import { startRecording } from './steps/record';
-import { switchboard } from './steps/switchboard';
-import { leaveVoicemail } from './steps/voicemail';
-import { screen } from './steps/screen';
+import { refuse } from './steps/refuse';
 
-export type SessionDeps = CallDeps;
+export interface SessionDeps extends CallDeps {
+  /** Timers of the spend guard (tests run them on a fake clock). */
+  guardTimers?: GuardTimers;
+}
 
 export class CallSession {
   readonly acceptedAt: Date;
-  readonly ctx: CallContext;
+  readonly facts = new CallFacts();
+  private readonly acceptedHr = process.hrtime.bigint();
+  private identified: IdentifiedCall | null = null;
+  private guard: SpendGuard | null = null;
+  private readonly log: CallDeps['log'];
 
   constructor(
     private readonly channel: EslCallChannel,
-    private readonly deps: CallDeps,
+    private readonly deps: SessionDeps,
   ) {
     this.acceptedAt = deps.clock();
-    this.ctx = new CallContext(channel, deps);
+    this.log = deps.log.child({ call_uuid: channel.uuid });
+  }
+
+  get caller(): string {
+    return this.channel.data['Caller-Caller-ID-Number'] ?? '';
   }
 
   get dialed(): string {
-    return this.ctx.dialed;
+    return this.channel.data['Caller-Destination-Number'] ?? '';
   }
 
   get kindLabel(): string {
-    return this.ctx.accessNumber?.kind ?? 'unknown';
+    return this.identified?.accessNumber.kind ?? 'unknown';
   }
 
   /** Runs the call to its end and returns its CDR. Never throws. */
@@ -54,12 +63,13 @@ export class CallSession {
     } catch (err) {
       this.onFlowError(err);
     }
+    this.guard?.stop();
     // Whatever the flow did, the call must end: hang up if it is still up, then wait (bounded)
     // for CHANNEL_HANGUP_COMPLETE so the CDR gets FreeSWITCH's own times.
     try {
-      await this.channel.hangup(this.ctx.outcome === 'failed' ? 'NORMAL_TEMPORARY_FAILURE' : 'NORMAL_CLEARING');
+      await this.channel.hangup(this.facts.outcome === 'failed' ? 'NORMAL_TEMPORARY_FAILURE' : 'NORMAL_CLEARING');
     } catch (err) {
-      this.ctx.log.warn({ err }, 'hangup at end of call failed');
+      this.log.warn({ err }, 'hangup at end of call failed');
     }
     await this.channel.waitForEnd(this.deps.settings.esl.replyTimeoutMs);
     this.channel.close();
@@ -67,134 +77,113 @@ export class CallSession {
   }
 
   private async flow(): Promise<void> {
-    const ctx = this.ctx;
-    await this.channel.subscribe();
-    const id = identify(ctx.snapshot, ctx.dialed);
-    if (id.kind === 'unknown_number' || id.kind === 'number_disabled' || id.kind === 'tenant_closed') {
-      ctx.tenant = id.kind === 'unknown_number' ? null : id.tenant;
-      ctx.log.info({ dialed: ctx.dialed, reason: id.kind }, 'number not in service');
-      await ctx.announceAndHangup('not_in_service', 'UNALLOCATED_NUMBER', 'announced');
-      return;
-    }
-    ctx.tenant = id.tenant;
-    ctx.accessNumber = id.accessNumber;
-    if (id.kind === 'tenant_suspended') {
-      await ctx.announceAndHangup('suspended', 'CALL_REJECTED', 'announced');
-      return;
-    }
-    ctx.geo = callerGeo(ctx.caller);
-    ctx.pricing = callPricing(ctx.snapshot, id.tenant.id, ctx.geo, id.accessNumber.homeAreaCode);
-    this.channel.onAnswer(() => this.armSpendGuard());
-    if (!(await screen(ctx))) return;
-    if (!(await admit(ctx))) return;
-    if (!(await checkPin(ctx))) return;
-    await greet(ctx);
-    await this.route();
+    // Subscribe and set hotline_handled=true in one burst, before anything the caller hears.
+    await this.channel.claim();
+    const plan = planCall(this.deps.snapshot, { dialed: this.dialed, caller: this.caller, at: this.deps.clock() }, this.deps.random);
+    await this.carryOut(plan);
   }
 
-  private async route(): Promise<void> {
-    const ctx = this.ctx;
-    const tenant = ctx.tenant!;
-    const rules = ctx.snapshot.rulesByTenant.get(tenant.id) ?? [];
-    const now = this.deps.clock();
-    const choice = chooseRule(rules, ctx.accessNumber!.id, (rule) => checkRule(ctx.snapshot, tenant, rule, ctx.geo!, now).matches, this.deps.random);
-    if (!choice) {
-      if (ctx.accessNumber!.kind === 'switchboard') {
-        // A switchboard number without rules is just that: the switchboard.
-        await startRecording(ctx);
-        await switchboard(ctx);
+  private async carryOut(plan: CallPlan): Promise<void> {
+    const prompts = new PromptPlayer(this.channel, this.deps, this.log);
+    switch (plan.kind) {
+      case 'not_in_service':
+        this.facts.tenantId = plan.tenant?.id ?? null;
+        this.log.info({ dialed: this.dialed, reason: plan.reason }, 'number not in service');
+        this.facts.outcome = 'announced';
+        await prompts.play([systemPrompt('not_in_service')]);
+        await this.channel.hangup('UNALLOCATED_NUMBER');
         return;
-      }
-      ctx.log.warn({ tenant_id: tenant.id }, 'no routing rule matches this call');
-      await ctx.announceAndHangup('service_unavailable', 'NORMAL_TEMPORARY_FAILURE', 'failed');
-      return;
-    }
-    const { rule } = choice;
-    ctx.log.debug({ rule_id: rule.id, action: rule.action }, 'routing rule chosen');
-    if (rule.action !== 'reject' && rule.action !== 'announce') await startRecording(ctx);
-    switch (rule.action) {
-      case 'group':
-        await huntGroup(ctx, rule.targetId!);
-        return;
-      case 'announce':
-        await ctx.announceAndHangup(ctx.playable(rule.targetId, 'service_unavailable'), 'NORMAL_CLEARING', 'announced');
-        return;
-      case 'reject':
-        ctx.outcome = 'blocked';
+      case 'suspended':
+        this.facts.tenantId = plan.tenant.id;
+        this.facts.outcome = 'announced';
+        await prompts.play([systemPrompt('suspended')]);
         await this.channel.hangup('CALL_REJECTED');
         return;
-      case 'ivr':
-        await runMenu(ctx, rule.targetId!);
+      case 'blocked': {
+        const call = this.identify(plan.call, null);
+        call.log.info({ reason: plan.screening.reason }, 'caller blocked');
+        await refuse(call, 'blocked', plan.call.tenant.blockedPromptId);
         return;
-      case 'switchboard':
-        await switchboard(ctx);
+      }
+      case 'serve': {
+        const call = this.identify(plan.call, plan.greeting.prompt);
+        if (!(await admit(call))) return;
+        if (plan.pin && !(await checkPin(call))) return;
+        call.log.debug({ action: plan.route.action.kind, rule_id: plan.route.rule?.id ?? null, reason: plan.route.reason }, 'route');
+        await runAction(call, plan.route.action);
         return;
-      case 'voicemail':
-        await leaveVoicemail(ctx, rule.targetId);
-        return;
+      }
+      default: {
+        const _never: never = plan;
+        return _never;
+      }
     }
+  }
+
+  /** From here on the call is typed: tenant, access number, geography, pricing. */
+  private identify(id: IdentifiedCall, greeting: PromptRef | null): Call {
+    this.identified = id;
+    this.facts.tenantId = id.tenant.id;
+    this.facts.geo = id.geo;
+    const log = this.log.child({ tenant_id: id.tenant.id });
+    const call = new Call(id, this.channel, this.facts, this.deps, log, greeting, this.acceptedHr);
+    this.armSpendGuard(call);
+    return call;
+  }
+
+  /**
+   * Tenants with a prepaid balance or a spend cap: warn and cut the call before the money runs
+   * out, counted from the answer (spend-guard.ts). Other calls of the tenant are counted by the
+   * per-minute live-call job across every daemon.
+   */
+  private armSpendGuard(call: Call): void {
+    const { tenant, pricing } = call.id;
+    const rate = pricing.rate;
+    if (!rate || (tenant.balance === null && tenant.maxSpendDay === null && tenant.maxSpendMonth === null)) return;
+    const { knex, clock, settings } = this.deps;
+    const guard = new SpendGuard({
+      rate,
+      readHeadroom: () => withTimeout('spend headroom', settings.admission.queryTimeoutMs, readSpendHeadroom(knex, tenant.id, clock())),
+      warn: () => this.channel.broadcast(call.prompts.file(systemPrompt('capped'))),
+      cut: () => this.channel.kill(CUT_HANGUP_CAUSE),
+      log: call.log,
+      timers: this.deps.guardTimers,
+    });
+    this.guard = guard;
+    this.channel.onAnswer(() => void guard.answered());
+    this.channel.onHangupEvent(() => guard.stop());
   }
 
   /** What the live-call guard and the caps job need to know about this call right now. */
   liveCall(): LiveCall | null {
-    const ctx = this.ctx;
-    if (!ctx.tenant || !ctx.pricing || this.channel.hungUp) return null;
+    const id = this.identified;
+    if (!id || this.channel.hungUp) return null;
     const answeredUs = this.channel.answeredAtUs;
     return {
       uuid: this.channel.uuid,
-      tenantId: ctx.tenant.id,
+      tenantId: id.tenant.id,
       startedAt: this.acceptedAt,
       answeredAt: answeredUs ? new Date(answeredUs / 1000) : null,
-      callType: ctx.pricing.callType,
-      rate: ctx.pricing.rate,
-      admitted: ctx.admitted,
+      callType: id.pricing.callType,
+      rate: id.pricing.rate,
+      admitted: this.facts.admitted,
     };
   }
 
-  /**
-   * Like mod_nibblebill: when an answered call of a tenant with a prepaid balance or a spend cap
-   * would run the money out, warn the caller (uuid_broadcast over this call's own `full` socket)
-   * and hang up (OUTGOING_CALL_BARRED) just before it does. Other calls of the tenant are counted
-   * by the per-minute live-call guard across every daemon.
-   */
-  private armSpendGuard(): void {
-    const ctx = this.ctx;
-    const tenant = ctx.tenant;
-    if (!tenant || !ctx.pricing?.rate || (tenant.balance === null && tenant.maxSpendDay === null && tenant.maxSpendMonth === null)) return;
-    const { knex, clock, settings } = this.deps;
-    const headroom = withTimeout('spend headroom', settings.admission.queryTimeoutMs, readSpendHeadroom(knex, tenant.id, clock())).catch(() => null);
-    void headroom.then((headroom) => {
-      const plan = callCutPlan(ctx.pricing!.rate, headroom);
-      if (plan.cutAfterS === null || this.channel.hungUp) return;
-      ctx.log.info({ warn_after_s: plan.warnAfterS, cut_after_s: plan.cutAfterS }, 'spend guard armed');
-      const timers = [
-        plan.warnAfterS === null ? null : setTimeout(() => {
-          void this.channel.command(`bgapi uuid_broadcast ${this.channel.uuid} ${warningPrompt(settings)} both`).catch(() => undefined);
-        }, plan.warnAfterS * 1000),
-        setTimeout(() => {
-          ctx.log.warn('balance or spend cap reached: cutting the call');
-          void this.channel.hangupNow(CUT_HANGUP_CAUSE).catch(() => undefined);
-        }, plan.cutAfterS * 1000),
-      ];
-      this.channel.onHangupEvent(() => timers.forEach((t) => t && clearTimeout(t)));
-    });
-  }
-
   private onFlowError(err: unknown): void {
-    const ctx = this.ctx;
     if (err instanceof CallHungUpError || (err instanceof SocketClosedError && this.channel.hungUp)) {
       // The caller left mid-step: that is how many calls end, not an error.
-      if (!['answered', 'busy', 'no_answer', 'announced', 'blocked', 'capped', 'pin_failed'].includes(ctx.outcome)) ctx.outcome = 'abandoned';
+      if (!['answered', 'busy', 'no_answer', 'announced', 'blocked', 'capped', 'pin_failed'].includes(this.facts.outcome)) this.facts.outcome = 'abandoned';
       return;
     }
-    ctx.outcome = 'failed';
+    this.facts.outcome = 'failed';
     if (err instanceof SocketClosedError) this.deps.metrics.eslErrors.inc({ kind: 'socket_closed' });
     if (err instanceof UnsafeValueError) this.deps.metrics.eslErrors.inc({ kind: 'unsafe_value' });
-    ctx.log.error({ err, kind: err instanceof EslError ? err.code : 'BUG' }, 'call flow failed');
+    this.log.error({ err, kind: err instanceof EslError ? err.code : 'BUG' }, 'call flow failed');
   }
 
   private buildCdr(): CdrRecord {
-    const ctx = this.ctx;
+    const facts = this.facts;
     const ch = this.channel;
     const final = ch.hangupComplete;
     const now = this.deps.clock();
@@ -208,39 +197,33 @@ export class CallSession {
     const billsec = billsecVar && /^\d+$/.test(billsecVar) ? Number(billsecVar) : answered ? Math.max(0, Math.round((ended.getTime() - answered.getTime()) / 1000)) : 0;
     const cdr: CdrRecord = {
       call_uuid: ch.uuid,
-      tenant_id: ctx.tenant?.id ?? null,
-      access_number: ctx.dialed.replace(/[^0-9+]/g, '').slice(0, 32),
-      caller: ctx.caller,
-      caller_region: regionText(ctx.geo),
+      tenant_id: facts.tenantId,
+      access_number: this.dialed.replace(/[^0-9+]/g, '').slice(0, 32),
+      caller: this.caller,
+      caller_region: regionText(facts.geo),
       started_at: toDbTimestamp(started),
       answered_at: answered ? toDbTimestamp(answered) : null,
       ended_at: toDbTimestamp(ended),
       duration_s: Math.max(0, Math.round((ended.getTime() - started.getTime()) / 1000)),
       billsec,
-      outcome: ctx.outcome,
+      outcome: facts.outcome,
       hangup_cause: ch.hangupCause ?? final?.getHeader('Hangup-Cause') ?? null,
-      answered_by: ctx.answeredBy,
-      group_id: ctx.groupId,
-      ivr_path: ctx.ivrPath.length > 0 ? ctx.ivrPath.join('>') : null,
+      answered_by: facts.answeredBy,
+      group_id: facts.groupId,
+      ivr_path: facts.ivrPath.length > 0 ? facts.ivrPath.join('>') : null,
       cost: null,
-      recording_path: ctx.recordingPath,
+      recording_path: facts.recordingPath,
       node: this.deps.settings.node.name,
-      admitted: ctx.admitted,
+      admitted: facts.admitted,
     };
-    if (ctx.tenant && ctx.geo) {
-      const rated = rateCdr(ctx.snapshot, cdr, ctx.geo, ctx.accessNumber?.homeAreaCode ?? null);
+    const id = this.identified;
+    if (id) {
+      const rated = rateCdr(this.deps.snapshot, cdr, id.geo, id.accessNumber.homeAreaCode);
       cdr.cost = rated.cost;
       cdr.call_type = rated.callType;
     }
     return cdr;
   }
-}
-
-/** Geography of the caller; an unusable number (or data not loaded) is simply unknown. */
-function callerGeo(caller: string): CallerGeo {
-  if (isGeoDataLoaded()) return geocode(caller);
-  // Without the geocoding data the number itself still tells whether the caller is anonymous.
-  return { e164: normalizeCaller(caller), country: null, province: null, city: null, areaCode: null, isMobile: false, description: null };
 }
 
 function regionText(geo: CallerGeo | null): string | null {

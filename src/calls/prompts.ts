@@ -1,19 +1,9 @@
-/**
- * System prompts: the announcements every tenant shares. File names are a contract with the
- * FreeSWITCH side (freeswitch/sounds/hotline/README.md lists them).
- */
-import path from 'node:path/posix';
+/** The system prompt names, for the call side (they live in src/prompts/names.ts). */
 import type { Settings } from '../config';
+import { systemPromptPath } from '../prompts/names';
 
-export const SYSTEM_PROMPTS = [
-  'not_in_service', 'service_unavailable', 'nobody_answered', 'all_busy', 'blocked', 'capped',
-  'enter_pin', 'wrong_pin', 'pin_failed', 'welcome', 'after_hours', 'leave_message', 'suspended',
-  'ringback', 'invalid_entry', 'enter_extension', 'goodbye',
-] as const;
-
-export type SystemPromptName = (typeof SYSTEM_PROMPTS)[number];
+export { SYSTEM_PROMPTS, type SystemPromptName } from '../prompts/names';
 
 export function systemPrompt(settings: Settings, name: string): string {
-  if (!(SYSTEM_PROMPTS as readonly string[]).includes(name)) throw new Error(`unknown system prompt ${name}`);
-  return path.join(settings.prompts.systemDir, `${name}.wav`);
+  return systemPromptPath(settings, name);
 }

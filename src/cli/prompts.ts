@@ -1,5 +1,5 @@
 /**
- * `npm run prompts [-- [--force] [--out DIR]]`: renders the system prompts (src/calls/prompts.ts,
+ * `npm run prompts [-- [--force] [--out DIR]]`: renders the system prompts (src/prompts/names.ts,
  * texts in src/prompts/system-texts.ts) as 8 kHz mono 16-bit WAV placeholders into PROMPTS_DIR
  * or DIR, with espeak-ng (voice TTS_VOICE) and sox, the same pipeline as tenant TTS prompts.
  * Existing files are kept unless --force. freeswitch/sounds/generate.sh runs this.

@@ -20,7 +20,7 @@ export interface Settings {
   readonly metrics: { readonly host: string; readonly port: number; readonly tenantIds: readonly number[] };
   readonly dial: { readonly stringTemplate: string };
   readonly calls: { readonly maxDurationS: number; readonly drainTimeoutS: number; readonly maxFailoverGroups: number };
-  readonly prompts: { readonly systemDir: string };
+  readonly prompts: { readonly systemDir: string; readonly sameFilesystem: 'auto' | 'yes' | 'no' };
   readonly admission: { readonly onDatabaseError: 'admit' | 'refuse'; readonly queryTimeoutMs: number };
   readonly freeswitch: { readonly inboundHost: string; readonly inboundPort: number; readonly inboundPassword: string };
   readonly cron: { readonly enabled: boolean };

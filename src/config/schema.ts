@@ -176,6 +176,12 @@ export const schema = {
       default: '/usr/share/freeswitch/sounds/hotline',
       env: 'PROMPTS_DIR',
     },
+    sameFilesystem: {
+      doc: 'Whether this daemon sees prompt files under the same paths as FreeSWITCH (same host or a shared mount): yes, no, or auto (yes when ESL_LISTEN_HOST is loopback, i.e. FreeSWITCH runs on this host). When it does, every system prompt and prompts.file is checked at start-up and after each configuration load; missing ones are logged, counted in hotline_prompt_files_missing and replaced in calls by a system prompt or a tone.',
+      format: ['auto', 'yes', 'no'],
+      default: 'auto',
+      env: 'PROMPTS_SAME_FILESYSTEM',
+    },
   },
   admission: {
     onDatabaseError: {

@@ -1,19 +1,21 @@
 /**
- * One call's outbound event-socket connection, as typed async operations.
+ * One call's outbound event-socket connection, as typed async operations (the CallChannel the
+ * call's steps use, plus what the session needs: the handshake, the handled flag, the end).
  *
- * Every operation is a command written in one piece, matched to its own reply (FIFO: FreeSWITCH
- * answers the commands of one socket in order) and, for applications, to its own
- * CHANNEL_EXECUTE_COMPLETE through the Event-UUID we send, which FreeSWITCH echoes as
- * Application-UUID. Everything has a timeout. A hang-up rejects what can no longer complete with
- * CallHungUpError; a dropped socket rejects everything with SocketClosedError. Nothing is left
- * registered after the call.
+ * Every operation is a command written in one piece, matched to its own reply (FIFO, replies and
+ * api responses alike: FreeSWITCH answers the commands of one socket in order) and, for
+ * applications, to its own CHANNEL_EXECUTE_COMPLETE through the Event-UUID we send, which
+ * FreeSWITCH echoes as Application-UUID. Everything has a timeout. A hang-up rejects what can no
+ * longer complete with CallHungUpError; a dropped socket rejects everything with
+ * SocketClosedError. Nothing is left registered after the call.
  */
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
+import type { BridgeOutcome, CallChannel, DigitCollection, DigitResult } from './channel';
 import { EslConnection } from './connection';
 import { CallHungUpError, EslCommandError, EslTimeoutError, SocketClosedError, UnsafeValueError } from './errors';
 import type { EslEvent } from './event';
-import { mediaPath, plainVariableValue, identifier, dtmfDigits } from './safe';
+import { dtmfDigits, identifier, mediaPath, plainVariableValue, promptPath } from './safe';
 
 /** Events a call controller never reads; `nixevent` stops FreeSWITCH sending them (~6 KB each). */
 export const UNUSED_EVENTS = [
@@ -36,17 +38,14 @@ interface PendingApp {
   timer: NodeJS.Timeout;
 }
 
-export interface BridgeResult {
-  /** FreeSWITCH's originate_disposition, e.g. SUCCESS, USER_BUSY, NO_ANSWER, ALLOTTED_TIMEOUT. */
-  disposition: string;
-  /** DIALSTATUS: SUCCESS, BUSY, NOANSWER, CANCEL, CHANUNAVAIL, INVALIDARGS … */
-  dialStatus: string;
-  answered: boolean;
-  /** The completion event, for variables such as bridge_hangup_cause. */
-  event: EslEvent;
-}
+/**
+ * The channel variable freeswitch/dialplan/hotline_after_socket.xml reads when the socket ends
+ * with the caller still up: true means "the daemon served this caller: hang up", unset means
+ * "nobody took it: second daemon, backup, announcement".
+ */
+export const HANDLED_VARIABLE = 'hotline_handled';
 
-export class EslCallChannel {
+export class EslCallChannel implements CallChannel {
   readonly uuid: string;
   /** The CHANNEL_DATA headers FreeSWITCH sent in reply to `connect`. */
   readonly data: Readonly<Record<string, string>>;
@@ -57,6 +56,8 @@ export class EslCallChannel {
   /** The final CHANNEL_HANGUP_COMPLETE, with billsec and every variable. */
   hangupComplete: EslEvent | null = null;
   closed = false;
+  /** hotline_handled=true was sent (claim) and not taken back (release). */
+  handled = false;
 
   private readonly pending = new Map<string, PendingApp>();
   private readonly replyWaiters = new Set<(err: Error) => void>();
@@ -124,6 +125,38 @@ export class EslCallChannel {
     ]);
   }
 
+  /**
+   * Takes the call: subscribe, and `set hotline_handled=true` in the same write burst, before
+   * anything the caller can hear (the dialplan's fallback then hangs up instead of offering the
+   * caller to another daemon if we die mid-call). The set is an instant application: whatever we
+   * queue next runs right behind it. Resolves once the replies are in; the set's completion is
+   * not waited for.
+   */
+  async claim(): Promise<void> {
+    const subscribed = this.subscribe();
+    const set = this.execute('set', `${HANDLED_VARIABLE}=true`, this.options.replyTimeoutMs);
+    this.handled = true;
+    set.catch(() => undefined);
+    await subscribed;
+  }
+
+  /**
+   * Lets go of a caller who is still up, on purpose, so FreeSWITCH's fallback takes the call
+   * (hotline_after_socket.xml: second daemon, backup destination, announcement): takes the
+   * handled flag back if it was set, then closes the socket WITHOUT hanging up.
+   */
+  async release(): Promise<void> {
+    if (this.handled && !this.hungUp && !this.closed) {
+      try {
+        await this.execute('unset', HANDLED_VARIABLE, this.options.replyTimeoutMs);
+        this.handled = false;
+      } catch {
+        // The socket or the call is gone: nothing left to hand back.
+      }
+    }
+    this.close();
+  }
+
   /** Registers a listener for the call being answered (the caller's leg). */
   onAnswer(fn: () => void): void {
     this.conn.on(`esl::event::CHANNEL_ANSWER::${this.uuid}`, fn);
@@ -135,10 +168,11 @@ export class EslCallChannel {
     else this.hangupListeners.push(fn);
   }
 
-  /** Sends one command and waits for its command/reply; -ERR rejects with EslCommandError. */
+  /** Sends one command and waits for its reply; -ERR rejects with EslCommandError. */
   command(command: string, headers?: Record<string, string>, body?: string): Promise<EslEvent> {
     if (this.closed) return Promise.reject(new SocketClosedError(command));
-    const name = command.split(' ', 1)[0];
+    const words = command.split(' ', 2);
+    const name = (words[0] === 'api' || words[0] === 'bgapi') && words[1] ? words[1] : words[0];
     const started = process.hrtime.bigint();
     return new Promise<EslEvent>((resolve, reject) => {
       let settled = false;
@@ -159,23 +193,28 @@ export class EslCallChannel {
       }, this.options.replyTimeoutMs);
       this.replyWaiters.add(onClose);
       try {
-        this.conn.write(command, headers, body);
+        // One FIFO for command/reply and api/response (connection.ts); a late reply still takes
+        // its own slot and is ignored by `settled`.
+        this.conn.request(command, headers, body, (reply: EslEvent) => {
+          const text = reply.contentType === 'api/response' ? reply.body : (reply.getHeader('Reply-Text') ?? '');
+          if (text.startsWith('-ERR') || text.startsWith('-USAGE')) {
+            this.options.observe?.(name, seconds(started), 'error');
+            settle(new EslCommandError(command, text.trim()));
+          } else {
+            if (words[0] === 'api' || words[0] === 'bgapi') this.options.observe?.(name, seconds(started), 'ok');
+            settle(null, reply);
+          }
+        });
       } catch (err) {
         settle(err as Error);
-        return;
       }
-      // modesl shifts this queue on every command/reply, so replies meet commands in order; a
-      // late reply still consumes its own slot and is ignored by `settled`.
-      this.conn.cmdCallbackQueue.push((reply: EslEvent) => {
-        const text = reply.getHeader('Reply-Text') ?? '';
-        if (text.startsWith('-ERR')) {
-          this.options.observe?.(name, seconds(started), 'error');
-          settle(new EslCommandError(command, text));
-        } else {
-          settle(null, reply);
-        }
-      });
     });
+  }
+
+  /** `api <command>` on this call's own `full` socket; resolves with the response body. */
+  async api(command: string): Promise<string> {
+    const reply = await this.command(`api ${command}`);
+    return reply.body;
   }
 
   /**
@@ -214,18 +253,13 @@ export class EslCallChannel {
     }
   }
 
-  answer(): Promise<EslEvent> {
-    return this.execute('answer', '', this.options.replyTimeoutMs);
+  async answer(): Promise<void> {
+    await this.execute('answer', '', this.options.replyTimeoutMs);
   }
 
   /** Sets channel variables in one application (`multiset`); values are checked, never expanded. */
-  setVariables(vars: Record<string, string | number | boolean>): Promise<EslEvent> {
-    const pairs = Object.entries(vars).map(([name, value]) => {
-      const text = plainVariableValue(name, String(value));
-      if (/\s/.test(text)) throw new Error(`variable ${name} has whitespace; multiset splits on spaces`);
-      return `${identifier('variable', name)}=${text}`;
-    });
-    return this.execute('multiset', pairs.join(' '), this.options.replyTimeoutMs);
+  async setVariables(vars: Record<string, string | number | boolean>): Promise<void> {
+    await this.execute('multiset', multisetArgument(vars), this.options.replyTimeoutMs);
   }
 
   /**
@@ -234,7 +268,7 @@ export class EslCallChannel {
    * Resolves with Application-Response (FILE PLAYED, FILE NOT FOUND …).
    */
   async playback(file: string, maxMs: number): Promise<string> {
-    const event = await this.execute('playback', mediaPath('prompt file', file), maxMs + this.options.replyTimeoutMs);
+    const event = await this.execute('playback', promptPath('prompt file', file), maxMs + this.options.replyTimeoutMs);
     return event.getHeader('Application-Response') ?? '';
   }
 
@@ -253,44 +287,44 @@ export class EslCallChannel {
   /**
    * play_and_get_digits <min> <max> <tries> <timeout_ms> <terminators> <file> <invalid_file>
    * <var_name> <regexp> [<digit_timeout_ms>]; the digits come back in variable_<var_name>
-   * (unset when nothing valid was keyed).
+   * (unset when nothing valid was keyed), with read_result and how long it took — a try whose
+   * prompt could not be opened returns at once and leaves read_result unset.
    */
-  async playAndGetDigits(opts: {
-    min: number;
-    max: number;
-    tries: number;
-    timeoutMs: number;
-    terminators: string;
-    file: string;
-    invalidFile: string;
-    variable: string;
-    regexp: string;
-    digitTimeoutMs: number;
-    promptMs: number;
-  }): Promise<string> {
-    if (!/^[0-9*#]*$/.test(opts.terminators) || opts.terminators === '') throw new Error('terminators must be keypad symbols');
-    // Braces are regexp quantifiers here; only `${` would be expanded by FreeSWITCH.
-    if (/\s/.test(opts.regexp) || opts.regexp.includes('${')) throw new Error('regexp must not contain whitespace or ${');
-    const arg = [
-      opts.min, opts.max, opts.tries, opts.timeoutMs, opts.terminators,
-      mediaPath('prompt file', opts.file), mediaPath('invalid prompt file', opts.invalidFile),
-      identifier('digits variable', opts.variable), opts.regexp, opts.digitTimeoutMs,
-    ].join(' ');
+  async playAndGetDigits(opts: DigitCollection): Promise<DigitResult> {
+    const arg = playAndGetDigitsArgument(opts);
     const budget = opts.tries * (opts.promptMs + opts.timeoutMs + opts.max * opts.digitTimeoutMs) + this.options.replyTimeoutMs;
+    const started = process.hrtime.bigint();
     const event = await this.execute('play_and_get_digits', arg, budget);
-    return dtmfDigits(event.variable(opts.variable));
+    const result = event.variable('read_result');
+    return {
+      digits: dtmfDigits(event.variable(opts.variable)),
+      readResult: result === 'success' || result === 'timeout' || result === 'failure' ? result : null,
+      elapsedMs: seconds(started) * 1000,
+    };
   }
 
   /** Bridges to a dial string built by buildDialString (continue_on_fail must be set first). */
-  async bridge(dialString: string, timeoutMs: number): Promise<BridgeResult> {
+  async bridge(dialString: string, timeoutMs: number): Promise<BridgeOutcome> {
     const event = await this.execute('bridge', dialString, timeoutMs);
     const disposition = event.variable('originate_disposition') ?? '';
     const dialStatus = event.variable('DIALSTATUS') ?? '';
-    return { disposition, dialStatus, answered: dialStatus === 'SUCCESS' || disposition === 'SUCCESS', event };
+    return {
+      disposition,
+      dialStatus,
+      answered: dialStatus === 'SUCCESS' || disposition === 'SUCCESS',
+      answeredNumber: event.getHeader('Other-Leg-Destination-Number') ?? null,
+    };
   }
 
-  recordSession(path: string): Promise<EslEvent> {
-    return this.execute('record_session', mediaPath('recording path', path), this.options.replyTimeoutMs);
+  async recordSession(path: string): Promise<void> {
+    await this.execute('record_session', mediaPath('recording path', path), this.options.replyTimeoutMs);
+  }
+
+  /** `record <path> <max s> <threshold> <hits>` (voicemail); resolves with record_seconds. */
+  async record(path: string, maxS: number, silenceThreshold: number, silenceHits: number): Promise<number> {
+    const done = await this.execute('record', recordArgument(path, maxS, silenceThreshold, silenceHits), (maxS + 10) * 1000);
+    const seconds = Number(done.variable('record_seconds') ?? '0');
+    return Number.isFinite(seconds) && seconds > 0 ? seconds : 0;
   }
 
   /** Hangs up with a Q.850 cause name; a no-op once the call is gone. */
@@ -305,14 +339,30 @@ export class EslCallChannel {
   }
 
   /**
-   * Hangs up at once, even while an application (a bridge, a prompt) is running: sendmsg
-   * `call-command: hangup` is acted on when received, unlike a queued `hangup` application.
-   * For shutdown and for cutting a call whose money ran out.
+   * Ends the call now, whatever is playing, collecting or bridged: `api uuid_kill` runs in the
+   * socket thread (mod_event_socket.c api_exec, mod_commands.c kill_function). A `sendmsg`
+   * hangup would be queued behind an event-locked prompt such as our own uuid_broadcast warning
+   * (the capture daemon-spend-cut-during-warning-broadcast: 6 s late). For cuts and shutdown.
    */
-  async hangupNow(cause: string): Promise<void> {
-    if (this.hungUp || this.closed) return;
+  async kill(cause: string): Promise<'killed' | 'gone'> {
+    if (this.hungUp || this.closed) return 'gone';
     identifier('hangup cause', cause);
-    await this.command(`sendmsg ${this.uuid}`, { 'call-command': 'hangup', 'hangup-cause': cause });
+    try {
+      await this.api(`uuid_kill ${this.uuid} ${cause}`);
+      return 'killed';
+    } catch (err) {
+      // `-ERR No such channel!`: it ended on its own meanwhile.
+      if (err instanceof EslCommandError && /no such channel/i.test(err.replyText)) return 'gone';
+      throw err;
+    }
+  }
+
+  /**
+   * `bgapi uuid_broadcast <uuid> <file> both`: FreeSWITCH plays the file to both legs over
+   * whatever runs (a bridge goes on underneath); resolves once FreeSWITCH took the job.
+   */
+  async broadcast(file: string): Promise<void> {
+    await this.command(`bgapi uuid_broadcast ${this.uuid} ${mediaPath('broadcast prompt', file)} both`);
   }
 
   /** Waits (bounded) for CHANNEL_HANGUP_COMPLETE or the socket's end, whichever comes first. */
@@ -387,6 +437,34 @@ export class EslCallChannel {
     clearTimeout(pending.timer);
     pending.reject(err);
   }
+}
+
+/** `multiset a=1 b=2`: values are checked, never expanded; multiset splits on spaces. */
+export function multisetArgument(vars: Record<string, string | number | boolean>): string {
+  return Object.entries(vars)
+    .map(([name, value]) => {
+      const text = plainVariableValue(name, String(value));
+      if (/\s/.test(text)) throw new Error(`variable ${name} has whitespace; multiset splits on spaces`);
+      return `${identifier('variable', name)}=${text}`;
+    })
+    .join(' ');
+}
+
+/** The argument of play_and_get_digits, every part checked. */
+export function playAndGetDigitsArgument(opts: DigitCollection): string {
+  if (!/^[0-9*#]*$/.test(opts.terminators) || opts.terminators === '') throw new Error('terminators must be keypad symbols');
+  // Braces are regexp quantifiers here; only `${` would be expanded by FreeSWITCH.
+  if (/\s/.test(opts.regexp) || opts.regexp.includes('${')) throw new Error('regexp must not contain whitespace or ${');
+  return [
+    opts.min, opts.max, opts.tries, opts.timeoutMs, opts.terminators,
+    promptPath('prompt file', opts.file), promptPath('invalid prompt file', opts.invalidFile),
+    identifier('digits variable', opts.variable), opts.regexp, opts.digitTimeoutMs,
+  ].join(' ');
+}
+
+/** `record <path> <max s> <threshold> <hits>`. */
+export function recordArgument(path: string, maxS: number, silenceThreshold: number, silenceHits: number): string {
+  return `${mediaPath('recording path', path)} ${Math.trunc(maxS)} ${Math.trunc(silenceThreshold)} ${Math.trunc(silenceHits)}`;
 }
 
 function seconds(started: bigint): number {

@@ -6,14 +6,18 @@
  *  - subscribing: modesl subscribes an outbound socket to BACKGROUND_JOB and
  *    CHANNEL_EXECUTE_COMPLETE with `event json` BEFORE any `myevents`, so for that moment every
  *    channel's completions reach every socket. We skip it and send `myevents` ourselves.
- * What we keep from modesl: the outbound handshake (`connect` and its CHANNEL_DATA reply), the
- * FIFO matching of command/reply to commands, and its event routing
- * (`esl::event::<NAME>::<uuid>`, `esl::event::disconnect::notice`, …).
+ *  - reply matching: modesl keeps one queue for `command/reply` and another for `api/response`,
+ *    but FreeSWITCH answers every command of a socket strictly in order, whatever its kind (an
+ *    `api` runs in the socket thread and its api/response is written before the next command is
+ *    read: mod_event_socket.c parse_command, api_exec). With both kinds in flight, two queues
+ *    can hand a reply to the wrong command; `request()` keeps one FIFO for both.
+ * What we keep from modesl: the outbound handshake (`connect` and its CHANNEL_DATA reply) and its
+ * event routing (`esl::event::<NAME>::<uuid>`, `esl::event::disconnect::notice`, …).
  */
 import type { Socket } from 'node:net';
 import { Connection } from 'modesl';
 import { SocketClosedError } from './errors';
-import { frameToEvent } from './event';
+import { frameToEvent, type EslEvent } from './event';
 import { EslFramer } from './parser';
 import { assertHeaderValue } from './safe';
 
@@ -28,6 +32,8 @@ export class EslConnection extends Connection {
   // a field initializer would overwrite them afterwards.
   declare framer: EslFramer;
   declare stats: ConnectionStats;
+  /** Waiters for command/reply and api/response, in the order the commands were written. */
+  declare private replies: Array<(reply: EslEvent) => void>;
 
   /** Outbound mode: FreeSWITCH connected to us with this socket. */
   constructor(socket: Socket) {
@@ -38,6 +44,7 @@ export class EslConnection extends Connection {
     const socket = this.socket!;
     this.framer = new EslFramer();
     this.stats = { malformedValues: 0, malformedEvents: 0, listenerErrors: 0 };
+    this.replies = [];
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     this.emit('esl::connect');
     this.connecting = false;
@@ -50,6 +57,9 @@ export class EslConnection extends Connection {
       const { event, malformed } = frameToEvent(frame, this.framer);
       if (malformed) this.stats.malformedEvents++;
       try {
+        const type = frame.headers['Content-Type'];
+        // Ours first; with none waiting the reply is modesl's own (the `connect` of its handshake).
+        if ((type === 'command/reply' || type === 'api/response') && this.replies.length > 0) this.replies.shift()!(event);
         this._onEvent(event, frame.headers, event.body);
       } catch (err) {
         // A bug in a listener must not take down every other call in the process.
@@ -71,6 +81,16 @@ export class EslConnection extends Connection {
 
   override send(command: string, args?: Record<string, string> | null): void {
     this.write(command, args ?? undefined, undefined);
+  }
+
+  /**
+   * Writes one command and calls `onReply` with its reply (command/reply, or api/response for
+   * `api`), matched in FIFO order with every other command of this socket. Throws (nothing
+   * queued) when the command cannot be written.
+   */
+  request(command: string, headers: Record<string, string> | undefined, body: string | undefined, onReply: (reply: EslEvent) => void): void {
+    this.write(command, headers, body);
+    this.replies.push(onReply);
   }
 
   /**

@@ -43,6 +43,28 @@ export function mediaPath(what: string, value: string): string {
   return value;
 }
 
+/** A generated tone: tone_stream:// with %(on ms,off ms,freq[,freq]) segments only (mod_tone_stream). */
+const TONE = /^tone_stream:\/\/(?:%\(\d{1,5},\d{1,5},\d{1,5}(?:,\d{1,5})?\);?){1,8}$/;
+
+/**
+ * What a prompt application plays: a media path, a generated tone, or several media paths joined
+ * as `file_string://a.wav!b.wav` (mod_dptools: played as one file, a key during any part stops
+ * it; a missing part is skipped). Each part passes mediaPath, which refuses `!` in a part.
+ */
+export function promptPath(what: string, value: string): string {
+  if (TONE.test(value)) return value;
+  if (value.startsWith('file_string://')) {
+    const parts = value.slice('file_string://'.length).split('!');
+    if (parts.length < 1 || parts.length > 16) throw new UnsafeValueError(what, 'file_string:// needs 1 to 16 parts');
+    parts.forEach((part) => {
+      if (part.startsWith('file_string://')) throw new UnsafeValueError(what, 'nested file_string://');
+      promptPath(what, part);
+    });
+    return value;
+  }
+  return mediaPath(what, value);
+}
+
 /** A value for the `set` application or a dial-string variable: plain text, nothing FreeSWITCH reads. */
 export function plainVariableValue(what: string, value: string): string {
   if (CONTROL.test(value)) throw new UnsafeValueError(what, 'contains a control character');

@@ -8,7 +8,7 @@
  * the session can log it.
  */
 import path from 'node:path';
-import { SYSTEM_PROMPTS, type SystemPromptName } from '../calls/prompts';
+import { SYSTEM_PROMPTS, type SystemPromptName } from './names';
 import type { Settings } from '../config';
 import { mediaPath } from '../esl/safe';
 import type { Prompt } from '../snapshot/types';
@@ -38,7 +38,7 @@ export class PromptResolver {
    * on every call.
    */
   constructor(
-    settings: Pick<Settings, 'tts' | 'prompts'>,
+    settings: Pick<Settings, 'tts'> & { readonly prompts: Pick<Settings['prompts'], 'systemDir'> },
     private readonly cache: TtsCacheIndex,
   ) {
     this.engine = settings.tts.engine;

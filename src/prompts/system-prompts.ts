@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { SYSTEM_PROMPTS, type SystemPromptName } from '../calls/prompts';
+import { SYSTEM_PROMPTS, type SystemPromptName } from './names';
 import { checkVoice, renderWav, type RenderOptions } from './render';
 import { SYSTEM_PROMPT_TEXTS } from './system-texts';
 

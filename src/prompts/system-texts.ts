@@ -6,7 +6,7 @@
  *
  * Typed by SystemPromptName: adding a name to SYSTEM_PROMPTS without a text here fails to compile.
  */
-import type { SystemPromptName } from '../calls/prompts';
+import type { SystemPromptName } from './names';
 
 export const SYSTEM_PROMPT_TEXTS: Readonly<Record<SystemPromptName, string>> = Object.freeze({
   not_in_service: '您拨打的号码未开通服务，请核对后再拨。 The number you dialed is not in service. Please check the number and call again.',
@@ -26,4 +26,5 @@ export const SYSTEM_PROMPT_TEXTS: Readonly<Record<SystemPromptName, string>> = O
   invalid_entry: '输入有误，请重新输入。 Invalid entry. Please try again.',
   enter_extension: '请拨分机号，以井号键结束，查号请拨零。 Please dial the extension number followed by the hash key, or dial zero for the operator.',
   goodbye: '感谢您的来电，再见。 Thank you for calling. Goodbye.',
+  choose_option: '请按键选择。 Please choose an option on your keypad.',
 });

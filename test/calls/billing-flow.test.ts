@@ -17,12 +17,13 @@ t.test('billing through calls', async (t) => {
   await d.daemon.store.poll();
 
   t.test('cut when the balance runs out mid-call', async (t) => {
-    const started = Date.now();
-    const c = await placeCall(d.port, { caller: '13912345678', destination: '4001012345', legs: { '13800000001': { result: 'answer', talkMs: 30_000 } } });
-    const seconds = (Date.now() - started) / 1000;
+    // timeScale 1: FreeSWITCH time is real time, the daemon's guard cuts on its own clock.
+    const c = await placeCall(d.port, { caller: '13912345678', destination: '4001012345', timeScale: 1, legs: { '13800000001': { result: 'answer', ringMs: 100, talkMs: 30_000 } } });
+    const seconds = (c.hungUpAtFs! - c.answeredAtFs!) / 1000;
     t.equal(c.hangupCause, 'OUTGOING_CALL_BARRED', 'cut by the daemon');
-    t.ok(seconds > 3 && seconds < 8, `cut after ${seconds.toFixed(1)} s: 6 s affordable, 2 s guard`);
+    t.ok(seconds >= 3.9 && seconds <= 5, `cut ${seconds.toFixed(2)} s after answer: 6 s affordable, 2 s guard → planned at 4 s`);
     t.match(c.bgapi[0], /^uuid_broadcast [0-9a-f-]{36} \/sounds\/hotline\/\w+\.wav both$/, 'the caller was warned first');
+    t.same(c.api, [`uuid_kill ${c.uuid} OUTGOING_CALL_BARRED`], 'cut by api uuid_kill');
     const cdr = await d.cdr(c.uuid);
     t.match(cdr, { outcome: 'answered', call_type: 'mobile' });
     t.ok(Number(cdr.cost) <= 0.6 && Number(cdr.cost) > 0, `cost ${String(cdr.cost)} within the balance`);

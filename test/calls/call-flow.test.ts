@@ -8,14 +8,12 @@ import http from 'node:http';
 import t from 'tap';
 import type { Knex } from 'knex';
 import { placeCall, type CallRecord, type CallScript } from '../peer/fake-freeswitch';
+import { apps } from './helpers';
 import { startTestDaemon, tempSqliteUrl, type TestDaemon } from '../helpers/daemon';
 
 const CALLER = '13912345678';
 const DEMO = '4001012345';
 
-function apps(call: CallRecord): string[] {
-  return call.commands.filter((c) => c.headers['call-command'] === 'execute').map((c) => `${c.headers['execute-app-name']} ${c.body}`);
-}
 
 async function call(d: TestDaemon, script: Omit<CallScript, 'caller' | 'destination'> & Partial<CallScript>): Promise<{ call: CallRecord; cdr: Record<string, unknown> }> {
   const record = await placeCall(d.port, { caller: CALLER, destination: DEMO, ...script });

@@ -38,3 +38,52 @@ t.test('explain', async (t) => {
 
   t.match((await explainCall(snap, { dialed: '4009999999', caller: '1', at: new Date() }, null)).join('\n'), /unknown number → not_in_service\.wav/);
 });
+
+t.test('explain prints the plan calls carry out: switchboard, IVR tree, voicemail', async (t) => {
+  await loadGeoData();
+  const db = await dbTargets()[0].create();
+  t.teardown(() => db.destroy());
+  const { knex } = db;
+  await seedDemoIfEmpty(knex);
+  const [tenantId] = await knex('tenants').insert({ name: '总机公司', status: 'active', timezone: 'Asia/Shanghai', voicemail_enabled: 1 });
+  await knex('access_numbers').insert([
+    { number: '02088880000', tenant_id: tenantId, kind: 'switchboard', enabled: 1 },
+    { number: '4004000000', tenant_id: tenantId, kind: 'hotline', enabled: 1 },
+    { number: '4004000001', tenant_id: tenantId, kind: 'hotline', enabled: 1 },
+  ]);
+  const [ext] = await knex('extensions').insert({ tenant_id: tenantId, ext: '801', name: '张三', voicemail_enabled: 1 });
+  await knex('extension_phones').insert({ extension_id: ext, number: '13877778011', position: 1 });
+  const [main] = await knex('ivr_menus').insert({ tenant_id: tenantId, name: 'main', digits: 1, timeout_s: 5, max_retries: 2 });
+  const [sales] = await knex('ivr_menus').insert({ tenant_id: tenantId, name: 'sales', digits: 3, timeout_s: 5, max_retries: 1 });
+  await knex('ivr_options').insert([
+    { menu_id: main, digits: '1', action: 'menu', target_id: sales },
+    { menu_id: main, digits: '9', action: 'repeat', target_id: null },
+    { menu_id: sales, digits: '801', action: 'extension', target_id: ext },
+  ]);
+  const numbers: Array<{ id: number; number: string }> = await knex('access_numbers').where({ tenant_id: tenantId }).select('id', 'number');
+  const idOf = (n: string): number => numbers.find((x) => x.number === n)!.id;
+  await knex('routing_rules').insert([
+    { tenant_id: tenantId, access_number_id: idOf('4004000000'), priority: 1, percent: 100, action: 'ivr', target_id: main, enabled: 1 },
+    { tenant_id: tenantId, access_number_id: idOf('4004000001'), priority: 1, percent: 100, action: 'voicemail', target_id: null, enabled: 1 },
+  ]);
+  const snap = await loadSnapshot(knex, 1);
+  const at = new Date('2026-11-20T10:00:00+08:00');
+
+  const sb = (await explainCall(snap, { dialed: '02088880000', caller: '13800138000', at }, knex)).join('\n');
+  t.match(sb, /no rule matches: a switchboard number goes to the switchboard/);
+  t.match(sb, /8 action: the switchboard/);
+  t.match(sb, /extensions: 801 张三 \(13877778011, voicemail\)/);
+  t.match(sb, /played as one prompt with the switchboard prompt/);
+  t.notMatch(sb, /outcome failed/, 'not "service unavailable": calls to a switchboard number without rules reach the switchboard');
+
+  const ivr = (await explainCall(snap, { dialed: '4004000000', caller: '13800138000', at }, knex)).join('\n');
+  t.match(ivr, /8 action: IVR menu \d+ "main"/);
+  t.match(ivr, /menu \d+ "main": prompt choose_option\.wav \(system\), 1 digit\(s\)/, 'a menu without a prompt: choose_option.wav, not the welcome again');
+  t.match(ivr, /1 → IVR menu \d+ "sales"/);
+  t.match(ivr, /9 → this menu again/);
+  t.match(ivr, /801 → ring extension id \d+/);
+  t.match(ivr, /played as one prompt with the first menu prompt/);
+
+  const vm = (await explainCall(snap, { dialed: '4004000001', caller: '13800138000', at }, knex)).join('\n');
+  t.match(vm, /8 action: voicemail: the tenant's box/);
+});

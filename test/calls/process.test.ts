@@ -67,3 +67,38 @@ t.test('start, serve /metrics, SIGTERM: exit 0', async (t) => {
   t.match(stdout, /"msg":"stopped"/);
   for (const line of stdout.trim().split("\n")) t.doesNotThrow(() => { JSON.parse(line); }, "every log line is JSON");
 });
+
+t.test('kill -9 while a call rings and while it talks: hotline_handled=true is left behind, so the dialplan hangs up', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hotline-proc-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const child = run({
+    DATABASE_URL: `sqlite:${path.join(dir, 'calls.db')}`,
+    CDR_SPOOL_DIR: path.join(dir, 'spool'),
+    ESL_LISTEN_PORT: '0',
+    METRICS_PORT: '0',
+    CRON_ENABLED: 'false',
+    LOG_LEVEL: 'info',
+  });
+  let stdout = '';
+  const eslPort = await new Promise<number>((resolve, reject) => {
+    child.stdout.on('data', (c: Buffer) => {
+      stdout += c.toString();
+      const m = /"port":(\d+),"msg":"outbound event socket listening"/.exec(stdout);
+      if (m) resolve(Number(m[1]));
+    });
+    child.on('exit', (code) => reject(new Error(`exited ${code}: ${stdout}`)));
+  });
+  const { placeCall } = await import('../peer/fake-freeswitch');
+  // timeScale 1: the first phone rings for a real minute; the second answers and talks a minute.
+  const ringing = placeCall(eslPort, { caller: '13912345678', destination: '4001012345', timeScale: 1, legs: { '13800000001': { result: 'answer', ringMs: 60_000 } } });
+  const talking = placeCall(eslPort, { caller: '13912345679', destination: '4001012345', timeScale: 1, legs: { '13800000001': { result: 'answer', ringMs: 50, talkMs: 60_000 } } });
+  await new Promise((r) => setTimeout(r, 1500));
+  child.kill('SIGKILL');
+  const [r, k] = await Promise.all([ringing, talking]);
+  for (const [what, c] of [['ringing', r], ['talking', k]] as const) {
+    t.notOk(c.commands.some((x) => /hangup|uuid_kill/.test(`${x.line} ${x.headers['call-command'] ?? ''} ${x.headers['execute-app-name'] ?? ''}`)), `${what}: the daemon never hung up`);
+    t.equal(c.hangupCause, null, `${what}: the caller was still up when the socket went`);
+    t.same(c.releasedWith, { handled: 'true' }, `${what}: socket gone, caller up, hotline_handled=true → hotline_after_socket.xml hangs up, no announcement`);
+  }
+  t.ok(k.answered, 'the second call was talking');
+});

@@ -4,11 +4,10 @@
  * whole-call recording paths in the CDR.
  */
 import t from 'tap';
-import type { CallRecord } from '../peer/fake-freeswitch';
 import { placeCall } from '../peer/fake-freeswitch';
+import { apps } from './helpers';
 import { startTestDaemon, tempSqliteUrl } from '../helpers/daemon';
 
-const apps = (c: CallRecord): string[] => c.commands.filter((x) => x.headers['call-command'] === 'execute').map((x) => `${x.headers['execute-app-name']} ${x.body}`);
 
 t.test('switchboard', async (t) => {
   const d = await startTestDaemon(tempSqliteUrl(), { recordings: { dir: '/rec' } });
@@ -65,7 +64,8 @@ t.test('switchboard', async (t) => {
 
   t.test('wrong key, then timeout, then the right key; repeat', async (t) => {
     const { c, cdr } = await call(['5', '', '1', '*', '3', '801'], { '13877778011': { result: 'answer' } });
-    t.equal(apps(c).filter((a) => a === 'playback /sounds/hotline/invalid_entry.wav').length, 2);
+    t.equal(apps(c).filter((a) => a.includes(' file_string:///sounds/hotline/invalid_entry.wav!/sounds/hotline/choose_option.wav ')).length, 2, 'invalid entry and the menu again, as one prompt to type over');
+    t.notOk(apps(c).some((a) => a.startsWith('playback /sounds/hotline/invalid_entry')), 'never by playback (it drops keys)');
     t.equal(cdr.ivr_path, '1>*>3>801');
     t.equal(cdr.outcome, 'answered');
   });
@@ -96,9 +96,10 @@ t.test('switchboard', async (t) => {
 
   t.test('switchboard: unknown extension re-prompted, then 801 rings its phones in order', async (t) => {
     const { c, cdr } = await call(['555', '801'], { '13877778011': { result: 'busy' }, '01087778012': { result: 'answer' } }, '02088880000');
-    t.ok(apps(c).includes('playback /sounds/hotline/invalid_entry.wav'));
+    const pagd = apps(c).filter((a) => a.startsWith('play_and_get_digits'));
+    t.match(pagd[0], /^play_and_get_digits 1 16 1 8000 # file_string:\/\/\/sounds\/hotline\/welcome\.wav!\/sounds\/hotline\/enter_extension\.wav /, 'the greeting and the switchboard prompt: one prompt');
+    t.match(pagd[1], /^play_and_get_digits 1 16 1 8000 # file_string:\/\/\/sounds\/hotline\/invalid_entry\.wav!\/sounds\/hotline\/enter_extension\.wav /);
     t.same(c.bridges.map((b) => b.number), ['13877778011', '01087778012']);
-    t.match(apps(c).find((a) => a.startsWith('play_and_get_digits')), /^play_and_get_digits 1 16 1 8000 # \/sounds\/hotline\/enter_extension\.wav/);
     t.equal(cdr.outcome, 'answered');
     t.equal(cdr.ivr_path, '555>801');
   });

@@ -157,13 +157,63 @@ t.test('socket closed mid-application: SocketClosedError, waitForEnd returns', a
   t.equal(channel.closed, true);
 });
 
-t.test('hangupNow uses call-command: hangup, which interrupts a running application', async (t) => {
+t.test('kill is api uuid_kill on the call\'s own socket; +OK is killed, No such channel is gone', async (t) => {
   const { channel, fs } = await setup(t);
-  const p = channel.hangupNow('SYSTEM_SHUTDOWN');
-  const cmd = await fs.next();
-  t.match(cmd, /call-command: hangup\nhangup-cause: SYSTEM_SHUTDOWN/);
-  fs.socket.write(ok);
-  await p;
+  const p = channel.kill('SYSTEM_SHUTDOWN');
+  t.equal(await fs.next(), `api uuid_kill ${UUID} SYSTEM_SHUTDOWN`);
+  fs.socket.write('Content-Type: api/response\nContent-Length: 4\n\n+OK\n');
+  t.equal(await p, 'killed');
+  const again = channel.kill('SYSTEM_SHUTDOWN');
+  await fs.next();
+  fs.socket.write('Content-Type: api/response\nContent-Length: 22\n\n-ERR No such channel!\n');
+  t.equal(await again, 'gone', 'a channel that ended meanwhile');
+});
+
+t.test('api/response and command/reply are matched in ONE order (modesl keeps two queues)', async (t) => {
+  const { channel, fs } = await setup(t);
+  // In flight together: a sendmsg (command/reply), an api (api/response), a bgapi (command/reply).
+  const exec = channel.execute('set', 'a=1', 1000);
+  const kill = channel.kill('OUTGOING_CALL_BARRED');
+  const warn = channel.broadcast('/sounds/capped.wav');
+  const ce = await fs.next();
+  t.match(ce, /^sendmsg /);
+  t.match(await fs.next(), /^api uuid_kill /);
+  t.equal(await fs.next(), `bgapi uuid_broadcast ${UUID} /sounds/capped.wav both`);
+  // FreeSWITCH answers strictly in command order, whatever the kind (mod_event_socket.c).
+  fs.socket.write(ok + 'Content-Type: api/response\nContent-Length: 4\n\n+OK\n' + 'Content-Type: command/reply\nReply-Text: +OK Job-UUID: 1b2c\n\n');
+  t.equal(await kill, 'killed');
+  await warn;
+  fs.socket.write(event('CHANNEL_EXECUTE_COMPLETE', { Application: 'set', 'Application-UUID': eventUuidOf(ce) }));
+  await exec;
+});
+
+t.test('an api -ERR other than a gone channel rejects with EslCommandError', async (t) => {
+  const { channel, fs } = await setup(t);
+  const p = channel.api('uuid_bogus x');
+  await fs.next();
+  fs.socket.write('Content-Type: api/response\nContent-Length: 33\n\n-ERR uuid_bogus Command not found!\n');
+  await t.rejects(p, EslCommandError);
+});
+
+t.test('claim: subscribe and set hotline_handled=true in one burst; release unsets it and closes without a hangup', async (t) => {
+  const { channel, fs } = await setup(t);
+  const claimed = channel.claim();
+  t.equal(await fs.next(), 'myevents plain');
+  t.equal(await fs.next(), 'linger 5');
+  t.match(await fs.next(), /^nixevent /);
+  const set = await fs.next();
+  t.match(set, /^sendmsg [0-9a-f-]+\ncall-command: execute\nexecute-app-name: set\n.*\n\nhotline_handled=true$/s, 'set hotline_handled=true, before anything else');
+  fs.socket.write(ok + ok + ok + ok);
+  await claimed;
+  t.equal(channel.handled, true);
+  fs.socket.write(event('CHANNEL_EXECUTE_COMPLETE', { Application: 'set', 'Application-UUID': eventUuidOf(set) }));
+  const released = channel.release();
+  const unset = await fs.next();
+  t.match(unset, /execute-app-name: unset\n.*\n\nhotline_handled$/s);
+  fs.socket.write(ok + event('CHANNEL_EXECUTE_COMPLETE', { Application: 'unset', 'Application-UUID': eventUuidOf(unset) }));
+  await released;
+  await new Promise<void>((r) => fs.socket.once('end', () => r()));
+  t.notOk(fs.received.some((c) => /call-command: hangup|execute-app-name: hangup/.test(c)), 'never hung up');
 });
 
 t.test('handshake: a peer that never sends channel data is refused in bounded time', async (t) => {

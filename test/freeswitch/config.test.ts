@@ -9,6 +9,7 @@
 import t from 'tap';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { HANDLED_VARIABLE } from '../../src/esl/call-channel';
 import { SOX_OUTPUT_FORMAT } from '../../src/prompts/render';
 import { SYSTEM_PROMPT_TEXTS } from '../../src/prompts/system-texts';
 
@@ -293,6 +294,7 @@ const PROMPTS = [
   'invalid_entry.wav',
   'enter_extension.wav',
   'goodbye.wav',
+  'choose_option.wav',
 ];
 
 // The variables file first (as vars.xml is first in freeswitch.xml), then everything else.
@@ -408,7 +410,7 @@ void t.test('dialplan: socket to the daemon, then a safe fallback', (t) => {
       `${name}: socket_resume is explicitly false before the socket`,
     );
     t.ok(
-      before.some((a) => a.attrs.application === 'unset' && a.attrs.data === 'hotline_handled'),
+      before.some((a) => a.attrs.application === 'unset' && a.attrs.data === HANDLED_VARIABLE),
       `${name}: a stale hotline_handled is cleared before the socket`,
     );
     const next = actions[idx + 1];
@@ -433,9 +435,13 @@ void t.test('dialplan: socket to the daemon, then a safe fallback', (t) => {
   const guard = fexts[0];
   const guardCond = guard ? kids(guard, 'condition') : [];
   t.ok(
-    guardCond.some((c) => c.attrs.field === '${hotline_handled}' && c.attrs.expression === '^true$'),
-    'first fallback extension checks hotline_handled (set by the daemon)',
+    guardCond.some((c) => c.attrs.field === `\${${HANDLED_VARIABLE}}` && c.attrs.expression === '^true$'),
+    'first fallback extension checks the variable the daemon sets at claim (EslCallChannel HANDLED_VARIABLE = true)',
   );
+  // The README tells installers what the daemon does with it: set at claim, never set on release.
+  const fsReadme = readFileSync(join(__dirname, '..', '..', 'freeswitch', 'README.md'), 'utf8');
+  t.match(fsReadme, `\`${HANDLED_VARIABLE}=true\``, 'freeswitch/README.md: the daemon sets it right after connect');
+  t.match(fsReadme, /api uuid_kill <uuid> <cause>/, 'freeswitch/README.md: cuts are uuid_kill, not a queued sendmsg hangup');
   t.same(apps(guard), ['log', 'hangup'], 'a call the daemon owned is just hung up');
   t.equal(actionsOf(guard).find((a) => a.attrs.application === 'hangup')?.attrs.data, 'NORMAL_CLEARING');
 

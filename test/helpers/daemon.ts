@@ -38,7 +38,7 @@ export async function startTestDaemon(
         reports: { dir: path.join(spoolDir, 'reports') },
         configCache: { pollIntervalMs: 50 },
         calls: { drainTimeoutS: 2 },
-        prompts: { systemDir: '/sounds/hotline' },
+        prompts: { systemDir: '/sounds/hotline', sameFilesystem: 'no' },
         node: { name: 'test-node' },
         log: { level: process.env.TEST_LOG_LEVEL ?? 'silent' },
       },

@@ -1,45 +1,48 @@
 /**
  * A FreeSWITCH stand-in for the OUTBOUND event socket: it connects to the daemon as FreeSWITCH's
  * `socket 127.0.0.1:8084 async full` does for each call, and speaks mod_event_socket's wire
- * format byte for byte (checked against the captures in test/fixtures/esl by
- * test/esl/peer-fidelity.test.ts).
+ * format byte for byte. What the channel does with prompts, keys, hang-ups and broadcasts is
+ * channel-model.ts (rules M1–M10, each with the capture or source file that shows it); this file
+ * is the socket around it. test/esl/peer-fidelity.test.ts replays every capture in
+ * test/fixtures/esl against it, the five daemon-* calls with the caller's timeline and the prompt
+ * lengths real FreeSWITCH showed.
  *
- * What it assumes about FreeSWITCH, each seen in the captures or read in its source:
+ * What it assumes about the socket, each seen in the captures or read in mod_event_socket.c:
  *  A1 `connect` is answered by one header block: the whole channel (CHANNEL_DATA, values
  *     URL-encoded) then `Content-Type: command/reply`, `Reply-Text: %2BOK%0A`, Socket-Mode, Control.
- *  A2 Replies are `Content-Type: command/reply\nReply-Text: …\n\n`, one per command, in order.
+ *  A2 Replies come one per command, in command order: `command/reply` (`Reply-Text: …`), and for
+ *     `api` an `api/response` with a Content-Length body, written by the socket thread before it
+ *     reads the next command (parse_command: api_exec then done_noreply).
  *  A3 Events are `Content-Length: n\nContent-Type: text/event-plain\n\n` + n bytes of URL-encoded
  *     `Name: value` lines ended by an empty line; only subscribed events of this call are sent
- *     after `myevents`; `nixevent` removes types ("+OK events nixed", mod_event_socket.c).
- *  A4 sendmsg/execute is answered "+OK" at once; applications run one after another; each ends
+ *     after `myevents`; `nixevent` removes types ("+OK events nixed").
+ *  A4 sendmsg is answered "+OK" at once and queued on the channel (M7); each application ends
  *     with CHANNEL_EXECUTE_COMPLETE echoing the sendmsg's Event-UUID as Application-UUID.
- *  A5 A failed bridge hangs the caller up unless continue_on_fail is set; only NO_ANSWER,
- *     NO_USER_RESPONSE and ORIGINATOR_CANCEL return control by default (switch_ivr_originate.c).
- *     After a bridge: variable_originate_disposition, variable_DIALSTATUS (USER_BUSY/BUSY,
- *     ALLOTTED_TIMEOUT with leg_timeout, SUCCESS, ORIGINATOR_CANCEL/CANCEL).
- *  A6 With hangup_after_bridge=true the caller is hung up when an answered bridge ends, before the
- *     bridge's CHANNEL_EXECUTE_COMPLETE.
+ *  A5 After a bridge: variable_originate_disposition, variable_DIALSTATUS (USER_BUSY/BUSY,
+ *     ALLOTTED_TIMEOUT with leg_timeout, SUCCESS, ORIGINATOR_CANCEL/CANCEL) (M10).
+ *  A6 `api uuid_kill <uuid> [cause]` (full socket): `+OK\n`, or `-ERR No such channel!\n` for a
+ *     channel that is gone (inbound-auth-api-bgapi); the hang-up is at once (M8).
+ *     `bgapi uuid_broadcast <uuid> <file> <legs>`: `+OK Job-UUID: …`, the playback queued with
+ *     event-lock (M7); `api uuid_broadcast`: `+OK Message Sent\n`. Without `full` (not
+ *     modelled) api/bgapi would be `-ERR command not found`.
  *  A7 On hangup: CHANNEL_HANGUP; with linger a `text/disconnect-notice` (Content-Disposition:
- *     linger) and later CHANNEL_HANGUP_COMPLETE; the socket stays open for the linger time, then a
- *     disconnect notice (Content-Disposition: disconnect, the ClueCon text) and close. Without
- *     linger the socket closes right after the hangup: CHANNEL_HANGUP_COMPLETE is never seen.
- *  A8 playback on an unanswered channel pre-answers (early media) and reports FILE PLAYED or
- *     FILE NOT FOUND as Application-Response; play_and_get_digits sets variable_<var> only when
- *     valid digits were keyed.
+ *     linger), then the running application's completion, the dialplan's `socket` completion,
+ *     CHANNEL_HANGUP_COMPLETE; the socket stays open for the linger time, then a disconnect
+ *     notice (Content-Disposition: disconnect, the ClueCon text) and close. Without linger the
+ *     socket closes right after the hangup: CHANNEL_HANGUP_COMPLETE is never seen.
+ *  A8 A socket the daemon closes with the caller still up ends the `socket` application; what the
+ *     dialplan does next reads hotline_handled (freeswitch/dialplan/hotline_after_socket.xml):
+ *     CallRecord.releasedWith says whether the flag was set at that moment.
+ *  A9 Event-Date-Timestamp and the channel's time stamps are the wall clock (µs); FreeSWITCH
+ *     durations in a script (prompt lengths, timeouts, leg_timeout, linger, the caller's
+ *     timeline) are scaled by timeScale, so a 15 s ring takes 150 ms at 0.01.
  */
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
+import { ChannelModel, RealClock, type BridgeAttempt, type CallerTimeline, type LegPlan, type QueuedApp } from './channel-model';
 import { channelDataTemplate } from './fixtures';
 
-export type LegResult = 'answer' | 'busy' | 'no_answer' | 'unreachable';
-
-export interface LegPlan {
-  result: LegResult;
-  /** How long the leg rings before it answers or is busy (ms). */
-  ringMs?: number;
-  /** How long an answered leg talks before the callee hangs up (ms). */
-  talkMs?: number;
-}
+export type { BridgeAttempt, CallerTimeline, KeyPress, LegPlan, LegResult } from './channel-model';
 
 export interface CallScript {
   caller: string;
@@ -49,20 +52,33 @@ export interface CallScript {
   /** Per dialled number; numbers not listed use defaultLeg. A list gives one plan per attempt (the last repeats). */
   legs?: Record<string, LegPlan | LegPlan[]>;
   defaultLeg?: LegPlan;
-  /** The caller hangs up this long after the daemon sent `connect`. */
+  /** The caller hangs up this long (test ms) after the daemon sent `connect`. */
   callerHangsUpAfterMs?: number;
-  /** Successive answers to play_and_get_digits ('' = nothing keyed). */
+  /**
+   * Older scripts: the keys the caller types at the start of each successive play_and_get_digits
+   * ('' = nothing). They reach the DTMF queue as the prompt starts, so FreeSWITCH's rules (M4)
+   * still decide what is collected. New scripts give a `timeline` instead.
+   */
   digits?: string[];
+  /** What the caller types and when, in FreeSWITCH time after answer (channel-model.ts). */
+  timeline?: CallerTimeline;
+  /** FreeSWITCH ms each prompt plays for, by file as the daemon names it (the capture's lengths). */
+  promptMs?: Record<string, number>;
   missingFiles?: string[];
+  /** Every file under these directories is missing (a PROMPTS_DIR that does not exist). */
+  missingDirs?: string[];
   /** Destroy the socket abruptly when this application starts. */
   dropSocketOnApp?: string;
-  /** Scales FreeSWITCH's seconds (leg_timeout, linger) into test time: 0.01 → 15 s is 150 ms. */
+  /** Scales FreeSWITCH's seconds (leg_timeout, linger, prompt lengths, the timeline) into test time: 0.01 → 15 s is 150 ms. */
   timeScale?: number;
+  /** Test ms every prompt not in promptMs plays for (default 5). */
   playbackMs?: number;
   /** Seconds the caller speaks when the `record` application runs (voicemail). */
   recordSeconds?: number;
   /** Bytes to send right after the connect reply (malformed-input tests). */
   injectAfterConnect?: Buffer;
+  /** Answer `connect` only once this settles (a call that arrives as the daemon starts draining). */
+  holdConnectReply?: Promise<unknown>;
 }
 
 export interface ExecutedApp {
@@ -70,13 +86,6 @@ export interface ExecutedApp {
   arg: string;
   eventUuid: string | null;
   response: string;
-}
-
-export interface BridgeAttempt {
-  dialString: string;
-  vars: Record<string, string>;
-  number: string;
-  result: LegResult | 'cancelled';
 }
 
 export interface CallRecord {
@@ -100,6 +109,15 @@ export interface CallRecord {
   recordings: string[];
   /** bgapi commands received (uuid_broadcast warnings …). */
   bgapi: string[];
+  /** api commands received (uuid_kill …). */
+  api: string[];
+  /** FreeSWITCH ms after the channel was created: answered, hung up (null: never). */
+  answeredAtFs: number | null;
+  hungUpAtFs: number | null;
+  /** Keys the caller typed and what FreeSWITCH did with each (collected, dropped, flushed, queued). */
+  keys: Array<{ at: number; key: string; fate: string }>;
+  /** The daemon closed the socket with the caller still up (A8): hotline_handled at that moment. */
+  releasedWith: { handled: string | undefined } | null;
 }
 
 const MYEVENTS = [
@@ -108,9 +126,6 @@ const MYEVENTS = [
   'CHANNEL_UNBRIDGE', 'CHANNEL_PROGRESS', 'CHANNEL_PROGRESS_MEDIA', 'CHANNEL_OUTGOING',
   'CHANNEL_PARK', 'CHANNEL_UNPARK', 'CHANNEL_APPLICATION', 'TALK', 'DTMF', 'NOTALK', 'DETECTED_SPEECH',
 ];
-
-/** Causes after which bridge returns control without continue_on_fail (switch_ivr_originate.c). */
-const CONTINUE_BY_DEFAULT = new Set(['NO_ANSWER', 'NO_USER_RESPONSE', 'ORIGINATOR_CANCEL']);
 
 const DISCONNECT_TEXT = 'Disconnected, goodbye.\nSee you at ClueCon! http://www.cluecon.com/\n';
 
@@ -146,6 +161,11 @@ function encodedLine(name: string, value: string): string {
 
 let sequence = 1000;
 
+/** Wall-clock microseconds (A9), finer than Date.now(): events a few µs apart keep their order. */
+function nowUs(): number {
+  return Math.round((performance.timeOrigin + performance.now()) * 1000);
+}
+
 /** Places one call into the daemon listening on host:port; resolves when the socket has closed. */
 export function placeCall(port: number, script: CallScript, host = '127.0.0.1'): Promise<CallRecord> {
   return new FakeCall(script).run(host, port);
@@ -155,30 +175,71 @@ class FakeCall {
   readonly uuid: string;
   private readonly record: CallRecord;
   private readonly scale: number;
+  private readonly clock: RealClock;
+  private readonly model: ChannelModel;
   private socket!: net.Socket;
   private inbound = Buffer.alloc(0);
   private connected = false;
-  private hungUp = false;
+  private connectHeld = false;
   private closed = false;
-  private appQueue: Array<{ app: string; arg: string; eventUuid: string | null }> = [];
-  private running = false;
-  /** Wakes the running application early when the caller hangs up. */
-  private interrupt: (() => void) | null = null;
   private readonly timers = new Set<NodeJS.Timeout>();
-  private channelVars: Array<[string, string]>;
+  private readonly channelVars: Array<[string, string]>;
   private answeredAtUs = 0;
-  private readonly createdAtUs = Date.now() * 1000;
+  private readonly createdAtUs = nowUs();
   private digitIndex = 0;
   private resolveDone!: (r: CallRecord) => void;
+  private readonly attemptsByNumber = new Map<number | string, number>();
+  /** Headers of the answered other leg, carried by the events that follow a successful bridge. */
+  private otherLeg: Array<[string, string]> = [];
 
   constructor(private readonly script: CallScript) {
     this.uuid = script.uuid ?? randomUUID();
     this.scale = script.timeScale ?? 0.01;
+    this.clock = new RealClock(this.scale);
     this.record = {
       uuid: this.uuid, commands: [], apps: [], bridges: [], hangupCause: null, answered: false,
       variables: {}, closedBy: null, subscribed: new Set(), lingerS: null, sentBytes: 0, receivedBytes: 0, recordings: [], bgapi: [],
+      api: [], answeredAtFs: null, hungUpAtFs: null, keys: [], releasedWith: null,
     };
     this.channelVars = this.buildChannel();
+    const toFs = (ms: number): number => ms / this.scale;
+    this.model = new ChannelModel(this.clock, {
+      timeline: script.timeline,
+      promptMs: script.promptMs,
+      defaultPromptMs: toFs(script.playbackMs ?? 5),
+      missingFiles: script.missingFiles,
+      missingDirs: script.missingDirs,
+      recordSeconds: script.recordSeconds,
+      planFor: (n) => this.planFor(n),
+      toFs,
+    }, {
+      answered: () => {
+        this.record.answered = true;
+        this.record.answeredAtFs = this.clock.now();
+        this.answeredAtUs = nowUs();
+        this.sendEvent('CHANNEL_ANSWER', []);
+      },
+      earlyMedia: () => this.sendEvent('CHANNEL_PROGRESS_MEDIA', []),
+      appStarted: (app) => this.onAppStarted(app),
+      appCompleted: (app, response) => {
+        if (app.eventUuid && !app.lock) this.record.apps.push({ app: app.app, arg: app.arg, eventUuid: app.eventUuid, response });
+        this.sendEvent('CHANNEL_EXECUTE_COMPLETE', this.appHeaders(app, response));
+      },
+      bridged: (number, callerId) => {
+        this.record.firstBridgeAtMs ??= Date.now();
+        this.otherLeg = [['Other-Type', 'originatee'], ['Other-Leg-Destination-Number', number], ['Other-Leg-Caller-ID-Number', callerId]];
+        this.sendEvent('CHANNEL_BRIDGE', []);
+      },
+      unbridged: () => this.sendEvent('CHANNEL_UNBRIDGE', []),
+      hungUp: (cause) => this.onHungUp(cause),
+      finished: (cause) => this.finishHangup(cause),
+      leg: (attempt) => {
+        this.record.firstBridgeAtMs ??= Date.now();
+        this.record.bridges.push(attempt);
+      },
+    });
+    this.record.variables = this.model.vars;
+    this.record.keys = this.model.keyLog;
   }
 
   run(host: string, port: number): Promise<CallRecord> {
@@ -198,8 +259,14 @@ class FakeCall {
   private finish(): void {
     if (this.closed) return;
     this.closed = true;
+    // A8: the daemon let go of a caller who is still up; the dialplan decides on hotline_handled.
+    if (this.connected && !this.model.hungUp) this.record.releasedWith = { handled: this.model.vars.hotline_handled };
     for (const t of this.timers) clearTimeout(t);
-    this.interrupt?.();
+    this.clock.stop();
+    // Stop whatever the channel model still runs; what the record says about the call stays as it was.
+    const { hangupCause, hungUpAtFs } = this.record;
+    this.model.hangup('NORMAL_CLEARING');
+    Object.assign(this.record, { hangupCause, hungUpAtFs });
     this.resolveDone(this.record);
   }
 
@@ -209,23 +276,6 @@ class FakeCall {
       fn();
     }, ms);
     this.timers.add(t);
-  }
-
-  private wait(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(() => {
-        this.timers.delete(t);
-        this.interrupt = null;
-        resolve();
-      }, ms);
-      this.timers.add(t);
-      this.interrupt = () => {
-        clearTimeout(t);
-        this.timers.delete(t);
-        this.interrupt = null;
-        resolve();
-      };
-    });
   }
 
   // ---- reading commands (mod_event_socket read_packet: headers to a blank line, then content-length bytes)
@@ -257,11 +307,16 @@ class FakeCall {
     const [verb = '', ...rest] = line.split(' ');
     switch (verb.toLowerCase()) {
       case 'connect':
+        if (this.script.holdConnectReply && !this.connectHeld) {
+          this.connectHeld = true;
+          void this.script.holdConnectReply.then(() => this.onCommand(line, headers, body));
+          return;
+        }
         this.connected = true;
         this.sendRaw(`${this.channelHeaderBlock('CHANNEL_DATA', [])}Content-Type: command/reply\nReply-Text: %2BOK%0A\nSocket-Mode: async\nControl: full\n\n`);
         if (this.script.injectAfterConnect) this.sendBytes(this.script.injectAfterConnect);
         if (this.script.callerHangsUpAfterMs !== undefined) {
-          this.later(this.script.callerHangsUpAfterMs, () => this.hangup(this.record.answered ? 'NORMAL_CLEARING' : 'ORIGINATOR_CANCEL'));
+          this.later(this.script.callerHangsUpAfterMs, () => this.model.hangup(this.record.answered ? 'NORMAL_CLEARING' : 'ORIGINATOR_CANCEL'));
         }
         return;
       case 'myevents':
@@ -282,10 +337,15 @@ class FakeCall {
         return;
       case 'sendmsg':
         return this.onSendmsg(headers, body);
-      case 'bgapi':
-        // A `full` socket may run API commands in the background: "+OK Job-UUID: …" at once.
+      case 'api':
+        return this.onApi(rest);
+      case 'bgapi': {
+        // A `full` socket may run API commands in the background: "+OK Job-UUID: …" at once (A6).
         this.record.bgapi.push(rest.join(' '));
-        return this.reply(`+OK Job-UUID: ${randomUUID()}`);
+        this.reply(`+OK Job-UUID: ${headers['job-uuid'] ?? randomUUID()}`);
+        if (rest[0] === 'uuid_broadcast' && rest[1] === this.uuid && rest[2]) this.model.broadcast(rest[2]);
+        return;
+      }
       default:
         return this.reply('-ERR command not found');
     }
@@ -295,174 +355,45 @@ class FakeCall {
     this.reply('+OK');
     const command = headers['call-command'];
     if (command === 'hangup') {
-      this.hangup(headers['hangup-cause'] ?? 'NORMAL_CLEARING');
+      this.model.hangupCommand(headers['hangup-cause'] ?? 'NORMAL_CLEARING');
       return;
     }
-    if (command !== 'execute' || this.hungUp) return; // queued work of a dead channel never runs
+    if (command !== 'execute' || this.model.hungUp) return; // queued work of a dead channel never runs
     const arg = headers['content-type'] === 'text/plain' ? body : (headers['execute-app-arg'] ?? '');
-    this.appQueue.push({ app: headers['execute-app-name'] ?? '', arg, eventUuid: headers['event-uuid'] ?? null });
-    void this.runQueue();
+    void this.model.execute(headers['execute-app-name'] ?? '', arg, headers['event-uuid'] ?? null);
+  }
+
+  /** `api` on a full socket: answered before the next command is read (A2, A6). */
+  private onApi(args: string[]): void {
+    this.record.api.push(args.join(' '));
+    const [name, uuid, ...rest] = args;
+    const mine = uuid === this.uuid && !this.model.hungUp;
+    if (name === 'uuid_kill') {
+      this.apiResponse(mine ? '+OK\n' : '-ERR No such channel!\n');
+      if (mine) this.model.hangup(rest[0] ?? 'NORMAL_CLEARING');
+      return;
+    }
+    if (name === 'uuid_broadcast') {
+      this.apiResponse('+OK Message Sent\n');
+      if (mine && rest[0]) this.model.broadcast(rest[0]);
+      return;
+    }
+    this.apiResponse(`-ERR ${name ?? ''} Command not found!\n`);
   }
 
   // ---- applications
 
-  private async runQueue(): Promise<void> {
-    if (this.running) return;
-    this.running = true;
-    while (this.appQueue.length > 0 && !this.hungUp && !this.closed) {
-      const next = this.appQueue.shift()!;
-      if (this.script.dropSocketOnApp === next.app) {
-        this.socket.destroy();
-        break;
-      }
-      this.sendEvent('CHANNEL_EXECUTE', this.appHeaders(next, null));
-      const response = await this.execute(next.app, next.arg);
-      this.record.apps.push({ ...next, response });
-      this.sendEvent('CHANNEL_EXECUTE_COMPLETE', this.appHeaders(next, response));
-      if (this.pendingHangup) {
-        const cause = this.pendingHangup;
-        this.pendingHangup = null;
-        this.finishHangup(cause);
-      }
+  private onAppStarted(app: QueuedApp): void {
+    if (this.script.dropSocketOnApp === app.app) {
+      this.socket.destroy();
+      return;
     }
-    this.running = false;
+    this.sendEvent('CHANNEL_EXECUTE', this.appHeaders(app, null));
+    if (app.app === 'play_and_get_digits' && this.script.digits) {
+      this.model.typeNow(this.script.digits[this.digitIndex++] ?? '');
+    }
+    if (app.app === 'record') this.record.recordings.push(app.arg.split(' ')[0]);
   }
-
-  private pendingHangup: string | null = null;
-
-  private async execute(app: string, arg: string): Promise<string> {
-    switch (app) {
-      case 'set':
-      case 'export': {
-        const eq = arg.indexOf('=');
-        if (eq > 0) this.setVar(arg.slice(0, eq), arg.slice(eq + 1));
-        return '_none_';
-      }
-      case 'multiset':
-        for (const pair of arg.split(' ')) {
-          const eq = pair.indexOf('=');
-          if (eq > 0) this.setVar(pair.slice(0, eq), pair.slice(eq + 1));
-        }
-        return '_none_';
-      case 'answer':
-        this.answerCaller();
-        return '_none_';
-      case 'pre_answer':
-        this.sendEvent('CHANNEL_PROGRESS_MEDIA', []);
-        return '_none_';
-      case 'playback':
-        if (!this.record.answered) this.sendEvent('CHANNEL_PROGRESS_MEDIA', []);
-        if ((this.script.missingFiles ?? []).includes(arg)) return 'FILE NOT FOUND';
-        await this.wait(this.script.playbackMs ?? 5);
-        return this.hungUp ? 'PLAYBACK ERROR' : 'FILE PLAYED';
-      case 'play_and_get_digits':
-        return this.playAndGetDigits(arg);
-      case 'record_session':
-        this.setVar('record_session_path', arg);
-        return '_none_';
-      case 'record': {
-        // record <path> [<max s> <silence threshold> <silence hits>]: the caller speaks, then stops.
-        await this.wait(this.script.playbackMs ?? 5);
-        this.setVar('record_seconds', String(this.hungUp ? 0 : (this.script.recordSeconds ?? 3)));
-        this.record.recordings.push(arg.split(' ')[0]);
-        return '_none_';
-      }
-      case 'speak':
-        await this.wait(this.script.playbackMs ?? 5);
-        return '_none_';
-      case 'bridge':
-        return this.bridge(arg);
-      case 'hangup':
-        this.hangupNow(arg || 'NORMAL_CLEARING');
-        return '_none_';
-      default:
-        return '_none_';
-    }
-  }
-
-  private async playAndGetDigits(arg: string): Promise<string> {
-    const parts = arg.split(' ');
-    const variable = parts[7] ?? 'digits';
-    const regexp = parts[8] ?? '';
-    if (!this.record.answered) this.sendEvent('CHANNEL_PROGRESS_MEDIA', []);
-    await this.wait(this.script.playbackMs ?? 5);
-    const keyed = this.script.digits?.[this.digitIndex++] ?? '';
-    if (keyed !== '' && new RegExp(regexp).test(keyed)) {
-      this.setVar(variable, keyed);
-      this.setVar('read_result', 'success');
-    } else {
-      this.setVar('read_result', 'failure');
-    }
-    return '_none_';
-  }
-
-  private async bridge(arg: string): Promise<string> {
-    const match = /^\{([^}]*)\}(.*)$/.exec(arg);
-    const vars: Record<string, string> = {};
-    if (match) {
-      for (const pair of match[1].split(',')) {
-        const eq = pair.indexOf('=');
-        if (eq > 0) vars[pair.slice(0, eq)] = pair.slice(eq + 1);
-      }
-    }
-    // `,` rings the legs at once (simultaneous); each is a dial string of its own.
-    const targets = (match ? match[2] : arg).split(',');
-    const legs = targets.map((target) => {
-      const number = target.slice(target.lastIndexOf('/') + 1).split('@')[0];
-      const plan = this.planFor(number);
-      const attempt: BridgeAttempt = { dialString: arg, vars, number, result: plan.result };
-      this.record.bridges.push(attempt);
-      return { number, plan, attempt };
-    });
-    this.record.firstBridgeAtMs ??= Date.now();
-    const legTimeoutMs = Number(vars.leg_timeout ?? vars.call_timeout ?? 60) * 1000 * this.scale;
-    const answering = legs.filter((l) => l.plan.result === 'answer').sort((a, b) => (a.plan.ringMs ?? 10) - (b.plan.ringMs ?? 10))[0];
-    let disposition: string;
-    let dialStatus: string;
-    if (answering) {
-      const ring = answering.plan.ringMs ?? 10;
-      await this.wait(Math.min(ring, legTimeoutMs));
-      if (this.hungUp) return this.cancelled(legs.map((l) => l.attempt));
-      if (ring > legTimeoutMs) {
-        disposition = 'ALLOTTED_TIMEOUT';
-        dialStatus = 'ALLOTTED_TIMEOUT';
-      } else {
-        for (const l of legs) if (l !== answering) l.attempt.result = 'cancelled';
-        const number = answering.number;
-        this.answerCaller();
-        this.setVar('last_bridge_to', number);
-        this.otherLeg = [['Other-Type', 'originatee'], ['Other-Leg-Destination-Number', number], ['Other-Leg-Caller-ID-Number', vars.origination_caller_id_number ?? '']];
-        this.sendEvent('CHANNEL_BRIDGE', []);
-        this.setResultVars('SUCCESS', 'SUCCESS');
-        await this.wait(answering.plan.talkMs ?? 20);
-        this.setVar('bridge_hangup_cause', 'NORMAL_CLEARING');
-        this.sendEvent('CHANNEL_UNBRIDGE', []);
-        if (!this.hungUp && this.varValue('hangup_after_bridge') === 'true') this.hangupNow('NORMAL_CLEARING');
-        return '_none_';
-      }
-    } else if (legs.every((l) => l.plan.result === 'busy')) {
-      await this.wait(Math.min(Math.max(...legs.map((l) => l.plan.ringMs ?? 10)), legTimeoutMs));
-      if (this.hungUp) return this.cancelled(legs.map((l) => l.attempt));
-      disposition = 'USER_BUSY';
-      dialStatus = 'BUSY';
-    } else if (legs.some((l) => l.plan.result === 'no_answer')) {
-      await this.wait(legTimeoutMs);
-      if (this.hungUp) return this.cancelled(legs.map((l) => l.attempt));
-      disposition = 'ALLOTTED_TIMEOUT';
-      dialStatus = 'ALLOTTED_TIMEOUT';
-    } else {
-      disposition = 'NETWORK_OUT_OF_ORDER';
-      dialStatus = 'CHANUNAVAIL';
-    }
-    this.setResultVars(disposition, dialStatus);
-    const cof = this.varValue('continue_on_fail');
-    if (cof !== 'true' && !(cof ?? '').split(',').includes(disposition) && !CONTINUE_BY_DEFAULT.has(disposition)) {
-      this.hangupNow(disposition);
-    }
-    return '_none_';
-  }
-
-  private readonly attemptsByNumber = new Map<string, number>();
 
   private planFor(number: string): LegPlan {
     const listed = this.script.legs?.[number];
@@ -473,47 +404,11 @@ class FakeCall {
     return listed[Math.min(n, listed.length - 1)];
   }
 
-  /** Headers of the answered other leg, carried by the events that follow a successful bridge. */
-  private otherLeg: Array<[string, string]> = [];
-
-  private cancelled(attempts: BridgeAttempt[]): string {
-    for (const attempt of attempts) attempt.result = 'cancelled';
-    this.setResultVars('ORIGINATOR_CANCEL', 'CANCEL');
-    return '_none_';
-  }
-
-  private setResultVars(disposition: string, dialStatus: string): void {
-    this.setVar('originate_disposition', disposition);
-    this.setVar('DIALSTATUS', dialStatus);
-  }
-
-  private answerCaller(): void {
-    if (this.record.answered) return;
-    this.record.answered = true;
-    this.answeredAtUs = Date.now() * 1000;
-    this.sendEvent('CHANNEL_ANSWER', []);
-  }
-
   // ---- hang-up and disconnect
 
-  /** The caller (or the network) ends the call while an application may be running. */
-  private hangup(cause: string): void {
-    if (this.hungUp || this.closed) return;
-    this.hangupNow(cause);
-    if (!this.running) {
-      this.pendingHangup = null;
-      this.finishHangup(cause);
-    }
-    this.interrupt?.();
-  }
-
-  private hangupNow(cause: string): void {
-    if (this.hungUp) return;
-    this.hungUp = true;
+  private onHungUp(cause: string): void {
     this.record.hangupCause = cause;
-    this.appQueue = [];
-    // The running application completes first; runQueue then finishes the hang-up.
-    this.pendingHangup = cause;
+    this.record.hungUpAtFs = this.clock.now();
     this.sendEvent('CHANNEL_HANGUP', [['Hangup-Cause', cause]]);
     if (this.record.lingerS === null) {
       // A7: without linger the socket goes now and CHANNEL_HANGUP_COMPLETE is never delivered.
@@ -526,14 +421,14 @@ class FakeCall {
   /** After the running application completed: the dialplan's own `socket` completes, then HANGUP_COMPLETE. */
   private finishHangup(cause: string): void {
     if (this.closed || this.record.lingerS === null) return;
+    const response = this.model.applicationResponse;
     this.sendEvent('CHANNEL_UNPARK', [['Hangup-Cause', cause]]);
-    this.sendEvent('CHANNEL_EXECUTE_COMPLETE', [['Hangup-Cause', cause], ['Application', 'socket'], ['Application-Data', '127.0.0.1:8084 async full'], ['Application-Response', '_none_'], ['Application-UUID', randomUUID()]]);
+    this.sendEvent('CHANNEL_EXECUTE_COMPLETE', [['Hangup-Cause', cause], ['Application', 'socket'], ['Application-Data', '127.0.0.1:8084 async full'], ['Application-Response', response], ['Application-UUID', randomUUID()]]);
     this.sendEvent('CHANNEL_STATE', [['Hangup-Cause', cause]]);
-    const endUs = Date.now() * 1000;
-    const billsec = this.answeredAtUs ? Math.round((endUs - this.answeredAtUs) / 1e6) : 0;
-    this.setVar('billsec', String(billsec));
-    this.setVar('duration', String(Math.round((endUs - this.createdAtUs) / 1e6)));
-    this.setVar('hangup_cause', cause);
+    const endUs = nowUs();
+    const billsec = this.answeredAtUs ? Math.floor((endUs - this.answeredAtUs) / 1e6) : 0;
+    this.model.vars.billsec = String(billsec);
+    this.model.vars.duration = String(Math.round((endUs - this.createdAtUs) / 1e6));
     this.sendEvent('CHANNEL_HANGUP_COMPLETE', [['Hangup-Cause', cause], ['Caller-Channel-Hangup-Time', String(endUs)]]);
     this.later(this.record.lingerS * 1000 * this.scale, () => this.disconnect());
   }
@@ -549,6 +444,10 @@ class FakeCall {
 
   private reply(text: string): void {
     this.sendRaw(`Content-Type: command/reply\nReply-Text: ${text}\n\n`);
+  }
+
+  private apiResponse(body: string): void {
+    this.sendRaw(`Content-Type: api/response\nContent-Length: ${Buffer.byteLength(body)}\n\n${body}`);
   }
 
   private sendRaw(text: string): void {
@@ -576,22 +475,21 @@ class FakeCall {
 
   /** The event preamble, this call's channel headers and variables, then the event's own headers. */
   private channelHeaderBlock(eventName: string, extra: Array<[string, string]>): string {
-    const now = new Date();
+    const now = nowUs();
     const lines: string[] = [];
     const push = (name: string, value: string): void => {
       lines.push(encodedLine(name, value));
     };
     for (const [name, value] of this.channelVars) {
       if (name === 'Event-Name') push(name, eventName);
-      else if (name === 'Event-Date-Timestamp') push(name, String(now.getTime() * 1000));
+      else if (name === 'Event-Date-Timestamp') push(name, String(now));
       else if (name === 'Event-Sequence') push(name, String(++sequence));
       else if (name === 'Channel-Channel-Answered-Time' || name === 'Caller-Channel-Answered-Time') push(name, String(this.answeredAtUs));
-      else if (name === 'Answer-State') push(name, this.hungUp ? 'hangup' : this.record.answered ? 'answered' : 'ringing');
+      else if (name === 'Answer-State') push(name, this.model.hungUp ? 'hangup' : this.record.answered ? 'answered' : 'ringing');
       else push(name, value);
-      // Event-specific headers such as Hangup-Cause sit right after Event-Sequence in real events.
     }
     for (const [name, value] of this.otherLeg) push(name, value);
-    for (const [name, value] of Object.entries(this.record.variables)) push(`variable_${name}`, value);
+    for (const [name, value] of Object.entries(this.model.vars)) push(`variable_${name}`, value);
     for (const [name, value] of extra) push(name, value);
     return lines.join('');
   }
@@ -627,13 +525,5 @@ class FakeCall {
       'Caller-Channel-Created-Time': String(this.createdAtUs),
     };
     return template().map(([name, value]) => [name, replace[name] ?? value]);
-  }
-
-  private setVar(name: string, value: string): void {
-    this.record.variables[name] = value;
-  }
-
-  private varValue(name: string): string | undefined {
-    return this.record.variables[name];
   }
 }

@@ -26,7 +26,8 @@ for (const target of dbTargets()) void t.test(target.name, async (t) => {
   const { knex, url } = db;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hotline-lint-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const settings = loadSettings({ env: {}, overrides: { database: { url }, configCache: { file: path.join(dir, 'config-cache.json') } } });
+  // Prompt files are not this test's subject (test/calls/prompt-files.test.ts): the lint does not look for them here.
+  const settings = loadSettings({ env: {}, overrides: { database: { url }, configCache: { file: path.join(dir, 'config-cache.json') }, prompts: { sameFilesystem: 'no' } } });
   const run = async (): Promise<{ code: number; lines: string[] }> => {
     let text = '';
     const code = await lint(settings, { write: (s: string) => (text += s) });

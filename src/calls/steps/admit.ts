@@ -3,32 +3,32 @@
  * atomic in the database (see call-state.ts); when the database does not answer in time the
  * configured policy decides (ADMISSION_ON_DB_ERROR), and the caps job reconciles from CDRs.
  */
+import type { Call } from '../call';
 import { admitCall, withTimeout } from '../call-state';
-import type { CallContext } from '../context';
-import { refuse } from './screen';
+import { refuse } from './refuse';
 
-export async function admit(ctx: CallContext): Promise<boolean> {
-  const { settings, metrics, knex, clock } = ctx.deps;
-  const tenant = ctx.tenant!;
+/** True when the call may go on; a refused caller has heard capped.wav (or nothing) and is gone. */
+export async function admit(call: Call): Promise<boolean> {
+  const { settings, metrics, knex, clock } = call.deps;
   let result;
   try {
-    result = await metrics.timeDb('admission', () => withTimeout('admission', settings.admission.queryTimeoutMs, admitCall(knex, tenant, clock())));
+    result = await metrics.timeDb('admission', () => withTimeout('admission', settings.admission.queryTimeoutMs, admitCall(knex, call.tenant, clock())));
   } catch (err) {
     const admitted = settings.admission.onDatabaseError === 'admit';
-    ctx.log.warn({ err: (err as Error).message, admitted }, 'admission check failed; applying ADMISSION_ON_DB_ERROR');
+    call.log.warn({ err: (err as Error).message, admitted }, 'admission check failed; applying ADMISSION_ON_DB_ERROR');
     if (admitted) {
-      ctx.admitted = true;
+      call.facts.admitted = true;
       return true;
     }
-    await refuse(ctx, 'capped', null);
+    await refuse(call, 'capped', null);
     return false;
   }
   if (result.admitted) {
-    ctx.counted = result.counted;
-    ctx.admitted = true;
+    call.facts.counted = result.counted;
+    call.facts.admitted = true;
     return true;
   }
-  ctx.log.info({ reason: result.reason }, 'call refused by caps or balance');
-  await refuse(ctx, 'capped', null);
+  call.log.info({ reason: result.reason }, 'call refused by caps or balance');
+  await refuse(call, 'capped', null);
   return false;
 }

@@ -7,12 +7,14 @@
  * caller's leg with an answered bridge; one dial string takes at most 128 legs; `ringback` is
  * what the caller hears while legs ring; `playback_timeout_sec` bounds a playback (hold music).
  */
+import type { Knex } from 'knex';
 import { classifyLeg, dialBatches, huntOutcome, huntPlan, orderDestinations, type HuntStep, type LegOutcome } from '../../domain/routing';
 import { buildBridgeString, presentableCallerId } from '../../esl/safe';
-import { leaveVoicemail } from './voicemail';
-import type { Tenant } from '../../snapshot/types';
+import type { ConfigSnapshot, Tenant } from '../../snapshot/types';
+import type { Call } from '../call';
 import { lastAnsweredBy, takeRotation, withTimeout } from '../call-state';
-import type { CallContext } from '../context';
+import type { CallAction } from '../plan';
+import { tenantPrompt } from '../prompt-player';
 
 /** How often a queued caller's group is hunted again, and the music they hear meanwhile. */
 export const QUEUE_RETRY_S = 15;
@@ -20,12 +22,11 @@ export const HOLD_MUSIC = 'local_stream://moh';
 
 export type HuntResult = 'answered' | 'gone' | 'busy' | 'no_answer';
 
-export async function huntGroup(ctx: CallContext, groupId: number): Promise<void> {
-  const tenant = ctx.tenant!;
-  const preferred = await rememberedPhone(ctx, tenant);
-  let result = await huntOnce(ctx, await planHunt(ctx, tenant, groupId, preferred));
-  if (result === 'busy') result = await queue(ctx, tenant, groupId, preferred);
-  await finishHunt(ctx, result, tenant.voicemailEnabled ? null : undefined);
+export async function huntGroup(call: Call, groupId: number): Promise<CallAction | null> {
+  const preferred = await rememberedPhone(call);
+  let result = await huntOnce(call, await planHunt(call, groupId, preferred));
+  if (result === 'busy') result = await queue(call, groupId, preferred);
+  return finishHunt(call, result, call.tenant.voicemailEnabled ? null : undefined);
 }
 
 /**
@@ -33,62 +34,81 @@ export async function huntGroup(ctx: CallContext, groupId: number): Promise<void
  * (`voicemailBox`: an extension id, null for the tenant's box, undefined for no voicemail) or
  * hears the nobody-answered / all-busy announcement.
  */
-export async function finishHunt(ctx: CallContext, result: HuntResult, voicemailBox: number | null | undefined): Promise<void> {
+export async function finishHunt(call: Call, result: HuntResult, voicemailBox: number | null | undefined): Promise<CallAction | null> {
   if (result === 'answered' || result === 'gone') {
-    ctx.outcome = result === 'answered' ? 'answered' : 'abandoned';
-    return;
+    call.facts.outcome = result === 'answered' ? 'answered' : 'abandoned';
+    return null;
   }
-  if (voicemailBox !== undefined) {
-    await leaveVoicemail(ctx, voicemailBox);
-    return;
-  }
-  await ctx.announceAndHangup(result === 'busy' ? 'all_busy' : 'nobody_answered', result === 'busy' ? 'USER_BUSY' : 'NO_ANSWER', result);
+  if (voicemailBox !== undefined) return { kind: 'voicemail', extensionId: voicemailBox };
+  await call.announceAndHangup(result === 'busy' ? 'all_busy' : 'nobody_answered', result === 'busy' ? 'USER_BUSY' : 'NO_ANSWER', result);
+  return null;
 }
 
-/** The hunt plan with each group ordered by its strategy (round-robin positions from the database). */
-async function planHunt(ctx: CallContext, tenant: Tenant, groupId: number, preferred: string | null): Promise<HuntStep[]> {
-  const { settings, snapshot, random, knex, metrics } = ctx.deps;
+/**
+ * The groups a hunt goes through, each ordered by its strategy: round-robin positions from
+ * `rotation`, the remembered phone first. `npm run route -- explain` prints the same plan.
+ */
+export function orderedHuntPlan(
+  snapshot: ConfigSnapshot,
+  tenant: Tenant,
+  groupId: number,
+  maxGroups: number,
+  order: { rotation: (groupId: number) => number; preferred: string | null; random: () => number },
+): HuntStep[] {
+  return huntPlan(snapshot, tenant, groupId, maxGroups, (group) =>
+    orderDestinations(group, { random: order.random, rotation: order.rotation(group.id), preferred: order.preferred }),
+  );
+}
+
+/** The round-robin groups a hunt plan goes through (each takes a position from the database). */
+export function roundRobinGroups(snapshot: ConfigSnapshot, tenant: Tenant, groupId: number, maxGroups: number): number[] {
+  return huntPlan(snapshot, tenant, groupId, maxGroups).filter((s) => s.group.strategy === 'round_robin').map((s) => s.group.id);
+}
+
+async function planHunt(call: Call, groupId: number, preferred: string | null): Promise<HuntStep[]> {
+  const { settings, snapshot, random, knex, metrics } = call.deps;
   const rotations = new Map<number, number>();
-  for (const step of huntPlan(snapshot, tenant, groupId, settings.calls.maxFailoverGroups)) {
-    if (step.group.strategy !== 'round_robin') continue;
-    const id = step.group.id;
+  for (const id of roundRobinGroups(snapshot, call.tenant, groupId, settings.calls.maxFailoverGroups)) {
     const position = await metrics
       .timeDb('rotation', () => withTimeout('round robin', settings.admission.queryTimeoutMs, takeRotation(knex, id)))
       .catch((err: unknown) => {
         // The rotation is shared by every daemon; without the database a random start still spreads calls.
-        ctx.log.warn({ err: (err as Error).message, group_id: id }, 'round-robin position unavailable; starting at random');
+        call.log.warn({ err: (err as Error).message, group_id: id }, 'round-robin position unavailable; starting at random');
         return Math.floor(random() * 1_000_000);
       });
     rotations.set(id, position);
   }
-  return huntPlan(snapshot, tenant, groupId, settings.calls.maxFailoverGroups, (group) =>
-    orderDestinations(group, { random, rotation: rotations.get(group.id) ?? 0, preferred }),
-  );
+  return orderedHuntPlan(snapshot, call.tenant, groupId, settings.calls.maxFailoverGroups, { rotation: (id) => rotations.get(id) ?? 0, preferred, random });
 }
 
 /** Caller memory (主叫记忆): the phone that answered this caller last time, within the window. */
-async function rememberedPhone(ctx: CallContext, tenant: Tenant): Promise<string | null> {
-  if (tenant.callerMemoryHours <= 0 || !ctx.geo?.e164) return null;
-  const { knex, clock, settings, metrics } = ctx.deps;
-  const since = new Date(clock().getTime() - tenant.callerMemoryHours * 3_600_000);
+export function rememberedPhoneQuery(knex: Knex, tenant: Tenant, caller: string, e164: string | null, at: Date): Promise<string | null> | null {
+  if (tenant.callerMemoryHours <= 0 || !e164) return null;
+  return lastAnsweredBy(knex, tenant.id, caller, new Date(at.getTime() - tenant.callerMemoryHours * 3_600_000));
+}
+
+async function rememberedPhone(call: Call): Promise<string | null> {
+  const { knex, clock, settings, metrics } = call.deps;
+  const query = rememberedPhoneQuery(knex, call.tenant, call.id.caller, call.id.geo.e164, clock());
+  if (!query) return null;
   return metrics
-    .timeDb('caller_memory', () => withTimeout('caller memory', settings.admission.queryTimeoutMs, lastAnsweredBy(knex, tenant.id, ctx.caller, since)))
+    .timeDb('caller_memory', () => withTimeout('caller memory', settings.admission.queryTimeoutMs, query))
     .catch((err: unknown) => {
-      ctx.log.warn({ err: (err as Error).message }, 'caller memory unavailable; normal order');
+      call.log.warn({ err: (err as Error).message }, 'caller memory unavailable; normal order');
       return null;
     });
 }
 
 /** One pass over the plan. */
-async function huntOnce(ctx: CallContext, steps: HuntStep[]): Promise<HuntResult> {
+async function huntOnce(call: Call, steps: HuntStep[]): Promise<HuntResult> {
   const legs: LegOutcome[] = [];
   for (const step of steps) {
-    ctx.groupId = step.group.id;
+    call.facts.groupId = step.group.id;
     for (const batch of dialBatches(step)) {
-      const leg = await dialBatch(ctx, batch.map((d) => d.number), step.ringTimeoutS, step.group.id);
+      const leg = await dialBatch(call, batch.map((d) => d.number), step.ringTimeoutS, step.group.id);
       legs.push(leg);
       if (leg === 'answered') return 'answered';
-      if (leg === 'cancelled' || ctx.channel.hungUp) return 'gone';
+      if (leg === 'cancelled' || call.channel.hungUp) return 'gone';
     }
   }
   return huntOutcome(legs) === 'busy' ? 'busy' : 'no_answer';
@@ -99,38 +119,40 @@ async function huntOnce(ctx: CallContext, steps: HuntStep[]): Promise<HuntResult
  * the original caller number. Records who answered. `groupId` is for the metrics (null: an
  * extension's phones).
  */
-export async function dialBatch(ctx: CallContext, numbers: readonly string[], ringTimeoutS: number, groupId: number | null): Promise<LegOutcome> {
-  const { settings, metrics } = ctx.deps;
-  if (!ctx.bridgingReady) {
-    ctx.bridgingReady = true;
-    const ringbackId = ctx.tenant?.ringbackPromptId ?? null;
-    const ringback = ringbackId === null ? null : ctx.playable(ringbackId, 'ringback');
+export async function dialBatch(call: Call, numbers: readonly string[], ringTimeoutS: number, groupId: number | null): Promise<LegOutcome> {
+  const { settings, metrics } = call.deps;
+  let ready: Promise<void> = Promise.resolve();
+  if (!call.bridgingReady) {
+    call.bridgingReady = true;
+    const ringbackId = call.tenant.ringbackPromptId;
+    const ringback = ringbackId === null ? null : call.prompts.instruction(tenantPrompt(ringbackId, 'ringback'));
     // A failed bridge hangs the caller up unless continue_on_fail is set; hangup_after_bridge
     // ends the caller's leg when an answered bridge ends; ringback is what the caller hears.
-    await ctx.channel.setVariables({
+    // An instant application: the bridge is written right behind it.
+    ready = call.channel.setVariables({
       continue_on_fail: 'true',
       hangup_after_bridge: 'true',
       ...(ringback?.app === 'playback' ? { ringback: ringback.arg } : {}),
     });
   }
-  const callerId = presentableCallerId(ctx.caller);
+  const callerId = presentableCallerId(call.id.caller);
   const vars: Record<string, string | number> = { leg_timeout: ringTimeoutS };
   if (callerId) vars.origination_caller_id_number = callerId;
   const dialString = buildBridgeString(settings.dial.stringTemplate, numbers, vars);
-  if (!ctx.firstLegDialled) {
-    ctx.firstLegDialled = true;
-    metrics.callSetupSeconds.observe(ctx.secondsSinceAccept());
+  if (!call.firstLegDialled) {
+    call.firstLegDialled = true;
+    metrics.callSetupSeconds.observe(call.secondsSinceAccept());
   }
-  const result = await ctx.channel.bridge(dialString, ringTimeoutS * 1000 + settings.calls.maxDurationS * 1000);
+  const [, result] = await Promise.all([ready, call.channel.bridge(dialString, ringTimeoutS * 1000 + settings.calls.maxDurationS * 1000)]);
   const leg = classifyLeg(result.dialStatus, result.disposition);
-  const tenantId = ctx.tenant?.id ?? null;
+  const tenantId = call.tenant.id;
   metrics.legs.inc({ tenant: metrics.tenantLabel(tenantId), group: groupId === null ? 'extension' : metrics.groupLabel(tenantId, groupId), result: leg });
-  ctx.log.info({ group_id: groupId, destinations: numbers, leg, disposition: result.disposition }, 'leg finished');
+  call.log.info({ group_id: groupId, destinations: numbers, leg, disposition: result.disposition }, 'leg finished');
   if (leg === 'answered') {
-    metrics.timeToAnswerSeconds.observe(ctx.secondsSinceAccept());
+    metrics.timeToAnswerSeconds.observe(call.secondsSinceAccept());
     // With several legs in one bridge, the one that answered is the other leg's destination.
-    const other = result.event.getHeader('Other-Leg-Destination-Number');
-    ctx.answeredBy = numbers.find((n) => n === other) ?? (numbers.length === 1 ? numbers[0] : other ?? null);
+    const other = result.answeredNumber;
+    call.facts.answeredBy = numbers.find((n) => n === other) ?? (numbers.length === 1 ? numbers[0] : other);
   }
   return leg;
 }
@@ -140,26 +162,26 @@ export async function dialBatch(ctx: CallContext, numbers: readonly string[], ri
  * again every QUEUE_RETRY_S until someone answers or queue_timeout_s runs out. A full queue is
  * "all lines busy" at once.
  */
-async function queue(ctx: CallContext, tenant: Tenant, groupId: number, preferred: string | null): Promise<HuntResult> {
-  const group = ctx.snapshot.groups.get(groupId);
-  const { queues, clock, metrics } = ctx.deps;
+async function queue(call: Call, groupId: number, preferred: string | null): Promise<HuntResult> {
+  const group = call.snapshot.groups.get(groupId);
+  const { queues, clock, metrics } = call.deps;
   if (!group || group.maxQueue <= 0) return 'busy';
   if (queues.size(groupId) >= group.maxQueue) {
-    ctx.log.info({ group_id: groupId, waiting: queues.size(groupId) }, 'queue full');
+    call.log.info({ group_id: groupId, waiting: queues.size(groupId) }, 'queue full');
     return 'busy';
   }
   queues.enter(groupId);
   const entered = clock().getTime();
   const deadline = entered + group.queueTimeoutS * 1000;
   try {
-    await ctx.channel.answer();
+    await call.answer();
     for (;;) {
       const left = Math.ceil((deadline - clock().getTime()) / 1000);
       if (left <= 0) return 'busy';
-      await ctx.channel.setVariables({ playback_timeout_sec: Math.max(2, Math.min(QUEUE_RETRY_S, left)) });
-      await ctx.channel.playback(HOLD_MUSIC, (QUEUE_RETRY_S + 5) * 1000);
-      await ctx.channel.setVariables({ playback_timeout_sec: 0 });
-      const result = await huntOnce(ctx, await planHunt(ctx, tenant, groupId, preferred));
+      await call.channel.setVariables({ playback_timeout_sec: Math.max(2, Math.min(QUEUE_RETRY_S, left)) });
+      await call.channel.playback(HOLD_MUSIC, (QUEUE_RETRY_S + 5) * 1000);
+      await call.channel.setVariables({ playback_timeout_sec: 0 });
+      const result = await huntOnce(call, await planHunt(call, groupId, preferred));
       if (result !== 'busy' && result !== 'no_answer') return result;
     }
   } finally {
@@ -167,3 +189,4 @@ async function queue(ctx: CallContext, tenant: Tenant, groupId: number, preferre
     metrics.queueWaitSeconds.observe((clock().getTime() - entered) / 1000);
   }
 }
+

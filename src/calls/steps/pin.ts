@@ -1,60 +1,73 @@
 /**
- * Step: PIN access (密码接入). The caller keys the tenant's PIN; a wrong one is re-prompted up to
- * pin_max_attempts, then the call ends with `pin_failed`. Repeated failed calls from one caller
+ * Step: PIN access (密码接入). The greeting and "enter your PIN" are one prompt, so a caller who
+ * knows the PIN keys it over the greeting; a wrong PIN hears "wrong PIN" and "enter your PIN"
+ * again as one prompt, typed over too (play_and_get_digits keeps keys typed during its prompt,
+ * playback would drop them: M3, M4 in test/peer/channel-model.ts). One try per
+ * play_and_get_digits: the PIN is compared here, never put in a regexp FreeSWITCH would log.
+ * After pin_max_attempts the call ends with `pin_failed`; repeated failed calls from one caller
  * lock that caller out for a while, across every daemon (pin_lockouts table).
  */
 import { timingSafeEqual } from 'node:crypto';
+import type { Call } from '../call';
 import { clearPinFailures, pinLockedUntil, recordPinFailure, withTimeout } from '../call-state';
-import type { CallContext } from '../context';
+import { systemPrompt, type PromptRef } from '../prompt-player';
 
 const PIN_VARIABLE = 'hotline_pin';
+/** Time to key the first digit after the prompt, and between digits. */
+export const PIN_TIMEOUT_MS = 6000;
+export const PIN_DIGIT_TIMEOUT_MS = 3000;
 
-export async function checkPin(ctx: CallContext): Promise<boolean> {
-  const tenant = ctx.tenant!;
+/** True when the caller keyed the PIN (or the tenant has none). */
+export async function checkPin(call: Call): Promise<boolean> {
+  const tenant = call.tenant;
   const pin = tenant.pin;
   if (pin === null) return true;
-  const { knex, clock, settings, metrics } = ctx.deps;
+  const { knex, clock, settings, metrics } = call.deps;
   const bound = settings.admission.queryTimeoutMs;
   const locked = await metrics
-    .timeDb('pin_lockout', () => withTimeout('pin lockout', bound, pinLockedUntil(knex, tenant.id, ctx.caller, clock())))
+    .timeDb('pin_lockout', () => withTimeout('pin lockout', bound, pinLockedUntil(knex, tenant.id, call.id.caller, clock())))
     .catch((err: unknown) => {
-      ctx.log.warn({ err: (err as Error).message }, 'PIN lockout check failed; not locking the caller out');
+      call.log.warn({ err: (err as Error).message }, 'PIN lockout check failed; not locking the caller out');
       return null;
     });
   if (locked) {
-    ctx.log.info({ until: locked.toISOString() }, 'caller locked out of the PIN prompt');
-    await ctx.announceAndHangup('pin_failed', 'CALL_REJECTED', 'pin_failed');
+    call.log.info({ until: locked.toISOString() }, 'caller locked out of the PIN prompt');
+    await call.announceAndHangup('pin_failed', 'CALL_REJECTED', 'pin_failed');
     return false;
   }
-  await ctx.channel.answer();
+  // Answer and ask at once: one burst, no gap in which FreeSWITCH's park drops keys (M2).
+  const answered = call.answer();
+  let prompt: PromptRef[] = [...call.takeGreeting(), systemPrompt('enter_pin')];
   for (let attempt = 1; attempt <= tenant.pinMaxAttempts; attempt++) {
-    const digits = await ctx.channel.playAndGetDigits({
-      min: pin.length,
-      max: pin.length,
-      tries: 1,
-      timeoutMs: 6000,
-      terminators: '#',
-      file: ctx.playable(null, 'enter_pin').arg,
-      invalidFile: 'silence_stream://250',
-      variable: PIN_VARIABLE,
-      regexp: `^\\d{${pin.length}}$`,
-      digitTimeoutMs: 3000,
-      promptMs: 10_000,
-    });
+    const [digits] = await Promise.all([
+      call.prompts.collect(prompt, {
+        min: pin.length,
+        max: pin.length,
+        tries: 1,
+        timeoutMs: PIN_TIMEOUT_MS,
+        terminators: '#',
+        invalidFile: 'silence_stream://250',
+        variable: PIN_VARIABLE,
+        regexp: `^\\d{${pin.length}}$`,
+        digitTimeoutMs: PIN_DIGIT_TIMEOUT_MS,
+      }),
+      answered,
+    ]);
     if (sameDigits(digits, pin)) {
-      void metrics.timeDb('pin_lockout', () => withTimeout('pin reset', bound, clearPinFailures(knex, tenant.id, ctx.caller))).catch(() => undefined);
+      void metrics.timeDb('pin_lockout', () => withTimeout('pin reset', bound, clearPinFailures(knex, tenant.id, call.id.caller))).catch(() => undefined);
       return true;
     }
-    if (attempt < tenant.pinMaxAttempts) await ctx.play('wrong_pin');
+    if (call.channel.hungUp) return false;
+    prompt = [systemPrompt('wrong_pin'), systemPrompt('enter_pin')];
   }
   const lockedUntil = await metrics
-    .timeDb('pin_lockout', () => withTimeout('pin failure', bound, recordPinFailure(knex, tenant, ctx.caller, clock())))
+    .timeDb('pin_lockout', () => withTimeout('pin failure', bound, recordPinFailure(knex, tenant, call.id.caller, clock())))
     .catch((err: unknown) => {
-      ctx.log.warn({ err: (err as Error).message }, 'could not record the PIN failure');
+      call.log.warn({ err: (err as Error).message }, 'could not record the PIN failure');
       return null;
     });
-  if (lockedUntil) ctx.log.warn({ until: lockedUntil.toISOString() }, 'caller locked out after repeated wrong PINs');
-  await ctx.announceAndHangup('pin_failed', 'CALL_REJECTED', 'pin_failed');
+  if (lockedUntil) call.log.warn({ until: lockedUntil.toISOString() }, 'caller locked out after repeated wrong PINs');
+  await call.announceAndHangup('pin_failed', 'CALL_REJECTED', 'pin_failed');
   return false;
 }
 

@@ -1,94 +1,77 @@
 /**
- * The switchboard (总机): "dial the extension followed by #, 0 for the operator". Extensions of
- * any length, ended by # or the inter-digit timeout; an unknown extension is re-prompted a few
- * times; an extension's phones ring in order with the tenant's ring time; nobody answering goes
- * to the member's voicemail (or the announcement).
+ * The switchboard (总机): "dial the extension followed by #, 0 for the operator". The prompt is
+ * played by play_and_get_digits, after the greeting on the first try and after "invalid entry" on
+ * the next ones, so an extension typed over either counts (the capture
+ * daemon-switchboard-extension-typed-during-invalid-prompt lost `802#` to `playback`).
+ * Extensions of any length end with # or the inter-digit timeout; an unknown one is re-prompted
+ * a few times. An extension's phones ring in order with the tenant's ring time; nobody answering
+ * goes to the member's voicemail (or the announcement).
  */
-import type { CallContext } from '../context';
-import { dialBatch, finishHunt, huntGroup, type HuntResult } from './hunt';
+import type { Call } from '../call';
+import type { CallAction } from '../plan';
+import { systemPrompt, type PromptRef } from '../prompt-player';
+import { dialBatch, finishHunt, type HuntResult } from './hunt';
 
 export const SWITCHBOARD_TRIES = 3;
+export const EXTENSION_TIMEOUT_MS = 8000;
+export const EXTENSION_DIGIT_TIMEOUT_MS = 3000;
 
-export async function switchboard(ctx: CallContext): Promise<void> {
-  await ctx.channel.answer();
+export async function switchboard(call: Call): Promise<CallAction | null> {
+  const answered = call.answer();
+  let prompts: PromptRef[] = [...call.takeGreeting(), systemPrompt('enter_extension')];
   for (let attempt = 1; attempt <= SWITCHBOARD_TRIES; attempt++) {
-    const digits = await ctx.channel.playAndGetDigits({
-      min: 1,
-      max: 16,
-      tries: 1,
-      timeoutMs: 8000,
-      terminators: '#',
-      file: filePrompt(ctx, 'enter_extension'),
-      invalidFile: 'silence_stream://250',
-      variable: 'hotline_extension',
-      regexp: '^[0-9]+$',
-      digitTimeoutMs: 3000,
-      promptMs: 10_000,
-    });
-    if (digits === '') {
-      if (attempt < SWITCHBOARD_TRIES) await ctx.play('invalid_entry');
-      continue;
+    const [digits] = await Promise.all([
+      call.prompts.collect(prompts, {
+        min: 1,
+        max: 16,
+        tries: 1,
+        timeoutMs: EXTENSION_TIMEOUT_MS,
+        terminators: '#',
+        invalidFile: 'silence_stream://250',
+        variable: 'hotline_extension',
+        regexp: '^[0-9]+$',
+        digitTimeoutMs: EXTENSION_DIGIT_TIMEOUT_MS,
+      }),
+      answered,
+    ]);
+    if (digits !== '') {
+      call.facts.ivrPath.push(digits);
+      if (digits === '0') return { kind: 'operator' };
+      const extension = call.snapshot.extensionsByTenant.get(call.tenant.id)?.get(digits);
+      if (extension) return { kind: 'extension', extensionId: extension.id };
+      call.log.info({ ext: digits }, 'unknown extension');
+    } else if (call.channel.hungUp) {
+      return null;
     }
-    ctx.ivrPath.push(digits);
-    if (digits === '0') {
-      await operator(ctx);
-      return;
-    }
-    if (await dialExtension(ctx, digits)) return;
-    if (attempt < SWITCHBOARD_TRIES) await ctx.play('invalid_entry');
+    prompts = [systemPrompt('invalid_entry'), systemPrompt('enter_extension')];
   }
-  await ctx.announceAndHangup('goodbye', 'NORMAL_CLEARING', 'announced');
+  return { kind: 'goodbye' };
 }
 
-/** Rings an extension's phones in order; false when no such extension exists. */
-export async function dialExtension(ctx: CallContext, ext: string): Promise<boolean> {
-  const tenant = ctx.tenant!;
-  const extension = ctx.snapshot.extensionsByTenant.get(tenant.id)?.get(ext);
-  if (!extension) {
-    ctx.log.info({ ext }, 'unknown extension');
-    return false;
-  }
-  await ringExtension(ctx, extension.id);
-  return true;
-}
-
-export async function ringExtension(ctx: CallContext, extensionId: number): Promise<void> {
-  const tenant = ctx.tenant!;
-  const extension = [...(ctx.snapshot.extensionsByTenant.get(tenant.id)?.values() ?? [])].find((e) => e.id === extensionId);
-  if (!extension) {
-    await ctx.announceAndHangup('service_unavailable', 'NORMAL_TEMPORARY_FAILURE', 'failed');
-    return;
-  }
+/** Rings an extension's phones in order; nobody answering: the member's box, if it has one. */
+export async function ringExtension(call: Call, extensionId: number): Promise<CallAction | null> {
+  const extension = [...(call.snapshot.extensionsByTenant.get(call.tenant.id)?.values() ?? [])].find((e) => e.id === extensionId);
+  if (!extension) return { kind: 'unavailable', reason: `extension ${extensionId} is missing` };
   let result: HuntResult = 'no_answer';
   let allBusy = extension.phones.length > 0;
   for (const phone of extension.phones) {
-    const leg = await dialBatch(ctx, [phone], tenant.ringTimeoutS, null);
+    const leg = await dialBatch(call, [phone], call.tenant.ringTimeoutS, null);
     if (leg === 'answered') {
       result = 'answered';
       break;
     }
-    if (leg === 'cancelled' || ctx.channel.hungUp) {
+    if (leg === 'cancelled' || call.channel.hungUp) {
       result = 'gone';
       break;
     }
     if (leg !== 'busy') allBusy = false;
   }
   if (result === 'no_answer' && allBusy) result = 'busy';
-  await finishHunt(ctx, result, extension.voicemailEnabled ? extension.id : undefined);
+  return finishHunt(call, result, extension.voicemailEnabled ? extension.id : undefined);
 }
 
 /** "0 for the operator": the tenant's operator group, or an apology when there is none. */
-export async function operator(ctx: CallContext): Promise<void> {
-  const groupId = ctx.tenant!.operatorGroupId;
-  if (groupId === null) {
-    await ctx.announceAndHangup('service_unavailable', 'NORMAL_CLEARING', 'announced');
-    return;
-  }
-  await huntGroup(ctx, groupId);
-}
-
-/** play_and_get_digits needs a file: a TTS prompt spoken by FreeSWITCH falls back to the system file. */
-export function filePrompt(ctx: CallContext, name: Parameters<CallContext['playable']>[1], promptId: number | null = null): string {
-  const p = ctx.playable(promptId, name);
-  return p.app === 'playback' ? p.arg : ctx.playable(null, name).arg;
+export function operator(call: Call): CallAction {
+  const groupId = call.tenant.operatorGroupId;
+  return groupId === null ? { kind: 'announce', prompt: systemPrompt('service_unavailable') } : { kind: 'hunt', groupId };
 }

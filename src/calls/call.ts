@@ -1,0 +1,121 @@
+/**
+ * A call once identified: who is calling which tenant on which access number, from where, at
+ * what price — typed, so no step asks "is there a tenant yet?" — plus what it accumulates for its
+ * CDR, the channel, and the prompts. Steps receive a Call.
+ */
+import type { Logger } from 'pino';
+import type { CallPricing } from '../billing/rate-cdr';
+import type { CallerGeo } from '../domain/geo';
+import type { CallChannel } from '../esl/channel';
+import type { Outcome } from '../metrics';
+import type { AccessNumber, ConfigSnapshot, Tenant } from '../snapshot/types';
+import type { CallDeps } from './context';
+import { PromptPlayer, systemPrompt, type PromptRef } from './prompt-player';
+import { mediaFilePath } from './steps/media-path';
+
+/** Everything about the caller and the tenant that later steps need, fixed at identification. */
+export interface IdentifiedCall {
+  readonly tenant: Tenant;
+  readonly accessNumber: AccessNumber;
+  readonly geo: CallerGeo;
+  readonly pricing: CallPricing;
+  readonly caller: string;
+  readonly dialed: string;
+}
+
+/** What the call writes into its CDR as it goes (the session turns it into the CDR). */
+export class CallFacts {
+  outcome: Outcome = 'failed';
+  tenantId: number | null = null;
+  geo: CallerGeo | null = null;
+  groupId: number | null = null;
+  answeredBy: string | null = null;
+  /** The keys that chose something, level by level (cdrs.ivr_path, e.g. 1>3>801). */
+  readonly ivrPath: string[] = [];
+  recordingPath: string | null = null;
+  /** Admission counted this call in tenant_usage. */
+  counted = false;
+  /** The call passed admission (counted or not); refused or never-identified calls are false. */
+  admitted = false;
+}
+
+/** IVR menu visits one call may make (a loop or a caller pressing "back" forever ends here). */
+export const MAX_MENU_STEPS = 20;
+
+export class Call {
+  readonly prompts: PromptPlayer;
+  /** continue_on_fail and friends are set on the channel (once, before the first bridge). */
+  bridgingReady = false;
+  firstLegDialled = false;
+  menuSteps = 0;
+  private answering: Promise<void> | null = null;
+  private recording: Promise<void> | null = null;
+  /** The greeting not played yet: the first prompt the caller may type over carries it. */
+  private greeting: PromptRef | null;
+
+  constructor(
+    readonly id: IdentifiedCall,
+    readonly channel: CallChannel,
+    readonly facts: CallFacts,
+    readonly deps: CallDeps,
+    readonly log: Logger,
+    greeting: PromptRef | null,
+    private readonly acceptedHr: bigint = process.hrtime.bigint(),
+  ) {
+    this.prompts = new PromptPlayer(channel, deps, log);
+    this.greeting = greeting;
+  }
+
+  get tenant(): Tenant {
+    return this.id.tenant;
+  }
+
+  get snapshot(): ConfigSnapshot {
+    return this.deps.snapshot;
+  }
+
+  secondsSinceAccept(): number {
+    return Number(process.hrtime.bigint() - this.acceptedHr) / 1e9;
+  }
+
+  /** Answers once; later calls get the same promise (pipelined with what follows). */
+  answer(): Promise<void> {
+    this.answering ??= this.channel.answer();
+    return this.answering;
+  }
+
+  /** The pending greeting, once: to put in front of the first prompt the caller may type over. */
+  takeGreeting(): PromptRef[] {
+    const g = this.greeting;
+    this.greeting = null;
+    return g ? [g] : [];
+  }
+
+  /** Plays the pending greeting on its own (before a hunt, voicemail, an announcement). */
+  async playGreeting(): Promise<void> {
+    const g = this.takeGreeting();
+    if (g.length > 0) await this.prompts.play(g);
+  }
+
+  async announceAndHangup(what: PromptRef | Parameters<typeof systemPrompt>[0], cause: string, outcome: Outcome): Promise<void> {
+    this.facts.outcome = outcome;
+    await this.prompts.play([typeof what === 'string' ? systemPrompt(what) : what]);
+    await this.channel.hangup(cause);
+  }
+
+  /**
+   * Whole-call recording (全程录音) for tenants with record_calls: `record_session` to a file
+   * named by tenant and day (the retention job purges by directory); stereo per RECORD_STEREO.
+   * Both applications are written at once (instant ones: whatever follows runs right behind).
+   */
+  startRecording(): Promise<void> {
+    if (!this.tenant.recordCalls || this.recording) return this.recording ?? Promise.resolve();
+    const file = mediaFilePath(this, '');
+    const stereo = this.channel.setVariables({ RECORD_STEREO: this.deps.settings.recordings.stereo ? 'true' : 'false' });
+    const recording = this.channel.recordSession(file);
+    this.recording = Promise.all([stereo, recording]).then(() => {
+      this.facts.recordingPath = file;
+    });
+    return this.recording;
+  }
+}

@@ -1,0 +1,147 @@
+/**
+ * Prompts in a call: which file FreeSWITCH plays for a prompt, how several prompts become one,
+ * and what happens when a prompt does not play.
+ *
+ * Every prompt a caller may type over is played by `play_and_get_digits`, never by `playback`:
+ * playback drops the keys typed during it, play_and_get_digits keeps them (M3, M4 in
+ * test/peer/channel-model.ts; captures daemon-ivr-key-typed-during-invalid-prompt and
+ * daemon-switchboard-…). Prompts that follow each other (the greeting and the first menu, an
+ * invalid-entry prompt and the menu again) are joined as `file_string://a!b`: one file handle,
+ * so a key during any part counts, and no gap between two applications in which FreeSWITCH's
+ * park would drop keys (M2).
+ *
+ * A file known to be missing (the check in src/prompts/file-check.ts) is replaced by the system
+ * prompt, and a missing system prompt by a tone: a missing prompt must never cost a caller the
+ * call. A play_and_get_digits that comes back with no digits faster than its own timeout allows
+ * (the prompt could not be opened: M5) is counted and run again with a tone, so the caller still
+ * gets the whole time to key.
+ */
+import type { Logger } from 'pino';
+import type { CallChannel, DigitCollection, DigitResult } from '../esl/channel';
+import type { Metrics } from '../metrics';
+import type { PlayInstruction, PromptResolver } from '../prompts';
+import type { PromptFileStatus } from '../prompts/file-check';
+import type { ConfigSnapshot } from '../snapshot/types';
+import type { SystemPromptName } from './prompts';
+
+/** A tenant prompt (prompts.id) with the system prompt that stands in for it. */
+export interface PromptRef {
+  readonly id: number | null;
+  readonly fallback: SystemPromptName;
+}
+
+export function systemPrompt(name: SystemPromptName): PromptRef {
+  return { id: null, fallback: name };
+}
+
+export function tenantPrompt(id: number | null, fallback: SystemPromptName): PromptRef {
+  return { id, fallback };
+}
+
+/** What a caller hears for a prompt whose file is missing: half a second of 440 Hz, no file needed (mod_tone_stream). */
+export const MISSING_PROMPT_TONE = 'tone_stream://%(400,100,440)';
+
+/** Longest a prompt is expected to play; bounds playback completions. */
+export const PROMPT_MAX_MS = 120_000;
+/** Budget per joined prompt part of a play_and_get_digits (bounds its completion). */
+const PART_MAX_MS = 30_000;
+
+export type Collection = Omit<DigitCollection, 'file' | 'promptMs'>;
+
+export interface PromptDeps {
+  prompts: PromptResolver;
+  promptFiles: PromptFileStatus | null;
+  snapshot: ConfigSnapshot;
+  metrics: Metrics;
+}
+
+export class PromptPlayer {
+  constructor(
+    private readonly channel: CallChannel,
+    private readonly deps: PromptDeps,
+    private readonly log: Logger,
+  ) {}
+
+  /** How FreeSWITCH plays one prompt: a tenant's file or TTS, else the system prompt. */
+  instruction(ref: PromptRef): PlayInstruction {
+    const p = this.deps.prompts.resolveId(this.deps.snapshot.prompts, ref.id, ref.fallback);
+    if (p.app === 'playback') return { app: 'playback', arg: this.file(ref) };
+    return p;
+  }
+
+  /**
+   * The file for a prompt, for applications that need a file (play_and_get_digits, file_string):
+   * a TTS prompt spoken by FreeSWITCH falls back to the system file; a file known to be missing
+   * to the system prompt, then to a tone.
+   */
+  file(ref: PromptRef): string {
+    const p = this.deps.prompts.resolveId(this.deps.snapshot.prompts, ref.id, ref.fallback);
+    if (p.fallback) this.log.warn({ prompt_id: ref.id, reason: p.fallback }, 'prompt not playable; system prompt instead');
+    if (p.app === 'playback' && !this.missing(p.arg)) return p.arg;
+    const system = this.deps.prompts.system(ref.fallback).arg;
+    if (!this.missing(system)) return system;
+    this.log.debug({ prompt_id: ref.id, system }, 'prompt file missing: a tone instead');
+    return MISSING_PROMPT_TONE;
+  }
+
+  private missing(file: string): boolean {
+    return this.deps.promptFiles?.missing(file) ?? false;
+  }
+
+  /**
+   * One file for several prompts in a row (file_string://a!b). A missing part is left out (no
+   * beep in front of the menu for a missing greeting), except the last — the one that asks the
+   * caller something: a tone stands in for it, so the caller knows to key.
+   */
+  joined(refs: readonly PromptRef[]): string {
+    const files = refs.map((r) => this.file(r)).filter((f, i, all) => f !== MISSING_PROMPT_TONE || i === all.length - 1);
+    if (files.length === 0) return MISSING_PROMPT_TONE;
+    return files.length === 1 ? files[0] : `file_string://${files.join('!')}`;
+  }
+
+  /**
+   * Plays prompts the caller does not type over (announcements, hold, goodbye); one TTS prompt
+   * spoken by FreeSWITCH is spoken. FILE NOT FOUND is counted; the call goes on.
+   */
+  async play(refs: readonly PromptRef[]): Promise<void> {
+    if (refs.length === 1) {
+      const p = this.instruction(refs[0]);
+      if (p.app === 'speak') {
+        await this.channel.speak(p.arg, PROMPT_MAX_MS);
+        return;
+      }
+    }
+    const file = this.joined(refs);
+    const response = await this.channel.playback(file, PROMPT_MAX_MS * refs.length);
+    if (response === 'FILE NOT FOUND') {
+      this.deps.metrics.promptsNotPlayed.inc({ application: 'playback' });
+      this.log.warn({ file }, 'FreeSWITCH could not play the prompt (FILE NOT FOUND)');
+    } else if (response !== 'FILE PLAYED' && !this.channel.hungUp) {
+      this.log.warn({ file, response }, 'prompt did not play');
+    }
+  }
+
+  /**
+   * Plays prompts the caller may type over and collects the keys, FreeSWITCH's
+   * play_and_get_digits; resolves with the valid digits ('' for none). Writes the command at
+   * once (no await first), so it can be pipelined behind instant applications.
+   */
+  async collect(refs: readonly PromptRef[], spec: Collection): Promise<string> {
+    const file = this.joined(refs);
+    const first = await this.channel.playAndGetDigits({ ...spec, file, promptMs: PART_MAX_MS * Math.max(1, refs.length) });
+    if (!promptDidNotPlay(first, spec) || this.channel.hungUp) return first.digits;
+    this.deps.metrics.promptsNotPlayed.inc({ application: 'play_and_get_digits' });
+    this.log.warn({ file, elapsed_ms: Math.round(first.elapsedMs), timeout_ms: spec.timeoutMs }, 'play_and_get_digits came back unplayed: asking again with a tone');
+    const second = await this.channel.playAndGetDigits({ ...spec, file: MISSING_PROMPT_TONE, promptMs: PART_MAX_MS });
+    return second.digits;
+  }
+}
+
+/**
+ * No digits, sooner than the first-digit timeout allows (the timer starts after the prompt), and
+ * not because the caller pressed a terminator (that sets read_result=failure): the prompt could
+ * not be opened — FreeSWITCH returns at once and leaves read_result unset (M5).
+ */
+export function promptDidNotPlay(result: DigitResult, spec: Pick<DigitCollection, 'timeoutMs'>): boolean {
+  return result.digits === '' && result.readResult !== 'failure' && result.readResult !== 'success' && result.elapsedMs < spec.timeoutMs;
+}

@@ -1,0 +1,75 @@
+/**
+ * What a call's steps need from the caller's channel, and nothing else: play and collect, bridge,
+ * set variables, record, hang up, cut, warn. EslCallChannel implements it over the outbound event
+ * socket; the step tests implement it with a scripted channel that follows the same FreeSWITCH
+ * rules (test/peer/channel-model.ts), so each step can be tested alone.
+ */
+
+/** play_and_get_digits <min> <max> <tries> <timeout> <terminators> <file> <invalid> <var> <regexp> <digit timeout>. */
+export interface DigitCollection {
+  min: number;
+  max: number;
+  tries: number;
+  /** First-digit timeout, counted from the end of the prompt (switch_ivr_read). */
+  timeoutMs: number;
+  terminators: string;
+  file: string;
+  invalidFile: string;
+  variable: string;
+  regexp: string;
+  /** Inter-digit timeout. */
+  digitTimeoutMs: number;
+  /** Longest the prompt may play (bounds the wait for the completion). */
+  promptMs: number;
+}
+
+export interface DigitResult {
+  /** Valid digits as FreeSWITCH left them in the variable; '' when none. */
+  digits: string;
+  /**
+   * read_result of the last try: success, timeout, failure; null when it was never set — the
+   * prompt could not be opened (a missing file returns at once without collecting: M5 in
+   * test/peer/channel-model.ts, switch_ivr_play_say.c switch_ivr_read).
+   */
+  readResult: 'success' | 'timeout' | 'failure' | null;
+  /** How long the application ran, on the daemon's clock. */
+  elapsedMs: number;
+}
+
+export interface BridgeOutcome {
+  /** FreeSWITCH's originate_disposition, e.g. SUCCESS, USER_BUSY, NO_ANSWER, ALLOTTED_TIMEOUT. */
+  disposition: string;
+  /** DIALSTATUS: SUCCESS, BUSY, NOANSWER, CANCEL, CHANUNAVAIL, INVALIDARGS … */
+  dialStatus: string;
+  answered: boolean;
+  /** With several legs in one bridge: the destination number of the leg that answered. */
+  answeredNumber: string | null;
+}
+
+export interface CallChannel {
+  readonly uuid: string;
+  /** The caller's leg is gone (CHANNEL_HANGUP seen, or the socket closed). */
+  readonly hungUp: boolean;
+  answer(): Promise<void>;
+  /** Sets channel variables (`multiset`); values are checked, never expanded. */
+  setVariables(vars: Record<string, string | number | boolean>): Promise<void>;
+  /** `playback`: resolves with Application-Response (FILE PLAYED, FILE NOT FOUND, PLAYBACK ERROR). */
+  playback(file: string, maxMs: number): Promise<string>;
+  /** `speak engine|voice|text`. */
+  speak(arg: string, maxMs: number): Promise<void>;
+  playAndGetDigits(opts: DigitCollection): Promise<DigitResult>;
+  /** `bridge` (continue_on_fail must be set first). */
+  bridge(dialString: string, timeoutMs: number): Promise<BridgeOutcome>;
+  recordSession(path: string): Promise<void>;
+  /** `record <path> <max s> <threshold> <hits>`: resolves with the seconds recorded. */
+  record(path: string, maxS: number, silenceThreshold: number, silenceHits: number): Promise<number>;
+  /** The `hangup` application: after whatever is queued. A no-op once the call is gone. */
+  hangup(cause: string): Promise<void>;
+  /**
+   * Ends the call NOW, whatever plays or rings (`api uuid_kill`, M8): for cuts that must land
+   * on time. 'gone' when the channel had already ended.
+   */
+  kill(cause: string): Promise<'killed' | 'gone'>;
+  /** Plays a prompt over whatever runs, both legs (`uuid_broadcast … both`), without waiting. */
+  broadcast(file: string): Promise<void>;
+}

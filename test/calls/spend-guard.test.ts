@@ -1,0 +1,98 @@
+/**
+ * The spend guard's timers count from the answer, not from when its database query returned; a
+ * call that ends first is left alone. A fake clock (injected timers) makes it exact.
+ */
+import t from 'tap';
+import { SpendGuard, type GuardTimers } from '../../src/calls/spend-guard';
+import { createLogger } from '../../src/log';
+import { money, parseMoney } from '../../src/domain/money';
+
+class FakeTimers implements GuardTimers {
+  t = 0;
+  private due: Array<{ at: number; fn: () => void; id: number }> = [];
+  private seq = 0;
+  now(): number {
+    return this.t;
+  }
+  setTimeout(fn: () => void, ms: number): unknown {
+    const id = ++this.seq;
+    this.due.push({ at: this.t + ms, fn, id });
+    return id;
+  }
+  clearTimeout(handle: unknown): void {
+    this.due = this.due.filter((d) => d.id !== handle);
+  }
+  advance(ms: number): void {
+    const end = this.t + ms;
+    for (;;) {
+      this.due.sort((a, b) => a.at - b.at);
+      const next = this.due[0];
+      if (!next || next.at > end) break;
+      this.due.shift();
+      this.t = next.at;
+      next.fn();
+    }
+    this.t = end;
+  }
+}
+
+// The capture's tenant: 0.0700 left, 0.60/min in 6 s increments → 6 s affordable, cut 2 s early.
+const RATE = { perMinute: parseMoney('0.6000'), incrementS: 6, connectFee: money(0) };
+
+t.test('a 3 s headroom query does not move the cut: warn at answer, cut 4 s after answer', async (t) => {
+  const timers = new FakeTimers();
+  const events: string[] = [];
+  let release!: (m: number) => void;
+  const guard = new SpendGuard({
+    rate: RATE,
+    readHeadroom: () => new Promise((r) => (release = (m) => r(money(m)))),
+    warn: async () => void events.push(`warn@${timers.t}`),
+    cut: async () => void events.push(`cut@${timers.t}`),
+    log: createLogger('silent'),
+    timers,
+  });
+  const armed = guard.answered();
+  timers.advance(3000); // the database takes 3 s
+  release(parseMoney('0.0700'));
+  const plan = await armed;
+  t.same(plan, { warnAfterS: 0, cutAfterS: 4 });
+  timers.advance(0);
+  t.same(events, ['warn@3000'], 'the warning due at answer is played as soon as the plan is known');
+  timers.advance(999);
+  t.same(events, ['warn@3000'], 'not cut yet at 3.999 s');
+  timers.advance(1);
+  t.same(events, ['warn@3000', 'cut@4000'], 'cut 4 s after the ANSWER, not 4 s after the query');
+});
+
+t.test('headroom enough for a minute: warned 30 s before the cut; a call that ends first is not touched', async (t) => {
+  const timers = new FakeTimers();
+  const events: string[] = [];
+  const guard = new SpendGuard({
+    rate: RATE,
+    readHeadroom: async () => parseMoney('1.0000'), // 16 increments (96 s) affordable → cut at 94 s, warn at 64 s
+    warn: async () => void events.push(`warn@${timers.t}`),
+    cut: async () => void events.push(`cut@${timers.t}`),
+    log: createLogger('silent'),
+    timers,
+  });
+  t.same(await guard.answered(), { warnAfterS: 64, cutAfterS: 94 });
+  timers.advance(70_000);
+  t.same(events, ['warn@64000']);
+  guard.stop();
+  timers.advance(60_000);
+  t.same(events, ['warn@64000'], 'stopped: no cut');
+});
+
+t.test('no headroom read (database down): not guarded, nothing scheduled', async (t) => {
+  const timers = new FakeTimers();
+  const guard = new SpendGuard({
+    rate: RATE,
+    readHeadroom: () => Promise.reject(new Error('timeout')),
+    warn: async () => t.fail('no warning'),
+    cut: async () => t.fail('no cut'),
+    log: createLogger('silent'),
+    timers,
+  });
+  t.same(await guard.answered(), { warnAfterS: null, cutAfterS: null });
+  timers.advance(3_600_000);
+});

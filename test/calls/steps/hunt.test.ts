@@ -1,0 +1,57 @@
+/**
+ * Hunting alone, against the scripted channel: the order legs ring in, and a cut during the
+ * warning broadcast — `kill` (api uuid_kill) ends the bridged call the moment it is sent, where a
+ * `sendmsg` hangup waits until the event-locked broadcast has played (the capture
+ * daemon-spend-cut-during-warning-broadcast, M7/M8 in test/peer/channel-model.ts).
+ */
+import path from 'node:path';
+import t from 'tap';
+import { huntGroup } from '../../../src/calls/steps/hunt';
+import { stepCall, stepWorld, type StepWorld } from './harness';
+
+async function huntTenant(world: StepWorld, extra: Record<string, unknown> = {}): Promise<number> {
+  const { knex } = world;
+  const [tenantId] = await knex('tenants').insert({ name: 'Hunt Co', status: 'active', timezone: 'Asia/Shanghai', caller_memory_hours: 0, ...extra });
+  await knex('access_numbers').insert({ number: '4001010004', tenant_id: tenantId, kind: 'hotline', enabled: 1 });
+  const [groupId] = await knex('destination_groups').insert({ tenant_id: tenantId, name: 'sales', strategy: 'sequential', max_queue: 0, queue_timeout_s: 0 });
+  await knex('destinations').insert([
+    { group_id: groupId, number: '13800002001', position: 1, weight: 1, enabled: 1 },
+    { group_id: groupId, number: '13800002005', position: 2, weight: 1, enabled: 1 },
+  ]);
+  await knex('routing_rules').insert({ tenant_id: tenantId, priority: 1, percent: 100, action: 'group', target_id: groupId, enabled: 1 });
+  return groupId;
+}
+
+t.test('busy, then the next phone answers: continue_on_fail written with the first bridge', async (t) => {
+  const world = await stepWorld(t);
+  const groupId = await huntTenant(world);
+  const { call, channel } = await stepCall(world, '4001010004', { legs: { '13800002001': { result: 'busy', ringMs: 500 }, '13800002005': { result: 'answer', ringMs: 2000, talkMs: 5000 } } });
+  t.equal(await huntGroup(call, groupId), null);
+  t.equal(call.facts.outcome, 'answered');
+  t.equal(call.facts.answeredBy, '13800002005');
+  t.same(channel.ran.slice(0, 2).map((a) => a.split(' ')[0]), ['multiset', 'bridge']);
+  t.equal(channel.apps[1].startedAt, channel.apps[0].endedAt, 'the bridge ran right behind multiset (one burst)');
+});
+
+t.test('a cut during the warning: kill ends the bridged call at once, a sendmsg hangup waits for the broadcast', async (t) => {
+  const world = await stepWorld(t);
+  const groupId = await huntTenant(world);
+  const capped = path.join(world.systemDir, 'capped.wav');
+  for (const how of ['kill', 'sendmsg'] as const) {
+    const { call, channel } = await stepCall(world, '4001010004', { promptMs: { [capped]: 10_380 }, defaultLeg: { result: 'answer', ringMs: 100, talkMs: 30_000 } });
+    let answeredAt = 0;
+    channel.onAnswer(() => {
+      answeredAt = channel.clock.now();
+      // The guard's plan for 0.07 left at 0.60/min in 6 s steps: warn at once, cut at 4 s.
+      channel.at(answeredAt, () => void channel.broadcast(capped));
+      channel.at(answeredAt + 4000, () => (how === 'kill' ? void channel.kill('OUTGOING_CALL_BARRED') : channel.model.hangupCommand('OUTGOING_CALL_BARRED')));
+    });
+    t.equal(await huntGroup(call, groupId), null, `${how}: the hunt ends`);
+    t.equal(call.facts.outcome, 'answered');
+    t.equal(channel.model.hangupCause, 'OUTGOING_CALL_BARRED');
+    const after = channel.hangupAt! - answeredAt;
+    if (how === 'kill') t.equal(after, 4000, 'uuid_kill: hung up 4 s after answer, mid-warning');
+    else t.equal(after, 10_380, 'sendmsg hangup: only once the 10.4 s warning had played (why cuts use uuid_kill)');
+    t.equal(channel.bridges.length, 1, 'no further leg rung after the cut');
+  }
+});

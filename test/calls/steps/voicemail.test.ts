@@ -1,0 +1,34 @@
+/** Voicemail alone: a message is recorded and kept; `#` ends it; a caller who leaves at once leaves nothing. */
+import t from 'tap';
+import { CallHungUpError } from '../../../src/esl/errors';
+import { leaveVoicemail } from '../../../src/calls/steps/voicemail';
+import { stepCall, stepWorld, type StepWorld } from './harness';
+
+async function vmTenant(world: StepWorld): Promise<number> {
+  const [tenantId] = await world.knex('tenants').insert({ name: 'VM Co', status: 'active', timezone: 'Asia/Shanghai', voicemail_enabled: 1, caller_memory_hours: 0 });
+  await world.knex('access_numbers').insert({ number: '4001010005', tenant_id: tenantId, kind: 'hotline', enabled: 1 });
+  await world.knex('routing_rules').insert({ tenant_id: tenantId, priority: 1, percent: 100, action: 'voicemail', target_id: null, enabled: 1 });
+  return tenantId;
+}
+
+t.test('a message recorded and kept, # ends it early', async (t) => {
+  const world = await stepWorld(t);
+  const tenantId = await vmTenant(world);
+  // leave_message.wav is 12.3 s; the caller speaks for 30 s but presses # at 25 s.
+  const { call, channel } = await stepCall(world, '4001010005', { recordSeconds: 30, timeline: { keys: [{ atMs: 25_000, keys: '#' }] } });
+  t.equal(await leaveVoicemail(call, null), null);
+  t.equal(call.facts.outcome, 'voicemail');
+  const rec = channel.apps.find((a) => a.app === 'record')!;
+  t.match(rec.arg, /^\/rec\/\d+\/\d{4}-\d{2}-\d{2}\/[0-9a-f-]{36}-vm\.wav 120 200 5$/);
+  const row: { duration_s: number; tenant_id: number } | undefined = await world.knex('voicemails').where({ call_uuid: channel.uuid }).first('duration_s', 'tenant_id');
+  t.equal(row?.tenant_id, tenantId);
+  t.equal(Number(row?.duration_s), Math.floor((25_000 - rec.startedAt) / 1000), 'recorded until the #');
+});
+
+t.test('a caller who hangs up during the greeting leaves nothing', async (t) => {
+  const world = await stepWorld(t);
+  await vmTenant(world);
+  const { call, channel } = await stepCall(world, '4001010005', { timeline: { hangupAtMs: 3000 } });
+  await t.rejects(leaveVoicemail(call, null), CallHungUpError);
+  t.equal(await world.knex('voicemails').where({ call_uuid: channel.uuid }).first(), undefined);
+});

@@ -1,0 +1,846 @@
+/**
+ * One FreeSWITCH channel as its applications see it: the caller's keys arriving at given times,
+ * prompts that take time, the DTMF queue, the channel's private event queue (our `sendmsg`s, a
+ * `uuid_broadcast`), hang-ups and kills. Shared by the TCP stand-in (fake-freeswitch.ts, real
+ * time scaled by timeScale) and the scripted test channel (virtual time, no waiting at all), so
+ * both tell the same truth. Times are FreeSWITCH milliseconds since the channel was created.
+ *
+ * Each rule below names the FreeSWITCH source (signalwire/freeswitch) or the capture in
+ * test/fixtures/esl that shows it; test/esl/peer-fidelity.test.ts replays every capture.
+ *
+ * M1  Keys reach the channel's DTMF queue; what happens to them depends on what runs when they
+ *     arrive (RFC 2833 and SIP INFO are queued alike: fixtures README).
+ * M2  `park` (the async outbound socket between our commands, switch_ivr.c switch_ivr_park):
+ *     every ~20 ms frame it first runs queued private events (our next application), then
+ *     dequeues ONE key and drops it. So a key left queued by an application is dropped as soon
+ *     as that application returns, unless our next application was already queued (then they
+ *     run back to back from one switch_ivr_parse_all_events, nothing dropped); keys typed while
+ *     the daemon decides are dropped one per frame. (daemon-ivr-key-typed-during-invalid-prompt)
+ * M3  `playback` / `speak` (mod_dptools on_dtmf): every key is dequeued; one listed in
+ *     playback_terminators (default `*`, `any`, `none`) stops the prompt and sets
+ *     playback_terminator_used, any other is DROPPED and the prompt goes on. Application-Response
+ *     FILE PLAYED; FILE NOT FOUND for a missing file (the DTMF queue is flushed:
+ *     switch_core_session_reset(session, TRUE, …) in switch_ivr_play_file); PLAYBACK ERROR when
+ *     the caller hangs up mid-prompt. (daemon-ivr-…, outbound-plain-missing-file-…)
+ * M4  `play_and_get_digits` (switch_ivr_play_say.c switch_play_and_get_digits, switch_ivr_read,
+ *     switch_ivr.c switch_ivr_collect_digits_count): per try read_result and <var> are unset; a
+ *     queued key, or the first key typed during the prompt, stops the prompt and is kept; the
+ *     rest are collected after the prompt with the first-digit timeout (`timeout`) until a key
+ *     arrives, then the inter-digit timeout restarted per key; a terminator ends collection and
+ *     is not stored (typed during the prompt it cuts the buffer there); max digits ends it. At
+ *     most max keys are taken: the rest stay queued. read_result success | timeout | failure
+ *     (fewer than min), a timeout with ≥ min digits passes as success; the regexp is checked,
+ *     a miss unsets <var> and sets <var>_invalid. A failed try plays the invalid file WITHOUT
+ *     reading keys (they stay queued for the next try), then the next try; also after the last.
+ *     Application-Response is always `_none_`. (daemon-pin-right-with-prompts, daemon-ivr-…,
+ *     daemon-switchboard-…, outbound-plain-missing-file-…)
+ * M5  A missing prompt makes that try return at once: the DTMF queue flushed, no read_result,
+ *     no <var>; the invalid file then plays (silence_stream://250: 250 ms) — every try the same.
+ *     (daemon-pin-prompt-file-missing: three tries and CALL_REJECTED in 0.9 s)
+ * M6  file_string://a!b (mod_dptools file_string_file_open): 250 ms of silence, then each part;
+ *     a missing part is skipped; only when every part is missing is the file not found. One
+ *     file handle: a key during any part stops the whole prompt. silence_stream://<ms>,
+ *     tone_stream://%(on,off,freq)… and local_stream:// need no file (mod_tone_stream,
+ *     mod_local_stream); local_stream plays until playback_timeout_sec.
+ * M7  The private event queue (switch_core_session.c, switch_ivr.c switch_ivr_parse_event): our
+ *     sendmsg execute/hangup and uuid_broadcast's playback are queued in order and run by the
+ *     park loop, or NESTED by a running prompt, collection or bridge, which parse the queue every
+ *     frame; instant applications (set, answer …) do not, so applications queued behind them run
+ *     back to back. uuid_broadcast's playback carries event-lock: while it plays nothing else is
+ *     dequeued, so a `sendmsg … call-command: hangup` queued behind it waits until it ends
+ *     (daemon-spend-cut-during-warning-broadcast: hung up 6 s after the cut was sent). Outside an
+ *     event-locked prompt a sendmsg hangup acts at the next frame (switch_ivr_play_file and
+ *     switch_ivr_collect_digits_count call switch_ivr_parse_all_events every frame, and only
+ *     CF_EVENT_LOCK stops switch_core_session_dequeue_private_event). FREESWITCH.md says any
+ *     running prompt plays to its end first; the captures show that only for the event-locked
+ *     broadcast, so the stand-in follows the source. The daemon cuts with uuid_kill either way.
+ * M8  `api uuid_kill <uuid> <cause>` on a `full` socket runs in the socket thread and hangs up at
+ *     once, whatever plays (outbound-plain-bridge-killed-by-uuid_kill: mid-broadcast).
+ * M9  Each application clears Application-Response when it starts; a nested one (the broadcast's
+ *     playback) sets it, so the completion of the bridge around it, and of the dialplan's
+ *     `socket`, report FILE PLAYED (switch_core_session.c switch_core_session_exec;
+ *     daemon-spend-cut-…, outbound-plain-bridge-killed-…).
+ * M10 During a bridge the caller's keys go to the other leg; when the bridge ends the queue is
+ *     flushed (switch_ivr_bridge.c). A failed bridge hangs the caller up unless continue_on_fail
+ *     is set; NO_ANSWER, NO_USER_RESPONSE and ORIGINATOR_CANCEL return by default
+ *     (switch_ivr_originate.c). With hangup_after_bridge an answered bridge ends the call.
+ */
+import { randomUUID } from 'node:crypto';
+
+/** Keys the caller presses: `keys` one after another from `atMs`, `gapMs` apart (default 400). */
+export interface KeyPress {
+  atMs: number;
+  keys: string;
+  gapMs?: number;
+}
+
+/** What the caller does, in FreeSWITCH time after the call was answered (or connected). */
+export interface CallerTimeline {
+  keys?: readonly KeyPress[];
+  /** The caller hangs up this long after answer (or connect). */
+  hangupAtMs?: number;
+  /** What the times count from; default the answer (as the fixtures README describes calls). */
+  from?: 'answer' | 'connect';
+}
+
+/** Maps FreeSWITCH time onto test time. */
+export interface Clock {
+  now(): number;
+  /** Resolves at FreeSWITCH time `t`, or earlier when wake() is called. */
+  sleepUntil(t: number): Promise<void>;
+  wake(): void;
+  /** Runs `fn` at FreeSWITCH time `t` (a caller hanging up, a test cutting a call). */
+  at(t: number, fn: () => void): void;
+  stop(): void;
+}
+
+/** Real time: FreeSWITCH ms = wall ms / scale (timeScale 0.1: a 10 s prompt takes 1 s). */
+export class RealClock implements Clock {
+  private readonly origin = performance.now();
+  private waker: (() => void) | null = null;
+  private readonly timers = new Set<NodeJS.Timeout>();
+
+  constructor(private readonly scale: number) {}
+
+  now(): number {
+    return (performance.now() - this.origin) / this.scale;
+  }
+
+  sleepUntil(t: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.timers.delete(timer);
+        if (this.waker === done) this.waker = null;
+        resolve();
+      };
+      const timer = setTimeout(done, Math.max(0, (t - this.now()) * this.scale));
+      this.timers.add(timer);
+      this.waker = done;
+    });
+  }
+
+  wake(): void {
+    this.waker?.();
+  }
+
+  at(t: number, fn: () => void): void {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      fn();
+    }, Math.max(0, (t - this.now()) * this.scale));
+    this.timers.add(timer);
+  }
+
+  stop(): void {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    this.wake();
+  }
+}
+
+/**
+ * Virtual time for the scripted channel: time moves only while an application waits, jumping
+ * straight to the next thing that happens. Scheduled events run in time order.
+ */
+export class VirtualClock implements Clock {
+  private time = 0;
+  private events: Array<{ t: number; seq: number; fn: () => void }> = [];
+  private seq = 0;
+  private sleeping = false;
+  private woken = false;
+
+  now(): number {
+    return this.time;
+  }
+
+  async sleepUntil(t: number): Promise<void> {
+    this.sleeping = true;
+    this.woken = false;
+    try {
+      for (;;) {
+        const next = this.events[0];
+        if (!next || next.t > t) break;
+        this.events.shift();
+        this.time = Math.max(this.time, next.t);
+        next.fn();
+        if (this.woken) return;
+      }
+      this.time = Math.max(this.time, t);
+    } finally {
+      this.sleeping = false;
+      // Let other awaiting code (the step) see the new state before the application goes on.
+      await Promise.resolve();
+    }
+  }
+
+  wake(): void {
+    if (this.sleeping) this.woken = true;
+  }
+
+  at(t: number, fn: () => void): void {
+    this.events.push({ t, seq: this.seq++, fn });
+    this.events.sort((a, b) => a.t - b.t || a.seq - b.seq);
+  }
+
+  /** Runs every event due by `t` (a test moving time on while nothing plays). */
+  async advanceTo(t: number): Promise<void> {
+    await this.sleepUntil(t);
+  }
+
+  stop(): void {
+    this.events = [];
+  }
+}
+
+export type LegResult = 'answer' | 'busy' | 'no_answer' | 'unreachable';
+
+export interface LegPlan {
+  result: LegResult;
+  /** How long the leg rings before it answers or is busy (test ms, scaled like the rest). */
+  ringMs?: number;
+  /** How long an answered leg talks before the callee hangs up (test ms). */
+  talkMs?: number;
+}
+
+export interface BridgeAttempt {
+  dialString: string;
+  vars: Record<string, string>;
+  number: string;
+  result: LegResult | 'cancelled';
+}
+
+export interface MediaOptions {
+  timeline?: CallerTimeline;
+  /** FreeSWITCH ms each prompt plays for, by file (or URL) as the daemon names it. */
+  promptMs?: Readonly<Record<string, number>>;
+  /** FreeSWITCH ms of a prompt not listed. */
+  defaultPromptMs: number;
+  /** Files that do not exist; also every file under `missingDirs`. */
+  missingFiles?: readonly string[];
+  missingDirs?: readonly string[];
+  /** Seconds the caller speaks when `record` runs. */
+  recordSeconds?: number;
+  /** The leg plan for a dialled number. */
+  planFor(number: string): LegPlan;
+  /** Test ms (legacy scripts: ringMs, talkMs) in FreeSWITCH ms. */
+  toFs(testMs: number): number;
+}
+
+/** What the channel tells the outside world (the stand-in turns these into ESL events). */
+export interface ChannelHooks {
+  answered(): void;
+  earlyMedia(): void;
+  /** An application starts (EXECUTE) and completes (EXECUTE_COMPLETE with Application-Response). */
+  appStarted(app: QueuedApp): void;
+  appCompleted(app: QueuedApp, response: string): void;
+  /** The A leg is bridged to `number` (CHANNEL_BRIDGE), and later unbridged. */
+  bridged(number: string, callerId: string): void;
+  unbridged(): void;
+  /** The channel hung up (CHANNEL_HANGUP). */
+  hungUp(cause: string): void;
+  /** Nothing runs any more after the hang-up: the dialplan's socket completes, HANGUP_COMPLETE. */
+  finished(cause: string): void;
+  leg(attempt: BridgeAttempt): void;
+}
+
+export interface QueuedApp {
+  kind: 'execute';
+  app: string;
+  arg: string;
+  /** Our sendmsg's Event-UUID, echoed as Application-UUID; a broadcast has its own. */
+  eventUuid: string | null;
+  /** uuid_broadcast: event-lock while it plays (M7). */
+  lock: boolean;
+  /** `ran` false: the channel hung up before it started (it never runs). */
+  done(response: string, ran: boolean): void;
+}
+
+type PrivateEvent = QueuedApp | { kind: 'hangup'; cause: string };
+
+/** The park loop's frame (20 ms ptime). */
+const FRAME_MS = 20;
+/** Causes after which bridge returns control without continue_on_fail (switch_ivr_originate.c). */
+const CONTINUE_BY_DEFAULT = new Set(['NO_ANSWER', 'NO_USER_RESPONSE', 'ORIGINATOR_CANCEL']);
+/** Applications that take no time and never look at the event queue. */
+const INSTANT = new Set(['set', 'unset', 'export', 'multiset', 'answer', 'pre_answer', 'record_session', 'hangup', 'log']);
+
+type WaitResult = 'time' | 'key' | 'hangup';
+
+export class ChannelModel {
+  readonly vars: Record<string, string> = {};
+  answeredAt: number | null = null;
+  hungUp = false;
+  hangupCause: string | null = null;
+  /** Keys as they arrived and what became of them (for tests and the fidelity replay). */
+  readonly keyLog: Array<{ at: number; key: string; fate: 'queued' | 'collected' | 'dropped' | 'flushed' }> = [];
+
+  private readonly keys: Array<{ at: number; key: string }> = [];
+  private cursor = 0;
+  private queue: Array<{ at: number; key: string }> = [];
+  private readonly events: PrivateEvent[] = [];
+  /** When the channel went back to park; null while an application runs. */
+  private parkedSince: number | null = 0;
+  private running: string | null = null;
+  private lockDepth = 0;
+  private response: string | null = null;
+  private earlyMediaSent = false;
+  private loopRunning = false;
+  private finishedSent = false;
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly opts: MediaOptions,
+    private readonly hooks: ChannelHooks,
+  ) {
+    const timeline = opts.timeline;
+    if (timeline?.from === 'connect') this.schedule(0);
+  }
+
+  get now(): number {
+    return this.clock.now();
+  }
+
+  /** Application-Response as FreeSWITCH reports it on a completion (M9). */
+  get applicationResponse(): string {
+    return this.response ?? '_none_';
+  }
+
+  // ---- the private event queue (M7)
+
+  /** A sendmsg execute (or uuid_broadcast's playback when `lock`). Resolves with Application-Response. */
+  execute(app: string, arg: string, eventUuid: string | null, lock = false): Promise<{ response: string; ran: boolean }> {
+    return new Promise((resolve) => {
+      const done = (response: string, ran: boolean): void => resolve({ response, ran });
+      if (this.hungUp) return done('_none_', false); // queued work of a dead channel never runs
+      this.events.push({ kind: 'execute', app, arg, eventUuid, lock, done });
+      this.kick();
+    });
+  }
+
+  /** sendmsg with `call-command: hangup`: queued like everything else (M7). */
+  hangupCommand(cause: string): void {
+    if (this.hungUp) return;
+    this.events.push({ kind: 'hangup', cause });
+    this.kick();
+  }
+
+  /** uuid_broadcast <uuid> <file> (one leg seen: the caller's). */
+  broadcast(file: string): void {
+    void this.execute('playback', file, randomUUID(), true);
+  }
+
+  /** `api uuid_kill` (M8), the caller hanging up, or hangup_after_bridge: the channel goes now. */
+  hangup(cause: string): void {
+    if (this.hungUp) return;
+    this.hungUp = true;
+    this.hangupCause = cause;
+    this.vars.hangup_cause = cause;
+    // Queued work never runs on a dead channel; a running application completes first.
+    for (const e of this.events.splice(0)) if (e.kind === 'execute') e.done('_none_', false);
+    this.hooks.hungUp(cause);
+    this.clock.wake();
+    if (!this.running) this.finish();
+  }
+
+  private kick(): void {
+    this.clock.wake();
+    if (!this.loopRunning) void this.parkLoop();
+  }
+
+  /** The park loop: runs queued events one after another; between them, keys are dropped (M2). */
+  private async parkLoop(): Promise<void> {
+    this.loopRunning = true;
+    // Let every command of this TCP read (or this tick) reach the queue first: they run back to back.
+    await Promise.resolve();
+    try {
+      while (!this.hungUp && this.events.length > 0) {
+        const event = this.events.shift()!;
+        this.leavePark();
+        if (event.kind === 'hangup') {
+          this.hangup(event.cause);
+          break;
+        }
+        const response = await this.runApp(event);
+        event.done(response, true);
+        if (this.hungUp) break;
+        if (this.events.length === 0) {
+          this.parkedSince = this.clock.now();
+          this.parkDrop();
+        }
+      }
+    } finally {
+      this.loopRunning = false;
+      if (this.hungUp) this.finish();
+    }
+  }
+
+  private finish(): void {
+    if (this.finishedSent || this.running) return;
+    this.finishedSent = true;
+    this.hooks.finished(this.hangupCause ?? 'NORMAL_CLEARING');
+  }
+
+  /** Park's frames between the last application and now: each drops one queued key (M2). */
+  private leavePark(): void {
+    const since = this.parkedSince;
+    this.parkedSince = null;
+    if (since === null) return;
+    const now = this.clock.now();
+    for (let f = since + FRAME_MS; f < now; f += FRAME_MS) {
+      this.arrive(f, 'queue');
+      this.parkDrop();
+    }
+    this.arrive(now, 'queue');
+  }
+
+  private parkDrop(): void {
+    const dropped = this.queue.shift();
+    if (dropped) this.fate(dropped, 'dropped');
+  }
+
+  private async runApp(app: QueuedApp): Promise<string> {
+    const outer = this.running;
+    this.running = app.app;
+    this.response = null; // M9
+    if (app.lock) this.lockDepth++;
+    this.hooks.appStarted(app);
+    let response: string;
+    try {
+      response = await this.perform(app.app, app.arg);
+    } finally {
+      if (app.lock) this.lockDepth--;
+      this.running = outer;
+    }
+    this.hooks.appCompleted(app, response);
+    return response;
+  }
+
+  /** Runs what is queued from inside a running application (M7); returns the time it took. */
+  private async runNested(): Promise<number> {
+    const started = this.clock.now();
+    while (!this.hungUp && this.lockDepth === 0 && this.events.length > 0) {
+      const event = this.events.shift()!;
+      if (event.kind === 'hangup') {
+        this.hangup(event.cause);
+        break;
+      }
+      event.done(await this.runApp(event), true);
+    }
+    return this.clock.now() - started;
+  }
+
+  private hasNested(): boolean {
+    return this.lockDepth === 0 && this.events.length > 0;
+  }
+
+  // ---- keys (M1)
+
+  private schedule(origin: number): void {
+    const timeline = this.opts.timeline;
+    if (!timeline) return;
+    for (const press of timeline.keys ?? []) {
+      [...press.keys].forEach((key, i) => this.keys.push({ at: origin + press.atMs + i * (press.gapMs ?? 400), key }));
+    }
+    this.keys.sort((a, b) => a.at - b.at);
+    if (timeline.hangupAtMs !== undefined) {
+      this.clock.at(origin + timeline.hangupAtMs, () => this.hangup(this.answeredAt === null ? 'ORIGINATOR_CANCEL' : 'NORMAL_CLEARING'));
+    }
+  }
+
+  /** Legacy scripts: the caller types `keys` now (they reach the queue at once). */
+  typeNow(keys: string): void {
+    const now = this.clock.now();
+    this.keys.splice(this.cursor, 0, ...[...keys].map((key) => ({ at: now, key })));
+  }
+
+  /** Keys that arrived up to `t` get a fate: queued, or dropped (a bridge gives them to the other leg). */
+  private arrive(t: number, mode: 'queue' | 'drop'): void {
+    while (this.cursor < this.keys.length && this.keys[this.cursor].at <= t) {
+      const k = this.keys[this.cursor++];
+      if (mode === 'queue') {
+        this.queue.push(k);
+        this.keyLog.push({ at: k.at, key: k.key, fate: 'queued' });
+      } else this.fate(k, 'dropped');
+    }
+  }
+
+  private fate(k: { at: number; key: string }, fate: 'collected' | 'dropped' | 'flushed'): void {
+    this.keyLog.push({ at: k.at, key: k.key, fate });
+  }
+
+  private flushQueue(): void {
+    for (const k of this.queue.splice(0)) this.fate(k, 'flushed');
+  }
+
+  /**
+   * Waits in a running application until `until`; each key arriving meanwhile goes to `onKey`
+   * (true: stop waiting), or to the queue / the other leg. Queued private events run nested;
+   * `extend` then moves the deadline by the time they took (a prompt pauses, a bridge does not).
+   */
+  private async wait(
+    until: number,
+    onKey: ((k: { at: number; key: string }) => boolean) | 'queue' | 'drop',
+    extend = true,
+  ): Promise<{ result: WaitResult; at: number }> {
+    let deadline = until;
+    for (;;) {
+      if (this.hungUp) return { result: 'hangup', at: this.clock.now() };
+      if (this.hasNested()) {
+        const took = await this.runNested();
+        if (extend) deadline += took;
+        continue;
+      }
+      const next = this.keys[this.cursor];
+      const target = next && next.at < deadline ? next.at : deadline;
+      if (this.clock.now() < target) {
+        await this.clock.sleepUntil(target);
+        continue;
+      }
+      if (next && next.at <= deadline) {
+        this.cursor++;
+        if (onKey === 'queue') {
+          this.queue.push(next);
+          this.keyLog.push({ at: next.at, key: next.key, fate: 'queued' });
+        } else if (onKey === 'drop') {
+          this.fate(next, 'dropped');
+        } else if (onKey(next)) {
+          return { result: 'key', at: next.at };
+        }
+        continue;
+      }
+      return { result: 'time', at: deadline };
+    }
+  }
+
+  // ---- applications
+
+  private async perform(app: string, arg: string): Promise<string> {
+    if (INSTANT.has(app)) this.arrive(this.clock.now(), 'queue');
+    switch (app) {
+      case 'set':
+      case 'export': {
+        const eq = arg.indexOf('=');
+        if (eq > 0) this.vars[arg.slice(0, eq)] = arg.slice(eq + 1);
+        return this.applicationResponse;
+      }
+      case 'unset':
+        delete this.vars[arg.trim()];
+        return this.applicationResponse;
+      case 'multiset':
+        for (const pair of arg.split(' ')) {
+          const eq = pair.indexOf('=');
+          if (eq > 0) this.vars[pair.slice(0, eq)] = pair.slice(eq + 1);
+        }
+        return this.applicationResponse;
+      case 'answer':
+        this.answer();
+        return this.applicationResponse;
+      case 'pre_answer':
+        this.earlyMedia();
+        return this.applicationResponse;
+      case 'record_session':
+        this.vars.record_session_path = arg;
+        return this.applicationResponse;
+      case 'hangup':
+        this.hangup(arg.trim() || 'NORMAL_CLEARING');
+        return this.applicationResponse;
+      case 'playback':
+        this.response = await this.playback(arg);
+        return this.response;
+      case 'speak':
+        // mod_dptools speak reads keys like playback but sets no Application-Response.
+        await this.playback(`speak:${arg}`);
+        return this.applicationResponse;
+      case 'play_and_get_digits':
+        await this.playAndGetDigits(arg);
+        return this.applicationResponse;
+      case 'record':
+        await this.recordMessage(arg);
+        return this.applicationResponse;
+      case 'bridge':
+        await this.bridge(arg);
+        return this.applicationResponse;
+      default:
+        return this.applicationResponse;
+    }
+  }
+
+  answer(): void {
+    if (this.answeredAt !== null) return;
+    this.answeredAt = this.clock.now();
+    this.hooks.answered();
+    if (this.opts.timeline && this.opts.timeline.from !== 'connect') this.schedule(this.answeredAt);
+  }
+
+  private earlyMedia(): void {
+    if (this.answeredAt !== null || this.earlyMediaSent) return;
+    this.earlyMediaSent = true;
+    this.hooks.earlyMedia();
+  }
+
+  // ---- prompts (M3, M6)
+
+  private missing(file: string): boolean {
+    return (this.opts.missingFiles ?? []).includes(file) || (this.opts.missingDirs ?? []).some((d) => file.startsWith(d.endsWith('/') ? d : `${d}/`));
+  }
+
+  /** How long a prompt plays, or null when it cannot be opened (M6). */
+  promptDuration(file: string): number | null {
+    if (file.startsWith('file_string://')) {
+      const parts = file.slice('file_string://'.length).split('!').map((p) => this.promptDuration(p));
+      if (parts.every((p) => p === null)) return null;
+      return 250 + parts.reduce<number>((sum, p) => sum + (p ?? 0), 0);
+    }
+    if (this.missing(file)) return null;
+    const listed = this.opts.promptMs?.[file];
+    if (listed !== undefined) return listed;
+    if (file.startsWith('silence_stream://')) return Number(/^silence_stream:\/\/(\d+)/.exec(file)?.[1] ?? 0);
+    if (file.startsWith('tone_stream://')) return toneMs(file);
+    if (file.startsWith('local_stream://')) {
+      const seconds = Number(this.vars.playback_timeout_sec ?? 0);
+      return seconds > 1 ? seconds * 1000 : 3_600_000;
+    }
+    return this.opts.defaultPromptMs;
+  }
+
+  private terminators(): string {
+    const v = this.vars.playback_terminators;
+    if (v === undefined) return '*';
+    if (v === 'any') return '0123456789*#';
+    if (v === 'none') return '';
+    return v;
+  }
+
+  /** mod_dptools playback (M3): keys are taken off the queue; only a terminator stops it. */
+  private async playback(file: string): Promise<string> {
+    this.earlyMedia();
+    const duration = this.promptDuration(file);
+    if (duration === null) {
+      this.flushQueue();
+      return 'FILE NOT FOUND';
+    }
+    const terms = this.terminators();
+    const onKey = (k: { at: number; key: string }): boolean => {
+      if (terms.includes(k.key)) {
+        this.vars.playback_terminator_used = k.key;
+        this.fate(k, 'collected');
+        return true;
+      }
+      this.fate(k, 'dropped');
+      return false;
+    };
+    while (this.queue.length > 0) if (onKey(this.queue.shift()!)) return 'FILE PLAYED';
+    const r = await this.wait(this.clock.now() + duration, onKey);
+    return r.result === 'hangup' ? 'PLAYBACK ERROR' : 'FILE PLAYED';
+  }
+
+  /** switch_play_and_get_digits (M4, M5). */
+  private async playAndGetDigits(arg: string): Promise<void> {
+    const p = arg.split(' ');
+    const min = Number(p[0]);
+    let max = Number(p[1]);
+    let tries = Number(p[2]);
+    const timeout = Number(p[3]);
+    const terminators = p[4] === 'none' ? '' : p[4] ?? '';
+    const file = p[5] ?? '';
+    const invalid = p[6] ?? '';
+    const variable = p[7] ?? '';
+    const regexp = p[8] ?? '';
+    const digitTimeout = Number(p[9] ?? 0) || timeout;
+    if (max < min) max = min;
+    this.earlyMedia();
+    if (regexp && variable) delete this.vars[`${variable}_invalid`];
+    while (!this.hungUp && tries > 0) {
+      const { status, buf } = await this.read(min, max, file, variable, timeout, terminators, digitTimeout);
+      let ok = status;
+      if (ok === 'timeout' && buf.length >= min) ok = 'success';
+      if (min === 0 && buf === '' && this.vars.read_terminator_used !== undefined) return;
+      if (!(ok === 'too_small' && buf === '') && ok === 'success' && buf !== '') {
+        if (!regexp || new RegExp(regexp).test(buf)) return;
+        delete this.vars[variable];
+        if (variable) this.vars[`${variable}_invalid`] = buf;
+      }
+      if (this.hungUp) break;
+      // The invalid file plays without reading keys: they stay queued for the next try (M4).
+      const invalidMs = this.promptDuration(invalid);
+      if (invalidMs === null) this.flushQueue();
+      else if ((await this.wait(this.clock.now() + invalidMs, 'queue')).result === 'hangup') break;
+      tries--;
+    }
+  }
+
+  /** switch_ivr_read: one try. */
+  private async read(
+    min: number,
+    max: number,
+    file: string,
+    variable: string,
+    timeout: number,
+    terminators: string,
+    digitTimeout: number,
+  ): Promise<{ status: 'success' | 'timeout' | 'too_small' | 'failure' | 'notfound'; buf: string }> {
+    delete this.vars.read_result;
+    if (variable) delete this.vars[variable];
+    let buf = '';
+    let status: 'success' | 'timeout' | 'too_small' | 'failure' | 'notfound' = 'success';
+    const duration = this.promptDuration(file);
+    if (duration === null) {
+      this.flushQueue(); // M5: switch_core_session_reset(session, TRUE, …)
+      return { status: 'notfound', buf: '' };
+    }
+    // The prompt: the first key (queued or arriving) stops it and is kept.
+    const first = this.queue.shift();
+    if (first) {
+      buf = first.key;
+      this.fate(first, 'collected');
+    } else {
+      const r = await this.wait(this.clock.now() + duration, (k) => {
+        buf = k.key;
+        this.fate(k, 'collected');
+        return true;
+      });
+      if (r.result === 'hangup') return { status: 'failure', buf: '' }; // goto end: read_result stays unset
+    }
+    let terminator = '';
+    if ((min && buf.length < min) || buf.length < max) {
+      const collected = await this.collect(buf, max, terminators, buf.length > 0 ? digitTimeout : timeout, digitTimeout);
+      buf = collected.buf;
+      terminator = collected.terminator;
+      status = collected.status;
+    }
+    if (terminator) this.vars.read_terminator_used = terminator;
+    if (min && buf.length < min) status = 'too_small';
+    this.vars.read_result = status === 'success' ? 'success' : status === 'timeout' ? 'timeout' : 'failure';
+    if (max === 1 && buf.length === 1 && terminators.includes(buf)) buf = '';
+    if (variable && buf !== '') this.vars[variable] = buf;
+    return { status, buf };
+  }
+
+  /** switch_ivr_collect_digits_count. */
+  private async collect(
+    start: string,
+    max: number,
+    terminators: string,
+    firstTimeout: number,
+    digitTimeout: number,
+  ): Promise<{ buf: string; terminator: string; status: 'success' | 'timeout' | 'failure' }> {
+    let buf = start;
+    const cut = [...buf].findIndex((c) => terminators.includes(c));
+    if (cut >= 0) return { buf: buf.slice(0, cut), terminator: buf[cut], status: 'success' };
+    let eff = firstTimeout;
+    let started = this.clock.now();
+    for (;;) {
+      if (this.queue.length > 0) {
+        eff = digitTimeout;
+        started = this.queue[this.queue.length - 1].at > started ? this.queue[this.queue.length - 1].at : started;
+        while (this.queue.length > 0) {
+          const k = this.queue.shift()!;
+          this.fate(k, 'collected');
+          if (terminators.includes(k.key)) return { buf, terminator: k.key, status: 'success' };
+          buf += k.key;
+          if (buf.length >= max) return { buf, terminator: '', status: 'success' };
+        }
+      }
+      const r = await this.wait(started + eff, (k) => {
+        this.queue.push(k);
+        return true;
+      }, false);
+      if (r.result === 'hangup') return { buf, terminator: '', status: 'failure' };
+      if (r.result === 'time') return { buf, terminator: '', status: 'timeout' };
+    }
+  }
+
+  /** `record <path> <max s> …` (voicemail): the caller speaks, then is silent; `#` ends it. */
+  private async recordMessage(arg: string): Promise<void> {
+    const maxS = Number(arg.split(' ')[1] ?? 0) || 3600;
+    const speakS = Math.min(this.opts.recordSeconds ?? 3, maxS);
+    const started = this.clock.now();
+    const terms = this.terminators();
+    this.flushQueue();
+    // Five silent frames end a message once the caller stops speaking.
+    const r = await this.wait(started + speakS * 1000 + 5 * FRAME_MS, (k) => {
+      if (terms.includes(k.key)) return true;
+      this.fate(k, 'dropped');
+      return false;
+    });
+    const spoken = Math.min(speakS * 1000, r.at - started);
+    this.vars.record_seconds = String(Math.max(0, Math.floor(spoken / 1000)));
+  }
+
+  // ---- bridge (M10)
+
+  private async bridge(arg: string): Promise<void> {
+    const match = /^\{([^}]*)\}(.*)$/.exec(arg);
+    const vars: Record<string, string> = {};
+    if (match) {
+      for (const pair of match[1].split(',')) {
+        const eq = pair.indexOf('=');
+        if (eq > 0) vars[pair.slice(0, eq)] = pair.slice(eq + 1);
+      }
+    }
+    const legs = (match ? match[2] : arg).split(',').map((target) => {
+      const number = target.slice(target.lastIndexOf('/') + 1).split('@')[0];
+      const plan = this.opts.planFor(number);
+      const attempt: BridgeAttempt = { dialString: arg, vars, number, result: plan.result };
+      this.hooks.leg(attempt);
+      return { number, plan, attempt };
+    });
+    const start = this.clock.now();
+    const legTimeout = Number(vars.leg_timeout ?? vars.call_timeout ?? 60) * 1000;
+    const ring = (l: (typeof legs)[number]): number => this.opts.toFs(l.plan.ringMs ?? 10);
+    const answering = legs.filter((l) => l.plan.result === 'answer').sort((a, b) => ring(a) - ring(b))[0];
+    const cancelled = (): void => {
+      for (const l of legs) l.attempt.result = 'cancelled';
+      this.setResult('ORIGINATOR_CANCEL', 'CANCEL');
+    };
+    let disposition: string;
+    let dialStatus: string;
+    const ringFor = async (ms: number): Promise<boolean> => (await this.wait(start + ms, 'drop', false)).result !== 'hangup';
+    try {
+      if (answering && ring(answering) <= legTimeout) {
+        if (!(await ringFor(ring(answering)))) return cancelled();
+        for (const l of legs) if (l !== answering) l.attempt.result = 'cancelled';
+        this.answer();
+        this.vars.last_bridge_to = answering.number;
+        this.hooks.bridged(answering.number, vars.origination_caller_id_number ?? '');
+        this.setResult('SUCCESS', 'SUCCESS');
+        const r = await this.wait(this.clock.now() + this.opts.toFs(answering.plan.talkMs ?? 20), 'drop', false);
+        this.vars.bridge_hangup_cause = r.result === 'hangup' ? (this.hangupCause ?? 'NORMAL_CLEARING') : 'NORMAL_CLEARING';
+        this.hooks.unbridged();
+        if (!this.hungUp && this.vars.hangup_after_bridge === 'true') this.hangup('NORMAL_CLEARING');
+        return;
+      }
+      if (answering || legs.some((l) => l.plan.result === 'no_answer')) {
+        if (!(await ringFor(legTimeout))) return cancelled();
+        disposition = 'ALLOTTED_TIMEOUT';
+        dialStatus = 'ALLOTTED_TIMEOUT';
+      } else if (legs.every((l) => l.plan.result === 'busy')) {
+        if (!(await ringFor(Math.min(Math.max(...legs.map(ring)), legTimeout)))) return cancelled();
+        disposition = 'USER_BUSY';
+        dialStatus = 'BUSY';
+      } else {
+        disposition = 'NETWORK_OUT_OF_ORDER';
+        dialStatus = 'CHANUNAVAIL';
+      }
+      this.setResult(disposition, dialStatus);
+      const cof = this.vars.continue_on_fail;
+      if (cof !== 'true' && !(cof ?? '').split(',').includes(disposition) && !CONTINUE_BY_DEFAULT.has(disposition)) this.hangup(disposition);
+    } finally {
+      this.flushQueue();
+    }
+  }
+
+  private setResult(disposition: string, dialStatus: string): void {
+    this.vars.originate_disposition = disposition;
+    this.vars.DIALSTATUS = dialStatus;
+  }
+}
+
+/** Length of a tone_stream:// spec: the sum of each %(on,off,…) segment, times loops (L=n). */
+export function toneMs(file: string): number {
+  const loops = Number(/L=(\d+)/.exec(file)?.[1] ?? 1);
+  let ms = 0;
+  for (const m of file.matchAll(/%\((\d+),(\d+)/g)) ms += Number(m[1]) + Number(m[2]);
+  return (ms || 1000) * Math.max(1, loops);
+}

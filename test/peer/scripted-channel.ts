@@ -1,0 +1,166 @@
+/**
+ * A CallChannel for testing one step alone, without a socket: the same FreeSWITCH channel rules
+ * as the TCP stand-in (channel-model.ts, M1–M10), on a virtual clock — a 10 s prompt takes no
+ * time, and what happens when is exact. The caller is a timeline (keys at given FreeSWITCH
+ * times after answer); the test can also act at a given time (`at`: a kill, a broadcast).
+ * Arguments are built by the same functions EslCallChannel uses, so they pass the same guards.
+ */
+import { randomUUID } from 'node:crypto';
+import { multisetArgument, playAndGetDigitsArgument, recordArgument } from '../../src/esl/call-channel';
+import type { BridgeOutcome, CallChannel, DigitCollection, DigitResult } from '../../src/esl/channel';
+import { CallHungUpError } from '../../src/esl/errors';
+import { identifier, mediaPath, promptPath } from '../../src/esl/safe';
+import { ChannelModel, VirtualClock, type BridgeAttempt, type CallerTimeline, type LegPlan } from './channel-model';
+
+export interface ScriptedOptions {
+  timeline?: CallerTimeline;
+  /** FreeSWITCH ms per prompt file; others take defaultPromptMs (default 3000). */
+  promptMs?: Record<string, number>;
+  defaultPromptMs?: number;
+  missingFiles?: string[];
+  missingDirs?: string[];
+  legs?: Record<string, LegPlan>;
+  defaultLeg?: LegPlan;
+  recordSeconds?: number;
+}
+
+export interface ScriptedApp {
+  app: string;
+  arg: string;
+  response: string;
+  startedAt: number;
+  endedAt: number;
+}
+
+export class ScriptedChannel implements CallChannel {
+  readonly uuid = randomUUID();
+  readonly clock = new VirtualClock();
+  readonly model: ChannelModel;
+  readonly apps: ScriptedApp[] = [];
+  readonly bridges: BridgeAttempt[] = [];
+  readonly broadcasts: Array<{ file: string; at: number }> = [];
+  readonly kills: Array<{ cause: string; at: number }> = [];
+  hangupAt: number | null = null;
+  private readonly answerListeners: Array<() => void> = [];
+  private readonly starts = new Map<string, number>();
+
+  constructor(opts: ScriptedOptions = {}) {
+    this.model = new ChannelModel(this.clock, {
+      timeline: opts.timeline,
+      promptMs: opts.promptMs,
+      defaultPromptMs: opts.defaultPromptMs ?? 3000,
+      missingFiles: opts.missingFiles,
+      missingDirs: opts.missingDirs,
+      recordSeconds: opts.recordSeconds,
+      planFor: (n) => opts.legs?.[n] ?? opts.defaultLeg ?? { result: 'no_answer' },
+      // Leg plans here are FreeSWITCH ms already.
+      toFs: (ms) => ms,
+    }, {
+      answered: () => {
+        for (const fn of this.answerListeners) fn();
+      },
+      earlyMedia: () => undefined,
+      appStarted: (app) => this.starts.set(app.eventUuid ?? '', this.clock.now()),
+      appCompleted: (app, response) => {
+        this.apps.push({ app: app.app, arg: app.arg, response, startedAt: this.starts.get(app.eventUuid ?? '') ?? 0, endedAt: this.clock.now() });
+      },
+      bridged: () => undefined,
+      unbridged: () => undefined,
+      hungUp: () => {
+        this.hangupAt = this.clock.now();
+      },
+      finished: () => undefined,
+      leg: (attempt) => this.bridges.push(attempt),
+    });
+  }
+
+  get hungUp(): boolean {
+    return this.model.hungUp;
+  }
+
+  /** Runs `fn` at FreeSWITCH time `t` (while an application waits). */
+  at(t: number, fn: () => void): void {
+    this.clock.at(t, fn);
+  }
+
+  onAnswer(fn: () => void): void {
+    this.answerListeners.push(fn);
+  }
+
+  /** Applications as `name argument`, in the order they ran. */
+  get ran(): string[] {
+    return this.apps.map((a) => `${a.app} ${a.arg}`.trim());
+  }
+
+  private async run(app: string, arg: string): Promise<{ response: string; vars: Record<string, string> }> {
+    if (this.hungUp) throw new CallHungUpError(app, this.model.hangupCause);
+    const { response, ran } = await this.model.execute(app, arg, randomUUID());
+    if (!ran) throw new CallHungUpError(app, this.model.hangupCause);
+    return { response, vars: this.model.vars };
+  }
+
+  async answer(): Promise<void> {
+    await this.run('answer', '');
+  }
+
+  async setVariables(vars: Record<string, string | number | boolean>): Promise<void> {
+    await this.run('multiset', multisetArgument(vars));
+  }
+
+  async playback(file: string): Promise<string> {
+    return (await this.run('playback', promptPath('prompt file', file))).response;
+  }
+
+  async speak(arg: string): Promise<void> {
+    await this.run('speak', arg);
+  }
+
+  async playAndGetDigits(opts: DigitCollection): Promise<DigitResult> {
+    const started = this.clock.now();
+    const { vars } = await this.run('play_and_get_digits', playAndGetDigitsArgument(opts));
+    const result = vars.read_result;
+    return {
+      digits: vars[opts.variable] ?? '',
+      readResult: result === 'success' || result === 'timeout' || result === 'failure' ? result : null,
+      elapsedMs: this.clock.now() - started,
+    };
+  }
+
+  async bridge(dialString: string): Promise<BridgeOutcome> {
+    const { vars } = await this.run('bridge', dialString);
+    const disposition = vars.originate_disposition ?? '';
+    const dialStatus = vars.DIALSTATUS ?? '';
+    const answered = dialStatus === 'SUCCESS' || disposition === 'SUCCESS';
+    return { disposition, dialStatus, answered, answeredNumber: answered ? (vars.last_bridge_to ?? null) : null };
+  }
+
+  async recordSession(path: string): Promise<void> {
+    await this.run('record_session', mediaPath('recording path', path));
+  }
+
+  async record(path: string, maxS: number, silenceThreshold: number, silenceHits: number): Promise<number> {
+    const { vars } = await this.run('record', recordArgument(path, maxS, silenceThreshold, silenceHits));
+    return Number(vars.record_seconds ?? 0);
+  }
+
+  async hangup(cause: string): Promise<void> {
+    if (this.hungUp) return;
+    identifier('hangup cause', cause);
+    await this.run('hangup', cause).catch((err: unknown) => {
+      if (!(err instanceof CallHungUpError)) throw err;
+    });
+  }
+
+  kill(cause: string): Promise<'killed' | 'gone'> {
+    if (this.hungUp) return Promise.resolve('gone');
+    this.kills.push({ cause, at: this.clock.now() });
+    this.model.hangup(cause);
+    return Promise.resolve('killed');
+  }
+
+  broadcast(file: string): Promise<void> {
+    this.broadcasts.push({ file, at: this.clock.now() });
+    this.model.broadcast(mediaPath('broadcast prompt', file));
+    return Promise.resolve();
+  }
+}
