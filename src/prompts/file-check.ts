@@ -16,8 +16,10 @@ import path from 'node:path/posix';
 
 export interface PromptFileUse {
   path: string;
-  /** Who plays it: `system prompt welcome`, `prompts id 7 (tenant 3)`. */
+  /** Who plays it: `system prompt welcome`, `prompts id 7 (tenant 3)` (for log lines). */
   usedBy: string;
+  /** The same as a finding names it: a prompts row (by id, with its tenant) or a system prompt (by name). */
+  owner: { table: 'prompts'; id: number; tenantId: number | null } | { table: 'system prompts'; id: SystemPromptName; tenantId: null };
 }
 
 export interface PromptFileProblem extends PromptFileUse {
@@ -26,9 +28,18 @@ export interface PromptFileProblem extends PromptFileUse {
 
 /** Every file the daemon may play: the system prompts, and each prompts row with a file. */
 export function promptFilesInUse(settings: Pick<Settings, 'prompts'>, snapshot: Pick<ConfigSnapshot, 'prompts'> | null): PromptFileUse[] {
-  const out: PromptFileUse[] = SYSTEM_PROMPTS.map((name: SystemPromptName) => ({ path: path.join(settings.prompts.systemDir, `${name}.wav`), usedBy: `system prompt ${name}` }));
+  const out: PromptFileUse[] = SYSTEM_PROMPTS.map((name: SystemPromptName) => ({
+    path: path.join(settings.prompts.systemDir, `${name}.wav`),
+    usedBy: `system prompt ${name}`,
+    owner: { table: 'system prompts', id: name, tenantId: null },
+  }));
   for (const prompt of snapshot?.prompts.values() ?? []) {
-    if (prompt.file !== null) out.push({ path: prompt.file, usedBy: `prompts id ${prompt.id}${prompt.tenantId === null ? '' : ` (tenant ${prompt.tenantId})`}` });
+    if (prompt.file === null) continue;
+    out.push({
+      path: prompt.file,
+      usedBy: `prompts id ${prompt.id}${prompt.tenantId === null ? '' : ` (tenant ${prompt.tenantId})`}`,
+      owner: { table: 'prompts', id: prompt.id, tenantId: prompt.tenantId },
+    });
   }
   return out;
 }

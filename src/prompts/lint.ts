@@ -5,16 +5,20 @@
  * missing or unreadable (calls would get a system prompt or a tone instead).
  */
 import type { Settings } from '../config';
+import { formatFindingLine } from '../snapshot/findings';
+import { showValue } from '../snapshot/rows';
 import type { ConfigSnapshot } from '../snapshot/types';
 import { checkPromptFiles, promptFilesInUse, seesPromptFiles } from './file-check';
 
+/** Lines in config:lint's one finding format (formatFindingLine). */
 export function menusWithoutPrompt(snapshot: Pick<ConfigSnapshot, 'menus' | 'prompts'>): string[] {
   const out: string[] = [];
   for (const menu of snapshot.menus.values()) {
+    const where = { table: 'ivr_menus', id: menu.id, tenantId: menu.tenantId, column: 'prompt_id', value: showValue('prompt_id', menu.promptId) };
     if (menu.promptId === null) {
-      out.push(`ivr_menus id=${menu.id} (tenant ${menu.tenantId}, "${menu.name}"): no prompt_id; callers hear the system prompt choose_option.wav, which does not say what the options are`);
+      out.push(formatFindingLine({ ...where, reason: `menu ${showValue('name', menu.name)} has no prompt`, outcome: 'callers hear the system prompt choose_option.wav, which does not say what the options are' }));
     } else if (!snapshot.prompts.has(menu.promptId)) {
-      out.push(`ivr_menus id=${menu.id} (tenant ${menu.tenantId}, "${menu.name}"): prompt_id ${menu.promptId} is not in prompts; callers hear choose_option.wav`);
+      out.push(formatFindingLine({ ...where, reason: `prompt ${menu.promptId} is not in prompts`, outcome: 'callers hear the system prompt choose_option.wav' }));
     }
   }
   return out;
@@ -24,8 +28,9 @@ export async function promptFindings(settings: Pick<Settings, 'prompts' | 'esl'>
   const out = menusWithoutPrompt(snapshot);
   if (!seesPromptFiles(settings)) return out;
   for (const p of await checkPromptFiles(promptFilesInUse(settings, snapshot))) {
-    const instead = p.usedBy.startsWith('system prompt') ? 'a tone' : 'the system prompt';
-    out.push(`prompt file ${p.path} (${p.usedBy}): ${p.problem}; calls hear ${instead} instead`);
+    const instead = p.owner.table === 'system prompts' ? 'a tone' : 'the system prompt';
+    // The whole path, not showValue()'s 64 characters: the file name at its end is what must be fixed.
+    out.push(formatFindingLine({ ...p.owner, column: 'file', value: JSON.stringify(p.path), reason: p.problem, outcome: `calls hear ${instead} instead` }));
   }
   return out;
 }

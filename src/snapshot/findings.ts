@@ -40,13 +40,32 @@ const OUTCOME: Record<ConfigFinding['status'], string> = {
 
 /** One line: `table id=N (tenant T) column=value: reason → what is in force [; dependents]`. */
 export function formatFinding(f: ConfigFinding): string {
-  const where = `${f.table} id=${f.id ?? '?'}${f.tenantId !== null && f.table !== 'tenants' ? ` (tenant ${f.tenantId})` : ''}`;
-  const what = f.column === null ? '' : ` ${f.column}=${f.value ?? 'NULL'}`;
   const dependents = formatDependents(f.dependents);
   let outcome = OUTCOME[f.status];
   if (f.status === 'missing') outcome = dependents ? `${dependents} name it and are not in force` : 'nothing names it';
   else if (dependents) outcome += `; with it ${dependents} are not in force`;
-  return `${where}${what}: ${f.reason} → ${outcome}`;
+  return formatFindingLine({ ...f, outcome });
+}
+
+/**
+ * The parts of every `config:lint` line, rejected rows or not (a prompt file that is missing, a
+ * menu without a prompt): where (table, id, tenant), the value at fault (as showValue() shows it),
+ * why, and what callers get instead. One format, so a DBA reads every finding the same way.
+ */
+export interface FindingLine {
+  readonly table: string;
+  readonly id: number | string | null;
+  readonly tenantId: number | null;
+  readonly column: string | null;
+  readonly value: string | null;
+  readonly reason: string;
+  readonly outcome: string;
+}
+
+export function formatFindingLine(f: FindingLine): string {
+  const where = `${f.table} id=${f.id ?? '?'}${f.tenantId !== null && f.table !== 'tenants' ? ` (tenant ${f.tenantId})` : ''}`;
+  const what = f.column === null ? '' : ` ${f.column}=${f.value ?? 'NULL'}`;
+  return `${where}${what}: ${f.reason} → ${f.outcome}`;
 }
 
 /** "10,000 call_filters rows, 3 routing_rules rows" (largest first). */

@@ -12,6 +12,7 @@ import path from 'node:path';
 import t from 'tap';
 import { SYSTEM_PROMPTS } from '../../src/calls/prompts';
 import { MISSING_PROMPT_TONE } from '../../src/calls/prompt-player';
+import { lint } from '../../src/cli/config-lint';
 import { promptFindings } from '../../src/prompts/lint';
 import { placeCall } from '../peer/fake-freeswitch';
 import { startTestDaemon, tempSqliteUrl, type TestDaemon } from '../helpers/daemon';
@@ -74,9 +75,10 @@ t.test('the daemon sees the folder: files checked at start-up, a tone at once, c
   t.match(pagd[0], ` file_string://${dir}/welcome.wav!${MISSING_PROMPT_TONE} `, 'the greeting that exists, a tone for "enter your PIN"');
 
   const findings = await promptFindings(d.settings, d.daemon.store.current);
-  t.ok(findings.some((f) => f === `prompt file ${dir}/enter_pin.wav (system prompt enter_pin): missing; calls hear a tone instead`));
-  t.ok(findings.some((f) => f.startsWith(`prompt file ${dir}/capped.wav (system prompt capped): empty`)));
-  t.ok(findings.some((f) => f.startsWith(`prompt file ${dir}/tenant-gone.wav (prompts id ${promptId} (tenant 1)): missing`)));
+  // config:lint's one finding format (snapshot/findings.ts formatFindingLine).
+  t.ok(findings.some((f) => f === `system prompts id=enter_pin file="${dir}/enter_pin.wav": missing → calls hear a tone instead`));
+  t.ok(findings.some((f) => f.startsWith(`system prompts id=capped file="${dir}/capped.wav": empty → `)));
+  t.ok(findings.some((f) => f === `prompts id=${promptId} (tenant 1) file="${dir}/tenant-gone.wav": missing → calls hear the system prompt instead`));
   t.notOk(findings.some((f) => f.includes('welcome.wav')), 'files that are there are not listed');
 });
 
@@ -86,5 +88,12 @@ t.test('config:lint lists IVR menus without a prompt', async (t) => {
   const [menu] = await d.knex('ivr_menus').insert({ tenant_id: 1, name: 'main', digits: 1, timeout_s: 5, max_retries: 2 });
   await d.daemon.store.poll();
   const findings = await promptFindings(d.settings, d.daemon.store.current);
-  t.same(findings, [`ivr_menus id=${menu} (tenant 1, "main"): no prompt_id; callers hear the system prompt choose_option.wav, which does not say what the options are`]);
+  const line = `ivr_menus id=${menu} (tenant 1) prompt_id=NULL: menu "main" has no prompt → callers hear the system prompt choose_option.wav, which does not say what the options are`;
+  t.same(findings, [line]);
+  // In config:lint's output beside the rejected rows, counted in the one summary line.
+  let text = '';
+  t.equal(await lint(d.settings, { write: (s: string) => (text += s) }), 1);
+  const lines = text.trimEnd().split('\n');
+  t.ok(lines.includes(line));
+  t.equal(lines.at(-1), 'no rejected rows; 1 prompt problem(s)');
 });
