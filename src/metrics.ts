@@ -231,7 +231,7 @@ export class Metrics {
 
   readonly callsReleased = new Counter({
     name: 'hotline_calls_released_total',
-    help: 'Calls handed back to FreeSWITCH\'s fallback untouched (hotline_handled unset, socket closed, nothing played), by reason: draining (SIGTERM) or no_configuration (not loaded yet).',
+    help: 'Calls handed back to FreeSWITCH\'s fallback untouched (hotline_handled unset, socket closed, nothing played), by reason: draining (SIGTERM) or no_configuration (none in force yet, neither from the database nor from the cache).',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });

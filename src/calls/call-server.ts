@@ -4,7 +4,10 @@
  * ACKs: 89 ms vs 4.6 ms per call setup, FREESWITCH.md), a channel, a CallSession and, always, a CDR.
  *
  * Calls the daemon lets go of on purpose, untouched: a connection that arrives while the daemon
- * drains (SIGTERM), or before any configuration was loaded. Such a call gets `connect` (the
+ * drains (SIGTERM), or before any configuration is in force. A configuration routed from the
+ * on-disk cache (the daemon started while the database was down, snapshot/store.ts) is in force:
+ * those calls are served. The daemon opens this listener only after the first load, so the
+ * second case guards a server started on its own. Such a call gets `connect` (the
  * socket application waits for it: freeswitch/README.md), nothing else — no hotline_handled, no
  * prompt — and the socket is closed without a hangup, so FreeSWITCH's fallback
  * (hotline_after_socket.xml: second daemon, backup destination, announcement) takes it. No CDR:
@@ -60,7 +63,8 @@ export class CallServer {
 
   /**
    * Checks the prompt files at start-up (the system prompts, before any configuration) and after
-   * every configuration load; each missing or unreadable file is logged once.
+   * every configuration load — from the database or from the cache, and again when the store
+   * switches from the cache to the database; each missing or unreadable file is logged once.
    */
   private watchPromptFiles(): PromptFileStatus {
     const { settings, log, metrics, store } = this.deps;
@@ -71,7 +75,9 @@ export class CallServer {
     const check = (snapshot: ConfigSnapshot | null): void => {
       void status.refresh(() => promptFilesInUse(settings, snapshot)).catch((err: unknown) => log.error({ err }, 'prompt file check failed'));
     };
-    check(this.snapshotOrNull());
+    // onLoad calls back at once when a configuration is already in force; check the system
+    // prompts alone only when none is.
+    if (this.snapshotOrNull() === null) check(null);
     store.onLoad((snapshot) => check(snapshot));
     return status;
   }

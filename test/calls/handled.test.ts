@@ -67,7 +67,8 @@ t.test('a call that arrives before any configuration was loaded is handed back u
   const settings = loadSettings({ env: {}, overrides: { database: { url: db.url }, esl: { listenPort: 0 }, prompts: { sameFilesystem: 'no' }, log: { level: 'silent' } } });
   const log = createLogger('silent');
   const metrics = new Metrics();
-  // A store that never loaded (the database was not reachable at start-up).
+  // A store that never loaded. The daemon never listens like this (it starts from the database or
+  // the cache, or exits: snapshot/store.ts); a CallServer on its own still must not serve blind.
   const store = new ConfigStore(db.knex, settings.configCache, log, metrics);
   const server = new CallServer({
     settings,

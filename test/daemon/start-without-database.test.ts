@@ -2,8 +2,8 @@
 // the dialplan's fallback). A real Daemon on MariaDB, reached through a TCP relay this test opens
 // and closes: the relay's port refusing connections is the database being down.
 //  1. a daemon loads from the database and saves the cache; stops;
-//  2. the database goes away (and loses its tables): a new daemon routes from the cache, and
-//     /healthz, the metrics and a log line say so;
+//  2. the database goes away (and loses its tables): a new daemon routes from the cache (its calls
+//     are served, not handed back), and /healthz, the metrics and a log line say so;
 //  3. the database comes back: the daemon migrates it and switches to it;
 //  4. the database goes away under a running daemon: /healthz says "database_unreachable".
 import fs from 'node:fs';
@@ -17,6 +17,7 @@ import { migrateDownAll } from '../../src/db/migrate';
 import { identify } from '../../src/domain/routing';
 import { createLogger } from '../../src/log';
 import { dbTargets } from '../helpers/db';
+import { placeCall } from '../peer/fake-freeswitch';
 import { healthz } from './spawn';
 
 /** A TCP relay on a fixed loopback port to MariaDB; closing it closes its connections too. */
@@ -130,6 +131,13 @@ t.test('a daemon started while MariaDB is down routes from the cache, then switc
   t.equal(await metric(d, 'hotline_config_from_cache'), 1);
   t.equal(await metric(d, 'hotline_database_reachable'), 0);
   t.ok(logs.some((l) => l.level === 40 && l.msg === 'database unreachable at start-up: routing from the cached configuration until it answers'), 'a log line says so');
+  // A configuration from the cache is a configuration: calls are claimed and served, not handed
+  // back to the dialplan's fallback as "no configuration" (call-server.ts).
+  const served = await placeCall(d.eslPort, { caller: '13912345678', destination: '4001012345', legs: { '13800000001': { result: 'answer' } } });
+  t.equal(served.variables.hotline_handled, 'true', 'a call while routing from the cache is claimed');
+  t.equal(served.releasedWith, null, 'and served, not handed back');
+  t.ok(served.bridges.length > 0, 'it is routed to the demo group');
+  t.equal(await metric(d, 'hotline_calls_released_total{reason="no_configuration"}'), 0);
 
   // 3. The database is back: migrated, seeded, loaded; the daemon says so.
   await relay.open();
