@@ -10,6 +10,7 @@ import { parseScheduleSlot, ScheduleSyntaxError, type ScheduleSlot } from '../do
 import { parseRegionTokens } from '../domain/geo';
 import { isValidTimeZone } from '../domain/timezone';
 import { RowError, RowReader, type Row } from './rows';
+import { buildWidgets } from './widgets';
 import {
   CALL_TYPES, FILTER_KINDS, FILTER_LISTS, IVR_ACTIONS, NUMBER_KINDS, RULE_ACTIONS, STRATEGIES, TENANT_STATUSES,
   type AccessNumber, type ConfigSnapshot, type Destination, type DestinationGroup, type Extension,
@@ -33,12 +34,13 @@ export interface RawTables {
   ivr_options?: Row[];
   extensions?: Row[];
   extension_phones?: Row[];
+  click_to_call_widgets?: Row[];
 }
 
 export const SNAPSHOT_TABLES: ReadonlyArray<keyof RawTables> = [
   'tenants', 'access_numbers', 'destination_groups', 'destinations', 'routing_rules', 'prompts',
   'schedules', 'schedule_slots', 'holidays', 'call_filters', 'rates', 'ivr_menus', 'ivr_options',
-  'extensions', 'extension_phones',
+  'extensions', 'extension_phones', 'click_to_call_widgets',
 ];
 
 const PHONE = /^\+?[0-9*#]{1,32}$/;
@@ -139,6 +141,7 @@ export function buildSnapshot(raw: RawTables, version: number, loadedAt: Date): 
   const rates = buildRates(raw, tenants, each, rejected);
   const menus = buildMenus(raw, tenants, prompts, each, rejected);
   const extensionsByTenant = buildExtensions(raw, tenants, each, rejected);
+  const widgets = buildWidgets(raw.click_to_call_widgets ?? [], { tenants, accessNumbers, prompts }, each, rejected);
 
   const rulesByTenant = new Map<number, RoutingRule[]>();
   const accessNumberTenant = new Map([...accessNumbers.values()].map((a) => [a.id, a.tenantId]));
@@ -156,7 +159,7 @@ export function buildSnapshot(raw: RawTables, version: number, loadedAt: Date): 
 
   return {
     version, loadedAt, tenants, accessNumbers, groups, rulesByTenant, prompts, schedules, holidaysByTenant,
-    commonHolidays, filtersByTenant, rates, menus, extensionsByTenant, rejected,
+    commonHolidays, filtersByTenant, rates, menus, extensionsByTenant, widgets, rejected,
   };
 }
 

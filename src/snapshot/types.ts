@@ -4,6 +4,7 @@
  */
 import type { Money } from '../domain/money';
 import type { Schedule } from '../domain/schedule';
+import type { ClickToCallWidget } from './widgets';
 
 export const TENANT_STATUSES = ['active', 'suspended', 'closed'] as const;
 export const NUMBER_KINDS = ['hotline', 'switchboard'] as const;
@@ -193,5 +194,7 @@ export interface ConfigSnapshot {
   readonly menus: ReadonlyMap<number, IvrMenu>;
   /** Per tenant, keyed by the extension's short number. */
   readonly extensionsByTenant: ReadonlyMap<number, ReadonlyMap<string, Extension>>;
+  /** Click-to-call widgets by public key (disabled ones included). */
+  readonly widgets: ReadonlyMap<string, ClickToCallWidget>;
   readonly rejected: readonly RejectedRow[];
 }
