@@ -360,13 +360,13 @@ export const schema = {
   },
   clickToCall: {
     maxPerClientMinute: {
-      doc: 'Click-to-call requests one client address may make per minute, across all daemons and widgets.',
+      doc: 'Click-to-call requests one client address may make per minute, across all daemons and widgets; 0 = no limit.',
       format: 'count',
       default: 3,
       env: 'CLICK_TO_CALL_MAX_PER_CLIENT_MINUTE',
     },
     maxPerClientDay: {
-      doc: 'Click-to-call requests one client address may make per UTC day, across all daemons and widgets.',
+      doc: 'Click-to-call requests one client address may make per UTC day, across all daemons and widgets; 0 = no limit.',
       format: 'count',
       default: 20,
       env: 'CLICK_TO_CALL_MAX_PER_CLIENT_DAY',
