@@ -26,6 +26,19 @@
  *  A8 playback on an unanswered channel pre-answers (early media) and reports FILE PLAYED or
  *     FILE NOT FOUND as Application-Response; play_and_get_digits sets variable_<var> only when
  *     valid digits were keyed.
+ *  A9 (`socketMode`) The socket application's arguments set Socket-Mode (async|static) and Control
+ *     (full|single-channel) in the connect reply; without `full`, an outbound socket gets
+ *     "-ERR command not found" for everything but connect, myevents, sendmsg and exit (linger and
+ *     nixevent included) — mod_event_socket.c, and outbound-originated-leg-to-socket.log.
+ *  A10 (`originated`) A leg FreeSWITCH originated and handed to `&socket(…)` (click-to-call) arrives
+ *     answered (Answer-State answered, Channel-Call-State ACTIVE, its answer time set, no
+ *     CHANNEL_ANSWER to come), Call-Direction outbound, the dialled number in both
+ *     Caller-Caller-ID-Number and Caller-Destination-Number, the origination caller ID in
+ *     Caller-Orig-Caller-ID-Number/Caller-Callee-ID-Number/Caller-ANI and the originate `{…}`
+ *     variables as variable_* (the CHANNEL_DATA of outbound-originated-leg-to-socket.log).
+ *  A11 Without linger, the disconnect notice follows the completion of the application that was
+ *     running when the channel hung up (the capture above: CHANNEL_HANGUP, then the `hangup`
+ *     application's CHANNEL_EXECUTE_COMPLETE, then the notice).
  */
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
@@ -63,6 +76,14 @@ export interface CallScript {
   recordSeconds?: number;
   /** Bytes to send right after the connect reply (malformed-input tests). */
   injectAfterConnect?: Buffer;
+  /** A9: the socket application's flags (default async full). */
+  socketMode?: { async: boolean; full: boolean };
+  /**
+   * A10: a leg FreeSWITCH originated to `caller` (= `destination`, the visitor) and handed to this
+   * socket already answered: `callerIdNumber` is the origination caller ID, `variables` the
+   * originate's `{…}` channel variables, `ringMs` how long it rang before the answer.
+   */
+  originated?: { callerIdNumber: string; variables: Record<string, string>; ringMs?: number };
 }
 
 export interface ExecutedApp {
@@ -109,6 +130,12 @@ const MYEVENTS = [
   'CHANNEL_PARK', 'CHANNEL_UNPARK', 'CHANNEL_APPLICATION', 'TALK', 'DTMF', 'NOTALK', 'DETECTED_SPEECH',
 ];
 
+/** A9: what an outbound socket without `full` still accepts (mod_event_socket.c parse_command). */
+const SINGLE_CHANNEL_COMMANDS = new Set(['connect', 'myevents', 'sendmsg', 'exit']);
+
+/** A10: the originate `{…}` variables in the captured originated leg, replaced by the script's own. */
+const CAPTURED_ORIGINATE_VARS = new Set(['variable_origination_caller_id_number', 'variable_hotline_click_to_call', 'variable_originate_timeout', 'variable_ignore_early_media']);
+
 /** Causes after which bridge returns control without continue_on_fail (switch_ivr_originate.c). */
 const CONTINUE_BY_DEFAULT = new Set(['NO_ANSWER', 'NO_USER_RESPONSE', 'ORIGINATOR_CANCEL']);
 
@@ -130,6 +157,12 @@ let templateCache: Array<[string, string]> | null = null;
 function template(): Array<[string, string]> {
   templateCache ??= channelDataTemplate().map(([n, v]) => [n, decodeURIComponent(v)]);
   return templateCache;
+}
+
+let originatedTemplateCache: Array<[string, string]> | null = null;
+function originatedTemplate(): Array<[string, string]> {
+  originatedTemplateCache ??= channelDataTemplate('outbound-originated-leg-to-socket.log').map(([n, v]) => [n, decodeURIComponent(v)]);
+  return originatedTemplateCache;
 }
 
 /** Encoded `Name: value\n` lines, cached: the template is the same for every call (load tests). */
@@ -179,6 +212,10 @@ class FakeCall {
       variables: {}, closedBy: null, subscribed: new Set(), lingerS: null, sentBytes: 0, receivedBytes: 0, recordings: [], bgapi: [],
     };
     this.channelVars = this.buildChannel();
+    if (script.originated) {
+      this.record.answered = true;
+      this.answeredAtUs = this.createdAtUs + (script.originated.ringMs ?? 20) * 1000;
+    }
   }
 
   run(host: string, port: number): Promise<CallRecord> {
@@ -255,10 +292,11 @@ class FakeCall {
   private onCommand(line: string, headers: Record<string, string>, body: string): void {
     if (this.closed) return;
     const [verb = '', ...rest] = line.split(' ');
+    if (this.script.socketMode?.full === false && !SINGLE_CHANNEL_COMMANDS.has(verb.toLowerCase())) return this.reply('-ERR command not found');
     switch (verb.toLowerCase()) {
       case 'connect':
         this.connected = true;
-        this.sendRaw(`${this.channelHeaderBlock('CHANNEL_DATA', [])}Content-Type: command/reply\nReply-Text: %2BOK%0A\nSocket-Mode: async\nControl: full\n\n`);
+        this.sendRaw(`${this.channelHeaderBlock('CHANNEL_DATA', [])}Content-Type: command/reply\nReply-Text: %2BOK%0A\nSocket-Mode: ${this.script.socketMode?.async === false ? 'static' : 'async'}\nControl: ${this.script.socketMode?.full === false ? 'single-channel' : 'full'}\n\n`);
         if (this.script.injectAfterConnect) this.sendBytes(this.script.injectAfterConnect);
         if (this.script.callerHangsUpAfterMs !== undefined) {
           this.later(this.script.callerHangsUpAfterMs, () => this.hangup(this.record.answered ? 'NORMAL_CLEARING' : 'ORIGINATOR_CANCEL'));
@@ -516,8 +554,9 @@ class FakeCall {
     this.pendingHangup = cause;
     this.sendEvent('CHANNEL_HANGUP', [['Hangup-Cause', cause]]);
     if (this.record.lingerS === null) {
-      // A7: without linger the socket goes now and CHANNEL_HANGUP_COMPLETE is never delivered.
-      this.disconnect();
+      // A7: without linger CHANNEL_HANGUP_COMPLETE is never delivered; A11: the socket goes once
+      // the running application has completed (finishHangup), at once when none runs.
+      if (!this.running) this.disconnect();
       return;
     }
     this.sendRaw(`Content-Type: text/disconnect-notice\nControlled-Session-UUID: ${this.uuid}\nContent-Disposition: linger\nChannel-Name: sofia/acc/${this.script.caller}@127.0.0.1:5070\nLinger-Time: ${this.record.lingerS}\nContent-Length: 0\n\n`);
@@ -525,7 +564,11 @@ class FakeCall {
 
   /** After the running application completed: the dialplan's own `socket` completes, then HANGUP_COMPLETE. */
   private finishHangup(cause: string): void {
-    if (this.closed || this.record.lingerS === null) return;
+    if (this.closed) return;
+    if (this.record.lingerS === null) {
+      this.disconnect();
+      return;
+    }
     this.sendEvent('CHANNEL_UNPARK', [['Hangup-Cause', cause]]);
     this.sendEvent('CHANNEL_EXECUTE_COMPLETE', [['Hangup-Cause', cause], ['Application', 'socket'], ['Application-Data', '127.0.0.1:8084 async full'], ['Application-Response', '_none_'], ['Application-UUID', randomUUID()]]);
     this.sendEvent('CHANNEL_STATE', [['Hangup-Cause', cause]]);
@@ -626,7 +669,22 @@ class FakeCall {
       'Channel-Channel-Created-Time': String(this.createdAtUs),
       'Caller-Channel-Created-Time': String(this.createdAtUs),
     };
-    return template().map(([name, value]) => [name, replace[name] ?? value]);
+    const originated = s.originated;
+    if (!originated) return template().map(([name, value]) => [name, replace[name] ?? value]);
+    // A10: the origination caller ID where FreeSWITCH puts it after the caller-ID flip, and the
+    // originate's own variables where the captured ones were.
+    for (const name of ['Channel-Orig-Caller-ID-Number', 'Caller-Orig-Caller-ID-Number', 'Channel-Callee-ID-Number', 'Caller-Callee-ID-Number', 'Channel-ANI', 'Caller-ANI']) {
+      replace[name] = originated.callerIdNumber;
+    }
+    replace['Channel-Caller-ID-Name'] = s.caller;
+    replace['Caller-Caller-ID-Name'] = s.caller;
+    const vars: Array<[string, string]> = Object.entries({ origination_caller_id_number: originated.callerIdNumber, ...originated.variables }).map(([k, v]) => [`variable_${k}`, v]);
+    const out: Array<[string, string]> = [];
+    for (const [name, value] of originatedTemplate()) {
+      if (name === 'variable_origination_caller_id_number') out.push(...vars);
+      if (!CAPTURED_ORIGINATE_VARS.has(name)) out.push([name, replace[name] ?? value]);
+    }
+    return out;
   }
 
   private setVar(name: string, value: string): void {

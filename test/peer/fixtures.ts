@@ -79,9 +79,11 @@ export function streamOf(chunks: Chunk[], direction: Direction): Buffer {
 /**
  * The CHANNEL_DATA a real FreeSWITCH sent in reply to `connect` (outbound socket), as ordered
  * [name, raw value] pairs, without the trailing Content-Type/Reply-Text/Socket-Mode/Control.
+ * By default a caller's inbound leg; outbound-originated-leg-to-socket.log gives a leg that
+ * FreeSWITCH originated (click-to-call) and handed over with `&socket(…)`.
  */
-export function channelDataTemplate(): Array<[string, string]> {
-  const capture = readCapture('outbound-plain-hunt-busy-noanswer-answer.log');
+export function channelDataTemplate(captureName = 'outbound-plain-hunt-busy-noanswer-answer.log'): Array<[string, string]> {
+  const capture = readCapture(captureName);
   const first = capture.connections[0].find((c) => c.direction === 'FS->CTL')!;
   const text = first.bytes.toString('utf8');
   const pairs: Array<[string, string]> = [];
