@@ -68,7 +68,7 @@ export async function admitRequest(knex: Knex, checks: readonly LimitCheck[], at
         for (const c of keyed) {
           const changed = await trx('click_to_call_limits')
             .where({ scope: c.scope, subject: c.subject, window_start: c.window.start })
-            .andWhere('count', '<', c.limit!)
+            .andWhere('count', '<', c.limit)
             .increment('count', 1);
           if (changed === 0) throw new Full(c);
         }

@@ -261,9 +261,11 @@ export class Originator {
       const timer = setTimeout(() => {
         const i = this.replies.indexOf(pending);
         if (i >= 0) this.replies.splice(i, 1);
-        reject(new EslTimeoutError(text.split('\n', 1)[0].slice(0, 60), this.options.timeoutMs));
+        const err = new EslTimeoutError(text.split('\n', 1)[0].slice(0, 60), this.options.timeoutMs);
+        reject(err);
         // A reply that never came would be matched to the next command: start over.
         socket.destroy();
+        this.down(err);
       }, this.options.timeoutMs);
       const pending: PendingReply = { resolve, reject, timer };
       this.replies.push(pending);

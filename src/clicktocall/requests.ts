@@ -86,17 +86,17 @@ export async function advanceRequest(
 }
 
 export async function readRequest(knex: Knex, requestId: string): Promise<RequestRow | null> {
-  const row: Record<string, unknown> | undefined = await knex('click_to_call_requests').where({ request_id: requestId }).first();
+  const row = (await knex('click_to_call_requests').where({ request_id: requestId }).first()) as Record<string, unknown> | undefined;
   return row ? toRow(row) : null;
 }
 
 /** Requests still in one of `statuses` that were made before `cutoff` (the sweeper's work). */
 export async function staleRequests(knex: Knex, statuses: readonly RequestStatus[], cutoff: Date, limit = 100): Promise<RequestRow[]> {
-  const rows: Array<Record<string, unknown>> = await knex('click_to_call_requests')
+  const rows = (await knex('click_to_call_requests')
     .whereIn('status', statuses)
     .andWhere('requested_at', '<', toDbTimestamp(cutoff))
     .orderBy('id')
-    .limit(limit);
+    .limit(limit)) as Array<Record<string, unknown>>;
   return rows.map(toRow);
 }
 
