@@ -66,6 +66,17 @@ export function rateCdr(
   return { ...pricing, cost: formatMoney(costUnits), costUnits };
 }
 
+/**
+ * A click-to-call's outgoing visitor leg (the platform called the visitor): rated as an outgoing
+ * call of its call type for the seconds the visitor was on the line, whatever became of the call
+ * to the tenant (src/clicktocall/cdr.ts adds it to the CDR's cost).
+ */
+export function rateVisitorLeg(snapshot: Pick<ConfigSnapshot, 'rates'>, tenantId: number, visitor: CallerGeo, accessNumberHomeArea: string | null, billsec: number, answered: boolean): RatedCdr {
+  const pricing = callPricing(snapshot, tenantId, visitor, accessNumberHomeArea);
+  const costUnits = answered && pricing.rate ? rateCall(pricing.rate, billsec, true) : money(0);
+  return { ...pricing, cost: formatMoney(costUnits), costUnits };
+}
+
 /** Seconds of margin for ESL latency: cut this long before the money runs out. */
 export const CUT_GUARD_S = 2;
 /** Warn this long before the cut. */

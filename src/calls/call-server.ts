@@ -16,6 +16,7 @@ import type { PromptResolver } from '../prompts';
 import type { ConfigStore } from '../snapshot/store';
 import { CallSession } from './call-session';
 import { QueueBook } from './context';
+import type { ClickToCallCalls } from '../clicktocall/session';
 
 export interface CallServerDeps {
   settings: Settings;
@@ -25,6 +26,8 @@ export interface CallServerDeps {
   log: Logger;
   knex: Knex;
   prompts: PromptResolver;
+  /** Click-to-call request state for visitor legs. */
+  clickToCall?: ClickToCallCalls;
   clock?: () => Date;
   random?: () => number;
 }
@@ -120,6 +123,7 @@ export class CallServer {
       knex: this.deps.knex,
       queues: this.queues,
       prompts: this.deps.prompts,
+      clickToCall: this.deps.clickToCall,
     });
     metrics.callsStarted.inc({ number_kind: kindOf(session, this.deps.store) });
     this.sessions.add(session);

@@ -24,6 +24,9 @@ import { startRecording } from './steps/record';
 import { switchboard } from './steps/switchboard';
 import { leaveVoicemail } from './steps/voicemail';
 import { screen } from './steps/screen';
+import { addClickToCall } from '../clicktocall/cdr';
+import { greetVisitor } from '../clicktocall/session';
+import { money } from '../domain/money';
 
 export type SessionDeps = CallDeps;
 
@@ -63,12 +66,15 @@ export class CallSession {
     }
     await this.channel.waitForEnd(this.deps.settings.esl.replyTimeoutMs);
     this.channel.close();
-    return this.buildCdr();
+    const cdr = this.buildCdr();
+    if (this.ctx.clickToCall) await this.deps.clickToCall?.finished(this.ctx, cdr);
+    return cdr;
   }
 
   private async flow(): Promise<void> {
     const ctx = this.ctx;
     await this.channel.subscribe();
+    if (ctx.clickToCall) this.deps.clickToCall?.started(ctx);
     const id = identify(ctx.snapshot, ctx.dialed);
     if (id.kind === 'unknown_number' || id.kind === 'number_disabled' || id.kind === 'tenant_closed') {
       ctx.tenant = id.kind === 'unknown_number' ? null : id.tenant;
@@ -84,10 +90,14 @@ export class CallSession {
     }
     ctx.geo = callerGeo(ctx.caller);
     ctx.pricing = callPricing(ctx.snapshot, id.tenant.id, ctx.geo, id.accessNumber.homeAreaCode);
-    this.channel.onAnswer(() => this.armSpendGuard());
+    // A channel handed over already answered (a click-to-call visitor leg) sends no CHANNEL_ANSWER.
+    if (this.channel.answeredAtUs !== null) this.armSpendGuard();
+    else this.channel.onAnswer(() => this.armSpendGuard());
     if (!(await screen(ctx))) return;
     if (!(await admit(ctx))) return;
-    if (!(await checkPin(ctx))) return;
+    // The tenant's own web page invited the visitor: no PIN; they hear the widget's answer prompt.
+    if (ctx.clickToCall) await greetVisitor(ctx);
+    else if (!(await checkPin(ctx))) return;
     await greet(ctx);
     await this.route();
   }
@@ -164,7 +174,8 @@ export class CallSession {
     const { knex, clock, settings } = this.deps;
     const headroom = withTimeout('spend headroom', settings.admission.queryTimeoutMs, readSpendHeadroom(knex, tenant.id, clock())).catch(() => null);
     void headroom.then((headroom) => {
-      const plan = callCutPlan(ctx.pricing!.rate, headroom);
+      // A click-to-call runs two legs at this rate (the visitor's and the agent's): half the money lasts.
+      const plan = callCutPlan(ctx.pricing!.rate, ctx.clickToCall && headroom !== null ? money(Math.floor(headroom / 2)) : headroom);
       if (plan.cutAfterS === null || this.channel.hungUp) return;
       ctx.log.info({ warn_after_s: plan.warnAfterS, cut_after_s: plan.cutAfterS }, 'spend guard armed');
       const timers = [
@@ -232,6 +243,7 @@ export class CallSession {
       cdr.cost = rated.cost;
       cdr.call_type = rated.callType;
     }
+    if (ctx.clickToCall) addClickToCall(cdr, ctx.clickToCall, ctx.snapshot, ctx.geo ?? callerGeo(ctx.caller), ctx.accessNumber?.homeAreaCode ?? null);
     return cdr;
   }
 }

@@ -13,6 +13,8 @@ import type { CallPricing } from '../billing/rate-cdr';
 import type { PromptResolver } from '../prompts';
 import type { AccessNumber, ConfigSnapshot, Tenant } from '../snapshot/types';
 import type { SystemPromptName } from './prompts';
+import { legOf, type ClickToCallCalls } from '../clicktocall/session';
+import type { ClickToCallLeg } from '../clicktocall/leg';
 
 export interface CallDeps {
   settings: Settings;
@@ -27,6 +29,8 @@ export interface CallDeps {
   queues: QueueBook;
   /** Turns prompt rows (file or TTS) and system prompt names into what the channel plays. */
   prompts: PromptResolver;
+  /** Click-to-call request state for visitor legs (src/clicktocall/session.ts). */
+  clickToCall?: ClickToCallCalls;
 }
 
 /** Per-daemon queue occupancy by group (max_queue is enforced per daemon). */
@@ -83,20 +87,27 @@ export class CallContext {
   bridgingReady = false;
   readonly acceptedHr = process.hrtime.bigint();
   readonly log: Logger;
+  /**
+   * A click-to-call visitor leg (FreeSWITCH originated it and handed it over answered): the
+   * visitor is the caller and the widget's access number the dialled number, whatever the
+   * channel's own caller and destination fields say (both are the visitor's number there).
+   */
+  readonly clickToCall: ClickToCallLeg | null;
 
   constructor(
     readonly channel: EslCallChannel,
     readonly deps: CallDeps,
   ) {
     this.log = deps.log.child({ call_uuid: channel.uuid });
+    this.clickToCall = legOf(channel.data, this.log);
   }
 
   get caller(): string {
-    return this.channel.data['Caller-Caller-ID-Number'] ?? '';
+    return this.clickToCall?.visitor ?? this.channel.data['Caller-Caller-ID-Number'] ?? '';
   }
 
   get dialed(): string {
-    return this.channel.data['Caller-Destination-Number'] ?? '';
+    return this.clickToCall?.accessNumber ?? this.channel.data['Caller-Destination-Number'] ?? '';
   }
 
   get snapshot(): ConfigSnapshot {

@@ -71,6 +71,9 @@ export class EslCallChannel {
   ) {
     this.data = data;
     this.uuid = data['Unique-ID'] ?? '';
+    // A leg FreeSWITCH answered before handing it over (an originated click-to-call leg) gets no
+    // CHANNEL_ANSWER: its answer time is in the channel data (outbound-originated-leg-to-socket.log).
+    this.answeredAtUs = microseconds(data['Caller-Channel-Answered-Time']);
     const on = (name: string, fn: (e: EslEvent) => void): void => {
       conn.on(`esl::event::${name}::${this.uuid}`, fn);
     };
