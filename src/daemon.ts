@@ -19,6 +19,7 @@ import { Metrics } from './metrics';
 import { ConfigStore } from './snapshot/store';
 import { PromptResolver, TtsRenderer } from './prompts';
 import { startCron, type CronService } from './cron';
+import { ClickToCallCalls, ClickToCallMetrics, ClickToCallService } from './clicktocall';
 
 export interface DaemonOptions {
   clock?: CallServerDeps['clock'];
@@ -30,6 +31,8 @@ export class Daemon {
   metricsPort = 0;
   /** The cron jobs (caps, live calls, reports, retention); null when CRON_ENABLED is false. */
   cron: CronService | null = null;
+  /** The click-to-call API and its originator; null unless API_ENABLED. */
+  clickToCall: ClickToCallService | null = null;
   private stopping: Promise<void> | null = null;
 
   private constructor(
@@ -68,7 +71,9 @@ export class Daemon {
     const tts = new TtsRenderer({ cacheDir: settings.tts.cacheDir, voice: settings.tts.voice, log });
     const prompts = new PromptResolver(settings, tts);
     if (settings.tts.engine === 'espeak') store.onLoad((snapshot) => void tts.prepare(snapshot.prompts.values()));
-    const calls = new CallServer({ settings, store, cdrs, metrics, log, knex, prompts, ...options });
+    const clickToCallMetrics = new ClickToCallMetrics(metrics.registry);
+    const clickToCallCalls = new ClickToCallCalls(knex, clickToCallMetrics, settings.admission.queryTimeoutMs * 5, options.clock);
+    const calls = new CallServer({ settings, store, cdrs, metrics, log, knex, prompts, clickToCall: clickToCallCalls, ...options });
     const http = new MetricsServer(metrics, () => ({
       ok: true,
       detail: { activeCalls: calls.activeCalls, configVersion: store.current.version, cdrSpoolDepth: cdrs.spoolDepth },
@@ -80,6 +85,9 @@ export class Daemon {
     daemon.metricsPort = (await http.listen(settings.metrics.host, settings.metrics.port)).port;
     log.info({ host: settings.metrics.host, port: daemon.metricsPort }, 'metrics listening on /metrics');
     daemon.eslPort = (await calls.listen()).port;
+    if (settings.api.enabled) {
+      daemon.clickToCall = await ClickToCallService.start({ settings, knex, store, cdrs, metrics: clickToCallMetrics, log, clock: options.clock, eslPort: daemon.eslPort });
+    }
     return daemon;
   }
 
@@ -87,6 +95,7 @@ export class Daemon {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.log.info({ activeCalls: this.calls.activeCalls, drainS: this.settings.calls.drainTimeoutS }, 'stopping: draining calls');
+      await this.clickToCall?.stop();
       await this.calls.stop(this.settings.calls.drainTimeoutS * 1000);
       await this.cron?.stop();
       this.store.stop();
