@@ -79,6 +79,7 @@ export async function startRig(databaseUrl: string, opts: { fs?: FakeInboundOpti
 }
 
 export async function callUuidOf(knex: Knex, requestId: string): Promise<string> {
-  const row = (await knex('click_to_call_requests').where({ request_id: requestId }).first('call_uuid')) as { call_uuid: string };
+  const row: { call_uuid: string } | undefined = await knex('click_to_call_requests').where({ request_id: requestId }).first('call_uuid');
+  if (!row) throw new Error(`no request ${requestId}`);
   return row.call_uuid;
 }
