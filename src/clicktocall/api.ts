@@ -54,6 +54,8 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     // is checked against its own widget again in the dialer).
     origin: (origin, cb) => cb(null, origin === undefined || originKnown(deps.snapshot(), origin)),
     methods: ['GET', 'POST'],
+    // The widget tells a rate-limited visitor when to try again.
+    exposedHeaders: ['Retry-After'],
     maxAge: 600,
   });
   await app.register(rateLimit, {

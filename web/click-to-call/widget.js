@@ -34,6 +34,9 @@
     unreachable: '无法接通您的号码，请检查后再试。',
     failed: '呼叫没有成功，请稍后再试。',
     ended: '通话已结束，感谢您的来电。',
+    voicemail: '您的留言已记录，感谢您的来电。',
+    agents_busy: '客服暂时无人接听，请稍后再试。',
+    not_connected: '暂时无法为您接通，请稍后再试。',
     network: '网络异常，请稍后再试。',
     retry: '请在 {s} 秒后再试。'
   };
@@ -114,7 +117,8 @@
     }
     button.addEventListener('click', function () { open(panel.hidden); });
     panel.querySelector('.h400-close').addEventListener('click', function () { open(false); });
-    panel.addEventListener('keydown', function (e) { if (e.key === 'Escape') open(false); });
+    // On the document: a disabled submit button drops the focus to <body> while a call is placed.
+    document.addEventListener('keydown', function (e) { if (e.key === 'Escape' && !panel.hidden) open(false); });
 
     form.addEventListener('submit', function (e) {
       e.preventDefault();
@@ -170,7 +174,12 @@
         return false;
       }
       var visitor = view.visitor;
-      var text = visitor && visitor !== 'answered' ? TEXT[visitor] : view.outcome === 'failed' ? TEXT.failed : TEXT.ended;
+      var outcome = view.outcome;
+      var text = visitor && visitor !== 'answered' ? TEXT[visitor]
+        : outcome === 'answered' ? TEXT.ended
+          : outcome === 'voicemail' ? TEXT.voicemail
+            : outcome === 'no_answer' || outcome === 'busy' ? TEXT.agents_busy
+              : outcome === 'failed' ? TEXT.failed : TEXT.not_connected;
       say(text, 'ended');
       busy(false);
       return true;
