@@ -66,13 +66,13 @@ t.test('demo page → widget → connected, in Chromium', async (t) => {
   await page.keyboard.press('Enter');
   const number = page.getByLabel('您的手机或固定电话号码');
   await number.waitFor();
-  t.equal(await number.evaluate((el) => el === document.activeElement), true, 'the number field has the focus when the panel opens');
+  t.equal(await page.evaluate('document.activeElement.id'), await number.getAttribute('id'), 'the number field has the focus when the panel opens');
   t.equal(await open.getAttribute('aria-expanded'), 'true');
   await number.fill('139 1234 5678');
   await page.getByRole('button', { name: '免费接通' }).click();
 
   const root = page.locator('.h400-root');
-  await page.waitForFunction(() => document.querySelector('.h400-root')?.getAttribute('data-status') === 'connected', undefined, { timeout: 60_000 });
+  await page.locator('.h400-root[data-status="connected"]').waitFor({ timeout: 60_000 });
   const status = page.getByRole('status');
   t.equal(await status.textContent(), '已接通，请通话。', 'progress said in the aria-live region');
   t.equal(await root.getAttribute('data-status'), 'connected');
@@ -81,7 +81,7 @@ t.test('demo page → widget → connected, in Chromium', async (t) => {
   await page.screenshot({ path: shot, fullPage: true });
   t.ok(fs.statSync(shot).size > 1000, `screenshot kept: ${path.relative(process.cwd(), shot)}`);
 
-  await page.waitForFunction(() => document.querySelector('.h400-root')?.getAttribute('data-status') === 'ended', undefined, { timeout: 60_000 });
+  await page.locator('.h400-root[data-status="ended"]').waitFor({ timeout: 60_000 });
   t.equal(await status.textContent(), '通话已结束，感谢您的来电。');
   await page.screenshot({ path: path.join(ARTIFACTS, 'click-to-call-ended.png') });
   const originate = rig.fs.originates[0];
@@ -91,7 +91,7 @@ t.test('demo page → widget → connected, in Chromium', async (t) => {
   // A refusal shows the API's Chinese message: the same visitor again within the minute.
   await number.fill('13912345678');
   await page.getByRole('button', { name: '免费接通' }).click();
-  await page.waitForFunction(() => document.querySelector('.h400-root')?.getAttribute('data-status') === 'refused');
+  await page.locator('.h400-root[data-status="refused"]').waitFor({ timeout: 60_000 });
   t.match(await status.textContent(), /请求过于频繁，请稍后再试 请在 \d+ 秒后再试。/);
   await page.keyboard.press('Escape');
   t.equal(await open.getAttribute('aria-expanded'), 'false', 'Escape closes the panel');
