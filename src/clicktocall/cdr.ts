@@ -46,6 +46,8 @@ export interface UnansweredAttempt {
   endedAt: Date;
   /** FreeSWITCH's originate cause (USER_BUSY, NO_ANSWER, UNALLOCATED_NUMBER …). */
   cause: string;
+  /** abandoned: the visitor never came on the line; failed: the platform lost the attempt. */
+  outcome: 'abandoned' | 'failed';
   node: string;
 }
 
@@ -62,7 +64,7 @@ export function unansweredAttemptCdr(a: UnansweredAttempt, snapshot: Pick<Config
     ended_at: toDbTimestamp(a.endedAt),
     duration_s: seconds,
     billsec: 0,
-    outcome: 'abandoned',
+    outcome: a.outcome,
     hangup_cause: a.cause,
     answered_by: null,
     group_id: null,

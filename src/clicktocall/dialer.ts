@@ -32,6 +32,7 @@ import { ClickToCallError } from './errors';
 import { originateCommand } from './leg';
 import { admitRequest, deleteExpiredLimits, type LimitCheck } from './limits';
 import type { ClickToCallMetrics } from './metrics';
+import { widgetById } from './session';
 import { checkVisitorNumber } from './number';
 import type { JobResult, Originator } from './originator';
 import { advanceRequest, insertRequest, readRequest, staleRequests, type RequestStatus, type VisitorResult } from './requests';
@@ -148,7 +149,7 @@ export class Dialer {
     const ringing = new Date(now.getTime() - (settings.clickToCall.ringTimeoutS + settings.clickToCall.connectTimeoutS + 30) * 1000);
     let ended = 0;
     for (const row of await staleRequests(knex, ['dialing', 'visitor_answered'], ringing)) {
-      const widget = [...this.deps.snapshot().widgets.values()].find((w) => w.id === row.widgetId);
+      const widget = widgetById(this.deps.snapshot(), row.widgetId);
       const attempt: Attempt = { requestId: row.requestId, callUuid: row.callUuid, widget: widget ?? null, tenantId: row.tenantId, accessNumber: row.accessNumber, homeAreaCode: null, visitor: row.visitorNumber, requestedAt: row.requestedAt };
       if (await this.endUnanswered(attempt, row.visitorResult ?? 'failed', null, 'failed', now)) ended++;
     }
@@ -201,9 +202,8 @@ export class Dialer {
     const cdr = unansweredAttemptCdr({
       callUuid: a.callUuid, tenantId: widget?.tenantId ?? a.tenantId ?? 0, widgetId: widget?.id ?? 0, accessNumber: widget?.accessNumber ?? a.accessNumber ?? '',
       homeAreaCode: a.homeAreaCode, visitor: a.visitor, visitorGeo: geocode(a.visitor), requestedAt: a.requestedAt, endedAt: now,
-      cause: cause ?? 'NORMAL_TEMPORARY_FAILURE', node: settings.node.name,
+      cause: cause ?? 'NORMAL_TEMPORARY_FAILURE', outcome, node: settings.node.name,
     }, this.deps.snapshot());
-    cdr.outcome = outcome;
     await cdrs.record(cdr);
     return true;
   }
