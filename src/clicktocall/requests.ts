@@ -13,26 +13,24 @@ export type RequestStatus = (typeof REQUEST_STATUSES)[number];
 export const VISITOR_RESULTS = ['answered', 'busy', 'no_answer', 'unreachable', 'failed'] as const;
 export type VisitorResult = (typeof VISITOR_RESULTS)[number];
 
-export interface NewRequest {
+/** What a request is, fixed when it is made. */
+interface RequestIdentity {
   requestId: string;
   callUuid: string;
   widgetId: number;
   tenantId: number;
   accessNumber: string;
   visitorNumber: string;
+}
+
+export interface NewRequest extends RequestIdentity {
   clientAddress: string | null;
   webOrigin: string | null;
   node: string;
   requestedAt: Date;
 }
 
-export interface RequestRow {
-  requestId: string;
-  callUuid: string;
-  widgetId: number;
-  tenantId: number;
-  accessNumber: string;
-  visitorNumber: string;
+export interface RequestRow extends RequestIdentity {
   status: RequestStatus;
   visitorResult: VisitorResult | null;
   outcome: string | null;
