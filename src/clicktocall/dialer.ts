@@ -76,6 +76,8 @@ export function visitorResultOf(cause: string): VisitorResult {
 
 export class Dialer {
   private readonly inflight = new Set<Promise<void>>();
+  /** Pending connect watchdogs, cut short by stop(). */
+  private readonly waits = new Set<() => void>();
 
   constructor(private readonly deps: DialerDeps) {}
 
@@ -161,9 +163,32 @@ export class Dialer {
     return ended;
   }
 
+  /**
+   * Shutdown: connect watchdogs stop waiting without judging (the leg may still reach a socket;
+   * if it does not, the sweeper of any daemon ends the attempt), then every handler settles.
+   */
+  async stop(): Promise<void> {
+    for (const cancel of [...this.waits]) cancel();
+    await this.idle();
+  }
+
   /** Settles once every job result being handled now is (tests, shutdown). */
   async idle(): Promise<void> {
     while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+  }
+
+  /** True when `ms` passed, false when stop() cut the wait short. */
+  private wait(ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const done = (elapsed: boolean): void => {
+        clearTimeout(timer);
+        this.waits.delete(cancel);
+        resolve(elapsed);
+      };
+      const cancel = (): void => done(false);
+      const timer = setTimeout(() => done(true), ms);
+      this.waits.add(cancel);
+    });
   }
 
   private track(work: Promise<void>): void {
@@ -185,7 +210,7 @@ export class Dialer {
     metrics.visitorAnswerSeconds.observe(Math.max(0, (now.getTime() - attempt.requestedAt.getTime()) / 1000));
     await advanceRequest(knex, attempt.requestId, 'visitor_answered', { visitorAnsweredAt: now, visitorResult: 'answered' });
     // FreeSWITCH now runs &socket(…): the leg must reach an outbound socket (any daemon) in time.
-    await new Promise((r) => setTimeout(r, settings.clickToCall.connectTimeoutS * 1000).unref());
+    if (!(await this.wait(settings.clickToCall.connectTimeoutS * 1000))) return;
     const row = await readRequest(knex, attempt.requestId);
     if (row && (row.status === 'dialing' || row.status === 'visitor_answered')) {
       this.deps.log.error({ request_id: attempt.requestId, socket: this.deps.socketAddress }, 'the answered visitor leg never reached the outbound socket');

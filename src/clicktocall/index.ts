@@ -76,7 +76,7 @@ export class ClickToCallService {
     if (this.sweeper) clearInterval(this.sweeper);
     await this.app.close();
     this.originator.stop();
-    await this.dialer.idle();
+    await this.dialer.stop();
   }
 }
 

@@ -84,3 +84,31 @@ for (const target of dbTargets()) {
     }
   });
 }
+
+t.test('an answered leg that never reaches the outbound socket, and a result lost with the connection: still one CDR each', async (t) => {
+  const db = await dbTargets()[0].create();
+  t.teardown(() => db.destroy());
+  // FreeSWITCH is told to hand the leg to a port nobody listens on.
+  const rig = await startRig(db.url, {
+    fs: { timeScale: 1, visitors: { '13912345678': { result: 'answer', ringMs: 10 }, '13900000002': { result: 'no_answer' } } },
+    settings: { clickToCall: { ringTimeoutS: 30, connectTimeoutS: 1, maxPerClientMinute: 0, maxPerClientDay: 0, socketAddress: '127.0.0.1:1' } },
+  });
+  t.teardown(() => rig.stop());
+  const { knex } = rig.d;
+  const lostSocket = await rig.post({ widget: 'demo-click-to-call', number: '13912345678' });
+  t.match(await rig.follow(String(lostSocket.body.id)), { status: 'ended', visitor: 'answered', outcome: 'failed' });
+  t.match(await rig.d.cdr(await callUuidOf(knex, String(lostSocket.body.id))), { outcome: 'failed', origin: 'click_to_call', hangup_cause: 'NORMAL_TEMPORARY_FAILURE' });
+
+  const ringing = await rig.post({ widget: 'demo-click-to-call', number: '13900000002' });
+  const id = String(ringing.body.id);
+  await rig.follow(id, (s) => s === 'dialing');
+  await rig.fs.close(); // the BACKGROUND_JOB can now never come
+  const dialer = rig.d.daemon.clickToCall!.dialer;
+  await dialer.idle();
+  t.equal(await dialer.sweep(new Date(Date.now() + 10_000)), 0, 'not while the visitor could still be ringing');
+  t.equal(await dialer.sweep(new Date(Date.now() + 120_000)), 1, 'the sweeper ends it once the visitor cannot be ringing any more');
+  t.match(await rig.follow(id), { status: 'ended', outcome: 'failed' });
+  const uuid = await callUuidOf(knex, id);
+  t.match(await rig.d.cdr(uuid), { outcome: 'failed', origin: 'click_to_call' });
+  t.equal(await dialer.sweep(new Date(Date.now() + 240_000)), 0, 'and only once');
+});
