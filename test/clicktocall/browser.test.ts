@@ -27,6 +27,7 @@ t.test('demo page → widget → connected, in Chromium', async (t) => {
       visitors: { '13912345678': { result: 'answer', ringMs: 300 } },
       callScript: () => ({ legs: { '13800000001': { result: 'answer', ringMs: 50, talkMs: 4000 } } }),
     },
+    widget: { max_per_visitor_day: 1 },
   });
   t.teardown(() => rig.stop());
 
@@ -88,7 +89,7 @@ t.test('demo page → widget → connected, in Chromium', async (t) => {
   t.equal(originate?.visitor, '13912345678', 'the number typed in the browser was dialled');
   t.match(await rig.d.cdr(originate.vars.origination_uuid), { outcome: 'answered', origin: 'click_to_call', caller: '13912345678' });
 
-  // A refusal shows the API's Chinese message: the same visitor again within the minute.
+  // A refusal shows the API's Chinese message: the same visitor again (one call a day for this widget).
   await number.fill('13912345678');
   await page.getByRole('button', { name: '免费接通' }).click();
   await page.locator('.h400-root[data-status="refused"]').waitFor({ timeout: 60_000 });

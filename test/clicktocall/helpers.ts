@@ -36,7 +36,12 @@ export async function widgetLoaded(d: TestDaemon, key: string, check: (w: { enab
   throw new Error(`widget ${key} not loaded`);
 }
 
-export async function startRig(databaseUrl: string, opts: { fs?: FakeInboundOptions; settings?: Record<string, unknown>; fsDown?: boolean } = {}): Promise<ClickToCallRig> {
+/**
+ * `widget`: columns of the demo widget. Tests that expect a second request for one visitor to be
+ * refused give it max_per_visitor_day 1, so the refusal cannot depend on a minute boundary falling
+ * between the two requests (the minute window itself is tested with a fixed clock in limits.test.ts).
+ */
+export async function startRig(databaseUrl: string, opts: { fs?: FakeInboundOptions; settings?: Record<string, unknown>; fsDown?: boolean; widget?: Record<string, unknown> } = {}): Promise<ClickToCallRig> {
   const fs = new FakeInboundFreeSwitch({ timeScale: 0.01, ...opts.fs });
   const fsPort = await fs.listen();
   if (opts.fsDown) await fs.close();
@@ -46,7 +51,7 @@ export async function startRig(databaseUrl: string, opts: { fs?: FakeInboundOpti
     clickToCall: { ringTimeoutS: 30, connectTimeoutS: 2, maxPerClientMinute: 0, maxPerClientDay: 0 },
     ...opts.settings,
   });
-  await widgetRow(d.knex);
+  await widgetRow(d.knex, opts.widget);
   await widgetLoaded(d, WIDGET_KEY);
   if (!opts.fsDown) await d.daemon.clickToCall!.originator.waitReady(5000);
   const api = `http://127.0.0.1:${d.daemon.clickToCall!.port}`;
