@@ -1,9 +1,10 @@
 /**
  * Wires the daemon together in start-up order and takes it apart in reverse:
  * CDR spool folder (locked) → configuration (database with migrations, or the local cache while
- * the database is down) → CDR writer → cron jobs → /metrics → calls.
+ * the database is down) → CDR writer → cron jobs → /metrics → calls → the click-to-call API.
  * The spool lock comes first, so a second daemon on the same folder stops before it touches
- * anything; the call listener opens last, so FreeSWITCH only reaches a daemon that can route.
+ * anything; the call listener opens after the configuration, so FreeSWITCH only reaches a daemon
+ * that can route; the click-to-call API after it, since its answered legs come to that listener.
  */
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
@@ -21,6 +22,7 @@ import { ConfigCache, databaseIdentity } from './snapshot/cache';
 import { ConfigStore } from './snapshot/store';
 import { PromptResolver, TtsRenderer } from './prompts';
 import { startCron, type CronService } from './cron';
+import { ClickToCallCalls, ClickToCallMetrics, ClickToCallService } from './clicktocall';
 
 export interface DaemonOptions {
   clock?: CallServerDeps['clock'];
@@ -34,6 +36,8 @@ export class Daemon {
   metricsPort = 0;
   /** The cron jobs (caps, live calls, reports, retention); null when CRON_ENABLED is false. */
   cron: CronService | null = null;
+  /** The click-to-call API and its originator; null unless API_ENABLED. */
+  clickToCall: ClickToCallService | null = null;
   private stopping: Promise<void> | null = null;
 
   private constructor(
@@ -73,7 +77,9 @@ export class Daemon {
       const tts = new TtsRenderer({ cacheDir: settings.tts.cacheDir, voice: settings.tts.voice, log });
       const prompts = new PromptResolver(settings, tts);
       if (settings.tts.engine === 'espeak') store.onLoad((snapshot) => void tts.prepare(snapshot.prompts.values()));
-      const calls = new CallServer({ settings, store, cdrs, metrics, log, knex, prompts, ...options });
+      const clickToCallMetrics = new ClickToCallMetrics(metrics.registry);
+      const clickToCallCalls = new ClickToCallCalls(knex, clickToCallMetrics, settings.admission.queryTimeoutMs * 5, options.clock);
+      const calls = new CallServer({ settings, store, cdrs, metrics, log, knex, prompts, clickToCall: clickToCallCalls, ...options });
       let daemon: Daemon | null = null;
       const http = new MetricsServer(metrics, () => daemon?.health() ?? { ok: false, status: 'starting', detail: {} });
       daemon = new Daemon(settings, log, knex, metrics, store, cdrs, calls, http);
@@ -86,6 +92,12 @@ export class Daemon {
       undo.push(() => http.close());
       log.info({ host: settings.metrics.host, port: daemon.metricsPort }, 'metrics listening on /metrics');
       daemon.eslPort = (await calls.listen()).port;
+      if (settings.api.enabled) {
+        // After the outbound socket listens: FreeSWITCH hands the answered visitor legs to it.
+        const clickToCall = await ClickToCallService.start({ settings, knex, store, cdrs, metrics: clickToCallMetrics, log, clock: options.clock, eslPort: daemon.eslPort });
+        daemon.clickToCall = clickToCall;
+        undo.push(() => clickToCall.stop());
+      }
       return daemon;
     } catch (err) {
       for (const step of undo.reverse()) await Promise.resolve().then(step).catch(() => undefined);
@@ -122,6 +134,7 @@ export class Daemon {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.log.info({ activeCalls: this.calls.activeCalls, drainS: this.settings.calls.drainTimeoutS }, 'stopping: draining calls');
+      await this.clickToCall?.stop();
       await this.calls.stop(this.settings.calls.drainTimeoutS * 1000);
       await this.cron?.stop();
       await this.store.stop();

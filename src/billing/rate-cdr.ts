@@ -69,6 +69,17 @@ export function rateCdr(
   return { ...pricing, cost: formatMoney(costUnits), costUnits, capped };
 }
 
+/**
+ * A click-to-call's outgoing visitor leg (the platform called the visitor): rated as an outgoing
+ * call of its call type for the seconds the visitor was on the line, whatever became of the call
+ * to the tenant (src/clicktocall/cdr.ts adds it to the CDR's cost).
+ */
+export function rateVisitorLeg(snapshot: Pick<ConfigSnapshot, 'rates'>, tenantId: number, visitor: CallerGeo, accessNumberHomeArea: string | null, billsec: number, answered: boolean): RatedCdr {
+  const pricing = callPricing(snapshot, tenantId, visitor, accessNumberHomeArea);
+  const { cost: costUnits, capped } = answered && pricing.rate ? rateCallCapped(pricing.rate, billsec, true) : { cost: money(0), capped: false };
+  return { ...pricing, cost: formatMoney(costUnits), costUnits, capped };
+}
+
 /** Seconds of margin for ESL latency: cut this long before the money runs out. */
 export const CUT_GUARD_S = 2;
 /** Warn this long before the cut. */

@@ -12,6 +12,8 @@
  * prompt — and the socket is closed without a hangup, so FreeSWITCH's fallback
  * (hotline_after_socket.xml: second daemon, backup destination, announcement) takes it. No CDR:
  * whoever serves it writes one.
+ *
+ * A click-to-call visitor leg (src/clicktocall/leg.ts) is recognised here from its channel data.
  */
 import net from 'node:net';
 import type { Knex } from 'knex';
@@ -26,6 +28,7 @@ import type { PromptResolver } from '../prompts';
 import { PromptFileStatus, promptFilesInUse, seesPromptFiles } from '../prompts/file-check';
 import type { ConfigStore } from '../snapshot/store';
 import type { ConfigSnapshot } from '../snapshot/types';
+import { legOf, type ClickToCallCalls } from '../clicktocall/session';
 import { CallSession } from './call-session';
 import { QueueBook } from './context';
 import type { GuardTimers } from './spend-guard';
@@ -42,6 +45,8 @@ export interface CallServerDeps {
   random?: () => number;
   /** Timers of each call's spend guard (tests). */
   guardTimers?: GuardTimers;
+  /** Click-to-call request state, for visitor legs (src/clicktocall/session.ts). */
+  clickToCall?: ClickToCallCalls;
 }
 
 export class CallServer {
@@ -148,6 +153,7 @@ export class CallServer {
       return;
     }
     const snapshot = this.snapshotOrNull();
+    const leg = legOf(channel.data, log.child({ call_uuid: channel.uuid }));
     if (this.draining || !snapshot) {
       await this.release(channel, this.draining ? 'draining' : 'no_configuration');
       return;
@@ -171,7 +177,8 @@ export class CallServer {
       prompts: this.deps.prompts,
       promptFiles: this.promptFiles,
       guardTimers: this.deps.guardTimers,
-    });
+      clickToCall: this.deps.clickToCall,
+    }, leg);
     metrics.callsStarted.inc({ number_kind: kindOf(session, snapshot) });
     this.sessions.add(session);
     try {

@@ -3,8 +3,17 @@
  * handled flag), asks plan.ts what the call will do, and carries the plan out with the steps
  * (src/calls/steps, through run-action.ts). Whatever happens — the caller hangs up at any moment,
  * the socket drops, a bug throws — exactly one CDR is made.
+ *
+ * A click-to-call visitor leg (recognised by the call server, src/clicktocall/leg.ts) is the same
+ * call with the visitor as the caller and the widget's access number as the dialled number; it
+ * arrives answered, its plan has the widget's answer prompt and no PIN, its spend guard counts two
+ * legs, its CDR says so (origin, widget, ring time, the visitor leg's cost), and its request row
+ * follows the call (src/clicktocall/session.ts).
  */
 import { rateCdr, CUT_HANGUP_CAUSE } from '../billing/rate-cdr';
+import { addClickToCall } from '../clicktocall/cdr';
+import type { ClickToCallLeg } from '../clicktocall/leg';
+import type { ClickToCallCalls, RequestProgress } from '../clicktocall/session';
 import type { LiveCall } from '../billing/live-calls';
 import { readSpendHeadroom } from '../billing/usage';
 import type { CdrRecord } from '../cdr/record';
@@ -15,7 +24,7 @@ import { CallHungUpError, EslError, SocketClosedError, UnsafeValueError } from '
 import { Call, CallFacts, type IdentifiedCall } from './call';
 import { withTimeout } from './call-state';
 import type { CallDeps } from './context';
-import { planCall, type CallPlan } from './plan';
+import { callerGeo, openingPrompts, planCall, type CallPlan } from './plan';
 import { PromptPlayer, systemPrompt, type PromptRef } from './prompt-player';
 import { runAction } from './run-action';
 import { SpendGuard, type GuardTimers } from './spend-guard';
@@ -26,6 +35,8 @@ import { refuse } from './steps/refuse';
 export interface SessionDeps extends CallDeps {
   /** Timers of the spend guard (tests run them on a fake clock). */
   guardTimers?: GuardTimers;
+  /** Click-to-call request state, for visitor legs (src/clicktocall/session.ts). */
+  clickToCall?: ClickToCallCalls;
 }
 
 export class CallSession {
@@ -34,22 +45,30 @@ export class CallSession {
   private readonly acceptedHr = process.hrtime.bigint();
   private identified: IdentifiedCall | null = null;
   private guard: SpendGuard | null = null;
+  private progress: RequestProgress | null = null;
   private readonly log: CallDeps['log'];
 
+  /** `leg`: a click-to-call visitor leg (call-server.ts recognises it from the channel data). */
   constructor(
     private readonly channel: EslCallChannel,
     private readonly deps: SessionDeps,
+    private readonly leg: ClickToCallLeg | null = null,
   ) {
     this.acceptedAt = deps.clock();
     this.log = deps.log.child({ call_uuid: channel.uuid });
   }
 
+  /**
+   * Who calls. On a click-to-call leg FreeSWITCH puts the visitor's number in both the caller and
+   * the destination fields (the originate's caller-ID flip): the leg's own variables say who is who.
+   */
   get caller(): string {
-    return this.channel.data['Caller-Caller-ID-Number'] ?? '';
+    return this.leg?.visitor ?? this.channel.data['Caller-Caller-ID-Number'] ?? '';
   }
 
+  /** The number dialled; for a click-to-call, the widget's access number. */
   get dialed(): string {
-    return this.channel.data['Caller-Destination-Number'] ?? '';
+    return this.leg?.accessNumber ?? this.channel.data['Caller-Destination-Number'] ?? '';
   }
 
   get kindLabel(): string {
@@ -73,13 +92,18 @@ export class CallSession {
     }
     await this.channel.waitForEnd(this.deps.settings.esl.replyTimeoutMs);
     this.channel.close();
-    return this.buildCdr();
+    const cdr = this.buildCdr();
+    await this.progress?.finished(cdr);
+    return cdr;
   }
 
   private async flow(): Promise<void> {
+    // First, so the request ends with the CDR whatever happens next (run() never skips finished()).
+    if (this.leg) this.progress = this.deps.clickToCall?.started(this.leg, this.channel, this.log) ?? null;
     // Subscribe and set hotline_handled=true in one burst, before anything the caller hears.
     await this.channel.claim();
-    const plan = planCall(this.deps.snapshot, { dialed: this.dialed, caller: this.caller, at: this.deps.clock() }, this.deps.random);
+    const facts = { dialed: this.dialed, caller: this.caller, at: this.deps.clock(), clickToCall: this.leg };
+    const plan = planCall(this.deps.snapshot, facts, this.deps.random);
     await this.carryOut(plan);
   }
 
@@ -100,13 +124,13 @@ export class CallSession {
         await this.channel.hangup('CALL_REJECTED');
         return;
       case 'blocked': {
-        const call = this.identify(plan.call, null);
+        const call = this.identify(plan.call, []);
         call.log.info({ reason: plan.screening.reason }, 'caller blocked');
         await refuse(call, 'blocked', plan.call.tenant.blockedPromptId);
         return;
       }
       case 'serve': {
-        const call = this.identify(plan.call, plan.greeting.prompt);
+        const call = this.identify(plan.call, openingPrompts(plan));
         if (!(await admit(call))) return;
         if (plan.pin && !(await checkPin(call))) return;
         call.log.debug({ action: plan.route.action.kind, rule_id: plan.route.rule?.id ?? null, reason: plan.route.reason }, 'route');
@@ -121,7 +145,7 @@ export class CallSession {
   }
 
   /** From here on the call is typed: tenant, access number, geography, pricing. */
-  private identify(id: IdentifiedCall, greeting: PromptRef | null): Call {
+  private identify(id: IdentifiedCall, greeting: readonly PromptRef[]): Call {
     this.identified = id;
     this.facts.tenantId = id.tenant.id;
     this.facts.geo = id.geo;
@@ -143,6 +167,7 @@ export class CallSession {
     const { knex, clock, settings } = this.deps;
     const guard = new SpendGuard({
       rate,
+      legs: call.id.clickToCall ? 2 : 1,
       readHeadroom: () => withTimeout('spend headroom', settings.admission.queryTimeoutMs, readSpendHeadroom(knex, tenant.id, clock())),
       warn: () => this.channel.broadcast(call.prompts.file(systemPrompt('capped'))),
       cut: () => this.channel.kill(CUT_HANGUP_CAUSE),
@@ -150,7 +175,15 @@ export class CallSession {
       timers: this.deps.guardTimers,
     });
     this.guard = guard;
-    this.channel.onAnswer(() => void guard.answered());
+    const answeredUs = this.channel.answeredAtUs;
+    if (answeredUs === null) this.channel.onAnswer(() => void guard.answered());
+    else {
+      // Handed over answered (a click-to-call visitor leg): no CHANNEL_ANSWER will come. Count from
+      // FreeSWITCH's answer time; a leg is handed over within CLICK_TO_CALL_CONNECT_TIMEOUT_S or
+      // its attempt is failed, which bounds what a clock disagreement can take.
+      const agoMs = Math.min(this.deps.clock().getTime() - answeredUs / 1000, this.deps.settings.clickToCall.connectTimeoutS * 1000);
+      void guard.answered(agoMs);
+    }
     this.channel.onHangupEvent(() => guard.stop());
   }
 
@@ -222,6 +255,8 @@ export class CallSession {
       cdr.cost = rated.cost;
       cdr.call_type = rated.callType;
     }
+    // The visitor leg too: origin, widget, ring time, and its cost added (the tenant pays both legs).
+    if (this.leg) addClickToCall(cdr, this.leg, this.deps.snapshot, id?.geo ?? callerGeo(this.caller), id?.accessNumber.homeAreaCode ?? null);
     return cdr;
   }
 }

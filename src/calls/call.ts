@@ -13,14 +13,25 @@ import type { CallDeps } from './context';
 import { PromptPlayer, systemPrompt, type PromptRef } from './prompt-player';
 import { mediaFilePath } from './steps/media-path';
 
+/**
+ * A click-to-call visitor leg (src/clicktocall/leg.ts), as far as decisions need it: FreeSWITCH
+ * originated the call to the visitor for this widget and handed it over answered.
+ */
+export interface ClickToCallMarker {
+  readonly widgetId: number;
+}
+
 /** Everything about the caller and the tenant that later steps need, fixed at identification. */
 export interface IdentifiedCall {
   readonly tenant: Tenant;
   readonly accessNumber: AccessNumber;
   readonly geo: CallerGeo;
   readonly pricing: CallPricing;
+  /** For a click-to-call, the visitor; `dialed` is then the widget's access number. */
   readonly caller: string;
   readonly dialed: string;
+  /** Set for a click-to-call (the tenant pays two legs; no PIN; the widget's answer prompt). */
+  readonly clickToCall: ClickToCallMarker | null;
 }
 
 /** What the call writes into its CDR as it goes (the session turns it into the CDR). */
@@ -50,8 +61,8 @@ export class Call {
   menuSteps = 0;
   private answering: Promise<void> | null = null;
   private recording: Promise<void> | null = null;
-  /** The greeting not played yet: the first prompt the caller may type over carries it. */
-  private greeting: PromptRef | null;
+  /** The opening prompts not played yet (plan.ts openingPrompts): the first prompt the caller may type over carries them. */
+  private greeting: readonly PromptRef[];
 
   constructor(
     readonly id: IdentifiedCall,
@@ -59,7 +70,7 @@ export class Call {
     readonly facts: CallFacts,
     readonly deps: CallDeps,
     readonly log: Logger,
-    greeting: PromptRef | null,
+    greeting: readonly PromptRef[],
     private readonly acceptedHr: bigint = process.hrtime.bigint(),
   ) {
     this.prompts = new PromptPlayer(channel, deps, log);
@@ -87,8 +98,8 @@ export class Call {
   /** The pending greeting, once: to put in front of the first prompt the caller may type over. */
   takeGreeting(): PromptRef[] {
     const g = this.greeting;
-    this.greeting = null;
-    return g ? [g] : [];
+    this.greeting = [];
+    return [...g];
   }
 
   /** Plays the pending greeting on its own (before a hunt, voicemail, an announcement). */

@@ -55,7 +55,12 @@ export async function explainCall(
   if (plan.pin) {
     const locked = knex ? await pinLockedUntil(knex, tenant.id, facts.caller, facts.at) : null;
     say(`5 PIN: ${tenant.pin!.length} digits, ${tenant.pinMaxAttempts} attempts${locked ? `; this caller is LOCKED OUT until ${locked.toISOString()}` : ''}`);
-  } else say('5 PIN: none');
+  } else say(plan.clickToCall && tenant.pin !== null ? '5 PIN: none for a click-to-call (the tenant\'s own web page invited the visitor)' : '5 PIN: none');
+  const c2c = plan.clickToCall;
+  if (c2c) {
+    const widget = c2c.widget ? `widget ${c2c.widgetId} (key ${c2c.widget.publicKey})` : `widget ${c2c.widgetId}, no longer in force (the visitor is served all the same)`;
+    say(`  click-to-call from ${widget}: the visitor answered the platform's call and hears the answer prompt ${describePrompt(snapshot, c2c.answerPrompt)} first, then the greeting; ringback while phones ring is set as transfer_ringback; two legs are billed (the spend guard halves the headroom)`);
+  }
   const greeting = plan.greeting;
   const typedOver = plan.pin ? 'the PIN prompt' : plan.route.action.kind === 'menu' ? 'the first menu prompt' : plan.route.action.kind === 'switchboard' ? 'the switchboard prompt' : null;
   say(`6 greeting: ${greeting.inHours ? 'welcome' : 'after-hours'} prompt ${describePrompt(snapshot, greeting.prompt)} — ${greeting.reason}${typedOver ? `; played as one prompt with ${typedOver}, keys typed over it count` : ''}`);

@@ -13,7 +13,8 @@ import { checkRule, chooseRule, identify, inBusinessHours } from '../domain/rout
 import { screenCaller, type ScreeningResult } from '../domain/screening';
 import { NO_FILTERS } from '../snapshot/build';
 import type { AccessNumber, ConfigSnapshot, IvrAction, RoutingRule, RuleAction, Tenant } from '../snapshot/types';
-import type { IdentifiedCall } from './call';
+import { widgetById, type ClickToCallWidget } from '../snapshot/widgets';
+import type { ClickToCallMarker, IdentifiedCall } from './call';
 import { tenantPrompt, type PromptRef } from './prompt-player';
 
 /** What the call does next. Steps return the next one (or null: the call is over). */
@@ -73,6 +74,22 @@ export interface CallFactsIn {
   dialed: string;
   caller: string;
   at: Date;
+  /**
+   * A click-to-call visitor leg (recognised by its channel variable, src/clicktocall/leg.ts): the
+   * visitor is `caller` and the widget's access number `dialed`. Absent: a call someone dialled.
+   */
+  clickToCall?: ClickToCallMarker | null;
+}
+
+/**
+ * What a click-to-call adds to the plan: the widget (null when it is no longer in force: the
+ * visitor, already on the line, is served all the same) and what the visitor hears first, its
+ * answer_prompt_id (NULL: the system ringback.wav, "正在为您接通").
+ */
+export interface ClickToCallPlan {
+  readonly widgetId: number;
+  readonly widget: ClickToCallWidget | null;
+  readonly answerPrompt: PromptRef;
 }
 
 export interface RuleVerdict {
@@ -106,11 +123,17 @@ export type CallPlan =
       readonly kind: 'serve';
       readonly call: IdentifiedCall;
       readonly screening: ScreeningResult;
-      /** PIN access: the tenant's PIN must be keyed first. */
+      /** PIN access: the tenant's PIN must be keyed first (never for a click-to-call: the tenant's own page invited the visitor). */
       readonly pin: boolean;
       readonly greeting: GreetingPlan;
       readonly route: RoutePlan;
+      readonly clickToCall: ClickToCallPlan | null;
     };
+
+/** What the caller hears first, in order (the call plays them as one, see Call.takeGreeting): a click-to-call's answer prompt, then the greeting. */
+export function openingPrompts(plan: { readonly greeting: GreetingPlan; readonly clickToCall: ClickToCallPlan | null }): PromptRef[] {
+  return plan.clickToCall ? [plan.clickToCall.answerPrompt, plan.greeting.prompt] : [plan.greeting.prompt];
+}
 
 /** Geography of the caller; an unusable number (or data not loaded) is simply unknown. */
 export function callerGeo(caller: string): CallerGeo {
@@ -134,6 +157,7 @@ export function planCall(snapshot: ConfigSnapshot, facts: CallFactsIn, random: (
     pricing: callPricing(snapshot, tenant.id, geo, accessNumber.homeAreaCode),
     caller: facts.caller,
     dialed: facts.dialed,
+    clickToCall: facts.clickToCall ?? null,
   };
   const screening = screenCaller(tenant, snapshot.filtersByTenant.get(tenant.id) ?? NO_FILTERS, facts.caller, geo);
   if (screening.verdict === 'blocked') return { kind: 'blocked', call, screening };
@@ -142,7 +166,8 @@ export function planCall(snapshot: ConfigSnapshot, facts: CallFactsIn, random: (
     kind: 'serve',
     call,
     screening,
-    pin: tenant.pin !== null,
+    pin: tenant.pin !== null && !call.clickToCall,
+    clickToCall: call.clickToCall ? clickToCallPlan(snapshot, call.clickToCall) : null,
     greeting: {
       prompt: hours.matches ? tenantPrompt(tenant.welcomePromptId, 'welcome') : tenantPrompt(tenant.afterHoursPromptId, 'after_hours'),
       inHours: hours.matches,
@@ -150,6 +175,11 @@ export function planCall(snapshot: ConfigSnapshot, facts: CallFactsIn, random: (
     },
     route: planRoute(snapshot, call, facts.at, random),
   };
+}
+
+function clickToCallPlan(snapshot: ConfigSnapshot, marker: ClickToCallMarker): ClickToCallPlan {
+  const widget = widgetById(snapshot, marker.widgetId) ?? null;
+  return { widgetId: marker.widgetId, widget, answerPrompt: tenantPrompt(widget?.answerPromptId ?? null, 'ringback') };
 }
 
 /**

@@ -9,10 +9,15 @@
  * hangup waited behind the warning broadcast and the capture daemon-spend-cut-during-warning-
  * broadcast cut 6 s late, a prepaid balance of 0.07 ending at -0.05. The warning is
  * `uuid_broadcast … both`, played over the conversation.
+ *
+ * A click-to-call pays two legs at this rate (the visitor's, which the platform placed, and the
+ * call to the tenant's phone: src/clicktocall/cdr.ts), so the same headroom lasts half as long:
+ * `legs: 2` halves it. Its leg arrives already answered (no CHANNEL_ANSWER), so the session says
+ * how long ago FreeSWITCH answered it.
  */
 import type { Logger } from 'pino';
 import { callCutPlan, type CutPlan } from '../billing/rate-cdr';
-import type { Money } from '../domain/money';
+import { money, type Money } from '../domain/money';
 import type { RateTerms } from '../domain/rating';
 
 export interface GuardTimers {
@@ -32,6 +37,8 @@ export interface SpendGuardOptions {
   rate: RateTerms;
   /** What the tenant may still spend (null: unlimited); read live, not from the snapshot. */
   readHeadroom: () => Promise<Money | null>;
+  /** Legs billed at `rate` while the call runs: 2 for a click-to-call (default 1). */
+  legs?: 1 | 2;
   warn: () => Promise<unknown>;
   cut: () => Promise<unknown>;
   log: Logger;
@@ -47,16 +54,20 @@ export class SpendGuard {
     this.timers = opts.timers ?? REAL_TIMERS;
   }
 
-  /** The call was answered now: read the headroom, then schedule the warning and the cut. */
-  async answered(): Promise<CutPlan | null> {
-    const answeredAt = this.timers.now();
+  /**
+   * The call was answered `agoMs` ago (0: now; a leg handed over answered: FreeSWITCH's answer
+   * time): read the headroom, then schedule the warning and the cut.
+   */
+  async answered(agoMs = 0): Promise<CutPlan | null> {
+    const answeredAt = this.timers.now() - Math.max(0, agoMs);
     const headroom = await this.opts.readHeadroom().catch((err: unknown) => {
       // Fail open: the live-call job (billing/live-guard.ts) checks this call again within a minute.
       this.opts.log.warn({ err: (err as Error).message }, 'spend headroom unavailable; this call is not guarded');
       return null;
     });
     if (this.stopped) return null;
-    const plan = callCutPlan(this.opts.rate, headroom);
+    const legs = this.opts.legs ?? 1;
+    const plan = callCutPlan(this.opts.rate, headroom === null ? null : money(Math.floor(headroom / legs)));
     if (plan.cutAfterS === null) return plan;
     const due = (afterS: number): number => Math.max(0, answeredAt + afterS * 1000 - this.timers.now());
     this.opts.log.info({ warn_after_s: plan.warnAfterS, cut_after_s: plan.cutAfterS, query_ms: Math.round(this.timers.now() - answeredAt) }, 'spend guard armed');

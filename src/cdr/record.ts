@@ -24,12 +24,19 @@ export interface CdrRecord {
   call_type?: string | null;
   /** True when admission counted the call in tenant_usage.calls (the caps job recounts by it). */
   admitted?: boolean | null;
+  /** Click-to-call (src/clicktocall/cdr.ts): 'click_to_call'; undefined = the column default 'dialled'. */
+  origin?: 'dialled' | 'click_to_call';
+  widget_id?: number | null;
+  /** Seconds the visitor's phone rang. */
+  visitor_ring_s?: number | null;
+  /** The outgoing visitor leg's part of cost (DECIMAL text). */
+  visitor_cost?: string | null;
 }
 
 /** Column widths the migrations declare; text from the network is cut to fit, never rejected. */
 const WIDTHS: Partial<Record<keyof CdrRecord, number>> = {
   call_uuid: 64, access_number: 32, caller: 64, caller_region: 64, hangup_cause: 64,
-  answered_by: 64, ivr_path: 255, recording_path: 1024, node: 64, call_type: 16,
+  answered_by: 64, ivr_path: 255, recording_path: 1024, node: 64, call_type: 16, origin: 16,
 };
 
 export function fitColumns(record: CdrRecord): CdrRecord {
@@ -42,6 +49,7 @@ export function fitColumns(record: CdrRecord): CdrRecord {
   if (out.cost === null) delete out.cost;
   // Older spool lines and sessions that do not say: leave the columns to their default (NULL).
   if (out.call_type === undefined) delete out.call_type;
+  for (const column of ['origin', 'widget_id', 'visitor_ring_s', 'visitor_cost']) if (out[column] === undefined) delete out[column];
   if (out.admitted === undefined) delete out.admitted;
   else if (typeof out.admitted === 'boolean') out.admitted = out.admitted ? 1 : 0;
   return out as unknown as CdrRecord;

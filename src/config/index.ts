@@ -35,6 +35,14 @@ export interface Settings {
     readonly maxAttempts: number;
     readonly timeoutMs: number;
   };
+  readonly api: { readonly enabled: boolean; readonly host: string; readonly port: number; readonly trustProxy: string; readonly rateLimitPerMinute: number };
+  readonly clickToCall: {
+    readonly maxPerClientMinute: number;
+    readonly maxPerClientDay: number;
+    readonly ringTimeoutS: number;
+    readonly connectTimeoutS: number;
+    readonly socketAddress: string;
+  };
   readonly configCache: { readonly pollIntervalMs: number; readonly fullReloadIntervalS: number; readonly file: string };
   readonly cdr: { readonly spoolDir: string; readonly flushIntervalMs: number; readonly retryIntervalMs: number };
   readonly node: { readonly name: string };

@@ -59,6 +59,23 @@ export function registerFormats(): void {
     },
   });
   convict.addFormat({
+    name: 'proxy-list',
+    validate(value: unknown) {
+      if (typeof value !== 'string' || !/^\s*([0-9A-Fa-f.:]+(\/\d{1,3})?\s*(,\s*[0-9A-Fa-f.:]+(\/\d{1,3})?\s*)*)?$/.test(value)) {
+        throw new Error('must be empty or comma-separated proxy IP addresses or CIDR ranges, e.g. 127.0.0.1,10.0.0.0/8');
+      }
+    },
+  });
+  convict.addFormat({
+    name: 'socket-address',
+    validate(value: unknown) {
+      // Goes into FreeSWITCH's originate command: a host (name or IPv4) and a port, nothing else.
+      if (typeof value !== 'string' || (value !== '' && !/^[A-Za-z0-9.-]{1,253}:\d{1,5}$/.test(value))) {
+        throw new Error('must be empty or host:port, e.g. 10.0.0.5:8084');
+      }
+    },
+  });
+  convict.addFormat({
     name: 'listen-host',
     validate(value: unknown) {
       if (typeof value !== 'string' || value.length === 0 || /\s/.test(value)) {
@@ -325,6 +342,70 @@ export const schema = {
       format: 'count',
       default: 10000,
       env: 'NOTIFY_TIMEOUT_MS',
+    },
+  },
+  api: {
+    enabled: {
+      doc: 'Run the click-to-call web API (POST /v1/click-to-call, GET /v1/widget.js) in this daemon.',
+      format: Boolean,
+      default: false,
+      env: 'API_ENABLED',
+    },
+    host: {
+      doc: 'Address the click-to-call web API listens on (put it behind the web server or load balancer that faces the Internet).',
+      format: 'listen-host',
+      default: '127.0.0.1',
+      env: 'API_HOST',
+    },
+    port: {
+      doc: 'Port of the click-to-call web API.',
+      format: 'tcp-port',
+      default: 9470,
+      env: 'API_PORT',
+    },
+    trustProxy: {
+      doc: 'Reverse proxies (IP addresses or CIDR ranges, comma-separated) whose X-Forwarded-For names the client address that per-client limits count; empty = the TCP peer is the client.',
+      format: 'proxy-list',
+      default: '',
+      env: 'API_TRUST_PROXY',
+    },
+    rateLimitPerMinute: {
+      doc: 'Requests per minute one client address may make to the API in this daemon (a cheap first line; the per-visitor, per-client and per-widget limits are counted in the database).',
+      format: 'count',
+      default: 120,
+      env: 'API_RATE_LIMIT_PER_MINUTE',
+    },
+  },
+  clickToCall: {
+    maxPerClientMinute: {
+      doc: 'Click-to-call requests one client address may make per minute, across all daemons and widgets; 0 = no limit.',
+      format: 'count',
+      default: 3,
+      env: 'CLICK_TO_CALL_MAX_PER_CLIENT_MINUTE',
+    },
+    maxPerClientDay: {
+      doc: 'Click-to-call requests one client address may make per UTC day, across all daemons and widgets; 0 = no limit.',
+      format: 'count',
+      default: 20,
+      env: 'CLICK_TO_CALL_MAX_PER_CLIENT_DAY',
+    },
+    ringTimeoutS: {
+      doc: 'How long the visitor\'s phone rings before the attempt ends as no answer (originate_timeout).',
+      format: 'count',
+      default: 30,
+      env: 'CLICK_TO_CALL_RING_TIMEOUT_S',
+    },
+    connectTimeoutS: {
+      doc: 'After the visitor answered, how long FreeSWITCH may take to hand the call to the outbound socket before the attempt is recorded as failed.',
+      format: 'count',
+      default: 10,
+      env: 'CLICK_TO_CALL_CONNECT_TIMEOUT_S',
+    },
+    socketAddress: {
+      doc: 'host:port FreeSWITCH connects to with the answered visitor leg (&socket); empty = this daemon\'s ESL_LISTEN_HOST and port (127.0.0.1 when it listens on every address).',
+      format: 'socket-address',
+      default: '',
+      env: 'CLICK_TO_CALL_SOCKET_ADDRESS',
     },
   },
   configCache: {

@@ -72,6 +72,9 @@ export class EslCallChannel implements CallChannel {
   ) {
     this.data = data;
     this.uuid = data['Unique-ID'] ?? '';
+    // A leg FreeSWITCH answered before handing it over (an originated click-to-call leg) gets no
+    // CHANNEL_ANSWER: its answer time is in the channel data (outbound-originated-leg-to-socket.log).
+    this.answeredAtUs = microseconds(data['Caller-Channel-Answered-Time']);
     const on = (name: string, fn: (e: EslEvent) => void): void => {
       conn.on(`esl::event::${name}::${this.uuid}`, fn);
     };
@@ -160,6 +163,15 @@ export class EslCallChannel implements CallChannel {
   /** Registers a listener for the call being answered (the caller's leg). */
   onAnswer(fn: () => void): void {
     this.conn.on(`esl::event::CHANNEL_ANSWER::${this.uuid}`, fn);
+  }
+
+  /**
+   * Registers a listener for CHANNEL_BRIDGE: the caller's leg was bridged to another, i.e. a
+   * phone answered (the bridge application completes only when the conversation is over).
+   * CHANNEL_BRIDGE is one of the myevents events this daemon keeps (not in UNUSED_EVENTS).
+   */
+  onBridge(fn: () => void): void {
+    this.conn.on(`esl::event::CHANNEL_BRIDGE::${this.uuid}`, fn);
   }
 
   /** Registers a listener for the caller's hang-up (fires at most once). */

@@ -12,7 +12,8 @@
  * reported, the row stays in force.
  *
  * Tables are taken parents first: tenants, prompts, access numbers, groups and their destinations,
- * the tenants' links, schedules, holidays, filters, rates, IVR, extensions, and routing rules last.
+ * the tenants' links, schedules, holidays, filters, rates, IVR, extensions, click-to-call widgets
+ * (widgets.ts), and routing rules last.
  */
 import { parseScheduleSlot, ScheduleSyntaxError, type ScheduleSlot } from '../domain/schedule';
 import { parseRegionTokens } from '../domain/geo';
@@ -21,6 +22,7 @@ import { exactCallCost } from '../domain/rating';
 import { isValidTimeZone } from '../domain/timezone';
 import { Ledger, type Problem } from './ledger';
 import { RowError, RowReader, type Row } from './rows';
+import { buildWidgets } from './widgets';
 import {
   CALL_TYPES, CONFIG_TABLES, FILTER_KINDS, FILTER_LISTS, IVR_ACTIONS, NUMBER_KINDS, RULE_ACTIONS, STRATEGIES, TENANT_STATUSES,
   type AccessNumber, type ConfigSnapshot, type Destination, type DestinationGroup, type Extension,
@@ -44,6 +46,7 @@ export interface RawTables {
   ivr_options?: Row[];
   extensions?: Row[];
   extension_phones?: Row[];
+  click_to_call_widgets?: Row[];
 }
 
 export const SNAPSHOT_TABLES: ReadonlyArray<keyof RawTables> = CONFIG_TABLES;
@@ -87,6 +90,7 @@ export function buildSnapshot(raw: RawTables, version: number, loadedAt: Date, l
   const rates = buildRates(ledger, tenantOwner, maxCallS);
   const menus = buildMenus(ledger, tenantOwner, prompts);
   const extensionsByTenant = buildExtensions(ledger, tenantOwner);
+  const widgets = buildWidgets(ledger, { tenantOwner, accessNumbers, prompts });
 
   const rulesByTenant = new Map<number, RoutingRule[]>();
   const accessNumberTenant = new Map([...accessNumbers.values()].map((a) => [a.id, a.tenantId]));
@@ -100,7 +104,7 @@ export function buildSnapshot(raw: RawTables, version: number, loadedAt: Date, l
   const { findings, lastGood: inForce } = ledger.result(SNAPSHOT_TABLES);
   return {
     version, loadedAt, tenants, accessNumbers, groups, rulesByTenant, prompts, schedules, holidaysByTenant,
-    commonHolidays, filtersByTenant, rates, menus, extensionsByTenant, rejected: findings, lastGood: inForce,
+    commonHolidays, filtersByTenant, rates, menus, extensionsByTenant, widgets, rejected: findings, lastGood: inForce,
     numbersNotInForce: ledger.numbersNotInForce,
   };
 }

@@ -38,7 +38,7 @@ const SINGULAR: Readonly<Record<string, string>> = {
   tenants: 'tenant', access_numbers: 'access number', destination_groups: 'destination group', destinations: 'destination',
   routing_rules: 'routing rule', prompts: 'prompt', schedules: 'schedule', schedule_slots: 'schedule slot', holidays: 'holiday',
   call_filters: 'call filter', rates: 'rate', ivr_menus: 'IVR menu', ivr_options: 'IVR option', extensions: 'extension',
-  extension_phones: 'extension phone',
+  extension_phones: 'extension phone', click_to_call_widgets: 'click-to-call widget',
 };
 
 export function singular(table: string): string {

@@ -4,11 +4,13 @@
  */
 import type { Money } from '../domain/money';
 import type { Schedule } from '../domain/schedule';
+import type { ClickToCallWidget } from './widgets';
 
 /** The configuration tables DBAs edit, parents before children. */
 export const CONFIG_TABLES = [
   'tenants', 'access_numbers', 'destination_groups', 'destinations', 'routing_rules', 'prompts', 'schedules', 'schedule_slots',
   'holidays', 'call_filters', 'rates', 'ivr_menus', 'ivr_options', 'extensions', 'extension_phones',
+  'click_to_call_widgets',
 ] as const;
 
 export const TENANT_STATUSES = ['active', 'suspended', 'closed'] as const;
@@ -226,6 +228,8 @@ export interface ConfigSnapshot {
   readonly menus: ReadonlyMap<number, IvrMenu>;
   /** Per tenant, keyed by the extension's short number. */
   readonly extensionsByTenant: ReadonlyMap<number, ReadonlyMap<string, Extension>>;
+  /** Click-to-call widgets by public key (disabled ones included). */
+  readonly widgets: ReadonlyMap<string, ClickToCallWidget>;
   /** One finding per rejected row (see ConfigFinding), in table order then id. */
   readonly rejected: readonly ConfigFinding[];
   /**

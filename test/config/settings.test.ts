@@ -53,6 +53,10 @@ function validAlternative(key: string): [string, unknown] {
       return ['0.0.0.0', '0.0.0.0'];
     case 'id-list':
       return ['12, 34', [12, 34]];
+    case 'proxy-list':
+      return ['127.0.0.1,10.0.0.0/8', '127.0.0.1,10.0.0.0/8'];
+    case 'socket-address':
+      return ['10.0.0.5:8084', '10.0.0.5:8084'];
     case String:
     case 'local-path':
     case 'optional-path':
@@ -173,6 +177,10 @@ t.test('invalid values are refused with a ConfigError naming the key and the rea
     [{ CDR_FLUSH_INTERVAL_MS: 'soon' }, /cdr\.flushIntervalMs/, /positive integer|must be/],
     [{ CDR_SPOOL_DIR: '' }, /cdr\.spoolDir/, /must be a folder path/],
     [{ CDR_SPOOL_DIR: '  ' }, /cdr\.spoolDir/, /must be a folder path/],
+    [{ API_PORT: '99999' }, /api\.port/, /from 0 to 65535/],
+    [{ API_TRUST_PROXY: 'proxy.example.net' }, /api\.trustProxy/, /IP addresses or CIDR/],
+    [{ CLICK_TO_CALL_SOCKET_ADDRESS: '127.0.0.1:8084 async full)\nbgapi system x' }, /clickToCall\.socketAddress/, /host:port/],
+    [{ CLICK_TO_CALL_SOCKET_ADDRESS: '127.0.0.1' }, /clickToCall\.socketAddress/, /host:port/],
   ];
   for (const [env, key, reason] of cases) {
     const label = JSON.stringify(env);

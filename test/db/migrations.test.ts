@@ -42,6 +42,8 @@ const EXPECTED: Record<string, string[]> = {
     'recording_path', 'node',
     // Added for billing: how the call was rated, whether admission counted it, the writer batch.
     'call_type', 'admitted', 'write_batch',
+    // Click-to-call: origin, widget, how long the visitor rang, the visitor leg's part of cost.
+    'origin', 'widget_id', 'visitor_ring_s', 'visitor_cost',
   ],
   // The daemon's own tables (brief for the DB layer).
   voicemails: ['tenant_id', 'extension_id', 'call_uuid', 'caller', 'file_path', 'duration_s', 'heard'],
@@ -68,6 +70,16 @@ const EXPECTED: Record<string, string[]> = {
   ],
   call_report_rows: ['report_id', 'dimension', 'item', 'calls', 'answered', 'busy', 'no_answer', 'blocked', 'capped', 'voicemail', 'talk_seconds', 'cost'],
   retention_marks: ['kind', 'done_before'],
+  // Click-to-call (网上400): the DBA-edited widgets, the daemon's request state and limit counters.
+  click_to_call_widgets: [
+    'tenant_id', 'access_number_id', 'public_key', 'allowed_origins', 'enabled', 'max_per_visitor_minute', 'max_per_visitor_day',
+    'max_per_widget_minute', 'max_per_widget_day', 'answer_prompt_id', 'caller_id_number', 'allow_international', 'name',
+  ],
+  click_to_call_requests: [
+    'request_id', 'call_uuid', 'widget_id', 'tenant_id', 'access_number', 'visitor_number', 'client_address', 'web_origin', 'status',
+    'visitor_result', 'outcome', 'hangup_cause', 'node', 'requested_at', 'visitor_answered_at', 'connected_at', 'ended_at',
+  ],
+  click_to_call_limits: ['scope', 'subject', 'window_start', 'count', 'expires_at'],
 };
 
 /** Number of migration files in migrations/ (each applied once, undone once). */

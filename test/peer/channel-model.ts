@@ -225,6 +225,11 @@ export interface MediaOptions {
   planFor(number: string): LegPlan;
   /** Test ms (legacy scripts: ringMs, talkMs) in FreeSWITCH ms. */
   toFs(testMs: number): number;
+  /**
+   * The channel is already answered when it reaches us (a leg FreeSWITCH originated and handed to
+   * `&socket(…)`: click-to-call): answered at time 0, no CHANNEL_ANSWER, the timeline counts from then.
+   */
+  answered?: boolean;
 }
 
 /** What the channel tells the outside world (the stand-in turns these into ESL events). */
@@ -294,7 +299,8 @@ export class ChannelModel {
     private readonly hooks: ChannelHooks,
   ) {
     const timeline = opts.timeline;
-    if (timeline?.from === 'connect') this.schedule(0);
+    if (opts.answered) this.answeredAt = 0;
+    if (timeline?.from === 'connect' || opts.answered) this.schedule(0);
   }
 
   get now(): number {

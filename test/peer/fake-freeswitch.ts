@@ -36,6 +36,19 @@
  *  A9 Event-Date-Timestamp and the channel's time stamps are the wall clock (µs); FreeSWITCH
  *     durations in a script (prompt lengths, timeouts, leg_timeout, linger, the caller's
  *     timeline) are scaled by timeScale, so a 15 s ring takes 150 ms at 0.01.
+ *  A10 (`socketMode`) The socket application's arguments set Socket-Mode (async|static) and Control
+ *     (full|single-channel) in the connect reply; without `full`, an outbound socket gets
+ *     "-ERR command not found" for everything but connect, myevents, sendmsg and exit (linger and
+ *     nixevent included) — mod_event_socket.c, and outbound-originated-leg-to-socket.log.
+ *  A11 (`originated`) A leg FreeSWITCH originated and handed to `&socket(…)` (click-to-call) arrives
+ *     answered (Answer-State answered, Channel-Call-State ACTIVE, its answer time set, no
+ *     CHANNEL_ANSWER to come; the channel model starts answered), Call-Direction outbound, the
+ *     dialled number in both Caller-Caller-ID-Number and Caller-Destination-Number, the origination
+ *     caller ID in Caller-Orig-Caller-ID-Number/Caller-Callee-ID-Number/Caller-ANI and the
+ *     originate `{…}` variables as variable_* (the CHANNEL_DATA of outbound-originated-leg-to-socket.log).
+ *  A12 Without linger, the disconnect notice follows the completion of the application that was
+ *     running when the channel hung up (the capture above: CHANNEL_HANGUP, then the `hangup`
+ *     application's CHANNEL_EXECUTE_COMPLETE, then the notice); at once when none runs.
  */
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
@@ -79,6 +92,14 @@ export interface CallScript {
   injectAfterConnect?: Buffer;
   /** Answer `connect` only once this settles (a call that arrives as the daemon starts draining). */
   holdConnectReply?: Promise<unknown>;
+  /** A10: the socket application's flags (default async full). */
+  socketMode?: { async: boolean; full: boolean };
+  /**
+   * A11: a leg FreeSWITCH originated to `caller` (= `destination`, the visitor) and handed to this
+   * socket already answered: `callerIdNumber` is the origination caller ID, `variables` the
+   * originate's `{…}` channel variables, `ringMs` how long it rang before the answer.
+   */
+  originated?: { callerIdNumber: string; variables: Record<string, string>; ringMs?: number };
 }
 
 export interface ExecutedApp {
@@ -127,6 +148,12 @@ const MYEVENTS = [
   'CHANNEL_PARK', 'CHANNEL_UNPARK', 'CHANNEL_APPLICATION', 'TALK', 'DTMF', 'NOTALK', 'DETECTED_SPEECH',
 ];
 
+/** A10: what an outbound socket without `full` still accepts (mod_event_socket.c parse_command). */
+const SINGLE_CHANNEL_COMMANDS = new Set(['connect', 'myevents', 'sendmsg', 'exit']);
+
+/** A11: the originate `{…}` variables in the captured originated leg, replaced by the script's own. */
+const CAPTURED_ORIGINATE_VARS = new Set(['variable_origination_caller_id_number', 'variable_hotline_click_to_call', 'variable_originate_timeout', 'variable_ignore_early_media']);
+
 const DISCONNECT_TEXT = 'Disconnected, goodbye.\nSee you at ClueCon! http://www.cluecon.com/\n';
 
 /** switch_url_encode: these printable characters, controls and every non-ASCII byte are %XX. */
@@ -145,6 +172,12 @@ let templateCache: Array<[string, string]> | null = null;
 function template(): Array<[string, string]> {
   templateCache ??= channelDataTemplate().map(([n, v]) => [n, decodeURIComponent(v)]);
   return templateCache;
+}
+
+let originatedTemplateCache: Array<[string, string]> | null = null;
+function originatedTemplate(): Array<[string, string]> {
+  originatedTemplateCache ??= channelDataTemplate('outbound-originated-leg-to-socket.log').map(([n, v]) => [n, decodeURIComponent(v)]);
+  return originatedTemplateCache;
 }
 
 /** Encoded `Name: value\n` lines, cached: the template is the same for every call (load tests). */
@@ -185,7 +218,8 @@ class FakeCall {
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly channelVars: Array<[string, string]>;
   private answeredAtUs = 0;
-  private readonly createdAtUs = nowUs();
+  /** An originated leg (A11) was created when the visitor's phone started ringing, ringMs ago. */
+  private readonly createdAtUs: number;
   private digitIndex = 0;
   private resolveDone!: (r: CallRecord) => void;
   private readonly attemptsByNumber = new Map<number | string, number>();
@@ -195,6 +229,7 @@ class FakeCall {
   constructor(private readonly script: CallScript) {
     this.uuid = script.uuid ?? randomUUID();
     this.scale = script.timeScale ?? 0.01;
+    this.createdAtUs = nowUs() - (script.originated ? (script.originated.ringMs ?? 20) * 1000 : 0);
     this.clock = new RealClock(this.scale);
     this.record = {
       uuid: this.uuid, commands: [], apps: [], bridges: [], hangupCause: null, answered: false,
@@ -212,6 +247,7 @@ class FakeCall {
       recordSeconds: script.recordSeconds,
       planFor: (n) => this.planFor(n),
       toFs,
+      answered: script.originated !== undefined,
     }, {
       answered: () => {
         this.record.answered = true;
@@ -240,6 +276,12 @@ class FakeCall {
     });
     this.record.variables = this.model.vars;
     this.record.keys = this.model.keyLog;
+    if (script.originated) {
+      // A11: answered (just now) before the socket was opened; no CHANNEL_ANSWER to come.
+      this.record.answered = true;
+      this.record.answeredAtFs = 0;
+      this.answeredAtUs = this.createdAtUs + (script.originated.ringMs ?? 20) * 1000;
+    }
   }
 
   run(host: string, port: number): Promise<CallRecord> {
@@ -305,6 +347,7 @@ class FakeCall {
   private onCommand(line: string, headers: Record<string, string>, body: string): void {
     if (this.closed) return;
     const [verb = '', ...rest] = line.split(' ');
+    if (this.script.socketMode?.full === false && !SINGLE_CHANNEL_COMMANDS.has(verb.toLowerCase())) return this.reply('-ERR command not found');
     switch (verb.toLowerCase()) {
       case 'connect':
         if (this.script.holdConnectReply && !this.connectHeld) {
@@ -313,7 +356,7 @@ class FakeCall {
           return;
         }
         this.connected = true;
-        this.sendRaw(`${this.channelHeaderBlock('CHANNEL_DATA', [])}Content-Type: command/reply\nReply-Text: %2BOK%0A\nSocket-Mode: async\nControl: full\n\n`);
+        this.sendRaw(`${this.channelHeaderBlock('CHANNEL_DATA', [])}Content-Type: command/reply\nReply-Text: %2BOK%0A\nSocket-Mode: ${this.script.socketMode?.async === false ? 'static' : 'async'}\nControl: ${this.script.socketMode?.full === false ? 'single-channel' : 'full'}\n\n`);
         if (this.script.injectAfterConnect) this.sendBytes(this.script.injectAfterConnect);
         if (this.script.callerHangsUpAfterMs !== undefined) {
           this.later(this.script.callerHangsUpAfterMs, () => this.model.hangup(this.record.answered ? 'NORMAL_CLEARING' : 'ORIGINATOR_CANCEL'));
@@ -410,17 +453,19 @@ class FakeCall {
     this.record.hangupCause = cause;
     this.record.hungUpAtFs = this.clock.now();
     this.sendEvent('CHANNEL_HANGUP', [['Hangup-Cause', cause]]);
-    if (this.record.lingerS === null) {
-      // A7: without linger the socket goes now and CHANNEL_HANGUP_COMPLETE is never delivered.
-      this.disconnect();
-      return;
-    }
+    // A7: without linger CHANNEL_HANGUP_COMPLETE is never delivered; A12: the socket goes once the
+    // running application has completed (the model's `finished`, at once when none runs).
+    if (this.record.lingerS === null) return;
     this.sendRaw(`Content-Type: text/disconnect-notice\nControlled-Session-UUID: ${this.uuid}\nContent-Disposition: linger\nChannel-Name: sofia/acc/${this.script.caller}@127.0.0.1:5070\nLinger-Time: ${this.record.lingerS}\nContent-Length: 0\n\n`);
   }
 
   /** After the running application completed: the dialplan's own `socket` completes, then HANGUP_COMPLETE. */
   private finishHangup(cause: string): void {
-    if (this.closed || this.record.lingerS === null) return;
+    if (this.closed) return;
+    if (this.record.lingerS === null) {
+      this.disconnect();
+      return;
+    }
     const response = this.model.applicationResponse;
     this.sendEvent('CHANNEL_UNPARK', [['Hangup-Cause', cause]]);
     this.sendEvent('CHANNEL_EXECUTE_COMPLETE', [['Hangup-Cause', cause], ['Application', 'socket'], ['Application-Data', '127.0.0.1:8084 async full'], ['Application-Response', response], ['Application-UUID', randomUUID()]]);
@@ -524,6 +569,21 @@ class FakeCall {
       'Channel-Channel-Created-Time': String(this.createdAtUs),
       'Caller-Channel-Created-Time': String(this.createdAtUs),
     };
-    return template().map(([name, value]) => [name, replace[name] ?? value]);
+    const originated = s.originated;
+    if (!originated) return template().map(([name, value]) => [name, replace[name] ?? value]);
+    // A11: the origination caller ID where FreeSWITCH puts it after the caller-ID flip, and the
+    // originate's own variables where the captured ones were.
+    for (const name of ['Channel-Orig-Caller-ID-Number', 'Caller-Orig-Caller-ID-Number', 'Channel-Callee-ID-Number', 'Caller-Callee-ID-Number', 'Channel-ANI', 'Caller-ANI']) {
+      replace[name] = originated.callerIdNumber;
+    }
+    replace['Channel-Caller-ID-Name'] = s.caller;
+    replace['Caller-Caller-ID-Name'] = s.caller;
+    const vars: Array<[string, string]> = Object.entries({ origination_caller_id_number: originated.callerIdNumber, ...originated.variables }).map(([k, v]) => [`variable_${k}`, v]);
+    const out: Array<[string, string]> = [];
+    for (const [name, value] of originatedTemplate()) {
+      if (name === 'variable_origination_caller_id_number') out.push(...vars);
+      if (!CAPTURED_ORIGINATE_VARS.has(name)) out.push([name, replace[name] ?? value]);
+    }
+    return out;
   }
 }

@@ -24,6 +24,18 @@ export const FIXTURE_DIR = [path.resolve(__dirname, '..', 'fixtures', 'esl'), pa
 ) ?? path.resolve(__dirname, '..', 'fixtures', 'esl');
 
 export function readCapture(name: string): Capture {
+  const capture = readLabelled(name);
+  return { connections: capture.connections.map(orient) };
+}
+
+/**
+ * Direction labels as the recording proxy wrote them. Use readCapture: one capture
+ * (inbound-originate-to-socket.log) was recorded with the proxy's two sides named the wrong way
+ * round, which its bytes prove: its first chunk, labelled CTL->FS, is `Content-Type: auth/request`,
+ * and on the inbound socket only FreeSWITCH sends that, unasked, as soon as a client connects
+ * (mod_event_socket.c listener_run).
+ */
+export function readLabelled(name: string): Capture {
   const data = fs.readFileSync(path.join(FIXTURE_DIR, name));
   const connections: Chunk[][] = [[]];
   let pos = 0;
@@ -44,6 +56,17 @@ export function readCapture(name: string): Capture {
   return { connections };
 }
 
+/** True when a connection's labels are swapped (see readLabelled): FreeSWITCH's auth/request labelled as ours. */
+export function labelsSwapped(chunks: readonly Chunk[]): boolean {
+  const first = chunks[0];
+  return first !== undefined && first.direction === 'CTL->FS' && first.bytes.toString('latin1').startsWith('Content-Type: auth/request');
+}
+
+function orient(chunks: Chunk[]): Chunk[] {
+  if (!labelsSwapped(chunks)) return chunks;
+  return chunks.map((c) => ({ direction: c.direction === 'FS->CTL' ? 'CTL->FS' : 'FS->CTL', bytes: c.bytes }));
+}
+
 export function captureNames(): string[] {
   return fs.readdirSync(FIXTURE_DIR).filter((f) => f.endsWith('.log')).sort();
 }
@@ -56,9 +79,11 @@ export function streamOf(chunks: Chunk[], direction: Direction): Buffer {
 /**
  * The CHANNEL_DATA a real FreeSWITCH sent in reply to `connect` (outbound socket), as ordered
  * [name, raw value] pairs, without the trailing Content-Type/Reply-Text/Socket-Mode/Control.
+ * By default a caller's inbound leg; outbound-originated-leg-to-socket.log gives a leg that
+ * FreeSWITCH originated (click-to-call) and handed over with `&socket(…)`.
  */
-export function channelDataTemplate(): Array<[string, string]> {
-  const capture = readCapture('outbound-plain-hunt-busy-noanswer-answer.log');
+export function channelDataTemplate(captureName = 'outbound-plain-hunt-busy-noanswer-answer.log'): Array<[string, string]> {
+  const capture = readCapture(captureName);
   const first = capture.connections[0].find((c) => c.direction === 'FS->CTL')!;
   const text = first.bytes.toString('utf8');
   const pairs: Array<[string, string]> = [];

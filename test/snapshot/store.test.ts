@@ -92,7 +92,7 @@ eachDb(t, 'start() loads the configuration', async (t, { store, metrics }) => {
   t.same(await rejectedMetric(metrics), {
     tenants: 0, access_numbers: 0, destination_groups: 0, destinations: 0, routing_rules: 0, prompts: 0,
     schedules: 0, schedule_slots: 0, holidays: 0, call_filters: 0, rates: 0, ivr_menus: 0, ivr_options: 0,
-    extensions: 0, extension_phones: 0,
+    extensions: 0, extension_phones: 0, click_to_call_widgets: 0,
   }, 'rejected-rows metric is zero for every table');
   t.equal(await reloadCount(metrics, 'ok'), 1);
   t.ok(metrics.configLoadedAt, 'snapshot age metric fed');

@@ -14,7 +14,7 @@ import type { ConfigSnapshot, Tenant } from '../../snapshot/types';
 import type { Call } from '../call';
 import { lastAnsweredBy, takeRotation, withTimeout } from '../call-state';
 import type { CallAction } from '../plan';
-import { tenantPrompt } from '../prompt-player';
+import { MISSING_PROMPT_TONE, tenantPrompt } from '../prompt-player';
 
 /** How often a queued caller's group is hunted again, and the music they hear meanwhile. */
 export const QUEUE_RETRY_S = 15;
@@ -124,16 +124,10 @@ export async function dialBatch(call: Call, numbers: readonly string[], ringTime
   let ready: Promise<void> = Promise.resolve();
   if (!call.bridgingReady) {
     call.bridgingReady = true;
-    const ringbackId = call.tenant.ringbackPromptId;
-    const ringback = ringbackId === null ? null : call.prompts.instruction(tenantPrompt(ringbackId, 'ringback'));
     // A failed bridge hangs the caller up unless continue_on_fail is set; hangup_after_bridge
     // ends the caller's leg when an answered bridge ends; ringback is what the caller hears.
     // An instant application: the bridge is written right behind it.
-    ready = call.channel.setVariables({
-      continue_on_fail: 'true',
-      hangup_after_bridge: 'true',
-      ...(ringback?.app === 'playback' ? { ringback: ringback.arg } : {}),
-    });
+    ready = call.channel.setVariables({ continue_on_fail: 'true', hangup_after_bridge: 'true', ...ringbackVariables(call) });
   }
   const callerId = presentableCallerId(call.id.caller);
   const vars: Record<string, string | number> = { leg_timeout: ringTimeoutS };
@@ -155,6 +149,24 @@ export async function dialBatch(call: Call, numbers: readonly string[], ringTime
     call.facts.answeredBy = numbers.find((n) => n === other) ?? (numbers.length === 1 ? numbers[0] : other);
   }
   return leg;
+}
+
+/**
+ * What the caller hears while the phones ring: the tenant's ringback prompt, else FreeSWITCH's own
+ * (the dialplan's `ringback`). A click-to-call visitor leg never ran the dialplan — FreeSWITCH
+ * originated it — so it gets the system ringback.wav rather than silence; and since that channel
+ * is answered, FreeSWITCH plays `transfer_ringback` before `ringback` (switch_ivr_originate.c:
+ * CF_ANSWERED takes transfer_ringback first), so both are set. A file known to be missing is not
+ * set at all (the prompt player's tone stand-in is a tone_stream spec with commas, which no
+ * channel variable may carry): FreeSWITCH's own ringback, or silence, and the file check counts it.
+ */
+function ringbackVariables(call: Call): Record<string, string> {
+  const ringbackId = call.tenant.ringbackPromptId;
+  const clickToCall = call.id.clickToCall !== null;
+  if (ringbackId === null && !clickToCall) return {};
+  const ringback = call.prompts.instruction(tenantPrompt(ringbackId, 'ringback'));
+  if (ringback.app !== 'playback' || ringback.arg === MISSING_PROMPT_TONE) return {};
+  return clickToCall ? { ringback: ringback.arg, transfer_ringback: ringback.arg } : { ringback: ringback.arg };
 }
 
 /**

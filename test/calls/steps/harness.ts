@@ -11,7 +11,7 @@ import type { Knex } from 'knex';
 import type { Test } from 'tap';
 import { Call, CallFacts } from '../../../src/calls/call';
 import { QueueBook, type CallDeps } from '../../../src/calls/context';
-import { planCall } from '../../../src/calls/plan';
+import { openingPrompts, planCall } from '../../../src/calls/plan';
 import { SYSTEM_PROMPTS } from '../../../src/calls/prompts';
 import { loadSettings, type Settings } from '../../../src/config';
 import { createLogger } from '../../../src/log';
@@ -93,7 +93,7 @@ export async function stepCall(world: StepWorld, dialed: string, script: Scripte
   const channel = new ScriptedChannel({ promptMs: world.promptMs, ...script });
   const facts = new CallFacts();
   facts.tenantId = plan.call.tenant.id;
-  const call = new Call(plan.call, channel, facts, deps, deps.log, plan.greeting.prompt);
+  const call = new Call(plan.call, channel, facts, deps, deps.log, openingPrompts(plan));
   return { call, channel, metrics, snapshot };
 }
 

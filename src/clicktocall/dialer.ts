@@ -1,0 +1,288 @@
+/**
+ * One click, from the API request to the visitor's phone ringing, and what becomes of an attempt
+ * whose visitor never reaches the call flow. Refusals are ClickToCallErrors (errors.ts).
+ *
+ * Checks, cheapest first: the widget (key, enabled, origin), the visitor number (number.ts), the
+ * access number and tenant (routing's identify, as for a dialled call), the tenant's block lists
+ * and region blocking (the call flow's screenCaller, on the same number the flow will see), the
+ * tenant's caps and balance read-only (capsReached on tenant_usage: the call flow's admission
+ * counts the call, not this), FreeSWITCH reachable, then the limits, which count (limits.ts).
+ * Then the request row, and `bgapi originate` with a call UUID of our own (origination_uuid):
+ * every attempt has its CDR under that UUID, whether the session writes it (the visitor answered)
+ * or this module does (busy, no answer, unreachable, or the leg never reached the socket).
+ */
+import { randomUUID } from 'node:crypto';
+import type { Knex } from 'knex';
+import type { Logger } from 'pino';
+import { capsReached, loadTenantLimits } from '../billing/caps';
+import { moneyOrNull } from '../billing/usage';
+import { hasLimits, usagePeriods, withTimeout } from '../calls/call-state';
+import type { CdrWriter } from '../cdr/writer';
+import type { Settings } from '../config';
+import { geocode } from '../domain/geo';
+import { money } from '../domain/money';
+import { identify } from '../domain/routing';
+import { screenCaller } from '../domain/screening';
+import { EslCommandError } from '../esl/errors';
+import { NO_FILTERS } from '../snapshot/build';
+import type { ConfigSnapshot } from '../snapshot/types';
+import { normalizeOrigin, widgetById, type ClickToCallWidget } from '../snapshot/widgets';
+import { unansweredAttemptCdr } from './cdr';
+import { ClickToCallError } from './errors';
+import { originateCommand } from './leg';
+import { admitRequest, deleteExpiredLimits, type LimitCheck } from './limits';
+import type { ClickToCallMetrics } from './metrics';
+import { checkVisitorNumber } from './number';
+import type { JobResult, Originator } from './originator';
+import { advanceRequest, insertRequest, readRequest, staleRequests, type RequestStatus, type VisitorResult } from './requests';
+
+export interface DialerDeps {
+  settings: Settings;
+  knex: Knex;
+  snapshot: () => ConfigSnapshot;
+  cdrs: Pick<CdrWriter, 'record'>;
+  metrics: ClickToCallMetrics;
+  log: Logger;
+  clock: () => Date;
+  originator: Pick<Originator, 'ready' | 'bgapi'>;
+  /** host:port FreeSWITCH hands the answered visitor leg to. */
+  socketAddress: string;
+}
+
+export interface ClickInput {
+  widgetKey: string;
+  number: string;
+  /** The Origin header, when the browser sent one. */
+  origin: string | undefined;
+  clientAddress: string;
+}
+
+export interface RequestView {
+  id: string;
+  status: RequestStatus;
+  /** answered | busy | no_answer | unreachable | failed, once known. */
+  visitor?: VisitorResult;
+  /** The CDR outcome, once ended. */
+  outcome?: string;
+}
+
+/** originate's -ERR cause → what happened to the visitor (FreeSWITCH cause names, switch_channel.c). */
+export function visitorResultOf(cause: string): VisitorResult {
+  if (cause === 'USER_BUSY') return 'busy';
+  if (['NO_ANSWER', 'NO_USER_RESPONSE', 'ALLOTTED_TIMEOUT', 'ORIGINATOR_CANCEL', 'PROGRESS_TIMEOUT'].includes(cause)) return 'no_answer';
+  return 'unreachable';
+}
+
+export class Dialer {
+  private readonly inflight = new Set<Promise<void>>();
+  /** Pending connect watchdogs, cut short by stop(). */
+  private readonly waits = new Set<() => void>();
+
+  constructor(private readonly deps: DialerDeps) {}
+
+  async click(input: ClickInput): Promise<RequestView> {
+    const { settings, knex, metrics, clock, log } = this.deps;
+    const snapshot = this.deps.snapshot();
+    const widget = snapshot.widgets.get(input.widgetKey);
+    if (!widget) throw new ClickToCallError('CTC_ERR_UNKNOWN_WIDGET');
+    if (!widget.enabled) throw new ClickToCallError('CTC_ERR_WIDGET_DISABLED');
+    if (!originAllowed(widget, input.origin)) throw new ClickToCallError('CTC_ERR_ORIGIN_NOT_ALLOWED', input.origin === undefined ? 'no_origin_header' : undefined);
+    const number = checkVisitorNumber(input.number, { allowInternational: widget.allowInternational });
+    if (!number.ok) throw new ClickToCallError(number.code, number.reason);
+    const id = identify(snapshot, widget.accessNumber);
+    if (id.kind !== 'ok') throw new ClickToCallError('CTC_ERR_UNAVAILABLE', id.kind);
+    const tenant = id.tenant;
+    const geo = geocode(number.dial);
+    const screening = screenCaller(tenant, snapshot.filtersByTenant.get(tenant.id) ?? NO_FILTERS, number.dial, geo);
+    if (screening.verdict === 'blocked') throw new ClickToCallError('CTC_ERR_NUMBER_BLOCKED');
+    const now = clock();
+    const bound = settings.admission.queryTimeoutMs;
+    if (hasLimits(tenant)) {
+      const capped = await this.db('caps', () => withTimeout('caps (read only)', bound, this.capsReasons(tenant.id, now)));
+      if (capped.length > 0) throw new ClickToCallError('CTC_ERR_UNAVAILABLE', capped[0]);
+    }
+    if (!this.deps.originator.ready) throw new ClickToCallError('CTC_ERR_FREESWITCH_UNAVAILABLE');
+    const verdict = await this.db('limits', () => withTimeout('limits', bound * 5, admitRequest(knex, limitChecks(widget, tenant.timezone, number.dial, input.clientAddress, settings), now)));
+    if (!verdict.ok) throw new ClickToCallError('CTC_ERR_RATE_LIMITED', verdict.scope, verdict.retryAfterS);
+
+    const requestId = randomUUID();
+    const callUuid = randomUUID();
+    await this.db('request', () => withTimeout('request insert', bound * 5, insertRequest(knex, {
+      requestId, callUuid, widgetId: widget.id, tenantId: tenant.id, accessNumber: widget.accessNumber, visitorNumber: number.dial,
+      clientAddress: input.clientAddress, webOrigin: input.origin ?? null, node: settings.node.name, requestedAt: now,
+    })));
+    const attempt: Attempt = { requestId, callUuid, widget, homeAreaCode: id.accessNumber.homeAreaCode, visitor: number.dial, requestedAt: now };
+    const command = originateCommand({
+      callUuid, requestId, widgetId: widget.id, accessNumber: widget.accessNumber, visitor: number.dial,
+      callerIdNumber: widget.callerIdNumber ?? widget.accessNumber, clickedAt: now, ringTimeoutS: settings.clickToCall.ringTimeoutS,
+      dialTemplate: settings.dial.stringTemplate, socketAddress: this.deps.socketAddress,
+    });
+    let job: { result: Promise<JobResult> };
+    try {
+      job = await this.deps.originator.bgapi(command, (settings.clickToCall.ringTimeoutS + settings.clickToCall.connectTimeoutS + 15) * 1000);
+    } catch (err) {
+      log.warn({ err: (err as Error).message, request_id: requestId }, 'originate not accepted by FreeSWITCH');
+      // -ERR: certainly no call; anything else (no reply, connection lost) may have started one,
+      // so the sweeper decides once the visitor could no longer be ringing.
+      if (err instanceof EslCommandError) await this.endUnanswered(attempt, 'failed', 'NORMAL_TEMPORARY_FAILURE', 'failed');
+      throw new ClickToCallError('CTC_ERR_FREESWITCH_UNAVAILABLE');
+    }
+    metrics.requests.inc({ result: 'accepted' });
+    log.info({ request_id: requestId, call_uuid: callUuid, widget_id: widget.id, tenant_id: tenant.id }, 'click-to-call: dialling the visitor');
+    this.track(job.result.then((r) => this.onJob(attempt, r)));
+    return { id: requestId, status: 'dialing' };
+  }
+
+  /** Where a request is; only for the widget it was made through (else "not found"). */
+  async status(requestId: string, widgetKey: string): Promise<RequestView> {
+    const widget = this.deps.snapshot().widgets.get(widgetKey);
+    const row = await this.db('request', () => withTimeout('request read', this.deps.settings.admission.queryTimeoutMs * 5, readRequest(this.deps.knex, requestId)));
+    if (!row || !widget || row.widgetId !== widget.id) throw new ClickToCallError('CTC_ERR_NOT_FOUND');
+    return { id: row.requestId, status: row.status, ...(row.visitorResult ? { visitor: row.visitorResult } : {}), ...(row.outcome ? { outcome: row.outcome } : {}) };
+  }
+
+  /**
+   * Ends attempts nobody heard back about (the BACKGROUND_JOB was lost with its connection, or the
+   * daemon that placed them stopped), with a CDR; and requests of calls whose daemon died.
+   */
+  async sweep(now: Date = this.deps.clock()): Promise<number> {
+    const { knex, settings } = this.deps;
+    const ringing = new Date(now.getTime() - (settings.clickToCall.ringTimeoutS + settings.clickToCall.connectTimeoutS + 30) * 1000);
+    let ended = 0;
+    for (const row of await staleRequests(knex, ['dialing', 'visitor_answered'], ringing)) {
+      const widget = widgetById(this.deps.snapshot(), row.widgetId);
+      const attempt: Attempt = { requestId: row.requestId, callUuid: row.callUuid, widget: widget ?? null, tenantId: row.tenantId, accessNumber: row.accessNumber, homeAreaCode: null, visitor: row.visitorNumber, requestedAt: row.requestedAt };
+      if (await this.endUnanswered(attempt, row.visitorResult ?? 'failed', null, 'failed', now)) ended++;
+    }
+    const talking = new Date(now.getTime() - (settings.calls.maxDurationS + 3600) * 1000);
+    for (const row of await staleRequests(knex, ['connecting', 'connected'], talking)) {
+      if (await advanceRequest(knex, row.requestId, 'ended', { endedAt: now, outcome: 'failed' })) ended++;
+    }
+    await deleteExpiredLimits(knex, now);
+    return ended;
+  }
+
+  /**
+   * Shutdown: connect watchdogs stop waiting without judging (the leg may still reach a socket;
+   * if it does not, the sweeper of any daemon ends the attempt), then every handler settles.
+   */
+  async stop(): Promise<void> {
+    for (const cancel of [...this.waits]) cancel();
+    await this.idle();
+  }
+
+  /** Settles once every job result being handled now is (tests, shutdown). */
+  async idle(): Promise<void> {
+    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+  }
+
+  /** True when `ms` passed, false when stop() cut the wait short. */
+  private wait(ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const done = (elapsed: boolean): void => {
+        clearTimeout(timer);
+        this.waits.delete(cancel);
+        resolve(elapsed);
+      };
+      const cancel = (): void => done(false);
+      const timer = setTimeout(() => done(true), ms);
+      this.waits.add(cancel);
+    });
+  }
+
+  private track(work: Promise<void>): void {
+    const p = work.catch((err: unknown) => this.deps.log.error({ err }, 'click-to-call attempt handling failed')).finally(() => this.inflight.delete(p));
+    this.inflight.add(p);
+  }
+
+  private async onJob(attempt: Attempt, result: JobResult): Promise<void> {
+    const { metrics, clock, knex, settings } = this.deps;
+    if (result.kind === 'lost') return; // the sweeper ends it once the visitor could not be ringing any more
+    const now = clock();
+    if (result.kind === 'failed') {
+      const visitor = visitorResultOf(result.cause);
+      metrics.visitorLegs.inc({ result: visitor });
+      await this.endUnanswered(attempt, visitor, result.cause, 'abandoned', now);
+      return;
+    }
+    metrics.visitorLegs.inc({ result: 'answered' });
+    metrics.visitorAnswerSeconds.observe(Math.max(0, (now.getTime() - attempt.requestedAt.getTime()) / 1000));
+    await advanceRequest(knex, attempt.requestId, 'visitor_answered', { visitorAnsweredAt: now, visitorResult: 'answered' });
+    // FreeSWITCH now runs &socket(…): the leg must reach an outbound socket (any daemon) in time.
+    if (!(await this.wait(settings.clickToCall.connectTimeoutS * 1000))) return;
+    const row = await readRequest(knex, attempt.requestId);
+    if (row && (row.status === 'dialing' || row.status === 'visitor_answered')) {
+      this.deps.log.error({ request_id: attempt.requestId, socket: this.deps.socketAddress }, 'the answered visitor leg never reached the outbound socket');
+      await this.endUnanswered(attempt, 'answered', 'NORMAL_TEMPORARY_FAILURE', 'failed');
+    }
+  }
+
+  /** Ends an attempt that never reached the call flow, and writes its CDR: only if this call ended it. */
+  private async endUnanswered(a: Attempt, visitor: VisitorResult, cause: string | null, outcome: 'abandoned' | 'failed', now: Date = this.deps.clock()): Promise<boolean> {
+    const { knex, cdrs, settings } = this.deps;
+    const ended = await advanceRequest(knex, a.requestId, 'ended', { endedAt: now, visitorResult: visitor, outcome, hangupCause: cause });
+    if (!ended) return false;
+    const widget = a.widget;
+    const cdr = unansweredAttemptCdr({
+      callUuid: a.callUuid, tenantId: widget?.tenantId ?? a.tenantId ?? 0, widgetId: widget?.id ?? 0, accessNumber: widget?.accessNumber ?? a.accessNumber ?? '',
+      homeAreaCode: a.homeAreaCode, visitor: a.visitor, visitorGeo: geocode(a.visitor), requestedAt: a.requestedAt, endedAt: now,
+      cause: cause ?? 'NORMAL_TEMPORARY_FAILURE', outcome, node: settings.node.name,
+    }, this.deps.snapshot());
+    await cdrs.record(cdr);
+    return true;
+  }
+
+  private async capsReasons(tenantId: number, now: Date): Promise<string[]> {
+    const [limits] = await loadTenantLimits(this.deps.knex, [tenantId]);
+    if (!limits) return [];
+    const { day, month } = usagePeriods(now, limits.zone);
+    const rows: Array<{ period_kind: string; period_start: string; calls: unknown; spend: unknown }> = await this.deps.knex('tenant_usage')
+      .where({ tenant_id: tenantId })
+      .andWhere((q) => void q.where({ period_kind: 'day', period_start: day }).orWhere({ period_kind: 'month', period_start: month }))
+      .select('period_kind', 'period_start', 'calls', 'spend');
+    const of = (kind: string): { calls: number; spend: number } => {
+      const r = rows.find((x) => x.period_kind === kind);
+      return { calls: Number(r?.calls ?? 0), spend: moneyOrNull(r?.spend) ?? 0 };
+    };
+    return capsReached(limits, { callsDay: of('day').calls, callsMonth: of('month').calls, spendDay: money(of('day').spend), spendMonth: money(of('month').spend), liveCost: money(0) }).map((f) => f.reason);
+  }
+
+  private async db<T>(what: string, work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      this.deps.log.warn({ err: (err as Error).message, what }, 'click-to-call: database did not answer');
+      throw new ClickToCallError('CTC_ERR_DATABASE');
+    }
+  }
+}
+
+interface Attempt {
+  requestId: string;
+  callUuid: string;
+  widget: ClickToCallWidget | null;
+  tenantId?: number;
+  accessNumber?: string;
+  homeAreaCode: string | null;
+  visitor: string;
+  requestedAt: Date;
+}
+
+/** Empty list = any origin. A browser always sends Origin on a cross-origin POST; curl need not. */
+export function originAllowed(widget: Pick<ClickToCallWidget, 'allowedOrigins'>, origin: string | undefined): boolean {
+  if (widget.allowedOrigins.length === 0) return true;
+  const normal = origin === undefined ? null : normalizeOrigin(origin);
+  return normal !== null && widget.allowedOrigins.includes(normal);
+}
+
+function limitChecks(widget: ClickToCallWidget, zone: string, visitor: string, client: string, settings: Settings): LimitCheck[] {
+  const perClient = (n: number): number | null => (n === 0 ? null : n);
+  return [
+    { scope: 'visitor_minute', subject: visitor, limit: widget.maxPerVisitorMinute, zone },
+    { scope: 'visitor_day', subject: visitor, limit: widget.maxPerVisitorDay, zone },
+    { scope: 'client_minute', subject: client.slice(0, 64), limit: perClient(settings.clickToCall.maxPerClientMinute), zone },
+    { scope: 'client_day', subject: client.slice(0, 64), limit: perClient(settings.clickToCall.maxPerClientDay), zone },
+    { scope: 'widget_minute', subject: String(widget.id), limit: widget.maxPerWidgetMinute, zone },
+    { scope: 'widget_day', subject: String(widget.id), limit: widget.maxPerWidgetDay, zone },
+  ];
+}

@@ -1,0 +1,92 @@
+/**
+ * Request limits that hold across every daemon sharing the database: per visitor number, per
+ * client address and per widget, per minute and per day. Counted like the call caps
+ * (src/calls/call-state.ts admitCall): the counter rows are created first, outside the
+ * transaction, then one transaction takes every window with a conditional
+ * `UPDATE … SET count = count + 1 WHERE count < limit`, in a fixed order (so concurrent
+ * transactions lock rows in the same order). One window full rolls the others back: a refused
+ * request counts nowhere. 50 simultaneous requests for one visitor with a limit of 1 give exactly
+ * one admitted request, on MariaDB and SQLite (test/clicktocall/limits.test.ts).
+ *
+ * A visitor number is counted across all widgets (subject = the number): whoever holds widget
+ * keys cannot ring one person more often by spreading the requests over several widgets.
+ */
+import type { Knex } from 'knex';
+import { isLockConflict } from '../cdr/writer';
+import { toDbTimestamp } from '../db/connect';
+import { periodOf } from '../domain/periods';
+
+export const LIMIT_SCOPES = ['visitor_minute', 'visitor_day', 'client_minute', 'client_day', 'widget_minute', 'widget_day'] as const;
+export type LimitScope = (typeof LIMIT_SCOPES)[number];
+
+export interface LimitCheck {
+  scope: LimitScope;
+  subject: string;
+  /** null: no limit for this scope. */
+  limit: number | null;
+  /** The tenant's zone, for day windows of visitor and widget (client days are UTC). */
+  zone: string;
+}
+
+export type LimitVerdict = { ok: true } | { ok: false; scope: LimitScope; retryAfterS: number };
+
+interface Window {
+  start: string;
+  /** When the window ends (Retry-After). */
+  end: Date;
+}
+
+/** The window a moment falls in: a UTC minute, or a day in the given zone. */
+export function windowOf(scope: LimitScope, at: Date, zone: string): Window {
+  if (scope.endsWith('_minute')) {
+    const start = new Date(Math.floor(at.getTime() / 60_000) * 60_000);
+    return { start: start.toISOString().slice(0, 16), end: new Date(start.getTime() + 60_000) };
+  }
+  const day = periodOf('day', at, scope === 'client_day' ? 'UTC' : zone);
+  return { start: day.start, end: day.to };
+}
+
+/** Takes one slot of every limited window, or none. */
+export async function admitRequest(knex: Knex, checks: readonly LimitCheck[], at: Date): Promise<LimitVerdict> {
+  const limited = checks.filter((c) => c.limit !== null).sort((a, b) => LIMIT_SCOPES.indexOf(a.scope) - LIMIT_SCOPES.indexOf(b.scope));
+  const keyed = limited.map((c) => ({ ...c, window: windowOf(c.scope, at, c.zone) }));
+  const zero = keyed.find((c) => c.limit === 0);
+  if (zero) return refused(zero.scope, zero.window, at);
+  for (const c of keyed) {
+    // Kept a day past its window, then swept (deleteExpiredLimits).
+    const expires = toDbTimestamp(new Date(c.window.end.getTime() + 86_400_000));
+    await knex('click_to_call_limits').insert({ scope: c.scope, subject: c.subject, window_start: c.window.start, count: 0, expires_at: expires }).onConflict(['scope', 'subject', 'window_start']).ignore();
+  }
+  class Full extends Error {
+    constructor(readonly check: (typeof keyed)[number]) {
+      super(check.scope);
+    }
+  }
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await knex.transaction(async (trx) => {
+        for (const c of keyed) {
+          const changed = await trx('click_to_call_limits')
+            .where({ scope: c.scope, subject: c.subject, window_start: c.window.start })
+            .andWhere('count', '<', c.limit)
+            .increment('count', 1);
+          if (changed === 0) throw new Full(c);
+        }
+      });
+      return { ok: true };
+    } catch (err) {
+      if (err instanceof Full) return refused(err.check.scope, err.check.window, at);
+      // InnoDB may pick one of two concurrent transactions as a deadlock victim: run it again.
+      if (attempt >= 5 || !isLockConflict(err)) throw err;
+    }
+  }
+}
+
+function refused(scope: LimitScope, window: Window, at: Date): LimitVerdict {
+  return { ok: false, scope, retryAfterS: Math.max(1, Math.ceil((window.end.getTime() - at.getTime()) / 1000)) };
+}
+
+/** Drops counter rows whose window ended more than a day ago. */
+export async function deleteExpiredLimits(knex: Knex, at: Date): Promise<number> {
+  return knex('click_to_call_limits').where('expires_at', '<', toDbTimestamp(at)).delete();
+}

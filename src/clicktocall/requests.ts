@@ -1,0 +1,119 @@
+/**
+ * click_to_call_requests: where each accepted click is, in the database, so any daemon answers
+ * GET /v1/click-to-call/:id and the state survives restarts. Status only moves forward
+ * (dialing → visitor_answered → connecting → connected → ended): every change is a conditional
+ * UPDATE on the statuses it may come from, so a late or duplicate event (the BACKGROUND_JOB after
+ * the socket, a sweeper after the call) can never move a request back.
+ */
+import type { Knex } from 'knex';
+import { fromDbTimestamp, toDbTimestamp } from '../db/connect';
+
+export const REQUEST_STATUSES = ['dialing', 'visitor_answered', 'connecting', 'connected', 'ended'] as const;
+export type RequestStatus = (typeof REQUEST_STATUSES)[number];
+export const VISITOR_RESULTS = ['answered', 'busy', 'no_answer', 'unreachable', 'failed'] as const;
+export type VisitorResult = (typeof VISITOR_RESULTS)[number];
+
+/** What a request is, fixed when it is made. */
+interface RequestIdentity {
+  requestId: string;
+  callUuid: string;
+  widgetId: number;
+  tenantId: number;
+  accessNumber: string;
+  visitorNumber: string;
+}
+
+export interface NewRequest extends RequestIdentity {
+  clientAddress: string | null;
+  webOrigin: string | null;
+  node: string;
+  requestedAt: Date;
+}
+
+export interface RequestRow extends RequestIdentity {
+  status: RequestStatus;
+  visitorResult: VisitorResult | null;
+  outcome: string | null;
+  hangupCause: string | null;
+  requestedAt: Date;
+  visitorAnsweredAt: Date | null;
+  connectedAt: Date | null;
+  endedAt: Date | null;
+}
+
+export async function insertRequest(knex: Knex, r: NewRequest): Promise<void> {
+  await knex('click_to_call_requests').insert({
+    request_id: r.requestId,
+    call_uuid: r.callUuid,
+    widget_id: r.widgetId,
+    tenant_id: r.tenantId,
+    access_number: r.accessNumber,
+    visitor_number: r.visitorNumber,
+    client_address: r.clientAddress?.slice(0, 64) ?? null,
+    web_origin: r.webOrigin?.slice(0, 255) ?? null,
+    status: 'dialing',
+    node: r.node.slice(0, 64),
+    requested_at: toDbTimestamp(r.requestedAt),
+  });
+}
+
+/** The statuses a request may be in before reaching `to`. */
+function before(to: RequestStatus): RequestStatus[] {
+  return REQUEST_STATUSES.slice(0, REQUEST_STATUSES.indexOf(to));
+}
+
+/** Moves a request forward to `to` (with extra columns); false when it was already there or past it. */
+export async function advanceRequest(
+  knex: Knex,
+  requestId: string,
+  to: Exclude<RequestStatus, 'dialing'>,
+  fields: { visitorAnsweredAt?: Date | null; connectedAt?: Date; endedAt?: Date; visitorResult?: VisitorResult; outcome?: string; hangupCause?: string | null } = {},
+): Promise<boolean> {
+  const set: Record<string, unknown> = { status: to };
+  if (fields.visitorResult !== undefined) set.visitor_result = fields.visitorResult;
+  if (fields.outcome !== undefined) set.outcome = fields.outcome.slice(0, 16);
+  if (fields.hangupCause !== undefined) set.hangup_cause = fields.hangupCause?.slice(0, 64) ?? null;
+  if (fields.connectedAt) set.connected_at = toDbTimestamp(fields.connectedAt);
+  if (fields.endedAt) set.ended_at = toDbTimestamp(fields.endedAt);
+  const changed = await knex('click_to_call_requests').where({ request_id: requestId }).whereIn('status', before(to)).update(set);
+  // The answer time is kept by whoever learns it first (the BACKGROUND_JOB or the socket).
+  if (fields.visitorAnsweredAt) {
+    await knex('click_to_call_requests').where({ request_id: requestId }).whereNull('visitor_answered_at').update({ visitor_answered_at: toDbTimestamp(fields.visitorAnsweredAt) });
+  }
+  return changed > 0;
+}
+
+export async function readRequest(knex: Knex, requestId: string): Promise<RequestRow | null> {
+  const row = (await knex('click_to_call_requests').where({ request_id: requestId }).first()) as Record<string, unknown> | undefined;
+  return row ? toRow(row) : null;
+}
+
+/** Requests still in one of `statuses` that were made before `cutoff` (the sweeper's work). */
+export async function staleRequests(knex: Knex, statuses: readonly RequestStatus[], cutoff: Date, limit = 100): Promise<RequestRow[]> {
+  const rows = (await knex('click_to_call_requests')
+    .whereIn('status', statuses)
+    .andWhere('requested_at', '<', toDbTimestamp(cutoff))
+    .orderBy('id')
+    .limit(limit)) as Array<Record<string, unknown>>;
+  return rows.map(toRow);
+}
+
+function toRow(r: Record<string, unknown>): RequestRow {
+  const date = (v: unknown): Date | null => fromDbTimestamp(v as string | Date | null);
+  return {
+    requestId: String(r.request_id),
+    callUuid: String(r.call_uuid),
+    widgetId: Number(r.widget_id),
+    tenantId: Number(r.tenant_id),
+    accessNumber: String(r.access_number),
+    visitorNumber: String(r.visitor_number),
+    status: r.status as RequestStatus,
+    visitorResult: (r.visitor_result as VisitorResult | null) ?? null,
+    outcome: (r.outcome as string | null) ?? null,
+    hangupCause: (r.hangup_cause as string | null) ?? null,
+    requestedAt: date(r.requested_at) ?? new Date(0),
+    visitorAnsweredAt: date(r.visitor_answered_at),
+    connectedAt: date(r.connected_at),
+    endedAt: date(r.ended_at),
+  };
+}

@@ -1,0 +1,81 @@
+/**
+ * The call flow's side of click-to-call, kept here so the flow itself only gains a few hooks:
+ *
+ *  - `legOf(data)`: the visitor leg recognised from its CHANNEL_DATA (leg.ts), malformed markers
+ *    logged. The call server does it once per connection; the session then takes the visitor as
+ *    the caller and the widget's access number as the dialled number, and the plan (plan.ts) gives
+ *    the call the widget's answer prompt and no PIN.
+ *  - `ClickToCallCalls`: the request's state as the call goes (connecting when the leg reaches the
+ *    flow, connected when FreeSWITCH bridges it to an agent, ended with the CDR outcome), and the
+ *    click → agent answer time. Database writes are bounded and never hold up the call.
+ */
+import type { Knex } from 'knex';
+import type { Logger } from 'pino';
+import type { CdrRecord } from '../cdr/record';
+import { withTimeout } from '../calls/call-state';
+import { recognizeClickToCall, type ClickToCallLeg } from './leg';
+import type { ClickToCallMetrics } from './metrics';
+import { advanceRequest } from './requests';
+
+export function legOf(data: Readonly<Record<string, string>>, log: Logger): ClickToCallLeg | null {
+  const r = recognizeClickToCall(data);
+  if (r.kind === 'malformed') log.warn({ reason: r.reason }, 'click-to-call marker on a leg that is not one of ours; handled as an ordinary call');
+  return r.kind === 'click_to_call' ? r.leg : null;
+}
+
+/** The request of one visitor leg in the call flow: the session says when the call is over. */
+export interface RequestProgress {
+  /** The call is over and its CDR made: the request ends with the CDR's outcome (resolves when written, bounded). */
+  finished(cdr: CdrRecord): Promise<void>;
+}
+
+export class ClickToCallCalls {
+  constructor(
+    private readonly knex: Knex,
+    private readonly metrics: ClickToCallMetrics,
+    private readonly timeoutMs: number,
+    private readonly clock: () => Date = () => new Date(),
+  ) {}
+
+  /**
+   * The visitor leg reached the call flow on this daemon. `onBridge` registers for the leg's
+   * CHANNEL_BRIDGE (kept subscribed: it is not in the nixevent list of esl/call-channel.ts): the
+   * bridge application itself completes only when the conversation ends, the event comes when an
+   * agent answers.
+   */
+  started(leg: ClickToCallLeg, channel: { onBridge(fn: () => void): void }, log: Logger): RequestProgress {
+    const chain = new Chain(this.timeoutMs, (err) => log.warn({ err: (err as Error).message }, 'click-to-call request state not updated'));
+    chain.push(() => advanceRequest(this.knex, leg.requestId, 'connecting', { visitorAnsweredAt: leg.visitorAnsweredAt ?? this.clock(), visitorResult: 'answered' }));
+    let bridged = false;
+    channel.onBridge(() => {
+      if (bridged) return;
+      bridged = true;
+      const now = this.clock();
+      this.metrics.agentAnswerSeconds.observe(Math.max(0, (now.getTime() - leg.clickedAt.getTime()) / 1000));
+      chain.push(() => advanceRequest(this.knex, leg.requestId, 'connected', { connectedAt: now }));
+    });
+    return {
+      finished: async (cdr) => {
+        chain.push(() => advanceRequest(this.knex, leg.requestId, 'ended', { endedAt: this.clock(), outcome: cdr.outcome, hangupCause: cdr.hangup_cause }));
+        await chain.done();
+      },
+    };
+  }
+}
+
+/** Updates of one request, in order (a later state never overtakes an earlier one), each bounded. */
+class Chain {
+  private tail: Promise<unknown> = Promise.resolve();
+  constructor(
+    private readonly timeoutMs: number,
+    private readonly onError: (err: unknown) => void,
+  ) {}
+
+  push(work: () => Promise<unknown>): void {
+    this.tail = this.tail.then(() => withTimeout('click-to-call request update', this.timeoutMs, work())).catch(this.onError);
+  }
+
+  done(): Promise<unknown> {
+    return this.tail;
+  }
+}
