@@ -13,7 +13,11 @@
  * (hotline_after_socket.xml: second daemon, backup destination, announcement) takes it. No CDR:
  * whoever serves it writes one.
  *
- * A click-to-call visitor leg (src/clicktocall/leg.ts) is recognised here from its channel data.
+ * A click-to-call visitor leg (src/clicktocall/leg.ts, recognised here from its channel data) is
+ * never handed back while draining: FreeSWITCH originated it with `&socket(…)` as its only
+ * application, so there is no dialplan after the socket — a release would hang up a visitor the
+ * platform itself just called, without a CDR. It is served like the calls already in progress
+ * (and cut at the end of the drain time like them).
  */
 import net from 'node:net';
 import type { Knex } from 'knex';
@@ -154,8 +158,8 @@ export class CallServer {
     }
     const snapshot = this.snapshotOrNull();
     const leg = legOf(channel.data, log.child({ call_uuid: channel.uuid }));
-    if (this.draining || !snapshot) {
-      await this.release(channel, this.draining ? 'draining' : 'no_configuration');
+    if ((this.draining && !leg) || !snapshot) {
+      await this.release(channel, snapshot ? 'draining' : 'no_configuration');
       return;
     }
     this.live.add(channel);

@@ -8,6 +8,7 @@
  * flag set: the fallback hangs up instead of offering a served caller to someone else
  * (test/calls/process.test.ts kills a real daemon process).
  */
+import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import fs from 'node:fs';
@@ -21,8 +22,8 @@ import { Metrics } from '../../src/metrics';
 import { PromptResolver } from '../../src/prompts';
 import { ConfigStore } from '../../src/snapshot/store';
 import { dbTargets } from '../helpers/db';
-import { placeCall } from '../peer/fake-freeswitch';
-import { startTestDaemon, tempSqliteUrl } from '../helpers/daemon';
+import { placeCall, type CallRecord, type CallScript } from '../peer/fake-freeswitch';
+import { startTestDaemon, tempSqliteUrl, type TestDaemon } from '../helpers/daemon';
 import { allApps } from './helpers';
 
 t.test('every call is claimed first: set hotline_handled=true right behind the subscription, before any prompt', async (t) => {
@@ -37,23 +38,52 @@ t.test('every call is claimed first: set hotline_handled=true right behind the s
   t.equal(c.releasedWith, null, 'hung up by the daemon, never handed back');
 });
 
-t.test('a call that arrives while the daemon drains is handed back untouched', async (t) => {
-  const d = await startTestDaemon(tempSqliteUrl());
+/**
+ * Places a call whose `connect` reply is held until the daemon has started draining (it accepted
+ * the connection and sent `connect` first); resolves once the call and the drain are over.
+ */
+async function arriveWhileDraining(d: TestDaemon, script: Omit<CallScript, 'holdConnectReply'>): Promise<CallRecord> {
   let reply!: () => void;
   const held = new Promise<void>((r) => (reply = r));
-  const call = placeCall(d.port, { caller: '13912345678', destination: '4001012345', holdConnectReply: held });
-  // The daemon accepted the connection and sent `connect`; it starts draining before the reply.
+  const call = placeCall(d.port, { ...script, holdConnectReply: held });
   const deadline = Date.now() + 5000;
   while (d.daemon.calls.activeCalls === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
   const stopping = d.daemon.stop();
   reply();
   const c = await call;
   await stopping;
+  return c;
+}
+
+t.test('a call that arrives while the daemon drains is handed back untouched', async (t) => {
+  const d = await startTestDaemon(tempSqliteUrl());
+  const c = await arriveWhileDraining(d, { caller: '13912345678', destination: '4001012345' });
   t.same(c.commands.map((x) => x.line), ['connect'], 'connect only: no handled flag, no prompt, no hangup');
   t.same(c.releasedWith, { handled: undefined }, 'the caller is still up and hotline_handled is unset: the dialplan falls back');
   t.equal(c.closedBy, 'daemon');
   t.equal(c.hangupCause, null, 'not hung up');
   t.match(await d.daemon.metrics.registry.getSingleMetricAsString('hotline_calls_released_total'), /hotline_calls_released_total\{reason="draining"\} 1/);
+});
+
+t.test('a click-to-call leg that arrives while the daemon drains is served: it has no dialplan to fall back to', async (t) => {
+  const d = await startTestDaemon(tempSqliteUrl());
+  const visitor = '13912345678';
+  const c = await arriveWhileDraining(d, {
+    caller: visitor,
+    destination: visitor,
+    legs: { '13800000001': { result: 'answer', ringMs: 20, talkMs: 100 } },
+    originated: {
+      callerIdNumber: '4001012345',
+      variables: {
+        hotline_click_to_call: randomUUID(), hotline_widget_id: '1', hotline_access_number: '4001012345',
+        hotline_visitor: visitor, hotline_clicked_at_ms: String(Date.now()),
+      },
+    },
+  });
+  t.equal(allApps(c)[0], 'set hotline_handled=true', 'claimed');
+  t.equal(c.releasedWith, null, 'not handed back: FreeSWITCH would just hang the visitor up');
+  t.equal(c.bridges[0]?.number, '13800000001', 'connected to the tenant');
+  t.match(await d.daemon.metrics.registry.getSingleMetricAsString('hotline_calls_released_total'), /reason="draining"\} 0/);
 });
 
 t.test('a call that arrives before any configuration was loaded is handed back untouched', async (t) => {
