@@ -17,6 +17,7 @@ t.test('explain', async (t) => {
   const [schedule] = await knex('schedules').insert({ tenant_id: 1, name: 'office', exclude_holidays: 0 });
   await knex('schedule_slots').insert({ schedule_id: schedule, weekdays: '1-5', start_time: '09:00', end_time: '18:00' });
   await knex('routing_rules').insert({ tenant_id: 1, priority: 1, percent: 100, action: 'reject', schedule_id: schedule, enabled: 1 });
+  const [widgetId] = await knex('click_to_call_widgets').insert({ tenant_id: 1, access_number_id: 1, public_key: 'demo-click-to-call' });
   const snap = await loadSnapshot(knex, 1);
 
   const evening = (await explainCall(snap, { dialed: '4001012345', caller: '13800138000', at: new Date('2026-11-20T20:00:00+08:00') }, knex)).join('\n');
@@ -37,6 +38,12 @@ t.test('explain', async (t) => {
   t.notMatch(guangdong, /routing rules/);
 
   t.match((await explainCall(snap, { dialed: '4009999999', caller: '1', at: new Date() }, null)).join('\n'), /unknown number → not_in_service\.wav/);
+
+  // The same call as a click-to-call from the tenant's web site: the plan calls carry out for it.
+  const c2c = (await explainCall(snap, { dialed: '4001012345', caller: '13800138000', at: new Date('2026-11-20T20:00:00+08:00'), clickToCall: { widgetId } }, knex)).join('\n');
+  t.match(c2c, /PIN: none for a click-to-call/, 'no PIN: the tenant\'s own page invited the visitor');
+  t.match(c2c, new RegExp(`click-to-call from widget ${widgetId} \\(key demo-click-to-call\\): .*answer prompt ringback\\.wav \\(system\\) first, then the greeting`));
+  t.match(c2c, /rule 1 priority 10 group 1 100%: MATCHES/, 'then routed like a dialled call');
 });
 
 t.test('explain prints the plan calls carry out: switchboard, IVR tree, voicemail', async (t) => {

@@ -96,3 +96,26 @@ t.test('no headroom read (database down): not guarded, nothing scheduled', async
   t.same(await guard.answered(), { warnAfterS: null, cutAfterS: null });
   timers.advance(3_600_000);
 });
+
+t.test('a click-to-call pays two legs: half the headroom lasts; its leg was answered before it reached us', async (t) => {
+  const timers = new FakeTimers();
+  timers.t = 10_000;
+  const events: string[] = [];
+  const guard = new SpendGuard({
+    rate: RATE,
+    legs: 2,
+    readHeadroom: async () => parseMoney('2.0000'), // 1.0000 a leg: 16 increments (96 s) → cut at 94 s, warn at 64 s
+    warn: async () => void events.push(`warn@${timers.t}`),
+    cut: async () => void events.push(`cut@${timers.t}`),
+    log: createLogger('silent'),
+    timers,
+  });
+  // FreeSWITCH answered the visitor 1.5 s before the session armed the guard (no CHANNEL_ANSWER comes).
+  t.same(await guard.answered(1500), { warnAfterS: 64, cutAfterS: 94 });
+  timers.advance(62_499);
+  t.same(events, [], 'nothing before 64 s after the visitor answered');
+  timers.advance(1);
+  t.same(events, ['warn@72500'], 'warned 64 s after the answer, counted from FreeSWITCH\'s answer time');
+  timers.advance(30_000);
+  t.same(events, ['warn@72500', 'cut@102500'], 'cut 94 s after the answer: both legs together stay within the 2.0000');
+});

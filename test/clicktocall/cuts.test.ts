@@ -1,0 +1,53 @@
+/**
+ * A prepaid tenant's click-to-call is cut on time for TWO legs: the platform pays the visitor's
+ * leg and the call to the tenant's phone at the same rate, and the visitor's leg arrives already
+ * answered (no CHANNEL_ANSWER: the guard counts from FreeSWITCH's answer time). 0.1400 left at
+ * 0.60/min in 6 s increments is 0.0700 a leg: the plan allows 6 s, warns at once and cuts 2 s
+ * early, at 4 s (as test/calls/cuts.test.ts for a dialled call with half the balance; one leg's
+ * worth, 0.1400, would have been cut at 10 s). The warning is due at once, while the visitor still
+ * hears the answer prompt: a broadcast holds what is queued behind it (M7), so it is a short one
+ * here and the phone answers after it. Real time (timeScale 1), the whole daemon, SQLite and MariaDB.
+ */
+import t from 'tap';
+import { dbTargets } from '../helpers/db';
+import { callUuidOf, startRig } from './helpers';
+
+const VISITOR = '13912345678';
+const AGENT = '13800000001';
+
+for (const target of dbTargets()) {
+  t.test(`${target.name}: cut 4 s after the visitor answered; both legs paid; the balance stays above zero`, async (t) => {
+    const db = await target.create();
+    t.teardown(() => db.destroy());
+    const rig = await startRig(db.url, {
+      fs: {
+        timeScale: 1,
+        visitors: { [VISITOR]: { result: 'answer', ringMs: 300 } },
+        callScript: () => ({ promptMs: { '/sounds/hotline/capped.wav': 1000 }, legs: { [AGENT]: { result: 'answer', ringMs: 200, talkMs: 30_000 } } }),
+      },
+      settings: { cron: { enabled: false } },
+    });
+    t.teardown(() => rig.stop());
+    const { knex } = rig.d;
+    await knex('rates').insert({ tenant_id: 1, call_type: 'mobile', per_minute: '0.6000', increment_s: 6, connect_fee: '0.0000' });
+    await knex('tenants').where({ id: 1 }).update({ balance: '0.1400', caller_memory_hours: 0 });
+    await rig.d.daemon.store.poll();
+
+    const r = await rig.post({ widget: 'demo-click-to-call', number: VISITOR });
+    t.equal(r.status, 202);
+    const end = await rig.follow(String(r.body.id));
+    t.match(end, { status: 'ended', visitor: 'answered' });
+    const call = await rig.fs.originates.find((o) => o.visitor === VISITOR)!.call!;
+    const talked = call.hungUpAtFs! - call.answeredAtFs!;
+    t.equal(call.hangupCause, 'OUTGOING_CALL_BARRED');
+    t.ok(talked >= 3900 && talked <= 5000, `hung up ${(talked / 1000).toFixed(2)} s after the visitor answered: planned 4 s (half the balance a leg), at most 1 s late`);
+    t.same(call.api, [`uuid_kill ${call.uuid} OUTGOING_CALL_BARRED`], 'cut with api uuid_kill');
+    const cdr = await rig.d.cdr(await callUuidOf(knex, String(r.body.id)));
+    t.match(cdr, { origin: 'click_to_call', outcome: 'answered' });
+    t.equal(Number(cdr.visitor_cost).toFixed(4), '0.0600', 'the visitor leg: one 6 s increment');
+    t.equal(Number(cdr.cost).toFixed(4), '0.1200', 'both legs');
+    await rig.d.daemon.cdrs.flush();
+    const row: { balance: unknown } | undefined = await knex('tenants').where({ id: 1 }).first('balance');
+    t.equal(Number(row?.balance).toFixed(4), '0.0200', 'never below zero, never more than the plan allowed');
+  });
+}
