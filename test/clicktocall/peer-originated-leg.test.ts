@@ -11,7 +11,7 @@ import { recognizeClickToCall } from '../../src/clicktocall/leg';
 import { frameToEvent, type EslEvent } from '../../src/esl/event';
 import { EslFramer } from '../../src/esl/parser';
 import { placeCall, type CallScript } from '../peer/fake-freeswitch';
-import { readCapture, streamOf } from '../peer/fixtures';
+import { commandsOf, readCapture, streamOf } from '../peer/fixtures';
 
 const CAPTURE = 'outbound-originated-leg-to-socket.log';
 
@@ -27,20 +27,6 @@ function summarize(events: EslEvent[]): string[] {
     if (e.name === 'CHANNEL_EXECUTE_COMPLETE' || e.name === 'CHANNEL_EXECUTE') return `${e.name}:${e.getHeader('Application')}:${e.getHeader('Application-Response') ?? ''}`;
     return `${e.name}:${e.getHeader('Hangup-Cause') ?? ''}`;
   });
-}
-
-/** Commands of the controller, as mod_event_socket reads them (headers, then content-length bytes). */
-function commandsOf(stream: Buffer): string[] {
-  const out: string[] = [];
-  let pos = 0;
-  while (pos < stream.length) {
-    const end = stream.indexOf('\n\n', pos);
-    if (end < 0) break;
-    const length = Number(/^content-length: (\d+)$/im.exec(stream.toString('utf8', pos, end))?.[1] ?? 0);
-    out.push(stream.toString('utf8', pos, end + 2 + length));
-    pos = end + 2 + length;
-  }
-  return out;
 }
 
 const connection = readCapture(CAPTURE).connections[0];

@@ -20,7 +20,7 @@ import { frameToEvent, type EslEvent } from '../../src/esl/event';
 import { EslFramer } from '../../src/esl/parser';
 import type { CallerTimeline } from '../peer/channel-model';
 import { fsUrlEncode, placeCall, type CallRecord, type CallScript } from '../peer/fake-freeswitch';
-import { FIXTURE_DIR, captureNames, channelDataTemplate, readCapture, streamOf, type Chunk } from '../peer/fixtures';
+import { FIXTURE_DIR, captureNames, channelDataTemplate, readCapture, splitCommands, streamOf, type Chunk } from '../peer/fixtures';
 
 /** FreeSWITCH seconds per test second in the timed replays, and how far a time may be off. */
 const TIME_SCALE = 0.25;
@@ -92,22 +92,16 @@ function parseAll(stream: Buffer): EslEvent[] {
 function commandsInLockstep(chunks: Chunk[]): Array<{ raw: Buffer; after: number }> {
   const framer = new EslFramer();
   let seen = 0;
-  let pending = Buffer.alloc(0);
+  let pending: Buffer = Buffer.alloc(0);
   const out: Array<{ raw: Buffer; after: number }> = [];
   for (const chunk of chunks) {
     if (chunk.direction === 'FS->CTL') {
       seen += summarize(framer.push(chunk.bytes).map((f) => frameToEvent(f, framer).event)).length;
       continue;
     }
-    pending = Buffer.concat([pending, chunk.bytes]);
-    for (;;) {
-      const end = pending.indexOf('\n\n');
-      if (end < 0) break;
-      const length = Number(/^content-length: (\d+)$/im.exec(pending.toString('utf8', 0, end))?.[1] ?? 0);
-      if (pending.length < end + 2 + length) break;
-      out.push({ raw: pending.subarray(0, end + 2 + length), after: seen });
-      pending = pending.subarray(end + 2 + length);
-    }
+    const { commands, rest } = splitCommands(Buffer.concat([pending, chunk.bytes]));
+    for (const raw of commands) out.push({ raw, after: seen });
+    pending = rest;
   }
   return out;
 }

@@ -77,6 +77,29 @@ export function streamOf(chunks: Chunk[], direction: Direction): Buffer {
 }
 
 /**
+ * The controller's commands as mod_event_socket reads them (read_packet: headers up to a blank
+ * line, then content-length bytes), each whole; `rest` is an incomplete tail still to come.
+ */
+export function splitCommands(stream: Buffer): { commands: Buffer[]; rest: Buffer } {
+  const commands: Buffer[] = [];
+  let pos = 0;
+  for (;;) {
+    const end = stream.indexOf('\n\n', pos);
+    if (end < 0) break;
+    const length = Number(/^content-length: (\d+)$/im.exec(stream.toString('utf8', pos, end))?.[1] ?? 0);
+    if (stream.length < end + 2 + length) break;
+    commands.push(stream.subarray(pos, end + 2 + length));
+    pos = end + 2 + length;
+  }
+  return { commands, rest: stream.subarray(pos) };
+}
+
+/** Every whole command in a controller's stream (streamOf(…, 'CTL->FS')). */
+export function commandsOf(stream: Buffer): Buffer[] {
+  return splitCommands(stream).commands;
+}
+
+/**
  * The CHANNEL_DATA a real FreeSWITCH sent in reply to `connect` (outbound socket), as ordered
  * [name, raw value] pairs, without the trailing Content-Type/Reply-Text/Socket-Mode/Control.
  * By default a caller's inbound leg; outbound-originated-leg-to-socket.log gives a leg that
