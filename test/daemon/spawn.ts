@@ -15,6 +15,8 @@ export interface DaemonProcess {
   exited: Promise<number | string>;
   /** Resolves with the metrics port once the ESL listener is open; rejects if the process exits first. */
   listening: Promise<number>;
+  /** Resolves with the outbound ESL listener's port (FreeSWITCH's calls); rejects if the process exits first. */
+  eslPort: Promise<number>;
 }
 
 export function startDaemonProcess(env: Record<string, string>, cwd: string = ROOT): DaemonProcess {
@@ -39,8 +41,10 @@ export function startDaemonProcess(env: Record<string, string>, cwd: string = RO
     child.stdout.on('data', check);
     void exited.then((code) => reject(new Error(`the daemon exited (${code}) before listening:\n${out}\n${err}`)));
   });
+  const eslPort = listening.then(() => Number(/"port":(\d+),"msg":"outbound event socket listening"/.exec(out)![1]));
   listening.catch(() => undefined);
-  return { child, stdout: () => out, stderr: () => err, exited, listening };
+  eslPort.catch(() => undefined);
+  return { child, stdout: () => out, stderr: () => err, exited, listening, eslPort };
 }
 
 /** GET /healthz: the HTTP status and the parsed body. */
