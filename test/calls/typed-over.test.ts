@@ -8,21 +8,14 @@
 import t from 'tap';
 import type { Knex } from 'knex';
 import { placeCall, type CallScript } from '../peer/fake-freeswitch';
+import { systemPromptMs } from '../peer/fixtures';
 import { startTestDaemon, tempSqliteUrl, type TestDaemon } from '../helpers/daemon';
 import { apps } from './helpers';
 
 const SCALE = 0.1;
 const SOUNDS = '/sounds/hotline';
 /** FreeSWITCH ms of the rendered system prompts (sox), as the captures played them. */
-const PROMPT_MS: Record<string, number> = {
-  [`${SOUNDS}/welcome.wav`]: 9285,
-  [`${SOUNDS}/invalid_entry.wav`]: 7811,
-  [`${SOUNDS}/enter_pin.wav`]: 10128,
-  [`${SOUNDS}/enter_extension.wav`]: 15125,
-  [`${SOUNDS}/choose_option.wav`]: 3000,
-  [`${SOUNDS}/wrong_pin.wav`]: 8538,
-  [`${SOUNDS}/goodbye.wav`]: 8023,
-};
+const PROMPT_MS = systemPromptMs(SOUNDS);
 
 async function seed(knex: Knex): Promise<void> {
   const tenant = async (name: string, extra: Record<string, unknown> = {}): Promise<number> =>

@@ -20,7 +20,7 @@ import { frameToEvent, type EslEvent } from '../../src/esl/event';
 import { EslFramer } from '../../src/esl/parser';
 import type { CallerTimeline } from '../peer/channel-model';
 import { fsUrlEncode, placeCall, type CallRecord, type CallScript } from '../peer/fake-freeswitch';
-import { FIXTURE_DIR, captureNames, channelDataTemplate, readCapture, splitCommands, streamOf, type Chunk } from '../peer/fixtures';
+import { FIXTURE_DIR, captureNames, channelDataTemplate, readCapture, splitCommands, streamOf, systemPromptMs, type Chunk } from '../peer/fixtures';
 
 /** FreeSWITCH seconds per test second in the timed replays, and how far a time may be off. */
 const TIME_SCALE = 0.25;
@@ -34,14 +34,7 @@ const TOLERANCE_S = 1.5;
  * broadcast played (10.38 s from answer to its completion in daemon-spend-cut-…).
  */
 const HOTLINE = '/usr/share/freeswitch/sounds/hotline';
-const PROMPT_MS: Record<string, number> = {
-  [`${HOTLINE}/welcome.wav`]: 9285,
-  [`${HOTLINE}/invalid_entry.wav`]: 7811,
-  [`${HOTLINE}/enter_pin.wav`]: 10128,
-  [`${HOTLINE}/enter_extension.wav`]: 15125,
-  [`${HOTLINE}/tenant-welcome.wav`]: 500,
-  [`${HOTLINE}/capped.wav`]: 10380,
-};
+const PROMPT_MS: Record<string, number> = { ...systemPromptMs(HOTLINE), [`${HOTLINE}/tenant-welcome.wav`]: 500 };
 
 interface Item {
   text: string;

@@ -71,6 +71,19 @@ export function captureNames(): string[] {
   return fs.readdirSync(FIXTURE_DIR).filter((f) => f.endsWith('.log')).sort();
 }
 
+/**
+ * FreeSWITCH ms each system prompt plays for, as `npm run prompts` renders them (sox measures
+ * them; the daemon-* captures were taken with them: welcome.wav 9.29 s and invalid_entry.wav
+ * 7.81 s are what they show), keyed by file under `dir` (the prompt folder of the test).
+ */
+export function systemPromptMs(dir: string): Record<string, number> {
+  const ms: Record<string, number> = {
+    welcome: 9285, invalid_entry: 7811, enter_pin: 10128, enter_extension: 15125, choose_option: 3000,
+    wrong_pin: 8538, goodbye: 8023, capped: 10380,
+  };
+  return Object.fromEntries(Object.entries(ms).map(([name, n]) => [`${dir}/${name}.wav`, n]));
+}
+
 /** The bytes one side sent, concatenated, for one connection. */
 export function streamOf(chunks: Chunk[], direction: Direction): Buffer {
   return Buffer.concat(chunks.filter((c) => c.direction === direction).map((c) => c.bytes));
