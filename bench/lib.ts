@@ -211,5 +211,5 @@ export class Generator {
 
 /** A short call: the first phone answers at once and talks 0 ms; prompts take no time. */
 export function shortCall(): CallPlan {
-  return { ringMs: 0, talkMs: 0, playbackMs: 0, maxLingerMs: 10_000, timeoutMs: 60_000 };
+  return { ringMs: 0, talkMs: 0, playbackMs: 0, maxLingerMs: 10_000, timeoutMs: 60_000, handshakeTimeoutMs: 25_000 };
 }

@@ -49,6 +49,11 @@ export interface CallPlan {
   maxLingerMs: number;
   /** The whole call is given up (counted failed) after this long. */
   timeoutMs: number;
+  /**
+   * FreeSWITCH gives the controller 25 s to send `connect` (listener_run: read_packet(…, 25))
+   * before it logs "Socket Error!" and the dialplan moves on.
+   */
+  handshakeTimeoutMs: number;
 }
 
 /** Counters of one call, summed by the driver. */
@@ -133,6 +138,7 @@ export class FsCall {
   private appCancel: (() => void) | null = null;
   private lingerTimer: NodeJS.Timeout | null = null;
   private readonly deadline: NodeJS.Timeout;
+  private handshakeTimer: NodeJS.Timeout | null;
   private setupMs = NaN;
   private handshakeMs = NaN;
   private error: string | null = null;
@@ -162,6 +168,10 @@ export class FsCall {
       this.error ??= 'call timed out';
       this.socket.destroy();
     }, plan.timeoutMs);
+    this.handshakeTimer = setTimeout(() => {
+      this.error ??= 'no connect command in time';
+      this.socket.destroy();
+    }, plan.handshakeTimeoutMs);
   }
 
   // ---- reading commands (mod_event_socket read_packet: headers to a blank line, then content-length bytes)
@@ -208,6 +218,8 @@ export class FsCall {
       case 'connect':
         if (!this.connected) {
           this.connected = true;
+          if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
+          this.handshakeTimer = null;
           this.handshakeMs = ms(this.started);
           this.onHandshake?.();
         }
@@ -425,6 +437,7 @@ export class FsCall {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.deadline);
+    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
     this.appCancel?.();
     if (this.lingerTimer) clearTimeout(this.lingerTimer);
     const ok = this.error === null && !Number.isNaN(this.setupMs) && this.hungUp;
