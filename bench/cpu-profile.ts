@@ -13,7 +13,7 @@ interface ProfileNode {
   children?: number[];
 }
 
-interface CpuProfile {
+export interface CpuProfile {
   nodes: ProfileNode[];
   startTime: number;
   endTime: number;
@@ -40,7 +40,11 @@ function frameName(node: ProfileNode, root: string): string {
   return `${name} ${file}:${lineNumber + 1}`;
 }
 
-export function rankFrames(profile: CpuProfile, root: string): { frames: FrameCost[]; totalMs: number } {
+/**
+ * Self and total time per function. `window` (µs on the monotonic clock: process.hrtime / 1000,
+ * the clock V8 stamps its samples with on Linux) keeps only the samples taken inside it.
+ */
+export function rankFrames(profile: CpuProfile, root: string, window?: { fromUs: number; toUs: number }): { frames: FrameCost[]; totalMs: number } {
   const byId = new Map<number, ProfileNode>();
   for (const n of profile.nodes) byId.set(n.id, n);
   const parent = new Map<number, number>();
@@ -48,7 +52,10 @@ export function rankFrames(profile: CpuProfile, root: string): { frames: FrameCo
   // Time per node from samples and their time deltas (µs); hitCount alone when absent.
   const selfUs = new Map<number, number>();
   if (profile.samples && profile.timeDeltas) {
+    let at = profile.startTime;
     for (let i = 0; i < profile.samples.length; i++) {
+      at += profile.timeDeltas[i];
+      if (window && (at < window.fromUs || at > window.toUs)) continue;
       const dt = profile.timeDeltas[i + 1] ?? profile.timeDeltas[i] ?? 0;
       selfUs.set(profile.samples[i], (selfUs.get(profile.samples[i]) ?? 0) + Math.max(0, dt));
     }
