@@ -426,10 +426,10 @@ export class FsCall {
     this.socket.end();
   }
 
-  /** The controller closed its side: FreeSWITCH's listener ends and closes too. */
+  /** The controller closed its side: listener_run leaves its loop, says goodbye and closes. */
   private onPeerEnd(): void {
     if (!this.hungUp) this.error ??= 'controller closed before the call ended';
-    this.flush();
+    this.disconnect();
     this.socket.end();
   }
 
