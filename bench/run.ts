@@ -153,7 +153,8 @@ async function main(): Promise<void> {
           all.push(m);
           const r = m.result;
           process.stdout.write(
-            `${row.name} / ${run}: ${fmt(r.callsPerSecond, 0)} calls/s, setup p50 ${fmt(r.setupMs.p50)} ms p99 ${fmt(r.setupMs.p99)} ms, failed ${r.failed}${r.failed ? ` ${JSON.stringify(r.errors)}` : ''}\n`,
+            `${row.name} / ${run}: ${fmt(r.callsPerSecond, 0)} calls/s, setup p50 ${fmt(r.setupMs.p50)} ms p99 ${fmt(r.setupMs.p99)} ms, failed ${r.failed}${r.failed ? ` ${JSON.stringify(r.errors)}` : ''}` +
+              `${r.totals.lingerExpired ? `, ${r.totals.lingerExpired} sockets left open until the linger time ran out` : ''}\n`,
           );
         }
       } finally {

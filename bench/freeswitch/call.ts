@@ -27,7 +27,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
-import type { EventFormat, Phase, Templates } from './templates';
+import type { EventFormat, Phase, SlotValues, Templates } from './templates';
 
 /** The event types `myevents` subscribes (mod_event_socket.c, parse_command). */
 export const MYEVENTS = [
@@ -109,8 +109,12 @@ export function fsUrlEncode(value: string): string {
   return out;
 }
 
+let nextCaller = 12_345_678;
+
 export class FsCall {
   private readonly uuid = randomUUID();
+  /** A mobile number of its own per call (same length as the captured one): 139 + 8 digits. */
+  private readonly caller = `139${String(nextCaller++ % 100_000_000).padStart(8, '0')}`;
   private readonly started = process.hrtime.bigint();
   private readonly socket: net.Socket;
   private readonly counters: CallCounters = {
@@ -224,8 +228,8 @@ export class FsCall {
           this.onHandshake?.();
         }
         {
-          const data = Buffer.allocUnsafe(this.t.channelData.length(this.uuid, CAUSE));
-          this.t.channelData.writeInto(data, 0, this.uuid, CAUSE);
+          const data = Buffer.allocUnsafe(this.t.channelData.length(this.values(CAUSE)));
+          this.t.channelData.writeInto(data, 0, this.values(CAUSE));
           this.sendBytes(data);
         }
         return;
@@ -412,7 +416,7 @@ export class FsCall {
     this.emit('CHANNEL_STATE', undefined, undefined, false, cause);
     this.emit('CHANNEL_STATE', undefined, undefined, false, cause);
     this.emit('CHANNEL_HANGUP_COMPLETE', undefined, undefined, false, cause);
-    this.send(`Content-Type: text/disconnect-notice\nControlled-Session-UUID: ${this.uuid}\nContent-Disposition: linger\nChannel-Name: sofia/acc/${this.t.caller}@127.0.0.1:5070\nLinger-Time: ${this.lingerS}\nContent-Length: 0\n\n`);
+    this.send(`Content-Type: text/disconnect-notice\nControlled-Session-UUID: ${this.uuid}\nContent-Disposition: linger\nChannel-Name: sofia/acc/${this.caller}@127.0.0.1:5070\nLinger-Time: ${this.lingerS}\nContent-Length: 0\n\n`);
     this.lingerTimer = setTimeout(() => {
       this.counters.lingerExpired++;
       this.disconnect();
@@ -474,6 +478,10 @@ export class FsCall {
     this.socket.write(bytes);
   }
 
+  private values(cause: string): SlotValues {
+    return { uuid: this.uuid, cause, caller: this.caller };
+  }
+
   private phase(): Phase {
     return this.hungUp ? 'hangup' : this.answered ? 'answered' : 'ringing';
   }
@@ -495,7 +503,8 @@ export class FsCall {
     }
     tail += json ? '}' : '\n';
     const tailBytes = json ? Buffer.byteLength(tail) : tail.length;
-    const length = tpl.body.length(this.uuid, cause) + tailBytes;
+    const values = this.values(cause);
+    const length = tpl.body.length(values) + tailBytes;
     const head = `Content-Length: ${length}\nContent-Type: text/event-${this.format}\n\n`;
     this.counters.eventsSubscribed++;
     this.counters.eventBytesSubscribed += head.length + length;
@@ -505,7 +514,7 @@ export class FsCall {
     // Head, template and tail copied into one buffer: no 6 KB string is built or encoded per event.
     const message = Buffer.allocUnsafe(head.length + length);
     let at = message.write(head, 0, 'latin1');
-    at = tpl.body.writeInto(message, at, this.uuid, cause);
+    at = tpl.body.writeInto(message, at, values);
     message.write(tail, at, json ? 'utf8' : 'latin1');
     this.sendBytes(message);
   }

@@ -20,7 +20,9 @@ import { channelDataTemplate, readCapture, streamOf } from '../../test/peer/fixt
 export type EventFormat = 'plain' | 'json';
 /** Where the call is when FreeSWITCH fires the event: its Answer-State. */
 export type Phase = 'ringing' | 'answered' | 'hangup';
-type Slot = 'uuid' | 'cause';
+type Slot = 'uuid' | 'cause' | 'caller';
+/** What one call puts into the slots: its UUID, the hangup cause, the caller's number. */
+export type SlotValues = Readonly<Record<Slot, string>>;
 
 /** One message with slots: parts[0] slot[0] parts[1] … parts[n]. */
 export class Template {
@@ -36,49 +38,47 @@ export class Template {
     this.bytes = parts.map((p) => Buffer.from(p, 'latin1'));
   }
 
-  /** Builds a template from text where the captured call UUID and cause are to be slots. */
-  static cut(text: string, uuid: string, cause: string | null): Template {
+  /** Builds a template from text, cutting a slot wherever one of the captured values occurs. */
+  static cut(text: string, captured: Partial<SlotValues>): Template {
     const parts: string[] = [];
     const slots: Slot[] = [];
+    const markers = (Object.entries(captured) as Array<[Slot, string]>).filter(([, v]) => v !== '');
     let from = 0;
     for (;;) {
-      const u = text.indexOf(uuid, from);
-      const c = cause === null ? -1 : text.indexOf(cause, from);
-      if (u < 0 && c < 0) break;
-      if (u >= 0 && (c < 0 || u < c)) {
-        parts.push(text.slice(from, u));
-        slots.push('uuid');
-        from = u + uuid.length;
-      } else {
-        parts.push(text.slice(from, c));
-        slots.push('cause');
-        from = c + cause!.length;
+      let best: [Slot, number, number] | null = null;
+      for (const [slot, value] of markers) {
+        const at = text.indexOf(value, from);
+        if (at >= 0 && (best === null || at < best[1])) best = [slot, at, value.length];
       }
+      if (!best) break;
+      parts.push(text.slice(from, best[1]));
+      slots.push(best[0]);
+      from = best[1] + best[2];
     }
     parts.push(text.slice(from));
     return new Template(parts, slots);
   }
 
-  render(uuid: string, cause: string): string {
+  render(values: SlotValues): string {
     let s = this.parts[0];
-    for (let i = 0; i < this.slots.length; i++) s += (this.slots[i] === 'uuid' ? uuid : cause) + this.parts[i + 1];
+    for (let i = 0; i < this.slots.length; i++) s += values[this.slots[i]] + this.parts[i + 1];
     return s;
   }
 
-  /** Writes render(uuid, cause) into target at offset (ASCII slots); returns the offset after it. */
-  writeInto(target: Buffer, offset: number, uuid: string, cause: string): number {
+  /** Writes render(values) into target at offset (ASCII values); returns the offset after it. */
+  writeInto(target: Buffer, offset: number, values: SlotValues): number {
     let at = offset + this.bytes[0].copy(target, offset);
     for (let i = 0; i < this.slots.length; i++) {
-      at += target.write(this.slots[i] === 'uuid' ? uuid : cause, at, 'latin1');
+      at += target.write(values[this.slots[i]], at, 'latin1');
       at += this.bytes[i + 1].copy(target, at);
     }
     return at;
   }
 
   /** Length of render() without building it (ASCII: bytes = characters). */
-  length(uuid: string, cause: string): number {
+  length(values: SlotValues): number {
     let n = this.staticLength;
-    for (const slot of this.slots) n += slot === 'uuid' ? uuid.length : cause.length;
+    for (const slot of this.slots) n += values[slot].length;
     return n;
   }
 }
@@ -94,7 +94,7 @@ export interface Templates {
   channelData: Template;
   /** Event body without its trailing Application-* headers (plain: no final blank line; json: no closing brace). */
   event(format: EventFormat, name: string, phase: Phase): EventTemplate;
-  /** The caller number every call presents. */
+  /** The caller number of the capture (every call presents its own, of the same length). */
   caller: string;
 }
 
@@ -161,7 +161,8 @@ export function loadTemplates(destination: string): Templates {
     const data = all.find((m) => m.headers.startsWith('Event-Name: CHANNEL_DATA'));
     const uuid = data ? header(data.headers, 'Unique-ID', false) : null;
     const dialled = data ? header(data.headers, 'Caller-Destination-Number', false) : null;
-    if (!uuid || !dialled) throw new Error(`${capture}: no CHANNEL_DATA`);
+    const caller = data ? header(data.headers, 'Caller-Caller-ID-Number', false) : null;
+    if (!uuid || !dialled || !caller) throw new Error(`${capture}: no CHANNEL_DATA`);
     for (const m of all) {
       if (!m.headers.includes(`Content-Type: text/event-${format}`)) continue;
       const name = header(m.body, 'Event-Name', json);
@@ -171,7 +172,7 @@ export function loadTemplates(destination: string): Templates {
       if (byKey.has(key)) continue; // the first of each kind, as it came
       const text = stripApplication(m.body, json).split(dialled).join(destination);
       assertAscii(text, `${capture} ${name}`);
-      byKey.set(key, { body: Template.cut(text, uuid, phase === 'hangup' ? CAUSE : null), hasBridgeResult: /originate_disposition/.test(text) });
+      byKey.set(key, { body: Template.cut(text, { uuid, caller, cause: phase === 'hangup' ? CAUSE : '' }), hasBridgeResult: /originate_disposition/.test(text) });
     }
   };
   add(HUNT, 'plain');
@@ -186,7 +187,7 @@ export function loadTemplates(destination: string): Templates {
     .split(dialled)
     .join(destination);
   assertAscii(dataText, 'CHANNEL_DATA');
-  const channelData = Template.cut(dataText, uuid, null);
+  const channelData = Template.cut(dataText, { uuid, caller });
 
   const renamed = new Map<string, EventTemplate>();
   return {

@@ -13,22 +13,22 @@ import { frameToEvent, type EslEvent } from '../../src/esl/event';
 import { EslFramer } from '../../src/esl/parser';
 import { readCapture, streamOf } from '../peer/fixtures';
 
-const CAPTURED_UUID = 'e562fd27-ea4c-4acc-8cb4-bc44c7088101';
+const CAPTURED = { uuid: 'e562fd27-ea4c-4acc-8cb4-bc44c7088101', caller: '13912345678', cause: 'NORMAL_CLEARING' };
 const plan: CallPlan = { ringMs: 0, talkMs: 0, playbackMs: 0, maxLingerMs: 60_000, timeoutMs: 60_000, handshakeTimeoutMs: 60_000 };
 
 t.test('templates give back the captured bytes', async (t) => {
   const tpl = loadTemplates('4001012340'); // the number dialled in the capture
   const captured = streamOf(readCapture('outbound-plain-hunt-busy-noanswer-answer.log').connections[0], 'FS->CTL').toString('latin1');
-  const data = tpl.channelData.render(CAPTURED_UUID, 'NORMAL_CLEARING');
+  const data = tpl.channelData.render(CAPTURED);
   t.ok(captured.startsWith(data), 'the CHANNEL_DATA reply to connect, byte for byte');
   t.ok(data.length > 6000, 'about 6 KB of channel headers');
-  const body = `${tpl.event('plain', 'CHANNEL_EXECUTE', 'ringing').body.render(CAPTURED_UUID, '')}Application: set\nApplication-Data: continue_on_fail%3Dtrue\nApplication-UUID: 1034e701-7015-49ff-aeb6-b0735825fbf1\n\n`;
+  const body = `${tpl.event('plain', 'CHANNEL_EXECUTE', 'ringing').body.render(CAPTURED)}Application: set\nApplication-Data: continue_on_fail%3Dtrue\nApplication-UUID: 1034e701-7015-49ff-aeb6-b0735825fbf1\n\n`;
   t.ok(captured.includes(`Content-Length: ${body.length}\nContent-Type: text/event-plain\n\n${body}`), 'CHANNEL_EXECUTE with its Application headers, byte for byte');
-  t.ok(captured.includes(`${tpl.event('plain', 'CHANNEL_HANGUP_COMPLETE', 'hangup').body.render(CAPTURED_UUID, 'NORMAL_CLEARING')}\n`), 'CHANNEL_HANGUP_COMPLETE');
-  const other = tpl.event('plain', 'CHANNEL_PROGRESS_MEDIA', 'ringing').body.render(CAPTURED_UUID, '');
+  t.ok(captured.includes(`${tpl.event('plain', 'CHANNEL_HANGUP_COMPLETE', 'hangup').body.render(CAPTURED)}\n`), 'CHANNEL_HANGUP_COMPLETE');
+  const other = tpl.event('plain', 'CHANNEL_PROGRESS_MEDIA', 'ringing').body.render(CAPTURED);
   t.match(other, /^Event-Name: CHANNEL_PROGRESS_MEDIA\n/, 'a type the captures lack is a captured event renamed');
   const tpl2 = loadTemplates('4001012345');
-  t.notOk(tpl2.channelData.render(CAPTURED_UUID, '').includes('4001012340'), 'the dialled number is the one asked for');
+  t.notOk(tpl2.channelData.render(CAPTURED).includes('4001012340'), 'the dialled number is the one asked for');
 });
 
 function sendmsg(uuid: string, app: string, arg: string, id: string): string {
