@@ -4,19 +4,22 @@
  * process, and printed as one table with ratios taken from this run only (the machine is shared
  * and noisy: compare ratios, not absolute numbers).
  *
- * For each controller: a warm-up, then a closed loop (BENCH_CALLS calls, BENCH_CONCURRENCY in
- * flight), an open loop (BENCH_OPEN_CALLS calls offered at BENCH_RATE calls/s) and, for the
- * ceiling and the full flow, an idle run (BENCH_IDLE_CALLS calls one at a time). Setup latency is
- * the generator's connect → the first `bridge` it receives: the silence a caller hears.
+ * Every controller is started and warmed up first; then each run is done in BENCH_ROUNDS (3)
+ * rounds that take turns between the controllers, so that a burst of load from elsewhere on the
+ * machine falls on all of them rather than on one: a closed loop (BENCH_CALLS calls in all,
+ * BENCH_CONCURRENCY in flight), an open loop (BENCH_OPEN_CALLS calls offered at BENCH_RATE
+ * calls/s) and, for the ceiling and the full flow, an idle run (BENCH_IDLE_CALLS calls one at a
+ * time). Setup latency is the generator's connect → the first `bridge` it receives: the silence a
+ * caller hears.
  *
  * Environment: BENCH_CALLS (3000), BENCH_CONCURRENCY (100), BENCH_RATE (200), BENCH_OPEN_CALLS
- * (2000), BENCH_IDLE_CALLS (300), BENCH_WARMUP (500), BENCH_ONLY (comma-separated row keys:
+ * (2000), BENCH_IDLE_CALLS (300), BENCH_WARMUP (500), BENCH_ROUNDS (3), BENCH_ONLY (comma-separated row keys:
  * ceiling,serial,modesl,sqlite,mariadb), BENCH_MYSQL_URL (mysql://root@127.0.0.1:3306),
  * BENCH_JSON (write every number to this file).
  */
 import fs from 'node:fs';
 import { cpuSeconds, createDatabase, envNumber, Generator, machine, shortCall, startDaemon, startScript, type Controller } from './lib';
-import type { LoadResult, LoadSpec } from './freeswitch/load';
+import { percentiles, type LoadResult, type LoadSpec } from './freeswitch/load';
 
 const CALLS = envNumber('BENCH_CALLS', 3000);
 const CONCURRENCY = envNumber('BENCH_CONCURRENCY', 100);
@@ -24,6 +27,7 @@ const RATE = envNumber('BENCH_RATE', 200);
 const OPEN_CALLS = envNumber('BENCH_OPEN_CALLS', 2000);
 const IDLE_CALLS = envNumber('BENCH_IDLE_CALLS', 300);
 const WARMUP = envNumber('BENCH_WARMUP', 500);
+const ROUNDS = Math.max(1, Math.floor(envNumber('BENCH_ROUNDS', 3)));
 
 interface Measured {
   key: string;
@@ -81,6 +85,35 @@ async function measure(gen: Generator, c: Controller, key: string, run: Measured
   return { key, controller: c.name, run, result, controllerCpuMsPerCall: (cpu * 1000) / Math.max(1, result.calls) };
 }
 
+/** One controller's rounds of one run as if they were one run: calls/s over the rounds' time. */
+function merge(parts: Measured[]): Measured {
+  const first = parts[0];
+  const setups = parts.flatMap((p) => p.result.setups);
+  const calls = parts.reduce((n, p) => n + p.result.calls, 0);
+  const seconds = parts.reduce((n, p) => n + p.result.seconds, 0);
+  const errors: Record<string, number> = {};
+  for (const p of parts) for (const [k, v] of Object.entries(p.result.errors)) errors[k] = (errors[k] ?? 0) + v;
+  const totals = { ...first.result.totals };
+  for (const p of parts.slice(1)) for (const k of Object.keys(totals) as Array<keyof typeof totals>) totals[k] += p.result.totals[k];
+  const result: LoadResult = {
+    ...first.result,
+    calls,
+    ok: parts.reduce((n, p) => n + p.result.ok, 0),
+    failed: parts.reduce((n, p) => n + p.result.failed, 0),
+    errors,
+    handshakes: parts.reduce((n, p) => n + p.result.handshakes, 0),
+    seconds,
+    callsPerSecond: calls / seconds,
+    setupMs: percentiles(setups),
+    setups,
+    generatorCpuMs: parts.reduce((n, p) => n + p.result.generatorCpuMs, 0),
+    totals,
+    maxInFlight: Math.max(...parts.map((p) => p.result.maxInFlight)),
+  };
+  const cpuMs = parts.reduce((n, p) => n + p.controllerCpuMsPerCall * p.result.calls, 0);
+  return { ...first, result, controllerCpuMsPerCall: cpuMs / Math.max(1, calls) };
+}
+
 function fmt(n: number, digits = 1): string {
   return Number.isFinite(n) ? n.toFixed(digits) : '—';
 }
@@ -135,36 +168,56 @@ function wire(all: Measured[], names: Map<string, string>): string {
 async function main(): Promise<void> {
   const only = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : null;
   process.stdout.write(`machine: ${machine()}\n`);
-  process.stdout.write(`closed loop ${CALLS} calls, ${CONCURRENCY} in flight; open loop ${OPEN_CALLS} calls at ${RATE}/s; idle ${IDLE_CALLS} calls; warm-up ${WARMUP}\n\n`);
+  process.stdout.write(
+    `closed loop ${CALLS} calls, ${CONCURRENCY} in flight; open loop ${OPEN_CALLS} calls at ${RATE}/s; idle ${IDLE_CALLS} calls; warm-up ${WARMUP}; in ${ROUNDS} rounds taking turns\n\n`,
+  );
   const gen = new Generator();
   const all: Measured[] = [];
   const names = new Map(rows.map((r) => [r.key, r.name]));
+  const running: Array<{ row: Row; c: Controller & { cleanup?: () => Promise<void> } }> = [];
   try {
     for (const row of rows) {
       if (only && !only.has(row.key)) continue;
       const c = await row.start();
-      try {
-        if (WARMUP > 0) await gen.run(c.port, shortCall(), { mode: 'closed', calls: WARMUP, concurrency: CONCURRENCY });
-        const steps: Array<[Measured['run'], LoadSpec]> = [['closed', { mode: 'closed', calls: CALLS, concurrency: CONCURRENCY }]];
-        if (row.open) steps.push(['open', { mode: 'open', calls: OPEN_CALLS, rate: RATE }]);
-        if (row.idle) steps.push(['idle', { mode: 'closed', calls: IDLE_CALLS, concurrency: 1 }]);
-        for (const [run, spec] of steps) {
-          const m = await measure(gen, c, row.key, run, spec);
-          all.push(m);
-          const r = m.result;
-          process.stdout.write(
-            `${row.name} / ${run}: ${fmt(r.callsPerSecond, 0)} calls/s, setup p50 ${fmt(r.setupMs.p50)} ms p99 ${fmt(r.setupMs.p99)} ms, failed ${r.failed}${r.failed ? ` ${JSON.stringify(r.errors)}` : ''}` +
-              `${r.totals.lingerExpired ? `, ${r.totals.lingerExpired} sockets left open until the linger time ran out` : ''}\n`,
-          );
+      running.push({ row, c });
+      if (WARMUP > 0) await gen.run(c.port, shortCall(), { mode: 'closed', calls: WARMUP, concurrency: CONCURRENCY });
+    }
+    const runs: Array<[Measured['run'], (r: Row) => boolean, (share: number) => LoadSpec, number]> = [
+      ['closed', () => true, (n) => ({ mode: 'closed', calls: n, concurrency: CONCURRENCY }), CALLS],
+      ['open', (r) => r.open, (n) => ({ mode: 'open', calls: n, rate: RATE }), OPEN_CALLS],
+      ['idle', (r) => r.idle, (n) => ({ mode: 'closed', calls: n, concurrency: 1 }), IDLE_CALLS],
+    ];
+    for (const [run, applies, spec, total] of runs) {
+      const parts = new Map<string, Measured[]>();
+      for (let round = 0; round < ROUNDS; round++) {
+        const share = Math.floor(total / ROUNDS) + (round < total % ROUNDS ? 1 : 0);
+        for (const { row, c } of running) {
+          if (!applies(row) || share === 0) continue;
+          const m = await measure(gen, c, row.key, run, spec(share));
+          parts.set(row.key, [...(parts.get(row.key) ?? []), m]);
         }
-      } finally {
-        await c.stop();
-        await c.cleanup?.();
+      }
+      for (const { row } of running) {
+        const p = parts.get(row.key);
+        if (!p) continue;
+        const m = merge(p);
+        all.push(m);
+        const r = m.result;
+        process.stdout.write(
+          `${row.name} / ${run}: ${fmt(r.callsPerSecond, 0)} calls/s, setup p50 ${fmt(r.setupMs.p50)} ms p99 ${fmt(r.setupMs.p99)} ms, failed ${r.failed}${r.failed ? ` ${JSON.stringify(r.errors)}` : ''}` +
+            `${r.totals.lingerExpired ? `, ${r.totals.lingerExpired} sockets left open until the linger time ran out` : ''}\n`,
+        );
       }
     }
   } finally {
+    for (const { c } of running) {
+      await c.stop();
+      await c.cleanup?.();
+    }
     await gen.stop();
   }
+  // Rows in the table's order: controller by controller, closed, open, idle.
+  all.sort((a, b) => rows.findIndex((r) => r.key === a.key) - rows.findIndex((r) => r.key === b.key) || ['closed', 'open', 'idle'].indexOf(a.run) - ['closed', 'open', 'idle'].indexOf(b.run));
   process.stdout.write(`\n${table(all, names)}\n\nRatios (same run):\n\n${ratios(all)}\n\nOn the wire, per call (closed loop):\n\n${wire(all, names)}\n`);
   if (process.env.BENCH_JSON) fs.writeFileSync(process.env.BENCH_JSON, JSON.stringify({ machine: machine(), all }, null, 2));
 }

@@ -27,6 +27,8 @@ export interface LoadResult {
   seconds: number;
   callsPerSecond: number;
   setupMs: Percentiles;
+  /** Every completed call's setup latency (ms), to merge runs. */
+  setups: number[];
   handshakeMs: Percentiles;
   /** User + system CPU of the generator process over the run. */
   generatorCpuMs: number;
@@ -99,6 +101,7 @@ export class LoadDriver {
       seconds,
       callsPerSecond: this.results.length / seconds,
       setupMs: percentiles(this.results.filter((r) => r.ok).map((r) => r.setupMs)),
+      setups: this.results.filter((r) => r.ok).map((r) => Math.round(r.setupMs * 1000) / 1000),
       handshakeMs: percentiles(this.results.map((r) => r.handshakeMs)),
       generatorCpuMs: (cpu.user + cpu.system) / 1000,
       totals,
