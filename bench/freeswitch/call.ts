@@ -28,15 +28,7 @@
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import type { EventFormat, Phase, SlotValues, Templates } from './templates';
-
-/** The event types `myevents` subscribes (mod_event_socket.c, parse_command). */
-export const MYEVENTS = [
-  'CHANNEL_ANSWER', 'CHANNEL_APPLICATION', 'CHANNEL_BRIDGE', 'CHANNEL_CREATE', 'CHANNEL_DATA',
-  'CHANNEL_DESTROY', 'CHANNEL_EXECUTE', 'CHANNEL_EXECUTE_COMPLETE', 'CHANNEL_HANGUP',
-  'CHANNEL_HANGUP_COMPLETE', 'CHANNEL_ORIGINATE', 'CHANNEL_UUID', 'CHANNEL_OUTGOING', 'CHANNEL_PARK',
-  'CHANNEL_PROGRESS', 'CHANNEL_PROGRESS_MEDIA', 'CHANNEL_STATE', 'CHANNEL_UNBRIDGE', 'CHANNEL_UNPARK',
-  'DETECTED_SPEECH', 'DTMF', 'NOTALK', 'TALK',
-] as const;
+import { CommandReader, fsUrlEncode, MYEVENTS } from './wire';
 
 export interface CallPlan {
   /** The first leg of a bridge answers after this long. */
@@ -94,21 +86,6 @@ function ms(from: bigint): number {
   return Number(process.hrtime.bigint() - from) / 1e6;
 }
 
-/** switch_url_encode: these printable characters, controls and every non-ASCII byte are %XX. */
-const UNSAFE = new Set('\r\n "#%&+:;<=>?@[\\]^`{|}'.split(''));
-const encoded = new Map<string, string>();
-export function fsUrlEncode(value: string): string {
-  let out = encoded.get(value);
-  if (out !== undefined) return out;
-  out = '';
-  for (const byte of Buffer.from(value, 'utf8')) {
-    const ch = String.fromCharCode(byte);
-    out += byte < 0x20 || byte > 0x7e || UNSAFE.has(ch) ? `%${byte.toString(16).toUpperCase().padStart(2, '0')}` : ch;
-  }
-  if (encoded.size < 10_000) encoded.set(value, out);
-  return out;
-}
-
 let nextCaller = 12_345_678;
 
 export class FsCall {
@@ -120,7 +97,7 @@ export class FsCall {
   private readonly counters: CallCounters = {
     commands: 0, batches: 0, bytesIn: 0, bytesOut: 0, events: 0, eventBytes: 0, eventsSubscribed: 0, eventBytesSubscribed: 0, lingerExpired: 0,
   };
-  private pending: Buffer | null = null;
+  private readonly reader = new CommandReader();
   private out: Buffer[] = [];
   private flushQueued = false;
   private wroteSinceCommand = true;
@@ -178,39 +155,19 @@ export class FsCall {
     }, plan.handshakeTimeoutMs);
   }
 
-  // ---- reading commands (mod_event_socket read_packet: headers to a blank line, then content-length bytes)
+  // ---- commands
 
   private onData(chunk: Buffer): void {
     this.counters.bytesIn += chunk.length;
-    let buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
-    this.pending = null;
-    for (;;) {
-      const end = buf.indexOf('\n\n');
-      if (end < 0) break;
-      const head = buf.toString('latin1', 0, end);
-      const lines = head.split('\n');
-      let length = 0;
-      const headers = new Map<string, string>();
-      for (let i = 1; i < lines.length; i++) {
-        const sep = lines[i].indexOf(': ');
-        if (sep <= 0) continue;
-        const name = lines[i].slice(0, sep).toLowerCase();
-        const value = lines[i].slice(sep + 2);
-        headers.set(name, value);
-        if (name === 'content-length') length = Number(value);
-      }
-      if (buf.length < end + 2 + length) break;
-      const body = length > 0 ? buf.toString('utf8', end + 2, end + 2 + length) : '';
-      buf = buf.subarray(end + 2 + length);
+    for (const command of this.reader.push(chunk)) {
       this.counters.commands++;
       if (this.wroteSinceCommand) {
         this.counters.batches++;
         this.wroteSinceCommand = false;
       }
-      this.onCommand(lines[0].trim(), headers, body);
+      this.onCommand(command.line, command.headers, command.body);
       if (this.closed) return;
     }
-    if (buf.length > 0) this.pending = Buffer.from(buf);
     this.runQueue();
   }
 
