@@ -8,6 +8,8 @@ import esl from 'modesl';
 
 const port = Number(process.argv[2] ?? 8086);
 const server = net.createServer({ noDelay: true });
+// Registered before modesl's Server adds its own 'connection' listener (in the listen callback
+// below), so TCP_NODELAY is set before modesl's first write (`connect`).
 server.on('connection', (socket: net.Socket) => socket.setNoDelay(true));
 server.listen(port, '127.0.0.1', () => {
   const modesl = esl as unknown as { Server: new (opts: object) => { on(e: string, fn: (conn: ModeslConn) => void): void } };

@@ -1,140 +1,225 @@
 /**
- * `npm run bench`: full-flow calls per second of the daemon against the bare-modesl floor, with
- * the same FreeSWITCH-speaking load generator (test/peer) on the same machine.
+ * `npm run bench`: the protocol's ceiling, bare modesl and the full daemon, measured in one run
+ * with one FreeSWITCH-speaking load generator (bench/freeswitch), each controller in its own
+ * process, and printed as one table with ratios taken from this run only (the machine is shared
+ * and noisy: compare ratios, not absolute numbers).
  *
- * Each controller runs as its own process; this process generates the load: CONCURRENCY calls
- * in flight, each a real outbound-socket session (connect, CHANNEL_DATA, events of ~6 KB), the
- * first phone answering at once and talking 0 ms. Figures are printed as calls/s, setup latency
- * percentiles and the ratio of the two; machines are shared and noisy, so compare ratios.
+ * Every controller is started and warmed up first; then each run is done in BENCH_ROUNDS (3)
+ * rounds that take turns between the controllers, so that a burst of load from elsewhere on the
+ * machine falls on all of them rather than on one: a closed loop (BENCH_CALLS calls in all,
+ * BENCH_CONCURRENCY in flight), an open loop (BENCH_OPEN_CALLS calls offered at BENCH_RATE
+ * calls/s) and, for the ceiling and the full flow, an idle run (BENCH_IDLE_CALLS calls one at a
+ * time). Setup latency is the generator's connect → the first `bridge` it receives: the silence a
+ * caller hears.
  *
- * Environment: BENCH_CALLS (default 3000), BENCH_CONCURRENCY (default 50).
+ * Environment: BENCH_CALLS (3000), BENCH_CONCURRENCY (100), BENCH_RATE (200), BENCH_OPEN_CALLS
+ * (2000), BENCH_IDLE_CALLS (300), BENCH_WARMUP (500), BENCH_ROUNDS (3), BENCH_ONLY (comma-separated row keys:
+ * ceiling,serial,modesl,sqlite,mariadb), BENCH_MYSQL_URL (mysql://root@127.0.0.1:3306),
+ * BENCH_JSON (write every number to this file).
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
-import { placeCall, type CallRecord } from '../test/peer/fake-freeswitch';
+import { cpuSeconds, createDatabase, envNumber, Generator, machine, shortCall, startDaemon, startScript, type Controller } from './lib';
+import { percentiles, type LoadResult, type LoadSpec } from './freeswitch/load';
 
-const CALLS = Number(process.env.BENCH_CALLS ?? 3000);
-const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 50);
+const CALLS = envNumber('BENCH_CALLS', 3000);
+const CONCURRENCY = envNumber('BENCH_CONCURRENCY', 100);
+const RATE = envNumber('BENCH_RATE', 200);
+const OPEN_CALLS = envNumber('BENCH_OPEN_CALLS', 2000);
+const IDLE_CALLS = envNumber('BENCH_IDLE_CALLS', 300);
+const WARMUP = envNumber('BENCH_WARMUP', 500);
+const ROUNDS = Math.max(1, Math.floor(envNumber('BENCH_ROUNDS', 3)));
 
-interface Result {
+interface Measured {
+  key: string;
+  controller: string;
+  run: 'closed' | 'open' | 'idle';
+  result: LoadResult;
+  controllerCpuMsPerCall: number;
+}
+
+interface Row {
+  key: string;
   name: string;
-  callsPerSecond: number;
-  setupP50: number;
-  setupP99: number;
-  failed: number;
-  controllerCpuS: number;
+  start(): Promise<Controller & { cleanup?: () => Promise<void> }>;
+  open: boolean;
+  idle: boolean;
 }
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
+const rows: Row[] = [
+  { key: 'ceiling', name: 'no-library ceiling (pipelined)', start: () => startScript('ceiling', 'ceiling.js', ['pipelined']), open: true, idle: true },
+  { key: 'serial', name: 'no-library, one command at a time', start: () => startScript('serial', 'ceiling.js', ['serial']), open: false, idle: false },
+  { key: 'modesl', name: 'bare modesl 1.2.1 + TCP_NODELAY', start: () => startScript('modesl', 'baseline-modesl.js', []), open: true, idle: false },
+  {
+    key: 'sqlite',
+    name: 'daemon, full flow, SQLite',
+    start: async () => {
+      const d = await startDaemon('sqlite', { databaseUrl: 'sqlite:./bench.db' });
+      return { ...d, cleanup: () => Promise.resolve(fs.rmSync(d.dir, { recursive: true, force: true })) };
+    },
+    open: true,
+    idle: true,
+  },
+  {
+    key: 'mariadb',
+    name: 'daemon, full flow, MariaDB',
+    start: async () => {
+      const db = await createDatabase('hotline_bench');
+      const d = await startDaemon('mariadb', { databaseUrl: db.url });
+      return {
+        ...d,
+        cleanup: async () => {
+          await db.drop();
+          fs.rmSync(d.dir, { recursive: true, force: true });
+        },
+      };
+    },
+    open: true,
+    idle: true,
+  },
+];
+
+async function measure(gen: Generator, c: Controller, key: string, run: Measured['run'], spec: LoadSpec): Promise<Measured> {
+  const cpu0 = cpuSeconds(c.pid);
+  const result = await gen.run(c.port, shortCall(), spec);
+  const cpu = cpuSeconds(c.pid) - cpu0;
+  return { key, controller: c.name, run, result, controllerCpuMsPerCall: (cpu * 1000) / Math.max(1, result.calls) };
 }
 
-async function waitForPort(port: number, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`controller exited with ${child.exitCode}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 100));
+/** One controller's rounds of one run as if they were one run: calls/s over the rounds' time. */
+function merge(parts: Measured[]): Measured {
+  const first = parts[0];
+  const setups = parts.flatMap((p) => p.result.setups);
+  const calls = parts.reduce((n, p) => n + p.result.calls, 0);
+  const seconds = parts.reduce((n, p) => n + p.result.seconds, 0);
+  const errors: Record<string, number> = {};
+  for (const p of parts) for (const [k, v] of Object.entries(p.result.errors)) errors[k] = (errors[k] ?? 0) + v;
+  const totals = { ...first.result.totals };
+  for (const p of parts.slice(1)) for (const k of Object.keys(totals) as Array<keyof typeof totals>) totals[k] += p.result.totals[k];
+  const result: LoadResult = {
+    ...first.result,
+    calls,
+    ok: parts.reduce((n, p) => n + p.result.ok, 0),
+    failed: parts.reduce((n, p) => n + p.result.failed, 0),
+    errors,
+    handshakes: parts.reduce((n, p) => n + p.result.handshakes, 0),
+    seconds,
+    callsPerSecond: calls / seconds,
+    setupMs: percentiles(setups),
+    setups,
+    generatorCpuMs: parts.reduce((n, p) => n + p.result.generatorCpuMs, 0),
+    totals,
+    maxInFlight: Math.max(...parts.map((p) => p.result.maxInFlight)),
+  };
+  const cpuMs = parts.reduce((n, p) => n + p.controllerCpuMsPerCall * p.result.calls, 0);
+  return { ...first, result, controllerCpuMsPerCall: cpuMs / Math.max(1, calls) };
+}
+
+function fmt(n: number, digits = 1): string {
+  return Number.isFinite(n) ? n.toFixed(digits) : '—';
+}
+
+function ratio(a: number | undefined, b: number | undefined): string {
+  return a !== undefined && b !== undefined && Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? `${(a / b).toFixed(2)}×` : '—';
+}
+
+function table(all: Measured[], names: Map<string, string>): string {
+  const lines = [
+    '| controller | run | calls/s | setup p50 | setup p99 | failed | controller CPU/call | generator CPU/call |',
+    '|---|---|---|---|---|---|---|---|',
+  ];
+  for (const m of all) {
+    const r = m.result;
+    const label = m.run === 'closed' ? `closed, ${CONCURRENCY} in flight` : m.run === 'open' ? `open, ${RATE}/s offered` : 'idle, one at a time';
+    lines.push(
+      `| ${names.get(m.key)} | ${label} | ${m.run === 'idle' ? '—' : fmt(r.callsPerSecond, 0)} | ${fmt(r.setupMs.p50)} ms | ${fmt(r.setupMs.p99)} ms | ${r.failed}/${r.calls} | ${fmt(m.controllerCpuMsPerCall, 2)} ms | ${fmt(r.generatorCpuMs / Math.max(1, r.calls), 2)} ms |`,
+    );
   }
-  throw new Error(`port ${port} never opened`);
+  return lines.join('\n');
 }
 
-function cpuSeconds(pid: number): number {
-  // /proc/<pid>/stat fields 14 and 15: utime and stime in clock ticks (100 per second here).
-  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-async function drive(name: string, port: number, pid: number): Promise<Result> {
-  // Warm up: JIT, connection pools, SQLite pages.
-  await Promise.all(Array.from({ length: 200 }, () => one(port)));
-  const cpuBefore = cpuSeconds(pid);
-  const setups: number[] = [];
-  let failed = 0;
-  let next = 0;
-  const started = process.hrtime.bigint();
-  const worker = async (): Promise<void> => {
-    while (next < CALLS) {
-      next++;
-      const t0 = Date.now();
-      const record = await one(port);
-      if (record.bridges.length !== 1 || record.bridges[0].result !== 'answer') failed++;
-      else setups.push(record.firstBridgeAtMs! - t0);
+function ratios(all: Measured[]): string {
+  const get = (key: string, run: Measured['run']): Measured | undefined => all.find((m) => m.key === key && m.run === run);
+  const out: string[] = ['| full flow | vs | calls/s | setup p50 | setup p99 (open loop) | CPU/call |', '|---|---|---|---|---|---|'];
+  for (const full of ['sqlite', 'mariadb']) {
+    for (const base of ['modesl', 'ceiling']) {
+      const f = get(full, 'closed');
+      const b = get(base, 'closed');
+      if (!f || !b) continue;
+      out.push(
+        `| ${full} | ${base} | ${ratio(f.result.callsPerSecond, b.result.callsPerSecond)} | ${ratio(f.result.setupMs.p50, b.result.setupMs.p50)} | ${ratio(get(full, 'open')?.result.setupMs.p99, get(base, 'open')?.result.setupMs.p99)} | ${ratio(f.controllerCpuMsPerCall, b.controllerCpuMsPerCall)} |`,
+      );
     }
-  };
-  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  setups.sort((a, b) => a - b);
-  return {
-    name,
-    callsPerSecond: CALLS / seconds,
-    setupP50: setups[Math.floor(setups.length * 0.5)] ?? NaN,
-    setupP99: setups[Math.floor(setups.length * 0.99)] ?? NaN,
-    failed,
-    controllerCpuS: cpuSeconds(pid) - cpuBefore,
-  };
-}
-
-function one(port: number): Promise<CallRecord & { firstBridgeAtMs?: number }> {
-  return placeCall(port, {
-    caller: '13912345678',
-    destination: '4001012345',
-    defaultLeg: { result: 'answer', ringMs: 0, talkMs: 0 },
-    playbackMs: 0,
-    timeScale: 0.001,
-  });
-}
-
-async function run(name: string, script: string, args: string[], env: NodeJS.ProcessEnv, port: number): Promise<Result> {
-  const child = fork(script, args, { env, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-  try {
-    await waitForPort(port, child);
-    return await drive(name, port, child.pid!);
-  } finally {
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
   }
+  return out.join('\n');
+}
+
+function wire(all: Measured[], names: Map<string, string>): string {
+  const out = ['| controller | commands/call | round trips/call | events/call | KB to controller/call | events/call without nixevent | KB without nixevent |', '|---|---|---|---|---|---|---|'];
+  for (const m of all.filter((x) => x.run === 'closed')) {
+    const t = m.result.totals;
+    const n = Math.max(1, m.result.calls);
+    out.push(
+      `| ${names.get(m.key)} | ${fmt(t.commands / n)} | ${fmt(t.batches / n)} | ${fmt(t.events / n)} | ${fmt(t.bytesOut / n / 1024)} | ${fmt(t.eventsSubscribed / n)} | ${fmt((t.bytesOut - t.eventBytes + t.eventBytesSubscribed) / n / 1024)} |`,
+    );
+  }
+  return out.join('\n');
 }
 
 async function main(): Promise<void> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hotline-bench-'));
-  const cpu = os.cpus();
-  process.stdout.write(`machine: ${cpu.length} x ${cpu[0]?.model ?? '?'}, node ${process.version}; ${CALLS} calls, ${CONCURRENCY} in flight\n`);
-  const basePort = await freePort();
-  const baseline = await run('bare modesl (floor)', path.join(__dirname, 'baseline-modesl.js'), [String(basePort)], process.env, basePort);
-  const daemonPort = await freePort();
-  const daemon = await run('hotline daemon (full flow)', path.join(__dirname, '..', 'src', 'main.js'), [], {
-    ...process.env,
-    DATABASE_URL: `sqlite:${path.join(dir, 'bench.db')}`,
-    CDR_SPOOL_DIR: path.join(dir, 'spool'),
-    ESL_LISTEN_PORT: String(daemonPort),
-    METRICS_PORT: String(await freePort()),
-    LOG_LEVEL: 'warn',
-  }, daemonPort);
-  for (const r of [baseline, daemon]) {
-    process.stdout.write(
-      `${r.name.padEnd(28)} ${r.callsPerSecond.toFixed(0).padStart(5)} calls/s  setup p50 ${r.setupP50.toFixed(1)} ms  p99 ${r.setupP99.toFixed(1)} ms  ` +
-        `controller CPU ${(r.controllerCpuS * 1000 / CALLS).toFixed(2)} ms/call  failed ${r.failed}\n`,
-    );
+  const only = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : null;
+  process.stdout.write(`machine: ${machine()}\n`);
+  process.stdout.write(
+    `closed loop ${CALLS} calls, ${CONCURRENCY} in flight; open loop ${OPEN_CALLS} calls at ${RATE}/s; idle ${IDLE_CALLS} calls; warm-up ${WARMUP}; in ${ROUNDS} rounds taking turns\n\n`,
+  );
+  const gen = new Generator();
+  const all: Measured[] = [];
+  const names = new Map(rows.map((r) => [r.key, r.name]));
+  const running: Array<{ row: Row; c: Controller & { cleanup?: () => Promise<void> } }> = [];
+  try {
+    for (const row of rows) {
+      if (only && !only.has(row.key)) continue;
+      const c = await row.start();
+      running.push({ row, c });
+      if (WARMUP > 0) await gen.run(c.port, shortCall(), { mode: 'closed', calls: WARMUP, concurrency: CONCURRENCY });
+    }
+    const runs: Array<[Measured['run'], (r: Row) => boolean, (share: number) => LoadSpec, number]> = [
+      ['closed', () => true, (n) => ({ mode: 'closed', calls: n, concurrency: CONCURRENCY }), CALLS],
+      ['open', (r) => r.open, (n) => ({ mode: 'open', calls: n, rate: RATE }), OPEN_CALLS],
+      ['idle', (r) => r.idle, (n) => ({ mode: 'closed', calls: n, concurrency: 1 }), IDLE_CALLS],
+    ];
+    for (const [run, applies, spec, total] of runs) {
+      const parts = new Map<string, Measured[]>();
+      for (let round = 0; round < ROUNDS; round++) {
+        const share = Math.floor(total / ROUNDS) + (round < total % ROUNDS ? 1 : 0);
+        for (const { row, c } of running) {
+          if (!applies(row) || share === 0) continue;
+          const m = await measure(gen, c, row.key, run, spec(share));
+          parts.set(row.key, [...(parts.get(row.key) ?? []), m]);
+        }
+      }
+      for (const { row } of running) {
+        const p = parts.get(row.key);
+        if (!p) continue;
+        const m = merge(p);
+        all.push(m);
+        const r = m.result;
+        process.stdout.write(
+          `${row.name} / ${run}: ${fmt(r.callsPerSecond, 0)} calls/s, setup p50 ${fmt(r.setupMs.p50)} ms p99 ${fmt(r.setupMs.p99)} ms, failed ${r.failed}${r.failed ? ` ${JSON.stringify(r.errors)}` : ''}` +
+            `${r.totals.lingerExpired ? `, ${r.totals.lingerExpired} sockets left open until the linger time ran out` : ''}\n`,
+        );
+      }
+    }
+  } finally {
+    for (const { c } of running) {
+      await c.stop();
+      await c.cleanup?.();
+    }
+    await gen.stop();
   }
-  process.stdout.write(`full flow / floor: ${(daemon.callsPerSecond / baseline.callsPerSecond).toFixed(2)} of the calls/s, ` +
-    `${(daemon.controllerCpuS / baseline.controllerCpuS).toFixed(2)}x the controller CPU per call\n`);
-  fs.rmSync(dir, { recursive: true, force: true });
+  // Rows in the table's order: controller by controller, closed, open, idle.
+  all.sort((a, b) => rows.findIndex((r) => r.key === a.key) - rows.findIndex((r) => r.key === b.key) || ['closed', 'open', 'idle'].indexOf(a.run) - ['closed', 'open', 'idle'].indexOf(b.run));
+  process.stdout.write(`\n${table(all, names)}\n\nRatios (same run):\n\n${ratios(all)}\n\nOn the wire, per call (closed loop):\n\n${wire(all, names)}\n`);
+  if (process.env.BENCH_JSON) fs.writeFileSync(process.env.BENCH_JSON, JSON.stringify({ machine: machine(), all }, null, 2));
 }
 
 main().catch((err: unknown) => {

@@ -13,6 +13,7 @@ export interface Settings {
   readonly esl: {
     readonly listenHost: string;
     readonly listenPort: number;
+    readonly listenBacklog: number;
     readonly replyTimeoutMs: number;
     readonly appTimeoutMarginMs: number;
     readonly lingerS: number;

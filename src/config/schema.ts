@@ -119,6 +119,12 @@ export const schema = {
       default: 8084,
       env: 'ESL_LISTEN_PORT',
     },
+    listenBacklog: {
+      doc: 'Length of the listen queue of the outbound event socket: connections FreeSWITCH has opened that the daemon has not accepted yet. Several FreeSWITCH nodes can open thousands at once (a restart, a burst of calls); the kernel caps it at net.core.somaxconn (4096 by default on Linux 5.4 and later): raise both together.',
+      format: 'count',
+      default: 4096,
+      env: 'ESL_LISTEN_BACKLOG',
+    },
     replyTimeoutMs: {
       doc: 'How long FreeSWITCH may take to answer one command (its command/reply) before the call is treated as lost.',
       format: 'count',

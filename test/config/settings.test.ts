@@ -162,6 +162,8 @@ t.test('invalid values are refused with a ConfigError naming the key and the rea
     [{ ESL_LISTEN_PORT: '70000' }, /esl\.listenPort/, /from 0 to 65535/],
     [{ ESL_LISTEN_PORT: 'abc' }, /esl\.listenPort/, /from 0 to 65535/],
     [{ ESL_LISTEN_PORT: '-1' }, /esl\.listenPort/, /from 0 to 65535/],
+    [{ ESL_LISTEN_BACKLOG: 'lots' }, /esl\.listenBacklog/, /whole number/],
+    [{ ESL_LISTEN_BACKLOG: '-5' }, /esl\.listenBacklog/, /whole number/],
     [{ METRICS_PORT: '65536' }, /metrics\.port/, /from 0 to 65535/],
     [{ ESL_LISTEN_HOST: 'local host' }, /esl\.listenHost/, /IP address or host name/],
     [{ DIAL_STRING_TEMPLATE: 'sofia/gateway/carrier/' }, /dial\.stringTemplate/, /\$\{number\}/],

@@ -1,0 +1,153 @@
+/**
+ * Ways of offering calls to a controller, and what came of them:
+ *  - closed loop: `concurrency` calls in flight, a new one as soon as one ends (throughput);
+ *  - open loop: calls started at a fixed rate whatever happens to them (latency under a load
+ *    that does not slow down when the controller does, as real callers do not);
+ *  - burst: every call's connect at once (a FreeSWITCH restart, several nodes at once);
+ * counting setup latency (connect → first `bridge`), failures, the generator's own CPU, and
+ * what each call cost on the wire.
+ */
+import { FsCall, type CallCounters, type CallPlan, type CallResult } from './call';
+import type { Templates } from './templates';
+
+export type LoadSpec =
+  | { mode: 'closed'; calls: number; concurrency: number }
+  | { mode: 'open'; calls: number; rate: number }
+  | { mode: 'burst'; calls: number };
+
+export interface LoadResult {
+  mode: LoadSpec['mode'];
+  calls: number;
+  ok: number;
+  failed: number;
+  /** Failure reasons and how many calls had each. */
+  errors: Record<string, number>;
+  /** Calls whose `connect` arrived (the controller's handshake began). */
+  handshakes: number;
+  seconds: number;
+  callsPerSecond: number;
+  setupMs: Percentiles;
+  /** Every completed call's setup latency (ms), to merge runs. */
+  setups: number[];
+  handshakeMs: Percentiles;
+  /** User + system CPU of the generator process over the run. */
+  generatorCpuMs: number;
+  /** Sums over every call. */
+  totals: CallCounters;
+  maxInFlight: number;
+}
+
+export interface Percentiles {
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  mean: number;
+}
+
+export function percentiles(values: number[]): Percentiles {
+  const v = values.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
+  const at = (q: number): number => (v.length === 0 ? NaN : v[Math.min(v.length - 1, Math.floor(v.length * q))]);
+  return { p50: at(0.5), p90: at(0.9), p99: at(0.99), max: v.length ? v[v.length - 1] : NaN, mean: v.length ? v.reduce((a, b) => a + b, 0) / v.length : NaN };
+}
+
+export interface Progress {
+  started: number;
+  inFlight: number;
+  handshakes: number;
+}
+
+export class LoadDriver {
+  private inFlight = 0;
+  private maxInFlight = 0;
+  private started = 0;
+  private handshakes = 0;
+  private readonly results: CallResult[] = [];
+
+  constructor(
+    private readonly port: number,
+    private readonly templates: Templates,
+    private readonly plan: CallPlan,
+    private readonly host = '127.0.0.1',
+  ) {}
+
+  progress(): Progress {
+    return { started: this.started, inFlight: this.inFlight, handshakes: this.handshakes };
+  }
+
+  async run(spec: LoadSpec): Promise<LoadResult> {
+    const cpu0 = process.cpuUsage();
+    const t0 = process.hrtime.bigint();
+    if (spec.mode === 'closed') await this.closed(spec.calls, spec.concurrency);
+    else if (spec.mode === 'open') await this.open(spec.calls, spec.rate);
+    else await this.burst(spec.calls);
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    const cpu = process.cpuUsage(cpu0);
+    const errors: Record<string, number> = {};
+    const totals: CallCounters = { commands: 0, batches: 0, bytesIn: 0, bytesOut: 0, events: 0, eventBytes: 0, eventsSubscribed: 0, eventBytesSubscribed: 0, lingerExpired: 0 };
+    let ok = 0;
+    for (const r of this.results) {
+      if (r.ok) ok++;
+      else errors[r.error ?? 'unknown'] = (errors[r.error ?? 'unknown'] ?? 0) + 1;
+      for (const k of Object.keys(totals) as Array<keyof CallCounters>) totals[k] += r.counters[k];
+    }
+    return {
+      mode: spec.mode,
+      calls: this.results.length,
+      ok,
+      failed: this.results.length - ok,
+      errors,
+      handshakes: this.handshakes,
+      seconds,
+      callsPerSecond: this.results.length / seconds,
+      setupMs: percentiles(this.results.filter((r) => r.ok).map((r) => r.setupMs)),
+      setups: this.results.filter((r) => r.ok).map((r) => Math.round(r.setupMs * 1000) / 1000),
+      handshakeMs: percentiles(this.results.map((r) => r.handshakeMs)),
+      generatorCpuMs: (cpu.user + cpu.system) / 1000,
+      totals,
+      maxInFlight: this.maxInFlight,
+    };
+  }
+
+  private place(): Promise<void> {
+    this.started++;
+    this.inFlight++;
+    if (this.inFlight > this.maxInFlight) this.maxInFlight = this.inFlight;
+    const call = new FsCall(this.port, this.templates, this.plan, this.host, () => this.handshakes++);
+    return call.result.then((r) => {
+      this.inFlight--;
+      this.results.push(r);
+    });
+  }
+
+  private async closed(calls: number, concurrency: number): Promise<void> {
+    const worker = async (): Promise<void> => {
+      while (this.started < calls) await this.place();
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, calls) }, worker));
+  }
+
+  /** Starts call i at i/rate seconds, on a 1 ms tick, whatever the controller does. */
+  private async open(calls: number, rate: number): Promise<void> {
+    const all: Array<Promise<void>> = [];
+    const t0 = process.hrtime.bigint();
+    await new Promise<void>((resolve) => {
+      const tick = (): void => {
+        const elapsedS = Number(process.hrtime.bigint() - t0) / 1e9;
+        const due = Math.min(calls, Math.floor(elapsedS * rate) + 1);
+        while (this.started < due) all.push(this.place());
+        if (this.started >= calls) resolve();
+        // Sleep until the next call is due (at least 1 ms: Node's timer resolution).
+        else setTimeout(tick, Math.max(1, Math.floor(((this.started / rate) - elapsedS) * 1000)));
+      };
+      tick();
+    });
+    await Promise.all(all);
+  }
+
+  private async burst(calls: number): Promise<void> {
+    const all: Array<Promise<void>> = [];
+    for (let i = 0; i < calls; i++) all.push(this.place());
+    await Promise.all(all);
+  }
+}

@@ -1,0 +1,215 @@
+/**
+ * What the bench commands share: starting the controllers (each in its own process) and the load
+ * generator, reading a process's CPU time from /proc, a throw-away MariaDB database, the daemon's
+ * /metrics, and the machine's description.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import mysql from 'mysql2/promise';
+import type { CallPlan } from './freeswitch/call';
+import type { LoadResult, LoadSpec } from './freeswitch/load';
+import type { GeneratorMessage, GeneratorRequest } from './freeswitch/main';
+
+export const DIST = path.resolve(__dirname, '..');
+/** The access number of the demo tenant the daemon seeds (src/db/demo-seed.ts). */
+export const DEMO_NUMBER = '4001012345';
+
+export function envNumber(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a non-negative number, was ${raw}`);
+  return n;
+}
+
+export async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+const CLOCK_TICKS = 100; // USER_HZ: 100 on every Linux build these run on (getconf CLK_TCK)
+
+/** utime + stime of a process, in seconds (/proc/<pid>/stat fields 14 and 15). */
+export function cpuSeconds(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+export function machine(): string {
+  const cpu = os.cpus();
+  const model = fs.readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? cpu[0]?.model ?? '?';
+  const load = os.loadavg().map((l) => l.toFixed(2)).join(' ');
+  return `${os.availableParallelism()} vCPU (${model}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, load average ${load}`;
+}
+
+export interface Controller {
+  name: string;
+  port: number;
+  pid: number;
+  metricsPort?: number;
+  stop(): Promise<void>;
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    else child.once('exit', () => resolve());
+  });
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  await exited(child);
+  clearTimeout(timer);
+}
+
+/** A controller script that says 'ready' over IPC once it listens (ceiling, bare modesl). */
+export async function startScript(name: string, script: string, args: string[], nodeArgs: string[] = []): Promise<Controller> {
+  const port = await freePort();
+  const child = fork(path.join(DIST, 'bench', script), [String(port), ...args], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], execArgv: nodeArgs });
+  await new Promise<void>((resolve, reject) => {
+    child.once('message', () => resolve());
+    child.once('exit', (code) => reject(new Error(`${name} exited with ${code} before it listened`)));
+  });
+  return { name, port, pid: child.pid!, stop: () => stopChild(child) };
+}
+
+export interface DaemonOptions {
+  databaseUrl: string;
+  nodeArgs?: string[];
+  env?: NodeJS.ProcessEnv;
+  /** The daemon's working directory (where --cpu-prof writes); a fresh temp dir by default. */
+  dir?: string;
+}
+
+/** The real daemon (dist/src/main.js) on a fresh spool, seeded with the demo tenant. */
+export async function startDaemon(name: string, options: DaemonOptions): Promise<Controller & { dir: string }> {
+  const dir = options.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'hotline-bench-'));
+  const port = await freePort();
+  const metricsPort = await freePort();
+  const child = fork(path.join(DIST, 'src', 'main.js'), [], {
+    cwd: dir,
+    execArgv: options.nodeArgs ?? [],
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    env: {
+      ...process.env,
+      DATABASE_URL: options.databaseUrl,
+      SEED_DEMO: 'always',
+      CDR_SPOOL_DIR: path.join(dir, 'spool'),
+      REPORTS_DIR: path.join(dir, 'reports'),
+      TTS_CACHE_DIR: path.join(dir, 'tts'),
+      ESL_LISTEN_PORT: String(port),
+      METRICS_PORT: String(metricsPort),
+      ...options.env,
+    },
+  });
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${name}: daemon exited with ${child.exitCode} during start-up`);
+    if (Date.now() > deadline) {
+      await stopChild(child);
+      throw new Error(`${name}: daemon did not start within 120 s`);
+    }
+    const health = await httpGet(metricsPort, '/healthz').catch(() => null);
+    if (health !== null) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  // /metrics opens just before the call listener (src/daemon.ts); a probe connection would count
+  // as a failed handshake, so give the listener a moment instead.
+  await new Promise((r) => setTimeout(r, 300));
+  return { name, port, pid: child.pid!, metricsPort, dir, stop: () => stopChild(child) };
+}
+
+export function httpGet(port: number, pathname: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path: pathname, timeout: 10_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve(body));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}
+
+/** One sample (no labels) from Prometheus text, e.g. nodejs_heap_size_used_bytes. */
+export function metricValue(text: string, name: string): number {
+  const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : NaN;
+}
+
+/** The MariaDB server the tests use; a throw-away database is made and dropped per bench. */
+export function mysqlServerUrl(): string {
+  return process.env.BENCH_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306';
+}
+
+export async function createDatabase(prefix: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const server = new URL(mysqlServerUrl());
+  const name = `${prefix}_${process.pid}_${Date.now().toString(36)}`;
+  const conn = await mysql.createConnection({ host: server.hostname, port: Number(server.port || 3306), user: decodeURIComponent(server.username), password: decodeURIComponent(server.password) });
+  await conn.query(`CREATE DATABASE \`${name}\``);
+  await conn.end();
+  server.pathname = `/${name}`;
+  return {
+    url: server.toString(),
+    async drop() {
+      const c = await mysql.createConnection({ host: server.hostname, port: Number(server.port || 3306), user: decodeURIComponent(server.username), password: decodeURIComponent(server.password) });
+      await c.query(`DROP DATABASE IF EXISTS \`${name}\``);
+      await c.end();
+    },
+  };
+}
+
+/** The load generator, in a process of its own. */
+export class Generator {
+  private readonly child: ChildProcess;
+
+  constructor() {
+    this.child = fork(path.join(DIST, 'bench', 'freeswitch', 'main.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  run(port: number, plan: CallPlan, spec: LoadSpec, onProgress?: (p: { started: number; inFlight: number; handshakes: number }) => void): Promise<LoadResult> {
+    const request: GeneratorRequest = { port, destination: DEMO_NUMBER, plan, spec };
+    return new Promise((resolve, reject) => {
+      const onMessage = (m: GeneratorMessage): void => {
+        if (m.type === 'progress') {
+          onProgress?.(m);
+          return;
+        }
+        this.child.off('message', onMessage);
+        this.child.off('exit', onExit);
+        if (m.type === 'result') resolve(m.result);
+        else reject(new Error(`generator: ${m.message}`));
+      };
+      const onExit = (code: number | null): void => reject(new Error(`generator exited with ${code}`));
+      this.child.on('message', onMessage);
+      this.child.once('exit', onExit);
+      this.child.send(request);
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.child.disconnect();
+    await exited(this.child);
+  }
+}
+
+/** A short call: the first phone answers at once and talks 0 ms; prompts take no time. */
+export function shortCall(): CallPlan {
+  return { ringMs: 0, talkMs: 0, playbackMs: 0, maxLingerMs: 10_000, timeoutMs: 60_000, handshakeTimeoutMs: 25_000 };
+}

@@ -1,0 +1,137 @@
+/**
+ * The benchmark's FreeSWITCH (bench/freeswitch) must speak like the real one, or the benchmark
+ * measures something else: its templates reproduce the captured bytes, and a scripted controller
+ * sees replies in order, completions echoing its Event-UUID, nixed types no more, the hangup
+ * sequence with and without linger, and JSON events after `event json`. The daemon's own framer
+ * (src/esl/parser.ts) reads everything it sends. Nothing here is timed.
+ */
+import net from 'node:net';
+import t from 'tap';
+import { FsCall, type CallPlan } from '../../bench/freeswitch/call';
+import { loadTemplates } from '../../bench/freeswitch/templates';
+import { frameToEvent, type EslEvent } from '../../src/esl/event';
+import { EslFramer } from '../../src/esl/parser';
+import { readCapture, streamOf } from '../peer/fixtures';
+
+const CAPTURED = { uuid: 'e562fd27-ea4c-4acc-8cb4-bc44c7088101', caller: '13912345678', cause: 'NORMAL_CLEARING' };
+const plan: CallPlan = { ringMs: 0, talkMs: 0, playbackMs: 0, maxLingerMs: 60_000, timeoutMs: 60_000, handshakeTimeoutMs: 60_000 };
+
+t.test('templates give back the captured bytes', async (t) => {
+  const tpl = loadTemplates('4001012340'); // the number dialled in the capture
+  const captured = streamOf(readCapture('outbound-plain-hunt-busy-noanswer-answer.log').connections[0], 'FS->CTL').toString('latin1');
+  const data = tpl.channelData.render(CAPTURED);
+  t.ok(captured.startsWith(data), 'the CHANNEL_DATA reply to connect, byte for byte');
+  t.ok(data.length > 6000, 'about 6 KB of channel headers');
+  const body = `${tpl.event('plain', 'CHANNEL_EXECUTE', 'ringing').body.render(CAPTURED)}Application: set\nApplication-Data: continue_on_fail%3Dtrue\nApplication-UUID: 1034e701-7015-49ff-aeb6-b0735825fbf1\n\n`;
+  t.ok(captured.includes(`Content-Length: ${body.length}\nContent-Type: text/event-plain\n\n${body}`), 'CHANNEL_EXECUTE with its Application headers, byte for byte');
+  t.ok(captured.includes(`${tpl.event('plain', 'CHANNEL_HANGUP_COMPLETE', 'hangup').body.render(CAPTURED)}\n`), 'CHANNEL_HANGUP_COMPLETE');
+  const other = tpl.event('plain', 'CHANNEL_PROGRESS_MEDIA', 'ringing').body.render(CAPTURED);
+  t.match(other, /^Event-Name: CHANNEL_PROGRESS_MEDIA\n/, 'a type the captures lack is a captured event renamed');
+  const tpl2 = loadTemplates('4001012345');
+  t.notOk(tpl2.channelData.render(CAPTURED).includes('4001012340'), 'the dialled number is the one asked for');
+});
+
+function sendmsg(uuid: string, app: string, arg: string, id: string): string {
+  return `sendmsg ${uuid}\ncall-command: execute\nexecute-app-name: ${app}\nEvent-UUID: ${id}\ncontent-type: text/plain\ncontent-length: ${arg.length}\n\n${arg}`;
+}
+
+function summary(events: EslEvent[]): string[] {
+  return events.map((e) => {
+    if (e.contentType === 'command/reply') return e.getHeader('Event-Name') === 'CHANNEL_DATA' ? 'channel-data' : `reply:${e.getHeader('Reply-Text')}`;
+    if (e.contentType === 'text/disconnect-notice') return `notice:${e.outer['Content-Disposition']}`;
+    const app = e.getHeader('Application');
+    return app ? `${e.name}:${app}:${e.getHeader('Application-UUID')}` : e.name;
+  });
+}
+
+t.test('a whole call: set + bridge pipelined, hangup_after_bridge, linger notice last', async (t) => {
+  const seen: EslEvent[] = [];
+  const server = net.createServer((socket) => {
+    const framer = new EslFramer();
+    socket.write('connect\n\n');
+    socket.on('data', (chunk: Buffer) => {
+      for (const frame of framer.push(chunk)) {
+        const { event } = frameToEvent(frame, framer);
+        seen.push(event);
+        if (event.getHeader('Event-Name') === 'CHANNEL_DATA') {
+          const id = event.getHeader('Unique-ID') ?? '';
+          socket.write(
+            `myevents plain\n\nlinger 5\n\nnixevent CHANNEL_EXECUTE\n\n${sendmsg(id, 'set', 'hangup_after_bridge=true', 'id-set')}${sendmsg(id, 'bridge', '{leg_timeout=15}sofia/gateway/carrier/13800000001', 'id-bridge')}`,
+          );
+        }
+        if (event.contentType === 'text/disconnect-notice' && event.outer['Content-Disposition'] === 'linger') socket.end();
+      }
+    });
+    socket.on('error', () => undefined);
+    socket.on('close', () => controllerClosed());
+  });
+  let controllerClosed!: () => void;
+  const closed = new Promise<void>((r) => (controllerClosed = r));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const call = new FsCall((server.address() as net.AddressInfo).port, loadTemplates('4001012345'), plan);
+  const r = await call.result;
+  await closed;
+  server.close();
+  t.equal(r.ok, true, 'the call was bridged and ended');
+  t.ok(r.setupMs >= 0, 'setup latency measured at the bridge command');
+  t.same(summary(seen), [
+    'channel-data',
+    'reply:+OK Events Enabled',
+    'reply:+OK will linger 5 seconds',
+    'reply:+OK events nixed',
+    'reply:+OK',
+    'reply:+OK',
+    'CHANNEL_EXECUTE_COMPLETE:set:id-set',
+    'CHANNEL_ANSWER',
+    'CHANNEL_BRIDGE',
+    'CHANNEL_UNBRIDGE',
+    'CHANNEL_HANGUP',
+    'CHANNEL_EXECUTE_COMPLETE:bridge:id-bridge',
+    'CHANNEL_UNPARK',
+    `CHANNEL_EXECUTE_COMPLETE:socket:${seen.find((e) => e.getHeader('Application') === 'socket')?.getHeader('Application-UUID')}`,
+    'CHANNEL_STATE',
+    'CHANNEL_STATE',
+    'CHANNEL_HANGUP_COMPLETE',
+    'notice:linger',
+    'notice:disconnect',
+  ], 'the order of the captured hunt: no CHANNEL_EXECUTE after nixevent');
+  const bridge = seen.find((e) => e.getHeader('Application-UUID') === 'id-bridge')!;
+  t.equal(bridge.variable('DIALSTATUS'), 'SUCCESS', 'the bridge completion says it was answered');
+  t.equal(seen.find((e) => e.name === 'CHANNEL_HANGUP_COMPLETE')?.getHeader('Hangup-Cause'), 'NORMAL_CLEARING');
+  t.equal(r.counters.commands, 6, 'connect, myevents, linger, nixevent, set, bridge');
+  t.equal(r.counters.events, 11, 'events sent');
+  t.equal(r.counters.eventsSubscribed, 13, 'the two CHANNEL_EXECUTE events were nixed');
+});
+
+t.test('event json (as modesl subscribes) makes every event JSON; no linger: disconnect after the hangup', async (t) => {
+  const seen: EslEvent[] = [];
+  const server = net.createServer((socket) => {
+    const framer = new EslFramer();
+    socket.write('connect\n\n');
+    socket.on('data', (chunk: Buffer) => {
+      for (const frame of framer.push(chunk)) {
+        const { event, malformed } = frameToEvent(frame, framer);
+        t.notOk(malformed, 'every frame parses');
+        seen.push(event);
+        if (event.getHeader('Event-Name') === 'CHANNEL_DATA') {
+          const id = event.getHeader('Unique-ID') ?? '';
+          socket.write(`event json BACKGROUND_JOB CHANNEL_EXECUTE_COMPLETE\n\nmyevents\n\n${sendmsg(id, 'set', 'hangup_after_bridge=true', 'j-set')}${sendmsg(id, 'bridge', 'sofia/gateway/carrier/13800000001', 'j-bridge')}`);
+        }
+      }
+    });
+    socket.on('error', () => undefined);
+    socket.on('close', () => controllerClosed());
+  });
+  let controllerClosed!: () => void;
+  const closed = new Promise<void>((r) => (controllerClosed = r));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const call = new FsCall((server.address() as net.AddressInfo).port, loadTemplates('4001012345'), plan);
+  const r = await call.result;
+  await closed;
+  server.close();
+  t.equal(r.ok, true);
+  const events = seen.filter((e) => e.contentType.startsWith('text/event'));
+  t.ok(events.length > 0 && events.every((e) => e.contentType === 'text/event-json'), 'JSON events');
+  t.same(summary(seen).slice(-4), ['CHANNEL_UNBRIDGE', 'CHANNEL_HANGUP', 'CHANNEL_EXECUTE_COMPLETE:bridge:j-bridge', 'notice:disconnect'], 'without linger the socket goes right after the hangup');
+  t.notOk(seen.some((e) => e.name === 'CHANNEL_HANGUP_COMPLETE'), 'CHANNEL_HANGUP_COMPLETE never arrives without linger');
+});
