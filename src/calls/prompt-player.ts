@@ -10,9 +10,10 @@
  * so a key during any part counts, and no gap between two applications in which FreeSWITCH's
  * park would drop keys (M2).
  *
- * A file known to be missing (the check in src/prompts/file-check.ts) is replaced by the system
- * prompt, and a missing system prompt by a tone: a missing prompt must never cost a caller the
- * call. A play_and_get_digits that comes back with no digits faster than its own timeout allows
+ * A file known to be missing (the check in src/prompts/file-check.ts: not there at all, not merely
+ * unreadable by the daemon) is replaced by the system prompt, and a missing system prompt by a
+ * tone: a missing prompt must never cost a caller the call. A playback that FreeSWITCH answers
+ * with FILE NOT FOUND is counted and followed by the same stand-in. A play_and_get_digits that comes back with no digits faster than its own timeout allows
  * (the prompt could not be opened: M5) is counted and run again with a tone, so the caller still
  * gets the whole time to key.
  */
@@ -84,8 +85,14 @@ export class PromptPlayer {
     return MISSING_PROMPT_TONE;
   }
 
+  /** Known missing (not there at all); a file this daemon merely cannot read is still played. */
   private missing(file: string): boolean {
-    return this.deps.promptFiles?.missing(file) ?? false;
+    return this.deps.promptFiles?.knownMissing(file) ?? false;
+  }
+
+  /** The system prompts standing in for `refs`, joined as joined() does; a tone when none is there. */
+  private joinedSystem(refs: readonly PromptRef[]): string {
+    return this.joined(refs.map((r) => systemPrompt(r.fallback)));
   }
 
   /**
@@ -114,11 +121,28 @@ export class PromptPlayer {
     const file = this.joined(refs);
     const response = await this.channel.playback(file, PROMPT_MAX_MS * refs.length);
     if (response === 'FILE NOT FOUND') {
-      this.deps.metrics.promptsNotPlayed.inc({ application: 'playback' });
-      this.log.warn({ file }, 'FreeSWITCH could not play the prompt (FILE NOT FOUND)');
+      await this.notFound(refs, file);
     } else if (response !== 'FILE PLAYED' && !this.channel.hungUp) {
       this.log.warn({ file, response }, 'prompt did not play');
     }
+  }
+
+  /**
+   * FreeSWITCH answered FILE NOT FOUND (the daemon did not know, or could not see the folder):
+   * counted, then what stands in for it is played — the system prompt for a tenant's file, a tone
+   * when that is not found either. The call goes on.
+   */
+  private async notFound(refs: readonly PromptRef[], file: string): Promise<void> {
+    this.deps.metrics.promptsNotPlayed.inc({ application: 'playback' });
+    const system = this.joinedSystem(refs);
+    const instead = system === file ? MISSING_PROMPT_TONE : system;
+    this.log.warn({ file, instead }, 'FreeSWITCH could not play the prompt (FILE NOT FOUND): playing what stands in for it');
+    if (this.channel.hungUp) return;
+    const again = await this.channel.playback(instead, PROMPT_MAX_MS * refs.length);
+    if (again !== 'FILE NOT FOUND' || instead === MISSING_PROMPT_TONE || this.channel.hungUp) return;
+    this.deps.metrics.promptsNotPlayed.inc({ application: 'playback' });
+    this.log.warn({ file: instead }, 'FreeSWITCH could not play the system prompt either (FILE NOT FOUND): a tone instead');
+    await this.channel.playback(MISSING_PROMPT_TONE, PROMPT_MAX_MS);
   }
 
   /**

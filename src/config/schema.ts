@@ -200,7 +200,7 @@ export const schema = {
       env: 'PROMPTS_DIR',
     },
     sameFilesystem: {
-      doc: 'Whether this daemon sees prompt files under the same paths as FreeSWITCH (same host or a shared mount): yes, no, or auto (yes when ESL_LISTEN_HOST is loopback, i.e. FreeSWITCH runs on this host). When it does, every system prompt and prompts.file is checked at start-up and after each configuration load; missing ones are logged, counted in hotline_prompt_files_missing and replaced in calls by a system prompt or a tone.',
+      doc: 'Whether this daemon sees prompt files under the same paths as FreeSWITCH (same host or a shared mount): yes, no, or auto (yes when ESL_LISTEN_HOST is loopback, i.e. FreeSWITCH runs on this host). When it does, every system prompt and prompts.file is checked at start-up and after each configuration load; problems are logged, counted in hotline_prompt_files_missing by reason and listed by config:lint; only files that are not there (ENOENT) are replaced in calls by a system prompt or a tone (a file this daemon cannot read may still be readable by FreeSWITCH).',
       format: ['auto', 'yes', 'no'],
       default: 'auto',
       env: 'PROMPTS_SAME_FILESYSTEM',
