@@ -94,7 +94,7 @@ export class Daemon {
       daemon.eslPort = (await calls.listen()).port;
       if (settings.api.enabled) {
         // After the outbound socket listens: FreeSWITCH hands the answered visitor legs to it.
-        const clickToCall = await ClickToCallService.start({ settings, knex, store, cdrs, metrics: clickToCallMetrics, log, clock: options.clock, eslPort: daemon.eslPort });
+        const clickToCall = await ClickToCallService.start({ settings, knex, store, cdrs, metrics: clickToCallMetrics, log, clock: options.clock, eslPort: daemon.eslPort, serving: (id) => clickToCallCalls.isServing(id) });
         daemon.clickToCall = clickToCall;
         undo.push(() => clickToCall.stop());
       }

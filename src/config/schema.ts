@@ -402,7 +402,7 @@ export const schema = {
       env: 'CLICK_TO_CALL_RING_TIMEOUT_S',
     },
     connectTimeoutS: {
-      doc: 'After the visitor answered, how long FreeSWITCH may take to hand the call to the outbound socket before the attempt is recorded as failed.',
+      doc: 'After the visitor answered, how long FreeSWITCH may take to hand the call to the outbound socket before the daemon looks for the leg; a leg that is gone without reaching a call session is recorded as failed, one FreeSWITCH still has is looked at again after as long.',
       format: 'count',
       default: 10,
       env: 'CLICK_TO_CALL_CONNECT_TIMEOUT_S',
