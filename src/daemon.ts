@@ -21,6 +21,7 @@ import { Metrics } from './metrics';
 import { ConfigCache, databaseIdentity } from './snapshot/cache';
 import { ConfigStore } from './snapshot/store';
 import { PromptResolver, TtsRenderer } from './prompts';
+import { systemPromptFile } from './calls/prompt-player';
 import { startCron, type CronService } from './cron';
 import { ClickToCallCalls, ClickToCallMetrics, ClickToCallService } from './clicktocall';
 
@@ -84,7 +85,10 @@ export class Daemon {
       const http = new MetricsServer(metrics, () => daemon?.health() ?? { ok: false, status: 'starting', detail: {} });
       daemon = new Daemon(settings, log, knex, metrics, store, cdrs, calls, http);
       if (settings.cron.enabled) {
-        daemon.cron = await startCron({ settings, knex, log, metrics, liveCalls: () => calls.liveCalls(), clock: options.clock, schedule: options.cronSchedule });
+        daemon.cron = await startCron({
+          settings, knex, log, metrics, liveCalls: () => calls.liveCalls(), clock: options.clock, schedule: options.cronSchedule,
+          warningFile: () => systemPromptFile(prompts, 'capped', calls.promptFiles),
+        });
         const cron = daemon.cron;
         undo.push(() => cron.stop());
       }

@@ -42,6 +42,16 @@ export function tenantPrompt(id: number | null, fallback: SystemPromptName): Pro
 /** What a caller hears for a prompt whose file is missing: half a second of 440 Hz, no file needed (mod_tone_stream). */
 export const MISSING_PROMPT_TONE = 'tone_stream://%(400,100,440)';
 
+/**
+ * The file FreeSWITCH plays for a system prompt: its file in PROMPTS_DIR, or the tone when the file
+ * check knows it is missing. The one decision for every prompt played by path — in a call's
+ * applications, its spend-guard warning (uuid_broadcast) and the live-call job's warning.
+ */
+export function systemPromptFile(prompts: Pick<PromptResolver, 'system'>, name: SystemPromptName, files: Pick<PromptFileStatus, 'knownMissing'> | null): string {
+  const file = prompts.system(name).arg;
+  return files?.knownMissing(file) ? MISSING_PROMPT_TONE : file;
+}
+
 /** Longest a prompt is expected to play; bounds playback completions. */
 export const PROMPT_MAX_MS = 120_000;
 /** Budget per joined prompt part of a play_and_get_digits (bounds its completion). */
@@ -79,10 +89,7 @@ export class PromptPlayer {
     const p = this.deps.prompts.resolveId(this.deps.snapshot.prompts, ref.id, ref.fallback);
     if (p.fallback) this.log.warn({ prompt_id: ref.id, reason: p.fallback }, 'prompt not playable; system prompt instead');
     if (p.app === 'playback' && !this.missing(p.arg)) return p.arg;
-    const system = this.deps.prompts.system(ref.fallback).arg;
-    if (!this.missing(system)) return system;
-    this.log.debug({ prompt_id: ref.id, system }, 'prompt file missing: a tone instead');
-    return MISSING_PROMPT_TONE;
+    return systemPromptFile(this.deps.prompts, ref.fallback, this.deps.promptFiles);
   }
 
   /** Known missing (not there at all); a file this daemon merely cannot read is still played. */
