@@ -21,6 +21,7 @@ import { Metrics } from './metrics';
 import { ConfigCache, databaseIdentity } from './snapshot/cache';
 import { ConfigStore } from './snapshot/store';
 import { PromptResolver, TtsRenderer } from './prompts';
+import { systemPromptFile } from './calls/prompt-player';
 import { startCron, type CronService } from './cron';
 import { ClickToCallCalls, ClickToCallMetrics, ClickToCallService } from './clicktocall';
 
@@ -84,7 +85,10 @@ export class Daemon {
       const http = new MetricsServer(metrics, () => daemon?.health() ?? { ok: false, status: 'starting', detail: {} });
       daemon = new Daemon(settings, log, knex, metrics, store, cdrs, calls, http);
       if (settings.cron.enabled) {
-        daemon.cron = await startCron({ settings, knex, log, metrics, liveCalls: () => calls.liveCalls(), clock: options.clock, schedule: options.cronSchedule });
+        daemon.cron = await startCron({
+          settings, knex, log, metrics, liveCalls: () => calls.liveCalls(), clock: options.clock, schedule: options.cronSchedule,
+          warningFile: () => systemPromptFile(prompts, 'capped', calls.promptFiles),
+        });
         const cron = daemon.cron;
         undo.push(() => cron.stop());
       }
@@ -94,7 +98,7 @@ export class Daemon {
       daemon.eslPort = (await calls.listen()).port;
       if (settings.api.enabled) {
         // After the outbound socket listens: FreeSWITCH hands the answered visitor legs to it.
-        const clickToCall = await ClickToCallService.start({ settings, knex, store, cdrs, metrics: clickToCallMetrics, log, clock: options.clock, eslPort: daemon.eslPort });
+        const clickToCall = await ClickToCallService.start({ settings, knex, store, cdrs, metrics: clickToCallMetrics, log, clock: options.clock, eslPort: daemon.eslPort, serving: (id) => clickToCallCalls.isServing(id) });
         daemon.clickToCall = clickToCall;
         undo.push(() => clickToCall.stop());
       }

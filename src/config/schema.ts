@@ -200,7 +200,7 @@ export const schema = {
       env: 'PROMPTS_DIR',
     },
     sameFilesystem: {
-      doc: 'Whether this daemon sees prompt files under the same paths as FreeSWITCH (same host or a shared mount): yes, no, or auto (yes when ESL_LISTEN_HOST is loopback, i.e. FreeSWITCH runs on this host). When it does, every system prompt and prompts.file is checked at start-up and after each configuration load; missing ones are logged, counted in hotline_prompt_files_missing and replaced in calls by a system prompt or a tone.',
+      doc: 'Whether this daemon sees prompt files under the same paths as FreeSWITCH (same host or a shared mount): yes, no, or auto (yes when ESL_LISTEN_HOST is loopback, i.e. FreeSWITCH runs on this host). When it does, every system prompt and prompts.file is checked at start-up and after each configuration load; problems are logged, counted in hotline_prompt_files_missing by reason and listed by config:lint; only files that are not there (ENOENT) are replaced in calls by a system prompt or a tone (a file this daemon cannot read may still be readable by FreeSWITCH).',
       format: ['auto', 'yes', 'no'],
       default: 'auto',
       env: 'PROMPTS_SAME_FILESYSTEM',
@@ -402,7 +402,7 @@ export const schema = {
       env: 'CLICK_TO_CALL_RING_TIMEOUT_S',
     },
     connectTimeoutS: {
-      doc: 'After the visitor answered, how long FreeSWITCH may take to hand the call to the outbound socket before the attempt is recorded as failed.',
+      doc: 'After the visitor answered, how long FreeSWITCH may take to hand the call to the outbound socket before the daemon looks for the leg; a leg that is gone without reaching a call session is recorded as failed, one FreeSWITCH still has is looked at again after as long.',
       format: 'count',
       default: 10,
       env: 'CLICK_TO_CALL_CONNECT_TIMEOUT_S',

@@ -32,6 +32,8 @@ export interface CronDeps {
   metrics: Metrics;
   /** This daemon's live calls (CallServer.liveCalls()). */
   liveCalls: () => readonly LiveCall[];
+  /** The warning prompt's file as calls play it (default: capped.wav in PROMPTS_DIR, unchecked). */
+  warningFile?: () => string;
   clock?: () => Date;
   /**
    * false: the jobs exist and run when runTick() is called, but node-cron does not fire them.
@@ -97,7 +99,7 @@ export async function startCron(deps: CronDeps): Promise<CronService> {
     node: settings.node.name,
     source,
     connectInbound: fs.inboundPassword === '' ? null : () => FreeSwitchInbound.connect({ host: fs.inboundHost, port: fs.inboundPort, password: fs.inboundPassword, timeoutMs: settings.esl.replyTimeoutMs }),
-    warningFile: warningPrompt(settings),
+    warningFile: deps.warningFile ?? (() => warningPrompt(settings)),
     log: deps.log.child({ job: 'live_calls' }),
     clock: deps.clock,
     onCappedCount: (n) => cron.cappedTenants.set(n),
