@@ -22,6 +22,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
+import { escape } from 'mysql2';
 import { chargeNewCdrs, fitCost, type CappedCharge } from '../billing/usage';
 import { dbKind } from '../db/connect';
 import { parseMoneyCapped } from '../domain/money';
@@ -52,6 +53,11 @@ export class CdrDataError extends Error {
 }
 
 const COLUMN = /^[a-z_][a-z0-9_]{0,63}$/;
+/** The columns a CdrRecord has (checked without the pattern: most records have only these). */
+const KNOWN_COLUMNS: ReadonlySet<string> = new Set([
+  'call_uuid', 'tenant_id', 'access_number', 'caller', 'caller_region', 'started_at', 'answered_at', 'ended_at', 'duration_s', 'billsec', 'outcome',
+  'hangup_cause', 'answered_by', 'group_id', 'ivr_path', 'cost', 'recording_path', 'node', 'call_type', 'admitted', 'origin', 'widget_id', 'visitor_ring_s', 'visitor_cost',
+]);
 
 /**
  * Whether a parsed spool line can be written as a cdrs row: an object with a call_uuid, column
@@ -64,8 +70,9 @@ export function checkRecord(value: unknown): { ok: true; record: CdrRecord } | {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return fail('CDR_NOT_AN_OBJECT', 'a spool line must be a JSON object');
   const r = value as Record<string, unknown>;
   if (typeof r.call_uuid !== 'string' || r.call_uuid === '') return fail('CDR_BAD_CALL_UUID', 'call_uuid must be a non-empty string');
-  for (const [column, v] of Object.entries(r)) {
-    if (!COLUMN.test(column)) return fail('CDR_BAD_COLUMN', `not a column name: ${JSON.stringify(column.slice(0, 80))}`);
+  for (const column of Object.keys(r)) {
+    const v = r[column];
+    if (!KNOWN_COLUMNS.has(column) && !COLUMN.test(column)) return fail('CDR_BAD_COLUMN', `not a column name: ${JSON.stringify(column.slice(0, 80))}`);
     if (v !== null && v !== undefined && typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') return fail('CDR_BAD_VALUE', `${column} must be text, a number or null`);
     if (typeof v === 'number' && !Number.isFinite(v)) return fail('CDR_BAD_VALUE', `${column} must be a finite number`);
   }
@@ -170,9 +177,9 @@ export async function statementLimits(db: Knex | Knex.Transaction): Promise<Stat
   return { kind: 'mysql', variables: Infinity, bytes: Number.isFinite(bytes) && bytes > 0 ? Math.floor(bytes / 2) : 1 << 20, inList: 5000 };
 }
 
-/** Upper bound of a value's size in the SQL text mysql2 sends (every character escaped). */
-function valueBytes(v: unknown): number {
-  return typeof v === 'string' ? 2 * Buffer.byteLength(v) + 3 : 25;
+/** A value as MariaDB SQL text (mysql2's own escaping, as when it fills in bindings). */
+function sqlValue(v: unknown): string {
+  return typeof v === 'boolean' ? (v ? '1' : '0') : escape(v as string | number | null);
 }
 
 /**
@@ -192,36 +199,12 @@ async function insertNew(trx: Knex.Transaction, rows: ReadonlyArray<Record<strin
   const inserted = new Set<string>();
   const toCheck: string[] = [];
   for (const { columns, rows: group } of groups.values()) {
-    const quote = lim.kind === 'mysql' ? (c: string) => `\`${c}\`` : (c: string) => `"${c}"`;
-    const head = `INSERT INTO ${quote('cdrs')} (${columns.map(quote).join(', ')}) VALUES `;
-    const tuple = `(${columns.map(() => '?').join(', ')})`;
-    const maxRows = Math.max(1, Math.min(MAX_ROWS_PER_STATEMENT, Math.floor(lim.variables / columns.length)));
-    let start = 0;
-    while (start < group.length) {
-      let end = start;
-      let bytes = head.length + 100;
-      while (end < group.length && end - start < maxRows) {
-        const row = group[end];
-        let size = 4;
-        for (const c of columns) size += valueBytes(row[c]);
-        if (end > start && bytes + size > lim.bytes) break;
-        bytes += size;
-        end++;
-      }
-      const chunk = group.slice(start, end);
-      const bindings: unknown[] = [];
-      for (const row of chunk) for (const c of columns) bindings.push(typeof row[c] === 'boolean' ? (row[c] ? 1 : 0) : row[c]);
-      const values = chunk.map(() => tuple).join(', ');
-      if (lim.kind === 'sqlite') {
-        const out: Array<{ call_uuid: string }> = await trx.raw(`${head}${values} ON CONFLICT ("call_uuid") DO NOTHING RETURNING "call_uuid"`, bindings as Knex.RawBinding[]);
-        for (const r of out) inserted.add(r.call_uuid);
-      } else {
-        const [header] = (await trx.raw(`${head}${values} ON DUPLICATE KEY UPDATE \`call_uuid\` = \`call_uuid\``, bindings as Knex.RawBinding[])) as [{ info?: string; affectedRows?: number }];
-        const uuids = chunk.map((r) => String(r.call_uuid));
-        if (duplicatesOf(header) === 0) for (const u of uuids) inserted.add(u);
-        else toCheck.push(...uuids);
-      }
-      start = end;
+    if (lim.kind === 'sqlite') {
+      for (const r of await insertSqlite(trx, columns, group, lim)) inserted.add(r);
+    } else {
+      const { uuids, allNew } = await insertMysql(trx, columns, group, lim);
+      if (allNew) for (const u of uuids) inserted.add(u);
+      else toCheck.push(...uuids);
     }
   }
   for (let i = 0; i < toCheck.length; i += lim.inList) {
@@ -229,6 +212,54 @@ async function insertNew(trx: Knex.Transaction, rows: ReadonlyArray<Record<strin
     for (const r of mine) inserted.add(r.call_uuid);
   }
   return inserted;
+}
+
+/** SQLite: bound variables (at most lim.variables a statement); RETURNING names the inserted rows. */
+async function insertSqlite(trx: Knex.Transaction, columns: readonly string[], rows: ReadonlyArray<Record<string, unknown>>, lim: StatementLimits): Promise<string[]> {
+  const head = `INSERT INTO "cdrs" (${columns.map((c) => `"${c}"`).join(', ')}) VALUES `;
+  const tuple = `(${columns.map(() => '?').join(', ')})`;
+  const perStatement = Math.max(1, Math.min(MAX_ROWS_PER_STATEMENT, Math.floor(lim.variables / columns.length)));
+  const out: string[] = [];
+  for (let start = 0; start < rows.length; start += perStatement) {
+    const chunk = rows.slice(start, start + perStatement);
+    const bindings: Knex.RawBinding[] = [];
+    for (const row of chunk) for (const c of columns) bindings.push(row[c] as Knex.RawBinding);
+    const returned: Array<{ call_uuid: string }> = await trx.raw(`${head}${chunk.map(() => tuple).join(', ')} ON CONFLICT ("call_uuid") DO NOTHING RETURNING "call_uuid"`, bindings);
+    for (const r of returned) out.push(r.call_uuid);
+  }
+  return out;
+}
+
+/**
+ * MariaDB: the values escaped into the statement (knex's handling of tens of thousands of
+ * bindings cost more than the insert), each statement at most lim.bytes long. allNew: every
+ * statement's OK packet said "Duplicates: 0".
+ */
+async function insertMysql(trx: Knex.Transaction, columns: readonly string[], rows: ReadonlyArray<Record<string, unknown>>, lim: StatementLimits): Promise<{ uuids: string[]; allNew: boolean }> {
+  const head = `INSERT INTO \`cdrs\` (${columns.map((c) => `\`${c}\``).join(', ')}) VALUES `;
+  const tail = ' ON DUPLICATE KEY UPDATE `call_uuid` = `call_uuid`';
+  const uuids: string[] = [];
+  let allNew = true;
+  let tuples: string[] = [];
+  let bytes = head.length + tail.length;
+  const send = async (): Promise<void> => {
+    const [header] = (await trx.raw(`${head}${tuples.join(', ')}${tail}`)) as [{ info?: string } | undefined];
+    if (duplicatesOf(header) !== 0) allNew = false;
+    tuples = [];
+    bytes = head.length + tail.length;
+  };
+  for (const row of rows) {
+    let tuple = '(';
+    for (let i = 0; i < columns.length; i++) tuple += (i === 0 ? '' : ', ') + sqlValue(row[columns[i]]);
+    tuple += ')';
+    const size = Buffer.byteLength(tuple) + 2;
+    if (tuples.length > 0 && (bytes + size > lim.bytes || tuples.length >= MAX_ROWS_PER_STATEMENT)) await send();
+    tuples.push(tuple);
+    bytes += size;
+    uuids.push(String(row.call_uuid));
+  }
+  if (tuples.length > 0) await send();
+  return { uuids, allNew };
 }
 
 /** "Records: 3  Duplicates: 0  Warnings: 0" of a multi-row INSERT's OK packet; null when it does not say. */

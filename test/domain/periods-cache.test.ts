@@ -3,7 +3,7 @@
 // with quarter-hour offsets, a skipped calendar day, month and year ends, cold and warm cache.
 import { DateTime } from 'luxon';
 import t from 'tap';
-import { computePeriodOf, periodCacheSize, periodOf, tenantZone, DEFAULT_TIMEZONE, type Period, type PeriodKind } from '../../src/domain/periods';
+import { computePeriodOf, periodCacheSize, periodOf, periodStartOf, tenantZone, DEFAULT_TIMEZONE, type Period, type PeriodKind } from '../../src/domain/periods';
 import { isValidTimeZone } from '../../src/domain/timezone';
 
 const ZONES = [
@@ -57,6 +57,8 @@ function check(instants: Date[], zone: string): string[] {
       const want = plain(computePeriodOf(kind, at, zone));
       const got = plain(periodOf(kind, at, zone));
       if (got !== want) wrong.push(`${zone} ${kind} ${at.toISOString()}: ${got}, want ${want}`);
+      const start = periodStartOf(kind, at, zone);
+      if (!want.startsWith(`${kind} ${start} `)) wrong.push(`${zone} ${kind} ${at.toISOString()}: periodStartOf ${start}, want ${want}`);
     }
   }
   return wrong;
