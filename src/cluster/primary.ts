@@ -50,6 +50,7 @@ export class ClusterPrimary {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private retired: MetricJson[] = [];
+  private retiring: Promise<void> = Promise.resolve();
   private leader: number | null = null;
   private everServed = false;
   private allReadyLogged = false;
@@ -163,7 +164,8 @@ export class ClusterPrimary {
     this.updateAlive();
     const dead = s.lastMetrics;
     s.lastMetrics = null;
-    if (dead) void retire(this.retired, dead).then((r) => (this.retired = r));
+    // A scrape waits for this: the dead worker's counts leave the live parts and join the retired ones at once.
+    if (dead) this.retiring = this.retiring.then(async () => void (this.retired = await retire(this.retired, dead))).catch((err: unknown) => this.log.error({ err }, 'could not keep a dead worker\'s counters'));
     if (this.leader === s.slot) this.leader = null;
     if (this.stopping) {
       if (code !== 0) this.exitCode = 1;
@@ -206,14 +208,18 @@ export class ClusterPrimary {
   private async scrape(): Promise<string> {
     const parts = await Promise.all(
       this.slots.map(async (s) => {
-        if (!s.worker) return null;
-        const got = await this.ask(s.worker, (id) => ({ type: 'hotline:metrics?', id }), (m) => (m as { metrics: MetricJson[] }).metrics);
+        const worker = s.worker;
+        if (!worker) return null;
+        const got = await this.ask(worker, (id) => ({ type: 'hotline:metrics?', id }), (m) => (m as { metrics: MetricJson[] }).metrics);
         if (got === null) this.metrics.scrapeFailures.inc();
-        return got ?? s.lastMetrics;
+        return { s, worker, metrics: got ?? s.lastMetrics };
       }),
     );
     const own = (await this.registry.getMetricsAsJSON()) as unknown as MetricJson[];
-    return aggregateText([own, ...parts.filter((p): p is MetricJson[] => p !== null)], this.retired);
+    await this.retiring;
+    // A worker that died meanwhile is in the retired counts now: not twice.
+    const live = parts.flatMap((p) => (p && p.metrics && p.s.worker === p.worker ? [p.metrics] : []));
+    return aggregateText([own, ...live], this.retired);
   }
 
   private async health(): Promise<Health> {
