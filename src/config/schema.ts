@@ -47,6 +47,17 @@ export function registerFormats(): void {
     },
   });
   convict.addFormat({
+    name: 'cluster-workers',
+    // "auto" stays a string (one worker per core, resolved in loadSettings); digits become a number.
+    coerce: (v: unknown) => (typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : typeof v === 'string' ? v.trim() : v),
+    validate(value: unknown) {
+      if (value === 'auto') return;
+      if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0 || value > 256) {
+        throw new Error('must be auto or a whole number from 0 to 256 (0 or auto = one worker per core, 1 = one process)');
+      }
+    },
+  });
+  convict.addFormat({
     name: 'local-path',
     validate(value: unknown) {
       if (typeof value !== 'string' || value.trim() === '' || value.includes('\0')) throw new Error('must be a folder path');
@@ -452,6 +463,14 @@ export const schema = {
       format: 'count',
       default: 5000,
       env: 'CDR_RETRY_INTERVAL_MS',
+    },
+  },
+  cluster: {
+    workers: {
+      doc: 'Processes that serve calls behind the one ESL listening port (node:cluster; the primary process forks them, restarts one that dies and serves /metrics and /healthz for all): 1 = a single process as before; 0 or auto = one per CPU core. Each worker spools CDRs into its own folder worker-<n> under CDR_SPOOL_DIR.',
+      format: 'cluster-workers',
+      default: 1 as number | string,
+      env: 'CLUSTER_WORKERS',
     },
   },
   node: {
