@@ -3,7 +3,8 @@
  * call itself; it
  *  - locks CDR_SPOOL_DIR (a second daemon on it exits 3, as before) and moves segments left by an
  *    earlier run with another layout into worker-1 (spool-layout.ts);
- *  - forks N workers, telling each its slot (its spool folder worker-<slot>); they share the ESL
+ *  - forks N workers (worker 1 first: it runs the database migrations; the others when it serves),
+ *    telling each its slot (its spool folder worker-<slot>); they share the ESL
  *    listening port, the primary's listening socket handing connections round-robin;
  *  - starts a worker again when one dies unasked (backoff, counted), in the same slot, so it
  *    takes the dead one's spool folder and replays its CDRs; stops the daemon when a worker's exit
@@ -87,7 +88,9 @@ export class ClusterPrimary {
       primary.metricsPort = (await primary.http.listen(settings.metrics.host, settings.metrics.port)).port;
       log.info({ host: settings.metrics.host, port: primary.metricsPort, workers: settings.cluster.workers }, 'metrics listening on /metrics');
       cluster.on('exit', (worker, code, signal) => primary.onExit(worker, code, signal));
-      for (const s of primary.slots) primary.fork(s);
+      // Worker 1 first: it migrates the database (knex's migration lock refuses a second migrating
+      // process outright); the others start once it serves calls.
+      primary.fork(primary.slots[0]);
       return primary;
     } catch (err) {
       lock.release();
@@ -126,6 +129,7 @@ export class ClusterPrimary {
           this.log.info({ workers: this.slots.length, eslPort: m.eslPort }, 'all workers serving calls');
         }
         this.assignLeader();
+        for (const other of this.slots) if (other.startedAt === 0 && !this.stopping) this.fork(other);
         return;
       case 'hotline:metrics':
         s.lastMetrics = m.metrics;

@@ -2,9 +2,12 @@
 // per tick (one cron_runs row per job and tick), node jobs (live_calls) in every worker under its
 // own name; when the leader dies, the other worker takes the cluster jobs over. Real node-cron
 // ticks (notifications every 20 s, live_calls at second 30): the test waits for them.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
 import t from 'tap';
 import { createKnex } from '../../src/db/connect';
+import { startDaemonProcess } from '../daemon/spawn';
 import { startCluster, waitFor, workerPid } from './cluster-process';
 
 t.setTimeout(480_000);
@@ -16,12 +19,23 @@ interface Run {
 }
 
 t.test('cluster cron jobs run once per tick, in the leader; node jobs in every worker; the lead moves when the leader dies', async (t) => {
-  const c = startCluster({ CRON_ENABLED: 'true' });
+  const c = startCluster({ CRON_ENABLED: 'true', ESL_LISTEN_BACKLOG: '123' });
   t.teardown(() => {
     c.child.kill('SIGKILL');
     fs.rmSync(c.dir, { recursive: true, force: true });
   });
-  await c.ready;
+  const { eslPort } = await c.ready;
+
+  // The shared listening socket is the primary's, opened with ESL_LISTEN_BACKLOG (ss: Send-Q of a listener).
+  const ss = spawnSync('ss', ['-H', '-l', '-t', '-n', `sport = :${eslPort}`], { encoding: 'utf8', timeout: 10_000 });
+  t.equal(ss.status, 0, 'ss runs (iproute2; .ci/run installs it)');
+  const somaxconn = Number(fs.readFileSync('/proc/sys/net/core/somaxconn', 'utf8'));
+  t.same(ss.stdout.trim().split('\n').map((l) => Number(l.trim().split(/\s+/)[2])), [Math.min(123, somaxconn)], 'one listening socket, with the configured backlog');
+
+  // The primary holds CDR_SPOOL_DIR: a single-process daemon on it is refused as before (exit 3).
+  const second = startDaemonProcess({ DATABASE_URL: `sqlite:${path.join(c.dir, 'other.db')}`, CDR_SPOOL_DIR: c.spoolDir, TTS_CACHE_DIR: path.join(c.dir, 'tts2') });
+  t.equal(await second.exited, 3, 'a second daemon on the spool folder exits 3');
+  t.match(second.stderr(), `the CDR spool folder ${c.spoolDir} is in use by another daemon`);
   const knex = createKnex(`sqlite:${c.databaseFile}`);
   t.teardown(() => knex.destroy());
   const runs = async (): Promise<Run[]> => (await knex('cron_runs').select('job', 'node', 'tick')).map((r: Run) => ({ job: r.job, node: r.node, tick: String(r.tick) }));
