@@ -127,7 +127,7 @@ export async function insertAndCharge(trx: Knex.Transaction, records: readonly C
     if (capped) costCapped.set(r.call_uuid, capped);
   }
   const uuids = [...byUuid.keys()].sort();
-  const rows: Array<Record<string, unknown>> = uuids.map((u) => ({ ...byUuid.get(u), write_batch: batch }));
+  const rows = uuids.map((u) => byUuid.get(u) as unknown as Record<string, unknown>);
   const inserted = await insertNew(trx, rows, batch, lim);
   const fresh = uuids.filter((u) => inserted.has(u)).map((u) => byUuid.get(u) as CdrRecord);
   const charged = await chargeNewCdrs(trx, fresh);
@@ -190,7 +190,8 @@ function sqlValue(v: unknown): string {
 async function insertNew(trx: Knex.Transaction, rows: ReadonlyArray<Record<string, unknown>>, batch: string, lim: StatementLimits): Promise<Set<string>> {
   const groups = new Map<string, { columns: string[]; rows: Array<Record<string, unknown>> }>();
   for (const row of rows) {
-    const columns = Object.keys(row).filter((c) => row[c] !== undefined);
+    // write_batch is added to every row as the statement is built (no copy of the row).
+    const columns = Object.keys(row).filter((c) => row[c] !== undefined && c !== 'write_batch');
     const key = columns.join(',');
     let g = groups.get(key);
     if (!g) groups.set(key, (g = { columns, rows: [] }));
@@ -200,9 +201,9 @@ async function insertNew(trx: Knex.Transaction, rows: ReadonlyArray<Record<strin
   const toCheck: string[] = [];
   for (const { columns, rows: group } of groups.values()) {
     if (lim.kind === 'sqlite') {
-      for (const r of await insertSqlite(trx, columns, group, lim)) inserted.add(r);
+      for (const r of await insertSqlite(trx, columns, group, batch, lim)) inserted.add(r);
     } else {
-      const { uuids, allNew } = await insertMysql(trx, columns, group, lim);
+      const { uuids, allNew } = await insertMysql(trx, columns, group, batch, lim);
       if (allNew) for (const u of uuids) inserted.add(u);
       else toCheck.push(...uuids);
     }
@@ -215,15 +216,18 @@ async function insertNew(trx: Knex.Transaction, rows: ReadonlyArray<Record<strin
 }
 
 /** SQLite: bound variables (at most lim.variables a statement); RETURNING names the inserted rows. */
-async function insertSqlite(trx: Knex.Transaction, columns: readonly string[], rows: ReadonlyArray<Record<string, unknown>>, lim: StatementLimits): Promise<string[]> {
-  const head = `INSERT INTO "cdrs" (${columns.map((c) => `"${c}"`).join(', ')}) VALUES `;
-  const tuple = `(${columns.map(() => '?').join(', ')})`;
-  const perStatement = Math.max(1, Math.min(MAX_ROWS_PER_STATEMENT, Math.floor(lim.variables / columns.length)));
+async function insertSqlite(trx: Knex.Transaction, columns: readonly string[], rows: ReadonlyArray<Record<string, unknown>>, batch: string, lim: StatementLimits): Promise<string[]> {
+  const head = `INSERT INTO "cdrs" (${columns.map((c) => `"${c}"`).join(', ')}, "write_batch") VALUES `;
+  const tuple = `(${columns.map(() => '?').join(', ')}, ?)`;
+  const perStatement = Math.max(1, Math.min(MAX_ROWS_PER_STATEMENT, Math.floor(lim.variables / (columns.length + 1))));
   const out: string[] = [];
   for (let start = 0; start < rows.length; start += perStatement) {
     const chunk = rows.slice(start, start + perStatement);
     const bindings: Knex.RawBinding[] = [];
-    for (const row of chunk) for (const c of columns) bindings.push(row[c] as Knex.RawBinding);
+    for (const row of chunk) {
+      for (const c of columns) bindings.push(row[c] as Knex.RawBinding);
+      bindings.push(batch);
+    }
     const returned: Array<{ call_uuid: string }> = await trx.raw(`${head}${chunk.map(() => tuple).join(', ')} ON CONFLICT ("call_uuid") DO NOTHING RETURNING "call_uuid"`, bindings);
     for (const r of returned) out.push(r.call_uuid);
   }
@@ -235,8 +239,9 @@ async function insertSqlite(trx: Knex.Transaction, columns: readonly string[], r
  * bindings cost more than the insert), each statement at most lim.bytes long. allNew: every
  * statement's OK packet said "Duplicates: 0".
  */
-async function insertMysql(trx: Knex.Transaction, columns: readonly string[], rows: ReadonlyArray<Record<string, unknown>>, lim: StatementLimits): Promise<{ uuids: string[]; allNew: boolean }> {
-  const head = `INSERT INTO \`cdrs\` (${columns.map((c) => `\`${c}\``).join(', ')}) VALUES `;
+async function insertMysql(trx: Knex.Transaction, columns: readonly string[], rows: ReadonlyArray<Record<string, unknown>>, batch: string, lim: StatementLimits): Promise<{ uuids: string[]; allNew: boolean }> {
+  const head = `INSERT INTO \`cdrs\` (${columns.map((c) => `\`${c}\``).join(', ')}, \`write_batch\`) VALUES `;
+  const token = `, ${sqlValue(batch)})`;
   const tail = ' ON DUPLICATE KEY UPDATE `call_uuid` = `call_uuid`';
   const uuids: string[] = [];
   let allNew = true;
@@ -251,7 +256,7 @@ async function insertMysql(trx: Knex.Transaction, columns: readonly string[], ro
   for (const row of rows) {
     let tuple = '(';
     for (let i = 0; i < columns.length; i++) tuple += (i === 0 ? '' : ', ') + sqlValue(row[columns[i]]);
-    tuple += ')';
+    tuple += token;
     const size = Buffer.byteLength(tuple) + 2;
     if (tuples.length > 0 && (bytes + size > lim.bytes || tuples.length >= MAX_ROWS_PER_STATEMENT)) await send();
     tuples.push(tuple);

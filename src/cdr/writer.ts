@@ -9,10 +9,11 @@
 import fsp from 'node:fs/promises';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
+import { dbKind } from '../db/connect';
 import type { Metrics } from '../metrics';
 import { checkRecord, describeError, isDataError, writeCdrBatch, type TenantsOf } from './batch';
 import { fitColumns, type CdrRecord } from './record';
-import type { CdrSpool } from './spool';
+import { isBlankLine, type CdrSpool } from './spool';
 
 export { CdrDataError, checkRecord, insertAndCharge, isDataError, isLockConflict, writeCdrBatch, writeCdrs, type TenantsOf, type WriteResult } from './batch';
 
@@ -104,38 +105,54 @@ export class CdrWriter {
 
   /**
    * Replays closed segments, oldest first, in batches of `batchRows` records that may span
-   * segments; one segment is read at a time. False when the database is unreachable (try again
-   * later): segments finished before stay finished, the rest are replayed again next time.
+   * segments; one segment is read at a time. On MariaDB two batches are in flight at once (two
+   * transactions on two connections: one batch is built and inserted while the other charges
+   * and commits; they take row locks in the same order, see batch.ts), on SQLite one. False when
+   * the database is unreachable (try again later): segments finished before stay finished, the
+   * rest are replayed again next time.
    */
   private async replay(paths: readonly string[]): Promise<boolean> {
     const batchRows = Math.max(1, this.options.batchRows ?? DEFAULT_BATCH_ROWS);
+    const parallel = dbKind(this.knex) === 'mysql' ? 2 : 1;
     const segments: SegmentState[] = [];
+    const inflight = new Set<Promise<void>>();
+    let failed = false;
     let pending: Pending[] = [];
+    const launch = async (batch: Pending[]): Promise<void> => {
+      const p = this.writeBatch(batch).then((ok) => {
+        if (!ok) failed = true;
+        inflight.delete(p);
+      });
+      inflight.add(p);
+      if (inflight.size >= parallel) await Promise.race(inflight);
+      await this.finish(segments);
+    };
     for (const path of paths) {
+      if (failed) break;
       segments.push(await this.read(path, pending));
-      while (pending.length >= batchRows) {
-        if (!(await this.writeBatch(pending.slice(0, batchRows)))) return false;
+      while (pending.length >= batchRows && !failed) {
+        await launch(pending.slice(0, batchRows));
         pending = pending.slice(batchRows);
-        await this.finish(segments);
       }
       await this.finish(segments);
     }
-    while (pending.length > 0) {
-      if (!(await this.writeBatch(pending.slice(0, batchRows)))) return false;
+    while (pending.length > 0 && !failed) {
+      await launch(pending.slice(0, batchRows));
       pending = pending.slice(batchRows);
     }
+    await Promise.all(inflight);
     await this.finish(segments);
-    return true;
+    return !failed;
   }
 
   /** Parses a segment; its records join `pending`, lines that cannot be records are refused. */
   private async read(path: string, pending: Pending[]): Promise<SegmentState> {
-    const text = await fsp.readFile(path, 'utf8');
+    const text = (await fsp.readFile(path)).toString('utf8');
     let lines = 0;
     const refused: SegmentState['refused'] = [];
     const records: Array<{ record: CdrRecord; line: string }> = [];
     for (const line of text.split('\n')) {
-      if (line.trim() === '') continue;
+      if (isBlankLine(line)) continue;
       lines++;
       let value: unknown;
       try {

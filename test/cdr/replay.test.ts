@@ -9,7 +9,7 @@ import type { Knex } from 'knex';
 import t, { type Test } from 'tap';
 import { insertAndCharge, statementLimits, SQLITE_MAX_VARIABLES } from '../../src/cdr/batch';
 import { fitColumns, type CdrRecord } from '../../src/cdr/record';
-import { CdrSpool } from '../../src/cdr/spool';
+import { CdrSpool, countLines, isBlankLine } from '../../src/cdr/spool';
 import { CdrWriter, writeCdrs } from '../../src/cdr/writer';
 import { toDbTimestamp } from '../../src/db/connect';
 import { formatMoney, money, parseMoney } from '../../src/domain/money';
@@ -329,4 +329,12 @@ eachDb(t, 'one batch stays within the database\'s statement limits', async (t, {
   const again = await knex.transaction((trx) => insertAndCharge(trx, records, undefined, lim));
   t.equal(again.fresh, 0, 'the same batch again: nothing new (duplicates found across statements)');
   t.equal((await usage(knex, tenant, 'day', '2026-11-21'))?.spend, '30.0000');
+});
+
+void t.test('the spool-depth count (bytes) and the replay (text) agree on what a record line is', async (t) => {
+  const texts = ['', '\n', 'a', 'a\n', '{"x":1}\n\n  \n\t\r\n{"y":"广东"}\n{"half', ' \u00a0 \n', '\n\n\n{}\n'];
+  for (const text of texts) {
+    const byText = text.split('\n').filter((l) => !isBlankLine(l)).length;
+    t.equal(countLines(Buffer.from(text, 'utf8')), byText, JSON.stringify(text));
+  }
 });
