@@ -89,6 +89,14 @@ export class Call {
     return Number(process.hrtime.bigint() - this.acceptedHr) / 1e9;
   }
 
+  /** transfer_ringback is set on the channel (hunt.ts: once the caller is answered). */
+  transferRingbackSet = false;
+
+  /** Did the daemon answer this call (a PIN, an IVR, a queue answers before hunting)? */
+  get answeredByUs(): boolean {
+    return this.answering !== null;
+  }
+
   /** Answers once; later calls get the same promise (pipelined with what follows). */
   answer(): Promise<void> {
     this.answering ??= this.channel.answer();

@@ -42,6 +42,17 @@ export function tenantPrompt(id: number | null, fallback: SystemPromptName): Pro
 /** What a caller hears for a prompt whose file is missing: half a second of 440 Hz, no file needed (mod_tone_stream). */
 export const MISSING_PROMPT_TONE = 'tone_stream://%(400,100,440)';
 
+/** Prompt ids already logged as unplayable by file, per resolver (the daemon has one): logged once. */
+const loggedSpeak = new WeakMap<object, Set<number | null>>();
+
+function firstTime(owner: object, id: number | null): boolean {
+  let seen = loggedSpeak.get(owner);
+  if (!seen) loggedSpeak.set(owner, (seen = new Set()));
+  if (seen.has(id)) return false;
+  seen.add(id);
+  return true;
+}
+
 /**
  * The file FreeSWITCH plays for a system prompt: its file in PROMPTS_DIR, or the tone when the file
  * check knows it is missing. The one decision for every prompt played by path — in a call's
@@ -88,6 +99,12 @@ export class PromptPlayer {
   file(ref: PromptRef): string {
     const p = this.deps.prompts.resolveId(this.deps.snapshot.prompts, ref.id, ref.fallback);
     if (p.fallback) this.log.warn({ prompt_id: ref.id, reason: p.fallback }, 'prompt not playable; system prompt instead');
+    if (p.app === 'speak' && firstTime(this.deps.prompts, ref.id)) {
+      // play_and_get_digits and file_string:// take files, and `say:` would need the text without
+      // spaces and the engine in channel variables: a TTS prompt spoken by FreeSWITCH cannot be
+      // played there. Logged once per prompt (config:lint lists them: src/prompts/lint.ts).
+      this.log.warn({ prompt_id: ref.id, system_prompt: ref.fallback }, 'TTS prompt spoken by FreeSWITCH (TTS_ENGINE=freeswitch) cannot be played where the caller keys digits; the system prompt there instead');
+    }
     if (p.app === 'playback' && !this.missing(p.arg)) return p.arg;
     return systemPromptFile(this.deps.prompts, ref.fallback, this.deps.promptFiles);
   }

@@ -3,6 +3,7 @@
  * JSON config file (CONFIG_FILE) and from its environment variable. Nothing outside src/config
  * reads process.env: the validated, frozen Settings object is passed down.
  */
+import net from 'node:net';
 import convict from 'convict';
 
 /** Formats the schema uses beyond convict's built-ins. */
@@ -16,8 +17,19 @@ export function registerFormats(): void {
       }
     },
   });
+  const fromOne = (max: number, what: string) => ({
+    coerce: wholeNumber(max).coerce,
+    validate(value: unknown) {
+      if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1 || value > max) throw new Error(what);
+    },
+  });
   convict.addFormat({ name: 'count', ...wholeNumber(Number.MAX_SAFE_INTEGER) });
+  // Timeouts, intervals, sizes: 0 would mean "never wait" or "nothing", never what anyone wants.
+  convict.addFormat({ name: 'positive-count', ...fromOne(Number.MAX_SAFE_INTEGER, 'must be a whole number of at least 1 (0 is not allowed here)') });
+  // A port this daemon listens on: 0 = the system picks a free one (documented on each key).
   convict.addFormat({ name: 'tcp-port', ...wholeNumber(65535) });
+  // A port this daemon connects to.
+  convict.addFormat({ name: 'connect-port', ...fromOne(65535, 'must be a port from 1 to 65535') });
   convict.addFormat({
     name: 'database-url',
     validate(value: unknown) {
@@ -72,8 +84,16 @@ export function registerFormats(): void {
   convict.addFormat({
     name: 'proxy-list',
     validate(value: unknown) {
-      if (typeof value !== 'string' || !/^\s*([0-9A-Fa-f.:]+(\/\d{1,3})?\s*(,\s*[0-9A-Fa-f.:]+(\/\d{1,3})?\s*)*)?$/.test(value)) {
-        throw new Error('must be empty or comma-separated proxy IP addresses or CIDR ranges, e.g. 127.0.0.1,10.0.0.0/8');
+      const message = 'must be empty or comma-separated proxy IP addresses or CIDR ranges, e.g. 127.0.0.1,10.0.0.0/8,::1';
+      if (typeof value !== 'string') throw new Error(message);
+      for (const item of value.split(',').map((v) => v.trim())) {
+        if (item === '' && value.trim() === '') continue;
+        const [address = '', prefix, extra] = item.split('/');
+        const family = net.isIP(address);
+        const bits = family === 4 ? 32 : 128;
+        if (family === 0 || extra !== undefined || (prefix !== undefined && (!/^\d{1,3}$/.test(prefix) || Number(prefix) > bits))) {
+          throw new Error(`${message}; ${JSON.stringify(item.slice(0, 60))} is not one`);
+        }
       }
     },
   });
@@ -89,8 +109,10 @@ export function registerFormats(): void {
   convict.addFormat({
     name: 'listen-host',
     validate(value: unknown) {
-      if (typeof value !== 'string' || value.length === 0 || /\s/.test(value)) {
-        throw new Error('must be an IP address or host name');
+      // An IPv4 or IPv6 address as Node's net takes it (::1, not [::1]), or a host name.
+      const hostName = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+      if (typeof value !== 'string' || (net.isIP(value) === 0 && !hostName.test(value))) {
+        throw new Error('must be an IP address or host name (IPv6 without brackets, e.g. ::1)');
       }
     },
   });
@@ -106,7 +128,7 @@ export const schema = {
     },
     poolMax: {
       doc: 'Largest number of pooled MySQL connections.',
-      format: 'count',
+      format: 'positive-count',
       default: 10,
       env: 'DATABASE_POOL_MAX',
     },
@@ -125,32 +147,32 @@ export const schema = {
       env: 'ESL_LISTEN_HOST',
     },
     listenPort: {
-      doc: 'TCP port of the outbound event socket (the port in the dialplan\'s socket application).',
+      doc: 'TCP port of the outbound event socket (the port in the dialplan\'s socket application); 0 = any free port the system picks (tests).',
       format: 'tcp-port',
       default: 8084,
       env: 'ESL_LISTEN_PORT',
     },
     listenBacklog: {
       doc: 'Length of the listen queue of the outbound event socket: connections FreeSWITCH has opened that the daemon has not accepted yet. Several FreeSWITCH nodes can open thousands at once (a restart, a burst of calls); the kernel caps it at net.core.somaxconn (4096 by default on Linux 5.4 and later): raise both together.',
-      format: 'count',
+      format: 'positive-count',
       default: 4096,
       env: 'ESL_LISTEN_BACKLOG',
     },
     replyTimeoutMs: {
       doc: 'How long FreeSWITCH may take to answer one command (its command/reply) before the call is treated as lost.',
-      format: 'count',
+      format: 'positive-count',
       default: 5000,
       env: 'ESL_REPLY_TIMEOUT_MS',
     },
     appTimeoutMarginMs: {
       doc: 'Extra time allowed beyond an application\'s own expected duration (ring timeout, prompt length) before its completion is given up on.',
-      format: 'count',
+      format: 'positive-count',
       default: 10000,
       env: 'ESL_APP_TIMEOUT_MARGIN_MS',
     },
     lingerS: {
       doc: 'Seconds FreeSWITCH keeps the socket open after hangup ("linger"), so CHANNEL_HANGUP_COMPLETE still arrives.',
-      format: 'count',
+      format: 'positive-count',
       default: 10,
       env: 'ESL_LINGER_S',
     },
@@ -163,7 +185,7 @@ export const schema = {
       env: 'METRICS_HOST',
     },
     port: {
-      doc: 'Port of the Prometheus /metrics endpoint.',
+      doc: 'Port of the Prometheus /metrics endpoint; 0 = any free port the system picks (tests).',
       format: 'tcp-port',
       default: 9464,
       env: 'METRICS_PORT',
@@ -186,7 +208,7 @@ export const schema = {
   calls: {
     maxDurationS: {
       doc: 'Longest call the daemon will wait for (bridged talk time included) before it gives up on the call.',
-      format: 'count',
+      format: 'positive-count',
       default: 14400,
       env: 'CALL_MAX_DURATION_S',
     },
@@ -198,7 +220,7 @@ export const schema = {
     },
     maxFailoverGroups: {
       doc: 'Most destination groups one call hunts through along failover_group_id links (loop guard).',
-      format: 'count',
+      format: 'positive-count',
       default: 10,
       env: 'MAX_FAILOVER_GROUPS',
     },
@@ -226,7 +248,7 @@ export const schema = {
     },
     queryTimeoutMs: {
       doc: 'Longest a call waits for the cap/balance, PIN-lockout, caller-memory or round-robin query before the on-error policy applies.',
-      format: 'count',
+      format: 'positive-count',
       default: 1000,
       env: 'CALL_DB_TIMEOUT_MS',
     },
@@ -240,7 +262,7 @@ export const schema = {
     },
     inboundPort: {
       doc: 'Port of the FreeSWITCH inbound event socket.',
-      format: 'tcp-port',
+      format: 'connect-port',
       default: 8021,
       env: 'FS_ESL_PORT',
     },
@@ -350,13 +372,13 @@ export const schema = {
     },
     maxAttempts: {
       doc: 'Delivery attempts per notification before it is marked failed.',
-      format: 'count',
+      format: 'positive-count',
       default: 6,
       env: 'NOTIFY_MAX_ATTEMPTS',
     },
     timeoutMs: {
       doc: 'Timeout of one delivery attempt (HTTP request or SMTP session).',
-      format: 'count',
+      format: 'positive-count',
       default: 10000,
       env: 'NOTIFY_TIMEOUT_MS',
     },
@@ -375,7 +397,7 @@ export const schema = {
       env: 'API_HOST',
     },
     port: {
-      doc: 'Port of the click-to-call web API.',
+      doc: 'Port of the click-to-call web API; 0 = any free port the system picks (tests).',
       format: 'tcp-port',
       default: 9470,
       env: 'API_PORT',
@@ -408,13 +430,13 @@ export const schema = {
     },
     ringTimeoutS: {
       doc: 'How long the visitor\'s phone rings before the attempt ends as no answer (originate_timeout).',
-      format: 'count',
+      format: 'positive-count',
       default: 30,
       env: 'CLICK_TO_CALL_RING_TIMEOUT_S',
     },
     connectTimeoutS: {
       doc: 'After the visitor answered, how long FreeSWITCH may take to hand the call to the outbound socket before the daemon looks for the leg; a leg that is gone without reaching a call session is recorded as failed, one FreeSWITCH still has is looked at again after as long.',
-      format: 'count',
+      format: 'positive-count',
       default: 10,
       env: 'CLICK_TO_CALL_CONNECT_TIMEOUT_S',
     },
@@ -428,13 +450,13 @@ export const schema = {
   configCache: {
     pollIntervalMs: {
       doc: 'How often the daemon asks the database whether tenant configuration changed.',
-      format: 'count',
+      format: 'positive-count',
       default: 2000,
       env: 'CONFIG_POLL_INTERVAL_MS',
     },
     fullReloadIntervalS: {
       doc: 'Reload the whole configuration at least this often even when no change was seen.',
-      format: 'count',
+      format: 'positive-count',
       default: 300,
       env: 'CONFIG_FULL_RELOAD_INTERVAL_S',
     },
@@ -454,13 +476,13 @@ export const schema = {
     },
     flushIntervalMs: {
       doc: 'How often spooled CDRs are written to the database in one batch.',
-      format: 'count',
+      format: 'positive-count',
       default: 200,
       env: 'CDR_FLUSH_INTERVAL_MS',
     },
     retryIntervalMs: {
       doc: 'After a database failure, how long to wait before the spool is replayed again.',
-      format: 'count',
+      format: 'positive-count',
       default: 5000,
       env: 'CDR_RETRY_INTERVAL_MS',
     },

@@ -15,7 +15,7 @@ import type { BridgeOutcome, CallChannel, DigitCollection, DigitResult } from '.
 import { EslConnection } from './connection';
 import { CallHungUpError, EslCommandError, EslTimeoutError, SocketClosedError, UnsafeValueError } from './errors';
 import type { EslEvent } from './event';
-import { dtmfDigits, identifier, mediaPath, plainVariableValue, promptPath } from './safe';
+import { dtmfDigits, identifier, isTeletone, mediaPath, plainVariableValue, promptPath } from './safe';
 
 /** Events a call controller never reads; `nixevent` stops FreeSWITCH sending them (~6 KB each). */
 export const UNUSED_EVENTS = [
@@ -456,7 +456,8 @@ export class EslCallChannel implements CallChannel {
 export function multisetArgument(vars: Record<string, string | number | boolean>): string {
   return Object.entries(vars)
     .map(([name, value]) => {
-      const text = plainVariableValue(name, String(value));
+      // A ringback tone (teletone markup) has commas, which a dial string would split, but multiset does not.
+      const text = isTeletone(String(value)) ? String(value) : plainVariableValue(name, String(value));
       if (/\s/.test(text)) throw new Error(`variable ${name} has whitespace; multiset splits on spaces`);
       return `${identifier('variable', name)}=${text}`;
     })

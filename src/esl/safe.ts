@@ -43,6 +43,11 @@ export function mediaPath(what: string, value: string): string {
   return value;
 }
 
+/** Teletone markup for a ringback variable: %(on ms,off ms,freq[,freq]) segments only, nothing FreeSWITCH expands. */
+export function isTeletone(value: string): boolean {
+  return /^(?:%\(\d{1,5},\d{1,5},\d{1,5}(?:,\d{1,5})?\);?){1,8}$/.test(value);
+}
+
 /** A generated tone: tone_stream:// with %(on ms,off ms,freq[,freq]) segments only (mod_tone_stream). */
 const TONE = /^tone_stream:\/\/(?:%\(\d{1,5},\d{1,5},\d{1,5}(?:,\d{1,5})?\);?){1,8}$/;
 

@@ -24,8 +24,37 @@ export function menusWithoutPrompt(snapshot: Pick<ConfigSnapshot, 'menus' | 'pro
   return out;
 }
 
-export async function promptFindings(settings: Pick<Settings, 'prompts' | 'esl'>, snapshot: ConfigSnapshot): Promise<string[]> {
-  const out = menusWithoutPrompt(snapshot);
+/**
+ * With TTS_ENGINE=freeswitch a tts_text prompt is spoken by FreeSWITCH's `speak`, which only a
+ * prompt played alone can use: where the caller keys digits (play_and_get_digits: a greeting in
+ * front of a PIN, IVR or switchboard prompt, an IVR menu and its invalid-entry prompt) and as
+ * ringback, FreeSWITCH needs a file, so callers hear the system prompt there. Listed per use.
+ */
+export function speakOnlyPrompts(settings: Pick<Settings, 'tts'>, snapshot: Pick<ConfigSnapshot, 'menus' | 'prompts' | 'tenants'>): string[] {
+  if (settings.tts.engine !== 'freeswitch') return [];
+  const out: string[] = [];
+  const check = (table: string, id: number, tenantId: number | null, column: string, promptId: number | null, system: string): void => {
+    const prompt = promptId === null ? undefined : snapshot.prompts.get(promptId);
+    if (!prompt || prompt.file !== null || prompt.ttsText === null) return;
+    out.push(formatFindingLine({
+      table, id, tenantId, column, value: showValue(column, promptId),
+      reason: `prompt ${promptId} is tts_text only, spoken by FreeSWITCH (TTS_ENGINE=freeswitch), which play_and_get_digits and ringback cannot use`,
+      outcome: `callers hear the system prompt ${system}.wav there; give the prompt a file or use TTS_ENGINE=espeak`,
+    }));
+  };
+  for (const tenant of snapshot.tenants.values()) {
+    check('tenants', tenant.id, tenant.id, 'welcome_prompt_id', tenant.welcomePromptId, 'welcome');
+    check('tenants', tenant.id, tenant.id, 'ringback_prompt_id', tenant.ringbackPromptId, 'ringback');
+  }
+  for (const menu of snapshot.menus.values()) {
+    check('ivr_menus', menu.id, menu.tenantId, 'prompt_id', menu.promptId, 'choose_option');
+    check('ivr_menus', menu.id, menu.tenantId, 'invalid_prompt_id', menu.invalidPromptId, 'invalid_entry');
+  }
+  return out;
+}
+
+export async function promptFindings(settings: Pick<Settings, 'prompts' | 'esl' | 'tts'>, snapshot: ConfigSnapshot): Promise<string[]> {
+  const out = [...menusWithoutPrompt(snapshot), ...speakOnlyPrompts(settings, snapshot)];
   if (!seesPromptFiles(settings)) return out;
   for (const p of await checkPromptFiles(promptFilesInUse(settings, snapshot))) {
     const instead = p.owner.table === 'system prompts' ? 'a tone' : 'the system prompt';

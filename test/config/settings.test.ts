@@ -41,6 +41,8 @@ function validAlternative(key: string): [string, unknown] {
   }
   switch (e.format) {
     case 'count':
+    case 'positive-count':
+    case 'connect-port':
     case 'tcp-port': {
       const n = (e.default as number) + 7;
       return [String(n), n];
@@ -185,6 +187,27 @@ t.test('invalid values are refused with a ConfigError naming the key and the rea
     [{ API_TRUST_PROXY: 'proxy.example.net' }, /api\.trustProxy/, /IP addresses or CIDR/],
     [{ CLICK_TO_CALL_SOCKET_ADDRESS: '127.0.0.1:8084 async full)\nbgapi system x' }, /clickToCall\.socketAddress/, /host:port/],
     [{ CLICK_TO_CALL_SOCKET_ADDRESS: '127.0.0.1' }, /clickToCall\.socketAddress/, /host:port/],
+    // Review of the first release: hosts, ports, zero timeouts, proxies.
+    [{ ESL_LISTEN_HOST: '[::1]' }, /esl\.listenHost/, /IPv6 without brackets/],
+    [{ ESL_LISTEN_HOST: '127.0.0.1:8084' }, /esl\.listenHost/, /IP address or host name/],
+    [{ API_HOST: 'bad_host!' }, /api\.host/, /IP address or host name/],
+    [{ FS_ESL_PORT: '0' }, /freeswitch\.inboundPort/, /from 1 to 65535/],
+    [{ FS_ESL_PORT: '65536' }, /freeswitch\.inboundPort/, /from 1 to 65535/],
+    [{ ESL_LISTEN_BACKLOG: '0' }, /esl\.listenBacklog/, /at least 1/],
+    [{ ESL_REPLY_TIMEOUT_MS: '0' }, /esl\.replyTimeoutMs/, /at least 1/],
+    [{ CALL_DB_TIMEOUT_MS: '0' }, /admission\.queryTimeoutMs/, /at least 1/],
+    [{ NOTIFY_TIMEOUT_MS: '0' }, /notify\.timeoutMs/, /at least 1/],
+    [{ CLICK_TO_CALL_RING_TIMEOUT_S: '0' }, /clickToCall\.ringTimeoutS/, /at least 1/],
+    [{ CLICK_TO_CALL_CONNECT_TIMEOUT_S: '0' }, /clickToCall\.connectTimeoutS/, /at least 1/],
+    [{ CONFIG_POLL_INTERVAL_MS: '0' }, /configCache\.pollIntervalMs/, /at least 1/],
+    [{ CDR_FLUSH_INTERVAL_MS: '0' }, /cdr\.flushIntervalMs/, /at least 1/],
+    [{ CDR_RETRY_INTERVAL_MS: '0' }, /cdr\.retryIntervalMs/, /at least 1/],
+    [{ DATABASE_POOL_MAX: '0' }, /database\.poolMax/, /at least 1/],
+    [{ API_TRUST_PROXY: '999.1.1.1' }, /api\.trustProxy/, /"999\.1\.1\.1" is not one/],
+    [{ API_TRUST_PROXY: '10.0.0.0/33' }, /api\.trustProxy/, /IP addresses or CIDR/],
+    [{ API_TRUST_PROXY: '::1/129' }, /api\.trustProxy/, /IP addresses or CIDR/],
+    [{ API_TRUST_PROXY: '127.0.0.1,,10.0.0.1' }, /api\.trustProxy/, /IP addresses or CIDR/],
+    [{ API_TRUST_PROXY: '1.2.3' }, /api\.trustProxy/, /IP addresses or CIDR/],
   ];
   for (const [env, key, reason] of cases) {
     const label = JSON.stringify(env);
@@ -194,6 +217,17 @@ t.test('invalid values are refused with a ConfigError naming the key and the rea
     t.match(message, key, `${label}: message names the key`);
     t.match(message, reason, `${label}: message gives the reason`);
   }
+});
+
+t.test('IPv6 listen hosts, listen ports 0 (any free port), proxies by address or range', async (t) => {
+  const s = loadSettings({ env: { ESL_LISTEN_HOST: '::1', METRICS_HOST: '::', API_HOST: 'fd00::5', FS_ESL_HOST: 'fs-1.example.net', ESL_LISTEN_PORT: '0', API_PORT: '0', METRICS_PORT: '0', API_TRUST_PROXY: '127.0.0.1, 10.0.0.0/8, ::1, fd00::/8' } });
+  t.equal(s.esl.listenHost, '::1');
+  t.equal(s.metrics.host, '::');
+  t.equal(s.api.host, 'fd00::5');
+  t.equal(s.freeswitch.inboundHost, 'fs-1.example.net');
+  t.same([s.esl.listenPort, s.api.port, s.metrics.port], [0, 0, 0], '0 is documented for the listen ports: any free port');
+  t.equal(s.api.trustProxy, '127.0.0.1, 10.0.0.0/8, ::1, fd00::/8');
+  t.equal(loadSettings({ env: { FS_ESL_PORT: '65535', DRAIN_TIMEOUT_S: '0', RETENTION_CDR_DAYS: '0' } }).calls.drainTimeoutS, 0, 'a 0 that is documented (cut at once, keep for ever) is still taken');
 });
 
 t.test('relative spool and cache paths are taken from the installation directory, not the working directory', async (t) => {

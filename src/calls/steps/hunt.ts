@@ -122,13 +122,20 @@ async function huntOnce(call: Call, steps: HuntStep[]): Promise<HuntResult> {
 export async function dialBatch(call: Call, numbers: readonly string[], ringTimeoutS: number, groupId: number | null): Promise<LegOutcome> {
   const { settings, metrics } = call.deps;
   let ready: Promise<void> = Promise.resolve();
+  const setup: Record<string, string> = {};
   if (!call.bridgingReady) {
     call.bridgingReady = true;
     // A failed bridge hangs the caller up unless continue_on_fail is set; hangup_after_bridge
     // ends the caller's leg when an answered bridge ends; ringback is what the caller hears.
-    // An instant application: the bridge is written right behind it.
-    ready = call.channel.setVariables({ continue_on_fail: 'true', hangup_after_bridge: 'true', ...ringbackVariables(call) });
+    Object.assign(setup, { continue_on_fail: 'true', hangup_after_bridge: 'true' }, ringbackVariables(call));
   }
+  if (!call.transferRingbackSet && (call.answeredByUs || setup.transfer_ringback !== undefined)) {
+    // A caller the daemon answered (PIN, IVR, queue) hears transfer_ringback, not ringback.
+    call.transferRingbackSet = true;
+    setup.transfer_ringback ??= ringbackFile(call);
+  }
+  // An instant application: the bridge is written right behind it.
+  if (Object.keys(setup).length > 0) ready = call.channel.setVariables(setup);
   const callerId = presentableCallerId(call.id.caller);
   const vars: Record<string, string | number> = { leg_timeout: ringTimeoutS };
   if (callerId) vars.origination_caller_id_number = callerId;
@@ -152,22 +159,34 @@ export async function dialBatch(call: Call, numbers: readonly string[], ringTime
 }
 
 /**
- * What the caller hears while the phones ring: the tenant's ringback prompt, else FreeSWITCH's own
- * (the dialplan's `ringback`). A click-to-call visitor leg never ran the dialplan — FreeSWITCH
- * originated it — so it gets the system ringback.wav rather than silence; and since that channel
- * is answered, FreeSWITCH plays `transfer_ringback` before `ringback` (switch_ivr_originate.c:
- * CF_ANSWERED takes transfer_ringback first), so both are set. A file known to be missing is not
- * set at all (the prompt player's tone stand-in is a tone_stream spec with commas, which no
- * channel variable may carry): FreeSWITCH's own ringback, or silence, and the file check counts it.
+ * What the caller hears while the phones ring. A caller still unanswered hears `ringback` when the
+ * tenant has a ringback prompt, else the carrier's ringing (the 180 FreeSWITCH passes on). A caller
+ * already answered — by FreeSWITCH (a click-to-call visitor leg) or by the daemon before hunting (a
+ * PIN, an IVR menu, a queue) — gets no ringing from the network any more: FreeSWITCH plays it
+ * `transfer_ringback` (switch_ivr_originate.c: with CF_ANSWERED it takes transfer_ringback before
+ * ringback; developer.signalwire.com, mod_dptools answer and the transfer_ringback variable), so
+ * that is set for them: silence otherwise. ringbackFile says which sound.
  */
 function ringbackVariables(call: Call): Record<string, string> {
   const ringbackId = call.tenant.ringbackPromptId;
   const clickToCall = call.id.clickToCall !== null;
   if (ringbackId === null && !clickToCall) return {};
-  const ringback = call.prompts.instruction(tenantPrompt(ringbackId, 'ringback'));
-  if (ringback.app !== 'playback' || ringback.arg === MISSING_PROMPT_TONE) return {};
-  return clickToCall ? { ringback: ringback.arg, transfer_ringback: ringback.arg } : { ringback: ringback.arg };
+  const file = ringbackFile(call);
+  return clickToCall ? { ringback: file, transfer_ringback: file } : { ringback: file };
 }
+
+/**
+ * The tenant's company ringback, else the system ringback.wav (the prompt player's one decision,
+ * with the file check); when that is known to be missing, FreeSWITCH's own Chinese ringing tone
+ * (teletone markup, as vars.xml's cn-ring: 450 Hz, 1 s on, 4 s off), which needs no file.
+ */
+export function ringbackFile(call: Call): string {
+  const file = call.prompts.file(tenantPrompt(call.tenant.ringbackPromptId, 'ringback'));
+  return file === MISSING_PROMPT_TONE ? RINGBACK_TONE : file;
+}
+
+/** Ringback when no file can play: China's ringing tone (GB/T 15279; FreeSWITCH vars.xml cn-ring). */
+export const RINGBACK_TONE = '%(1000,4000,450)';
 
 /**
  * Every phone was busy: wait in the first group's queue (if it has one) with hold music, hunting

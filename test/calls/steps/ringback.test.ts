@@ -1,0 +1,63 @@
+/**
+ * What a caller the daemon answered before hunting (a PIN, an IVR menu, a queue) hears while the
+ * phones ring (issue 9 review). Once answered, the network's ringing is over and FreeSWITCH plays
+ * the caller `transfer_ringback` instead of `ringback` (switch_ivr_originate.c, CF_ANSWERED); the
+ * first release set neither for such callers without a company ringback: silence. Now the tenant's
+ * company ringback, else the system ringback.wav, else (known missing) the ringing tone.
+ */
+import t from 'tap';
+import { huntGroup, RINGBACK_TONE } from '../../../src/calls/steps/hunt';
+import { multisetArgument } from '../../../src/esl/call-channel';
+import { stepCall, stepWorld, type StepWorld } from './harness';
+import { SYSTEM_PROMPTS } from '../../../src/calls/prompts';
+
+async function huntTenant(world: StepWorld, extra: Record<string, unknown> = {}): Promise<number> {
+  const { knex } = world;
+  const [tenantId] = await knex('tenants').insert({ name: 'Ring Co', status: 'active', timezone: 'Asia/Shanghai', caller_memory_hours: 0, ...extra });
+  await knex('access_numbers').insert({ number: '4001010004', tenant_id: tenantId, kind: 'hotline', enabled: 1 });
+  const [groupId] = await knex('destination_groups').insert({ tenant_id: tenantId, name: 'sales', strategy: 'sequential', max_queue: 0, queue_timeout_s: 0 });
+  await knex('destinations').insert({ group_id: groupId, number: '13800002001', position: 1, weight: 1, enabled: 1 });
+  await knex('routing_rules').insert({ tenant_id: tenantId, priority: 1, percent: 100, action: 'group', target_id: groupId, enabled: 1 });
+  return groupId;
+}
+
+const LEGS = { legs: { '13800002001': { result: 'answer' as const, ringMs: 3000, talkMs: 1000 } } };
+
+t.test('answered before hunting, no company ringback: the system ringback.wav as transfer_ringback', async (t) => {
+  const world = await stepWorld(t);
+  const groupId = await huntTenant(world);
+  const { call, channel } = await stepCall(world, '4001010004', LEGS);
+  await call.answer();
+  t.equal(await huntGroup(call, groupId), null);
+  t.same(channel.ran.filter((a) => a.startsWith('multiset')), [`multiset continue_on_fail=true hangup_after_bridge=true transfer_ringback=${world.systemDir}/ringback.wav`]);
+});
+
+t.test('not answered, no company ringback: nothing set, the network rings as before', async (t) => {
+  const world = await stepWorld(t);
+  const groupId = await huntTenant(world);
+  const { call, channel } = await stepCall(world, '4001010004', LEGS);
+  t.equal(await huntGroup(call, groupId), null);
+  t.same(channel.ran.filter((a) => a.startsWith('multiset')), ['multiset continue_on_fail=true hangup_after_bridge=true']);
+});
+
+t.test('answered, with a company ringback: the tenant\'s file for both', async (t) => {
+  const world = await stepWorld(t);
+  const [promptId] = await world.knex('prompts').insert({ tenant_id: null, name: 'ring', file: `${world.systemDir}/company-ring.wav` });
+  const groupId = await huntTenant(world, { ringback_prompt_id: promptId });
+  const { call, channel } = await stepCall(world, '4001010004', LEGS);
+  await call.answer();
+  t.equal(await huntGroup(call, groupId), null);
+  const file = `${world.systemDir}/company-ring.wav`;
+  t.same(channel.ran.filter((a) => a.startsWith('multiset')), [`multiset continue_on_fail=true hangup_after_bridge=true ringback=${file} transfer_ringback=${file}`]);
+});
+
+t.test('answered, ringback.wav known missing: the ringing tone, which multiset carries', async (t) => {
+  const world = await stepWorld(t, { present: SYSTEM_PROMPTS.filter((n) => n !== 'ringback') });
+  const groupId = await huntTenant(world);
+  const { call, channel } = await stepCall(world, '4001010004', LEGS, { checkFiles: true });
+  await call.answer();
+  t.equal(await huntGroup(call, groupId), null);
+  t.same(channel.ran.filter((a) => a.startsWith('multiset')), [`multiset continue_on_fail=true hangup_after_bridge=true transfer_ringback=${RINGBACK_TONE}`]);
+  t.equal(multisetArgument({ transfer_ringback: RINGBACK_TONE }), `transfer_ringback=${RINGBACK_TONE}`);
+  t.throws(() => multisetArgument({ transfer_ringback: 'a,b' }), 'other commas are still refused');
+});
