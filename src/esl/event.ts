@@ -25,16 +25,20 @@ class LazyHeaders {
   ) {}
 
   /**
-   * The value of the LAST line `Name: value` (as a full parse, where a repeated name overwrites),
-   * URL-decoded. Lines end at LF; a CR before it is dropped.
+   * The value of the first line `Name: value` (as parseHeaderBlock: FreeSWITCH writes a name
+   * once), URL-decoded. Lines end at LF; a CR before it is dropped. A forward search: the
+   * headers a call reads first (Event-Name, Unique-ID) are near the start of the block.
    */
   get(name: string): string | undefined {
     if (this.cache.has(name)) return this.cache.get(name);
     const block = this.block;
     let start = -1;
-    const at = block.lastIndexOf(`\n${name}: `);
-    if (at >= 0) start = at + 1 + Buffer.byteLength(name) + 2;
-    else if (block.length >= name.length + 2 && block.toString('latin1', 0, name.length + 2) === `${name}: `) start = name.length + 2;
+    const prefix = `${name}: `;
+    if (block.length >= prefix.length && block.toString('latin1', 0, prefix.length) === prefix) start = prefix.length;
+    else {
+      const at = block.indexOf(`\n${prefix}`);
+      if (at >= 0) start = at + 1 + Buffer.byteLength(prefix);
+    }
     let value: string | undefined;
     if (start >= 0) {
       let end = block.indexOf(LF, start);

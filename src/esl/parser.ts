@@ -28,6 +28,10 @@ export const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024;
 /** Inbound clients (cron jobs, click-to-call) may get large `api` replies (show channels …). */
 export const DEFAULT_INBOUND_MAX_FRAME_BYTES = 64 * 1024 * 1024;
 const LF = 0x0a;
+/** A `%` not followed by two hex digits. */
+const BAD_ESCAPE = /%(?![0-9A-Fa-f]{2})/;
+/** Exceptions from decodeURIComponent one stream may cause before it decodes without it. */
+const NATIVE_FAILURE_BUDGET = 8;
 
 export interface EslFrame {
   /** Outer headers, values URL-decoded where FreeSWITCH encoded them. */
@@ -46,6 +50,8 @@ export class EslFramer {
   malformedValues = 0;
   /** Set once the stream cannot be framed any more; later input is ignored. */
   broken: EslProtocolError | null = null;
+  /** decodeURIComponent throws seen (invalid UTF-8); past the budget, urlDecode alone. */
+  private nativeFailures = 0;
   /** Most bytes held at once (never above maxFrameBytes + the largest chunk). */
   peakBuffered = 0;
   /** Largest chunk pushed. */
@@ -132,18 +138,32 @@ export class EslFramer {
       const sep = line.indexOf(': ');
       if (sep <= 0) {
         // "Name:" with an empty value is legal; anything else is noise we refuse to guess at.
-        if (line.endsWith(':') && line.length > 1) headers[line.slice(0, -1)] = '';
+        if (line.endsWith(':') && line.length > 1) headers[line.slice(0, -1)] ??= '';
         else this.malformedValues++;
         continue;
       }
-      headers[line.slice(0, sep)] = this.decode(line.slice(sep + 2));
+      const name = line.slice(0, sep);
+      // FreeSWITCH writes a name once; should one repeat, the first stands (as event.ts reads it).
+      if (!(name in headers)) headers[name] = this.decode(line.slice(sep + 2));
     }
     return headers;
   }
 
-  /** URL-decodes a value; never throws, counts a malformed one. */
+  /**
+   * URL-decodes a value; never throws, counts a malformed one. Well-formed values take the
+   * native decodeURIComponent; a value with a bad escape, and every value of a stream that made
+   * it throw a few times (invalid UTF-8), take the one-pass urlDecode: a stream of bad values
+   * cannot make the process pay for an exception per value.
+   */
   decode(value: string): string {
     if (!value.includes('%')) return value;
+    if (this.nativeFailures < NATIVE_FAILURE_BUDGET && !BAD_ESCAPE.test(value)) {
+      try {
+        return decodeURIComponent(value);
+      } catch {
+        this.nativeFailures++;
+      }
+    }
     const { text, malformed } = urlDecode(value);
     if (malformed) this.malformedValues++;
     return text;

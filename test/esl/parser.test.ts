@@ -225,14 +225,24 @@ t.test('lazy headers: every header of every captured event reads the same as a f
   t.ok(checked > 10_000, `${checked} headers compared`);
 });
 
-t.test('lazy headers: the last of a repeated name wins, CR before LF is dropped, the first line is found', async (t) => {
+t.test('lazy headers: the first of a repeated name stands (as in a full parse), CR before LF is dropped, the first line is found', async (t) => {
   const framer = new EslFramer();
   const body = 'Event-Name: CUSTOM\r\nUnique-ID: a\nX: 1\nUnique-ID: b\nEmpty: \nCaller-Unique-ID: c\n\n';
   const [frame] = framer.push(Buffer.from(`Content-Length: ${Buffer.byteLength(body)}\nContent-Type: text/event-plain\n\n${body}`));
   const { event } = frameToEvent(frame, framer);
   t.equal(event.name, 'CUSTOM');
-  t.equal(event.getHeader('Unique-ID'), 'b');
+  t.equal(event.getHeader('Unique-ID'), 'a');
   t.equal(event.getHeader('Empty'), '');
   t.equal(event.getHeader('Caller-Unique-ID'), 'c');
-  t.same(event.headers, { 'Event-Name': 'CUSTOM', 'Unique-ID': 'b', X: '1', Empty: '', 'Caller-Unique-ID': 'c' });
+  t.same(event.headers, { 'Event-Name': 'CUSTOM', 'Unique-ID': 'a', X: '1', Empty: '', 'Caller-Unique-ID': 'c' });
+});
+
+t.test('a stream of values that make decodeURIComponent throw switches to the one-pass decoder', async (t) => {
+  const framer = new EslFramer();
+  const lines = Array.from({ length: 20_000 }, (_, i) => `X-${i}: %FF%FE\n`).join('');
+  const headers = framer.parseHeaderBlock(lines);
+  t.equal(headers['X-0'], '\uFFFD\uFFFD');
+  t.equal(headers['X-19999'], '\uFFFD\uFFFD');
+  t.equal(framer.malformedValues, 20_000, 'every bad value counted');
+  t.equal(framer.decode('%E4%BD%A0'), '你', 'good values still decode');
 });
