@@ -10,50 +10,7 @@
  * It implements the part of modesl's Event interface that modesl's Connection uses to route
  * messages (getHeader/getBody/getType), for the inbound clients still built on modesl.
  */
-import type { EslFrame, EslFramer } from './parser';
-
-const LF = 0x0a;
-const CR = 0x0d;
-
-/** The raw header block of a plain event, searched on demand. */
-class LazyHeaders {
-  private readonly cache = new Map<string, string | undefined>();
-
-  constructor(
-    private readonly block: Buffer,
-    private readonly framer: EslFramer,
-  ) {}
-
-  /**
-   * The value of the first line `Name: value` (as parseHeaderBlock: FreeSWITCH writes a name
-   * once), URL-decoded. Lines end at LF; a CR before it is dropped. A forward search: the
-   * headers a call reads first (Event-Name, Unique-ID) are near the start of the block.
-   */
-  get(name: string): string | undefined {
-    if (this.cache.has(name)) return this.cache.get(name);
-    const block = this.block;
-    let start = -1;
-    const prefix = `${name}: `;
-    if (block.length >= prefix.length && block.toString('latin1', 0, prefix.length) === prefix) start = prefix.length;
-    else {
-      const at = block.indexOf(`\n${prefix}`);
-      if (at >= 0) start = at + 1 + Buffer.byteLength(prefix);
-    }
-    let value: string | undefined;
-    if (start >= 0) {
-      let end = block.indexOf(LF, start);
-      if (end < 0) end = block.length;
-      if (end > start && block[end - 1] === CR) end--;
-      value = this.framer.decode(block.toString('utf8', start, end));
-    }
-    this.cache.set(name, value);
-    return value;
-  }
-
-  all(): Record<string, string> {
-    return this.framer.parseHeaderBlock(this.block.toString('utf8'));
-  }
-}
+import { LazyHeaders, type EslFrame, type EslFramer } from './parser';
 
 export class EslEvent {
   private parsed: Record<string, string> | null;

@@ -105,7 +105,8 @@ export class EslFramer {
       while (pos < buf.length && buf[pos] === LF) pos++;
       const end = buf.indexOf('\n\n', pos);
       if (end < 0) break;
-      const headers = this.parseHeaderBlock(buf.toString('utf8', pos, end));
+      // A big block (the connect reply: the whole channel) is copied out and decoded on demand.
+      const headers = end - pos >= LAZY_BLOCK_BYTES ? lazyRecord(new LazyHeaders(Buffer.from(buf.subarray(pos, end)), this)) : this.parseHeaderBlock(buf.toString('utf8', pos, end));
       pos = end + 2;
       const length = headers['Content-Length'];
       if (length === undefined) {
@@ -222,3 +223,69 @@ function hexValue(c: number): number {
   if (c >= 0x61 && c <= 0x66) return c - 0x57;
   return -1;
 }
+
+const CR = 0x0d;
+
+/** The raw header block of a plain event, searched on demand. */
+export class LazyHeaders {
+  private readonly cache = new Map<string, string | undefined>();
+
+  constructor(
+    private readonly block: Buffer,
+    private readonly framer: EslFramer,
+  ) {}
+
+  /**
+   * The value of the first line `Name: value` (as parseHeaderBlock: FreeSWITCH writes a name
+   * once), URL-decoded. Lines end at LF; a CR before it is dropped. A forward search: the
+   * headers a call reads first (Event-Name, Unique-ID) are near the start of the block.
+   */
+  get(name: string): string | undefined {
+    if (this.cache.has(name)) return this.cache.get(name);
+    const block = this.block;
+    let start = -1;
+    const prefix = `${name}: `;
+    if (block.length >= prefix.length && block.toString('latin1', 0, prefix.length) === prefix) start = prefix.length;
+    else {
+      const at = block.indexOf(`\n${prefix}`);
+      if (at >= 0) start = at + 1 + Buffer.byteLength(prefix);
+    }
+    let value: string | undefined;
+    if (start >= 0) {
+      let end = block.indexOf(LF, start);
+      if (end < 0) end = block.length;
+      if (end > start && block[end - 1] === CR) end--;
+      value = this.framer.decode(block.toString('utf8', start, end));
+    }
+    this.cache.set(name, value);
+    return value;
+  }
+
+  all(): Record<string, string> {
+    return this.framer.parseHeaderBlock(this.block.toString('utf8'));
+  }
+}
+
+/**
+ * A header block as a read-only record whose values are found and decoded on first read (a
+ * Proxy over LazyHeaders): for the big outer blocks, the connect reply's ~150 channel headers,
+ * of which a call reads a few. Listing its keys (spread, JSON) parses the whole block once.
+ */
+export function lazyRecord(headers: LazyHeaders): Record<string, string> {
+  let all: Record<string, string> | null = null;
+  const full = (): Record<string, string> => (all ??= headers.all());
+  return new Proxy<Record<string, string>>({}, {
+    get: (_target, name) => (typeof name === 'string' ? headers.get(name) : undefined),
+    has: (_target, name) => typeof name === 'string' && headers.get(name) !== undefined,
+    ownKeys: () => Object.keys(full()),
+    getOwnPropertyDescriptor: (_target, name) => {
+      const value = typeof name === 'string' ? full()[name] : undefined;
+      return value === undefined ? undefined : { value, enumerable: true, configurable: true, writable: false };
+    },
+    set: () => false,
+    deleteProperty: () => false,
+  });
+}
+
+/** Outer header blocks at least this long are read lazily (the connect reply); event frames' are two lines. */
+const LAZY_BLOCK_BYTES = 1024;
