@@ -25,7 +25,7 @@
 import { Connection } from 'modesl';
 import { EslCommandError, EslError, EslTimeoutError, SocketClosedError, UnsafeValueError } from '../esl/errors';
 import { frameToEvent, type EslEvent } from '../esl/event';
-import { EslFramer } from '../esl/parser';
+import { DEFAULT_INBOUND_MAX_FRAME_BYTES, EslFramer } from '../esl/parser';
 import { assertHeaderValue, identifier, promptPath } from '../esl/safe';
 
 export interface InboundOptions {
@@ -34,6 +34,8 @@ export interface InboundOptions {
   password: string;
   /** Bound on connecting + authenticating, and on each api reply. */
   timeoutMs: number;
+  /** Largest message accepted (FS_ESL_MAX_FRAME_BYTES); default 64 MiB. */
+  maxFrameBytes?: number;
 }
 
 /** Wrong password (`-ERR invalid`). */
@@ -46,9 +48,11 @@ export class EslAuthError extends EslError {
 
 class InboundConnection extends Connection {
   declare framer: EslFramer;
+  /** Set right after construction: modesl calls _onConnect once the TCP connect completes. */
+  maxFrameBytes = DEFAULT_INBOUND_MAX_FRAME_BYTES;
 
   protected override _onConnect(): void {
-    this.framer = new EslFramer();
+    this.framer = new EslFramer(this.maxFrameBytes);
     const socket = this.socket!;
     socket.on('data', (chunk: Buffer) => {
       for (const frame of this.framer.push(chunk)) {
@@ -111,6 +115,7 @@ export class FreeSwitchInbound {
     assertHeaderValue('inbound event socket password', options.password);
     return new Promise((resolve, reject) => {
       const conn = new InboundConnection(options.host, options.port, options.password);
+      if (options.maxFrameBytes !== undefined) conn.maxFrameBytes = options.maxFrameBytes;
       let settled = false;
       const settle = (err: Error | null): void => {
         if (settled) return;

@@ -147,6 +147,7 @@ export class CallServer {
       channel = await EslCallChannel.open(socket, {
         replyTimeoutMs: settings.esl.replyTimeoutMs,
         lingerS: settings.esl.lingerS,
+        maxFrameBytes: settings.esl.maxFrameBytes,
         observe: (command, seconds, result) => {
           metrics.eslCommandSeconds.observe({ command: commandLabel(command), result }, seconds);
           if (result === 'timeout') metrics.eslErrors.inc({ kind: 'timeout' });
@@ -168,10 +169,6 @@ export class CallServer {
       return;
     }
     this.live.add(channel);
-    channel.conn.on('esl::protocol-error', (err: Error) => {
-      metrics.eslErrors.inc({ kind: 'protocol' });
-      log.warn({ call_uuid: channel.uuid, err: err.message }, 'ESL stream could not be framed; dropping this call socket');
-    });
     channel.conn.on('esl::listener-error', (err: Error) => log.error({ call_uuid: channel.uuid, err }, 'ESL event handler threw'));
     metrics.activeCalls.inc();
     const session = new CallSession(channel, {
@@ -192,6 +189,13 @@ export class CallServer {
     this.sessions.add(session);
     try {
       const cdr = await session.run();
+      const failure = channel.failure;
+      if (failure) {
+        // Counted once the call is over: the stream may have broken in the read that carried the connect reply.
+        metrics.eslErrors.inc({ kind: 'protocol' });
+        log.warn({ call_uuid: channel.uuid, code: failure.code, err: failure.message }, 'ESL stream refused or could not be framed; this call\'s socket was dropped');
+      }
+      if (channel.foreignEvents > 0) log.info({ call_uuid: channel.uuid, events: channel.foreignEvents }, 'events of other channels on this call\'s socket ignored');
       const stats = channel.conn.stats;
       if (stats.malformedValues > 0) metrics.eslErrors.inc({ kind: 'malformed_value' }, stats.malformedValues);
       if (stats.malformedEvents > 0) metrics.eslErrors.inc({ kind: 'malformed_event' }, stats.malformedEvents);

@@ -100,8 +100,10 @@ export class CallSession {
   private async flow(): Promise<void> {
     // First, so the request ends with the CDR whatever happens next (run() never skips finished()).
     if (this.leg) this.progress = this.deps.clickToCall?.started(this.leg, this.channel, this.log) ?? null;
-    // Subscribe and set hotline_handled=true in one burst, before anything the caller hears.
-    await this.channel.claim();
+    // Subscribe and set hotline_handled=true in one write, before anything the caller hears.
+    // Not awaited: what the plan sends next goes right behind it, and FreeSWITCH answers in
+    // order; a failed opening command fails the next command instead (EslCallChannel.claim).
+    void this.channel.claim();
     const facts = { dialed: this.dialed, caller: this.caller, at: this.deps.clock(), clickToCall: this.leg };
     const plan = planCall(this.deps.snapshot, facts, this.deps.random);
     await this.carryOut(plan);
@@ -240,7 +242,8 @@ export class CallSession {
       duration_s: Math.max(0, Math.round((ended.getTime() - started.getTime()) / 1000)),
       billsec,
       outcome: facts.outcome,
-      hangup_cause: ch.hangupCause ?? final?.getHeader('Hangup-Cause') ?? null,
+      // A socket the daemon dropped for bad input (ESL_FRAME_TOO_LARGE …) has no FreeSWITCH cause: the code says why.
+      hangup_cause: ch.hangupCause ?? final?.getHeader('Hangup-Cause') ?? ch.failure?.code ?? null,
       answered_by: facts.answeredBy,
       group_id: facts.groupId,
       ivr_path: facts.ivrPath.length > 0 ? facts.ivrPath.join('>') : null,

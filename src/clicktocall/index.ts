@@ -52,6 +52,7 @@ export class ClickToCallService {
       port: settings.freeswitch.inboundPort,
       password: settings.freeswitch.inboundPassword,
       timeoutMs: settings.esl.replyTimeoutMs,
+      maxFrameBytes: settings.freeswitch.inboundMaxFrameBytes,
       log,
       onState: (up) => metrics.originatorConnected.set(up ? 1 : 0),
     });

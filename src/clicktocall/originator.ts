@@ -26,7 +26,7 @@ import type { Logger } from 'pino';
 import { EslAuthError } from '../billing/freeswitch-inbound';
 import { EslCommandError, EslTimeoutError, SocketClosedError } from '../esl/errors';
 import { frameToEvent, type EslEvent } from '../esl/event';
-import { EslFramer } from '../esl/parser';
+import { DEFAULT_INBOUND_MAX_FRAME_BYTES, EslFramer } from '../esl/parser';
 import { assertHeaderValue } from '../esl/safe';
 
 export type JobResult =
@@ -41,6 +41,8 @@ export interface OriginatorOptions {
   password: string;
   /** Bound on connect + auth and on each command/reply. */
   timeoutMs: number;
+  /** Largest message accepted (FS_ESL_MAX_FRAME_BYTES); default 64 MiB. */
+  maxFrameBytes?: number;
   /** Reconnect backoff: first wait, doubled up to the maximum. */
   reconnectMinMs?: number;
   reconnectMaxMs?: number;
@@ -71,7 +73,7 @@ export function parseJobBody(body: string): JobResult {
 
 export class Originator {
   private socket: net.Socket | null = null;
-  private framer = new EslFramer();
+  private framer = new EslFramer(DEFAULT_INBOUND_MAX_FRAME_BYTES);
   private state: 'idle' | 'auth' | 'subscribe' | 'ready' = 'idle';
   private replies: PendingReply[] = [];
   private readonly jobs = new Map<string, PendingJob>();
@@ -174,7 +176,7 @@ export class Originator {
     const socket = net.connect({ host, port });
     socket.setNoDelay(true);
     this.socket = socket;
-    this.framer = new EslFramer();
+    this.framer = new EslFramer(this.options.maxFrameBytes ?? DEFAULT_INBOUND_MAX_FRAME_BYTES);
     this.state = 'auth';
     this.connectTimer = setTimeout(() => {
       this.options.log.warn({ host, port }, 'inbound event socket: no auth handshake in time; reconnecting');

@@ -17,13 +17,14 @@ export interface Settings {
     readonly replyTimeoutMs: number;
     readonly appTimeoutMarginMs: number;
     readonly lingerS: number;
+    readonly maxFrameBytes: number;
   };
   readonly metrics: { readonly host: string; readonly port: number; readonly tenantIds: readonly number[] };
   readonly dial: { readonly stringTemplate: string };
   readonly calls: { readonly maxDurationS: number; readonly drainTimeoutS: number; readonly maxFailoverGroups: number };
   readonly prompts: { readonly systemDir: string; readonly sameFilesystem: 'auto' | 'yes' | 'no' };
   readonly admission: { readonly onDatabaseError: 'admit' | 'refuse'; readonly queryTimeoutMs: number };
-  readonly freeswitch: { readonly inboundHost: string; readonly inboundPort: number; readonly inboundPassword: string };
+  readonly freeswitch: { readonly inboundHost: string; readonly inboundPort: number; readonly inboundPassword: string; readonly inboundMaxFrameBytes: number };
   readonly cron: { readonly enabled: boolean };
   readonly reports: { readonly dir: string };
   readonly retention: { readonly recordingsDays: number; readonly voicemailDays: number; readonly cdrDays: number };

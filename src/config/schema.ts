@@ -107,6 +107,16 @@ export function registerFormats(): void {
     },
   });
   convict.addFormat({
+    name: 'frame-bytes',
+    coerce: (v: unknown) => (typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : v),
+    validate(value: unknown) {
+      // Below 64 KiB a real event (5-12 KB, CHANNEL_DATA with a long SDP more) could be refused.
+      if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 65536 || value > 1073741824) {
+        throw new Error('must be a whole number of bytes from 65536 (64 KiB) to 1073741824 (1 GiB)');
+      }
+    },
+  });
+  convict.addFormat({
     name: 'listen-host',
     validate(value: unknown) {
       // An IPv4 or IPv6 address as Node's net takes it (::1, not [::1]), or a host name.
@@ -175,6 +185,12 @@ export const schema = {
       format: 'positive-count',
       default: 10,
       env: 'ESL_LINGER_S',
+    },
+    maxFrameBytes: {
+      doc: 'Largest message (header block or Content-Length) accepted on a call\'s outbound socket; a larger one is refused as soon as its header is read, the call\'s socket is dropped as a protocol error (ESL_FRAME_TOO_LARGE) and the call gets a failed CDR. Real events are 5-12 KB.',
+      format: 'frame-bytes',
+      default: 1048576,
+      env: 'ESL_MAX_FRAME_BYTES',
     },
   },
   metrics: {
@@ -272,6 +288,12 @@ export const schema = {
       default: '',
       env: 'FS_ESL_PASSWORD',
       sensitive: true,
+    },
+    inboundMaxFrameBytes: {
+      doc: 'Largest message accepted on the inbound event socket (cron jobs, click-to-call), larger than a call\'s: api replies such as show channels can be big; a larger one drops that connection, which reconnects.',
+      format: 'frame-bytes',
+      default: 67108864,
+      env: 'FS_ESL_MAX_FRAME_BYTES',
     },
   },
   cron: {

@@ -102,7 +102,7 @@ export async function startCron(deps: CronDeps): Promise<CronService> {
     knex: deps.knex,
     node: deps.node ?? settings.node.name,
     source,
-    connectInbound: fs.inboundPassword === '' ? null : () => FreeSwitchInbound.connect({ host: fs.inboundHost, port: fs.inboundPort, password: fs.inboundPassword, timeoutMs: settings.esl.replyTimeoutMs }),
+    connectInbound: fs.inboundPassword === '' ? null : () => FreeSwitchInbound.connect({ host: fs.inboundHost, port: fs.inboundPort, password: fs.inboundPassword, timeoutMs: settings.esl.replyTimeoutMs, maxFrameBytes: fs.inboundMaxFrameBytes }),
     warningFile: deps.warningFile ?? (() => warningPrompt(settings)),
     log: deps.log.child({ job: 'live_calls' }),
     clock: deps.clock,

@@ -13,20 +13,34 @@ import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { BridgeOutcome, CallChannel, DigitCollection, DigitResult } from './channel';
 import { EslConnection } from './connection';
-import { CallHungUpError, EslCommandError, EslTimeoutError, SocketClosedError, UnsafeValueError } from './errors';
+import { CallHungUpError, EslCommandError, EslTimeoutError, SocketClosedError, UnsafeValueError, type EslError } from './errors';
 import type { EslEvent } from './event';
 import { dtmfDigits, identifier, isTeletone, mediaPath, plainVariableValue, promptPath } from './safe';
 
-/** Events a call controller never reads; `nixevent` stops FreeSWITCH sending them (~6 KB each). */
+/**
+ * Events a call controller never reads; `nixevent` stops FreeSWITCH sending them (~6 KB each).
+ * What stays: CHANNEL_EXECUTE_COMPLETE (completions), CHANNEL_ANSWER (answer time, spend guard),
+ * CHANNEL_HANGUP, CHANNEL_HANGUP_COMPLETE (the CDR's facts) and CHANNEL_BRIDGE when someone
+ * listens for it (BRIDGE_EVENTS).
+ */
 export const UNUSED_EVENTS = [
   'CHANNEL_CREATE', 'CHANNEL_DESTROY', 'CHANNEL_STATE', 'CHANNEL_EXECUTE', 'CHANNEL_OUTGOING',
   'CHANNEL_PARK', 'CHANNEL_UNPARK', 'CHANNEL_UNBRIDGE', 'CHANNEL_APPLICATION', 'TALK', 'NOTALK',
-  'DETECTED_SPEECH', 'DTMF',
+  'DETECTED_SPEECH', 'DTMF', 'CHANNEL_PROGRESS', 'CHANNEL_PROGRESS_MEDIA',
 ] as const;
+
+/**
+ * CHANNEL_BRIDGE says a phone answered while the bridge application still runs: only a
+ * click-to-call request follows it (onBridge). A call with no bridge listener when it claims the
+ * socket nixes it too (7-9 KB a call).
+ */
+export const BRIDGE_EVENTS = ['CHANNEL_BRIDGE'] as const;
 
 export interface ChannelOptions {
   replyTimeoutMs: number;
   lingerS: number;
+  /** Largest frame accepted from FreeSWITCH (ESL_MAX_FRAME_BYTES); default 1 MiB. */
+  maxFrameBytes?: number;
   /** Called with the command name and seconds it took (replies and completions). */
   observe?: (command: string, seconds: number, result: 'ok' | 'error' | 'timeout' | 'hangup') => void;
 }
@@ -59,10 +73,23 @@ export class EslCallChannel implements CallChannel {
   /** hotline_handled=true was sent (claim) and not taken back (release). */
   handled = false;
 
+  /** Events whose Unique-ID was not this call's: ignored (counted for the logs). */
+  foreignEvents = 0;
+  /** Why the socket was lost, when the daemon dropped it (a frame too large, an unframeable stream). */
+  failure: EslError | null = null;
+
   private readonly pending = new Map<string, PendingApp>();
   private readonly replyWaiters = new Set<(err: Error) => void>();
   private readonly endWaiters: Array<() => void> = [];
   private readonly hangupListeners: Array<() => void> = [];
+  private readonly answerListeners: Array<() => void> = [];
+  private readonly bridgeListeners: Array<() => void> = [];
+  /** The opening commands (claim): being written, replies outstanding, the first failure. */
+  private openingWrites = false;
+  private openingOutstanding = 0;
+  private openingError: Error | null = null;
+  /** FreeSWITCH acknowledged `linger`: from then on it keeps the socket after a hangup. */
+  private lingering = false;
 
   private constructor(
     readonly conn: EslConnection,
@@ -75,15 +102,45 @@ export class EslCallChannel implements CallChannel {
     // A leg FreeSWITCH answered before handing it over (an originated click-to-call leg) gets no
     // CHANNEL_ANSWER: its answer time is in the channel data (outbound-originated-leg-to-socket.log).
     this.answeredAtUs = microseconds(data['Caller-Channel-Answered-Time']);
-    const on = (name: string, fn: (e: EslEvent) => void): void => {
-      conn.on(`esl::event::${name}::${this.uuid}`, fn);
-    };
-    on('CHANNEL_EXECUTE_COMPLETE', (e) => this.onExecuteComplete(e));
-    on('CHANNEL_ANSWER', (e) => {
-      this.answeredAtUs = microseconds(e.getHeader('Caller-Channel-Answered-Time')) ?? this.answeredAtUs;
+    conn.handlers = { event: (e) => this.onEvent(e) };
+    // The stream may have broken in the very read that carried the connect reply.
+    this.failure = conn.framer.broken;
+    conn.on('esl::protocol-error', (err: EslError) => {
+      this.failure ??= err;
     });
-    on('CHANNEL_HANGUP', (e) => this.onHangup(e.getHeader('Hangup-Cause') ?? null));
-    on('CHANNEL_HANGUP_COMPLETE', (e) => this.onHangupComplete(e));
+  }
+
+  /**
+   * One event of the socket, dispatched by name. Only this call's own: an event whose Unique-ID
+   * is anything else (`*`, another call's UUID: events of every channel reach a socket until
+   * `myevents` takes effect, FREESWITCH.md) is ignored, whatever it says.
+   */
+  private onEvent(e: EslEvent): void {
+    if (e.getHeader('Unique-ID') !== this.uuid) {
+      this.foreignEvents++;
+      return;
+    }
+    switch (e.name) {
+      case 'CHANNEL_EXECUTE_COMPLETE':
+        this.onExecuteComplete(e);
+        return;
+      case 'CHANNEL_ANSWER':
+        this.answeredAtUs = microseconds(e.getHeader('Caller-Channel-Answered-Time')) ?? this.answeredAtUs;
+        for (const fn of this.answerListeners) fn();
+        return;
+      case 'CHANNEL_BRIDGE':
+        for (const fn of this.bridgeListeners) fn();
+        return;
+      case 'CHANNEL_HANGUP':
+        this.onHangup(e.getHeader('Hangup-Cause') ?? null);
+        return;
+      case 'CHANNEL_HANGUP_COMPLETE':
+        this.onHangupComplete(e);
+        return;
+      default:
+        // Subscribed by myevents but not read (nixevent missed it): nothing to do.
+        return;
+    }
   }
 
   /**
@@ -91,23 +148,37 @@ export class EslCallChannel implements CallChannel {
    * reply. Rejects if the peer does not answer; then there is no call UUID to record anything for.
    */
   static async open(socket: Socket, options: ChannelOptions): Promise<EslCallChannel> {
-    const conn = new EslConnection(socket);
+    const conn = new EslConnection(socket, { maxFrameBytes: options.maxFrameBytes });
     const started = process.hrtime.bigint();
     const data = await new Promise<Record<string, string>>((resolve, reject) => {
-      const fail = (err: Error): void => {
+      let settled = false;
+      const done = (): void => {
+        settled = true;
         clearTimeout(timer);
+        socket.off('close', onClose);
+        socket.off('error', onError);
+      };
+      const fail = (err: Error): void => {
+        if (settled) return;
+        done();
         socket.destroy();
         reject(err);
       };
+      const onClose = (): void => fail(conn.framer.broken ?? new SocketClosedError('connect'));
+      const onError = (): void => undefined; // 'close' follows
       const timer = setTimeout(() => fail(new EslTimeoutError('connect', options.replyTimeoutMs)), options.replyTimeoutMs);
-      conn.on('error', (err: Error) => fail(err));
-      socket.once('close', () => fail(new SocketClosedError('connect')));
-      conn.once('esl::ready', () => {
-        clearTimeout(timer);
-        const info = conn.getInfo() as EslEvent | null;
-        if (!info?.headers['Unique-ID']) fail(new SocketClosedError('connect (reply carried no channel data)'));
-        else resolve(info.headers);
-      });
+      socket.on('error', onError);
+      socket.once('close', onClose);
+      try {
+        conn.request('connect', undefined, undefined, (reply) => {
+          if (settled) return;
+          if (!reply.getHeader('Unique-ID')) return fail(new SocketClosedError('connect (reply carried no channel data)'));
+          done();
+          resolve(reply.headers);
+        });
+      } catch (err) {
+        fail(err as Error);
+      }
     });
     options.observe?.('connect', seconds(started), 'ok');
     const channel = new EslCallChannel(conn, socket, data, options);
@@ -121,26 +192,40 @@ export class EslCallChannel implements CallChannel {
    * `nixevent` for the events we never read. Sent together; FreeSWITCH answers in order.
    */
   async subscribe(): Promise<void> {
-    await Promise.all([
-      this.command('myevents plain'),
-      this.command(`linger ${this.options.lingerS}`),
-      this.command(`nixevent ${UNUSED_EVENTS.join(' ')}`),
-    ]);
+    const nix: string[] = [...UNUSED_EVENTS];
+    if (this.bridgeListeners.length === 0) nix.push(...BRIDGE_EVENTS);
+    const myevents = this.command('myevents plain');
+    const linger = this.command(`linger ${this.options.lingerS}`).then(() => {
+      this.lingering = true;
+    });
+    await Promise.all([myevents, linger, this.command(`nixevent ${nix.join(' ')}`)]);
   }
 
   /**
-   * Takes the call: subscribe, and `set hotline_handled=true` in the same write burst, before
-   * anything the caller can hear (the dialplan's fallback then hangs up instead of offering the
-   * caller to another daemon if we die mid-call). The set is an instant application: whatever we
-   * queue next runs right behind it. Resolves once the replies are in; the set's completion is
-   * not waited for.
+   * Takes the call: subscribe, and `set hotline_handled=true` in the same write, before anything
+   * the caller can hear (the dialplan's fallback then hangs up instead of offering the caller to
+   * another daemon if we die mid-call). The set is an instant application: whatever we queue next
+   * runs right behind it.
+   *
+   * Pipelined: the flow need not wait for these replies before its next command. FreeSWITCH
+   * answers a socket's commands in order, so a later command's reply arrives after them; if one
+   * of them failed, every command written while they were outstanding rejects with that error
+   * when its own reply comes (command()). The returned promise (replies in; the set's completion
+   * is not waited for) is for callers that want to wait anyway.
    */
-  async claim(): Promise<void> {
-    const subscribed = this.subscribe();
-    const set = this.execute('set', `${HANDLED_VARIABLE}=true`, this.options.replyTimeoutMs);
+  claim(): Promise<void> {
+    let subscribed: Promise<void>;
+    this.openingWrites = true;
+    try {
+      subscribed = this.subscribe();
+      const set = this.execute('set', `${HANDLED_VARIABLE}=true`, this.options.replyTimeoutMs);
+      set.catch(() => undefined);
+    } finally {
+      this.openingWrites = false;
+    }
     this.handled = true;
-    set.catch(() => undefined);
-    await subscribed;
+    subscribed.catch(() => undefined);
+    return subscribed;
   }
 
   /**
@@ -162,16 +247,16 @@ export class EslCallChannel implements CallChannel {
 
   /** Registers a listener for the call being answered (the caller's leg). */
   onAnswer(fn: () => void): void {
-    this.conn.on(`esl::event::CHANNEL_ANSWER::${this.uuid}`, fn);
+    this.answerListeners.push(fn);
   }
 
   /**
    * Registers a listener for CHANNEL_BRIDGE: the caller's leg was bridged to another, i.e. a
    * phone answered (the bridge application completes only when the conversation is over).
-   * CHANNEL_BRIDGE is one of the myevents events this daemon keeps (not in UNUSED_EVENTS).
+   * Register before claim(): a call with no bridge listener then nixes CHANNEL_BRIDGE.
    */
   onBridge(fn: () => void): void {
-    this.conn.on(`esl::event::CHANNEL_BRIDGE::${this.uuid}`, fn);
+    this.bridgeListeners.push(fn);
   }
 
   /** Registers a listener for the caller's hang-up (fires at most once). */
@@ -182,10 +267,11 @@ export class EslCallChannel implements CallChannel {
 
   /** Sends one command and waits for its reply; -ERR rejects with EslCommandError. */
   command(command: string, headers?: Record<string, string>, body?: string): Promise<EslEvent> {
-    if (this.closed) return Promise.reject(new SocketClosedError(command));
+    if (this.closed) return Promise.reject(this.failure ?? new SocketClosedError(command));
     const words = command.split(' ', 2);
     const name = (words[0] === 'api' || words[0] === 'bgapi') && words[1] ? words[1] : words[0];
     const started = process.hrtime.bigint();
+    const role = this.openingWrites ? 'opening' : this.openingOutstanding > 0 ? 'behind' : 'plain';
     return new Promise<EslEvent>((resolve, reject) => {
       let settled = false;
       const settle = (err: Error | null, reply?: EslEvent): void => {
@@ -209,14 +295,23 @@ export class EslCallChannel implements CallChannel {
         // its own slot and is ignored by `settled`.
         this.conn.request(command, headers, body, (reply: EslEvent) => {
           const text = reply.contentType === 'api/response' ? reply.body : (reply.getHeader('Reply-Text') ?? '');
-          if (text.startsWith('-ERR') || text.startsWith('-USAGE')) {
+          const failed = text.startsWith('-ERR') || text.startsWith('-USAGE');
+          if (role === 'opening') {
+            this.openingOutstanding--;
+            if (failed) this.openingError ??= new EslCommandError(command, text.trim());
+          }
+          if (failed) {
             this.options.observe?.(name, seconds(started), 'error');
             settle(new EslCommandError(command, text.trim()));
+          } else if (role === 'behind' && this.openingError) {
+            // Pipelined behind a failed opening command: the call was never properly taken.
+            settle(this.openingError);
           } else {
             if (words[0] === 'api' || words[0] === 'bgapi') this.options.observe?.(name, seconds(started), 'ok');
             settle(null, reply);
           }
         });
+        if (role === 'opening') this.openingOutstanding++;
       } catch (err) {
         settle(err as Error);
       }
@@ -235,7 +330,7 @@ export class EslCallChannel implements CallChannel {
    */
   async execute(app: string, arg: string, timeoutMs: number): Promise<EslEvent> {
     identifier('application', app);
-    if (this.closed) throw new SocketClosedError(app);
+    if (this.closed) throw this.failure ?? new SocketClosedError(app);
     if (this.hungUp) throw new CallHungUpError(app, this.hangupCause);
     const id = randomUUID();
     const started = process.hrtime.bigint();
@@ -393,7 +488,7 @@ export class EslCallChannel implements CallChannel {
 
   /** Ends the socket; FreeSWITCH closes its side. Safe to call twice. */
   close(): void {
-    if (!this.closed) this.socket.end();
+    if (!this.closed) this.conn.end();
   }
 
   /** Hard close, for shutdown. */
@@ -402,8 +497,12 @@ export class EslCallChannel implements CallChannel {
   }
 
   private watchSocket(): void {
-    this.conn.on('error', () => this.socket.destroy());
     this.socket.on('error', () => undefined); // 'close' follows and does the work
+    // FreeSWITCH ends the socket itself when the channel hangs up before `linger` took effect
+    // (A7 in test/peer/fake-freeswitch.ts): the caller left, no CHANNEL_HANGUP will say so.
+    this.socket.once('end', () => {
+      if (!this.lingering && !this.closed) this.onHangup(this.hangupCause);
+    });
     this.socket.once('close', () => this.onClose());
     if (this.socket.destroyed) this.onClose();
   }
@@ -436,10 +535,15 @@ export class EslCallChannel implements CallChannel {
   private onClose(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const id of [...this.pending.keys()]) this.settlePending(id, new SocketClosedError(this.pending.get(id)!.app));
-    for (const fail of [...this.replyWaiters]) fail(new SocketClosedError('reply'));
+    // A socket the daemon dropped for bad input fails what waited with that reason (its code).
+    const failure = this.failure;
+    for (const [id, pending] of [...this.pending]) this.settlePending(id, failure ?? new SocketClosedError(pending.app));
+    for (const fail of [...this.replyWaiters]) fail(failure ?? new SocketClosedError('reply'));
     for (const fn of this.endWaiters.splice(0)) fn();
     for (const fn of this.hangupListeners.splice(0)) fn();
+    this.answerListeners.length = 0;
+    this.bridgeListeners.length = 0;
+    this.conn.handlers = null;
     this.conn.removeAllListeners();
   }
 

@@ -1,86 +1,99 @@
 /**
- * modesl's Connection with the parts that fail in production replaced:
- *  - parsing: our linear, non-throwing EslFramer instead of modesl's Parser (see parser.ts);
- *  - writing: one write() per command instead of one per header line, and every header value
- *    checked for CR/LF first (modesl writes `key: value\n` unescaped);
+ * The outbound event socket of one call, written for the one job it does (no modesl): FreeSWITCH
+ * connected to us, we send `connect`, then commands; it answers each in order and sends this
+ * call's events. What modesl's Connection did that failed in production, and what is done here:
+ *  - parsing: our linear, bounded, non-throwing EslFramer (parser.ts) instead of modesl's Parser
+ *    (quadratic, throws on a bad %-sequence); events decode only the headers read (event.ts);
+ *  - writing: every header value checked for CR/LF first (modesl writes `key: value\n`
+ *    unescaped), and the commands issued in one tick leave in ONE socket write (modesl writes
+ *    every line separately: with Nagle each waits for a delayed ACK, FREESWITCH.md);
  *  - subscribing: modesl subscribes an outbound socket to BACKGROUND_JOB and
  *    CHANNEL_EXECUTE_COMPLETE with `event json` BEFORE any `myevents`, so for that moment every
- *    channel's completions reach every socket. We skip it and send `myevents` ourselves.
- *  - reply matching: modesl keeps one queue for `command/reply` and another for `api/response`,
- *    but FreeSWITCH answers every command of a socket strictly in order, whatever its kind (an
- *    `api` runs in the socket thread and its api/response is written before the next command is
- *    read: mod_event_socket.c parse_command, api_exec). With both kinds in flight, two queues
- *    can hand a reply to the wrong command; `request()` keeps one FIFO for both.
- * What we keep from modesl: the outbound handshake (`connect` and its CHANNEL_DATA reply) and its
- * event routing (`esl::event::<NAME>::<uuid>`, `esl::event::disconnect::notice`, …).
+ *    channel's completions reach every socket. Nothing is sent here but what the channel asks for;
+ *  - reply matching: FreeSWITCH answers every command of a socket strictly in order, whatever its
+ *    kind (an `api` runs in the socket thread and its api/response is written before the next
+ *    command is read: mod_event_socket.c parse_command, api_exec). modesl keeps two queues
+ *    (command/reply, api/response) that can hand a reply to the wrong command; here one FIFO;
+ *  - event routing: modesl emits `esl::event::<NAME>::<Unique-ID>` on a wildcard EventEmitter2,
+ *    so an event whose Unique-ID is `*` reached every listener of every call on the socket (a
+ *    foreign CHANNEL_HANGUP recorded answered calls as abandoned). Events go to one handler, the
+ *    channel, which compares the Unique-ID exactly (call-channel.ts).
  */
+import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
-import { Connection } from 'modesl';
 import { SocketClosedError } from './errors';
 import { frameToEvent, type EslEvent } from './event';
-import { EslFramer } from './parser';
+import { DEFAULT_MAX_FRAME_BYTES, EslFramer } from './parser';
 import { assertHeaderValue } from './safe';
 
 export interface ConnectionStats {
   malformedValues: number;
   malformedEvents: number;
   listenerErrors: number;
+  /** Replies that arrived with no command waiting (a peer out of step). */
+  unexpectedReplies: number;
 }
 
-export class EslConnection extends Connection {
-  // `declare`: these are set in _onConnect, which modesl's constructor calls before ours runs;
-  // a field initializer would overwrite them afterwards.
-  declare framer: EslFramer;
-  declare stats: ConnectionStats;
+export interface ConnectionHandlers {
+  /** text/event-plain and text/event-json messages. */
+  event(event: EslEvent): void;
+  /** Anything else that is not a reply (text/disconnect-notice …). */
+  notice?(event: EslEvent): void;
+}
+
+/**
+ * Emits 'esl::protocol-error' (EslProtocolError: the stream could not be framed, the socket is
+ * destroyed) and 'esl::listener-error' (a handler threw; the other calls go on).
+ */
+export class EslConnection extends EventEmitter {
+  readonly framer: EslFramer;
+  readonly stats: ConnectionStats = { malformedValues: 0, malformedEvents: 0, listenerErrors: 0, unexpectedReplies: 0 };
+  handlers: ConnectionHandlers | null = null;
   /** Waiters for command/reply and api/response, in the order the commands were written. */
-  declare private replies: Array<(reply: EslEvent) => void>;
+  private readonly replies: Array<(reply: EslEvent) => void> = [];
+  /** Commands of this tick, written together on the next tick. */
+  private outgoing: string[] = [];
+  private flushScheduled = false;
 
   /** Outbound mode: FreeSWITCH connected to us with this socket. */
-  constructor(socket: Socket) {
-    super(socket);
-  }
-
-  protected override _onConnect(): void {
-    const socket = this.socket!;
-    this.framer = new EslFramer();
-    this.stats = { malformedValues: 0, malformedEvents: 0, listenerErrors: 0 };
-    this.replies = [];
+  constructor(
+    readonly socket: Socket,
+    options: { maxFrameBytes?: number } = {},
+  ) {
+    super();
+    this.framer = new EslFramer(options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    this.emit('esl::connect');
-    this.connecting = false;
   }
 
   private onData(chunk: Buffer): void {
     const frames = this.framer.push(chunk);
     this.stats.malformedValues = this.framer.malformedValues;
     for (const frame of frames) {
-      const { event, malformed } = frameToEvent(frame, this.framer);
-      if (malformed) this.stats.malformedEvents++;
       try {
         const type = frame.headers['Content-Type'];
-        // Ours first; with none waiting the reply is modesl's own (the `connect` of its handshake).
-        if ((type === 'command/reply' || type === 'api/response') && this.replies.length > 0) this.replies.shift()!(event);
-        this._onEvent(event, frame.headers, event.body);
+        const { event, malformed } = frameToEvent(frame, this.framer);
+        if (malformed) this.stats.malformedEvents++;
+        if (type === 'command/reply' || type === 'api/response') {
+          const waiter = this.replies.shift();
+          if (waiter) waiter(event);
+          else this.stats.unexpectedReplies++;
+        } else if (type === 'text/event-plain' || type === 'text/event-json') {
+          this.handlers?.event(event);
+        } else {
+          this.handlers?.notice?.(event);
+        }
       } catch (err) {
-        // A bug in a listener must not take down every other call in the process.
+        // A bug in a handler must not take down every other call in the process.
         this.stats.listenerErrors++;
         this.emit('esl::listener-error', err);
       }
     }
-    if (this.framer.broken) {
+    this.stats.malformedValues = this.framer.malformedValues;
+    if (this.framer.broken && !this.socket.destroyed) {
       // The stream cannot be framed any more: this call's socket is lost, the process is not.
       this.emit('esl::protocol-error', this.framer.broken);
-      this.socket?.destroy();
+      this.socket.destroy();
     }
-  }
-
-  /** Outbound sockets subscribe with `myevents` (see EslCallChannel); never `event json` first. */
-  override subscribe(_events: string[], cb?: () => void): void {
-    if (cb) process.nextTick(cb);
-  }
-
-  override send(command: string, args?: Record<string, string> | null): void {
-    this.write(command, args ?? undefined, undefined);
   }
 
   /**
@@ -94,17 +107,18 @@ export class EslConnection extends Connection {
   }
 
   /**
-   * Writes one command in a single write(). A body goes after `content-length`, which is how
-   * sendmsg carries an application argument safely for any bytes (mod_event_socket.c reads
-   * exactly content-length bytes).
+   * Queues one command for the socket. A body goes after `content-length`, which is how sendmsg
+   * carries an application argument safely for any bytes (mod_event_socket.c reads exactly
+   * content-length bytes). Commands queued in the same tick leave in one write (FreeSWITCH
+   * reads them one after another and answers in order).
    */
   write(command: string, headers?: Record<string, string>, body?: string): void {
     const socket = this.socket;
-    if (!socket || socket.destroyed || !socket.writable) throw new SocketClosedError(command);
+    if (socket.destroyed || !socket.writable) throw new SocketClosedError(command);
     let message = `${assertHeaderValue('command', command)}\n`;
     if (headers) {
-      for (const [name, value] of Object.entries(headers)) {
-        message += `${assertHeaderValue('header name', name)}: ${assertHeaderValue(name, String(value))}\n`;
+      for (const name in headers) {
+        message += `${assertHeaderValue('header name', name)}: ${assertHeaderValue(name, String(headers[name]))}\n`;
       }
     }
     if (body !== undefined) {
@@ -112,6 +126,26 @@ export class EslConnection extends Connection {
     } else {
       message += '\n';
     }
-    socket.write(message);
+    this.outgoing.push(message);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      process.nextTick(() => this.flush());
+    }
+  }
+
+  /** Writes what this tick queued; a socket closed meanwhile drops it (its waiters are failed by the close). */
+  flush(): void {
+    this.flushScheduled = false;
+    const out = this.outgoing;
+    if (out.length === 0) return;
+    this.outgoing = [];
+    if (this.socket.destroyed || !this.socket.writable) return;
+    this.socket.write(out.length === 1 ? out[0] : out.join(''));
+  }
+
+  /** Ends the socket after what is queued (a half-close: FreeSWITCH closes its side). */
+  end(): void {
+    this.flush();
+    this.socket.end();
   }
 }

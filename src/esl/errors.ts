@@ -14,8 +14,23 @@ export class EslError extends Error {
 
 /** The byte stream cannot be framed any more (bad Content-Length, endless header block). */
 export class EslProtocolError extends EslError {
-  constructor(message: string) {
-    super('ESL_PROTOCOL', message);
+  constructor(message: string, code = 'ESL_PROTOCOL') {
+    super(code, message);
+  }
+}
+
+/**
+ * One frame (its header block or its Content-Length) is larger than the connection accepts
+ * (ESL_MAX_FRAME_BYTES for a call's socket): refused as soon as its header is read, its body
+ * never buffered.
+ */
+export class EslFrameTooLargeError extends EslProtocolError {
+  constructor(
+    readonly what: 'header block' | 'body',
+    readonly size: number,
+    readonly limit: number,
+  ) {
+    super(`${what} of ${what === 'body' ? '' : 'at least '}${size} bytes exceeds the frame limit of ${limit} bytes`, 'ESL_FRAME_TOO_LARGE');
   }
 }
 

@@ -1,31 +1,54 @@
 /**
- * One message from FreeSWITCH, with its event headers flattened into a plain object.
+ * One message from FreeSWITCH.
+ *
+ * Event headers are read lazily: a `text/event-plain` event keeps its raw header block (the ~150
+ * URL-encoded `Name: value` lines of the whole channel, 5-12 KB) and `getHeader()` finds and
+ * decodes only the header asked for (a call reads about a dozen, of 9 events). Decoding every
+ * header of every event was the daemon's top CPU frame (bench/PROFILE.md). `headers` still gives
+ * the whole object, parsed once on first use (tests, the connect reply).
  *
  * It implements the part of modesl's Event interface that modesl's Connection uses to route
- * messages (getHeader/getBody/getType), so modesl's own dispatch works on it, while lookups stay
- * O(1) (modesl's Event scans an array of ~150 headers on every getHeader).
+ * messages (getHeader/getBody/getType), for the inbound clients still built on modesl.
  */
-import type { EslFrame, EslFramer } from './parser';
+import { LazyHeaders, type EslFrame, type EslFramer } from './parser';
 
 export class EslEvent {
+  private parsed: Record<string, string> | null;
+  private readonly lazy: LazyHeaders | null;
+
   constructor(
     /** Outer headers of the frame (Content-Type, Reply-Text, Content-Disposition …). */
     readonly outer: Record<string, string>,
-    /** Event headers: for events the decoded inner headers, otherwise the outer headers. */
-    readonly headers: Record<string, string>,
+    /** Event headers: a plain event's raw block (lazy), or the parsed headers. */
+    source: Record<string, string> | LazyHeaders,
     readonly body: string,
-  ) {}
+  ) {
+    if (source instanceof LazyHeaders) {
+      this.lazy = source;
+      this.parsed = null;
+    } else {
+      this.lazy = null;
+      this.parsed = source;
+    }
+  }
+
+  /** Every event header, parsed (and kept) on first use; prefer getHeader() on hot paths. */
+  get headers(): Record<string, string> {
+    this.parsed ??= this.lazy?.all() ?? {};
+    return this.parsed;
+  }
 
   get contentType(): string {
     return this.outer['Content-Type'] ?? '';
   }
 
   get name(): string {
-    return this.headers['Event-Name'] ?? '';
+    return this.getHeader('Event-Name') ?? '';
   }
 
   getHeader(name: string): string | undefined {
-    return this.headers[name];
+    if (this.parsed) return this.parsed[name];
+    return this.lazy?.get(name);
   }
 
   getBody(): string {
@@ -38,7 +61,7 @@ export class EslEvent {
 
   /** A channel variable (`variable_<name>`), or undefined. */
   variable(name: string): string | undefined {
-    return this.headers[`variable_${name}`];
+    return this.getHeader(`variable_${name}`);
   }
 }
 
@@ -51,11 +74,11 @@ export function frameToEvent(frame: EslFrame, framer: EslFramer): { event: EslEv
   const raw = frame.body ?? Buffer.alloc(0);
   if (type === 'text/event-plain') {
     const end = raw.indexOf('\n\n');
-    const headers = framer.parseHeaderBlock(raw.toString('utf8', 0, end < 0 ? raw.length : end));
+    const headers = new LazyHeaders(end < 0 ? raw : raw.subarray(0, end), framer);
     let body = '';
-    const inner = headers['Content-Length'];
-    if (end >= 0 && inner !== undefined && /^\d+$/.test(inner)) {
-      body = raw.toString('utf8', end + 2, end + 2 + Number(inner));
+    if (end >= 0 && end + 2 < raw.length) {
+      const inner = headers.get('Content-Length');
+      if (inner !== undefined && /^\d+$/.test(inner)) body = raw.toString('utf8', end + 2, end + 2 + Number(inner));
     }
     return { event: new EslEvent(frame.headers, headers, body), malformed: false };
   }

@@ -8,17 +8,30 @@
  * (it decodes leniently and counts it), and throws EslProtocolError only when the stream can no
  * longer be framed — the owner then drops that one connection.
  *
+ * Bounded input: a frame whose header block or Content-Length exceeds `maxFrameBytes` is refused
+ * as soon as its header is read (EslFrameTooLargeError, code ESL_FRAME_TOO_LARGE); its body is
+ * never buffered. The bytes held never exceed the limit plus the chunk being read
+ * (`peakBuffered`), so the work one chunk can cause is bounded too: a scan of the new chunk, and
+ * at most one copy and parse of a frame within the limit. URL-decoding runs without exceptions
+ * (a byte-wise decoder, no decodeURIComponent throw per bad value), linear in the value.
+ *
  * Wire format (mod_event_socket.c, see test/fixtures): a message is a block of `Name: value`
  * lines ended by an empty line; `Content-Length: n` means n bytes of body follow. Events come as
  * `Content-Type: text/event-plain` whose body is itself a header block (URL-encoded values),
  * optionally followed by an empty line and an inner body of its own Content-Length.
  */
-import { EslProtocolError } from './errors';
+import { isUtf8 } from 'node:buffer';
+import { EslFrameTooLargeError, EslProtocolError } from './errors';
 
-/** Largest header block or body we accept before declaring the stream broken. */
-const MAX_HEADER_BYTES = 1024 * 1024;
-const MAX_BODY_BYTES = 64 * 1024 * 1024;
+/** A call's outbound socket: 1 MiB (ESL_MAX_FRAME_BYTES). Real events are 5-12 KB. */
+export const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024;
+/** Inbound clients (cron jobs, click-to-call) may get large `api` replies (show channels …). */
+export const DEFAULT_INBOUND_MAX_FRAME_BYTES = 64 * 1024 * 1024;
 const LF = 0x0a;
+/** A `%` not followed by two hex digits. */
+const BAD_ESCAPE = /%(?![0-9A-Fa-f]{2})/;
+/** Exceptions from decodeURIComponent one stream may cause before it decodes without it. */
+const NATIVE_FAILURE_BUDGET = 8;
 
 export interface EslFrame {
   /** Outer headers, values URL-decoded where FreeSWITCH encoded them. */
@@ -37,6 +50,14 @@ export class EslFramer {
   malformedValues = 0;
   /** Set once the stream cannot be framed any more; later input is ignored. */
   broken: EslProtocolError | null = null;
+  /** decodeURIComponent throws seen (invalid UTF-8); past the budget, urlDecode alone. */
+  private nativeFailures = 0;
+  /** Most bytes held at once (never above maxFrameBytes + the largest chunk). */
+  peakBuffered = 0;
+  /** Largest chunk pushed. */
+  largestChunk = 0;
+
+  constructor(readonly maxFrameBytes: number = DEFAULT_MAX_FRAME_BYTES) {}
 
   /**
    * Feeds one chunk from the socket; returns every frame it completed. When the stream breaks,
@@ -61,13 +82,13 @@ export class EslFramer {
     const previousLast = this.buffered > 0 ? this.lastByte() : -1;
     this.chunks.push(chunk);
     this.buffered += chunk.length;
+    if (chunk.length > this.largestChunk) this.largestChunk = chunk.length;
+    if (this.buffered > this.peakBuffered) this.peakBuffered = this.buffered;
     // Cheap early exit keeps this linear: only join the chunks once a frame can be complete.
     if (this.pending) {
       if (this.buffered < this.bodyLength) return;
     } else if (chunk.indexOf('\n\n') < 0 && !(previousLast === LF && chunk[0] === LF)) {
-      if (this.buffered > MAX_HEADER_BYTES) {
-        throw new EslProtocolError(`header block longer than ${MAX_HEADER_BYTES} bytes`);
-      }
+      if (this.buffered > this.maxFrameBytes) throw new EslFrameTooLargeError('header block', this.buffered, this.maxFrameBytes);
       return;
     }
     const buf = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.buffered);
@@ -84,25 +105,24 @@ export class EslFramer {
       while (pos < buf.length && buf[pos] === LF) pos++;
       const end = buf.indexOf('\n\n', pos);
       if (end < 0) break;
-      const headers = this.parseHeaderBlock(buf.toString('utf8', pos, end));
+      // A big block (the connect reply: the whole channel) is copied out and decoded on demand.
+      const headers = end - pos >= LAZY_BLOCK_BYTES ? lazyRecord(new LazyHeaders(Buffer.from(buf.subarray(pos, end)), this)) : this.parseHeaderBlock(buf.toString('utf8', pos, end));
       pos = end + 2;
       const length = headers['Content-Length'];
       if (length === undefined) {
         frames.push({ headers, body: null });
         continue;
       }
-      if (!/^\d{1,10}$/.test(length) || Number(length) > MAX_BODY_BYTES) {
-        throw new EslProtocolError(`unusable Content-Length ${JSON.stringify(length)}`);
-      }
+      if (!/^\d{1,20}$/.test(length)) throw new EslProtocolError(`unusable Content-Length ${JSON.stringify(length.slice(0, 40))}`);
+      // Refused before a byte of the body is kept: the rest of the stream is not read.
+      if (Number(length) > this.maxFrameBytes) throw new EslFrameTooLargeError('body', Number(length), this.maxFrameBytes);
       this.pending = headers;
       this.bodyLength = Number(length);
     }
     const rest = buf.subarray(pos);
     this.chunks = rest.length > 0 ? [rest] : [];
     this.buffered = rest.length;
-    if (!this.pending && this.buffered > MAX_HEADER_BYTES) {
-      throw new EslProtocolError(`header block longer than ${MAX_HEADER_BYTES} bytes`);
-    }
+    if (!this.pending && this.buffered > this.maxFrameBytes) throw new EslFrameTooLargeError('header block', this.buffered, this.maxFrameBytes);
   }
 
   /** Parses `Name: value` lines; a line without the separator is skipped and counted. */
@@ -119,24 +139,35 @@ export class EslFramer {
       const sep = line.indexOf(': ');
       if (sep <= 0) {
         // "Name:" with an empty value is legal; anything else is noise we refuse to guess at.
-        if (line.endsWith(':') && line.length > 1) headers[line.slice(0, -1)] = '';
+        if (line.endsWith(':') && line.length > 1) headers[line.slice(0, -1)] ??= '';
         else this.malformedValues++;
         continue;
       }
-      headers[line.slice(0, sep)] = this.decode(line.slice(sep + 2));
+      const name = line.slice(0, sep);
+      // FreeSWITCH writes a name once; should one repeat, the first stands (as event.ts reads it).
+      if (!(name in headers)) headers[name] = this.decode(line.slice(sep + 2));
     }
     return headers;
   }
 
-  /** URL-decodes a value; never throws. */
+  /**
+   * URL-decodes a value; never throws, counts a malformed one. Well-formed values take the
+   * native decodeURIComponent; a value with a bad escape, and every value of a stream that made
+   * it throw a few times (invalid UTF-8), take the one-pass urlDecode: a stream of bad values
+   * cannot make the process pay for an exception per value.
+   */
   decode(value: string): string {
     if (!value.includes('%')) return value;
-    try {
-      return decodeURIComponent(value);
-    } catch {
-      this.malformedValues++;
-      return lenientDecode(value);
+    if (this.nativeFailures < NATIVE_FAILURE_BUDGET && !BAD_ESCAPE.test(value)) {
+      try {
+        return decodeURIComponent(value);
+      } catch {
+        this.nativeFailures++;
+      }
     }
+    const { text, malformed } = urlDecode(value);
+    if (malformed) this.malformedValues++;
+    return text;
   }
 
   private lastByte(): number {
@@ -148,25 +179,113 @@ export class EslFramer {
 /**
  * Decodes every valid %XX escape byte-wise and lets invalid UTF-8 become U+FFFD; a `%` that does
  * not start an escape stays as it is. This is what a careful reader of a mangled value can know.
+ * One pass, no exceptions: a megabyte of bad escapes costs what a megabyte of good ones does.
  */
-export function lenientDecode(value: string): string {
-  const bytes: number[] = [];
-  for (let i = 0; i < value.length; i++) {
+export function urlDecode(value: string): { text: string; malformed: boolean } {
+  const out = Buffer.allocUnsafe(Buffer.byteLength(value, 'utf8'));
+  let n = 0;
+  let malformed = false;
+  const length = value.length;
+  for (let i = 0; i < length; i++) {
     const ch = value.charCodeAt(i);
-    if (ch === 0x25 && i + 2 < value.length && isHex(value.charCodeAt(i + 1)) && isHex(value.charCodeAt(i + 2))) {
-      bytes.push(parseInt(value.substr(i + 1, 2), 16));
-      i += 2;
+    if (ch === 0x25) {
+      const hi = i + 2 < length ? hexValue(value.charCodeAt(i + 1)) : -1;
+      const lo = hi >= 0 ? hexValue(value.charCodeAt(i + 2)) : -1;
+      if (lo >= 0) {
+        out[n++] = hi * 16 + lo;
+        i += 2;
+      } else {
+        malformed = true;
+        out[n++] = ch;
+      }
     } else if (ch < 0x80) {
-      bytes.push(ch);
+      out[n++] = ch;
     } else {
-      const cp = value.codePointAt(i)!;
-      for (const b of Buffer.from(String.fromCodePoint(cp), 'utf8')) bytes.push(b);
-      if (cp > 0xffff) i++;
+      // Raw non-ASCII text (FreeSWITCH encodes it, a peer might not): copy its UTF-8 bytes.
+      const wide = ch >= 0xd800 && ch <= 0xdbff && i + 1 < length ? 2 : 1;
+      n += out.write(value.slice(i, i + wide), n, 'utf8');
+      i += wide - 1;
     }
   }
-  return Buffer.from(bytes).toString('utf8');
+  const bytes = out.subarray(0, n);
+  if (!malformed && !isUtf8(bytes)) malformed = true;
+  return { text: bytes.toString('utf8'), malformed };
 }
 
-function isHex(c: number): boolean {
-  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
+/** urlDecode's text alone. */
+export function lenientDecode(value: string): string {
+  return urlDecode(value).text;
 }
+
+function hexValue(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  if (c >= 0x41 && c <= 0x46) return c - 0x37;
+  if (c >= 0x61 && c <= 0x66) return c - 0x57;
+  return -1;
+}
+
+const CR = 0x0d;
+
+/** The raw header block of a plain event, searched on demand. */
+export class LazyHeaders {
+  private readonly cache = new Map<string, string | undefined>();
+
+  constructor(
+    private readonly block: Buffer,
+    private readonly framer: EslFramer,
+  ) {}
+
+  /**
+   * The value of the first line `Name: value` (as parseHeaderBlock: FreeSWITCH writes a name
+   * once), URL-decoded. Lines end at LF; a CR before it is dropped. A forward search: the
+   * headers a call reads first (Event-Name, Unique-ID) are near the start of the block.
+   */
+  get(name: string): string | undefined {
+    if (this.cache.has(name)) return this.cache.get(name);
+    const block = this.block;
+    let start = -1;
+    const prefix = `${name}: `;
+    if (block.length >= prefix.length && block.toString('latin1', 0, prefix.length) === prefix) start = prefix.length;
+    else {
+      const at = block.indexOf(`\n${prefix}`);
+      if (at >= 0) start = at + 1 + Buffer.byteLength(prefix);
+    }
+    let value: string | undefined;
+    if (start >= 0) {
+      let end = block.indexOf(LF, start);
+      if (end < 0) end = block.length;
+      if (end > start && block[end - 1] === CR) end--;
+      value = this.framer.decode(block.toString('utf8', start, end));
+    }
+    this.cache.set(name, value);
+    return value;
+  }
+
+  all(): Record<string, string> {
+    return this.framer.parseHeaderBlock(this.block.toString('utf8'));
+  }
+}
+
+/**
+ * A header block as a read-only record whose values are found and decoded on first read (a
+ * Proxy over LazyHeaders): for the big outer blocks, the connect reply's ~150 channel headers,
+ * of which a call reads a few. Listing its keys (spread, JSON) parses the whole block once.
+ */
+export function lazyRecord(headers: LazyHeaders): Record<string, string> {
+  let all: Record<string, string> | null = null;
+  const full = (): Record<string, string> => (all ??= headers.all());
+  return new Proxy<Record<string, string>>({}, {
+    get: (_target, name) => (typeof name === 'string' ? headers.get(name) : undefined),
+    has: (_target, name) => typeof name === 'string' && headers.get(name) !== undefined,
+    ownKeys: () => Object.keys(full()),
+    getOwnPropertyDescriptor: (_target, name) => {
+      const value = typeof name === 'string' ? full()[name] : undefined;
+      return value === undefined ? undefined : { value, enumerable: true, configurable: true, writable: false };
+    },
+    set: () => false,
+    deleteProperty: () => false,
+  });
+}
+
+/** Outer header blocks at least this long are read lazily (the connect reply); event frames' are two lines. */
+const LAZY_BLOCK_BYTES = 1024;

@@ -43,7 +43,8 @@ function validAlternative(key: string): [string, unknown] {
     case 'count':
     case 'positive-count':
     case 'connect-port':
-    case 'tcp-port': {
+    case 'tcp-port':
+    case 'frame-bytes': {
       const n = (e.default as number) + 7;
       return [String(n), n];
     }
@@ -168,6 +169,9 @@ t.test('invalid values are refused with a ConfigError naming the key and the rea
     [{ ESL_LISTEN_PORT: '-1' }, /esl\.listenPort/, /from 0 to 65535/],
     [{ ESL_LISTEN_BACKLOG: 'lots' }, /esl\.listenBacklog/, /whole number/],
     [{ ESL_LISTEN_BACKLOG: '-5' }, /esl\.listenBacklog/, /whole number/],
+    [{ ESL_MAX_FRAME_BYTES: '1024' }, /esl\.maxFrameBytes/, /whole number of bytes from 65536 \(64 KiB\) to 1073741824/],
+    [{ ESL_MAX_FRAME_BYTES: '1MB' }, /esl\.maxFrameBytes/, /whole number of bytes/],
+    [{ FS_ESL_MAX_FRAME_BYTES: '2000000000' }, /freeswitch\.inboundMaxFrameBytes/, /to 1073741824/],
     [{ METRICS_PORT: '65536' }, /metrics\.port/, /from 0 to 65535/],
     [{ ESL_LISTEN_HOST: 'local host' }, /esl\.listenHost/, /IP address or host name/],
     [{ DIAL_STRING_TEMPLATE: 'sofia/gateway/carrier/' }, /dial\.stringTemplate/, /\$\{number\}/],

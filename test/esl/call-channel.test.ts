@@ -227,3 +227,51 @@ t.test('handshake: a peer that never sends channel data is refused in bounded ti
   peer.destroy();
   server.close();
 });
+
+t.test('events of other channels (Unique-ID `*` or another call) are ignored, whatever they say', async (t) => {
+  const { channel, fs } = await setup(t);
+  const bridge = channel.execute('bridge', 'sofia/gateway/carrier/138', 5000);
+  const cb = await fs.next();
+  fs.socket.write(ok);
+  const answered = new Promise<void>((resolve) => channel.onAnswer(resolve));
+  for (const uuid of ['*', 'ffffffff-0000-0000-0000-000000000000', '']) {
+    fs.socket.write(event('CHANNEL_HANGUP', { 'Hangup-Cause': 'NORMAL_CLEARING' }, uuid));
+    fs.socket.write(event('CHANNEL_EXECUTE_COMPLETE', { Application: 'bridge', 'Application-UUID': eventUuidOf(cb) }, uuid));
+    fs.socket.write(event('CHANNEL_HANGUP_COMPLETE', { 'Hangup-Cause': 'NORMAL_CLEARING' }, uuid));
+  }
+  // Our own event after them: by the time it is seen, the foreign ones were read.
+  fs.socket.write(event('CHANNEL_ANSWER', { 'Caller-Channel-Answered-Time': '1700000000000000' }));
+  await answered;
+  t.equal(channel.foreignEvents, 9, 'nine foreign events counted');
+  t.equal(channel.hungUp, false, 'a foreign CHANNEL_HANGUP does not end this call');
+  t.equal(channel.hangupComplete, null);
+  t.equal(channel.answeredAtUs, 1700000000000000);
+  fs.socket.write(event('CHANNEL_EXECUTE_COMPLETE', { Application: 'bridge', 'Application-UUID': eventUuidOf(cb), variable_DIALSTATUS: 'SUCCESS' }));
+  t.equal((await bridge).variable('DIALSTATUS'), 'SUCCESS', 'the bridge completes with its own event only');
+});
+
+t.test('pipelined opening: a failed opening command fails the commands written behind it, not later ones', async (t) => {
+  const { channel, fs } = await setup(t);
+  const claimed = channel.claim();
+  const greeting = channel.execute('playback', '/welcome.wav', 5000);
+  t.equal(await fs.next(), 'myevents plain');
+  t.equal(await fs.next(), 'linger 5');
+  await fs.next(); // nixevent
+  await fs.next(); // set hotline_handled
+  await fs.next(); // the greeting, written before any reply came
+  fs.socket.write('Content-Type: command/reply\nReply-Text: +OK Events Enabled\n\n' + 'Content-Type: command/reply\nReply-Text: -ERR command not found\n\n' + ok + ok + ok);
+  await t.rejects(claimed, EslCommandError);
+  await t.rejects(greeting, { code: 'ESL_COMMAND_FAILED', command: 'linger 5' }, 'the greeting fails with the opening\'s error');
+  const after = channel.command('myevents plain');
+  await fs.next();
+  fs.socket.write(ok);
+  t.ok(await after, 'a command written after the opening settled is answered normally');
+});
+
+t.test('the peer ends the socket before linger took effect: the caller hung up', async (t) => {
+  const { channel, fs } = await setup(t);
+  const hungUp = new Promise<void>((resolve) => channel.onHangupEvent(resolve));
+  fs.socket.end();
+  await hungUp;
+  t.equal(channel.hungUp, true);
+});

@@ -4,8 +4,8 @@
  */
 import t from 'tap';
 import { frameToEvent } from '../../src/esl/event';
-import { EslFramer, lenientDecode } from '../../src/esl/parser';
-import { EslProtocolError } from '../../src/esl/errors';
+import { DEFAULT_INBOUND_MAX_FRAME_BYTES, DEFAULT_MAX_FRAME_BYTES, EslFramer, lenientDecode, urlDecode } from '../../src/esl/parser';
+import { EslFrameTooLargeError, EslProtocolError } from '../../src/esl/errors';
 import { captureNames, readCapture, streamOf } from '../peer/fixtures';
 
 function frames(chunks: Buffer[]) {
@@ -138,14 +138,111 @@ t.test('a header block that never ends is refused instead of buffering forever',
   t.type(framer.broken, EslProtocolError);
 });
 
-t.test('framing is linear: a 4 MB body in 1 KB reads', async (t) => {
+t.test('framing is linear: a 4 MB body in 1 KB reads (an inbound api reply, under the inbound bound)', async (t) => {
   const body = Buffer.alloc(4 * 1024 * 1024, 0x61);
   const stream = Buffer.concat([Buffer.from(`Content-Length: ${body.length}\nContent-Type: api/response\n\n`), body]);
-  const framer = new EslFramer();
+  const framer = new EslFramer(DEFAULT_INBOUND_MAX_FRAME_BYTES);
   const started = process.hrtime.bigint();
   const out = recut(stream, 1024).flatMap((c) => framer.push(c));
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
   t.equal(out.length, 1);
   t.equal(out[0].body!.length, body.length);
   t.comment(`4 MB in 4096 reads: ${ms.toFixed(1)} ms`);
+});
+
+t.test('a frame larger than the limit is refused once its header is read; its body is never kept', async (t) => {
+  const limit = 64 * 1024;
+  const framer = new EslFramer(limit);
+  const reply = 'Content-Type: command/reply\nReply-Text: +OK\n\n';
+  const header = `Content-Length: ${60 * 1024 * 1024}\nContent-Type: text/event-plain\n\n`;
+  const first = framer.push(Buffer.from(reply + header + 'Event-Name: CUSTOM%ZZ%'));
+  t.equal(first.length, 1, 'the reply before it is delivered');
+  t.type(framer.broken, EslFrameTooLargeError);
+  t.equal(framer.broken?.code, 'ESL_FRAME_TOO_LARGE');
+  t.match(framer.broken?.message, /body of 62914560 bytes exceeds the frame limit of 65536 bytes/);
+  const chunk = Buffer.alloc(64 * 1024, 0x25); // '%%%%…'
+  let framed = 0;
+  for (let i = 0; i < 100; i++) framed += framer.push(chunk).length;
+  t.equal(framed, 0, 'the rest of the stream is ignored');
+  t.ok(framer.peakBuffered <= limit + framer.largestChunk, `held at most limit + one chunk (${framer.peakBuffered} bytes)`);
+});
+
+t.test('a frame of exactly the limit passes; one byte more is refused', async (t) => {
+  const limit = 64 * 1024;
+  const ok = new EslFramer(limit);
+  const body = Buffer.alloc(limit, 0x61);
+  t.equal(ok.push(Buffer.concat([Buffer.from(`Content-Length: ${limit}\nContent-Type: api/response\n\n`), body])).length, 1);
+  t.equal(ok.broken, null);
+  const over = new EslFramer(limit);
+  over.push(Buffer.from(`Content-Length: ${limit + 1}\nContent-Type: api/response\n\n`));
+  t.type(over.broken, EslFrameTooLargeError);
+});
+
+t.test('a header block over the limit (no blank line, bad escapes) is refused within limit + one chunk', async (t) => {
+  const limit = DEFAULT_MAX_FRAME_BYTES;
+  const framer = new EslFramer(limit);
+  const line = Buffer.from(`X-Filler: ${'%G%'.repeat(20000)}\n`);
+  let pushes = 0;
+  while (!framer.broken && pushes < 10_000) {
+    framer.push(line);
+    pushes++;
+  }
+  t.type(framer.broken, EslFrameTooLargeError);
+  t.equal(framer.broken?.code, 'ESL_FRAME_TOO_LARGE');
+  t.ok(framer.peakBuffered <= limit + line.length, `held ${framer.peakBuffered} bytes, limit ${limit} + chunk ${line.length}`);
+});
+
+t.test('urlDecode: bad escapes are kept, counted, never thrown; valid ones decode as decodeURIComponent does', async (t) => {
+  for (const value of ['a%20b', '%E4%BD%A0%E5%A5%BD', '%2BOK%0A', 'plain', '100%25', 'caf%C3%A9']) {
+    t.same(urlDecode(value), { text: decodeURIComponent(value), malformed: false }, value);
+  }
+  t.same(urlDecode('%'), { text: '%', malformed: true });
+  t.same(urlDecode('%4'), { text: '%4', malformed: true });
+  t.same(urlDecode('%ZZ%41'), { text: '%ZZA', malformed: true });
+  t.same(urlDecode('%F0%9F'), { text: '\uFFFD', malformed: true }, 'truncated UTF-8');
+  t.same(urlDecode('raw 你好 %41'), { text: 'raw 你好 A', malformed: false }, 'raw non-ASCII text kept');
+  // One megabyte of bad escapes is one linear pass (modesl threw on the first).
+  const big = '%G'.repeat(512 * 1024);
+  t.equal(urlDecode(big).text, big);
+});
+
+t.test('lazy headers: every header of every captured event reads the same as a full parse', async (t) => {
+  let checked = 0;
+  for (const name of captureNames()) {
+    for (const connection of readCapture(name).connections) {
+      const framer = new EslFramer();
+      for (const frame of connection.filter((c) => c.direction === 'FS->CTL').flatMap((c) => framer.push(c.bytes))) {
+        const lazy = frameToEvent(frame, framer).event;
+        const full = frameToEvent(frame, framer).event.headers;
+        for (const [header, value] of Object.entries(full)) {
+          if (lazy.getHeader(header) !== value) t.fail(`${name}: ${header} lazy ${JSON.stringify(lazy.getHeader(header))} full ${JSON.stringify(value)}`);
+          checked++;
+        }
+        t.equal(lazy.getHeader('No-Such-Header'), undefined);
+      }
+    }
+  }
+  t.ok(checked > 10_000, `${checked} headers compared`);
+});
+
+t.test('lazy headers: the first of a repeated name stands (as in a full parse), CR before LF is dropped, the first line is found', async (t) => {
+  const framer = new EslFramer();
+  const body = 'Event-Name: CUSTOM\r\nUnique-ID: a\nX: 1\nUnique-ID: b\nEmpty: \nCaller-Unique-ID: c\n\n';
+  const [frame] = framer.push(Buffer.from(`Content-Length: ${Buffer.byteLength(body)}\nContent-Type: text/event-plain\n\n${body}`));
+  const { event } = frameToEvent(frame, framer);
+  t.equal(event.name, 'CUSTOM');
+  t.equal(event.getHeader('Unique-ID'), 'a');
+  t.equal(event.getHeader('Empty'), '');
+  t.equal(event.getHeader('Caller-Unique-ID'), 'c');
+  t.same(event.headers, { 'Event-Name': 'CUSTOM', 'Unique-ID': 'a', X: '1', Empty: '', 'Caller-Unique-ID': 'c' });
+});
+
+t.test('a stream of values that make decodeURIComponent throw switches to the one-pass decoder', async (t) => {
+  const framer = new EslFramer();
+  const lines = Array.from({ length: 20_000 }, (_, i) => `X-${i}: %FF%FE\n`).join('');
+  const headers = framer.parseHeaderBlock(lines);
+  t.equal(headers['X-0'], '\uFFFD\uFFFD');
+  t.equal(headers['X-19999'], '\uFFFD\uFFFD');
+  t.equal(framer.malformedValues, 20_000, 'every bad value counted');
+  t.equal(framer.decode('%E4%BD%A0'), '你', 'good values still decode');
 });

@@ -90,6 +90,21 @@ export interface CallScript {
   recordSeconds?: number;
   /** Bytes to send right after the connect reply (malformed-input tests). */
   injectAfterConnect?: Buffer;
+  /**
+   * One text/event-plain event of `bytes` bytes (this call's Unique-ID, then a value of bad `%`
+   * escapes), streamed in 64 KB writes with backpressure until it is all sent or the daemon
+   * closes the socket: after the connect reply, or when `onApp` starts. `sent` counts the bytes
+   * that left (bounded-input tests).
+   */
+  oversizedEvent?: { bytes: number; onApp?: string; sent?: number };
+  /**
+   * Events of other channels on this socket (before myevents takes effect, every channel's
+   * events reach it: FREESWITCH.md): when `onApp` starts (default: at once after the connect
+   * reply), each name is sent once per UUID with that Unique-ID (e.g. `*` or another call's),
+   * with a Hangup-Cause and an Application-UUID that match nothing of this call. Sent whatever
+   * this call subscribed; `sent` counts them.
+   */
+  foreignEvents?: { uuids: string[]; names: string[]; onApp?: string; sent?: number };
   /** Answer `connect` only once this settles (a call that arrives as the daemon starts draining). */
   holdConnectReply?: Promise<unknown>;
   /** A10: the socket application's flags (default async full). */
@@ -358,6 +373,8 @@ class FakeCall {
         this.connected = true;
         this.sendRaw(`${this.channelHeaderBlock('CHANNEL_DATA', [])}Content-Type: command/reply\nReply-Text: %2BOK%0A\nSocket-Mode: ${this.script.socketMode?.async === false ? 'static' : 'async'}\nControl: ${this.script.socketMode?.full === false ? 'single-channel' : 'full'}\n\n`);
         if (this.script.injectAfterConnect) this.sendBytes(this.script.injectAfterConnect);
+        if (this.script.oversizedEvent && this.script.oversizedEvent.onApp === undefined) this.sendOversized(this.script.oversizedEvent);
+        if (this.script.foreignEvents && this.script.foreignEvents.onApp === undefined) this.sendForeign(this.script.foreignEvents);
         if (this.script.callerHangsUpAfterMs !== undefined) {
           this.later(this.script.callerHangsUpAfterMs, () => this.model.hangup(this.record.answered ? 'NORMAL_CLEARING' : 'ORIGINATOR_CANCEL'));
         }
@@ -432,6 +449,8 @@ class FakeCall {
       return;
     }
     this.sendEvent('CHANNEL_EXECUTE', this.appHeaders(app, null));
+    if (this.script.oversizedEvent?.onApp === app.app) this.sendOversized(this.script.oversizedEvent);
+    if (this.script.foreignEvents?.onApp === app.app) this.sendForeign(this.script.foreignEvents);
     if (app.app === 'play_and_get_digits' && this.script.digits) {
       this.model.typeNow(this.script.digits[this.digitIndex++] ?? '');
     }
@@ -503,6 +522,44 @@ class FakeCall {
     if (this.closed || this.socket.destroyed || !this.socket.writable) return;
     this.record.sentBytes += bytes.length;
     this.socket.write(bytes);
+  }
+
+  private sendOversized(spec: { bytes: number; sent?: number }): void {
+    spec.sent = 0;
+    const head = `Event-Name: CUSTOM\nUnique-ID: ${this.uuid}\nX-Bad: `;
+    const body = spec.bytes;
+    const chunk = Buffer.alloc(64 * 1024, '%G%');
+    let left = body - Buffer.byteLength(head);
+    const socket = this.socket;
+    const pump = (): void => {
+      while (left > 0 && !this.closed && socket.writable) {
+        const piece = left >= chunk.length ? chunk : chunk.subarray(0, left);
+        left -= piece.length;
+        spec.sent = (spec.sent ?? 0) + piece.length;
+        if (!socket.write(piece)) {
+          socket.once('drain', pump);
+          return;
+        }
+      }
+    };
+    this.sendRaw(`Content-Length: ${body}\nContent-Type: text/event-plain\n\n${head}`);
+    pump();
+  }
+
+  private sendForeign(spec: { uuids: string[]; names: string[]; sent?: number }): void {
+    spec.sent = 0;
+    for (const uuid of spec.uuids) {
+      for (const name of spec.names) {
+        const headers: Array<[string, string]> = [
+          ['Event-Name', name], ['Unique-ID', uuid], ['Channel-Call-UUID', uuid], ['Hangup-Cause', 'NORMAL_CLEARING'],
+          ['Application', 'bridge'], ['Application-UUID', uuid], ['Application-Response', '_none_'],
+          ['variable_originate_disposition', 'ORIGINATOR_CANCEL'], ['Caller-Channel-Answered-Time', '0'],
+        ];
+        const body = `${headers.map(([n, v]) => `${n}: ${fsUrlEncode(v)}\n`).join('')}\n`;
+        this.sendRaw(`Content-Length: ${Buffer.byteLength(body)}\nContent-Type: text/event-plain\n\n${body}`);
+        spec.sent++;
+      }
+    }
   }
 
   private sendEvent(name: string, extra: Array<[string, string]>): void {
