@@ -205,12 +205,22 @@ export function placeCall(port: number, script: CallScript, host = '127.0.0.1'):
 }
 
 /**
+ * From the stand-in's own records (FreeSWITCH ms): how late the cut command reached it against the
+ * plan (answer + planS), and how long after that command the channel went.
+ */
+export function cutTiming(c: CallRecord, planS = 4): { late: number; landed: number } {
+  const kill = c.commands.find((x) => x.line.startsWith('api uuid_kill'));
+  const at = kill?.atFs ?? Infinity;
+  return { late: at - ((c.answeredAtFs ?? 0) + planS * 1000), landed: (c.hungUpAtFs ?? Infinity) - at };
+}
+
+/**
  * placeCall, with the call's record as it fills in (commands, answer, bridges, hang-up), so a
  * test can wait for a point in the call instead of sleeping; `done` resolves when the socket closed.
  */
-export function startCall(port: number, script: CallScript, host = '127.0.0.1'): { live: CallRecord; done: Promise<CallRecord> } {
+export function startCall(port: number, script: CallScript, host = '127.0.0.1'): { live: CallRecord; done: Promise<CallRecord>; fsNow: () => number } {
   const call = new FakeCall(script);
-  return { live: call.live, done: call.run(host, port) };
+  return { live: call.live, done: call.run(host, port), fsNow: () => call.fsNow() };
 }
 
 class FakeCall {
@@ -296,6 +306,11 @@ class FakeCall {
   /** The record as it fills in. */
   get live(): CallRecord {
     return this.record;
+  }
+
+  /** FreeSWITCH's clock of this call: ms after the channel was created (the unit of the record's times). */
+  fsNow(): number {
+    return this.clock.now();
   }
 
   run(host: string, port: number): Promise<CallRecord> {
