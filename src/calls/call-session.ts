@@ -19,9 +19,10 @@ import { readSpendHeadroom } from '../billing/usage';
 import type { CdrRecord } from '../cdr/record';
 import { toDbTimestamp } from '../db/connect';
 import type { CallerGeo } from '../domain/geo';
-import { microseconds, type EslCallChannel } from '../esl/call-channel';
+import type { EslCallChannel } from '../esl/call-channel';
 import { CallHungUpError, EslError, SocketClosedError, UnsafeValueError } from '../esl/errors';
 import { Call, CallFacts, type IdentifiedCall } from './call';
+import { callTimes } from './cdr-times';
 import { withTimeout } from './call-state';
 import type { CallDeps } from './context';
 import { callerGeo, openingPrompts, planCall, type CallPlan } from './plan';
@@ -92,7 +93,7 @@ export class CallSession {
     }
     await this.channel.waitForEnd(this.deps.settings.esl.replyTimeoutMs);
     this.channel.close();
-    const cdr = this.buildCdr();
+    const cdr = this.safeCdr();
     await this.progress?.finished(cdr);
     return cdr;
   }
@@ -217,19 +218,37 @@ export class CallSession {
     this.log.error({ err, kind: err instanceof EslError ? err.code : 'BUG' }, 'call flow failed');
   }
 
+  /** The CDR; if building it throws all the same (a bug), a `failed` one on the daemon's clock. */
+  private safeCdr(): CdrRecord {
+    try {
+      return this.buildCdr();
+    } catch (err) {
+      this.log.error({ err }, 'CDR could not be built from the call facts: recorded as failed');
+      const now = this.deps.clock();
+      return {
+        call_uuid: this.channel.uuid, tenant_id: this.facts.tenantId, access_number: this.dialed.replace(/[^0-9+]/g, '').slice(0, 32),
+        caller: this.caller, caller_region: null, started_at: toDbTimestamp(this.acceptedAt), answered_at: null, ended_at: toDbTimestamp(now),
+        duration_s: Math.max(0, Math.round((now.getTime() - this.acceptedAt.getTime()) / 1000)), billsec: 0, outcome: 'failed',
+        hangup_cause: this.channel.hangupCause, answered_by: null, group_id: this.facts.groupId, ivr_path: null, cost: null,
+        recording_path: this.facts.recordingPath, node: this.deps.settings.node.name, admitted: this.facts.admitted,
+      };
+    }
+  }
+
   private buildCdr(): CdrRecord {
     const facts = this.facts;
     const ch = this.channel;
     const final = ch.hangupComplete;
-    const now = this.deps.clock();
-    const startedUs = microseconds(final?.getHeader('Caller-Channel-Created-Time') ?? ch.data['Caller-Channel-Created-Time']);
-    const answeredUs = microseconds(final?.getHeader('Caller-Channel-Answered-Time')) ?? ch.answeredAtUs;
-    const endedUs = microseconds(final?.getHeader('Caller-Channel-Hangup-Time'));
-    const started = startedUs ? new Date(startedUs / 1000) : this.acceptedAt;
-    const ended = endedUs ? new Date(endedUs / 1000) : now;
-    const answered = answeredUs ? new Date(answeredUs / 1000) : null;
-    const billsecVar = final?.variable('billsec');
-    const billsec = billsecVar && /^\d+$/.test(billsecVar) ? Number(billsecVar) : answered ? Math.max(0, Math.round((ended.getTime() - answered.getTime()) / 1000)) : 0;
+    const { started, answered, ended, billsec } = callTimes({
+      createdUs: final?.getHeader('Caller-Channel-Created-Time') ?? ch.data['Caller-Channel-Created-Time'],
+      answeredUs: final?.getHeader('Caller-Channel-Answered-Time'),
+      hangupUs: final?.getHeader('Caller-Channel-Hangup-Time'),
+      answeredSeenUs: ch.answeredAtUs,
+      billsec: final?.variable('billsec'),
+      acceptedAt: this.acceptedAt,
+      now: this.deps.clock(),
+      maxCallS: this.deps.settings.calls.maxDurationS,
+    });
     const cdr: CdrRecord = {
       call_uuid: ch.uuid,
       tenant_id: facts.tenantId,

@@ -2,6 +2,7 @@
 // byte for byte, against real FreeSWITCH traffic (test/fixtures/esl/inbound-auth-api-bgapi.log).
 import net from 'node:net';
 import t, { type Test } from 'tap';
+import { until } from '../helpers/wait';
 import { EslAuthError, FreeSwitchInbound, callUuid } from '../../src/billing/freeswitch-inbound';
 import { readCapture, streamOf } from '../peer/fixtures';
 import { FakeInboundFreeSwitch } from '../peer/fake-inbound-freeswitch';
@@ -64,7 +65,7 @@ void t.test('the client writes what modesl wrote for auth and api, in one write 
   const client = await FreeSwitchInbound.connect({ host: '127.0.0.1', port, password: 'ClueCon', timeoutMs: 2000 });
   t.equal(await client.killCall(UNKNOWN, 'CALL_REJECTED'), 'gone', '-ERR No such channel! = the call is gone');
   client.close();
-  await new Promise((r) => setTimeout(r, 50));
+  await until('the exit on close reached the server', () => /exit\n\n$/.test(fs.received[0]?.toString('latin1') ?? ''));
   const ctl = streamOf(rightPassword, 'CTL->FS').toString('latin1');
   const received = fs.received[0].toString('latin1');
   t.ok(ctl.startsWith('auth ClueCon\n\n'), 'capture starts with the auth');

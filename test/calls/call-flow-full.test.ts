@@ -5,7 +5,8 @@
  */
 import t from 'tap';
 import type { Knex } from 'knex';
-import { placeCall, type CallScript } from '../peer/fake-freeswitch';
+import { placeCall, startCall, type CallScript } from '../peer/fake-freeswitch';
+import { until } from '../helpers/wait';
 import { apps } from './helpers';
 import { startTestDaemon, tempSqliteUrl, type TestDaemon } from '../helpers/daemon';
 
@@ -142,9 +143,10 @@ t.test('full flow', async (t) => {
   });
 
   t.test('queue: timeout ends in all-busy; a full queue refuses at once', async (t) => {
-    // Prompts take 300 ms here: after 700 ms the first caller is past the greeting, in the queue.
-    const waiting = call({ destination: '4003000007', defaultLeg: { result: 'busy' }, playbackMs: 300 });
-    await new Promise((r) => setTimeout(r, 700));
+    // The second caller comes once the first waits in the queue (its hold music started).
+    const first = startCall(d.port, { caller: nextCaller(), destination: '4003000007', defaultLeg: { result: 'busy' }, playbackMs: 300 });
+    const waiting = first.done.then(async (record) => ({ c: record, cdr: await d.cdr(record.uuid) }));
+    await until('the first caller in the queue', () => apps(first.live).includes('playback local_stream://moh'));
     const full = await call({ destination: '4003000007', defaultLeg: { result: 'busy' } });
     t.notOk(apps(full.c).includes('playback local_stream://moh'), 'queue (max 1) was full');
     t.same(apps(full.c).slice(-2), ['playback /sounds/hotline/all_busy.wav', 'hangup USER_BUSY']);

@@ -7,7 +7,8 @@
 import http from 'node:http';
 import t from 'tap';
 import type { Knex } from 'knex';
-import { placeCall, type CallRecord, type CallScript } from '../peer/fake-freeswitch';
+import { placeCall, startCall, type CallRecord, type CallScript } from '../peer/fake-freeswitch';
+import { until } from '../helpers/wait';
 import { apps } from './helpers';
 import { startTestDaemon, tempSqliteUrl, type TestDaemon } from '../helpers/daemon';
 
@@ -228,12 +229,12 @@ t.test('calls on SQLite', async (t) => {
 
 t.test('SIGTERM drain: live call finishes and is recorded, new calls are refused', async (t) => {
   const d = await startTestDaemon(tempSqliteUrl());
-  const live = placeCall(d.port, { caller: CALLER, destination: DEMO, legs: { '13800000001': { result: 'answer', talkMs: 400 } } });
-  await new Promise((r) => setTimeout(r, 100));
+  const live = startCall(d.port, { caller: CALLER, destination: DEMO, legs: { '13800000001': { result: 'answer', talkMs: 400 } } });
+  await until('the call hunting', () => live.live.bridges.length > 0);
   const stopping = d.daemon.stop();
   const refused = await placeCall(d.port, { caller: CALLER, destination: DEMO }).catch(() => null);
   t.ok(refused === null || refused.commands.length === 0, 'no call taken while draining');
-  const record = await live;
+  const record = await live.done;
   await stopping;
   t.equal(record.bridges[0].result, 'answer', 'the live call went on to its end');
   // The daemon is stopped: read the CDR from the same database file.
@@ -247,10 +248,10 @@ t.test('SIGTERM drain: live call finishes and is recorded, new calls are refused
 t.test('drain time over: remaining calls are hung up, CDRs still written', async (t) => {
   const d = await startTestDaemon(tempSqliteUrl(), { calls: { drainTimeoutS: 0 } });
   // timeScale 1: the leg rings for the real 15 s, far longer than the drain allows.
-  const live = placeCall(d.port, { caller: CALLER, destination: DEMO, timeScale: 1, legs: { '13800000001': { result: 'answer', ringMs: 60_000 } } });
-  await new Promise((r) => setTimeout(r, 100));
+  const live = startCall(d.port, { caller: CALLER, destination: DEMO, timeScale: 1, legs: { '13800000001': { result: 'answer', ringMs: 60_000 } } });
+  await until('the phone ringing', () => live.live.bridges.length > 0);
   await d.daemon.stop();
-  const record = await live;
+  const record = await live.done;
   t.equal(record.hangupCause, 'SYSTEM_SHUTDOWN', `peer saw: ${JSON.stringify(record.commands.map((c) => [c.line, c.headers]))}`);
   const { createKnex } = await import('../../src/db/connect');
   const knex = createKnex(d.settings.database.url);

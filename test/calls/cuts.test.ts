@@ -8,9 +8,12 @@
  * Also: the SIGTERM drain cuts a call mid-prompt at once.
  */
 import t from 'tap';
-import { placeCall } from '../peer/fake-freeswitch';
+import { cutTiming, placeCall, startCall, type CallRecord } from '../peer/fake-freeswitch';
+import { until } from '../helpers/wait';
 import { dbTargets } from '../helpers/db';
 import { startTestDaemon, tempSqliteUrl } from '../helpers/daemon';
+
+type RecordedCommand = CallRecord['commands'][number];
 
 // FreeSWITCH time is real time here (timeScale 1): the daemon's own timers cut the call.
 const CAPPED_MS = { '/sounds/hotline/capped.wav': 10_380 };
@@ -33,9 +36,13 @@ for (const target of dbTargets()) {
       promptMs: CAPPED_MS,
       legs: { '13800000001': { result: 'answer', ringMs: 200, talkMs: 30_000 } },
     });
-    const talked = c.hungUpAtFs! - c.answeredAtFs!;
     t.equal(c.hangupCause, 'OUTGOING_CALL_BARRED');
-    t.ok(talked >= 3900 && talked <= 5000, `hung up ${(talked / 1000).toFixed(2)} s after answer: planned 4 s, at most 1 s late`);
+    // Measured on the stand-in's own records: when it answered, when the cut command reached it,
+    // when the channel went.
+    const cut = cutTiming(c);
+    t.ok(cut.late >= -50, `cut command ${(cut.late / 1000).toFixed(2)} s after the plan (answer + 4 s): never early`);
+    t.ok(cut.late <= 1000, `cut command ${(cut.late / 1000).toFixed(2)} s after the plan (answer + 4 s): at most 1 s late`);
+    t.ok(cut.landed <= 50, `the channel went ${cut.landed.toFixed(0)} ms after the command reached it, mid-warning`);
     t.match(c.bgapi, [new RegExp(`^uuid_broadcast ${c.uuid} /sounds/hotline/capped\\.wav both$`)], 'warned with uuid_broadcast');
     t.same(c.api, [`uuid_kill ${c.uuid} OUTGOING_CALL_BARRED`], 'cut with api uuid_kill on the call\'s own socket');
     t.notOk(c.commands.some((x) => x.headers['call-command'] === 'hangup'), 'not with a sendmsg hangup (it waits for the broadcast)');
@@ -54,16 +61,19 @@ t.test('drain time over: a call in the middle of a long prompt is cut at once (a
   await d.knex('routing_rules').insert({ tenant_id: 1, priority: 1, percent: 100, action: 'ivr', target_id: menu, enabled: 1 });
   await d.daemon.store.poll();
   // timeScale 1: the greeting and menu prompt play for a real 60 s.
-  const live = placeCall(d.port, { caller: '13912345678', destination: '4001012345', timeScale: 1, playbackMs: 60_000 });
-  const deadline = Date.now() + 5000;
-  while (d.daemon.calls.activeCalls === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-  await new Promise((r) => setTimeout(r, 200));
-  const stopAt = performance.now();
+  const call = startCall(d.port, { caller: '13912345678', destination: '4001012345', timeScale: 1, playbackMs: 60_000 });
+  // Stopped once a prompt plays (the stand-in got its command), not after a sleep.
+  const prompt = (): RecordedCommand | undefined => call.live.commands.find((x) => ['playback', 'play_and_get_digits'].includes(x.headers['execute-app-name'] ?? ''));
+  await until('a prompt playing', () => prompt() !== undefined);
+  const stopAtFs = call.fsNow();
   const stopping = d.daemon.stop();
-  const record = await live;
-  const cutAfter = performance.now() - stopAt;
+  const record = await call.done;
   await stopping;
   t.equal(record.hangupCause, 'SYSTEM_SHUTDOWN');
   t.same(record.api, [`uuid_kill ${record.uuid} SYSTEM_SHUTDOWN`]);
-  t.ok(cutAfter < 1000, `cut ${cutAfter.toFixed(0)} ms after the drain ended, mid-prompt`);
+  const kill = record.commands.find((x) => x.line.startsWith('api uuid_kill'));
+  const killAt = kill?.atFs ?? Infinity;
+  t.ok(killAt - stopAtFs < 1000, `cut command ${(killAt - stopAtFs).toFixed(0)} ms after the drain ended (the stand-in's clock)`);
+  t.ok(killAt < (prompt()?.atFs ?? 0) + 60_000, 'mid-prompt: the 60 s prompt was still playing');
+  t.ok((record.hungUpAtFs ?? Infinity) - killAt <= 50, 'the channel went as the command reached it');
 });

@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { startDaemonProcess } from '../daemon/spawn';
+import { until } from '../helpers/wait';
 
 t.test('invalid configuration: exit 2, the key and the reason on stderr', async (t) => {
   const d = startDaemonProcess({ ESL_LISTEN_PORT: 'eighty' });
@@ -42,13 +43,14 @@ t.test('kill -9 while a call rings and while it talks: hotline_handled=true is l
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const d = startDaemonProcess({ DATABASE_URL: `sqlite:${path.join(dir, 'calls.db')}`, CDR_SPOOL_DIR: path.join(dir, 'spool') });
   const eslPort = await d.eslPort;
-  const { placeCall } = await import('../peer/fake-freeswitch');
+  const { startCall } = await import('../peer/fake-freeswitch');
   // timeScale 1: the first phone rings for a real minute; the second answers and talks a minute.
-  const ringing = placeCall(eslPort, { caller: '13912345678', destination: '4001012345', timeScale: 1, legs: { '13800000001': { result: 'answer', ringMs: 60_000 } } });
-  const talking = placeCall(eslPort, { caller: '13912345679', destination: '4001012345', timeScale: 1, legs: { '13800000001': { result: 'answer', ringMs: 50, talkMs: 60_000 } } });
-  await new Promise((r) => setTimeout(r, 1500));
+  const ringing = startCall(eslPort, { caller: '13912345678', destination: '4001012345', timeScale: 1, legs: { '13800000001': { result: 'answer', ringMs: 60_000 } } });
+  const talking = startCall(eslPort, { caller: '13912345679', destination: '4001012345', timeScale: 1, legs: { '13800000001': { result: 'answer', ringMs: 50, talkMs: 60_000 } } });
+  // Killed once the first call rings (its bridge runs) and the second talks (its phone answered).
+  await until('one call ringing and one talking', () => ringing.live.bridges.length > 0 && talking.live.answered);
   d.child.kill('SIGKILL');
-  const [r, k] = await Promise.all([ringing, talking]);
+  const [r, k] = await Promise.all([ringing.done, talking.done]);
   for (const [what, c] of [['ringing', r], ['talking', k]] as const) {
     t.notOk(c.commands.some((x) => /hangup|uuid_kill/.test(`${x.line} ${x.headers['call-command'] ?? ''} ${x.headers['execute-app-name'] ?? ''}`)), `${what}: the daemon never hung up`);
     t.equal(c.hangupCause, null, `${what}: the caller was still up when the socket went`);

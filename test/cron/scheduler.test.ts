@@ -13,6 +13,7 @@ import { createLogger } from '../../src/log';
 import { Metrics } from '../../src/metrics';
 import { CronScheduler, floorTick, type CronJob, type JobContext } from '../../src/cron/scheduler';
 import { dbTargets, sleep, type TargetName } from '../helpers/db';
+import { until } from '../helpers/wait';
 
 const log = createLogger('silent');
 
@@ -156,30 +157,47 @@ eachDb(t, 'runs of one job never overlap, across daemons; a lease is renewed whi
   let active = 0;
   let maxActive = 0;
   let finished = 0;
+  // The run lasts until the test lets it end; the schedulers' clock (which decides whether a
+  // lease has expired) moves only when the test moves it: no real-time race with the lease.
+  let now = T0;
+  const clock = (): Date => new Date(now);
+  let started!: () => void;
+  const running = new Promise<void>((r) => (started = r));
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
   const slow: CronJob = {
     name: 'slow',
     schedule: '* * * * *',
     scope: 'cluster',
-    leaseMs: 150, // renewed every 50 ms; the run lasts 600 ms
+    leaseMs: 150, // renewed every 50 ms while the run lasts
     run: async () => {
       active++;
       maxActive = Math.max(maxActive, active);
-      await sleep(600);
+      started();
+      await released;
       active--;
       finished++;
     },
   };
-  const a = scheduler(knex, 'node-a', [slow]);
-  const b = scheduler(other, 'node-b', [slow]);
+  const a = scheduler(knex, 'node-a', [slow], new Metrics(), clock);
+  const b = scheduler(other, 'node-b', [slow], new Metrics(), clock);
   t.teardown(async () => {
+    release();
     await a.stop();
     await b.stop();
   });
   const first = a.runTick('slow', minute(0));
-  await sleep(300); // well past the 150 ms lease: only renewals keep it
+  await running;
+  now += 300; // well past the 150 ms lease taken at T0: only a renewal keeps it
+  const expiry = async (): Promise<number> => {
+    const row: { expires_at: unknown } | undefined = await knex('cron_leases').where({ job: 'slow' }).first('expires_at');
+    return fromDbTimestamp(row?.expires_at as string | null)?.getTime() ?? 0;
+  };
+  await until('the running holder renewed its lease', async () => (await expiry()) > now);
   const during = await b.runTick('slow', minute(1));
   t.same(during, { ran: false, reason: 'claimed' }, 'the next tick, on the other daemon, while the first still runs: skipped');
   t.same(await a.runTick('slow', minute(1)), { ran: false, reason: 'claimed' }, 'and on the same daemon');
+  release();
   t.match(await first, { ran: true, ok: true });
   t.match(await b.runTick('slow', minute(2)), { ran: true, ok: true }, 'after it ended, the next tick runs');
   t.equal(maxActive, 1, 'never two at once');

@@ -5,6 +5,7 @@
  */
 import net from 'node:net';
 import t, { type Test } from 'tap';
+import { until } from '../helpers/wait';
 import { EslCallChannel } from '../../src/esl/call-channel';
 import { CallHungUpError, EslCommandError, EslTimeoutError, SocketClosedError } from '../../src/esl/errors';
 
@@ -94,7 +95,7 @@ t.test('-ERR reply rejects with EslCommandError', async (t) => {
 t.test('no reply: EslTimeoutError, the socket is given up, later commands fail fast', async (t) => {
   const { channel } = await setup(t, 100);
   await t.rejects(channel.command('myevents plain'), EslTimeoutError);
-  await new Promise((r) => setTimeout(r, 20));
+  await until('the socket closed', () => channel.closed);
   t.equal(channel.closed, true);
   await t.rejects(channel.answer(), SocketClosedError);
 });
@@ -119,12 +120,10 @@ t.test('completions are matched by Application-UUID, not by order or by name', a
   // Another channel's completion with our Application-UUID, then ours with another: both ignored.
   fs.socket.write(event('CHANNEL_EXECUTE_COMPLETE', { Application: 'set', 'Application-UUID': eventUuidOf(ca) }, 'ffffffff-0000-0000-0000-000000000000'));
   fs.socket.write(event('CHANNEL_EXECUTE_COMPLETE', { Application: 'socket', 'Application-UUID': 'not-ours' }));
-  let settled = false;
-  void a.then(() => (settled = true));
-  await new Promise((r) => setTimeout(r, 50));
-  t.equal(settled, false, 'not completed by foreign events');
+  // Ours comes after them on the same stream: `a` completing with ours (its Application-Response)
+  // shows the foreign ones, read first, did not complete it. No sleep needed to prove a negative.
   fs.socket.write(event('CHANNEL_EXECUTE_COMPLETE', { Application: 'set', 'Application-UUID': eventUuidOf(ca), 'Application-Response': '_none_' }));
-  t.equal((await a).getHeader('Application-Response'), '_none_');
+  t.equal((await a).getHeader('Application-Response'), '_none_', 'completed by its own completion, not by the foreign events before it');
 });
 
 t.test('hang-up: the running app completes, queued ones reject at HANGUP_COMPLETE, new ones at once', async (t) => {

@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { Knex } from 'knex';
 import { loadSettings, type Settings } from '../../src/config';
 import { Daemon, type DaemonOptions } from '../../src/daemon';
-import { createLogger } from '../../src/log';
+import { createLogger, type Logger } from '../../src/log';
 
 export interface TestDaemon {
   daemon: Daemon;
@@ -25,6 +25,8 @@ export async function startTestDaemon(
   databaseUrl: string,
   overrides: Record<string, unknown> = {},
   options: DaemonOptions = {},
+  /** The daemon's logger (a test that reads what it logs); by default silent (TEST_LOG_LEVEL). */
+  logger?: Logger,
 ): Promise<TestDaemon> {
   const spoolDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hotline-spool-'));
   const settings = loadSettings({
@@ -47,7 +49,7 @@ export async function startTestDaemon(
   });
   // Cron jobs run only when a test calls runTick(): node-cron's real-time ticks would race the
   // test's own at minute boundaries ("claimed"), and add runs a test does not expect.
-  const daemon = await Daemon.start(settings, createLogger(settings.log.level), { cronSchedule: false, ...options });
+  const daemon = await Daemon.start(settings, logger ?? createLogger(settings.log.level), { cronSchedule: false, ...options });
   const knex = daemon.knex;
   return {
     daemon,

@@ -126,8 +126,8 @@ export interface ExecutedApp {
 
 export interface CallRecord {
   uuid: string;
-  /** Raw commands as received: first line and headers, plus body. */
-  commands: Array<{ line: string; headers: Record<string, string>; body: string }>;
+  /** Raw commands as received: first line and headers, plus body, and when (FreeSWITCH ms after the channel was created). */
+  commands: Array<{ line: string; headers: Record<string, string>; body: string; atFs: number }>;
   apps: ExecutedApp[];
   bridges: BridgeAttempt[];
   /** Date.now() when the first bridge command arrived (call setup latency). */
@@ -219,6 +219,25 @@ export function placeCall(port: number, script: CallScript, host = '127.0.0.1'):
   return new FakeCall(script).run(host, port);
 }
 
+/**
+ * From the stand-in's own records (FreeSWITCH ms): how late the cut command reached it against the
+ * plan (answer + planS), and how long after that command the channel went.
+ */
+export function cutTiming(c: CallRecord, planS = 4): { late: number; landed: number } {
+  const kill = c.commands.find((x) => x.line.startsWith('api uuid_kill'));
+  const at = kill?.atFs ?? Infinity;
+  return { late: at - ((c.answeredAtFs ?? 0) + planS * 1000), landed: (c.hungUpAtFs ?? Infinity) - at };
+}
+
+/**
+ * placeCall, with the call's record as it fills in (commands, answer, bridges, hang-up), so a
+ * test can wait for a point in the call instead of sleeping; `done` resolves when the socket closed.
+ */
+export function startCall(port: number, script: CallScript, host = '127.0.0.1'): { live: CallRecord; done: Promise<CallRecord>; fsNow: () => number } {
+  const call = new FakeCall(script);
+  return { live: call.live, done: call.run(host, port), fsNow: () => call.fsNow() };
+}
+
 class FakeCall {
   readonly uuid: string;
   private readonly record: CallRecord;
@@ -299,6 +318,16 @@ class FakeCall {
     }
   }
 
+  /** The record as it fills in. */
+  get live(): CallRecord {
+    return this.record;
+  }
+
+  /** FreeSWITCH's clock of this call: ms after the channel was created (the unit of the record's times). */
+  fsNow(): number {
+    return this.clock.now();
+  }
+
   run(host: string, port: number): Promise<CallRecord> {
     return new Promise((resolve) => {
       this.resolveDone = resolve;
@@ -354,7 +383,7 @@ class FakeCall {
       const body = this.inbound.toString('utf8', end + 2, end + 2 + length);
       this.inbound = this.inbound.subarray(end + 2 + length);
       const line = lines[0];
-      this.record.commands.push({ line, headers, body });
+      this.record.commands.push({ line, headers, body, atFs: this.clock.now() });
       this.onCommand(line, headers, body);
     }
   }

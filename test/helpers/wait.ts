@@ -1,0 +1,12 @@
+/**
+ * Waiting for a condition instead of sleeping: polls `check` until it holds, and fails with `what`
+ * after `timeoutMs` (a bound for a broken daemon, far above what a loaded machine needs: the test
+ * goes on the moment the condition holds, so the bound never decides a passing run).
+ */
+export async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000, intervalMs = 10): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
