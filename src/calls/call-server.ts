@@ -189,6 +189,11 @@ export class CallServer {
     this.sessions.add(session);
     try {
       const cdr = await session.run();
+      // The CDR first: nothing that follows (metrics) may keep it from the spool.
+      await this.deps.cdrs.record(cdr).catch((err: unknown) => {
+        // The spool is the last line of defence; if even it fails, the CDR is in the log.
+        log.error({ err, cdr }, 'CDR could not be spooled');
+      });
       const stats = channel.conn.stats;
       if (stats.malformedValues > 0) metrics.eslErrors.inc({ kind: 'malformed_value' }, stats.malformedValues);
       if (stats.malformedEvents > 0) metrics.eslErrors.inc({ kind: 'malformed_event' }, stats.malformedEvents);
@@ -198,10 +203,6 @@ export class CallServer {
         metrics.talkSeconds.inc({ number_kind: kindOf(session, snapshot) }, cdr.billsec);
         metrics.tenantTalkSeconds.inc({ tenant: metrics.tenantLabel(cdr.tenant_id) }, cdr.billsec);
       }
-      await this.deps.cdrs.record(cdr).catch((err: unknown) => {
-        // The spool is the last line of defence; if even it fails, the CDR is in the log.
-        log.error({ err, cdr }, 'CDR could not be spooled');
-      });
     } finally {
       metrics.activeCalls.dec();
       this.live.delete(channel);

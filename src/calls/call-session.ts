@@ -10,21 +10,19 @@
  * legs, its CDR says so (origin, widget, ring time, the visitor leg's cost), and its request row
  * follows the call (src/clicktocall/session.ts).
  */
-import { rateCdr, CUT_HANGUP_CAUSE } from '../billing/rate-cdr';
-import { addClickToCall } from '../clicktocall/cdr';
+import { CUT_HANGUP_CAUSE } from '../billing/rate-cdr';
 import type { ClickToCallLeg } from '../clicktocall/leg';
 import type { ClickToCallCalls, RequestProgress } from '../clicktocall/session';
 import type { LiveCall } from '../billing/live-calls';
 import { readSpendHeadroom } from '../billing/usage';
 import type { CdrRecord } from '../cdr/record';
-import { toDbTimestamp } from '../db/connect';
-import type { CallerGeo } from '../domain/geo';
-import { microseconds, type EslCallChannel } from '../esl/call-channel';
+import type { EslCallChannel } from '../esl/call-channel';
 import { CallHungUpError, EslError, SocketClosedError, UnsafeValueError } from '../esl/errors';
 import { Call, CallFacts, type IdentifiedCall } from './call';
 import { withTimeout } from './call-state';
 import type { CallDeps } from './context';
-import { callerGeo, openingPrompts, planCall, type CallPlan } from './plan';
+import { callCdr, failureText } from './build-cdr';
+import { openingPrompts, planCall, type CallPlan } from './plan';
 import { PromptPlayer, systemPrompt, type PromptRef } from './prompt-player';
 import { runAction } from './run-action';
 import { SpendGuard, type GuardTimers } from './spend-guard';
@@ -47,6 +45,9 @@ export class CallSession {
   private guard: SpendGuard | null = null;
   private progress: RequestProgress | null = null;
   private readonly log: CallDeps['log'];
+  /** The daemon's own clock when it saw the answer and the hang-up (the CDR's fallback times). */
+  private ownAnsweredAt: Date | null = null;
+  private ownHungUpAt: Date | null = null;
 
   /** `leg`: a click-to-call visitor leg (call-server.ts recognises it from the channel data). */
   constructor(
@@ -56,6 +57,14 @@ export class CallSession {
   ) {
     this.acceptedAt = deps.clock();
     this.log = deps.log.child({ call_uuid: channel.uuid });
+    // A leg handed over answered (click-to-call) gets no CHANNEL_ANSWER: answered as accepted.
+    if (channel.answeredAtUs !== null) this.ownAnsweredAt = this.acceptedAt;
+    channel.onAnswer(() => {
+      this.ownAnsweredAt ??= deps.clock();
+    });
+    channel.onHangupEvent(() => {
+      this.ownHungUpAt ??= deps.clock();
+    });
   }
 
   /**
@@ -93,7 +102,8 @@ export class CallSession {
     await this.channel.waitForEnd(this.deps.settings.esl.replyTimeoutMs);
     this.channel.close();
     const cdr = this.buildCdr();
-    await this.progress?.finished(cdr);
+    // The request row follows the call; its failure must not cost the call its CDR.
+    await this.progress?.finished(cdr).catch((err: unknown) => this.log.error({ err }, 'click-to-call request could not be updated'));
     return cdr;
   }
 
@@ -210,58 +220,31 @@ export class CallSession {
       return;
     }
     this.facts.outcome = 'failed';
+    // The error's code only for ESL errors: their messages may quote what came from the wire.
+    this.facts.failureReason = err instanceof EslError ? `call flow failed: ${err.code}` : failureText('call flow failed', err);
     if (err instanceof SocketClosedError) this.deps.metrics.eslErrors.inc({ kind: 'socket_closed' });
     if (err instanceof UnsafeValueError) this.deps.metrics.eslErrors.inc({ kind: 'unsafe_value' });
     this.log.error({ err, kind: err instanceof EslError ? err.code : 'BUG' }, 'call flow failed');
   }
 
   private buildCdr(): CdrRecord {
-    const facts = this.facts;
     const ch = this.channel;
     const final = ch.hangupComplete;
-    const now = this.deps.clock();
-    const startedUs = microseconds(final?.getHeader('Caller-Channel-Created-Time') ?? ch.data['Caller-Channel-Created-Time']);
-    const answeredUs = microseconds(final?.getHeader('Caller-Channel-Answered-Time')) ?? ch.answeredAtUs;
-    const endedUs = microseconds(final?.getHeader('Caller-Channel-Hangup-Time'));
-    const started = startedUs ? new Date(startedUs / 1000) : this.acceptedAt;
-    const ended = endedUs ? new Date(endedUs / 1000) : now;
-    const answered = answeredUs ? new Date(answeredUs / 1000) : null;
-    const billsecVar = final?.variable('billsec');
-    const billsec = billsecVar && /^\d+$/.test(billsecVar) ? Number(billsecVar) : answered ? Math.max(0, Math.round((ended.getTime() - answered.getTime()) / 1000)) : 0;
-    const cdr: CdrRecord = {
-      call_uuid: ch.uuid,
-      tenant_id: facts.tenantId,
-      access_number: this.dialed.replace(/[^0-9+]/g, '').slice(0, 32),
+    const built = callCdr({
+      uuid: ch.uuid,
+      dialed: this.dialed,
       caller: this.caller,
-      caller_region: regionText(facts.geo),
-      started_at: toDbTimestamp(started),
-      answered_at: answered ? toDbTimestamp(answered) : null,
-      ended_at: toDbTimestamp(ended),
-      duration_s: Math.max(0, Math.round((ended.getTime() - started.getTime()) / 1000)),
-      billsec,
-      outcome: facts.outcome,
-      hangup_cause: ch.hangupCause ?? final?.getHeader('Hangup-Cause') ?? null,
-      answered_by: facts.answeredBy,
-      group_id: facts.groupId,
-      ivr_path: facts.ivrPath.length > 0 ? facts.ivrPath.join('>') : null,
-      cost: null,
-      recording_path: facts.recordingPath,
+      facts: this.facts,
+      header: (name) => final?.getHeader(name) ?? ch.data[name],
+      own: { accepted: this.acceptedAt, answered: this.ownAnsweredAt, hungUp: this.ownHungUpAt, now: this.deps.clock() },
+      hangupCause: ch.hangupCause,
       node: this.deps.settings.node.name,
-      admitted: facts.admitted,
-    };
-    const id = this.identified;
-    if (id) {
-      const rated = rateCdr(this.deps.snapshot, cdr, id.geo, id.accessNumber.homeAreaCode);
-      cdr.cost = rated.cost;
-      cdr.call_type = rated.callType;
-    }
-    // The visitor leg too: origin, widget, ring time, and its cost added (the tenant pays both legs).
-    if (this.leg) addClickToCall(cdr, this.leg, this.deps.snapshot, id?.geo ?? callerGeo(this.caller), id?.accessNumber.homeAreaCode ?? null);
-    return cdr;
+      snapshot: this.deps.snapshot,
+      rating: this.identified ? { geo: this.identified.geo, homeAreaCode: this.identified.accessNumber.homeAreaCode } : null,
+      leg: this.leg,
+    });
+    if (built.failure !== null) this.log.error({ reason: built.failure }, 'CDR could not be built from the call: recorded as failed');
+    else if (built.rejected.length > 0) this.log.warn({ rejected: built.rejected }, 'FreeSWITCH times or seconds not usable: the daemon\'s clock used instead');
+    return built.cdr;
   }
-}
-
-function regionText(geo: CallerGeo | null): string | null {
-  if (!geo) return null;
-  return geo.description ?? geo.country ?? null;
 }

@@ -100,6 +100,11 @@ export interface CallScript {
    * originate's `{…}` channel variables, `ringMs` how long it rang before the answer.
    */
   originated?: { callerIdNumber: string; variables: Record<string, string>; ringMs?: number };
+  /**
+   * Replaces the headers (decoded name/value pairs, in order) of the CHANNEL_HANGUP_COMPLETE this
+   * call sends: damaged-event tests. Gets the headers the stand-in would send.
+   */
+  hangupCompleteHeaders?: (headers: Array<[string, string]>, uuid: string) => Array<[string, string]>;
 }
 
 export interface ExecutedApp {
@@ -507,7 +512,11 @@ class FakeCall {
 
   private sendEvent(name: string, extra: Array<[string, string]>): void {
     if (!this.connected || !this.record.subscribed.has(name)) return;
-    const body = `${this.channelHeaderBlock(name, extra)}\n`;
+    const replace = name === 'CHANNEL_HANGUP_COMPLETE' ? this.script.hangupCompleteHeaders : undefined;
+    const block = replace
+      ? replace(this.channelHeaders(name, extra), this.uuid).map(([n, v]) => `${n}: ${fsUrlEncode(v)}\n`).join('')
+      : this.channelHeaderBlock(name, extra);
+    const body = `${block}\n`;
     this.sendRaw(`Content-Length: ${Buffer.byteLength(body)}\nContent-Type: text/event-plain\n\n${body}`);
   }
 
@@ -518,13 +527,22 @@ class FakeCall {
     return h;
   }
 
+  /** channelHeaderBlock's headers as decoded pairs. */
+  private channelHeaders(eventName: string, extra: Array<[string, string]>): Array<[string, string]> {
+    const pairs: Array<[string, string]> = [];
+    this.eachChannelHeader(eventName, extra, (name, value) => pairs.push([name, value]));
+    return pairs;
+  }
+
   /** The event preamble, this call's channel headers and variables, then the event's own headers. */
   private channelHeaderBlock(eventName: string, extra: Array<[string, string]>): string {
-    const now = nowUs();
     const lines: string[] = [];
-    const push = (name: string, value: string): void => {
-      lines.push(encodedLine(name, value));
-    };
+    this.eachChannelHeader(eventName, extra, (name, value) => lines.push(encodedLine(name, value)));
+    return lines.join('');
+  }
+
+  private eachChannelHeader(eventName: string, extra: Array<[string, string]>, push: (name: string, value: string) => void): void {
+    const now = nowUs();
     for (const [name, value] of this.channelVars) {
       if (name === 'Event-Name') push(name, eventName);
       else if (name === 'Event-Date-Timestamp') push(name, String(now));
@@ -536,7 +554,6 @@ class FakeCall {
     for (const [name, value] of this.otherLeg) push(name, value);
     for (const [name, value] of Object.entries(this.model.vars)) push(`variable_${name}`, value);
     for (const [name, value] of extra) push(name, value);
-    return lines.join('');
   }
 
   private buildChannel(): Array<[string, string]> {
