@@ -16,13 +16,14 @@ import type { ClickToCallCalls, RequestProgress } from '../clicktocall/session';
 import type { LiveCall } from '../billing/live-calls';
 import { readSpendHeadroom } from '../billing/usage';
 import type { CdrRecord } from '../cdr/record';
+import { callerNumber, type CallerNumber } from '../domain/caller-number';
 import type { EslCallChannel } from '../esl/call-channel';
 import { CallHungUpError, EslError, SocketClosedError, UnsafeValueError } from '../esl/errors';
 import { Call, CallFacts, type IdentifiedCall } from './call';
 import { withTimeout } from './call-state';
 import type { CallDeps } from './context';
 import { callCdr, failureText } from './build-cdr';
-import { openingPrompts, planCall, type CallPlan } from './plan';
+import { numberKindLabel, openingPrompts, planCall, type CallPlan, type NumberKindLabel } from './plan';
 import { PromptPlayer, systemPrompt, type PromptRef } from './prompt-player';
 import { runAction } from './run-action';
 import { SpendGuard, type GuardTimers } from './spend-guard';
@@ -45,6 +46,9 @@ export class CallSession {
   private guard: SpendGuard | null = null;
   private progress: RequestProgress | null = null;
   private readonly log: CallDeps['log'];
+  private readonly callerId: CallerNumber;
+  /** The number_kind label of every counter of this call, decided once (numberKindLabel). */
+  readonly numberKind: NumberKindLabel;
   /** The daemon's own clock when it saw the answer and the hang-up (the CDR's fallback times). */
   private ownAnsweredAt: Date | null = null;
   private ownHungUpAt: Date | null = null;
@@ -57,6 +61,9 @@ export class CallSession {
   ) {
     this.acceptedAt = deps.clock();
     this.log = deps.log.child({ call_uuid: channel.uuid });
+    this.callerId = callerNumber(leg?.visitor ?? channel.data['Caller-Caller-ID-Number']);
+    deps.metrics.callerNumbers.inc({ form: this.callerId.form });
+    this.numberKind = numberKindLabel(deps.snapshot, this.dialed);
     // A leg handed over answered (click-to-call) gets no CHANNEL_ANSWER: answered as accepted.
     if (channel.answeredAtUs !== null) this.ownAnsweredAt = this.acceptedAt;
     channel.onAnswer(() => {
@@ -70,9 +77,11 @@ export class CallSession {
   /**
    * Who calls. On a click-to-call leg FreeSWITCH puts the visitor's number in both the caller and
    * the destination fields (the originate's caller-ID flip): the leg's own variables say who is who.
+   * Normalised once (callerNumber): the raw caller ID goes nowhere — not the plan, the CDR, a log
+   * line or a command.
    */
   get caller(): string {
-    return this.leg?.visitor ?? this.channel.data['Caller-Caller-ID-Number'] ?? '';
+    return this.callerId.number;
   }
 
   /** The number dialled; for a click-to-call, the widget's access number. */
@@ -80,9 +89,6 @@ export class CallSession {
     return this.leg?.accessNumber ?? this.channel.data['Caller-Destination-Number'] ?? '';
   }
 
-  get kindLabel(): string {
-    return this.identified?.accessNumber.kind ?? 'unknown';
-  }
 
   /** Runs the call to its end and returns its CDR. Never throws. */
   async run(): Promise<CdrRecord> {
@@ -90,6 +96,12 @@ export class CallSession {
       await this.flow();
     } catch (err) {
       this.onFlowError(err);
+    }
+    if (this.facts.outcome === 'failed' && this.facts.failureReason === null) {
+      // No step decided the outcome (every deliberate failure names its reason): the caller hung
+      // up before one could (say, between admission and the first application), or a bug.
+      if (this.callerLeft) this.facts.outcome = 'abandoned';
+      else this.facts.failureReason = 'the call flow ended without an outcome';
     }
     this.guard?.stop();
     // Whatever the flow did, the call must end: hang up if it is still up, then wait (bounded)
@@ -213,9 +225,18 @@ export class CallSession {
     };
   }
 
+  /**
+   * The channel is gone from FreeSWITCH's side: a hang-up event, or (a caller who hung up before
+   * `myevents` took effect sends none) FreeSWITCH's disconnect notice.
+   */
+  private get callerLeft(): boolean {
+    return this.channel.hungUp || this.channel.disconnectNoticed;
+  }
+
   private onFlowError(err: unknown): void {
-    if (err instanceof CallHungUpError || (err instanceof SocketClosedError && this.channel.hungUp)) {
-      // The caller left mid-step: that is how many calls end, not an error.
+    if (err instanceof CallHungUpError || (err instanceof SocketClosedError && this.callerLeft)) {
+      // The caller left mid-step (or before the daemon's subscription took effect: no hang-up
+      // event then, only FreeSWITCH's disconnect notice): how many calls end, not an error.
       if (!['answered', 'busy', 'no_answer', 'announced', 'blocked', 'capped', 'pin_failed'].includes(this.facts.outcome)) this.facts.outcome = 'abandoned';
       return;
     }

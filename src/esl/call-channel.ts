@@ -58,6 +58,11 @@ export class EslCallChannel implements CallChannel {
   closed = false;
   /** hotline_handled=true was sent (claim) and not taken back (release). */
   handled = false;
+  /**
+   * FreeSWITCH sent this call's text/disconnect-notice (Content-Disposition linger or disconnect):
+   * the channel is gone. The only sign of a caller who hung up before `myevents` took effect.
+   */
+  disconnectNoticed = false;
 
   private readonly pending = new Map<string, PendingApp>();
   private readonly replyWaiters = new Set<(err: Error) => void>();
@@ -93,6 +98,10 @@ export class EslCallChannel implements CallChannel {
   static async open(socket: Socket, options: ChannelOptions): Promise<EslCallChannel> {
     const conn = new EslConnection(socket);
     const started = process.hrtime.bigint();
+    // FreeSWITCH's disconnect notice can come in the same read as the connect reply (a caller who
+    // hangs up at once): listen from the start, not from when the channel object exists.
+    const notices: EslEvent[] = [];
+    conn.on('esl::event::disconnect::notice', (e: EslEvent) => notices.push(e));
     const data = await new Promise<Record<string, string>>((resolve, reject) => {
       const fail = (err: Error): void => {
         clearTimeout(timer);
@@ -111,6 +120,9 @@ export class EslCallChannel implements CallChannel {
     });
     options.observe?.('connect', seconds(started), 'ok');
     const channel = new EslCallChannel(conn, socket, data, options);
+    conn.removeAllListeners('esl::event::disconnect::notice');
+    for (const e of notices) channel.onDisconnectNotice(e);
+    conn.on('esl::event::disconnect::notice', (e: EslEvent) => channel.onDisconnectNotice(e));
     channel.watchSocket();
     return channel;
   }
@@ -405,6 +417,12 @@ export class EslCallChannel implements CallChannel {
     this.socket.on('error', () => undefined); // 'close' follows and does the work
     this.socket.once('close', () => this.onClose());
     if (this.socket.destroyed) this.onClose();
+  }
+
+  /** A disconnect notice naming another session (Controlled-Session-UUID) is not this call's. */
+  onDisconnectNotice(event: EslEvent): void {
+    const session = event.outer['Controlled-Session-UUID'];
+    if (session === undefined || session === this.uuid) this.disconnectNoticed = true;
   }
 
   private onExecuteComplete(event: EslEvent): void {

@@ -65,8 +65,11 @@ export interface CallScript {
   /** Per dialled number; numbers not listed use defaultLeg. A list gives one plan per attempt (the last repeats). */
   legs?: Record<string, LegPlan | LegPlan[]>;
   defaultLeg?: LegPlan;
-  /** The caller hangs up this long (test ms) after the daemon sent `connect`. */
-  callerHangsUpAfterMs?: number;
+  /**
+   * The caller hangs up this long (test ms) after the daemon sent `connect`. 'with-connect-reply':
+   * at once, in the same write as the connect reply (before the daemon can have sent `myevents`).
+   */
+  callerHangsUpAfterMs?: number | 'with-connect-reply';
   /**
    * Older scripts: the keys the caller types at the start of each successive play_and_get_digits
    * ('' = nothing). They reach the DTMF queue as the prompt starts, so FreeSWITCH's rules (M4)
@@ -363,7 +366,8 @@ class FakeCall {
         this.connected = true;
         this.sendRaw(`${this.channelHeaderBlock('CHANNEL_DATA', [])}Content-Type: command/reply\nReply-Text: %2BOK%0A\nSocket-Mode: ${this.script.socketMode?.async === false ? 'static' : 'async'}\nControl: ${this.script.socketMode?.full === false ? 'single-channel' : 'full'}\n\n`);
         if (this.script.injectAfterConnect) this.sendBytes(this.script.injectAfterConnect);
-        if (this.script.callerHangsUpAfterMs !== undefined) {
+        if (this.script.callerHangsUpAfterMs === 'with-connect-reply') this.model.hangup(this.record.answered ? 'NORMAL_CLEARING' : 'ORIGINATOR_CANCEL');
+        else if (this.script.callerHangsUpAfterMs !== undefined) {
           this.later(this.script.callerHangsUpAfterMs, () => this.model.hangup(this.record.answered ? 'NORMAL_CLEARING' : 'ORIGINATOR_CANCEL'));
         }
         return;
