@@ -3,6 +3,7 @@
  * base units; labels come only from small fixed sets (never phone numbers, UUIDs or tenant ids).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { CALLER_NUMBER_FORMS } from './domain/caller-number';
 import { CONFIG_TABLES } from './snapshot/types';
 
 export const OUTCOMES = ['answered', 'voicemail', 'busy', 'no_answer', 'blocked', 'capped', 'pin_failed', 'announced', 'abandoned', 'failed'] as const;
@@ -242,6 +243,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly callerNumbers = new Counter({
+    name: 'hotline_caller_numbers_total',
+    help: 'Caller IDs of calls, by how they read (src/domain/caller-number.ts): plain (a number already), reduced (other characters dropped for screening, rating and the CDR), withheld (no number).',
+    labelNames: ['form'] as const,
+    registers: [this.registry],
+  });
+
   /** Tenant ids that get their own label values; a small configured list keeps cardinality bounded. */
   private readonly labelledTenants: ReadonlySet<number>;
 
@@ -259,6 +267,7 @@ export class Metrics {
     for (const application of PROMPT_APPLICATIONS) this.promptsNotPlayed.inc({ application }, 0);
     for (const reason of ['missing', 'unreadable', 'not_a_file', 'empty']) this.promptFilesMissing.set({ reason }, 0);
     for (const reason of RELEASE_REASONS) this.callsReleased.inc({ reason }, 0);
+    for (const form of CALLER_NUMBER_FORMS) this.callerNumbers.inc({ form }, 0);
     for (const number_kind of NUMBER_KIND_LABELS) {
       this.callsStarted.inc({ number_kind }, 0);
       this.talkSeconds.inc({ number_kind }, 0);

@@ -185,10 +185,15 @@ export class CallServer {
       guardTimers: this.deps.guardTimers,
       clickToCall: this.deps.clickToCall,
     }, leg);
-    metrics.callsStarted.inc({ number_kind: kindOf(session, snapshot) });
+    metrics.callsStarted.inc({ number_kind: session.numberKind });
     this.sessions.add(session);
     try {
       const cdr = await session.run();
+      // The CDR first: nothing that follows (metrics, logs) may keep it from the spool.
+      await this.deps.cdrs.record(cdr).catch((err: unknown) => {
+        // The spool is the last line of defence; if even it fails, the CDR is in the log.
+        log.error({ err, cdr }, 'CDR could not be spooled');
+      });
       const failure = channel.failure;
       if (failure) {
         // Counted once the call is over: the stream may have broken in the read that carried the connect reply.
@@ -199,16 +204,12 @@ export class CallServer {
       const stats = channel.conn.stats;
       if (stats.malformedValues > 0) metrics.eslErrors.inc({ kind: 'malformed_value' }, stats.malformedValues);
       if (stats.malformedEvents > 0) metrics.eslErrors.inc({ kind: 'malformed_event' }, stats.malformedEvents);
-      metrics.callsEnded.inc({ outcome: cdr.outcome, number_kind: kindOf(session, snapshot) });
+      metrics.callsEnded.inc({ outcome: cdr.outcome, number_kind: session.numberKind });
       metrics.tenantCallsEnded.inc({ tenant: metrics.tenantLabel(cdr.tenant_id), outcome: cdr.outcome });
       if (cdr.billsec > 0) {
-        metrics.talkSeconds.inc({ number_kind: kindOf(session, snapshot) }, cdr.billsec);
+        metrics.talkSeconds.inc({ number_kind: session.numberKind }, cdr.billsec);
         metrics.tenantTalkSeconds.inc({ tenant: metrics.tenantLabel(cdr.tenant_id) }, cdr.billsec);
       }
-      await this.deps.cdrs.record(cdr).catch((err: unknown) => {
-        // The spool is the last line of defence; if even it fails, the CDR is in the log.
-        log.error({ err, cdr }, 'CDR could not be spooled');
-      });
     } finally {
       metrics.activeCalls.dec();
       this.live.delete(channel);
@@ -255,12 +256,4 @@ const KNOWN_COMMANDS = new Set([
 /** Keeps the command label a small fixed set. */
 function commandLabel(command: string): string {
   return KNOWN_COMMANDS.has(command) ? command : 'other';
-}
-
-function kindOf(session: CallSession, snapshot: ConfigSnapshot): string {
-  const kind = session.kindLabel;
-  if (kind !== 'unknown') return kind;
-  // Before identification the session does not know yet; look the number up the same way.
-  const digits = session.dialed.replace(/[^0-9]/g, '');
-  return snapshot.accessNumbers.get(digits)?.kind ?? 'unknown';
 }

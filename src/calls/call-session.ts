@@ -10,22 +10,20 @@
  * legs, its CDR says so (origin, widget, ring time, the visitor leg's cost), and its request row
  * follows the call (src/clicktocall/session.ts).
  */
-import { rateCdr, CUT_HANGUP_CAUSE } from '../billing/rate-cdr';
-import { addClickToCall } from '../clicktocall/cdr';
+import { CUT_HANGUP_CAUSE } from '../billing/rate-cdr';
 import type { ClickToCallLeg } from '../clicktocall/leg';
 import type { ClickToCallCalls, RequestProgress } from '../clicktocall/session';
 import type { LiveCall } from '../billing/live-calls';
 import { readSpendHeadroom } from '../billing/usage';
 import type { CdrRecord } from '../cdr/record';
-import { toDbTimestamp } from '../db/connect';
-import type { CallerGeo } from '../domain/geo';
+import { callerNumber, type CallerNumber } from '../domain/caller-number';
 import type { EslCallChannel } from '../esl/call-channel';
 import { CallHungUpError, EslError, SocketClosedError, UnsafeValueError } from '../esl/errors';
 import { Call, CallFacts, type IdentifiedCall } from './call';
-import { callTimes } from './cdr-times';
 import { withTimeout } from './call-state';
 import type { CallDeps } from './context';
-import { callerGeo, openingPrompts, planCall, type CallPlan } from './plan';
+import { callCdr, failureText } from './build-cdr';
+import { numberKindLabel, openingPrompts, planCall, type CallPlan, type NumberKindLabel } from './plan';
 import { PromptPlayer, systemPrompt, type PromptRef } from './prompt-player';
 import { runAction } from './run-action';
 import { SpendGuard, type GuardTimers } from './spend-guard';
@@ -48,6 +46,12 @@ export class CallSession {
   private guard: SpendGuard | null = null;
   private progress: RequestProgress | null = null;
   private readonly log: CallDeps['log'];
+  private readonly callerId: CallerNumber;
+  /** The number_kind label of every counter of this call, decided once (numberKindLabel). */
+  readonly numberKind: NumberKindLabel;
+  /** The daemon's own clock when it saw the answer and the hang-up (the CDR's fallback times). */
+  private ownAnsweredAt: Date | null = null;
+  private ownHungUpAt: Date | null = null;
 
   /** `leg`: a click-to-call visitor leg (call-server.ts recognises it from the channel data). */
   constructor(
@@ -57,14 +61,27 @@ export class CallSession {
   ) {
     this.acceptedAt = deps.clock();
     this.log = deps.log.child({ call_uuid: channel.uuid });
+    this.callerId = callerNumber(leg?.visitor ?? channel.data['Caller-Caller-ID-Number']);
+    deps.metrics.callerNumbers.inc({ form: this.callerId.form });
+    this.numberKind = numberKindLabel(deps.snapshot, this.dialed);
+    // A leg handed over answered (click-to-call) gets no CHANNEL_ANSWER: answered as accepted.
+    if (channel.answeredAtUs !== null) this.ownAnsweredAt = this.acceptedAt;
+    channel.onAnswer(() => {
+      this.ownAnsweredAt ??= deps.clock();
+    });
+    channel.onHangupEvent(() => {
+      this.ownHungUpAt ??= deps.clock();
+    });
   }
 
   /**
    * Who calls. On a click-to-call leg FreeSWITCH puts the visitor's number in both the caller and
    * the destination fields (the originate's caller-ID flip): the leg's own variables say who is who.
+   * Normalised once (callerNumber): the raw caller ID goes nowhere — not the plan, the CDR, a log
+   * line or a command.
    */
   get caller(): string {
-    return this.leg?.visitor ?? this.channel.data['Caller-Caller-ID-Number'] ?? '';
+    return this.callerId.number;
   }
 
   /** The number dialled; for a click-to-call, the widget's access number. */
@@ -72,9 +89,6 @@ export class CallSession {
     return this.leg?.accessNumber ?? this.channel.data['Caller-Destination-Number'] ?? '';
   }
 
-  get kindLabel(): string {
-    return this.identified?.accessNumber.kind ?? 'unknown';
-  }
 
   /** Runs the call to its end and returns its CDR. Never throws. */
   async run(): Promise<CdrRecord> {
@@ -82,6 +96,12 @@ export class CallSession {
       await this.flow();
     } catch (err) {
       this.onFlowError(err);
+    }
+    if (this.facts.outcome === 'failed' && this.facts.failureReason === null) {
+      // No step decided the outcome (every deliberate failure names its reason): the caller hung
+      // up before one could (say, between admission and the first application), or a bug.
+      if (this.callerLeft) this.facts.outcome = 'abandoned';
+      else this.facts.failureReason = 'the call flow ended without an outcome';
     }
     this.guard?.stop();
     // Whatever the flow did, the call must end: hang up if it is still up, then wait (bounded)
@@ -93,8 +113,9 @@ export class CallSession {
     }
     await this.channel.waitForEnd(this.deps.settings.esl.replyTimeoutMs);
     this.channel.close();
-    const cdr = this.safeCdr();
-    await this.progress?.finished(cdr);
+    const cdr = this.buildCdr();
+    // The request row follows the call; its failure must not cost the call its CDR.
+    await this.progress?.finished(cdr).catch((err: unknown) => this.log.error({ err }, 'click-to-call request could not be updated'));
     return cdr;
   }
 
@@ -206,84 +227,49 @@ export class CallSession {
     };
   }
 
+  /**
+   * The channel is gone from FreeSWITCH's side: a hang-up event, or (a caller who hung up before
+   * `myevents` took effect sends none) FreeSWITCH's disconnect notice.
+   */
+  private get callerLeft(): boolean {
+    return this.channel.hungUp || this.channel.disconnectNoticed;
+  }
+
   private onFlowError(err: unknown): void {
-    if (err instanceof CallHungUpError || (err instanceof SocketClosedError && this.channel.hungUp)) {
-      // The caller left mid-step: that is how many calls end, not an error.
+    if (err instanceof CallHungUpError || (err instanceof SocketClosedError && this.callerLeft)) {
+      // The caller left mid-step (or before the daemon's subscription took effect: no hang-up
+      // event then, only FreeSWITCH's disconnect notice): how many calls end, not an error.
       if (!['answered', 'busy', 'no_answer', 'announced', 'blocked', 'capped', 'pin_failed'].includes(this.facts.outcome)) this.facts.outcome = 'abandoned';
       return;
     }
     this.facts.outcome = 'failed';
+    // The error's code only for ESL errors: their messages may quote what came from the wire.
+    this.facts.failureReason = err instanceof EslError ? `call flow failed: ${err.code}` : failureText('call flow failed', err);
     if (err instanceof SocketClosedError) this.deps.metrics.eslErrors.inc({ kind: 'socket_closed' });
     if (err instanceof UnsafeValueError) this.deps.metrics.eslErrors.inc({ kind: 'unsafe_value' });
     this.log.error({ err, kind: err instanceof EslError ? err.code : 'BUG' }, 'call flow failed');
   }
 
-  /** The CDR; if building it throws all the same (a bug), a `failed` one on the daemon's clock. */
-  private safeCdr(): CdrRecord {
-    try {
-      return this.buildCdr();
-    } catch (err) {
-      this.log.error({ err }, 'CDR could not be built from the call facts: recorded as failed');
-      const now = this.deps.clock();
-      return {
-        call_uuid: this.channel.uuid, tenant_id: this.facts.tenantId, access_number: this.dialed.replace(/[^0-9+]/g, '').slice(0, 32),
-        caller: this.caller, caller_region: null, started_at: toDbTimestamp(this.acceptedAt), answered_at: null, ended_at: toDbTimestamp(now),
-        duration_s: Math.max(0, Math.round((now.getTime() - this.acceptedAt.getTime()) / 1000)), billsec: 0, outcome: 'failed',
-        hangup_cause: this.channel.hangupCause, answered_by: null, group_id: this.facts.groupId, ivr_path: null, cost: null,
-        recording_path: this.facts.recordingPath, node: this.deps.settings.node.name, admitted: this.facts.admitted,
-      };
-    }
-  }
-
   private buildCdr(): CdrRecord {
-    const facts = this.facts;
     const ch = this.channel;
     const final = ch.hangupComplete;
-    const { started, answered, ended, billsec } = callTimes({
-      createdUs: final?.getHeader('Caller-Channel-Created-Time') ?? ch.data['Caller-Channel-Created-Time'],
-      answeredUs: final?.getHeader('Caller-Channel-Answered-Time'),
-      hangupUs: final?.getHeader('Caller-Channel-Hangup-Time'),
-      answeredSeenUs: ch.answeredAtUs,
-      billsec: final?.variable('billsec'),
-      acceptedAt: this.acceptedAt,
-      now: this.deps.clock(),
-      maxCallS: this.deps.settings.calls.maxDurationS,
-    });
-    const cdr: CdrRecord = {
-      call_uuid: ch.uuid,
-      tenant_id: facts.tenantId,
-      access_number: this.dialed.replace(/[^0-9+]/g, '').slice(0, 32),
+    const built = callCdr({
+      uuid: ch.uuid,
+      dialed: this.dialed,
       caller: this.caller,
-      caller_region: regionText(facts.geo),
-      started_at: toDbTimestamp(started),
-      answered_at: answered ? toDbTimestamp(answered) : null,
-      ended_at: toDbTimestamp(ended),
-      duration_s: Math.max(0, Math.round((ended.getTime() - started.getTime()) / 1000)),
-      billsec,
-      outcome: facts.outcome,
+      facts: this.facts,
+      header: (name) => final?.getHeader(name) ?? ch.data[name],
+      own: { accepted: this.acceptedAt, answered: this.ownAnsweredAt, hungUp: this.ownHungUpAt, now: this.deps.clock() },
+      hangupCause: ch.hangupCause,
       // A socket the daemon dropped for bad input (ESL_FRAME_TOO_LARGE …) has no FreeSWITCH cause: the code says why.
-      hangup_cause: ch.hangupCause ?? final?.getHeader('Hangup-Cause') ?? ch.failure?.code ?? null,
-      answered_by: facts.answeredBy,
-      group_id: facts.groupId,
-      ivr_path: facts.ivrPath.length > 0 ? facts.ivrPath.join('>') : null,
-      cost: null,
-      recording_path: facts.recordingPath,
+      failureCode: ch.failure?.code ?? null,
       node: this.deps.settings.node.name,
-      admitted: facts.admitted,
-    };
-    const id = this.identified;
-    if (id) {
-      const rated = rateCdr(this.deps.snapshot, cdr, id.geo, id.accessNumber.homeAreaCode);
-      cdr.cost = rated.cost;
-      cdr.call_type = rated.callType;
-    }
-    // The visitor leg too: origin, widget, ring time, and its cost added (the tenant pays both legs).
-    if (this.leg) addClickToCall(cdr, this.leg, this.deps.snapshot, id?.geo ?? callerGeo(this.caller), id?.accessNumber.homeAreaCode ?? null);
-    return cdr;
+      snapshot: this.deps.snapshot,
+      rating: this.identified ? { geo: this.identified.geo, homeAreaCode: this.identified.accessNumber.homeAreaCode } : null,
+      leg: this.leg,
+    });
+    if (built.failure !== null) this.log.error({ reason: built.failure }, 'CDR could not be built from the call: recorded as failed');
+    else if (built.rejected.length > 0) this.log.warn({ rejected: built.rejected }, 'FreeSWITCH times or seconds not usable: the daemon\'s clock used instead');
+    return built.cdr;
   }
-}
-
-function regionText(geo: CallerGeo | null): string | null {
-  if (!geo) return null;
-  return geo.description ?? geo.country ?? null;
 }

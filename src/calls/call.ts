@@ -48,6 +48,8 @@ export class CallFacts {
   counted = false;
   /** The call passed admission (counted or not); refused or never-identified calls are false. */
   admitted = false;
+  /** Why the call failed inside the daemon (cdrs.failure_reason), else null. */
+  failureReason: string | null = null;
 }
 
 /** IVR menu visits one call may make (a loop or a caller pressing "back" forever ends here). */

@@ -1,50 +1,131 @@
 /**
- * FreeSWITCH's time stamps and billsec, checked before they go into a CDR. A stamp that is not a
- * plausible time for this call (not digits, beyond what a Date holds, later than a day from now,
- * earlier than the longest call allows) is ignored and the daemon's clock is used instead, so
- * building a CDR never throws on what the socket said (`Caller-Channel-Created-Time:
- * 99999999999999999999` made `new Date(…).toISOString()` throw RangeError: no CDR at all).
+ * A CDR's times from FreeSWITCH's own stamps, checked against the daemon's clock (pure; never
+ * throws). FreeSWITCH gives the channel's times as microseconds since the epoch
+ * (`Caller-Channel-Created-Time`, `-Answered-Time`, `-Hangup-Time`; 0 = never) and again as
+ * `variable_{start,answer,end}_uepoch` (µs) and `_epoch` (s), plus `variable_billsec` and
+ * `variable_duration` (whole seconds). Whatever crosses the socket may be damaged: a value that is
+ * empty, negative, not a number, too long to be a time, or outside the call as the daemon saw it
+ * is not taken. The daemon's own readings stand in for it: when it accepted the socket, when it
+ * saw the answer, when it saw the hang-up (or now). If what is left is out of order (answered
+ * before the start, ended before the answer), the daemon's readings are used for all three.
+ *
+ * Windows, against the daemon's clock: the channel may have existed before the socket was opened
+ * (dialplan, an originated leg ringing) by up to START_LEAD_MS; FreeSWITCH's clock may differ
+ * from ours by up to CLOCK_SKEW_MS.
  */
-export interface CallTimeInput {
-  /** Raw FreeSWITCH stamps (µs since the epoch), as the events carried them. */
-  createdUs: string | undefined;
-  answeredUs: string | undefined;
-  hangupUs: string | undefined;
-  /** What the daemon saw itself: the answer stamp of CHANNEL_ANSWER / the channel data (µs). */
-  answeredSeenUs: number | null;
-  billsec: string | undefined;
-  /** When the daemon accepted the socket, and now (the daemon's clock). */
-  acceptedAt: Date;
-  now: Date;
-  /** calls.maxDurationS: no call is longer. */
-  maxCallS: number;
+
+/** How long before the daemon accepted the socket a channel may have been created. */
+export const START_LEAD_MS = 60 * 60_000;
+/** How far FreeSWITCH's clock may be from the daemon's. */
+export const CLOCK_SKEW_MS = 5 * 60_000;
+/** billsec / duration may differ from the times by this many seconds (FreeSWITCH rounds down). */
+const SECONDS_TOLERANCE = 2;
+
+/** The daemon's own clock readings of one call. */
+export interface OwnReadings {
+  /** When the daemon accepted the socket. */
+  readonly accepted: Date;
+  /** When the daemon saw the answer (CHANNEL_ANSWER, or the socket was handed over answered); null: never. */
+  readonly answered: Date | null;
+  /** When the daemon saw the hang-up; null: not seen. */
+  readonly hungUp: Date | null;
+  /** When the CDR is built. */
+  readonly now: Date;
 }
 
-export interface CallTimes {
-  started: Date;
-  answered: Date | null;
-  ended: Date;
-  billsec: number;
+export interface CdrTimes {
+  readonly started: Date;
+  readonly answered: Date | null;
+  readonly ended: Date;
+  readonly durationS: number;
+  readonly billsec: number;
+  /** Which FreeSWITCH values were not taken (for a debug log): header names. */
+  readonly rejected: readonly string[];
 }
 
-const DAY_MS = 86_400_000;
+/** Looks a header up in the final event, then in the channel data. */
+export type HeaderLookup = (name: string) => string | undefined;
 
-export function callTimes(input: CallTimeInput): CallTimes {
-  const earliest = input.now.getTime() - input.maxCallS * 1000 - DAY_MS;
-  const latest = input.now.getTime() + DAY_MS;
-  const plausible = (us: string | number | null | undefined): Date | null => {
-    if (us === null || us === undefined) return null;
-    const text = String(us);
-    if (!/^\d{1,17}$/.test(text) || /^0+$/.test(text)) return null;
-    const ms = Number(text) / 1000;
-    return ms >= earliest && ms <= latest ? new Date(ms) : null;
+type Unit = 'us' | 's';
+
+/** One point in time, each source in order of preference. */
+const SOURCES: Record<'start' | 'answer' | 'end', ReadonlyArray<readonly [string, Unit]>> = {
+  start: [['Caller-Channel-Created-Time', 'us'], ['variable_start_uepoch', 'us'], ['variable_start_epoch', 's']],
+  answer: [['Caller-Channel-Answered-Time', 'us'], ['variable_answer_uepoch', 'us'], ['variable_answer_epoch', 's']],
+  end: [['Caller-Channel-Hangup-Time', 'us'], ['variable_end_uepoch', 'us'], ['variable_end_epoch', 's']],
+};
+
+/**
+ * A FreeSWITCH epoch stamp as milliseconds, or null for "never" (0) and for anything that is not
+ * a plain, safely representable positive integer (at most 17 digits: microseconds until 5138 AD).
+ */
+export function epochMs(value: string | undefined, unit: Unit): number | null {
+  if (value === undefined || !/^[0-9]{1,17}$/.test(value)) return null;
+  const n = Number(value);
+  if (n === 0 || !Number.isSafeInteger(n)) return null;
+  return unit === 'us' ? n / 1000 : n * 1000;
+}
+
+/** Whole seconds as FreeSWITCH writes them, or null. */
+function wholeSeconds(value: string | undefined): number | null {
+  return value !== undefined && /^[0-9]{1,9}$/.test(value) ? Number(value) : null;
+}
+
+function validMs(d: Date | null): number | null {
+  if (d === null) return null;
+  const ms = d.getTime();
+  return Number.isFinite(ms) ? ms : null;
+}
+
+export function cdrTimes(header: HeaderLookup, own: OwnReadings): CdrTimes {
+  const rejected: string[] = [];
+  const accepted = validMs(own.accepted) ?? 0;
+  const now = Math.max(accepted, validMs(own.now) ?? accepted);
+  const ownAnswered = validMs(own.answered);
+  const ownEnd = Math.max(accepted, Math.min(validMs(own.hungUp) ?? now, now));
+
+  /** The first source of `which` that is a time inside [lo, hi]; null (answer: also "never"). */
+  const pick = (which: keyof typeof SOURCES, lo: number, hi: number): { ms: number | null; sawValue: boolean } => {
+    let sawValue = false;
+    for (const [name, unit] of SOURCES[which]) {
+      const raw = header(name);
+      if (raw === undefined || raw === '0') continue;
+      sawValue = true;
+      const ms = epochMs(raw, unit);
+      if (ms !== null && ms >= lo && ms <= hi) return { ms, sawValue };
+      rejected.push(name);
+    }
+    return { ms: null, sawValue };
   };
-  const started = plausible(input.createdUs) ?? input.acceptedAt;
-  const ended = new Date(Math.max(started.getTime(), (plausible(input.hangupUs) ?? input.now).getTime()));
-  const answeredAt = plausible(input.answeredUs) ?? plausible(input.answeredSeenUs);
-  const answered = answeredAt ? new Date(Math.min(Math.max(answeredAt.getTime(), started.getTime()), ended.getTime())) : null;
-  const talked = answered ? Math.max(0, Math.round((ended.getTime() - answered.getTime()) / 1000)) : 0;
-  const reported = input.billsec !== undefined && /^\d{1,9}$/.test(input.billsec) ? Number(input.billsec) : null;
-  const billsec = reported !== null && reported <= input.maxCallS ? reported : talked;
-  return { started, answered, ended, billsec };
+
+  let started = pick('start', accepted - START_LEAD_MS, accepted + CLOCK_SKEW_MS).ms ?? accepted;
+  let ended = pick('end', Math.max(started, accepted - CLOCK_SKEW_MS), now + CLOCK_SKEW_MS).ms ?? ownEnd;
+  let answered: number | null = pick('answer', started, ended).ms ?? ownAnswered;
+  if (ended < started || (answered !== null && (answered < started || answered > ended))) {
+    // Out of order: the daemon's own readings, which are in order by construction.
+    rejected.push('order');
+    started = accepted;
+    ended = ownEnd;
+    answered = ownAnswered === null ? null : Math.min(Math.max(ownAnswered, started), ended);
+  }
+
+  const spanS = (ended - started) / 1000;
+  const durationRaw = header('variable_duration');
+  const duration = wholeSeconds(durationRaw);
+  const durationFits = duration !== null && Math.abs(duration - spanS) <= SECONDS_TOLERANCE;
+  if (!durationFits && durationRaw !== undefined) rejected.push('variable_duration');
+  const durationS = durationFits ? duration : Math.round(spanS);
+
+  let billsec = 0;
+  const billsecRaw = header('variable_billsec');
+  if (answered !== null) {
+    const talkS = (ended - answered) / 1000;
+    const fsBillsec = wholeSeconds(billsecRaw);
+    if (fsBillsec !== null && Math.abs(fsBillsec - talkS) <= SECONDS_TOLERANCE) billsec = fsBillsec;
+    else {
+      if (billsecRaw !== undefined) rejected.push('variable_billsec');
+      billsec = Math.max(0, Math.round(talkS));
+    }
+  }
+  return { started: new Date(started), answered: answered === null ? null : new Date(answered), ended: new Date(ended), durationS: Math.max(0, durationS), billsec, rejected };
 }

@@ -7,6 +7,7 @@
  * never changed.
  */
 import type { Knex } from 'knex';
+import { callerNumber } from '../domain/caller-number';
 import { formatMoney } from '../domain/money';
 import { explainFindings } from '../snapshot/findings';
 import type { ConfigSnapshot, Tenant } from '../snapshot/types';
@@ -29,7 +30,8 @@ export async function explainCall(
   const say = (line: string): void => {
     out.push(line);
   };
-  say(`call from ${facts.caller} to ${facts.dialed} at ${facts.at.toISOString()} (configuration version ${snapshot.version})`);
+  const caller = callerNumber(facts.caller);
+  say(`call from ${caller.withheld ? 'a withheld number' : caller.number}${caller.form === 'reduced' ? ' (the caller ID reduced to its digits)' : ''} to ${facts.dialed} at ${facts.at.toISOString()} (configuration version ${snapshot.version})`);
   // Rejected rows of this call's tenant (or why its number is not in service): snapshot/findings.ts.
   for (const line of explainFindings(snapshot, facts.dialed)) say(line);
   const plan = planCall(snapshot, facts, random);
@@ -53,7 +55,7 @@ export async function explainCall(
   }
   await explainAdmission(say, tenant, facts, knex);
   if (plan.pin) {
-    const locked = knex ? await pinLockedUntil(knex, tenant.id, facts.caller, facts.at) : null;
+    const locked = knex ? await pinLockedUntil(knex, tenant.id, call.caller, facts.at) : null;
     say(`5 PIN: ${tenant.pin!.length} digits, ${tenant.pinMaxAttempts} attempts${locked ? `; this caller is LOCKED OUT until ${locked.toISOString()}` : ''}`);
   } else say(plan.clickToCall && tenant.pin !== null ? '5 PIN: none for a click-to-call (the tenant\'s own web page invited the visitor)' : '5 PIN: none');
   const c2c = plan.clickToCall;
@@ -161,7 +163,7 @@ async function explainAction(
   const tenant = call.tenant;
   switch (action.kind) {
     case 'hunt': {
-      const memory = knex ? rememberedPhoneQuery(knex, tenant, facts.caller, call.geo.e164, facts.at) : null;
+      const memory = knex ? rememberedPhoneQuery(knex, tenant, call.caller, call.geo.e164, facts.at) : null;
       const preferred = memory ? await memory : null;
       if (preferred) say(`${indent}caller memory: ${preferred} answered this caller within ${tenant.callerMemoryHours} h → rings first`);
       const rotations = new Map<number, number>();

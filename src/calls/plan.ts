@@ -9,8 +9,10 @@
  */
 import { callPricing } from '../billing/rate-cdr';
 import { geocode, isGeoDataLoaded, normalizeCaller, type CallerGeo } from '../domain/geo';
+import { callerNumber } from '../domain/caller-number';
 import { checkRule, chooseRule, identify, inBusinessHours } from '../domain/routing';
 import { screenCaller, type ScreeningResult } from '../domain/screening';
+import type { NUMBER_KIND_LABELS } from '../metrics';
 import { NO_FILTERS } from '../snapshot/build';
 import type { AccessNumber, ConfigSnapshot, IvrAction, RoutingRule, RuleAction, Tenant } from '../snapshot/types';
 import { widgetById, type ClickToCallWidget } from '../snapshot/widgets';
@@ -32,6 +34,8 @@ export type CallAction =
   | { readonly kind: 'unavailable'; readonly reason: string };
 
 export type ActionKind = CallAction['kind'];
+
+export type NumberKindLabel = (typeof NUMBER_KIND_LABELS)[number];
 
 /**
  * The one dispatcher: a routing rule's action (`from` 'rule') or an IVR option's action
@@ -72,6 +76,7 @@ export function toAction(action: RuleAction | IvrAction, targetId: number | null
 
 export interface CallFactsIn {
   dialed: string;
+  /** The caller ID as received; planCall reads it with callerNumber(). */
   caller: string;
   at: Date;
   /**
@@ -135,11 +140,22 @@ export function openingPrompts(plan: { readonly greeting: GreetingPlan; readonly
   return plan.clickToCall ? [plan.clickToCall.answerPrompt, plan.greeting.prompt] : [plan.greeting.prompt];
 }
 
-/** Geography of the caller; an unusable number (or data not loaded) is simply unknown. */
+/** Geography of a caller number (callerNumber().number); an unusable number (or data not loaded) is simply unknown. */
 export function callerGeo(caller: string): CallerGeo {
   if (isGeoDataLoaded()) return geocode(caller);
   // Without the geocoding data the number itself still tells whether the caller is anonymous.
   return { e164: normalizeCaller(caller), country: null, province: null, city: null, areaCode: null, isMobile: false, description: null };
+}
+
+/**
+ * The `number_kind` label of a call (hotline_calls_started_total, _ended_total, talk seconds): the
+ * kind of the access number the dialled number names, in any spelling (+86…, 0086…, 86…), as
+ * identification finds it — whether or not the number or its tenant is in service — else unknown.
+ * One function for every counter, so a call is labelled the same at its start and its end.
+ */
+export function numberKindLabel(snapshot: ConfigSnapshot, dialed: string): NumberKindLabel {
+  const id = identify(snapshot, dialed);
+  return id.kind === 'unknown_number' ? 'unknown' : id.accessNumber.kind;
 }
 
 /** Everything the call will do, in order: identification, screening, greeting, PIN, route. */
@@ -149,17 +165,19 @@ export function planCall(snapshot: ConfigSnapshot, facts: CallFactsIn, random: (
   if (id.kind === 'number_disabled' || id.kind === 'tenant_closed') return { kind: 'not_in_service', reason: id.kind, tenant: id.tenant, accessNumber: id.accessNumber };
   if (id.kind === 'tenant_suspended') return { kind: 'suspended', tenant: id.tenant, accessNumber: id.accessNumber };
   const { tenant, accessNumber } = id;
-  const geo = callerGeo(facts.caller);
+  // The one reading of the caller ID (raw text goes no further than this).
+  const caller = callerNumber(facts.caller);
+  const geo = callerGeo(caller.number);
   const call: IdentifiedCall = {
     tenant,
     accessNumber,
     geo,
     pricing: callPricing(snapshot, tenant.id, geo, accessNumber.homeAreaCode),
-    caller: facts.caller,
+    caller: caller.number,
     dialed: facts.dialed,
     clickToCall: facts.clickToCall ?? null,
   };
-  const screening = screenCaller(tenant, snapshot.filtersByTenant.get(tenant.id) ?? NO_FILTERS, facts.caller, geo);
+  const screening = screenCaller(tenant, snapshot.filtersByTenant.get(tenant.id) ?? NO_FILTERS, caller, geo);
   if (screening.verdict === 'blocked') return { kind: 'blocked', call, screening };
   const hours = inBusinessHours(snapshot, tenant, facts.at);
   return {

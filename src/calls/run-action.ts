@@ -54,6 +54,7 @@ async function perform(call: Call, action: CallAction): Promise<CallAction | nul
       return null;
     case 'unavailable':
       call.log.warn({ tenant_id: call.tenant.id, reason: action.reason }, 'no way to serve this call');
+      call.facts.failureReason = `no way to serve this call: ${action.reason}`.slice(0, 255);
       await call.announceAndHangup('service_unavailable', 'NORMAL_TEMPORARY_FAILURE', 'failed');
       return null;
     default: {

@@ -31,12 +31,14 @@ export interface CdrRecord {
   visitor_ring_s?: number | null;
   /** The outgoing visitor leg's part of cost (DECIMAL text). */
   visitor_cost?: string | null;
+  /** Why the call failed inside the daemon (outcome failed): the CDR could not be built, the call flow broke. */
+  failure_reason?: string | null;
 }
 
 /** Column widths the migrations declare; text from the network is cut to fit, never rejected. */
 const WIDTHS: Partial<Record<keyof CdrRecord, number>> = {
   call_uuid: 64, access_number: 32, caller: 64, caller_region: 64, hangup_cause: 64,
-  answered_by: 64, ivr_path: 255, recording_path: 1024, node: 64, call_type: 16, origin: 16,
+  answered_by: 64, ivr_path: 255, recording_path: 1024, node: 64, call_type: 16, origin: 16, failure_reason: 255,
 };
 
 export function fitColumns(record: CdrRecord): CdrRecord {
@@ -50,6 +52,7 @@ export function fitColumns(record: CdrRecord): CdrRecord {
   // Older spool lines and sessions that do not say: leave the columns to their default (NULL).
   if (out.call_type === undefined) delete out.call_type;
   for (const column of ['origin', 'widget_id', 'visitor_ring_s', 'visitor_cost']) if (out[column] === undefined) delete out[column];
+  if (out.failure_reason === undefined || out.failure_reason === null) delete out.failure_reason;
   if (out.admitted === undefined) delete out.admitted;
   else if (typeof out.admitted === 'boolean') out.admitted = out.admitted ? 1 : 0;
   return out as unknown as CdrRecord;

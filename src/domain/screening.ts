@@ -4,6 +4,7 @@
  * whatever the allow lists say), then allow lists. SCHEMA.md: "When a tenant has any allow row of
  * a kind, callers must match one of them" — so each kind with allow rows must be satisfied.
  */
+import type { CallerNumber } from './caller-number';
 import { normalizeCaller, regionTokensMatch, type CallerGeo } from './geo';
 import type { FilterList, Tenant, TenantFilters } from '../snapshot/types';
 
@@ -52,12 +53,17 @@ function sizeOf(list: FilterList, kind: 'number' | 'prefix' | 'region'): number 
 
 const KINDS = ['number', 'prefix', 'region'] as const;
 
-export function screenCaller(tenant: Tenant, filters: TenantFilters, callerRaw: string, geo: CallerGeo): ScreeningResult {
-  const anonymous = geo.e164 === null;
+/**
+ * `caller` is callerNumber()'s reading of the caller ID: only a withheld caller (no number at all)
+ * meets the withheld-caller policy; any other caller's digits are matched against the lists, also
+ * when the number is not a plausible telephone number (it then has no region).
+ */
+export function screenCaller(tenant: Tenant, filters: TenantFilters, caller: CallerNumber, geo: CallerGeo): ScreeningResult {
+  const anonymous = caller.withheld;
   if (anonymous && tenant.anonymousCallers === 'block') {
-    return { verdict: 'blocked', reason: 'withheld or unusable caller number, and the tenant blocks anonymous callers' };
+    return { verdict: 'blocked', reason: 'withheld caller number, and the tenant blocks anonymous callers' };
   }
-  const spellings = anonymous ? [] : numberSpellings(callerRaw);
+  const spellings = anonymous ? [] : numberSpellings(caller.number);
   for (const kind of KINDS) {
     const hit = anonymous ? null : listMatch(filters.block, kind, spellings, geo);
     if (hit) return { verdict: 'blocked', reason: `block list: ${hit}` };

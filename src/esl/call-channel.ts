@@ -72,6 +72,11 @@ export class EslCallChannel implements CallChannel {
   closed = false;
   /** hotline_handled=true was sent (claim) and not taken back (release). */
   handled = false;
+  /**
+   * FreeSWITCH sent this call's text/disconnect-notice (Content-Disposition linger or disconnect):
+   * the channel is gone. The only sign of a caller who hung up before `myevents` took effect.
+   */
+  disconnectNoticed = false;
 
   /** Events whose Unique-ID was not this call's: ignored (counted for the logs). */
   foreignEvents = 0;
@@ -150,6 +155,10 @@ export class EslCallChannel implements CallChannel {
   static async open(socket: Socket, options: ChannelOptions): Promise<EslCallChannel> {
     const conn = new EslConnection(socket, { maxFrameBytes: options.maxFrameBytes });
     const started = process.hrtime.bigint();
+    // FreeSWITCH's disconnect notice can come in the same read as the connect reply (a caller who
+    // hangs up at once): listen from the start, not from when the channel object exists.
+    const notices: EslEvent[] = [];
+    conn.on('esl::event::disconnect::notice', (e: EslEvent) => notices.push(e));
     const data = await new Promise<Record<string, string>>((resolve, reject) => {
       let settled = false;
       const done = (): void => {
@@ -182,6 +191,9 @@ export class EslCallChannel implements CallChannel {
     });
     options.observe?.('connect', seconds(started), 'ok');
     const channel = new EslCallChannel(conn, socket, data, options);
+    conn.removeAllListeners('esl::event::disconnect::notice');
+    for (const e of notices) channel.onDisconnectNotice(e);
+    conn.on('esl::event::disconnect::notice', (e: EslEvent) => channel.onDisconnectNotice(e));
     channel.watchSocket();
     return channel;
   }
@@ -505,6 +517,12 @@ export class EslCallChannel implements CallChannel {
     });
     this.socket.once('close', () => this.onClose());
     if (this.socket.destroyed) this.onClose();
+  }
+
+  /** A disconnect notice naming another session (Controlled-Session-UUID) is not this call's. */
+  onDisconnectNotice(event: EslEvent): void {
+    const session = event.outer['Controlled-Session-UUID'];
+    if (session === undefined || session === this.uuid) this.disconnectNoticed = true;
   }
 
   private onExecuteComplete(event: EslEvent): void {

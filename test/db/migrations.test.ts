@@ -44,6 +44,8 @@ const EXPECTED: Record<string, string[]> = {
     'call_type', 'admitted', 'write_batch',
     // Click-to-call: origin, widget, how long the visitor rang, the visitor leg's part of cost.
     'origin', 'widget_id', 'visitor_ring_s', 'visitor_cost',
+    // Why a call failed inside the daemon (outcome failed).
+    'failure_reason',
   ],
   // The daemon's own tables (brief for the DB layer).
   voicemails: ['tenant_id', 'extension_id', 'call_uuid', 'caller', 'file_path', 'duration_s', 'heard'],

@@ -1,5 +1,6 @@
 /** Screening without sockets: withheld callers, block lists, per-kind allow lists, regions. */
 import t from 'tap';
+import { callerNumber } from '../../src/domain/caller-number';
 import { geocode, loadGeoData } from '../../src/domain/geo';
 import { numberSpellings, screenCaller } from '../../src/domain/screening';
 import { buildSnapshot, NO_FILTERS } from '../../src/snapshot/build';
@@ -22,7 +23,10 @@ function filters(rows: Array<[list: string, kind: string, value: string]>): Tena
   return snap.filtersByTenant.get(1) ?? NO_FILTERS;
 }
 
-const screen = (ten: Tenant, f: TenantFilters, caller: string) => screenCaller(ten, f, caller, geocode(caller)).verdict;
+const screen = (ten: Tenant, f: TenantFilters, raw: string) => {
+  const caller = callerNumber(raw);
+  return screenCaller(ten, f, caller, geocode(caller.number)).verdict;
+};
 
 t.before(async () => {
   await loadGeoData();

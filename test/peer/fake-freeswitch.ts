@@ -65,8 +65,11 @@ export interface CallScript {
   /** Per dialled number; numbers not listed use defaultLeg. A list gives one plan per attempt (the last repeats). */
   legs?: Record<string, LegPlan | LegPlan[]>;
   defaultLeg?: LegPlan;
-  /** The caller hangs up this long (test ms) after the daemon sent `connect`. */
-  callerHangsUpAfterMs?: number;
+  /**
+   * The caller hangs up this long (test ms) after the daemon sent `connect`. 'with-connect-reply':
+   * at once, in the same write as the connect reply (before the daemon can have sent `myevents`).
+   */
+  callerHangsUpAfterMs?: number | 'with-connect-reply';
   /**
    * Older scripts: the keys the caller types at the start of each successive play_and_get_digits
    * ('' = nothing). They reach the DTMF queue as the prompt starts, so FreeSWITCH's rules (M4)
@@ -115,6 +118,11 @@ export interface CallScript {
    * originate's `{…}` channel variables, `ringMs` how long it rang before the answer.
    */
   originated?: { callerIdNumber: string; variables: Record<string, string>; ringMs?: number };
+  /**
+   * Replaces the headers (decoded name/value pairs, in order) of the CHANNEL_HANGUP_COMPLETE this
+   * call sends: damaged-event tests. Gets the headers the stand-in would send.
+   */
+  hangupCompleteHeaders?: (headers: Array<[string, string]>, uuid: string) => Array<[string, string]>;
 }
 
 export interface ExecutedApp {
@@ -404,7 +412,8 @@ class FakeCall {
         if (this.script.injectAfterConnect) this.sendBytes(this.script.injectAfterConnect);
         if (this.script.oversizedEvent && this.script.oversizedEvent.onApp === undefined) this.sendOversized(this.script.oversizedEvent);
         if (this.script.foreignEvents && this.script.foreignEvents.onApp === undefined) this.sendForeign(this.script.foreignEvents);
-        if (this.script.callerHangsUpAfterMs !== undefined) {
+        if (this.script.callerHangsUpAfterMs === 'with-connect-reply') this.model.hangup(this.record.answered ? 'NORMAL_CLEARING' : 'ORIGINATOR_CANCEL');
+        else if (this.script.callerHangsUpAfterMs !== undefined) {
           this.later(this.script.callerHangsUpAfterMs, () => this.model.hangup(this.record.answered ? 'NORMAL_CLEARING' : 'ORIGINATOR_CANCEL'));
         }
         return;
@@ -593,7 +602,11 @@ class FakeCall {
 
   private sendEvent(name: string, extra: Array<[string, string]>): void {
     if (!this.connected || !this.record.subscribed.has(name)) return;
-    const body = `${this.channelHeaderBlock(name, extra)}\n`;
+    const replace = name === 'CHANNEL_HANGUP_COMPLETE' ? this.script.hangupCompleteHeaders : undefined;
+    const block = replace
+      ? replace(this.channelHeaders(name, extra), this.uuid).map(([n, v]) => `${n}: ${fsUrlEncode(v)}\n`).join('')
+      : this.channelHeaderBlock(name, extra);
+    const body = `${block}\n`;
     this.sendRaw(`Content-Length: ${Buffer.byteLength(body)}\nContent-Type: text/event-plain\n\n${body}`);
   }
 
@@ -604,13 +617,22 @@ class FakeCall {
     return h;
   }
 
+  /** channelHeaderBlock's headers as decoded pairs. */
+  private channelHeaders(eventName: string, extra: Array<[string, string]>): Array<[string, string]> {
+    const pairs: Array<[string, string]> = [];
+    this.eachChannelHeader(eventName, extra, (name, value) => pairs.push([name, value]));
+    return pairs;
+  }
+
   /** The event preamble, this call's channel headers and variables, then the event's own headers. */
   private channelHeaderBlock(eventName: string, extra: Array<[string, string]>): string {
-    const now = nowUs();
     const lines: string[] = [];
-    const push = (name: string, value: string): void => {
-      lines.push(encodedLine(name, value));
-    };
+    this.eachChannelHeader(eventName, extra, (name, value) => lines.push(encodedLine(name, value)));
+    return lines.join('');
+  }
+
+  private eachChannelHeader(eventName: string, extra: Array<[string, string]>, push: (name: string, value: string) => void): void {
+    const now = nowUs();
     for (const [name, value] of this.channelVars) {
       if (name === 'Event-Name') push(name, eventName);
       else if (name === 'Event-Date-Timestamp') push(name, String(now));
@@ -622,7 +644,6 @@ class FakeCall {
     for (const [name, value] of this.otherLeg) push(name, value);
     for (const [name, value] of Object.entries(this.model.vars)) push(`variable_${name}`, value);
     for (const [name, value] of extra) push(name, value);
-    return lines.join('');
   }
 
   private buildChannel(): Array<[string, string]> {
