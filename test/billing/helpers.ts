@@ -5,7 +5,7 @@ import type { Test } from 'tap';
 import { toDbTimestamp } from '../../src/db/connect';
 import { parseMoney, formatMoney } from '../../src/domain/money';
 import { createKnex } from '../../src/db/connect';
-import { dbTargets, type TargetName, type TestDb } from '../helpers/db';
+import { dbTargets, TEST_ACQUIRE_TIMEOUT_MS, type TargetName, type TestDb } from '../helpers/db';
 
 export interface DbCtx {
   db: TestDb;
@@ -31,7 +31,7 @@ export function eachDb(t: Test, name: string, fn: (t: Test, ctx: DbCtx) => Promi
           knex: db.knex,
           target: target.name,
           other: () => {
-            const k = createKnex(db.url, { poolMax: 4 });
+            const k = createKnex(db.url, { poolMax: 4, acquireTimeoutMs: TEST_ACQUIRE_TIMEOUT_MS });
             extra.push(k);
             return k;
           },
