@@ -9,7 +9,7 @@ import type { Knex } from 'knex';
 import t, { type Test } from 'tap';
 import { insertAndCharge, statementLimits, SQLITE_MAX_VARIABLES } from '../../src/cdr/batch';
 import { fitColumns, type CdrRecord } from '../../src/cdr/record';
-import { CdrSpool, countLines, isBlankLine } from '../../src/cdr/spool';
+import { asciiJson, CdrSpool, countLines, isBlankLine } from '../../src/cdr/spool';
 import { CdrWriter, writeCdrs } from '../../src/cdr/writer';
 import { toDbTimestamp } from '../../src/db/connect';
 import { formatMoney, money, parseMoney } from '../../src/domain/money';
@@ -337,4 +337,12 @@ void t.test('the spool-depth count (bytes) and the replay (text) agree on what a
     const byText = text.split('\n').filter((l) => !isBlankLine(l)).length;
     t.equal(countLines(Buffer.from(text, 'utf8')), byText, JSON.stringify(text));
   }
+});
+
+void t.test('spool lines are ASCII and parse back to the same record', async (t) => {
+  const record = { ...cdr(1), caller_region: '广东省广州市', ivr_path: '1\u007f2', hangup_cause: 'emoji 😀 and a lone \ud800 surrogate', node: 'tab\there "quoted" \\ back' };
+  const line = asciiJson(record);
+  t.match(line, /^[\x20-\x7e]*$/, 'printable ASCII only');
+  t.same(JSON.parse(line), record, 'the same value');
+  t.ok(line.includes('\\u5e7f'), 'Chinese as \\u escapes');
 });
