@@ -406,13 +406,13 @@ export const schema = {
   },
   clickToCall: {
     maxPerClientMinute: {
-      doc: 'Click-to-call requests one client address may make per minute, across all daemons and widgets; 0 = no limit.',
+      doc: 'Click-to-call requests one client address (an IPv4 address, or an IPv6 /64) may make per minute, across all daemons and widgets; 0 = no limit.',
       format: 'count',
       default: 3,
       env: 'CLICK_TO_CALL_MAX_PER_CLIENT_MINUTE',
     },
     maxPerClientDay: {
-      doc: 'Click-to-call requests one client address may make per UTC day, across all daemons and widgets; 0 = no limit.',
+      doc: 'Click-to-call requests one client address (an IPv4 address, or an IPv6 /64) may make per UTC day, across all daemons and widgets; 0 = no limit.',
       format: 'count',
       default: 20,
       env: 'CLICK_TO_CALL_MAX_PER_CLIENT_DAY',
