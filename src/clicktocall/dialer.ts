@@ -39,7 +39,7 @@ import { normalizeOrigin, widgetById, type ClickToCallWidget } from '../snapshot
 import { unansweredAttemptCdr } from './cdr';
 import { ClickToCallError } from './errors';
 import { originateCommand } from './leg';
-import { admitRequest, deleteExpiredLimits, type LimitCheck } from './limits';
+import { admitRequest, clientSubject, deleteExpiredLimits, type LimitCheck } from './limits';
 import type { ClickToCallMetrics } from './metrics';
 import { checkVisitorNumber } from './number';
 import type { JobResult, Originator } from './originator';
@@ -330,8 +330,8 @@ function limitChecks(widget: ClickToCallWidget, zone: string, visitor: string, c
   return [
     { scope: 'visitor_minute', subject: visitor, limit: widget.maxPerVisitorMinute, zone },
     { scope: 'visitor_day', subject: visitor, limit: widget.maxPerVisitorDay, zone },
-    { scope: 'client_minute', subject: client.slice(0, 64), limit: perClient(settings.clickToCall.maxPerClientMinute), zone },
-    { scope: 'client_day', subject: client.slice(0, 64), limit: perClient(settings.clickToCall.maxPerClientDay), zone },
+    { scope: 'client_minute', subject: clientSubject(client), limit: perClient(settings.clickToCall.maxPerClientMinute), zone },
+    { scope: 'client_day', subject: clientSubject(client), limit: perClient(settings.clickToCall.maxPerClientDay), zone },
     { scope: 'widget_minute', subject: String(widget.id), limit: widget.maxPerWidgetMinute, zone },
     { scope: 'widget_day', subject: String(widget.id), limit: widget.maxPerWidgetDay, zone },
   ];

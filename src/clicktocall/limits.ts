@@ -11,10 +11,43 @@
  * A visitor number is counted across all widgets (subject = the number): whoever holds widget
  * keys cannot ring one person more often by spreading the requests over several widgets.
  */
+import net from 'node:net';
 import type { Knex } from 'knex';
 import { isLockConflict } from '../cdr/writer';
 import { toDbTimestamp } from '../db/connect';
 import { periodOf } from '../domain/periods';
+
+/**
+ * What one client address is counted as: an IPv4 address as itself (an IPv4-mapped IPv6 address
+ * too), an IPv6 address by its /64 — one visitor is routinely given a whole /64 and can pick any
+ * address in it, so counting single IPv6 addresses would limit nothing. `2001:db8:1:2::/64`.
+ * Anything that is not an IP address is counted as given (at most 64 characters).
+ */
+export function clientSubject(address: string): string {
+  const plain = address.trim().replace(/^\[|\]$/g, '').replace(/%.*$/, '');
+  const family = net.isIP(plain);
+  if (family === 4) return plain;
+  if (family !== 6) return address.slice(0, 64);
+  const groups = expandIpv6(plain);
+  const mapped = groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff;
+  if (mapped) return `${groups[6] >> 8}.${groups[6] & 255}.${groups[7] >> 8}.${groups[7] & 255}`;
+  return `${groups.slice(0, 4).map((g) => g.toString(16)).join(':')}::/64`;
+}
+
+/** The eight 16-bit groups of a valid IPv6 address (with ::, and a dotted IPv4 tail). */
+function expandIpv6(address: string): number[] {
+  let text = address.toLowerCase();
+  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (v4) {
+    const [a, b, c, d] = v4.slice(1).map(Number);
+    text = `${text.slice(0, v4.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head, tail] = text.split('::');
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === undefined || tail === '' ? [] : tail.split(':');
+  const fill = tail === undefined ? [] : new Array<string>(8 - left.length - right.length).fill('0');
+  return [...left, ...fill, ...right].map((g) => parseInt(g, 16));
+}
 
 export const LIMIT_SCOPES = ['visitor_minute', 'visitor_day', 'client_minute', 'client_day', 'widget_minute', 'widget_day'] as const;
 export type LimitScope = (typeof LIMIT_SCOPES)[number];

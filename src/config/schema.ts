@@ -1,132 +1,11 @@
 /**
  * The one configuration schema of the daemon. Every key is documented here, settable from a
  * JSON config file (CONFIG_FILE) and from its environment variable. Nothing outside src/config
- * reads process.env: the validated, frozen Settings object is passed down.
+ * reads process.env: the validated, frozen Settings object is passed down. The value formats
+ * (format: 'count', 'listen-host' …) are in ./formats.ts.
  */
-import net from 'node:net';
-import convict from 'convict';
 
-/** Formats the schema uses beyond convict's built-ins. */
-export function registerFormats(): void {
-  // convict's own nat/port coerce with parseInt, so "12abc" would become 12 and "1e3" 1.
-  const wholeNumber = (max: number) => ({
-    coerce: (v: unknown) => (typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : v),
-    validate(value: unknown) {
-      if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0 || value > max) {
-        throw new Error(`must be a whole number from 0 to ${max}`);
-      }
-    },
-  });
-  const fromOne = (max: number, what: string) => ({
-    coerce: wholeNumber(max).coerce,
-    validate(value: unknown) {
-      if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1 || value > max) throw new Error(what);
-    },
-  });
-  convict.addFormat({ name: 'count', ...wholeNumber(Number.MAX_SAFE_INTEGER) });
-  // Timeouts, intervals, sizes: 0 would mean "never wait" or "nothing", never what anyone wants.
-  convict.addFormat({ name: 'positive-count', ...fromOne(Number.MAX_SAFE_INTEGER, 'must be a whole number of at least 1 (0 is not allowed here)') });
-  // A port this daemon listens on: 0 = the system picks a free one (documented on each key).
-  convict.addFormat({ name: 'tcp-port', ...wholeNumber(65535) });
-  // A port this daemon connects to.
-  convict.addFormat({ name: 'connect-port', ...fromOne(65535, 'must be a port from 1 to 65535') });
-  convict.addFormat({
-    name: 'database-url',
-    validate(value: unknown) {
-      if (typeof value !== 'string' || !/^(mysql|mariadb):\/\/.+|^sqlite:.+/.test(value)) {
-        throw new Error('must be mysql://user:pass@host:port/db, mariadb://… or sqlite:<path>');
-      }
-    },
-  });
-  convict.addFormat({
-    name: 'dial-string-template',
-    validate(value: unknown) {
-      if (typeof value !== 'string' || !value.includes('${number}')) {
-        throw new Error('must contain the placeholder ${number}, e.g. sofia/gateway/carrier/${number}');
-      }
-      if (/[\r\n]/.test(value)) throw new Error('must not contain CR or LF');
-      // Only the ${number} placeholder is ours; any other ${...} would be expanded by FreeSWITCH.
-      if (value.replaceAll('${number}', '').includes('${')) {
-        throw new Error('may contain no FreeSWITCH variable other than ${number}');
-      }
-    },
-  });
-  convict.addFormat({
-    name: 'id-list',
-    validate(value: unknown) {
-      if (typeof value !== 'string' || !/^\s*(\d+\s*(,\s*\d+\s*)*)?$/.test(value)) throw new Error('must be comma-separated whole numbers, e.g. 12,34');
-      if (value.split(',').filter((v) => v.trim() !== '').length > 50) throw new Error('lists at most 50 ids (label cardinality)');
-    },
-  });
-  convict.addFormat({
-    name: 'cluster-workers',
-    // "auto" stays a string (one worker per core, resolved in loadSettings); digits become a number.
-    coerce: (v: unknown) => (typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : typeof v === 'string' ? v.trim() : v),
-    validate(value: unknown) {
-      if (value === 'auto') return;
-      if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0 || value > 256) {
-        throw new Error('must be auto or a whole number from 0 to 256 (0 or auto = one worker per core, 1 = one process)');
-      }
-    },
-  });
-  convict.addFormat({
-    name: 'local-path',
-    validate(value: unknown) {
-      if (typeof value !== 'string' || value.trim() === '' || value.includes('\0')) throw new Error('must be a folder path');
-    },
-  });
-  convict.addFormat({
-    name: 'optional-path',
-    validate(value: unknown) {
-      if (typeof value !== 'string' || value.includes('\0')) throw new Error('must be a file path or empty');
-    },
-  });
-  convict.addFormat({
-    name: 'proxy-list',
-    validate(value: unknown) {
-      const message = 'must be empty or comma-separated proxy IP addresses or CIDR ranges, e.g. 127.0.0.1,10.0.0.0/8,::1';
-      if (typeof value !== 'string') throw new Error(message);
-      for (const item of value.split(',').map((v) => v.trim())) {
-        if (item === '' && value.trim() === '') continue;
-        const [address = '', prefix, extra] = item.split('/');
-        const family = net.isIP(address);
-        const bits = family === 4 ? 32 : 128;
-        if (family === 0 || extra !== undefined || (prefix !== undefined && (!/^\d{1,3}$/.test(prefix) || Number(prefix) > bits))) {
-          throw new Error(`${message}; ${JSON.stringify(item.slice(0, 60))} is not one`);
-        }
-      }
-    },
-  });
-  convict.addFormat({
-    name: 'socket-address',
-    validate(value: unknown) {
-      // Goes into FreeSWITCH's originate command: a host (name or IPv4) and a port, nothing else.
-      if (typeof value !== 'string' || (value !== '' && !/^[A-Za-z0-9.-]{1,253}:\d{1,5}$/.test(value))) {
-        throw new Error('must be empty or host:port, e.g. 10.0.0.5:8084');
-      }
-    },
-  });
-  convict.addFormat({
-    name: 'frame-bytes',
-    coerce: (v: unknown) => (typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : v),
-    validate(value: unknown) {
-      // Below 64 KiB a real event (5-12 KB, CHANNEL_DATA with a long SDP more) could be refused.
-      if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 65536 || value > 1073741824) {
-        throw new Error('must be a whole number of bytes from 65536 (64 KiB) to 1073741824 (1 GiB)');
-      }
-    },
-  });
-  convict.addFormat({
-    name: 'listen-host',
-    validate(value: unknown) {
-      // An IPv4 or IPv6 address as Node's net takes it (::1, not [::1]), or a host name.
-      const hostName = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
-      if (typeof value !== 'string' || (net.isIP(value) === 0 && !hostName.test(value))) {
-        throw new Error('must be an IP address or host name (IPv6 without brackets, e.g. ::1)');
-      }
-    },
-  });
-}
+export { registerFormats } from './formats';
 
 export const schema = {
   database: {
@@ -439,13 +318,13 @@ export const schema = {
   },
   clickToCall: {
     maxPerClientMinute: {
-      doc: 'Click-to-call requests one client address may make per minute, across all daemons and widgets; 0 = no limit.',
+      doc: 'Click-to-call requests one client address (an IPv4 address, or an IPv6 /64) may make per minute, across all daemons and widgets; 0 = no limit.',
       format: 'count',
       default: 3,
       env: 'CLICK_TO_CALL_MAX_PER_CLIENT_MINUTE',
     },
     maxPerClientDay: {
-      doc: 'Click-to-call requests one client address may make per UTC day, across all daemons and widgets; 0 = no limit.',
+      doc: 'Click-to-call requests one client address (an IPv4 address, or an IPv6 /64) may make per UTC day, across all daemons and widgets; 0 = no limit.',
       format: 'count',
       default: 20,
       env: 'CLICK_TO_CALL_MAX_PER_CLIENT_DAY',
