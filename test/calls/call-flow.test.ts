@@ -100,7 +100,7 @@ t.test('calls on SQLite', async (t) => {
   });
 
   t.test('caller hangs up while the first phone rings', async (t) => {
-    const { call: c, cdr } = await call(d, { defaultLeg: { result: 'answer', ringMs: 5000 }, callerHangsUpAfterMs: 80 });
+    const { call: c, cdr } = await call(d, { defaultLeg: { result: 'answer', ringMs: 5000 }, callerHangsUpOnApp: 'bridge' });
     t.equal(c.bridges.length, 1, 'no further leg after the caller left');
     t.equal(c.bridges[0].result, 'cancelled');
     t.match(cdr, { outcome: 'abandoned', hangup_cause: 'ORIGINATOR_CANCEL', answered_by: null });
