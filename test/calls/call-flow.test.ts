@@ -48,7 +48,8 @@ t.test('calls on SQLite', async (t) => {
   await d.daemon.store.poll();
 
   t.test('normal answer: handshake, continue_on_fail before the bridge, dial string, CDR', async (t) => {
-    const { call: c, cdr } = await call(d, { legs: { '13800000001': { result: 'answer', talkMs: 50 } } });
+    // timeScale 1: the stand-in lingers the real 10 s, so only the daemon can close the socket in time.
+    const { call: c, cdr } = await call(d, { timeScale: 1, legs: { '13800000001': { result: 'answer', talkMs: 50 } } });
     t.same(c.commands.slice(0, 4).map((x) => x.line.split(' ')[0]), ['connect', 'myevents', 'linger', 'nixevent']);
     t.equal(c.commands[1].line, 'myevents plain', 'only this call\'s events, plain format');
     t.equal(c.commands[2].line, 'linger 10');
@@ -99,7 +100,7 @@ t.test('calls on SQLite', async (t) => {
   });
 
   t.test('caller hangs up while the first phone rings', async (t) => {
-    const { call: c, cdr } = await call(d, { defaultLeg: { result: 'answer', ringMs: 5000 }, callerHangsUpAfterMs: 80 });
+    const { call: c, cdr } = await call(d, { defaultLeg: { result: 'answer', ringMs: 5000 }, callerHangsUpOnApp: 'bridge' });
     t.equal(c.bridges.length, 1, 'no further leg after the caller left');
     t.equal(c.bridges[0].result, 'cancelled');
     t.match(cdr, { outcome: 'abandoned', hangup_cause: 'ORIGINATOR_CANCEL', answered_by: null });
@@ -107,7 +108,7 @@ t.test('calls on SQLite', async (t) => {
   });
 
   t.test('caller hangs up during the not-in-service announcement', async (t) => {
-    const { cdr } = await call(d, { destination: '4009999999', playbackMs: 500, callerHangsUpAfterMs: 60 });
+    const { cdr } = await call(d, { destination: '4009999999', playbackMs: 500, callerHangsUpOnApp: 'playback' });
     t.match(cdr, { outcome: 'announced', tenant_id: null, hangup_cause: 'ORIGINATOR_CANCEL' });
   });
 

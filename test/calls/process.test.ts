@@ -10,6 +10,10 @@ import t from 'tap';
 import { startDaemonProcess } from '../daemon/spawn';
 import { until } from '../helpers/wait';
 
+// Three daemon processes started under ts-node, one after another: on a loaded machine (load 20 on
+// 2 vCPU) that took more than tap's 180 s per file. A bound, not a race: the tests wait for events.
+t.setTimeout(480_000);
+
 t.test('invalid configuration: exit 2, the key and the reason on stderr', async (t) => {
   const d = startDaemonProcess({ ESL_LISTEN_PORT: 'eighty' });
   t.equal(await d.exited, 2);

@@ -85,6 +85,8 @@ export interface CallScript {
   missingDirs?: string[];
   /** Destroy the socket abruptly when this application starts. */
   dropSocketOnApp?: string;
+  /** The caller hangs up as this application starts (an event, where callerHangsUpAfterMs is a time). */
+  callerHangsUpOnApp?: string;
   /** Scales FreeSWITCH's seconds (leg_timeout, linger, prompt lengths, the timeline) into test time: 0.01 → 15 s is 150 ms. */
   timeScale?: number;
   /** Test ms every prompt not in promptMs plays for (default 5). */
@@ -489,6 +491,10 @@ class FakeCall {
     this.sendEvent('CHANNEL_EXECUTE', this.appHeaders(app, null));
     if (this.script.oversizedEvent?.onApp === app.app) this.sendOversized(this.script.oversizedEvent);
     if (this.script.foreignEvents?.onApp === app.app) this.sendForeign(this.script.foreignEvents);
+    if (this.script.callerHangsUpOnApp === app.app) {
+      this.model.hangup(this.record.answered ? 'NORMAL_CLEARING' : 'ORIGINATOR_CANCEL');
+      return;
+    }
     if (app.app === 'play_and_get_digits' && this.script.digits) {
       this.model.typeNow(this.script.digits[this.digitIndex++] ?? '');
     }
