@@ -21,14 +21,29 @@ import { Metrics } from './metrics';
 import { ConfigCache, databaseIdentity } from './snapshot/cache';
 import { ConfigStore } from './snapshot/store';
 import { PromptResolver, TtsRenderer } from './prompts';
+import { systemPromptFile } from './calls/prompt-player';
 import { startCron, type CronService } from './cron';
 import { ClickToCallCalls, ClickToCallMetrics, ClickToCallService } from './clicktocall';
+import { ClusterMetrics } from './cluster/metrics';
+import { moveSegments, workerSpoolDirs } from './cluster/spool-layout';
 
 export interface DaemonOptions {
   clock?: CallServerDeps['clock'];
   random?: CallServerDeps['random'];
   /** false: cron jobs run only through scheduler.runTick() (tests that drive every tick). */
   cronSchedule?: boolean;
+  /** This daemon is worker `slot` of a cluster (CLUSTER_WORKERS > 1; src/cluster/worker.ts). */
+  worker?: WorkerRole;
+}
+
+/**
+ * A cluster worker: the primary serves /metrics and /healthz (no HTTP server here); the cron jobs
+ * and the configuration cache file are the leader's alone (cluster-scope jobs tick only while
+ * isLeader() says so; node jobs run in every worker under the name NODE_NAME/worker-<slot>).
+ */
+export interface WorkerRole {
+  slot: number;
+  isLeader(): boolean;
 }
 
 export class Daemon {
@@ -48,13 +63,14 @@ export class Daemon {
     readonly store: ConfigStore,
     readonly cdrs: CdrWriter,
     readonly calls: CallServer,
-    readonly http: MetricsServer,
+    readonly http: MetricsServer | null,
   ) {}
 
   static async start(settings: Settings, log: Logger, options: DaemonOptions = {}): Promise<Daemon> {
     const metrics = new Metrics({ tenantIds: settings.metrics.tenantIds });
     const spool = new CdrSpool(settings.cdr.spoolDir);
     await spool.open();
+    if (!options.worker) adoptWorkerSpools(settings.cdr.spoolDir, log);
     // What started so far, undone in reverse when a later step fails (a test's second daemon on
     // a locked folder, a database that cannot be read without a cache) so nothing leaks.
     const undo: Array<() => unknown> = [() => spool.close()];
@@ -67,6 +83,7 @@ export class Daemon {
       const store = new ConfigStore(knex, { ...settings.configCache, maxCallS: settings.calls.maxDurationS }, log, metrics, undefined, {
         cache: new ConfigCache(settings.configCache.file, databaseIdentity(settings.database.url)),
         prepare: () => prepareDatabase(knex, settings, log),
+        writesCache: options.worker ? () => options.worker?.isLeader() === true : undefined,
       });
       await store.start();
       undo.push(() => store.stop());
@@ -81,20 +98,29 @@ export class Daemon {
       const clickToCallCalls = new ClickToCallCalls(knex, clickToCallMetrics, settings.admission.queryTimeoutMs * 5, options.clock);
       const calls = new CallServer({ settings, store, cdrs, metrics, log, knex, prompts, clickToCall: clickToCallCalls, ...options });
       let daemon: Daemon | null = null;
-      const http = new MetricsServer(metrics, () => daemon?.health() ?? { ok: false, status: 'starting', detail: {} });
+      const worker = options.worker;
+      const http = worker ? null : new MetricsServer(metrics.registry, () => daemon?.health() ?? { ok: false, status: 'starting', detail: {} });
+      if (!worker) ClusterMetrics.single(metrics.registry);
       daemon = new Daemon(settings, log, knex, metrics, store, cdrs, calls, http);
       if (settings.cron.enabled) {
-        daemon.cron = await startCron({ settings, knex, log, metrics, liveCalls: () => calls.liveCalls(), clock: options.clock, schedule: options.cronSchedule });
+        const cronRole = worker ? { node: `${settings.node.name}/worker-${worker.slot}`.slice(0, 64), gate: (job: { scope: string }) => job.scope === 'node' || worker.isLeader() } : {};
+        daemon.cron = await startCron({
+          settings, knex, log, metrics, liveCalls: () => calls.liveCalls(), clock: options.clock, schedule: options.cronSchedule,
+          warningFile: () => systemPromptFile(prompts, 'capped', calls.promptFiles),
+          ...cronRole,
+        });
         const cron = daemon.cron;
         undo.push(() => cron.stop());
       }
-      daemon.metricsPort = (await http.listen(settings.metrics.host, settings.metrics.port)).port;
-      undo.push(() => http.close());
-      log.info({ host: settings.metrics.host, port: daemon.metricsPort }, 'metrics listening on /metrics');
+      if (http) {
+        daemon.metricsPort = (await http.listen(settings.metrics.host, settings.metrics.port)).port;
+        undo.push(() => http.close());
+        log.info({ host: settings.metrics.host, port: daemon.metricsPort }, 'metrics listening on /metrics');
+      }
       daemon.eslPort = (await calls.listen()).port;
       if (settings.api.enabled) {
         // After the outbound socket listens: FreeSWITCH hands the answered visitor legs to it.
-        const clickToCall = await ClickToCallService.start({ settings, knex, store, cdrs, metrics: clickToCallMetrics, log, clock: options.clock, eslPort: daemon.eslPort });
+        const clickToCall = await ClickToCallService.start({ settings, knex, store, cdrs, metrics: clickToCallMetrics, log, clock: options.clock, eslPort: daemon.eslPort, serving: (id) => clickToCallCalls.isServing(id) });
         daemon.clickToCall = clickToCall;
         undo.push(() => clickToCall.stop());
       }
@@ -130,6 +156,11 @@ export class Daemon {
     };
   }
 
+  /** A cluster worker made leader: it writes the configuration cache from now on, starting with the rows in force. */
+  becameLeader(): void {
+    this.store.saveCacheNow();
+  }
+
   /** SIGTERM: refuse new calls, drain live ones (bounded), flush CDRs, close everything. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
@@ -140,12 +171,22 @@ export class Daemon {
       await this.store.stop();
       await this.store.cacheSaved();
       await this.cdrs.stop();
-      await this.http.close();
+      await this.http?.close();
       await this.knex.destroy();
       this.log.info({ cdrSpoolDepth: this.cdrs.spoolDepth }, 'stopped');
     })();
     return this.stopping;
   }
+}
+
+/**
+ * A single-process daemon owns CDR_SPOOL_DIR whole: segments a run with workers left in
+ * worker-<n> folders are moved into its own folder and replayed (src/cluster/spool-layout.ts).
+ */
+function adoptWorkerSpools(root: string, log: Logger): void {
+  const r = moveSegments(workerSpoolDirs(root).map((w) => w.dir), root);
+  for (const m of r.moved) log.info({ from: m.from, segments: m.segments }, 'CDR spool segments of a worker folder adopted');
+  for (const dir of r.busy) log.warn({ dir }, 'CDR spool folder of a worker still in use by another process; left alone');
 }
 
 /** Before the first load from the database: migrations, and the demo tenant where asked. */

@@ -3,16 +3,18 @@
  * drain), 1 when start-up failed (among others: the configuration cannot be read from the database
  * and there is no cached copy), 2 for an invalid setting (the message names the key), 3 when the
  * CDR spool folder is in use by another daemon.
+ *
+ * CLUSTER_WORKERS = 1 (the default): this process is the daemon. More: this process becomes the
+ * cluster's primary (src/cluster/primary.ts) and the same entry point runs in every worker
+ * (src/cluster/worker.ts).
  */
+import cluster from 'node:cluster';
 import { ConfigError, loadSettings } from './config';
-import { SpoolLockedError } from './cdr/spool-lock';
+import { ClusterPrimary } from './cluster/primary';
+import { runWorker } from './cluster/worker';
 import { Daemon } from './daemon';
+import { EXIT_INVALID_CONFIG, exitOnStartFailure } from './exit-codes';
 import { createLogger } from './log';
-import { ConfigUnavailableError } from './snapshot/store';
-
-const EXIT_START_FAILED = 1;
-const EXIT_INVALID_CONFIG = 2;
-const EXIT_SPOOL_LOCKED = 3;
 
 async function main(): Promise<void> {
   let settings;
@@ -27,22 +29,35 @@ async function main(): Promise<void> {
   }
   const log = createLogger(settings.log.level);
   process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'unhandled promise rejection'));
-  let daemon: Daemon;
-  try {
-    daemon = await Daemon.start(settings, log);
-  } catch (err) {
-    log.fatal({ err }, 'start-up failed');
-    // The operator's reasons in one plain line too (the JSON log may go to a collector).
-    if (err instanceof SpoolLockedError || err instanceof ConfigUnavailableError) process.stderr.write(`hotline: ${err.message}\n`);
-    process.exit(err instanceof SpoolLockedError ? EXIT_SPOOL_LOCKED : EXIT_START_FAILED);
+  if (cluster.isWorker) {
+    runWorker(settings, log);
+    return;
+  }
+  let stop: () => Promise<number>;
+  if (settings.cluster.workers > 1) {
+    let primary: ClusterPrimary;
+    try {
+      primary = await ClusterPrimary.start(settings, log);
+    } catch (err) {
+      exitOnStartFailure(err, log);
+    }
+    stop = () => primary.stop();
+  } else {
+    let daemon: Daemon;
+    try {
+      daemon = await Daemon.start(settings, log);
+    } catch (err) {
+      exitOnStartFailure(err, log);
+    }
+    stop = () => daemon.stop().then(() => 0);
   }
   let signalled = false;
   const shutdown = (signal: string): void => {
     if (signalled) return;
     signalled = true;
     log.info({ signal }, 'signal received');
-    daemon.stop().then(
-      () => process.exit(0),
+    stop().then(
+      (code) => process.exit(code),
       (err: unknown) => {
         log.error({ err }, 'shutdown failed');
         process.exit(1);

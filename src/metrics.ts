@@ -219,9 +219,15 @@ export class Metrics {
 
   readonly promptFilesMissing = new Gauge({
     name: 'hotline_prompt_files_missing',
-    help: 'Prompt files the daemon may play (system prompts, prompts.file) that are missing or unreadable, as last checked (start-up and every configuration load; 0 when PROMPTS_SAME_FILESYSTEM says the daemon cannot see them).',
+    help: 'Prompt files the daemon may play (system prompts, prompts.file) with a problem, by reason: missing (not there: calls play a system prompt or a tone instead), unreadable (this daemon may not read it; FreeSWITCH may: still played), not_a_file, empty; as last checked (start-up and every configuration load; 0 when PROMPTS_SAME_FILESYSTEM says the daemon cannot see them).',
+    labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+
+  /** The prompt file check's counts (src/prompts/file-check.ts), one series per reason. */
+  setPromptFileProblems(counts: Readonly<Record<string, number>>): void {
+    for (const [problem, n] of Object.entries(counts)) this.promptFilesMissing.set({ reason: problem.replace(/ /g, '_') }, n);
+  }
 
   readonly promptsNotPlayed = new Counter({
     name: 'hotline_prompts_not_played_total',
@@ -259,6 +265,7 @@ export class Metrics {
     for (const result of ['ok', 'error'] as const) this.configCacheWrites.inc({ result }, 0);
     for (const column of CAPPED_COLUMNS) this.chargesCapped.inc({ column }, 0);
     for (const application of PROMPT_APPLICATIONS) this.promptsNotPlayed.inc({ application }, 0);
+    for (const reason of ['missing', 'unreadable', 'not_a_file', 'empty']) this.promptFilesMissing.set({ reason }, 0);
     for (const reason of RELEASE_REASONS) this.callsReleased.inc({ reason }, 0);
     for (const form of CALLER_NUMBER_FORMS) this.callerNumbers.inc({ form }, 0);
     for (const number_kind of NUMBER_KIND_LABELS) {

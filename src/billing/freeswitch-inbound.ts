@@ -26,7 +26,7 @@ import { Connection } from 'modesl';
 import { EslCommandError, EslError, EslTimeoutError, SocketClosedError, UnsafeValueError } from '../esl/errors';
 import { frameToEvent, type EslEvent } from '../esl/event';
 import { EslFramer } from '../esl/parser';
-import { assertHeaderValue, identifier, mediaPath } from '../esl/safe';
+import { assertHeaderValue, identifier, promptPath } from '../esl/safe';
 
 export interface InboundOptions {
   host: string;
@@ -180,7 +180,7 @@ export class FreeSwitchInbound {
 
   /** Plays a file into a live call (both legs by default). True on +OK. */
   async broadcast(uuid: string, file: string, legs: 'aleg' | 'bleg' | 'both' = 'both'): Promise<boolean> {
-    const reply = await this.api(`uuid_broadcast ${callUuid(uuid)} ${mediaPath('warning prompt', file)} ${legs}`);
+    const reply = await this.api(`uuid_broadcast ${callUuid(uuid)} ${promptPath('warning prompt', file)} ${legs}`);
     return reply.startsWith('+OK');
   }
 

@@ -32,7 +32,8 @@ export interface LiveGuardDeps {
   source: LiveCallSource;
   /** Opens an authenticated inbound connection; null = cutting disabled (no FS_ESL_PASSWORD). */
   connectInbound: (() => Promise<FreeSwitchInbound>) | null;
-  warningFile: string;
+  /** The warning prompt's file as calls would play it now (prompt-player.ts systemPromptFile). */
+  warningFile: () => string;
   log: Logger;
   clock?: () => Date;
   /** Called after each run with the number of capped tenants (for the gauge). */
@@ -144,7 +145,7 @@ export class LiveCallGuard {
       for (const uuid of targets) {
         if (this.warned.has(uuid)) continue;
         try {
-          if (await fs.broadcast(uuid, this.deps.warningFile, 'both')) warned++;
+          if (await fs.broadcast(uuid, this.deps.warningFile(), 'both')) warned++;
           this.warned.add(uuid);
         } catch (err) {
           this.deps.log.warn({ err, call_uuid: uuid }, 'warning prompt could not be played');

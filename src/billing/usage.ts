@@ -16,7 +16,7 @@ import type { Knex } from 'knex';
 import { dbKind, fromDbTimestamp } from '../db/connect';
 import { clampMoney, formatMoney, MAX_MONEY, MIN_MONEY, money, parseMoney, parseMoneyCapped, type Money } from '../domain/money';
 import type { CappedColumn } from '../metrics';
-import { periodOf, tenantZone, type Period, type PeriodKind } from '../domain/periods';
+import { periodOf, periodStartOf, tenantZone, type Period, type PeriodKind } from '../domain/periods';
 
 export type Db = Knex | Knex.Transaction;
 
@@ -142,9 +142,9 @@ export async function chargeNewCdrs(trx: Knex.Transaction, cdrs: readonly Charge
     const zone = zones.get(c.tenantId) ?? tenantZone(null);
     const at = fromDbTimestamp(c.startedAt) ?? new Date();
     for (const kind of ['day', 'month'] as const) {
-      const p = periodOf(kind, at, zone);
-      const key = `${String(c.tenantId).padStart(12, '0')}/${kind}/${p.start}`;
-      const entry = usage.get(key) ?? { tenantId: c.tenantId, kind, start: p.start, spend: 0 };
+      const start = periodStartOf(kind, at, zone);
+      const key = `${String(c.tenantId).padStart(12, '0')}/${kind}/${start}`;
+      const entry = usage.get(key) ?? { tenantId: c.tenantId, kind, start, spend: 0 };
       entry.spend = add(entry.spend, c.cost);
       usage.set(key, entry);
     }

@@ -29,7 +29,7 @@ import { EslCallChannel } from '../esl/call-channel';
 import { EslError } from '../esl/errors';
 import type { Metrics } from '../metrics';
 import type { PromptResolver } from '../prompts';
-import { PromptFileStatus, promptFilesInUse, seesPromptFiles } from '../prompts/file-check';
+import { PromptFileStatus, promptFilesInUse, replacedInCalls, seesPromptFiles } from '../prompts/file-check';
 import type { ConfigStore } from '../snapshot/store';
 import type { ConfigSnapshot } from '../snapshot/types';
 import { legOf, type ClickToCallCalls } from '../clicktocall/session';
@@ -78,8 +78,11 @@ export class CallServer {
   private watchPromptFiles(): PromptFileStatus {
     const { settings, log, metrics, store } = this.deps;
     const status = new PromptFileStatus(
-      (p) => log.warn({ file: p.path, problem: p.problem, used_by: p.usedBy }, 'prompt file missing or unreadable: calls get a system prompt or a tone instead'),
-      (n) => metrics.promptFilesMissing.set(n),
+      (p) =>
+        replacedInCalls(p.problem)
+          ? log.warn({ file: p.path, problem: p.problem, used_by: p.usedBy }, 'prompt file missing: calls get a system prompt or a tone instead')
+          : log.warn({ file: p.path, problem: p.problem, used_by: p.usedBy }, 'prompt file not usable as this daemon sees it (FreeSWITCH may still play it): calls still play it'),
+      (counts) => metrics.setPromptFileProblems(counts),
     );
     const check = (snapshot: ConfigSnapshot | null): void => {
       void status.refresh(() => promptFilesInUse(settings, snapshot)).catch((err: unknown) => log.error({ err }, 'prompt file check failed'));

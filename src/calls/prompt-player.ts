@@ -10,9 +10,10 @@
  * so a key during any part counts, and no gap between two applications in which FreeSWITCH's
  * park would drop keys (M2).
  *
- * A file known to be missing (the check in src/prompts/file-check.ts) is replaced by the system
- * prompt, and a missing system prompt by a tone: a missing prompt must never cost a caller the
- * call. A play_and_get_digits that comes back with no digits faster than its own timeout allows
+ * A file known to be missing (the check in src/prompts/file-check.ts: not there at all, not merely
+ * unreadable by the daemon) is replaced by the system prompt, and a missing system prompt by a
+ * tone: a missing prompt must never cost a caller the call. A playback that FreeSWITCH answers
+ * with FILE NOT FOUND is counted and followed by the same stand-in. A play_and_get_digits that comes back with no digits faster than its own timeout allows
  * (the prompt could not be opened: M5) is counted and run again with a tone, so the caller still
  * gets the whole time to key.
  */
@@ -40,6 +41,16 @@ export function tenantPrompt(id: number | null, fallback: SystemPromptName): Pro
 
 /** What a caller hears for a prompt whose file is missing: half a second of 440 Hz, no file needed (mod_tone_stream). */
 export const MISSING_PROMPT_TONE = 'tone_stream://%(400,100,440)';
+
+/**
+ * The file FreeSWITCH plays for a system prompt: its file in PROMPTS_DIR, or the tone when the file
+ * check knows it is missing. The one decision for every prompt played by path — in a call's
+ * applications, its spend-guard warning (uuid_broadcast) and the live-call job's warning.
+ */
+export function systemPromptFile(prompts: Pick<PromptResolver, 'system'>, name: SystemPromptName, files: Pick<PromptFileStatus, 'knownMissing'> | null): string {
+  const file = prompts.system(name).arg;
+  return files?.knownMissing(file) ? MISSING_PROMPT_TONE : file;
+}
 
 /** Longest a prompt is expected to play; bounds playback completions. */
 export const PROMPT_MAX_MS = 120_000;
@@ -78,14 +89,17 @@ export class PromptPlayer {
     const p = this.deps.prompts.resolveId(this.deps.snapshot.prompts, ref.id, ref.fallback);
     if (p.fallback) this.log.warn({ prompt_id: ref.id, reason: p.fallback }, 'prompt not playable; system prompt instead');
     if (p.app === 'playback' && !this.missing(p.arg)) return p.arg;
-    const system = this.deps.prompts.system(ref.fallback).arg;
-    if (!this.missing(system)) return system;
-    this.log.debug({ prompt_id: ref.id, system }, 'prompt file missing: a tone instead');
-    return MISSING_PROMPT_TONE;
+    return systemPromptFile(this.deps.prompts, ref.fallback, this.deps.promptFiles);
   }
 
+  /** Known missing (not there at all); a file this daemon merely cannot read is still played. */
   private missing(file: string): boolean {
-    return this.deps.promptFiles?.missing(file) ?? false;
+    return this.deps.promptFiles?.knownMissing(file) ?? false;
+  }
+
+  /** The system prompts standing in for `refs`, joined as joined() does; a tone when none is there. */
+  private joinedSystem(refs: readonly PromptRef[]): string {
+    return this.joined(refs.map((r) => systemPrompt(r.fallback)));
   }
 
   /**
@@ -114,11 +128,28 @@ export class PromptPlayer {
     const file = this.joined(refs);
     const response = await this.channel.playback(file, PROMPT_MAX_MS * refs.length);
     if (response === 'FILE NOT FOUND') {
-      this.deps.metrics.promptsNotPlayed.inc({ application: 'playback' });
-      this.log.warn({ file }, 'FreeSWITCH could not play the prompt (FILE NOT FOUND)');
+      await this.notFound(refs, file);
     } else if (response !== 'FILE PLAYED' && !this.channel.hungUp) {
       this.log.warn({ file, response }, 'prompt did not play');
     }
+  }
+
+  /**
+   * FreeSWITCH answered FILE NOT FOUND (the daemon did not know, or could not see the folder):
+   * counted, then what stands in for it is played — the system prompt for a tenant's file, a tone
+   * when that is not found either. The call goes on.
+   */
+  private async notFound(refs: readonly PromptRef[], file: string): Promise<void> {
+    this.deps.metrics.promptsNotPlayed.inc({ application: 'playback' });
+    const system = this.joinedSystem(refs);
+    const instead = system === file ? MISSING_PROMPT_TONE : system;
+    this.log.warn({ file, instead }, 'FreeSWITCH could not play the prompt (FILE NOT FOUND): playing what stands in for it');
+    if (this.channel.hungUp) return;
+    const again = await this.channel.playback(instead, PROMPT_MAX_MS * refs.length);
+    if (again !== 'FILE NOT FOUND' || instead === MISSING_PROMPT_TONE || this.channel.hungUp) return;
+    this.deps.metrics.promptsNotPlayed.inc({ application: 'playback' });
+    this.log.warn({ file: instead }, 'FreeSWITCH could not play the system prompt either (FILE NOT FOUND): a tone instead');
+    await this.channel.playback(MISSING_PROMPT_TONE, PROMPT_MAX_MS);
   }
 
   /**

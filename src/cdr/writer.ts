@@ -1,22 +1,40 @@
 /**
- * Moves CDRs from the durable spool into the `cdrs` table. Writing is idempotent by call_uuid
- * (a replayed segment never doubles a call), and each new CDR's cost is charged (tenant_usage
- * spend, prepaid balance) in the transaction that inserts it, so exactly once. A database that is down leaves the spool growing and
- * is retried; a record the database refuses as data is quarantined instead of blocking the rest.
+ * Moves CDRs from the durable spool into the `cdrs` table, in batches that span spool segments
+ * (src/cdr/batch.ts: multi-row inserts idempotent by call_uuid, each new CDR's cost charged in
+ * the transaction that inserts it, so exactly once). A database that is down leaves the spool
+ * growing and is retried; a batch the database refuses as data is halved until the refused record
+ * is alone, and only that record is quarantined. A segment is deleted once every line of it is
+ * written or quarantined.
  */
-import { randomUUID } from 'node:crypto';
 import fsp from 'node:fs/promises';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
-import { chargeNewCdrs, fitCost, type CappedCharge } from '../billing/usage';
-import { missedCallsOf, queueMissedCalls } from '../notify';
-import type { Tenant } from '../snapshot/types';
-import { dbKind } from '../db/connect';
 import type { Metrics } from '../metrics';
+import { checkRecord, describeError, isDataError, writeCdrBatch, type TenantsOf } from './batch';
 import { fitColumns, type CdrRecord } from './record';
 import type { CdrSpool } from './spool';
 
-const BATCH = 500;
+export { CdrDataError, checkRecord, insertAndCharge, isDataError, isLockConflict, writeCdrBatch, writeCdrs, type TenantsOf, type WriteResult } from './batch';
+
+/** Records per transaction when the options do not say. */
+export const DEFAULT_BATCH_ROWS = 2000;
+
+/** A spool segment being replayed: deleted once none of its records is still unwritten. */
+interface SegmentState {
+  readonly path: string;
+  /** Non-blank lines (what the spool-depth gauge counted). */
+  readonly lines: number;
+  /** Records of it not yet written or quarantined. */
+  open: number;
+  /** Lines refused (unparsable, or refused by the database), quarantined when the segment is done. */
+  readonly refused: Array<{ line: string; reason: string }>;
+}
+
+interface Pending {
+  readonly record: CdrRecord;
+  readonly line: string;
+  readonly segment: SegmentState;
+}
 
 export class CdrWriter {
   private timer: NodeJS.Timeout | null = null;
@@ -28,7 +46,7 @@ export class CdrWriter {
   constructor(
     private readonly knex: Knex,
     private readonly spool: CdrSpool,
-    private readonly options: { flushIntervalMs: number; retryIntervalMs: number; tenants?: TenantsOf },
+    private readonly options: { flushIntervalMs: number; retryIntervalMs: number; tenants?: TenantsOf; batchRows?: number },
     private readonly log: Logger,
     private readonly metrics: Metrics,
   ) {}
@@ -80,62 +98,100 @@ export class CdrWriter {
   private async flushOnce(): Promise<void> {
     if (Date.now() < this.retryAt) return;
     await this.spool.rotate();
-    for (const segment of await this.spool.closedSegments()) {
-      const ok = await this.replaySegment(segment);
-      if (!ok) {
-        this.retryAt = Date.now() + this.options.retryIntervalMs;
-        return;
-      }
-    }
+    const ok = await this.replay(await this.spool.closedSegments());
+    if (!ok) this.retryAt = Date.now() + this.options.retryIntervalMs;
   }
 
-  /** False when the database is unreachable (try again later). */
-  private async replaySegment(segment: string): Promise<boolean> {
-    const text = await fsp.readFile(segment, 'utf8');
-    const records: CdrRecord[] = [];
-    // Quarantined only once the whole segment is done: a retry after an outage must not file
-    // the same line twice.
-    const refused: Array<{ line: string; reason: string }> = [];
+  /**
+   * Replays closed segments, oldest first, in batches of `batchRows` records that may span
+   * segments; one segment is read at a time. False when the database is unreachable (try again
+   * later): segments finished before stay finished, the rest are replayed again next time.
+   */
+  private async replay(paths: readonly string[]): Promise<boolean> {
+    const batchRows = Math.max(1, this.options.batchRows ?? DEFAULT_BATCH_ROWS);
+    const segments: SegmentState[] = [];
+    let pending: Pending[] = [];
+    for (const path of paths) {
+      segments.push(await this.read(path, pending));
+      while (pending.length >= batchRows) {
+        if (!(await this.writeBatch(pending.slice(0, batchRows)))) return false;
+        pending = pending.slice(batchRows);
+        await this.finish(segments);
+      }
+      await this.finish(segments);
+    }
+    while (pending.length > 0) {
+      if (!(await this.writeBatch(pending.slice(0, batchRows)))) return false;
+      pending = pending.slice(batchRows);
+    }
+    await this.finish(segments);
+    return true;
+  }
+
+  /** Parses a segment; its records join `pending`, lines that cannot be records are refused. */
+  private async read(path: string, pending: Pending[]): Promise<SegmentState> {
+    const text = await fsp.readFile(path, 'utf8');
     let lines = 0;
+    const refused: SegmentState['refused'] = [];
+    const records: Array<{ record: CdrRecord; line: string }> = [];
     for (const line of text.split('\n')) {
       if (line.trim() === '') continue;
       lines++;
+      let value: unknown;
       try {
-        records.push(JSON.parse(line) as CdrRecord);
+        value = JSON.parse(line);
       } catch {
         // Only a crash in the middle of a write leaves a partial line; it was never acknowledged.
         refused.push({ line, reason: 'unparsable spool line' });
+        continue;
       }
+      const checked = checkRecord(value);
+      if (checked.ok) records.push({ record: checked.record, line });
+      else refused.push({ line, reason: describeError(checked.error) });
     }
-    for (let i = 0; i < records.length; i += BATCH) {
-      const batch = records.slice(i, i + BATCH);
-      try {
-        await this.insert(batch);
-      } catch (err) {
-        if (!isDataError(err)) {
-          this.log.warn({ err: describe(err), spooled: this.depth }, 'database unavailable for CDRs; kept in spool');
-          return false;
-        }
-        // One bad record must not hold back the others: write them one by one.
-        for (const record of batch) {
-          try {
-            await this.insert([record]);
-          } catch (single) {
-            if (!isDataError(single)) return false;
-            refused.push({ line: JSON.stringify(record), reason: describe(single) });
-          }
-        }
+    const segment: SegmentState = { path, lines, open: records.length, refused };
+    for (const r of records) pending.push({ ...r, segment });
+    return segment;
+  }
+
+  /**
+   * Writes one batch; on a data error halves it until the refused record is alone, which is
+   * refused (quarantined with its segment). False when the database is unreachable.
+   */
+  private async writeBatch(items: readonly Pending[]): Promise<boolean> {
+    try {
+      await this.insert(items.map((i) => i.record));
+    } catch (err) {
+      if (!isDataError(err)) {
+        this.log.warn({ err: describeError(err), spooled: this.depth }, 'database unavailable for CDRs; kept in spool');
+        return false;
       }
+      if (items.length > 1) {
+        const half = Math.ceil(items.length / 2);
+        return (await this.writeBatch(items.slice(0, half))) && (await this.writeBatch(items.slice(half)));
+      }
+      items[0]?.segment.refused.push({ line: items[0].line, reason: describeError(err) });
     }
-    for (const r of refused) {
-      this.log.error({ reason: r.reason, line: r.line.slice(0, 200) }, 'CDR refused; quarantined in the spool directory');
-      this.spool.quarantine(r.line, r.reason);
-      this.metrics.cdrsQuarantined.inc();
-    }
-    await fsp.unlink(segment);
-    this.depth = Math.max(0, this.depth - lines);
-    this.metrics.cdrSpoolDepth.set(this.depth);
+    for (const i of items) i.segment.open--;
     return true;
+  }
+
+  /**
+   * Quarantines the refused lines of every leading segment that is done and deletes it. Refused
+   * lines are quarantined only then: a retry after an outage must not file the same line twice.
+   */
+  private async finish(segments: SegmentState[]): Promise<void> {
+    while (segments.length > 0 && segments[0].open === 0) {
+      const s = segments.shift() as SegmentState;
+      for (const r of s.refused) {
+        this.log.error({ reason: r.reason, line: r.line.slice(0, 200) }, 'CDR refused; quarantined in the spool directory');
+        this.spool.quarantine(r.line, r.reason);
+        this.metrics.cdrsQuarantined.inc();
+      }
+      await fsp.unlink(s.path);
+      this.depth = Math.max(0, this.depth - s.lines);
+      this.metrics.cdrSpoolDepth.set(this.depth);
+    }
   }
 
   /**
@@ -153,93 +209,4 @@ export class CdrWriter {
       }
     });
   }
-}
-
-/** What one batch did: new rows, and the charges cut to what the money columns hold. */
-export interface WriteResult {
-  fresh: number;
-  capped: CappedCharge[];
-}
-
-/** The tenants in force, for missed-call notifications (the configuration snapshot). */
-export type TenantsOf = () => ReadonlyMap<number, Tenant>;
-
-/** Writes and charges one batch in its own transaction (retried on lock conflicts); returns the new rows. */
-export async function writeCdrs(knex: Knex, records: readonly CdrRecord[], tenants?: TenantsOf): Promise<number> {
-  return (await writeCdrBatch(knex, records, tenants)).fresh;
-}
-
-export function writeCdrBatch(knex: Knex, records: readonly CdrRecord[], tenants?: TenantsOf): Promise<WriteResult> {
-  return withLockRetry(() => knex.transaction((trx) => insertAndCharge(trx, records, tenants)));
-}
-
-/**
- * One batch, one transaction: insert (duplicates by call_uuid are no-ops), find the rows this
- * statement inserted, charge them, drop them from live_calls. Returns how many were new.
- *
- * Which rows are new is decided by the database, not by a read before the insert: every row of
- * the batch carries a fresh `write_batch` token and a duplicate keeps the token of whoever
- * inserted it first. Two daemons writing the same call at the same moment are serialised by the
- * unique key on call_uuid; only the one whose insert won sees the row as its own. Rows are sorted
- * by call_uuid so concurrent batches lock keys in the same order.
- */
-export async function insertAndCharge(trx: Knex.Transaction, records: readonly CdrRecord[], tenants?: TenantsOf): Promise<WriteResult> {
-  const batch = randomUUID();
-  const byUuid = new Map<string, CdrRecord>();
-  const costCapped = new Map<string, CappedCharge>();
-  for (const r of records) {
-    if (byUuid.has(r.call_uuid)) continue;
-    // A cost cdrs.cost cannot hold is cut to its maximum: refused, the CDR would be quarantined.
-    const { cdr, capped } = fitCost(r);
-    byUuid.set(r.call_uuid, cdr);
-    if (capped) costCapped.set(r.call_uuid, capped);
-  }
-  const uuids = [...byUuid.keys()].sort();
-  const rows = uuids.map((u) => ({ ...byUuid.get(u)!, write_batch: batch }));
-  const query = trx('cdrs').insert(rows).onConflict('call_uuid');
-  // MySQL: a no-op ON DUPLICATE KEY UPDATE, not INSERT IGNORE (which would also turn data
-  // errors into silent warnings). SQLite: ON CONFLICT DO NOTHING.
-  await (dbKind(trx) === 'mysql' ? query.merge(['call_uuid']) : query.ignore());
-  const mine: Array<{ call_uuid: string }> = await trx('cdrs').whereIn('call_uuid', uuids).andWhere('write_batch', batch).select('call_uuid');
-  const fresh = mine.map((r) => byUuid.get(r.call_uuid)!);
-  const charged = await chargeNewCdrs(trx, fresh);
-  // Missed calls of new CDRs queue their notification in the same transaction: once per call.
-  if (tenants) await queueMissedCalls(trx, missedCallsOf(tenants(), fresh));
-  await trx('live_calls').whereIn('call_uuid', uuids).delete();
-  const costs = mine.flatMap((r) => costCapped.get(r.call_uuid) ?? []);
-  return { fresh: fresh.length, capped: [...costs, ...charged.capped] };
-}
-
-/** Lock conflicts between concurrent writers roll the transaction back; run it again. */
-async function withLockRetry<T>(fn: () => Promise<T>, attempts = 4): Promise<T> {
-  for (let i = 1; ; i++) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (i >= attempts || !isLockConflict(err)) throw err;
-      await new Promise((r) => setTimeout(r, 5 * i + Math.floor(Math.random() * 10)));
-    }
-  }
-}
-
-export function isLockConflict(err: unknown): boolean {
-  const code = (err as { code?: string } | null)?.code;
-  return code === 'ER_LOCK_DEADLOCK' || code === 'ER_LOCK_WAIT_TIMEOUT' || code === 'SQLITE_BUSY';
-}
-
-/** Errors that are about the data (retrying will not help) rather than the connection. */
-export function isDataError(err: unknown): boolean {
-  if (!err || typeof err !== 'object') return false;
-  const e = err as { code?: string; sqlState?: string };
-  if (typeof e.sqlState === 'string' && /^2[23]/.test(e.sqlState)) return true;
-  if (typeof e.code === 'string') {
-    if (/^ER_(DATA_|TRUNCATED|BAD_NULL|WARN_DATA|WRONG_VALUE|INVALID|NO_DEFAULT|DUP_ENTRY|CHECK_CONSTRAINT)/.test(e.code)) return true;
-    if (/^SQLITE_(CONSTRAINT|MISMATCH|TOOBIG)/.test(e.code)) return true;
-  }
-  return false;
-}
-
-function describe(err: unknown): string {
-  const e = err as { code?: string; message?: string };
-  return `${e.code ?? 'ERROR'}: ${e.message ?? String(err)}`;
 }

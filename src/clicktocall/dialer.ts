@@ -10,6 +10,14 @@
  * Then the request row, and `bgapi originate` with a call UUID of our own (origination_uuid):
  * every attempt has its CDR under that UUID, whether the session writes it (the visitor answered)
  * or this module does (busy, no answer, unreachable, or the leg never reached the socket).
+ *
+ * One owner per CDR: once the visitor's leg reached `&socket(…)` and a call session took it, that
+ * session writes the CDR, however late the leg arrived. So the connect watchdog and the sweeper
+ * write a `failed` CDR only for a leg that is known not to be served (legState): not taken by a
+ * session here, its request not advanced by a session elsewhere, and gone from FreeSWITCH
+ * (`uuid_exists` false: while a socket holds the leg, FreeSWITCH keeps the channel). A leg that is
+ * still up is waited for; when FreeSWITCH cannot be asked, the watchdog leaves the attempt to the
+ * sweeper, which judges by the database alone once the leg could not be waiting any more.
  */
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
@@ -45,10 +53,15 @@ export interface DialerDeps {
   metrics: ClickToCallMetrics;
   log: Logger;
   clock: () => Date;
-  originator: Pick<Originator, 'ready' | 'bgapi'>;
+  originator: Pick<Originator, 'ready' | 'bgapi' | 'channelExists'>;
   /** host:port FreeSWITCH hands the answered visitor leg to. */
   socketAddress: string;
+  /** Is a call session of this daemon serving this request's leg (ClickToCallCalls.isServing)? */
+  serving?: (requestId: string) => boolean;
 }
+
+/** Where an answered visitor leg is, as far as the daemon can tell (Dialer.legState). */
+export type LegState = 'served' | 'alive' | 'gone' | 'unknown';
 
 export interface ClickInput {
   widgetKey: string;
@@ -154,6 +167,9 @@ export class Dialer {
     for (const row of await staleRequests(knex, ['dialing', 'visitor_answered'], ringing)) {
       const widget = widgetById(this.deps.snapshot(), row.widgetId);
       const attempt: Attempt = { requestId: row.requestId, callUuid: row.callUuid, widget: widget ?? null, tenantId: row.tenantId, accessNumber: row.accessNumber, homeAreaCode: null, visitor: row.visitorNumber, requestedAt: row.requestedAt };
+      // A leg a session serves, or that FreeSWITCH still has, is not ours to end.
+      const state = await this.legState(attempt);
+      if (state === 'served' || state === 'alive') continue;
       if (await this.endUnanswered(attempt, row.visitorResult ?? 'failed', null, 'failed', now)) ended++;
     }
     const talking = new Date(now.getTime() - (settings.calls.maxDurationS + 3600) * 1000);
@@ -210,13 +226,43 @@ export class Dialer {
     metrics.visitorLegs.inc({ result: 'answered' });
     metrics.visitorAnswerSeconds.observe(Math.max(0, (now.getTime() - attempt.requestedAt.getTime()) / 1000));
     await advanceRequest(knex, attempt.requestId, 'visitor_answered', { visitorAnsweredAt: now, visitorResult: 'answered' });
-    // FreeSWITCH now runs &socket(…): the leg must reach an outbound socket (any daemon) in time.
-    if (!(await this.wait(settings.clickToCall.connectTimeoutS * 1000))) return;
-    const row = await readRequest(knex, attempt.requestId);
-    if (row && (row.status === 'dialing' || row.status === 'visitor_answered')) {
+    // FreeSWITCH now runs &socket(…): the leg should reach an outbound socket (any daemon) within
+    // connectTimeoutS. Judged then, and again every connectTimeoutS while FreeSWITCH still has the
+    // leg (a daemon slow to take it), up to the longest call; a leg a session took is never judged.
+    const stepMs = settings.clickToCall.connectTimeoutS * 1000;
+    const giveUp = now.getTime() + settings.calls.maxDurationS * 1000;
+    for (;;) {
+      if (!(await this.wait(stepMs))) return;
+      const state = await this.legState(attempt);
+      if (state === 'alive' && clock().getTime() < giveUp) {
+        this.deps.log.warn({ request_id: attempt.requestId, socket: this.deps.socketAddress }, 'the answered visitor leg has not reached a call session yet; FreeSWITCH still has it');
+        continue;
+      }
+      // served: its session owns the CDR; unknown (FreeSWITCH cannot be asked) or still alive at the
+      // longest call: the sweeper judges later.
+      if (state !== 'gone') return;
       this.deps.log.error({ request_id: attempt.requestId, socket: this.deps.socketAddress }, 'the answered visitor leg never reached the outbound socket');
       await this.endUnanswered(attempt, 'answered', 'NORMAL_TEMPORARY_FAILURE', 'failed');
+      return;
     }
+  }
+
+  /**
+   * Where an attempt's leg is: `served` when a call session took it (here: in memory, at once; on
+   * another daemon: its request advanced past visitor_answered) or it ended; else FreeSWITCH is
+   * asked whether the channel still exists: `alive`, `gone`, or `unknown` when it cannot say.
+   */
+  async legState(a: Pick<Attempt, 'requestId' | 'callUuid'>): Promise<LegState> {
+    const { knex, originator } = this.deps;
+    const servedHere = (): boolean => this.deps.serving?.(a.requestId) ?? false;
+    if (servedHere()) return 'served';
+    const row = await readRequest(knex, a.requestId);
+    if (!row || (row.status !== 'dialing' && row.status !== 'visitor_answered')) return 'served';
+    const exists = await originator.channelExists(a.callUuid);
+    // A session that took the leg while FreeSWITCH was asked: the leg was not gone.
+    if (servedHere()) return 'served';
+    if (exists === null) return 'unknown';
+    return exists ? 'alive' : 'gone';
   }
 
   /** Ends an attempt that never reached the call flow, and writes its CDR: only if this call ended it. */
@@ -224,6 +270,8 @@ export class Dialer {
     const { knex, cdrs, settings } = this.deps;
     const ended = await advanceRequest(knex, a.requestId, 'ended', { endedAt: now, visitorResult: visitor, outcome, hangupCause: cause });
     if (!ended) return false;
+    // The call's own CDR already landed (a session elsewhere served it but could not advance the request).
+    if (await knex('cdrs').where({ call_uuid: a.callUuid }).first('id')) return true;
     const widget = a.widget;
     const cdr = unansweredAttemptCdr({
       callUuid: a.callUuid, tenantId: widget?.tenantId ?? a.tenantId ?? 0, widgetId: widget?.id ?? 0, accessNumber: widget?.accessNumber ?? a.accessNumber ?? '',

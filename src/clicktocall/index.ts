@@ -27,6 +27,8 @@ export interface ClickToCallServiceDeps {
   clock?: () => Date;
   /** The port the outbound event socket listens on (it may be 0 in the settings). */
   eslPort: number;
+  /** Is a call session of this daemon serving this request's leg? (ClickToCallCalls.isServing) */
+  serving?: (requestId: string) => boolean;
 }
 
 /** How often stale requests and old limit counters are swept. */
@@ -57,7 +59,7 @@ export class ClickToCallService {
     else originator.start();
     const dialer = new Dialer({
       settings, knex: deps.knex, snapshot: () => deps.store.current, cdrs: deps.cdrs, metrics, log, clock, originator,
-      socketAddress: socketAddressOf(settings, deps.eslPort),
+      socketAddress: socketAddressOf(settings, deps.eslPort), serving: deps.serving,
     });
     const app = await buildApi({ settings, dialer, snapshot: () => deps.store.current, metrics, log });
     await app.listen({ host: settings.api.host, port: settings.api.port });

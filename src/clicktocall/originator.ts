@@ -138,6 +138,22 @@ export class Originator {
     return { jobUuid, result };
   }
 
+  /**
+   * `api uuid_exists <uuid>` (mod_commands.c: the body is `true` or `false`): does FreeSWITCH still
+   * have this channel? null when it cannot be asked (not connected, no reply, another answer).
+   */
+  async channelExists(uuid: string): Promise<boolean | null> {
+    if (!this.ready || !this.socket || !/^[A-Za-z0-9-]{1,64}$/.test(uuid)) return null;
+    try {
+      const reply = await this.send(`api uuid_exists ${uuid}`);
+      const body = reply.body.trim();
+      return body === 'true' ? true : body === 'false' ? false : null;
+    } catch (err) {
+      this.options.log.warn({ err: (err as Error).message }, 'inbound event socket: uuid_exists not answered');
+      return null;
+    }
+  }
+
   stop(): void {
     this.stopped = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
@@ -213,6 +229,15 @@ export class Originator {
     const type = event.contentType;
     if (type === 'auth/request') {
       socket.write(`auth ${assertHeaderValue('inbound event socket password', this.options.password)}\n\n`);
+      return;
+    }
+    if (type === 'api/response') {
+      // The answer to an `api` command: in order with the command/replies (FIFO).
+      const pending = this.replies.shift();
+      if (pending) {
+        clearTimeout(pending.timer);
+        pending.resolve(event);
+      }
       return;
     }
     if (type === 'command/reply') {

@@ -30,6 +30,13 @@ export interface RequestProgress {
 }
 
 export class ClickToCallCalls {
+  /**
+   * Requests whose visitor leg reached a call session on this daemon: that session owns the call's
+   * CDR, so the dialer's watchdog and sweeper never write one for them (dialer.ts legState). A
+   * request leaves the set once its `ended` state is in the database (then the row says so).
+   */
+  private readonly serving = new Set<string>();
+
   constructor(
     private readonly knex: Knex,
     private readonly metrics: ClickToCallMetrics,
@@ -44,6 +51,7 @@ export class ClickToCallCalls {
    * agent answers.
    */
   started(leg: ClickToCallLeg, channel: { onBridge(fn: () => void): void }, log: Logger): RequestProgress {
+    this.serving.add(leg.requestId);
     const chain = new Chain(this.timeoutMs, (err) => log.warn({ err: (err as Error).message }, 'click-to-call request state not updated'));
     chain.push(() => advanceRequest(this.knex, leg.requestId, 'connecting', { visitorAnsweredAt: leg.visitorAnsweredAt ?? this.clock(), visitorResult: 'answered' }));
     let bridged = false;
@@ -56,10 +64,19 @@ export class ClickToCallCalls {
     });
     return {
       finished: async (cdr) => {
-        chain.push(() => advanceRequest(this.knex, leg.requestId, 'ended', { endedAt: this.clock(), outcome: cdr.outcome, hangupCause: cdr.hangup_cause }));
+        chain.push(async () => {
+          await advanceRequest(this.knex, leg.requestId, 'ended', { endedAt: this.clock(), outcome: cdr.outcome, hangupCause: cdr.hangup_cause });
+          // The row now says ended (by us, or by someone before): nobody judges it again.
+          this.serving.delete(leg.requestId);
+        });
         await chain.done();
       },
     };
+  }
+
+  /** Is a call session of this daemon serving (or did it serve) this request's visitor leg? */
+  isServing(requestId: string): boolean {
+    return this.serving.has(requestId);
   }
 }
 

@@ -47,6 +47,17 @@ export function registerFormats(): void {
     },
   });
   convict.addFormat({
+    name: 'cluster-workers',
+    // "auto" stays a string (one worker per core, resolved in loadSettings); digits become a number.
+    coerce: (v: unknown) => (typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : typeof v === 'string' ? v.trim() : v),
+    validate(value: unknown) {
+      if (value === 'auto') return;
+      if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0 || value > 256) {
+        throw new Error('must be auto or a whole number from 0 to 256 (0 or auto = one worker per core, 1 = one process)');
+      }
+    },
+  });
+  convict.addFormat({
     name: 'local-path',
     validate(value: unknown) {
       if (typeof value !== 'string' || value.trim() === '' || value.includes('\0')) throw new Error('must be a folder path');
@@ -200,7 +211,7 @@ export const schema = {
       env: 'PROMPTS_DIR',
     },
     sameFilesystem: {
-      doc: 'Whether this daemon sees prompt files under the same paths as FreeSWITCH (same host or a shared mount): yes, no, or auto (yes when ESL_LISTEN_HOST is loopback, i.e. FreeSWITCH runs on this host). When it does, every system prompt and prompts.file is checked at start-up and after each configuration load; missing ones are logged, counted in hotline_prompt_files_missing and replaced in calls by a system prompt or a tone.',
+      doc: 'Whether this daemon sees prompt files under the same paths as FreeSWITCH (same host or a shared mount): yes, no, or auto (yes when ESL_LISTEN_HOST is loopback, i.e. FreeSWITCH runs on this host). When it does, every system prompt and prompts.file is checked at start-up and after each configuration load; problems are logged, counted in hotline_prompt_files_missing by reason and listed by config:lint; only files that are not there (ENOENT) are replaced in calls by a system prompt or a tone (a file this daemon cannot read may still be readable by FreeSWITCH).',
       format: ['auto', 'yes', 'no'],
       default: 'auto',
       env: 'PROMPTS_SAME_FILESYSTEM',
@@ -402,7 +413,7 @@ export const schema = {
       env: 'CLICK_TO_CALL_RING_TIMEOUT_S',
     },
     connectTimeoutS: {
-      doc: 'After the visitor answered, how long FreeSWITCH may take to hand the call to the outbound socket before the attempt is recorded as failed.',
+      doc: 'After the visitor answered, how long FreeSWITCH may take to hand the call to the outbound socket before the daemon looks for the leg; a leg that is gone without reaching a call session is recorded as failed, one FreeSWITCH still has is looked at again after as long.',
       format: 'count',
       default: 10,
       env: 'CLICK_TO_CALL_CONNECT_TIMEOUT_S',
@@ -452,6 +463,14 @@ export const schema = {
       format: 'count',
       default: 5000,
       env: 'CDR_RETRY_INTERVAL_MS',
+    },
+  },
+  cluster: {
+    workers: {
+      doc: 'Processes that serve calls behind the one ESL listening port (node:cluster; the primary process forks them, restarts one that dies and serves /metrics and /healthz for all): 1 = a single process as before; 0 or auto = one per CPU core. Each worker spools CDRs into its own folder worker-<n> under CDR_SPOOL_DIR.',
+      format: 'cluster-workers',
+      default: 1 as number | string,
+      env: 'CLUSTER_WORKERS',
     },
   },
   node: {

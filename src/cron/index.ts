@@ -32,6 +32,8 @@ export interface CronDeps {
   metrics: Metrics;
   /** This daemon's live calls (CallServer.liveCalls()). */
   liveCalls: () => readonly LiveCall[];
+  /** The warning prompt's file as calls play it (default: capped.wav in PROMPTS_DIR, unchecked). */
+  warningFile?: () => string;
   clock?: () => Date;
   /**
    * false: the jobs exist and run when runTick() is called, but node-cron does not fire them.
@@ -39,6 +41,10 @@ export interface CronDeps {
    * boundaries (a test's tick found "claimed" by the daemon's own).
    */
   schedule?: boolean;
+  /** Name in live_calls, cron_runs and node-job leases; default NODE_NAME (a cluster worker: NODE_NAME/worker-<n>). */
+  node?: string;
+  /** Scheduled ticks this process runs (default all); see SchedulerDeps.gate. */
+  gate?: (job: CronJob) => boolean;
 }
 
 export interface CronService {
@@ -94,10 +100,10 @@ export async function startCron(deps: CronDeps): Promise<CronService> {
   const source: LiveCallSource = { liveCalls: deps.liveCalls };
   const guard = new LiveCallGuard({
     knex: deps.knex,
-    node: settings.node.name,
+    node: deps.node ?? settings.node.name,
     source,
     connectInbound: fs.inboundPassword === '' ? null : () => FreeSwitchInbound.connect({ host: fs.inboundHost, port: fs.inboundPort, password: fs.inboundPassword, timeoutMs: settings.esl.replyTimeoutMs }),
-    warningFile: warningPrompt(settings),
+    warningFile: deps.warningFile ?? (() => warningPrompt(settings)),
     log: deps.log.child({ job: 'live_calls' }),
     clock: deps.clock,
     onCappedCount: (n) => cron.cappedTenants.set(n),
@@ -105,7 +111,7 @@ export async function startCron(deps: CronDeps): Promise<CronService> {
   // Missed-call notifications: delivered by a cluster job every 20 s (at-least-once, claimed per row).
   const dispatcher = new NotificationDispatcher({ knex: deps.knex, notify: settings.notify, log: deps.log.child({ job: 'notifications' }), metrics: createNotifyMetrics(deps.metrics.registry) });
   const jobs = [...cronJobs(deps, guard), notificationsCronJob(dispatcher)];
-  const scheduler = new CronScheduler({ knex: deps.knex, node: settings.node.name, log: deps.log, metrics: deps.metrics, jobs, clock: deps.clock });
+  const scheduler = new CronScheduler({ knex: deps.knex, node: deps.node ?? settings.node.name, log: deps.log, metrics: deps.metrics, jobs, clock: deps.clock, gate: deps.gate });
   if (deps.schedule !== false) await scheduler.start();
   return {
     scheduler,

@@ -62,6 +62,8 @@ export interface SchedulerDeps {
   metrics: Pick<Metrics, 'registry'>;
   jobs: readonly CronJob[];
   clock?: () => Date;
+  /** Asked at each scheduled tick: false skips it in this process (a cluster worker that is not the leader). */
+  gate?: (job: CronJob) => boolean;
 }
 
 const DEFAULT_LEASE_MS = 5 * 60_000;
@@ -101,6 +103,7 @@ export class CronScheduler {
       const task = createTask(
         job.schedule,
         (ctx) => {
+          if (this.deps.gate && !this.deps.gate(job)) return;
           void this.runTick(job.name, ctx.date).catch((err: unknown) => this.deps.log.error({ err, job: job.name }, 'cron tick failed'));
         },
         { name: `hotline-${job.name}-${this.holder}`, timezone: 'UTC', noOverlap: false, unref: true, logger: cronLogger(this.deps.log) },

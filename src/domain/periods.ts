@@ -44,8 +44,58 @@ function build(kind: PeriodKind, local: DateTime, zone: string): Period {
   return { kind, start: start.toISODate()!, zone, from: start.toJSDate(), to: next.toJSDate() };
 }
 
-/** The period of `kind` that contains `instant` in `zone`. */
+/**
+ * Periods already computed, by zone, kind and 15-minute UTC slot. Every zone in use today has an
+ * offset that is a whole number of quarter hours, so its local midnights fall on slot boundaries
+ * and every slot lies inside one day; a period is remembered for a slot only when it covers the
+ * whole slot (a historical offset such as LMT +08:05:43 is then computed each time, never
+ * answered wrongly). FIFO-bounded: a backlog spread over many days recomputes, it does not grow.
+ */
+const SLOT_MS = 15 * 60_000;
+const PERIOD_CACHE_MAX = 8192;
+const periodCache = new Map<string, Period>();
+
+/** Entries in the period cache and its bound (for tests). */
+export function periodCacheSize(): { size: number; max: number } {
+  return { size: periodCache.size, max: PERIOD_CACHE_MAX };
+}
+
+function copy(p: Period): Period {
+  return { kind: p.kind, start: p.start, zone: p.zone, from: new Date(p.from.getTime()), to: new Date(p.to.getTime()) };
+}
+
+/** The period of `kind` that contains `instant` in `zone`. Memoised (see periodCache). */
 export function periodOf(kind: PeriodKind, instant: Date, zone: string): Period {
+  return copy(cachedPeriod(kind, instant, zone));
+}
+
+/** periodOf(…).start without a copy of the period: for charging every CDR of a batch. */
+export function periodStartOf(kind: PeriodKind, instant: Date, zone: string): string {
+  return cachedPeriod(kind, instant, zone).start;
+}
+
+/** The cache's own Period (never handed out: callers get a copy they may change). */
+function cachedPeriod(kind: PeriodKind, instant: Date, zone: string): Period {
+  const z = tenantZone(zone);
+  const t = instant.getTime();
+  if (!Number.isFinite(t)) return computePeriodOf(kind, instant, z);
+  const slot = Math.floor(t / SLOT_MS);
+  const key = `${z}\u0000${kind}\u0000${slot}`;
+  const hit = periodCache.get(key);
+  if (hit) return hit;
+  const p = computePeriodOf(kind, instant, z);
+  if (p.from.getTime() <= slot * SLOT_MS && p.to.getTime() >= (slot + 1) * SLOT_MS) {
+    if (periodCache.size >= PERIOD_CACHE_MAX) {
+      const oldest = periodCache.keys().next();
+      if (!oldest.done) periodCache.delete(oldest.value);
+    }
+    periodCache.set(key, p);
+  }
+  return p;
+}
+
+/** periodOf without the cache: what the cache must always agree with. */
+export function computePeriodOf(kind: PeriodKind, instant: Date, zone: string): Period {
   const z = tenantZone(zone);
   return build(kind, DateTime.fromJSDate(instant, { zone: z }), z);
 }

@@ -386,7 +386,8 @@ export class EslCallChannel implements CallChannel {
    * whatever runs (a bridge goes on underneath); resolves once FreeSWITCH took the job.
    */
   async broadcast(file: string): Promise<void> {
-    await this.command(`bgapi uuid_broadcast ${this.uuid} ${mediaPath('broadcast prompt', file)} both`);
+    // promptPath, as for every other prompt: a tone stands in for a file known to be missing.
+    await this.command(`bgapi uuid_broadcast ${this.uuid} ${promptPath('broadcast prompt', file)} both`);
   }
 
   /** Waits (bounded) for CHANNEL_HANGUP_COMPLETE or the socket's end, whichever comes first. */

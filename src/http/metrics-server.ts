@@ -14,7 +14,6 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Metrics } from '../metrics';
 
 export type HealthStatus = 'ok' | 'database_unreachable' | 'cached_configuration' | 'starting';
 
@@ -30,12 +29,18 @@ export function healthHttpStatus(h: Health): number {
   return h.status === 'ok' ? 200 : 203;
 }
 
+/** Where /metrics comes from: a prom-client Registry, or the cluster primary's aggregation. */
+export interface MetricsSource {
+  metrics(): Promise<string>;
+  readonly contentType: string;
+}
+
 export class MetricsServer {
   private readonly server: http.Server;
 
   constructor(
-    private readonly metrics: Metrics,
-    private readonly health: () => Health,
+    private readonly source: MetricsSource,
+    private readonly health: () => Health | Promise<Health>,
   ) {
     this.server = http.createServer((req, res) => {
       void this.route(req, res);
@@ -46,11 +51,11 @@ export class MetricsServer {
     const url = (req.url ?? '/').split('?')[0];
     try {
       if (req.method === 'GET' && url === '/metrics') {
-        const body = await this.metrics.registry.metrics();
-        res.writeHead(200, { 'Content-Type': this.metrics.registry.contentType });
+        const body = await this.source.metrics();
+        res.writeHead(200, { 'Content-Type': this.source.contentType });
         res.end(body);
       } else if (req.method === 'GET' && url === '/healthz') {
-        const h = this.health();
+        const h = await this.health();
         res.writeHead(healthHttpStatus(h), { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
         res.end(JSON.stringify(h));
       } else {

@@ -8,7 +8,7 @@ import type { Settings } from '../config';
 import { formatFindingLine } from '../snapshot/findings';
 import { showValue } from '../snapshot/rows';
 import type { ConfigSnapshot } from '../snapshot/types';
-import { checkPromptFiles, promptFilesInUse, seesPromptFiles } from './file-check';
+import { checkPromptFiles, promptFilesInUse, replacedInCalls, seesPromptFiles } from './file-check';
 
 /** Lines in config:lint's one finding format (formatFindingLine). */
 export function menusWithoutPrompt(snapshot: Pick<ConfigSnapshot, 'menus' | 'prompts'>): string[] {
@@ -29,8 +29,11 @@ export async function promptFindings(settings: Pick<Settings, 'prompts' | 'esl'>
   if (!seesPromptFiles(settings)) return out;
   for (const p of await checkPromptFiles(promptFilesInUse(settings, snapshot))) {
     const instead = p.owner.table === 'system prompts' ? 'a tone' : 'the system prompt';
+    const outcome = replacedInCalls(p.problem)
+      ? `calls hear ${instead} instead`
+      : `calls still play it (FreeSWITCH may see it otherwise); if FreeSWITCH cannot, ${instead} is played after it fails`;
     // The whole path, not showValue()'s 64 characters: the file name at its end is what must be fixed.
-    out.push(formatFindingLine({ ...p.owner, column: 'file', value: JSON.stringify(p.path), reason: p.problem, outcome: `calls hear ${instead} instead` }));
+    out.push(formatFindingLine({ ...p.owner, column: 'file', value: JSON.stringify(p.path), reason: p.problem === 'unreadable' ? 'unreadable by this daemon' : p.problem, outcome }));
   }
   return out;
 }

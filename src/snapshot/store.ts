@@ -57,6 +57,8 @@ export interface ConfigStoreExtras {
   cache?: ConfigCache | null;
   /** Runs before the first load from the database (the daemon's migrations), again until it succeeds once. */
   prepare?: () => Promise<void>;
+  /** false: another process writes the cache (a worker that is not the cluster's leader); default: always true. */
+  writesCache?: () => boolean;
 }
 
 const FINDING_LOG: Record<ConfigFinding['status'], string> = {
@@ -266,10 +268,15 @@ export class ConfigStore {
     }
   }
 
+  /** Writes the cache now with the rows in force from the database (a worker that became the writer). */
+  saveCacheNow(): void {
+    if (this.snapshot && this.source === 'database') this.saveCache(this.snapshot);
+  }
+
   /** Saves the rows in force; writes one after the other, the newest snapshot wins. */
   private saveCache(snapshot: ConfigSnapshot): void {
     const cache = this.extras.cache;
-    if (!cache) return;
+    if (!cache || this.extras.writesCache?.() === false) return;
     const queued = this.pendingCache !== null;
     this.pendingCache = snapshot;
     if (queued) return;

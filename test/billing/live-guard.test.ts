@@ -30,7 +30,7 @@ async function setup(t: Test, knex: Knex, calls: LiveCall[], opts: { password?: 
     node: 'node-a',
     source: { liveCalls: () => live },
     connectInbound: opts.password === false ? null : () => FreeSwitchInbound.connect({ host: '127.0.0.1', port, password: 'pw', timeoutMs: 2000 }),
-    warningFile: '/sounds/hotline/capped.wav',
+    warningFile: () => '/sounds/hotline/capped.wav',
     log,
     clock: () => new Date(NOW),
   });

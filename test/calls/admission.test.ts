@@ -68,7 +68,10 @@ for (const target of dbTargets()) {
 
   t.test(`${target.name}: 50 simultaneous real calls, one slot left`, async (t) => {
     const db = await target.create({ migrate: false });
-    const d = await startTestDaemon(db.url);
+    // This proves the check is atomic, not what happens when it is slow: on a loaded machine 50
+    // admissions (with MariaDB's deadlock retries) can take longer than the 1 s default, and then
+    // ADMISSION_ON_DB_ERROR=admit lets callers through by design (tested in its own test).
+    const d = await startTestDaemon(db.url, { admission: { queryTimeoutMs: 120_000 } });
     t.teardown(async () => {
       await d.stop();
       await db.destroy();
@@ -81,5 +84,46 @@ for (const target of dbTargets()) {
     const cdrs = await Promise.all(calls.map((c) => d.cdr(c.uuid)));
     t.equal(cdrs.filter((c) => c.outcome === 'capped').length, 49);
     t.ok(calls.filter((c) => c.bridges.length === 0).every((c) => c.apps.some((a) => a.arg.endsWith('/capped.wav')) && c.hangupCause === 'CALL_REJECTED'), 'the others heard capped.wav');
+  });
+}
+
+// ADMISSION_ON_DB_ERROR: a cap check that cannot finish in CALL_DB_TIMEOUT_MS. Deterministic: the
+// tenant's usage row is held FOR UPDATE by another MariaDB transaction for as long as the call
+// waits, so the check cannot finish however fast or slow the machine is.
+for (const policy of ['admit', 'refuse'] as const) {
+  const mariadb = dbTargets().find((d) => d.name === 'mariadb');
+  if (!mariadb) continue;
+  t.test(`mariadb: cap check blocked by a row lock, ADMISSION_ON_DB_ERROR=${policy}`, async (t) => {
+    const db = await mariadb.create({ migrate: false });
+    const d = await startTestDaemon(db.url, { admission: { queryTimeoutMs: 300, onDatabaseError: policy } });
+    t.teardown(async () => {
+      await d.stop();
+      await db.destroy();
+    });
+    await d.knex('tenants').where({ id: 1 }).update({ max_calls_day: 100 });
+    await d.daemon.store.poll();
+    const tenant = d.daemon.store.current.tenants.get(1);
+    if (!tenant) throw new Error('demo tenant missing');
+    const { day } = usagePeriods(new Date(), tenant.timezone);
+    await d.knex('tenant_usage').insert({ tenant_id: 1, period_kind: 'day', period_start: day, calls: 0, spend: '0' }).onConflict(['tenant_id', 'period_kind', 'period_start']).ignore();
+    const trx = await d.knex.transaction();
+    let released = false;
+    const release = async () => {
+      if (!released) await trx.rollback();
+      released = true;
+    };
+    t.teardown(release);
+    await trx('tenant_usage').where({ tenant_id: 1, period_kind: 'day' }).forUpdate().select('calls');
+    const call = await placeCall(d.port, { caller: '13912340000', destination: '4001012345', defaultLeg: { result: 'answer', talkMs: 10 } });
+    await release();
+    const cdr = await d.cdr(call.uuid);
+    if (policy === 'admit') {
+      t.equal(call.bridges.length, 1, 'the caller reached a phone: availability over the cap');
+      t.equal(cdr.outcome, 'answered');
+    } else {
+      t.equal(call.bridges.length, 0, 'no phone rang');
+      t.equal(cdr.outcome, 'capped');
+      t.equal(call.hangupCause, 'CALL_REJECTED');
+    }
   });
 }

@@ -72,7 +72,7 @@ eachDb(t, 'published live calls keep their legs; the caps job prices a click-to-
   const oneLeg = await addTenant(knex, { balance: '0.2000' });
   const twoLegs = await addTenant(knex, { balance: '0.2000' });
   const live = [call('c2c-call', twoLegs, 2), call('dialled-call', oneLeg, 1)];
-  const guard = new LiveCallGuard({ knex, node: 'node-a', source: { liveCalls: () => live }, connectInbound: null, warningFile: '/sounds/hotline/capped.wav', log, clock: () => NOW });
+  const guard = new LiveCallGuard({ knex, node: 'node-a', source: { liveCalls: () => live }, connectInbound: null, warningFile: () => '/sounds/hotline/capped.wav', log, clock: () => NOW });
   t.teardown(() => guard.stop());
   await guard.check();
   const published = await publishedLiveCalls(knex, NOW);

@@ -29,6 +29,11 @@ async function pinTenant(d: TestDaemon): Promise<void> {
 
 async function metric(d: TestDaemon, name: string, labels = ''): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${d.daemon.metricsPort}/metrics`)).text();
+  if (labels === '') {
+    // Every series of the metric, summed (hotline_prompt_files_missing has one per reason).
+    const all = [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))];
+    return all.length === 0 ? NaN : all.reduce((sum, m) => sum + Number(m[1]), 0);
+  }
   const m = new RegExp(`^${name}${labels.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(text);
   return m ? Number(m[1]) : NaN;
 }
@@ -67,6 +72,7 @@ t.test('the daemon sees the folder: files checked at start-up, a tone at once, c
   while ((await metric(d, 'hotline_prompt_files_missing')) !== expected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   const counted = await metric(d, 'hotline_prompt_files_missing');
   t.equal(counted, expected, `every missing or unreadable file counted, after the configuration load too (${counted})`);
+  t.equal(await metric(d, 'hotline_prompt_files_missing', '{reason="empty"}'), 1, 'by reason: capped.wav is empty');
 
   const c = await placeCall(d.port, { ...CALLER, missingDirs: [], missingFiles: SYSTEM_PROMPTS.filter((n) => n !== 'welcome' && n !== 'goodbye').map((n) => path.join(dir, `${n}.wav`)) });
   t.match(await d.cdr(c.uuid), { outcome: 'answered' });

@@ -57,6 +57,8 @@ function validAlternative(key: string): [string, unknown] {
       return ['127.0.0.1,10.0.0.0/8', '127.0.0.1,10.0.0.0/8'];
     case 'socket-address':
       return ['10.0.0.5:8084', '10.0.0.5:8084'];
+    case 'cluster-workers':
+      return ['3', 3];
     case String:
     case 'local-path':
     case 'optional-path':

@@ -40,7 +40,9 @@ export function run(command: string, args: readonly string[], options: { cwd?: s
     let stderr = '';
     child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
     child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000);
+    // Generous: promtool's rule tests take 7 s of CPU and 40 s of wall time on a loaded 2-vCPU
+    // machine; the bound is there to end a hung tool, not to time it (tap's own limit is 180 s).
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 150_000);
     child.on('error', (err) => {
       clearTimeout(timer);
       reject(err);

@@ -8,6 +8,9 @@
  *  B3 `api <cmd>\n\n` → `Content-Type: api/response\nContent-Length: n\n\n` + n bytes:
  *     uuid_kill of an unknown channel `-ERR No such channel!\n`, of a live one `+OK\n`;
  *     uuid_broadcast `+OK Message Sent\n` (mod_commands.c writes it whatever the channel);
+ *     uuid_exists `true` / `false`, no newline (mod_commands.c uuid_exists_function): an originated
+ *     leg exists from its answer until its socket call ended (FreeSWITCH keeps a channel whose
+ *     socket application runs);
  *     anything else `-ERR <cmd> Command not found!\n`;
  *  B4 a command before auth → `Content-Type: command/reply\nReply-Text: -ERR command not found\n\n`;
  *  B5 `exit` → close (after `Reply-Text: +OK bye` and a disconnect notice, as the originate capture shows).
@@ -64,6 +67,8 @@ export interface FakeInboundOptions {
 export interface VisitorPlan {
   result: 'answer' | 'busy' | 'no_answer' | 'unreachable' | 'timer_expire';
   ringMs?: number;
+  /** Answered legs: the socket application connects only once this resolves (a daemon slow to take the leg). */
+  socketAfter?: () => Promise<void>;
 }
 
 export interface OriginateRecord {
@@ -246,13 +251,18 @@ export class FakeInboundFreeSwitch {
         return;
       }
       this.later(ringMs, () => {
+        this.channels.add(uuid);
         this.finishOriginate(record, `+OK ${uuid}\n`);
-        if (record.app !== 'socket') return;
+        if (record.app !== 'socket') {
+          this.channels.delete(uuid);
+          return;
+        }
         // B9: the socket application's own arguments: host:port, then flags.
         const [address = '', ...flags] = record.appArgs.split(' ');
         const [host = '127.0.0.1', port = '8084'] = address.split(':');
         const { origination_uuid: _u, origination_caller_id_number: callerId = '', ...legVars } = vars;
-        record.call = placeCall(Number(port), {
+        const gate = plan.socketAfter?.() ?? Promise.resolve();
+        record.call = gate.then(() => placeCall(Number(port), {
           caller: visitor,
           destination: visitor,
           uuid,
@@ -260,7 +270,9 @@ export class FakeInboundFreeSwitch {
           ...this.options.callScript?.(visitor),
           socketMode: { async: flags.includes('async'), full: flags.includes('full') },
           originated: { callerIdNumber: callerId, variables: legVars, ringMs },
-        }, host);
+        }, host));
+        // The channel is gone once its socket call ended (or could not connect).
+        record.call.then(() => this.channels.delete(uuid), () => this.channels.delete(uuid));
       });
       return;
     }
@@ -299,6 +311,7 @@ export class FakeInboundFreeSwitch {
       this.options.onKill?.(uuid, cause);
       return '+OK\n';
     }
+    if (name === 'uuid_exists') return this.channels.has(args[0] ?? '') ? 'true' : 'false';
     if (name === 'uuid_broadcast') {
       const [uuid = '', file = '', legs = 'aleg'] = args;
       this.broadcasts.push({ uuid, file, legs });

@@ -75,7 +75,7 @@ export async function stepCall(world: StepWorld, dialed: string, script: Scripte
   const metrics = new Metrics();
   let promptFiles: PromptFileStatus | null = null;
   if (opts.checkFiles) {
-    promptFiles = new PromptFileStatus(() => undefined, (n) => metrics.promptFilesMissing.set(n));
+    promptFiles = new PromptFileStatus(() => undefined, (counts) => metrics.setPromptFileProblems(counts));
     await promptFiles.refresh(() => promptFilesInUse(world.settings, snapshot));
   }
   const deps: CallDeps = {

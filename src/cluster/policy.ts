@@ -1,0 +1,45 @@
+/**
+ * The primary's decisions, as pure functions: how long to wait before starting a worker again,
+ * which worker leads (runs the cluster's cron jobs, writes the configuration cache), and what a
+ * worker's exit means for the cluster.
+ */
+
+/** A worker that lived this long before dying starts again after the shortest wait. */
+export const STABLE_AFTER_MS = 30_000;
+const FIRST_DELAY_MS = 250;
+const MAX_DELAY_MS = 30_000;
+
+/** Wait before the n-th start in a row of a slot whose workers keep dying young (n ≥ 1): 250 ms, 500 ms, 1 s … 30 s. */
+export function restartDelayMs(failuresInRow: number): number {
+  const n = Math.max(1, Math.floor(failuresInRow));
+  return Math.min(MAX_DELAY_MS, FIRST_DELAY_MS * 2 ** Math.min(n - 1, 20));
+}
+
+/** Failures in a row after a worker lived `livedMs`: one that had been stable starts the count again. */
+export function nextFailuresInRow(previous: number, livedMs: number): number {
+  return livedMs >= STABLE_AFTER_MS ? 1 : previous + 1;
+}
+
+/** The leader stays while it serves; else the lowest serving slot; null when none serves. */
+export function pickLeader(current: number | null, serving: readonly number[]): number | null {
+  if (current !== null && serving.includes(current)) return current;
+  return serving.length === 0 ? null : Math.min(...serving);
+}
+
+export type ExitVerdict =
+  /** Start a replacement (after restartDelayMs). */
+  | { action: 'restart' }
+  /** Stop the whole daemon with this exit code: restarting would fail the same way. */
+  | { action: 'stop'; exitCode: number; reason: string };
+
+/**
+ * What a worker's unasked exit means. Exit 2 (invalid setting) and 3 (spool folder in use) would
+ * fail again in every replacement: the daemon stops with the same code (README "Exit codes"). Any
+ * failure before the daemon ever served calls is a failed start-up: exit 1, as a single process
+ * would. After that, a worker that dies is replaced.
+ */
+export function verdictOnExit(code: number | null, everServed: boolean): ExitVerdict {
+  if (code === 2 || code === 3) return { action: 'stop', exitCode: code, reason: code === 2 ? 'invalid setting' : 'CDR spool folder in use' };
+  if (!everServed) return { action: 'stop', exitCode: 1, reason: 'start-up failed' };
+  return { action: 'restart' };
+}

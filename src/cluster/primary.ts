@@ -1,0 +1,296 @@
+/**
+ * The primary process of a daemon run with CLUSTER_WORKERS = N > 1 (node:cluster). It serves no
+ * call itself; it
+ *  - locks CDR_SPOOL_DIR (a second daemon on it exits 3, as before) and moves segments left by an
+ *    earlier run with another layout into worker-1 (spool-layout.ts);
+ *  - forks N workers, telling each its slot (its spool folder worker-<slot>); they share the ESL
+ *    listening port, the primary's listening socket handing connections round-robin;
+ *  - starts a worker again when one dies unasked (backoff, counted), in the same slot, so it
+ *    takes the dead one's spool folder and replays its CDRs; stops the daemon when a worker's exit
+ *    says a replacement would fail the same way (policy.ts);
+ *  - makes one worker the leader (cluster cron jobs, the configuration cache file) and another one
+ *    when the leader dies;
+ *  - serves /metrics (all workers' registries and its own, aggregated) and /healthz (merged);
+ *  - on SIGTERM/SIGINT has every worker drain as a single daemon does, then exits 0.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import fs from 'node:fs';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import type { Logger } from 'pino';
+import { SpoolLock, SpoolLockedError } from '../cdr/spool-lock';
+import type { Settings } from '../config';
+import { MetricsServer, type Health } from '../http/metrics-server';
+import { aggregateText, clusterHealth, retire, type MetricJson, type WorkerHealth } from './aggregate';
+import { ClusterMetrics } from './metrics';
+import { nextFailuresInRow, pickLeader, restartDelayMs, verdictOnExit } from './policy';
+import { parseToPrimary, type ToWorker } from './protocol';
+import { moveSegments, workerSpoolDir, workerSpoolDirs } from './spool-layout';
+
+const SCRAPE_TIMEOUT_MS = 2000;
+
+interface Slot {
+  readonly slot: number;
+  worker: Worker | null;
+  ready: boolean;
+  startedAt: number;
+  failuresInRow: number;
+  restartTimer: NodeJS.Timeout | null;
+  /** The last registry this slot's worker handed over (kept for a worker that does not answer, and retired when it dies). */
+  lastMetrics: MetricJson[] | null;
+}
+
+type Pending = (m: unknown) => void;
+
+export class ClusterPrimary {
+  metricsPort = 0;
+  private readonly slots: Slot[];
+  private readonly registry = new Registry();
+  private readonly metrics: ClusterMetrics;
+  private readonly http: MetricsServer;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private retired: MetricJson[] = [];
+  private retiring: Promise<void> = Promise.resolve();
+  private leader: number | null = null;
+  private everServed = false;
+  private allReadyLogged = false;
+  private stopping: Promise<number> | null = null;
+  private exitCode = 0;
+  private readonly exited = new Map<number, () => void>();
+
+  private constructor(
+    private readonly settings: Settings,
+    private readonly log: Logger,
+    private readonly lock: SpoolLock,
+  ) {
+    const n = settings.cluster.workers;
+    this.slots = Array.from({ length: n }, (_, i) => ({ slot: i + 1, worker: null, ready: false, startedAt: 0, failuresInRow: 0, restartTimer: null, lastMetrics: null }));
+    collectDefaultMetrics({ register: this.registry });
+    this.metrics = new ClusterMetrics(this.registry);
+    this.metrics.workers.set(n);
+    this.metrics.workersAlive.set(0);
+    this.http = new MetricsServer({ metrics: () => this.scrape(), contentType: this.registry.contentType }, () => this.health());
+  }
+
+  /** Locks the spool folder, lays it out, opens /metrics and forks the workers. */
+  static async start(settings: Settings, log: Logger): Promise<ClusterPrimary> {
+    const root = settings.cdr.spoolDir;
+    try {
+      fs.mkdirSync(root, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      throw new Error(`cannot create the CDR spool folder ${root} (${(err as Error).message}): set CDR_SPOOL_DIR to a folder this user may write`, { cause: err });
+    }
+    const lock = SpoolLock.acquire(root);
+    try {
+      layOutSpool(root, settings.cluster.workers, log);
+      const primary = new ClusterPrimary(settings, log, lock);
+      primary.metricsPort = (await primary.http.listen(settings.metrics.host, settings.metrics.port)).port;
+      log.info({ host: settings.metrics.host, port: primary.metricsPort, workers: settings.cluster.workers }, 'metrics listening on /metrics');
+      cluster.on('exit', (worker, code, signal) => primary.onExit(worker, code, signal));
+      for (const s of primary.slots) primary.fork(s);
+      return primary;
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
+  }
+
+  private fork(s: Slot): void {
+    s.restartTimer = null;
+    s.ready = false;
+    s.startedAt = Date.now();
+    const worker = cluster.fork();
+    s.worker = worker;
+    worker.on('message', (raw: unknown) => this.onMessage(s, worker, raw));
+    this.log.info({ worker: s.slot, pid: worker.process.pid }, 'worker started');
+  }
+
+  private send(worker: Worker, m: ToWorker): void {
+    if (worker.isConnected()) worker.send(m);
+  }
+
+  private onMessage(s: Slot, worker: Worker, raw: unknown): void {
+    const m = parseToPrimary(raw);
+    if (!m || s.worker !== worker) return;
+    switch (m.type) {
+      case 'hotline:hello':
+        this.send(worker, { type: 'hotline:start', slot: s.slot });
+        return;
+      case 'hotline:ready':
+        s.ready = true;
+        this.everServed = true;
+        this.updateAlive();
+        this.log.info({ worker: s.slot, pid: worker.process.pid, eslPort: m.eslPort }, 'worker serving calls');
+        if (!this.allReadyLogged && this.slots.every((x) => x.ready)) {
+          this.allReadyLogged = true;
+          this.log.info({ workers: this.slots.length, eslPort: m.eslPort }, 'all workers serving calls');
+        }
+        this.assignLeader();
+        return;
+      case 'hotline:metrics':
+        s.lastMetrics = m.metrics;
+        this.pending.get(m.id)?.(m);
+        return;
+      case 'hotline:health':
+        this.pending.get(m.id)?.(m);
+        return;
+      default: {
+        const never: never = m;
+        throw new Error(`unhandled message ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  private updateAlive(): void {
+    this.metrics.workersAlive.set(this.slots.filter((s) => s.ready).length);
+  }
+
+  private assignLeader(): void {
+    if (this.stopping) return;
+    const next = pickLeader(this.leader, this.slots.filter((s) => s.ready).map((s) => s.slot));
+    if (next === this.leader || next === null) return;
+    const worker = this.slots[next - 1].worker;
+    if (!worker) return;
+    this.leader = next;
+    this.send(worker, { type: 'hotline:leader' });
+    this.log.info({ worker: next }, 'leader assigned: cluster cron jobs and the configuration cache file');
+  }
+
+  private onExit(worker: Worker, code: number | null, signal: string | null): void {
+    const s = this.slots.find((x) => x.worker === worker);
+    if (!s) return;
+    s.worker = null;
+    s.ready = false;
+    this.updateAlive();
+    const dead = s.lastMetrics;
+    s.lastMetrics = null;
+    // A scrape waits for this: the dead worker's counts leave the live parts and join the retired ones at once.
+    if (dead) this.retiring = this.retiring.then(async () => void (this.retired = await retire(this.retired, dead))).catch((err: unknown) => this.log.error({ err }, 'could not keep a dead worker\'s counters'));
+    if (this.leader === s.slot) this.leader = null;
+    if (this.stopping) {
+      if (code !== 0) this.exitCode = 1;
+      this.log.info({ worker: s.slot, pid: worker.process.pid, code, signal }, 'worker stopped');
+      this.exited.get(s.slot)?.();
+      return;
+    }
+    const verdict = verdictOnExit(code, this.everServed);
+    if (verdict.action === 'stop') {
+      this.log.fatal({ worker: s.slot, pid: worker.process.pid, code, signal, reason: verdict.reason }, 'worker failed; stopping the daemon');
+      void this.stop(verdict.exitCode).then((exitCode) => process.exit(exitCode));
+      return;
+    }
+    this.metrics.restarts.inc();
+    s.failuresInRow = nextFailuresInRow(s.failuresInRow, Date.now() - s.startedAt);
+    const delayMs = restartDelayMs(s.failuresInRow);
+    this.log.error({ worker: s.slot, pid: worker.process.pid, code, signal, restartInMs: delayMs }, 'worker died; its calls were cut; starting a replacement that replays its CDR spool');
+    s.restartTimer = setTimeout(() => this.fork(s), delayMs);
+    this.assignLeader();
+  }
+
+  /** Asks one worker and waits at most SCRAPE_TIMEOUT_MS; null when it does not answer. */
+  private ask<T>(worker: Worker, make: (id: number) => ToWorker, pick: (m: unknown) => T | null): Promise<T | null> {
+    if (!worker.isConnected()) return Promise.resolve(null);
+    const id = this.nextId++;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        resolve(null);
+      }, SCRAPE_TIMEOUT_MS);
+      this.pending.set(id, (m) => {
+        clearTimeout(timer);
+        this.pending.delete(id);
+        resolve(pick(m));
+      });
+      this.send(worker, make(id));
+    });
+  }
+
+  private async scrape(): Promise<string> {
+    const parts = await Promise.all(
+      this.slots.map(async (s) => {
+        const worker = s.worker;
+        if (!worker) return null;
+        const got = await this.ask(worker, (id) => ({ type: 'hotline:metrics?', id }), (m) => (m as { metrics: MetricJson[] }).metrics);
+        if (got === null) this.metrics.scrapeFailures.inc();
+        return { s, worker, metrics: got ?? s.lastMetrics };
+      }),
+    );
+    const own = (await this.registry.getMetricsAsJSON()) as unknown as MetricJson[];
+    await this.retiring;
+    // A worker that died meanwhile is in the retired counts now: not twice.
+    const live = parts.flatMap((p) => (p && p.metrics && p.s.worker === p.worker ? [p.metrics] : []));
+    return aggregateText([own, ...live], this.retired);
+  }
+
+  private async health(): Promise<Health> {
+    const answers: WorkerHealth[] = await Promise.all(
+      this.slots.map(async (s) => ({
+        slot: s.slot,
+        health: s.worker && s.ready ? await this.ask(s.worker, (id) => ({ type: 'hotline:health?', id }), (m) => (m as { health: Health }).health) : null,
+      })),
+    );
+    return clusterHealth(answers, this.slots.length);
+  }
+
+  /**
+   * Drains every worker (each closes its listener, lets calls go on up to DRAIN_TIMEOUT_S, cuts
+   * the rest, flushes its CDRs and exits), then closes /metrics and the spool lock. Resolves with
+   * the exit code: `exitCode` (0 for a signal) unless a worker failed to stop cleanly (1).
+   */
+  stop(exitCode = 0): Promise<number> {
+    this.stopping ??= (async () => {
+      this.exitCode = exitCode;
+      const live = this.slots.filter((s) => s.worker !== null);
+      this.log.info({ workers: live.length, drainS: this.settings.calls.drainTimeoutS }, 'stopping: draining every worker');
+      for (const s of this.slots) {
+        if (s.restartTimer) clearTimeout(s.restartTimer);
+        s.restartTimer = null;
+      }
+      const gone = live.map((s) => new Promise<void>((resolve) => this.exited.set(s.slot, resolve)));
+      for (const s of live) if (s.worker) this.send(s.worker, { type: 'hotline:drain' });
+      // Each worker's stop is bounded (drain, cut, the reply timeout, one flush); past this one it is stuck.
+      const boundMs = (this.settings.calls.drainTimeoutS + 60) * 1000 + this.settings.esl.replyTimeoutMs;
+      let timer: NodeJS.Timeout | undefined;
+      const stuck = await Promise.race([Promise.all(gone).then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), boundMs)))]);
+      clearTimeout(timer);
+      if (stuck) {
+        this.exitCode = 1;
+        for (const s of this.slots) {
+          if (!s.worker) continue;
+          this.log.error({ worker: s.slot, pid: s.worker.process.pid }, 'worker did not stop in time; killed');
+          s.worker.process.kill('SIGKILL');
+        }
+      }
+      await this.http.close();
+      this.lock.release();
+      this.log.info({ exitCode: this.exitCode }, 'stopped');
+      return this.exitCode;
+    })();
+    return this.stopping;
+  }
+}
+
+/**
+ * Before any worker runs: segments in the top folder (left by a single-process run) and in worker
+ * folders beyond `workers` (a run with more workers) go to worker-1, whose worker replays them.
+ * The caller holds the top folder's lock; worker-1's is taken for the move.
+ */
+function layOutSpool(root: string, workers: number, log: Logger): void {
+  const first = workerSpoolDir(root, 1);
+  fs.mkdirSync(first, { recursive: true, mode: 0o700 });
+  let lock: SpoolLock;
+  try {
+    lock = SpoolLock.acquire(first);
+  } catch (err) {
+    if (err instanceof SpoolLockedError) throw new SpoolLockedError(first, err.owner);
+    throw err;
+  }
+  try {
+    const top = moveSegments([root], first, { fromLocked: true });
+    const extra = moveSegments(workerSpoolDirs(root).filter((w) => w.slot > workers).map((w) => w.dir), first);
+    for (const m of [...top.moved, ...extra.moved]) log.info({ from: m.from, to: first, segments: m.segments }, 'CDR spool segments moved for worker 1 to replay');
+    for (const dir of extra.busy) log.warn({ dir }, 'CDR spool folder of a worker still in use by another process; left alone');
+  } finally {
+    lock.release();
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * Messages between the primary and its workers over the cluster's IPC channel. Every message has
+ * a `type` starting with "hotline:"; what arrives is checked by `parse*`, which never throws (an
+ * unknown or malformed message is ignored: node:cluster sends its own internal ones too).
+ */
+import type { Health } from '../http/metrics-server';
+import type { MetricJson } from './aggregate';
+
+/** Primary → worker. */
+export type ToWorker =
+  /** First message: which slot (its spool folder worker-<slot>) this worker serves. */
+  | { type: 'hotline:start'; slot: number }
+  /** This worker runs the cluster's cron jobs and writes the configuration cache from now on. */
+  | { type: 'hotline:leader' }
+  | { type: 'hotline:metrics?'; id: number }
+  | { type: 'hotline:health?'; id: number }
+  /** Stop as on SIGTERM: close the listener, drain, flush CDRs, exit 0. */
+  | { type: 'hotline:drain' };
+
+/** Worker → primary. */
+export type ToPrimary =
+  /** The worker listens for messages: send it its slot. */
+  | { type: 'hotline:hello' }
+  /** Configuration loaded and the ESL listener open. */
+  | { type: 'hotline:ready'; eslPort: number }
+  | { type: 'hotline:metrics'; id: number; metrics: MetricJson[] }
+  | { type: 'hotline:health'; id: number; health: Health };
+
+function record(m: unknown): Record<string, unknown> | null {
+  return m !== null && typeof m === 'object' && !Array.isArray(m) ? (m as Record<string, unknown>) : null;
+}
+
+function whole(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+export function parseToWorker(m: unknown): ToWorker | null {
+  const r = record(m);
+  if (!r) return null;
+  switch (r.type) {
+    case 'hotline:start':
+      return whole(r.slot) && r.slot >= 1 ? { type: r.type, slot: r.slot } : null;
+    case 'hotline:leader':
+    case 'hotline:drain':
+      return { type: r.type };
+    case 'hotline:metrics?':
+    case 'hotline:health?':
+      return whole(r.id) ? { type: r.type, id: r.id } : null;
+    default:
+      return null;
+  }
+}
+
+export function parseToPrimary(m: unknown): ToPrimary | null {
+  const r = record(m);
+  if (!r) return null;
+  switch (r.type) {
+    case 'hotline:hello':
+      return { type: r.type };
+    case 'hotline:ready':
+      return whole(r.eslPort) ? { type: r.type, eslPort: r.eslPort } : null;
+    case 'hotline:metrics':
+      return whole(r.id) && Array.isArray(r.metrics) && r.metrics.every(isMetricJson) ? { type: r.type, id: r.id, metrics: r.metrics } : null;
+    case 'hotline:health': {
+      const h = record(r.health);
+      return whole(r.id) && h && typeof h.ok === 'boolean' && typeof h.status === 'string' ? { type: r.type, id: r.id, health: h as Health } : null;
+    }
+    default:
+      return null;
+  }
+}
+
+function isMetricJson(m: unknown): m is MetricJson {
+  const r = record(m);
+  return r !== null && typeof r.name === 'string' && typeof r.type === 'string' && typeof r.help === 'string' && Array.isArray(r.values);
+}

@@ -1,0 +1,105 @@
+/**
+ * A worker process of a daemon run with CLUSTER_WORKERS > 1: the whole daemon (src/daemon.ts) on
+ * its own spool folder CDR_SPOOL_DIR/worker-<slot>, listening on the shared ESL port (node:cluster
+ * hands it connections from the primary's listening socket), without an HTTP server of its own:
+ * the primary asks it for its metrics and health over IPC.
+ *
+ * It starts when the primary has told it its slot; it stops as on SIGTERM when the primary says
+ * "drain" (or on its own SIGTERM/SIGINT, which a process manager may send the whole group).
+ */
+import type { Logger } from 'pino';
+import type { Settings } from '../config';
+import { Daemon } from '../daemon';
+import { exitOnStartFailure } from '../exit-codes';
+import type { MetricJson } from './aggregate';
+import { parseToWorker, type ToPrimary, type ToWorker } from './protocol';
+import { workerSpoolDir } from './spool-layout';
+
+export function runWorker(settings: Settings, rootLog: Logger): void {
+  let daemon: Daemon | null = null;
+  let slot = 0;
+  let leader = false;
+  let stopping = false;
+  let log = rootLog;
+
+  const send = (m: ToPrimary): void => {
+    if (process.connected) process.send?.(m);
+  };
+
+  const start = async (n: number): Promise<void> => {
+    slot = n;
+    log = rootLog.child({ worker: slot });
+    const mine: Settings = { ...settings, cdr: { ...settings.cdr, spoolDir: workerSpoolDir(settings.cdr.spoolDir, slot) } };
+    let d: Daemon;
+    try {
+      d = await Daemon.start(mine, log, { worker: { slot, isLeader: () => leader } });
+    } catch (err) {
+      exitOnStartFailure(err, log);
+    }
+    daemon = d;
+    if (stopping) {
+      await stop('drain');
+      return;
+    }
+    if (leader) d.becameLeader();
+    send({ type: 'hotline:ready', eslPort: d.eslPort });
+  };
+
+  const stop = async (reason: string): Promise<void> => {
+    const first = !stopping;
+    stopping = true;
+    if (!daemon) {
+      // Not started (or still starting: start() stops it once it is up).
+      if (first && slot === 0) process.exit(0);
+      return;
+    }
+    const d = daemon;
+    daemon = null;
+    log.info({ reason }, 'worker stopping');
+    try {
+      await d.stop();
+      process.exit(0);
+    } catch (err) {
+      log.error({ err }, 'shutdown failed');
+      process.exit(1);
+    }
+  };
+
+  const handle = async (m: ToWorker): Promise<void> => {
+    switch (m.type) {
+      case 'hotline:start':
+        if (slot === 0) await start(m.slot);
+        return;
+      case 'hotline:leader':
+        if (!leader) {
+          leader = true;
+          log.info('this worker leads: cluster cron jobs and the configuration cache file');
+          daemon?.becameLeader();
+        }
+        return;
+      case 'hotline:metrics?': {
+        const metrics = daemon ? ((await daemon.metrics.registry.getMetricsAsJSON()) as unknown as MetricJson[]) : [];
+        send({ type: 'hotline:metrics', id: m.id, metrics });
+        return;
+      }
+      case 'hotline:health?':
+        send({ type: 'hotline:health', id: m.id, health: daemon?.health() ?? { ok: false, status: 'starting', detail: {} } });
+        return;
+      case 'hotline:drain':
+        await stop('drain');
+        return;
+      default: {
+        const never: never = m;
+        throw new Error(`unhandled message ${JSON.stringify(never)}`);
+      }
+    }
+  };
+
+  process.on('message', (raw: unknown) => {
+    const m = parseToWorker(raw);
+    if (m) void handle(m).catch((err: unknown) => log.error({ err }, 'worker message failed'));
+  });
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+  send({ type: 'hotline:hello' });
+}

@@ -1,0 +1,122 @@
+// A daemon with CLUSTER_WORKERS=2 as in production: the real entry point, real TCP, the FreeSWITCH
+// stand-in, SQLite. Calls reach both workers and each gets one CDR; /metrics shows one daemon;
+// `kill -9` of a worker in the middle of calls: the worker comes back, replays the CDRs its dead
+// predecessor had spooled, and /metrics counts the restart; SIGTERM drains every worker (calls cut
+// after DRAIN_TIMEOUT_S, CDRs flushed, exit 0). Every wait is for a condition, never a fixed time.
+import fs from 'node:fs';
+import t from 'tap';
+import { createKnex } from '../../src/db/connect';
+import { placeCall, type CallRecord } from '../peer/fake-freeswitch';
+import { getText, sample, spooledUuids, startCluster, waitFor, workerPid } from './cluster-process';
+
+// Two ts-node workers compile the daemon on a shared, loaded machine: start-up alone can take a minute.
+t.setTimeout(480_000);
+
+const DEMO = '4001012345';
+let callerSeq = 10_000_000;
+const caller = (): string => `139${String(callerSeq++).padStart(8, '0')}`;
+
+/** A short answered call, or a long one that talks until cut. */
+function call(port: number, talkMs: number): Promise<CallRecord> {
+  return placeCall(port, { caller: caller(), destination: DEMO, legs: { '13800000001': { result: 'answer', talkMs } } });
+}
+
+async function inBatches(n: number, parallel: number, one: () => Promise<CallRecord>): Promise<CallRecord[]> {
+  const out: CallRecord[] = [];
+  for (let i = 0; i < n; i += parallel) out.push(...(await Promise.all(Array.from({ length: Math.min(parallel, n - i) }, one))));
+  return out;
+}
+
+t.test('two workers: calls, CDRs, one daemon in /metrics, kill -9 of a worker, SIGTERM drain', async (t) => {
+  // CDRs stay in the workers' spools until a worker starts (replay) or stops (final flush): what
+  // reaches the database in between was replayed by a replacement worker.
+  const c = startCluster({ CDR_FLUSH_INTERVAL_MS: '3600000', DRAIN_TIMEOUT_S: '2', ESL_LINGER_S: '10' });
+  t.teardown(() => {
+    c.child.kill('SIGKILL');
+    fs.rmSync(c.dir, { recursive: true, force: true });
+  });
+  const { eslPort, metricsPort } = await c.ready;
+  const knex = createKnex(`sqlite:${c.databaseFile}`);
+  t.teardown(() => knex.destroy());
+  const cdrUuids = async (): Promise<string[]> => (await knex('cdrs').select('call_uuid')).map((r: { call_uuid: string }) => r.call_uuid);
+
+  // --- Calls reach both workers; each has its CDR spooled in its worker's folder.
+  const first = await inBatches(40, 8, () => call(eslPort, 10));
+  t.ok(first.every((r) => r.bridges.length === 1 && r.bridges[0].result === 'answer'), 'every call was served and bridged');
+  const uuids = first.map((r) => r.uuid).sort();
+  await waitFor('the 40 CDRs in the spools', () => ([...spooledUuids(c.spoolDir, 1), ...spooledUuids(c.spoolDir, 2)].length === 40 ? true : undefined));
+  const w1 = spooledUuids(c.spoolDir, 1);
+  const w2 = spooledUuids(c.spoolDir, 2);
+  t.ok(w1.length > 0 && w2.length > 0, `both workers served calls (worker 1: ${w1.length}, worker 2: ${w2.length})`);
+  t.same([...w1, ...w2].sort(), uuids, 'one CDR per call, in one of the two spools');
+  t.same(await cdrUuids(), [], 'none written yet (CDR_FLUSH_INTERVAL_MS is an hour)');
+
+  // --- /metrics: one daemon.
+  const text = await getText(metricsPort, '/metrics');
+  t.equal(sample(text, 'hotline_calls_started_total{number_kind="hotline"}'), 40, 'calls started: the workers\' counts added');
+  t.equal(sample(text, 'hotline_calls_ended_total{outcome="answered",number_kind="hotline"}'), 40);
+  t.equal(sample(text, 'hotline_cdr_spool_depth'), 40, 'spool depth: both spools');
+  t.equal(sample(text, 'hotline_database_reachable'), 1, 'a shared state is not added up');
+  t.equal(sample(text, 'hotline_cluster_workers'), 2);
+  t.equal(sample(text, 'hotline_cluster_workers_alive'), 2);
+  t.equal(sample(text, 'hotline_cluster_worker_restarts_total'), 0);
+  const series = text.split('\n').filter((l) => l !== '' && !l.startsWith('#')).map((l) => l.slice(0, l.lastIndexOf(' ')));
+  t.equal(new Set(series).size, series.length, 'no series twice');
+  t.equal(text.match(/^# TYPE hotline_calls_started_total /gm)?.length, 1, 'each family once');
+  t.notMatch(text, /\b(worker|pid|slot)="/, 'no label names a worker');
+  const health = JSON.parse(await getText(metricsPort, '/healthz')) as Record<string, unknown>;
+  t.match(health, { ok: true, status: 'ok', cluster: { workers: 2, alive: 2 }, detail: { activeCalls: 0, cdrSpoolDepth: 40 } });
+
+  // --- kill -9 of worker 1 with calls up on both workers.
+  const killedPid = workerPid(c, 1);
+  const spooledByKilled = spooledUuids(c.spoolDir, 1);
+  const spooledBySurvivor = spooledUuids(c.spoolDir, 2);
+  const long = Array.from({ length: 6 }, () => call(eslPort, 600_000));
+  await waitFor('6 calls up', async () => {
+    const h = JSON.parse(await getText(metricsPort, '/healthz')) as { detail: { activeCalls: number } };
+    return h.detail.activeCalls === 6 ? true : undefined;
+  });
+  const startedBefore = sample(await getText(metricsPort, '/metrics'), 'hotline_calls_started_total{number_kind="hotline"}');
+  t.equal(startedBefore, 46, 'the long calls are counted');
+  process.kill(killedPid, 'SIGKILL');
+  const settled = long.map((p) => p.then((r) => ({ r, done: true })));
+  const ended = await waitFor('the killed worker\'s calls to drop', async () => {
+    const states = await Promise.all(settled.map((p) => Promise.race([p, Promise.resolve({ r: null, done: false })])));
+    const gone = states.filter((s) => s.done);
+    return gone.length > 0 && gone.length < 6 ? gone : undefined;
+  });
+  t.ok(ended.length >= 1 && ended.length <= 5, `the killed worker's calls dropped (${ended.length}), the other worker's go on`);
+  await waitFor('the replacement serving calls', () => (c.lines().some((l) => l.msg === 'worker serving calls' && l.worker === 1 && l.pid !== killedPid) ? true : undefined), 240_000);
+  await waitFor('the dead worker\'s CDRs replayed', async () => {
+    const inDb = new Set(await cdrUuids());
+    return spooledByKilled.every((u) => inDb.has(u)) ? true : undefined;
+  });
+  const afterReplay = new Set(await cdrUuids());
+  t.same([...afterReplay].sort(), [...spooledByKilled].sort(), 'the replacement wrote exactly what the dead worker had spooled');
+  t.ok(spooledBySurvivor.every((u) => !afterReplay.has(u)), 'the other worker\'s CDRs still wait in its spool: it was the replay');
+  const restarted = await waitFor('the restart in /metrics', async () => {
+    const m = await getText(metricsPort, '/metrics');
+    return sample(m, 'hotline_cluster_workers_alive') === 2 ? m : undefined;
+  });
+  t.equal(sample(restarted, 'hotline_cluster_worker_restarts_total'), 1, 'the restart is counted');
+  t.equal(sample(restarted, 'hotline_calls_started_total{number_kind="hotline"}'), 46, 'counters did not go back with the dead worker (its last scraped counts are kept)');
+  t.ok(c.lines().some((l) => l.msg === 'worker died; its calls were cut; starting a replacement that replays its CDR spool' && l.signal === 'SIGKILL'), 'the death is logged');
+
+  // --- More calls after the restart: both workers, the replacement included.
+  const after = await inBatches(20, 5, () => call(eslPort, 10));
+  t.ok(after.every((r) => r.bridges.length === 1), 'served after the restart');
+
+  // --- SIGTERM: the long calls still up are cut after DRAIN_TIMEOUT_S, every CDR flushed, exit 0.
+  c.child.kill('SIGTERM');
+  t.equal(await c.exited, 0, 'the primary exits 0');
+  const survivors = (await Promise.all(long)).filter((r) => r.hangupCause === 'SYSTEM_SHUTDOWN');
+  t.equal(survivors.length, 6 - ended.length, 'the calls still up were cut by the drain');
+  t.ok(survivors.every((r) => r.api.some((a) => a === `uuid_kill ${r.uuid} SYSTEM_SHUTDOWN`)), 'with api uuid_kill SYSTEM_SHUTDOWN');
+  const stops = c.lines().filter((l) => l.msg === 'worker stopped');
+  t.same(stops.map((l) => l.code).sort(), [0, 0], 'both workers stopped cleanly');
+  const all = await cdrUuids();
+  t.equal(new Set(all).size, all.length, 'no call has two CDRs');
+  const expected = [...uuids, ...after.map((r) => r.uuid), ...survivors.map((r) => r.uuid)].sort();
+  t.same(all.sort(), expected, 'every call has its CDR, except those up on the worker killed with -9 (cut with it)');
+  t.same([...spooledUuids(c.spoolDir, 1), ...spooledUuids(c.spoolDir, 2)], [], 'the spools are empty');
+});

@@ -1,0 +1,59 @@
+// Cron jobs in a daemon with two workers: the cluster jobs run in one worker (the leader), once
+// per tick (one cron_runs row per job and tick), node jobs (live_calls) in every worker under its
+// own name; when the leader dies, the other worker takes the cluster jobs over. Real node-cron
+// ticks (notifications every 20 s, live_calls at second 30): the test waits for them.
+import fs from 'node:fs';
+import t from 'tap';
+import { createKnex } from '../../src/db/connect';
+import { startCluster, waitFor, workerPid } from './cluster-process';
+
+t.setTimeout(480_000);
+
+interface Run {
+  job: string;
+  node: string;
+  tick: string;
+}
+
+t.test('cluster cron jobs run once per tick, in the leader; node jobs in every worker; the lead moves when the leader dies', async (t) => {
+  const c = startCluster({ CRON_ENABLED: 'true' });
+  t.teardown(() => {
+    c.child.kill('SIGKILL');
+    fs.rmSync(c.dir, { recursive: true, force: true });
+  });
+  await c.ready;
+  const knex = createKnex(`sqlite:${c.databaseFile}`);
+  t.teardown(() => knex.destroy());
+  const runs = async (): Promise<Run[]> => (await knex('cron_runs').select('job', 'node', 'tick')).map((r: Run) => ({ job: r.job, node: r.node, tick: String(r.tick) }));
+
+  const leaderLine = await waitFor('a leader', () => c.lines().find((l) => l.msg === 'leader assigned: cluster cron jobs and the configuration cache file'));
+  const leader = Number(leaderLine.worker);
+  const other = leader === 1 ? 2 : 1;
+  const seen = await waitFor('two notification ticks and a live_calls tick in both workers', async () => {
+    const r = await runs();
+    const notifications = new Set(r.filter((x) => x.job === 'notifications').map((x) => x.tick));
+    const liveNodes = new Set(r.filter((x) => x.job === 'live_calls').map((x) => x.node));
+    return notifications.size >= 2 && liveNodes.size === 2 ? r : undefined;
+  }, 150_000);
+  const cluster = seen.filter((x) => x.job !== 'live_calls');
+  const perTick = new Map<string, number>();
+  for (const x of cluster) perTick.set(`${x.job} ${x.tick}`, (perTick.get(`${x.job} ${x.tick}`) ?? 0) + 1);
+  t.same([...perTick.values()].filter((n) => n !== 1), [], 'each cluster job ran once per tick');
+  t.same([...new Set(cluster.map((x) => x.node))], [`cluster-test/worker-${leader}`], 'in the leader only');
+  t.same([...new Set(seen.filter((x) => x.job === 'live_calls').map((x) => x.node))].sort(), ['cluster-test/worker-1', 'cluster-test/worker-2'], 'live_calls (this daemon\'s calls) in every worker, each under its own name');
+  t.ok(fs.existsSync(`${c.spoolDir}/config-cache.json`), 'the leader wrote the configuration cache');
+
+  // The leader dies: the other worker leads from the next tick on.
+  const killedAt = Date.now();
+  process.kill(workerPid(c, leader), 'SIGKILL');
+  await waitFor('the lead to move', () => c.lines().find((l) => l.msg === 'leader assigned: cluster cron jobs and the configuration cache file' && l.worker === other));
+  const moved = await waitFor('a notifications tick in the new leader', async () => {
+    const r = await runs();
+    return r.some((x) => x.job === 'notifications' && x.node === `cluster-test/worker-${other}` && new Date(x.tick).getTime() > killedAt) ? r : undefined;
+  }, 90_000);
+  const ticks = moved.filter((x) => x.job === 'notifications').map((x) => x.tick);
+  t.equal(new Set(ticks).size, ticks.length, 'still once per tick');
+
+  c.child.kill('SIGTERM');
+  t.equal(await c.exited, 0);
+});
