@@ -149,6 +149,8 @@ interface LiveRow {
   answeredAt: Date | null;
   admitted: boolean;
   rate: RateTerms | null;
+  /** Legs paid at the rate (2: a click-to-call). */
+  legs: 1 | 2;
 }
 
 /** Live calls every daemon published recently and whose CDR is not written yet. */
@@ -156,7 +158,7 @@ export async function publishedLiveCalls(db: Knex, now: Date, staleMs = LIVE_CAL
   const rows: Array<Record<string, unknown>> = await db('live_calls as l')
     .where('l.seen_at', '>=', toDbTimestamp(new Date(now.getTime() - staleMs)))
     .whereNotExists(db('cdrs as c').whereRaw('c.call_uuid = l.call_uuid').select(db.raw('1')))
-    .select('l.call_uuid', 'l.node', 'l.tenant_id', 'l.started_at', 'l.answered_at', 'l.admitted', 'l.per_minute', 'l.increment_s', 'l.connect_fee');
+    .select('l.call_uuid', 'l.node', 'l.tenant_id', 'l.started_at', 'l.answered_at', 'l.admitted', 'l.per_minute', 'l.increment_s', 'l.connect_fee', 'l.legs');
   return rows.map((r) => {
     const perMinute = safeMoney(r.per_minute);
     const incrementS = intOrNull(r.increment_s);
@@ -168,6 +170,7 @@ export async function publishedLiveCalls(db: Knex, now: Date, staleMs = LIVE_CAL
       answeredAt: fromDbTimestamp(r.answered_at as string | null),
       admitted: Number(r.admitted) === 1 || r.admitted === true,
       rate: perMinute !== null && incrementS !== null && incrementS > 0 ? { perMinute, incrementS, connectFee: safeMoney(r.connect_fee) ?? money(0) } : null,
+      legs: Number(r.legs) === 2 ? 2 : 1,
     };
   });
 }

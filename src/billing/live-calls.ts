@@ -19,19 +19,23 @@ export interface LiveCall {
   readonly rate: RateTerms | null;
   /** Counted in tenant_usage.calls by the admission check (default true). */
   readonly admitted?: boolean;
+  /** Legs paid at `rate` (rate-cdr.ts billedLegs: 2 for a click-to-call); default 1. */
+  readonly legs?: 1 | 2;
 }
+
+type Priced = Pick<LiveCall, 'rate' | 'answeredAt' | 'legs'>;
 
 export interface LiveCallSource {
   liveCalls(): readonly LiveCall[];
 }
 
-/** What an answered call has cost at `at`. */
-export function liveCost(call: Pick<LiveCall, 'rate' | 'answeredAt'>, at: Date): Money {
+/** What an answered call has cost at `at`: every leg it pays for (a click-to-call's two). */
+export function liveCost(call: Priced, at: Date): Money {
   if (call.rate === null || call.answeredAt === null) return money(0);
-  return costSoFar(call.rate, at.getTime() - call.answeredAt.getTime());
+  return money(costSoFar(call.rate, at.getTime() - call.answeredAt.getTime()) * (call.legs ?? 1));
 }
 
-export function totalLiveCost(calls: ReadonlyArray<Pick<LiveCall, 'rate' | 'answeredAt'>>, at: Date): Money {
+export function totalLiveCost(calls: readonly Priced[], at: Date): Money {
   let sum = 0;
   for (const c of calls) sum += liveCost(c, at);
   return money(sum);
@@ -43,7 +47,7 @@ export function totalLiveCost(calls: ReadonlyArray<Pick<LiveCall, 'rate' | 'answ
  * 0 means: already over. Cost only ever grows, so a binary search finds it.
  */
 export function secondsUntilOverBudget(
-  calls: ReadonlyArray<Pick<LiveCall, 'rate' | 'answeredAt'>>,
+  calls: readonly Priced[],
   budget: Money,
   now: Date,
   horizonS: number,

@@ -180,6 +180,7 @@ export class LiveCallGuard {
       per_minute: c.rate ? moneyText(c.rate.perMinute) : null,
       increment_s: c.rate ? c.rate.incrementS : null,
       connect_fee: c.rate ? moneyText(c.rate.connectFee) : null,
+      legs: c.legs ?? 1,
       seen_at: seen,
     }));
     await this.deps.knex.transaction(async (trx) => {

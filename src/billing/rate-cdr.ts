@@ -23,6 +23,16 @@ import type { ConfigSnapshot, Rate } from '../snapshot/types';
 /** Outcomes the tenant pays for (when answered): a conversation, or a message left. */
 export const BILLABLE_OUTCOMES: ReadonlySet<string> = new Set(['answered', 'voicemail']);
 
+/**
+ * Legs the tenant pays for at the call's rate: a click-to-call is two (the platform's call to the
+ * visitor, whose cost src/clicktocall/cdr.ts adds to the CDR at the same rate, and the call to the
+ * tenant), every other call one. The session's spend guard and the live-call jobs (liveCost:
+ * the node-local guard, the caps recount) price a live call with it, as the CDR will.
+ */
+export function billedLegs(clickToCall: boolean): 1 | 2 {
+  return clickToCall ? 2 : 1;
+}
+
 /** Hang-up cause when a call is cut because its money ran out (Q.850 52). */
 export const CUT_HANGUP_CAUSE = 'OUTGOING_CALL_BARRED';
 

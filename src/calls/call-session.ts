@@ -10,7 +10,7 @@
  * legs, its CDR says so (origin, widget, ring time, the visitor leg's cost), and its request row
  * follows the call (src/clicktocall/session.ts).
  */
-import { CUT_HANGUP_CAUSE } from '../billing/rate-cdr';
+import { billedLegs, CUT_HANGUP_CAUSE } from '../billing/rate-cdr';
 import type { ClickToCallLeg } from '../clicktocall/leg';
 import type { ClickToCallCalls, RequestProgress } from '../clicktocall/session';
 import type { LiveCall } from '../billing/live-calls';
@@ -191,7 +191,7 @@ export class CallSession {
     const { knex, clock, settings } = this.deps;
     const guard = new SpendGuard({
       rate,
-      legs: call.id.clickToCall ? 2 : 1,
+      legs: billedLegs(call.id.clickToCall !== null),
       readHeadroom: () => withTimeout('spend headroom', settings.admission.queryTimeoutMs, readSpendHeadroom(knex, tenant.id, clock())),
       warn: () => this.channel.broadcast(call.prompts.file(systemPrompt('capped'))),
       cut: () => this.channel.kill(CUT_HANGUP_CAUSE),
@@ -224,6 +224,7 @@ export class CallSession {
       callType: id.pricing.callType,
       rate: id.pricing.rate,
       admitted: this.facts.admitted,
+      legs: billedLegs(id.clickToCall !== null),
     };
   }
 

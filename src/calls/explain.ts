@@ -56,7 +56,7 @@ export async function explainCall(
   await explainAdmission(say, tenant, facts, knex);
   if (plan.pin) {
     const locked = knex ? await pinLockedUntil(knex, tenant.id, call.caller, facts.at) : null;
-    say(`5 PIN: ${tenant.pin!.length} digits, ${tenant.pinMaxAttempts} attempts${locked ? `; this caller is LOCKED OUT until ${locked.toISOString()}` : ''}`);
+    say(`5 PIN: ${tenant.pin?.length ?? 0} digits, ${tenant.pinMaxAttempts} attempts${locked ? `; this caller is LOCKED OUT until ${locked.toISOString()}` : ''}`);
   } else say(plan.clickToCall && tenant.pin !== null ? '5 PIN: none for a click-to-call (the tenant\'s own web page invited the visitor)' : '5 PIN: none');
   const c2c = plan.clickToCall;
   if (c2c) {

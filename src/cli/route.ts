@@ -39,7 +39,11 @@ async function main(): Promise<number> {
       process.stderr.write(`route explain: no click-to-call widget with key ${JSON.stringify(widgetKey)} is in force (npm run config:lint)\n`);
       return 2;
     }
-    const number = option('number') ?? widget!.accessNumber;
+    const number = option('number') ?? widget?.accessNumber;
+    if (number === undefined) {
+      process.stderr.write('route explain: give --number (the access number dialled) or --widget\n');
+      return 2;
+    }
     const facts = { dialed: number, caller, at, clickToCall: widget ? { widgetId: widget.id } : null };
     for (const line of await explainCall(snapshot, facts, knex, settings.calls.maxFailoverGroups)) process.stdout.write(`${line}\n`);
     if (snapshot.rejected.length > 0) process.stdout.write(`(${snapshot.rejected.length} configuration rows are rejected in all: npm run config:lint)\n`);

@@ -77,9 +77,11 @@ export function buildSnapshot(raw: RawTables, version: number, loadedAt: Date, l
   ledger.table('prompts', readPrompt, (p) => (p.tenantId === null ? null : tenantOwner(p.tenantId)), (p) => prompts.set(p.id, p));
 
   const accessNumbers = new Map<string, AccessNumber>();
-  ledger.table('access_numbers', readAccessNumber, (a) => tenantOwner(a.tenantId) ?? (accessNumbers.has(a.number)
-    ? { kind: 'value', column: 'number', value: a.number, reason: `number ${a.number} is listed twice (access number ${accessNumbers.get(a.number)!.id} has it)` }
-    : null), (a) => accessNumbers.set(a.number, a));
+  const listedTwice = (a: AccessNumber): Problem | null => {
+    const first = accessNumbers.get(a.number);
+    return first ? { kind: 'value', column: 'number', value: a.number, reason: `number ${a.number} is listed twice (access number ${first.id} has it)` } : null;
+  };
+  ledger.table('access_numbers', readAccessNumber, (a) => tenantOwner(a.tenantId) ?? listedTwice(a), (a) => accessNumbers.set(a.number, a));
 
   const groups = buildGroups(ledger, tenantOwner);
   linkTenants(ledger, tenants, groups, prompts);

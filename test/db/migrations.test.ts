@@ -62,7 +62,7 @@ const EXPECTED: Record<string, string[]> = {
   capped_tenants: ['tenant_id', 'reason', 'period_start', 'capped_at', 'detail'],
   live_calls: [
     'call_uuid', 'node', 'tenant_id', 'started_at', 'answered_at', 'admitted', 'call_type', 'per_minute', 'increment_s',
-    'connect_fee', 'seen_at',
+    'connect_fee', 'seen_at', 'legs',
   ],
   call_reports: [
     'tenant_id', 'period_kind', 'period_start', 'timezone', 'calls', 'answered', 'busy', 'no_answer', 'blocked', 'capped',
