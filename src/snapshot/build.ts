@@ -3,7 +3,7 @@
  * same rows (and the same last good rows) always give the same snapshot; nothing here touches
  * the database.
  *
- * A bad row is never fatal. Every row is read column by column (rows.ts) and its references are
+ * A bad row is never fatal. Every row is read column by column (readers.ts, rows.ts) and its references are
  * checked against what is in force (a routing rule pointing at a group of another tenant, or at a
  * missing one, does not hold). What then happens is ledger.ts's business: a row edited into a bad
  * state keeps its last good version (`lastGood`, the rows in force at the previous build), a row
@@ -17,14 +17,12 @@
  */
 import { parseScheduleSlot, ScheduleSyntaxError, type ScheduleSlot } from '../domain/schedule';
 import { parseRegionTokens } from '../domain/geo';
-import { formatMoney, MAX_MONEY } from '../domain/money';
-import { exactCallCost } from '../domain/rating';
-import { isValidTimeZone } from '../domain/timezone';
 import { Ledger, type Problem } from './ledger';
+import { readAccessNumber, readDestination, readGroup, readPrompt, readRate, readRule, readTenant } from './readers';
 import { RowError, RowReader, type Row } from './rows';
 import { buildWidgets } from './widgets';
 import {
-  CALL_TYPES, CONFIG_TABLES, FILTER_KINDS, FILTER_LISTS, IVR_ACTIONS, NUMBER_KINDS, RULE_ACTIONS, STRATEGIES, TENANT_STATUSES,
+  CONFIG_TABLES, FILTER_KINDS, FILTER_LISTS, IVR_ACTIONS,
   type AccessNumber, type ConfigSnapshot, type Destination, type DestinationGroup, type Extension,
   type IvrMenu, type IvrOption, type Prompt, type Rate, type RoutingRule, type RowsByTable, type Tenant,
   type TenantFilters, type TenantSchedule,
@@ -61,9 +59,6 @@ export interface BuildOptions {
   /** Longest call (calls.maxDurationS): a rate whose longest call would cost more than DECIMAL(14,4) holds is refused. */
   readonly maxCallS?: number;
 }
-
-const PHONE = /^\+?[0-9*#]{1,32}$/;
-const DIGITS = /^[0-9]{3,32}$/;
 
 export function buildSnapshot(raw: RawTables, version: number, loadedAt: Date, lastGood: RowsByTable = NO_LAST_GOOD, options: BuildOptions = {}): ConfigSnapshot {
   const ledger = new Ledger(raw as unknown as Record<string, Row[] | undefined>, lastGood);
@@ -306,30 +301,6 @@ function buildRates(ledger: Ledger, tenantOwner: TenantOwner, maxCallS: number):
   return out;
 }
 
-/**
- * A rate, checked against what the database can hold: the longest call (CALL_MAX_DURATION_S) must
- * cost no more than DECIMAL(14,4) holds in cdrs.cost and tenant_usage.spend (9999999999.9999).
- */
-function readRate(r: RowReader, maxCallS: number): Rate {
-  const perMinute = r.moneyOrNull('per_minute');
-  if (perMinute === null || perMinute < 0) throw r.fail('per_minute', 'must be an amount of at least 0');
-  const connectFee = r.moneyOrNull('connect_fee') ?? (0 as typeof perMinute);
-  if (connectFee < 0) throw r.fail('connect_fee', 'must not be negative');
-  const incrementS = r.intOrNull('increment_s', { min: 1, max: 60 }) ?? 60;
-  if (60 % incrementS !== 0) throw r.fail('increment_s', 'must divide a minute (60, 30, 6, 1 …)');
-  const longest = exactCallCost({ perMinute, incrementS, connectFee }, maxCallS, true);
-  if (longest > BigInt(MAX_MONEY)) {
-    const column = BigInt(connectFee) * 2n >= longest ? 'connect_fee' : 'per_minute';
-    throw new RowError(
-      `${column} ${formatMoney(column === 'connect_fee' ? connectFee : perMinute)} is too large: a call of ${maxCallS} s (CALL_MAX_DURATION_S) ` +
-        `would cost ${longest / 10_000n}.${String(longest % 10_000n).padStart(4, '0')}, more than cdrs.cost and tenant_usage.spend hold (${formatMoney(MAX_MONEY)})`,
-      column,
-      r.raw(column),
-    );
-  }
-  return { id: r.id, tenantId: r.intOrNull('tenant_id', { min: 1 }), callType: r.oneOf('call_type', CALL_TYPES), perMinute, incrementS, connectFee };
-}
-
 function buildMenus(ledger: Ledger, tenantOwner: TenantOwner, prompts: ReadonlyMap<number, Prompt>): Map<number, IvrMenu> {
   const menus = new Map<number, Omit<IvrMenu, 'options'>>();
   ledger.table('ivr_menus', (r) => ({
@@ -398,103 +369,6 @@ function buildExtensions(ledger: Ledger, tenantOwner: TenantOwner): Map<number, 
     out.set(e.tenantId, map.set(e.ext, { ...e, phones: list }));
   }
   return out;
-}
-
-function readTenant(r: RowReader): Tenant {
-  const timezone = r.textOrNull('timezone') ?? 'Asia/Shanghai';
-  if (!isValidTimeZone(timezone)) throw new RowError(`timezone ${JSON.stringify(timezone)} is not an IANA time zone (e.g. Asia/Shanghai)`, 'timezone', r.raw('timezone'));
-  const cap = (column: string) => {
-    const m = r.moneyOrNull(column);
-    if (m !== null && m < 0) throw r.fail(column, 'must not be negative (NULL = no cap)');
-    return m;
-  };
-  return {
-    id: r.id,
-    name: r.text('name', { max: 200 }),
-    status: r.oneOf('status', TENANT_STATUSES),
-    timezone,
-    balance: r.moneyOrNull('balance'),
-    pin: r.textOrNull('pin', { pattern: /^[0-9]{1,16}$/, what: 'a PIN of 1 to 16 digits' }),
-    pinMaxAttempts: r.intOrNull('pin_max_attempts', { min: 1, max: 10 }) ?? 3,
-    ringTimeoutS: r.intOrNull('ring_timeout_s', { min: 1, max: 60 }) ?? 15,
-    recordCalls: r.flag('record_calls', false),
-    voicemailEnabled: r.flag('voicemail_enabled', false),
-    callerMemoryHours: r.intOrNull('caller_memory_hours', { min: 0, max: 24 * 365 }) ?? 24,
-    missedCallNotify: r.textOrNull('missed_call_notify', { max: 200 }),
-    maxCallsDay: r.intOrNull('max_calls_day', { min: 0 }),
-    maxCallsMonth: r.intOrNull('max_calls_month', { min: 0 }),
-    maxSpendDay: cap('max_spend_day'),
-    maxSpendMonth: cap('max_spend_month'),
-    welcomePromptId: r.intOrNull('welcome_prompt_id', { min: 1 }),
-    afterHoursPromptId: r.intOrNull('after_hours_prompt_id', { min: 1 }),
-    ringbackPromptId: r.intOrNull('ringback_prompt_id', { min: 1 }),
-    businessHoursScheduleId: r.intOrNull('business_hours_schedule_id', { min: 1 }),
-    operatorGroupId: r.intOrNull('operator_group_id', { min: 1 }),
-    anonymousCallers: r.isNullOrMissing('anonymous_callers') ? 'allow' : r.oneOf('anonymous_callers', ['allow', 'block'] as const),
-    blockedAction: r.isNullOrMissing('blocked_action') ? 'announce' : r.oneOf('blocked_action', ['announce', 'silent'] as const),
-    blockedPromptId: r.intOrNull('blocked_prompt_id', { min: 1 }),
-    pinLockoutFailures: r.intOrNull('pin_lockout_failures', { min: 0, max: 1000 }) ?? 5,
-    pinLockoutMinutes: r.intOrNull('pin_lockout_minutes', { min: 1, max: 7 * 24 * 60 }) ?? 30,
-  };
-}
-
-function readAccessNumber(r: RowReader): AccessNumber {
-  return {
-    id: r.id,
-    number: r.text('number', { pattern: DIGITS, what: 'a number of 3 to 32 digits as dialled' }),
-    tenantId: r.int('tenant_id', { min: 1 }),
-    kind: r.oneOf('kind', NUMBER_KINDS),
-    enabled: r.flag('enabled', true),
-    homeAreaCode: r.textOrNull('home_area_code', { pattern: /^0?[1-9][0-9]{1,3}$/, what: 'an area code such as 010 or 0755' })?.replace(/^0/, '') ?? null,
-  };
-}
-
-function readDestination(r: RowReader): Destination | null {
-  if (!r.flag('enabled', true)) return null;
-  return {
-    id: r.id,
-    groupId: r.int('group_id', { min: 1 }),
-    number: r.text('number', { pattern: PHONE, what: 'a dialable number (digits, optional leading +)' }),
-    position: r.intOrNull('position') ?? 0,
-    weight: r.intOrNull('weight', { min: 0, max: 1000 }) ?? 1,
-    label: r.textOrNull('label', { max: 200 }),
-  };
-}
-
-function readGroup(r: RowReader): Omit<DestinationGroup, 'destinations'> {
-  return {
-    id: r.id,
-    tenantId: r.int('tenant_id', { min: 1 }),
-    name: r.text('name', { max: 200 }),
-    strategy: r.oneOf('strategy', STRATEGIES),
-    ringTimeoutS: r.intOrNull('ring_timeout_s', { min: 1, max: 60 }),
-    maxQueue: r.intOrNull('max_queue', { min: 0, max: 10000 }) ?? 0,
-    queueTimeoutS: r.intOrNull('queue_timeout_s', { min: 0, max: 3600 }) ?? 0,
-    failoverGroupId: r.intOrNull('failover_group_id', { min: 1 }),
-  };
-}
-
-function readRule(r: RowReader): RoutingRule | null {
-  if (!r.flag('enabled', true)) return null;
-  const regions = r.textOrNull('regions', { max: 2000 });
-  return {
-    id: r.id,
-    tenantId: r.int('tenant_id', { min: 1 }),
-    accessNumberId: r.intOrNull('access_number_id', { min: 1 }),
-    priority: r.intOrNull('priority') ?? 100,
-    regions: regions === null ? null : regions.split(/[,，]/).map((t) => t.trim()).filter((t) => t !== ''),
-    scheduleId: r.intOrNull('schedule_id', { min: 1 }),
-    percent: r.intOrNull('percent', { min: 1, max: 100 }) ?? 100,
-    action: r.oneOf('action', RULE_ACTIONS),
-    targetId: r.intOrNull('target_id', { min: 1 }),
-  };
-}
-
-function readPrompt(r: RowReader): Prompt {
-  const file = r.textOrNull('file', { max: 1024, pattern: /^[^\s${}|!^,[\]]+$/, what: 'a path without spaces or any of $ { } | ! ^ , [ ]' });
-  const ttsText = r.textOrNull('tts_text', { max: 2000 });
-  if (file === null && ttsText === null) throw new RowError('needs a file or a tts_text', 'file', r.raw('file'));
-  return { id: r.id, tenantId: r.intOrNull('tenant_id', { min: 1 }), name: r.text('name', { max: 200 }), file, ttsText, language: r.textOrNull('language', { max: 16 }) };
 }
 
 function ruleProblem(
