@@ -127,6 +127,21 @@ const TIME_HEADERS = [
   'variable_answer_epoch', 'variable_end_epoch', 'variable_billsec', 'variable_duration',
 ];
 
+/** A daemon on a fresh database of dbTargets()[index], without caller memory (every call hunts afresh). */
+async function damagedEventDaemon(t: Test, index: number): Promise<TestDaemon> {
+  const target = dbTargets()[index];
+  if (!target) throw new Error(`no database target ${index}`);
+  const db = await target.create({ migrate: false });
+  const d = await startTestDaemon(db.url);
+  t.teardown(async () => {
+    await d.stop();
+    await db.destroy();
+  });
+  await d.knex('tenants').update({ caller_memory_hours: 0 });
+  await d.daemon.store.poll();
+  return d;
+}
+
 t.test('the captured event has the headers this test is about', async (t) => {
   const names = new Set(CAPTURED.map(([n]) => n));
   for (const h of TIME_HEADERS) t.ok(names.has(h), h);
@@ -134,27 +149,13 @@ t.test('the captured event has the headers this test is about', async (t) => {
 });
 
 t.test('sqlite: every header of CHANNEL_HANGUP_COMPLETE, four ways', async (t) => {
-  const db = await dbTargets()[0].create({ migrate: false });
-  const d = await startTestDaemon(db.url);
-  t.teardown(async () => {
-    await d.stop();
-    await db.destroy();
-  });
-  await d.knex('tenants').update({ caller_memory_hours: 0 });
-  await d.daemon.store.poll();
+  const d = await damagedEventDaemon(t, 0);
   const names = [...new Set(CAPTURED.map(([n]) => n))];
   const cases = names.flatMap((header) => Object.keys(MUTATIONS).map((mutation) => ({ header, mutation })));
   await runCases(t, d, cases);
 });
 
 t.test('mariadb: the time headers and billsec, four ways', async (t) => {
-  const db = await dbTargets()[1].create({ migrate: false });
-  const d = await startTestDaemon(db.url);
-  t.teardown(async () => {
-    await d.stop();
-    await db.destroy();
-  });
-  await d.knex('tenants').update({ caller_memory_hours: 0 });
-  await d.daemon.store.poll();
+  const d = await damagedEventDaemon(t, 1);
   await runCases(t, d, TIME_HEADERS.flatMap((header) => Object.keys(MUTATIONS).map((mutation) => ({ header, mutation }))));
 });

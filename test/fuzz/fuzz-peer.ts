@@ -13,6 +13,7 @@
  * write a CDR; the connect reply is never given framing mutations, so this is exact.
  */
 import net from 'node:net';
+import { CommandReader } from '../peer/command-reader';
 import { cloneFrame, commandKey, contentType, eventName, header, serialize, type CallTemplate, type WireFrame } from './frames';
 import { connectUuid, mutateFrame, type MutationContext } from './mutate';
 import type { Prng } from './prng';
@@ -58,7 +59,7 @@ class FuzzCall {
   private readonly result: FuzzCallResult;
   private readonly replyCursor = new Map<string, number>();
   private socket!: net.Socket;
-  private inbound = Buffer.alloc(0);
+  private readonly reader = new CommandReader();
   private cursor = 0;
   private framesSent = 0;
   private ended = false;
@@ -95,21 +96,7 @@ class FuzzCall {
 
   /** The controller's commands as mod_event_socket reads them: headers, blank line, content-length bytes. */
   private onData(chunk: Buffer): void {
-    this.inbound = Buffer.concat([this.inbound, chunk]);
-    for (;;) {
-      const end = this.inbound.indexOf('\n\n');
-      if (end < 0) return;
-      const lines = this.inbound.toString('utf8', 0, end).split('\n');
-      const headers: Record<string, string> = {};
-      for (const l of lines.slice(1)) {
-        const sep = l.indexOf(': ');
-        if (sep > 0) headers[l.slice(0, sep).toLowerCase()] = l.slice(sep + 2);
-      }
-      const length = Number(headers['content-length'] ?? 0);
-      if (this.inbound.length < end + 2 + length) return;
-      this.inbound = this.inbound.subarray(end + 2 + length);
-      this.onCommand(lines[0], headers);
-    }
+    for (const { line, headers } of this.reader.push(chunk)) this.onCommand(line, headers);
   }
 
   private onCommand(line: string, headers: Record<string, string>): void {

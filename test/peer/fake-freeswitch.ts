@@ -54,6 +54,7 @@ import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import { ChannelModel, RealClock, type BridgeAttempt, type CallerTimeline, type LegPlan, type QueuedApp } from './channel-model';
 import { channelDataTemplate } from './fixtures';
+import { CommandReader } from './command-reader';
 
 export type { BridgeAttempt, CallerTimeline, KeyPress, LegPlan, LegResult } from './channel-model';
 
@@ -255,7 +256,7 @@ class FakeCall {
   private readonly clock: RealClock;
   private readonly model: ChannelModel;
   private socket!: net.Socket;
-  private inbound = Buffer.alloc(0);
+  private readonly reader = new CommandReader();
   private connected = false;
   private connectHeld = false;
   private closed = false;
@@ -378,21 +379,7 @@ class FakeCall {
 
   private onData(chunk: Buffer): void {
     this.record.receivedBytes += chunk.length;
-    this.inbound = Buffer.concat([this.inbound, chunk]);
-    for (;;) {
-      const end = this.inbound.indexOf('\n\n');
-      if (end < 0) return;
-      const lines = this.inbound.toString('utf8', 0, end).split('\n');
-      const headers: Record<string, string> = {};
-      for (const l of lines.slice(1)) {
-        const sep = l.indexOf(': ');
-        if (sep > 0) headers[l.slice(0, sep).toLowerCase()] = l.slice(sep + 2);
-      }
-      const length = Number(headers['content-length'] ?? 0);
-      if (this.inbound.length < end + 2 + length) return;
-      const body = this.inbound.toString('utf8', end + 2, end + 2 + length);
-      this.inbound = this.inbound.subarray(end + 2 + length);
-      const line = lines[0];
+    for (const { line, headers, body } of this.reader.push(chunk)) {
       this.record.commands.push({ line, headers, body, atFs: this.clock.now() });
       this.onCommand(line, headers, body);
     }
