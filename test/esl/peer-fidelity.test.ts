@@ -22,8 +22,15 @@ import type { CallerTimeline } from '../peer/channel-model';
 import { fsUrlEncode, placeCall, type CallRecord, type CallScript } from '../peer/fake-freeswitch';
 import { FIXTURE_DIR, captureNames, channelDataTemplate, readCapture, splitCommands, streamOf, systemPromptMs, type Chunk } from '../peer/fixtures';
 
-/** FreeSWITCH seconds per test second in the timed replays, and how far a time may be off. */
-const TIME_SCALE = 0.25;
+/**
+ * FreeSWITCH seconds per test second in the timed replays, and how far a time may be off. The
+ * stand-in stamps events with the wall clock (A9), so any lag of a loaded machine counts 1/scale
+ * times in FreeSWITCH seconds: at 0.25 a 0.9 s stall of the 2-vCPU CI machine (seen with other
+ * suites running) came out as 3.7 s and failed by chance. At 0.5 the replays take twice as long
+ * and the machine's lag counts half as much; the tolerance is unchanged. (The real fix is a
+ * stand-in clock that stamps modelled time, not wall time: not done yet.)
+ */
+const TIME_SCALE = 0.5;
 const TOLERANCE_S = 1.5;
 
 /**
