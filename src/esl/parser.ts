@@ -202,7 +202,10 @@ export function urlDecode(value: string): { text: string; malformed: boolean } {
       out[n++] = ch;
     } else {
       // Raw non-ASCII text (FreeSWITCH encodes it, a peer might not): copy its UTF-8 bytes.
-      const wide = ch >= 0xd800 && ch <= 0xdbff && i + 1 < length ? 2 : 1;
+      // A surrogate pair is one character; a lone surrogate is one (it becomes U+FFFD) and must not
+      // swallow the next character, which may start an escape.
+      const next = i + 1 < length ? value.charCodeAt(i + 1) : 0;
+      const wide = ch >= 0xd800 && ch <= 0xdbff && next >= 0xdc00 && next <= 0xdfff ? 2 : 1;
       n += out.write(value.slice(i, i + wide), n, 'utf8');
       i += wide - 1;
     }
