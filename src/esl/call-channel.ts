@@ -107,7 +107,7 @@ export class EslCallChannel implements CallChannel {
     // A leg FreeSWITCH answered before handing it over (an originated click-to-call leg) gets no
     // CHANNEL_ANSWER: its answer time is in the channel data (outbound-originated-leg-to-socket.log).
     this.answeredAtUs = microseconds(data['Caller-Channel-Answered-Time']);
-    conn.handlers = { event: (e) => this.onEvent(e) };
+    conn.handlers = { event: (e) => this.onEvent(e), notice: (e) => this.onNotice(e) };
     // The stream may have broken in the very read that carried the connect reply.
     this.failure = conn.framer.broken;
     conn.on('esl::protocol-error', (err: EslError) => {
@@ -158,7 +158,7 @@ export class EslCallChannel implements CallChannel {
     // FreeSWITCH's disconnect notice can come in the same read as the connect reply (a caller who
     // hangs up at once): listen from the start, not from when the channel object exists.
     const notices: EslEvent[] = [];
-    conn.on('esl::event::disconnect::notice', (e: EslEvent) => notices.push(e));
+    conn.handlers = { event: () => undefined, notice: (e) => notices.push(e) };
     const data = await new Promise<Record<string, string>>((resolve, reject) => {
       let settled = false;
       const done = (): void => {
@@ -191,9 +191,8 @@ export class EslCallChannel implements CallChannel {
     });
     options.observe?.('connect', seconds(started), 'ok');
     const channel = new EslCallChannel(conn, socket, data, options);
-    conn.removeAllListeners('esl::event::disconnect::notice');
-    for (const e of notices) channel.onDisconnectNotice(e);
-    conn.on('esl::event::disconnect::notice', (e: EslEvent) => channel.onDisconnectNotice(e));
+    // The constructor took over the connection's handlers; replay what came before it.
+    for (const e of notices) channel.onNotice(e);
     channel.watchSocket();
     return channel;
   }
@@ -520,7 +519,12 @@ export class EslCallChannel implements CallChannel {
   }
 
   /** A disconnect notice naming another session (Controlled-Session-UUID) is not this call's. */
-  onDisconnectNotice(event: EslEvent): void {
+  /** A message that is neither a reply nor an event: FreeSWITCH's disconnect notice is the one we read. */
+  onNotice(event: EslEvent): void {
+    if (event.contentType === 'text/disconnect-notice') this.onDisconnectNotice(event);
+  }
+
+  private onDisconnectNotice(event: EslEvent): void {
     const session = event.outer['Controlled-Session-UUID'];
     if (session === undefined || session === this.uuid) this.disconnectNoticed = true;
   }

@@ -25,7 +25,7 @@ interface Fs {
 }
 
 /** Opens a channel whose FreeSWITCH side the test drives by hand. */
-async function setup(t: Test, replyTimeoutMs = 300): Promise<{ channel: EslCallChannel; fs: Fs }> {
+async function setup(t: Test, replyTimeoutMs = 300, afterConnectReply = ''): Promise<{ channel: EslCallChannel; fs: Fs }> {
   const server = net.createServer();
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as net.AddressInfo).port;
@@ -59,7 +59,7 @@ async function setup(t: Test, replyTimeoutMs = 300): Promise<{ channel: EslCallC
   const sock = await accepted;
   const opening = EslCallChannel.open(sock, { replyTimeoutMs, lingerS: 5 });
   t.equal(await fs.next(), 'connect');
-  socket.write(CONNECT_REPLY);
+  socket.write(CONNECT_REPLY + afterConnectReply);
   const channel = await opening;
   t.teardown(() => {
     socket.destroy();
@@ -273,4 +273,24 @@ t.test('the peer ends the socket before linger took effect: the caller hung up',
   fs.socket.end();
   await hungUp;
   t.equal(channel.hungUp, true);
+});
+
+/** FreeSWITCH's disconnect notice, as in daemon-ivr-key-typed-during-invalid-prompt.log. */
+const notice = (session: string): string =>
+  `Content-Type: text/disconnect-notice\nControlled-Session-UUID: ${session}\nContent-Disposition: linger\nChannel-Name: sofia/acc/13930009003@127.0.0.1:5070\nLinger-Time: 10\nContent-Length: 0\n\n`;
+
+t.test('the disconnect notice is seen, also in the same read as the connect reply; another session\'s is not', async (t) => {
+  const early = await setup(t, 300, notice(UUID));
+  t.equal(early.channel.disconnectNoticed, true, 'a notice that came with the connect reply (the caller hung up at once)');
+  const { channel, fs } = await setup(t);
+  t.equal(channel.disconnectNoticed, false);
+  // Another session's notice, then a reply: once the reply is read, so was the notice before it.
+  const p = channel.command('nixevent DTMF');
+  await fs.next();
+  fs.socket.write(notice('11111111-2222-3333-4444-555555555555') + ok);
+  await p;
+  t.equal(channel.disconnectNoticed, false, 'another session\'s notice is not this call\'s');
+  fs.socket.write(notice(UUID));
+  await until('the notice is read', () => channel.disconnectNoticed);
+  t.equal(channel.disconnectNoticed, true);
 });
