@@ -240,7 +240,9 @@ export class CallSession {
     if (err instanceof CallHungUpError || (err instanceof SocketClosedError && this.callerLeft)) {
       // The caller left mid-step (or before the daemon's subscription took effect: no hang-up
       // event then, only FreeSWITCH's disconnect notice): how many calls end, not an error.
-      if (!['answered', 'busy', 'no_answer', 'announced', 'blocked', 'capped', 'pin_failed'].includes(this.facts.outcome)) this.facts.outcome = 'abandoned';
+      const settled = ['answered', 'busy', 'no_answer', 'announced', 'blocked', 'capped', 'pin_failed'].includes(this.facts.outcome)
+        || (this.facts.outcome === 'voicemail' && this.facts.voicemailKept);
+      if (!settled) this.facts.outcome = 'abandoned';
       return;
     }
     this.facts.outcome = 'failed';

@@ -44,6 +44,8 @@ export class CallFacts {
   /** The keys that chose something, level by level (cdrs.ivr_path, e.g. 1>3>801). */
   readonly ivrPath: string[] = [];
   recordingPath: string | null = null;
+  /** A voicemail message was recorded and kept: a caller who hangs up after it (the usual way to end one) left a voicemail, not an abandoned call. */
+  voicemailKept = false;
   /** Admission counted this call in tenant_usage. */
   counted = false;
   /** The call passed admission (counted or not); refused or never-identified calls are false. */

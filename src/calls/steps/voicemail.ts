@@ -26,6 +26,7 @@ export async function leaveVoicemail(call: Call, extensionId: number | null): Pr
     await call.channel.hangup('NORMAL_CLEARING');
     return null;
   }
+  call.facts.voicemailKept = true;
   await call.deps.metrics.timeDb('voicemail_insert', () =>
     call.deps.knex('voicemails').insert({
       tenant_id: call.tenant.id,

@@ -32,3 +32,17 @@ t.test('a caller who hangs up during the greeting leaves nothing', async (t) => 
   await t.rejects(leaveVoicemail(call, null), CallHungUpError);
   t.equal(await world.knex('voicemails').where({ call_uuid: channel.uuid }).first(), undefined);
 });
+
+t.test('a caller who hangs up to end the message has left a voicemail (kept, outcome voicemail)', async (t) => {
+  const world = await stepWorld(t);
+  await vmTenant(world);
+  // leave_message.wav is 12.3 s; the caller speaks, then hangs up at 20 s: the usual way to end one.
+  const { call, channel } = await stepCall(world, '4001010005', { recordSeconds: 30, timeline: { hangupAtMs: 20_000 } });
+  await leaveVoicemail(call, null).catch((err: unknown) => {
+    if (!(err instanceof CallHungUpError)) throw err;
+  });
+  const row: { duration_s: number } | undefined = await world.knex('voicemails').where({ call_uuid: channel.uuid }).first('duration_s');
+  t.ok(row && Number(row.duration_s) > 0, 'the message is kept');
+  t.equal(call.facts.outcome, 'voicemail');
+  t.ok(call.facts.voicemailKept, 'and the call knows a message was kept');
+});
