@@ -613,6 +613,10 @@ function seconds(started: bigint): number {
 
 /** FreeSWITCH time stamps are microseconds since the epoch; 0 means "never". */
 export function microseconds(value: string | undefined): number | null {
-  if (!value || !/^\d+$/.test(value) || value === '0') return null;
-  return Number(value);
+  // At most 17 digits (as cdr-times.ts epochMs): any such value is a valid Date. A damaged
+  // Caller-Channel-Answered-Time of 20 digits made an Invalid Date that failed the live-call
+  // job's publish of every call on the node, minute after minute.
+  if (!value || !/^[0-9]{1,17}$/.test(value)) return null;
+  const n = Number(value);
+  return n === 0 || !Number.isSafeInteger(n) ? null : n;
 }

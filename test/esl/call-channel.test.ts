@@ -6,7 +6,7 @@
 import net from 'node:net';
 import t, { type Test } from 'tap';
 import { until } from '../helpers/wait';
-import { EslCallChannel } from '../../src/esl/call-channel';
+import { EslCallChannel, microseconds } from '../../src/esl/call-channel';
 import { CallHungUpError, EslCommandError, EslTimeoutError, SocketClosedError } from '../../src/esl/errors';
 
 const UUID = 'aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee';
@@ -293,4 +293,11 @@ t.test('the disconnect notice is seen, also in the same read as the connect repl
   fs.socket.write(notice(UUID));
   await until('the notice is read', () => channel.disconnectNoticed);
   t.equal(channel.disconnectNoticed, true);
+});
+
+t.test('FreeSWITCH µs stamps: only plain integers of at most 17 digits are times (any such is a valid Date)', async (t) => {
+  t.equal(microseconds('1764643200000000'), 1764643200000000);
+  for (const bad of [undefined, '', '0', '-5', '12abc', '1e20', '99999999999999999999', '999999999999999999', '99999999999999999']) t.equal(microseconds(bad), null, String(bad));
+  const biggest = microseconds(String(Number.MAX_SAFE_INTEGER));
+  t.ok(biggest !== null && !Number.isNaN(new Date(biggest / 1000).getTime()), 'the largest accepted stamp is a valid Date');
 });
