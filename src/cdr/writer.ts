@@ -47,7 +47,7 @@ export class CdrWriter {
   constructor(
     private readonly knex: Knex,
     private readonly spool: CdrSpool,
-    private readonly options: { flushIntervalMs: number; retryIntervalMs: number; tenants?: TenantsOf; batchRows?: number },
+    private readonly options: { flushIntervalMs: number; retryIntervalMs: number; tenants?: TenantsOf; batchRows?: number; batchesInFlight?: number },
     private readonly log: Logger,
     private readonly metrics: Metrics,
   ) {}
@@ -113,7 +113,7 @@ export class CdrWriter {
    */
   private async replay(paths: readonly string[]): Promise<boolean> {
     const batchRows = Math.max(1, this.options.batchRows ?? DEFAULT_BATCH_ROWS);
-    const parallel = dbKind(this.knex) === 'mysql' ? 2 : 1;
+    const parallel = Math.max(1, this.options.batchesInFlight ?? (dbKind(this.knex) === 'mysql' ? 2 : 1));
     const segments: SegmentState[] = [];
     const inflight = new Set<Promise<void>>();
     let failed = false;
