@@ -27,7 +27,12 @@ import { DEFAULT_MAX_FRAME_BYTES, EslFramer } from './parser';
 import { assertHeaderValue } from './safe';
 
 export interface ConnectionStats {
-  malformedValues: number;
+  /**
+   * Header values that did not URL-decode, read live from the framer: event headers are decoded
+   * when first read, which may be after the socket's last data (the CDR reads the hang-up event
+   * after the close), so a copy taken in `onData` would miss them.
+   */
+  readonly malformedValues: number;
   malformedEvents: number;
   listenerErrors: number;
   /** Replies that arrived with no command waiting (a peer out of step). */
@@ -47,7 +52,7 @@ export interface ConnectionHandlers {
  */
 export class EslConnection extends EventEmitter {
   readonly framer: EslFramer;
-  readonly stats: ConnectionStats = { malformedValues: 0, malformedEvents: 0, listenerErrors: 0, unexpectedReplies: 0 };
+  readonly stats: ConnectionStats;
   handlers: ConnectionHandlers | null = null;
   /** Waiters for command/reply and api/response, in the order the commands were written. */
   private readonly replies: Array<(reply: EslEvent) => void> = [];
@@ -61,13 +66,21 @@ export class EslConnection extends EventEmitter {
     options: { maxFrameBytes?: number } = {},
   ) {
     super();
-    this.framer = new EslFramer(options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
+    const framer = new EslFramer(options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
+    this.framer = framer;
+    this.stats = {
+      get malformedValues(): number {
+        return framer.malformedValues;
+      },
+      malformedEvents: 0,
+      listenerErrors: 0,
+      unexpectedReplies: 0,
+    };
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
   }
 
   private onData(chunk: Buffer): void {
     const frames = this.framer.push(chunk);
-    this.stats.malformedValues = this.framer.malformedValues;
     for (const frame of frames) {
       try {
         const type = frame.headers['Content-Type'];
@@ -88,7 +101,6 @@ export class EslConnection extends EventEmitter {
         this.emit('esl::listener-error', err);
       }
     }
-    this.stats.malformedValues = this.framer.malformedValues;
     if (this.framer.broken && !this.socket.destroyed) {
       // The stream cannot be framed any more: this call's socket is lost, the process is not.
       this.emit('esl::protocol-error', this.framer.broken);
