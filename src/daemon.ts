@@ -53,6 +53,8 @@ export class Daemon {
   cron: CronService | null = null;
   /** The click-to-call API and its originator; null unless API_ENABLED. */
   clickToCall: ClickToCallService | null = null;
+  /** The call flow's side of click-to-call (request states written as calls go). */
+  clickToCallCalls: ClickToCallCalls | null = null;
   private stopping: Promise<void> | null = null;
 
   private constructor(
@@ -70,11 +72,11 @@ export class Daemon {
     const metrics = new Metrics({ tenantIds: settings.metrics.tenantIds });
     const spool = new CdrSpool(settings.cdr.spoolDir);
     await spool.open();
-    if (!options.worker) adoptWorkerSpools(settings.cdr.spoolDir, log);
     // What started so far, undone in reverse when a later step fails (a test's second daemon on
     // a locked folder, a database that cannot be read without a cache) so nothing leaks.
     const undo: Array<() => unknown> = [() => spool.close()];
     try {
+      if (!options.worker) adoptWorkerSpools(settings.cdr.spoolDir, log);
       const knex = createKnex(settings.database.url, { poolMax: settings.database.poolMax });
       undo.push(() => knex.destroy());
       // Caller geography (screening by region, routing by region, CDR caller_region) is read once.
@@ -95,13 +97,15 @@ export class Daemon {
       const prompts = new PromptResolver(settings, tts);
       if (settings.tts.engine === 'espeak') store.onLoad((snapshot) => void tts.prepare(snapshot.prompts.values()));
       const clickToCallMetrics = new ClickToCallMetrics(metrics.registry);
-      const clickToCallCalls = new ClickToCallCalls(knex, clickToCallMetrics, settings.admission.queryTimeoutMs * 5, options.clock);
+      const clickToCallCalls = new ClickToCallCalls(knex, clickToCallMetrics, settings.admission.queryTimeoutMs * 5, options.clock, log);
+      undo.push(() => clickToCallCalls.stop());
       const calls = new CallServer({ settings, store, cdrs, metrics, log, knex, prompts, clickToCall: clickToCallCalls, ...options });
       let daemon: Daemon | null = null;
       const worker = options.worker;
       const http = worker ? null : new MetricsServer(metrics.registry, () => daemon?.health() ?? { ok: false, status: 'starting', detail: {} });
       if (!worker) ClusterMetrics.single(metrics.registry);
       daemon = new Daemon(settings, log, knex, metrics, store, cdrs, calls, http);
+      daemon.clickToCallCalls = clickToCallCalls;
       if (settings.cron.enabled) {
         const cronRole = worker ? { node: `${settings.node.name}/worker-${worker.slot}`.slice(0, 64), gate: (job: { scope: string }) => job.scope === 'node' || worker.isLeader() } : {};
         daemon.cron = await startCron({
@@ -167,6 +171,8 @@ export class Daemon {
       this.log.info({ activeCalls: this.calls.activeCalls, drainS: this.settings.calls.drainTimeoutS }, 'stopping: draining calls');
       await this.clickToCall?.stop();
       await this.calls.stop(this.settings.calls.drainTimeoutS * 1000);
+      // Requests still to be ended in the database stay as they are; the sweeper ends them after a restart.
+      this.clickToCallCalls?.stop();
       await this.cron?.stop();
       await this.store.stop();
       await this.store.cacheSaved();

@@ -29,6 +29,11 @@ export interface RequestProgress {
   finished(cdr: CdrRecord): Promise<void>;
 }
 
+/** How often the end of a request whose `ended` write failed is tried again. */
+const DEFAULT_END_RETRY_MS = 30_000;
+
+type EndFields = { endedAt: Date; outcome: string; hangupCause: string | null };
+
 export class ClickToCallCalls {
   /**
    * Requests whose visitor leg reached a call session on this daemon: that session owns the call's
@@ -36,12 +41,22 @@ export class ClickToCallCalls {
    * request leaves the set once its `ended` state is in the database (then the row says so).
    */
   private readonly serving = new Set<string>();
+  /**
+   * Requests whose call is over but whose `ended` write failed (the database went away): tried
+   * again every `endRetryMs` until written. They stay in `serving` meanwhile, so the sweeper
+   * never writes a second CDR for a call this daemon served, and the set does not grow for ever.
+   */
+  private readonly unfinished = new Map<string, EndFields>();
+  private retryTimer: NodeJS.Timeout | null = null;
+  private retrying = false;
 
   constructor(
     private readonly knex: Knex,
     private readonly metrics: ClickToCallMetrics,
     private readonly timeoutMs: number,
     private readonly clock: () => Date = () => new Date(),
+    private readonly log?: Logger,
+    private readonly endRetryMs = DEFAULT_END_RETRY_MS,
   ) {}
 
   /**
@@ -53,23 +68,23 @@ export class ClickToCallCalls {
   started(leg: ClickToCallLeg, channel: { onBridge(fn: () => void): void }, log: Logger): RequestProgress {
     this.serving.add(leg.requestId);
     const chain = new Chain(this.timeoutMs, (err) => log.warn({ err: (err as Error).message }, 'click-to-call request state not updated'));
-    chain.push(() => advanceRequest(this.knex, leg.requestId, 'connecting', { visitorAnsweredAt: leg.visitorAnsweredAt ?? this.clock(), visitorResult: 'answered' }));
+    void chain.push(() => advanceRequest(this.knex, leg.requestId, 'connecting', { visitorAnsweredAt: leg.visitorAnsweredAt ?? this.clock(), visitorResult: 'answered' }));
     let bridged = false;
     channel.onBridge(() => {
       if (bridged) return;
       bridged = true;
       const now = this.clock();
       this.metrics.agentAnswerSeconds.observe(Math.max(0, (now.getTime() - leg.clickedAt.getTime()) / 1000));
-      chain.push(() => advanceRequest(this.knex, leg.requestId, 'connected', { connectedAt: now }));
+      void chain.push(() => advanceRequest(this.knex, leg.requestId, 'connected', { connectedAt: now }));
     });
     return {
       finished: async (cdr) => {
-        chain.push(async () => {
-          await advanceRequest(this.knex, leg.requestId, 'ended', { endedAt: this.clock(), outcome: cdr.outcome, hangupCause: cdr.hangup_cause });
-          // The row now says ended (by us, or by someone before): nobody judges it again.
-          this.serving.delete(leg.requestId);
-        });
-        await chain.done();
+        const end: EndFields = { endedAt: this.clock(), outcome: cdr.outcome, hangupCause: cdr.hangup_cause };
+        // The row now says ended (by us, or by someone before): nobody judges it again.
+        if (await chain.push(() => this.end(leg.requestId, end))) return;
+        this.unfinished.set(leg.requestId, end);
+        log.warn({ request_id: leg.requestId, retry_s: this.endRetryMs / 1000 }, 'click-to-call request not ended in the database; trying again');
+        this.retryTimer ??= setInterval(() => void this.retryEnds(), this.endRetryMs).unref();
       },
     };
   }
@@ -77,6 +92,40 @@ export class ClickToCallCalls {
   /** Is a call session of this daemon serving (or did it serve) this request's visitor leg? */
   isServing(requestId: string): boolean {
     return this.serving.has(requestId);
+  }
+
+  /** Requests whose `ended` state is still to be written (a database outage). */
+  get unfinishedCount(): number {
+    return this.unfinished.size;
+  }
+
+  /** Stops the retries (daemon stop); what is unfinished stays for the sweeper after a restart. */
+  stop(): void {
+    if (this.retryTimer) clearInterval(this.retryTimer);
+    this.retryTimer = null;
+  }
+
+  private async end(requestId: string, end: EndFields): Promise<void> {
+    await advanceRequest(this.knex, requestId, 'ended', end);
+    this.serving.delete(requestId);
+    this.unfinished.delete(requestId);
+  }
+
+  /** One pass over the unfinished requests, in the order they ended; the first failure waits for the next pass. */
+  private async retryEnds(): Promise<void> {
+    if (this.retrying) return;
+    this.retrying = true;
+    try {
+      for (const [requestId, end] of [...this.unfinished]) {
+        await withTimeout('click-to-call request update', this.timeoutMs, this.end(requestId, end));
+        this.log?.info({ request_id: requestId }, 'click-to-call request ended in the database after a retry');
+      }
+      if (this.unfinished.size === 0) this.stop();
+    } catch (err) {
+      this.log?.warn({ err: (err as Error).message, unfinished: this.unfinished.size }, 'click-to-call requests still not ended in the database');
+    } finally {
+      this.retrying = false;
+    }
   }
 }
 
@@ -88,11 +137,16 @@ class Chain {
     private readonly onError: (err: unknown) => void,
   ) {}
 
-  push(work: () => Promise<unknown>): void {
-    this.tail = this.tail.then(() => withTimeout('click-to-call request update', this.timeoutMs, work())).catch(this.onError);
-  }
-
-  done(): Promise<unknown> {
-    return this.tail;
+  /** Queues one update; resolves true once it is written, false when it failed (logged). */
+  push(work: () => Promise<unknown>): Promise<boolean> {
+    const done = this.tail.then(() => withTimeout('click-to-call request update', this.timeoutMs, work())).then(
+      () => true,
+      (err: unknown) => {
+        this.onError(err);
+        return false;
+      },
+    );
+    this.tail = done;
+    return done;
   }
 }

@@ -1,0 +1,52 @@
+/**
+ * A click-to-call request whose `ended` write fails (the database went away as the call ended) is
+ * written later, not forgotten: it stays "served here" meanwhile — so the sweeper never writes a
+ * second, `failed` CDR for a call this daemon served — and leaves that set once written (before,
+ * the request stayed in memory for the life of the process and in `connected` in the table).
+ * Real SQLite; the table is renamed away to make the writes fail, as a DBA's mistake or an
+ * outage would.
+ */
+import pino from 'pino';
+import { Registry } from 'prom-client';
+import t from 'tap';
+import { dbTargets } from '../helpers/db';
+import { until } from '../helpers/wait';
+import { ClickToCallCalls } from '../../src/clicktocall/session';
+import { ClickToCallMetrics } from '../../src/clicktocall/metrics';
+import { insertRequest, readRequest } from '../../src/clicktocall/requests';
+import type { CdrRecord } from '../../src/cdr/record';
+
+t.test('an end that could not be written is retried until it is, and only then leaves "served here"', async (t) => {
+  const db = await dbTargets()[0].create();
+  t.teardown(() => db.destroy());
+  const { knex } = db;
+  const log = pino({ level: 'silent' });
+  const calls = new ClickToCallCalls(knex, new ClickToCallMetrics(new Registry()), 2_000, () => new Date(), log, 50);
+  t.teardown(() => calls.stop());
+  const requestId = 'req-end-retry-1';
+  await insertRequest(knex, {
+    requestId, callUuid: 'c2c-end-retry-1', widgetId: 1, tenantId: 1, accessNumber: '4001012345', visitorNumber: '13912345678',
+    clientAddress: null, webOrigin: null, node: 'test', requestedAt: new Date(),
+  });
+  let bridge: () => void = () => undefined;
+  const progress = calls.started(
+    { requestId, widgetId: 1, accessNumber: '4001012345', visitor: '13912345678', clickedAt: new Date(), visitorAnsweredAt: new Date(), visitorRingS: 1 },
+    { onBridge: (fn) => (bridge = fn) },
+    log,
+  );
+  bridge();
+  await until('connected', async () => (await readRequest(knex, requestId))?.status === 'connected');
+
+  await knex.schema.renameTable('click_to_call_requests', 'click_to_call_requests_away');
+  await progress.finished({ outcome: 'answered', hangup_cause: 'NORMAL_CLEARING' } as CdrRecord);
+  t.equal(calls.isServing(requestId), true, 'still served here while the end is unwritten');
+  t.equal(calls.unfinishedCount, 1, 'one end waiting');
+  await new Promise((r) => setTimeout(r, 200));
+  t.equal(calls.isServing(requestId), true, 'failed retries keep it');
+
+  await knex.schema.renameTable('click_to_call_requests_away', 'click_to_call_requests');
+  await until('the retry wrote the end', () => !calls.isServing(requestId));
+  const row = await readRequest(knex, requestId);
+  t.match(row, { status: 'ended', outcome: 'answered', hangupCause: 'NORMAL_CLEARING' }, 'the row says how the call ended');
+  t.equal(calls.unfinishedCount, 0, 'nothing left to retry');
+});
