@@ -4,6 +4,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { CALLER_NUMBER_FORMS } from './domain/caller-number';
+import { problemLabel, type PromptFileProblemKind } from './prompts/file-check';
 import { CONFIG_TABLES } from './snapshot/types';
 
 export const OUTCOMES = ['answered', 'voicemail', 'busy', 'no_answer', 'blocked', 'capped', 'pin_failed', 'announced', 'abandoned', 'failed'] as const;
@@ -225,8 +226,8 @@ export class Metrics {
   });
 
   /** The prompt file check's counts (src/prompts/file-check.ts), one series per reason. */
-  setPromptFileProblems(counts: Readonly<Record<string, number>>): void {
-    for (const [problem, n] of Object.entries(counts)) this.promptFilesMissing.set({ reason: problem.replace(/ /g, '_') }, n);
+  setPromptFileProblems(counts: Readonly<Record<PromptFileProblemKind, number>>): void {
+    for (const [problem, n] of Object.entries(counts) as Array<[PromptFileProblemKind, number]>) this.promptFilesMissing.set({ reason: problemLabel(problem) }, n);
   }
 
   readonly promptsNotPlayed = new Counter({
