@@ -33,6 +33,7 @@ import { PromptFileStatus, promptFilesInUse, replacedInCalls, seesPromptFiles } 
 import type { ConfigStore } from '../snapshot/store';
 import type { ConfigSnapshot } from '../snapshot/types';
 import { legOf, type ClickToCallCalls } from '../clicktocall/session';
+import { CallerMemory } from './caller-memory';
 import { CallSession } from './call-session';
 import { QueueBook } from './context';
 import type { GuardTimers } from './spend-guard';
@@ -60,11 +61,14 @@ export class CallServer {
   private readonly running = new Set<Promise<void>>();
   private draining = false;
   private readonly queues: QueueBook;
+  /** Caller memory lookups of every call, batched (caller-memory.ts). */
+  readonly callerMemory: CallerMemory;
   /** The latest check of the prompt files; null when the daemon cannot see FreeSWITCH's files. */
   readonly promptFiles: PromptFileStatus | null;
 
   constructor(private readonly deps: CallServerDeps) {
     this.queues = new QueueBook((total) => deps.metrics.queueWaiting.set(total));
+    this.callerMemory = new CallerMemory(deps.knex, { timeoutMs: deps.settings.admission.queryTimeoutMs });
     this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
     this.server.on('error', (err) => deps.log.error({ err }, 'ESL listener error'));
     this.promptFiles = seesPromptFiles(deps.settings) ? this.watchPromptFiles() : null;
@@ -179,6 +183,7 @@ export class CallServer {
       clock: this.deps.clock ?? (() => new Date()),
       random: this.deps.random ?? Math.random,
       knex: this.deps.knex,
+      callerMemory: this.callerMemory.lookup,
       queues: this.queues,
       prompts: this.deps.prompts,
       promptFiles: this.promptFiles,

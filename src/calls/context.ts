@@ -10,6 +10,7 @@ import type { Metrics } from '../metrics';
 import type { PromptResolver } from '../prompts';
 import type { PromptFileStatus } from '../prompts/file-check';
 import type { ConfigSnapshot } from '../snapshot/types';
+import type { CallerMemoryLookup } from './caller-memory';
 
 export interface CallDeps {
   settings: Settings;
@@ -20,6 +21,8 @@ export interface CallDeps {
   random: () => number;
   /** Shared call state (admission, PIN lockouts, rotation, caller memory). */
   knex: Knex;
+  /** Caller memory lookups (caller-memory.ts: batched across calls). */
+  callerMemory: CallerMemoryLookup;
   /** Callers waiting in each group's queue on this daemon. */
   queues: QueueBook;
   /** Turns prompt rows (file or TTS) and system prompt names into what the channel plays. */

@@ -12,7 +12,7 @@ import { formatMoney } from '../domain/money';
 import { explainFindings } from '../snapshot/findings';
 import type { ConfigSnapshot, Tenant } from '../snapshot/types';
 import type { IdentifiedCall } from './call';
-import { hasLimits, pinLockedUntil, usagePeriods } from './call-state';
+import { hasLimits, lastAnsweredBy, pinLockedUntil, usagePeriods } from './call-state';
 import { planCall, toAction, type CallAction, type CallFactsIn } from './plan';
 import type { PromptRef } from './prompt-player';
 import { orderedHuntPlan, rememberedPhoneQuery } from './steps/hunt';
@@ -163,7 +163,7 @@ async function explainAction(
   const tenant = call.tenant;
   switch (action.kind) {
     case 'hunt': {
-      const memory = knex ? rememberedPhoneQuery(knex, tenant, call.caller, call.geo.e164, facts.at) : null;
+      const memory = knex ? rememberedPhoneQuery((id, caller, since) => lastAnsweredBy(knex, id, caller, since), tenant, call.caller, call.geo.e164, facts.at) : null;
       const preferred = memory ? await memory : null;
       if (preferred) say(`${indent}caller memory: ${preferred} answered this caller within ${tenant.callerMemoryHours} h → rings first`);
       const rotations = new Map<number, number>();

@@ -149,3 +149,9 @@ export function fromDbTimestamp(value: Date | string | number | null | undefined
   if (Number.isNaN(date.getTime())) throw new Error(`Unreadable database timestamp "${value}"`);
   return date;
 }
+
+/** The rows of a raw SELECT on either client: mysql2 answers [rows, fields], better-sqlite3 the rows. */
+export async function rawRows<T>(knex: Knex, sql: string, bindings: readonly Knex.RawBinding[] = []): Promise<T[]> {
+  const result: unknown = await knex.raw(sql, bindings as Knex.RawBinding[]);
+  return (Array.isArray(result) && Array.isArray(result[0]) ? result[0] : result) as T[];
+}

@@ -16,6 +16,7 @@
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics';
+import { rawRows } from '../db/connect';
 import { buildSnapshot, NO_LAST_GOOD, SNAPSHOT_TABLES, type RawTables } from './build';
 import { ConfigCacheError, tablesOf, type CachedConfig, type ConfigCache } from './cache';
 import type { ConfigFinding, ConfigSnapshot, RowsByTable } from './types';
@@ -322,9 +323,7 @@ export class ConfigStore {
     const sql = SNAPSHOT_TABLES.map(
       (t) => `SELECT '${t}' AS t, COUNT(*) AS c, MAX(id) AS i, MAX(updated_at) AS u FROM ${t}`,
     ).join(' UNION ALL ');
-    const result: unknown = await this.knex.raw(sql);
-    // mysql2 returns [rows, fields]; better-sqlite3 returns rows.
-    const rows = (Array.isArray(result) && Array.isArray(result[0]) ? result[0] : result) as Array<Record<string, unknown>>;
+    const rows = await rawRows<Record<string, unknown>>(this.knex, sql);
     // MySQL returns MAX(updated_at) as a Date: keep its milliseconds (String() would drop them and
     // miss an edit made in the same second as the last one).
     const text = (v: unknown): string => (v instanceof Date ? v.toISOString() : String(v));

@@ -7,12 +7,12 @@
  * caller's leg with an answered bridge; one dial string takes at most 128 legs; `ringback` is
  * what the caller hears while legs ring; `playback_timeout_sec` bounds a playback (hold music).
  */
-import type { Knex } from 'knex';
 import { classifyLeg, dialBatches, huntOutcome, huntPlan, orderDestinations, type HuntStep, type LegOutcome } from '../../domain/routing';
 import { buildBridgeString, presentableCallerId } from '../../esl/safe';
 import type { ConfigSnapshot, Tenant } from '../../snapshot/types';
 import type { Call } from '../call';
-import { lastAnsweredBy, takeRotation, withTimeout } from '../call-state';
+import { takeRotation, withTimeout } from '../call-state';
+import type { CallerMemoryLookup } from '../caller-memory';
 import type { CallAction } from '../plan';
 import { MISSING_PROMPT_TONE, tenantPrompt } from '../prompt-player';
 
@@ -82,14 +82,14 @@ async function planHunt(call: Call, groupId: number, preferred: string | null): 
 }
 
 /** Caller memory (主叫记忆): the phone that answered this caller last time, within the window. */
-export function rememberedPhoneQuery(knex: Knex, tenant: Tenant, caller: string, e164: string | null, at: Date): Promise<string | null> | null {
+export function rememberedPhoneQuery(lookup: CallerMemoryLookup, tenant: Tenant, caller: string, e164: string | null, at: Date): Promise<string | null> | null {
   if (tenant.callerMemoryHours <= 0 || !e164) return null;
-  return lastAnsweredBy(knex, tenant.id, caller, new Date(at.getTime() - tenant.callerMemoryHours * 3_600_000));
+  return lookup(tenant.id, caller, new Date(at.getTime() - tenant.callerMemoryHours * 3_600_000));
 }
 
 async function rememberedPhone(call: Call): Promise<string | null> {
-  const { knex, clock, settings, metrics } = call.deps;
-  const query = rememberedPhoneQuery(knex, call.tenant, call.id.caller, call.id.geo.e164, clock());
+  const { callerMemory, clock, settings, metrics } = call.deps;
+  const query = rememberedPhoneQuery(callerMemory, call.tenant, call.id.caller, call.id.geo.e164, clock());
   if (!query) return null;
   return metrics
     .timeDb('caller_memory', () => withTimeout('caller memory', settings.admission.queryTimeoutMs, query))

@@ -20,6 +20,7 @@ import { PromptResolver } from '../../../src/prompts';
 import { PromptFileStatus, promptFilesInUse } from '../../../src/prompts/file-check';
 import { loadSnapshot } from '../../../src/snapshot/store';
 import type { ConfigSnapshot } from '../../../src/snapshot/types';
+import { CallerMemory } from '../../../src/calls/caller-memory';
 import { dbTargets } from '../../helpers/db';
 import { ScriptedChannel, type ScriptedOptions } from '../../peer/scripted-channel';
 
@@ -86,6 +87,7 @@ export async function stepCall(world: StepWorld, dialed: string, script: Scripte
     clock: () => at,
     random: () => 0,
     knex: world.knex,
+    callerMemory: new CallerMemory(world.knex, { timeoutMs: world.settings.admission.queryTimeoutMs }).lookup,
     queues: new QueueBook(),
     prompts: new PromptResolver(world.settings, { has: () => false }),
     promptFiles,

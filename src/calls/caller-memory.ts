@@ -1,0 +1,110 @@
+/**
+ * Caller memory (主叫记忆) lookups, batched: the phone that last answered each caller within its
+ * tenant's window, for many calls in one statement.
+ *
+ * Every hunt of a tenant with caller memory asks the database once. One statement per call was
+ * the daemon's largest per-call cost under load (bench/PROFILE.md: the mysql2 write, knex's query
+ * building and the pool, about a fifth of the daemon's CPU). Lookups made in the same turn of the
+ * event loop — the calls whose greetings completed in the same read of the sockets — leave as one
+ * `UNION ALL` of the same indexed `ORDER BY answered_at DESC LIMIT 1` query `lastAnsweredBy`
+ * (call-state.ts) runs alone; while `maxInFlight` statements are out, new lookups wait and leave
+ * together when one returns (group commit). An idle daemon sends one lookup at once, as before.
+ *
+ * The answer for each lookup is exactly `lastAnsweredBy(knex, tenantId, caller, since)`:
+ * test/calls/caller-memory.test.ts compares the two on SQLite and MariaDB.
+ */
+import type { Knex } from 'knex';
+import { rawRows, toDbTimestamp } from '../db/connect';
+import { withTimeout } from './call-state';
+
+export type CallerMemoryLookup = (tenantId: number, caller: string, since: Date) => Promise<string | null>;
+
+interface Waiter {
+  tenantId: number;
+  caller: string;
+  since: string;
+  resolve(phone: string | null): void;
+  reject(err: Error): void;
+}
+
+export interface CallerMemoryOptions {
+  /** Bound of one statement; its lookups fail with it (the call then hunts in the normal order). */
+  timeoutMs: number;
+  /** Lookups in one statement at most. */
+  maxBatch?: number;
+  /** Statements out at once; more lookups wait for one to return. */
+  maxInFlight?: number;
+}
+
+export class CallerMemory {
+  private queue: Waiter[] = [];
+  private inFlight = 0;
+  private flushScheduled = false;
+  private readonly maxBatch: number;
+  private readonly maxInFlight: number;
+  /** Statements sent and lookups answered, for the benchmark and tests (batching factor). */
+  readonly stats = { statements: 0, lookups: 0 };
+
+  constructor(
+    private readonly knex: Knex,
+    private readonly options: CallerMemoryOptions,
+  ) {
+    this.maxBatch = Math.max(1, options.maxBatch ?? 64);
+    this.maxInFlight = Math.max(1, options.maxInFlight ?? 2);
+  }
+
+  /** The phone that last answered `caller` at `tenantId` since `since`, or null. */
+  readonly lookup: CallerMemoryLookup = (tenantId, caller, since) =>
+    new Promise<string | null>((resolve, reject) => {
+      this.queue.push({ tenantId, caller, since: toDbTimestamp(since), resolve, reject });
+      this.schedule();
+    });
+
+  /** After the I/O callbacks of this turn of the loop: every lookup they made leaves together. */
+  private schedule(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
+  }
+
+  private flush(): void {
+    while (this.queue.length > 0 && this.inFlight < this.maxInFlight) {
+      const batch = this.queue.splice(0, this.maxBatch);
+      this.inFlight++;
+      void this.send(batch).finally(() => {
+        this.inFlight--;
+        if (this.queue.length > 0) this.schedule();
+      });
+    }
+  }
+
+  private async send(batch: Waiter[]): Promise<void> {
+    try {
+      const rows = await withTimeout('caller memory', this.options.timeoutMs, batchQuery(this.knex, batch));
+      this.stats.statements++;
+      this.stats.lookups += batch.length;
+      const found = new Map<number, string>();
+      for (const row of rows) found.set(Number(row.k), String(row.answered_by));
+      batch.forEach((w, i) => w.resolve(found.get(i) ?? null));
+    } catch (err) {
+      for (const w of batch) w.reject(err as Error);
+    }
+  }
+}
+
+/**
+ * One statement for a batch: per lookup, the newest answered CDR of (caller, tenant) since its
+ * window's start, tagged with the lookup's position. Each member is a derived table so that
+ * SQLite accepts its ORDER BY and LIMIT inside the compound select; the index
+ * cdrs(caller, tenant_id, answered_at) serves every member.
+ */
+function batchQuery(knex: Knex, batch: readonly Waiter[]): Promise<Array<{ k: number | string; answered_by: string }>> {
+  const member =
+    'SELECT ? AS k, answered_by FROM (SELECT answered_by FROM cdrs WHERE tenant_id = ? AND caller = ? AND answered_at >= ? AND answered_by IS NOT NULL ORDER BY answered_at DESC LIMIT 1) AS m';
+  const sql = batch.map((_, i) => member.replace(' AS m', ` AS m${i}`)).join(' UNION ALL ');
+  const bindings = batch.flatMap((w, i) => [i, w.tenantId, w.caller, w.since]);
+  return rawRows(knex, sql, bindings);
+}

@@ -1,0 +1,86 @@
+/**
+ * Batched caller memory (src/calls/caller-memory.ts) answers exactly what the single query
+ * (`lastAnsweredBy`, which `npm run route -- explain` runs) answers, for every lookup of a batch,
+ * on real SQLite and MariaDB; lookups made together leave in one statement; a failing statement
+ * fails its own lookups only.
+ */
+import t from 'tap';
+import mysql from 'mysql2/promise';
+import { dbTargets, withDatabases } from '../helpers/db';
+import { CallerMemory } from '../../src/calls/caller-memory';
+import { lastAnsweredBy } from '../../src/calls/call-state';
+import { toDbTimestamp } from '../../src/db/connect';
+
+const NOW = new Date('2026-12-02T06:00:00Z');
+const hoursAgo = (h: number): Date => new Date(NOW.getTime() - h * 3_600_000);
+
+withDatabases(t, async (t, knex, target) => {
+  // A deterministic spread: 3 tenants × 6 callers, answered or not, inside and outside windows,
+  // several answers per caller so that the newest must win; two at the very same instant for one
+  // caller (either answer is right; both queries must agree with each other is not asked of SQL
+  // without a tie-breaker, so the test keeps instants distinct).
+  const rows: Array<Record<string, unknown>> = [];
+  let n = 0;
+  for (let tenant = 1; tenant <= 3; tenant++) {
+    for (let c = 0; c < 6; c++) {
+      const caller = `1391234${String(c).padStart(4, '0')}`;
+      for (let k = 0; k < 4; k++) {
+        n++;
+        const answered = (tenant + c + k) % 3 !== 0;
+        const at = hoursAgo(((tenant * 7 + c * 5 + k * 11) % 40) + n / 1000);
+        rows.push({
+          call_uuid: `cm-${n}`, started_at: toDbTimestamp(at), outcome: answered ? 'answered' : 'no_answer', tenant_id: tenant, caller,
+          answered_at: answered ? toDbTimestamp(at) : null, answered_by: answered ? `1380000${String(n).padStart(4, '0')}` : null,
+        });
+      }
+    }
+  }
+  // A caller answered, but by nobody recorded (answered_by NULL): not remembered.
+  rows.push({ call_uuid: 'cm-null', started_at: toDbTimestamp(hoursAgo(1)), outcome: 'answered', tenant_id: 1, caller: '13900000000', answered_at: toDbTimestamp(hoursAgo(1)), answered_by: null });
+  await knex('cdrs').insert(rows);
+
+  const memory = new CallerMemory(knex, { timeoutMs: 30_000 });
+  const lookups: Array<[number, string, Date]> = [];
+  for (let tenant = 1; tenant <= 4; tenant++) {
+    for (let c = 0; c < 7; c++) {
+      for (const window of [1, 12, 24, 48]) lookups.push([tenant, `1391234${String(c).padStart(4, '0')}`, hoursAgo(window)]);
+    }
+  }
+  lookups.push([1, '13900000000', hoursAgo(24)]);
+  lookups.push([1, "'; DROP TABLE cdrs; --", hoursAgo(24)]);
+
+  const batched = await Promise.all(lookups.map(([tenant, caller, since]) => memory.lookup(tenant, caller, since)));
+  const single = [];
+  for (const [tenant, caller, since] of lookups) single.push(await lastAnsweredBy(knex, tenant, caller, since));
+  t.same(batched, single, `${target}: ${lookups.length} lookups, each as the single query answers`);
+  t.ok(single.filter((x) => x !== null).length > 20 && single.filter((x) => x === null).length > 20, 'the data has both remembered and unremembered callers');
+  t.equal(memory.stats.lookups, lookups.length);
+  t.ok(memory.stats.statements <= Math.ceil(lookups.length / 64) + 1, `${memory.stats.statements} statements for ${lookups.length} lookups made together`);
+
+  // One lookup alone leaves at once and gets its answer.
+  const before = memory.stats.statements;
+  t.equal(await memory.lookup(...lookups[0]), single[0]);
+  t.equal(memory.stats.statements, before + 1);
+
+  // A statement that fails fails its own lookups, with the database's error; the next batch works.
+  await knex.schema.renameTable('cdrs', 'cdrs_away');
+  const failed = await Promise.allSettled([memory.lookup(1, '13912340001', hoursAgo(24)), memory.lookup(2, '13912340002', hoursAgo(24))]);
+  t.same(failed.map((r) => r.status), ['rejected', 'rejected'], 'both lookups of the failed statement fail');
+  await knex.schema.renameTable('cdrs_away', 'cdrs');
+  t.equal(await memory.lookup(...lookups[1]), single[1], 'the next lookup is answered');
+});
+
+t.test('MariaDB: a statement held by a table lock times out and fails its lookups; the next batch is not held behind it', async (t) => {
+  const db = await dbTargets()[1].create();
+  t.teardown(() => db.destroy());
+  const memory = new CallerMemory(db.knex, { timeoutMs: 300, maxInFlight: 1 });
+  // Another session (a DBA's ALTER, a backup) holds the table: the lookup's SELECT waits.
+  const locker = await mysql.createConnection(db.url);
+  t.teardown(() => locker.end());
+  await locker.query('LOCK TABLES cdrs WRITE');
+  const started = Date.now();
+  await t.rejects(memory.lookup(1, '13912345678', hoursAgo(24)), /caller memory/, 'the held statement times out');
+  t.ok(Date.now() - started < 5_000, 'within its bound');
+  await locker.query('UNLOCK TABLES');
+  t.equal(await memory.lookup(1, '13912345678', hoursAgo(24)), null, 'the next statement goes out and is answered');
+});
