@@ -275,11 +275,13 @@ export class LazyHeaders {
  * of which a call reads a few. Listing its keys (spread, JSON) parses the whole block once.
  */
 export function lazyRecord(headers: LazyHeaders): Record<string, string> {
+  // `then` (the record returned from an async function or awaited: Promise resolution asks for
+  // it), `toJSON` and the like are no FreeSWITCH header: answered without scanning the block.
   let all: Record<string, string> | null = null;
   const full = (): Record<string, string> => (all ??= headers.all());
   return new Proxy<Record<string, string>>({}, {
-    get: (_target, name) => (typeof name === 'string' ? headers.get(name) : undefined),
-    has: (_target, name) => typeof name === 'string' && headers.get(name) !== undefined,
+    get: (_target, name) => (isHeaderName(name) ? headers.get(name) : undefined),
+    has: (_target, name) => isHeaderName(name) && headers.get(name) !== undefined,
     ownKeys: () => Object.keys(full()),
     getOwnPropertyDescriptor: (_target, name) => {
       const value = typeof name === 'string' ? full()[name] : undefined;
@@ -288,6 +290,13 @@ export function lazyRecord(headers: LazyHeaders): Record<string, string> {
     set: () => false,
     deleteProperty: () => false,
   });
+}
+
+/** FreeSWITCH's header names start with a capital (Event-Name) or are channel variables (variable_…). */
+function isHeaderName(name: string | symbol): name is string {
+  if (typeof name !== 'string' || name.length === 0) return false;
+  const c = name.charCodeAt(0);
+  return (c >= 0x41 && c <= 0x5a) || name.startsWith('variable_');
 }
 
 /** Outer header blocks at least this long are read lazily (the connect reply); event frames' are two lines. */
