@@ -9,13 +9,14 @@
  * `UNION ALL` of the same indexed `ORDER BY answered_at DESC LIMIT 1` query `lastAnsweredBy`
  * (call-state.ts) runs alone; while `maxInFlight` statements are out, new lookups wait and leave
  * together when one returns (group commit). An idle daemon sends one lookup at once, as before.
+ * Each lookup is bounded from the moment it is asked (`timeoutMs`, the call's CALL_DB_TIMEOUT_MS);
+ * one whose call stopped waiting is not sent.
  *
  * The answer for each lookup is exactly `lastAnsweredBy(knex, tenantId, caller, since)`:
  * test/calls/caller-memory.test.ts compares the two on SQLite and MariaDB.
  */
 import type { Knex } from 'knex';
 import { rawRows, toDbTimestamp } from '../db/connect';
-import { withTimeout } from './call-state';
 
 export type CallerMemoryLookup = (tenantId: number, caller: string, since: Date) => Promise<string | null>;
 
@@ -23,17 +24,29 @@ interface Waiter {
   tenantId: number;
   caller: string;
   since: string;
+  /** performance.now() after which nobody waits for the answer any more (the call's own bound). */
+  deadline: number;
   resolve(phone: string | null): void;
   reject(err: Error): void;
 }
 
 export interface CallerMemoryOptions {
-  /** Bound of one statement; its lookups fail with it (the call then hunts in the normal order). */
+  /** A lookup's bound, from the moment it is asked: queueing counts (the call waits that long at most). */
   timeoutMs: number;
   /** Lookups in one statement at most. */
   maxBatch?: number;
   /** Statements out at once; more lookups wait for one to return. */
   maxInFlight?: number;
+  /** Lookups waiting at most; beyond, a lookup fails at once (a database that stopped answering). */
+  maxQueued?: number;
+}
+
+export class CallerMemoryTimeout extends Error {
+  override readonly name = 'CallerMemoryTimeout';
+  readonly code = 'CALLER_MEMORY_TIMEOUT';
+  constructor(timeoutMs: number) {
+    super(`caller memory: no answer within ${timeoutMs} ms`);
+  }
 }
 
 export class CallerMemory {
@@ -42,8 +55,9 @@ export class CallerMemory {
   private flushScheduled = false;
   private readonly maxBatch: number;
   private readonly maxInFlight: number;
+  private readonly maxQueued: number;
   /** Statements sent and lookups answered, for the benchmark and tests (batching factor). */
-  readonly stats = { statements: 0, lookups: 0 };
+  readonly stats = { statements: 0, lookups: 0, expired: 0 };
 
   constructor(
     private readonly knex: Knex,
@@ -51,12 +65,34 @@ export class CallerMemory {
   ) {
     this.maxBatch = Math.max(1, options.maxBatch ?? 64);
     this.maxInFlight = Math.max(1, options.maxInFlight ?? 2);
+    this.maxQueued = Math.max(1, options.maxQueued ?? 10_000);
   }
 
-  /** The phone that last answered `caller` at `tenantId` since `since`, or null. */
+  /**
+   * The phone that last answered `caller` at `tenantId` since `since`, or null. Rejects with
+   * CallerMemoryTimeout after `timeoutMs` (the call hunts in the normal order), or with the
+   * database's error.
+   */
   readonly lookup: CallerMemoryLookup = (tenantId, caller, since) =>
     new Promise<string | null>((resolve, reject) => {
-      this.queue.push({ tenantId, caller, since: toDbTimestamp(since), resolve, reject });
+      if (this.queue.length >= this.maxQueued) {
+        reject(new CallerMemoryTimeout(0));
+        return;
+      }
+      const { timeoutMs } = this.options;
+      let settled = false;
+      const timer = setTimeout(() => settle(() => reject(new CallerMemoryTimeout(timeoutMs))), timeoutMs);
+      const settle = (fn: () => void): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        fn();
+      };
+      this.queue.push({
+        tenantId, caller, since: toDbTimestamp(since), deadline: performance.now() + timeoutMs,
+        resolve: (phone) => settle(() => resolve(phone)),
+        reject: (err) => settle(() => reject(err)),
+      });
       this.schedule();
     });
 
@@ -71,8 +107,15 @@ export class CallerMemory {
   }
 
   private flush(): void {
+    // Lookups whose call stopped waiting (timed out in the queue) are not sent.
+    const now = performance.now();
+    const live = this.queue.filter((w) => w.deadline > now);
+    this.stats.expired += this.queue.length - live.length;
+    this.queue = live;
     while (this.queue.length > 0 && this.inFlight < this.maxInFlight) {
       const batch = this.queue.splice(0, this.maxBatch);
+      // The slot is held until the statement itself settles, however long: a database that stopped
+      // answering holds maxInFlight connections, not one more per timeout.
       this.inFlight++;
       void this.send(batch).finally(() => {
         this.inFlight--;
@@ -83,7 +126,7 @@ export class CallerMemory {
 
   private async send(batch: Waiter[]): Promise<void> {
     try {
-      const rows = await withTimeout('caller memory', this.options.timeoutMs, batchQuery(this.knex, batch));
+      const rows = await batchQuery(this.knex, batch);
       this.stats.statements++;
       this.stats.lookups += batch.length;
       const found = new Map<number, string>();

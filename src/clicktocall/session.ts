@@ -49,6 +49,7 @@ export class ClickToCallCalls {
   private readonly unfinished = new Map<string, EndFields>();
   private retryTimer: NodeJS.Timeout | null = null;
   private retrying = false;
+  private stopped = false;
 
   constructor(
     private readonly knex: Knex,
@@ -83,6 +84,7 @@ export class ClickToCallCalls {
         // The row now says ended (by us, or by someone before): nobody judges it again.
         if (await chain.push(() => this.end(leg.requestId, end))) return;
         this.unfinished.set(leg.requestId, end);
+        if (this.stopped) return; // shutting down: the sweeper ends it after a restart
         log.warn({ request_id: leg.requestId, retry_s: this.endRetryMs / 1000 }, 'click-to-call request not ended in the database; trying again');
         this.retryTimer ??= setInterval(() => void this.retryEnds(), this.endRetryMs).unref();
       },
@@ -101,6 +103,11 @@ export class ClickToCallCalls {
 
   /** Stops the retries (daemon stop); what is unfinished stays for the sweeper after a restart. */
   stop(): void {
+    this.stopped = true;
+    this.pauseRetries();
+  }
+
+  private pauseRetries(): void {
     if (this.retryTimer) clearInterval(this.retryTimer);
     this.retryTimer = null;
   }
@@ -111,18 +118,27 @@ export class ClickToCallCalls {
     this.unfinished.delete(requestId);
   }
 
-  /** One pass over the unfinished requests, in the order they ended; the first failure waits for the next pass. */
+  /**
+   * One pass over the unfinished requests, in the order they ended. A request whose row stays
+   * locked does not hold up the others; a lost connection fails them all, once each.
+   */
   private async retryEnds(): Promise<void> {
     if (this.retrying) return;
     this.retrying = true;
+    let failed = 0;
+    let lastError = '';
     try {
       for (const [requestId, end] of [...this.unfinished]) {
-        await withTimeout('click-to-call request update', this.timeoutMs, this.end(requestId, end));
-        this.log?.info({ request_id: requestId }, 'click-to-call request ended in the database after a retry');
+        try {
+          await withTimeout('click-to-call request update', this.timeoutMs, this.end(requestId, end));
+          this.log?.info({ request_id: requestId }, 'click-to-call request ended in the database after a retry');
+        } catch (err) {
+          failed++;
+          lastError = (err as Error).message;
+        }
       }
-      if (this.unfinished.size === 0) this.stop();
-    } catch (err) {
-      this.log?.warn({ err: (err as Error).message, unfinished: this.unfinished.size }, 'click-to-call requests still not ended in the database');
+      if (failed > 0) this.log?.warn({ err: lastError, unfinished: this.unfinished.size }, 'click-to-call requests still not ended in the database');
+      if (this.unfinished.size === 0) this.pauseRetries();
     } finally {
       this.retrying = false;
     }

@@ -292,11 +292,15 @@ export function lazyRecord(headers: LazyHeaders): Record<string, string> {
   });
 }
 
-/** FreeSWITCH's header names start with a capital (Event-Name) or are channel variables (variable_…). */
+/**
+ * Names JavaScript itself asks a record for (Promise resolution, JSON, inspection), never a
+ * FreeSWITCH header: answered without a scan. Any other name is searched (FreeSWITCH also sends
+ * lower-case ones, scope_variable_…).
+ */
+const NOT_HEADERS = new Set(['then', 'toJSON', 'constructor', 'inspect', 'valueOf', 'toString', 'asymmetricMatch', '$$typeof', 'nodeType']);
+
 function isHeaderName(name: string | symbol): name is string {
-  if (typeof name !== 'string' || name.length === 0) return false;
-  const c = name.charCodeAt(0);
-  return (c >= 0x41 && c <= 0x5a) || name.startsWith('variable_');
+  return typeof name === 'string' && !NOT_HEADERS.has(name);
 }
 
 /** Outer header blocks at least this long are read lazily (the connect reply); event frames' are two lines. */

@@ -70,7 +70,7 @@ withDatabases(t, async (t, knex, target) => {
   t.equal(await memory.lookup(...lookups[1]), single[1], 'the next lookup is answered');
 });
 
-t.test('MariaDB: a statement held by a table lock times out and fails its lookups; the next batch is not held behind it', async (t) => {
+t.test('MariaDB: a statement held by a table lock: its lookups time out, lookups queued behind it expire unsent, the slot frees when it returns', async (t) => {
   const db = await dbTargets()[1].create();
   t.teardown(() => db.destroy());
   const memory = new CallerMemory(db.knex, { timeoutMs: 300, maxInFlight: 1 });
@@ -79,8 +79,15 @@ t.test('MariaDB: a statement held by a table lock times out and fails its lookup
   t.teardown(() => locker.end());
   await locker.query('LOCK TABLES cdrs WRITE');
   const started = Date.now();
-  await t.rejects(memory.lookup(1, '13912345678', hoursAgo(24)), /caller memory/, 'the held statement times out');
-  t.ok(Date.now() - started < 5_000, 'within its bound');
+  const held = memory.lookup(1, '13912345678', hoursAgo(24));
+  await new Promise((r) => setTimeout(r, 50));
+  const queued = memory.lookup(2, '13912345678', hoursAgo(24));
+  await t.rejects(held, { code: 'CALLER_MEMORY_TIMEOUT' }, 'the held statement\'s lookup times out');
+  await t.rejects(queued, { code: 'CALLER_MEMORY_TIMEOUT' }, 'the lookup queued behind it times out');
+  t.ok(Date.now() - started < 5_000, 'within their bound');
+  t.equal(memory.stats.statements, 0, 'one statement out, none returned: the slot is still held');
   await locker.query('UNLOCK TABLES');
-  t.equal(await memory.lookup(1, '13912345678', hoursAgo(24)), null, 'the next statement goes out and is answered');
+  t.equal(await memory.lookup(1, '13912345678', hoursAgo(24)), null, 'the next lookup is answered once the held statement returned');
+  t.equal(memory.stats.statements, 2, 'the held statement and the new one; the expired lookup was never sent');
+  t.equal(memory.stats.expired, 1);
 });

@@ -50,3 +50,38 @@ t.test('an end that could not be written is retried until it is, and only then l
   t.match(row, { status: 'ended', outcome: 'answered', hangupCause: 'NORMAL_CLEARING' }, 'the row says how the call ended');
   t.equal(calls.unfinishedCount, 0, 'nothing left to retry');
 });
+
+t.test('a request whose row keeps refusing the update does not hold up the others', async (t) => {
+  const db = await dbTargets()[0].create();
+  t.teardown(() => db.destroy());
+  const { knex } = db;
+  const log = pino({ level: 'silent' });
+  const calls = new ClickToCallCalls(knex, new ClickToCallMetrics(new Registry()), 2_000, () => new Date(), log, 50);
+  t.teardown(() => calls.stop());
+  const ids = ['req-stuck', 'req-free'];
+  for (const requestId of ids) {
+    await insertRequest(knex, {
+      requestId, callUuid: `c2c-${requestId}`, widgetId: 1, tenantId: 1, accessNumber: '4001012345', visitorNumber: '13912345678',
+      clientAddress: null, webOrigin: null, node: 'test', requestedAt: new Date(),
+    });
+  }
+  await knex.schema.renameTable('click_to_call_requests', 'click_to_call_requests_away');
+  for (const requestId of ids) {
+    const progress = calls.started(
+      { requestId, widgetId: 1, accessNumber: '4001012345', visitor: '13912345678', clickedAt: new Date(), visitorAnsweredAt: new Date(), visitorRingS: 1 },
+      { onBridge: () => undefined },
+      log,
+    );
+    await progress.finished({ outcome: 'answered', hangup_cause: 'NORMAL_CLEARING' } as CdrRecord);
+  }
+  t.equal(calls.unfinishedCount, 2);
+  await knex.schema.renameTable('click_to_call_requests_away', 'click_to_call_requests');
+  // The first request's row refuses every update (as a row another session keeps locked would).
+  await knex.raw("CREATE TRIGGER refuse_stuck BEFORE UPDATE ON click_to_call_requests WHEN OLD.request_id = 'req-stuck' BEGIN SELECT RAISE(ABORT, 'row locked'); END");
+  await until('the second request ended', () => !calls.isServing('req-free'));
+  t.equal((await readRequest(knex, 'req-free'))?.status, 'ended', 'the request behind the stuck one is ended');
+  t.equal(calls.isServing('req-stuck'), true, 'the stuck one is still retried');
+  await knex.raw('DROP TRIGGER refuse_stuck');
+  await until('the stuck request ended', () => !calls.isServing('req-stuck'));
+  t.equal((await readRequest(knex, 'req-stuck'))?.status, 'ended');
+});

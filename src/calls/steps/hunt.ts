@@ -88,11 +88,12 @@ export function rememberedPhoneQuery(lookup: CallerMemoryLookup, tenant: Tenant,
 }
 
 async function rememberedPhone(call: Call): Promise<string | null> {
-  const { callerMemory, clock, settings, metrics } = call.deps;
+  const { callerMemory, clock, metrics } = call.deps;
   const query = rememberedPhoneQuery(callerMemory, call.tenant, call.id.caller, call.id.geo.e164, clock());
   if (!query) return null;
+  // Bounded by the lookup itself (caller-memory.ts: CALL_DB_TIMEOUT_MS from the moment it is asked).
   return metrics
-    .timeDb('caller_memory', () => withTimeout('caller memory', settings.admission.queryTimeoutMs, query))
+    .timeDb('caller_memory', () => query)
     .catch((err: unknown) => {
       call.log.warn({ err: (err as Error).message }, 'caller memory unavailable; normal order');
       return null;
