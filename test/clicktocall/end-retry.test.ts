@@ -6,39 +6,53 @@
  * Real SQLite; the table is renamed away to make the writes fail, as a DBA's mistake or an
  * outage would.
  */
+import type { Knex } from 'knex';
 import pino from 'pino';
 import { Registry } from 'prom-client';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { dbTargets } from '../helpers/db';
 import { until } from '../helpers/wait';
-import { ClickToCallCalls } from '../../src/clicktocall/session';
+import { ClickToCallCalls, type RequestProgress } from '../../src/clicktocall/session';
 import { ClickToCallMetrics } from '../../src/clicktocall/metrics';
 import { insertRequest, readRequest } from '../../src/clicktocall/requests';
 import type { CdrRecord } from '../../src/cdr/record';
 
-t.test('an end that could not be written is retried until it is, and only then leaves "served here"', async (t) => {
+const log = pino({ level: 'silent' });
+
+/** Real SQLite, and the call flow's click-to-call side retrying every 50 ms. */
+async function setup(t: Test): Promise<{ knex: Knex; calls: ClickToCallCalls }> {
   const db = await dbTargets()[0].create();
   t.teardown(() => db.destroy());
-  const { knex } = db;
-  const log = pino({ level: 'silent' });
-  const calls = new ClickToCallCalls(knex, new ClickToCallMetrics(new Registry()), 2_000, () => new Date(), log, 50);
+  const calls = new ClickToCallCalls(db.knex, new ClickToCallMetrics(new Registry()), 2_000, () => new Date(), log, 50);
   t.teardown(() => calls.stop());
-  const requestId = 'req-end-retry-1';
+  return { knex: db.knex, calls };
+}
+
+/** A request whose visitor leg reached a call session here. */
+async function served(knex: Knex, calls: ClickToCallCalls, requestId: string, channel: { onBridge(fn: () => void): void } = { onBridge: () => undefined }): Promise<RequestProgress> {
   await insertRequest(knex, {
-    requestId, callUuid: 'c2c-end-retry-1', widgetId: 1, tenantId: 1, accessNumber: '4001012345', visitorNumber: '13912345678',
+    requestId, callUuid: `c2c-${requestId}`, widgetId: 1, tenantId: 1, accessNumber: '4001012345', visitorNumber: '13912345678',
     clientAddress: null, webOrigin: null, node: 'test', requestedAt: new Date(),
   });
-  let bridge: () => void = () => undefined;
-  const progress = calls.started(
+  return calls.started(
     { requestId, widgetId: 1, accessNumber: '4001012345', visitor: '13912345678', clickedAt: new Date(), visitorAnsweredAt: new Date(), visitorRingS: 1 },
-    { onBridge: (fn) => (bridge = fn) },
+    channel,
     log,
   );
+}
+
+const ENDED = { outcome: 'answered', hangup_cause: 'NORMAL_CLEARING' } as CdrRecord;
+
+t.test('an end that could not be written is retried until it is, and only then leaves "served here"', async (t) => {
+  const { knex, calls } = await setup(t);
+  const requestId = 'req-end-retry-1';
+  let bridge: () => void = () => undefined;
+  const progress = await served(knex, calls, requestId, { onBridge: (fn) => (bridge = fn) });
   bridge();
   await until('connected', async () => (await readRequest(knex, requestId))?.status === 'connected');
 
   await knex.schema.renameTable('click_to_call_requests', 'click_to_call_requests_away');
-  await progress.finished({ outcome: 'answered', hangup_cause: 'NORMAL_CLEARING' } as CdrRecord);
+  await progress.finished(ENDED);
   t.equal(calls.isServing(requestId), true, 'still served here while the end is unwritten');
   t.equal(calls.unfinishedCount, 1, 'one end waiting');
   await new Promise((r) => setTimeout(r, 200));
@@ -52,28 +66,12 @@ t.test('an end that could not be written is retried until it is, and only then l
 });
 
 t.test('a request whose row keeps refusing the update does not hold up the others', async (t) => {
-  const db = await dbTargets()[0].create();
-  t.teardown(() => db.destroy());
-  const { knex } = db;
-  const log = pino({ level: 'silent' });
-  const calls = new ClickToCallCalls(knex, new ClickToCallMetrics(new Registry()), 2_000, () => new Date(), log, 50);
-  t.teardown(() => calls.stop());
+  const { knex, calls } = await setup(t);
   const ids = ['req-stuck', 'req-free'];
-  for (const requestId of ids) {
-    await insertRequest(knex, {
-      requestId, callUuid: `c2c-${requestId}`, widgetId: 1, tenantId: 1, accessNumber: '4001012345', visitorNumber: '13912345678',
-      clientAddress: null, webOrigin: null, node: 'test', requestedAt: new Date(),
-    });
-  }
+  const progress = [];
+  for (const requestId of ids) progress.push(await served(knex, calls, requestId));
   await knex.schema.renameTable('click_to_call_requests', 'click_to_call_requests_away');
-  for (const requestId of ids) {
-    const progress = calls.started(
-      { requestId, widgetId: 1, accessNumber: '4001012345', visitor: '13912345678', clickedAt: new Date(), visitorAnsweredAt: new Date(), visitorRingS: 1 },
-      { onBridge: () => undefined },
-      log,
-    );
-    await progress.finished({ outcome: 'answered', hangup_cause: 'NORMAL_CLEARING' } as CdrRecord);
-  }
+  for (const p of progress) await p.finished(ENDED);
   t.equal(calls.unfinishedCount, 2);
   await knex.schema.renameTable('click_to_call_requests_away', 'click_to_call_requests');
   // The first request's row refuses every update (as a row another session keeps locked would).
