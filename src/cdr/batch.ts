@@ -326,7 +326,15 @@ export function isDataError(err: unknown): boolean {
   return false;
 }
 
+/**
+ * The error as logged and filed with a quarantined record. knex puts the whole statement in front
+ * of the database's message (`<sql> - <reason>`), up to megabytes for a batch: only the end, where
+ * the reason is, is kept.
+ */
 export function describeError(err: unknown): string {
   const e = err as { code?: string; message?: string };
-  return `${e.code ?? 'ERROR'}: ${e.message ?? String(err)}`;
+  const message = e.message ?? String(err);
+  return `${e.code ?? 'ERROR'}: ${message.length > MAX_ERROR_TEXT ? `…${message.slice(-MAX_ERROR_TEXT)}` : message}`;
 }
+
+const MAX_ERROR_TEXT = 500;

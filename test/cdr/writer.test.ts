@@ -243,6 +243,7 @@ eachDb(t, 'a record the database refuses as data is quarantined and does not blo
     const entry = q.find((e) => (JSON.parse(e.line) as { call_uuid: string }).call_uuid === r.call_uuid);
     t.ok(entry, `${r.call_uuid} in quarantine.jsonl`);
     t.match(entry?.reason ?? '', /SQLITE_CONSTRAINT|ER_BAD_NULL|ER_DATA_TOO_LONG|null|too long/i, 'with the database reason');
+    t.ok((entry?.reason.length ?? 0) < 600, `${r.call_uuid}: the reason, not the batch's statement (${entry?.reason.length} characters)`);
   }
   t.same(segments(ctx.dir), [], 'segment done: not retried forever');
   t.equal(await counter(metrics.cdrsQuarantined), bad.length);
