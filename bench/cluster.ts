@@ -1,8 +1,10 @@
 /**
  * `npm run bench:cluster`: calls/s of the full daemon with 1 worker (CLUSTER_WORKERS=1, a single
- * process) and with BENCH_WORKERS (2) workers behind one port, in one run, rounds taking turns.
+ * process) and with BENCH_WORKERS (2) workers behind one port, once with each CLUSTER_SCHEDULING
+ * (round_robin: the primary hands connections out; os: the workers accept), in one run, rounds
+ * taking turns.
  *
- * Both daemons run at once on their own ports and databases (BENCH_CLUSTER_DB: mariadb, the
+ * The three daemons run at once on their own ports and databases (BENCH_CLUSTER_DB: mariadb, the
  * production case, or sqlite), each warmed up with BENCH_WARMUP calls; then BENCH_ROUNDS rounds,
  * each a closed loop of BENCH_CALLS / BENCH_ROUNDS calls at BENCH_CONCURRENCY in flight into one
  * daemon, then the other. Controller CPU is the utime+stime of the daemon's whole process tree
@@ -48,10 +50,12 @@ async function serving(c: Controller, workers: number): Promise<void> {
   }
 }
 
-async function start(workers: number): Promise<Controller & { cleanup(): Promise<void> }> {
-  const name = workers === 1 ? '1 worker (single process)' : `${workers} workers`;
-  const db = DB === 'mariadb' ? await createDatabase(`hotline_bench_w${workers}`) : null;
-  const d = await startDaemon(name, { databaseUrl: db?.url ?? 'sqlite:./bench.db', env: { CLUSTER_WORKERS: String(workers) } });
+type Scheduling = 'round_robin' | 'os';
+
+async function start(workers: number, scheduling: Scheduling): Promise<Controller & { cleanup(): Promise<void> }> {
+  const name = workers === 1 ? '1 worker (single process)' : `${workers} workers, CLUSTER_SCHEDULING=${scheduling}`;
+  const db = DB === 'mariadb' ? await createDatabase(`hotline_bench_w${workers}_${scheduling}`) : null;
+  const d = await startDaemon(name, { databaseUrl: db?.url ?? 'sqlite:./bench.db', env: { CLUSTER_WORKERS: String(workers), CLUSTER_SCHEDULING: scheduling } });
   await serving(d, workers);
   return {
     ...d,
@@ -69,8 +73,9 @@ async function main(): Promise<void> {
   const daemons: Array<Controller & { cleanup(): Promise<void> }> = [];
   const results = new Map<string, { parts: LoadResult[]; cpu: number }>();
   try {
-    for (const workers of [1, WORKERS]) {
-      const c = await start(workers);
+    const setups: Array<[number, Scheduling]> = [[1, 'round_robin'], [WORKERS, 'round_robin'], [WORKERS, 'os']];
+    for (const [workers, scheduling] of setups) {
+      const c = await start(workers, scheduling);
       daemons.push(c);
       if (WARMUP > 0) await gen.run(c.port, shortCall(), { mode: 'closed', calls: WARMUP, concurrency: CONCURRENCY });
       results.set(c.name, { parts: [], cpu: 0 });
@@ -103,7 +108,8 @@ async function main(): Promise<void> {
     rates.push(calls / seconds);
     lines.push(`| ${name} | ${(calls / seconds).toFixed(0)} | ${setup.p50.toFixed(1)} ms | ${setup.p99.toFixed(1)} ms | ${failed}/${calls} | ${((cpu * 1000) / Math.max(1, calls)).toFixed(2)} ms |`);
   }
-  process.stdout.write(`${lines.join('\n')}\n\n${WORKERS} workers / 1 worker, calls/s: ${(rates[1] / rates[0]).toFixed(2)}×\n`);
+  const ratio = (i: number): string => `${((rates[i] ?? NaN) / (rates[0] ?? NaN)).toFixed(2)}×`;
+  process.stdout.write(`${lines.join('\n')}\n\n${WORKERS} workers / 1 worker, calls/s: round_robin ${ratio(1)}, os ${ratio(2)}\n`);
 }
 
 main().catch((err: unknown) => {

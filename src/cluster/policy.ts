@@ -1,8 +1,10 @@
 /**
  * The primary's decisions, as pure functions: how long to wait before starting a worker again,
- * which worker leads (runs the cluster's cron jobs, writes the configuration cache), and what a
+ * which worker leads (runs the cluster's cron jobs, writes the configuration cache), how
+ * connections reach the workers, and what a
  * worker's exit means for the cluster.
  */
+import cluster from 'node:cluster';
 
 /** A worker that lived this long before dying starts again after the shortest wait. */
 export const STABLE_AFTER_MS = 30_000;
@@ -42,4 +44,9 @@ export function verdictOnExit(code: number | null, everServed: boolean): ExitVer
   if (code === 2 || code === 3) return { action: 'stop', exitCode: code, reason: code === 2 ? 'invalid setting' : 'CDR spool folder in use' };
   if (!everServed) return { action: 'stop', exitCode: 1, reason: 'start-up failed' };
   return { action: 'restart' };
+}
+
+/** node:cluster's policy for CLUSTER_SCHEDULING: the primary hands connections round-robin, or the kernel spreads accepts. */
+export function schedulingPolicyOf(scheduling: 'round_robin' | 'os'): number {
+  return scheduling === 'os' ? cluster.SCHED_NONE : cluster.SCHED_RR;
 }

@@ -5,7 +5,8 @@
  *    earlier run with another layout into worker-1 (spool-layout.ts);
  *  - forks N workers (worker 1 first: it runs the database migrations; the others when it serves),
  *    telling each its slot (its spool folder worker-<slot>); they share the ESL
- *    listening port, the primary's listening socket handing connections round-robin;
+ *    listening port: the primary's listening socket hands connections round-robin, or with
+ *    CLUSTER_SCHEDULING=os every worker accepts from the shared socket (schedulingPolicyOf);
  *  - starts a worker again when one dies unasked (backoff, counted), in the same slot, so it
  *    takes the dead one's spool folder and replays its CDRs; stops the daemon when a worker's exit
  *    says a replacement would fail the same way (policy.ts);
@@ -23,7 +24,7 @@ import type { Settings } from '../config';
 import { MetricsServer, type Health } from '../http/metrics-server';
 import { aggregateText, clusterHealth, retire, type MetricJson, type WorkerHealth } from './aggregate';
 import { ClusterMetrics } from './metrics';
-import { nextFailuresInRow, pickLeader, restartDelayMs, verdictOnExit } from './policy';
+import { nextFailuresInRow, pickLeader, restartDelayMs, schedulingPolicyOf, verdictOnExit } from './policy';
 import { parseToPrimary, type ToWorker } from './protocol';
 import { moveSegments, workerSpoolDir, workerSpoolDirs } from './spool-layout';
 
@@ -87,6 +88,8 @@ export class ClusterPrimary {
       const primary = new ClusterPrimary(settings, log, lock);
       primary.metricsPort = (await primary.http.listen(settings.metrics.host, settings.metrics.port)).port;
       log.info({ host: settings.metrics.host, port: primary.metricsPort, workers: settings.cluster.workers }, 'metrics listening on /metrics');
+      // Before the first fork (node:cluster reads it then); set here, not by NODE_CLUSTER_SCHED_POLICY.
+      cluster.schedulingPolicy = schedulingPolicyOf(settings.cluster.scheduling);
       cluster.on('exit', (worker, code, signal) => primary.onExit(worker, code, signal));
       // Worker 1 first: it migrates the database (knex's migration lock refuses a second migrating
       // process outright); the others start once it serves calls.

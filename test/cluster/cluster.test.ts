@@ -122,3 +122,22 @@ t.test('two workers: calls, CDRs, one daemon in /metrics, kill -9 of a worker, S
   t.same(all.sort(), expected, 'every call has its CDR, except those up on the worker killed with -9 (cut with it)');
   t.same([...spooledUuids(c.spoolDir, 1), ...spooledUuids(c.spoolDir, 2)], [], 'the spools are empty');
 });
+
+t.test('CLUSTER_SCHEDULING=os: the workers accept from the shared socket; every call served, one CDR each, clean drain', async (t) => {
+  // The kernel picks which worker accepts: how evenly is not asserted (it is not promised).
+  const c = startCluster({ CLUSTER_SCHEDULING: 'os', DRAIN_TIMEOUT_S: '2' });
+  t.teardown(() => {
+    c.child.kill('SIGKILL');
+    fs.rmSync(c.dir, { recursive: true, force: true });
+  });
+  const { eslPort } = await c.ready;
+  const calls = await inBatches(24, 6, () => call(eslPort, 10));
+  t.ok(calls.every((r) => r.bridges.length === 1 && r.bridges[0].result === 'answer'), 'every call was served and bridged');
+  c.child.kill('SIGTERM');
+  t.equal(await c.exited, 0, 'the primary exits 0');
+  t.same(c.lines().filter((l) => l.msg === 'worker stopped').map((l) => l.code), [0, 0], 'both workers stopped cleanly');
+  const knex = createKnex(`sqlite:${c.databaseFile}`);
+  t.teardown(() => knex.destroy());
+  const rows: Array<{ call_uuid: string }> = await knex('cdrs').select('call_uuid');
+  t.same(rows.map((r) => r.call_uuid).sort(), calls.map((r) => r.uuid).sort(), 'one CDR per call');
+});
