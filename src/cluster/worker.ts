@@ -1,7 +1,8 @@
 /**
  * A worker process of a daemon run with CLUSTER_WORKERS > 1: the whole daemon (src/daemon.ts) on
  * its own spool folder CDR_SPOOL_DIR/worker-<slot>, listening on the shared ESL port (node:cluster
- * hands it connections from the primary's listening socket), without an HTTP server of its own:
+ * hands it connections from the primary's listening socket, or with CLUSTER_SCHEDULING=os it
+ * accepts from that socket itself), without an HTTP server of its own:
  * the primary asks it for its metrics and health over IPC.
  *
  * It starts when the primary has told it its slot; it stops as on SIGTERM when the primary says

@@ -396,7 +396,7 @@ export const schema = {
       env: 'CLUSTER_WORKERS',
     },
     scheduling: {
-      doc: 'How connections reach the workers (CLUSTER_WORKERS > 1): round_robin = the primary accepts each one and hands it to the next worker (even spread; the primary does work per call); os = every worker accepts from the shared listening socket and the kernel picks (no hand-over; on 2 shared cores, 2 workers gave 0.99-1.16x the calls/s of one process with os and 0.71-0.80x with round_robin, README Performance; how evenly the kernel spreads them is not promised).',
+      doc: 'How connections reach the workers (CLUSTER_WORKERS > 1): round_robin = the primary accepts each one and hands it to the next worker (even spread; the primary does work per call); os = every worker accepts from the shared listening socket and the kernel picks (no hand-over; on 2 shared cores, 2 workers gave 0.99-1.16x the calls/s of one process with os and 0.71-0.80x with round_robin, README Performance; how evenly the kernel spreads them is not promised). Replaces the NODE_CLUSTER_SCHED_POLICY variable of Node.js, which is ignored.',
       format: ['round_robin', 'os'],
       default: 'round_robin',
       env: 'CLUSTER_SCHEDULING',

@@ -101,3 +101,31 @@ export function spooledUuids(spoolDir: string, slot: number): string[] {
       }
     });
 }
+
+/**
+ * Does process `pid` hold the socket listening on `port`? Read from /proc (Linux): the LISTEN
+ * entry's inode in /proc/net/tcp{,6}, then the process's file descriptors. Under node:cluster's
+ * round-robin only the primary holds it; with CLUSTER_SCHEDULING=os every worker does too.
+ */
+export function holdsListeningSocket(pid: number, port: number): boolean {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  const inodes = new Set<string>();
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    if (!fs.existsSync(table)) continue;
+    for (const line of fs.readFileSync(table, 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      // local_address is ADDR:PORT in hex; state 0A is LISTEN; the inode is the tenth column.
+      if (f[1]?.endsWith(`:${hexPort}`) && f[3] === '0A' && f[9]) inodes.add(f[9]);
+    }
+  }
+  if (inodes.size === 0) throw new Error(`nothing listens on port ${port}`);
+  const dir = `/proc/${pid}/fd`;
+  return fs.readdirSync(dir).some((fd) => {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(path.join(dir, fd)));
+      return m !== null && inodes.has(m[1] ?? '');
+    } catch {
+      return false; // closed meanwhile
+    }
+  });
+}

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import t from 'tap';
 import { createKnex } from '../../src/db/connect';
 import { placeCall, type CallRecord } from '../peer/fake-freeswitch';
-import { getText, sample, spooledUuids, startCluster, waitFor, workerPid } from './cluster-process';
+import { getText, holdsListeningSocket, sample, spooledUuids, startCluster, waitFor, workerPid } from './cluster-process';
 
 // Two ts-node workers compile the daemon on a shared, loaded machine: start-up alone can take a minute.
 t.setTimeout(480_000);
@@ -39,6 +39,10 @@ t.test('two workers: calls, CDRs, one daemon in /metrics, kill -9 of a worker, S
   const knex = createKnex(`sqlite:${c.databaseFile}`);
   t.teardown(() => knex.destroy());
   const cdrUuids = async (): Promise<string[]> => (await knex('cdrs').select('call_uuid')).map((r: { call_uuid: string }) => r.call_uuid);
+
+  // --- Round-robin (the default): only the primary holds the listening socket and hands connections out.
+  t.equal(holdsListeningSocket(c.child.pid ?? 0, eslPort), true, 'the primary listens');
+  t.same([1, 2].map((slot) => holdsListeningSocket(workerPid(c, slot), eslPort)), [false, false], 'the workers do not');
 
   // --- Calls reach both workers; each has its CDR spooled in its worker's folder.
   const first = await inBatches(40, 8, () => call(eslPort, 10));
@@ -131,6 +135,7 @@ t.test('CLUSTER_SCHEDULING=os: the workers accept from the shared socket; every 
     fs.rmSync(c.dir, { recursive: true, force: true });
   });
   const { eslPort } = await c.ready;
+  t.same([1, 2].map((slot) => holdsListeningSocket(workerPid(c, slot), eslPort)), [true, true], 'each worker holds the listening socket and accepts itself');
   const calls = await inBatches(24, 6, () => call(eslPort, 10));
   t.ok(calls.every((r) => r.bridges.length === 1 && r.bridges[0].result === 'answer'), 'every call was served and bridged');
   c.child.kill('SIGTERM');
