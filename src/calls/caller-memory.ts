@@ -44,8 +44,8 @@ export interface CallerMemoryOptions {
 export class CallerMemoryTimeout extends Error {
   override readonly name = 'CallerMemoryTimeout';
   readonly code = 'CALLER_MEMORY_TIMEOUT';
-  constructor(timeoutMs: number) {
-    super(`caller memory: no answer within ${timeoutMs} ms`);
+  constructor(reason: string) {
+    super(`caller memory: ${reason}`);
   }
 }
 
@@ -76,12 +76,12 @@ export class CallerMemory {
   readonly lookup: CallerMemoryLookup = (tenantId, caller, since) =>
     new Promise<string | null>((resolve, reject) => {
       if (this.queue.length >= this.maxQueued) {
-        reject(new CallerMemoryTimeout(0));
+        reject(new CallerMemoryTimeout(`${this.queue.length} lookups already waiting for the database`));
         return;
       }
       const { timeoutMs } = this.options;
       let settled = false;
-      const timer = setTimeout(() => settle(() => reject(new CallerMemoryTimeout(timeoutMs))), timeoutMs);
+      const timer = setTimeout(() => settle(() => reject(new CallerMemoryTimeout(`no answer within ${timeoutMs} ms`))), timeoutMs);
       const settle = (fn: () => void): void => {
         if (settled) return;
         settled = true;

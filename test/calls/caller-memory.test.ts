@@ -91,3 +91,14 @@ t.test('MariaDB: a statement held by a table lock: its lookups time out, lookups
   t.equal(memory.stats.statements, 2, 'the held statement and the new one; the expired lookup was never sent');
   t.equal(memory.stats.expired, 1);
 });
+
+t.test('a full queue refuses a lookup at once; the call hunts in the normal order', async (t) => {
+  const db = await dbTargets()[0].create();
+  t.teardown(() => db.destroy());
+  const memory = new CallerMemory(db.knex, { timeoutMs: 30_000, maxQueued: 1 });
+  // Both asked in the same turn of the loop: the first waits for the flush, the second finds the queue full.
+  const first = memory.lookup(1, '13912345678', hoursAgo(24));
+  const second = memory.lookup(1, '13912345679', hoursAgo(24));
+  await t.rejects(second, { code: 'CALLER_MEMORY_TIMEOUT', message: /1 lookups already waiting/ });
+  t.equal(await first, null, 'the queued one is answered');
+});
