@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { Test } from 'tap';
 import { startDaemonProcess, type DaemonProcess } from '../daemon/spawn';
 
 export interface ClusterProcess extends DaemonProcess {
@@ -17,7 +18,8 @@ export interface ClusterProcess extends DaemonProcess {
   lines(): Array<Record<string, unknown>>;
 }
 
-export function startCluster(env: Record<string, string>, workers = 2): ClusterProcess {
+/** Starts the daemon for test `t`, which kills it (SIGKILL, if still up) and removes its folder at teardown. */
+export function startCluster(t: Test, env: Record<string, string>, workers = 2): ClusterProcess {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hotline-cluster-'));
   const spoolDir = path.join(dir, 'spool');
   const databaseFile = path.join(dir, 'calls.db');
@@ -32,6 +34,10 @@ export function startCluster(env: Record<string, string>, workers = 2): ClusterP
     PROMPTS_SAME_FILESYSTEM: 'no',
     NODE_NAME: 'cluster-test',
     ...env,
+  });
+  t.teardown(() => {
+    d.child.kill('SIGKILL');
+    fs.rmSync(dir, { recursive: true, force: true });
   });
   const lines = (): Array<Record<string, unknown>> =>
     d.stdout().split('\n').filter((l) => l.startsWith('{')).map((l) => {

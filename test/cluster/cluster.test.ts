@@ -3,7 +3,6 @@
 // `kill -9` of a worker in the middle of calls: the worker comes back, replays the CDRs its dead
 // predecessor had spooled, and /metrics counts the restart; SIGTERM drains every worker (calls cut
 // after DRAIN_TIMEOUT_S, CDRs flushed, exit 0). Every wait is for a condition, never a fixed time.
-import fs from 'node:fs';
 import t from 'tap';
 import { createKnex } from '../../src/db/connect';
 import { placeCall, type CallRecord } from '../peer/fake-freeswitch';
@@ -30,11 +29,7 @@ async function inBatches(n: number, parallel: number, one: () => Promise<CallRec
 t.test('two workers: calls, CDRs, one daemon in /metrics, kill -9 of a worker, SIGTERM drain', async (t) => {
   // CDRs stay in the workers' spools until a worker starts (replay) or stops (final flush): what
   // reaches the database in between was replayed by a replacement worker.
-  const c = startCluster({ CDR_FLUSH_INTERVAL_MS: '3600000', DRAIN_TIMEOUT_S: '2', ESL_LINGER_S: '10' });
-  t.teardown(() => {
-    c.child.kill('SIGKILL');
-    fs.rmSync(c.dir, { recursive: true, force: true });
-  });
+  const c = startCluster(t, { CDR_FLUSH_INTERVAL_MS: '3600000', DRAIN_TIMEOUT_S: '2', ESL_LINGER_S: '10' });
   const { eslPort, metricsPort } = await c.ready;
   const knex = createKnex(`sqlite:${c.databaseFile}`);
   t.teardown(() => knex.destroy());
@@ -129,11 +124,7 @@ t.test('two workers: calls, CDRs, one daemon in /metrics, kill -9 of a worker, S
 
 t.test('CLUSTER_SCHEDULING=os: the workers accept from the shared socket; every call served, one CDR each, clean drain', async (t) => {
   // The kernel picks which worker accepts: how evenly is not asserted (it is not promised).
-  const c = startCluster({ CLUSTER_SCHEDULING: 'os', DRAIN_TIMEOUT_S: '2' });
-  t.teardown(() => {
-    c.child.kill('SIGKILL');
-    fs.rmSync(c.dir, { recursive: true, force: true });
-  });
+  const c = startCluster(t, { CLUSTER_SCHEDULING: 'os', DRAIN_TIMEOUT_S: '2' });
   const { eslPort } = await c.ready;
   t.same([1, 2].map((slot) => holdsListeningSocket(workerPid(c, slot), eslPort)), [true, true], 'each worker holds the listening socket and accepts itself');
   const calls = await inBatches(24, 6, () => call(eslPort, 10));

@@ -19,11 +19,7 @@ interface Run {
 }
 
 t.test('cluster cron jobs run once per tick, in the leader; node jobs in every worker; the lead moves when the leader dies', async (t) => {
-  const c = startCluster({ CRON_ENABLED: 'true', ESL_LISTEN_BACKLOG: '123' });
-  t.teardown(() => {
-    c.child.kill('SIGKILL');
-    fs.rmSync(c.dir, { recursive: true, force: true });
-  });
+  const c = startCluster(t, { CRON_ENABLED: 'true', ESL_LISTEN_BACKLOG: '123' });
   const { eslPort } = await c.ready;
 
   // The shared listening socket is the primary's, opened with ESL_LISTEN_BACKLOG (ss: Send-Q of a listener).
