@@ -93,6 +93,8 @@ export class FsCall {
   /** A mobile number of its own per call (same length as the captured one): 139 + 8 digits. */
   private readonly caller = `139${String(nextCaller++ % 100_000_000).padStart(8, '0')}`;
   private readonly started = process.hrtime.bigint();
+  /** What this call puts into the templates' slots; times until stamped: the start (nothing reads them before). */
+  private readonly slots: Record<keyof SlotValues, string>;
   private readonly socket: net.Socket;
   private readonly counters: CallCounters = {
     commands: 0, batches: 0, bytesIn: 0, bytesOut: 0, events: 0, eventBytes: 0, eventsSubscribed: 0, eventBytesSubscribed: 0, lingerExpired: 0,
@@ -137,6 +139,10 @@ export class FsCall {
     this.result = new Promise((resolve) => {
       this.done = resolve;
     });
+    const createdUs = Date.now() * 1000;
+    const created = String(createdUs);
+    const createdS = String(Math.floor(createdUs / 1e6));
+    this.slots = { uuid: this.uuid, caller: this.caller, cause: CAUSE, created, createdS, answered: created, answeredS: createdS, ended: created, endedS: createdS, duration: '0', billsec: '0' };
     this.socket = net.connect({ port, host, noDelay: true });
     this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
     this.socket.on('error', (err: Error) => {
@@ -345,6 +351,7 @@ export class FsCall {
   private answer(): void {
     if (this.answered) return;
     this.answered = true;
+    this.stamp('answered');
     this.emit('CHANNEL_ANSWER');
   }
 
@@ -359,6 +366,7 @@ export class FsCall {
   private hangup(cause: string): void {
     if (this.hungUp || this.closed) return;
     this.hungUp = true;
+    this.stamp('ended');
     this.queue.length = 0;
     this.appCancel?.();
     this.appCancel = null;
@@ -436,7 +444,21 @@ export class FsCall {
   }
 
   private values(cause: string): SlotValues {
-    return { uuid: this.uuid, cause, caller: this.caller };
+    this.slots.cause = cause;
+    return this.slots;
+  }
+
+  /** Stamps one of the call's times (µs since the epoch, as FreeSWITCH) and what follows from it. */
+  private stamp(which: 'answered' | 'ended'): void {
+    const us = Date.now() * 1000;
+    const s = this.slots;
+    s[which] = String(us);
+    s[`${which}S`] = String(Math.floor(us / 1e6));
+    if (which === 'ended') {
+      const created = Number(s.created);
+      s.duration = String(Math.floor((us - created) / 1e6));
+      s.billsec = this.answered ? String(Math.floor((us - Number(s.answered)) / 1e6)) : '0';
+    }
   }
 
   private phase(): Phase {

@@ -11,17 +11,24 @@
  * string concatenations: the generator must cost far less per call than the controllers it
  * measures, or it measures itself.
  *
- * Captured values that stay as captured (nobody under test reads them for anything but a CDR
- * field): the caller's number, the times (Event-Date-*, Caller-Channel-*-Time, billsec), the
- * other leg's UUID, Core-UUID, Event-Sequence.
+ * The channel's times are slots too, as FreeSWITCH stamps them from its clock: the captured
+ * Caller-Channel-{Created,Progress}-Time (µs) and the `_epoch` seconds that go with them become the
+ * call's start, -Answered/-Bridged-Time its answer, -Hangup-Time its end, and `variable_duration`
+ * and `variable_billsec` its whole seconds. A controller that checks a CDR's times against its own
+ * clock (the daemon does) then sees what it would see from a real FreeSWITCH, not ten-day-old
+ * stamps it must reject, log and replace. Captured values that stay as captured (nobody under
+ * test reads them): the Event-Date-* of each event, the other leg's UUID, Core-UUID,
+ * Event-Sequence, the other `*sec` counters.
  */
 import { channelDataTemplate, readCapture, streamOf } from '../../test/peer/fixtures';
 
 export type EventFormat = 'plain' | 'json';
 /** Where the call is when FreeSWITCH fires the event: its Answer-State. */
 export type Phase = 'ringing' | 'answered' | 'hangup';
-type Slot = 'uuid' | 'cause' | 'caller';
-/** What one call puts into the slots: its UUID, the hangup cause, the caller's number. */
+type Slot = 'uuid' | 'cause' | 'caller' | TimeSlot;
+/** The call's times: µs since the epoch, the same in seconds, and whole seconds of duration / billing. */
+export type TimeSlot = 'created' | 'createdS' | 'answered' | 'answeredS' | 'ended' | 'endedS' | 'duration' | 'billsec';
+/** What one call puts into the slots: its UUID, the hangup cause, the caller's number, its times. */
 export type SlotValues = Readonly<Record<Slot, string>>;
 
 /** One message with slots: parts[0] slot[0] parts[1] … parts[n]. */
@@ -42,7 +49,8 @@ export class Template {
   static cut(text: string, captured: Partial<SlotValues>): Template {
     const parts: string[] = [];
     const slots: Slot[] = [];
-    const markers = (Object.entries(captured) as Array<[Slot, string]>).filter(([, v]) => v !== '');
+    // Longest first: where a µs stamp starts, its seconds (a prefix) must not win the tie.
+    const markers = (Object.entries(captured) as Array<[Slot, string]>).filter(([, v]) => v !== '').sort((a, b) => b[1].length - a[1].length);
     let from = 0;
     for (;;) {
       let best: [Slot, number, number] | null = null;
@@ -148,6 +156,45 @@ function stripApplication(body: string, json: boolean): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** Which captured Caller-Channel-*-Time stands for which of the call's times. */
+const TIME_HEADERS: ReadonlyArray<readonly [string, 'created' | 'answered' | 'ended']> = [
+  ['Caller-Channel-Created-Time', 'created'],
+  ['Caller-Channel-Progress-Time', 'created'],
+  ['Caller-Channel-Answered-Time', 'answered'],
+  ['Caller-Channel-Bridged-Time', 'answered'],
+  ['Caller-Channel-Hangup-Time', 'ended'],
+];
+/** Placeholders for the two whole-second counters (their captured values, `7`, occur everywhere). */
+const DURATION = '\u0001duration\u0001';
+const BILLSEC = '\u0001billsec\u0001';
+
+/**
+ * The captured stamps of one capture as slot markers: each non-zero µs value (16 digits) and its
+ * seconds (its first 10 digits, as `variable_*_epoch`), first seen wins.
+ */
+function timeMarkers(texts: readonly string[], json: boolean): Partial<SlotValues> {
+  const markers: Partial<Record<Slot, string>> = {};
+  for (const [name, slot] of TIME_HEADERS) {
+    if (markers[slot] !== undefined) continue;
+    for (const text of texts) {
+      const value = header(text, name, json);
+      if (value !== null && /^[1-9][0-9]{15}$/.test(value)) {
+        markers[slot] = value;
+        markers[`${slot}S`] = value.slice(0, 10);
+        break;
+      }
+    }
+  }
+  return markers;
+}
+
+/** `variable_duration` / `variable_billsec` values replaced by their placeholders. */
+function counterSlots(text: string, json: boolean): string {
+  const put = (t: string, name: string, marker: string): string =>
+    json ? t.replace(new RegExp(`"${name}":"[0-9]+"`), `"${name}":"${marker}"`) : t.replace(new RegExp(`(^|\n)${name}: [0-9]+\n`), `$1${name}: ${marker}\n`);
+  return put(put(text, 'variable_duration', DURATION), 'variable_billsec', BILLSEC);
+}
+
 function assertAscii(text: string, what: string): void {
   // eslint-disable-next-line no-control-regex -- the point is to find bytes above 0x7f
   if (/[^\u0000-\u007f]/.test(text)) throw new Error(`${what}: template is not ASCII; lengths would be wrong`);
@@ -163,6 +210,7 @@ export function loadTemplates(destination: string): Templates {
     const dialled = data ? header(data.headers, 'Caller-Destination-Number', false) : null;
     const caller = data ? header(data.headers, 'Caller-Caller-ID-Number', false) : null;
     if (!uuid || !dialled || !caller) throw new Error(`${capture}: no CHANNEL_DATA`);
+    const times = { ...timeMarkers(all.map((m) => m.headers + m.body), json), duration: DURATION, billsec: BILLSEC };
     for (const m of all) {
       if (!m.headers.includes(`Content-Type: text/event-${format}`)) continue;
       const name = header(m.body, 'Event-Name', json);
@@ -170,9 +218,9 @@ export function loadTemplates(destination: string): Templates {
       const phase = phaseOf(header(m.body, 'Answer-State', json));
       const key = `${format}/${name}/${phase}`;
       if (byKey.has(key)) continue; // the first of each kind, as it came
-      const text = stripApplication(m.body, json).split(dialled).join(destination);
+      const text = counterSlots(stripApplication(m.body, json).split(dialled).join(destination), json);
       assertAscii(text, `${capture} ${name}`);
-      byKey.set(key, { body: Template.cut(text, { uuid, caller, cause: phase === 'hangup' ? CAUSE : '' }), hasBridgeResult: /originate_disposition/.test(text) });
+      byKey.set(key, { body: Template.cut(text, { uuid, caller, cause: phase === 'hangup' ? CAUSE : '', ...times }), hasBridgeResult: /originate_disposition/.test(text) });
     }
   };
   add(HUNT, 'plain');
@@ -187,7 +235,7 @@ export function loadTemplates(destination: string): Templates {
     .split(dialled)
     .join(destination);
   assertAscii(dataText, 'CHANNEL_DATA');
-  const channelData = Template.cut(dataText, { uuid, caller });
+  const channelData = Template.cut(dataText, { uuid, caller, ...timeMarkers([dataText], false) });
 
   const renamed = new Map<string, EventTemplate>();
   return {

@@ -9,11 +9,25 @@ import net from 'node:net';
 import t from 'tap';
 import { FsCall, type CallPlan } from '../../bench/freeswitch/call';
 import { loadTemplates } from '../../bench/freeswitch/templates';
+import { cdrTimes } from '../../src/calls/cdr-times';
 import { frameToEvent, type EslEvent } from '../../src/esl/event';
 import { EslFramer } from '../../src/esl/parser';
 import { readCapture, streamOf } from '../peer/fixtures';
 
-const CAPTURED = { uuid: 'e562fd27-ea4c-4acc-8cb4-bc44c7088101', caller: '13912345678', cause: 'NORMAL_CLEARING' };
+/** The captured call's slot values: rendering with them gives the capture back. */
+const CAPTURED = {
+  uuid: 'e562fd27-ea4c-4acc-8cb4-bc44c7088101',
+  caller: '13912345678',
+  cause: 'NORMAL_CLEARING',
+  created: '1795296920571527',
+  createdS: '1795296920',
+  answered: '1795296925051438',
+  answeredS: '1795296925',
+  ended: '1795296927071445',
+  endedS: '1795296927',
+  duration: '7',
+  billsec: '2',
+};
 const plan: CallPlan = { ringMs: 0, talkMs: 0, playbackMs: 0, maxLingerMs: 60_000, timeoutMs: 60_000, handshakeTimeoutMs: 60_000 };
 
 t.test('templates give back the captured bytes', async (t) => {
@@ -29,6 +43,23 @@ t.test('templates give back the captured bytes', async (t) => {
   t.match(other, /^Event-Name: CHANNEL_PROGRESS_MEDIA\n/, 'a type the captures lack is a captured event renamed');
   const tpl2 = loadTemplates('4001012345');
   t.notOk(tpl2.channelData.render(CAPTURED).includes('4001012340'), 'the dialled number is the one asked for');
+  const times = { created: '1800000000123456', createdS: '1800000000', answered: '1800000002000001', answeredS: '1800000002', ended: '1800000009000002', endedS: '1800000009', duration: '9', billsec: '7' };
+  const complete = tpl.event('plain', 'CHANNEL_HANGUP_COMPLETE', 'hangup').body.render({ ...CAPTURED, ...times });
+  for (const [name, value] of [
+    ['Caller-Channel-Created-Time', times.created],
+    ['variable_start_uepoch', times.created],
+    ['variable_start_epoch', times.createdS],
+    ['Caller-Channel-Answered-Time', times.answered],
+    ['variable_answer_epoch', times.answeredS],
+    ['Caller-Channel-Hangup-Time', times.ended],
+    ['variable_end_uepoch', times.ended],
+    ['variable_end_epoch', times.endedS],
+    ['variable_duration', times.duration],
+    ['variable_billsec', times.billsec],
+  ]) {
+    t.match(complete, new RegExp(`\\n${name}: ${value}\\n`), `${name} is the call's`);
+  }
+  t.notOk(/1795296/.test(complete.replace(/\nEvent-Date-[A-Za-z-]+: [^\n]*/g, '')), 'no captured time left but the event dates');
 });
 
 function sendmsg(uuid: string, app: string, arg: string, id: string): string {
@@ -97,7 +128,13 @@ t.test('a whole call: set + bridge pipelined, hangup_after_bridge, linger notice
   ], 'the order of the captured hunt: no CHANNEL_EXECUTE after nixevent');
   const bridge = seen.find((e) => e.getHeader('Application-UUID') === 'id-bridge')!;
   t.equal(bridge.variable('DIALSTATUS'), 'SUCCESS', 'the bridge completion says it was answered');
-  t.equal(seen.find((e) => e.name === 'CHANNEL_HANGUP_COMPLETE')?.getHeader('Hangup-Cause'), 'NORMAL_CLEARING');
+  const complete = seen.find((e) => e.name === 'CHANNEL_HANGUP_COMPLETE')!;
+  t.equal(complete.getHeader('Hangup-Cause'), 'NORMAL_CLEARING');
+  // FreeSWITCH stamps the call's own times: a controller checking them against its clock takes them all.
+  const now = new Date();
+  const times = cdrTimes((name) => complete.getHeader(name), { accepted: new Date(now.getTime() - 5000), answered: null, hungUp: now, now });
+  t.same(times.rejected, [], 'the daemon takes every time and counter as sent');
+  t.ok(times.answered !== null, 'answered');
   t.equal(r.counters.commands, 6, 'connect, myevents, linger, nixevent, set, bridge');
   t.equal(r.counters.events, 11, 'events sent');
   t.equal(r.counters.eventsSubscribed, 13, 'the two CHANNEL_EXECUTE events were nixed');
