@@ -1,5 +1,5 @@
-// Type declarations for the part of better-sqlite3 the daemon uses directly (the CDR spool lock);
-// knex drives it for the embedded database without needing these.
+// Type declarations for the part of better-sqlite3 the daemon uses directly (the CDR spool lock,
+// the statement cache and its tests); knex drives it for the embedded database without these.
 declare module 'better-sqlite3' {
   namespace Database {
     interface Options {
@@ -8,8 +8,16 @@ declare module 'better-sqlite3' {
       readonly?: boolean;
       fileMustExist?: boolean;
     }
+    interface Statement {
+      all(...params: unknown[]): unknown[];
+      run(...params: unknown[]): { changes: number; lastInsertRowid: number | bigint };
+      /** BigInt for INTEGER columns (true) or JS numbers (false) for this statement. */
+      safeIntegers(on?: boolean): this;
+      readonly reader: boolean;
+    }
     interface Database {
       exec(sql: string): this;
+      prepare(sql: string): Statement;
       close(): this;
       readonly open: boolean;
     }

@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import knexFactory from 'knex';
 import type { Knex } from 'knex';
+import { cachePreparedStatements, type SqliteStatementSource } from './sqlite-statements';
 
 export type DbKind = 'mysql' | 'sqlite';
 
@@ -29,7 +30,7 @@ interface MysqlRawConnection {
 }
 
 /** better-sqlite3 Database as seen by the pool hook (synchronous API). */
-interface SqliteRawConnection {
+interface SqliteRawConnection extends SqliteStatementSource {
   pragma(source: string): unknown;
 }
 
@@ -70,6 +71,7 @@ export function createKnex(databaseUrl: string, opts: ConnectOptions = {}): Knex
             conn.pragma('journal_mode = WAL'); // readers (lint CLI, sqlite3 shell) do not block us
             conn.pragma('busy_timeout = 5000'); // wait for another process' write lock
             conn.pragma('foreign_keys = ON');
+            cachePreparedStatements(conn); // knex prepares every query anew (sqlite-statements.ts)
             done(null, conn);
           } catch (err) {
             done(err as Error, conn);

@@ -1,0 +1,87 @@
+/**
+ * Compiled statements kept per SQLite connection.
+ *
+ * knex's better-sqlite3 client calls `connection.prepare(sql)` for every query, so SQLite parses
+ * and plans the same text again each time: 3.7 % of the daemon's CPU under load on SQLite
+ * (`npm run bench:profile` with BENCH_PROFILE_DB=sqlite; bench/PROFILE.md), for a handful of
+ * statement texts (the batched caller-memory lookup for each batch size, the CDR charge and
+ * live-call statements, the config poll). Here `prepare` answers a text it has seen from a
+ * bounded cache, least recently used out first.
+ *
+ * Why reuse is safe (better-sqlite3 11-12, SQLite's own rules):
+ * - knex runs a statement with `all()` or `run()`, which finish before they return; nothing here
+ *   iterates, so a cached statement is never busy when it is handed out again.
+ * - After a schema change (a migration, a DBA's ALTER) SQLite re-prepares the statement from
+ *   its text on its next step (sqlite3_prepare_v3 semantics); `SELECT *` sees the new columns.
+ * - knex changes a statement's integer mode only for a query that asks (`options({ safeIntegers
+ *   })`, which this code never does); a reused statement is put back to the connection's default
+ *   first, so a mode set once cannot leak into the next query of the same text.
+ * - Long texts (the multi-row CDR INSERT, whose size follows the batch) are not kept: they
+ *   rarely repeat and would hold memory for nothing.
+ */
+
+/** The part of a better-sqlite3 Statement this cache touches. */
+export interface SqliteStatement {
+  safeIntegers(on?: boolean): unknown;
+}
+
+/** The part of a better-sqlite3 Database this cache touches. */
+export interface SqliteStatementSource {
+  prepare(sql: string): SqliteStatement;
+}
+
+/** Statements kept per connection. */
+export const STATEMENT_CACHE_SIZE = 200;
+/** Longer texts are prepared each time, as before. */
+export const STATEMENT_CACHE_MAX_SQL = 4096;
+
+export interface StatementCacheStats {
+  /** Statements handed out from the cache. */
+  hits: number;
+  /** Statements compiled (not cached, or not kept). */
+  misses: number;
+  /** Statements currently kept. */
+  readonly size: number;
+}
+
+/**
+ * Makes `db.prepare` answer repeated texts from a cache (in place: knex holds `db`). Returns the
+ * cache's counters.
+ */
+export function cachePreparedStatements(
+  db: SqliteStatementSource,
+  options: { size?: number; maxSqlLength?: number; defaultSafeIntegers?: boolean } = {},
+): StatementCacheStats {
+  const size = Math.max(1, options.size ?? STATEMENT_CACHE_SIZE);
+  const maxSqlLength = options.maxSqlLength ?? STATEMENT_CACHE_MAX_SQL;
+  const safeDefault = options.defaultSafeIntegers ?? false;
+  const compile = db.prepare.bind(db);
+  const cache = new Map<string, SqliteStatement>();
+  const stats = {
+    hits: 0,
+    misses: 0,
+    get size() {
+      return cache.size;
+    },
+  };
+  db.prepare = (sql: string): SqliteStatement => {
+    const kept = cache.get(sql);
+    if (kept !== undefined) {
+      stats.hits++;
+      // Most recently used last: the Map's first key is the one to drop.
+      cache.delete(sql);
+      cache.set(sql, kept);
+      kept.safeIntegers(safeDefault);
+      return kept;
+    }
+    stats.misses++;
+    // A text SQLite refuses throws here, as before, and is not kept.
+    const statement = compile(sql);
+    if (sql.length <= maxSqlLength) {
+      cache.set(sql, statement);
+      if (cache.size > size) cache.delete(cache.keys().next().value as string);
+    }
+    return statement;
+  };
+  return stats;
+}
