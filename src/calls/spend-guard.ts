@@ -27,6 +27,13 @@ export interface GuardTimers {
   clearTimeout(handle: unknown): void;
 }
 
+/**
+ * The longest delay setTimeout takes (2^31 - 1 ms, 24.8 days). Node.js sets a longer one to 1 ms:
+ * a tenant whose headroom pays for more than 24.8 days of talk (a ¥5,000 cap at ¥0.10 a minute)
+ * would have every answered call warned and cut at once. Longer delays are waited out in steps.
+ */
+export const MAX_TIMER_MS = 2_147_483_647;
+
 export const REAL_TIMERS: GuardTimers = {
   now: () => performance.now(),
   setTimeout: (fn, ms) => setTimeout(fn, ms),
@@ -88,11 +95,14 @@ export class SpendGuard {
   }
 
   private schedule(ms: number, fn: () => Promise<unknown>): void {
+    const step = Math.min(ms, MAX_TIMER_MS);
     this.handles.push(
       this.timers.setTimeout(() => {
         if (this.stopped) return;
+        // More than one timer can wait: the rest of the wait, in another step.
+        if (ms > step) return this.schedule(ms - step, fn);
         fn().catch((err: unknown) => this.opts.log.warn({ err: (err as Error).message }, 'spend guard action failed'));
-      }, ms),
+      }, step),
     );
   }
 }

@@ -3,7 +3,7 @@
  * call that ends first is left alone. A fake clock (injected timers) makes it exact.
  */
 import t from 'tap';
-import { SpendGuard, type GuardTimers } from '../../src/calls/spend-guard';
+import { MAX_TIMER_MS, SpendGuard, type GuardTimers } from '../../src/calls/spend-guard';
 import { createLogger } from '../../src/log';
 import { money, parseMoney } from '../../src/domain/money';
 
@@ -14,9 +14,13 @@ class FakeTimers implements GuardTimers {
   now(): number {
     return this.t;
   }
+  /** Longest delay asked for. */
+  longest = 0;
   setTimeout(fn: () => void, ms: number): unknown {
     const id = ++this.seq;
-    this.due.push({ at: this.t + ms, fn, id });
+    this.longest = Math.max(this.longest, ms);
+    // As Node.js: a delay beyond 2^31 - 1 ms is set to 1 ms.
+    this.due.push({ at: this.t + (ms > MAX_TIMER_MS ? 1 : ms), fn, id });
     return id;
   }
   clearTimeout(handle: unknown): void {
@@ -118,4 +122,44 @@ t.test('a click-to-call pays two legs: half the headroom lasts; its leg was answ
   t.same(events, ['warn@72500'], 'warned 64 s after the answer, counted from FreeSWITCH\'s answer time');
   timers.advance(30_000);
   t.same(events, ['warn@72500', 'cut@102500'], 'cut 94 s after the answer: both legs together stay within the 2.0000');
+});
+
+// A month cap of 5,000.00 at 0.10 a minute pays for 50,000 minutes (34.7 days): more than the
+// 24.8 days one setTimeout can wait. Node.js would fire such a timer after 1 ms.
+const CHEAP = { perMinute: parseMoney('0.1000'), incrementS: 60, connectFee: money(0) };
+
+t.test('headroom for more than 24.8 days of talk: waited out in steps, not warned and cut at once', async (t) => {
+  const timers = new FakeTimers();
+  const events: string[] = [];
+  const guard = new SpendGuard({
+    rate: CHEAP,
+    readHeadroom: async () => parseMoney('5000.0000'),
+    warn: async () => void events.push(`warn@${timers.t}`),
+    cut: async () => void events.push(`cut@${timers.t}`),
+    log: createLogger('silent'),
+    timers,
+  });
+  const plan = await guard.answered();
+  t.equal(plan?.cutAfterS, 50_000 * 60 - 2, 'the plan: 50,000 minutes less the guard');
+  timers.advance(60_000);
+  t.same(events, [], 'nothing in the first minute');
+  t.ok(timers.longest <= MAX_TIMER_MS, `no timer longer than setTimeout takes (longest ${timers.longest} ms)`);
+  timers.advance(plan!.cutAfterS! * 1000 - 60_000);
+  t.same(events, [`warn@${plan!.warnAfterS! * 1000}`, `cut@${plan!.cutAfterS! * 1000}`], 'warned and cut when the money runs out, to the millisecond');
+  guard.stop();
+});
+
+t.test('the same on the real clock: a large headroom does not cut the call', async (t) => {
+  const events: string[] = [];
+  const guard = new SpendGuard({
+    rate: CHEAP,
+    readHeadroom: async () => parseMoney('99999999.0000'),
+    warn: async () => void events.push('warn'),
+    cut: async () => void events.push('cut'),
+    log: createLogger('silent'),
+  });
+  t.teardown(() => guard.stop());
+  await guard.answered();
+  await new Promise((r) => setTimeout(r, 100));
+  t.same(events, [], 'neither warned nor cut 100 ms after the answer');
 });
