@@ -25,6 +25,15 @@ export function registerFormats(): void {
   convict.addFormat({ name: 'count', ...wholeNumber(Number.MAX_SAFE_INTEGER) });
   // Timeouts, intervals, sizes: 0 would mean "never wait" or "nothing", never what anyone wants.
   convict.addFormat({ name: 'positive-count', ...fromOne(Number.MAX_SAFE_INTEGER, 'must be a whole number of at least 1 (0 is not allowed here)') });
+  // Durations that become timers. Node.js sets a delay beyond 2^31 - 1 ms (24.8 days) to 1 ms, so
+  // a typo of a few zeros would make a timeout fire at once or an interval spin. One setting is
+  // at most 7 days: the longest timer the daemon builds from settings adds up three of them.
+  const week = 7 * 24 * 3600;
+  const timerLimit = (unit: string, max: number): string =>
+    `must be a whole number of ${unit}, at least 1 and at most ${max} (7 days): it becomes a timer, and Node.js fires a timer of more than 24.8 days at once`;
+  convict.addFormat({ name: 'milliseconds', ...fromOne(week * 1000, timerLimit('milliseconds', week * 1000)) });
+  convict.addFormat({ name: 'seconds', ...fromOne(week, timerLimit('seconds', week)) });
+  convict.addFormat({ name: 'seconds-or-zero', ...wholeNumber(week) });
   // A port this daemon listens on: 0 = the system picks a free one (documented on each key).
   convict.addFormat({ name: 'tcp-port', ...wholeNumber(65535) });
   // A port this daemon connects to.

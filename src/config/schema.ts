@@ -49,19 +49,19 @@ export const schema = {
     },
     replyTimeoutMs: {
       doc: 'How long FreeSWITCH may take to answer one command (its command/reply) before the call is treated as lost.',
-      format: 'positive-count',
+      format: 'milliseconds',
       default: 5000,
       env: 'ESL_REPLY_TIMEOUT_MS',
     },
     appTimeoutMarginMs: {
       doc: 'Extra time allowed beyond an application\'s own expected duration (ring timeout, prompt length) before its completion is given up on.',
-      format: 'positive-count',
+      format: 'milliseconds',
       default: 10000,
       env: 'ESL_APP_TIMEOUT_MARGIN_MS',
     },
     lingerS: {
       doc: 'Seconds FreeSWITCH keeps the socket open after hangup ("linger"), so CHANNEL_HANGUP_COMPLETE still arrives.',
-      format: 'positive-count',
+      format: 'seconds',
       default: 10,
       env: 'ESL_LINGER_S',
     },
@@ -103,13 +103,13 @@ export const schema = {
   calls: {
     maxDurationS: {
       doc: 'Longest call the daemon will wait for (bridged talk time included) before it gives up on the call.',
-      format: 'positive-count',
+      format: 'seconds',
       default: 14400,
       env: 'CALL_MAX_DURATION_S',
     },
     drainTimeoutS: {
       doc: 'On SIGTERM, how long live calls may go on before the daemon hangs them up and exits.',
-      format: 'count',
+      format: 'seconds-or-zero',
       default: 30,
       env: 'DRAIN_TIMEOUT_S',
     },
@@ -143,7 +143,7 @@ export const schema = {
     },
     queryTimeoutMs: {
       doc: 'Longest a call waits for the cap/balance, PIN-lockout, caller-memory or round-robin query before the on-error policy applies.',
-      format: 'positive-count',
+      format: 'milliseconds',
       default: 1000,
       env: 'CALL_DB_TIMEOUT_MS',
     },
@@ -279,7 +279,7 @@ export const schema = {
     },
     timeoutMs: {
       doc: 'Timeout of one delivery attempt (HTTP request or SMTP session).',
-      format: 'positive-count',
+      format: 'milliseconds',
       default: 10000,
       env: 'NOTIFY_TIMEOUT_MS',
     },
@@ -331,13 +331,13 @@ export const schema = {
     },
     ringTimeoutS: {
       doc: 'How long the visitor\'s phone rings before the attempt ends as no answer (originate_timeout).',
-      format: 'positive-count',
+      format: 'seconds',
       default: 30,
       env: 'CLICK_TO_CALL_RING_TIMEOUT_S',
     },
     connectTimeoutS: {
       doc: 'After the visitor answered, how long FreeSWITCH may take to hand the call to the outbound socket before the daemon looks for the leg; a leg that is gone without reaching a call session is recorded as failed, one FreeSWITCH still has is looked at again after as long.',
-      format: 'positive-count',
+      format: 'seconds',
       default: 10,
       env: 'CLICK_TO_CALL_CONNECT_TIMEOUT_S',
     },
@@ -351,13 +351,13 @@ export const schema = {
   configCache: {
     pollIntervalMs: {
       doc: 'How often the daemon asks the database whether tenant configuration changed.',
-      format: 'positive-count',
+      format: 'milliseconds',
       default: 2000,
       env: 'CONFIG_POLL_INTERVAL_MS',
     },
     fullReloadIntervalS: {
       doc: 'Reload the whole configuration at least this often even when no change was seen.',
-      format: 'positive-count',
+      format: 'seconds',
       default: 300,
       env: 'CONFIG_FULL_RELOAD_INTERVAL_S',
     },
@@ -377,13 +377,13 @@ export const schema = {
     },
     flushIntervalMs: {
       doc: 'How often spooled CDRs are written to the database in one batch.',
-      format: 'positive-count',
+      format: 'milliseconds',
       default: 200,
       env: 'CDR_FLUSH_INTERVAL_MS',
     },
     retryIntervalMs: {
       doc: 'After a database failure, how long to wait before the spool is replayed again.',
-      format: 'positive-count',
+      format: 'milliseconds',
       default: 5000,
       env: 'CDR_RETRY_INTERVAL_MS',
     },

@@ -42,6 +42,9 @@ function validAlternative(key: string): [string, unknown] {
   switch (e.format) {
     case 'count':
     case 'positive-count':
+    case 'milliseconds':
+    case 'seconds':
+    case 'seconds-or-zero':
     case 'connect-port':
     case 'tcp-port':
     case 'frame-bytes': {
@@ -212,6 +215,12 @@ t.test('invalid values are refused with a ConfigError naming the key and the rea
     [{ API_TRUST_PROXY: '::1/129' }, /api\.trustProxy/, /IP addresses or CIDR/],
     [{ API_TRUST_PROXY: '127.0.0.1,,10.0.0.1' }, /api\.trustProxy/, /IP addresses or CIDR/],
     [{ API_TRUST_PROXY: '1.2.3' }, /api\.trustProxy/, /IP addresses or CIDR/],
+    // Durations become timers; Node.js fires one of more than 2^31 - 1 ms (24.8 days) at once.
+    [{ CALL_MAX_DURATION_S: '2592000' }, /calls\.maxDurationS/, /at most 604800 \(7 days\).*24\.8 days at once/],
+    [{ CDR_FLUSH_INTERVAL_MS: '3000000000' }, /cdr\.flushIntervalMs/, /at most 604800000 \(7 days\)/],
+    [{ CALL_DB_TIMEOUT_MS: '2147483648' }, /admission\.queryTimeoutMs/, /at most 604800000/],
+    [{ DRAIN_TIMEOUT_S: '99999999' }, /calls\.drainTimeoutS/, /from 0 to 604800/],
+    [{ ESL_LINGER_S: '1e9' }, /esl\.lingerS/, /whole number of seconds/],
   ];
   for (const [env, key, reason] of cases) {
     const label = JSON.stringify(env);
@@ -249,6 +258,20 @@ t.test('relative spool and cache paths are taken from the installation directory
   t.equal(seen.size, 1, 'the same folders whatever the working directory');
   t.ok(fs.existsSync(path.join(INSTALL_DIR, 'package.json')), 'INSTALL_DIR holds package.json');
   t.equal(loadSettings({ env: { CDR_SPOOL_DIR: '/srv/spool' } }).cdr.spoolDir, '/srv/spool', 'an absolute path stays as it is');
+});
+
+t.test('every duration setting is bounded to what one timer can wait', async (t) => {
+  const limits: Record<string, number> = { milliseconds: 604_800_000, seconds: 604_800, 'seconds-or-zero': 604_800 };
+  const durations = describeSettings().filter((row) => /(Ms|S)$/.test(row.key));
+  t.ok(durations.length >= 13, `${durations.length} duration settings`);
+  for (const row of durations) {
+    const format = String(entry(row.key).format);
+    t.ok(format in limits, `${row.key} is a duration format (${format})`);
+    const max = limits[format] ?? 0;
+    t.equal(get(loadSettings({ env: { [row.env]: String(max) } }), row.key), max, `${row.env}=${max} (7 days) is taken`);
+    t.type(refusal({ env: { [row.env]: String(max + 1) } }).error, ConfigError, `${row.env}=${max + 1} is refused`);
+  }
+  t.equal(loadSettings({ env: { DRAIN_TIMEOUT_S: '0' } }).calls.drainTimeoutS, 0, 'DRAIN_TIMEOUT_S=0: do not wait');
 });
 
 t.test('numbers with trailing junk are refused, not truncated', async (t) => {
