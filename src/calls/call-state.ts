@@ -5,8 +5,8 @@
  * `timeoutMs`; what happens when the database does not answer in time is the caller's policy.
  */
 import type { Knex } from 'knex';
-import { fromDbTimestamp, toDbTimestamp } from '../db/connect';
-import { formatMoney, parseMoney } from '../domain/money';
+import { dbKind, fromDbTimestamp, rawChanges, toDbTimestamp } from '../db/connect';
+import { formatMoney, parseMoney, type Money } from '../domain/money';
 import { periodOf } from '../domain/periods';
 import type { Tenant } from '../snapshot/types';
 
@@ -50,11 +50,7 @@ export type Admission =
   | { admitted: true; counted: boolean }
   | { admitted: false; reason: 'balance' | 'calls_day' | 'calls_month' | 'spend_day' | 'spend_month' };
 
-class Refused extends Error {
-  constructor(readonly reason: Exclude<Admission, { admitted: true }>['reason']) {
-    super(reason);
-  }
-}
+type RefusalReason = Exclude<Admission, { admitted: true }>['reason'];
 
 /** Whether a tenant needs the database at all to admit a call. */
 export function hasLimits(tenant: Tenant): boolean {
@@ -63,44 +59,162 @@ export function hasLimits(tenant: Tenant): boolean {
 
 /**
  * Admits one call: the live prepaid balance must be above zero, and the day and month rows of
- * tenant_usage are incremented only where calls and spend are still under the caps — a
- * conditional UPDATE inside one transaction, so concurrent daemons cannot both take the last
- * slot. Tenants without caps or balance are not counted here (the caps job counts from CDRs).
+ * tenant_usage are counted only while calls and spend are under the caps. Tenants without caps
+ * or balance are not counted here (the caps job counts from CDRs).
+ *
+ * One statement decides and counts (`countCall`): both rows are incremented together, or
+ * neither, by a conditional UPDATE that holds their row locks for that statement only. N
+ * simultaneous calls (on any number of daemons) cannot overshoot a cap. It was a transaction of
+ * two UPDATEs after two INSERT IGNOREs: six round trips per call, the day and month rows locked
+ * across three of them, so every call of one tenant waited for the one before; a capped tenant
+ * took half the calls per second of an uncapped one (bench/PROFILE.md). The rows of the current
+ * periods are created once per process (`ensurePeriodRows`); only when the UPDATE counts nothing
+ * is the reason looked up, and a row that went away since (a DBA, retention) is created again.
  */
 export async function admitCall(knex: Knex, tenant: Tenant, at: Date): Promise<Admission> {
   if (!hasLimits(tenant)) return { admitted: true, counted: false };
   const { day, month } = usagePeriods(at, tenant.timezone);
-  const periods = [
+  const periods: readonly Period[] = [
     { kind: 'day', start: day, maxCalls: tenant.maxCallsDay, maxSpend: tenant.maxSpendDay },
     { kind: 'month', start: month, maxCalls: tenant.maxCallsMonth, maxSpend: tenant.maxSpendMonth },
-  ] as const;
-  for (const p of periods) {
-    await knex('tenant_usage').insert({ tenant_id: tenant.id, period_kind: p.kind, period_start: p.start, calls: 0, spend: '0' }).onConflict(['tenant_id', 'period_kind', 'period_start']).ignore();
+  ];
+  for (let attempt = 1; ; attempt++) {
+    await ensurePeriodRows(knex, tenant.id, periods);
+    if (await retryOnLockConflict(() => countCall(knex, tenant, periods))) return { admitted: true, counted: true };
+    const found = await refusalReason(knex, tenant, periods);
+    if (found.reason !== null) return { admitted: false, reason: found.reason };
+    // Nothing refuses it: a row had gone (created again next round) or a count went down between
+    // the two statements (the caps job reconciling). Bounded: after that it is the policy's call.
+    for (const p of found.missing) knownRows(knex).delete(rowKey(tenant.id, p));
+    if (attempt >= 3) throw new Error(`admission: tenant ${tenant.id} neither counted nor refused in 3 attempts`);
   }
-  try {
-    await transact(knex, async (trx) => {
-      if (tenant.balance !== null) {
-        const row: { balance: unknown } | undefined = await trx('tenants').where({ id: tenant.id }).first('balance');
-        if (row && row.balance !== null && parseMoney(row.balance) <= 0) throw new Refused('balance');
-      }
-      // Day before month, always: concurrent transactions lock the rows in the same order.
-      for (const p of periods) {
-        const key = { tenant_id: tenant.id, period_kind: p.kind, period_start: p.start };
-        const update = trx('tenant_usage').where(key);
-        if (p.maxCalls !== null) update.andWhere('calls', '<', p.maxCalls);
-        if (p.maxSpend !== null) update.andWhere('spend', '<', formatMoney(p.maxSpend));
-        const changed = await update.increment('calls', 1);
-        if (changed === 0) {
-          const row: { calls: number | string } | undefined = await trx('tenant_usage').where(key).first('calls');
-          const callsFull = p.maxCalls !== null && Number(row?.calls) >= p.maxCalls;
-          throw new Refused(`${callsFull ? 'calls' : 'spend'}_${p.kind}`);
-        }
-      }
-    });
-    return { admitted: true, counted: true };
-  } catch (err) {
-    if (err instanceof Refused) return { admitted: false, reason: err.reason };
-    throw err;
+}
+
+interface Period {
+  readonly kind: 'day' | 'month';
+  readonly start: string;
+  readonly maxCalls: number | null;
+  readonly maxSpend: Money | null;
+}
+
+/** tenant_usage rows this process has seen exist, per database (keys `tenant/kind/start`). */
+const periodRowsSeen = new WeakMap<Knex, Set<string>>();
+/** Forgotten all at once beyond this many (a new day starts new keys; old ones are never asked again). */
+const PERIOD_ROWS_KEPT = 10_000;
+
+function knownRows(knex: Knex): Set<string> {
+  let set = periodRowsSeen.get(knex);
+  if (!set) periodRowsSeen.set(knex, (set = new Set()));
+  return set;
+}
+
+function rowKey(tenantId: number, p: Period): string {
+  return `${tenantId}/${p.kind}/${p.start}`;
+}
+
+/**
+ * Creates the period rows the UPDATE counts in, once per process and period. Outside any
+ * transaction: INSERT IGNORE takes gap locks that would make concurrent statements deadlock.
+ */
+async function ensurePeriodRows(knex: Knex, tenantId: number, periods: readonly Period[]): Promise<void> {
+  const seen = knownRows(knex);
+  for (const p of periods) {
+    const key = rowKey(tenantId, p);
+    if (seen.has(key)) continue;
+    await knex('tenant_usage').insert({ tenant_id: tenantId, period_kind: p.kind, period_start: p.start, calls: 0, spend: '0' }).onConflict(['tenant_id', 'period_kind', 'period_start']).ignore();
+    if (seen.size >= PERIOD_ROWS_KEPT) seen.clear();
+    seen.add(key);
+  }
+}
+
+/** The caps of one period as SQL conditions on the row alias `r`, with their bindings. */
+function capConditions(r: string, p: Period): { sql: string; bindings: Knex.RawBinding[] } {
+  let sql = '';
+  const bindings: Knex.RawBinding[] = [];
+  if (p.maxCalls !== null) {
+    sql += ` AND ${r}.calls < ?`;
+    bindings.push(p.maxCalls);
+  }
+  if (p.maxSpend !== null) {
+    sql += ` AND ${r}.spend < ?`;
+    bindings.push(formatMoney(p.maxSpend));
+  }
+  return { sql, bindings };
+}
+
+/**
+ * One statement: both period rows +1 call if the balance is above zero (prepaid) and both are
+ * under their caps, else neither. True when counted.
+ * - MariaDB/MySQL: a multi-table UPDATE of the day row joined to the month row; STRAIGHT_JOIN
+ *   locks the day row first, as the CDR charge does (src/cdr/batch.ts), so the two cannot deadlock
+ *   on lock order.
+ * - SQLite: an UPDATE of both rows whose condition counts the qualifying rows first (one writer;
+ *   the uncorrelated subquery sees the rows before the update).
+ */
+async function countCall(knex: Knex, tenant: Tenant, periods: readonly Period[]): Promise<boolean> {
+  const [day, month] = periods as [Period, Period];
+  // A DBA may have made the tenant postpaid a moment ago (NULL balance): not refused for that.
+  const balance = tenant.balance !== null ? ' AND COALESCE((SELECT t.balance FROM tenants t WHERE t.id = ?), 1) > 0' : '';
+  const balanceBindings: Knex.RawBinding[] = tenant.balance !== null ? [tenant.id] : [];
+  if (dbKind(knex) === 'mysql') {
+    const d = capConditions('d', day);
+    const m = capConditions('m', month);
+    const result: unknown = await knex.raw(
+      'UPDATE tenant_usage AS d STRAIGHT_JOIN tenant_usage AS m SET d.calls = d.calls + 1, m.calls = m.calls + 1 ' +
+        "WHERE d.tenant_id = ? AND d.period_kind = 'day' AND d.period_start = ? AND m.tenant_id = ? AND m.period_kind = 'month' AND m.period_start = ?" +
+        `${d.sql}${m.sql}${balance}`,
+      [tenant.id, day.start, tenant.id, month.start, ...d.bindings, ...m.bindings, ...balanceBindings],
+    );
+    return rawChanges(result) === 2;
+  }
+  const d = capConditions('u', day);
+  const m = capConditions('u', month);
+  const result: unknown = await knex.raw(
+    "UPDATE tenant_usage SET calls = calls + 1 WHERE tenant_id = ? AND ((period_kind = 'day' AND period_start = ?) OR (period_kind = 'month' AND period_start = ?))" +
+      ` AND (SELECT COUNT(*) FROM tenant_usage u WHERE u.tenant_id = ? AND ((u.period_kind = 'day' AND u.period_start = ?${d.sql}) OR (u.period_kind = 'month' AND u.period_start = ?${m.sql}))) = 2` +
+      balance.replace('t.balance FROM tenants t WHERE t.id', 'balance FROM tenants WHERE id'),
+    [tenant.id, day.start, month.start, tenant.id, day.start, ...d.bindings, month.start, ...m.bindings, ...balanceBindings],
+  );
+  return rawChanges(result) === 2;
+}
+
+/**
+ * Why a call was not counted: the balance, then the day, then the month (calls before spend);
+ * null with the periods whose row is missing when nothing refuses it.
+ */
+async function refusalReason(knex: Knex, tenant: Tenant, periods: readonly Period[]): Promise<{ reason: RefusalReason | null; missing: Period[] }> {
+  if (tenant.balance !== null) {
+    const row: { balance: unknown } | undefined = await knex('tenants').where({ id: tenant.id }).first('balance');
+    if (row && row.balance !== null && parseMoney(row.balance) <= 0) return { reason: 'balance', missing: [] };
+  }
+  const rows: Array<{ period_kind: string; calls: number | string; spend: unknown }> = await knex('tenant_usage')
+    .where({ tenant_id: tenant.id })
+    .andWhere((q) => {
+      for (const p of periods) q.orWhere({ period_kind: p.kind, period_start: p.start });
+    })
+    .select('period_kind', 'calls', 'spend');
+  const missing: Period[] = [];
+  for (const p of periods) {
+    const row = rows.find((r) => r.period_kind === p.kind);
+    if (!row) {
+      missing.push(p);
+      continue;
+    }
+    if (p.maxCalls !== null && Number(row.calls) >= p.maxCalls) return { reason: `calls_${p.kind}`, missing: [] };
+    if (p.maxSpend !== null && parseMoney(row.spend) >= p.maxSpend) return { reason: `spend_${p.kind}`, missing: [] };
+  }
+  return { reason: null, missing };
+}
+
+/** Runs one statement again when InnoDB picked it as a deadlock victim or its lock wait ran out. */
+async function retryOnLockConflict<T>(work: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work();
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (attempt >= 5 || (code !== 'ER_LOCK_DEADLOCK' && code !== 'ER_LOCK_WAIT_TIMEOUT')) throw err;
+    }
   }
 }
 

@@ -157,3 +157,10 @@ export async function rawRows<T>(knex: Knex, sql: string, bindings: readonly Kne
   const result: unknown = await knex.raw(sql, bindings as Knex.RawBinding[]);
   return (Array.isArray(result) && Array.isArray(result[0]) ? result[0] : result) as T[];
 }
+
+/** Rows a raw INSERT/UPDATE/DELETE changed: mysql2 answers [ResultSetHeader, …], better-sqlite3 { changes }. */
+export function rawChanges(result: unknown): number {
+  const header: unknown = Array.isArray(result) ? result[0] : result;
+  const h = header as { affectedRows?: unknown; changes?: unknown } | null;
+  return Number(h?.affectedRows ?? h?.changes ?? 0);
+}

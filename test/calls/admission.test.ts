@@ -66,6 +66,47 @@ for (const target of dbTargets()) {
     t.equal(await pinLockedUntil(knex, id, '13900000000', now), null, 'other callers are not affected');
   });
 
+  t.test(`${target.name}: one statement per call; both periods counted or neither; rows that went away`, async (t) => {
+    const db = await target.create();
+    t.teardown(() => db.destroy());
+    const { knex } = db;
+    const [id] = await knex('tenants').insert({ name: 'Capped', status: 'active', timezone: 'Asia/Shanghai', max_calls_day: 100, max_calls_month: 3, balance: '10.0000' });
+    const now = new Date();
+    const { day, month } = usagePeriods(now, 'Asia/Shanghai');
+    const usage = async () => {
+      const rows: Array<{ period_kind: string; calls: number }> = await knex('tenant_usage').where({ tenant_id: id }).select('period_kind', 'calls');
+      return Object.fromEntries(rows.map((r) => [r.period_kind, Number(r.calls)]));
+    };
+    const tenant = await tenantOf(knex, id);
+    t.match(await admitCall(knex, tenant, now), { admitted: true, counted: true }, 'first call: the period rows are created');
+    let statements = 0;
+    const count = () => statements++;
+    knex.on('query', count);
+    t.match(await admitCall(knex, tenant, now), { admitted: true, counted: true });
+    knex.off('query', count);
+    t.equal(statements, 1, 'a call of a prepaid, capped tenant is one statement once its rows exist');
+    t.same(await usage(), { day: 2, month: 2 });
+
+    t.match(await admitCall(knex, tenant, now), { admitted: true, counted: true });
+    t.same(await admitCall(knex, tenant, now), { admitted: false, reason: 'calls_month' }, 'the month is full');
+    t.same(await usage(), { day: 3, month: 3 }, 'the refused call counted in neither period');
+
+    // A DBA (or a mistaken script) deletes the current period rows this process has seen.
+    await knex('tenants').where({ id }).update({ max_calls_month: null });
+    await knex('tenant_usage').where({ tenant_id: id }).del();
+    t.match(await admitCall(knex, await tenantOf(knex, id), now), { admitted: true, counted: true }, 'rows created again, the call counted');
+    t.same(await usage(), { day: 1, month: 1 });
+
+    // Made postpaid in the database a moment ago; the snapshot still says prepaid.
+    await knex('tenants').where({ id }).update({ balance: null });
+    t.match(await admitCall(knex, tenant, now), { admitted: true, counted: true }, 'a NULL balance refuses nothing');
+    await knex('tenants').where({ id }).update({ balance: '-0.0100' });
+    t.same(await admitCall(knex, tenant, now), { admitted: false, reason: 'balance' });
+    t.same(await usage(), { day: 2, month: 2 }, 'a refused call is not counted');
+    const starts: Array<{ period_kind: string; period_start: string }> = await knex('tenant_usage').where({ tenant_id: id }).select('period_kind', 'period_start');
+    t.same(Object.fromEntries(starts.map((r) => [r.period_kind, r.period_start])), { day, month }, 'the rows of the current periods');
+  });
+
   t.test(`${target.name}: 50 simultaneous real calls, one slot left`, async (t) => {
     const db = await target.create({ migrate: false });
     // This proves the check is atomic, not what happens when it is slow: on a loaded machine 50
