@@ -14,10 +14,13 @@
  *
  * Environment: BENCH_CALLS (3000), BENCH_CONCURRENCY (100), BENCH_RATE (200), BENCH_OPEN_CALLS
  * (2000), BENCH_IDLE_CALLS (300), BENCH_WARMUP (500), BENCH_ROUNDS (3), BENCH_ONLY (comma-separated row keys:
- * ceiling,serial,modesl,sqlite,mariadb), BENCH_MYSQL_URL (mysql://root@127.0.0.1:3306),
+ * ceiling,serial,modesl,sqlite,mariadb, and the rows run only when named: sqlite-capped,
+ * mariadb-capped, the demo tenant with a prepaid balance and day/month caps it never reaches, so
+ * every call goes through the admission statement), BENCH_MYSQL_URL (mysql://root@127.0.0.1:3306),
  * BENCH_JSON (write every number to this file).
  */
 import fs from 'node:fs';
+import knexFactory from 'knex';
 import { cpuSeconds, createDatabase, envNumber, Generator, machine, shortCall, startDaemon, startScript, type Controller } from './lib';
 import { percentiles, type LoadResult, type LoadSpec } from './freeswitch/load';
 
@@ -43,7 +46,29 @@ interface Row {
   start(): Promise<Controller & { cleanup?: () => Promise<void> }>;
   open: boolean;
   idle: boolean;
+  /** Run only when BENCH_ONLY names it. */
+  optional?: boolean;
 }
+
+/** The caps and balance of the capped rows: far above what a run uses, so no call is refused. */
+const CAPS = { balance: '99999999.0000', max_calls_day: 100_000_000, max_calls_month: 1_000_000_000, max_spend_day: '99999999.0000', max_spend_month: '99999999.0000' };
+
+/**
+ * Gives the demo tenant CAPS in the daemon's database and waits until the daemon has reloaded its
+ * configuration (CONFIG_POLL_INTERVAL_MS 200 for these rows).
+ */
+async function capDemoTenant(connection: string | { filename: string }): Promise<void> {
+  const knex = typeof connection === 'string' ? knexFactory({ client: 'mysql2', connection }) : knexFactory({ client: 'better-sqlite3', connection, useNullAsDefault: true });
+  try {
+    const changed = await knex('tenants').update(CAPS);
+    if (changed !== 1) throw new Error(`expected one demo tenant to cap, found ${changed}`);
+  } finally {
+    await knex.destroy();
+  }
+  await new Promise((r) => setTimeout(r, 1000));
+}
+
+const FAST_RELOAD = { CONFIG_POLL_INTERVAL_MS: '200' };
 
 const rows: Row[] = [
   { key: 'ceiling', name: 'no-library ceiling (pipelined)', start: () => startScript('ceiling', 'ceiling.js', ['pipelined']), open: true, idle: true },
@@ -75,6 +100,37 @@ const rows: Row[] = [
     },
     open: true,
     idle: true,
+  },
+  {
+    key: 'sqlite-capped',
+    name: 'daemon, full flow, SQLite, capped prepaid tenant',
+    start: async () => {
+      const d = await startDaemon('sqlite-capped', { databaseUrl: 'sqlite:./bench.db', env: FAST_RELOAD });
+      await capDemoTenant({ filename: `${d.dir}/bench.db` });
+      return { ...d, cleanup: () => Promise.resolve(fs.rmSync(d.dir, { recursive: true, force: true })) };
+    },
+    open: true,
+    idle: false,
+    optional: true,
+  },
+  {
+    key: 'mariadb-capped',
+    name: 'daemon, full flow, MariaDB, capped prepaid tenant',
+    start: async () => {
+      const db = await createDatabase('hotline_bench_capped');
+      const d = await startDaemon('mariadb-capped', { databaseUrl: db.url, env: FAST_RELOAD });
+      await capDemoTenant(db.url);
+      return {
+        ...d,
+        cleanup: async () => {
+          await db.drop();
+          fs.rmSync(d.dir, { recursive: true, force: true });
+        },
+      };
+    },
+    open: true,
+    idle: false,
+    optional: true,
   },
 ];
 
@@ -140,8 +196,11 @@ function table(all: Measured[], names: Map<string, string>): string {
 function ratios(all: Measured[]): string {
   const get = (key: string, run: Measured['run']): Measured | undefined => all.find((m) => m.key === key && m.run === run);
   const out: string[] = ['| full flow | vs | calls/s | setup p50 | setup p99 (open loop) | CPU/call |', '|---|---|---|---|---|---|'];
-  for (const full of ['sqlite', 'mariadb']) {
-    for (const base of ['modesl', 'ceiling']) {
+  const pairs: Array<[string, string]> = [];
+  for (const full of ['sqlite', 'mariadb']) for (const base of ['modesl', 'ceiling']) pairs.push([full, base]);
+  pairs.push(['sqlite-capped', 'sqlite'], ['mariadb-capped', 'mariadb']);
+  for (const [full, base] of pairs) {
+    {
       const f = get(full, 'closed');
       const b = get(base, 'closed');
       if (!f || !b) continue;
@@ -177,7 +236,7 @@ async function main(): Promise<void> {
   const running: Array<{ row: Row; c: Controller & { cleanup?: () => Promise<void> } }> = [];
   try {
     for (const row of rows) {
-      if (only && !only.has(row.key)) continue;
+      if (only ? !only.has(row.key) : row.optional) continue;
       const c = await row.start();
       running.push({ row, c });
       if (WARMUP > 0) await gen.run(c.port, shortCall(), { mode: 'closed', calls: WARMUP, concurrency: CONCURRENCY });
