@@ -71,16 +71,74 @@ export function hasLimits(tenant: Tenant): boolean {
  * periods are created once per process (`ensurePeriodRows`); only when the UPDATE counts nothing
  * is the reason looked up, and a row that went away since (a DBA, retention) is created again.
  */
-export async function admitCall(knex: Knex, tenant: Tenant, at: Date): Promise<Admission> {
-  if (!hasLimits(tenant)) return { admitted: true, counted: false };
+export function admitCall(knex: Knex, tenant: Tenant, at: Date): Promise<Admission> {
+  if (!hasLimits(tenant)) return Promise.resolve({ admitted: true, counted: false });
   const { day, month } = usagePeriods(at, tenant.timezone);
   const periods: readonly Period[] = [
     { kind: 'day', start: day, maxCalls: tenant.maxCallsDay, maxSpend: tenant.maxSpendDay },
     { kind: 'month', start: month, maxCalls: tenant.maxCallsMonth, maxSpend: tenant.maxSpendMonth },
   ];
+  return new Promise((resolve, reject) => queueAdmission(knex, tenant, periods, { resolve, reject }));
+}
+
+interface AdmissionWaiter {
+  readonly resolve: (admission: Admission) => void;
+  readonly reject: (err: unknown) => void;
+}
+
+interface AdmissionGroup {
+  readonly tenant: Tenant;
+  readonly periods: readonly Period[];
+  readonly waiters: AdmissionWaiter[];
+}
+
+/** Admissions waiting for the next turn of the event loop, per database, by tenant and caps. */
+const admissionQueues = new WeakMap<Knex, Map<string, AdmissionGroup>>();
+
+/**
+ * Group commit: the calls of one tenant asked in the same turn of the event loop (a burst, a hot
+ * number under load) are counted by one statement that adds them all, when all of them fit under
+ * the caps; otherwise (the last slots of a cap, a balance run out) each is decided on its own, as
+ * one call alone always is. Under load a capped tenant then pays one statement, one commit and one
+ * hold of its two row locks per group instead of per call.
+ */
+function queueAdmission(knex: Knex, tenant: Tenant, periods: readonly Period[], waiter: AdmissionWaiter): void {
+  let groups = admissionQueues.get(knex);
+  if (!groups) {
+    admissionQueues.set(knex, (groups = new Map<string, AdmissionGroup>()));
+    setImmediate(() => {
+      admissionQueues.delete(knex);
+      for (const group of groups!.values()) void admitGroup(knex, group);
+    });
+  }
+  // Calls decided against different caps (a snapshot reloaded between them) are not mixed.
+  const key = JSON.stringify([tenant.id, tenant.balance !== null, periods]);
+  let group = groups.get(key);
+  if (!group) groups.set(key, (group = { tenant, periods, waiters: [] }));
+  group.waiters.push(waiter);
+}
+
+async function admitGroup(knex: Knex, group: AdmissionGroup): Promise<void> {
+  const { tenant, periods, waiters } = group;
+  if (waiters.length > 1) {
+    try {
+      await ensurePeriodRows(knex, tenant.id, periods);
+      if (await retryOnLockConflict(() => countCall(knex, tenant, periods, waiters.length))) {
+        for (const w of waiters) w.resolve({ admitted: true, counted: true });
+        return;
+      }
+    } catch {
+      // Each call on its own below: its own error reaches its own caller's policy.
+    }
+  }
+  await Promise.all(waiters.map((w) => admitOne(knex, tenant, periods).then(w.resolve, w.reject)));
+}
+
+/** One call: counted, or refused with the reason. */
+async function admitOne(knex: Knex, tenant: Tenant, periods: readonly Period[]): Promise<Admission> {
   for (let attempt = 1; ; attempt++) {
     await ensurePeriodRows(knex, tenant.id, periods);
-    if (await retryOnLockConflict(() => countCall(knex, tenant, periods))) return { admitted: true, counted: true };
+    if (await retryOnLockConflict(() => countCall(knex, tenant, periods, 1))) return { admitted: true, counted: true };
     const found = await refusalReason(knex, tenant, periods);
     if (found.reason !== null) return { admitted: false, reason: found.reason };
     // Nothing refuses it: a row had gone (created again next round) or a count went down between
@@ -127,13 +185,13 @@ async function ensurePeriodRows(knex: Knex, tenantId: number, periods: readonly 
   }
 }
 
-/** The caps of one period as SQL conditions on the row alias `r`, with their bindings. */
-function capConditions(r: string, p: Period): { sql: string; bindings: Knex.RawBinding[] } {
+/** The caps of one period as SQL conditions on the row alias `r` for `n` more calls, with their bindings. */
+function capConditions(r: string, p: Period, n: number): { sql: string; bindings: Knex.RawBinding[] } {
   let sql = '';
   const bindings: Knex.RawBinding[] = [];
   if (p.maxCalls !== null) {
-    sql += ` AND ${r}.calls < ?`;
-    bindings.push(p.maxCalls);
+    sql += ` AND ${r}.calls <= ?`;
+    bindings.push(p.maxCalls - n);
   }
   if (p.maxSpend !== null) {
     sql += ` AND ${r}.spend < ?`;
@@ -143,37 +201,37 @@ function capConditions(r: string, p: Period): { sql: string; bindings: Knex.RawB
 }
 
 /**
- * One statement: both period rows +1 call if the balance is above zero (prepaid) and both are
- * under their caps, else neither. True when counted.
+ * One statement: both period rows + `n` calls if the balance is above zero (prepaid) and both
+ * have room for `n` more under their caps, else neither. True when counted.
  * - MariaDB/MySQL: a multi-table UPDATE of the day row joined to the month row; STRAIGHT_JOIN
  *   locks the day row first, as the CDR charge does (src/cdr/batch.ts), so the two cannot deadlock
  *   on lock order.
  * - SQLite: an UPDATE of both rows whose condition counts the qualifying rows first (one writer;
  *   the uncorrelated subquery sees the rows before the update).
  */
-async function countCall(knex: Knex, tenant: Tenant, periods: readonly Period[]): Promise<boolean> {
+async function countCall(knex: Knex, tenant: Tenant, periods: readonly Period[], n: number): Promise<boolean> {
   const [day, month] = periods as [Period, Period];
   // A DBA may have made the tenant postpaid a moment ago (NULL balance): not refused for that.
   const balance = tenant.balance !== null ? ' AND COALESCE((SELECT t.balance FROM tenants t WHERE t.id = ?), 1) > 0' : '';
   const balanceBindings: Knex.RawBinding[] = tenant.balance !== null ? [tenant.id] : [];
   if (dbKind(knex) === 'mysql') {
-    const d = capConditions('d', day);
-    const m = capConditions('m', month);
+    const d = capConditions('d', day, n);
+    const m = capConditions('m', month, n);
     const result: unknown = await knex.raw(
-      'UPDATE tenant_usage AS d STRAIGHT_JOIN tenant_usage AS m SET d.calls = d.calls + 1, m.calls = m.calls + 1 ' +
+      'UPDATE tenant_usage AS d STRAIGHT_JOIN tenant_usage AS m SET d.calls = d.calls + ?, m.calls = m.calls + ? ' +
         "WHERE d.tenant_id = ? AND d.period_kind = 'day' AND d.period_start = ? AND m.tenant_id = ? AND m.period_kind = 'month' AND m.period_start = ?" +
         `${d.sql}${m.sql}${balance}`,
-      [tenant.id, day.start, tenant.id, month.start, ...d.bindings, ...m.bindings, ...balanceBindings],
+      [n, n, tenant.id, day.start, tenant.id, month.start, ...d.bindings, ...m.bindings, ...balanceBindings],
     );
     return rawChanges(result) === 2;
   }
-  const d = capConditions('u', day);
-  const m = capConditions('u', month);
+  const d = capConditions('u', day, n);
+  const m = capConditions('u', month, n);
   const result: unknown = await knex.raw(
-    "UPDATE tenant_usage SET calls = calls + 1 WHERE tenant_id = ? AND ((period_kind = 'day' AND period_start = ?) OR (period_kind = 'month' AND period_start = ?))" +
+    "UPDATE tenant_usage SET calls = calls + ? WHERE tenant_id = ? AND ((period_kind = 'day' AND period_start = ?) OR (period_kind = 'month' AND period_start = ?))" +
       ` AND (SELECT COUNT(*) FROM tenant_usage u WHERE u.tenant_id = ? AND ((u.period_kind = 'day' AND u.period_start = ?${d.sql}) OR (u.period_kind = 'month' AND u.period_start = ?${m.sql}))) = 2` +
       balance.replace('t.balance FROM tenants t WHERE t.id', 'balance FROM tenants WHERE id'),
-    [tenant.id, day.start, month.start, tenant.id, day.start, ...d.bindings, month.start, ...m.bindings, ...balanceBindings],
+    [n, tenant.id, day.start, month.start, tenant.id, day.start, ...d.bindings, month.start, ...m.bindings, ...balanceBindings],
   );
   return rawChanges(result) === 2;
 }

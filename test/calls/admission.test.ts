@@ -107,6 +107,35 @@ for (const target of dbTargets()) {
     t.same(Object.fromEntries(starts.map((r) => [r.period_kind, r.period_start])), { day, month }, 'the rows of the current periods');
   });
 
+  t.test(`${target.name}: calls asked together are counted by one statement when they all fit, one by one when not`, async (t) => {
+    const db = await target.create();
+    t.teardown(() => db.destroy());
+    const { knex } = db;
+    const [id] = await knex('tenants').insert({ name: 'Hot number', status: 'active', timezone: 'Asia/Shanghai', max_calls_day: 300, max_calls_month: 10_000, balance: '50.0000' });
+    const now = new Date();
+    const tenant = await tenantOf(knex, id);
+    t.match(await admitCall(knex, tenant, now), { admitted: true }, 'the period rows exist from here on');
+    let statements = 0;
+    const count = () => statements++;
+    knex.on('query', count);
+    const burst = await Promise.all(Array.from({ length: 200 }, () => admitCall(knex, tenant, now)));
+    knex.off('query', count);
+    t.ok(burst.every((r) => r.admitted), '200 calls with 299 slots left: all admitted');
+    t.equal(statements, 1, 'by one statement');
+    const callsOf = async (kind: string): Promise<number> => {
+      const row: { calls: number } | undefined = await knex('tenant_usage').where({ tenant_id: id, period_kind: kind }).first('calls');
+      return Number(row?.calls);
+    };
+    const day = () => callsOf('day');
+    t.equal(await day(), 201);
+
+    const second = await Promise.all(Array.from({ length: 200 }, () => admitCall(knex, tenant, now)));
+    t.equal(second.filter((r) => r.admitted).length, 99, '200 more with 99 slots left: exactly 99 admitted');
+    t.ok(second.filter((r) => !r.admitted).every((r) => !r.admitted && r.reason === 'calls_day'), 'the rest refused for the day cap');
+    t.equal(await day(), 300, 'the cap reached, not overshot');
+    t.equal(await callsOf('month'), 300, 'the month counted exactly the admitted calls');
+  });
+
   t.test(`${target.name}: 50 simultaneous real calls, one slot left`, async (t) => {
     const db = await target.create({ migrate: false });
     // This proves the check is atomic, not what happens when it is slow: on a loaded machine 50
