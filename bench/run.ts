@@ -70,68 +70,34 @@ async function capDemoTenant(connection: string | { filename: string }): Promise
 
 const FAST_RELOAD = { CONFIG_POLL_INTERVAL_MS: '200' };
 
+/** The daemon on a fresh SQLite file in its folder (removed after); `capped`: with CAPS. */
+async function daemonOnSqlite(capped: boolean): Promise<Controller & { cleanup: () => Promise<void> }> {
+  const d = await startDaemon(capped ? 'sqlite-capped' : 'sqlite', { databaseUrl: 'sqlite:./bench.db', env: capped ? FAST_RELOAD : {} });
+  const cleanup = (): Promise<void> => Promise.resolve(fs.rmSync(d.dir, { recursive: true, force: true }));
+  if (capped) await capDemoTenant({ filename: `${d.dir}/bench.db` }).catch(async (err: unknown) => { await d.stop(); await cleanup(); throw err; });
+  return { ...d, cleanup };
+}
+
+/** The daemon on a throw-away MariaDB database (dropped after); `capped`: with CAPS. */
+async function daemonOnMariadb(capped: boolean): Promise<Controller & { cleanup: () => Promise<void> }> {
+  const db = await createDatabase(capped ? 'hotline_bench_capped' : 'hotline_bench');
+  const d = await startDaemon(capped ? 'mariadb-capped' : 'mariadb', { databaseUrl: db.url, env: capped ? FAST_RELOAD : {} });
+  const cleanup = async (): Promise<void> => {
+    await db.drop();
+    fs.rmSync(d.dir, { recursive: true, force: true });
+  };
+  if (capped) await capDemoTenant(db.url).catch(async (err: unknown) => { await d.stop(); await cleanup(); throw err; });
+  return { ...d, cleanup };
+}
+
 const rows: Row[] = [
   { key: 'ceiling', name: 'no-library ceiling (pipelined)', start: () => startScript('ceiling', 'ceiling.js', ['pipelined']), open: true, idle: true },
   { key: 'serial', name: 'no-library, one command at a time', start: () => startScript('serial', 'ceiling.js', ['serial']), open: false, idle: false },
   { key: 'modesl', name: 'bare modesl 1.2.1 + TCP_NODELAY', start: () => startScript('modesl', 'baseline-modesl.js', []), open: true, idle: false },
-  {
-    key: 'sqlite',
-    name: 'daemon, full flow, SQLite',
-    start: async () => {
-      const d = await startDaemon('sqlite', { databaseUrl: 'sqlite:./bench.db' });
-      return { ...d, cleanup: () => Promise.resolve(fs.rmSync(d.dir, { recursive: true, force: true })) };
-    },
-    open: true,
-    idle: true,
-  },
-  {
-    key: 'mariadb',
-    name: 'daemon, full flow, MariaDB',
-    start: async () => {
-      const db = await createDatabase('hotline_bench');
-      const d = await startDaemon('mariadb', { databaseUrl: db.url });
-      return {
-        ...d,
-        cleanup: async () => {
-          await db.drop();
-          fs.rmSync(d.dir, { recursive: true, force: true });
-        },
-      };
-    },
-    open: true,
-    idle: true,
-  },
-  {
-    key: 'sqlite-capped',
-    name: 'daemon, full flow, SQLite, capped prepaid tenant',
-    start: async () => {
-      const d = await startDaemon('sqlite-capped', { databaseUrl: 'sqlite:./bench.db', env: FAST_RELOAD });
-      await capDemoTenant({ filename: `${d.dir}/bench.db` });
-      return { ...d, cleanup: () => Promise.resolve(fs.rmSync(d.dir, { recursive: true, force: true })) };
-    },
-    open: true,
-    idle: false,
-    optional: true,
-  },
-  {
-    key: 'mariadb-capped',
-    name: 'daemon, full flow, MariaDB, capped prepaid tenant',
-    start: async () => {
-      const db = await createDatabase('hotline_bench_capped');
-      const d = await startDaemon('mariadb-capped', { databaseUrl: db.url, env: FAST_RELOAD });
-      await capDemoTenant(db.url);
-      return {
-        ...d,
-        cleanup: async () => {
-          await db.drop();
-          fs.rmSync(d.dir, { recursive: true, force: true });
-        },
-      };
-    },
-    open: true,
-    idle: false,
-    optional: true,
-  },
+  { key: 'sqlite', name: 'daemon, full flow, SQLite', start: () => daemonOnSqlite(false), open: true, idle: true },
+  { key: 'mariadb', name: 'daemon, full flow, MariaDB', start: () => daemonOnMariadb(false), open: true, idle: true },
+  { key: 'sqlite-capped', name: 'daemon, full flow, SQLite, capped prepaid tenant', start: () => daemonOnSqlite(true), open: true, idle: false, optional: true },
+  { key: 'mariadb-capped', name: 'daemon, full flow, MariaDB, capped prepaid tenant', start: () => daemonOnMariadb(true), open: true, idle: false, optional: true },
 ];
 
 async function measure(gen: Generator, c: Controller, key: string, run: Measured['run'], spec: LoadSpec): Promise<Measured> {
