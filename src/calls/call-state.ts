@@ -23,14 +23,7 @@ export class CallStateTimeout extends Error {
  * would make concurrent transactions deadlock on the following UPDATE).
  */
 async function transact<T>(knex: Knex, work: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await knex.transaction(work);
-    } catch (err) {
-      const code = (err as { code?: string }).code;
-      if (attempt >= 5 || (code !== 'ER_LOCK_DEADLOCK' && code !== 'ER_LOCK_WAIT_TIMEOUT')) throw err;
-    }
-  }
+  return retryOnLockConflict(() => knex.transaction(work));
 }
 
 export function withTimeout<T>(what: string, ms: number, work: Promise<T>): Promise<T> {
@@ -204,8 +197,8 @@ function capConditions(r: string, p: Period, n: number): { sql: string; bindings
  * One statement: both period rows + `n` calls if the balance is above zero (prepaid) and both
  * have room for `n` more under their caps, else neither. True when counted.
  * - MariaDB/MySQL: a multi-table UPDATE of the day row joined to the month row; STRAIGHT_JOIN
- *   locks the day row first, as the CDR charge does (src/cdr/batch.ts), so the two cannot deadlock
- *   on lock order.
+ *   locks the day row first, as the CDR charge does (chargeNewCdrs, src/billing/usage.ts: day,
+ *   month, then the balance), so the two do not deadlock on lock order.
  * - SQLite: an UPDATE of both rows whose condition counts the qualifying rows first (one writer;
  *   the uncorrelated subquery sees the rows before the update).
  */
@@ -230,7 +223,7 @@ async function countCall(knex: Knex, tenant: Tenant, periods: readonly Period[],
   const result: unknown = await knex.raw(
     "UPDATE tenant_usage SET calls = calls + ? WHERE tenant_id = ? AND ((period_kind = 'day' AND period_start = ?) OR (period_kind = 'month' AND period_start = ?))" +
       ` AND (SELECT COUNT(*) FROM tenant_usage u WHERE u.tenant_id = ? AND ((u.period_kind = 'day' AND u.period_start = ?${d.sql}) OR (u.period_kind = 'month' AND u.period_start = ?${m.sql}))) = 2` +
-      balance.replace('t.balance FROM tenants t WHERE t.id', 'balance FROM tenants WHERE id'),
+      balance,
     [n, tenant.id, day.start, month.start, tenant.id, day.start, ...d.bindings, month.start, ...m.bindings, ...balanceBindings],
   );
   return rawChanges(result) === 2;
@@ -264,7 +257,7 @@ async function refusalReason(knex: Knex, tenant: Tenant, periods: readonly Perio
   return { reason: null, missing };
 }
 
-/** Runs one statement again when InnoDB picked it as a deadlock victim or its lock wait ran out. */
+/** Runs a statement or transaction again when InnoDB picked it as a deadlock victim or its lock wait ran out (5 tries). */
 async function retryOnLockConflict<T>(work: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
