@@ -6,6 +6,7 @@
  */
 import type { Knex } from 'knex';
 import { dbKind, fromDbTimestamp, rawChanges, toDbTimestamp } from '../db/connect';
+import { isLockConflict, withLockRetry } from '../db/lock-retry';
 import { formatMoney, parseMoney, type Money } from '../domain/money';
 import { periodOf } from '../domain/periods';
 import type { Tenant } from '../snapshot/types';
@@ -23,7 +24,7 @@ export class CallStateTimeout extends Error {
  * would make concurrent transactions deadlock on the following UPDATE).
  */
 async function transact<T>(knex: Knex, work: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
-  return retryOnLockConflict(() => knex.transaction(work));
+  return withLockRetry(() => knex.transaction(work));
 }
 
 export function withTimeout<T>(what: string, ms: number, work: Promise<T>): Promise<T> {
@@ -57,8 +58,9 @@ export function hasLimits(tenant: Tenant): boolean {
  *
  * One statement decides and counts (`countCall`): both rows are incremented together, or
  * neither, by a conditional UPDATE that holds their row locks for that statement only. N
- * simultaneous calls (on any number of daemons) cannot overshoot a cap. It was a transaction of
- * two UPDATEs after two INSERT IGNOREs: six round trips per call, the day and month rows locked
+ * simultaneous calls (on any number of daemons) cannot overshoot a cap. A prepaid tenant's
+ * balance is read just before, without a lock (`balanceRunOut`), as it was. It was a transaction
+ * of two UPDATEs after two INSERT IGNOREs: six round trips per call, the day and month rows locked
  * across three of them, so every call of one tenant waited for the one before; a capped tenant
  * took half the calls per second of an uncapped one (bench/PROFILE.md). The rows of the current
  * periods are created once per process (`ensurePeriodRows`); only when the UPDATE counts nothing
@@ -113,25 +115,49 @@ function queueAdmission(knex: Knex, tenant: Tenant, periods: readonly Period[], 
 
 async function admitGroup(knex: Knex, group: AdmissionGroup): Promise<void> {
   const { tenant, periods, waiters } = group;
-  if (waiters.length > 1) {
-    try {
+  try {
+    if (await balanceRunOut(knex, tenant)) {
+      for (const w of waiters) w.resolve({ admitted: false, reason: 'balance' });
+      return;
+    }
+    if (waiters.length > 1) {
       await ensurePeriodRows(knex, tenant.id, periods);
-      if (await retryOnLockConflict(() => countCall(knex, tenant, periods, waiters.length))) {
+      // Still refused for locks after the retries: each call on its own, below. Any other error
+      // is the database's answer for all of them (after a lost connection the statement may have
+      // counted them: counting them again one by one would refuse calls early).
+      const counted = await withLockRetry(() => countCall(knex, tenant, periods, waiters.length)).catch((err: unknown) => {
+        if (isLockConflict(err)) return false;
+        throw err;
+      });
+      if (counted) {
         for (const w of waiters) w.resolve({ admitted: true, counted: true });
         return;
       }
-    } catch {
-      // Each call on its own below: its own error reaches its own caller's policy.
     }
+  } catch (err) {
+    for (const w of waiters) w.reject(err);
+    return;
   }
   await Promise.all(waiters.map((w) => admitOne(knex, tenant, periods).then(w.resolve, w.reject)));
+}
+
+/**
+ * A prepaid tenant whose live balance is zero or below (postpaid, or the row gone: false). Read
+ * on its own, without a lock, as the transaction before this release did: inside the counting
+ * UPDATE the read would share-lock the tenants row before the usage rows, the reverse of the CDR
+ * charge (usage rows, then the balance), and the two deadlocked under load.
+ */
+async function balanceRunOut(knex: Knex, tenant: Tenant): Promise<boolean> {
+  if (tenant.balance === null) return false;
+  const row: { balance: unknown } | undefined = await knex('tenants').where({ id: tenant.id }).first('balance');
+  return row !== undefined && row.balance !== null && parseMoney(row.balance) <= 0;
 }
 
 /** One call: counted, or refused with the reason. */
 async function admitOne(knex: Knex, tenant: Tenant, periods: readonly Period[]): Promise<Admission> {
   for (let attempt = 1; ; attempt++) {
     await ensurePeriodRows(knex, tenant.id, periods);
-    if (await retryOnLockConflict(() => countCall(knex, tenant, periods, 1))) return { admitted: true, counted: true };
+    if (await withLockRetry(() => countCall(knex, tenant, periods, 1))) return { admitted: true, counted: true };
     const found = await refusalReason(knex, tenant, periods);
     if (found.reason !== null) return { admitted: false, reason: found.reason };
     // Nothing refuses it: a row had gone (created again next round) or a count went down between
@@ -194,27 +220,24 @@ function capConditions(r: string, p: Period, n: number): { sql: string; bindings
 }
 
 /**
- * One statement: both period rows + `n` calls if the balance is above zero (prepaid) and both
- * have room for `n` more under their caps, else neither. True when counted.
+ * One statement: both period rows + `n` calls if both have room for `n` more under their caps,
+ * else neither. True when counted. (The balance is read before, by balanceRunOut.)
  * - MariaDB/MySQL: a multi-table UPDATE of the day row joined to the month row; STRAIGHT_JOIN
  *   locks the day row first, as the CDR charge does (chargeNewCdrs, src/billing/usage.ts: day,
- *   month, then the balance), so the two do not deadlock on lock order.
+ *   month, then the balance), so the two take their common locks in one order.
  * - SQLite: an UPDATE of both rows whose condition counts the qualifying rows first (one writer;
  *   the uncorrelated subquery sees the rows before the update).
  */
 async function countCall(knex: Knex, tenant: Tenant, periods: readonly Period[], n: number): Promise<boolean> {
   const [day, month] = periods as [Period, Period];
-  // A DBA may have made the tenant postpaid a moment ago (NULL balance): not refused for that.
-  const balance = tenant.balance !== null ? ' AND COALESCE((SELECT t.balance FROM tenants t WHERE t.id = ?), 1) > 0' : '';
-  const balanceBindings: Knex.RawBinding[] = tenant.balance !== null ? [tenant.id] : [];
   if (dbKind(knex) === 'mysql') {
     const d = capConditions('d', day, n);
     const m = capConditions('m', month, n);
     const result: unknown = await knex.raw(
       'UPDATE tenant_usage AS d STRAIGHT_JOIN tenant_usage AS m SET d.calls = d.calls + ?, m.calls = m.calls + ? ' +
         "WHERE d.tenant_id = ? AND d.period_kind = 'day' AND d.period_start = ? AND m.tenant_id = ? AND m.period_kind = 'month' AND m.period_start = ?" +
-        `${d.sql}${m.sql}${balance}`,
-      [n, n, tenant.id, day.start, tenant.id, month.start, ...d.bindings, ...m.bindings, ...balanceBindings],
+        `${d.sql}${m.sql}`,
+      [n, n, tenant.id, day.start, tenant.id, month.start, ...d.bindings, ...m.bindings],
     );
     return rawChanges(result) === 2;
   }
@@ -222,9 +245,8 @@ async function countCall(knex: Knex, tenant: Tenant, periods: readonly Period[],
   const m = capConditions('u', month, n);
   const result: unknown = await knex.raw(
     "UPDATE tenant_usage SET calls = calls + ? WHERE tenant_id = ? AND ((period_kind = 'day' AND period_start = ?) OR (period_kind = 'month' AND period_start = ?))" +
-      ` AND (SELECT COUNT(*) FROM tenant_usage u WHERE u.tenant_id = ? AND ((u.period_kind = 'day' AND u.period_start = ?${d.sql}) OR (u.period_kind = 'month' AND u.period_start = ?${m.sql}))) = 2` +
-      balance,
-    [n, tenant.id, day.start, month.start, tenant.id, day.start, ...d.bindings, month.start, ...m.bindings, ...balanceBindings],
+      ` AND (SELECT COUNT(*) FROM tenant_usage u WHERE u.tenant_id = ? AND ((u.period_kind = 'day' AND u.period_start = ?${d.sql}) OR (u.period_kind = 'month' AND u.period_start = ?${m.sql}))) = 2`,
+    [n, tenant.id, day.start, month.start, tenant.id, day.start, ...d.bindings, month.start, ...m.bindings],
   );
   return rawChanges(result) === 2;
 }
@@ -234,10 +256,7 @@ async function countCall(knex: Knex, tenant: Tenant, periods: readonly Period[],
  * null with the periods whose row is missing when nothing refuses it.
  */
 async function refusalReason(knex: Knex, tenant: Tenant, periods: readonly Period[]): Promise<{ reason: RefusalReason | null; missing: Period[] }> {
-  if (tenant.balance !== null) {
-    const row: { balance: unknown } | undefined = await knex('tenants').where({ id: tenant.id }).first('balance');
-    if (row && row.balance !== null && parseMoney(row.balance) <= 0) return { reason: 'balance', missing: [] };
-  }
+  if (await balanceRunOut(knex, tenant)) return { reason: 'balance', missing: [] };
   const rows: Array<{ period_kind: string; calls: number | string; spend: unknown }> = await knex('tenant_usage')
     .where({ tenant_id: tenant.id })
     .andWhere((q) => {
@@ -255,18 +274,6 @@ async function refusalReason(knex: Knex, tenant: Tenant, periods: readonly Perio
     if (p.maxSpend !== null && parseMoney(row.spend) >= p.maxSpend) return { reason: `spend_${p.kind}`, missing: [] };
   }
   return { reason: null, missing };
-}
-
-/** Runs a statement or transaction again when InnoDB picked it as a deadlock victim or its lock wait ran out (5 tries). */
-async function retryOnLockConflict<T>(work: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await work();
-    } catch (err) {
-      const code = (err as { code?: string }).code;
-      if (attempt >= 5 || (code !== 'ER_LOCK_DEADLOCK' && code !== 'ER_LOCK_WAIT_TIMEOUT')) throw err;
-    }
-  }
 }
 
 /** Until when this caller is locked out of the tenant's PIN prompt, or null. */

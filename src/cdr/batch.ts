@@ -25,10 +25,13 @@ import type { Knex } from 'knex';
 import { escape } from 'mysql2';
 import { chargeNewCdrs, fitCost, type CappedCharge } from '../billing/usage';
 import { dbKind } from '../db/connect';
+import { withLockRetry } from '../db/lock-retry';
 import { parseMoneyCapped } from '../domain/money';
 import { missedCallsOf, queueMissedCalls } from '../notify';
 import type { Tenant } from '../snapshot/types';
 import type { CdrRecord } from './record';
+
+export { isLockConflict } from '../db/lock-retry';
 
 /** What one batch did: new rows, and the charges cut to what the money columns hold. */
 export interface WriteResult {
@@ -94,7 +97,7 @@ export async function writeCdrs(knex: Knex, records: readonly CdrRecord[], tenan
 export async function writeCdrBatch(knex: Knex, records: readonly CdrRecord[], tenants?: TenantsOf): Promise<WriteResult> {
   const limits = await statementLimits(knex);
   try {
-    return await withLockRetry(() => knex.transaction((trx) => insertAndCharge(trx, records, tenants, limits)));
+    return await withLockRetry(() => knex.transaction((trx) => insertAndCharge(trx, records, tenants, limits)), 4);
   } catch (err) {
     // max_allowed_packet lowered since it was read: read it again before the retry.
     if ((err as { code?: string } | null)?.code === 'ER_NET_PACKET_TOO_LARGE') packetOf.delete(configOf(knex));
@@ -294,23 +297,6 @@ interface MysqlConnection {
 function duplicatesOf(header: { info?: string } | undefined): number | null {
   const m = /Duplicates:\s*(\d+)/.exec(header?.info ?? '');
   return m ? Number(m[1]) : null;
-}
-
-/** Lock conflicts between concurrent writers roll the transaction back; run it again. */
-async function withLockRetry<T>(fn: () => Promise<T>, attempts = 4): Promise<T> {
-  for (let i = 1; ; i++) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (i >= attempts || !isLockConflict(err)) throw err;
-      await new Promise((r) => setTimeout(r, 5 * i + Math.floor(Math.random() * 10)));
-    }
-  }
-}
-
-export function isLockConflict(err: unknown): boolean {
-  const code = (err as { code?: string } | null)?.code;
-  return code === 'ER_LOCK_DEADLOCK' || code === 'ER_LOCK_WAIT_TIMEOUT' || code === 'SQLITE_BUSY';
 }
 
 /** Errors that are about the data (retrying will not help) rather than the connection. */

@@ -13,7 +13,7 @@
  */
 import net from 'node:net';
 import type { Knex } from 'knex';
-import { isLockConflict } from '../cdr/writer';
+import { withLockRetry } from '../db/lock-retry';
 import { toDbTimestamp } from '../db/connect';
 import { periodOf } from '../domain/periods';
 
@@ -95,9 +95,10 @@ export async function admitRequest(knex: Knex, checks: readonly LimitCheck[], at
       super(check.scope);
     }
   }
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await knex.transaction(async (trx) => {
+  try {
+    // InnoDB may pick one of two concurrent transactions as a deadlock victim: run it again.
+    await withLockRetry(() =>
+      knex.transaction(async (trx) => {
         for (const c of keyed) {
           const changed = await trx('click_to_call_limits')
             .where({ scope: c.scope, subject: c.subject, window_start: c.window.start })
@@ -105,13 +106,12 @@ export async function admitRequest(knex: Knex, checks: readonly LimitCheck[], at
             .increment('count', 1);
           if (changed === 0) throw new Full(c);
         }
-      });
-      return { ok: true };
-    } catch (err) {
-      if (err instanceof Full) return refused(err.check.scope, err.check.window, at);
-      // InnoDB may pick one of two concurrent transactions as a deadlock victim: run it again.
-      if (attempt >= 5 || !isLockConflict(err)) throw err;
-    }
+      }),
+    );
+    return { ok: true };
+  } catch (err) {
+    if (err instanceof Full) return refused(err.check.scope, err.check.window, at);
+    throw err;
   }
 }
 
