@@ -14,7 +14,7 @@ import { billedLegs, CUT_HANGUP_CAUSE } from '../billing/rate-cdr';
 import type { ClickToCallLeg } from '../clicktocall/leg';
 import type { ClickToCallCalls, RequestProgress } from '../clicktocall/session';
 import type { LiveCall } from '../billing/live-calls';
-import { readSpendHeadroom } from '../billing/usage';
+import { sharedSpendHeadroom } from '../billing/usage';
 import type { CdrRecord } from '../cdr/record';
 import { callerNumber, type CallerNumber } from '../domain/caller-number';
 import type { EslCallChannel } from '../esl/call-channel';
@@ -192,7 +192,7 @@ export class CallSession {
     const guard = new SpendGuard({
       rate,
       legs: billedLegs(call.id.clickToCall !== null),
-      readHeadroom: () => withTimeout('spend headroom', settings.admission.queryTimeoutMs, readSpendHeadroom(knex, tenant.id, clock())),
+      readHeadroom: () => withTimeout('spend headroom', settings.admission.queryTimeoutMs, sharedSpendHeadroom(knex, tenant.id, clock())),
       warn: () => this.channel.broadcast(call.prompts.file(systemPrompt('capped'))),
       cut: () => this.channel.kill(CUT_HANGUP_CAUSE),
       log: call.log,

@@ -9,7 +9,7 @@ import { CdrSpool } from '../../src/cdr/spool';
 import { CdrWriter, writeCdrs } from '../../src/cdr/writer';
 import type { CdrRecord } from '../../src/cdr/record';
 import { toDbTimestamp } from '../../src/db/connect';
-import { readSpendHeadroom, readSpendLimits } from '../../src/billing/usage';
+import { readSpendHeadroom, readSpendLimits, sharedSpendHeadroom } from '../../src/billing/usage';
 import { formatMoney, money } from '../../src/domain/money';
 import { createLogger } from '../../src/log';
 import { Metrics } from '../../src/metrics';
@@ -171,6 +171,18 @@ eachDb(t, 'the CDR transaction removes the call from live_calls; spend limits re
   t.match(limits, { spendDay: 5000, spendMonth: 5000, balance: 45000, maxSpendDay: 20000 });
   t.equal(await readSpendHeadroom(knex, tenant, now), 15000, 'the day cap leaves 1.50, the balance 4.50');
   t.equal(await readSpendHeadroom(knex, 12345, now), null, 'no such tenant');
+
+  // Calls of one tenant answered in one turn share one read; a later turn reads again.
+  let statements = 0;
+  const count = () => statements++;
+  knex.on('query', count);
+  const together = await Promise.all([sharedSpendHeadroom(knex, tenant, now), sharedSpendHeadroom(knex, tenant, now), sharedSpendHeadroom(knex, tenant, now)]);
+  knex.off('query', count);
+  t.same(together, [15000, 15000, 15000]);
+  t.equal(statements, 2, 'three calls answered together: one read (tenant row, usage rows)');
+  await knex('tenants').where({ id: tenant }).update({ balance: '1.0000' });
+  await new Promise((r) => setImmediate(r)); // the next turn of the event loop
+  t.equal(await sharedSpendHeadroom(knex, tenant, now), 10000, 'a call answered later sees the balance as it is then');
 });
 
 eachDb(t, '50 concurrent CDR transactions from two daemons\' connection pools, overlapping calls: exactly once', async (t, ctx) => {
