@@ -93,7 +93,7 @@ export class FsCall {
   /** A mobile number of its own per call (same length as the captured one): 139 + 8 digits. */
   private readonly caller = `139${String(nextCaller++ % 100_000_000).padStart(8, '0')}`;
   private readonly started = process.hrtime.bigint();
-  /** What this call puts into the templates' slots; times until stamped: the start (nothing reads them before). */
+  /** What this call puts into the templates' slots; the end until stamped is the start (no template before the hangup shows it). */
   private readonly slots: Record<keyof SlotValues, string>;
   private readonly socket: net.Socket;
   private readonly counters: CallCounters = {
@@ -142,7 +142,8 @@ export class FsCall {
     const createdUs = Date.now() * 1000;
     const created = String(createdUs);
     const createdS = String(Math.floor(createdUs / 1e6));
-    this.slots = { uuid: this.uuid, caller: this.caller, cause: CAUSE, created, createdS, answered: created, answeredS: createdS, ended: created, endedS: createdS, duration: '0', billsec: '0' };
+    // Never answered: FreeSWITCH says 0 for the answer (and bridge) times, until answer() stamps them.
+    this.slots = { uuid: this.uuid, caller: this.caller, cause: CAUSE, created, createdS, answered: '0', answeredS: '0', ended: created, endedS: createdS, duration: '0', billsec: '0' };
     this.socket = net.connect({ port, host, noDelay: true });
     this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
     this.socket.on('error', (err: Error) => {

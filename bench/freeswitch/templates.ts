@@ -16,9 +16,11 @@
  * call's start, -Answered/-Bridged-Time its answer, -Hangup-Time its end, and `variable_duration`
  * and `variable_billsec` its whole seconds. A controller that checks a CDR's times against its own
  * clock (the daemon does) then sees what it would see from a real FreeSWITCH, not ten-day-old
- * stamps it must reject, log and replace. Captured values that stay as captured (nobody under
- * test reads them): the Event-Date-* of each event, the other leg's UUID, Core-UUID,
- * Event-Sequence, the other `*sec` counters.
+ * stamps it must reject, log and replace. A never-answered call's answer times are 0, as
+ * FreeSWITCH sends them. Captured values that stay as captured (nobody under test reads them): the
+ * other leg's UUID, Core-UUID, Event-Sequence, the other `*sec` counters, and stamps that are none
+ * of the three (a capture's Progress- or Bridged-Time that differs from them); an
+ * Event-Date-Timestamp equal to one of them, or starting with its second, takes the call's value.
  */
 import { channelDataTemplate, readCapture, streamOf } from '../../test/peer/fixtures';
 

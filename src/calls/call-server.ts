@@ -150,6 +150,7 @@ export class CallServer {
     try {
       channel = await EslCallChannel.open(socket, {
         replyTimeoutMs: settings.esl.replyTimeoutMs,
+        appTimeoutMarginMs: settings.esl.appTimeoutMarginMs,
         lingerS: settings.esl.lingerS,
         maxFrameBytes: settings.esl.maxFrameBytes,
         observe: (command, seconds, result) => {

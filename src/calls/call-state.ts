@@ -10,6 +10,7 @@ import { isLockConflict, withLockRetry } from '../db/lock-retry';
 import { formatMoney, parseMoney, type Money } from '../domain/money';
 import { periodOf } from '../domain/periods';
 import type { Tenant } from '../snapshot/types';
+import { timerDelay } from '../timer-limit';
 
 export class CallStateTimeout extends Error {
   constructor(what: string, ms: number) {
@@ -30,7 +31,8 @@ async function transact<T>(knex: Knex, work: (trx: Knex.Transaction) => Promise<
 export function withTimeout<T>(what: string, ms: number, work: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new CallStateTimeout(what, ms)), ms);
+    // Bounds built from settings (click-to-call: CALL_DB_TIMEOUT_MS × 5) must not overflow setTimeout.
+    timer = setTimeout(() => reject(new CallStateTimeout(what, ms)), timerDelay(ms));
   });
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }

@@ -19,6 +19,7 @@ import type { Logger } from 'pino';
 import { callCutPlan, type CutPlan } from '../billing/rate-cdr';
 import { money, type Money } from '../domain/money';
 import type { RateTerms } from '../domain/rating';
+import { MAX_TIMER_MS } from '../timer-limit';
 
 export interface GuardTimers {
   /** A monotonic clock in ms. */
@@ -27,12 +28,9 @@ export interface GuardTimers {
   clearTimeout(handle: unknown): void;
 }
 
-/**
- * The longest delay setTimeout takes (2^31 - 1 ms, 24.8 days). Node.js sets a longer one to 1 ms:
- * a tenant whose headroom pays for more than 24.8 days of talk (a ¥5,000 cap at ¥0.10 a minute)
- * would have every answered call warned and cut at once. Longer delays are waited out in steps.
- */
-export const MAX_TIMER_MS = 2_147_483_647;
+// A tenant whose headroom pays for more than 24.8 days of talk (a ¥5,000 cap at ¥0.10 a minute)
+// would have every answered call warned and cut at once: longer delays are waited out in steps.
+export { MAX_TIMER_MS };
 
 export const REAL_TIMERS: GuardTimers = {
   now: () => performance.now(),

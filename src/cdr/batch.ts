@@ -97,7 +97,7 @@ export async function writeCdrs(knex: Knex, records: readonly CdrRecord[], tenan
 export async function writeCdrBatch(knex: Knex, records: readonly CdrRecord[], tenants?: TenantsOf): Promise<WriteResult> {
   const limits = await statementLimits(knex);
   try {
-    return await withLockRetry(() => knex.transaction((trx) => insertAndCharge(trx, records, tenants, limits)), 4);
+    return await withLockRetry(() => knex.transaction((trx) => insertAndCharge(trx, records, tenants, limits)), { attempts: 4, sqliteBusy: true });
   } catch (err) {
     // max_allowed_packet lowered since it was read: read it again before the retry.
     if ((err as { code?: string } | null)?.code === 'ER_NET_PACKET_TOO_LARGE') packetOf.delete(configOf(knex));

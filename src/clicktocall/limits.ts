@@ -97,7 +97,7 @@ export async function admitRequest(knex: Knex, checks: readonly LimitCheck[], at
   }
   try {
     // InnoDB may pick one of two concurrent transactions as a deadlock victim: run it again.
-    await withLockRetry(() =>
+    const count = (): Promise<void> =>
       knex.transaction(async (trx) => {
         for (const c of keyed) {
           const changed = await trx('click_to_call_limits')
@@ -106,8 +106,8 @@ export async function admitRequest(knex: Knex, checks: readonly LimitCheck[], at
             .increment('count', 1);
           if (changed === 0) throw new Full(c);
         }
-      }),
-    );
+      });
+    await withLockRetry(count, { sqliteBusy: true });
     return { ok: true };
   } catch (err) {
     if (err instanceof Full) return refused(err.check.scope, err.check.window, at);

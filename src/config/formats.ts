@@ -27,7 +27,8 @@ export function registerFormats(): void {
   convict.addFormat({ name: 'positive-count', ...fromOne(Number.MAX_SAFE_INTEGER, 'must be a whole number of at least 1 (0 is not allowed here)') });
   // Durations that become timers. Node.js sets a delay beyond 2^31 - 1 ms (24.8 days) to 1 ms, so
   // a typo of a few zeros would make a timeout fire at once or an interval spin. One setting is
-  // at most 7 days: the longest timer the daemon builds from settings adds up three of them.
+  // at most 7 days; timers built from several (a bridge: ring + CALL_MAX_DURATION_S + margin;
+  // click-to-call: 5 × CALL_DB_TIMEOUT_MS) go through timerDelay (src/timer-limit.ts).
   const week = 7 * 24 * 3600;
   const timerLimit = (unit: string, max: number): string =>
     `must be a whole number of ${unit}, at least 1 and at most ${max} (7 days): it becomes a timer, and Node.js fires a timer of more than 24.8 days at once`;

@@ -12,13 +12,20 @@ export function isLockConflict(err: unknown): boolean {
   return code === 'ER_LOCK_DEADLOCK' || code === 'ER_LOCK_WAIT_TIMEOUT' || code === 'SQLITE_BUSY';
 }
 
-/** Runs `work` until it does not fail with a lock conflict, `attempts` times at most in all. */
-export async function withLockRetry<T>(work: () => Promise<T>, attempts = 5): Promise<T> {
+/**
+ * Runs `work` until it does not fail with a lock conflict, `attempts` times at most in all.
+ * SQLITE_BUSY is retried only when `sqliteBusy` says so: it comes after busy_timeout (5 s) already
+ * waited with the embedded database's only connection held, so a call's statement gives up at
+ * once (its caller's policy decides) while the CDR writer, which must get through, tries again.
+ */
+export async function withLockRetry<T>(work: () => Promise<T>, options: { attempts?: number; sqliteBusy?: boolean } = {}): Promise<T> {
+  const attempts = options.attempts ?? 5;
   for (let i = 1; ; i++) {
     try {
       return await work();
     } catch (err) {
-      if (i >= attempts || !isLockConflict(err)) throw err;
+      const code = (err as { code?: string } | null)?.code;
+      if (i >= attempts || !isLockConflict(err) || (code === 'SQLITE_BUSY' && options.sqliteBusy !== true)) throw err;
       await new Promise((r) => setTimeout(r, 5 * i + Math.floor(Math.random() * 10)));
     }
   }

@@ -16,6 +16,7 @@ import { EslConnection } from './connection';
 import { CallHungUpError, EslCommandError, EslTimeoutError, SocketClosedError, UnsafeValueError, type EslError } from './errors';
 import type { EslEvent } from './event';
 import { dtmfDigits, identifier, isTeletone, mediaPath, plainVariableValue, promptPath } from './safe';
+import { timerDelay } from '../timer-limit';
 
 /**
  * Events a call controller never reads; `nixevent` stops FreeSWITCH sending them (~6 KB each).
@@ -38,6 +39,8 @@ export const BRIDGE_EVENTS = ['CHANNEL_BRIDGE'] as const;
 
 export interface ChannelOptions {
   replyTimeoutMs: number;
+  /** Added to every application's own bound before its completion is given up on (ESL_APP_TIMEOUT_MARGIN_MS; default 0). */
+  appTimeoutMarginMs?: number;
   lingerS: number;
   /** Largest frame accepted from FreeSWITCH (ESL_MAX_FRAME_BYTES); default 1 MiB. */
   maxFrameBytes?: number;
@@ -337,7 +340,8 @@ export class EslCallChannel implements CallChannel {
 
   /**
    * Runs a dialplan application and resolves with its CHANNEL_EXECUTE_COMPLETE. The argument
-   * goes as a text/plain body. `timeoutMs` bounds the application itself (ring time, prompt).
+   * goes as a text/plain body. `timeoutMs` bounds the application itself (ring time, prompt);
+   * the channel's appTimeoutMarginMs is added for FreeSWITCH's own delays.
    */
   async execute(app: string, arg: string, timeoutMs: number): Promise<EslEvent> {
     identifier('application', app);
@@ -346,11 +350,12 @@ export class EslCallChannel implements CallChannel {
     const id = randomUUID();
     const started = process.hrtime.bigint();
     const completion = new Promise<EslEvent>((resolve, reject) => {
+      const boundMs = timerDelay(timeoutMs + (this.options.appTimeoutMarginMs ?? 0));
       const timer = setTimeout(() => {
         this.pending.delete(id);
         this.options.observe?.(app, seconds(started), 'timeout');
-        reject(new EslTimeoutError(`${app} ${arg}`.trim(), timeoutMs));
-      }, timeoutMs);
+        reject(new EslTimeoutError(`${app} ${arg}`.trim(), boundMs));
+      }, boundMs);
       this.pending.set(id, { app, resolve, reject, timer });
     });
     // Keep a rejection that nobody awaits yet (reply failed first) from being reported as unhandled.

@@ -60,6 +60,16 @@ t.test('templates give back the captured bytes', async (t) => {
     t.match(complete, new RegExp(`\\n${name}: ${value}\\n`), `${name} is the call's`);
   }
   t.notOk(/1795296/.test(complete.replace(/\nEvent-Date-[A-Za-z-]+: [^\n]*/g, '')), 'no captured time left but the event dates');
+
+  // A call hung up before anyone answered: FreeSWITCH sends 0 for the answer times.
+  const unanswered = { ...CAPTURED, ...times, answered: '0', answeredS: '0', duration: '7', billsec: '0', ended: '1800000007000002', endedS: '1800000007' };
+  const text = tpl.event('plain', 'CHANNEL_HANGUP_COMPLETE', 'hangup').body.render(unanswered);
+  t.match(text, /\nCaller-Channel-Answered-Time: 0\n/);
+  t.match(text, /\nvariable_answer_epoch: 0\n/);
+  const header = (name: string): string | undefined => new RegExp(`\\n${name}: ([^\\n]*)\\n`).exec(text)?.[1];
+  const at = (us: string): Date => new Date(Number(us) / 1000);
+  const never = cdrTimes(header, { accepted: at(times.created), answered: null, hungUp: at(unanswered.ended), now: at(unanswered.ended) });
+  t.same({ answered: never.answered, billsec: never.billsec, durationS: never.durationS, rejected: never.rejected }, { answered: null, billsec: 0, durationS: 7, rejected: [] }, 'no answer, nothing billed, nothing rejected');
 });
 
 function sendmsg(uuid: string, app: string, arg: string, id: string): string {

@@ -25,7 +25,7 @@ interface Fs {
 }
 
 /** Opens a channel whose FreeSWITCH side the test drives by hand. */
-async function setup(t: Test, replyTimeoutMs = 300, afterConnectReply = ''): Promise<{ channel: EslCallChannel; fs: Fs }> {
+async function setup(t: Test, replyTimeoutMs = 300, afterConnectReply = '', appTimeoutMarginMs?: number): Promise<{ channel: EslCallChannel; fs: Fs }> {
   const server = net.createServer();
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as net.AddressInfo).port;
@@ -57,7 +57,7 @@ async function setup(t: Test, replyTimeoutMs = 300, afterConnectReply = ''): Pro
     next: () => (received.length > seen ? Promise.resolve(received[seen++]) : new Promise((r) => waiters.push((c) => { seen++; r(c); }))),
   };
   const sock = await accepted;
-  const opening = EslCallChannel.open(sock, { replyTimeoutMs, lingerS: 5 });
+  const opening = EslCallChannel.open(sock, { replyTimeoutMs, lingerS: 5, appTimeoutMarginMs });
   t.equal(await fs.next(), 'connect');
   socket.write(CONNECT_REPLY + afterConnectReply);
   const channel = await opening;
@@ -110,6 +110,22 @@ t.test('an application that never completes times out; the channel stays usable'
   const cmd = await fs.next();
   fs.socket.write(ok + event('CHANNEL_EXECUTE_COMPLETE', { Application: 'answer', 'Application-UUID': eventUuidOf(cmd) }));
   t.equal((await q).getHeader('Application'), 'answer');
+});
+
+t.test('ESL_APP_TIMEOUT_MARGIN_MS: a completion late by less than the margin is taken, the bound reported includes it', async (t) => {
+  const { channel, fs } = await setup(t, 300, '', 400);
+  const p = channel.execute('playback', '/x.wav', 50);
+  const cmd = await fs.next();
+  fs.socket.write(ok);
+  await new Promise((r) => setTimeout(r, 200)); // past the application's own 50 ms, within 50 + 400
+  fs.socket.write(event('CHANNEL_EXECUTE_COMPLETE', { Application: 'playback', 'Application-UUID': eventUuidOf(cmd) }));
+  t.equal((await p).getHeader('Application'), 'playback');
+  const q = channel.execute('playback', '/y.wav', 50);
+  await fs.next();
+  fs.socket.write(ok);
+  const err = await q.then(() => null, (e: unknown) => e);
+  t.type(err, EslTimeoutError, 'never completed: given up after 50 + 400 ms');
+  t.match((err as Error).message, /450 ms/);
 });
 
 t.test('completions are matched by Application-UUID, not by order or by name', async (t) => {
