@@ -19,7 +19,7 @@ import type { Logger } from 'pino';
 import { callCutPlan, type CutPlan } from '../billing/rate-cdr';
 import { money, type Money } from '../domain/money';
 import type { RateTerms } from '../domain/rating';
-import { MAX_TIMER_MS } from '../timer-limit';
+import { timerDelay } from '../timer-limit';
 
 export interface GuardTimers {
   /** A monotonic clock in ms. */
@@ -27,10 +27,6 @@ export interface GuardTimers {
   setTimeout(fn: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
 }
-
-// A tenant whose headroom pays for more than 24.8 days of talk (a ¥5,000 cap at ¥0.10 a minute)
-// would have every answered call warned and cut at once: longer delays are waited out in steps.
-export { MAX_TIMER_MS };
 
 export const REAL_TIMERS: GuardTimers = {
   now: () => performance.now(),
@@ -92,8 +88,12 @@ export class SpendGuard {
     for (const h of this.handles.splice(0)) this.timers.clearTimeout(h);
   }
 
+  /**
+   * Longer than setTimeout can wait (a ¥5,000 cap at ¥0.10 a minute pays for 34.7 days of talk,
+   * and Node.js would fire it at once): waited out in steps of the longest delay it takes.
+   */
   private schedule(ms: number, fn: () => Promise<unknown>): void {
-    const step = Math.min(ms, MAX_TIMER_MS);
+    const step = timerDelay(ms);
     this.handles.push(
       this.timers.setTimeout(() => {
         if (this.stopped) return;

@@ -3,9 +3,10 @@
  * call that ends first is left alone. A fake clock (injected timers) makes it exact.
  */
 import t from 'tap';
-import { MAX_TIMER_MS, SpendGuard, type GuardTimers } from '../../src/calls/spend-guard';
+import { SpendGuard, type GuardTimers } from '../../src/calls/spend-guard';
 import { createLogger } from '../../src/log';
 import { money, parseMoney } from '../../src/domain/money';
+import { MAX_TIMER_MS } from '../../src/timer-limit';
 
 class FakeTimers implements GuardTimers {
   t = 0;
