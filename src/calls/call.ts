@@ -93,6 +93,9 @@ export class Call {
     return Number(process.hrtime.bigint() - this.acceptedHr) / 1e9;
   }
 
+  /** The caller-memory lookup of this call, once asked (hunt.ts askCallerMemory). */
+  rememberedPhone: Promise<string | null> | null = null;
+
   /** transfer_ringback is set on the channel (hunt.ts: once the caller is answered). */
   transferRingbackSet = false;
 

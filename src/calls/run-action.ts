@@ -2,12 +2,13 @@
  * Carries out what the call does (plan.ts CallAction): the one place an action becomes steps.
  * Steps return the next action (an IVR option, nobody answering → voicemail …) until the call is
  * over. Prompts a caller may type over carry the greeting themselves (PIN, menu, switchboard);
- * before anything else the pending greeting plays on its own. Whole-call recording starts
+ * before anything else the pending greeting plays on its own, and a hunt's caller-memory lookup
+ * is asked before it starts. Whole-call recording starts
  * before whatever connects the caller, written in the same burst as its first application.
  */
 import type { Call } from './call';
 import type { ActionKind, CallAction } from './plan';
-import { huntGroup } from './steps/hunt';
+import { askCallerMemory, huntGroup } from './steps/hunt';
 import { runMenu } from './steps/ivr';
 import { operator, ringExtension, switchboard } from './steps/switchboard';
 import { leaveVoicemail } from './steps/voicemail';
@@ -20,6 +21,8 @@ const NOT_RECORDED: ReadonlySet<ActionKind> = new Set(['announce', 'reject', 'go
 export async function runAction(call: Call, first: CallAction): Promise<void> {
   let action: CallAction | null = first;
   while (action && !call.channel.hungUp) {
+    // Asked now, answered while the greeting plays: not one more round trip after it.
+    if (action.kind === 'hunt') void askCallerMemory(call);
     if (!TYPED_OVER.has(action.kind)) await call.playGreeting();
     const recording = NOT_RECORDED.has(action.kind) ? Promise.resolve() : call.startRecording();
     recording.catch(() => undefined);

@@ -23,7 +23,7 @@ export const HOLD_MUSIC = 'local_stream://moh';
 export type HuntResult = 'answered' | 'gone' | 'busy' | 'no_answer';
 
 export async function huntGroup(call: Call, groupId: number): Promise<CallAction | null> {
-  const preferred = await rememberedPhone(call);
+  const preferred = await askCallerMemory(call);
   let result = await huntOnce(call, await planHunt(call, groupId, preferred));
   if (result === 'busy') result = await queue(call, groupId, preferred);
   return finishHunt(call, result, call.tenant.voicemailEnabled ? null : undefined);
@@ -85,6 +85,17 @@ async function planHunt(call: Call, groupId: number, preferred: string | null): 
 export function rememberedPhoneQuery(lookup: CallerMemoryLookup, tenant: Tenant, caller: string, e164: string | null, at: Date): Promise<string | null> | null {
   if (tenant.callerMemoryHours <= 0 || !e164) return null;
   return lookup(tenant.id, caller, new Date(at.getTime() - tenant.callerMemoryHours * 3_600_000));
+}
+
+/**
+ * The call's caller-memory answer, asked once per call: a hunt that follows the greeting asks
+ * before the greeting plays (run-action.ts), so the database answers while the caller listens
+ * instead of after, when the caller would hear silence until the first leg rings. Never rejects
+ * (no answer means the normal order).
+ */
+export function askCallerMemory(call: Call): Promise<string | null> {
+  call.rememberedPhone ??= rememberedPhone(call);
+  return call.rememberedPhone;
 }
 
 async function rememberedPhone(call: Call): Promise<string | null> {

@@ -2,11 +2,14 @@
  * Hunting alone, against the scripted channel: the order legs ring in, and a cut during the
  * warning broadcast — `kill` (api uuid_kill) ends the bridged call the moment it is sent, where a
  * `sendmsg` hangup waits until the event-locked broadcast has played (the capture
- * daemon-spend-cut-during-warning-broadcast, M7/M8 in test/peer/channel-model.ts).
+ * daemon-spend-cut-during-warning-broadcast, M7/M8 in test/peer/channel-model.ts); caller
+ * memory asked while the greeting plays.
  */
 import path from 'node:path';
 import t from 'tap';
 import { huntGroup } from '../../../src/calls/steps/hunt';
+import { runAction } from '../../../src/calls/run-action';
+import { toDbTimestamp } from '../../../src/db/connect';
 import { stepCall, stepWorld, type StepWorld } from './harness';
 
 async function huntTenant(world: StepWorld, extra: Record<string, unknown> = {}): Promise<number> {
@@ -54,4 +57,27 @@ t.test('a cut during the warning: kill ends the bridged call at once, a sendmsg 
     else t.equal(after, 10_380, 'sendmsg hangup: only once the 10.4 s warning had played (why cuts use uuid_kill)');
     t.equal(channel.bridges.length, 1, 'no further leg rung after the cut');
   }
+});
+
+t.test('caller memory is asked before the greeting plays, and the remembered phone rings first', async (t) => {
+  const world = await stepWorld(t);
+  const groupId = await huntTenant(world, { caller_memory_hours: 24 });
+  const at = new Date('2026-12-02T10:00:00+08:00');
+  const answeredAt = toDbTimestamp(new Date(at.getTime() - 3_600_000));
+  const [tenantId] = await world.knex('destination_groups').where({ id: groupId }).pluck('tenant_id');
+  await world.knex('cdrs').insert({ call_uuid: 'remembered-1', started_at: answeredAt, outcome: 'answered', tenant_id: tenantId, caller: '13912345678', answered_at: answeredAt, answered_by: '13800002005' });
+  const { call, channel } = await stepCall(world, '4001010004', { defaultLeg: { result: 'answer', ringMs: 100, talkMs: 1000 } }, { at });
+  const asked: Array<{ atMs: number; ran: string[] }> = [];
+  const lookup = call.deps.callerMemory;
+  call.deps.callerMemory = (...args) => {
+    asked.push({ atMs: channel.clock.now(), ran: [...channel.ran] });
+    return lookup(...args);
+  };
+  await runAction(call, { kind: 'hunt', groupId });
+  t.equal(asked.length, 1, 'asked once for the call');
+  t.equal(asked[0].atMs, 0, 'asked at the start, not after the 9.3 s greeting');
+  t.same(asked[0].ran, [], 'before any application ran');
+  t.match(channel.ran[0], /^playback .*welcome\.wav$/, 'the greeting plays first');
+  t.equal(channel.bridges[0].number, '13800002005', 'the phone that answered this caller an hour ago rings first');
+  t.equal(call.facts.outcome, 'answered');
 });
