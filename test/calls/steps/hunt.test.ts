@@ -64,7 +64,7 @@ t.test('caller memory is asked before the greeting plays, and the remembered pho
   const groupId = await huntTenant(world, { caller_memory_hours: 24 });
   const at = new Date('2026-12-02T10:00:00+08:00');
   const answeredAt = toDbTimestamp(new Date(at.getTime() - 3_600_000));
-  const [tenantId] = await world.knex('destination_groups').where({ id: groupId }).pluck('tenant_id');
+  const tenantId = Number((await world.knex('destination_groups').where({ id: groupId }).first<{ tenant_id: number }>('tenant_id'))?.tenant_id);
   await world.knex('cdrs').insert({ call_uuid: 'remembered-1', started_at: answeredAt, outcome: 'answered', tenant_id: tenantId, caller: '13912345678', answered_at: answeredAt, answered_by: '13800002005' });
   const { call, channel } = await stepCall(world, '4001010004', { defaultLeg: { result: 'answer', ringMs: 100, talkMs: 1000 } }, { at });
   const asked: Array<{ atMs: number; ran: string[] }> = [];
