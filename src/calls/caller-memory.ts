@@ -2,10 +2,11 @@
  * Caller memory (主叫记忆) lookups, batched: the phone that last answered each caller within its
  * tenant's window, for many calls in one statement.
  *
- * Every hunt of a tenant with caller memory asks the database once. One statement per call was
- * the daemon's largest per-call cost under load (bench/PROFILE.md: the mysql2 write, knex's query
- * building and the pool, about a fifth of the daemon's CPU). Lookups made in the same turn of the
- * event loop — the calls whose greetings completed in the same read of the sockets — leave as one
+ * Every hunt of a tenant with caller memory asks the database once, before its greeting plays.
+ * One statement per call was the daemon's largest per-call cost under load (bench/PROFILE.md: the
+ * mysql2 write, knex's query building and the pool, about a fifth of the daemon's CPU). Lookups
+ * made in the same turn of the event loop — the calls whose connect replies came in the same read
+ * of the sockets — leave as one
  * `UNION ALL` of the same indexed `ORDER BY answered_at DESC LIMIT 1` query `lastAnsweredBy`
  * (call-state.ts) runs alone; while `maxInFlight` statements are out, new lookups wait and leave
  * together when one returns (group commit). An idle daemon sends one lookup at once, as before.
@@ -35,7 +36,7 @@ export interface CallerMemoryOptions {
   timeoutMs: number;
   /** Lookups in one statement at most. */
   maxBatch?: number;
-  /** Statements out at once; more lookups wait for one to return. */
+  /** Statements out at once (1); more lookups wait for one to return. */
   maxInFlight?: number;
   /** Lookups waiting at most; beyond, a lookup fails at once (a database that stopped answering). */
   maxQueued?: number;
@@ -64,7 +65,9 @@ export class CallerMemory {
     private readonly options: CallerMemoryOptions,
   ) {
     this.maxBatch = Math.max(1, options.maxBatch ?? 64);
-    this.maxInFlight = Math.max(1, options.maxInFlight ?? 2);
+    // One: the lookups are asked before the greeting (run-action.ts), so waiting for the statement
+    // out costs no call a thing, and halving the statements halved mariadbd's share (bench/PROFILE.md).
+    this.maxInFlight = Math.max(1, options.maxInFlight ?? 1);
     this.maxQueued = Math.max(1, options.maxQueued ?? 10_000);
   }
 
