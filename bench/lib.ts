@@ -84,8 +84,22 @@ export async function startScript(name: string, script: string, args: string[], 
   return { name, port, pid: child.pid!, stop: () => stopChild(child) };
 }
 
+/**
+ * The Node.js flags the daemon runs with in production: package.json `config.nodeFlags`, which
+ * `npm start` passes to node (README "Running it"). The bench starts the daemon the same way.
+ */
+export function daemonNodeFlags(): string[] {
+  // bench/ from the sources (tests), dist/bench/ once built.
+  const file = [path.join(__dirname, '..', 'package.json'), path.join(__dirname, '..', '..', 'package.json')].find((f) => fs.existsSync(f));
+  if (!file) throw new Error(`no package.json above ${__dirname}`);
+  const pkg = JSON.parse(fs.readFileSync(file, 'utf8')) as { config?: { nodeFlags?: unknown } };
+  const flags = pkg.config?.nodeFlags;
+  return typeof flags === 'string' ? flags.split(/\s+/).filter((f) => f !== '') : [];
+}
+
 export interface DaemonOptions {
   databaseUrl: string;
+  /** Node.js flags after the production ones (daemonNodeFlags). */
   nodeArgs?: string[];
   env?: NodeJS.ProcessEnv;
   /** The daemon's working directory (where --cpu-prof writes); a fresh temp dir by default. */
@@ -99,7 +113,7 @@ export async function startDaemon(name: string, options: DaemonOptions): Promise
   const metricsPort = await freePort();
   const child = fork(path.join(DIST, 'src', 'main.js'), [], {
     cwd: dir,
-    execArgv: options.nodeArgs ?? [],
+    execArgv: [...daemonNodeFlags(), ...(options.nodeArgs ?? [])],
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     env: {
       ...process.env,

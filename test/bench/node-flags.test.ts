@@ -1,0 +1,38 @@
+/**
+ * The Node.js flags the daemon runs with (package.json `config.nodeFlags`): `npm start` passes
+ * them, this node accepts them (a flag it refused would stop the daemon from starting at all),
+ * the benchmark starts the daemon with the same ones, and the README names them.
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import { daemonNodeFlags } from '../../bench/lib';
+
+const root = path.resolve(__dirname, '..', '..');
+const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string>; config: { nodeFlags: string } };
+
+t.test('npm start passes config.nodeFlags to the daemon', async (t) => {
+  t.match(pkg.scripts.start, /node \$npm_package_config_nodeFlags dist\/src\/main\.js$/);
+  t.ok(pkg.config.nodeFlags.trim().length > 0, 'flags are set');
+});
+
+t.test('this node accepts the flags, and they reach the process', async (t) => {
+  const flags = pkg.config.nodeFlags.split(/\s+/).filter((f) => f !== '');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hotline-flags-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const script = path.join(dir, 'argv.js');
+  fs.writeFileSync(script, 'process.stdout.write(JSON.stringify(process.execArgv));\n');
+  const out = execFileSync(process.execPath, [...flags, script], { encoding: 'utf8' });
+  t.same(JSON.parse(out), flags);
+});
+
+t.test('the benchmark starts the daemon with the production flags', async (t) => {
+  t.same(daemonNodeFlags(), pkg.config.nodeFlags.split(/\s+/).filter((f) => f !== ''));
+});
+
+t.test('the README shows the command npm start runs', async (t) => {
+  const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
+  t.ok(readme.includes(`\`node ${pkg.config.nodeFlags} dist/src/main.js\``), 'README "Node.js flags" names them');
+});
