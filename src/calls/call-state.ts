@@ -5,7 +5,7 @@
  * `timeoutMs`; what happens when the database does not answer in time is the caller's policy.
  */
 import type { Knex } from 'knex';
-import { dbKind, fromDbTimestamp, rawChanges, toDbTimestamp } from '../db/connect';
+import { dbKind, fromDbTimestamp, rawChanges, rawRows, toDbTimestamp } from '../db/connect';
 import { isLockConflict, withLockRetry } from '../db/lock-retry';
 import { formatMoney, parseMoney, type Money } from '../domain/money';
 import { periodOf } from '../domain/periods';
@@ -307,14 +307,33 @@ export async function clearPinFailures(knex: Knex, tenantId: number, caller: str
   await knex('pin_lockouts').where({ tenant_id: tenantId, caller }).andWhere('failures', '>', 0).update({ failures: 0 });
 }
 
-/** The position a round-robin group hands out next, shared by every daemon (then advanced). */
+/**
+ * The position a round-robin group hands out next, shared by every daemon (then advanced). One
+ * auto-committed statement once the group's row exists: it was five round trips (the row created
+ * if missing, then a transaction of UPDATE and SELECT), the row locked across three of them while
+ * the caller heard silence after the greeting. MariaDB hands the new value back in the UPDATE's own
+ * OK packet (LAST_INSERT_ID(expr), per connection); SQLite with RETURNING.
+ */
 export async function takeRotation(knex: Knex, groupId: number): Promise<number> {
+  const taken = await advanceRotation(knex, groupId);
+  if (taken !== null) return taken;
+  // The group's first call (or a row a DBA deleted): create it, then take as usual.
   await knex('group_rotation').insert({ group_id: groupId, next_index: 0 }).onConflict(['group_id']).ignore();
-  return transact(knex, async (trx) => {
-    await trx('group_rotation').where({ group_id: groupId }).increment('next_index', 1);
-    const row: { next_index: number | string } | undefined = await trx('group_rotation').where({ group_id: groupId }).first('next_index');
-    return Number(row?.next_index) - 1;
-  });
+  const again = await advanceRotation(knex, groupId);
+  if (again === null) throw new Error(`group_rotation has no row for group ${groupId} right after it was created`);
+  return again;
+}
+
+/** Advances the group's row and returns the position it held; null when there is no row. */
+async function advanceRotation(knex: Knex, groupId: number): Promise<number | null> {
+  if (dbKind(knex) === 'mysql') {
+    const result: unknown = await withLockRetry(() => knex.raw('UPDATE group_rotation SET next_index = LAST_INSERT_ID(next_index + 1) WHERE group_id = ?', [groupId]));
+    if (rawChanges(result) === 0) return null;
+    const header = (Array.isArray(result) ? result[0] : result) as { insertId?: unknown };
+    return Number(header.insertId) - 1;
+  }
+  const rows = await rawRows<{ next_index: number | string }>(knex, 'UPDATE group_rotation SET next_index = next_index + 1 WHERE group_id = ? RETURNING next_index', [groupId]);
+  return rows.length === 0 ? null : Number(rows[0].next_index) - 1;
 }
 
 /** Caller memory: who answered this caller for this tenant most recently within the window. */

@@ -55,6 +55,23 @@ for (const target of dbTargets()) {
     // Round robin positions are handed out once each, also concurrently.
     const positions = await Promise.all(Array.from({ length: 30 }, () => takeRotation(knex, 77)));
     t.same([...positions].sort((a, b) => a - b), Array.from({ length: 30 }, (_, i) => i));
+    let statements = 0;
+    const count = (): void => {
+      statements++;
+    };
+    knex.on('query', count);
+    t.equal(await takeRotation(knex, 77), 30, 'the next position, then advanced');
+    knex.removeListener('query', count);
+    t.equal(statements, 1, 'in one statement (it was five: INSERT IGNORE, BEGIN, UPDATE, SELECT, COMMIT)');
+    t.equal(Number((await knex('group_rotation').where({ group_id: 77 }).first<{ next_index: number | string }>('next_index'))?.next_index), 31);
+    // Hand edits: a DBA moves the position, or deletes the row (created again from 0).
+    await knex('group_rotation').where({ group_id: 77 }).update({ next_index: 1000 });
+    t.equal(await takeRotation(knex, 77), 1000);
+    await knex('group_rotation').where({ group_id: 77 }).update({ next_index: -1 });
+    t.equal(await takeRotation(knex, 77), -1, 'a negative position is handed out as it is (orderDestinations wraps it)');
+    t.equal(await takeRotation(knex, 77), 0);
+    await knex('group_rotation').where({ group_id: 77 }).delete();
+    t.same(await Promise.all([takeRotation(knex, 77), takeRotation(knex, 77)]).then((p) => p.sort((a, b) => a - b)), [0, 1], 'a deleted row is created again');
 
     // PIN lockout: the third failure locks the caller for the tenant's lockout time.
     await knex('tenants').where({ id }).update({ pin: '1234', pin_lockout_failures: 3, pin_lockout_minutes: 10 });
