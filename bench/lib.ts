@@ -86,7 +86,8 @@ export async function startScript(name: string, script: string, args: string[], 
 
 /**
  * The Node.js flags the daemon runs with in production: package.json `config.nodeFlags`, which
- * `npm start` passes to node (README "Running it"). The bench starts the daemon the same way.
+ * `npm start` passes to node (README "Running it for real", "Node.js flags"). The bench and the
+ * tests that spawn the daemon start it the same way.
  */
 export function daemonNodeFlags(): string[] {
   // bench/ from the sources (tests), dist/bench/ once built.

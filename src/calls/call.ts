@@ -63,6 +63,8 @@ export class Call {
   bridgingReady = false;
   firstLegDialled = false;
   menuSteps = 0;
+  /** The caller-memory lookup of this call, once asked (hunt.ts askCallerMemory). */
+  callerMemory: Promise<string | null> | null = null;
   private answering: Promise<void> | null = null;
   private recording: Promise<void> | null = null;
   /** The opening prompts not played yet (plan.ts openingPrompts): the first prompt the caller may type over carries them. */
@@ -92,9 +94,6 @@ export class Call {
   secondsSinceAccept(): number {
     return Number(process.hrtime.bigint() - this.acceptedHr) / 1e9;
   }
-
-  /** The caller-memory lookup of this call, once asked (hunt.ts askCallerMemory). */
-  rememberedPhone: Promise<string | null> | null = null;
 
   /** transfer_ringback is set on the channel (hunt.ts: once the caller is answered). */
   transferRingbackSet = false;

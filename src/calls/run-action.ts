@@ -24,6 +24,9 @@ export async function runAction(call: Call, first: CallAction): Promise<void> {
     // Asked now, answered while the greeting plays: not one more round trip after it.
     if (action.kind === 'hunt') void askCallerMemory(call);
     if (!TYPED_OVER.has(action.kind)) await call.playGreeting();
+    // Hung up during the greeting (its completion still comes): nothing more to do, and no
+    // round-robin position taken for a call that will never ring.
+    if (call.channel.hungUp) break;
     const recording = NOT_RECORDED.has(action.kind) ? Promise.resolve() : call.startRecording();
     recording.catch(() => undefined);
     action = await perform(call, action);

@@ -152,9 +152,15 @@ export function fromDbTimestamp(value: Date | string | number | null | undefined
   return date;
 }
 
-/** The rows of a raw SELECT on either client: mysql2 answers [rows, fields], better-sqlite3 the rows. */
-export async function rawRows<T>(knex: Knex, sql: string, bindings: readonly Knex.RawBinding[] = []): Promise<T[]> {
-  const result: unknown = await knex.raw(sql, bindings as Knex.RawBinding[]);
+/**
+ * The rows of a raw SELECT on either client: mysql2 answers [rows, fields], better-sqlite3 the rows.
+ * `timeoutMs`: on MariaDB the statement is cancelled (KILL QUERY) and rejects with knex's
+ * KnexTimeoutError after that long; SQLite runs synchronously and is bounded by busy_timeout.
+ */
+export async function rawRows<T>(knex: Knex, sql: string, bindings: readonly Knex.RawBinding[] = [], opts: { timeoutMs?: number } = {}): Promise<T[]> {
+  let query = knex.raw(sql, bindings as Knex.RawBinding[]);
+  if (opts.timeoutMs !== undefined && dbKind(knex) === 'mysql') query = query.timeout(Math.ceil(opts.timeoutMs), { cancel: true });
+  const result: unknown = await query;
   return (Array.isArray(result) && Array.isArray(result[0]) ? result[0] : result) as T[];
 }
 

@@ -1,9 +1,10 @@
 /**
- * The real entry point (src/main.ts under ts-node) as a child process, as in production: its own
- * environment only, JSON log lines on stdout, the exit code kept.
+ * The real entry point (src/main.ts under ts-node) as a child process, as in production: node's
+ * flags from package.json (as `npm start` passes them), its own environment only, JSON log lines on stdout, the exit code kept.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import path from 'node:path';
+import { daemonNodeFlags } from '../../bench/lib';
 
 const ROOT = path.join(__dirname, '..', '..');
 
@@ -23,7 +24,7 @@ export function startDaemonProcess(env: Record<string, string>, cwd: string = RO
   // A plain environment: tap's own NODE_OPTIONS loaders must not leak into the daemon.
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_OPTIONS' && !k.startsWith('TAP') && !k.startsWith('_TAPJS')));
   const register = require.resolve('ts-node/register/transpile-only');
-  const child = spawn('env', ['-u', 'NODE_OPTIONS', process.execPath, '-r', register, path.join(ROOT, 'src', 'main.ts')], {
+  const child = spawn('env', ['-u', 'NODE_OPTIONS', process.execPath, ...daemonNodeFlags(), '-r', register, path.join(ROOT, 'src', 'main.ts')], {
     cwd,
     env: { ...base, TS_NODE_PROJECT: path.join(ROOT, 'tsconfig.json'), ESL_LISTEN_PORT: '0', METRICS_PORT: '0', LOG_LEVEL: 'info', CRON_ENABLED: 'false', ...env },
     stdio: ['pipe', 'pipe', 'pipe'],

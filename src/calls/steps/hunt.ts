@@ -94,8 +94,8 @@ export function rememberedPhoneQuery(lookup: CallerMemoryLookup, tenant: Tenant,
  * (no answer means the normal order).
  */
 export function askCallerMemory(call: Call): Promise<string | null> {
-  call.rememberedPhone ??= rememberedPhone(call);
-  return call.rememberedPhone;
+  call.callerMemory ??= rememberedPhone(call);
+  return call.callerMemory;
 }
 
 async function rememberedPhone(call: Call): Promise<string | null> {

@@ -81,3 +81,14 @@ t.test('caller memory is asked before the greeting plays, and the remembered pho
   t.equal(channel.bridges[0].number, '13800002005', 'the phone that answered this caller an hour ago rings first');
   t.equal(call.facts.outcome, 'answered');
 });
+
+t.test('a caller who hangs up during the greeting: no leg rung, no round-robin position taken', async (t) => {
+  const world = await stepWorld(t);
+  const groupId = await huntTenant(world);
+  await world.knex('destination_groups').where({ id: groupId }).update({ strategy: 'round_robin' });
+  const { call, channel } = await stepCall(world, '4001010004', { timeline: { hangupAtMs: 3000, from: 'connect' }, defaultLeg: { result: 'answer', ringMs: 100, talkMs: 1000 } });
+  await runAction(call, { kind: 'hunt', groupId }).catch(() => undefined);
+  t.equal(channel.hangupAt, 3000, 'hung up 3 s into the 9.3 s greeting');
+  t.equal(channel.bridges.length, 0, 'nothing rung');
+  t.equal(await world.knex('group_rotation').where({ group_id: groupId }).first(), undefined, 'the rotation was not advanced');
+});
