@@ -144,6 +144,26 @@ function ratio(a: number | undefined, b: number | undefined): string {
   return a !== undefined && b !== undefined && Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? `${(a / b).toFixed(2)}×` : '—';
 }
 
+/**
+ * The calls/s ratios of the closed loop round by round: the rounds take turns, so each compares
+ * the same minutes of the machine, and their spread shows how much a ratio of this run can be
+ * trusted (on the shared VM the same build against itself moved 11 %: bench/PROFILE.md).
+ */
+function roundRatios(rounds: Map<string, Measured[]>): string {
+  const out = ['Calls/s ratio in each round (closed loop):', '', '| full flow | vs | each round | lowest-highest |', '|---|---|---|---|'];
+  for (const full of ['sqlite', 'mariadb']) {
+    for (const base of ['modesl', 'ceiling']) {
+      const f = rounds.get(full);
+      const b = rounds.get(base);
+      if (!f || !b) continue;
+      const each = f.map((m, i) => (b[i] ? m.result.callsPerSecond / b[i].result.callsPerSecond : NaN)).filter((x) => Number.isFinite(x));
+      if (each.length === 0) continue;
+      out.push(`| ${full} | ${base} | ${each.map((x) => `${x.toFixed(2)}×`).join(' ')} | ${Math.min(...each).toFixed(2)}-${Math.max(...each).toFixed(2)}× |`);
+    }
+  }
+  return out.join('\n');
+}
+
 function table(all: Measured[], names: Map<string, string>): string {
   const lines = [
     '| controller | run | calls/s | setup p50 | setup p99 | failed | controller CPU/call | generator CPU/call |',
@@ -200,6 +220,7 @@ async function main(): Promise<void> {
   const all: Measured[] = [];
   const names = new Map(rows.map((r) => [r.key, r.name]));
   const running: Array<{ row: Row; c: Controller & { cleanup?: () => Promise<void> } }> = [];
+  let closedRounds = new Map<string, Measured[]>();
   try {
     for (const row of rows) {
       if (only ? !only.has(row.key) : row.optional) continue;
@@ -214,6 +235,7 @@ async function main(): Promise<void> {
     ];
     for (const [run, applies, spec, total] of runs) {
       const parts = new Map<string, Measured[]>();
+      if (run === 'closed') closedRounds = parts;
       for (let round = 0; round < ROUNDS; round++) {
         const share = Math.floor(total / ROUNDS) + (round < total % ROUNDS ? 1 : 0);
         for (const { row, c } of running) {
@@ -243,7 +265,7 @@ async function main(): Promise<void> {
   }
   // Rows in the table's order: controller by controller, closed, open, idle.
   all.sort((a, b) => rows.findIndex((r) => r.key === a.key) - rows.findIndex((r) => r.key === b.key) || ['closed', 'open', 'idle'].indexOf(a.run) - ['closed', 'open', 'idle'].indexOf(b.run));
-  process.stdout.write(`\n${table(all, names)}\n\nRatios (same run):\n\n${ratios(all)}\n\nOn the wire, per call (closed loop):\n\n${wire(all, names)}\n`);
+  process.stdout.write(`\n${table(all, names)}\n\nRatios (same run):\n\n${ratios(all)}\n\n${roundRatios(closedRounds)}\n\nOn the wire, per call (closed loop):\n\n${wire(all, names)}\n`);
   if (process.env.BENCH_JSON) fs.writeFileSync(process.env.BENCH_JSON, JSON.stringify({ machine: machine(), all }, null, 2));
 }
 
