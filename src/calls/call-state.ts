@@ -5,7 +5,7 @@
  * `timeoutMs`; what happens when the database does not answer in time is the caller's policy.
  */
 import type { Knex } from 'knex';
-import { dbKind, fromDbTimestamp, rawChanges, rawRows, toDbTimestamp } from '../db/connect';
+import { dbKind, fromDbTimestamp, rawChanges, rawInsertId, rawRows, toDbTimestamp } from '../db/connect';
 import { isLockConflict, withLockRetry } from '../db/lock-retry';
 import { formatMoney, parseMoney, type Money } from '../domain/money';
 import { periodOf } from '../domain/periods';
@@ -329,8 +329,7 @@ async function advanceRotation(knex: Knex, groupId: number): Promise<number | nu
   if (dbKind(knex) === 'mysql') {
     const result: unknown = await withLockRetry(() => knex.raw('UPDATE group_rotation SET next_index = LAST_INSERT_ID(next_index + 1) WHERE group_id = ?', [groupId]));
     if (rawChanges(result) === 0) return null;
-    const header = (Array.isArray(result) ? result[0] : result) as { insertId?: unknown };
-    return Number(header.insertId) - 1;
+    return rawInsertId(result) - 1;
   }
   const rows = await rawRows<{ next_index: number | string }>(knex, 'UPDATE group_rotation SET next_index = next_index + 1 WHERE group_id = ? RETURNING next_index', [groupId]);
   return rows.length === 0 ? null : Number(rows[0].next_index) - 1;

@@ -3,8 +3,8 @@
  * Steps return the next action (an IVR option, nobody answering → voicemail …) until the call is
  * over. Prompts a caller may type over carry the greeting themselves (PIN, menu, switchboard);
  * before anything else the pending greeting plays on its own, and a hunt's caller-memory lookup
- * is asked before it starts. Whole-call recording starts
- * before whatever connects the caller, written in the same burst as its first application.
+ * is asked before it starts. Whole-call recording starts before whatever connects the caller,
+ * written in the same burst as its first application.
  */
 import type { Call } from './call';
 import type { ActionKind, CallAction } from './plan';

@@ -166,7 +166,16 @@ export async function rawRows<T>(knex: Knex, sql: string, bindings: readonly Kne
 
 /** Rows a raw INSERT/UPDATE/DELETE changed: mysql2 answers [ResultSetHeader, …], better-sqlite3 { changes }. */
 export function rawChanges(result: unknown): number {
-  const header: unknown = Array.isArray(result) ? result[0] : result;
-  const h = header as { affectedRows?: unknown; changes?: unknown } | null;
+  const h = resultHeader(result) as { affectedRows?: unknown; changes?: unknown } | null;
   return Number(h?.affectedRows ?? h?.changes ?? 0);
+}
+
+/** The insert id a raw statement's result carries (mysql2 insertId, better-sqlite3 lastInsertRowid), or NaN. */
+export function rawInsertId(result: unknown): number {
+  const h = resultHeader(result) as { insertId?: unknown; lastInsertRowid?: unknown } | null;
+  return Number(h?.insertId ?? h?.lastInsertRowid ?? NaN);
+}
+
+function resultHeader(result: unknown): unknown {
+  return Array.isArray(result) ? result[0] : result;
 }
