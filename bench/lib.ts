@@ -10,6 +10,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
+import { intendedNodeFlags } from '../src/node-flags';
 import type { CallPlan } from './freeswitch/call';
 import type { LoadResult, LoadSpec } from './freeswitch/load';
 import type { GeneratorMessage, GeneratorRequest } from './freeswitch/main';
@@ -85,17 +86,12 @@ export async function startScript(name: string, script: string, args: string[], 
 }
 
 /**
- * The Node.js flags the daemon runs with in production: package.json `config.nodeFlags`, which
- * `npm start` passes to node (README "Running it for real", "Node.js flags"). The bench and the
- * tests that spawn the daemon start it the same way.
+ * The Node.js flags the daemon runs with in production (src/node-flags.ts: package.json
+ * `config.nodeFlags`, which `npm start` passes to node). The bench and the tests that spawn the
+ * daemon start it the same way.
  */
 export function daemonNodeFlags(): string[] {
-  // bench/ from the sources (tests), dist/bench/ once built.
-  const file = [path.join(__dirname, '..', 'package.json'), path.join(__dirname, '..', '..', 'package.json')].find((f) => fs.existsSync(f));
-  if (!file) throw new Error(`no package.json above ${__dirname}`);
-  const pkg = JSON.parse(fs.readFileSync(file, 'utf8')) as { config?: { nodeFlags?: unknown } };
-  const flags = pkg.config?.nodeFlags;
-  return typeof flags === 'string' ? flags.split(/\s+/).filter((f) => f !== '') : [];
+  return intendedNodeFlags();
 }
 
 export interface DaemonOptions {

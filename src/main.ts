@@ -15,6 +15,7 @@ import { runWorker } from './cluster/worker';
 import { Daemon } from './daemon';
 import { EXIT_INVALID_CONFIG, exitOnStartFailure } from './exit-codes';
 import { createLogger } from './log';
+import { intendedNodeFlags, missingNodeFlags } from './node-flags';
 
 async function main(): Promise<void> {
   let settings;
@@ -32,6 +33,10 @@ async function main(): Promise<void> {
   if (cluster.isWorker) {
     runWorker(settings, log);
     return;
+  }
+  const missing = missingNodeFlags(process.execArgv, intendedNodeFlags());
+  if (missing.length > 0) {
+    log.warn({ missing }, 'node was started without the flags npm start passes (package.json config.nodeFlags): expect a full garbage collection every second or so under load; put them on node\'s command line (README "Node.js flags")');
   }
   let stop: () => Promise<number>;
   if (settings.cluster.workers > 1) {

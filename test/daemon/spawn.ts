@@ -4,7 +4,7 @@
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import path from 'node:path';
-import { daemonNodeFlags } from '../../bench/lib';
+import { intendedNodeFlags } from '../../src/node-flags';
 
 const ROOT = path.join(__dirname, '..', '..');
 
@@ -20,11 +20,12 @@ export interface DaemonProcess {
   eslPort: Promise<number>;
 }
 
-export function startDaemonProcess(env: Record<string, string>, cwd: string = ROOT): DaemonProcess {
+/** `nodeFlags`: node's flags, by default the production ones. */
+export function startDaemonProcess(env: Record<string, string>, cwd: string = ROOT, nodeFlags: readonly string[] = intendedNodeFlags()): DaemonProcess {
   // A plain environment: tap's own NODE_OPTIONS loaders must not leak into the daemon.
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_OPTIONS' && !k.startsWith('TAP') && !k.startsWith('_TAPJS')));
   const register = require.resolve('ts-node/register/transpile-only');
-  const child = spawn('env', ['-u', 'NODE_OPTIONS', process.execPath, ...daemonNodeFlags(), '-r', register, path.join(ROOT, 'src', 'main.ts')], {
+  const child = spawn('env', ['-u', 'NODE_OPTIONS', process.execPath, ...nodeFlags, '-r', register, path.join(ROOT, 'src', 'main.ts')], {
     cwd,
     env: { ...base, TS_NODE_PROJECT: path.join(ROOT, 'tsconfig.json'), ESL_LISTEN_PORT: '0', METRICS_PORT: '0', LOG_LEVEL: 'info', CRON_ENABLED: 'false', ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
