@@ -85,18 +85,9 @@ export async function startScript(name: string, script: string, args: string[], 
   return { name, port, pid: child.pid!, stop: () => stopChild(child) };
 }
 
-/**
- * The Node.js flags the daemon runs with in production (src/node-flags.ts: package.json
- * `config.nodeFlags`, which `npm start` passes to node). The bench and the tests that spawn the
- * daemon start it the same way.
- */
-export function daemonNodeFlags(): string[] {
-  return intendedNodeFlags();
-}
-
 export interface DaemonOptions {
   databaseUrl: string;
-  /** Node.js flags after the production ones (daemonNodeFlags). */
+  /** Node.js flags after the production ones (src/node-flags.ts: what `npm start` passes). */
   nodeArgs?: string[];
   env?: NodeJS.ProcessEnv;
   /** The daemon's working directory (where --cpu-prof writes); a fresh temp dir by default. */
@@ -110,7 +101,7 @@ export async function startDaemon(name: string, options: DaemonOptions): Promise
   const metricsPort = await freePort();
   const child = fork(path.join(DIST, 'src', 'main.js'), [], {
     cwd: dir,
-    execArgv: [...daemonNodeFlags(), ...(options.nodeArgs ?? [])],
+    execArgv: [...intendedNodeFlags(), ...(options.nodeArgs ?? [])],
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     env: {
       ...process.env,
