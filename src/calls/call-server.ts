@@ -168,7 +168,7 @@ export class CallServer {
       return;
     }
     const snapshot = this.snapshotOrNull();
-    const leg = legOf(channel.data, log.child({ call_uuid: channel.uuid }));
+    const leg = legOf(channel.data, log, channel.uuid);
     if ((this.draining && !leg) || !snapshot) {
       await this.release(channel, snapshot ? 'draining' : 'no_configuration');
       return;

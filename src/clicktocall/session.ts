@@ -17,9 +17,9 @@ import { recognizeClickToCall, type ClickToCallLeg } from './leg';
 import type { ClickToCallMetrics } from './metrics';
 import { advanceRequest } from './requests';
 
-export function legOf(data: Readonly<Record<string, string>>, log: Logger): ClickToCallLeg | null {
+export function legOf(data: Readonly<Record<string, string>>, log: Logger, callUuid: string): ClickToCallLeg | null {
   const r = recognizeClickToCall(data);
-  if (r.kind === 'malformed') log.warn({ reason: r.reason }, 'click-to-call marker on a leg that is not one of ours; handled as an ordinary call');
+  if (r.kind === 'malformed') log.warn({ call_uuid: callUuid, reason: r.reason }, 'click-to-call marker on a leg that is not one of ours; handled as an ordinary call');
   return r.kind === 'click_to_call' ? r.leg : null;
 }
 

@@ -237,6 +237,16 @@ t.test('lazy headers: the first of a repeated name stands (as in a full parse), 
   t.same(event.headers, { 'Event-Name': 'CUSTOM', 'Unique-ID': 'a', X: '1', Empty: '', 'Caller-Unique-ID': 'c' });
 });
 
+t.test('lazy headers: a name found inside a longer name or inside a value is not its line', async (t) => {
+  const framer = new EslFramer();
+  const body = 'Event-Name: CUSTOM\nCaller-Unique-ID: c\nNote: see Unique-ID: z\nUnique-ID: a\nX-Application-UUID: x\n\n';
+  const [frame] = framer.push(Buffer.from(`Content-Length: ${Buffer.byteLength(body)}\nContent-Type: text/event-plain\n\n${body}`));
+  const { event } = frameToEvent(frame, framer);
+  t.equal(event.getHeader('Unique-ID'), 'a', 'the line that starts with the name, after two that only contain it');
+  t.equal(event.getHeader('Application-UUID'), undefined, 'only a longer name ends with it');
+  t.equal(event.getHeader('Note'), 'see Unique-ID: z');
+});
+
 t.test('a stream of values that make decodeURIComponent throw switches to the one-pass decoder', async (t) => {
   const framer = new EslFramer();
   const lines = Array.from({ length: 20_000 }, (_, i) => `X-${i}: %FF%FE\n`).join('');
