@@ -19,15 +19,6 @@ export class CallStateTimeout extends Error {
   }
 }
 
-/**
- * Runs a short transaction, retrying when InnoDB picks it as a deadlock victim. The rows it
- * needs are created beforehand, outside the transaction (INSERT IGNORE takes gap locks that
- * would make concurrent transactions deadlock on the following UPDATE).
- */
-async function transact<T>(knex: Knex, work: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
-  return withLockRetry(() => knex.transaction(work));
-}
-
 export function withTimeout<T>(what: string, ms: number, work: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
@@ -288,18 +279,49 @@ export async function pinLockedUntil(knex: Knex, tenantId: number, caller: strin
 /**
  * Counts a failed PIN call; at the tenant's threshold the caller is locked out for its lockout
  * time and the count starts again. Returns the lockout end when this failure caused one.
+ *
+ * One auto-committed statement once the caller's row exists (it was five round trips: the row
+ * created if missing, then a transaction of UPDATE, SELECT and UPDATE, the row locked across
+ * three of them while the caller waited for "wrong PIN, goodbye"). The new count tells whether
+ * this failure locked: it is 0 only then. MariaDB hands it back in the UPDATE's own OK packet
+ * (LAST_INSERT_ID(expr), per connection), SQLite with RETURNING. `locked_until` is assigned
+ * before `failures`, so it reads the old count whether the server assigns left to right (MariaDB's
+ * default, MySQL) or all at once (SQLite, MariaDB's SIMULTANEOUS_ASSIGNMENT).
  */
 export async function recordPinFailure(knex: Knex, tenant: Tenant, caller: string, at: Date): Promise<Date | null> {
-  const key = { tenant_id: tenant.id, caller };
-  await knex('pin_lockouts').insert({ ...key, failures: 0 }).onConflict(['tenant_id', 'caller']).ignore();
-  return transact(knex, async (trx) => {
-    await trx('pin_lockouts').where(key).increment('failures', 1);
-    const row: { failures: number | string } | undefined = await trx('pin_lockouts').where(key).first('failures');
-    if (tenant.pinLockoutFailures === 0 || Number(row?.failures) < tenant.pinLockoutFailures) return null;
-    const until = new Date(at.getTime() + tenant.pinLockoutMinutes * 60_000);
-    await trx('pin_lockouts').where(key).update({ failures: 0, locked_until: toDbTimestamp(until) });
-    return until;
-  });
+  const until = new Date(at.getTime() + tenant.pinLockoutMinutes * 60_000);
+  let failures = await countPinFailure(knex, tenant, caller, until);
+  if (failures === null) {
+    // The caller's first failure (or a row a DBA deleted): create it, then count as usual.
+    await knex('pin_lockouts').insert({ tenant_id: tenant.id, caller, failures: 0 }).onConflict(['tenant_id', 'caller']).ignore();
+    failures = await countPinFailure(knex, tenant, caller, until);
+    if (failures === null) throw new Error(`pin_lockouts has no row for tenant ${tenant.id} right after it was created`);
+  }
+  return failures === 0 ? until : null;
+}
+
+/** Counts one failure in the caller's row (locking at the threshold); the new count, null when there is no row. */
+async function countPinFailure(knex: Knex, tenant: Tenant, caller: string, until: Date): Promise<number | null> {
+  // pin_lockout_failures 0: never locked, failures only counted.
+  const threshold = tenant.pinLockoutFailures > 0 ? tenant.pinLockoutFailures : null;
+  const bindings = [threshold, toDbTimestamp(until), threshold, tenant.id, caller];
+  if (dbKind(knex) === 'mysql') {
+    const result: unknown = await withLockRetry(() =>
+      knex.raw(
+        'UPDATE pin_lockouts SET locked_until = CASE WHEN failures + 1 >= ? THEN ? ELSE locked_until END, ' +
+          'failures = LAST_INSERT_ID(CASE WHEN failures + 1 >= ? THEN 0 ELSE failures + 1 END) WHERE tenant_id = ? AND caller = ?',
+        bindings,
+      ),
+    );
+    return rawChanges(result) === 0 ? null : rawInsertId(result);
+  }
+  const rows = await rawRows<{ failures: number | string }>(
+    knex,
+    'UPDATE pin_lockouts SET locked_until = CASE WHEN failures + 1 >= ? THEN ? ELSE locked_until END, ' +
+      'failures = CASE WHEN failures + 1 >= ? THEN 0 ELSE failures + 1 END WHERE tenant_id = ? AND caller = ? RETURNING failures',
+    bindings,
+  );
+  return rows.length === 0 ? null : Number(rows[0].failures);
 }
 
 /** A right PIN forgives earlier failures. */

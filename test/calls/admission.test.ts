@@ -83,6 +83,28 @@ for (const target of dbTargets()) {
     t.equal((await pinLockedUntil(knex, id, '13912345678', new Date(now.getTime() + 60_000)))?.getTime(), until?.getTime());
     t.equal(await pinLockedUntil(knex, id, '13912345678', new Date(now.getTime() + 601_000)), null, 'the lockout ends');
     t.equal(await pinLockedUntil(knex, id, '13900000000', now), null, 'other callers are not affected');
+    statements = 0;
+    knex.on('query', count);
+    t.equal(await recordPinFailure(knex, pinTenant, '13912345678', now), null, 'the count started again after the lockout');
+    knex.removeListener('query', count);
+    t.equal(statements, 1, 'a failure is one statement once the caller has a row (it was five)');
+    // Failures at once from one caller: exactly the one that reaches the threshold locks.
+    await knex('pin_lockouts').where({ tenant_id: id, caller: '13912345678' }).update({ failures: 0, locked_until: null });
+    const locked = await Promise.all(Array.from({ length: 7 }, () => recordPinFailure(knex, pinTenant, '13912345678', now)));
+    t.equal(locked.filter((u) => u !== null).length, 2, '7 failures at once with a threshold of 3: two lockouts');
+    t.equal(Number((await knex('pin_lockouts').where({ tenant_id: id, caller: '13912345678' }).first<{ failures: number | string }>('failures'))?.failures), 1, 'and one failure counted towards the next');
+    // Threshold 1: the first failure locks (the row is created by it); 0: never locks, only counts.
+    await knex('tenants').where({ id }).update({ pin_lockout_failures: 1 });
+    t.equal((await recordPinFailure(knex, await tenantOf(knex, id), '13700000001', now))?.getTime(), now.getTime() + 600_000);
+    await knex('tenants').where({ id }).update({ pin_lockout_failures: 0 });
+    const never = await tenantOf(knex, id);
+    for (let i = 0; i < 5; i++) t.equal(await recordPinFailure(knex, never, '13700000002', now), null);
+    t.equal(await pinLockedUntil(knex, id, '13700000002', now), null);
+    t.equal(Number((await knex('pin_lockouts').where({ tenant_id: id, caller: '13700000002' }).first<{ failures: number | string }>('failures'))?.failures), 5);
+    // A DBA deletes a caller's row by hand: the next failure creates it again.
+    await knex('pin_lockouts').where({ tenant_id: id, caller: '13700000002' }).delete();
+    t.equal(await recordPinFailure(knex, never, '13700000002', now), null);
+    t.equal(Number((await knex('pin_lockouts').where({ tenant_id: id, caller: '13700000002' }).first<{ failures: number | string }>('failures'))?.failures), 1);
   });
 
   t.test(`${target.name}: one statement per call; both periods counted or neither; rows that went away`, async (t) => {
