@@ -28,6 +28,7 @@ import { PromptPlayer, systemPrompt, type PromptRef } from './prompt-player';
 import { runAction } from './run-action';
 import { SpendGuard, type GuardTimers } from './spend-guard';
 import { admit } from './steps/admit';
+import { BRIDGING_VARIABLES } from './steps/hunt';
 import { checkPin } from './steps/pin';
 import { refuse } from './steps/refuse';
 
@@ -122,10 +123,11 @@ export class CallSession {
   private async flow(): Promise<void> {
     // First, so the request ends with the CDR whatever happens next (run() never skips finished()).
     if (this.leg) this.progress = this.deps.clickToCall?.started(this.leg, this.channel, this.log) ?? null;
-    // Subscribe and set hotline_handled=true in one write, before anything the caller hears.
-    // Not awaited: what the plan sends next goes right behind it, and FreeSWITCH answers in
-    // order; a failed opening command fails the next command instead (EslCallChannel.claim).
-    void this.channel.claim();
+    // Subscribe and set hotline_handled=true (with the bridging variables) in one write, before
+    // anything the caller hears. Not awaited: what the plan sends next goes right behind it, and
+    // FreeSWITCH answers in order; a failed opening command fails the next command instead
+    // (EslCallChannel.claim).
+    void this.channel.claim(BRIDGING_VARIABLES);
     const facts = { dialed: this.dialed, caller: this.caller, at: this.deps.clock(), clickToCall: this.leg };
     const plan = planCall(this.deps.snapshot, facts, this.deps.random);
     await this.carryOut(plan);

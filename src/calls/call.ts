@@ -59,8 +59,8 @@ export const MAX_MENU_STEPS = 20;
 
 export class Call {
   readonly prompts: PromptPlayer;
-  /** continue_on_fail and friends are set on the channel (once, before the first bridge). */
-  bridgingReady = false;
+  /** The ringback variables are set on the channel (once, before the first bridge). */
+  ringbackReady = false;
   firstLegDialled = false;
   menuSteps = 0;
   /** The caller-memory lookup of this call, once asked (hunt.ts askCallerMemory). */

@@ -216,10 +216,11 @@ export class EslCallChannel implements CallChannel {
   }
 
   /**
-   * Takes the call: subscribe, and `set hotline_handled=true` in the same write, before anything
-   * the caller can hear (the dialplan's fallback then hangs up instead of offering the caller to
-   * another daemon if we die mid-call). The set is an instant application: whatever we queue next
-   * runs right behind it.
+   * Takes the call: subscribe, and `multiset hotline_handled=true` in the same write, before
+   * anything the caller can hear (the dialplan's fallback then hangs up instead of offering the
+   * caller to another daemon if we die mid-call). `variables` the flow wants on every call go in
+   * the same multiset: one application, one completion event. An instant application: whatever
+   * we queue next runs right behind it.
    *
    * Pipelined: the flow need not wait for these replies before its next command. FreeSWITCH
    * answers a socket's commands in order, so a later command's reply arrives after them; if one
@@ -227,12 +228,12 @@ export class EslCallChannel implements CallChannel {
    * when its own reply comes (command()). The returned promise (replies in; the set's completion
    * is not waited for) is for callers that want to wait anyway.
    */
-  claim(): Promise<void> {
+  claim(variables: Readonly<Record<string, string>> = {}): Promise<void> {
     let subscribed: Promise<void>;
     this.openingWrites = true;
     try {
       subscribed = this.subscribe();
-      const set = this.execute('set', `${HANDLED_VARIABLE}=true`, this.options.replyTimeoutMs);
+      const set = this.setVariables(claimVariables(variables));
       set.catch(() => undefined);
     } finally {
       this.openingWrites = false;
@@ -581,6 +582,11 @@ export class EslCallChannel implements CallChannel {
     clearTimeout(pending.timer);
     pending.reject(err);
   }
+}
+
+/** What claim() sets: the handled flag first, then the flow's own variables. */
+export function claimVariables(variables: Readonly<Record<string, string>>): Record<string, string> {
+  return { [HANDLED_VARIABLE]: 'true', ...variables };
 }
 
 /** `multiset a=1 b=2`: values are checked, never expanded; multiset splits on spaces. */

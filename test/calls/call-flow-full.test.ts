@@ -127,7 +127,7 @@ t.test('full flow', async (t) => {
     const who = nextCaller();
     const first = await placeCall(d.port, { caller: who, destination: '4003000006', legs: { '13844440001': { result: 'busy' }, '13844440002': { result: 'answer' } } });
     t.equal((await d.cdr(first.uuid)).answered_by, '13844440002');
-    t.ok(apps(first).includes('multiset continue_on_fail=true hangup_after_bridge=true ringback=/sounds/t/ring.wav'), 'ringback set before the legs ring');
+    t.ok(apps(first).includes('multiset ringback=/sounds/t/ring.wav'), 'ringback set before the legs ring');
     const again = await placeCall(d.port, { caller: who, destination: '4003000006', defaultLeg: { result: 'answer' } });
     t.equal(again.bridges[0].number, '13844440002', 'the phone that answered last time rings first');
     const stranger = await call({ destination: '4003000006', defaultLeg: { result: 'answer' } });

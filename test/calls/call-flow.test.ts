@@ -9,7 +9,7 @@ import t from 'tap';
 import type { Knex } from 'knex';
 import { placeCall, startCall, type CallRecord, type CallScript } from '../peer/fake-freeswitch';
 import { until } from '../helpers/wait';
-import { apps } from './helpers';
+import { allApps, apps, CLAIM_APP } from './helpers';
 import { startTestDaemon, tempSqliteUrl, type TestDaemon } from '../helpers/daemon';
 
 const CALLER = '13912345678';
@@ -47,15 +47,15 @@ t.test('calls on SQLite', async (t) => {
   await d.knex('tenants').update({ caller_memory_hours: 0 });
   await d.daemon.store.poll();
 
-  t.test('normal answer: handshake, continue_on_fail before the bridge, dial string, CDR', async (t) => {
+  t.test('normal answer: handshake, continue_on_fail with the claim, dial string, CDR', async (t) => {
     // timeScale 1: the stand-in lingers the real 10 s, so only the daemon can close the socket in time.
     const { call: c, cdr } = await call(d, { timeScale: 1, legs: { '13800000001': { result: 'answer', talkMs: 50 } } });
     t.same(c.commands.slice(0, 4).map((x) => x.line.split(' ')[0]), ['connect', 'myevents', 'linger', 'nixevent']);
     t.equal(c.commands[1].line, 'myevents plain', 'only this call\'s events, plain format');
     t.equal(c.commands[2].line, 'linger 10');
-    t.same(apps(c), [
+    t.same(allApps(c), [
+      CLAIM_APP,
       'playback /sounds/hotline/welcome.wav',
-      'multiset continue_on_fail=true hangup_after_bridge=true',
       `bridge {leg_timeout=15,origination_caller_id_number=${CALLER}}sofia/gateway/carrier/13800000001`,
     ]);
     t.ok(c.commands.filter((x) => x.line.startsWith('sendmsg')).every((x) => x.headers['content-type'] === 'text/plain'), 'arguments travel as a text/plain body');

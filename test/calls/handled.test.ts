@@ -24,17 +24,18 @@ import { ConfigStore } from '../../src/snapshot/store';
 import { dbTargets } from '../helpers/db';
 import { placeCall, type CallRecord, type CallScript } from '../peer/fake-freeswitch';
 import { startTestDaemon, tempSqliteUrl, type TestDaemon } from '../helpers/daemon';
-import { allApps } from './helpers';
+import { allApps, CLAIM_APP } from './helpers';
 
-t.test('every call is claimed first: set hotline_handled=true right behind the subscription, before any prompt', async (t) => {
+t.test('every call is claimed first: hotline_handled=true (with the bridging variables) right behind the subscription, before any prompt', async (t) => {
   const d = await startTestDaemon(tempSqliteUrl());
   t.teardown(() => d.stop());
   const c = await placeCall(d.port, { caller: '13912345678', destination: '4001012345', legs: { '13800000001': { result: 'answer' } } });
   t.same(c.commands.slice(0, 5).map((x) => x.line.split(' ')[0]), ['connect', 'myevents', 'linger', 'nixevent', 'sendmsg']);
-  t.equal(allApps(c)[0], 'set hotline_handled=true', 'the first application');
+  t.equal(allApps(c)[0], CLAIM_APP, 'the first application');
+  t.same([c.variables.continue_on_fail, c.variables.hangup_after_bridge], ['true', 'true'], 'set with it: a failed leg does not hang the caller up');
   t.equal(c.variables.hotline_handled, 'true');
   const unknown = await placeCall(d.port, { caller: '13912345678', destination: '4009999999' });
-  t.equal(allApps(unknown)[0], 'set hotline_handled=true', 'also for a number not in service: the daemon answers it');
+  t.equal(allApps(unknown)[0], CLAIM_APP, 'also for a number not in service: the daemon answers it');
   t.equal(c.releasedWith, null, 'hung up by the daemon, never handed back');
 });
 
@@ -80,7 +81,7 @@ t.test('a click-to-call leg that arrives while the daemon drains is served: it h
       },
     },
   });
-  t.equal(allApps(c)[0], 'set hotline_handled=true', 'claimed');
+  t.equal(allApps(c)[0], CLAIM_APP, 'claimed');
   t.equal(c.releasedWith, null, 'not handed back: FreeSWITCH would just hang the visitor up');
   t.equal(c.bridges[0]?.number, '13800000001', 'connected to the tenant');
   t.match(await d.daemon.metrics.registry.getSingleMetricAsString('hotline_calls_released_total'), /reason="draining"\} 0/);

@@ -210,18 +210,18 @@ t.test('an api -ERR other than a gone channel rejects with EslCommandError', asy
   await t.rejects(p, EslCommandError);
 });
 
-t.test('claim: subscribe and set hotline_handled=true in one burst; release unsets it and closes without a hangup', async (t) => {
+t.test('claim: subscribe and set hotline_handled=true (and the flow\'s variables) in one burst; release unsets it and closes without a hangup', async (t) => {
   const { channel, fs } = await setup(t);
-  const claimed = channel.claim();
+  const claimed = channel.claim({ continue_on_fail: 'true' });
   t.equal(await fs.next(), 'myevents plain');
   t.equal(await fs.next(), 'linger 5');
   t.match(await fs.next(), /^nixevent /);
   const set = await fs.next();
-  t.match(set, /^sendmsg [0-9a-f-]+\ncall-command: execute\nexecute-app-name: set\n.*\n\nhotline_handled=true$/s, 'set hotline_handled=true, before anything else');
+  t.match(set, /^sendmsg [0-9a-f-]+\ncall-command: execute\nexecute-app-name: multiset\n.*\n\nhotline_handled=true continue_on_fail=true$/s, 'hotline_handled=true first, before anything else, in one application');
   fs.socket.write(ok + ok + ok + ok);
   await claimed;
   t.equal(channel.handled, true);
-  fs.socket.write(event('CHANNEL_EXECUTE_COMPLETE', { Application: 'set', 'Application-UUID': eventUuidOf(set) }));
+  fs.socket.write(event('CHANNEL_EXECUTE_COMPLETE', { Application: 'multiset', 'Application-UUID': eventUuidOf(set) }));
   const released = channel.release();
   const unset = await fs.next();
   t.match(unset, /execute-app-name: unset\n.*\n\nhotline_handled$/s);

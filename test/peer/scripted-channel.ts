@@ -22,6 +22,11 @@ export interface ScriptedOptions {
   legs?: Record<string, LegPlan>;
   defaultLeg?: LegPlan;
   recordSeconds?: number;
+  /**
+   * Channel variables set before the step starts, as the session's claim leaves them
+   * (EslCallChannel.claim: one multiset, before anything the step sends; not in `apps`).
+   */
+  claimed?: Record<string, string>;
 }
 
 export interface ScriptedApp {
@@ -72,6 +77,7 @@ export class ScriptedChannel implements CallChannel {
       finished: () => undefined,
       leg: (attempt) => this.bridges.push(attempt),
     });
+    Object.assign(this.model.vars, opts.claimed);
   }
 
   get hungUp(): boolean {

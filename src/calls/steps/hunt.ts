@@ -22,6 +22,15 @@ export const HOLD_MUSIC = 'local_stream://moh';
 
 export type HuntResult = 'answered' | 'gone' | 'busy' | 'no_answer';
 
+/**
+ * Set on every call as it is claimed, in the multiset that sets hotline_handled (call-session.ts):
+ * a failed bridge hangs the caller up unless continue_on_fail is set; hangup_after_bridge ends the
+ * caller's leg when an answered bridge ends. FreeSWITCH reads neither before a bridge, so a call
+ * that never bridges loses nothing, and a call that does reads one 6-9 KB completion event fewer
+ * than with a multiset of its own before the first bridge (bench/PROFILE.md).
+ */
+export const BRIDGING_VARIABLES: Readonly<Record<string, string>> = Object.freeze({ continue_on_fail: 'true', hangup_after_bridge: 'true' });
+
 export async function huntGroup(call: Call, groupId: number): Promise<CallAction | null> {
   const preferred = await askCallerMemory(call);
   let result = await huntOnce(call, await planHunt(call, groupId, preferred));
@@ -135,11 +144,11 @@ export async function dialBatch(call: Call, numbers: readonly string[], ringTime
   const { settings, metrics } = call.deps;
   let ready: Promise<void> = Promise.resolve();
   const setup: Record<string, string> = {};
-  if (!call.bridgingReady) {
-    call.bridgingReady = true;
-    // A failed bridge hangs the caller up unless continue_on_fail is set; hangup_after_bridge
-    // ends the caller's leg when an answered bridge ends; ringback is what the caller hears.
-    Object.assign(setup, { continue_on_fail: 'true', hangup_after_bridge: 'true' }, ringbackVariables(call));
+  if (!call.ringbackReady) {
+    call.ringbackReady = true;
+    // What the caller hears while the phones ring (continue_on_fail and hangup_after_bridge came
+    // with the claim: BRIDGING_VARIABLES).
+    Object.assign(setup, ringbackVariables(call));
   }
   if (!call.transferRingbackSet && (call.answeredByUs || setup.transfer_ringback !== undefined)) {
     // A caller the daemon answered (PIN, IVR, queue) hears transfer_ringback, not ringback.

@@ -21,6 +21,8 @@ import { PromptFileStatus, promptFilesInUse } from '../../../src/prompts/file-ch
 import { loadSnapshot } from '../../../src/snapshot/store';
 import type { ConfigSnapshot } from '../../../src/snapshot/types';
 import { CallerMemory } from '../../../src/calls/caller-memory';
+import { BRIDGING_VARIABLES } from '../../../src/calls/steps/hunt';
+import { claimVariables } from '../../../src/esl/call-channel';
 import { dbTargets } from '../../helpers/db';
 import { ScriptedChannel, type ScriptedOptions } from '../../peer/scripted-channel';
 
@@ -92,7 +94,9 @@ export async function stepCall(world: StepWorld, dialed: string, script: Scripte
     prompts: new PromptResolver(world.settings, { has: () => false }),
     promptFiles,
   };
-  const channel = new ScriptedChannel({ promptMs: world.promptMs, ...script });
+  // Claimed as the session claims every call before its first step (call-session.ts flow,
+  // EslCallChannel.claim): the handled flag and the bridging variables are on the channel.
+  const channel = new ScriptedChannel({ promptMs: world.promptMs, claimed: claimVariables(BRIDGING_VARIABLES), ...script });
   const facts = new CallFacts();
   facts.tenantId = plan.call.tenant.id;
   const call = new Call(plan.call, channel, facts, deps, deps.log, openingPrompts(plan));
