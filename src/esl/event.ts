@@ -10,7 +10,7 @@
  * It implements the part of modesl's Event interface that modesl's Connection uses to route
  * messages (getHeader/getBody/getType), for the inbound clients still built on modesl.
  */
-import { LazyHeaders, type EslFrame, type EslFramer } from './parser';
+import { BLANK_LINE, LazyHeaders, type EslFrame, type EslFramer } from './parser';
 
 export class EslEvent {
   private parsed: Record<string, string> | null;
@@ -73,7 +73,7 @@ export function frameToEvent(frame: EslFrame, framer: EslFramer): { event: EslEv
   const type = frame.headers['Content-Type'];
   const raw = frame.body ?? Buffer.alloc(0);
   if (type === 'text/event-plain') {
-    const end = raw.indexOf('\n\n');
+    const end = raw.indexOf(BLANK_LINE);
     const headers = new LazyHeaders(end < 0 ? raw : raw.subarray(0, end), framer);
     let body = '';
     if (end >= 0 && end + 2 < raw.length) {
