@@ -302,14 +302,16 @@ export async function recordPinFailure(knex: Knex, tenant: Tenant, caller: strin
 
 /** Counts one failure in the caller's row (locking at the threshold); the new count, null when there is no row. */
 async function countPinFailure(knex: Knex, tenant: Tenant, caller: string, until: Date): Promise<number | null> {
-  // pin_lockout_failures 0: never locked, failures only counted.
+  // pin_lockout_failures 0: never locked, failures only counted. A count a DBA set below zero
+  // counts from 0 (GREATEST / MAX): -1 + 1 would read as "this failure locked", and on MariaDB a
+  // negative LAST_INSERT_ID comes back unsigned and cannot be written to the column.
   const threshold = tenant.pinLockoutFailures > 0 ? tenant.pinLockoutFailures : null;
   const bindings = [threshold, toDbTimestamp(until), threshold, tenant.id, caller];
   if (dbKind(knex) === 'mysql') {
     const result: unknown = await withLockRetry(() =>
       knex.raw(
-        'UPDATE pin_lockouts SET locked_until = CASE WHEN failures + 1 >= ? THEN ? ELSE locked_until END, ' +
-          'failures = LAST_INSERT_ID(CASE WHEN failures + 1 >= ? THEN 0 ELSE failures + 1 END) WHERE tenant_id = ? AND caller = ?',
+        'UPDATE pin_lockouts SET locked_until = CASE WHEN GREATEST(failures, 0) + 1 >= ? THEN ? ELSE locked_until END, ' +
+          'failures = LAST_INSERT_ID(CASE WHEN GREATEST(failures, 0) + 1 >= ? THEN 0 ELSE GREATEST(failures, 0) + 1 END) WHERE tenant_id = ? AND caller = ?',
         bindings,
       ),
     );
@@ -317,8 +319,8 @@ async function countPinFailure(knex: Knex, tenant: Tenant, caller: string, until
   }
   const rows = await rawRows<{ failures: number | string }>(
     knex,
-    'UPDATE pin_lockouts SET locked_until = CASE WHEN failures + 1 >= ? THEN ? ELSE locked_until END, ' +
-      'failures = CASE WHEN failures + 1 >= ? THEN 0 ELSE failures + 1 END WHERE tenant_id = ? AND caller = ? RETURNING failures',
+    'UPDATE pin_lockouts SET locked_until = CASE WHEN MAX(failures, 0) + 1 >= ? THEN ? ELSE locked_until END, ' +
+      'failures = CASE WHEN MAX(failures, 0) + 1 >= ? THEN 0 ELSE MAX(failures, 0) + 1 END WHERE tenant_id = ? AND caller = ? RETURNING failures',
     bindings,
   );
   return rows.length === 0 ? null : Number(rows[0].failures);

@@ -101,6 +101,14 @@ for (const target of dbTargets()) {
     for (let i = 0; i < 5; i++) t.equal(await recordPinFailure(knex, never, '13700000002', now), null);
     t.equal(await pinLockedUntil(knex, id, '13700000002', now), null);
     t.equal(Number((await knex('pin_lockouts').where({ tenant_id: id, caller: '13700000002' }).first<{ failures: number | string }>('failures'))?.failures), 5);
+    // A DBA sets a count below zero by hand: it counts from 0, no false lockout, no unwritable value.
+    await knex('tenants').where({ id }).update({ pin_lockout_failures: 3 });
+    const three = await tenantOf(knex, id);
+    for (const typo of [-1, -5]) {
+      await knex('pin_lockouts').where({ tenant_id: id, caller: '13700000002' }).update({ failures: typo, locked_until: null });
+      t.equal(await recordPinFailure(knex, three, '13700000002', now), null, `failures ${typo}: not a lockout`);
+      t.equal(Number((await knex('pin_lockouts').where({ tenant_id: id, caller: '13700000002' }).first<{ failures: number | string }>('failures'))?.failures), 1, `failures ${typo}: counted from 0`);
+    }
     // A DBA deletes a caller's row by hand: the next failure creates it again.
     await knex('pin_lockouts').where({ tenant_id: id, caller: '13700000002' }).delete();
     t.equal(await recordPinFailure(knex, never, '13700000002', now), null);
