@@ -229,11 +229,14 @@ export class EslCallChannel implements CallChannel {
    * is not waited for) is for callers that want to wait anyway.
    */
   claim(variables: Readonly<Record<string, string>> = {}): Promise<void> {
+    // Checked before anything is sent: a value multiset cannot carry throws here, to the caller,
+    // instead of leaving the call claimed without hotline_handled.
+    const argument = multisetArgument(claimVariables(variables));
     let subscribed: Promise<void>;
     this.openingWrites = true;
     try {
       subscribed = this.subscribe();
-      const set = this.setVariables(claimVariables(variables));
+      const set = this.execute('multiset', argument, this.options.replyTimeoutMs);
       set.catch(() => undefined);
     } finally {
       this.openingWrites = false;

@@ -202,6 +202,15 @@ t.test('api/response and command/reply are matched in ONE order (modesl keeps tw
   await exec;
 });
 
+t.test('claim: a variable multiset cannot carry is refused before anything is sent', async (t) => {
+  const { channel, fs } = await setup(t);
+  const before = fs.received.length;
+  t.throws(() => channel.claim({ ringback: 'a b' }), /whitespace/);
+  t.equal(channel.handled, false, 'not claimed');
+  await new Promise((r) => setTimeout(r, 50));
+  t.equal(fs.received.length, before, 'nothing written: no myevents, no half claim');
+});
+
 t.test('an api -ERR other than a gone channel rejects with EslCommandError', async (t) => {
   const { channel, fs } = await setup(t);
   const p = channel.api('uuid_bogus x');

@@ -49,6 +49,9 @@ t.test('answered, with a company ringback: the tenant\'s file for both', async (
   t.equal(await huntGroup(call, groupId), null);
   const file = `${world.systemDir}/company-ring.wav`;
   t.same(channel.ran.filter((a) => a.startsWith('multiset')), [`multiset ringback=${file} transfer_ringback=${file}`]);
+  const set = channel.ran.findIndex((a) => a.startsWith('multiset'));
+  t.match(channel.ran[set + 1], /^bridge /, 'the bridge right after it');
+  t.equal(channel.apps[set + 1].startedAt, channel.apps[set].endedAt, 'in one burst: no gap between the ringback and the ring');
 });
 
 t.test('answered, ringback.wav known missing: the ringing tone, which multiset carries', async (t) => {
