@@ -290,13 +290,11 @@ export async function pinLockedUntil(knex: Knex, tenantId: number, caller: strin
  */
 export async function recordPinFailure(knex: Knex, tenant: Tenant, caller: string, at: Date): Promise<Date | null> {
   const until = new Date(at.getTime() + tenant.pinLockoutMinutes * 60_000);
-  let failures = await countPinFailure(knex, tenant, caller, until);
-  if (failures === null) {
-    // The caller's first failure (or a row a DBA deleted): create it, then count as usual.
-    await knex('pin_lockouts').insert({ tenant_id: tenant.id, caller, failures: 0 }).onConflict(['tenant_id', 'caller']).ignore();
-    failures = await countPinFailure(knex, tenant, caller, until);
-    if (failures === null) throw new Error(`pin_lockouts has no row for tenant ${tenant.id} right after it was created`);
-  }
+  const failures = await onRow(
+    `pin_lockouts has no row for tenant ${tenant.id}`,
+    () => countPinFailure(knex, tenant, caller, until),
+    () => knex('pin_lockouts').insert({ tenant_id: tenant.id, caller, failures: 0 }).onConflict(['tenant_id', 'caller']).ignore(),
+  );
   return failures === 0 ? until : null;
 }
 
@@ -307,22 +305,17 @@ async function countPinFailure(knex: Knex, tenant: Tenant, caller: string, until
   // negative LAST_INSERT_ID comes back unsigned and cannot be written to the column.
   const threshold = tenant.pinLockoutFailures > 0 ? tenant.pinLockoutFailures : null;
   const bindings = [threshold, toDbTimestamp(until), threshold, tenant.id, caller];
-  if (dbKind(knex) === 'mysql') {
-    const result: unknown = await withLockRetry(() =>
-      knex.raw(
-        'UPDATE pin_lockouts SET locked_until = CASE WHEN GREATEST(failures, 0) + 1 >= ? THEN ? ELSE locked_until END, ' +
-          'failures = LAST_INSERT_ID(CASE WHEN GREATEST(failures, 0) + 1 >= ? THEN 0 ELSE GREATEST(failures, 0) + 1 END) WHERE tenant_id = ? AND caller = ?',
-        bindings,
-      ),
-    );
+  const mysql = dbKind(knex) === 'mysql';
+  const counted = `${mysql ? 'GREATEST' : 'MAX'}(failures, 0) + 1`;
+  const newCount = `CASE WHEN ${counted} >= ? THEN 0 ELSE ${counted} END`;
+  const update =
+    `UPDATE pin_lockouts SET locked_until = CASE WHEN ${counted} >= ? THEN ? ELSE locked_until END, ` +
+    `failures = ${mysql ? `LAST_INSERT_ID(${newCount})` : newCount} WHERE tenant_id = ? AND caller = ?`;
+  if (mysql) {
+    const result: unknown = await withLockRetry(() => knex.raw(update, bindings));
     return rawChanges(result) === 0 ? null : rawInsertId(result);
   }
-  const rows = await rawRows<{ failures: number | string }>(
-    knex,
-    'UPDATE pin_lockouts SET locked_until = CASE WHEN MAX(failures, 0) + 1 >= ? THEN ? ELSE locked_until END, ' +
-      'failures = CASE WHEN MAX(failures, 0) + 1 >= ? THEN 0 ELSE MAX(failures, 0) + 1 END WHERE tenant_id = ? AND caller = ? RETURNING failures',
-    bindings,
-  );
+  const rows = await rawRows<{ failures: number | string }>(knex, `${update} RETURNING failures`, bindings);
   return rows.length === 0 ? null : Number(rows[0].failures);
 }
 
@@ -339,12 +332,24 @@ export async function clearPinFailures(knex: Knex, tenantId: number, caller: str
  * OK packet (LAST_INSERT_ID(expr), per connection); SQLite with RETURNING.
  */
 export async function takeRotation(knex: Knex, groupId: number): Promise<number> {
-  const taken = await advanceRotation(knex, groupId);
-  if (taken !== null) return taken;
-  // The group's first call (or a row a DBA deleted): create it, then take as usual.
-  await knex('group_rotation').insert({ group_id: groupId, next_index: 0 }).onConflict(['group_id']).ignore();
-  const again = await advanceRotation(knex, groupId);
-  if (again === null) throw new Error(`group_rotation has no row for group ${groupId} right after it was created`);
+  return onRow(
+    `group_rotation has no row for group ${groupId}`,
+    () => advanceRotation(knex, groupId),
+    () => knex('group_rotation').insert({ group_id: groupId, next_index: 0 }).onConflict(['group_id']).ignore(),
+  );
+}
+
+/**
+ * One statement on a row that nearly always exists (`update`, null when it found none). On the
+ * first use of a key, or after a DBA deleted the row, the row is created (`create`: INSERT IGNORE,
+ * so a concurrent creator is harmless) and the statement runs once more.
+ */
+async function onRow<T>(missing: string, update: () => Promise<T | null>, create: () => Promise<unknown>): Promise<T> {
+  const first = await update();
+  if (first !== null) return first;
+  await create();
+  const again = await update();
+  if (again === null) throw new Error(`${missing} right after it was created`);
   return again;
 }
 
