@@ -7,11 +7,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Knex } from 'knex';
 import t, { type Test } from 'tap';
-import { insertAndCharge, statementLimits, SQLITE_MAX_VARIABLES } from '../../src/cdr/batch';
+import { insertAndCharge, sqliteStatementRows, SQLITE_ROWS_PER_STATEMENT, statementLimits, SQLITE_MAX_VARIABLES } from '../../src/cdr/batch';
 import { fitColumns, type CdrRecord } from '../../src/cdr/record';
 import { asciiJson, CdrSpool, countLines, isBlankLine } from '../../src/cdr/spool';
 import { CdrWriter, writeCdrs } from '../../src/cdr/writer';
 import { toDbTimestamp } from '../../src/db/connect';
+import { STATEMENT_CACHE_MAX_SQL } from '../../src/db/sqlite-statements';
 import { formatMoney, money, parseMoney } from '../../src/domain/money';
 import { createLogger } from '../../src/log';
 import { Metrics } from '../../src/metrics';
@@ -333,6 +334,50 @@ eachDb(t, 'one batch stays within the database\'s statement limits', async (t, {
   const again = await knex.transaction((trx) => insertAndCharge(trx, records, undefined, lim));
   t.equal(again.fresh, 0, 'the same batch again: nothing new (duplicates found across statements)');
   t.equal((await usage(knex, tenant, 'day', '2026-11-21'))?.spend, '30.0000');
+});
+
+void t.test('SQLite INSERTs come in a few fixed row counts, so their texts repeat', async (t) => {
+  for (const perStatement of [1, 3, 64, 100, 799, 5000]) {
+    const seen = new Set<number>();
+    for (let rows = 0; rows <= 700; rows++) {
+      const sizes = sqliteStatementRows(rows, perStatement);
+      const sum = sizes.reduce((a, b) => a + b, 0);
+      if (sum !== rows) t.fail(`${rows} rows, ${perStatement} a statement: the sizes ${sizes.join('+')} add up to ${sum}`);
+      for (const [i, size] of sizes.entries()) {
+        seen.add(size);
+        if (size > perStatement || size > SQLITE_ROWS_PER_STATEMENT || (size & (size - 1)) !== 0) t.fail(`${rows} rows: ${size} is not a power of two within the limits`);
+        if (i > 0 && size > sizes[i - 1]) t.fail(`${rows} rows: sizes not falling (${sizes.join(', ')})`);
+      }
+    }
+    const largest = Math.min(perStatement, SQLITE_ROWS_PER_STATEMENT);
+    t.ok(seen.size <= Math.floor(Math.log2(largest)) + 1, `${perStatement} a statement: ${seen.size} row counts over every batch of 0-700 rows`);
+  }
+  t.same(sqliteStatementRows(300, 1000), [64, 64, 64, 64, 32, 8, 4]);
+  t.same(sqliteStatementRows(0, 1000), []);
+});
+
+void t.test('SQLite: batches of any size reuse a handful of INSERT texts, each short enough to stay compiled', async (t) => {
+  const target = dbTargets().find((x) => x.name === 'sqlite');
+  if (!target) throw new Error('test/helpers/db.ts lists no SQLite target');
+  const db = await target.create();
+  t.teardown(() => db.destroy());
+  const tenant = await addTenant(db.knex, { balance: null });
+  const texts = new Set<string>();
+  const onQuery = (q: { sql: string }): void => {
+    if (/^INSERT INTO .cdrs/i.test(q.sql)) texts.add(q.sql);
+  };
+  db.knex.on('query', onQuery);
+  let n = 0;
+  for (const size of [1, 7, 40, 63, 64, 65, 130, 281]) {
+    const records = Array.from({ length: size }, () => fitColumns(cdr(n++, { tenant_id: tenant })));
+    const result = await db.knex.transaction((trx) => insertAndCharge(trx, records));
+    t.equal(result.fresh, size, `a batch of ${size}: every row inserted`);
+  }
+  db.knex.removeListener('query', onQuery);
+  t.equal(Number(((await db.knex('cdrs').count('* as n').first()) as { n: unknown }).n), n, 'every row of every batch there');
+  t.ok(texts.size <= 7, `${texts.size} INSERT texts for 8 batch sizes (one per power of two up to 64)`);
+  const longest = Math.max(...[...texts].map((s) => s.length));
+  t.ok(longest <= STATEMENT_CACHE_MAX_SQL, `the longest (64 rows) is ${longest} characters: kept by the statement cache (at most ${STATEMENT_CACHE_MAX_SQL})`);
 });
 
 void t.test('the spool-depth count (bytes) and the replay (text) agree on what a record line is', async (t) => {
