@@ -29,8 +29,14 @@ export class PromptResolver {
   private readonly engine: Settings['tts']['engine'];
   private readonly voice: string;
   private readonly cacheDir: string;
-  private readonly systemDir: string;
   private readonly speakPrefix: string;
+  /** Each system prompt's file, joined once. */
+  private readonly systemFiles: ReadonlyMap<string, string>;
+  /**
+   * A TTS prompt row's cache key and file (a sha256 of voice and text), made once per row: a row
+   * object lives as long as its configuration snapshot, and a reload makes new ones.
+   */
+  private readonly ttsFiles = new WeakMap<Prompt, { key: string; file: string }>();
 
   /**
    * Throws when the settings cannot give playable paths (a cache or prompts directory with
@@ -43,7 +49,8 @@ export class PromptResolver {
   ) {
     this.engine = settings.tts.engine;
     this.voice = settings.tts.voice;
-    this.systemDir = mediaPath('PROMPTS_DIR', settings.prompts.systemDir);
+    const systemDir = mediaPath('PROMPTS_DIR', settings.prompts.systemDir);
+    this.systemFiles = new Map(SYSTEM_PROMPTS.map((name) => [name, path.posix.join(systemDir, `${name}.wav`)]));
     this.cacheDir = this.engine === 'espeak' ? mediaPath('TTS_CACHE_DIR', path.resolve(settings.tts.cacheDir)) : '';
     if (this.engine === 'freeswitch' && !ENGINE_VOICE.test(settings.tts.freeswitchEngine)) {
       throw new Error(`TTS_FREESWITCH_ENGINE must be "engine|voice" (letters, digits, _ . -), not ${JSON.stringify(settings.tts.freeswitchEngine)}`);
@@ -53,8 +60,9 @@ export class PromptResolver {
 
   /** A system prompt: always a file in PROMPTS_DIR (rendered by `npm run prompts` or recorded). */
   system(name: SystemPromptName): PlayInstruction {
-    if (!(SYSTEM_PROMPTS as readonly string[]).includes(name)) throw new Error(`unknown system prompt ${String(name)}`);
-    return { app: 'playback', arg: path.posix.join(this.systemDir, `${name}.wav`) };
+    const file = this.systemFiles.get(name);
+    if (file === undefined) throw new Error(`unknown system prompt ${String(name)}`);
+    return { app: 'playback', arg: file };
   }
 
   /**
@@ -78,9 +86,14 @@ export class PromptResolver {
       if (text === null) return this.fallback(fallback, `prompt ${prompt.id}: nothing speakable left in tts_text`);
       return { app: 'speak', arg: this.speakPrefix + text };
     }
-    const key = ttsCacheKey(this.voice, prompt.ttsText);
-    if (!this.cache.has(key)) return this.fallback(fallback, `prompt ${prompt.id}: tts_text not rendered (yet, or rendering failed)`);
-    return { app: 'playback', arg: path.posix.join(this.cacheDir, `${key}.wav`) };
+    let tts = this.ttsFiles.get(prompt);
+    if (tts === undefined) {
+      const key = ttsCacheKey(this.voice, prompt.ttsText);
+      tts = { key, file: path.posix.join(this.cacheDir, `${key}.wav`) };
+      this.ttsFiles.set(prompt, tts);
+    }
+    if (!this.cache.has(tts.key)) return this.fallback(fallback, `prompt ${prompt.id}: tts_text not rendered (yet, or rendering failed)`);
+    return { app: 'playback', arg: tts.file };
   }
 
   /** resolve() by prompt id (tenants.welcome_prompt_id, routing_rules.target_id …); null = fallback. */

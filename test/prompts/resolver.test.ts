@@ -76,6 +76,18 @@ t.test('espeak: a rendered tts_text plays its cached WAV; an unrendered one fall
   t.equal(playback.arg, '/usr/share/freeswitch/sounds/hotline/welcome.wav', 'the text itself never reaches the command: only a hash path does');
 });
 
+t.test('a row not rendered at first plays its file once the render lands (the key is kept, not the answer)', async (t) => {
+  const text = '稍后再拨';
+  const rendered = new Set<string>();
+  const r = new PromptResolver(settings(), { has: (k: string) => rendered.has(k) });
+  const row = prompt(10, { ttsText: text });
+  t.match(r.resolve(row, 'welcome'), { arg: '/usr/share/freeswitch/sounds/hotline/welcome.wav', fallback: /not rendered/ }, 'before the render');
+  rendered.add(ttsCacheKey('cmn', text));
+  t.same(r.resolve(row, 'welcome'), { app: 'playback', arg: `${CACHE}/${ttsCacheKey('cmn', text)}.wav` }, 'the same row object, after');
+  const reloaded = prompt(10, { ttsText: '另一句' });
+  t.match(r.resolve(reloaded, 'welcome'), { fallback: /not rendered/ }, 'a reloaded row with a new text: its own key');
+});
+
 t.test('the hash is of voice and text', async (t) => {
   t.not(ttsCacheKey('cmn', 'abc'), ttsCacheKey('en', 'abc'), 'another voice, another file');
   t.not(ttsCacheKey('cm', 'nabc'), ttsCacheKey('cmn', 'abc'), 'no ambiguity between voice and text');
