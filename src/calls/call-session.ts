@@ -175,8 +175,11 @@ export class CallSession {
     this.identified = id;
     this.facts.tenantId = id.tenant.id;
     this.facts.geo = id.geo;
-    const log = this.log.child({ tenant_id: id.tenant.id });
-    const call = new Call(id, this.channel, this.facts, this.deps, log, greeting, this.acceptedHr);
+    // Added to the call's own logger rather than a child of it: pino makes a logger it derives a
+    // child from into a prototype, and doing that to a fresh object on every call cost ~8 µs a
+    // call (a child of a child and one line: 11 µs; setBindings and the line: 3.3 µs).
+    this.log.setBindings({ tenant_id: id.tenant.id });
+    const call = new Call(id, this.channel, this.facts, this.deps, this.log, greeting, this.acceptedHr);
     this.armSpendGuard(call);
     return call;
   }

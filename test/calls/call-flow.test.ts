@@ -5,6 +5,8 @@
  * wrote with what the configuration says.
  */
 import http from 'node:http';
+import { Writable } from 'node:stream';
+import pino from 'pino';
 import t from 'tap';
 import type { Knex } from 'knex';
 import { placeCall, startCall, type CallRecord, type CallScript } from '../peer/fake-freeswitch';
@@ -259,4 +261,27 @@ t.test('drain time over: remaining calls are hung up, CDRs still written', async
   t.teardown(() => knex.destroy());
   const row = (await knex('cdrs').where({ call_uuid: record.uuid }).first()) as { outcome: string } | undefined;
   t.ok(row, 'CDR written for the call cut by shutdown');
+});
+
+t.test('every line a call logs names the call, and the tenant once it is known', async (t) => {
+  const lines: Array<Record<string, unknown>> = [];
+  const logger = pino({ level: 'info' }, new Writable({ write: (chunk: Buffer, _enc, done) => { lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>); done(); } }));
+  const d = await startTestDaemon(tempSqliteUrl(), {}, {}, logger);
+  t.teardown(() => d.stop());
+  const tenant = ((await d.knex('access_numbers').where({ number: DEMO }).first()) as { tenant_id: number }).tenant_id;
+  const answered = await placeCall(d.port, { caller: CALLER, destination: DEMO, legs: { '13800000001': { result: 'answer', talkMs: 50 } } });
+  const unknown = await placeCall(d.port, { caller: CALLER, destination: '4009999999' });
+  await d.cdr(answered.uuid);
+  await d.cdr(unknown.uuid);
+  const leg = lines.filter((l) => l.msg === 'leg finished');
+  t.equal(leg.length, 1, 'one leg line for the answered call');
+  t.match(leg[0], { call_uuid: answered.uuid, tenant_id: tenant, leg: 'answered' }, 'the leg line names the call and its tenant');
+  const notInService = lines.filter((l) => l.msg === 'number not in service');
+  t.equal(notInService.length, 1);
+  t.match(notInService[0], { call_uuid: unknown.uuid }, 'a call with no tenant still names its call');
+  t.notOk('tenant_id' in notInService[0], 'and names no tenant');
+  const next = await placeCall(d.port, { caller: CALLER, destination: DEMO, legs: { '13800000001': { result: 'answer', talkMs: 50 } } });
+  await d.cdr(next.uuid);
+  const second = lines.filter((l) => l.msg === 'leg finished')[1];
+  t.match(second, { call_uuid: next.uuid, tenant_id: tenant }, 'the next call: its own call, not the one before');
 });
