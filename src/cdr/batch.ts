@@ -26,6 +26,7 @@ import { escape } from 'mysql2';
 import { chargeNewCdrs, fitCost, type CappedCharge } from '../billing/usage';
 import { dbKind } from '../db/connect';
 import { withLockRetry } from '../db/lock-retry';
+import { STATEMENT_CACHE_MAX_SQL } from '../db/sqlite-statements';
 import { parseMoneyCapped } from '../domain/money';
 import { missedCallsOf, queueMissedCalls } from '../notify';
 import type { Tenant } from '../snapshot/types';
@@ -222,9 +223,19 @@ async function insertNew(trx: Knex.Transaction, rows: ReadonlyArray<Record<strin
  * Most rows in one SQLite INSERT. A power of two: a batch is cut into statements of
  * `sqliteStatementRows` sizes, so the same few texts come back batch after batch and
  * src/db/sqlite-statements.ts hands out the compiled statement instead of SQLite parsing and
- * planning a new text of every batch's size (a 300-row INSERT took ~3 % of the daemon's CPU).
+ * planning a new text of every batch's size (bench/PROFILE.md, release 8: 5 % less CPU a call
+ * under load). Fewer rows when a text that long would not be kept (sqliteRowsThatStayCompiled).
  */
 export const SQLITE_ROWS_PER_STATEMENT = 64;
+
+/**
+ * Rows of an INSERT whose text the statement cache keeps (at most STATEMENT_CACHE_MAX_SQL
+ * characters): 47 rows for the cdrs table's 24 columns, so statements of up to 32. At least 1: with so many columns that no
+ * row fits, each statement is compiled anew, as any long text is.
+ */
+export function sqliteRowsThatStayCompiled(fixedChars: number, tupleChars: number): number {
+  return Math.max(1, Math.floor((STATEMENT_CACHE_MAX_SQL - fixedChars + 2) / (tupleChars + 2)));
+}
 
 /**
  * The row counts of the INSERTs for `rows` rows, at most `perStatement` each: as many full
@@ -252,7 +263,8 @@ export function sqliteStatementRows(rows: number, perStatement: number): number[
 async function insertSqlite(trx: Knex.Transaction, columns: readonly string[], rows: ReadonlyArray<Record<string, unknown>>, batch: string, lim: StatementLimits): Promise<string[]> {
   const head = `INSERT INTO "cdrs" (${columns.map((c) => `"${c}"`).join(', ')}, "write_batch") VALUES `;
   const tuple = `(${columns.map(() => '?').join(', ')}, ?)`;
-  const perStatement = Math.max(1, Math.min(MAX_ROWS_PER_STATEMENT, Math.floor(lim.variables / (columns.length + 1))));
+  const tail = ' ON CONFLICT ("call_uuid") DO NOTHING RETURNING "call_uuid"';
+  const perStatement = Math.max(1, Math.min(MAX_ROWS_PER_STATEMENT, Math.floor(lim.variables / (columns.length + 1)), sqliteRowsThatStayCompiled(head.length + tail.length, tuple.length)));
   const out: string[] = [];
   let start = 0;
   for (const size of sqliteStatementRows(rows.length, perStatement)) {
@@ -263,7 +275,7 @@ async function insertSqlite(trx: Knex.Transaction, columns: readonly string[], r
       for (const c of columns) bindings.push(row[c] as Knex.RawBinding);
       bindings.push(batch);
     }
-    const returned: Array<{ call_uuid: string }> = await trx.raw(`${head}${chunk.map(() => tuple).join(', ')} ON CONFLICT ("call_uuid") DO NOTHING RETURNING "call_uuid"`, bindings);
+    const returned: Array<{ call_uuid: string }> = await trx.raw(`${head}${chunk.map(() => tuple).join(', ')}${tail}`, bindings);
     for (const r of returned) out.push(r.call_uuid);
   }
   return out;

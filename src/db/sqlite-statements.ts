@@ -16,10 +16,11 @@
  * - knex changes a statement's integer mode only for a query that asks (`options({ safeIntegers
  *   })`, which this code never does); a reused statement is put back to the connection's default
  *   first, so a mode set once cannot leak into the next query of the same text.
- * - Texts longer than STATEMENT_CACHE_MAX_SQL are not kept: they rarely repeat and would hold
- *   memory for nothing. The multi-row CDR INSERT repeats because src/cdr/batch.ts cuts every batch
- *   into statements of a few fixed row counts (`sqliteStatementRows`, at most 64 rows: about
- *   10 KB of text for the cdrs table's columns), so the limit lets those in.
+ * - Texts longer than STATEMENT_CACHE_MAX_SQL are not kept: they rarely repeat (a text whose
+ *   length follows a batch's row count: the live_calls delete of a CDR batch, a long IN list),
+ *   and a compiled statement of thousands of values holds up to a megabyte outside the V8 heap.
+ *   The multi-row CDR INSERT repeats: src/cdr/batch.ts cuts every batch into statements of a few
+ *   fixed row counts, each short enough to be kept (`sqliteRowsThatStayCompiled`).
  */
 
 /** The part of a better-sqlite3 Statement this cache touches. */
@@ -35,7 +36,7 @@ export interface SqliteStatementSource {
 /** Statements kept per connection. */
 export const STATEMENT_CACHE_SIZE = 200;
 /** Longer texts are prepared each time, as before. */
-export const STATEMENT_CACHE_MAX_SQL = 16_384;
+export const STATEMENT_CACHE_MAX_SQL = 4096;
 
 export interface StatementCacheStats {
   /** Statements handed out from the cache. */
