@@ -3,8 +3,6 @@
  * FreeSWITCH side (freeswitch/sounds/hotline/README.md lists them). Here, in the lower folder, so
  * src/prompts (texts, renderer, resolver, file check) needs nothing from src/calls.
  */
-import path from 'node:path/posix';
-import type { Settings } from '../config';
 
 export const SYSTEM_PROMPTS = [
   'not_in_service', 'service_unavailable', 'nobody_answered', 'all_busy', 'blocked', 'capped',
@@ -13,8 +11,3 @@ export const SYSTEM_PROMPTS = [
 ] as const;
 
 export type SystemPromptName = (typeof SYSTEM_PROMPTS)[number];
-
-export function systemPromptPath(settings: Pick<Settings, 'prompts'>, name: string): string {
-  if (!(SYSTEM_PROMPTS as readonly string[]).includes(name)) throw new Error(`unknown system prompt ${name}`);
-  return path.join(settings.prompts.systemDir, `${name}.wav`);
-}
