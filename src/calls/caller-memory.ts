@@ -17,7 +17,8 @@
  * test/calls/caller-memory.test.ts compares the two on SQLite and MariaDB.
  */
 import type { Knex } from 'knex';
-import { rawRows, toDbTimestamp } from '../db/connect';
+import { dbKind, rawRows, toDbTimestamp } from '../db/connect';
+import { itemsThatStayCompiled, repeatableChunks } from '../db/sqlite-statements';
 
 export type CallerMemoryLookup = (tenantId: number, caller: string, since: Date) => Promise<string | null>;
 
@@ -42,6 +43,9 @@ export interface CallerMemoryOptions {
   maxQueued?: number;
 }
 
+/** Lookups in one statement (one batch) unless told otherwise. */
+const DEFAULT_MAX_BATCH = 64;
+
 export class CallerMemoryTimeout extends Error {
   override readonly name = 'CallerMemoryTimeout';
   readonly code = 'CALLER_MEMORY_TIMEOUT';
@@ -57,14 +61,14 @@ export class CallerMemory {
   private readonly maxBatch: number;
   private readonly maxInFlight: number;
   private readonly maxQueued: number;
-  /** Statements sent and lookups answered, for the benchmark and tests (batching factor). */
-  readonly stats = { statements: 0, lookups: 0, expired: 0, cancelled: 0 };
+  /** Batches sent (one statement each, on SQLite a few) and lookups answered, for tests (batching factor). */
+  readonly stats = { batches: 0, lookups: 0, expired: 0, cancelled: 0 };
 
   constructor(
     private readonly knex: Knex,
     private readonly options: CallerMemoryOptions,
   ) {
-    this.maxBatch = Math.max(1, options.maxBatch ?? 64);
+    this.maxBatch = Math.max(1, options.maxBatch ?? DEFAULT_MAX_BATCH);
     // One: a hunt after a greeting asks before it plays (run-action.ts), so waiting for the
     // statement out is heard by nobody, and the bigger batches cut the statements a call from 0.35
     // to 0.22 and mariadbd's CPU a call by 14 % (bench/PROFILE.md). A hunt with no greeting left
@@ -133,9 +137,8 @@ export class CallerMemory {
 
   private async send(batch: Waiter[]): Promise<void> {
     try {
-      const boundMs = Math.max(1, Math.max(...batch.map((w) => w.deadline)) - performance.now());
-      const rows = await batchQuery(this.knex, batch, boundMs);
-      this.stats.statements++;
+      const rows = await batchQuery(this.knex, batch, Math.max(...batch.map((w) => w.deadline)));
+      this.stats.batches++;
       this.stats.lookups += batch.length;
       const found = new Map<number, string>();
       for (const row of rows) found.set(Number(row.k), String(row.answered_by));
@@ -152,11 +155,37 @@ export class CallerMemory {
  * window's start, tagged with the lookup's position. Each member is a derived table so that
  * SQLite accepts its ORDER BY and LIMIT inside the compound select; the index
  * cdrs(caller, tenant_id, answered_at) serves every member.
+ *
+ * On SQLite a batch goes as several shorter unions of a few fixed sizes (`repeatableChunks`),
+ * one after another: SQLite compiles every text its statement cache does not keep, and a union
+ * of 64 lookups (12 KB) is longer than it keeps; compiling it for every batch was 2 % of the
+ * daemon's CPU under load (bench/PROFILE.md, release 8). MariaDB parses every text anyway: one
+ * statement, one round trip.
  */
-function batchQuery(knex: Knex, batch: readonly Waiter[], boundMs: number): Promise<Array<{ k: number | string; answered_by: string }>> {
-  const member =
-    'SELECT ? AS k, answered_by FROM (SELECT answered_by FROM cdrs WHERE tenant_id = ? AND caller = ? AND answered_at >= ? AND answered_by IS NOT NULL ORDER BY answered_at DESC LIMIT 1) AS m';
-  const sql = batch.map((_, i) => member.replace(' AS m', ` AS m${i}`)).join(' UNION ALL ');
-  const bindings = batch.flatMap((w, i) => [i, w.tenantId, w.caller, w.since]);
-  return rawRows(knex, sql, bindings, { timeoutMs: boundMs });
+async function batchQuery(knex: Knex, batch: readonly Waiter[], deadline: number): Promise<Array<{ k: number | string; answered_by: string }>> {
+  if (dbKind(knex) !== 'sqlite') return rawRows(knex, unionOf(batch.length), bindingsOf(batch, 0), { timeoutMs: Math.max(1, deadline - performance.now()) });
+  const rows: Array<{ k: number | string; answered_by: string }> = [];
+  let start = 0;
+  for (const size of repeatableChunks(batch.length, SQLITE_UNION_MEMBERS)) {
+    rows.push(...(await rawRows<{ k: number | string; answered_by: string }>(knex, unionOf(size), bindingsOf(batch.slice(start, start + size), start))));
+    start += size;
+  }
+  return rows;
 }
+
+const MEMBER =
+  'SELECT ? AS k, answered_by FROM (SELECT answered_by FROM cdrs WHERE tenant_id = ? AND caller = ? AND answered_at >= ? AND answered_by IS NOT NULL ORDER BY answered_at DESC LIMIT 1) AS m';
+const UNION = ' UNION ALL ';
+
+/** The statement for `members` lookups; its text depends on nothing else. */
+function unionOf(members: number): string {
+  return Array.from({ length: members }, (_, i) => `${MEMBER}${i}`).join(UNION);
+}
+
+/** The lookups' bindings; `k` is each lookup's position in the whole batch (from `first`). */
+function bindingsOf(lookups: readonly Waiter[], first: number): Knex.RawBinding[] {
+  return lookups.flatMap((w, i) => [first + i, w.tenantId, w.caller, w.since]);
+}
+
+/** Lookups in one SQLite union whose text the statement cache keeps (20: unions of up to 16). */
+const SQLITE_UNION_MEMBERS = itemsThatStayCompiled(0, `${MEMBER}${DEFAULT_MAX_BATCH}`.length, UNION.length);

@@ -26,7 +26,7 @@ import { escape } from 'mysql2';
 import { chargeNewCdrs, fitCost, type CappedCharge } from '../billing/usage';
 import { dbKind } from '../db/connect';
 import { withLockRetry } from '../db/lock-retry';
-import { STATEMENT_CACHE_MAX_SQL } from '../db/sqlite-statements';
+import { itemsThatStayCompiled, repeatableChunks } from '../db/sqlite-statements';
 import { parseMoneyCapped } from '../domain/money';
 import { missedCallsOf, queueMissedCalls } from '../notify';
 import type { Tenant } from '../snapshot/types';
@@ -220,54 +220,22 @@ async function insertNew(trx: Knex.Transaction, rows: ReadonlyArray<Record<strin
 }
 
 /**
- * Most rows in one SQLite INSERT. A power of two: a batch is cut into statements of
- * `sqliteStatementRows` sizes, so the same few texts come back batch after batch and
- * src/db/sqlite-statements.ts hands out the compiled statement instead of SQLite parsing and
- * planning a new text of every batch's size (bench/PROFILE.md, release 8: 5 % less CPU a call
- * under load). Fewer rows when a text that long would not be kept (sqliteRowsThatStayCompiled).
+ * Most rows in one SQLite INSERT. A batch is cut into statements of a few fixed row counts
+ * (`repeatableChunks`), each short enough for src/db/sqlite-statements.ts to keep compiled,
+ * instead of SQLite parsing and planning a new text of every batch's size (bench/PROFILE.md,
+ * release 8): 32 rows for the cdrs table's columns (`itemsThatStayCompiled`).
  */
-export const SQLITE_ROWS_PER_STATEMENT = 64;
-
-/**
- * Rows of an INSERT whose text the statement cache keeps (at most STATEMENT_CACHE_MAX_SQL
- * characters): 47 rows for the cdrs table's 24 columns, so statements of up to 32. At least 1: with so many columns that no
- * row fits, each statement is compiled anew, as any long text is.
- */
-export function sqliteRowsThatStayCompiled(fixedChars: number, tupleChars: number): number {
-  return Math.max(1, Math.floor((STATEMENT_CACHE_MAX_SQL - fixedChars + 2) / (tupleChars + 2)));
-}
-
-/**
- * The row counts of the INSERTs for `rows` rows, at most `perStatement` each: as many full
- * statements of the largest power of two allowed as fit, then the rest in falling powers of two
- * (300 → 64, 64, 64, 64, 32, 8, 4). At most log2(SQLITE_ROWS_PER_STATEMENT) + 1 texts per
- * column set ever, whatever the batch sizes.
- */
-export function sqliteStatementRows(rows: number, perStatement: number): number[] {
-  let size = 1;
-  while (size * 2 <= Math.min(perStatement, SQLITE_ROWS_PER_STATEMENT)) size *= 2;
-  const sizes: number[] = [];
-  let left = rows;
-  for (; left >= size; left -= size) sizes.push(size);
-  // What is left is below `size`: its binary digits.
-  for (let part = size / 2; part >= 1; part /= 2) {
-    if (left >= part) {
-      sizes.push(part);
-      left -= part;
-    }
-  }
-  return sizes;
-}
+const SQLITE_ROWS_PER_STATEMENT = 64;
 
 /** SQLite: bound variables (at most lim.variables a statement); RETURNING names the inserted rows. */
 async function insertSqlite(trx: Knex.Transaction, columns: readonly string[], rows: ReadonlyArray<Record<string, unknown>>, batch: string, lim: StatementLimits): Promise<string[]> {
   const head = `INSERT INTO "cdrs" (${columns.map((c) => `"${c}"`).join(', ')}, "write_batch") VALUES `;
   const tuple = `(${columns.map(() => '?').join(', ')}, ?)`;
   const tail = ' ON CONFLICT ("call_uuid") DO NOTHING RETURNING "call_uuid"';
-  const perStatement = Math.max(1, Math.min(MAX_ROWS_PER_STATEMENT, Math.floor(lim.variables / (columns.length + 1)), sqliteRowsThatStayCompiled(head.length + tail.length, tuple.length)));
+  const perStatement = Math.max(1, Math.min(SQLITE_ROWS_PER_STATEMENT, Math.floor(lim.variables / (columns.length + 1)), itemsThatStayCompiled(head.length + tail.length, tuple.length, 2)));
   const out: string[] = [];
   let start = 0;
-  for (const size of sqliteStatementRows(rows.length, perStatement)) {
+  for (const size of repeatableChunks(rows.length, perStatement)) {
     const chunk = rows.slice(start, start + size);
     start += size;
     const bindings: Knex.RawBinding[] = [];

@@ -19,8 +19,9 @@
  * - Texts longer than STATEMENT_CACHE_MAX_SQL are not kept: they rarely repeat (a text whose
  *   length follows a batch's row count: the live_calls delete of a CDR batch, a long IN list),
  *   and a compiled statement of thousands of values holds up to a megabyte outside the V8 heap.
- *   The multi-row CDR INSERT repeats: src/cdr/batch.ts cuts every batch into statements of a few
- *   fixed row counts, each short enough to be kept (`sqliteRowsThatStayCompiled`).
+ *   The multi-row CDR INSERT and the batched caller-memory UNION repeat: src/cdr/batch.ts and
+ *   src/calls/caller-memory.ts cut every batch into statements of a few fixed sizes
+ *   (`repeatableChunks`), each short enough to be kept (`itemsThatStayCompiled`).
  */
 
 /** The part of a better-sqlite3 Statement this cache touches. */
@@ -37,6 +38,39 @@ export interface SqliteStatementSource {
 export const STATEMENT_CACHE_SIZE = 200;
 /** Longer texts are prepared each time, as before. */
 export const STATEMENT_CACHE_MAX_SQL = 4096;
+
+/**
+ * How many items (rows of a multi-row INSERT, members of a UNION ALL) one statement may carry
+ * for its text to stay within STATEMENT_CACHE_MAX_SQL and so be kept: `fixedChars` of text
+ * around the items, each at most `itemChars` long, `separatorChars` between two. At least 1 (a
+ * statement longer than that is compiled each time, as any long text is).
+ */
+export function itemsThatStayCompiled(fixedChars: number, itemChars: number, separatorChars: number): number {
+  return Math.max(1, Math.floor((STATEMENT_CACHE_MAX_SQL - fixedChars + separatorChars) / (itemChars + separatorChars)));
+}
+
+/**
+ * Cuts `count` items into statements whose sizes are powers of two, none above `max`: as many
+ * of the largest power of two allowed as fit, then the rest in falling powers of two (300 items,
+ * max 64: 64, 64, 64, 64, 32, 8, 4). A statement whose text follows its item count then comes
+ * back in at most log2(max) + 1 texts, whatever the counts, and stays compiled; one text per
+ * count would be compiled anew for nearly every batch.
+ */
+export function repeatableChunks(count: number, max: number): number[] {
+  let size = 1;
+  while (size * 2 <= max) size *= 2;
+  const sizes: number[] = [];
+  let left = count;
+  for (; left >= size; left -= size) sizes.push(size);
+  // What is left is below `size`: its binary digits.
+  for (let part = size / 2; part >= 1; part /= 2) {
+    if (left >= part) {
+      sizes.push(part);
+      left -= part;
+    }
+  }
+  return sizes;
+}
 
 export interface StatementCacheStats {
   /** Statements handed out from the cache. */

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Knex } from 'knex';
 import t, { type Test } from 'tap';
-import { insertAndCharge, sqliteRowsThatStayCompiled, sqliteStatementRows, SQLITE_ROWS_PER_STATEMENT, statementLimits, SQLITE_MAX_VARIABLES } from '../../src/cdr/batch';
+import { insertAndCharge, statementLimits, SQLITE_MAX_VARIABLES } from '../../src/cdr/batch';
 import { fitColumns, type CdrRecord } from '../../src/cdr/record';
 import { asciiJson, CdrSpool, countLines, isBlankLine } from '../../src/cdr/spool';
 import { CdrWriter, writeCdrs } from '../../src/cdr/writer';
@@ -336,26 +336,6 @@ eachDb(t, 'one batch stays within the database\'s statement limits', async (t, {
   t.equal((await usage(knex, tenant, 'day', '2026-11-21'))?.spend, '30.0000');
 });
 
-void t.test('SQLite INSERTs come in a few fixed row counts, so their texts repeat', async (t) => {
-  for (const perStatement of [1, 3, 64, 100, 799, 5000]) {
-    const seen = new Set<number>();
-    for (let rows = 0; rows <= 700; rows++) {
-      const sizes = sqliteStatementRows(rows, perStatement);
-      const sum = sizes.reduce((a, b) => a + b, 0);
-      if (sum !== rows) t.fail(`${rows} rows, ${perStatement} a statement: the sizes ${sizes.join('+')} add up to ${sum}`);
-      for (const [i, size] of sizes.entries()) {
-        seen.add(size);
-        if (size > perStatement || size > SQLITE_ROWS_PER_STATEMENT || (size & (size - 1)) !== 0) t.fail(`${rows} rows: ${size} is not a power of two within the limits`);
-        if (i > 0 && size > sizes[i - 1]) t.fail(`${rows} rows: sizes not falling (${sizes.join(', ')})`);
-      }
-    }
-    const largest = Math.min(perStatement, SQLITE_ROWS_PER_STATEMENT);
-    t.ok(seen.size <= Math.floor(Math.log2(largest)) + 1, `${perStatement} a statement: ${seen.size} row counts over every batch of 0-700 rows`);
-  }
-  t.same(sqliteStatementRows(300, 1000), [64, 64, 64, 64, 32, 8, 4]);
-  t.same(sqliteStatementRows(0, 1000), []);
-});
-
 void t.test('SQLite: batches of any size reuse a handful of INSERT texts, each short enough to stay compiled', async (t) => {
   const target = dbTargets().find((x) => x.name === 'sqlite');
   if (!target) throw new Error('test/helpers/db.ts lists no SQLite target');
@@ -380,7 +360,6 @@ void t.test('SQLite: batches of any size reuse a handful of INSERT texts, each s
   t.ok(texts.size >= 4 && texts.size <= 6, `${texts.size} INSERT texts for 8 batch sizes (one per power of two up to 32)`);
   const longest = Math.max(...[...texts].map((s) => s.length));
   t.ok(longest <= STATEMENT_CACHE_MAX_SQL, `the longest is ${longest} characters: kept by the statement cache (at most ${STATEMENT_CACHE_MAX_SQL})`);
-  t.equal(sqliteRowsThatStayCompiled(STATEMENT_CACHE_MAX_SQL * 2, 75), 1, 'a head longer than the limit: one row a statement, still inserted');
 });
 
 void t.test('the spool-depth count (bytes) and the replay (text) agree on what a record line is', async (t) => {

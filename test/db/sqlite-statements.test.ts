@@ -6,7 +6,7 @@
 import Database from 'better-sqlite3';
 import t from 'tap';
 import { createKnex } from '../../src/db/connect';
-import { cachePreparedStatements } from '../../src/db/sqlite-statements';
+import { cachePreparedStatements, itemsThatStayCompiled, repeatableChunks, STATEMENT_CACHE_MAX_SQL } from '../../src/db/sqlite-statements';
 
 function memoryDb(): Database.Database {
   const db = new Database(':memory:');
@@ -97,4 +97,33 @@ t.test('knex on SQLite (createKnex) runs through the cache', async (t) => {
   } finally {
     await client.releaseConnection(conn);
   }
+});
+
+t.test('repeatableChunks: powers of two within the bound, adding up, falling, few sizes whatever the count', async (t) => {
+  for (const max of [1, 3, 16, 22, 64, 100, 5000]) {
+    const seen = new Set<number>();
+    for (let count = 0; count <= 700; count++) {
+      const sizes = repeatableChunks(count, max);
+      const sum = sizes.reduce((a, b) => a + b, 0);
+      if (sum !== count) t.fail(`${count} items, max ${max}: the sizes ${sizes.join('+')} add up to ${sum}`);
+      for (const [i, size] of sizes.entries()) {
+        seen.add(size);
+        if (size > max || (size & (size - 1)) !== 0) t.fail(`${count} items, max ${max}: ${size} is not a power of two within the bound`);
+        if (i > 0 && size > sizes[i - 1]) t.fail(`${count} items: sizes not falling (${sizes.join(', ')})`);
+      }
+    }
+    t.ok(seen.size <= Math.floor(Math.log2(max)) + 1, `max ${max}: ${seen.size} sizes over every count of 0-700`);
+  }
+  t.same(repeatableChunks(300, 64), [64, 64, 64, 64, 32, 8, 4]);
+  t.same(repeatableChunks(0, 64), []);
+});
+
+t.test('itemsThatStayCompiled: the longest text it allows is within the limit, one item more is not', async (t) => {
+  for (const [fixed, item, separator] of [[360, 75, 2], [0, 186, 11], [4000, 30, 2], [100, 1, 0]]) {
+    const n = itemsThatStayCompiled(fixed, item, separator);
+    const length = (k: number): number => fixed + k * item + (k - 1) * separator;
+    t.ok(length(n) <= STATEMENT_CACHE_MAX_SQL, `${fixed}+${n}×${item}: ${length(n)} characters`);
+    t.ok(length(n + 1) > STATEMENT_CACHE_MAX_SQL, `one more: ${length(n + 1)} characters, over the limit`);
+  }
+  t.equal(itemsThatStayCompiled(STATEMENT_CACHE_MAX_SQL * 2, 75, 2), 1, 'text around longer than the limit: still one item a statement');
 });
