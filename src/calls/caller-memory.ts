@@ -1,13 +1,13 @@
 /**
  * Caller memory (主叫记忆) lookups, batched: the phone that last answered each caller within its
- * tenant's window, for many calls in one statement.
+ * tenant's window, for many calls in one statement (on SQLite, a few: batchQuery).
  *
  * Every hunt of a tenant with caller memory asks the database once, before its greeting plays.
  * One statement per call was the daemon's largest per-call cost under load (bench/PROFILE.md: the
  * mysql2 write, knex's query building and the pool, about a fifth of the daemon's CPU). Lookups
  * made in the same turn of the event loop (calls that reached the same point in the same read of
  * the sockets) leave as one `UNION ALL` of the same indexed `ORDER BY answered_at DESC LIMIT 1`
- * query `lastAnsweredBy` (call-state.ts) runs alone; while `maxInFlight` statements are out, new
+ * query `lastAnsweredBy` (call-state.ts) runs alone; while `maxInFlight` batches are out, new
  * lookups wait and leave together when one returns (group commit). An idle daemon sends one
  * lookup at once, as before. Each lookup is bounded from the moment it is asked (`timeoutMs`, the
  * call's CALL_DB_TIMEOUT_MS); one whose call stopped waiting is not sent, and on MariaDB a
@@ -35,15 +35,15 @@ interface Waiter {
 export interface CallerMemoryOptions {
   /** A lookup's bound, from the moment it is asked: queueing counts (the call waits that long at most). */
   timeoutMs: number;
-  /** Lookups in one statement at most. */
+  /** Lookups in one batch at most. */
   maxBatch?: number;
-  /** Statements out at once (1); more lookups wait for one to return. */
+  /** Batches out at once (1); more lookups wait for one to return. */
   maxInFlight?: number;
   /** Lookups waiting at most; beyond, a lookup fails at once (a database that stopped answering). */
   maxQueued?: number;
 }
 
-/** Lookups in one statement (one batch) unless told otherwise. */
+/** Lookups in one batch unless told otherwise. */
 const DEFAULT_MAX_BATCH = 64;
 
 export class CallerMemoryTimeout extends Error {
@@ -187,5 +187,8 @@ function bindingsOf(lookups: readonly Waiter[], first: number): Knex.RawBinding[
   return lookups.flatMap((w, i) => [first + i, w.tenantId, w.caller, w.since]);
 }
 
-/** Lookups in one SQLite union whose text the statement cache keeps (20: unions of up to 16). */
-const SQLITE_UNION_MEMBERS = itemsThatStayCompiled(0, `${MEMBER}${DEFAULT_MAX_BATCH}`.length, UNION.length);
+/**
+ * Lookups in one SQLite union whose text the statement cache keeps (20: unions of up to 16),
+ * each member's alias as wide as the widest a batch can have.
+ */
+const SQLITE_UNION_MEMBERS = itemsThatStayCompiled(0, `${MEMBER}${DEFAULT_MAX_BATCH - 1}`.length, UNION.length);

@@ -220,10 +220,11 @@ async function insertNew(trx: Knex.Transaction, rows: ReadonlyArray<Record<strin
 }
 
 /**
- * Most rows in one SQLite INSERT. A batch is cut into statements of a few fixed row counts
- * (`repeatableChunks`), each short enough for src/db/sqlite-statements.ts to keep compiled,
- * instead of SQLite parsing and planning a new text of every batch's size (bench/PROFILE.md,
- * release 8): 32 rows for the cdrs table's columns (`itemsThatStayCompiled`).
+ * Most rows in one SQLite INSERT, and fewer when the text would be too long to stay compiled
+ * (`itemsThatStayCompiled`: 32-row statements when every cdrs column is set). A batch is cut into
+ * statements of a few fixed row counts (`repeatableChunks`) that src/db/sqlite-statements.ts keeps
+ * compiled, instead of SQLite parsing and planning a new text of every batch's size
+ * (bench/PROFILE.md, release 8).
  */
 const SQLITE_ROWS_PER_STATEMENT = 64;
 

@@ -4,8 +4,8 @@
  * knex's better-sqlite3 client calls `connection.prepare(sql)` for every query, so SQLite parses
  * and plans the same text again each time: 3.7 % of the daemon's CPU under load on SQLite
  * (`npm run bench:profile` with BENCH_PROFILE_DB=sqlite; bench/PROFILE.md), for a handful of
- * statement texts (the batched caller-memory lookup for each batch size, the CDR charge and
- * live-call statements, the config poll). Here `prepare` answers a text it has seen from a
+ * statement texts (the batched caller-memory lookup and the CDR INSERT in a few fixed sizes, the
+ * CDR charge and live-call statements, the config poll). Here `prepare` answers a text it has seen from a
  * bounded cache, least recently used out first.
  *
  * Why reuse is safe (better-sqlite3 11-12, SQLite's own rules):
@@ -58,7 +58,8 @@ export function itemsThatStayCompiled(fixedChars: number, itemChars: number, sep
  */
 export function repeatableChunks(count: number, max: number): number[] {
   let size = 1;
-  while (size * 2 <= max) size *= 2;
+  // Bounded, so that an unbounded `max` (Infinity) still ends.
+  while (size * 2 <= max && size < 2 ** 30) size *= 2;
   const sizes: number[] = [];
   let left = count;
   for (; left >= size; left -= size) sizes.push(size);

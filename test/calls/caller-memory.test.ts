@@ -1,8 +1,8 @@
 /**
  * Batched caller memory (src/calls/caller-memory.ts) answers exactly what the single query
  * (`lastAnsweredBy`, which `npm run route -- explain` runs) answers, for every lookup of a batch,
- * on real SQLite and MariaDB; lookups made together leave in one statement; a failing statement
- * fails its own lookups only.
+ * on real SQLite and MariaDB; lookups made together leave in one batch (one statement on MariaDB,
+ * unions short enough to stay compiled on SQLite); a failing statement fails its own lookups only.
  */
 import t from 'tap';
 import mysql from 'mysql2/promise';

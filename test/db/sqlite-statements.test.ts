@@ -116,10 +116,12 @@ t.test('repeatableChunks: powers of two within the bound, adding up, falling, fe
   }
   t.same(repeatableChunks(300, 64), [64, 64, 64, 64, 32, 8, 4]);
   t.same(repeatableChunks(0, 64), []);
+  t.same(repeatableChunks(5, Infinity), [4, 1], 'no bound: still ends');
+  t.same(repeatableChunks(3, 0), [1, 1, 1], 'a bound below one: one item a statement');
 });
 
 t.test('itemsThatStayCompiled: the longest text it allows is within the limit, one item more is not', async (t) => {
-  for (const [fixed, item, separator] of [[360, 75, 2], [0, 186, 11], [4000, 30, 2], [100, 1, 0]]) {
+  for (const [fixed, item, separator] of [[360, 75, 2], [0, 187, 11], [4000, 30, 2], [100, 1, 0]]) {
     const n = itemsThatStayCompiled(fixed, item, separator);
     const length = (k: number): number => fixed + k * item + (k - 1) * separator;
     t.ok(length(n) <= STATEMENT_CACHE_MAX_SQL, `${fixed}+${n}×${item}: ${length(n)} characters`);
