@@ -175,9 +175,10 @@ export class CallSession {
     this.identified = id;
     this.facts.tenantId = id.tenant.id;
     this.facts.geo = id.geo;
-    // Added to the call's own logger rather than a child of it: pino makes a logger it derives a
-    // child from into a prototype, and doing that to a fresh object on every call cost ~8 µs a
-    // call (a child of a child and one line: 11 µs; setBindings and the line: 3.3 µs).
+    // Added to the call's own logger rather than a child of it: pino derives a child with
+    // Object.create, which makes V8 turn the parent into a prototype, and doing that to a fresh
+    // logger on every call cost ~8 µs a call (a child of a child and one line: 11 µs;
+    // setBindings and the line: 3.3 µs; bench/PROFILE.md, release 8).
     this.log.setBindings({ tenant_id: id.tenant.id });
     const call = new Call(id, this.channel, this.facts, this.deps, this.log, greeting, this.acceptedHr);
     this.armSpendGuard(call);

@@ -5,8 +5,8 @@
  * and plans the same text again each time: 3.7 % of the daemon's CPU under load on SQLite
  * (`npm run bench:profile` with BENCH_PROFILE_DB=sqlite; bench/PROFILE.md), for a handful of
  * statement texts (the batched caller-memory lookup and the CDR INSERT in a few fixed sizes, the
- * CDR charge and live-call statements, the config poll). Here `prepare` answers a text it has seen from a
- * bounded cache, least recently used out first.
+ * CDR charge and live-call statements, the config poll). Here `prepare` answers a text it has seen
+ * from a bounded cache, least recently used out first.
  *
  * Why reuse is safe (better-sqlite3 11-12, SQLite's own rules):
  * - knex runs a statement with `all()` or `run()`, which finish before they return; nothing here
