@@ -263,7 +263,7 @@ t.test('drain time over: remaining calls are hung up, CDRs still written', async
   t.ok(row, 'CDR written for the call cut by shutdown');
 });
 
-t.test('every line a call logs names the call, and the tenant once it is known', async (t) => {
+t.test('a call\'s log lines name the call, and its tenant once it is known', async (t) => {
   const lines: Array<Record<string, unknown>> = [];
   const logger = pino({ level: 'info' }, new Writable({ write: (chunk: Buffer, _enc, done) => { lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>); done(); } }));
   const d = await startTestDaemon(tempSqliteUrl(), {}, {}, logger);
