@@ -1,0 +1,166 @@
+/**
+ * `npm run bench:ab -- <revA> [<revB>]`: two builds of the daemon compared in alternating rounds
+ * under one load generator, the method of bench/PROFILE.md (releases 6-8). A change of a few per
+ * cent is below the spread of one `npm run bench` on these shared machines; taking turns, many
+ * times, with the medians and a count of the rounds each build won, shows it or shows that it is
+ * noise.
+ *
+ * - Each revision is checked out with `git worktree add --detach` in a temporary folder and built
+ *   there (`tsc -p tsconfig.build.json`) with this checkout's node_modules, so revisions whose
+ *   dependencies differ from this checkout's cannot be compared this way. `.` (revB's default)
+ *   is this checkout as it is, built by the npm script. The worktrees are removed afterwards.
+ * - Both daemons are started (each from its own build, with its own SQLite file, or its own
+ *   throw-away MariaDB database with BENCH_AB_DB=mariadb), take BENCH_AB_WARMUP (1000) calls
+ *   each, then BENCH_AB_ROUNDS (8) rounds in which each runs BENCH_AB_CALLS (4000) calls with
+ *   BENCH_CONCURRENCY (100) in flight, the order reversed every other round. The load generator
+ *   is this checkout's.
+ * - Printed: every round; the medians of calls/s, the daemon's CPU per call and setup p50; B
+ *   against A; in how many rounds B used less CPU than A.
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type * as thisLib from './lib';
+import { cpuSeconds, createDatabase, envNumber, Generator, machine, shortCall } from './lib';
+
+/** One daemon's figures in one round. */
+export interface AbRound {
+  callsPerSecond: number;
+  cpuMsPerCall: number;
+  setupP50Ms: number;
+  failed: number;
+}
+
+export interface AbSummary {
+  a: { callsPerSecond: number; cpuMsPerCall: number; setupP50Ms: number };
+  b: { callsPerSecond: number; cpuMsPerCall: number; setupP50Ms: number };
+  /** b / a, of the medians. */
+  ratio: { callsPerSecond: number; cpuMsPerCall: number; setupP50Ms: number };
+  /** Rounds in which B used less CPU per call than A (ties count for neither). */
+  bLessCpu: number;
+  rounds: number;
+  failed: { a: number; b: number };
+}
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return NaN;
+  const s = [...values].sort((x, y) => x - y);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** Medians, ratios and wins of paired rounds (round i of A with round i of B). */
+export function summarize(a: readonly AbRound[], b: readonly AbRound[]): AbSummary {
+  if (a.length !== b.length) throw new Error(`rounds of A (${a.length}) and B (${b.length}) must pair up`);
+  const med = (rounds: readonly AbRound[]): AbSummary['a'] => ({
+    callsPerSecond: median(rounds.map((r) => r.callsPerSecond)),
+    cpuMsPerCall: median(rounds.map((r) => r.cpuMsPerCall)),
+    setupP50Ms: median(rounds.map((r) => r.setupP50Ms)),
+  });
+  const ma = med(a);
+  const mb = med(b);
+  return {
+    a: ma,
+    b: mb,
+    ratio: { callsPerSecond: mb.callsPerSecond / ma.callsPerSecond, cpuMsPerCall: mb.cpuMsPerCall / ma.cpuMsPerCall, setupP50Ms: mb.setupP50Ms / ma.setupP50Ms },
+    bLessCpu: a.filter((r, i) => b[i].cpuMsPerCall < r.cpuMsPerCall).length,
+    rounds: a.length,
+    failed: { a: a.reduce((n, r) => n + r.failed, 0), b: b.reduce((n, r) => n + r.failed, 0) },
+  };
+}
+
+export function formatSummary(s: AbSummary, names: { a: string; b: string }): string {
+  const row = (name: string, m: AbSummary['a']): string => `| ${name} | ${m.callsPerSecond.toFixed(0)} | ${m.cpuMsPerCall.toFixed(3)} ms | ${m.setupP50Ms.toFixed(1)} ms |`;
+  return [
+    '| build | calls/s (median) | CPU a call (median) | setup p50 (median) |',
+    '|---|---|---|---|',
+    row(`A ${names.a}`, s.a),
+    row(`B ${names.b}`, s.b),
+    `| B / A | ${s.ratio.callsPerSecond.toFixed(3)}× | ${s.ratio.cpuMsPerCall.toFixed(3)}× | ${s.ratio.setupP50Ms.toFixed(3)}× |`,
+    '',
+    `B used less CPU a call than A in ${s.bLessCpu} of ${s.rounds} rounds; calls failed: A ${s.failed.a}, B ${s.failed.b}.`,
+  ].join('\n');
+}
+
+const REPO = path.resolve(__dirname, '..', '..');
+
+/** A build of `rev`: this checkout for `.`, else a worktree built in `into` (its own folder, so a revision can be compared with itself: the noise). */
+function checkout(rev: string, into: string): { root: string; remove(): void } {
+  if (rev === '.') return { root: REPO, remove: () => undefined };
+  const git = (...args: string[]): string => {
+    const r = spawnSync('git', args, { cwd: REPO, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`git ${args.join(' ')}: ${r.stderr.trim()}`);
+    return r.stdout.trim();
+  };
+  const sha = git('rev-parse', '--verify', `${rev}^{commit}`);
+  const root = fs.mkdtempSync(path.join(into, `${sha.slice(0, 12)}-`));
+  git('worktree', 'add', '--detach', root, sha);
+  const remove = (): void => void spawnSync('git', ['worktree', 'remove', '--force', root], { cwd: REPO });
+  try {
+    fs.symlinkSync(path.join(REPO, 'node_modules'), path.join(root, 'node_modules'), 'dir');
+    const tsc = spawnSync(process.execPath, [path.join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { cwd: root, encoding: 'utf8' });
+    if (tsc.status !== 0) throw new Error(`building ${rev} (${sha.slice(0, 12)}) failed:\n${tsc.stdout}${tsc.stderr}`);
+  } catch (err) {
+    remove();
+    throw err;
+  }
+  return { root, remove };
+}
+
+type Lib = typeof thisLib;
+
+async function main(): Promise<void> {
+  const [revA, revB = '.'] = process.argv.slice(2);
+  if (!revA) throw new Error('usage: npm run bench:ab -- <revA> [<revB>]   (a git revision, or . for this checkout)');
+  const rounds = Math.max(1, Math.floor(envNumber('BENCH_AB_ROUNDS', 8)));
+  const calls = envNumber('BENCH_AB_CALLS', 4000);
+  const warmup = envNumber('BENCH_AB_WARMUP', 1000);
+  const concurrency = envNumber('BENCH_CONCURRENCY', 100);
+  const kind = process.env.BENCH_AB_DB === 'mariadb' ? 'mariadb' : 'sqlite';
+  process.stdout.write(`machine: ${machine()}\nA ${revA}, B ${revB}, ${kind}: ${warmup} warm-up calls each, then ${rounds} rounds of ${calls} calls each at ${concurrency} in flight\n`);
+  const temp = fs.mkdtempSync(path.join(os.tmpdir(), 'hotline-bench-ab-'));
+  const builds = [checkout(revA, temp)];
+  const cleanups: Array<() => Promise<void> | void> = [() => builds.forEach((b) => b.remove()), () => fs.rmSync(temp, { recursive: true, force: true })];
+  const gen = new Generator();
+  try {
+    builds.push(checkout(revB, temp));
+    const daemons = [];
+    for (const [i, build] of builds.entries()) {
+      // Each build's own bench/lib.js starts its own dist/src/main.js.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- a build chosen at run time
+      const lib = require(path.join(build.root, 'dist', 'bench', 'lib.js')) as Lib;
+      const db = kind === 'mariadb' ? await createDatabase(`hotline_bench_ab${i}`) : null;
+      if (db) cleanups.unshift(() => db.drop());
+      const daemon = await lib.startDaemon(i === 0 ? 'A' : 'B', { databaseUrl: db?.url ?? 'sqlite:./bench.db' });
+      cleanups.unshift(async () => {
+        await daemon.stop();
+        fs.rmSync(daemon.dir, { recursive: true, force: true });
+      });
+      daemons.push(daemon);
+    }
+    for (const d of daemons) await gen.run(d.port, shortCall(), { mode: 'closed', calls: warmup, concurrency });
+    const results: AbRound[][] = [[], []];
+    for (let r = 0; r < rounds; r++) {
+      for (const i of r % 2 === 0 ? [0, 1] : [1, 0]) {
+        const d = daemons[i];
+        const cpu0 = cpuSeconds(d.pid);
+        const res = await gen.run(d.port, shortCall(), { mode: 'closed', calls, concurrency });
+        const round = { callsPerSecond: res.callsPerSecond, cpuMsPerCall: ((cpuSeconds(d.pid) - cpu0) * 1000) / Math.max(1, res.calls), setupP50Ms: res.setupMs.p50, failed: res.failed };
+        results[i].push(round);
+        process.stdout.write(`round ${r + 1} ${i === 0 ? 'A' : 'B'}: ${round.callsPerSecond.toFixed(0)} calls/s, CPU ${round.cpuMsPerCall.toFixed(3)} ms a call, setup p50 ${round.setupP50Ms.toFixed(1)} ms, failed ${round.failed}\n`);
+      }
+    }
+    process.stdout.write(`\n${formatSummary(summarize(results[0], results[1]), { a: revA, b: revB })}\n`);
+  } finally {
+    await gen.stop();
+    for (const c of cleanups) await c();
+  }
+}
+
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`bench:ab failed: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  });
+}
