@@ -120,11 +120,14 @@ async function main(): Promise<void> {
   const kind = process.env.BENCH_AB_DB === 'mariadb' ? 'mariadb' : 'sqlite';
   process.stdout.write(`machine: ${machine()}\nA ${revA}, B ${revB}, ${kind}: ${warmup} warm-up calls each, then ${rounds} rounds of ${calls} calls each at ${concurrency} in flight\n`);
   const temp = fs.mkdtempSync(path.join(os.tmpdir(), 'hotline-bench-ab-'));
-  const builds = [checkout(revA, temp)];
+  const builds: Array<ReturnType<typeof checkout>> = [];
+  // Run last to first: daemons stop before their databases go, worktrees go last.
   const cleanups: Array<() => Promise<void> | void> = [() => builds.forEach((b) => b.remove()), () => fs.rmSync(temp, { recursive: true, force: true })];
-  const gen = new Generator();
+  let gen: Generator | null = null;
   try {
+    builds.push(checkout(revA, temp));
     builds.push(checkout(revB, temp));
+    gen = new Generator();
     const daemons = [];
     for (const [i, build] of builds.entries()) {
       // Each build's own bench/lib.js starts its own dist/src/main.js.
@@ -153,7 +156,7 @@ async function main(): Promise<void> {
     }
     process.stdout.write(`\n${formatSummary(summarize(results[0], results[1]), { a: revA, b: revB })}\n`);
   } finally {
-    await gen.stop();
+    await gen?.stop();
     for (const c of cleanups) await c();
   }
 }
