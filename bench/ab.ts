@@ -121,7 +121,8 @@ async function main(): Promise<void> {
   process.stdout.write(`machine: ${machine()}\nA ${revA}, B ${revB}, ${kind}: ${warmup} warm-up calls each, then ${rounds} rounds of ${calls} calls each at ${concurrency} in flight\n`);
   const temp = fs.mkdtempSync(path.join(os.tmpdir(), 'hotline-bench-ab-'));
   const builds: Array<ReturnType<typeof checkout>> = [];
-  // Run last to first: daemons stop before their databases go, worktrees go last.
+  // Run in order; each daemon and database is put in front as it starts, so daemons stop before
+  // their databases are dropped and the worktrees go last.
   const cleanups: Array<() => Promise<void> | void> = [() => builds.forEach((b) => b.remove()), () => fs.rmSync(temp, { recursive: true, force: true })];
   let gen: Generator | null = null;
   try {
