@@ -9,7 +9,8 @@
  * machine falls on all of them rather than on one: a closed loop (BENCH_CALLS calls in all,
  * BENCH_CONCURRENCY in flight), an open loop (BENCH_OPEN_CALLS calls offered at BENCH_RATE
  * calls/s) and, for the ceiling and the full flow, an idle run (BENCH_IDLE_CALLS calls one at a
- * time). Setup latency is the generator's connect → the first `bridge` it receives: the silence a
+ * time). Setup latency is the generator's connect → the first `bridge` it starts (one written
+ * while a prompt plays waits behind it, as FreeSWITCH runs an event-locked prompt): the silence a
  * caller hears.
  *
  * Environment: BENCH_CALLS (3000), BENCH_CONCURRENCY (100), BENCH_RATE (200), BENCH_OPEN_CALLS

@@ -6,7 +6,8 @@
  *  - connects with TCP_NODELAY (socket_function sets it) and waits for `connect`, which is
  *    answered with the whole channel as CHANNEL_DATA headers (the captured ~6 KB reply);
  *  - answers every command with its own command/reply, in order (listener_run: one reply per
- *    parse_command); `sendmsg` is "+OK" at once and the application runs after, in order;
+ *    parse_command); `sendmsg` is "+OK" at once and the application runs after, in order, never
+ *    nested in a running one (as behind an event-locked prompt);
  *  - `myevents` subscribes this call's events of the types parse_command lists, `event <fmt> …`
  *    adds types and sets the format (modesl's `event json …` makes every later event JSON),
  *    `nixevent` removes types and FreeSWITCH stops sending them;
@@ -266,7 +267,6 @@ export class FsCall {
     if (command !== 'execute' || this.hungUp) return; // queued work of a dead channel never runs
     const name = headers.get('execute-app-name') ?? '';
     const arg = headers.get('content-type') === 'text/plain' ? body : (headers.get('execute-app-arg') ?? '');
-    if (name === 'bridge' && Number.isNaN(this.setupMs)) this.setupMs = ms(this.started);
     this.queue.push({ name, arg, id: headers.get('event-uuid') ?? randomUUID() });
   }
 
@@ -276,6 +276,9 @@ export class FsCall {
     while (!this.running && !this.hungUp && !this.closed && this.queue.length > 0) {
       const app = this.queue.shift()!;
       this.running = app;
+      // Setup ends when FreeSWITCH would start dialling: a bridge written while a prompt plays
+      // waits behind it (event-lock) and starts when it ends.
+      if (app.name === 'bridge' && Number.isNaN(this.setupMs)) this.setupMs = ms(this.started);
       this.emit('CHANNEL_EXECUTE', app);
       this.execute(app);
     }

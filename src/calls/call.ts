@@ -10,7 +10,7 @@ import type { CallChannel } from '../esl/channel';
 import type { Outcome } from '../metrics';
 import type { AccessNumber, ConfigSnapshot, Tenant } from '../snapshot/types';
 import type { CallDeps } from './context';
-import { PromptPlayer, systemPrompt, type PromptRef } from './prompt-player';
+import { playBoundMs, PromptPlayer, systemPrompt, type PromptRef } from './prompt-player';
 import { mediaFilePath } from './steps/media-path';
 
 /**
@@ -69,6 +69,12 @@ export class Call {
   private recording: Promise<void> | null = null;
   /** The opening prompts not played yet (plan.ts openingPrompts): the first prompt the caller may type over carries them. */
   private greeting: readonly PromptRef[];
+  /** The greeting startGreeting wrote, until it has ended (null: none plays). */
+  private greetingPlaying: Promise<void> | null = null;
+  /** Its bound (the playback's own), for what waits behind it. */
+  private greetingBoundMs = 0;
+  /** Something was written behind the playing greeting (writeBehindGreeting). */
+  private behindGreeting = false;
 
   constructor(
     readonly id: IdentifiedCall,
@@ -116,10 +122,46 @@ export class Call {
     return [...g];
   }
 
-  /** Plays the pending greeting on its own (before a hunt, voicemail, an announcement). */
+  /** Plays the pending greeting on its own (before voicemail, an announcement). */
   async playGreeting(): Promise<void> {
     const g = this.takeGreeting();
     if (g.length > 0) await this.prompts.play(g);
+  }
+
+  /**
+   * Writes the pending greeting and returns at once (before a hunt: run-action.ts). It is written
+   * with event-lock, so the hunt's first bridge, written as soon as the hunt knows whom to ring,
+   * waits in FreeSWITCH's queue and starts the moment the greeting ends — not one trip through
+   * the daemon later (the caller's silence between the greeting and the ringing), and not nested
+   * inside the greeting as it would run without the lock (M7 in test/peer/channel-model.ts: the
+   * phones would ring over it). greetingEnded() says when it has played.
+   */
+  startGreeting(): void {
+    const g = this.takeGreeting();
+    if (g.length === 0) return;
+    this.greetingBoundMs = playBoundMs(g.length);
+    const playing = this.prompts.play(g, { standIn: () => !this.behindGreeting });
+    this.greetingPlaying = playing;
+    const ended = (): void => {
+      if (this.greetingPlaying === playing) this.greetingPlaying = null;
+    };
+    playing.then(ended, ended);
+  }
+
+  /** Resolves when the greeting startGreeting wrote has ended (at once when none plays); rejects as it did. */
+  greetingEnded(): Promise<void> {
+    return this.greetingPlaying ?? Promise.resolve();
+  }
+
+  /**
+   * About to write an application while the greeting may still play: returns null when it has
+   * ended, else the wait it adds to the application (the greeting's bound) and its end. From
+   * then on a greeting FreeSWITCH cannot find is followed by nothing (PromptPlayer.play).
+   */
+  writeBehindGreeting(): { ended: Promise<void>; boundMs: number } | null {
+    if (!this.greetingPlaying) return null;
+    this.behindGreeting = true;
+    return { ended: this.greetingPlaying, boundMs: this.greetingBoundMs };
   }
 
   async announceAndHangup(what: PromptRef | Parameters<typeof systemPrompt>[0], cause: string, outcome: Outcome): Promise<void> {

@@ -65,6 +65,19 @@ export function systemPromptFile(prompts: Pick<PromptResolver, 'system'>, name: 
 
 /** Longest a prompt is expected to play; bounds playback completions. */
 export const PROMPT_MAX_MS = 120_000;
+
+/** The bound of one playback of `prompts` prompts joined (play()). */
+export function playBoundMs(prompts: number): number {
+  return PROMPT_MAX_MS * Math.max(1, prompts);
+}
+
+/**
+ * A prompt written so that the call's next application can be written while it plays
+ * (PromptPlayer.play): `standIn()` is false once something waits behind it.
+ */
+export interface HeldPrompt {
+  standIn(): boolean;
+}
 /** Budget per joined prompt part of a play_and_get_digits (bounds its completion). */
 const PART_MAX_MS = 30_000;
 
@@ -133,19 +146,25 @@ export class PromptPlayer {
   /**
    * Plays prompts the caller does not type over (announcements, hold, goodbye); one TTS prompt
    * spoken by FreeSWITCH is spoken. FILE NOT FOUND is counted; the call goes on.
+   *
+   * `held` (Call.startGreeting): every application of it is written with event-lock, so what the
+   * call writes while it plays waits behind it; once `held.standIn()` says something already waits
+   * there, a FILE NOT FOUND is followed by nothing (what stands in for the prompt would be queued
+   * behind the phones ringing).
    */
-  async play(refs: readonly PromptRef[]): Promise<void> {
+  async play(refs: readonly PromptRef[], held: HeldPrompt | null = null): Promise<void> {
+    const options = { eventLock: held !== null };
     if (refs.length === 1) {
       const p = this.instruction(refs[0]);
       if (p.app === 'speak') {
-        await this.channel.speak(p.arg, PROMPT_MAX_MS);
+        await this.channel.speak(p.arg, PROMPT_MAX_MS, options);
         return;
       }
     }
     const file = this.joined(refs);
-    const response = await this.channel.playback(file, PROMPT_MAX_MS * refs.length);
+    const response = await this.channel.playback(file, playBoundMs(refs.length), options);
     if (response === 'FILE NOT FOUND') {
-      await this.notFound(refs, file);
+      await this.notFound(refs, file, held);
     } else if (response !== 'FILE PLAYED' && !this.channel.hungUp) {
       this.log.warn({ file, response }, 'prompt did not play');
     }
@@ -156,17 +175,26 @@ export class PromptPlayer {
    * counted, then what stands in for it is played — the system prompt for a tenant's file, a tone
    * when that is not found either. The call goes on.
    */
-  private async notFound(refs: readonly PromptRef[], file: string): Promise<void> {
+  private async notFound(refs: readonly PromptRef[], file: string, held: HeldPrompt | null): Promise<void> {
     this.deps.metrics.promptsNotPlayed.inc({ application: 'playback' });
+    const options = { eventLock: held !== null };
+    if (held && !held.standIn()) {
+      this.log.warn({ file }, 'FreeSWITCH could not play the prompt (FILE NOT FOUND); the next application already waits behind it, so nothing stands in for it');
+      return;
+    }
     const system = this.joinedSystem(refs);
     const instead = system === file ? MISSING_PROMPT_TONE : system;
     this.log.warn({ file, instead }, 'FreeSWITCH could not play the prompt (FILE NOT FOUND): playing what stands in for it');
     if (this.channel.hungUp) return;
-    const again = await this.channel.playback(instead, PROMPT_MAX_MS * refs.length);
+    const again = await this.channel.playback(instead, playBoundMs(refs.length), options);
     if (again !== 'FILE NOT FOUND' || instead === MISSING_PROMPT_TONE || this.channel.hungUp) return;
     this.deps.metrics.promptsNotPlayed.inc({ application: 'playback' });
+    if (held && !held.standIn()) {
+      this.log.warn({ file: instead }, 'FreeSWITCH could not play the system prompt either (FILE NOT FOUND); the next application already waits behind it');
+      return;
+    }
     this.log.warn({ file: instead }, 'FreeSWITCH could not play the system prompt either (FILE NOT FOUND): a tone instead');
-    await this.channel.playback(MISSING_PROMPT_TONE, PROMPT_MAX_MS);
+    await this.channel.playback(MISSING_PROMPT_TONE, PROMPT_MAX_MS, options);
   }
 
   /**

@@ -2,8 +2,10 @@
  * Carries out what the call does (plan.ts CallAction): the one place an action becomes steps.
  * Steps return the next action (an IVR option, nobody answering → voicemail …) until the call is
  * over. Prompts a caller may type over carry the greeting themselves (PIN, menu, switchboard);
- * before anything else the pending greeting plays on its own, and a hunt's caller-memory lookup
- * is asked before it starts. Whole-call recording starts before whatever connects the caller,
+ * before anything else the pending greeting plays on its own. In front of a hunt it is written
+ * and not waited for (Call.startGreeting): the caller-memory lookup is asked as it starts, and
+ * the first bridge is written as soon as the hunt knows whom to ring, to start in FreeSWITCH the
+ * moment the greeting ends. Whole-call recording starts before whatever connects the caller,
  * written in the same burst as its first application.
  */
 import type { Call } from './call';
@@ -21,16 +23,21 @@ const NOT_RECORDED: ReadonlySet<ActionKind> = new Set(['announce', 'reject', 'go
 export async function runAction(call: Call, first: CallAction): Promise<void> {
   let action: CallAction | null = first;
   while (action && !call.channel.hungUp) {
-    // Asked now, answered while the greeting plays: not one more round trip after it.
-    if (action.kind === 'hunt') void askCallerMemory(call);
-    if (!TYPED_OVER.has(action.kind)) await call.playGreeting();
-    // Hung up during the greeting (its completion still comes): nothing more to do, and no
-    // round-robin position taken for a call that will never ring.
+    if (action.kind === 'hunt') {
+      // Asked now, answered while the greeting plays: not one more round trip after it.
+      void askCallerMemory(call);
+      call.startGreeting();
+    } else if (!TYPED_OVER.has(action.kind)) {
+      await call.playGreeting();
+    }
+    // Hung up during the greeting (its completion still comes): nothing more to do.
     if (call.channel.hungUp) break;
     const recording = NOT_RECORDED.has(action.kind) ? Promise.resolve() : call.startRecording();
     recording.catch(() => undefined);
     action = await perform(call, action);
     await recording;
+    // A greeting a hunt did not wait for (no phone to ring) still ends, or fails, here.
+    await call.greetingEnded();
   }
 }
 

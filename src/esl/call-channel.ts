@@ -11,7 +11,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
-import type { BridgeOutcome, CallChannel, DigitCollection, DigitResult } from './channel';
+import type { BridgeOutcome, CallChannel, DigitCollection, DigitResult, PlayOptions } from './channel';
 import { EslConnection } from './connection';
 import { CallHungUpError, EslCommandError, EslTimeoutError, SocketClosedError, UnsafeValueError, type EslError } from './errors';
 import type { EslEvent } from './event';
@@ -345,9 +345,10 @@ export class EslCallChannel implements CallChannel {
   /**
    * Runs a dialplan application and resolves with its CHANNEL_EXECUTE_COMPLETE. The argument
    * goes as a text/plain body. `timeoutMs` bounds the application itself (ring time, prompt);
-   * the channel's appTimeoutMarginMs is added for FreeSWITCH's own delays.
+   * the channel's appTimeoutMarginMs is added for FreeSWITCH's own delays. `eventLock` sends
+   * `event-lock: true` (PlayOptions).
    */
-  async execute(app: string, arg: string, timeoutMs: number): Promise<EslEvent> {
+  async execute(app: string, arg: string, timeoutMs: number, eventLock = false): Promise<EslEvent> {
     identifier('application', app);
     if (this.closed) throw this.failure ?? new SocketClosedError(app);
     if (this.hungUp) throw new CallHungUpError(app, this.hangupCause);
@@ -364,8 +365,10 @@ export class EslCallChannel implements CallChannel {
     });
     // Keep a rejection that nobody awaits yet (reply failed first) from being reported as unhandled.
     completion.catch(() => undefined);
+    const headers: Record<string, string> = { 'call-command': 'execute', 'execute-app-name': app, 'Event-UUID': id };
+    if (eventLock) headers['event-lock'] = 'true';
     try {
-      await this.command(`sendmsg ${this.uuid}`, { 'call-command': 'execute', 'execute-app-name': app, 'Event-UUID': id }, arg);
+      await this.command(`sendmsg ${this.uuid}`, headers, arg);
     } catch (err) {
       this.settlePending(id, err as Error);
       throw err;
@@ -394,8 +397,8 @@ export class EslCallChannel implements CallChannel {
    * announcement before answer costs the caller nothing (switch_ivr_play_say.c).
    * Resolves with Application-Response (FILE PLAYED, FILE NOT FOUND …).
    */
-  async playback(file: string, maxMs: number): Promise<string> {
-    const event = await this.execute('playback', promptPath('prompt file', file), maxMs + this.options.replyTimeoutMs);
+  async playback(file: string, maxMs: number, options: PlayOptions = {}): Promise<string> {
+    const event = await this.execute('playback', promptPath('prompt file', file), maxMs + this.options.replyTimeoutMs, options.eventLock);
     return event.getHeader('Application-Response') ?? '';
   }
 
@@ -403,12 +406,12 @@ export class EslCallChannel implements CallChannel {
    * FreeSWITCH's `speak engine|voice|text` (mod_dptools). The text was cleaned of everything
    * FreeSWITCH would expand or split by the prompt resolver; control characters are refused here.
    */
-  async speak(arg: string, maxMs: number): Promise<void> {
+  async speak(arg: string, maxMs: number, options: PlayOptions = {}): Promise<void> {
     // eslint-disable-next-line no-control-regex -- refusing control characters is the point
     if (/[\u0000-\u001f]/.test(arg) || arg.includes('${') || arg.split('|').length !== 3) {
       throw new UnsafeValueError('speak argument', 'must be engine|voice|text without control characters or ${');
     }
-    await this.execute('speak', arg, maxMs + this.options.replyTimeoutMs);
+    await this.execute('speak', arg, maxMs + this.options.replyTimeoutMs, options.eventLock);
   }
 
   /**

@@ -46,6 +46,17 @@ export interface BridgeOutcome {
   answeredNumber: string | null;
 }
 
+/**
+ * How a prompt is written. `eventLock`: the sendmsg carries `event-lock: true`, so FreeSWITCH
+ * dequeues nothing else while it plays (CF_EVENT_LOCK, switch_ivr.c switch_ivr_parse_event and
+ * switch_core_session_dequeue_private_event): an application written meanwhile waits in the
+ * channel's queue and starts when the prompt ends, instead of running nested inside it (M7 in
+ * test/peer/channel-model.ts). A `sendmsg` hangup written meanwhile waits too; cuts use kill().
+ */
+export interface PlayOptions {
+  eventLock?: boolean;
+}
+
 export interface CallChannel {
   readonly uuid: string;
   /** The caller's leg is gone (CHANNEL_HANGUP seen, or the socket closed). */
@@ -54,9 +65,9 @@ export interface CallChannel {
   /** Sets channel variables (`multiset`); values are checked, never expanded. */
   setVariables(vars: Record<string, string | number | boolean>): Promise<void>;
   /** `playback`: resolves with Application-Response (FILE PLAYED, FILE NOT FOUND, PLAYBACK ERROR). */
-  playback(file: string, maxMs: number): Promise<string>;
+  playback(file: string, maxMs: number, options?: PlayOptions): Promise<string>;
   /** `speak engine|voice|text`. */
-  speak(arg: string, maxMs: number): Promise<void>;
+  speak(arg: string, maxMs: number, options?: PlayOptions): Promise<void>;
   playAndGetDigits(opts: DigitCollection): Promise<DigitResult>;
   /** `bridge` (continue_on_fail must be set first). */
   bridge(dialString: string, timeoutMs: number): Promise<BridgeOutcome>;

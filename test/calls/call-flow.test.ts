@@ -67,6 +67,43 @@ t.test('calls on SQLite', async (t) => {
     t.equal(c.closedBy, 'daemon', 'the daemon closes the socket once it has the final facts');
   });
 
+  const WELCOME = '/sounds/hotline/welcome.wav';
+  const written = (c: CallRecord, app: string): CallRecord['commands'][number] | undefined => c.commands.find((x) => x.headers['execute-app-name'] === app);
+  const ran = (c: CallRecord, app: string): CallRecord['apps'][number] | undefined => c.apps.find((a) => a.app === app);
+
+  t.test('the first bridge is written while the greeting plays, which holds it (event-lock) until it ends', async (t) => {
+    // 0.1: the 5 s greeting takes 500 ms; caller memory is off, so the bridge follows in the same turn.
+    const { call: c, cdr } = await call(d, { timeScale: 0.1, promptMs: { [WELCOME]: 5000 }, legs: { '13800000001': { result: 'answer', talkMs: 50 } } });
+    const greeting = ran(c, 'playback');
+    const bridge = ran(c, 'bridge');
+    if (!greeting || !bridge) {
+      t.fail(`greeting and bridge did not both run: ${JSON.stringify(c.apps)}`);
+      return;
+    }
+    t.equal(written(c, 'playback')?.headers['event-lock'], 'true', 'the greeting is written with event-lock');
+    t.ok((written(c, 'bridge')?.atFs ?? Infinity) < greeting.endedAtFs, 'the bridge was written while the greeting played');
+    t.ok(bridge.startedAtFs >= greeting.endedAtFs, 'and started when the greeting ended, not over it');
+    t.ok(greeting.endedAtFs - greeting.startedAtFs >= 4900, 'the caller heard the whole greeting');
+    t.equal(written(c, 'bridge')?.headers['event-lock'], undefined, 'nothing else holds the queue');
+    t.match(cdr, { outcome: 'answered', answered_by: '13800000001' });
+  });
+
+  t.test('a caller who hangs up during the greeting, the bridge waiting behind it: nothing rung, abandoned', async (t) => {
+    const { call: c, cdr } = await call(d, {
+      timeScale: 0.1, promptMs: { [WELCOME]: 5000 }, timeline: { from: 'connect', hangupAtMs: 2000 }, defaultLeg: { result: 'answer', talkMs: 50 },
+    });
+    t.ok(written(c, 'bridge'), 'the bridge had been written');
+    t.equal(c.bridges.length, 0, 'and never ran: queued work of a gone channel does not');
+    t.match(cdr, { outcome: 'abandoned', answered_by: null, hangup_cause: 'ORIGINATOR_CANCEL' });
+  });
+
+  t.test('a greeting FreeSWITCH cannot find, the bridge behind it: nothing stands in, the phones ring at once', async (t) => {
+    // The test daemon cannot see the prompt folder (PROMPTS_SAME_FILESYSTEM=no): only FreeSWITCH knows.
+    const { call: c, cdr } = await call(d, { missingFiles: [WELCOME], legs: { '13800000001': { result: 'answer', talkMs: 50 } } });
+    t.same(c.apps.map((a) => `${a.app} ${a.response}`).slice(1), ['playback FILE NOT FOUND', 'bridge _none_'], 'no system prompt queued behind the ringing');
+    t.match(cdr, { outcome: 'answered', answered_by: '13800000001' });
+  });
+
   t.test('busy, then the next phone answers', async (t) => {
     const { call: c, cdr } = await call(d, { legs: { '13800000001': { result: 'busy' }, '13800000002': { result: 'answer' } } });
     t.same(c.bridges.map((b) => [b.number, b.result]), [['13800000001', 'busy'], ['13800000002', 'answer']]);

@@ -48,7 +48,10 @@
  *     frame; instant applications (set, answer …) do not, so applications queued behind them run
  *     back to back. uuid_broadcast's playback carries event-lock: while it plays nothing else is
  *     dequeued, so a `sendmsg … call-command: hangup` queued behind it waits until it ends
- *     (daemon-spend-cut-during-warning-broadcast: hung up 6 s after the cut was sent). Outside an
+ *     (daemon-spend-cut-during-warning-broadcast: hung up 6 s after the cut was sent). A sendmsg
+ *     with `event-lock: true` sets the same flag (switch_ivr_parse_event sets CF_EVENT_LOCK before
+ *     the application and clears it after): the daemon's greeting in front of a hunt, so the
+ *     bridge written while it plays starts when it ends, not nested inside it. Outside an
  *     event-locked prompt a sendmsg hangup acts at the next frame (switch_ivr_play_file and
  *     switch_ivr_collect_digits_count call switch_ivr_parse_all_events every frame, and only
  *     CF_EVENT_LOCK stops switch_core_session_dequeue_private_event). FREESWITCH.md says any
@@ -255,8 +258,10 @@ export interface QueuedApp {
   arg: string;
   /** Our sendmsg's Event-UUID, echoed as Application-UUID; a broadcast has its own. */
   eventUuid: string | null;
-  /** uuid_broadcast: event-lock while it plays (M7). */
+  /** uuid_broadcast, or a sendmsg with `event-lock: true`: nothing else dequeued while it runs (M7). */
   lock: boolean;
+  /** Queued by uuid_broadcast, not by a sendmsg of ours. */
+  broadcast: boolean;
   /** `ran` false: the channel hung up before it started (it never runs). */
   done(response: string, ran: boolean): void;
 }
@@ -315,11 +320,11 @@ export class ChannelModel {
   // ---- the private event queue (M7)
 
   /** A sendmsg execute (or uuid_broadcast's playback when `lock`). Resolves with Application-Response. */
-  execute(app: string, arg: string, eventUuid: string | null, lock = false): Promise<{ response: string; ran: boolean }> {
+  execute(app: string, arg: string, eventUuid: string | null, lock = false, broadcast = false): Promise<{ response: string; ran: boolean }> {
     return new Promise((resolve) => {
       const done = (response: string, ran: boolean): void => resolve({ response, ran });
       if (this.hungUp) return done('_none_', false); // queued work of a dead channel never runs
-      this.events.push({ kind: 'execute', app, arg, eventUuid, lock, done });
+      this.events.push({ kind: 'execute', app, arg, eventUuid, lock, broadcast, done });
       this.kick();
     });
   }
@@ -333,7 +338,7 @@ export class ChannelModel {
 
   /** uuid_broadcast <uuid> <file> (one leg seen: the caller's). */
   broadcast(file: string): void {
-    void this.execute('playback', file, randomUUID(), true);
+    void this.execute('playback', file, randomUUID(), true, true);
   }
 
   /** `api uuid_kill` (M8), the caller hanging up, or hangup_after_bridge: the channel goes now. */

@@ -17,7 +17,9 @@
  *     `Name: value` lines ended by an empty line; only subscribed events of this call are sent
  *     after `myevents`; `nixevent` removes types ("+OK events nixed").
  *  A4 sendmsg is answered "+OK" at once and queued on the channel (M7); each application ends
- *     with CHANNEL_EXECUTE_COMPLETE echoing the sendmsg's Event-UUID as Application-UUID.
+ *     with CHANNEL_EXECUTE_COMPLETE echoing the sendmsg's Event-UUID as Application-UUID. With
+ *     `event-lock: true` (switch_true: yes, on, true, t, enabled, active, allow, a non-zero number)
+ *     nothing queued behind it runs until it ends (M7; switch_ivr.c switch_ivr_parse_event).
  *  A5 After a bridge: variable_originate_disposition, variable_DIALSTATUS (USER_BUSY/BUSY,
  *     ALLOTTED_TIMEOUT with leg_timeout, SUCCESS, ORIGINATOR_CANCEL/CANCEL) (M10).
  *  A6 `api uuid_kill <uuid> [cause]` (full socket): `+OK\n`, or `-ERR No such channel!\n` for a
@@ -133,6 +135,9 @@ export interface ExecutedApp {
   arg: string;
   eventUuid: string | null;
   response: string;
+  /** FreeSWITCH ms after the channel was created: when it started and completed. */
+  startedAtFs: number;
+  endedAtFs: number;
 }
 
 export interface CallRecord {
@@ -176,6 +181,14 @@ const MYEVENTS = [
 
 /** A10: what an outbound socket without `full` still accepts (mod_event_socket.c parse_command). */
 const SINGLE_CHANNEL_COMMANDS = new Set(['connect', 'myevents', 'sendmsg', 'exit']);
+
+/** FreeSWITCH's switch_true (switch_utils.h), as switch_ivr_parse_event reads `event-lock`. */
+export function switchTrue(value: string | undefined): boolean {
+  if (value === undefined) return false;
+  if (/^(yes|on|true|t|enabled|active|allow)$/i.test(value)) return true;
+  // switch_is_number (a sign, digits and dots), then atoi: "2" and "1.5" are true, "0" and ".5" false.
+  return /^[+-]?[0-9.]*$/.test(value) && (Number.parseInt(value, 10) || 0) !== 0;
+}
 
 /** A11: the originate `{…}` variables in the captured originated leg, replaced by the script's own. */
 const CAPTURED_ORIGINATE_VARS = new Set(['variable_origination_caller_id_number', 'variable_hotline_click_to_call', 'variable_originate_timeout', 'variable_ignore_early_media']);
@@ -266,6 +279,8 @@ class FakeCall {
   /** An originated leg (A11) was created when the visitor's phone started ringing, ringMs ago. */
   private readonly createdAtUs: number;
   private digitIndex = 0;
+  /** When each of our applications started (Event-UUID → FreeSWITCH ms). */
+  private readonly appStarts = new Map<string, number>();
   private resolveDone!: (r: CallRecord) => void;
   private readonly attemptsByNumber = new Map<number | string, number>();
   /** Headers of the answered other leg, carried by the events that follow a successful bridge. */
@@ -303,7 +318,10 @@ class FakeCall {
       earlyMedia: () => this.sendEvent('CHANNEL_PROGRESS_MEDIA', []),
       appStarted: (app) => this.onAppStarted(app),
       appCompleted: (app, response) => {
-        if (app.eventUuid && !app.lock) this.record.apps.push({ app: app.app, arg: app.arg, eventUuid: app.eventUuid, response });
+        if (app.eventUuid && !app.broadcast) {
+          const startedAtFs = this.appStarts.get(app.eventUuid) ?? this.clock.now();
+          this.record.apps.push({ app: app.app, arg: app.arg, eventUuid: app.eventUuid, response, startedAtFs, endedAtFs: this.clock.now() });
+        }
         this.sendEvent('CHANNEL_EXECUTE_COMPLETE', this.appHeaders(app, response));
       },
       bridged: (number, callerId) => {
@@ -447,7 +465,7 @@ class FakeCall {
     }
     if (command !== 'execute' || this.model.hungUp) return; // queued work of a dead channel never runs
     const arg = headers['content-type'] === 'text/plain' ? body : (headers['execute-app-arg'] ?? '');
-    void this.model.execute(headers['execute-app-name'] ?? '', arg, headers['event-uuid'] ?? null);
+    void this.model.execute(headers['execute-app-name'] ?? '', arg, headers['event-uuid'] ?? null, switchTrue(headers['event-lock']));
   }
 
   /** `api` on a full socket: answered before the next command is read (A2, A6). */
@@ -471,6 +489,7 @@ class FakeCall {
   // ---- applications
 
   private onAppStarted(app: QueuedApp): void {
+    if (app.eventUuid) this.appStarts.set(app.eventUuid, this.clock.now());
     if (this.script.dropSocketOnApp === app.app) {
       this.socket.destroy();
       return;

@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { multisetArgument, playAndGetDigitsArgument, recordArgument } from '../../src/esl/call-channel';
-import type { BridgeOutcome, CallChannel, DigitCollection, DigitResult } from '../../src/esl/channel';
+import type { BridgeOutcome, CallChannel, DigitCollection, DigitResult, PlayOptions } from '../../src/esl/channel';
 import { CallHungUpError } from '../../src/esl/errors';
 import { identifier, mediaPath, promptPath } from '../../src/esl/safe';
 import { ChannelModel, VirtualClock, type BridgeAttempt, type CallerTimeline, type LegPlan } from './channel-model';
@@ -33,8 +33,12 @@ export interface ScriptedApp {
   app: string;
   arg: string;
   response: string;
+  /** When the step wrote it, when FreeSWITCH started it and when it completed (virtual ms). */
+  writtenAt: number;
   startedAt: number;
   endedAt: number;
+  /** Written with `event-lock: true`. */
+  eventLock: boolean;
 }
 
 export class ScriptedChannel implements CallChannel {
@@ -48,6 +52,7 @@ export class ScriptedChannel implements CallChannel {
   hangupAt: number | null = null;
   private readonly answerListeners: Array<() => void> = [];
   private readonly starts = new Map<string, number>();
+  private readonly written = new Map<string, number>();
 
   constructor(opts: ScriptedOptions = {}) {
     this.model = new ChannelModel(this.clock, {
@@ -67,7 +72,11 @@ export class ScriptedChannel implements CallChannel {
       earlyMedia: () => undefined,
       appStarted: (app) => this.starts.set(app.eventUuid ?? '', this.clock.now()),
       appCompleted: (app, response) => {
-        this.apps.push({ app: app.app, arg: app.arg, response, startedAt: this.starts.get(app.eventUuid ?? '') ?? 0, endedAt: this.clock.now() });
+        const id = app.eventUuid ?? '';
+        this.apps.push({
+          app: app.app, arg: app.arg, response, eventLock: app.lock,
+          writtenAt: this.written.get(id) ?? 0, startedAt: this.starts.get(id) ?? 0, endedAt: this.clock.now(),
+        });
       },
       bridged: () => undefined,
       unbridged: () => undefined,
@@ -98,9 +107,11 @@ export class ScriptedChannel implements CallChannel {
     return this.apps.map((a) => `${a.app} ${a.arg}`.trim());
   }
 
-  private async run(app: string, arg: string): Promise<{ response: string; vars: Record<string, string> }> {
+  private async run(app: string, arg: string, eventLock = false): Promise<{ response: string; vars: Record<string, string> }> {
     if (this.hungUp) throw new CallHungUpError(app, this.model.hangupCause);
-    const { response, ran } = await this.model.execute(app, arg, randomUUID());
+    const id = randomUUID();
+    this.written.set(id, this.clock.now());
+    const { response, ran } = await this.model.execute(app, arg, id, eventLock);
     if (!ran) throw new CallHungUpError(app, this.model.hangupCause);
     return { response, vars: this.model.vars };
   }
@@ -113,12 +124,12 @@ export class ScriptedChannel implements CallChannel {
     await this.run('multiset', multisetArgument(vars));
   }
 
-  async playback(file: string): Promise<string> {
-    return (await this.run('playback', promptPath('prompt file', file))).response;
+  async playback(file: string, _maxMs?: number, options: PlayOptions = {}): Promise<string> {
+    return (await this.run('playback', promptPath('prompt file', file), options.eventLock)).response;
   }
 
-  async speak(arg: string): Promise<void> {
-    await this.run('speak', arg);
+  async speak(arg: string, _maxMs?: number, options: PlayOptions = {}): Promise<void> {
+    await this.run('speak', arg, options.eventLock);
   }
 
   async playAndGetDigits(opts: DigitCollection): Promise<DigitResult> {

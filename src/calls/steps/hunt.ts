@@ -8,6 +8,7 @@
  * what the caller hears while legs ring; `playback_timeout_sec` bounds a playback (hold music).
  */
 import { classifyLeg, dialBatches, huntOutcome, huntPlan, orderDestinations, type HuntStep, type LegOutcome } from '../../domain/routing';
+import { CallHungUpError } from '../../esl/errors';
 import { buildBridgeString, presentableCallerId } from '../../esl/safe';
 import type { ConfigSnapshot, Tenant } from '../../snapshot/types';
 import type { Call } from '../call';
@@ -77,7 +78,14 @@ export function roundRobinGroups(snapshot: ConfigSnapshot, tenant: Tenant, group
 async function planHunt(call: Call, groupId: number, preferred: string | null): Promise<HuntStep[]> {
   const { settings, snapshot, random, knex, metrics } = call.deps;
   const rotations = new Map<number, number>();
-  for (const id of roundRobinGroups(snapshot, call.tenant, groupId, settings.calls.maxFailoverGroups)) {
+  const roundRobin = roundRobinGroups(snapshot, call.tenant, groupId, settings.calls.maxFailoverGroups);
+  if (roundRobin.length > 0) {
+    // A position is taken only for a call that will ring: a caller who hangs up during the
+    // greeting takes none (the next caller gets the phone instead).
+    await call.greetingEnded();
+    if (call.channel.hungUp) throw new CallHungUpError('bridge', null);
+  }
+  for (const id of roundRobin) {
     const position = await metrics
       .timeDb('rotation', () => withTimeout('round robin', settings.admission.queryTimeoutMs, takeRotation(knex, id)))
       .catch((err: unknown) => {
@@ -155,6 +163,9 @@ export async function dialBatch(call: Call, numbers: readonly string[], ringTime
     call.transferRingbackSet = true;
     setup.transfer_ringback ??= ringbackFile(call);
   }
+  // Written while the greeting plays (Call.startGreeting): everything below waits behind it in
+  // FreeSWITCH's queue, and the phones ring when it ends.
+  const greeting = call.writeBehindGreeting();
   // An instant application: the bridge is written right behind it.
   if (Object.keys(setup).length > 0) ready = call.channel.setVariables(setup);
   const callerId = presentableCallerId(call.id.caller);
@@ -163,9 +174,15 @@ export async function dialBatch(call: Call, numbers: readonly string[], ringTime
   const dialString = buildBridgeString(settings.dial.stringTemplate, numbers, vars);
   if (!call.firstLegDialled) {
     call.firstLegDialled = true;
-    metrics.callSetupSeconds.observe(call.secondsSinceAccept());
+    // Dialled when written, or when the greeting it waits behind has ended.
+    const dialled = (): void => {
+      if (!call.channel.hungUp) metrics.callSetupSeconds.observe(call.secondsSinceAccept());
+    };
+    if (greeting) greeting.ended.then(dialled, () => undefined);
+    else dialled();
   }
-  const [, result] = await Promise.all([ready, call.channel.bridge(dialString, ringTimeoutS * 1000 + settings.calls.maxDurationS * 1000)]);
+  const bridged = call.channel.bridge(dialString, (greeting?.boundMs ?? 0) + ringTimeoutS * 1000 + settings.calls.maxDurationS * 1000);
+  const [, result] = await Promise.all([ready, bridged, greeting?.ended]);
   const leg = classifyLeg(result.dialStatus, result.disposition);
   const tenantId = call.tenant.id;
   metrics.legs.inc({ tenant: metrics.tenantLabel(tenantId), group: groupId === null ? 'extension' : metrics.groupLabel(tenantId, groupId), result: leg });

@@ -92,3 +92,26 @@ t.test('FILE NOT FOUND from FreeSWITCH: counted, then the system prompt, then a 
   t.equal(await metricValue(none.metrics, 'hotline_prompts_not_played_total', { application: 'playback' }), 2);
   t.equal(none.channel.hangupAt, null, 'nobody hung the caller up');
 });
+
+t.test('a held prompt (the greeting in front of a hunt): every playback event-locked; nothing stands in once something waits behind', async (t) => {
+  const world = await stepWorld(t);
+  const tenantFile = path.join(world.systemDir, 'tenant-welcome.wav');
+  const welcome = path.join(world.systemDir, 'welcome.wav');
+  // Nothing written behind it yet when FreeSWITCH answers FILE NOT FOUND: the stand-ins play as
+  // before, each held too, so what is written during them waits as well.
+  const free = await rig(world, {}, [tenantFile, welcome]);
+  await free.player.play([tenantPrompt(free.promptId, 'welcome')], { standIn: () => true });
+  t.same(free.channel.apps.map((a) => `${a.app} ${a.arg} → ${a.response} ${a.eventLock ? 'locked' : 'unlocked'}`), [
+    `playback ${tenantFile} → FILE NOT FOUND locked`, `playback ${welcome} → FILE NOT FOUND locked`, `playback ${MISSING_PROMPT_TONE} → FILE PLAYED locked`,
+  ]);
+  // The bridge already waits behind it: a stand-in would be queued behind the ringing (and run
+  // nested inside the bridge), so nothing is played; the miss is still counted.
+  const behind = await rig(world, {}, [tenantFile]);
+  await behind.player.play([tenantPrompt(behind.promptId, 'welcome')], { standIn: () => false });
+  t.same(behind.channel.apps.map((a) => `${a.app} ${a.arg} → ${a.response}`), [`playback ${tenantFile} → FILE NOT FOUND`]);
+  t.equal(await metricValue(behind.metrics, 'hotline_prompts_not_played_total', { application: 'playback' }), 1);
+  // Without `held` nothing is locked (a prompt the call waits for needs no lock).
+  const plain = await rig(world, {}, []);
+  await plain.player.play([tenantPrompt(plain.promptId, 'welcome')]);
+  t.same(plain.channel.apps.map((a) => a.eventLock), [false]);
+});
