@@ -69,8 +69,8 @@ export class Call {
   private recording: Promise<void> | null = null;
   /** The opening prompts not played yet (plan.ts openingPrompts): the first prompt the caller may type over carries them. */
   private greeting: readonly PromptRef[];
-  /** The greeting startGreeting wrote, until it has ended (null: none plays). */
-  private greetingPlaying: Promise<void> | null = null;
+  /** The greeting startGreeting wrote, until it has ended (null: none plays); true: the caller was still up at its end. */
+  private greetingPlaying: Promise<boolean> | null = null;
   /** Its bound (the playback's own), for what waits behind it. */
   private greetingBoundMs = 0;
   /** Something was written behind the playing greeting (writeBehindGreeting). */
@@ -149,16 +149,17 @@ export class Call {
   }
 
   /** Resolves when the greeting startGreeting wrote has ended (at once when none plays); rejects as it did. */
-  greetingEnded(): Promise<void> {
-    return this.greetingPlaying ?? Promise.resolve();
+  async greetingEnded(): Promise<void> {
+    await this.greetingPlaying;
   }
 
   /**
    * About to write an application while the greeting may still play: returns null when it has
-   * ended, else the wait it adds to the application (the greeting's bound) and its end. From
-   * then on a greeting FreeSWITCH cannot find is followed by nothing (PromptPlayer.play).
+   * ended, else the wait it adds to the application (the greeting's bound) and its end (true:
+   * the caller was still up, so what waits behind it runs). From then on a greeting FreeSWITCH
+   * cannot find is followed by nothing (PromptPlayer.play).
    */
-  writeBehindGreeting(): { ended: Promise<void>; boundMs: number } | null {
+  writeBehindGreeting(): { ended: Promise<boolean>; boundMs: number } | null {
     if (!this.greetingPlaying) return null;
     this.behindGreeting = true;
     return { ended: this.greetingPlaying, boundMs: this.greetingBoundMs };

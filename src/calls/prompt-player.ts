@@ -18,7 +18,7 @@
  * gets the whole time to key.
  */
 import type { Logger } from 'pino';
-import type { CallChannel, DigitCollection, DigitResult } from '../esl/channel';
+import type { CallChannel, DigitCollection, DigitResult, PlayEnd } from '../esl/channel';
 import type { Metrics } from '../metrics';
 import type { PlayInstruction, PromptResolver } from '../prompts';
 import type { PromptFileStatus } from '../prompts/file-check';
@@ -150,24 +150,20 @@ export class PromptPlayer {
    * `held` (Call.startGreeting): every application of it is written with event-lock, so what the
    * call writes while it plays waits behind it; once `held.standIn()` says something already waits
    * there, a FILE NOT FOUND is followed by nothing (what stands in for the prompt would be queued
-   * behind the phones ringing).
+   * behind the phones ringing). Resolves with whether the caller was still up when the last of
+   * its applications ended (what waits behind it then runs).
    */
-  async play(refs: readonly PromptRef[], held: HeldPrompt | null = null): Promise<void> {
+  async play(refs: readonly PromptRef[], held: HeldPrompt | null = null): Promise<boolean> {
     const options = { eventLock: held !== null };
     if (refs.length === 1) {
       const p = this.instruction(refs[0]);
-      if (p.app === 'speak') {
-        await this.channel.speak(p.arg, PROMPT_MAX_MS, options);
-        return;
-      }
+      if (p.app === 'speak') return (await this.channel.speak(p.arg, PROMPT_MAX_MS, options)).callerUp;
     }
     const file = this.joined(refs);
-    const response = await this.channel.playback(file, playBoundMs(refs.length), options);
-    if (response === 'FILE NOT FOUND') {
-      await this.notFound(refs, file, held);
-    } else if (response !== 'FILE PLAYED' && !this.channel.hungUp) {
-      this.log.warn({ file, response }, 'prompt did not play');
-    }
+    const end = await this.channel.playback(file, playBoundMs(refs.length), options);
+    if (end.response === 'FILE NOT FOUND') return this.notFound(refs, file, held, end);
+    if (end.response !== 'FILE PLAYED' && end.callerUp) this.log.warn({ file, response: end.response }, 'prompt did not play');
+    return end.callerUp;
   }
 
   /**
@@ -175,26 +171,26 @@ export class PromptPlayer {
    * counted, then what stands in for it is played — the system prompt for a tenant's file, a tone
    * when that is not found either. The call goes on.
    */
-  private async notFound(refs: readonly PromptRef[], file: string, held: HeldPrompt | null): Promise<void> {
+  private async notFound(refs: readonly PromptRef[], file: string, held: HeldPrompt | null, first: PlayEnd): Promise<boolean> {
     this.deps.metrics.promptsNotPlayed.inc({ application: 'playback' });
     const options = { eventLock: held !== null };
     if (held && !held.standIn()) {
       this.log.warn({ file }, 'FreeSWITCH could not play the prompt (FILE NOT FOUND); the next application already waits behind it, so nothing stands in for it');
-      return;
+      return first.callerUp;
     }
     const system = this.joinedSystem(refs);
     const instead = system === file ? MISSING_PROMPT_TONE : system;
     this.log.warn({ file, instead }, 'FreeSWITCH could not play the prompt (FILE NOT FOUND): playing what stands in for it');
-    if (this.channel.hungUp) return;
+    if (!first.callerUp || this.channel.hungUp) return false;
     const again = await this.channel.playback(instead, playBoundMs(refs.length), options);
-    if (again !== 'FILE NOT FOUND' || instead === MISSING_PROMPT_TONE || this.channel.hungUp) return;
+    if (again.response !== 'FILE NOT FOUND' || instead === MISSING_PROMPT_TONE || !again.callerUp) return again.callerUp;
     this.deps.metrics.promptsNotPlayed.inc({ application: 'playback' });
     if (held && !held.standIn()) {
       this.log.warn({ file: instead }, 'FreeSWITCH could not play the system prompt either (FILE NOT FOUND); the next application already waits behind it');
-      return;
+      return again.callerUp;
     }
     this.log.warn({ file: instead }, 'FreeSWITCH could not play the system prompt either (FILE NOT FOUND): a tone instead');
-    await this.channel.playback(MISSING_PROMPT_TONE, PROMPT_MAX_MS, options);
+    return (await this.channel.playback(MISSING_PROMPT_TONE, PROMPT_MAX_MS, options)).callerUp;
   }
 
   /**

@@ -11,7 +11,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
-import type { BridgeOutcome, CallChannel, DigitCollection, DigitResult, PlayOptions } from './channel';
+import type { BridgeOutcome, CallChannel, DigitCollection, DigitResult, PlayEnd, PlayOptions } from './channel';
 import { EslConnection } from './connection';
 import { CallHungUpError, EslCommandError, EslTimeoutError, SocketClosedError, UnsafeValueError, type EslError } from './errors';
 import type { EslEvent } from './event';
@@ -395,23 +395,23 @@ export class EslCallChannel implements CallChannel {
   /**
    * Plays a file. On an unanswered channel FreeSWITCH pre-answers (early media), so an
    * announcement before answer costs the caller nothing (switch_ivr_play_say.c).
-   * Resolves with Application-Response (FILE PLAYED, FILE NOT FOUND …).
+   * Resolves with Application-Response (FILE PLAYED, FILE NOT FOUND …) and whether the caller
+   * was still up when it ended.
    */
-  async playback(file: string, maxMs: number, options: PlayOptions = {}): Promise<string> {
-    const event = await this.execute('playback', promptPath('prompt file', file), maxMs + this.options.replyTimeoutMs, options.eventLock);
-    return event.getHeader('Application-Response') ?? '';
+  async playback(file: string, maxMs: number, options: PlayOptions = {}): Promise<PlayEnd> {
+    return playEnd(await this.execute('playback', promptPath('prompt file', file), maxMs + this.options.replyTimeoutMs, options.eventLock));
   }
 
   /**
    * FreeSWITCH's `speak engine|voice|text` (mod_dptools). The text was cleaned of everything
    * FreeSWITCH would expand or split by the prompt resolver; control characters are refused here.
    */
-  async speak(arg: string, maxMs: number, options: PlayOptions = {}): Promise<void> {
+  async speak(arg: string, maxMs: number, options: PlayOptions = {}): Promise<PlayEnd> {
     // eslint-disable-next-line no-control-regex -- refusing control characters is the point
     if (/[\u0000-\u001f]/.test(arg) || arg.includes('${') || arg.split('|').length !== 3) {
       throw new UnsafeValueError('speak argument', 'must be engine|voice|text without control characters or ${');
     }
-    await this.execute('speak', arg, maxMs + this.options.replyTimeoutMs, options.eventLock);
+    return playEnd(await this.execute('speak', arg, maxMs + this.options.replyTimeoutMs, options.eventLock));
   }
 
   /**
@@ -622,6 +622,16 @@ export function playAndGetDigitsArgument(opts: DigitCollection): string {
 /** `record <path> <max s> <threshold> <hits>`. */
 export function recordArgument(path: string, maxS: number, silenceThreshold: number, silenceHits: number): string {
   return `${mediaPath('recording path', path)} ${Math.trunc(maxS)} ${Math.trunc(silenceThreshold)} ${Math.trunc(silenceHits)}`;
+}
+
+/**
+ * A prompt's completion: its Application-Response, and whether the caller was still up, as
+ * FreeSWITCH says in the completion itself (Answer-State hangup: the caller left during it; the
+ * captured completions after a hang-up say so). Read from the event, not from `hungUp`: a
+ * hang-up in the same read as the completion is processed before the waiting step resumes.
+ */
+function playEnd(event: EslEvent): PlayEnd {
+  return { response: event.getHeader('Application-Response') ?? '', callerUp: event.getHeader('Answer-State') !== 'hangup' };
 }
 
 function seconds(started: bigint): number {

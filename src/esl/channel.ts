@@ -57,6 +57,17 @@ export interface PlayOptions {
   eventLock?: boolean;
 }
 
+/** How a prompt ended. */
+export interface PlayEnd {
+  /** Application-Response: FILE PLAYED, FILE NOT FOUND, PLAYBACK ERROR (speak: _none_). */
+  response: string;
+  /**
+   * The caller was still up when it ended (its completion says `Answer-State` other than hangup):
+   * what was queued behind it runs. False when it ended because the caller hung up.
+   */
+  callerUp: boolean;
+}
+
 export interface CallChannel {
   readonly uuid: string;
   /** The caller's leg is gone (CHANNEL_HANGUP seen, or the socket closed). */
@@ -65,9 +76,9 @@ export interface CallChannel {
   /** Sets channel variables (`multiset`); values are checked, never expanded. */
   setVariables(vars: Record<string, string | number | boolean>): Promise<void>;
   /** `playback`: resolves with Application-Response (FILE PLAYED, FILE NOT FOUND, PLAYBACK ERROR). */
-  playback(file: string, maxMs: number, options?: PlayOptions): Promise<string>;
+  playback(file: string, maxMs: number, options?: PlayOptions): Promise<PlayEnd>;
   /** `speak engine|voice|text`. */
-  speak(arg: string, maxMs: number, options?: PlayOptions): Promise<void>;
+  speak(arg: string, maxMs: number, options?: PlayOptions): Promise<PlayEnd>;
   playAndGetDigits(opts: DigitCollection): Promise<DigitResult>;
   /** `bridge` (continue_on_fail must be set first). */
   bridge(dialString: string, timeoutMs: number): Promise<BridgeOutcome>;

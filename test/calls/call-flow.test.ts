@@ -68,11 +68,21 @@ t.test('calls on SQLite', async (t) => {
   });
 
   const WELCOME = '/sounds/hotline/welcome.wav';
+  const metricsText = (): Promise<string> => new Promise<string>((resolve, reject) => {
+    http.get(`http://127.0.0.1:${d.daemon.metricsPort}/metrics`, (res) => {
+      let text = '';
+      res.on('data', (c: Buffer) => (text += c.toString()));
+      res.on('end', () => resolve(text));
+    }).on('error', reject);
+  });
+  /** Calls whose first leg was dialled (hotline_call_setup_seconds observed). */
+  const setups = async (): Promise<number> => Number(/^hotline_call_setup_seconds_count (\d+)/m.exec(await metricsText())?.[1] ?? NaN);
   const written = (c: CallRecord, app: string): CallRecord['commands'][number] | undefined => c.commands.find((x) => x.headers['execute-app-name'] === app);
   const ran = (c: CallRecord, app: string): CallRecord['apps'][number] | undefined => c.apps.find((a) => a.app === app);
 
   t.test('the first bridge is written while the greeting plays, which holds it (event-lock) until it ends', async (t) => {
     // 0.1: the 5 s greeting takes 500 ms; caller memory is off, so the bridge follows in the same turn.
+    const before = await setups();
     const { call: c, cdr } = await call(d, { timeScale: 0.1, promptMs: { [WELCOME]: 5000 }, legs: { '13800000001': { result: 'answer', talkMs: 50 } } });
     const greeting = ran(c, 'playback');
     const bridge = ran(c, 'bridge');
@@ -86,15 +96,18 @@ t.test('calls on SQLite', async (t) => {
     t.ok(greeting.endedAtFs - greeting.startedAtFs >= 4900, 'the caller heard the whole greeting');
     t.equal(written(c, 'bridge')?.headers['event-lock'], undefined, 'nothing else holds the queue');
     t.match(cdr, { outcome: 'answered', answered_by: '13800000001' });
+    t.equal(await setups(), before + 1, 'the first leg was dialled: setup observed (when the greeting ended)');
   });
 
   t.test('a caller who hangs up during the greeting, the bridge waiting behind it: nothing rung, abandoned', async (t) => {
+    const before = await setups();
     const { call: c, cdr } = await call(d, {
       timeScale: 0.1, promptMs: { [WELCOME]: 5000 }, timeline: { from: 'connect', hangupAtMs: 2000 }, defaultLeg: { result: 'answer', talkMs: 50 },
     });
     t.ok(written(c, 'bridge'), 'the bridge had been written');
     t.equal(c.bridges.length, 0, 'and never ran: queued work of a gone channel does not');
     t.match(cdr, { outcome: 'abandoned', answered_by: null, hangup_cause: 'ORIGINATOR_CANCEL' });
+    t.equal(await setups(), before, 'no leg dialled: no setup observed');
   });
 
   t.test('a greeting FreeSWITCH cannot find, the bridge behind it: nothing stands in, the phones ring at once', async (t) => {

@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { multisetArgument, playAndGetDigitsArgument, recordArgument } from '../../src/esl/call-channel';
-import type { BridgeOutcome, CallChannel, DigitCollection, DigitResult, PlayOptions } from '../../src/esl/channel';
+import type { BridgeOutcome, CallChannel, DigitCollection, DigitResult, PlayEnd, PlayOptions } from '../../src/esl/channel';
 import { CallHungUpError } from '../../src/esl/errors';
 import { identifier, mediaPath, promptPath } from '../../src/esl/safe';
 import { ChannelModel, VirtualClock, type BridgeAttempt, type CallerTimeline, type LegPlan } from './channel-model';
@@ -124,12 +124,14 @@ export class ScriptedChannel implements CallChannel {
     await this.run('multiset', multisetArgument(vars));
   }
 
-  async playback(file: string, _maxMs?: number, options: PlayOptions = {}): Promise<string> {
-    return (await this.run('playback', promptPath('prompt file', file), options.eventLock)).response;
+  async playback(file: string, _maxMs?: number, options: PlayOptions = {}): Promise<PlayEnd> {
+    const { response } = await this.run('playback', promptPath('prompt file', file), options.eventLock);
+    return { response, callerUp: !this.model.hungUp };
   }
 
-  async speak(arg: string, _maxMs?: number, options: PlayOptions = {}): Promise<void> {
-    await this.run('speak', arg, options.eventLock);
+  async speak(arg: string, _maxMs?: number, options: PlayOptions = {}): Promise<PlayEnd> {
+    const { response } = await this.run('speak', arg, options.eventLock);
+    return { response, callerUp: !this.model.hungUp };
   }
 
   async playAndGetDigits(opts: DigitCollection): Promise<DigitResult> {

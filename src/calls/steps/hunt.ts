@@ -174,12 +174,10 @@ export async function dialBatch(call: Call, numbers: readonly string[], ringTime
   const dialString = buildBridgeString(settings.dial.stringTemplate, numbers, vars);
   if (!call.firstLegDialled) {
     call.firstLegDialled = true;
-    // Dialled when written, or when the greeting it waits behind has ended.
-    const dialled = (): void => {
-      if (!call.channel.hungUp) metrics.callSetupSeconds.observe(call.secondsSinceAccept());
-    };
-    if (greeting) greeting.ended.then(dialled, () => undefined);
-    else dialled();
+    // Dialled when written, or when the greeting it waits behind has ended with the caller still there.
+    const dialled = (): void => metrics.callSetupSeconds.observe(call.secondsSinceAccept());
+    if (!greeting) dialled();
+    else greeting.ended.then((callerUp) => callerUp && dialled(), () => undefined);
   }
   const bridged = call.channel.bridge(dialString, (greeting?.boundMs ?? 0) + ringTimeoutS * 1000 + settings.calls.maxDurationS * 1000);
   const [, result] = await Promise.all([ready, bridged, greeting?.ended]);
