@@ -108,7 +108,12 @@ export class CallSession {
     // Whatever the flow did, the call must end: hang up if it is still up, then wait (bounded)
     // for CHANNEL_HANGUP_COMPLETE so the CDR gets FreeSWITCH's own times.
     try {
-      await this.channel.hangup(this.facts.outcome === 'failed' ? 'NORMAL_TEMPORARY_FAILURE' : 'NORMAL_CLEARING');
+      const cause = this.facts.outcome === 'failed' ? 'NORMAL_TEMPORARY_FAILURE' : 'NORMAL_CLEARING';
+      // A flow that failed may leave applications queued in FreeSWITCH (a bridge behind the
+      // event-locked greeting): the hangup application would wait behind them, and the bridge
+      // would ring the phones first. uuid_kill acts at once (M8).
+      if (this.channel.pendingApplications > 0) await this.channel.kill(cause);
+      else await this.channel.hangup(cause);
     } catch (err) {
       this.log.warn({ err }, 'hangup at end of call failed');
     }

@@ -10,7 +10,7 @@ import type { CallChannel } from '../esl/channel';
 import type { Outcome } from '../metrics';
 import type { AccessNumber, ConfigSnapshot, Tenant } from '../snapshot/types';
 import type { CallDeps } from './context';
-import { playBoundMs, PromptPlayer, systemPrompt, type PromptRef } from './prompt-player';
+import { PromptPlayer, systemPrompt, type PromptRef } from './prompt-player';
 import { mediaFilePath } from './steps/media-path';
 
 /**
@@ -71,10 +71,10 @@ export class Call {
   private greeting: readonly PromptRef[];
   /** The greeting startGreeting wrote, until it has ended (null: none plays); true: the caller was still up at its end. */
   private greetingPlaying: Promise<boolean> | null = null;
-  /** Its bound (the playback's own), for what waits behind it. */
-  private greetingBoundMs = 0;
   /** Something was written behind the playing greeting (writeBehindGreeting). */
   private behindGreeting = false;
+  /** What the greeting startGreeting wrote failed with (null: it did not). */
+  private greetingFailure: Error | null = null;
 
   constructor(
     readonly id: IdentifiedCall,
@@ -134,35 +134,45 @@ export class Call {
    * waits in FreeSWITCH's queue and starts the moment the greeting ends — not one trip through
    * the daemon later (the caller's silence between the greeting and the ringing), and not nested
    * inside the greeting as it would run without the lock (M7 in test/peer/channel-model.ts: the
-   * phones would ring over it). greetingEnded() says when it has played.
+   * phones would ring over it). What else is written meanwhile (recording, ringback variables)
+   * waits too; the channel counts the greeting's bound into their time limits
+   * (EslCallChannel.execute). greetingEnded() says when it has played.
    */
   startGreeting(): void {
     const g = this.takeGreeting();
     if (g.length === 0) return;
-    this.greetingBoundMs = playBoundMs(g.length);
     const playing = this.prompts.play(g, { standIn: () => !this.behindGreeting });
     this.greetingPlaying = playing;
-    const ended = (): void => {
-      if (this.greetingPlaying === playing) this.greetingPlaying = null;
-    };
-    playing.then(ended, ended);
+    playing.then(
+      () => {
+        this.greetingPlaying = null;
+      },
+      (err: unknown) => {
+        // Kept, not forgotten: whoever asks next (the hunt, run-action.ts) fails with it, as a
+        // greeting that was waited for would have failed the call.
+        this.greetingPlaying = null;
+        this.greetingFailure = err instanceof Error ? err : new Error(String(err));
+      },
+    );
   }
 
   /** Resolves when the greeting startGreeting wrote has ended (at once when none plays); rejects as it did. */
   async greetingEnded(): Promise<void> {
-    await this.greetingPlaying;
+    if (this.greetingPlaying) await this.greetingPlaying;
+    else if (this.greetingFailure !== null) throw this.greetingFailure;
   }
 
   /**
    * About to write an application while the greeting may still play: returns null when it has
-   * ended, else the wait it adds to the application (the greeting's bound) and its end (true:
-   * the caller was still up, so what waits behind it runs). From then on a greeting FreeSWITCH
-   * cannot find is followed by nothing (PromptPlayer.play).
+   * ended, else its end (true: the caller was still up, so what waits behind it runs). From then
+   * on a greeting FreeSWITCH cannot find is followed by nothing (PromptPlayer.play). Throws what
+   * the greeting failed with, if it did: nothing is written behind a greeting that failed.
    */
-  writeBehindGreeting(): { ended: Promise<boolean>; boundMs: number } | null {
+  writeBehindGreeting(): Promise<boolean> | null {
+    if (this.greetingFailure !== null) throw this.greetingFailure;
     if (!this.greetingPlaying) return null;
     this.behindGreeting = true;
-    return { ended: this.greetingPlaying, boundMs: this.greetingBoundMs };
+    return this.greetingPlaying;
   }
 
   async announceAndHangup(what: PromptRef | Parameters<typeof systemPrompt>[0], cause: string, outcome: Outcome): Promise<void> {

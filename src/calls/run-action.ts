@@ -30,7 +30,7 @@ export async function runAction(call: Call, first: CallAction): Promise<void> {
     } else if (!TYPED_OVER.has(action.kind)) {
       await call.playGreeting();
     }
-    // Hung up during the greeting (its completion still comes): nothing more to do.
+    // Hung up during a greeting that was waited for (its completion still comes): nothing more to do.
     if (call.channel.hungUp) break;
     const recording = NOT_RECORDED.has(action.kind) ? Promise.resolve() : call.startRecording();
     recording.catch(() => undefined);

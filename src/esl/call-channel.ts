@@ -53,6 +53,8 @@ interface PendingApp {
   resolve(event: EslEvent): void;
   reject(err: Error): void;
   timer: NodeJS.Timeout;
+  /** Written with event-lock: nothing queued behind it starts before it ends, at the latest then (performance.now() ms). */
+  lockedUntil: number | null;
 }
 
 /**
@@ -87,6 +89,8 @@ export class EslCallChannel implements CallChannel {
   failure: EslError | null = null;
 
   private readonly pending = new Map<string, PendingApp>();
+  /** Pending applications written with event-lock. */
+  private lockedPending = 0;
   private readonly replyWaiters = new Set<(err: Error) => void>();
   private readonly endWaiters: Array<() => void> = [];
   private readonly hangupListeners: Array<() => void> = [];
@@ -345,8 +349,9 @@ export class EslCallChannel implements CallChannel {
   /**
    * Runs a dialplan application and resolves with its CHANNEL_EXECUTE_COMPLETE. The argument
    * goes as a text/plain body. `timeoutMs` bounds the application itself (ring time, prompt);
-   * the channel's appTimeoutMarginMs is added for FreeSWITCH's own delays. `eventLock` sends
-   * `event-lock: true` (PlayOptions).
+   * the channel's appTimeoutMarginMs is added for FreeSWITCH's own delays, and so is the time it
+   * may wait in FreeSWITCH's queue behind an event-locked application of ours still pending
+   * (heldForMs). `eventLock` sends `event-lock: true` (PlayOptions).
    */
   async execute(app: string, arg: string, timeoutMs: number, eventLock = false): Promise<EslEvent> {
     identifier('application', app);
@@ -355,13 +360,14 @@ export class EslCallChannel implements CallChannel {
     const id = randomUUID();
     const started = process.hrtime.bigint();
     const completion = new Promise<EslEvent>((resolve, reject) => {
-      const boundMs = timerDelay(timeoutMs + (this.options.appTimeoutMarginMs ?? 0));
+      const boundMs = timerDelay(this.heldForMs() + timeoutMs + (this.options.appTimeoutMarginMs ?? 0));
       const timer = setTimeout(() => {
-        this.pending.delete(id);
+        this.settlePending(id, null);
         this.options.observe?.(app, seconds(started), 'timeout');
         reject(new EslTimeoutError(`${app} ${arg}`.trim(), boundMs));
       }, boundMs);
-      this.pending.set(id, { app, resolve, reject, timer });
+      if (eventLock) this.lockedPending++;
+      this.pending.set(id, { app, resolve, reject, timer, lockedUntil: eventLock ? performance.now() + boundMs : null });
     });
     // Keep a rejection that nobody awaits yet (reply failed first) from being reported as unhandled.
     completion.catch(() => undefined);
@@ -543,11 +549,26 @@ export class EslCallChannel implements CallChannel {
 
   private onExecuteComplete(event: EslEvent): void {
     const id = event.getHeader('Application-UUID');
-    const pending = id ? this.pending.get(id) : undefined;
-    if (!pending) return; // an application we did not start (the dialplan's own `socket`)
-    this.pending.delete(id!);
-    clearTimeout(pending.timer);
-    pending.resolve(event);
+    const pending = id ? this.settlePending(id, null) : undefined;
+    // Not ours (the dialplan's own `socket`), or already given up on.
+    pending?.resolve(event);
+  }
+
+  /**
+   * How long an application written now may wait in FreeSWITCH's queue before it starts: until
+   * the event-locked applications still pending have ended, at most their own bounds (an instant
+   * `multiset` written behind a 40 s greeting is not given up on after 15 s).
+   */
+  private heldForMs(): number {
+    if (this.lockedPending === 0) return 0;
+    let until = 0;
+    for (const p of this.pending.values()) if (p.lockedUntil !== null && p.lockedUntil > until) until = p.lockedUntil;
+    return Math.max(0, until - performance.now());
+  }
+
+  /** Applications written and not yet completed (queued or running in FreeSWITCH). */
+  get pendingApplications(): number {
+    return this.pending.size;
   }
 
   private onHangup(cause: string | null): void {
@@ -581,12 +602,15 @@ export class EslCallChannel implements CallChannel {
     this.conn.removeAllListeners();
   }
 
-  private settlePending(id: string, err: Error): void {
+  /** Forgets a pending application (rejecting it with `err` when given) and returns it. */
+  private settlePending(id: string, err: Error | null): PendingApp | undefined {
     const pending = this.pending.get(id);
-    if (!pending) return;
+    if (!pending) return undefined;
     this.pending.delete(id);
+    if (pending.lockedUntil !== null) this.lockedPending--;
     clearTimeout(pending.timer);
-    pending.reject(err);
+    if (err) pending.reject(err);
+    return pending;
   }
 }
 

@@ -326,3 +326,32 @@ t.test('FreeSWITCH µs stamps: only plain integers of at most 17 digits are time
   const biggest = microseconds(String(Number.MAX_SAFE_INTEGER));
   t.ok(biggest !== null && !Number.isNaN(new Date(biggest / 1000).getTime()), 'the largest accepted stamp is a valid Date');
 });
+
+t.test('an application written behind an event-locked one waits in its queue: the locked one\'s bound counts into its own', async (t) => {
+  const { channel, fs } = await setup(t, 300);
+  // A 600 ms greeting written with event-lock, then an instant multiset (its own bound 300 ms).
+  const greeting = channel.execute('playback', '/greeting.wav', 600, true);
+  const greetingCmd = await fs.next();
+  t.match(greetingCmd, /\nevent-lock: true/, 'the lock travels as FreeSWITCH reads it');
+  fs.socket.write(ok);
+  const set = channel.execute('multiset', 'ringback=/r.wav', 300);
+  const setCmd = await fs.next();
+  t.notMatch(setCmd, /event-lock/);
+  fs.socket.write(ok);
+  t.equal(channel.pendingApplications, 2);
+  // FreeSWITCH holds the multiset until the greeting ends, 500 ms on: past the multiset's own 300 ms.
+  await new Promise((r) => setTimeout(r, 500));
+  fs.socket.write(event('CHANNEL_EXECUTE_COMPLETE', { Application: 'playback', 'Application-UUID': eventUuidOf(greetingCmd) }));
+  fs.socket.write(event('CHANNEL_EXECUTE_COMPLETE', { Application: 'multiset', 'Application-UUID': eventUuidOf(setCmd) }));
+  t.equal((await greeting).getHeader('Application'), 'playback');
+  t.equal((await set).getHeader('Application'), 'multiset', 'not given up on after its own 300 ms');
+  t.equal(channel.pendingApplications, 0);
+  // With nothing locked pending, the next one has its own bound only.
+  const started = Date.now();
+  const alone = channel.execute('multiset', 'a=1', 100);
+  await fs.next();
+  fs.socket.write(ok);
+  const err = await alone.then(() => null, (e: unknown) => e);
+  t.type(err, EslTimeoutError);
+  t.ok(Date.now() - started < 900, 'given up on after its own bound, not the greeting\'s');
+});

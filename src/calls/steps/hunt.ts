@@ -150,6 +150,9 @@ async function huntOnce(call: Call, steps: HuntStep[]): Promise<HuntResult> {
  */
 export async function dialBatch(call: Call, numbers: readonly string[], ringTimeoutS: number, groupId: number | null): Promise<LegOutcome> {
   const { settings, metrics } = call.deps;
+  // Written while the greeting plays (Call.startGreeting): everything below waits behind it in
+  // FreeSWITCH's queue, and the phones ring when it ends.
+  const greeting = call.writeBehindGreeting();
   let ready: Promise<void> = Promise.resolve();
   const setup: Record<string, string> = {};
   if (!call.ringbackReady) {
@@ -163,9 +166,6 @@ export async function dialBatch(call: Call, numbers: readonly string[], ringTime
     call.transferRingbackSet = true;
     setup.transfer_ringback ??= ringbackFile(call);
   }
-  // Written while the greeting plays (Call.startGreeting): everything below waits behind it in
-  // FreeSWITCH's queue, and the phones ring when it ends.
-  const greeting = call.writeBehindGreeting();
   // An instant application: the bridge is written right behind it.
   if (Object.keys(setup).length > 0) ready = call.channel.setVariables(setup);
   const callerId = presentableCallerId(call.id.caller);
@@ -174,13 +174,18 @@ export async function dialBatch(call: Call, numbers: readonly string[], ringTime
   const dialString = buildBridgeString(settings.dial.stringTemplate, numbers, vars);
   if (!call.firstLegDialled) {
     call.firstLegDialled = true;
-    // Dialled when written, or when the greeting it waits behind has ended with the caller still there.
+    // Dialled when written, or when the greeting it waits behind has ended with the caller still
+    // there (observed as the daemon reads that completion: one turn after FreeSWITCH started it).
     const dialled = (): void => metrics.callSetupSeconds.observe(call.secondsSinceAccept());
-    if (!greeting) dialled();
-    else greeting.ended.then((callerUp) => callerUp && dialled(), () => undefined);
+    if (!greeting) {
+      if (!call.channel.hungUp) dialled();
+    } else {
+      greeting.then((callerUp) => callerUp && dialled(), () => undefined);
+    }
   }
-  const bridged = call.channel.bridge(dialString, (greeting?.boundMs ?? 0) + ringTimeoutS * 1000 + settings.calls.maxDurationS * 1000);
-  const [, result] = await Promise.all([ready, bridged, greeting?.ended]);
+  // Its time limit counts the wait behind the greeting (EslCallChannel.execute).
+  const bridged = call.channel.bridge(dialString, ringTimeoutS * 1000 + settings.calls.maxDurationS * 1000);
+  const [, result] = await Promise.all([ready, bridged, greeting]);
   const leg = classifyLeg(result.dialStatus, result.disposition);
   const tenantId = call.tenant.id;
   metrics.legs.inc({ tenant: metrics.tenantLabel(tenantId), group: groupId === null ? 'extension' : metrics.groupLabel(tenantId, groupId), result: leg });

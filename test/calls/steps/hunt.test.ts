@@ -10,6 +10,7 @@ import t from 'tap';
 import { huntGroup } from '../../../src/calls/steps/hunt';
 import { runAction } from '../../../src/calls/run-action';
 import { toDbTimestamp } from '../../../src/db/connect';
+import { EslCommandError } from '../../../src/esl/errors';
 import { stepCall, stepWorld, type StepWorld } from './harness';
 
 async function huntTenant(world: StepWorld, extra: Record<string, unknown> = {}): Promise<number> {
@@ -96,4 +97,14 @@ t.test('a caller who hangs up during the greeting: no leg rung, no round-robin p
   t.equal(channel.hangupAt, 3000, 'hung up 3 s into the 9.3 s greeting');
   t.equal(channel.bridges.length, 0, 'nothing rung');
   t.equal(await world.knex('group_rotation').where({ group_id: groupId }).first(), undefined, 'the rotation was not advanced');
+});
+
+t.test('a greeting that fails (an -ERR, a time-out) fails the hunt as a greeting waited for did, and is not forgotten', async (t) => {
+  const world = await stepWorld(t);
+  const groupId = await huntTenant(world);
+  const { call, channel } = await stepCall(world, '4001010004', { defaultLeg: { result: 'answer', ringMs: 100, talkMs: 1000 } });
+  channel.playback = (): Promise<never> => Promise.reject(new EslCommandError('sendmsg playback', '-ERR invalid session'));
+  await t.rejects(runAction(call, { kind: 'hunt', groupId }), EslCommandError, 'the call fails with the greeting\'s error');
+  await t.rejects(call.greetingEnded(), EslCommandError, 'asked again later, it still says so');
+  t.throws(() => call.writeBehindGreeting(), EslCommandError, 'nothing more is written behind it');
 });
