@@ -71,10 +71,18 @@ export function promptPath(what: string, value: string): string {
 }
 
 /** A value for the `set` application or a dial-string variable: plain text, nothing FreeSWITCH reads. */
+/** Characters a plain variable value may not carry (FreeSWITCH expands, splits or quotes on them). */
+const NOT_PLAIN = /[${}|,^'[\]]/;
+
 export function plainVariableValue(what: string, value: string): string {
   if (CONTROL.test(value)) throw new UnsafeValueError(what, 'contains a control character');
-  if (/[${}|,^'[\]]/.test(value)) throw new UnsafeValueError(what, 'contains one of $ { } | , ^ \' [ ]');
+  if (NOT_PLAIN.test(value)) throw new UnsafeValueError(what, 'contains one of $ { } | , ^ \' [ ]');
   return value;
+}
+
+/** Whether plainVariableValue takes `value` (a file FreeSWITCH can play may still not be settable: an apostrophe). */
+export function isPlainVariableValue(value: string): boolean {
+  return !CONTROL.test(value) && !NOT_PLAIN.test(value);
 }
 
 /** Channel variable and application names are ours, never input; still, keep them to identifiers. */

@@ -132,6 +132,20 @@ t.test('calls on SQLite', async (t) => {
     t.match(String(cdr.recording_path), /\.wav$/, 'the recording is in the CDR');
   });
 
+  t.test('a ringback file a DBA named with an apostrophe: the system ringback instead, the call goes through', async (t) => {
+    // FreeSWITCH could play it, but a channel variable may not carry it: every call of the tenant failed on the multiset.
+    const [promptId] = await d.knex('prompts').insert({ tenant_id: 1, name: 'typo ringback', file: "/sounds/hotline/it's-ringing.wav" });
+    await d.knex('tenants').where({ id: 1 }).update({ ringback_prompt_id: promptId });
+    await d.daemon.store.poll();
+    t.teardown(async () => {
+      await d.knex('tenants').where({ id: 1 }).update({ ringback_prompt_id: null });
+      await d.daemon.store.poll();
+    });
+    const { call: c, cdr } = await call(d, { legs: { '13800000001': { result: 'answer', talkMs: 50 } } });
+    t.ok(apps(c).includes('multiset ringback=/sounds/hotline/ringback.wav'), 'the system ringback is set');
+    t.match(cdr, { outcome: 'answered', answered_by: '13800000001', failure_reason: null });
+  });
+
   t.test('a flow that fails while applications wait behind the greeting is cut with uuid_kill, not a hangup queued behind them', async (t) => {
     // A bug stands in for whatever may fail there: the hunt's bridge throws before it is written.
     const proto = EslCallChannel.prototype as { bridge: EslCallChannel['bridge'] };

@@ -9,13 +9,13 @@
  */
 import { classifyLeg, dialBatches, huntOutcome, huntPlan, orderDestinations, type HuntStep, type LegOutcome } from '../../domain/routing';
 import { CallHungUpError } from '../../esl/errors';
-import { buildBridgeString, presentableCallerId } from '../../esl/safe';
+import { buildBridgeString, isPlainVariableValue, presentableCallerId } from '../../esl/safe';
 import type { ConfigSnapshot, Tenant } from '../../snapshot/types';
 import type { Call } from '../call';
 import { takeRotation, withTimeout } from '../call-state';
 import type { CallerMemoryLookup } from '../caller-memory';
 import type { CallAction } from '../plan';
-import { MISSING_PROMPT_TONE, tenantPrompt } from '../prompt-player';
+import { MISSING_PROMPT_TONE, systemPrompt, tenantPrompt } from '../prompt-player';
 
 /** How often a queued caller's group is hunted again, and the music they hear meanwhile. */
 export const QUEUE_RETRY_S = 15;
@@ -223,7 +223,13 @@ function ringbackVariables(call: Call): Record<string, string> {
  */
 export function ringbackFile(call: Call): string {
   const file = call.prompts.file(tenantPrompt(call.tenant.ringbackPromptId, 'ringback'));
-  return file === MISSING_PROMPT_TONE ? RINGBACK_TONE : file;
+  if (file === MISSING_PROMPT_TONE) return RINGBACK_TONE;
+  if (isPlainVariableValue(file)) return file;
+  // A path FreeSWITCH can play but a channel variable may not carry (a DBA named the file with an
+  // apostrophe): every call of the tenant failed on the multiset. The system ringback instead.
+  call.log.warn({ prompt_id: call.tenant.ringbackPromptId, file }, 'ringback file cannot be set as a channel variable; the system ringback instead');
+  const system = call.prompts.file(systemPrompt('ringback'));
+  return system !== MISSING_PROMPT_TONE && isPlainVariableValue(system) ? system : RINGBACK_TONE;
 }
 
 /** Ringback when no file can play: China's ringing tone (GB/T 15279; FreeSWITCH vars.xml cn-ring). */
