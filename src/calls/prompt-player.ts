@@ -66,11 +66,6 @@ export function systemPromptFile(prompts: Pick<PromptResolver, 'system'>, name: 
 /** Longest a prompt is expected to play; bounds playback completions. */
 export const PROMPT_MAX_MS = 120_000;
 
-/** The bound of one playback of `prompts` prompts joined (play()). */
-export function playBoundMs(prompts: number): number {
-  return PROMPT_MAX_MS * Math.max(1, prompts);
-}
-
 /**
  * A prompt written so that the call's next application can be written while it plays
  * (PromptPlayer.play): `standIn()` is false once something waits behind it.
@@ -160,7 +155,7 @@ export class PromptPlayer {
       if (p.app === 'speak') return (await this.channel.speak(p.arg, PROMPT_MAX_MS, options)).callerUp;
     }
     const file = this.joined(refs);
-    const end = await this.channel.playback(file, playBoundMs(refs.length), options);
+    const end = await this.channel.playback(file, PROMPT_MAX_MS * refs.length, options);
     if (end.response === 'FILE NOT FOUND') return this.notFound(refs, file, held, end);
     if (end.response !== 'FILE PLAYED' && end.callerUp) this.log.warn({ file, response: end.response }, 'prompt did not play');
     return end.callerUp;
@@ -182,7 +177,7 @@ export class PromptPlayer {
     const instead = system === file ? MISSING_PROMPT_TONE : system;
     this.log.warn({ file, instead }, 'FreeSWITCH could not play the prompt (FILE NOT FOUND): playing what stands in for it');
     if (!first.callerUp || this.channel.hungUp) return false;
-    const again = await this.channel.playback(instead, playBoundMs(refs.length), options);
+    const again = await this.channel.playback(instead, PROMPT_MAX_MS * refs.length, options);
     if (again.response !== 'FILE NOT FOUND' || instead === MISSING_PROMPT_TONE || !again.callerUp) return again.callerUp;
     this.deps.metrics.promptsNotPlayed.inc({ application: 'playback' });
     if (held && !held.standIn()) {

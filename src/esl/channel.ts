@@ -75,9 +75,9 @@ export interface CallChannel {
   answer(): Promise<void>;
   /** Sets channel variables (`multiset`); values are checked, never expanded. */
   setVariables(vars: Record<string, string | number | boolean>): Promise<void>;
-  /** `playback`: resolves with Application-Response (FILE PLAYED, FILE NOT FOUND, PLAYBACK ERROR). */
+  /** `playback`: resolves with how it ended (Application-Response: FILE PLAYED, FILE NOT FOUND, PLAYBACK ERROR; the caller still up). */
   playback(file: string, maxMs: number, options?: PlayOptions): Promise<PlayEnd>;
-  /** `speak engine|voice|text`. */
+  /** `speak engine|voice|text`, resolving as playback does. */
   speak(arg: string, maxMs: number, options?: PlayOptions): Promise<PlayEnd>;
   playAndGetDigits(opts: DigitCollection): Promise<DigitResult>;
   /** `bridge` (continue_on_fail must be set first). */

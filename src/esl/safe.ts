@@ -70,10 +70,10 @@ export function promptPath(what: string, value: string): string {
   return mediaPath(what, value);
 }
 
-/** A value for the `set` application or a dial-string variable: plain text, nothing FreeSWITCH reads. */
 /** Characters a plain variable value may not carry (FreeSWITCH expands, splits or quotes on them). */
 const NOT_PLAIN = /[${}|,^'[\]]/;
 
+/** A value for the `set` application or a dial-string variable: plain text, nothing FreeSWITCH reads. */
 export function plainVariableValue(what: string, value: string): string {
   if (CONTROL.test(value)) throw new UnsafeValueError(what, 'contains a control character');
   if (NOT_PLAIN.test(value)) throw new UnsafeValueError(what, 'contains one of $ { } | , ^ \' [ ]');
