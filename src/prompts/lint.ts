@@ -1,10 +1,12 @@
 /**
  * What `npm run config:lint` says about prompts: IVR menus without a prompt of their own (callers
- * hear the system prompt choose_option.wav, which cannot name this tenant's options), and — when
+ * hear the system prompt choose_option.wav, which cannot name this tenant's options), company
+ * ringbacks whose file a channel variable cannot carry (callers hear the system ringback), and — when
  * the daemon sees FreeSWITCH's files (PROMPTS_SAME_FILESYSTEM) — every prompt file that is
  * missing or unreadable (calls would get a system prompt or a tone instead).
  */
 import type { Settings } from '../config';
+import { isPlainVariableValue } from '../esl/safe';
 import { formatFindingLine } from '../snapshot/findings';
 import { showValue } from '../snapshot/rows';
 import type { ConfigSnapshot } from '../snapshot/types';
@@ -53,8 +55,28 @@ export function speakOnlyPrompts(settings: Pick<Settings, 'tts'>, snapshot: Pick
   return out;
 }
 
+/**
+ * A company ringback goes into a channel variable (`multiset ringback=…`), which may not carry
+ * every character a playable path may (an apostrophe: isPlainVariableValue); calls then set the
+ * system ringback instead (src/calls/steps/hunt.ts ringbackFile). Listed so the file is renamed.
+ */
+export function unsettableRingbacks(snapshot: Pick<ConfigSnapshot, 'prompts' | 'tenants'>): string[] {
+  const out: string[] = [];
+  for (const tenant of snapshot.tenants.values()) {
+    const id = tenant.ringbackPromptId;
+    const file = id === null ? null : (snapshot.prompts.get(id)?.file ?? null);
+    if (file === null || isPlainVariableValue(file)) continue;
+    out.push(formatFindingLine({
+      table: 'tenants', id: tenant.id, tenantId: tenant.id, column: 'ringback_prompt_id', value: showValue('ringback_prompt_id', id),
+      reason: `prompt ${id}'s file ${JSON.stringify(file)} cannot be set as the ringback channel variable (one of $ { } | , ^ ' [ ] or a control character)`,
+      outcome: 'callers hear the system ringback instead; rename the file',
+    }));
+  }
+  return out;
+}
+
 export async function promptFindings(settings: Pick<Settings, 'prompts' | 'esl' | 'tts'>, snapshot: ConfigSnapshot): Promise<string[]> {
-  const out = [...menusWithoutPrompt(snapshot), ...speakOnlyPrompts(settings, snapshot)];
+  const out = [...menusWithoutPrompt(snapshot), ...speakOnlyPrompts(settings, snapshot), ...unsettableRingbacks(snapshot)];
   if (!seesPromptFiles(settings)) return out;
   for (const p of await checkPromptFiles(promptFilesInUse(settings, snapshot))) {
     const instead = p.owner.table === 'system prompts' ? 'a tone' : 'the system prompt';

@@ -8,6 +8,7 @@
 import t from 'tap';
 import { huntGroup, RINGBACK_TONE } from '../../../src/calls/steps/hunt';
 import { multisetArgument } from '../../../src/esl/call-channel';
+import { unsettableRingbacks } from '../../../src/prompts/lint';
 import { stepCall, stepWorld, type StepWorld } from './harness';
 import { SYSTEM_PROMPTS } from '../../../src/calls/prompts';
 
@@ -63,4 +64,22 @@ t.test('answered, ringback.wav known missing: the ringing tone, which multiset c
   t.same(channel.ran.filter((a) => a.startsWith('multiset')), [`multiset transfer_ringback=${RINGBACK_TONE}`]);
   t.equal(multisetArgument({ transfer_ringback: RINGBACK_TONE }), `transfer_ringback=${RINGBACK_TONE}`);
   t.throws(() => multisetArgument({ transfer_ringback: 'a,b' }), 'other commas are still refused');
+});
+
+t.test('a company ringback whose file a channel variable cannot carry (an apostrophe): the system ringback, and config:lint lists it', async (t) => {
+  const world = await stepWorld(t);
+  const groupId = await huntTenant(world);
+  const tenantId = Number((await world.knex('destination_groups').where({ id: groupId }).first<{ tenant_id: number }>('tenant_id'))?.tenant_id);
+  const [promptId] = await world.knex('prompts').insert({ tenant_id: tenantId, name: 'typo', file: "/sounds/co/it's-ringing.wav" });
+  const [fine] = await world.knex('prompts').insert({ tenant_id: tenantId, name: 'fine', file: '/sounds/co/ringing.wav' });
+  await world.knex('tenants').where({ id: tenantId }).update({ ringback_prompt_id: promptId });
+  const { call, channel } = await stepCall(world, '4001010004', LEGS);
+  t.equal(await huntGroup(call, groupId), null, 'the call goes through');
+  t.equal(call.facts.outcome, 'answered');
+  t.same(channel.ran.filter((a) => a.startsWith('multiset')), [`multiset ringback=${world.systemDir}/ringback.wav`], 'the system ringback instead');
+  const findings = unsettableRingbacks(await world.snapshot());
+  t.equal(findings.length, 1);
+  t.match(findings[0], new RegExp(`^tenants id=${tenantId} ringback_prompt_id=${promptId}: prompt ${promptId}'s file .* cannot be set as the ringback channel variable .* → callers hear the system ringback instead`));
+  await world.knex('tenants').where({ id: tenantId }).update({ ringback_prompt_id: fine });
+  t.same(unsettableRingbacks(await world.snapshot()), [], 'a plain file name: nothing to list');
 });
