@@ -69,6 +69,7 @@ t.test('calls on SQLite', async (t) => {
   });
 
   const WELCOME = '/sounds/hotline/welcome.wav';
+  /** The daemon's /metrics page. */
   const metricsText = (): Promise<string> => new Promise<string>((resolve, reject) => {
     http.get(`http://127.0.0.1:${d.daemon.metricsPort}/metrics`, (res) => {
       let text = '';
@@ -315,13 +316,7 @@ t.test('calls on SQLite', async (t) => {
   });
 
   t.test('/metrics counts what happened, without numbers or UUIDs in labels', async (t) => {
-    const body = await new Promise<string>((resolve, reject) => {
-      http.get(`http://127.0.0.1:${d.daemon.metricsPort}/metrics`, (res) => {
-        let text = '';
-        res.on('data', (c: Buffer) => (text += c.toString()));
-        res.on('end', () => resolve(text));
-      }).on('error', reject);
-    });
+    const body = await metricsText();
     t.match(body, /hotline_calls_ended_total\{outcome="answered",number_kind="hotline"\} \d+/);
     t.match(body, /hotline_calls_ended_total\{outcome="no_answer",number_kind="hotline"\} \d+/);
     t.match(body, /hotline_active_calls 0/);
