@@ -1,8 +1,8 @@
 /**
- * A durable local spool for CDRs: every CDR is appended to a segment file and fdatasync'ed
- * before the call is considered recorded, so a database outage or a crash loses none. Appends
- * arriving together share one write and one fdatasync (group commit), which keeps the cost per
- * call low at high call rates.
+ * A durable local spool for CDRs: every CDR is appended to a segment file opened with O_DSYNC, so
+ * it is on disk before the call is considered recorded, and a database outage or a crash loses
+ * none. Appends arriving together share one synchronized write (group commit), which keeps the
+ * cost per call low at high call rates.
  *
  * Segments are `segment-<ms>-<seq>.jsonl`, one JSON record per line. The writer rotates the open
  * segment, replays closed ones into the database (idempotent by call_uuid) and deletes a segment
@@ -15,6 +15,12 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { SpoolLock } from './spool-lock';
+
+/**
+ * How a segment is opened: appended to, created when missing, and O_DSYNC, so that every write is
+ * durable when it returns (synchronized I/O data integrity, what fdatasync gives).
+ */
+export const SEGMENT_FLAGS = fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_DSYNC;
 
 export class CdrSpool {
   private handle: fsp.FileHandle | null = null;
@@ -39,7 +45,7 @@ export class CdrSpool {
     this.lock = SpoolLock.acquire(this.dir);
   }
 
-  /** Resolves once the record is on disk (fdatasync'ed). */
+  /** Resolves once the record is on disk (its synchronized write returned). */
   append(record: object): Promise<void> {
     const line = `${asciiJson(record)}\n`;
     return new Promise((resolve, reject) => {
@@ -75,11 +81,12 @@ export class CdrSpool {
   private async writeDurably(text: string): Promise<void> {
     if (!this.handle) {
       this.currentPath = path.join(this.dir, `segment-${Date.now()}-${String(this.seq++).padStart(6, '0')}.jsonl`);
-      this.handle = await fsp.open(this.currentPath, 'a');
+      this.handle = await fsp.open(this.currentPath, SEGMENT_FLAGS);
       this.currentLines = 0;
     }
+    // O_DSYNC: the write returns once its data is on disk, as a write followed by fdatasync would,
+    // in one trip through libuv's thread pool instead of two (bench/PROFILE.md, release 10).
     await this.handle.write(text);
-    await this.handle.datasync();
   }
 
   /** Closes the open segment (after pending appends) so the writer can replay it. */
