@@ -101,6 +101,30 @@ t.test('calls on SQLite', async (t) => {
     t.equal(await setups(), before + 1, 'the first leg was dialled: setup observed (when the greeting ended)');
   });
 
+  t.test('a round-robin group further down the failover chain does not hold the first bridge', async (t) => {
+    // The demo group fails over to a round-robin group: its position is taken only if it is
+    // reached, so the first bridge is still written while the greeting plays.
+    const [overflow] = await d.knex('destination_groups').insert({ tenant_id: 1, name: 'overflow', strategy: 'round_robin', max_queue: 0, queue_timeout_s: 0 });
+    await d.knex('destinations').insert({ group_id: overflow, number: '13800000009', position: 1, weight: 1, enabled: 1 });
+    await d.knex('destination_groups').where({ id: demoGroup }).update({ failover_group_id: overflow });
+    await d.daemon.store.poll();
+    t.teardown(async () => {
+      await d.knex('destination_groups').where({ id: demoGroup }).update({ failover_group_id: null });
+      await d.daemon.store.poll();
+    });
+    const { call: c, cdr } = await call(d, { timeScale: 0.1, promptMs: { [WELCOME]: 5000 }, legs: { '13800000001': { result: 'answer', talkMs: 50 } } });
+    const greeting = ran(c, 'playback');
+    const bridge = ran(c, 'bridge');
+    if (!greeting || !bridge) {
+      t.fail(`greeting and bridge did not both run: ${JSON.stringify(c.apps)}`);
+      return;
+    }
+    t.ok((written(c, 'bridge')?.atFs ?? Infinity) < greeting.endedAtFs, 'the bridge was written while the greeting played');
+    t.ok(bridge.startedAtFs >= greeting.endedAtFs, 'and started when the greeting ended');
+    t.match(cdr, { outcome: 'answered', answered_by: '13800000001' });
+    t.equal(await d.knex('group_rotation').where({ group_id: overflow }).first(), undefined, 'the overflow group, not reached, took no position');
+  });
+
   t.test('a caller who hangs up during the greeting, the bridge waiting behind it: nothing rung, abandoned', async (t) => {
     const before = await setups();
     // 0.05: the 40 s greeting takes 2 s and the caller leaves 1 s after connecting, leaving the

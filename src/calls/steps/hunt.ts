@@ -34,7 +34,7 @@ export const BRIDGING_VARIABLES: Readonly<Record<string, string>> = Object.freez
 
 export async function huntGroup(call: Call, groupId: number): Promise<CallAction | null> {
   const preferred = await askCallerMemory(call);
-  let result = await huntOnce(call, await planHunt(call, groupId, preferred));
+  let result = await huntOnce(call, planHunt(call, groupId, preferred), preferred);
   if (result === 'busy') result = await queue(call, groupId, preferred);
   return finishHunt(call, result, call.tenant.voicemailEnabled ? null : undefined);
 }
@@ -70,32 +70,37 @@ export function orderedHuntPlan(
   );
 }
 
-/** The round-robin groups a hunt plan goes through (each takes a position from the database). */
-export function roundRobinGroups(snapshot: ConfigSnapshot, tenant: Tenant, groupId: number, maxGroups: number): number[] {
-  return huntPlan(snapshot, tenant, groupId, maxGroups).filter((s) => s.group.strategy === 'round_robin').map((s) => s.group.id);
+/**
+ * The hunt's plan, every group ordered by its strategy with the remembered phone first. A
+ * round-robin group is ordered from position 0 here: it takes its real position only when the
+ * hunt reaches it (`positioned`), so a greeting with a round-robin group only further down the
+ * chain no longer holds the first bridge, and a group nobody reaches does not advance its rotation.
+ */
+function planHunt(call: Call, groupId: number, preferred: string | null): HuntStep[] {
+  const { settings, snapshot, random } = call.deps;
+  return orderedHuntPlan(snapshot, call.tenant, groupId, settings.calls.maxFailoverGroups, { rotation: () => 0, preferred, random });
 }
 
-async function planHunt(call: Call, groupId: number, preferred: string | null): Promise<HuntStep[]> {
-  const { settings, snapshot, random, knex, metrics } = call.deps;
-  const rotations = new Map<number, number>();
-  const roundRobin = roundRobinGroups(snapshot, call.tenant, groupId, settings.calls.maxFailoverGroups);
-  if (roundRobin.length > 0) {
-    // A position is taken only for a call that will ring: a caller who hangs up during the
-    // greeting takes none (the next caller gets the phone instead).
-    await call.greetingEnded();
-    if (call.channel.hungUp) throw new CallHungUpError('bridge', null);
-  }
-  for (const id of roundRobin) {
-    const position = await metrics
-      .timeDb('rotation', () => withTimeout('round robin', settings.admission.queryTimeoutMs, takeRotation(knex, id)))
-      .catch((err: unknown) => {
-        // The rotation is shared by every daemon; without the database a random start still spreads calls.
-        call.log.warn({ err: (err as Error).message, group_id: id }, 'round-robin position unavailable; starting at random');
-        return Math.floor(random() * 1_000_000);
-      });
-    rotations.set(id, position);
-  }
-  return orderedHuntPlan(snapshot, call.tenant, groupId, settings.calls.maxFailoverGroups, { rotation: (id) => rotations.get(id) ?? 0, preferred, random });
+/**
+ * The step as it is dialled: a round-robin group takes the next position of its rotation (one
+ * statement, shared by every daemon) and is ordered from it; any other step is as planned. A
+ * position is taken only for a call that will ring: the first group waits for the greeting, and a
+ * caller who hangs up during it takes none (the next caller gets the phone instead).
+ */
+async function positioned(call: Call, step: HuntStep, preferred: string | null): Promise<HuntStep> {
+  if (step.group.strategy !== 'round_robin') return step;
+  const { settings, random, knex, metrics } = call.deps;
+  await call.greetingEnded();
+  if (call.channel.hungUp) throw new CallHungUpError('bridge', null);
+  const id = step.group.id;
+  const position = await metrics
+    .timeDb('rotation', () => withTimeout('round robin', settings.admission.queryTimeoutMs, takeRotation(knex, id)))
+    .catch((err: unknown) => {
+      // The rotation is shared by every daemon; without the database a random start still spreads calls.
+      call.log.warn({ err: (err as Error).message, group_id: id }, 'round-robin position unavailable; starting at random');
+      return Math.floor(random() * 1_000_000);
+    });
+  return { ...step, destinations: orderDestinations(step.group, { random, rotation: position, preferred }) };
 }
 
 /** Caller memory (主叫记忆): the phone that answered this caller last time, within the window. */
@@ -129,9 +134,10 @@ async function rememberedPhone(call: Call): Promise<string | null> {
 }
 
 /** One pass over the plan. */
-async function huntOnce(call: Call, steps: HuntStep[]): Promise<HuntResult> {
+async function huntOnce(call: Call, steps: HuntStep[], preferred: string | null): Promise<HuntResult> {
   const legs: LegOutcome[] = [];
-  for (const step of steps) {
+  for (const planned of steps) {
+    const step = await positioned(call, planned, preferred);
     call.facts.groupId = step.group.id;
     for (const batch of dialBatches(step)) {
       const leg = await dialBatch(call, batch.map((d) => d.number), step.ringTimeoutS, step.group.id);
@@ -259,7 +265,7 @@ async function queue(call: Call, groupId: number, preferred: string | null): Pro
       await call.channel.setVariables({ playback_timeout_sec: Math.max(2, Math.min(QUEUE_RETRY_S, left)) });
       await call.channel.playback(HOLD_MUSIC, (QUEUE_RETRY_S + 5) * 1000);
       await call.channel.setVariables({ playback_timeout_sec: 0 });
-      const result = await huntOnce(call, await planHunt(call, groupId, preferred));
+      const result = await huntOnce(call, planHunt(call, groupId, preferred), preferred);
       if (result !== 'busy' && result !== 'no_answer') return result;
     }
   } finally {

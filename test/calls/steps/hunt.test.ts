@@ -99,6 +99,55 @@ t.test('a caller who hangs up during the greeting: no leg rung, no round-robin p
   t.equal(await world.knex('group_rotation').where({ group_id: groupId }).first(), undefined, 'the rotation was not advanced');
 });
 
+t.test('a round-robin failover group takes a position only when the hunt reaches it', async (t) => {
+  const world = await stepWorld(t);
+  const { knex } = world;
+  const groupId = await huntTenant(world);
+  const tenantId = Number((await knex('destination_groups').where({ id: groupId }).first<{ tenant_id: number }>('tenant_id'))?.tenant_id);
+  const [overflowId] = await knex('destination_groups').insert({ tenant_id: tenantId, name: 'overflow', strategy: 'round_robin', max_queue: 0, queue_timeout_s: 0 });
+  await knex('destinations').insert(['13800003001', '13800003002', '13800003003'].map((number, i) => ({ group_id: overflowId, number, position: i + 1, weight: 1, enabled: 1 })));
+  await knex('destination_groups').where({ id: groupId }).update({ failover_group_id: overflowId });
+  const rotation = async (): Promise<number | undefined> => {
+    const row = await knex('group_rotation').where({ group_id: overflowId }).first<{ next_index: number | string } | undefined>('next_index');
+    return row === undefined ? undefined : Number(row.next_index);
+  };
+
+  // The first group answers: the overflow group, never reached, took no position. (That the first
+  // bridge is written during the greeting needs real time: test/calls/call-flow.test.ts.)
+  const answered = await stepCall(world, '4001010004', { defaultLeg: { result: 'answer', ringMs: 100, talkMs: 1000 } });
+  await runAction(answered.call, { kind: 'hunt', groupId });
+  const greeting = answered.channel.apps.find((a) => a.app === 'playback');
+  const bridge = answered.channel.apps.find((a) => a.app === 'bridge');
+  t.ok(greeting && greeting.eventLock, 'the greeting is event-locked');
+  t.ok(greeting && bridge && bridge.startedAt >= greeting.endedAt, 'the bridge rang when it ended');
+  t.equal(answered.call.facts.answeredBy, '13800002001');
+  t.equal(await rotation(), undefined, 'the overflow group, not reached, took no position');
+
+  // Both phones of the first group busy: the overflow group is reached and rings from its
+  // rotation, one position a call.
+  const busy = { '13800002001': { result: 'busy' as const, ringMs: 100 }, '13800002005': { result: 'busy' as const, ringMs: 100 } };
+  const firstOverflow = await stepCall(world, '4001010004', { legs: busy, defaultLeg: { result: 'answer', ringMs: 100, talkMs: 1000 } });
+  await runAction(firstOverflow.call, { kind: 'hunt', groupId });
+  t.same(firstOverflow.channel.bridges.map((b) => b.number), ['13800002001', '13800002005', '13800003001'], 'the overflow group rang from position 0');
+  t.equal(await rotation(), 1, 'and took one position');
+  const secondOverflow = await stepCall(world, '4001010004', { legs: busy, defaultLeg: { result: 'answer', ringMs: 100, talkMs: 1000 } });
+  await runAction(secondOverflow.call, { kind: 'hunt', groupId });
+  t.same(secondOverflow.channel.bridges.map((b) => b.number), ['13800002001', '13800002005', '13800003002'], 'the next call starts one phone on');
+  t.equal(await rotation(), 2);
+});
+
+t.test('a round-robin first group waits for the greeting before it takes its position', async (t) => {
+  const world = await stepWorld(t);
+  const groupId = await huntTenant(world);
+  await world.knex('destination_groups').where({ id: groupId }).update({ strategy: 'round_robin' });
+  const { call, channel } = await stepCall(world, '4001010004', { defaultLeg: { result: 'answer', ringMs: 100, talkMs: 1000 } });
+  await runAction(call, { kind: 'hunt', groupId });
+  const greeting = channel.apps.find((a) => a.app === 'playback');
+  const bridge = channel.apps.find((a) => a.app === 'bridge');
+  t.ok(greeting && bridge && bridge.writtenAt >= greeting.endedAt, 'the bridge was written once the greeting had ended');
+  t.equal(Number((await world.knex('group_rotation').where({ group_id: groupId }).first<{ next_index: number | string }>('next_index'))?.next_index), 1, 'one position taken');
+});
+
 t.test('a greeting that fails (an -ERR, a time-out) fails the hunt as a greeting waited for did, and is not forgotten', async (t) => {
   const world = await stepWorld(t);
   const groupId = await huntTenant(world);
