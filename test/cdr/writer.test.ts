@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Knex } from 'knex';
 import t, { type Test } from 'tap';
-import { CdrSpool } from '../../src/cdr/spool';
+import { CdrSpool, GROUP_COMMIT_MS, groupCommitWait } from '../../src/cdr/spool';
 import { CdrWriter, isDataError } from '../../src/cdr/writer';
 import { createKnex, fromDbTimestamp } from '../../src/db/connect';
 import { createLogger } from '../../src/log';
@@ -372,6 +372,41 @@ t.test('a spool segment is opened for synchronized writes (O_DSYNC) and appends'
   t.equal(flags & fs.constants.O_DSYNC, fs.constants.O_DSYNC, 'O_DSYNC: a write returns once its data is on disk');
   t.equal(flags & fs.constants.O_APPEND, fs.constants.O_APPEND, 'O_APPEND');
   t.equal(fs.readFileSync(path.join(dir, segment!), 'utf8'), '{"call_uuid":"a"}\n{"call_uuid":"b"}\n', 'both lines, in order');
+  await spool.close();
+});
+
+t.test('group commit: a batch waits for what is left of GROUP_COMMIT_MS since the last write started, no more', async (t) => {
+  t.equal(groupCommitWait(-Infinity, 5), 0, 'the first write: at once');
+  t.equal(groupCommitWait(100, 100 + GROUP_COMMIT_MS + 50), 0, 'after a quiet moment: at once');
+  t.equal(groupCommitWait(100, 100 + GROUP_COMMIT_MS), 0, 'exactly GROUP_COMMIT_MS later: at once');
+  t.equal(groupCommitWait(100, 103), GROUP_COMMIT_MS - 3, 'under load: the rest of the window');
+  t.equal(groupCommitWait(100, 90), GROUP_COMMIT_MS + 10, 'a clock that went back: the window from the last write, never negative');
+
+  // The spool itself: appends arriving while a write is under way start the next write no
+  // sooner than GROUP_COMMIT_MS after it, all of them in it.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spool-window-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const spool = new CdrSpool(dir);
+  await spool.open();
+  const probe = await fs.promises.open(path.join(dir, 'probe'), 'w');
+  const proto = Object.getPrototypeOf(probe) as { write: (this: unknown, ...args: unknown[]) => Promise<unknown> };
+  await probe.close();
+  const original = proto.write;
+  const starts: Array<{ at: number; lines: number }> = [];
+  proto.write = function write(this: unknown, ...args: unknown[]) {
+    starts.push({ at: performance.now(), lines: String(args[0]).split('\n').length - 1 });
+    return original.apply(this, args);
+  };
+  t.teardown(() => {
+    proto.write = original;
+  });
+  const first = spool.append({ call_uuid: 'first' });
+  await new Promise((r) => setImmediate(r));
+  const later = Array.from({ length: 20 }, (_, i) => spool.append({ call_uuid: `later-${i}` }));
+  await Promise.all([first, ...later]);
+  t.same(starts.map((s) => s.lines), [1, 20], 'one write for the first, one for the 20 that came while it was under way');
+  // setTimeout keeps whole milliseconds of libuv's clock: allow it one early.
+  t.ok(starts[1].at - starts[0].at >= GROUP_COMMIT_MS - 1, `the second began ${(starts[1].at - starts[0].at).toFixed(1)} ms after the first`);
   await spool.close();
 });
 
