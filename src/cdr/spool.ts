@@ -20,7 +20,12 @@ import { SpoolLock } from './spool-lock';
  * How a segment is opened: appended to, created when missing, and O_DSYNC, so that every write is
  * durable when it returns (synchronized I/O data integrity, what fdatasync gives).
  */
-export const SEGMENT_FLAGS = fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_DSYNC;
+export function segmentFlags(): number {
+  const { O_WRONLY, O_APPEND, O_CREAT, O_DSYNC } = fs.constants;
+  // Not on every platform (Windows): without it the spool's writes would not be durable.
+  if (O_DSYNC === undefined) throw new Error('this platform has no O_DSYNC: the CDR spool cannot make its writes durable');
+  return O_WRONLY | O_APPEND | O_CREAT | O_DSYNC;
+}
 
 /**
  * The least time from the start of one synchronized write to the start of the next. Under load
@@ -42,6 +47,8 @@ export class CdrSpool {
   private currentLines = 0;
   private queue: Array<{ line: string; resolve(): void; reject(err: Error): void }> = [];
   private writing: Promise<void> | null = null;
+  /** The synchronized write under way, if any (what rotate() waits for). */
+  private inflight: Promise<void> | null = null;
   private lastWriteAt = -Infinity;
   private seq = 0;
 
@@ -57,6 +64,7 @@ export class CdrSpool {
     } catch (err) {
       throw new Error(`cannot create the CDR spool folder ${this.dir} (${(err as Error).message}): set CDR_SPOOL_DIR to a folder this user may write`, { cause: err });
     }
+    segmentFlags(); // refuse to start where writes cannot be made durable
     this.lock = SpoolLock.acquire(this.dir);
   }
 
@@ -72,43 +80,62 @@ export class CdrSpool {
   private async drain(): Promise<void> {
     while (this.queue.length > 0) {
       // Let every append of this tick join the batch, and under load those of GROUP_COMMIT_MS.
-      const wait = groupCommitWait(this.lastWriteAt, performance.now());
-      await new Promise((r) => (wait > 0 ? setTimeout(r, wait) : setImmediate(r)));
+      let wait = groupCommitWait(this.lastWriteAt, performance.now());
+      if (wait <= 0) await new Promise((r) => setImmediate(r));
+      while (wait > 0) {
+        // A timer counts from the event loop's cached time and may fire early: wait out the rest.
+        await new Promise((r) => setTimeout(r, wait));
+        wait = groupCommitWait(this.lastWriteAt, performance.now());
+      }
       this.lastWriteAt = performance.now();
       const batch = this.queue.splice(0);
       const text = batch.map((b) => b.line).join('');
       try {
-        await this.writeDurably(text);
+        await this.writeDurably(text, batch.length);
       } catch {
         // A broken segment (disk hiccup, handle lost): start a fresh segment and try once more.
         this.handle = null;
         try {
-          await this.writeDurably(text);
+          await this.writeDurably(text, batch.length);
         } catch (err) {
           for (const b of batch) b.reject(err as Error);
           continue;
         }
       }
-      this.currentLines += batch.length;
       for (const b of batch) b.resolve();
     }
     this.writing = null;
   }
 
-  private async writeDurably(text: string): Promise<void> {
+  private async writeDurably(text: string, lines: number): Promise<void> {
+    const write = this.writeToSegment(text, lines);
+    this.inflight = write;
+    try {
+      await write;
+    } finally {
+      if (this.inflight === write) this.inflight = null;
+    }
+  }
+
+  private async writeToSegment(text: string, lines: number): Promise<void> {
     if (!this.handle) {
       this.currentPath = path.join(this.dir, `segment-${Date.now()}-${String(this.seq++).padStart(6, '0')}.jsonl`);
-      this.handle = await fsp.open(this.currentPath, SEGMENT_FLAGS);
+      this.handle = await fsp.open(this.currentPath, segmentFlags());
       this.currentLines = 0;
     }
     // O_DSYNC: the write returns once its data is on disk, as a write followed by fdatasync would,
     // in one trip through libuv's thread pool instead of two (bench/PROFILE.md, release 10).
     await this.handle.write(text);
+    this.currentLines += lines;
   }
 
-  /** Closes the open segment (after pending appends) so the writer can replay it. */
+  /**
+   * Closes the open segment so the writer can replay it, once the write under way (if any) has
+   * returned; appends after that go to a new segment. It does not wait for the queue to empty:
+   * under load appends never stop, and the writer would wait for good (the next flush takes them).
+   */
   async rotate(): Promise<void> {
-    while (this.writing) await this.writing;
+    while (this.inflight) await this.inflight.catch(() => undefined);
     const handle = this.handle;
     if (handle && this.currentLines > 0) {
       // Detach before awaiting: an append arriving meanwhile opens a new segment, never this one.

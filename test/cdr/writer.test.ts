@@ -400,6 +400,10 @@ t.test('group commit: a batch waits for what is left of GROUP_COMMIT_MS since th
   t.teardown(() => {
     proto.write = original;
   });
+  // The segment opened first (its open is not part of the window), then a quiet moment.
+  await spool.append({ call_uuid: 'opening' });
+  await new Promise((r) => setTimeout(r, GROUP_COMMIT_MS * 3));
+  starts.length = 0;
   const first = spool.append({ call_uuid: 'first' });
   await new Promise((r) => setImmediate(r));
   const later = Array.from({ length: 20 }, (_, i) => spool.append({ call_uuid: `later-${i}` }));
@@ -407,6 +411,37 @@ t.test('group commit: a batch waits for what is left of GROUP_COMMIT_MS since th
   t.same(starts.map((s) => s.lines), [1, 20], 'one write for the first, one for the 20 that came while it was under way');
   // setTimeout keeps whole milliseconds of libuv's clock: allow it one early.
   t.ok(starts[1].at - starts[0].at >= GROUP_COMMIT_MS - 1, `the second began ${(starts[1].at - starts[0].at).toFixed(1)} ms after the first`);
+  await spool.close();
+});
+
+t.test('rotate() under a steady stream of appends closes the segment once the write under way returns', async (t) => {
+  // An append every turn of the event loop never leaves the queue empty: a rotate() that waited
+  // for the queue to drain would wait until the stream stopped, and the writer's flush with it.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spool-rotate-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const spool = new CdrSpool(dir);
+  await spool.open();
+  let streaming = true;
+  let sent = 0;
+  const appended: Array<Promise<void>> = [];
+  const pump = (): void => {
+    if (!streaming) return;
+    appended.push(spool.append({ call_uuid: `steady-${sent++}` }));
+    setImmediate(pump);
+  };
+  pump();
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline && (await new CdrSpool(dir).countRecords()) === 0) await new Promise((r) => setTimeout(r, 5));
+  const rotated = await Promise.race([spool.rotate().then(() => 'rotated'), new Promise((r) => setTimeout(r, 5000)).then(() => 'still waiting')]);
+  const closed = await spool.closedSegments();
+  streaming = false;
+  t.equal(rotated, 'rotated', 'rotate() returned while appends were still arriving');
+  t.equal(closed.length, 1, 'one closed segment for the writer');
+  await Promise.all(appended);
+  await spool.rotate();
+  const lines = (await spool.closedSegments()).flatMap((p) => fs.readFileSync(p, 'utf8').split('\n').filter((l) => l !== ''));
+  t.equal(lines.length, sent, 'every append is in a closed segment, once');
+  t.equal(new Set(lines).size, sent);
   await spool.close();
 });
 
