@@ -1,15 +1,15 @@
 /**
- * The daemon's log destination (src/log.ts bufferedDestination): lines are gathered and written
- * in chunks, a line that waits is written within LOG_FLUSH_MS, and lines logged just before the
- * process exits (process.exit, an uncaught exception) are not lost. Written to a real file and, for
- * the exits, by a real child process.
+ * The daemon's log destination (src/log.ts gatheredLines): lines are gathered into chunks of at
+ * most LOG_CHUNK_BYTES, one write each; a line that waits is written within LOG_FLUSH_MS; lines
+ * logged just before the process exits (process.exit, an uncaught exception, the event loop
+ * running dry) are not lost. Written to a real file and, for the exits, by a real child process.
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
-import { bufferedDestination, createLogger, LOG_BUFFER_BYTES, LOG_FLUSH_MS } from '../../src/log';
+import { createLogger, gatheredLines, LOG_CHUNK_BYTES, LOG_FLUSH_MS, type GatheredLines } from '../../src/log';
 
 const ROOT = path.join(__dirname, '..', '..');
 
@@ -19,11 +19,11 @@ function tempFile(t: Test): string {
   return path.join(dir, 'log.jsonl');
 }
 
-/** The file opened for appending, as stdout is open for the daemon (bufferedDestination takes a descriptor). */
-function openFd(t: Test, file: string): number {
-  const fd = fs.openSync(file, 'a');
-  t.teardown(() => fs.closeSync(fd));
-  return fd;
+/** Lines to `file`, opened as stdout is for the daemon (a descriptor); the writer closes it at teardown. */
+function destination(t: Test, file: string, opts: { flushMs?: number } = {}): GatheredLines {
+  const d = gatheredLines(fs.openSync(file, 'a'), opts);
+  t.teardown(() => d.end());
+  return d;
 }
 
 const lines = (file: string): Array<Record<string, unknown>> =>
@@ -40,40 +40,56 @@ async function until(what: () => boolean, ms: number): Promise<boolean> {
 
 t.test('a few lines wait for the flush timer, then are written together', async (t) => {
   const file = tempFile(t);
-  const log = createLogger('info', bufferedDestination(openFd(t, file)));
+  const log = createLogger('info', destination(t, file));
   log.info({ n: 1 }, 'first');
   log.info({ n: 2 }, 'second');
-  t.same(lines(file), [], 'not written as they are logged (fewer than LOG_BUFFER_BYTES)');
+  t.same(lines(file), [], 'not written as they are logged');
   // Generous against a loaded machine: the flush is due after LOG_FLUSH_MS.
   t.ok(await until(() => lines(file).length === 2, LOG_FLUSH_MS + 5000), `written within about ${LOG_FLUSH_MS} ms`);
   t.same(lines(file).map((l) => [l.msg, l.n, l.service]), [['first', 1, 'hotline'], ['second', 2, 'hotline']], 'in order, whole');
+  // A later line after a quiet moment has its own timer.
+  log.info({ n: 3 }, 'third');
+  t.ok(await until(() => lines(file).length === 3, LOG_FLUSH_MS + 5000), 'a later line is written too');
 });
 
-t.test('more than LOG_BUFFER_BYTES is written without waiting for the timer', async (t) => {
+t.test('full chunks are written without waiting for the timer, each at most LOG_CHUNK_BYTES and whole lines', async (t) => {
   const file = tempFile(t);
-  // A flush timer far beyond the test: only the buffer's size can write these.
-  const log = createLogger('info', bufferedDestination(openFd(t, file), { flushMs: 600_000 }));
+  // Count the writer's writes: sonic-boom writes with fs.write.
+  const sizes: number[] = [];
+  const original = fs.write;
+  (fs as { write: unknown }).write = function write(this: unknown, ...args: unknown[]) {
+    const data = args[1];
+    sizes.push(typeof data === 'string' ? Buffer.byteLength(data) : (data as Buffer).length);
+    return (original as (...a: unknown[]) => unknown).apply(this, args);
+  };
+  t.teardown(() => {
+    (fs as { write: unknown }).write = original;
+  });
+  // A flush timer far beyond the test: only full chunks can be written.
+  const log = createLogger('info', destination(t, file, { flushMs: 600_000 }));
   const padding = 'x'.repeat(200);
   let logged = 0;
-  while (logged * 250 < LOG_BUFFER_BYTES * 3) log.info({ n: logged++, padding }, 'line');
-  t.ok(await until(() => lines(file).length >= Math.floor(logged / 2), 5000), 'most lines written by size alone');
+  while (logged < 100) log.info({ n: logged++, padding, region: '北京市' }, 'line');
+  t.ok(await until(() => lines(file).length >= 80, 5000), 'most lines written by size alone');
   const written = lines(file);
   t.same(written.map((l) => l.n), written.map((_, i) => i), 'in order, none torn');
+  t.ok(sizes.length > 1 && sizes.every((s) => s <= LOG_CHUNK_BYTES), `writes of ${Math.min(...sizes)}-${Math.max(...sizes)} bytes, none above ${LOG_CHUNK_BYTES} (PIPE_BUF)`);
+  t.ok(sizes.length < logged / 5, `${sizes.length} writes for ${logged} lines`);
 });
 
-t.test('lines logged right before the process exits are written (process.exit and an uncaught exception)', async (t) => {
-  for (const how of ['exit', 'throw'] as const) {
+t.test('lines logged right before the process ends are written: process.exit, an uncaught exception, the loop running dry', async (t) => {
+  for (const how of ['exit', 'throw', 'dry'] as const) {
     const file = tempFile(t);
     const script = [
-      `const { createLogger, bufferedDestination } = require(${JSON.stringify(path.join(ROOT, 'src', 'log.ts'))});`,
-      `const log = createLogger('info', bufferedDestination(require('node:fs').openSync(${JSON.stringify(file)}, 'a')));`,
+      `const { createLogger, gatheredLines } = require(${JSON.stringify(path.join(ROOT, 'src', 'log.ts'))});`,
+      `const log = createLogger('info', gatheredLines(require('node:fs').openSync(${JSON.stringify(file)}, 'a')));`,
       `for (let i = 0; i < 3; i++) log.info({ n: i }, 'before the end');`,
-      how === 'exit' ? `log.fatal('exiting'); process.exit(3);` : `log.fatal('throwing'); throw new Error('boom');`,
+      how === 'exit' ? `log.fatal('last'); process.exit(3);` : how === 'throw' ? `log.fatal('last'); throw new Error('boom');` : `log.fatal('last');`,
     ].join('\n');
     const register = require.resolve('ts-node/register/transpile-only');
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_OPTIONS'));
     const run = spawnSync(process.execPath, ['-r', register, '-e', script], { env: { ...env, TS_NODE_PROJECT: path.join(ROOT, 'tsconfig.json') }, encoding: 'utf8', timeout: 60_000 });
-    t.equal(run.status, how === 'exit' ? 3 : 1, `${how}: the process ended as asked (status ${String(run.status)}, ${run.stderr.slice(0, 300)})`);
-    t.same(lines(file).map((l) => l.msg), ['before the end', 'before the end', 'before the end', how === 'exit' ? 'exiting' : 'throwing'], `${how}: every line, the last one included`);
+    t.equal(run.status, { exit: 3, throw: 1, dry: 0 }[how], `${how}: the process ended as asked (status ${String(run.status)}, ${run.stderr.slice(0, 300)})`);
+    t.same(lines(file).map((l) => l.msg), ['before the end', 'before the end', 'before the end', 'last'], `${how}: every line, the last one included`);
   }
 });

@@ -34,7 +34,9 @@ export function startDaemonProcess(env: Record<string, string>, cwd: string = RO
   let err = '';
   child.stdout.on('data', (c: Buffer) => (out += c.toString()));
   child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-  const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')));
+  // 'close', not 'exit': the daemon writes its last log lines as it exits, and 'exit' can come
+  // before they have been read from the pipe.
+  const exited = new Promise<number | string>((resolve) => child.on('close', (code, signal) => resolve(code ?? signal ?? 'unknown')));
   const listening = new Promise<number>((resolve, reject) => {
     const check = (): void => {
       const m = /"port":(\d+),"msg":"metrics listening on \/metrics"/.exec(out);
