@@ -7,7 +7,7 @@
 import http from 'node:http';
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import type { Knex } from 'knex';
 import { placeCall, startCall, type CallRecord, type CallScript } from '../peer/fake-freeswitch';
 import { until } from '../helpers/wait';
@@ -82,16 +82,27 @@ t.test('calls on SQLite', async (t) => {
   const written = (c: CallRecord, app: string): CallRecord['commands'][number] | undefined => c.commands.find((x) => x.headers['execute-app-name'] === app);
   const ran = (c: CallRecord, app: string): CallRecord['apps'][number] | undefined => c.apps.find((a) => a.app === app);
 
-  t.test('the first bridge is written while the greeting plays, which holds it (event-lock) until it ends', async (t) => {
-    // 0.1: the 5 s greeting takes 500 ms; caller memory is off, so the bridge follows in the same turn.
-    const before = await setups();
+  /**
+   * A call with a 5 s greeting (500 ms at 0.1) whose first phone answers: the call, its CDR and
+   * the greeting and the bridge as they ran; null, after a failed check, when one did not run.
+   */
+  const greetedCall = async (t: Test): Promise<{ c: CallRecord; cdr: Record<string, unknown>; greeting: CallRecord['apps'][number]; bridge: CallRecord['apps'][number] } | null> => {
     const { call: c, cdr } = await call(d, { timeScale: 0.1, promptMs: { [WELCOME]: 5000 }, legs: { '13800000001': { result: 'answer', talkMs: 50 } } });
     const greeting = ran(c, 'playback');
     const bridge = ran(c, 'bridge');
     if (!greeting || !bridge) {
       t.fail(`greeting and bridge did not both run: ${JSON.stringify(c.apps)}`);
-      return;
+      return null;
     }
+    return { c, cdr, greeting, bridge };
+  };
+
+  t.test('the first bridge is written while the greeting plays, which holds it (event-lock) until it ends', async (t) => {
+    // Caller memory is off, so the bridge follows in the same turn.
+    const before = await setups();
+    const greeted = await greetedCall(t);
+    if (!greeted) return;
+    const { c, cdr, greeting, bridge } = greeted;
     t.equal(written(c, 'playback')?.headers['event-lock'], 'true', 'the greeting is written with event-lock');
     t.ok((written(c, 'bridge')?.atFs ?? Infinity) < greeting.endedAtFs, 'the bridge was written while the greeting played');
     t.ok(bridge.startedAtFs >= greeting.endedAtFs, 'and started when the greeting ended, not over it');
@@ -112,13 +123,9 @@ t.test('calls on SQLite', async (t) => {
       await d.knex('destination_groups').where({ id: demoGroup }).update({ failover_group_id: null });
       await d.daemon.store.poll();
     });
-    const { call: c, cdr } = await call(d, { timeScale: 0.1, promptMs: { [WELCOME]: 5000 }, legs: { '13800000001': { result: 'answer', talkMs: 50 } } });
-    const greeting = ran(c, 'playback');
-    const bridge = ran(c, 'bridge');
-    if (!greeting || !bridge) {
-      t.fail(`greeting and bridge did not both run: ${JSON.stringify(c.apps)}`);
-      return;
-    }
+    const greeted = await greetedCall(t);
+    if (!greeted) return;
+    const { c, cdr, greeting, bridge } = greeted;
     t.ok((written(c, 'bridge')?.atFs ?? Infinity) < greeting.endedAtFs, 'the bridge was written while the greeting played');
     t.ok(bridge.startedAtFs >= greeting.endedAtFs, 'and started when the greeting ended');
     t.match(cdr, { outcome: 'answered', answered_by: '13800000001' });
