@@ -65,8 +65,12 @@ export function gatheredLines(fd: number, opts: { chunkBytes?: number; flushMs?:
   const exit = {
     flush,
     flushSync: (): void => {
-      flush();
-      out.flushSync();
+      try {
+        flush();
+        out.flushSync();
+      } catch {
+        // stdout already gone (a closed pipe): nothing left to write to, and no reason to fail the exit.
+      }
     },
   };
   open.add(exit);
