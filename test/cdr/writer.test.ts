@@ -16,6 +16,23 @@ import { dbTargets, type DbTarget, type TargetName, type TestDb } from '../helpe
 import { cdr, cdrRows, counter, gauge, quarantined, segments, spoolDir } from './records';
 
 const OPTIONS = { flushIntervalMs: 60_000, retryIntervalMs: 0 };
+
+/** Calls `onWrite` with what every FileHandle.prototype.write is given (the spool's only write) until the test ends. */
+async function watchFileWrites(t: Test, dir: string, onWrite: (data: unknown) => void): Promise<void> {
+  const probePath = path.join(dir, 'probe');
+  const probe = await fs.promises.open(probePath, 'w');
+  const proto = Object.getPrototypeOf(probe) as { write: (this: unknown, ...args: unknown[]) => Promise<unknown> };
+  await probe.close();
+  fs.rmSync(probePath);
+  const original = proto.write;
+  proto.write = function write(this: unknown, ...args: unknown[]) {
+    onWrite(args[0]);
+    return original.apply(this, args);
+  };
+  t.teardown(() => {
+    proto.write = original;
+  });
+}
 const log = createLogger('silent');
 
 interface Ctx {
@@ -388,18 +405,8 @@ t.test('group commit: a batch waits for what is left of GROUP_COMMIT_MS since th
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const spool = new CdrSpool(dir);
   await spool.open();
-  const probe = await fs.promises.open(path.join(dir, 'probe'), 'w');
-  const proto = Object.getPrototypeOf(probe) as { write: (this: unknown, ...args: unknown[]) => Promise<unknown> };
-  await probe.close();
-  const original = proto.write;
   const starts: Array<{ at: number; lines: number }> = [];
-  proto.write = function write(this: unknown, ...args: unknown[]) {
-    starts.push({ at: performance.now(), lines: String(args[0]).split('\n').length - 1 });
-    return original.apply(this, args);
-  };
-  t.teardown(() => {
-    proto.write = original;
-  });
+  await watchFileWrites(t, dir, (data) => starts.push({ at: performance.now(), lines: String(data).split('\n').length - 1 }));
   // The segment opened first (its open is not part of the window), then a quiet moment.
   await spool.append({ call_uuid: 'opening' });
   await new Promise((r) => setTimeout(r, GROUP_COMMIT_MS * 3));
@@ -448,21 +455,10 @@ t.test('rotate() under a steady stream of appends closes the segment once the wr
 eachDb(t, '1,000 concurrent record() calls share few synchronized writes', async (t, ctx) => {
   const { writer, spool } = ctx.writer();
   await spool.open();
-  // Count the segment's writes by wrapping FileHandle.prototype.write: the segment is opened with
-  // O_DSYNC (the spool's own test checks the flag), so each write is one trip to the disk.
-  const probe = await fs.promises.open(path.join(ctx.dir, 'probe'), 'w');
-  const proto = Object.getPrototypeOf(probe) as { write: (this: unknown, ...args: unknown[]) => Promise<unknown> };
-  await probe.close();
-  fs.rmSync(path.join(ctx.dir, 'probe'));
-  const original = proto.write;
+  // Count the segment's writes: it is opened with O_DSYNC (the spool's own test checks the flag),
+  // so each write is one trip to the disk.
   let syncs = 0;
-  proto.write = function write(this: unknown, ...args: unknown[]) {
-    syncs++;
-    return original.apply(this, args);
-  };
-  t.teardown(() => {
-    proto.write = original;
-  });
+  await watchFileWrites(t, ctx.dir, () => syncs++);
 
   const records = Array.from({ length: 1000 }, (_, i) => cdr(i));
   let started = process.hrtime.bigint();
