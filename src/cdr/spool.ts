@@ -93,8 +93,12 @@ export class CdrSpool {
       try {
         await this.writeDurably(text, batch.length);
       } catch {
-        // A broken segment (disk hiccup, handle lost): start a fresh segment and try once more.
+        // A broken segment (disk hiccup, disk full, handle lost): close it, start a fresh segment
+        // and try once more. The broken one stays for the writer (a torn last line is quarantined).
+        const broken = this.handle;
         this.handle = null;
+        this.currentPath = null;
+        void broken?.close().catch(() => undefined);
         try {
           await this.writeDurably(text, batch.length);
         } catch (err) {
@@ -125,7 +129,10 @@ export class CdrSpool {
     }
     // O_DSYNC: the write returns once its data is on disk, as a write followed by fdatasync would,
     // in one trip through libuv's thread pool instead of two (bench/PROFILE.md, release 10).
-    await this.handle.write(text);
+    const bytes = Buffer.byteLength(text);
+    const { bytesWritten } = await this.handle.write(text);
+    // libuv reports what it wrote before a later write() failed (disk full, quota): not on disk.
+    if (bytesWritten !== bytes) throw new Error(`CDR spool: wrote ${bytesWritten} of ${bytes} bytes to ${this.currentPath ?? 'a segment'}`);
     this.currentLines += lines;
   }
 
