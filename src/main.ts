@@ -30,6 +30,8 @@ async function main(): Promise<void> {
   }
   const log = createLogger(settings.log.level);
   process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'unhandled promise rejection'));
+  // Node prints the stack to stderr and exits 1; the JSON log says so too (written at exit, src/log.ts).
+  process.on('uncaughtExceptionMonitor', (err) => log.fatal({ err }, 'uncaught exception: the process exits'));
   if (cluster.isWorker) {
     runWorker(settings, log);
     return;

@@ -22,12 +22,15 @@ function tempFile(t: Test): string {
 /** Lines to `file`, opened as stdout is for the daemon (a descriptor); the writer closes it at teardown. */
 function destination(t: Test, file: string, opts: { flushMs?: number } = {}): GatheredLines {
   const d = gatheredLines(fs.openSync(file, 'a'), opts);
-  t.teardown(() => d.end());
+  t.teardown(() => d.end()); // writes what is left and closes the descriptor
   return d;
 }
 
-const lines = (file: string): Array<Record<string, unknown>> =>
-  fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>) : [];
+/** The whole lines written so far (a read may meet a write half done: what follows the last line feed waits). */
+const lines = (file: string): Array<Record<string, unknown>> => {
+  const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+  return text.slice(0, text.lastIndexOf('\n') + 1).split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+};
 
 async function until(what: () => boolean, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
@@ -54,12 +57,14 @@ t.test('a few lines wait for the flush timer, then are written together', async 
 
 t.test('full chunks are written without waiting for the timer, each at most LOG_CHUNK_BYTES and whole lines', async (t) => {
   const file = tempFile(t);
-  // Count the writer's writes: sonic-boom writes with fs.write.
+  // What each write is given (the writer writes with fs.write(fd, buffer, offset, length, …)).
   const sizes: number[] = [];
+  const endings: string[] = [];
   const original = fs.write;
   (fs as { write: unknown }).write = function write(this: unknown, ...args: unknown[]) {
-    const data = args[1];
-    sizes.push(typeof data === 'string' ? Buffer.byteLength(data) : (data as Buffer).length);
+    const data = (args[1] as Buffer).subarray(args[2] as number, (args[2] as number) + (args[3] as number));
+    sizes.push(data.length);
+    endings.push(data.toString('utf8', data.length - 1));
     return (original as (...a: unknown[]) => unknown).apply(this, args);
   };
   t.teardown(() => {
@@ -75,6 +80,7 @@ t.test('full chunks are written without waiting for the timer, each at most LOG_
   t.same(written.map((l) => l.n), written.map((_, i) => i), 'in order, none torn');
   t.ok(sizes.length > 1 && sizes.every((s) => s <= LOG_CHUNK_BYTES), `writes of ${Math.min(...sizes)}-${Math.max(...sizes)} bytes, none above ${LOG_CHUNK_BYTES} (PIPE_BUF)`);
   t.ok(sizes.length < logged / 5, `${sizes.length} writes for ${logged} lines`);
+  t.ok(endings.every((e) => e === '\n'), 'every write ends with a whole line');
 });
 
 t.test('lines logged right before the process ends are written: process.exit, an uncaught exception, the loop running dry', async (t) => {
@@ -92,4 +98,22 @@ t.test('lines logged right before the process ends are written: process.exit, an
     t.equal(run.status, { exit: 3, throw: 1, dry: 0 }[how], `${how}: the process ended as asked (status ${String(run.status)}, ${run.stderr.slice(0, 300)})`);
     t.same(lines(file).map((l) => l.msg), ['before the end', 'before the end', 'before the end', 'last'], `${how}: every line, the last one included`);
   }
+});
+
+t.test('a stdout that cannot be written (closed pipe, read-only, full disk) stops the logging, not the process or its exit', async (t) => {
+  const file = tempFile(t);
+  fs.writeFileSync(file, '');
+  const script = [
+    `const { createLogger, gatheredLines } = require(${JSON.stringify(path.join(ROOT, 'src', 'log.ts'))});`,
+    // A descriptor every write fails on (EBADF), as a closed pipe or a full disk fails them.
+    `const log = createLogger('info', gatheredLines(require('node:fs').openSync(${JSON.stringify(file)}, 'r')));`,
+    `for (let i = 0; i < 200; i++) log.info({ n: i, padding: 'x'.repeat(100) }, 'not written');`,
+    `setTimeout(() => { log.fatal('at the end'); process.exit(3); }, 300);`,
+  ].join('\n');
+  const register = require.resolve('ts-node/register/transpile-only');
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_OPTIONS'));
+  const started = Date.now();
+  const run = spawnSync(process.execPath, ['-r', register, '-e', script], { env: { ...env, TS_NODE_PROJECT: path.join(ROOT, 'tsconfig.json') }, encoding: 'utf8', timeout: 60_000 });
+  t.equal(run.status, 3, `exited as asked after ${Date.now() - started} ms (status ${String(run.status)}, signal ${String(run.signal)}, ${run.stderr.slice(0, 300)})`);
+  t.equal(fs.readFileSync(file, 'utf8'), '', 'nothing written, nothing thrown');
 });
