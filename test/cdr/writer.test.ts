@@ -17,21 +17,39 @@ import { cdr, cdrRows, counter, gauge, quarantined, segments, spoolDir } from '.
 
 const OPTIONS = { flushIntervalMs: 60_000, retryIntervalMs: 0 };
 
-/** Calls `onWrite` with what every FileHandle.prototype.write is given (the spool's only write) until the test ends. */
-async function watchFileWrites(t: Test, dir: string, onWrite: (data: unknown) => void): Promise<void> {
+type FileWrite = (this: unknown, ...args: unknown[]) => Promise<unknown>;
+
+/** FileHandle.prototype.write (the spool's only write) replaced by `write`, given the original, until the test ends. */
+async function replaceFileWrite(t: Test, dir: string, write: (original: FileWrite, self: unknown, args: unknown[]) => Promise<unknown>): Promise<void> {
   const probePath = path.join(dir, 'probe');
   const probe = await fs.promises.open(probePath, 'w');
-  const proto = Object.getPrototypeOf(probe) as { write: (this: unknown, ...args: unknown[]) => Promise<unknown> };
+  const proto = Object.getPrototypeOf(probe) as { write: FileWrite };
   await probe.close();
   fs.rmSync(probePath);
   const original = proto.write;
-  proto.write = function write(this: unknown, ...args: unknown[]) {
-    onWrite(args[0]);
-    return original.apply(this, args);
+  proto.write = function replaced(this: unknown, ...args: unknown[]) {
+    return write(original, this, args);
   };
   t.teardown(() => {
     proto.write = original;
   });
+}
+
+/** Calls `onWrite` with what every FileHandle.prototype.write is given until the test ends. */
+function watchFileWrites(t: Test, dir: string, onWrite: (data: unknown) => void): Promise<void> {
+  return replaceFileWrite(t, dir, (original, self, args) => {
+    onWrite(args[0]);
+    return original.apply(self, args);
+  });
+}
+
+/** A spool on a fresh folder of its own, removed when the test ends. */
+async function openSpool(t: Test, prefix: string): Promise<{ dir: string; spool: CdrSpool }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const spool = new CdrSpool(dir);
+  await spool.open();
+  return { dir, spool };
 }
 const log = createLogger('silent');
 
@@ -369,10 +387,7 @@ eachDb(t, 'a record() arriving while the flush rotates the segment is not lost',
 
 t.test('a spool segment is opened for synchronized writes (O_DSYNC) and appends', async (t) => {
   // What the kernel says about the open segment: /proc/self/fdinfo/<fd> "flags:" (octal; Linux, as production).
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spool-flags-'));
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const spool = new CdrSpool(dir);
-  await spool.open();
+  const { dir, spool } = await openSpool(t, 'spool-flags-');
   await spool.append({ call_uuid: 'a' });
   await spool.append({ call_uuid: 'b' });
   const segment = fs.readdirSync(dir).find((n) => n.startsWith('segment-'));
@@ -401,10 +416,7 @@ t.test('group commit: a batch waits for what is left of GROUP_COMMIT_MS since th
 
   // The spool itself: appends arriving while a write is under way start the next write no
   // sooner than GROUP_COMMIT_MS after it, all of them in it.
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spool-window-'));
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const spool = new CdrSpool(dir);
-  await spool.open();
+  const { dir, spool } = await openSpool(t, 'spool-window-');
   const starts: Array<{ at: number; lines: number }> = [];
   await watchFileWrites(t, dir, (data) => starts.push({ at: performance.now(), lines: String(data).split('\n').length - 1 }));
   // The segment opened first (its open is not part of the window), then a quiet moment.
@@ -424,25 +436,14 @@ t.test('group commit: a batch waits for what is left of GROUP_COMMIT_MS since th
 });
 
 t.test('a short write (disk full after part of a batch) is not taken for a durable one: the batch goes to a fresh segment', async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spool-short-'));
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const spool = new CdrSpool(dir);
-  await spool.open();
-  const probe = await fs.promises.open(path.join(dir, 'probe'), 'w');
-  const proto = Object.getPrototypeOf(probe) as { write: (this: unknown, ...args: unknown[]) => Promise<{ bytesWritten: number }> };
-  await probe.close();
-  fs.rmSync(path.join(dir, 'probe'));
-  const original = proto.write;
+  const { dir, spool } = await openSpool(t, 'spool-short-');
   let calls = 0;
   // What libuv reports when write() fails after part of the data: the bytes written so far.
-  proto.write = function write(this: unknown, ...args: unknown[]) {
+  await replaceFileWrite(t, dir, (original, self, args) => {
     calls++;
-    if (calls > 1) return original.apply(this, args);
+    if (calls > 1) return original.apply(self, args);
     const text = String(args[0]);
-    return original.call(this, text.slice(0, 10)).then(() => ({ bytesWritten: 10, buffer: text }));
-  };
-  t.teardown(() => {
-    proto.write = original;
+    return original.call(self, text.slice(0, 10)).then(() => ({ bytesWritten: 10, buffer: text }));
   });
   await spool.append({ call_uuid: 'whole-1' });
   await spool.rotate();
@@ -456,10 +457,7 @@ t.test('a short write (disk full after part of a batch) is not taken for a durab
 t.test('rotate() under a steady stream of appends closes the segment once the write under way returns', async (t) => {
   // An append every turn of the event loop never leaves the queue empty: a rotate() that waited
   // for the queue to drain would wait until the stream stopped, and the writer's flush with it.
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spool-rotate-'));
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const spool = new CdrSpool(dir);
-  await spool.open();
+  const { dir, spool } = await openSpool(t, 'spool-rotate-');
   let streaming = true;
   let sent = 0;
   const appended: Array<Promise<void>> = [];
