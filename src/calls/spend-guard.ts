@@ -89,18 +89,24 @@ export class SpendGuard {
   }
 
   /**
-   * Longer than setTimeout can wait (a ¥5,000 cap at ¥0.10 a minute pays for 34.7 days of talk,
-   * and Node.js would fire it at once): waited out in steps of the longest delay it takes.
+   * Runs `fn` once `ms` have passed on the guard's clock, never before. Node.js counts a timer
+   * from the event loop's cached time, which lags by the work of the turn that set it, so a timer
+   * can fire that much early (a click-to-call cut 50 ms before answer + 4 s, under a loaded test
+   * run); one that fires early waits out the rest. A wait longer than setTimeout takes (a ¥5,000
+   * cap at ¥0.10 a minute pays for 34.7 days of talk, and Node.js would fire it at once) is waited
+   * out the same way, in steps of the longest delay it takes.
    */
   private schedule(ms: number, fn: () => Promise<unknown>): void {
-    const step = timerDelay(ms);
+    this.runAt(this.timers.now() + ms, fn);
+  }
+
+  private runAt(deadline: number, fn: () => Promise<unknown>): void {
     this.handles.push(
       this.timers.setTimeout(() => {
         if (this.stopped) return;
-        // More than one timer can wait: the rest of the wait, in another step.
-        if (ms > step) return this.schedule(ms - step, fn);
+        if (this.timers.now() < deadline) return this.runAt(deadline, fn);
         fn().catch((err: unknown) => this.opts.log.warn({ err: (err as Error).message }, 'spend guard action failed'));
-      }, step),
+      }, timerDelay(Math.max(0, Math.ceil(deadline - this.timers.now())))),
     );
   }
 }

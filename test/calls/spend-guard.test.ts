@@ -10,6 +10,13 @@ import { MAX_TIMER_MS } from '../../src/timer-limit';
 
 class FakeTimers implements GuardTimers {
   t = 0;
+  /**
+   * How early a timer fires (ms): Node.js counts a timer from the event loop's cached time, which
+   * lags behind by the work of the turn that set the timer. A timer set from a timer's callback,
+   * just after the loop read the time, is on time.
+   */
+  early = 0;
+  private firing = false;
   private due: Array<{ at: number; fn: () => void; id: number }> = [];
   private seq = 0;
   now(): number {
@@ -21,7 +28,7 @@ class FakeTimers implements GuardTimers {
     const id = ++this.seq;
     this.longest = Math.max(this.longest, ms);
     // As Node.js: a delay beyond 2^31 - 1 ms is set to 1 ms.
-    this.due.push({ at: this.t + (ms > MAX_TIMER_MS ? 1 : ms), fn, id });
+    this.due.push({ at: this.t + Math.max(0, (ms > MAX_TIMER_MS ? 1 : ms) - (this.firing ? 0 : this.early)), fn, id });
     return id;
   }
   clearTimeout(handle: unknown): void {
@@ -35,7 +42,9 @@ class FakeTimers implements GuardTimers {
       if (!next || next.at > end) break;
       this.due.shift();
       this.t = next.at;
+      this.firing = true;
       next.fn();
+      this.firing = false;
     }
     this.t = end;
   }
@@ -67,6 +76,25 @@ t.test('a 3 s headroom query does not move the cut: warn at answer, cut 4 s afte
   t.same(events, ['warn@3000'], 'not cut yet at 3.999 s');
   timers.advance(1);
   t.same(events, ['warn@3000', 'cut@4000'], 'cut 4 s after the ANSWER, not 4 s after the query');
+});
+
+t.test('timers that fire early (a busy turn of the event loop) never cut early', async (t) => {
+  const timers = new FakeTimers();
+  timers.early = 60;
+  const events: string[] = [];
+  const guard = new SpendGuard({
+    rate: RATE,
+    readHeadroom: async () => parseMoney('1.0000'), // cut at 94 s, warn at 64 s
+    warn: async () => void events.push(`warn@${timers.t}`),
+    cut: async () => void events.push(`cut@${timers.t}`),
+    log: createLogger('silent'),
+    timers,
+  });
+  t.same(await guard.answered(), { warnAfterS: 64, cutAfterS: 94 });
+  timers.advance(93_999);
+  t.same(events, ['warn@64000'], 'the timers fired 60 ms early and waited out the rest');
+  timers.advance(1);
+  t.same(events, ['warn@64000', 'cut@94000'], 'cut on the dot');
 });
 
 t.test('headroom enough for a minute: warned 30 s before the cut; a call that ends first is not touched', async (t) => {
