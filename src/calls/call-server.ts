@@ -33,6 +33,7 @@ import { PromptFileStatus, promptFilesInUse, replacedInCalls, seesPromptFiles } 
 import type { ConfigStore } from '../snapshot/store';
 import type { ConfigSnapshot } from '../snapshot/types';
 import { legOf, type ClickToCallCalls } from '../clicktocall/session';
+import { AcceptHandlesError, copyListeningHandle } from './accept-handles';
 import { CallerMemory } from './caller-memory';
 import { CallSession } from './call-session';
 import { QueueBook } from './context';
@@ -56,6 +57,8 @@ export interface CallServerDeps {
 
 export class CallServer {
   private readonly server: net.Server;
+  /** More handles of the same listening socket, each accepting one connection a turn (accept-handles.ts). */
+  private readonly extraServers: net.Server[] = [];
   private readonly live = new Set<EslCallChannel>();
   private readonly sessions = new Set<CallSession>();
   private readonly running = new Set<Promise<void>>();
@@ -69,8 +72,7 @@ export class CallServer {
   constructor(private readonly deps: CallServerDeps) {
     this.queues = new QueueBook((total) => deps.metrics.queueWaiting.set(total));
     this.callerMemory = new CallerMemory(deps.knex, { timeoutMs: deps.settings.admission.queryTimeoutMs });
-    this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
-    this.server.on('error', (err) => deps.log.error({ err }, 'ESL listener error'));
+    this.server = this.listener();
     this.promptFiles = seesPromptFiles(deps.settings) ? this.watchPromptFiles() : null;
   }
 
@@ -118,9 +120,42 @@ export class CallServer {
         resolve();
       });
     });
+    const acceptHandles = 1 + (await this.addAcceptHandles(this.deps.settings.esl.acceptHandles - 1));
     const address = this.server.address() as net.AddressInfo;
-    this.deps.log.info({ host: address.address, port: address.port }, 'outbound event socket listening');
+    this.deps.log.info({ accept_handles: acceptHandles, host: address.address, port: address.port }, 'outbound event socket listening');
     return { host: address.address, port: address.port };
+  }
+
+  private listener(): net.Server {
+    const server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+    server.on('error', (err) => this.deps.log.error({ err }, 'ESL listener error'));
+    return server;
+  }
+
+  /**
+   * `count` more handles on the listening socket (ESL_ACCEPT_HANDLES - 1); returns how many were
+   * added. When they cannot be had the daemon goes on with the one handle and a warning: calls are
+   * served either way, new ones just wait longer for `connect` under load.
+   */
+  private async addAcceptHandles(count: number): Promise<number> {
+    if (count <= 0) return 0;
+    let copies: object[];
+    try {
+      copies = await copyListeningHandle(this.server, count, { timeoutMs: ACCEPT_HANDLES_TIMEOUT_MS });
+    } catch (err) {
+      // A cluster worker under round-robin scheduling owns no socket: the primary accepts for it.
+      if (err instanceof AcceptHandlesError && err.code === 'NOT_A_SOCKET') return 0;
+      this.deps.log.warn({ err }, 'could not add accept handles to the ESL listener; accepting one connection a turn');
+      return 0;
+    }
+    for (const handle of copies) {
+      const server = this.listener();
+      // listen() on a copy calls listen(2) on the one socket again: without the backlog (Node.js
+      // takes it only as an argument beside a handle) it would shrink to Node's default, 511.
+      await new Promise<void>((resolve) => server.listen(handle, this.deps.settings.esl.listenBacklog, () => resolve()));
+      this.extraServers.push(server);
+    }
+    return copies.length;
   }
 
   /** This daemon's calls in progress, for the live-call guard and the caps job. */
@@ -237,7 +272,7 @@ export class CallServer {
   async stop(drainMs: number): Promise<void> {
     this.draining = true;
     // close() stops accepting at once; its callback would wait for every live call, so do not await it.
-    this.server.close();
+    for (const server of [this.server, ...this.extraServers]) server.close();
     const all = Promise.allSettled([...this.running]);
     const drained = await Promise.race([all.then(() => true), delay(drainMs).then(() => false)]);
     if (!drained) {
@@ -249,6 +284,9 @@ export class CallServer {
     }
   }
 }
+
+/** Bound on getting the extra accept handles at start-up (a child process started and answered). */
+const ACCEPT_HANDLES_TIMEOUT_MS = 10_000;
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());

@@ -37,6 +37,8 @@ export function registerFormats(): void {
   convict.addFormat({ name: 'seconds-or-zero', ...wholeNumber(week) });
   // A port this daemon listens on: 0 = the system picks a free one (documented on each key).
   convict.addFormat({ name: 'tcp-port', ...wholeNumber(65535) });
+  // Each handle is one more descriptor the kernel wakes for every new connection.
+  convict.addFormat({ name: 'accept-handles', ...fromOne(64, 'must be a whole number from 1 to 64 (handles on the listening socket)') });
   // A port this daemon connects to.
   convict.addFormat({ name: 'connect-port', ...fromOne(65535, 'must be a port from 1 to 65535') });
   convict.addFormat({

@@ -14,6 +14,7 @@ export interface Settings {
     readonly listenHost: string;
     readonly listenPort: number;
     readonly listenBacklog: number;
+    readonly acceptHandles: number;
     readonly replyTimeoutMs: number;
     readonly appTimeoutMarginMs: number;
     readonly lingerS: number;

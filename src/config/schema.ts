@@ -47,6 +47,12 @@ export const schema = {
       default: 4096,
       env: 'ESL_LISTEN_BACKLOG',
     },
+    acceptHandles: {
+      doc: 'Handles on the one outbound event socket that each accept a connection per turn of the event loop: libuv takes one connection per handle a turn, and a turn under load runs every call that has data, so with one handle new calls waited in the kernel\'s accept queue (at saturation connect to FreeSWITCH\'s connect reply p50 40 ms with 1, 17-20 ms with 16; bench/PROFILE.md release 11). The copies are made at start by a short-lived child process (the way node:cluster shares a listening socket); when idle each connection costs every other handle a failed accept (about 2 microseconds each). 1 = one handle, as before; at most 64.',
+      format: 'accept-handles',
+      default: 16,
+      env: 'ESL_ACCEPT_HANDLES',
+    },
     replyTimeoutMs: {
       doc: 'How long FreeSWITCH may take to answer one command (its command/reply) before the call is treated as lost.',
       format: 'milliseconds',

@@ -47,7 +47,8 @@ function validAlternative(key: string): [string, unknown] {
     case 'seconds-or-zero':
     case 'connect-port':
     case 'tcp-port':
-    case 'frame-bytes': {
+    case 'frame-bytes':
+    case 'accept-handles': {
       const n = (e.default as number) + 7;
       return [String(n), n];
     }
@@ -201,6 +202,9 @@ t.test('invalid values are refused with a ConfigError naming the key and the rea
     [{ FS_ESL_PORT: '0' }, /freeswitch\.inboundPort/, /from 1 to 65535/],
     [{ FS_ESL_PORT: '65536' }, /freeswitch\.inboundPort/, /from 1 to 65535/],
     [{ ESL_LISTEN_BACKLOG: '0' }, /esl\.listenBacklog/, /at least 1/],
+    [{ ESL_ACCEPT_HANDLES: '0' }, /esl\.acceptHandles/, /from 1 to 64/],
+    [{ ESL_ACCEPT_HANDLES: '65' }, /esl\.acceptHandles/, /from 1 to 64/],
+    [{ ESL_ACCEPT_HANDLES: 'many' }, /esl\.acceptHandles/, /whole number/],
     [{ ESL_REPLY_TIMEOUT_MS: '0' }, /esl\.replyTimeoutMs/, /at least 1/],
     [{ CALL_DB_TIMEOUT_MS: '0' }, /admission\.queryTimeoutMs/, /at least 1/],
     [{ NOTIFY_TIMEOUT_MS: '0' }, /notify\.timeoutMs/, /at least 1/],
