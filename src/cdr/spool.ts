@@ -41,6 +41,14 @@ export function groupCommitWait(lastWriteAt: number, now: number): number {
   return Math.max(0, lastWriteAt + GROUP_COMMIT_MS - now);
 }
 
+export class SpoolClosedError extends Error {
+  override readonly name = 'SpoolClosedError';
+  readonly code = 'CDR_SPOOL_CLOSED';
+  constructor(dir: string) {
+    super(`the CDR spool ${dir} is not open: a CDR arrived before it was opened or after it was closed`);
+  }
+}
+
 export class CdrSpool {
   private handle: fsp.FileHandle | null = null;
   private currentPath: string | null = null;
@@ -53,6 +61,8 @@ export class CdrSpool {
   private seq = 0;
 
   private lock: SpoolLock | null = null;
+  /** Between open() and close(): appends are taken only while the folder's lock is held. */
+  private accepting = false;
 
   constructor(readonly dir: string) {}
 
@@ -66,10 +76,16 @@ export class CdrSpool {
     }
     segmentFlags(); // refuse to start where writes cannot be made durable
     this.lock = SpoolLock.acquire(this.dir);
+    this.accepting = true;
   }
 
-  /** Resolves once the record is on disk (its synchronized write returned). */
+  /**
+   * Resolves once the record is on disk (its synchronized write returned). Rejects
+   * (SpoolClosedError) before open() and once close() has begun: the folder's lock is not (or
+   * soon no longer) this process's, and another daemon may be replaying it.
+   */
   append(record: object): Promise<void> {
+    if (!this.accepting) return Promise.reject(new SpoolClosedError(this.dir));
     const line = `${asciiJson(record)}\n`;
     return new Promise((resolve, reject) => {
       this.queue.push({ line, resolve, reject });
@@ -181,6 +197,7 @@ export class CdrSpool {
 
   /** Closes the open segment and releases the folder's lock. */
   async close(): Promise<void> {
+    this.accepting = false;
     while (this.writing) await this.writing;
     const handle = this.handle;
     this.handle = null;

@@ -565,3 +565,20 @@ eachDb(t, 'isDataError: which real database errors are data (quarantine) and whi
   t.equal(isDataError({ code: 'PROTOCOL_CONNECTION_LOST' }), false);
   t.equal(isDataError({ code: 'SQLITE_BUSY' }), false, 'a locked database is retried');
 });
+
+t.test('an append after close() is refused, and one racing close() never opens a segment in the released folder', async (t) => {
+  const { dir, spool } = await openSpool(t, 'spool-closed-');
+  await spool.append({ call_uuid: 'before' });
+  const closing = spool.close();
+  const racing = spool.append({ call_uuid: 'racing' }).then(() => null, (err: unknown) => err);
+  await closing;
+  t.match(await racing, { code: 'CDR_SPOOL_CLOSED' }, 'an append once close() has begun');
+  await t.rejects(spool.append({ call_uuid: 'after' }), { code: 'CDR_SPOOL_CLOSED' }, 'an append after close()');
+  const lines = fs.readdirSync(dir).filter((n) => n.startsWith('segment-')).flatMap((n) => fs.readFileSync(path.join(dir, n), 'utf8').split('\n').filter(Boolean));
+  t.same(lines.map((l) => (JSON.parse(l) as { call_uuid: string }).call_uuid), ['before'], 'only what came before close() is on disk');
+  const other = new CdrSpool(dir);
+  await other.open();
+  t.pass('the folder\'s lock was released: another spool takes it');
+  await other.close();
+  await t.rejects(new CdrSpool(dir).append({ call_uuid: 'unopened' }), { code: 'CDR_SPOOL_CLOSED' }, 'an append before open()');
+});
