@@ -13,6 +13,7 @@ import path from 'node:path';
 import t from 'tap';
 import { AcceptHandlesError, copyListeningHandle } from '../../src/calls/accept-handles';
 import { startTestDaemon, tempSqliteUrl } from '../helpers/daemon';
+import { listeningDescriptors as descriptorsOf } from '../helpers/listening';
 
 function listening(server: net.Server, options: net.ListenOptions): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -25,20 +26,9 @@ function closed(server: net.Server): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
 }
 
-/** The descriptors of this process that are the socket listening on 127.0.0.1:port. */
+/** The descriptors of this process that are the socket listening on the port. */
 function listeningDescriptors(port: number): number {
-  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
-  // sl local_address rem_address st ... inode: state 0A is LISTEN.
-  const row = fs.readFileSync('/proc/net/tcp', 'utf8').split('\n').map((l) => l.trim().split(/\s+/)).find((f) => f[1] === `0100007F:${hexPort}` && f[3] === '0A');
-  if (!row) return 0;
-  const link = `socket:[${row[9]}]`;
-  return fs.readdirSync('/proc/self/fd').filter((fd) => {
-    try {
-      return fs.readlinkSync(`/proc/self/fd/${fd}`) === link;
-    } catch {
-      return false; // closed meanwhile (readdir's own descriptor)
-    }
-  }).length;
+  return descriptorsOf(process.pid, port);
 }
 
 /**

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Test } from 'tap';
 import { startDaemonProcess, type DaemonProcess } from '../daemon/spawn';
+import { listeningDescriptors, listeningInodes } from '../helpers/listening';
 
 export interface ClusterProcess extends DaemonProcess {
   dir: string;
@@ -114,24 +115,6 @@ export function spooledUuids(spoolDir: string, slot: number): string[] {
  * round-robin only the primary holds it; with CLUSTER_SCHEDULING=os every worker does too.
  */
 export function holdsListeningSocket(pid: number, port: number): boolean {
-  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
-  const inodes = new Set<string>();
-  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    if (!fs.existsSync(table)) continue;
-    for (const line of fs.readFileSync(table, 'utf8').split('\n').slice(1)) {
-      const f = line.trim().split(/\s+/);
-      // local_address is ADDR:PORT in hex; state 0A is LISTEN; the inode is the tenth column.
-      if (f[1]?.endsWith(`:${hexPort}`) && f[3] === '0A' && f[9]) inodes.add(f[9]);
-    }
-  }
-  if (inodes.size === 0) throw new Error(`nothing listens on port ${port}`);
-  const dir = `/proc/${pid}/fd`;
-  return fs.readdirSync(dir).some((fd) => {
-    try {
-      const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(path.join(dir, fd)));
-      return m !== null && inodes.has(m[1] ?? '');
-    } catch {
-      return false; // closed meanwhile
-    }
-  });
+  if (listeningInodes(port).size === 0) throw new Error(`nothing listens on port ${port}`);
+  return listeningDescriptors(pid, port) > 0;
 }

@@ -6,6 +6,7 @@
 import t from 'tap';
 import { createKnex } from '../../src/db/connect';
 import { placeCall, type CallRecord } from '../peer/fake-freeswitch';
+import { listeningDescriptors } from '../helpers/listening';
 import { getText, holdsListeningSocket, sample, spooledUuids, startCluster, waitFor, workerPid } from './cluster-process';
 
 // Two ts-node workers compile the daemon on a shared, loaded machine: start-up alone can take a minute.
@@ -38,6 +39,7 @@ t.test('two workers: calls, CDRs, one daemon in /metrics, kill -9 of a worker, S
   // --- Round-robin (the default): only the primary holds the listening socket and hands connections out.
   t.equal(holdsListeningSocket(c.child.pid ?? 0, eslPort), true, 'the primary listens');
   t.same([1, 2].map((slot) => holdsListeningSocket(workerPid(c, slot), eslPort)), [false, false], 'the workers do not');
+  t.equal(listeningDescriptors(c.child.pid ?? 0, eslPort), 1, 'node:cluster\'s primary accepts on its one handle: no copies to make');
 
   // --- Calls reach both workers; each has its CDR spooled in its worker's folder.
   const first = await inBatches(40, 8, () => call(eslPort, 10));
@@ -127,6 +129,7 @@ t.test('CLUSTER_SCHEDULING=os: the workers accept from the shared socket; every 
   const c = startCluster(t, { CLUSTER_SCHEDULING: 'os', DRAIN_TIMEOUT_S: '2' });
   const { eslPort } = await c.ready;
   t.same([1, 2].map((slot) => holdsListeningSocket(workerPid(c, slot), eslPort)), [true, true], 'each worker holds the listening socket and accepts itself');
+  t.same([1, 2].map((slot) => listeningDescriptors(workerPid(c, slot), eslPort)), [16, 16], 'each with ESL_ACCEPT_HANDLES (16) handles on it');
   const calls = await inBatches(24, 6, () => call(eslPort, 10));
   t.ok(calls.every((r) => r.bridges.length === 1 && r.bridges[0].result === 'answer'), 'every call was served and bridged');
   c.child.kill('SIGTERM');
