@@ -122,6 +122,7 @@ export class Daemon {
         log.info({ host: settings.metrics.host, port: daemon.metricsPort }, 'metrics listening on /metrics');
       }
       daemon.eslPort = (await calls.listen()).port;
+      undo.push(() => calls.stop(0));
       if (settings.api.enabled) {
         // After the outbound socket listens: FreeSWITCH hands the answered visitor legs to it.
         const clickToCall = await ClickToCallService.start({ settings, knex, store, cdrs, metrics: clickToCallMetrics, log, clock: options.clock, eslPort: daemon.eslPort, serving: (id) => clickToCallCalls.isServing(id) });

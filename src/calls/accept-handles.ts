@@ -44,7 +44,11 @@ export interface CopyOptions {
   execPath?: string;
 }
 
-/** The libuv handle of a listening net.Server that owns a socket (not a cluster round-robin stand-in). */
+/**
+ * The raw libuv handle of a listening net.Server that owns a socket (not a cluster round-robin
+ * stand-in). Only a raw handle may go to the helper: Node.js would make the child listen on a
+ * net.Server it received, and it would take calls it never answers.
+ */
 function socketHandleOf(server: net.Server): object | null {
   const handle = (server as unknown as { _handle?: { fd?: unknown } | null })._handle;
   return handle && typeof handle.fd === 'number' && handle.fd >= 0 ? handle : null;
@@ -60,8 +64,12 @@ export async function copyListeningHandle(server: net.Server, count: number, opt
   const original = socketHandleOf(server);
   if (!original) throw new AcceptHandlesError('NOT_A_SOCKET', 'the server has no listening socket of its own to copy');
   if (count <= 0) return [];
+  // The helper gets none of the daemon's environment: NODE_OPTIONS (--require, --inspect) and
+  // node:cluster's NODE_UNIQUE_ID would change what it runs. A Node.js that cannot start without
+  // its environment (LD_LIBRARY_PATH) fails here, and the daemon goes on with one handle.
   const child = spawn(options.execPath ?? process.execPath, ['-e', ECHO_SOURCE], { stdio: ['ignore', 'ignore', 'ignore', 'ipc'], env: {} });
-  // Errors after the outcome (a send refused once the child is gone) must not become uncaught.
+  // Errors after the outcome (a send refused once the child is gone, ERR_IPC_DISCONNECTED when it
+  // exits before acknowledging a handle) must not become uncaught: this listener stays.
   child.on('error', () => undefined);
   const copies: object[] = [];
   let timer: NodeJS.Timeout | undefined;
@@ -72,6 +80,8 @@ export async function copyListeningHandle(server: net.Server, count: number, opt
       child.once('exit', (code, signal) => reject(new AcceptHandlesError('HELPER_FAILED', `the helper process ended (${signal ?? `exit ${code}`}) before it sent every copy back`)));
     });
     failed.catch(() => undefined);
+    // No process id: the spawn failed (ENOENT, EMFILE …); its 'error' comes on a later tick.
+    if (child.pid === undefined) await failed;
     for (let i = 0; i < count; i++) {
       const back = new Promise<object>((resolve, reject) => {
         child.once('message', (_message: unknown, handle: unknown) => {
@@ -92,7 +102,11 @@ export async function copyListeningHandle(server: net.Server, count: number, opt
   } finally {
     clearTimeout(timer);
     child.removeAllListeners('exit');
+    // A copy that arrives after the outcome is closed, not left open in this process.
+    child.removeAllListeners('message');
+    child.on('message', (_message: unknown, handle: unknown) => (handle as { close?: () => void } | undefined)?.close?.());
     if (child.connected) child.disconnect();
-    child.kill();
+    // Never kill() a child that has no process id: kill(0) would signal this whole process group.
+    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) child.kill();
   }
 }

@@ -120,6 +120,7 @@ export class CallServer {
         resolve();
       });
     });
+    // 0 in a cluster worker under round-robin: it holds no socket, the primary accepts for it.
     const acceptHandles = 1 + (await this.addAcceptHandles(this.deps.settings.esl.acceptHandles - 1));
     const address = this.server.address() as net.AddressInfo;
     this.deps.log.info({ accept_handles: acceptHandles, host: address.address, port: address.port }, 'outbound event socket listening');
@@ -134,8 +135,9 @@ export class CallServer {
 
   /**
    * `count` more handles on the listening socket (ESL_ACCEPT_HANDLES - 1); returns how many were
-   * added. When they cannot be had the daemon goes on with the one handle and a warning: calls are
-   * served either way, new ones just wait longer for `connect` under load.
+   * added, -1 when this process owns no socket (a round-robin cluster worker). When they cannot be
+   * had the daemon goes on with the handles it has and a warning: calls are served either way, new
+   * ones just wait longer for `connect` under load.
    */
   private async addAcceptHandles(count: number): Promise<number> {
     if (count <= 0) return 0;
@@ -144,18 +146,31 @@ export class CallServer {
       copies = await copyListeningHandle(this.server, count, { timeoutMs: ACCEPT_HANDLES_TIMEOUT_MS });
     } catch (err) {
       // A cluster worker under round-robin scheduling owns no socket: the primary accepts for it.
-      if (err instanceof AcceptHandlesError && err.code === 'NOT_A_SOCKET') return 0;
+      if (err instanceof AcceptHandlesError && err.code === 'NOT_A_SOCKET') return -1;
       this.deps.log.warn({ err }, 'could not add accept handles to the ESL listener; accepting one connection a turn');
       return 0;
     }
-    for (const handle of copies) {
+    for (const [i, handle] of copies.entries()) {
       const server = this.listener();
-      // listen() on a copy calls listen(2) on the one socket again: without the backlog (Node.js
-      // takes it only as an argument beside a handle) it would shrink to Node's default, 511.
-      await new Promise<void>((resolve) => server.listen(handle, this.deps.settings.esl.listenBacklog, () => resolve()));
+      try {
+        // listen() on a copy calls listen(2) on the one socket again: without the backlog (Node.js
+        // takes it only as an argument beside a handle) it would shrink to Node's default, 511.
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen(handle, this.deps.settings.esl.listenBacklog, () => {
+            server.off('error', reject);
+            resolve();
+          });
+        });
+      } catch (err) {
+        server.close();
+        for (const rest of copies.slice(i + 1)) (rest as { close?: () => void }).close?.();
+        this.deps.log.warn({ err, accept_handles: 1 + this.extraServers.length }, 'an accept handle could not listen; going on with those that do');
+        break;
+      }
       this.extraServers.push(server);
     }
-    return copies.length;
+    return this.extraServers.length;
   }
 
   /** This daemon's calls in progress, for the live-call guard and the caps job. */
