@@ -19,8 +19,11 @@ import { addTenant, balance, eachDb, usage } from './helpers';
 const log = createLogger('silent');
 const OPTIONS = { flushIntervalMs: 60_000, retryIntervalMs: 0 };
 
-function writerFor(t: Test, knex: Knex, dir: string): CdrWriter {
-  const w = new CdrWriter(knex, new CdrSpool(dir), OPTIONS, log, new Metrics());
+/** A writer on its own opened spool (no start(): its timer would flush on its own; the tests flush when they mean to). */
+async function writerFor(t: Test, knex: Knex, dir: string): Promise<CdrWriter> {
+  const spool = new CdrSpool(dir);
+  await spool.open();
+  const w = new CdrWriter(knex, spool, OPTIONS, log, new Metrics());
   t.teardown(() => w.stop());
   return w;
 }
@@ -30,8 +33,7 @@ const at = (iso: string): string => toDbTimestamp(new Date(iso));
 eachDb(t, 'each CDR is charged once: replayed segments, the same call again, costs summed exactly', async (t, { knex }) => {
   const tenant = await addTenant(knex, { balance: '100.0000' });
   const dir = spoolDir(t);
-  const writer = writerFor(t, knex, dir);
-  await new CdrSpool(dir).open();
+  const writer = await writerFor(t, knex, dir);
   const costs = ['0.1500', '0.3000', '0.0150', '1.2345', '0.0001', '0.0000', '9.9999'];
   const records = costs.map((c, i) => cdr(i, { tenant_id: tenant, cost: c }));
   for (const r of records) await writer.record(r);
@@ -57,8 +59,7 @@ eachDb(t, 'the tenant\'s zone decides the day and month; postpaid and unknown te
   const ny = await addTenant(knex, { balance: '10', timezone: 'America/New_York' });
   const postpaid = await addTenant(knex, { balance: null });
   const dir = spoolDir(t);
-  const writer = writerFor(t, knex, dir);
-  await new CdrSpool(dir).open();
+  const writer = await writerFor(t, knex, dir);
   const rec = (i: number, tenant: number | null, started: string, cost: string): CdrRecord => cdr(i, { tenant_id: tenant, started_at: at(started), cost });
   const list = [
     rec(1, sh, '2026-11-30T15:59:59.000Z', '1.0000'), // Shanghai: Nov 30, 23:59:59
@@ -93,8 +94,7 @@ eachDb(t, 'a balance debit is not a configuration edit: updated_at stays; a DBA 
   await knex('tenants').where({ id: tenant }).update({ updated_at: '2026-01-01 00:00:00.000' });
   const before = (await knex<{ id: number; updated_at: unknown }>('tenants').where({ id: tenant }).first('updated_at'))?.updated_at;
   const dir = spoolDir(t);
-  const writer = writerFor(t, knex, dir);
-  await new CdrSpool(dir).open();
+  const writer = await writerFor(t, knex, dir);
   await writer.record(cdr(1, { tenant_id: tenant, cost: '1.2500' }));
   await writer.flush();
   t.equal(await balance(knex, tenant), '8.7500');
@@ -115,9 +115,8 @@ eachDb(t, '50 concurrent CDR writes from two writer instances (two daemons), hal
   const second = target === 'sqlite' ? knex : ctx.other(); // SQLite: single node, one pool (see below)
   const dirA = spoolDir(t);
   const dirB = spoolDir(t);
-  const a = writerFor(t, knex, dirA);
-  const b = writerFor(t, second, dirB);
-  await Promise.all([new CdrSpool(dirA).open(), new CdrSpool(dirB).open()]);
+  const a = await writerFor(t, knex, dirA);
+  const b = await writerFor(t, second, dirB);
   // 50 distinct calls; each writer gets 25 of its own and the 25 shared ones are written by both
   // (a call replayed by a daemon that had also spooled it).
   const records = Array.from({ length: 50 }, (_, i) => cdr(i, { tenant_id: tenant, cost: formatMoney(money(1000 + i * 37)) }));
@@ -146,8 +145,7 @@ eachDb(t, '50 concurrent CDR writes from two writer instances (two daemons), hal
 eachDb(t, 'a batch with a bad record: the good ones are charged once, the bad one not at all', async (t, { knex }) => {
   const tenant = await addTenant(knex, { balance: '10' });
   const dir = spoolDir(t);
-  const writer = writerFor(t, knex, dir);
-  await new CdrSpool(dir).open();
+  const writer = await writerFor(t, knex, dir);
   const good = [cdr(1, { tenant_id: tenant, cost: '1.0000' }), cdr(2, { tenant_id: tenant, cost: '2.0000' })];
   const bad = cdr(3, { tenant_id: tenant, cost: '4.0000', started_at: null as unknown as string });
   for (const r of [good[0], bad, good[1]]) await writer.record(r);
@@ -161,8 +159,7 @@ eachDb(t, 'the CDR transaction removes the call from live_calls; spend limits re
   const r = cdr(1, { tenant_id: tenant, cost: '0.5000' });
   await knex('live_calls').insert({ call_uuid: r.call_uuid, node: 'n1', tenant_id: tenant, started_at: r.started_at, seen_at: r.started_at });
   const dir = spoolDir(t);
-  const writer = writerFor(t, knex, dir);
-  await new CdrSpool(dir).open();
+  const writer = await writerFor(t, knex, dir);
   await writer.record(r);
   await writer.flush();
   t.equal((await knex('live_calls').where({ call_uuid: r.call_uuid })).length, 0);
