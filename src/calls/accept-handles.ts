@@ -54,6 +54,11 @@ function socketHandleOf(server: net.Server): object | null {
   return handle && typeof handle.fd === 'number' && handle.fd >= 0 ? handle : null;
 }
 
+/** Closes a copy that will not be listened on (its descriptor with it). */
+export function closeCopy(handle: unknown): void {
+  (handle as { close?: () => void } | undefined)?.close?.();
+}
+
 /**
  * `count` more handles of the socket `server` listens on, not listening yet: pass each to
  * `net.Server.listen(handle, backlog)` (with `{ handle }` Node.js drops the backlog to 511). Rejects (AcceptHandlesError) when the server owns no socket of
@@ -97,14 +102,14 @@ export async function copyListeningHandle(server: net.Server, count: number, opt
     }
     return copies;
   } catch (err) {
-    for (const copy of copies) (copy as { close?: () => void }).close?.();
+    for (const copy of copies) closeCopy(copy);
     throw err;
   } finally {
     clearTimeout(timer);
     child.removeAllListeners('exit');
     // A copy that arrives after the outcome is closed, not left open in this process.
     child.removeAllListeners('message');
-    child.on('message', (_message: unknown, handle: unknown) => (handle as { close?: () => void } | undefined)?.close?.());
+    child.on('message', (_message: unknown, handle: unknown) => closeCopy(handle));
     if (child.connected) child.disconnect();
     // Never kill() a child that has no process id: kill(0) would signal this whole process group.
     if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) child.kill();

@@ -33,7 +33,7 @@ import { PromptFileStatus, promptFilesInUse, replacedInCalls, seesPromptFiles } 
 import type { ConfigStore } from '../snapshot/store';
 import type { ConfigSnapshot } from '../snapshot/types';
 import { legOf, type ClickToCallCalls } from '../clicktocall/session';
-import { AcceptHandlesError, copyListeningHandle } from './accept-handles';
+import { AcceptHandlesError, closeCopy, copyListeningHandle } from './accept-handles';
 import { CallerMemory } from './caller-memory';
 import { CallSession } from './call-session';
 import { QueueBook } from './context';
@@ -164,7 +164,7 @@ export class CallServer {
         });
       } catch (err) {
         server.close();
-        for (const rest of copies.slice(i + 1)) (rest as { close?: () => void }).close?.();
+        for (const rest of copies.slice(i + 1)) closeCopy(rest);
         this.deps.log.warn({ err, accept_handles: 1 + this.extraServers.length }, 'an accept handle could not listen; going on with those that do');
         break;
       }
