@@ -49,6 +49,8 @@ async function main(): Promise<void> {
   const file = fs.readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
   if (!file) throw new Error(`no .cpuprofile in ${dir}`);
   fs.copyFileSync(path.join(dir, file), OUT);
+  // The measured run's window beside the profile, for other readers of it.
+  fs.writeFileSync(`${OUT}.window.json`, JSON.stringify(window ?? null));
   fs.rmSync(daemon.dir, { recursive: true, force: true });
   const profile = JSON.parse(fs.readFileSync(OUT, 'utf8')) as CpuProfile;
   const { frames, totalMs } = rankFrames(profile, path.resolve(__dirname, '..', '..'), window);
