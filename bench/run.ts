@@ -6,14 +6,16 @@
  *
  * Every controller is started and warmed up first; then each run is done in BENCH_ROUNDS (3)
  * rounds that take turns between the controllers, so that a burst of load from elsewhere on the
- * machine falls on all of them rather than on one: a closed loop (BENCH_CALLS calls in all,
- * BENCH_CONCURRENCY in flight), an open loop (BENCH_OPEN_CALLS calls offered at BENCH_RATE
- * calls/s) and, for the ceiling and the full flow, an idle run (BENCH_IDLE_CALLS calls one at a
- * time). Setup latency is the generator's connect → the first `bridge` it starts (one written
+ * machine falls on all of them rather than on one: a closed loop of calls that talk 0 ms
+ * (BENCH_CALLS calls in all, BENCH_CONCURRENCY in flight: every controller as busy as its CPU
+ * allows), the same closed loop with calls that talk BENCH_TALK_MS (the shape of the issue's own
+ * measurement, whose ceiling figures our generator reproduces with 100 ms talks), an open loop
+ * (BENCH_OPEN_CALLS calls offered at BENCH_RATE calls/s) and, for the ceiling and the full flow,
+ * an idle run (BENCH_IDLE_CALLS calls one at a time). Setup latency is the generator's connect → the first `bridge` it starts (one written
  * while a prompt plays waits behind it, as FreeSWITCH runs an event-locked prompt): the silence a
  * caller hears.
  *
- * Environment: BENCH_CALLS (3000), BENCH_CONCURRENCY (100), BENCH_RATE (200), BENCH_OPEN_CALLS
+ * Environment: BENCH_CALLS (3000), BENCH_CONCURRENCY (100), BENCH_TALK_MS (100), BENCH_RATE (200), BENCH_OPEN_CALLS
  * (2000), BENCH_IDLE_CALLS (300), BENCH_WARMUP (500), BENCH_ROUNDS (3), BENCH_ONLY (comma-separated row keys:
  * ceiling,serial,modesl,sqlite,mariadb, and the rows run only when named: sqlite-capped,
  * mariadb-capped, the demo tenant with a prepaid balance and day/month caps it never reaches, so
@@ -27,6 +29,7 @@ import { percentiles, type LoadResult, type LoadSpec } from './freeswitch/load';
 
 const CALLS = envNumber('BENCH_CALLS', 3000);
 const CONCURRENCY = envNumber('BENCH_CONCURRENCY', 100);
+const TALK_MS = envNumber('BENCH_TALK_MS', 100);
 const RATE = envNumber('BENCH_RATE', 200);
 const OPEN_CALLS = envNumber('BENCH_OPEN_CALLS', 2000);
 const IDLE_CALLS = envNumber('BENCH_IDLE_CALLS', 300);
@@ -36,7 +39,8 @@ const ROUNDS = Math.max(1, Math.floor(envNumber('BENCH_ROUNDS', 3)));
 interface Measured {
   key: string;
   controller: string;
-  run: 'closed' | 'open' | 'idle';
+  /** closed: calls that talk 0 ms; talk: calls that talk TALK_MS; both at CONCURRENCY in flight. */
+  run: 'closed' | 'talk' | 'open' | 'idle';
   result: LoadResult;
   controllerCpuMsPerCall: number;
 }
@@ -103,7 +107,7 @@ const rows: Row[] = [
 
 async function measure(gen: Generator, c: Controller, key: string, run: Measured['run'], spec: LoadSpec): Promise<Measured> {
   const cpu0 = cpuSeconds(c.pid);
-  const result = await gen.run(c.port, shortCall(), spec);
+  const result = await gen.run(c.port, run === 'talk' ? { ...shortCall(), talkMs: TALK_MS } : shortCall(), spec);
   const cpu = cpuSeconds(c.pid) - cpu0;
   return { key, controller: c.name, run, result, controllerCpuMsPerCall: (cpu * 1000) / Math.max(1, result.calls) };
 }
@@ -150,8 +154,8 @@ function ratio(a: number | undefined, b: number | undefined): string {
  * the same minutes of the machine, and their spread shows how much a ratio of this run can be
  * trusted (on the shared VM the same build against itself moved 11 %: bench/PROFILE.md).
  */
-function roundRatios(rounds: Map<string, Measured[]>): string {
-  const out = ['Calls/s ratio in each round (closed loop):', '', '| full flow | vs | each round | lowest-highest |', '|---|---|---|---|'];
+function roundRatios(rounds: Map<string, Measured[]>, title: string): string {
+  const out = [`Calls/s ratio in each round (${title}):`, '', '| full flow | vs | each round | lowest-highest |', '|---|---|---|---|'];
   for (const full of ['sqlite', 'mariadb']) {
     for (const base of ['modesl', 'ceiling']) {
       const f = rounds.get(full);
@@ -172,7 +176,7 @@ function table(all: Measured[], names: Map<string, string>): string {
   ];
   for (const m of all) {
     const r = m.result;
-    const label = m.run === 'closed' ? `closed, ${CONCURRENCY} in flight` : m.run === 'open' ? `open, ${RATE}/s offered` : 'idle, one at a time';
+    const label = runLabel(m.run);
     lines.push(
       `| ${names.get(m.key)} | ${label} | ${m.run === 'idle' ? '—' : fmt(r.callsPerSecond, 0)} | ${fmt(r.setupMs.p50)} ms | ${fmt(r.setupMs.p99)} ms | ${r.failed}/${r.calls} | ${fmt(m.controllerCpuMsPerCall, 2)} ms | ${fmt(r.generatorCpuMs / Math.max(1, r.calls), 2)} ms |`,
     );
@@ -180,9 +184,29 @@ function table(all: Measured[], names: Map<string, string>): string {
   return lines.join('\n');
 }
 
+function runLabel(run: Measured['run']): string {
+  switch (run) {
+    case 'closed':
+      return `closed, ${CONCURRENCY} in flight, 0 ms talks`;
+    case 'talk':
+      return `closed, ${CONCURRENCY} in flight, ${TALK_MS} ms talks`;
+    case 'open':
+      return `open, ${RATE}/s offered`;
+    case 'idle':
+      return 'idle, one at a time';
+    default: {
+      const _never: never = run;
+      return _never;
+    }
+  }
+}
+
 function ratios(all: Measured[]): string {
   const get = (key: string, run: Measured['run']): Measured | undefined => all.find((m) => m.key === key && m.run === run);
-  const out: string[] = ['| full flow | vs | calls/s | setup p50 | setup p99 (open loop) | CPU/call |', '|---|---|---|---|---|---|'];
+  const out: string[] = [
+    `| full flow | vs | calls/s (${TALK_MS} ms talks) | setup p50 (${TALK_MS} ms talks) | calls/s (0 ms talks) | setup p50 (0 ms talks) | setup p99 (open loop) | CPU/call (0 ms talks) |`,
+    '|---|---|---|---|---|---|---|---|',
+  ];
   const pairs: Array<[string, string]> = [];
   for (const full of ['sqlite', 'mariadb']) for (const base of ['modesl', 'ceiling']) pairs.push([full, base]);
   pairs.push(['sqlite-capped', 'sqlite'], ['mariadb-capped', 'mariadb']);
@@ -191,8 +215,10 @@ function ratios(all: Measured[]): string {
       const f = get(full, 'closed');
       const b = get(base, 'closed');
       if (!f || !b) continue;
+      const ft = get(full, 'talk');
+      const bt = get(base, 'talk');
       out.push(
-        `| ${full} | ${base} | ${ratio(f.result.callsPerSecond, b.result.callsPerSecond)} | ${ratio(f.result.setupMs.p50, b.result.setupMs.p50)} | ${ratio(get(full, 'open')?.result.setupMs.p99, get(base, 'open')?.result.setupMs.p99)} | ${ratio(f.controllerCpuMsPerCall, b.controllerCpuMsPerCall)} |`,
+        `| ${full} | ${base} | ${ratio(ft?.result.callsPerSecond, bt?.result.callsPerSecond)} | ${ratio(ft?.result.setupMs.p50, bt?.result.setupMs.p50)} | ${ratio(f.result.callsPerSecond, b.result.callsPerSecond)} | ${ratio(f.result.setupMs.p50, b.result.setupMs.p50)} | ${ratio(get(full, 'open')?.result.setupMs.p99, get(base, 'open')?.result.setupMs.p99)} | ${ratio(f.controllerCpuMsPerCall, b.controllerCpuMsPerCall)} |`,
       );
     }
   }
@@ -215,13 +241,13 @@ async function main(): Promise<void> {
   const only = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : null;
   process.stdout.write(`machine: ${machine()}\n`);
   process.stdout.write(
-    `closed loop ${CALLS} calls, ${CONCURRENCY} in flight; open loop ${OPEN_CALLS} calls at ${RATE}/s; idle ${IDLE_CALLS} calls; warm-up ${WARMUP}; in ${ROUNDS} rounds taking turns\n\n`,
+    `closed loop ${CALLS} calls, ${CONCURRENCY} in flight, calls talking ${TALK_MS} ms and 0 ms; open loop ${OPEN_CALLS} calls at ${RATE}/s; idle ${IDLE_CALLS} calls; warm-up ${WARMUP}; in ${ROUNDS} rounds taking turns\n\n`,
   );
   const gen = new Generator();
   const all: Measured[] = [];
   const names = new Map(rows.map((r) => [r.key, r.name]));
   const running: Array<{ row: Row; c: Controller & { cleanup?: () => Promise<void> } }> = [];
-  let closedRounds = new Map<string, Measured[]>();
+  const roundsOf = new Map<Measured['run'], Map<string, Measured[]>>();
   try {
     for (const row of rows) {
       if (only ? !only.has(row.key) : row.optional) continue;
@@ -231,12 +257,13 @@ async function main(): Promise<void> {
     }
     const runs: Array<[Measured['run'], (r: Row) => boolean, (share: number) => LoadSpec, number]> = [
       ['closed', () => true, (n) => ({ mode: 'closed', calls: n, concurrency: CONCURRENCY }), CALLS],
+      ['talk', () => true, (n) => ({ mode: 'closed', calls: n, concurrency: CONCURRENCY }), CALLS],
       ['open', (r) => r.open, (n) => ({ mode: 'open', calls: n, rate: RATE }), OPEN_CALLS],
       ['idle', (r) => r.idle, (n) => ({ mode: 'closed', calls: n, concurrency: 1 }), IDLE_CALLS],
     ];
     for (const [run, applies, spec, total] of runs) {
       const parts = new Map<string, Measured[]>();
-      if (run === 'closed') closedRounds = parts;
+      roundsOf.set(run, parts);
       for (let round = 0; round < ROUNDS; round++) {
         const share = Math.floor(total / ROUNDS) + (round < total % ROUNDS ? 1 : 0);
         for (const { row, c } of running) {
@@ -265,8 +292,13 @@ async function main(): Promise<void> {
     await gen.stop();
   }
   // Rows in the table's order: controller by controller, closed, open, idle.
-  all.sort((a, b) => rows.findIndex((r) => r.key === a.key) - rows.findIndex((r) => r.key === b.key) || ['closed', 'open', 'idle'].indexOf(a.run) - ['closed', 'open', 'idle'].indexOf(b.run));
-  process.stdout.write(`\n${table(all, names)}\n\nRatios (same run):\n\n${ratios(all)}\n\n${roundRatios(closedRounds)}\n\nOn the wire, per call (closed loop):\n\n${wire(all, names)}\n`);
+  const order: Array<Measured['run']> = ['talk', 'closed', 'open', 'idle'];
+  all.sort((a, b) => rows.findIndex((r) => r.key === a.key) - rows.findIndex((r) => r.key === b.key) || order.indexOf(a.run) - order.indexOf(b.run));
+  const each = [
+    roundRatios(roundsOf.get('talk') ?? new Map<string, Measured[]>(), `closed loop, ${TALK_MS} ms talks`),
+    roundRatios(roundsOf.get('closed') ?? new Map<string, Measured[]>(), 'closed loop, 0 ms talks'),
+  ].join('\n\n');
+  process.stdout.write(`\n${table(all, names)}\n\nRatios (same run):\n\n${ratios(all)}\n\n${each}\n\nOn the wire, per call (closed loop, 0 ms talks):\n\n${wire(all, names)}\n`);
   if (process.env.BENCH_JSON) fs.writeFileSync(process.env.BENCH_JSON, JSON.stringify({ machine: machine(), all }, null, 2));
 }
 
