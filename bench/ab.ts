@@ -12,8 +12,9 @@
  * - Both daemons are started (each from its own build, with its own SQLite file, or its own
  *   throw-away MariaDB database with BENCH_AB_DB=mariadb), take BENCH_AB_WARMUP (1000) calls
  *   each, then BENCH_AB_ROUNDS (8) rounds in which each runs BENCH_AB_CALLS (4000) calls with
- *   BENCH_CONCURRENCY (100) in flight, the order reversed every other round. The load generator
- *   is this checkout's.
+ *   BENCH_CONCURRENCY (100) in flight, calls that talk BENCH_AB_TALK_MS (0: as busy as the CPU
+ *   allows; 100 is the shape of `npm run bench`'s first closed loop), the order reversed every
+ *   other round. The load generator is this checkout's.
  * - Printed: every round; the medians of calls/s, the daemon's CPU per call and setup p50; B
  *   against A; in how many rounds B used less CPU than A.
  */
@@ -118,7 +119,8 @@ async function main(): Promise<void> {
   const warmup = envNumber('BENCH_AB_WARMUP', 1000);
   const concurrency = envNumber('BENCH_CONCURRENCY', 100);
   const kind = process.env.BENCH_AB_DB === 'mariadb' ? 'mariadb' : 'sqlite';
-  process.stdout.write(`machine: ${machine()}\nA ${revA}, B ${revB}, ${kind}: ${warmup} warm-up calls each, then ${rounds} rounds of ${calls} calls each at ${concurrency} in flight\n`);
+  const plan = { ...shortCall(), talkMs: envNumber('BENCH_AB_TALK_MS', 0) };
+  process.stdout.write(`machine: ${machine()}\nA ${revA}, B ${revB}, ${kind}: ${warmup} warm-up calls each, then ${rounds} rounds of ${calls} calls each at ${concurrency} in flight, talks of ${plan.talkMs} ms\n`);
   const temp = fs.mkdtempSync(path.join(os.tmpdir(), 'hotline-bench-ab-'));
   const builds: Array<ReturnType<typeof checkout>> = [];
   // Run in order; each daemon and database is put in front as it starts, so daemons stop before
@@ -143,13 +145,13 @@ async function main(): Promise<void> {
       });
       daemons.push(daemon);
     }
-    for (const d of daemons) await gen.run(d.port, shortCall(), { mode: 'closed', calls: warmup, concurrency });
+    for (const d of daemons) await gen.run(d.port, plan, { mode: 'closed', calls: warmup, concurrency });
     const results: AbRound[][] = [[], []];
     for (let r = 0; r < rounds; r++) {
       for (const i of r % 2 === 0 ? [0, 1] : [1, 0]) {
         const d = daemons[i];
         const cpu0 = cpuSeconds(d.pid);
-        const res = await gen.run(d.port, shortCall(), { mode: 'closed', calls, concurrency });
+        const res = await gen.run(d.port, plan, { mode: 'closed', calls, concurrency });
         const round = { callsPerSecond: res.callsPerSecond, cpuMsPerCall: ((cpuSeconds(d.pid) - cpu0) * 1000) / Math.max(1, res.calls), setupP50Ms: res.setupMs.p50, failed: res.failed };
         results[i].push(round);
         process.stdout.write(`round ${r + 1} ${i === 0 ? 'A' : 'B'}: ${round.callsPerSecond.toFixed(0)} calls/s, CPU ${round.cpuMsPerCall.toFixed(3)} ms a call, setup p50 ${round.setupP50Ms.toFixed(1)} ms, failed ${round.failed}\n`);
