@@ -15,13 +15,15 @@ import { cpuSeconds, createDatabase, envNumber, Generator, machine, shortCall, s
 const CALLS = envNumber('BENCH_PROFILE_CALLS', 5000);
 const CONCURRENCY = envNumber('BENCH_CONCURRENCY', 100);
 const OUT = process.env.BENCH_PROFILE_OUT ?? '/tmp/hotline-daemon.cpuprofile';
+/** Sampling interval (µs): node's default of 1,000 gives about one sample a call, too few to rank functions of a few µs. */
+const INTERVAL_US = envNumber('BENCH_PROFILE_INTERVAL_US', 100);
 
 async function main(): Promise<void> {
   process.stdout.write(`machine: ${machine()}\n`);
   const kind = process.env.BENCH_PROFILE_DB === 'sqlite' ? 'sqlite' : 'mariadb';
   const db = kind === 'mariadb' ? await createDatabase('hotline_bench_prof') : null;
   const gen = new Generator();
-  const daemon = await startDaemon(kind, { databaseUrl: db?.url ?? 'sqlite:./bench.db', nodeArgs: ['--cpu-prof', '--cpu-prof-dir=prof'] });
+  const daemon = await startDaemon(kind, { databaseUrl: db?.url ?? 'sqlite:./bench.db', nodeArgs: ['--cpu-prof', '--cpu-prof-dir=prof', `--cpu-prof-interval=${INTERVAL_US}`] });
   let window: { fromUs: number; toUs: number } | undefined;
   try {
     await gen.run(daemon.port, shortCall(), { mode: 'closed', calls: 1000, concurrency: CONCURRENCY });
