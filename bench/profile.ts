@@ -17,6 +17,8 @@ const CONCURRENCY = envNumber('BENCH_CONCURRENCY', 100);
 const OUT = process.env.BENCH_PROFILE_OUT ?? '/tmp/hotline-daemon.cpuprofile';
 /** Sampling interval (µs): node's default of 1,000 gives about one sample a call, too few to rank functions of a few µs. */
 const INTERVAL_US = envNumber('BENCH_PROFILE_INTERVAL_US', 100);
+/** How long each call talks (0: as busy as the CPU allows; 100: npm run bench's first closed loop). */
+const TALK_MS = envNumber('BENCH_PROFILE_TALK_MS', 0);
 
 async function main(): Promise<void> {
   process.stdout.write(`machine: ${machine()}\n`);
@@ -26,17 +28,18 @@ async function main(): Promise<void> {
   const daemon = await startDaemon(kind, { databaseUrl: db?.url ?? 'sqlite:./bench.db', nodeArgs: ['--cpu-prof', '--cpu-prof-dir=prof', `--cpu-prof-interval=${INTERVAL_US}`] });
   let window: { fromUs: number; toUs: number } | undefined;
   try {
-    await gen.run(daemon.port, shortCall(), { mode: 'closed', calls: 1000, concurrency: CONCURRENCY });
+    const plan = { ...shortCall(), talkMs: TALK_MS };
+    await gen.run(daemon.port, plan, { mode: 'closed', calls: 1000, concurrency: CONCURRENCY });
     const cpu0 = cpuSeconds(daemon.pid);
     const from = process.hrtime.bigint();
-    const r = await gen.run(daemon.port, shortCall(), { mode: 'closed', calls: CALLS, concurrency: CONCURRENCY });
+    const r = await gen.run(daemon.port, plan, { mode: 'closed', calls: CALLS, concurrency: CONCURRENCY });
     window = { fromUs: Number(from / 1000n), toUs: Number(process.hrtime.bigint() / 1000n) };
     const cpu = cpuSeconds(daemon.pid) - cpu0;
     const n = Math.max(1, r.calls);
     const t = r.totals;
     process.stdout.write(
       [
-        `full flow on ${kind}, ${CALLS} calls, ${CONCURRENCY} in flight (under the profiler, so slower than npm run bench):`,
+        `full flow on ${kind}, ${CALLS} calls, ${CONCURRENCY} in flight, talks of ${TALK_MS} ms (under the profiler, so slower than npm run bench):`,
         `  ${r.callsPerSecond.toFixed(0)} calls/s, setup p50 ${r.setupMs.p50.toFixed(1)} ms p99 ${r.setupMs.p99.toFixed(1)} ms, failed ${r.failed}, daemon CPU ${((cpu * 1000) / n).toFixed(2)} ms/call`,
         `per call on the wire: ${(t.commands / n).toFixed(1)} commands in ${(t.batches / n).toFixed(1)} round trips; FreeSWITCH sends ${(t.events / n).toFixed(1)} events, ${(t.bytesOut / n / 1024).toFixed(1)} KB`,
         `  without the daemon's nixevent it would send ${(t.eventsSubscribed / n).toFixed(1)} events, ${((t.bytesOut - t.eventBytes + t.eventBytesSubscribed) / n / 1024).toFixed(1)} KB; the daemon sends ${(t.bytesIn / n).toFixed(0)} bytes`,

@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import { dbKind } from '../db/connect';
 import type { Metrics } from '../metrics';
 import { checkRecord, describeError, isDataError, writeCdrBatch, type TenantsOf } from './batch';
+import { flushLogAtCommitProblem, readFlushLogAtCommit } from './durability';
 import { fitColumns, type CdrRecord } from './record';
 import { isBlankLine, type CdrSpool } from './spool';
 
@@ -54,6 +55,9 @@ export class CdrWriter {
 
   async start(): Promise<void> {
     await this.spool.open();
+    const flushLog = await readFlushLogAtCommit(this.knex).catch(() => null);
+    const problem = flushLogAtCommitProblem(flushLog);
+    if (problem) this.log.warn({ innodb_flush_log_at_trx_commit: flushLog }, problem);
     this.depth = await this.spool.countRecords();
     this.metrics.cdrSpoolDepth.set(this.depth);
     if (this.depth > 0) this.log.info({ spooled: this.depth }, 'replaying spooled CDRs');
