@@ -41,6 +41,8 @@ interface Pending {
 export class CdrWriter {
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> | null = null;
+  /** The flush that starts when the one under way ends (flush()). */
+  private followUp: Promise<void> | null = null;
   private depth = 0;
   private retryAt = 0;
   private stopped = false;
@@ -71,12 +73,26 @@ export class CdrWriter {
     this.metrics.cdrSpoolDepth.set(this.depth);
   }
 
-  /** Writes everything spooled so far; resolves when done or when the database refused. */
+  /**
+   * Writes everything spooled so far; resolves when done or when the database refused. A flush
+   * already under way rotated the spool when it began, so records that came after are not in it:
+   * a caller then gets one more flush after it (shared by everyone who asks meanwhile). Handing
+   * back the flush under way lost the last CDRs of a stop that fell into a periodic flush: they
+   * stayed in the spool until the next start.
+   */
   flush(): Promise<void> {
-    this.flushing ??= this.flushOnce().finally(() => {
+    if (this.flushing) {
+      this.followUp ??= this.flushing.catch(() => undefined).then(() => {
+        this.followUp = null;
+        return this.flush();
+      });
+      return this.followUp;
+    }
+    const flushing = this.flushOnce().finally(() => {
       this.flushing = null;
     });
-    return this.flushing;
+    this.flushing = flushing;
+    return flushing;
   }
 
   /** Final flush on shutdown: what cannot be written stays in the spool for the next start. */

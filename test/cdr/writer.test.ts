@@ -110,6 +110,28 @@ function uuids(rows: Array<Record<string, unknown>>): string[] {
   return rows.map((r) => String(r.call_uuid)).sort();
 }
 
+eachDb(t, 'a flush asked for while one is under way writes what came after it began (stop during a periodic flush)', async (t, { knex, writer: make }) => {
+  const { writer, spool } = make();
+  await spool.open();
+  const early = cdr(1);
+  await writer.record(early);
+  // This flush rotates the spool as it begins: a record appended from here on is in a new segment.
+  const first = writer.flush();
+  const late = cdr(2);
+  const recorded = writer.record(late);
+  const second = writer.flush();
+  await Promise.all([first, recorded, second]);
+  t.same(uuids(await cdrRows(knex)), [early.call_uuid, late.call_uuid].sort(), 'both written: the second flush ran after the first, not as it');
+  // And stop(), the final flush, the same way: a record that came during a flush is not left behind.
+  const last = cdr(3);
+  const pending = writer.flush();
+  await writer.record(last);
+  await writer.stop();
+  await pending;
+  t.ok((await cdrRows(knex)).some((r) => r.call_uuid === last.call_uuid), 'the record that came during the flush is written by stop()');
+  t.equal(await new CdrSpool(spool.dir).countRecords(), 0, 'nothing left in the spool');
+});
+
 eachDb(t, 'records are on disk before the database sees them; flush writes them and removes the segments', async (t, { knex, dir, writer: make }) => {
   const { writer, spool, metrics } = make();
   await spool.open();

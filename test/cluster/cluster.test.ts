@@ -138,5 +138,7 @@ t.test('CLUSTER_SCHEDULING=os: the workers accept from the shared socket; every 
   const knex = createKnex(`sqlite:${c.databaseFile}`);
   t.teardown(() => knex.destroy());
   const rows: Array<{ call_uuid: string }> = await knex('cdrs').select('call_uuid');
-  t.same(rows.map((r) => r.call_uuid).sort(), calls.map((r) => r.uuid).sort(), 'one CDR per call');
+  // On failure tap prints the daemon's warnings and errors beside the diff: why a CDR is missing.
+  const warnings = c.lines().filter((l) => Number(l.level) >= 40);
+  t.same(rows.map((r) => r.call_uuid).sort(), calls.map((r) => r.uuid).sort(), 'one CDR per call', { warnings });
 });
