@@ -1,7 +1,8 @@
 /**
  * Reads a V8 .cpuprofile (node --cpu-prof) and ranks functions by self time and by total time
  * (self plus everything they called, each function counted once per stack so recursion does not
- * inflate it). `node dist/bench/cpu-profile.js <file.cpuprofile> [top]` prints both tables.
+ * inflate it). `node dist/bench/cpu-profile.js <file.cpuprofile> [top]` prints both tables, of the
+ * measured run only when `<file>.window.json` (written by npm run bench:profile) is beside it.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -106,6 +107,9 @@ if (require.main === module) {
   const top = Number(process.argv[3] ?? 30);
   const profile = JSON.parse(fs.readFileSync(file, 'utf8')) as CpuProfile;
   const root = path.resolve(__dirname, '..', '..');
-  const { frames, totalMs } = rankFrames(profile, root);
-  process.stdout.write(`busy CPU in profile: ${totalMs.toFixed(0)} ms\n\nby self time:\n${formatTop(frames, 'selfMs', top)}\n\nby total time:\n${formatTop(frames, 'totalMs', top)}\n`);
+  // npm run bench:profile leaves the measured run's window beside its profile: rank that run only.
+  const windowFile = `${file}.window.json`;
+  const window = fs.existsSync(windowFile) ? ((JSON.parse(fs.readFileSync(windowFile, 'utf8')) as { fromUs: number; toUs: number } | null) ?? undefined) : undefined;
+  const { frames, totalMs } = rankFrames(profile, root, window);
+  process.stdout.write(`busy CPU in ${window ? 'the measured run' : 'profile'}: ${totalMs.toFixed(0)} ms\n\nby self time:\n${formatTop(frames, 'selfMs', top)}\n\nby total time:\n${formatTop(frames, 'totalMs', top)}\n`);
 }

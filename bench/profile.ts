@@ -17,7 +17,7 @@ const CONCURRENCY = envNumber('BENCH_CONCURRENCY', 100);
 const OUT = process.env.BENCH_PROFILE_OUT ?? '/tmp/hotline-daemon.cpuprofile';
 /** Sampling interval (µs): node's default of 1,000 gives about one sample a call, too few to rank functions of a few µs. */
 const INTERVAL_US = envNumber('BENCH_PROFILE_INTERVAL_US', 100);
-/** How long each call talks (0: as busy as the CPU allows; 100: npm run bench's first closed loop). */
+/** How long each call talks (0: as busy as the CPU allows; 100: npm run bench's closed loop with 100 ms talks). */
 const TALK_MS = envNumber('BENCH_PROFILE_TALK_MS', 0);
 
 async function main(): Promise<void> {

@@ -18,6 +18,9 @@ import { isBlankLine, type CdrSpool } from './spool';
 
 export { CdrDataError, checkRecord, insertAndCharge, isDataError, isLockConflict, writeCdrBatch, writeCdrs, type TenantsOf, type WriteResult } from './batch';
 
+/** How long the start-up durability check waits for the database. */
+const DURABILITY_QUERY_MS = 5000;
+
 /** Records per transaction when the options do not say. */
 export const DEFAULT_BATCH_ROWS = 2000;
 
@@ -43,6 +46,8 @@ export class CdrWriter {
   private flushing: Promise<void> | null = null;
   /** The flush that starts when the one under way ends (flush()). */
   private followUp: Promise<void> | null = null;
+  /** The durability check was made, or is under way (checkDurability). */
+  private durabilityAsked = false;
   private depth = 0;
   private retryAt = 0;
   private stopped = false;
@@ -50,16 +55,22 @@ export class CdrWriter {
   constructor(
     private readonly knex: Knex,
     private readonly spool: CdrSpool,
-    private readonly options: { flushIntervalMs: number; retryIntervalMs: number; tenants?: TenantsOf; batchRows?: number; batchesInFlight?: number },
+    private readonly options: {
+      flushIntervalMs: number;
+      retryIntervalMs: number;
+      tenants?: TenantsOf;
+      batchRows?: number;
+      batchesInFlight?: number;
+      /** The database's innodb_flush_log_at_trx_commit (tests); by default read from it. */
+      readFlushLogAtCommit?: () => Promise<number | null>;
+    },
     private readonly log: Logger,
     private readonly metrics: Metrics,
   ) {}
 
   async start(): Promise<void> {
     await this.spool.open();
-    const flushLog = await readFlushLogAtCommit(this.knex).catch(() => null);
-    const problem = flushLogAtCommitProblem(flushLog);
-    if (problem) this.log.warn({ innodb_flush_log_at_trx_commit: flushLog }, problem);
+    this.checkDurability();
     this.depth = await this.spool.countRecords();
     this.metrics.cdrSpoolDepth.set(this.depth);
     if (this.depth > 0) this.log.info({ spooled: this.depth }, 'replaying spooled CDRs');
@@ -121,6 +132,27 @@ export class CdrWriter {
     await this.spool.rotate();
     const ok = await this.replay(await this.spool.closedSegments());
     if (!ok) this.retryAt = Date.now() + this.options.retryIntervalMs;
+    else this.checkDurability();
+  }
+
+  /**
+   * Says (a warn line) when the database may lose commits it acknowledged (durability.ts). In the
+   * background, so that it never holds up the start; asked again after the next good flush when
+   * the database did not answer.
+   */
+  private checkDurability(): void {
+    if (this.durabilityAsked) return;
+    this.durabilityAsked = true;
+    const read = this.options.readFlushLogAtCommit ?? ((): Promise<number | null> => readFlushLogAtCommit(this.knex, DURABILITY_QUERY_MS));
+    read().then(
+      (value) => {
+        const problem = flushLogAtCommitProblem(value);
+        if (problem) this.log.warn({ innodb_flush_log_at_trx_commit: value }, problem);
+      },
+      () => {
+        this.durabilityAsked = false;
+      },
+    );
   }
 
   /**

@@ -71,8 +71,9 @@ export function createKnex(databaseUrl: string, opts: ConnectOptions = {}): Knex
             conn.pragma('journal_mode = WAL'); // readers (lint CLI, sqlite3 shell) do not block us
             // Every commit on disk before it returns (the WAL synced at each commit). The default in
             // WAL mode as better-sqlite3 builds SQLite syncs only at checkpoints: a power cut could
-            // take back a CDR batch whose spool segment was already deleted. Cost: one fdatasync a
-            // write transaction, 0.98x calls/s in the benchmark (test/db/sqlite-durable.test.ts).
+            // take back a CDR batch whose spool segment was already deleted. Cost: one fsync a write
+            // transaction, 0.98x calls/s (npm run bench:ab; bench/PROFILE.md release 12). Tested with
+            // strace in test/db/sqlite-durable.test.ts.
             conn.pragma('synchronous = FULL');
             conn.pragma('busy_timeout = 5000'); // wait for another process' write lock
             conn.pragma('foreign_keys = ON');
