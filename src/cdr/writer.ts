@@ -132,13 +132,12 @@ export class CdrWriter {
     await this.spool.rotate();
     const ok = await this.replay(await this.spool.closedSegments());
     if (!ok) this.retryAt = Date.now() + this.options.retryIntervalMs;
-    else this.checkDurability();
   }
 
   /**
    * Says (a warn line) when the database may lose commits it acknowledged (durability.ts). In the
-   * background, so that it never holds up the start; asked again after the next good flush when
-   * the database did not answer.
+   * background, so that it never holds up the start; asked again after the next batch the database
+   * took when it did not answer (not after every flush: an empty one says nothing about it).
    */
   private checkDurability(): void {
     if (this.durabilityAsked) return;
@@ -271,6 +270,7 @@ export class CdrWriter {
   private async insert(records: CdrRecord[]): Promise<void> {
     await this.metrics.timeDb('cdr_insert', async () => {
       const { fresh, capped } = await writeCdrBatch(this.knex, records, this.options.tenants);
+      this.checkDurability();
       if (fresh > 0) this.metrics.cdrsWritten.inc(fresh);
       for (const c of capped) {
         this.metrics.chargesCapped.inc({ column: c.column });
