@@ -13,8 +13,8 @@
  *   throw-away MariaDB database with BENCH_AB_DB=mariadb), take BENCH_AB_WARMUP (1000) calls
  *   each, then BENCH_AB_ROUNDS (8) rounds in which each runs BENCH_AB_CALLS (4000) calls with
  *   BENCH_CONCURRENCY (100) in flight, calls that talk BENCH_AB_TALK_MS (0: as busy as the CPU
- *   allows; 100 is the shape of `npm run bench`'s closed loop with 100 ms talks), the order reversed every
- *   other round. The load generator is this checkout's.
+ *   allows; 100: `npm run bench`'s closed loop with 100 ms talks), the order reversed every other
+ *   round. The load generator is this checkout's.
  * - Printed: every round; the medians of calls/s, the daemon's CPU per call and setup p50; B
  *   against A; in how many rounds B used less CPU than A.
  */

@@ -11,12 +11,12 @@
  * allows), the same closed loop with calls that talk BENCH_TALK_MS (the shape of the issue's own
  * measurement, whose ceiling figures our generator reproduces with 100 ms talks), an open loop
  * (BENCH_OPEN_CALLS calls offered at BENCH_RATE calls/s) and, for the ceiling and the full flow,
- * an idle run (BENCH_IDLE_CALLS calls one at a time). Setup latency is the generator's connect → the first `bridge` it starts (one written
- * while a prompt plays waits behind it, as FreeSWITCH runs an event-locked prompt): the silence a
- * caller hears.
+ * an idle run (BENCH_IDLE_CALLS calls one at a time). Setup latency is the generator's connect →
+ * the first `bridge` it starts (one written while a prompt plays waits behind it, as FreeSWITCH
+ * runs an event-locked prompt): the silence a caller hears.
  *
- * Environment: BENCH_CALLS (3000), BENCH_CONCURRENCY (100), BENCH_TALK_MS (100), BENCH_RATE (200), BENCH_OPEN_CALLS
- * (2000), BENCH_IDLE_CALLS (300), BENCH_WARMUP (500), BENCH_ROUNDS (3), BENCH_ONLY (comma-separated row keys:
+ * Environment: BENCH_CALLS (3000), BENCH_CONCURRENCY (100), BENCH_TALK_MS (100), BENCH_RATE
+ * (200), BENCH_OPEN_CALLS (2000), BENCH_IDLE_CALLS (300), BENCH_WARMUP (500), BENCH_ROUNDS (3), BENCH_ONLY (comma-separated row keys:
  * ceiling,serial,modesl,sqlite,mariadb, and the rows run only when named: sqlite-capped,
  * mariadb-capped, the demo tenant with a prepaid balance and day/month caps it never reaches, so
  * every call goes through the admission statement), BENCH_MYSQL_URL (mysql://root@127.0.0.1:3306),
