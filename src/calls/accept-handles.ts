@@ -61,9 +61,10 @@ export function closeCopy(handle: unknown): void {
 
 /**
  * `count` more handles of the socket `server` listens on, not listening yet: pass each to
- * `net.Server.listen(handle, backlog)` (with `{ handle }` Node.js drops the backlog to 511). Rejects (AcceptHandlesError) when the server owns no socket of
- * its own (not listening, or a cluster worker whose primary accepts for it) or the child fails;
- * copies already received are closed then.
+ * `net.Server.listen(handle, backlog)` (with `{ handle }` Node.js drops the backlog to 511).
+ * Rejects (AcceptHandlesError) when the server owns no socket of its own (not listening, or a
+ * cluster worker whose primary accepts for it) or the child fails; copies already received are
+ * closed then.
  */
 export async function copyListeningHandle(server: net.Server, count: number, options: CopyOptions): Promise<object[]> {
   const original = socketHandleOf(server);
