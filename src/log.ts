@@ -44,9 +44,10 @@ process.on('exit', () => {
  * (a closed pipe, a full disk) stops the logging, never the daemon. When the process exits
  * (process.exit(), an uncaught exception) what has not been handed to a write yet is written
  * synchronously, a few tries at most, so no line logged before it is lost and a broken stdout
- * cannot hold the exit; a write already under way is finished by libuv as the process ends, and
- * may land after those lines. A process killed outright (SIGKILL, out of memory) loses at most the
- * last LOG_FLUSH_MS of lines.
+ * cannot hold the exit; a chunk already handed to fs.write is still written, after those lines:
+ * the thread pool finishes its queued work before the process ends (libuv's shutdown; proven in
+ * test/daemon/log-buffer.test.ts). A process killed outright (SIGKILL, out of memory) loses at
+ * most the last LOG_FLUSH_MS of lines.
  */
 export function gatheredLines(fd: number, opts: { chunkBytes?: number; flushMs?: number } = {}): GatheredLines {
   const chunkBytes = opts.chunkBytes ?? LOG_CHUNK_BYTES;

@@ -4,7 +4,7 @@
  * logged just before the process exits (process.exit, an uncaught exception, the event loop
  * running dry) are not lost. Written to a real file and, for the exits, by a real child process.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -116,4 +116,49 @@ t.test('a stdout that cannot be written (closed pipe, read-only, full disk) stop
   const run = spawnSync(process.execPath, ['-r', register, '-e', script], { env: { ...env, TS_NODE_PROJECT: path.join(ROOT, 'tsconfig.json') }, encoding: 'utf8', timeout: 60_000 });
   t.equal(run.status, 3, `exited as asked after ${Date.now() - started} ms (status ${String(run.status)}, signal ${String(run.signal)}, ${run.stderr.slice(0, 300)})`);
   t.equal(fs.readFileSync(file, 'utf8'), '', 'nothing written, nothing thrown');
+});
+
+/**
+ * What src/log.ts assumes of Node.js at an exit: a chunk already handed to fs.write (libuv's thread
+ * pool) is not lost. process.exit() shuts libuv down, and the pool's threads finish the work queued
+ * before they stop (uv_library_shutdown), so the chunk lands after the lines the 'exit' handler
+ * writes. A child with a pool of one thread holds that thread in fs.open of a FIFO nobody writes
+ * to yet (an open for reading blocks until a writer comes), so the chunk waits behind it, as it
+ * would behind DNS lookups of a database host that stopped answering; the test frees the thread
+ * once the child has called process.exit().
+ */
+t.test('a log chunk waiting in the thread pool at process.exit() is still written, after the exit handler\'s lines', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hotline-log-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'log.jsonl');
+  const fifo = path.join(dir, 'pool-holder');
+  t.equal(spawnSync('mkfifo', [fifo]).status, 0, 'mkfifo');
+  const script = [
+    `const fs = require('node:fs');`,
+    `const { createLogger, gatheredLines } = require(${JSON.stringify(path.join(ROOT, 'src', 'log.ts'))});`,
+    `const out = gatheredLines(fs.openSync(${JSON.stringify(file)}, 'a'));`,
+    `const log = createLogger('info', out);`,
+    `fs.open(${JSON.stringify(fifo)}, 'r', () => undefined);`,
+    `for (let i = 0; i < 3; i++) log.info({ n: i }, 'in the pool');`,
+    `out.flush();`,
+    `log.fatal('last');`,
+    `process.stdout.write('exiting');`,
+    `process.exit(3);`,
+  ].join('\n');
+  const register = require.resolve('ts-node/register/transpile-only');
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_OPTIONS'));
+  const child = spawn(process.execPath, ['-r', register, '-e', script], { env: { ...env, UV_THREADPOOL_SIZE: '1', TS_NODE_PROJECT: path.join(ROOT, 'tsconfig.json') }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+  // process.exit() has begun: the 'exit' handler's line is written and the pool is still held.
+  t.ok(await until(() => lines(file).length === 1, 10_000), 'the exit handler wrote the line never handed over');
+  let early = false;
+  await Promise.race([exited.then(() => (early = true)), new Promise((r) => setTimeout(r, 300))]);
+  t.notOk(early, 'the process waits for the thread pool before it ends');
+  // A writer frees the pool's thread (a non-blocking open succeeds: the blocked reader counts).
+  fs.closeSync(fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK));
+  t.equal(await exited, 3, `exited with the code asked (${stderr.slice(0, 300)})`);
+  t.same(lines(file).map((l) => l.msg), ['last', 'in the pool', 'in the pool', 'in the pool'], 'nothing lost: the chunk from the pool lands after the exit handler\'s line');
 });
