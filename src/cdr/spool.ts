@@ -111,13 +111,13 @@ export class CdrSpool {
       } catch {
         // A broken segment (disk hiccup, disk full, handle lost): close it, start a fresh segment
         // and try once more. The broken one stays for the writer (a torn last line is quarantined).
-        const broken = this.handle;
-        this.handle = null;
-        this.currentPath = null;
-        void broken?.close().catch(() => undefined);
+        this.dropSegment();
         try {
           await this.writeDurably(text, batch.length);
         } catch (err) {
+          // The fresh segment may end in torn bytes too: the next batch must not follow them
+          // (its first line would join them, and an acknowledged record be quarantined).
+          this.dropSegment();
           for (const b of batch) b.reject(err as Error);
           continue;
         }
@@ -125,6 +125,14 @@ export class CdrSpool {
       for (const b of batch) b.resolve();
     }
     this.writing = null;
+  }
+
+  /** Leaves the open segment as it is, closed, for the writer; the next write starts a fresh one. */
+  private dropSegment(): void {
+    const broken = this.handle;
+    this.handle = null;
+    this.currentPath = null;
+    void broken?.close().catch(() => undefined);
   }
 
   private async writeDurably(text: string, lines: number): Promise<void> {

@@ -476,6 +476,24 @@ t.test('a short write (disk full after part of a batch) is not taken for a durab
   await spool.close();
 });
 
+t.test('a batch whose retry in a fresh segment is torn too: the next record does not land behind the torn bytes', async (t) => {
+  const { dir, spool } = await openSpool(t, 'spool-torn-retry-');
+  let calls = 0;
+  // Disk full for the first batch, on its segment and again on the fresh one; then space again.
+  await replaceFileWrite(t, dir, (original, self, args) => {
+    calls++;
+    if (calls > 2) return original.apply(self, args);
+    const text = String(args[0]);
+    return original.call(self, text.slice(0, 10)).then(() => ({ bytesWritten: 10, buffer: text }));
+  });
+  await t.rejects(spool.append({ call_uuid: 'refused-1' }), 'the batch is refused: on disk nowhere whole');
+  await spool.append({ call_uuid: 'acknowledged-2' });
+  await spool.rotate();
+  const lines = (await spool.closedSegments()).flatMap((p) => fs.readFileSync(p, 'utf8').split('\n'));
+  t.ok(lines.includes('{"call_uuid":"acknowledged-2"}'), `the acknowledged record is a line of its own (lines: ${JSON.stringify(lines)})`);
+  await spool.close();
+});
+
 t.test('rotate() under a steady stream of appends closes the segment once the write under way returns', async (t) => {
   // An append every turn of the event loop never leaves the queue empty: a rotate() that waited
   // for the queue to drain would wait until the stream stopped, and the writer's flush with it.
