@@ -110,7 +110,6 @@ export class CdrWriter {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
-    this.retryAt = 0;
     await this.flush();
     await this.spool.close();
   }
@@ -128,7 +127,9 @@ export class CdrWriter {
   }
 
   private async flushOnce(): Promise<void> {
-    if (Date.now() < this.retryAt) return;
+    // The final flush is not put off: a periodic flush under way when stop() came may fail and set
+    // retryAt after stop() began, and its records would wait in the spool for the next start.
+    if (!this.stopped && Date.now() < this.retryAt) return;
     await this.spool.rotate();
     const ok = await this.replay(await this.spool.closedSegments());
     if (!ok) this.retryAt = Date.now() + this.options.retryIntervalMs;

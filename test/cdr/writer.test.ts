@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { Knex } from 'knex';
 import t, { type Test } from 'tap';
 import { CdrSpool, GROUP_COMMIT_MS, groupCommitWait } from '../../src/cdr/spool';
-import { CdrWriter, isDataError } from '../../src/cdr/writer';
+import { CdrWriter, isDataError, type TenantsOf } from '../../src/cdr/writer';
 import { createKnex, fromDbTimestamp } from '../../src/db/connect';
 import { createLogger } from '../../src/log';
 import { Metrics } from '../../src/metrics';
@@ -130,6 +130,28 @@ eachDb(t, 'a flush asked for while one is under way writes what came after it be
   await pending;
   t.ok((await cdrRows(knex)).some((r) => r.call_uuid === last.call_uuid), 'the record that came during the flush is written by stop()');
   t.equal(await new CdrSpool(spool.dir).countRecords(), 0, 'nothing left in the spool');
+});
+
+eachDb(t, 'stop() during a periodic flush that fails still makes its final flush (the retry wait is not for it)', async (t, { knex, dir }) => {
+  // The database refuses the periodic flush's transaction (a blip) and is back for stop().
+  let transactions = 0;
+  const tenants: TenantsOf = () => {
+    if (++transactions === 1) throw Object.assign(new Error('Connection lost: The server closed the connection.'), { code: 'PROTOCOL_CONNECTION_LOST' });
+    return new Map();
+  };
+  const spool = new CdrSpool(dir);
+  const writer = new CdrWriter(knex, spool, { flushIntervalMs: 60_000, retryIntervalMs: 60_000, tenants }, log, new Metrics());
+  t.teardown(() => writer.stop());
+  await spool.open();
+  const records = [cdr(1), cdr(2)];
+  for (const r of records) await writer.record(r);
+  // SIGTERM while the periodic flush is under way: stop()'s flush runs after it.
+  const periodic = writer.flush();
+  await writer.stop();
+  await periodic;
+  t.equal(transactions, 2, 'stop() tried the database again');
+  t.same(uuids(await cdrRows(knex)), records.map((r) => r.call_uuid).sort(), 'written by stop(), not left for the next start');
+  t.equal(await new CdrSpool(dir).countRecords(), 0, 'nothing left in the spool');
 });
 
 eachDb(t, 'records are on disk before the database sees them; flush writes them and removes the segments', async (t, { knex, dir, writer: make }) => {
