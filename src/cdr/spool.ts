@@ -198,9 +198,18 @@ export class CdrSpool {
     return count;
   }
 
-  /** Keeps a record the database refused, with the reason, for a person to look at. */
+  /**
+   * Keeps a record the database refused, with the reason, for a person to look at. Written as
+   * durably as a segment (O_DSYNC): the writer deletes the segment right after, and from then on
+   * this is the line's only copy, which a power cut must not take back.
+   */
   quarantine(line: string, reason: string): void {
-    fs.appendFileSync(path.join(this.dir, 'quarantine.jsonl'), `${JSON.stringify({ reason, line })}\n`);
+    const fd = fs.openSync(path.join(this.dir, 'quarantine.jsonl'), segmentFlags());
+    try {
+      fs.writeFileSync(fd, `${JSON.stringify({ reason, line })}\n`);
+    } finally {
+      fs.closeSync(fd);
+    }
   }
 
   /** Closes the open segment and releases the folder's lock. */
