@@ -14,15 +14,32 @@ export type Identification =
   | { kind: 'tenant_closed'; accessNumber: AccessNumber; tenant: Tenant };
 
 /**
- * The access number as the daemon keys it: digits only, with a +86/0086/86 country prefix
- * removed when that is what makes it a known number (carriers deliver 400 numbers either way).
+ * The access number as the daemon keys it: digits only, tried as dialled first, then in the other
+ * spellings of the same national number, since carriers deliver a number either way and
+ * access_numbers.number is "digits as dialed" (SCHEMA.md): without a +86/0086/86 country prefix
+ * (4001012345 for +864001012345), and with or without the national trunk 0 (a switchboard number
+ * 02088886666 arrives as 02088886666, 2088886666 or +862088886666; the example switchboard regex
+ * in freeswitch/vars_hotline.xml sends all of them here). The exact spelling wins when a table
+ * holds several.
  */
 export function accessNumberCandidates(dialed: string): string[] {
   const digits = dialed.replace(/[^0-9]/g, '');
   const out = [digits];
+  const add = (n: string): void => {
+    if (n.length > 3 && !out.includes(n)) out.push(n);
+  };
+  let national = digits;
   for (const prefix of ['0086', '86']) {
-    if (digits.startsWith(prefix) && digits.length > prefix.length + 3) out.push(digits.slice(prefix.length));
+    if (digits.startsWith(prefix) && digits.length > prefix.length + 3) {
+      national = digits.slice(prefix.length);
+      add(national);
+      break;
+    }
   }
+  // The trunk 0: dropped from 0XXXXXXXXX (not from an international 00 prefix), added to the
+  // national significant number. A stray 0 after the country code (+86 020 …) is dropped too.
+  if (/^0[1-9]/.test(national)) add(national.slice(1));
+  else if (/^[1-9]/.test(national)) add(`0${national}`);
   return out;
 }
 

@@ -9,6 +9,7 @@
 import t from 'tap';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { accessNumberCandidates } from '../../src/domain/routing';
 import { HANDLED_VARIABLE } from '../../src/esl/call-channel';
 import { SOX_OUTPUT_FORMAT } from '../../src/prompts/render';
 import { SYSTEM_PROMPT_TEXTS } from '../../src/prompts/system-texts';
@@ -385,6 +386,33 @@ void t.test('dialplan: which numbers reach the daemon', (t) => {
   t.not(sbExpr, '', 'the switchboard regex is filled in from hotline_switchboard_regex');
   t.doesNotThrow(() => new RegExp(sbExpr), 'the default switchboard regex compiles');
   t.notMatch('4001012345', new RegExp(sbExpr), 'the default switchboard regex matches nothing');
+  t.end();
+});
+
+// Every spelling the dialplan hands to the daemon must name the same access number there: the
+// daemon identifies the tenant by the dialled number (accessNumberCandidates in
+// src/domain/routing.ts), and a spelling it does not recognise is answered "not in service"
+// with UNALLOCATED_NUMBER. access_numbers.number is "digits as dialed" (SCHEMA.md), so a
+// switchboard number may be stored with its trunk 0 (02088886666) or without (2088886666).
+void t.test('every spelling the dialplan routes to the daemon is identified by the daemon', (t) => {
+  const ext400 = findAll(loadProcessed(DIALPLAN_PUBLIC), 'extension').find((e) => e.attrs.name === 'hotline_400_access_number');
+  const re400 = new RegExp(ext400 ? (kids(ext400, 'condition')[0]?.attrs.expression ?? '') : '');
+  for (const spelling of ['4001012345', '+864001012345', '864001012345', '00864001012345']) {
+    t.match(spelling, re400, `${spelling} reaches the daemon`);
+    t.ok(accessNumberCandidates(spelling).includes('4001012345'), `${spelling} is identified as 4001012345`);
+  }
+
+  // The switchboard regex DBAs copy from vars_hotline.xml (and freeswitch/README.md).
+  const line = read(VARS_FILE).split('\n').find((l) => l.includes('2088886666|1066668888')) ?? '';
+  const example = new RegExp(line.trim());
+  t.match('2088886666', example, 'the example switchboard regex is found in vars_hotline.xml');
+  const spellings = ['2088886666', '02088886666', '862088886666', '+862088886666', '00862088886666'];
+  for (const stored of ['02088886666', '2088886666']) {
+    for (const spelling of spellings) {
+      t.match(spelling, example, `${spelling} reaches the daemon`);
+      t.ok(accessNumberCandidates(spelling).includes(stored), `${spelling} is identified as a switchboard number stored as ${stored}`);
+    }
+  }
   t.end();
 });
 
