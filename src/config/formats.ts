@@ -41,6 +41,20 @@ export function registerFormats(): void {
   convict.addFormat({ name: 'accept-handles', ...fromOne(64, 'must be a whole number from 1 to 64 (handles on the listening socket)') });
   // A port this daemon connects to.
   convict.addFormat({ name: 'connect-port', ...fromOne(65535, 'must be a port from 1 to 65535') });
+  // FS_ESL_PASSWORD goes out as "auth <password>": a CR or LF would end that command early.
+  // freeswitch/vars_hotline.xml ships the placeholder CHANGE_ME_hotline_esl_password, which
+  // FreeSWITCH takes as the real password (mod_event_socket.c config() only replaces an empty
+  // one) and which is public in this repository: refused, so an unchanged node fails at start-up.
+  convict.addFormat({
+    name: 'esl-password',
+    validate(value: unknown) {
+      if (typeof value !== 'string') throw new Error('must be text');
+      if (/[\r\n]/.test(value)) throw new Error('must not contain CR or LF');
+      if (/CHANGE_ME/i.test(value)) {
+        throw new Error('is still the placeholder from freeswitch/vars_hotline.xml: set hotline_esl_password there to a long random value (openssl rand -hex 24) and the same value here');
+      }
+    },
+  });
   convict.addFormat({
     name: 'database-url',
     validate(value: unknown) {

@@ -168,8 +168,8 @@ export const schema = {
       env: 'FS_ESL_PORT',
     },
     inboundPassword: {
-      doc: 'Password of the FreeSWITCH inbound event socket (hotline_esl_password in freeswitch/vars_hotline.xml); empty = the daemon never cuts live calls itself.',
-      format: String,
+      doc: 'Password of the FreeSWITCH inbound event socket (hotline_esl_password in freeswitch/vars_hotline.xml); empty = the daemon never cuts live calls itself. The CHANGE_ME placeholder shipped there is refused.',
+      format: 'esl-password',
       default: '',
       env: 'FS_ESL_PASSWORD',
       sensitive: true,

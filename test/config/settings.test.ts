@@ -66,6 +66,8 @@ function validAlternative(key: string): [string, unknown] {
       return ['10.0.0.5:8084', '10.0.0.5:8084'];
     case 'cluster-workers':
       return ['3', 3];
+    case 'esl-password':
+      return ['9f2c41d07b6e8a35c1d4e7f0a2b8c6d3', '9f2c41d07b6e8a35c1d4e7f0a2b8c6d3'];
     case String:
     case 'local-path':
     case 'optional-path':

@@ -9,6 +9,7 @@
 import t from 'tap';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { ConfigError, loadSettings } from '../../src/config';
 import { accessNumberCandidates } from '../../src/domain/routing';
 import { HANDLED_VARIABLE } from '../../src/esl/call-channel';
 import { SOX_OUTPUT_FORMAT } from '../../src/prompts/render';
@@ -518,6 +519,20 @@ void t.test('inbound event socket: loopback, own password, ACL', (t) => {
   t.notMatch(password, /^cluecon$/i, 'the password is not the default');
   t.match(raw, /value="\$\$\{hotline_esl_password\}"/, 'the password comes from vars_hotline.xml');
   t.match(vars.hotline_esl_password ?? '', /CHANGE_ME/, 'the shipped password is a clearly marked placeholder');
+  // FreeSWITCH loads the placeholder as the real password (config() in mod_event_socket.c only
+  // replaces an EMPTY one), and it is public in this repository: the daemon must refuse to run
+  // with it, so that a node where nobody changed it fails at start-up instead of in production.
+  const refused = (password: string): unknown => {
+    try {
+      loadSettings({ env: { FS_ESL_PASSWORD: password } });
+      return null;
+    } catch (err) {
+      return err;
+    }
+  };
+  t.type(refused(vars.hotline_esl_password ?? ''), ConfigError, 'the daemon refuses the shipped placeholder as FS_ESL_PASSWORD');
+  t.type(refused('secret\nexit'), ConfigError, 'and a password that would end the auth command early');
+  t.equal(refused('0123456789abcdef0123456789abcdef0123456789abcdef'), null, 'a real (openssl rand -hex 24) password is taken');
   t.end();
 });
 
