@@ -9,7 +9,7 @@
 import t from 'tap';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { ConfigError, loadSettings } from '../../src/config';
+import { ConfigError, describeSettings, loadSettings } from '../../src/config';
 import { accessNumberCandidates } from '../../src/domain/routing';
 import { HANDLED_VARIABLE } from '../../src/esl/call-channel';
 import { SOX_OUTPUT_FORMAT } from '../../src/prompts/render';
@@ -533,6 +533,16 @@ void t.test('inbound event socket: loopback, own password, ACL', (t) => {
   t.type(refused(vars.hotline_esl_password ?? ''), ConfigError, 'the daemon refuses the shipped placeholder as FS_ESL_PASSWORD');
   t.type(refused('secret\nexit'), ConfigError, 'and a password that would end the auth command early');
   t.equal(refused('0123456789abcdef0123456789abcdef0123456789abcdef'), null, 'a real (openssl rand -hex 24) password is taken');
+  t.end();
+});
+
+void t.test('modules: the fragment names the TTS engine module TTS_ENGINE=freeswitch needs', (t) => {
+  // speak ENGINE|VOICE|text opens the engine registered by mod_<engine> (mod_flite for flite),
+  // which the stock modules.conf.xml does not load.
+  const fragment = read('autoload_configs/modules.conf.xml.fragment');
+  const engine = (describeSettings().find((r) => r.env === 'TTS_FREESWITCH_ENGINE')?.default ?? '').replace(/^"|"$/g, '').split('|')[0] ?? '';
+  t.not(engine, '', 'TTS_FREESWITCH_ENGINE has a default engine');
+  t.match(fragment, new RegExp(`<load module="mod_${engine}"/>`), `modules.conf.xml.fragment names mod_${engine} for TTS_ENGINE=freeswitch`);
   t.end();
 });
 
