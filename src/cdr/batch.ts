@@ -312,6 +312,25 @@ function duplicatesOf(header: { info?: string } | undefined): number | null {
   return m ? Number(m[1]) : null;
 }
 
+/**
+ * The cdrs column a refusal says must have a value, when no record of the batch writes it: a DBA
+ * added a NOT NULL column without a default (MariaDB ER_NO_DEFAULT_FOR_FIELD; SQLite's NOT NULL
+ * constraint, on a table rebuilt with such a column). Every record is refused that way, so it is
+ * the table's fault, not a record's: the writer keeps them in the spool, as in an outage, rather
+ * than quarantine the whole stream. A refused NULL the record itself carries stays a data error.
+ */
+export function requiredColumnNotWritten(err: unknown, records: readonly CdrRecord[]): string | null {
+  if (!err || typeof err !== 'object') return null;
+  const e = err as { code?: string; message?: string; sqlMessage?: string };
+  const text = e.sqlMessage ?? e.message ?? '';
+  const column =
+    e.code === 'ER_NO_DEFAULT_FOR_FIELD' ? /Field '([^']+)'/.exec(text)?.[1]
+    : e.code === 'SQLITE_CONSTRAINT_NOTNULL' ? /NOT NULL constraint failed: (?:[^.\s]+\.)?([^\s.]+)/.exec(text)?.[1]
+    : undefined;
+  if (column === undefined || column === 'write_batch') return null;
+  return records.some((r) => (r as unknown as Record<string, unknown>)[column] !== undefined) ? null : column;
+}
+
 /** Errors that are about the data (retrying will not help) rather than the connection. */
 export function isDataError(err: unknown): boolean {
   if (!err || typeof err !== 'object') return false;

@@ -11,7 +11,7 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { dbKind } from '../db/connect';
 import type { Metrics } from '../metrics';
-import { checkRecord, describeError, isDataError, writeCdrBatch, type TenantsOf } from './batch';
+import { checkRecord, describeError, isDataError, requiredColumnNotWritten, writeCdrBatch, type TenantsOf } from './batch';
 import { flushLogAtCommitProblem, readFlushLogAtCommit } from './durability';
 import { fitColumns, type CdrRecord } from './record';
 import { isBlankLine, type CdrSpool } from './spool';
@@ -231,6 +231,11 @@ export class CdrWriter {
     try {
       await this.insert(items.map((i) => i.record));
     } catch (err) {
+      const column = requiredColumnNotWritten(err, items.map((i) => i.record));
+      if (column !== null) {
+        this.log.error({ column, err: describeError(err), spooled: this.depth }, `cdrs.${column} is NOT NULL without a default and the daemon does not write it: CDRs kept in spool until a DBA gives it a default or allows NULL`);
+        return false;
+      }
       if (!isDataError(err)) {
         this.log.warn({ err: describeError(err), spooled: this.depth }, 'database unavailable for CDRs; kept in spool');
         return false;

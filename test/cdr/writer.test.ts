@@ -300,6 +300,53 @@ eachDb(t, 'a dropped cdrs table is treated as an outage (kept), not as bad data 
   t.equal(await gauge(metrics.cdrSpoolDepth), 3);
 });
 
+/**
+ * What a DBA's `ALTER TABLE cdrs ADD COLUMN region VARCHAR(16) NOT NULL` leaves: a column every
+ * insert must fill and the daemon does not write. SQLite refuses that ALTER without a default, so
+ * there the DBA rebuilds the (empty) table with the column, its indexes as they were. With
+ * `default` the column has one (the DBA's fix).
+ */
+async function requireColumn(ctx: Ctx, fallback?: string): Promise<void> {
+  const type = `VARCHAR(16) NOT NULL${fallback === undefined ? '' : ` DEFAULT '${fallback}'`}`;
+  if (ctx.target === 'mariadb') {
+    const exists = await ctx.knex.schema.hasColumn('cdrs', 'region');
+    await ctx.knex.raw(`ALTER TABLE cdrs ${exists ? 'MODIFY' : 'ADD'} COLUMN region ${type}`);
+    return;
+  }
+  const objects = (await ctx.knex('sqlite_master').select('type', 'name', 'sql').where({ tbl_name: 'cdrs' }).whereNotNull('sql')) as Array<{ type: string; name: string; sql: string }>;
+  const table = objects.find((o) => o.type === 'table')!.sql.replace(/,\s*"?region"?[^,]*\)\s*$/, ')');
+  t.equal((await ctx.knex('cdrs').count({ n: '*' }))[0].n, 0, 'the table is empty: rebuilt without copying');
+  await ctx.knex.schema.dropTable('cdrs');
+  await ctx.knex.raw(table.replace(/\)\s*$/, `, "region" ${type})`));
+  for (const o of objects) if (o.type !== 'table') await ctx.knex.raw(o.sql);
+}
+
+eachDb(t, 'a NOT NULL column without a default that the daemon does not write keeps the CDRs in the spool, not quarantine', async (t, ctx) => {
+  const logged: string[] = [];
+  const metrics = new Metrics();
+  const spool = new CdrSpool(ctx.dir);
+  const writer = new CdrWriter(ctx.knex, spool, OPTIONS, createLogger('info', { write: (line: string) => void logged.push(line) }), metrics);
+  t.teardown(() => writer.stop());
+  await spool.open();
+  await requireColumn(ctx);
+  const records = [cdr(1), cdr(2, { outcome: 'busy', answered_at: null, billsec: 0, answered_by: null, cost: null }), cdr(3)];
+  for (const r of records) await writer.record(r);
+  await writer.flush();
+  t.same(quarantined(ctx.dir), [], 'nothing quarantined: no record is at fault');
+  t.equal(await counter(metrics.cdrsQuarantined), 0);
+  t.equal(await new CdrSpool(ctx.dir).countRecords(), 3, 'all three kept in the spool, as in an outage');
+  t.equal(await gauge(metrics.cdrSpoolDepth), 3, 'the spool depth says so (the HotlineCdrSpoolNotDraining alert)');
+  const line = logged.map((l) => JSON.parse(l) as { level: number; msg: string; column?: string }).find((l) => l.column === 'region');
+  t.ok(line && line.level >= 50, 'an error line names the column', { logged });
+  t.match(line?.msg ?? '', /default/, 'and says what is missing');
+  // The DBA gives the column a default: the next flush writes every record.
+  await requireColumn(ctx, '');
+  await writer.flush();
+  t.same(uuids(await cdrRows(ctx.knex)), records.map((r) => r.call_uuid).sort(), 'written once the column has a default');
+  t.same(segments(ctx.dir), []);
+  t.same(quarantined(ctx.dir), []);
+});
+
 eachDb(t, 'a record the database refuses as data is quarantined and does not block its batch', async (t, ctx) => {
   const { writer, spool, metrics } = ctx.writer();
   await spool.open();
