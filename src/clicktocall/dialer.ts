@@ -91,6 +91,8 @@ export class Dialer {
   private readonly inflight = new Set<Promise<void>>();
   /** Pending connect watchdogs, cut short by stop(). */
   private readonly waits = new Set<() => void>();
+  /** The background sweep under way (sweepInBackground). */
+  private sweeping: Promise<void> | null = null;
 
   constructor(private readonly deps: DialerDeps) {}
 
@@ -178,6 +180,27 @@ export class Dialer {
     }
     await deleteExpiredLimits(knex, now);
     return ended;
+  }
+
+  /**
+   * One sweep in the background (the sweeper's interval), unless one is still under way: a slow
+   * database never runs two at once. It is waited for like an attempt's handling (stop(), idle()):
+   * a sweep that ended a request in the database and had not yet spooled its CDR when the daemon
+   * stopped would have found the CDR writer stopped, and the ended request is never swept again.
+   */
+  sweepInBackground(now?: Date): void {
+    if (this.sweeping) return;
+    const run = this.sweep(now)
+      .then(
+        () => undefined,
+        (err: unknown) => this.deps.log.warn({ err: (err as Error).message }, 'click-to-call sweep failed'),
+      )
+      .finally(() => {
+        this.sweeping = null;
+        this.inflight.delete(run);
+      });
+    this.sweeping = run;
+    this.inflight.add(run);
   }
 
   /**

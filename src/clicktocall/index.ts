@@ -68,9 +68,7 @@ export class ClickToCallService {
     const port = typeof address === 'object' && address ? address.port : settings.api.port;
     log.info({ host: settings.api.host, port }, 'click-to-call API listening');
     const service = new ClickToCallService(dialer, originator, app, port);
-    service.sweeper = setInterval(() => {
-      dialer.sweep().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'click-to-call sweep failed'));
-    }, SWEEP_MS);
+    service.sweeper = setInterval(() => dialer.sweepInBackground(), SWEEP_MS);
     service.sweeper.unref();
     return service;
   }

@@ -5,6 +5,7 @@
  * exactly one CDR. Both databases.
  */
 import t from 'tap';
+import { createKnex } from '../../src/db/connect';
 import { UNUSED_EVENTS } from '../../src/esl/call-channel';
 import { allApps, CLAIM_APP } from '../calls/helpers';
 import { dbTargets } from '../helpers/db';
@@ -116,4 +117,30 @@ t.test('an answered leg that never reaches the outbound socket, and a result los
   const uuid = await callUuidOf(knex, id);
   t.match(await rig.d.cdr(uuid), { outcome: 'failed', origin: 'click_to_call' });
   t.equal(await dialer.sweep(new Date(Date.now() + 240_000)), 0, 'and only once');
+});
+
+t.test('a sweep under way when the daemon stops still spools its CDR before the CDR writer stops', async (t) => {
+  const db = await dbTargets()[0].create();
+  t.teardown(() => db.destroy());
+  const rig = await startRig(db.url, { fs: { timeScale: 1, visitors: { '13900000002': { result: 'no_answer' } } } });
+  t.teardown(() => rig.stop());
+  const ringing = await rig.post({ widget: 'demo-click-to-call', number: '13900000002' });
+  const id = String(ringing.body.id);
+  await rig.follow(id, (s) => s === 'dialing');
+  const uuid = await callUuidOf(rig.d.knex, id);
+  await rig.fs.close(); // the BACKGROUND_JOB can now never come: only the sweeper ends the attempt
+  const dialer = rig.d.daemon.clickToCall!.dialer;
+  await dialer.idle();
+  // The sweeper's interval fires just as SIGTERM comes (twice: a sweep still under way is not doubled).
+  const later = new Date(Date.now() + 120_000);
+  dialer.sweepInBackground(later);
+  dialer.sweepInBackground(later);
+  await rig.d.daemon.stop();
+  // The daemon's own connection is gone: read what it left with a new one.
+  const knex = createKnex(db.url);
+  t.teardown(() => knex.destroy());
+  t.match(await knex('click_to_call_requests').where({ request_id: id }).first(), { status: 'ended', outcome: 'failed' }, 'the sweep ended the request');
+  const cdrs = (await knex('cdrs').where({ call_uuid: uuid })) as Array<Record<string, unknown>>;
+  t.equal(cdrs.length, 1, 'and its CDR reached the database with the final flush, once');
+  t.match(cdrs[0], { outcome: 'failed', origin: 'click_to_call' });
 });
