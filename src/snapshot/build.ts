@@ -254,11 +254,16 @@ function buildFilters(ledger: Ledger, tenantOwner: TenantOwner): Map<number, Ten
     const value = kind === 'region'
       ? r.text('value', { max: 64 })
       : r.text('value', { pattern: /^\+?[0-9]{1,32}$/, what: 'digits (an optional leading +)' });
+    // A region value may list several tokens, as routing_rules.regions does ('北京,上海', '北京，'):
+    // screening matches token by token, so the tokens are what the lists hold, never the whole text.
+    let regions: string[] = [];
     if (kind === 'region') {
-      const { invalid } = parseRegionTokens(value);
+      const { tokens, invalid } = parseRegionTokens(value);
       if (invalid.length > 0) throw new RowError(`value ${JSON.stringify(value)} is not a region token (province, city, area code or CN-xx)`, 'value', value);
+      if (tokens.length === 0) throw new RowError(`value ${JSON.stringify(value)} lists no region token (province, city, area code or CN-xx)`, 'value', value);
+      regions = tokens;
     }
-    return { id: r.id, tenantId: r.int('tenant_id', { min: 1 }), list: r.oneOf('list', FILTER_LISTS), kind, value };
+    return { id: r.id, tenantId: r.int('tenant_id', { min: 1 }), list: r.oneOf('list', FILTER_LISTS), kind, value, regions };
   }, (f) => tenantOwner(f.tenantId), (f) => {
     const entry = lists.get(f.tenantId) ?? { block: empty(), allow: empty() };
     const list = entry[f.list];
@@ -267,7 +272,7 @@ function buildFilters(ledger: Ledger, tenantOwner: TenantOwner): Map<number, Ten
     const digits = f.value.replace(/^\+/, '');
     if (f.kind === 'number') list.numbers.add(digits);
     else if (f.kind === 'prefix') list.prefixes.push(digits);
-    else list.regions.push(f.value);
+    else list.regions.push(...f.regions);
     lists.set(f.tenantId, entry);
   });
   return lists;
