@@ -12,8 +12,8 @@
  * reported, the row stays in force.
  *
  * Tables are taken parents first: tenants, prompts, access numbers, groups and their destinations,
- * the tenants' links, schedules, holidays, filters, rates, IVR, extensions, click-to-call widgets
- * (widgets.ts), and routing rules last.
+ * the tenants' links, schedules, holidays, filters, rates, extensions, IVR (options name groups,
+ * menus, extensions and prompts), click-to-call widgets (widgets.ts), and routing rules last.
  */
 import { parseScheduleSlot, ScheduleSyntaxError, type ScheduleSlot } from '../domain/schedule';
 import { parseRegionTokens } from '../domain/geo';
@@ -85,8 +85,8 @@ export function buildSnapshot(raw: RawTables, version: number, loadedAt: Date, l
   const { holidaysByTenant, commonHolidays } = buildHolidays(ledger, tenantOwner);
   const filtersByTenant = buildFilters(ledger, tenantOwner);
   const rates = buildRates(ledger, tenantOwner, maxCallS);
-  const menus = buildMenus(ledger, tenantOwner, prompts);
   const extensionsByTenant = buildExtensions(ledger, tenantOwner);
+  const menus = buildMenus(ledger, tenantOwner, { prompts, groups, extensionsByTenant });
   const widgets = buildWidgets(ledger, { tenantOwner, accessNumbers, prompts });
 
   const rulesByTenant = new Map<number, RoutingRule[]>();
@@ -306,7 +306,16 @@ function buildRates(ledger: Ledger, tenantOwner: TenantOwner, maxCallS: number):
   return out;
 }
 
-function buildMenus(ledger: Ledger, tenantOwner: TenantOwner, prompts: ReadonlyMap<number, Prompt>): Map<number, IvrMenu> {
+function buildMenus(
+  ledger: Ledger,
+  tenantOwner: TenantOwner,
+  ctx: {
+    prompts: ReadonlyMap<number, Prompt>;
+    groups: ReadonlyMap<number, DestinationGroup>;
+    extensionsByTenant: ReadonlyMap<number, ReadonlyMap<string, Extension>>;
+  },
+): Map<number, IvrMenu> {
+  const { prompts } = ctx;
   const menus = new Map<number, Omit<IvrMenu, 'options'>>();
   ledger.table('ivr_menus', (r) => ({
     id: r.id,
@@ -332,7 +341,7 @@ function buildMenus(ledger: Ledger, tenantOwner: TenantOwner, prompts: ReadonlyM
     digits: r.text('digits', { pattern: /^[0-9*#]{1,16}$/, what: 'keypad digits' }),
     action: r.oneOf('action', IVR_ACTIONS),
     targetId: r.intOrNull('target_id', { min: 1 }),
-  }), (o) => ledger.owner('menu_id', 'ivr_menus', o.menuId, menus.has(o.menuId)) ?? (options.get(o.menuId)?.has(o.digits)
+  }), (o) => ledger.owner('menu_id', 'ivr_menus', o.menuId, menus.has(o.menuId)) ?? optionTargetProblem(ledger, o, menus.get(o.menuId)!.tenantId, { ...ctx, menus }) ?? (options.get(o.menuId)?.has(o.digits)
     ? { kind: 'value', column: 'digits', value: o.digits, reason: `digits ${o.digits} already used in menu ${o.menuId}` }
     : null), (o) => {
     options.set(o.menuId, (options.get(o.menuId) ?? new Map<string, IvrOption>()).set(o.digits, o));
@@ -340,6 +349,50 @@ function buildMenus(ledger: Ledger, tenantOwner: TenantOwner, prompts: ReadonlyM
   const out = new Map<number, IvrMenu>();
   for (const [id, m] of menus) out.set(id, { ...m, options: options.get(id) ?? new Map() });
   return out;
+}
+
+/**
+ * An option's target_id, as the action needs it (plan.ts toAction): a group or a menu of the
+ * menu's tenant (required), an extension of it (NULL: the caller dials one / the tenant's box), a
+ * prompt of it or a system prompt (NULL: the system one). Another tenant's row would put callers
+ * through to another company; a missing one fails only when a caller keys the option.
+ */
+function optionTargetProblem(
+  ledger: Ledger,
+  o: IvrOption,
+  t: number,
+  ctx: {
+    prompts: ReadonlyMap<number, Prompt>;
+    groups: ReadonlyMap<number, DestinationGroup>;
+    menus: ReadonlyMap<number, Omit<IvrMenu, 'options'>>;
+    extensionsByTenant: ReadonlyMap<number, ReadonlyMap<string, Extension>>;
+  },
+): Problem | null {
+  const target = (table: string, ok: boolean, what: string): Problem | null =>
+    ledger.ref('target_id', table, o.targetId, ok, `target_id ${o.targetId} is not ${what}`);
+  const id = o.targetId;
+  switch (o.action) {
+    case 'group':
+      return target('destination_groups', id !== null && ctx.groups.get(id)?.tenantId === t, `a destination group of tenant ${t}`);
+    case 'menu':
+      return target('ivr_menus', id !== null && ctx.menus.get(id)?.tenantId === t, `an IVR menu of tenant ${t}`);
+    case 'extension':
+    case 'voicemail':
+      return target('extensions', id === null || [...(ctx.extensionsByTenant.get(t)?.values() ?? [])].some((e) => e.id === id), `an extension of tenant ${t}`);
+    case 'announce': {
+      const prompt = id === null ? undefined : ctx.prompts.get(id);
+      return target('prompts', id === null || (prompt !== undefined && (prompt.tenantId === null || prompt.tenantId === t)), `a prompt of tenant ${t} or a system prompt`);
+    }
+    case 'switchboard':
+    case 'operator':
+    case 'repeat':
+    case 'hangup':
+      return null;
+    default: {
+      const never: never = o.action;
+      throw new Error(`unhandled IVR action ${String(never)}`);
+    }
+  }
 }
 
 function buildExtensions(ledger: Ledger, tenantOwner: TenantOwner): Map<number, Map<string, Extension>> {

@@ -43,7 +43,9 @@ t.test('switchboard', async (t) => {
   const sbNumber = (await knex('access_numbers').where({ number: '02088880000' }).first()) as { id: number };
   await knex('routing_rules').insert({ tenant_id: tenantId, access_number_id: sbNumber.id, priority: 1, percent: 100, action: 'switchboard', enabled: 1 });
   await d.daemon.store.poll();
-  t.same(d.daemon.store.current.rejected.filter((r) => r.table !== 'ivr_options'), []);
+  // Option 7 names a menu that does not exist: reported, and not in force.
+  t.match(d.daemon.store.current.rejected, [{ table: 'ivr_options', status: 'skipped', column: 'target_id', value: '99999', reason: /target_id 99999 is not an IVR menu of tenant/ }]);
+  t.equal(d.daemon.store.current.rejected.length, 1);
 
   const call = async (digits: string[], legs: Record<string, { result: 'answer' | 'busy' | 'no_answer' }> = {}, destination = '4004000000') => {
     const c = await placeCall(d.port, { caller: '13912345678', destination, digits, legs });
@@ -84,9 +86,10 @@ t.test('switchboard', async (t) => {
     t.equal(String(cdr.ivr_path).split('>').length, 20, 'every key pressed is in the path');
   });
 
-  t.test('an option pointing at a missing menu ends politely', async (t) => {
+  t.test('an option pointing at a missing menu is not in force: 7 is an invalid entry, the call ends politely', async (t) => {
     const { cdr } = await call(['7']);
-    t.equal(cdr.outcome, 'failed');
+    t.equal(cdr.outcome, 'announced');
+    t.equal(cdr.ivr_path ?? '', '', 'no option was chosen');
   });
 
   t.test('operator from the menu', async (t) => {

@@ -34,3 +34,42 @@ t.test('call_filters: a region value listing several tokens ("北京,上海") sc
   t.match(empty.rejected, [{ table: 'call_filters', id: 3, status: 'skipped', column: 'value', reason: /lists no region token/ }]);
   t.equal(empty.filtersByTenant.get(1)?.allow.regions.length ?? 0, 0, 'and it lets nobody in or out');
 });
+
+t.test("ivr_options.target_id must name a group, menu, extension or prompt of the menu's tenant", async (t) => {
+  const raw = goodRaw();
+  raw.extensions = [{ id: 7, tenant_id: 1, ext: '801' }, { id: 8, tenant_id: 2, ext: '801' }];
+  raw.ivr_menus = [{ id: 1, tenant_id: 1, name: 'Main', digits: 1 }, { id: 2, tenant_id: 1, name: 'Sales', digits: 1 }, { id: 3, tenant_id: 2, name: 'Beta', digits: 1 }];
+  raw.ivr_options = [
+    // Good ones: the tenant's own group, menu, extension, prompt, the system prompt; actions without a target.
+    { id: 1, menu_id: 1, digits: '1', action: 'group', target_id: 10 },
+    { id: 2, menu_id: 1, digits: '2', action: 'menu', target_id: 2 },
+    { id: 3, menu_id: 1, digits: '3', action: 'extension', target_id: 7 },
+    { id: 4, menu_id: 1, digits: '4', action: 'announce', target_id: 501 },
+    { id: 5, menu_id: 1, digits: '5', action: 'voicemail', target_id: null },
+    { id: 6, menu_id: 1, digits: '0', action: 'operator', target_id: null },
+    // Typos: another tenant's group, prompt, menu and extension; a group deleted; a group without its id.
+    { id: 11, menu_id: 2, digits: '1', action: 'group', target_id: 20 },
+    { id: 12, menu_id: 2, digits: '2', action: 'announce', target_id: 502 },
+    { id: 13, menu_id: 2, digits: '3', action: 'menu', target_id: 3 },
+    { id: 14, menu_id: 2, digits: '4', action: 'extension', target_id: 8 },
+    { id: 15, menu_id: 2, digits: '5', action: 'group', target_id: 999 },
+    { id: 16, menu_id: 2, digits: '6', action: 'group', target_id: null },
+    { id: 17, menu_id: 2, digits: '7', action: 'voicemail', target_id: 8 },
+  ];
+  const s = buildSnapshot(raw, 1, WHEN);
+  t.same([...s.menus.get(1)!.options.keys()].sort(), ['0', '1', '2', '3', '4', '5'], 'the good options are in force');
+  t.same([...s.menus.get(2)!.options.keys()], [], 'no option of menu 2 reaches outside tenant 1 or nowhere');
+  t.same(s.rejected.map((f) => [f.table, f.id, f.status, f.column]), [11, 12, 13, 14, 15, 16, 17].map((id) => ['ivr_options', id, 'skipped', 'target_id']), 'each one reported');
+  t.match(s.rejected.find((f) => f.id === 11), { tenantId: 1, reason: /target_id 20 is not a destination group of tenant 1/ });
+  t.match(s.rejected.find((f) => f.id === 12), { reason: /target_id 502 is not a prompt of tenant 1 or a system prompt/ });
+  t.match(s.rejected.find((f) => f.id === 13), { reason: /target_id 3 is not an IVR menu of tenant 1/ });
+  t.match(s.rejected.find((f) => f.id === 14), { reason: /target_id 8 is not an extension of tenant 1/ });
+  t.match(s.rejected.find((f) => f.id === 16), { reason: /target_id null/ });
+
+  // An option edited to a typo keeps its last good version.
+  const edited = structuredClone(raw);
+  edited.ivr_options![0] = { ...edited.ivr_options![0], target_id: 20, updated_at: '2026-11-21 08:05:00.000' };
+  const next = buildSnapshot(edited, 2, WHEN, s.lastGood);
+  t.equal(next.menus.get(1)!.options.get('1')?.targetId, 10, 'option 1 still hunts group 10');
+  t.match(next.rejected.find((f) => f.table === 'ivr_options' && f.id === 1), { status: 'last_good', column: 'target_id' });
+});
