@@ -17,3 +17,20 @@ export function isValidTimeZone(zone: string): boolean {
   known.set(zone, valid);
   return valid;
 }
+
+/**
+ * Ids ICU accepts that are not in the tz database: the old Java three-letter ids, each read as
+ * one zone although the letters name several. CST is America/Chicago to ICU but China Standard
+ * Time to a DBA who copies it from `date` or MySQL's system_time_zone on a server in China; IST
+ * is India, not Ireland or Israel; BST is Dhaka, not British Summer Time.
+ */
+const ICU_LEGACY_IDS = new Set([
+  'ACT', 'AET', 'AGT', 'ART', 'AST', 'BET', 'BST', 'CAT', 'CNT', 'CST', 'CTT', 'EAT', 'ECT',
+  'IET', 'IST', 'JST', 'MIT', 'NET', 'NST', 'PLT', 'PNT', 'PRT', 'PST', 'SST', 'VST',
+]);
+
+/** The zone the runtime would read `zone` as when it is one of those legacy ids (any case); else null. */
+export function legacyZoneAlias(zone: string): string | null {
+  if (!ICU_LEGACY_IDS.has(zone.toUpperCase()) || !isValidTimeZone(zone)) return null;
+  return new Intl.DateTimeFormat('en-US', { timeZone: zone }).resolvedOptions().timeZone;
+}

@@ -6,7 +6,7 @@ import { callerNumber } from '../../src/domain/caller-number';
 import type { CallerGeo } from '../../src/domain/geo';
 import { screenCaller } from '../../src/domain/screening';
 import { buildSnapshot, NO_FILTERS } from '../../src/snapshot/build';
-import { goodRaw } from './fixtures';
+import { goodRaw, tenantRow } from './fixtures';
 
 const WHEN = new Date('2026-11-21T08:00:00.000Z');
 
@@ -72,4 +72,26 @@ t.test("ivr_options.target_id must name a group, menu, extension or prompt of th
   const next = buildSnapshot(edited, 2, WHEN, s.lastGood);
   t.equal(next.menus.get(1)!.options.get('1')?.targetId, 10, 'option 1 still hunts group 10');
   t.match(next.rejected.find((f) => f.table === 'ivr_options' && f.id === 1), { status: 'last_good', column: 'target_id' });
+});
+
+t.test('tenants.timezone: "CST" (China Standard Time to a DBA, US Central to ICU) is not an IANA zone', async (t) => {
+  // `date` on a server in China prints CST, and MySQL's system_time_zone says CST: an easy copy.
+  // ICU takes the old Java id CST as America/Chicago, 14 hours off: business hours would open at night.
+  const raw = goodRaw();
+  raw.tenants.push(tenantRow(3, { timezone: 'CST' }), tenantRow(4, { timezone: 'IST' }), tenantRow(5, { timezone: 'PRC' }), tenantRow(6, { timezone: 'UTC' }), tenantRow(7, { timezone: 'Asia/Chongqing' }));
+  const s = buildSnapshot(raw, 1, WHEN);
+  t.match(s.rejected, [
+    { table: 'tenants', id: 3, status: 'skipped', column: 'timezone', value: '"CST"', reason: /timezone "CST" is not an IANA time zone.*America\/Chicago/ },
+    { table: 'tenants', id: 4, status: 'skipped', column: 'timezone', value: '"IST"' },
+  ]);
+  t.equal(s.rejected.length, 2);
+  t.same([5, 6, 7].map((id) => s.tenants.get(id)?.timezone), ['PRC', 'UTC', 'Asia/Chongqing'], 'zones of the tz database stay accepted');
+
+  // Edited into CST: the last good zone stays in force.
+  const before = buildSnapshot(goodRaw(), 1, WHEN);
+  const edited = goodRaw();
+  edited.tenants[0] = { ...edited.tenants[0], timezone: 'cst', updated_at: '2026-11-21 08:05:00.000' };
+  const after = buildSnapshot(edited, 2, WHEN, before.lastGood);
+  t.equal(after.tenants.get(1)?.timezone, 'Asia/Shanghai');
+  t.match(after.rejected, [{ table: 'tenants', id: 1, status: 'last_good', column: 'timezone' }]);
 });
