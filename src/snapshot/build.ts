@@ -8,11 +8,11 @@
  * missing one, does not hold). What then happens is ledger.ts's business: a row edited into a bad
  * state keeps its last good version (`lastGood`, the rows in force at the previous build), a row
  * that was never valid is skipped, and the children of a skipped row are reported once, with it.
- * A broken optional link (a group's failover, a tenant's operator group or prompt) is ignored and
- * reported, the row stays in force.
+ * A broken optional link (a group's failover, a tenant's operator group, prompt or business-hours
+ * schedule) is ignored and reported, the row stays in force.
  *
  * Tables are taken parents first: tenants, prompts, access numbers, groups and their destinations,
- * the tenants' links, schedules, holidays, filters, rates, extensions, IVR (options name groups,
+ * schedules, the tenants' links, holidays, filters, rates, extensions, IVR (options name groups,
  * menus, extensions and prompts), click-to-call widgets (widgets.ts), and routing rules last.
  */
 import { parseScheduleSlot, ScheduleSyntaxError, type ScheduleSlot } from '../domain/schedule';
@@ -79,9 +79,9 @@ export function buildSnapshot(raw: RawTables, version: number, loadedAt: Date, l
   ledger.table('access_numbers', readAccessNumber, (a) => tenantOwner(a.tenantId) ?? listedTwice(a), (a) => accessNumbers.set(a.number, a));
 
   const groups = buildGroups(ledger, tenantOwner);
-  linkTenants(ledger, tenants, groups, prompts);
-
   const schedules = buildSchedules(ledger, tenantOwner);
+  linkTenants(ledger, tenants, { groups, prompts, schedules });
+
   const { holidaysByTenant, commonHolidays } = buildHolidays(ledger, tenantOwner);
   const filtersByTenant = buildFilters(ledger, tenantOwner);
   const rates = buildRates(ledger, tenantOwner, maxCallS);
@@ -139,18 +139,26 @@ function buildGroups(ledger: Ledger, tenantOwner: TenantOwner): Map<number, Dest
 }
 
 /**
- * A tenant's own links must stay inside the tenant: another company's operator group or prompt
- * is not used. A tenant edited to such a link keeps its last good version when that one's links
- * hold; otherwise it works without the link (reported).
+ * A tenant's own links must stay inside the tenant: another company's operator group, prompt or
+ * business-hours schedule is not used. A tenant edited to such a link keeps its last good version
+ * when that one's links hold; otherwise it works without the link (reported).
  */
-function linkTenants(ledger: Ledger, tenants: Map<number, Tenant>, groups: ReadonlyMap<number, DestinationGroup>, prompts: ReadonlyMap<number, Prompt>): void {
+function linkTenants(
+  ledger: Ledger,
+  tenants: Map<number, Tenant>,
+  ctx: { groups: ReadonlyMap<number, DestinationGroup>; prompts: ReadonlyMap<number, Prompt>; schedules: ReadonlyMap<number, TenantSchedule> },
+): void {
+  const { groups, prompts, schedules } = ctx;
   const badLinks = (t: Tenant): Array<{ column: keyof typeof LINKS; value: number; what: string }> => {
     const out: Array<{ column: keyof typeof LINKS; value: number; what: string }> = [];
     if (t.operatorGroupId !== null && groups.get(t.operatorGroupId)?.tenantId !== t.id) out.push({ column: 'operator_group_id', value: t.operatorGroupId, what: 'a destination group' });
-    for (const column of ['welcome_prompt_id', 'after_hours_prompt_id', 'ringback_prompt_id'] as const) {
+    for (const column of ['welcome_prompt_id', 'after_hours_prompt_id', 'ringback_prompt_id', 'blocked_prompt_id'] as const) {
       const value = t[LINKS[column]];
       const prompt = prompts.get(value ?? -1);
       if (value !== null && !(prompt !== undefined && (prompt.tenantId === null || prompt.tenantId === t.id))) out.push({ column, value, what: 'a system prompt or a prompt' });
+    }
+    if (t.businessHoursScheduleId !== null && schedules.get(t.businessHoursScheduleId)?.tenantId !== t.id) {
+      out.push({ column: 'business_hours_schedule_id', value: t.businessHoursScheduleId, what: 'a schedule' });
     }
     return out;
   };
@@ -179,6 +187,8 @@ const LINKS = {
   welcome_prompt_id: 'welcomePromptId',
   after_hours_prompt_id: 'afterHoursPromptId',
   ringback_prompt_id: 'ringbackPromptId',
+  blocked_prompt_id: 'blockedPromptId',
+  business_hours_schedule_id: 'businessHoursScheduleId',
 } as const;
 
 /** A last good row read again (it passed before; the reader is pure, but a bug must not throw here). */

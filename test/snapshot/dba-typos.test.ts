@@ -95,3 +95,34 @@ t.test('tenants.timezone: "CST" (China Standard Time to a DBA, US Central to ICU
   t.equal(after.tenants.get(1)?.timezone, 'Asia/Shanghai');
   t.match(after.rejected, [{ table: 'tenants', id: 1, status: 'last_good', column: 'timezone' }]);
 });
+
+t.test("tenants.blocked_prompt_id and business_hours_schedule_id must stay inside the tenant, like its other links", async (t) => {
+  const raw = goodRaw();
+  raw.schedules = [{ id: 40, tenant_id: 1, name: 'Acme hours' }, { id: 41, tenant_id: 2, name: 'Beta hours' }];
+  raw.schedule_slots = [{ id: 1, schedule_id: 40, weekdays: '1-5', start_time: '09:00', end_time: '18:00' }, { id: 2, schedule_id: 41, weekdays: '1-5', start_time: '09:00', end_time: '18:00' }];
+  raw.tenants.push(
+    tenantRow(3, { blocked_prompt_id: 502 }), // tenant 2's prompt: blocked callers would hear Beta's announcement
+    tenantRow(4, { business_hours_schedule_id: 41 }), // tenant 2's schedule
+    tenantRow(5, { business_hours_schedule_id: 999, blocked_prompt_id: 9999 }), // deleted ones
+    tenantRow(6, { business_hours_schedule_id: 40, blocked_prompt_id: 501 }), // another tenant's schedule, a system prompt
+  );
+  raw.tenants[0] = { ...raw.tenants[0], business_hours_schedule_id: 40, blocked_prompt_id: 500 };
+  const s = buildSnapshot(raw, 1, WHEN);
+  t.same(s.rejected.map((f) => [f.id, f.status, f.column]), [
+    [3, 'link_ignored', 'blocked_prompt_id'],
+    [4, 'link_ignored', 'business_hours_schedule_id'],
+    [5, 'link_ignored', 'blocked_prompt_id'],
+    [5, 'link_ignored', 'business_hours_schedule_id'],
+    [6, 'link_ignored', 'business_hours_schedule_id'],
+  ].sort((a, b) => (a[0] as number) - (b[0] as number)), 'each broken link reported');
+  t.match(s.rejected.find((f) => f.id === 4), { reason: /business_hours_schedule_id 41 is not a schedule of this tenant; the link is ignored/ });
+  t.same([3, 4, 5, 6].map((id) => [s.tenants.get(id)?.blockedPromptId, s.tenants.get(id)?.businessHoursScheduleId]), [[null, null], [null, null], [null, null], [501, null]], 'the tenants stay in force without those links');
+  t.same([s.tenants.get(1)?.blockedPromptId, s.tenants.get(1)?.businessHoursScheduleId], [500, 40], "a tenant's own prompt and schedule are kept");
+
+  // Edited to another tenant's schedule: the last good version stays.
+  const edited = structuredClone(raw);
+  edited.tenants[0] = { ...edited.tenants[0], business_hours_schedule_id: 41, updated_at: '2026-11-21 08:05:00.000' };
+  const next = buildSnapshot(edited, 2, WHEN, s.lastGood);
+  t.equal(next.tenants.get(1)?.businessHoursScheduleId, 40);
+  t.match(next.rejected.find((f) => f.id === 1), { table: 'tenants', status: 'last_good', column: 'business_hours_schedule_id' });
+});
