@@ -221,14 +221,37 @@ export async function readSpendLimits(db: Db, tenantId: number, now: Date): Prom
     .select('period_kind', 'spend');
   const spend = (kind: string): Money => moneyOrNull(rows.find((r) => r.period_kind === kind)?.spend) ?? money(0);
   return {
-    balance: moneyOrNull(t.balance),
-    maxSpendDay: moneyOrNull(t.max_spend_day),
-    maxSpendMonth: moneyOrNull(t.max_spend_month),
+    balance: liveAmount(t.balance),
+    maxSpendDay: liveCap(t.max_spend_day),
+    maxSpendMonth: liveCap(t.max_spend_month),
     spendDay: spend('day'),
     spendMonth: spend('month'),
     day,
     month,
   };
+}
+
+/**
+ * An amount read live from a hand-edited row; null when it is not one. The snapshot refuses and
+ * reports such a row (keeping its last good version); throwing here instead stopped the live-call
+ * job's run for every tenant.
+ */
+function liveAmount(value: unknown): Money | null {
+  try {
+    return moneyOrNull(value);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A spend cap as the snapshot takes it (readers.ts readTenant): at least 0. A negative one ('-1'
+ * for "no cap") is refused there, its last good cap kept for admission; here it is no cap, not a
+ * headroom below zero that cuts each call of the tenant as it is answered.
+ */
+function liveCap(value: unknown): Money | null {
+  const m = liveAmount(value);
+  return m !== null && m >= 0 ? m : null;
 }
 
 /** readSpendLimits → headroomOf; for the call session when a call is answered. */

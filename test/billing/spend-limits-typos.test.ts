@@ -1,0 +1,32 @@
+// The spend guards read a tenant's balance and spend caps live from the tenants row (the snapshot
+// does not follow balance debits). A cap the snapshot refuses as a DBA's typo (and keeps the last
+// good version of) must not be what the guards cut calls by.
+import t from 'tap';
+import { readSpendHeadroom, readSpendLimits } from '../../src/billing/usage';
+import { loadSnapshot } from '../../src/snapshot/store';
+import { addTenant, eachDb } from './helpers';
+
+const NOW = new Date('2026-11-21T03:00:00Z');
+
+eachDb(t, 'max_spend_day = -1 ("no cap" to a DBA): the snapshot keeps the last good cap, the guards do not cut every call at once', async (t, { knex }) => {
+  const tenant = await addTenant(knex, { balance: null, max_spend_day: '500.0000' });
+  const before = await loadSnapshot(knex, 1);
+  t.equal(before.tenants.get(tenant)?.maxSpendDay, 5_000_000);
+  t.equal(await readSpendHeadroom(knex, tenant, NOW), 5_000_000, 'a cap of 500 leaves 500 today');
+
+  await knex('tenants').where({ id: tenant }).update({ max_spend_day: -1 });
+  const after = await loadSnapshot(knex, 2, before.lastGood);
+  t.equal(after.tenants.get(tenant)?.maxSpendDay, 5_000_000, 'the snapshot keeps the cap of 500');
+  t.match(after.rejected, [{ table: 'tenants', id: tenant, status: 'last_good', column: 'max_spend_day' }], 'and reports the row');
+  const headroom = await readSpendHeadroom(knex, tenant, NOW);
+  t.ok(headroom === null || headroom >= 0, `the guards see no negative headroom (got ${String(headroom)}): a negative one cuts each call as it is answered`);
+});
+
+eachDb(t, 'a cap or balance that is not an amount does not make the live read throw', async (t, { knex, target }) => {
+  if (target !== 'sqlite') return; // MySQL's DECIMAL columns cannot hold text
+  const tenant = await addTenant(knex, { balance: '10.0000', max_spend_month: '100' });
+  await knex('tenants').where({ id: tenant }).update({ max_spend_month: '1,000.00' });
+  // One tenant's typo threw out of the live-call job's run, so no tenant's live calls were checked.
+  const limits = await readSpendLimits(knex, tenant, NOW);
+  t.match(limits, { balance: 100_000, maxSpendMonth: null });
+});
