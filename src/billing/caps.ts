@@ -89,7 +89,8 @@ export function correctedCalls(stored: number, recount: number, excessSeenBefore
 }
 
 function intOrNull(v: unknown): number | null {
-  if (v === null || v === undefined) return null;
+  // Blank text is NULL, as the snapshot reads it (rows.ts); Number('') would be a cap of 0.
+  if (v === null || v === undefined || (typeof v === 'string' && v.trim() === '')) return null;
   const n = Number(v);
   return Number.isSafeInteger(n) && n >= 0 ? n : null;
 }

@@ -71,8 +71,10 @@ export class RowReader {
     return n;
   }
 
+  /** NULL, or blank text as in textOrNull (SQLite keeps '' in an INTEGER column: a cleared cell), is null. */
   intOrNull(column: string, opts: { min?: number; max?: number } = {}): number | null {
-    return this.isNullOrMissing(column) ? null : this.int(column, opts);
+    const v = this.raw(column);
+    return this.isNullOrMissing(column) || (typeof v === 'string' && v.trim() === '') ? null : this.int(column, opts);
   }
 
   /** 0/1 flags (also true/false from drivers that map TINYINT(1)). */

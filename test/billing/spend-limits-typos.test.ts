@@ -2,6 +2,7 @@
 // does not follow balance debits). A cap the snapshot refuses as a DBA's typo (and keeps the last
 // good version of) must not be what the guards cut calls by.
 import t from 'tap';
+import { loadTenantLimits } from '../../src/billing/caps';
 import { readSpendHeadroom, readSpendLimits } from '../../src/billing/usage';
 import { loadSnapshot } from '../../src/snapshot/store';
 import { addTenant, eachDb } from './helpers';
@@ -29,4 +30,13 @@ eachDb(t, 'a cap or balance that is not an amount does not make the live read th
   // One tenant's typo threw out of the live-call job's run, so no tenant's live calls were checked.
   const limits = await readSpendLimits(knex, tenant, NOW);
   t.match(limits, { balance: 100_000, maxSpendMonth: null });
+});
+
+eachDb(t, "max_calls_day = '' (a cleared cell in SQLite) is no cap for the caps job, as for the snapshot", async (t, { knex, target }) => {
+  if (target !== 'sqlite') return; // MySQL's INT columns cannot hold ''
+  const tenant = await addTenant(knex, { max_calls_day: 100 });
+  await knex('tenants').where({ id: tenant }).update({ max_calls_day: '', max_calls_month: ' ' });
+  const [limits] = await loadTenantLimits(knex, [tenant]);
+  t.match(limits, { maxCallsDay: null, maxCallsMonth: null }, 'not a cap of 0 calls');
+  t.match((await loadSnapshot(knex, 1)).tenants.get(tenant), { maxCallsDay: null, maxCallsMonth: null });
 });

@@ -126,3 +126,19 @@ t.test("tenants.blocked_prompt_id and business_hours_schedule_id must stay insid
   t.equal(next.tenants.get(1)?.businessHoursScheduleId, 40);
   t.match(next.rejected.find((f) => f.id === 1), { table: 'tenants', status: 'last_good', column: 'business_hours_schedule_id' });
 });
+
+t.test("an empty string in an optional number column means NULL, as it does in a text column", async (t) => {
+  // SQLite keeps '' in an INTEGER column: what a SQLite editor writes when a DBA clears a cell.
+  const raw = goodRaw();
+  raw.tenants.push(tenantRow(3, { operator_group_id: '', welcome_prompt_id: ' ', ring_timeout_s: '', max_calls_day: '', pin: '' }));
+  raw.access_numbers.push({ id: 3, number: '4003000003', tenant_id: 3, kind: 'hotline', enabled: 1 });
+  raw.routing_rules.push({ id: 3000, tenant_id: 3, access_number_id: '', priority: '', regions: '', schedule_id: '', percent: '', action: 'voicemail', target_id: '', enabled: 1 });
+  const s = buildSnapshot(raw, 1, WHEN);
+  t.same(s.rejected, [], 'nothing rejected');
+  t.match(s.tenants.get(3), { operatorGroupId: null, welcomePromptId: null, ringTimeoutS: 15, maxCallsDay: null, pin: null });
+  t.equal(s.accessNumbers.get('4003000003')?.tenantId, 3, "the tenant's number is in service");
+  t.match(s.rulesByTenant.get(3), [{ id: 3000, accessNumberId: null, priority: 100, scheduleId: null, percent: 100, targetId: null }]);
+  // A required column stays required.
+  const bad = buildSnapshot({ ...goodRaw(), routing_rules: [{ id: 3001, tenant_id: '', action: 'reject' }] }, 1, WHEN);
+  t.match(bad.rejected, [{ table: 'routing_rules', id: 3001, column: 'tenant_id', reason: /tenant_id must be a whole number/ }]);
+});
