@@ -24,7 +24,7 @@ import { clampMoney, money, parseMoney, parseMoneyCapped, formatMoney, type Mone
 import { periodOf, tenantZone, type Period, type PeriodKind } from '../domain/periods';
 import type { RateTerms } from '../domain/rating';
 import { liveCost } from './live-calls';
-import { moneyOrNull, moneySql } from './usage';
+import { liveAmount, liveCap, moneySql } from './usage';
 
 export const CAP_REASONS = ['calls_day', 'calls_month', 'spend_day', 'spend_month', 'balance'] as const;
 export type CapReason = (typeof CAP_REASONS)[number];
@@ -95,14 +95,6 @@ function intOrNull(v: unknown): number | null {
   return Number.isSafeInteger(n) && n >= 0 ? n : null;
 }
 
-function safeMoney(v: unknown): Money | null {
-  try {
-    return moneyOrNull(v);
-  } catch {
-    return null;
-  }
-}
-
 export async function loadTenantLimits(db: Knex, ids?: readonly number[]): Promise<TenantLimits[]> {
   const rows: Array<Record<string, unknown>> = await db('tenants')
     .modify((q) => void (ids ? q.whereIn('id', ids) : q.whereNot('status', 'closed')))
@@ -111,11 +103,11 @@ export async function loadTenantLimits(db: Knex, ids?: readonly number[]): Promi
     id: Number(r.id),
     status: typeof r.status === 'string' ? r.status.trim().toLowerCase() : '',
     zone: tenantZone(r.timezone as string | null),
-    balance: safeMoney(r.balance),
+    balance: liveAmount(r.balance),
     maxCallsDay: intOrNull(r.max_calls_day),
     maxCallsMonth: intOrNull(r.max_calls_month),
-    maxSpendDay: safeMoney(r.max_spend_day),
-    maxSpendMonth: safeMoney(r.max_spend_month),
+    maxSpendDay: liveCap(r.max_spend_day),
+    maxSpendMonth: liveCap(r.max_spend_month),
   }));
 }
 
@@ -161,7 +153,7 @@ export async function publishedLiveCalls(db: Knex, now: Date, staleMs = LIVE_CAL
     .whereNotExists(db('cdrs as c').whereRaw('c.call_uuid = l.call_uuid').select(db.raw('1')))
     .select('l.call_uuid', 'l.node', 'l.tenant_id', 'l.started_at', 'l.answered_at', 'l.admitted', 'l.per_minute', 'l.increment_s', 'l.connect_fee', 'l.legs');
   return rows.map((r) => {
-    const perMinute = safeMoney(r.per_minute);
+    const perMinute = liveAmount(r.per_minute);
     const incrementS = intOrNull(r.increment_s);
     return {
       uuid: String(r.call_uuid),
@@ -170,7 +162,7 @@ export async function publishedLiveCalls(db: Knex, now: Date, staleMs = LIVE_CAL
       startedAt: fromDbTimestamp(r.started_at as string) ?? now,
       answeredAt: fromDbTimestamp(r.answered_at as string | null),
       admitted: Number(r.admitted) === 1 || r.admitted === true,
-      rate: perMinute !== null && incrementS !== null && incrementS > 0 ? { perMinute, incrementS, connectFee: safeMoney(r.connect_fee) ?? money(0) } : null,
+      rate: perMinute !== null && incrementS !== null && incrementS > 0 ? { perMinute, incrementS, connectFee: liveAmount(r.connect_fee) ?? money(0) } : null,
       legs: Number(r.legs) === 2 ? 2 : 1,
     };
   });

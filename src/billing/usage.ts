@@ -236,7 +236,7 @@ export async function readSpendLimits(db: Db, tenantId: number, now: Date): Prom
  * reports such a row (keeping its last good version); throwing here instead stopped the live-call
  * job's run for every tenant.
  */
-function liveAmount(value: unknown): Money | null {
+export function liveAmount(value: unknown): Money | null {
   try {
     return moneyOrNull(value);
   } catch {
@@ -246,10 +246,11 @@ function liveAmount(value: unknown): Money | null {
 
 /**
  * A spend cap as the snapshot takes it (readers.ts readTenant): at least 0. A negative one ('-1'
- * for "no cap") is refused there, its last good cap kept for admission; here it is no cap, not a
- * headroom below zero that cuts each call of the tenant as it is answered.
+ * for "no cap") is refused there, its last good cap kept for admission; read live (the guards,
+ * the caps job) it is no cap, not a headroom below zero that cuts each call of the tenant as it
+ * is answered, marks the tenant capped and refuses its click-to-call requests.
  */
-function liveCap(value: unknown): Money | null {
+export function liveCap(value: unknown): Money | null {
   const m = liveAmount(value);
   return m !== null && m >= 0 ? m : null;
 }

@@ -2,8 +2,9 @@
 // does not follow balance debits). A cap the snapshot refuses as a DBA's typo (and keeps the last
 // good version of) must not be what the guards cut calls by.
 import t from 'tap';
-import { loadTenantLimits } from '../../src/billing/caps';
+import { cappedReasons, loadTenantLimits, runCaps } from '../../src/billing/caps';
 import { readSpendHeadroom, readSpendLimits } from '../../src/billing/usage';
+import { createLogger } from '../../src/log';
 import { loadSnapshot } from '../../src/snapshot/store';
 import { addTenant, eachDb } from './helpers';
 
@@ -39,4 +40,13 @@ eachDb(t, "max_calls_day = '' (a cleared cell in SQLite) is no cap for the caps 
   const [limits] = await loadTenantLimits(knex, [tenant]);
   t.match(limits, { maxCallsDay: null, maxCallsMonth: null }, 'not a cap of 0 calls');
   t.match((await loadSnapshot(knex, 1)).tenants.get(tenant), { maxCallsDay: null, maxCallsMonth: null });
+});
+
+eachDb(t, 'max_spend_day = -1: the caps job does not mark the tenant capped (which refuses its click-to-call requests)', async (t, { knex }) => {
+  const tenant = await addTenant(knex, { balance: null, max_spend_day: '500.0000' });
+  await knex('tenants').where({ id: tenant }).update({ max_spend_day: -1 });
+  const [limits] = await loadTenantLimits(knex, [tenant]);
+  t.match(limits, { maxSpendDay: null }, 'read live, a negative cap is no cap, as for the guards');
+  await runCaps(knex, NOW, createLogger('silent'));
+  t.same(await cappedReasons(knex, tenant), [], 'not capped for spending 0 of -1 today');
 });
