@@ -45,6 +45,8 @@ export interface GuardRunResult {
   warned: number;
   cut: number;
   scheduled: number;
+  /** Tenants whose calls could not be checked (logged; the run then ends in error). */
+  failed: number;
 }
 
 export class LiveCallGuard {
@@ -60,6 +62,8 @@ export class LiveCallGuard {
   /** One run; returns rows touched (published calls + calls warned or cut). */
   async run(): Promise<number> {
     const r = await this.check();
+    // Recorded as a failed run (cron_runs, metrics) once every other tenant was checked.
+    if (r.failed > 0) throw new Error(`live calls of ${r.failed} tenant(s) could not be checked (${r.cut} cut, ${r.warned} warned)`);
     return r.published + r.warned + r.cut;
   }
 
@@ -75,37 +79,53 @@ export class LiveCallGuard {
     for (const tenantId of [...this.timers.keys()]) if (!mine.has(tenantId)) this.clearTimers(tenantId);
     const liveUuids = new Set(calls.map((c) => c.uuid));
     for (const uuid of [...this.warned]) if (!liveUuids.has(uuid)) this.warned.delete(uuid);
-    if (mine.size === 0) return { published, warned: 0, cut: 0, scheduled: 0 };
+    if (mine.size === 0) return { published, warned: 0, cut: 0, scheduled: 0, failed: 0 };
 
     const elsewhere = (await publishedLiveCalls(this.deps.knex, now)).filter((c) => c.node !== this.deps.node && mine.has(c.tenantId));
     let warned = 0;
     let cut = 0;
     let scheduled = 0;
+    let failed = 0;
     for (const [tenantId, own] of mine) {
       this.clearTimers(tenantId);
-      const limits = await readSpendLimits(this.deps.knex, tenantId, now);
-      const budget = limits === null ? null : headroomOf(limits);
-      if (budget === null) continue;
-      const all = [...own, ...elsewhere.filter((c) => c.tenantId === tenantId)];
-      const t = secondsUntilOverBudget(all, budget, now, HORIZON_S, CUT_GUARD_S);
-      if (t === null) continue;
-      const log = this.deps.log.child({ tenant_id: tenantId });
-      if (t === 0) {
-        log.warn({ budget: formatMoney(budget), calls: own.length }, 'tenant out of money: cutting its live calls');
-        const r = await this.act(tenantId, own.map((c) => c.uuid), true);
+      // One tenant whose limits cannot be read (a balance typed by hand that is not an amount
+      // DECIMAL(14,4) holds, on SQLite) or whose calls cannot be reached must not leave the
+      // tenants after it unguarded: it is logged, and the run reports the failure at its end.
+      try {
+        const r = await this.guardTenant(tenantId, own, elsewhere, now);
         warned += r.warned;
         cut += r.cut;
-        continue;
+        scheduled += r.scheduled;
+      } catch (err) {
+        failed++;
+        this.deps.log.error({ err, tenant_id: tenantId }, 'live calls of a tenant could not be checked; checked again at the next run');
       }
-      const warnIn = Math.max(0, t - WARN_BEFORE_S);
-      const uuids = own.map((c) => c.uuid);
-      log.info({ budget: formatMoney(budget), cut_in_s: t, calls: own.length }, 'tenant money runs out soon: warning and cut scheduled');
-      if (warnIn === 0) warned += (await this.act(tenantId, uuids, false)).warned;
-      else this.schedule(tenantId, warnIn, () => this.act(tenantId, uuids, false));
-      this.schedule(tenantId, t, () => this.act(tenantId, uuids, true));
-      scheduled++;
     }
-    return { published, warned, cut, scheduled };
+    return { published, warned, cut, scheduled, failed };
+  }
+
+  /** Warns and cuts, now or by timers, the calls here of one tenant whose money runs out. */
+  private async guardTenant(tenantId: number, own: readonly LiveCall[], elsewhere: Awaited<ReturnType<typeof publishedLiveCalls>>, now: Date): Promise<Omit<GuardRunResult, 'published' | 'failed'>> {
+    const none = { warned: 0, cut: 0, scheduled: 0 };
+    const limits = await readSpendLimits(this.deps.knex, tenantId, now);
+    const budget = limits === null ? null : headroomOf(limits);
+    if (budget === null) return none;
+    const all = [...own, ...elsewhere.filter((c) => c.tenantId === tenantId)];
+    const t = secondsUntilOverBudget(all, budget, now, HORIZON_S, CUT_GUARD_S);
+    if (t === null) return none;
+    const log = this.deps.log.child({ tenant_id: tenantId });
+    if (t === 0) {
+      log.warn({ budget: formatMoney(budget), calls: own.length }, 'tenant out of money: cutting its live calls');
+      return { ...(await this.act(tenantId, own.map((c) => c.uuid), true)), scheduled: 0 };
+    }
+    const warnIn = Math.max(0, t - WARN_BEFORE_S);
+    const uuids = own.map((c) => c.uuid);
+    log.info({ budget: formatMoney(budget), cut_in_s: t, calls: own.length }, 'tenant money runs out soon: warning and cut scheduled');
+    let warned = 0;
+    if (warnIn === 0) warned = (await this.act(tenantId, uuids, false)).warned;
+    else this.schedule(tenantId, warnIn, () => this.act(tenantId, uuids, false));
+    this.schedule(tenantId, t, () => this.act(tenantId, uuids, true));
+    return { warned, cut: 0, scheduled: 1 };
   }
 
   /** Clears every pending warning and cut (daemon stopping). */

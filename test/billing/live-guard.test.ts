@@ -10,7 +10,7 @@ import { parseMoney } from '../../src/domain/money';
 import type { Knex } from 'knex';
 import { createLogger } from '../../src/log';
 import { FakeInboundFreeSwitch } from '../peer/fake-inbound-freeswitch';
-import { sleep } from '../helpers/db';
+import { dbTargets, sleep } from '../helpers/db';
 import { addTenant, eachDb, setUsage } from './helpers';
 
 const log = createLogger('silent');
@@ -117,4 +117,20 @@ eachDb(t, 'a call that ended before the kill: -ERR No such channel! is fine', as
   const r = await guard.check();
   t.equal(r.cut, 0);
   t.match(fs.commands.map((c) => c.line), [/^auth /, /^api uuid_broadcast gone-1 /, /^api uuid_kill gone-1 OUTGOING_CALL_BARRED$/]);
+});
+
+void t.test('one tenant whose limits cannot be read does not stop the guard for the others', async (t) => {
+  // A DBA on the embedded SQLite gives a prepaid tenant "unlimited" credit with an 11-digit
+  // balance (SQLite keeps whatever is typed; DECIMAL(14,4) holds 10 digits): that tenant's limits
+  // cannot be read, but the tenant listed after it is out of money and must still be cut.
+  const db = await dbTargets().find((x) => x.name === 'sqlite')!.create();
+  t.teardown(() => db.destroy());
+  const knex = db.knex;
+  const odd = await addTenant(knex, { balance: '10' });
+  await knex('tenants').where({ id: odd }).update({ balance: 100_000_000_000 });
+  const poor = await addTenant(knex, { balance: '0.1000' });
+  const { fs, guard } = await setup(t, knex, [call('odd-1', odd, 30), call('poor-1', poor, 30)]);
+  const r = await guard.check().catch((err: unknown) => ({ error: (err as Error).message }));
+  t.match(r, { cut: 1 }, 'the check went on past the unreadable tenant');
+  t.same(fs.kills, [{ uuid: 'poor-1', cause: 'OUTGOING_CALL_BARRED' }], 'the tenant out of money was cut');
 });
