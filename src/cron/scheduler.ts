@@ -8,6 +8,9 @@
  *   WHERE job = J AND (last_tick IS NULL OR last_tick < T)      -- nobody ran tick T yet
  *                 AND (holder IS NULL OR expires_at < now)       -- nobody is running J now
  *
+ * (a last_tick or expires_at more than CLOCK_STEP_MS ahead of now counts as absent: a clock that
+ * was wrong wrote it)
+ *
  * The database serialises the UPDATEs (row lock on MySQL, one writer on SQLite), so exactly one
  * daemon gets "1 row changed" and runs T; the others skip it. The same row makes overlapping
  * runs impossible: while a run lasts, its holder renews expires_at every third of the lease; a
@@ -67,6 +70,12 @@ export interface SchedulerDeps {
 }
 
 const DEFAULT_LEASE_MS = 5 * 60_000;
+/**
+ * Clock differences between daemons up to this are skew (each tick still runs once); a lease row
+ * further ahead than this comes from a clock that has since been stepped back, and is ignored. (A
+ * daemon whose clock stays this far ahead makes the jobs run on both time lines: twice, not never.)
+ */
+export const CLOCK_STEP_MS = 60 * 60_000;
 
 export class CronScheduler {
   private readonly tasks: ScheduledTask[] = [];
@@ -159,11 +168,16 @@ export class CronScheduler {
     const key = this.leaseKey(job);
     const leaseMs = job.leaseMs ?? DEFAULT_LEASE_MS;
     const now = this.clock();
+    // A last tick or an expiry further ahead of this clock than any skew between daemons was
+    // written by a clock that was wrong (a bad real-time clock at boot, stepped back by NTP):
+    // kept, it would stop the job on every daemon until that time came (a year, say).
+    const future = toDbTimestamp(new Date(now.getTime() + CLOCK_STEP_MS));
+    const futureExpiry = toDbTimestamp(new Date(now.getTime() + leaseMs + CLOCK_STEP_MS));
     const claim = (): Promise<number> =>
       knex('cron_leases')
         .where('job', key)
-        .andWhere((q) => void q.whereNull('last_tick').orWhere('last_tick', '<', toDbTimestamp(tick)))
-        .andWhere((q) => void q.whereNull('holder').orWhere('expires_at', '<', toDbTimestamp(now)))
+        .andWhere((q) => void q.whereNull('last_tick').orWhere('last_tick', '<', toDbTimestamp(tick)).orWhere('last_tick', '>', future))
+        .andWhere((q) => void q.whereNull('holder').orWhere('expires_at', '<', toDbTimestamp(now)).orWhere('expires_at', '>', futureExpiry))
         .update({ holder: this.holder, last_tick: toDbTimestamp(tick), expires_at: toDbTimestamp(new Date(now.getTime() + leaseMs)) });
     let claimed = await claim();
     if (claimed !== 1 && !this.leaseRows.has(key)) {

@@ -288,3 +288,24 @@ void t.test('a database away at start-up and at a tick: the scheduler starts, th
   t.equal(ran, 0);
   t.same(await s.runTick('caps', minute(1)).catch(() => 'failed again'), 'failed again', 'and the next one is tried');
 });
+
+eachDb(t, 'a clock that was a year ahead and was stepped back: the job runs again at the next tick', async (t, { knex }) => {
+  let ran = 0;
+  const job: CronJob = { name: 'caps', schedule: '* * * * *', scope: 'cluster', leaseMs: 60_000, run: async () => void ran++ };
+  // The host booted with a bad real-time clock (a year ahead), NTP stepped it back a minute later.
+  const YEAR = 365 * 24 * 3600_000;
+  let now = T0 + YEAR;
+  const s = scheduler(knex, 'node-a', [job], new Metrics(), () => new Date(now));
+  t.teardown(() => s.stop());
+  t.match(await s.runTick('caps', new Date(now)), { ran: true, ok: true }, 'ran at the wrong time');
+  now = T0 + 60_000;
+  t.match(await s.runTick('caps', new Date(now)), { ran: true, ok: true }, 'the first tick after the step back runs');
+  t.match(await s.runTick('caps', new Date(now + 60_000)), { ran: true, ok: true }, 'and so do the next ones');
+  t.same(await s.runTick('caps', new Date(now + 60_000)), { ran: false, reason: 'claimed' }, 'a tick still runs only once');
+  t.equal(ran, 3);
+  // A daemon that died holding the lease while its clock was ahead: the lease does not last a year.
+  const text = (ms: number): string => new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
+  await knex('cron_leases').where({ job: 'caps' }).update({ holder: 'node-b/9/dead', last_tick: text(T0 + YEAR), expires_at: text(T0 + YEAR + 60_000) });
+  now = T0 + 10 * 60_000;
+  t.match(await s.runTick('caps', new Date(now)), { ran: true, ok: true }, 'a lease from the future is taken over');
+});
