@@ -84,8 +84,6 @@ export class CronScheduler {
   private readonly cron: CronMetrics;
   private readonly clock: () => Date;
   private stopped = false;
-  /** Lease rows known to exist. */
-  private readonly leaseRows = new Set<string>();
 
   constructor(private readonly deps: SchedulerDeps) {
     // Two processes could share a NODE_NAME: the holder is this process, not the name.
@@ -180,10 +178,12 @@ export class CronScheduler {
         .andWhere((q) => void q.whereNull('holder').orWhere('expires_at', '<', toDbTimestamp(now)).orWhere('expires_at', '>', futureExpiry))
         .update({ holder: this.holder, last_tick: toDbTimestamp(tick), expires_at: toDbTimestamp(new Date(now.getTime() + leaseMs)) });
     let claimed = await claim();
-    if (claimed !== 1 && !this.leaseRows.has(key)) {
+    // Not claimed: taken, or no row. The row is looked for every time, not remembered once seen:
+    // one a DBA deleted to unstick the job must be created again, or no daemon that had seen it
+    // would run the job again before it restarted.
+    if (claimed !== 1 && (await knex('cron_leases').where('job', key).first('job')) === undefined) {
       // First tick of this job on this database: create its row (every daemon may try), claim again.
       await knex('cron_leases').insert({ job: key }).onConflict('job').ignore();
-      this.leaseRows.add(key);
       claimed = await claim();
     }
     if (claimed !== 1) {

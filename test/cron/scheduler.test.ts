@@ -309,3 +309,21 @@ eachDb(t, 'a clock that was a year ahead and was stepped back: the job runs agai
   now = T0 + 10 * 60_000;
   t.match(await s.runTick('caps', new Date(now)), { ran: true, ok: true }, 'a lease from the future is taken over');
 });
+
+eachDb(t, 'a lease row deleted by hand (to unstick a job) is created again: the job runs on', async (t, { knex, other }) => {
+  let ran = 0;
+  const job: CronJob = { name: 'reports', schedule: '*/15 * * * *', scope: 'cluster', run: async () => void ran++ };
+  const a = scheduler(knex, 'node-a', [job]);
+  const b = scheduler(other, 'node-b', [job]);
+  t.teardown(async () => {
+    await a.stop();
+    await b.stop();
+  });
+  // Both daemons have met the row (one ran the tick, the other found it claimed).
+  const first = await Promise.all([a.runTick('reports', minute(0)), b.runTick('reports', minute(0))]);
+  t.equal(first.filter((r) => r.ran).length, 1);
+  await knex('cron_leases').where({ job: 'reports' }).delete();
+  const next = await Promise.all([a.runTick('reports', minute(15)), b.runTick('reports', minute(15))]);
+  t.equal(next.filter((r) => r.ran).length, 1, 'the next tick runs, once');
+  t.equal(ran, 2);
+});
