@@ -18,7 +18,7 @@ import type { Logger } from 'pino';
 import { fromDbTimestamp, toDbTimestamp } from '../db/connect';
 import { callType as classifyCall, geocode, isGeoDataLoaded, loadGeoData, type CallType } from '../domain/geo';
 import { clampMoney, formatMoney, money, parseMoney, type Money } from '../domain/money';
-import { lastCompletePeriod, localHour, periodByStart, periodLabel, tenantZone, type Period, type PeriodKind } from '../domain/periods';
+import { lastCompletePeriod, localHour, periodByStart, periodLabel, previousPeriod, tenantZone, type Period, type PeriodKind } from '../domain/periods';
 import { OUTCOMES, type Outcome } from '../metrics';
 import { toCsv, type Cell } from './csv';
 import { moneySql } from './usage';
@@ -337,23 +337,40 @@ export async function generateReport(
   return { report, csvPath, csv: fs.readFileSync(csvPath, 'utf8') };
 }
 
+/** At most this many periods of each kind per tenant are due in one run (the latest and the ones missed before it). */
+export const REPORT_CATCH_UP = 31;
+
 /** Reports are made this long after the period ends, so the calls that ended with it are written. */
 export const REPORT_SETTLE_MS = 5 * 60_000;
 
 /**
  * The reports job: for every tenant, the latest day and month that ended (in its zone) at least
  * REPORT_SETTLE_MS ago gets its report if it has none; and once more when every call that started
- * in the period must have ended (maxCallS later), for calls still running at midnight.
- * Returns the number of reports made.
+ * in the period must have ended (maxCallS later), for calls still running at midnight. Periods
+ * between a tenant's latest report and that one (up to REPORT_CATCH_UP), missed while no run
+ * could make them, are made as well. Returns the number of reports made.
  */
 export async function runReports(db: Knex, now: Date, opts: { reportsDir: string; maxCallS: number; log: Logger; signal?: AbortSignal }): Promise<number> {
   const tenants: Array<{ id: number; timezone: string | null }> = await db('tenants').whereNot('status', 'closed').select('id', 'timezone');
+  if (tenants.length === 0) return 0;
+  // Each tenant's latest report of each kind: the periods after it that ended while no run could
+  // make them (the database or every daemon away past a whole day) are made up for, not skipped.
+  const latest = new Map<string, string>();
+  const latestRows: Array<{ tenant_id: unknown; period_kind: unknown; last: unknown }> = await db('call_reports').groupBy('tenant_id', 'period_kind').select('tenant_id', 'period_kind', db.raw('MAX(period_start) AS last'));
+  for (const r of latestRows) latest.set(`${Number(r.tenant_id)}/${String(r.period_kind)}`, String(r.last));
   const due: Array<{ tenantId: number; period: Period }> = [];
   for (const t of tenants) {
     const zone = tenantZone(t.timezone);
-    for (const kind of ['day', 'month'] as const) due.push({ tenantId: Number(t.id), period: lastCompletePeriod(kind, new Date(now.getTime() - REPORT_SETTLE_MS), zone) });
+    for (const kind of ['day', 'month'] as const) {
+      const last = lastCompletePeriod(kind, new Date(now.getTime() - REPORT_SETTLE_MS), zone);
+      due.push({ tenantId: Number(t.id), period: last });
+      // A tenant without any report yet starts from the last complete period, as it always did.
+      const reported = latest.get(`${Number(t.id)}/${kind}`);
+      if (reported === undefined) continue;
+      let p = previousPeriod(last);
+      for (let n = 1; n < REPORT_CATCH_UP && p.start > reported; n++, p = previousPeriod(p)) due.push({ tenantId: Number(t.id), period: p });
+    }
   }
-  if (due.length === 0) return 0;
   const existing = new Map<string, Date | null>();
   const starts = [...new Set(due.map((d) => d.period.start))];
   for (let i = 0; i < starts.length; i += 500) {

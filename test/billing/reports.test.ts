@@ -185,3 +185,22 @@ void t.test('CSV cells: quoting, formulas, percent rounding', async (t) => {
   t.same(parseCsv(text), [['名称', 'x,y'], ['北京', '"q"']]);
   t.same([percent(1, 3), percent(2, 3), percent(1, 8), percent(0, 0), percent(5, 5)], ['33.33', '66.67', '12.50', '0.00', '100.00']);
 });
+
+eachDb(t, 'the reports job after the database was away for a whole day: the missed day is made too', async (t, { knex }) => {
+  const tenant = await addTenant(knex, { name: TENANT_NAME });
+  // One call on each of Nov 18, 19 and 20 (Shanghai).
+  await addCdrs(knex, [
+    { tenant_id: tenant, started_at: '2026-11-18T02:00:00Z', cost: '0.1000' },
+    { tenant_id: tenant, started_at: '2026-11-19T02:00:00Z', cost: '0.2000' },
+    { tenant_id: tenant, started_at: '2026-11-20T02:00:00Z', cost: '0.3000' },
+  ]);
+  const opts = { reportsDir: reportsDir(t), maxCallS: 14_400, log };
+  const days = async (): Promise<string[]> => (await knex<Record<string, unknown>>('call_reports').where({ tenant_id: tenant, period_kind: 'day' }).orderBy('period_start').select('period_start')).map((r) => String(r.period_start));
+  // Nov 19 00:06 in Shanghai: Nov 18 is reported. Then the database is away from Nov 19 23:50 until Nov 21 00:30.
+  await runReports(knex, new Date('2026-11-18T16:06:00Z'), opts);
+  t.same(await days(), ['2026-11-18']);
+  await runReports(knex, new Date('2026-11-20T16:30:00Z'), opts);
+  t.same(await days(), ['2026-11-18', '2026-11-19', '2026-11-20'], 'Nov 19, whose midnight passed while the database was away, is not skipped');
+  const nov19: { calls: unknown; cost: unknown } | undefined = await knex('call_reports').where({ tenant_id: tenant, period_kind: 'day', period_start: '2026-11-19' }).first('calls', 'cost');
+  t.same([Number(nov19?.calls), Number(nov19?.cost)], [1, 0.2]);
+});
