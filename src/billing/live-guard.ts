@@ -87,7 +87,6 @@ export class LiveCallGuard {
     let scheduled = 0;
     let failed = 0;
     for (const [tenantId, own] of mine) {
-      this.clearTimers(tenantId);
       // One tenant whose limits cannot be read (a balance typed by hand that is not an amount
       // DECIMAL(14,4) holds, on SQLite) or whose calls cannot be reached must not leave the
       // tenants after it unguarded: it is logged, and the run reports the failure at its end.
@@ -108,6 +107,9 @@ export class LiveCallGuard {
   private async guardTenant(tenantId: number, own: readonly LiveCall[], elsewhere: Awaited<ReturnType<typeof publishedLiveCalls>>, now: Date): Promise<Omit<GuardRunResult, 'published' | 'failed'>> {
     const none = { warned: 0, cut: 0, scheduled: 0 };
     const limits = await readSpendLimits(this.deps.knex, tenantId, now);
+    // The plan of the run before is replaced only now: a run that cannot read the limits (the
+    // database away for a moment) keeps the warning and cut already scheduled.
+    this.clearTimers(tenantId);
     const budget = limits === null ? null : headroomOf(limits);
     if (budget === null) return none;
     const all = [...own, ...elsewhere.filter((c) => c.tenantId === tenantId)];

@@ -134,3 +134,20 @@ void t.test('one tenant whose limits cannot be read does not stop the guard for 
   t.match(r, { cut: 1 }, 'the check went on past the unreadable tenant');
   t.same(fs.kills, [{ uuid: 'poor-1', cause: 'OUTGOING_CALL_BARRED' }], 'the tenant out of money was cut');
 });
+
+eachDb(t, 'a run that cannot read the limits keeps the cut the run before scheduled', async (t, { knex }) => {
+  const tenant = await addTenant(knex, { balance: '0.3000' });
+  // As in the first test: the cut is due ~2 s after the check.
+  const { fs, guard } = await setup(t, knex, [call('call-1', tenant, 117)]);
+  t.equal((await guard.check()).scheduled, 1);
+  // The next run meets a database error reading the usage rows (here: the table is away).
+  await knex.schema.renameTable('tenant_usage', 'tenant_usage_away');
+  try {
+    await guard.check();
+  } finally {
+    await knex.schema.renameTable('tenant_usage_away', 'tenant_usage');
+  }
+  const started = Date.now();
+  while (fs.kills.length === 0 && Date.now() - started < 10_000) await sleep(20);
+  t.same(fs.kills, [{ uuid: 'call-1', cause: 'OUTGOING_CALL_BARRED' }], 'still cut when the money runs out');
+});
