@@ -120,14 +120,14 @@ eachDb(t, 'a call that ended before the kill: -ERR No such channel! is fine', as
 });
 
 void t.test('one tenant whose limits cannot be read does not stop the guard for the others', async (t) => {
-  // A DBA on the embedded SQLite gives a prepaid tenant "unlimited" credit with an 11-digit
-  // balance (SQLite keeps whatever is typed; DECIMAL(14,4) holds 10 digits): that tenant's limits
-  // cannot be read, but the tenant listed after it is out of money and must still be cut.
+  // A usage row on the embedded SQLite whose spend is not an amount (SQLite keeps whatever is
+  // written into a DECIMAL column): that tenant's limits cannot be read, but the tenant listed
+  // after it is out of money and must still be cut.
   const db = await dbTargets().find((x) => x.name === 'sqlite')!.create();
   t.teardown(() => db.destroy());
   const knex = db.knex;
-  const odd = await addTenant(knex, { balance: '10' });
-  await knex('tenants').where({ id: odd }).update({ balance: 100_000_000_000 });
+  const odd = await addTenant(knex, { balance: '10', max_spend_day: '100' });
+  await setUsage(knex, odd, 'day', '2026-11-21', 1, 'one yuan');
   const poor = await addTenant(knex, { balance: '0.1000' });
   const { fs, guard } = await setup(t, knex, [call('odd-1', odd, 30), call('poor-1', poor, 30)]);
   const r = await guard.check().catch((err: unknown) => ({ error: (err as Error).message }));
