@@ -41,6 +41,16 @@ export function registerFormats(): void {
   convict.addFormat({ name: 'accept-handles', ...fromOne(64, 'must be a whole number from 1 to 64 (handles on the listening socket)') });
   // A port this daemon connects to.
   convict.addFormat({ name: 'connect-port', ...fromOne(65535, 'must be a port from 1 to 65535') });
+  // NODE_NAME goes into VARCHAR(64) columns (cdrs.node, live_calls.node, cron_runs.node): a longer
+  // one made every cron run and every live-call publication fail on strict MariaDB.
+  convict.addFormat({
+    name: 'node-name',
+    validate(value: unknown) {
+      if (typeof value !== 'string') throw new Error('must be text');
+      if ([...value].length > 64) throw new Error('must be at most 64 characters (the node columns of cdrs, live_calls and cron_runs)');
+      if ([...value].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)) throw new Error('must not contain control characters (line breaks, tabs)');
+    },
+  });
   // FS_ESL_PASSWORD goes out as "auth <password>": a CR or LF would end that command early.
   // freeswitch/vars_hotline.xml ships the placeholder CHANGE_ME_hotline_esl_password, which
   // FreeSWITCH takes as the real password (mod_event_socket.c config() only replaces an empty

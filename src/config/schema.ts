@@ -410,8 +410,8 @@ export const schema = {
   },
   node: {
     name: {
-      doc: 'Name of this daemon in CDRs (cdrs.node) and logs; empty = the host name.',
-      format: String,
+      doc: 'Name of this daemon in CDRs (cdrs.node) and logs, at most 64 characters; empty = the host name.',
+      format: 'node-name',
       default: '',
       env: 'NODE_NAME',
     },

@@ -66,6 +66,8 @@ function validAlternative(key: string): [string, unknown] {
       return ['10.0.0.5:8084', '10.0.0.5:8084'];
     case 'cluster-workers':
       return ['3', 3];
+    case 'node-name':
+      return ['fs-b', 'fs-b'];
     case 'esl-password':
       return ['9f2c41d07b6e8a35c1d4e7f0a2b8c6d3', '9f2c41d07b6e8a35c1d4e7f0a2b8c6d3'];
     case String:
@@ -188,6 +190,8 @@ t.test('invalid values are refused with a ConfigError naming the key and the rea
     [{ DIAL_STRING_TEMPLATE: 'sofia/gateway/carrier/${number}\n' }, /dial\.stringTemplate/, /CR or LF/],
     [{ DIAL_STRING_TEMPLATE: 'sofia/gateway/carrier/${number}\r' }, /dial\.stringTemplate/, /CR or LF/],
     [{ LOG_LEVEL: 'loud' }, /log\.level/, /possible values/],
+    [{ NODE_NAME: 'n'.repeat(65) }, /node\.name/, /at most 64 characters/],
+    [{ NODE_NAME: 'fs-a\nfs-b' }, /node\.name/, /control characters/],
     [{ SEED_DEMO: 'yes' }, /database\.seedDemo/, /possible values/],
     [{ DATABASE_POOL_MAX: '-3' }, /database\.poolMax/, /positive integer|natural|must be/],
     [{ CDR_FLUSH_INTERVAL_MS: 'soon' }, /cdr\.flushIntervalMs/, /positive integer|must be/],
@@ -408,6 +412,7 @@ t.test('node.name: empty means the host name', async (t) => {
   t.equal(loadSettings({ env: {} }).node.name, os.hostname(), 'default empty → host name');
   t.equal(loadSettings({ env: { NODE_NAME: '' } }).node.name, os.hostname(), 'NODE_NAME= → host name');
   t.equal(loadSettings({ env: { NODE_NAME: 'fs-a' } }).node.name, 'fs-a');
+  t.equal(loadSettings({ env: { NODE_NAME: '广州节点'.repeat(16) } }).node.name.length, 64, '64 characters (not bytes) fit the node columns');
   t.equal(loadSettings({ env: {}, overrides: { node: { name: '' } } }).node.name, os.hostname());
   t.ok(Object.isFrozen(loadSettings({ env: {} }).node), 'node section frozen too');
 });
