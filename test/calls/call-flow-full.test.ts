@@ -65,7 +65,7 @@ t.test('full flow', async (t) => {
     const { c, cdr } = await call({ destination: '4003000001', digits: ['2468'], legs: { '13811110001': { result: 'answer' } } });
     t.match(apps(c)[0], /^answer/);
     // The greeting and the PIN prompt are one prompt: a caller who knows the PIN keys it over the greeting.
-    t.match(apps(c)[1], /^play_and_get_digits 4 4 1 6000 # file_string:\/\/\/sounds\/hotline\/welcome\.wav!\/sounds\/hotline\/enter_pin\.wav silence_stream:\/\/250 hotline_pin \^\\d\{4\}\$ 3000$/);
+    t.match(apps(c)[1], /^play_and_get_digits 4 17 1 6000 # file_string:\/\/\/sounds\/hotline\/welcome\.wav!\/sounds\/hotline\/enter_pin\.wav silence_stream:\/\/250 hotline_pin \^\\d\{4\}\$ 3000$/);
     t.notOk(apps(c).some((a) => a.startsWith('playback')), 'no prompt by playback: nothing the caller types is dropped');
     t.equal(cdr.outcome, 'answered');
   });

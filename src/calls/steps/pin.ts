@@ -16,6 +16,17 @@ const PIN_VARIABLE = 'hotline_pin';
 /** Time to key the first digit after the prompt, and between digits. */
 export const PIN_TIMEOUT_MS = 6000;
 export const PIN_DIGIT_TIMEOUT_MS = 3000;
+/**
+ * Keys one try collects: one more than the longest PIN a tenant may have (16 digits,
+ * snapshot/readers.ts). enter_pin.wav asks for the PIN "followed by the hash key", and
+ * play_and_get_digits stops at <max> digits without reading further (switch_ivr_play_say.c
+ * switch_ivr_read → switch_ivr.c switch_ivr_collect_digits_count): with max = the PIN's length
+ * the # stayed queued and the next play_and_get_digits took it as a terminator with no digits
+ * (M4) — the next PIN try lost at once, or the menu after the PIN answered "invalid entry". With
+ * room for it the # ends the collection; a PIN keyed without # ends with the inter-digit timeout,
+ * and the regexp still admits the PIN's length only.
+ */
+export const PIN_MAX_KEYS = 17;
 
 /** True when the caller keyed the PIN (or the tenant has none). */
 export async function checkPin(call: Call): Promise<boolean> {
@@ -42,7 +53,7 @@ export async function checkPin(call: Call): Promise<boolean> {
     const [digits] = await Promise.all([
       call.prompts.collect(prompt, {
         min: pin.length,
-        max: pin.length,
+        max: Math.max(PIN_MAX_KEYS, pin.length + 1),
         tries: 1,
         timeoutMs: PIN_TIMEOUT_MS,
         terminators: '#',
