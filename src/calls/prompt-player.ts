@@ -196,12 +196,24 @@ export class PromptPlayer {
   async collect(refs: readonly PromptRef[], spec: Collection): Promise<string> {
     const file = this.joined(refs);
     const first = await this.channel.playAndGetDigits({ ...spec, file, promptMs: PART_MAX_MS * Math.max(1, refs.length) });
-    if (!promptDidNotPlay(first, spec) || this.channel.hungUp) return first.digits;
+    if (!promptDidNotPlay(first, spec) || this.channel.hungUp) return entered(first);
     this.deps.metrics.promptsNotPlayed.inc({ application: 'play_and_get_digits' });
     this.log.warn({ file, elapsed_ms: Math.round(first.elapsedMs), timeout_ms: spec.timeoutMs }, 'play_and_get_digits came back unplayed: asking again with a tone');
     const second = await this.channel.playAndGetDigits({ ...spec, file: MISSING_PROMPT_TONE, promptMs: PART_MAX_MS });
-    return second.digits;
+    return entered(second);
   }
+}
+
+/**
+ * The keys a collection yielded as an entry: none when read_result is failure. FreeSWITCH still
+ * leaves the keys in the variable then (switch_ivr_play_say.c switch_ivr_read sets <var> from
+ * whatever is in the buffer; play_and_get_digits unsets it only for a regexp miss): fewer than
+ * min, or a caller who hung up halfway through an extension (the collection fails when the
+ * channel goes). A regexp match, or enough keys ended by the inter-digit timeout
+ * (read_result=timeout), is an entry.
+ */
+function entered(result: DigitResult): string {
+  return result.readResult === 'failure' ? '' : result.digits;
 }
 
 /**

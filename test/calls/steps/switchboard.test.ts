@@ -37,3 +37,18 @@ t.test('0 is the operator; silence three times is goodbye', async (t) => {
   t.same(await switchboard(quiet.call), { kind: 'goodbye' });
   t.equal(quiet.channel.ran.filter((a) => a.startsWith('play_and_get_digits')).length, 3);
 });
+
+t.test('a caller who hangs up halfway through an extension chose nothing: no ivr_path', async (t) => {
+  const world = await stepWorld(t);
+  await switchboardTenant(world);
+  // 8 and 0 of 802, then the caller hangs up before the 3 s inter-digit timeout. FreeSWITCH's
+  // switch_ivr_read sets read_result=failure but still leaves the keys in the variable
+  // (switch_ivr_play_say.c: `if (var_name && !zstr(digit_buffer))` after the collection failed;
+  // play_and_get_digits only unsets it for a regexp miss): what the completion carries is not
+  // an entry (M4).
+  const { call, channel } = await stepCall(world, '02088880000', { timeline: { keys: [{ atMs: 3000, keys: '80' }], hangupAtMs: 4000 } });
+  const action = await switchboard(call).catch((err: unknown) => err);
+  t.equal(action, null, 'nothing to do for a caller who left');
+  t.same(call.facts.ivrPath, [], 'no key in the CDR\'s ivr_path');
+  t.equal(channel.model.vars.hotline_extension, '80', 'sanity: FreeSWITCH left the keys in the variable');
+});
