@@ -309,7 +309,7 @@ function delay(ms: number): Promise<void> {
 
 const KNOWN_COMMANDS = new Set([
   'connect', 'myevents', 'linger', 'nixevent', 'sendmsg', 'answer', 'set', 'unset', 'multiset', 'playback', 'speak',
-  'play_and_get_digits', 'bridge', 'record_session', 'record', 'hangup', 'uuid_kill', 'uuid_broadcast',
+  'play_and_get_digits', 'bridge', 'record_session', 'record', 'mkdir', 'hangup', 'uuid_kill', 'uuid_broadcast',
 ]);
 
 /** Keeps the command label a small fixed set. */

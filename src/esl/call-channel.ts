@@ -11,6 +11,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
+import { posix } from 'node:path';
 import type { BridgeOutcome, CallChannel, DigitCollection, DigitResult, PlayEnd, PlayOptions } from './channel';
 import { EslConnection } from './connection';
 import { CallHungUpError, EslCommandError, EslTimeoutError, SocketClosedError, UnsafeValueError, type EslError } from './errors';
@@ -456,9 +457,18 @@ export class EslCallChannel implements CallChannel {
     await this.execute('record_session', mediaPath('recording path', path), this.options.replyTimeoutMs);
   }
 
-  /** `record <path> <max s> <threshold> <hits>` (voicemail); resolves with record_seconds. */
+  /**
+   * `record <path> <max s> <threshold> <hits>` (voicemail); resolves with record_seconds. Its
+   * folder is made first with mod_dptools `mkdir`, written in the same burst: `record` opens its
+   * file in a folder that must exist and hangs the caller up with DESTINATION_OUT_OF_ORDER when it
+   * cannot (switch_ivr_record_file; record_session makes its folders, record does not).
+   */
   async record(path: string, maxS: number, silenceThreshold: number, silenceHits: number): Promise<number> {
-    const done = await this.execute('record', recordArgument(path, maxS, silenceThreshold, silenceHits), (maxS + 10) * 1000);
+    const argument = recordArgument(path, maxS, silenceThreshold, silenceHits);
+    const folder = this.execute('mkdir', recordFolder(path), this.options.replyTimeoutMs);
+    folder.catch(() => undefined);
+    const done = await this.execute('record', argument, (maxS + 10) * 1000);
+    await folder;
     const seconds = Number(done.variable('record_seconds') ?? '0');
     return Number.isFinite(seconds) && seconds > 0 ? seconds : 0;
   }
@@ -641,6 +651,11 @@ export function playAndGetDigitsArgument(opts: DigitCollection): string {
     promptPath('prompt file', opts.file), promptPath('invalid prompt file', opts.invalidFile),
     identifier('digits variable', opts.variable), opts.regexp, opts.digitTimeoutMs,
   ].join(' ');
+}
+
+/** The folder `record` writes its file in, for `mkdir` (M11 in test/peer/channel-model.ts). */
+export function recordFolder(path: string): string {
+  return posix.dirname(mediaPath('recording path', path));
 }
 
 /** `record <path> <max s> <threshold> <hits>`. */

@@ -67,8 +67,14 @@
  *     flushed (switch_ivr_bridge.c). A failed bridge hangs the caller up unless continue_on_fail
  *     is set; NO_ANSWER, NO_USER_RESPONSE and ORIGINATOR_CANCEL return by default
  *     (switch_ivr_originate.c). With hangup_after_bridge an answered bridge ends the call.
+ * M11 `record <path> …` (switch_ivr_play_say.c switch_ivr_record_file) opens its file in a folder
+ *     that must already exist: it makes none, and a file it cannot open hangs the channel up with
+ *     DESTINATION_OUT_OF_ORDER. `record_session` (switch_ivr_async.c switch_ivr_record_session)
+ *     and mod_dptools `mkdir` make the path's folders (switch_dir_make_recursive). The stand-in
+ *     knows the folders they made and those a test lists in `existingDirs`; no other.
  */
 import { randomUUID } from 'node:crypto';
+import { dirname as posixDirname } from 'node:path/posix';
 
 /** Keys the caller presses: `keys` one after another from `atMs`, `gapMs` apart (default 400). */
 export interface KeyPress {
@@ -224,6 +230,8 @@ export interface MediaOptions {
   missingDirs?: readonly string[];
   /** Seconds the caller speaks when `record` runs. */
   recordSeconds?: number;
+  /** Folders that exist before the call (M11); record_session and mkdir add theirs. */
+  existingDirs?: readonly string[];
   /** The leg plan for a dialled number. */
   planFor(number: string): LegPlan;
   /** Test ms (legacy scripts: ringMs, talkMs) in FreeSWITCH ms. */
@@ -273,7 +281,7 @@ const FRAME_MS = 20;
 /** Causes after which bridge returns control without continue_on_fail (switch_ivr_originate.c). */
 const CONTINUE_BY_DEFAULT = new Set(['NO_ANSWER', 'NO_USER_RESPONSE', 'ORIGINATOR_CANCEL']);
 /** Applications that take no time and never look at the event queue. */
-const INSTANT = new Set(['set', 'unset', 'export', 'multiset', 'answer', 'pre_answer', 'record_session', 'hangup', 'log']);
+const INSTANT = new Set(['set', 'unset', 'export', 'multiset', 'answer', 'pre_answer', 'record_session', 'mkdir', 'hangup', 'log']);
 
 type WaitResult = 'time' | 'key' | 'hangup';
 
@@ -285,6 +293,8 @@ export class ChannelModel {
   /** Keys as they arrived and what became of them (for tests and the fidelity replay). */
   readonly keyLog: Array<{ at: number; key: string; fate: 'queued' | 'collected' | 'dropped' | 'flushed' }> = [];
 
+  /** Folders that exist (M11). */
+  private readonly dirs = new Set<string>();
   private readonly keys: Array<{ at: number; key: string }> = [];
   private cursor = 0;
   private queue: Array<{ at: number; key: string }> = [];
@@ -303,6 +313,7 @@ export class ChannelModel {
     private readonly opts: MediaOptions,
     private readonly hooks: ChannelHooks,
   ) {
+    for (const d of opts.existingDirs ?? []) this.makeDirs(d);
     const timeline = opts.timeline;
     if (opts.answered) this.answeredAt = 0;
     if (timeline?.from === 'connect' || opts.answered) this.schedule(0);
@@ -552,6 +563,10 @@ export class ChannelModel {
         return this.applicationResponse;
       case 'record_session':
         this.vars.record_session_path = arg;
+        this.makeDirs(posixDirname(arg));
+        return this.applicationResponse;
+      case 'mkdir':
+        this.makeDirs(arg.trim());
         return this.applicationResponse;
       case 'hangup':
         this.hangup(arg.trim() || 'NORMAL_CLEARING');
@@ -762,15 +777,32 @@ export class ChannelModel {
     }
   }
 
-  /** `record <path> <max s> …` (voicemail): the caller speaks, then is silent; `#` ends it. */
+  /** A folder and its parents now exist (M11: switch_dir_make_recursive). */
+  private makeDirs(dir: string): void {
+    for (let d = dir; d !== '/' && d !== '.' && d !== ''; d = posixDirname(d)) this.dirs.add(d);
+  }
+
+  /**
+   * `record <path> <max s> <threshold> <silence hits>` (voicemail): the caller speaks, then is
+   * silent; `#` ends it. With a threshold, <silence hits> SECONDS of silence end it
+   * (switch_ivr_record_file: silence_hits = samplerate × hits / samples per frame, 3 when 0;
+   * outbound-plain-missing-file-no-digits-record-silence: `record … 6 200 2` lasted 2.000 s);
+   * without one, max seconds. record_seconds here is the speech only.
+   */
   private async recordMessage(arg: string): Promise<void> {
-    const maxS = Number(arg.split(' ')[1] ?? 0) || 3600;
+    const [file = '', max, threshold, hits] = arg.split(' ');
+    if (!this.dirs.has(posixDirname(file))) {
+      // M11: the file cannot be opened; switch_ivr_record_file hangs the channel up.
+      this.hangup('DESTINATION_OUT_OF_ORDER');
+      return;
+    }
+    const maxS = Number(max ?? 0) || 3600;
     const speakS = Math.min(this.opts.recordSeconds ?? 3, maxS);
+    const silenceS = Number(threshold ?? 0) > 0 ? Number(hits ?? 0) || 3 : Infinity;
     const started = this.clock.now();
     const terms = this.terminators();
     this.flushQueue();
-    // Five silent frames end a message once the caller stops speaking.
-    const r = await this.wait(started + speakS * 1000 + 5 * FRAME_MS, (k) => {
+    const r = await this.wait(started + Math.min(maxS, speakS + silenceS) * 1000, (k) => {
       if (terms.includes(k.key)) return true;
       this.fate(k, 'dropped');
       return false;

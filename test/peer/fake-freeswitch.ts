@@ -86,6 +86,8 @@ export interface CallScript {
   missingFiles?: string[];
   /** Every file under these directories is missing (a PROMPTS_DIR that does not exist). */
   missingDirs?: string[];
+  /** Folders that exist before the call: `record` needs its folder (M11). */
+  existingDirs?: string[];
   /** Destroy the socket abruptly when this application starts. */
   dropSocketOnApp?: string;
   /** The caller hangs up as this application starts (an event, where callerHangsUpAfterMs is a time). */
@@ -304,6 +306,7 @@ class FakeCall {
       defaultPromptMs: toFs(script.playbackMs ?? 5),
       missingFiles: script.missingFiles,
       missingDirs: script.missingDirs,
+      existingDirs: script.existingDirs,
       recordSeconds: script.recordSeconds,
       planFor: (n) => this.planFor(n),
       toFs,

@@ -6,7 +6,7 @@
  * Arguments are built by the same functions EslCallChannel uses, so they pass the same guards.
  */
 import { randomUUID } from 'node:crypto';
-import { multisetArgument, playAndGetDigitsArgument, recordArgument } from '../../src/esl/call-channel';
+import { multisetArgument, playAndGetDigitsArgument, recordArgument, recordFolder } from '../../src/esl/call-channel';
 import type { BridgeOutcome, CallChannel, DigitCollection, DigitResult, PlayEnd, PlayOptions } from '../../src/esl/channel';
 import { CallHungUpError } from '../../src/esl/errors';
 import { identifier, mediaPath, promptPath } from '../../src/esl/safe';
@@ -19,6 +19,8 @@ export interface ScriptedOptions {
   defaultPromptMs?: number;
   missingFiles?: string[];
   missingDirs?: string[];
+  /** Folders that exist before the call: `record` needs its folder (M11). */
+  existingDirs?: string[];
   legs?: Record<string, LegPlan>;
   defaultLeg?: LegPlan;
   recordSeconds?: number;
@@ -61,6 +63,7 @@ export class ScriptedChannel implements CallChannel {
       defaultPromptMs: opts.defaultPromptMs ?? 3000,
       missingFiles: opts.missingFiles,
       missingDirs: opts.missingDirs,
+      existingDirs: opts.existingDirs,
       recordSeconds: opts.recordSeconds,
       planFor: (n) => opts.legs?.[n] ?? opts.defaultLeg ?? { result: 'no_answer' },
       // Leg plans here are FreeSWITCH ms already.
@@ -158,6 +161,8 @@ export class ScriptedChannel implements CallChannel {
   }
 
   async record(path: string, maxS: number, silenceThreshold: number, silenceHits: number): Promise<number> {
+    // As EslCallChannel.record: the folder first (M11).
+    await this.run('mkdir', recordFolder(path));
     const { vars } = await this.run('record', recordArgument(path, maxS, silenceThreshold, silenceHits));
     return Number(vars.record_seconds ?? 0);
   }

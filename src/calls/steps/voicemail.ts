@@ -8,7 +8,7 @@ import type { Call } from '../call';
 import { systemPrompt } from '../prompt-player';
 import { mediaFilePath } from './media-path';
 
-/** Longest message, and the silence that ends one (FreeSWITCH record's energy threshold, hits). */
+/** Longest message, and the silence that ends one (FreeSWITCH record's energy threshold, and seconds below it). */
 export const VOICEMAIL_MAX_S = 120;
 const SILENCE_THRESHOLD = 200;
 const SILENCE_HITS = 5;

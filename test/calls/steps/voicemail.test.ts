@@ -20,9 +20,24 @@ t.test('a message recorded and kept, # ends it early', async (t) => {
   t.equal(call.facts.outcome, 'voicemail');
   const rec = channel.apps.find((a) => a.app === 'record')!;
   t.match(rec.arg, /^\/rec\/\d+\/\d{4}-\d{2}-\d{2}\/[0-9a-f-]{36}-vm\.wav 120 200 5$/);
+  // record makes no folder and hangs up on a file it cannot open (M11): the day's folder comes first.
+  const names = channel.apps.map((a) => a.app);
+  t.equal(channel.apps[names.indexOf('record') - 1]?.app, 'mkdir', 'mkdir right before record');
+  t.equal(channel.apps[names.indexOf('record') - 1]?.arg, rec.arg.split(' ')[0].replace(/\/[^/]+$/, ''), 'of the message\'s folder');
   const row: { duration_s: number; tenant_id: number } | undefined = await world.knex('voicemails').where({ call_uuid: channel.uuid }).first('duration_s', 'tenant_id');
   t.equal(row?.tenant_id, tenantId);
   t.equal(Number(row?.duration_s), Math.floor((25_000 - rec.startedAt) / 1000), 'recorded until the #');
+});
+
+t.test('without its folder, record hangs the caller up (M11): the stand-in holds FreeSWITCH to it', async (t) => {
+  const world = await stepWorld(t);
+  await vmTenant(world);
+  const { channel } = await stepCall(world, '4001010005', { recordSeconds: 5 });
+  // Straight to the application, as the daemon wrote it before it made the folder first.
+  const run = (channel as unknown as { run(app: string, arg: string): Promise<unknown> }).run.bind(channel);
+  await run('record', '/rec/1/2026-12-03/x-vm.wav 120 200 5');
+  t.ok(channel.hungUp, 'hung up');
+  t.equal(channel.model.hangupCause, 'DESTINATION_OUT_OF_ORDER');
 });
 
 t.test('a caller who hangs up during the greeting leaves nothing', async (t) => {
