@@ -11,8 +11,9 @@ import { dbKind, fromDbTimestamp, toDbTimestamp } from '../db/connect';
 import type { Outcome } from '../metrics';
 import type { Tenant } from '../snapshot/types';
 
-export type NotifyChannel = 'sms' | 'email';
-export const NOTIFY_CHANNELS = ['sms', 'email'] as const satisfies readonly NotifyChannel[];
+import { type NotifyChannel, notifyTarget } from './target';
+
+export { NOTIFY_CHANNELS, notifyTarget, type NotifyChannel } from './target';
 
 /** What the dispatcher sends; stored as JSON text in notifications.payload. */
 export interface MissedCallPayload {
@@ -53,19 +54,6 @@ export function isMissedCall(cdr: Pick<CdrRecord, 'outcome' | 'group_id'>): bool
     default:
       return false;
   }
-}
-
-const EMAIL = /^[^\s@<>()[\],;:"\\]{1,64}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$/;
-const PHONE = /^\+?[0-9]{5,20}$/;
-
-/** tenants.missed_call_notify → where to send: a phone number (sms), an e-mail address, or nothing. */
-export function notifyTarget(value: string | null): { channel: NotifyChannel; recipient: string } | null {
-  if (value === null) return null;
-  const trimmed = value.trim();
-  if (trimmed.length <= 254 && EMAIL.test(trimmed)) return { channel: 'email', recipient: trimmed };
-  const phone = trimmed.replace(/[\s-]/g, ''); // DBAs type 139-1234-5678 or 139 1234 5678
-  if (PHONE.test(phone)) return { channel: 'sms', recipient: phone };
-  return null;
 }
 
 /** The payload for one missed call (pure). */

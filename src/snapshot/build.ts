@@ -8,8 +8,9 @@
  * missing one, does not hold). What then happens is ledger.ts's business: a row edited into a bad
  * state keeps its last good version (`lastGood`, the rows in force at the previous build), a row
  * that was never valid is skipped, and the children of a skipped row are reported once, with it.
- * A broken optional link (a group's failover, a tenant's operator group, prompt or business-hours
- * schedule) is ignored and reported, the row stays in force.
+ * A broken optional link (a group's failover, a tenant's operator group, prompt, business-hours
+ * schedule, or a missed-call notice address nothing can be sent to) is ignored and reported, the
+ * row stays in force.
  *
  * Tables are taken parents first: tenants, prompts, access numbers, groups and their destinations,
  * schedules, the tenants' links, holidays, filters, rates, extensions, IVR (options name groups,
@@ -17,6 +18,7 @@
  */
 import { parseScheduleSlot, ScheduleSyntaxError, type ScheduleSlot } from '../domain/schedule';
 import { parseRegionTokens } from '../domain/geo';
+import { notifyTarget } from '../notify/target';
 import { Ledger, type Problem } from './ledger';
 import { readAccessNumber, readDestination, readGroup, readPrompt, readRate, readRule, readTenant } from './readers';
 import { RowError, RowReader, type Row } from './rows';
@@ -149,33 +151,36 @@ function linkTenants(
   ctx: { groups: ReadonlyMap<number, DestinationGroup>; prompts: ReadonlyMap<number, Prompt>; schedules: ReadonlyMap<number, TenantSchedule> },
 ): void {
   const { groups, prompts, schedules } = ctx;
-  const badLinks = (t: Tenant): Array<{ column: keyof typeof LINKS; value: number; what: string }> => {
-    const out: Array<{ column: keyof typeof LINKS; value: number; what: string }> = [];
-    if (t.operatorGroupId !== null && groups.get(t.operatorGroupId)?.tenantId !== t.id) out.push({ column: 'operator_group_id', value: t.operatorGroupId, what: 'a destination group' });
+  type BadLink = { column: keyof typeof LINKS; value: number | string; reason: string };
+  const badLinks = (t: Tenant): BadLink[] => {
+    const out: BadLink[] = [];
+    const notOurs = (column: keyof typeof LINKS, value: number, what: string): void => void out.push({ column, value, reason: `${column} ${value} is not ${what} of this tenant` });
+    if (t.operatorGroupId !== null && groups.get(t.operatorGroupId)?.tenantId !== t.id) notOurs('operator_group_id', t.operatorGroupId, 'a destination group');
     for (const column of ['welcome_prompt_id', 'after_hours_prompt_id', 'ringback_prompt_id', 'blocked_prompt_id'] as const) {
       const value = t[LINKS[column]];
       const prompt = prompts.get(value ?? -1);
-      if (value !== null && !(prompt !== undefined && (prompt.tenantId === null || prompt.tenantId === t.id))) out.push({ column, value, what: 'a system prompt or a prompt' });
+      if (value !== null && !(prompt !== undefined && (prompt.tenantId === null || prompt.tenantId === t.id))) notOurs(column, value, 'a system prompt or a prompt');
     }
-    if (t.businessHoursScheduleId !== null && schedules.get(t.businessHoursScheduleId)?.tenantId !== t.id) {
-      out.push({ column: 'business_hours_schedule_id', value: t.businessHoursScheduleId, what: 'a schedule' });
+    if (t.businessHoursScheduleId !== null && schedules.get(t.businessHoursScheduleId)?.tenantId !== t.id) notOurs('business_hours_schedule_id', t.businessHoursScheduleId, 'a schedule');
+    // Where missed-call notices go: a value the queue cannot use sent none, silently, for as long as it stood.
+    if (t.missedCallNotify !== null && notifyTarget(t.missedCallNotify) === null) {
+      out.push({ column: 'missed_call_notify', value: t.missedCallNotify, reason: `missed_call_notify ${JSON.stringify(t.missedCallNotify)} is neither a phone number nor an e-mail address: no missed-call notice could be sent` });
     }
     return out;
   };
   for (const [id, tenant] of tenants) {
     const bad = badLinks(tenant);
     if (bad.length === 0) continue;
-    const reason = (b: (typeof bad)[number]): string => `${b.column} ${b.value} is not ${b.what} of this tenant`;
     const last = ledger.lastGoodOf('tenants', id);
     const previous = last ? readLast(readTenant, last) : null;
     if (last && previous && badLinks(previous).length === 0) {
-      ledger.useLastGood('tenants', id, last, { kind: 'value', column: bad[0].column, value: bad[0].value, reason: reason(bad[0]) });
+      ledger.useLastGood('tenants', id, last, { kind: 'value', column: bad[0].column, value: bad[0].value, reason: bad[0].reason });
       tenants.set(id, previous);
       continue;
     }
     const fixed: Record<string, null> = {};
     for (const b of bad) {
-      ledger.linkIgnored('tenants', id, b.column, b.value, `${reason(b)}; the link is ignored`);
+      ledger.linkIgnored('tenants', id, b.column, b.value, `${b.reason}; the link is ignored`);
       fixed[LINKS[b.column]] = null;
     }
     tenants.set(id, { ...tenant, ...fixed });
@@ -189,6 +194,7 @@ const LINKS = {
   ringback_prompt_id: 'ringbackPromptId',
   blocked_prompt_id: 'blockedPromptId',
   business_hours_schedule_id: 'businessHoursScheduleId',
+  missed_call_notify: 'missedCallNotify',
 } as const;
 
 /** A last good row read again (it passed before; the reader is pure, but a bug must not throw here). */

@@ -127,6 +127,25 @@ t.test("tenants.blocked_prompt_id and business_hours_schedule_id must stay insid
   t.match(next.rejected.find((f) => f.id === 1), { table: 'tenants', status: 'last_good', column: 'business_hours_schedule_id' });
 });
 
+t.test('tenants.missed_call_notify that is neither a phone nor an e-mail address is reported, not silently unused', async (t) => {
+  const raw = goodRaw();
+  raw.tenants.push(
+    tenantRow(3, { missed_call_notify: 'boss@acme' }), // no top-level domain: the queue sends nothing
+    tenantRow(4, { missed_call_notify: '139-1234-5678' }), // as DBAs type phones: usable
+    tenantRow(5, { missed_call_notify: 'boss@acme.com.cn' }),
+  );
+  const s = buildSnapshot(raw, 1, WHEN);
+  t.match(s.rejected, [{ table: 'tenants', id: 3, status: 'link_ignored', column: 'missed_call_notify', value: '"boss@acme"', reason: /neither a phone number nor an e-mail address/ }]);
+  t.equal(s.rejected.length, 1, 'the usable ones are not reported');
+  t.same([3, 4, 5].map((id) => s.tenants.get(id)?.missedCallNotify), [null, '139-1234-5678', 'boss@acme.com.cn'], 'tenant 3 stays in force, without notices');
+  // Edited from a good address into a typo: the good one stays in force.
+  const edited = structuredClone(raw);
+  edited.tenants[4] = { ...edited.tenants[4], missed_call_notify: 'boss@acme,com.cn', updated_at: '2026-11-21 08:05:00.000' };
+  const next = buildSnapshot(edited, 2, WHEN, s.lastGood);
+  t.equal(next.tenants.get(5)?.missedCallNotify, 'boss@acme.com.cn');
+  t.match(next.rejected.find((f) => f.id === 5), { status: 'last_good', column: 'missed_call_notify' });
+});
+
 t.test("an empty string in an optional number column means NULL, as it does in a text column", async (t) => {
   // SQLite keeps '' in an INTEGER column: what a SQLite editor writes when a DBA clears a cell.
   const raw = goodRaw();
