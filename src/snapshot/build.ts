@@ -26,7 +26,7 @@ import { buildWidgets } from './widgets';
 import {
   CONFIG_TABLES, FILTER_KINDS, FILTER_LISTS, IVR_ACTIONS,
   type AccessNumber, type ConfigSnapshot, type Destination, type DestinationGroup, type Extension,
-  type IvrMenu, type IvrOption, type Prompt, type Rate, type RoutingRule, type RowsByTable, type Tenant,
+  type IvrAction, type IvrMenu, type IvrOption, type Prompt, type Rate, type RoutingRule, type RowsByTable, type RuleAction, type Tenant,
   type TenantFilters, type TenantSchedule,
 } from './types';
 
@@ -93,7 +93,7 @@ export function buildSnapshot(raw: RawTables, version: number, loadedAt: Date, l
 
   const rulesByTenant = new Map<number, RoutingRule[]>();
   const accessNumberTenant = new Map([...accessNumbers.values()].map((a) => [a.id, a.tenantId]));
-  ledger.table('routing_rules', readRule, (rule) => ruleProblem(ledger, rule, { tenantOwner, groups, prompts, accessNumberTenant, schedules, menus }), (rule) => {
+  ledger.table('routing_rules', readRule, (rule) => ruleProblem(ledger, rule, { tenantOwner, groups, prompts, accessNumberTenant, schedules, menus, extensionsByTenant }), (rule) => {
     const list = rulesByTenant.get(rule.tenantId) ?? [];
     list.push(rule);
     rulesByTenant.set(rule.tenantId, list);
@@ -357,7 +357,7 @@ function buildMenus(
     digits: r.text('digits', { pattern: /^[0-9*#]{1,16}$/, what: 'keypad digits' }),
     action: r.oneOf('action', IVR_ACTIONS),
     targetId: r.intOrNull('target_id', { min: 1 }),
-  }), (o) => ledger.owner('menu_id', 'ivr_menus', o.menuId, menus.has(o.menuId)) ?? optionTargetProblem(ledger, o, menus.get(o.menuId)!.tenantId, { ...ctx, menus }) ?? (options.get(o.menuId)?.has(o.digits)
+  }), (o) => ledger.owner('menu_id', 'ivr_menus', o.menuId, menus.has(o.menuId)) ?? targetProblem(ledger, o.action, o.targetId, menus.get(o.menuId)!.tenantId, { ...ctx, menus }, 'option') ?? (options.get(o.menuId)?.has(o.digits)
     ? { kind: 'value', column: 'digits', value: o.digits, reason: `digits ${o.digits} already used in menu ${o.menuId}` }
     : null), (o) => {
     options.set(o.menuId, (options.get(o.menuId) ?? new Map<string, IvrOption>()).set(o.digits, o));
@@ -367,29 +367,30 @@ function buildMenus(
   return out;
 }
 
+/** What a rule's or an option's target_id is checked against. */
+interface TargetContext {
+  prompts: ReadonlyMap<number, Prompt>;
+  groups: ReadonlyMap<number, DestinationGroup>;
+  menus: ReadonlyMap<number, Omit<IvrMenu, 'options'>>;
+  extensionsByTenant: ReadonlyMap<number, ReadonlyMap<string, Extension>>;
+}
+
 /**
- * An option's target_id, as the action needs it (plan.ts toAction): a group or a menu of the
- * menu's tenant (required), an extension of it (NULL: the caller dials one / the tenant's box), a
- * prompt of it or a system prompt (NULL: the system one). Another tenant's row would put callers
- * through to another company; a missing one fails only when a caller keys the option.
+ * A routing rule's or an IVR option's target_id, as its action needs it (plan.ts toAction, the
+ * same actions): a group or a menu of the tenant (required); an extension of it (NULL: the caller
+ * dials one / the tenant's own box); a prompt of it or a system prompt (an option's NULL: the
+ * system goodbye; a rule's announce must name one). Another tenant's row would put callers through
+ * to another company, and its voicemails into another company's box; a missing one fails only when
+ * a caller reaches it.
  */
-function optionTargetProblem(
-  ledger: Ledger,
-  o: IvrOption,
-  t: number,
-  ctx: {
-    prompts: ReadonlyMap<number, Prompt>;
-    groups: ReadonlyMap<number, DestinationGroup>;
-    menus: ReadonlyMap<number, Omit<IvrMenu, 'options'>>;
-    extensionsByTenant: ReadonlyMap<number, ReadonlyMap<string, Extension>>;
-  },
-): Problem | null {
+function targetProblem(ledger: Ledger, action: RuleAction | IvrAction, targetId: number | null, t: number, ctx: TargetContext, from: 'rule' | 'option'): Problem | null {
   const target = (table: string, ok: boolean, what: string): Problem | null =>
-    ledger.ref('target_id', table, o.targetId, ok, `target_id ${o.targetId} is not ${what}`);
-  const id = o.targetId;
-  switch (o.action) {
+    ledger.ref('target_id', table, targetId, ok, `target_id ${targetId} is not ${what}`);
+  const id = targetId;
+  switch (action) {
     case 'group':
       return target('destination_groups', id !== null && ctx.groups.get(id)?.tenantId === t, `a destination group of tenant ${t}`);
+    case 'ivr':
     case 'menu':
       return target('ivr_menus', id !== null && ctx.menus.get(id)?.tenantId === t, `an IVR menu of tenant ${t}`);
     case 'extension':
@@ -397,16 +398,17 @@ function optionTargetProblem(
       return target('extensions', id === null || [...(ctx.extensionsByTenant.get(t)?.values() ?? [])].some((e) => e.id === id), `an extension of tenant ${t}`);
     case 'announce': {
       const prompt = id === null ? undefined : ctx.prompts.get(id);
-      return target('prompts', id === null || (prompt !== undefined && (prompt.tenantId === null || prompt.tenantId === t)), `a prompt of tenant ${t} or a system prompt`);
+      return target('prompts', (id === null && from === 'option') || (prompt !== undefined && (prompt.tenantId === null || prompt.tenantId === t)), `a prompt of tenant ${t} or a system prompt`);
     }
     case 'switchboard':
     case 'operator':
     case 'repeat':
     case 'hangup':
+    case 'reject':
       return null;
     default: {
-      const never: never = o.action;
-      throw new Error(`unhandled IVR action ${String(never)}`);
+      const never: never = action;
+      throw new Error(`unhandled action ${String(never)}`);
     }
   }
 }
@@ -455,6 +457,7 @@ function ruleProblem(
     accessNumberTenant: ReadonlyMap<number, number>;
     schedules: ReadonlyMap<number, TenantSchedule>;
     menus: ReadonlyMap<number, IvrMenu>;
+    extensionsByTenant: ReadonlyMap<number, ReadonlyMap<string, Extension>>;
   },
 ): Problem | null {
   const owner = ctx.tenantOwner(rule.tenantId);
@@ -472,24 +475,5 @@ function ruleProblem(
     if (invalid.length > 0) return { kind: 'value', column: 'regions', value, reason: `regions: ${invalid.map((x) => JSON.stringify(x)).join(', ')} is not a province, city, area code or CN-xx token` };
     if (rule.regions.length === 0) return { kind: 'value', column: 'regions', value, reason: 'regions is set but lists no token (NULL means anywhere)' };
   }
-  const target = (table: string, ok: boolean, what: string): Problem | null =>
-    ledger.ref('target_id', table, rule.targetId, ok, `target_id ${rule.targetId} is not ${what}`);
-  switch (rule.action) {
-    case 'group':
-      return target('destination_groups', rule.targetId !== null && ctx.groups.get(rule.targetId)?.tenantId === t, `a destination group of tenant ${t}`);
-    case 'announce': {
-      const prompt = rule.targetId === null ? undefined : ctx.prompts.get(rule.targetId);
-      return target('prompts', prompt !== undefined && (prompt.tenantId === null || prompt.tenantId === t), `a prompt of tenant ${t} or a system prompt`);
-    }
-    case 'ivr':
-      return target('ivr_menus', rule.targetId !== null && ctx.menus.get(rule.targetId)?.tenantId === t, `an IVR menu of tenant ${t}`);
-    case 'switchboard':
-    case 'voicemail':
-    case 'reject':
-      return null;
-    default: {
-      const never: never = rule.action;
-      throw new Error(`unhandled rule action ${String(never)}`);
-    }
-  }
+  return targetProblem(ledger, rule.action, rule.targetId, t, ctx, 'rule');
 }

@@ -6,7 +6,7 @@ import { callerNumber } from '../../src/domain/caller-number';
 import type { CallerGeo } from '../../src/domain/geo';
 import { screenCaller } from '../../src/domain/screening';
 import { buildSnapshot, NO_FILTERS } from '../../src/snapshot/build';
-import { goodRaw, tenantRow } from './fixtures';
+import { goodRaw, ruleRow, tenantRow } from './fixtures';
 
 const WHEN = new Date('2026-11-21T08:00:00.000Z');
 
@@ -144,6 +144,21 @@ t.test('tenants.missed_call_notify that is neither a phone nor an e-mail address
   const next = buildSnapshot(edited, 2, WHEN, s.lastGood);
   t.equal(next.tenants.get(5)?.missedCallNotify, 'boss@acme.com.cn');
   t.match(next.rejected.find((f) => f.id === 5), { status: 'last_good', column: 'missed_call_notify' });
+});
+
+t.test("a voicemail rule's target_id must be an extension of the rule's tenant, as an option's is", async (t) => {
+  const raw = goodRaw();
+  raw.extensions = [{ id: 7, tenant_id: 1, ext: '801' }, { id: 8, tenant_id: 2, ext: '801' }];
+  raw.routing_rules.push(
+    ruleRow(1001, 1, { priority: 20, action: 'voicemail', target_id: 7 }), // its own extension's box
+    ruleRow(1002, 1, { priority: 30, action: 'voicemail', target_id: null }), // the tenant's box
+    ruleRow(1003, 1, { priority: 40, action: 'voicemail', target_id: 8 }), // tenant 2's extension: messages in Beta's box
+    ruleRow(1004, 1, { priority: 50, action: 'voicemail', target_id: 10 }), // a leftover group id
+  );
+  const s = buildSnapshot(raw, 1, WHEN);
+  t.same(s.rejected.map((f) => [f.table, f.id, f.column]), [['routing_rules', 1003, 'target_id'], ['routing_rules', 1004, 'target_id']]);
+  t.match(s.rejected[0], { reason: /target_id 8 is not an extension of tenant 1/ });
+  t.same((s.rulesByTenant.get(1) ?? []).map((r) => r.id).sort(), [1000, 1001, 1002], 'the good rules stay in force');
 });
 
 t.test("an empty string in an optional number column means NULL, as it does in a text column", async (t) => {
