@@ -71,16 +71,24 @@ export class RowReader {
     return n;
   }
 
-  /** NULL, or blank text as in textOrNull (SQLite keeps '' in an INTEGER column: a cleared cell), is null. */
-  intOrNull(column: string, opts: { min?: number; max?: number } = {}): number | null {
+  /**
+   * NULL, or blank text (SQLite keeps '' in a numeric column: what an editor writes for a cleared
+   * cell): the value is absent, as in textOrNull.
+   */
+  private isBlank(column: string): boolean {
     const v = this.raw(column);
-    return this.isNullOrMissing(column) || (typeof v === 'string' && v.trim() === '') ? null : this.int(column, opts);
+    return this.isNullOrMissing(column) || (typeof v === 'string' && v.trim() === '');
   }
 
-  /** 0/1 flags (also true/false from drivers that map TINYINT(1)). */
+  /** A whole number, or null when the cell is NULL or blank. */
+  intOrNull(column: string, opts: { min?: number; max?: number } = {}): number | null {
+    return this.isBlank(column) ? null : this.int(column, opts);
+  }
+
+  /** 0/1 flags (also true/false from drivers that map TINYINT(1)); a NULL or blank cell is `fallback` when there is one. */
   flag(column: string, fallback?: boolean): boolean {
     const v = this.raw(column);
-    if ((v === null || v === undefined) && fallback !== undefined) return fallback;
+    if (this.isBlank(column) && fallback !== undefined) return fallback;
     if (v === 1 || v === true || v === '1') return true;
     if (v === 0 || v === false || v === '0') return false;
     throw this.fail(column, 'must be 0 or 1');
@@ -107,8 +115,9 @@ export class RowReader {
     return s as T;
   }
 
+  /** An amount of money, or null when the cell is NULL or blank. */
   moneyOrNull(column: string): Money | null {
-    if (this.isNullOrMissing(column)) return null;
+    if (this.isBlank(column)) return null;
     try {
       return parseMoney(this.raw(column));
     } catch {
