@@ -8,7 +8,7 @@
  * bounding it (`to` exclusive), for range queries on cdrs.started_at.
  */
 import { DateTime } from 'luxon';
-import { isValidTimeZone } from './timezone';
+import { isValidTimeZone, legacyZoneAlias } from './timezone';
 
 export type PeriodKind = 'day' | 'month';
 export const PERIOD_KINDS: readonly PeriodKind[] = ['day', 'month'];
@@ -27,9 +27,14 @@ export interface Period {
   readonly to: Date;
 }
 
-/** The zone to use for a tenants.timezone value: itself when valid, else the default. */
+/**
+ * The zone to use for a tenants.timezone value read live (caps, reports, spend guards): itself
+ * when valid, else the default; an old abbreviation the runtime reads as another zone (CST:
+ * America/Chicago) is the default too, as the snapshot takes it (build.ts linkTenants).
+ */
 export function tenantZone(zone: string | null | undefined): string {
-  return typeof zone === 'string' && zone.trim() !== '' && isValidTimeZone(zone.trim()) ? zone.trim() : DEFAULT_TIMEZONE;
+  const z = typeof zone === 'string' ? zone.trim() : '';
+  return z !== '' && isValidTimeZone(z) && legacyZoneAlias(z) === null ? z : DEFAULT_TIMEZONE;
 }
 
 function unit(kind: PeriodKind): 'day' | 'month' {

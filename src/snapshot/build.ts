@@ -19,6 +19,8 @@
 import { parseScheduleSlot, ScheduleSyntaxError, type ScheduleSlot } from '../domain/schedule';
 import { parseRegionTokens } from '../domain/geo';
 import { notifyTarget } from '../notify/target';
+import { DEFAULT_TIMEZONE } from '../domain/periods';
+import { legacyZoneAlias } from '../domain/timezone';
 import { Ledger, type Problem } from './ledger';
 import { readAccessNumber, readDestination, readGroup, readPrompt, readRate, readRule, readTenant } from './readers';
 import { RowError, RowReader, type Row } from './rows';
@@ -151,10 +153,23 @@ function linkTenants(
   ctx: { groups: ReadonlyMap<number, DestinationGroup>; prompts: ReadonlyMap<number, Prompt>; schedules: ReadonlyMap<number, TenantSchedule> },
 ): void {
   const { groups, prompts, schedules } = ctx;
-  type BadLink = { column: keyof typeof LINKS; value: number | string; reason: string };
+  /** A value the tenant cannot use, what it becomes instead (null: no link), and why. */
+  type BadLink = { column: keyof typeof LINKS; value: number | string; reason: string; instead: { value: string | null; said: string } };
+  const IGNORED = { value: null, said: 'the link is ignored' };
   const badLinks = (t: Tenant): BadLink[] => {
     const out: BadLink[] = [];
-    const notOurs = (column: keyof typeof LINKS, value: number, what: string): void => void out.push({ column, value, reason: `${column} ${value} is not ${what} of this tenant` });
+    const notOurs = (column: keyof typeof LINKS, value: number, what: string): void => void out.push({ column, value, reason: `${column} ${value} is not ${what} of this tenant`, instead: IGNORED });
+    // CST, IST … (ICU's old ids): a real zone to the runtime, usually not the one meant (CST is
+    // America/Chicago, not China Standard Time). Kept in force with the default zone, never
+    // skipped: a tenant that already had one must not go out of service with an upgrade.
+    const alias = legacyZoneAlias(t.timezone);
+    if (alias !== null) {
+      out.push({
+        column: 'timezone', value: t.timezone,
+        reason: `timezone ${JSON.stringify(t.timezone)} is an old abbreviation the runtime reads as ${alias}, not a zone name (China Standard Time is Asia/Shanghai)`,
+        instead: { value: DEFAULT_TIMEZONE, said: `${DEFAULT_TIMEZONE}, the default, is used` },
+      });
+    }
     if (t.operatorGroupId !== null && groups.get(t.operatorGroupId)?.tenantId !== t.id) notOurs('operator_group_id', t.operatorGroupId, 'a destination group');
     for (const column of ['welcome_prompt_id', 'after_hours_prompt_id', 'ringback_prompt_id', 'blocked_prompt_id'] as const) {
       const value = t[LINKS[column]];
@@ -164,7 +179,7 @@ function linkTenants(
     if (t.businessHoursScheduleId !== null && schedules.get(t.businessHoursScheduleId)?.tenantId !== t.id) notOurs('business_hours_schedule_id', t.businessHoursScheduleId, 'a schedule');
     // Where missed-call notices go: a value the queue cannot use sent none, silently, for as long as it stood.
     if (t.missedCallNotify !== null && notifyTarget(t.missedCallNotify) === null) {
-      out.push({ column: 'missed_call_notify', value: t.missedCallNotify, reason: `missed_call_notify ${JSON.stringify(t.missedCallNotify)} is neither a phone number nor an e-mail address: no missed-call notice could be sent` });
+      out.push({ column: 'missed_call_notify', value: t.missedCallNotify, reason: `missed_call_notify ${JSON.stringify(t.missedCallNotify)} is neither a phone number nor an e-mail address: no missed-call notice could be sent`, instead: IGNORED });
     }
     return out;
   };
@@ -178,10 +193,10 @@ function linkTenants(
       tenants.set(id, previous);
       continue;
     }
-    const fixed: Record<string, null> = {};
+    const fixed: Record<string, string | null> = {};
     for (const b of bad) {
-      ledger.linkIgnored('tenants', id, b.column, b.value, `${b.reason}; the link is ignored`);
-      fixed[LINKS[b.column]] = null;
+      ledger.linkIgnored('tenants', id, b.column, b.value, `${b.reason}; ${b.instead.said}`);
+      fixed[LINKS[b.column]] = b.instead.value;
     }
     tenants.set(id, { ...tenant, ...fixed });
   }
@@ -195,6 +210,7 @@ const LINKS = {
   blocked_prompt_id: 'blockedPromptId',
   business_hours_schedule_id: 'businessHoursScheduleId',
   missed_call_notify: 'missedCallNotify',
+  timezone: 'timezone',
 } as const;
 
 /** A last good row read again (it passed before; the reader is pure, but a bug must not throw here). */
@@ -357,9 +373,15 @@ function buildMenus(
     digits: r.text('digits', { pattern: /^[0-9*#]{1,16}$/, what: 'keypad digits' }),
     action: r.oneOf('action', IVR_ACTIONS),
     targetId: r.intOrNull('target_id', { min: 1 }),
-  }), (o) => ledger.owner('menu_id', 'ivr_menus', o.menuId, menus.has(o.menuId)) ?? targetProblem(ledger, o.action, o.targetId, menus.get(o.menuId)!.tenantId, { ...ctx, menus }, 'option') ?? (options.get(o.menuId)?.has(o.digits)
+  }), (o) => ledger.owner('menu_id', 'ivr_menus', o.menuId, menus.has(o.menuId)) ?? (options.get(o.menuId)?.has(o.digits)
     ? { kind: 'value', column: 'digits', value: o.digits, reason: `digits ${o.digits} already used in menu ${o.menuId}` }
-    : null), (o) => {
+    : null) ?? targetProblem(ledger, o, menus.get(o.menuId)!.tenantId, { ...ctx, menus }, {
+    kind: 'option',
+    ignore: (reason) => {
+      ledger.linkIgnored('ivr_options', o.id, 'target_id', o.targetId, reason);
+      (o as { targetId: number | null }).targetId = null;
+    },
+  }), (o) => {
     options.set(o.menuId, (options.get(o.menuId) ?? new Map<string, IvrOption>()).set(o.digits, o));
   });
   const out = new Map<number, IvrMenu>();
@@ -380,10 +402,19 @@ interface TargetContext {
  * same actions): a group or a menu of the tenant (required); an extension of it (NULL: the caller
  * dials one / the tenant's own box); a prompt of it or a system prompt (an option's NULL: the
  * system goodbye; a rule's announce must name one). Another tenant's row would put callers through
- * to another company, and its voicemails into another company's box; a missing one fails only when
- * a caller reaches it.
+ * to another company; a missing one fails only when a caller reaches it. A voicemail's box is the
+ * exception: a bad one is ignored (`ignore`: reported, the row in force with target_id NULL, the
+ * tenant's own box), since the caller can still leave the message and the row must not go out of
+ * service, with an upgrade that brought this check, for a box number nothing read.
  */
-function targetProblem(ledger: Ledger, action: RuleAction | IvrAction, targetId: number | null, t: number, ctx: TargetContext, from: 'rule' | 'option'): Problem | null {
+function targetProblem(
+  ledger: Ledger,
+  row: { action: RuleAction | IvrAction; targetId: number | null },
+  t: number,
+  ctx: TargetContext,
+  from: { kind: 'rule' | 'option'; ignore: (reason: string) => void },
+): Problem | null {
+  const { action, targetId } = row;
   const target = (table: string, ok: boolean, what: string): Problem | null =>
     ledger.ref('target_id', table, targetId, ok, `target_id ${targetId} is not ${what}`);
   const id = targetId;
@@ -394,11 +425,13 @@ function targetProblem(ledger: Ledger, action: RuleAction | IvrAction, targetId:
     case 'menu':
       return target('ivr_menus', id !== null && ctx.menus.get(id)?.tenantId === t, `an IVR menu of tenant ${t}`);
     case 'extension':
+      return target('extensions', id === null || isExtensionOf(ctx, t, id), `an extension of tenant ${t}`);
     case 'voicemail':
-      return target('extensions', id === null || [...(ctx.extensionsByTenant.get(t)?.values() ?? [])].some((e) => e.id === id), `an extension of tenant ${t}`);
+      if (id !== null && !isExtensionOf(ctx, t, id)) from.ignore(`target_id ${id} is not an extension of tenant ${t}; the tenant's own box is used`);
+      return null;
     case 'announce': {
       const prompt = id === null ? undefined : ctx.prompts.get(id);
-      return target('prompts', (id === null && from === 'option') || (prompt !== undefined && (prompt.tenantId === null || prompt.tenantId === t)), `a prompt of tenant ${t} or a system prompt`);
+      return target('prompts', (id === null && from.kind === 'option') || (prompt !== undefined && (prompt.tenantId === null || prompt.tenantId === t)), `a prompt of tenant ${t} or a system prompt`);
     }
     case 'switchboard':
     case 'operator':
@@ -411,6 +444,10 @@ function targetProblem(ledger: Ledger, action: RuleAction | IvrAction, targetId:
       throw new Error(`unhandled action ${String(never)}`);
     }
   }
+}
+
+function isExtensionOf(ctx: TargetContext, tenantId: number, extensionId: number): boolean {
+  return [...(ctx.extensionsByTenant.get(tenantId)?.values() ?? [])].some((e) => e.id === extensionId);
 }
 
 function buildExtensions(ledger: Ledger, tenantOwner: TenantOwner): Map<number, Map<string, Extension>> {
@@ -475,5 +512,11 @@ function ruleProblem(
     if (invalid.length > 0) return { kind: 'value', column: 'regions', value, reason: `regions: ${invalid.map((x) => JSON.stringify(x)).join(', ')} is not a province, city, area code or CN-xx token` };
     if (rule.regions.length === 0) return { kind: 'value', column: 'regions', value, reason: 'regions is set but lists no token (NULL means anywhere)' };
   }
-  return targetProblem(ledger, rule.action, rule.targetId, t, ctx, 'rule');
+  return targetProblem(ledger, rule, t, ctx, {
+    kind: 'rule',
+    ignore: (reason) => {
+      ledger.linkIgnored('routing_rules', rule.id, 'target_id', rule.targetId, reason);
+      (rule as { targetId: number | null }).targetId = null;
+    },
+  });
 }

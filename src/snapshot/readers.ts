@@ -5,7 +5,7 @@
  */
 import { formatMoney, MAX_MONEY } from '../domain/money';
 import { exactCallCost } from '../domain/rating';
-import { isValidTimeZone, legacyZoneAlias } from '../domain/timezone';
+import { isValidTimeZone } from '../domain/timezone';
 import { RowError, type RowReader } from './rows';
 import {
   CALL_TYPES, NUMBER_KINDS, RULE_ACTIONS, STRATEGIES, TENANT_STATUSES,
@@ -44,10 +44,6 @@ export function readRate(r: RowReader, maxCallS: number): Rate {
 export function readTenant(r: RowReader): Tenant {
   const timezone = r.textOrNull('timezone') ?? 'Asia/Shanghai';
   if (!isValidTimeZone(timezone)) throw new RowError(`timezone ${JSON.stringify(timezone)} is not an IANA time zone (e.g. Asia/Shanghai)`, 'timezone', r.raw('timezone'));
-  const alias = legacyZoneAlias(timezone);
-  if (alias !== null) {
-    throw new RowError(`timezone ${JSON.stringify(timezone)} is not an IANA time zone but an old abbreviation read as ${alias}; write the zone's name (e.g. Asia/Shanghai)`, 'timezone', r.raw('timezone'));
-  }
   const cap = (column: string) => {
     const m = r.moneyOrNull(column);
     if (m !== null && m < 0) throw r.fail(column, 'must not be negative (NULL = no cap)');

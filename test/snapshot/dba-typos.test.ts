@@ -4,6 +4,7 @@
 import t from 'tap';
 import { callerNumber } from '../../src/domain/caller-number';
 import type { CallerGeo } from '../../src/domain/geo';
+import { tenantZone } from '../../src/domain/periods';
 import { screenCaller } from '../../src/domain/screening';
 import { buildSnapshot, NO_FILTERS } from '../../src/snapshot/build';
 import { goodRaw, ruleRow, tenantRow } from './fixtures';
@@ -58,8 +59,14 @@ t.test("ivr_options.target_id must name a group, menu, extension or prompt of th
   ];
   const s = buildSnapshot(raw, 1, WHEN);
   t.same([...s.menus.get(1)!.options.keys()].sort(), ['0', '1', '2', '3', '4', '5'], 'the good options are in force');
-  t.same([...s.menus.get(2)!.options.keys()], [], 'no option of menu 2 reaches outside tenant 1 or nowhere');
-  t.same(s.rejected.map((f) => [f.table, f.id, f.status, f.column]), [11, 12, 13, 14, 15, 16, 17].map((id) => ['ivr_options', id, 'skipped', 'target_id']), 'each one reported');
+  // A voicemail option with another tenant's box stays, with the tenant's own box: the caller can still leave the message.
+  t.same([...s.menus.get(2)!.options.keys()], ['7'], 'no option of menu 2 reaches outside tenant 1 or nowhere');
+  t.equal(s.menus.get(2)!.options.get('7')?.targetId, null, "option 7 leaves the message in tenant 1's own box");
+  t.same(s.rejected.map((f) => [f.table, f.id, f.status, f.column]), [
+    ...[11, 12, 13, 14, 15, 16].map((id) => ['ivr_options', id, 'skipped', 'target_id']),
+    ['ivr_options', 17, 'link_ignored', 'target_id'],
+  ], 'each one reported');
+  t.match(s.rejected.find((f) => f.id === 17), { reason: /target_id 8 is not an extension of tenant 1; the tenant's own box is used/ });
   t.match(s.rejected.find((f) => f.id === 11), { tenantId: 1, reason: /target_id 20 is not a destination group of tenant 1/ });
   t.match(s.rejected.find((f) => f.id === 12), { reason: /target_id 502 is not a prompt of tenant 1 or a system prompt/ });
   t.match(s.rejected.find((f) => f.id === 13), { reason: /target_id 3 is not an IVR menu of tenant 1/ });
@@ -74,17 +81,21 @@ t.test("ivr_options.target_id must name a group, menu, extension or prompt of th
   t.match(next.rejected.find((f) => f.table === 'ivr_options' && f.id === 1), { status: 'last_good', column: 'target_id' });
 });
 
-t.test('tenants.timezone: "CST" (China Standard Time to a DBA, US Central to ICU) is not an IANA zone', async (t) => {
+t.test('tenants.timezone: "CST" (China Standard Time to a DBA, US Central to ICU) is reported and read as the default zone', async (t) => {
   // `date` on a server in China prints CST, and MySQL's system_time_zone says CST: an easy copy.
   // ICU takes the old Java id CST as America/Chicago, 14 hours off: business hours would open at night.
   const raw = goodRaw();
   raw.tenants.push(tenantRow(3, { timezone: 'CST' }), tenantRow(4, { timezone: 'IST' }), tenantRow(5, { timezone: 'PRC' }), tenantRow(6, { timezone: 'UTC' }), tenantRow(7, { timezone: 'Asia/Chongqing' }));
   const s = buildSnapshot(raw, 1, WHEN);
   t.match(s.rejected, [
-    { table: 'tenants', id: 3, status: 'skipped', column: 'timezone', value: '"CST"', reason: /timezone "CST" is not an IANA time zone.*America\/Chicago/ },
-    { table: 'tenants', id: 4, status: 'skipped', column: 'timezone', value: '"IST"' },
+    { table: 'tenants', id: 3, status: 'link_ignored', column: 'timezone', value: '"CST"', reason: /timezone "CST" is an old abbreviation the runtime reads as America\/Chicago.*Asia\/Shanghai, the default, is used/ },
+    { table: 'tenants', id: 4, status: 'link_ignored', column: 'timezone', value: '"IST"' },
   ]);
   t.equal(s.rejected.length, 2);
+  // Never skipped: a tenant that had CST before this check existed must not go out of service.
+  t.same([3, 4].map((id) => s.tenants.get(id)?.timezone), ['Asia/Shanghai', 'Asia/Shanghai'], 'in force, in the default zone');
+  t.equal(tenantZone('CST'), 'Asia/Shanghai', 'and the live readers (caps, reports, guards) read it the same way');
+  t.equal(tenantZone('Asia/Tokyo'), 'Asia/Tokyo');
   t.same([5, 6, 7].map((id) => s.tenants.get(id)?.timezone), ['PRC', 'UTC', 'Asia/Chongqing'], 'zones of the tz database stay accepted');
 
   // Edited into CST: the last good zone stays in force.
@@ -146,7 +157,7 @@ t.test('tenants.missed_call_notify that is neither a phone nor an e-mail address
   t.match(next.rejected.find((f) => f.id === 5), { status: 'last_good', column: 'missed_call_notify' });
 });
 
-t.test("a voicemail rule's target_id must be an extension of the rule's tenant, as an option's is", async (t) => {
+t.test("a voicemail rule's target_id that is not an extension of the rule's tenant is reported, and the tenant's own box used", async (t) => {
   const raw = goodRaw();
   raw.extensions = [{ id: 7, tenant_id: 1, ext: '801' }, { id: 8, tenant_id: 2, ext: '801' }];
   raw.routing_rules.push(
@@ -156,20 +167,21 @@ t.test("a voicemail rule's target_id must be an extension of the rule's tenant, 
     ruleRow(1004, 1, { priority: 50, action: 'voicemail', target_id: 10 }), // a leftover group id
   );
   const s = buildSnapshot(raw, 1, WHEN);
-  t.same(s.rejected.map((f) => [f.table, f.id, f.column]), [['routing_rules', 1003, 'target_id'], ['routing_rules', 1004, 'target_id']]);
-  t.match(s.rejected[0], { reason: /target_id 8 is not an extension of tenant 1/ });
-  t.same((s.rulesByTenant.get(1) ?? []).map((r) => r.id).sort(), [1000, 1001, 1002], 'the good rules stay in force');
+  t.same(s.rejected.map((f) => [f.table, f.id, f.status, f.column]), [['routing_rules', 1003, 'link_ignored', 'target_id'], ['routing_rules', 1004, 'link_ignored', 'target_id']]);
+  t.match(s.rejected[0], { reason: /target_id 8 is not an extension of tenant 1; the tenant's own box is used/ });
+  // Never out of service for it (it may have stood before this check existed): the tenant's own box.
+  t.same((s.rulesByTenant.get(1) ?? []).map((r) => [r.id, r.targetId]).sort((a, b) => Number(a[0]) - Number(b[0])), [[1000, 10], [1001, 7], [1002, null], [1003, null], [1004, null]]);
 });
 
 t.test("an empty string in an optional number column means NULL, as it does in a text column", async (t) => {
   // SQLite keeps '' in an INTEGER column: what a SQLite editor writes when a DBA clears a cell.
   const raw = goodRaw();
-  raw.tenants.push(tenantRow(3, { operator_group_id: '', welcome_prompt_id: ' ', ring_timeout_s: '', max_calls_day: '', pin: '' }));
+  raw.tenants.push(tenantRow(3, { operator_group_id: '', welcome_prompt_id: ' ', ring_timeout_s: '', max_calls_day: '', pin: '', balance: '', max_spend_day: ' ', record_calls: '', voicemail_enabled: '' }));
   raw.access_numbers.push({ id: 3, number: '4003000003', tenant_id: 3, kind: 'hotline', enabled: 1 });
   raw.routing_rules.push({ id: 3000, tenant_id: 3, access_number_id: '', priority: '', regions: '', schedule_id: '', percent: '', action: 'voicemail', target_id: '', enabled: 1 });
   const s = buildSnapshot(raw, 1, WHEN);
   t.same(s.rejected, [], 'nothing rejected');
-  t.match(s.tenants.get(3), { operatorGroupId: null, welcomePromptId: null, ringTimeoutS: 15, maxCallsDay: null, pin: null });
+  t.match(s.tenants.get(3), { operatorGroupId: null, welcomePromptId: null, ringTimeoutS: 15, maxCallsDay: null, pin: null, balance: null, maxSpendDay: null, recordCalls: false, voicemailEnabled: false });
   t.equal(s.accessNumbers.get('4003000003')?.tenantId, 3, "the tenant's number is in service");
   t.match(s.rulesByTenant.get(3), [{ id: 3000, accessNumberId: null, priority: 100, scheduleId: null, percent: 100, targetId: null }]);
   // A required column stays required.
