@@ -233,7 +233,7 @@ export class CdrWriter {
     } catch (err) {
       const column = requiredColumnNotWritten(err, items.map((i) => i.record));
       if (column !== null) {
-        this.log.error({ column, err: describeError(err), spooled: this.depth }, `cdrs.${column} is NOT NULL without a default and the daemon does not write it: CDRs kept in spool until a DBA gives it a default or allows NULL`);
+        this.log.error({ column, err: describeError(err), spooled: this.depth }, `column ${column} (of cdrs, or of tenant_usage, tenants or notifications, written with them) is NOT NULL without a default and the daemon does not write it: CDRs kept in spool until a DBA gives it a default or allows NULL`);
         return false;
       }
       if (!isDataError(err)) {
@@ -257,11 +257,9 @@ export class CdrWriter {
   private async finish(segments: SegmentState[]): Promise<void> {
     while (segments.length > 0 && segments[0].open === 0) {
       const s = segments.shift() as SegmentState;
-      for (const r of s.refused) {
-        this.log.error({ reason: r.reason, line: r.line.slice(0, 200) }, 'CDR refused; quarantined in the spool directory');
-        this.spool.quarantine(r.line, r.reason);
-        this.metrics.cdrsQuarantined.inc();
-      }
+      for (const r of s.refused) this.log.error({ reason: r.reason, line: r.line.slice(0, 200) }, 'CDR refused; quarantined in the spool directory');
+      this.spool.quarantine(s.refused);
+      this.metrics.cdrsQuarantined.inc(s.refused.length);
       await fsp.unlink(s.path);
       this.depth = Math.max(0, this.depth - s.lines);
       this.metrics.cdrSpoolDepth.set(this.depth);
