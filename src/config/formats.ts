@@ -54,7 +54,8 @@ export function registerFormats(): void {
   // FS_ESL_PASSWORD goes out as "auth <password>": a CR or LF would end that command early.
   // freeswitch/vars_hotline.xml ships the placeholder CHANGE_ME_hotline_esl_password, which
   // FreeSWITCH takes as the real password (mod_event_socket.c config() only replaces an empty
-  // one) and which is public in this repository: refused, so an unchanged node fails at start-up.
+  // one) and which is public in this repository: refused here, so a daemon given it fails at
+  // start-up. FreeSWITCH itself still serves it until vars_hotline.xml is changed (README).
   convict.addFormat({
     name: 'esl-password',
     validate(value: unknown) {

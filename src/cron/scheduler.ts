@@ -73,7 +73,8 @@ const DEFAULT_LEASE_MS = 5 * 60_000;
 /**
  * Clock differences between daemons up to this are skew (each tick still runs once); a lease row
  * further ahead than this comes from a clock that has since been stepped back, and is ignored. (A
- * daemon whose clock stays this far ahead makes the jobs run on both time lines: twice, not never.)
+ * daemon whose clock stays this far ahead makes the jobs run on both time lines: twice, not never,
+ * and a run of one may overlap a run of the other.)
  */
 export const CLOCK_STEP_MS = 60 * 60_000;
 
