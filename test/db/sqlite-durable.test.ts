@@ -9,13 +9,13 @@
  * right after the switch to WAL whatever the setting, and the setting in force once a statement
  * has run (2 FULL, 1 NORMAL).
  */
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { createKnex } from '../../src/db/connect';
 import { migrateLatest } from '../../src/db/migrate';
+import { traceChild } from '../helpers/strace';
 
 t.test('the connection runs with synchronous = FULL', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hotline-sync-'));
@@ -29,22 +29,10 @@ t.test('the connection runs with synchronous = FULL', async (t) => {
 t.test('a CDR batch commit syncs the WAL before it returns (strace, which .ci/run installs)', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hotline-sync-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const trace = path.join(dir, 'strace.txt');
-  const register = require.resolve('ts-node/register/transpile-only');
-  const child = path.join(__dirname, 'sqlite-commit-child.ts');
-  // tap's processinfo puts its loader into NODE_OPTIONS of every child: a plain environment.
-  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
-  const run = spawnSync('sh', ['-c', `unset NODE_OPTIONS; exec strace -f -qq -y -o "${trace}" -e trace=openat,fsync,fdatasync "${process.execPath}" -r "${register}" "${child}" "${dir}"`], {
-    encoding: 'utf8',
-    timeout: 60_000,
-    env,
-    cwd: path.join(__dirname, '..', '..'),
-  });
+  const { lines, diagnostics } = traceChild(path.join(__dirname, 'sqlite-commit-child.ts'), dir, ['openat', 'fsync', 'fdatasync']);
   const written = path.join(dir, 'marker-after');
-  const diagnostics = { error: String(run.error ?? ''), status: run.status, stderr: (run.stderr ?? '').slice(0, 500) };
-  if (!t.ok(fs.existsSync(written) && fs.existsSync(trace), 'the child ran under strace to its last marker', diagnostics)) return;
+  if (!t.ok(fs.existsSync(written) && lines.length > 0, 'the child ran under strace to its last marker', diagnostics)) return;
   t.equal(fs.readFileSync(written, 'utf8'), '1', 'the child wrote the CDR');
-  const lines = fs.readFileSync(trace, 'utf8').split('\n');
   const before = lines.findIndex((l) => l.includes('marker-before'));
   const after = lines.findIndex((l) => l.includes('marker-after'));
   t.ok(before >= 0 && after > before, 'both markers traced');
