@@ -19,18 +19,15 @@ export function isValidTimeZone(zone: string): boolean {
 }
 
 /**
- * Ids ICU accepts that are not in the tz database: the old Java three-letter ids, each read as
- * one zone although the letters name several. CST is America/Chicago to ICU but China Standard
- * Time to a DBA who copies it from `date` or MySQL's system_time_zone on a server in China; IST
- * is India, not Ireland or Israel; BST is Dhaka, not British Summer Time.
+ * The old Java id ICU reads as another zone than the one a DBA of this product means: CST is
+ * America/Chicago to ICU but China Standard Time to a DBA who copies it from `date` or MySQL's
+ * system_time_zone on a server in China. The other old three-letter ids (JST Tokyo, PST Los
+ * Angeles, IST India …) are read as the zone most people mean, and earlier releases took them as
+ * such: they stay accepted, so that no tenant's hours move with an upgrade.
  */
-const ICU_LEGACY_IDS = new Set([
-  'ACT', 'AET', 'AGT', 'ART', 'AST', 'BET', 'BST', 'CAT', 'CNT', 'CST', 'CTT', 'EAT', 'ECT',
-  'IET', 'IST', 'JST', 'MIT', 'NET', 'NST', 'PLT', 'PNT', 'PRT', 'PST', 'SST', 'VST',
-]);
+const CHINA_MISREAD = new Map([['CST', 'America/Chicago']]);
 
-/** The zone the runtime would read `zone` as when it is one of those legacy ids (any case); else null. */
+/** The zone the runtime reads `zone` as (any case, spaces around), when it is CST; else null. No Intl call: this is on the charging path. */
 export function legacyZoneAlias(zone: string): string | null {
-  if (!ICU_LEGACY_IDS.has(zone.toUpperCase()) || !isValidTimeZone(zone)) return null;
-  return new Intl.DateTimeFormat('en-US', { timeZone: zone }).resolvedOptions().timeZone;
+  return CHINA_MISREAD.get(zone.trim().toUpperCase()) ?? null;
 }

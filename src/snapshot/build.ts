@@ -267,7 +267,7 @@ function buildHolidays(ledger: Ledger, tenantOwner: TenantOwner) {
   const own = new Map<number, Set<string>>();
   ledger.table('holidays', (r) => ({
     id: r.id,
-    tenantId: r.intOrNull('tenant_id', { min: 1 }),
+    tenantId: r.intOrNull('tenant_id', { min: 1, blank: 'error' }),
     day: r.text('day', { pattern: /^\d{4}-\d{2}-\d{2}$/, what: 'a day YYYY-MM-DD' }),
   }), (h) => (h.tenantId === null ? null : tenantOwner(h.tenantId)), (h) => {
     if (h.tenantId === null) common.add(h.day);
@@ -375,13 +375,7 @@ function buildMenus(
     targetId: r.intOrNull('target_id', { min: 1 }),
   }), (o) => ledger.owner('menu_id', 'ivr_menus', o.menuId, menus.has(o.menuId)) ?? (options.get(o.menuId)?.has(o.digits)
     ? { kind: 'value', column: 'digits', value: o.digits, reason: `digits ${o.digits} already used in menu ${o.menuId}` }
-    : null) ?? targetProblem(ledger, o, menus.get(o.menuId)!.tenantId, { ...ctx, menus }, {
-    kind: 'option',
-    ignore: (reason) => {
-      ledger.linkIgnored('ivr_options', o.id, 'target_id', o.targetId, reason);
-      (o as { targetId: number | null }).targetId = null;
-    },
-  }), (o) => {
+    : null) ?? targetProblem(ledger, o, menus.get(o.menuId)!.tenantId, { ...ctx, menus }, 'option'), (o) => {
     options.set(o.menuId, (options.get(o.menuId) ?? new Map<string, IvrOption>()).set(o.digits, o));
   });
   const out = new Map<number, IvrMenu>();
@@ -403,16 +397,17 @@ interface TargetContext {
  * dials one / the tenant's own box); a prompt of it or a system prompt (an option's NULL: the
  * system goodbye; a rule's announce must name one). Another tenant's row would put callers through
  * to another company; a missing one fails only when a caller reaches it. A voicemail's box is the
- * exception: a bad one is ignored (`ignore`: reported, the row in force with target_id NULL, the
- * tenant's own box), since the caller can still leave the message and the row must not go out of
- * service, with an upgrade that brought this check, for a box number nothing read.
+ * exception, an `ignore` problem: a row edited into a bad one keeps its last good version, any
+ * other stays in force with target_id NULL (the tenant's own box), reported, since the caller can
+ * still leave the message and the row must not go out of service, with an upgrade that brought
+ * this check, for a box number nothing read.
  */
 function targetProblem(
   ledger: Ledger,
   row: { action: RuleAction | IvrAction; targetId: number | null },
   t: number,
   ctx: TargetContext,
-  from: { kind: 'rule' | 'option'; ignore: (reason: string) => void },
+  from: 'rule' | 'option',
 ): Problem | null {
   const { action, targetId } = row;
   const target = (table: string, ok: boolean, what: string): Problem | null =>
@@ -427,11 +422,15 @@ function targetProblem(
     case 'extension':
       return target('extensions', id === null || isExtensionOf(ctx, t, id), `an extension of tenant ${t}`);
     case 'voicemail':
-      if (id !== null && !isExtensionOf(ctx, t, id)) from.ignore(`target_id ${id} is not an extension of tenant ${t}; the tenant's own box is used`);
-      return null;
+      if (id === null || isExtensionOf(ctx, t, id)) return null;
+      return {
+        kind: 'ignore', column: 'target_id', value: id,
+        reason: `target_id ${id} is not an extension of tenant ${t}; the tenant's own box is used`,
+        drop: () => void ((row as { targetId: number | null }).targetId = null),
+      };
     case 'announce': {
       const prompt = id === null ? undefined : ctx.prompts.get(id);
-      return target('prompts', (id === null && from.kind === 'option') || (prompt !== undefined && (prompt.tenantId === null || prompt.tenantId === t)), `a prompt of tenant ${t} or a system prompt`);
+      return target('prompts', (id === null && from === 'option') || (prompt !== undefined && (prompt.tenantId === null || prompt.tenantId === t)), `a prompt of tenant ${t} or a system prompt`);
     }
     case 'switchboard':
     case 'operator':
@@ -512,11 +511,5 @@ function ruleProblem(
     if (invalid.length > 0) return { kind: 'value', column: 'regions', value, reason: `regions: ${invalid.map((x) => JSON.stringify(x)).join(', ')} is not a province, city, area code or CN-xx token` };
     if (rule.regions.length === 0) return { kind: 'value', column: 'regions', value, reason: 'regions is set but lists no token (NULL means anywhere)' };
   }
-  return targetProblem(ledger, rule, t, ctx, {
-    kind: 'rule',
-    ignore: (reason) => {
-      ledger.linkIgnored('routing_rules', rule.id, 'target_id', rule.targetId, reason);
-      (rule as { targetId: number | null }).targetId = null;
-    },
-  });
+  return targetProblem(ledger, rule, t, ctx, 'rule');
 }

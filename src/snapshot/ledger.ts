@@ -22,7 +22,13 @@ export type Problem =
   /** The row's own fault: a value, or a reference to a row that does not exist or is another tenant's. */
   | { readonly kind: 'value'; readonly column: string | null; readonly value: unknown; readonly reason: string }
   /** It names a row (`table` `id`) that exists but is not in force, or a parent that does not exist. */
-  | { readonly kind: 'needs'; readonly column: string; readonly table: string; readonly id: number };
+  | { readonly kind: 'needs'; readonly column: string; readonly table: string; readonly id: number }
+  /**
+   * A link the row can do without (a voicemail's box): a row edited into it keeps its last good
+   * version like any other; otherwise the row stays in force with `drop()` applied to it, reported
+   * `link_ignored`, never skipped.
+   */
+  | { readonly kind: 'ignore'; readonly column: string; readonly value: unknown; readonly reason: string; drop(): void };
 
 type MutableFinding = { -readonly [K in keyof ConfigFinding]: ConfigFinding[K] } & { dependents: Record<string, number> };
 
@@ -96,7 +102,8 @@ export class Ledger {
       return { row, id, last, unchanged: last !== undefined && sameRow(last, row) };
     });
     rows.sort((a, b) => Number(b.unchanged) - Number(a.unchanged) || (a.id ?? Infinity) - (b.id ?? Infinity));
-    const attempt = (row: Row): { ok: true; value: T | null } | { ok: false; problem: Problem } => {
+    type Attempt = { ok: true; value: T | null; ignored?: undefined } | { ok: true; value: T; ignored: Problem & { kind: 'ignore' } } | { ok: false; problem: Problem };
+    const attempt = (row: Row): Attempt => {
       let value: T | null;
       try {
         value = read(new RowReader(row), row);
@@ -106,25 +113,33 @@ export class Ledger {
       }
       if (value === null) return { ok: true, value };
       const problem = check(value);
-      return problem ? { ok: false, problem } : { ok: true, value };
+      if (!problem) return { ok: true, value };
+      return problem.kind === 'ignore' ? { ok: true, value, ignored: problem } : { ok: false, problem };
     };
     for (const { row, id, last, unchanged } of rows) {
       const current = attempt(row);
-      if (current.ok) {
+      if (current.ok && !current.ignored) {
         this.keep(table, id, row);
         if (current.value !== null) accept(current.value);
         continue;
       }
       if (last && !unchanged) {
         const fallback = attempt(last);
-        if (fallback.ok) {
-          this.report(table, row, current.problem, 'last_good', last);
+        if (fallback.ok && !fallback.ignored) {
+          this.report(table, row, current.ok ? current.ignored : current.problem, 'last_good', last);
           this.keep(table, id, last);
           if (fallback.value !== null) accept(fallback.value);
           continue;
         }
       }
-      this.drop(table, row, id, current.problem);
+      if (current.ok && current.ignored) {
+        this.keep(table, id, row);
+        this.report(table, row, current.ignored, 'link_ignored');
+        current.ignored.drop();
+        accept(current.value);
+        continue;
+      }
+      if (!current.ok) this.drop(table, row, id, current.problem);
     }
   }
 
@@ -231,8 +246,8 @@ export class Ledger {
       status,
       tenantId: this.tenantOf(table, row) ?? (fallback ? this.tenantOf(table, fallback) : null),
       column: problem.column,
-      value: problem.column === null ? null : showValue(problem.column, problem.kind === 'value' ? problem.value : problem.id),
-      reason: problem.kind === 'value'
+      value: problem.column === null ? null : showValue(problem.column, problem.kind === 'needs' ? problem.id : problem.value),
+      reason: problem.kind !== 'needs'
         ? problem.reason
         : `${problem.column} ${problem.id}: ${singular(problem.table)} ${problem.id} ${this.idsOf(problem.table).has(problem.id) ? 'is not in force' : 'does not exist'}`,
       dependents: {},

@@ -38,7 +38,7 @@ export function readRate(r: RowReader, maxCallS: number): Rate {
       r.raw(column),
     );
   }
-  return { id: r.id, tenantId: r.intOrNull('tenant_id', { min: 1 }), callType: r.oneOf('call_type', CALL_TYPES), perMinute, incrementS, connectFee };
+  return { id: r.id, tenantId: r.intOrNull('tenant_id', { min: 1, blank: 'error' }), callType: r.oneOf('call_type', CALL_TYPES), perMinute, incrementS, connectFee };
 }
 
 export function readTenant(r: RowReader): Tenant {
@@ -135,5 +135,5 @@ export function readPrompt(r: RowReader): Prompt {
   const file = r.textOrNull('file', { max: 1024, pattern: /^[^\s${}|!^,[\]]+$/, what: 'a path without spaces or any of $ { } | ! ^ , [ ]' });
   const ttsText = r.textOrNull('tts_text', { max: 2000 });
   if (file === null && ttsText === null) throw new RowError('needs a file or a tts_text', 'file', r.raw('file'));
-  return { id: r.id, tenantId: r.intOrNull('tenant_id', { min: 1 }), name: r.text('name', { max: 200 }), file, ttsText, language: r.textOrNull('language', { max: 16 }) };
+  return { id: r.id, tenantId: r.intOrNull('tenant_id', { min: 1, blank: 'error' }), name: r.text('name', { max: 200 }), file, ttsText, language: r.textOrNull('language', { max: 16 }) };
 }

@@ -80,15 +80,25 @@ export class RowReader {
     return this.isNullOrMissing(column) || (typeof v === 'string' && v.trim() === '');
   }
 
-  /** A whole number, or null when the cell is NULL or blank. */
-  intOrNull(column: string, opts: { min?: number; max?: number } = {}): number | null {
-    return this.isBlank(column) ? null : this.int(column, opts);
+  /**
+   * A whole number, or null when the cell is NULL or blank. `blank: 'error'` where NULL means
+   * something for every tenant (a holiday's, a rate's or a prompt's tenant_id: NULL is a common
+   * row), so that a cleared cell cannot make one tenant's row everyone's.
+   */
+  intOrNull(column: string, opts: { min?: number; max?: number; blank?: 'null' | 'error' } = {}): number | null {
+    if (this.isNullOrMissing(column)) return null;
+    return opts.blank !== 'error' && this.isBlank(column) ? null : this.int(column, opts);
   }
 
-  /** 0/1 flags (also true/false from drivers that map TINYINT(1)); a NULL or blank cell is `fallback` when there is one. */
+  /**
+   * 0/1 flags (also true/false from drivers that map TINYINT(1)). NULL is `fallback` when there is
+   * one; a blank cell only when that fallback is false: a cleared `enabled` (default on) must not
+   * switch on a row a DBA had disabled, it is refused (the last good version stays).
+   */
   flag(column: string, fallback?: boolean): boolean {
     const v = this.raw(column);
-    if (this.isBlank(column) && fallback !== undefined) return fallback;
+    if ((v === null || v === undefined) && fallback !== undefined) return fallback;
+    if (this.isBlank(column) && fallback === false) return false;
     if (v === 1 || v === true || v === '1') return true;
     if (v === 0 || v === false || v === '0') return false;
     throw this.fail(column, 'must be 0 or 1');
