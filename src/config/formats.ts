@@ -55,7 +55,8 @@ export function registerFormats(): void {
   // freeswitch/vars_hotline.xml ships the placeholder CHANGE_ME_hotline_esl_password, which
   // FreeSWITCH takes as the real password (mod_event_socket.c config() only replaces an empty
   // one) and which is public in this repository: refused here, so a daemon given it fails at
-  // start-up. FreeSWITCH itself still serves it until vars_hotline.xml is changed (README).
+  // start-up. FreeSWITCH itself still serves it until vars_hotline.xml is changed
+  // (freeswitch/README.md).
   convict.addFormat({
     name: 'esl-password',
     validate(value: unknown) {
