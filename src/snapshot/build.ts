@@ -144,8 +144,9 @@ function buildGroups(ledger: Ledger, tenantOwner: TenantOwner): Map<number, Dest
 
 /**
  * A tenant's own links must stay inside the tenant: another company's operator group, prompt or
- * business-hours schedule is not used. A tenant edited to such a link keeps its last good version
- * when that one's links hold; otherwise it works without the link (reported).
+ * business-hours schedule is not used; nor is a missed-call address nothing can be sent to, or the
+ * zone CST (read as Asia/Shanghai). A tenant edited to such a value keeps its last good version
+ * when that one's values hold; otherwise it works without it (reported).
  */
 function linkTenants(
   ledger: Ledger,
@@ -159,9 +160,9 @@ function linkTenants(
   const badLinks = (t: Tenant): BadLink[] => {
     const out: BadLink[] = [];
     const notOurs = (column: keyof typeof LINKS, value: number, what: string): void => void out.push({ column, value, reason: `${column} ${value} is not ${what} of this tenant`, instead: IGNORED });
-    // CST, IST … (ICU's old ids): a real zone to the runtime, usually not the one meant (CST is
-    // America/Chicago, not China Standard Time). Kept in force with the default zone, never
-    // skipped: a tenant that already had one must not go out of service with an upgrade.
+    // CST: a real zone to the runtime (America/Chicago), not the China Standard Time a DBA here
+    // means (timezone.ts). In force with the default zone, never skipped: a tenant that already
+    // had it must not go out of service with an upgrade.
     const alias = legacyZoneAlias(t.timezone);
     if (alias !== null) {
       out.push({
