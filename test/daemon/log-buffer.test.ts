@@ -148,6 +148,8 @@ t.test('a log chunk waiting in the thread pool at process.exit() is still writte
   const register = require.resolve('ts-node/register/transpile-only');
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_OPTIONS'));
   const child = spawn(process.execPath, ['-r', register, '-e', script], { env: { ...env, UV_THREADPOOL_SIZE: '1', TS_NODE_PROJECT: path.join(ROOT, 'tsconfig.json') }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // A failed assertion below must not leave the child stuck in its exit, holding the pool.
+  t.teardown(() => void child.kill('SIGKILL'));
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
