@@ -47,8 +47,9 @@ export function registerFormats(): void {
     name: 'node-name',
     validate(value: unknown) {
       if (typeof value !== 'string') throw new Error('must be text');
-      if ([...value].length > 64) throw new Error('must be at most 64 characters (the node columns of cdrs, live_calls and cron_runs)');
-      if ([...value].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)) throw new Error('must not contain control characters (line breaks, tabs)');
+      const chars = [...value];
+      if (chars.length > 64) throw new Error('must be at most 64 characters (the node columns of cdrs, live_calls and cron_runs)');
+      if (chars.some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)) throw new Error('must not contain control characters (line breaks, tabs)');
     },
   });
   // FS_ESL_PASSWORD goes out as "auth <password>": a CR or LF would end that command early.

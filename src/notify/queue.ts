@@ -10,7 +10,6 @@ import type { CdrRecord } from '../cdr/record';
 import { dbKind, fromDbTimestamp, toDbTimestamp } from '../db/connect';
 import type { Outcome } from '../metrics';
 import type { Tenant } from '../snapshot/types';
-
 import { type NotifyChannel, notifyTarget } from './target';
 
 export { NOTIFY_CHANNELS, notifyTarget, type NotifyChannel } from './target';

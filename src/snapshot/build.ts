@@ -410,10 +410,9 @@ function targetProblem(
   ctx: TargetContext,
   from: 'rule' | 'option',
 ): Problem | null {
-  const { action, targetId } = row;
+  const { action, targetId: id } = row;
   const target = (table: string, ok: boolean, what: string): Problem | null =>
-    ledger.ref('target_id', table, targetId, ok, `target_id ${targetId} is not ${what}`);
-  const id = targetId;
+    ledger.ref('target_id', table, id, ok, `target_id ${id} is not ${what}`);
   switch (action) {
     case 'group':
       return target('destination_groups', id !== null && ctx.groups.get(id)?.tenantId === t, `a destination group of tenant ${t}`);
