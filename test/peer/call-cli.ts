@@ -25,6 +25,7 @@ async function main(): Promise<void> {
     defaultLeg: { result: 'no_answer' },
     timeScale: 0.1,
   });
+  if (record.connectError !== null) throw new Error(record.connectError);
   for (const c of record.commands) {
     const app = c.headers['execute-app-name'];
     process.stdout.write(app ? `  execute ${app} ${c.body}\n` : `  ${c.line}\n`);

@@ -2,7 +2,7 @@
  * A FreeSWITCH stand-in for the OUTBOUND event socket: it connects to the daemon as FreeSWITCH's
  * `socket 127.0.0.1:8084 async full` does for each call, and speaks mod_event_socket's wire
  * format byte for byte. What the channel does with prompts, keys, hang-ups and broadcasts is
- * channel-model.ts (rules M1–M10, each with the capture or source file that shows it); this file
+ * channel-model.ts (rules M1, M2 …, each with the capture or source file that shows it); this file
  * is the socket around it. test/esl/peer-fidelity.test.ts replays every capture in
  * test/fixtures/esl against it, the five daemon-* calls with the caller's timeline and the prompt
  * lengths real FreeSWITCH showed.
@@ -172,6 +172,8 @@ export interface CallRecord {
   keys: Array<{ at: number; key: string; fate: string }>;
   /** The daemon closed the socket with the caller still up (A8): hotline_handled at that moment. */
   releasedWith: { handled: string | undefined } | null;
+  /** The socket's error before any byte came from the daemon (nothing listening, refused …), else null. */
+  connectError: string | null;
 }
 
 const MYEVENTS = [
@@ -296,7 +298,7 @@ class FakeCall {
     this.record = {
       uuid: this.uuid, commands: [], apps: [], bridges: [], hangupCause: null, answered: false,
       variables: {}, closedBy: null, subscribed: new Set(), lingerS: null, sentBytes: 0, receivedBytes: 0, recordings: [], bgapi: [],
-      api: [], answeredAtFs: null, hungUpAtFs: null, keys: [], releasedWith: null,
+      api: [], answeredAtFs: null, hungUpAtFs: null, keys: [], releasedWith: null, connectError: null,
     };
     this.channelVars = this.buildChannel();
     const toFs = (ms: number): number => ms / this.scale;
@@ -369,7 +371,9 @@ class FakeCall {
       this.socket.on('end', () => {
         this.record.closedBy ??= 'daemon';
       });
-      this.socket.on('error', () => undefined);
+      this.socket.on('error', (err) => {
+        if (this.record.commands.length === 0) this.record.connectError ??= err.message;
+      });
       this.socket.on('close', () => this.finish());
     });
   }

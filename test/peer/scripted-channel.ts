@@ -1,6 +1,6 @@
 /**
  * A CallChannel for testing one step alone, without a socket: the same FreeSWITCH channel rules
- * as the TCP stand-in (channel-model.ts, M1–M10), on a virtual clock — a 10 s prompt takes no
+ * as the TCP stand-in (channel-model.ts, the M rules), on a virtual clock — a 10 s prompt takes no
  * time, and what happens when is exact. The caller is a timeline (keys at given FreeSWITCH
  * times after answer); the test can also act at a given time (`at`: a kill, a broadcast).
  * Arguments are built by the same functions EslCallChannel uses, so they pass the same guards.
