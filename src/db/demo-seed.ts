@@ -1,6 +1,7 @@
 // A working demo configuration for a fresh database, so a first call to 4001012345 routes somewhere.
 import type { Knex } from 'knex';
 import { dbKind } from './connect';
+import { withLockRetry } from './lock-retry';
 
 const DEMO_NUMBER = '4001012345';
 
@@ -14,14 +15,11 @@ const DEFAULT_RATES = [
 
 /** Seed the demo tenant when `tenants` is empty; returns true when it seeded. */
 export async function seedDemoIfEmpty(knex: Knex): Promise<boolean> {
-  try {
-    return await seedOnce(knex);
-  } catch (err) {
-    // Two daemons starting together on MySQL: InnoDB may pick the loser's insert as a deadlock
-    // victim (both hold the empty range's gap lock). The winner has seeded by then: look again.
-    if ((err as { code?: string }).code === 'ER_LOCK_DEADLOCK') return seedOnce(knex);
-    throw err;
-  }
+  // Daemons starting together on MySQL: each holds the empty range's gap lock, so InnoDB rolls back
+  // all but one inserter as deadlock victims, and with three or more a victim's second try can meet
+  // another victim's second try. The transaction is undone whole each time; a retry looks again and
+  // finds the winner's tenant. A stubborn conflict after every attempt is thrown, not swallowed.
+  return withLockRetry(() => seedOnce(knex), { attempts: 10 });
 }
 
 async function seedOnce(knex: Knex): Promise<boolean> {
