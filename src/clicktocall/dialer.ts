@@ -18,6 +18,8 @@
  * (`uuid_exists` false: while a socket holds the leg, FreeSWITCH keeps the channel). A leg that is
  * still up is waited for; when FreeSWITCH cannot be asked, the watchdog leaves the attempt to the
  * sweeper, which judges by the database alone once the leg could not be waiting any more.
+ * The end itself is conditional on dialing/visitor_answered (requests.ts endAttempt) and marks the
+ * CDR as owed until spooled; the sweeper writes owed CDRs after CDR_OWED_GRACE_MS.
  */
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
@@ -35,7 +37,7 @@ import { screenCaller } from '../domain/screening';
 import { EslCommandError } from '../esl/errors';
 import { NO_FILTERS } from '../snapshot/build';
 import type { ConfigSnapshot } from '../snapshot/types';
-import { normalizeOrigin, widgetById, type ClickToCallWidget } from '../snapshot/widgets';
+import { normalizeOrigin, type ClickToCallWidget } from '../snapshot/widgets';
 import { unansweredAttemptCdr } from './cdr';
 import { ClickToCallError } from './errors';
 import { originateCommand } from './leg';
@@ -43,7 +45,7 @@ import { admitRequest, clientSubject, deleteExpiredLimits, type LimitCheck } fro
 import type { ClickToCallMetrics } from './metrics';
 import { checkVisitorNumber } from './number';
 import type { JobResult, Originator } from './originator';
-import { advanceRequest, insertRequest, readRequest, staleRequests, type RequestStatus, type VisitorResult } from './requests';
+import { advanceRequest, clearCdrPending, endAttempt, insertRequest, owedCdrRequests, readRequest, staleRequests, UNSERVED_STATUSES, type RequestRow, type RequestStatus, type VisitorResult } from './requests';
 
 export interface DialerDeps {
   settings: Settings;
@@ -128,7 +130,9 @@ export class Dialer {
       requestId, callUuid, widgetId: widget.id, tenantId: tenant.id, accessNumber: widget.accessNumber, visitorNumber: number.dial,
       clientAddress: input.clientAddress, webOrigin: input.origin ?? null, node: settings.node.name, requestedAt: now,
     })));
-    const attempt: Attempt = { requestId, callUuid, widget, homeAreaCode: id.accessNumber.homeAreaCode, visitor: number.dial, requestedAt: now };
+    const attempt: Attempt = {
+      requestId, callUuid, tenantId: tenant.id, widgetId: widget.id, accessNumber: widget.accessNumber, homeAreaCode: id.accessNumber.homeAreaCode, visitor: number.dial, requestedAt: now,
+    };
     const command = originateCommand({
       callUuid, requestId, widgetId: widget.id, accessNumber: widget.accessNumber, visitor: number.dial,
       callerIdNumber: widget.callerIdNumber ?? widget.accessNumber, clickedAt: now, ringTimeoutS: settings.clickToCall.ringTimeoutS,
@@ -160,19 +164,25 @@ export class Dialer {
 
   /**
    * Ends attempts nobody heard back about (the BACKGROUND_JOB was lost with its connection, or the
-   * daemon that placed them stopped), with a CDR; and requests of calls whose daemon died.
+   * daemon that placed them stopped), with a CDR; writes the CDRs of ended attempts still owed
+   * CDR_OWED_GRACE_MS after their end (the daemon that ended them died before spooling, or its
+   * spool refused the write); and ends requests of calls whose daemon died.
    */
   async sweep(now: Date = this.deps.clock()): Promise<number> {
     const { knex, settings } = this.deps;
     const ringing = new Date(now.getTime() - (settings.clickToCall.ringTimeoutS + settings.clickToCall.connectTimeoutS + 30) * 1000);
     let ended = 0;
-    for (const row of await staleRequests(knex, ['dialing', 'visitor_answered'], ringing)) {
-      const widget = widgetById(this.deps.snapshot(), row.widgetId);
-      const attempt: Attempt = { requestId: row.requestId, callUuid: row.callUuid, widget: widget ?? null, tenantId: row.tenantId, accessNumber: row.accessNumber, homeAreaCode: null, visitor: row.visitorNumber, requestedAt: row.requestedAt };
+    for (const row of await staleRequests(knex, UNSERVED_STATUSES, ringing)) {
+      const attempt = attemptOf(row, this.deps.snapshot());
       // A leg a session serves, or that FreeSWITCH still has, is not ours to end.
       const state = await this.legState(attempt);
       if (state === 'served' || state === 'alive') continue;
       if (await this.endUnanswered(attempt, row.visitorResult ?? 'failed', null, 'failed', now)) ended++;
+    }
+    for (const row of await owedCdrRequests(knex, new Date(now.getTime() - CDR_OWED_GRACE_MS))) {
+      const end: AttemptEnd = { endedAt: row.endedAt ?? now, outcome: row.outcome === 'abandoned' ? 'abandoned' : 'failed', cause: row.hangupCause };
+      this.deps.log.warn({ request_id: row.requestId }, 'click-to-call attempt ended without its CDR; the sweeper writes it');
+      if (await this.writeAttemptCdr(attemptOf(row, this.deps.snapshot()), end)) ended++;
     }
     const talking = new Date(now.getTime() - (settings.calls.maxDurationS + 3600) * 1000);
     for (const row of await staleRequests(knex, ['connecting', 'connected'], talking)) {
@@ -288,21 +298,40 @@ export class Dialer {
     return exists ? 'alive' : 'gone';
   }
 
-  /** Ends an attempt that never reached the call flow, and writes its CDR: only if this call ended it. */
+  /**
+   * Ends an attempt that never reached the call flow (only from dialing or visitor_answered: a
+   * session that took the leg meanwhile owns the call and its CDR), and writes its CDR: only if
+   * this call ended it. The end marks the CDR as owed in the same UPDATE; a CDR not spooled here
+   * (the daemon dies, the spool refuses) is written by a sweeper later (sweep).
+   */
   private async endUnanswered(a: Attempt, visitor: VisitorResult, cause: string | null, outcome: 'abandoned' | 'failed', now: Date = this.deps.clock()): Promise<boolean> {
-    const { knex, cdrs, settings } = this.deps;
-    const ended = await advanceRequest(knex, a.requestId, 'ended', { endedAt: now, visitorResult: visitor, outcome, hangupCause: cause });
+    const ended = await endAttempt(this.deps.knex, a.requestId, { endedAt: now, visitorResult: visitor, outcome, hangupCause: cause });
     if (!ended) return false;
-    // The call's own CDR already landed (a session elsewhere served it but could not advance the request).
-    if (await knex('cdrs').where({ call_uuid: a.callUuid }).first('id')) return true;
-    const widget = a.widget;
-    const cdr = unansweredAttemptCdr({
-      callUuid: a.callUuid, tenantId: widget?.tenantId ?? a.tenantId ?? 0, widgetId: widget?.id ?? 0, accessNumber: widget?.accessNumber ?? a.accessNumber ?? '',
-      homeAreaCode: a.homeAreaCode, visitor: a.visitor, visitorGeo: geocode(a.visitor), requestedAt: a.requestedAt, endedAt: now,
-      cause: cause ?? 'NORMAL_TEMPORARY_FAILURE', outcome, node: settings.node.name,
-    }, this.deps.snapshot());
-    await cdrs.record(cdr);
+    await this.writeAttemptCdr(a, { endedAt: now, outcome, cause });
     return true;
+  }
+
+  /**
+   * The CDR of an attempt this daemon ended, then the mark cleared; true once done. Exactly one
+   * row whoever writes it: cdrs is idempotent by call_uuid, and a CDR already there is not redone.
+   */
+  private async writeAttemptCdr(a: Attempt, end: AttemptEnd): Promise<boolean> {
+    const { knex, cdrs, settings, log } = this.deps;
+    try {
+      // The call's own CDR already landed (a session elsewhere served it but could not advance the request).
+      if (!(await knex('cdrs').where({ call_uuid: a.callUuid }).first('id'))) {
+        await cdrs.record(unansweredAttemptCdr({
+          callUuid: a.callUuid, tenantId: a.tenantId, widgetId: a.widgetId, accessNumber: a.accessNumber,
+          homeAreaCode: a.homeAreaCode, visitor: a.visitor, visitorGeo: geocode(a.visitor), requestedAt: a.requestedAt, endedAt: end.endedAt,
+          cause: end.cause ?? 'NORMAL_TEMPORARY_FAILURE', outcome: end.outcome, node: settings.node.name,
+        }, this.deps.snapshot()));
+      }
+      await clearCdrPending(knex, a.requestId);
+      return true;
+    } catch (err) {
+      log.warn({ err: (err as Error).message, request_id: a.requestId }, 'CDR of an ended click-to-call attempt not written; a sweeper writes it');
+      return false;
+    }
   }
 
   private async capsReasons(tenantId: number, now: Date): Promise<string[]> {
@@ -330,15 +359,39 @@ export class Dialer {
   }
 }
 
+/** How long an ended attempt's CDR may stay owed before a sweeper writes it (its own writer had a minute). */
+export const CDR_OWED_GRACE_MS = 60_000;
+
+/** What an attempt is, as its CDR needs it: the request row's identity, the access number's area code. */
 interface Attempt {
   requestId: string;
   callUuid: string;
-  widget: ClickToCallWidget | null;
-  tenantId?: number;
-  accessNumber?: string;
+  tenantId: number;
+  widgetId: number;
+  accessNumber: string;
+  /** The access number's home_area_code (local vs long distance), from the snapshot. */
   homeAreaCode: string | null;
   visitor: string;
   requestedAt: Date;
+}
+
+interface AttemptEnd {
+  endedAt: Date;
+  outcome: 'abandoned' | 'failed';
+  cause: string | null;
+}
+
+/**
+ * An attempt from its request row (the sweeper: the daemon that placed it may be gone). The area
+ * code is the access number's in the snapshot, as when the call was placed; an access number no
+ * longer configured has none (the call type is then long distance or mobile, never guessed local).
+ */
+export function attemptOf(row: RequestRow, snapshot: ConfigSnapshot): Attempt {
+  const id = identify(snapshot, row.accessNumber);
+  return {
+    requestId: row.requestId, callUuid: row.callUuid, tenantId: row.tenantId, widgetId: row.widgetId, accessNumber: row.accessNumber,
+    homeAreaCode: id.kind === 'unknown_number' ? null : id.accessNumber.homeAreaCode, visitor: row.visitorNumber, requestedAt: row.requestedAt,
+  };
 }
 
 /** Empty list = any origin. A browser always sends Origin on a cross-origin POST; curl need not. */

@@ -39,6 +39,8 @@ export interface RequestRow extends RequestIdentity {
   visitorAnsweredAt: Date | null;
   connectedAt: Date | null;
   endedAt: Date | null;
+  /** Ended by the daemon, which owes its CDR and has not spooled it yet (endAttempt). */
+  cdrPending: boolean;
 }
 
 export async function insertRequest(knex: Knex, r: NewRequest): Promise<void> {
@@ -83,6 +85,51 @@ export async function advanceRequest(
   return changed > 0;
 }
 
+/**
+ * The statuses in which nobody is talking yet: the visitor rings, or answered and no call session
+ * took the leg. Only these may be ended by the dialer (its CDR), never a call a session serves.
+ */
+export const UNSERVED_STATUSES = ['dialing', 'visitor_answered'] as const satisfies readonly RequestStatus[];
+
+/**
+ * Ends an attempt that never reached the call flow, only from an unserved status (a session that
+ * took the leg meanwhile keeps it and its CDR), and marks its CDR as owed by the daemon
+ * (cdr_pending) in the same UPDATE: false when the request was not in an unserved status.
+ */
+export async function endAttempt(
+  knex: Knex,
+  requestId: string,
+  fields: { endedAt: Date; visitorResult: VisitorResult; outcome: 'abandoned' | 'failed'; hangupCause: string | null },
+): Promise<boolean> {
+  const changed = await knex('click_to_call_requests')
+    .where({ request_id: requestId })
+    .whereIn('status', UNSERVED_STATUSES)
+    .update({
+      status: 'ended',
+      cdr_pending: true,
+      visitor_result: fields.visitorResult,
+      outcome: fields.outcome,
+      hangup_cause: fields.hangupCause?.slice(0, 64) ?? null,
+      ended_at: toDbTimestamp(fields.endedAt),
+    });
+  return changed > 0;
+}
+
+/** The attempt's CDR is spooled (or already in cdrs): nobody owes it any more. */
+export async function clearCdrPending(knex: Knex, requestId: string): Promise<void> {
+  await knex('click_to_call_requests').where({ request_id: requestId, cdr_pending: true }).update({ cdr_pending: false });
+}
+
+/** Ended attempts whose CDR is still owed, ended before `cutoff` (the sweeper rebuilds them). */
+export async function owedCdrRequests(knex: Knex, cutoff: Date, limit = 100): Promise<RequestRow[]> {
+  const rows = (await knex('click_to_call_requests')
+    .where({ cdr_pending: true })
+    .andWhere('ended_at', '<', toDbTimestamp(cutoff))
+    .orderBy('id')
+    .limit(limit)) as Array<Record<string, unknown>>;
+  return rows.map(toRow);
+}
+
 export async function readRequest(knex: Knex, requestId: string): Promise<RequestRow | null> {
   const row = (await knex('click_to_call_requests').where({ request_id: requestId }).first()) as Record<string, unknown> | undefined;
   return row ? toRow(row) : null;
@@ -115,5 +162,6 @@ function toRow(r: Record<string, unknown>): RequestRow {
     visitorAnsweredAt: date(r.visitor_answered_at),
     connectedAt: date(r.connected_at),
     endedAt: date(r.ended_at),
+    cdrPending: Boolean(Number(r.cdr_pending ?? 0)),
   };
 }

@@ -80,6 +80,8 @@ const EXPECTED: Record<string, string[]> = {
   click_to_call_requests: [
     'request_id', 'call_uuid', 'widget_id', 'tenant_id', 'access_number', 'visitor_number', 'client_address', 'web_origin', 'status',
     'visitor_result', 'outcome', 'hangup_cause', 'node', 'requested_at', 'visitor_answered_at', 'connected_at', 'ended_at',
+    // Set with an attempt's end when the daemon owes its CDR, cleared once spooled (the sweeper rebuilds it).
+    'cdr_pending',
   ],
   click_to_call_limits: ['scope', 'subject', 'window_start', 'count', 'expires_at'],
 };
