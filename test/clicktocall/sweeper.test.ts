@@ -34,7 +34,7 @@ interface Rig {
   /** The next record() calls fail (a full spool disk). */
   failRecords: { n: number };
   /** Runs when FreeSWITCH is asked about a leg; returns whether it exists. */
-  onExists: { fn: (uuid: string) => Promise<boolean | null> };
+  onExists: { fn: () => Promise<boolean | null> };
 }
 
 async function rig(knex: Knex): Promise<Rig> {
@@ -57,7 +57,7 @@ async function rig(knex: Knex): Promise<Rig> {
         recorded.push(cdr);
       },
     },
-    originator: { ready: true, bgapi: () => Promise.reject(new Error('not in this test')), channelExists: (uuid: string) => onExists.fn(uuid) },
+    originator: { ready: true, bgapi: () => Promise.reject(new Error('not in this test')), channelExists: () => onExists.fn() },
     socketAddress: '127.0.0.1:1',
   });
   return { dialer, recorded, failRecords, onExists };
