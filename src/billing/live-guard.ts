@@ -12,12 +12,15 @@
  * before the money is gone, by timers to the second; already over: warned and cut at once.
  * The call session may do the same for its own call (rate-cdr.ts, like mod_nibblebill); a
  * uuid_kill of a call that already ended is answered `-ERR No such channel!` and is harmless.
+ * A scheduled cut reads the tenant's money again first (due-cut.ts): money that grew since the
+ * plan (a top-up, a raised cap) plans the tenant's calls again instead; a failed read cuts.
  */
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { toDbTimestamp } from '../db/connect';
 import { formatMoney, type Money } from '../domain/money';
 import { publishedLiveCalls } from './caps';
+import { dueCut } from './due-cut';
 import type { FreeSwitchInbound } from './freeswitch-inbound';
 import { secondsUntilOverBudget, type LiveCall, type LiveCallSource } from './live-calls';
 import { CUT_GUARD_S, CUT_HANGUP_CAUSE, WARN_BEFORE_S } from './rate-cdr';
@@ -38,7 +41,23 @@ export interface LiveGuardDeps {
   clock?: () => Date;
   /** Called after each run with the number of capped tenants (for the gauge). */
   onCappedCount?: (n: number) => void;
+  /** Bound of the money re-read before a scheduled cut (CALL_DB_TIMEOUT_MS; default its default). */
+  cutCheckTimeoutMs?: number;
+  /** The warning and cut timers (tests: a hand-driven clock); default setTimeout, unref'd. */
+  timers?: GuardTimerApi;
 }
+
+export interface GuardTimerApi {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+const REAL_TIMER_API: GuardTimerApi = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
+
+const DEFAULT_CUT_CHECK_TIMEOUT_MS = 1000;
 
 export interface GuardRunResult {
   published: number;
@@ -50,13 +69,16 @@ export interface GuardRunResult {
 }
 
 export class LiveCallGuard {
-  private readonly timers = new Map<number, NodeJS.Timeout[]>();
+  /** Each tenant's pending warning and cut timers. */
+  private readonly planned = new Map<number, unknown[]>();
+  private readonly timerApi: GuardTimerApi;
   private readonly warned = new Set<string>();
   private readonly clock: () => Date;
   private disabledLogged = false;
 
   constructor(private readonly deps: LiveGuardDeps) {
     this.clock = deps.clock ?? (() => new Date());
+    this.timerApi = deps.timers ?? REAL_TIMER_API;
   }
 
   /** One run; returns rows touched (published calls + calls warned or cut). */
@@ -76,7 +98,7 @@ export class LiveCallGuard {
 
     const mine = new Map<number, LiveCall[]>();
     for (const c of calls) if (c.answeredAt !== null && c.rate !== null) mine.set(c.tenantId, [...(mine.get(c.tenantId) ?? []), c]);
-    for (const tenantId of [...this.timers.keys()]) if (!mine.has(tenantId)) this.clearTimers(tenantId);
+    for (const tenantId of [...this.planned.keys()]) if (!mine.has(tenantId)) this.clearTimers(tenantId);
     const liveUuids = new Set(calls.map((c) => c.uuid));
     for (const uuid of [...this.warned]) if (!liveUuids.has(uuid)) this.warned.delete(uuid);
     if (mine.size === 0) return { published, warned: 0, cut: 0, scheduled: 0, failed: 0 };
@@ -105,12 +127,16 @@ export class LiveCallGuard {
 
   /** Warns and cuts, now or by timers, the calls here of one tenant whose money runs out. */
   private async guardTenant(tenantId: number, own: readonly LiveCall[], elsewhere: Awaited<ReturnType<typeof publishedLiveCalls>>, now: Date): Promise<Omit<GuardRunResult, 'published' | 'failed'>> {
-    const none = { warned: 0, cut: 0, scheduled: 0 };
     const limits = await readSpendLimits(this.deps.knex, tenantId, now);
     // The plan of the run before is replaced only now: a run that cannot read the limits (the
     // database away for a moment) keeps the warning and cut already scheduled.
     this.clearTimers(tenantId);
-    const budget = limits === null ? null : headroomOf(limits);
+    return this.planTenant(tenantId, own, elsewhere, limits === null ? null : headroomOf(limits), now);
+  }
+
+  /** From what the tenant may still spend (`budget`, null: no limit): warn and cut now, or schedule it. */
+  private async planTenant(tenantId: number, own: readonly LiveCall[], elsewhere: Awaited<ReturnType<typeof publishedLiveCalls>>, budget: Money | null, now: Date): Promise<Omit<GuardRunResult, 'published' | 'failed'>> {
+    const none = { warned: 0, cut: 0, scheduled: 0 };
     if (budget === null) return none;
     const all = [...own, ...elsewhere.filter((c) => c.tenantId === tenantId)];
     const t = secondsUntilOverBudget(all, budget, now, HORIZON_S, CUT_GUARD_S);
@@ -126,26 +152,46 @@ export class LiveCallGuard {
     let warned = 0;
     if (warnIn === 0) warned = (await this.act(tenantId, uuids, false)).warned;
     else this.schedule(tenantId, warnIn, () => this.act(tenantId, uuids, false));
-    this.schedule(tenantId, t, () => this.act(tenantId, uuids, true));
+    this.schedule(tenantId, t, () => this.cutIfDue(tenantId, own, elsewhere, budget));
     return { warned, cut: 0, scheduled: 1 };
+  }
+
+  /**
+   * A scheduled cut is due: the money is read again; not more than `planned` (what the plan was
+   * made from), or not readable: cut. More: the tenant's calls still here are planned again from it.
+   */
+  private async cutIfDue(tenantId: number, own: readonly LiveCall[], elsewhere: Awaited<ReturnType<typeof publishedLiveCalls>>, planned: Money): Promise<unknown> {
+    const log = this.deps.log.child({ tenant_id: tenantId });
+    const verdict = await dueCut({
+      reread: async () => {
+        const limits = await readSpendLimits(this.deps.knex, tenantId, this.clock());
+        return limits === null ? null : headroomOf(limits);
+      },
+      stillDue: (fresh) => fresh !== null && fresh <= planned,
+      timeoutMs: this.deps.cutCheckTimeoutMs ?? DEFAULT_CUT_CHECK_TIMEOUT_MS,
+      log,
+    });
+    if (verdict.cut) return this.act(tenantId, own.map((c) => c.uuid), true);
+    this.clearTimers(tenantId);
+    const live = new Set(this.deps.source.liveCalls().map((c) => c.uuid));
+    return this.planTenant(tenantId, own.filter((c) => live.has(c.uuid)), elsewhere, verdict.fresh, this.clock());
   }
 
   /** Clears every pending warning and cut (daemon stopping). */
   stop(): void {
-    for (const tenantId of [...this.timers.keys()]) this.clearTimers(tenantId);
+    for (const tenantId of [...this.planned.keys()]) this.clearTimers(tenantId);
   }
 
   private schedule(tenantId: number, seconds: number, fn: () => Promise<unknown>): void {
-    const timer = setTimeout(() => {
+    const timer = this.timerApi.setTimeout(() => {
       void fn().catch((err: unknown) => this.deps.log.error({ err, tenant_id: tenantId }, 'scheduled warning or cut failed'));
     }, seconds * 1000);
-    timer.unref();
-    this.timers.set(tenantId, [...(this.timers.get(tenantId) ?? []), timer]);
+    this.planned.set(tenantId, [...(this.planned.get(tenantId) ?? []), timer]);
   }
 
   private clearTimers(tenantId: number): void {
-    for (const t of this.timers.get(tenantId) ?? []) clearTimeout(t);
-    this.timers.delete(tenantId);
+    for (const t of this.planned.get(tenantId) ?? []) this.timerApi.clearTimeout(t);
+    this.planned.delete(tenantId);
   }
 
   /** Warns (once per call) and, with `kill`, hangs up the calls that are still live here. */

@@ -208,6 +208,7 @@ export class CallSession {
       cut: () => this.channel.kill(CUT_HANGUP_CAUSE),
       log: call.log,
       timers: this.deps.guardTimers,
+      cutCheckTimeoutMs: settings.admission.queryTimeoutMs,
     });
     this.guard = guard;
     const answeredUs = this.channel.answeredAtUs;

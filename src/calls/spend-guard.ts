@@ -14,8 +14,13 @@
  * call to the tenant's phone: src/clicktocall/cdr.ts), so the same headroom lasts half as long:
  * `legs: 2` halves it. Its leg arrives already answered (no CHANNEL_ANSWER), so the session says
  * how long ago FreeSWITCH answered it.
+ *
+ * When the cut is due, the headroom is read again first (billing/due-cut.ts): money that arrived
+ * since the answer (a top-up, a raised cap) plans the call again from it instead of cutting; a
+ * read that fails or is late cuts as planned.
  */
 import type { Logger } from 'pino';
+import { dueCut } from '../billing/due-cut';
 import { callCutPlan, type CutPlan } from '../billing/rate-cdr';
 import { money, type Money } from '../domain/money';
 import type { RateTerms } from '../domain/rating';
@@ -44,7 +49,11 @@ export interface SpendGuardOptions {
   cut: () => Promise<unknown>;
   log: Logger;
   timers?: GuardTimers;
+  /** Bound of the headroom re-read just before the cut (CALL_DB_TIMEOUT_MS; default its default). */
+  cutCheckTimeoutMs?: number;
 }
+
+const DEFAULT_CUT_CHECK_TIMEOUT_MS = 1000;
 
 export class SpendGuard {
   private readonly timers: GuardTimers;
@@ -67,19 +76,47 @@ export class SpendGuard {
       return null;
     });
     if (this.stopped) return null;
-    const legs = this.opts.legs ?? 1;
-    const plan = callCutPlan(this.opts.rate, headroom === null ? null : money(Math.floor(headroom / legs)));
+    const plan = this.planOf(headroom);
     if (plan.cutAfterS === null) return plan;
-    const due = (afterS: number): number => Math.max(0, answeredAt + afterS * 1000 - this.timers.now());
     this.opts.log.info({ warn_after_s: plan.warnAfterS, cut_after_s: plan.cutAfterS, query_ms: Math.round(this.timers.now() - answeredAt) }, 'spend guard armed');
-    if (plan.warnAfterS !== null) {
-      this.schedule(due(plan.warnAfterS), () => this.opts.warn());
-    }
-    this.schedule(due(plan.cutAfterS), () => {
-      this.opts.log.warn('balance or spend cap reached: cutting the call');
-      return this.opts.cut();
-    });
+    this.arm(answeredAt, plan, true);
     return plan;
+  }
+
+  private planOf(headroom: Money | null): CutPlan {
+    return callCutPlan(this.opts.rate, headroom === null ? null : money(Math.floor(headroom / (this.opts.legs ?? 1))));
+  }
+
+  /** Schedules the warning (one still to come, or `warnLate`: also one due already) and the cut. */
+  private arm(answeredAt: number, plan: CutPlan, warnLate: boolean): void {
+    if (plan.cutAfterS === null) return;
+    const due = (afterS: number): number => answeredAt + afterS * 1000 - this.timers.now();
+    if (plan.warnAfterS !== null && (warnLate || due(plan.warnAfterS) > 0)) {
+      this.schedule(Math.max(0, due(plan.warnAfterS)), () => this.opts.warn());
+    }
+    this.schedule(Math.max(0, due(plan.cutAfterS)), () => this.cutIfDue(answeredAt));
+  }
+
+  /** The cut is due by the plan: cut, unless the money read again now says otherwise (then plan again). */
+  private async cutIfDue(answeredAt: number): Promise<unknown> {
+    const verdict = await dueCut({
+      reread: this.opts.readHeadroom,
+      stillDue: (headroom) => {
+        const cutAfterS = this.planOf(headroom).cutAfterS;
+        return cutAfterS !== null && answeredAt + cutAfterS * 1000 <= this.timers.now();
+      },
+      timeoutMs: this.opts.cutCheckTimeoutMs ?? DEFAULT_CUT_CHECK_TIMEOUT_MS,
+      log: this.opts.log,
+    });
+    if (this.stopped) return;
+    if (!verdict.cut) {
+      const plan = this.planOf(verdict.fresh);
+      this.opts.log.info({ warn_after_s: plan.warnAfterS, cut_after_s: plan.cutAfterS }, 'spend guard armed again from the money read before the cut');
+      this.arm(answeredAt, plan, false);
+      return;
+    }
+    this.opts.log.warn({ reason: verdict.reason }, 'balance or spend cap reached: cutting the call');
+    return this.opts.cut();
   }
 
   /** The call ended: nothing more to do. */

@@ -148,7 +148,7 @@ export const schema = {
       env: 'ADMISSION_ON_DB_ERROR',
     },
     queryTimeoutMs: {
-      doc: 'Longest a call waits for the cap/balance, PIN-lockout, caller-memory or round-robin query before the on-error policy applies.',
+      doc: 'Longest a call waits for the cap/balance, PIN-lockout, caller-memory or round-robin query before the on-error policy applies; also the bound of the money re-read just before a mid-call cut (late: the cut goes ahead).',
       format: 'milliseconds',
       default: 1000,
       env: 'CALL_DB_TIMEOUT_MS',

@@ -107,6 +107,7 @@ export async function startCron(deps: CronDeps): Promise<CronService> {
     log: deps.log.child({ job: 'live_calls' }),
     clock: deps.clock,
     onCappedCount: (n) => cron.cappedTenants.set(n),
+    cutCheckTimeoutMs: settings.admission.queryTimeoutMs,
   });
   // Missed-call notifications: delivered by a cluster job every 20 s (at-least-once, claimed per row).
   const dispatcher = new NotificationDispatcher({ knex: deps.knex, notify: settings.notify, log: deps.log.child({ job: 'notifications' }), metrics: createNotifyMetrics(deps.metrics.registry) });

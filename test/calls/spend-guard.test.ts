@@ -50,6 +50,9 @@ class FakeTimers implements GuardTimers {
   }
 }
 
+/** Lets the cut's re-read of the money (billing/due-cut.ts, a promise) settle at the fake time. */
+const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
+
 // The capture's tenant: 0.0700 left, 0.60/min in 6 s increments → 6 s affordable, cut 2 s early.
 const RATE = { perMinute: parseMoney('0.6000'), incrementS: 6, connectFee: money(0) };
 
@@ -57,9 +60,11 @@ t.test('a 3 s headroom query does not move the cut: warn at answer, cut 4 s afte
   const timers = new FakeTimers();
   const events: string[] = [];
   let release!: (m: number) => void;
+  let reads = 0;
   const guard = new SpendGuard({
     rate: RATE,
-    readHeadroom: () => new Promise((r) => (release = (m) => r(money(m)))),
+    // The first read takes 3 s; the re-read before the cut answers at once, the same money.
+    readHeadroom: () => (reads++ === 0 ? new Promise((r) => (release = (m) => r(money(m)))) : Promise.resolve(parseMoney('0.0700'))),
     warn: async () => void events.push(`warn@${timers.t}`),
     cut: async () => void events.push(`cut@${timers.t}`),
     log: createLogger('silent'),
@@ -75,6 +80,7 @@ t.test('a 3 s headroom query does not move the cut: warn at answer, cut 4 s afte
   timers.advance(999);
   t.same(events, ['warn@3000'], 'not cut yet at 3.999 s');
   timers.advance(1);
+  await settle();
   t.same(events, ['warn@3000', 'cut@4000'], 'cut 4 s after the ANSWER, not 4 s after the query');
 });
 
@@ -94,6 +100,7 @@ t.test('timers that fire early (a busy turn of the event loop) never cut early',
   timers.advance(93_999);
   t.same(events, ['warn@64000'], 'the timers fired 60 ms early and waited out the rest');
   timers.advance(1);
+  await settle();
   t.same(events, ['warn@64000', 'cut@94000'], 'cut on the dot');
 });
 
@@ -150,6 +157,7 @@ t.test('a click-to-call pays two legs: half the headroom lasts; its leg was answ
   timers.advance(1);
   t.same(events, ['warn@72500'], 'warned 64 s after the answer, counted from FreeSWITCH\'s answer time');
   timers.advance(30_000);
+  await settle();
   t.same(events, ['warn@72500', 'cut@102500'], 'cut 94 s after the answer: both legs together stay within the 2.0000');
 });
 
@@ -174,6 +182,7 @@ t.test('headroom for more than 24.8 days of talk: waited out in steps, not warne
   t.same(events, [], 'nothing in the first minute');
   t.ok(timers.longest <= MAX_TIMER_MS, `no timer longer than setTimeout takes (longest ${timers.longest} ms)`);
   timers.advance(plan!.cutAfterS! * 1000 - 60_000);
+  await settle();
   t.same(events, [`warn@${plan!.warnAfterS! * 1000}`, `cut@${plan!.cutAfterS! * 1000}`], 'warned and cut when the money runs out, to the millisecond');
   guard.stop();
 });
