@@ -21,6 +21,7 @@ import { clampMoney, formatMoney, money, parseMoney, type Money } from '../domai
 import { lastCompletePeriod, localHour, periodByStart, periodLabel, previousPeriod, tenantZone, type Period, type PeriodKind } from '../domain/periods';
 import { OUTCOMES, type Outcome } from '../metrics';
 import { toCsv, type Cell } from './csv';
+import { clearLateMark, purgeOrphanLateMarks, readLateMarks, REPORT_SETTLE_MS, type LateMark } from './late-cdrs';
 import { moneySql } from './usage';
 
 export const CALL_TYPES: readonly CallType[] = ['local', 'long_distance', 'mobile', 'international'];
@@ -340,19 +341,26 @@ export async function generateReport(
 /** At most this many periods of each kind per tenant are due in one run (the latest and the ones missed before it). */
 export const REPORT_CATCH_UP = 31;
 
-/** Reports are made this long after the period ends, so the calls that ended with it are written. */
-export const REPORT_SETTLE_MS = 5 * 60_000;
+export { REPORT_SETTLE_MS };
+
+/** At most this many reports marked for late CDRs are remade in one run (the rest at the next). */
+export const LATE_REMAKES_PER_RUN = 200;
 
 /**
  * The reports job: for every tenant, the latest day and month that ended (in its zone) at least
  * REPORT_SETTLE_MS ago gets its report if it has none; and once more when every call that started
  * in the period must have ended (maxCallS later), for calls still running at midnight. Periods
  * between a tenant's latest report and that one (up to REPORT_CATCH_UP), missed while no run
- * could make them, are made as well. Returns the number of reports made.
+ * could make them, are made as well. Then the reports of periods that received CDRs after their
+ * report was due (report_late_cdrs, late-cdrs.ts) are made again. Returns the number of reports made.
  */
 export async function runReports(db: Knex, now: Date, opts: { reportsDir: string; maxCallS: number; log: Logger; signal?: AbortSignal }): Promise<number> {
+  // Marks are read before any report is made: a report made below read the CDRs of every mark read
+  // here (the mark commits with its CDRs), so it need not be made twice.
+  await purgeOrphanLateMarks(db);
+  const marks = await readLateMarks(db, LATE_REMAKES_PER_RUN);
   const tenants: Array<{ id: number; timezone: string | null }> = await db('tenants').whereNot('status', 'closed').select('id', 'timezone');
-  if (tenants.length === 0) return 0;
+  const madeNow = new Set<string>();
   // Each tenant's latest report of each kind: the periods after it that ended while no run could
   // make them (the database or every daemon away past a whole day) are made up for, not skipped.
   const latest = new Map<string, string>();
@@ -389,12 +397,50 @@ export async function runReports(db: Knex, now: Date, opts: { reportsDir: string
     try {
       await generateReport(db, d.tenantId, d.period.kind, d.period.start, { reportsDir: opts.reportsDir, now, signal: opts.signal });
       made++;
+      madeNow.add(key);
     } catch (err) {
       // One tenant's failure (a full disk for its file …) must not hold back the others.
       failed++;
       opts.log.error({ err, tenant_id: d.tenantId, period: key }, 'report failed; tried again at the next run');
     }
   }
+  const late = await remakeLateReports(db, marks, madeNow, now, opts);
+  made += late.made;
+  failed += late.failed;
   if (failed > 0) throw new Error(`${failed} report(s) failed (${made} made); they are tried again at the next run`);
   return made;
+}
+
+/**
+ * The reports of periods marked for late CDRs: remade where one exists (and was not just made),
+ * then the mark deleted, unless a batch added late CDRs to it since it was read (kept for the next
+ * run). A period without a report keeps none: the due logic above makes it when it is due.
+ */
+async function remakeLateReports(db: Knex, marks: readonly LateMark[], madeNow: ReadonlySet<string>, now: Date, opts: { reportsDir: string; log: Logger; signal?: AbortSignal }): Promise<{ made: number; failed: number }> {
+  if (marks.length === 0) return { made: 0, failed: 0 };
+  const keyOf = (tenantId: unknown, kind: unknown, start: unknown): string => `${Number(tenantId)}/${String(kind)}/${String(start)}`;
+  const reported = new Set<string>();
+  const rows: Array<Record<string, unknown>> = await db('call_reports')
+    .whereIn('tenant_id', [...new Set(marks.map((m) => m.tenantId))])
+    .whereIn('period_start', [...new Set(marks.map((m) => m.start))])
+    .select('tenant_id', 'period_kind', 'period_start');
+  for (const r of rows) reported.add(keyOf(r.tenant_id, r.period_kind, r.period_start));
+  let made = 0;
+  let failed = 0;
+  for (const m of marks) {
+    if (opts.signal?.aborted) break;
+    const key = keyOf(m.tenantId, m.kind, m.start);
+    try {
+      if (reported.has(key) && !madeNow.has(key)) {
+        await generateReport(db, m.tenantId, m.kind, m.start, { reportsDir: opts.reportsDir, now, signal: opts.signal });
+        made++;
+        opts.log.info({ tenant_id: m.tenantId, period: key, late_cdrs: m.cdrs }, 'report made again: CDRs of its period arrived after it was made');
+      }
+      await clearLateMark(db, m);
+    } catch (err) {
+      failed++;
+      opts.log.error({ err, tenant_id: m.tenantId, period: key }, 'report with late CDRs not made again; tried again at the next run');
+    }
+  }
+  return { made, failed };
 }

@@ -113,33 +113,44 @@ export function fitCost<T extends Chargeable>(cdr: T): { cdr: T; capped: CappedC
   };
 }
 
+/** What a CDR batch needs of its tenants: the zone (periods) and the prepaid balance (null: postpaid). */
+export interface BatchTenant {
+  zone: string;
+  balance: Money | null;
+}
+
+/** The batch's tenants in one read (the CDR writer shares it between charging and late-report marks). */
+export async function readBatchTenants(trx: Knex.Transaction, tenantIds: readonly number[]): Promise<Map<number, BatchTenant>> {
+  const out = new Map<number, BatchTenant>();
+  if (tenantIds.length === 0) return out;
+  const rows: Array<{ id: number; timezone: string | null; balance: unknown }> = await trx('tenants').whereIn('id', [...tenantIds]).select('id', 'timezone', 'balance');
+  for (const r of rows) {
+    out.set(Number(r.id), { zone: tenantZone(r.timezone), balance: r.balance === null || r.balance === undefined ? null : parseMoneyCapped(r.balance).value });
+  }
+  return out;
+}
+
 /**
  * Charges newly inserted CDRs, inside the transaction that inserted them: per tenant, spend of
  * the day and the month (in the tenant's zone, by started_at) goes up and the balance down by the
  * sum of their costs. Tenants and rows are visited in a fixed order, so concurrent writers take
  * row locks in the same order. Returns the number of tenants charged and the charges that were
- * cut to what the columns hold.
+ * cut to what the columns hold. `batchTenants`: the batch's tenants, when already read (readBatchTenants).
  */
-export async function chargeNewCdrs(trx: Knex.Transaction, cdrs: readonly Chargeable[]): Promise<{ tenants: number; capped: CappedCharge[] }> {
+export async function chargeNewCdrs(trx: Knex.Transaction, cdrs: readonly Chargeable[], batchTenants?: ReadonlyMap<number, BatchTenant>): Promise<{ tenants: number; capped: CappedCharge[] }> {
   const costed = cdrs
     .map((c) => ({ tenantId: c.tenant_id, startedAt: c.started_at, cost: c.cost === null || c.cost === undefined ? money(0) : parseMoneyCapped(c.cost).value }))
     .filter((c): c is { tenantId: number; startedAt: string; cost: Money } => c.tenantId !== null && c.cost !== 0);
   if (costed.length === 0) return { tenants: 0, capped: [] };
   const tenantIds = [...new Set(costed.map((c) => c.tenantId))].sort((a, b) => a - b);
-  const zones = new Map<number, string>();
-  const balances = new Map<number, Money | null>();
-  const rows: Array<{ id: number; timezone: string | null; balance: unknown }> = await trx('tenants').whereIn('id', tenantIds).select('id', 'timezone', 'balance');
-  for (const r of rows) {
-    zones.set(Number(r.id), tenantZone(r.timezone));
-    balances.set(Number(r.id), r.balance === null || r.balance === undefined ? null : parseMoneyCapped(r.balance).value);
-  }
+  const tenants = batchTenants ?? (await readBatchTenants(trx, tenantIds));
 
   // Sums stay within what DECIMAL(14,4) holds (and within exact integers): more is cut anyway.
   const add = (a: number, b: number): number => Math.min(a + b, MAX_MONEY + 1);
   const usage = new Map<string, { tenantId: number; kind: PeriodKind; start: string; spend: number }>();
   const debits = new Map<number, number>();
   for (const c of costed) {
-    const zone = zones.get(c.tenantId) ?? tenantZone(null);
+    const zone = tenants.get(c.tenantId)?.zone ?? tenantZone(null);
     const at = fromDbTimestamp(c.startedAt) ?? new Date();
     for (const kind of ['day', 'month'] as const) {
       const start = periodStartOf(kind, at, zone);
@@ -162,7 +173,7 @@ export async function chargeNewCdrs(trx: Knex.Transaction, cdrs: readonly Charge
   }
   for (const tenantId of tenantIds) {
     const debit = debits.get(tenantId) ?? 0;
-    const balance = balances.get(tenantId) ?? null;
+    const balance = tenants.get(tenantId)?.balance ?? null;
     if (balance !== null && balance - debit < MIN_MONEY) {
       capped.push({ tenantId, column: 'balance', detail: `tenants.balance ${formatMoney(balance)} - ${formatMoney(clampMoney(debit).value)} cut at ${MIN_SQL}` });
     }

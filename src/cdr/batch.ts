@@ -23,7 +23,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { escape } from 'mysql2';
-import { chargeNewCdrs, fitCost, type CappedCharge } from '../billing/usage';
+import { lateReportPeriods, recordLateMarks } from '../billing/late-cdrs';
+import { chargeNewCdrs, fitCost, readBatchTenants, type CappedCharge } from '../billing/usage';
 import { dbKind } from '../db/connect';
 import { withLockRetry } from '../db/lock-retry';
 import { itemsThatStayCompiled, repeatableChunks } from '../db/sqlite-statements';
@@ -95,10 +96,10 @@ export async function writeCdrs(knex: Knex, records: readonly CdrRecord[], tenan
   return (await writeCdrBatch(knex, records, tenants)).fresh;
 }
 
-export async function writeCdrBatch(knex: Knex, records: readonly CdrRecord[], tenants?: TenantsOf): Promise<WriteResult> {
+export async function writeCdrBatch(knex: Knex, records: readonly CdrRecord[], tenants?: TenantsOf, now?: () => Date): Promise<WriteResult> {
   const limits = await statementLimits(knex);
   try {
-    return await withLockRetry(() => knex.transaction((trx) => insertAndCharge(trx, records, tenants, limits)), { attempts: 4, sqliteBusy: true });
+    return await withLockRetry(() => knex.transaction((trx) => insertAndCharge(trx, records, tenants, limits, now?.())), { attempts: 4, sqliteBusy: true });
   } catch (err) {
     // max_allowed_packet lowered since it was read: read it again before the retry.
     if ((err as { code?: string } | null)?.code === 'ER_NET_PACKET_TOO_LARGE') packetOf.delete(configOf(knex));
@@ -113,10 +114,12 @@ function configOf(db: Knex | Knex.Transaction): object {
 
 /**
  * One batch inside a transaction: insert (duplicates by call_uuid are no-ops), charge the rows
- * this transaction inserted, queue their missed-call notifications, drop the calls from
- * live_calls. Throws CdrDataError for a record that cannot be a row (see checkRecord).
+ * this transaction inserted, mark the report periods they reach late (billing/late-cdrs.ts: their
+ * report may be made already), queue their missed-call notifications, drop the calls from
+ * live_calls. The batch's tenants are read once, for charging and marks. Throws CdrDataError for
+ * a record that cannot be a row (see checkRecord). `now`: when the batch is written (lateness).
  */
-export async function insertAndCharge(trx: Knex.Transaction, records: readonly CdrRecord[], tenants?: TenantsOf, limits?: StatementLimits): Promise<WriteResult> {
+export async function insertAndCharge(trx: Knex.Transaction, records: readonly CdrRecord[], tenants?: TenantsOf, limits?: StatementLimits, now: Date = new Date()): Promise<WriteResult> {
   const lim = limits ?? (await statementLimits(trx));
   const batch = randomUUID();
   const byUuid = new Map<string, CdrRecord>();
@@ -134,7 +137,10 @@ export async function insertAndCharge(trx: Knex.Transaction, records: readonly C
   const rows = uuids.map((u) => byUuid.get(u) as unknown as Record<string, unknown>);
   const inserted = await insertNew(trx, rows, batch, lim);
   const fresh = uuids.filter((u) => inserted.has(u)).map((u) => byUuid.get(u) as CdrRecord);
-  const charged = await chargeNewCdrs(trx, fresh);
+  const batchTenants = await readBatchTenants(trx, [...new Set(fresh.flatMap((r) => (typeof r.tenant_id === 'number' ? [r.tenant_id] : [])))].sort((a, b) => a - b));
+  const charged = await chargeNewCdrs(trx, fresh, batchTenants);
+  const late = lateReportPeriods(fresh, new Map([...batchTenants].map(([id, t]) => [id, t.zone])), now);
+  if (late.length > 0) await recordLateMarks(trx, late, now);
   // Missed calls of new CDRs queue their notification in the same transaction: once per call.
   if (tenants) {
     const missed = missedCallsOf(tenants(), fresh);

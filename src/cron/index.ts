@@ -5,7 +5,7 @@
  * |------------|---------------------|---------|----------------------------------------------------------------|
  * | caps       | every minute, :00   | cluster | recount usage from CDRs + live calls, fix drift, cap / reopen   |
  * | live_calls | every minute, :30   | node    | publish this daemon's live calls; warn and cut those out of money |
- * | reports    | every 15 minutes    | cluster | daily and monthly reports after midnight in each tenant's zone |
+ * | reports    | every 15 minutes    | cluster | daily and monthly reports after midnight in each tenant's zone; again for late CDRs |
  * | retention  | hourly, at :17      | cluster | recordings, voicemails, CDRs, cron_runs past their ages        |
  *
  * "cluster" jobs run once per tick across every daemon sharing the database, "node" jobs on every

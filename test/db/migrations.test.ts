@@ -72,6 +72,8 @@ const EXPECTED: Record<string, string[]> = {
   ],
   call_report_rows: ['report_id', 'dimension', 'item', 'calls', 'answered', 'busy', 'no_answer', 'blocked', 'capped', 'voicemail', 'talk_seconds', 'cost'],
   retention_marks: ['kind', 'done_before'],
+  // Report periods that received CDRs after their report was due (spool replays): remade by the reports job.
+  report_late_cdrs: ['tenant_id', 'period_kind', 'period_start', 'late_cdrs', 'marked_at'],
   // Click-to-call (网上400): the DBA-edited widgets, the daemon's request state and limit counters.
   click_to_call_widgets: [
     'tenant_id', 'access_number_id', 'public_key', 'allowed_origins', 'enabled', 'max_per_visitor_minute', 'max_per_visitor_day',
