@@ -48,14 +48,19 @@ class FakeTimers implements GuardTimers {
       this.due.shift();
       this.t = next.at;
       next.fn();
-      // The cut's re-read is a real query: wait for it, at the fake time it was due.
-      for (let i = 0; i < 200 && this.due.length === 0 && !this.idle; i++) await sleep(5);
+      // The cut's re-read is a real query: wait for it, at the fake time it was due, then for
+      // what the guard does with its answer (promise callbacks, done before setImmediate).
+      while (this.reads.length > 0) await Promise.allSettled(this.reads.splice(0));
       await settle();
     }
     this.t = end;
   }
-  /** Set by the test's cut/warn actions and guard: nothing more is coming from the fired timer. */
-  idle = false;
+  /** Database reads started by the guard and not yet waited for. */
+  readonly reads: Array<Promise<unknown>> = [];
+  track<T>(read: Promise<T>): Promise<T> {
+    this.reads.push(read);
+    return read;
+  }
 }
 
 // 0.60/min in 6 s increments: 0.0700 pays 6 s; cut 2 s before: at 4 s, warned at once.
@@ -64,12 +69,9 @@ const RATE = { perMinute: parseMoney('0.6000'), incrementS: 6, connectFee: money
 function sessionGuard(knex: Knex, tenant: number, timers: FakeTimers, events: string[]): SpendGuard {
   return new SpendGuard({
     rate: RATE,
-    readHeadroom: () => readSpendHeadroom(knex, tenant, new Date(NOW)),
+    readHeadroom: () => timers.track(readSpendHeadroom(knex, tenant, new Date(NOW))),
     warn: async () => void events.push(`warn@${timers.t}`),
-    cut: async () => {
-      events.push(`cut@${timers.t}`);
-      timers.idle = true;
-    },
+    cut: async () => void events.push(`cut@${timers.t}`),
     log,
     timers,
     cutCheckTimeoutMs: 5000,
