@@ -14,7 +14,7 @@
  */
 import type { Knex } from 'knex';
 import { dbKind, fromDbTimestamp, toDbTimestamp } from '../db/connect';
-import { periodStartOf, tenantZone, type PeriodKind } from '../domain/periods';
+import { periodOf, periodStartOf, tenantZone, type PeriodKind } from '../domain/periods';
 
 /** Reports are made this long after the period ends, so the calls that ended with it are written. */
 export const REPORT_SETTLE_MS = 5 * 60_000;
@@ -29,6 +29,9 @@ export interface LateMark {
 
 const KINDS: readonly PeriodKind[] = ['day', 'month'];
 
+/** toDbTimestamp's form: 'YYYY-MM-DD HH:MM:SS.sss' (UTC). */
+const DB_TIMESTAMP = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}$/;
+
 /**
  * The report periods of `cdrs` that ended at least REPORT_SETTLE_MS before `now`, with how many
  * of the CDRs fall in each (pure). A period ended that long ago iff it starts before the period
@@ -36,22 +39,47 @@ const KINDS: readonly PeriodKind[] = ['day', 'month'];
  */
 export function lateReportPeriods(cdrs: ReadonlyArray<{ tenant_id: number | null; started_at: string | null }>, zones: ReadonlyMap<number, string>, now: Date): LateMark[] {
   const settled = new Date(now.getTime() - REPORT_SETTLE_MS);
-  const current = new Map<string, Record<PeriodKind, string>>();
-  const marks = new Map<string, LateMark>();
+  // Per zone, the day still open at `settled`: a CDR that started in it is on time for both kinds.
+  const open = new Map<string, { dayFrom: number; dayFromText: string; starts: Record<PeriodKind, string> }>();
+  const openOf = (zone: string): { dayFrom: number; dayFromText: string; starts: Record<PeriodKind, string> } => {
+    let o = open.get(zone);
+    if (!o) {
+      const day = periodOf('day', settled, zone);
+      open.set(zone, (o = { dayFrom: day.from.getTime(), dayFromText: toDbTimestamp(day.from), starts: { day: day.start, month: periodStartOf('month', settled, zone) } }));
+    }
+    return o;
+  };
+  // Late CDRs are counted per tenant and minute first (every zone's periods start on a whole
+  // minute), then placed in their periods once per minute, not once per row.
+  const byMinute = new Map<string, { tenantId: number; at: Date | string; cdrs: number }>();
   for (const c of cdrs) {
     if (c.tenant_id === null || c.started_at === null) continue;
-    const zone = zones.get(c.tenant_id) ?? tenantZone(null);
-    let open = current.get(zone);
-    if (!open) current.set(zone, (open = { day: periodStartOf('day', settled, zone), month: periodStartOf('month', settled, zone) }));
+    const o = openOf(zones.get(c.tenant_id) ?? tenantZone(null));
+    // The daemon's own timestamps (toDbTimestamp: UTC text of one fixed width) compare as text.
+    if (typeof c.started_at === 'string' && DB_TIMESTAMP.test(c.started_at)) {
+      if (c.started_at >= o.dayFromText) continue;
+      const key = `${c.tenant_id}\u0000${c.started_at.slice(0, 16)}`;
+      const g = byMinute.get(key);
+      if (g) g.cdrs++;
+      else byMinute.set(key, { tenantId: c.tenant_id, at: c.started_at, cdrs: 1 });
+      continue;
+    }
     const at = instantOf(c.started_at);
-    if (at === null) continue; // the database refuses it, or charging does: not a report's concern
+    if (at === null || at.getTime() >= o.dayFrom) continue; // unreadable: the database refuses it, not a report's concern
+    byMinute.set(`${c.tenant_id}\u0000${at.toISOString()}\u0000${byMinute.size}`, { tenantId: c.tenant_id, at, cdrs: 1 });
+  }
+  const marks = new Map<string, LateMark>();
+  for (const g of byMinute.values()) {
+    const zone = zones.get(g.tenantId) ?? tenantZone(null);
+    const at = typeof g.at === 'string' ? instantOf(g.at) : g.at;
+    if (at === null) continue;
     for (const kind of KINDS) {
       const start = periodStartOf(kind, at, zone);
-      if (start >= open[kind]) continue;
-      const key = `${String(c.tenant_id).padStart(12, '0')}/${kind}/${start}`;
+      if (start >= openOf(zone).starts[kind]) continue;
+      const key = `${String(g.tenantId).padStart(12, '0')}/${kind}/${start}`;
       const m = marks.get(key);
-      if (m) m.cdrs++;
-      else marks.set(key, { tenantId: c.tenant_id, kind, start, cdrs: 1 });
+      if (m) m.cdrs += g.cdrs;
+      else marks.set(key, { tenantId: g.tenantId, kind, start, cdrs: g.cdrs });
     }
   }
   return [...marks.keys()].sort().map((k) => marks.get(k)!);
