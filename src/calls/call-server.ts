@@ -250,6 +250,7 @@ export class CallServer {
         // The spool is the last line of defence; if even it fails, the CDR is in the log.
         log.error({ err, cdr }, 'CDR could not be spooled');
       });
+      await session.finishRequest(cdr);
       const failure = channel.failure;
       if (failure) {
         // Counted once the call is over: the stream may have broken in the read that carried the connect reply.

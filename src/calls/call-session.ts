@@ -119,10 +119,17 @@ export class CallSession {
     }
     await this.channel.waitForEnd(this.deps.settings.esl.replyTimeoutMs);
     this.channel.close();
-    const cdr = this.buildCdr();
-    // The request row follows the call; its failure must not cost the call its CDR.
+    return this.buildCdr();
+  }
+
+  /**
+   * A click-to-call's request ends with the call's CDR, once the call server has spooled it: a
+   * daemon that dies between the two leaves the CDR in the spool (replayed at restart) and the
+   * request unended (the sweeper ends it later), never an ended request whose CDR is lost.
+   * Its failure is logged and must not cost anything else.
+   */
+  async finishRequest(cdr: CdrRecord): Promise<void> {
     await this.progress?.finished(cdr).catch((err: unknown) => this.log.error({ err }, 'click-to-call request could not be updated'));
-    return cdr;
   }
 
   private async flow(): Promise<void> {
