@@ -140,7 +140,9 @@ export class Daemon {
    * What /healthz answers (README "Health"): `ok` when calls route from a configuration read
    * from a database that answers; `database_unreachable` when the last poll failed (calls route
    * from the configuration loaded before); `cached_configuration` when the database has not been
-   * reached since start-up and calls route from the on-disk cache.
+   * reached since start-up and calls route from the on-disk cache. Draining (SIGTERM) does not
+   * change the status: the calls still up are served until the process exits; `detail.draining`
+   * says so.
    */
   health(): Health {
     const s = this.store;
@@ -157,7 +159,7 @@ export class Daemon {
         rejectedRows: snapshot.rejected.length,
       },
       database: { reachable: s.databaseReachable === true, error: s.databaseError },
-      detail: { activeCalls: this.calls.activeCalls, configVersion: snapshot.version, cdrSpoolDepth: this.cdrs.spoolDepth },
+      detail: { activeCalls: this.calls.activeCalls, configVersion: snapshot.version, cdrSpoolDepth: this.cdrs.spoolDepth, draining: this.stopping !== null },
     };
   }
 

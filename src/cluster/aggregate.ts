@@ -48,11 +48,28 @@ export const GAUGE_AGGREGATION: Readonly<Record<string, Aggregation>> = {
   // The primary's alone (workers do not export them).
   hotline_cluster_workers: 'first',
   hotline_cluster_workers_alive: 'first',
+  hotline_cluster_workers_not_answering: 'first',
 };
 
+/**
+ * Node's own gauges where a sum or prom-client's default (an average) would hide the worst
+ * process: one worker whose event loop stalls delays every call it holds, so lag shows the worst
+ * worker (`max`; the minimum lag the least). The start time is the earliest, the primary's.
+ */
 const OTHER_AGGREGATION: Readonly<Record<string, Aggregation>> = {
   process_start_time_seconds: 'min',
+  nodejs_eventloop_lag_seconds: 'max',
+  nodejs_eventloop_lag_min_seconds: 'min',
+  nodejs_eventloop_lag_max_seconds: 'max',
+  nodejs_eventloop_lag_mean_seconds: 'max',
+  nodejs_eventloop_lag_stddev_seconds: 'max',
+  nodejs_eventloop_lag_p50_seconds: 'max',
+  nodejs_eventloop_lag_p90_seconds: 'max',
+  nodejs_eventloop_lag_p99_seconds: 'max',
 };
+
+/** Node's event-loop lag gauges, each with how it merges (test/cluster/aggregate.test.ts checks prom-client exports no other). */
+export const EVENT_LOOP_LAG_GAUGES: readonly string[] = Object.keys(OTHER_AGGREGATION).filter((n) => n.startsWith('nodejs_eventloop_lag_'));
 
 /** Sets each metric's aggregator as the tables above say (the workers' JSON carries prom-client's default). */
 export function withPolicy(metrics: readonly MetricJson[]): MetricJson[] {
@@ -91,8 +108,9 @@ const WORSE: readonly HealthStatus[] = ['cached_configuration', 'database_unreac
 
 /**
  * One /healthz for the cluster: `starting` (503) until some worker routes calls; else the worst
- * status among the workers that do, the configuration of the first of them, the calls and
- * spooled CDRs of all, and how many workers serve.
+ * status among the workers that do (a draining worker still does: it answers for its calls until
+ * it exits), the configuration of the first of them, the calls and spooled CDRs of all, whether
+ * they drain, and how many workers serve.
  */
 export function clusterHealth(workers: readonly WorkerHealth[], configured: number): Health {
   const serving = workers.filter((w): w is WorkerHealth & { health: Health } => w.health?.ok === true).sort((a, b) => a.slot - b.slot);
@@ -107,7 +125,13 @@ export function clusterHealth(workers: readonly WorkerHealth[], configured: numb
     status,
     config: serving[0].health.config,
     database: worst.health.database,
-    detail: { activeCalls: sum('activeCalls'), configVersion: max('configVersion'), cdrSpoolDepth: sum('cdrSpoolDepth') },
+    detail: {
+      activeCalls: sum('activeCalls'),
+      configVersion: max('configVersion'),
+      cdrSpoolDepth: sum('cdrSpoolDepth'),
+      // Draining keeps the status (the calls still up are served): this says so.
+      draining: serving.some((w) => (w.health.detail as Record<string, unknown> | undefined)?.draining === true),
+    },
     cluster,
   };
 }

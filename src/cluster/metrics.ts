@@ -11,6 +11,7 @@ export class ClusterMetrics {
   readonly workersAlive: Gauge;
   readonly restarts: Counter;
   readonly scrapeFailures: Counter;
+  readonly notAnswering: Gauge;
 
   constructor(registry: Registry) {
     this.workers = new Gauge({
@@ -33,6 +34,12 @@ export class ClusterMetrics {
       help: 'Times a worker did not hand its metrics to the primary in time for a /metrics scrape (its counters then show their last scraped values).',
       registers: [registry],
     });
+    this.notAnswering = new Gauge({
+      name: 'hotline_cluster_workers_not_answering',
+      help: 'Worker processes running that did not hand their metrics to the primary in time at the last /metrics scrape (hung: a stalled event loop, SIGSTOP); 0 for a single process.',
+      registers: [registry],
+    });
+    this.notAnswering.set(0);
     this.restarts.inc(0);
     this.scrapeFailures.inc(0);
   }

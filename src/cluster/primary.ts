@@ -219,9 +219,11 @@ export class ClusterPrimary {
         if (!worker) return null;
         const got = await this.ask(worker, (id) => ({ type: 'hotline:metrics?', id }), (m) => (m as { metrics: MetricJson[] }).metrics);
         if (got === null) this.metrics.scrapeFailures.inc();
-        return { s, worker, metrics: got ?? s.lastMetrics };
+        return { s, worker, metrics: got ?? s.lastMetrics, answered: got !== null };
       }),
     );
+    // A worker process that is there (alive, starting or draining) but did not answer in time: hung.
+    this.metrics.notAnswering.set(parts.filter((p) => p !== null && !p.answered && p.s.worker === p.worker).length);
     const own = (await this.registry.getMetricsAsJSON()) as unknown as MetricJson[];
     await this.retiring;
     // A worker that died meanwhile is in the retired counts now: not twice.

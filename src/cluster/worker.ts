@@ -18,6 +18,8 @@ import { workerSpoolDir } from './spool-layout';
 
 export function runWorker(settings: Settings, rootLog: Logger): void {
   let daemon: Daemon | null = null;
+  /** The daemon that answers the primary's metrics and health requests: kept while it drains, until the process exits. */
+  let answering: Daemon | null = null;
   let slot = 0;
   let leader = false;
   let stopping = false;
@@ -38,6 +40,7 @@ export function runWorker(settings: Settings, rootLog: Logger): void {
       exitOnStartFailure(err, log);
     }
     daemon = d;
+    answering = d;
     if (stopping) {
       await stop('drain');
       return;
@@ -79,12 +82,13 @@ export function runWorker(settings: Settings, rootLog: Logger): void {
         }
         return;
       case 'hotline:metrics?': {
-        const metrics = daemon ? ((await daemon.metrics.registry.getMetricsAsJSON()) as unknown as MetricJson[]) : [];
+        // A draining worker still answers: its calls go on, and its counters must reach the primary (which keeps them once it exits).
+        const metrics = answering ? ((await answering.metrics.registry.getMetricsAsJSON()) as unknown as MetricJson[]) : [];
         send({ type: 'hotline:metrics', id: m.id, metrics });
         return;
       }
       case 'hotline:health?':
-        send({ type: 'hotline:health', id: m.id, health: daemon?.health() ?? { ok: false, status: 'starting', detail: {} } });
+        send({ type: 'hotline:health', id: m.id, health: answering?.health() ?? { ok: false, status: 'starting', detail: {} } });
         return;
       case 'hotline:drain':
         await stop('drain');

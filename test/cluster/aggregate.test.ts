@@ -2,8 +2,8 @@
 // adds up, max/min for shared state), counters kept across a worker's death, /healthz merged.
 // The policy table must name every hotline gauge a real daemon exports.
 import t from 'tap';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { aggregateText, clusterHealth, GAUGE_AGGREGATION, retire, type MetricJson } from '../../src/cluster/aggregate';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { aggregateText, clusterHealth, EVENT_LOOP_LAG_GAUGES, GAUGE_AGGREGATION, retire, type MetricJson } from '../../src/cluster/aggregate';
 import { ClusterMetrics } from '../../src/cluster/metrics';
 import { startTestDaemon, tempSqliteUrl } from '../helpers/daemon';
 
@@ -68,6 +68,27 @@ t.test('every hotline gauge a real daemon exports says how it merges', async (t)
   t.same(missing, [], 'add each to GAUGE_AGGREGATION in src/cluster/aggregate.ts: sum only when the workers\' values add up');
 });
 
+/** A process's default metrics with its event-loop lag gauges set to `lag` seconds (p99 at 10 × lag), as JSON. */
+async function processWithLag(lag: number): Promise<MetricJson[]> {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const json = JSON.parse(JSON.stringify(await registry.getMetricsAsJSON())) as MetricJson[];
+  return json.map((m) => (m.name.startsWith('nodejs_eventloop_lag_') ? { ...m, values: [{ value: m.name.endsWith('_p99_seconds') ? lag * 10 : lag, labels: {} }] } : m));
+}
+
+t.test('event-loop lag shows the worst worker, not an average', async (t) => {
+  const calm = await processWithLag(0.001);
+  const stalled = await processWithLag(0.5);
+  const text = await aggregateText([calm, calm, stalled], []);
+  t.equal(sample(text, 'nodejs_eventloop_lag_seconds'), 0.5, 'lag: max');
+  t.equal(sample(text, 'nodejs_eventloop_lag_p99_seconds'), 5, 'p99: max (HotlineEventLoopLag reads it)');
+  t.equal(sample(text, 'nodejs_eventloop_lag_mean_seconds'), 0.5, 'mean: the worst worker\'s');
+  t.equal(sample(text, 'nodejs_eventloop_lag_min_seconds'), 0.001, 'min: the least');
+  const exported = calm.map((m) => m.name).filter((n) => n.startsWith('nodejs_eventloop_lag_')).sort();
+  t.ok(exported.length > 0, 'prom-client exports event-loop lag gauges');
+  t.same(exported, [...EVENT_LOOP_LAG_GAUGES].sort(), 'each of prom-client\'s event-loop lag gauges says how it merges');
+});
+
 t.test('/healthz of the cluster', async (t) => {
   const ok = (activeCalls: number, version: number, status = 'ok') => ({
     ok: true,
@@ -80,5 +101,8 @@ t.test('/healthz of the cluster', async (t) => {
   const one = clusterHealth([{ slot: 1, health: null }, { slot: 2, health: ok(3, 7) }], 2);
   t.match(one, { ok: true, status: 'ok', detail: { activeCalls: 3, configVersion: 7, cdrSpoolDepth: 1 }, cluster: { workers: 2, alive: 1 } }, 'one serving (the other restarting): ok');
   const both = clusterHealth([{ slot: 2, health: ok(1, 8, 'database_unreachable') }, { slot: 1, health: ok(2, 7) }], 2);
-  t.match(both, { ok: true, status: 'database_unreachable', config: { version: 7 }, database: { reachable: false, error: 'ECONNREFUSED' }, detail: { activeCalls: 3, configVersion: 8, cdrSpoolDepth: 2 }, cluster: { alive: 2 } }, 'the worst status, calls and spool summed');
+  t.match(both, { ok: true, status: 'database_unreachable', config: { version: 7 }, database: { reachable: false, error: 'ECONNREFUSED' }, detail: { activeCalls: 3, configVersion: 8, cdrSpoolDepth: 2, draining: false }, cluster: { alive: 2 } }, 'the worst status, calls and spool summed');
+  const draining = (activeCalls: number) => ({ ...ok(activeCalls, 7), detail: { activeCalls, configVersion: 7, cdrSpoolDepth: 0, draining: true } });
+  const drain = clusterHealth([{ slot: 1, health: draining(2) }, { slot: 2, health: draining(1) }], 2);
+  t.match(drain, { ok: true, status: 'ok', detail: { activeCalls: 3, draining: true }, cluster: { workers: 2, alive: 2 } }, 'draining workers still serve their calls: ok (200), draining says so');
 });

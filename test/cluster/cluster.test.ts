@@ -30,7 +30,8 @@ async function inBatches(n: number, parallel: number, one: () => Promise<CallRec
 t.test('two workers: calls, CDRs, one daemon in /metrics, kill -9 of a worker, SIGTERM drain', async (t) => {
   // CDRs stay in the workers' spools until a worker starts (replay) or stops (final flush): what
   // reaches the database in between was replayed by a replacement worker.
-  const c = startCluster(t, { CDR_FLUSH_INTERVAL_MS: '3600000', DRAIN_TIMEOUT_S: '2', ESL_LINGER_S: '10' });
+  // DRAIN_TIMEOUT_S leaves the drain long enough to read /healthz and /metrics while it goes on.
+  const c = startCluster(t, { CDR_FLUSH_INTERVAL_MS: '3600000', DRAIN_TIMEOUT_S: '20', ESL_LINGER_S: '10' });
   const { eslPort, metricsPort } = await c.ready;
   const knex = createKnex(`sqlite:${c.databaseFile}`);
   t.teardown(() => knex.destroy());
@@ -61,6 +62,7 @@ t.test('two workers: calls, CDRs, one daemon in /metrics, kill -9 of a worker, S
   t.equal(sample(text, 'hotline_cluster_workers'), 2);
   t.equal(sample(text, 'hotline_cluster_workers_alive'), 2);
   t.equal(sample(text, 'hotline_cluster_worker_restarts_total'), 0);
+  t.equal(sample(text, 'hotline_cluster_workers_not_answering'), 0, 'every worker answered');
   const series = text.split('\n').filter((l) => l !== '' && !l.startsWith('#')).map((l) => l.slice(0, l.lastIndexOf(' ')));
   t.equal(new Set(series).size, series.length, 'no series twice');
   t.equal(text.match(/^# TYPE hotline_calls_started_total /gm)?.length, 1, 'each family once');
@@ -109,8 +111,33 @@ t.test('two workers: calls, CDRs, one daemon in /metrics, kill -9 of a worker, S
   const after = await inBatches(20, 5, () => call(eslPort, 10));
   t.ok(after.every((r) => r.bridges.length === 1), 'served after the restart');
 
+  // --- A hung worker (SIGSTOP: it cannot answer at all) shows in /metrics, and no longer once it answers again.
+  const beforeHang = await getText(metricsPort, '/metrics');
+  t.equal(sample(beforeHang, 'hotline_calls_started_total{number_kind="hotline"}'), 66, 'the calls after the restart are counted');
+  const hung = workerPid(c, 2);
+  process.kill(hung, 'SIGSTOP');
+  let resumed = false;
+  t.teardown(() => void (resumed || process.kill(hung, 'SIGCONT')));
+  const whileHung = await getText(metricsPort, '/metrics');
+  t.equal(sample(whileHung, 'hotline_cluster_workers_not_answering'), 1, 'the stopped worker is counted as not answering (HotlineWorkerNotAnswering)');
+  t.equal(sample(whileHung, 'hotline_cluster_worker_scrape_failures_total'), (sample(beforeHang, 'hotline_cluster_worker_scrape_failures_total') ?? NaN) + 1, 'and its scrape failure');
+  t.equal(sample(whileHung, 'hotline_calls_started_total{number_kind="hotline"}'), 66, 'its counters show their last scraped values');
+  process.kill(hung, 'SIGCONT');
+  resumed = true;
+  t.equal(sample(await getText(metricsPort, '/metrics'), 'hotline_cluster_workers_not_answering'), 0, 'answering again');
+
   // --- SIGTERM: the long calls still up are cut after DRAIN_TIMEOUT_S, every CDR flushed, exit 0.
   c.child.kill('SIGTERM');
+  // While they drain the workers still answer: /healthz 200 (their calls are served), /metrics complete.
+  const drainingHealth = await waitFor('/healthz to say the workers drain', async () => {
+    const res = await fetch(`http://127.0.0.1:${metricsPort}/healthz`);
+    const body = (await res.json()) as { status: string; detail?: { draining?: boolean }; cluster?: { alive: number } };
+    return body.detail?.draining === true ? { code: res.status, body } : undefined;
+  });
+  t.match(drainingHealth, { code: 200, body: { status: 'ok', cluster: { alive: 2 } } }, '/healthz: 200 ok while draining, both workers');
+  const drainingMetrics = await getText(metricsPort, '/metrics');
+  t.equal(sample(drainingMetrics, 'hotline_cluster_workers_not_answering'), 0, 'draining workers answer the metrics request');
+  t.equal(sample(drainingMetrics, 'hotline_calls_started_total{number_kind="hotline"}'), 66, 'with every count');
   t.equal(await c.exited, 0, 'the primary exits 0');
   const survivors = (await Promise.all(long)).filter((r) => r.hangupCause === 'SYSTEM_SHUTDOWN');
   t.equal(survivors.length, 6 - ended.length, 'the calls still up were cut by the drain');
