@@ -95,6 +95,9 @@ export class CronScheduler {
     for (const job of deps.jobs) {
       if (names.has(job.name)) throw new Error(`two cron jobs named ${job.name}`);
       names.add(job.name);
+      // Exported at 0 from the start: increase() then sees the first run after a start, and an
+      // alert can tell a job that does not run (HotlineCronCapsNotRunning) from one never scheduled.
+      for (const result of ['ok', 'error'] as const) this.cron.runs.inc({ cron_job: job.name, result }, 0);
     }
   }
 

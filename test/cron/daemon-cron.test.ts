@@ -40,6 +40,12 @@ for (const target of dbTargets()) {
       'retention 17 * * * * cluster',
       'notifications */20 * * * * * cluster',
     ]);
+    const fresh = await get(d.daemon.metricsPort, '/metrics');
+    for (const job of cron!.scheduler.jobs) {
+      for (const result of ['ok', 'error']) {
+        t.match(fresh, new RegExp(`^hotline_cron_runs_total\\{cron_job="${job.name}",result="${result}"\\} 0$`, 'm'), `${job.name} ${result} runs exported at 0 before any run`);
+      }
+    }
 
     // A prepaid tenant with a call that has used up its balance, as CallServer.liveCalls() will list it.
     const inserted: number[] = await d.knex('tenants').insert({ name: '欠费公司', status: 'active', timezone: 'Asia/Shanghai', balance: '0.1000' });
