@@ -191,6 +191,19 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** When the oldest CDR not yet written was spooled (set by the CDR writer); null: nothing waits. */
+  cdrSpoolOldestMs: (() => Promise<number | null>) | null = null;
+
+  readonly cdrSpoolOldestAge = new Gauge({
+    name: 'hotline_cdr_spool_oldest_age_seconds',
+    help: 'Seconds the oldest CDR not yet confirmed in the database has waited in the local spool (the start of its spool segment); 0 when the spool is empty.',
+    registers: [this.registry],
+    collect: async () => {
+      const oldest = this.cdrSpoolOldestMs ? await this.cdrSpoolOldestMs().catch(() => null) : null;
+      this.cdrSpoolOldestAge.set(oldest === null ? 0 : Math.max(0, (Date.now() - oldest) / 1000));
+    },
+  });
+
   readonly cdrsWritten = new Counter({
     name: 'hotline_cdrs_written_total',
     help: 'CDRs written to the database (replays of already-written calls are not counted twice).',

@@ -186,6 +186,21 @@ export class CdrSpool {
   }
 
   /**
+   * When the oldest segment still in the folder, open one included, was started (the time in its
+   * name, when its first CDR was spooled), or null when there is none. A segment is deleted once
+   * every record of it is written or quarantined, so this is how long the oldest CDR not yet in
+   * the database has waited (hotline_cdr_spool_oldest_age_seconds).
+   */
+  async oldestSegmentMs(): Promise<number | null> {
+    let oldest: number | null = null;
+    for (const n of await fsp.readdir(this.dir)) {
+      const m = /^segment-(\d+)-\d+\.jsonl$/.exec(n);
+      if (m) oldest = Math.min(oldest ?? Infinity, Number(m[1]));
+    }
+    return oldest;
+  }
+
+  /**
    * Lines that are not blank in every segment, open one included (for the spool-depth metric at
    * start-up): counted in the bytes, without decoding a backlog of segments as text.
    */

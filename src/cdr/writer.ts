@@ -70,6 +70,7 @@ export class CdrWriter {
 
   async start(): Promise<void> {
     await this.spool.open();
+    this.metrics.cdrSpoolOldestMs = () => this.spool.oldestSegmentMs();
     this.checkDurability();
     this.depth = await this.spool.countRecords();
     this.metrics.cdrSpoolDepth.set(this.depth);

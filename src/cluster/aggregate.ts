@@ -32,6 +32,8 @@ export const GAUGE_AGGREGATION: Readonly<Record<string, Aggregation>> = {
   hotline_active_calls: 'sum',
   hotline_queue_waiting_calls: 'sum',
   hotline_cdr_spool_depth: 'sum',
+  // Each worker's own spool: the one whose CDR has waited longest shows.
+  hotline_cdr_spool_oldest_age_seconds: 'max',
   // One configuration, read by every worker: the worst worker shows.
   hotline_config_rejected_rows: 'max',
   hotline_config_last_good_rows: 'max',

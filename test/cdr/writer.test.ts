@@ -233,6 +233,7 @@ eachDb(t, 'with the database unreachable the records stay spooled; a later write
   const dead = await ctx.deadKnex();
   const first = ctx.writer({ knex: dead });
   await first.writer.start();
+  t.equal(await gauge(first.metrics.cdrSpoolOldestAge), 0, 'hotline_cdr_spool_oldest_age_seconds: 0 with nothing spooled');
   const records = Array.from({ length: 30 }, (_, i) => cdr(i));
   // One of them is already in the database (written by another daemon before the outage).
   const { writer: earlier, spool: earlierSpool } = ctx.writer({ dir: path.join(ctx.dir, 'other') });
@@ -255,16 +256,24 @@ eachDb(t, 'with the database unreachable the records stay spooled; a later write
   await first.writer.stop();
   t.equal(await new CdrSpool(ctx.dir).countRecords(), 30, 'stop() with the database down leaves them spooled');
 
+  // The outage lasted ten minutes: the segments were started then (their names carry the time).
+  const tenMinutesAgo = Date.now() - 600_000;
+  for (const name of segments(ctx.dir)) {
+    fs.renameSync(path.join(ctx.dir, name), path.join(ctx.dir, name.replace(/^segment-\d+-/, `segment-${tenMinutesAgo}-`)));
+  }
   // The daemon restarts with the database back.
   const second = ctx.writer();
   await second.writer.start();
   t.equal(await gauge(second.metrics.cdrSpoolDepth), 30, 'start() reports the spooled backlog');
+  const age = await gauge(second.metrics.cdrSpoolOldestAge);
+  t.ok(age >= 600 && age <= (Date.now() - tenMinutesAgo) / 1000, `hotline_cdr_spool_oldest_age_seconds: the oldest waited ten minutes (${age})`);
   await second.writer.flush();
   const rows = await cdrRows(ctx.knex);
   t.equal(rows.length, 30, 'all 30 written, the one already there not doubled');
   t.same(uuids(rows), records.map((r) => r.call_uuid).sort());
   t.same(segments(ctx.dir), []);
   t.equal(await gauge(second.metrics.cdrSpoolDepth), 0);
+  t.equal(await gauge(second.metrics.cdrSpoolOldestAge), 0, 'oldest age back to 0 once written');
   t.same(quarantined(ctx.dir), []);
 });
 
@@ -335,7 +344,7 @@ eachDb(t, 'a NOT NULL column without a default that the daemon does not write ke
   t.same(quarantined(ctx.dir), [], 'nothing quarantined: no record is at fault');
   t.equal(await counter(metrics.cdrsQuarantined), 0);
   t.equal(await new CdrSpool(ctx.dir).countRecords(), 3, 'all three kept in the spool, as in an outage');
-  t.equal(await gauge(metrics.cdrSpoolDepth), 3, 'the spool depth says so (the HotlineCdrSpoolNotDraining alert)');
+  t.equal(await gauge(metrics.cdrSpoolDepth), 3, 'the spool depth says so (and the oldest spooled CDR\'s age: the HotlineCdrSpoolNotDraining alert)');
   const line = logged.map((l) => JSON.parse(l) as { level: number; msg: string; column?: string }).find((l) => l.column === 'region');
   t.ok(line && line.level >= 50, 'an error line names the column', { logged });
   t.match(line?.msg ?? '', /default/, 'and says what is missing');
