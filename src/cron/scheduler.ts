@@ -52,6 +52,13 @@ export interface CronJob {
   readonly leaseMs?: number;
   /** Does the work; returns the rows it inserted, changed or deleted. */
   run(ctx: JobContext): Promise<number | void>;
+  /**
+   * Reads from the database what this job's gauges show (the notification backlog), where this
+   * daemon did not run the tick: called for a tick another daemon ran, and once when the
+   * scheduler starts (where the gate lets this process run the job), so the gauges are right
+   * after a restart. Errors are ignored: only a metric.
+   */
+  readonly refresh?: () => Promise<void>;
 }
 
 export type RunOutcome =
@@ -121,6 +128,8 @@ export class CronScheduler {
       );
       await task.start();
       this.tasks.push(task);
+      // In the background: a database away at start-up must not hold the start up.
+      if (!this.deps.gate || this.deps.gate(job)) void this.refreshJob(job);
     }
     this.deps.log.info({ jobs: this.deps.jobs.map((j) => `${j.name} (${j.schedule}, ${j.scope})`) }, 'cron jobs scheduled');
   }
@@ -193,6 +202,7 @@ export class CronScheduler {
     if (claimed !== 1) {
       log.debug({ job: job.name, tick }, 'cron tick run by another daemon (or still running)');
       await this.refreshLastSuccess(job.name);
+      await this.refreshJob(job);
       return { ran: false, reason: 'claimed' };
     }
 
@@ -250,6 +260,16 @@ export class CronScheduler {
       .where({ job: key, holder: this.holder, last_tick: toDbTimestamp(tick) })
       .update({ expires_at: toDbTimestamp(new Date(this.clock().getTime() + leaseMs)) });
     return n === 1;
+  }
+
+  /** The job's own refresh hook, if any; a failure leaves its gauges as they were. */
+  private async refreshJob(job: CronJob): Promise<void> {
+    if (!job.refresh || this.stopped) return;
+    try {
+      await job.refresh();
+    } catch (err) {
+      this.deps.log.debug({ err, job: job.name }, 'cron job refresh failed');
+    }
   }
 
   /** A tick another daemon ran: take the cluster's last success from cron_runs for the gauge. */

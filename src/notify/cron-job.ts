@@ -15,5 +15,6 @@ export function notificationsCronJob(dispatcher: NotificationDispatcher, schedul
       const report = await dispatcher.runOnce(ctx.now(), { signal: ctx.signal });
       return report.sent + report.retried + report.failed;
     },
+    refresh: () => dispatcher.refreshBacklog(),
   };
 }

@@ -164,7 +164,7 @@ export class NotificationDispatcher {
         if (due.length < batchSize || report.claimed === before) break;
       }
     } finally {
-      await this.updateBacklog();
+      await this.refreshBacklog();
     }
     if (report.claimed > 0) this.log.info({ ...report }, 'missed-call notifications dispatched');
     return report;
@@ -242,7 +242,12 @@ export class NotificationDispatcher {
     }
   }
 
-  private async updateBacklog(): Promise<void> {
+  /**
+   * Sets hotline_notifications_backlog from the table: after every run of this daemon, and (as the
+   * job's refresh hook) when another daemon ran the tick and when the scheduler starts, so a
+   * restarted daemon that has not won a tick yet does not show an empty outbox.
+   */
+  async refreshBacklog(): Promise<void> {
     const gauge = this.options.metrics?.backlog;
     if (!gauge) return;
     try {

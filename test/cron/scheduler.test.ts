@@ -96,6 +96,32 @@ eachDb(t, 'two daemons firing the same ticks at the same moment: each tick runs 
   t.same(await b.runTick('caps', minute(0)), { ran: false, reason: 'claimed' });
 });
 
+eachDb(t, 'a job\'s refresh hook: at start where the gate lets it run, and for a tick another daemon ran; not for its own run', async (t, { knex, other }) => {
+  const refreshed: string[] = [];
+  const job = (node: string): CronJob => ({
+    name: 'notifications',
+    schedule: '0 0 1 1 *', // not during the test: runTick drives the ticks
+    scope: 'cluster',
+    run: async () => 0,
+    refresh: async () => void refreshed.push(node),
+  });
+  const a = scheduler(knex, 'node-a', [job('node-a')]);
+  // A cluster worker that is not the leader: its gate refuses every job.
+  const b = new CronScheduler({ knex: other, node: 'node-b', log, metrics: new Metrics(), jobs: [job('node-b')], gate: () => false });
+  t.teardown(async () => {
+    await a.stop();
+    await b.stop();
+  });
+  await a.start();
+  await b.start();
+  await until('node-a refreshed at its start', () => refreshed.includes('node-a'));
+  t.same(refreshed, ['node-a'], 'refreshed at start (started at once, in the background); not where the gate refuses the job');
+  t.match(await a.runTick('notifications', minute(0)), { ran: true, ok: true });
+  t.same(refreshed, ['node-a'], 'its own run sets the gauges itself: no refresh');
+  t.same(await b.runTick('notifications', minute(0)), { ran: false, reason: 'claimed' });
+  t.same(refreshed, ['node-a', 'node-b'], 'a tick another daemon ran: refreshed');
+});
+
 eachDb(t, 'node-cron firing every second on two daemons: no tick twice', async (t, { knex, other }) => {
   const seen: number[] = [];
   const job: CronJob = {

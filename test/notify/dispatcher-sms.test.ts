@@ -236,3 +236,18 @@ t.test('as a cron job: runs the dispatcher with the job\'s clock and signal', as
   t.equal(rows, 1);
   t.equal(gw.requests.length, 1);
 });
+
+eachDb(t, 'the notifications job\'s refresh hook sets the backlog from the table without sending (a restarted daemon, a tick another daemon ran)', async (t, knex) => {
+  const gw = await smsGateway(t);
+  await queueMissedCall(knex, { tenant: SMS, cdr: missed(1) });
+  await queueMissedCall(knex, { tenant: SMS, cdr: missed(2) });
+  const registry = new Registry();
+  const metrics = createNotifyMetrics(registry);
+  const job = notificationsCronJob(dispatcher(t, knex, { notify: notifySettings({ smsGatewayUrl: gw.url }), metrics }));
+  t.match(await registry.metrics(), /hotline_notifications_backlog 0/, 'a fresh daemon knows nothing yet');
+  t.ok(job.refresh, 'the job has a refresh hook');
+  await job.refresh?.();
+  t.match(await registry.metrics(), /hotline_notifications_backlog 2/, 'refreshed: both pending rows');
+  t.equal(gw.requests.length, 0, 'nothing sent by a refresh');
+  t.same((await outbox(knex)).map((r) => r.status), ['pending', 'pending'], 'nothing claimed');
+});
