@@ -17,6 +17,7 @@ import {
   dashboardExprs,
   dashboardFiles,
   loadDashboard,
+  references,
   substitute,
   variableQuery,
   variableRefs,
@@ -175,6 +176,38 @@ t.test('against a real daemon', async (t) => {
       }
     }
   });
+});
+
+/** Dashboards with a tenant variable: every series with a `tenant` label is read for that tenant alone. */
+const TENANT_DASHBOARDS = ['tenant-drilldown.json'];
+
+t.test('tenant dashboards filter every tenant-labelled series by $tenant', async (t) => {
+  const metrics: DaemonMetrics = await scrapeRealDaemon();
+  const tenantLabelled = new Set([...metrics.families.values()].filter((f) => f.labels.has('tenant')).map((f) => f.name));
+  t.ok(tenantLabelled.has('hotline_tenant_calls_ended_total') && tenantLabelled.has('hotline_destination_legs_total'), 'the tenant-labelled series were found');
+  for (const name of TENANT_DASHBOARDS) {
+    const d = parsed.get(name);
+    if (!d) {
+      t.fail(`${name} did not parse`);
+      continue;
+    }
+    const file = dashboards.find((x) => x.name === name)?.file ?? name;
+    const reads: NamedExpr[] = [...dashboardExprs(file, d)];
+    for (const v of (d.templating?.list ?? []).filter((x) => x.type === 'query' && x.name !== 'tenant')) {
+      reads.push({ where: `${name} variable ${v.name}`, record: 'unused', expr: variableQuery(v) ?? '' });
+    }
+    t.ok(reads.length > 10, `${name}: ${reads.length} expressions`);
+    // Other variables get any value; $tenant a marker to look for in the matchers.
+    const MARK = 'TENANT-VARIABLE';
+    const values: Record<string, string> = Object.fromEntries((d.templating?.list ?? []).map((v) => [v.name, v.name === 'tenant' ? MARK : 'x']));
+    for (const e of reads) {
+      for (const sel of references(substitute(e.expr, values)).selectors) {
+        if (!sel.metric || !tenantLabelled.has(sel.metric.replace(/_(bucket|sum|count)$/, ''))) continue;
+        const byTenant = sel.matchers.some((m) => m.label === 'tenant' && (m.op === '=' || m.op === '=~') && m.value === MARK);
+        t.ok(byTenant, `${e.where}: ${sel.metric} filtered by tenant="$tenant"`);
+      }
+    }
+  }
 });
 
 t.test('provisioning files', async (t) => {
