@@ -161,6 +161,14 @@ t.test('against a real daemon', async (t) => {
     t.same(errors, [], errors.length ? `not in /metrics:\n${formatList(errors)}` : 'all exported');
   });
 
+  t.test('the NOC overview shows every hotline gauge the daemon exports', async (t) => {
+    t.ok(parsed.has('noc-overview.json'), 'noc-overview.json parses');
+    const shown = new Set(substitutedExprs().filter((e) => e.where.startsWith('noc-overview.json')).flatMap((e) => references(e.expr).selectors.map((s) => s.metric)));
+    const gauges = [...metrics.families.values()].filter((f) => f.type === 'gauge' && f.name.startsWith('hotline_')).map((f) => f.name);
+    t.ok(gauges.includes('hotline_cdr_spool_oldest_age_seconds'), 'the gauges were found');
+    t.same(gauges.filter((g) => !shown.has(g)), [], 'a panel for each (a new gauge needs its panel)');
+  });
+
   t.test('every query variable reads an exported series and label', async (t) => {
     for (const [name, d] of parsed) {
       for (const v of (d.templating?.list ?? []).filter((x) => x.type === 'query')) {
