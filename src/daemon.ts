@@ -163,9 +163,11 @@ export class Daemon {
     };
   }
 
-  /** A cluster worker made leader: it writes the configuration cache from now on, starting with the rows in force. */
+  /** A cluster worker made leader: it writes the configuration cache from now on, starting with the rows in force, and reads its cluster jobs' gauges. */
   becameLeader(): void {
     this.store.saveCacheNow();
+    // The cluster jobs' gauges (the notification backlog) read now, not at this worker's first tick.
+    if (this.cron) void this.cron.scheduler.refresh();
   }
 
   /** SIGTERM: refuse new calls, drain live ones (bounded), flush CDRs, close everything. */

@@ -128,9 +128,9 @@ export class CronScheduler {
       );
       await task.start();
       this.tasks.push(task);
-      // In the background: a database away at start-up must not hold the start up.
-      if (!this.deps.gate || this.deps.gate(job)) void this.refreshJob(job);
     }
+    // In the background: a database away at start-up must not hold the start up.
+    void this.refresh();
     this.deps.log.info({ jobs: this.deps.jobs.map((j) => `${j.name} (${j.schedule}, ${j.scope})`) }, 'cron jobs scheduled');
   }
 
@@ -260,6 +260,14 @@ export class CronScheduler {
       .where({ job: key, holder: this.holder, last_tick: toDbTimestamp(tick) })
       .update({ expires_at: toDbTimestamp(new Date(this.clock().getTime() + leaseMs)) });
     return n === 1;
+  }
+
+  /**
+   * Runs the refresh hooks of the jobs the gate lets this process run: at start, and when a
+   * cluster worker becomes the leader (it has run no tick of the cluster jobs yet).
+   */
+  async refresh(): Promise<void> {
+    await Promise.all(this.deps.jobs.filter((job) => !this.deps.gate || this.deps.gate(job)).map((job) => this.refreshJob(job)));
   }
 
   /** The job's own refresh hook, if any; a failure leaves its gauges as they were. */

@@ -106,8 +106,9 @@ eachDb(t, 'a job\'s refresh hook: at start where the gate lets it run, and for a
     refresh: async () => void refreshed.push(node),
   });
   const a = scheduler(knex, 'node-a', [job('node-a')]);
-  // A cluster worker that is not the leader: its gate refuses every job.
-  const b = new CronScheduler({ knex: other, node: 'node-b', log, metrics: new Metrics(), jobs: [job('node-b')], gate: () => false });
+  // A cluster worker that is not the leader (yet): its gate refuses every cluster job.
+  let leader = false;
+  const b = new CronScheduler({ knex: other, node: 'node-b', log, metrics: new Metrics(), jobs: [job('node-b')], gate: () => leader });
   t.teardown(async () => {
     await a.stop();
     await b.stop();
@@ -120,6 +121,11 @@ eachDb(t, 'a job\'s refresh hook: at start where the gate lets it run, and for a
   t.same(refreshed, ['node-a'], 'its own run sets the gauges itself: no refresh');
   t.same(await b.runTick('notifications', minute(0)), { ran: false, reason: 'claimed' });
   t.same(refreshed, ['node-a', 'node-b'], 'a tick another daemon ran: refreshed');
+  await b.refresh();
+  t.same(refreshed, ['node-a', 'node-b'], 'refresh() skips what the gate refuses');
+  leader = true;
+  await b.refresh();
+  t.same(refreshed, ['node-a', 'node-b', 'node-b'], 'made leader (Daemon.becameLeader): refreshed at once');
 });
 
 eachDb(t, 'node-cron firing every second on two daemons: no tick twice', async (t, { knex, other }) => {
