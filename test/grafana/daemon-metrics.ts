@@ -44,9 +44,9 @@ export function startLabelledDaemon(): Promise<TestDaemon> {
 export const CRON_JOBS_RUN = ['caps', 'notifications'] as const;
 
 /**
- * Runs each job of CRON_JOBS_RUN once now, as its schedule would: hotline_cron_runs_total,
- * hotline_cron_run_duration_seconds and hotline_cron_last_success_timestamp_seconds only get series
- * when a job has run. The test daemon has its cron jobs (CRON_ENABLED=true) but not node-cron's
+ * Runs each job of CRON_JOBS_RUN once now, as its schedule would: hotline_cron_run_duration_seconds
+ * and hotline_cron_last_success_timestamp_seconds only get series when a job has run
+ * (hotline_cron_runs_total is at 0 from the start; the run makes it count). The test daemon has its cron jobs (CRON_ENABLED=true) but not node-cron's
  * schedule (test/helpers/daemon.ts), so no tick of its own can take the job first: a run that is
  * not "ran, ok" here is a real failure (CI once failed with {"ran":false,"reason":"claimed"} when
  * this tick met the daemon's own at a minute boundary).
