@@ -12,7 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { posix } from 'node:path';
-import type { BridgeOutcome, CallChannel, DigitCollection, DigitResult, PlayEnd, PlayOptions } from './channel';
+import { recordEnd, type BridgeOutcome, type CallChannel, type DigitCollection, type DigitResult, type PlayEnd, type PlayOptions, type RecordEnd } from './channel';
 import { EslConnection } from './connection';
 import { CallHungUpError, EslCommandError, EslTimeoutError, SocketClosedError, UnsafeValueError, type EslError } from './errors';
 import type { EslEvent } from './event';
@@ -458,19 +458,20 @@ export class EslCallChannel implements CallChannel {
   }
 
   /**
-   * `record <path> <max s> <threshold> <hits>` (voicemail); resolves with record_seconds. Its
+   * `record <path> <max s> <threshold> <hits>` (voicemail); resolves with record_ms and how it
+   * ended (RecordEnd: read from the completion, which FreeSWITCH sends before the hang-up's
+   * CHANNEL_HANGUP_COMPLETE when the caller hangs up mid-message). Its
    * folder is made first with mod_dptools `mkdir`, written in the same burst: `record` opens its
    * file in a folder that must exist and hangs the caller up with DESTINATION_OUT_OF_ORDER when it
    * cannot (switch_ivr_record_file; record_session makes its folders, record does not).
    */
-  async record(path: string, maxS: number, silenceThreshold: number, silenceHits: number): Promise<number> {
+  async record(path: string, maxS: number, silenceThreshold: number, silenceHits: number): Promise<RecordEnd> {
     const argument = recordArgument(path, maxS, silenceThreshold, silenceHits);
     const folder = this.execute('mkdir', recordFolder(path), this.options.replyTimeoutMs);
     folder.catch(() => undefined);
     const done = await this.execute('record', argument, (maxS + 10) * 1000);
     await folder;
-    const seconds = Number(done.variable('record_seconds') ?? '0');
-    return Number.isFinite(seconds) && seconds > 0 ? seconds : 0;
+    return recordEnd((name) => done.variable(name));
   }
 
   /** Hangs up with a Q.850 cause name; a no-op once the call is gone. */

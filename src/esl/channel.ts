@@ -68,6 +68,41 @@ export interface PlayEnd {
   callerUp: boolean;
 }
 
+/**
+ * What `record` (mod_dptools record_function, switch_ivr_play_say.c switch_ivr_record_file) leaves
+ * on the channel when it ends, read from its CHANNEL_EXECUTE_COMPLETE:
+ * - record_ms: fh->samples_out / (native_rate / 1000), the audio WRITTEN to the file. Frames
+ *   flagged SFF_CNG (the caller's phone sent nothing: VAD, DTX, no RTP) are not written unless
+ *   record_fill_cng is set, and the frame that exhausts the silence count is not written either;
+ *   the trailing silence before it is, untrimmed (nothing in switch_ivr_record_file trims it).
+ * - silence_hits_exhausted: set "false" once the file is open, "true" when <hits> seconds below
+ *   the threshold ended the recording (the `break` before the write).
+ * The frame length is the read codec's packet time (rtp_use_codec_ptime on the channel), 20 ms
+ * when the channel does not say.
+ */
+export interface RecordEnd {
+  /** record_ms: milliseconds written to the file (0 when unset). */
+  readonly ms: number;
+  /** silence_hits_exhausted=true: <hits> seconds of silence ended it. */
+  readonly endedOnSilence: boolean;
+  /** One frame, ms (rtp_use_codec_ptime, default 20). */
+  readonly frameMs: number;
+}
+
+/** Packet time assumed when the channel names none (FreeSWITCH's default ptime for PCMU/PCMA). */
+export const DEFAULT_FRAME_MS = 20;
+
+/** RecordEnd from the variables of `record`'s completion (EslCallChannel and the test stand-in alike). */
+export function recordEnd(variable: (name: string) => string | undefined): RecordEnd {
+  const ms = Number(variable('record_ms') ?? '0');
+  const ptime = Number(variable('rtp_use_codec_ptime') ?? DEFAULT_FRAME_MS);
+  return {
+    ms: Number.isFinite(ms) && ms > 0 ? Math.trunc(ms) : 0,
+    endedOnSilence: variable('silence_hits_exhausted') === 'true',
+    frameMs: Number.isInteger(ptime) && ptime > 0 && ptime <= 200 ? ptime : DEFAULT_FRAME_MS,
+  };
+}
+
 export interface CallChannel {
   readonly uuid: string;
   /** The caller's leg is gone (CHANNEL_HANGUP seen, or the socket closed). */
@@ -83,8 +118,8 @@ export interface CallChannel {
   /** `bridge` (continue_on_fail must be set first). */
   bridge(dialString: string, timeoutMs: number): Promise<BridgeOutcome>;
   recordSession(path: string): Promise<void>;
-  /** `record <path> <max s> <threshold> <hits>`: resolves with the seconds recorded. */
-  record(path: string, maxS: number, silenceThreshold: number, silenceHits: number): Promise<number>;
+  /** `record <path> <max s> <threshold> <hits>`: resolves with what FreeSWITCH says it wrote (recordEnd). */
+  record(path: string, maxS: number, silenceThreshold: number, silenceHits: number): Promise<RecordEnd>;
   /** The `hangup` application: after whatever is queued. A no-op once the call is gone. */
   hangup(cause: string): Promise<void>;
   /**

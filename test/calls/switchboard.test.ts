@@ -122,10 +122,19 @@ t.test('switchboard', async (t) => {
     t.match(vm, { extension_id: ext801, duration_s: 3, tenant_id: tenantId, file_path: c.recordings[0] });
   });
 
-  t.test('an empty message is not kept', async (t) => {
+  t.test('an empty message is not kept: no voicemail, the call is what the hunt made it', async (t) => {
     const c = await placeCall(d.port, { caller: '13912345678', destination: '02088880000', digits: ['801'], recordSeconds: 0 });
     const cdr = await d.cdr(c.uuid);
-    t.equal(cdr.outcome, 'voicemail');
+    t.equal(cdr.outcome, 'no_answer', 'nobody answered, and no message was left');
     t.equal(await knex('voicemails').where({ call_uuid: c.uuid }).first(), undefined);
+  });
+
+  t.test('the caller hangs up as the message starts: one CDR, no voicemail', async (t) => {
+    const c = await placeCall(d.port, { caller: '13912345678', destination: '02088880000', digits: ['801'], recordSeconds: 5, callerHangsUpOnApp: 'record' });
+    const cdr = await d.cdr(c.uuid);
+    t.equal(cdr.outcome, 'no_answer');
+    t.equal(await knex('voicemails').where({ call_uuid: c.uuid }).first(), undefined);
+    const rows = await knex('cdrs').where({ call_uuid: c.uuid }).select('id');
+    t.equal(rows.length, 1, 'exactly one CDR');
   });
 });

@@ -64,7 +64,7 @@ function summarize(events: EslEvent[]): Item[] {
       // The linger notice goes out whenever the socket thread notices the hangup: its position
       // varies in real captures too, so it is compared by presence, not by position.
       if (e.outer['Content-Disposition'] !== 'linger') push(`notice:${e.outer['Content-Disposition']}`);
-    } else if (e.name === 'CHANNEL_EXECUTE_COMPLETE') push(`complete:${e.getHeader('Application')}:${e.getHeader('Application-Response')}:${e.variable('DIALSTATUS') ?? ''}${digitVars(e)}`);
+    } else if (e.name === 'CHANNEL_EXECUTE_COMPLETE') push(`complete:${e.getHeader('Application')}:${e.getHeader('Application-Response')}:${e.variable('DIALSTATUS') ?? ''}${digitVars(e)}${recordVars(e)}`);
     else if (e.name === 'CHANNEL_ANSWER') push('answer');
     else if (e.name === 'CHANNEL_BRIDGE') push('bridge');
     else if (e.name === 'CHANNEL_HANGUP') push(`hangup:${e.getHeader('Hangup-Cause')}`);
@@ -78,6 +78,13 @@ function digitVars(e: EslEvent): string {
   if (e.getHeader('Application') !== 'play_and_get_digits') return '';
   const variable = (e.getHeader('Application-Data') ?? '').split(' ')[7] ?? '';
   return `:read_result=${e.variable('read_result') ?? '(unset)'},${variable}=${e.variable(variable) ?? '(unset)'}`;
+}
+
+/** What `record` reports when it ends (M12): the length written and whether silence ended it. */
+function recordVars(e: EslEvent): string {
+  if (e.getHeader('Application') !== 'record') return '';
+  const v = (name: string): string => e.variable(name) ?? '(unset)';
+  return `:record_ms=${v('record_ms')},record_samples=${v('record_samples')},record_seconds=${v('record_seconds')},silence_hits_exhausted=${v('silence_hits_exhausted')}`;
 }
 
 function parseAll(stream: Buffer): EslEvent[] {
@@ -312,6 +319,8 @@ t.test('answer, missing prompt, no digits and wrong digits', async (t) => {
     // The capture has no DTMF event: nobody keyed anything in either play_and_get_digits.
     digits: ['', ''],
     recordSeconds: 0,
+    // M12: sipp sent no RTP while `record` ran: every frame CNG, none written (record_ms 0).
+    recordSilence: 'cng',
     // The capture's record wrote a file in /var/tmp, which existed on that machine (M11).
     existingDirs: ['/var/tmp'],
   });

@@ -72,6 +72,22 @@
  *     DESTINATION_OUT_OF_ORDER. `record_session` (switch_ivr_async.c switch_ivr_record_session)
  *     and mod_dptools `mkdir` make the path's folders (switch_dir_make_recursive). The stand-in
  *     knows the folders they made and those a test lists in `existingDirs`; no other.
+ * M12 What `record` reports (switch_ivr_play_say.c switch_ivr_record_file): silence_hits_exhausted
+ *     is set "false" once the file is open and "true" when <hits> seconds of frames below the
+ *     threshold end it (the count is samplerate × hits / samples per frame, 3 s when 0; the frame
+ *     that exhausts it breaks the loop BEFORE its write). When it ends, for whatever reason (`#`,
+ *     silence, max seconds, the caller hanging up: the loop breaks and the variables are still
+ *     set, the completion still sent before CHANNEL_HANGUP_COMPLETE), record_samples =
+ *     fh->samples_out, record_ms = samples / (rate / 1000), record_seconds = samples / rate
+ *     (integer division): the audio WRITTEN. Frames flagged SFF_CNG (the caller's phone sends
+ *     nothing: VAD/DTX, or no RTP at all) are not written unless record_fill_cng is set (true:
+ *     comfort noise at 1400), so a silent caller without it leaves record_ms 0 and a 44-byte
+ *     file even though the recording ran <hits> s (outbound-plain-missing-file-no-digits-record-
+ *     silence: `record … 6 200 2`, 2.000 s, record_ms 0, silence_hits_exhausted true). Nothing
+ *     trims the trailing silence. The max-seconds limit is checked in whole epoch seconds
+ *     (`now - start > limit`), so it ends in the second after <max>. The stand-in's caller speaks
+ *     `recordSeconds` from the start, then is silent: as audio frames (`recordSilence: 'audio'`,
+ *     a phone that always sends RTP; the default) or as CNG (`'cng'`, the capture's sipp).
  */
 import { randomUUID } from 'node:crypto';
 import { dirname as posixDirname } from 'node:path/posix';
@@ -204,6 +220,9 @@ export class VirtualClock implements Clock {
 
 export type LegResult = 'answer' | 'busy' | 'no_answer' | 'unreachable';
 
+/** M12: a silent caller's frames are audio below the threshold, or CNG (the phone sends nothing). */
+export type RecordSilence = 'audio' | 'cng';
+
 export interface LegPlan {
   result: LegResult;
   /** How long the leg rings before it answers or is busy (test ms, scaled like the rest). */
@@ -230,6 +249,8 @@ export interface MediaOptions {
   missingDirs?: readonly string[];
   /** Seconds the caller speaks when `record` runs. */
   recordSeconds?: number;
+  /** How the caller's silence after speaking reaches FreeSWITCH during `record` (M12); default 'audio'. */
+  recordSilence?: RecordSilence;
   /** Folders that exist before the call (M11); record_session and mkdir add theirs. */
   existingDirs?: readonly string[];
   /** The leg plan for a dialled number. */
@@ -783,11 +804,9 @@ export class ChannelModel {
   }
 
   /**
-   * `record <path> <max s> <threshold> <silence hits>` (voicemail): the caller speaks, then is
-   * silent; `#` ends it. With a threshold, <silence hits> SECONDS of silence end it
-   * (switch_ivr_record_file: silence_hits = samplerate × hits / samples per frame, 3 when 0;
-   * outbound-plain-missing-file-no-digits-record-silence: `record … 6 200 2` lasted 2.000 s);
-   * without one, max seconds. record_seconds here is the speech only.
+   * `record <path> <max s> <threshold> <silence hits>` (voicemail, M11, M12): the caller speaks
+   * `recordSeconds`, then is silent; `#` ends it. With a threshold, <silence hits> seconds of
+   * silence end it; the max seconds end it in the epoch second after <max>.
    */
   private async recordMessage(arg: string): Promise<void> {
     const [file = '', max, threshold, hits] = arg.split(' ');
@@ -796,19 +815,30 @@ export class ChannelModel {
       this.hangup('DESTINATION_OUT_OF_ORDER');
       return;
     }
-    const maxS = Number(max ?? 0) || 3600;
-    const speakS = Math.min(this.opts.recordSeconds ?? 3, maxS);
-    const silenceS = Number(threshold ?? 0) > 0 ? Number(hits ?? 0) || 3 : Infinity;
+    this.vars.silence_hits_exhausted = 'false';
     const started = this.clock.now();
+    const maxS = Number(max ?? 0) || 3600;
+    const speakMs = Math.min(this.opts.recordSeconds ?? 3, maxS) * 1000;
+    const silenceMs = Number(threshold ?? 0) > 0 ? (Number(hits ?? 0) || 3) * 1000 : Infinity;
+    const limitEnd = (Math.floor(started / 1000) + maxS + 1) * 1000;
+    const silenceEnd = started + speakMs + silenceMs;
     const terms = this.terminators();
     this.flushQueue();
-    const r = await this.wait(started + Math.min(maxS, speakS + silenceS) * 1000, (k) => {
+    const r = await this.wait(Math.min(limitEnd, silenceEnd), (k) => {
       if (terms.includes(k.key)) return true;
       this.fate(k, 'dropped');
       return false;
     });
-    const spoken = Math.min(speakS * 1000, r.at - started);
-    this.vars.record_seconds = String(Math.max(0, Math.floor(spoken / 1000)));
+    const onSilence = r.result === 'time' && silenceEnd <= limitEnd;
+    const elapsed = r.at - started;
+    const fill = this.vars.record_fill_cng === 'true' || Number(this.vars.record_fill_cng ?? 0) > 0;
+    const silentWritten = this.opts.recordSilence === 'cng' && !fill ? 0 : Math.max(0, elapsed - speakMs - (onSilence ? FRAME_MS : 0));
+    const written = Math.floor((Math.min(speakMs, elapsed) + silentWritten) / FRAME_MS) * FRAME_MS;
+    const rate = 8000;
+    this.vars.record_samples = String((written * rate) / 1000);
+    this.vars.record_ms = String(written);
+    this.vars.record_seconds = String(Math.floor(written / 1000));
+    if (onSilence) this.vars.silence_hits_exhausted = 'true';
   }
 
   // ---- bridge (M10)

@@ -54,7 +54,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
-import { ChannelModel, RealClock, type BridgeAttempt, type CallerTimeline, type LegPlan, type QueuedApp } from './channel-model';
+import { ChannelModel, RealClock, type BridgeAttempt, type CallerTimeline, type LegPlan, type QueuedApp, type RecordSilence } from './channel-model';
 import { channelDataTemplate } from './fixtures';
 import { CommandReader } from './command-reader';
 
@@ -98,6 +98,8 @@ export interface CallScript {
   playbackMs?: number;
   /** Seconds the caller speaks when the `record` application runs (voicemail). */
   recordSeconds?: number;
+  /** How the caller's silence reaches FreeSWITCH during `record` (M12 in channel-model.ts); default 'audio'. */
+  recordSilence?: RecordSilence;
   /** Bytes to send right after the connect reply (malformed-input tests). */
   injectAfterConnect?: Buffer;
   /**
@@ -310,6 +312,7 @@ class FakeCall {
       missingDirs: script.missingDirs,
       existingDirs: script.existingDirs,
       recordSeconds: script.recordSeconds,
+      recordSilence: script.recordSilence,
       planFor: (n) => this.planFor(n),
       toFs,
       answered: script.originated !== undefined,

@@ -7,10 +7,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { multisetArgument, playAndGetDigitsArgument, recordArgument, recordFolder } from '../../src/esl/call-channel';
-import type { BridgeOutcome, CallChannel, DigitCollection, DigitResult, PlayEnd, PlayOptions } from '../../src/esl/channel';
+import { recordEnd, type BridgeOutcome, type CallChannel, type DigitCollection, type DigitResult, type PlayEnd, type PlayOptions, type RecordEnd } from '../../src/esl/channel';
 import { CallHungUpError } from '../../src/esl/errors';
 import { identifier, mediaPath, promptPath } from '../../src/esl/safe';
-import { ChannelModel, VirtualClock, type BridgeAttempt, type CallerTimeline, type LegPlan } from './channel-model';
+import { ChannelModel, VirtualClock, type BridgeAttempt, type CallerTimeline, type LegPlan, type RecordSilence } from './channel-model';
 
 export interface ScriptedOptions {
   timeline?: CallerTimeline;
@@ -24,6 +24,8 @@ export interface ScriptedOptions {
   legs?: Record<string, LegPlan>;
   defaultLeg?: LegPlan;
   recordSeconds?: number;
+  /** How the caller's silence reaches FreeSWITCH during `record` (M12). */
+  recordSilence?: RecordSilence;
   /**
    * Channel variables set before the step starts, as the session's claim leaves them
    * (EslCallChannel.claim: one multiset, before anything the step sends; not in `apps`).
@@ -65,6 +67,7 @@ export class ScriptedChannel implements CallChannel {
       missingDirs: opts.missingDirs,
       existingDirs: opts.existingDirs,
       recordSeconds: opts.recordSeconds,
+      recordSilence: opts.recordSilence,
       planFor: (n) => opts.legs?.[n] ?? opts.defaultLeg ?? { result: 'no_answer' },
       // Leg plans here are FreeSWITCH ms already.
       toFs: (ms) => ms,
@@ -160,11 +163,11 @@ export class ScriptedChannel implements CallChannel {
     await this.run('record_session', mediaPath('recording path', path));
   }
 
-  async record(path: string, maxS: number, silenceThreshold: number, silenceHits: number): Promise<number> {
-    // As EslCallChannel.record: the folder first (M11).
+  async record(path: string, maxS: number, silenceThreshold: number, silenceHits: number): Promise<RecordEnd> {
+    // As EslCallChannel.record: the folder first (M11), the completion's variables read alike (M12).
     await this.run('mkdir', recordFolder(path));
     const { vars } = await this.run('record', recordArgument(path, maxS, silenceThreshold, silenceHits));
-    return Number(vars.record_seconds ?? 0);
+    return recordEnd((name) => vars[name]);
   }
 
   async hangup(cause: string): Promise<void> {

@@ -49,7 +49,11 @@ export async function finishHunt(call: Call, result: HuntResult, voicemailBox: n
     call.facts.outcome = result === 'answered' ? 'answered' : 'abandoned';
     return null;
   }
-  if (voicemailBox !== undefined) return { kind: 'voicemail', extensionId: voicemailBox };
+  if (voicemailBox !== undefined) {
+    // What the call is unless a message is kept (voicemail.ts unkeptOutcome).
+    call.facts.outcome = result;
+    return { kind: 'voicemail', extensionId: voicemailBox };
+  }
   await call.announceAndHangup(result === 'busy' ? 'all_busy' : 'nobody_answered', result === 'busy' ? 'USER_BUSY' : 'NO_ANSWER', result);
   return null;
 }
