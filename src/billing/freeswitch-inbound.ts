@@ -1,7 +1,7 @@
 /**
  * The FreeSWITCH *inbound* event socket (port 8021), which the cron side uses to warn and cut
- * live calls whose money ran out: `api uuid_broadcast <uuid> <file> both`, then
- * `api uuid_kill <uuid> <cause>`.
+ * live calls whose money ran out: `api uuid_broadcast <uuid> <file> both` or `api uuid_displace
+ * <uuid> start <file> 0 mux` (warning.ts decides), then `api uuid_kill <uuid> <cause>`.
  *
  * modesl's inbound Connection(host, port, password) does the connecting, the auth/request
  * routing and the FIFO matching of api/response to commands. We replace what FREESWITCH.md says
@@ -27,6 +27,7 @@ import { EslCommandError, EslError, EslTimeoutError, SocketClosedError, UnsafeVa
 import { frameToEvent, type EslEvent } from '../esl/event';
 import { DEFAULT_INBOUND_MAX_FRAME_BYTES, EslFramer } from '../esl/parser';
 import { assertHeaderValue, identifier, promptPath } from '../esl/safe';
+import { displaceCommand } from './warning';
 
 export interface InboundOptions {
   host: string;
@@ -187,6 +188,13 @@ export class FreeSwitchInbound {
   async broadcast(uuid: string, file: string, legs: 'aleg' | 'bleg' | 'both' = 'both'): Promise<boolean> {
     const reply = await this.api(`uuid_broadcast ${callUuid(uuid)} ${promptPath('warning prompt', file)} ${legs}`);
     return reply.startsWith('+OK');
+  }
+
+  /** `uuid_displace <uuid> start <file> 0 mux` (src/billing/warning.ts); -ERR rejects with EslCommandError. */
+  async displace(uuid: string, file: string): Promise<void> {
+    const command = displaceCommand(callUuid(uuid), promptPath('warning prompt', file));
+    const reply = await this.api(command);
+    if (!reply.startsWith('+OK')) throw new EslCommandError(`api ${command}`, reply.trim());
   }
 
   /** Says goodbye (`exit`) and closes; safe to call twice. */

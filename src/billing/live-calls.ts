@@ -21,6 +21,8 @@ export interface LiveCall {
   readonly admitted?: boolean;
   /** Legs paid at `rate` (rate-cdr.ts billedLegs: 2 for a click-to-call); default 1. */
   readonly legs?: 1 | 2;
+  /** An event-locked prompt of ours is pending on the call: a warning is mixed in, not queued (warning.ts). */
+  readonly promptLocked?: boolean;
 }
 
 type Priced = Pick<LiveCall, 'rate' | 'answeredAt' | 'legs'>;

@@ -7,7 +7,8 @@
  * balance and its day and month spend caps left, read live from the database, not the snapshot)
  * is compared with what all its live calls — here and, as published, on other daemons — will
  * have cost. When they will exceed it within the next 90 s, this daemon warns its own calls of
- * that tenant (`uuid_broadcast <uuid> <prompt> both` over FreeSWITCH's inbound event socket)
+ * that tenant over FreeSWITCH's inbound event socket (warning.ts: `uuid_displace … 0 mux` over
+ * an event-locked prompt, else `uuid_broadcast <uuid> <prompt> both`)
  * WARN_BEFORE_S before, and kills them (`uuid_kill <uuid> OUTGOING_CALL_BARRED`) CUT_GUARD_S
  * before the money is gone, by timers to the second; already over: warned and cut at once.
  * The call session may do the same for its own call (rate-cdr.ts, like mod_nibblebill); a
@@ -25,6 +26,8 @@ import type { FreeSwitchInbound } from './freeswitch-inbound';
 import { secondsUntilOverBudget, type LiveCall, type LiveCallSource } from './live-calls';
 import { CUT_GUARD_S, CUT_HANGUP_CAUSE, WARN_BEFORE_S } from './rate-cdr';
 import { headroomOf, readSpendLimits } from './usage';
+import { sendWarning, type WarningTransport } from './warning';
+import { EslCommandError } from '../esl/errors';
 
 /** How far ahead a run looks: past the next run (60 s), so no crossing falls between two runs. */
 const HORIZON_S = 90;
@@ -196,7 +199,8 @@ export class LiveCallGuard {
 
   /** Warns (once per call) and, with `kill`, hangs up the calls that are still live here. */
   private async act(tenantId: number, uuids: readonly string[], kill: boolean): Promise<{ warned: number; cut: number }> {
-    const live = new Set(this.deps.source.liveCalls().map((c) => c.uuid));
+    const calls = new Map(this.deps.source.liveCalls().map((c) => [c.uuid, c]));
+    const live = new Set(calls.keys());
     const targets = uuids.filter((u) => live.has(u));
     if (targets.length === 0) return { warned: 0, cut: 0 };
     if (!this.deps.connectInbound) {
@@ -213,8 +217,16 @@ export class LiveCallGuard {
       for (const uuid of targets) {
         if (this.warned.has(uuid)) continue;
         try {
-          if (await fs.broadcast(uuid, this.deps.warningFile(), 'both')) warned++;
+          const transport: WarningTransport = {
+            displace: (file) => fs.displace(uuid, file),
+            broadcast: async (file) => {
+              if (!(await fs.broadcast(uuid, file, 'both'))) throw new EslCommandError(`api uuid_broadcast ${uuid}`, 'not +OK');
+            },
+          };
+          const way = await sendWarning(transport, this.deps.warningFile(), calls.get(uuid)?.promptLocked === true);
+          warned++;
           this.warned.add(uuid);
+          this.deps.log.info({ call_uuid: uuid, way }, 'live call warned: balance or spend cap nearly exhausted');
         } catch (err) {
           this.deps.log.warn({ err, call_uuid: uuid }, 'warning prompt could not be played');
         }

@@ -15,6 +15,7 @@ import type { ClickToCallLeg } from '../clicktocall/leg';
 import type { ClickToCallCalls, RequestProgress } from '../clicktocall/session';
 import type { LiveCall } from '../billing/live-calls';
 import { sharedSpendHeadroom } from '../billing/usage';
+import { sendWarning } from '../billing/warning';
 import type { CdrRecord } from '../cdr/record';
 import { callerNumber, type CallerNumber } from '../domain/caller-number';
 import type { EslCallChannel } from '../esl/call-channel';
@@ -211,7 +212,7 @@ export class CallSession {
       rate,
       legs: billedLegs(call.id.clickToCall !== null),
       readHeadroom: () => withTimeout('spend headroom', settings.admission.queryTimeoutMs, sharedSpendHeadroom(knex, tenant.id, clock())),
-      warn: () => this.channel.broadcast(call.prompts.file(systemPrompt('capped'))),
+      warn: () => this.warn(call),
       cut: () => this.channel.kill(CUT_HANGUP_CAUSE),
       log: call.log,
       timers: this.deps.guardTimers,
@@ -230,6 +231,14 @@ export class CallSession {
     this.channel.onHangupEvent(() => guard.stop());
   }
 
+  /** The spend guard's warning (billing/warning.ts: mixed in over an event-locked prompt, else broadcast). */
+  private async warn(call: Call): Promise<void> {
+    const ch = this.channel;
+    const transport = { displace: (f: string) => ch.displace(f), broadcast: (f: string) => ch.broadcast(f) };
+    const way = await sendWarning(transport, call.prompts.file(systemPrompt('capped')), ch.promptLocked);
+    call.log.info({ way }, 'spend warning sent');
+  }
+
   /** What the live-call guard and the caps job need to know about this call right now. */
   liveCall(): LiveCall | null {
     const id = this.identified;
@@ -244,6 +253,7 @@ export class CallSession {
       rate: id.pricing.rate,
       admitted: this.facts.admitted,
       legs: billedLegs(id.clickToCall !== null),
+      promptLocked: this.channel.promptLocked,
     };
   }
 

@@ -7,8 +7,9 @@
  * not let a call talk past what the tenant can pay. The cut is `api uuid_kill` on the call's own
  * socket, which hangs up at once whatever plays (M8 in test/peer/channel-model.ts); a `sendmsg`
  * hangup waited behind the warning broadcast and the capture daemon-spend-cut-during-warning-
- * broadcast cut 6 s late, a prepaid balance of 0.07 ending at -0.05. The warning is
- * `uuid_broadcast … both`, played over the conversation.
+ * broadcast cut 6 s late, a prepaid balance of 0.07 ending at -0.05. The warning is sent as
+ * billing/warning.ts decides: `uuid_broadcast … both` over the conversation, mixed in with
+ * `uuid_displace … 0 mux` while an event-locked greeting plays (a broadcast would wait for its end).
  *
  * A click-to-call pays two legs at this rate (the visitor's, which the platform placed, and the
  * call to the tenant's phone: src/clicktocall/cdr.ts), so the same headroom lasts half as long:

@@ -17,6 +17,7 @@ import { EslConnection } from './connection';
 import { CallHungUpError, EslCommandError, EslTimeoutError, SocketClosedError, UnsafeValueError, type EslError } from './errors';
 import type { EslEvent } from './event';
 import { dtmfDigits, identifier, isTeletone, mediaPath, plainVariableValue, promptPath } from './safe';
+import { displaceCommand } from '../billing/warning';
 import { timerDelay } from '../timer-limit';
 
 /**
@@ -511,6 +512,20 @@ export class EslCallChannel implements CallChannel {
   async broadcast(file: string): Promise<void> {
     // promptPath, as for every other prompt: a tone stands in for a file known to be missing.
     await this.command(`bgapi uuid_broadcast ${this.uuid} ${promptPath('broadcast prompt', file)} both`);
+  }
+
+  /**
+   * `api uuid_displace <uuid> start <file> 0 mux` on the call's own socket: the file is mixed into
+   * what the caller hears from the next frame, whatever runs, and removes itself at its end
+   * (switch_ivr_async.c switch_ivr_displace_session; src/billing/warning.ts). -ERR rejects.
+   */
+  async displace(file: string): Promise<void> {
+    await this.api(displaceCommand(this.uuid, promptPath('warning prompt', file)));
+  }
+
+  /** An event-locked application of ours is pending (queued or playing): see CallChannel. */
+  get promptLocked(): boolean {
+    return this.lockedPending > 0;
   }
 
   /** Waits (bounded) for CHANNEL_HANGUP_COMPLETE or the socket's end, whichever comes first. */

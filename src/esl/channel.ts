@@ -129,4 +129,11 @@ export interface CallChannel {
   kill(cause: string): Promise<'killed' | 'gone'>;
   /** Plays a prompt over whatever runs, both legs (`uuid_broadcast … both`), without waiting. */
   broadcast(file: string): Promise<void>;
+  /** Mixes a file into what the caller hears now (`api uuid_displace … start <file> 0 mux`); -ERR rejects (EslCommandError). */
+  displace(file: string): Promise<void>;
+  /**
+   * An application written with `event-lock: true` has not completed: FreeSWITCH dequeues nothing
+   * else meanwhile, so a uuid_broadcast would wait behind it (src/billing/warning.ts).
+   */
+  readonly promptLocked: boolean;
 }

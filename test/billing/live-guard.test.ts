@@ -151,3 +151,30 @@ eachDb(t, 'a run that cannot read the limits keeps the cut the run before schedu
   while (fs.kills.length === 0 && Date.now() - started < 10_000) await sleep(20);
   t.same(fs.kills, [{ uuid: 'call-1', cause: 'OUTGOING_CALL_BARRED' }], 'still cut when the money runs out');
 });
+
+eachDb(t, 'a call in an event-locked prompt is warned with uuid_displace (heard over it); a refused displace falls back to the broadcast', async (t, { knex }) => {
+  const tenant = await addTenant(knex, { balance: '0.1000' });
+  const calls = [call('locked-ok', tenant, 30, { promptLocked: true }), call('locked-refused', tenant, 30, { promptLocked: true }), call('free', tenant, 30)];
+  const fs = new FakeInboundFreeSwitch({
+    channels: calls.map((c) => c.uuid),
+    password: 'pw',
+    onDisplace: (uuid) => (uuid === 'locked-refused' ? '-ERR Cannot displace session!\n' : '+OK Success\n'),
+  });
+  const port = await fs.listen();
+  t.teardown(() => fs.close());
+  const guard = new LiveCallGuard({
+    knex, node: 'node-a', source: { liveCalls: () => calls },
+    connectInbound: () => FreeSwitchInbound.connect({ host: '127.0.0.1', port, password: 'pw', timeoutMs: 2000 }),
+    warningFile: () => '/sounds/hotline/capped.wav', log, clock: () => new Date(NOW),
+  });
+  t.teardown(() => guard.stop());
+  const r = await guard.check();
+  t.equal(r.warned, 3, 'each warned once');
+  t.same(fs.displaces.map((x) => `${x.uuid} ${x.file} ${x.reply.trim()}`), [
+    'locked-ok /sounds/hotline/capped.wav +OK Success',
+    'locked-refused /sounds/hotline/capped.wav -ERR Cannot displace session!',
+  ]);
+  t.same(fs.broadcasts.map((b) => b.uuid).sort(), ['free', 'locked-refused'], 'broadcast where not locked, and where the displace was refused');
+  t.same(fs.kills.map((k) => k.uuid).sort(), ['free', 'locked-ok', 'locked-refused']);
+  t.ok(fs.commands.some((c) => c.line === 'api uuid_displace locked-ok start /sounds/hotline/capped.wav 0 mux'), 'the command as FreeSWITCH parses it');
+});

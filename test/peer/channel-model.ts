@@ -88,6 +88,18 @@
  *     (`now - start > limit`), so it ends in the second after <max>. The stand-in's caller speaks
  *     `recordSeconds` from the start, then is silent: as audio frames (`recordSilence: 'audio'`,
  *     a phone that always sends RTP; the default) or as CNG (`'cng'`, the capture's sipp).
+ * M13 `api uuid_displace <uuid> start <file> 0 mux` (mod_commands.c session_displace_function,
+ *     switch_ivr_async.c switch_ivr_displace_session): a media bug, not a queued application: the
+ *     file is mixed into the frames written to the caller from the next frame, whatever runs,
+ *     event-locked prompt or not, and the bug removes itself at the end of the file (no `l`
+ *     flag). `+OK Success`; `-ERR Cannot displace session!` when the channel has no media yet
+ *     (neither answered nor early media), the file cannot be opened, or the same file is still
+ *     displacing; `-ERR Cannot locate session!` for a channel that is gone. Only frames that are
+ *     written carry it (write_displace_callback reads the file one written frame at a time): over
+ *     a prompt or a bridge it is heard at once; sent in park it waits, unread, for the next
+ *     application that writes audio. The stand-in logs what the caller heard in `heard`: a
+ *     displace when it is first mixed in (with what it plays over), a broadcast when its queued
+ *     playback starts (M7: behind an event-locked prompt).
  */
 import { randomUUID } from 'node:crypto';
 import { dirname as posixDirname } from 'node:path/posix';
@@ -314,6 +326,12 @@ export class ChannelModel {
   /** Keys as they arrived and what became of them (for tests and the fidelity replay). */
   readonly keyLog: Array<{ at: number; key: string; fate: 'queued' | 'collected' | 'dropped' | 'flushed' }> = [];
 
+  /** Warnings as the caller heard them (M13): when, how, and over which application (null: park). */
+  readonly heard: Array<{ file: string; at: number; how: 'broadcast' | 'displace'; over: string | null }> = [];
+  /** Files displacing now, and until when (M13: one of the same file at a time). */
+  private readonly displacing = new Map<string, number>();
+  /** Displaces sent in park: mixed into the next application that writes audio (M13). */
+  private unheard: string[] = [];
   /** Folders that exist (M11). */
   private readonly dirs = new Set<string>();
   private readonly keys: Array<{ at: number; key: string }> = [];
@@ -371,6 +389,19 @@ export class ChannelModel {
   /** uuid_broadcast <uuid> <file> (one leg seen: the caller's). */
   broadcast(file: string): void {
     void this.execute('playback', file, randomUUID(), true, true);
+  }
+
+  /** `api uuid_displace <uuid> start <file> 0 mux` (M13): FreeSWITCH's api response. */
+  displace(file: string): string {
+    if (this.hungUp) return '-ERR Cannot locate session!\n';
+    const now = this.clock.now();
+    const length = this.promptDuration(file);
+    const noMedia = this.answeredAt === null && !this.earlyMediaSent;
+    if (noMedia || length === null || (this.displacing.get(file) ?? -1) > now) return '-ERR Cannot displace session!\n';
+    this.displacing.set(file, now + length);
+    if (this.running !== null && !INSTANT.has(this.running)) this.heard.push({ file, at: now, how: 'displace', over: this.running });
+    else this.unheard.push(file);
+    return '+OK Success\n';
   }
 
   /** `api uuid_kill` (M8), the caller hanging up, or hangup_after_bridge: the channel goes now. */
@@ -447,7 +478,15 @@ export class ChannelModel {
     this.running = app.app;
     this.response = null; // M9
     if (app.lock) this.lockDepth++;
+    if (app.broadcast) this.heard.push({ file: app.arg, at: this.clock.now(), how: 'broadcast', over: outer });
     this.hooks.appStarted(app);
+    if (!INSTANT.has(app.app)) {
+      // M13: a displace sent in park is mixed into the first frames this application writes.
+      for (const file of this.unheard.splice(0)) {
+        this.displacing.set(file, this.clock.now() + (this.promptDuration(file) ?? 0));
+        this.heard.push({ file, at: this.clock.now(), how: 'displace', over: app.app });
+      }
+    }
     let response: string;
     try {
       response = await this.perform(app.app, app.arg);

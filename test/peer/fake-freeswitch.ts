@@ -25,7 +25,9 @@
  *  A6 `api uuid_kill <uuid> [cause]` (full socket): `+OK\n`, or `-ERR No such channel!\n` for a
  *     channel that is gone (inbound-auth-api-bgapi); the hang-up is at once (M8).
  *     `bgapi uuid_broadcast <uuid> <file> <legs>`: `+OK Job-UUID: …`, the playback queued with
- *     event-lock (M7); `api uuid_broadcast`: `+OK Message Sent\n`. Without `full` (not
+ *     event-lock (M7); `api uuid_broadcast`: `+OK Message Sent\n`. `api uuid_displace <uuid>
+ *     start <file> [limit] [mux]`: the model's answer (M13), `-ERR Cannot locate session!\n` for
+ *     another channel. Without `full` (not
  *     modelled) api/bgapi would be `-ERR command not found`.
  *  A7 On hangup: CHANNEL_HANGUP; with linger a `text/disconnect-notice` (Content-Disposition:
  *     linger), then the running application's completion, the dialplan's `socket` completion,
@@ -161,6 +163,8 @@ export interface CallRecord {
   lingerS: number | null;
   sentBytes: number;
   receivedBytes: number;
+  /** Warnings as the caller heard them (M13 in channel-model.ts): a displace at once, a broadcast when its playback started. */
+  heard: ChannelModel['heard'];
   /** Files the `record` application wrote. */
   recordings: string[];
   /** bgapi commands received (uuid_broadcast warnings …). */
@@ -299,7 +303,7 @@ class FakeCall {
     this.clock = new RealClock(this.scale);
     this.record = {
       uuid: this.uuid, commands: [], apps: [], bridges: [], hangupCause: null, answered: false,
-      variables: {}, closedBy: null, subscribed: new Set(), lingerS: null, sentBytes: 0, receivedBytes: 0, recordings: [], bgapi: [],
+      variables: {}, closedBy: null, subscribed: new Set(), lingerS: null, sentBytes: 0, receivedBytes: 0, recordings: [], heard: [], bgapi: [],
       api: [], answeredAtFs: null, hungUpAtFs: null, keys: [], releasedWith: null, connectError: null,
     };
     this.channelVars = this.buildChannel();
@@ -347,6 +351,7 @@ class FakeCall {
     });
     this.record.variables = this.model.vars;
     this.record.keys = this.model.keyLog;
+    this.record.heard = this.model.heard;
     if (script.originated) {
       // A11: answered (just now) before the socket was opened; no CHANNEL_ANSWER to come.
       this.record.answered = true;
@@ -491,6 +496,12 @@ class FakeCall {
     if (name === 'uuid_broadcast') {
       this.apiResponse('+OK Message Sent\n');
       if (mine && rest[0]) this.model.broadcast(rest[0]);
+      return;
+    }
+    if (name === 'uuid_displace') {
+      // M13: `uuid_displace <uuid> start <file> [limit] [mux]`.
+      if (rest[0] !== 'start' || !rest[1]) return this.apiResponse('-USAGE: <uuid> [start|stop] <path> [<limit>] [mux]\n');
+      this.apiResponse(mine ? this.model.displace(rest[1]) : '-ERR Cannot locate session!\n');
       return;
     }
     this.apiResponse(`-ERR ${name ?? ''} Command not found!\n`);

@@ -8,6 +8,9 @@
  *  B3 `api <cmd>\n\n` → `Content-Type: api/response\nContent-Length: n\n\n` + n bytes:
  *     uuid_kill of an unknown channel `-ERR No such channel!\n`, of a live one `+OK\n`;
  *     uuid_broadcast `+OK Message Sent\n` (mod_commands.c writes it whatever the channel);
+ *     uuid_displace <uuid> start <file> 0 mux (M13 in channel-model.ts): `+OK Success\n`, or
+ *     `-ERR Cannot locate session!\n` for an unknown channel, or what `onDisplace` answers (the
+ *     channel's own model: no media, a missing file → `-ERR Cannot displace session!\n`);
  *     uuid_exists `true` / `false`, no newline (mod_commands.c uuid_exists_function): an originated
  *     leg exists from its answer until its socket call ended (FreeSWITCH keeps a channel whose
  *     socket application runs);
@@ -54,6 +57,8 @@ export interface FakeInboundOptions {
   channels?: Iterable<string>;
   /** Never answer api commands (timeout tests). */
   silent?: boolean;
+  /** uuid_displace of a known channel: FreeSWITCH's answer (e.g. the outbound stand-in's model, M13); default `+OK Success\n`. */
+  onDisplace?: (uuid: string, file: string) => string;
   /** Called when a channel is killed (e.g. to end the call in the outbound stand-in). */
   onKill?: (uuid: string, cause: string) => void;
   /** B10: what each visitor number does when originated (default: answers after 20 ms). */
@@ -120,6 +125,7 @@ export class FakeInboundFreeSwitch {
   readonly commands: InboundCommand[] = [];
   readonly kills: Array<{ uuid: string; cause: string }> = [];
   readonly broadcasts: Array<{ uuid: string; file: string; legs: string }> = [];
+  readonly displaces: Array<{ uuid: string; file: string; reply: string }> = [];
   readonly channels: Set<string>;
   readonly originates: OriginateRecord[] = [];
   private readonly subscribers = new Set<net.Socket>();
@@ -312,6 +318,13 @@ export class FakeInboundFreeSwitch {
       return '+OK\n';
     }
     if (name === 'uuid_exists') return this.channels.has(args[0] ?? '') ? 'true' : 'false';
+    if (name === 'uuid_displace') {
+      const [uuid = '', action = '', file = ''] = args;
+      if (action !== 'start' || !file) return '-USAGE: <uuid> [start|stop] <path> [<limit>] [mux]\n';
+      const reply = !this.channels.has(uuid) ? '-ERR Cannot locate session!\n' : (this.options.onDisplace?.(uuid, file) ?? '+OK Success\n');
+      this.displaces.push({ uuid, file, reply });
+      return reply;
+    }
     if (name === 'uuid_broadcast') {
       const [uuid = '', file = '', legs = 'aleg'] = args;
       this.broadcasts.push({ uuid, file, legs });

@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { multisetArgument, playAndGetDigitsArgument, recordArgument, recordFolder } from '../../src/esl/call-channel';
 import { recordEnd, type BridgeOutcome, type CallChannel, type DigitCollection, type DigitResult, type PlayEnd, type PlayOptions, type RecordEnd } from '../../src/esl/channel';
-import { CallHungUpError } from '../../src/esl/errors';
+import { CallHungUpError, EslCommandError } from '../../src/esl/errors';
 import { identifier, mediaPath, promptPath } from '../../src/esl/safe';
 import { ChannelModel, VirtualClock, type BridgeAttempt, type CallerTimeline, type LegPlan, type RecordSilence } from './channel-model';
 
@@ -52,6 +52,8 @@ export class ScriptedChannel implements CallChannel {
   readonly apps: ScriptedApp[] = [];
   readonly bridges: BridgeAttempt[] = [];
   readonly broadcasts: Array<{ file: string; at: number }> = [];
+  readonly displaces: Array<{ file: string; at: number }> = [];
+  private lockedPending = 0;
   readonly kills: Array<{ cause: string; at: number }> = [];
   hangupAt: number | null = null;
   private readonly answerListeners: Array<() => void> = [];
@@ -117,7 +119,14 @@ export class ScriptedChannel implements CallChannel {
     if (this.hungUp) throw new CallHungUpError(app, this.model.hangupCause);
     const id = randomUUID();
     this.written.set(id, this.clock.now());
-    const { response, ran } = await this.model.execute(app, arg, id, eventLock);
+    if (eventLock) this.lockedPending++;
+    let result: { response: string; ran: boolean };
+    try {
+      result = await this.model.execute(app, arg, id, eventLock);
+    } finally {
+      if (eventLock) this.lockedPending--;
+    }
+    const { response, ran } = result;
     if (!ran) throw new CallHungUpError(app, this.model.hangupCause);
     return { response, vars: this.model.vars };
   }
@@ -183,6 +192,18 @@ export class ScriptedChannel implements CallChannel {
     this.kills.push({ cause, at: this.clock.now() });
     this.model.hangup(cause);
     return Promise.resolve('killed');
+  }
+
+  /** M13, as EslCallChannel.displace: -ERR rejects with EslCommandError. */
+  displace(file: string): Promise<void> {
+    this.displaces.push({ file, at: this.clock.now() });
+    const reply = this.model.displace(promptPath('warning prompt', file));
+    return reply.startsWith('+OK') ? Promise.resolve() : Promise.reject(new EslCommandError(`api uuid_displace ${this.uuid}`, reply.trim()));
+  }
+
+  /** An event-locked application written and not completed (EslCallChannel.promptLocked). */
+  get promptLocked(): boolean {
+    return this.lockedPending > 0;
   }
 
   broadcast(file: string): Promise<void> {
