@@ -4,8 +4,11 @@
  * live-call guard (live-guard.ts, over FreeSWITCH's inbound socket).
  *
  * FreeSWITCH facts (signalwire/freeswitch source):
- * - `uuid_broadcast` (switch_ivr_async.c switch_ivr_broadcast) QUEUES a `playback` on the
- *   channel's private event queue. A sendmsg written with `event-lock: true` (the daemon's
+ * - `uuid_broadcast` (switch_ivr_async.c switch_ivr_broadcast) QUEUES a `playback` (itself with
+ *   `event-lock: true`) on the channel's ordinary private event queue; only SMF_PRIORITY, which
+ *   mod_commands' uuid_broadcast does not set, would use the priority queue that CF_EVENT_LOCK
+ *   leaves alone (switch_core_session.c switch_core_session_private_event_count). A sendmsg
+ *   written with `event-lock: true` (the daemon's
  *   greeting in front of a hunt) sets CF_EVENT_LOCK while it runs (switch_ivr.c
  *   switch_ivr_parse_event), and switch_core_session_dequeue_private_event returns nothing while
  *   that flag is up: the warning waits behind the whole greeting (M7 in
