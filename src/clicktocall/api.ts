@@ -20,6 +20,7 @@ import type { ConfigSnapshot } from '../snapshot/types';
 import { normalizeOrigin, PUBLIC_KEY } from '../snapshot/widgets';
 import type { Dialer } from './dialer';
 import { ClickToCallError, CTC_ERRORS } from './errors';
+import { clientSubject } from './limits';
 import type { ClickToCallMetrics } from './metrics';
 
 /** web/click-to-call, from the TypeScript source or the compiled dist/src/clicktocall. */
@@ -58,12 +59,16 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     exposedHeaders: ['Retry-After'],
     maxAge: 600,
   });
-  await app.register(rateLimit, {
-    max: settings.api.rateLimitPerMinute,
-    timeWindow: 60_000,
-    keyGenerator: (req) => req.ip,
-    errorResponseBuilder: (_req, ctx) => new ClickToCallError('CTC_ERR_RATE_LIMITED', 'client_burst', Math.max(1, Math.ceil(ctx.ttl / 1000))),
-  });
+  // The same client subject as the database limits count (an IPv6 client by its /64); the store
+  // counts fixed windows, so its ttl is when this client's full window frees a slot. 0 = off.
+  if (settings.api.rateLimitPerMinute > 0) {
+    await app.register(rateLimit, {
+      max: settings.api.rateLimitPerMinute,
+      timeWindow: 60_000,
+      keyGenerator: (req) => clientSubject(req.ip),
+      errorResponseBuilder: (_req, ctx) => new ClickToCallError('CTC_ERR_RATE_LIMITED', 'client_burst', Math.max(1, Math.ceil(ctx.ttl / 1000))),
+    });
+  }
 
   app.setErrorHandler((err: FastifyError | ClickToCallError, req, reply) => {
     const e = toClickToCallError(err);

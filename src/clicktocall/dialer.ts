@@ -122,7 +122,7 @@ export class Dialer {
     }
     if (!this.deps.originator.ready) throw new ClickToCallError('CTC_ERR_FREESWITCH_UNAVAILABLE');
     const verdict = await this.db('limits', () => withTimeout('limits', bound * 5, admitRequest(knex, limitChecks(widget, tenant.timezone, number.dial, input.clientAddress, settings), now)));
-    if (!verdict.ok) throw new ClickToCallError('CTC_ERR_RATE_LIMITED', verdict.scope, verdict.retryAfterS);
+    if (!verdict.ok) throw new ClickToCallError('CTC_ERR_RATE_LIMITED', verdict.scope, verdict.retryAfterS ?? undefined);
 
     const requestId = randomUUID();
     const callUuid = randomUUID();

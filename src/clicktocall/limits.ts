@@ -61,7 +61,8 @@ export interface LimitCheck {
   zone: string;
 }
 
-export type LimitVerdict = { ok: true } | { ok: false; scope: LimitScope; retryAfterS: number };
+/** retryAfterS null: a limit of 0 refuses every request, so there is no time to come back. */
+export type LimitVerdict = { ok: true } | { ok: false; scope: LimitScope; retryAfterS: number | null };
 
 interface Window {
   start: string;
@@ -79,44 +80,77 @@ export function windowOf(scope: LimitScope, at: Date, zone: string): Window {
   return { start: day.start, end: day.to };
 }
 
-/** Takes one slot of every limited window, or none. */
+/**
+ * Takes one slot of every limited window, or none. A refusal says when to try again: when the
+ * last of the full windows frees a slot (a visitor whose minute and day are both full waits for
+ * the day, not the minute). A limit of 0 never frees a slot, so such a refusal has no retry time.
+ */
 export async function admitRequest(knex: Knex, checks: readonly LimitCheck[], at: Date): Promise<LimitVerdict> {
-  const limited = checks.filter((c) => c.limit !== null).sort((a, b) => LIMIT_SCOPES.indexOf(a.scope) - LIMIT_SCOPES.indexOf(b.scope));
-  const keyed = limited.map((c) => ({ ...c, window: windowOf(c.scope, at, c.zone) }));
-  const zero = keyed.find((c) => c.limit === 0);
-  if (zero) return refused(zero.scope, zero.window, at);
+  const keyed = keyedChecks(checks, at);
+  const zero = keyed.filter((c) => c.limit === 0);
+  if (zero.length > 0) return refusal(zero, at);
   for (const c of keyed) {
     // Kept a day past its window, then swept (deleteExpiredLimits).
     const expires = toDbTimestamp(new Date(c.window.end.getTime() + 86_400_000));
     await knex('click_to_call_limits').insert({ scope: c.scope, subject: c.subject, window_start: c.window.start, count: 0, expires_at: expires }).onConflict(['scope', 'subject', 'window_start']).ignore();
   }
   class Full extends Error {
-    constructor(readonly check: (typeof keyed)[number]) {
-      super(check.scope);
+    constructor(readonly index: number) {
+      super(keyed[index].scope);
     }
   }
   try {
     // InnoDB may pick one of two concurrent transactions as a deadlock victim: run it again.
     const count = (): Promise<void> =>
       knex.transaction(async (trx) => {
-        for (const c of keyed) {
+        for (const [i, c] of keyed.entries()) {
           const changed = await trx('click_to_call_limits')
             .where({ scope: c.scope, subject: c.subject, window_start: c.window.start })
             .andWhere('count', '<', c.limit)
             .increment('count', 1);
-          if (changed === 0) throw new Full(c);
+          if (changed === 0) throw new Full(i);
         }
       });
     await withLockRetry(count, { sqliteBusy: true });
     return { ok: true };
   } catch (err) {
-    if (err instanceof Full) return refused(err.check.scope, err.check.window, at);
-    throw err;
+    if (!(err instanceof Full)) throw err;
+    // The windows before the full one had room; of those after it, the full ones count too.
+    const later = keyed.slice(err.index + 1);
+    const counts = later.length === 0 ? [] : await readCounts(knex, later);
+    return refusal([keyed[err.index], ...later.filter((c, i) => counts[i] >= c.limit)], at);
   }
 }
 
-function refused(scope: LimitScope, window: Window, at: Date): LimitVerdict {
-  return { ok: false, scope, retryAfterS: Math.max(1, Math.ceil((window.end.getTime() - at.getTime()) / 1000)) };
+type Keyed = LimitCheck & { limit: number; window: Window };
+
+/** The limited checks in lock order, each with its window. */
+function keyedChecks(checks: readonly LimitCheck[], at: Date): Keyed[] {
+  return checks
+    .filter((c): c is LimitCheck & { limit: number } => c.limit !== null)
+    .sort((a, b) => LIMIT_SCOPES.indexOf(a.scope) - LIMIT_SCOPES.indexOf(b.scope))
+    .map((c) => ({ ...c, window: windowOf(c.scope, at, c.zone) }));
+}
+
+async function readCounts(knex: Knex, checks: readonly Keyed[]): Promise<number[]> {
+  const rows: Array<{ scope: string; subject: string; window_start: string; count: unknown }> = await knex('click_to_call_limits')
+    .where((q) => {
+      for (const c of checks) void q.orWhere({ scope: c.scope, subject: c.subject, window_start: c.window.start });
+    })
+    .select('scope', 'subject', 'window_start', 'count');
+  return checks.map((c) => Number(rows.find((r) => r.scope === c.scope && r.subject === c.subject && r.window_start === c.window.start)?.count ?? 0));
+}
+
+/**
+ * The verdict for a request some windows refuse (`full`: at least one): the reason is the window
+ * that frees a slot last, and Retry-After runs to then; none when a window has a limit of 0
+ * (waiting would not help).
+ */
+export function refusal(full: ReadonlyArray<Pick<Keyed, 'scope' | 'limit' | 'window'>>, at: Date): Extract<LimitVerdict, { ok: false }> {
+  const never = full.find((c) => c.limit === 0);
+  if (never) return { ok: false, scope: never.scope, retryAfterS: null };
+  const last = full.reduce((a, b) => (b.window.end.getTime() > a.window.end.getTime() ? b : a));
+  return { ok: false, scope: last.scope, retryAfterS: Math.max(1, Math.ceil((last.window.end.getTime() - at.getTime()) / 1000)) };
 }
 
 /** Drops counter rows whose window ended more than a day ago. */

@@ -316,7 +316,7 @@ export const schema = {
       env: 'API_TRUST_PROXY',
     },
     rateLimitPerMinute: {
-      doc: 'Requests per minute one client address may make to the API in this daemon (a cheap first line; the per-visitor, per-client and per-widget limits are counted in the database).',
+      doc: 'Requests per minute one client address (an IPv4 address, or an IPv6 /64) may make to the API in this daemon (a cheap first line; the per-visitor, per-client and per-widget limits are counted in the database); 0 = no limit.',
       format: 'count',
       default: 120,
       env: 'API_RATE_LIMIT_PER_MINUTE',

@@ -41,3 +41,29 @@ t.test('through the API: one request a minute per /64, per IPv4 address', async 
   t.equal(await click('13900000015', '198.51.100.2'), 202, 'IPv4: per address');
   t.equal(await click('13900000016', '198.51.100.1'), 429);
 });
+
+t.test('the in-process first line counts the same subject; 0 turns it off', async (t) => {
+  const db = await dbTargets()[0].create();
+  t.teardown(() => db.destroy());
+  const rig = await startRig(db.url, { fsDown: true, settings: { api: { enabled: true, port: 0, rateLimitPerMinute: 1, trustProxy: '127.0.0.1' } } });
+  t.teardown(() => rig.stop());
+  const burst = async (from: string): Promise<{ status: number; reason: unknown; retry: string | null }> => {
+    const r = await rig.post({ widget: 'demo-click-to-call', number: '13900000011' }, { 'x-forwarded-for': from });
+    return { status: r.status, reason: (r.body.error as { reason?: unknown } | undefined)?.reason, retry: r.headers.get('retry-after') };
+  };
+  t.equal((await burst('2001:db8:1:2::5')).status, 503, 'the first request passes the first line (FreeSWITCH is down)');
+  const second = await burst('2001:db8:1:2:ffff::1');
+  t.match(second, { status: 429, reason: 'client_burst' }, 'another address of the same /64 is the same client');
+  t.ok(Number(second.retry) >= 1 && Number(second.retry) <= 60, 'Retry-After: when this client\'s minute frees a slot');
+  t.equal((await burst('2001:db8:1:3::5')).status, 503, 'the next /64 is another client');
+  t.equal((await burst('::ffff:198.51.100.1')).status, 503);
+  t.equal((await burst('198.51.100.1')).status, 429, 'an IPv4-mapped address and the IPv4 address are one client');
+
+  const db2 = await dbTargets()[0].create();
+  t.teardown(() => db2.destroy());
+  const off = await startRig(db2.url, { fsDown: true, settings: { api: { enabled: true, port: 0, rateLimitPerMinute: 0 } } });
+  t.teardown(() => off.stop());
+  const statuses = [];
+  for (let i = 0; i < 5; i++) statuses.push((await off.post({ widget: 'demo-click-to-call', number: '13900000011' })).status);
+  t.same(statuses, [503, 503, 503, 503, 503], 'API_RATE_LIMIT_PER_MINUTE=0: no in-process limit (not "refuse everything")');
+});

@@ -59,7 +59,20 @@ withDatabases(t, async (t, knex) => {
   const widget = await Promise.all(['13700000001', '13700000002', '13700000003', '13700000004'].map((n, i) => admitRequest(knex, checks(n, `198.51.100.${i}`, { widget_day: 3 }), AT)));
   t.equal(widget.filter((v) => v.ok).length, 3, 'three a day through the widget');
   t.match(widget.find((v) => !v.ok), { scope: 'widget_day' });
-  t.match(await admitRequest(knex, checks('13600000000', '203.0.113.1', { widget_minute: 0 }), AT), { ok: false, scope: 'widget_minute' }, 'a limit of 0 admits nothing');
+  t.same(await admitRequest(knex, checks('13600000000', '203.0.113.1', { widget_minute: 0 }), AT), { ok: false, scope: 'widget_minute', retryAfterS: null },
+    'a limit of 0 admits nothing, and names no time to come back');
+
+  // Minute and day both full: Retry-After runs to the day's end, which frees a slot last.
+  const both = checks('13500000000', '203.0.113.2', { visitor_minute: 1, visitor_day: 1 });
+  t.match(await admitRequest(knex, both, AT), { ok: true });
+  const later = new Date(AT.getTime() + 10_000);
+  t.same(await admitRequest(knex, both, later), { ok: false, scope: 'visitor_day', retryAfterS: (new Date('2026-12-02T16:00:00Z').getTime() - later.getTime()) / 1000 },
+    'the minute is full too, but waiting for it would not help');
+  // Only a later window (the client's minute) full beside the visitor's: the later one decides.
+  const client2 = checks('13500000001', '203.0.113.3', { visitor_minute: 1, visitor_day: 10, client_minute: 1, client_day: 1 });
+  t.match(await admitRequest(knex, client2, AT), { ok: true });
+  t.same(await admitRequest(knex, client2, later), { ok: false, scope: 'client_day', retryAfterS: (new Date('2026-12-03T00:00:00Z').getTime() - later.getTime()) / 1000 },
+    'visitor minute, client minute and client day full: the client\'s UTC day frees a slot last');
 
   const swept = await deleteExpiredLimits(knex, new Date(AT.getTime() + 3 * 86_400_000));
   t.ok(swept > 0, 'old windows are swept');
