@@ -245,6 +245,9 @@ export class CallServer {
     this.sessions.add(session);
     try {
       const cdr = await session.run();
+      // A click-to-call leg answered after its attempt was given up: killed unserved, the
+      // attempt's CDR already written by the dialer.
+      if (cdr === null) return;
       // The CDR first: nothing that follows (metrics, logs) may keep it from the spool.
       await this.deps.cdrs.record(cdr).catch((err: unknown) => {
         // The spool is the last line of defence; if even it fails, the CDR is in the log.

@@ -33,6 +33,9 @@ import { BRIDGING_VARIABLES } from './steps/hunt';
 import { checkPin } from './steps/pin';
 import { refuse } from './steps/refuse';
 
+/** The hangup cause of a click-to-call leg answered after its attempt was given up. */
+export const LATE_LEG_CAUSE = 'ORIGINATOR_CANCEL';
+
 export interface SessionDeps extends CallDeps {
   /** Timers of the spend guard (tests run them on a fake clock). */
   guardTimers?: GuardTimers;
@@ -47,6 +50,8 @@ export class CallSession {
   private identified: IdentifiedCall | null = null;
   private guard: SpendGuard | null = null;
   private progress: RequestProgress | null = null;
+  /** A click-to-call leg answered after its attempt was given up: killed, no CDR (dropGivenUpLeg). */
+  private givenUp = false;
   private readonly log: CallDeps['log'];
   private readonly callerId: CallerNumber;
   /** The number_kind label of every counter of this call, decided once (numberKindLabel). */
@@ -92,12 +97,19 @@ export class CallSession {
   }
 
 
-  /** Runs the call to its end and returns its CDR. Never throws. */
-  async run(): Promise<CdrRecord> {
+  /**
+   * Runs the call to its end and returns its CDR; null for a click-to-call leg answered after its
+   * attempt was given up (killed unserved: the attempt's CDR is the dialer's). Never throws.
+   */
+  async run(): Promise<CdrRecord | null> {
     try {
       await this.flow();
     } catch (err) {
       this.onFlowError(err);
+    }
+    if (this.givenUp) {
+      this.channel.close();
+      return null;
     }
     if (this.facts.outcome === 'failed' && this.facts.failureReason === null) {
       // No step decided the outcome (every deliberate failure names its reason): the caller hung
@@ -136,6 +148,10 @@ export class CallSession {
   private async flow(): Promise<void> {
     // First, so the request ends with the CDR whatever happens next (run() never skips finished()).
     if (this.leg) this.progress = this.deps.clickToCall?.started(this.leg, this.channel, this.log) ?? null;
+    if (this.progress && (await this.progress.verdict) === 'given_up') {
+      await this.dropGivenUpLeg();
+      return;
+    }
     // Subscribe and set hotline_handled=true (with the bridging variables) in one write, before
     // anything the caller hears. Not awaited: what the plan sends next goes right behind it, and
     // FreeSWITCH answers in order; a failed opening command fails the next command instead
@@ -180,6 +196,23 @@ export class CallSession {
         const _never: never = plan;
         return _never;
       }
+    }
+  }
+
+  /**
+   * The visitor answered after the attempt was given up: the leg is killed at once, unclaimed
+   * (hotline_handled never set), not planned, admitted, bridged or billed, and gets no CDR of its
+   * own. ORIGINATOR_CANCEL: the cause FreeSWITCH gives a leg whose originator went away.
+   */
+  private async dropGivenUpLeg(): Promise<void> {
+    this.givenUp = true;
+    this.log.warn({ request_id: this.leg?.requestId }, 'click-to-call visitor answered after the attempt was given up; the leg is killed unserved');
+    try {
+      await this.channel.kill(LATE_LEG_CAUSE);
+    } catch (err) {
+      // uuid_kill unanswered: the hangup application, on the same socket.
+      this.log.warn({ err }, 'uuid_kill of a given-up visitor leg failed; hanging up');
+      await this.channel.hangup(LATE_LEG_CAUSE).catch((e: unknown) => this.log.warn({ err: e }, 'hangup of a given-up visitor leg failed'));
     }
   }
 

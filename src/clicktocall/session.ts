@@ -7,7 +7,9 @@
  *    the call the widget's answer prompt and no PIN.
  *  - `ClickToCallCalls`: the request's state as the call goes (connecting when the leg reaches the
  *    flow, connected when FreeSWITCH bridges it to an agent, ended with the CDR outcome), and the
- *    click → agent answer time. Database writes are bounded and never hold up the call.
+ *    click → agent answer time. Database writes are bounded and never hold up the call, but
+ *    one: the move to connecting is awaited before the call is planned, since a leg whose request
+ *    had already ended (the attempt was given up) must be killed, not served (lateLegVerdict).
  */
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
@@ -15,7 +17,7 @@ import type { CdrRecord } from '../cdr/record';
 import { withTimeout } from '../calls/call-state';
 import { recognizeClickToCall, type ClickToCallLeg } from './leg';
 import type { ClickToCallMetrics } from './metrics';
-import { advanceRequest } from './requests';
+import { advanceRequest, readRequest, type RequestStatus } from './requests';
 
 export function legOf(data: Readonly<Record<string, string>>, log: Logger, callUuid: string): ClickToCallLeg | null {
   const r = recognizeClickToCall(data);
@@ -23,8 +25,26 @@ export function legOf(data: Readonly<Record<string, string>>, log: Logger, callU
   return r.kind === 'click_to_call' ? r.leg : null;
 }
 
+/**
+ * May a visitor leg that reached the call flow be served? Not when its request had already ended
+ * before the leg came (`advanced` false: the conditional move to `connecting` found it past
+ * `visitor_answered`, and the row says `ended`): the dialer gave up on the attempt (its ringing
+ * timed out, the watchdog or the sweeper ended it) and wrote its CDR, so this leg is one the
+ * visitor answered too late. Served when the database could not tell (null): a visitor is on the
+ * line, and the request's own state is no reason to drop a real call.
+ */
+export function lateLegVerdict(advanced: boolean | null, status: RequestStatus | null): 'serve' | 'given_up' {
+  return advanced === false && status === 'ended' ? 'given_up' : 'serve';
+}
+
 /** The request of one visitor leg in the call flow: the session says when the call is over. */
 export interface RequestProgress {
+  /**
+   * Resolves once the request is taken (moved to `connecting`): `given_up` when it had already
+   * ended (lateLegVerdict). The session then kills the leg without serving or billing it, and
+   * calls none of the rest.
+   */
+  readonly verdict: Promise<'serve' | 'given_up'>;
   /** The call is over and its CDR made: the request ends with the CDR's outcome (resolves when written, bounded). */
   finished(cdr: CdrRecord): Promise<void>;
 }
@@ -69,7 +89,20 @@ export class ClickToCallCalls {
   started(leg: ClickToCallLeg, channel: { onBridge(fn: () => void): void }, log: Logger): RequestProgress {
     this.serving.add(leg.requestId);
     const chain = new Chain(this.timeoutMs, (err) => log.warn({ err: (err as Error).message }, 'click-to-call request state not updated'));
-    void chain.push(() => advanceRequest(this.knex, leg.requestId, 'connecting', { visitorAnsweredAt: leg.visitorAnsweredAt ?? this.clock(), visitorResult: 'answered' }));
+    let advanced: boolean | null = null;
+    const taken = chain.push(async () => {
+      advanced = await advanceRequest(this.knex, leg.requestId, 'connecting', { visitorAnsweredAt: leg.visitorAnsweredAt ?? this.clock(), visitorResult: 'answered' });
+    });
+    const verdict = taken.then(async () => {
+      if (advanced !== false) return lateLegVerdict(advanced, null);
+      const row = await withTimeout('click-to-call request read', this.timeoutMs, readRequest(this.knex, leg.requestId)).catch((err: unknown) => {
+        log.warn({ err: (err as Error).message }, 'click-to-call request not read; the leg is served');
+        return null;
+      });
+      const v = lateLegVerdict(advanced, row?.status ?? null);
+      if (v === 'given_up') this.serving.delete(leg.requestId);
+      return v;
+    });
     let bridged = false;
     channel.onBridge(() => {
       if (bridged) return;
@@ -79,6 +112,7 @@ export class ClickToCallCalls {
       void chain.push(() => advanceRequest(this.knex, leg.requestId, 'connected', { connectedAt: now }));
     });
     return {
+      verdict,
       finished: async (cdr) => {
         const end: EndFields = { endedAt: this.clock(), outcome: cdr.outcome, hangupCause: cdr.hangup_cause };
         // The row now says ended (by us, or by someone before): nobody judges it again.
