@@ -108,5 +108,43 @@ t.test('origins: what browsers send in the Origin header', async (t) => {
   for (const bad of ['null', '', 'https://a.example/x', 'https://a.example?q', 'javascript:alert(1)', 'https://u:p@a.example', 'file:///etc/passwd']) {
     t.equal(normalizeOrigin(bad), null, `${JSON.stringify(bad)} is not an origin`);
   }
-  t.same(parseOrigins('https://a.example，https://b.example  https://c.example'), ['https://a.example', 'https://b.example', 'https://c.example'], 'full-width commas and spaces separate too');
+  t.same(parseOrigins('https://a.example，https://b.example  https://c.example'), { origins: ['https://a.example', 'https://b.example', 'https://c.example'], junk: [] }, 'full-width commas and spaces separate too');
+  t.same(parseOrigins('https://a.example, a.example/x, https://A.example'), { origins: ['https://a.example'], junk: ['a.example/x'] }, 'junk kept apart, duplicates once');
+  t.throws(() => parseOrigins('www.a.example, ftp://b.example'), /no entry is: the widget would allow every web site/, 'all junk: refused, never read as "any origin"');
+  t.same(parseOrigins(' ,, '), { origins: [], junk: [] }, 'separators only: an empty list (any origin), as NULL');
+});
+
+t.test('hand-edited allowed_origins: junk entries dropped with a finding; all junk refuses the row', async (t) => {
+  const mixed = build([widgetRow(1, { allowed_origins: 'https://www.acme.example, www.acme.example/contact, ftp://files.acme.example' })]);
+  t.same(mixed.widgets.get('acme-key-1')?.allowedOrigins, ['https://www.acme.example'], 'in force with the good entry only');
+  t.equal(mixed.rejected.length, 1);
+  t.match(mixed.rejected[0], {
+    table: 'click_to_call_widgets', id: 1, tenantId: 1, status: 'link_ignored', column: 'allowed_origins',
+    reason: /"www\.acme\.example\/contact", "ftp:\/\/files\.acme\.example" are not origins .* dropped; the widget allows https:\/\/www\.acme\.example$/,
+  });
+  t.match(formatFinding(mixed.rejected[0]), /^click_to_call_widgets id=1 \(tenant 1\) allowed_origins=.*: allowed_origins: .* → in force without this link$/);
+
+  const junk = build([widgetRow(1), widgetRow(2, { allowed_origins: 'www.acme.example, acme' })]);
+  t.notOk(junk.widgets.has('acme-key-2'), 'a new widget whose origins are all junk is off (unknown to the API), not open to every site');
+  t.match(junk.rejected, [{ table: 'click_to_call_widgets', id: 2, status: 'skipped', column: 'allowed_origins', reason: /no entry is/ }]);
+
+  const v1 = build([widgetRow(1)]);
+  const v2 = build([widgetRow(1, { allowed_origins: 'acme' })], {}, v1);
+  t.match(v2.rejected, [{ id: 1, status: 'last_good', column: 'allowed_origins' }]);
+  t.same(v2.widgets.get('acme-key-1')?.allowedOrigins, ['https://www.acme.example', 'https://m.acme.example'], 'edited into all junk: the last good origins, never "any"');
+});
+
+t.test("a caller_id_number that is another tenant's access number is refused, in any spelling", async (t) => {
+  for (const spelling of ['4002000002', '+864002000002', '00864002000002']) {
+    const s = build([widgetRow(1), widgetRow(5, { caller_id_number: spelling })]);
+    t.notOk(s.widgets.has('acme-key-5'), `${spelling}: refused`);
+    t.match(s.rejected, [{ table: 'click_to_call_widgets', id: 5, status: 'skipped', column: 'caller_id_number', reason: /is access number 4002000002 of tenant 2, not of tenant 1/ }]);
+  }
+  const own = build([widgetRow(1, { caller_id_number: '+864001000001' })]);
+  t.same(own.rejected, [], "the tenant's own access number is fine");
+  t.equal(own.widgets.get('acme-key-1')?.callerIdNumber, '+864001000001');
+  const v1 = build([widgetRow(1, { caller_id_number: '02088880000' })]);
+  const v2 = build([widgetRow(1, { caller_id_number: '4002000002' })], {}, v1);
+  t.match(v2.rejected, [{ id: 1, status: 'last_good', column: 'caller_id_number' }]);
+  t.equal(v2.widgets.get('acme-key-1')?.callerIdNumber, '02088880000', 'edited: the last good caller id stays');
 });
