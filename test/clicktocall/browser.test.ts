@@ -2,7 +2,9 @@
  * The widget in a real headless Chromium (Debian's /usr/bin/chromium through playwright-core; no
  * browser is downloaded): the demo page, served from its own origin, loads widget.js from a real
  * daemon; a visitor opens the 400 button with the keyboard, types a number, clicks 免费接通 and
- * follows the progress (aria-live) to `connected` against the FreeSWITCH stand-ins. Screenshots
+ * follows the progress (aria-live) to `connected` against the FreeSWITCH stand-ins. On a page in
+ * another language the widget still says it is Chinese (lang); a number refused by the widget or
+ * by the API marks the field aria-invalid, described by the announced message. Screenshots
  * are kept in test-artifacts/ (git-ignored).
  */
 import fs from 'node:fs';
@@ -32,7 +34,8 @@ t.test('demo page → widget → connected, in Chromium', async (t) => {
   t.teardown(() => rig.stop());
 
   // The demo page, from an origin of its own (a tenant's web site), with the snippet pointing at this daemon.
-  const html = fs.readFileSync(path.join(WEB_DIR, 'demo.html'), 'utf8').replaceAll('http://127.0.0.1:9470', rig.api);
+  // In English: the widget must still mark its own text as Chinese.
+  const html = fs.readFileSync(path.join(WEB_DIR, 'demo.html'), 'utf8').replaceAll('http://127.0.0.1:9470', rig.api).replace('<html lang="zh-CN">', '<html lang="en">');
   const site = http.createServer((req, res) => {
     res.writeHead(req.url === '/' ? 200 : 204, { 'content-type': 'text/html; charset=utf-8' });
     res.end(req.url === '/' ? html : undefined);
@@ -69,15 +72,41 @@ t.test('demo page → widget → connected, in Chromium', async (t) => {
   await number.waitFor();
   t.equal(await page.evaluate('document.activeElement.id'), await number.getAttribute('id'), 'the number field has the focus when the panel opens');
   t.equal(await open.getAttribute('aria-expanded'), 'true');
+  const root = page.locator('.h400-root');
+  t.equal(await root.getAttribute('lang'), 'zh-CN', 'the widget says its text is Chinese on an English page');
+  t.equal(await page.evaluate('document.documentElement.lang'), 'en');
+  const status = page.getByRole('status');
+  const statusId = await status.getAttribute('id');
+  t.equal(await number.getAttribute('aria-invalid'), null, 'not invalid before anything is typed');
+
+  // Too short: refused in the page, the field marked and described by the message.
+  await number.fill('12');
+  await page.getByRole('button', { name: '免费接通' }).click();
+  await page.locator('.h400-root[data-status="invalid"]').waitFor();
+  t.equal(await status.textContent(), '请输入正确的手机或固定电话号码。', 'the message in the live region');
+  t.equal(await number.getAttribute('aria-invalid'), 'true');
+  t.equal(await number.getAttribute('aria-describedby'), statusId, 'the field is described by the message');
+  t.equal(await page.evaluate('document.activeElement.id'), await number.getAttribute('id'), 'the focus is back on the field');
+  await number.fill('139');
+  t.equal(await number.getAttribute('aria-invalid'), null, 'typing again clears the mark');
+
+  // Refused by the API (a short service number): the same marks, the API's Chinese message.
+  await number.fill('10086');
+  await page.getByRole('button', { name: '免费接通' }).click();
+  await page.locator('.h400-root[data-status="invalid"]').waitFor({ timeout: 60_000 });
+  t.equal(await status.textContent(), '请输入正确的手机或固定电话号码', 'CTC_ERR_INVALID_NUMBER said in Chinese');
+  t.equal(await number.getAttribute('aria-invalid'), 'true');
+  t.equal(await number.getAttribute('aria-describedby'), statusId);
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: path.join(ARTIFACTS, 'click-to-call-invalid.png') });
+
   await number.fill('139 1234 5678');
   await page.getByRole('button', { name: '免费接通' }).click();
 
-  const root = page.locator('.h400-root');
+  t.equal(await number.getAttribute('aria-invalid'), null, 'a good number: not invalid');
   await page.locator('.h400-root[data-status="connected"]').waitFor({ timeout: 60_000 });
-  const status = page.getByRole('status');
   t.equal(await status.textContent(), '已接通，请通话。', 'progress said in the aria-live region');
   t.equal(await root.getAttribute('data-status'), 'connected');
-  fs.mkdirSync(ARTIFACTS, { recursive: true });
   const shot = path.join(ARTIFACTS, 'click-to-call-connected.png');
   await page.screenshot({ path: shot, fullPage: true });
   t.ok(fs.statSync(shot).size > 1000, `screenshot kept: ${path.relative(process.cwd(), shot)}`);
@@ -94,7 +123,8 @@ t.test('demo page → widget → connected, in Chromium', async (t) => {
   await page.getByRole('button', { name: '免费接通' }).click();
   await page.locator('.h400-root[data-status="refused"]').waitFor({ timeout: 60_000 });
   t.match(await status.textContent(), /请求过于频繁，请稍后再试 请在 \d+ 秒后再试。/);
+  t.equal(await number.getAttribute('aria-invalid'), null, 'a rate limit is not the number\'s fault');
   await page.keyboard.press('Escape');
   t.equal(await open.getAttribute('aria-expanded'), 'false', 'Escape closes the panel');
-  t.same(consoleErrors.filter((e) => !/429/.test(e)), [], 'no script errors in the page');
+  t.same(consoleErrors.filter((e) => !/429|400/.test(e)), [], 'no script errors in the page');
 });

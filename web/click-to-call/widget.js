@@ -4,7 +4,10 @@
  * 400 button (in <div id="hotline-click-to-call"> when the page has one, else floating at the
  * bottom right), asks for the visitor's number, posts it, polls the request and says what is
  * happening in an aria-live region. Keyboard: the button and the form are ordinary controls;
- * Escape closes the panel.
+ * Escape closes the panel. The widget says it is Chinese (lang="zh-CN") whatever the page's own
+ * language, so a screen reader reads it in Chinese; a number that is refused (too short here, or
+ * not a callable number for the API) marks the field aria-invalid and points the field at the
+ * message (aria-describedby), which the live region also announces.
  */
 (function () {
   'use strict';
@@ -21,6 +24,7 @@
     title: '免费回电',
     intro: '输入您的电话号码，我们马上免费给您回电。',
     label: '您的手机或固定电话号码',
+    invalid: '请输入正确的手机或固定电话号码。',
     placeholder: '例如 13912345678',
     submit: '免费接通',
     close: '关闭',
@@ -57,6 +61,7 @@
     '.h400-submit{flex:1;border:0;border-radius:8px;padding:12px;background:#d93025;color:#fff;font:inherit;font-weight:600;cursor:pointer}' +
     '.h400-submit[disabled]{background:#9aa5b1;cursor:default}' +
     '.h400-close{border:1px solid #9aa5b1;border-radius:8px;background:#fff;font:inherit;padding:12px;cursor:pointer}' +
+    '.h400-panel input[aria-invalid="true"]{border:2px solid #d93025}' +
     '.h400-status{min-height:1.5em;margin-top:12px;font-weight:600}';
 
   var ICON = '<svg class="h400-icon" viewBox="0 0 36 36" aria-hidden="true" focusable="false">' +
@@ -75,7 +80,7 @@
     style.textContent = css;
     document.head.appendChild(style);
     var host = document.getElementById('hotline-click-to-call');
-    var root = el('div', { 'class': 'h400-root' + (host ? '' : ' h400-float'), 'data-status': 'idle' });
+    var root = el('div', { 'class': 'h400-root' + (host ? '' : ' h400-float'), 'data-status': 'idle', lang: 'zh-CN' });
     var uid = 'h400-' + Math.random().toString(36).slice(2, 8);
     var button = el('button', { type: 'button', 'class': 'h400-btn', 'aria-expanded': 'false', 'aria-controls': uid + '-panel' }, ICON + '<span>' + TEXT.button + '</span>');
     var panel = el('div', { id: uid + '-panel', 'class': 'h400-panel', role: 'dialog', 'aria-labelledby': uid + '-title', hidden: '' });
@@ -87,7 +92,7 @@
       '<input id="' + uid + '-number" name="number" type="tel" inputmode="tel" autocomplete="tel" maxlength="32" required placeholder="' + TEXT.placeholder + '">' +
       '<div class="h400-row"><button type="submit" class="h400-submit">' + TEXT.submit + '</button>' +
       '<button type="button" class="h400-close">' + TEXT.close + '</button></div>' +
-      '<div class="h400-status" role="status" aria-live="polite" aria-atomic="true"></div>' +
+      '<div id="' + uid + '-status" class="h400-status" role="status" aria-live="polite" aria-atomic="true"></div>' +
       '</form>';
     root.appendChild(button);
     root.appendChild(panel);
@@ -108,6 +113,16 @@
       status.textContent = text;
       if (state) root.setAttribute('data-status', state);
     }
+    /** Marks the number field invalid (or valid again), its message the field's description. */
+    function invalid(on) {
+      if (on) {
+        input.setAttribute('aria-invalid', 'true');
+        input.setAttribute('aria-describedby', status.id);
+      } else {
+        input.removeAttribute('aria-invalid');
+        input.removeAttribute('aria-describedby');
+      }
+    }
     function busy(on) {
       submit.disabled = on;
       input.readOnly = on;
@@ -116,6 +131,7 @@
       return String(message || '').split(' (')[0] || TEXT.failed;
     }
     button.addEventListener('click', function () { open(panel.hidden); });
+    input.addEventListener('input', function () { if (input.getAttribute('aria-invalid')) invalid(false); });
     panel.querySelector('.h400-close').addEventListener('click', function () { open(false); });
     // On the document: a disabled submit button drops the focus to <body> while a call is placed.
     document.addEventListener('keydown', function (e) { if (e.key === 'Escape' && !panel.hidden) open(false); });
@@ -123,11 +139,13 @@
     form.addEventListener('submit', function (e) {
       e.preventDefault();
       var number = input.value.trim();
-      if (number.length < 3) {
-        say(TEXT.label, 'invalid');
+      if (number.replace(/[^0-9]/g, '').length < 3) {
+        say(TEXT.invalid, 'invalid');
+        invalid(true);
         input.focus();
         return;
       }
+      invalid(false);
       busy(true);
       say(TEXT.sending, 'sending');
       fetch(api + '/v1/click-to-call', {
@@ -139,8 +157,15 @@
       }).then(function (r) {
         if (r.res.status !== 202) {
           var retry = r.res.headers.get('Retry-After');
-          say(chinese(r.body && r.body.error && r.body.error.message) + (retry ? ' ' + TEXT.retry.replace('{s}', retry) : ''), 'refused');
+          var error = (r.body && r.body.error) || {};
+          var badNumber = error.code === 'CTC_ERR_INVALID_NUMBER' || error.code === 'CTC_ERR_NUMBER_NOT_CALLABLE' ||
+            (error.code === 'CTC_ERR_VALIDATION' && error.reason === 'number');
+          say(chinese(error.message) + (retry ? ' ' + TEXT.retry.replace('{s}', retry) : ''), badNumber ? 'invalid' : 'refused');
           busy(false);
+          if (badNumber) {
+            invalid(true);
+            input.focus();
+          }
           return;
         }
         follow(r.body.id, Date.now());
