@@ -19,7 +19,7 @@ import type { Settings } from '../config';
 import type { ConfigSnapshot } from '../snapshot/types';
 import { normalizeOrigin, PUBLIC_KEY } from '../snapshot/widgets';
 import type { Dialer } from './dialer';
-import { ClickToCallError, CTC_ERRORS } from './errors';
+import { ClickToCallError, CTC_ERRORS, notFoundWhat } from './errors';
 import { clientSubject } from './limits';
 import type { ClickToCallMetrics } from './metrics';
 
@@ -70,16 +70,21 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     });
   }
 
-  app.setErrorHandler((err: FastifyError | ClickToCallError, req, reply) => {
-    const e = toClickToCallError(err);
-    if (e.code === 'CTC_ERR_INTERNAL') req.log.error({ err }, 'click-to-call API failure');
+  /** Every refusal is counted here, by reason, and what it named that does not exist. */
+  const counted = (e: ClickToCallError): ClickToCallError => {
     metrics.requests.inc({ result: CTC_ERRORS[e.code].metric });
+    const what = notFoundWhat(e);
+    if (what) metrics.notFound.inc({ what });
+    return e;
+  };
+  app.setErrorHandler((err: FastifyError | ClickToCallError, req, reply) => {
+    const e = counted(toClickToCallError(err));
+    if (e.code === 'CTC_ERR_INTERNAL') req.log.error({ err }, 'click-to-call API failure');
     if (e.retryAfterS !== undefined) void reply.header('Retry-After', String(e.retryAfterS));
     void reply.header('Cache-Control', 'no-store').code(e.status).send(e.body());
   });
   app.setNotFoundHandler((_req, reply) => {
-    const e = new ClickToCallError('CTC_ERR_NOT_FOUND');
-    metrics.requests.inc({ result: CTC_ERRORS[e.code].metric });
+    const e = counted(new ClickToCallError('CTC_ERR_NOT_FOUND', 'route'));
     void reply.code(e.status).send(e.body());
   });
 

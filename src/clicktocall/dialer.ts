@@ -158,7 +158,8 @@ export class Dialer {
   async status(requestId: string, widgetKey: string): Promise<RequestView> {
     const widget = this.deps.snapshot().widgets.get(widgetKey);
     const row = await this.db('request', () => withTimeout('request read', this.deps.settings.admission.queryTimeoutMs * 5, readRequest(this.deps.knex, requestId)));
-    if (!row || !widget || row.widgetId !== widget.id) throw new ClickToCallError('CTC_ERR_NOT_FOUND');
+    if (!widget) throw new ClickToCallError('CTC_ERR_NOT_FOUND', 'widget');
+    if (!row || row.widgetId !== widget.id) throw new ClickToCallError('CTC_ERR_NOT_FOUND', 'request');
     return { id: row.requestId, status: row.status, ...(row.visitorResult ? { visitor: row.visitorResult } : {}), ...(row.outcome ? { outcome: row.outcome } : {}) };
   }
 

@@ -22,6 +22,28 @@ export const CTC_ERRORS = {
 
 export type CtcErrorCode = keyof typeof CTC_ERRORS;
 
+/**
+ * What a request named that does not exist (hotline_click_to_call_not_found_total{what}): a
+ * widget key no widget has, a request id that is not one of the widget's, a widget whose tenant's
+ * access number is not in service, a path that is no route. A fixed set: never a key or a number.
+ */
+export const NOT_FOUND_WHAT = ['widget', 'request', 'tenant', 'route'] as const;
+export type NotFoundWhat = (typeof NOT_FOUND_WHAT)[number];
+
+/** The thing a refusal says does not exist, or null for every other refusal. */
+export function notFoundWhat(e: Pick<ClickToCallError, 'code' | 'reason'>): NotFoundWhat | null {
+  switch (e.code) {
+    case 'CTC_ERR_UNKNOWN_WIDGET':
+      return 'widget';
+    case 'CTC_ERR_NOT_FOUND':
+      return e.reason === 'route' || e.reason === 'widget' ? e.reason : 'request';
+    case 'CTC_ERR_UNAVAILABLE':
+      return e.reason === 'unknown_number' ? 'tenant' : null;
+    default:
+      return null;
+  }
+}
+
 /** Every `reason` label value of the refusal metric, known in advance (created at 0). */
 export const REFUSAL_REASONS = [...new Set(Object.values(CTC_ERRORS).map((e) => e.metric))];
 

@@ -4,13 +4,14 @@
  * a widget key or a UUID.
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { REFUSAL_REASONS } from './errors';
+import { NOT_FOUND_WHAT, REFUSAL_REASONS } from './errors';
 import { VISITOR_RESULTS } from './requests';
 
 export const REQUEST_RESULTS = ['accepted', ...REFUSAL_REASONS] as const;
 
 export class ClickToCallMetrics {
   readonly requests: Counter<'result'>;
+  readonly notFound: Counter<'what'>;
   readonly visitorLegs: Counter<'result'>;
   readonly visitorAnswerSeconds: Histogram;
   readonly agentAnswerSeconds: Histogram;
@@ -21,6 +22,12 @@ export class ClickToCallMetrics {
       name: 'hotline_click_to_call_requests_total',
       help: 'Click-to-call API requests (POST /v1/click-to-call) by result: accepted, or the refusal reason (invalid_number, number_not_callable, unknown_widget, widget_disabled, origin_not_allowed, number_blocked, tenant_unavailable, rate_limited, freeswitch_unavailable, …).',
       labelNames: ['result'] as const,
+      registers: [registry],
+    });
+    this.notFound = new Counter({
+      name: 'hotline_click_to_call_not_found_total',
+      help: 'Click-to-call API requests naming something that does not exist, by what: widget (no widget has the key), request (no such request for the widget), tenant (the widget\'s access number is not in service), route (no such path). Scanners and stale snippets show here.',
+      labelNames: ['what'] as const,
       registers: [registry],
     });
     this.visitorLegs = new Counter({
@@ -49,5 +56,6 @@ export class ClickToCallMetrics {
     // Known series at 0 from the start: increase() then sees the first refusal after a restart.
     for (const result of REQUEST_RESULTS) this.requests.inc({ result }, 0);
     for (const result of VISITOR_RESULTS) this.visitorLegs.inc({ result }, 0);
+    for (const what of NOT_FOUND_WHAT) this.notFound.inc({ what }, 0);
   }
 }
