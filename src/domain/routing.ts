@@ -3,6 +3,7 @@
  * no clock reads: the CallSession carries out what these return, tests run them without sockets.
  */
 import type { AccessNumber, ConfigSnapshot, Destination, DestinationGroup, RoutingRule, Tenant } from '../snapshot/types';
+import { dialledNationalNumber } from './access-number';
 import { regionTokensMatch, type CallerGeo } from './geo';
 import { describeSlot, isWithinSchedule } from './schedule';
 
@@ -14,39 +15,14 @@ export type Identification =
   | { kind: 'tenant_closed'; accessNumber: AccessNumber; tenant: Tenant };
 
 /**
- * The access number as the daemon keys it: digits only, tried as dialled first, then in the other
- * spellings of the same national number, since carriers deliver a number either way and
- * access_numbers.number is "digits as dialed" (SCHEMA.md): without a +86/0086/86 country prefix
- * (4001012345 for +864001012345), and with or without the national trunk 0 (a switchboard number
- * 02088886666 arrives as 02088886666, 2088886666 or +862088886666; the example switchboard regex
- * in freeswitch/vars_hotline.xml sends all of them here). The exact spelling wins when a table
- * holds several.
+ * Which tenant a dialled number reaches. The number is looked up by its national number
+ * (access-number.ts): carriers deliver +864001012345, 864001012345 or 4001012345, a switchboard
+ * number 02088886666 as 2088886666 too, and the table may spell it +86 400-101-2345; all are one.
  */
-export function accessNumberCandidates(dialed: string): string[] {
-  const digits = dialed.replace(/[^0-9]/g, '');
-  const out = [digits];
-  const add = (n: string): void => {
-    if (n.length > 3 && !out.includes(n)) out.push(n);
-  };
-  let national = digits;
-  for (const prefix of ['0086', '86']) {
-    if (digits.startsWith(prefix) && digits.length > prefix.length + 3) {
-      national = digits.slice(prefix.length);
-      add(national);
-      break;
-    }
-  }
-  // The trunk 0: dropped from 0XXXXXXXXX (not from an international 00 prefix), added to the
-  // national significant number. A stray 0 after the country code (+86 020 …) is dropped too.
-  if (/^0[1-9]/.test(national)) add(national.slice(1));
-  else if (/^[1-9]/.test(national)) add(`0${national}`);
-  return out;
-}
-
 export function identify(snapshot: ConfigSnapshot, dialed: string): Identification {
-  for (const candidate of accessNumberCandidates(dialed)) {
-    const accessNumber = snapshot.accessNumbers.get(candidate);
-    if (!accessNumber) continue;
+  const key = dialledNationalNumber(dialed);
+  const accessNumber = key === null ? undefined : snapshot.accessNumbers.get(key);
+  if (accessNumber) {
     const tenant = snapshot.tenants.get(accessNumber.tenantId)!;
     if (!accessNumber.enabled) return { kind: 'number_disabled', accessNumber, tenant };
     if (tenant.status === 'closed') return { kind: 'tenant_closed', accessNumber, tenant };

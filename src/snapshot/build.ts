@@ -21,6 +21,7 @@ import { parseRegionTokens } from '../domain/geo';
 import { notifyTarget } from '../notify/target';
 import { DEFAULT_TIMEZONE } from '../domain/periods';
 import { legacyZoneAlias } from '../domain/timezone';
+import { nationalNumber } from '../domain/access-number';
 import { Ledger, type Problem } from './ledger';
 import { readAccessNumber, readDestination, readGroup, readPrompt, readRate, readRule, readTenant } from './readers';
 import { RowError, RowReader, type Row } from './rows';
@@ -75,12 +76,16 @@ export function buildSnapshot(raw: RawTables, version: number, loadedAt: Date, l
   const prompts = new Map<number, Prompt>();
   ledger.table('prompts', readPrompt, (p) => (p.tenantId === null ? null : tenantOwner(p.tenantId)), (p) => prompts.set(p.id, p));
 
+  // Keyed by national number: +86 400-101-2345 and 4001012345 are one number. Which row keeps a
+  // number listed twice: the one in force as it stands (ledger.ts), then the lower id.
   const accessNumbers = new Map<string, AccessNumber>();
   const listedTwice = (a: AccessNumber): Problem | null => {
-    const first = accessNumbers.get(a.number);
-    return first ? { kind: 'value', column: 'number', value: a.number, reason: `number ${a.number} is listed twice (access number ${first.id} has it)` } : null;
+    const first = accessNumbers.get(accessNumberKey(a));
+    if (!first) return null;
+    const spelling = first.number === a.number ? '' : ` as ${first.number}`;
+    return { kind: 'value', column: 'number', value: a.number, reason: `number ${a.number} is listed twice (access number ${first.id} has it${spelling})` };
   };
-  ledger.table('access_numbers', readAccessNumber, (a) => tenantOwner(a.tenantId) ?? listedTwice(a), (a) => accessNumbers.set(a.number, a));
+  ledger.table('access_numbers', readAccessNumber, (a) => tenantOwner(a.tenantId) ?? listedTwice(a), (a) => accessNumbers.set(accessNumberKey(a), a));
 
   const groups = buildGroups(ledger, tenantOwner);
   const schedules = buildSchedules(ledger, tenantOwner);
@@ -111,6 +116,11 @@ export function buildSnapshot(raw: RawTables, version: number, loadedAt: Date, l
 }
 
 type TenantOwner = (tenantId: number) => Problem | null;
+
+/** snapshot.accessNumbers' key: the national number (a.number passed the reader, so it is one). */
+function accessNumberKey(a: AccessNumber): string {
+  return nationalNumber(a.number) ?? a.number;
+}
 
 function buildGroups(ledger: Ledger, tenantOwner: TenantOwner): Map<number, DestinationGroup> {
   const groups = new Map<number, Omit<DestinationGroup, 'destinations'>>();

@@ -3,7 +3,8 @@
  * `npm run config:lint`, the findings of one call's tenant for `npm run route -- explain`, and a
  * summary. The words say what is in force instead of the row, which is what a DBA needs to know.
  */
-import { accessNumberCandidates, identify } from '../domain/routing';
+import { dialledNationalNumber } from '../domain/access-number';
+import { identify } from '../domain/routing';
 import type { ConfigFinding, ConfigSnapshot } from './types';
 
 /** The findings that concern one tenant: its own rows, and the rows of its children. */
@@ -19,7 +20,8 @@ export function explainFindings(snapshot: ConfigSnapshot, dialed: string): strin
   const id = identify(snapshot, dialed);
   let findings: ConfigFinding[];
   if (id.kind === 'unknown_number') {
-    const why = accessNumberCandidates(dialed).map((n) => snapshot.numbersNotInForce.get(n)).find((f) => f !== undefined);
+    const key = dialledNationalNumber(dialed);
+    const why = key === null ? undefined : snapshot.numbersNotInForce.get(key);
     findings = why ? [why] : [];
   } else {
     findings = findingsForTenant(snapshot, id.tenant.id);

@@ -14,6 +14,7 @@
  * - Rows whose current version equals their last good one are taken first, so for a unique key
  *   (an access number, an extension …) the row that was in force keeps it against a new edit.
  */
+import { nationalNumber } from '../domain/access-number';
 import { RowError, RowReader, showValue, type Row } from './rows';
 import type { ConfigFinding, FindingStatus, RowsByTable } from './types';
 
@@ -203,7 +204,8 @@ export class Ledger {
       finding = this.report(table, row, problem, 'skipped');
     }
     if (id !== null) this.causes.set(`${table}:${id}`, finding);
-    if (table === 'access_numbers' && typeof row.number === 'string') this.numbersNotInForce.set(row.number.trim(), finding);
+    const key = table === 'access_numbers' && typeof row.number === 'string' ? nationalNumber(row.number) : null;
+    if (key !== null) this.numbersNotInForce.set(key, finding);
   }
 
   /** The finding a row not in force is reported in, or (a parent that is not there at all) a `missing` one. */

@@ -5,8 +5,9 @@
  */
 import { formatMoney, MAX_MONEY } from '../domain/money';
 import { exactCallCost } from '../domain/rating';
+import { accessNumberDigits } from '../domain/access-number';
 import { isValidTimeZone } from '../domain/timezone';
-import { RowError, type RowReader } from './rows';
+import { RowError, showValue, type RowReader } from './rows';
 import {
   CALL_TYPES, NUMBER_KINDS, RULE_ACTIONS, STRATEGIES, TENANT_STATUSES,
   type AccessNumber, type Destination, type DestinationGroup, type Prompt, type Rate, type RoutingRule, type Tenant,
@@ -14,8 +15,6 @@ import {
 
 /** A phone number as dialled (digits, * and #, an optional leading +). */
 export const PHONE = /^\+?[0-9*#]{1,32}$/;
-/** An access number as dialled. */
-export const DIGITS = /^[0-9]{3,32}$/;
 
 /**
  * A rate, checked against what the database can hold: the longest call (CALL_MAX_DURATION_S) must
@@ -79,10 +78,18 @@ export function readTenant(r: RowReader): Tenant {
   };
 }
 
+/**
+ * An access number in any spelling a DBA types (+86 400-101-2345, 0086 4001012345, 400 101 2345):
+ * kept as its digits without the country code (access-number.ts); the snapshot keys it by its
+ * national number, so two spellings of one number are one number (build.ts `listed twice`).
+ */
 export function readAccessNumber(r: RowReader): AccessNumber {
+  const text = r.text('number', { max: 64 });
+  const number = accessNumberDigits(text);
+  if (number === null) throw new RowError(`number ${showValue('number', text)} is not a number of 3 to 32 digits (spaces, dashes, +86 or 0086 allowed)`, 'number', r.raw('number'));
   return {
     id: r.id,
-    number: r.text('number', { pattern: DIGITS, what: 'a number of 3 to 32 digits as dialled' }),
+    number,
     tenantId: r.int('tenant_id', { min: 1 }),
     kind: r.oneOf('kind', NUMBER_KINDS),
     enabled: r.flag('enabled', true),

@@ -213,6 +213,7 @@ export interface ConfigSnapshot {
   readonly loadedAt: Date;
   readonly tenants: ReadonlyMap<number, Tenant>;
   /** Keyed by the number as dialled (digits). */
+  /** Keyed by national number (domain/access-number.ts nationalNumber): one key whatever the spelling. */
   readonly accessNumbers: ReadonlyMap<string, AccessNumber>;
   readonly groups: ReadonlyMap<number, DestinationGroup>;
   /** Enabled rules per tenant, sorted by priority then id. */
@@ -238,6 +239,6 @@ export interface ConfigSnapshot {
    * and the on-disk configuration cache stores it.
    */
   readonly lastGood: RowsByTable;
-  /** Access numbers (as dialled) that are not in force, with the finding that says why. */
+  /** Access numbers not in force (by national number, as accessNumbers), with the finding that says why. */
   readonly numbersNotInForce: ReadonlyMap<string, ConfigFinding>;
 }

@@ -1,6 +1,6 @@
 /** Routing decisions without sockets: identification, rule choice, percentage split, hunt plan. */
 import t from 'tap';
-import { accessNumberCandidates, chooseRule, classifyLeg, drawByPercent, huntOutcome, huntPlan, identify } from '../../src/domain/routing';
+import { chooseRule, classifyLeg, drawByPercent, huntOutcome, huntPlan, identify } from '../../src/domain/routing';
 import { buildSnapshot, type RawTables } from '../../src/snapshot/build';
 import type { RoutingRule } from '../../src/snapshot/types';
 
@@ -51,15 +51,11 @@ t.test('identify: every kind of access number', async (t) => {
   t.equal(identify(snap, '4009999999').kind, 'unknown_number');
   t.equal(identify(snap, '').kind, 'unknown_number');
   t.equal(identify(snap, '020-8888-0000').kind, 'ok', 'punctuation is not part of the number');
-  t.same(accessNumberCandidates('86'), ['86'], 'a bare country code is not stripped to nothing');
   // A switchboard number stored with its trunk 0, dialled in the spellings the dialplan's
   // switchboard regex accepts (freeswitch/vars_hotline.xml): all of them are the tenant's number.
   for (const n of ['+862088880000', '862088880000', '00862088880000', '2088880000', '+86 020 8888 0000']) {
     t.equal(identify(snap, n).kind, 'ok', `${n}: the switchboard number 02088880000`);
   }
-  t.same(accessNumberCandidates('02088886666'), ['02088886666', '2088886666'], 'trunk 0 dropped');
-  t.same(accessNumberCandidates('+862088886666'), ['862088886666', '2088886666', '02088886666'], 'country code dropped, trunk 0 added');
-  t.same(accessNumberCandidates('00442079460000'), ['00442079460000'], 'an international 00 prefix is not a trunk 0');
 });
 
 t.test('chooseRule: first priority level with a match wins', async (t) => {

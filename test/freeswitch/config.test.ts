@@ -10,7 +10,7 @@ import t from 'tap';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { ConfigError, describeSettings, loadSettings } from '../../src/config';
-import { accessNumberCandidates } from '../../src/domain/routing';
+import { dialledNationalNumber, nationalNumber } from '../../src/domain/access-number';
 import { HANDLED_VARIABLE } from '../../src/esl/call-channel';
 import { SOX_OUTPUT_FORMAT } from '../../src/prompts/render';
 import { SYSTEM_PROMPT_TEXTS } from '../../src/prompts/system-texts';
@@ -391,8 +391,8 @@ void t.test('dialplan: which numbers reach the daemon', (t) => {
 });
 
 // Every spelling the dialplan hands to the daemon must name the same access number there: the
-// daemon identifies the tenant by the dialled number (accessNumberCandidates in
-// src/domain/routing.ts), and a spelling it does not recognise is answered "not in service"
+// daemon identifies the tenant by the dialled number's national number (nationalNumber in
+// src/domain/access-number.ts), and a spelling it does not recognise is answered "not in service"
 // with UNALLOCATED_NUMBER. access_numbers.number is "digits as dialed" (SCHEMA.md), so a
 // switchboard number may be stored with its trunk 0 (02088886666) or without (2088886666).
 void t.test('every spelling the dialplan routes to the daemon is identified by the daemon', (t) => {
@@ -400,7 +400,7 @@ void t.test('every spelling the dialplan routes to the daemon is identified by t
   const re400 = new RegExp(ext400 ? (kids(ext400, 'condition')[0]?.attrs.expression ?? '') : '');
   for (const spelling of ['4001012345', '+864001012345', '864001012345', '00864001012345']) {
     t.match(spelling, re400, `${spelling} reaches the daemon`);
-    t.ok(accessNumberCandidates(spelling).includes('4001012345'), `${spelling} is identified as 4001012345`);
+    t.equal(dialledNationalNumber(spelling), nationalNumber('4001012345'), `${spelling} is identified as 4001012345`);
   }
 
   // The switchboard regex DBAs copy from vars_hotline.xml (and freeswitch/README.md).
@@ -411,7 +411,7 @@ void t.test('every spelling the dialplan routes to the daemon is identified by t
   for (const stored of ['02088886666', '2088886666']) {
     for (const spelling of spellings) {
       t.match(spelling, example, `${spelling} reaches the daemon`);
-      t.ok(accessNumberCandidates(spelling).includes(stored), `${spelling} is identified as a switchboard number stored as ${stored}`);
+      t.equal(dialledNationalNumber(spelling), nationalNumber(stored), `${spelling} is identified as a switchboard number stored as ${stored}`);
     }
   }
   t.end();

@@ -154,7 +154,10 @@ const BAD: BadCase[] = [
   { name: 'tenant id not a number', rows: { tenants: [tenantRow(3, { id: 'x3' })] }, table: 'tenants', id: 'x3', reason: /id must be a whole number/ },
   // access_numbers
   { name: 'access number with letters', rows: { access_numbers: [accessNumberRow(3, 1, '400ABC1234')] }, table: 'access_numbers', id: 3, reason: /number "400\d*ABC1234" is not a number of 3 to 32 digits/ },
-  { name: 'access number with dashes', rows: { access_numbers: [accessNumberRow(3, 1, '400-100-0003')] }, table: 'access_numbers', id: 3, reason: /number/ },
+  { name: 'access number with a letter among dashes', rows: { access_numbers: [accessNumberRow(3, 1, '400-100-O003')] }, table: 'access_numbers', id: 3, reason: /number/ },
+  { name: 'access number with two + signs', rows: { access_numbers: [accessNumberRow(3, 1, '++864001000003')] }, table: 'access_numbers', id: 3, reason: /number/ },
+  { name: 'access number of 2 digits', rows: { access_numbers: [accessNumberRow(3, 1, '4 0')] }, table: 'access_numbers', id: 3, reason: /number/ },
+  { name: 'access number listed twice in another spelling', rows: { access_numbers: [accessNumberRow(3, 2, '+86 400-100-0001')] }, table: 'access_numbers', id: 3, reason: /number 4001000001 is listed twice \(access number 1 has it\)/ },
   { name: 'access number with a FreeSWITCH variable', rows: { access_numbers: [accessNumberRow(3, 1, '400${x}')] }, table: 'access_numbers', id: 3, reason: /number/ },
   { name: 'access number listed twice', rows: { access_numbers: [accessNumberRow(3, 2, '4001000001')] }, table: 'access_numbers', id: 3, reason: /number 4001000001 is listed twice/ },
   { name: 'access number of an unknown tenant', rows: { access_numbers: [accessNumberRow(3, 99, '4009900099')] }, table: 'access_numbers', id: 3, reason: /tenant 99 does not exist/, reportedAs: { table: 'tenants', id: 99 } },
