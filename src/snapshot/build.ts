@@ -22,6 +22,7 @@ import { notifyTarget } from '../notify/target';
 import { DEFAULT_TIMEZONE } from '../domain/periods';
 import { legacyZoneAlias } from '../domain/timezone';
 import { nationalNumber } from '../domain/access-number';
+import { extensionProblem, keypadText, MAX_KEYS, menuKeyProblem, OPERATOR_KEY } from '../domain/keypad';
 import { Ledger, type Problem } from './ledger';
 import { readAccessNumber, readDestination, readGroup, readPrompt, readRate, readRule, readTenant } from './readers';
 import { RowError, RowReader, type Row } from './rows';
@@ -378,20 +379,30 @@ function buildMenus(
     return tenantOwner(m.tenantId) ?? promptRef('prompt_id', m.promptId) ?? promptRef('invalid_prompt_id', m.invalidPromptId);
   }, (m) => menus.set(m.id, m));
   const options = new Map<number, Map<string, IvrOption>>();
-  ledger.table('ivr_options', (r) => ({
-    id: r.id,
-    menuId: r.int('menu_id', { min: 1 }),
-    digits: r.text('digits', { pattern: /^[0-9*#]{1,16}$/, what: 'keypad digits' }),
-    action: r.oneOf('action', IVR_ACTIONS),
-    targetId: r.intOrNull('target_id', { min: 1 }),
-  }), (o) => ledger.owner('menu_id', 'ivr_menus', o.menuId, menus.has(o.menuId)) ?? (options.get(o.menuId)?.has(o.digits)
-    ? { kind: 'value', column: 'digits', value: o.digits, reason: `digits ${o.digits} already used in menu ${o.menuId}` }
-    : null) ?? targetProblem(ledger, o, menus.get(o.menuId)!.tenantId, { ...ctx, menus }, 'option'), (o) => {
+  // An option keyed so that no caller can choose it (keypad.ts: the same patterns the IVR step
+  // collects with), or keyed like another option of its menu, is refused; the menu's other
+  // options stay in force.
+  ledger.table('ivr_options', (r) => {
+    const digits = keypadText(r.text('digits', { max: 64 }));
+    const bad = menuKeyProblem(digits, MAX_KEYS);
+    if (bad !== null) throw new RowError(`digits ${JSON.stringify(digits)} ${bad}`, 'digits', r.raw('digits'));
+    return { id: r.id, menuId: r.int('menu_id', { min: 1 }), digits, action: r.oneOf('action', IVR_ACTIONS), targetId: r.intOrNull('target_id', { min: 1 }) };
+  }, (o) => ledger.owner('menu_id', 'ivr_menus', o.menuId, menus.has(o.menuId)) ?? optionKeyProblem(o, menus.get(o.menuId)!, options.get(o.menuId))
+    ?? targetProblem(ledger, o, menus.get(o.menuId)!.tenantId, { ...ctx, menus }, 'option'), (o) => {
     options.set(o.menuId, (options.get(o.menuId) ?? new Map<string, IvrOption>()).set(o.digits, o));
   });
   const out = new Map<number, IvrMenu>();
   for (const [id, m] of menus) out.set(id, { ...m, options: options.get(id) ?? new Map() });
   return out;
+}
+
+/** An option's key against its menu: reachable with the menu's `digits`, and not another option's. */
+function optionKeyProblem(o: IvrOption & { id: number }, menu: Omit<IvrMenu, 'options'>, taken: ReadonlyMap<string, IvrOption> | undefined): Problem | null {
+  const bad = menuKeyProblem(o.digits, menu.digits);
+  if (bad !== null) return { kind: 'value', column: 'digits', value: o.digits, reason: `digits ${JSON.stringify(o.digits)} ${bad}` };
+  const first = taken?.get(o.digits);
+  if (first) return { kind: 'value', column: 'digits', value: o.digits, reason: `digits ${o.digits} already used in menu ${o.menuId} (option ${first.id} has it)` };
+  return null;
 }
 
 /** What a rule's or an option's target_id is checked against. */
@@ -459,22 +470,39 @@ function isExtensionOf(ctx: TargetContext, tenantId: number, extensionId: number
   return [...(ctx.extensionsByTenant.get(tenantId)?.values() ?? [])].some((e) => e.id === extensionId);
 }
 
+/** An extension number as a switchboard caller keys it (keypad.ts), or a RowError. */
+function readExt(r: RowReader): string {
+  const ext = keypadText(r.text('ext', { max: 64 }));
+  const bad = extensionProblem(ext);
+  if (bad !== null) throw new RowError(`ext ${JSON.stringify(ext)} ${bad}`, 'ext', r.raw('ext'));
+  return ext;
+}
+
 function buildExtensions(ledger: Ledger, tenantOwner: TenantOwner): Map<number, Map<string, Extension>> {
   const extensions = new Map<number, Omit<Extension, 'phones'>>();
-  const byTenant = new Map<number, Set<string>>();
+  const byTenant = new Map<number, Map<string, number>>();
   ledger.table('extensions', (r) => ({
     id: r.id,
     tenantId: r.int('tenant_id', { min: 1 }),
-    ext: r.text('ext', { pattern: /^[0-9]{1,16}$/, what: 'an extension of digits' }),
+    ext: readExt(r),
     name: r.textOrNull('name', { max: 255 }),
     department: r.textOrNull('department', { max: 255 }),
     voicemailEnabled: r.flag('voicemail_enabled', true),
-  }), (e) => tenantOwner(e.tenantId) ?? (byTenant.get(e.tenantId)?.has(e.ext)
-    ? { kind: 'value', column: 'ext', value: e.ext, reason: `extension ${e.ext} already exists for tenant ${e.tenantId}` }
-    : null), (e) => {
+  }), (e) => {
+    const first = byTenant.get(e.tenantId)?.get(e.ext);
+    return tenantOwner(e.tenantId) ?? (first === undefined ? null
+      : { kind: 'value', column: 'ext', value: e.ext, reason: `extension ${e.ext} already exists for tenant ${e.tenantId} (extension ${first} has it)` });
+  }, (e) => {
     extensions.set(e.id, e);
-    byTenant.set(e.tenantId, (byTenant.get(e.tenantId) ?? new Set()).add(e.ext));
+    byTenant.set(e.tenantId, (byTenant.get(e.tenantId) ?? new Map<string, number>()).set(e.ext, e.id));
   });
+  // Extension 0 stays in force (rules and options name it by id and ring it), but a switchboard
+  // caller who dials 0 reaches the operator: said, so that a DBA does not expect otherwise.
+  for (const e of extensions.values()) {
+    if (e.ext === OPERATOR_KEY) {
+      ledger.linkIgnored('extensions', e.id, 'ext', e.ext, `ext ${OPERATOR_KEY} is the switchboard's operator key: a caller who dials ${OPERATOR_KEY} reaches the operator, rules and IVR options naming this extension still ring it`);
+    }
+  }
   const phones = new Map<number, Array<{ position: number; id: number; number: string }>>();
   ledger.table('extension_phones', (r) => ({
     id: r.id,

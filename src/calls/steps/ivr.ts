@@ -10,6 +10,7 @@
 import { MAX_MENU_STEPS, type Call } from '../call';
 import { toAction, type CallAction } from '../plan';
 import { tenantPrompt, type PromptRef } from '../prompt-player';
+import { menuKeysPattern, TERMINATOR } from '../../domain/keypad';
 
 /** Time to key the second and later digits of a multi-digit choice. */
 export const MENU_DIGIT_TIMEOUT_MS = 3000;
@@ -33,10 +34,10 @@ export async function runMenu(call: Call, menuId: number): Promise<CallAction | 
         max: menu.digits,
         tries: 1,
         timeoutMs: menu.timeoutS * 1000,
-        terminators: '#',
+        terminators: TERMINATOR,
         invalidFile: 'silence_stream://250',
         variable: 'hotline_ivr',
-        regexp: `^[0-9*]{1,${menu.digits}}$`,
+        regexp: menuKeysPattern(menu.digits),
         digitTimeoutMs: MENU_DIGIT_TIMEOUT_MS,
       }),
       answered,

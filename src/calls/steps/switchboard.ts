@@ -11,6 +11,7 @@ import type { Call } from '../call';
 import type { CallAction } from '../plan';
 import { systemPrompt, type PromptRef } from '../prompt-player';
 import { dialBatch, finishHunt, type HuntResult } from './hunt';
+import { EXTENSION_PATTERN, MAX_KEYS, switchboardChoice, TERMINATOR } from '../../domain/keypad';
 
 export const SWITCHBOARD_TRIES = 3;
 export const EXTENSION_TIMEOUT_MS = 8000;
@@ -23,21 +24,22 @@ export async function switchboard(call: Call): Promise<CallAction | null> {
     const [digits] = await Promise.all([
       call.prompts.collect(prompts, {
         min: 1,
-        max: 16,
+        max: MAX_KEYS,
         tries: 1,
         timeoutMs: EXTENSION_TIMEOUT_MS,
-        terminators: '#',
+        terminators: TERMINATOR,
         invalidFile: 'silence_stream://250',
         variable: 'hotline_extension',
-        regexp: '^[0-9]+$',
+        regexp: EXTENSION_PATTERN,
         digitTimeoutMs: EXTENSION_DIGIT_TIMEOUT_MS,
       }),
       answered,
     ]);
     if (digits !== '') {
       call.facts.ivrPath.push(digits);
-      if (digits === '0') return { kind: 'operator' };
-      const extension = call.snapshot.extensionsByTenant.get(call.tenant.id)?.get(digits);
+      const choice = switchboardChoice(digits);
+      if (choice.kind === 'operator') return { kind: 'operator' };
+      const extension = call.snapshot.extensionsByTenant.get(call.tenant.id)?.get(choice.ext);
       if (extension) return { kind: 'extension', extensionId: extension.id };
       call.log.info({ ext: digits }, 'unknown extension');
     } else if (call.channel.hungUp) {
