@@ -18,6 +18,8 @@ import { migrateLatest } from './db/migrate';
 import { MetricsServer, type Health } from './http/metrics-server';
 import { loadGeoData } from './domain/geo';
 import { Metrics } from './metrics';
+import { LIVE_VALUES } from './billing/live-values';
+import { showValue } from './snapshot/rows';
 import { ConfigCache, databaseIdentity } from './snapshot/cache';
 import { ConfigStore } from './snapshot/store';
 import { PromptResolver, TtsRenderer } from './prompts';
@@ -70,6 +72,7 @@ export class Daemon {
 
   static async start(settings: Settings, log: Logger, options: DaemonOptions = {}): Promise<Daemon> {
     const metrics = new Metrics({ tenantIds: settings.metrics.tenantIds });
+    reportUnreadableLiveValues(log, metrics);
     const spool = new CdrSpool(settings.cdr.spoolDir);
     await spool.open();
     // What started so far, undone in reverse when a later step fails (a test's second daemon on
@@ -208,4 +211,21 @@ async function prepareDatabase(knex: Knex, settings: Settings, log: Logger): Pro
   if (seed === 'always' || (seed === 'auto' && dbKind(knex) === 'sqlite')) {
     if (await seedDemoIfEmpty(knex)) log.info('empty database: seeded the demo tenant (400 number 4001012345)');
   }
+}
+
+/**
+ * A tenants balance or cap that cannot be read live (live-values.ts): counted on every read,
+ * logged once per edit with what is used instead; `npm run config:lint` has the row's finding.
+ */
+function reportUnreadableLiveValues(log: Logger, metrics: Metrics): void {
+  LIVE_VALUES.onUnreadable((u) => {
+    metrics.liveValuesUnreadable.inc({ column: u.column });
+    if (!u.first) return;
+    log.error(
+      { tenant_id: u.tenantId, column: u.column, value: showValue(u.column, u.value), used: u.used },
+      u.used === null
+        ? `tenants.${u.column} is not a value: no last good value read, it limits nothing until fixed`
+        : `tenants.${u.column} is not a value: the last good value read is used until fixed`,
+    );
+  });
 }

@@ -3,6 +3,7 @@
  * base units; labels come only from small fixed sets (never phone numbers, UUIDs or tenant ids).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { LIVE_COLUMNS } from './billing/live-values';
 import { CALLER_NUMBER_FORMS } from './domain/caller-number';
 import { problemLabel, type PromptFileProblemKind } from './prompts/file-check';
 import { CONFIG_TABLES } from './snapshot/types';
@@ -166,6 +167,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly liveValuesUnreadable = new Counter({
+    name: 'hotline_live_values_unreadable_total',
+    help: 'Reads of a tenants column (balance, max_spend_day, max_spend_month, max_calls_day, max_calls_month) that is not a value, by admission, the spend guards or the caps job: the last good value read was used, or none limited.',
+    labelNames: ['column'] as const,
+    registers: [this.registry],
+  });
+
   readonly chargesCapped = new Counter({
     name: 'hotline_charges_capped_total',
     help: 'Charges cut to what DECIMAL(14,4) holds (9999999999.9999) instead of being refused by the database, by column: cost (cdrs.cost), spend (tenant_usage.spend), balance (tenants.balance).',
@@ -278,6 +286,7 @@ export class Metrics {
     for (const table of CONFIG_TABLES) this.configRowRejections.inc({ table }, 0);
     for (const result of ['ok', 'error'] as const) this.configCacheWrites.inc({ result }, 0);
     for (const column of CAPPED_COLUMNS) this.chargesCapped.inc({ column }, 0);
+    for (const column of LIVE_COLUMNS) this.liveValuesUnreadable.inc({ column }, 0);
     for (const application of PROMPT_APPLICATIONS) this.promptsNotPlayed.inc({ application }, 0);
     for (const reason of ['missing', 'unreadable', 'not_a_file', 'empty']) this.promptFilesMissing.set({ reason }, 0);
     for (const reason of RELEASE_REASONS) this.callsReleased.inc({ reason }, 0);

@@ -24,7 +24,8 @@ import { clampMoney, money, parseMoney, parseMoneyCapped, formatMoney, type Mone
 import { periodOf, tenantZone, type Period, type PeriodKind } from '../domain/periods';
 import type { RateTerms } from '../domain/rating';
 import { liveCost } from './live-calls';
-import { liveAmount, liveCap, moneySql } from './usage';
+import { liveAmount, moneySql } from './usage';
+import { LIVE_VALUES, liveIntOrNull, type LiveValues } from './live-values';
 
 export const CAP_REASONS = ['calls_day', 'calls_month', 'spend_day', 'spend_month', 'balance'] as const;
 export type CapReason = (typeof CAP_REASONS)[number];
@@ -88,27 +89,29 @@ export function correctedCalls(stored: number, recount: number, excessSeenBefore
   return { calls: stored - remove, excess: excess - remove };
 }
 
+/** A whole number the daemon wrote (live_calls.increment_s); null when it is not one. */
 function intOrNull(v: unknown): number | null {
-  // Blank text is NULL, as the snapshot reads it (rows.ts); Number('') would be a cap of 0.
-  if (v === null || v === undefined || (typeof v === 'string' && v.trim() === '')) return null;
-  const n = Number(v);
-  return Number.isSafeInteger(n) && n >= 0 ? n : null;
+  const read = liveIntOrNull(v);
+  return read.kind === 'ok' ? read.value : null;
 }
 
-export async function loadTenantLimits(db: Knex, ids?: readonly number[]): Promise<TenantLimits[]> {
+export async function loadTenantLimits(db: Knex, ids?: readonly number[], live: LiveValues = LIVE_VALUES): Promise<TenantLimits[]> {
   const rows: Array<Record<string, unknown>> = await db('tenants')
     .modify((q) => void (ids ? q.whereIn('id', ids) : q.whereNot('status', 'closed')))
     .select('id', 'status', 'timezone', 'balance', 'max_calls_day', 'max_calls_month', 'max_spend_day', 'max_spend_month');
-  return rows.map((r) => ({
-    id: Number(r.id),
-    status: typeof r.status === 'string' ? r.status.trim().toLowerCase() : '',
-    zone: tenantZone(r.timezone as string | null),
-    balance: liveAmount(r.balance),
-    maxCallsDay: intOrNull(r.max_calls_day),
-    maxCallsMonth: intOrNull(r.max_calls_month),
-    maxSpendDay: liveCap(r.max_spend_day),
-    maxSpendMonth: liveCap(r.max_spend_month),
-  }));
+  return rows.map((r) => {
+    const id = Number(r.id);
+    return {
+      id,
+      status: typeof r.status === 'string' ? r.status.trim().toLowerCase() : '',
+      zone: tenantZone(r.timezone as string | null),
+      balance: live.balance(id, r.balance),
+      maxCallsDay: live.count(id, 'max_calls_day', r.max_calls_day),
+      maxCallsMonth: live.count(id, 'max_calls_month', r.max_calls_month),
+      maxSpendDay: live.cap(id, 'max_spend_day', r.max_spend_day),
+      maxSpendMonth: live.cap(id, 'max_spend_month', r.max_spend_month),
+    };
+  });
 }
 
 /** SUM of a money column, exact on both databases (SQLite sums integers, not floats). */

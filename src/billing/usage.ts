@@ -16,6 +16,7 @@ import type { Knex } from 'knex';
 import { dbKind, fromDbTimestamp } from '../db/connect';
 import { clampMoney, formatMoney, MAX_MONEY, MIN_MONEY, money, parseMoney, parseMoneyCapped, type Money } from '../domain/money';
 import type { CappedColumn } from '../metrics';
+import { LIVE_VALUES, type LiveValues } from './live-values';
 import { periodOf, periodStartOf, tenantZone, type Period, type PeriodKind } from '../domain/periods';
 
 export type Db = Knex | Knex.Transaction;
@@ -218,7 +219,7 @@ export function headroomOf(limits: Pick<SpendLimits, 'balance' | 'maxSpendDay' |
  * Reads, live from the database (not the snapshot, which does not follow balance debits), a
  * tenant's balance, spend caps and this day's and month's spend. null when the tenant is gone.
  */
-export async function readSpendLimits(db: Db, tenantId: number, now: Date): Promise<SpendLimits | null> {
+export async function readSpendLimits(db: Db, tenantId: number, now: Date, live: LiveValues = LIVE_VALUES): Promise<SpendLimits | null> {
   const t: { timezone: string | null; balance: unknown; max_spend_day: unknown; max_spend_month: unknown } | undefined = await db('tenants')
     .where({ id: tenantId })
     .first('timezone', 'balance', 'max_spend_day', 'max_spend_month');
@@ -232,9 +233,9 @@ export async function readSpendLimits(db: Db, tenantId: number, now: Date): Prom
     .select('period_kind', 'spend');
   const spend = (kind: string): Money => moneyOrNull(rows.find((r) => r.period_kind === kind)?.spend) ?? money(0);
   return {
-    balance: liveAmount(t.balance),
-    maxSpendDay: liveCap(t.max_spend_day),
-    maxSpendMonth: liveCap(t.max_spend_month),
+    balance: live.balance(tenantId, t.balance),
+    maxSpendDay: live.cap(tenantId, 'max_spend_day', t.max_spend_day),
+    maxSpendMonth: live.cap(tenantId, 'max_spend_month', t.max_spend_month),
     spendDay: spend('day'),
     spendMonth: spend('month'),
     day,
@@ -243,9 +244,8 @@ export async function readSpendLimits(db: Db, tenantId: number, now: Date): Prom
 }
 
 /**
- * An amount read live from a hand-edited row; null when it is not one. The snapshot refuses and
- * reports such a row (keeping its last good version); throwing here instead stopped the live-call
- * job's run for every tenant.
+ * An amount the daemon itself wrote (live_calls' rates); null when it is not one. What a DBA
+ * edits (tenants' balance and caps) is read through live-values.ts instead.
  */
 export function liveAmount(value: unknown): Money | null {
   try {
@@ -253,17 +253,6 @@ export function liveAmount(value: unknown): Money | null {
   } catch {
     return null;
   }
-}
-
-/**
- * A spend cap as the snapshot takes it (readers.ts readTenant): at least 0. A negative one ('-1'
- * for "no cap") is refused there, its last good cap kept for admission; read live (the guards,
- * the caps job) it is no cap, not a headroom below zero that cuts each call of the tenant as it
- * is answered, marks the tenant capped and refuses its click-to-call requests.
- */
-export function liveCap(value: unknown): Money | null {
-  const m = liveAmount(value);
-  return m !== null && m >= 0 ? m : null;
 }
 
 /** readSpendLimits → headroomOf; for the call session when a call is answered. */

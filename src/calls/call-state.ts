@@ -8,6 +8,7 @@ import type { Knex } from 'knex';
 import { dbKind, fromDbTimestamp, rawChanges, rawInsertId, rawRows, toDbTimestamp } from '../db/connect';
 import { isLockConflict, withLockRetry } from '../db/lock-retry';
 import { formatMoney, parseMoney, type Money } from '../domain/money';
+import { LIVE_VALUES } from '../billing/live-values';
 import { periodOf } from '../domain/periods';
 import type { Tenant } from '../snapshot/types';
 import { timerDelay } from '../timer-limit';
@@ -143,7 +144,10 @@ async function admitGroup(knex: Knex, group: AdmissionGroup): Promise<void> {
 async function balanceRunOut(knex: Knex, tenant: Tenant): Promise<boolean> {
   if (tenant.balance === null) return false;
   const row: { balance: unknown } | undefined = await knex('tenants').where({ id: tenant.id }).first('balance');
-  return row !== undefined && row.balance !== null && parseMoney(row.balance) <= 0;
+  if (row === undefined) return false;
+  // A balance that cannot be read: the last good one, else not run out (live-values.ts).
+  const balance = LIVE_VALUES.balance(tenant.id, row.balance);
+  return balance !== null && balance <= 0;
 }
 
 /** One call: counted, or refused with the reason. */

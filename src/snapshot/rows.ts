@@ -3,7 +3,7 @@
  * value, so a bad row is reported with a reason a DBA can act on. Values shown in a reason go
  * through showValue(): cut to a readable length, and never a PIN or password in clear.
  */
-import { parseMoney, type Money } from '../domain/money';
+import { parseColumnMoney, type Money } from '../domain/money';
 
 export type Row = Record<string, unknown>;
 
@@ -125,11 +125,14 @@ export class RowReader {
     return s as T;
   }
 
-  /** An amount of money, or null when the cell is NULL or blank. */
-  moneyOrNull(column: string): Money | null {
-    if (this.isBlank(column)) return null;
+  /**
+   * An amount of money, or null when the cell is NULL or blank. `blank: 'error'` where a cleared
+   * cell must not mean NULL (tenants.balance: NULL is postpaid, i.e. no limit).
+   */
+  moneyOrNull(column: string, opts: { blank?: 'null' | 'error' } = {}): Money | null {
+    if (this.isNullOrMissing(column) || (opts.blank !== 'error' && this.isBlank(column))) return null;
     try {
-      return parseMoney(this.raw(column));
+      return parseColumnMoney(this.raw(column));
     } catch {
       throw this.fail(column, 'must be an amount of money with at most 10 digits before the point and 4 after (DECIMAL(14,4))');
     }

@@ -1,0 +1,96 @@
+// A tenants balance or cap a DBA typed into junk, read live (admission, spend guards, caps job):
+// never 0 (calls cut), never no limit without a word: the last good value read, else no limit,
+// reported. The snapshot refuses the same row with a finding.
+import t from 'tap';
+import { loadTenantLimits } from '../../src/billing/caps';
+import { liveIntOrNull, LiveValues, readLiveBalance, readLiveCap, type UnreadableLiveValue } from '../../src/billing/live-values';
+import { readSpendLimits } from '../../src/billing/usage';
+import { parseColumnMoney } from '../../src/domain/money';
+import { loadSnapshot } from '../../src/snapshot/store';
+import { addTenant, eachDb } from './helpers';
+
+const NOW = new Date('2026-11-21T03:00:00Z');
+
+function recorded(): { live: LiveValues; reports: UnreadableLiveValue[] } {
+  const live = new LiveValues();
+  const reports: UnreadableLiveValue[] = [];
+  live.onUnreadable((u) => reports.push(u));
+  return { live, reports };
+}
+
+t.test('parseColumnMoney: what DECIMAL(14,4) holds, nothing truncated', async (t) => {
+  t.equal(parseColumnMoney('100.0000'), 1_000_000);
+  t.equal(parseColumnMoney(' -5.5 '), -55_000);
+  t.equal(parseColumnMoney(12.34), 123_400, 'SQLite returns a float');
+  for (const junk of ['abc', '', '1,000.00', '1.23456', '12345678901', '1e3', 1.23456, Number.NaN, 1e10, null, true]) {
+    t.throws(() => parseColumnMoney(junk), `${String(junk)} is refused`);
+  }
+});
+
+t.test('readers: NULL, a value, or junk', async (t) => {
+  t.same(readLiveBalance(null), { kind: 'null' }, 'NULL balance: postpaid');
+  t.same(readLiveBalance(''), { kind: 'unreadable' }, 'a cleared balance is not postpaid');
+  t.same(readLiveBalance('-3.0000'), { kind: 'ok', value: -30_000 }, 'a negative balance is a balance');
+  t.same(readLiveBalance('0.0000'), { kind: 'ok', value: 0 });
+  t.same(readLiveCap(''), { kind: 'null' }, 'a cleared cap is no cap, as in the snapshot');
+  t.same(readLiveCap('-1'), { kind: 'null' }, 'a negative cap is no cap');
+  t.same(readLiveCap('1,000.00'), { kind: 'unreadable' });
+  t.same(liveIntOrNull('0'), { kind: 'ok', value: 0 }, 'a cap of 0 calls is a cap');
+  t.same(liveIntOrNull(' 12 '), { kind: 'ok', value: 12 });
+  t.same(liveIntOrNull(''), { kind: 'null' });
+  t.same(liveIntOrNull('-1'), { kind: 'null' });
+  for (const junk of ['12abc', '1.5', 'ten', 1.5, Number.POSITIVE_INFINITY]) t.same(liveIntOrNull(junk), { kind: 'unreadable' }, `${String(junk)}`);
+});
+
+t.test('LiveValues: the last good value stands in, reported once per edit', async (t) => {
+  const { live, reports } = recorded();
+  t.equal(live.balance(1, 'abc'), null, 'no value read before: limits nothing');
+  t.match(reports, [{ tenantId: 1, column: 'balance', used: null, first: true }]);
+  t.equal(live.balance(1, '20.0000'), 200_000);
+  t.equal(live.balance(1, 'abc'), 200_000, 'the last good balance, not 0 and not unlimited');
+  t.equal(live.balance(1, 'abc'), 200_000);
+  t.same(reports.map((r) => [r.used, r.first]), [[null, true], [200_000, true], [200_000, false]], 'logged once per edit, counted each read');
+  t.equal(live.balance(2, 'abc'), null, "another tenant's last good value is not used");
+  t.equal(live.count(1, 'max_calls_day', '5'), 5);
+  t.equal(live.count(1, 'max_calls_day', '5x'), 5);
+  t.equal(live.balance(1, null), null, 'set to NULL: postpaid, and forgotten');
+  t.equal(live.balance(1, 'abc'), null, 'so that junk after NULL limits nothing');
+});
+
+eachDb(t, 'a junk balance read live: the last good one is used, reported; the snapshot has the finding', async (t, { knex, target }) => {
+  const { live, reports } = recorded();
+  const tenant = await addTenant(knex, { balance: '10.0000', max_calls_day: 0, max_spend_day: '0.0000' });
+  t.match(await readSpendLimits(knex, tenant, NOW, live), { balance: 100_000, maxSpendDay: 0 }, 'values as the driver returns them');
+  t.match((await loadTenantLimits(knex, [tenant], live))[0], { balance: 100_000, maxCallsDay: 0, maxSpendDay: 0 }, 'a cap of 0 is a cap');
+  if (target !== 'sqlite') {
+    t.same(reports, [], 'MariaDB: nothing unreadable');
+    return; // MySQL's DECIMAL and INT columns cannot hold junk
+  }
+  const before = await loadSnapshot(knex, 1);
+  await knex('tenants').where({ id: tenant }).update({ balance: '1,000.00', max_calls_day: 'ten', updated_at: '2026-11-21 03:05:00.000' });
+  t.match(await readSpendLimits(knex, tenant, NOW, live), { balance: 100_000 }, 'the guards keep the last good balance');
+  t.match((await loadTenantLimits(knex, [tenant], live))[0], { balance: 100_000, maxCallsDay: 0 }, 'so does the caps job');
+  t.match(reports.map((r) => [r.column, r.used, r.first]), [['balance', 100_000, true], ['balance', 100_000, false], ['max_calls_day', 0, true]]);
+
+  const after = await loadSnapshot(knex, 2, before.lastGood);
+  t.equal(after.tenants.get(tenant)?.balance, 100_000, 'the snapshot keeps the last good row');
+  t.match(after.rejected, [{ table: 'tenants', id: tenant, status: 'last_good', column: 'balance' }], 'and reports it');
+
+  // A new daemon (nothing read before): no limit, reported, never a balance of 0.
+  const fresh = recorded();
+  t.match(await readSpendLimits(knex, tenant, NOW, fresh.live), { balance: null });
+  t.match(fresh.reports, [{ column: 'balance', used: null, first: true }]);
+
+  // A cleared balance ('' in SQLite) is not NULL (postpaid).
+  await knex('tenants').where({ id: tenant }).update({ balance: '', max_calls_day: 0 });
+  t.match((await loadSnapshot(knex, 3, after.lastGood)).rejected, [{ table: 'tenants', id: tenant, column: 'balance', status: 'last_good' }]);
+  t.match(await readSpendLimits(knex, tenant, NOW, live), { balance: 100_000 });
+});
+
+t.test('parseColumnMoney: floats as SQLite returns them, up to the largest DECIMAL(14,4)', async (t) => {
+  t.equal(parseColumnMoney(9999999999.9999), 99_999_999_999_999);
+  t.equal(parseColumnMoney(-9999999999.9999), -99_999_999_999_999);
+  t.equal(parseColumnMoney(0.3), 3_000);
+  t.throws(() => parseColumnMoney(0.1 + 0.2), 'float noise beyond 4 decimals is not a column value');
+  for (let m = 1; m < 100_000; m += 7919) t.equal(parseColumnMoney(m / 10_000), m, `${m} / 10000`);
+});
