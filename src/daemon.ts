@@ -20,6 +20,7 @@ import { loadGeoData } from './domain/geo';
 import { Metrics } from './metrics';
 import { LIVE_VALUES } from './billing/live-values';
 import { showValue } from './snapshot/rows';
+import { zonesOf } from './snapshot/zones';
 import { ConfigCache, databaseIdentity } from './snapshot/cache';
 import { ConfigStore } from './snapshot/store';
 import { PromptResolver, TtsRenderer } from './prompts';
@@ -113,6 +114,7 @@ export class Daemon {
         const cronRole = worker ? { node: `${settings.node.name}/worker-${worker.slot}`.slice(0, 64), gate: (job: { scope: string }) => job.scope === 'node' || worker.isLeader() } : {};
         daemon.cron = await startCron({
           settings, knex, log, metrics, liveCalls: () => calls.liveCalls(), clock: options.clock, schedule: options.cronSchedule,
+          zoneOf: zonesOf(() => store.current.tenants),
           warningFile: () => systemPromptFile(prompts, 'capped', calls.promptFiles),
           ...cronRole,
         });

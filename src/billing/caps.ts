@@ -26,6 +26,7 @@ import type { RateTerms } from '../domain/rating';
 import { liveCost } from './live-calls';
 import { liveAmount, moneySql } from './usage';
 import { LIVE_VALUES, liveIntOrNull, type LiveValues } from './live-values';
+import type { TenantZones } from '../snapshot/zones';
 
 export const CAP_REASONS = ['calls_day', 'calls_month', 'spend_day', 'spend_month', 'balance'] as const;
 export type CapReason = (typeof CAP_REASONS)[number];
@@ -95,7 +96,9 @@ function intOrNull(v: unknown): number | null {
   return read.kind === 'ok' ? read.value : null;
 }
 
-export async function loadTenantLimits(db: Knex, ids?: readonly number[], live: LiveValues = LIVE_VALUES): Promise<TenantLimits[]> {
+/** `zoneOf`: the tenants' zones in the snapshot (zones.ts); the daemon and the CLIs pass it. */
+export async function loadTenantLimits(db: Knex, ids?: readonly number[], opts: { live?: LiveValues; zoneOf?: TenantZones } = {}): Promise<TenantLimits[]> {
+  const live = opts.live ?? LIVE_VALUES;
   const rows: Array<Record<string, unknown>> = await db('tenants')
     .modify((q) => void (ids ? q.whereIn('id', ids) : q.whereNot('status', 'closed')))
     .select('id', 'status', 'timezone', 'balance', 'max_calls_day', 'max_calls_month', 'max_spend_day', 'max_spend_month');
@@ -104,7 +107,7 @@ export async function loadTenantLimits(db: Knex, ids?: readonly number[], live: 
     return {
       id,
       status: typeof r.status === 'string' ? r.status.trim().toLowerCase() : '',
-      zone: tenantZone(r.timezone as string | null),
+      zone: opts.zoneOf ? opts.zoneOf(id) : tenantZone(r.timezone as string | null),
       balance: live.balance(id, r.balance),
       maxCallsDay: live.count(id, 'max_calls_day', r.max_calls_day),
       maxCallsMonth: live.count(id, 'max_calls_month', r.max_calls_month),
@@ -187,8 +190,8 @@ export interface CapsRunResult {
   purgedLiveCalls: number;
 }
 
-export async function runCaps(db: Knex, now: Date, log: Logger): Promise<CapsRunResult> {
-  const tenants = await loadTenantLimits(db);
+export async function runCaps(db: Knex, now: Date, log: Logger, zoneOf?: TenantZones): Promise<CapsRunResult> {
+  const tenants = await loadTenantLimits(db, undefined, { zoneOf });
   const periods = new Map<number, Record<PeriodKind, Period>>();
   const zones = new Map<string, Record<PeriodKind, Period>>();
   for (const t of tenants) {

@@ -28,6 +28,7 @@ import { CUT_GUARD_S, CUT_HANGUP_CAUSE, WARN_BEFORE_S } from './rate-cdr';
 import { headroomOf, readSpendLimits } from './usage';
 import { sendWarning, type WarningTransport } from './warning';
 import { EslCommandError } from '../esl/errors';
+import type { TenantZones } from '../snapshot/zones';
 
 /** How far ahead a run looks: past the next run (60 s), so no crossing falls between two runs. */
 const HORIZON_S = 90;
@@ -42,6 +43,8 @@ export interface LiveGuardDeps {
   warningFile: () => string;
   log: Logger;
   clock?: () => Date;
+  /** The tenants' zones in the snapshot in force (zones.ts); absent: the row's (tests). */
+  zoneOf?: TenantZones;
   /** Called after each run with the number of capped tenants (for the gauge). */
   onCappedCount?: (n: number) => void;
   /** Bound of the money re-read before a scheduled cut (CALL_DB_TIMEOUT_MS; default its default). */
@@ -130,7 +133,7 @@ export class LiveCallGuard {
 
   /** Warns and cuts, now or by timers, the calls here of one tenant whose money runs out. */
   private async guardTenant(tenantId: number, own: readonly LiveCall[], elsewhere: Awaited<ReturnType<typeof publishedLiveCalls>>, now: Date): Promise<Omit<GuardRunResult, 'published' | 'failed'>> {
-    const limits = await readSpendLimits(this.deps.knex, tenantId, now);
+    const limits = await readSpendLimits(this.deps.knex, tenantId, now, { zone: this.deps.zoneOf?.(tenantId) });
     // The plan of the run before is replaced only now: a run that cannot read the limits (the
     // database away for a moment) keeps the warning and cut already scheduled.
     this.clearTimers(tenantId);
@@ -167,7 +170,7 @@ export class LiveCallGuard {
     const log = this.deps.log.child({ tenant_id: tenantId });
     const verdict = await dueCut({
       reread: async () => {
-        const limits = await readSpendLimits(this.deps.knex, tenantId, this.clock());
+        const limits = await readSpendLimits(this.deps.knex, tenantId, this.clock(), { zone: this.deps.zoneOf?.(tenantId) });
         return limits === null ? null : headroomOf(limits);
       },
       stillDue: (fresh) => fresh !== null && fresh <= planned,

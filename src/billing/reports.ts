@@ -10,6 +10,7 @@
  * Aggregation is pure (ReportBuilder, fed CDRs one by one, so a month of a large tenant streams
  * through in pages); loading, storing and writing are around it.
  */
+import type { TenantZones } from '../snapshot/zones';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
@@ -184,9 +185,10 @@ export interface ReportTenant {
   zone: string;
 }
 
-export async function loadReportTenant(db: Knex, tenantId: number): Promise<ReportTenant | null> {
+/** `zoneOf`: the tenants' zones in the snapshot (zones.ts); the job and `npm run report` pass it. */
+export async function loadReportTenant(db: Knex, tenantId: number, zoneOf?: TenantZones): Promise<ReportTenant | null> {
   const row: { id: number; name: string | null; timezone: string | null } | undefined = await db('tenants').where({ id: tenantId }).first('id', 'name', 'timezone');
-  return row ? { id: Number(row.id), name: row.name ?? '', zone: tenantZone(row.timezone) } : null;
+  return row ? { id: Number(row.id), name: row.name ?? '', zone: zoneOf ? zoneOf(Number(row.id)) : tenantZone(row.timezone) } : null;
 }
 
 const PAGE = 5000;
@@ -327,9 +329,9 @@ export async function generateReport(
   tenantId: number,
   kind: PeriodKind,
   start: string,
-  opts: { reportsDir: string; now: Date; signal?: AbortSignal },
+  opts: { reportsDir: string; now: Date; signal?: AbortSignal; zoneOf?: TenantZones },
 ): Promise<{ report: ReportData; csvPath: string; csv: string }> {
-  const tenant = await loadReportTenant(db, tenantId);
+  const tenant = await loadReportTenant(db, tenantId, opts.zoneOf);
   if (!tenant) throw new Error(`no tenant with id ${tenantId}`);
   const period = periodByStart(kind, start, tenant.zone);
   const report = await buildReport(db, tenant, period, opts.signal);
@@ -354,7 +356,7 @@ export const LATE_REMAKES_PER_RUN = 200;
  * could make them, are made as well. Then the reports of periods that received CDRs after their
  * report was due (report_late_cdrs, late-cdrs.ts) are made again. Returns the number of reports made.
  */
-export async function runReports(db: Knex, now: Date, opts: { reportsDir: string; maxCallS: number; log: Logger; signal?: AbortSignal }): Promise<number> {
+export async function runReports(db: Knex, now: Date, opts: { reportsDir: string; maxCallS: number; log: Logger; signal?: AbortSignal; zoneOf?: TenantZones }): Promise<number> {
   // Marks are read before any report is made: a report made below read the CDRs of every mark read
   // here (the mark commits with its CDRs), so it need not be made twice.
   await purgeOrphanLateMarks(db);
@@ -368,7 +370,7 @@ export async function runReports(db: Knex, now: Date, opts: { reportsDir: string
   for (const r of latestRows) latest.set(`${Number(r.tenant_id)}/${String(r.period_kind)}`, String(r.last));
   const due: Array<{ tenantId: number; period: Period }> = [];
   for (const t of tenants) {
-    const zone = tenantZone(t.timezone);
+    const zone = opts.zoneOf ? opts.zoneOf(Number(t.id)) : tenantZone(t.timezone);
     for (const kind of ['day', 'month'] as const) {
       const last = lastCompletePeriod(kind, new Date(now.getTime() - REPORT_SETTLE_MS), zone);
       due.push({ tenantId: Number(t.id), period: last });
@@ -395,7 +397,7 @@ export async function runReports(db: Knex, now: Date, opts: { reportsDir: string
     const needed = !existing.has(key) || (now.getTime() >= finalAt && (generated === null || generated === undefined || generated.getTime() < finalAt));
     if (!needed) continue;
     try {
-      await generateReport(db, d.tenantId, d.period.kind, d.period.start, { reportsDir: opts.reportsDir, now, signal: opts.signal });
+      await generateReport(db, d.tenantId, d.period.kind, d.period.start, { reportsDir: opts.reportsDir, now, signal: opts.signal, zoneOf: opts.zoneOf });
       made++;
       madeNow.add(key);
     } catch (err) {

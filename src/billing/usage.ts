@@ -17,6 +17,7 @@ import { dbKind, fromDbTimestamp } from '../db/connect';
 import { clampMoney, formatMoney, MAX_MONEY, MIN_MONEY, money, parseMoney, parseMoneyCapped, type Money } from '../domain/money';
 import type { CappedColumn } from '../metrics';
 import { LIVE_VALUES, type LiveValues } from './live-values';
+import type { TenantZones } from '../snapshot/zones';
 import { periodOf, periodStartOf, tenantZone, type Period, type PeriodKind } from '../domain/periods';
 
 export type Db = Knex | Knex.Transaction;
@@ -120,13 +121,16 @@ export interface BatchTenant {
   balance: Money | null;
 }
 
-/** The batch's tenants in one read (the CDR writer shares it between charging and late-report marks). */
-export async function readBatchTenants(trx: Knex.Transaction, tenantIds: readonly number[]): Promise<Map<number, BatchTenant>> {
+/**
+ * The batch's tenants in one read (the CDR writer shares it between charging and late-report marks).
+ * `zoneOf`: the zones of the snapshot in force (zones.ts); absent, the row's own (tests, tools).
+ */
+export async function readBatchTenants(trx: Knex.Transaction, tenantIds: readonly number[], zoneOf?: TenantZones): Promise<Map<number, BatchTenant>> {
   const out = new Map<number, BatchTenant>();
   if (tenantIds.length === 0) return out;
   const rows: Array<{ id: number; timezone: string | null; balance: unknown }> = await trx('tenants').whereIn('id', [...tenantIds]).select('id', 'timezone', 'balance');
   for (const r of rows) {
-    out.set(Number(r.id), { zone: tenantZone(r.timezone), balance: r.balance === null || r.balance === undefined ? null : parseMoneyCapped(r.balance).value });
+    out.set(Number(r.id), { zone: zoneOf ? zoneOf(Number(r.id)) : tenantZone(r.timezone), balance: r.balance === null || r.balance === undefined ? null : parseMoneyCapped(r.balance).value });
   }
   return out;
 }
@@ -196,6 +200,13 @@ async function usageBefore(trx: Knex.Transaction, keys: ReadonlyArray<{ tenantId
   return out;
 }
 
+/** How a live read takes what is not in the row: the zone from the snapshot, the last good values. */
+export interface LiveReadOptions {
+  /** The tenant's zone in the snapshot in force (zones.ts); absent: tools and tests, which read the row's. */
+  readonly zone?: string;
+  readonly live?: LiveValues;
+}
+
 export interface SpendLimits {
   balance: Money | null;
   maxSpendDay: Money | null;
@@ -218,13 +229,15 @@ export function headroomOf(limits: Pick<SpendLimits, 'balance' | 'maxSpendDay' |
 /**
  * Reads, live from the database (not the snapshot, which does not follow balance debits), a
  * tenant's balance, spend caps and this day's and month's spend. null when the tenant is gone.
+ * `zone`: the tenant's zone in the snapshot (zones.ts); the daemon always passes it.
  */
-export async function readSpendLimits(db: Db, tenantId: number, now: Date, live: LiveValues = LIVE_VALUES): Promise<SpendLimits | null> {
+export async function readSpendLimits(db: Db, tenantId: number, now: Date, opts: LiveReadOptions = {}): Promise<SpendLimits | null> {
+  const live = opts.live ?? LIVE_VALUES;
   const t: { timezone: string | null; balance: unknown; max_spend_day: unknown; max_spend_month: unknown } | undefined = await db('tenants')
     .where({ id: tenantId })
     .first('timezone', 'balance', 'max_spend_day', 'max_spend_month');
   if (!t) return null;
-  const zone = tenantZone(t.timezone);
+  const zone = opts.zone ?? tenantZone(t.timezone);
   const day = periodOf('day', now, zone);
   const month = periodOf('month', now, zone);
   const rows: Array<{ period_kind: string; spend: unknown }> = await db('tenant_usage')
@@ -256,8 +269,8 @@ export function liveAmount(value: unknown): Money | null {
 }
 
 /** readSpendLimits → headroomOf; for the call session when a call is answered. */
-export async function readSpendHeadroom(db: Db, tenantId: number, now: Date): Promise<Money | null> {
-  const limits = await readSpendLimits(db, tenantId, now);
+export async function readSpendHeadroom(db: Db, tenantId: number, now: Date, opts: LiveReadOptions = {}): Promise<Money | null> {
+  const limits = await readSpendLimits(db, tenantId, now, opts);
   return limits === null ? null : headroomOf(limits);
 }
 
@@ -270,13 +283,13 @@ const headroomThisTurn = new WeakMap<Db, Map<number, Promise<Money | null>>>();
  * usage rows serves them all. Reads started in one turn would have run side by side and seen the
  * same committed rows; a call answered in a later turn starts a read of its own.
  */
-export function sharedSpendHeadroom(db: Db, tenantId: number, now: Date): Promise<Money | null> {
+export function sharedSpendHeadroom(db: Db, tenantId: number, now: Date, zone?: string): Promise<Money | null> {
   let turn = headroomThisTurn.get(db);
   if (!turn) {
     headroomThisTurn.set(db, (turn = new Map<number, Promise<Money | null>>()));
     setImmediate(() => headroomThisTurn.delete(db));
   }
   let read = turn.get(tenantId);
-  if (!read) turn.set(tenantId, (read = readSpendHeadroom(db, tenantId, now)));
+  if (!read) turn.set(tenantId, (read = readSpendHeadroom(db, tenantId, now, { zone })));
   return read;
 }

@@ -244,7 +244,7 @@ export class CallSession {
     const guard = new SpendGuard({
       rate,
       legs: billedLegs(call.id.clickToCall !== null),
-      readHeadroom: () => withTimeout('spend headroom', settings.admission.queryTimeoutMs, sharedSpendHeadroom(knex, tenant.id, clock())),
+      readHeadroom: () => withTimeout('spend headroom', settings.admission.queryTimeoutMs, sharedSpendHeadroom(knex, tenant.id, clock(), tenant.timezone)),
       warn: () => this.warn(call),
       cut: () => this.channel.kill(CUT_HANGUP_CAUSE),
       log: call.log,

@@ -4,6 +4,8 @@
  * report tables are replaced, the CSV in REPORTS_DIR rewritten — and prints it.
  * Exit 0 done, 1 failed, 2 bad arguments or configuration.
  */
+import { commandSnapshot } from './command-snapshot';
+import { zonesOf } from '../snapshot/zones';
 import type { Writable } from 'node:stream';
 import { generateReport } from '../billing/reports';
 import { createKnex } from '../db/connect';
@@ -36,7 +38,9 @@ export async function main(argv: readonly string[], out: Writable = process.stdo
   if (!settings) return 2;
   const knex = createKnex(settings.database.url);
   try {
-    const { report, csvPath, csv } = await generateReport(knex, tenantId, kind, start, { reportsDir: settings.reports.dir, now: new Date() });
+    // The tenant's zone as the daemon has it (the snapshot's, validated), not the raw column.
+    const { snapshot } = await commandSnapshot(settings, knex);
+    const { report, csvPath, csv } = await generateReport(knex, tenantId, kind, start, { reportsDir: settings.reports.dir, now: new Date(), zoneOf: zonesOf(() => snapshot.tenants) });
     out.write(`report for tenant ${report.tenantId} (${report.tenantName}), ${kind} ${periodLabel(report.period)} in ${report.period.zone}\n`);
     out.write(`${report.period.from.toISOString()} – ${report.period.to.toISOString()} (UTC): ${report.total.calls} calls, ${report.total.answered} answered\n`);
     out.write(`written to ${csvPath} and the call_reports tables\n\n`);

@@ -4,6 +4,8 @@
  * CDRs and live calls (what the caps job would correct them to) — and whether it is capped.
  * Exit 0 done, 1 failed or no such tenant, 2 bad arguments or configuration.
  */
+import { commandSnapshot } from './command-snapshot';
+import { zonesOf, type TenantZones } from '../snapshot/zones';
 import type { Writable } from 'node:stream';
 import type { Knex } from 'knex';
 import { cappedReasons, cdrTotals, loadTenantLimits, publishedLiveCalls } from '../billing/caps';
@@ -36,8 +38,8 @@ export interface TenantUsageReport {
   capped: Array<{ reason: string; periodStart: string | null; detail: string | null }>;
 }
 
-export async function tenantUsageReport(knex: Knex, tenantId: number, now: Date): Promise<TenantUsageReport | null> {
-  const [limits] = await loadTenantLimits(knex, [tenantId]);
+export async function tenantUsageReport(knex: Knex, tenantId: number, now: Date, zoneOf?: TenantZones): Promise<TenantUsageReport | null> {
+  const [limits] = await loadTenantLimits(knex, [tenantId], { zoneOf });
   if (!limits) return null;
   const named: { name: string | null } | undefined = await knex('tenants').where({ id: tenantId }).first('name');
   const name = named?.name ?? '';
@@ -95,7 +97,9 @@ export async function main(argv: readonly string[], out: Writable = process.stdo
   if (!settings) return 2;
   const knex = createKnex(settings.database.url);
   try {
-    const report = await tenantUsageReport(knex, tenantId, clock());
+    // The tenant's zone as the daemon has it (the snapshot's, validated), not the raw column.
+    const { snapshot } = await commandSnapshot(settings, knex);
+    const report = await tenantUsageReport(knex, tenantId, clock(), zonesOf(() => snapshot.tenants));
     if (!report) {
       err.write(`usage: no tenant with id ${tenantId}\n`);
       return 1;

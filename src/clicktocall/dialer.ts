@@ -37,6 +37,7 @@ import { screenCaller } from '../domain/screening';
 import { EslCommandError } from '../esl/errors';
 import { NO_FILTERS } from '../snapshot/build';
 import type { ConfigSnapshot } from '../snapshot/types';
+import { zonesOf } from '../snapshot/zones';
 import { normalizeOrigin, type ClickToCallWidget } from '../snapshot/widgets';
 import { unansweredAttemptCdr } from './cdr';
 import { ClickToCallError } from './errors';
@@ -336,7 +337,7 @@ export class Dialer {
   }
 
   private async capsReasons(tenantId: number, now: Date): Promise<string[]> {
-    const [limits] = await loadTenantLimits(this.deps.knex, [tenantId]);
+    const [limits] = await loadTenantLimits(this.deps.knex, [tenantId], { zoneOf: zonesOf(() => this.deps.snapshot().tenants) });
     if (!limits) return [];
     const { day, month } = usagePeriods(now, limits.zone);
     const rows: Array<{ period_kind: string; period_start: string; calls: unknown; spend: unknown }> = await this.deps.knex('tenant_usage')

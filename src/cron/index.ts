@@ -11,6 +11,7 @@
  * "cluster" jobs run once per tick across every daemon sharing the database, "node" jobs on every
  * daemon (see scheduler.ts).
  */
+import type { TenantZones } from '../snapshot/zones';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { runCaps } from '../billing/caps';
@@ -30,6 +31,8 @@ export interface CronDeps {
   knex: Knex;
   log: Logger;
   metrics: Metrics;
+  /** The tenants' zones in the snapshot in force (snapshot/zones.ts zonesOf); absent: the rows' (tests). */
+  zoneOf?: TenantZones;
   /** This daemon's live calls (CallServer.liveCalls()). */
   liveCalls: () => readonly LiveCall[];
   /** The warning prompt's file as calls play it (default: capped.wav in PROMPTS_DIR, unchecked). */
@@ -63,7 +66,7 @@ export function cronJobs(deps: CronDeps, guard: LiveCallGuard): CronJob[] {
       scope: 'cluster',
       leaseMs: 2 * 60_000,
       run: async (ctx) => {
-        const r = await runCaps(knex, ctx.now(), ctx.log);
+        const r = await runCaps(knex, ctx.now(), ctx.log, deps.zoneOf);
         cron.cappedTenants.set(r.cappedTenants);
         return r.corrected + r.capped + r.reopened + r.purgedLiveCalls;
       },
@@ -74,7 +77,7 @@ export function cronJobs(deps: CronDeps, guard: LiveCallGuard): CronJob[] {
       schedule: '*/15 * * * *',
       scope: 'cluster',
       leaseMs: 10 * 60_000,
-      run: (ctx) => runReports(knex, ctx.now(), { reportsDir: settings.reports.dir, maxCallS: settings.calls.maxDurationS, log: ctx.log, signal: ctx.signal }),
+      run: (ctx) => runReports(knex, ctx.now(), { reportsDir: settings.reports.dir, maxCallS: settings.calls.maxDurationS, log: ctx.log, signal: ctx.signal, zoneOf: deps.zoneOf }),
     },
     {
       name: 'retention',
@@ -105,6 +108,7 @@ export async function startCron(deps: CronDeps): Promise<CronService> {
     connectInbound: fs.inboundPassword === '' ? null : () => FreeSwitchInbound.connect({ host: fs.inboundHost, port: fs.inboundPort, password: fs.inboundPassword, timeoutMs: settings.esl.replyTimeoutMs, maxFrameBytes: fs.inboundMaxFrameBytes }),
     warningFile: deps.warningFile ?? (() => warningPrompt(settings)),
     log: deps.log.child({ job: 'live_calls' }),
+    zoneOf: deps.zoneOf,
     clock: deps.clock,
     onCappedCount: (n) => cron.cappedTenants.set(n),
     cutCheckTimeoutMs: settings.admission.queryTimeoutMs,

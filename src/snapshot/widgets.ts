@@ -5,7 +5,7 @@
  * counted in that row's finding). Disabled widgets are kept so the API can say "disabled" rather
  * than "unknown". A widget must point at an access number and prompts of its own tenant.
  */
-import { accessNumberCandidates } from '../domain/routing';
+import { nationalNumber } from '../domain/access-number';
 import type { Ledger, Problem } from './ledger';
 import { RowError, type RowReader } from './rows';
 import type { AccessNumber, ConfigSnapshot, Prompt } from './types';
@@ -73,11 +73,10 @@ export function buildWidgets(
 
 /** The access number in force that a caller id spells (any spelling), when it is another tenant's. */
 function otherTenantsNumber(accessNumbers: ReadonlyMap<string, AccessNumber>, callerId: string, tenantId: number): AccessNumber | undefined {
-  for (const candidate of accessNumberCandidates(callerId)) {
-    const a = accessNumbers.get(candidate);
-    if (a) return a.tenantId === tenantId ? undefined : a;
-  }
-  return undefined;
+  // snapshot.accessNumbers is keyed by the national number (access-number.ts), whatever the spelling.
+  const key = nationalNumber(callerId);
+  const a = key === null ? undefined : accessNumbers.get(key);
+  return a && a.tenantId !== tenantId ? a : undefined;
 }
 
 /** A widget as read from its row, with the allowed_origins entries dropped as junk. */

@@ -60,16 +60,16 @@ t.test('LiveValues: the last good value stands in, reported once per edit', asyn
 eachDb(t, 'a junk balance read live: the last good one is used, reported; the snapshot has the finding', async (t, { knex, target }) => {
   const { live, reports } = recorded();
   const tenant = await addTenant(knex, { balance: '10.0000', max_calls_day: 0, max_spend_day: '0.0000' });
-  t.match(await readSpendLimits(knex, tenant, NOW, live), { balance: 100_000, maxSpendDay: 0 }, 'values as the driver returns them');
-  t.match((await loadTenantLimits(knex, [tenant], live))[0], { balance: 100_000, maxCallsDay: 0, maxSpendDay: 0 }, 'a cap of 0 is a cap');
+  t.match(await readSpendLimits(knex, tenant, NOW, { live }), { balance: 100_000, maxSpendDay: 0 }, 'values as the driver returns them');
+  t.match((await loadTenantLimits(knex, [tenant], { live }))[0], { balance: 100_000, maxCallsDay: 0, maxSpendDay: 0 }, 'a cap of 0 is a cap');
   if (target !== 'sqlite') {
     t.same(reports, [], 'MariaDB: nothing unreadable');
     return; // MySQL's DECIMAL and INT columns cannot hold junk
   }
   const before = await loadSnapshot(knex, 1);
   await knex('tenants').where({ id: tenant }).update({ balance: '1,000.00', max_calls_day: 'ten', updated_at: '2026-11-21 03:05:00.000' });
-  t.match(await readSpendLimits(knex, tenant, NOW, live), { balance: 100_000 }, 'the guards keep the last good balance');
-  t.match((await loadTenantLimits(knex, [tenant], live))[0], { balance: 100_000, maxCallsDay: 0 }, 'so does the caps job');
+  t.match(await readSpendLimits(knex, tenant, NOW, { live }), { balance: 100_000 }, 'the guards keep the last good balance');
+  t.match((await loadTenantLimits(knex, [tenant], { live }))[0], { balance: 100_000, maxCallsDay: 0 }, 'so does the caps job');
   t.match(reports.map((r) => [r.column, r.used, r.first]), [['balance', 100_000, true], ['balance', 100_000, false], ['max_calls_day', 0, true]]);
 
   const after = await loadSnapshot(knex, 2, before.lastGood);
@@ -78,13 +78,13 @@ eachDb(t, 'a junk balance read live: the last good one is used, reported; the sn
 
   // A new daemon (nothing read before): no limit, reported, never a balance of 0.
   const fresh = recorded();
-  t.match(await readSpendLimits(knex, tenant, NOW, fresh.live), { balance: null });
+  t.match(await readSpendLimits(knex, tenant, NOW, { live: fresh.live }), { balance: null });
   t.match(fresh.reports, [{ column: 'balance', used: null, first: true }]);
 
   // A cleared balance ('' in SQLite) is not NULL (postpaid).
   await knex('tenants').where({ id: tenant }).update({ balance: '', max_calls_day: 0 });
   t.match((await loadSnapshot(knex, 3, after.lastGood)).rejected, [{ table: 'tenants', id: tenant, column: 'balance', status: 'last_good' }]);
-  t.match(await readSpendLimits(knex, tenant, NOW, live), { balance: 100_000 });
+  t.match(await readSpendLimits(knex, tenant, NOW, { live }), { balance: 100_000 });
 });
 
 t.test('parseColumnMoney: floats as SQLite returns them, up to the largest DECIMAL(14,4)', async (t) => {
