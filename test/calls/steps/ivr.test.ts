@@ -78,3 +78,13 @@ t.test('silence: max_retries more tries, then goodbye', async (t) => {
   t.same(await runMenu(call, menuId), { kind: 'goodbye' });
   t.equal(channel.ran.filter((a) => a.startsWith('play_and_get_digits')).length, 3);
 });
+
+t.test("key 0 chooses its option; an option keyed '#' (refused by the build) does not stop the menu", async (t) => {
+  const world = await stepWorld(t);
+  const { menuId } = await ivrTenant(world);
+  await world.knex('ivr_options').insert([{ menu_id: menuId, digits: '0', action: 'operator' }, { menu_id: menuId, digits: '#', action: 'hangup' }]);
+  const { call } = await stepCall(world, '4001010003', { timeline: { keys: [{ atMs: 2000, keys: '0' }] } });
+  t.same(call.snapshot.rejected.filter((f) => f.table === 'ivr_options').map((f) => f.column), ['digits'], "the '#' option is a finding");
+  t.same(await runMenu(call, menuId), { kind: 'operator' });
+  t.same(call.facts.ivrPath, ['0']);
+});
