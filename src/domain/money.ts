@@ -47,16 +47,15 @@ export function parseMoney(value: unknown): Money {
 
 /**
  * A value of a DECIMAL(14,4) column a DBA may have typed (tenants.balance, caps, rates), read
- * strictly: at most 10 digits before the point and 4 after, nothing else ('1,000.00', 'abc', ''
- * and 1.23456 are refused, not truncated). Throws on anything else.
+ * strictly: text of at most 10 digits before the point and 4 after, nothing else ('1,000.00',
+ * 'abc', '', '1.23456' are refused, not truncated). A number (SQLite keeps DECIMAL as a float) is
+ * rounded to 4 places, as MySQL's DECIMAL(14,4) rounds what is written to it: earlier releases
+ * read it so, and a row must not go out of service with an upgrade for it. Throws on anything else.
  */
 export function parseColumnMoney(value: unknown): Money {
   if (typeof value === 'number') {
-    // SQLite returns a float: it holds 4 decimals when it is the float nearest its 4-decimal text
-    // (what ROUND(x, 4) and m / 10000 give), even at 9999999999.9999 where floats are coarse.
-    const text = Number.isFinite(value) && Math.abs(value) < 1e10 ? value.toFixed(4) : '';
-    if (text === '' || Number(text) !== value) throw new Error(`not an amount of DECIMAL(14,4): ${value}`);
-    return parseMoney(text);
+    if (!Number.isFinite(value) || Math.abs(value) >= 1e10) throw new Error(`not an amount of DECIMAL(14,4): ${value}`);
+    return parseMoney(value);
   }
   if (typeof value !== 'string' || !/^\s*-?\d{1,10}(\.\d{1,4})?\s*$/.test(value)) throw new Error(`not an amount of DECIMAL(14,4): ${JSON.stringify(value)}`);
   return parseMoney(value);

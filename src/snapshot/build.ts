@@ -71,7 +71,13 @@ export function buildSnapshot(raw: RawTables, version: number, loadedAt: Date, l
   const maxCallS = options.maxCallS ?? DEFAULT_MAX_CALL_S;
 
   const tenants = new Map<number, Tenant>();
-  ledger.table('tenants', readTenant, () => null, (t) => tenants.set(t.id, t));
+  // Tenants read from a row whose balance is a cleared cell (linkTenants reports them).
+  const blankBalance = new WeakSet<Tenant>();
+  ledger.table('tenants', (r, row) => {
+    const t = readTenant(r);
+    if (isBlankBalance(row)) blankBalance.add(t);
+    return t;
+  }, () => null, (t) => tenants.set(t.id, t));
   const tenantOwner = (tenantId: number): Problem | null => ledger.owner('tenant_id', 'tenants', tenantId, tenants.has(tenantId));
 
   const prompts = new Map<number, Prompt>();
@@ -90,7 +96,7 @@ export function buildSnapshot(raw: RawTables, version: number, loadedAt: Date, l
 
   const groups = buildGroups(ledger, tenantOwner);
   const schedules = buildSchedules(ledger, tenantOwner);
-  linkTenants(ledger, tenants, { groups, prompts, schedules });
+  linkTenants(ledger, tenants, { groups, prompts, schedules, blankBalance });
 
   const { holidaysByTenant, commonHolidays } = buildHolidays(ledger, tenantOwner);
   const filtersByTenant = buildFilters(ledger, tenantOwner);
@@ -162,14 +168,23 @@ function buildGroups(ledger: Ledger, tenantOwner: TenantOwner): Map<number, Dest
 function linkTenants(
   ledger: Ledger,
   tenants: Map<number, Tenant>,
-  ctx: { groups: ReadonlyMap<number, DestinationGroup>; prompts: ReadonlyMap<number, Prompt>; schedules: ReadonlyMap<number, TenantSchedule> },
+  ctx: { groups: ReadonlyMap<number, DestinationGroup>; prompts: ReadonlyMap<number, Prompt>; schedules: ReadonlyMap<number, TenantSchedule>; blankBalance: WeakSet<Tenant> },
 ): void {
   const { groups, prompts, schedules } = ctx;
   /** A value the tenant cannot use, what it becomes instead (null: no link), and why. */
   type BadLink = { column: keyof typeof LINKS; value: number | string; reason: string; instead: { value: string | null; said: string } };
   const IGNORED = { value: null, said: 'the link is ignored' };
-  const badLinks = (t: Tenant): BadLink[] => {
+  const badLinks = (t: Tenant, blankBalance: boolean): BadLink[] => {
     const out: BadLink[] = [];
+    // A cleared balance ('' in SQLite) is not NULL (postpaid) to a DBA who meant a number: read as
+    // NULL, as earlier releases did (a tenant must not go out of service with an upgrade), and said.
+    if (blankBalance) {
+      out.push({
+        column: 'balance', value: '',
+        reason: 'balance is a cleared cell, not an amount; NULL means postpaid',
+        instead: { value: null, said: 'no balance (postpaid) is used until it is fixed' },
+      });
+    }
     const notOurs = (column: keyof typeof LINKS, value: number, what: string): void => void out.push({ column, value, reason: `${column} ${value} is not ${what} of this tenant`, instead: IGNORED });
     // CST: a real zone to the runtime (America/Chicago), not the China Standard Time a DBA here
     // means (timezone.ts). In force with the default zone, never skipped: a tenant that already
@@ -196,11 +211,11 @@ function linkTenants(
     return out;
   };
   for (const [id, tenant] of tenants) {
-    const bad = badLinks(tenant);
+    const bad = badLinks(tenant, ctx.blankBalance.has(tenant));
     if (bad.length === 0) continue;
     const last = ledger.lastGoodOf('tenants', id);
     const previous = last ? readLast(readTenant, last) : null;
-    if (last && previous && badLinks(previous).length === 0) {
+    if (last && previous && badLinks(previous, isBlankBalance(last)).length === 0) {
       ledger.useLastGood('tenants', id, last, { kind: 'value', column: bad[0].column, value: bad[0].value, reason: bad[0].reason });
       tenants.set(id, previous);
       continue;
@@ -223,7 +238,12 @@ const LINKS = {
   business_hours_schedule_id: 'businessHoursScheduleId',
   missed_call_notify: 'missedCallNotify',
   timezone: 'timezone',
+  balance: 'balance',
 } as const;
+
+function isBlankBalance(row: Row): boolean {
+  return typeof row.balance === 'string' && row.balance.trim() === '';
+}
 
 /** A last good row read again (it passed before; the reader is pure, but a bug must not throw here). */
 function readLast<T>(read: (r: RowReader) => T | null, row: Row): T | null {

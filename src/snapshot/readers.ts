@@ -53,7 +53,7 @@ export function readTenant(r: RowReader): Tenant {
     name: r.text('name', { max: 200 }),
     status: r.oneOf('status', TENANT_STATUSES),
     timezone,
-    balance: r.moneyOrNull('balance', { blank: 'error' }),
+    balance: r.moneyOrNull('balance'),
     pin: r.textOrNull('pin', { pattern: /^[0-9]{1,16}$/, what: 'a PIN of 1 to 16 digits' }),
     pinMaxAttempts: r.intOrNull('pin_max_attempts', { min: 1, max: 10 }) ?? 3,
     ringTimeoutS: r.intOrNull('ring_timeout_s', { min: 1, max: 60 }) ?? 15,

@@ -125,12 +125,9 @@ export class RowReader {
     return s as T;
   }
 
-  /**
-   * An amount of money, or null when the cell is NULL or blank. `blank: 'error'` where a cleared
-   * cell must not mean NULL (tenants.balance: NULL is postpaid, i.e. no limit).
-   */
-  moneyOrNull(column: string, opts: { blank?: 'null' | 'error' } = {}): Money | null {
-    if (this.isNullOrMissing(column) || (opts.blank !== 'error' && this.isBlank(column))) return null;
+  /** An amount of money (parseColumnMoney: nothing truncated), or null when the cell is NULL or blank. */
+  moneyOrNull(column: string): Money | null {
+    if (this.isBlank(column)) return null;
     try {
       return parseColumnMoney(this.raw(column));
     } catch {

@@ -6,6 +6,8 @@ import { loadTenantLimits } from '../../src/billing/caps';
 import { liveIntOrNull, LiveValues, readLiveBalance, readLiveCap, type UnreadableLiveValue } from '../../src/billing/live-values';
 import { readSpendLimits } from '../../src/billing/usage';
 import { parseColumnMoney } from '../../src/domain/money';
+import { buildSnapshot } from '../../src/snapshot/build';
+import { goodRaw, tenantRow } from '../snapshot/fixtures';
 import { loadSnapshot } from '../../src/snapshot/store';
 import { addTenant, eachDb } from './helpers';
 
@@ -22,7 +24,8 @@ t.test('parseColumnMoney: what DECIMAL(14,4) holds, nothing truncated', async (t
   t.equal(parseColumnMoney('100.0000'), 1_000_000);
   t.equal(parseColumnMoney(' -5.5 '), -55_000);
   t.equal(parseColumnMoney(12.34), 123_400, 'SQLite returns a float');
-  for (const junk of ['abc', '', '1,000.00', '1.23456', '12345678901', '1e3', 1.23456, Number.NaN, 1e10, null, true]) {
+  t.equal(parseColumnMoney(1.23456), 12_346, 'a float is rounded to 4 places, as DECIMAL(14,4) rounds');
+  for (const junk of ['abc', '', '1,000.00', '1.23456', '12345678901', '1e3', Number.NaN, 1e10, null, true]) {
     t.throws(() => parseColumnMoney(junk), `${String(junk)} is refused`);
   }
 });
@@ -91,6 +94,22 @@ t.test('parseColumnMoney: floats as SQLite returns them, up to the largest DECIM
   t.equal(parseColumnMoney(9999999999.9999), 99_999_999_999_999);
   t.equal(parseColumnMoney(-9999999999.9999), -99_999_999_999_999);
   t.equal(parseColumnMoney(0.3), 3_000);
-  t.throws(() => parseColumnMoney(0.1 + 0.2), 'float noise beyond 4 decimals is not a column value');
+  t.equal(parseColumnMoney(0.1 + 0.2), 3_000, 'float noise is not an amount of its own');
   for (let m = 1; m < 100_000; m += 7919) t.equal(parseColumnMoney(m / 10_000), m, `${m} / 10000`);
+});
+
+t.test("snapshot: a cleared balance ('') is reported; a tenant that had it stays in service, postpaid as before", async (t) => {
+  const raw = goodRaw();
+  raw.tenants.push(tenantRow(3, { balance: '' }), tenantRow(4, { balance: '1,000.00' }));
+  const s = buildSnapshot(raw, 1, NOW);
+  t.equal(s.tenants.get(3)?.balance, null, 'in force, as earlier releases read it');
+  t.match(s.rejected.find((f) => f.id === 3), { table: 'tenants', status: 'link_ignored', column: 'balance', reason: /cleared cell.*postpaid/ });
+  t.notOk(s.tenants.has(4), 'junk that never was an amount: skipped, as before');
+  t.match(s.rejected.find((f) => f.id === 4), { status: 'skipped', column: 'balance' });
+  // A balance edited to '': its last good version stays.
+  const edited = structuredClone(raw);
+  edited.tenants[0] = { ...edited.tenants[0], balance: '', updated_at: '2026-11-21 03:05:00.000' };
+  const next = buildSnapshot(edited, 2, NOW, s.lastGood);
+  t.equal(next.tenants.get(1)?.balance, 1_000_000, 'tenant 1 keeps its balance of 100');
+  t.match(next.rejected.find((f) => f.id === 1), { status: 'last_good', column: 'balance' });
 });

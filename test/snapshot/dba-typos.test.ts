@@ -188,7 +188,8 @@ t.test("an empty string in an optional number column means NULL, as it does in a
   raw.access_numbers.push({ id: 3, number: '4003000003', tenant_id: 3, kind: 'hotline', enabled: 1 });
   raw.routing_rules.push({ id: 3000, tenant_id: 3, access_number_id: '', priority: '', regions: '', schedule_id: '', percent: '', action: 'voicemail', target_id: '', enabled: 1 });
   const s = buildSnapshot(raw, 1, WHEN);
-  t.same(s.rejected, [], 'nothing rejected');
+  // A cleared balance is NULL (postpaid) too, but said: a prepaid tenant must not lose its limit without a word.
+  t.same(s.rejected.map((f) => [f.table, f.id, f.status, f.column]), [['tenants', 3, 'link_ignored', 'balance']], 'nothing rejected; the cleared balance reported');
   t.match(s.tenants.get(3), { operatorGroupId: null, welcomePromptId: null, ringTimeoutS: 15, maxCallsDay: null, pin: null, balance: null, maxSpendDay: null, recordCalls: false, voicemailEnabled: false });
   t.equal(s.accessNumbers.get('4003000003')?.tenantId, 3, "the tenant's number is in service");
   t.match(s.rulesByTenant.get(3), [{ id: 3000, accessNumberId: null, priority: 100, scheduleId: null, percent: 100, targetId: null }]);
