@@ -10,58 +10,17 @@ import { FreeSwitchInbound } from '../../src/billing/freeswitch-inbound';
 import type { LiveCall } from '../../src/billing/live-calls';
 import { LiveCallGuard, type GuardTimerApi } from '../../src/billing/live-guard';
 import { readSpendHeadroom } from '../../src/billing/usage';
-import { SpendGuard, type GuardTimers } from '../../src/calls/spend-guard';
+import { SpendGuard } from '../../src/calls/spend-guard';
 import { createKnex } from '../../src/db/connect';
 import { parseMoney, money } from '../../src/domain/money';
 import { createLogger } from '../../src/log';
 import { FakeInboundFreeSwitch } from '../peer/fake-inbound-freeswitch';
 import { sleep } from '../helpers/db';
+import { FakeTimers } from '../helpers/fake-timers';
 import { addTenant, eachDb } from './helpers';
 
 const log = createLogger('silent');
 const NOW = Date.parse('2026-11-21T02:00:00.000Z');
-const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
-
-/** A hand-driven monotonic clock for the session's guard. */
-class FakeTimers implements GuardTimers {
-  t = 0;
-  private due: Array<{ at: number; fn: () => void; id: number }> = [];
-  private seq = 0;
-  now(): number {
-    return this.t;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = ++this.seq;
-    this.due.push({ at: this.t + ms, fn, id });
-    return id;
-  }
-  clearTimeout(handle: unknown): void {
-    this.due = this.due.filter((d) => d.id !== handle);
-  }
-  /** Moves the clock on, firing what falls due, and lets each fired action's promises settle. */
-  async advance(ms: number): Promise<void> {
-    const end = this.t + ms;
-    for (;;) {
-      this.due.sort((a, b) => a.at - b.at);
-      const next = this.due[0];
-      if (!next || next.at > end) break;
-      this.due.shift();
-      this.t = next.at;
-      next.fn();
-      // The cut's re-read is a real query: wait for it, at the fake time it was due, then for
-      // what the guard does with its answer (promise callbacks, done before setImmediate).
-      while (this.reads.length > 0) await Promise.allSettled(this.reads.splice(0));
-      await settle();
-    }
-    this.t = end;
-  }
-  /** Database reads started by the guard and not yet waited for. */
-  readonly reads: Array<Promise<unknown>> = [];
-  track<T>(read: Promise<T>): Promise<T> {
-    this.reads.push(read);
-    return read;
-  }
-}
 
 // 0.60/min in 6 s increments: 0.0700 pays 6 s; cut 2 s before: at 4 s, warned at once.
 const RATE = { perMinute: parseMoney('0.6000'), incrementS: 6, connectFee: money(0) };
@@ -85,14 +44,14 @@ eachDb(t, 'session guard: a top-up between the decision and the cut saves the ca
   const guard = sessionGuard(knex, tenant, timers, events);
   t.teardown(() => guard.stop());
   t.same(await guard.answered(), { warnAfterS: 0, cutAfterS: 4 }, 'the decision: cut 4 s after the answer');
-  await timers.advance(0);
+  await timers.advanceSettling(0);
   // The top-up lands after the decision: 0.0700 + 0.0500 = 0.1200 pays 12 s → cut at 10 s, warned at 0 (past).
   await knex('tenants').where({ id: tenant }).update({ balance: '0.1200' });
-  await timers.advance(4000);
+  await timers.advanceSettling(4000);
   t.same(events, ['warn@0'], 'not cut at 4 s: the money read again at the cut says it was topped up');
-  await timers.advance(5999);
+  await timers.advanceSettling(5999);
   t.same(events, ['warn@0'], 'the warning already heard is not played again');
-  await timers.advance(1);
+  await timers.advanceSettling(1);
   t.same(events, ['warn@0', 'cut@10000'], 'cut when the topped-up money runs out');
 });
 
@@ -106,7 +65,7 @@ eachDb(t, 'session guard: a database that fails the re-read does not save the ca
   t.same(await guard.answered(), { warnAfterS: 0, cutAfterS: 4 });
   await db.knex('tenants').where({ id: tenant }).update({ balance: '100.0000' }); // a top-up it cannot see
   await own.destroy(); // the database goes away for this daemon
-  await timers.advance(4000);
+  await timers.advanceSettling(4000);
   t.same(events, ['warn@0', 'cut@4000'], 'cut as planned, at 4 s');
 });
 

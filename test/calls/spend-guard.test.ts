@@ -3,55 +3,12 @@
  * call that ends first is left alone. A fake clock (injected timers) makes it exact.
  */
 import t from 'tap';
-import { SpendGuard, type GuardTimers } from '../../src/calls/spend-guard';
+import { SpendGuard } from '../../src/calls/spend-guard';
+import { FakeTimers, settle } from '../helpers/fake-timers';
 import { createLogger } from '../../src/log';
 import { money, parseMoney } from '../../src/domain/money';
 import { MAX_TIMER_MS } from '../../src/timer-limit';
 
-class FakeTimers implements GuardTimers {
-  t = 0;
-  /**
-   * How early a timer fires (ms): Node.js counts a timer from the event loop's cached time, which
-   * lags behind by the work of the turn that set the timer. A timer set from a timer's callback,
-   * just after the loop read the time, is on time.
-   */
-  early = 0;
-  private firing = false;
-  private due: Array<{ at: number; fn: () => void; id: number }> = [];
-  private seq = 0;
-  now(): number {
-    return this.t;
-  }
-  /** Longest delay asked for. */
-  longest = 0;
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = ++this.seq;
-    this.longest = Math.max(this.longest, ms);
-    // As Node.js: a delay beyond 2^31 - 1 ms is set to 1 ms.
-    this.due.push({ at: this.t + Math.max(0, (ms > MAX_TIMER_MS ? 1 : ms) - (this.firing ? 0 : this.early)), fn, id });
-    return id;
-  }
-  clearTimeout(handle: unknown): void {
-    this.due = this.due.filter((d) => d.id !== handle);
-  }
-  advance(ms: number): void {
-    const end = this.t + ms;
-    for (;;) {
-      this.due.sort((a, b) => a.at - b.at);
-      const next = this.due[0];
-      if (!next || next.at > end) break;
-      this.due.shift();
-      this.t = next.at;
-      this.firing = true;
-      next.fn();
-      this.firing = false;
-    }
-    this.t = end;
-  }
-}
-
-/** Lets the cut's re-read of the money (billing/due-cut.ts, a promise) settle at the fake time. */
-const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 // The capture's tenant: 0.0700 left, 0.60/min in 6 s increments → 6 s affordable, cut 2 s early.
 const RATE = { perMinute: parseMoney('0.6000'), incrementS: 6, connectFee: money(0) };
