@@ -17,7 +17,7 @@ import { dbKind, fromDbTimestamp } from '../db/connect';
 import { clampMoney, formatMoney, MAX_MONEY, MIN_MONEY, money, parseMoney, parseMoneyCapped, type Money } from '../domain/money';
 import type { CappedColumn } from '../metrics';
 import { LIVE_VALUES, type LiveValues } from './live-values';
-import type { TenantZones } from '../snapshot/zones';
+import type { Tenant } from '../snapshot/types';
 import { periodOf, periodStartOf, tenantZone, type Period, type PeriodKind } from '../domain/periods';
 
 export type Db = Knex | Knex.Transaction;
@@ -123,14 +123,19 @@ export interface BatchTenant {
 
 /**
  * The batch's tenants in one read (the CDR writer shares it between charging and late-report marks).
- * `zoneOf`: the zones of the snapshot in force (zones.ts); absent, the row's own (tests, tools).
+ * The zone is the one of the snapshot in force (`inForce`, validated: zones.ts), so a DBA's typo
+ * keeps the last good zone; a tenant not in it (closed since, or no snapshot given: tests, tools)
+ * counts in its row's zone, read as tenantZone reads it.
  */
-export async function readBatchTenants(trx: Knex.Transaction, tenantIds: readonly number[], zoneOf?: TenantZones): Promise<Map<number, BatchTenant>> {
+export async function readBatchTenants(trx: Knex.Transaction, tenantIds: readonly number[], inForce?: ReadonlyMap<number, Pick<Tenant, 'timezone'>>): Promise<Map<number, BatchTenant>> {
   const out = new Map<number, BatchTenant>();
   if (tenantIds.length === 0) return out;
   const rows: Array<{ id: number; timezone: string | null; balance: unknown }> = await trx('tenants').whereIn('id', [...tenantIds]).select('id', 'timezone', 'balance');
   for (const r of rows) {
-    out.set(Number(r.id), { zone: zoneOf ? zoneOf(Number(r.id)) : tenantZone(r.timezone), balance: r.balance === null || r.balance === undefined ? null : parseMoneyCapped(r.balance).value });
+    const id = Number(r.id);
+    // A balance a DBA typed junk into is read by the live-values rule (the last good one, else
+    // none), never thrown: a throw here would hold every tenant's CDRs behind this batch.
+    out.set(id, { zone: inForce?.get(id)?.timezone ?? tenantZone(r.timezone), balance: LIVE_VALUES.balance(id, r.balance) });
   }
   return out;
 }

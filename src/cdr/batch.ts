@@ -24,7 +24,6 @@ import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { escape } from 'mysql2';
 import { lateReportPeriods, recordLateMarks } from '../billing/late-cdrs';
-import { zonesOf } from '../snapshot/zones';
 import { chargeNewCdrs, fitCost, readBatchTenants, type CappedCharge } from '../billing/usage';
 import { dbKind } from '../db/connect';
 import { withLockRetry } from '../db/lock-retry';
@@ -138,13 +137,15 @@ export async function insertAndCharge(trx: Knex.Transaction, records: readonly C
   const rows = uuids.map((u) => byUuid.get(u) as unknown as Record<string, unknown>);
   const inserted = await insertNew(trx, rows, batch, lim);
   const fresh = uuids.filter((u) => inserted.has(u)).map((u) => byUuid.get(u) as CdrRecord);
-  const batchTenants = await readBatchTenants(trx, [...new Set(fresh.flatMap((r) => (typeof r.tenant_id === 'number' ? [r.tenant_id] : [])))].sort((a, b) => a - b), tenants ? zonesOf(tenants) : undefined);
+  // The snapshot's tenants once a batch: their zones for charging and marks, their missed-call addresses.
+  const inForce = tenants?.();
+  const batchTenants = await readBatchTenants(trx, [...new Set(fresh.flatMap((r) => (typeof r.tenant_id === 'number' ? [r.tenant_id] : [])))].sort((a, b) => a - b), inForce);
   const charged = await chargeNewCdrs(trx, fresh, batchTenants);
   const late = lateReportPeriods(fresh, new Map([...batchTenants].map(([id, t]) => [id, t.zone])), now);
   if (late.length > 0) await recordLateMarks(trx, late, now);
   // Missed calls of new CDRs queue their notification in the same transaction: once per call.
-  if (tenants) {
-    const missed = missedCallsOf(tenants(), fresh);
+  if (inForce) {
+    const missed = missedCallsOf(inForce, fresh);
     // queueMissedCalls is one knex multi-row insert: on SQLite a compound SELECT of at most 500 terms.
     for (let i = 0; i < missed.length; i += 400) await queueMissedCalls(trx, missed.slice(i, i + 400));
   }

@@ -9,6 +9,8 @@ import { parseColumnMoney } from '../../src/domain/money';
 import { buildSnapshot } from '../../src/snapshot/build';
 import { goodRaw, tenantRow } from '../snapshot/fixtures';
 import { loadSnapshot } from '../../src/snapshot/store';
+import { writeCdrs } from '../../src/cdr/batch';
+import { cdr } from '../cdr/records';
 import { addTenant, eachDb } from './helpers';
 
 const NOW = new Date('2026-11-21T03:00:00Z');
@@ -112,4 +114,18 @@ t.test("snapshot: a cleared balance ('') is reported; a tenant that had it stays
   const next = buildSnapshot(edited, 2, NOW, s.lastGood);
   t.equal(next.tenants.get(1)?.balance, 1_000_000, 'tenant 1 keeps its balance of 100');
   t.match(next.rejected.find((f) => f.id === 1), { status: 'last_good', column: 'balance' });
+});
+
+// A junk balance must not hold CDRs back: the batch reads its tenants' balances (to see a charge
+// cut at the column's floor) by the same rule, never by throwing, since one thrown batch holds
+// every tenant's CDRs behind it in the spool. SQLite only: MySQL's DECIMAL cannot hold junk.
+eachDb(t, "CDRs of a tenant whose balance is junk ('', 'abc') are written, not held", async (t, { knex, target }) => {
+  if (target !== 'sqlite') return;
+  for (const junk of ['', 'abc', '1,000.00']) {
+    const tenant = await addTenant(knex, { balance: '5.0000' });
+    await knex('tenants').where({ id: tenant }).update({ balance: junk });
+    const written = await writeCdrs(knex, [cdr(1, { tenant_id: tenant, cost: '0.1500' }), cdr(2, { tenant_id: tenant, cost: '0.0000', outcome: 'no_answer', billsec: 0 })]);
+    t.equal(written, 2, `balance ${JSON.stringify(junk)}: both CDRs written`);
+    t.equal(await knex('cdrs').where({ tenant_id: tenant }).count({ n: '*' }).then((r) => Number(r[0].n)), 2);
+  }
 });

@@ -179,8 +179,9 @@ eachDb(t, 'a replay cut off by an outage and repeated from the start charges eac
   const ids = await tenantsFor(knex);
   const records = backlog(2600, ids).slice(0, 2600);
   const dir = spoolDir(t);
-  // The outage strikes inside the third transaction (after its inserts and charges, before
-  // commit) and lasts: the writer's final flush at stop() fails too.
+  // The outage strikes inside the third transaction (after its inserts, before its charges and
+  // commit: the batch reads the snapshot's tenants once, there) and lasts: the writer's final
+  // flush at stop() fails too.
   let transactions = 0;
   // One batch in flight: the outage is "the third transaction", counted by calls of tenants();
   // with two in flight a lock-conflict retry of batch 2 could be that call (seen once in five
