@@ -418,7 +418,7 @@ export async function runReports(db: Knex, now: Date, opts: { reportsDir: string
  * then the mark deleted, unless a batch added late CDRs to it since it was read (kept for the next
  * run). A period without a report keeps none: the due logic above makes it when it is due.
  */
-async function remakeLateReports(db: Knex, marks: readonly LateMark[], madeNow: ReadonlySet<string>, now: Date, opts: { reportsDir: string; log: Logger; signal?: AbortSignal }): Promise<{ made: number; failed: number }> {
+async function remakeLateReports(db: Knex, marks: readonly LateMark[], madeNow: ReadonlySet<string>, now: Date, opts: { reportsDir: string; log: Logger; signal?: AbortSignal; zoneOf?: TenantZones }): Promise<{ made: number; failed: number }> {
   if (marks.length === 0) return { made: 0, failed: 0 };
   const keyOf = (tenantId: unknown, kind: unknown, start: unknown): string => `${Number(tenantId)}/${String(kind)}/${String(start)}`;
   const reported = new Set<string>();
@@ -434,7 +434,7 @@ async function remakeLateReports(db: Knex, marks: readonly LateMark[], madeNow: 
     const key = keyOf(m.tenantId, m.kind, m.start);
     try {
       if (reported.has(key) && !madeNow.has(key)) {
-        await generateReport(db, m.tenantId, m.kind, m.start, { reportsDir: opts.reportsDir, now, signal: opts.signal });
+        await generateReport(db, m.tenantId, m.kind, m.start, { reportsDir: opts.reportsDir, now, signal: opts.signal, zoneOf: opts.zoneOf });
         made++;
         opts.log.info({ tenant_id: m.tenantId, period: key, late_cdrs: m.cdrs }, 'report made again: CDRs of its period arrived after it was made');
       }

@@ -14,6 +14,7 @@ import { runReports } from '../../src/billing/reports';
 import { insertAndCharge } from '../../src/cdr/batch';
 import type { CdrRecord } from '../../src/cdr/record';
 import { createLogger } from '../../src/log';
+import type { Tenant } from '../../src/snapshot/types';
 import { cdr } from '../cdr/records';
 import { addTenant, eachDb } from './helpers';
 
@@ -138,4 +139,23 @@ eachDb(t, 'the reports job makes a report again when CDRs of its period arrived 
   await knex('tenants').where({ id: gone }).delete();
   await runReports(knex, new Date('2026-11-21T18:00:00Z'), opts);
   t.same(await marks(knex), [], 'purged');
+});
+
+// The zone is the snapshot's (zones.ts), for the report made when due AND for the one made again
+// for late CDRs: the tenants row's own column (here the default, Asia/Shanghai) would put the
+// New York day of 20 November on Shanghai's, where neither call is, and overwrite a right report.
+eachDb(t, 'a report made again for late CDRs counts in the snapshot zone, as when it was made', async (t, { knex }) => {
+  const tenant = await addTenant(knex, { name: 'zone typo' });
+  const zoneOf = (): string => 'America/New_York';
+  const inForce = (): ReadonlyMap<number, Tenant> => new Map([[tenant, { id: tenant, timezone: 'America/New_York' } as unknown as Tenant]]);
+  const opts = { reportsDir: reportsDir(t), maxCallS: 14_400, log, zoneOf };
+  const inTime = at(tenant, '2026-11-21T03:00:00Z'); // 22:00 on 20 November in New York
+  await knex.transaction((trx) => insertAndCharge(trx, [inTime], inForce, undefined, new Date('2026-11-21T03:01:00Z')));
+  await runReports(knex, new Date('2026-11-21T05:10:00Z'), opts);
+  t.equal(await reportCalls(knex, tenant, 'day', '2026-11-20'), 1, 'New York day of 20 November: one call');
+  const late = at(tenant, '2026-11-21T04:00:00Z'); // 23:00 on 20 November in New York
+  await knex.transaction((trx) => insertAndCharge(trx, [late], inForce, undefined, new Date('2026-11-21T06:00:00Z')));
+  t.same(await marks(knex), [`${tenant}:day:2026-11-20:1`], 'marked in the snapshot zone');
+  t.equal(await runReports(knex, new Date('2026-11-21T06:10:00Z'), opts), 1, 'made again');
+  t.equal(await reportCalls(knex, tenant, 'day', '2026-11-20'), 2, 'both calls, in the New York day');
 });
