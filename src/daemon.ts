@@ -93,7 +93,7 @@ export class Daemon {
       });
       await store.start();
       undo.push(() => store.stop());
-      const cdrs = new CdrWriter(knex, spool, { ...settings.cdr, tenants: () => store.current.tenants }, log, metrics);
+      const cdrs = new CdrWriter(knex, spool, { ...settings.cdr, tenants: () => store.current.tenants, clock: options.clock }, log, metrics);
       await cdrs.start();
       undo.push(() => cdrs.stop());
       // TTS prompts are rendered off the call path, after every configuration load.

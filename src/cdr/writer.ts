@@ -59,6 +59,8 @@ export class CdrWriter {
       flushIntervalMs: number;
       retryIntervalMs: number;
       tenants?: TenantsOf;
+      /** The daemon's clock: when a batch is written, which decides which CDRs are late (late-cdrs.ts). */
+      clock?: () => Date;
       batchRows?: number;
       batchesInFlight?: number;
       /** The database's innodb_flush_log_at_trx_commit (tests); by default read from it. */
@@ -274,7 +276,7 @@ export class CdrWriter {
    */
   private async insert(records: CdrRecord[]): Promise<void> {
     await this.metrics.timeDb('cdr_insert', async () => {
-      const { fresh, capped } = await writeCdrBatch(this.knex, records, this.options.tenants);
+      const { fresh, capped } = await writeCdrBatch(this.knex, records, this.options.tenants, this.options.clock);
       this.checkDurability();
       if (fresh > 0) this.metrics.cdrsWritten.inc(fresh);
       for (const c of capped) {
