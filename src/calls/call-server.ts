@@ -246,8 +246,12 @@ export class CallServer {
     try {
       const cdr = await session.run();
       // A click-to-call leg answered after its attempt was given up: killed unserved, the
-      // attempt's CDR already written by the dialer.
-      if (cdr === null) return;
+      // attempt's CDR already written by the dialer. Counted ended as it was counted started
+      // (started minus ended is what dashboards read as calls in progress): a failed call.
+      if (cdr === null) {
+        metrics.callsEnded.inc({ outcome: 'failed', number_kind: session.numberKind });
+        return;
+      }
       // The CDR first: nothing that follows (metrics, logs) may keep it from the spool.
       await this.deps.cdrs.record(cdr).catch((err: unknown) => {
         // The spool is the last line of defence; if even it fails, the CDR is in the log.
@@ -313,7 +317,7 @@ function delay(ms: number): Promise<void> {
 
 const KNOWN_COMMANDS = new Set([
   'connect', 'myevents', 'linger', 'nixevent', 'sendmsg', 'answer', 'set', 'unset', 'multiset', 'playback', 'speak',
-  'play_and_get_digits', 'bridge', 'record_session', 'record', 'mkdir', 'hangup', 'uuid_kill', 'uuid_broadcast',
+  'play_and_get_digits', 'bridge', 'record_session', 'record', 'mkdir', 'hangup', 'uuid_kill', 'uuid_broadcast', 'uuid_displace',
 ]);
 
 /** Keeps the command label a small fixed set. */

@@ -138,8 +138,10 @@ export class CallSession {
   /**
    * A click-to-call's request ends with the call's CDR, once the call server has spooled it: a
    * daemon that dies between the two leaves the CDR in the spool (replayed at restart) and the
-   * request unended (the sweeper ends it later), never an ended request whose CDR is lost.
-   * Its failure is logged and must not cost anything else.
+   * request unended (the sweeper ends it later), never an ended request whose CDR is lost to a
+   * crash. A spool that refused the CDR (a full disk: the CDR is then in the error log only)
+   * does not keep the request open: the visitor's page shows how the call ended, not a call in
+   * progress for hours. Its failure is logged and must not cost anything else.
    */
   async finishRequest(cdr: CdrRecord): Promise<void> {
     await this.progress?.finished(cdr).catch((err: unknown) => this.log.error({ err }, 'click-to-call request could not be updated'));

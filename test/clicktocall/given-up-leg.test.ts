@@ -70,10 +70,13 @@ for (const target of dbTargets()) {
     t.same(call.apps, [], 'no application ran: no greeting, no answer prompt');
     t.equal(call.variables.hotline_handled, undefined, 'never claimed');
 
-    // The session is over once the daemon holds no call; it made no CDR and counted no call.
+    // The session is over once the daemon holds no call; it made no CDR. It was counted started,
+    // so it is counted ended (failed): started minus ended stays the calls in progress.
     for (let i = 0; i < 500 && (await metric(rig.d.daemon.metricsPort, 'hotline_active_calls')) > 0; i++) await new Promise((res) => setTimeout(res, 10));
     t.equal(await metric(rig.d.daemon.metricsPort, 'hotline_active_calls'), 0);
-    t.equal(await metric(rig.d.daemon.metricsPort, 'hotline_calls_ended_total'), 0, 'no call ended: the session returned no CDR');
+    t.equal(await metric(rig.d.daemon.metricsPort, 'hotline_calls_started_total'), 1, 'counted started');
+    t.equal(await metric(rig.d.daemon.metricsPort, 'hotline_calls_ended_total'), 1, 'and ended');
+    t.match(await (await fetch(`http://127.0.0.1:${rig.d.daemon.metricsPort}/metrics`)).text(), /^hotline_calls_ended_total\{outcome="failed",number_kind="\w+"\} 1$/m, 'as failed');
     const rows: Array<{ outcome: string; cost: unknown }> = await knex('cdrs').where({ call_uuid: uuid }).select('outcome', 'cost');
     t.same(rows.map((x) => x.outcome), ['failed'], 'one CDR, the dialer\'s');
     t.equal(Number(rows[0]?.cost ?? 0), 0, 'nothing billed');
