@@ -15,6 +15,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Knex } from 'knex';
+import { dialledNationalNumber, nationalNumber } from '../domain/access-number';
 import type { Logger } from 'pino';
 import { fromDbTimestamp, toDbTimestamp } from '../db/connect';
 import { callType as classifyCall, geocode, isGeoDataLoaded, loadGeoData, type CallType } from '../domain/geo';
@@ -196,12 +197,14 @@ const PAGE = 5000;
 /** Reads the period's CDRs page by page (keyset on id) into a builder. */
 export async function buildReport(db: Knex, tenant: ReportTenant, period: Period, signal?: AbortSignal): Promise<ReportData> {
   if (!isGeoDataLoaded()) await loadGeoData().catch(() => undefined);
-  const homeAreas = new Map<string, string | null>(
-    (await db<{ tenant_id: number; number: string; home_area_code: string | null }>('access_numbers').where({ tenant_id: tenant.id }).select('number', 'home_area_code')).map((r) => [
-      String(r.number),
-      r.home_area_code ? String(r.home_area_code).replace(/^0/, '') : null,
-    ]),
-  );
+  // Keyed by national number (access-number.ts): the table may spell a number +86 400-101-2345
+  // and a CDR holds it as dialled (+864001012345, 2088886666 for 020 8888 6666).
+  const homeAreas = new Map<string, string | null>();
+  const numbers: Array<{ number: string; home_area_code: string | null }> = await db('access_numbers').where({ tenant_id: tenant.id }).select('number', 'home_area_code');
+  for (const r of numbers) {
+    const key = nationalNumber(String(r.number));
+    if (key !== null) homeAreas.set(key, r.home_area_code ? String(r.home_area_code).replace(/^0/, '') : null);
+  }
   const geoCache = new Map<string, { province: string; city: string; geo: ReturnType<typeof geocode> | null }>();
   const where = (caller: string, region: string | null): { province: string; city: string; geo: ReturnType<typeof geocode> | null } => {
     const key = `${caller}|${region ?? ''}`;
@@ -238,7 +241,7 @@ export async function buildReport(db: Knex, tenant: ReportTenant, period: Period
         cost: parseMoney(r.cost ?? 0),
         answeredBy: (r.answered_by as string | null) ?? null,
         accessNumber: access,
-        callType: stored ?? (place.geo ? classifyCall(place.geo, homeAreas.get(access ?? '') ?? null) : null),
+        callType: stored ?? (place.geo ? classifyCall(place.geo, homeAreas.get(dialledNationalNumber(access ?? '') ?? '') ?? null) : null),
         province: place.province,
         city: place.city,
       });

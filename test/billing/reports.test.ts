@@ -204,3 +204,17 @@ eachDb(t, 'the reports job after the database was away for a whole day: the miss
   const nov19: { calls: unknown; cost: unknown } | undefined = await knex('call_reports').where({ tenant_id: tenant, period_kind: 'day', period_start: '2026-11-19' }).first('calls', 'cost');
   t.same([Number(nov19?.calls), Number(nov19?.cost)], [1, 0.2]);
 });
+
+// A CDR without a stored call type is typed by its access number's home area, found whatever the
+// spelling on either side: the table's as a DBA typed it, the CDR's as the carrier delivered it.
+eachDb(t, 'call types: the home area is found across spellings of the access number', async (t, { knex }) => {
+  const tenant = await addTenant(knex, { name: TENANT_NAME });
+  await knex('access_numbers').insert({ number: '+86 10-8888-6666', tenant_id: tenant, kind: 'switchboard', enabled: 1, home_area_code: '010' });
+  await addCdrs(knex, [
+    { tenant_id: tenant, started_at: sh(9), caller: '01062345678', outcome: 'answered', access_number: '+861088886666' },
+    { tenant_id: tenant, started_at: sh(10), caller: '01062345679', outcome: 'answered', access_number: '1088886666' },
+    { tenant_id: tenant, started_at: sh(11), caller: '02112345678', outcome: 'answered', access_number: '01088886666' },
+  ]);
+  const { report } = await generateReport(knex, tenant, 'day', '2026-11-20', { reportsDir: reportsDir(t), now: new Date('2026-11-21T00:00:00Z') });
+  t.same(report.callTypes, { local: 2, long_distance: 1, mobile: 0, international: 0 }, 'two Beijing callers local, Shanghai long distance');
+});
