@@ -3,6 +3,7 @@
 // good version of) must not be what the guards cut calls by.
 import t from 'tap';
 import { cappedReasons, loadTenantLimits, runCaps } from '../../src/billing/caps';
+import { LiveValues } from '../../src/billing/live-values';
 import { readSpendHeadroom, readSpendLimits } from '../../src/billing/usage';
 import { createLogger } from '../../src/log';
 import { loadSnapshot } from '../../src/snapshot/store';
@@ -29,7 +30,8 @@ eachDb(t, 'a cap or balance that is not an amount does not make the live read th
   const tenant = await addTenant(knex, { balance: '10.0000', max_spend_month: '100' });
   await knex('tenants').where({ id: tenant }).update({ max_spend_month: '1,000.00' });
   // One tenant's typo threw out of the live-call job's run, so no tenant's live calls were checked.
-  const limits = await readSpendLimits(knex, tenant, NOW);
+  // A fresh LiveValues: no last good cap read before (LIVE_VALUES is the process's, shared by tests).
+  const limits = await readSpendLimits(knex, tenant, NOW, { live: new LiveValues() });
   t.match(limits, { balance: 100_000, maxSpendMonth: null });
 });
 
@@ -37,7 +39,7 @@ eachDb(t, "max_calls_day = '' (a cleared cell in SQLite) is no cap for the caps 
   if (target !== 'sqlite') return; // MySQL's INT columns cannot hold ''
   const tenant = await addTenant(knex, { max_calls_day: 100 });
   await knex('tenants').where({ id: tenant }).update({ max_calls_day: '', max_calls_month: ' ' });
-  const [limits] = await loadTenantLimits(knex, [tenant]);
+  const [limits] = await loadTenantLimits(knex, [tenant], { live: new LiveValues() });
   t.match(limits, { maxCallsDay: null, maxCallsMonth: null }, 'not a cap of 0 calls');
   t.match((await loadSnapshot(knex, 1)).tenants.get(tenant), { maxCallsDay: null, maxCallsMonth: null });
 });
