@@ -134,7 +134,9 @@ t.test('two workers: calls, CDRs, one daemon in /metrics, kill -9 of a worker, S
     const body = (await res.json()) as { status: string; detail?: { draining?: boolean }; cluster?: { alive: number } };
     return body.detail?.draining === true ? { code: res.status, body } : undefined;
   });
-  t.match(drainingHealth, { code: 200, body: { status: 'ok', cluster: { alive: 2 } } }, '/healthz: 200 ok while draining, both workers');
+  // A worker left with no long call finishes its drain at once and exits: one or both are alive.
+  t.match(drainingHealth, { code: 200, body: { status: 'ok' } }, '/healthz: 200 ok while draining');
+  t.ok((drainingHealth.body.cluster?.alive ?? 0) >= 1, `a draining worker is alive (${String(drainingHealth.body.cluster?.alive)})`);
   const drainingMetrics = await getText(metricsPort, '/metrics');
   t.equal(sample(drainingMetrics, 'hotline_cluster_workers_not_answering'), 0, 'draining workers answer the metrics request');
   t.equal(sample(drainingMetrics, 'hotline_calls_started_total{number_kind="hotline"}'), 66, 'with every count');
