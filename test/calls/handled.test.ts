@@ -8,7 +8,6 @@
  * flag set: the fallback hangs up instead of offering a served caller to someone else
  * (test/calls/process.test.ts kills a real daemon process).
  */
-import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import fs from 'node:fs';
@@ -24,7 +23,7 @@ import { ConfigStore } from '../../src/snapshot/store';
 import { dbTargets } from '../helpers/db';
 import { placeCall, type CallRecord, type CallScript } from '../peer/fake-freeswitch';
 import { startTestDaemon, tempSqliteUrl, type TestDaemon } from '../helpers/daemon';
-import { allApps, CLAIM_APP } from './helpers';
+import { allApps, CLAIM_APP, demoVisitorLeg } from './helpers';
 
 t.test('every call is claimed first: hotline_handled=true (with the bridging variables) right behind the subscription, before any prompt', async (t) => {
   const d = await startTestDaemon(tempSqliteUrl());
@@ -73,13 +72,7 @@ t.test('a click-to-call leg that arrives while the daemon drains is served: it h
     caller: visitor,
     destination: visitor,
     legs: { '13800000001': { result: 'answer', ringMs: 20, talkMs: 100 } },
-    originated: {
-      callerIdNumber: '4001012345',
-      variables: {
-        hotline_click_to_call: randomUUID(), hotline_widget_id: '1', hotline_access_number: '4001012345',
-        hotline_visitor: visitor, hotline_clicked_at_ms: String(Date.now()),
-      },
-    },
+    originated: demoVisitorLeg(visitor),
   });
   t.equal(allApps(c)[0], CLAIM_APP, 'claimed');
   t.equal(c.releasedWith, null, 'not handed back: FreeSWITCH would just hang the visitor up');

@@ -1,5 +1,6 @@
 /** Helpers for the whole-daemon call tests. */
-import type { CallRecord } from '../peer/fake-freeswitch';
+import { randomUUID } from 'node:crypto';
+import type { CallRecord, CallScript } from '../peer/fake-freeswitch';
 
 /** Every application the daemon ran, as `name argument`. */
 export function allApps(c: CallRecord): string[] {
@@ -13,4 +14,19 @@ export const CLAIM_APP = 'multiset hotline_handled=true continue_on_fail=true ha
 export function apps(c: CallRecord): string[] {
   const all = allApps(c);
   return all[0] === CLAIM_APP ? all.slice(1) : all;
+}
+
+/**
+ * The demo widget's visitor leg as FreeSWITCH hands it to the socket already answered (A11 in
+ * test/peer/fake-freeswitch.ts): the originate's caller ID (the demo access number) and the
+ * click-to-call variables the dialer puts on it.
+ */
+export function demoVisitorLeg(visitor: string): NonNullable<CallScript['originated']> {
+  return {
+    callerIdNumber: '4001012345',
+    variables: {
+      hotline_click_to_call: randomUUID(), hotline_widget_id: '1', hotline_access_number: '4001012345',
+      hotline_visitor: visitor, hotline_clicked_at_ms: String(Date.now()),
+    },
+  };
 }

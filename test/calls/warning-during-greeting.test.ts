@@ -8,10 +8,10 @@
  * front of the hunt starts. Prepaid tenant, 0.60/min in 6 s increments, two legs: 0.1300 left
  * pays one increment (0.12): warn at once, cut 2 s before the 6 s run out, at 4 s.
  */
-import { randomUUID } from 'node:crypto';
 import t from 'tap';
 import { placeCall } from '../peer/fake-freeswitch';
 import { startTestDaemon, tempSqliteUrl } from '../helpers/daemon';
+import { demoVisitorLeg } from './helpers';
 
 t.test('a click-to-call warned during its greeting hears the warning over it, then is cut: one CDR', async (t) => {
   const d = await startTestDaemon(tempSqliteUrl());
@@ -27,13 +27,7 @@ t.test('a click-to-call warned during its greeting hears the warning over it, th
     // A 10 s greeting (FreeSWITCH ms = real ms here): the 4 s cut falls inside it.
     promptMs: { '/sounds/hotline/welcome.wav': 10_000, '/sounds/hotline/capped.wav': 3_000 },
     legs: { '13800000001': { result: 'answer', ringMs: 200, talkMs: 30_000 } },
-    originated: {
-      callerIdNumber: '4001012345',
-      variables: {
-        hotline_click_to_call: randomUUID(), hotline_widget_id: '1', hotline_access_number: '4001012345',
-        hotline_visitor: visitor, hotline_clicked_at_ms: String(Date.now()),
-      },
-    },
+    originated: demoVisitorLeg(visitor),
   });
   const greeting = c.apps.find((a) => a.app === 'playback' && a.arg.includes('welcome.wav'));
   t.ok(greeting, 'the greeting played');
