@@ -18,6 +18,7 @@ import { clampMoney, formatMoney, MAX_MONEY, MIN_MONEY, money, parseMoney, parse
 import type { CappedColumn } from '../metrics';
 import { LIVE_VALUES, type LiveValues } from './live-values';
 import type { Tenant } from '../snapshot/types';
+import { liveTenantZone } from '../snapshot/zones';
 import { periodOf, periodStartOf, tenantZone, type Period, type PeriodKind } from '../domain/periods';
 
 export type Db = Knex | Knex.Transaction;
@@ -123,9 +124,9 @@ export interface BatchTenant {
 
 /**
  * The batch's tenants in one read (the CDR writer shares it between charging and late-report marks).
- * The zone is the one of the snapshot in force (`inForce`, validated: zones.ts), so a DBA's typo
- * keeps the last good zone; a tenant not in it (closed since, or no snapshot given: tests, tools)
- * counts in its row's zone, read as tenantZone reads it.
+ * With the snapshot in force (`inForce`) the zone is liveTenantZone's, as every other reader's
+ * (zones.ts: a typo keeps the last good zone, a tenant not in the snapshot counts in the default
+ * one), so charging and the caps job count the same periods; without one (tools, tests), the row's.
  */
 export async function readBatchTenants(trx: Knex.Transaction, tenantIds: readonly number[], inForce?: ReadonlyMap<number, Pick<Tenant, 'timezone'>>): Promise<Map<number, BatchTenant>> {
   const out = new Map<number, BatchTenant>();
@@ -135,7 +136,7 @@ export async function readBatchTenants(trx: Knex.Transaction, tenantIds: readonl
     const id = Number(r.id);
     // A balance a DBA typed junk into is read by the live-values rule (the last good one, else
     // none), never thrown: a throw here would hold every tenant's CDRs behind this batch.
-    out.set(id, { zone: inForce?.get(id)?.timezone ?? tenantZone(r.timezone), balance: LIVE_VALUES.balance(id, r.balance) });
+    out.set(id, { zone: inForce ? liveTenantZone(inForce, id) : tenantZone(r.timezone), balance: LIVE_VALUES.balance(id, r.balance) });
   }
   return out;
 }

@@ -5,7 +5,7 @@ import t from 'tap';
 import { loadTenantLimits } from '../../src/billing/caps';
 import { LiveValues } from '../../src/billing/live-values';
 import { loadReportTenant } from '../../src/billing/reports';
-import { readSpendLimits } from '../../src/billing/usage';
+import { readBatchTenants, readSpendLimits } from '../../src/billing/usage';
 import { DEFAULT_TIMEZONE } from '../../src/domain/periods';
 import { loadSnapshot } from '../../src/snapshot/store';
 import { liveTenantZone, zonesOf } from '../../src/snapshot/zones';
@@ -39,4 +39,17 @@ eachDb(t, "a zone edited into a typo: caps, spend guards and reports keep the sn
   const third = await loadSnapshot(knex, 3, after.lastGood);
   t.match(third.rejected.find((f) => f.id === never), { status: 'skipped', column: 'timezone' });
   t.equal((await loadTenantLimits(knex, [never], { zoneOf: zonesOf(() => third.tenants), live: new LiveValues() }))[0].zone, DEFAULT_TIMEZONE);
+
+  // Charging (the CDR batch) counts in the same zones as the caps job, or the two would keep
+  // tenant_usage rows of different periods: the typo'd tenant in its last good zone, the one not
+  // in force in the default zone.
+  // (refused is out of force for its status; its own zone is a real one, not the one counted in.)
+  const refused = await addTenant(knex, { timezone: 'Asia/Tokyo', status: 'actve' });
+  const fourth = await loadSnapshot(knex, 4, third.lastGood);
+  t.match(fourth.rejected.find((f) => f.id === refused), { status: 'skipped', column: 'status' });
+  const charged = await knex.transaction((trx) => readBatchTenants(trx, [tenant, never, refused], fourth.tenants));
+  t.equal(charged.get(tenant)?.zone, 'America/New_York', 'charging: the last good zone');
+  t.equal(charged.get(never)?.zone, DEFAULT_TIMEZONE, 'charging: the default zone, as the caps job');
+  t.equal(charged.get(refused)?.zone, DEFAULT_TIMEZONE, 'charging: not the row\'s zone of a tenant not in force');
+  t.equal((await loadTenantLimits(knex, [refused], { zoneOf: zonesOf(() => fourth.tenants), live: new LiveValues() }))[0].zone, DEFAULT_TIMEZONE, 'the caps job alike');
 });
