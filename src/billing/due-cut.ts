@@ -11,6 +11,9 @@
 import type { Logger } from 'pino';
 import { withTimeout } from '../calls/call-state';
 
+/** CALL_DB_TIMEOUT_MS's default (config/schema.ts): the bound when a guard is given none (tests). */
+export const DEFAULT_CUT_CHECK_TIMEOUT_MS = 1000;
+
 export type CutVerdict<T> =
   /** Cut now: the fresh money is still not enough, or it could not be read. */
   | { cut: true; reason: 'still_due' | 'reread_failed' }

@@ -21,7 +21,8 @@ import type { Logger } from 'pino';
 import { toDbTimestamp } from '../db/connect';
 import { formatMoney, type Money } from '../domain/money';
 import { publishedLiveCalls } from './caps';
-import { dueCut } from './due-cut';
+import type { GuardTimers } from '../calls/spend-guard';
+import { DEFAULT_CUT_CHECK_TIMEOUT_MS, dueCut } from './due-cut';
 import type { FreeSwitchInbound } from './freeswitch-inbound';
 import { secondsUntilOverBudget, type LiveCall, type LiveCallSource } from './live-calls';
 import { CUT_GUARD_S, CUT_HANGUP_CAUSE, WARN_BEFORE_S } from './rate-cdr';
@@ -53,17 +54,13 @@ export interface LiveGuardDeps {
   timers?: GuardTimerApi;
 }
 
-export interface GuardTimerApi {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
+/** The session guard's timer interface (spend-guard.ts), without its clock: this guard plans by the wall clock. */
+export type GuardTimerApi = Pick<GuardTimers, 'setTimeout' | 'clearTimeout'>;
 
 const REAL_TIMER_API: GuardTimerApi = {
   setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
   clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
 };
-
-const DEFAULT_CUT_CHECK_TIMEOUT_MS = 1000;
 
 export interface GuardRunResult {
   published: number;

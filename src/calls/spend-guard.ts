@@ -21,7 +21,7 @@
  * read that fails or is late cuts as planned.
  */
 import type { Logger } from 'pino';
-import { dueCut } from '../billing/due-cut';
+import { DEFAULT_CUT_CHECK_TIMEOUT_MS, dueCut } from '../billing/due-cut';
 import { callCutPlan, type CutPlan } from '../billing/rate-cdr';
 import { money, type Money } from '../domain/money';
 import type { RateTerms } from '../domain/rating';
@@ -53,8 +53,6 @@ export interface SpendGuardOptions {
   /** Bound of the headroom re-read just before the cut (CALL_DB_TIMEOUT_MS; default its default). */
   cutCheckTimeoutMs?: number;
 }
-
-const DEFAULT_CUT_CHECK_TIMEOUT_MS = 1000;
 
 export class SpendGuard {
   private readonly timers: GuardTimers;
