@@ -27,7 +27,7 @@ import { EslCommandError, EslError, EslTimeoutError, SocketClosedError, UnsafeVa
 import { frameToEvent, type EslEvent } from '../esl/event';
 import { DEFAULT_INBOUND_MAX_FRAME_BYTES, EslFramer } from '../esl/parser';
 import { assertHeaderValue, identifier, promptPath } from '../esl/safe';
-import { displaceCommand } from './warning';
+import { displaceCommand } from '../esl/channel';
 
 export interface InboundOptions {
   host: string;

@@ -43,11 +43,6 @@ export function warningWay(promptLocked: boolean): WarningWay {
   return promptLocked ? 'displace' : 'broadcast';
 }
 
-/** The api command that mixes `file` into what the caller hears (file and uuid already checked). */
-export function displaceCommand(uuid: string, file: string): string {
-  return `uuid_displace ${uuid} start ${file} 0 mux`;
-}
-
 /**
  * Sends the warning the way warningWay picks; a displace FreeSWITCH refuses (-ERR) falls back to
  * the broadcast, which still plays (late, behind the prompt) rather than never. Other errors (a

@@ -12,12 +12,11 @@
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { posix } from 'node:path';
-import { recordEnd, type BridgeOutcome, type CallChannel, type DigitCollection, type DigitResult, type PlayEnd, type PlayOptions, type RecordEnd } from './channel';
+import { displaceCommand, recordEnd, type BridgeOutcome, type CallChannel, type DigitCollection, type DigitResult, type PlayEnd, type PlayOptions, type RecordEnd } from './channel';
 import { EslConnection } from './connection';
 import { CallHungUpError, EslCommandError, EslTimeoutError, SocketClosedError, UnsafeValueError, type EslError } from './errors';
 import type { EslEvent } from './event';
 import { dtmfDigits, identifier, isTeletone, mediaPath, plainVariableValue, promptPath } from './safe';
-import { displaceCommand } from '../billing/warning';
 import { timerDelay } from '../timer-limit';
 
 /**

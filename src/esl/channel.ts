@@ -103,6 +103,15 @@ export function recordEnd(variable: (name: string) => string | undefined): Recor
   };
 }
 
+/**
+ * The api command that mixes `file` into what the caller hears (uuid and file already checked):
+ * mod_commands uuid_displace, limit 0 (the whole file), `mux` (mixed in, not replacing the audio).
+ * One spelling for the call's own socket and the inbound one (src/billing/warning.ts decides when).
+ */
+export function displaceCommand(uuid: string, file: string): string {
+  return `uuid_displace ${uuid} start ${file} 0 mux`;
+}
+
 export interface CallChannel {
   readonly uuid: string;
   /** The caller's leg is gone (CHANNEL_HANGUP seen, or the socket closed). */

@@ -4,7 +4,8 @@
  * broadcast; other failures are the caller's. And the stand-in's M13: when the caller hears each.
  */
 import t from 'tap';
-import { displaceCommand, sendWarning, warningWay, type WarningTransport } from '../../src/billing/warning';
+import { sendWarning, warningWay, type WarningTransport } from '../../src/billing/warning';
+import { displaceCommand } from '../../src/esl/channel';
 import { EslCommandError, SocketClosedError } from '../../src/esl/errors';
 import { ScriptedChannel } from '../peer/scripted-channel';
 
