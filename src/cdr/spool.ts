@@ -194,8 +194,8 @@ export class CdrSpool {
   async oldestSegmentMs(): Promise<number | null> {
     let oldest: number | null = null;
     for (const n of await fsp.readdir(this.dir)) {
-      const m = /^segment-(\d+)-\d+\.jsonl$/.exec(n);
-      if (m) oldest = Math.min(oldest ?? Infinity, Number(m[1]));
+      const key = segmentKey(n);
+      if (key) oldest = Math.min(oldest ?? Infinity, key[0]);
     }
     return oldest;
   }
@@ -242,14 +242,16 @@ export class CdrSpool {
   }
 }
 
+/** A segment's name (or path) read: [ms it was started, sequence], or null for any other file. */
+function segmentKey(nameOrPath: string): [number, number] | null {
+  const m = /(?:^|\/)segment-(\d+)-(\d+)\.jsonl$/.exec(nameOrPath);
+  return m ? [Number(m[1]), Number(m[2])] : null;
+}
+
 /** segment-<ms>-<seq>: by time, then sequence. */
 function compareSegments(a: string, b: string): number {
-  const key = (p: string): [number, number] => {
-    const m = /segment-(\d+)-(\d+)\.jsonl$/.exec(p);
-    return m ? [Number(m[1]), Number(m[2])] : [0, 0];
-  };
-  const [ta, sa] = key(a);
-  const [tb, sb] = key(b);
+  const [ta, sa] = segmentKey(a) ?? [0, 0];
+  const [tb, sb] = segmentKey(b) ?? [0, 0];
   return ta - tb || sa - sb;
 }
 
