@@ -64,20 +64,34 @@ function before(to: RequestStatus): RequestStatus[] {
   return REQUEST_STATUSES.slice(0, REQUEST_STATUSES.indexOf(to));
 }
 
-/** Moves a request forward to `to` (with extra columns); false when it was already there or past it. */
-export async function advanceRequest(
-  knex: Knex,
-  requestId: string,
-  to: Exclude<RequestStatus, 'dialing'>,
-  fields: { visitorAnsweredAt?: Date | null; connectedAt?: Date; endedAt?: Date; visitorResult?: VisitorResult; outcome?: string; hangupCause?: string | null } = {},
-): Promise<boolean> {
+/** What a move of a request sets besides its status. */
+interface RequestFields {
+  connectedAt?: Date;
+  endedAt?: Date;
+  visitorResult?: VisitorResult;
+  outcome?: string;
+  hangupCause?: string | null;
+}
+
+/** The columns a move to `to` writes: the status, and each field given, cut to its column. */
+function requestColumns(to: RequestStatus, fields: RequestFields): Record<string, unknown> {
   const set: Record<string, unknown> = { status: to };
   if (fields.visitorResult !== undefined) set.visitor_result = fields.visitorResult;
   if (fields.outcome !== undefined) set.outcome = fields.outcome.slice(0, 16);
   if (fields.hangupCause !== undefined) set.hangup_cause = fields.hangupCause?.slice(0, 64) ?? null;
   if (fields.connectedAt) set.connected_at = toDbTimestamp(fields.connectedAt);
   if (fields.endedAt) set.ended_at = toDbTimestamp(fields.endedAt);
-  const changed = await knex('click_to_call_requests').where({ request_id: requestId }).whereIn('status', before(to)).update(set);
+  return set;
+}
+
+/** Moves a request forward to `to` (with extra columns); false when it was already there or past it. */
+export async function advanceRequest(
+  knex: Knex,
+  requestId: string,
+  to: Exclude<RequestStatus, 'dialing'>,
+  fields: RequestFields & { visitorAnsweredAt?: Date | null } = {},
+): Promise<boolean> {
+  const changed = await knex('click_to_call_requests').where({ request_id: requestId }).whereIn('status', before(to)).update(requestColumns(to, fields));
   // The answer time is kept by whoever learns it first (the BACKGROUND_JOB or the socket).
   if (fields.visitorAnsweredAt) {
     await knex('click_to_call_requests').where({ request_id: requestId }).whereNull('visitor_answered_at').update({ visitor_answered_at: toDbTimestamp(fields.visitorAnsweredAt) });
@@ -104,14 +118,7 @@ export async function endAttempt(
   const changed = await knex('click_to_call_requests')
     .where({ request_id: requestId })
     .whereIn('status', UNSERVED_STATUSES)
-    .update({
-      status: 'ended',
-      cdr_pending: true,
-      visitor_result: fields.visitorResult,
-      outcome: fields.outcome,
-      hangup_cause: fields.hangupCause?.slice(0, 64) ?? null,
-      ended_at: toDbTimestamp(fields.endedAt),
-    });
+    .update({ ...requestColumns('ended', fields), cdr_pending: true });
   return changed > 0;
 }
 
