@@ -10,14 +10,13 @@
  * Aggregation is pure (ReportBuilder, fed CDRs one by one, so a month of a large tenant streams
  * through in pages); loading, storing and writing are around it.
  */
-import type { TenantZones } from '../snapshot/zones';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Knex } from 'knex';
-import { dialledNationalNumber, nationalNumber } from '../domain/access-number';
 import type { Logger } from 'pino';
 import { fromDbTimestamp, toDbTimestamp } from '../db/connect';
+import { dialledNationalNumber, nationalNumber } from '../domain/access-number';
 import { callType as classifyCall, geocode, isGeoDataLoaded, loadGeoData, type CallType } from '../domain/geo';
 import { clampMoney, formatMoney, money, parseMoney, type Money } from '../domain/money';
 import { lastCompletePeriod, localHour, periodByStart, periodLabel, previousPeriod, tenantZone, type Period, type PeriodKind } from '../domain/periods';
@@ -25,6 +24,7 @@ import { OUTCOMES, type Outcome } from '../metrics';
 import { toCsv, type Cell } from './csv';
 import { clearLateMark, purgeOrphanLateMarks, readLateMarks, REPORT_SETTLE_MS, type LateMark } from './late-cdrs';
 import { moneySql } from './usage';
+import type { TenantZones } from '../snapshot/zones';
 
 export const CALL_TYPES: readonly CallType[] = ['local', 'long_distance', 'mobile', 'international'];
 export const DIMENSIONS = ['outcome', 'call_type', 'province', 'city', 'hour', 'destination', 'access_number'] as const;

@@ -212,7 +212,6 @@ export interface ConfigSnapshot {
   readonly version: number;
   readonly loadedAt: Date;
   readonly tenants: ReadonlyMap<number, Tenant>;
-  /** Keyed by the number as dialled (digits). */
   /** Keyed by national number (domain/access-number.ts nationalNumber): one key whatever the spelling. */
   readonly accessNumbers: ReadonlyMap<string, AccessNumber>;
   readonly groups: ReadonlyMap<number, DestinationGroup>;
