@@ -116,6 +116,15 @@ export function fitCost<T extends Chargeable>(cdr: T): { cdr: T; capped: CappedC
   };
 }
 
+function costOf(c: Chargeable): Money {
+  return c.cost === null || c.cost === undefined ? money(0) : parseMoneyCapped(c.cost).value;
+}
+
+/** The CDRs a batch charges: a tenant's, with a cost other than 0. */
+export function costedCdrs<T extends Chargeable>(cdrs: readonly T[]): Array<T & { tenant_id: number }> {
+  return cdrs.filter((c): c is T & { tenant_id: number } => c.tenant_id !== null && costOf(c) !== 0);
+}
+
 /** What a CDR batch needs of its tenants: the zone (periods) and the prepaid balance (null: postpaid). */
 export interface BatchTenant {
   zone: string;
@@ -149,9 +158,7 @@ export async function readBatchTenants(trx: Knex.Transaction, tenantIds: readonl
  * cut to what the columns hold. `batchTenants`: the batch's tenants, when already read (readBatchTenants).
  */
 export async function chargeNewCdrs(trx: Knex.Transaction, cdrs: readonly Chargeable[], batchTenants?: ReadonlyMap<number, BatchTenant>): Promise<{ tenants: number; capped: CappedCharge[] }> {
-  const costed = cdrs
-    .map((c) => ({ tenantId: c.tenant_id, startedAt: c.started_at, cost: c.cost === null || c.cost === undefined ? money(0) : parseMoneyCapped(c.cost).value }))
-    .filter((c): c is { tenantId: number; startedAt: string; cost: Money } => c.tenantId !== null && c.cost !== 0);
+  const costed = costedCdrs(cdrs).map((c) => ({ tenantId: c.tenant_id, startedAt: c.started_at, cost: costOf(c) }));
   if (costed.length === 0) return { tenants: 0, capped: [] };
   const tenantIds = [...new Set(costed.map((c) => c.tenantId))].sort((a, b) => a - b);
   const tenants = batchTenants ?? (await readBatchTenants(trx, tenantIds));

@@ -24,13 +24,14 @@ import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { escape } from 'mysql2';
 import { lateReportPeriods, recordLateMarks } from '../billing/late-cdrs';
-import { chargeNewCdrs, fitCost, readBatchTenants, type CappedCharge } from '../billing/usage';
+import { chargeNewCdrs, costedCdrs, fitCost, readBatchTenants, type CappedCharge } from '../billing/usage';
 import { dbKind } from '../db/connect';
 import { withLockRetry } from '../db/lock-retry';
 import { itemsThatStayCompiled, repeatableChunks } from '../db/sqlite-statements';
 import { parseMoneyCapped } from '../domain/money';
 import { missedCallsOf, queueMissedCalls } from '../notify';
 import type { Tenant } from '../snapshot/types';
+import { liveTenantZone } from '../snapshot/zones';
 import type { CdrRecord } from './record';
 
 export { isLockConflict } from '../db/lock-retry';
@@ -137,11 +138,14 @@ export async function insertAndCharge(trx: Knex.Transaction, records: readonly C
   const rows = uuids.map((u) => byUuid.get(u) as unknown as Record<string, unknown>);
   const inserted = await insertNew(trx, rows, batch, lim);
   const fresh = uuids.filter((u) => inserted.has(u)).map((u) => byUuid.get(u) as CdrRecord);
-  // The snapshot's tenants once a batch: their zones for charging and marks, their missed-call addresses.
+  // The snapshot's tenants once a batch: their zones for charging and marks, their missed-call
+  // addresses. With a snapshot in force the zones are its own, so the tenants rows are read only
+  // for the balances of the tenants this batch charges; without one (tools), for every tenant's zone.
   const inForce = tenants?.();
-  const batchTenants = await readBatchTenants(trx, [...new Set(fresh.flatMap((r) => (typeof r.tenant_id === 'number' ? [r.tenant_id] : [])))].sort((a, b) => a - b), inForce);
+  const batchTenants = await readBatchTenants(trx, tenantIdsOf(inForce ? costedCdrs(fresh) : fresh), inForce);
   const charged = await chargeNewCdrs(trx, fresh, batchTenants);
-  const late = lateReportPeriods(fresh, new Map([...batchTenants].map(([id, t]) => [id, t.zone])), now);
+  const zones = inForce ? new Map(tenantIdsOf(fresh).map((id) => [id, liveTenantZone(inForce, id)])) : new Map([...batchTenants].map(([id, t]) => [id, t.zone]));
+  const late = lateReportPeriods(fresh, zones, now);
   if (late.length > 0) await recordLateMarks(trx, late, now);
   // Missed calls of new CDRs queue their notification in the same transaction: once per call.
   if (inForce) {
@@ -152,6 +156,11 @@ export async function insertAndCharge(trx: Knex.Transaction, records: readonly C
   for (let i = 0; i < uuids.length; i += lim.inList) await trx('live_calls').whereIn('call_uuid', uuids.slice(i, i + lim.inList)).delete();
   const costs = fresh.flatMap((r) => costCapped.get(r.call_uuid) ?? []);
   return { fresh: fresh.length, capped: [...costs, ...charged.capped] };
+}
+
+/** The tenants of these CDRs, each once, in ascending order (the order rows are locked in). */
+function tenantIdsOf(cdrs: ReadonlyArray<{ tenant_id: number | null }>): number[] {
+  return [...new Set(cdrs.flatMap((r) => (typeof r.tenant_id === 'number' ? [r.tenant_id] : [])))].sort((a, b) => a - b);
 }
 
 /** How big one statement may be on this database. */

@@ -106,6 +106,36 @@ eachDb(t, 'a batch marks late periods in its transaction: one tenants read, one 
   t.ok(await clearLateMark(knex, { ...read, cdrs: read.cdrs + 1 }), 'as read now, it goes');
 });
 
+eachDb(t, 'with a snapshot in force, a batch reads tenants rows only for the balances it charges; zones are the snapshot\'s', async (t, { knex }) => {
+  // The rows say UTC; the snapshot in force says New York for b: the snapshot wins, as for every reader (zones.ts).
+  const a = await addTenant(knex, { balance: '100', timezone: 'UTC' });
+  const b = await addTenant(knex, { balance: null, timezone: 'UTC' });
+  const inForce = new Map<number, Tenant>([
+    [a, { id: a, timezone: 'Asia/Shanghai', missedCallNotify: null } as unknown as Tenant],
+    [b, { id: b, timezone: 'America/New_York', missedCallNotify: null } as unknown as Tenant],
+  ]);
+  const now = new Date('2026-11-22T02:00:00Z');
+  const statements: string[] = [];
+  const onQuery = (q: { sql: string; bindings?: unknown[] }): void => void statements.push(`${q.sql} ${JSON.stringify(q.bindings ?? [])}`);
+  const tenantsReads = (): string[] => statements.filter((s) => /from [`"]tenants[`"]/i.test(s) && /^select/i.test(s.trim()));
+  const free = { cost: '0.0000', outcome: 'no_answer' as const, billsec: 0 };
+  const write = (records: CdrRecord[]): Promise<number> => knex.transaction(async (trx) => (await insertAndCharge(trx, records, () => inForce, undefined, now)).fresh);
+  knex.on('query', onQuery);
+  t.teardown(() => void knex.removeListener('query', onQuery));
+
+  // 2026-11-21T03:00Z is Nov 21 in Shanghai (a day over at `now`) and Nov 20 in New York.
+  t.equal(await write([at(a, '2026-11-21T03:00:00Z', free), at(b, '2026-11-21T03:00:00Z', free), at(9_999_999, '2026-11-21T03:00:00Z', free)]), 3);
+  t.same(tenantsReads(), [], 'nothing charged: no tenants read');
+  t.same(await marks(knex), [`${9_999_999}:day:2026-11-21:1`, `${a}:day:2026-11-21:1`, `${b}:day:2026-11-20:1`].sort(), 'late marks in the snapshot\'s zones (a tenant not in it: the default zone)');
+
+  statements.length = 0;
+  t.equal(await write([at(a, '2026-11-21T04:00:00Z', { cost: '1.5000' }), at(b, '2026-11-21T04:00:00Z', free)]), 2);
+  t.equal(tenantsReads().length, 1, 'one read, for the charged tenant');
+  t.match(tenantsReads()[0], new RegExp(`\\[${a}\\]$`), 'of the charged tenant only');
+  const row: { balance: unknown } = await knex('tenants').where({ id: a }).first('balance');
+  t.equal(Number(row.balance), 98.5, 'and its balance charged');
+});
+
 eachDb(t, 'the reports job makes a report again when CDRs of its period arrived after it', async (t, { knex }) => {
   const tenant = await addTenant(knex, { name: '迟到公司' });
   const opts = { reportsDir: reportsDir(t), maxCallS: 14_400, log };
