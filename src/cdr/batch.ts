@@ -26,6 +26,7 @@ import { escape } from 'mysql2';
 import { lateReportPeriods, recordLateMarks } from '../billing/late-cdrs';
 import { chargeNewCdrs, costedCdrs, fitCost, readBatchTenants, type CappedCharge } from '../billing/usage';
 import { dbKind } from '../db/connect';
+import { durableTransaction } from '../db/durable-transaction';
 import { withLockRetry } from '../db/lock-retry';
 import { itemsThatStayCompiled, repeatableChunks } from '../db/sqlite-statements';
 import { parseMoneyCapped } from '../domain/money';
@@ -100,7 +101,8 @@ export async function writeCdrs(knex: Knex, records: readonly CdrRecord[], tenan
 export async function writeCdrBatch(knex: Knex, records: readonly CdrRecord[], tenants?: TenantsOf, now?: () => Date): Promise<WriteResult> {
   const limits = await statementLimits(knex);
   try {
-    return await withLockRetry(() => knex.transaction((trx) => insertAndCharge(trx, records, tenants, limits, now?.())), { attempts: 4, sqliteBusy: true });
+    // On disk when it resolves (the spool then deletes the batch's segment), without a sync on the event loop.
+    return await withLockRetry(() => durableTransaction(knex, (trx) => insertAndCharge(trx, records, tenants, limits, now?.())), { attempts: 4, sqliteBusy: true });
   } catch (err) {
     // max_allowed_packet lowered since it was read: read it again before the retry.
     if ((err as { code?: string } | null)?.code === 'ER_NET_PACKET_TOO_LARGE') packetOf.delete(configOf(knex));

@@ -1,7 +1,8 @@
 /**
- * A CDR batch committed to SQLite is on disk when the commit returns: the spool deletes its
+ * A CDR batch committed to SQLite is on disk when the batch write returns: the spool deletes its
  * segment right after, so a commit that only reached the page cache could be taken back by a
- * power cut with the CDR gone from both places.
+ * power cut with the CDR gone from both places. The sync runs off the event loop
+ * (src/db/durable-transaction.ts): every call waits while the main thread syncs.
  *
  * Assumptions about SQLite (3.4x as better-sqlite3 12 builds it), checked here: in WAL mode a
  * commit syncs the -wal file (fsync or fdatasync) only when `synchronous` is FULL; with NORMAL,
@@ -26,7 +27,7 @@ t.test('the connection runs with synchronous = FULL', async (t) => {
   t.same(await knex.raw('PRAGMA synchronous'), [{ synchronous: 2 }], '2 = FULL, read after statements have run');
 });
 
-t.test('a CDR batch commit syncs the WAL before it returns (strace, which .ci/run installs)', async (t) => {
+t.test('a CDR batch syncs the WAL before it returns, on the thread pool (strace, which .ci/run installs)', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hotline-sync-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const { lines, diagnostics } = traceChild(path.join(__dirname, 'sqlite-commit-child.ts'), dir, ['openat', 'fsync', 'fdatasync']);
@@ -39,6 +40,9 @@ t.test('a CDR batch commit syncs the WAL before it returns (strace, which .ci/ru
   const between = lines.slice(before, after);
   const syncs = between.filter((l) => /\b(fsync|fdatasync)\(\d+<[^>]*calls\.db-wal>/.test(l));
   t.ok(syncs.length >= 1, `the WAL was synced between the markers (${syncs.length} syncs)`);
+  // strace -f starts each line with the thread's id; the main thread's is the process id.
+  const main = fs.readFileSync(path.join(dir, 'pid'), 'utf8').trim();
+  t.same(syncs.filter((l) => l.trim().split(/\s+/)[0] === main), [], 'none of them on the main thread (the event loop): on libuv\'s thread pool');
   // A checkpoint (it syncs the database file) would sync the WAL whatever the setting: there was none.
   t.same(between.filter((l) => /\b(fsync|fdatasync)\(\d+<[^>]*calls\.db>/.test(l)), [], 'no checkpoint between the markers');
 });
