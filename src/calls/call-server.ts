@@ -235,6 +235,7 @@ export class CallServer {
       random: this.deps.random ?? Math.random,
       knex: this.deps.knex,
       callerMemory: this.callerMemory.lookup,
+      callerMemoryInTurn: this.callerMemory.answersInTurn,
       queues: this.queues,
       prompts: this.deps.prompts,
       promptFiles: this.promptFiles,

@@ -63,11 +63,17 @@ export class CallerMemory {
   private readonly maxQueued: number;
   /** Batches sent (one statement each, on SQLite a few) and lookups answered, for tests (batching factor). */
   readonly stats = { batches: 0, lookups: 0, expired: 0, cancelled: 0 };
+  /**
+   * A lookup is answered within the turn of the event loop it is asked in, by the immediate that
+   * sends its batch: better-sqlite3 runs a statement synchronously. MariaDB answers over the network.
+   */
+  readonly answersInTurn: boolean;
 
   constructor(
     private readonly knex: Knex,
     private readonly options: CallerMemoryOptions,
   ) {
+    this.answersInTurn = dbKind(knex) === 'sqlite';
     this.maxBatch = Math.max(1, options.maxBatch ?? DEFAULT_MAX_BATCH);
     // One: a hunt after a greeting asks before it plays (run-action.ts), so waiting for the
     // statement out is heard by nobody, and the bigger batches cut the statements a call from 0.35

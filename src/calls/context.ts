@@ -23,6 +23,8 @@ export interface CallDeps {
   knex: Knex;
   /** Caller memory lookups (caller-memory.ts: batched across calls). */
   callerMemory: CallerMemoryLookup;
+  /** Caller memory answers within the turn of the event loop it is asked in (CallerMemory.answersInTurn). */
+  callerMemoryInTurn: boolean;
   /** Callers waiting in each group's queue on this daemon. */
   queues: QueueBook;
   /** Turns prompt rows (file or TTS) and system prompt names into what the channel plays. */

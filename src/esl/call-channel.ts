@@ -522,6 +522,11 @@ export class EslCallChannel implements CallChannel {
     await this.api(displaceCommand(this.uuid, promptPath('warning prompt', file)));
   }
 
+  /** See CallChannel. */
+  sendAtEndOfTurn(): void {
+    this.conn.flushAtEndOfTurn();
+  }
+
   /** An event-locked application of ours is pending (queued or playing): see CallChannel. */
   get promptLocked(): boolean {
     return this.lockedPending > 0;

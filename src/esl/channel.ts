@@ -145,4 +145,11 @@ export interface CallChannel {
    * else meanwhile, so a uuid_broadcast would wait behind it (src/billing/warning.ts).
    */
   readonly promptLocked: boolean;
+  /**
+   * What is written in this tick leaves at the end of this turn of the event loop, together with
+   * what an immediate queued before adds: the first bridge once a caller-memory lookup that
+   * answers within the turn (SQLite) has answered, in the greeting's write. FreeSWITCH then reads
+   * the two at once and rings the phones as the greeting ends, one round trip sooner.
+   */
+  sendAtEndOfTurn(): void;
 }

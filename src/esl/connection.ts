@@ -59,6 +59,8 @@ export class EslConnection extends EventEmitter {
   /** Commands of this tick, written together on the next tick. */
   private outgoing: string[] = [];
   private flushScheduled = false;
+  /** This turn's commands leave at its end, not at the end of this tick (flushAtEndOfTurn). */
+  private endOfTurn = false;
 
   /** Outbound mode: FreeSWITCH connected to us with this socket. */
   constructor(
@@ -141,8 +143,33 @@ export class EslConnection extends EventEmitter {
     this.outgoing.push(message);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      process.nextTick(() => this.flush());
+      process.nextTick(() => this.flushOrDefer());
     }
+  }
+
+  /**
+   * The commands queued in this turn of the event loop leave at its end (an immediate, queued
+   * behind the immediates already queued) instead of at the end of this tick: for a command an
+   * earlier immediate is about to add, so both leave in one write and FreeSWITCH reads them
+   * together. It holds for this tick only; if no immediate adds a command, what was queued leaves
+   * a few callbacks later, in the same turn.
+   */
+  flushAtEndOfTurn(): void {
+    this.endOfTurn = true;
+    // Also when nothing is written in this tick: the flag must not outlive it.
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      process.nextTick(() => this.flushOrDefer());
+    }
+  }
+
+  private flushOrDefer(): void {
+    if (!this.endOfTurn) {
+      this.flush();
+      return;
+    }
+    this.endOfTurn = false;
+    setImmediate(() => this.flush());
   }
 
   /** Writes what this tick queued; a socket closed meanwhile drops it (its waiters are failed by the close). */

@@ -148,8 +148,14 @@ export interface ExecutedApp {
 
 export interface CallRecord {
   uuid: string;
-  /** Raw commands as received: first line and headers, plus body, and when (FreeSWITCH ms after the channel was created). */
-  commands: Array<{ line: string; headers: Record<string, string>; body: string; atFs: number }>;
+  /**
+   * Raw commands as received: first line and headers, plus body, when (FreeSWITCH ms after the
+   * channel was created) and in which read of the socket (0, 1, …: commands of one read were
+   * written together, FreeSWITCH takes them in one go).
+   */
+  commands: Array<{ line: string; headers: Record<string, string>; body: string; atFs: number; read: number }>;
+  /** Reads of the socket that carried bytes. */
+  reads: number;
   apps: ExecutedApp[];
   bridges: BridgeAttempt[];
   /** Date.now() when the first bridge command arrived (call setup latency). */
@@ -303,7 +309,7 @@ class FakeCall {
     this.clock = new RealClock(this.scale);
     this.record = {
       uuid: this.uuid, commands: [], apps: [], bridges: [], hangupCause: null, answered: false,
-      variables: {}, closedBy: null, subscribed: new Set(), lingerS: null, sentBytes: 0, receivedBytes: 0, recordings: [], heard: [], bgapi: [],
+      variables: {}, closedBy: null, subscribed: new Set(), lingerS: null, sentBytes: 0, receivedBytes: 0, reads: 0, recordings: [], heard: [], bgapi: [],
       api: [], answeredAtFs: null, hungUpAtFs: null, keys: [], releasedWith: null, connectError: null,
     };
     this.channelVars = this.buildChannel();
@@ -412,8 +418,9 @@ class FakeCall {
 
   private onData(chunk: Buffer): void {
     this.record.receivedBytes += chunk.length;
+    const read = this.record.reads++;
     for (const { line, headers, body } of this.reader.push(chunk)) {
-      this.record.commands.push({ line, headers, body, atFs: this.clock.now() });
+      this.record.commands.push({ line, headers, body, atFs: this.clock.now(), read });
       this.onCommand(line, headers, body);
     }
   }

@@ -201,6 +201,9 @@ export class ScriptedChannel implements CallChannel {
     return reply.startsWith('+OK') ? Promise.resolve() : Promise.reject(new EslCommandError(`api uuid_displace ${this.uuid}`, reply.trim()));
   }
 
+  /** The scripted channel has no writes to gather (EslCallChannel.sendAtEndOfTurn). */
+  sendAtEndOfTurn(): void {}
+
   /** An event-locked application written and not completed (EslCallChannel.promptLocked). */
   get promptLocked(): boolean {
     return this.lockedPending > 0;

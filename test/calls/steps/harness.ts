@@ -90,6 +90,7 @@ export async function stepCall(world: StepWorld, dialed: string, script: Scripte
     random: () => 0,
     knex: world.knex,
     callerMemory: new CallerMemory(world.knex, { timeoutMs: world.settings.admission.queryTimeoutMs }).lookup,
+    callerMemoryInTurn: false,
     queues: new QueueBook(),
     prompts: new PromptResolver(world.settings, { has: () => false }),
     promptFiles,
