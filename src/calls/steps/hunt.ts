@@ -124,12 +124,13 @@ export function askCallerMemory(call: Call): Promise<string | null> {
   return call.callerMemory;
 }
 
-function rememberedPhone(call: Call): Promise<string | null> {
+async function rememberedPhone(call: Call): Promise<string | null> {
   const { callerMemory, callerMemoryInTurn, clock, metrics } = call.deps;
   const query = rememberedPhoneQuery(callerMemory, call.tenant, call.id.caller, call.id.geo.e164, clock());
-  if (!query) return Promise.resolve(null);
+  if (!query) return null;
   // A database that answers within this turn (SQLite): what this tick writes (the greeting) waits
-  // for the first bridge, and FreeSWITCH reads both at once (CallChannel.sendAtEndOfTurn).
+  // for the first bridge, and FreeSWITCH reads both at once (CallChannel.sendAtEndOfTurn). Before
+  // any await: this runs as the lookup is asked, in the greeting's tick.
   if (callerMemoryInTurn) call.channel.sendAtEndOfTurn();
   // Bounded by the lookup itself (caller-memory.ts: CALL_DB_TIMEOUT_MS from the moment it is asked).
   return metrics
