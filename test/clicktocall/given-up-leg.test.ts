@@ -9,7 +9,7 @@
 import t from 'tap';
 import { lateLegVerdict } from '../../src/clicktocall/session';
 import { dbTargets } from '../helpers/db';
-import { callUuidOf, startRig } from './helpers';
+import { callUuidOf, startRigWithHeldLeg } from './helpers';
 
 const AGENT = '13800000001';
 const VISITOR = '13912345678';
@@ -33,14 +33,7 @@ for (const target of dbTargets()) {
   t.test(`${target.name}: a leg answered after its attempt was given up is killed, not served`, async (t) => {
     const db = await target.create();
     t.teardown(() => db.destroy());
-    let release: () => void = () => undefined;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    const rig = await startRig(db.url, {
-      fs: {
-        visitors: { [VISITOR]: { result: 'answer', ringMs: 10, socketAfter: () => held } },
-        callScript: () => ({ legs: { [AGENT]: { result: 'answer', ringMs: 20, talkMs: 300 } } }),
-      },
-    });
+    const { rig, release } = await startRigWithHeldLeg(db.url, VISITOR, AGENT);
     t.teardown(() => rig.stop());
     const { knex } = rig.d;
     const r = await rig.post({ widget: 'demo-click-to-call', number: VISITOR });

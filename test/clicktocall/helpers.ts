@@ -88,3 +88,21 @@ export async function callUuidOf(knex: Knex, requestId: string): Promise<string>
   if (!row) throw new Error(`no request ${requestId}`);
   return row.call_uuid;
 }
+
+/**
+ * A rig whose visitor (`visitor`) answers but whose leg reaches the daemon's socket only once
+ * `release()` is called (a leg late to its socket: given up, or past the watchdog's deadline);
+ * the agent `agent` answers and talks 300 ms.
+ */
+export async function startRigWithHeldLeg(databaseUrl: string, visitor: string, agent: string, settings?: Record<string, unknown>): Promise<{ rig: ClickToCallRig; release: () => void }> {
+  let release: () => void = () => undefined;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const rig = await startRig(databaseUrl, {
+    fs: {
+      visitors: { [visitor]: { result: 'answer', ringMs: 10, socketAfter: () => held } },
+      callScript: () => ({ legs: { [agent]: { result: 'answer', ringMs: 20, talkMs: 300 } } }),
+    },
+    settings,
+  });
+  return { rig, release };
+}

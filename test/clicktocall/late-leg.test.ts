@@ -8,7 +8,7 @@
 import t from 'tap';
 import { dbTargets } from '../helpers/db';
 import { advanceRequest, insertRequest } from '../../src/clicktocall/requests';
-import { callUuidOf, startRig } from './helpers';
+import { callUuidOf, startRig, startRigWithHeldLeg } from './helpers';
 
 const AGENT = '13800000001';
 const VISITOR = '13912345678';
@@ -16,15 +16,7 @@ const VISITOR = '13912345678';
 t.test('a leg served after the watchdog deadline: exactly one CDR, the real one', async (t) => {
   const db = await dbTargets()[0].create();
   t.teardown(() => db.destroy());
-  let release: () => void = () => undefined;
-  const held = new Promise<void>((resolve) => (release = resolve));
-  const rig = await startRig(db.url, {
-    fs: {
-      visitors: { [VISITOR]: { result: 'answer', ringMs: 10, socketAfter: () => held } },
-      callScript: () => ({ legs: { [AGENT]: { result: 'answer', ringMs: 20, talkMs: 300 } } }),
-    },
-    settings: { clickToCall: { ringTimeoutS: 30, connectTimeoutS: 1, maxPerClientMinute: 0, maxPerClientDay: 0 } },
-  });
+  const { rig, release } = await startRigWithHeldLeg(db.url, VISITOR, AGENT, { clickToCall: { ringTimeoutS: 30, connectTimeoutS: 1, maxPerClientMinute: 0, maxPerClientDay: 0 } });
   t.teardown(() => rig.stop());
   const { knex } = rig.d;
   const r = await rig.post({ widget: 'demo-click-to-call', number: VISITOR });
