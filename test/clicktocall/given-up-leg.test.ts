@@ -9,7 +9,7 @@
 import t from 'tap';
 import { lateLegVerdict } from '../../src/clicktocall/session';
 import { dbTargets } from '../helpers/db';
-import { callUuidOf, startRigWithHeldLeg } from './helpers';
+import { clickWithHeldLeg } from './helpers';
 
 const AGENT = '13800000001';
 const VISITOR = '13912345678';
@@ -33,13 +33,7 @@ for (const target of dbTargets()) {
   t.test(`${target.name}: a leg answered after its attempt was given up is killed, not served`, async (t) => {
     const db = await target.create();
     t.teardown(() => db.destroy());
-    const { rig, release } = await startRigWithHeldLeg(db.url, VISITOR, AGENT);
-    t.teardown(() => rig.stop());
-    const { knex } = rig.d;
-    const r = await rig.post({ widget: 'demo-click-to-call', number: VISITOR });
-    t.equal(r.status, 202);
-    const id = String(r.body.id);
-    const uuid = await callUuidOf(knex, id);
+    const { rig, release, knex, id, uuid } = await clickWithHeldLeg(t, db.url, VISITOR, AGENT);
     await rig.follow(id, (s) => s === 'visitor_answered');
 
     // FreeSWITCH's inbound socket goes away; the sweeper, later, gives the attempt up.

@@ -1,6 +1,7 @@
 // A daemon with the click-to-call API on, FreeSWITCH's inbound side (bgapi originate) and its
 // outbound side (the answered visitor leg) played by the stand-ins, and the demo tenant's widget.
 import type { Knex } from 'knex';
+import type { Test } from 'tap';
 import { FakeInboundFreeSwitch, type FakeInboundOptions } from '../peer/fake-inbound-freeswitch';
 import { startTestDaemon, type TestDaemon } from '../helpers/daemon';
 
@@ -92,9 +93,16 @@ export async function callUuidOf(knex: Knex, requestId: string): Promise<string>
 /**
  * A rig whose visitor (`visitor`) answers but whose leg reaches the daemon's socket only once
  * `release()` is called (a leg late to its socket: given up, or past the watchdog's deadline);
- * the agent `agent` answers and talks 300 ms.
+ * the agent `agent` answers and talks 300 ms. The demo widget's click for the visitor is placed
+ * (202 asserted); the rig stops when the test ends.
  */
-export async function startRigWithHeldLeg(databaseUrl: string, visitor: string, agent: string, settings?: Record<string, unknown>): Promise<{ rig: ClickToCallRig; release: () => void }> {
+export async function clickWithHeldLeg(
+  t: Test,
+  databaseUrl: string,
+  visitor: string,
+  agent: string,
+  settings?: Record<string, unknown>,
+): Promise<{ rig: ClickToCallRig; release: () => void; knex: Knex; id: string; uuid: string }> {
   let release: () => void = () => undefined;
   const held = new Promise<void>((resolve) => (release = resolve));
   const rig = await startRig(databaseUrl, {
@@ -104,5 +112,10 @@ export async function startRigWithHeldLeg(databaseUrl: string, visitor: string, 
     },
     settings,
   });
-  return { rig, release };
+  t.teardown(() => rig.stop());
+  const { knex } = rig.d;
+  const r = await rig.post({ widget: 'demo-click-to-call', number: visitor });
+  t.equal(r.status, 202);
+  const id = String(r.body.id);
+  return { rig, release, knex, id, uuid: await callUuidOf(knex, id) };
 }

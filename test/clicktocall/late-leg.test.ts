@@ -8,7 +8,7 @@
 import t from 'tap';
 import { dbTargets } from '../helpers/db';
 import { advanceRequest, insertRequest } from '../../src/clicktocall/requests';
-import { callUuidOf, startRig, startRigWithHeldLeg } from './helpers';
+import { clickWithHeldLeg, startRig } from './helpers';
 
 const AGENT = '13800000001';
 const VISITOR = '13912345678';
@@ -16,13 +16,7 @@ const VISITOR = '13912345678';
 t.test('a leg served after the watchdog deadline: exactly one CDR, the real one', async (t) => {
   const db = await dbTargets()[0].create();
   t.teardown(() => db.destroy());
-  const { rig, release } = await startRigWithHeldLeg(db.url, VISITOR, AGENT, { clickToCall: { ringTimeoutS: 30, connectTimeoutS: 1, maxPerClientMinute: 0, maxPerClientDay: 0 } });
-  t.teardown(() => rig.stop());
-  const { knex } = rig.d;
-  const r = await rig.post({ widget: 'demo-click-to-call', number: VISITOR });
-  t.equal(r.status, 202);
-  const id = String(r.body.id);
-  const uuid = await callUuidOf(knex, id);
+  const { rig, release, knex, id, uuid } = await clickWithHeldLeg(t, db.url, VISITOR, AGENT, { clickToCall: { ringTimeoutS: 30, connectTimeoutS: 1, maxPerClientMinute: 0, maxPerClientDay: 0 } });
 
   // The watchdog's deadline (connectTimeoutS after the answer) passes while the leg is held back:
   // wait until it has judged — it asked FreeSWITCH about the leg, or (the first release) ended
