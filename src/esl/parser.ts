@@ -149,8 +149,9 @@ export class EslFramer {
         continue;
       }
       const name = line.slice(0, sep);
-      // FreeSWITCH writes a name once; should one repeat, the first stands (as event.ts reads it).
-      if (!(name in headers)) headers[name] = this.decode(line.slice(sep + 2));
+      // FreeSWITCH writes a name once; should one repeat, the one LazyHeaders.get finds stands:
+      // the first, or the last for a name searched from the end (searchedFromEnd).
+      if (!(name in headers) || searchedFromEnd(name)) headers[name] = this.decode(line.slice(sep + 2));
     }
     return headers;
   }
@@ -234,6 +235,24 @@ function hexValue(c: number): number {
 
 const CR = 0x0d;
 
+/** The connect reply's trailer, after the whole channel, and an event's own body length, its last header. */
+const TRAILER_NAMES: ReadonlySet<string> = new Set(['Content-Type', 'Content-Length', 'Reply-Text']);
+
+/**
+ * Whether a name is looked for from the end of its header block: the names FreeSWITCH writes
+ * after the channel's fields. An event is its own headers (Event-Name … Event-Sequence), the
+ * channel's (Channel-*, Caller-*, Other-Leg-*), the channel's variables (`variable_*`), then what
+ * the event adds after them: `Application*` on CHANNEL_EXECUTE(_COMPLETE), an inner body's
+ * Content-Length; the connect reply ends with Content-Type and Reply-Text after all of them
+ * (test/fixtures/esl). Searched forward, the CHANNEL_EXECUTE_COMPLETE a call waits for four times
+ * and its CHANNEL_HANGUP_COMPLETE took a scan of nearly the whole block (5-12 KB) a lookup, 60 %
+ * of the bytes a call's lookups scanned (bench/PROFILE.md, release 15). FreeSWITCH writes a name
+ * once; should a peer repeat one, the last of such a name stands, in a full parse as in a lookup.
+ */
+export function searchedFromEnd(name: string): boolean {
+  return name.startsWith('variable_') || name.startsWith('Application') || TRAILER_NAMES.has(name);
+}
+
 /**
  * `<name>: ` as UTF-8 bytes, made once per header name: a Buffer needle saves Buffer.indexOf
  * encoding a string on every lookup. The names are the few dozen the code reads; a peer cannot
@@ -262,18 +281,25 @@ export class LazyHeaders {
   ) {}
 
   /**
-   * The value of the first line `Name: value` (as parseHeaderBlock: FreeSWITCH writes a name
-   * once), URL-decoded. Lines end at LF; a CR before it is dropped. A forward search: the
-   * headers a call reads first (Event-Name, Unique-ID) are near the start of the block.
+   * The value of the line `Name: value`, URL-decoded; FreeSWITCH writes a name once, and should
+   * it repeat, the first line stands, or the last for a name FreeSWITCH writes near the end of
+   * the block (searchedFromEnd), as in parseHeaderBlock. Lines end at LF; a CR before it is
+   * dropped. The headers a call reads most (Event-Name, Unique-ID) are near the start.
    */
   get(name: string): string | undefined {
     if (this.cache.has(name)) return this.cache.get(name);
     const block = this.block;
     const needle = needleOf(name);
-    // The first `Name: ` that starts a line. Searched without the LF in front: with it every line
-    // start is a candidate match, without it few are (a third fewer instructions a lookup).
-    let at = block.indexOf(needle);
-    while (at > 0 && block[at - 1] !== LF) at = block.indexOf(needle, at + 1);
+    // A `Name: ` that starts a line. Searched without the LF in front: with it every line start
+    // is a candidate match, without it few are (a third fewer instructions a lookup).
+    let at: number;
+    if (searchedFromEnd(name)) {
+      at = block.lastIndexOf(needle);
+      while (at > 0 && block[at - 1] !== LF) at = block.lastIndexOf(needle, at - 1);
+    } else {
+      at = block.indexOf(needle);
+      while (at > 0 && block[at - 1] !== LF) at = block.indexOf(needle, at + 1);
+    }
     let value: string | undefined;
     if (at >= 0) {
       const start = at + needle.length;

@@ -3,8 +3,8 @@
  * reads really came, then re-cut at every size from 1 byte up, must give the same messages.
  */
 import t from 'tap';
-import { frameToEvent } from '../../src/esl/event';
-import { DEFAULT_INBOUND_MAX_FRAME_BYTES, DEFAULT_MAX_FRAME_BYTES, EslFramer, lenientDecode, urlDecode } from '../../src/esl/parser';
+import { frameToEvent, type EslEvent } from '../../src/esl/event';
+import { DEFAULT_INBOUND_MAX_FRAME_BYTES, DEFAULT_MAX_FRAME_BYTES, EslFramer, lenientDecode, searchedFromEnd, urlDecode } from '../../src/esl/parser';
 import { EslFrameTooLargeError, EslProtocolError } from '../../src/esl/errors';
 import { captureNames, readCapture, streamOf } from '../peer/fixtures';
 
@@ -225,16 +225,32 @@ t.test('lazy headers: every header of every captured event reads the same as a f
   t.ok(checked > 10_000, `${checked} headers compared`);
 });
 
-t.test('lazy headers: the first of a repeated name stands (as in a full parse), CR before LF is dropped, the first line is found', async (t) => {
+t.test('lazy headers: a repeated name resolves as in a full parse (the first, the last of a name FreeSWITCH writes at the end), CR before LF is dropped, the first line is found', async (t) => {
   const framer = new EslFramer();
-  const body = 'Event-Name: CUSTOM\r\nUnique-ID: a\nX: 1\nUnique-ID: b\nEmpty: \nCaller-Unique-ID: c\n\n';
+  const body = 'Event-Name: CUSTOM\r\nUnique-ID: a\nApplication-UUID: u1\nvariable_x: 1\nX: 1\nUnique-ID: b\nEmpty: \nvariable_x: 2\nCaller-Unique-ID: c\nApplication-UUID: u2\n\n';
   const [frame] = framer.push(Buffer.from(`Content-Length: ${Buffer.byteLength(body)}\nContent-Type: text/event-plain\n\n${body}`));
   const { event } = frameToEvent(frame, framer);
   t.equal(event.name, 'CUSTOM');
   t.equal(event.getHeader('Unique-ID'), 'a');
   t.equal(event.getHeader('Empty'), '');
   t.equal(event.getHeader('Caller-Unique-ID'), 'c');
-  t.same(event.headers, { 'Event-Name': 'CUSTOM', 'Unique-ID': 'a', X: '1', Empty: '', 'Caller-Unique-ID': 'c' });
+  t.equal(event.getHeader('Application-UUID'), 'u2', 'searched from the end: the last stands');
+  t.equal(event.variable('x'), '2');
+  const expected = { 'Event-Name': 'CUSTOM', 'Unique-ID': 'a', 'Application-UUID': 'u2', variable_x: '2', X: '1', Empty: '', 'Caller-Unique-ID': 'c' };
+  t.same(event.headers, expected);
+  t.same(framer.parseHeaderBlock(body), expected, 'a full parse of the block agrees with every lookup');
+  t.ok(searchedFromEnd('variable_anything') && searchedFromEnd('Application-Response') && searchedFromEnd('Content-Type'));
+  t.notOk(searchedFromEnd('Unique-ID') || searchedFromEnd('Event-Name') || searchedFromEnd('Caller-Channel-Answered-Time'));
+});
+
+t.test('lazy headers from the end: a name inside a longer name or a value is not its line, the first line and a miss', async (t) => {
+  const framer = new EslFramer();
+  const block = (text: string): EslEvent => frameToEvent(framer.push(Buffer.from(`Content-Length: ${Buffer.byteLength(text)}\nContent-Type: text/event-plain\n\n${text}`))[0], framer).event;
+  const event = block('Application-UUID: first\nX-Application-UUID: x\nNote: see Application-UUID: z\nY: ... variable_v: no\n\n');
+  t.equal(event.getHeader('Application-UUID'), 'first', 'the line at the very start, behind two that only contain the name');
+  t.equal(event.variable('v'), undefined, 'inside a value only');
+  t.equal(block('X: 1\n\n').getHeader('Application-Response'), undefined);
+  t.equal(block('variable_v: %E4%BD%A0\r\n\n').variable('v'), '你', 'decoded, CR dropped');
 });
 
 t.test('lazy headers: a name found inside a longer name or inside a value is not its line', async (t) => {
