@@ -39,6 +39,26 @@ export interface ConnectionStats {
   unexpectedReplies: number;
 }
 
+/**
+ * A connection's counters. Not an object literal with a `get malformedValues()` over the framer:
+ * each such literal gets an accessor of its own, so V8 gives every one a hidden class (map) of its
+ * own. Maps live outside the young generation and die only in a full collection, and this one
+ * held the getter, its closure's scope and through it the connection, its socket and the whole
+ * call: every call then outlived the young generation's collections, which copied about 1.8 KB
+ * more a call for this alone (bench/PROFILE.md, release 15; test/esl/connection-stats.test.ts).
+ */
+class ConnectionCounters implements ConnectionStats {
+  malformedEvents = 0;
+  listenerErrors = 0;
+  unexpectedReplies = 0;
+
+  constructor(private readonly framer: EslFramer) {}
+
+  get malformedValues(): number {
+    return this.framer.malformedValues;
+  }
+}
+
 export interface ConnectionHandlers {
   /** text/event-plain and text/event-json messages. */
   event(event: EslEvent): void;
@@ -68,16 +88,9 @@ export class EslConnection extends EventEmitter {
     options: { maxFrameBytes?: number } = {},
   ) {
     super();
-    const framer = new EslFramer(options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
-    this.framer = framer;
-    this.stats = {
-      get malformedValues(): number {
-        return framer.malformedValues;
-      },
-      malformedEvents: 0,
-      listenerErrors: 0,
-      unexpectedReplies: 0,
-    };
+    this.framer = new EslFramer(options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
+    // A class, not an object literal with a getter: see ConnectionCounters.
+    this.stats = new ConnectionCounters(this.framer);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
   }
 

@@ -1,0 +1,41 @@
+/**
+ * Run by connection-young-gc.test.ts with --expose-gc: makes connections over stand-in sockets that
+ * each carry a marker of known size, drops them, runs two young-generation collections, and prints
+ * how much the old generation grew. A connection whose objects a scavenge keeps alive (and so
+ * promotes) takes its socket and the marker with it.
+ */
+import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import v8 from 'node:v8';
+import { EslConnection } from '../../src/esl/connection';
+
+const collect = (globalThis as { gc?: (options: { type: 'minor' | 'major' }) => void }).gc;
+if (!collect) throw new Error('run with --expose-gc');
+const gc = collect;
+
+const CONNECTIONS = 200;
+const MARKER_OBJECTS = 4000;
+/** Each marker object ({ i }) takes at least 16 bytes (a header and one field, compressed pointers). */
+const MIN_OBJECT_BYTES = 16;
+
+function oldSpaceUsed(): number {
+  return v8.getHeapSpaceStatistics().find((s) => s.space_name === 'old_space')?.space_used_size ?? 0;
+}
+
+function connectionWithMarker(): void {
+  const socket = new EventEmitter() as EventEmitter & { marker?: unknown };
+  socket.marker = Array.from({ length: MARKER_OBJECTS }, (_, i) => ({ i }));
+  new EslConnection(socket as unknown as Socket);
+}
+
+async function main(): Promise<void> {
+  gc({ type: 'major' });
+  const before = oldSpaceUsed();
+  for (let i = 0; i < CONNECTIONS; i++) connectionWithMarker();
+  await new Promise((r) => setImmediate(r));
+  gc({ type: 'minor' });
+  gc({ type: 'minor' });
+  process.stdout.write(JSON.stringify({ oldGrownBytes: oldSpaceUsed() - before, markerBytesAtLeast: CONNECTIONS * MARKER_OBJECTS * MIN_OBJECT_BYTES }));
+}
+
+void main();
