@@ -40,12 +40,13 @@ export interface ConnectionStats {
 }
 
 /**
- * A connection's counters. Not an object literal with a `get malformedValues()` over the framer:
- * each such literal gets an accessor of its own, so V8 gives every one a hidden class (map) of its
- * own. Maps live outside the young generation and die only in a full collection, and this one
- * held the getter, its closure's scope and through it the connection, its socket and the whole
- * call: every call then outlived the young generation's collections, which copied about 1.8 KB
- * more a call for this alone (bench/PROFILE.md, release 15; test/esl/connection-stats.test.ts).
+ * A connection's counters, a class with its getter on the prototype. They were an object literal
+ * with a `get malformedValues()` over the framer: V8 keeps such a literal in dictionary mode with
+ * a getter of its own, and, measured rather than explained, whatever that getter's scope held
+ * (the constructor's: the framer and the connection, so its socket and the whole call) then
+ * outlived every young-generation collection and was promoted, to be freed only by a mark-compact.
+ * At 200 calls/s that was 1.8 KB more copied a call by every scavenge (bench/PROFILE.md, release
+ * 15; test/esl/connection-young-gc.test.ts).
  */
 class ConnectionCounters implements ConnectionStats {
   malformedEvents = 0;

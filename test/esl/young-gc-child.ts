@@ -15,7 +15,7 @@ const gc = collect;
 
 const CONNECTIONS = 200;
 const MARKER_OBJECTS = 4000;
-/** Each marker object ({ i }) takes at least 16 bytes (a header and one field, compressed pointers). */
+/** Each marker object ({ i }) takes at least 16 bytes: a map, properties, elements and one field, 4 bytes each even with compressed pointers. */
 const MIN_OBJECT_BYTES = 16;
 
 function oldSpaceUsed(): number {
