@@ -11,10 +11,10 @@
  * daemon's process it would only read between the daemon's turns and see two writes of one turn
  * as one read.
  */
-import { execFile } from 'node:child_process';
 import path from 'node:path';
 import t from 'tap';
 import { startTestDaemon, tempSqliteUrl, type TestDaemon } from '../helpers/daemon';
+import { runTsChild } from '../helpers/ts-child';
 
 interface Placed {
   uuid: string;
@@ -22,15 +22,7 @@ interface Placed {
 }
 
 function placeInChild(d: TestDaemon, caller: string): Promise<Placed> {
-  const register = require.resolve('ts-node/register/transpile-only');
-  return new Promise((resolve, reject) => {
-    // tap's processinfo puts its loader into NODE_OPTIONS of every child: a plain environment (as test/helpers/strace.ts).
-    execFile('sh', ['-c', 'unset NODE_OPTIONS; exec "$0" "$@"', process.execPath, '-r', register, path.join(__dirname, 'place-call-child.ts'), String(d.port), caller], {
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
-      cwd: path.join(__dirname, '..', '..'),
-      timeout: 60_000,
-    }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(JSON.parse(stdout) as Placed)));
-  });
+  return runTsChild<Placed>(path.join(__dirname, 'place-call-child.ts'), [String(d.port), caller]);
 }
 
 t.test('SQLite: greeting and first bridge in one read of FreeSWITCH\'s socket, greeting first', async (t) => {
