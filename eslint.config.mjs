@@ -15,6 +15,13 @@ export default tseslint.config(
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/consistent-type-imports': 'error',
       'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'Only src/config reads the environment; pass settings down.' }],
+      // Node 20's V8 keeps an object literal with a getter or setter, and all it holds, alive
+      // through every young-generation collection until a mark-compact (bench/PROFILE.md,
+      // release 15): the ESL connection's counters kept every call alive that way.
+      'no-restricted-syntax': ['error', {
+        selector: "ObjectExpression > Property[kind='get'], ObjectExpression > Property[kind='set']",
+        message: 'No getters or setters in object literals: V8 keeps such an object and what it holds past the young generation (bench/PROFILE.md, release 15). Use a class with the accessor on its prototype.',
+      }],
       eqeqeq: ['error', 'always'],
     },
   },
