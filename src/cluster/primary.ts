@@ -108,11 +108,14 @@ export class ClusterPrimary {
     const worker = cluster.fork();
     s.worker = worker;
     worker.on('message', (raw: unknown) => this.onMessage(s, worker, raw));
+    // Any other failure of the worker's channel: an 'error' event nobody listens to would end the
+    // primary, and every worker with it. 'exit' restarts the worker.
+    worker.on('error', (err: Error) => this.log.warn({ err: err.message, worker: s.slot, pid: worker.process.pid }, 'worker channel error'));
     this.log.info({ worker: s.slot, pid: worker.process.pid }, 'worker started');
   }
 
   private send(worker: Worker, m: ToWorker): void {
-    if (worker.isConnected()) worker.send(m);
+    sendToWorker(worker, m, (err) => this.log.warn({ err: err.message, pid: worker.process.pid, message: m.type }, 'a message to a worker was not delivered (it is exiting)'));
   }
 
   private onMessage(s: Slot, worker: Worker, raw: unknown): void {
@@ -302,4 +305,26 @@ function layOutSpool(root: string, workers: number, log: Logger): void {
   } finally {
     lock.release();
   }
+}
+
+/** What sendToWorker needs of a worker (node:cluster's Worker). */
+export interface WorkerChannel {
+  isConnected(): boolean;
+  send(message: ToWorker, callback: (err: Error | null) => void): boolean;
+}
+
+/**
+ * Sends a message to a worker that may have just died. A worker killed a moment ago (kill -9, the
+ * OOM killer) still counts as connected until the primary has read the end of its channel, and
+ * the write fails (EPIPE). Sent without a callback, Node.js reports that as an 'error' event on
+ * the worker, and with no listener the primary died with the worker: in a plain reproduction
+ * (send to a worker just killed, while it still counts as connected) 3 runs of 6, and once in
+ * test/cluster/cluster.test.ts, whose /healthz asks every worker. With the callback the failure
+ * is only reported; the worker's 'exit' restarts it.
+ */
+export function sendToWorker(worker: WorkerChannel, message: ToWorker, onFailure: (err: Error) => void): void {
+  if (!worker.isConnected()) return;
+  worker.send(message, (err) => {
+    if (err) onFailure(err);
+  });
 }
