@@ -155,10 +155,7 @@ export class EslConnection extends EventEmitter {
       message += '\n';
     }
     this.outgoing.push(message);
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      process.nextTick(() => this.flushOrDefer());
-    }
+    this.scheduleFlush();
   }
 
   /**
@@ -171,10 +168,14 @@ export class EslConnection extends EventEmitter {
   flushAtEndOfTurn(): void {
     this.endOfTurn = true;
     // Also when nothing is written in this tick: the flag must not outlive it.
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      process.nextTick(() => this.flushOrDefer());
-    }
+    this.scheduleFlush();
+  }
+
+  /** Once a tick: at its end, the flush (or its deferral to the end of the turn). */
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    process.nextTick(() => this.flushOrDefer());
   }
 
   private flushOrDefer(): void {
