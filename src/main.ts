@@ -38,7 +38,7 @@ async function main(): Promise<void> {
   }
   const missing = missingNodeFlags(process.execArgv, intendedNodeFlags());
   if (missing.length > 0) {
-    log.warn({ missing }, 'node was started without the flags npm start passes (package.json config.nodeFlags): expect a full garbage collection every second or so under load; put them on node\'s command line (README "Node.js flags")');
+    log.warn({ missing }, 'node was started without the flags npm start passes (package.json config.nodeFlags): expect a full garbage collection every second or so under load, and longer young-generation pauses after a burst of calls; put them on node\'s command line (README "Node.js flags")');
   }
   let stop: () => Promise<number>;
   if (settings.cluster.workers > 1) {

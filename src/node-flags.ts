@@ -1,7 +1,9 @@
 /**
  * The Node.js flags the daemon is meant to run with: package.json `config.nodeFlags`, which
  * `npm start` passes to node (README "Node.js flags": today `--initial-old-space-size`, without
- * which V8 runs a full collection after nearly every scavenge). The benchmark and the tests start
+ * which V8 runs a full collection after nearly every scavenge, and `--no-allocation-site-pretenuring`,
+ * without which a burst of calls leaves every later call's objects kept by the young generation's
+ * collections until a full one). The benchmark and the tests start
  * the daemon with them; the daemon warns at start-up when it runs without them.
  */
 import fs from 'node:fs';
