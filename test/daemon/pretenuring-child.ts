@@ -11,10 +11,9 @@
  * pointers into the young one are), so what it holds outlives two scavenges and is promoted, to
  * be freed only by the next mark-compact.
  */
-import v8 from 'node:v8';
+import { exposedGc, oldSpaceUsed } from '../helpers/heap';
 
-const collect = (globalThis as { gc?: () => void }).gc;
-if (!collect) throw new Error('run with --expose-gc');
+const collect = exposedGc();
 
 const CALLS = 2000;
 const CALL_DATA_ELEMENTS = 1024;
@@ -24,10 +23,6 @@ interface CallRecord { data: number[] | null; i: number; inner: { a: number; b: 
 /** One allocation site: the call's record, and a nested literal so that V8 tracks the site. */
 function callRecord(data: number[] | null, i: number): CallRecord {
   return { data, i, inner: { a: 1, b: 2 } };
-}
-
-function oldSpaceUsed(): number {
-  return v8.getHeapSpaceStatistics().find((s) => s.space_name === 'old_space')?.space_used_size ?? 0;
 }
 
 // The burst: up to 50,000 records alive at once, across the scavenges their allocation causes.

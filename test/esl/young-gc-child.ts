@@ -6,21 +6,15 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
-import v8 from 'node:v8';
 import { EslConnection } from '../../src/esl/connection';
+import { exposedGc, oldSpaceUsed } from '../helpers/heap';
 
-const collect = (globalThis as { gc?: (options: { type: 'minor' | 'major' }) => void }).gc;
-if (!collect) throw new Error('run with --expose-gc');
-const gc = collect;
+const gc = exposedGc();
 
 const CONNECTIONS = 200;
 const MARKER_OBJECTS = 4000;
 /** Each marker object ({ i }) takes at least 16 bytes: a map, properties, elements and one field, 4 bytes each even with compressed pointers. */
 const MIN_OBJECT_BYTES = 16;
-
-function oldSpaceUsed(): number {
-  return v8.getHeapSpaceStatistics().find((s) => s.space_name === 'old_space')?.space_used_size ?? 0;
-}
 
 function connectionWithMarker(): void {
   const socket = new EventEmitter() as EventEmitter & { marker?: unknown };
