@@ -14,15 +14,18 @@
  *   each, then BENCH_AB_ROUNDS (8) rounds in which each runs BENCH_AB_CALLS (4000) calls with
  *   BENCH_CONCURRENCY (100) in flight, calls that talk BENCH_AB_TALK_MS (0: as busy as the CPU
  *   allows; 100: `npm run bench`'s closed loop with 100 ms talks), the order reversed every other
- *   round. The load generator is this checkout's.
- * - Printed: every round; the medians of calls/s, the daemon's CPU per call and setup p50; B
- *   against A; in how many rounds B used less CPU than A.
+ *   round. With BENCH_AB_RATE (calls/s, e.g. 200) each round offers its calls at that rate
+ *   instead (an open loop, `npm run bench`'s latency row): the setup tail is what it compares.
+ *   The load generator is this checkout's.
+ * - Printed: every round; the medians of calls/s, the daemon's CPU per call, setup p50 and p99;
+ *   B against A; in how many rounds B used less CPU than A.
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type * as thisLib from './lib';
+import type { LoadSpec } from './freeswitch/load';
 import { cpuSeconds, createDatabase, envNumber, Generator, machine, shortCall } from './lib';
 
 /** One daemon's figures in one round. */
@@ -30,14 +33,23 @@ export interface AbRound {
   callsPerSecond: number;
   cpuMsPerCall: number;
   setupP50Ms: number;
+  setupP99Ms: number;
   failed: number;
 }
 
+/** The medians of one build's rounds (or, in AbSummary.ratio, B's over A's). */
+export interface AbMedians {
+  callsPerSecond: number;
+  cpuMsPerCall: number;
+  setupP50Ms: number;
+  setupP99Ms: number;
+}
+
 export interface AbSummary {
-  a: { callsPerSecond: number; cpuMsPerCall: number; setupP50Ms: number };
-  b: { callsPerSecond: number; cpuMsPerCall: number; setupP50Ms: number };
+  a: AbMedians;
+  b: AbMedians;
   /** b / a, of the medians. */
-  ratio: { callsPerSecond: number; cpuMsPerCall: number; setupP50Ms: number };
+  ratio: AbMedians;
   /** Rounds in which B used less CPU per call than A (ties count for neither). */
   bLessCpu: number;
   rounds: number;
@@ -58,13 +70,19 @@ export function summarize(a: readonly AbRound[], b: readonly AbRound[]): AbSumma
     callsPerSecond: median(rounds.map((r) => r.callsPerSecond)),
     cpuMsPerCall: median(rounds.map((r) => r.cpuMsPerCall)),
     setupP50Ms: median(rounds.map((r) => r.setupP50Ms)),
+    setupP99Ms: median(rounds.map((r) => r.setupP99Ms)),
   });
   const ma = med(a);
   const mb = med(b);
   return {
     a: ma,
     b: mb,
-    ratio: { callsPerSecond: mb.callsPerSecond / ma.callsPerSecond, cpuMsPerCall: mb.cpuMsPerCall / ma.cpuMsPerCall, setupP50Ms: mb.setupP50Ms / ma.setupP50Ms },
+    ratio: {
+      callsPerSecond: mb.callsPerSecond / ma.callsPerSecond,
+      cpuMsPerCall: mb.cpuMsPerCall / ma.cpuMsPerCall,
+      setupP50Ms: mb.setupP50Ms / ma.setupP50Ms,
+      setupP99Ms: mb.setupP99Ms / ma.setupP99Ms,
+    },
     bLessCpu: a.filter((r, i) => b[i].cpuMsPerCall < r.cpuMsPerCall).length,
     rounds: a.length,
     failed: { a: a.reduce((n, r) => n + r.failed, 0), b: b.reduce((n, r) => n + r.failed, 0) },
@@ -72,13 +90,15 @@ export function summarize(a: readonly AbRound[], b: readonly AbRound[]): AbSumma
 }
 
 export function formatSummary(s: AbSummary, names: { a: string; b: string }): string {
-  const row = (name: string, m: AbSummary['a']): string => `| ${name} | ${m.callsPerSecond.toFixed(0)} | ${m.cpuMsPerCall.toFixed(3)} ms | ${m.setupP50Ms.toFixed(1)} ms |`;
+  const row = (name: string, m: AbMedians): string =>
+    `| ${name} | ${m.callsPerSecond.toFixed(0)} | ${m.cpuMsPerCall.toFixed(3)} ms | ${m.setupP50Ms.toFixed(1)} ms | ${m.setupP99Ms.toFixed(1)} ms |`;
+  const r = s.ratio;
   return [
-    '| build | calls/s (median) | CPU a call (median) | setup p50 (median) |',
-    '|---|---|---|---|',
+    '| build | calls/s (median) | CPU a call (median) | setup p50 (median) | setup p99 (median) |',
+    '|---|---|---|---|---|',
     row(`A ${names.a}`, s.a),
     row(`B ${names.b}`, s.b),
-    `| B / A | ${s.ratio.callsPerSecond.toFixed(3)}× | ${s.ratio.cpuMsPerCall.toFixed(3)}× | ${s.ratio.setupP50Ms.toFixed(3)}× |`,
+    `| B / A | ${r.callsPerSecond.toFixed(3)}× | ${r.cpuMsPerCall.toFixed(3)}× | ${r.setupP50Ms.toFixed(3)}× | ${r.setupP99Ms.toFixed(3)}× |`,
     '',
     `B used less CPU a call than A in ${s.bLessCpu} of ${s.rounds} rounds; calls failed: A ${s.failed.a}, B ${s.failed.b}.`,
   ].join('\n');
@@ -120,7 +140,10 @@ async function main(): Promise<void> {
   const concurrency = envNumber('BENCH_CONCURRENCY', 100);
   const kind = process.env.BENCH_AB_DB === 'mariadb' ? 'mariadb' : 'sqlite';
   const plan = { ...shortCall(), talkMs: envNumber('BENCH_AB_TALK_MS', 0) };
-  process.stdout.write(`machine: ${machine()}\nA ${revA}, B ${revB}, ${kind}: ${warmup} warm-up calls each, then ${rounds} rounds of ${calls} calls each at ${concurrency} in flight, talks of ${plan.talkMs} ms\n`);
+  const rate = envNumber('BENCH_AB_RATE', 0);
+  const spec: LoadSpec = rate > 0 ? { mode: 'open', calls, rate } : { mode: 'closed', calls, concurrency };
+  const offered = rate > 0 ? `offered at ${rate} calls/s` : `at ${concurrency} in flight`;
+  process.stdout.write(`machine: ${machine()}\nA ${revA}, B ${revB}, ${kind}: ${warmup} warm-up calls each, then ${rounds} rounds of ${calls} calls each ${offered}, talks of ${plan.talkMs} ms\n`);
   const temp = fs.mkdtempSync(path.join(os.tmpdir(), 'hotline-bench-ab-'));
   const builds: Array<ReturnType<typeof checkout>> = [];
   // Run in order; each daemon and database is put in front as it starts, so daemons stop before
@@ -151,10 +174,18 @@ async function main(): Promise<void> {
       for (const i of r % 2 === 0 ? [0, 1] : [1, 0]) {
         const d = daemons[i];
         const cpu0 = cpuSeconds(d.pid);
-        const res = await gen.run(d.port, plan, { mode: 'closed', calls, concurrency });
-        const round = { callsPerSecond: res.callsPerSecond, cpuMsPerCall: ((cpuSeconds(d.pid) - cpu0) * 1000) / Math.max(1, res.calls), setupP50Ms: res.setupMs.p50, failed: res.failed };
+        const res = await gen.run(d.port, plan, spec);
+        const round: AbRound = {
+          callsPerSecond: res.callsPerSecond,
+          cpuMsPerCall: ((cpuSeconds(d.pid) - cpu0) * 1000) / Math.max(1, res.calls),
+          setupP50Ms: res.setupMs.p50,
+          setupP99Ms: res.setupMs.p99,
+          failed: res.failed,
+        };
         results[i].push(round);
-        process.stdout.write(`round ${r + 1} ${i === 0 ? 'A' : 'B'}: ${round.callsPerSecond.toFixed(0)} calls/s, CPU ${round.cpuMsPerCall.toFixed(3)} ms a call, setup p50 ${round.setupP50Ms.toFixed(1)} ms, failed ${round.failed}\n`);
+        process.stdout.write(
+          `round ${r + 1} ${i === 0 ? 'A' : 'B'}: ${round.callsPerSecond.toFixed(0)} calls/s, CPU ${round.cpuMsPerCall.toFixed(3)} ms a call, setup p50 ${round.setupP50Ms.toFixed(1)} ms, p99 ${round.setupP99Ms.toFixed(1)} ms, failed ${round.failed}\n`,
+        );
       }
     }
     process.stdout.write(`\n${formatSummary(summarize(results[0], results[1]), { a: revA, b: revB })}\n`);
