@@ -3,7 +3,7 @@
  * generator, reading a process's CPU time from /proc, a throw-away MariaDB database, the daemon's
  * /metrics, and the machine's description.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork, type ChildProcess, type ForkOptions } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -173,12 +173,31 @@ export async function createDatabase(prefix: string): Promise<{ url: string; dro
   };
 }
 
+/**
+ * The load generator's Node.js flags, whatever node the bench itself runs under. The generator
+ * outlives every controller of a run, and after its first burst (any closed loop at 100 in
+ * flight) V8's old-generation limit settles near twice what it keeps live (about 11 MB). From
+ * then on it marked the old generation almost without pause: a full collection every ~300 ms at
+ * 200 calls/s, each a pause of a few ms plus ~15 ms of marking steps on its one thread, which
+ * every call in flight waited for. The ceiling's setup p99 at 200 calls/s was 12-14 ms after the
+ * generator had run the daemon's warm-up, 2.2-3.6 ms from a fresh generator. With the limit at
+ * four times what is live it collects every ~6 s and the ceiling's p99 was 3.5-5.4 ms in the
+ * same rounds (bench/PROFILE.md, release 17). Not the daemon's flags: a change to those must not
+ * change the instrument that measures it.
+ */
+export const GENERATOR_NODE_FLAGS: readonly string[] = ['--heap-growing-percent=300'];
+
+/** How the generator is forked: its own flags, never the bench process's (fork's default). */
+export function generatorForkOptions(): ForkOptions {
+  return { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [...GENERATOR_NODE_FLAGS] };
+}
+
 /** The load generator, in a process of its own. */
 export class Generator {
   private readonly child: ChildProcess;
 
   constructor() {
-    this.child = fork(path.join(DIST, 'bench', 'freeswitch', 'main.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.child = fork(path.join(DIST, 'bench', 'freeswitch', 'main.js'), [], generatorForkOptions());
   }
 
   get pid(): number {

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
+import { GENERATOR_NODE_FLAGS, generatorForkOptions } from '../../bench/lib';
 import { intendedNodeFlags } from '../../src/node-flags';
 
 const root = path.resolve(__dirname, '..', '..');
@@ -34,4 +35,16 @@ t.test('as the start script\'s shell splits them, node accepts the flags; the be
 t.test('the README shows the command npm start runs', async (t) => {
   const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
   t.ok(readme.includes(`\`node ${pkg.config.nodeFlags} dist/src/main.js\``), 'README "Node.js flags" names them');
+});
+
+t.test('the load generator is forked with its own flags, which node accepts, whatever node the bench runs under', async (t) => {
+  // The bench's own process runs without them (npm run bench: node dist/bench/run.js), and fork()
+  // would hand the generator the bench's flags: a generator without its own would mark its old
+  // generation every ~300 ms after its first burst and add its pauses to every controller's setup
+  // tail (bench/lib.ts GENERATOR_NODE_FLAGS).
+  t.same(generatorForkOptions().execArgv, [...GENERATOR_NODE_FLAGS]);
+  t.ok(GENERATOR_NODE_FLAGS.length > 0);
+  const out = execFileSync(process.execPath, [...GENERATOR_NODE_FLAGS, '-e', 'process.stdout.write(JSON.stringify(process.execArgv))'], { encoding: 'utf8' });
+  t.same((JSON.parse(out) as string[]).slice(0, GENERATOR_NODE_FLAGS.length), [...GENERATOR_NODE_FLAGS], 'node starts with them');
+  t.notOk(intendedNodeFlags().some((f) => GENERATOR_NODE_FLAGS.includes(f)), "not the daemon's flags: changing those does not change the instrument");
 });
