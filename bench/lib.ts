@@ -175,14 +175,14 @@ export async function createDatabase(prefix: string): Promise<{ url: string; dro
 
 /**
  * The load generator's Node.js flags, whatever node the bench itself runs under. The generator
- * outlives every controller of a run, and after its first burst (any closed loop at 100 in
- * flight) V8's old-generation limit settles near twice what it keeps live (about 11 MB). From
- * then on it marked the old generation almost without pause: a full collection every ~300 ms at
- * 200 calls/s, each a pause of a few ms plus ~15 ms of marking steps on its one thread, which
- * every call in flight waited for. The ceiling's setup p99 at 200 calls/s was 12-14 ms after the
- * generator had run the daemon's warm-up, 2.2-3.6 ms from a fresh generator. With the limit at
- * four times what is live it collects every ~6 s and the ceiling's p99 was 3.5-5.4 ms in the
- * same rounds (bench/PROFILE.md, release 17). Not the daemon's flags: a change to those must not
+ * outlives every controller of a run, and after it had warmed up a daemon (a closed loop at 100
+ * in flight) V8 kept its old-generation limit a few MB above what it keeps live (about 11 MB).
+ * From then on it marked the old generation almost without pause: a full collection every ~300 ms
+ * at 200 calls/s, each a pause of 3-4 ms on average plus 2-9 ms of marking steps on its one
+ * thread, which every call in flight waited for. The ceiling's setup p99 at 200 calls/s was
+ * 11.6-14.6 ms after that, 2.2-3.6 ms from a fresh generator. With the limit at four times what
+ * is live it collects every ~6 s and the ceiling's p99 was 3.5-5.4 ms in 3 of 4 rounds (10.2 in
+ * the fourth; bench/PROFILE.md, release 17). Not the daemon's flags: a change to those must not
  * change the instrument that measures it.
  */
 export const GENERATOR_NODE_FLAGS: readonly string[] = ['--heap-growing-percent=300'];

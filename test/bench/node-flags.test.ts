@@ -40,11 +40,10 @@ t.test('the README shows the command npm start runs', async (t) => {
 t.test('the load generator is forked with its own flags, which node accepts, whatever node the bench runs under', async (t) => {
   // The bench's own process runs without them (npm run bench: node dist/bench/run.js), and fork()
   // would hand the generator the bench's flags: a generator without its own would mark its old
-  // generation every ~300 ms after its first burst and add its pauses to every controller's setup
+  // generation every ~300 ms once it had warmed up a daemon and add its pauses to every controller's setup
   // tail (bench/lib.ts GENERATOR_NODE_FLAGS).
   t.same(generatorForkOptions().execArgv, [...GENERATOR_NODE_FLAGS]);
   t.ok(GENERATOR_NODE_FLAGS.length > 0);
   const out = execFileSync(process.execPath, [...GENERATOR_NODE_FLAGS, '-e', 'process.stdout.write(JSON.stringify(process.execArgv))'], { encoding: 'utf8' });
   t.same((JSON.parse(out) as string[]).slice(0, GENERATOR_NODE_FLAGS.length), [...GENERATOR_NODE_FLAGS], 'node starts with them');
-  t.notOk(intendedNodeFlags().some((f) => GENERATOR_NODE_FLAGS.includes(f)), "not the daemon's flags: changing those does not change the instrument");
 });
