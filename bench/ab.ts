@@ -25,8 +25,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type * as thisLib from './lib';
-import type { LoadSpec } from './freeswitch/load';
-import { cpuSeconds, createDatabase, envNumber, Generator, machine, shortCall } from './lib';
+import { cpuSeconds, createDatabase, envNumber, Generator, machine, measuredLoad, shortCall } from './lib';
 
 /** One daemon's figures in one round. */
 export interface AbRound {
@@ -141,8 +140,7 @@ async function main(): Promise<void> {
   const kind = process.env.BENCH_AB_DB === 'mariadb' ? 'mariadb' : 'sqlite';
   const plan = { ...shortCall(), talkMs: envNumber('BENCH_AB_TALK_MS', 0) };
   const rate = envNumber('BENCH_AB_RATE', 0);
-  const spec: LoadSpec = rate > 0 ? { mode: 'open', calls, rate } : { mode: 'closed', calls, concurrency };
-  const offered = rate > 0 ? `offered at ${rate} calls/s` : `at ${concurrency} in flight`;
+  const { spec, offered } = measuredLoad(calls, rate, concurrency);
   process.stdout.write(`machine: ${machine()}\nA ${revA}, B ${revB}, ${kind}: ${warmup} warm-up calls each, then ${rounds} rounds of ${calls} calls each ${offered}, talks of ${plan.talkMs} ms\n`);
   const temp = fs.mkdtempSync(path.join(os.tmpdir(), 'hotline-bench-ab-'));
   const builds: Array<ReturnType<typeof checkout>> = [];

@@ -230,6 +230,14 @@ export class Generator {
   }
 }
 
+/**
+ * The measured load of a bench: `calls` offered at `rate` calls/s (an open loop, as npm run
+ * bench's), or a closed loop with `concurrency` in flight when `rate` is 0; and how to say which.
+ */
+export function measuredLoad(calls: number, rate: number, concurrency: number): { spec: LoadSpec; offered: string } {
+  return rate > 0 ? { spec: { mode: 'open', calls, rate }, offered: `offered at ${rate} calls/s` } : { spec: { mode: 'closed', calls, concurrency }, offered: `at ${concurrency} in flight` };
+}
+
 /** A short call: the first phone answers at once and talks 0 ms; prompts take no time. */
 export function shortCall(): CallPlan {
   return { ringMs: 0, talkMs: 0, playbackMs: 0, maxLingerMs: 10_000, timeoutMs: 60_000, handshakeTimeoutMs: 25_000 };

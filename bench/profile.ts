@@ -11,7 +11,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { formatTop, rankFrames, type CpuProfile } from './cpu-profile';
-import { cpuSeconds, createDatabase, envNumber, Generator, machine, shortCall, startDaemon } from './lib';
+import { cpuSeconds, createDatabase, envNumber, Generator, machine, measuredLoad, shortCall, startDaemon } from './lib';
 
 const CALLS = envNumber('BENCH_PROFILE_CALLS', 5000);
 const CONCURRENCY = envNumber('BENCH_CONCURRENCY', 100);
@@ -26,6 +26,7 @@ const RATE = envNumber('BENCH_PROFILE_RATE', 0);
 async function main(): Promise<void> {
   process.stdout.write(`machine: ${machine()}\n`);
   const kind = process.env.BENCH_PROFILE_DB === 'sqlite' ? 'sqlite' : 'mariadb';
+  const load = measuredLoad(CALLS, RATE, CONCURRENCY);
   const db = kind === 'mariadb' ? await createDatabase('hotline_bench_prof') : null;
   const gen = new Generator();
   const daemon = await startDaemon(kind, { databaseUrl: db?.url ?? 'sqlite:./bench.db', nodeArgs: ['--cpu-prof', '--cpu-prof-dir=prof', `--cpu-prof-interval=${INTERVAL_US}`] });
@@ -35,14 +36,14 @@ async function main(): Promise<void> {
     await gen.run(daemon.port, plan, { mode: 'closed', calls: 1000, concurrency: CONCURRENCY });
     const cpu0 = cpuSeconds(daemon.pid);
     const from = process.hrtime.bigint();
-    const r = await gen.run(daemon.port, plan, RATE > 0 ? { mode: 'open', calls: CALLS, rate: RATE } : { mode: 'closed', calls: CALLS, concurrency: CONCURRENCY });
+    const r = await gen.run(daemon.port, plan, load.spec);
     window = { fromUs: Number(from / 1000n), toUs: Number(process.hrtime.bigint() / 1000n) };
     const cpu = cpuSeconds(daemon.pid) - cpu0;
     const n = Math.max(1, r.calls);
     const t = r.totals;
     process.stdout.write(
       [
-        `full flow on ${kind}, ${CALLS} calls, ${RATE > 0 ? `offered at ${RATE}/s` : `${CONCURRENCY} in flight`}, talks of ${TALK_MS} ms (under the profiler, so slower than npm run bench):`,
+        `full flow on ${kind}, ${CALLS} calls ${load.offered}, talks of ${TALK_MS} ms (under the profiler, so slower than npm run bench):`,
         `  ${r.callsPerSecond.toFixed(0)} calls/s, setup p50 ${r.setupMs.p50.toFixed(1)} ms p99 ${r.setupMs.p99.toFixed(1)} ms, failed ${r.failed}, daemon CPU ${((cpu * 1000) / n).toFixed(2)} ms/call`,
         `per call on the wire: ${(t.commands / n).toFixed(1)} commands in ${(t.batches / n).toFixed(1)} round trips; FreeSWITCH sends ${(t.events / n).toFixed(1)} events, ${(t.bytesOut / n / 1024).toFixed(1)} KB`,
         `  without the daemon's nixevent it would send ${(t.eventsSubscribed / n).toFixed(1)} events, ${((t.bytesOut - t.eventBytes + t.eventBytesSubscribed) / n / 1024).toFixed(1)} KB; the daemon sends ${(t.bytesIn / n).toFixed(0)} bytes`,
