@@ -22,17 +22,47 @@ export type RateTerms = Pick<Rate, 'perMinute' | 'incrementS' | 'connectFee'>;
 
 /**
  * The rate for a call: the tenant's own rate for that call type, else the default rate
- * (tenant_id NULL) for it, else null (no rate: the call costs nothing).
+ * (tenant_id NULL) for it, else null (no rate: the call costs nothing). Should a list hold two of
+ * one (the snapshot refuses the second), the first stands.
+ *
+ * Asked twice a call (as it is planned and as its CDR is rated), so it must not cost more with
+ * more tenants: a carrier with 10,000 tenants of four rates each has 40,000, and a scan of them was
+ * a scan a call. The rates are indexed once per list (RateIndex), and a frozen list, as the
+ * snapshot's is, keeps its index for as long as the list lives.
  */
 export function chooseRate(rates: readonly Rate[], tenantId: number | null, callType: CallType): Rate | null {
-  let fallback: Rate | null = null;
-  for (const rate of rates) {
-    if (rate.callType !== callType) continue;
-    if (tenantId !== null && rate.tenantId === tenantId) return rate;
-    if (rate.tenantId === null && fallback === null) fallback = rate;
+  let index = rateIndexes.get(rates);
+  if (index === undefined) {
+    index = new RateIndex(rates);
+    // Only a list nobody can change may keep its index.
+    if (Object.isFrozen(rates)) rateIndexes.set(rates, index);
   }
-  return fallback;
+  return index.choose(tenantId, callType);
 }
+
+/** The rates of one list by what picks one: the tenant and call type, and the call type's default. */
+class RateIndex {
+  private readonly own = new Map<number, Map<CallType, Rate>>();
+  private readonly defaults = new Map<CallType, Rate>();
+
+  constructor(rates: readonly Rate[]) {
+    for (const rate of rates) {
+      if (rate.tenantId === null) {
+        if (!this.defaults.has(rate.callType)) this.defaults.set(rate.callType, rate);
+        continue;
+      }
+      let types = this.own.get(rate.tenantId);
+      if (types === undefined) this.own.set(rate.tenantId, (types = new Map<CallType, Rate>()));
+      if (!types.has(rate.callType)) types.set(rate.callType, rate);
+    }
+  }
+
+  choose(tenantId: number | null, callType: CallType): Rate | null {
+    return (tenantId === null ? undefined : this.own.get(tenantId)?.get(callType)) ?? this.defaults.get(callType) ?? null;
+  }
+}
+
+const rateIndexes = new WeakMap<readonly Rate[], RateIndex>();
 
 function checkIncrement(incrementS: number): void {
   if (!Number.isSafeInteger(incrementS) || incrementS <= 0) throw new RangeError(`increment_s must be a whole number of seconds above 0, got ${incrementS}`);

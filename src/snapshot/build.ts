@@ -351,7 +351,8 @@ export const NO_FILTERS: TenantFilters = {
   allow: { numbers: new Set(), prefixes: [], regions: [] },
 };
 
-function buildRates(ledger: Ledger, tenantOwner: TenantOwner, maxCallS: number): Rate[] {
+/** Frozen: chooseRate (rating.ts) keeps its index of a list nobody can change. */
+function buildRates(ledger: Ledger, tenantOwner: TenantOwner, maxCallS: number): readonly Rate[] {
   const out: Rate[] = [];
   const byKey = new Map<string, Rate>();
   const key = (rate: Rate): string => `${rate.tenantId ?? 'default'}/${rate.callType}`;
@@ -367,7 +368,7 @@ function buildRates(ledger: Ledger, tenantOwner: TenantOwner, maxCallS: number):
     byKey.set(key(rate), rate);
     out.push(rate);
   });
-  return out;
+  return Object.freeze(out);
 }
 
 function buildMenus(

@@ -62,18 +62,62 @@ void t.test('billedSeconds', async (t) => {
   for (const [b, inc, want] of table) t.equal(billedSeconds(b, inc), want, `${b} s by ${inc} s → ${want}`);
 });
 
+const rate = (id: number, tenantId: number | null, callType: Rate['callType'], pm = '0.10'): Rate => ({ id, tenantId, callType, perMinute: m(pm), incrementS: 60, connectFee: money(0) });
+const CALL_TYPES: ReadonlyArray<Rate['callType']> = ['local', 'long_distance', 'mobile', 'international'];
+
 void t.test('chooseRate: the tenant\'s rate for the call type, else the default, else none', async (t) => {
-  const rate = (id: number, tenantId: number | null, callType: Rate['callType'], pm: string): Rate => ({ id, tenantId, callType, perMinute: m(pm), incrementS: 60, connectFee: money(0) });
-  const rates = [rate(1, null, 'local', '0.10'), rate(2, null, 'long_distance', '0.20'), rate(3, 7, 'local', '0.05'), rate(4, 8, 'mobile', '0.25')];
-  t.equal(chooseRate(rates, 7, 'local')?.id, 3, 'own rate');
-  t.equal(chooseRate(rates, 7, 'long_distance')?.id, 2, 'default for a type it has no rate for');
-  t.equal(chooseRate(rates, 9, 'local')?.id, 1, 'tenant without rates: default');
-  t.equal(chooseRate(rates, 7, 'mobile'), null, 'another tenant\'s rate is not a default');
-  t.equal(chooseRate(rates, 8, 'mobile')?.id, 4);
-  t.equal(chooseRate(rates, null, 'local')?.id, 1, 'unknown tenant: default');
-  t.equal(chooseRate([], 7, 'international'), null);
-  t.equal(chooseRate([rate(5, 7, 'local', '0.01'), rate(1, null, 'local', '0.10')], 7, 'local')?.id, 5, 'order does not matter');
-  t.equal(chooseRate([rate(1, null, 'local', '0.10'), rate(5, 7, 'local', '0.01')], 7, 'local')?.id, 5);
+  for (const frozen of [false, true]) {
+    const list = (rates: Rate[]): readonly Rate[] => (frozen ? Object.freeze(rates) : rates);
+    const rates = list([rate(1, null, 'local', '0.10'), rate(2, null, 'long_distance', '0.20'), rate(3, 7, 'local', '0.05'), rate(4, 8, 'mobile', '0.25')]);
+    const how = frozen ? 'frozen list' : 'list';
+    t.equal(chooseRate(rates, 7, 'local')?.id, 3, `${how}: own rate`);
+    t.equal(chooseRate(rates, 7, 'long_distance')?.id, 2, `${how}: default for a type it has no rate for`);
+    t.equal(chooseRate(rates, 9, 'local')?.id, 1, `${how}: tenant without rates: default`);
+    t.equal(chooseRate(rates, 7, 'mobile'), null, `${how}: another tenant's rate is not a default`);
+    t.equal(chooseRate(rates, 8, 'mobile')?.id, 4, how);
+    t.equal(chooseRate(rates, null, 'local')?.id, 1, `${how}: unknown tenant: default`);
+    t.equal(chooseRate(list([]), 7, 'international'), null, how);
+    t.equal(chooseRate(list([rate(5, 7, 'local', '0.01'), rate(1, null, 'local', '0.10')]), 7, 'local')?.id, 5, `${how}: order does not matter`);
+    t.equal(chooseRate(list([rate(1, null, 'local', '0.10'), rate(5, 7, 'local', '0.01')]), 7, 'local')?.id, 5, how);
+    t.equal(chooseRate(list([rate(6, 7, 'local'), rate(5, 7, 'local'), rate(2, null, 'local'), rate(1, null, 'local')]), 7, 'local')?.id, 6, `${how}: of two own rates, the first`);
+    t.equal(chooseRate(list([rate(6, 7, 'local'), rate(2, null, 'local'), rate(1, null, 'local')]), 8, 'local')?.id, 2, `${how}: of two defaults, the first`);
+  }
+});
+
+void t.test('chooseRate answers as the rule reads, for any list, frozen or not', async (t) => {
+  // The rule itself, one scan a question: the first own rate of the type, else the first default of it.
+  const byTheRule = (rates: readonly Rate[], tenantId: number | null, callType: Rate['callType']): number | null =>
+    (rates.find((r) => r.callType === callType && tenantId !== null && r.tenantId === tenantId) ?? rates.find((r) => r.callType === callType && r.tenantId === null))?.id ?? null;
+  // mulberry32: the same lists on every run, and every pattern of tenants and types among them.
+  let seed = 7;
+  const next = (n: number): number => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+    return ((x ^ (x >>> 14)) >>> 0) % n;
+  };
+  let asked = 0;
+  for (let list = 0; list < 300; list++) {
+    const rates = Array.from({ length: next(12) }, (_, i) => rate(i + 1, next(4) === 0 ? null : 1 + next(3), CALL_TYPES[next(4)]));
+    for (const frozen of [false, true]) {
+      const given = frozen ? Object.freeze([...rates]) : rates;
+      for (const tenantId of [null, 1, 2, 3, 4]) {
+        for (const callType of CALL_TYPES) {
+          const want = byTheRule(rates, tenantId, callType);
+          if ((chooseRate(given, tenantId, callType)?.id ?? null) !== want) t.fail(`list ${JSON.stringify(rates.map((r) => [r.id, r.tenantId, r.callType]))}, tenant ${tenantId}, ${callType}: want rate ${want}`);
+          asked++;
+        }
+      }
+    }
+  }
+  t.pass(`${asked} questions over 300 lists answered as the rule reads`);
+});
+
+void t.test('chooseRate: a list that can still change is indexed anew on every question', async (t) => {
+  const rates = [rate(1, null, 'local')];
+  t.equal(chooseRate(rates, 7, 'local')?.id, 1, 'the default before');
+  rates.push(rate(2, 7, 'local'));
+  t.equal(chooseRate(rates, 7, 'local')?.id, 2, 'the own rate added since counts');
 });
 
 const mobile: CallerGeo = { e164: '+8613800138000', country: 'CN', province: '广东省', city: '广州市', areaCode: '20', isMobile: true, description: '广东省广州市' };

@@ -176,6 +176,7 @@ t.test('rates are checked against what DECIMAL(14,4) holds for the longest call'
   ]);
   t.equal(s.rejected.length, 2, '41666666.6666/min for 240 min fits (9999999999.9840)');
   t.same(s.rates.map((r) => r.id), [3, 4]);
+  t.ok(Object.isFrozen(s.rates), 'the list is frozen, so chooseRate keeps its index for the snapshot\'s life');
   const shorter = buildSnapshot(raw, 1, WHEN, undefined, { maxCallS: 3600 });
   t.same(shorter.rates.map((r) => r.id), [2, 3, 4], 'with calls of at most an hour, 50000000/min fits');
 
