@@ -26,7 +26,7 @@ import { extensionProblem, keypadText, MAX_KEYS, menuKeyProblem, OPERATOR_KEY } 
 import { Ledger, type Problem } from './ledger';
 import { readAccessNumber, readDestination, readGroup, readPrompt, readRate, readRule, readTenant } from './readers';
 import { RowError, RowReader, type Row } from './rows';
-import { buildWidgets } from './widgets';
+import { buildWidgets, widgetsById } from './widgets';
 import {
   CONFIG_TABLES, FILTER_KINDS, FILTER_LISTS, IVR_ACTIONS,
   type AccessNumber, type ConfigSnapshot, type Destination, type DestinationGroup, type Extension,
@@ -117,7 +117,7 @@ export function buildSnapshot(raw: RawTables, version: number, loadedAt: Date, l
   const { findings, lastGood: inForce } = ledger.result(SNAPSHOT_TABLES);
   return {
     version, loadedAt, tenants, accessNumbers, groups, rulesByTenant, prompts, schedules, holidaysByTenant,
-    commonHolidays, filtersByTenant, rates, menus, extensionsByTenant, widgets, rejected: findings, lastGood: inForce,
+    commonHolidays, filtersByTenant, rates, menus, extensionsByTenant, widgets, widgetsById: widgetsById(widgets), rejected: findings, lastGood: inForce,
     numbersNotInForce: ledger.numbersNotInForce,
   };
 }

@@ -230,6 +230,8 @@ export interface ConfigSnapshot {
   readonly extensionsByTenant: ReadonlyMap<number, ReadonlyMap<string, Extension>>;
   /** Click-to-call widgets by public key (disabled ones included). */
   readonly widgets: ReadonlyMap<string, ClickToCallWidget>;
+  /** The same widgets by id (a visitor leg names its widget's id). */
+  readonly widgetsById: ReadonlyMap<number, ClickToCallWidget>;
   /** One finding per rejected row (see ConfigFinding), in table order then id. */
   readonly rejected: readonly ConfigFinding[];
   /**

@@ -5,7 +5,7 @@
 import t from 'tap';
 import { buildSnapshot } from '../../src/snapshot/build';
 import { formatFinding } from '../../src/snapshot/findings';
-import { normalizeOrigin, parseOrigins } from '../../src/snapshot/widgets';
+import { normalizeOrigin, parseOrigins, widgetById } from '../../src/snapshot/widgets';
 import { accessNumberRow, goodRaw, promptRow, type Row } from '../snapshot/fixtures';
 
 function widgetRow(id: number, extra: Row = {}): Row {
@@ -31,6 +31,16 @@ t.test('a good widget loads, keyed by its public key, with its access number', a
   t.same(off.allowedOrigins, [], 'NULL origins = any');
   t.equal(off.callerIdNumber, '02088880000');
   t.equal(off.maxPerWidgetDay, 100);
+});
+
+t.test('a visitor leg finds its widget by id: the same widget the key finds, disabled ones too, none for an id not in force', async (t) => {
+  const s = build([widgetRow(1), widgetRow(2, { enabled: 0 }), widgetRow(3, { access_number_id: 999 })]);
+  t.equal(widgetById(s, 1), s.widgets.get('acme-key-1'), 'widget 1');
+  t.equal(widgetById(s, 2), s.widgets.get('acme-key-2'), 'widget 2, disabled');
+  t.equal(s.rejected.length, 1, 'widget 3 is refused (not a number of its tenant)');
+  t.equal(widgetById(s, 3), undefined, 'so it is not found by id either');
+  t.equal(widgetById(s, 4), undefined, 'no such widget');
+  t.equal(s.widgetsById.size, s.widgets.size, 'one entry by id for each by key');
 });
 
 t.test('defaults: max_per_visitor_minute 1, max_per_visitor_day 5 when NULL', async (t) => {
