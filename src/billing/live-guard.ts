@@ -99,14 +99,18 @@ export class LiveCallGuard {
     const cappedCount = Number(((await this.deps.knex('capped_tenants').countDistinct('tenant_id as n').first()) as { n: unknown } | undefined)?.n ?? 0);
     this.deps.onCappedCount?.(cappedCount);
 
+    // Grouped in one pass each, here and for the calls elsewhere: with thousands of live calls a
+    // copy of a tenant's list per call, or a scan of every call elsewhere per tenant, would hold
+    // the event loop for longer than a run's every other step.
     const mine = new Map<number, LiveCall[]>();
-    for (const c of calls) if (c.answeredAt !== null && c.rate !== null) mine.set(c.tenantId, [...(mine.get(c.tenantId) ?? []), c]);
+    for (const c of calls) if (c.answeredAt !== null && c.rate !== null) listOf(mine, c.tenantId).push(c);
     for (const tenantId of [...this.planned.keys()]) if (!mine.has(tenantId)) this.clearTimers(tenantId);
     const liveUuids = new Set(calls.map((c) => c.uuid));
     for (const uuid of [...this.warned]) if (!liveUuids.has(uuid)) this.warned.delete(uuid);
     if (mine.size === 0) return { published, warned: 0, cut: 0, scheduled: 0, failed: 0 };
 
-    const elsewhere = (await publishedLiveCalls(this.deps.knex, now)).filter((c) => c.node !== this.deps.node && mine.has(c.tenantId));
+    const elsewhere = new Map<number, PublishedCall[]>();
+    for (const c of await publishedLiveCalls(this.deps.knex, now)) if (c.node !== this.deps.node && mine.has(c.tenantId)) listOf(elsewhere, c.tenantId).push(c);
     let warned = 0;
     let cut = 0;
     let scheduled = 0;
@@ -116,7 +120,7 @@ export class LiveCallGuard {
       // DECIMAL(14,4) holds, on SQLite) or whose calls cannot be reached must not leave the
       // tenants after it unguarded: it is logged, and the run reports the failure at its end.
       try {
-        const r = await this.guardTenant(tenantId, own, elsewhere, now);
+        const r = await this.guardTenant(tenantId, own, elsewhere.get(tenantId) ?? [], now);
         warned += r.warned;
         cut += r.cut;
         scheduled += r.scheduled;
@@ -128,8 +132,8 @@ export class LiveCallGuard {
     return { published, warned, cut, scheduled, failed };
   }
 
-  /** Warns and cuts, now or by timers, the calls here of one tenant whose money runs out. */
-  private async guardTenant(tenantId: number, own: readonly LiveCall[], elsewhere: Awaited<ReturnType<typeof publishedLiveCalls>>, now: Date): Promise<Omit<GuardRunResult, 'published' | 'failed'>> {
+  /** Warns and cuts, now or by timers, the calls here of one tenant whose money runs out (`elsewhere`: its calls on other daemons). */
+  private async guardTenant(tenantId: number, own: readonly LiveCall[], elsewhere: readonly PublishedCall[], now: Date): Promise<Omit<GuardRunResult, 'published' | 'failed'>> {
     const limits = await readSpendLimits(this.deps.knex, tenantId, now, { zone: this.deps.zoneOf?.(tenantId) });
     // The plan of the run before is replaced only now: a run that cannot read the limits (the
     // database away for a moment) keeps the warning and cut already scheduled.
@@ -138,10 +142,10 @@ export class LiveCallGuard {
   }
 
   /** From what the tenant may still spend (`budget`, null: no limit): warn and cut now, or schedule it. */
-  private async planTenant(tenantId: number, own: readonly LiveCall[], elsewhere: Awaited<ReturnType<typeof publishedLiveCalls>>, budget: Money | null, now: Date): Promise<Omit<GuardRunResult, 'published' | 'failed'>> {
+  private async planTenant(tenantId: number, own: readonly LiveCall[], elsewhere: readonly PublishedCall[], budget: Money | null, now: Date): Promise<Omit<GuardRunResult, 'published' | 'failed'>> {
     const none = { warned: 0, cut: 0, scheduled: 0 };
     if (budget === null) return none;
-    const all = [...own, ...elsewhere.filter((c) => c.tenantId === tenantId)];
+    const all = [...own, ...elsewhere];
     const t = secondsUntilOverBudget(all, budget, now, HORIZON_S, CUT_GUARD_S);
     if (t === null) return none;
     const log = this.deps.log.child({ tenant_id: tenantId });
@@ -163,7 +167,7 @@ export class LiveCallGuard {
    * A scheduled cut is due: the money is read again; not more than `planned` (what the plan was
    * made from), or not readable: cut. More: the tenant's calls still here are planned again from it.
    */
-  private async cutIfDue(tenantId: number, own: readonly LiveCall[], elsewhere: Awaited<ReturnType<typeof publishedLiveCalls>>, planned: Money): Promise<unknown> {
+  private async cutIfDue(tenantId: number, own: readonly LiveCall[], elsewhere: readonly PublishedCall[], planned: Money): Promise<unknown> {
     const log = this.deps.log.child({ tenant_id: tenantId });
     const verdict = await dueCut({
       reread: async () => {
@@ -271,6 +275,16 @@ export class LiveCallGuard {
     });
     return rows.length;
   }
+}
+
+/** A live call another daemon (or this one) published in live_calls. */
+type PublishedCall = Awaited<ReturnType<typeof publishedLiveCalls>>[number];
+
+/** The list of `key` in `lists`, made empty when it has none yet. */
+function listOf<T>(lists: Map<number, T[]>, key: number): T[] {
+  let list = lists.get(key);
+  if (list === undefined) lists.set(key, (list = []));
+  return list;
 }
 
 function moneyText(m: Money): string {

@@ -94,6 +94,25 @@ eachDb(t, 'a spend cap and another daemon\'s calls share the money', async (t, {
   t.same(rows, [{ call_uuid: 'mine-1', node: 'node-a' }, { call_uuid: 'other-1', node: 'node-b' }], 'published next to the other daemon\'s');
 });
 
+eachDb(t, 'another daemon\'s calls count for their own tenant only, with several tenants here and there', async (t, { knex }) => {
+  const rich = await addTenant(knex, { balance: '100', max_spend_day: '1.0000' });
+  const poor = await addTenant(knex, { balance: '100', max_spend_day: '1.0000' });
+  await setUsage(knex, rich, 'day', '2026-11-21', 3, '0.5000');
+  await setUsage(knex, poor, 'day', '2026-11-21', 3, '0.5000');
+  const elsewhere = (uuid: string, tenantId: number, answeredSecondsAgo: number) => ({
+    call_uuid: uuid, node: 'node-b', tenant_id: tenantId, started_at: toDbTimestamp(new Date(NOW - answeredSecondsAgo * 1000 - 10_000)),
+    answered_at: toDbTimestamp(new Date(NOW - answeredSecondsAgo * 1000)), admitted: 1, per_minute: '0.1500', increment_s: 60, connect_fee: '0', seen_at: toDbTimestamp(new Date(NOW)),
+  });
+  // Elsewhere the poor tenant's call has cost 0.45 (150 s); the rich one's nothing there. Here each
+  // has one call of 10 s (0.15): 0.50 + 0.45 + 0.15 = 1.10 > 1.00 for the poor tenant only. Were the
+  // poor tenant's call counted for the rich one too, both would be cut.
+  await knex('live_calls').insert([elsewhere('other-poor', poor, 150)]);
+  const { fs, guard } = await setup(t, knex, [call('mine-rich', rich, 10), call('mine-poor', poor, 10)]);
+  const r = await guard.check();
+  t.equal(r.cut, 1, 'one call cut');
+  t.same(fs.kills, [{ uuid: 'mine-poor', cause: 'OUTGOING_CALL_BARRED' }], 'the poor tenant\'s call here, not the rich one\'s');
+});
+
 eachDb(t, 'publishing replaces this daemon\'s rows; a call gone from FreeSWITCH; no password', async (t, { knex }) => {
   const tenant = await addTenant(knex, { balance: '0.0100' });
   const { fs, guard, live } = await setup(t, knex, [call('a', tenant, null), call('b', tenant, null)], { password: false });
