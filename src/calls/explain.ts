@@ -9,6 +9,7 @@
 import type { Knex } from 'knex';
 import { callerNumber } from '../domain/caller-number';
 import { formatMoney } from '../domain/money';
+import { tenantExtension } from '../snapshot/build';
 import { explainFindings } from '../snapshot/findings';
 import type { ConfigSnapshot, Tenant } from '../snapshot/types';
 import type { IdentifiedCall } from './call';
@@ -199,7 +200,7 @@ async function explainAction(
       return;
     }
     case 'extension': {
-      const e = [...(snapshot.extensionsByTenant.get(tenant.id)?.values() ?? [])].find((x) => x.id === action.extensionId);
+      const e = tenantExtension(snapshot.extensionsById, tenant.id, action.extensionId);
       say(`${indent}${e ? `extension ${e.ext}: ${e.phones.join(' → ') || 'no phones'}${e.voicemailEnabled ? ', then its voicemail' : ''}` : 'no such extension → service_unavailable.wav'}`);
       return;
     }

@@ -102,12 +102,13 @@ export function buildSnapshot(raw: RawTables, version: number, loadedAt: Date, l
   const filtersByTenant = buildFilters(ledger, tenantOwner);
   const rates = buildRates(ledger, tenantOwner, maxCallS);
   const extensionsByTenant = buildExtensions(ledger, tenantOwner);
-  const menus = buildMenus(ledger, tenantOwner, { prompts, groups, extensionsByTenant });
+  const extensionsById = new Map([...extensionsByTenant.values()].flatMap((byExt) => [...byExt.values()].map((e) => [e.id, e] as const)));
+  const menus = buildMenus(ledger, tenantOwner, { prompts, groups, extensionsById });
   const widgets = buildWidgets(ledger, { tenantOwner, accessNumbers, prompts });
 
   const rulesByTenant = new Map<number, RoutingRule[]>();
   const accessNumberTenant = new Map([...accessNumbers.values()].map((a) => [a.id, a.tenantId]));
-  ledger.table('routing_rules', readRule, (rule) => ruleProblem(ledger, rule, { tenantOwner, groups, prompts, accessNumberTenant, schedules, menus, extensionsByTenant }), (rule) => {
+  ledger.table('routing_rules', readRule, (rule) => ruleProblem(ledger, rule, { tenantOwner, groups, prompts, accessNumberTenant, schedules, menus, extensionsById }), (rule) => {
     const list = rulesByTenant.get(rule.tenantId) ?? [];
     list.push(rule);
     rulesByTenant.set(rule.tenantId, list);
@@ -117,7 +118,7 @@ export function buildSnapshot(raw: RawTables, version: number, loadedAt: Date, l
   const { findings, lastGood: inForce } = ledger.result(SNAPSHOT_TABLES);
   return {
     version, loadedAt, tenants, accessNumbers, groups, rulesByTenant, prompts, schedules, holidaysByTenant,
-    commonHolidays, filtersByTenant, rates, menus, extensionsByTenant, widgets, widgetsById: widgetsById(widgets), rejected: findings, lastGood: inForce,
+    commonHolidays, filtersByTenant, rates, menus, extensionsByTenant, extensionsById, widgets, widgetsById: widgetsById(widgets), rejected: findings, lastGood: inForce,
     numbersNotInForce: ledger.numbersNotInForce,
   };
 }
@@ -377,7 +378,7 @@ function buildMenus(
   ctx: {
     prompts: ReadonlyMap<number, Prompt>;
     groups: ReadonlyMap<number, DestinationGroup>;
-    extensionsByTenant: ReadonlyMap<number, ReadonlyMap<string, Extension>>;
+    extensionsById: ReadonlyMap<number, Extension>;
   },
 ): Map<number, IvrMenu> {
   const { prompts } = ctx;
@@ -431,7 +432,7 @@ interface TargetContext {
   prompts: ReadonlyMap<number, Prompt>;
   groups: ReadonlyMap<number, DestinationGroup>;
   menus: ReadonlyMap<number, Omit<IvrMenu, 'options'>>;
-  extensionsByTenant: ReadonlyMap<number, ReadonlyMap<string, Extension>>;
+  extensionsById: ReadonlyMap<number, Extension>;
 }
 
 /**
@@ -488,7 +489,16 @@ function targetProblem(
 }
 
 function isExtensionOf(ctx: TargetContext, tenantId: number, extensionId: number): boolean {
-  return [...(ctx.extensionsByTenant.get(tenantId)?.values() ?? [])].some((e) => e.id === extensionId);
+  return tenantExtension(ctx.extensionsById, tenantId, extensionId) !== undefined;
+}
+
+/**
+ * The extension with this id when it is the tenant's and in force: what a rule or IVR option
+ * naming it rings (steps/switchboard.ts), explains (explain.ts) and is checked against here.
+ */
+export function tenantExtension(extensionsById: ReadonlyMap<number, Extension>, tenantId: number, extensionId: number): Extension | undefined {
+  const extension = extensionsById.get(extensionId);
+  return extension?.tenantId === tenantId ? extension : undefined;
 }
 
 /** An extension number as a switchboard caller keys it (keypad.ts), or a RowError. */
@@ -552,7 +562,7 @@ function ruleProblem(
     accessNumberTenant: ReadonlyMap<number, number>;
     schedules: ReadonlyMap<number, TenantSchedule>;
     menus: ReadonlyMap<number, IvrMenu>;
-    extensionsByTenant: ReadonlyMap<number, ReadonlyMap<string, Extension>>;
+    extensionsById: ReadonlyMap<number, Extension>;
   },
 ): Problem | null {
   const owner = ctx.tenantOwner(rule.tenantId);

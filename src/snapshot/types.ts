@@ -228,6 +228,8 @@ export interface ConfigSnapshot {
   readonly menus: ReadonlyMap<number, IvrMenu>;
   /** Per tenant, keyed by the extension's short number. */
   readonly extensionsByTenant: ReadonlyMap<number, ReadonlyMap<string, Extension>>;
+  /** The same extensions by id (rules and IVR options name them by id): snapshot/build.ts tenantExtension. */
+  readonly extensionsById: ReadonlyMap<number, Extension>;
   /** Click-to-call widgets by public key (disabled ones included). */
   readonly widgets: ReadonlyMap<string, ClickToCallWidget>;
   /** The same widgets by id (a visitor leg names its widget's id). */

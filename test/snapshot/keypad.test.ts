@@ -3,7 +3,7 @@
 // same patterns (src/domain/keypad.ts), checked here against what the build accepts.
 import t from 'tap';
 import { extensionProblem, menuKeyProblem, menuKeysPattern, EXTENSION_PATTERN, switchboardChoice } from '../../src/domain/keypad';
-import { buildSnapshot } from '../../src/snapshot/build';
+import { buildSnapshot, tenantExtension } from '../../src/snapshot/build';
 import { goodRaw } from './fixtures';
 
 const WHEN = new Date('2026-11-21T08:00:00.000Z');
@@ -90,4 +90,20 @@ t.test('extensions: a bad or repeated ext is a finding, the other extensions wor
   ]);
   t.match(s.rejected.find((f) => f.table === 'extensions' && f.id === 1), { reason: /operator key/ });
   t.match(s.rejected.find((f) => f.table === 'extensions' && f.id === 4), { reason: /extension 801 already exists for tenant 1 \(extension 2 has it\)/ });
+});
+
+t.test('tenantExtension: an extension by id, only the tenant\'s own and only one in force', async (t) => {
+  const raw = goodRaw();
+  raw.extensions = [
+    { id: 1, tenant_id: 1, ext: '801' },
+    { id: 2, tenant_id: 2, ext: '801' },
+    { id: 3, tenant_id: 1, ext: '8*3' },
+  ];
+  const s = buildSnapshot(raw, 1, WHEN);
+  t.equal(tenantExtension(s.extensionsById, 1, 1), s.extensionsByTenant.get(1)!.get('801'), 'tenant 1\'s 801, the same object as by its ext');
+  t.equal(tenantExtension(s.extensionsById, 2, 2)?.tenantId, 2, 'tenant 2\'s 801');
+  t.equal(tenantExtension(s.extensionsById, 1, 2), undefined, 'another tenant\'s extension is not found');
+  t.equal(tenantExtension(s.extensionsById, 1, 3), undefined, 'a skipped extension is not in force');
+  t.equal(tenantExtension(s.extensionsById, 1, 99), undefined, 'no such extension');
+  t.equal(s.extensionsById.size, [...s.extensionsByTenant.values()].reduce((n, m) => n + m.size, 0), 'every extension in force, once');
 });

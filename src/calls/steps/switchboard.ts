@@ -12,6 +12,7 @@ import type { CallAction } from '../plan';
 import { systemPrompt, type PromptRef } from '../prompt-player';
 import { dialBatch, finishHunt, type HuntResult } from './hunt';
 import { EXTENSION_PATTERN, MAX_KEYS, switchboardChoice, TERMINATOR } from '../../domain/keypad';
+import { tenantExtension } from '../../snapshot/build';
 
 export const SWITCHBOARD_TRIES = 3;
 export const EXTENSION_TIMEOUT_MS = 8000;
@@ -52,7 +53,7 @@ export async function switchboard(call: Call): Promise<CallAction | null> {
 
 /** Rings an extension's phones in order; nobody answering: the member's box, if it has one. */
 export async function ringExtension(call: Call, extensionId: number): Promise<CallAction | null> {
-  const extension = [...(call.snapshot.extensionsByTenant.get(call.tenant.id)?.values() ?? [])].find((e) => e.id === extensionId);
+  const extension = tenantExtension(call.snapshot.extensionsById, call.tenant.id, extensionId);
   if (!extension) return { kind: 'unavailable', reason: `extension ${extensionId} is missing` };
   let result: HuntResult = 'no_answer';
   let allBusy = extension.phones.length > 0;
