@@ -66,14 +66,38 @@ export interface BuildOptions {
   readonly maxCallS?: number;
 }
 
+/** Builds the snapshot at once (tools, tests, the cache at start-up). */
 export function buildSnapshot(raw: RawTables, version: number, loadedAt: Date, lastGood: RowsByTable = NO_LAST_GOOD, options: BuildOptions = {}): ConfigSnapshot {
+  const steps = snapshotSteps(raw, version, loadedAt, lastGood, options);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+/**
+ * The same snapshot, built in steps of at most ROWS_PER_STEP rows of a table (ledger.ts), with
+ * the event loop let run between them: a reload while calls are up. The build is synchronous and
+ * took 331-519 ms for 10,000 tenants' configuration (bench/PROFILE.md, release 18), every call's
+ * setup waiting meanwhile; in steps it takes about as long, and no call waits for more than a step.
+ */
+export async function buildSnapshotYielding(raw: RawTables, version: number, loadedAt: Date, lastGood: RowsByTable = NO_LAST_GOOD, options: BuildOptions = {}): Promise<ConfigSnapshot> {
+  const steps = snapshotSteps(raw, version, loadedAt, lastGood, options);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
+
+function* snapshotSteps(raw: RawTables, version: number, loadedAt: Date, lastGood: RowsByTable, options: BuildOptions): Generator<void, ConfigSnapshot, undefined> {
   const ledger = new Ledger(raw as unknown as Record<string, Row[] | undefined>, lastGood);
   const maxCallS = options.maxCallS ?? DEFAULT_MAX_CALL_S;
 
   const tenants = new Map<number, Tenant>();
   // Tenants read from a row whose balance is a cleared cell (linkTenants reports them).
   const blankBalance = new WeakSet<Tenant>();
-  ledger.table('tenants', (r, row) => {
+  yield* ledger.table('tenants', (r, row) => {
     const t = readTenant(r);
     if (isBlankBalance(row)) blankBalance.add(t);
     return t;
@@ -81,7 +105,7 @@ export function buildSnapshot(raw: RawTables, version: number, loadedAt: Date, l
   const tenantOwner = (tenantId: number): Problem | null => ledger.owner('tenant_id', 'tenants', tenantId, tenants.has(tenantId));
 
   const prompts = new Map<number, Prompt>();
-  ledger.table('prompts', readPrompt, (p) => (p.tenantId === null ? null : tenantOwner(p.tenantId)), (p) => prompts.set(p.id, p));
+  yield* ledger.table('prompts', readPrompt, (p) => (p.tenantId === null ? null : tenantOwner(p.tenantId)), (p) => prompts.set(p.id, p));
 
   // Keyed by national number: +86 400-101-2345 and 4001012345 are one number. Which row keeps a
   // number listed twice: the one in force as it stands (ledger.ts), then the lower id.
@@ -92,23 +116,23 @@ export function buildSnapshot(raw: RawTables, version: number, loadedAt: Date, l
     const spelling = first.number === a.number ? '' : ` as ${first.number}`;
     return { kind: 'value', column: 'number', value: a.number, reason: `number ${a.number} is listed twice (access number ${first.id} has it${spelling})` };
   };
-  ledger.table('access_numbers', readAccessNumber, (a) => tenantOwner(a.tenantId) ?? listedTwice(a), (a) => accessNumbers.set(accessNumberKey(a), a));
+  yield* ledger.table('access_numbers', readAccessNumber, (a) => tenantOwner(a.tenantId) ?? listedTwice(a), (a) => accessNumbers.set(accessNumberKey(a), a));
 
-  const groups = buildGroups(ledger, tenantOwner);
-  const schedules = buildSchedules(ledger, tenantOwner);
+  const groups = yield* buildGroups(ledger, tenantOwner);
+  const schedules = yield* buildSchedules(ledger, tenantOwner);
   linkTenants(ledger, tenants, { groups, prompts, schedules, blankBalance });
 
-  const { holidaysByTenant, commonHolidays } = buildHolidays(ledger, tenantOwner);
-  const filtersByTenant = buildFilters(ledger, tenantOwner);
-  const rates = buildRates(ledger, tenantOwner, maxCallS);
-  const extensionsByTenant = buildExtensions(ledger, tenantOwner);
+  const { holidaysByTenant, commonHolidays } = yield* buildHolidays(ledger, tenantOwner);
+  const filtersByTenant = yield* buildFilters(ledger, tenantOwner);
+  const rates = yield* buildRates(ledger, tenantOwner, maxCallS);
+  const extensionsByTenant = yield* buildExtensions(ledger, tenantOwner);
   const extensionsById = new Map([...extensionsByTenant.values()].flatMap((byExt) => [...byExt.values()].map((e) => [e.id, e] as const)));
-  const menus = buildMenus(ledger, tenantOwner, { prompts, groups, extensionsById });
-  const widgets = buildWidgets(ledger, { tenantOwner, accessNumbers, prompts });
+  const menus = yield* buildMenus(ledger, tenantOwner, { prompts, groups, extensionsById });
+  const widgets = yield* buildWidgets(ledger, { tenantOwner, accessNumbers, prompts });
 
   const rulesByTenant = new Map<number, RoutingRule[]>();
   const accessNumberTenant = new Map([...accessNumbers.values()].map((a) => [a.id, a.tenantId]));
-  ledger.table('routing_rules', readRule, (rule) => ruleProblem(ledger, rule, { tenantOwner, groups, prompts, accessNumberTenant, schedules, menus, extensionsById }), (rule) => {
+  yield* ledger.table('routing_rules', readRule, (rule) => ruleProblem(ledger, rule, { tenantOwner, groups, prompts, accessNumberTenant, schedules, menus, extensionsById }), (rule) => {
     const list = rulesByTenant.get(rule.tenantId) ?? [];
     list.push(rule);
     rulesByTenant.set(rule.tenantId, list);
@@ -130,9 +154,9 @@ function accessNumberKey(a: AccessNumber): string {
   return nationalNumber(a.number) ?? a.number;
 }
 
-function buildGroups(ledger: Ledger, tenantOwner: TenantOwner): Map<number, DestinationGroup> {
+function* buildGroups(ledger: Ledger, tenantOwner: TenantOwner): Generator<void, Map<number, DestinationGroup>, undefined> {
   const groups = new Map<number, Omit<DestinationGroup, 'destinations'>>();
-  ledger.table('destination_groups', readGroup, (g) => tenantOwner(g.tenantId), (g) => groups.set(g.id, g));
+  yield* ledger.table('destination_groups', readGroup, (g) => tenantOwner(g.tenantId), (g) => groups.set(g.id, g));
   // A failover link must stay inside the tenant. A group edited to a bad link keeps its last good
   // version; one that never had a good link works without it.
   for (const [id, g] of groups) {
@@ -150,7 +174,7 @@ function buildGroups(ledger: Ledger, tenantOwner: TenantOwner): Map<number, Dest
     }
   }
   const destinations = new Map<number, Destination[]>();
-  ledger.table('destinations', readDestination, (d) => ledger.owner('group_id', 'destination_groups', d.groupId, groups.has(d.groupId)), (d) => {
+  yield* ledger.table('destinations', readDestination, (d) => ledger.owner('group_id', 'destination_groups', d.groupId, groups.has(d.groupId)), (d) => {
     destinations.set(d.groupId, [...(destinations.get(d.groupId) ?? []), d]);
   });
   const out = new Map<number, DestinationGroup>();
@@ -256,16 +280,16 @@ function readLast<T>(read: (r: RowReader) => T | null, row: Row): T | null {
   }
 }
 
-function buildSchedules(ledger: Ledger, tenantOwner: TenantOwner): Map<number, TenantSchedule> {
+function* buildSchedules(ledger: Ledger, tenantOwner: TenantOwner): Generator<void, Map<number, TenantSchedule>, undefined> {
   const schedules = new Map<number, Omit<TenantSchedule, 'slots'>>();
-  ledger.table('schedules', (r) => ({
+  yield* ledger.table('schedules', (r) => ({
     id: r.id,
     tenantId: r.int('tenant_id', { min: 1 }),
     name: r.text('name', { max: 255 }),
     excludeHolidays: r.flag('exclude_holidays', false),
   }), (s) => tenantOwner(s.tenantId), (s) => schedules.set(s.id, s));
   const slots = new Map<number, ScheduleSlot[]>();
-  ledger.table('schedule_slots', (r, row) => {
+  yield* ledger.table('schedule_slots', (r, row) => {
     const scheduleId = r.int('schedule_id', { min: 1 });
     try {
       // Text columns as text, a missing column as NULL: the slot parser trusts its input's types.
@@ -295,10 +319,10 @@ function slotColumn(message: string): string | null {
   return /^(weekdays|start_time|end_time|date_from|date_to)\b/.exec(message)?.[1] ?? null;
 }
 
-function buildHolidays(ledger: Ledger, tenantOwner: TenantOwner) {
+function* buildHolidays(ledger: Ledger, tenantOwner: TenantOwner): Generator<void, { holidaysByTenant: Map<number, ReadonlySet<string>>; commonHolidays: ReadonlySet<string> }, undefined> {
   const common = new Set<string>();
   const own = new Map<number, Set<string>>();
-  ledger.table('holidays', (r) => ({
+  yield* ledger.table('holidays', (r) => ({
     id: r.id,
     tenantId: r.intOrNull('tenant_id', { min: 1, blank: 'error' }),
     day: r.text('day', { pattern: /^\d{4}-\d{2}-\d{2}$/, what: 'a day YYYY-MM-DD' }),
@@ -308,13 +332,13 @@ function buildHolidays(ledger: Ledger, tenantOwner: TenantOwner) {
   });
   const holidaysByTenant = new Map<number, ReadonlySet<string>>();
   for (const [tenantId, days] of own) holidaysByTenant.set(tenantId, new Set([...common, ...days]));
-  return { holidaysByTenant, commonHolidays: common as ReadonlySet<string> };
+  return { holidaysByTenant, commonHolidays: common };
 }
 
-function buildFilters(ledger: Ledger, tenantOwner: TenantOwner): Map<number, TenantFilters> {
+function* buildFilters(ledger: Ledger, tenantOwner: TenantOwner): Generator<void, Map<number, TenantFilters>, undefined> {
   type Mutable = { numbers: Set<string>; prefixes: string[]; regions: string[] };
   const lists = new Map<number, { block: Mutable; allow: Mutable }>();
-  ledger.table('call_filters', (r) => {
+  yield* ledger.table('call_filters', (r) => {
     const kind = r.oneOf('kind', FILTER_KINDS);
     const value = kind === 'region'
       ? r.text('value', { max: 64 })
@@ -353,11 +377,11 @@ export const NO_FILTERS: TenantFilters = {
 };
 
 /** Frozen: chooseRate (rating.ts) keeps its index of a list nobody can change. */
-function buildRates(ledger: Ledger, tenantOwner: TenantOwner, maxCallS: number): readonly Rate[] {
+function* buildRates(ledger: Ledger, tenantOwner: TenantOwner, maxCallS: number): Generator<void, readonly Rate[], undefined> {
   const out: Rate[] = [];
   const byKey = new Map<string, Rate>();
   const key = (rate: Rate): string => `${rate.tenantId ?? 'default'}/${rate.callType}`;
-  ledger.table('rates', (r) => readRate(r, maxCallS), (rate) => {
+  yield* ledger.table('rates', (r) => readRate(r, maxCallS), (rate) => {
     if (rate.tenantId !== null) {
       const owner = tenantOwner(rate.tenantId);
       if (owner) return owner;
@@ -372,7 +396,7 @@ function buildRates(ledger: Ledger, tenantOwner: TenantOwner, maxCallS: number):
   return Object.freeze(out);
 }
 
-function buildMenus(
+function* buildMenus(
   ledger: Ledger,
   tenantOwner: TenantOwner,
   ctx: {
@@ -380,10 +404,10 @@ function buildMenus(
     groups: ReadonlyMap<number, DestinationGroup>;
     extensionsById: ReadonlyMap<number, Extension>;
   },
-): Map<number, IvrMenu> {
+): Generator<void, Map<number, IvrMenu>, undefined> {
   const { prompts } = ctx;
   const menus = new Map<number, Omit<IvrMenu, 'options'>>();
-  ledger.table('ivr_menus', (r) => ({
+  yield* ledger.table('ivr_menus', (r) => ({
     id: r.id,
     tenantId: r.int('tenant_id', { min: 1 }),
     name: r.text('name', { max: 255 }),
@@ -404,7 +428,7 @@ function buildMenus(
   // An option keyed so that no caller can choose it (keypad.ts: the same patterns the IVR step
   // collects with), or keyed like another option of its menu, is refused; the menu's other
   // options stay in force.
-  ledger.table('ivr_options', (r) => {
+  yield* ledger.table('ivr_options', (r) => {
     const digits = keypadText(r.text('digits', { max: 64 }));
     const bad = menuKeyProblem(digits, MAX_KEYS);
     if (bad !== null) throw new RowError(`digits ${JSON.stringify(digits)} ${bad}`, 'digits', r.raw('digits'));
@@ -509,10 +533,10 @@ function readExt(r: RowReader): string {
   return ext;
 }
 
-function buildExtensions(ledger: Ledger, tenantOwner: TenantOwner): Map<number, Map<string, Extension>> {
+function* buildExtensions(ledger: Ledger, tenantOwner: TenantOwner): Generator<void, Map<number, Map<string, Extension>>, undefined> {
   const extensions = new Map<number, Omit<Extension, 'phones'>>();
   const byTenant = new Map<number, Map<string, number>>();
-  ledger.table('extensions', (r) => ({
+  yield* ledger.table('extensions', (r) => ({
     id: r.id,
     tenantId: r.int('tenant_id', { min: 1 }),
     ext: readExt(r),
@@ -535,7 +559,7 @@ function buildExtensions(ledger: Ledger, tenantOwner: TenantOwner): Map<number, 
     }
   }
   const phones = new Map<number, Array<{ position: number; id: number; number: string }>>();
-  ledger.table('extension_phones', (r) => ({
+  yield* ledger.table('extension_phones', (r) => ({
     id: r.id,
     extensionId: r.int('extension_id', { min: 1 }),
     number: r.text('number', { pattern: /^\+?[0-9*#]{1,32}$/, what: 'a dialable number' }),

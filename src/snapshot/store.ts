@@ -17,7 +17,7 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics';
 import { rawRows } from '../db/connect';
-import { buildSnapshot, NO_LAST_GOOD, SNAPSHOT_TABLES, type RawTables } from './build';
+import { buildSnapshot, buildSnapshotYielding, NO_LAST_GOOD, SNAPSHOT_TABLES, type RawTables } from './build';
 import { ConfigCacheError, tablesOf, type CachedConfig, type ConfigCache } from './cache';
 import type { ConfigFinding, ConfigSnapshot, RowsByTable } from './types';
 
@@ -210,7 +210,8 @@ export class ConfigStore {
     const fp = fingerprint ?? (await this.metrics.timeDb('config_fingerprint', () => this.readFingerprint()));
     const raw = await this.metrics.timeDb('config_load', () => readConfigTables(this.knex));
     const lastGood = this.snapshot?.lastGood ?? this.cachedRows ?? NO_LAST_GOOD;
-    const next = buildSnapshot(raw, ++this.version, this.clock(), lastGood, { maxCallS: this.options.maxCallS });
+    // In steps, the event loop let run between them: calls are up while the configuration reloads.
+    const next = await buildSnapshotYielding(raw, ++this.version, this.clock(), lastGood, { maxCallS: this.options.maxCallS });
     const fromCache = this.source === 'cache';
     this.install(next, 'database');
     this.cachedRows = null;

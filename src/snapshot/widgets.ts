@@ -45,14 +45,14 @@ export function widgetsById(widgets: ReadonlyMap<string, ClickToCallWidget>): Ma
   return new Map([...widgets.values()].map((w) => [w.id, w]));
 }
 
-export function buildWidgets(
+export function* buildWidgets(
   ledger: Ledger,
   ctx: {
     tenantOwner: (tenantId: number) => Problem | null;
     accessNumbers: ReadonlyMap<string, AccessNumber>;
     prompts: ReadonlyMap<number, Prompt>;
   },
-): Map<string, ClickToCallWidget> {
+): Generator<void, Map<string, ClickToCallWidget>, undefined> {
   const numbersById = new Map([...ctx.accessNumbers.values()].map((a) => [a.id, a]));
   const out = new Map<string, ClickToCallWidget>();
   const check = (w: ReadWidget): Problem | null => {
@@ -68,7 +68,7 @@ export function buildWidgets(
       // The visitor's phone would show another company's 400 number: calls back reach that company.
       ?? (callerIdOwner ? { kind: 'value', column: 'caller_id_number', value: w.callerIdNumber, reason: `caller_id_number ${w.callerIdNumber} is access number ${callerIdOwner.number} of tenant ${callerIdOwner.tenantId}, not of tenant ${w.tenantId}` } : null);
   };
-  ledger.table('click_to_call_widgets', readWidget, check, ({ junkOrigins, originsText, ...w }) => {
+  yield* ledger.table('click_to_call_widgets', readWidget, check, ({ junkOrigins, originsText, ...w }) => {
     out.set(w.publicKey, { ...w, accessNumber: numbersById.get(w.accessNumberId)!.number });
     if (junkOrigins.length > 0) {
       ledger.linkIgnored('click_to_call_widgets', w.id, 'allowed_origins', originsText,
