@@ -5,11 +5,13 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import type { Knex } from 'knex';
 import t, { type Test } from 'tap';
 import { parseCsv, toCsv, csvCell } from '../../src/billing/csv';
 import { generateReport, percent, runReports } from '../../src/billing/reports';
 import { createLogger } from '../../src/log';
+import { dbTargets } from '../helpers/db';
 import { addCdrs, addTenant, eachDb, type CdrSpec } from './helpers';
 
 const log = createLogger('silent');
@@ -217,4 +219,24 @@ eachDb(t, 'call types: the home area is found across spellings of the access num
   ]);
   const { report } = await generateReport(knex, tenant, 'day', '2026-11-20', { reportsDir: reportsDir(t), now: new Date('2026-11-21T00:00:00Z') });
   t.same(report.callTypes, { local: 2, long_distance: 1, mobile: 0, international: 0 }, 'two Beijing callers local, Shanghai long distance');
+});
+
+void t.test('SQLite: a report whose read another connection\'s commit overtook is run again (SQLITE_BUSY_SNAPSHOT), not lost', async (t) => {
+  const db = await dbTargets().find((d) => d.name === 'sqlite')!.create();
+  t.teardown(() => db.destroy());
+  const { knex } = db;
+  const { tenant } = await history(knex);
+  // Another connection to the file (the CDR writer's thread) commits right after the report's
+  // transaction has read call_reports and before it writes: in WAL mode that write is refused at
+  // once, without busy_timeout's wait. Synchronously, before the transaction goes on.
+  const other = new Database(db.url.slice('sqlite:'.length));
+  t.teardown(() => other.close());
+  let reads = 0;
+  knex.on('query-response', (_response: unknown, query: { sql?: string }) => {
+    if (/from [`"]call_reports[`"]/i.test(query.sql ?? '') && reads++ === 0) other.exec("UPDATE tenants SET name = name || '' WHERE id = " + String(tenant));
+  });
+  const { report } = await generateReport(knex, tenant, 'day', '2026-11-20', { reportsDir: reportsDir(t), now: new Date('2026-11-21T00:00:00Z') });
+  t.equal(reads, 2, 'the first try was refused and the transaction ran again');
+  const stored: Array<{ calls: number }> = await knex('call_reports').where({ tenant_id: tenant, period_kind: 'day' }).select('calls');
+  t.same(stored.map((r) => Number(r.calls)), [report.total.calls], 'stored once, whole');
 });
