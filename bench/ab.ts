@@ -16,6 +16,8 @@
  *   allows; 100: `npm run bench`'s closed loop with 100 ms talks), the order reversed every other
  *   round. With BENCH_AB_RATE (calls/s, e.g. 200) each round offers its calls at that rate
  *   instead (an open loop, `npm run bench`'s latency row): the setup tail is what it compares.
+ *   With BENCH_AB_CAPPED=1 the demo tenant has `npm run bench`'s caps and prepaid balance in both
+ *   databases (the sqlite-capped and mariadb-capped rows): every call is counted by admission.
  *   The load generator is this checkout's.
  * - Printed: every round; the medians of calls/s, the daemon's CPU per call, setup p50 and p99;
  *   B against A; in how many rounds B used less CPU than A.
@@ -25,7 +27,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type * as thisLib from './lib';
-import { cpuSeconds, createDatabase, envNumber, Generator, machine, measuredLoad, shortCall } from './lib';
+import { capDemoTenant, cpuSeconds, createDatabase, envNumber, FAST_RELOAD, Generator, machine, measuredLoad, shortCall } from './lib';
 
 /** One daemon's figures in one round. */
 export interface AbRound {
@@ -140,8 +142,9 @@ async function main(): Promise<void> {
   const kind = process.env.BENCH_AB_DB === 'mariadb' ? 'mariadb' : 'sqlite';
   const plan = { ...shortCall(), talkMs: envNumber('BENCH_AB_TALK_MS', 0) };
   const rate = envNumber('BENCH_AB_RATE', 0);
+  const capped = process.env.BENCH_AB_CAPPED === '1';
   const { spec, offered } = measuredLoad(calls, rate, concurrency);
-  process.stdout.write(`machine: ${machine()}\nA ${revA}, B ${revB}, ${kind}: ${warmup} warm-up calls each, then ${rounds} rounds of ${calls} calls each ${offered}, talks of ${plan.talkMs} ms\n`);
+  process.stdout.write(`machine: ${machine()}\nA ${revA}, B ${revB}, ${kind}${capped ? ', capped prepaid tenant' : ''}: ${warmup} warm-up calls each, then ${rounds} rounds of ${calls} calls each ${offered}, talks of ${plan.talkMs} ms\n`);
   const temp = fs.mkdtempSync(path.join(os.tmpdir(), 'hotline-bench-ab-'));
   const builds: Array<ReturnType<typeof checkout>> = [];
   // Run in order; each daemon and database is put in front as it starts, so daemons stop before
@@ -159,11 +162,12 @@ async function main(): Promise<void> {
       const lib = require(path.join(build.root, 'dist', 'bench', 'lib.js')) as Lib;
       const db = kind === 'mariadb' ? await createDatabase(`hotline_bench_ab${i}`) : null;
       if (db) cleanups.unshift(() => db.drop());
-      const daemon = await lib.startDaemon(i === 0 ? 'A' : 'B', { databaseUrl: db?.url ?? 'sqlite:./bench.db' });
+      const daemon = await lib.startDaemon(i === 0 ? 'A' : 'B', { databaseUrl: db?.url ?? 'sqlite:./bench.db', env: capped ? FAST_RELOAD : {} });
       cleanups.unshift(async () => {
         await daemon.stop();
         fs.rmSync(daemon.dir, { recursive: true, force: true });
       });
+      if (capped) await capDemoTenant(db?.url ?? { filename: path.join(daemon.dir, 'bench.db') });
       daemons.push(daemon);
     }
     for (const d of daemons) await gen.run(d.port, plan, { mode: 'closed', calls: warmup, concurrency });

@@ -9,6 +9,7 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import knexFactory from 'knex';
 import mysql from 'mysql2/promise';
 import { intendedNodeFlags } from '../src/node-flags';
 import type { CallPlan } from './freeswitch/call';
@@ -242,3 +243,24 @@ export function measuredLoad(calls: number, rate: number, concurrency: number): 
 export function shortCall(): CallPlan {
   return { ringMs: 0, talkMs: 0, playbackMs: 0, maxLingerMs: 10_000, timeoutMs: 60_000, handshakeTimeoutMs: 25_000 };
 }
+
+/** The caps and balance of the capped rows: far above what a run uses, so no call is refused. */
+const CAPS = { balance: '99999999.0000', max_calls_day: 100_000_000, max_calls_month: 1_000_000_000, max_spend_day: '99999999.0000', max_spend_month: '99999999.0000' };
+
+/**
+ * Gives the demo tenant CAPS in the daemon's database and waits until the daemon has reloaded its
+ * configuration (CONFIG_POLL_INTERVAL_MS 200 for these rows).
+ */
+export async function capDemoTenant(connection: string | { filename: string }): Promise<void> {
+  const knex = typeof connection === 'string' ? knexFactory({ client: 'mysql2', connection }) : knexFactory({ client: 'better-sqlite3', connection, useNullAsDefault: true });
+  try {
+    const changed = await knex('tenants').update(CAPS);
+    if (changed !== 1) throw new Error(`expected one demo tenant to cap, found ${changed}`);
+  } finally {
+    await knex.destroy();
+  }
+  await new Promise((r) => setTimeout(r, 1000));
+}
+
+/** A daemon that sees a DBA's edit within 200 ms (the capped rows are made after it starts). */
+export const FAST_RELOAD = { CONFIG_POLL_INTERVAL_MS: '200' };

@@ -23,8 +23,7 @@
  * BENCH_JSON (write every number to this file).
  */
 import fs from 'node:fs';
-import knexFactory from 'knex';
-import { cpuSeconds, createDatabase, envNumber, Generator, machine, shortCall, startDaemon, startScript, type Controller } from './lib';
+import { capDemoTenant, cpuSeconds, createDatabase, envNumber, FAST_RELOAD, Generator, machine, shortCall, startDaemon, startScript, type Controller } from './lib';
 import { percentiles, type LoadResult, type LoadSpec } from './freeswitch/load';
 
 const CALLS = envNumber('BENCH_CALLS', 3000);
@@ -55,25 +54,6 @@ interface Row {
   optional?: boolean;
 }
 
-/** The caps and balance of the capped rows: far above what a run uses, so no call is refused. */
-const CAPS = { balance: '99999999.0000', max_calls_day: 100_000_000, max_calls_month: 1_000_000_000, max_spend_day: '99999999.0000', max_spend_month: '99999999.0000' };
-
-/**
- * Gives the demo tenant CAPS in the daemon's database and waits until the daemon has reloaded its
- * configuration (CONFIG_POLL_INTERVAL_MS 200 for these rows).
- */
-async function capDemoTenant(connection: string | { filename: string }): Promise<void> {
-  const knex = typeof connection === 'string' ? knexFactory({ client: 'mysql2', connection }) : knexFactory({ client: 'better-sqlite3', connection, useNullAsDefault: true });
-  try {
-    const changed = await knex('tenants').update(CAPS);
-    if (changed !== 1) throw new Error(`expected one demo tenant to cap, found ${changed}`);
-  } finally {
-    await knex.destroy();
-  }
-  await new Promise((r) => setTimeout(r, 1000));
-}
-
-const FAST_RELOAD = { CONFIG_POLL_INTERVAL_MS: '200' };
 
 /** The daemon on a fresh SQLite file in its folder (removed after); `capped`: with CAPS. */
 async function daemonOnSqlite(capped: boolean): Promise<Controller & { cleanup: () => Promise<void> }> {
