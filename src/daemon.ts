@@ -8,6 +8,7 @@
  */
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
+import { cdrBatchRunner } from './cdr/batch-runner';
 import { CdrSpool } from './cdr/spool';
 import { CdrWriter } from './cdr/writer';
 import { CallServer, type CallServerDeps } from './calls/call-server';
@@ -93,7 +94,8 @@ export class Daemon {
       });
       await store.start();
       undo.push(() => store.stop());
-      const cdrs = new CdrWriter(knex, spool, { ...settings.cdr, tenants: () => store.current.tenants, clock: options.clock }, log, metrics);
+      const runner = cdrBatchRunner(knex, settings.database.url, settings.cdr.writerThread);
+      const cdrs = new CdrWriter(knex, spool, { ...settings.cdr, tenants: () => store.current.tenants, clock: options.clock, runner }, log, metrics);
       await cdrs.start();
       undo.push(() => cdrs.stop());
       // TTS prompts are rendered off the call path, after every configuration load.

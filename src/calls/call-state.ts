@@ -7,6 +7,7 @@
 import type { Knex } from 'knex';
 import { dbKind, fromDbTimestamp, rawChanges, rawInsertId, rawRows, toDbTimestamp } from '../db/connect';
 import { isLockConflict, withLockRetry } from '../db/lock-retry';
+import { writesClear } from '../db/write-gate';
 import { formatMoney, parseMoney, type Money } from '../domain/money';
 import { LIVE_VALUES } from '../billing/live-values';
 import { periodOf } from '../domain/periods';
@@ -240,6 +241,7 @@ async function countCall(knex: Knex, tenant: Tenant, periods: readonly Period[],
   }
   const d = capConditions('u', day, n);
   const m = capConditions('u', month, n);
+  await writesClear(knex);
   const result: unknown = await knex.raw(
     "UPDATE tenant_usage SET calls = calls + ? WHERE tenant_id = ? AND ((period_kind = 'day' AND period_start = ?) OR (period_kind = 'month' AND period_start = ?))" +
       ` AND (SELECT COUNT(*) FROM tenant_usage u WHERE u.tenant_id = ? AND ((u.period_kind = 'day' AND u.period_start = ?${d.sql}) OR (u.period_kind = 'month' AND u.period_start = ?${m.sql}))) = 2`,
@@ -319,12 +321,14 @@ async function countPinFailure(knex: Knex, tenant: Tenant, caller: string, until
     const result: unknown = await withLockRetry(() => knex.raw(update, bindings));
     return rawChanges(result) === 0 ? null : rawInsertId(result);
   }
+  await writesClear(knex);
   const rows = await rawRows<{ failures: number | string }>(knex, `${update} RETURNING failures`, bindings);
   return rows.length === 0 ? null : Number(rows[0].failures);
 }
 
 /** A right PIN forgives earlier failures. */
 export async function clearPinFailures(knex: Knex, tenantId: number, caller: string): Promise<void> {
+  await writesClear(knex);
   await knex('pin_lockouts').where({ tenant_id: tenantId, caller }).andWhere('failures', '>', 0).update({ failures: 0 });
 }
 
@@ -364,6 +368,7 @@ async function advanceRotation(knex: Knex, groupId: number): Promise<number | nu
     if (rawChanges(result) === 0) return null;
     return rawInsertId(result) - 1;
   }
+  await writesClear(knex);
   const rows = await rawRows<{ next_index: number | string }>(knex, 'UPDATE group_rotation SET next_index = next_index + 1 WHERE group_id = ? RETURNING next_index', [groupId]);
   return rows.length === 0 ? null : Number(rows[0].next_index) - 1;
 }

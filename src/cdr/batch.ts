@@ -43,8 +43,11 @@ export interface WriteResult {
   capped: CappedCharge[];
 }
 
+/** What a batch reads of a tenant in force: its zone (charging, lateness) and missed-call address. */
+export type BatchTenantFacts = Pick<Tenant, 'id' | 'timezone' | 'missedCallNotify'>;
+
 /** The tenants in force, for missed-call notifications (the configuration snapshot). */
-export type TenantsOf = () => ReadonlyMap<number, Tenant>;
+export type TenantsOf = () => ReadonlyMap<number, BatchTenantFacts>;
 
 export type CdrDataErrorCode = 'CDR_NOT_AN_OBJECT' | 'CDR_BAD_CALL_UUID' | 'CDR_BAD_COLUMN' | 'CDR_BAD_VALUE' | 'CDR_BAD_COST';
 

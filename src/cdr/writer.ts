@@ -4,14 +4,16 @@
  * the transaction that inserts it, so exactly once). A database that is down leaves the spool
  * growing and is retried; a batch the database refuses as data is halved until the refused record
  * is alone, and only that record is quarantined. A segment is deleted once every line of it is
- * written or quarantined.
+ * written or quarantined. The writer decides all of this on the main thread; a batch's statements
+ * run where its runner puts them (batch-runner.ts: on an SQLite file, a thread of their own).
  */
 import fsp from 'node:fs/promises';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { dbKind } from '../db/connect';
 import type { Metrics } from '../metrics';
-import { checkRecord, describeError, isDataError, requiredColumnNotWritten, writeCdrBatch, type TenantsOf } from './batch';
+import { checkRecord, describeError, isDataError, requiredColumnNotWritten, type TenantsOf } from './batch';
+import { inProcessRunner, type CdrBatchRunner } from './batch-runner';
 import { flushLogAtCommitProblem, readFlushLogAtCommit } from './durability';
 import { fitColumns, type CdrRecord } from './record';
 import { isBlankLine, type CdrSpool } from './spool';
@@ -51,6 +53,7 @@ export class CdrWriter {
   private depth = 0;
   private retryAt = 0;
   private stopped = false;
+  private readonly runner: CdrBatchRunner;
 
   constructor(
     private readonly knex: Knex,
@@ -65,10 +68,14 @@ export class CdrWriter {
       batchesInFlight?: number;
       /** The database's innodb_flush_log_at_trx_commit (tests); by default read from it. */
       readFlushLogAtCommit?: () => Promise<number | null>;
+      /** Where batches are written (batch-runner.ts); by default on this thread, with `knex`. */
+      runner?: CdrBatchRunner;
     },
     private readonly log: Logger,
     private readonly metrics: Metrics,
-  ) {}
+  ) {
+    this.runner = options.runner ?? inProcessRunner(knex);
+  }
 
   async start(): Promise<void> {
     await this.spool.open();
@@ -114,6 +121,7 @@ export class CdrWriter {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     await this.flush();
+    await this.runner.close();
     await this.spool.close();
   }
 
@@ -276,7 +284,7 @@ export class CdrWriter {
    */
   private async insert(records: CdrRecord[]): Promise<void> {
     await this.metrics.timeDb('cdr_insert', async () => {
-      const { fresh, capped } = await writeCdrBatch(this.knex, records, this.options.tenants, this.options.clock);
+      const { fresh, capped } = await this.runner.write(records, this.options.tenants, this.options.clock);
       this.checkDurability();
       if (fresh > 0) this.metrics.cdrsWritten.inc(fresh);
       for (const c of capped) {

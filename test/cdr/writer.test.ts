@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Knex } from 'knex';
 import t, { type Test } from 'tap';
+import { ThreadRunner, type CdrBatchRunner } from '../../src/cdr/batch-runner';
 import { CdrSpool, GROUP_COMMIT_MS, groupCommitWait } from '../../src/cdr/spool';
 import { CdrWriter, isDataError, type TenantsOf } from '../../src/cdr/writer';
 import { createKnex, fromDbTimestamp } from '../../src/db/connect';
@@ -62,15 +63,23 @@ interface Ctx {
   writer: (opts?: { knex?: Knex; metrics?: Metrics; dir?: string }) => { writer: CdrWriter; spool: CdrSpool; metrics: Metrics };
   /** A knex for a database that is not there (MariaDB: a closed port; SQLite: a destroyed pool). */
   deadKnex: () => Promise<Knex>;
+  /** Where a writer over `knex` writes its batches: undefined = on this thread; the SQLite thread variant, a thread of its own. */
+  runner: () => CdrBatchRunner | undefined;
 }
 
+/**
+ * Each test on SQLite and MariaDB, and on SQLite again with the batches written by the writer's
+ * thread (src/cdr/batch-runner.ts), as the daemon writes them on an SQLite file.
+ */
 function eachDb(t: Test, name: string, fn: (t: Test, ctx: Ctx) => Promise<void>): void {
   void t.test(name, async (t) => {
-    for (const target of dbTargets()) await t.test(target.name, async (t) => run(t, target, fn));
+    for (const target of dbTargets()) await t.test(target.name, async (t) => run(t, target, fn, false));
+    const sqlite = dbTargets().find((d) => d.name === 'sqlite')!;
+    await t.test('sqlite, batches on the writer thread', async (t) => run(t, sqlite, fn, true));
   });
 }
 
-async function run(t: Test, target: DbTarget, fn: (t: Test, ctx: Ctx) => Promise<void>): Promise<void> {
+async function run(t: Test, target: DbTarget, fn: (t: Test, ctx: Ctx) => Promise<void>, thread: boolean): Promise<void> {
   const db = await target.create();
   const dir = spoolDir(t);
   const cleanups: Array<() => Promise<void>> = [() => db.destroy()];
@@ -86,7 +95,8 @@ async function run(t: Test, target: DbTarget, fn: (t: Test, ctx: Ctx) => Promise
     writer: (opts = {}) => {
       const metrics = opts.metrics ?? new Metrics();
       const spool = new CdrSpool(opts.dir ?? dir);
-      const writer = new CdrWriter(opts.knex ?? db.knex, spool, OPTIONS, log, metrics);
+      // A writer given another knex (a dead database) writes through it, on this thread.
+      const writer = new CdrWriter(opts.knex ?? db.knex, spool, { ...OPTIONS, runner: opts.knex ? undefined : ctx.runner() }, log, metrics);
       cleanups.push(() => writer.stop());
       return { writer, spool, metrics };
     },
@@ -102,6 +112,7 @@ async function run(t: Test, target: DbTarget, fn: (t: Test, ctx: Ctx) => Promise
       await k.destroy();
       return k;
     },
+    runner: () => (thread ? new ThreadRunner(db.url) : undefined),
   };
   await fn(t, ctx);
 }
@@ -132,7 +143,7 @@ eachDb(t, 'a flush asked for while one is under way writes what came after it be
   t.equal(await new CdrSpool(spool.dir).countRecords(), 0, 'nothing left in the spool');
 });
 
-eachDb(t, 'stop() during a periodic flush that fails still makes its final flush (the retry wait is not for it)', async (t, { knex, dir }) => {
+eachDb(t, 'stop() during a periodic flush that fails still makes its final flush (the retry wait is not for it)', async (t, { knex, dir, runner }) => {
   // The database refuses the periodic flush's transaction (a blip) and is back for stop().
   let transactions = 0;
   const tenants: TenantsOf = () => {
@@ -140,7 +151,7 @@ eachDb(t, 'stop() during a periodic flush that fails still makes its final flush
     return new Map();
   };
   const spool = new CdrSpool(dir);
-  const writer = new CdrWriter(knex, spool, { flushIntervalMs: 60_000, retryIntervalMs: 60_000, tenants }, log, new Metrics());
+  const writer = new CdrWriter(knex, spool, { flushIntervalMs: 60_000, retryIntervalMs: 60_000, tenants, runner: runner() }, log, new Metrics());
   t.teardown(() => writer.stop());
   await spool.open();
   const records = [cdr(1), cdr(2)];
@@ -334,7 +345,7 @@ eachDb(t, 'a NOT NULL column without a default that the daemon does not write ke
   const logged: string[] = [];
   const metrics = new Metrics();
   const spool = new CdrSpool(ctx.dir);
-  const writer = new CdrWriter(ctx.knex, spool, OPTIONS, createLogger('info', { write: (line: string) => void logged.push(line) }), metrics);
+  const writer = new CdrWriter(ctx.knex, spool, { ...OPTIONS, runner: ctx.runner() }, createLogger('info', { write: (line: string) => void logged.push(line) }), metrics);
   t.teardown(() => writer.stop());
   await spool.open();
   await requireColumn(ctx);
@@ -452,7 +463,7 @@ eachDb(t, 'a partial line is quarantined once, also when the database is down at
 eachDb(t, 'the flush timer writes without an explicit flush()', async (t, ctx) => {
   const metrics = new Metrics();
   const spool = new CdrSpool(ctx.dir);
-  const writer = new CdrWriter(ctx.knex, spool, { flushIntervalMs: 20, retryIntervalMs: 50 }, log, metrics);
+  const writer = new CdrWriter(ctx.knex, spool, { flushIntervalMs: 20, retryIntervalMs: 50, runner: ctx.runner() }, log, metrics);
   t.teardown(() => writer.stop());
   // Spooled before start() (the race of record() with the timer's rotate() is its own test below).
   await spool.open();

@@ -1,0 +1,210 @@
+/**
+ * Where a CDR batch's statements run (writeCdrBatch, batch.ts): on the main thread, or, for an
+ * SQLite database file, on a thread of its own with its own connection.
+ *
+ * better-sqlite3 is synchronous: on the main thread a batch's INSERTs and its COMMIT (with the WAL
+ * checkpoint a commit sometimes runs) hold the event loop, and every call that reads its socket
+ * meanwhile waits. At 200 calls/s a batch of ~40 CDRs held it 1.4 ms on average and 6 ms at worst,
+ * SQLite's whole excess of setup p99 over the protocol's ceiling (bench/PROFILE.md, release 18). The
+ * thread takes a batch (its records and what it needs of the tenants in force) as a message and
+ * answers with the batch's result or its error, rebuilt here with its code, so the writer decides
+ * as before (a data error halves the batch, anything else keeps the spool). MariaDB does the work
+ * in its own server: its batches stay on the main thread.
+ *
+ * SQLite has one writer: a call's write on the main thread (admission of a capped tenant, a PIN
+ * failure, a round-robin position) waits, asynchronously, for the batch out (db/write-gate.ts);
+ * any other write of the main thread that meets the thread's transaction waits in busy_timeout,
+ * as between two processes on one database file. Readers (the config, caller memory) never wait (WAL).
+ */
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { Knex } from 'knex';
+import { gateWrites } from '../db/write-gate';
+import { CdrDataError, writeCdrBatch, type BatchTenantFacts, type CdrDataErrorCode, type TenantsOf, type WriteResult } from './batch';
+import type { CdrRecord } from './record';
+
+export interface CdrBatchRunner {
+  /** Writes and charges one batch in its own transaction; rejects with the database's error as writeCdrBatch does. */
+  write(records: readonly CdrRecord[], tenants?: TenantsOf, clock?: () => Date): Promise<WriteResult>;
+  /** Ends what the runner holds (the thread and its connection); writes after it start a new thread. */
+  close(): Promise<void>;
+}
+
+/** Batches written on the calling thread, on the daemon's own connection pool. */
+export function inProcessRunner(knex: Knex): CdrBatchRunner {
+  return {
+    write: (records, tenants, clock) => writeCdrBatch(knex, records, tenants, clock),
+    close: () => Promise.resolve(),
+  };
+}
+
+/** A batch as the thread gets it. `tenants`: null when no snapshot is in force (tools). */
+export interface BatchRequest {
+  readonly id: number;
+  readonly records: readonly CdrRecord[];
+  readonly tenants: ReadonlyArray<readonly [number, BatchTenantFacts]> | null;
+  /** When the batch is written (ms since the epoch): which CDRs are late (late-cdrs.ts). */
+  readonly now: number;
+}
+
+/** An error that crossed the thread: what the writer and the log read of it. */
+export interface ThreadError {
+  readonly name: string;
+  readonly message: string;
+  readonly code?: string;
+  readonly sqlState?: string;
+  readonly errno?: number;
+}
+
+export type BatchReply = { readonly id: number; readonly ok: true; readonly result: WriteResult } | { readonly id: number; readonly ok: false; readonly error: ThreadError };
+
+/** The thread stopped (crashed, or could not start): the batch is not written, and stays in the spool. */
+export class CdrThreadError extends Error {
+  override readonly name = 'CdrThreadError';
+  readonly code = 'CDR_THREAD_STOPPED';
+}
+
+/** An error as it crosses the thread (structured clone keeps neither its code nor its class). */
+export function toThreadError(err: unknown): ThreadError {
+  const e = (err ?? {}) as { name?: unknown; message?: unknown; code?: unknown; sqlState?: unknown; errno?: unknown };
+  return {
+    name: typeof e.name === 'string' ? e.name : 'Error',
+    message: typeof e.message === 'string' ? e.message : String(err),
+    ...(typeof e.code === 'string' ? { code: e.code } : {}),
+    ...(typeof e.sqlState === 'string' ? { sqlState: e.sqlState } : {}),
+    ...(typeof e.errno === 'number' ? { errno: e.errno } : {}),
+  };
+}
+
+/** The error back on this side: a CdrDataError again, or an Error with the database's code. */
+export function fromThreadError(e: ThreadError): Error {
+  if (e.name === 'CdrDataError' && e.code) return new CdrDataError(e.code as CdrDataErrorCode, e.message);
+  const err = new Error(e.message) as Error & { code?: string; sqlState?: string; errno?: number };
+  err.name = e.name;
+  if (e.code !== undefined) err.code = e.code;
+  if (e.sqlState !== undefined) err.sqlState = e.sqlState;
+  if (e.errno !== undefined) err.errno = e.errno;
+  return err;
+}
+
+/** What the thread needs of the tenants in force: the batch's tenants only, three fields each. */
+export function batchTenantFacts(tenants: TenantsOf | undefined, records: readonly CdrRecord[]): BatchRequest['tenants'] {
+  if (!tenants) return null;
+  const inForce = tenants();
+  const out: Array<readonly [number, BatchTenantFacts]> = [];
+  const seen = new Set<number>();
+  for (const r of records) {
+    if (typeof r.tenant_id !== 'number' || seen.has(r.tenant_id)) continue;
+    seen.add(r.tenant_id);
+    const t = inForce.get(r.tenant_id);
+    if (t) out.push([r.tenant_id, { id: t.id, timezone: t.timezone, missedCallNotify: t.missedCallNotify }]);
+  }
+  return out;
+}
+
+/** How long close() lets the thread end its connection before it is stopped. */
+const CLOSE_GRACE_MS = 5000;
+
+/**
+ * Batches written by a thread of their own (src/cdr/batch-thread.ts), started at the first batch
+ * and again after it stopped. The thread keeps the process alive only while a batch is out.
+ */
+export class ThreadRunner implements CdrBatchRunner {
+  private worker: Worker | null = null;
+  private nextId = 1;
+  /** Batches sent and not yet answered, with the thread each went to. */
+  private readonly pending = new Map<number, { worker: Worker; resolve(result: WriteResult): void; reject(err: Error): void }>();
+  /** The batches out, for close() to wait for. */
+  private readonly out = new Set<Promise<WriteResult>>();
+
+  constructor(private readonly databaseUrl: string) {}
+
+  write(records: readonly CdrRecord[], tenants?: TenantsOf, clock?: () => Date): Promise<WriteResult> {
+    const request: BatchRequest = { id: this.nextId++, records, tenants: batchTenantFacts(tenants, records), now: (clock?.() ?? new Date()).getTime() };
+    const worker = this.thread();
+    const written = new Promise<WriteResult>((resolve, reject) => {
+      this.pending.set(request.id, { worker, resolve, reject });
+      worker.ref();
+      worker.postMessage(request);
+    });
+    this.out.add(written);
+    const forget = (): void => void this.out.delete(written);
+    written.then(forget, forget);
+    return written;
+  }
+
+  /** Settles when every batch out now is answered; null when none is out. */
+  batchesOut(): Promise<void> | null {
+    if (this.out.size === 0) return null;
+    return Promise.allSettled([...this.out]).then(() => undefined);
+  }
+
+  /** After the batches out are answered: the thread closes its connection and ends. */
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.out]);
+    const worker = this.worker;
+    if (!worker) return;
+    this.worker = null;
+    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    worker.postMessage({ close: true });
+    const timer = setTimeout(() => void worker.terminate(), CLOSE_GRACE_MS);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  private thread(): Worker {
+    if (this.worker) return this.worker;
+    const worker = startThread(this.databaseUrl);
+    this.worker = worker;
+    worker.unref();
+    worker.on('message', (reply: BatchReply) => {
+      const waiter = this.pending.get(reply.id);
+      if (!waiter) return;
+      this.pending.delete(reply.id);
+      if (![...this.pending.values()].some((p) => p.worker === worker)) worker.unref();
+      if (reply.ok) waiter.resolve(reply.result);
+      else waiter.reject(fromThreadError(reply.error));
+    });
+    // Only this thread's batches fail: a batch sent since to a new thread is not this one's.
+    const stopped = (why: string): void => {
+      if (this.worker === worker) this.worker = null;
+      for (const [id, p] of this.pending) {
+        if (p.worker !== worker) continue;
+        this.pending.delete(id);
+        p.reject(new CdrThreadError(`the CDR writer thread stopped: ${why}`));
+      }
+    };
+    worker.on('error', (err) => stopped(err.message));
+    worker.on('exit', (code) => stopped(`exit code ${code}`));
+    return worker;
+  }
+}
+
+/**
+ * The thread, from the compiled file beside this one. Where this file is the TypeScript source
+ * (the tests run src/ through ts-node), the thread's source is compiled the same way.
+ */
+function startThread(databaseUrl: string): Worker {
+  const extension = path.extname(__filename);
+  const entry = path.join(__dirname, `batch-thread${extension}`);
+  const workerData = { databaseUrl };
+  if (extension !== '.ts') return new Worker(entry, { workerData });
+  const register = require.resolve('ts-node/register/transpile-only');
+  return new Worker(`require(${JSON.stringify(register)}); require(${JSON.stringify(entry)});`, { eval: true, workerData });
+}
+
+/** A database file whose batches a thread can write: SQLite on disk (an in-memory one is the connection's own). */
+export function threadCanWrite(databaseUrl: string): boolean {
+  return /^sqlite:/i.test(databaseUrl) && databaseUrl.slice('sqlite:'.length) !== ':memory:';
+}
+
+/**
+ * The runner for this database: a thread for an SQLite file when `thread` allows, else the main
+ * thread. With the thread, the calls' writes on `knex` wait for its batches (db/write-gate.ts).
+ */
+export function cdrBatchRunner(knex: Knex, databaseUrl: string, thread: boolean): CdrBatchRunner {
+  if (!thread || !threadCanWrite(databaseUrl)) return inProcessRunner(knex);
+  const runner = new ThreadRunner(databaseUrl);
+  gateWrites(knex, () => runner.batchesOut());
+  return runner;
+}

@@ -1,0 +1,26 @@
+/**
+ * The CDR writer's thread (batch-runner.ts ThreadRunner): one connection of its own to the SQLite
+ * database file, one batch at a time, each answered with its result or its error. It decides
+ * nothing: halving, quarantine and the spool stay with the writer on the main thread.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { createKnex } from '../db/connect';
+import { writeCdrBatch } from './batch';
+import { toThreadError, type BatchReply, type BatchRequest } from './batch-runner';
+
+const port = parentPort;
+if (!port) throw new Error('batch-thread.ts runs as a worker thread (batch-runner.ts)');
+const knex = createKnex((workerData as { databaseUrl: string }).databaseUrl);
+
+port.on('message', (message: BatchRequest | { close: true }) => {
+  if ('close' in message) {
+    void knex.destroy().finally(() => port.close());
+    return;
+  }
+  const tenants = message.tenants === null ? undefined : new Map(message.tenants);
+  const now = new Date(message.now);
+  writeCdrBatch(knex, message.records, tenants && (() => tenants), () => now).then(
+    (result) => port.postMessage({ id: message.id, ok: true, result } satisfies BatchReply),
+    (err: unknown) => port.postMessage({ id: message.id, ok: false, error: toThreadError(err) } satisfies BatchReply),
+  );
+});

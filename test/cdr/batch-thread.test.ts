@@ -1,0 +1,195 @@
+// CDR batches written by a thread of their own (src/cdr/batch-runner.ts, batch-thread.ts) on a
+// real SQLite file: the same rows, charges, late marks and missed-call notifications as on the
+// main thread, none of the batch's statements on the main connection, errors that come back as
+// the writer needs them (a data error halves the batch, anything else keeps the spool), and a
+// thread that could not start is started again at the next batch, and a call's write waits for
+// the batch out instead of sleeping the event loop in SQLite's busy handler. The writer's own behaviour
+// with the thread (outages, quarantine, flush races) runs in writer.test.ts's "writer thread" variant.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Knex } from 'knex';
+import t, { type Test } from 'tap';
+import { CdrDataError, isDataError, requiredColumnNotWritten, type TenantsOf } from '../../src/cdr/batch';
+import { CdrThreadError, cdrBatchRunner, fromThreadError, inProcessRunner, ThreadRunner, toThreadError, type CdrBatchRunner } from '../../src/cdr/batch-runner';
+import type { CdrRecord } from '../../src/cdr/record';
+import { admitCall } from '../../src/calls/call-state';
+import { CdrSpool } from '../../src/cdr/spool';
+import { CdrWriter } from '../../src/cdr/writer';
+import { createKnex } from '../../src/db/connect';
+import { writesClear } from '../../src/db/write-gate';
+import { createLogger } from '../../src/log';
+import { Metrics } from '../../src/metrics';
+import { buildSnapshot } from '../../src/snapshot/build';
+import { addTenant } from '../billing/helpers';
+import { dbTargets, type TestDb } from '../helpers/db';
+import { missed } from '../notify/helpers';
+import { cdr, counter, quarantined, segments, spoolDir } from './records';
+
+const log = createLogger('silent');
+/** When the batches are written: after every record's day and month, so each reaches a late mark. */
+const NOW = new Date('2026-12-05T06:00:00.000Z');
+
+async function sqlite(t: Test): Promise<TestDb> {
+  const db = await dbTargets().find((d) => d.name === 'sqlite')!.create();
+  t.teardown(() => db.destroy());
+  return db;
+}
+
+/** A writer over `db` whose batches go through `runner`; stopped (and its runner closed) at teardown. */
+function writerFor(t: Test, db: TestDb, runner: CdrBatchRunner, tenants?: TenantsOf): { writer: CdrWriter; spool: CdrSpool; metrics: Metrics; dir: string } {
+  const dir = spoolDir(t);
+  const spool = new CdrSpool(dir);
+  const metrics = new Metrics();
+  const writer = new CdrWriter(db.knex, spool, { flushIntervalMs: 60_000, retryIntervalMs: 0, tenants, clock: () => NOW, runner }, log, metrics);
+  t.teardown(() => writer.stop());
+  return { writer, spool, metrics, dir };
+}
+
+/** What a batch leaves in the database, without ids and times of writing. */
+async function state(knex: Knex): Promise<Record<string, unknown[]>> {
+  type Rows = Array<Record<string, unknown>>;
+  const strip = (rows: Rows, drop: string[]): unknown[] => rows.map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => !drop.includes(k))));
+  return {
+    cdrs: strip((await knex('cdrs').select('*').orderBy('call_uuid')) as Rows, ['id', 'write_batch', 'created_at', 'updated_at']),
+    usage: await knex('tenant_usage').select('tenant_id', 'period_kind', 'period_start', 'calls', 'spend').orderBy(['tenant_id', 'period_kind', 'period_start']),
+    balances: await knex('tenants').select('id', 'balance').orderBy('id'),
+    notifications: strip((await knex('notifications').select('*').orderBy('call_uuid')) as Rows, ['id', 'created_at', 'updated_at', 'next_attempt_at']),
+    late: strip((await knex('report_late_cdrs').select('*').orderBy(['tenant_id', 'period_kind', 'period_start'])) as Rows, ['id', 'created_at', 'updated_at', 'marked_at']),
+  };
+}
+
+t.test('the thread leaves what the main thread leaves, and the main connection runs none of its statements', async (t) => {
+  const [threaded, reference] = [await sqlite(t), await sqlite(t)];
+  const ids: number[] = [];
+  for (const db of [threaded, reference]) {
+    ids.push(await addTenant(db.knex, { balance: '100.0000' }));
+    await addTenant(db.knex, { balance: null, timezone: 'America/New_York' });
+  }
+  const [sh, ny] = [ids[0], ids[0] + 1];
+  // The snapshot's tenants: New York's zone, and Shanghai's missed-call address.
+  const inForce = new Map([
+    [sh, { id: sh, timezone: 'Asia/Shanghai', missedCallNotify: 'ops@example.com' }],
+    [ny, { id: ny, timezone: 'America/New_York', missedCallNotify: null }],
+  ]);
+  const records: CdrRecord[] = [];
+  for (let i = 0; i < 120; i++) {
+    const tenant = [sh, ny, null][i % 3] ?? null;
+    records.push(i % 5 === 0 ? missed(i, { tenant_id: tenant }) : cdr(i, { tenant_id: tenant, cost: `${(i % 7) + 1}.2500` }));
+  }
+  records.push(records[10]); // spooled twice: written and charged once
+
+  const statements: string[] = [];
+  threaded.knex.on('query', (q: { sql: string }) => statements.push(q.sql));
+  const viaThread = writerFor(t, threaded, new ThreadRunner(threaded.url), () => inForce);
+  const onMain = writerFor(t, reference, inProcessRunner(reference.knex), () => inForce);
+  for (const w of [viaThread, onMain]) {
+    await w.spool.open();
+    for (const r of records) await w.writer.record(r);
+    await w.writer.flush();
+    t.same(segments(w.dir), [], 'every segment written and removed');
+  }
+  t.same(statements.filter((s) => /cdrs|tenant_usage|notifications|report_late_cdrs/i.test(s)), [], 'no statement of the batch on the main connection');
+
+  const [got, want] = [await state(threaded.knex), await state(reference.knex)];
+  t.equal(got.cdrs.length, 120, '120 rows (one spooled twice)');
+  t.ok(want.usage.length >= 4, `${want.usage.length} tenant_usage rows`);
+  t.ok(want.notifications.length > 0, `${want.notifications.length} missed-call notifications (the address crossed the thread)`);
+  t.ok(want.late.length > 0, `${want.late.length} late report marks (the clock crossed the thread)`);
+  for (const table of Object.keys(want)) t.same(got[table], want[table], `the same ${table}`);
+  t.equal(await counter(viaThread.metrics.cdrsWritten), 120, 'hotline_cdrs_written_total counts the new rows the thread reported');
+});
+
+t.test('errors come back with their codes: a refused record is quarantined alone, a thread that stopped keeps the spool', async (t) => {
+  const db = await sqlite(t);
+  const { writer, spool, metrics, dir } = writerFor(t, db, new ThreadRunner(db.url));
+  await spool.open();
+  const good = Array.from({ length: 6 }, (_, i) => cdr(i));
+  const bad = cdr(50, { outcome: null as unknown as 'answered' });
+  for (const r of [...good.slice(0, 3), bad, ...good.slice(3)]) await writer.record(r);
+  await writer.flush();
+  t.equal(Number(((await db.knex('cdrs').count({ n: '*' }))[0] as { n: unknown }).n), 6, 'the good records written');
+  const q = quarantined(dir);
+  t.equal(q.length, 1, 'the refused one quarantined alone');
+  t.match(q[0]?.reason ?? '', /SQLITE_CONSTRAINT_NOTNULL/, 'with the code the thread saw');
+  t.equal(await counter(metrics.cdrsQuarantined), 1);
+
+  // The same error, crossed by hand: the writer's decisions read the same on both sides.
+  const refused = await db.knex('cdrs').insert({ ...cdr(60), outcome: null }).catch((e: unknown) => e);
+  const crossed = fromThreadError(toThreadError(refused));
+  t.equal((crossed as { code?: string }).code, 'SQLITE_CONSTRAINT_NOTNULL');
+  t.equal(isDataError(crossed), isDataError(refused), 'a data error on both sides');
+  t.equal(requiredColumnNotWritten(crossed, [cdr(61)]), requiredColumnNotWritten(refused, [cdr(61)]), 'the column check reads the same');
+  const data = fromThreadError(toThreadError(new CdrDataError('CDR_BAD_COST', 'cost is not an amount of money')));
+  t.ok(data instanceof CdrDataError && data.code === 'CDR_BAD_COST', 'a CdrDataError comes back as one, with its code');
+});
+
+t.test('a thread that could not start keeps the batch in the spool and is started again at the next batch', async (t) => {
+  const db = await sqlite(t);
+  // The database's folder is a file for now: the thread fails as it opens its connection.
+  const parent = fs.mkdtempSync(path.join(os.tmpdir(), 'hotline-thread-'));
+  t.teardown(() => fs.rmSync(parent, { recursive: true, force: true }));
+  const folder = path.join(parent, 'db');
+  fs.writeFileSync(folder, 'not a folder');
+  const url = `sqlite:${path.join(folder, 'cdrs.db')}`;
+  const runner = new ThreadRunner(url);
+  t.teardown(() => runner.close());
+  const err = await runner.write([cdr(1)], undefined, () => NOW).catch((e: unknown) => e);
+  t.ok(err instanceof CdrThreadError, 'the batch fails with CdrThreadError', { err });
+  t.equal((err as CdrThreadError).code, 'CDR_THREAD_STOPPED');
+  t.notOk(isDataError(err), 'not a data error: the writer keeps the records and retries');
+
+  const { writer, spool, dir } = writerFor(t, db, runner);
+  await spool.open();
+  await writer.record(cdr(2));
+  await writer.flush();
+  t.equal(await new CdrSpool(dir).countRecords(), 1, 'kept in the spool');
+  t.same(quarantined(dir), [], 'nothing quarantined');
+
+  // The folder is put right (the database copied there): the next batch starts a new thread.
+  fs.rmSync(folder);
+  fs.mkdirSync(folder);
+  await db.knex.raw('PRAGMA wal_checkpoint(TRUNCATE)');
+  fs.copyFileSync(db.url.slice('sqlite:'.length), path.join(folder, 'cdrs.db'));
+  const moved = createKnex(url);
+  t.teardown(() => moved.destroy());
+  const result = await runner.write([cdr(3)], undefined, () => NOW);
+  t.equal(result.fresh, 1, 'written by the new thread');
+  t.equal(Number(((await moved('cdrs').count({ n: '*' }))[0] as { n: unknown }).n), 1, 'the row is in the database');
+});
+
+t.test('which runner a database gets', async (t) => {
+  const db = await sqlite(t);
+  const memory = createKnex('sqlite::memory:');
+  t.teardown(() => memory.destroy());
+  t.ok(cdrBatchRunner(db.knex, db.url, true) instanceof ThreadRunner, 'an SQLite file: the thread');
+  t.notOk(cdrBatchRunner(db.knex, db.url, false) instanceof ThreadRunner, 'CDR_WRITER_THREAD=false: the main thread');
+  t.notOk(cdrBatchRunner(memory, 'sqlite::memory:', true) instanceof ThreadRunner, 'an in-memory database is its connection\'s own: the main thread');
+  t.notOk(cdrBatchRunner(db.knex, 'mysql://root@127.0.0.1:3306/test', true) instanceof ThreadRunner, 'MariaDB: the main thread');
+});
+
+t.test('a call\'s write waits for the batch out (not in SQLite\'s busy handler, which sleeps every call)', async (t) => {
+  const db = await sqlite(t);
+  const id = await addTenant(db.knex, { max_calls_day: 100, max_calls_month: 1000 });
+  const rows = await db.knex<Record<string, unknown>>('tenants').select('*');
+  const tenant = buildSnapshot({ tenants: rows, access_numbers: [], destination_groups: [], destinations: [], routing_rules: [], prompts: [] }, 1, NOW).tenants.get(id)!;
+  // The first admission creates the period rows; the one measured below only counts.
+  t.same(await admitCall(db.knex, tenant, NOW), { admitted: true, counted: true });
+
+  const runner = cdrBatchRunner(db.knex, db.url, true);
+  t.teardown(() => runner.close());
+  const order: string[] = [];
+  // The thread's first batch takes a while (the thread starts, opens its connection): the
+  // admission asked meanwhile waits for it instead of writing past it.
+  const batch = runner.write([cdr(1, { tenant_id: id })], undefined, () => NOW).then(() => void order.push('batch'));
+  const admitted = admitCall(db.knex, tenant, NOW).then((a) => {
+    order.push('admission');
+    return a;
+  });
+  t.same(await admitted, { admitted: true, counted: true });
+  await batch;
+  t.same(order, ['batch', 'admission'], 'the admission wrote after the batch was answered');
+  t.equal(writesClear(db.knex), null, 'nothing to wait for once no batch is out');
+  const usage: { calls: number } = await db.knex('tenant_usage').where({ tenant_id: id, period_kind: 'day', period_start: '2026-12-05' }).first('calls');
+  t.equal(Number(usage.calls), 2, 'both admissions counted');
+});
