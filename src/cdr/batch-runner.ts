@@ -106,8 +106,17 @@ export function batchTenantFacts(tenants: TenantsOf | undefined, records: readon
 const CLOSE_GRACE_MS = 5000;
 
 /**
+ * How long a batch may take before its thread is taken for hung and stopped. A batch of 2,000
+ * rows takes a tenth of a second; one that meets another process's lock waits busy_timeout (5 s)
+ * up to four times (writeCdrBatch). Past this the batch fails like an outage (kept in the spool):
+ * should the thread still commit it, the replay finds its rows and charges nothing twice.
+ */
+export const BATCH_TIMEOUT_MS = 60_000;
+
+/**
  * Batches written by a thread of their own (src/cdr/batch-thread.ts), started at the first batch
- * and again after it stopped. The thread keeps the process alive only while a batch is out.
+ * and again after it stopped. The thread keeps the process alive only while a batch is out. A
+ * batch not answered within `batchTimeoutMs` fails, and its thread is stopped.
  */
 export class ThreadRunner implements CdrBatchRunner {
   private worker: Worker | null = null;
@@ -117,7 +126,10 @@ export class ThreadRunner implements CdrBatchRunner {
   /** The batches out, for close() to wait for. */
   private readonly out = new Set<Promise<WriteResult>>();
 
-  constructor(private readonly databaseUrl: string) {}
+  constructor(
+    private readonly databaseUrl: string,
+    private readonly batchTimeoutMs = BATCH_TIMEOUT_MS,
+  ) {}
 
   write(records: readonly CdrRecord[], tenants?: TenantsOf, clock?: () => Date): Promise<WriteResult> {
     const request: BatchRequest = { id: this.nextId++, records, tenants: batchTenantFacts(tenants, records), now: (clock?.() ?? new Date()).getTime() };
@@ -127,8 +139,12 @@ export class ThreadRunner implements CdrBatchRunner {
       worker.ref();
       worker.postMessage(request);
     });
+    const timer = setTimeout(() => this.hung(request.id, worker), this.batchTimeoutMs);
     this.out.add(written);
-    const forget = (): void => void this.out.delete(written);
+    const forget = (): void => {
+      clearTimeout(timer);
+      this.out.delete(written);
+    };
     written.then(forget, forget);
     return written;
   }
@@ -150,6 +166,16 @@ export class ThreadRunner implements CdrBatchRunner {
     const timer = setTimeout(() => void worker.terminate(), CLOSE_GRACE_MS);
     await exited;
     clearTimeout(timer);
+  }
+
+  /** A batch past its time: it fails now, and its thread (with every other batch it holds) is stopped. */
+  private hung(id: number, worker: Worker): void {
+    const waiter = this.pending.get(id);
+    if (!waiter) return;
+    this.pending.delete(id);
+    waiter.reject(new CdrThreadError(`the CDR writer thread did not answer a batch within ${this.batchTimeoutMs} ms; stopped`));
+    if (this.worker === worker) this.worker = null;
+    void worker.terminate();
   }
 
   private thread(): Worker {

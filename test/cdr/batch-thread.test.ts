@@ -2,12 +2,13 @@
 // real SQLite file: the same rows, charges, late marks and missed-call notifications as on the
 // main thread, none of the batch's statements on the main connection, errors that come back as
 // the writer needs them (a data error halves the batch, anything else keeps the spool), and a
-// thread that could not start is started again at the next batch, and a call's write waits for
-// the batch out instead of sleeping the event loop in SQLite's busy handler. The writer's own behaviour
+// thread that could not start, or that hung, is started again at the next batch, and a call's
+// write waits for the batch out instead of sleeping the event loop in SQLite's busy handler. The writer's own behaviour
 // with the thread (outages, quarantine, flush races) runs in writer.test.ts's "writer thread" variant.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import type { Knex } from 'knex';
 import t, { type Test } from 'tap';
 import { CdrDataError, isDataError, requiredColumnNotWritten, type TenantsOf } from '../../src/cdr/batch';
@@ -192,4 +193,28 @@ t.test('a call\'s write waits for the batch out (not in SQLite\'s busy handler, 
   t.equal(writesClear(db.knex), null, 'nothing to wait for once no batch is out');
   const usage: { calls: number } = await db.knex('tenant_usage').where({ tenant_id: id, period_kind: 'day', period_start: '2026-12-05' }).first('calls');
   t.equal(Number(usage.calls), 2, 'both admissions counted');
+});
+
+t.test('a batch the thread does not answer in time fails like an outage, and the next batch gets a new thread', async (t) => {
+  const db = await sqlite(t);
+  // Another process holds the file's write lock: the thread's batch waits in busy_timeout (5 s).
+  const other = new Database(db.url.slice('sqlite:'.length));
+  t.teardown(() => other.close());
+  // The bound leaves the thread's start (under ts-node, a second or more on a loaded machine) room;
+  // the held lock keeps the batch waiting past it (busy_timeout, then writeCdrBatch's retries).
+  const bound = 8000;
+  const runner = new ThreadRunner(db.url, bound);
+  t.teardown(() => runner.close());
+  await runner.write([cdr(1)], undefined, () => NOW); // the thread is up
+  other.exec('BEGIN IMMEDIATE');
+  const started = Date.now();
+  const err = await runner.write([cdr(2)], undefined, () => NOW).catch((e: unknown) => e);
+  t.comment(`failed after ${Date.now() - started} ms`);
+  other.exec('COMMIT');
+  t.ok(err instanceof CdrThreadError, 'the batch fails with CdrThreadError', { err });
+  t.match((err as Error).message, `did not answer a batch within ${bound} ms`, 'at its bound');
+  t.notOk(isDataError(err), 'not a data error: the writer keeps the records and retries');
+  const third = cdr(3);
+  t.equal((await runner.write([third], undefined, () => NOW)).fresh, 1, 'the next batch is written, by a new thread');
+  t.equal(Number(((await db.knex('cdrs').where({ call_uuid: third.call_uuid }).count({ n: '*' }))[0] as { n: unknown }).n), 1);
 });
