@@ -17,6 +17,7 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { fromDbTimestamp, toDbTimestamp } from '../db/connect';
 import { withLockRetry } from '../db/lock-retry';
+import { writesClear } from '../db/write-gate';
 import { dialledNationalNumber, nationalNumber } from '../domain/access-number';
 import { callType as classifyCall, geocode, isGeoDataLoaded, loadGeoData, type CallType } from '../domain/geo';
 import { clampMoney, formatMoney, money, parseMoney, type Money } from '../domain/money';
@@ -281,9 +282,19 @@ export async function storeReport(db: Knex, r: ReportData, csvPath: string | nul
     generated_at: toDbTimestamp(now),
     csv_path: csvPath,
   };
-  // It reads before it writes: on SQLite a CDR batch committed by the writer's thread in between
-  // refuses it at once (SQLITE_BUSY_SNAPSHOT, lock-retry.ts), and it is run again.
-  return withLockRetry(() => db.transaction(async (trx) => {
+  // It reads before it writes: on SQLite a CDR batch the writer's thread committed in between, or
+  // is committing, refuses its write at once (SQLITE_BUSY_SNAPSHOT or SQLITE_BUSY, lock-retry.ts),
+  // and it is run again, each time after the batches out (write-gate.ts; a replay sends them back
+  // to back).
+  return withLockRetry(async () => {
+    await writesClear(db);
+    return storeReportOnce(db, r, summary);
+  }, { sqliteBusy: true });
+}
+
+/** The period's report written over any earlier one, in one transaction. */
+async function storeReportOnce(db: Knex, r: ReportData, summary: Record<string, unknown>): Promise<number> {
+  return db.transaction(async (trx) => {
     const existing: { id: number } | undefined = await trx('call_reports').where({ tenant_id: r.tenantId, period_kind: r.period.kind, period_start: r.period.start }).first('id');
     let id: number;
     if (existing) {
@@ -312,7 +323,7 @@ export async function storeReport(db: Knex, r: ReportData, csvPath: string | nul
       }));
     for (let i = 0; i < rows.length; i += 200) await trx('call_report_rows').insert(rows.slice(i, i + 200));
     return rows.length + 1;
-  }), { sqliteBusy: true });
+  });
 }
 
 export function reportCsvPath(dir: string, r: Pick<ReportData, 'tenantId' | 'period'>): string {

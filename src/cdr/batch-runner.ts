@@ -58,6 +58,11 @@ export interface ThreadError {
 
 export type BatchReply = { readonly id: number; readonly ok: true; readonly result: WriteResult } | { readonly id: number; readonly ok: false; readonly error: ThreadError };
 
+/** The thread's first message: its connection is made, batches can be timed. */
+export interface ThreadReady {
+  readonly ready: true;
+}
+
 /** The thread stopped (crashed, or could not start): the batch is not written, and stays in the spool. */
 export class CdrThreadError extends Error {
   override readonly name = 'CdrThreadError';
@@ -106,20 +111,32 @@ export function batchTenantFacts(tenants: TenantsOf | undefined, records: readon
 const CLOSE_GRACE_MS = 5000;
 
 /**
- * How long a batch may take before its thread is taken for hung and stopped. A batch of 2,000
- * rows takes a tenth of a second; one that meets another process's lock waits busy_timeout (5 s)
- * up to four times (writeCdrBatch). Past this the batch fails like an outage (kept in the spool):
- * should the thread still commit it, the replay finds its rows and charges nothing twice.
+ * How long a batch may take, from when its thread is up, before the thread is taken for hung and
+ * stopped. A batch of 2,000 rows takes a tenth of a second; one that meets another process's lock
+ * waits busy_timeout (5 s) up to four times (writeCdrBatch). Past this the batch fails like an
+ * outage (kept in the spool): should the thread still commit it, the replay finds its rows and
+ * charges nothing twice. A thread gets as long to start.
  */
 export const BATCH_TIMEOUT_MS = 60_000;
+
+interface Bounds {
+  /** A batch's bound, counted from when its thread is up. */
+  batchTimeoutMs: number;
+  /** How long a thread may take to start (load its code, open its connection). */
+  startTimeoutMs: number;
+}
 
 /**
  * Batches written by a thread of their own (src/cdr/batch-thread.ts), started at the first batch
  * and again after it stopped. The thread keeps the process alive only while a batch is out. A
- * batch not answered within `batchTimeoutMs` fails, and its thread is stopped.
+ * batch not answered within its bound, or a thread that does not start within its own, fails, and
+ * the thread is stopped.
  */
 export class ThreadRunner implements CdrBatchRunner {
   private worker: Worker | null = null;
+  /** Resolves when the thread is up (its first message), for each thread started. */
+  private readonly ready = new WeakMap<Worker, Promise<void>>();
+  private readonly bounds: Bounds;
   private nextId = 1;
   /** Batches sent and not yet answered, with the thread each went to. */
   private readonly pending = new Map<number, { worker: Worker; resolve(result: WriteResult): void; reject(err: Error): void }>();
@@ -128,21 +145,29 @@ export class ThreadRunner implements CdrBatchRunner {
 
   constructor(
     private readonly databaseUrl: string,
-    private readonly batchTimeoutMs = BATCH_TIMEOUT_MS,
-  ) {}
+    bounds: Partial<Bounds> = {},
+  ) {
+    this.bounds = { batchTimeoutMs: bounds.batchTimeoutMs ?? BATCH_TIMEOUT_MS, startTimeoutMs: bounds.startTimeoutMs ?? BATCH_TIMEOUT_MS };
+  }
 
   write(records: readonly CdrRecord[], tenants?: TenantsOf, clock?: () => Date): Promise<WriteResult> {
     const request: BatchRequest = { id: this.nextId++, records, tenants: batchTenantFacts(tenants, records), now: (clock?.() ?? new Date()).getTime() };
     const worker = this.thread();
     const written = new Promise<WriteResult>((resolve, reject) => {
+      // Sent first: should it throw, no entry is left behind (a reply cannot come before it returns).
+      worker.postMessage(request);
       this.pending.set(request.id, { worker, resolve, reject });
       worker.ref();
-      worker.postMessage(request);
     });
-    const timer = setTimeout(() => this.hung(request.id, worker), this.batchTimeoutMs);
+    let timer: NodeJS.Timeout | null = null;
+    let settled = false;
+    void this.ready.get(worker)?.then(() => {
+      if (!settled) timer = setTimeout(() => this.hung(request.id, worker, `did not answer a batch within ${this.bounds.batchTimeoutMs} ms`), this.bounds.batchTimeoutMs);
+    });
     this.out.add(written);
     const forget = (): void => {
-      clearTimeout(timer);
+      settled = true;
+      if (timer) clearTimeout(timer);
       this.out.delete(written);
     };
     written.then(forget, forget);
@@ -157,7 +182,8 @@ export class ThreadRunner implements CdrBatchRunner {
 
   /** After the batches out are answered: the thread closes its connection and ends. */
   async close(): Promise<void> {
-    await Promise.allSettled([...this.out]);
+    // Until none is out: a batch written while close() waited goes to the same thread.
+    while (this.out.size > 0) await Promise.allSettled([...this.out]);
     const worker = this.worker;
     if (!worker) return;
     this.worker = null;
@@ -168,12 +194,19 @@ export class ThreadRunner implements CdrBatchRunner {
     clearTimeout(timer);
   }
 
-  /** A batch past its time: it fails now, and its thread (with every other batch it holds) is stopped. */
-  private hung(id: number, worker: Worker): void {
-    const waiter = this.pending.get(id);
-    if (!waiter) return;
-    this.pending.delete(id);
-    waiter.reject(new CdrThreadError(`the CDR writer thread did not answer a batch within ${this.batchTimeoutMs} ms; stopped`));
+  /**
+   * A batch (`id`) past its time, or a thread (null) that did not start or cannot be read: that
+   * batch, or every batch the thread holds, fails now with `what`; the thread is stopped, and any
+   * other batch it holds fails as it exits.
+   */
+  private hung(id: number | null, worker: Worker, what: string): void {
+    if (id !== null && !this.pending.has(id)) return; // answered meanwhile
+    const error = new CdrThreadError(`the CDR writer thread ${what}; stopped`);
+    for (const [key, p] of this.pending) {
+      if (p.worker !== worker || (id !== null && key !== id)) continue;
+      this.pending.delete(key);
+      p.reject(error);
+    }
     if (this.worker === worker) this.worker = null;
     void worker.terminate();
   }
@@ -183,7 +216,17 @@ export class ThreadRunner implements CdrBatchRunner {
     const worker = startThread(this.databaseUrl);
     this.worker = worker;
     worker.unref();
-    worker.on('message', (reply: BatchReply) => {
+    let up: () => void = () => undefined;
+    this.ready.set(worker, new Promise<void>((resolve) => (up = resolve)));
+    const { startTimeoutMs } = this.bounds;
+    const starting = setTimeout(() => this.hung(null, worker, `did not start within ${startTimeoutMs} ms`), startTimeoutMs);
+    starting.unref();
+    worker.on('message', (reply: BatchReply | ThreadReady) => {
+      if ('ready' in reply) {
+        clearTimeout(starting);
+        up();
+        return;
+      }
       const waiter = this.pending.get(reply.id);
       if (!waiter) return;
       this.pending.delete(reply.id);
@@ -200,8 +243,13 @@ export class ThreadRunner implements CdrBatchRunner {
         p.reject(new CdrThreadError(`the CDR writer thread stopped: ${why}`));
       }
     };
-    worker.on('error', (err) => stopped(err.message));
-    worker.on('exit', (code) => stopped(`exit code ${code}`));
+    worker.on('error', (err: unknown) => stopped(String((err as Error | null)?.message ?? err)));
+    // A reply that cannot be read names no batch: the thread and its batches go, as in a crash.
+    worker.on('messageerror', () => this.hung(null, worker, 'sent a reply that could not be read'));
+    worker.on('exit', (code) => {
+      clearTimeout(starting);
+      stopped(`exit code ${code}`);
+    });
     return worker;
   }
 }

@@ -6,11 +6,13 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { createKnex } from '../db/connect';
 import { writeCdrBatch } from './batch';
-import { toThreadError, type BatchReply, type BatchRequest } from './batch-runner';
+import { toThreadError, type BatchReply, type BatchRequest, type ThreadReady } from './batch-runner';
 
 const port = parentPort;
 if (!port) throw new Error('batch-thread.ts runs as a worker thread (batch-runner.ts)');
 const knex = createKnex((workerData as { databaseUrl: string }).databaseUrl);
+// Up: from here on each batch has its bound (batch-runner.ts), the thread's start has its own.
+port.postMessage({ ready: true } satisfies ThreadReady);
 
 port.on('message', (message: BatchRequest | { close: true }) => {
   if ('close' in message) {

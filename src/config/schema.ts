@@ -394,7 +394,7 @@ export const schema = {
       env: 'CDR_RETRY_INTERVAL_MS',
     },
     writerThread: {
-      doc: 'On an SQLite database file, CDR batches are written by a thread of their own with its own connection, so their statements and commits never hold up calls (false = on the main thread, as before). MariaDB batches always go from the main thread: the server does the work.',
+      doc: 'On an SQLite database file, CDR batches are written by a thread of their own with its own connection, so their statements and commits do not hold the event loop, and with it every call, while they run (false = on the main thread, as before). MariaDB batches always go from the main thread: the server does the work.',
       format: Boolean,
       default: true,
       env: 'CDR_WRITER_THREAD',

@@ -3,8 +3,9 @@
 // main thread, none of the batch's statements on the main connection, errors that come back as
 // the writer needs them (a data error halves the batch, anything else keeps the spool), and a
 // thread that could not start, or that hung, is started again at the next batch, and a call's
-// write waits for the batch out instead of sleeping the event loop in SQLite's busy handler. The writer's own behaviour
-// with the thread (outages, quarantine, flush races) runs in writer.test.ts's "writer thread" variant.
+// write waits for the batch out instead of sleeping the event loop in SQLite's busy handler. The
+// writer's own tests (quarantine, flush races, a dropped table) run with the thread as well, in
+// writer.test.ts's "writer thread" variant.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -200,10 +201,10 @@ t.test('a batch the thread does not answer in time fails like an outage, and the
   // Another process holds the file's write lock: the thread's batch waits in busy_timeout (5 s).
   const other = new Database(db.url.slice('sqlite:'.length));
   t.teardown(() => other.close());
-  // The bound leaves the thread's start (under ts-node, a second or more on a loaded machine) room;
-  // the held lock keeps the batch waiting past it (busy_timeout, then writeCdrBatch's retries).
-  const bound = 8000;
-  const runner = new ThreadRunner(db.url, bound);
+  // The bound counts from when the thread is up (its start, seconds under ts-node on a loaded
+  // machine, has a bound of its own); the held lock keeps the batch waiting past it (busy_timeout).
+  const bound = 1500;
+  const runner = new ThreadRunner(db.url, { batchTimeoutMs: bound });
   t.teardown(() => runner.close());
   await runner.write([cdr(1)], undefined, () => NOW); // the thread is up
   other.exec('BEGIN IMMEDIATE');
@@ -217,4 +218,15 @@ t.test('a batch the thread does not answer in time fails like an outage, and the
   const third = cdr(3);
   t.equal((await runner.write([third], undefined, () => NOW)).fresh, 1, 'the next batch is written, by a new thread');
   t.equal(Number(((await db.knex('cdrs').where({ call_uuid: third.call_uuid }).count({ n: '*' }))[0] as { n: unknown }).n), 1);
+});
+
+t.test('a thread that does not start within its bound is stopped, and its batch fails like an outage', async (t) => {
+  const db = await sqlite(t);
+  // No thread loads its code and opens a database in a millisecond.
+  const runner = new ThreadRunner(db.url, { startTimeoutMs: 1 });
+  t.teardown(() => runner.close());
+  const err = await runner.write([cdr(1)], undefined, () => NOW).catch((e: unknown) => e);
+  t.ok(err instanceof CdrThreadError, 'the batch fails with CdrThreadError', { err });
+  t.match((err as Error).message, 'did not start within 1 ms');
+  t.notOk(isDataError(err));
 });
