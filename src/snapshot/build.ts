@@ -175,7 +175,9 @@ function* buildGroups(ledger: Ledger, tenantOwner: TenantOwner): Generator<void,
   }
   const destinations = new Map<number, Destination[]>();
   yield* ledger.table('destinations', readDestination, (d) => ledger.owner('group_id', 'destination_groups', d.groupId, groups.has(d.groupId)), (d) => {
-    destinations.set(d.groupId, [...(destinations.get(d.groupId) ?? []), d]);
+    const list = destinations.get(d.groupId);
+    if (list) list.push(d);
+    else destinations.set(d.groupId, [d]);
   });
   const out = new Map<number, DestinationGroup>();
   for (const [id, g] of groups) {
