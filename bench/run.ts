@@ -54,7 +54,6 @@ interface Row {
   optional?: boolean;
 }
 
-
 /** The daemon on a fresh SQLite file in its folder (removed after); `capped`: with CAPS. */
 async function daemonOnSqlite(capped: boolean): Promise<Controller & { cleanup: () => Promise<void> }> {
   const d = await startDaemon(capped ? 'sqlite-capped' : 'sqlite', { databaseUrl: 'sqlite:./bench.db', env: capped ? FAST_RELOAD : {} });
