@@ -23,7 +23,13 @@ function noStack(t: Test, body: Record<string, unknown>): void {
 }
 
 t.test('validation and refusals', async (t) => {
+  // Fastify's deprecation warnings (FSTDEP…) name options it will drop: the API must use none.
+  const warnings: string[] = [];
+  const onWarning = (w: Error & { code?: string }): void => void warnings.push(`${w.code ?? w.name}: ${w.message}`);
+  process.on('warning', onWarning);
   const rig = await startRig(tempSqliteUrl(), { widget: { max_per_visitor_day: 1 } });
+  process.off('warning', onWarning);
+  t.same(warnings.filter((w) => w.startsWith('FST')), [], 'fastify started with no deprecated option');
   t.teardown(() => rig.stop());
   const { knex } = rig.d;
   const expectError = async (label: string, r: { status: number; body: Record<string, unknown> }, status: number, code: string, reason?: RegExp): Promise<void> => {
