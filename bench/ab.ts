@@ -18,6 +18,9 @@
  *   instead (an open loop, `npm run bench`'s latency row): the setup tail is what it compares.
  *   With BENCH_AB_CAPPED=1 the demo tenant has `npm run bench`'s caps and prepaid balance in both
  *   databases (the sqlite-capped and mariadb-capped rows): every call is counted by admission.
+ *   BENCH_AB_TENANT_B (a JSON object of `tenants` columns, e.g. '{"caller_memory_hours":0}') is
+ *   set on B's demo tenant alone: with `HEAD HEAD`, one build against itself with one setting
+ *   changed, to see what a feature costs.
  *   The load generator is this checkout's.
  * - Printed: every round; the medians of calls/s, the daemon's CPU per call, setup p50 and p99;
  *   B against A; in how many rounds B used less CPU than A.
@@ -27,7 +30,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type * as thisLib from './lib';
-import { capDemoTenant, cpuSeconds, createDatabase, envNumber, FAST_RELOAD, Generator, machine, measuredLoad, shortCall } from './lib';
+import { capDemoTenant, cpuSeconds, createDatabase, envNumber, FAST_RELOAD, Generator, machine, measuredLoad, shortCall, updateDemoTenant } from './lib';
 
 /** One daemon's figures in one round. */
 export interface AbRound {
@@ -132,6 +135,21 @@ function checkout(rev: string, into: string): { root: string; remove(): void } {
 
 type Lib = typeof thisLib;
 
+/** BENCH_AB_TENANT_B: a JSON object of column values, or null when unset; anything else is refused. */
+export function tenantColumns(text: string | undefined): Record<string, unknown> | null {
+  if (text === undefined || text.trim() === '') return null;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`BENCH_AB_TENANT_B is not JSON: ${(err as Error).message}`, { cause: err });
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || Object.keys(value).length === 0) {
+    throw new Error(`BENCH_AB_TENANT_B must be a JSON object of tenants columns, such as {"caller_memory_hours":0}; got ${text}`);
+  }
+  return value as Record<string, unknown>;
+}
+
 async function main(): Promise<void> {
   const [revA, revB = '.'] = process.argv.slice(2);
   if (!revA) throw new Error('usage: npm run bench:ab -- <revA> [<revB>]   (a git revision, or . for this checkout)');
@@ -143,8 +161,9 @@ async function main(): Promise<void> {
   const plan = { ...shortCall(), talkMs: envNumber('BENCH_AB_TALK_MS', 0) };
   const rate = envNumber('BENCH_AB_RATE', 0);
   const capped = process.env.BENCH_AB_CAPPED === '1';
+  const tenantB = tenantColumns(process.env.BENCH_AB_TENANT_B);
   const { spec, offered } = measuredLoad(calls, rate, concurrency);
-  process.stdout.write(`machine: ${machine()}\nA ${revA}, B ${revB}, ${kind}${capped ? ', capped prepaid tenant' : ''}: ${warmup} warm-up calls each, then ${rounds} rounds of ${calls} calls each ${offered}, talks of ${plan.talkMs} ms\n`);
+  process.stdout.write(`machine: ${machine()}\nA ${revA}, B ${revB}, ${kind}${capped ? ', capped prepaid tenant' : ''}${tenantB ? `, B's tenant ${JSON.stringify(tenantB)}` : ''}: ${warmup} warm-up calls each, then ${rounds} rounds of ${calls} calls each ${offered}, talks of ${plan.talkMs} ms\n`);
   const temp = fs.mkdtempSync(path.join(os.tmpdir(), 'hotline-bench-ab-'));
   const builds: Array<ReturnType<typeof checkout>> = [];
   // Run in order; each daemon and database is put in front as it starts, so daemons stop before
@@ -162,12 +181,15 @@ async function main(): Promise<void> {
       const lib = require(path.join(build.root, 'dist', 'bench', 'lib.js')) as Lib;
       const db = kind === 'mariadb' ? await createDatabase(`hotline_bench_ab${i}`) : null;
       if (db) cleanups.unshift(() => db.drop());
-      const daemon = await lib.startDaemon(i === 0 ? 'A' : 'B', { databaseUrl: db?.url ?? 'sqlite:./bench.db', env: capped ? FAST_RELOAD : {} });
+      const edited = i === 1 && tenantB !== null;
+      const daemon = await lib.startDaemon(i === 0 ? 'A' : 'B', { databaseUrl: db?.url ?? 'sqlite:./bench.db', env: capped || edited ? FAST_RELOAD : {} });
       cleanups.unshift(async () => {
         await daemon.stop();
         fs.rmSync(daemon.dir, { recursive: true, force: true });
       });
-      if (capped) await capDemoTenant(db?.url ?? { filename: path.join(daemon.dir, 'bench.db') });
+      const connection = db?.url ?? { filename: path.join(daemon.dir, 'bench.db') };
+      if (capped) await capDemoTenant(connection);
+      if (edited) await updateDemoTenant(connection, tenantB);
       daemons.push(daemon);
     }
     for (const d of daemons) await gen.run(d.port, plan, { mode: 'closed', calls: warmup, concurrency });

@@ -248,18 +248,23 @@ export function shortCall(): CallPlan {
 const CAPS = { balance: '99999999.0000', max_calls_day: 100_000_000, max_calls_month: 1_000_000_000, max_spend_day: '99999999.0000', max_spend_month: '99999999.0000' };
 
 /**
- * Gives the demo tenant CAPS in the daemon's database and waits until the daemon has reloaded its
- * configuration (CONFIG_POLL_INTERVAL_MS 200 for these rows).
+ * Sets `columns` on the demo tenant's row in the daemon's database and waits until the daemon has
+ * reloaded its configuration (CONFIG_POLL_INTERVAL_MS 200 for these rows).
  */
-export async function capDemoTenant(connection: string | { filename: string }): Promise<void> {
+export async function updateDemoTenant(connection: string | { filename: string }, columns: Readonly<Record<string, unknown>>): Promise<void> {
   const knex = typeof connection === 'string' ? knexFactory({ client: 'mysql2', connection }) : knexFactory({ client: 'better-sqlite3', connection, useNullAsDefault: true });
   try {
-    const changed = await knex('tenants').update(CAPS);
-    if (changed !== 1) throw new Error(`expected one demo tenant to cap, found ${changed}`);
+    const changed = await knex('tenants').update(columns);
+    if (changed !== 1) throw new Error(`expected one demo tenant to update, found ${changed}`);
   } finally {
     await knex.destroy();
   }
   await new Promise((r) => setTimeout(r, 1000));
+}
+
+/** Gives the demo tenant CAPS (updateDemoTenant). */
+export function capDemoTenant(connection: string | { filename: string }): Promise<void> {
+  return updateDemoTenant(connection, CAPS);
 }
 
 /** A daemon that sees a DBA's edit within 200 ms (the capped rows are made after it starts). */

@@ -3,7 +3,7 @@
  * B won on CPU. The runs themselves are measurements, not tests.
  */
 import t from 'tap';
-import { formatSummary, median, summarize, type AbRound } from '../../bench/ab';
+import { formatSummary, median, summarize, tenantColumns, type AbRound } from '../../bench/ab';
 
 const round = (callsPerSecond: number, cpuMsPerCall: number, setupP50Ms = 50, failed = 0, setupP99Ms = setupP50Ms * 2): AbRound => ({ callsPerSecond, cpuMsPerCall, setupP50Ms, setupP99Ms, failed });
 
@@ -31,4 +31,12 @@ t.test('summarize: medians, ratios of the medians, rounds won by B on CPU (ties 
 
 t.test('summarize refuses rounds that do not pair up', async (t) => {
   t.throws(() => summarize([round(1, 1)], []), /must pair up/);
+});
+
+t.test('BENCH_AB_TENANT_B: a JSON object of columns, or a clear refusal', async (t) => {
+  t.equal(tenantColumns(undefined), null, 'unset');
+  t.equal(tenantColumns('  '), null, 'blank');
+  t.same(tenantColumns('{"caller_memory_hours":0}'), { caller_memory_hours: 0 });
+  t.throws(() => tenantColumns('{caller_memory_hours:0}'), /BENCH_AB_TENANT_B is not JSON/);
+  for (const bad of ['0', 'null', '[1]', '{}', '"x"']) t.throws(() => tenantColumns(bad), /must be a JSON object of tenants columns/, bad);
 });
