@@ -232,6 +232,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly callerMemoryLookups = new Counter({
+    name: 'hotline_caller_memory_lookups_total',
+    help: 'Caller-memory questions of calls, by where the answer came from: memory (no phone answered the caller recently, known without the database) or database.',
+    labelNames: ['answered_from'] as const,
+    registers: [this.registry],
+  });
+
   readonly dbErrors = new Counter({
     name: 'hotline_db_errors_total',
     help: 'Failed database operations, by operation.',

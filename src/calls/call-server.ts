@@ -25,6 +25,7 @@ import type { Logger } from 'pino';
 import type { LiveCall } from '../billing/live-calls';
 import type { CdrWriter } from '../cdr/writer';
 import type { Settings } from '../config';
+import { dbKind } from '../db/connect';
 import { EslCallChannel } from '../esl/call-channel';
 import { EslError } from '../esl/errors';
 import type { Metrics } from '../metrics';
@@ -34,6 +35,7 @@ import type { ConfigStore } from '../snapshot/store';
 import type { ConfigSnapshot } from '../snapshot/types';
 import { legOf, type ClickToCallCalls } from '../clicktocall/session';
 import { AcceptHandlesError, closeCopy, copyListeningHandle } from './accept-handles';
+import { AnsweredCallersFeed } from './answered-callers-feed';
 import { CallerMemory } from './caller-memory';
 import { CallSession } from './call-session';
 import { QueueBook } from './context';
@@ -66,12 +68,15 @@ export class CallServer {
   private readonly queues: QueueBook;
   /** Caller memory lookups of every call, batched (caller-memory.ts). */
   readonly callerMemory: CallerMemory;
+  /** On MariaDB, the callers answered recently, kept in memory (answered-callers-feed.ts); null: every lookup asks. */
+  readonly answeredCallers: AnsweredCallersFeed | null;
   /** The latest check of the prompt files; null when the daemon cannot see FreeSWITCH's files. */
   readonly promptFiles: PromptFileStatus | null;
 
   constructor(private readonly deps: CallServerDeps) {
     this.queues = new QueueBook((total) => deps.metrics.queueWaiting.set(total));
     this.callerMemory = new CallerMemory(deps.knex, { timeoutMs: deps.settings.admission.queryTimeoutMs });
+    this.answeredCallers = answeredCallersFeed(deps.knex, deps.settings, deps.log);
     this.server = this.listener();
     this.promptFiles = seesPromptFiles(deps.settings) ? this.watchPromptFiles() : null;
   }
@@ -122,6 +127,7 @@ export class CallServer {
     });
     // 0 in a cluster worker under round-robin: it holds no socket, the primary accepts for it.
     const acceptHandles = 1 + (await this.addAcceptHandles(this.deps.settings.esl.acceptHandles - 1));
+    this.answeredCallers?.start();
     const address = this.server.address() as net.AddressInfo;
     this.deps.log.info({ accept_handles: acceptHandles, host: address.address, port: address.port }, 'outbound event socket listening');
     return { host: address.address, port: address.port };
@@ -236,6 +242,7 @@ export class CallServer {
       knex: this.deps.knex,
       callerMemory: this.callerMemory.lookup,
       callerMemoryInTurn: this.callerMemory.answersInTurn,
+      callerMemoryIndex: this.answeredCallers,
       queues: this.queues,
       prompts: this.deps.prompts,
       promptFiles: this.promptFiles,
@@ -258,6 +265,7 @@ export class CallServer {
         // The spool is the last line of defence; if even it fails, the CDR is in the log.
         log.error({ err, cdr }, 'CDR could not be spooled');
       });
+      this.answeredCallers?.noteCdr(cdr);
       await session.finishRequest(cdr);
       const failure = channel.failure;
       if (failure) {
@@ -295,6 +303,7 @@ export class CallServer {
    */
   async stop(drainMs: number): Promise<void> {
     this.draining = true;
+    const feedStopped = this.answeredCallers?.stop();
     // close() stops accepting at once; its callback would wait for every live call, so do not await it.
     for (const server of [this.server, ...this.extraServers]) server.close();
     const all = Promise.allSettled([...this.running]);
@@ -306,7 +315,15 @@ export class CallServer {
       if (!ended) for (const c of this.live) c.destroy();
       await all;
     }
+    await feedStopped;
   }
+}
+
+/** The answered-callers feed where caller memory asks over the network (MariaDB/MySQL) and it is on. */
+function answeredCallersFeed(knex: Knex, settings: Settings, log: Logger): AnsweredCallersFeed | null {
+  const { indexHours, indexBitsPerHour, indexPollMs } = settings.callerMemory;
+  if (indexHours === 0 || dbKind(knex) === 'sqlite') return null;
+  return new AnsweredCallersFeed(knex, { hours: indexHours, bitsPerHour: indexBitsPerHour, pollMs: indexPollMs }, log.child({ component: 'answered-callers' }));
 }
 
 /** Bound on getting the extra accept handles at start-up (a child process started and answered). */

@@ -25,6 +25,11 @@ export interface CallDeps {
   callerMemory: CallerMemoryLookup;
   /** Caller memory answers within the turn of the event loop it is asked in (CallerMemory.answersInTurn). */
   callerMemoryInTurn: boolean;
+  /**
+   * Callers answered recently, in memory (answered-callers-feed.ts): `answeredNone` true means no
+   * lookup is needed, the answer is "nobody"; null or false: ask `callerMemory`.
+   */
+  callerMemoryIndex?: { answeredNone(tenantId: number, caller: string, since: Date): boolean } | null;
   /** Callers waiting in each group's queue on this daemon. */
   queues: QueueBook;
   /** Turns prompt rows (file or TTS) and system prompt names into what the channel plays. */

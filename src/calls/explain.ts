@@ -16,7 +16,7 @@ import type { IdentifiedCall } from './call';
 import { hasLimits, lastAnsweredBy, pinLockedUntil, usagePeriods } from './call-state';
 import { planCall, toAction, type CallAction, type CallFactsIn } from './plan';
 import type { PromptRef } from './prompt-player';
-import { orderedHuntPlan, rememberedPhoneQuery } from './steps/hunt';
+import { callerMemorySince, orderedHuntPlan } from './steps/hunt';
 
 export type ExplainFacts = CallFactsIn;
 
@@ -164,7 +164,8 @@ async function explainAction(
   const tenant = call.tenant;
   switch (action.kind) {
     case 'hunt': {
-      const memory = knex ? rememberedPhoneQuery((id, caller, since) => lastAnsweredBy(knex, id, caller, since), tenant, call.caller, call.geo.e164, facts.at) : null;
+      const since = knex ? callerMemorySince(tenant, call.geo.e164, facts.at) : null;
+      const memory = knex && since ? lastAnsweredBy(knex, tenant.id, call.caller, since) : null;
       const preferred = memory ? await memory : null;
       if (preferred) say(`${indent}caller memory: ${preferred} answered this caller within ${tenant.callerMemoryHours} h → rings first`);
       const rotations = new Map<number, number>();

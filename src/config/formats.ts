@@ -35,6 +35,16 @@ export function registerFormats(): void {
   convict.addFormat({ name: 'milliseconds', ...fromOne(week * 1000, timerLimit('milliseconds', week * 1000)) });
   convict.addFormat({ name: 'seconds', ...fromOne(week, timerLimit('seconds', week)) });
   convict.addFormat({ name: 'seconds-or-zero', ...wholeNumber(week) });
+  // Caller memory's in-memory hours (src/calls/answered-callers.ts): each is a filter held in
+  // memory, so a typo of a few digits must not ask for gigabytes. 31 days at most.
+  convict.addFormat({ name: 'index-hours', ...wholeNumber(31 * 24) });
+  convict.addFormat({
+    name: 'filter-bits',
+    coerce: wholeNumber(0).coerce,
+    validate(value: unknown) {
+      if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1024 || value > 2 ** 27) throw new Error('must be a whole number of bits from 1024 to 134217728 (16 MiB an hour)');
+    },
+  });
   // A port this daemon listens on: 0 = the system picks a free one (documented on each key).
   convict.addFormat({ name: 'tcp-port', ...wholeNumber(65535) });
   // Each handle is one more descriptor the kernel wakes for every new connection.

@@ -25,6 +25,7 @@ export interface Settings {
   readonly calls: { readonly maxDurationS: number; readonly drainTimeoutS: number; readonly maxFailoverGroups: number };
   readonly prompts: { readonly systemDir: string; readonly sameFilesystem: 'auto' | 'yes' | 'no' };
   readonly admission: { readonly onDatabaseError: 'admit' | 'refuse'; readonly queryTimeoutMs: number };
+  readonly callerMemory: { readonly indexHours: number; readonly indexBitsPerHour: number; readonly indexPollMs: number };
   readonly freeswitch: { readonly inboundHost: string; readonly inboundPort: number; readonly inboundPassword: string; readonly inboundMaxFrameBytes: number };
   readonly cron: { readonly enabled: boolean };
   readonly reports: { readonly dir: string };

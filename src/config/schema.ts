@@ -154,6 +154,26 @@ export const schema = {
       env: 'CALL_DB_TIMEOUT_MS',
     },
   },
+  callerMemory: {
+    indexHours: {
+      doc: 'On MariaDB/MySQL, hours of answered callers kept in memory (src/calls/answered-callers.ts), so that a caller no phone answered within them rings without a database round trip on the call\'s setup path; a tenant whose caller_memory_hours reach further back, and any lookup while the in-memory copy is not current, asks the database. 0 = always ask the database. The default covers the default 24-hour window with an hour to spare. SQLite answers in-process and always asks.',
+      format: 'index-hours',
+      default: 25,
+      env: 'CALLER_MEMORY_INDEX_HOURS',
+    },
+    indexBitsPerHour: {
+      doc: 'Size of each hour\'s Bloom filter of answered callers, in bits (memory: this × CALLER_MEMORY_INDEX_HOURS / 8 bytes). About 1 % of first callers still ask the database while an hour holds a tenth as many answered callers as bits; more callers, more such lookups, never a wrong answer.',
+      format: 'filter-bits',
+      default: 2_097_152,
+      env: 'CALLER_MEMORY_INDEX_BITS_PER_HOUR',
+    },
+    indexPollMs: {
+      doc: 'How often the in-memory copy reads the new rows of cdrs (written by any daemon); it is trusted only while its last read is at most 3 × this + 1 s old.',
+      format: 'milliseconds',
+      default: 1000,
+      env: 'CALLER_MEMORY_INDEX_POLL_MS',
+    },
+  },
   freeswitch: {
     inboundHost: {
       doc: 'FreeSWITCH inbound event socket (event_socket.conf.xml) the cron jobs use to warn and cut live calls.',

@@ -13,7 +13,6 @@ import { buildBridgeString, isPlainVariableValue, presentableCallerId } from '..
 import type { ConfigSnapshot, Tenant } from '../../snapshot/types';
 import type { Call } from '../call';
 import { takeRotation, withTimeout } from '../call-state';
-import type { CallerMemoryLookup } from '../caller-memory';
 import type { CallAction } from '../plan';
 import { MISSING_PROMPT_TONE, systemPrompt, tenantPrompt } from '../prompt-player';
 
@@ -107,10 +106,10 @@ async function positioned(call: Call, step: HuntStep, preferred: string | null):
   return { ...step, destinations: orderDestinations(step.group, { random, rotation: position, preferred }) };
 }
 
-/** Caller memory (主叫记忆): the phone that answered this caller last time, within the window. */
-export function rememberedPhoneQuery(lookup: CallerMemoryLookup, tenant: Tenant, caller: string, e164: string | null, at: Date): Promise<string | null> | null {
+/** Caller memory (主叫记忆): the start of the window a caller's last answer is looked for in; null: the tenant or the caller has none. */
+export function callerMemorySince(tenant: Tenant, e164: string | null, at: Date): Date | null {
   if (tenant.callerMemoryHours <= 0 || !e164) return null;
-  return lookup(tenant.id, caller, new Date(at.getTime() - tenant.callerMemoryHours * 3_600_000));
+  return new Date(at.getTime() - tenant.callerMemoryHours * 3_600_000);
 }
 
 /**
@@ -125,16 +124,24 @@ export function askCallerMemory(call: Call): Promise<string | null> {
 }
 
 async function rememberedPhone(call: Call): Promise<string | null> {
-  const { callerMemory, callerMemoryInTurn, clock, metrics } = call.deps;
-  const query = rememberedPhoneQuery(callerMemory, call.tenant, call.id.caller, call.id.geo.e164, clock());
-  if (!query) return null;
+  const { callerMemory, callerMemoryInTurn, callerMemoryIndex, clock, metrics } = call.deps;
+  const since = callerMemorySince(call.tenant, call.id.geo.e164, clock());
+  if (!since) return null;
+  // Answered now, in memory, for a caller no phone of the tenant answered (most first callers):
+  // like SQLite's in-turn answer, the greeting and the first bridge leave in one write.
+  if (callerMemoryIndex?.answeredNone(call.tenant.id, call.id.caller, since)) {
+    metrics.callerMemoryLookups.inc({ answered_from: 'memory' });
+    call.channel.sendAtEndOfTurn();
+    return null;
+  }
+  metrics.callerMemoryLookups.inc({ answered_from: 'database' });
   // A database that answers within this turn (SQLite): what this tick writes (the greeting) waits
   // for the first bridge, and FreeSWITCH reads both at once (CallChannel.sendAtEndOfTurn). Before
   // any await: this runs as the lookup is asked, in the greeting's tick.
   if (callerMemoryInTurn) call.channel.sendAtEndOfTurn();
   // Bounded by the lookup itself (caller-memory.ts: CALL_DB_TIMEOUT_MS from the moment it is asked).
   return metrics
-    .timeDb('caller_memory', () => query)
+    .timeDb('caller_memory', () => callerMemory(call.tenant.id, call.id.caller, since))
     .catch((err: unknown) => {
       call.log.warn({ err: (err as Error).message }, 'caller memory unavailable; normal order');
       return null;

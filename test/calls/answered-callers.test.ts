@@ -1,0 +1,163 @@
+/**
+ * Callers answered recently, in memory (src/calls/answered-callers.ts) and kept up to date from
+ * `cdrs` (answered-callers-feed.ts): "nobody answered" is never said of a caller the table has an
+ * answer for within the window, whoever wrote the row and however late its transaction
+ * committed; it is not said at all while the copy is not current or for a window it does not
+ * cover. The feed runs against real SQLite and MariaDB.
+ */
+import t from 'tap';
+import pino from 'pino';
+import { AnsweredCallers } from '../../src/calls/answered-callers';
+import { ANSWER_MARGIN_MS, AnsweredCallersFeed, mergeHoles } from '../../src/calls/answered-callers-feed';
+import { lastAnsweredBy } from '../../src/calls/call-state';
+import { toDbTimestamp } from '../../src/db/connect';
+import { withDatabases } from '../helpers/db';
+
+const HOUR = 3_600_000;
+const NOW = Date.parse('2026-12-02T06:30:00Z');
+const log = pino({ level: 'silent' });
+
+t.test('the filters: no "nobody" for a caller added within the window; windows they cannot answer', async (t) => {
+  const index = new AnsweredCallers({ hours: 25, bitsPerHour: 1 << 20 });
+  t.notOk(index.answeredNone(1, '13900000000', NOW - HOUR, NOW), 'before the first load: cannot tell');
+  index.coverFrom(NOW - 25 * HOUR);
+  // A deterministic spread of 20,000 answers over the 25 hours, 4 tenants.
+  const added: Array<[number, string, number]> = [];
+  let seed = 7;
+  const rand = (): number => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  for (let i = 0; i < 20_000; i++) {
+    const entry: [number, string, number] = [1 + (i % 4), `139${String(Math.floor(rand() * 1e8)).padStart(8, '0')}`, NOW - Math.floor(rand() * 25 * HOUR)];
+    added.push(entry);
+    index.add(...entry);
+  }
+  let wrong = 0;
+  for (const [tenant, caller, at] of added) {
+    if (index.answeredNone(tenant, caller, at - 1, NOW)) wrong++;
+    if (index.answeredNone(tenant, caller, at - HOUR + 1, NOW)) wrong++;
+  }
+  t.equal(wrong, 0, 'never "nobody" for an answer at or after the window start');
+  let maybe = 0;
+  for (let i = 0; i < 10_000; i++) if (!index.answeredNone(9, `13${i}`, NOW - 24 * HOUR, NOW)) maybe++;
+  t.ok(maybe < 200, `callers never added: ${maybe} of 10,000 "perhaps" (the database is asked for them)`);
+
+  const [tenant, caller] = added[0];
+  t.notOk(index.answeredNone(tenant, caller, NOW - 26 * HOUR, NOW), 'a window longer than the hours kept: cannot tell');
+  index.uncover();
+  t.notOk(index.answeredNone(9, '13000', NOW - HOUR, NOW), 'uncovered: cannot tell');
+
+  const pruned = new AnsweredCallers({ hours: 2, bitsPerHour: 1024 });
+  pruned.add(1, 'a', NOW - 5 * HOUR);
+  pruned.add(1, 'b', NOW - HOUR);
+  pruned.coverFrom(NOW - 2 * HOUR);
+  pruned.prune(NOW);
+  t.equal(pruned.hoursHeld, 1, 'hours older than the window are dropped');
+  t.notOk(pruned.answeredNone(1, 'b', NOW - HOUR - 1, NOW), 'the hour kept still answers');
+  t.throws(() => new AnsweredCallers({ hours: 0, bitsPerHour: 1024 }), RangeError);
+});
+
+withDatabases(t, async (t, knex, target) => {
+  let now = NOW;
+  const clock = (): number => now;
+  let n = 0;
+  const cdr = (tenant: number, caller: string, answeredAgoMs: number | null, extra: Record<string, unknown> = {}): Record<string, unknown> => {
+    n++;
+    const at = new Date(NOW - (answeredAgoMs ?? HOUR));
+    return {
+      call_uuid: `ac-${target}-${n}`, started_at: toDbTimestamp(new Date(at.getTime() - 60_000)), outcome: answeredAgoMs === null ? 'no_answer' : 'answered',
+      tenant_id: tenant, caller, answered_at: answeredAgoMs === null ? null : toDbTimestamp(at), answered_by: answeredAgoMs === null ? null : '13800000001', ...extra,
+    };
+  };
+  // Answered long after it arrived (a queue), inside the load's margin; its id is the lowest, so
+  // only the margin brings it into the load.
+  await knex('cdrs').insert(cdr(1, '13900000005', 3 * HOUR, { started_at: toDbTimestamp(new Date(NOW - 3 * HOUR - ANSWER_MARGIN_MS + 60_000)) }));
+  // Older rows first: ids follow the inserts, as in production.
+  await knex('cdrs').insert(cdr(1, '13900000040', 40 * HOUR));
+  await knex('cdrs').insert([cdr(1, '13900000002', 2 * HOUR), cdr(1, '13900000003', null), cdr(2, '13900000020', 20 * HOUR)]);
+
+  const feed = new AnsweredCallersFeed(knex, { hours: 25, bitsPerHour: 1 << 16, pollMs: 1000, recheckMs: 5000, lookbackMs: 60_000, pageRows: 2, maxHoles: 2 }, log, clock);
+  const since = new Date(NOW - 24 * HOUR);
+  t.notOk(feed.answeredNone(1, '13900000099', since), 'before the load: ask the database');
+  await feed.readNow();
+  t.ok(feed.current(), 'loaded');
+  const none = async (tenant: number, caller: string): Promise<boolean> => {
+    const said = feed.answeredNone(tenant, caller, since);
+    // Never "nobody" where the database has an answer.
+    if (said) t.equal(await lastAnsweredBy(knex, tenant, caller, since), null, `the database agrees for ${tenant}/${caller}`);
+    return said;
+  };
+  t.notOk(await none(1, '13900000002'), 'answered 2 h ago: remembered (ask the database)');
+  t.notOk(await none(2, '13900000020'), 'answered 20 h ago');
+  t.notOk(await none(1, '13900000005'), 'answered 3 h ago, arrived a day before (within the margin)');
+  t.ok(await none(1, '13900000003'), 'not answered: nobody');
+  t.ok(await none(1, '13900000040'), 'answered 40 h ago: outside the window');
+  t.ok(await none(1, '13900000099'), 'never called: nobody');
+  t.ok(await none(1, '13900000020'), 'another tenant\'s answer is not this one\'s');
+
+  // Another daemon writes: unseen until the next read.
+  await knex('cdrs').insert(cdr(1, '13900000006', 10 * 60_000));
+  now += 1000;
+  await feed.readNow();
+  t.notOk(await none(1, '13900000006'), 'a row another daemon wrote is read');
+
+  // A transaction that committed after a later one: its id is below the highest read.
+  const [{ max }] = await knex('cdrs').max({ max: 'id' });
+  await knex('cdrs').insert({ ...cdr(1, '13900000007', 5 * 60_000), id: Number(max) + 50 });
+  now += 1000;
+  await feed.readNow();
+  t.notOk(await none(1, '13900000007'), 'read');
+  await knex('cdrs').insert({ ...cdr(1, '13900000008', 60_000), id: Number(max) + 10 });
+  now += 1000;
+  await feed.readNow();
+  t.ok(feed.answeredNone(1, '13900000008', since), 'a late commit below the highest id is not in the next read…');
+  now += 5000;
+  await feed.readNow();
+  t.notOk(await none(1, '13900000008'), '…but in the look-back that follows');
+  t.ok(feed.stats.rechecks >= 2, `look-backs: ${feed.stats.rechecks}`);
+
+  // Holes beyond maxHoles (2) are merged: rows committed late into any of them are still found.
+  const [{ max: top }] = await knex('cdrs').max({ max: 'id' });
+  for (const k of [10, 20, 30, 40]) await knex('cdrs').insert({ ...cdr(3, `1390000010${k / 10}`, null), id: Number(top) + k });
+  now += 1000;
+  await feed.readNow();
+  for (const k of [5, 15, 25, 35]) await knex('cdrs').insert({ ...cdr(3, `1390000020${k}`, 60_000), id: Number(top) + k });
+  now += 5000;
+  await feed.readNow();
+  for (const k of [5, 15, 25, 35]) t.notOk(await none(3, `1390000020${k}`), `late row ${k} in a merged hole: read`);
+
+  // A hole older than the look-back is forgotten: a row committed into it later is not read.
+  now += 61_000;
+  await feed.readNow();
+  await knex('cdrs').insert({ ...cdr(3, '13900000300', 60_000), id: Number(top) + 1 });
+  now += 5000;
+  await feed.readNow();
+  t.ok(feed.answeredNone(3, '13900000300', since), 'a commit later than the look-back is missed (as documented)');
+
+  // A copy whose reads stopped is not trusted.
+  now += 3 * 1000 + 1001;
+  t.notOk(feed.current(), 'no read for 3 × poll + 1 s: not current');
+  t.notOk(feed.answeredNone(1, '13900000099', since), 'not current: ask the database');
+  now += 1;
+  await feed.readNow();
+  t.ok(feed.current(), 'current again after a read');
+});
+
+t.test('mergeHoles: at most max, every id of every hole still covered, the younger time kept', async (t) => {
+  const holes = Array.from({ length: 9 }, (_, i) => ({ lo: i * 10 + 1, hi: i * 10 + 3, seenAt: i }));
+  const merged = mergeHoles(holes, 4);
+  t.ok(merged.length <= 4, `${merged.length} holes`);
+  for (const h of holes) t.ok(merged.some((m) => m.lo <= h.lo && m.hi >= h.hi && m.seenAt >= h.seenAt), `hole ${h.lo}-${h.hi} covered`);
+  t.same(mergeHoles(holes.slice(0, 2), 4), holes.slice(0, 2), 'under the bound: unchanged');
+});
+
+t.test('a feed whose database is gone keeps trying and is never trusted', async (t) => {
+  const { createKnex } = await import('../../src/db/connect');
+  const dead = createKnex('mysql://root@127.0.0.1:1/none', { poolMax: 1, acquireTimeoutMs: 500 });
+  t.teardown(() => dead.destroy());
+  const feed = new AnsweredCallersFeed(dead, { hours: 25, bitsPerHour: 1024, pollMs: 50 }, log);
+  feed.start();
+  await new Promise((r) => setTimeout(r, 1500));
+  await feed.stop();
+  t.ok(feed.stats.failures >= 1, `failed reads: ${feed.stats.failures}`);
+  t.notOk(feed.current(), 'not current');
+  t.notOk(feed.answeredNone(1, '13900000099', new Date(Date.now() - HOUR)), 'asks the database');
+});
