@@ -13,12 +13,16 @@
  *    and become visible when their transaction commits, so a batch that commits after a later
  *    one can appear below the highest id already read: in a hole, a run of ids the reads skipped.
  *    Each hole is remembered with the time it was seen, and every `recheckMs` the answered rows
- *    in the holes younger than `lookbackMs` are read (only those rows: a hole holds no row
- *    already read). A row whose transaction took longer than that to commit is the one the
- *    filters can miss (MariaDB gives up a lock wait after 50 s by default; the look-back is
- *    120 s). Holes that never fill (ids burnt by a rollback or a duplicate, Galera's
- *    auto_increment_increment) cost a range each until they expire; past `maxHoles` neighbours
- *    are merged, which reads some rows again and misses none.
+ *    in the holes are read (only those rows: a hole holds no row already read); a hole is
+ *    forgotten once a look-back that began `lookbackMs` after it was seen has read it, so a
+ *    database that was down meanwhile leaves it open. A row whose transaction took longer than
+ *    that to commit is the one the filters can miss: a CDR batch's transaction that stayed open
+ *    over 120 s. Holes that never fill (ids burnt by a rollback or a duplicate, Galera's
+ *    auto_increment_increment) cost a range each until they are forgotten; past `holesPerRead`
+ *    the holes one read found are merged with their neighbours, which reads some rows again and
+ *    misses none (with one hole a row, as under Galera, the look-back reads every answered row of
+ *    the last 120 s, a page at a time). The load treats the newest `loadTailIds` ids as a hole:
+ *    a transaction open while it read, with more rows inserted after it than that, is missed.
  *  - Between reads the filters lag the table by up to `pollMs` (and a late commit by up to
  *    `recheckMs`). Caller memory already lags the calls themselves: a CDR reaches the table when
  *    its batch is written, after the call ended.
@@ -42,8 +46,10 @@ export interface AnsweredCallersFeedOptions {
   recheckMs?: number;
   /** Rows a statement reads at most. Default 5,000. */
   pageRows?: number;
-  /** Holes remembered at most (neighbours merged beyond). Default 1,000. */
-  maxHoles?: number;
+  /** Holes one read keeps at most (its neighbours merged beyond). Default 8. */
+  holesPerRead?: number;
+  /** Ids at the top of the table the load treats as a hole (transactions still open as it read). Default 20,000. */
+  loadTailIds?: number;
 }
 
 /** Ids the reads skipped, [lo, hi], and when the hole was seen. */
@@ -83,7 +89,8 @@ export class AnsweredCallersFeed {
   private readonly lookbackMs: number;
   private readonly recheckMs: number;
   private readonly pageRows: number;
-  private readonly maxHoles: number;
+  private readonly holesPerRead: number;
+  private readonly loadTailIds: number;
   /** Reads made and rows added, for tests. */
   readonly stats = { reads: 0, rows: 0, rechecks: 0, failures: 0 };
 
@@ -98,7 +105,8 @@ export class AnsweredCallersFeed {
     this.lookbackMs = options.lookbackMs ?? 120_000;
     this.recheckMs = options.recheckMs ?? 10_000;
     this.pageRows = options.pageRows ?? 5000;
-    this.maxHoles = Math.max(2, options.maxHoles ?? 1000);
+    this.holesPerRead = Math.max(1, options.holesPerRead ?? 8);
+    this.loadTailIds = Math.max(1, options.loadTailIds ?? 20_000);
   }
 
   /** Starts the load and the reads after it; never rejects (a failed read is tried again). */
@@ -154,6 +162,7 @@ export class AnsweredCallersFeed {
       if (this.failing) this.log.info('answered-callers feed reads cdrs again');
       this.failing = false;
     } catch (err) {
+      if (this.stopped) return; // stop() ended it: nothing failed
       this.stats.failures++;
       if (!this.failing) this.log.warn({ err: (err as Error).message }, 'answered-callers feed cannot read cdrs; caller memory asks the database until it can');
       this.failing = true;
@@ -166,20 +175,12 @@ export class AnsweredCallersFeed {
     const [{ max }] = await rawRows<{ max: number | string | null }>(this.knex, 'SELECT MAX(id) AS max FROM cdrs');
     const top = Number(max ?? 0);
     const [{ anchor }] = await rawRows<{ anchor: number | string | null }>(this.knex, 'SELECT MIN(id) AS anchor FROM cdrs WHERE started_at >= ?', [toDbTimestamp(new Date(from - ANSWER_MARGIN_MS))]);
-    if (anchor !== null) {
-      let after = Number(anchor) - 1;
-      for (;;) {
-        const rows = await this.answeredRows(after, top);
-        if (rows.length === 0) break;
-        after = Number(rows[rows.length - 1].id);
-        if (rows.length < this.pageRows) break;
-      }
-    }
+    if (anchor !== null) await this.readAnswered([{ lo: Number(anchor), hi: top, seenAt: startedAt }]);
     this.cursor = top;
-    // A transaction still open while the load read has its rows below `top`, among the newest:
-    // the load's last `pageRows` ids are a hole until the look-back has read them.
-    if (top > 0) this.holes = [{ lo: Math.max(1, top - this.pageRows + 1), hi: top, seenAt: startedAt }];
-    this.lastRecheckAt = startedAt - this.recheckMs;
+    // A transaction still open while the load read has its rows below `top`, among the newest
+    // ids: the load's last `loadTailIds` ids are a hole, seen as the load ends.
+    if (top > 0) this.holes = [{ lo: Math.max(1, top - this.loadTailIds + 1), hi: top, seenAt: this.now() }];
+    this.lastRecheckAt = Number.NEGATIVE_INFINITY;
     await this.follow();
     this.index.coverFrom(from);
     this.loaded = true;
@@ -187,30 +188,26 @@ export class AnsweredCallersFeed {
 
   private async follow(): Promise<void> {
     const readAt = this.now();
+    const found: Hole[] = [];
     for (;;) {
+      this.stopping();
       const rows = await rawRows<CdrKey>(this.knex, 'SELECT id, tenant_id, caller, answered_at, answered_by FROM cdrs WHERE id > ? ORDER BY id LIMIT ?', [this.cursor, this.pageRows]);
       this.stats.reads++;
       for (const row of rows) {
         const id = Number(row.id);
-        if (id > this.cursor + 1) this.holes.push({ lo: this.cursor + 1, hi: id - 1, seenAt: readAt });
+        if (id > this.cursor + 1) found.push({ lo: this.cursor + 1, hi: id - 1, seenAt: readAt });
         this.cursor = Math.max(this.cursor, id);
         this.add(row);
       }
       if (rows.length < this.pageRows) break;
     }
-    if (this.holes.length > this.maxHoles) this.holes = mergeHoles(this.holes, this.maxHoles);
+    // One read's holes were seen together: merging them widens none in time.
+    this.holes.push(...mergeHoles(found, this.holesPerRead));
     if (readAt - this.lastRecheckAt >= this.recheckMs) {
-      this.holes = this.holes.filter((h) => h.seenAt >= readAt - this.lookbackMs);
-      for (let i = 0; i < this.holes.length; i += HOLES_A_STATEMENT) {
-        const part = this.holes.slice(i, i + HOLES_A_STATEMENT);
-        // A hole holds no row read before: what this finds committed late (or is found again).
-        const rows = await rawRows<CdrKey>(
-          this.knex,
-          `SELECT id, tenant_id, caller, answered_at, answered_by FROM cdrs WHERE answered_by IS NOT NULL AND (${part.map(() => 'id BETWEEN ? AND ?').join(' OR ')})`,
-          part.flatMap((h) => [h.lo, h.hi]),
-        );
-        for (const row of rows) this.add(row);
-      }
+      await this.readAnswered(this.holes);
+      // Forgotten only once read by a look-back that began after it was `lookbackMs` old: a
+      // database that was down meanwhile leaves them open until it answers again.
+      this.holes = this.holes.filter((h) => h.seenAt + this.lookbackMs > readAt);
       this.stats.rechecks++;
       this.lastRecheckAt = readAt;
     }
@@ -218,30 +215,49 @@ export class AnsweredCallersFeed {
     this.lastReadAt = readAt;
   }
 
-  /** The answered rows with ids in (after, upTo], oldest first, a page at most; each added. */
-  private async answeredRows(after: number, upTo: number): Promise<CdrKey[]> {
-    const rows = await rawRows<CdrKey>(
-      this.knex,
-      'SELECT id, tenant_id, caller, answered_at, answered_by FROM cdrs WHERE id > ? AND id <= ? AND answered_by IS NOT NULL ORDER BY id LIMIT ?',
-      [after, upTo, this.pageRows],
-    );
-    for (const row of rows) this.add(row);
-    return rows;
+  /** Adds the answered rows with ids in the holes, a page at a time. */
+  private async readAnswered(holes: readonly Hole[]): Promise<void> {
+    for (let i = 0; i < holes.length; i += HOLES_A_STATEMENT) {
+      const part = holes.slice(i, i + HOLES_A_STATEMENT);
+      const ranges = part.map(() => 'id BETWEEN ? AND ?').join(' OR ');
+      for (let after = 0; ;) {
+        this.stopping();
+        const rows = await rawRows<CdrKey>(
+          this.knex,
+          `SELECT id, tenant_id, caller, answered_at, answered_by FROM cdrs WHERE answered_by IS NOT NULL AND id > ? AND (${ranges}) ORDER BY id LIMIT ?`,
+          [after, ...part.flatMap((h) => [h.lo, h.hi]), this.pageRows],
+        );
+        for (const row of rows) this.add(row);
+        if (rows.length < this.pageRows) break;
+        after = Number(rows[rows.length - 1].id);
+      }
+    }
+  }
+
+  /** Ends a load or a read that stop() interrupted (step() counts it as a failed read). */
+  private stopping(): void {
+    if (this.stopped) throw new Error('answered-callers feed stopped');
   }
 
   private add(row: Pick<CdrKey, 'tenant_id' | 'caller' | 'answered_at' | 'answered_by'>): void {
     if (row.answered_by === null || row.tenant_id === null) return;
-    const answered = fromDbTimestamp(row.answered_at);
+    let answered: Date | null;
+    try {
+      answered = fromDbTimestamp(row.answered_at);
+    } catch {
+      return; // an unreadable time: the lookups for this caller ask the database ("perhaps" is never wrong)
+    }
     if (answered === null) return;
-    this.index.add(Number(row.tenant_id), row.caller, answered.getTime());
+    // Rows the load's margin brings in from before the window: no filter for them.
+    if (answered.getTime() < this.now() - this.options.hours * 3_600_000 - 3_600_000) return;
+    this.index.add(Number(row.tenant_id), String(row.caller), answered.getTime());
     this.stats.rows++;
   }
 }
 
 /**
- * Fewer holes, none lost: neighbours merged pairwise (each merged hole also covers the ids read
- * between them, read again at the look-back) until at most `max` remain; a merged hole lives as
- * long as its younger part.
+ * At most `max` holes, none lost: neighbours merged pairwise (a merged hole also covers the ids
+ * read between them, read again at the look-back). Holes of one read only, so of one time.
  */
 export function mergeHoles(holes: readonly Hole[], max: number): Hole[] {
   let out = [...holes].sort((a, b) => a.lo - b.lo);

@@ -7,7 +7,7 @@
  * A Bloom filter per hour of `answered_at`: it may say "perhaps" for a caller nobody answered (the
  * lookup then asks the database, as without it), never "nobody" for a caller answered within the
  * hours it covers. What it has seen is what AnsweredCallersFeed read from `cdrs`. Its memory is
- * fixed (`bitsPerHour` × the hours covered: 25 hours of 2^21 bits, 6.5 MB); a carrier whose answered
+ * fixed (`bitsPerHour` × the hours covered and one more: 26 hours of 2^21 bits, 6.8 MB); a carrier whose answered
  * callers of an hour outgrow it gets more "perhaps", so more database lookups, never a wrong
  * "nobody".
  *
@@ -53,11 +53,6 @@ export class AnsweredCallers {
    */
   coverFrom(from: number): void {
     this.coveredFrom = from;
-  }
-
-  /** No longer covering anything (the feed lost track of the table): every lookup asks the database. */
-  uncover(): void {
-    this.coveredFrom = null;
   }
 
   /**

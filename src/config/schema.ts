@@ -162,7 +162,7 @@ export const schema = {
       env: 'CALLER_MEMORY_INDEX_HOURS',
     },
     indexBitsPerHour: {
-      doc: 'Size of each hour\'s Bloom filter of answered callers, in bits (memory: this × CALLER_MEMORY_INDEX_HOURS / 8 bytes). About 1 % of first callers still ask the database while an hour holds a tenth as many answered callers as bits; more callers, more such lookups, never a wrong answer.',
+      doc: 'Size of each hour\'s Bloom filter of answered callers, in bits (memory: this × (CALLER_MEMORY_INDEX_HOURS + 1) / 8 bytes, the hour being filled included). About 1 % of first callers still ask the database while an hour holds a tenth as many answered callers as bits; more callers, more such lookups, never a wrong answer.',
       format: 'filter-bits',
       default: 2_097_152,
       env: 'CALLER_MEMORY_INDEX_BITS_PER_HOUR',

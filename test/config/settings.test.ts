@@ -48,7 +48,9 @@ function validAlternative(key: string): [string, unknown] {
     case 'connect-port':
     case 'tcp-port':
     case 'frame-bytes':
-    case 'accept-handles': {
+    case 'accept-handles':
+    case 'index-hours':
+    case 'filter-bits': {
       const n = (e.default as number) + 7;
       return [String(n), n];
     }
@@ -211,6 +213,11 @@ t.test('invalid values are refused with a ConfigError naming the key and the rea
     [{ ESL_ACCEPT_HANDLES: '0' }, /esl\.acceptHandles/, /from 1 to 64/],
     [{ ESL_ACCEPT_HANDLES: '65' }, /esl\.acceptHandles/, /from 1 to 64/],
     [{ ESL_ACCEPT_HANDLES: 'many' }, /esl\.acceptHandles/, /whole number/],
+    [{ CALLER_MEMORY_INDEX_HOURS: '745' }, /callerMemory\.indexHours/, /from 0 to 744/],
+    [{ CALLER_MEMORY_INDEX_HOURS: '24h' }, /callerMemory\.indexHours/, /whole number/],
+    [{ CALLER_MEMORY_INDEX_BITS_PER_HOUR: '1023' }, /callerMemory\.indexBitsPerHour/, /from 1024 to 134217728/],
+    [{ CALLER_MEMORY_INDEX_BITS_PER_HOUR: '268435456' }, /callerMemory\.indexBitsPerHour/, /16 MiB an hour/],
+    [{ CALLER_MEMORY_INDEX_POLL_MS: '0' }, /callerMemory\.indexPollMs/, /at least 1/],
     [{ ESL_REPLY_TIMEOUT_MS: '0' }, /esl\.replyTimeoutMs/, /at least 1/],
     [{ CALL_DB_TIMEOUT_MS: '0' }, /admission\.queryTimeoutMs/, /at least 1/],
     [{ NOTIFY_TIMEOUT_MS: '0' }, /notify\.timeoutMs/, /at least 1/],
