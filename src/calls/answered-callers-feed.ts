@@ -40,9 +40,9 @@ export interface AnsweredCallersFeedOptions {
   pollMs: number;
   /** A read older than this and the filters are not trusted. Default 3 × pollMs + 1 s. */
   staleAfterMs?: number;
-  /** How far back (by the time a highest id was read) rows are read again. Default 120 s. */
+  /** How long after a hole is seen its rows are still read again (a late commit). Default 120 s. */
   lookbackMs?: number;
-  /** How often they are. Default 10 s. */
+  /** How often the holes are read. Default 10 s. */
   recheckMs?: number;
   /** Rows a statement reads at most. Default 5,000. */
   pageRows?: number;
