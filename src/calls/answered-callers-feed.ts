@@ -241,16 +241,20 @@ export class AnsweredCallersFeed {
 
   private add(row: Pick<CdrKey, 'tenant_id' | 'caller' | 'answered_at' | 'answered_by'>): void {
     if (row.answered_by === null || row.tenant_id === null) return;
-    let answered: Date | null;
+    if (row.answered_at === null) return; // not answered, as lastAnsweredBy reads it
+    let at: number;
     try {
-      answered = fromDbTimestamp(row.answered_at);
+      at = fromDbTimestamp(row.answered_at)?.getTime() ?? Number.NaN;
     } catch {
-      return; // an unreadable time: the lookups for this caller ask the database ("perhaps" is never wrong)
+      at = Number.NaN;
     }
-    if (answered === null) return;
+    const now = this.now();
+    // An unreadable time (a zero date, say) is filed under now: "perhaps" for every window that
+    // reaches it, so the lookups for that caller ask the database; never a wrong "nobody".
+    if (!Number.isFinite(at)) at = now;
     // Rows the load's margin brings in from before the window: no filter for them.
-    if (answered.getTime() < this.now() - this.options.hours * 3_600_000 - 3_600_000) return;
-    this.index.add(Number(row.tenant_id), String(row.caller), answered.getTime());
+    if (at < now - this.options.hours * 3_600_000 - 3_600_000) return;
+    this.index.add(Number(row.tenant_id), String(row.caller), at);
     this.stats.rows++;
   }
 }

@@ -91,6 +91,12 @@ withDatabases(t, async (t, knex, target) => {
   t.ok(await none(1, '13900000099'), 'never called: nobody');
   t.ok(await none(1, '13900000020'), 'another tenant\'s answer is not this one\'s');
 
+  // An answer whose time cannot be read: "perhaps" (ask the database), never "nobody".
+  feed.noteCdr({ tenant_id: 4, caller: '13900000500', answered_at: 'not a time', answered_by: '13800000001' });
+  t.notOk(feed.answeredNone(4, '13900000500', since), 'an unreadable answer time: ask the database');
+  feed.noteCdr({ tenant_id: 4, caller: '13900000501', answered_at: new Date(Number.NaN), answered_by: '13800000001' });
+  t.notOk(feed.answeredNone(4, '13900000501', since), 'a zero date (an invalid Date): ask the database');
+
   // Another daemon writes: unseen until the next read.
   await knex('cdrs').insert(cdr(1, '13900000006', 10 * 60_000));
   now += 1000;
