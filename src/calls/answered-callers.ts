@@ -7,9 +7,9 @@
  * A Bloom filter per hour of `answered_at`: it may say "perhaps" for a caller nobody answered (the
  * lookup then asks the database, as without it), never "nobody" for a caller answered within the
  * hours it covers. What it has seen is what AnsweredCallersFeed read from `cdrs`. Its memory is
- * fixed (`bitsPerHour` × the hours covered and one more: 26 hours of 2^21 bits, 6.8 MB); a carrier whose answered
- * callers of an hour outgrow it gets more "perhaps", so more database lookups, never a wrong
- * "nobody".
+ * fixed (`bitsPerHour` × the hours covered and one more: 26 hours of 2^21 bits, 6.8 MB); a
+ * carrier whose answered callers of an hour outgrow it gets more "perhaps", so more database
+ * lookups, never a wrong "nobody".
  *
  * Pure: no I/O, no clock (every time is passed in, as ms since the epoch).
  */
@@ -62,10 +62,8 @@ export class AnsweredCallers {
   answeredNone(tenantId: number, caller: string, since: number, now: number): boolean {
     if (this.coveredFrom === null || since < this.coveredFrom || since < now - this.options.hours * HOUR_MS) return false;
     const positions = probes(tenantId, caller, this.options.bitsPerHour);
-    for (const [hour, bits] of this.hours) {
-      if (hour < Math.floor(since / HOUR_MS)) continue;
-      if (positions.every((bit) => (bits[bit >>> 5] & (1 << (bit & 31))) !== 0)) return false;
-    }
+    const first = Math.floor(since / HOUR_MS);
+    for (const [hour, bits] of this.hours) if (hour >= first && allSet(bits, positions)) return false;
     return true;
   }
 
@@ -76,10 +74,15 @@ export class AnsweredCallers {
     if (this.coveredFrom !== null) this.coveredFrom = Math.max(this.coveredFrom, oldest * HOUR_MS);
   }
 
-  /** Hours held, for tests and the memory figure. */
+  /** Hours held, for tests. */
   get hoursHeld(): number {
     return this.hours.size;
   }
+}
+
+function allSet(bits: Uint32Array, positions: readonly number[]): boolean {
+  for (const bit of positions) if ((bits[bit >>> 5] & (1 << (bit & 31))) === 0) return false;
+  return true;
 }
 
 /**
