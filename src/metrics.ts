@@ -239,6 +239,18 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** The caller-memory index's read age (set by the call server when it keeps one); null: no index. */
+  callerMemoryIndexReadAgeMs: (() => number | null) | null = null;
+
+  readonly callerMemoryIndexReadAge = new Gauge({
+    name: 'hotline_caller_memory_index_read_age_seconds',
+    help: 'Seconds since the caller-memory index last read cdrs (since the daemon started while its first load runs); 0 when the daemon keeps no index (SQLite, CALLER_MEMORY_INDEX_HOURS=0). Above 3 × CALLER_MEMORY_INDEX_POLL_MS + 1 s every caller-memory question goes to the database.',
+    registers: [this.registry],
+    collect: () => {
+      this.callerMemoryIndexReadAge.set((this.callerMemoryIndexReadAgeMs?.() ?? 0) / 1000);
+    },
+  });
+
   readonly dbErrors = new Counter({
     name: 'hotline_db_errors_total',
     help: 'Failed database operations, by operation.',

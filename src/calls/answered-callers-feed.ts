@@ -85,6 +85,8 @@ export class AnsweredCallersFeed {
   private holes: Hole[] = [];
   private loaded = false;
   private lastReadAt = Number.NEGATIVE_INFINITY;
+  /** When start() was called: the read age counts from it until the first load is done. */
+  private startedAt: number | null = null;
   private lastRecheckAt = 0;
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
@@ -117,6 +119,7 @@ export class AnsweredCallersFeed {
   /** Starts the load and the reads after it; never rejects (a failed read is tried again). */
   start(): void {
     this.stopped = false;
+    this.startedAt ??= this.now();
     this.tick();
   }
 
@@ -130,6 +133,16 @@ export class AnsweredCallersFeed {
   /** The filters may be trusted now. */
   current(): boolean {
     return this.loaded && this.now() - this.lastReadAt <= this.staleAfterMs;
+  }
+
+  /**
+   * Milliseconds the filters have gone without a complete read of `cdrs`: since the last read
+   * that succeeded, or since start() while the first load is not done (null before start()).
+   * Above `staleAfterMs` they are not trusted (current()).
+   */
+  readAgeMs(): number | null {
+    if (this.loaded) return Math.max(0, this.now() - this.lastReadAt);
+    return this.startedAt === null ? null : Math.max(0, this.now() - this.startedAt);
   }
 
   /** True only when, as far as the table was read, no phone of the tenant answered the caller since `since`. */
@@ -189,6 +202,7 @@ export class AnsweredCallersFeed {
     await this.follow();
     this.index.coverFrom(from);
     this.loaded = true;
+    this.log.info({ rows: this.stats.rows, ms: this.now() - startedAt, hours: this.options.hours }, 'answered-callers index loaded; caller memory answers first callers from memory');
   }
 
   private async follow(): Promise<void> {

@@ -77,6 +77,8 @@ export class CallServer {
     this.queues = new QueueBook((total) => deps.metrics.queueWaiting.set(total));
     this.callerMemory = new CallerMemory(deps.knex, { timeoutMs: deps.settings.admission.queryTimeoutMs });
     this.answeredCallers = answeredCallersFeed(deps.knex, deps.settings, deps.log);
+    const feed = this.answeredCallers;
+    if (feed) deps.metrics.callerMemoryIndexReadAgeMs = () => feed.readAgeMs();
     this.server = this.listener();
     this.promptFiles = seesPromptFiles(deps.settings) ? this.watchPromptFiles() : null;
   }

@@ -39,6 +39,8 @@ export const GAUGE_AGGREGATION: Readonly<Record<string, Aggregation>> = {
   hotline_config_last_good_rows: 'max',
   hotline_config_from_cache: 'max',
   hotline_config_snapshot_age_seconds: 'max',
+  // Each worker keeps its own caller-memory index: the one furthest behind shows.
+  hotline_caller_memory_index_read_age_seconds: 'max',
   hotline_database_reachable: 'min',
   hotline_prompt_files_missing: 'max',
   // Database-wide facts some worker read last.

@@ -75,8 +75,10 @@ withDatabases(t, async (t, knex, target) => {
   const feed = new AnsweredCallersFeed(knex, { hours: 25, bitsPerHour: 1 << 16, pollMs: 1000, recheckMs: 5000, lookbackMs: 60_000, pageRows: 2, holesPerRead: 1 }, log, clock);
   const since = new Date(NOW - 24 * HOUR);
   t.notOk(feed.answeredNone(1, '13900000099', since), 'before the load: ask the database');
+  t.equal(feed.readAgeMs(), null, 'not started: no read age');
   await feed.readNow();
   t.ok(feed.current(), 'loaded');
+  t.equal(feed.readAgeMs(), 0, 'just loaded: read age 0');
   const none = async (tenant: number, caller: string): Promise<boolean> => {
     const said = feed.answeredNone(tenant, caller, since);
     // Never "nobody" where the database has an answer.
@@ -151,11 +153,13 @@ withDatabases(t, async (t, knex, target) => {
   }
   t.equal(feed.stats.failures, failures + 4, 'reads fail while the table is away');
   t.notOk(feed.current(), 'not current meanwhile');
+  t.equal(feed.readAgeMs(), 120_000, 'the read age counts from the last read that succeeded');
   await knex('cdrs_away').insert({ ...cdr(3, '13900000401', 60_000), id: Number(top2) + 2 });
   await knex.raw(back);
   now += 1000;
   await feed.readNow();
   t.ok(feed.current(), 'current again');
+  t.equal(feed.readAgeMs(), 0, 'read age back to 0');
   t.notOk(await none(3, '13900000401'), 'a late commit into a hole seen before the outage is read after it');
 
   // A copy whose reads stopped is not trusted; until then it is.
@@ -187,7 +191,11 @@ t.test('a feed whose database is gone keeps trying and is never trusted; stop() 
   t.equal(feed.stats.failures, 2, 'each read fails, none throws');
   t.notOk(feed.current(), 'not current');
   t.notOk(feed.answeredNone(1, '13900000099', new Date(Date.now() - HOUR)), 'asks the database');
+  t.equal(feed.readAgeMs(), null, 'not started: no read age');
   feed.start();
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  const age = feed.readAgeMs();
+  t.ok(age !== null && age >= 140, `never loaded: the read age counts from start() (${age} ms)`);
   await feed.stop();
   t.pass('start() then stop() ends');
 });

@@ -20,6 +20,12 @@ async function lookups(d: TestDaemon): Promise<Record<string, number>> {
   return out;
 }
 
+async function readAgeSeconds(d: TestDaemon): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${d.daemon.metricsPort}/metrics`)).text();
+  const m = /^hotline_caller_memory_index_read_age_seconds ([0-9.e+-]+)$/m.exec(text);
+  return m ? Number(m[1]) : Number.NaN;
+}
+
 const BUSY_THEN_SECOND = { '13800000001': { result: 'busy' as const }, '13800000002': { result: 'answer' as const, talkMs: 20 } };
 
 for (const target of dbTargets()) {
@@ -38,6 +44,14 @@ for (const target of dbTargets()) {
     } else {
       t.ok(feed, 'MariaDB: the answered callers are kept in memory');
       await until('the copy is loaded', () => feed?.current() === true);
+    }
+    if (feed) {
+      // No read since the load (pollMs 600 s): its age grows, and /metrics says so.
+      await until('a second without a read', () => (feed.readAgeMs() ?? 0) >= 1000);
+      const age = await readAgeSeconds(d);
+      t.ok(age >= 1 && age < 60, `the index's read age is exported (${age} s)`);
+    } else {
+      t.equal(await readAgeSeconds(d), 0, 'no index: read age 0, which no alert fires on');
     }
 
     const first = await placeCall(d.port, { caller: '13912340001', destination: '4001012345', legs: BUSY_THEN_SECOND });
