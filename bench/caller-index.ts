@@ -15,14 +15,13 @@
  * The machine is stated; mariadbd's CPU is read from /proc when it runs on this machine.
  */
 import { randomUUID } from 'node:crypto';
-import fs from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { AnsweredCallersFeed, ANSWER_MARGIN_MS } from '../src/calls/answered-callers-feed';
 import { loadSettings } from '../src/config';
 import { createKnex, toDbTimestamp } from '../src/db/connect';
 import { migrateLatest } from '../src/db/migrate';
 import { createLogger } from '../src/log';
-import { cpuSeconds, createDatabase, envNumber, machine } from './lib';
+import { cpuSeconds, createDatabase, envNumber, machine, mariadbPid } from './lib';
 
 const ROWS = envNumber('BENCH_CALLER_INDEX_ROWS', 1_000_000);
 const TENANTS = Math.max(1, envNumber('BENCH_CALLER_INDEX_TENANTS', 100));
@@ -31,20 +30,6 @@ const NEW_ROWS = envNumber('BENCH_CALLER_INDEX_NEW', 1000);
 const PAGE_ROWS = process.env.BENCH_CALLER_INDEX_PAGE_ROWS ? envNumber('BENCH_CALLER_INDEX_PAGE_ROWS', 0) : undefined;
 const SAMPLE = 10_000;
 const INSERT_ROWS = 5000;
-
-/** The pid of the MariaDB server, to read its CPU time (null when it is not on this machine). */
-function mariadbPid(): number | null {
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const comm = fs.readFileSync(`/proc/${entry}/comm`, 'utf8').trim();
-      if (comm === 'mariadbd' || comm === 'mysqld') return Number(entry);
-    } catch {
-      // a process that ended while we looked
-    }
-  }
-  return null;
-}
 
 /** A mobile number that no row of this run holds (the rows' callers start with 13). */
 function strangerCaller(i: number): string {

@@ -23,27 +23,13 @@ import { migrateLatest } from '../src/db/migrate';
 import { createLogger } from '../src/log';
 import { Metrics } from '../src/metrics';
 import { formatTop, rankFrames } from './cpu-profile';
-import { cpuSeconds, createDatabase, envNumber, machine } from './lib';
+import { cpuSeconds, createDatabase, envNumber, machine, mariadbPid } from './lib';
 
 const ROWS = envNumber('BENCH_CDR_ROWS', 100_000);
 const SEGMENT = envNumber('BENCH_CDR_SEGMENT', 5000);
 const BATCH = envNumber('BENCH_CDR_BATCH', DEFAULT_BATCH_ROWS);
 const PROFILE = process.env.BENCH_CDR_PROFILE !== '0';
 const SQLITE = process.env.BENCH_CDR_DB === 'sqlite';
-
-/** The pid of the MariaDB server, to read its CPU time (null when it is not on this machine). */
-function mariadbPid(): number | null {
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const comm = fs.readFileSync(`/proc/${entry}/comm`, 'utf8').trim();
-      if (comm === 'mariadbd' || comm === 'mysqld') return Number(entry);
-    } catch {
-      // a process that ended while we looked
-    }
-  }
-  return null;
-}
 
 function cdr(i: number, tenantId: number, now: Date): CdrRecord {
   const started = new Date(now.getTime() - 60_000 - (i % 3600) * 1000);

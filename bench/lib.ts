@@ -45,6 +45,20 @@ export function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
 
+/** The pid of the MariaDB server, to read its CPU time (null when it is not on this machine). */
+export function mariadbPid(): number | null {
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const comm = fs.readFileSync(`/proc/${entry}/comm`, 'utf8').trim();
+      if (comm === 'mariadbd' || comm === 'mysqld') return Number(entry);
+    } catch {
+      // a process that ended while we looked
+    }
+  }
+  return null;
+}
+
 export function machine(): string {
   const cpu = os.cpus();
   const model = fs.readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? cpu[0]?.model ?? '?';
