@@ -30,6 +30,9 @@ export const PROMETHEUS_GENERATED: ReadonlyMap<string, ReadonlySet<string>> = ne
   ['up', new Set<string>()],
   ['scrape_duration_seconds', new Set<string>()],
   ['scrape_samples_scraped', new Set<string>()],
+  // One series per pending or firing alert, with the alert's labels (https://prometheus.io/docs/prometheus/latest/configuration/alerting_rules/):
+  // the labels of the one alert rules name in ALERTS (HotlineCronCapsNotRunning).
+  ['ALERTS', new Set<string>(['alertname', 'alertstate', 'severity', 'cron_job'])],
 ]);
 
 const HISTOGRAM_SUFFIXES = ['_bucket', '_sum', '_count'] as const;
