@@ -100,6 +100,8 @@ export class AnsweredCallersFeed {
   private readonly loadTailIds: number;
   /** Reads made and rows added, for tests. */
   readonly stats = { reads: 0, rows: 0, rechecks: 0, failures: 0 };
+  /** Answered rows within the hours that the last load added (its re-read of the newest ids not counted twice). */
+  loadedRows = 0;
 
   constructor(
     private readonly knex: Knex,
@@ -119,7 +121,7 @@ export class AnsweredCallersFeed {
   /** Starts the load and the reads after it; never rejects (a failed read is tried again). */
   start(): void {
     this.stopped = false;
-    this.startedAt ??= this.now();
+    if (!this.loaded) this.startedAt = this.now();
     this.tick();
   }
 
@@ -137,10 +139,12 @@ export class AnsweredCallersFeed {
 
   /**
    * Milliseconds the filters have gone without a complete read of `cdrs`: since the last read
-   * that succeeded, or since start() while the first load is not done (null before start()).
-   * Above `staleAfterMs` they are not trusted (current()).
+   * that succeeded, or since start() while the first load is not done; null before start() and
+   * after stop() (a daemon draining its calls has stopped reading on purpose). Above
+   * `staleAfterMs` they are not trusted (current()).
    */
   readAgeMs(): number | null {
+    if (this.stopped) return null;
     if (this.loaded) return Math.max(0, this.now() - this.lastReadAt);
     return this.startedAt === null ? null : Math.max(0, this.now() - this.startedAt);
   }
@@ -193,7 +197,9 @@ export class AnsweredCallersFeed {
     const [{ max }] = await rawRows<{ max: number | string | null }>(this.knex, 'SELECT MAX(id) AS max FROM cdrs');
     const top = Number(max ?? 0);
     const [{ anchor }] = await rawRows<{ anchor: number | string | null }>(this.knex, 'SELECT MIN(id) AS anchor FROM cdrs WHERE started_at >= ?', [toDbTimestamp(new Date(from - ANSWER_MARGIN_MS))]);
+    const rowsBefore = this.stats.rows;
     if (anchor !== null) await this.readAnswered([{ lo: Number(anchor), hi: top, seenAt: startedAt }]);
+    const loadedRows = this.stats.rows - rowsBefore;
     this.cursor = top;
     // A transaction still open while the load read has its rows below `top`, among the newest
     // ids: the load's last `loadTailIds` ids are a hole, seen as the load ends.
@@ -202,7 +208,8 @@ export class AnsweredCallersFeed {
     await this.follow();
     this.index.coverFrom(from);
     this.loaded = true;
-    this.log.info({ rows: this.stats.rows, ms: this.now() - startedAt, hours: this.options.hours }, 'answered-callers index loaded; caller memory answers first callers from memory');
+    this.loadedRows = loadedRows;
+    this.log.info({ rows: loadedRows, ms: this.now() - startedAt, hours: this.options.hours }, 'answered-callers index loaded; caller memory answers first callers from memory');
   }
 
   private async follow(): Promise<void> {

@@ -79,6 +79,7 @@ withDatabases(t, async (t, knex, target) => {
   await feed.readNow();
   t.ok(feed.current(), 'loaded');
   t.equal(feed.readAgeMs(), 0, 'just loaded: read age 0');
+  t.equal(feed.loadedRows, 3, 'the load added the three answers within the hours, each once (the 40-hour one is outside)');
   const none = async (tenant: number, caller: string): Promise<boolean> => {
     const said = feed.answeredNone(tenant, caller, since);
     // Never "nobody" where the database has an answer.
@@ -198,4 +199,5 @@ t.test('a feed whose database is gone keeps trying and is never trusted; stop() 
   t.ok(age !== null && age >= 140, `never loaded: the read age counts from start() (${age} ms)`);
   await feed.stop();
   t.pass('start() then stop() ends');
+  t.equal(feed.readAgeMs(), null, 'stopped: no read age (a draining daemon stopped reading on purpose)');
 });
