@@ -35,8 +35,8 @@ const IDLE_CALLS = envNumber('BENCH_IDLE_CALLS', 300);
 /**
  * Calls each controller takes before it is measured. The daemon is a long-running process, and
  * V8 optimises a call's code only after it has run many times: after 500 calls its CPU a call at
- * 0 ms talks was 0.44-0.46 ms and the first measured round 0.57-0.68× the ceiling's calls/s, after
- * 3,000 0.27-0.35 ms and 0.74-0.87× in every round (README, release 21). Every controller gets
+ * 0 ms talks was 0.43-0.46 ms and the first measured round 0.57-0.76× the ceiling's calls/s, after
+ * 3,000 0.27-0.35 ms and 0.74-0.99× in its rounds (README, release 21). Every controller gets
  * the same warm-up; BENCH_WARMUP=500 measures a daemon in the first seconds after its start.
  */
 const WARMUP = envNumber('BENCH_WARMUP', 3000);
