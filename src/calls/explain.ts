@@ -164,9 +164,8 @@ async function explainAction(
   const tenant = call.tenant;
   switch (action.kind) {
     case 'hunt': {
-      const since = knex ? callerMemorySince(tenant, call.geo.e164, facts.at) : null;
-      const memory = knex && since ? lastAnsweredBy(knex, tenant.id, call.caller, since) : null;
-      const preferred = memory ? await memory : null;
+      const since = callerMemorySince(tenant, call.geo.e164, facts.at);
+      const preferred = knex && since ? await lastAnsweredBy(knex, tenant.id, call.caller, since) : null;
       if (preferred) say(`${indent}caller memory: ${preferred} answered this caller within ${tenant.callerMemoryHours} h → rings first`);
       const rotations = new Map<number, number>();
       if (knex) {
