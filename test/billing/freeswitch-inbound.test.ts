@@ -18,31 +18,56 @@ async function fake(t: Test, options: ConstructorParameters<typeof FakeInboundFr
   return { fs, port };
 }
 
-/** Raw client: sends chunks, collects every byte until the peer goes quiet or closes. */
-async function converse(port: number, steps: Buffer[], quietMs = 150): Promise<Buffer[]> {
+/**
+ * Raw client: reads the greeting, then sends each step and reads its reply. Each reply is read
+ * until it holds as many bytes as the capture's (or the peer closed), within a bound, not for a
+ * fixed quiet time: a loaded machine's stall made a 150 ms quiet time cut replies short by chance.
+ * Bytes beyond what was expected stay in that reply, so an extra byte still fails the comparison.
+ */
+async function converse(port: number, steps: Buffer[], expected: string[]): Promise<Buffer[]> {
   const socket = net.connect(port, '127.0.0.1');
-  const replies: Buffer[] = [];
   let current: Buffer[] = [];
-  socket.on('data', (b: Buffer) => current.push(b));
-  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-  const settle = (): Promise<void> => Promise.race([new Promise<void>((r) => setTimeout(r, quietMs)), closed]);
+  let arrived = 0;
+  let closed = false;
+  socket.on('data', (b: Buffer) => {
+    current.push(b);
+    arrived += b.length;
+  });
+  socket.once('close', () => (closed = true));
   await new Promise<void>((r) => socket.once('connect', () => r()));
-  await settle();
-  replies.push(Buffer.concat(current));
-  for (const step of steps) {
-    current = [];
-    socket.write(step);
-    await settle();
+  const replies: Buffer[] = [];
+  const read = async (want: number): Promise<void> => {
+    const deadline = Date.now() + 10_000;
+    while (arrived < want && !closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    // A short grace for anything the peer wrongly sends beyond the capture's bytes.
+    await new Promise((r) => setTimeout(r, 20));
     replies.push(Buffer.concat(current));
+    current = [];
+    arrived = 0;
+  };
+  await read(Buffer.byteLength(expected[0], 'latin1'));
+  for (const [i, step] of steps.entries()) {
+    socket.write(step);
+    await read(Buffer.byteLength(expected[i + 1] ?? '', 'latin1'));
   }
   socket.destroy();
+  return replies;
+}
+
+/** What FreeSWITCH sent before the first command and after each, from a capture's connection. */
+function repliesOf(connection: typeof wrongPassword): string[] {
+  const replies = [''];
+  for (const chunk of connection) {
+    if (chunk.direction === 'CTL->FS') replies.push('');
+    else replies[replies.length - 1] += chunk.bytes.toString('latin1');
+  }
   return replies;
 }
 
 void t.test('the stand-in answers as FreeSWITCH did: wrong password', async (t) => {
   const { port } = await fake(t);
   const sent = wrongPassword.filter((c) => c.direction === 'CTL->FS').map((c) => c.bytes);
-  const replies = await converse(port, sent);
+  const replies = await converse(port, sent, repliesOf(wrongPassword));
   t.same(Buffer.concat(replies).toString('latin1'), streamOf(wrongPassword, 'FS->CTL').toString('latin1'), 'auth/request, -ERR invalid, disconnect notice: identical bytes');
 });
 
@@ -54,10 +79,11 @@ void t.test('the stand-in answers as FreeSWITCH did: auth, then api uuid_kill of
   // events (which we never do): send auth, then the kill, as bytes taken from the capture.
   const auth = ctl[0] + ctl[1];
   const kill = ctl.find((c) => c.includes('api uuid_kill'))!.replace(/^\n/, '');
-  const replies = await converse(port, [Buffer.from(auth, 'latin1'), Buffer.from(kill, 'latin1')]);
+  const apiResponse = fsChunks.find((c) => c.includes('api/response'))!;
+  const replies = await converse(port, [Buffer.from(auth, 'latin1'), Buffer.from(kill, 'latin1')], [fsChunks[0], fsChunks[1], apiResponse]);
   t.equal(replies[0].toString('latin1'), fsChunks[0], 'auth/request');
   t.equal(replies[1].toString('latin1'), fsChunks[1], '+OK accepted');
-  t.equal(replies[2].toString('latin1'), fsChunks.find((c) => c.includes('api/response')), 'api/response -ERR No such channel!');
+  t.equal(replies[2].toString('latin1'), apiResponse, 'api/response -ERR No such channel!');
 });
 
 void t.test('the client writes what modesl wrote for auth and api, in one write per command, and no event subscription', async (t) => {
@@ -109,10 +135,11 @@ void t.test('nothing from a table or a caller reaches a command unchecked', asyn
 
 void t.test('timeouts: a FreeSWITCH that never replies, never asks for auth, or is not there', async (t) => {
   const { port } = await fake(t, { silent: true });
-  const client = await FreeSwitchInbound.connect({ host: '127.0.0.1', port, password: 'ClueCon', timeoutMs: 200 });
+  // 2 s: enough for the connect and the auth round trip on a loaded machine; the kill then waits it out.
+  const client = await FreeSwitchInbound.connect({ host: '127.0.0.1', port, password: 'ClueCon', timeoutMs: 2000 });
   const started = Date.now();
   await t.rejects(client.killCall('abc', 'NORMAL_CLEARING'), { code: 'ESL_TIMEOUT' });
-  // Bounded: well under the test's own timeout (the 200 ms itself is not asserted: a loaded machine may be slow).
+  // Bounded: well under the test's own timeout (the 2 s itself is not asserted: a loaded machine may be slow).
   t.ok(Date.now() - started < 15_000, `bounded (${Date.now() - started} ms)`);
   await t.rejects(client.api('status'), { code: 'ESL_SOCKET_CLOSED' }, 'the connection is given up after a lost reply');
 
@@ -129,5 +156,5 @@ void t.test('timeouts: a FreeSWITCH that never replies, never asks for auth, or 
       s.close(() => resolve(p));
     });
   });
-  await t.rejects(FreeSwitchInbound.connect({ host: '127.0.0.1', port: closedPort, password: 'x', timeoutMs: 500 }), { code: 'ECONNREFUSED' });
+  await t.rejects(FreeSwitchInbound.connect({ host: '127.0.0.1', port: closedPort, password: 'x', timeoutMs: 5000 }), { code: 'ECONNREFUSED' }, 'refused, not timed out');
 });

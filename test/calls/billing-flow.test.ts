@@ -21,7 +21,8 @@ t.test('billing through calls', async (t) => {
     const c = await placeCall(d.port, { caller: '13912345678', destination: '4001012345', timeScale: 1, legs: { '13800000001': { result: 'answer', ringMs: 100, talkMs: 30_000 } } });
     const seconds = (c.hungUpAtFs! - c.answeredAtFs!) / 1000;
     t.equal(c.hangupCause, 'OUTGOING_CALL_BARRED', 'cut by the daemon');
-    t.ok(seconds >= 3.9 && seconds <= 5, `cut ${seconds.toFixed(2)} s after answer: 6 s affordable, 2 s guard → planned at 4 s`);
+    // Planned at 4 s; up to 1.9 s late (a loaded machine) is still inside the 6 s the balance pays.
+    t.ok(seconds >= 3.9 && seconds < 5.9, `cut ${seconds.toFixed(2)} s after answer: 6 s affordable, 2 s guard → planned at 4 s`);
     t.match(c.bgapi[0], /^uuid_broadcast [0-9a-f-]{36} \/sounds\/hotline\/\w+\.wav both$/, 'the caller was warned first');
     t.same(c.api, [`uuid_kill ${c.uuid} OUTGOING_CALL_BARRED`], 'cut by api uuid_kill');
     const cdr = await d.cdr(c.uuid);

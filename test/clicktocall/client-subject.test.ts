@@ -22,13 +22,15 @@ t.test('clientSubject: IPv4 as is, IPv6 by its /64', async (t) => {
   t.equal(clientSubject('not-an-address'), 'not-an-address');
 });
 
-t.test('through the API: one request a minute per /64, per IPv4 address', async (t) => {
+t.test('through the API: one request per /64, per IPv4 address', async (t) => {
   const db = await dbTargets()[0].create();
   t.teardown(() => db.destroy());
   const rig = await startRig(db.url, {
     settings: {
       api: { enabled: true, port: 0, rateLimitPerMinute: 1000, trustProxy: '127.0.0.1' },
-      clickToCall: { ringTimeoutS: 30, connectTimeoutS: 2, maxPerClientMinute: 1, maxPerClientDay: 0 },
+      // The day's limit too: a minute window alone resets when the clock crosses a minute between two
+      // clicks, and the second was then let through by chance (what is tested is the subject, not the window).
+      clickToCall: { ringTimeoutS: 30, connectTimeoutS: 2, maxPerClientMinute: 1, maxPerClientDay: 1 },
     },
     widget: { max_per_visitor_minute: 10, max_per_visitor_day: 10 },
   });

@@ -43,7 +43,8 @@ for (const target of dbTargets()) {
     // On the stand-in's own records: the visitor's answer, when the cut command reached it, when the leg went.
     const cut = cutTiming(call);
     t.ok(cut.late >= -50, `cut command ${(cut.late / 1000).toFixed(2)} s after the plan (answer + 4 s, half the balance a leg): never early`);
-    t.ok(cut.late <= 1000, `cut command ${(cut.late / 1000).toFixed(2)} s after the plan: at most 1 s late`);
+    // Inside the 2 s guard (a loaded machine's stall can add most of a second to the timer).
+    t.ok(cut.late <= 1900, `cut command ${(cut.late / 1000).toFixed(2)} s after the plan: inside the 2 s guard`);
     t.ok(cut.landed <= 50, `the leg went ${cut.landed.toFixed(0)} ms after the command reached it`);
     // The warning, once: mixed in over the answer prompt when the guard fires while that prompt is
     // pending (uuid_displace, api), else queued (bgapi uuid_broadcast); which one depends on whether

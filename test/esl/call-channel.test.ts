@@ -25,7 +25,9 @@ interface Fs {
 }
 
 /** Opens a channel whose FreeSWITCH side the test drives by hand. */
-async function setup(t: Test, replyTimeoutMs = 300, afterConnectReply = '', appTimeoutMarginMs?: number): Promise<{ channel: EslCallChannel; fs: Fs }> {
+// Replies are bounded at 5 s by default: far beyond a loopback round trip, so a loaded machine's
+// stall cannot time one out by chance. Tests of the bound itself pass their own.
+async function setup(t: Test, replyTimeoutMs = 5000, afterConnectReply = '', appTimeoutMarginMs?: number): Promise<{ channel: EslCallChannel; fs: Fs }> {
   const server = net.createServer();
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as net.AddressInfo).port;
@@ -113,19 +115,19 @@ t.test('an application that never completes times out; the channel stays usable'
 });
 
 t.test('ESL_APP_TIMEOUT_MARGIN_MS: a completion late by less than the margin is taken, the bound reported includes it', async (t) => {
-  const { channel, fs } = await setup(t, 300, '', 400);
+  const { channel, fs } = await setup(t, 5000, '', 2000);
   const p = channel.execute('playback', '/x.wav', 50);
   const cmd = await fs.next();
   fs.socket.write(ok);
-  await new Promise((r) => setTimeout(r, 200)); // past the application's own 50 ms, within 50 + 400
+  await new Promise((r) => setTimeout(r, 200)); // past the application's own 50 ms, well within 50 + 2000
   fs.socket.write(event('CHANNEL_EXECUTE_COMPLETE', { Application: 'playback', 'Application-UUID': eventUuidOf(cmd) }));
   t.equal((await p).getHeader('Application'), 'playback');
   const q = channel.execute('playback', '/y.wav', 50);
   await fs.next();
   fs.socket.write(ok);
   const err = await q.then(() => null, (e: unknown) => e);
-  t.type(err, EslTimeoutError, 'never completed: given up after 50 + 400 ms');
-  t.match((err as Error).message, /450 ms/);
+  t.type(err, EslTimeoutError, 'never completed: given up after 50 + 2000 ms');
+  t.match((err as Error).message, /2050 ms/);
 });
 
 t.test('completions are matched by Application-UUID, not by order or by name', async (t) => {
@@ -305,7 +307,7 @@ const notice = (session: string): string =>
   `Content-Type: text/disconnect-notice\nControlled-Session-UUID: ${session}\nContent-Disposition: linger\nChannel-Name: sofia/acc/13930009003@127.0.0.1:5070\nLinger-Time: 10\nContent-Length: 0\n\n`;
 
 t.test('the disconnect notice is seen, also in the same read as the connect reply; another session\'s is not', async (t) => {
-  const early = await setup(t, 300, notice(UUID));
+  const early = await setup(t, 5000, notice(UUID));
   t.equal(early.channel.disconnectNoticed, true, 'a notice that came with the connect reply (the caller hung up at once)');
   const { channel, fs } = await setup(t);
   t.equal(channel.disconnectNoticed, false);
@@ -328,7 +330,7 @@ t.test('FreeSWITCH µs stamps: only plain integers of at most 17 digits are time
 });
 
 t.test('an application written behind an event-locked one waits in its queue: the locked one\'s bound counts into its own', async (t) => {
-  const { channel, fs } = await setup(t, 300);
+  const { channel, fs } = await setup(t);
   // A greeting bounded at 5 s written with event-lock, then an instant multiset (its own bound
   // 300 ms). The greeting's bound is far from the 500 ms it runs, so a slow machine cannot time it out.
   const greeting = channel.execute('playback', '/greeting.wav', 5000, true);

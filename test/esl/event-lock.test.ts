@@ -69,7 +69,9 @@ t.test('without event-lock the same bridge runs nested, during the playback', as
   const c = await greetingThenBridge(null);
   const greeting = timing(c, 'playback');
   const bridge = timing(c, 'bridge');
-  t.ok(bridge.startedAtFs < greeting.startedAtFs + 500, `bridge started at ${bridge.startedAtFs}, within the greeting that started at ${greeting.startedAtFs}`);
+  // Within the greeting's first 2 s (locked, it starts after 2.9 s): 500 FreeSWITCH ms were 50 ms
+  // of real time at this scale, which a loaded machine's stall could use up.
+  t.ok(bridge.startedAtFs < greeting.startedAtFs + 2000, `bridge started at ${bridge.startedAtFs}, within the greeting that started at ${greeting.startedAtFs}`);
 });
 
 t.test('event-lock is read as FreeSWITCH\'s switch_true reads it', async (t) => {

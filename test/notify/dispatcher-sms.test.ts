@@ -153,10 +153,14 @@ eachDb(t, 'credentials in SMS_GATEWAY_URL go as HTTP Basic authentication', asyn
 
 eachDb(t, 'two dispatchers (two daemons) at once deliver each notification exactly once', async (t, knex, db) => {
   const N = 40;
-  const gw = await smsGateway(t, () => ({ delayMs: 5 }));
+  const gw = await smsGateway(t, () => ({ delayMs: 50 }));
   for (let i = 0; i < N; i++) await queueMissedCall(knex, { tenant: SMS, cdr: missed(i) });
   const other = createKnex(db.url, { poolMax: 4 });
   t.teardown(() => other.destroy());
+  // Both connected before they start, and each request slow enough (50 ms) that neither can send
+  // all 40 while the other is still connecting: otherwise they need not compete at all.
+  await other.raw('select 1');
+  await knex.raw('select 1');
   const notify = notifySettings({ smsGatewayUrl: gw.url });
   // Small batches and several rounds so that the two keep reading the same rows.
   const a = dispatcher(t, knex, { notify, batchSize: 8, maxRounds: 20, concurrency: 4 });

@@ -104,15 +104,17 @@ t.test('a failed rendering is reported and logged; the prompt falls back; a late
   const { log, lines } = logCapture();
   let hang = true;
   const { spawn, calls } = recordingSpawn((command, args) => (hang && command === 'espeak-ng' && args.includes('--stdin') ? ['sleep', ['30']] : null));
-  const renderer = new TtsRenderer({ cacheDir: dir, voice: VOICE, spawn, timeoutMs: 300, log });
+  // 3 s: the retry below runs the real espeak-ng and sox under the same bound (300 ms was not
+  // always enough on a loaded machine); the hanging rendering then waits the 3 s out.
+  const renderer = new TtsRenderer({ cacheDir: dir, voice: VOICE, spawn, timeoutMs: 3000, log });
   const resolver = new PromptResolver(settings(dir), renderer);
   const p = prompt(7, { ttsText: '请稍候' });
 
   const report = await renderer.prepare([p]);
   t.equal(report.rendered, 0);
-  t.match(report.failed, [{ promptId: 7, key: ttsCacheKey(VOICE, '请稍候'), error: /longer than 300 ms/ }], 'the failure, with the prompt and the reason');
-  t.match(renderer.lastError(ttsCacheKey(VOICE, '请稍候')), /longer than 300 ms/);
-  t.match(lines, [{ level: 40, prompt_id: 7, err: /longer than 300 ms/, msg: /falls? back|system prompt/ }], 'logged as a warning');
+  t.match(report.failed, [{ promptId: 7, key: ttsCacheKey(VOICE, '请稍候'), error: /longer than 3000 ms/ }], 'the failure, with the prompt and the reason');
+  t.match(renderer.lastError(ttsCacheKey(VOICE, '请稍候')), /longer than 3000 ms/);
+  t.match(lines, [{ level: 40, prompt_id: 7, err: /longer than 3000 ms/, msg: /falls? back|system prompt/ }], 'logged as a warning');
   t.match(resolver.resolve(p, 'welcome'), { app: 'playback', arg: '/sounds/hotline/welcome.wav', fallback: /not rendered/ }, 'falls back to the system prompt');
   t.same(fs.readdirSync(dir), [], 'nothing half-written in the cache');
 
