@@ -39,7 +39,12 @@ interface Slot {
   restartTimer: NodeJS.Timeout | null;
   /** The last registry this slot's worker handed over (kept for a worker that does not answer, and retired when it dies). */
   lastMetrics: MetricJson[] | null;
+  /** Its cron scheduler's lease holder (cron_leases.holder), from its ready message; null with cron off. */
+  cronHolder: string | null;
 }
+
+/** How often the leases of dead workers are asked for again while no worker has handed them back. */
+const RELEASE_RETRY_MS = 30_000;
 
 type Pending = (m: unknown) => void;
 
@@ -59,6 +64,9 @@ export class ClusterPrimary {
   private stopping: Promise<number> | null = null;
   private exitCode = 0;
   private readonly exited = new Map<number, () => void>();
+  /** Lease holders of workers that exited, until a live worker has handed their leases back. */
+  private readonly deadHolders = new Set<string>();
+  private releaseRetry: NodeJS.Timeout | null = null;
 
   private constructor(
     private readonly settings: Settings,
@@ -66,7 +74,7 @@ export class ClusterPrimary {
     private readonly lock: SpoolLock,
   ) {
     const n = settings.cluster.workers;
-    this.slots = Array.from({ length: n }, (_, i) => ({ slot: i + 1, worker: null, ready: false, startedAt: 0, failuresInRow: 0, restartTimer: null, lastMetrics: null }));
+    this.slots = Array.from({ length: n }, (_, i) => ({ slot: i + 1, worker: null, ready: false, startedAt: 0, failuresInRow: 0, restartTimer: null, lastMetrics: null, cronHolder: null }));
     collectDefaultMetrics({ register: this.registry });
     this.metrics = new ClusterMetrics(this.registry);
     this.metrics.workers.set(n);
@@ -127,15 +135,21 @@ export class ClusterPrimary {
         return;
       case 'hotline:ready':
         s.ready = true;
+        s.cronHolder = m.cronHolder;
         this.everServed = true;
         this.updateAlive();
-        this.log.info({ worker: s.slot, pid: worker.process.pid, eslPort: m.eslPort }, 'worker serving calls');
+        this.log.info({ worker: s.slot, pid: worker.process.pid, eslPort: m.eslPort, cronHolder: m.cronHolder }, 'worker serving calls');
         if (!this.allReadyLogged && this.slots.every((x) => x.ready)) {
           this.allReadyLogged = true;
           this.log.info({ workers: this.slots.length, eslPort: m.eslPort }, 'all workers serving calls');
         }
         this.assignLeader();
+        this.releaseDeadLeases();
         for (const other of this.slots) if (other.startedAt === 0 && !this.stopping) this.fork(other);
+        return;
+      case 'hotline:leases-released':
+        for (const h of m.holders) this.deadHolders.delete(h);
+        this.log.info({ worker: s.slot, holders: m.holders, released: m.released }, 'cron leases of dead workers handed back');
         return;
       case 'hotline:metrics':
         s.lastMetrics = m.metrics;
@@ -177,6 +191,10 @@ export class ClusterPrimary {
     // A scrape waits for this: the dead worker's counts leave the live parts and join the retired ones at once.
     if (dead) this.retiring = this.retiring.then(async () => void (this.retired = await retire(this.retired, dead))).catch((err: unknown) => this.log.error({ err }, 'could not keep a dead worker\'s counters'));
     if (this.leader === s.slot) this.leader = null;
+    // Its process is gone: a run it held a lease for can neither go on nor renew. Without this the
+    // jobs it was running would wait for their leases to expire (5 min for caps).
+    if (s.cronHolder !== null) this.deadHolders.add(s.cronHolder);
+    s.cronHolder = null;
     if (this.stopping) {
       if (code !== 0) this.exitCode = 1;
       this.log.info({ worker: s.slot, pid: worker.process.pid, code, signal }, 'worker stopped');
@@ -195,6 +213,22 @@ export class ClusterPrimary {
     this.log.error({ worker: s.slot, pid: worker.process.pid, code, signal, restartInMs: delayMs }, 'worker died; its calls were cut; starting a replacement that replays its CDR spool');
     s.restartTimer = setTimeout(() => this.fork(s), delayMs);
     this.assignLeader();
+    this.releaseDeadLeases();
+  }
+
+  /**
+   * Asks one ready worker to hand back the dead workers' cron leases; again every
+   * RELEASE_RETRY_MS (and whenever a worker becomes ready) until one says it has. None ready: the
+   * next one to be ready is asked. A lease nobody hands back still expires by itself.
+   */
+  private releaseDeadLeases(): void {
+    if (this.releaseRetry) clearTimeout(this.releaseRetry);
+    this.releaseRetry = null;
+    if (this.stopping || this.deadHolders.size === 0) return;
+    const live = this.slots.find((x) => x.ready && x.worker !== null);
+    if (live?.worker) this.send(live.worker, { type: 'hotline:release-leases', holders: [...this.deadHolders] });
+    this.releaseRetry = setTimeout(() => this.releaseDeadLeases(), RELEASE_RETRY_MS);
+    this.releaseRetry.unref();
   }
 
   /** Asks one worker and waits at most SCRAPE_TIMEOUT_MS; null when it does not answer. */
@@ -258,6 +292,8 @@ export class ClusterPrimary {
         if (s.restartTimer) clearTimeout(s.restartTimer);
         s.restartTimer = null;
       }
+      if (this.releaseRetry) clearTimeout(this.releaseRetry);
+      this.releaseRetry = null;
       const gone = live.map((s) => new Promise<void>((resolve) => this.exited.set(s.slot, resolve)));
       for (const s of live) if (s.worker) this.send(s.worker, { type: 'hotline:drain' });
       // Each worker's stop is bounded (drain, cut, the reply timeout, one flush); past this one it is stuck.

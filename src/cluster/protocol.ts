@@ -15,14 +15,18 @@ export type ToWorker =
   | { type: 'hotline:metrics?'; id: number }
   | { type: 'hotline:health?'; id: number }
   /** Stop as on SIGTERM: close the listener, drain, flush CDRs, exit 0. */
-  | { type: 'hotline:drain' };
+  | { type: 'hotline:drain' }
+  /** Hand back the cron leases of these holders: workers that exited (their runs cannot go on). */
+  | { type: 'hotline:release-leases'; holders: string[] };
 
 /** Worker → primary. */
 export type ToPrimary =
   /** The worker listens for messages: send it its slot. */
   | { type: 'hotline:hello' }
-  /** Configuration loaded and the ESL listener open. */
-  | { type: 'hotline:ready'; eslPort: number }
+  /** Configuration loaded and the ESL listener open; its cron scheduler's lease holder (null: cron off). */
+  | { type: 'hotline:ready'; eslPort: number; cronHolder: string | null }
+  /** The leases of these holders are handed back (`released` rows were still held). */
+  | { type: 'hotline:leases-released'; holders: string[]; released: number }
   | { type: 'hotline:metrics'; id: number; metrics: MetricJson[] }
   | { type: 'hotline:health'; id: number; health: Health };
 
@@ -32,6 +36,15 @@ function record(m: unknown): Record<string, unknown> | null {
 
 function whole(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+/** A cron lease holder as the scheduler writes it (cron_leases.holder is at most 128 characters). */
+function holder(v: unknown): v is string {
+  return typeof v === 'string' && v.length > 0 && v.length <= 128;
+}
+
+function holders(v: unknown): v is string[] {
+  return Array.isArray(v) && v.length > 0 && v.every(holder);
 }
 
 export function parseToWorker(m: unknown): ToWorker | null {
@@ -46,6 +59,8 @@ export function parseToWorker(m: unknown): ToWorker | null {
     case 'hotline:metrics?':
     case 'hotline:health?':
       return whole(r.id) ? { type: r.type, id: r.id } : null;
+    case 'hotline:release-leases':
+      return holders(r.holders) ? { type: r.type, holders: [...r.holders] } : null;
     default:
       return null;
   }
@@ -58,7 +73,9 @@ export function parseToPrimary(m: unknown): ToPrimary | null {
     case 'hotline:hello':
       return { type: r.type };
     case 'hotline:ready':
-      return whole(r.eslPort) ? { type: r.type, eslPort: r.eslPort } : null;
+      return whole(r.eslPort) && (r.cronHolder === null || holder(r.cronHolder)) ? { type: r.type, eslPort: r.eslPort, cronHolder: r.cronHolder } : null;
+    case 'hotline:leases-released':
+      return holders(r.holders) && whole(r.released) ? { type: r.type, holders: [...r.holders], released: r.released } : null;
     case 'hotline:metrics':
       return whole(r.id) && Array.isArray(r.metrics) && r.metrics.every(isMetricJson) ? { type: r.type, id: r.id, metrics: r.metrics } : null;
     case 'hotline:health': {

@@ -10,6 +10,7 @@
  */
 import type { Logger } from 'pino';
 import type { Settings } from '../config';
+import { releaseLeasesOf } from '../cron/scheduler';
 import { Daemon } from '../daemon';
 import { exitOnStartFailure } from '../exit-codes';
 import type { MetricJson } from './aggregate';
@@ -46,7 +47,7 @@ export function runWorker(settings: Settings, rootLog: Logger): void {
       return;
     }
     if (leader) d.becameLeader();
-    send({ type: 'hotline:ready', eslPort: d.eslPort });
+    send({ type: 'hotline:ready', eslPort: d.eslPort, cronHolder: d.cron?.scheduler.holderId ?? null });
   };
 
   const stop = async (reason: string): Promise<void> => {
@@ -93,6 +94,16 @@ export function runWorker(settings: Settings, rootLog: Logger): void {
       case 'hotline:drain':
         await stop('drain');
         return;
+      case 'hotline:release-leases': {
+        // Only a worker that is up and not draining (its pool stays open); otherwise no answer,
+        // and the primary asks the next worker that is ready.
+        const d = daemon;
+        if (!d) return;
+        const released = await releaseLeasesOf(d.knex, m.holders);
+        log.info({ holders: m.holders, released }, 'cron leases of a dead worker handed back: its jobs run at their next tick');
+        send({ type: 'hotline:leases-released', holders: m.holders, released });
+        return;
+      }
       default: {
         const never: never = m;
         throw new Error(`unhandled message ${JSON.stringify(never)}`);

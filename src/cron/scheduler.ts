@@ -14,7 +14,9 @@
  * The database serialises the UPDATEs (row lock on MySQL, one writer on SQLite), so exactly one
  * daemon gets "1 row changed" and runs T; the others skip it. The same row makes overlapping
  * runs impossible: while a run lasts, its holder renews expires_at every third of the lease; a
- * holder that died stops renewing and the next tick after expiry takes over. This works the
+ * holder that died stops renewing and the next tick after expiry takes over (in a cluster the
+ * primary sees a worker die and has a live one hand its leases back at once: releaseLeasesOf).
+ * This works the
  * same on MySQL/MariaDB and SQLite (no GET_LOCK, whose lock would also be released between the
  * ticks of two daemons whose clocks differ, letting one tick run twice).
  *
@@ -110,6 +112,11 @@ export class CronScheduler {
 
   get jobs(): readonly CronJob[] {
     return this.deps.jobs;
+  }
+
+  /** Who this process is in `cron_leases.holder`: node name, pid and a random part. */
+  get holderId(): string {
+    return this.holder;
   }
 
   /**
@@ -310,4 +317,16 @@ function cronLogger(log: Logger): { info(m: string): void; warn(m: string): void
     error: (m, e) => log.error({ source: 'node-cron', err: e ?? m }, typeof m === 'string' ? m : m.message),
     debug: (m) => log.debug({ source: 'node-cron' }, typeof m === 'string' ? m : m.message),
   };
+}
+
+/**
+ * Hands back every lease the given holders hold, as if each had ended its run: for a process that
+ * is known to be dead (a cluster worker the primary saw exit), whose runs can neither go on nor
+ * renew. The next tick of each job is then taken at once instead of after the lease's expiry
+ * (5 min for most jobs). last_tick stays: the tick the dead holder claimed is not run again.
+ * Never call it for a holder that may be alive: its run would overlap the next one.
+ */
+export async function releaseLeasesOf(knex: Knex, holders: readonly string[]): Promise<number> {
+  if (holders.length === 0) return 0;
+  return knex('cron_leases').whereIn('holder', [...holders]).update({ holder: null, expires_at: null });
 }

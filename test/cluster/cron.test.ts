@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import { createKnex } from '../../src/db/connect';
+import { createKnex, toDbTimestamp } from '../../src/db/connect';
 import { startDaemonProcess } from '../daemon/spawn';
 import { startCluster, waitFor, workerPid } from './cluster-process';
 
@@ -57,7 +57,12 @@ t.test('cluster cron jobs run once per tick, in the leader; node jobs in every w
   t.same([...new Set(seen.filter((x) => x.job === 'live_calls').map((x) => x.node))].sort(), ['cluster-test/worker-1', 'cluster-test/worker-2'], 'live_calls (this daemon\'s calls) in every worker, each under its own name');
   t.ok(fs.existsSync(`${c.spoolDir}/config-cache.json`), 'the leader wrote the configuration cache');
 
-  // The leader dies: the other worker leads from the next tick on.
+  // The leader dies in the middle of a run: it holds a lease (a key no job here uses, so the live
+  // leader cannot end that run itself before it is killed) for 10 more minutes.
+  const leaderHolder = c.lines().filter((l) => l.msg === 'worker serving calls' && l.worker === leader).pop()?.cronHolder;
+  t.type(leaderHolder, 'string', 'the worker told the primary its lease holder');
+  await knex('cron_leases').insert({ job: 'cluster-test-held', holder: leaderHolder, last_tick: toDbTimestamp(new Date()), expires_at: toDbTimestamp(new Date(Date.now() + 600_000)) });
+  // The other worker leads from the next tick on.
   const killedAt = Date.now();
   process.kill(workerPid(c, leader), 'SIGKILL');
   await waitFor('the lead to move', () => c.lines().find((l) => l.msg === 'leader assigned: cluster cron jobs and the configuration cache file' && l.worker === other));
@@ -67,6 +72,12 @@ t.test('cluster cron jobs run once per tick, in the leader; node jobs in every w
   }, 90_000);
   const ticks = moved.filter((x) => x.job === 'notifications').map((x) => x.tick);
   t.equal(new Set(ticks).size, ticks.length, 'still once per tick');
+  // Its lease is handed back by the live worker at once, not left to expire.
+  const handedBack = await waitFor('the dead leader\'s leases handed back', () => c.lines().find((l) => l.msg === 'cron leases of dead workers handed back'));
+  t.match(handedBack, { worker: other, holders: [leaderHolder] }, 'by the live worker');
+  // At least the one held here (it may also have been in a run of its own when it was killed).
+  t.ok(Number(handedBack.released) >= 1, `${String(handedBack.released)} lease(s) handed back`);
+  t.same(await knex('cron_leases').where({ job: 'cluster-test-held' }).select('holder', 'expires_at'), [{ holder: null, expires_at: null }], 'free for the next tick');
 
   c.child.kill('SIGTERM');
   t.equal(await c.exited, 0);

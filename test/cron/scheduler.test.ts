@@ -11,7 +11,7 @@ import t, { type Test } from 'tap';
 import { createKnex, fromDbTimestamp } from '../../src/db/connect';
 import { createLogger } from '../../src/log';
 import { Metrics } from '../../src/metrics';
-import { CronScheduler, floorTick, type CronJob, type JobContext } from '../../src/cron/scheduler';
+import { CronScheduler, floorTick, releaseLeasesOf, type CronJob, type JobContext } from '../../src/cron/scheduler';
 import { dbTargets, sleep, type TargetName } from '../helpers/db';
 import { until } from '../helpers/wait';
 
@@ -251,6 +251,29 @@ eachDb(t, 'a daemon that died holding the lease: the lease expires and another t
   t.equal(ran, 1);
   const lease = await knex<{ job: string; holder: string | null }>('cron_leases').where({ job: 'caps' }).first();
   t.equal(lease?.holder, null, 'released after the run');
+});
+
+eachDb(t, 'a holder known to be dead (a cluster worker that exited): its leases are handed back, the next tick is taken at once', async (t, { knex, other }) => {
+  let ran = 0;
+  const job: CronJob = { name: 'caps', schedule: '* * * * *', scope: 'cluster', leaseMs: 300_000, run: async () => void ran++ };
+  const now = T0;
+  const b = scheduler(other, 'node-b', [job], new Metrics(), () => new Date(now));
+  t.teardown(() => b.stop());
+  const text = (ms: number): string => new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
+  // The dead worker claimed the tick a minute ago and would hold the lease for 4 more minutes.
+  await knex('cron_leases').insert([
+    { job: 'caps', holder: 'node-a/worker-1/123/dead', last_tick: text(now - 60_000), expires_at: text(now + 240_000) },
+    { job: 'reports', holder: 'node-a/worker-2/456/alive', last_tick: text(now - 60_000), expires_at: text(now + 240_000) },
+  ]);
+  t.same(await b.runTick('caps', new Date(now)), { ran: false, reason: 'claimed' }, 'held: not taken');
+  t.equal(await releaseLeasesOf(other, []), 0, 'nobody dead: nothing touched');
+  t.equal(await releaseLeasesOf(other, ['node-a/worker-1/123/dead', 'node-a/worker-3/789/gone']), 1, 'the dead holder\'s one lease');
+  const rows = await knex<{ job: string; holder: string | null; last_tick: string | null }>('cron_leases').orderBy('job').select('job', 'holder', 'last_tick');
+  t.same(rows.map((r) => [r.job, r.holder]), [['caps', null], ['reports', 'node-a/worker-2/456/alive']], 'another holder\'s lease is left alone');
+  t.equal(fromDbTimestamp(rows[0].last_tick)?.getTime(), now - 60_000, 'the tick the dead holder claimed stays claimed (not run twice)');
+  t.same(await b.runTick('caps', new Date(now - 60_000)), { ran: false, reason: 'claimed' }, 'its own tick is not run again');
+  t.match(await b.runTick('caps', new Date(now)), { ran: true, ok: true }, 'the next tick runs at once, not after the 5 min lease');
+  t.equal(ran, 1);
 });
 
 eachDb(t, 'node jobs run on every daemon, once per tick each; the cluster gauge of last success', async (t, { knex, other }) => {

@@ -1,0 +1,40 @@
+// The cluster's IPC messages are checked as they arrive: a malformed one is ignored, never trusted
+// (node:cluster sends internal messages of its own on the same channel).
+import t from 'tap';
+import { parseToPrimary, parseToWorker } from '../../src/cluster/protocol';
+
+const HOLDER = 'hotline-1/worker-2/4242/0a1b2c3d';
+
+t.test('ready carries the worker\'s cron lease holder, or null with cron off', async (t) => {
+  t.same(parseToPrimary({ type: 'hotline:ready', eslPort: 8084, cronHolder: HOLDER }), { type: 'hotline:ready', eslPort: 8084, cronHolder: HOLDER });
+  t.same(parseToPrimary({ type: 'hotline:ready', eslPort: 8084, cronHolder: null }), { type: 'hotline:ready', eslPort: 8084, cronHolder: null });
+  for (const cronHolder of [undefined, '', 42, 'x'.repeat(129), {}]) {
+    t.equal(parseToPrimary({ type: 'hotline:ready', eslPort: 8084, cronHolder }), null, `holder ${JSON.stringify(cronHolder) ?? 'undefined'}`);
+  }
+  t.equal(parseToPrimary({ type: 'hotline:ready', eslPort: -1, cronHolder: null }), null, 'a port that is no port');
+});
+
+t.test('handing back a dead worker\'s leases: the request and its answer', async (t) => {
+  t.same(parseToWorker({ type: 'hotline:release-leases', holders: [HOLDER] }), { type: 'hotline:release-leases', holders: [HOLDER] });
+  for (const holders of [undefined, [], [''], [HOLDER, 7], HOLDER, ['y'.repeat(129)]]) {
+    t.equal(parseToWorker({ type: 'hotline:release-leases', holders }), null, `holders ${JSON.stringify(holders) ?? 'undefined'}`);
+  }
+  t.same(parseToPrimary({ type: 'hotline:leases-released', holders: [HOLDER], released: 2 }), { type: 'hotline:leases-released', holders: [HOLDER], released: 2 });
+  t.equal(parseToPrimary({ type: 'hotline:leases-released', holders: [HOLDER], released: -1 }), null);
+  t.equal(parseToPrimary({ type: 'hotline:leases-released', holders: [HOLDER] }), null, 'no count');
+  t.equal(parseToPrimary({ type: 'hotline:leases-released', holders: [], released: 0 }), null, 'no holder');
+});
+
+t.test('a parsed message is a copy: the sender\'s array is not kept', async (t) => {
+  const holders = [HOLDER];
+  const m = parseToWorker({ type: 'hotline:release-leases', holders });
+  holders.push('changed-later');
+  t.same(m, { type: 'hotline:release-leases', holders: [HOLDER] });
+});
+
+t.test('anything else is ignored', async (t) => {
+  for (const m of [null, 'hotline:ready', [], { type: 'NODE_CLUSTER' }, { type: 'hotline:unknown' }]) {
+    t.equal(parseToPrimary(m), null);
+    t.equal(parseToWorker(m), null);
+  }
+});
