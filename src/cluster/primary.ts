@@ -25,6 +25,7 @@ import { MetricsServer, type Health } from '../http/metrics-server';
 import { aggregateText, clusterHealth, retire, type MetricJson, type WorkerHealth } from './aggregate';
 import { ClusterMetrics } from './metrics';
 import { nextFailuresInRow, pickLeader, restartDelayMs, schedulingPolicyOf, verdictOnExit } from './policy';
+import { DeadLeaseHolders } from './dead-leases';
 import { parseToPrimary, type ToWorker } from './protocol';
 import { moveSegments, workerSpoolDir, workerSpoolDirs } from './spool-layout';
 
@@ -43,8 +44,6 @@ interface Slot {
   cronHolder: string | null;
 }
 
-/** How often the leases of dead workers are asked for again while no worker has handed them back. */
-const RELEASE_RETRY_MS = 30_000;
 
 type Pending = (m: unknown) => void;
 
@@ -65,8 +64,8 @@ export class ClusterPrimary {
   private exitCode = 0;
   private readonly exited = new Map<number, () => void>();
   /** Lease holders of workers that exited, until a live worker has handed their leases back. */
-  private readonly deadHolders = new Set<string>();
-  private releaseRetry: NodeJS.Timeout | null = null;
+  private readonly deadLeases = new DeadLeaseHolders();
+  private releaseTimer: NodeJS.Timeout | null = null;
 
   private constructor(
     private readonly settings: Settings,
@@ -148,8 +147,10 @@ export class ClusterPrimary {
         for (const other of this.slots) if (other.startedAt === 0 && !this.stopping) this.fork(other);
         return;
       case 'hotline:leases-released':
-        for (const h of m.holders) this.deadHolders.delete(h);
-        this.log.info({ worker: s.slot, holders: m.holders, released: m.released }, 'cron leases of dead workers handed back');
+        this.deadLeases.handedBack(m.holders);
+        // Usually none is held (the dead worker was between runs): only a lease handed back is news.
+        this.log[m.released > 0 ? 'info' : 'debug']({ worker: s.slot, holders: m.holders, released: m.released }, 'cron leases of dead workers handed back');
+        if (this.deadLeases.size === 0 && this.releaseTimer) clearTimeout(this.releaseTimer);
         return;
       case 'hotline:metrics':
         s.lastMetrics = m.metrics;
@@ -192,8 +193,8 @@ export class ClusterPrimary {
     if (dead) this.retiring = this.retiring.then(async () => void (this.retired = await retire(this.retired, dead))).catch((err: unknown) => this.log.error({ err }, 'could not keep a dead worker\'s counters'));
     if (this.leader === s.slot) this.leader = null;
     // Its process is gone: a run it held a lease for can neither go on nor renew. Without this the
-    // jobs it was running would wait for their leases to expire (5 min for caps).
-    if (s.cronHolder !== null) this.deadHolders.add(s.cronHolder);
+    // jobs it was running would wait for their leases to expire (2 min for caps, 10 for reports).
+    if (s.cronHolder !== null) this.deadLeases.add(s.cronHolder, Date.now());
     s.cronHolder = null;
     if (this.stopping) {
       if (code !== 0) this.exitCode = 1;
@@ -217,18 +218,24 @@ export class ClusterPrimary {
   }
 
   /**
-   * Asks one ready worker to hand back the dead workers' cron leases; again every
-   * RELEASE_RETRY_MS (and whenever a worker becomes ready) until one says it has. None ready: the
-   * next one to be ready is asked. A lease nobody hands back still expires by itself.
+   * Asks a serving worker to hand back the cron leases of workers that exited (src/cluster/dead-leases.ts:
+   * after a grace, each serving worker in turn, until one answers, given up once they have
+   * expired anyway). Runs on a worker's exit, when one is ready, and on its own timer.
    */
   private releaseDeadLeases(): void {
-    if (this.releaseRetry) clearTimeout(this.releaseRetry);
-    this.releaseRetry = null;
-    if (this.stopping || this.deadHolders.size === 0) return;
-    const live = this.slots.find((x) => x.ready && x.worker !== null);
-    if (live?.worker) this.send(live.worker, { type: 'hotline:release-leases', holders: [...this.deadHolders] });
-    this.releaseRetry = setTimeout(() => this.releaseDeadLeases(), RELEASE_RETRY_MS);
-    this.releaseRetry.unref();
+    if (this.releaseTimer) clearTimeout(this.releaseTimer);
+    this.releaseTimer = null;
+    if (this.stopping) return;
+    const now = Date.now();
+    const expired = this.deadLeases.expire(now);
+    if (expired.length > 0) this.log.warn({ holders: expired }, 'cron leases of dead workers not handed back (no worker could); they have expired by themselves');
+    const step = this.deadLeases.next(now, this.slots.filter((x) => x.ready && x.worker !== null).map((x) => x.slot));
+    const worker = step.action === 'ask' ? this.slots[step.slot - 1].worker : null;
+    if (step.action === 'ask' && worker) this.send(worker, { type: 'hotline:release-leases', holders: step.holders });
+    const wakeMs = this.deadLeases.wakeInMs(now);
+    if (wakeMs === null) return;
+    this.releaseTimer = setTimeout(() => this.releaseDeadLeases(), wakeMs);
+    this.releaseTimer.unref();
   }
 
   /** Asks one worker and waits at most SCRAPE_TIMEOUT_MS; null when it does not answer. */
@@ -292,8 +299,8 @@ export class ClusterPrimary {
         if (s.restartTimer) clearTimeout(s.restartTimer);
         s.restartTimer = null;
       }
-      if (this.releaseRetry) clearTimeout(this.releaseRetry);
-      this.releaseRetry = null;
+      if (this.releaseTimer) clearTimeout(this.releaseTimer);
+      this.releaseTimer = null;
       const gone = live.map((s) => new Promise<void>((resolve) => this.exited.set(s.slot, resolve)));
       for (const s of live) if (s.worker) this.send(s.worker, { type: 'hotline:drain' });
       // Each worker's stop is bounded (drain, cut, the reply timeout, one flush); past this one it is stuck.

@@ -95,12 +95,17 @@ export function runWorker(settings: Settings, rootLog: Logger): void {
         await stop('drain');
         return;
       case 'hotline:release-leases': {
-        // Only a worker that is up and not draining (its pool stays open); otherwise no answer,
-        // and the primary asks the next worker that is ready.
+        // Only a worker that is up and not draining (its pool stays open). No answer otherwise, or
+        // when the database is away: the primary asks the next serving worker at its next retry.
         const d = daemon;
         if (!d) return;
-        const released = await releaseLeasesOf(d.knex, m.holders);
-        log.info({ holders: m.holders, released }, 'cron leases of a dead worker handed back: its jobs run at their next tick');
+        let released: number;
+        try {
+          released = await releaseLeasesOf(d.knex, m.holders);
+        } catch (err) {
+          log.warn({ err, holders: m.holders }, 'could not hand back the cron leases of a dead worker (the primary asks again)');
+          return;
+        }
         send({ type: 'hotline:leases-released', holders: m.holders, released });
         return;
       }

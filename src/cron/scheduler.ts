@@ -15,10 +15,9 @@
  * daemon gets "1 row changed" and runs T; the others skip it. The same row makes overlapping
  * runs impossible: while a run lasts, its holder renews expires_at every third of the lease; a
  * holder that died stops renewing and the next tick after expiry takes over (in a cluster the
- * primary sees a worker die and has a live one hand its leases back at once: releaseLeasesOf).
- * This works the
- * same on MySQL/MariaDB and SQLite (no GET_LOCK, whose lock would also be released between the
- * ticks of two daemons whose clocks differ, letting one tick run twice).
+ * primary sees a worker die and has a live one hand its leases back sooner: releaseLeasesOf).
+ * This works the same on MySQL/MariaDB and SQLite (no GET_LOCK, whose lock would also be
+ * released between the ticks of two daemons whose clocks differ, letting one tick run twice).
  *
  * Jobs with scope 'node' (acting on this daemon's own live calls) use the key `job@node`: every
  * daemon runs them, none twice at once. Every run is recorded in cron_runs (start, end, rows,
@@ -323,7 +322,7 @@ function cronLogger(log: Logger): { info(m: string): void; warn(m: string): void
  * Hands back every lease the given holders hold, as if each had ended its run: for a process that
  * is known to be dead (a cluster worker the primary saw exit), whose runs can neither go on nor
  * renew. The next tick of each job is then taken at once instead of after the lease's expiry
- * (5 min for most jobs). last_tick stays: the tick the dead holder claimed is not run again.
+ * (2 min for caps, 10 for reports and retention). last_tick stays: the tick the dead holder claimed is not run again.
  * Never call it for a holder that may be alive: its run would overlap the next one.
  */
 export async function releaseLeasesOf(knex: Knex, holders: readonly string[]): Promise<number> {
