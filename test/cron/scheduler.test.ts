@@ -8,7 +8,7 @@
 // itself starts it, and it waits for ticks instead of counting them in a fixed time.
 import type { Knex } from 'knex';
 import t, { type Test } from 'tap';
-import { createKnex, fromDbTimestamp } from '../../src/db/connect';
+import { createKnex, fromDbTimestamp, toDbTimestamp } from '../../src/db/connect';
 import { createLogger } from '../../src/log';
 import { Metrics } from '../../src/metrics';
 import { CronScheduler, floorTick, releaseLeasesOf, type CronJob, type JobContext } from '../../src/cron/scheduler';
@@ -46,6 +46,8 @@ function scheduler(knex: Knex, node: string, jobs: CronJob[], metrics = new Metr
 
 const T0 = Date.parse('2026-11-21T10:00:00.000Z');
 const minute = (i: number): Date => new Date(T0 + i * 60_000);
+/** A time in ms as the database's timestamp text. */
+const dbTime = (ms: number): string => toDbTimestamp(new Date(ms));
 
 async function runs(knex: Knex, job?: string): Promise<Array<{ job: string; node: string; tick: Date; status: string; rows_touched: number; error: string | null; ended_at: Date | null }>> {
   const rows: Array<Record<string, unknown>> = await knex<Record<string, unknown>>('cron_runs').where((q) => void (job ? q.where('job', job) : q)).orderBy('id').select('*');
@@ -243,10 +245,9 @@ eachDb(t, 'a daemon that died holding the lease: the lease expires and another t
   // The scheduler's clock, which decides whether a lease has expired, stands at `now`.
   const b = scheduler(other, 'node-b', [job], new Metrics(), () => new Date(now));
   t.teardown(() => b.stop());
-  const text = (ms: number): string => new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
-  await knex('cron_leases').insert({ job: 'caps', holder: 'node-a/123/dead', last_tick: text(now - 120_000), expires_at: text(now + 30_000) });
+  await knex('cron_leases').insert({ job: 'caps', holder: 'node-a/123/dead', last_tick: dbTime(now - 120_000), expires_at: dbTime(now + 30_000) });
   t.same(await b.runTick('caps', new Date(now)), { ran: false, reason: 'claimed' }, 'lease not expired yet: not taken');
-  await knex('cron_leases').where({ job: 'caps' }).update({ expires_at: text(now - 1000) });
+  await knex('cron_leases').where({ job: 'caps' }).update({ expires_at: dbTime(now - 1000) });
   t.match(await b.runTick('caps', new Date(now + 60_000)), { ran: true, ok: true }, 'expired: taken over');
   t.equal(ran, 1);
   const lease = await knex<{ job: string; holder: string | null }>('cron_leases').where({ job: 'caps' }).first();
@@ -259,11 +260,10 @@ eachDb(t, 'a holder known to be dead (a cluster worker that exited): its leases 
   const now = T0;
   const b = scheduler(other, 'node-b', [job], new Metrics(), () => new Date(now));
   t.teardown(() => b.stop());
-  const text = (ms: number): string => new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
   // The dead worker claimed the tick a minute ago and would hold the lease for 4 more minutes.
   await knex('cron_leases').insert([
-    { job: 'caps', holder: 'node-a/worker-1/123/dead', last_tick: text(now - 60_000), expires_at: text(now + 240_000) },
-    { job: 'reports', holder: 'node-a/worker-2/456/alive', last_tick: text(now - 60_000), expires_at: text(now + 240_000) },
+    { job: 'caps', holder: 'node-a/worker-1/123/dead', last_tick: dbTime(now - 60_000), expires_at: dbTime(now + 240_000) },
+    { job: 'reports', holder: 'node-a/worker-2/456/alive', last_tick: dbTime(now - 60_000), expires_at: dbTime(now + 240_000) },
   ]);
   t.same(await b.runTick('caps', new Date(now)), { ran: false, reason: 'claimed' }, 'held: not taken');
   t.equal(await releaseLeasesOf(other, []), 0, 'nobody dead: nothing touched');
@@ -359,8 +359,7 @@ eachDb(t, 'a clock that was a year ahead and was stepped back: the job runs agai
   t.same(await s.runTick('caps', new Date(now + 60_000)), { ran: false, reason: 'claimed' }, 'a tick still runs only once');
   t.equal(ran, 3);
   // A daemon that died holding the lease while its clock was ahead: the lease does not last a year.
-  const text = (ms: number): string => new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
-  await knex('cron_leases').where({ job: 'caps' }).update({ holder: 'node-b/9/dead', last_tick: text(T0 + YEAR), expires_at: text(T0 + YEAR + 60_000) });
+  await knex('cron_leases').where({ job: 'caps' }).update({ holder: 'node-b/9/dead', last_tick: dbTime(T0 + YEAR), expires_at: dbTime(T0 + YEAR + 60_000) });
   now = T0 + 10 * 60_000;
   t.match(await s.runTick('caps', new Date(now)), { ran: true, ok: true }, 'a lease from the future is taken over');
 });
