@@ -44,7 +44,6 @@ interface Slot {
   cronHolder: string | null;
 }
 
-
 type Pending = (m: unknown) => void;
 
 export class ClusterPrimary {
