@@ -229,8 +229,10 @@ export class ClusterPrimary {
     const expired = this.deadLeases.expire(now);
     if (expired.length > 0) this.log.warn({ holders: expired }, 'cron leases of dead workers not handed back (no worker could); they have expired by themselves');
     const step = this.deadLeases.next(now, this.slots.filter((x) => x.ready && x.worker !== null).map((x) => x.slot));
-    const worker = step.action === 'ask' ? this.slots[step.slot - 1].worker : null;
-    if (step.action === 'ask' && worker) this.send(worker, { type: 'hotline:release-leases', holders: step.holders });
+    if (step.action === 'ask') {
+      const worker = this.slots[step.slot - 1].worker;
+      if (worker) this.send(worker, { type: 'hotline:release-leases', holders: step.holders });
+    }
     const wakeMs = this.deadLeases.wakeInMs(now);
     if (wakeMs === null) return;
     this.releaseTimer = setTimeout(() => this.releaseDeadLeases(), wakeMs);

@@ -322,8 +322,9 @@ function cronLogger(log: Logger): { info(m: string): void; warn(m: string): void
  * Hands back every lease the given holders hold, as if each had ended its run: for a process that
  * is known to be dead (a cluster worker the primary saw exit), whose runs can neither go on nor
  * renew. The next tick of each job is then taken at once instead of after the lease's expiry
- * (2 min for caps, 10 for reports and retention). last_tick stays: the tick the dead holder claimed is not run again.
- * Never call it for a holder that may be alive: its run would overlap the next one.
+ * (2 min for caps, 10 for reports and retention). last_tick stays: the tick the dead holder
+ * claimed is not run again. Never call it for a holder that may be alive: its run would overlap
+ * the next one.
  */
 export async function releaseLeasesOf(knex: Knex, holders: readonly string[]): Promise<number> {
   if (holders.length === 0) return 0;
