@@ -1,7 +1,8 @@
 /**
  * Wires the daemon together in start-up order and takes it apart in reverse:
  * CDR spool folder (locked) → configuration (database with migrations, or the local cache while
- * the database is down) → CDR writer → cron jobs → /metrics → calls → the click-to-call API.
+ * the database is down) → the CDRs of calls a stopped daemon left in its call journal → CDR writer
+ * → cron jobs → /metrics → calls (journaled) → the click-to-call API.
  * The spool lock comes first, so a second daemon on the same folder stops before it touches
  * anything; the call listener opens after the configuration, so FreeSWITCH only reaches a daemon
  * that can route; the click-to-call API after it, since its answered legs come to that listener.
@@ -9,9 +10,11 @@
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { cdrBatchRunner } from './cdr/batch-runner';
+import { CallJournal } from './cdr/journal';
 import { CdrSpool } from './cdr/spool';
 import { CdrWriter } from './cdr/writer';
 import { CallServer, type CallServerDeps } from './calls/call-server';
+import { recoverStoppedCalls } from './calls/journaled-call';
 import type { Settings } from './config';
 import { createKnex, dbKind } from './db/connect';
 import { seedDemoIfEmpty } from './db/demo-seed';
@@ -69,6 +72,7 @@ export class Daemon {
     readonly store: ConfigStore,
     readonly cdrs: CdrWriter,
     readonly calls: CallServer,
+    readonly journal: CallJournal,
     readonly http: MetricsServer | null,
   ) {}
 
@@ -96,8 +100,14 @@ export class Daemon {
       undo.push(() => store.stop());
       const runner = cdrBatchRunner(knex, settings.database.url, settings.cdr.writerThread);
       const cdrs = new CdrWriter(knex, spool, { ...settings.cdr, tenants: () => store.current.tenants, clock: options.clock, runner }, log, metrics);
+      // The calls a stopped daemon left in progress get their CDRs, spooled before the writer
+      // starts, so its start-up replay writes them with the rest.
+      const stopped = await recoverStoppedCalls({ dir: settings.cdr.spoolDir, snapshot: store.current, record: (cdr) => cdrs.record(cdr), log });
+      metrics.stoppedCallCdrs.inc(stopped.recovered);
       await cdrs.start();
       undo.push(() => cdrs.stop());
+      const journal = CallJournal.open(settings.cdr.spoolDir, { log, onWriteFailure: () => metrics.callJournalWriteFailures.inc() });
+      undo.push(() => journal.close());
       // TTS prompts are rendered off the call path, after every configuration load.
       const tts = new TtsRenderer({ cacheDir: settings.tts.cacheDir, voice: settings.tts.voice, log });
       const prompts = new PromptResolver(settings, tts);
@@ -105,12 +115,12 @@ export class Daemon {
       const clickToCallMetrics = new ClickToCallMetrics(metrics.registry);
       const clickToCallCalls = new ClickToCallCalls(knex, clickToCallMetrics, settings.admission.queryTimeoutMs * 5, options.clock, log);
       undo.push(() => clickToCallCalls.stop());
-      const calls = new CallServer({ settings, store, cdrs, metrics, log, knex, prompts, clickToCall: clickToCallCalls, ...options });
+      const calls = new CallServer({ settings, store, cdrs, metrics, log, knex, prompts, clickToCall: clickToCallCalls, journal, ...options });
       let daemon: Daemon | null = null;
       const worker = options.worker;
       const http = worker ? null : new MetricsServer(metrics.registry, () => daemon?.health() ?? { ok: false, status: 'starting', detail: {} });
       if (!worker) ClusterMetrics.single(metrics.registry);
-      daemon = new Daemon(settings, log, knex, metrics, store, cdrs, calls, http);
+      daemon = new Daemon(settings, log, knex, metrics, store, cdrs, calls, journal, http);
       daemon.clickToCallCalls = clickToCallCalls;
       if (settings.cron.enabled) {
         const cronRole = worker ? { node: `${settings.node.name}/worker-${worker.slot}`.slice(0, 64), gate: (job: { scope: string }) => job.scope === 'node' || worker.isLeader() } : {};
@@ -183,6 +193,8 @@ export class Daemon {
       this.log.info({ activeCalls: this.calls.activeCalls, drainS: this.settings.calls.drainTimeoutS }, 'stopping: draining calls');
       await this.clickToCall?.stop();
       await this.calls.stop(this.settings.calls.drainTimeoutS * 1000);
+      // Every call has ended and its CDR is spooled: the journal is written out and removed.
+      await this.journal.close();
       // Requests still to be ended in the database stay as they are; the sweeper ends them after a restart.
       this.clickToCallCalls?.stop();
       await this.cron?.stop();
@@ -203,7 +215,7 @@ export class Daemon {
  */
 function adoptWorkerSpools(root: string, log: Logger): void {
   const r = moveSegments(workerSpoolDirs(root).map((w) => w.dir), root);
-  for (const m of r.moved) log.info({ from: m.from, segments: m.segments }, 'CDR spool segments of a worker folder adopted');
+  for (const m of r.moved) log.info({ from: m.from, segments: m.segments, journals: m.journals ?? 0 }, 'CDR spool segments and call journals of a worker folder adopted');
   for (const dir of r.busy) log.warn({ dir }, 'CDR spool folder of a worker still in use by another process; left alone');
 }
 

@@ -224,6 +224,18 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly stoppedCallCdrs = new Counter({
+    name: 'hotline_stopped_call_cdrs_total',
+    help: 'CDRs written at start-up from the call journal, for calls a stopped daemon (crash, kill -9, out of memory) left in progress.',
+    registers: [this.registry],
+  });
+
+  readonly callJournalWriteFailures = new Counter({
+    name: 'hotline_call_journal_write_failures_total',
+    help: 'Writes of the call journal that failed: until one succeeds, the calls in progress would get no CDR if the daemon stopped outright.',
+    registers: [this.registry],
+  });
+
   readonly dbQuerySeconds = new Histogram({
     name: 'hotline_db_query_duration_seconds',
     help: 'Database round trips by operation and result.',

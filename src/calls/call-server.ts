@@ -23,6 +23,7 @@ import net from 'node:net';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { LiveCall } from '../billing/live-calls';
+import type { CallJournal } from '../cdr/journal';
 import type { CdrWriter } from '../cdr/writer';
 import type { Settings } from '../config';
 import { dbKind } from '../db/connect';
@@ -55,6 +56,8 @@ export interface CallServerDeps {
   guardTimers?: GuardTimers;
   /** Click-to-call request state, for visitor legs (src/clicktocall/session.ts). */
   clickToCall?: ClickToCallCalls;
+  /** Where calls in progress are kept for the CDRs of a daemon that stops outright (src/cdr/journal.ts). */
+  journal?: CallJournal;
 }
 
 export class CallServer {
@@ -250,6 +253,7 @@ export class CallServer {
       promptFiles: this.promptFiles,
       guardTimers: this.deps.guardTimers,
       clickToCall: this.deps.clickToCall,
+      journal: this.deps.journal,
     }, leg);
     metrics.callsStarted.inc({ number_kind: session.numberKind });
     this.sessions.add(session);
@@ -286,6 +290,8 @@ export class CallServer {
         metrics.tenantTalkSeconds.inc({ tenant: metrics.tenantLabel(cdr.tenant_id) }, cdr.billsec);
       }
     } finally {
+      // After the CDR is spooled (or could not be, and is in the log): nothing left to recover.
+      this.deps.journal?.end(channel.uuid);
       metrics.activeCalls.dec();
       this.live.delete(channel);
       this.sessions.delete(session);

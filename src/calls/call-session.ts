@@ -16,6 +16,7 @@ import type { ClickToCallCalls, RequestProgress } from '../clicktocall/session';
 import type { LiveCall } from '../billing/live-calls';
 import { sharedSpendHeadroom } from '../billing/usage';
 import { sendWarning } from '../billing/warning';
+import type { CallJournal } from '../cdr/journal';
 import type { CdrRecord } from '../cdr/record';
 import { callerNumber, type CallerNumber } from '../domain/caller-number';
 import type { EslCallChannel } from '../esl/call-channel';
@@ -24,6 +25,7 @@ import { Call, CallFacts, type IdentifiedCall } from './call';
 import { withTimeout } from './call-state';
 import type { CallDeps } from './context';
 import { callCdr, failureText } from './build-cdr';
+import { journaledLeg, type JournaledCall } from './journaled-call';
 import { numberKindLabel, openingPrompts, planCall, type CallPlan, type NumberKindLabel } from './plan';
 import { PromptPlayer, systemPrompt, type PromptRef } from './prompt-player';
 import { runAction } from './run-action';
@@ -41,6 +43,8 @@ export interface SessionDeps extends CallDeps {
   guardTimers?: GuardTimers;
   /** Click-to-call request state, for visitor legs (src/clicktocall/session.ts). */
   clickToCall?: ClickToCallCalls;
+  /** Keeps the call's CDR facts for a restart if the daemon stops outright (src/cdr/journal.ts). */
+  journal?: CallJournal;
 }
 
 export class CallSession {
@@ -73,8 +77,10 @@ export class CallSession {
     this.numberKind = numberKindLabel(deps.snapshot, this.dialed);
     // A leg handed over answered (click-to-call) gets no CHANNEL_ANSWER: answered as accepted.
     if (channel.answeredAtUs !== null) this.ownAnsweredAt = this.acceptedAt;
+    this.journalFacts();
     channel.onAnswer(() => {
       this.ownAnsweredAt ??= deps.clock();
+      this.journalFacts();
     });
     channel.onHangupEvent(() => {
       this.ownHungUpAt ??= deps.clock();
@@ -189,6 +195,7 @@ export class CallSession {
       case 'serve': {
         const call = this.identify(plan.call, openingPrompts(plan));
         if (!(await admit(call))) return;
+        this.journalFacts();
         if (plan.pin && !(await checkPin(call))) return;
         call.log.debug({ action: plan.route.action.kind, rule_id: plan.route.rule?.id ?? null, reason: plan.route.reason }, 'route');
         await runAction(call, plan.route.action);
@@ -230,8 +237,37 @@ export class CallSession {
     this.log.setBindings({ tenant_id: id.tenant.id });
     const call = new Call(id, this.channel, this.facts, this.deps, this.log, greeting, this.acceptedHr);
     this.armSpendGuard(call);
+    this.journalFacts();
     return call;
   }
+
+  /** The call's CDR facts changed (it began, was identified, admitted, answered): journaled at the next flush, as they are then. */
+  private journalFacts(): void {
+    this.deps.journal?.note(this.channel.uuid, this.journaledCall);
+  }
+
+  /** What the journal keeps of the call, read when it writes. */
+  private readonly journaledCall = (): JournaledCall => {
+    const { facts } = this;
+    return {
+      v: 1,
+      uuid: this.channel.uuid,
+      dialed: this.dialed,
+      caller: this.caller,
+      node: this.deps.settings.node.name,
+      acceptedMs: this.acceptedAt.getTime(),
+      answeredMs: this.ownAnsweredAt?.getTime() ?? null,
+      tenantId: facts.tenantId,
+      geo: facts.geo,
+      groupId: facts.groupId,
+      answeredBy: facts.answeredBy,
+      ivrPath: facts.ivrPath,
+      recordingPath: facts.recordingPath,
+      admitted: facts.admitted,
+      rating: this.identified ? { homeAreaCode: this.identified.accessNumber.homeAreaCode } : null,
+      leg: journaledLeg(this.leg),
+    };
+  };
 
   /**
    * Tenants with a prepaid balance or a spend cap: warn and cut the call before the money runs
