@@ -344,7 +344,7 @@ function layOutSpool(root: string, workers: number, log: Logger): void {
   try {
     const top = moveSegments([root], first, { fromLocked: true });
     const extra = moveSegments(workerSpoolDirs(root).filter((w) => w.slot > workers).map((w) => w.dir), first);
-    for (const m of [...top.moved, ...extra.moved]) log.info({ from: m.from, to: first, segments: m.segments }, 'CDR spool segments moved for worker 1 to replay');
+    for (const m of [...top.moved, ...extra.moved]) log.info({ from: m.from, to: first, segments: m.segments, journals: m.journals ?? 0 }, 'CDR spool segments and call journals moved for worker 1 to replay');
     for (const dir of extra.busy) log.warn({ dir }, 'CDR spool folder of a worker still in use by another process; left alone');
   } finally {
     lock.release();

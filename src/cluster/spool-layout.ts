@@ -11,15 +11,18 @@
  * (the lock of a dead process is gone with it): at start-up the primary moves segments left in
  * the top folder (a single-process run before) and in worker folders beyond CLUSTER_WORKERS (a run
  * with more workers before) into worker-1; a single-process daemon moves the segments of every
- * worker-<n> folder into its own. So changing CLUSTER_WORKERS loses no CDR. Quarantine files stay
- * where they are, for a person to look at.
+ * worker-<n> folder into its own. The call journals (src/cdr/journal.ts: calls a stopped process
+ * left in progress) move with the segments, and whoever opens the folder next writes their CDRs.
+ * So changing CLUSTER_WORKERS loses no CDR. Quarantine files stay where they are, for a person to
+ * look at.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { SpoolLock, SpoolLockedError } from '../cdr/spool-lock';
 
 const WORKER_DIR = /^worker-([1-9]\d{0,5})$/;
-const SEGMENT = /^segment-(\d+)-(\d+)\.jsonl$/;
+/** Spool segments and call journals: `<kind>-<ms>-<seq>.jsonl`. */
+const MOVED_FILE = /^(segment|calls-in-progress)-(\d+)-(\d+)\.jsonl$/;
 
 /** The spool folder of worker `slot` (1-based). */
 export function workerSpoolDir(root: string, slot: number): string {
@@ -42,8 +45,8 @@ export function workerSpoolDirs(root: string): Array<{ slot: number; dir: string
 }
 
 export interface MovedSegments {
-  /** Folders whose segments were moved, and how many. */
-  moved: Array<{ from: string; segments: number }>;
+  /** Folders whose segments (and call journals) were moved, and how many. */
+  moved: Array<{ from: string; segments: number; journals?: number }>;
   /** Folders left alone because another process holds them. */
   busy: string[];
 }
@@ -72,17 +75,19 @@ export function moveSegments(froms: readonly string[], to: string, options: { fr
       }
     }
     try {
-      let count = 0;
+      let segments = 0;
+      let journals = 0;
       for (const name of fs.readdirSync(from)) {
-        const m = SEGMENT.exec(name);
+        const m = MOVED_FILE.exec(name);
         if (!m) continue;
-        moveOne(path.join(from, name), to, m[1], Number(m[2]));
-        count++;
+        moveOne(path.join(from, name), to, m[1], m[2], Number(m[3]));
+        if (m[1] === 'segment') segments++;
+        else journals++;
       }
-      if (count > 0) {
+      if (segments + journals > 0) {
         fsyncDir(to);
         fsyncDir(from);
-        result.moved.push({ from, segments: count });
+        result.moved.push(journals > 0 ? { from, segments, journals } : { from, segments });
       }
     } finally {
       lock?.release();
@@ -92,9 +97,9 @@ export function moveSegments(froms: readonly string[], to: string, options: { fr
 }
 
 /** link() never overwrites (EEXIST), so a clash is seen, not suffered; then the old name goes. */
-function moveOne(file: string, to: string, ms: string, seq: number): void {
+function moveOne(file: string, to: string, kind: string, ms: string, seq: number): void {
   for (let attempt = 0; ; attempt++) {
-    const target = path.join(to, `segment-${ms}-${String(seq + attempt * 1_000_000).padStart(6, '0')}.jsonl`);
+    const target = path.join(to, `${kind}-${ms}-${String(seq + attempt * 1_000_000).padStart(6, '0')}.jsonl`);
     try {
       fs.linkSync(file, target);
       fs.unlinkSync(file);

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Test } from 'tap';
+import { JOURNAL_FILE, readJournal } from '../../src/cdr/journal';
 import { startDaemonProcess, type DaemonProcess } from '../daemon/spawn';
 import { listeningDescriptors, listeningInodes } from '../helpers/listening';
 
@@ -92,6 +93,14 @@ export function sample(text: string, series: string): number | undefined {
 }
 
 /** call_uuids of the CDRs spooled (not yet written) in one worker's folder. */
+/** The calls open in worker `slot`'s call journals (src/cdr/journal.ts). */
+export function journaledUuids(spoolDir: string, slot: number): string[] {
+  const dir = path.join(spoolDir, `worker-${slot}`);
+  if (!fs.existsSync(dir)) return [];
+  const text = fs.readdirSync(dir).filter((n) => JOURNAL_FILE.test(n)).map((n) => fs.readFileSync(path.join(dir, n), 'utf8')).join('');
+  return readJournal(text).open.map((o) => o.call);
+}
+
 export function spooledUuids(spoolDir: string, slot: number): string[] {
   const dir = path.join(spoolDir, `worker-${slot}`);
   if (!fs.existsSync(dir)) return [];

@@ -1,13 +1,15 @@
 // A daemon with CLUSTER_WORKERS=2 as in production: the real entry point, real TCP, the FreeSWITCH
 // stand-in, SQLite. Calls reach both workers and each gets one CDR; /metrics shows one daemon;
 // `kill -9` of a worker in the middle of calls: the worker comes back, replays the CDRs its dead
-// predecessor had spooled, and /metrics counts the restart; SIGTERM drains every worker (calls cut
+// predecessor had spooled, writes those of the calls cut with it from its call journal, and
+// /metrics counts the restart; SIGTERM drains every worker (calls cut
 // after DRAIN_TIMEOUT_S, CDRs flushed, exit 0). Every wait is for a condition, never a fixed time.
 import t from 'tap';
 import { createKnex } from '../../src/db/connect';
 import { placeCall, type CallRecord } from '../peer/fake-freeswitch';
 import { listeningDescriptors } from '../helpers/listening';
-import { getText, holdsListeningSocket, sample, spooledUuids, startCluster, waitFor, workerPid } from './cluster-process';
+import { STOPPED_REASON } from '../../src/calls/journaled-call';
+import { getText, holdsListeningSocket, journaledUuids, sample, spooledUuids, startCluster, waitFor, workerPid } from './cluster-process';
 
 // Two ts-node workers compile the daemon on a shared, loaded machine: start-up alone can take a minute.
 t.setTimeout(480_000);
@@ -81,6 +83,9 @@ t.test('two workers: calls, CDRs, one daemon in /metrics, kill -9 of a worker, S
   });
   const startedBefore = sample(await getText(metricsPort, '/metrics'), 'hotline_calls_started_total{number_kind="hotline"}');
   t.equal(startedBefore, 46, 'the long calls are counted');
+  // Killed once each worker's journal holds its long calls (a call is journaled 10 ms after it begins).
+  await waitFor('the 6 calls journaled', () => (journaledUuids(c.spoolDir, 1).length + journaledUuids(c.spoolDir, 2).length === 6 ? true : undefined));
+  const journaledByKilled = journaledUuids(c.spoolDir, 1);
   process.kill(killedPid, 'SIGKILL');
   const settled = long.map((p) => p.then((r) => ({ r, done: true })));
   // The killed worker's calls drop (their sockets close); the other worker's stay up, counted by /healthz.
@@ -91,13 +96,17 @@ t.test('two workers: calls, CDRs, one daemon in /metrics, kill -9 of a worker, S
     return gone.length > 0 && gone.length === 6 - (h.detail?.activeCalls ?? -1) ? gone : undefined;
   });
   t.ok(ended.length >= 1 && ended.length <= 5, `the killed worker's calls dropped (${ended.length}), the other worker's go on`);
+  const cut = ended.map((s) => s.r!.uuid).sort();
+  t.same([...journaledByKilled].sort(), cut, 'the calls that dropped are those the killed worker had journaled');
   await waitFor('the replacement serving calls', () => (c.lines().some((l) => l.msg === 'worker serving calls' && l.worker === 1 && l.pid !== killedPid) ? true : undefined), 240_000);
-  await waitFor('the dead worker\'s CDRs replayed', async () => {
+  await waitFor('the dead worker\'s CDRs replayed, and those of its cut calls written', async () => {
     const inDb = new Set(await cdrUuids());
-    return spooledByKilled.every((u) => inDb.has(u)) ? true : undefined;
+    return [...spooledByKilled, ...cut].every((u) => inDb.has(u)) ? true : undefined;
   });
   const afterReplay = new Set(await cdrUuids());
-  t.same([...afterReplay].sort(), [...spooledByKilled].sort(), 'the replacement wrote exactly what the dead worker had spooled');
+  t.same([...afterReplay].sort(), [...spooledByKilled, ...cut].sort(), 'the replacement wrote exactly what the dead worker had spooled, and its cut calls');
+  const cutRows: Array<{ outcome: string; failure_reason: string | null }> = await knex('cdrs').whereIn('call_uuid', cut).select('outcome', 'failure_reason');
+  t.same(cutRows, cut.map(() => ({ outcome: 'failed', failure_reason: STOPPED_REASON })), 'a cut call\'s CDR says the daemon stopped during it');
   t.ok(spooledBySurvivor.every((u) => !afterReplay.has(u)), 'the other worker\'s CDRs still wait in its spool: it was the replay');
   const restarted = await waitFor('the restart in /metrics', async () => {
     const m = await getText(metricsPort, '/metrics');
@@ -148,8 +157,8 @@ t.test('two workers: calls, CDRs, one daemon in /metrics, kill -9 of a worker, S
   t.same(stops.map((l) => l.code).sort(), [0, 0], 'both workers stopped cleanly');
   const all = await cdrUuids();
   t.equal(new Set(all).size, all.length, 'no call has two CDRs');
-  const expected = [...uuids, ...after.map((r) => r.uuid), ...survivors.map((r) => r.uuid)].sort();
-  t.same(all.sort(), expected, 'every call has its CDR, except those up on the worker killed with -9 (cut with it)');
+  const expected = [...uuids, ...after.map((r) => r.uuid), ...survivors.map((r) => r.uuid), ...cut].sort();
+  t.same(all.sort(), expected, 'every call has its CDR, those cut with the worker killed with -9 included');
   t.same([...spooledUuids(c.spoolDir, 1), ...spooledUuids(c.spoolDir, 2)], [], 'the spools are empty');
 });
 

@@ -1,4 +1,4 @@
-// Changing CLUSTER_WORKERS loses no CDR: segments move between the spool folders under their locks.
+// Changing CLUSTER_WORKERS loses no CDR: segments and call journals move between the spool folders under their locks.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -42,6 +42,23 @@ t.test('segments move without overwriting one of the same name; other files stay
   t.same(uuidsIn(to), ['a', 'b', 'c'], 'all three CDRs, none overwritten');
   t.same(uuidsIn(path.join(root, 'worker-2')), []);
   t.ok(fs.existsSync(path.join(root, 'worker-2', 'quarantine.jsonl')), 'the quarantine file stays for a person to read');
+});
+
+t.test('call journals move with the segments, none overwritten; a temporary or unreadable journal stays', async (t) => {
+  const root = tempDir();
+  const to = path.join(root, 'worker-1');
+  const from = path.join(root, 'worker-3');
+  segment(to, 'calls-in-progress-1000-000000042.jsonl', 'mine');
+  segment(from, 'calls-in-progress-1000-000000042.jsonl', 'theirs');
+  segment(from, 'calls-in-progress-2000-000000007.jsonl', 'other');
+  segment(from, 'calls-in-progress-3000-000000001.jsonl.tmp', 'half');
+  segment(from, 'calls-in-progress-4000-000000001.jsonl.unreadable', 'damaged');
+  const r = moveSegments([from], to);
+  t.same(r, { moved: [{ from, segments: 0, journals: 2 }], busy: [] });
+  const journals = fs.readdirSync(to).filter((n) => /^calls-in-progress-\d+-\d+\.jsonl$/.test(n));
+  t.equal(journals.length, 3);
+  t.same(journals.map((n) => (JSON.parse(fs.readFileSync(path.join(to, n), 'utf8')) as { call_uuid: string }).call_uuid).sort(), ['mine', 'other', 'theirs']);
+  t.same(fs.readdirSync(from).filter((n) => n.startsWith('calls-')).sort(), ['calls-in-progress-3000-000000001.jsonl.tmp', 'calls-in-progress-4000-000000001.jsonl.unreadable']);
 });
 
 t.test('a folder another process holds is left alone', async (t) => {
