@@ -258,7 +258,6 @@ export class CallSession {
       acceptedMs: this.acceptedAt.getTime(),
       answeredMs: this.ownAnsweredAt?.getTime() ?? null,
       tenantId: facts.tenantId,
-      geo: facts.geo,
       groupId: facts.groupId,
       answeredBy: facts.answeredBy,
       ivrPath: facts.ivrPath,

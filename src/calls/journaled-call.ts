@@ -24,10 +24,10 @@ import type { Logger } from 'pino';
 import type { ClickToCallLeg } from '../clicktocall/leg';
 import type { CdrRecord } from '../cdr/record';
 import { journalFiles, readJournal } from '../cdr/journal';
-import type { CallerGeo } from '../domain/geo';
 import type { ConfigSnapshot } from '../snapshot/types';
 import { callCdr, type BuiltCdr } from './build-cdr';
 import { CallFacts } from './call';
+import { callerGeo } from './plan';
 
 /** The CDR's failure_reason of a call whose daemon stopped during it. */
 export const STOPPED_REASON = 'the daemon stopped during the call (crash, kill -9, out of memory): CDR written at the next start from the call journal; ended_at is when that daemon was last known running';
@@ -42,13 +42,16 @@ export interface JournaledCall {
   readonly acceptedMs: number;
   readonly answeredMs: number | null;
   readonly tenantId: number | null;
-  readonly geo: CallerGeo | null;
   readonly groupId: number | null;
   readonly answeredBy: string | null;
   readonly ivrPath: readonly string[];
   readonly recordingPath: string | null;
   readonly admitted: boolean;
-  /** Set once the call was identified: how it is rated (the access number's home area code). */
+  /**
+   * Set once the call was identified: how it is rated (the access number's home area code). The
+   * caller's geography is not kept: identification derives it from the caller number alone
+   * (plan.ts callerGeo), and so does recovery.
+   */
   readonly rating: { readonly homeAreaCode: string | null } | null;
   /** A click-to-call visitor leg, its times as milliseconds. */
   readonly leg: {
@@ -97,9 +100,6 @@ const CALL_FIELDS: Record<string, Check> = {
   recordingPath: orNull(str),
   admitted: bool,
 };
-const GEO_FIELDS: Record<string, Check> = {
-  e164: orNull(str), country: orNull(str), province: orNull(str), city: orNull(str), areaCode: orNull(str), isMobile: bool, description: orNull(str),
-};
 const LEG_FIELDS: Record<string, Check> = {
   requestId: str, widgetId: int, accessNumber: str, visitor: str, clickedMs: num, visitorAnsweredMs: orNull(num), visitorRingS: orNull(num),
 };
@@ -115,11 +115,6 @@ export function parseJournaledCall(record: unknown): JournaledCall | { invalid: 
   if (record.v !== 1) return { invalid: 'v (unknown version)' };
   const bad = badField(record, CALL_FIELDS, '');
   if (bad) return { invalid: bad };
-  if (record.geo !== null) {
-    if (!isObject(record.geo)) return { invalid: 'geo' };
-    const g = badField(record.geo, GEO_FIELDS, 'geo.');
-    if (g) return { invalid: g };
-  }
   if (record.rating !== null && !(isObject(record.rating) && orNull(str)(record.rating.homeAreaCode))) return { invalid: 'rating' };
   if (record.leg !== null) {
     if (!isObject(record.leg)) return { invalid: 'leg' };
@@ -134,8 +129,10 @@ export function stoppedCallCdr(call: JournaledCall, aliveMs: number | null, snap
   const facts = new CallFacts();
   facts.outcome = 'failed';
   facts.failureReason = STOPPED_REASON;
+  // As identification derived it: from the caller number alone.
+  const geo = call.rating ? callerGeo(call.caller) : null;
   facts.tenantId = call.tenantId;
-  facts.geo = call.geo;
+  facts.geo = geo;
   facts.groupId = call.groupId;
   facts.answeredBy = call.answeredBy;
   facts.ivrPath.push(...call.ivrPath);
@@ -157,7 +154,7 @@ export function stoppedCallCdr(call: JournaledCall, aliveMs: number | null, snap
     hangupCause: null,
     node: call.node,
     snapshot,
-    rating: call.rating && call.geo ? { geo: call.geo, homeAreaCode: call.rating.homeAreaCode } : null,
+    rating: call.rating && geo ? { geo, homeAreaCode: call.rating.homeAreaCode } : null,
     leg,
   });
 }

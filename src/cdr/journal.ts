@@ -58,8 +58,12 @@ export type RecordSource = () => unknown;
 let sequence = 0;
 
 export class CallJournal {
-  /** The last line written for each open call: what a fresh file holds. */
-  private readonly written = new Map<string, string>();
+  /**
+   * The open calls written so far: how to read each again (a fresh file reads them anew) and the
+   * length of its last line. Not the line itself: kept for the life of a call, a few hundred bytes
+   * a call would outlive the young generation and be copied into the old one.
+   */
+  private readonly written = new Map<string, { source: RecordSource; length: number }>();
   private writtenBytes = 0;
   /** Calls whose record changed since the last flush, with how to read it. */
   private readonly dirty = new Map<string, RecordSource>();
@@ -120,10 +124,10 @@ export class CallJournal {
   /** The call's CDR is spooled (or could not be, and is in the log): the call leaves the journal. */
   end(call: string): void {
     this.dirty.delete(call);
-    const line = this.written.get(call);
-    if (line === undefined) return;
+    const entry = this.written.get(call);
+    if (entry === undefined) return;
     this.written.delete(call);
-    this.writtenBytes -= line.length;
+    this.writtenBytes -= entry.length;
     this.ended.push(call);
     this.schedule();
   }
@@ -165,17 +169,11 @@ export class CallJournal {
   private async drain(): Promise<void> {
     let text = '';
     for (const [call, source] of this.dirty) {
-      let line: string;
-      try {
-        line = `${JSON.stringify({ call, record: source() })}\n`;
-      } catch (err) {
-        // A record that cannot be written must not stop the others (nor the call).
-        this.options.log.error({ err, call_uuid: call }, 'call journal: the call\'s record could not be written');
-        continue;
-      }
+      const line = this.line(call, source);
+      if (line === null) continue;
       const before = this.written.get(call);
       if (before !== undefined) this.writtenBytes -= before.length;
-      this.written.set(call, line);
+      this.written.set(call, { source, length: line.length });
       this.writtenBytes += line.length;
       text += line;
     }
@@ -202,6 +200,16 @@ export class CallJournal {
     }
   }
 
+  /** The call's line as its record is now; null (logged) when it cannot be written, which must not stop the others nor the call. */
+  private line(call: string, source: RecordSource): string | null {
+    try {
+      return `${JSON.stringify({ call, record: source() })}\n`;
+    } catch (err) {
+      this.options.log.error({ err, call_uuid: call }, 'call journal: the call\'s record could not be written');
+      return null;
+    }
+  }
+
   private async append(text: string): Promise<void> {
     const handle = this.handle;
     if (!handle) throw new Error('call journal: no file open');
@@ -215,7 +223,12 @@ export class CallJournal {
   private async writeAfresh(): Promise<void> {
     const tmp = `${this.file}.tmp`;
     let text = '';
-    for (const line of this.written.values()) text += line;
+    for (const [call, entry] of this.written) {
+      const line = this.line(call, entry.source) ?? '';
+      entry.length = line.length;
+      text += line;
+    }
+    this.writtenBytes = text.length;
     text += `{"alive":${this.now()}}\n`;
     const { O_WRONLY, O_CREAT, O_TRUNC, O_APPEND } = fs.constants;
     const handle = await fsp.open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0o600);

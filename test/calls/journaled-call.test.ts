@@ -33,7 +33,7 @@ function snapshot(): ReturnType<typeof buildSnapshot> {
 function call(over: Partial<JournaledCall> = {}): JournaledCall {
   return {
     v: 1, uuid: '1b4a4c8e-0000-4000-8000-000000000001', dialed: '4001012345', caller: '13912345678', node: 'node-a',
-    acceptedMs: ACCEPTED, answeredMs: ACCEPTED + 4_000, tenantId: 1, geo: callerGeo('13912345678'), groupId: 7,
+    acceptedMs: ACCEPTED, answeredMs: ACCEPTED + 4_000, tenantId: 1, groupId: 7,
     answeredBy: null, ivrPath: ['1', '3'], recordingPath: null, admitted: true, rating: { homeAreaCode: '10' }, leg: null,
     ...over,
   };
@@ -54,7 +54,7 @@ t.test('parseJournaledCall: what it writes reads back; anything else names the f
   const good = call();
   t.same(parseJournaledCall(JSON.parse(JSON.stringify(good))), good);
   const leg = journaledLeg({ requestId: 'r1', widgetId: 3, accessNumber: '4001012345', visitor: '13912345678', clickedAt: new Date(ACCEPTED - 9_000), visitorAnsweredAt: null, visitorRingS: 5 });
-  t.same(parseJournaledCall(JSON.parse(JSON.stringify(call({ leg, geo: null, rating: null })))), call({ leg, geo: null, rating: null }));
+  t.same(parseJournaledCall(JSON.parse(JSON.stringify(call({ leg, rating: null })))), call({ leg, rating: null }));
   const cases: Array<[unknown, string]> = [
     [null, 'not an object'],
     [[good], 'not an object'],
@@ -66,8 +66,6 @@ t.test('parseJournaledCall: what it writes reads back; anything else names the f
     [{ ...good, tenantId: 1.5 }, 'tenantId'],
     [{ ...good, ivrPath: ['1', 2] }, 'ivrPath'],
     [{ ...good, admitted: 'yes' }, 'admitted'],
-    [{ ...good, geo: 'CN' }, 'geo'],
-    [{ ...good, geo: { ...good.geo, isMobile: 1 } }, 'geo.isMobile'],
     [{ ...good, rating: { homeAreaCode: 10 } }, 'rating'],
     [{ ...good, leg: { ...leg, widgetId: '3' } }, 'leg.widgetId'],
     [{ ...good, leg: 'r1' }, 'leg'],
@@ -79,7 +77,7 @@ t.test('stoppedCallCdr: ended when the daemon was last alive, failed with the re
   const built = stoppedCallCdr(call(), ACCEPTED + 64_400, snapshot());
   t.equal(built.failure, null);
   t.match(built.cdr, {
-    call_uuid: call().uuid, tenant_id: 1, access_number: '4001012345', caller: '13912345678', node: 'node-a',
+    call_uuid: call().uuid, tenant_id: 1, access_number: '4001012345', caller: '13912345678', node: 'node-a', caller_region: callerGeo('13912345678').description,
     started_at: '2026-12-05 02:00:00.000', answered_at: '2026-12-05 02:00:04.000', ended_at: '2026-12-05 02:01:04.400',
     duration_s: 64, billsec: 60, outcome: 'failed', failure_reason: STOPPED_REASON, hangup_cause: null,
     group_id: 7, ivr_path: '1>3', admitted: true, call_type: 'mobile', cost: '0.0000',
@@ -91,7 +89,7 @@ t.test('stoppedCallCdr: ended when the daemon was last alive, failed with the re
   t.match(stoppedCallCdr(call(), null, snapshot()).cdr, { ended_at: '2026-12-05 02:00:04.000', billsec: 0, duration_s: 4 });
   t.match(stoppedCallCdr(call(), ACCEPTED - 1_000, snapshot()).cdr, { ended_at: '2026-12-05 02:00:04.000', billsec: 0 });
   // Never identified (the daemon stopped before the plan): no tenant, no rating.
-  t.match(stoppedCallCdr(call({ tenantId: null, geo: null, rating: null, answeredMs: null, ivrPath: [] }), ACCEPTED + 1_000, snapshot()).cdr, { tenant_id: null, call_type: undefined, cost: null, ivr_path: null });
+  t.match(stoppedCallCdr(call({ tenantId: null, rating: null, answeredMs: null, ivrPath: [] }), ACCEPTED + 1_000, snapshot()).cdr, { tenant_id: null, caller_region: null, call_type: undefined, cost: null, ivr_path: null });
 });
 
 t.test('stoppedCallCdr: a click-to-call leg is the same call with its visitor leg', async (t) => {
