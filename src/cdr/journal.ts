@@ -32,8 +32,14 @@ import type { Logger } from 'pino';
 
 /** The journal files of a folder: this process's and those a stopped one left. */
 export const JOURNAL_FILE = /^calls-in-progress-(\d+)-(\d+)\.jsonl$/;
-/** How long lines are gathered before one append (ms). */
-export const JOURNAL_FLUSH_MS = 10;
+/**
+ * How long lines are gathered before one append (ms). A call younger than this when the process
+ * dies gets no CDR: it is still in its first prompt, unanswered. Most calls are written once as
+ * they begin (identified and admitted within it), once when answered, and their end: at 10 ms
+ * the begin, the admission and the answer were apt to be three lines, and the journal cost about
+ * 3 % of a call's CPU at 100 ms talks (bench/PROFILE.md, release 23).
+ */
+export const JOURNAL_FLUSH_MS = 50;
 /** How often an alive line is written while calls are open (ms): how much a stopped call's end may be early. */
 export const ALIVE_INTERVAL_MS = 1000;
 /** The file is written afresh once it is this many times what the open calls need. */
