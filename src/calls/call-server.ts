@@ -291,7 +291,7 @@ export class CallServer {
       }
     } finally {
       // After the CDR is spooled (or could not be, and is in the log): nothing left to recover.
-      this.deps.journal?.end(channel.uuid);
+      session.journalEnded();
       metrics.activeCalls.dec();
       this.live.delete(channel);
       this.sessions.delete(session);

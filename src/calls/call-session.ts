@@ -16,7 +16,7 @@ import type { ClickToCallCalls, RequestProgress } from '../clicktocall/session';
 import type { LiveCall } from '../billing/live-calls';
 import { sharedSpendHeadroom } from '../billing/usage';
 import { sendWarning } from '../billing/warning';
-import type { CallJournal } from '../cdr/journal';
+import type { CallJournal, JournalEntry } from '../cdr/journal';
 import type { CdrRecord } from '../cdr/record';
 import { callerNumber, type CallerNumber } from '../domain/caller-number';
 import type { EslCallChannel } from '../esl/call-channel';
@@ -63,6 +63,8 @@ export class CallSession {
   /** The daemon's own clock when it saw the answer and the hang-up (the CDR's fallback times). */
   private ownAnsweredAt: Date | null = null;
   private ownHungUpAt: Date | null = null;
+  /** The call in the journal, from its first note. */
+  private journalEntry: JournalEntry | null = null;
 
   /** `leg`: a click-to-call visitor leg (call-server.ts recognises it from the channel data). */
   constructor(
@@ -243,11 +245,19 @@ export class CallSession {
 
   /** The call's CDR facts changed (it began, was identified, admitted, answered): journaled at the next flush, as they are then. */
   private journalFacts(): void {
-    this.deps.journal?.note(this.channel.uuid, this.journaledCall);
+    const journal = this.deps.journal;
+    if (!journal) return;
+    this.journalEntry ??= journal.track(this.channel.uuid, () => this.journaledCall());
+    journal.note(this.journalEntry);
+  }
+
+  /** The call leaves the journal: its CDR is spooled (or could not be, and is in the log). */
+  journalEnded(): void {
+    if (this.journalEntry) this.deps.journal?.end(this.journalEntry);
   }
 
   /** What the journal keeps of the call, read when it writes. */
-  private readonly journaledCall = (): JournaledCall => {
+  private journaledCall(): JournaledCall {
     const { facts } = this;
     return {
       v: 1,
@@ -266,7 +276,7 @@ export class CallSession {
       rating: this.identified ? { homeAreaCode: this.identified.accessNumber.homeAreaCode } : null,
       leg: journaledLeg(this.leg),
     };
-  };
+  }
 
   /**
    * Tenants with a prepaid balance or a spend cap: warn and cut the call before the money runs

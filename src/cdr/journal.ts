@@ -61,18 +61,46 @@ export interface JournalOptions {
 /** What a call's record is made of when the journal writes it (read at that moment, not before). */
 export type RecordSource = () => unknown;
 
+/**
+ * One call in the journal (CallJournal.track), held by its session. Its own fields link the calls
+ * written so far, instead of a Map keyed by call: a Map that churns a table per few hundred calls
+ * keeps, in the tables it replaced, calls that have ended (and whatever they hold) alive to the
+ * young-generation collector until the next full collection (bench/PROFILE.md, release 15).
+ */
+export class JournalEntry {
+  /** How to read the call's record; null once it has ended (nothing of the call is held then). */
+  source: RecordSource | null;
+  /** Neighbours in the journal's list of written calls. */
+  prev: JournalEntry | null = null;
+  next: JournalEntry | null = null;
+  written = false;
+  /** Waiting in the journal's list of calls to write at the next flush. */
+  dirty = false;
+  ended = false;
+  /** Length of its last line written. */
+  length = 0;
+
+  constructor(
+    readonly call: string,
+    source: RecordSource,
+  ) {
+    this.source = source;
+  }
+}
+
 let sequence = 0;
 
 export class CallJournal {
   /**
-   * The open calls written so far: how to read each again (a fresh file reads them anew) and the
-   * length of its last line. Not the line itself: kept for the life of a call, a few hundred bytes
-   * a call would outlive the young generation and be copied into the old one.
+   * The open calls written so far, newest first: what a fresh file holds (each read anew). Not
+   * their lines: kept for the life of a call, a few hundred bytes a call would outlive the young
+   * generation and be copied into the old one.
    */
-  private readonly written = new Map<string, { source: RecordSource; length: number }>();
+  private head: JournalEntry | null = null;
+  private writtenCalls = 0;
   private writtenBytes = 0;
-  /** Calls whose record changed since the last flush, with how to read it. */
-  private readonly dirty = new Map<string, RecordSource>();
+  /** Calls whose record changed since the last flush. */
+  private dirty: JournalEntry[] = [];
   /** Written calls that ended since the last flush. */
   private ended: string[] = [];
   private handle: fsp.FileHandle | null = null;
@@ -97,7 +125,7 @@ export class CallJournal {
     this.minCompactBytes = options.minCompactBytes ?? MIN_COMPACT_BYTES;
     this.now = options.now ?? Date.now;
     this.heartbeat = setInterval(() => {
-      if (this.written.size === 0) return;
+      if (this.writtenCalls === 0) return;
       this.aliveDue = true;
       this.schedule();
     }, options.aliveIntervalMs ?? ALIVE_INTERVAL_MS);
@@ -113,28 +141,36 @@ export class CallJournal {
     return new CallJournal(file, options);
   }
 
+  /** A call's entry; nothing is written until it is noted. */
+  track(call: string, source: RecordSource): JournalEntry {
+    return new JournalEntry(call, source);
+  }
+
   /** Open calls as far as the journal knows them (written or about to be). */
   get openCalls(): number {
-    let n = this.written.size;
-    for (const key of this.dirty.keys()) if (!this.written.has(key)) n++;
+    let n = this.writtenCalls;
+    for (const e of this.dirty) if (!e.written && !e.ended) n++;
     return n;
   }
 
   /** The call's record changed (or the call began): it is read and written at the next flush. */
-  note(call: string, source: RecordSource): void {
-    if (this.closed) return;
-    this.dirty.set(call, source);
+  note(entry: JournalEntry): void {
+    if (this.closed || entry.ended) return;
+    if (!entry.dirty) {
+      entry.dirty = true;
+      this.dirty.push(entry);
+    }
     this.schedule();
   }
 
   /** The call's CDR is spooled (or could not be, and is in the log): the call leaves the journal. */
-  end(call: string): void {
-    this.dirty.delete(call);
-    const entry = this.written.get(call);
-    if (entry === undefined) return;
-    this.written.delete(call);
-    this.writtenBytes -= entry.length;
-    this.ended.push(call);
+  end(entry: JournalEntry): void {
+    if (entry.ended) return;
+    entry.ended = true;
+    entry.source = null;
+    if (!entry.written) return;
+    this.unlink(entry);
+    this.ended.push(entry.call);
     this.schedule();
   }
 
@@ -153,11 +189,30 @@ export class CallJournal {
     const handle = this.handle;
     this.handle = null;
     await handle?.close().catch(() => undefined);
-    if (this.written.size === 0 && this.dirty.size === 0) await fsp.rm(this.file, { force: true }).catch(() => undefined);
+    if (this.openCalls === 0) await fsp.rm(this.file, { force: true }).catch(() => undefined);
+  }
+
+  private link(entry: JournalEntry): void {
+    entry.written = true;
+    entry.next = this.head;
+    if (this.head) this.head.prev = entry;
+    this.head = entry;
+    this.writtenCalls++;
+  }
+
+  private unlink(entry: JournalEntry): void {
+    if (entry.prev) entry.prev.next = entry.next;
+    else this.head = entry.next;
+    if (entry.next) entry.next.prev = entry.prev;
+    entry.prev = null;
+    entry.next = null;
+    entry.written = false;
+    this.writtenCalls--;
+    this.writtenBytes -= entry.length;
   }
 
   private pending(): boolean {
-    return this.dirty.size > 0 || this.ended.length > 0 || this.aliveDue;
+    return this.dirty.length > 0 || this.ended.length > 0 || this.aliveDue;
   }
 
   private schedule(): void {
@@ -174,16 +229,19 @@ export class CallJournal {
   /** One flush: the gathered lines appended, or the whole state written afresh. */
   private async drain(): Promise<void> {
     let text = '';
-    for (const [call, source] of this.dirty) {
-      const line = this.line(call, source);
+    const dirty = this.dirty;
+    this.dirty = [];
+    for (const entry of dirty) {
+      entry.dirty = false;
+      if (entry.ended) continue;
+      const line = this.line(entry);
       if (line === null) continue;
-      const before = this.written.get(call);
-      if (before !== undefined) this.writtenBytes -= before.length;
-      this.written.set(call, { source, length: line.length });
+      if (entry.written) this.writtenBytes -= entry.length;
+      else this.link(entry);
+      entry.length = line.length;
       this.writtenBytes += line.length;
       text += line;
     }
-    this.dirty.clear();
     for (const call of this.ended) text += `{"ended":${JSON.stringify(call)}}\n`;
     this.ended = [];
     if (text === '' && !this.aliveDue) return;
@@ -202,16 +260,16 @@ export class CallJournal {
       // What is on disk may end in a torn line: the next flush starts a fresh file.
       this.rewrite = true;
       // Retried at the next alive tick, or sooner when calls change.
-      this.aliveDue = this.written.size > 0;
+      this.aliveDue = this.writtenCalls > 0;
     }
   }
 
   /** The call's line as its record is now; null (logged) when it cannot be written, which must not stop the others nor the call. */
-  private line(call: string, source: RecordSource): string | null {
+  private line(entry: JournalEntry): string | null {
     try {
-      return `${JSON.stringify({ call, record: source() })}\n`;
+      return `${JSON.stringify({ call: entry.call, record: entry.source?.() ?? null })}\n`;
     } catch (err) {
-      this.options.log.error({ err, call_uuid: call }, 'call journal: the call\'s record could not be written');
+      this.options.log.error({ err, call_uuid: entry.call }, 'call journal: the call\'s record could not be written');
       return null;
     }
   }
@@ -229,8 +287,8 @@ export class CallJournal {
   private async writeAfresh(): Promise<void> {
     const tmp = `${this.file}.tmp`;
     let text = '';
-    for (const [call, entry] of this.written) {
-      const line = this.line(call, entry.source) ?? '';
+    for (let entry = this.head; entry; entry = entry.next) {
+      const line = this.line(entry) ?? '';
       entry.length = line.length;
       text += line;
     }

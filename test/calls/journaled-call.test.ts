@@ -153,10 +153,11 @@ t.test('a journal written by CallJournal is what recovery reads', async (t) => {
   const dir = folder(t);
   const { log } = logged();
   const journal = CallJournal.open(dir, { log, flushMs: 1, now: () => ACCEPTED + 5_000 });
-  journal.note('one', () => call({ uuid: 'one' }));
-  journal.note('two', () => call({ uuid: 'two' }));
+  journal.note(journal.track('one', () => call({ uuid: 'one' })));
+  const two = journal.track('two', () => call({ uuid: 'two' }));
+  journal.note(two);
   await until('written', () => fs.existsSync(journal.file) && fs.readFileSync(journal.file, 'utf8').includes('"two"'));
-  journal.end('two');
+  journal.end(two);
   await until('ended', () => fs.readFileSync(journal.file, 'utf8').includes('"ended"'));
   // The process stops here, its journal as it is.
   const spooled: CdrRecord[] = [];
