@@ -203,6 +203,7 @@ export async function recoverStoppedCalls(options: {
 async function recoverFile(file: string, snapshot: Pick<ConfigSnapshot, 'rates'>, record: (cdr: CdrRecord) => Promise<void>, log: Logger, counts: { recovered: number; unreadable: number }): Promise<void> {
   const contents = readJournal(await fsp.readFile(file, 'utf8'));
   const bad: string[] = contents.invalidLines.map((n) => `line ${n}`);
+  const cdrs: CdrRecord[] = [];
   for (const { call, record: raw } of contents.open) {
     const parsed = parseJournaledCall(raw);
     if ('invalid' in parsed) {
@@ -211,9 +212,14 @@ async function recoverFile(file: string, snapshot: Pick<ConfigSnapshot, 'rates'>
     }
     const built = stoppedCallCdr(parsed, contents.aliveMs, snapshot);
     if (built.failure !== null) log.error({ call_uuid: parsed.uuid, reason: built.failure }, 'CDR of a call cut by a stopped daemon could not be built in full: recorded with what is certain');
-    await record(built.cdr);
-    counts.recovered++;
+    cdrs.push(built.cdr);
   }
+  // All at once: the spool writes appends that arrive together in one synchronized write, where
+  // one after another would each wait for the last (10,000 cut calls: 100 s at 10 ms a write).
+  const spooled = await Promise.allSettled(cdrs.map((cdr) => record(cdr)));
+  const refused = spooled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  counts.recovered += spooled.length - spooled.filter((r) => r.status === 'rejected').length;
+  if (refused) throw refused.reason;
   if (bad.length > 0) {
     counts.unreadable += bad.length;
     log.error({ file, unreadable: bad.slice(0, 20) }, 'call journal has records that cannot be read: their calls get no CDR from it; the file is kept as .unreadable');

@@ -149,6 +149,25 @@ t.test('recoverStoppedCalls: a spool that refuses leaves the journal for the nex
   t.same(await recoverStoppedCalls({ dir, snapshot: snapshot(), record: async (cdr) => void spooled.push(cdr), log }), { recovered: 1, unreadable: 0 }, 'the next start writes it');
 });
 
+t.test('recoverStoppedCalls: the CDRs of a journal are handed to the spool together, not one after another', async (t) => {
+  const dir = folder(t);
+  const calls = Array.from({ length: 2_000 }, (_, i) => call({ uuid: `c${i}` }));
+  writeJournal(dir, 'calls-in-progress-100-000000001.jsonl', [...calls.map((c) => ({ call: c.uuid, record: c })), { alive: ACCEPTED + 10_000 }]);
+  // A spool that answers an append only once the next write is done, as CdrSpool's group commit does.
+  let waiting: Array<() => void> = [];
+  let mostAtOnce = 0;
+  const timer = setInterval(() => {
+    mostAtOnce = Math.max(mostAtOnce, waiting.length);
+    for (const done of waiting.splice(0)) done();
+  }, 5);
+  t.teardown(() => clearInterval(timer));
+  const { log } = logged();
+  const r = await recoverStoppedCalls({ dir, snapshot: snapshot(), record: () => new Promise<void>((resolve) => waiting.push(resolve)), log });
+  t.same(r, { recovered: 2_000, unreadable: 0 });
+  t.equal(mostAtOnce, 2_000, 'every CDR waited for the same write');
+  waiting = [];
+});
+
 t.test('a journal written by CallJournal is what recovery reads', async (t) => {
   const dir = folder(t);
   const { log } = logged();
