@@ -15,8 +15,9 @@
  * Lines are gathered for JOURNAL_FLUSH_MS and written in one append: a call that starts and ends
  * within that time is never written, and a daemon killed outright loses what it gathered (calls
  * younger than that). Writes are not synchronized: a process that dies leaves what it wrote in the
- * kernel's page cache, and only a power cut of the host could take the last second of lines back
- * (the CDRs themselves are spooled with O_DSYNC, spool.ts). When the file has grown to
+ * kernel's page cache; only a power cut of the host could take back lines the kernel had not yet
+ * written to the disk (Linux writes dirty pages back within about 30 s). The CDRs themselves are
+ * spooled with O_DSYNC (spool.ts). When the file has grown to
  * COMPACT_FACTOR times what the open calls need (at least minCompactBytes), it is written afresh
  * with the open calls only (a temporary file renamed over it), so it stays a few times the size of
  * what is in progress however long the daemon runs.
@@ -35,9 +36,8 @@ export const JOURNAL_FILE = /^calls-in-progress-(\d+)-(\d+)\.jsonl$/;
 /**
  * How long lines are gathered before one append (ms). A call younger than this when the process
  * dies gets no CDR: it is still in its first prompt, unanswered. Most calls are written once as
- * they begin (identified and admitted within it), once when answered, and their end: at 10 ms
- * the begin, the admission and the answer were apt to be three lines, and the journal cost about
- * 3 % of a call's CPU at 100 ms talks (bench/PROFILE.md, release 23).
+ * they begin (identified and admitted within it), once when answered, and their end; at 10 ms
+ * the begin and the admission were apt to be two lines (bench/PROFILE.md, release 23).
  */
 export const JOURNAL_FLUSH_MS = 50;
 /** How often an alive line is written while calls are open (ms): how much a stopped call's end may be early. */
