@@ -23,8 +23,9 @@
  * what is in progress however long the daemon runs.
  *
  * A failed write loses nothing already on disk: the journal counts it, logs the first of a run
- * of failures, and writes the whole state afresh at the next flush (at the latest the next alive
- * tick), so a torn line is never followed by more.
+ * of failures, keeps what changes in memory, and writes the whole state afresh at the next alive
+ * tick (every ALIVE_INTERVAL_MS until one succeeds), so a torn line is never followed by more and
+ * a call that ended meanwhile is not left listed as open.
  */
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
@@ -125,7 +126,9 @@ export class CallJournal {
     this.minCompactBytes = options.minCompactBytes ?? MIN_COMPACT_BYTES;
     this.now = options.now ?? Date.now;
     this.heartbeat = setInterval(() => {
-      if (this.writtenCalls === 0) return;
+      // After a failed write the file may still list calls that have ended since: retried here
+      // (once an interval, not at every flush) even with none open.
+      if (this.writtenCalls === 0 && !this.failing) return;
       this.aliveDue = true;
       this.schedule();
     }, options.aliveIntervalMs ?? ALIVE_INTERVAL_MS);
@@ -244,6 +247,9 @@ export class CallJournal {
     }
     for (const call of this.ended) text += `{"ended":${JSON.stringify(call)}}\n`;
     this.ended = [];
+    // While writes fail, what changed is kept in memory and the whole state is written afresh at
+    // the next alive tick: a broken disk is not asked again at every flush.
+    if (this.failing && !this.aliveDue) return;
     if (text === '' && !this.aliveDue) return;
     text += `{"alive":${this.now()}}\n`;
     this.aliveDue = false;
@@ -257,10 +263,9 @@ export class CallJournal {
       this.options.onWriteFailure?.();
       if (!this.failing) this.options.log.error({ err, file: this.file }, 'call journal could not be written: the CDRs of calls in progress are not kept for a restart until it can');
       this.failing = true;
-      // What is on disk may end in a torn line: the next flush starts a fresh file.
+      // What is on disk may end in a torn line, or list calls that have ended: the retry, at the
+      // next alive tick, starts a fresh file.
       this.rewrite = true;
-      // Retried at the next alive tick, or sooner when calls change.
-      this.aliveDue = this.writtenCalls > 0;
     }
   }
 

@@ -121,27 +121,67 @@ t.test('the file is written afresh with the open calls once it has grown past it
   t.same(fs.readdirSync(dir), [path.basename(journal.file)], 'no temporary file left');
 });
 
-t.test('a failed write is counted and logged once; the next flush starts a fresh file with the whole state', async (t) => {
+/**
+ * A full disk under the journal: appends go to /dev/full (every write fails with ENOSPC) and a
+ * fresh file cannot be made either (its path is under /dev/full, not a folder). Returns how to
+ * give the disk back.
+ */
+async function breakDisk(journal: CallJournal): Promise<() => void> {
+  const inside = journal as unknown as { handle: fsp.FileHandle; file: string };
+  const real = inside.handle;
+  const file = inside.file;
+  inside.handle = await fsp.open('/dev/full', 'w');
+  await real.close();
+  inside.file = '/dev/full/calls-in-progress-1-000000001.jsonl';
+  return () => {
+    inside.file = file;
+  };
+}
+
+t.test('a failed write: counted, logged once, retried once an alive interval (not at every flush), then the whole state written afresh', async (t) => {
   const dir = folder(t);
   const { options, lines } = logged();
   let failures = 0;
-  const journal = CallJournal.open(dir, { ...options, flushMs: 1, aliveIntervalMs: 30, onWriteFailure: () => failures++ });
+  const journal = CallJournal.open(dir, { ...options, flushMs: 1, aliveIntervalMs: 100, onWriteFailure: () => failures++ });
   const calls = byName(journal);
   t.teardown(() => journal.close());
   calls.note('a', () => ({ n: 1 }));
   await flushed(journal);
-  // A full disk: the journal's next append goes to /dev/full, which fails every write with ENOSPC.
-  const inside = journal as unknown as { handle: fsp.FileHandle };
-  const real = inside.handle;
-  inside.handle = await fsp.open('/dev/full', 'w');
-  await real.close();
-  calls.note('b', () => ({ n: 2 }));
-  await until('the failure counted', () => failures >= 1);
-  t.equal(lines.filter((l) => /could not be written/.test(String(l.msg))).length, 1, 'logged once');
-  // The alive tick retries: a fresh file holding both calls.
+  const mend = await breakDisk(journal);
+  // Calls keep changing for 500 ms, a flush every few ms, while the disk stays full.
+  const busyUntil = Date.now() + 500;
+  let i = 0;
+  for (; Date.now() < busyUntil; i++) {
+    calls.note(`x${i}`, () => ({ i }));
+    if (i > 0) calls.end(`x${i - 1}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  calls.end(`x${i - 1}`);
+  await until('a retry on the alive tick', () => failures >= 2);
+  t.ok(failures <= 8, `${failures} failed writes in 500 ms of changes: the first, then one an alive interval (${i} flushes' worth of changes)`);
+  t.equal(lines.filter((l) => /could not be written/.test(String(l.msg))).length, 1, 'logged once for the run of failures');
+  mend();
   await until('written again', () => lines.some((l) => l.msg === 'call journal: written again'));
-  t.same(read(journal).open.map((o) => o.call).sort(), ['a', 'b']);
-  t.equal(lines.filter((l) => /could not be written/.test(String(l.msg))).length, 1, 'still logged once for the run of failures');
+  t.same(read(journal).open.map((o) => o.call), ['a'], 'a fresh file: the call still open, none of those that came and went');
+  t.equal(lines.filter((l) => /could not be written/.test(String(l.msg))).length, 1);
+});
+
+t.test('a failed write of the last call\'s end is retried with no call open: the file does not keep it', async (t) => {
+  const dir = folder(t);
+  const { options, lines } = logged();
+  const journal = CallJournal.open(dir, { ...options, flushMs: 1, aliveIntervalMs: 50 });
+  const calls = byName(journal);
+  t.teardown(() => journal.close());
+  calls.note('last', () => ({ n: 1 }));
+  await flushed(journal);
+  const file = journal.file;
+  const mend = await breakDisk(journal);
+  calls.end('last');
+  await until('the end failed', () => lines.some((l) => /could not be written/.test(String(l.msg))));
+  t.same(readJournal(fs.readFileSync(file, 'utf8')).open.map((o) => o.call), ['last'], 'on disk the call is still open');
+  mend();
+  await until('written again', () => lines.some((l) => l.msg === 'call journal: written again'));
+  t.same(read(journal).open, [], 'no call left open');
 });
 
 t.test('a record that cannot be serialised does not stop the others', async (t) => {
