@@ -226,7 +226,7 @@ export class Metrics {
 
   readonly stoppedCallCdrs = new Counter({
     name: 'hotline_stopped_call_cdrs_total',
-    help: 'CDRs written at start-up from the call journal, for calls a stopped daemon (crash, kill -9, out of memory) left in progress.',
+    help: 'CDRs spooled at start-up from the call journal, for calls a stopped daemon (crash, kill -9, out of memory) left in progress.',
     registers: [this.registry],
   });
 

@@ -271,6 +271,8 @@ export class CallServer {
         // The spool is the last line of defence; if even it fails, the CDR is in the log.
         log.error({ err, cdr }, 'CDR could not be spooled');
       });
+      // At once: a daemon stopped from here on must not make the call a second CDR from the journal.
+      session.journalEnded();
       this.answeredCallers?.noteCdr(cdr);
       await session.finishRequest(cdr);
       const failure = channel.failure;
@@ -290,7 +292,7 @@ export class CallServer {
         metrics.tenantTalkSeconds.inc({ tenant: metrics.tenantLabel(cdr.tenant_id) }, cdr.billsec);
       }
     } finally {
-      // After the CDR is spooled (or could not be, and is in the log): nothing left to recover.
+      // Whatever happened above (a given-up click-to-call leg has no CDR): nothing left to recover.
       session.journalEnded();
       metrics.activeCalls.dec();
       this.live.delete(channel);

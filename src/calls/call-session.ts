@@ -79,13 +79,16 @@ export class CallSession {
     this.numberKind = numberKindLabel(deps.snapshot, this.dialed);
     // A leg handed over answered (click-to-call) gets no CHANNEL_ANSWER: answered as accepted.
     if (channel.answeredAtUs !== null) this.ownAnsweredAt = this.acceptedAt;
-    this.journalFacts();
+    // A click-to-call leg is journaled once its attempt's verdict lets it be served (identify): a
+    // leg answered after its attempt was given up gets no CDR of its own (dropGivenUpLeg).
+    if (!leg) this.journalFacts();
     channel.onAnswer(() => {
       this.ownAnsweredAt ??= deps.clock();
       this.journalFacts();
     });
     channel.onHangupEvent(() => {
       this.ownHungUpAt ??= deps.clock();
+      this.journalFacts();
     });
   }
 
@@ -243,7 +246,7 @@ export class CallSession {
     return call;
   }
 
-  /** The call's CDR facts changed (it began, was identified, admitted, answered): journaled at the next flush, as they are then. */
+  /** The call's CDR facts changed (it began, was identified, admitted, answered, hung up): journaled at the next flush, as they are then. */
   private journalFacts(): void {
     const journal = this.deps.journal;
     if (!journal) return;
@@ -267,6 +270,7 @@ export class CallSession {
       node: this.deps.settings.node.name,
       acceptedMs: this.acceptedAt.getTime(),
       answeredMs: this.ownAnsweredAt?.getTime() ?? null,
+      hungUpMs: this.ownHungUpAt?.getTime() ?? null,
       tenantId: facts.tenantId,
       groupId: facts.groupId,
       answeredBy: facts.answeredBy,

@@ -7,9 +7,9 @@
  *
  * - outcome `failed`, `failure_reason` STOPPED_REASON, no hang-up cause (FreeSWITCH's was never
  *   seen);
- * - the daemon's own times (accepted, answered) and, as the end, the journal's last alive line
- *   (written every second while calls are open), so duration and billsec are at most about a
- *   second short, never long;
+ * - the daemon's own times (accepted, answered) and, as the end, the hang-up the daemon saw, else
+ *   the journal's last alive line (written every second while calls are open), so duration and
+ *   billsec are at most about a second short, never long;
  * - built as any CDR (build-cdr.ts callCdr, the one decision) with the rates in force when it is
  *   written: its call type is set, and like every failed call it costs the tenant nothing
  *   (rate-cdr.ts BILLABLE_OUTCOMES). The call was cut by the platform, and whether a phone had
@@ -24,13 +24,14 @@ import type { Logger } from 'pino';
 import type { ClickToCallLeg } from '../clicktocall/leg';
 import type { CdrRecord } from '../cdr/record';
 import { journalFiles, readJournal } from '../cdr/journal';
+import { spooledCallUuids } from '../cdr/spool';
 import type { ConfigSnapshot } from '../snapshot/types';
 import { callCdr, type BuiltCdr } from './build-cdr';
 import { CallFacts } from './call';
 import { callerGeo } from './plan';
 
 /** The CDR's failure_reason of a call whose daemon stopped during it. */
-export const STOPPED_REASON = 'the daemon stopped during the call (crash, kill -9, out of memory): CDR written at the next start from the call journal; ended_at is when that daemon was last known running';
+export const STOPPED_REASON = 'the daemon stopped during the call (crash, kill -9, out of memory): CDR written at the next start from the call journal; ended_at is the hang-up it saw, else when it was last known running';
 
 /** What a CDR needs of a call, as journaled. Times are wall-clock milliseconds. */
 export interface JournaledCall {
@@ -41,6 +42,8 @@ export interface JournaledCall {
   readonly node: string;
   readonly acceptedMs: number;
   readonly answeredMs: number | null;
+  /** When the daemon saw the caller's hang-up, if it did before it stopped. */
+  readonly hungUpMs: number | null;
   readonly tenantId: number | null;
   readonly groupId: number | null;
   readonly answeredBy: string | null;
@@ -93,6 +96,7 @@ const CALL_FIELDS: Record<string, Check> = {
   node: str,
   acceptedMs: num,
   answeredMs: orNull(num),
+  hungUpMs: orNull(num),
   tenantId: orNull(int),
   groupId: orNull(int),
   answeredBy: orNull(str),
@@ -138,7 +142,10 @@ export function stoppedCallCdr(call: JournaledCall, aliveMs: number | null, snap
   facts.ivrPath.push(...call.ivrPath);
   facts.recordingPath = call.recordingPath;
   facts.admitted = call.admitted;
-  const end = new Date(Math.max(aliveMs ?? 0, call.acceptedMs, call.answeredMs ?? 0));
+  // The hang-up the daemon saw, else the last moment it was known running (never before what the
+  // call itself recorded).
+  const latest = Math.max(call.acceptedMs, call.answeredMs ?? 0);
+  const end = new Date(call.hungUpMs !== null ? Math.max(call.hungUpMs, latest) : Math.max(aliveMs ?? 0, latest));
   const l = call.leg;
   const leg: ClickToCallLeg | null = l
     ? { requestId: l.requestId, widgetId: l.widgetId, accessNumber: l.accessNumber, visitor: l.visitor, clickedAt: new Date(l.clickedMs), visitorAnsweredAt: l.visitorAnsweredMs === null ? null : new Date(l.visitorAnsweredMs), visitorRingS: l.visitorRingS }
@@ -171,9 +178,9 @@ export interface StoppedCallsRecovery {
  * every journal in `dir` left open, spooled; then the journals removed. A journal with records or
  * lines that cannot be read is kept as `<name>.unreadable` (its good calls are written), for a
  * person. A journal that cannot be read, or whose CDRs cannot be spooled, stays for the next start
- * (logged): it never keeps the daemon from taking calls. Spooling the same call twice (a daemon that
- * stopped after spooling its CDR but before journaling its end, or a recovery cut short) writes
- * it once: the CDR writer inserts by call_uuid.
+ * (logged): it never keeps the daemon from taking calls. A call whose CDR is in the spool already
+ * (the daemon stopped after spooling it but before journaling its end) gets no second one; a
+ * recovery cut short and repeated spools the same CDRs again, and the writer inserts by call_uuid.
  */
 export async function recoverStoppedCalls(options: {
   dir: string;
@@ -185,29 +192,46 @@ export async function recoverStoppedCalls(options: {
   const { journals, leftovers } = await journalFiles(dir);
   // A rewrite cut short: the journal it was to replace is still whole.
   for (const tmp of leftovers) await fsp.rm(tmp, { force: true }).catch(() => undefined);
-  const counts = { recovered: 0, unreadable: 0 };
+  const counts = { recovered: 0, unreadable: 0, alreadySpooled: 0 };
+  // Read once, and only when there is a journal: the calls whose CDRs are spooled already.
+  let spooled: Promise<Set<string>> | null = null;
+  const alreadySpooled = (): Promise<Set<string>> => (spooled ??= spooledCallUuids(dir));
   for (const file of journals) {
     try {
-      await recoverFile(file, snapshot, record, log, counts);
+      await recoverFile(file, snapshot, record, log, counts, alreadySpooled);
     } catch (err) {
       // Never a reason not to take calls: the file stays, and the next start tries it again
       // (a CDR spooled twice is written once).
       log.error({ err, file }, 'call journal could not be recovered: kept for the next start');
     }
   }
-  if (counts.recovered > 0) log.warn({ calls: counts.recovered, journals: journals.length }, 'calls cut when the previous daemon stopped: their CDRs written from its call journal');
-  return counts;
+  if (counts.recovered > 0) log.warn({ calls: counts.recovered, journals: journals.length, already_spooled: counts.alreadySpooled }, 'calls cut when the previous daemon stopped: their CDRs written from its call journal');
+  return { recovered: counts.recovered, unreadable: counts.unreadable };
 }
 
 /** One journal: its open calls' CDRs spooled (counted in `counts` as they go), then the file removed or kept as .unreadable. */
-async function recoverFile(file: string, snapshot: Pick<ConfigSnapshot, 'rates'>, record: (cdr: CdrRecord) => Promise<void>, log: Logger, counts: { recovered: number; unreadable: number }): Promise<void> {
+async function recoverFile(
+  file: string,
+  snapshot: Pick<ConfigSnapshot, 'rates'>,
+  record: (cdr: CdrRecord) => Promise<void>,
+  log: Logger,
+  counts: { recovered: number; unreadable: number; alreadySpooled: number },
+  alreadySpooled: () => Promise<Set<string>>,
+): Promise<void> {
   const contents = readJournal(await fsp.readFile(file, 'utf8'));
   const bad: string[] = contents.invalidLines.map((n) => `line ${n}`);
   const cdrs: CdrRecord[] = [];
+  const inSpool = contents.open.length > 0 ? await alreadySpooled() : new Set<string>();
   for (const { call, record: raw } of contents.open) {
     const parsed = parseJournaledCall(raw);
     if ('invalid' in parsed) {
       bad.push(`call ${call.slice(0, 64)}: ${parsed.invalid}`);
+      continue;
+    }
+    if (inSpool.has(parsed.uuid)) {
+      // Its CDR was spooled and the daemon stopped before the journal said so: that CDR stands.
+      // Spooling another would leave the database to keep whichever batch came first.
+      counts.alreadySpooled++;
       continue;
     }
     const built = stoppedCallCdr(parsed, contents.aliveMs, snapshot);

@@ -242,6 +242,28 @@ export class CdrSpool {
   }
 }
 
+/**
+ * The call_uuid of every record in the folder's segments (records are flat objects: the key
+ * appears once a line). For the call journal's recovery, run with the folder's lock held before
+ * anything is appended: a call whose CDR is spooled needs no other.
+ */
+export async function spooledCallUuids(dir: string): Promise<Set<string>> {
+  const uuids = new Set<string>();
+  const field = /"call_uuid":("(?:[^"\\]|\\.)*")/g;
+  for (const n of await fsp.readdir(dir)) {
+    if (segmentKey(n) === null) continue;
+    const text = await fsp.readFile(path.join(dir, n), 'latin1');
+    for (const m of text.matchAll(field)) {
+      try {
+        uuids.add(JSON.parse(m[1]) as string);
+      } catch {
+        // A damaged line: the writer quarantines it; it names no call here.
+      }
+    }
+  }
+  return uuids;
+}
+
 /** A segment's name (or path) read: [ms it was started, sequence], or null for any other file. */
 function segmentKey(nameOrPath: string): [number, number] | null {
   const m = /(?:^|\/)segment-(\d+)-(\d+)\.jsonl$/.exec(nameOrPath);

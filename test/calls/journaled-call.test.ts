@@ -33,7 +33,7 @@ function snapshot(): ReturnType<typeof buildSnapshot> {
 function call(over: Partial<JournaledCall> = {}): JournaledCall {
   return {
     v: 1, uuid: '1b4a4c8e-0000-4000-8000-000000000001', dialed: '4001012345', caller: '13912345678', node: 'node-a',
-    acceptedMs: ACCEPTED, answeredMs: ACCEPTED + 4_000, tenantId: 1, groupId: 7,
+    acceptedMs: ACCEPTED, answeredMs: ACCEPTED + 4_000, hungUpMs: null, tenantId: 1, groupId: 7,
     answeredBy: null, ivrPath: ['1', '3'], recordingPath: null, admitted: true, rating: { homeAreaCode: '10' }, leg: null,
     ...over,
   };
@@ -63,6 +63,8 @@ t.test('parseJournaledCall: what it writes reads back; anything else names the f
     [{ ...good, uuid: 'x'.repeat(65) }, 'uuid'],
     [{ ...good, acceptedMs: 'yesterday' }, 'acceptedMs'],
     [{ ...good, answeredMs: Infinity }, 'answeredMs'],
+    [{ ...good, hungUpMs: '12:00' }, 'hungUpMs'],
+    [{ ...good, hungUpMs: undefined }, 'hungUpMs'],
     [{ ...good, tenantId: 1.5 }, 'tenantId'],
     [{ ...good, ivrPath: ['1', 2] }, 'ivrPath'],
     [{ ...good, admitted: 'yes' }, 'admitted'],
@@ -88,6 +90,9 @@ t.test('stoppedCallCdr: ended when the daemon was last alive, failed with the re
   // No alive line after the answer (killed within the second): the call's own latest time, never before it.
   t.match(stoppedCallCdr(call(), null, snapshot()).cdr, { ended_at: '2026-12-05 02:00:04.000', billsec: 0, duration_s: 4 });
   t.match(stoppedCallCdr(call(), ACCEPTED - 1_000, snapshot()).cdr, { ended_at: '2026-12-05 02:00:04.000', billsec: 0 });
+  // The caller hung up before the daemon stopped (its CDR not spooled yet): ended then, not at the later alive line.
+  t.match(stoppedCallCdr(call({ hungUpMs: ACCEPTED + 9_000 }), ACCEPTED + 9_900, snapshot()).cdr, { ended_at: '2026-12-05 02:00:09.000', billsec: 5, duration_s: 9 });
+  t.match(stoppedCallCdr(call({ hungUpMs: ACCEPTED + 9_000 }), null, snapshot()).cdr, { ended_at: '2026-12-05 02:00:09.000' });
   // Never identified (the daemon stopped before the plan): no tenant, no rating.
   t.match(stoppedCallCdr(call({ tenantId: null, rating: null, answeredMs: null, ivrPath: [] }), ACCEPTED + 1_000, snapshot()).cdr, { tenant_id: null, caller_region: null, call_type: undefined, cost: null, ivr_path: null });
 });
@@ -122,6 +127,20 @@ t.test('recoverStoppedCalls: every open call of every journal spooled, the journ
   t.same(fs.readdirSync(dir), ['segment-1-000001.jsonl'], 'journals and the leftover removed, the spool untouched');
   t.ok(lines.some((l) => l.msg === 'calls cut when the previous daemon stopped: their CDRs written from its call journal' && l.calls === 3 && l.level === 40));
   t.same(await recoverStoppedCalls({ dir, snapshot: snapshot(), record: async () => void t.fail('nothing left'), log }), { recovered: 0, unreadable: 0 });
+});
+
+t.test('recoverStoppedCalls: a call whose CDR is in the spool already gets no second one', async (t) => {
+  const dir = folder(t);
+  writeJournal(dir, 'calls-in-progress-100-000000001.jsonl', [{ call: 'a', record: call({ uuid: 'a' }) }, { call: 'b', record: call({ uuid: 'b' }) }, { alive: ACCEPTED + 10_000 }]);
+  // What CdrSpool writes: one ASCII JSON record a line (a damaged line among them names no call).
+  fs.writeFileSync(path.join(dir, 'segment-5-000001.jsonl'), `{"call_uuid":"x","outcome":"answered"}\n{"call_uuid":"b","tenant_id":1,"outcome":"answered"}\n{"call_uuid":"c\n`);
+  const spooled: CdrRecord[] = [];
+  const { log, lines } = logged();
+  const r = await recoverStoppedCalls({ dir, snapshot: snapshot(), record: async (cdr) => void spooled.push(cdr), log });
+  t.same(r, { recovered: 1, unreadable: 0 });
+  t.same(spooled.map((s) => s.call_uuid), ['a'], 'b was spooled by the stopped daemon: its CDR stands');
+  t.ok(lines.some((l) => l.calls === 1 && l.already_spooled === 1));
+  t.same(fs.readdirSync(dir), ['segment-5-000001.jsonl']);
 });
 
 t.test('recoverStoppedCalls: damaged lines and records are reported; the good calls written; the file kept as .unreadable', async (t) => {

@@ -78,7 +78,7 @@ for (const target of dbTargets()) {
     t.not(byUuid.get(talking.live.uuid)!.answered_at, null, 'the talking call kept its answer');
     t.ok(Number(byUuid.get(talking.live.uuid)!.billsec) >= 1, 'and its talk, up to the last alive line');
 
-    t.match(second.stdout(), /"calls":2,"journals":1,"msg":"calls cut when the previous daemon stopped: their CDRs written from its call journal"/);
+    t.match(second.stdout(), /"calls":2,"journals":1,"already_spooled":0,"msg":"calls cut when the previous daemon stopped: their CDRs written from its call journal"/);
     const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     t.match(metrics, /^hotline_stopped_call_cdrs_total 2$/m);
     t.same(fs.readdirSync(spool).filter((n) => n.startsWith('calls-in-progress-')), [], 'no journal left: the restarted daemon has no call yet');

@@ -83,7 +83,7 @@ t.test('two workers: calls, CDRs, one daemon in /metrics, kill -9 of a worker, S
   });
   const startedBefore = sample(await getText(metricsPort, '/metrics'), 'hotline_calls_started_total{number_kind="hotline"}');
   t.equal(startedBefore, 46, 'the long calls are counted');
-  // Killed once each worker's journal holds its long calls (a call is journaled 10 ms after it begins).
+  // Killed once each worker's journal holds its long calls (a call is journaled within 50 ms of its start).
   await waitFor('the 6 calls journaled', () => (journaledUuids(c.spoolDir, 1).length + journaledUuids(c.spoolDir, 2).length === 6 ? true : undefined));
   const journaledByKilled = journaledUuids(c.spoolDir, 1);
   process.kill(killedPid, 'SIGKILL');

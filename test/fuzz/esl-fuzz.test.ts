@@ -9,8 +9,8 @@
  *  - exactly one CDR for every call whose connect reply carried a Unique-ID, handed to the CDR
  *    writer once and in the table once; none for any other call;
  *  - the daemon still serves a normal call.
- * The seed is fixed (prng.ts DEFAULT_FUZZ_SEED), so `npm test` draws the same calls every run and
- * cannot fail by chance; FUZZ_SEED=random explores (with FUZZ_MS for a longer run). The seed is
+ * The seed is fixed (prng.ts DEFAULT_FUZZ_SEED), so `npm test` draws the same calls every run
+ * (their timing, eight at once, still varies); FUZZ_SEED=random explores (with FUZZ_MS for a longer run). The seed is
  * printed first (FUZZ_SEED=… replays the same inputs); every failing call is printed with its
  * number, capture, mutations and early close. FUZZ_CALL=n replays call n alone.
  */

@@ -50,8 +50,8 @@ export class Prng {
 }
 
 /**
- * The seed of `npm test`: the same inputs on every run, so the suite cannot fail by chance on an
- * input no run before drew. A new seed explores (FUZZ_SEED=random); what it finds is replayed with
+ * The seed of `npm test`: the same inputs on every run, so the suite does not fail on an input no
+ * run before drew (eight calls run at once, so their timing still varies). A new seed explores (FUZZ_SEED=random); what it finds is replayed with
  * the seed it prints, and fixed before it is changed here.
  */
 export const DEFAULT_FUZZ_SEED = 20261205;
