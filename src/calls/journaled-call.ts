@@ -128,7 +128,7 @@ export function parseJournaledCall(record: unknown): JournaledCall | { invalid: 
   return record as unknown as JournaledCall;
 }
 
-/** The CDR of a journaled call whose daemon stopped, ended at `aliveMs` (or its own latest time). Never throws. */
+/** The CDR of a journaled call whose daemon stopped, ended at the hang-up it saw, else at `aliveMs` (never before the call's own times). Never throws. */
 export function stoppedCallCdr(call: JournaledCall, aliveMs: number | null, snapshot: Pick<ConfigSnapshot, 'rates'>): BuiltCdr {
   const facts = new CallFacts();
   facts.outcome = 'failed';
@@ -179,8 +179,9 @@ export interface StoppedCallsRecovery {
  * lines that cannot be read is kept as `<name>.unreadable` (its good calls are written), for a
  * person. A journal that cannot be read, or whose CDRs cannot be spooled, stays for the next start
  * (logged): it never keeps the daemon from taking calls. A call whose CDR is in the spool already
- * (the daemon stopped after spooling it but before journaling its end) gets no second one; a
- * recovery cut short and repeated spools the same CDRs again, and the writer inserts by call_uuid.
+ * (the daemon stopped after spooling it but before journaling its end, or a recovery was cut
+ * short) gets no second one; one already written and gone from the spool is inserted once by the
+ * writer (by call_uuid).
  */
 export async function recoverStoppedCalls(options: {
   dir: string;
