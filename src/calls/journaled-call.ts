@@ -81,6 +81,20 @@ export function journaledLeg(leg: ClickToCallLeg | null): JournaledCall['leg'] {
   };
 }
 
+/** journaledLeg read back. */
+function legFromJournal(l: JournaledCall['leg']): ClickToCallLeg | null {
+  if (!l) return null;
+  return {
+    requestId: l.requestId,
+    widgetId: l.widgetId,
+    accessNumber: l.accessNumber,
+    visitor: l.visitor,
+    clickedAt: new Date(l.clickedMs),
+    visitorAnsweredAt: l.visitorAnsweredMs === null ? null : new Date(l.visitorAnsweredMs),
+    visitorRingS: l.visitorRingS,
+  };
+}
+
 type Check = (v: unknown) => boolean;
 const str: Check = (v) => typeof v === 'string';
 const num: Check = (v) => typeof v === 'number' && Number.isFinite(v);
@@ -146,10 +160,7 @@ export function stoppedCallCdr(call: JournaledCall, aliveMs: number | null, snap
   // call itself recorded).
   const latest = Math.max(call.acceptedMs, call.answeredMs ?? 0);
   const end = new Date(call.hungUpMs !== null ? Math.max(call.hungUpMs, latest) : Math.max(aliveMs ?? 0, latest));
-  const l = call.leg;
-  const leg: ClickToCallLeg | null = l
-    ? { requestId: l.requestId, widgetId: l.widgetId, accessNumber: l.accessNumber, visitor: l.visitor, clickedAt: new Date(l.clickedMs), visitorAnsweredAt: l.visitorAnsweredMs === null ? null : new Date(l.visitorAnsweredMs), visitorRingS: l.visitorRingS }
-    : null;
+  const leg = legFromJournal(call.leg);
   return callCdr({
     uuid: call.uuid,
     dialed: call.dialed,
@@ -242,9 +253,9 @@ async function recoverFile(
   // All at once: the spool writes appends that arrive together in one synchronized write, where
   // one after another would each wait for the last (10,000 cut calls: 100 s at 10 ms a write).
   const spooled = await Promise.allSettled(cdrs.map((cdr) => record(cdr)));
-  const refused = spooled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  counts.recovered += spooled.length - spooled.filter((r) => r.status === 'rejected').length;
-  if (refused) throw refused.reason;
+  const refused = spooled.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+  counts.recovered += spooled.length - refused.length;
+  if (refused.length > 0) throw refused[0].reason;
   if (bad.length > 0) {
     counts.unreadable += bad.length;
     log.error({ file, unreadable: bad.slice(0, 20) }, 'call journal has records that cannot be read: their calls get no CDR from it; the file is kept as .unreadable');
