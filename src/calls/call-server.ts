@@ -27,6 +27,7 @@ import type { CallJournal } from '../cdr/journal';
 import type { CdrWriter } from '../cdr/writer';
 import type { Settings } from '../config';
 import { dbKind } from '../db/connect';
+import { openSqliteReader, type SqliteReader } from '../db/sqlite-reader';
 import { EslCallChannel } from '../esl/call-channel';
 import { EslError } from '../esl/errors';
 import type { Metrics } from '../metrics';
@@ -71,6 +72,8 @@ export class CallServer {
   private readonly queues: QueueBook;
   /** Caller memory lookups of every call, batched (caller-memory.ts). */
   readonly callerMemory: CallerMemory;
+  /** On an SQLite file, the connection caller memory reads on (db/sqlite-reader.ts); null: through knex. */
+  private readonly callerMemoryReader: SqliteReader | null;
   /** On MariaDB, the callers answered recently, kept in memory (answered-callers-feed.ts); null: every lookup asks. */
   readonly answeredCallers: AnsweredCallersFeed | null;
   /** The latest check of the prompt files; null when the daemon cannot see FreeSWITCH's files. */
@@ -78,7 +81,8 @@ export class CallServer {
 
   constructor(private readonly deps: CallServerDeps) {
     this.queues = new QueueBook((total) => deps.metrics.queueWaiting.set(total));
-    this.callerMemory = new CallerMemory(deps.knex, { timeoutMs: deps.settings.admission.queryTimeoutMs });
+    this.callerMemoryReader = callerMemoryReader(deps.settings, deps.log);
+    this.callerMemory = new CallerMemory(deps.knex, { timeoutMs: deps.settings.admission.queryTimeoutMs, reader: this.callerMemoryReader });
     this.answeredCallers = answeredCallersFeed(deps.knex, deps.settings, deps.log);
     const feed = this.answeredCallers;
     if (feed) deps.metrics.callerMemoryIndexReadAgeMs = () => feed.readAgeMs();
@@ -326,6 +330,21 @@ export class CallServer {
       await all;
     }
     await feedStopped;
+    // After the last call: a lookup still queued would find it closed and hunt in the normal order.
+    this.callerMemoryReader?.close();
+  }
+}
+
+/**
+ * Caller memory's own read-only connection to an SQLite file. One that cannot be opened costs
+ * speed, not calls: the lookups go through knex's connection, as on `sqlite::memory:`.
+ */
+function callerMemoryReader(settings: Settings, log: Logger): SqliteReader | null {
+  try {
+    return openSqliteReader(settings.database.url);
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, 'caller memory cannot open its own connection to the SQLite file; it reads through the shared one');
+    return null;
   }
 }
 

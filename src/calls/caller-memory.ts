@@ -18,6 +18,7 @@
  */
 import type { Knex } from 'knex';
 import { dbKind, rawRows, toDbTimestamp } from '../db/connect';
+import type { SqliteReader } from '../db/sqlite-reader';
 import { itemsThatStayCompiled, repeatableChunks } from '../db/sqlite-statements';
 
 export type CallerMemoryLookup = (tenantId: number, caller: string, since: Date) => Promise<string | null>;
@@ -41,6 +42,11 @@ export interface CallerMemoryOptions {
   maxInFlight?: number;
   /** Lookups waiting at most; beyond, a lookup fails at once (a database that stopped answering). */
   maxQueued?: number;
+  /**
+   * On an SQLite file, the daemon's read-only connection (db/sqlite-reader.ts): the statements run
+   * on it, synchronously, instead of through knex. Without it, through knex (as on MariaDB).
+   */
+  reader?: SqliteReader | null;
 }
 
 /** Lookups in one batch unless told otherwise. */
@@ -143,7 +149,7 @@ export class CallerMemory {
 
   private async send(batch: Waiter[]): Promise<void> {
     try {
-      const rows = await batchQuery(this.knex, batch, Math.max(...batch.map((w) => w.deadline)));
+      const rows = await batchQuery(this.knex, this.options.reader ?? null, batch, Math.max(...batch.map((w) => w.deadline)));
       this.stats.batches++;
       this.stats.lookups += batch.length;
       const found = new Map<number, string>();
@@ -165,18 +171,27 @@ export class CallerMemory {
  * On SQLite a batch goes as several shorter unions of a few fixed sizes (`repeatableChunks`),
  * one after another: SQLite compiles every text its statement cache does not keep, and a union
  * of 64 lookups (12 KB) is longer than it keeps; compiling it for every batch was 2 % of the
- * daemon's CPU under load (bench/PROFILE.md, release 8). MariaDB parses every text anyway: one
- * statement, one round trip.
+ * daemon's CPU under load (bench/PROFILE.md, release 8). They run on `reader`, the daemon's own
+ * read-only connection, when there is one (SQLite on a file), else through knex. MariaDB parses
+ * every text anyway: one statement, one round trip.
  */
-async function batchQuery(knex: Knex, batch: readonly Waiter[], deadline: number): Promise<Array<{ k: number | string; answered_by: string }>> {
+async function batchQuery(knex: Knex, reader: SqliteReader | null, batch: readonly Waiter[], deadline: number): Promise<MemberRow[]> {
   if (dbKind(knex) !== 'sqlite') return rawRows(knex, unionOf(batch.length), bindingsOf(batch, 0), { timeoutMs: Math.max(1, deadline - performance.now()) });
-  const rows: Array<{ k: number | string; answered_by: string }> = [];
+  const rows: MemberRow[] = [];
   let start = 0;
   for (const size of repeatableChunks(batch.length, SQLITE_UNION_MEMBERS)) {
-    rows.push(...(await rawRows<{ k: number | string; answered_by: string }>(knex, unionOf(size), bindingsOf(batch.slice(start, start + size), start))));
+    const sql = unionOf(size);
+    const bindings = bindingsOf(batch.slice(start, start + size), start);
+    rows.push(...(reader ? reader.all<MemberRow>(sql, bindings) : await rawRows<MemberRow>(knex, sql, bindings)));
     start += size;
   }
   return rows;
+}
+
+/** One member's answer: the lookup's position in its batch, and the phone. */
+interface MemberRow {
+  k: number | string;
+  answered_by: string;
 }
 
 const MEMBER =

@@ -19,6 +19,7 @@
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Knex } from 'knex';
+import { sqliteFile } from '../db/connect';
 import { gateWrites } from '../db/write-gate';
 import { CdrDataError, writeCdrBatch, type BatchTenantFacts, type CdrDataErrorCode, type TenantsOf, type WriteResult } from './batch';
 import type { CdrRecord } from './record';
@@ -269,7 +270,7 @@ function startThread(databaseUrl: string): Worker {
 
 /** A database file whose batches a thread can write: SQLite on disk (an in-memory one is the connection's own). */
 export function threadCanWrite(databaseUrl: string): boolean {
-  return /^sqlite:/i.test(databaseUrl) && databaseUrl.slice('sqlite:'.length) !== ':memory:';
+  return sqliteFile(databaseUrl) !== null;
 }
 
 /**

@@ -118,6 +118,16 @@ function mysqlConnection(databaseUrl: string): Knex.MySql2ConnectionConfig {
   };
 }
 
+/**
+ * The SQLite file a DATABASE_URL names, or null when it names none: MariaDB, or `sqlite::memory:`
+ * (a database of its one connection's own, which no second connection or thread can open).
+ */
+export function sqliteFile(databaseUrl: string): string | null {
+  if (!/^sqlite:/i.test(databaseUrl)) return null;
+  const filename = sqliteFilename(databaseUrl);
+  return filename === ':memory:' ? null : filename;
+}
+
 function sqliteFilename(databaseUrl: string): string {
   const rest = databaseUrl.slice('sqlite:'.length);
   if (rest === ':memory:') return rest;
