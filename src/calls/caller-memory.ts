@@ -114,7 +114,7 @@ export class CallerMemory {
       this.stats.lookups++;
       return Promise.resolve(rows.length > 0 ? String(rows[0].answered_by) : null);
     } catch (err) {
-      return Promise.reject(err);
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
   }
 
