@@ -19,6 +19,7 @@ import type { Settings } from './config';
 import { createKnex, dbKind } from './db/connect';
 import { seedDemoIfEmpty } from './db/demo-seed';
 import { migrateLatest } from './db/migrate';
+import { openSqliteReader } from './db/sqlite-reader';
 import { MetricsServer, type Health } from './http/metrics-server';
 import { loadGeoData } from './domain/geo';
 import { Metrics } from './metrics';
@@ -95,6 +96,8 @@ export class Daemon {
         cache: new ConfigCache(settings.configCache.file, databaseIdentity(settings.database.url)),
         prepare: () => prepareDatabase(knex, settings, log),
         writesCache: options.worker ? () => options.worker?.isLeader() === true : undefined,
+        // On an SQLite file, reloads read on a connection of their own: knex's one stays free for calls.
+        reader: () => openSqliteReader(settings.database.url),
       });
       await store.start();
       undo.push(() => store.stop());
@@ -116,6 +119,8 @@ export class Daemon {
       const clickToCallCalls = new ClickToCallCalls(knex, clickToCallMetrics, settings.admission.queryTimeoutMs * 5, options.clock, log);
       undo.push(() => clickToCallCalls.stop());
       const calls = new CallServer({ settings, store, cdrs, metrics, log, knex, prompts, clickToCall: clickToCallCalls, journal, ...options });
+      // Its caller-memory connection, should a later step fail before calls.stop() is undone.
+      undo.push(() => calls.closeReader());
       let daemon: Daemon | null = null;
       const worker = options.worker;
       const http = worker ? null : new MetricsServer(metrics.registry, () => daemon?.health() ?? { ok: false, status: 'starting', detail: {} });

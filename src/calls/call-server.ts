@@ -70,9 +70,14 @@ export class CallServer {
   private readonly running = new Set<Promise<void>>();
   private draining = false;
   private readonly queues: QueueBook;
-  /** Caller memory lookups of every call, batched (caller-memory.ts). */
+  /** Caller memory lookups of every call (caller-memory.ts): batched on MariaDB, on the reader on an SQLite file. */
   readonly callerMemory: CallerMemory;
-  /** On an SQLite file, the connection caller memory reads on (db/sqlite-reader.ts); null: through knex. */
+  /**
+   * On an SQLite file, the connection caller memory reads on (db/sqlite-reader.ts), opened as this
+   * server is built; null: through knex. A file that cannot be opened then (a daemon that started
+   * from its configuration cache, the database unreadable) leaves caller memory on knex's
+   * connection until the next start: slower, not wrong.
+   */
   private readonly callerMemoryReader: SqliteReader | null;
   /** On MariaDB, the callers answered recently, kept in memory (answered-callers-feed.ts); null: every lookup asks. */
   readonly answeredCallers: AnsweredCallersFeed | null;
@@ -330,7 +335,15 @@ export class CallServer {
       await all;
     }
     await feedStopped;
-    // After the last call: a lookup still queued would find it closed and hunt in the normal order.
+    this.closeReader();
+  }
+
+  /**
+   * Closes caller memory's SQLite connection (after the last call, or when the daemon's start
+   * failed after this server was built). A lookup asked later fails, and its call hunts in the
+   * normal order. Safe to call twice.
+   */
+  closeReader(): void {
     this.callerMemoryReader?.close();
   }
 }

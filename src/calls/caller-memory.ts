@@ -94,9 +94,9 @@ export class CallerMemory {
   }
 
   /**
-   * The phone that last answered `caller` at `tenantId` since `since`, or null. Rejects with
-   * CallerMemoryTimeout after `timeoutMs` (the call hunts in the normal order), or with the
-   * database's error.
+   * The phone that last answered `caller` at `tenantId` since `since`, or null. Through knex it
+   * rejects with CallerMemoryTimeout after `timeoutMs` (the call hunts in the normal order), or
+   * with the database's error; on the reader it is answered at once, or rejects with SQLite's.
    */
   readonly lookup: CallerMemoryLookup = (tenantId, caller, since) =>
     this.options.reader ? this.lookupNow(this.options.reader, tenantId, caller, since) : this.queued(tenantId, caller, since);

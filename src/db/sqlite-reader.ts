@@ -1,19 +1,21 @@
 /**
- * A read-only connection of the daemon's own to its SQLite file, for the one read on a call's
- * setup path: caller memory (src/calls/caller-memory.ts). Its statements run synchronously, in
- * the turn the lookup is sent in, and go through nothing else.
+ * Read-only connections of the daemon's own to its SQLite file, for the reads that must not wait
+ * for knex's one connection nor go through knex: caller memory on a call's setup path
+ * (src/calls/caller-memory.ts) and the configuration store's reloads (src/snapshot/store.ts), one
+ * connection each. Statements run synchronously, as better-sqlite3 runs them.
  *
- * Through knex the same statement cost 25-29 µs of CPU against 7 µs run on a better-sqlite3
- * statement directly (a scratch loop of 20,000 lookups, bench/PROFILE.md release 24): the query
- * builder, the pool's acquire and release, the runner's promises. And knex has ONE connection to
- * an SQLite file (connect.ts): a lookup asked while a configuration read, an admission or a cron
- * job held it waited for that to finish. WAL lets this connection read while that one or the CDR
- * writer's thread writes; it sees what they committed.
+ * Through knex the caller-memory statement cost 25-29 µs of CPU against 7 µs run on a
+ * better-sqlite3 statement directly (a scratch loop of 20,000 lookups, bench/PROFILE.md release
+ * 24): the query builder, the pool's acquire and release, the runner's promises. And knex has ONE
+ * connection to an SQLite file (connect.ts): whatever is asked while a transaction holds it (the
+ * configuration's read, an admission, a cron job) waits for that transaction to end. WAL lets
+ * these connections read while that one or the CDR writer's thread writes; they see what was
+ * committed.
  *
- * What it assumes about SQLite: the file exists and is in WAL mode (the migrations ran on knex's
- * connection before the daemon takes calls); a reader in WAL mode is not blocked by a writer. It
- * keeps knex's connection's busy timeout, for the rare moments SQLite makes a reader wait (the
- * WAL's recovery after another process crashed). `query_only` refuses any write.
+ * What it assumes about SQLite: the file exists and is in WAL mode (knex's connection set it when
+ * it opened the file); a reader in WAL mode is not blocked by a writer. It keeps knex's
+ * connection's busy timeout, for the rare moments SQLite makes a reader wait (the WAL's recovery
+ * after another process crashed). `query_only` refuses any write.
  */
 import Database from 'better-sqlite3';
 import { sqliteFile } from './connect';
@@ -22,14 +24,16 @@ import { cachePreparedStatements } from './sqlite-statements';
 export interface SqliteReader {
   /** The rows of one statement, run now; throws SQLite's error (SQLITE_ERROR, SQLITE_BUSY …). */
   all<T>(sql: string, bindings: readonly unknown[]): T[];
+  /** Runs statements that return no rows (`BEGIN`, `COMMIT`): a read transaction over several statements. */
+  exec(sql: string): void;
   close(): void;
 }
 
 /**
  * A reader of the database `databaseUrl` names, or null where there is no file to open a second
  * connection to (MariaDB answers over the network; an in-memory SQLite database is its
- * connection's own). Opening it throws when the file does not exist: the caller runs after the
- * migrations.
+ * connection's own). Throws when the file does not exist (it is not created here) or cannot be
+ * opened.
  */
 export function openSqliteReader(databaseUrl: string): SqliteReader | null {
   const file = sqliteFile(databaseUrl);
@@ -47,6 +51,9 @@ export function openSqliteReader(databaseUrl: string): SqliteReader | null {
   return {
     all<T>(sql: string, bindings: readonly unknown[]): T[] {
       return db.prepare(sql).all(...bindings) as T[];
+    },
+    exec(sql: string): void {
+      db.exec(sql);
     },
     close(): void {
       if (db.open) db.close();

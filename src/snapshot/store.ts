@@ -16,7 +16,8 @@
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics';
-import { dbKind, rawRows } from '../db/connect';
+import { rawRows } from '../db/connect';
+import type { SqliteReader } from '../db/sqlite-reader';
 import { buildSnapshot, buildSnapshotYielding, NO_LAST_GOOD, SNAPSHOT_TABLES, type RawTables } from './build';
 import { ConfigCacheError, tablesOf, type CachedConfig, type ConfigCache } from './cache';
 import type { ConfigFinding, ConfigSnapshot, RowsByTable } from './types';
@@ -24,37 +25,55 @@ import type { ConfigFinding, ConfigSnapshot, RowsByTable } from './types';
 /**
  * Every configuration table's rows, as the snapshot builder takes them: read in one transaction,
  * so a DBA's insert of a tenant and its number between two reads is seen whole or not at all.
- * On SQLite, in pages (readPages).
+ * With `reader` (the daemon's store on an SQLite file), on that connection in pages (readPages);
+ * else through knex, one statement a table.
  */
-export async function readConfigTables(knex: Knex): Promise<RawTables> {
-  const paged = dbKind(knex) === 'sqlite';
+export async function readConfigTables(knex: Knex, reader?: SqliteReader | null): Promise<RawTables> {
+  if (reader) return readPages(reader);
   return knex.transaction(async (trx) => {
     const out: Record<string, unknown> = {};
-    for (const table of SNAPSHOT_TABLES) out[table] = paged ? await readPages(trx, table) : await trx(table).select('*');
+    for (const table of SNAPSHOT_TABLES) out[table] = await trx(table).select('*');
     return out as unknown as RawTables;
   });
 }
 
-/** Rows one statement reads of a configuration table on SQLite; the event loop runs between two. */
+/** Rows one statement reads of a configuration table on the reader; the event loop runs between two. */
 export const SQLITE_CONFIG_PAGE_ROWS = 500;
 
 /**
- * A table's rows on SQLite, SQLITE_CONFIG_PAGE_ROWS at a time in the order of their rowid (the
- * order a whole-table scan gives), with a turn of the event loop between pages. better-sqlite3
- * reads synchronously and knex runs a transaction's statements one after another in microtasks:
- * read at once, 10,000 tenants with four rates each held every call of the daemon for 155-168 ms
- * at every reload; in pages of 500, 9-11 ms at a time, the read 15 % longer (bench/PROFILE.md
- * release 24). The transaction's snapshot holds across pages (WAL): no page sees a row committed
- * after the first page was read.
+ * The tables on an SQLite reader of the store's own (db/sqlite-reader.ts), SQLITE_CONFIG_PAGE_ROWS
+ * rows at a time in the order of their id (every configuration table's `increments('id')`, the
+ * rowid: the order a whole-table scan gives), from the last id read, with a turn of the event
+ * loop between pages, all in one read transaction (WAL keeps its snapshot: no page sees a row
+ * committed after the first was read).
+ *
+ * Why: better-sqlite3 reads synchronously, and knex runs a transaction's statements one after
+ * another in microtasks: read at once, 10,000 tenants with four rates each held every call of the
+ * daemon for 155-168 ms at every reload; in pages of 500, 9-11 ms at a time (bench/PROFILE.md
+ * release 24). Not through knex: its one connection to an SQLite file would be held for all the
+ * pages, and every call's own statement (a capped tenant's admission, a PIN failure) would wait
+ * for the whole read, longer the busier the daemon.
  */
-async function readPages(trx: Knex.Transaction, table: string): Promise<unknown[]> {
-  const rows: unknown[] = [];
-  for (let offset = 0; ; offset += SQLITE_CONFIG_PAGE_ROWS) {
-    const page: unknown[] = await trx(table).select('*').orderByRaw('rowid').limit(SQLITE_CONFIG_PAGE_ROWS).offset(offset);
-    for (const row of page) rows.push(row);
-    if (page.length < SQLITE_CONFIG_PAGE_ROWS) return rows;
-    await new Promise((resolve) => setImmediate(resolve));
+async function readPages(reader: SqliteReader): Promise<RawTables> {
+  const out: Record<string, unknown> = {};
+  reader.exec('BEGIN');
+  try {
+    for (const table of SNAPSHOT_TABLES) {
+      const rows: Array<Record<string, unknown>> = [];
+      let page = reader.all<Record<string, unknown>>(`SELECT * FROM ${table} ORDER BY id LIMIT ?`, [SQLITE_CONFIG_PAGE_ROWS]);
+      for (;;) {
+        for (const row of page) rows.push(row);
+        if (page.length < SQLITE_CONFIG_PAGE_ROWS) break;
+        await new Promise((resolve) => setImmediate(resolve));
+        page = reader.all<Record<string, unknown>>(`SELECT * FROM ${table} WHERE id > ? ORDER BY id LIMIT ?`, [rows[rows.length - 1].id, SQLITE_CONFIG_PAGE_ROWS]);
+      }
+      out[table] = rows;
+    }
+  } finally {
+    // Read only: nothing to keep or undo, whatever happened.
+    reader.exec('COMMIT');
   }
+  return out as unknown as RawTables;
 }
 
 /** A snapshot straight from the database (operator commands; the daemon keeps a ConfigStore). */
@@ -84,6 +103,12 @@ export interface ConfigStoreExtras {
   prepare?: () => Promise<void>;
   /** false: another process writes the cache (a worker that is not the cluster's leader); default: always true. */
   writesCache?: () => boolean;
+  /**
+   * Opens the store's own read-only SQLite connection (db/sqlite-reader.ts), asked at each load
+   * from the database until it gives one (after `prepare`, so the file exists); null or a throw:
+   * read through knex, as on MariaDB.
+   */
+  reader?: () => SqliteReader | null;
 }
 
 const FINDING_LOG: Record<ConfigFinding['status'], string> = {
@@ -108,6 +133,11 @@ export class ConfigStore {
   private polling: Promise<void> | null = null;
   private lastFailure = { message: '', at: 0 };
   private pendingCache: ConfigSnapshot | null = null;
+  /** The store's own SQLite connection (extras.reader), once opened; and whether a read on it is under way. */
+  private reader: SqliteReader | null = null;
+  private readerBusy = false;
+  private readerRefusal: string | null = null;
+  private stopped = false;
   /** Where the snapshot in force came from; null before the first load. */
   source: ConfigSource | null = null;
   /** null until the first attempt; then whether the last poll reached the database. */
@@ -159,10 +189,13 @@ export class ConfigStore {
   }
 
   /** Stops polling; resolves once a poll already under way has finished (it installs nothing later). */
-  stop(): Promise<void> {
+  async stop(): Promise<void> {
+    this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    return this.polling ?? Promise.resolve();
+    await this.polling;
+    this.reader?.close();
+    this.reader = null;
   }
 
   /** Resolves when the cache file holds the snapshot in force (tests; shutdown). */
@@ -232,7 +265,7 @@ export class ConfigStore {
   private async reload(reason: string, fingerprint?: string): Promise<void> {
     const started = Date.now();
     const fp = fingerprint ?? (await this.metrics.timeDb('config_fingerprint', () => this.readFingerprint()));
-    const raw = await this.metrics.timeDb('config_load', () => readConfigTables(this.knex));
+    const raw = await this.metrics.timeDb('config_load', () => this.readTables());
     const lastGood = this.snapshot?.lastGood ?? this.cachedRows ?? NO_LAST_GOOD;
     // In steps, the event loop let run between them: calls are up while the configuration reloads.
     const next = await buildSnapshotYielding(raw, ++this.version, this.clock(), lastGood, { maxCallS: this.options.maxCallS });
@@ -343,12 +376,42 @@ export class ConfigStore {
     for (const [table, count] of lastGood) this.metrics.configLastGoodRows.set({ table }, count);
   }
 
+  /**
+   * The tables, on the store's own SQLite connection when there is one and no other read is using
+   * it (a read transaction cannot begin inside another), else through knex.
+   */
+  private async readTables(): Promise<RawTables> {
+    const reader = this.openReader();
+    if (!reader || this.readerBusy) return readConfigTables(this.knex);
+    this.readerBusy = true;
+    try {
+      return await readConfigTables(this.knex, reader);
+    } finally {
+      this.readerBusy = false;
+    }
+  }
+
+  /** The store's own SQLite connection, opened on first use; a refusal is logged once, and asked again at the next load. */
+  private openReader(): SqliteReader | null {
+    // Not after stop(): it closed the last one.
+    if (this.reader || !this.extras.reader || this.stopped) return this.reader;
+    try {
+      this.reader = this.extras.reader();
+    } catch (err) {
+      const message = describe(err);
+      if (message !== this.readerRefusal) this.log.warn({ err: message }, 'the configuration store cannot open its own connection to the SQLite file; it reads through the shared one');
+      this.readerRefusal = message;
+    }
+    return this.reader;
+  }
+
   private async readFingerprint(): Promise<string> {
     // One round trip for all tables. Table names are our constants, never input.
     const sql = SNAPSHOT_TABLES.map(
       (t) => `SELECT '${t}' AS t, COUNT(*) AS c, MAX(id) AS i, MAX(updated_at) AS u FROM ${t}`,
     ).join(' UNION ALL ');
-    const rows = await rawRows<Record<string, unknown>>(this.knex, sql);
+    const reader = this.readerBusy ? null : this.openReader();
+    const rows = reader ? reader.all<Record<string, unknown>>(sql, []) : await rawRows<Record<string, unknown>>(this.knex, sql);
     // MySQL returns MAX(updated_at) as a Date: keep its milliseconds (String() would drop them and
     // miss an edit made in the same second as the last one).
     const text = (v: unknown): string => (v instanceof Date ? v.toISOString() : String(v));

@@ -1,13 +1,18 @@
 /**
- * The configuration read on SQLite (src/snapshot/store.ts readConfigTables): a table of more rows
- * than a page is read in pages with turns of the event loop between them, gives the rows a
- * single `SELECT *` gives, in the same order, and still reads one moment of the database: a
- * DBA's insert committed on another connection between two pages is not in this read, and is in
- * the next. On MariaDB one statement a table, as before.
+ * The configuration read on the store's own SQLite connection (src/snapshot/store.ts
+ * readConfigTables with a reader, db/sqlite-reader.ts): a table of more rows than a page is read
+ * in pages with turns of the event loop between them; it gives the rows one `SELECT *` through
+ * knex gives, in the same order; it reads one moment of the database (a DBA's insert committed
+ * between two pages is not in this read, and is in the next); and knex's one connection stays free
+ * meanwhile, for the calls' own statements. Through knex (MariaDB, or no reader) one statement a
+ * table, as before.
  */
 import t from 'tap';
 import { createKnex } from '../../src/db/connect';
-import { readConfigTables, SQLITE_CONFIG_PAGE_ROWS } from '../../src/snapshot/store';
+import { openSqliteReader, type SqliteReader } from '../../src/db/sqlite-reader';
+import { createLogger } from '../../src/log';
+import { Metrics } from '../../src/metrics';
+import { ConfigStore, readConfigTables, SQLITE_CONFIG_PAGE_ROWS } from '../../src/snapshot/store';
 import { dbTargets, withDatabases } from '../helpers/db';
 
 const TENANTS = SQLITE_CONFIG_PAGE_ROWS * 10 + 17;
@@ -20,10 +25,8 @@ async function insertTenants(knex: ReturnType<typeof createKnex>, rows: Array<Re
   for (let i = 0; i < rows.length; i += 200) await knex('tenants').insert(rows.slice(i, i + 200));
 }
 
-withDatabases(t, async (t, knex, target) => {
-  // Inserted out of id order: the read keeps the table's own order (rowid), as a scan does.
-  await insertTenants(knex, tenantRows(TENANTS + 1, 5));
-  await insertTenants(knex, tenantRows(1, TENANTS));
+/** How many turns the event loop makes while `work` runs. */
+async function turnsDuring<T>(work: () => Promise<T>): Promise<{ result: T; turns: number }> {
   let turns = 0;
   let counting = true;
   const count = (): void => {
@@ -31,20 +34,40 @@ withDatabases(t, async (t, knex, target) => {
     if (counting) setImmediate(count);
   };
   setImmediate(count);
-  const read = await readConfigTables(knex);
+  const result = await work();
   counting = false;
+  return { result, turns };
+}
+
+function readerOf(t: { teardown(fn: () => void): void }, url: string): SqliteReader {
+  const reader = openSqliteReader(url);
+  if (!reader) throw new Error(`no reader for ${url}`);
+  t.teardown(() => reader.close());
+  return reader;
+}
+
+withDatabases(t, async (t, knex, target) => {
+  // An id below the first page's (SQLite's ids may be negative; MariaDB's are unsigned) and one
+  // far above: the pages go by id, whatever the gaps.
+  if (target === 'sqlite') await insertTenants(knex, tenantRows(-3, 1));
+  await insertTenants(knex, tenantRows(1, TENANTS));
+  await insertTenants(knex, tenantRows(10_000_000, 1));
   const single = await knex('tenants').select('*');
-  t.same(read.tenants, single, `${target}: ${single.length} tenants, the rows and order of one SELECT *`);
-  t.equal(read.tenants.length, TENANTS + 5);
-  if (target === 'sqlite') {
-    t.ok(turns >= 5, `the event loop turned ${turns} times while ${TENANTS + 5} tenants were read ${SQLITE_CONFIG_PAGE_ROWS} at a time`);
-  }
+  const throughKnex = await readConfigTables(knex);
+  t.same(throughKnex.tenants, single, `${target}: through knex, the rows and order of one SELECT *`);
+  if (target !== 'sqlite') return;
+  const client = knex.client as { config: { connection: { filename: string } } };
+  const reader = readerOf(t, `sqlite:${client.config.connection.filename}`);
+  const { result, turns } = await turnsDuring(() => readConfigTables(knex, reader));
+  t.same(result, throughKnex, `on the reader, every table as through knex (${single.length} tenants)`);
+  t.ok(turns >= 5, `the event loop turned ${turns} times while ${single.length} tenants were read ${SQLITE_CONFIG_PAGE_ROWS} at a time`);
 });
 
-t.test('SQLite: a row committed by another connection between two pages is not in the read, and is in the next', async (t) => {
+t.test('SQLite reader: a row committed by another connection between two pages is not in the read, and is in the next', async (t) => {
   const db = await dbTargets()[0].create();
   t.teardown(() => db.destroy());
   await insertTenants(db.knex, tenantRows(1, TENANTS));
+  const reader = readerOf(t, db.url);
   // A DBA's session: a connection of its own to the same file.
   const dba = createKnex(db.url);
   t.teardown(() => dba.destroy());
@@ -52,7 +75,7 @@ t.test('SQLite: a row committed by another connection between two pages is not i
 
   let inserted = false;
   let turns = 0;
-  const reading = readConfigTables(db.knex);
+  const reading = readConfigTables(db.knex, reader);
   // Two turns in: the read has begun and has pages to go (its pages are its turns).
   const insertSoon = (): void => {
     if (++turns < 2) {
@@ -67,6 +90,68 @@ t.test('SQLite: a row committed by another connection between two pages is not i
   const read = await reading;
   t.ok(inserted, 'the insert was committed before the read ended');
   t.equal(read.tenants.length, TENANTS, 'the read is of the moment it began: the new tenant is not in it');
-  const next = await readConfigTables(db.knex);
+  const next = await readConfigTables(db.knex, reader);
   t.equal(next.tenants.length, TENANTS + 1, 'the next read has it');
+});
+
+t.test('SQLite reader: knex\'s one connection stays free while the configuration is read', async (t) => {
+  const db = await dbTargets()[0].create();
+  t.teardown(() => db.destroy());
+  await insertTenants(db.knex, tenantRows(1, TENANTS));
+  const reader = readerOf(t, db.url);
+  let readDone = false;
+  const reading = readConfigTables(db.knex, reader).then(() => {
+    readDone = true;
+  });
+  // A call's own statement (an admission's UPDATE, here a write through knex) asked as the read begins.
+  await db.knex('tenants').where({ id: 1 }).update({ name: 'renamed' });
+  t.notOk(readDone, 'the write through knex was done while the read still had pages to go');
+  await reading;
+  t.throws(() => reader.all('UPDATE tenants SET name = ? WHERE id = 1 RETURNING id', ['x']), /readonly|query_only|attempt to write/i, 'the reader writes nothing');
+});
+
+t.test('the store opens its reader once, reads through knex while it cannot (said once), and closes it when stopped', async (t) => {
+  const db = await dbTargets()[0].create();
+  t.teardown(() => db.destroy());
+  await insertTenants(db.knex, tenantRows(1, 3));
+  const lines: string[] = [];
+  const log = createLogger('warn', { write: (line: string) => void lines.push(line) });
+  let asked = 0;
+  let refuse = true;
+  let opened: SqliteReader | null = null;
+  let closed = 0;
+  const store = new ConfigStore(db.knex, { pollIntervalMs: 60_000, fullReloadIntervalS: 0 }, log, new Metrics(), undefined, {
+    reader: () => {
+      asked++;
+      if (refuse) throw new Error('unable to open database file');
+      const reader = openSqliteReader(db.url);
+      if (!reader) throw new Error('no reader');
+      opened = reader;
+      return { all: (sql, bindings) => reader.all(sql, bindings), exec: (sql) => reader.exec(sql), close: () => void closed++ };
+    },
+  });
+  const texts: string[] = [];
+  db.knex.on('query', (q: { sql: string }) => void texts.push(q.sql));
+  await store.start();
+  t.equal(store.current.tenants.size, 3, 'loaded through knex while the reader cannot be opened');
+  t.ok(texts.some((sql) => /from `tenants`/i.test(sql)), 'the tables were read through knex');
+  await store.poll();
+  const refusals = lines.filter((l) => l.includes('cannot open its own connection'));
+  t.equal(refusals.length, 1, 'the refusal is logged once, however often it is asked again');
+  t.ok(asked >= 2, `asked again at each load (${asked})`);
+
+  refuse = false;
+  await insertTenants(db.knex, tenantRows(100, 1));
+  texts.length = 0;
+  t.equal(await store.poll(), true, 'the new tenant is noticed');
+  t.equal(store.current.tenants.size, 4);
+  t.same(texts.filter((sql) => /select/i.test(sql)), [], 'read on the reader: no SELECT through knex');
+  const askedWhenOpen = asked;
+  await store.poll();
+  t.equal(asked, askedWhenOpen, 'opened once');
+  await store.stop();
+  t.equal(closed, 1, 'stop() closes it');
+  await store.poll();
+  t.equal(asked, askedWhenOpen, 'not opened again after stop()');
+  (opened as SqliteReader | null)?.close();
 });

@@ -7,7 +7,8 @@ import { identify } from '../../src/domain/routing';
 import { createLogger } from '../../src/log';
 import { Metrics } from '../../src/metrics';
 import { ConfigStore } from '../../src/snapshot/store';
-import { dbTargets, sleep, type TargetName, type TestDb } from '../helpers/db';
+import { openSqliteReader } from '../../src/db/sqlite-reader';
+import { dbTargets, sleep, type DbTarget, type TargetName, type TestDb } from '../helpers/db';
 
 const OPTIONS = { pollIntervalMs: 60_000, fullReloadIntervalS: 3600 };
 
@@ -17,6 +18,8 @@ interface Ctx {
   metrics: Metrics;
   store: ConfigStore;
   target: TargetName;
+  /** The store reads on its own SQLite connection, not through knex. */
+  ownReader: boolean;
 }
 
 /** Tenant 1 with number 4001000001, group 10 with destinations 100 and 101, rule 1000; tenant 2 likewise. */
@@ -59,19 +62,23 @@ async function reloadCount(metrics: Metrics, result: 'ok' | 'error'): Promise<nu
   return (await metrics.configReloads.get()).values.find((v) => v.labels.result === result)?.value ?? 0;
 }
 
-/** One subtest per database, each with a fresh migrated, seeded database and a started store. */
+/**
+ * One subtest per database, each with a fresh migrated, seeded database and a started store; on
+ * SQLite twice: reading through knex, and on the store's own connection as the daemon's does
+ * (db/sqlite-reader.ts).
+ */
 function eachDb(t: Test, name: string, fn: (t: Test, ctx: Ctx) => Promise<void>, opts: { seed?: boolean; start?: boolean } = {}): void {
   void t.test(name, async (t) => {
-    for (const target of dbTargets()) {
-      await t.test(target.name, async (t) => {
+    for (const [target, ownReader] of dbTargets().flatMap((d): Array<[DbTarget, boolean]> => (d.name === 'sqlite' ? [[d, false], [d, true]] : [[d, false]]))) {
+      await t.test(ownReader ? `${target.name}, the store's own connection` : target.name, async (t) => {
         const db = await target.create();
         t.teardown(() => db.destroy());
         if (opts.seed !== false) await seed(db.knex);
         const metrics = new Metrics();
-        const store = new ConfigStore(db.knex, OPTIONS, createLogger('silent'), metrics);
+        const store = new ConfigStore(db.knex, OPTIONS, createLogger('silent'), metrics, undefined, ownReader ? { reader: () => openSqliteReader(db.url) } : {});
         t.teardown(() => store.stop());
         if (opts.start !== false) await store.start();
-        await fn(t, { db, knex: db.knex, metrics, store, target: target.name });
+        await fn(t, { db, knex: db.knex, metrics, store, target: target.name, ownReader });
       });
     }
   });
@@ -221,9 +228,14 @@ eachDb(t, 'a dropped table: poll() rejects, last snapshot kept', async (t, { sto
   t.equal(store.current.prompts.get(500)?.file, '/sounds/acme/welcome.wav', 'prompts still known');
 });
 
-eachDb(t, 'a destroyed connection pool: poll() rejects, last snapshot kept', async (t, { store, knex, metrics }) => {
+eachDb(t, 'a destroyed connection pool: poll() rejects, last snapshot kept', async (t, { store, knex, metrics, ownReader }) => {
   const good = store.current;
   await knex.destroy();
+  if (ownReader) {
+    t.equal(await store.poll(), false, 'on its own connection the store reads nothing through knex: its polls go on');
+    t.equal(store.current, good);
+    return;
+  }
   await t.rejects(store.poll());
   t.equal(store.current, good);
   t.equal(store.current.version, 1);
