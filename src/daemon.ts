@@ -99,8 +99,9 @@ export class Daemon {
         // On an SQLite file, reloads read on a connection of their own: knex's one stays free for calls.
         reader: () => openSqliteReader(settings.database.url),
       });
-      await store.start();
+      // Before start(): a start that fails may have opened the store's own SQLite connection.
       undo.push(() => store.stop());
+      await store.start();
       const runner = cdrBatchRunner(knex, settings.database.url, settings.cdr.writerThread);
       const cdrs = new CdrWriter(knex, spool, { ...settings.cdr, tenants: () => store.current.tenants, clock: options.clock, runner }, log, metrics);
       // The calls a stopped daemon left in progress get their CDRs, spooled before the writer

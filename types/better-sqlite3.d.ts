@@ -20,6 +20,8 @@ declare module 'better-sqlite3' {
       prepare(sql: string): Statement;
       close(): this;
       readonly open: boolean;
+      /** A transaction is open on this connection (BEGIN without its COMMIT or ROLLBACK yet). */
+      readonly inTransaction: boolean;
     }
   }
   const Database: new (filename: string, options?: Database.Options) => Database.Database;

@@ -26,6 +26,8 @@ export interface SqliteReader {
   all<T>(sql: string, bindings: readonly unknown[]): T[];
   /** Runs statements that return no rows (`BEGIN`, `COMMIT`): a read transaction over several statements. */
   exec(sql: string): void;
+  /** A transaction is open (SQLite may end one by itself after an I/O error). */
+  readonly inTransaction: boolean;
   close(): void;
 }
 
@@ -48,15 +50,26 @@ export function openSqliteReader(databaseUrl: string): SqliteReader | null {
   }
   // The caller-memory unions come in a few fixed texts (repeatableChunks): compiled once each.
   cachePreparedStatements(db);
-  return {
-    all<T>(sql: string, bindings: readonly unknown[]): T[] {
-      return db.prepare(sql).all(...bindings) as T[];
-    },
-    exec(sql: string): void {
-      db.exec(sql);
-    },
-    close(): void {
-      if (db.open) db.close();
-    },
-  };
+  return new BetterSqliteReader(db);
+}
+
+/** A class, not an object literal with a getter (eslint.config.mjs, bench/PROFILE.md release 15). */
+class BetterSqliteReader implements SqliteReader {
+  constructor(private readonly db: Database.Database) {}
+
+  all<T>(sql: string, bindings: readonly unknown[]): T[] {
+    return this.db.prepare(sql).all(...bindings) as T[];
+  }
+
+  exec(sql: string): void {
+    this.db.exec(sql);
+  }
+
+  get inTransaction(): boolean {
+    return this.db.open && this.db.inTransaction;
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
 }

@@ -69,10 +69,17 @@ async function readPages(reader: SqliteReader): Promise<RawTables> {
       }
       out[table] = rows;
     }
-  } finally {
-    // Read only: nothing to keep or undo, whatever happened.
-    reader.exec('COMMIT');
+  } catch (err) {
+    // Read only: nothing to keep or undo. The read's own error is the one reported; the caller
+    // drops this connection (readTables), so nothing can be left pinning the WAL.
+    try {
+      if (reader.inTransaction) reader.exec('ROLLBACK');
+    } catch {
+      // Reported: the first error.
+    }
+    throw err;
   }
+  reader.exec('COMMIT');
   return out as unknown as RawTables;
 }
 
@@ -135,7 +142,8 @@ export class ConfigStore {
   private pendingCache: ConfigSnapshot | null = null;
   /** The store's own SQLite connection (extras.reader), once opened; and whether a read on it is under way. */
   private reader: SqliteReader | null = null;
-  private readerBusy = false;
+  /** The read under way on it: a second reload asked meanwhile gets the same rows (one transaction at a time on a connection). */
+  private readerRead: Promise<RawTables> | null = null;
   private readerRefusal: string | null = null;
   private stopped = false;
   /** Where the snapshot in force came from; null before the first load. */
@@ -194,6 +202,8 @@ export class ConfigStore {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     await this.polling;
+    // A poll() called directly may still be reading on it.
+    await this.readerRead?.catch(() => undefined);
     this.reader?.close();
     this.reader = null;
   }
@@ -377,18 +387,26 @@ export class ConfigStore {
   }
 
   /**
-   * The tables, on the store's own SQLite connection when there is one and no other read is using
-   * it (a read transaction cannot begin inside another), else through knex.
+   * The tables, on the store's own SQLite connection when there is one, else through knex. A read
+   * asked while one is under way on that connection shares it (a transaction cannot begin inside
+   * another). A read that fails drops the connection: the next opens a fresh one, so no
+   * transaction SQLite may have left open pins the WAL.
    */
-  private async readTables(): Promise<RawTables> {
+  private readTables(): Promise<RawTables> {
+    if (this.readerRead) return this.readerRead;
     const reader = this.openReader();
-    if (!reader || this.readerBusy) return readConfigTables(this.knex);
-    this.readerBusy = true;
-    try {
-      return await readConfigTables(this.knex, reader);
-    } finally {
-      this.readerBusy = false;
-    }
+    if (!reader) return readConfigTables(this.knex);
+    const read = readConfigTables(this.knex, reader)
+      .catch((err: unknown) => {
+        reader.close();
+        if (this.reader === reader) this.reader = null;
+        throw err;
+      })
+      .finally(() => {
+        this.readerRead = null;
+      });
+    this.readerRead = read;
+    return read;
   }
 
   /** The store's own SQLite connection, opened on first use; a refusal is logged once, and asked again at the next load. */
@@ -410,8 +428,9 @@ export class ConfigStore {
     const sql = SNAPSHOT_TABLES.map(
       (t) => `SELECT '${t}' AS t, COUNT(*) AS c, MAX(id) AS i, MAX(updated_at) AS u FROM ${t}`,
     ).join(' UNION ALL ');
-    const reader = this.readerBusy ? null : this.openReader();
-    const rows = reader ? reader.all<Record<string, unknown>>(sql, []) : await rawRows<Record<string, unknown>>(this.knex, sql);
+    // Through knex, the connection the calls' own statements use: the poll also says whether that
+    // one answers (databaseReachable, /healthz).
+    const rows = await rawRows<Record<string, unknown>>(this.knex, sql);
     // MySQL returns MAX(updated_at) as a Date: keep its milliseconds (String() would drop them and
     // miss an edit made in the same second as the last one).
     const text = (v: unknown): string => (v instanceof Date ? v.toISOString() : String(v));

@@ -46,6 +46,33 @@ function readerOf(t: { teardown(fn: () => void): void }, url: string): SqliteRea
   return reader;
 }
 
+/** A reader whose statements a test can watch or break (a class: no getters in object literals, eslint.config.mjs). */
+class WatchedReader implements SqliteReader {
+  constructor(
+    private readonly reader: SqliteReader,
+    private readonly hooks: { all?: (sql: string) => void; exec?: (sql: string) => void; close?: (inTransaction: boolean) => void } = {},
+  ) {}
+
+  all<T>(sql: string, bindings: readonly unknown[]): T[] {
+    this.hooks.all?.(sql);
+    return this.reader.all<T>(sql, bindings);
+  }
+
+  exec(sql: string): void {
+    this.hooks.exec?.(sql);
+    this.reader.exec(sql);
+  }
+
+  get inTransaction(): boolean {
+    return this.reader.inTransaction;
+  }
+
+  close(): void {
+    this.hooks.close?.(this.reader.inTransaction);
+    this.reader.close();
+  }
+}
+
 withDatabases(t, async (t, knex, target) => {
   // An id below the first page's (SQLite's ids may be negative; MariaDB's are unsigned) and one
   // far above: the pages go by id, whatever the gaps.
@@ -127,7 +154,7 @@ t.test('the store opens its reader once, reads through knex while it cannot (sai
       const reader = openSqliteReader(db.url);
       if (!reader) throw new Error('no reader');
       opened = reader;
-      return { all: (sql, bindings) => reader.all(sql, bindings), exec: (sql) => reader.exec(sql), close: () => void closed++ };
+      return new WatchedReader(reader, { close: () => void closed++ });
     },
   });
   const texts: string[] = [];
@@ -145,7 +172,7 @@ t.test('the store opens its reader once, reads through knex while it cannot (sai
   texts.length = 0;
   t.equal(await store.poll(), true, 'the new tenant is noticed');
   t.equal(store.current.tenants.size, 4);
-  t.same(texts.filter((sql) => /select/i.test(sql)), [], 'read on the reader: no SELECT through knex');
+  t.same(texts.filter((sql) => /select \* from `/i.test(sql)), [], 'the tables read on the reader, not through knex (the fingerprint poll is knex\'s)');
   const askedWhenOpen = asked;
   await store.poll();
   t.equal(asked, askedWhenOpen, 'opened once');
@@ -154,4 +181,65 @@ t.test('the store opens its reader once, reads through knex while it cannot (sai
   await store.poll();
   t.equal(asked, askedWhenOpen, 'not opened again after stop()');
   (opened as SqliteReader | null)?.close();
+});
+
+t.test('the store\'s read that fails on a page: its own error, the transaction ended, the connection dropped, the next read on a fresh one', async (t) => {
+  const db = await dbTargets()[0].create();
+  t.teardown(() => db.destroy());
+  await insertTenants(db.knex, tenantRows(1, SQLITE_CONFIG_PAGE_ROWS * 3));
+  const opened: Array<{ reader: SqliteReader; closed: boolean; inTransactionAtClose: boolean | null }> = [];
+  let failSecondPage = true;
+  const store = new ConfigStore(db.knex, { pollIntervalMs: 60_000, fullReloadIntervalS: 0 }, createLogger('silent'), new Metrics(), undefined, {
+    reader: () => {
+      const reader = readerOf(t, db.url);
+      const entry = { reader, closed: false, inTransactionAtClose: null as boolean | null };
+      opened.push(entry);
+      let pages = 0;
+      return new WatchedReader(reader, {
+        all: (sql) => {
+          if (/FROM tenants/.test(sql) && ++pages === 2 && failSecondPage) throw Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR' });
+        },
+        close: (inTransaction) => {
+          entry.inTransactionAtClose = inTransaction;
+          entry.closed = true;
+        },
+      });
+    },
+  });
+  t.teardown(() => store.stop());
+  await t.rejects(store.start(), /disk I\/O error/, 'the page\'s own error (there is no cache to start from)');
+  t.equal(opened.length, 1);
+  t.ok(opened[0].closed, 'the connection the read failed on is dropped');
+  t.equal(opened[0].inTransactionAtClose, false, 'with no transaction left open on it');
+  failSecondPage = false;
+  t.equal(await store.poll(), true, 'the next load works');
+  t.equal(opened.length, 2, 'on a fresh connection');
+  t.equal(store.current.tenants.size, SQLITE_CONFIG_PAGE_ROWS * 3);
+});
+
+t.test('two reloads at once on the store\'s connection share one read; stop() waits for it', async (t) => {
+  const db = await dbTargets()[0].create();
+  t.teardown(() => db.destroy());
+  await insertTenants(db.knex, tenantRows(1, SQLITE_CONFIG_PAGE_ROWS * 4));
+  let begins = 0;
+  const store = new ConfigStore(db.knex, { pollIntervalMs: 60_000, fullReloadIntervalS: 0 }, createLogger('silent'), new Metrics(), undefined, {
+    reader: () => {
+      return new WatchedReader(readerOf(t, db.url), {
+        exec: (sql) => {
+          if (sql === 'BEGIN') begins++;
+        },
+      });
+    },
+  });
+  await store.start();
+  const before = begins;
+  const texts: string[] = [];
+  db.knex.on('query', (q: { sql: string }) => void texts.push(q.sql));
+  const both = await Promise.all([store.poll(), store.poll()]);
+  t.same(both, [true, true], 'both reloads succeed');
+  t.equal(begins - before, 1, 'one read transaction for the two');
+  t.same(texts.filter((sql) => /from `tenants`/i.test(sql)), [], 'neither read the tables through knex');
+  const pending = store.poll();
+  await store.stop();
+  await t.resolves(pending, 'a poll under way when stop() came finishes on its connection');
 });
