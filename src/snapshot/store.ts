@@ -16,7 +16,7 @@
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics';
-import { rawRows } from '../db/connect';
+import { dbKind, rawRows } from '../db/connect';
 import type { SqliteReader } from '../db/sqlite-reader';
 import { buildSnapshot, buildSnapshotYielding, NO_LAST_GOOD, SNAPSHOT_TABLES, type RawTables } from './build';
 import { ConfigCacheError, tablesOf, type CachedConfig, type ConfigCache } from './cache';
@@ -25,11 +25,26 @@ import type { ConfigFinding, ConfigSnapshot, RowsByTable } from './types';
 /**
  * Every configuration table's rows, as the snapshot builder takes them: read in one transaction,
  * so a DBA's insert of a tenant and its number between two reads is seen whole or not at all.
- * With `reader` (the daemon's store on an SQLite file), on that connection in pages (readPages);
- * else through knex, one statement a table.
+ * - With `reader` (the daemon's store on an SQLite file): on that connection, in pages (readPages).
+ * - On MariaDB/MySQL: in pages too, in a REPEATABLE READ transaction (InnoDB's snapshot, taken at
+ *   its first read, holds for every page whatever the server's default isolation).
+ * - Else (SQLite through knex: tools, tests, `sqlite::memory:`): one statement a table, so that
+ *   knex's one connection is not held across turns of the event loop.
  */
 export async function readConfigTables(knex: Knex, reader?: SqliteReader | null): Promise<RawTables> {
   if (reader) return readPages(reader);
+  if (dbKind(knex) === 'mysql') {
+    return knex.transaction(async (trx) => {
+      const out: Record<string, unknown> = {};
+      for (const table of SNAPSHOT_TABLES) {
+        out[table] = await pagedRows((afterId) => {
+          const page = trx(table).select('*').orderBy('id').limit(CONFIG_PAGE_ROWS);
+          return afterId === null ? page : page.where('id', '>', afterId as Knex.Value);
+        });
+      }
+      return out as unknown as RawTables;
+    }, { isolationLevel: 'repeatable read' });
+  }
   return knex.transaction(async (trx) => {
     const out: Record<string, unknown> = {};
     for (const table of SNAPSHOT_TABLES) out[table] = await trx(table).select('*');
@@ -37,37 +52,49 @@ export async function readConfigTables(knex: Knex, reader?: SqliteReader | null)
   });
 }
 
-/** Rows one statement reads of a configuration table on the reader; the event loop runs between two. */
-export const SQLITE_CONFIG_PAGE_ROWS = 500;
+/** Rows one statement reads of a configuration table when it is read in pages; the event loop runs between two. */
+export const CONFIG_PAGE_ROWS = 500;
+
+type Row = Record<string, unknown>;
 
 /**
- * The tables on an SQLite reader of the store's own (db/sqlite-reader.ts), SQLITE_CONFIG_PAGE_ROWS
- * rows at a time in the order of their id (every configuration table's `increments('id')`, the
- * rowid: the order a whole-table scan gives), from the last id read, with a turn of the event
- * loop between pages, all in one read transaction (WAL keeps its snapshot: no page sees a row
- * committed after the first was read).
+ * A table's rows, CONFIG_PAGE_ROWS at a time in the order of their id (every configuration
+ * table's `increments('id')`: SQLite's rowid, InnoDB's clustered key, the order a whole-table scan
+ * gives), each page after the last id read, with a turn of the event loop between pages.
  *
- * Why: better-sqlite3 reads synchronously, and knex runs a transaction's statements one after
- * another in microtasks: read at once, 10,000 tenants with four rates each held every call of the
- * daemon for 155-168 ms at every reload; in pages of 500, 9-11 ms at a time (bench/PROFILE.md
- * release 24). Not through knex: its one connection to an SQLite file would be held for all the
- * pages, and every call's own statement (a capped tenant's admission, a PIN failure) would wait
- * for the whole read, longer the busier the daemon.
+ * Why: read at once, 10,000 tenants with four rates each held every call of the daemon for
+ * 155-168 ms at every reload on SQLite (better-sqlite3 reads synchronously, knex runs a
+ * transaction's statements in microtasks) and 27-33 ms on MariaDB (mysql2 parses a statement's
+ * rows in one go); in pages of 500, 9-10 ms at a time on SQLite (bench/PROFILE.md release 24).
+ */
+async function pagedRows(page: (afterId: unknown) => Row[] | PromiseLike<Row[]>): Promise<Row[]> {
+  const rows: Row[] = [];
+  let next = await page(null);
+  for (;;) {
+    for (const row of next) rows.push(row);
+    if (next.length < CONFIG_PAGE_ROWS) return rows;
+    await new Promise((resolve) => setImmediate(resolve));
+    next = await page(rows[rows.length - 1].id);
+  }
+}
+
+/**
+ * The tables on an SQLite reader of the store's own (db/sqlite-reader.ts), in pages (pagedRows),
+ * all in one read transaction (WAL keeps its snapshot: no page sees a row committed after the
+ * first was read). Not through knex: its one connection to an SQLite file would be held for all
+ * the pages, and every call's own statement (a capped tenant's admission, a PIN failure) would
+ * wait for the whole read, longer the busier the daemon.
  */
 async function readPages(reader: SqliteReader): Promise<RawTables> {
   const out: Record<string, unknown> = {};
   reader.exec('BEGIN');
   try {
     for (const table of SNAPSHOT_TABLES) {
-      const rows: Array<Record<string, unknown>> = [];
-      let page = reader.all<Record<string, unknown>>(`SELECT * FROM ${table} ORDER BY id LIMIT ?`, [SQLITE_CONFIG_PAGE_ROWS]);
-      for (;;) {
-        for (const row of page) rows.push(row);
-        if (page.length < SQLITE_CONFIG_PAGE_ROWS) break;
-        await new Promise((resolve) => setImmediate(resolve));
-        page = reader.all<Record<string, unknown>>(`SELECT * FROM ${table} WHERE id > ? ORDER BY id LIMIT ?`, [rows[rows.length - 1].id, SQLITE_CONFIG_PAGE_ROWS]);
-      }
-      out[table] = rows;
+      out[table] = await pagedRows((afterId) =>
+        afterId === null
+          ? reader.all<Row>(`SELECT * FROM ${table} ORDER BY id LIMIT ?`, [CONFIG_PAGE_ROWS])
+          : reader.all<Row>(`SELECT * FROM ${table} WHERE id > ? ORDER BY id LIMIT ?`, [afterId, CONFIG_PAGE_ROWS]),
+      );
     }
   } catch (err) {
     // Read only: nothing to keep or undo. The read's own error is the one reported; the caller

@@ -4,18 +4,18 @@
  * in pages with turns of the event loop between them; it gives the rows one `SELECT *` through
  * knex gives, in the same order; it reads one moment of the database (a DBA's insert committed
  * between two pages is not in this read, and is in the next); and knex's one connection stays free
- * meanwhile, for the calls' own statements. Through knex (MariaDB, or no reader) one statement a
- * table, as before.
+ * meanwhile, for the calls' own statements. On MariaDB the read through knex is paged the same way,
+ * in a REPEATABLE READ transaction; SQLite through knex (no reader) reads a table in one statement.
  */
 import t from 'tap';
 import { createKnex } from '../../src/db/connect';
 import { openSqliteReader, type SqliteReader } from '../../src/db/sqlite-reader';
 import { createLogger } from '../../src/log';
 import { Metrics } from '../../src/metrics';
-import { ConfigStore, readConfigTables, SQLITE_CONFIG_PAGE_ROWS } from '../../src/snapshot/store';
+import { ConfigStore, readConfigTables, CONFIG_PAGE_ROWS } from '../../src/snapshot/store';
 import { dbTargets, withDatabases } from '../helpers/db';
 
-const TENANTS = SQLITE_CONFIG_PAGE_ROWS * 10 + 17;
+const TENANTS = CONFIG_PAGE_ROWS * 10 + 17;
 
 function tenantRows(from: number, count: number): Array<Record<string, unknown>> {
   return Array.from({ length: count }, (_, i) => ({ id: from + i, name: `tenant ${from + i}` }));
@@ -80,14 +80,18 @@ withDatabases(t, async (t, knex, target) => {
   await insertTenants(knex, tenantRows(1, TENANTS));
   await insertTenants(knex, tenantRows(10_000_000, 1));
   const single = await knex('tenants').select('*');
-  const throughKnex = await readConfigTables(knex);
+  const viaKnex = await turnsDuring(() => readConfigTables(knex));
+  const throughKnex = viaKnex.result;
   t.same(throughKnex.tenants, single, `${target}: through knex, the rows and order of one SELECT *`);
-  if (target !== 'sqlite') return;
+  if (target === 'mariadb') {
+    t.ok(viaKnex.turns >= 5, `MariaDB: the event loop turned ${viaKnex.turns} times while ${single.length} tenants were read ${CONFIG_PAGE_ROWS} at a time`);
+    return;
+  }
   const client = knex.client as { config: { connection: { filename: string } } };
   const reader = readerOf(t, `sqlite:${client.config.connection.filename}`);
   const { result, turns } = await turnsDuring(() => readConfigTables(knex, reader));
   t.same(result, throughKnex, `on the reader, every table as through knex (${single.length} tenants)`);
-  t.ok(turns >= 5, `the event loop turned ${turns} times while ${single.length} tenants were read ${SQLITE_CONFIG_PAGE_ROWS} at a time`);
+  t.ok(turns >= 5, `the event loop turned ${turns} times while ${single.length} tenants were read ${CONFIG_PAGE_ROWS} at a time`);
 });
 
 t.test('SQLite reader: a row committed by another connection between two pages is not in the read, and is in the next', async (t) => {
@@ -119,6 +123,32 @@ t.test('SQLite reader: a row committed by another connection between two pages i
   t.equal(read.tenants.length, TENANTS, 'the read is of the moment it began: the new tenant is not in it');
   const next = await readConfigTables(db.knex, reader);
   t.equal(next.tenants.length, TENANTS + 1, 'the next read has it');
+});
+
+t.test('MariaDB: the pages are read in one REPEATABLE READ transaction, even where sessions default to READ COMMITTED', async (t) => {
+  // What it assumes about InnoDB: a REPEATABLE READ transaction's consistent reads all see the
+  // snapshot of its first read, whatever is committed meanwhile. A commit between two pages cannot
+  // be placed without a race (the pages are network round trips), so the test checks that the
+  // read asks for that isolation and reads every page inside the one transaction.
+  const db = await dbTargets()[1].create();
+  t.teardown(() => db.destroy());
+  await insertTenants(db.knex, tenantRows(1, TENANTS));
+  // One connection, its session's default isolation READ COMMITTED (a carrier's my.cnf may say so).
+  const knex = createKnex(db.url, { poolMax: 1 });
+  t.teardown(() => knex.destroy());
+  await knex.raw('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED');
+  const texts: string[] = [];
+  knex.on('query', (q: { sql: string }) => void texts.push(q.sql));
+  const read = await readConfigTables(knex);
+  t.equal(read.tenants.length, TENANTS);
+  t.match(texts[0], /^SET TRANSACTION ISOLATION LEVEL repeatable read;?$/i, 'the isolation asked for first');
+  t.match(texts[1], /^BEGIN;?$/i, 'then the transaction');
+  t.match(texts[texts.length - 1], /^COMMIT;?$/i, 'ended once all pages were read');
+  const tenantPages = texts.filter((sql) => /^select \* from `tenants`/i.test(sql));
+  t.equal(tenantPages.length, Math.ceil(TENANTS / CONFIG_PAGE_ROWS), `${tenantPages.length} pages of tenants, all between the BEGIN and the COMMIT`);
+  t.equal(texts.filter((sql) => /^(BEGIN|COMMIT)/i.test(sql)).length, 2, 'one transaction');
+  const [[level]] = (await knex.raw('SELECT @@session.tx_isolation AS level')) as [[{ level: string }]];
+  t.equal(level.level, 'READ-COMMITTED', 'the session\'s own default is left as it was');
 });
 
 t.test('SQLite reader: knex\'s one connection stays free while the configuration is read', async (t) => {
@@ -186,7 +216,7 @@ t.test('the store opens its reader once, reads through knex while it cannot (sai
 t.test('the store\'s read that fails on a page: its own error, the transaction ended, the connection dropped, the next read on a fresh one', async (t) => {
   const db = await dbTargets()[0].create();
   t.teardown(() => db.destroy());
-  await insertTenants(db.knex, tenantRows(1, SQLITE_CONFIG_PAGE_ROWS * 3));
+  await insertTenants(db.knex, tenantRows(1, CONFIG_PAGE_ROWS * 3));
   const opened: Array<{ reader: SqliteReader; closed: boolean; inTransactionAtClose: boolean | null }> = [];
   let failSecondPage = true;
   const store = new ConfigStore(db.knex, { pollIntervalMs: 60_000, fullReloadIntervalS: 0 }, createLogger('silent'), new Metrics(), undefined, {
@@ -214,13 +244,13 @@ t.test('the store\'s read that fails on a page: its own error, the transaction e
   failSecondPage = false;
   t.equal(await store.poll(), true, 'the next load works');
   t.equal(opened.length, 2, 'on a fresh connection');
-  t.equal(store.current.tenants.size, SQLITE_CONFIG_PAGE_ROWS * 3);
+  t.equal(store.current.tenants.size, CONFIG_PAGE_ROWS * 3);
 });
 
 t.test('two reloads at once on the store\'s connection share one read; stop() waits for it', async (t) => {
   const db = await dbTargets()[0].create();
   t.teardown(() => db.destroy());
-  await insertTenants(db.knex, tenantRows(1, SQLITE_CONFIG_PAGE_ROWS * 4));
+  await insertTenants(db.knex, tenantRows(1, CONFIG_PAGE_ROWS * 4));
   let begins = 0;
   const store = new ConfigStore(db.knex, { pollIntervalMs: 60_000, fullReloadIntervalS: 0 }, createLogger('silent'), new Metrics(), undefined, {
     reader: () => {
