@@ -34,22 +34,25 @@ import type { ConfigFinding, ConfigSnapshot, RowsByTable } from './types';
 export async function readConfigTables(knex: Knex, reader?: SqliteReader | null): Promise<RawTables> {
   if (reader) return readPages(reader);
   if (dbKind(knex) === 'mysql') {
-    return knex.transaction(async (trx) => {
-      const out: Record<string, unknown> = {};
-      for (const table of SNAPSHOT_TABLES) {
-        out[table] = await pagedRows((afterId) => {
-          const page = trx(table).select('*').orderBy('id').limit(CONFIG_PAGE_ROWS);
-          return afterId === null ? page : page.where('id', '>', afterId as Knex.Value);
-        });
-      }
-      return out as unknown as RawTables;
-    }, { isolationLevel: 'repeatable read' });
+    return knex.transaction(
+      (trx) =>
+        eachTable((table) =>
+          pagedRows((afterId) => {
+            const page = trx(table).select('*').orderBy('id').limit(CONFIG_PAGE_ROWS);
+            return afterId === null ? page : page.where('id', '>', afterId as Knex.Value);
+          }),
+        ),
+      { isolationLevel: 'repeatable read' },
+    );
   }
-  return knex.transaction(async (trx) => {
-    const out: Record<string, unknown> = {};
-    for (const table of SNAPSHOT_TABLES) out[table] = await trx(table).select('*');
-    return out as unknown as RawTables;
-  });
+  return knex.transaction((trx) => eachTable((table) => trx(table).select('*')));
+}
+
+/** Every configuration table's rows, read one table after another by `read`. */
+async function eachTable(read: (table: string) => Promise<Row[]>): Promise<RawTables> {
+  const out: Record<string, unknown> = {};
+  for (const table of SNAPSHOT_TABLES) out[table] = await read(table);
+  return out as unknown as RawTables;
 }
 
 /** Rows one statement reads of a configuration table when it is read in pages; the event loop runs between two. */
@@ -86,16 +89,16 @@ async function pagedRows(page: (afterId: unknown) => Row[] | PromiseLike<Row[]>)
  * wait for the whole read, longer the busier the daemon.
  */
 async function readPages(reader: SqliteReader): Promise<RawTables> {
-  const out: Record<string, unknown> = {};
+  let out: RawTables;
   reader.exec('BEGIN');
   try {
-    for (const table of SNAPSHOT_TABLES) {
-      out[table] = await pagedRows((afterId) =>
+    out = await eachTable((table) =>
+      pagedRows((afterId) =>
         afterId === null
           ? reader.all<Row>(`SELECT * FROM ${table} ORDER BY id LIMIT ?`, [CONFIG_PAGE_ROWS])
           : reader.all<Row>(`SELECT * FROM ${table} WHERE id > ? ORDER BY id LIMIT ?`, [afterId, CONFIG_PAGE_ROWS]),
-      );
-    }
+      ),
+    );
   } catch (err) {
     // Read only: nothing to keep or undo. The read's own error is the one reported; the caller
     // drops this connection (readTables), so nothing can be left pinning the WAL.
@@ -107,7 +110,7 @@ async function readPages(reader: SqliteReader): Promise<RawTables> {
     throw err;
   }
   reader.exec('COMMIT');
-  return out as unknown as RawTables;
+  return out;
 }
 
 /** A snapshot straight from the database (operator commands; the daemon keeps a ConfigStore). */
