@@ -109,7 +109,7 @@ export class CallerMemory {
    */
   private lookupNow(reader: SqliteReader, tenantId: number, caller: string, since: Date): Promise<string | null> {
     try {
-      const rows = reader.all<MemberRow>(unionOf(1), bindingsOf([{ tenantId, caller, since: toDbTimestamp(since) }], 0));
+      const rows = reader.all<MemberRow>(ONE_LOOKUP, bindingsOf([{ tenantId, caller, since: toDbTimestamp(since) }], 0));
       this.stats.batches++;
       this.stats.lookups++;
       return Promise.resolve(rows.length > 0 ? String(rows[0].answered_by) : null);
@@ -224,6 +224,9 @@ const UNION = ' UNION ALL ';
 function unionOf(members: number): string {
   return Array.from({ length: members }, (_, i) => `${MEMBER}${i}`).join(UNION);
 }
+
+/** The statement of one lookup on the reader: built once, not for every call. */
+const ONE_LOOKUP = unionOf(1);
 
 /** The lookups' bindings; `k` is each lookup's position in the whole batch (from `first`). */
 function bindingsOf(lookups: ReadonlyArray<Pick<Waiter, 'tenantId' | 'caller' | 'since'>>, first: number): Knex.RawBinding[] {
