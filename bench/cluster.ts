@@ -14,7 +14,7 @@
  */
 import fs from 'node:fs';
 import { cpuSeconds, createDatabase, envNumber, Generator, httpGet, machine, shortCall, startDaemon, type Controller } from './lib';
-import { percentiles, type LoadResult } from './freeswitch/load';
+import { percentiles, type LoadResult } from '../src/warmup/load';
 
 const CALLS = envNumber('BENCH_CALLS', 3000);
 const CONCURRENCY = envNumber('BENCH_CONCURRENCY', 100);

@@ -12,8 +12,8 @@ import path from 'node:path';
 import knexFactory from 'knex';
 import mysql from 'mysql2/promise';
 import { intendedNodeFlags } from '../src/node-flags';
-import type { CallPlan } from './freeswitch/call';
-import type { LoadResult, LoadSpec } from './freeswitch/load';
+import type { CallPlan } from '../src/warmup/freeswitch-call';
+import type { LoadResult, LoadSpec } from '../src/warmup/load';
 import type { GeneratorMessage, GeneratorRequest } from './freeswitch/main';
 
 export const DIST = path.resolve(__dirname, '..');

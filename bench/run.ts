@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: the protocol's ceiling, bare modesl and the full daemon, measured in one run
- * with one FreeSWITCH-speaking load generator (bench/freeswitch), each controller in its own
+ * with one FreeSWITCH-speaking load generator (src/warmup, run by bench/freeswitch/main.ts), each controller in its own
  * process, and printed as one table with ratios taken from this run only (the machine is shared
  * and noisy: compare ratios, not absolute numbers).
  *
@@ -24,7 +24,7 @@
  */
 import fs from 'node:fs';
 import { capDemoTenant, cpuSeconds, createDatabase, envNumber, FAST_RELOAD, Generator, machine, shortCall, startDaemon, startScript, type Controller } from './lib';
-import { percentiles, type LoadResult, type LoadSpec } from './freeswitch/load';
+import { percentiles, type LoadResult, type LoadSpec } from '../src/warmup/load';
 
 const CALLS = envNumber('BENCH_CALLS', 3000);
 const CONCURRENCY = envNumber('BENCH_CONCURRENCY', 100);

@@ -3,9 +3,9 @@
  * commands, told over IPC what to run, answers with a LoadResult. While a run goes on it reports
  * its progress every 250 ms (the memory bench samples the daemon at the plateau).
  */
-import type { CallPlan } from './call';
-import { LoadDriver, type LoadResult, type LoadSpec } from './load';
-import { loadTemplates, type Templates } from './templates';
+import type { CallPlan } from '../../src/warmup/freeswitch-call';
+import { LoadDriver, type LoadResult, type LoadSpec } from '../../src/warmup/load';
+import { loadTemplates, type Templates } from '../../src/warmup/templates';
 
 export interface GeneratorRequest {
   port: number;

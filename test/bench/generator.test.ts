@@ -1,5 +1,5 @@
 /**
- * The benchmark's FreeSWITCH (bench/freeswitch) must speak like the real one, or the benchmark
+ * The benchmark's FreeSWITCH (src/warmup, also the daemon's start-up warm-up) must speak like the real one, or the benchmark
  * measures something else: its templates reproduce the captured bytes, and a scripted controller
  * sees replies in order, completions echoing its Event-UUID, nixed types no more, the hangup
  * sequence with and without linger, and JSON events after `event json`. The daemon's own framer
@@ -7,8 +7,8 @@
  */
 import net from 'node:net';
 import t from 'tap';
-import { FsCall, type CallPlan } from '../../bench/freeswitch/call';
-import { loadTemplates } from '../../bench/freeswitch/templates';
+import { FsCall, type CallPlan } from '../../src/warmup/freeswitch-call';
+import { loadTemplates } from '../../src/warmup/templates';
 import { cdrTimes } from '../../src/calls/cdr-times';
 import { frameToEvent, type EslEvent } from '../../src/esl/event';
 import { EslFramer } from '../../src/esl/parser';

@@ -1,71 +1,12 @@
 /**
- * Reads the byte-exact captures of real FreeSWITCH event-socket traffic in test/fixtures/esl
- * (copied from the project's shared fixtures; see that folder's README). Each file is a sequence
- * of `=====FS->CTL <n>B` / `=====CTL->FS <n>B` headers, each followed by exactly n raw bytes and a
- * newline; `=====CLOSED` ends a connection; `##### connection k #####` starts one.
+ * The captures of real FreeSWITCH traffic in test/fixtures/esl, for the test stand-in of FreeSWITCH:
+ * reading them (src/warmup/captures.ts, shared with the daemon's warm-up and the bench), and what
+ * only the tests need (their names, the system prompts' lengths, the controller's commands).
  */
 import fs from 'node:fs';
-import path from 'node:path';
+import { FIXTURE_DIR } from '../../src/warmup/captures';
 
-export type Direction = 'FS->CTL' | 'CTL->FS';
-
-export interface Chunk {
-  direction: Direction;
-  bytes: Buffer;
-}
-
-export interface Capture {
-  connections: Chunk[][];
-}
-
-/** test/fixtures/esl, from the TypeScript source (test/peer) or the compiled bench (dist/test/peer). */
-export const FIXTURE_DIR = [path.resolve(__dirname, '..', 'fixtures', 'esl'), path.resolve(__dirname, '..', '..', '..', 'test', 'fixtures', 'esl')].find((d) =>
-  fs.existsSync(d),
-) ?? path.resolve(__dirname, '..', 'fixtures', 'esl');
-
-export function readCapture(name: string): Capture {
-  const capture = readLabelled(name);
-  return { connections: capture.connections.map(orient) };
-}
-
-/**
- * Direction labels as the recording proxy wrote them. Use readCapture: one capture
- * (inbound-originate-to-socket.log) was recorded with the proxy's two sides named the wrong way
- * round, which its bytes prove: its first chunk, labelled CTL->FS, is `Content-Type: auth/request`,
- * and on the inbound socket only FreeSWITCH sends that, unasked, as soon as a client connects
- * (mod_event_socket.c listener_run).
- */
-export function readLabelled(name: string): Capture {
-  const data = fs.readFileSync(path.join(FIXTURE_DIR, name));
-  const connections: Chunk[][] = [[]];
-  let pos = 0;
-  while (pos < data.length) {
-    const eol = data.indexOf(0x0a, pos);
-    const line = data.toString('latin1', pos, eol < 0 ? data.length : eol);
-    pos = eol < 0 ? data.length : eol + 1;
-    const header = /^=====(FS->CTL|CTL->FS) (\d+)B$/.exec(line);
-    if (header) {
-      const n = Number(header[2]);
-      connections[connections.length - 1].push({ direction: header[1] as Direction, bytes: data.subarray(pos, pos + n) });
-      pos += n;
-      if (data[pos] === 0x0a) pos++;
-    } else if (/^##### connection \d+ #####$/.test(line) && connections[connections.length - 1].length > 0) {
-      connections.push([]);
-    }
-  }
-  return { connections };
-}
-
-/** True when a connection's labels are swapped (see readLabelled): FreeSWITCH's auth/request labelled as ours. */
-export function labelsSwapped(chunks: readonly Chunk[]): boolean {
-  const first = chunks[0];
-  return first !== undefined && first.direction === 'CTL->FS' && first.bytes.toString('latin1').startsWith('Content-Type: auth/request');
-}
-
-function orient(chunks: Chunk[]): Chunk[] {
-  if (!labelsSwapped(chunks)) return chunks;
-  return chunks.map((c) => ({ direction: c.direction === 'FS->CTL' ? 'CTL->FS' : 'FS->CTL', bytes: c.bytes }));
-}
+export { FIXTURE_DIR, channelDataTemplate, labelsSwapped, readCapture, readLabelled, streamOf, type Capture, type Chunk, type Direction } from '../../src/warmup/captures';
 
 export function captureNames(): string[] {
   return fs.readdirSync(FIXTURE_DIR).filter((f) => f.endsWith('.log')).sort();
@@ -82,11 +23,6 @@ export function systemPromptMs(dir: string): Record<string, number> {
     wrong_pin: 8538, goodbye: 8023, capped: 10380,
   };
   return Object.fromEntries(Object.entries(ms).map(([name, n]) => [`${dir}/${name}.wav`, n]));
-}
-
-/** The bytes one side sent, concatenated, for one connection. */
-export function streamOf(chunks: Chunk[], direction: Direction): Buffer {
-  return Buffer.concat(chunks.filter((c) => c.direction === direction).map((c) => c.bytes));
 }
 
 /**
@@ -112,23 +48,3 @@ export function commandsOf(stream: Buffer): Buffer[] {
   return splitCommands(stream).commands;
 }
 
-/**
- * The CHANNEL_DATA a real FreeSWITCH sent in reply to `connect` (outbound socket), as ordered
- * [name, raw value] pairs, without the trailing Content-Type/Reply-Text/Socket-Mode/Control.
- * By default a caller's inbound leg; outbound-originated-leg-to-socket.log gives a leg that
- * FreeSWITCH originated (click-to-call) and handed over with `&socket(…)`.
- */
-export function channelDataTemplate(captureName = 'outbound-plain-hunt-busy-noanswer-answer.log'): Array<[string, string]> {
-  const capture = readCapture(captureName);
-  const first = capture.connections[0].find((c) => c.direction === 'FS->CTL')!;
-  const text = first.bytes.toString('utf8');
-  const pairs: Array<[string, string]> = [];
-  for (const line of text.split('\n')) {
-    const sep = line.indexOf(': ');
-    if (sep <= 0) continue;
-    const name = line.slice(0, sep);
-    if (name === 'Content-Type') break;
-    pairs.push([name, line.slice(sep + 2)]);
-  }
-  return pairs;
-}

@@ -22,7 +22,7 @@
  * of the three (a capture's Progress- or Bridged-Time that differs from them); an
  * Event-Date-Timestamp equal to one of them, or starting with its second, takes the call's value.
  */
-import { channelDataTemplate, readCapture, streamOf } from '../../test/peer/fixtures';
+import { channelDataTemplate, readCapture, streamOf } from './captures';
 
 export type EventFormat = 'plain' | 'json';
 /** Where the call is when FreeSWITCH fires the event: its Answer-State. */

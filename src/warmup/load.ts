@@ -7,7 +7,7 @@
  * counting setup latency (connect → first `bridge`), failures, the generator's own CPU, and
  * what each call cost on the wire.
  */
-import { FsCall, type CallCounters, type CallPlan, type CallResult } from './call';
+import { FsCall, type CallCounters, type CallPlan, type CallResult } from './freeswitch-call';
 import type { Templates } from './templates';
 
 export type LoadSpec =
@@ -63,6 +63,8 @@ export class LoadDriver {
   private started = 0;
   private handshakes = 0;
   private readonly results: CallResult[] = [];
+  /** Set by stop(): no new call starts; those in flight finish. */
+  private stopped = false;
 
   constructor(
     private readonly port: number,
@@ -70,6 +72,11 @@ export class LoadDriver {
     private readonly plan: CallPlan,
     private readonly host = '127.0.0.1',
   ) {}
+
+  /** Starts no more calls (the daemon's warm-up out of time); run() resolves when those in flight end. */
+  stop(): void {
+    this.stopped = true;
+  }
 
   progress(): Progress {
     return { started: this.started, inFlight: this.inFlight, handshakes: this.handshakes };
@@ -122,7 +129,7 @@ export class LoadDriver {
 
   private async closed(calls: number, concurrency: number): Promise<void> {
     const worker = async (): Promise<void> => {
-      while (this.started < calls) await this.place();
+      while (this.started < calls && !this.stopped) await this.place();
     };
     await Promise.all(Array.from({ length: Math.min(concurrency, calls) }, worker));
   }
@@ -135,8 +142,8 @@ export class LoadDriver {
       const tick = (): void => {
         const elapsedS = Number(process.hrtime.bigint() - t0) / 1e9;
         const due = Math.min(calls, Math.floor(elapsedS * rate) + 1);
-        while (this.started < due) all.push(this.place());
-        if (this.started >= calls) resolve();
+        while (this.started < due && !this.stopped) all.push(this.place());
+        if (this.started >= calls || this.stopped) resolve();
         // Sleep until the next call is due (at least 1 ms: Node's timer resolution).
         else setTimeout(tick, Math.max(1, Math.floor(((this.started / rate) - elapsedS) * 1000)));
       };
