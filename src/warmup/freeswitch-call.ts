@@ -29,7 +29,7 @@
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import type { EventFormat, Phase, SlotValues, Templates } from './templates';
-import { CommandReader, fsUrlEncode, MYEVENTS } from './wire';
+import { CommandReader, MYEVENTS } from './wire';
 
 export interface CallPlan {
   /** The first leg of a bridge answers after this long. */
@@ -477,7 +477,7 @@ export class FsCall {
     if (app) {
       tail = json
         ? `,"Application":${JSON.stringify(app.name)},"Application-Data":${JSON.stringify(app.arg)}${response === undefined ? '' : `,"Application-Response":${JSON.stringify(response)}`},"Application-UUID":${JSON.stringify(app.id)}`
-        : `Application: ${app.name}\nApplication-Data: ${fsUrlEncode(app.arg)}\n${response === undefined ? '' : `Application-Response: ${fsUrlEncode(response)}\n`}Application-UUID: ${app.id}\n`;
+        : `Application: ${app.name}\nApplication-Data: ${this.t.urlEncode(app.arg)}\n${response === undefined ? '' : `Application-Response: ${this.t.urlEncode(response)}\n`}Application-UUID: ${app.id}\n`;
     }
     if (bridged && !tpl.hasBridgeResult) {
       tail += json

@@ -23,6 +23,7 @@
  * Event-Date-Timestamp equal to one of them, or starting with its second, takes the call's value.
  */
 import { channelDataTemplate, readCapture, streamOf } from './captures';
+import { cachedUrlEncoder } from './wire';
 
 export type EventFormat = 'plain' | 'json';
 /** Where the call is when FreeSWITCH fires the event: its Answer-State. */
@@ -106,6 +107,8 @@ export interface Templates {
   event(format: EventFormat, name: string, phase: Phase): EventTemplate;
   /** The caller number of the capture (every call presents its own, of the same length). */
   caller: string;
+  /** switch_url_encode for the Application-* headers, its cache living as long as these templates. */
+  urlEncode(value: string): string;
 }
 
 const HUNT = 'outbound-plain-hunt-busy-noanswer-answer.log';
@@ -243,6 +246,7 @@ export function loadTemplates(destination: string): Templates {
   return {
     channelData,
     caller,
+    urlEncode: cachedUrlEncoder(),
     event(format, name, phase) {
       const order: Phase[] = phase === 'hangup' ? ['hangup', 'answered', 'ringing'] : phase === 'answered' ? ['answered', 'ringing', 'hangup'] : ['ringing', 'answered', 'hangup'];
       for (const p of order) {

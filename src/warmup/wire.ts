@@ -15,17 +15,24 @@ export const MYEVENTS = [
 
 /** switch_url_encode: these printable characters, controls and every non-ASCII byte are %XX. */
 const UNSAFE = new Set('\r\n "#%&+:;<=>?@[\\]^`{|}'.split(''));
-const encoded = new Map<string, string>();
-export function fsUrlEncode(value: string): string {
-  let out = encoded.get(value);
-  if (out !== undefined) return out;
-  out = '';
-  for (const byte of Buffer.from(value, 'utf8')) {
-    const ch = String.fromCharCode(byte);
-    out += byte < 0x20 || byte > 0x7e || UNSAFE.has(ch) ? `%${byte.toString(16).toUpperCase().padStart(2, '0')}` : ch;
-  }
-  if (encoded.size < 10_000) encoded.set(value, out);
-  return out;
+
+/**
+ * switch_url_encode, remembering up to 10,000 values it encoded. One per set of templates
+ * (templates.ts), so the cache goes with them: in the daemon, with the warm-up's.
+ */
+export function cachedUrlEncoder(): (value: string) => string {
+  const encoded = new Map<string, string>();
+  return (value) => {
+    let out = encoded.get(value);
+    if (out !== undefined) return out;
+    out = '';
+    for (const byte of Buffer.from(value, 'utf8')) {
+      const ch = String.fromCharCode(byte);
+      out += byte < 0x20 || byte > 0x7e || UNSAFE.has(ch) ? `%${byte.toString(16).toUpperCase().padStart(2, '0')}` : ch;
+    }
+    if (encoded.size < 10_000) encoded.set(value, out);
+    return out;
+  };
 }
 
 export interface Command {
