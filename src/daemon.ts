@@ -2,7 +2,8 @@
  * Wires the daemon together in start-up order and takes it apart in reverse:
  * CDR spool folder (locked) → configuration (database with migrations, or the local cache while
  * the database is down) → the CDRs of calls a stopped daemon left in its call journal → CDR writer
- * → cron jobs → /metrics → calls (journaled) → the click-to-call API.
+ * → cron jobs → the warm-up (synthetic calls on a listener of their own) → /metrics → calls
+ * (journaled) → the click-to-call API.
  * The spool lock comes first, so a second daemon on the same folder stops before it touches
  * anything; the call listener opens after the configuration, so FreeSWITCH only reaches a daemon
  * that can route; the click-to-call API after it, since its answered legs come to that listener.
@@ -34,6 +35,7 @@ import { startCron, type CronService } from './cron';
 import { ClickToCallCalls, ClickToCallMetrics, ClickToCallService } from './clicktocall';
 import { ClusterMetrics } from './cluster/metrics';
 import { moveSegments, workerSpoolDirs } from './cluster/spool-layout';
+import { warmUpLogged } from './warmup/warm-up';
 
 export interface DaemonOptions {
   clock?: CallServerDeps['clock'];
@@ -139,6 +141,8 @@ export class Daemon {
         const cron = daemon.cron;
         undo.push(() => cron.stop());
       }
+      // Before /healthz and the outbound socket: the first calls after a start meet compiled code.
+      await warmUpLogged({ settings, knex, prompts, log, calls: settings.calls.warmUpCalls, maxMs: settings.calls.warmUpMaxS * 1000 });
       if (http) {
         daemon.metricsPort = (await http.listen(settings.metrics.host, settings.metrics.port)).port;
         undo.push(() => http.close());

@@ -45,8 +45,10 @@ import type { GuardTimers } from './spend-guard';
 
 export interface CallServerDeps {
   settings: Settings;
-  store: ConfigStore;
-  cdrs: CdrWriter;
+  /** The configuration in force and its loads (the daemon's ConfigStore; the warm-up's fixed snapshot). */
+  store: Pick<ConfigStore, 'current' | 'onLoad'>;
+  /** Where each call's CDR goes (the daemon's CdrWriter; the warm-up counts and drops them). */
+  cdrs: Pick<CdrWriter, 'record'>;
   metrics: Metrics;
   log: Logger;
   knex: Knex;
@@ -59,6 +61,14 @@ export interface CallServerDeps {
   clickToCall?: ClickToCallCalls;
   /** Where calls in progress are kept for the CDRs of a daemon that stops outright (src/cdr/journal.ts). */
   journal?: CallJournal;
+  /**
+   * A server of the start-up warm-up (src/warmup/warm-up.ts): it listens on a loopback port of its
+   * own (any free one, bound by this process even in a cluster worker, one accept handle) and
+   * starts nothing that reads the database or the prompt folder: no caller-memory index, no
+   * SQLite reader, no prompt-file checks. The settings are the daemon's own object, so that the
+   * code the warm-up compiles sees what real calls see.
+   */
+  warmUp?: boolean;
 }
 
 export class CallServer {
@@ -86,13 +96,13 @@ export class CallServer {
 
   constructor(private readonly deps: CallServerDeps) {
     this.queues = new QueueBook((total) => deps.metrics.queueWaiting.set(total));
-    this.callerMemoryReader = callerMemoryReader(deps.settings, deps.log);
+    this.callerMemoryReader = deps.warmUp ? null : callerMemoryReader(deps.settings, deps.log);
     this.callerMemory = new CallerMemory(deps.knex, { timeoutMs: deps.settings.admission.queryTimeoutMs, reader: this.callerMemoryReader });
-    this.answeredCallers = answeredCallersFeed(deps.knex, deps.settings, deps.log);
+    this.answeredCallers = deps.warmUp ? null : answeredCallersFeed(deps.knex, deps.settings, deps.log);
     const feed = this.answeredCallers;
     if (feed) deps.metrics.callerMemoryIndexReadAgeMs = () => feed.readAgeMs();
     this.server = this.listener();
-    this.promptFiles = seesPromptFiles(deps.settings) ? this.watchPromptFiles() : null;
+    this.promptFiles = !deps.warmUp && seesPromptFiles(deps.settings) ? this.watchPromptFiles() : null;
   }
 
   /**
@@ -129,18 +139,22 @@ export class CallServer {
   }
 
   async listen(): Promise<{ host: string; port: number }> {
-    const { listenHost, listenPort, listenBacklog } = this.deps.settings.esl;
+    const { listenBacklog } = this.deps.settings.esl;
+    // The warm-up's port is bound by this process (exclusive): in cluster workers Node shares a
+    // port 0 between the workers' first such listen calls, and the two warm-ups would be handed
+    // each other's calls.
+    const [listenHost, listenPort, exclusive] = this.deps.warmUp ? ['127.0.0.1', 0, true] : [this.deps.settings.esl.listenHost, this.deps.settings.esl.listenPort, false];
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
       // With Node's default backlog (511), 942-1,848 of 5,000 simultaneous connects never got our
       // `connect` within FreeSWITCH's 25 s (npm run bench:burst); the kernel caps it at somaxconn.
-      this.server.listen({ port: listenPort, host: listenHost, backlog: listenBacklog }, () => {
+      this.server.listen({ port: listenPort, host: listenHost, backlog: listenBacklog, exclusive }, () => {
         this.server.off('error', reject);
         resolve();
       });
     });
     // 0 in a cluster worker under round-robin: it holds no socket, the primary accepts for it.
-    const acceptHandles = 1 + (await this.addAcceptHandles(this.deps.settings.esl.acceptHandles - 1));
+    const acceptHandles = 1 + (await this.addAcceptHandles(this.deps.warmUp ? 0 : this.deps.settings.esl.acceptHandles - 1));
     this.answeredCallers?.start();
     const address = this.server.address() as net.AddressInfo;
     this.deps.log.info({ accept_handles: acceptHandles, host: address.address, port: address.port }, 'outbound event socket listening');

@@ -22,7 +22,7 @@ export interface Settings {
   };
   readonly metrics: { readonly host: string; readonly port: number; readonly tenantIds: readonly number[] };
   readonly dial: { readonly stringTemplate: string };
-  readonly calls: { readonly maxDurationS: number; readonly drainTimeoutS: number; readonly maxFailoverGroups: number };
+  readonly calls: { readonly maxDurationS: number; readonly drainTimeoutS: number; readonly maxFailoverGroups: number; readonly warmUpCalls: number; readonly warmUpMaxS: number };
   readonly prompts: { readonly systemDir: string; readonly sameFilesystem: 'auto' | 'yes' | 'no' };
   readonly admission: { readonly onDatabaseError: 'admit' | 'refuse'; readonly queryTimeoutMs: number };
   readonly callerMemory: { readonly indexHours: number; readonly indexBitsPerHour: number; readonly indexPollMs: number };

@@ -125,6 +125,18 @@ export const schema = {
       default: 10,
       env: 'MAX_FAILOVER_GROUPS',
     },
+    warmUpCalls: {
+      doc: 'Synthetic calls run through the call flow at start-up, before /metrics and the outbound event socket listen, so that the first real calls meet compiled code (src/warmup/warm-up.ts: captured FreeSWITCH traffic on a loopback port of its own, a tenant that exists only in memory, no database access; none of their CDRs, metrics or log lines reach the daemon\'s). 3000 take about 2 s on 2 vCPU, and the first 1000 real calls then cost 0.54-0.61 ms of CPU each instead of 0.79-0.82 ms (bench/PROFILE.md, release 25). 0 = none.',
+      format: 'count',
+      default: 3000,
+      env: 'WARM_UP_CALLS',
+    },
+    warmUpMaxS: {
+      doc: 'Longest the start-up warm-up may run before the daemon listens anyway (calls still in it finish).',
+      format: 'seconds',
+      default: 10,
+      env: 'WARM_UP_MAX_S',
+    },
   },
   prompts: {
     systemDir: {

@@ -20,14 +20,14 @@ export interface DaemonProcess {
   eslPort: Promise<number>;
 }
 
-/** `nodeFlags`: node's flags, by default the production ones. */
+/** `nodeFlags`: node's flags, by default the production ones. No start-up warm-up unless `env` asks for one (WARM_UP_CALLS). */
 export function startDaemonProcess(env: Record<string, string>, cwd: string = ROOT, nodeFlags: readonly string[] = intendedNodeFlags()): DaemonProcess {
   // A plain environment: tap's own NODE_OPTIONS loaders must not leak into the daemon.
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_OPTIONS' && !k.startsWith('TAP') && !k.startsWith('_TAPJS')));
   const register = require.resolve('ts-node/register/transpile-only');
   const child = spawn('env', ['-u', 'NODE_OPTIONS', process.execPath, ...nodeFlags, '-r', register, path.join(ROOT, 'src', 'main.ts')], {
     cwd,
-    env: { ...base, TS_NODE_PROJECT: path.join(ROOT, 'tsconfig.json'), ESL_LISTEN_PORT: '0', METRICS_PORT: '0', LOG_LEVEL: 'info', CRON_ENABLED: 'false', ...env },
+    env: { ...base, TS_NODE_PROJECT: path.join(ROOT, 'tsconfig.json'), ESL_LISTEN_PORT: '0', METRICS_PORT: '0', LOG_LEVEL: 'info', CRON_ENABLED: 'false', WARM_UP_CALLS: '0', ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let out = '';

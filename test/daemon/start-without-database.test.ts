@@ -93,6 +93,8 @@ t.test('a daemon started while MariaDB is down routes from the cache, then switc
       cdr: { spoolDir: path.join(dir, 'spool'), flushIntervalMs: 20, retryIntervalMs: 100 },
       configCache: { pollIntervalMs: 50 },
       cron: { enabled: false },
+      // The start-up warm-up on: it needs no database, so it runs in the start from the cache too.
+      calls: { warmUpCalls: 300 },
       reports: { dir: path.join(dir, 'reports') },
       tts: { cacheDir: path.join(dir, 'tts') },
       prompts: { systemDir: '/sounds/hotline' },
@@ -125,6 +127,8 @@ t.test('a daemon started while MariaDB is down routes from the cache, then switc
   t.teardown(() => d.stop());
   t.comment(`started from the cache in ${Date.now() - started} ms`);
   t.equal(d.store.source, 'cache');
+  const warmUps = logs.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('warm-up'));
+  t.match(warmUps, [{ calls: 300, failed: 0 }, { calls: 300, failed: 0 }], 'the warm-up ran in both starts, every call completed, the database away in the second');
   t.equal(identify(d.store.current, '4001012345').kind, 'ok', 'the demo number is in service from the cache');
   const cached = await healthz(d.metricsPort);
   t.match(cached, { code: 203, body: { ok: true, status: 'cached_configuration', config: { source: 'cache' }, database: { reachable: false, error: /ECONNREFUSED/ } } }, '/healthz: 203 cached_configuration');

@@ -39,7 +39,7 @@ export async function startTestDaemon(
         cdr: { spoolDir, flushIntervalMs: 20, retryIntervalMs: 100 },
         reports: { dir: path.join(spoolDir, 'reports') },
         configCache: { pollIntervalMs: 50 },
-        calls: { drainTimeoutS: 2 },
+        calls: { drainTimeoutS: 2, warmUpCalls: 0 },
         prompts: { systemDir: '/sounds/hotline', sameFilesystem: 'no' },
         node: { name: 'test-node' },
         log: { level: process.env.TEST_LOG_LEVEL ?? 'silent' },

@@ -1,0 +1,178 @@
+/**
+ * Synthetic calls through the daemon's own call flow before it listens, so that the first real
+ * calls after a start meet compiled code.
+ *
+ * Why: V8 runs new code in its interpreter and optimises what runs often. A daemon just started
+ * made about 0.7× the calls/s of the protocol's ceiling with 0 ms talks, against 0.8× and more
+ * once a few thousand calls had gone through (bench/PROFILE.md releases 21, 22 and 25); three V8
+ * flags that change when code is compiled did not close that gap. At a busy hour the first seconds
+ * after a restart are when FreeSWITCH's backlog of calls arrives.
+ *
+ * How: a CallServer of its own on 127.0.0.1 (port 0), fed by the FreeSWITCH emulator the bench
+ * uses (freeswitch-call.ts: captured FreeSWITCH traffic, test/fixtures/esl, replayed byte for byte
+ * with each call's UUID, caller and times), `calls` calls at most, 100 in flight, for at most
+ * `maxMs`. The calls are the demo tenant's shape (src/db/demo-seed.ts: greeting, one routing rule,
+ * a sequential hunt whose first phone answers) on a tenant that exists only in this module's
+ * snapshot, with caller memory off, so that nothing reaches the database. What they leave behind:
+ * nothing the daemon counts or keeps. They have their own metrics registry (thrown away), a
+ * silent logger, no call journal, no click-to-call, and their CDRs are counted here and dropped;
+ * the daemon's /metrics, CDRs, caps and logs never see them. One log line says what was done.
+ *
+ * A warm-up that fails (the captures missing in a deployment without test/fixtures, a call flow
+ * that fails) is logged and the daemon starts anyway, cold: never a reason not to take calls.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Knex } from 'knex';
+import type { Logger } from 'pino';
+import type { Settings } from '../config';
+import { CallServer } from '../calls/call-server';
+import { CallJournal } from '../cdr/journal';
+import { CdrSpool } from '../cdr/spool';
+import { CdrWriter } from '../cdr/writer';
+import { createLogger } from '../log';
+import { Metrics } from '../metrics';
+import type { PromptResolver } from '../prompts';
+import { buildSnapshot, type RawTables } from '../snapshot/build';
+import type { ConfigSnapshot } from '../snapshot/types';
+import type { CallPlan } from './freeswitch-call';
+import { LoadDriver } from './load';
+import { loadTemplates, type Templates } from './templates';
+
+/** The warm-up tenant's access number: dialled only by the warm-up, on its own listener. */
+export const WARM_UP_NUMBER = '4000000000';
+/** Calls in flight at once, as the bench's closed loop (bench/run.ts). */
+const IN_FLIGHT = 100;
+
+export interface WarmUpOptions {
+  settings: Settings;
+  knex: Knex;
+  prompts: PromptResolver;
+  log: Logger;
+  /** Calls to run at most (WARM_UP_CALLS); 0: none. */
+  calls: number;
+  /** Stop starting calls after this long (WARM_UP_MAX_S); calls in flight then finish. */
+  maxMs: number;
+  /** The emulated FreeSWITCH's traffic; by default read from the captures (tests give one that fails). */
+  templates?: () => Templates;
+  /** Where the warm-up's CDR spool and journal folder is made (and removed); by default the system's temporary folder. */
+  tmpDir?: string;
+}
+
+export interface WarmUpResult {
+  calls: number;
+  failed: number;
+  /** Failure reasons and how many calls had each (a non-empty one is a defect of the call flow). */
+  errors: Record<string, number>;
+  /** CDRs the call flow produced (one per call), dropped. */
+  cdrs: number;
+  seconds: number;
+  /** Stopped by maxMs before `calls` were run. */
+  outOfTime: boolean;
+}
+
+/** A short call: the first phone answers at once and talks 0 ms; prompts take no time. */
+const PLAN: CallPlan = { ringMs: 0, talkMs: 0, playbackMs: 0, maxLingerMs: 10_000, timeoutMs: 30_000, handshakeTimeoutMs: 25_000 };
+
+/** Runs the warm-up (see the header); null when `calls` is 0. Throws only what it cannot start with. */
+export async function warmUp(options: WarmUpOptions): Promise<WarmUpResult | null> {
+  const { calls, maxMs, settings } = options;
+  if (calls <= 0) return null;
+  const templates = (options.templates ?? (() => loadTemplates(WARM_UP_NUMBER)))();
+  const snapshot = warmUpSnapshot();
+  // What the calls log is written nowhere, by a logger made as the daemon's is (src/log.ts).
+  const log = createLogger(settings.log.level, { write: () => undefined });
+  const metrics = new Metrics({ tenantIds: settings.metrics.tenantIds });
+  // The CDRs and the call journal go through their own code, into a folder of the warm-up's
+  // removed after it; the CDR writer is never started, so nothing reaches the database.
+  const dir = fs.mkdtempSync(path.join(options.tmpDir ?? os.tmpdir(), 'hotline-warm-up-'));
+  const spool = new CdrSpool(dir);
+  let journal: CallJournal | null = null;
+  let cdrs = 0;
+  const t0 = process.hrtime.bigint();
+  try {
+    await spool.open();
+    journal = CallJournal.open(dir, { log });
+    const writer = new CdrWriter(options.knex, spool, { flushIntervalMs: settings.cdr.flushIntervalMs, retryIntervalMs: settings.cdr.retryIntervalMs }, log, metrics);
+    const server = new CallServer({
+      settings,
+      store: { current: snapshot, onLoad: () => undefined },
+      cdrs: {
+        record: (cdr) => {
+          cdrs++;
+          return writer.record(cdr);
+        },
+      },
+      metrics,
+      log,
+      knex: options.knex,
+      prompts: options.prompts,
+      journal,
+      warmUp: true,
+    });
+    try {
+      const { port } = await server.listen();
+      const driver = new LoadDriver(port, templates, PLAN);
+      const deadline = setTimeout(() => driver.stop(), maxMs);
+      try {
+        const result = await driver.run({ mode: 'closed', calls, concurrency: Math.min(IN_FLIGHT, calls) });
+        return {
+          calls: result.calls,
+          failed: result.failed,
+          errors: result.errors,
+          cdrs,
+          seconds: Number(process.hrtime.bigint() - t0) / 1e9,
+          outOfTime: result.calls < calls,
+        };
+      } finally {
+        clearTimeout(deadline);
+      }
+    } finally {
+      await server.stop(0);
+    }
+  } finally {
+    await journal?.close();
+    await spool.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** warmUp(), logged; a failure is a warning and the daemon starts cold. */
+export async function warmUpLogged(options: WarmUpOptions): Promise<WarmUpResult | null> {
+  try {
+    const r = await warmUp(options);
+    if (r === null) return null;
+    const fields = { calls: r.calls, failed: r.failed, seconds: Math.round(r.seconds * 100) / 100, out_of_time: r.outOfTime };
+    if (r.failed > 0) options.log.warn({ ...fields, errors: r.errors }, 'warm-up: some synthetic calls failed (a defect to report); taking calls anyway');
+    else options.log.info(fields, 'warm-up: synthetic calls run through the call flow before listening');
+    return r;
+  } catch (err) {
+    options.log.warn({ err }, 'warm-up could not run; taking calls without it (the first calls run slower)');
+    return null;
+  }
+}
+
+/** The demo tenant's rows (src/db/demo-seed.ts) on WARM_UP_NUMBER, caller memory off; built as the store builds any. */
+export function warmUpSnapshot(): ConfigSnapshot {
+  const raw: RawTables = {
+    tenants: [{ id: 1, name: 'Warm-up', status: 'active', timezone: 'Asia/Shanghai', balance: null, caller_memory_hours: 0 }],
+    access_numbers: [{ id: 1, number: WARM_UP_NUMBER, tenant_id: 1, kind: 'hotline', enabled: 1 }],
+    destination_groups: [{ id: 1, tenant_id: 1, name: 'Sales', strategy: 'sequential', ring_timeout_s: 15 }],
+    destinations: [
+      { id: 1, group_id: 1, number: '13800000001', position: 1, enabled: 1 },
+      { id: 2, group_id: 1, number: '13800000002', position: 2, enabled: 1 },
+    ],
+    routing_rules: [{ id: 1, tenant_id: 1, priority: 10, percent: 100, action: 'group', target_id: 1, enabled: 1 }],
+    prompts: [],
+    rates: [
+      { id: 1, tenant_id: null, call_type: 'local', per_minute: '0.1000', increment_s: 60, connect_fee: '0.0000' },
+      { id: 2, tenant_id: null, call_type: 'long_distance', per_minute: '0.2000', increment_s: 60, connect_fee: '0.0000' },
+      { id: 3, tenant_id: null, call_type: 'mobile', per_minute: '0.1500', increment_s: 60, connect_fee: '0.0000' },
+      { id: 4, tenant_id: null, call_type: 'international', per_minute: '1.5000', increment_s: 60, connect_fee: '0.0000' },
+    ],
+  };
+  const snapshot = buildSnapshot(raw, 0, new Date());
+  if (snapshot.rejected.length > 0) throw new Error(`warm-up tenant rejected: ${JSON.stringify(snapshot.rejected)}`);
+  return snapshot;
+}
