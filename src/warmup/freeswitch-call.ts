@@ -146,12 +146,12 @@ export class FsCall {
     // Never answered: FreeSWITCH says 0 for the answer (and bridge) times, until answer() stamps them.
     this.slots = { uuid: this.uuid, caller: this.caller, cause: CAUSE, created, createdS, answered: '0', answeredS: '0', ended: created, endedS: createdS, duration: '0', billsec: '0' };
     this.socket = net.connect({ port, host, noDelay: true });
-    this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    this.socket.on('data', (chunk: Buffer) => this.guarded(() => this.onData(chunk)));
     this.socket.on('error', (err: Error) => {
       // A reset after the call ended (the controller dropped the socket) loses nothing.
       if (!this.hungUp) this.error ??= (err as NodeJS.ErrnoException).code ?? err.message;
     });
-    this.socket.on('end', () => this.onPeerEnd());
+    this.socket.on('end', () => this.guarded(() => this.onPeerEnd()));
     this.socket.on('close', () => this.finish());
     this.deadline = setTimeout(() => {
       this.error ??= 'call timed out';
@@ -161,6 +161,24 @@ export class FsCall {
       this.error ??= 'no connect command in time';
       this.socket.destroy();
     }, plan.handshakeTimeoutMs);
+  }
+
+  /** Ends the call at once, counted failed for `reason` (the daemon's warm-up out of time, or stopping). */
+  abort(reason: string): void {
+    this.error ??= reason;
+    this.socket.destroy();
+  }
+
+  /**
+   * Runs one of the emulator's own steps; a throw fails this call instead of escaping: the emulator
+   * also runs inside the daemon (its start-up warm-up), where an uncaught exception would end it.
+   */
+  private guarded(step: () => void): void {
+    try {
+      step();
+    } catch (err) {
+      this.abort(`emulator error: ${(err as Error).message}`);
+    }
   }
 
   // ---- commands
@@ -333,8 +351,10 @@ export class FsCall {
     const run = (): void => {
       this.appCancel = null;
       if (this.closed) return;
-      fn();
-      this.runQueue();
+      this.guarded(() => {
+        fn();
+        this.runQueue();
+      });
     };
     if (delay <= 0) {
       const h = setImmediate(run);
@@ -388,7 +408,7 @@ export class FsCall {
     this.send(`Content-Type: text/disconnect-notice\nControlled-Session-UUID: ${this.uuid}\nContent-Disposition: linger\nChannel-Name: sofia/acc/${this.caller}@127.0.0.1:5070\nLinger-Time: ${this.lingerS}\nContent-Length: 0\n\n`);
     this.lingerTimer = setTimeout(() => {
       this.counters.lingerExpired++;
-      this.disconnect();
+      this.guarded(() => this.disconnect());
     }, Math.min(this.lingerS * 1000, this.plan.maxLingerMs));
   }
 
@@ -432,7 +452,7 @@ export class FsCall {
     this.out.push(bytes);
     if (!this.flushQueued) {
       this.flushQueued = true;
-      queueMicrotask(() => this.flush());
+      queueMicrotask(() => this.guarded(() => this.flush()));
     }
   }
 

@@ -65,6 +65,8 @@ export class LoadDriver {
   private readonly results: CallResult[] = [];
   /** Set by stop(): no new call starts; those in flight finish. */
   private stopped = false;
+  /** The calls in flight, for abort(). */
+  private readonly live = new Set<FsCall>();
 
   constructor(
     private readonly port: number,
@@ -76,6 +78,12 @@ export class LoadDriver {
   /** Starts no more calls (the daemon's warm-up out of time); run() resolves when those in flight end. */
   stop(): void {
     this.stopped = true;
+  }
+
+  /** stop(), and every call in flight ends at once, failed for `reason`. */
+  abort(reason: string): void {
+    this.stop();
+    for (const call of this.live) call.abort(reason);
   }
 
   progress(): Progress {
@@ -121,7 +129,9 @@ export class LoadDriver {
     this.inFlight++;
     if (this.inFlight > this.maxInFlight) this.maxInFlight = this.inFlight;
     const call = new FsCall(this.port, this.templates, this.plan, this.host, () => this.handshakes++);
+    this.live.add(call);
     return call.result.then((r) => {
+      this.live.delete(call);
       this.inFlight--;
       this.results.push(r);
     });
