@@ -306,9 +306,14 @@ export class Metrics {
   /** Tenant ids that get their own label values; a small configured list keeps cardinality bounded. */
   private readonly labelledTenants: ReadonlySet<number>;
 
-  constructor(options: { tenantIds?: readonly number[] } = {}) {
+  /**
+   * `processMetrics: false`: without prom-client's process and Node.js metrics, whose collectors
+   * (a GC observer, an event-loop delay monitor) run for the life of the process: the start-up
+   * warm-up's throw-away registry (src/warmup/warm-up.ts).
+   */
+  constructor(options: { tenantIds?: readonly number[]; processMetrics?: boolean } = {}) {
     this.labelledTenants = new Set(options.tenantIds ?? []);
-    collectDefaultMetrics({ register: this.registry });
+    if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
     // Known label sets start at 0: Prometheus' increase() does not count the sample that creates
     // a series, so the first error after a start would otherwise be invisible to alerts.
     for (const kind of ESL_ERROR_KINDS) this.eslErrors.inc({ kind }, 0);
