@@ -44,6 +44,8 @@ export interface DaemonOptions {
   cronSchedule?: boolean;
   /** This daemon is worker `slot` of a cluster (CLUSTER_WORKERS > 1; src/cluster/worker.ts). */
   worker?: WorkerRole;
+  /** Aborted when the daemon is told to stop while it starts (SIGTERM): the warm-up ends at once. */
+  starting?: AbortSignal;
 }
 
 /**
@@ -142,7 +144,7 @@ export class Daemon {
         undo.push(() => cron.stop());
       }
       // Before /healthz and the outbound socket: the first calls after a start meet compiled code.
-      await warmUpLogged({ settings, knex, prompts, log, calls: settings.calls.warmUpCalls, maxMs: settings.calls.warmUpMaxS * 1000 });
+      await warmUpLogged({ settings, knex, prompts, log, calls: settings.calls.warmUpCalls, maxMs: settings.calls.warmUpMaxS * 1000, signal: options.starting });
       if (http) {
         daemon.metricsPort = (await http.listen(settings.metrics.host, settings.metrics.port)).port;
         undo.push(() => http.close());

@@ -40,7 +40,30 @@ async function main(): Promise<void> {
   if (missing.length > 0) {
     log.warn({ missing }, 'node was started without the flags npm start passes (package.json config.nodeFlags): expect a full garbage collection every second or so under load, and longer young-generation pauses after a burst of calls; put them on node\'s command line (README "Node.js flags")');
   }
-  let stop: () => Promise<number>;
+  // SIGTERM/SIGINT are taken from before the start: one that comes while the daemon starts (its
+  // warm-up can take seconds) ends the warm-up at once, and the daemon stops as soon as it is up,
+  // cleanly, instead of dying half-started.
+  const starting = new AbortController();
+  let stop: (() => Promise<number>) | null = null;
+  let signalled = false;
+  const stopAndExit = (run: () => Promise<number>): void => {
+    run().then(
+      (code) => process.exit(code),
+      (err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  const shutdown = (signal: string): void => {
+    if (signalled) return;
+    signalled = true;
+    log.info({ signal, starting: stop === null }, 'signal received');
+    starting.abort();
+    if (stop) stopAndExit(stop);
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
   if (settings.cluster.workers > 1) {
     let primary: ClusterPrimary;
     try {
@@ -52,27 +75,13 @@ async function main(): Promise<void> {
   } else {
     let daemon: Daemon;
     try {
-      daemon = await Daemon.start(settings, log);
+      daemon = await Daemon.start(settings, log, { starting: starting.signal });
     } catch (err) {
       exitOnStartFailure(err, log);
     }
     stop = () => daemon.stop().then(() => 0);
   }
-  let signalled = false;
-  const shutdown = (signal: string): void => {
-    if (signalled) return;
-    signalled = true;
-    log.info({ signal }, 'signal received');
-    stop().then(
-      (code) => process.exit(code),
-      (err: unknown) => {
-        log.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  if (signalled) stopAndExit(stop);
 }
 
 void main();

@@ -47,8 +47,8 @@ export interface CallServerDeps {
   settings: Settings;
   /** The configuration in force and its loads (the daemon's ConfigStore; the warm-up's fixed snapshot). */
   store: Pick<ConfigStore, 'current' | 'onLoad'>;
-  /** Where each call's CDR goes (the daemon's CdrWriter; the warm-up counts and drops them). */
-  cdrs: Pick<CdrWriter, 'record'>;
+  /** Where each call's CDR is spooled (the warm-up's: a writer never started, in a folder of its own). */
+  cdrs: CdrWriter;
   metrics: Metrics;
   log: Logger;
   knex: Knex;

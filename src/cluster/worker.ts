@@ -30,13 +30,16 @@ export function runWorker(settings: Settings, rootLog: Logger): void {
     if (process.connected) process.send?.(m);
   };
 
+  /** Aborted by a stop that comes while the daemon starts: its warm-up ends at once. */
+  const starting = new AbortController();
+
   const start = async (n: number): Promise<void> => {
     slot = n;
     log = rootLog.child({ worker: slot });
     const mine: Settings = { ...settings, cdr: { ...settings.cdr, spoolDir: workerSpoolDir(settings.cdr.spoolDir, slot) } };
     let d: Daemon;
     try {
-      d = await Daemon.start(mine, log, { worker: { slot, isLeader: () => leader } });
+      d = await Daemon.start(mine, log, { worker: { slot, isLeader: () => leader }, starting: starting.signal });
     } catch (err) {
       exitOnStartFailure(err, log);
     }
@@ -55,6 +58,7 @@ export function runWorker(settings: Settings, rootLog: Logger): void {
     stopping = true;
     if (!daemon) {
       // Not started (or still starting: start() stops it once it is up).
+      starting.abort();
       if (first && slot === 0) process.exit(0);
       return;
     }

@@ -132,7 +132,7 @@ export const schema = {
       env: 'WARM_UP_CALLS',
     },
     warmUpMaxS: {
-      doc: 'Longest the start-up warm-up may run before the daemon listens anyway (calls still in it finish).',
+      doc: 'Bound on the start-up warm-up: after this long no warm-up call starts, and one second later the calls still up are ended; the daemon then goes on starting.',
       format: 'seconds',
       default: 10,
       env: 'WARM_UP_MAX_S',

@@ -3,23 +3,28 @@
  * calls after a start meet compiled code.
  *
  * Why: V8 runs new code in its interpreter and optimises what runs often. A daemon just started
- * made about 0.7× the calls/s of the protocol's ceiling with 0 ms talks, against 0.8× and more
- * once a few thousand calls had gone through (bench/PROFILE.md releases 21, 22 and 25); three V8
- * flags that change when code is compiled did not close that gap. At a busy hour the first seconds
- * after a restart are when FreeSWITCH's backlog of calls arrives.
+ * spent 0.79-0.82 ms of CPU on each of its first 1,000 calls at saturation, against 0.25-0.27 ms
+ * once a few thousand had gone through; after this warm-up 0.54-0.61 ms (bench/PROFILE.md,
+ * release 25; three V8 flags that change when code is compiled did no better, releases 21 and 22).
+ * At a busy hour the first seconds after a restart are when FreeSWITCH's backlog of calls arrives.
  *
- * How: a CallServer of its own on 127.0.0.1 (port 0), fed by the FreeSWITCH emulator the bench
- * uses (freeswitch-call.ts: captured FreeSWITCH traffic, test/fixtures/esl, replayed byte for byte
- * with each call's UUID, caller and times), `calls` calls at most, 100 in flight, for at most
- * `maxMs`. The calls are the demo tenant's shape (src/db/demo-seed.ts: greeting, one routing rule,
- * a sequential hunt whose first phone answers) on a tenant that exists only in this module's
- * snapshot, with caller memory off, so that nothing reaches the database. What they leave behind:
- * nothing the daemon counts or keeps. They have their own metrics registry (thrown away), a
- * silent logger, no call journal, no click-to-call, and their CDRs are counted here and dropped;
- * the daemon's /metrics, CDRs, caps and logs never see them. One log line says what was done.
+ * How: a CallServer of its own (`warmUp: true`: 127.0.0.1, any free port, bound by this process),
+ * fed by the FreeSWITCH emulator the bench uses (freeswitch-call.ts: captured FreeSWITCH traffic,
+ * test/fixtures/esl, replayed byte for byte with each call's UUID, caller and times), `calls` calls
+ * at most, 100 in flight. The calls are the demo tenant's shape (src/db/demo-seed.ts: greeting, one
+ * routing rule, a sequential hunt whose first phone answers) on a tenant that exists only in this
+ * module's snapshot, with caller memory off, so that nothing reaches the database. They run with
+ * the daemon's own settings object, a logger made as the daemon's that writes nowhere, a metrics
+ * registry of their own (thrown away), a CdrWriter that is never started, spooling their CDRs, and
+ * a call journal, both in a temporary folder removed at the end; no click-to-call. The code they
+ * compile thus sees the objects real calls see, and the daemon's /metrics, CDRs, caps and log see
+ * none of them: one log line says what was done.
  *
- * A warm-up that fails (the captures missing in a deployment without test/fixtures, a call flow
- * that fails) is logged and the daemon starts anyway, cold: never a reason not to take calls.
+ * Bounds: after `maxMs` no call starts, one second later the calls still up are ended (failed);
+ * `signal` (SIGTERM during the start) ends them at once.
+ *
+ * A warm-up that fails (the captures missing in a deployment without test/fixtures, calls that
+ * fail) is logged and the daemon starts anyway, cold: never a reason not to take calls.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -37,7 +42,7 @@ import type { PromptResolver } from '../prompts';
 import { buildSnapshot, type RawTables } from '../snapshot/build';
 import type { ConfigSnapshot } from '../snapshot/types';
 import type { CallPlan } from './freeswitch-call';
-import { LoadDriver } from './load';
+import { LoadDriver, type LoadResult } from './load';
 import { loadTemplates, type Templates } from './templates';
 
 /** The warm-up tenant's access number: dialled only by the warm-up, on its own listener. */
@@ -52,12 +57,14 @@ export interface WarmUpOptions {
   log: Logger;
   /** Calls to run at most (WARM_UP_CALLS); 0: none. */
   calls: number;
-  /** Stop starting calls after this long (WARM_UP_MAX_S); calls in flight then finish. */
+  /** Start no call after this long (WARM_UP_MAX_S); a second later, the calls still up are ended. */
   maxMs: number;
   /** The emulated FreeSWITCH's traffic; by default read from the captures (tests give one that fails). */
   templates?: () => Templates;
   /** Where the warm-up's CDR spool and journal folder is made (and removed); by default the system's temporary folder. */
   tmpDir?: string;
+  /** The daemon is being stopped while it starts (SIGTERM): the calls end at once, the warm-up returns. */
+  signal?: AbortSignal;
 }
 
 export interface WarmUpResult {
@@ -65,7 +72,7 @@ export interface WarmUpResult {
   failed: number;
   /** Failure reasons and how many calls had each (a non-empty one is a defect of the call flow). */
   errors: Record<string, number>;
-  /** CDRs the call flow produced (one per call), dropped. */
+  /** CDRs the call flow spooled (one per call), into the warm-up's folder, removed with it. */
   cdrs: number;
   seconds: number;
   /** Stopped by maxMs before `calls` were run. */
@@ -75,77 +82,93 @@ export interface WarmUpResult {
 /** A short call: the first phone answers at once and talks 0 ms; prompts take no time. */
 const PLAN: CallPlan = { ringMs: 0, talkMs: 0, playbackMs: 0, maxLingerMs: 10_000, timeoutMs: 30_000, handshakeTimeoutMs: 25_000 };
 
+/**
+ * After maxMs no call starts; GRACE_MS later the calls still up are ended, counted failed (a call
+ * of the warm-up takes a few ms: one still up then is stuck).
+ */
+const GRACE_MS = 1000;
+
 /** Runs the warm-up (see the header); null when `calls` is 0. Throws only what it cannot start with. */
 export async function warmUp(options: WarmUpOptions): Promise<WarmUpResult | null> {
-  const { calls, maxMs, settings } = options;
-  if (calls <= 0) return null;
+  const { calls, maxMs, settings, signal } = options;
+  if (calls <= 0 || signal?.aborted) return null;
   const templates = (options.templates ?? (() => loadTemplates(WARM_UP_NUMBER)))();
   const snapshot = warmUpSnapshot();
   // What the calls log is written nowhere, by a logger made as the daemon's is (src/log.ts).
   const log = createLogger(settings.log.level, { write: () => undefined });
-  const metrics = new Metrics({ tenantIds: settings.metrics.tenantIds });
+  const metrics = new Metrics({ tenantIds: settings.metrics.tenantIds, processMetrics: false });
   // The CDRs and the call journal go through their own code, into a folder of the warm-up's
   // removed after it; the CDR writer is never started, so nothing reaches the database.
   const dir = fs.mkdtempSync(path.join(options.tmpDir ?? os.tmpdir(), 'hotline-warm-up-'));
-  const spool = new CdrSpool(dir);
-  let journal: CallJournal | null = null;
-  let cdrs = 0;
   const t0 = process.hrtime.bigint();
   try {
-    await spool.open();
-    journal = CallJournal.open(dir, { log });
-    const writer = new CdrWriter(options.knex, spool, { flushIntervalMs: settings.cdr.flushIntervalMs, retryIntervalMs: settings.cdr.retryIntervalMs }, log, metrics);
-    const server = new CallServer({
-      settings,
-      store: { current: snapshot, onLoad: () => undefined },
-      cdrs: {
-        record: (cdr) => {
-          cdrs++;
-          return writer.record(cdr);
-        },
-      },
-      metrics,
-      log,
-      knex: options.knex,
-      prompts: options.prompts,
-      journal,
-      warmUp: true,
-    });
+    const spool = new CdrSpool(dir);
     try {
-      const { port } = await server.listen();
-      const driver = new LoadDriver(port, templates, PLAN);
-      const deadline = setTimeout(() => driver.stop(), maxMs);
+      await spool.open();
+      const journal = CallJournal.open(dir, { log });
       try {
-        const result = await driver.run({ mode: 'closed', calls, concurrency: Math.min(IN_FLIGHT, calls) });
-        return {
-          calls: result.calls,
-          failed: result.failed,
-          errors: result.errors,
-          cdrs,
-          seconds: Number(process.hrtime.bigint() - t0) / 1e9,
-          outOfTime: result.calls < calls,
-        };
+        const cdrs = new CdrWriter(options.knex, spool, { flushIntervalMs: settings.cdr.flushIntervalMs, retryIntervalMs: settings.cdr.retryIntervalMs }, log, metrics);
+        const server = new CallServer({
+          settings, store: { current: snapshot, onLoad: () => undefined }, cdrs, metrics, log, knex: options.knex, prompts: options.prompts, journal, warmUp: true,
+        });
+        let driven: Driven;
+        try {
+          const { port } = await server.listen();
+          driven = await drive(new LoadDriver(port, templates, PLAN), calls, maxMs, signal);
+        } finally {
+          await server.stop(0);
+        }
+        // After stop(): a call's CDR is spooled after FreeSWITCH's side has seen it end.
+        const { result, outOfTime } = driven;
+        return { calls: result.calls, failed: result.failed, errors: result.errors, cdrs: cdrs.spoolDepth, seconds: Number(process.hrtime.bigint() - t0) / 1e9, outOfTime };
       } finally {
-        clearTimeout(deadline);
+        await journal.close();
       }
     } finally {
-      await server.stop(0);
+      await spool.close();
     }
   } finally {
-    await journal?.close();
-    await spool.close();
     fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+interface Driven {
+  result: LoadResult;
+  /** maxMs passed before the calls were done. */
+  outOfTime: boolean;
+}
+
+/** The closed loop, bounded by maxMs (and GRACE_MS) and ended at once when `signal` aborts. */
+async function drive(driver: LoadDriver, calls: number, maxMs: number, signal: AbortSignal | undefined): Promise<Driven> {
+  let late = false;
+  const outOfTime = setTimeout(() => {
+    late = true;
+    driver.stop();
+  }, maxMs);
+  const stuck = setTimeout(() => driver.abort('warm-up out of time'), maxMs + GRACE_MS);
+  const onAbort = (): void => driver.abort('daemon stopping');
+  if (signal?.aborted) driver.stop();
+  signal?.addEventListener('abort', onAbort);
+  try {
+    const result = await driver.run({ mode: 'closed', calls, concurrency: Math.min(IN_FLIGHT, calls) });
+    return { result, outOfTime: late };
+  } finally {
+    clearTimeout(outOfTime);
+    clearTimeout(stuck);
+    signal?.removeEventListener('abort', onAbort);
   }
 }
 
 /** warmUp(), logged; a failure is a warning and the daemon starts cold. */
 export async function warmUpLogged(options: WarmUpOptions): Promise<WarmUpResult | null> {
   try {
+    if (options.calls > 0) options.log.info({ calls: options.calls, max_s: options.maxMs / 1000 }, 'warm-up: running synthetic calls through the call flow before listening');
     const r = await warmUp(options);
     if (r === null) return null;
     const fields = { calls: r.calls, failed: r.failed, seconds: Math.round(r.seconds * 100) / 100, out_of_time: r.outOfTime };
-    if (r.failed > 0) options.log.warn({ ...fields, errors: r.errors }, 'warm-up: some synthetic calls failed (a defect to report); taking calls anyway');
-    else options.log.info(fields, 'warm-up: synthetic calls run through the call flow before listening');
+    if (options.signal?.aborted) options.log.info(fields, 'warm-up: cut short, the daemon is stopping');
+    else if (r.failed > 0) options.log.warn({ ...fields, errors: r.errors }, 'warm-up: some synthetic calls failed (a defect to report); taking calls anyway');
+    else options.log.info(fields, 'warm-up: done, synthetic calls run through the call flow before listening');
     return r;
   } catch (err) {
     options.log.warn({ err }, 'warm-up could not run; taking calls without it (the first calls run slower)');

@@ -94,7 +94,7 @@ t.test('a daemon started while MariaDB is down routes from the cache, then switc
       configCache: { pollIntervalMs: 50 },
       cron: { enabled: false },
       // The start-up warm-up on: it needs no database, so it runs in the start from the cache too.
-      calls: { warmUpCalls: 300 },
+      calls: { warmUpCalls: 300, warmUpMaxS: 120 },
       reports: { dir: path.join(dir, 'reports') },
       tts: { cacheDir: path.join(dir, 'tts') },
       prompts: { systemDir: '/sounds/hotline' },
@@ -127,7 +127,8 @@ t.test('a daemon started while MariaDB is down routes from the cache, then switc
   t.teardown(() => d.stop());
   t.comment(`started from the cache in ${Date.now() - started} ms`);
   t.equal(d.store.source, 'cache');
-  const warmUps = logs.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('warm-up'));
+  const warmUps = logs.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('warm-up: done'));
+  t.equal(warmUps.length, 2, 'one warm-up a start');
   t.match(warmUps, [{ calls: 300, failed: 0 }, { calls: 300, failed: 0 }], 'the warm-up ran in both starts, every call completed, the database away in the second');
   t.equal(identify(d.store.current, '4001012345').kind, 'ok', 'the demo number is in service from the cache');
   const cached = await healthz(d.metricsPort);

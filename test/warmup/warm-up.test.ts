@@ -10,12 +10,18 @@ import fs from 'node:fs';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import t, { type Test } from 'tap';
+import os from 'node:os';
+import path from 'node:path';
 import { loadSettings } from '../../src/config';
 import { createKnex } from '../../src/db/connect';
+import { Metrics } from '../../src/metrics';
 import { PromptResolver, TtsRenderer } from '../../src/prompts';
+import { loadTemplates, Template, type Templates } from '../../src/warmup/templates';
 import { warmUp, warmUpLogged, warmUpSnapshot, WARM_UP_NUMBER } from '../../src/warmup/warm-up';
+import { startDaemonProcess } from '../daemon/spawn';
 import { startCall } from '../peer/fake-freeswitch';
 import { startTestDaemon, tempSqliteUrl } from '../helpers/daemon';
+import { until } from '../helpers/wait';
 
 const silent = pino({ level: 'silent' });
 
@@ -56,13 +62,15 @@ t.test('0 calls: nothing runs', async (t) => {
   t.equal(await warmUp({ settings, knex, prompts, log: silent, calls: 0, maxMs: 1000 }), null);
 });
 
-t.test('out of time: no call starts after maxMs, those in flight finish', async (t) => {
+t.test('out of time: no call starts after maxMs, those in flight end', async (t) => {
   const { settings, knex, prompts } = setup(t);
   const r = await warmUp({ settings, knex, prompts, log: silent, calls: 10_000_000, maxMs: 200 });
   t.ok(r !== null && r.outOfTime, 'stopped by its bound');
   t.ok(r !== null && r.calls > 0 && r.calls < 10_000_000, `ran ${r?.calls} calls`);
-  t.equal(r?.failed, 0, 'the calls in flight when it stopped finished');
-  t.equal(r?.cdrs, r?.calls, 'one CDR each');
+  // The calls in flight then finish within the second of grace; one that did not (a machine under
+  // heavy load) is ended and counted for that reason, never for another.
+  t.same(Object.keys(r?.errors ?? {}).filter((e) => e !== 'warm-up out of time'), [], 'no other failure');
+  t.ok(r !== null && r.cdrs >= r.calls - r.failed, 'every call that completed has its CDR');
 });
 
 t.test('captures that cannot be read: a warning, no warm-up, no throw', async (t) => {
@@ -72,7 +80,8 @@ t.test('captures that cannot be read: a warning, no warm-up, no throw', async (t
     throw new Error('ENOENT: no such file or directory, open \'test/fixtures/esl/outbound-plain-hunt-busy-noanswer-answer.log\'');
   };
   t.equal(await warmUpLogged({ settings, knex, prompts, log, calls: 100, maxMs: 1000, templates }), null);
-  t.match(lines, [{ level: 40, msg: /warm-up could not run; taking calls without it/, err: { message: /ENOENT/ } }]);
+  t.equal(lines.length, 2);
+  t.match(lines, [{ level: 30, msg: /^warm-up: running/ }, { level: 40, msg: /warm-up could not run; taking calls without it/, err: { message: /ENOENT/ } }]);
 });
 
 t.test('calls that fail (every frame refused): a warning with the reasons, the daemon goes on', async (t) => {
@@ -83,17 +92,20 @@ t.test('calls that fail (every frame refused): a warning with the reasons, the d
   const r = await warmUpLogged({ ...base, settings, log, calls: 20, maxMs: 30_000 });
   t.match(r, { calls: 20, failed: 20 });
   t.ok(r !== null && Object.keys(r.errors).length > 0, 'the reasons are given');
-  t.match(lines, [{ level: 40, msg: /some synthetic calls failed/, calls: 20, failed: 20 }]);
+  t.equal(lines.length, 2);
+  t.match(lines, [{ level: 30, msg: /^warm-up: running/ }, { level: 40, msg: /some synthetic calls failed/, calls: 20, failed: 20 }]);
 });
 
 t.test('in the daemon: one log line, and nothing of the warm-up in its metrics, CDRs or calls', async (t) => {
   const { log, lines } = capturingLogger();
-  const d = await startTestDaemon(tempSqliteUrl(), { api: { enabled: false }, calls: { warmUpCalls: 200 } }, {}, log);
+  // A bound far above what 200 calls take even on a loaded machine: the count is checked exactly.
+  const d = await startTestDaemon(tempSqliteUrl(), { api: { enabled: false }, calls: { warmUpCalls: 200, warmUpMaxS: 120 } }, {}, log);
   t.teardown(() => d.stop());
   const warm = lines.filter((l) => /warm-up/.test(String(l.msg)));
-  t.match(warm, [{ level: 30, msg: /synthetic calls run through the call flow before listening/, calls: 200, failed: 0, out_of_time: false }]);
+  t.equal(warm.length, 2, 'two lines: as it starts, as it ends');
+  t.match(warm, [{ level: 30, msg: /^warm-up: running/, calls: 200 }, { level: 30, msg: /^warm-up: done/, calls: 200, failed: 0, out_of_time: false }]);
   t.equal(lines.filter((l) => l.msg === 'outbound event socket listening').length, 1, 'the warm-up\'s own listener logs nothing');
-  t.equal(lines.filter((l) => l.component === 'warm-up').length, 0, 'nothing of its calls is logged');
+  t.same(lines.filter((l) => l.call_uuid !== undefined), [], 'nothing of its calls is logged');
   const metrics = await d.daemon.metrics.registry.metrics();
   t.notMatch(metrics, /^hotline_calls_started_total\{[^}]*\} [1-9]/m, 'no call counted');
   t.notMatch(metrics, /^hotline_esl_connections_total [1-9]/m, 'no connection counted');
@@ -104,4 +116,85 @@ t.test('in the daemon: one log line, and nothing of the warm-up in its metrics, 
   const done = await call.done;
   t.ok(await d.cdr(done.uuid), 'the real call\'s CDR');
   t.match(await d.daemon.metrics.registry.metrics(), /^hotline_esl_connections_total 1$/m);
+});
+
+/** The captured traffic with every event's Unique-ID changed: the daemon ignores them as another channel's, and each call waits. */
+function foreignEvents(): Templates {
+  const t = loadTemplates(WARM_UP_NUMBER);
+  return {
+    ...t,
+    event: (format, name, phase) => {
+      const e = t.event(format, name, phase);
+      return { ...e, body: new Template(e.body.parts.map((p) => p.split('\nUnique-ID: ').join('\nUnique-ID: f')), e.body.slots) };
+    },
+  };
+}
+
+t.test('calls that hang: ended one second after maxMs, counted failed, the folder removed', async (t) => {
+  const { settings, knex, prompts } = setup(t);
+  const tmpDir = t.testdir();
+  // Without the bound each call would wait for its first prompt's completion: the reply timeout
+  // and the application margin, more than 10 s.
+  const r = await warmUp({ settings, knex, prompts, log: silent, calls: 50, maxMs: 300, tmpDir, templates: foreignEvents });
+  t.ok(r !== null && r.seconds < 8, `returned after ${r?.seconds.toFixed(2)} s`);
+  t.match(r, { outOfTime: true, errors: { 'warm-up out of time': Number } });
+  t.ok(r !== null && r.failed > 0);
+  t.same(fs.readdirSync(tmpDir), []);
+});
+
+t.test('the daemon stopping (its signal aborted): the calls end at once, nothing left behind', async (t) => {
+  const { settings, knex, prompts } = setup(t);
+  const tmpDir = t.testdir();
+  const stopping = new AbortController();
+  const { log, lines } = capturingLogger();
+  setTimeout(() => stopping.abort(), 300);
+  const r = await warmUpLogged({ settings, knex, prompts, log, calls: 10_000_000, maxMs: 600_000, tmpDir, signal: stopping.signal });
+  t.ok(r !== null && r.calls > 0 && r.calls < 10_000_000, `ran ${r?.calls} calls`);
+  t.equal(r?.outOfTime, false, 'not out of time: stopped');
+  t.match(lines, [{ msg: /^warm-up: running/ }, { level: 30, msg: 'warm-up: cut short, the daemon is stopping' }]);
+  t.same(fs.readdirSync(tmpDir), []);
+  t.equal(await warmUp({ settings, knex, prompts, log: silent, calls: 100, maxMs: 1000, tmpDir, signal: stopping.signal }), null, 'aborted before it began: nothing runs');
+});
+
+t.test('a throw in the emulator fails its call; it does not escape into the daemon', async (t) => {
+  const { settings, knex, prompts } = setup(t);
+  const base = loadTemplates(WARM_UP_NUMBER);
+  const throwing = (): Templates => ({
+    ...base,
+    event: () => {
+      throw new Error('no template for CHANNEL_EXECUTE');
+    },
+  });
+  const r = await warmUp({ settings, knex, prompts, log: silent, calls: 20, maxMs: 30_000, templates: throwing });
+  t.match(r, { calls: 20, failed: 20, errors: { 'emulator error: no template for CHANNEL_EXECUTE': 20 } });
+});
+
+t.test('two warm-ups at once in one process: each runs its own calls', async (t) => {
+  const { settings, knex, prompts } = setup(t);
+  const [a, b] = await Promise.all([1, 2].map(() => warmUp({ settings, knex, prompts, log: silent, calls: 200, maxMs: 120_000 })));
+  t.match(a, { calls: 200, failed: 0, cdrs: 200 });
+  t.match(b, { calls: 200, failed: 0, cdrs: 200 });
+});
+
+t.test('the warm-up\'s metrics registry starts no process collectors', async (t) => {
+  t.notMatch(await new Metrics({ processMetrics: false }).registry.metrics(), /^nodejs_|^process_/m);
+  t.match(await new Metrics().registry.metrics(), /^nodejs_eventloop_lag_seconds /m, 'the daemon\'s own has them');
+});
+
+t.test('SIGTERM during the warm-up: the warm-up ends, the daemon stops cleanly (exit 0), its folder removed', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hotline-warm-sigterm-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const tmp = path.join(dir, 'tmp');
+  fs.mkdirSync(tmp);
+  const d = startDaemonProcess({
+    DATABASE_URL: `sqlite:${path.join(dir, 'calls.db')}`, CDR_SPOOL_DIR: path.join(dir, 'spool'), TTS_CACHE_DIR: path.join(dir, 'tts'), REPORTS_DIR: path.join(dir, 'reports'),
+    WARM_UP_CALLS: '100000000', WARM_UP_MAX_S: '600', TMPDIR: tmp,
+  });
+  t.teardown(() => d.child.kill('SIGKILL'));
+  await until('the warm-up running', () => /warm-up: running/.test(d.stdout()) && fs.readdirSync(tmp).some((n) => n.startsWith('hotline-warm-up-')), 120_000);
+  d.child.kill('SIGTERM');
+  t.equal(await d.exited, 0, 'clean exit');
+  t.match(d.stdout(), /"msg":"warm-up: cut short, the daemon is stopping"/);
+  t.match(d.stdout(), /"msg":"stopped"/);
+  t.same(fs.readdirSync(tmp).filter((n) => n.startsWith('hotline-warm-up-')), [], 'the warm-up\'s folder removed');
 });
