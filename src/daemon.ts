@@ -123,7 +123,7 @@ export class Daemon {
       const clickToCallMetrics = new ClickToCallMetrics(metrics.registry);
       const clickToCallCalls = new ClickToCallCalls(knex, clickToCallMetrics, settings.admission.queryTimeoutMs * 5, options.clock, log);
       undo.push(() => clickToCallCalls.stop());
-      const calls = new CallServer({ settings, store, cdrs, metrics, log, knex, prompts, clickToCall: clickToCallCalls, journal, ...options });
+      const calls = new CallServer({ settings, store, cdrs, metrics, log, knex, prompts, clickToCall: clickToCallCalls, journal, clock: options.clock, random: options.random });
       // Its caller-memory connection, should a later step fail before calls.stop() is undone.
       undo.push(() => calls.closeReader());
       let daemon: Daemon | null = null;
@@ -145,6 +145,12 @@ export class Daemon {
       }
       // Before /healthz and the outbound socket: the first calls after a start meet compiled code.
       await warmUpLogged({ settings, knex, prompts, log, calls: settings.calls.warmUpCalls, maxMs: settings.calls.warmUpMaxS * 1000, signal: options.starting });
+      if (options.starting?.aborted) {
+        // Told to stop while starting (SIGTERM): nothing listens, so no call is taken; the caller
+        // stops this daemon at once (stop() needs no listener to have opened).
+        log.info('stop asked for during start-up: neither /metrics nor the outbound socket opened');
+        return daemon;
+      }
       if (http) {
         daemon.metricsPort = (await http.listen(settings.metrics.host, settings.metrics.port)).port;
         undo.push(() => http.close());

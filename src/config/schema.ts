@@ -132,7 +132,7 @@ export const schema = {
       env: 'WARM_UP_CALLS',
     },
     warmUpMaxS: {
-      doc: 'Bound on the start-up warm-up: after this long no warm-up call starts, and one second later the calls still up are ended; the daemon then goes on starting.',
+      doc: 'Bound on the start-up warm-up: after this long no warm-up call starts, one second later the calls still up are ended, and the warm-up\'s own server gets two seconds more to see them end; the daemon then goes on starting.',
       format: 'seconds',
       default: 10,
       env: 'WARM_UP_MAX_S',

@@ -177,7 +177,7 @@ export class FsCall {
     try {
       step();
     } catch (err) {
-      this.abort(`emulator error: ${(err as Error).message}`);
+      this.abort(`emulator error: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
 

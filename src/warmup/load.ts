@@ -63,7 +63,7 @@ export class LoadDriver {
   private started = 0;
   private handshakes = 0;
   private readonly results: CallResult[] = [];
-  /** Set by stop(): no new call starts; those in flight finish. */
+  /** Set by stop(): no new call starts; those in flight go on (abort() ends them). */
   private stopped = false;
   /** The calls in flight, for abort(). */
   private readonly live = new Set<FsCall>();

@@ -18,10 +18,11 @@
  * registry of their own (thrown away), a CdrWriter that is never started, spooling their CDRs, and
  * a call journal, both in a temporary folder removed at the end; no click-to-call. The code they
  * compile thus sees the objects real calls see, and the daemon's /metrics, CDRs, caps and log see
- * none of them: one log line says what was done.
+ * none of them: two log lines say it starts and how it ended.
  *
- * Bounds: after `maxMs` no call starts, one second later the calls still up are ended (failed);
- * `signal` (SIGTERM during the start) ends them at once.
+ * Bounds: after `maxMs` no call starts, one second later the calls still up are ended (failed),
+ * and the warm-up's server gets two seconds more to see them end; `signal` (SIGTERM during the
+ * start) ends them at once. So it takes at most about maxMs + 3 s.
  *
  * A warm-up that fails (the captures missing in a deployment without test/fixtures, calls that
  * fail) is logged and the daemon starts anyway, cold: never a reason not to take calls.
@@ -75,8 +76,10 @@ export interface WarmUpResult {
   /** CDRs the call flow spooled (one per call), into the warm-up's folder, removed with it. */
   cdrs: number;
   seconds: number;
-  /** Stopped by maxMs before `calls` were run. */
+  /** maxMs passed before the calls were done. */
   outOfTime: boolean;
+  /** The daemon's stop (`signal`) ended the calls. */
+  stopped: boolean;
 }
 
 /** A short call: the first phone answers at once and talks 0 ms; prompts take no time. */
@@ -87,6 +90,11 @@ const PLAN: CallPlan = { ringMs: 0, talkMs: 0, playbackMs: 0, maxLingerMs: 10_00
  * of the warm-up takes a few ms: one still up then is stuck).
  */
 const GRACE_MS = 1000;
+/**
+ * The warm-up's server is given this long to see its calls end after the emulator's side has
+ * closed; then the warm-up goes on without waiting (what is left ends on its own).
+ */
+const STOP_MS = 2000;
 
 /** Runs the warm-up (see the header); null when `calls` is 0. Throws only what it cannot start with. */
 export async function warmUp(options: WarmUpOptions): Promise<WarmUpResult | null> {
@@ -116,11 +124,11 @@ export async function warmUp(options: WarmUpOptions): Promise<WarmUpResult | nul
           const { port } = await server.listen();
           driven = await drive(new LoadDriver(port, templates, PLAN), calls, maxMs, signal);
         } finally {
-          await server.stop(0);
+          await stopWithin(server, STOP_MS);
         }
         // After stop(): a call's CDR is spooled after FreeSWITCH's side has seen it end.
-        const { result, outOfTime } = driven;
-        return { calls: result.calls, failed: result.failed, errors: result.errors, cdrs: cdrs.spoolDepth, seconds: Number(process.hrtime.bigint() - t0) / 1e9, outOfTime };
+        const { result, outOfTime, stopped } = driven;
+        return { calls: result.calls, failed: result.failed, errors: result.errors, cdrs: cdrs.spoolDepth, seconds: Number(process.hrtime.bigint() - t0) / 1e9, outOfTime, stopped };
       } finally {
         await journal.close();
       }
@@ -136,37 +144,52 @@ interface Driven {
   result: LoadResult;
   /** maxMs passed before the calls were done. */
   outOfTime: boolean;
+  /** `signal` ended the calls. */
+  stopped: boolean;
+}
+
+/** server.stop(0), waited for at most `ms`. */
+async function stopWithin(server: CallServer, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([server.stop(0), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }
 
 /** The closed loop, bounded by maxMs (and GRACE_MS) and ended at once when `signal` aborts. */
 async function drive(driver: LoadDriver, calls: number, maxMs: number, signal: AbortSignal | undefined): Promise<Driven> {
   let late = false;
+  let stopped = false;
   const outOfTime = setTimeout(() => {
     late = true;
     driver.stop();
   }, maxMs);
   const stuck = setTimeout(() => driver.abort('warm-up out of time'), maxMs + GRACE_MS);
-  const onAbort = (): void => driver.abort('daemon stopping');
-  if (signal?.aborted) driver.stop();
+  const onAbort = (): void => {
+    stopped = true;
+    driver.abort('daemon stopping');
+  };
+  if (signal?.aborted) onAbort();
   signal?.addEventListener('abort', onAbort);
   try {
     const result = await driver.run({ mode: 'closed', calls, concurrency: Math.min(IN_FLIGHT, calls) });
-    return { result, outOfTime: late };
+    return { result, outOfTime: late, stopped };
   } finally {
     clearTimeout(outOfTime);
     clearTimeout(stuck);
     signal?.removeEventListener('abort', onAbort);
+    // Whatever ended the loop (a throw included), no call of the emulator stays up.
+    driver.abort('warm-up ended');
   }
 }
 
 /** warmUp(), logged; a failure is a warning and the daemon starts cold. */
 export async function warmUpLogged(options: WarmUpOptions): Promise<WarmUpResult | null> {
   try {
-    if (options.calls > 0) options.log.info({ calls: options.calls, max_s: options.maxMs / 1000 }, 'warm-up: running synthetic calls through the call flow before listening');
+    if (options.calls > 0 && !options.signal?.aborted) options.log.info({ calls: options.calls, max_s: options.maxMs / 1000 }, 'warm-up: running synthetic calls through the call flow before listening');
     const r = await warmUp(options);
     if (r === null) return null;
     const fields = { calls: r.calls, failed: r.failed, seconds: Math.round(r.seconds * 100) / 100, out_of_time: r.outOfTime };
-    if (options.signal?.aborted) options.log.info(fields, 'warm-up: cut short, the daemon is stopping');
+    if (r.stopped) options.log.info(fields, 'warm-up: cut short, the daemon is stopping');
     else if (r.failed > 0) options.log.warn({ ...fields, errors: r.errors }, 'warm-up: some synthetic calls failed (a defect to report); taking calls anyway');
     else options.log.info(fields, 'warm-up: done, synthetic calls run through the call flow before listening');
     return r;

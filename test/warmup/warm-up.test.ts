@@ -96,7 +96,7 @@ t.test('calls that fail (every frame refused): a warning with the reasons, the d
   t.match(lines, [{ level: 30, msg: /^warm-up: running/ }, { level: 40, msg: /some synthetic calls failed/, calls: 20, failed: 20 }]);
 });
 
-t.test('in the daemon: one log line, and nothing of the warm-up in its metrics, CDRs or calls', async (t) => {
+t.test('in the daemon: two log lines, and nothing of the warm-up in its metrics, CDRs or calls', async (t) => {
   const { log, lines } = capturingLogger();
   // A bound far above what 200 calls take even on a loaded machine: the count is checked exactly.
   const d = await startTestDaemon(tempSqliteUrl(), { api: { enabled: false }, calls: { warmUpCalls: 200, warmUpMaxS: 120 } }, {}, log);
@@ -131,11 +131,14 @@ function foreignEvents(): Templates {
 }
 
 t.test('calls that hang: ended one second after maxMs, counted failed, the folder removed', async (t) => {
-  const { settings, knex, prompts } = setup(t);
+  const base = setup(t);
+  // Long ESL timeouts: without the bound each call would wait for its first prompt's completion
+  // (reply timeout and application margin, a minute here), and the server's stop for its kill.
+  const settings = { ...base.settings, esl: { ...base.settings.esl, replyTimeoutMs: 30_000, appTimeoutMarginMs: 30_000 } };
+  const { knex, prompts } = base;
   const tmpDir = t.testdir();
-  // Without the bound each call would wait for its first prompt's completion: the reply timeout
-  // and the application margin, more than 10 s.
   const r = await warmUp({ settings, knex, prompts, log: silent, calls: 50, maxMs: 300, tmpDir, templates: foreignEvents });
+  // 0.3 s, one second of grace, at most two for the server's stop: the rest is the machine's load.
   t.ok(r !== null && r.seconds < 8, `returned after ${r?.seconds.toFixed(2)} s`);
   t.match(r, { outOfTime: true, errors: { 'warm-up out of time': Number } });
   t.ok(r !== null && r.failed > 0);
@@ -147,10 +150,19 @@ t.test('the daemon stopping (its signal aborted): the calls end at once, nothing
   const tmpDir = t.testdir();
   const stopping = new AbortController();
   const { log, lines } = capturingLogger();
-  setTimeout(() => stopping.abort(), 300);
-  const r = await warmUpLogged({ settings, knex, prompts, log, calls: 10_000_000, maxMs: 600_000, tmpDir, signal: stopping.signal });
+  // The stop comes while calls run: at the emulator's 2,000th event.
+  const t0 = loadTemplates(WARM_UP_NUMBER);
+  let events = 0;
+  const templates = (): Templates => ({
+    ...t0,
+    event: (format, name, phase) => {
+      if (++events === 2000) stopping.abort();
+      return t0.event(format, name, phase);
+    },
+  });
+  const r = await warmUpLogged({ settings, knex, prompts, log, calls: 10_000_000, maxMs: 600_000, tmpDir, signal: stopping.signal, templates });
   t.ok(r !== null && r.calls > 0 && r.calls < 10_000_000, `ran ${r?.calls} calls`);
-  t.equal(r?.outOfTime, false, 'not out of time: stopped');
+  t.match(r, { outOfTime: false, stopped: true });
   t.match(lines, [{ msg: /^warm-up: running/ }, { level: 30, msg: 'warm-up: cut short, the daemon is stopping' }]);
   t.same(fs.readdirSync(tmpDir), []);
   t.equal(await warmUp({ settings, knex, prompts, log: silent, calls: 100, maxMs: 1000, tmpDir, signal: stopping.signal }), null, 'aborted before it began: nothing runs');
@@ -195,6 +207,8 @@ t.test('SIGTERM during the warm-up: the warm-up ends, the daemon stops cleanly (
   d.child.kill('SIGTERM');
   t.equal(await d.exited, 0, 'clean exit');
   t.match(d.stdout(), /"msg":"warm-up: cut short, the daemon is stopping"/);
+  t.match(d.stdout(), /"msg":"stop asked for during start-up: neither \/metrics nor the outbound socket opened"/);
+  t.notMatch(d.stdout(), /outbound event socket listening|metrics listening/, 'no listener opened: no call taken');
   t.match(d.stdout(), /"msg":"stopped"/);
   t.same(fs.readdirSync(tmp).filter((n) => n.startsWith('hotline-warm-up-')), [], 'the warm-up\'s folder removed');
 });
