@@ -156,6 +156,8 @@ export class Daemon {
         undo.push(() => http.close());
         log.info({ host: settings.metrics.host, port: daemon.metricsPort }, 'metrics listening on /metrics');
       }
+      // Checked again: the signal may have come while /metrics opened.
+      if (options.starting?.aborted) return daemon;
       daemon.eslPort = (await calls.listen()).port;
       undo.push(() => calls.stop(0));
       if (settings.api.enabled) {

@@ -33,9 +33,12 @@ const open = new Set<{ flush(): void; flushSync(): void }>();
 process.on('beforeExit', () => {
   for (const d of open) d.flush();
 });
-process.on('exit', () => {
+process.on('exit', flushLogsSync);
+
+/** Writes every gathered line now: at exit, and before the process ends by a signal (src/main.ts). */
+export function flushLogsSync(): void {
   for (const d of open) d.flushSync();
-});
+}
 
 /**
  * An open file descriptor's log lines, gathered into chunks of at most LOG_CHUNK_BYTES of whole

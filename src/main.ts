@@ -2,21 +2,20 @@
  * Entry point: `npm start`. Exit codes (README "Stopping"): 0 after a clean stop (SIGTERM/SIGINT
  * drain), 1 when start-up failed (among others: the configuration cannot be read from the database
  * and there is no cached copy), 2 for an invalid setting (the message names the key), 3 when the
- * CDR spool folder is in use by another daemon, 128 + the signal's number for a second SIGTERM/SIGINT
- * while the daemon still starts (the first ends its warm-up and stops it once up: exit 0).
+ * CDR spool folder is in use by another daemon. A SIGTERM/SIGINT while the daemon starts ends its
+ * warm-up and stops it once up (exit 0); a second one ends the process at once, by that signal.
  *
  * CLUSTER_WORKERS = 1 (the default): this process is the daemon. More: this process becomes the
  * cluster's primary (src/cluster/primary.ts) and the same entry point runs in every worker
  * (src/cluster/worker.ts).
  */
 import cluster from 'node:cluster';
-import os from 'node:os';
 import { ConfigError, loadSettings } from './config';
 import { ClusterPrimary } from './cluster/primary';
 import { runWorker } from './cluster/worker';
 import { Daemon } from './daemon';
 import { EXIT_INVALID_CONFIG, exitOnStartFailure } from './exit-codes';
-import { createLogger } from './log';
+import { createLogger, flushLogsSync } from './log';
 import { intendedNodeFlags, missingNodeFlags } from './node-flags';
 
 async function main(): Promise<void> {
@@ -59,10 +58,13 @@ async function main(): Promise<void> {
   };
   const shutdown = (signal: 'SIGTERM' | 'SIGINT'): void => {
     if (signalled) {
-      // A second signal while the start still runs (a migration waiting on a lock, say): at once.
+      // A second signal while the start still runs (a migration waiting on a lock, say): the
+      // process dies by it at once, as it did before signals were taken during the start.
       if (stop === null) {
-        log.warn({ signal }, 'second signal during start-up: exiting at once');
-        process.exit(128 + os.constants.signals[signal]);
+        log.warn({ signal }, 'second signal during start-up: the process ends at once');
+        flushLogsSync();
+        process.removeAllListeners(signal);
+        process.kill(process.pid, signal);
       }
       return;
     }

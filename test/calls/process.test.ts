@@ -4,6 +4,7 @@
  */
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
@@ -61,4 +62,24 @@ t.test('kill -9 while a call rings and while it talks: hotline_handled=true is l
     t.same(c.releasedWith, { handled: 'true' }, `${what}: socket gone, caller up, hotline_handled=true → hotline_after_socket.xml hangs up, no announcement`);
   }
   t.ok(k.answered, 'the second call was talking');
+});
+
+t.test('signals during start-up: the first waits for the start, a second ends the process at once, by that signal', async (t) => {
+  // A "MySQL server" that accepts and never says a word: the start waits in its first statement
+  // (the client's connect timeout, 10 s) while the signals come.
+  const silent = net.createServer(() => undefined);
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => silent.close());
+  const port = (silent.address() as net.AddressInfo).port;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hotline-proc-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const d = startDaemonProcess({ DATABASE_URL: `mysql://root@127.0.0.1:${port}/hotline`, CDR_SPOOL_DIR: path.join(dir, 'spool'), TTS_CACHE_DIR: path.join(dir, 'tts') });
+  t.teardown(() => d.child.kill('SIGKILL'));
+  await until('the start waiting on the database', () => /caller geography data loaded/.test(d.stdout()), 120_000);
+  d.child.kill('SIGTERM');
+  await until('the first signal taken', () => /"msg":"signal received"/.test(d.stdout()));
+  t.match(d.stdout(), /"starting":true/, 'taken while starting: the daemon would stop once up');
+  d.child.kill('SIGTERM');
+  t.equal(await d.exited, 'SIGTERM', 'the second: ended by the signal');
+  t.match(d.stdout(), /"msg":"second signal during start-up: the process ends at once"/);
 });
