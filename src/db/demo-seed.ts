@@ -5,12 +5,24 @@ import { withLockRetry } from './lock-retry';
 
 const DEMO_NUMBER = '4001012345';
 
+/**
+ * The demo tenant's rows without their ids and links, shared with the start-up warm-up
+ * (src/warmup/warm-up.ts), whose in-memory tenant has the same shape.
+ */
+export const DEMO_TENANT = { name: 'Demo Trading Co.', status: 'active', timezone: 'Asia/Shanghai', balance: null } as const; // balance NULL: postpaid
+export const DEMO_GROUP = { name: 'Sales', strategy: 'sequential', ring_timeout_s: 15 } as const;
+export const DEMO_PHONES = [
+  { number: '13800000001', position: 1, enabled: 1 },
+  { number: '13800000002', position: 2, enabled: 1 },
+] as const;
+export const DEMO_RULE = { priority: 10, percent: 100, action: 'group', enabled: 1 } as const;
+
 // Default rates (tenant_id NULL). Money as strings: exact on MySQL DECIMAL.
-const DEFAULT_RATES = [
-  { call_type: 'local', per_minute: '0.1000' },
-  { call_type: 'long_distance', per_minute: '0.2000' },
-  { call_type: 'mobile', per_minute: '0.1500' },
-  { call_type: 'international', per_minute: '1.5000' },
+export const DEFAULT_RATES = [
+  { call_type: 'local', per_minute: '0.1000', increment_s: 60, connect_fee: '0.0000' },
+  { call_type: 'long_distance', per_minute: '0.2000', increment_s: 60, connect_fee: '0.0000' },
+  { call_type: 'mobile', per_minute: '0.1500', increment_s: 60, connect_fee: '0.0000' },
+  { call_type: 'international', per_minute: '1.5000', increment_s: 60, connect_fee: '0.0000' },
 ] as const;
 
 /** Seed the demo tenant when `tenants` is empty; returns true when it seeded. */
@@ -30,36 +42,16 @@ async function seedOnce(knex: Knex): Promise<boolean> {
     const existing: unknown[] = await (dbKind(knex) === 'mysql' ? probe.forUpdate() : probe);
     if (existing.length > 0) return false;
 
-    const [tenantId] = await trx('tenants').insert({
-      name: 'Demo Trading Co.',
-      status: 'active',
-      timezone: 'Asia/Shanghai',
-      balance: null, // postpaid
-    });
+    const [tenantId] = await trx('tenants').insert({ ...DEMO_TENANT });
     await trx('access_numbers').insert({ number: DEMO_NUMBER, tenant_id: tenantId, kind: 'hotline', enabled: 1 });
-    const [groupId] = await trx('destination_groups').insert({
-      tenant_id: tenantId,
-      name: 'Sales',
-      strategy: 'sequential',
-      ring_timeout_s: 15,
-    });
-    await trx('destinations').insert([
-      { group_id: groupId, number: '13800000001', position: 1, enabled: 1 },
-      { group_id: groupId, number: '13800000002', position: 2, enabled: 1 },
-    ]);
-    await trx('routing_rules').insert({
-      tenant_id: tenantId,
-      priority: 10,
-      percent: 100,
-      action: 'group',
-      target_id: groupId,
-      enabled: 1,
-    });
+    const [groupId] = await trx('destination_groups').insert({ tenant_id: tenantId, ...DEMO_GROUP });
+    await trx('destinations').insert(DEMO_PHONES.map((p) => ({ group_id: groupId, ...p })));
+    await trx('routing_rules').insert({ tenant_id: tenantId, ...DEMO_RULE, target_id: groupId });
     // Default rates may already exist (a DBA loaded tariffs before any tenant): do not duplicate.
     const defaults: unknown[] = await trx('rates').whereNull('tenant_id').select('id').limit(1);
     if (defaults.length === 0) {
       await trx('rates').insert(
-        DEFAULT_RATES.map((r) => ({ tenant_id: null, ...r, increment_s: 60, connect_fee: '0.0000' })),
+        DEFAULT_RATES.map((r) => ({ tenant_id: null, ...r })),
       );
     }
     return true;

@@ -37,6 +37,7 @@ import { CallServer } from '../calls/call-server';
 import { CallJournal } from '../cdr/journal';
 import { CdrSpool } from '../cdr/spool';
 import { CdrWriter } from '../cdr/writer';
+import { DEFAULT_RATES, DEMO_GROUP, DEMO_PHONES, DEMO_RULE, DEMO_TENANT } from '../db/demo-seed';
 import { createLogger } from '../log';
 import { Metrics } from '../metrics';
 import type { PromptResolver } from '../prompts';
@@ -199,24 +200,16 @@ export async function warmUpLogged(options: WarmUpOptions): Promise<WarmUpResult
   }
 }
 
-/** The demo tenant's rows (src/db/demo-seed.ts) on WARM_UP_NUMBER, caller memory off; built as the store builds any. */
+/** The demo tenant's rows (src/db/demo-seed.ts, the same constants) on WARM_UP_NUMBER, caller memory off; built as the store builds any. */
 export function warmUpSnapshot(): ConfigSnapshot {
   const raw: RawTables = {
-    tenants: [{ id: 1, name: 'Warm-up', status: 'active', timezone: 'Asia/Shanghai', balance: null, caller_memory_hours: 0 }],
+    tenants: [{ id: 1, ...DEMO_TENANT, name: 'Warm-up', caller_memory_hours: 0 }],
     access_numbers: [{ id: 1, number: WARM_UP_NUMBER, tenant_id: 1, kind: 'hotline', enabled: 1 }],
-    destination_groups: [{ id: 1, tenant_id: 1, name: 'Sales', strategy: 'sequential', ring_timeout_s: 15 }],
-    destinations: [
-      { id: 1, group_id: 1, number: '13800000001', position: 1, enabled: 1 },
-      { id: 2, group_id: 1, number: '13800000002', position: 2, enabled: 1 },
-    ],
-    routing_rules: [{ id: 1, tenant_id: 1, priority: 10, percent: 100, action: 'group', target_id: 1, enabled: 1 }],
+    destination_groups: [{ id: 1, tenant_id: 1, ...DEMO_GROUP }],
+    destinations: DEMO_PHONES.map((p, i) => ({ id: i + 1, group_id: 1, ...p })),
+    routing_rules: [{ id: 1, tenant_id: 1, ...DEMO_RULE, target_id: 1 }],
     prompts: [],
-    rates: [
-      { id: 1, tenant_id: null, call_type: 'local', per_minute: '0.1000', increment_s: 60, connect_fee: '0.0000' },
-      { id: 2, tenant_id: null, call_type: 'long_distance', per_minute: '0.2000', increment_s: 60, connect_fee: '0.0000' },
-      { id: 3, tenant_id: null, call_type: 'mobile', per_minute: '0.1500', increment_s: 60, connect_fee: '0.0000' },
-      { id: 4, tenant_id: null, call_type: 'international', per_minute: '1.5000', increment_s: 60, connect_fee: '0.0000' },
-    ],
+    rates: DEFAULT_RATES.map((r, i) => ({ id: i + 1, tenant_id: null, ...r })),
   };
   const snapshot = buildSnapshot(raw, 0, new Date());
   if (snapshot.rejected.length > 0) throw new Error(`warm-up tenant rejected: ${JSON.stringify(snapshot.rejected)}`);
