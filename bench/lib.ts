@@ -253,10 +253,7 @@ export function measuredLoad(calls: number, rate: number, concurrency: number): 
   return rate > 0 ? { spec: { mode: 'open', calls, rate }, offered: `offered at ${rate} calls/s` } : { spec: { mode: 'closed', calls, concurrency }, offered: `at ${concurrency} in flight` };
 }
 
-/** A short call: the first phone answers at once and talks 0 ms; prompts take no time. */
-export function shortCall(): CallPlan {
-  return { ringMs: 0, talkMs: 0, playbackMs: 0, maxLingerMs: 10_000, timeoutMs: 60_000, handshakeTimeoutMs: 25_000 };
-}
+export { shortCall } from '../src/warmup/freeswitch-call';
 
 /** The caps and balance of the capped rows: far above what a run uses, so no call is refused. */
 const CAPS = { balance: '99999999.0000', max_calls_day: 100_000_000, max_calls_month: 1_000_000_000, max_spend_day: '99999999.0000', max_spend_month: '99999999.0000' };

@@ -49,6 +49,11 @@ export interface CallPlan {
   handshakeTimeoutMs: number;
 }
 
+/** A short call (the bench's, the warm-up's): the first phone answers at once and talks 0 ms; prompts take no time. */
+export function shortCall(): CallPlan {
+  return { ringMs: 0, talkMs: 0, playbackMs: 0, maxLingerMs: 10_000, timeoutMs: 60_000, handshakeTimeoutMs: 25_000 };
+}
+
 /** Counters of one call, summed by the driver. */
 export interface CallCounters {
   commands: number;

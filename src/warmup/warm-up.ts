@@ -43,7 +43,7 @@ import { Metrics } from '../metrics';
 import type { PromptResolver } from '../prompts';
 import { buildSnapshot, type RawTables } from '../snapshot/build';
 import type { ConfigSnapshot } from '../snapshot/types';
-import type { CallPlan } from './freeswitch-call';
+import { shortCall, type CallPlan } from './freeswitch-call';
 import { LoadDriver, type LoadResult } from './load';
 import { loadTemplates, type Templates } from './templates';
 
@@ -83,8 +83,8 @@ export interface WarmUpResult {
   stopped: boolean;
 }
 
-/** A short call: the first phone answers at once and talks 0 ms; prompts take no time. */
-const PLAN: CallPlan = { ringMs: 0, talkMs: 0, playbackMs: 0, maxLingerMs: 10_000, timeoutMs: 30_000, handshakeTimeoutMs: 25_000 };
+/** The bench's short call, each given up after 30 s. */
+const PLAN: CallPlan = { ...shortCall(), timeoutMs: 30_000 };
 
 /**
  * After maxMs no call starts; GRACE_MS later the calls still up are ended, counted failed (a call
