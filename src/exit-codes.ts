@@ -4,7 +4,9 @@
  */
 import type { Logger } from 'pino';
 import { SpoolLockedError } from './cdr/spool-lock';
+import { flushLogsSync } from './log';
 import { ConfigUnavailableError } from './snapshot/store';
+import { removeWarmUpFoldersSync } from './warmup/folders';
 
 export const EXIT_OK = 0;
 export const EXIT_START_FAILED = 1;
@@ -17,4 +19,20 @@ export function exitOnStartFailure(err: unknown, log: Logger): never {
   // The operator's reasons in one plain line too (the JSON log may go to a collector).
   if (err instanceof SpoolLockedError || err instanceof ConfigUnavailableError) process.stderr.write(`hotline: ${err.message}\n`);
   process.exit(err instanceof SpoolLockedError ? EXIT_SPOOL_LOCKED : EXIT_START_FAILED);
+}
+
+/**
+ * Ends the process at once by `signal` (a second SIGTERM/SIGINT while the daemon starts, README
+ * "Stopping"): its log lines written and the warm-up's temporary folder removed first, since the
+ * signal's default action runs no `finally` and no 'exit' handler. Dying by the signal, not with
+ * 128 + n, is what a process manager reads as a stop (systemd counts an exit 143 as a failure).
+ */
+export function endBySignal(signal: NodeJS.Signals, log: Logger, msg: string): void {
+  log.warn({ signal }, msg);
+  flushLogsSync();
+  removeWarmUpFoldersSync();
+  process.removeAllListeners(signal);
+  // With no listener left, Node.js has given the signal back its default action: the process
+  // ends by it (on whichever thread the kernel delivers it to) within moments.
+  process.kill(process.pid, signal);
 }

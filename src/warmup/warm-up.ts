@@ -43,6 +43,7 @@ import { Metrics } from '../metrics';
 import type { PromptResolver } from '../prompts';
 import { buildSnapshot, type RawTables } from '../snapshot/build';
 import type { ConfigSnapshot } from '../snapshot/types';
+import { forgetWarmUpFolder, trackWarmUpFolder } from './folders';
 import { shortCall, type CallPlan } from './freeswitch-call';
 import { LoadDriver, type LoadResult } from './load';
 import { loadTemplates, type Templates } from './templates';
@@ -109,6 +110,7 @@ export async function warmUp(options: WarmUpOptions): Promise<WarmUpResult | nul
   // The CDRs and the call journal go through their own code, into a folder of the warm-up's
   // removed after it; the CDR writer is never started, so nothing reaches the database.
   const dir = fs.mkdtempSync(path.join(options.tmpDir ?? os.tmpdir(), 'hotline-warm-up-'));
+  trackWarmUpFolder(dir);
   const t0 = process.hrtime.bigint();
   try {
     const spool = new CdrSpool(dir);
@@ -138,6 +140,7 @@ export async function warmUp(options: WarmUpOptions): Promise<WarmUpResult | nul
     }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
+    forgetWarmUpFolder(dir);
   }
 }
 

@@ -17,6 +17,7 @@ import { createKnex } from '../../src/db/connect';
 import { Metrics } from '../../src/metrics';
 import { PromptResolver, TtsRenderer } from '../../src/prompts';
 import { loadTemplates, Template, type Templates } from '../../src/warmup/templates';
+import { removeWarmUpFoldersSync } from '../../src/warmup/folders';
 import { warmUp, warmUpLogged, warmUpSnapshot, WARM_UP_NUMBER } from '../../src/warmup/warm-up';
 import { startDaemonProcess } from '../daemon/spawn';
 import { startCall } from '../peer/fake-freeswitch';
@@ -166,6 +167,36 @@ t.test('the daemon stopping (its signal aborted): the calls end at once, nothing
   t.match(lines, [{ msg: /^warm-up: running/ }, { level: 30, msg: 'warm-up: cut short, the daemon is stopping' }]);
   t.same(fs.readdirSync(tmpDir), []);
   t.equal(await warmUp({ settings, knex, prompts, log: silent, calls: 100, maxMs: 1000, tmpDir, signal: stopping.signal }), null, 'aborted before it began: nothing runs');
+});
+
+t.test('a process ending by a signal mid-warm-up (endBySignal) removes the warm-up\'s folder first', async (t) => {
+  const { settings, knex, prompts } = setup(t);
+  const tmpDir = t.testdir();
+  const stopping = new AbortController();
+  // What endBySignal does before the signal's default action ends the process (src/exit-codes.ts),
+  // at the emulator's 2,000th event, while calls run and write into the folder.
+  const t0 = loadTemplates(WARM_UP_NUMBER);
+  let events = 0;
+  const seen: string[][] = [];
+  const templates = (): Templates => ({
+    ...t0,
+    event: (format, name, phase) => {
+      if (++events === 2000) {
+        seen.push(fs.readdirSync(tmpDir));
+        removeWarmUpFoldersSync();
+        seen.push(fs.readdirSync(tmpDir));
+        stopping.abort();
+      }
+      return t0.event(format, name, phase);
+    },
+  });
+  await warmUpLogged({ settings, knex, prompts, log: silent, calls: 10_000_000, maxMs: 600_000, tmpDir, signal: stopping.signal, templates });
+  t.equal(seen.length, 2, 'removed while the calls ran');
+  t.match(seen[0], [/^hotline-warm-up-/], 'the running warm-up\'s folder was there');
+  t.same(seen[1], [], 'and is gone');
+  t.same(fs.readdirSync(tmpDir), []);
+  removeWarmUpFoldersSync();
+  t.same(fs.readdirSync(tmpDir), [], 'nothing tracked once the warm-up ended');
 });
 
 t.test('a throw in the emulator fails its call; it does not escape into the daemon', async (t) => {
