@@ -2,7 +2,7 @@
  * Wires the daemon together in start-up order and takes it apart in reverse:
  * CDR spool folder (locked) → configuration (database with migrations, or the local cache while
  * the database is down) → the CDRs of calls a stopped daemon left in its call journal → CDR writer
- * → cron jobs → the warm-up (synthetic calls on a listener of their own) → /metrics → calls
+ * → the warm-up (synthetic calls on a listener of their own) → cron jobs → /metrics → calls
  * (journaled) → the click-to-call API.
  * The spool lock comes first, so a second daemon on the same folder stops before it touches
  * anything; the call listener opens after the configuration, so FreeSWITCH only reaches a daemon
@@ -132,6 +132,17 @@ export class Daemon {
       if (!worker) ClusterMetrics.single(metrics.registry);
       daemon = new Daemon(settings, log, knex, metrics, store, cdrs, calls, journal, http);
       daemon.clickToCallCalls = clickToCallCalls;
+      // Before /healthz and the outbound socket: the first calls after a start meet compiled code.
+      await warmUpLogged({ settings, knex, prompts, log, calls: settings.calls.warmUpCalls, maxMs: settings.calls.warmUpMaxS * 1000, signal: options.starting });
+      if (options.starting?.aborted) {
+        // Told to stop while starting (SIGTERM): nothing listens, so no call is taken; the caller
+        // stops this daemon at once (stop() needs no listener to have opened).
+        log.info('stop asked for during start-up: neither /metrics nor the outbound socket opened');
+        return daemon;
+      }
+      // After the warm-up: a worker killed in its warm-up (its primary knows its cron lease holder
+      // only from its ready message) holds no lease that would wait to expire, and the first
+      // ticks do not compete with the synthetic calls for the CPU.
       if (settings.cron.enabled) {
         const cronRole = worker ? { node: `${settings.node.name}/worker-${worker.slot}`.slice(0, 64), gate: (job: { scope: string }) => job.scope === 'node' || worker.isLeader() } : {};
         daemon.cron = await startCron({
@@ -142,14 +153,6 @@ export class Daemon {
         });
         const cron = daemon.cron;
         undo.push(() => cron.stop());
-      }
-      // Before /healthz and the outbound socket: the first calls after a start meet compiled code.
-      await warmUpLogged({ settings, knex, prompts, log, calls: settings.calls.warmUpCalls, maxMs: settings.calls.warmUpMaxS * 1000, signal: options.starting });
-      if (options.starting?.aborted) {
-        // Told to stop while starting (SIGTERM): nothing listens, so no call is taken; the caller
-        // stops this daemon at once (stop() needs no listener to have opened).
-        log.info('stop asked for during start-up: neither /metrics nor the outbound socket opened');
-        return daemon;
       }
       if (http) {
         daemon.metricsPort = (await http.listen(settings.metrics.host, settings.metrics.port)).port;

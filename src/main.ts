@@ -4,6 +4,8 @@
  * and there is no cached copy), 2 for an invalid setting (the message names the key), 3 when the
  * CDR spool folder is in use by another daemon. A SIGTERM/SIGINT while the daemon starts ends its
  * warm-up and stops it once up (exit 0); a second one ends the process at once, by that signal.
+ * With workers, a second one ends the workers still starting at once; when none served calls yet,
+ * the primary then ends by that signal too, and otherwise waits for the others to drain.
  *
  * CLUSTER_WORKERS = 1 (the default): this process is the daemon. More: this process becomes the
  * cluster's primary (src/cluster/primary.ts) and the same entry point runs in every worker
@@ -12,10 +14,11 @@
 import cluster from 'node:cluster';
 import { ConfigError, loadSettings } from './config';
 import { ClusterPrimary } from './cluster/primary';
+import type { StopSignal } from './cluster/protocol';
 import { runWorker } from './cluster/worker';
 import { Daemon } from './daemon';
-import { EXIT_INVALID_CONFIG, exitOnStartFailure } from './exit-codes';
-import { createLogger, flushLogsSync } from './log';
+import { EXIT_INVALID_CONFIG, endBySignal, exitOnStartFailure } from './exit-codes';
+import { createLogger } from './log';
 import { intendedNodeFlags, missingNodeFlags } from './node-flags';
 
 async function main(): Promise<void> {
@@ -46,26 +49,25 @@ async function main(): Promise<void> {
   // cleanly, instead of dying half-started.
   const starting = new AbortController();
   let stop: (() => Promise<number>) | null = null;
+  let primary: ClusterPrimary | null = null;
   let signalled = false;
+  /** Set when a second signal came while no worker served yet: the primary ends by it once its workers are gone. */
+  let endSignal: StopSignal | null = null;
   const stopAndExit = (run: () => Promise<number>): void => {
     run().then(
-      (code) => process.exit(code),
+      (code) => (endSignal ? endBySignal(endSignal, log, 'second signal during start-up: the workers are gone, the primary ends by it') : process.exit(code)),
       (err: unknown) => {
         log.error({ err }, 'shutdown failed');
         process.exit(1);
       },
     );
   };
-  const shutdown = (signal: 'SIGTERM' | 'SIGINT'): void => {
+  const shutdown = (signal: StopSignal): void => {
     if (signalled) {
       // A second signal while the start still runs (a migration waiting on a lock, say): the
       // process dies by it at once, as it did before signals were taken during the start.
-      if (stop === null) {
-        log.warn({ signal }, 'second signal during start-up: the process ends at once');
-        flushLogsSync();
-        process.removeAllListeners(signal);
-        process.kill(process.pid, signal);
-      }
+      if (stop === null) endBySignal(signal, log, 'second signal during start-up: the process ends at once');
+      else if (primary?.quitStarting(signal) === true) endSignal = signal;
       return;
     }
     signalled = true;
@@ -76,13 +78,14 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
   if (settings.cluster.workers > 1) {
-    let primary: ClusterPrimary;
+    let started: ClusterPrimary;
     try {
-      primary = await ClusterPrimary.start(settings, log);
+      started = await ClusterPrimary.start(settings, log);
     } catch (err) {
       exitOnStartFailure(err, log);
     }
-    stop = () => primary.stop();
+    primary = started;
+    stop = () => started.stop();
   } else {
     let daemon: Daemon;
     try {

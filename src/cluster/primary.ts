@@ -13,7 +13,8 @@
  *  - makes one worker the leader (cluster cron jobs, the configuration cache file) and another one
  *    when the leader dies;
  *  - serves /metrics (all workers' registries and its own, aggregated) and /healthz (merged);
- *  - on SIGTERM/SIGINT has every worker drain as a single daemon does, then exits 0.
+ *  - on SIGTERM/SIGINT has every worker drain as a single daemon does, then exits 0; on a second
+ *    one, the workers still starting end at once (quitStarting), as a single daemon does.
  */
 import cluster, { type Worker } from 'node:cluster';
 import fs from 'node:fs';
@@ -26,10 +27,12 @@ import { aggregateText, clusterHealth, retire, type MetricJson, type WorkerHealt
 import { ClusterMetrics } from './metrics';
 import { nextFailuresInRow, pickLeader, restartDelayMs, schedulingPolicyOf, verdictOnExit } from './policy';
 import { DeadLeaseHolders } from './dead-leases';
-import { parseToPrimary, type ToWorker } from './protocol';
+import { parseToPrimary, type StopSignal, type ToWorker } from './protocol';
 import { moveSegments, workerSpoolDir, workerSpoolDirs } from './spool-layout';
 
 const SCRAPE_TIMEOUT_MS = 2000;
+/** A worker told to quit while it starts is killed (SIGKILL) when it is still there after this long. */
+const QUIT_TIMEOUT_MS = 2000;
 
 interface Slot {
   readonly slot: number;
@@ -42,6 +45,8 @@ interface Slot {
   lastMetrics: MetricJson[] | null;
   /** Its cron scheduler's lease holder (cron_leases.holder), from its ready message; null with cron off. */
   cronHolder: string | null;
+  /** Told to quit while starting (quitStarting): its end by that signal is no failure. */
+  quitting: boolean;
 }
 
 type Pending = (m: unknown) => void;
@@ -72,7 +77,7 @@ export class ClusterPrimary {
     private readonly lock: SpoolLock,
   ) {
     const n = settings.cluster.workers;
-    this.slots = Array.from({ length: n }, (_, i) => ({ slot: i + 1, worker: null, ready: false, startedAt: 0, failuresInRow: 0, restartTimer: null, lastMetrics: null, cronHolder: null }));
+    this.slots = Array.from({ length: n }, (_, i) => ({ slot: i + 1, worker: null, ready: false, startedAt: 0, failuresInRow: 0, restartTimer: null, lastMetrics: null, cronHolder: null, quitting: false }));
     collectDefaultMetrics({ register: this.registry });
     this.metrics = new ClusterMetrics(this.registry);
     this.metrics.workers.set(n);
@@ -110,6 +115,7 @@ export class ClusterPrimary {
   private fork(s: Slot): void {
     s.restartTimer = null;
     s.ready = false;
+    s.quitting = false;
     s.startedAt = Date.now();
     const worker = cluster.fork();
     s.worker = worker;
@@ -196,7 +202,7 @@ export class ClusterPrimary {
     if (s.cronHolder !== null) this.deadLeases.add(s.cronHolder, Date.now());
     s.cronHolder = null;
     if (this.stopping) {
-      if (code !== 0) this.exitCode = 1;
+      if (code !== 0 && !s.quitting) this.exitCode = 1;
       this.log.info({ worker: s.slot, pid: worker.process.pid, code, signal }, 'worker stopped');
       this.exited.get(s.slot)?.();
       return;
@@ -210,7 +216,8 @@ export class ClusterPrimary {
     this.metrics.restarts.inc();
     s.failuresInRow = nextFailuresInRow(s.failuresInRow, Date.now() - s.startedAt);
     const delayMs = restartDelayMs(s.failuresInRow);
-    this.log.error({ worker: s.slot, pid: worker.process.pid, code, signal, restartInMs: delayMs }, 'worker died; its calls were cut; starting a replacement that replays its CDR spool');
+    if (code === 0) this.log.warn({ worker: s.slot, pid: worker.process.pid, code, restartInMs: delayMs }, 'worker stopped on a signal of its own (drained); starting a replacement');
+    else this.log.error({ worker: s.slot, pid: worker.process.pid, code, signal, restartInMs: delayMs }, 'worker died; its calls were cut; starting a replacement that replays its CDR spool');
     s.restartTimer = setTimeout(() => this.fork(s), delayMs);
     this.assignLeader();
     this.releaseDeadLeases();
@@ -284,6 +291,34 @@ export class ClusterPrimary {
       })),
     );
     return clusterHealth(answers, this.slots.length);
+  }
+
+  /**
+   * A second SIGTERM/SIGINT while stopping: the workers that do not serve calls yet (migrating,
+   * warming up) are told to end at once by that signal (one still there after QUIT_TIMEOUT_MS is
+   * killed); those serving go on draining. True when no worker was serving: the whole daemon was
+   * still starting, and the caller ends the primary by the signal once stop() resolves.
+   */
+  quitStarting(signal: StopSignal): boolean {
+    if (!this.stopping) return false;
+    const starting = this.slots.filter((s) => s.worker !== null && !s.ready);
+    for (const s of starting) {
+      s.quitting = true;
+      if (s.worker) this.send(s.worker, { type: 'hotline:quit', signal });
+    }
+    this.log.warn({ signal, workers: starting.map((s) => s.slot) }, 'second signal: workers still starting end at once; those serving go on draining');
+    if (starting.length > 0) {
+      setTimeout(() => {
+        for (const s of starting) {
+          // Gone, replaced, or serving after all (its ready message crossed the quit): left alone.
+          if (!s.worker || !s.quitting || s.ready) continue;
+          this.exitCode = 1;
+          this.log.error({ worker: s.slot, pid: s.worker.process.pid }, 'worker told to quit did not end in time; killed');
+          s.worker.process.kill('SIGKILL');
+        }
+      }, QUIT_TIMEOUT_MS).unref();
+    }
+    return this.slots.every((s) => !s.ready);
   }
 
   /**

@@ -6,6 +6,9 @@
 import type { Health } from '../http/metrics-server';
 import type { MetricJson } from './aggregate';
 
+/** The signals that stop the daemon (README "Stopping"). */
+export type StopSignal = 'SIGTERM' | 'SIGINT';
+
 /** Primary → worker. */
 export type ToWorker =
   /** First message: which slot (its spool folder worker-<slot>) this worker serves. */
@@ -16,6 +19,12 @@ export type ToWorker =
   | { type: 'hotline:health?'; id: number }
   /** Stop as on SIGTERM: close the listener, drain, flush CDRs, exit 0. */
   | { type: 'hotline:drain' }
+  /**
+   * A second signal reached the primary while this worker still starts (after its drain): end at
+   * once by `signal`, as a single daemon does on a second signal during its start. A worker
+   * already serving calls ignores it and goes on draining.
+   */
+  | { type: 'hotline:quit'; signal: StopSignal }
   /** Hand back the cron leases of these holders: workers that exited (their runs cannot go on). */
   | { type: 'hotline:release-leases'; holders: string[] };
 
@@ -61,6 +70,8 @@ export function parseToWorker(m: unknown): ToWorker | null {
       return whole(r.id) ? { type: r.type, id: r.id } : null;
     case 'hotline:release-leases':
       return holders(r.holders) ? { type: r.type, holders: [...r.holders] } : null;
+    case 'hotline:quit':
+      return r.signal === 'SIGTERM' || r.signal === 'SIGINT' ? { type: r.type, signal: r.signal } : null;
     default:
       return null;
   }

@@ -6,15 +6,17 @@
  * the primary asks it for its metrics and health over IPC.
  *
  * It starts when the primary has told it its slot; it stops as on SIGTERM when the primary says
- * "drain" (or on its own SIGTERM/SIGINT, which a process manager may send the whole group).
+ * "drain" (or on its own SIGTERM/SIGINT, which a process manager may send the whole group). While
+ * it still starts (migrations, the warm-up), a second signal of its own, or the primary's "quit"
+ * (the primary's second signal), ends it at once by that signal, as a single daemon does.
  */
 import type { Logger } from 'pino';
 import type { Settings } from '../config';
 import { releaseLeasesOf } from '../cron/scheduler';
 import { Daemon } from '../daemon';
-import { exitOnStartFailure } from '../exit-codes';
+import { endBySignal, exitOnStartFailure } from '../exit-codes';
 import type { MetricJson } from './aggregate';
-import { parseToWorker, type ToPrimary, type ToWorker } from './protocol';
+import { parseToWorker, type StopSignal, type ToPrimary, type ToWorker } from './protocol';
 import { workerSpoolDir } from './spool-layout';
 
 export function runWorker(settings: Settings, rootLog: Logger): void {
@@ -24,6 +26,8 @@ export function runWorker(settings: Settings, rootLog: Logger): void {
   let slot = 0;
   let leader = false;
   let stopping = false;
+  /** SIGTERM/SIGINT this process received itself (not the primary's drain). */
+  let signals = 0;
   let log = rootLog;
 
   const send = (m: ToPrimary): void => {
@@ -74,6 +78,19 @@ export function runWorker(settings: Settings, rootLog: Logger): void {
     }
   };
 
+  /** While the daemon starts (no daemon answers yet), ends the process by `signal` at once. */
+  const endIfStarting = (signal: StopSignal, why: string): boolean => {
+    if (answering !== null) return false;
+    endBySignal(signal, log, why);
+    return true;
+  };
+
+  const onSignal = (signal: StopSignal): void => {
+    signals++;
+    if (signals > 1 && endIfStarting(signal, 'second signal during start-up: the worker ends at once')) return;
+    void stop(signal);
+  };
+
   const handle = async (m: ToWorker): Promise<void> => {
     switch (m.type) {
       case 'hotline:start':
@@ -97,6 +114,10 @@ export function runWorker(settings: Settings, rootLog: Logger): void {
         return;
       case 'hotline:drain':
         await stop('drain');
+        return;
+      case 'hotline:quit':
+        // Serving already (its ready message crossed the primary's quit): it goes on draining.
+        if (!endIfStarting(m.signal, 'the primary had a second signal during start-up: the worker ends at once')) log.info('quit ignored: this worker serves calls and drains them');
         return;
       case 'hotline:release-leases': {
         // Only a worker that is up and not draining (its pool stays open). No answer otherwise, or
@@ -124,7 +145,7 @@ export function runWorker(settings: Settings, rootLog: Logger): void {
     const m = parseToWorker(raw);
     if (m) void handle(m).catch((err: unknown) => log.error({ err }, 'worker message failed'));
   });
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
   send({ type: 'hotline:hello' });
 }

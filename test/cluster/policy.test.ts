@@ -17,7 +17,7 @@ t.test('the leader stays while it serves; otherwise the lowest serving slot', as
   t.equal(pickLeader(1, [2, 3]), 2, 'the leader died: the next one takes over');
 });
 
-t.test('a worker\'s exit: codes 2 and 3 stop the daemon with that code; a failed start-up stops it with 1; otherwise restart', async (t) => {
+t.test('a worker\'s exit: codes 2 and 3 stop the daemon with that code; a failed start-up stops it with 1; a clean stop or a serving daemon\'s worker: restart', async (t) => {
   t.same(verdictOnExit(2, true), { action: 'stop', exitCode: 2, reason: 'invalid setting' });
   t.same(verdictOnExit(3, true), { action: 'stop', exitCode: 3, reason: 'CDR spool folder in use' });
   t.same(verdictOnExit(1, false), { action: 'stop', exitCode: 1, reason: 'start-up failed' });
@@ -25,4 +25,6 @@ t.test('a worker\'s exit: codes 2 and 3 stop the daemon with that code; a failed
   t.same(verdictOnExit(null, true), { action: 'restart' }, 'kill -9 of a serving daemon\'s worker');
   t.same(verdictOnExit(1, true), { action: 'restart' });
   t.same(verdictOnExit(0, true), { action: 'restart' }, 'even a clean exit nobody asked for');
+  t.same(verdictOnExit(0, false), { action: 'restart' }, 'a worker signalled alone while the daemon starts stopped cleanly: no start-up failed');
+  t.same(verdictOnExit(2, false), { action: 'stop', exitCode: 2, reason: 'invalid setting' });
 });

@@ -25,6 +25,13 @@ t.test('handing back a dead worker\'s leases: the request and its answer', async
   t.equal(parseToPrimary({ type: 'hotline:leases-released', holders: [], released: 0 }), null, 'no holder');
 });
 
+t.test('quit (the primary\'s second signal) names SIGTERM or SIGINT', async (t) => {
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) t.same(parseToWorker({ type: 'hotline:quit', signal }), { type: 'hotline:quit', signal });
+  for (const signal of [undefined, 'SIGKILL', 'sigterm', 15, '']) {
+    t.equal(parseToWorker({ type: 'hotline:quit', signal }), null, `signal ${JSON.stringify(signal) ?? 'undefined'}`);
+  }
+});
+
 t.test('a parsed message is a copy: the sender\'s array is not kept', async (t) => {
   const holders = [HOLDER];
   const m = parseToWorker({ type: 'hotline:release-leases', holders });
