@@ -5,12 +5,16 @@
  * newline; `=====CLOSED` ends a connection; `##### connection k #####` starts one.
  *
  * In src/ because the daemon's warm-up (warm-up.ts) and the bench's load generator replay them;
- * the test stand-in of FreeSWITCH (test/peer) reads them through test/peer/fixtures.ts.
+ * the test stand-in of FreeSWITCH (test/peer) reads them through test/peer/fixtures.ts. The build
+ * copies those the warm-up needs into dist/captures/esl (package-captures.ts).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 
 export type Direction = 'FS->CTL' | 'CTL->FS';
+
+/** The capture whose CHANNEL_DATA stands for a caller's inbound leg (channelDataTemplate's default). */
+export const CHANNEL_DATA_CAPTURE = 'outbound-plain-hunt-busy-noanswer-answer.log';
 
 export interface Chunk {
   direction: Direction;
@@ -21,13 +25,24 @@ export interface Capture {
   connections: Chunk[][];
 }
 
-/** test/fixtures/esl, from the TypeScript source (src/warmup) or the compiled code (dist/src/warmup). */
-export const FIXTURE_DIR = [path.resolve(__dirname, '..', '..', 'test', 'fixtures', 'esl'), path.resolve(__dirname, '..', '..', '..', 'test', 'fixtures', 'esl')].find((d) =>
+/**
+ * Where the build puts the captures the warm-up replays (dist/captures/esl, from the compiled
+ * code in dist/src/warmup; package-captures.ts), so that a deployment of dist/ without test/
+ * still warms up.
+ */
+export const PACKAGED_CAPTURE_DIR = path.resolve(__dirname, '..', '..', 'captures', 'esl');
+
+/**
+ * test/fixtures/esl, from the TypeScript source (src/warmup) or the compiled code (dist/src/warmup);
+ * without it (a deployment of dist/ alone), the build's copy of the warm-up's captures.
+ */
+export const FIXTURE_DIR = [path.resolve(__dirname, '..', '..', 'test', 'fixtures', 'esl'), path.resolve(__dirname, '..', '..', '..', 'test', 'fixtures', 'esl'), PACKAGED_CAPTURE_DIR].find((d) =>
   fs.existsSync(d),
 ) ?? path.resolve(__dirname, '..', '..', 'test', 'fixtures', 'esl');
 
-export function readCapture(name: string): Capture {
-  const capture = readLabelled(name);
+/** A capture of `dir` (by default FIXTURE_DIR), each connection's chunks labelled by who sent them. */
+export function readCapture(name: string, dir = FIXTURE_DIR): Capture {
+  const capture = readLabelled(name, dir);
   return { connections: capture.connections.map(orient) };
 }
 
@@ -38,8 +53,8 @@ export function readCapture(name: string): Capture {
  * and on the inbound socket only FreeSWITCH sends that, unasked, as soon as a client connects
  * (mod_event_socket.c listener_run).
  */
-export function readLabelled(name: string): Capture {
-  const data = fs.readFileSync(path.join(FIXTURE_DIR, name));
+export function readLabelled(name: string, dir = FIXTURE_DIR): Capture {
+  const data = fs.readFileSync(path.join(dir, name));
   const connections: Chunk[][] = [[]];
   let pos = 0;
   while (pos < data.length) {
@@ -81,8 +96,8 @@ export function streamOf(chunks: Chunk[], direction: Direction): Buffer {
  * By default a caller's inbound leg; outbound-originated-leg-to-socket.log gives a leg that
  * FreeSWITCH originated (click-to-call) and handed over with `&socket(…)`.
  */
-export function channelDataTemplate(captureName = 'outbound-plain-hunt-busy-noanswer-answer.log'): Array<[string, string]> {
-  const capture = readCapture(captureName);
+export function channelDataTemplate(captureName = CHANNEL_DATA_CAPTURE, dir = FIXTURE_DIR): Array<[string, string]> {
+  const capture = readCapture(captureName, dir);
   const first = capture.connections[0].find((c) => c.direction === 'FS->CTL')!;
   const text = first.bytes.toString('utf8');
   const pairs: Array<[string, string]> = [];

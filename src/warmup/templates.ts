@@ -22,7 +22,7 @@
  * of the three (a capture's Progress- or Bridged-Time that differs from them); an
  * Event-Date-Timestamp equal to one of them, or starting with its second, takes the call's value.
  */
-import { channelDataTemplate, readCapture, streamOf } from './captures';
+import { CHANNEL_DATA_CAPTURE, channelDataTemplate, FIXTURE_DIR, readCapture, streamOf } from './captures';
 import { cachedUrlEncoder } from './wire';
 
 export type EventFormat = 'plain' | 'json';
@@ -114,6 +114,8 @@ export interface Templates {
 const HUNT = 'outbound-plain-hunt-busy-noanswer-answer.log';
 const ANSWERED_APPS = 'outbound-plain-pin-dtmf-record-hunt.log';
 const MODESL = 'outbound-modesl-json-hunt.log';
+/** Every capture loadTemplates reads: what the build copies for a deployment without test/ (package-captures.ts). */
+export const TEMPLATE_CAPTURES: readonly string[] = [...new Set([HUNT, ANSWERED_APPS, MODESL, CHANNEL_DATA_CAPTURE])];
 const CAUSE = 'NORMAL_CLEARING';
 
 interface Message {
@@ -122,8 +124,8 @@ interface Message {
 }
 
 /** Frames one side of a capture: header block to the blank line, then Content-Length bytes. */
-function messages(capture: string): Message[] {
-  const stream = streamOf(readCapture(capture).connections[0], 'FS->CTL');
+function messages(capture: string, dir: string): Message[] {
+  const stream = streamOf(readCapture(capture, dir).connections[0], 'FS->CTL');
   const out: Message[] = [];
   let pos = 0;
   while (pos < stream.length) {
@@ -205,11 +207,12 @@ function assertAscii(text: string, what: string): void {
   if (/[^\u0000-\u007f]/.test(text)) throw new Error(`${what}: template is not ASCII; lengths would be wrong`);
 }
 
-export function loadTemplates(destination: string): Templates {
+/** The templates for calls to `destination`, cut from the captures of `dir` (by default FIXTURE_DIR). */
+export function loadTemplates(destination: string, dir = FIXTURE_DIR): Templates {
   const byKey = new Map<string, EventTemplate>();
   const add = (capture: string, format: EventFormat): void => {
     const json = format === 'json';
-    const all = messages(capture);
+    const all = messages(capture, dir);
     const data = all.find((m) => m.headers.startsWith('Event-Name: CHANNEL_DATA'));
     const uuid = data ? header(data.headers, 'Unique-ID', false) : null;
     const dialled = data ? header(data.headers, 'Caller-Destination-Number', false) : null;
@@ -232,7 +235,7 @@ export function loadTemplates(destination: string): Templates {
   add(ANSWERED_APPS, 'plain');
   add(MODESL, 'json');
 
-  const pairs = channelDataTemplate();
+  const pairs = channelDataTemplate(CHANNEL_DATA_CAPTURE, dir);
   const uuid = pairs.find(([n]) => n === 'Unique-ID')![1];
   const dialled = pairs.find(([n]) => n === 'Caller-Destination-Number')![1];
   const caller = pairs.find(([n]) => n === 'Caller-Caller-ID-Number')![1];

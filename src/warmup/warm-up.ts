@@ -24,8 +24,9 @@
  * and the warm-up's server gets two seconds more to see them end; `signal` (SIGTERM during the
  * start) ends them at once. So it takes at most about maxMs + 3 s.
  *
- * A warm-up that fails (the captures missing in a deployment without test/fixtures, calls that
- * fail) is logged and the daemon starts anyway, cold: never a reason not to take calls.
+ * A warm-up that fails (the captures missing: neither test/fixtures/esl nor the build's copy in
+ * dist/captures/esl; calls that fail) is logged and the daemon starts anyway, cold: never a
+ * reason not to take calls.
  */
 import fs from 'node:fs';
 import os from 'node:os';

@@ -17,7 +17,9 @@ import { createKnex } from '../../src/db/connect';
 import { Metrics } from '../../src/metrics';
 import { PromptResolver, TtsRenderer } from '../../src/prompts';
 import { loadTemplates, Template, type Templates } from '../../src/warmup/templates';
+import { FIXTURE_DIR, PACKAGED_CAPTURE_DIR } from '../../src/warmup/captures';
 import { removeWarmUpFoldersSync } from '../../src/warmup/folders';
+import { packageCaptures } from '../../src/warmup/package-captures';
 import { warmUp, warmUpLogged, warmUpSnapshot, WARM_UP_NUMBER } from '../../src/warmup/warm-up';
 import { startDaemonProcess } from '../daemon/spawn';
 import { startCall } from '../peer/fake-freeswitch';
@@ -56,6 +58,32 @@ t.test('every synthetic call completes with a CDR, and not one statement reaches
   t.match(r, { calls: 300, failed: 0, errors: {}, cdrs: 300, outOfTime: false });
   t.equal(queries(), 0, 'no query on the daemon\'s database');
   t.same(fs.readdirSync(tmpDir), [], 'its spool and journal folder removed');
+});
+
+t.test('a deployment without test/: the build\'s copy of the captures (dist/captures/esl) gives the same calls', async (t) => {
+  // Not t.testdir(): each call of it empties the test's one folder (setup() below makes one).
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'hotline-packaged-'));
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  const packaged = path.join(root, 'captures', 'esl');
+  const files = packageCaptures(FIXTURE_DIR, packaged);
+  t.same(fs.readdirSync(packaged).sort(), [...files].sort(), 'the warm-up\'s captures and their README, nothing else');
+  t.ok(files.length < fs.readdirSync(FIXTURE_DIR).length, 'not the whole fixture folder');
+  const fromTests = loadTemplates(WARM_UP_NUMBER);
+  const fromCopy = loadTemplates(WARM_UP_NUMBER, packaged);
+  t.same(fromCopy.channelData, fromTests.channelData, 'the same CHANNEL_DATA');
+  for (const [format, name, phase] of [['plain', 'CHANNEL_EXECUTE_COMPLETE', 'answered'], ['json', 'CHANNEL_HANGUP', 'hangup'], ['plain', 'CHANNEL_PROGRESS_MEDIA', 'ringing']] as const) {
+    t.same(fromCopy.event(format, name, phase), fromTests.event(format, name, phase), `the same ${format} ${name}`);
+  }
+  const { settings, knex, prompts, queries } = setup(t);
+  const r = await warmUp({ settings, knex, prompts, log: silent, calls: 200, maxMs: 60_000, tmpDir: t.testdir(), templates: () => loadTemplates(WARM_UP_NUMBER, packaged) });
+  t.match(r, { calls: 200, failed: 0, errors: {} }, 'every call of the copy completes');
+  t.equal(queries(), 0);
+  t.throws(() => packageCaptures(path.join(root, 'captures'), path.join(root, 'out')), /ENOENT/, 'a capture missing: the build fails, not the daemon later');
+  const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { scripts: { build: string } };
+  t.match(pkg.scripts.build, /&& node dist\/src\/warmup\/package-captures\.js$/, 'npm run build copies them after tsc');
+  // Two folders above the module: here (src/warmup, under ts-node) <root>/captures/esl, for the
+  // compiled module (dist/src/warmup) dist/captures/esl, where the build puts the copy.
+  t.equal(PACKAGED_CAPTURE_DIR, path.resolve(__dirname, '..', '..', 'captures', 'esl'));
 });
 
 t.test('0 calls: nothing runs', async (t) => {
