@@ -46,6 +46,12 @@ export interface DaemonOptions {
   worker?: WorkerRole;
   /** Aborted when the daemon is told to stop while it starts (SIGTERM): the warm-up ends at once. */
   starting?: AbortSignal;
+  /**
+   * Called as soon as the outbound socket listens, before start() returns (the click-to-call API
+   * starts after it): from then on calls may be up, and a second signal must not end the process
+   * at once (src/main.ts, src/cluster/worker.ts).
+   */
+  onListening?: () => void;
 }
 
 /**
@@ -163,6 +169,7 @@ export class Daemon {
       if (options.starting?.aborted) return daemon;
       daemon.eslPort = (await calls.listen()).port;
       undo.push(() => calls.stop(0));
+      options.onListening?.();
       if (settings.api.enabled) {
         // After the outbound socket listens: FreeSWITCH hands the answered visitor legs to it.
         const clickToCall = await ClickToCallService.start({ settings, knex, store, cdrs, metrics: clickToCallMetrics, log, clock: options.clock, eslPort: daemon.eslPort, serving: (id) => clickToCallCalls.isServing(id) });

@@ -4,8 +4,10 @@
  * and there is no cached copy), 2 for an invalid setting (the message names the key), 3 when the
  * CDR spool folder is in use by another daemon. A SIGTERM/SIGINT while the daemon starts ends its
  * warm-up and stops it once up (exit 0); a second one ends the process at once, by that signal.
- * With workers, a second one ends the workers still starting at once; when none served calls yet,
- * the primary then ends by that signal too, and otherwise waits for the others to drain.
+ * (Once the outbound socket listens, calls may be up: from then on it stops as for the first.)
+ * With workers, a second one ends the workers whose outbound socket has not opened at once; when
+ * none ever served calls, the primary then ends by that signal too, else it waits for the others
+ * to drain.
  *
  * CLUSTER_WORKERS = 1 (the default): this process is the daemon. More: this process becomes the
  * cluster's primary (src/cluster/primary.ts) and the same entry point runs in every worker
@@ -51,6 +53,7 @@ async function main(): Promise<void> {
   let stop: (() => Promise<number>) | null = null;
   let primary: ClusterPrimary | null = null;
   let signalled = false;
+  let listening = false;
   /** Set when a second signal came while no worker served yet: the primary ends by it once its workers are gone. */
   let endSignal: StopSignal | null = null;
   const stopAndExit = (run: () => Promise<number>): void => {
@@ -66,8 +69,11 @@ async function main(): Promise<void> {
     if (signalled) {
       // A second signal while the start still runs (a migration waiting on a lock, say): the
       // process dies by it at once, as it did before signals were taken during the start.
-      if (stop === null) endBySignal(signal, log, 'second signal during start-up: the process ends at once');
-      else if (primary?.quitStarting(signal) === true) endSignal = signal;
+      // Once the outbound socket listens (the click-to-call API still starting) calls may be up:
+      // the daemon stops when its start returns, as for the first signal.
+      if (stop === null) {
+        if (!listening) endBySignal(signal, log, 'second signal during start-up: the process ends at once');
+      } else if (primary?.quitStarting(signal) === true) endSignal = signal;
       return;
     }
     signalled = true;
@@ -89,7 +95,7 @@ async function main(): Promise<void> {
   } else {
     let daemon: Daemon;
     try {
-      daemon = await Daemon.start(settings, log, { starting: starting.signal });
+      daemon = await Daemon.start(settings, log, { starting: starting.signal, onListening: () => (listening = true) });
     } catch (err) {
       exitOnStartFailure(err, log);
     }

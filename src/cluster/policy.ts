@@ -35,17 +35,18 @@ export type ExitVerdict =
   | { action: 'stop'; exitCode: number; reason: string };
 
 /**
- * What a worker's exit the primary did not ask for means. Exit 2 (invalid setting) and 3 (spool
- * folder in use) would fail again in every replacement: the daemon stops with the same code
- * (README "Exit codes"). Exit 0 is a worker that stopped cleanly on a signal of its own (someone
- * signalled that process alone; src/cluster/worker.ts exits 0 only after a stop): replaced, even
- * before any worker served calls, since nothing failed. Any other exit before the daemon ever
- * served calls is a failed start-up: exit 1, as a single process would. After that, a worker that
- * dies is replaced.
+ * What a worker's exit the primary did not ask for means (`code` null when `signal` ended it).
+ * Exit 2 (invalid setting) and 3 (spool folder in use) would fail again in every replacement: the
+ * daemon stops with the same code (README "Exit codes"). A worker signalled alone (by someone, not
+ * the primary) is replaced, even before any worker served calls, since nothing failed: once
+ * signalled it exits 0 after its stop (src/cluster/worker.ts exits 0 only so), twice while it
+ * starts it ends by that SIGTERM or SIGINT. Any other exit before the daemon ever served calls is
+ * a failed start-up: exit 1, as a single process would. After that, a worker that dies is replaced.
  */
-export function verdictOnExit(code: number | null, everServed: boolean): ExitVerdict {
+export function verdictOnExit(code: number | null, signal: string | null, everServed: boolean): ExitVerdict {
   if (code === 2 || code === 3) return { action: 'stop', exitCode: code, reason: code === 2 ? 'invalid setting' : 'CDR spool folder in use' };
-  if (!everServed && code !== 0) return { action: 'stop', exitCode: 1, reason: 'start-up failed' };
+  const stopped = code === 0 || signal === 'SIGTERM' || signal === 'SIGINT';
+  if (!everServed && !stopped) return { action: 'stop', exitCode: 1, reason: 'start-up failed' };
   return { action: 'restart' };
 }
 

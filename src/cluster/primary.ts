@@ -14,7 +14,8 @@
  *    when the leader dies;
  *  - serves /metrics (all workers' registries and its own, aggregated) and /healthz (merged);
  *  - on SIGTERM/SIGINT has every worker drain as a single daemon does, then exits 0; on a second
- *    one, the workers still starting end at once (quitStarting), as a single daemon does.
+ *    one, the workers whose outbound socket has not opened end at once (quitStarting), as a
+ *    single daemon does.
  */
 import cluster, { type Worker } from 'node:cluster';
 import fs from 'node:fs';
@@ -151,6 +152,11 @@ export class ClusterPrimary {
         this.releaseDeadLeases();
         for (const other of this.slots) if (other.startedAt === 0 && !this.stopping) this.fork(other);
         return;
+      case 'hotline:quit-ignored':
+        // Its socket had opened: it drains its calls, and is not killed for not quitting.
+        s.quitting = false;
+        this.log.info({ worker: s.slot, pid: worker.process.pid }, 'worker told to quit drains its calls instead (its outbound socket had opened)');
+        return;
       case 'hotline:leases-released':
         this.deadLeases.handedBack(m.holders);
         // Usually none is held (the dead worker was between runs): only a lease handed back is news.
@@ -189,6 +195,7 @@ export class ClusterPrimary {
   private onExit(worker: Worker, code: number | null, signal: string | null): void {
     const s = this.slots.find((x) => x.worker === worker);
     if (!s) return;
+    const wasReady = s.ready;
     s.worker = null;
     s.ready = false;
     this.updateAlive();
@@ -202,12 +209,14 @@ export class ClusterPrimary {
     if (s.cronHolder !== null) this.deadLeases.add(s.cronHolder, Date.now());
     s.cronHolder = null;
     if (this.stopping) {
-      if (code !== 0 && !s.quitting) this.exitCode = 1;
+      // Not failures: a worker told to quit, or one that never served and ended by SIGTERM/SIGINT
+      // (its own second signal: Ctrl-C twice reaches every process, maybe before the primary's).
+      if (code !== 0 && !s.quitting && !(!wasReady && endedByStopSignal(signal))) this.exitCode = 1;
       this.log.info({ worker: s.slot, pid: worker.process.pid, code, signal }, 'worker stopped');
       this.exited.get(s.slot)?.();
       return;
     }
-    const verdict = verdictOnExit(code, this.everServed);
+    const verdict = verdictOnExit(code, signal, this.everServed);
     if (verdict.action === 'stop') {
       this.log.fatal({ worker: s.slot, pid: worker.process.pid, code, signal, reason: verdict.reason }, 'worker failed; stopping the daemon');
       void this.stop(verdict.exitCode).then((exitCode) => process.exit(exitCode));
@@ -217,6 +226,7 @@ export class ClusterPrimary {
     s.failuresInRow = nextFailuresInRow(s.failuresInRow, Date.now() - s.startedAt);
     const delayMs = restartDelayMs(s.failuresInRow);
     if (code === 0) this.log.warn({ worker: s.slot, pid: worker.process.pid, code, restartInMs: delayMs }, 'worker stopped on a signal of its own (drained); starting a replacement');
+    else if (!wasReady && endedByStopSignal(signal)) this.log.warn({ worker: s.slot, pid: worker.process.pid, signal, restartInMs: delayMs }, 'worker ended by signals of its own while starting; starting a replacement');
     else this.log.error({ worker: s.slot, pid: worker.process.pid, code, signal, restartInMs: delayMs }, 'worker died; its calls were cut; starting a replacement that replays its CDR spool');
     s.restartTimer = setTimeout(() => this.fork(s), delayMs);
     this.assignLeader();
@@ -294,10 +304,11 @@ export class ClusterPrimary {
   }
 
   /**
-   * A second SIGTERM/SIGINT while stopping: the workers that do not serve calls yet (migrating,
-   * warming up) are told to end at once by that signal (one still there after QUIT_TIMEOUT_MS is
-   * killed); those serving go on draining. True when no worker was serving: the whole daemon was
-   * still starting, and the caller ends the primary by the signal once stop() resolves.
+   * A second SIGTERM/SIGINT while stopping: the workers not ready yet (migrating, warming up) are
+   * told to end at once by that signal; one whose outbound socket has opened answers that it
+   * drains instead, and one that neither ends nor answers within QUIT_TIMEOUT_MS is killed.
+   * Ready workers go on draining. True when no worker ever served: the daemon never got past its
+   * start, and the caller ends the primary by the signal once stop() resolves.
    */
   quitStarting(signal: StopSignal): boolean {
     if (!this.stopping) return false;
@@ -318,7 +329,7 @@ export class ClusterPrimary {
         }
       }, QUIT_TIMEOUT_MS).unref();
     }
-    return this.slots.every((s) => !s.ready);
+    return !this.everServed;
   }
 
   /**
@@ -359,6 +370,11 @@ export class ClusterPrimary {
     })();
     return this.stopping;
   }
+}
+
+/** Ended by SIGTERM or SIGINT (a stop signal's default action, as endBySignal leaves it). */
+function endedByStopSignal(signal: string | null): boolean {
+  return signal === 'SIGTERM' || signal === 'SIGINT';
 }
 
 /**

@@ -22,7 +22,7 @@ export type ToWorker =
   /**
    * A second signal reached the primary while this worker still starts (after its drain): end at
    * once by `signal`, as a single daemon does on a second signal during its start. A worker
-   * already serving calls ignores it and goes on draining.
+   * whose outbound socket has opened ignores it (says so: hotline:quit-ignored) and goes on draining.
    */
   | { type: 'hotline:quit'; signal: StopSignal }
   /** Hand back the cron leases of these holders: workers that exited (their runs cannot go on). */
@@ -34,6 +34,8 @@ export type ToPrimary =
   | { type: 'hotline:hello' }
   /** Configuration loaded and the ESL listener open; its cron scheduler's lease holder (null: cron off). */
   | { type: 'hotline:ready'; eslPort: number; cronHolder: string | null }
+  /** A quit came after this worker's outbound socket opened (calls may be up): it drains instead; the primary must not kill it. */
+  | { type: 'hotline:quit-ignored' }
   /** The leases of these holders are handed back (`released` rows were still held). */
   | { type: 'hotline:leases-released'; holders: string[]; released: number }
   | { type: 'hotline:metrics'; id: number; metrics: MetricJson[] }
@@ -82,6 +84,7 @@ export function parseToPrimary(m: unknown): ToPrimary | null {
   if (!r) return null;
   switch (r.type) {
     case 'hotline:hello':
+    case 'hotline:quit-ignored':
       return { type: r.type };
     case 'hotline:ready':
       return whole(r.eslPort) && (r.cronHolder === null || holder(r.cronHolder)) ? { type: r.type, eslPort: r.eslPort, cronHolder: r.cronHolder } : null;

@@ -7,8 +7,9 @@
  *
  * It starts when the primary has told it its slot; it stops as on SIGTERM when the primary says
  * "drain" (or on its own SIGTERM/SIGINT, which a process manager may send the whole group). While
- * it still starts (migrations, the warm-up), a second signal of its own, or the primary's "quit"
- * (the primary's second signal), ends it at once by that signal, as a single daemon does.
+ * it still starts (migrations, the warm-up: before its outbound socket opens), a second signal of
+ * its own, or the primary's "quit" (the primary's second signal), ends it at once by that signal,
+ * as a single daemon does.
  */
 import type { Logger } from 'pino';
 import type { Settings } from '../config';
@@ -28,6 +29,8 @@ export function runWorker(settings: Settings, rootLog: Logger): void {
   let stopping = false;
   /** SIGTERM/SIGINT this process received itself (not the primary's drain). */
   let signals = 0;
+  /** The outbound socket has opened: calls may be up, so no signal or quit ends this worker at once. */
+  let listening = false;
   let log = rootLog;
 
   const send = (m: ToPrimary): void => {
@@ -43,7 +46,7 @@ export function runWorker(settings: Settings, rootLog: Logger): void {
     const mine: Settings = { ...settings, cdr: { ...settings.cdr, spoolDir: workerSpoolDir(settings.cdr.spoolDir, slot) } };
     let d: Daemon;
     try {
-      d = await Daemon.start(mine, log, { worker: { slot, isLeader: () => leader }, starting: starting.signal });
+      d = await Daemon.start(mine, log, { worker: { slot, isLeader: () => leader }, starting: starting.signal, onListening: () => (listening = true) });
     } catch (err) {
       exitOnStartFailure(err, log);
     }
@@ -78,16 +81,20 @@ export function runWorker(settings: Settings, rootLog: Logger): void {
     }
   };
 
-  /** While the daemon starts (no daemon answers yet), ends the process by `signal` at once. */
-  const endIfStarting = (signal: StopSignal, why: string): boolean => {
-    if (answering !== null) return false;
+  /**
+   * Ends the process by `signal` at once unless its outbound socket has opened (its start not
+   * finished or cut short, or its stop under way with no listener ever opened: no call to lose;
+   * the CDR spool is on disk). False when it goes on.
+   */
+  const endIfNotListening = (signal: StopSignal, why: string): boolean => {
+    if (listening) return false;
     endBySignal(signal, log, why);
     return true;
   };
 
   const onSignal = (signal: StopSignal): void => {
     signals++;
-    if (signals > 1 && endIfStarting(signal, 'second signal during start-up: the worker ends at once')) return;
+    if (signals > 1 && endIfNotListening(signal, 'second signal during start-up: the worker ends at once')) return;
     void stop(signal);
   };
 
@@ -116,8 +123,11 @@ export function runWorker(settings: Settings, rootLog: Logger): void {
         await stop('drain');
         return;
       case 'hotline:quit':
-        // Serving already (its ready message crossed the primary's quit): it goes on draining.
-        if (!endIfStarting(m.signal, 'the primary had a second signal during start-up: the worker ends at once')) log.info('quit ignored: this worker serves calls and drains them');
+        if (endIfNotListening(m.signal, 'the primary had a second signal during start-up: the worker ends at once')) return;
+        // Its socket opened before the drain came (its ready message may have crossed the quit):
+        // it may have calls, so it drains them, and the primary must not kill it.
+        log.info('quit ignored: this worker\'s outbound socket opened; it drains its calls');
+        send({ type: 'hotline:quit-ignored' });
         return;
       case 'hotline:release-leases': {
         // Only a worker that is up and not draining (its pool stays open). No answer otherwise, or

@@ -18,13 +18,15 @@ t.test('the leader stays while it serves; otherwise the lowest serving slot', as
 });
 
 t.test('a worker\'s exit: codes 2 and 3 stop the daemon with that code; a failed start-up stops it with 1; a clean stop or a serving daemon\'s worker: restart', async (t) => {
-  t.same(verdictOnExit(2, true), { action: 'stop', exitCode: 2, reason: 'invalid setting' });
-  t.same(verdictOnExit(3, true), { action: 'stop', exitCode: 3, reason: 'CDR spool folder in use' });
-  t.same(verdictOnExit(1, false), { action: 'stop', exitCode: 1, reason: 'start-up failed' });
-  t.same(verdictOnExit(null, false), { action: 'stop', exitCode: 1, reason: 'start-up failed' });
-  t.same(verdictOnExit(null, true), { action: 'restart' }, 'kill -9 of a serving daemon\'s worker');
-  t.same(verdictOnExit(1, true), { action: 'restart' });
-  t.same(verdictOnExit(0, true), { action: 'restart' }, 'even a clean exit nobody asked for');
-  t.same(verdictOnExit(0, false), { action: 'restart' }, 'a worker signalled alone while the daemon starts stopped cleanly: no start-up failed');
-  t.same(verdictOnExit(2, false), { action: 'stop', exitCode: 2, reason: 'invalid setting' });
+  t.same(verdictOnExit(2, null, true), { action: 'stop', exitCode: 2, reason: 'invalid setting' });
+  t.same(verdictOnExit(3, null, true), { action: 'stop', exitCode: 3, reason: 'CDR spool folder in use' });
+  t.same(verdictOnExit(1, null, false), { action: 'stop', exitCode: 1, reason: 'start-up failed' });
+  t.same(verdictOnExit(null, 'SIGKILL', false), { action: 'stop', exitCode: 1, reason: 'start-up failed' });
+  t.same(verdictOnExit(null, 'SIGSEGV', false), { action: 'stop', exitCode: 1, reason: 'start-up failed' });
+  t.same(verdictOnExit(null, 'SIGKILL', true), { action: 'restart' }, 'kill -9 of a serving daemon\'s worker');
+  t.same(verdictOnExit(1, null, true), { action: 'restart' });
+  t.same(verdictOnExit(0, null, true), { action: 'restart' }, 'even a clean exit nobody asked for');
+  t.same(verdictOnExit(0, null, false), { action: 'restart' }, 'a worker signalled alone while the daemon starts stopped cleanly: no start-up failed');
+  for (const signal of ['SIGTERM', 'SIGINT']) t.same(verdictOnExit(null, signal, false), { action: 'restart' }, `a worker signalled twice alone while it starts ended by ${signal}: replaced`);
+  t.same(verdictOnExit(2, null, false), { action: 'stop', exitCode: 2, reason: 'invalid setting' });
 });

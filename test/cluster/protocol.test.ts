@@ -32,6 +32,11 @@ t.test('quit (the primary\'s second signal) names SIGTERM or SIGINT', async (t) 
   }
 });
 
+t.test('a worker says it drains instead of quitting', async (t) => {
+  t.same(parseToPrimary({ type: 'hotline:quit-ignored' }), { type: 'hotline:quit-ignored' });
+  t.same(parseToPrimary({ type: 'hotline:quit-ignored', extra: 1 }), { type: 'hotline:quit-ignored' }, 'nothing else carried');
+});
+
 t.test('a parsed message is a copy: the sender\'s array is not kept', async (t) => {
   const holders = [HOLDER];
   const m = parseToWorker({ type: 'hotline:release-leases', holders });

@@ -2,7 +2,8 @@
 // a second signal to the primary ends the workers still starting at once, then the primary, by
 // that signal; Ctrl-C twice (SIGINT to every process of the group) does the same; a worker
 // signalled alone during its warm-up stops cleanly and is replaced, and its cron jobs had not
-// started (they start after the warm-up).
+// started (they start after the warm-up); workers that serve calls drain them through a second
+// signal, and the primary then exits 0.
 // Assumes, of the process manager: systemd's KillMode=mixed sends SIGTERM to the primary alone,
 // control-group and a terminal's Ctrl-C to every process of the group.
 import fs from 'node:fs';
@@ -11,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import { startDaemonProcess } from '../daemon/spawn';
+import { startCall } from '../peer/fake-freeswitch';
 import { until } from '../helpers/wait';
 import { startCluster } from './cluster-process';
 
@@ -84,6 +86,7 @@ t.test('Ctrl-C twice (SIGINT to every process) while a worker starts: all end by
   group();
   t.equal(await d.exited, 'SIGINT', 'the primary ended by the signal');
   t.match(d.stdout(), /"msg":"(second signal during start-up: the worker ends at once|the primary had a second signal during start-up: the worker ends at once)"/, 'the worker ended by its own second signal or by the primary\'s quit');
+  t.notMatch(d.stdout(), /did not end in time; killed/, 'the worker ended by itself, not killed');
   await until('worker 1 gone', () => !alive(w1.pid));
 });
 
@@ -106,4 +109,23 @@ t.test('a worker signalled alone during its warm-up stops cleanly and is replace
   t.equal(await c.exited, 0, 'SIGTERM to the primary: the replacement stops in its warm-up, exit 0');
   t.notOk(c.lines().some((l) => l.msg === 'cron jobs scheduled'), 'never warmed up: cron never started');
   t.same(folders(), [], 'both warm-ups\' folders removed');
+});
+
+t.test('a second SIGTERM while the workers serve: a call in progress talks to its end, exit 0', async (t) => {
+  const c = startCluster(t, { DRAIN_TIMEOUT_S: '60' });
+  const { eslPort } = await c.ready;
+  // timeScale 1: the phone answers and talks 3 real seconds, through both signals.
+  const call = startCall(eslPort, { caller: '13912345670', destination: '4001012345', timeScale: 1, legs: { '13800000001': { result: 'answer', ringMs: 50, talkMs: 3000 } } });
+  await until('the call talking', () => call.live.answered, 60_000);
+  c.child.kill('SIGTERM');
+  await until('the first signal taken', () => c.lines().some((l) => l.msg === 'stopping: draining every worker'));
+  c.child.kill('SIGTERM');
+  await until('the second signal taken', () => c.lines().some((l) => l.msg === 'second signal: workers still starting end at once; those serving go on draining'));
+  t.notOk(call.live.hungUpAtFs, 'the call is still up after the second signal');
+  const done = await call.done;
+  t.equal(done.bridges[0]?.result, 'answer');
+  t.notOk(done.api.some((a) => /uuid_kill/.test(a)), 'not cut: it ended when its phone hung up');
+  t.equal(await c.exited, 0, 'the primary exits 0, not by the signal: the daemon had served');
+  t.notOk(c.lines().some((l) => /killed|second signal during start-up/.test(String(l.msg))), 'no worker killed, no start-up end');
+  t.same(c.lines().filter((l) => l.msg === 'second signal: workers still starting end at once; those serving go on draining').map((l) => l.workers), [[]], 'no worker was starting');
 });
