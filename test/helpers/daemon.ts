@@ -57,7 +57,10 @@ export async function startTestDaemon(
     port: daemon.eslPort,
     settings,
     spoolDir,
-    async cdr(uuid, timeoutMs = 5000) {
+    // 30 s: on SQLite the first CDR waits for the batch thread, which compiles its sources with
+    // ts-node under the tests; on a loaded 2-vCPU machine that alone took over 5 s (four tests
+    // failed so, in one run). A wait for a condition: it costs nothing when the CDR comes.
+    async cdr(uuid, timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const row = (await knex('cdrs').where({ call_uuid: uuid }).first()) as Record<string, unknown> | undefined;
