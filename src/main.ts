@@ -4,7 +4,8 @@
  * and there is no cached copy), 2 for an invalid setting (the message names the key), 3 when the
  * CDR spool folder is in use by another daemon. A SIGTERM/SIGINT while the daemon starts ends its
  * warm-up and stops it once up (exit 0); a second one ends the process at once, by that signal.
- * (Once the outbound socket listens, calls may be up: from then on it stops as for the first.)
+ * (Once the outbound socket listens, calls may be up: from then on a second signal is logged and
+ * the daemon drains as for the first.)
  * With workers, a second one ends the workers whose outbound socket has not opened at once; when
  * none ever served calls, the primary then ends by that signal too, else it waits for the others
  * to drain.
@@ -58,7 +59,8 @@ async function main(): Promise<void> {
   let endSignal: StopSignal | null = null;
   const stopAndExit = (run: () => Promise<number>): void => {
     run().then(
-      (code) => (endSignal ? endBySignal(endSignal, log, 'second signal during start-up: the workers are gone, the primary ends by it') : process.exit(code)),
+      // By the signal only after a clean stop: a worker that failed (or was killed) keeps exit 1.
+      (code) => (endSignal && code === 0 ? endBySignal(endSignal, log, 'second signal during start-up: the workers are gone, the primary ends by it') : process.exit(code)),
       (err: unknown) => {
         log.error({ err }, 'shutdown failed');
         process.exit(1);
@@ -69,11 +71,16 @@ async function main(): Promise<void> {
     if (signalled) {
       // A second signal while the start still runs (a migration waiting on a lock, say): the
       // process dies by it at once, as it did before signals were taken during the start.
-      // Once the outbound socket listens (the click-to-call API still starting) calls may be up:
-      // the daemon stops when its start returns, as for the first signal.
-      if (stop === null) {
-        if (!listening) endBySignal(signal, log, 'second signal during start-up: the process ends at once');
-      } else if (primary?.quitStarting(signal) === true) endSignal = signal;
+      if (primary !== null) {
+        if (primary.quitStarting(signal)) endSignal = signal;
+      } else if (!listening) {
+        // One process whose outbound socket never opened (still starting, or stopping a start
+        // cut short): no call to lose, the CDR spool is on disk.
+        endBySignal(signal, log, 'second signal during start-up: the process ends at once');
+      } else {
+        // Calls may be up (the click-to-call API may still be starting): they are drained.
+        log.warn({ signal }, 'second signal: the outbound socket is open, calls may be up; stopping as for the first');
+      }
       return;
     }
     signalled = true;

@@ -5,6 +5,7 @@
  * worker's exit means for the cluster.
  */
 import cluster from 'node:cluster';
+import { isStopSignal } from './protocol';
 
 /** A worker that lived this long before dying starts again after the shortest wait. */
 export const STABLE_AFTER_MS = 30_000;
@@ -45,7 +46,7 @@ export type ExitVerdict =
  */
 export function verdictOnExit(code: number | null, signal: string | null, everServed: boolean): ExitVerdict {
   if (code === 2 || code === 3) return { action: 'stop', exitCode: code, reason: code === 2 ? 'invalid setting' : 'CDR spool folder in use' };
-  const stopped = code === 0 || signal === 'SIGTERM' || signal === 'SIGINT';
+  const stopped = code === 0 || isStopSignal(signal);
   if (!everServed && !stopped) return { action: 'stop', exitCode: 1, reason: 'start-up failed' };
   return { action: 'restart' };
 }

@@ -28,7 +28,7 @@ import { aggregateText, clusterHealth, retire, type MetricJson, type WorkerHealt
 import { ClusterMetrics } from './metrics';
 import { nextFailuresInRow, pickLeader, restartDelayMs, schedulingPolicyOf, verdictOnExit } from './policy';
 import { DeadLeaseHolders } from './dead-leases';
-import { parseToPrimary, type StopSignal, type ToWorker } from './protocol';
+import { isStopSignal, parseToPrimary, type StopSignal, type ToWorker } from './protocol';
 import { moveSegments, workerSpoolDir, workerSpoolDirs } from './spool-layout';
 
 const SCRAPE_TIMEOUT_MS = 2000;
@@ -48,6 +48,8 @@ interface Slot {
   cronHolder: string | null;
   /** Told to quit while starting (quitStarting): its end by that signal is no failure. */
   quitting: boolean;
+  /** Answered a quit that it drains instead (its outbound socket had opened): never told to quit or killed for it again. */
+  drains: boolean;
 }
 
 type Pending = (m: unknown) => void;
@@ -78,7 +80,7 @@ export class ClusterPrimary {
     private readonly lock: SpoolLock,
   ) {
     const n = settings.cluster.workers;
-    this.slots = Array.from({ length: n }, (_, i) => ({ slot: i + 1, worker: null, ready: false, startedAt: 0, failuresInRow: 0, restartTimer: null, lastMetrics: null, cronHolder: null, quitting: false }));
+    this.slots = Array.from({ length: n }, (_, i) => ({ slot: i + 1, worker: null, ready: false, startedAt: 0, failuresInRow: 0, restartTimer: null, lastMetrics: null, cronHolder: null, quitting: false, drains: false }));
     collectDefaultMetrics({ register: this.registry });
     this.metrics = new ClusterMetrics(this.registry);
     this.metrics.workers.set(n);
@@ -117,6 +119,7 @@ export class ClusterPrimary {
     s.restartTimer = null;
     s.ready = false;
     s.quitting = false;
+    s.drains = false;
     s.startedAt = Date.now();
     const worker = cluster.fork();
     s.worker = worker;
@@ -155,6 +158,7 @@ export class ClusterPrimary {
       case 'hotline:quit-ignored':
         // Its socket had opened: it drains its calls, and is not killed for not quitting.
         s.quitting = false;
+        s.drains = true;
         this.log.info({ worker: s.slot, pid: worker.process.pid }, 'worker told to quit drains its calls instead (its outbound socket had opened)');
         return;
       case 'hotline:leases-released':
@@ -211,7 +215,7 @@ export class ClusterPrimary {
     if (this.stopping) {
       // Not failures: a worker told to quit, or one that never served and ended by SIGTERM/SIGINT
       // (its own second signal: Ctrl-C twice reaches every process, maybe before the primary's).
-      if (code !== 0 && !s.quitting && !(!wasReady && endedByStopSignal(signal))) this.exitCode = 1;
+      if (code !== 0 && !s.quitting && !(!wasReady && isStopSignal(signal))) this.exitCode = 1;
       this.log.info({ worker: s.slot, pid: worker.process.pid, code, signal }, 'worker stopped');
       this.exited.get(s.slot)?.();
       return;
@@ -225,8 +229,8 @@ export class ClusterPrimary {
     this.metrics.restarts.inc();
     s.failuresInRow = nextFailuresInRow(s.failuresInRow, Date.now() - s.startedAt);
     const delayMs = restartDelayMs(s.failuresInRow);
-    if (code === 0) this.log.warn({ worker: s.slot, pid: worker.process.pid, code, restartInMs: delayMs }, 'worker stopped on a signal of its own (drained); starting a replacement');
-    else if (!wasReady && endedByStopSignal(signal)) this.log.warn({ worker: s.slot, pid: worker.process.pid, signal, restartInMs: delayMs }, 'worker ended by signals of its own while starting; starting a replacement');
+    if (code === 0) this.log.warn({ worker: s.slot, pid: worker.process.pid, code, restartInMs: delayMs }, 'worker exited 0 unasked (stopped on a signal of its own); starting a replacement');
+    else if (!wasReady && isStopSignal(signal)) this.log.warn({ worker: s.slot, pid: worker.process.pid, signal, restartInMs: delayMs }, 'worker ended by signals of its own while starting; starting a replacement');
     else this.log.error({ worker: s.slot, pid: worker.process.pid, code, signal, restartInMs: delayMs }, 'worker died; its calls were cut; starting a replacement that replays its CDR spool');
     s.restartTimer = setTimeout(() => this.fork(s), delayMs);
     this.assignLeader();
@@ -312,7 +316,7 @@ export class ClusterPrimary {
    */
   quitStarting(signal: StopSignal): boolean {
     if (!this.stopping) return false;
-    const starting = this.slots.filter((s) => s.worker !== null && !s.ready);
+    const starting = this.slots.filter((s) => s.worker !== null && !s.ready && !s.drains);
     for (const s of starting) {
       s.quitting = true;
       if (s.worker) this.send(s.worker, { type: 'hotline:quit', signal });
@@ -322,7 +326,7 @@ export class ClusterPrimary {
       setTimeout(() => {
         for (const s of starting) {
           // Gone, replaced, or serving after all (its ready message crossed the quit): left alone.
-          if (!s.worker || !s.quitting || s.ready) continue;
+          if (!s.worker || !s.quitting || s.ready || s.drains) continue;
           this.exitCode = 1;
           this.log.error({ worker: s.slot, pid: s.worker.process.pid }, 'worker told to quit did not end in time; killed');
           s.worker.process.kill('SIGKILL');
@@ -370,11 +374,6 @@ export class ClusterPrimary {
     })();
     return this.stopping;
   }
-}
-
-/** Ended by SIGTERM or SIGINT (a stop signal's default action, as endBySignal leaves it). */
-function endedByStopSignal(signal: string | null): boolean {
-  return signal === 'SIGTERM' || signal === 'SIGINT';
 }
 
 /**

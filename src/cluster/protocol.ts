@@ -9,6 +9,11 @@ import type { MetricJson } from './aggregate';
 /** The signals that stop the daemon (README "Stopping"). */
 export type StopSignal = 'SIGTERM' | 'SIGINT';
 
+/** SIGTERM or SIGINT: a signal's name as a process's exit or a message gives it. */
+export function isStopSignal(signal: unknown): signal is StopSignal {
+  return signal === 'SIGTERM' || signal === 'SIGINT';
+}
+
 /** Primary → worker. */
 export type ToWorker =
   /** First message: which slot (its spool folder worker-<slot>) this worker serves. */
@@ -73,7 +78,7 @@ export function parseToWorker(m: unknown): ToWorker | null {
     case 'hotline:release-leases':
       return holders(r.holders) ? { type: r.type, holders: [...r.holders] } : null;
     case 'hotline:quit':
-      return r.signal === 'SIGTERM' || r.signal === 'SIGINT' ? { type: r.type, signal: r.signal } : null;
+      return isStopSignal(r.signal) ? { type: r.type, signal: r.signal } : null;
     default:
       return null;
   }

@@ -94,7 +94,10 @@ export function runWorker(settings: Settings, rootLog: Logger): void {
 
   const onSignal = (signal: StopSignal): void => {
     signals++;
-    if (signals > 1 && endIfNotListening(signal, 'second signal during start-up: the worker ends at once')) return;
+    if (signals > 1) {
+      if (endIfNotListening(signal, 'second signal during start-up: the worker ends at once')) return;
+      log.warn({ signal }, 'second signal: the outbound socket is open, calls may be up; stopping as for the first');
+    }
     void stop(signal);
   };
 

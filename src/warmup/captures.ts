@@ -26,19 +26,26 @@ export interface Capture {
 }
 
 /**
- * Where the build puts the captures the warm-up replays (dist/captures/esl, from the compiled
- * code in dist/src/warmup; package-captures.ts), so that a deployment of dist/ without test/
- * still warms up.
+ * Where the build puts the captures the warm-up replays, seen from this module's folder
+ * (dist/captures/esl from the compiled dist/src/warmup; package-captures.ts), so that a
+ * deployment of dist/ without test/ still warms up.
  */
-export const PACKAGED_CAPTURE_DIR = path.resolve(__dirname, '..', '..', 'captures', 'esl');
+export function packagedCaptureDirFrom(moduleDir: string): string {
+  return path.resolve(moduleDir, '..', '..', 'captures', 'esl');
+}
 
 /**
- * test/fixtures/esl, from the TypeScript source (src/warmup) or the compiled code (dist/src/warmup);
- * without it (a deployment of dist/ alone), the build's copy of the warm-up's captures.
+ * The captures folder seen from this module's folder: test/fixtures/esl from the TypeScript source
+ * (src/warmup) or the compiled code (dist/src/warmup); without it (a deployment of dist/ alone),
+ * the build's copy of the warm-up's captures; neither: where test/fixtures/esl would be (reads fail).
  */
-export const FIXTURE_DIR = [path.resolve(__dirname, '..', '..', 'test', 'fixtures', 'esl'), path.resolve(__dirname, '..', '..', '..', 'test', 'fixtures', 'esl'), PACKAGED_CAPTURE_DIR].find((d) =>
-  fs.existsSync(d),
-) ?? path.resolve(__dirname, '..', '..', 'test', 'fixtures', 'esl');
+export function fixtureDirFrom(moduleDir: string): string {
+  const source = path.resolve(moduleDir, '..', '..', 'test', 'fixtures', 'esl');
+  return [source, path.resolve(moduleDir, '..', '..', '..', 'test', 'fixtures', 'esl'), packagedCaptureDirFrom(moduleDir)].find((d) => fs.existsSync(d)) ?? source;
+}
+
+export const PACKAGED_CAPTURE_DIR = packagedCaptureDirFrom(__dirname);
+export const FIXTURE_DIR = fixtureDirFrom(__dirname);
 
 /** A capture of `dir` (by default FIXTURE_DIR), each connection's chunks labelled by who sent them. */
 export function readCapture(name: string, dir = FIXTURE_DIR): Capture {

@@ -18,9 +18,15 @@ export function packageCaptures(from: string, to: string): string[] {
 }
 
 if (require.main === module) {
+  // On stderr: `npm run route --silent > file` builds first, and its stdout is the command's.
   if (FIXTURE_DIR === PACKAGED_CAPTURE_DIR) {
     // Built where test/ is absent: the copy already there is all there is.
-    process.stdout.write(`captures: no test/fixtures/esl here; keeping ${PACKAGED_CAPTURE_DIR}\n`);
+    const missing = TEMPLATE_CAPTURES.filter((name) => !fs.existsSync(path.join(PACKAGED_CAPTURE_DIR, name)));
+    process.stderr.write(
+      missing.length === 0
+        ? `captures: no test/fixtures/esl here; keeping ${PACKAGED_CAPTURE_DIR}\n`
+        : `captures: no test/fixtures/esl here, and ${PACKAGED_CAPTURE_DIR} lacks ${missing.join(', ')}: the daemon built here starts without its warm-up\n`,
+    );
   } else if (!fs.existsSync(FIXTURE_DIR)) {
     // A source tree without test/ (an image that copies src/ alone): the daemon runs, cold at start.
     process.stderr.write(`captures: no test/fixtures/esl here and no earlier copy: the daemon built here starts without its warm-up (README "Warm-up at start-up")\n`);

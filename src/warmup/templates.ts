@@ -111,11 +111,11 @@ export interface Templates {
   urlEncode(value: string): string;
 }
 
-const HUNT = 'outbound-plain-hunt-busy-noanswer-answer.log';
+const HUNT = CHANNEL_DATA_CAPTURE;
 const ANSWERED_APPS = 'outbound-plain-pin-dtmf-record-hunt.log';
 const MODESL = 'outbound-modesl-json-hunt.log';
 /** Every capture loadTemplates reads: what the build copies for a deployment without test/ (package-captures.ts). */
-export const TEMPLATE_CAPTURES: readonly string[] = [...new Set([HUNT, ANSWERED_APPS, MODESL, CHANNEL_DATA_CAPTURE])];
+export const TEMPLATE_CAPTURES: readonly string[] = [HUNT, ANSWERED_APPS, MODESL];
 const CAUSE = 'NORMAL_CLEARING';
 
 interface Message {

@@ -17,7 +17,7 @@ import { createKnex } from '../../src/db/connect';
 import { Metrics } from '../../src/metrics';
 import { PromptResolver, TtsRenderer } from '../../src/prompts';
 import { loadTemplates, Template, type Templates } from '../../src/warmup/templates';
-import { FIXTURE_DIR, PACKAGED_CAPTURE_DIR } from '../../src/warmup/captures';
+import { FIXTURE_DIR, fixtureDirFrom, PACKAGED_CAPTURE_DIR, packagedCaptureDirFrom } from '../../src/warmup/captures';
 import { removeWarmUpFoldersSync } from '../../src/warmup/folders';
 import { packageCaptures } from '../../src/warmup/package-captures';
 import { warmUp, warmUpLogged, warmUpSnapshot, WARM_UP_NUMBER } from '../../src/warmup/warm-up';
@@ -81,9 +81,22 @@ t.test('a deployment without test/: the build\'s copy of the captures (dist/capt
   t.throws(() => packageCaptures(path.join(root, 'captures'), path.join(root, 'out')), /ENOENT/, 'a capture missing: the build fails, not the daemon later');
   const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { scripts: { build: string } };
   t.match(pkg.scripts.build, /&& node dist\/src\/warmup\/package-captures\.js$/, 'npm run build copies them after tsc');
-  // Two folders above the module: here (src/warmup, under ts-node) <root>/captures/esl, for the
-  // compiled module (dist/src/warmup) dist/captures/esl, where the build puts the copy.
-  t.equal(PACKAGED_CAPTURE_DIR, path.resolve(__dirname, '..', '..', 'captures', 'esl'));
+  // The folder the compiled module finds, in the three layouts (a temporary tree of each).
+  const tree = (dirs: string[]): string => {
+    const top = fs.mkdtempSync(path.join(os.tmpdir(), 'hotline-layout-'));
+    t.teardown(() => fs.rmSync(top, { recursive: true, force: true }));
+    for (const d of ['dist/src/warmup', ...dirs]) fs.mkdirSync(path.join(top, d), { recursive: true });
+    return top;
+  };
+  const checkout = tree(['test/fixtures/esl', 'dist/captures/esl']);
+  t.equal(fixtureDirFrom(path.join(checkout, 'dist/src/warmup')), path.join(checkout, 'test/fixtures/esl'), 'a checkout: the fixtures, the truth, before the copy');
+  const deployed = tree(['dist/captures/esl']);
+  t.equal(fixtureDirFrom(path.join(deployed, 'dist/src/warmup')), path.join(deployed, 'dist/captures/esl'), 'dist/ alone: the build\'s copy');
+  t.equal(packagedCaptureDirFrom(path.join(deployed, 'dist/src/warmup')), path.join(deployed, 'dist/captures/esl'), 'where the build puts it');
+  const bare = tree([]);
+  t.equal(fixtureDirFrom(path.join(bare, 'dist/src/warmup')), path.join(bare, 'dist/test/fixtures/esl'), 'neither: a folder that is not there (the warm-up says it could not run)');
+  t.equal(FIXTURE_DIR, fixtureDirFrom(path.join(__dirname, '..', '..', 'src', 'warmup')));
+  t.equal(PACKAGED_CAPTURE_DIR, packagedCaptureDirFrom(path.join(__dirname, '..', '..', 'src', 'warmup')));
 });
 
 t.test('0 calls: nothing runs', async (t) => {
