@@ -29,6 +29,12 @@ export interface CdrBatchRunner {
   write(records: readonly CdrRecord[], tenants?: TenantsOf, clock?: () => Date): Promise<WriteResult>;
   /** Ends what the runner holds (the thread and its connection); writes after it start a new thread. */
   close(): Promise<void>;
+  /**
+   * Starts now what the first batch would start (the thread: its code loaded, its connection
+   * opened), so that neither the first CDRs after a start wait for it nor the first calls pay for
+   * it. A thread that cannot start fails as at a first batch: the next batch starts another.
+   */
+  prepare(): void;
 }
 
 /** Batches written on the calling thread, on the daemon's own connection pool. */
@@ -36,6 +42,7 @@ export function inProcessRunner(knex: Knex): CdrBatchRunner {
   return {
     write: (records, tenants, clock) => writeCdrBatch(knex, records, tenants, clock),
     close: () => Promise.resolve(),
+    prepare: () => undefined,
   };
 }
 
@@ -173,6 +180,15 @@ export class ThreadRunner implements CdrBatchRunner {
     };
     written.then(forget, forget);
     return written;
+  }
+
+  prepare(): void {
+    this.thread();
+  }
+
+  /** Resolves once the thread running now is up (its code loaded, its connection open); null when none runs. */
+  whenUp(): Promise<void> | null {
+    return this.worker ? (this.ready.get(this.worker) ?? null) : null;
   }
 
   /** Settles when every batch out now is answered; null when none is out. */

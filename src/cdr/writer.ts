@@ -84,6 +84,8 @@ export class CdrWriter {
     this.depth = await this.spool.countRecords();
     this.metrics.cdrSpoolDepth.set(this.depth);
     if (this.depth > 0) this.log.info({ spooled: this.depth }, 'replaying spooled CDRs');
+    // The batch thread (SQLite) starts now, beside the daemon's warm-up, not at the first batch.
+    this.runner.prepare();
     this.schedule(0);
   }
 

@@ -26,6 +26,7 @@ import { buildSnapshot } from '../../src/snapshot/build';
 import { addTenant } from '../billing/helpers';
 import { dbTargets, type TestDb } from '../helpers/db';
 import { missed } from '../notify/helpers';
+import { until } from '../helpers/wait';
 import { cdr, counter, quarantined, segments, spoolDir } from './records';
 
 const log = createLogger('silent');
@@ -158,6 +159,41 @@ t.test('a thread that could not start keeps the batch in the spool and is starte
   const result = await runner.write([cdr(3)], undefined, () => NOW);
   t.equal(result.fresh, 1, 'written by the new thread');
   t.equal(Number(((await moved('cdrs').count({ n: '*' }))[0] as { n: unknown }).n), 1, 'the row is in the database');
+});
+
+t.test('the thread starts with the writer, before its first batch: the first CDRs after a start do not wait for it', async (t) => {
+  const db = await sqlite(t);
+  const runner = new ThreadRunner(db.url);
+  t.teardown(() => runner.close());
+  t.equal(runner.whenUp(), null, 'no thread before');
+  const { writer, dir } = writerFor(t, db, runner);
+  await writer.start();
+  const up = runner.whenUp();
+  t.ok(up, 'started by the writer\'s start, no batch out');
+  await up;
+  t.equal(runner.batchesOut(), null, 'and none sent');
+  await writer.record(cdr(1));
+  await writer.flush();
+  t.equal(runner.whenUp(), up, 'the first batch went to that thread');
+  t.equal(await new CdrSpool(dir).countRecords(), 0, 'written');
+  t.equal(Number(((await db.knex('cdrs').count({ n: '*' }))[0] as { n: unknown }).n), 1);
+  // On the main thread there is nothing to start.
+  const prepared: string[] = [];
+  const main = { ...inProcessRunner(db.knex), prepare: () => void prepared.push('prepare') };
+  await writerFor(t, db, main).writer.start();
+  t.same(prepared, ['prepare'], 'every runner is asked once, at the writer\'s start');
+});
+
+t.test('a thread started ahead that cannot start is stopped like one started by a batch; the next batch starts another', async (t) => {
+  const db = await sqlite(t);
+  const runner = new ThreadRunner(db.url, { startTimeoutMs: 1 });
+  t.teardown(() => runner.close());
+  runner.prepare();
+  t.ok(runner.whenUp(), 'started');
+  await until('the thread given up', () => runner.whenUp() === null);
+  const err = await runner.write([cdr(1)], undefined, () => NOW).catch((e: unknown) => e);
+  t.ok(err instanceof CdrThreadError, 'the batch went to a new thread (which, with the same 1 ms bound, fails too)', { err });
+  t.match((err as Error).message, 'did not start within 1 ms');
 });
 
 t.test('which runner a database gets', async (t) => {
