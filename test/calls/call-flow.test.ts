@@ -5,8 +5,6 @@
  * wrote with what the configuration says.
  */
 import http from 'node:http';
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import t, { type Test } from 'tap';
 import type { Knex } from 'knex';
 import { placeCall, startCall, type CallRecord, type CallScript } from '../peer/fake-freeswitch';
@@ -14,6 +12,7 @@ import { until } from '../helpers/wait';
 import { allApps, apps, CLAIM_APP } from './helpers';
 import { startTestDaemon, tempSqliteUrl, type TestDaemon } from '../helpers/daemon';
 import { EslCallChannel } from '../../src/esl/call-channel';
+import { capturingLogger } from '../helpers/log';
 
 const CALLER = '13912345678';
 const DEMO = '4001012345';
@@ -393,8 +392,7 @@ t.test('drain time over: remaining calls are hung up, CDRs still written', async
 });
 
 t.test('a call\'s log lines name the call, and its tenant once it is known', async (t) => {
-  const lines: Array<Record<string, unknown>> = [];
-  const logger = pino({ level: 'info' }, new Writable({ write: (chunk: Buffer, _enc, done) => { lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>); done(); } }));
+  const { log: logger, lines } = capturingLogger();
   const d = await startTestDaemon(tempSqliteUrl(), {}, {}, logger);
   t.teardown(() => d.stop());
   const tenant = ((await d.knex('access_numbers').where({ number: DEMO }).first()) as { tenant_id: number }).tenant_id;

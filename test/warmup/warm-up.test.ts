@@ -7,7 +7,6 @@
  * test/fixtures/esl (src/warmup/freeswitch-call.ts says which behaviours).
  */
 import fs from 'node:fs';
-import { Writable } from 'node:stream';
 import pino from 'pino';
 import t, { type Test } from 'tap';
 import os from 'node:os';
@@ -24,15 +23,10 @@ import { warmUp, warmUpLogged, warmUpSnapshot, WARM_UP_NUMBER } from '../../src/
 import { startDaemonProcess } from '../daemon/spawn';
 import { startCall } from '../peer/fake-freeswitch';
 import { startTestDaemon, tempSqliteUrl } from '../helpers/daemon';
+import { capturingLogger } from '../helpers/log';
 import { until } from '../helpers/wait';
 
 const silent = pino({ level: 'silent' });
-
-function capturingLogger(): { log: pino.Logger; lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = [];
-  const log = pino({ level: 'info' }, new Writable({ write: (chunk: Buffer, _enc, done) => { lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>); done(); } }));
-  return { log, lines };
-}
 
 function setup(t: Test) {
   const settings = loadSettings({ env: {}, overrides: { database: { url: 'sqlite::memory:' }, log: { level: 'silent' } } });

@@ -5,8 +5,6 @@
  * is a `speak` application, which play_and_get_digits cannot run: the system prompt is sent
  * instead, logged once per prompt, and config:lint lists every such use.
  */
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import t from 'tap';
 import { PromptPlayer, tenantPrompt } from '../../../src/calls/prompt-player';
 import { Metrics } from '../../../src/metrics';
@@ -14,6 +12,7 @@ import { PromptResolver } from '../../../src/prompts';
 import { speakOnlyPrompts } from '../../../src/prompts/lint';
 import { ScriptedChannel } from '../../peer/scripted-channel';
 import { stepWorld } from './harness';
+import { capturingLogger } from '../../helpers/log';
 
 t.test('TTS_ENGINE=freeswitch: a tts_text greeting in front of digits is the system prompt, logged once, linted', async (t) => {
   const world = await stepWorld(t);
@@ -24,8 +23,7 @@ t.test('TTS_ENGINE=freeswitch: a tts_text greeting in front of digits is the sys
   const [menuId] = await world.knex('ivr_menus').insert({ tenant_id: tenantId, name: 'main', digits: 1, timeout_s: 5, max_retries: 2, prompt_id: promptId });
   const snapshot = await world.snapshot();
 
-  const lines: string[] = [];
-  const log = pino({ level: 'warn' }, new Writable({ write: (chunk: Buffer, _enc, done) => { lines.push(chunk.toString()); done(); } }));
+  const { log, lines } = capturingLogger('warn');
   const prompts = new PromptResolver(settings, { has: () => false });
   const deps = { prompts, promptFiles: null, snapshot, metrics: new Metrics() };
   const ref = tenantPrompt(promptId, 'welcome');
@@ -33,7 +31,7 @@ t.test('TTS_ENGINE=freeswitch: a tts_text greeting in front of digits is the sys
   t.equal(first.instruction(ref).app, 'speak', 'played alone, FreeSWITCH speaks it');
   t.equal(first.file(ref), `${world.systemDir}/welcome.wav`, 'where a file is needed: the system prompt');
   t.equal(new PromptPlayer(new ScriptedChannel({}), deps, log).file(ref), `${world.systemDir}/welcome.wav`, 'a second call: the same');
-  t.equal(lines.filter((l) => l.includes('cannot be played where the caller keys digits')).length, 1, 'logged once, not on every call');
+  t.equal(lines.filter((l) => String(l.msg).includes('cannot be played where the caller keys digits')).length, 1, 'logged once, not on every call');
 
   const findings = speakOnlyPrompts(settings, snapshot);
   t.equal(findings.length, 2);
