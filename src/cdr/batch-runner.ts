@@ -19,6 +19,7 @@
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Knex } from 'knex';
+import type { Logger } from 'pino';
 import { sqliteFile } from '../db/connect';
 import { gateWrites } from '../db/write-gate';
 import { CdrDataError, writeCdrBatch, type BatchTenantFacts, type CdrDataErrorCode, type TenantsOf, type WriteResult } from './batch';
@@ -135,15 +136,18 @@ interface Bounds {
 }
 
 /**
- * Batches written by a thread of their own (src/cdr/batch-thread.ts), started at the first batch
- * and again after it stopped. The thread keeps the process alive only while a batch is out. A
+ * Batches written by a thread of their own (src/cdr/batch-thread.ts), started by prepare() (the
+ * writer's start) or the first batch, and again after it stopped. The thread keeps the process
+ * alive only while a batch is out. A
  * batch not answered within its bound, or a thread that does not start within its own, fails, and
  * the thread is stopped.
  */
 export class ThreadRunner implements CdrBatchRunner {
   private worker: Worker | null = null;
-  /** Resolves when the thread is up (its first message), for each thread started. */
-  private readonly ready = new WeakMap<Worker, Promise<void>>();
+  /** For each thread started: true when it is up (its first message), false when it ended before. */
+  private readonly ready = new WeakMap<Worker, Promise<boolean>>();
+  /** Threads that are up. */
+  private readonly up = new WeakSet<Worker>();
   private readonly bounds: Bounds;
   private nextId = 1;
   /** Batches sent and not yet answered, with the thread each went to. */
@@ -154,6 +158,8 @@ export class ThreadRunner implements CdrBatchRunner {
   constructor(
     private readonly databaseUrl: string,
     bounds: Partial<Bounds> = {},
+    /** Where a thread that ends with no batch out (started ahead by prepare()) says why; batches' failures are the writer's to log. */
+    private readonly log?: Pick<Logger, 'warn'>,
   ) {
     this.bounds = { batchTimeoutMs: bounds.batchTimeoutMs ?? BATCH_TIMEOUT_MS, startTimeoutMs: bounds.startTimeoutMs ?? BATCH_TIMEOUT_MS };
   }
@@ -169,8 +175,8 @@ export class ThreadRunner implements CdrBatchRunner {
     });
     let timer: NodeJS.Timeout | null = null;
     let settled = false;
-    void this.ready.get(worker)?.then(() => {
-      if (!settled) timer = setTimeout(() => this.hung(request.id, worker, `did not answer a batch within ${this.bounds.batchTimeoutMs} ms`), this.bounds.batchTimeoutMs);
+    void this.ready.get(worker)?.then((up) => {
+      if (up && !settled) timer = setTimeout(() => this.hung(request.id, worker, `did not answer a batch within ${this.bounds.batchTimeoutMs} ms`), this.bounds.batchTimeoutMs);
     });
     this.out.add(written);
     const forget = (): void => {
@@ -186,8 +192,8 @@ export class ThreadRunner implements CdrBatchRunner {
     this.thread();
   }
 
-  /** Resolves once the thread running now is up (its code loaded, its connection open); null when none runs. */
-  whenUp(): Promise<void> | null {
+  /** The thread running now: true once it is up (its code loaded, its connection open), false if it ended first; null when none runs. */
+  whenUp(): Promise<boolean> | null {
     return this.worker ? (this.ready.get(this.worker) ?? null) : null;
   }
 
@@ -205,6 +211,13 @@ export class ThreadRunner implements CdrBatchRunner {
     if (!worker) return;
     this.worker = null;
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    if (!this.up.has(worker)) {
+      // Started ahead and still loading its code (a stop during the daemon's start): nothing is
+      // open or uncommitted there, and it would read the close only once loaded.
+      await worker.terminate();
+      await exited;
+      return;
+    }
     worker.postMessage({ close: true });
     const timer = setTimeout(() => void worker.terminate(), CLOSE_GRACE_MS);
     await exited;
@@ -219,11 +232,14 @@ export class ThreadRunner implements CdrBatchRunner {
   private hung(id: number | null, worker: Worker, what: string): void {
     if (id !== null && !this.pending.has(id)) return; // answered meanwhile
     const error = new CdrThreadError(`the CDR writer thread ${what}; stopped`);
+    let failed = 0;
     for (const [key, p] of this.pending) {
       if (p.worker !== worker || (id !== null && key !== id)) continue;
       this.pending.delete(key);
+      failed++;
       p.reject(error);
     }
+    if (failed === 0) this.log?.warn({ why: what }, 'the CDR writer thread stopped with no batch out; the next batch starts another');
     if (this.worker === worker) this.worker = null;
     void worker.terminate();
   }
@@ -232,16 +248,16 @@ export class ThreadRunner implements CdrBatchRunner {
     if (this.worker) return this.worker;
     const worker = startThread(this.databaseUrl);
     this.worker = worker;
-    worker.unref();
-    let up: () => void = () => undefined;
-    this.ready.set(worker, new Promise<void>((resolve) => (up = resolve)));
+    let settle: (up: boolean) => void = () => undefined;
+    this.ready.set(worker, new Promise<boolean>((resolve) => (settle = resolve)));
     const { startTimeoutMs } = this.bounds;
     const starting = setTimeout(() => this.hung(null, worker, `did not start within ${startTimeoutMs} ms`), startTimeoutMs);
     starting.unref();
     worker.on('message', (reply: BatchReply | ThreadReady) => {
       if ('ready' in reply) {
         clearTimeout(starting);
-        up();
+        this.up.add(worker);
+        settle(true);
         return;
       }
       const waiter = this.pending.get(reply.id);
@@ -253,20 +269,29 @@ export class ThreadRunner implements CdrBatchRunner {
     });
     // Only this thread's batches fail: a batch sent since to a new thread is not this one's.
     const stopped = (why: string): void => {
-      if (this.worker === worker) this.worker = null;
+      const current = this.worker === worker;
+      if (current) this.worker = null;
+      let failed = 0;
       for (const [id, p] of this.pending) {
         if (p.worker !== worker) continue;
         this.pending.delete(id);
+        failed++;
         p.reject(new CdrThreadError(`the CDR writer thread stopped: ${why}`));
       }
+      // With no batch to carry the news (a thread started ahead), said here; not for close().
+      if (failed === 0 && current) this.log?.warn({ why }, 'the CDR writer thread stopped with no batch out; the next batch starts another');
     };
     worker.on('error', (err: unknown) => stopped(String((err as Error | null)?.message ?? err)));
     // A reply that cannot be read names no batch: the thread and its batches go, as in a crash.
     worker.on('messageerror', () => this.hung(null, worker, 'sent a reply that could not be read'));
     worker.on('exit', (code) => {
       clearTimeout(starting);
+      settle(false);
       stopped(`exit code ${code}`);
     });
+    // After the listeners: adding a 'message' listener refs the thread again, and a thread started
+    // ahead (prepare) would then keep the process alive with no batch out.
+    worker.unref();
     return worker;
   }
 }
@@ -293,9 +318,9 @@ export function threadCanWrite(databaseUrl: string): boolean {
  * The runner for this database: a thread for an SQLite file when `thread` allows, else the main
  * thread. With the thread, the calls' writes on `knex` wait for its batches (db/write-gate.ts).
  */
-export function cdrBatchRunner(knex: Knex, databaseUrl: string, thread: boolean): CdrBatchRunner {
+export function cdrBatchRunner(knex: Knex, databaseUrl: string, thread: boolean, log?: Pick<Logger, 'warn'>): CdrBatchRunner {
   if (!thread || !threadCanWrite(databaseUrl)) return inProcessRunner(knex);
-  const runner = new ThreadRunner(databaseUrl);
+  const runner = new ThreadRunner(databaseUrl, {}, log);
   gateWrites(knex, () => runner.batchesOut());
   return runner;
 }

@@ -11,8 +11,11 @@ import { toThreadError, type BatchReply, type BatchRequest, type ThreadReady } f
 const port = parentPort;
 if (!port) throw new Error('batch-thread.ts runs as a worker thread (batch-runner.ts)');
 const knex = createKnex((workerData as { databaseUrl: string }).databaseUrl);
-// Up: from here on each batch has its bound (batch-runner.ts), the thread's start has its own.
-port.postMessage({ ready: true } satisfies ThreadReady);
+// Up once its connection is open (knex opens one at the first statement): a database that cannot
+// be opened fails the thread's start (an unhandled rejection ends the thread: its 'error' event),
+// and the first batch finds the connection made. From here on each batch has its bound
+// (batch-runner.ts); the thread's start has its own.
+void knex.raw('select 1').then(() => port.postMessage({ ready: true } satisfies ThreadReady));
 
 port.on('message', (message: BatchRequest | { close: true }) => {
   if ('close' in message) {

@@ -26,6 +26,8 @@ import { buildSnapshot } from '../../src/snapshot/build';
 import { addTenant } from '../billing/helpers';
 import { dbTargets, type TestDb } from '../helpers/db';
 import { missed } from '../notify/helpers';
+import { capturingLogger } from '../helpers/log';
+import { runTsChild } from '../helpers/ts-child';
 import { until } from '../helpers/wait';
 import { cdr, counter, quarantined, segments, spoolDir } from './records';
 
@@ -170,7 +172,7 @@ t.test('the thread starts with the writer, before its first batch: the first CDR
   await writer.start();
   const up = runner.whenUp();
   t.ok(up, 'started by the writer\'s start, no batch out');
-  await up;
+  t.equal(await up, true, 'up: its code loaded, its connection open');
   t.equal(runner.batchesOut(), null, 'and none sent');
   await writer.record(cdr(1));
   await writer.flush();
@@ -184,13 +186,42 @@ t.test('the thread starts with the writer, before its first batch: the first CDR
   t.same(prepared, ['prepare'], 'every runner is asked once, at the writer\'s start');
 });
 
-t.test('a thread started ahead that cannot start is stopped like one started by a batch; the next batch starts another', async (t) => {
+t.test('a thread started ahead and never sent a batch does not keep the process alive', async (t) => {
   const db = await sqlite(t);
-  const runner = new ThreadRunner(db.url, { startTimeoutMs: 1 });
+  // runTsChild resolves when the child has exited (it fails after 60 s otherwise).
+  t.same(await runTsChild<{ up: boolean }>(path.join(__dirname, 'prepared-thread-child.ts'), [db.url]), { up: true });
+});
+
+t.test('closed while it still loads its code (a stop during the daemon\'s start): ended at once, not waited for', async (t) => {
+  const db = await sqlite(t);
+  const runner = new ThreadRunner(db.url);
+  runner.prepare();
+  const up = runner.whenUp();
+  await runner.close();
+  t.equal(await up, false, 'it ended before it was up');
+  t.equal(runner.whenUp(), null);
+});
+
+t.test('a thread started ahead that cannot open its database: said in the log, and the next batch starts another', async (t) => {
+  const db = await sqlite(t);
+  const parent = fs.mkdtempSync(path.join(os.tmpdir(), 'hotline-thread-'));
+  t.teardown(() => fs.rmSync(parent, { recursive: true, force: true }));
+  // The database's folder is a file: opening the connection fails.
+  fs.writeFileSync(path.join(parent, 'db'), 'not a folder');
+  const { log, lines } = capturingLogger();
+  const broken = new ThreadRunner(`sqlite:${path.join(parent, 'db', 'cdrs.db')}`, {}, log);
+  t.teardown(() => broken.close());
+  broken.prepare();
+  t.equal(await broken.whenUp(), false, 'it never came up');
+  await until('the failure logged', () => lines.length > 0);
+  t.match(lines, [{ level: 40, msg: 'the CDR writer thread stopped with no batch out; the next batch starts another', why: String }]);
+
+  const runner = new ThreadRunner(db.url, { startTimeoutMs: 1 }, log);
   t.teardown(() => runner.close());
   runner.prepare();
   t.ok(runner.whenUp(), 'started');
   await until('the thread given up', () => runner.whenUp() === null);
+  t.match(lines[1], { msg: 'the CDR writer thread stopped with no batch out; the next batch starts another', why: 'did not start within 1 ms' }, 'a start past its bound, said too');
   const err = await runner.write([cdr(1)], undefined, () => NOW).catch((e: unknown) => e);
   t.ok(err instanceof CdrThreadError, 'the batch went to a new thread (which, with the same 1 ms bound, fails too)', { err });
   t.match((err as Error).message, 'did not start within 1 ms');
