@@ -17,6 +17,7 @@
  * as between two processes on one database file. Readers (the config, caller memory) never wait (WAL).
  */
 import path from 'node:path';
+import { inspect } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
@@ -231,6 +232,7 @@ export class ThreadRunner implements CdrBatchRunner {
    */
   private hung(id: number | null, worker: Worker, what: string): void {
     if (id !== null && !this.pending.has(id)) return; // answered meanwhile
+    const current = this.worker === worker;
     const error = new CdrThreadError(`the CDR writer thread ${what}; stopped`);
     let failed = 0;
     for (const [key, p] of this.pending) {
@@ -239,8 +241,9 @@ export class ThreadRunner implements CdrBatchRunner {
       failed++;
       p.reject(error);
     }
-    if (failed === 0) this.log?.warn({ why: what }, 'the CDR writer thread stopped with no batch out; the next batch starts another');
-    if (this.worker === worker) this.worker = null;
+    // Not for a thread close() already ends.
+    if (failed === 0 && current) this.log?.warn({ why: what }, 'the CDR writer thread stopped with no batch out; the next batch starts another');
+    if (current) this.worker = null;
     void worker.terminate();
   }
 
@@ -281,7 +284,8 @@ export class ThreadRunner implements CdrBatchRunner {
       // With no batch to carry the news (a thread started ahead), said here; not for close().
       if (failed === 0 && current) this.log?.warn({ why }, 'the CDR writer thread stopped with no batch out; the next batch starts another');
     };
-    worker.on('error', (err: unknown) => stopped(String((err as Error | null)?.message ?? err)));
+    // An error the thread could not send whole (not an Error) is shown as it came, not as [object Object].
+    worker.on('error', (err: unknown) => stopped(err instanceof Error ? err.message : inspect(err, { breakLength: Infinity })));
     // A reply that cannot be read names no batch: the thread and its batches go, as in a crash.
     worker.on('messageerror', () => this.hung(null, worker, 'sent a reply that could not be read'));
     worker.on('exit', (code) => {

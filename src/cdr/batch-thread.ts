@@ -11,11 +11,21 @@ import { toThreadError, type BatchReply, type BatchRequest, type ThreadReady } f
 const port = parentPort;
 if (!port) throw new Error('batch-thread.ts runs as a worker thread (batch-runner.ts)');
 const knex = createKnex((workerData as { databaseUrl: string }).databaseUrl);
-// Up once its connection is open (knex opens one at the first statement): a database that cannot
-// be opened fails the thread's start (an unhandled rejection ends the thread: its 'error' event),
-// and the first batch finds the connection made. From here on each batch has its bound
-// (batch-runner.ts); the thread's start has its own.
-void knex.raw('select 1').then(() => port.postMessage({ ready: true } satisfies ThreadReady));
+// Up once its connection is open (knex opens one at the first statement), so the first batch
+// finds it made. A database that cannot be opened ends the thread by an uncaught exception (its
+// 'error' event fails what it holds): a plain Error, thrown outside the promise, whatever the
+// process's --unhandled-rejections mode; the database's own error class would reach the runner
+// as its code alone, without its message. From here on each batch has its bound (batch-runner.ts);
+// the thread's start has its own.
+knex.raw('select 1').then(
+  () => port.postMessage({ ready: true } satisfies ThreadReady),
+  (err: unknown) => {
+    const e = toThreadError(err);
+    setImmediate(() => {
+      throw new Error(`cannot open the database: ${e.code ? `${e.code}: ` : ''}${e.message}`);
+    });
+  },
+);
 
 port.on('message', (message: BatchRequest | { close: true }) => {
   if ('close' in message) {

@@ -131,7 +131,7 @@ t.test('errors come back with their codes: a refused record is quarantined alone
 
 t.test('a thread that could not start keeps the batch in the spool and is started again at the next batch', async (t) => {
   const db = await sqlite(t);
-  // The database's folder is a file for now: the thread fails as it opens its connection.
+  // The database's folder is a file for now: the thread fails as it loads (making that folder).
   const parent = fs.mkdtempSync(path.join(os.tmpdir(), 'hotline-thread-'));
   t.teardown(() => fs.rmSync(parent, { recursive: true, force: true }));
   const folder = path.join(parent, 'db');
@@ -214,14 +214,26 @@ t.test('a thread started ahead that cannot open its database: said in the log, a
   broken.prepare();
   t.equal(await broken.whenUp(), false, 'it never came up');
   await until('the failure logged', () => lines.length > 0);
-  t.match(lines, [{ level: 40, msg: 'the CDR writer thread stopped with no batch out; the next batch starts another', why: String }]);
+  t.match(lines, [{ level: 40, msg: 'the CDR writer thread stopped with no batch out; the next batch starts another', why: /EEXIST|ENOTDIR/ }], 'with the reason, not [object Object]');
+
+  // The database file is a folder: the thread loads, and its connection cannot be opened.
+  fs.mkdirSync(path.join(parent, 'cdrs.db'));
+  const unopenable = new ThreadRunner(`sqlite:${path.join(parent, 'cdrs.db')}`, {}, log);
+  t.teardown(() => unopenable.close());
+  unopenable.prepare();
+  t.equal(await unopenable.whenUp(), false, 'not up: its connection could not be opened');
+  await until('the failure logged', () => lines.length > 1);
+  t.match(lines[1], { msg: 'the CDR writer thread stopped with no batch out; the next batch starts another', why: /^cannot open the database: SQLITE_CANTOPEN: unable to open database file/ }, 'the database\'s own reason');
+  const refused = await unopenable.write([cdr(1)], undefined, () => NOW).catch((e: unknown) => e);
+  t.ok(refused instanceof CdrThreadError, 'a batch then fails like an outage (kept in the spool)', { refused });
+  t.match((refused as Error).message, /cannot open the database: SQLITE_CANTOPEN/, 'with the reason');
 
   const runner = new ThreadRunner(db.url, { startTimeoutMs: 1 }, log);
   t.teardown(() => runner.close());
   runner.prepare();
   t.ok(runner.whenUp(), 'started');
   await until('the thread given up', () => runner.whenUp() === null);
-  t.match(lines[1], { msg: 'the CDR writer thread stopped with no batch out; the next batch starts another', why: 'did not start within 1 ms' }, 'a start past its bound, said too');
+  t.match(lines[lines.length - 1], { msg: 'the CDR writer thread stopped with no batch out; the next batch starts another', why: 'did not start within 1 ms' }, 'a start past its bound, said too');
   const err = await runner.write([cdr(1)], undefined, () => NOW).catch((e: unknown) => e);
   t.ok(err instanceof CdrThreadError, 'the batch went to a new thread (which, with the same 1 ms bound, fails too)', { err });
   t.match((err as Error).message, 'did not start within 1 ms');
