@@ -10,6 +10,23 @@ import { loadSettings, type Settings } from '../../src/config';
 import { Daemon, type DaemonOptions } from '../../src/daemon';
 import { createLogger, type Logger } from '../../src/log';
 
+/**
+ * The temporary folders made here (SQLite files, spools), removed when the test file's process
+ * exits: a test that never stops its daemon (a start expected to fail), or hands a database URL
+ * to a child process, would otherwise leave them in the system's temporary directory (some 150
+ * a CI run did).
+ */
+const made: string[] = [];
+process.once('exit', () => {
+  for (const dir of made) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+function tempDir(prefix: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  made.push(dir);
+  return dir;
+}
+
 export interface TestDaemon {
   daemon: Daemon;
   knex: Knex;
@@ -28,7 +45,7 @@ export async function startTestDaemon(
   /** The daemon's logger (a test that reads what it logs); by default silent (TEST_LOG_LEVEL). */
   logger?: Logger,
 ): Promise<TestDaemon> {
-  const spoolDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hotline-spool-'));
+  const spoolDir = tempDir('hotline-spool-');
   const settings = loadSettings({
     env: {},
     overrides: deepMerge(
@@ -88,6 +105,5 @@ function deepMerge(base: Record<string, unknown>, extra: Record<string, unknown>
 }
 
 export function tempSqliteUrl(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hotline-db-'));
-  return `sqlite:${path.join(dir, 'calls.db')}`;
+  return `sqlite:${path.join(tempDir('hotline-db-'), 'calls.db')}`;
 }
