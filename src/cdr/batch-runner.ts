@@ -232,8 +232,16 @@ export class ThreadRunner implements CdrBatchRunner {
    */
   private hung(id: number | null, worker: Worker, what: string): void {
     if (id !== null && !this.pending.has(id)) return; // answered meanwhile
-    const current = this.worker === worker;
-    const error = new CdrThreadError(`the CDR writer thread ${what}; stopped`);
+    this.dropThread(worker, new CdrThreadError(`the CDR writer thread ${what}; stopped`), what, id);
+    void worker.terminate();
+  }
+
+  /**
+   * Fails the batches `worker` holds (only batch `id` when given) with `error`, and forgets the
+   * thread if it is the current one, saying `why` when no batch carried the news (a thread
+   * started ahead); a thread close() already ends is not current, and says nothing.
+   */
+  private dropThread(worker: Worker, error: Error, why: string, id: number | null = null): void {
     let failed = 0;
     for (const [key, p] of this.pending) {
       if (p.worker !== worker || (id !== null && key !== id)) continue;
@@ -241,10 +249,9 @@ export class ThreadRunner implements CdrBatchRunner {
       failed++;
       p.reject(error);
     }
-    // Not for a thread close() already ends.
-    if (failed === 0 && current) this.log?.warn({ why: what }, 'the CDR writer thread stopped with no batch out; the next batch starts another');
-    if (current) this.worker = null;
-    void worker.terminate();
+    if (this.worker !== worker) return;
+    this.worker = null;
+    if (failed === 0) this.log?.warn({ why }, 'the CDR writer thread stopped with no batch out; the next batch starts another');
   }
 
   private thread(): Worker {
@@ -271,19 +278,7 @@ export class ThreadRunner implements CdrBatchRunner {
       else waiter.reject(fromThreadError(reply.error));
     });
     // Only this thread's batches fail: a batch sent since to a new thread is not this one's.
-    const stopped = (why: string): void => {
-      const current = this.worker === worker;
-      if (current) this.worker = null;
-      let failed = 0;
-      for (const [id, p] of this.pending) {
-        if (p.worker !== worker) continue;
-        this.pending.delete(id);
-        failed++;
-        p.reject(new CdrThreadError(`the CDR writer thread stopped: ${why}`));
-      }
-      // With no batch to carry the news (a thread started ahead), said here; not for close().
-      if (failed === 0 && current) this.log?.warn({ why }, 'the CDR writer thread stopped with no batch out; the next batch starts another');
-    };
+    const stopped = (why: string): void => this.dropThread(worker, new CdrThreadError(`the CDR writer thread stopped: ${why}`), why);
     // An error the thread could not send whole (not an Error) is shown as it came, not as [object Object].
     worker.on('error', (err: unknown) => stopped(err instanceof Error ? err.message : inspect(err, { breakLength: Infinity })));
     // A reply that cannot be read names no batch: the thread and its batches go, as in a crash.
