@@ -19,11 +19,13 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import fs from 'node:fs';
+import os from 'node:os';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { SpoolLock, SpoolLockedError } from '../cdr/spool-lock';
 import type { Settings } from '../config';
 import { MetricsServer, type Health } from '../http/metrics-server';
+import { removeWarmUpFoldersOf } from '../warmup/folders';
 import { aggregateText, clusterHealth, retire, type MetricJson, type WorkerHealth } from './aggregate';
 import { ClusterMetrics } from './metrics';
 import { nextFailuresInRow, pickLeader, restartDelayMs, schedulingPolicyOf, verdictOnExit } from './policy';
@@ -212,6 +214,10 @@ export class ClusterPrimary {
     // jobs it was running would wait for their leases to expire (2 min for caps, 10 for reports).
     if (s.cronHolder !== null) this.deadLeases.add(s.cronHolder, Date.now());
     s.cronHolder = null;
+    // A worker killed in its warm-up (SIGKILL: the quit timer, the OOM killer) ran no cleanup.
+    const pid = worker.process.pid;
+    const left = pid === undefined ? [] : removeWarmUpFoldersOf(pid, os.tmpdir());
+    if (left.length > 0) this.log.info({ worker: s.slot, pid, folders: left }, 'removed the warm-up folder the worker left');
     if (this.stopping) {
       // Not failures: a worker told to quit, or one that never served and ended by SIGTERM/SIGINT
       // (its own second signal: Ctrl-C twice reaches every process, maybe before the primary's).

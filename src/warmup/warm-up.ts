@@ -30,7 +30,6 @@
  */
 import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { Settings } from '../config';
@@ -44,7 +43,7 @@ import { Metrics } from '../metrics';
 import type { PromptResolver } from '../prompts';
 import { buildSnapshot, type RawTables } from '../snapshot/build';
 import type { ConfigSnapshot } from '../snapshot/types';
-import { forgetWarmUpFolder, trackWarmUpFolder } from './folders';
+import { forgetWarmUpFolder, removeAbandonedWarmUpFolders, trackWarmUpFolder, warmUpFolderPrefix } from './folders';
 import { shortCall, type CallPlan } from './freeswitch-call';
 import { LoadDriver, type LoadResult } from './load';
 import { loadTemplates, type Templates } from './templates';
@@ -110,7 +109,10 @@ export async function warmUp(options: WarmUpOptions): Promise<WarmUpResult | nul
   const metrics = new Metrics({ tenantIds: settings.metrics.tenantIds, processMetrics: false });
   // The CDRs and the call journal go through their own code, into a folder of the warm-up's
   // removed after it; the CDR writer is never started, so nothing reaches the database.
-  const dir = fs.mkdtempSync(path.join(options.tmpDir ?? os.tmpdir(), 'hotline-warm-up-'));
+  const tmpDir = options.tmpDir ?? os.tmpdir();
+  const abandoned = removeAbandonedWarmUpFolders(tmpDir);
+  if (abandoned.length > 0) options.log.info({ folders: abandoned }, 'warm-up: removed the folders of warm-ups whose process was killed');
+  const dir = fs.mkdtempSync(warmUpFolderPrefix(tmpDir));
   trackWarmUpFolder(dir);
   const t0 = process.hrtime.bigint();
   try {

@@ -6,6 +6,7 @@
  * starting. Assumes about FreeSWITCH only what the emulator replays: the captured traffic of
  * test/fixtures/esl (src/warmup/freeswitch-call.ts says which behaviours).
  */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import pino from 'pino';
 import t, { type Test } from 'tap';
@@ -17,7 +18,7 @@ import { Metrics } from '../../src/metrics';
 import { PromptResolver, TtsRenderer } from '../../src/prompts';
 import { loadTemplates, Template, type Templates } from '../../src/warmup/templates';
 import { FIXTURE_DIR, fixtureDirFrom, PACKAGED_CAPTURE_DIR, packagedCaptureDirFrom } from '../../src/warmup/captures';
-import { removeWarmUpFoldersSync } from '../../src/warmup/folders';
+import { removeWarmUpFoldersSync, warmUpFolderPrefix } from '../../src/warmup/folders';
 import { packageCaptures } from '../../src/warmup/package-captures';
 import { warmUp, warmUpLogged, warmUpSnapshot, WARM_UP_NUMBER } from '../../src/warmup/warm-up';
 import { startDaemonProcess } from '../daemon/spawn';
@@ -52,6 +53,33 @@ t.test('every synthetic call completes with a CDR, and not one statement reaches
   t.match(r, { calls: 300, failed: 0, errors: {}, cdrs: 300, outOfTime: false });
   t.equal(queries(), 0, 'no query on the daemon\'s database');
   t.same(fs.readdirSync(tmpDir), [], 'its spool and journal folder removed');
+});
+
+t.test('its folder is named after this process; the folders of warm-ups whose process was killed are removed first, and logged', async (t) => {
+  const { settings, knex, prompts } = setup(t);
+  const tmpDir = t.testdir();
+  // A process that has ended: its pid, and a folder named as its warm-up would have named it.
+  const deadPid = Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { env: {} }).stdout.toString());
+  const abandoned = fs.mkdtempSync(warmUpFolderPrefix(tmpDir, deadPid));
+  fs.writeFileSync(path.join(abandoned, 'segment-1.jsonl'), '{}\n');
+  const running = path.basename(fs.mkdtempSync(warmUpFolderPrefix(tmpDir, process.ppid)));
+  // What the folder holds while the calls run (at the emulator's first event).
+  const t0 = loadTemplates(WARM_UP_NUMBER);
+  let during: string[] | null = null;
+  const templates = (): Templates => ({
+    ...t0,
+    event: (format, name, phase) => {
+      during ??= fs.readdirSync(tmpDir);
+      return t0.event(format, name, phase);
+    },
+  });
+  const { log, lines } = capturingLogger();
+  const r = await warmUp({ settings, knex, prompts, log, calls: 20, maxMs: 60_000, tmpDir, templates });
+  t.match(r, { calls: 20, failed: 0 });
+  const own = (during ?? []).filter((n) => n !== running);
+  t.match(own, [new RegExp(`^hotline-warm-up-${process.pid}-`)], 'while it ran: its own folder, named after this process; the killed one\'s was gone');
+  t.same(fs.readdirSync(tmpDir), [running], 'after it: its own removed, the running process\'s left alone');
+  t.same(lines.filter((l) => l.msg === 'warm-up: removed the folders of warm-ups whose process was killed').map((l) => l.folders), [[abandoned]], 'the removal logged');
 });
 
 t.test('a deployment without test/: the build\'s copy of the captures (dist/captures/esl) gives the same calls', async (t) => {
