@@ -256,7 +256,7 @@ export class Metrics {
 
   readonly callerMemoryIndexReadAge = new Gauge({
     name: 'hotline_caller_memory_index_read_age_seconds',
-    help: 'Seconds since the caller-memory index last read cdrs (since the daemon started while its first load runs); 0 when the daemon keeps no index (SQLite, CALLER_MEMORY_INDEX_HOURS=0). Above 3 × CALLER_MEMORY_INDEX_POLL_MS + 1 s every caller-memory question goes to the database.',
+    help: 'Seconds since the caller-memory index last read cdrs (since the daemon started while its first load runs); 0 when the daemon keeps no index (CALLER_MEMORY_INDEX_HOURS=0). Above 3 × CALLER_MEMORY_INDEX_POLL_MS + 1 s every caller-memory question goes to the database.',
     registers: [this.registry],
     collect: () => {
       this.callerMemoryIndexReadAge.set((this.callerMemoryIndexReadAgeMs?.() ?? 0) / 1000);

@@ -26,7 +26,6 @@ import type { LiveCall } from '../billing/live-calls';
 import type { CallJournal } from '../cdr/journal';
 import type { CdrWriter } from '../cdr/writer';
 import type { Settings } from '../config';
-import { dbKind } from '../db/connect';
 import { openSqliteReader, type SqliteReader } from '../db/sqlite-reader';
 import { EslCallChannel } from '../esl/call-channel';
 import { EslError } from '../esl/errors';
@@ -375,10 +374,10 @@ function callerMemoryReader(settings: Settings, log: Logger): SqliteReader | nul
   }
 }
 
-/** The answered-callers feed where caller memory asks over the network (MariaDB/MySQL) and it is on. */
+/** The answered-callers feed, unless CALLER_MEMORY_INDEX_HOURS is 0. */
 function answeredCallersFeed(knex: Knex, settings: Settings, log: Logger): AnsweredCallersFeed | null {
   const { indexHours, indexBitsPerHour, indexPollMs } = settings.callerMemory;
-  if (indexHours === 0 || dbKind(knex) === 'sqlite') return null;
+  if (indexHours === 0) return null;
   return new AnsweredCallersFeed(knex, { hours: indexHours, bitsPerHour: indexBitsPerHour, pollMs: indexPollMs }, log.child({ component: 'answered-callers' }));
 }
 

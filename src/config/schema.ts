@@ -168,7 +168,7 @@ export const schema = {
   },
   callerMemory: {
     indexHours: {
-      doc: 'On MariaDB/MySQL, hours of answered callers kept in memory (src/calls/answered-callers.ts), so that a caller no phone answered within them rings without a database round trip on the call\'s setup path; a tenant whose caller_memory_hours reach further back, and any lookup while the in-memory copy is not current, asks the database. 0 = always ask the database. The default covers the default 24-hour window with an hour to spare. SQLite answers in-process and always asks.',
+      doc: 'Hours of answered callers kept in memory (src/calls/answered-callers.ts), so that a caller no phone answered within them rings without asking the database on the call\'s setup path (on MariaDB/MySQL a round trip, on SQLite a statement run on the loop); a tenant whose caller_memory_hours reach further back, and any lookup while the in-memory copy is not current, asks the database. 0 = always ask the database. The default covers the default 24-hour window with an hour to spare.',
       format: 'index-hours',
       default: 25,
       env: 'CALLER_MEMORY_INDEX_HOURS',

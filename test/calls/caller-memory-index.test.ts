@@ -1,9 +1,9 @@
 /**
- * Caller memory with the answered callers in memory, through a real daemon: on MariaDB a first
- * caller rings in the normal order without asking the database (counted answered_from="memory"),
+ * Caller memory with the answered callers in memory, through a real daemon on MariaDB and on
+ * SQLite: a first caller rings in the normal order without asking the database (counted answered_from="memory"),
  * a caller who calls straight back rings the phone that answered, before that CDR's batch is even
  * read back, and a caller another daemon's CDR remembers rings that phone once the feed has read
- * it. On SQLite, and with CALLER_MEMORY_INDEX_HOURS=0, every lookup asks the database.
+ * it. With CALLER_MEMORY_INDEX_HOURS=0 every lookup asks the database.
  * Assumes of FreeSWITCH only what the fake peer plays: a bridge's first leg rings first.
  */
 import t from 'tap';
@@ -41,30 +41,22 @@ for (const target of dbTargets()) {
       await db.destroy();
     });
     const feed = d.daemon.calls.answeredCallers;
-    if (target.name === 'sqlite') {
-      t.equal(feed, null, 'SQLite answers in-process: no copy in memory');
-    } else {
-      t.ok(feed, 'MariaDB: the answered callers are kept in memory');
-      await until('the copy is loaded', () => feed?.current() === true);
-    }
-    if (feed) {
-      // No read since the load (pollMs 600 s): its age grows, and /metrics says so.
-      await until('a second without a read', () => (feed.readAgeMs() ?? 0) >= 1000);
-      const age = await readAgeSeconds(d);
-      t.ok(age >= 1 && age < 60, `the index's read age is exported (${age} s)`);
-    } else {
-      t.equal(await readAgeSeconds(d), 0, 'no index: read age 0, which no alert fires on');
-    }
+    if (!feed) throw new Error('the answered callers are not kept in memory');
+    await until('the copy is loaded', () => feed.current());
+    // No read since the load (pollMs 600 s): its age grows, and /metrics says so.
+    await until('a second without a read', () => (feed.readAgeMs() ?? 0) >= 1000);
+    const age = await readAgeSeconds(d);
+    t.ok(age >= 1 && age < 60, `the index's read age is exported (${age} s)`);
 
     const first = await placeCall(d.port, { caller: '13912340001', destination: '4001012345', legs: BUSY_THEN_SECOND });
     t.equal(first.bridges[0].number, '13800000001', 'a first caller rings in the normal order');
-    t.same(await lookups(d), target.name === 'sqlite' ? { memory: 0, database: 1 } : { memory: 1, database: 0 }, 'asked of memory on MariaDB, of the database on SQLite');
+    t.same(await lookups(d), { memory: 1, database: 0 }, 'asked of memory, not of the database');
 
     // Straight back: the CDR is in the table, but the feed has not read it (it added it itself).
     await d.cdr(first.uuid);
     const again = await placeCall(d.port, { caller: '13912340001', destination: '4001012345', defaultLeg: { result: 'answer', talkMs: 20 } });
     t.equal(again.bridges[0].number, '13800000002', 'the phone that answered last time rings first');
-    t.same(await lookups(d), target.name === 'sqlite' ? { memory: 0, database: 2 } : { memory: 1, database: 1 }, 'a caller answered recently is asked of the database');
+    t.same(await lookups(d), { memory: 1, database: 1 }, 'a caller answered recently is asked of the database');
 
     // Another daemon's CDR (written straight into the table).
     const at = new Date(Date.now() - 60_000);
@@ -72,12 +64,10 @@ for (const target of dbTargets()) {
       call_uuid: 'elsewhere-1', started_at: toDbTimestamp(at), outcome: 'answered', tenant_id: 1, caller: '13912340002',
       answered_at: toDbTimestamp(at), answered_by: '13800000002', node: 'other-node',
     });
-    if (feed) {
-      // Nobody answers this one, so its own CDR remembers nothing.
-      const before = await placeCall(d.port, { caller: '13912340002', destination: '4001012345', defaultLeg: { result: 'busy' } });
-      t.equal(before.bridges[0].number, '13800000001', 'until the feed reads the table, that caller is not known (caller memory lags the table by a read)');
-      await feed.readNow();
-    }
+    // Nobody answers this one, so its own CDR remembers nothing.
+    const before = await placeCall(d.port, { caller: '13912340002', destination: '4001012345', defaultLeg: { result: 'busy' } });
+    t.equal(before.bridges[0].number, '13800000001', 'until the feed reads the table, that caller is not known (caller memory lags the table by a read)');
+    await feed.readNow();
     const elsewhere = await placeCall(d.port, { caller: '13912340002', destination: '4001012345', defaultLeg: { result: 'answer', talkMs: 20 } });
     t.equal(elsewhere.bridges[0].number, '13800000002', 'a caller another daemon\'s phone answered rings that phone');
   });
