@@ -12,6 +12,7 @@ export class ClusterMetrics {
   readonly restarts: Counter;
   readonly scrapeFailures: Counter;
   readonly notAnswering: Gauge;
+  readonly hungKilled: Counter;
 
   constructor(registry: Registry) {
     this.workers = new Gauge({
@@ -39,6 +40,12 @@ export class ClusterMetrics {
       help: 'Worker processes running that did not hand their metrics to the primary in time at the last /metrics scrape (hung: a stalled event loop, SIGSTOP); 0 for a single process.',
       registers: [registry],
     });
+    this.hungKilled = new Counter({
+      name: 'hotline_cluster_workers_killed_hung_total',
+      help: 'Serving workers the primary killed because they answered no ping for CLUSTER_WORKER_HANG_TIMEOUT_S (event loop blocked, process stopped); each was started again and counts in hotline_cluster_worker_restarts_total too.',
+      registers: [registry],
+    });
+    this.hungKilled.inc(0);
     this.notAnswering.set(0);
     this.restarts.inc(0);
     this.scrapeFailures.inc(0);

@@ -51,6 +51,28 @@ export function verdictOnExit(code: number | null, signal: string | null, everSe
   return { action: 'restart' };
 }
 
+/** How often the primary pings its serving workers for a hang bound of `timeoutMs`: a quarter of it, from 250 ms to 5 s. */
+export function pingIntervalMs(timeoutMs: number): number {
+  return Math.min(5000, Math.max(250, Math.floor(timeoutMs / 4)));
+}
+
+/**
+ * Whether a worker is hung: a ping has gone unanswered (`unansweredSince`, when the first ping
+ * after its last message was sent) for longer than `timeoutMs`. Never with a bound of 0.
+ */
+export function isHung(unansweredSince: number | null, nowMs: number, timeoutMs: number): boolean {
+  return timeoutMs > 0 && unansweredSince !== null && nowMs - unansweredSince > timeoutMs;
+}
+
+/**
+ * The primary's own ping round came this late (`sinceLastMs` after the one before, against
+ * `intervalMs`): it was stalled itself (a suspended VM, the whole group stopped and continued),
+ * so its workers' silence meanwhile says nothing about them, and their clocks start again.
+ */
+export function roundWasLate(sinceLastMs: number, intervalMs: number): boolean {
+  return sinceLastMs > 2 * intervalMs;
+}
+
 /** node:cluster's policy for CLUSTER_SCHEDULING: the primary hands connections round-robin, or the kernel spreads accepts. */
 export function schedulingPolicyOf(scheduling: 'round_robin' | 'os'): number {
   return scheduling === 'os' ? cluster.SCHED_NONE : cluster.SCHED_RR;

@@ -10,6 +10,8 @@
  *  - starts a worker again when one dies unasked (backoff, counted), in the same slot, so it
  *    takes the dead one's spool folder and replays its CDRs; stops the daemon when a worker's exit
  *    says a replacement would fail the same way (policy.ts);
+ *  - kills a serving worker that answers no ping for CLUSTER_WORKER_HANG_TIMEOUT_S (hung), which
+ *    then dies and is replaced as above;
  *  - makes one worker the leader (cluster cron jobs, the configuration cache file) and another one
  *    when the leader dies;
  *  - serves /metrics (all workers' registries and its own, aggregated) and /healthz (merged);
@@ -28,7 +30,7 @@ import { MetricsServer, type Health } from '../http/metrics-server';
 import { removeWarmUpFoldersOf } from '../warmup/folders';
 import { aggregateText, clusterHealth, retire, type MetricJson, type WorkerHealth } from './aggregate';
 import { ClusterMetrics } from './metrics';
-import { nextFailuresInRow, pickLeader, restartDelayMs, schedulingPolicyOf, verdictOnExit } from './policy';
+import { isHung, nextFailuresInRow, pickLeader, pingIntervalMs, restartDelayMs, roundWasLate, schedulingPolicyOf, verdictOnExit } from './policy';
 import { DeadLeaseHolders } from './dead-leases';
 import { isStopSignal, parseToPrimary, type StopSignal, type ToWorker } from './protocol';
 import { moveSegments, workerSpoolDir, workerSpoolDirs } from './spool-layout';
@@ -52,6 +54,8 @@ interface Slot {
   quitting: boolean;
   /** Answered a quit that it drains instead (its outbound socket had opened): never told to quit or killed for it again. */
   drains: boolean;
+  /** When the first ping after its last message went out (Date.now()); null while it answers. */
+  unansweredSince: number | null;
 }
 
 type Pending = (m: unknown) => void;
@@ -75,6 +79,8 @@ export class ClusterPrimary {
   /** Lease holders of workers that exited, until a live worker has handed their leases back. */
   private readonly deadLeases = new DeadLeaseHolders();
   private releaseTimer: NodeJS.Timeout | null = null;
+  private pingTimer: NodeJS.Timeout | null = null;
+  private lastPingRound = 0;
 
   private constructor(
     private readonly settings: Settings,
@@ -82,7 +88,7 @@ export class ClusterPrimary {
     private readonly lock: SpoolLock,
   ) {
     const n = settings.cluster.workers;
-    this.slots = Array.from({ length: n }, (_, i) => ({ slot: i + 1, worker: null, ready: false, startedAt: 0, failuresInRow: 0, restartTimer: null, lastMetrics: null, cronHolder: null, quitting: false, drains: false }));
+    this.slots = Array.from({ length: n }, (_, i) => ({ slot: i + 1, worker: null, ready: false, startedAt: 0, failuresInRow: 0, restartTimer: null, lastMetrics: null, cronHolder: null, quitting: false, drains: false, unansweredSince: null }));
     collectDefaultMetrics({ register: this.registry });
     this.metrics = new ClusterMetrics(this.registry);
     this.metrics.workers.set(n);
@@ -110,6 +116,7 @@ export class ClusterPrimary {
       // Worker 1 first: it migrates the database (knex's migration lock refuses a second migrating
       // process outright); the others start once it serves calls.
       primary.fork(primary.slots[0]);
+      primary.watchForHangs();
       return primary;
     } catch (err) {
       lock.release();
@@ -122,6 +129,7 @@ export class ClusterPrimary {
     s.ready = false;
     s.quitting = false;
     s.drains = false;
+    s.unansweredSince = null;
     s.startedAt = Date.now();
     const worker = cluster.fork();
     s.worker = worker;
@@ -139,6 +147,8 @@ export class ClusterPrimary {
   private onMessage(s: Slot, worker: Worker, raw: unknown): void {
     const m = parseToPrimary(raw);
     if (!m || s.worker !== worker) return;
+    // Any message says its event loop runs.
+    s.unansweredSince = null;
     switch (m.type) {
       case 'hotline:hello':
         this.send(worker, { type: 'hotline:start', slot: s.slot });
@@ -175,6 +185,8 @@ export class ClusterPrimary {
         return;
       case 'hotline:health':
         this.pending.get(m.id)?.(m);
+        return;
+      case 'hotline:pong':
         return;
       default: {
         const never: never = m;
@@ -241,6 +253,44 @@ export class ClusterPrimary {
     s.restartTimer = setTimeout(() => this.fork(s), delayMs);
     this.assignLeader();
     this.releaseDeadLeases();
+  }
+
+  /**
+   * Pings every serving worker each pingIntervalMs and kills one that answered nothing for
+   * CLUSTER_WORKER_HANG_TIMEOUT_S (isHung): its event loop is blocked or the process stopped, so
+   * its calls are lost already, node:cluster may still hand it new ones, and the cron leases it
+   * holds would wait for their expiry. Its exit then goes the way of any death (onExit): a
+   * replacement in its slot replays its spool, a live worker hands its leases back. Workers still
+   * starting are not pinged (an SQLite migration runs on the event loop); none while stopping.
+   */
+  private watchForHangs(): void {
+    const timeoutMs = this.settings.cluster.hangTimeoutS * 1000;
+    if (timeoutMs <= 0) return;
+    const intervalMs = pingIntervalMs(timeoutMs);
+    this.lastPingRound = Date.now();
+    this.pingTimer = setInterval(() => this.pingRound(timeoutMs, intervalMs), intervalMs);
+    this.pingTimer.unref();
+  }
+
+  private pingRound(timeoutMs: number, intervalMs: number): void {
+    if (this.stopping) return;
+    const now = Date.now();
+    const late = roundWasLate(now - this.lastPingRound, intervalMs);
+    this.lastPingRound = now;
+    for (const s of this.slots) {
+      const worker = s.worker;
+      if (!worker || !s.ready) continue;
+      if (late) s.unansweredSince = null;
+      if (isHung(s.unansweredSince, now, timeoutMs)) {
+        this.metrics.hungKilled.inc();
+        this.log.error({ worker: s.slot, pid: worker.process.pid, silentS: Math.round((now - (s.unansweredSince ?? now)) / 1000) }, 'worker hung: it answered no ping in time; killed (a replacement replays its CDR spool)');
+        s.unansweredSince = null;
+        worker.process.kill('SIGKILL');
+        continue;
+      }
+      s.unansweredSince ??= now;
+      this.send(worker, { type: 'hotline:ping' });
+    }
   }
 
   /**
@@ -358,6 +408,8 @@ export class ClusterPrimary {
       }
       if (this.releaseTimer) clearTimeout(this.releaseTimer);
       this.releaseTimer = null;
+      if (this.pingTimer) clearInterval(this.pingTimer);
+      this.pingTimer = null;
       const gone = live.map((s) => new Promise<void>((resolve) => this.exited.set(s.slot, resolve)));
       for (const s of live) if (s.worker) this.send(s.worker, { type: 'hotline:drain' });
       // Each worker's stop is bounded (drain, cut, the reply timeout, one flush); past this one it is stuck.

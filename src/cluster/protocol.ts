@@ -31,7 +31,9 @@ export type ToWorker =
    */
   | { type: 'hotline:quit'; signal: StopSignal }
   /** Hand back the cron leases of these holders: workers that exited (their runs cannot go on). */
-  | { type: 'hotline:release-leases'; holders: string[] };
+  | { type: 'hotline:release-leases'; holders: string[] }
+  /** Are you there? Answered at once (hotline:pong) by a worker whose event loop runs. */
+  | { type: 'hotline:ping' };
 
 /** Worker → primary. */
 export type ToPrimary =
@@ -41,6 +43,8 @@ export type ToPrimary =
   | { type: 'hotline:ready'; eslPort: number; cronHolder: string | null }
   /** A quit came after this worker's outbound socket opened (calls may be up): it drains instead; the primary must not kill it. */
   | { type: 'hotline:quit-ignored' }
+  /** The answer to hotline:ping. */
+  | { type: 'hotline:pong' }
   /** The leases of these holders are handed back (`released` rows were still held). */
   | { type: 'hotline:leases-released'; holders: string[]; released: number }
   | { type: 'hotline:metrics'; id: number; metrics: MetricJson[] }
@@ -71,6 +75,7 @@ export function parseToWorker(m: unknown): ToWorker | null {
       return whole(r.slot) && r.slot >= 1 ? { type: r.type, slot: r.slot } : null;
     case 'hotline:leader':
     case 'hotline:drain':
+    case 'hotline:ping':
       return { type: r.type };
     case 'hotline:metrics?':
     case 'hotline:health?':
@@ -90,6 +95,7 @@ export function parseToPrimary(m: unknown): ToPrimary | null {
   switch (r.type) {
     case 'hotline:hello':
     case 'hotline:quit-ignored':
+    case 'hotline:pong':
       return { type: r.type };
     case 'hotline:ready':
       return whole(r.eslPort) && (r.cronHolder === null || holder(r.cronHolder)) ? { type: r.type, eslPort: r.eslPort, cronHolder: r.cronHolder } : null;

@@ -119,6 +119,9 @@ export function runWorker(settings: Settings, rootLog: Logger): void {
         send({ type: 'hotline:metrics', id: m.id, metrics });
         return;
       }
+      case 'hotline:ping':
+        send({ type: 'hotline:pong' });
+        return;
       case 'hotline:health?':
         send({ type: 'hotline:health', id: m.id, health: answering?.health() ?? { ok: false, status: 'starting', detail: {} } });
         return;

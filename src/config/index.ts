@@ -51,7 +51,7 @@ export interface Settings {
   readonly cdr: { readonly spoolDir: string; readonly flushIntervalMs: number; readonly retryIntervalMs: number; readonly writerThread: boolean };
   readonly node: { readonly name: string };
   /** CLUSTER_WORKERS resolved: how many worker processes (1 = no cluster). */
-  readonly cluster: { readonly workers: number; readonly scheduling: 'round_robin' | 'os' };
+  readonly cluster: { readonly workers: number; readonly scheduling: 'round_robin' | 'os'; readonly hangTimeoutS: number };
   readonly log: { readonly level: string };
 }
 
@@ -98,7 +98,7 @@ export function loadSettings(options: LoadOptions = {}): Settings {
   } catch (err) {
     throw new ConfigError(`invalid configuration: ${redact((err as Error).message)}`);
   }
-  const props = config.getProperties() as unknown as Omit<Settings, 'cluster'> & { metrics: { tenantIds: string }; cluster: { workers: number | 'auto'; scheduling: 'round_robin' | 'os' } };
+  const props = config.getProperties() as unknown as Omit<Settings, 'cluster'> & { metrics: { tenantIds: string }; cluster: { workers: number | 'auto'; scheduling: 'round_robin' | 'os'; hangTimeoutS: number } };
   // Files the daemon owns are found from the installation, not from wherever it was started:
   // two daemons started from different folders must not get two spools of one install, and one
   // started from / must not spool into /var/spool/cdr by accident.
@@ -109,7 +109,7 @@ export function loadSettings(options: LoadOptions = {}): Settings {
     configCache: { ...props.configCache, file: props.configCache.file === '' ? path.join(spoolDir, 'config-cache.json') : path.resolve(INSTALL_DIR, props.configCache.file) },
     cdr: { ...props.cdr, spoolDir },
     node: { name: props.node.name || os.hostname() },
-    cluster: { workers: props.cluster.workers === 'auto' || props.cluster.workers === 0 ? os.availableParallelism() : props.cluster.workers, scheduling: props.cluster.scheduling },
+    cluster: { workers: props.cluster.workers === 'auto' || props.cluster.workers === 0 ? os.availableParallelism() : props.cluster.workers, scheduling: props.cluster.scheduling, hangTimeoutS: props.cluster.hangTimeoutS },
   };
   return deepFreeze(settings);
 }

@@ -445,6 +445,12 @@ export const schema = {
       default: 'round_robin',
       env: 'CLUSTER_SCHEDULING',
     },
+    hangTimeoutS: {
+      doc: 'A worker serving calls (CLUSTER_WORKERS > 1) that answers none of the primary\'s pings for this long is hung (its event loop blocked or the process stopped): the primary kills it (SIGKILL; the calls it held are cut, as they already were) and starts a replacement that replays its CDR spool, and the cron leases it held are handed back at once instead of when they expire. Pings go every quarter of this, at most every 5 s. Workers still starting are not watched (an SQLite migration runs on the event loop). 0 = never.',
+      format: 'seconds-or-zero',
+      default: 60,
+      env: 'CLUSTER_WORKER_HANG_TIMEOUT_S',
+    },
   },
   node: {
     name: {

@@ -1,6 +1,6 @@
 // The primary's decisions: restart backoff, leader choice, what a worker's exit means.
 import t from 'tap';
-import { nextFailuresInRow, pickLeader, restartDelayMs, STABLE_AFTER_MS, verdictOnExit } from '../../src/cluster/policy';
+import { isHung, nextFailuresInRow, pickLeader, pingIntervalMs, restartDelayMs, roundWasLate, STABLE_AFTER_MS, verdictOnExit } from '../../src/cluster/policy';
 
 t.test('restart backoff doubles from 250 ms up to 30 s, and starts again after a stable run', async (t) => {
   t.same([1, 2, 3, 4, 8, 50].map(restartDelayMs), [250, 500, 1000, 2000, 30_000, 30_000]);
@@ -29,4 +29,16 @@ t.test('a worker\'s exit: codes 2 and 3 stop the daemon with that code; a failed
   t.same(verdictOnExit(0, null, false), { action: 'restart' }, 'a worker signalled alone while the daemon starts stopped cleanly: no start-up failed');
   for (const signal of ['SIGTERM', 'SIGINT']) t.same(verdictOnExit(null, signal, false), { action: 'restart' }, `a worker signalled twice alone while it starts ended by ${signal}: replaced`);
   t.same(verdictOnExit(2, null, false), { action: 'stop', exitCode: 2, reason: 'invalid setting' });
+});
+
+t.test('hung workers: pinged every quarter of the bound (250 ms to 5 s), hung once a ping waited past it, never with 0', async (t) => {
+  t.same([1000, 2000, 20_000, 60_000, 3_600_000].map(pingIntervalMs), [250, 500, 5000, 5000, 5000]);
+  t.equal(pingIntervalMs(100), 250, 'not a busy loop for a tiny bound');
+  t.equal(isHung(null, 1_000_000, 60_000), false, 'answering: no ping outstanding');
+  t.equal(isHung(1000, 61_000, 60_000), false, 'exactly the bound: not yet');
+  t.equal(isHung(1000, 61_001, 60_000), true, 'past it');
+  t.equal(isHung(1000, 10_000_000, 0), false, '0: never');
+  t.equal(roundWasLate(5000, 5000), false, 'on time');
+  t.equal(roundWasLate(10_000, 5000), false, 'one round late: still counts');
+  t.equal(roundWasLate(10_001, 5000), true, 'the primary itself was stalled: the silence says nothing');
 });

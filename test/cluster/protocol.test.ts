@@ -37,6 +37,14 @@ t.test('a worker says it drains instead of quitting', async (t) => {
   t.same(parseToPrimary({ type: 'hotline:quit-ignored', extra: 1 }), { type: 'hotline:quit-ignored' }, 'nothing else carried');
 });
 
+t.test('ping and pong: the primary\'s watch for hung workers', async (t) => {
+  t.same(parseToWorker({ type: 'hotline:ping' }), { type: 'hotline:ping' });
+  t.same(parseToWorker({ type: 'hotline:ping', id: 7 }), { type: 'hotline:ping' }, 'nothing else carried');
+  t.same(parseToPrimary({ type: 'hotline:pong' }), { type: 'hotline:pong' });
+  t.equal(parseToPrimary({ type: 'hotline:ping' }), null, 'a ping goes one way only');
+  t.equal(parseToWorker({ type: 'hotline:pong' }), null, 'and a pong the other');
+});
+
 t.test('a parsed message is a copy: the sender\'s array is not kept', async (t) => {
   const holders = [HOLDER];
   const m = parseToWorker({ type: 'hotline:release-leases', holders });

@@ -1,0 +1,74 @@
+/**
+ * A serving worker whose event loop blocks for good (test/cluster/fake-worker.ts `hangs-once`:
+ * a synchronous loop at its third ping) is killed by the primary once it has answered no ping for
+ * CLUSTER_WORKER_HANG_TIMEOUT_S, replaced in its slot, and counted; the replacement serves and
+ * the daemon still stops cleanly. This test's process is the primary. And real workers (a real
+ * daemon with two) answer the pings: left alone, with nothing else asked of them, none is killed.
+ */
+import cluster from 'node:cluster';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import { ClusterPrimary } from '../../src/cluster/primary';
+import { loadSettings } from '../../src/config';
+import { capturingLogger } from '../helpers/log';
+import { until } from '../helpers/wait';
+import { startCluster } from './cluster-process';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'hotline-hung-worker-'));
+const realTmp = process.env.TMPDIR;
+process.env.TMPDIR = tmp;
+t.teardown(() => {
+  if (realTmp === undefined) delete process.env.TMPDIR;
+  else process.env.TMPDIR = realTmp;
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+t.test('a serving worker that stops answering pings is killed after the bound, replaced, and counted', async (t) => {
+  const flag = path.join(tmp, 'hung');
+  cluster.setupPrimary({ exec: path.join(__dirname, 'fake-worker.ts'), args: ['hangs-once', flag] });
+  const spoolDir = fs.mkdtempSync(path.join(tmp, 'spool-'));
+  const settings = loadSettings({ env: { CDR_SPOOL_DIR: spoolDir, METRICS_HOST: '127.0.0.1', METRICS_PORT: '0', CLUSTER_WORKERS: '1', CLUSTER_WORKER_HANG_TIMEOUT_S: '2' } });
+  const { log, lines } = capturingLogger('debug');
+  const primary = await ClusterPrimary.start(settings, log);
+  const first = Object.values(cluster.workers ?? {})[0];
+  if (!first) throw new Error('no worker forked');
+  const firstPid = first.process.pid;
+  const ended = new Promise<{ code: number | null; signal: string | null; at: number }>((resolve) => first.on('exit', (code: number | null, signal: string | null) => resolve({ code, signal, at: Date.now() })));
+
+  await until('the worker blocked its event loop', () => fs.existsSync(flag) && fs.readFileSync(flag, 'utf8') === String(firstPid), 30_000);
+  const hungAt = Date.now();
+  const end = await ended;
+  t.equal(end.signal, 'SIGKILL', 'killed');
+  const afterMs = end.at - hungAt;
+  // Unanswered from the ping it blocked on; killed at the first round past 2 s (rounds every 500 ms).
+  t.ok(afterMs >= 1500 && afterMs < 10_000, `once 2 s had passed without an answer (${afterMs} ms after it blocked)`);
+  const hung = lines.filter((l) => l.msg === 'worker hung: it answered no ping in time; killed (a replacement replays its CDR spool)');
+  t.equal(hung.length, 1, 'said once');
+  t.match(hung[0], { worker: 1, pid: firstPid });
+
+  await until('a replacement serves', () => lines.filter((l) => l.msg === 'worker serving calls').length === 2, 30_000);
+  const replacement = lines.filter((l) => l.msg === 'worker serving calls')[1];
+  t.not(replacement.pid, firstPid, 'a new process in slot 1');
+  t.same(fs.readdirSync(tmp).filter((n) => n.startsWith(`hotline-warm-up-${firstPid}-`)), [], 'the killed worker\'s warm-up folder removed');
+
+  // The replacement answers its pings: not killed, however long it runs (three bounds here).
+  await new Promise((resolve) => setTimeout(resolve, 6500));
+  t.equal(lines.filter((l) => l.msg === 'worker hung: it answered no ping in time; killed (a replacement replays its CDR spool)').length, 1, 'a worker that answers is never killed');
+
+  const text = await (await fetch(`http://127.0.0.1:${primary.metricsPort}/metrics`)).text();
+  t.match(text, /^hotline_cluster_workers_killed_hung_total 1$/m, 'counted');
+  t.match(text, /^hotline_cluster_worker_restarts_total 1$/m, 'and restarted');
+  t.equal(await primary.stop(), 0, 'the daemon stops cleanly');
+});
+
+t.test('real workers answer the pings: idle for 3 bounds with nothing else asked, none is taken for hung', async (t) => {
+  // Pings every second; a worker that did not answer would be killed 4 s after its first ping.
+  const c = startCluster(t, { CLUSTER_WORKER_HANG_TIMEOUT_S: '4' });
+  await c.ready;
+  await new Promise((resolve) => setTimeout(resolve, 12_000));
+  t.same(c.lines().filter((l) => typeof l.msg === 'string' && /^worker (hung|died)/.test(l.msg)), [], 'no worker killed');
+  c.child.kill('SIGTERM');
+  t.equal(await c.exited, 0, 'both stop cleanly');
+});
