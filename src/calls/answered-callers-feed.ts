@@ -29,7 +29,7 @@
  */
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
-import { fromDbTimestamp, rawRows, toDbTimestamp } from '../db/connect';
+import { dbKind, fromDbTimestamp, rawRows, toDbTimestamp } from '../db/connect';
 import { AnsweredCallers } from './answered-callers';
 
 export interface AnsweredCallersFeedOptions {
@@ -66,6 +66,16 @@ interface Hole {
 
 /** Holes one look-back statement reads. */
 const HOLES_A_STATEMENT = 100;
+
+/** The lowest id among rows that started from a moment on: a range of the index on started_at. */
+export const ANCHOR = 'SELECT MIN(id) AS anchor FROM cdrs WHERE started_at >= ?';
+/**
+ * SQLite's planner, without ANALYZE statistics, takes MIN(id) for a walk up the rowids from the
+ * oldest row until one started late enough: every older row, on the event loop (159 ms on a
+ * 100,000-row scratch table). `+id` is no longer the bare rowid, so it uses the covering index on
+ * started_at instead (0.08 ms).
+ */
+export const ANCHOR_SQLITE = 'SELECT MIN(+id) AS anchor FROM cdrs WHERE started_at >= ?';
 
 /** A call is answered within a day of arriving (rings, queues): the load's margin on started_at. */
 export const ANSWER_MARGIN_MS = 24 * 3_600_000;
@@ -196,7 +206,7 @@ export class AnsweredCallersFeed {
     const from = startedAt - this.options.hours * 3_600_000;
     const [{ max }] = await rawRows<{ max: number | string | null }>(this.knex, 'SELECT MAX(id) AS max FROM cdrs');
     const top = Number(max ?? 0);
-    const [{ anchor }] = await rawRows<{ anchor: number | string | null }>(this.knex, 'SELECT MIN(id) AS anchor FROM cdrs WHERE started_at >= ?', [toDbTimestamp(new Date(from - ANSWER_MARGIN_MS))]);
+    const [{ anchor }] = await rawRows<{ anchor: number | string | null }>(this.knex, dbKind(this.knex) === 'sqlite' ? ANCHOR_SQLITE : ANCHOR, [toDbTimestamp(new Date(from - ANSWER_MARGIN_MS))]);
     const rowsBefore = this.stats.rows;
     if (anchor !== null) await this.readAnswered([{ lo: Number(anchor), hi: top, seenAt: startedAt }]);
     const loadedRows = this.stats.rows - rowsBefore;

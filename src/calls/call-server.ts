@@ -88,7 +88,7 @@ export class CallServer {
    * connection until the next start: slower, not wrong.
    */
   private readonly callerMemoryReader: SqliteReader | null;
-  /** On MariaDB, the callers answered recently, kept in memory (answered-callers-feed.ts); null: every lookup asks. */
+  /** The callers answered recently, kept in memory (answered-callers-feed.ts); null (CALLER_MEMORY_INDEX_HOURS=0, the warm-up): every lookup asks. */
   readonly answeredCallers: AnsweredCallersFeed | null;
   /** The latest check of the prompt files; null when the daemon cannot see FreeSWITCH's files. */
   readonly promptFiles: PromptFileStatus | null;

@@ -42,7 +42,7 @@ export class ClusterMetrics {
     });
     this.hungKilled = new Counter({
       name: 'hotline_cluster_workers_killed_hung_total',
-      help: 'Serving workers the primary killed because they answered no ping for CLUSTER_WORKER_HANG_TIMEOUT_S (event loop blocked, process stopped); each was started again and counts in hotline_cluster_worker_restarts_total too.',
+      help: 'Serving workers the primary killed because they answered no ping for CLUSTER_WORKER_HANG_TIMEOUT_S (event loop blocked, process stopped); its replacement counts in hotline_cluster_worker_restarts_total (none when the daemon began stopping before the exit).',
       registers: [registry],
     });
     this.hungKilled.inc(0);

@@ -67,10 +67,11 @@ export function isHung(unansweredSince: number | null, nowMs: number, timeoutMs:
 /**
  * The primary's own ping round came this late (`sinceLastMs` after the one before, against
  * `intervalMs`): it was stalled itself (a suspended VM, the whole group stopped and continued),
- * so its workers' silence meanwhile says nothing about them, and their clocks start again.
+ * so its workers' silence meanwhile says nothing about them, and their clocks start again. A
+ * negative gap (a clock that went back) counts as late too.
  */
 export function roundWasLate(sinceLastMs: number, intervalMs: number): boolean {
-  return sinceLastMs > 2 * intervalMs;
+  return sinceLastMs < 0 || sinceLastMs > 2 * intervalMs;
 }
 
 /** node:cluster's policy for CLUSTER_SCHEDULING: the primary hands connections round-robin, or the kernel spreads accepts. */

@@ -54,8 +54,10 @@ interface Slot {
   quitting: boolean;
   /** Answered a quit that it drains instead (its outbound socket had opened): never told to quit or killed for it again. */
   drains: boolean;
-  /** When the first ping after its last message went out (Date.now()); null while it answers. */
+  /** When the first ping after its last message went out (performance.now(): a step of the wall clock changes nothing); null while it answers. */
   unansweredSince: number | null;
+  /** Killed as hung, its exit not seen yet (a process in uninterruptible sleep can take a while): not pinged, killed or counted again. */
+  killedHung: boolean;
 }
 
 type Pending = (m: unknown) => void;
@@ -88,7 +90,7 @@ export class ClusterPrimary {
     private readonly lock: SpoolLock,
   ) {
     const n = settings.cluster.workers;
-    this.slots = Array.from({ length: n }, (_, i) => ({ slot: i + 1, worker: null, ready: false, startedAt: 0, failuresInRow: 0, restartTimer: null, lastMetrics: null, cronHolder: null, quitting: false, drains: false, unansweredSince: null }));
+    this.slots = Array.from({ length: n }, (_, i) => ({ slot: i + 1, worker: null, ready: false, startedAt: 0, failuresInRow: 0, restartTimer: null, lastMetrics: null, cronHolder: null, quitting: false, drains: false, unansweredSince: null, killedHung: false }));
     collectDefaultMetrics({ register: this.registry });
     this.metrics = new ClusterMetrics(this.registry);
     this.metrics.workers.set(n);
@@ -130,6 +132,7 @@ export class ClusterPrimary {
     s.quitting = false;
     s.drains = false;
     s.unansweredSince = null;
+    s.killedHung = false;
     s.startedAt = Date.now();
     const worker = cluster.fork();
     s.worker = worker;
@@ -267,24 +270,24 @@ export class ClusterPrimary {
     const timeoutMs = this.settings.cluster.hangTimeoutS * 1000;
     if (timeoutMs <= 0) return;
     const intervalMs = pingIntervalMs(timeoutMs);
-    this.lastPingRound = Date.now();
+    this.lastPingRound = performance.now();
     this.pingTimer = setInterval(() => this.pingRound(timeoutMs, intervalMs), intervalMs);
     this.pingTimer.unref();
   }
 
   private pingRound(timeoutMs: number, intervalMs: number): void {
     if (this.stopping) return;
-    const now = Date.now();
+    const now = performance.now();
     const late = roundWasLate(now - this.lastPingRound, intervalMs);
     this.lastPingRound = now;
     for (const s of this.slots) {
       const worker = s.worker;
-      if (!worker || !s.ready) continue;
+      if (!worker || !s.ready || s.killedHung) continue;
       if (late) s.unansweredSince = null;
       if (isHung(s.unansweredSince, now, timeoutMs)) {
         this.metrics.hungKilled.inc();
         this.log.error({ worker: s.slot, pid: worker.process.pid, silentS: Math.round((now - (s.unansweredSince ?? now)) / 1000) }, 'worker hung: it answered no ping in time; killed (a replacement replays its CDR spool)');
-        s.unansweredSince = null;
+        s.killedHung = true;
         worker.process.kill('SIGKILL');
         continue;
       }

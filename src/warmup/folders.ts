@@ -7,7 +7,9 @@
  * the process without running the warm-up's `finally`. A process killed outright (SIGKILL: the
  * cluster primary's quit timer, the OOM killer, a service manager's stop timeout) runs nothing;
  * its folder is removed by whoever sees it gone: the cluster primary when its worker exits
- * (removeWarmUpFoldersOf), and the next warm-up on this machine (removeAbandonedWarmUpFolders).
+ * (removeWarmUpFoldersOf), and the first warm-up on this machine once the folder has been left
+ * unchanged for an hour (removeAbandonedWarmUpFolders). Only this user's own directories are
+ * ever removed (a shared, sticky /tmp: nobody else can swap them for a link).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -49,30 +51,49 @@ export function removeWarmUpFoldersSync(): void {
   }
 }
 
-/**
- * Removes the warm-up folders process `pid` left in `tmpDir`; the caller knows it has ended (a
- * cluster worker that exited). Returns their paths; never throws.
- */
-export function removeWarmUpFoldersOf(pid: number, tmpDir: string): string[] {
-  return removeWhere(tmpDir, (owner) => owner === pid);
-}
-
-export interface AbandonedOptions {
-  /** Whether process `pid` is running; by default signal 0 (ESRCH: gone; EPERM: someone else's, running). */
-  isRunning?: (pid: number) => boolean;
-  /** The folder's owner must be this user (a shared /tmp: another user's folder is left alone); by default this process's. */
+export interface RemovalOptions {
+  /** The folder's owner must be this user (a shared /tmp: another user's is left alone); by default this process's. */
   uid?: number | null;
 }
 
 /**
- * Removes the warm-up folders in `tmpDir` whose process has ended, this user's only; never this
- * process's own. A pid reused since only delays the removal to a later start. Returns their
- * paths; never throws.
+ * Removes the warm-up folders process `pid` left in `tmpDir`; the caller knows it has ended (a
+ * cluster worker that exited: the primary forked it, so the pid is of its own namespace). Folders
+ * of this user only. Returns their paths; never throws.
+ */
+export function removeWarmUpFoldersOf(pid: number, tmpDir: string, options: RemovalOptions = {}): string[] {
+  const uid = uidOf(options);
+  return removeWhere(tmpDir, (owner, dir) => owner === pid && isOwnFolder(dir, uid));
+}
+
+export interface AbandonedOptions extends RemovalOptions {
+  /** Whether process `pid` is running; by default signal 0 (ESRCH: gone; EPERM: someone else's, running). */
+  isRunning?: (pid: number) => boolean;
+  /** Now, in ms since the epoch (tests). */
+  now?: number;
+}
+
+/**
+ * A folder, or anything in it, changed this recently is left alone, whatever its pid says. A
+ * process of another pid namespace that shares the temporary folder (containers started alike)
+ * looks gone from here while its warm-up runs, for at most WARM_UP_MAX_S and 3 s.
+ */
+export const ABANDONED_AFTER_MS = 3_600_000;
+
+/**
+ * Removes the warm-up folders in `tmpDir` whose process has ended, this user's only, none changed
+ * within ABANDONED_AFTER_MS, never this process's own. A pid reused since only delays the removal
+ * to a later start. Returns their paths; never throws.
  */
 export function removeAbandonedWarmUpFolders(tmpDir: string, options: AbandonedOptions = {}): string[] {
   const isRunning = options.isRunning ?? processRunning;
-  const uid = options.uid === undefined ? (process.getuid?.() ?? null) : options.uid;
-  return removeWhere(tmpDir, (owner, dir) => owner !== process.pid && !isRunning(owner) && (uid === null || ownedBy(dir, uid)));
+  const uid = uidOf(options);
+  const before = (options.now ?? Date.now()) - ABANDONED_AFTER_MS;
+  return removeWhere(tmpDir, (owner, dir) => owner !== process.pid && isOwnFolder(dir, uid) && !isRunning(owner) && unchangedSince(dir, before));
+}
+
+function uidOf(options: RemovalOptions): number | null {
+  return options.uid === undefined ? (process.getuid?.() ?? null) : options.uid;
 }
 
 function removeWhere(tmpDir: string, remove: (pid: number, dir: string) => boolean): string[] {
@@ -102,10 +123,24 @@ function removeQuietly(dir: string): boolean {
   }
 }
 
-function ownedBy(dir: string, uid: number): boolean {
+/** A directory itself (not a symlink to one), owned by `uid` (any owner when null). */
+function isOwnFolder(dir: string, uid: number | null): boolean {
   try {
     const st = fs.lstatSync(dir);
-    return st.isDirectory() && st.uid === uid;
+    return st.isDirectory() && (uid === null || st.uid === uid);
+  } catch {
+    return false;
+  }
+}
+
+/** Neither the folder nor anything directly in it was modified at or after `before` (ms since the epoch). */
+function unchangedSince(dir: string, before: number): boolean {
+  try {
+    if (fs.lstatSync(dir).mtimeMs >= before) return false;
+    for (const name of fs.readdirSync(dir)) {
+      if (fs.lstatSync(path.join(dir, name)).mtimeMs >= before) return false;
+    }
+    return true;
   } catch {
     return false;
   }

@@ -8,9 +8,9 @@
 import t from 'tap';
 import pino from 'pino';
 import { AnsweredCallers } from '../../src/calls/answered-callers';
-import { ANSWER_MARGIN_MS, AnsweredCallersFeed, mergeHoles } from '../../src/calls/answered-callers-feed';
+import { ANCHOR, ANCHOR_SQLITE, ANSWER_MARGIN_MS, AnsweredCallersFeed, mergeHoles } from '../../src/calls/answered-callers-feed';
 import { lastAnsweredBy } from '../../src/calls/call-state';
-import { toDbTimestamp } from '../../src/db/connect';
+import { rawRows, toDbTimestamp } from '../../src/db/connect';
 import { withDatabases } from '../helpers/db';
 
 const HOUR = 3_600_000;
@@ -172,6 +172,24 @@ withDatabases(t, async (t, knex, target) => {
   now += 1;
   await feed.readNow();
   t.ok(feed.current(), 'current again after a read');
+});
+
+t.test('the load\'s first statement: on SQLite a range of the started_at index, not a walk over every older row', async (t) => {
+  withDatabases(t, async (t, knex, target) => {
+    if (target !== 'sqlite') return;
+    const plan = async (sql: string): Promise<string> =>
+      (await rawRows<{ detail: string }>(knex, `EXPLAIN QUERY PLAN ${sql}`, ['2026-12-02 00:00:00.000'])).map((r) => r.detail).join(' | ');
+    t.match(await plan(ANCHOR_SQLITE), /USING COVERING INDEX \S+ \(started_at>\?\)/, 'the index on started_at');
+    t.notMatch(await plan(ANCHOR), /started_at/, 'what MIN(id) is planned as (why the SQLite text differs)');
+    // The same answer either way.
+    const at = (ms: number): string => toDbTimestamp(new Date(NOW - ms));
+    await knex('cdrs').insert([HOUR * 30, HOUR * 20, HOUR * 10].map((ago, i) => ({ call_uuid: `anchor-${i}`, started_at: at(ago), outcome: 'answered', tenant_id: 1, caller: '1390000000' + i })));
+    for (const sql of [ANCHOR, ANCHOR_SQLITE]) {
+      const [{ anchor }] = await rawRows<{ anchor: number }>(knex, sql, [at(HOUR * 25)]);
+      const [{ id }] = await rawRows<{ id: number }>(knex, 'SELECT id FROM cdrs WHERE call_uuid = ?', ['anchor-1']);
+      t.equal(Number(anchor), Number(id), sql);
+    }
+  });
 });
 
 t.test('mergeHoles: at most max, every id of every hole still covered, the younger time kept', async (t) => {

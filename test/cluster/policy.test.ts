@@ -41,4 +41,5 @@ t.test('hung workers: pinged every quarter of the bound (250 ms to 5 s), hung on
   t.equal(roundWasLate(5000, 5000), false, 'on time');
   t.equal(roundWasLate(10_000, 5000), false, 'one round late: still counts');
   t.equal(roundWasLate(10_001, 5000), true, 'the primary itself was stalled: the silence says nothing');
+  t.equal(roundWasLate(-1, 5000), true, 'a clock that went back: start again');
 });

@@ -8,7 +8,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
-import { removeAbandonedWarmUpFolders, removeWarmUpFoldersOf, warmUpFolderPid, warmUpFolderPrefix } from '../../src/warmup/folders';
+import { ABANDONED_AFTER_MS, removeAbandonedWarmUpFolders, removeWarmUpFoldersOf, warmUpFolderPid, warmUpFolderPrefix } from '../../src/warmup/folders';
+
+/** As seen from later than an hour from now: the folders made here count as unchanged for that long. */
+const LATER = (): number => Date.now() + ABANDONED_AFTER_MS + 60_000;
 
 function tmpDir(t: Test): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hotline-folders-'));
@@ -43,19 +46,19 @@ t.test('abandoned: the folders of processes that have ended, this user\'s only',
   fs.mkdirSync(older);
   const other = path.join(dir, 'hotline-cluster-300-abcdef');
   fs.mkdirSync(other);
-  const removed = removeAbandonedWarmUpFolders(dir, { isRunning: (pid) => running.has(pid) });
+  const removed = removeAbandonedWarmUpFolders(dir, { isRunning: (pid) => running.has(pid), now: LATER() });
   t.same(removed.sort(), [gone1, gone2].map((n) => path.join(dir, n)).sort());
   t.same(fs.readdirSync(dir).sort(), [live, own, 'hotline-warm-up-AbC123', 'hotline-cluster-300-abcdef'].sort(), 'a running process\'s, this process\'s, an earlier release\'s and other names stay');
-  t.same(removeAbandonedWarmUpFolders(dir, { isRunning: (pid) => running.has(pid) }), [], 'nothing more the second time');
+  t.same(removeAbandonedWarmUpFolders(dir, { isRunning: (pid) => running.has(pid), now: LATER() }), [], 'nothing more the second time');
 });
 
 t.test('abandoned: another user\'s folder is left alone', async (t) => {
   const dir = tmpDir(t);
   folderOf(dir, 200);
   const uid = process.getuid?.() ?? 0;
-  t.same(removeAbandonedWarmUpFolders(dir, { isRunning: () => false, uid: uid + 1 }), []);
+  t.same(removeAbandonedWarmUpFolders(dir, { isRunning: () => false, uid: uid + 1, now: LATER() }), []);
   t.equal(fs.readdirSync(dir).length, 1);
-  t.equal(removeAbandonedWarmUpFolders(dir, { isRunning: () => false, uid }).length, 1, 'this user\'s is removed');
+  t.equal(removeAbandonedWarmUpFolders(dir, { isRunning: () => false, uid, now: LATER() }).length, 1, 'this user\'s is removed');
 });
 
 t.test('abandoned: the real check of a process, on one that has ended and on this one', async (t) => {
@@ -65,8 +68,34 @@ t.test('abandoned: the real check of a process, on one that has ended and on thi
   t.ok(deadPid > 0);
   const dead = folderOf(dir, deadPid);
   const parent = folderOf(dir, process.ppid);
-  t.same(removeAbandonedWarmUpFolders(dir), [path.join(dir, dead)], 'the ended child\'s; not the running parent\'s');
+  t.same(removeAbandonedWarmUpFolders(dir, { now: LATER() }), [path.join(dir, dead)], 'the ended child\'s; not the running parent\'s');
   t.same(fs.readdirSync(dir), [parent]);
+});
+
+t.test('abandoned: a folder changed within the hour is left alone, whatever its pid says (another pid namespace sharing the folder)', async (t) => {
+  const dir = tmpDir(t);
+  const name = folderOf(dir, 200);
+  const full = path.join(dir, name);
+  const old = (Date.now() - 2 * ABANDONED_AFTER_MS) / 1000;
+  t.same(removeAbandonedWarmUpFolders(dir, { isRunning: () => false }), [], 'just made');
+  fs.utimesSync(full, old, old);
+  t.same(removeAbandonedWarmUpFolders(dir, { isRunning: () => false }), [], 'the folder old, a file in it written just now');
+  fs.utimesSync(path.join(full, 'segment-1.jsonl'), old, old);
+  t.same(removeAbandonedWarmUpFolders(dir, { isRunning: () => false }), [full], 'all of it older than the hour: removed');
+});
+
+t.test('a file or a link named like a folder, or a folder of another user: never removed', async (t) => {
+  const dir = tmpDir(t);
+  fs.writeFileSync(path.join(dir, 'hotline-warm-up-200-afile'), '');
+  const target = fs.mkdtempSync(path.join(dir, 'target-'));
+  fs.symlinkSync(target, path.join(dir, 'hotline-warm-up-200-alink'));
+  t.same(removeAbandonedWarmUpFolders(dir, { isRunning: () => false, now: LATER() }), []);
+  t.same(removeWarmUpFoldersOf(200, dir), []);
+  const other = folderOf(dir, 300);
+  const uid = process.getuid?.() ?? 0;
+  t.same(removeWarmUpFoldersOf(300, dir, { uid: uid + 1 }), [], 'the primary too leaves another user\'s folder');
+  t.ok(fs.existsSync(path.join(dir, other)));
+  t.ok(fs.existsSync(target), 'nor what a link points to');
 });
 
 t.test('of one process: only its folders', async (t) => {

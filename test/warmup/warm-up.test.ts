@@ -62,6 +62,10 @@ t.test('its folder is named after this process; the folders of warm-ups whose pr
   const deadPid = Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { env: {} }).stdout.toString());
   const abandoned = fs.mkdtempSync(warmUpFolderPrefix(tmpDir, deadPid));
   fs.writeFileSync(path.join(abandoned, 'segment-1.jsonl'), '{}\n');
+  // Left unchanged for over an hour (a younger one could be a live warm-up of another pid namespace).
+  const old = (Date.now() - 2 * 3_600_000) / 1000;
+  fs.utimesSync(path.join(abandoned, 'segment-1.jsonl'), old, old);
+  fs.utimesSync(abandoned, old, old);
   const running = path.basename(fs.mkdtempSync(warmUpFolderPrefix(tmpDir, process.ppid)));
   // What the folder holds while the calls run (at the emulator's first event).
   const t0 = loadTemplates(WARM_UP_NUMBER);
