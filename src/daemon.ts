@@ -62,6 +62,8 @@ export interface DaemonOptions {
 export interface WorkerRole {
   slot: number;
   isLeader(): boolean;
+  /** Put in its warm-up folder's name by the primary, which removes that exact folder when the worker exits (src/warmup/folders.ts). */
+  warmUpTag?: string;
 }
 
 export class Daemon {
@@ -139,7 +141,7 @@ export class Daemon {
       daemon = new Daemon(settings, log, knex, metrics, store, cdrs, calls, journal, http);
       daemon.clickToCallCalls = clickToCallCalls;
       // Before /healthz and the outbound socket: the first calls after a start meet compiled code.
-      await warmUpLogged({ settings, knex, prompts, log, calls: settings.calls.warmUpCalls, maxMs: settings.calls.warmUpMaxS * 1000, signal: options.starting });
+      await warmUpLogged({ settings, knex, prompts, log, calls: settings.calls.warmUpCalls, maxMs: settings.calls.warmUpMaxS * 1000, signal: options.starting, folderTag: options.worker?.warmUpTag });
       if (options.starting?.aborted) {
         // Told to stop while starting (SIGTERM): nothing listens, so no call is taken; the caller
         // stops this daemon at once (stop() needs no listener to have opened).

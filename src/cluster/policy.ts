@@ -74,6 +74,19 @@ export function roundWasLate(sinceLastMs: number, intervalMs: number): boolean {
   return sinceLastMs < 0 || sinceLastMs > 2 * intervalMs;
 }
 
+/** What one ping round does with one worker. */
+export type PingStep = 'skip' | 'ping' | 'kill';
+
+/**
+ * A ping round's step for one worker: one not `serving` (still starting, or already killed as
+ * hung and its exit awaited) is left alone; one hung (isHung) is killed, unless this round came
+ * late (roundWasLate: the silence says nothing, its clock starts again); any other is pinged.
+ */
+export function pingStep(serving: boolean, unansweredSince: number | null, nowMs: number, timeoutMs: number, late: boolean): PingStep {
+  if (!serving) return 'skip';
+  return !late && isHung(unansweredSince, nowMs, timeoutMs) ? 'kill' : 'ping';
+}
+
 /** node:cluster's policy for CLUSTER_SCHEDULING: the primary hands connections round-robin, or the kernel spreads accepts. */
 export function schedulingPolicyOf(scheduling: 'round_robin' | 'os'): number {
   return scheduling === 'os' ? cluster.SCHED_NONE : cluster.SCHED_RR;

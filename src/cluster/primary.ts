@@ -27,10 +27,10 @@ import type { Logger } from 'pino';
 import { SpoolLock, SpoolLockedError } from '../cdr/spool-lock';
 import type { Settings } from '../config';
 import { MetricsServer, type Health } from '../http/metrics-server';
-import { removeWarmUpFoldersOf } from '../warmup/folders';
+import { newWarmUpTag, removeWarmUpFoldersOf } from '../warmup/folders';
 import { aggregateText, clusterHealth, retire, type MetricJson, type WorkerHealth } from './aggregate';
 import { ClusterMetrics } from './metrics';
-import { isHung, nextFailuresInRow, pickLeader, pingIntervalMs, restartDelayMs, roundWasLate, schedulingPolicyOf, verdictOnExit } from './policy';
+import { nextFailuresInRow, pickLeader, pingIntervalMs, pingStep, restartDelayMs, roundWasLate, schedulingPolicyOf, verdictOnExit } from './policy';
 import { DeadLeaseHolders } from './dead-leases';
 import { isStopSignal, parseToPrimary, type StopSignal, type ToWorker } from './protocol';
 import { moveSegments, workerSpoolDir, workerSpoolDirs } from './spool-layout';
@@ -56,8 +56,8 @@ interface Slot {
   drains: boolean;
   /** When the first ping after its last message went out (performance.now(): a step of the wall clock changes nothing); null while it answers. */
   unansweredSince: number | null;
-  /** Killed as hung, its exit not seen yet (a process in uninterruptible sleep can take a while): not pinged, killed or counted again. */
-  killedHung: boolean;
+  /** Put in its warm-up folder's name (src/warmup/folders.ts): the folder removed when it exits is its own, not one of another pid namespace's same pid. */
+  warmUpTag: string;
 }
 
 type Pending = (m: unknown) => void;
@@ -90,7 +90,7 @@ export class ClusterPrimary {
     private readonly lock: SpoolLock,
   ) {
     const n = settings.cluster.workers;
-    this.slots = Array.from({ length: n }, (_, i) => ({ slot: i + 1, worker: null, ready: false, startedAt: 0, failuresInRow: 0, restartTimer: null, lastMetrics: null, cronHolder: null, quitting: false, drains: false, unansweredSince: null, killedHung: false }));
+    this.slots = Array.from({ length: n }, (_, i) => ({ slot: i + 1, worker: null, ready: false, startedAt: 0, failuresInRow: 0, restartTimer: null, lastMetrics: null, cronHolder: null, quitting: false, drains: false, unansweredSince: null, warmUpTag: '' }));
     collectDefaultMetrics({ register: this.registry });
     this.metrics = new ClusterMetrics(this.registry);
     this.metrics.workers.set(n);
@@ -132,7 +132,7 @@ export class ClusterPrimary {
     s.quitting = false;
     s.drains = false;
     s.unansweredSince = null;
-    s.killedHung = false;
+    s.warmUpTag = newWarmUpTag();
     s.startedAt = Date.now();
     const worker = cluster.fork();
     s.worker = worker;
@@ -154,7 +154,7 @@ export class ClusterPrimary {
     s.unansweredSince = null;
     switch (m.type) {
       case 'hotline:hello':
-        this.send(worker, { type: 'hotline:start', slot: s.slot });
+        this.send(worker, { type: 'hotline:start', slot: s.slot, warmUpTag: s.warmUpTag });
         return;
       case 'hotline:ready':
         s.ready = true;
@@ -231,7 +231,7 @@ export class ClusterPrimary {
     s.cronHolder = null;
     // A worker killed in its warm-up (SIGKILL: the quit timer, the OOM killer) ran no cleanup.
     const pid = worker.process.pid;
-    const left = pid === undefined ? [] : removeWarmUpFoldersOf(pid, os.tmpdir());
+    const left = pid === undefined ? [] : removeWarmUpFoldersOf(pid, s.warmUpTag, os.tmpdir());
     if (left.length > 0) this.log.info({ worker: s.slot, pid, folders: left }, 'removed the warm-up folder the worker left');
     if (this.stopping) {
       // Not failures: a worker told to quit, or one that never served and ended by SIGTERM/SIGINT
@@ -282,17 +282,32 @@ export class ClusterPrimary {
     this.lastPingRound = now;
     for (const s of this.slots) {
       const worker = s.worker;
-      if (!worker || !s.ready || s.killedHung) continue;
-      if (late) s.unansweredSince = null;
-      if (isHung(s.unansweredSince, now, timeoutMs)) {
-        this.metrics.hungKilled.inc();
-        this.log.error({ worker: s.slot, pid: worker.process.pid, silentS: Math.round((now - (s.unansweredSince ?? now)) / 1000) }, 'worker hung: it answered no ping in time; killed (a replacement replays its CDR spool)');
-        s.killedHung = true;
-        worker.process.kill('SIGKILL');
-        continue;
+      if (!worker) continue;
+      const step = pingStep(s.ready, s.unansweredSince, now, timeoutMs, late);
+      switch (step) {
+        case 'skip':
+          break;
+        case 'kill':
+          this.metrics.hungKilled.inc();
+          this.log.error({ worker: s.slot, pid: worker.process.pid, silentS: Math.round((now - (s.unansweredSince ?? now)) / 1000) }, 'worker hung: it answered no ping in time; killed (a replacement replays its CDR spool)');
+          // No longer serving from now on, whenever its exit comes (a process in uninterruptible
+          // sleep can take long): not pinged or killed again, not the leader, not asked for leases.
+          s.ready = false;
+          this.updateAlive();
+          if (this.leader === s.slot) this.leader = null;
+          this.assignLeader();
+          worker.process.kill('SIGKILL');
+          break;
+        case 'ping':
+          if (late) s.unansweredSince = null;
+          s.unansweredSince ??= now;
+          this.send(worker, { type: 'hotline:ping' });
+          break;
+        default: {
+          const never: never = step;
+          throw new Error(`unhandled ping step ${String(never)}`);
+        }
       }
-      s.unansweredSince ??= now;
-      this.send(worker, { type: 'hotline:ping' });
     }
   }
 

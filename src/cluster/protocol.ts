@@ -4,6 +4,7 @@
  * unknown or malformed message is ignored: node:cluster sends its own internal ones too).
  */
 import type { Health } from '../http/metrics-server';
+import { WARM_UP_TAG } from '../warmup/folders';
 import type { MetricJson } from './aggregate';
 
 /** The signals that stop the daemon (README "Stopping"). */
@@ -16,8 +17,11 @@ export function isStopSignal(signal: unknown): signal is StopSignal {
 
 /** Primary → worker. */
 export type ToWorker =
-  /** First message: which slot (its spool folder worker-<slot>) this worker serves. */
-  | { type: 'hotline:start'; slot: number }
+  /**
+   * First message: which slot (its spool folder worker-<slot>) this worker serves, and the tag
+   * its warm-up folder's name carries (src/warmup/folders.ts WARM_UP_TAG).
+   */
+  | { type: 'hotline:start'; slot: number; warmUpTag: string }
   /** This worker runs the cluster's cron jobs and writes the configuration cache from now on. */
   | { type: 'hotline:leader' }
   | { type: 'hotline:metrics?'; id: number }
@@ -72,7 +76,7 @@ export function parseToWorker(m: unknown): ToWorker | null {
   if (!r) return null;
   switch (r.type) {
     case 'hotline:start':
-      return whole(r.slot) && r.slot >= 1 ? { type: r.type, slot: r.slot } : null;
+      return whole(r.slot) && r.slot >= 1 && typeof r.warmUpTag === 'string' && WARM_UP_TAG.test(r.warmUpTag) ? { type: r.type, slot: r.slot, warmUpTag: r.warmUpTag } : null;
     case 'hotline:leader':
     case 'hotline:drain':
     case 'hotline:ping':

@@ -1,28 +1,38 @@
 /**
  * The warm-up's temporary folders (its CDR spool and call journal), named after the process that
- * made them (`hotline-warm-up-<pid>-XXXXXX`, in the system's temporary folder).
+ * made them (`hotline-warm-up-<pid>-XXXXXX`, in the system's temporary folder; a cluster worker's
+ * `hotline-warm-up-<pid>-<tag>-XXXXXX`, the tag its primary gave it).
  *
  * While a warm-up runs its folder is registered here, so that a process ending by a signal
  * mid-warm-up removes it first (src/exit-codes.ts `endBySignal`): a signal's default action ends
  * the process without running the warm-up's `finally`. A process killed outright (SIGKILL: the
  * cluster primary's quit timer, the OOM killer, a service manager's stop timeout) runs nothing;
  * its folder is removed by whoever sees it gone: the cluster primary when its worker exits
- * (removeWarmUpFoldersOf), and the first warm-up on this machine once the folder has been left
+ * (removeWarmUpFoldersOf: by pid and tag, so that a process of another pid namespace sharing the
+ * folder, with the same pid, keeps its own), and the first warm-up on this machine once the folder has been left
  * unchanged for an hour (removeAbandonedWarmUpFolders). Only this user's own directories are
  * ever removed (a shared, sticky /tmp: nobody else can swap them for a link).
  */
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
 const PREFIX = 'hotline-warm-up-';
-/** `hotline-warm-up-<pid>-<mkdtemp's six characters>`. */
+/** `hotline-warm-up-<pid>-[<tag>-]<mkdtemp's six characters>`. */
 const NAME = /^hotline-warm-up-(\d+)-[^/]+$/;
+/** A cluster worker's tag: 8 hex digits, random, from its primary (newWarmUpTag). */
+export const WARM_UP_TAG = /^[0-9a-f]{8}$/;
+
+/** A tag for a worker about to be forked. */
+export function newWarmUpTag(): string {
+  return randomBytes(4).toString('hex');
+}
 
 const live = new Set<string>();
 
-/** The mkdtemp prefix of process `pid`'s warm-up folders in `tmpDir`. */
-export function warmUpFolderPrefix(tmpDir: string, pid: number = process.pid): string {
-  return path.join(tmpDir, `${PREFIX}${pid}-`);
+/** The mkdtemp prefix of process `pid`'s warm-up folders in `tmpDir`, with a worker's tag when it has one. */
+export function warmUpFolderPrefix(tmpDir: string, pid: number = process.pid, tag?: string): string {
+  return path.join(tmpDir, `${PREFIX}${pid}-${tag === undefined ? '' : `${tag}-`}`);
 }
 
 /** The pid a warm-up folder's name carries; null for any other name (an earlier release's folders carry none). */
@@ -57,13 +67,13 @@ export interface RemovalOptions {
 }
 
 /**
- * Removes the warm-up folders process `pid` left in `tmpDir`; the caller knows it has ended (a
- * cluster worker that exited: the primary forked it, so the pid is of its own namespace). Folders
- * of this user only. Returns their paths; never throws.
+ * Removes the warm-up folders a cluster worker, process `pid` given `tag`, left in `tmpDir`; the
+ * caller knows it has ended. Folders of this user only. Returns their paths; never throws.
  */
-export function removeWarmUpFoldersOf(pid: number, tmpDir: string, options: RemovalOptions = {}): string[] {
+export function removeWarmUpFoldersOf(pid: number, tag: string, tmpDir: string, options: RemovalOptions = {}): string[] {
   const uid = uidOf(options);
-  return removeWhere(tmpDir, (owner, dir) => owner === pid && isOwnFolder(dir, uid));
+  const prefix = path.basename(warmUpFolderPrefix(tmpDir, pid, tag));
+  return removeWhere(tmpDir, (_owner, dir) => path.basename(dir).startsWith(prefix) && isOwnFolder(dir, uid));
 }
 
 export interface AbandonedOptions extends RemovalOptions {

@@ -68,6 +68,8 @@ export interface WarmUpOptions {
   tmpDir?: string;
   /** The daemon is being stopped while it starts (SIGTERM): the calls end at once, the warm-up returns. */
   signal?: AbortSignal;
+  /** A cluster worker's tag from its primary, put in the folder's name (warmUpFolderPrefix). */
+  folderTag?: string;
 }
 
 export interface WarmUpResult {
@@ -112,7 +114,7 @@ export async function warmUp(options: WarmUpOptions): Promise<WarmUpResult | nul
   const tmpDir = options.tmpDir ?? os.tmpdir();
   const abandoned = removeAbandonedWarmUpFolders(tmpDir);
   if (abandoned.length > 0) options.log.info({ folders: abandoned }, 'warm-up: removed the folders of warm-ups whose process was killed');
-  const dir = fs.mkdtempSync(warmUpFolderPrefix(tmpDir));
+  const dir = fs.mkdtempSync(warmUpFolderPrefix(tmpDir, process.pid, options.folderTag));
   trackWarmUpFolder(dir);
   const t0 = process.hrtime.bigint();
   try {

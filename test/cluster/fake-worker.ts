@@ -2,7 +2,8 @@
  * A stand-in for a cluster worker (src/cluster/worker.ts) for test/cluster/quit-starting.test.ts
  * and hung-worker.test.ts: it speaks the primary's protocol (src/cluster/protocol.ts), so that the
  * primary's answers can be driven case by case. On hotline:start it makes a warm-up folder named as
- * src/warmup/warm-up.ts names its own, in the system's temporary folder. argv[2] says what it does.
+ * src/warmup/warm-up.ts names a worker's (its pid and the primary's tag), in the system's temporary
+ * folder. argv[2] says what it does.
  *
  * Three stay "starting" (never ready by themselves, as a worker held in its migrations or warm-up)
  * and ignore a drain (a starting worker finishes its start first); they differ in how they answer
@@ -54,7 +55,7 @@ process.on('message', (raw: unknown) => {
   if (!m) return;
   switch (m.type) {
     case 'hotline:start':
-      fs.mkdtempSync(warmUpFolderPrefix(os.tmpdir()));
+      fs.mkdtempSync(warmUpFolderPrefix(os.tmpdir(), process.pid, m.warmUpTag));
       if (behaviour === 'hangs-once') send({ type: 'hotline:ready', eslPort: 1, cronHolder: null });
       return;
     case 'hotline:ping':

@@ -5,51 +5,42 @@
  * the daemon still stops cleanly. This test's process is the primary. And real workers (a real
  * daemon with two) answer the pings: left alone, with nothing else asked of them, none is killed.
  */
-import cluster from 'node:cluster';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { ClusterPrimary } from '../../src/cluster/primary';
-import { loadSettings } from '../../src/config';
-import { capturingLogger } from '../helpers/log';
 import { until } from '../helpers/wait';
 import { startCluster } from './cluster-process';
+import { startFakePrimary, workersTmpDir } from './fake-cluster';
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'hotline-hung-worker-'));
-const realTmp = process.env.TMPDIR;
-process.env.TMPDIR = tmp;
-t.teardown(() => {
-  if (realTmp === undefined) delete process.env.TMPDIR;
-  else process.env.TMPDIR = realTmp;
-  fs.rmSync(tmp, { recursive: true, force: true });
-});
+const tmp = workersTmpDir(t, 'hung-worker');
 
 t.test('a serving worker that stops answering pings is killed after the bound, replaced, and counted', async (t) => {
   const flag = path.join(tmp, 'hung');
-  cluster.setupPrimary({ exec: path.join(__dirname, 'fake-worker.ts'), args: ['hangs-once', flag] });
-  const spoolDir = fs.mkdtempSync(path.join(tmp, 'spool-'));
-  const settings = loadSettings({ env: { CDR_SPOOL_DIR: spoolDir, METRICS_HOST: '127.0.0.1', METRICS_PORT: '0', CLUSTER_WORKERS: '1', CLUSTER_WORKER_HANG_TIMEOUT_S: '2' } });
-  const { log, lines } = capturingLogger('debug');
-  const primary = await ClusterPrimary.start(settings, log);
-  const first = Object.values(cluster.workers ?? {})[0];
-  if (!first) throw new Error('no worker forked');
+  const { primary, lines, first, firstEnded: ended } = await startFakePrimary(tmp, ['hangs-once', flag], { CLUSTER_WORKERS: '1', CLUSTER_WORKER_HANG_TIMEOUT_S: '2' });
   const firstPid = first.process.pid;
-  const ended = new Promise<{ code: number | null; signal: string | null; at: number }>((resolve) => first.on('exit', (code: number | null, signal: string | null) => resolve({ code, signal, at: Date.now() })));
 
   await until('the worker blocked its event loop', () => fs.existsSync(flag) && fs.readFileSync(flag, 'utf8') === String(firstPid), 30_000);
   const hungAt = Date.now();
-  // The wall clock steps back an hour meanwhile (NTP, an operator): silence is measured on the
-  // monotonic clock, so the kill comes all the same.
+  // Meanwhile the wall clock runs backwards (steps back, again and again: NTP, an operator).
+  // Silence is measured on the monotonic clock, so the kill comes all the same; timed on the wall
+  // clock, every round would look late and restart the count.
   const realNow = Date.now;
-  Date.now = () => realNow() - 3_600_000;
-  let end: { code: number | null; signal: string | null; at: number };
+  const t0 = realNow();
+  Date.now = () => t0 - (realNow() - t0);
+  let end: { code: number | null; signal: string | null; at: number } | null;
   try {
-    end = await ended;
+    // Bounded: a primary that never kills would leave the spinning worker behind.
+    end = await Promise.race([ended, new Promise<null>((resolve) => setTimeout(() => resolve(null), 60_000))]);
   } finally {
     Date.now = realNow;
   }
-  end.at += 3_600_000;
+  if (end === null) {
+    first.process.kill('SIGKILL');
+    t.fail('the hung worker was not killed within 60 s');
+    await primary.stop();
+    return;
+  }
+  end.at = t0 + (t0 - end.at);
   t.equal(end.signal, 'SIGKILL', 'killed');
   const afterMs = end.at - hungAt;
   // Unanswered from the ping it blocked on; killed at the first round past 2 s (rounds every 500 ms).

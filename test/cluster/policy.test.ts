@@ -1,6 +1,6 @@
 // The primary's decisions: restart backoff, leader choice, what a worker's exit means.
 import t from 'tap';
-import { isHung, nextFailuresInRow, pickLeader, pingIntervalMs, restartDelayMs, roundWasLate, STABLE_AFTER_MS, verdictOnExit } from '../../src/cluster/policy';
+import { isHung, nextFailuresInRow, pickLeader, pingIntervalMs, pingStep, restartDelayMs, roundWasLate, STABLE_AFTER_MS, verdictOnExit } from '../../src/cluster/policy';
 
 t.test('restart backoff doubles from 250 ms up to 30 s, and starts again after a stable run', async (t) => {
   t.same([1, 2, 3, 4, 8, 50].map(restartDelayMs), [250, 500, 1000, 2000, 30_000, 30_000]);
@@ -42,4 +42,13 @@ t.test('hung workers: pinged every quarter of the bound (250 ms to 5 s), hung on
   t.equal(roundWasLate(10_000, 5000), false, 'one round late: still counts');
   t.equal(roundWasLate(10_001, 5000), true, 'the primary itself was stalled: the silence says nothing');
   t.equal(roundWasLate(-1, 5000), true, 'a clock that went back: start again');
+});
+
+t.test('a ping round\'s step: a worker not serving (starting, or killed and its exit awaited) is left alone; a hung one killed unless the round is late', async (t) => {
+  t.equal(pingStep(false, 0, 1_000_000, 2000, false), 'skip', 'not serving: neither pinged nor killed, however long silent');
+  t.equal(pingStep(true, null, 1_000_000, 2000, false), 'ping');
+  t.equal(pingStep(true, 10_000, 11_000, 2000, false), 'ping', 'silent, within the bound');
+  t.equal(pingStep(true, 10_000, 12_001, 2000, false), 'kill');
+  t.equal(pingStep(true, 10_000, 12_001, 2000, true), 'ping', 'a late round: pinged again, its clock restarted');
+  t.equal(pingStep(true, 10_000, 1e12, 0, false), 'ping', 'bound 0: never killed');
 });

@@ -7,27 +7,14 @@
  * worker that neither ends nor answers, one that drains past the quit timer, one whose ready
  * message crosses the quit.
  */
-import cluster from 'node:cluster';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { ClusterPrimary } from '../../src/cluster/primary';
-import { loadSettings } from '../../src/config';
-import { capturingLogger } from '../helpers/log';
 import { until } from '../helpers/wait';
-
-const FAKE = path.join(__dirname, 'fake-worker.ts');
+import { startFakePrimary, workersTmpDir } from './fake-cluster';
 
 // The workers' warm-up folders go to a temporary folder of this file's (they inherit TMPDIR).
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'hotline-quit-starting-'));
-const realTmp = process.env.TMPDIR;
-process.env.TMPDIR = tmp;
-t.teardown(() => {
-  if (realTmp === undefined) delete process.env.TMPDIR;
-  else process.env.TMPDIR = realTmp;
-  fs.rmSync(tmp, { recursive: true, force: true });
-});
+const tmp = workersTmpDir(t, 'quit-starting');
 
 const warmUpFolders = (): string[] => fs.readdirSync(tmp).filter((n) => n.startsWith('hotline-warm-up-'));
 
@@ -42,14 +29,7 @@ interface Run {
 }
 
 async function run(behaviour: 'deaf' | 'drains' | 'ready-crossing'): Promise<Run> {
-  cluster.setupPrimary({ exec: FAKE, args: [behaviour], silent: false });
-  const spoolDir = fs.mkdtempSync(path.join(tmp, 'spool-'));
-  const settings = loadSettings({ env: { CDR_SPOOL_DIR: spoolDir, METRICS_HOST: '127.0.0.1', METRICS_PORT: '0', CLUSTER_WORKERS: '2', DRAIN_TIMEOUT_S: '5' } });
-  const { log, lines } = capturingLogger('debug');
-  const primary = await ClusterPrimary.start(settings, log);
-  const worker = Object.values(cluster.workers ?? {})[0];
-  if (!worker) throw new Error('no worker forked');
-  const ended = new Promise<{ code: number | null; signal: string | null; at: number }>((resolve) => worker.on('exit', (code: number | null, signal: string | null) => resolve({ code, signal, at: Date.now() })));
+  const { primary, lines, firstEnded: ended } = await startFakePrimary(tmp, [behaviour], { CLUSTER_WORKERS: '2', DRAIN_TIMEOUT_S: '5' });
   await until('the worker made its warm-up folder', () => warmUpFolders().length === 1, 30_000);
   const foldersWhileStarting = warmUpFolders();
   const stopped = primary.stop();

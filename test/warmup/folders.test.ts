@@ -3,12 +3,12 @@
  * which are never touched (a running process's, another user's, this process's own, anything
  * not named as a warm-up names its folder).
  */
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
-import { ABANDONED_AFTER_MS, removeAbandonedWarmUpFolders, removeWarmUpFoldersOf, warmUpFolderPid, warmUpFolderPrefix } from '../../src/warmup/folders';
+import { endedPid, leftLongAgo } from './abandoned';
+import { ABANDONED_AFTER_MS, newWarmUpTag, removeAbandonedWarmUpFolders, removeWarmUpFoldersOf, WARM_UP_TAG, warmUpFolderPid, warmUpFolderPrefix } from '../../src/warmup/folders';
 
 /** As seen from later than an hour from now: the folders made here count as unchanged for that long. */
 const LATER = (): number => Date.now() + ABANDONED_AFTER_MS + 60_000;
@@ -19,9 +19,9 @@ function tmpDir(t: Test): string {
   return dir;
 }
 
-/** A warm-up folder of `pid` in `dir`, with a file in it as a spool segment; its name. */
-function folderOf(dir: string, pid: number): string {
-  const made = fs.mkdtempSync(warmUpFolderPrefix(dir, pid));
+/** A warm-up folder of `pid` (a cluster worker's with `tag`) in `dir`, with a file in it as a spool segment; its name. */
+function folderOf(dir: string, pid: number, tag?: string): string {
+  const made = fs.mkdtempSync(warmUpFolderPrefix(dir, pid, tag));
   fs.writeFileSync(path.join(made, 'segment-1.jsonl'), '{}\n');
   return path.basename(made);
 }
@@ -63,9 +63,7 @@ t.test('abandoned: another user\'s folder is left alone', async (t) => {
 
 t.test('abandoned: the real check of a process, on one that has ended and on this one', async (t) => {
   const dir = tmpDir(t);
-  const child = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { env: {} });
-  const deadPid = Number(child.stdout.toString());
-  t.ok(deadPid > 0);
+  const deadPid = endedPid();
   const dead = folderOf(dir, deadPid);
   const parent = folderOf(dir, process.ppid);
   t.same(removeAbandonedWarmUpFolders(dir, { now: LATER() }), [path.join(dir, dead)], 'the ended child\'s; not the running parent\'s');
@@ -76,41 +74,45 @@ t.test('abandoned: a folder changed within the hour is left alone, whatever its 
   const dir = tmpDir(t);
   const name = folderOf(dir, 200);
   const full = path.join(dir, name);
-  const old = (Date.now() - 2 * ABANDONED_AFTER_MS) / 1000;
   t.same(removeAbandonedWarmUpFolders(dir, { isRunning: () => false }), [], 'just made');
-  fs.utimesSync(full, old, old);
+  leftLongAgo(full);
   t.same(removeAbandonedWarmUpFolders(dir, { isRunning: () => false }), [], 'the folder old, a file in it written just now');
-  fs.utimesSync(path.join(full, 'segment-1.jsonl'), old, old);
+  leftLongAgo(path.join(full, 'segment-1.jsonl'));
   t.same(removeAbandonedWarmUpFolders(dir, { isRunning: () => false }), [full], 'all of it older than the hour: removed');
 });
 
 t.test('a file or a link named like a folder, or a folder of another user: never removed', async (t) => {
   const dir = tmpDir(t);
-  fs.writeFileSync(path.join(dir, 'hotline-warm-up-200-afile'), '');
+  fs.writeFileSync(path.join(dir, 'hotline-warm-up-200-0a0b0c0d-afile'), '');
   const target = fs.mkdtempSync(path.join(dir, 'target-'));
-  fs.symlinkSync(target, path.join(dir, 'hotline-warm-up-200-alink'));
+  fs.symlinkSync(target, path.join(dir, 'hotline-warm-up-200-0a0b0c0d-alink'));
   t.same(removeAbandonedWarmUpFolders(dir, { isRunning: () => false, now: LATER() }), []);
-  t.same(removeWarmUpFoldersOf(200, dir), []);
-  const other = folderOf(dir, 300);
+  t.same(removeWarmUpFoldersOf(200, '0a0b0c0d', dir), []);
+  const other = folderOf(dir, 300, '0a0b0c0d');
   const uid = process.getuid?.() ?? 0;
-  t.same(removeWarmUpFoldersOf(300, dir, { uid: uid + 1 }), [], 'the primary too leaves another user\'s folder');
+  t.same(removeWarmUpFoldersOf(300, '0a0b0c0d', dir, { uid: uid + 1 }), [], 'the primary too leaves another user\'s folder');
   t.ok(fs.existsSync(path.join(dir, other)));
   t.ok(fs.existsSync(target), 'nor what a link points to');
 });
 
-t.test('of one process: only its folders', async (t) => {
+t.test('of one worker: only its folders, by pid and tag (another pid namespace\'s worker of the same pid keeps its own)', async (t) => {
   const dir = tmpDir(t);
-  const a = folderOf(dir, 300);
-  const a2 = folderOf(dir, 300);
-  const b = folderOf(dir, 3000);
-  t.same(removeWarmUpFoldersOf(300, dir).sort(), [a, a2].map((n) => path.join(dir, n)).sort());
-  t.same(fs.readdirSync(dir), [b], 'a pid that begins the same is another process');
+  const a = folderOf(dir, 300, '0000abcd');
+  const a2 = folderOf(dir, 300, '0000abcd');
+  const samePidElsewhere = folderOf(dir, 300, '1111abcd');
+  const untagged = folderOf(dir, 300);
+  const b = folderOf(dir, 3000, '0000abcd');
+  t.same(removeWarmUpFoldersOf(300, '0000abcd', dir).sort(), [a, a2].map((n) => path.join(dir, n)).sort());
+  t.same(fs.readdirSync(dir).sort(), [samePidElsewhere, untagged, b].sort(), 'another tag, no tag, a pid that begins the same: left');
+  t.equal(warmUpFolderPid(samePidElsewhere), 300, 'a tagged name carries its pid for the abandoned-folder sweep');
+  t.match(newWarmUpTag(), WARM_UP_TAG);
+  t.not(newWarmUpTag(), newWarmUpTag(), 'random');
 });
 
 t.test('a folder that cannot be read or does not exist: nothing, no throw', async (t) => {
   const dir = tmpDir(t);
   t.same(removeAbandonedWarmUpFolders(path.join(dir, 'missing')), []);
-  t.same(removeWarmUpFoldersOf(1, path.join(dir, 'missing')), []);
+  t.same(removeWarmUpFoldersOf(1, '0000abcd', path.join(dir, 'missing')), []);
   const file = path.join(dir, 'a-file');
   fs.writeFileSync(file, '');
   t.same(removeAbandonedWarmUpFolders(file), []);

@@ -6,7 +6,6 @@
  * starting. Assumes about FreeSWITCH only what the emulator replays: the captured traffic of
  * test/fixtures/esl (src/warmup/freeswitch-call.ts says which behaviours).
  */
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import pino from 'pino';
 import t, { type Test } from 'tap';
@@ -26,6 +25,7 @@ import { startCall } from '../peer/fake-freeswitch';
 import { startTestDaemon, tempSqliteUrl } from '../helpers/daemon';
 import { capturingLogger } from '../helpers/log';
 import { until } from '../helpers/wait';
+import { endedPid, leftLongAgo } from './abandoned';
 
 const silent = pino({ level: 'silent' });
 
@@ -59,13 +59,11 @@ t.test('its folder is named after this process; the folders of warm-ups whose pr
   const { settings, knex, prompts } = setup(t);
   const tmpDir = t.testdir();
   // A process that has ended: its pid, and a folder named as its warm-up would have named it.
-  const deadPid = Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { env: {} }).stdout.toString());
+  const deadPid = endedPid();
   const abandoned = fs.mkdtempSync(warmUpFolderPrefix(tmpDir, deadPid));
   fs.writeFileSync(path.join(abandoned, 'segment-1.jsonl'), '{}\n');
   // Left unchanged for over an hour (a younger one could be a live warm-up of another pid namespace).
-  const old = (Date.now() - 2 * 3_600_000) / 1000;
-  fs.utimesSync(path.join(abandoned, 'segment-1.jsonl'), old, old);
-  fs.utimesSync(abandoned, old, old);
+  leftLongAgo(path.join(abandoned, 'segment-1.jsonl'), abandoned);
   const running = path.basename(fs.mkdtempSync(warmUpFolderPrefix(tmpDir, process.ppid)));
   // What the folder holds while the calls run (at the emulator's first event).
   const t0 = loadTemplates(WARM_UP_NUMBER);
