@@ -58,6 +58,8 @@ interface Slot {
   unansweredSince: number | null;
   /** Put in its warm-up folder's name (src/warmup/folders.ts): the folder removed when it exits is its own, not one of another pid namespace's same pid. */
   warmUpTag: string;
+  /** Killed as hung, its exit awaited: no longer serving, and no worker still starting either (quitStarting leaves it alone). */
+  killedHung: boolean;
 }
 
 type Pending = (m: unknown) => void;
@@ -90,7 +92,7 @@ export class ClusterPrimary {
     private readonly lock: SpoolLock,
   ) {
     const n = settings.cluster.workers;
-    this.slots = Array.from({ length: n }, (_, i) => ({ slot: i + 1, worker: null, ready: false, startedAt: 0, failuresInRow: 0, restartTimer: null, lastMetrics: null, cronHolder: null, quitting: false, drains: false, unansweredSince: null, warmUpTag: '' }));
+    this.slots = Array.from({ length: n }, (_, i) => ({ slot: i + 1, worker: null, ready: false, startedAt: 0, failuresInRow: 0, restartTimer: null, lastMetrics: null, cronHolder: null, quitting: false, drains: false, unansweredSince: null, warmUpTag: '', killedHung: false }));
     collectDefaultMetrics({ register: this.registry });
     this.metrics = new ClusterMetrics(this.registry);
     this.metrics.workers.set(n);
@@ -133,6 +135,7 @@ export class ClusterPrimary {
     s.drains = false;
     s.unansweredSince = null;
     s.warmUpTag = newWarmUpTag();
+    s.killedHung = false;
     s.startedAt = Date.now();
     const worker = cluster.fork();
     s.worker = worker;
@@ -293,6 +296,7 @@ export class ClusterPrimary {
           // No longer serving from now on, whenever its exit comes (a process in uninterruptible
           // sleep can take long): not pinged or killed again, not the leader, not asked for leases.
           s.ready = false;
+          s.killedHung = true;
           this.updateAlive();
           if (this.leader === s.slot) this.leader = null;
           this.assignLeader();
@@ -390,7 +394,7 @@ export class ClusterPrimary {
    */
   quitStarting(signal: StopSignal): boolean {
     if (!this.stopping) return false;
-    const starting = this.slots.filter((s) => s.worker !== null && !s.ready && !s.drains);
+    const starting = this.slots.filter((s) => s.worker !== null && !s.ready && !s.drains && !s.killedHung);
     for (const s of starting) {
       s.quitting = true;
       if (s.worker) this.send(s.worker, { type: 'hotline:quit', signal });

@@ -19,9 +19,12 @@ export function isStopSignal(signal: unknown): signal is StopSignal {
 export type ToWorker =
   /**
    * First message: which slot (its spool folder worker-<slot>) this worker serves, and the tag
-   * its warm-up folder's name carries (src/warmup/folders.ts WARM_UP_TAG).
+   * its warm-up folder's name carries (src/warmup/folders.ts WARM_UP_TAG). A primary of an
+   * earlier release (dist/ replaced under a running one, whose forks run the new code) sends no
+   * tag: null, the folder untagged (removed by a later warm-up), never a worker that waits for a
+   * start it dropped.
    */
-  | { type: 'hotline:start'; slot: number; warmUpTag: string }
+  | { type: 'hotline:start'; slot: number; warmUpTag: string | null }
   /** This worker runs the cluster's cron jobs and writes the configuration cache from now on. */
   | { type: 'hotline:leader' }
   | { type: 'hotline:metrics?'; id: number }
@@ -76,7 +79,7 @@ export function parseToWorker(m: unknown): ToWorker | null {
   if (!r) return null;
   switch (r.type) {
     case 'hotline:start':
-      return whole(r.slot) && r.slot >= 1 && typeof r.warmUpTag === 'string' && WARM_UP_TAG.test(r.warmUpTag) ? { type: r.type, slot: r.slot, warmUpTag: r.warmUpTag } : null;
+      return whole(r.slot) && r.slot >= 1 ? { type: r.type, slot: r.slot, warmUpTag: typeof r.warmUpTag === 'string' && WARM_UP_TAG.test(r.warmUpTag) ? r.warmUpTag : null } : null;
     case 'hotline:leader':
     case 'hotline:drain':
     case 'hotline:ping':

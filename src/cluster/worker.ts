@@ -40,13 +40,13 @@ export function runWorker(settings: Settings, rootLog: Logger): void {
   /** Aborted by a stop that comes while the daemon starts: its warm-up ends at once. */
   const starting = new AbortController();
 
-  const start = async (n: number, warmUpTag: string): Promise<void> => {
+  const start = async (n: number, warmUpTag: string | null): Promise<void> => {
     slot = n;
     log = rootLog.child({ worker: slot });
     const mine: Settings = { ...settings, cdr: { ...settings.cdr, spoolDir: workerSpoolDir(settings.cdr.spoolDir, slot) } };
     let d: Daemon;
     try {
-      d = await Daemon.start(mine, log, { worker: { slot, isLeader: () => leader, warmUpTag }, starting: starting.signal, onListening: () => (listening = true) });
+      d = await Daemon.start(mine, log, { worker: { slot, isLeader: () => leader, warmUpTag: warmUpTag ?? undefined }, starting: starting.signal, onListening: () => (listening = true) });
     } catch (err) {
       exitOnStartFailure(err, log);
     }

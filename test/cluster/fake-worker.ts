@@ -55,7 +55,7 @@ process.on('message', (raw: unknown) => {
   if (!m) return;
   switch (m.type) {
     case 'hotline:start':
-      fs.mkdtempSync(warmUpFolderPrefix(os.tmpdir(), process.pid, m.warmUpTag));
+      fs.mkdtempSync(warmUpFolderPrefix(os.tmpdir(), process.pid, m.warmUpTag ?? undefined));
       if (behaviour === 'hangs-once') send({ type: 'hotline:ready', eslPort: 1, cronHolder: null });
       return;
     case 'hotline:ping':

@@ -28,11 +28,13 @@ t.test('a serving worker that stops answering pings is killed after the bound, r
   const t0 = realNow();
   Date.now = () => t0 - (realNow() - t0);
   let end: { code: number | null; signal: string | null; at: number } | null;
+  let bound: NodeJS.Timeout | undefined;
   try {
     // Bounded: a primary that never kills would leave the spinning worker behind.
-    end = await Promise.race([ended, new Promise<null>((resolve) => setTimeout(() => resolve(null), 60_000))]);
+    end = await Promise.race([ended, new Promise<null>((resolve) => (bound = setTimeout(() => resolve(null), 60_000)))]);
   } finally {
     Date.now = realNow;
+    clearTimeout(bound);
   }
   if (end === null) {
     first.process.kill('SIGKILL');

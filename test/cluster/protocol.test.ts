@@ -7,8 +7,9 @@ const HOLDER = 'hotline-1/worker-2/4242/0a1b2c3d';
 
 t.test('start carries the slot and the warm-up folder\'s tag (8 hex digits: it goes into a path)', async (t) => {
   t.same(parseToWorker({ type: 'hotline:start', slot: 2, warmUpTag: '0a1b2c3d' }), { type: 'hotline:start', slot: 2, warmUpTag: '0a1b2c3d' });
+  // An earlier primary sends none; anything else is no tag either: the worker still starts.
   for (const warmUpTag of [undefined, '', '0A1B2C3D', '0a1b2c3', '0a1b2c3d4', '../../etc', 'x/y-1234', 12345678]) {
-    t.equal(parseToWorker({ type: 'hotline:start', slot: 2, warmUpTag }), null, `tag ${JSON.stringify(warmUpTag) ?? 'undefined'}`);
+    t.same(parseToWorker({ type: 'hotline:start', slot: 2, warmUpTag }), { type: 'hotline:start', slot: 2, warmUpTag: null }, `tag ${JSON.stringify(warmUpTag) ?? 'undefined'}`);
   }
   t.equal(parseToWorker({ type: 'hotline:start', slot: 0, warmUpTag: '0a1b2c3d' }), null, 'slots count from 1');
 });

@@ -99,6 +99,8 @@ t.test('a worker signalled alone during its warm-up stops cleanly and is replace
   const warming = (): number => c.lines().filter((l) => l.msg === 'warm-up: running synthetic calls through the call flow before listening').length;
   const folders = (): string[] => fs.readdirSync(tmp).filter((n) => n.startsWith('hotline-warm-up-'));
   await until('worker 1 warming up', () => warming() === 1 && folders().length === 1, 120_000);
+  const [w1Started] = startedWorkers(c.stdout());
+  t.match(folders()[0], new RegExp(`^hotline-warm-up-${w1Started.pid}-[0-9a-f]{8}-`), 'a real worker\'s folder carries its pid and its primary\'s tag');
   t.notOk(c.lines().some((l) => l.msg === 'cron jobs scheduled'), 'no cron job scheduled during the warm-up: a worker killed in it holds no lease');
   const [w1] = startedWorkers(c.stdout());
   process.kill(w1.pid, 'SIGTERM');
