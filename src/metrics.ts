@@ -4,6 +4,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { LIVE_COLUMNS } from './billing/live-values';
+import { FastHistogram } from './fast-histogram';
 import { CALLER_NUMBER_FORMS } from './domain/caller-number';
 import { problemLabel, type PromptFileProblemKind } from './prompts/file-check';
 import { CONFIG_TABLES } from './snapshot/types';
@@ -44,14 +45,14 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  readonly callSetupSeconds = new Histogram({
+  readonly callSetupSeconds = new FastHistogram({
     name: 'hotline_call_setup_seconds',
     help: 'From the socket being accepted to the first leg being dialled.',
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [this.registry],
   });
 
-  readonly timeToAnswerSeconds = new Histogram({
+  readonly timeToAnswerSeconds = new FastHistogram({
     name: 'hotline_time_to_answer_seconds',
     help: 'From the socket being accepted to a destination answering (answered calls only).',
     buckets: [1, 2, 3, 5, 8, 10, 15, 20, 30, 45, 60, 90, 120, 300],
@@ -99,7 +100,7 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  readonly eslCommandSeconds = new Histogram({
+  readonly eslCommandSeconds = new FastHistogram({
     name: 'hotline_esl_command_duration_seconds',
     help: 'ESL command round trips (reply, and for applications their completion), by command and result.',
     labelNames: ['command', 'result'] as const,
