@@ -4,7 +4,6 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { LIVE_COLUMNS } from './billing/live-values';
-import { FastHistogram } from './fast-histogram';
 import { CALLER_NUMBER_FORMS } from './domain/caller-number';
 import { problemLabel, type PromptFileProblemKind } from './prompts/file-check';
 import { CONFIG_TABLES } from './snapshot/types';
@@ -45,14 +44,14 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  readonly callSetupSeconds = new FastHistogram({
+  readonly callSetupSeconds = new Histogram({
     name: 'hotline_call_setup_seconds',
     help: 'From the socket being accepted to the first leg being dialled.',
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [this.registry],
   });
 
-  readonly timeToAnswerSeconds = new FastHistogram({
+  readonly timeToAnswerSeconds = new Histogram({
     name: 'hotline_time_to_answer_seconds',
     help: 'From the socket being accepted to a destination answering (answered calls only).',
     buckets: [1, 2, 3, 5, 8, 10, 15, 20, 30, 45, 60, 90, 120, 300],
@@ -100,7 +99,7 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  readonly eslCommandSeconds = new FastHistogram({
+  readonly eslCommandSeconds = new Histogram({
     name: 'hotline_esl_command_duration_seconds',
     help: 'ESL command round trips (reply, and for applications their completion), by command and result.',
     labelNames: ['command', 'result'] as const,

@@ -237,7 +237,7 @@ export class CallServer {
         lingerS: settings.esl.lingerS,
         maxFrameBytes: settings.esl.maxFrameBytes,
         observe: (command, seconds, result) => {
-          metrics.eslCommandSeconds.labels(commandLabel(command), result).observe(seconds);
+          metrics.eslCommandSeconds.observe({ command: commandLabel(command), result }, seconds);
           if (result === 'timeout') metrics.eslErrors.inc({ kind: 'timeout' });
           else if (result === 'error') metrics.eslErrors.inc({ kind: 'command_failed' });
         },
