@@ -41,11 +41,13 @@ t.test('two workers: calls, CDRs, one daemon in /metrics, kill -9 of a worker, S
   const c = startCluster(t, { CDR_FLUSH_INTERVAL_MS: '3600000', DRAIN_TIMEOUT_S: '20', ESL_LINGER_S: '10', WARM_UP_CALLS: '300', WARM_UP_MAX_S: '120' });
   const { eslPort, metricsPort } = await c.ready;
   // A worker's lines reach stdout up to LOG_FLUSH_MS after they are logged (src/log.ts), so the
-  // second worker's "warm-up: done" can come after the primary's "all workers serving calls": waited for.
-  const warmUpsDone = (): Array<Record<string, unknown>> => c.lines().filter((l) => typeof l.msg === 'string' && l.msg.startsWith('warm-up: done'));
-  const warmUps = await waitFor('both workers\' warm-up lines', () => (warmUpsDone().length >= 2 ? warmUpsDone() : undefined), 10_000);
+  // second worker's warm-up result can come after the primary's "all workers serving calls":
+  // waited for. Any result line counts (done, cut short, calls failed, could not run), so a warm-up
+  // that went wrong fails below with its line in the diff.
+  const warmUpResults = (): Array<Record<string, unknown>> => c.lines().filter((l) => typeof l.msg === 'string' && /^warm-up(:| could not run)/.test(l.msg) && !/^warm-up: (running|removed)/.test(l.msg));
+  const warmUps = await waitFor('both workers\' warm-up results', () => (warmUpResults().length >= 2 ? warmUpResults() : undefined), 10_000);
   t.equal(warmUps.length, 2, 'one warm-up a worker');
-  t.match(warmUps, [{ calls: 300, failed: 0 }, { calls: 300, failed: 0 }], 'both workers warmed up, every synthetic call completed');
+  t.match(warmUps, [{ msg: /^warm-up: done/, calls: 300, failed: 0 }, { msg: /^warm-up: done/, calls: 300, failed: 0 }], 'both workers warmed up, every synthetic call completed');
   const knex = createKnex(`sqlite:${c.databaseFile}`);
   t.teardown(() => knex.destroy());
   const cdrUuids = async (): Promise<string[]> => (await knex('cdrs').select('call_uuid')).map((r: { call_uuid: string }) => r.call_uuid);
