@@ -114,7 +114,7 @@ export class Daemon {
       // Before start(): a start that fails may have opened the store's own SQLite connection.
       undo.push(() => store.stop());
       await store.start();
-      const runner = cdrBatchRunner(knex, settings.database.url, settings.cdr.writerThread, log);
+      const runner = cdrBatchRunner(knex, settings.database.url, settings.cdr.writerThread, log, settings.cdr.writerThreadNice);
       const cdrs = new CdrWriter(knex, spool, { ...settings.cdr, tenants: () => store.current.tenants, clock: options.clock, runner }, log, metrics);
       // The calls a stopped daemon left in progress get their CDRs, spooled before the writer
       // starts, so its start-up replay writes them with the rest.

@@ -25,6 +25,7 @@ import { sqliteFile } from '../db/connect';
 import { gateWrites } from '../db/write-gate';
 import { CdrDataError, writeCdrBatch, type BatchTenantFacts, type CdrDataErrorCode, type TenantsOf, type WriteResult } from './batch';
 import type { CdrRecord } from './record';
+import type { ThreadPriority } from './thread-priority';
 
 export interface CdrBatchRunner {
   /** Writes and charges one batch in its own transaction; rejects with the database's error as writeCdrBatch does. */
@@ -71,6 +72,8 @@ export type BatchReply = { readonly id: number; readonly ok: true; readonly resu
 /** The thread's first message: its connection is made, batches can be timed. */
 export interface ThreadReady {
   readonly ready: true;
+  /** What became of the nice value it was asked to take (thread-priority.ts). */
+  readonly priority: ThreadPriority;
 }
 
 /** The thread stopped (crashed, or could not start): the batch is not written, and stays in the spool. */
@@ -156,11 +159,16 @@ export class ThreadRunner implements CdrBatchRunner {
   /** The batches out, for close() to wait for. */
   private readonly out = new Set<Promise<WriteResult>>();
 
+  /** A thread's priority problem was logged (once: every thread started after meets the same). */
+  private priorityLogged = false;
+
   constructor(
     private readonly databaseUrl: string,
     bounds: Partial<Bounds> = {},
     /** Where a thread that ends with no batch out (started ahead by prepare()) says why; batches' failures are the writer's to log. */
     private readonly log?: Pick<Logger, 'warn'>,
+    /** The thread's nice value (CDR_WRITER_THREAD_NICE, thread-priority.ts); 0 leaves it at the process's. */
+    private readonly nice = 0,
   ) {
     this.bounds = { batchTimeoutMs: bounds.batchTimeoutMs ?? BATCH_TIMEOUT_MS, startTimeoutMs: bounds.startTimeoutMs ?? BATCH_TIMEOUT_MS };
   }
@@ -256,7 +264,7 @@ export class ThreadRunner implements CdrBatchRunner {
 
   private thread(): Worker {
     if (this.worker) return this.worker;
-    const worker = startThread(this.databaseUrl);
+    const worker = startThread(this.databaseUrl, this.nice);
     this.worker = worker;
     let settle: (up: boolean) => void = () => undefined;
     this.ready.set(worker, new Promise<boolean>((resolve) => (settle = resolve)));
@@ -268,6 +276,11 @@ export class ThreadRunner implements CdrBatchRunner {
         clearTimeout(starting);
         this.up.add(worker);
         settle(true);
+        const { problem, nice } = reply.priority;
+        if (problem && !this.priorityLogged) {
+          this.priorityLogged = true;
+          this.log?.warn({ asked: this.nice, nice, problem }, 'the CDR writer thread is not at the nice value asked (CDR_WRITER_THREAD_NICE): its batches may take the CPU from calls');
+        }
         return;
       }
       const waiter = this.pending.get(reply.id);
@@ -299,13 +312,20 @@ export class ThreadRunner implements CdrBatchRunner {
  * The thread, from the compiled file beside this one. Where this file is the TypeScript source
  * (the tests run src/ through ts-node), the thread's source is compiled the same way.
  */
-function startThread(databaseUrl: string): Worker {
+function startThread(databaseUrl: string, nice: number): Worker {
   const extension = path.extname(__filename);
   const entry = path.join(__dirname, `batch-thread${extension}`);
-  const workerData = { databaseUrl };
+  const workerData: ThreadData = { databaseUrl, nice };
   if (extension !== '.ts') return new Worker(entry, { workerData });
   const register = require.resolve('ts-node/register/transpile-only');
   return new Worker(`require(${JSON.stringify(register)}); require(${JSON.stringify(entry)});`, { eval: true, workerData });
+}
+
+/** What a thread is started with. */
+export interface ThreadData {
+  readonly databaseUrl: string;
+  /** CDR_WRITER_THREAD_NICE. */
+  readonly nice: number;
 }
 
 /** A database file whose batches a thread can write: SQLite on disk (an in-memory one is the connection's own). */
@@ -317,9 +337,9 @@ export function threadCanWrite(databaseUrl: string): boolean {
  * The runner for this database: a thread for an SQLite file when `thread` allows, else the main
  * thread. With the thread, the calls' writes on `knex` wait for its batches (db/write-gate.ts).
  */
-export function cdrBatchRunner(knex: Knex, databaseUrl: string, thread: boolean, log?: Pick<Logger, 'warn'>): CdrBatchRunner {
+export function cdrBatchRunner(knex: Knex, databaseUrl: string, thread: boolean, log?: Pick<Logger, 'warn'>, nice = 0): CdrBatchRunner {
   if (!thread || !threadCanWrite(databaseUrl)) return inProcessRunner(knex);
-  const runner = new ThreadRunner(databaseUrl, {}, log);
+  const runner = new ThreadRunner(databaseUrl, {}, log, nice);
   gateWrites(knex, () => runner.batchesOut());
   return runner;
 }

@@ -6,11 +6,15 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { createKnex } from '../db/connect';
 import { writeCdrBatch } from './batch';
-import { toThreadError, type BatchReply, type BatchRequest, type ThreadReady } from './batch-runner';
+import { toThreadError, type BatchReply, type BatchRequest, type ThreadData, type ThreadReady } from './batch-runner';
+import { lowerThisThreadPriority } from './thread-priority';
 
 const port = parentPort;
 if (!port) throw new Error('batch-thread.ts runs as a worker thread (batch-runner.ts)');
-const knex = createKnex((workerData as { databaseUrl: string }).databaseUrl);
+const data = workerData as ThreadData;
+// First, before the connection: everything this thread does yields to the calls' thread.
+const priority = lowerThisThreadPriority(data.nice);
+const knex = createKnex(data.databaseUrl);
 // Up once its connection is open (knex opens one at the first statement), so the first batch
 // finds it made. A database that cannot be opened ends the thread by an uncaught exception (its
 // 'error' event fails what it holds): a plain Error, thrown outside the promise, whatever the
@@ -18,7 +22,7 @@ const knex = createKnex((workerData as { databaseUrl: string }).databaseUrl);
 // as its code alone, without its message. From here on each batch has its bound (batch-runner.ts);
 // the thread's start has its own.
 knex.raw('select 1').then(
-  () => port.postMessage({ ready: true } satisfies ThreadReady),
+  () => port.postMessage({ ready: true, priority } satisfies ThreadReady),
   (err: unknown) => {
     const e = toThreadError(err);
     setImmediate(() => {

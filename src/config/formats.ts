@@ -38,6 +38,8 @@ export function registerFormats(): void {
   // Caller memory's in-memory hours (src/calls/answered-callers.ts): each is a filter held in
   // memory, so a typo of a few digits must not ask for gigabytes. 31 days at most.
   convict.addFormat({ name: 'index-hours', ...wholeNumber(31 * 24) });
+  // A Linux nice value a thread may take without privileges: 0 (the process's) to 19 (lowest).
+  convict.addFormat({ name: 'nice', ...wholeNumber(19) });
   convict.addFormat({
     name: 'filter-bits',
     coerce: wholeNumber(0).coerce,

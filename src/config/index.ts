@@ -48,7 +48,7 @@ export interface Settings {
     readonly socketAddress: string;
   };
   readonly configCache: { readonly pollIntervalMs: number; readonly fullReloadIntervalS: number; readonly file: string };
-  readonly cdr: { readonly spoolDir: string; readonly flushIntervalMs: number; readonly retryIntervalMs: number; readonly writerThread: boolean };
+  readonly cdr: { readonly spoolDir: string; readonly flushIntervalMs: number; readonly retryIntervalMs: number; readonly writerThread: boolean; readonly writerThreadNice: number };
   readonly node: { readonly name: string };
   /** CLUSTER_WORKERS resolved: how many worker processes (1 = no cluster). */
   readonly cluster: { readonly workers: number; readonly scheduling: 'round_robin' | 'os'; readonly hangTimeoutS: number };

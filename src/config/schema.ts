@@ -431,6 +431,12 @@ export const schema = {
       default: true,
       env: 'CDR_WRITER_THREAD',
     },
+    writerThreadNice: {
+      doc: 'The nice value (Linux, 0 to 19) of the CDR writer thread (CDR_WRITER_THREAD): the higher, the more it leaves the CPU to the thread that serves calls. At the main thread\'s own priority on busy cores, the thread woken for a batch took the main thread\'s core, and the calls arriving meanwhile waited (README Performance, release 29). 0 = the process\'s own priority. Never set below the process\'s own nice value; on other systems the nice value is the whole process\'s, and this is ignored (a warning says so).',
+      format: 'nice',
+      default: 10,
+      env: 'CDR_WRITER_THREAD_NICE',
+    },
   },
   cluster: {
     workers: {

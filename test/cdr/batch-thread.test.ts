@@ -239,6 +239,58 @@ t.test('a thread started ahead that cannot open its database: said in the log, a
   t.match((err as Error).message, 'did not start within 1 ms');
 });
 
+/** The nice value of each thread of this process, by thread id, read from /proc (Linux). */
+function threadNices(): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const tid of fs.readdirSync('/proc/self/task')) {
+    try {
+      const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      // After the name in parentheses (which may hold spaces and parentheses): field 3 on; nice is field 19.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(Number(tid), Number(fields[16]));
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return out;
+}
+
+t.test('CDR_WRITER_THREAD_NICE: the writer thread alone takes the nice value; the main thread and the others keep theirs', { skip: process.platform !== 'linux' && 'a nice value is per thread on Linux only' }, async (t) => {
+  const db = await sqlite(t);
+  // libuv's pool threads are made by the thread that first queues work, and inherit its nice value:
+  // in the daemon the main thread has (the spool, the configuration cache) before the writer starts.
+  await fs.promises.stat(os.tmpdir());
+  const before = threadNices();
+  const own = before.get(process.pid) ?? NaN;
+  if (!(own <= 12)) {
+    t.comment(`this process already runs at nice ${own}: no room to lower a thread`);
+    return;
+  }
+  const wanted = own + 7;
+  const { log, lines } = capturingLogger();
+  const runner = new ThreadRunner(db.url, {}, log, wanted);
+  t.teardown(() => runner.close());
+  runner.prepare();
+  t.equal(await runner.whenUp(), true, 'up');
+  const after = threadNices();
+  const lowered = [...after].filter(([tid, nice]) => !before.has(tid) && nice === wanted);
+  t.equal(lowered.length, 1, `one new thread at nice ${wanted}: the writer's`);
+  t.equal(after.get(process.pid), own, 'the main thread kept its nice value');
+  t.same([...before].filter(([tid, nice]) => after.has(tid) && after.get(tid) !== nice), [], 'no thread that was there changed');
+  t.equal((await runner.write([cdr(1)], undefined, () => NOW)).fresh, 1, 'it writes its batches');
+  t.same(lines, [], 'nothing to warn about');
+
+  const { log: quiet } = capturingLogger();
+  const unchanged = new ThreadRunner(db.url, {}, quiet, 0);
+  t.teardown(() => unchanged.close());
+  const known = threadNices();
+  unchanged.prepare();
+  t.equal(await unchanged.whenUp(), true, 'up');
+  const added = [...threadNices()].filter(([tid]) => !known.has(tid));
+  t.ok(added.length >= 1, 'a new thread');
+  t.ok(added.every(([, nice]) => nice === own), '0: it runs at the process\'s own value');
+});
+
 t.test('which runner a database gets', async (t) => {
   const db = await sqlite(t);
   const memory = createKnex('sqlite::memory:');

@@ -50,6 +50,7 @@ function validAlternative(key: string): [string, unknown] {
     case 'frame-bytes':
     case 'accept-handles':
     case 'index-hours':
+    case 'nice':
     case 'filter-bits': {
       const n = (e.default as number) + 7;
       return [String(n), n];
@@ -215,6 +216,8 @@ t.test('invalid values are refused with a ConfigError naming the key and the rea
     [{ ESL_ACCEPT_HANDLES: 'many' }, /esl\.acceptHandles/, /whole number/],
     [{ CALLER_MEMORY_INDEX_HOURS: '745' }, /callerMemory\.indexHours/, /from 0 to 744/],
     [{ CALLER_MEMORY_INDEX_HOURS: '24h' }, /callerMemory\.indexHours/, /whole number/],
+    [{ CDR_WRITER_THREAD_NICE: '20' }, /cdr\.writerThreadNice/, /from 0 to 19/],
+    [{ CDR_WRITER_THREAD_NICE: '-5' }, /cdr\.writerThreadNice/, /from 0 to 19/],
     [{ CALLER_MEMORY_INDEX_BITS_PER_HOUR: '1023' }, /callerMemory\.indexBitsPerHour/, /from 1024 to 134217728/],
     [{ CALLER_MEMORY_INDEX_BITS_PER_HOUR: '268435456' }, /callerMemory\.indexBitsPerHour/, /16 MiB an hour/],
     [{ CALLER_MEMORY_INDEX_POLL_MS: '0' }, /callerMemory\.indexPollMs/, /at least 1/],
