@@ -2,7 +2,7 @@
 // drift corrected both ways (down only when seen twice), calls in flight counted, tenants capped
 // and reopened at the next day or month in their own zone (Shanghai and New York).
 import t from 'tap';
-import { capsReached, correctedCalls, runCaps, type TenantLimits } from '../../src/billing/caps';
+import { capsReached, cdrTotals, correctedCalls, runCaps, SQLITE_RECOUNT_SLICE_ROWS, type TenantLimits } from '../../src/billing/caps';
 import { toDbTimestamp } from '../../src/db/connect';
 import { money, parseMoney } from '../../src/domain/money';
 import { createLogger } from '../../src/log';
@@ -149,4 +149,45 @@ eachDb(t, 'spend and balance caps with live calls; reopening in New York by New 
   await knex('live_calls').delete();
   await runCaps(knex, new Date('2026-11-20T16:00:10.000Z'), log);
   t.same(await capped(), [], 'Shanghai at its own midnight');
+});
+
+eachDb(t, 'a month of 12,000 CDRs recounted: what one statement gives; on SQLite in slices, with the event loop turning between them', async (t, { knex, target }) => {
+  const [a, b] = [await addTenant(knex, {}), await addTenant(knex, {})];
+  const from = new Date('2026-11-30T16:00:00.000Z'); // December in Shanghai
+  const to = new Date('2026-12-31T16:00:00.000Z');
+  const specs: Parameters<typeof addCdrs>[1] = [];
+  const want = new Map([[a, { calls: 0, units: 0 }], [b, { calls: 0, units: 0 }]]);
+  const outcomes = ['answered', 'busy', 'capped', 'blocked', 'no_answer'] as const;
+  const add = (tenant: number | null, at: Date, i: number, counted: boolean): void => {
+    const outcome = outcomes[i % outcomes.length];
+    const cost = `0.${String(i % 10_000).padStart(4, '0')}`;
+    specs.push({ tenant_id: tenant, started_at: at, outcome, cost });
+    const sum = tenant === null || !counted ? undefined : want.get(tenant);
+    if (!sum) return;
+    sum.units += i % 10_000;
+    if (outcome !== 'capped' && outcome !== 'blocked') sum.calls++;
+  };
+  // More rows than a slice with the very same started_at (a replayed batch): one slice of their own.
+  const same = new Date('2026-12-02T03:04:05.678Z');
+  for (let i = 0; i < SQLITE_RECOUNT_SLICE_ROWS + 7; i++) add(i % 2 ? a : b, same, i, true);
+  for (let i = 0; i < 7_000; i++) add([a, b, null][i % 3] ?? null, new Date(from.getTime() + Math.floor((i * (to.getTime() - from.getTime())) / 7_000)), i, true);
+  add(a, new Date(from.getTime() - 1), 1, false); // before the range
+  add(a, to, 2, false); // its end is not in it
+  for (let i = 0; i < specs.length; i += 500) await addCdrs(knex, specs.slice(i, i + 500));
+
+  let turns = 0;
+  let turning = true;
+  const spin = (): void => {
+    turns++;
+    if (turning) setImmediate(spin);
+  };
+  setImmediate(spin);
+  const before = turns;
+  const got = await cdrTotals(knex, from, to).finally(() => (turning = false));
+  for (const [tenant, sum] of want) t.same(got.get(tenant), { calls: sum.calls, spend: money(sum.units) }, `tenant ${tenant}: calls and spend`);
+  t.equal(got.size, 2, 'no tenant but the two (rows without a tenant are no one\'s)');
+  if (target === 'sqlite') t.ok(turns - before >= 2, `the event loop turned between the slices (${turns - before} turns)`);
+  const only = await cdrTotals(knex, from, to, [b]);
+  t.same([...only.keys()], [b], 'one tenant asked: that one alone');
+  t.same(only.get(b), got.get(b));
 });
