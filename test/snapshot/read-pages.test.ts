@@ -14,6 +14,7 @@ import { createLogger } from '../../src/log';
 import { Metrics } from '../../src/metrics';
 import { ConfigStore, readConfigTables, CONFIG_PAGE_ROWS } from '../../src/snapshot/store';
 import { dbTargets, withDatabases } from '../helpers/db';
+import { turnsDuring } from '../helpers/wait';
 
 const TENANTS = CONFIG_PAGE_ROWS * 10 + 17;
 
@@ -23,20 +24,6 @@ function tenantRows(from: number, count: number): Array<Record<string, unknown>>
 
 async function insertTenants(knex: ReturnType<typeof createKnex>, rows: Array<Record<string, unknown>>): Promise<void> {
   for (let i = 0; i < rows.length; i += 200) await knex('tenants').insert(rows.slice(i, i + 200));
-}
-
-/** How many turns the event loop makes while `work` runs. */
-async function turnsDuring<T>(work: () => Promise<T>): Promise<{ result: T; turns: number }> {
-  let turns = 0;
-  let counting = true;
-  const count = (): void => {
-    turns++;
-    if (counting) setImmediate(count);
-  };
-  setImmediate(count);
-  const result = await work();
-  counting = false;
-  return { result, turns };
 }
 
 function readerOf(t: { teardown(fn: () => void): void }, url: string): SqliteReader {
