@@ -26,6 +26,7 @@ import type { RateTerms } from '../domain/rating';
 import { liveCost } from './live-calls';
 import { liveAmount, moneySql } from './usage';
 import { LIVE_VALUES, liveIntOrNull, type LiveValues } from './live-values';
+import type { SqliteReader } from '../db/sqlite-reader';
 import type { TenantZones } from '../snapshot/zones';
 
 export const CAP_REASONS = ['calls_day', 'calls_month', 'spend_day', 'spend_month', 'balance'] as const;
@@ -131,29 +132,30 @@ export function sumMoneyValue(db: Knex, v: unknown): Money {
 export const COUNTED_CALL_SQL = "CASE WHEN admitted = 1 OR (admitted IS NULL AND outcome NOT IN ('capped', 'blocked')) THEN 1 ELSE 0 END";
 
 /**
- * CDRs one recount statement reads at most on SQLite (cdrTotals). better-sqlite3 runs a statement
- * on the event loop: the caps job's month recount of 100,000 CDRs was one 35 ms statement every
- * minute (a million: about 0.35 s), and every call waited for it. In slices of this many rows,
- * with a turn of the event loop between them, the longest wait is about 2 ms.
+ * CDRs one recount statement reads at most on SQLite with a snapshot reader (cdrTotals).
+ * better-sqlite3 runs a statement on the event loop: the caps job's month recount of 100,000 CDRs
+ * was one 34-36 ms statement every minute (a million: about 0.35 s), and every call waited for it.
+ * In slices of this many rows, with a turn of the event loop between them, the longest wait is
+ * 2-4 ms.
  */
 export const SQLITE_RECOUNT_SLICE_ROWS = 5000;
 
-/** Calls and spend per tenant from the CDRs that started in [from, to). */
-export async function cdrTotals(db: Knex, from: Date, to: Date, tenantIds?: readonly number[]): Promise<Map<number, { calls: number; spend: Money }>> {
+/**
+ * Calls and spend per tenant from the CDRs that started in [from, to). With `reader` (a read-only
+ * connection to the SQLite file, in a read transaction the caller holds: one snapshot for every
+ * slice, runCaps) in slices of the started_at index, the event loop turning between them; without,
+ * one statement on `db` (MariaDB, where the server does the work; tools).
+ */
+export async function cdrTotals(db: Knex, from: Date, to: Date, tenantIds?: readonly number[], reader?: SqliteReader | null): Promise<Map<number, { calls: number; spend: Money }>> {
   const [start, end] = [toDbTimestamp(from), toDbTimestamp(to)];
-  if (dbKind(db) === 'mysql') {
-    // The server does the work; the event loop only waits for its answer.
-    const rows = await sumCdrs(db, start, end, tenantIds);
+  if (!reader) {
+    const rows = await rowsOf(sumCdrs(db, start, end, tenantIds), null);
     return new Map(rows.map((r) => [Number(r.tenant_id), { calls: Number(r.calls ?? 0), spend: sumMoneyValue(db, r.spend) }]));
   }
-  // SQLite: slices of the started_at index, each summed on its own. Not one snapshot: a CDR
-  // committed between two slices may be missed, as one committed between this recount and the
-  // live calls' read always could (a count above the recount is taken down only when a second
-  // run still finds it; a changed spend makes the guarded correction a no-op).
   const sums = new Map<number, { calls: number; units: number }>();
   for (let sliceStart = start; ; ) {
-    const sliceEnd = await recountSliceEnd(db, sliceStart, end);
-    for (const r of await sumCdrs(db, sliceStart, sliceEnd, tenantIds)) {
+    const sliceEnd = await recountSliceEnd(db, reader, sliceStart, end);
+    for (const r of await rowsOf(sumCdrs(db, sliceStart, sliceEnd, tenantIds), reader)) {
       const id = Number(r.tenant_id);
       const sum = sums.get(id) ?? { calls: 0, units: 0 };
       sum.calls += Number(r.calls ?? 0);
@@ -167,7 +169,7 @@ export async function cdrTotals(db: Knex, from: Date, to: Date, tenantIds?: read
   return new Map([...sums].map(([id, s]) => [id, { calls: s.calls, spend: sumMoneyValue(db, s.units) }]));
 }
 
-function sumCdrs(db: Knex, start: string, end: string, tenantIds?: readonly number[]): Promise<Array<{ tenant_id: number; calls: unknown; spend: unknown }>> {
+function sumCdrs(db: Knex, start: string, end: string, tenantIds?: readonly number[]): Knex.QueryBuilder {
   return db('cdrs')
     .where('started_at', '>=', start)
     .andWhere('started_at', '<', end)
@@ -177,20 +179,26 @@ function sumCdrs(db: Knex, start: string, end: string, tenantIds?: readonly numb
     .select('tenant_id', db.raw(`SUM(${COUNTED_CALL_SQL}) AS calls`), sumMoneySql(db, 'cost').wrap('', ' AS spend'));
 }
 
+/** A query built on `db`, run on `reader` when there is one (its SQL and bindings as knex makes them), else through knex. */
+async function rowsOf(query: Knex.QueryBuilder, reader: SqliteReader | null): Promise<Array<Record<string, unknown>>> {
+  if (!reader) return (await query) as Array<Record<string, unknown>>;
+  const { sql, bindings } = query.toSQL().toNative();
+  return reader.all<Record<string, unknown>>(sql, bindings);
+}
+
 /**
  * Where the slice that begins at `start` ends: the started_at SQLITE_RECOUNT_SLICE_ROWS rows on
  * (that row begins the next slice), or `end`. More rows than that with the very same started_at
  * (a replayed batch) are one slice: it ends at the first later started_at, so each slice moves on.
  */
-async function recountSliceEnd(db: Knex, start: string, end: string): Promise<string> {
+async function recountSliceEnd(db: Knex, reader: SqliteReader, start: string, end: string): Promise<string> {
   const inRange = (): Knex.QueryBuilder => db('cdrs').where('started_at', '>=', start).andWhere('started_at', '<', end);
-  const row: Record<string, unknown> | undefined = await inRange().orderBy('started_at').offset(SQLITE_RECOUNT_SLICE_ROWS).first('started_at');
+  const [row] = await rowsOf(inRange().orderBy('started_at').limit(1).offset(SQLITE_RECOUNT_SLICE_ROWS).select('started_at'), reader);
   if (row === undefined) return end;
   const at = String(row.started_at);
   if (at > start) return at;
-  const later: Array<Record<string, unknown>> = await inRange().andWhere('started_at', '>', start).min({ at: 'started_at' });
-  const next = later[0]?.at;
-  return typeof next === 'string' ? next : end;
+  const [later] = await rowsOf(inRange().andWhere('started_at', '>', start).min({ at: 'started_at' }), reader);
+  return typeof later?.at === 'string' ? later.at : end;
 }
 
 interface LiveRow {
@@ -204,11 +212,12 @@ interface LiveRow {
 }
 
 /** Live calls every daemon published recently and whose CDR is not written yet. */
-export async function publishedLiveCalls(db: Knex, now: Date, staleMs = LIVE_CALL_STALE_MS): Promise<Array<LiveRow & { uuid: string; node: string }>> {
-  const rows: Array<Record<string, unknown>> = await db('live_calls as l')
+export async function publishedLiveCalls(db: Knex, now: Date, staleMs = LIVE_CALL_STALE_MS, reader: SqliteReader | null = null): Promise<Array<LiveRow & { uuid: string; node: string }>> {
+  const query = db('live_calls as l')
     .where('l.seen_at', '>=', toDbTimestamp(new Date(now.getTime() - staleMs)))
     .whereNotExists(db('cdrs as c').whereRaw('c.call_uuid = l.call_uuid').select(db.raw('1')))
     .select('l.call_uuid', 'l.node', 'l.tenant_id', 'l.started_at', 'l.answered_at', 'l.admitted', 'l.per_minute', 'l.increment_s', 'l.connect_fee', 'l.legs');
+  const rows = await rowsOf(query, reader);
   return rows.map((r) => {
     const perMinute = liveAmount(r.per_minute);
     const incrementS = intOrNull(r.increment_s);
@@ -241,7 +250,14 @@ export interface CapsRunResult {
   purgedLiveCalls: number;
 }
 
-export async function runCaps(db: Knex, now: Date, log: Logger, zoneOf?: TenantZones): Promise<CapsRunResult> {
+/**
+ * `reader`: a read-only connection to the SQLite file (openSqliteReader), for the recount: its
+ * slices of the CDRs and the live calls are read there in one read transaction, so they are one
+ * snapshot, as one statement was, while the event loop turns between the slices (a CDR committed
+ * meanwhile, which ends its live call in the same transaction, is in neither, or counted once).
+ * Without one (MariaDB, an in-memory database), the recount is one statement a period on `db`.
+ */
+export async function runCaps(db: Knex, now: Date, log: Logger, zoneOf?: TenantZones, reader: SqliteReader | null = null): Promise<CapsRunResult> {
   const tenants = await loadTenantLimits(db, undefined, { zoneOf });
   const periods = new Map<number, Record<PeriodKind, Period>>();
   const zones = new Map<string, Record<PeriodKind, Period>>();
@@ -276,19 +292,26 @@ export async function runCaps(db: Knex, now: Date, log: Logger, zoneOf?: TenantZ
     }
   }
 
-  // 2. The recount: CDRs per zone and period, then calls in flight.
+  // 2. The recount: CDRs per zone and period, then calls in flight; on `reader`, one snapshot.
   const totals = new Map<string, { calls: number; spend: Money }>();
-  for (const [zone, p] of zones) {
-    const ids = tenants.filter((t) => t.zone === zone).map((t) => t.id);
-    for (const kind of ['day', 'month'] as const) {
-      const byTenant = await cdrTotals(db, p[kind].from, p[kind].to, zones.size > 1 ? ids : undefined);
-      for (const id of ids) {
-        const v = byTenant.get(id);
-        if (v) totals.set(`${id}/${kind}/${p[kind].start}`, v);
+  let live: Awaited<ReturnType<typeof publishedLiveCalls>>;
+  if (reader) reader.exec('BEGIN');
+  try {
+    for (const [zone, p] of zones) {
+      const ids = tenants.filter((t) => t.zone === zone).map((t) => t.id);
+      for (const kind of ['day', 'month'] as const) {
+        const byTenant = await cdrTotals(db, p[kind].from, p[kind].to, zones.size > 1 ? ids : undefined, reader);
+        for (const id of ids) {
+          const v = byTenant.get(id);
+          if (v) totals.set(`${id}/${kind}/${p[kind].start}`, v);
+        }
       }
     }
+    live = await publishedLiveCalls(db, now, LIVE_CALL_STALE_MS, reader);
+  } finally {
+    // Ended whatever happened: an open read transaction would keep the WAL from being checkpointed.
+    if (reader?.inTransaction) reader.exec('COMMIT');
   }
-  const live = await publishedLiveCalls(db, now);
   const inFlight = new Map<string, number>();
   const runningCost = new Map<number, number>();
   for (const c of live) {

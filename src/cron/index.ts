@@ -15,6 +15,7 @@ import type { TenantZones } from '../snapshot/zones';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { runCaps } from '../billing/caps';
+import { openSqliteReader, type SqliteReader } from '../db/sqlite-reader';
 import { FreeSwitchInbound } from '../billing/freeswitch-inbound';
 import { LiveCallGuard } from '../billing/live-guard';
 import type { LiveCall, LiveCallSource } from '../billing/live-calls';
@@ -66,9 +67,16 @@ export function cronJobs(deps: CronDeps, guard: LiveCallGuard): CronJob[] {
       scope: 'cluster',
       leaseMs: 2 * 60_000,
       run: async (ctx) => {
-        const r = await runCaps(knex, ctx.now(), ctx.log, deps.zoneOf);
-        cron.cappedTenants.set(r.cappedTenants);
-        return r.corrected + r.capped + r.reopened + r.purgedLiveCalls;
+        // On an SQLite file the recount reads in slices on a connection of its own, in one read
+        // transaction, so that the calls need not wait for it (runCaps). Opened for the run.
+        const reader = recountReader(settings.database.url, ctx.log);
+        try {
+          const r = await runCaps(knex, ctx.now(), ctx.log, deps.zoneOf, reader);
+          cron.cappedTenants.set(r.cappedTenants);
+          return r.corrected + r.capped + r.reopened + r.purgedLiveCalls;
+        } finally {
+          reader?.close();
+        }
       },
     },
     { name: 'live_calls', schedule: '30 * * * * *', scope: 'node', leaseMs: 2 * 60_000, run: () => guard.run() },
@@ -91,6 +99,20 @@ export function cronJobs(deps: CronDeps, guard: LiveCallGuard): CronJob[] {
       },
     },
   ];
+}
+
+/**
+ * The caps recount's own read-only connection to an SQLite file; null for MariaDB and an in-memory
+ * database. One that cannot be opened is logged, and the recount runs as one statement a period on
+ * knex's connection, holding the calls meanwhile, rather than not at all.
+ */
+function recountReader(databaseUrl: string, log: Logger): SqliteReader | null {
+  try {
+    return openSqliteReader(databaseUrl);
+  } catch (err) {
+    log.warn({ err }, 'caps: the SQLite file cannot be opened for the recount\'s own reads; it reads on the daemon\'s connection, in one statement a period');
+    return null;
+  }
 }
 
 /** Starts the cron jobs of this daemon. */

@@ -6,6 +6,8 @@ import { capsReached, cdrTotals, correctedCalls, runCaps, SQLITE_RECOUNT_SLICE_R
 import { toDbTimestamp } from '../../src/db/connect';
 import { money, parseMoney } from '../../src/domain/money';
 import { createLogger } from '../../src/log';
+import { openSqliteReader } from '../../src/db/sqlite-reader';
+import { dbTargets } from '../helpers/db';
 import { turnsDuring } from '../helpers/wait';
 import { addCdrs, addTenant, eachDb, setUsage, usage } from './helpers';
 
@@ -152,7 +154,10 @@ eachDb(t, 'spend and balance caps with live calls; reopening in New York by New 
   t.same(await capped(), [], 'Shanghai at its own midnight');
 });
 
-eachDb(t, 'a month of 12,000 CDRs recounted: what one statement gives; on SQLite in slices, with the event loop turning between them', async (t, { knex, target }) => {
+eachDb(t, 'a month of 12,000 CDRs recounted: what one statement gives; on SQLite with a reader in slices, with the event loop turning between them', async (t, { knex, target, db }) => {
+  const reader = openSqliteReader(db.url);
+  t.teardown(() => reader?.close());
+  t.equal(reader === null, target === 'mariadb', 'a reader for the SQLite file alone');
   const [a, b] = [await addTenant(knex, {}), await addTenant(knex, {})];
   const from = new Date('2026-11-30T16:00:00.000Z'); // December in Shanghai
   const to = new Date('2026-12-31T16:00:00.000Z');
@@ -176,11 +181,51 @@ eachDb(t, 'a month of 12,000 CDRs recounted: what one statement gives; on SQLite
   add(a, to, 2, false); // its end is not in it
   for (let i = 0; i < specs.length; i += 500) await addCdrs(knex, specs.slice(i, i + 500));
 
-  const { result: got, turns } = await turnsDuring(() => cdrTotals(knex, from, to));
+  const { result: got, turns } = await turnsDuring(() => cdrTotals(knex, from, to, undefined, reader));
   for (const [tenant, sum] of want) t.same(got.get(tenant), { calls: sum.calls, spend: money(sum.units) }, `tenant ${tenant}: calls and spend`);
   t.equal(got.size, 2, 'no tenant but the two (rows without a tenant are no one\'s)');
   if (target === 'sqlite') t.ok(turns >= 2, `the event loop turned between the slices (${turns} turns)`);
-  const only = await cdrTotals(knex, from, to, [b]);
+  const only = await cdrTotals(knex, from, to, [b], reader);
   t.same([...only.keys()], [b], 'one tenant asked: that one alone');
   t.same(only.get(b), got.get(b));
+  t.same(await cdrTotals(knex, from, to), got, 'one statement on knex\'s connection gives the same');
+});
+
+t.test('SQLite: the sliced recount and the live calls are one snapshot; a call whose CDR commits between two slices is counted once, not lost', async (t) => {
+  const db = await dbTargets().find((d) => d.name === 'sqlite')!.create();
+  t.teardown(() => db.destroy());
+  const { knex } = db;
+  const reader = openSqliteReader(db.url);
+  if (!reader) throw new Error('no reader for the SQLite file');
+  t.teardown(() => reader.close());
+  const tenant = await addTenant(knex, {});
+  // Today in Shanghai began at 2026-11-19T16:00Z. More CDRs than a slice, all after the call below.
+  const first = Date.parse('2026-11-19T17:00:00.000Z');
+  const specs = Array.from({ length: SQLITE_RECOUNT_SLICE_ROWS + 10 }, (_, i) => ({ tenant_id: tenant, started_at: new Date(first + i * 1000), cost: '0' }));
+  for (let i = 0; i < specs.length; i += 500) await addCdrs(knex, specs.slice(i, i + 500));
+  // A call admitted at 16:00:01, still live (published), which no one answers: it will cost nothing.
+  const startedAt = '2026-11-19 16:00:01.000';
+  await knex('live_calls').insert({ call_uuid: 'ends-mid-recount', node: 'n1', tenant_id: tenant, started_at: startedAt, admitted: 1, seen_at: toDbTimestamp(new Date(NOW.getTime() - 20_000)) });
+  const calls = specs.length + 1;
+  await setUsage(knex, tenant, 'day', '2026-11-20', calls, '0');
+  await setUsage(knex, tenant, 'month', '2026-11-01', calls, '0');
+
+  // At the recount's first turn, the call's CDR is written and its live row goes, in one
+  // transaction, as a CDR batch does (src/cdr/batch.ts): its started_at is in the slice already read.
+  let duringRecount: boolean | null = null;
+  setImmediate(() => {
+    duringRecount = reader.inTransaction;
+    void knex.transaction(async (trx) => {
+      await addCdrs(trx, [{ tenant_id: tenant, started_at: new Date('2026-11-19T16:00:01.000Z'), call_uuid: 'ends-mid-recount', outcome: 'no_answer', admitted: 1, cost: '0' }]);
+      await trx('live_calls').where({ call_uuid: 'ends-mid-recount' }).delete();
+    });
+  });
+  const r = await runCaps(knex, NOW, log, undefined, reader);
+  t.equal(duringRecount, true, 'the CDR was written while the recount read its slices');
+  t.same(await knex('cdrs').where({ call_uuid: 'ends-mid-recount' }).pluck('outcome'), ['no_answer'], 'it is in the database');
+  t.same(await knex('live_calls').where({ call_uuid: 'ends-mid-recount' }).pluck('call_uuid'), [], 'and its live row is gone');
+  t.same(await usage(knex, tenant, 'day', '2026-11-20'), { calls, spend: '0.0000', excess: 0 }, 'day: counted once (live in the snapshot), nothing noted as missing');
+  t.same(await usage(knex, tenant, 'month', '2026-11-01'), { calls, spend: '0.0000', excess: 0 }, 'month: the same');
+  t.equal(r.corrected, 0, 'nothing to correct');
+  t.notOk(reader.inTransaction, 'the read transaction ended with the run');
 });
