@@ -169,6 +169,8 @@ export class ThreadRunner implements CdrBatchRunner {
     private readonly log?: Pick<Logger, 'warn'>,
     /** The thread's nice value (CDR_WRITER_THREAD_NICE, thread-priority.ts); 0 leaves it at the process's. */
     private readonly nice = 0,
+    /** Tests: the system the thread takes itself to run on (ThreadData.platform). */
+    private readonly platform?: NodeJS.Platform,
   ) {
     this.bounds = { batchTimeoutMs: bounds.batchTimeoutMs ?? BATCH_TIMEOUT_MS, startTimeoutMs: bounds.startTimeoutMs ?? BATCH_TIMEOUT_MS };
   }
@@ -264,7 +266,7 @@ export class ThreadRunner implements CdrBatchRunner {
 
   private thread(): Worker {
     if (this.worker) return this.worker;
-    const worker = startThread(this.databaseUrl, this.nice);
+    const worker = startThread({ databaseUrl: this.databaseUrl, nice: this.nice, platform: this.platform });
     this.worker = worker;
     let settle: (up: boolean) => void = () => undefined;
     this.ready.set(worker, new Promise<boolean>((resolve) => (settle = resolve)));
@@ -312,10 +314,9 @@ export class ThreadRunner implements CdrBatchRunner {
  * The thread, from the compiled file beside this one. Where this file is the TypeScript source
  * (the tests run src/ through ts-node), the thread's source is compiled the same way.
  */
-function startThread(databaseUrl: string, nice: number): Worker {
+function startThread(workerData: ThreadData): Worker {
   const extension = path.extname(__filename);
   const entry = path.join(__dirname, `batch-thread${extension}`);
-  const workerData: ThreadData = { databaseUrl, nice };
   if (extension !== '.ts') return new Worker(entry, { workerData });
   const register = require.resolve('ts-node/register/transpile-only');
   return new Worker(`require(${JSON.stringify(register)}); require(${JSON.stringify(entry)});`, { eval: true, workerData });
@@ -326,6 +327,8 @@ export interface ThreadData {
   readonly databaseUrl: string;
   /** CDR_WRITER_THREAD_NICE. */
   readonly nice: number;
+  /** The system the thread takes itself to run on (tests: another one's answer); by default process.platform. */
+  readonly platform?: NodeJS.Platform;
 }
 
 /** A database file whose batches a thread can write: SQLite on disk (an in-memory one is the connection's own). */

@@ -13,7 +13,7 @@ const port = parentPort;
 if (!port) throw new Error('batch-thread.ts runs as a worker thread (batch-runner.ts)');
 const data = workerData as ThreadData;
 // First, before the connection: everything this thread does yields to the calls' thread.
-const priority = lowerThisThreadPriority(data.nice);
+const priority = lowerThisThreadPriority(data.nice, data.platform);
 const knex = createKnex(data.databaseUrl);
 // Up once its connection is open (knex opens one at the first statement), so the first batch
 // finds it made. A database that cannot be opened ends the thread by an uncaught exception (its

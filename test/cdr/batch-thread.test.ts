@@ -291,6 +291,19 @@ t.test('CDR_WRITER_THREAD_NICE: the writer thread alone takes the nice value; th
   t.ok(added.every(([, nice]) => nice === own), '0: it runs at the process\'s own value');
 });
 
+t.test('a nice value the thread cannot take is said once in the log, not at every thread started after', async (t) => {
+  const db = await sqlite(t);
+  const { log, lines } = capturingLogger();
+  // As on a system where the nice value is the whole process's: the thread keeps the process's.
+  const runner = new ThreadRunner(db.url, {}, log, 10, 'darwin');
+  t.teardown(() => runner.close());
+  t.equal((await runner.write([cdr(1)], undefined, () => NOW)).fresh, 1, 'the batch is written all the same');
+  t.match(lines, [{ level: 40, asked: 10, nice: null, problem: /whole process's on darwin/, msg: /not at the nice value asked \(CDR_WRITER_THREAD_NICE\)/ }]);
+  await runner.close(); // the next batch starts another thread, which meets the same
+  t.equal((await runner.write([cdr(2)], undefined, () => NOW)).fresh, 1, 'a second thread writes');
+  t.equal(lines.length, 1, 'said once');
+});
+
 t.test('which runner a database gets', async (t) => {
   const db = await sqlite(t);
   const memory = createKnex('sqlite::memory:');
