@@ -135,8 +135,8 @@ export const COUNTED_CALL_SQL = "CASE WHEN admitted = 1 OR (admitted IS NULL AND
  * CDRs one recount statement reads at most on SQLite with a snapshot reader (cdrTotals).
  * better-sqlite3 runs a statement on the event loop: the caps job's month recount of 100,000 CDRs
  * was one 34-36 ms statement every minute (a million: about 0.35 s), and every call waited for it.
- * In slices of this many rows, with a turn of the event loop between them, the longest wait is
- * 2-4 ms.
+ * In slices of this many rows, with a turn of the event loop between them, the longest wait was
+ * 3.1-5.4 ms (bench/PROFILE.md, release 29).
  */
 export const SQLITE_RECOUNT_SLICE_ROWS = 5000;
 
