@@ -148,6 +148,8 @@ export const SQLITE_RECOUNT_SLICE_ROWS = 5000;
  */
 export async function cdrTotals(db: Knex, from: Date, to: Date, tenantIds?: readonly number[], reader?: SqliteReader | null): Promise<Map<number, { calls: number; spend: Money }>> {
   const [start, end] = [toDbTimestamp(from), toDbTimestamp(to)];
+  // Outside a transaction each slice would be a snapshot of its own (runCaps' comment says why that loses calls).
+  if (reader && !reader.inTransaction) throw new Error('cdrTotals: the reader must be in a read transaction, so that its slices are one snapshot');
   if (!reader) {
     const rows = await rowsOf(sumCdrs(db, start, end, tenantIds), null);
     return new Map(rows.map((r) => [Number(r.tenant_id), { calls: Number(r.calls ?? 0), spend: sumMoneyValue(db, r.spend) }]));
@@ -251,11 +253,16 @@ export interface CapsRunResult {
 }
 
 /**
- * `reader`: a read-only connection to the SQLite file (openSqliteReader), for the recount: its
- * slices of the CDRs and the live calls are read there in one read transaction, so they are one
- * snapshot, as one statement was, while the event loop turns between the slices (a CDR committed
- * meanwhile, which ends its live call in the same transaction, is in neither, or counted once).
- * Without one (MariaDB, an in-memory database), the recount is one statement a period on `db`.
+ * The recount (the CDRs of each zone's day and month, then the live calls) is read as one
+ * snapshot: a CDR batch deletes a call's live_calls row in the transaction that writes its CDR, so
+ * a call whose CDR commits between two of the recount's reads would otherwise be in neither, and
+ * a zero-cost one would pass the guarded correction as a call missing.
+ * - `reader`: a read-only connection to the SQLite file (openSqliteReader): the CDRs in slices,
+ *   the event loop turning between them, and the live calls, in one read transaction there.
+ * - MariaDB: one statement a period and the live calls, in a REPEATABLE READ transaction (InnoDB's
+ *   snapshot, taken at its first read, whatever the server's default isolation).
+ * - SQLite through knex (tools, an in-memory database): one statement a period, no turn of the
+ *   event loop between the reads, so nothing of this process commits among them.
  */
 export async function runCaps(db: Knex, now: Date, log: Logger, zoneOf?: TenantZones, reader: SqliteReader | null = null): Promise<CapsRunResult> {
   const tenants = await loadTenantLimits(db, undefined, { zoneOf });
@@ -292,25 +299,34 @@ export async function runCaps(db: Knex, now: Date, log: Logger, zoneOf?: TenantZ
     }
   }
 
-  // 2. The recount: CDRs per zone and period, then calls in flight; on `reader`, one snapshot.
+  // 2. The recount: CDRs per zone and period, then calls in flight; one snapshot (above).
   const totals = new Map<string, { calls: number; spend: Money }>();
-  let live: Awaited<ReturnType<typeof publishedLiveCalls>>;
-  if (reader) reader.exec('BEGIN');
-  try {
+  const recount = async (q: Knex): Promise<Awaited<ReturnType<typeof publishedLiveCalls>>> => {
     for (const [zone, p] of zones) {
       const ids = tenants.filter((t) => t.zone === zone).map((t) => t.id);
       for (const kind of ['day', 'month'] as const) {
-        const byTenant = await cdrTotals(db, p[kind].from, p[kind].to, zones.size > 1 ? ids : undefined, reader);
+        const byTenant = await cdrTotals(q, p[kind].from, p[kind].to, zones.size > 1 ? ids : undefined, reader);
         for (const id of ids) {
           const v = byTenant.get(id);
           if (v) totals.set(`${id}/${kind}/${p[kind].start}`, v);
         }
       }
     }
-    live = await publishedLiveCalls(db, now, LIVE_CALL_STALE_MS, reader);
-  } finally {
-    // Ended whatever happened: an open read transaction would keep the WAL from being checkpointed.
-    if (reader?.inTransaction) reader.exec('COMMIT');
+    return publishedLiveCalls(q, now, LIVE_CALL_STALE_MS, reader);
+  };
+  let live: Awaited<ReturnType<typeof publishedLiveCalls>>;
+  if (reader) {
+    reader.exec('BEGIN');
+    try {
+      live = await recount(db);
+    } finally {
+      // Ended whatever happened: an open read transaction would keep the WAL from being checkpointed.
+      if (reader.inTransaction) reader.exec('COMMIT');
+    }
+  } else if (dbKind(db) === 'mysql') {
+    live = await db.transaction((trx) => recount(trx), { isolationLevel: 'repeatable read' });
+  } else {
+    live = await recount(db);
   }
   const inFlight = new Map<string, number>();
   const runningCost = new Map<number, number>();
