@@ -249,9 +249,20 @@ function encodedLine(name: string, value: string): string {
 
 let sequence = 1000;
 
-/** Wall-clock microseconds (A9), finer than Date.now(): events a few µs apart keep their order. */
+let lastStampUs = 0;
+
+/**
+ * Wall-clock microseconds (A9): FreeSWITCH stamps with the system's clock (switch_micro_time_now),
+ * and the daemon compares a stamp with its own Date.now() (a click-to-call leg's guard counts from
+ * its answer stamp). Date.now(), each stamp at least 1 µs after the last so that events of one
+ * millisecond keep their order. Not performance.timeOrigin + performance.now(): that is the wall
+ * clock of this process's start moved on by the monotonic clock, which differs from Date.now() by
+ * a few ms on these VMs (measured: up to 3 ms within a second of a start) and by any step of the
+ * system clock since; CI once saw a click-to-call cut come 50 ms "early" against it.
+ */
 function nowUs(): number {
-  return Math.round((performance.timeOrigin + performance.now()) * 1000);
+  lastStampUs = Math.max(lastStampUs + 1, Date.now() * 1000);
+  return lastStampUs;
 }
 
 /** Places one call into the daemon listening on host:port; resolves when the socket has closed. */
