@@ -26,7 +26,7 @@ import type { RateTerms } from '../domain/rating';
 import { liveCost } from './live-calls';
 import { liveAmount, moneySql } from './usage';
 import { LIVE_VALUES, liveIntOrNull, type LiveValues } from './live-values';
-import type { SqliteReader } from '../db/sqlite-reader';
+import { inReadTransaction, type SqliteReader } from '../db/sqlite-reader';
 import type { TenantZones } from '../snapshot/zones';
 
 export const CAP_REASONS = ['calls_day', 'calls_month', 'spend_day', 'spend_month', 'balance'] as const;
@@ -316,13 +316,7 @@ export async function runCaps(db: Knex, now: Date, log: Logger, zoneOf?: TenantZ
   };
   let live: Awaited<ReturnType<typeof publishedLiveCalls>>;
   if (reader) {
-    reader.exec('BEGIN');
-    try {
-      live = await recount(db);
-    } finally {
-      // Ended whatever happened: an open read transaction would keep the WAL from being checkpointed.
-      if (reader.inTransaction) reader.exec('COMMIT');
-    }
+    live = await inReadTransaction(reader, () => recount(db));
   } else if (dbKind(db) === 'mysql') {
     live = await db.transaction((trx) => recount(trx), { isolationLevel: 'repeatable read' });
   } else {

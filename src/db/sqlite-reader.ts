@@ -53,6 +53,29 @@ export function openSqliteReader(databaseUrl: string): SqliteReader | null {
   return new BetterSqliteReader(db);
 }
 
+/**
+ * Runs `read` in one read transaction on `reader`: every statement sees one snapshot, which WAL
+ * keeps across turns of the event loop while other connections commit. On a failure the
+ * transaction is rolled back (read only: nothing to undo) and `read`'s own error is thrown, not one
+ * of the rollback's; nothing is left open to pin the WAL.
+ */
+export async function inReadTransaction<T>(reader: SqliteReader, read: () => Promise<T>): Promise<T> {
+  reader.exec('BEGIN');
+  let out: T;
+  try {
+    out = await read();
+  } catch (err) {
+    try {
+      if (reader.inTransaction) reader.exec('ROLLBACK');
+    } catch {
+      // Reported: the first error.
+    }
+    throw err;
+  }
+  reader.exec('COMMIT');
+  return out;
+}
+
 /** A class, not an object literal with a getter (eslint.config.mjs, bench/PROFILE.md release 15). */
 class BetterSqliteReader implements SqliteReader {
   constructor(private readonly db: Database.Database) {}

@@ -17,7 +17,7 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics';
 import { dbKind, rawRows } from '../db/connect';
-import type { SqliteReader } from '../db/sqlite-reader';
+import { inReadTransaction, type SqliteReader } from '../db/sqlite-reader';
 import { buildSnapshot, buildSnapshotYielding, NO_LAST_GOOD, SNAPSHOT_TABLES, type RawTables } from './build';
 import { ConfigCacheError, tablesOf, type CachedConfig, type ConfigCache } from './cache';
 import type { ConfigFinding, ConfigSnapshot, RowsByTable } from './types';
@@ -89,28 +89,17 @@ async function pagedRows(page: (afterId: unknown) => Row[] | PromiseLike<Row[]>)
  * wait for the whole read, longer the busier the daemon.
  */
 async function readPages(reader: SqliteReader): Promise<RawTables> {
-  let out: RawTables;
-  reader.exec('BEGIN');
-  try {
-    out = await eachTable((table) =>
+  // A failed read is rolled back and its own error reported; the caller also drops this
+  // connection (readTables).
+  return inReadTransaction(reader, () =>
+    eachTable((table) =>
       pagedRows((afterId) =>
         afterId === null
           ? reader.all<Row>(`SELECT * FROM ${table} ORDER BY id LIMIT ?`, [CONFIG_PAGE_ROWS])
           : reader.all<Row>(`SELECT * FROM ${table} WHERE id > ? ORDER BY id LIMIT ?`, [afterId, CONFIG_PAGE_ROWS]),
       ),
-    );
-  } catch (err) {
-    // Read only: nothing to keep or undo. The read's own error is the one reported; the caller
-    // drops this connection (readTables), so nothing can be left pinning the WAL.
-    try {
-      if (reader.inTransaction) reader.exec('ROLLBACK');
-    } catch {
-      // Reported: the first error.
-    }
-    throw err;
-  }
-  reader.exec('COMMIT');
-  return out;
+    ),
+  );
 }
 
 /** A snapshot straight from the database (operator commands; the daemon keeps a ConfigStore). */

@@ -6,7 +6,8 @@ import { capsReached, cdrTotals, correctedCalls, runCaps, SQLITE_RECOUNT_SLICE_R
 import { toDbTimestamp } from '../../src/db/connect';
 import { money, parseMoney } from '../../src/domain/money';
 import { createLogger } from '../../src/log';
-import { openSqliteReader } from '../../src/db/sqlite-reader';
+import { openSqliteReader, type SqliteReader } from '../../src/db/sqlite-reader';
+import { dbTargets } from '../helpers/db';
 import { turnsDuring } from '../helpers/wait';
 import { addCdrs, addTenant, eachDb, setUsage, usage } from './helpers';
 
@@ -236,4 +237,28 @@ eachDb(t, 'the recount and the live calls are one snapshot: a call whose CDR com
   t.same(await usage(knex, tenant, 'month', '2026-11-01'), { calls, spend: '0.0000', excess: 0 }, 'month: the same');
   t.equal(r.corrected, 0, 'nothing to correct');
   t.notOk(reader?.inTransaction, 'the read transaction ended with the run');
+});
+
+t.test('SQLite: a recount read that fails ends its read transaction and reports its own error', async (t) => {
+  const db = await dbTargets().find((d) => d.name === 'sqlite')!.create();
+  t.teardown(() => db.destroy());
+  const reader = openSqliteReader(db.url);
+  if (!reader) throw new Error('no reader for the SQLite file');
+  t.teardown(() => reader.close());
+  const tenant = await addTenant(db.knex, {});
+  let reads = 0;
+  const failing: SqliteReader = {
+    all: <T>(sql: string, bindings: readonly unknown[]): T[] => {
+      if (++reads === 2) throw Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR' });
+      return reader.all<T>(sql, bindings);
+    },
+    exec: (sql) => reader.exec(sql),
+    get inTransaction() {
+      return reader.inTransaction;
+    },
+    close: () => reader.close(),
+  };
+  await t.rejects(runCaps(db.knex, NOW, log, undefined, failing), { code: 'SQLITE_IOERR', message: 'disk I/O error' }, 'the read\'s own error');
+  t.notOk(reader.inTransaction, 'no read transaction left open to pin the WAL');
+  t.equal(await usage(db.knex, tenant, 'day', '2026-11-20'), null, 'nothing corrected from a recount that did not finish');
 });
