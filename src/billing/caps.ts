@@ -299,17 +299,17 @@ export async function runCaps(db: Knex, now: Date, log: Logger, zoneOf?: TenantZ
     }
   }
 
-  // 2. The recount: CDRs per zone and period, then calls in flight; one snapshot (above).
+  // 2. The recount: CDRs per period, then calls in flight; one snapshot (above). Each distinct
+  // period is read once, for every tenant (recountRanges), and each tenant takes its own zone's.
   const totals = new Map<string, { calls: number; spend: Money }>();
   const recount = async (q: Knex): Promise<Awaited<ReturnType<typeof publishedLiveCalls>>> => {
-    for (const [zone, p] of zones) {
-      const ids = tenants.filter((t) => t.zone === zone).map((t) => t.id);
+    const byRange = new Map<string, Map<number, { calls: number; spend: Money }>>();
+    for (const [range, period] of recountRanges(zones.values())) byRange.set(range, await cdrTotals(q, period.from, period.to, undefined, reader));
+    for (const t of tenants) {
+      const p = periods.get(t.id)!;
       for (const kind of ['day', 'month'] as const) {
-        const byTenant = await cdrTotals(q, p[kind].from, p[kind].to, zones.size > 1 ? ids : undefined, reader);
-        for (const id of ids) {
-          const v = byTenant.get(id);
-          if (v) totals.set(`${id}/${kind}/${p[kind].start}`, v);
-        }
+        const v = byRange.get(rangeKey(p[kind]))?.get(t.id);
+        if (v) totals.set(`${t.id}/${kind}/${p[kind].start}`, v);
       }
     }
     return publishedLiveCalls(q, now, LIVE_CALL_STALE_MS, reader);
@@ -371,6 +371,28 @@ export async function runCaps(db: Knex, now: Date, log: Logger, zoneOf?: TenantZ
   const cappedTenants = Number(((await db('capped_tenants').countDistinct('tenant_id as n').first()) as { n: unknown } | undefined)?.n ?? 0);
   const purgedLiveCalls = await db('live_calls').where('seen_at', '<', toDbTimestamp(new Date(now.getTime() - LIVE_CALL_PURGE_MS))).delete();
   return { tenants: tenants.length, corrected, capped, reopened, cappedTenants, purgedLiveCalls };
+}
+
+/** A period's instants, whatever its zone or kind: the CDRs it counts. */
+function rangeKey(p: Period): string {
+  return `${p.from.getTime()}/${p.to.getTime()}`;
+}
+
+/**
+ * The distinct spans of CDRs the recount reads (pure): each zone's day and month, once per
+ * [from, to). Zones that share their boundaries (Asia/Shanghai, Asia/Hong_Kong …) share the
+ * read, and no read carries a list of tenant ids: at 32,767 tenants or more such a list is more
+ * bound variables than SQLite takes, and the caps job would fail every minute.
+ */
+export function recountRanges(zonePeriods: Iterable<Record<PeriodKind, Period>>): Map<string, Period> {
+  const out = new Map<string, Period>();
+  for (const p of zonePeriods) {
+    for (const kind of ['day', 'month'] as const) {
+      const key = rangeKey(p[kind]);
+      if (!out.has(key)) out.set(key, p[kind]);
+    }
+  }
+  return out;
 }
 
 /**

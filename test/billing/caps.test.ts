@@ -2,7 +2,8 @@
 // drift corrected both ways (down only when seen twice), calls in flight counted, tenants capped
 // and reopened at the next day or month in their own zone (Shanghai and New York).
 import t from 'tap';
-import { capsReached, cdrTotals, correctedCalls, runCaps, SQLITE_RECOUNT_SLICE_ROWS, type TenantLimits } from '../../src/billing/caps';
+import { capsReached, cdrTotals, correctedCalls, recountRanges, runCaps, SQLITE_RECOUNT_SLICE_ROWS, type TenantLimits } from '../../src/billing/caps';
+import { periodOf } from '../../src/domain/periods';
 import { toDbTimestamp } from '../../src/db/connect';
 import { money, parseMoney } from '../../src/domain/money';
 import { createLogger } from '../../src/log';
@@ -152,6 +153,41 @@ eachDb(t, 'spend and balance caps with live calls; reopening in New York by New 
   await knex('live_calls').delete();
   await runCaps(knex, new Date('2026-11-20T16:00:10.000Z'), log);
   t.same(await capped(), [], 'Shanghai at its own midnight');
+});
+
+t.test('recountRanges: each distinct span read once, zones with the same midnight share it', async (t) => {
+  const at = (zone: string): { day: ReturnType<typeof periodOf>; month: ReturnType<typeof periodOf> } => ({ day: periodOf('day', NOW, zone), month: periodOf('month', NOW, zone) });
+  const spans = (zones: string[]): string[] => [...recountRanges(zones.map(at)).values()].map((p) => `${p.from.toISOString()}..${p.to.toISOString()}`);
+  t.same(spans([]), [], 'no tenant: nothing to read');
+  t.same(spans(['Asia/Shanghai']), ['2026-11-19T16:00:00.000Z..2026-11-20T16:00:00.000Z', '2026-10-31T16:00:00.000Z..2026-11-30T16:00:00.000Z']);
+  t.same(spans(['Asia/Shanghai', 'Asia/Hong_Kong', 'Asia/Shanghai']), spans(['Asia/Shanghai']), 'Hong Kong\'s day and month are Shanghai\'s: read once');
+  t.equal(spans(['Asia/Shanghai', 'Asia/Tokyo', 'America/New_York']).length, 6, 'three midnights: three days and three months');
+  // New York's day (Nov 19 local) and a zone whose day is Nov 20: no span is taken for another.
+  const mixed = recountRanges([at('America/New_York'), at('Asia/Shanghai')]);
+  for (const p of mixed.values()) t.ok(p.to > p.from, `${p.zone} ${p.kind} ${p.start}`);
+  t.same([...mixed.values()].map((p) => `${p.zone} ${p.kind} ${p.start}`), ['America/New_York day 2026-11-19', 'America/New_York month 2026-11-01', 'Asia/Shanghai day 2026-11-20', 'Asia/Shanghai month 2026-11-01']);
+});
+
+eachDb(t, '32,768 tenants in two zones: every recount read covers them all, no list of ids (SQLite takes at most 32,766 bound variables)', async (t, { knex, db }) => {
+  const reader = openSqliteReader(db.url);
+  t.teardown(() => reader?.close());
+  const ny = await addTenant(knex, { timezone: 'America/New_York' });
+  const rows = Array.from({ length: 32_767 }, (_, i) => ({ name: `租户${i}`, status: 'active', timezone: 'Asia/Shanghai' }));
+  for (let i = 0; i < rows.length; i += 400) await knex('tenants').insert(rows.slice(i, i + 400)); // SQLite: 500 SELECTs at most in one compound
+  const last: { id: unknown } | undefined = await knex('tenants').where({ timezone: 'Asia/Shanghai' }).orderBy('id', 'desc').first('id');
+  const shanghai = Number(last?.id);
+  await addCdrs(knex, [
+    { tenant_id: shanghai, started_at: '2026-11-20T01:00:00Z', cost: '0.1500' }, // Nov 20 in Shanghai
+    { tenant_id: shanghai, started_at: '2026-11-19T15:00:00Z', cost: '0.2500' }, // Nov 19 in Shanghai: this month, not today
+    { tenant_id: ny, started_at: '2026-11-19T15:00:00Z', cost: '0.3000' }, // Nov 19 10:00 in New York: today there
+  ]);
+  const r = await runCaps(knex, NOW, log, undefined, reader);
+  t.equal(r.tenants, 32_768);
+  t.same(await usage(knex, shanghai, 'day', '2026-11-20'), { calls: 1, spend: '0.1500', excess: 0 });
+  t.same(await usage(knex, shanghai, 'month', '2026-11-01'), { calls: 2, spend: '0.4000', excess: 0 });
+  t.same(await usage(knex, ny, 'day', '2026-11-19'), { calls: 1, spend: '0.3000', excess: 0 });
+  t.same(await usage(knex, ny, 'month', '2026-11-01'), { calls: 1, spend: '0.3000', excess: 0 });
+  t.equal(r.corrected, 4, 'the four rows with calls, and no other tenant\'s');
 });
 
 eachDb(t, 'a month of 12,000 CDRs recounted: what one statement gives; on SQLite with a reader in slices, with the event loop turning between them', async (t, { knex, target, db }) => {
