@@ -15,7 +15,7 @@ import type { TenantZones } from '../snapshot/zones';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { runCaps } from '../billing/caps';
-import { openSqliteReader, type SqliteReader } from '../db/sqlite-reader';
+import { openSqliteReader, ReaderOpener } from '../db/sqlite-reader';
 import { FreeSwitchInbound } from '../billing/freeswitch-inbound';
 import { LiveCallGuard } from '../billing/live-guard';
 import type { LiveCall, LiveCallSource } from '../billing/live-calls';
@@ -60,6 +60,7 @@ export interface CronService {
 export function cronJobs(deps: CronDeps, guard: LiveCallGuard): CronJob[] {
   const { settings, knex } = deps;
   const cron = CronMetrics.of(deps.metrics);
+  const readers = recountReaders(settings.database.url, deps.log.child({ job: 'caps' }));
   return [
     {
       name: 'caps',
@@ -69,7 +70,7 @@ export function cronJobs(deps: CronDeps, guard: LiveCallGuard): CronJob[] {
       run: async (ctx) => {
         // On an SQLite file the recount reads in slices on a connection of its own, in one read
         // transaction, so that the calls need not wait for it (runCaps). Opened for the run.
-        const reader = recountReader(settings.database.url, ctx.log);
+        const reader = readers.tryOpen();
         try {
           const r = await runCaps(knex, ctx.now(), ctx.log, deps.zoneOf, reader);
           cron.cappedTenants.set(r.cappedTenants);
@@ -102,17 +103,16 @@ export function cronJobs(deps: CronDeps, guard: LiveCallGuard): CronJob[] {
 }
 
 /**
- * The caps recount's own read-only connection to an SQLite file; null for MariaDB and an in-memory
- * database. One that cannot be opened is logged, and the recount runs as one statement a period on
- * knex's connection, holding the calls meanwhile, rather than not at all.
+ * The caps recount's own read-only connection to an SQLite file, opened for each run; null for
+ * MariaDB and an in-memory database. One that cannot be opened is logged (once while it lasts:
+ * ReaderOpener), and the recount runs as one statement a period on knex's connection, holding the
+ * calls meanwhile, rather than not at all.
  */
-function recountReader(databaseUrl: string, log: Logger): SqliteReader | null {
-  try {
-    return openSqliteReader(databaseUrl);
-  } catch (err) {
-    log.warn({ err }, 'caps: the SQLite file cannot be opened for the recount\'s own reads; it reads on the daemon\'s connection, in one statement a period');
-    return null;
-  }
+function recountReaders(databaseUrl: string, log: Logger): ReaderOpener {
+  return new ReaderOpener(() => openSqliteReader(databaseUrl), log, {
+    refused: "caps: the SQLite file cannot be opened for the recount's own reads; it reads on the daemon's connection, in one statement a period",
+    what: 'the caps recount',
+  });
 }
 
 /** Starts the cron jobs of this daemon. */

@@ -18,6 +18,7 @@
  * after another process crashed). `query_only` refuses any write.
  */
 import Database from 'better-sqlite3';
+import type { Logger } from 'pino';
 import { sqliteFile } from './connect';
 import { cachePreparedStatements } from './sqlite-statements';
 
@@ -51,6 +52,40 @@ export function openSqliteReader(databaseUrl: string): SqliteReader | null {
   // The caller-memory unions come in a few fixed texts (repeatableChunks): compiled once each.
   cachePreparedStatements(db);
   return new BetterSqliteReader(db);
+}
+
+/**
+ * Opens readers for a user that asks again and again (the configuration store at each load, the
+ * caps job every minute) and reads through knex's connection while the file refuses. The refusal
+ * is logged once while it lasts (again only when its reason changes), and the first open after it
+ * says the reader is back: one line each, not one a minute.
+ */
+export class ReaderOpener {
+  private refusal: string | null = null;
+
+  /** `refused`: the log line of a refusal, saying what is read instead; `what`: who reads, for the line when it opens again. */
+  constructor(
+    private readonly open: () => SqliteReader | null,
+    private readonly log: Logger,
+    private readonly text: { refused: string; what: string },
+  ) {}
+
+  /** A reader, or null: none for this database, or refused (logged as above). */
+  tryOpen(): SqliteReader | null {
+    let reader: SqliteReader | null;
+    try {
+      reader = this.open();
+    } catch (err) {
+      const e = err as { code?: unknown; message?: unknown } | null;
+      const reason = `${typeof e?.code === 'string' ? `${e.code}: ` : ''}${typeof e?.message === 'string' ? e.message : String(err)}`;
+      if (reason !== this.refusal) this.log.warn({ err: reason }, this.text.refused);
+      this.refusal = reason;
+      return null;
+    }
+    if (this.refusal !== null && reader !== null) this.log.info({ refused: this.refusal }, `${this.text.what} opened its own connection to the SQLite file again`);
+    this.refusal = null;
+    return reader;
+  }
 }
 
 /**

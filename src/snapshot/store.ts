@@ -17,7 +17,7 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics';
 import { dbKind, rawRows } from '../db/connect';
-import { inReadTransaction, type SqliteReader } from '../db/sqlite-reader';
+import { inReadTransaction, ReaderOpener, type SqliteReader } from '../db/sqlite-reader';
 import { buildSnapshot, buildSnapshotYielding, NO_LAST_GOOD, SNAPSHOT_TABLES, type RawTables } from './build';
 import { ConfigCacheError, tablesOf, type CachedConfig, type ConfigCache } from './cache';
 import type { ConfigFinding, ConfigSnapshot, RowsByTable } from './types';
@@ -163,7 +163,8 @@ export class ConfigStore {
   private reader: SqliteReader | null = null;
   /** The read under way on it: a second reload asked meanwhile gets the same rows (one transaction at a time on a connection). */
   private readerRead: Promise<RawTables> | null = null;
-  private readerRefusal: string | null = null;
+  /** Opens it (extras.reader), logging a refusal once while it lasts. */
+  private readonly readerOpener: ReaderOpener | null;
   private stopped = false;
   /** Where the snapshot in force came from; null before the first load. */
   source: ConfigSource | null = null;
@@ -179,7 +180,12 @@ export class ConfigStore {
     private readonly metrics: Metrics,
     private readonly clock: () => Date = () => new Date(),
     private readonly extras: ConfigStoreExtras = {},
-  ) {}
+  ) {
+    const open = extras.reader;
+    this.readerOpener = open
+      ? new ReaderOpener(open, log, { refused: 'the configuration store cannot open its own connection to the SQLite file; it reads through the shared one', what: 'the configuration store' })
+      : null;
+  }
 
   /** The snapshot in force. Throws before the first successful load. */
   get current(): ConfigSnapshot {
@@ -431,14 +437,8 @@ export class ConfigStore {
   /** The store's own SQLite connection, opened on first use; a refusal is logged once, and asked again at the next load. */
   private openReader(): SqliteReader | null {
     // Not after stop(): it closed the last one.
-    if (this.reader || !this.extras.reader || this.stopped) return this.reader;
-    try {
-      this.reader = this.extras.reader();
-    } catch (err) {
-      const message = describe(err);
-      if (message !== this.readerRefusal) this.log.warn({ err: message }, 'the configuration store cannot open its own connection to the SQLite file; it reads through the shared one');
-      this.readerRefusal = message;
-    }
+    if (this.reader || !this.readerOpener || this.stopped) return this.reader;
+    this.reader = this.readerOpener.tryOpen();
     return this.reader;
   }
 
