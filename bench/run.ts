@@ -24,7 +24,7 @@
  */
 import fs from 'node:fs';
 import { capDemoTenant, cpuSeconds, createDatabase, envNumber, FAST_RELOAD, Generator, machine, shortCall, startDaemon, startScript, type Controller } from './lib';
-import { percentiles, type LoadResult, type LoadSpec } from '../src/warmup/load';
+import { mergePhases, percentiles, phaseSplit, type LoadResult, type LoadSpec } from '../src/warmup/load';
 
 const CALLS = envNumber('BENCH_CALLS', 3000);
 const CONCURRENCY = envNumber('BENCH_CONCURRENCY', 100);
@@ -119,6 +119,7 @@ function merge(parts: Measured[]): Measured {
     callsPerSecond: calls / seconds,
     setupMs: percentiles(setups),
     setups,
+    phases: mergePhases(parts.map((p) => p.result.phases)),
     generatorCpuMs: parts.reduce((n, p) => n + p.result.generatorCpuMs, 0),
     totals,
     maxInFlight: Math.max(...parts.map((p) => p.result.maxInFlight)),
@@ -211,6 +212,27 @@ function ratios(all: Measured[]): string {
   return out.join('\n');
 }
 
+/**
+ * Where the calls' time went in the closed loops, medians in ms from the generator's connect: the
+ * controller's `connect` (accepted), its first command after the channel data (planned), the first
+ * bridge (the setup), the socket closed (the call's life), and each call's life after its bridge.
+ * With every call back in the loop at its end, life is about concurrency / calls/s (Little's law),
+ * so a controller's setup at saturation is that less what follows its bridge.
+ */
+function phases(all: Measured[], names: Map<string, string>): string {
+  const out = [
+    '| controller | run | `connect` arrived | first command after the channel data | first bridge (setup) | socket closed (life) | after the bridge | concurrency / calls/s |',
+    '|---|---|---|---|---|---|---|---|',
+  ];
+  for (const m of all.filter((x) => x.run === 'closed' || x.run === 'talk')) {
+    const p = phaseSplit(m.result.setups, m.result.phases);
+    out.push(
+      `| ${names.get(m.key)} | ${m.run === 'closed' ? '0 ms talks' : `${TALK_MS} ms talks`} | ${fmt(p.handshakeP50)} | ${fmt(p.firstCommandP50)} | ${fmt(p.setupP50)} | ${fmt(p.lifeP50)} | ${fmt(p.afterBridgeP50)} | ${fmt((CONCURRENCY / m.result.callsPerSecond) * 1000)} |`,
+    );
+  }
+  return out.join('\n');
+}
+
 function wire(all: Measured[], names: Map<string, string>): string {
   const out = ['| controller | commands/call | round trips/call | events/call | KB to controller/call | events/call without nixevent | KB without nixevent |', '|---|---|---|---|---|---|---|'];
   for (const m of all.filter((x) => x.run === 'closed')) {
@@ -284,7 +306,7 @@ async function main(): Promise<void> {
     roundRatios(roundsOf.get('talk') ?? new Map<string, Measured[]>(), `closed loop, ${TALK_MS} ms talks`),
     roundRatios(roundsOf.get('closed') ?? new Map<string, Measured[]>(), 'closed loop, 0 ms talks'),
   ].join('\n\n');
-  process.stdout.write(`\n${table(all, names)}\n\nRatios (same run):\n\n${ratios(all)}\n\n${each}\n\nOn the wire, per call (closed loop, 0 ms talks):\n\n${wire(all, names)}\n`);
+  process.stdout.write(`\n${table(all, names)}\n\nRatios (same run):\n\n${ratios(all)}\n\n${each}\n\nWhere a call's time went (closed loops, medians in ms from the generator's connect):\n\n${phases(all, names)}\n\nOn the wire, per call (closed loop, 0 ms talks):\n\n${wire(all, names)}\n`);
   if (process.env.BENCH_JSON) fs.writeFileSync(process.env.BENCH_JSON, JSON.stringify({ machine: machine(), all }, null, 2));
 }
 

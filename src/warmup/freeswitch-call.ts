@@ -74,6 +74,13 @@ export interface CallResult {
   setupMs: number;
   /** Connect started → `connect` command received, in ms; NaN when none came. */
   handshakeMs: number;
+  /**
+   * Connect started → the first command after `connect` received, in ms: the controller has read
+   * the channel data FreeSWITCH answered `connect` with and acted on it. NaN when none came.
+   */
+  firstCommandMs: number;
+  /** Connect started → the socket closed, in ms: the call's whole time with the controller. */
+  lifeMs: number;
   ok: boolean;
   error: string | null;
   counters: CallCounters;
@@ -130,6 +137,7 @@ export class FsCall {
   private handshakeTimer: NodeJS.Timeout | null;
   private setupMs = NaN;
   private handshakeMs = NaN;
+  private firstCommandMs = NaN;
   private error: string | null = null;
   private done!: (r: CallResult) => void;
   readonly result: Promise<CallResult>;
@@ -192,6 +200,7 @@ export class FsCall {
     this.counters.bytesIn += chunk.length;
     for (const command of this.reader.push(chunk)) {
       this.counters.commands++;
+      if (this.connected && Number.isNaN(this.firstCommandMs)) this.firstCommandMs = ms(this.started);
       if (this.wroteSinceCommand) {
         this.counters.batches++;
         this.wroteSinceCommand = false;
@@ -440,7 +449,7 @@ export class FsCall {
     if (this.lingerTimer) clearTimeout(this.lingerTimer);
     const ok = this.error === null && !Number.isNaN(this.setupMs) && this.hungUp;
     if (!ok && this.error === null) this.error = Number.isNaN(this.setupMs) ? 'no bridge' : 'not hung up';
-    this.done({ setupMs: this.setupMs, handshakeMs: this.handshakeMs, ok, error: ok ? null : this.error, counters: this.counters });
+    this.done({ setupMs: this.setupMs, handshakeMs: this.handshakeMs, firstCommandMs: this.firstCommandMs, lifeMs: ms(this.started), ok, error: ok ? null : this.error, counters: this.counters });
   }
 
   // ---- writing: everything produced in one turn goes out in one write

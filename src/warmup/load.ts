@@ -30,11 +30,50 @@ export interface LoadResult {
   /** Every completed call's setup latency (ms), to merge runs. */
   setups: number[];
   handshakeMs: Percentiles;
+  /** Where each completed call's time went (callPhases), to merge runs. */
+  phases: CallPhases;
   /** User + system CPU of the generator process over the run. */
   generatorCpuMs: number;
   /** Sums over every call. */
   totals: CallCounters;
   maxInFlight: number;
+}
+
+/**
+ * The completed calls' times from the generator's connect, in ms, one entry a call in the order of
+ * `LoadResult.setups`: `connect` received (handshake), the first command after it (the controller
+ * has read the channel data and acted: firstCommand), the socket closed (life). With the setup,
+ * they split a call's time into the controller's accept, its plan, the rest of the setup and what
+ * follows the bridge (phaseSplit).
+ */
+export interface CallPhases {
+  handshake: number[];
+  firstCommand: number[];
+  life: number[];
+}
+
+/** The medians of where the completed calls' time went; the last is each call's life minus its setup. */
+export interface PhaseSplit {
+  handshakeP50: number;
+  firstCommandP50: number;
+  setupP50: number;
+  lifeP50: number;
+  afterBridgeP50: number;
+}
+
+export function phaseSplit(setups: readonly number[], phases: CallPhases): PhaseSplit {
+  return {
+    handshakeP50: percentiles(phases.handshake).p50,
+    firstCommandP50: percentiles(phases.firstCommand).p50,
+    setupP50: percentiles([...setups]).p50,
+    lifeP50: percentiles(phases.life).p50,
+    afterBridgeP50: percentiles(phases.life.map((life, i) => life - (setups[i] ?? NaN))).p50,
+  };
+}
+
+/** `a` and `b`'s calls as one list each (rounds merged). */
+export function mergePhases(parts: readonly CallPhases[]): CallPhases {
+  return { handshake: parts.flatMap((p) => p.handshake), firstCommand: parts.flatMap((p) => p.firstCommand), life: parts.flatMap((p) => p.life) };
 }
 
 export interface Percentiles {
@@ -43,6 +82,11 @@ export interface Percentiles {
   p99: number;
   max: number;
   mean: number;
+}
+
+/** A time in ms kept to the microsecond. */
+function micro(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
 }
 
 export function percentiles(values: number[]): Percentiles {
@@ -106,6 +150,7 @@ export class LoadDriver {
       else errors[r.error ?? 'unknown'] = (errors[r.error ?? 'unknown'] ?? 0) + 1;
       for (const k of Object.keys(totals) as Array<keyof CallCounters>) totals[k] += r.counters[k];
     }
+    const completed = this.results.filter((r) => r.ok);
     return {
       mode: spec.mode,
       calls: this.results.length,
@@ -115,9 +160,10 @@ export class LoadDriver {
       handshakes: this.handshakes,
       seconds,
       callsPerSecond: this.results.length / seconds,
-      setupMs: percentiles(this.results.filter((r) => r.ok).map((r) => r.setupMs)),
-      setups: this.results.filter((r) => r.ok).map((r) => Math.round(r.setupMs * 1000) / 1000),
+      setupMs: percentiles(completed.map((r) => r.setupMs)),
+      setups: completed.map((r) => micro(r.setupMs)),
       handshakeMs: percentiles(this.results.map((r) => r.handshakeMs)),
+      phases: { handshake: completed.map((r) => micro(r.handshakeMs)), firstCommand: completed.map((r) => micro(r.firstCommandMs)), life: completed.map((r) => micro(r.lifeMs)) },
       generatorCpuMs: (cpu.user + cpu.system) / 1000,
       totals,
       maxInFlight: this.maxInFlight,

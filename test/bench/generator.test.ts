@@ -9,6 +9,7 @@ import net from 'node:net';
 import t from 'tap';
 import { FsCall, type CallPlan } from '../../src/warmup/freeswitch-call';
 import { loadTemplates } from '../../src/warmup/templates';
+import { mergePhases, phaseSplit } from '../../src/warmup/load';
 import { cdrTimes } from '../../src/calls/cdr-times';
 import { frameToEvent, type EslEvent } from '../../src/esl/event';
 import { EslFramer } from '../../src/esl/parser';
@@ -115,6 +116,9 @@ t.test('a whole call: set + bridge pipelined, hangup_after_bridge, linger notice
   server.close();
   t.equal(r.ok, true, 'the call was bridged and ended');
   t.ok(r.setupMs >= 0, 'setup latency measured at the bridge command');
+  // The phases of the call, from the connect: `connect` came, then the commands the channel data
+  // brought (myevents …), the bridge among them, and the close last.
+  t.ok(r.handshakeMs >= 0 && r.firstCommandMs >= r.handshakeMs && r.setupMs >= r.firstCommandMs && r.lifeMs >= r.setupMs, 'handshake ≤ first command ≤ setup ≤ life', { r });
   t.same(summary(seen), [
     'channel-data',
     'reply:+OK Events Enabled',
@@ -181,4 +185,12 @@ t.test('event json (as modesl subscribes) makes every event JSON; no linger: dis
   t.ok(events.length > 0 && events.every((e) => e.contentType === 'text/event-json'), 'JSON events');
   t.same(summary(seen).slice(-4), ['CHANNEL_UNBRIDGE', 'CHANNEL_HANGUP', 'CHANNEL_EXECUTE_COMPLETE:bridge:j-bridge', 'notice:disconnect'], 'without linger the socket goes right after the hangup');
   t.notOk(seen.some((e) => e.name === 'CHANNEL_HANGUP_COMPLETE'), 'CHANNEL_HANGUP_COMPLETE never arrives without linger');
+});
+
+t.test('phaseSplit: medians of each phase, and of each call\'s life after its own bridge', async (t) => {
+  // Three calls: the medians are the middle call's, and "after the bridge" is per call (8, 25, 2).
+  const split = phaseSplit([10, 20, 30], { handshake: [1, 5, 9], firstCommand: [4, 8, 12], life: [18, 45, 32] });
+  t.same(split, { handshakeP50: 5, firstCommandP50: 8, setupP50: 20, lifeP50: 32, afterBridgeP50: 8 });
+  t.same(mergePhases([{ handshake: [1], firstCommand: [2], life: [3] }, { handshake: [4, 5], firstCommand: [6, 7], life: [8, 9] }]), { handshake: [1, 4, 5], firstCommand: [2, 6, 7], life: [3, 8, 9] }, 'rounds merged in order, call by call');
+  t.ok(Number.isNaN(phaseSplit([], { handshake: [], firstCommand: [], life: [] }).setupP50), 'no call completed: no median');
 });
