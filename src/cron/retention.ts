@@ -14,6 +14,7 @@ import path from 'node:path';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { fromDbTimestamp, toDbTimestamp } from '../db/connect';
+import { startedAtKey, startedAtPage, type StartedAtKey } from '../db/started-at-pages';
 
 export interface RetentionOptions {
   recordingsDays: number;
@@ -82,16 +83,11 @@ export async function runRetention(db: Knex, now: Date, opts: RetentionOptions):
     const cutoff = new Date(now.getTime() - opts.recordingsDays * DAY_MS);
     const mark: { done_before: string | Date } | undefined = await db('retention_marks').where({ kind: 'recordings' }).first('done_before');
     const from = mark ? new Date((fromDbTimestamp(mark.done_before) ?? new Date(0)).getTime() - MARK_MARGIN_MS) : null;
-    let after: { startedAt: string; id: number } | null = null;
+    let after: StartedAtKey | null = null;
     for (;;) {
       const rows: Array<{ id: number; started_at: string | Date; recording_path: string }> = await db('cdrs')
         .whereNotNull('recording_path')
-        .andWhere('started_at', '<', toDbTimestamp(cutoff))
-        .modify((q) => {
-          if (from) void q.andWhere('started_at', '>=', toDbTimestamp(from));
-          if (after) void q.andWhere((w) => void w.where('started_at', '>', after!.startedAt).orWhere((x) => void x.where('started_at', after!.startedAt).andWhere('id', '>', after!.id)));
-        })
-        .orderBy([{ column: 'started_at' }, { column: 'id' }])
+        .modify((q) => void startedAtPage(q, { from: from ? toDbTimestamp(from) : null, to: toDbTimestamp(cutoff), after }))
         .limit(batch)
         .select('id', 'started_at', 'recording_path');
       if (rows.length === 0) break;
@@ -100,7 +96,7 @@ export async function runRetention(db: Knex, now: Date, opts: RetentionOptions):
       if (done.length > 0) await db('cdrs').whereIn('id', done).update({ recording_path: null });
       result.recordings += done.length;
       const last = rows[rows.length - 1];
-      after = { startedAt: toDbTimestamp(fromDbTimestamp(last.started_at)!), id: Number(last.id) };
+      after = startedAtKey(last);
       if (rows.length < batch) break;
       await between();
     }

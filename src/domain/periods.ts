@@ -140,3 +140,35 @@ export function periodLabel(p: Pick<Period, 'kind' | 'start'>): string {
 export function localHour(instant: Date, zone: string): number {
   return DateTime.fromJSDate(instant, { zone: tenantZone(zone) }).hour;
 }
+
+const QUARTER_MS = 15 * 60_000;
+/** Quarters a LocalHours keeps (a month is 2,976). */
+const LOCAL_HOURS_KEPT = 10_000;
+
+/**
+ * localHour for many instants of one zone (a report's CDRs): luxon works the zone's offset out
+ * through Intl for every instant, 4-5 µs each, a quarter of a month report's CPU (bench/PROFILE.md,
+ * release 30). Every zone's offset is a whole number of quarters of an hour, so a UTC quarter
+ * whose two ends have the same offset and the same local hour has that hour throughout: it is
+ * asked once. A quarter with an offset change in it (a clock change) is asked per instant.
+ */
+export class LocalHours {
+  private readonly byQuarter = new Map<number, number>();
+  private readonly zone: string;
+
+  constructor(zone: string) {
+    this.zone = tenantZone(zone);
+  }
+
+  of(instant: Date): number {
+    const quarter = Math.floor(instant.getTime() / QUARTER_MS);
+    const known = this.byQuarter.get(quarter);
+    if (known !== undefined) return known;
+    const first = DateTime.fromMillis(quarter * QUARTER_MS, { zone: this.zone });
+    const last = DateTime.fromMillis((quarter + 1) * QUARTER_MS - 1, { zone: this.zone });
+    if (first.offset !== last.offset || first.hour !== last.hour) return localHour(instant, this.zone);
+    if (this.byQuarter.size >= LOCAL_HOURS_KEPT) this.byQuarter.clear();
+    this.byQuarter.set(quarter, first.hour);
+    return first.hour;
+  }
+}

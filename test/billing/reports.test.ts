@@ -9,7 +9,9 @@ import Database from 'better-sqlite3';
 import type { Knex } from 'knex';
 import t, { type Test } from 'tap';
 import { parseCsv, toCsv, csvCell } from '../../src/billing/csv';
-import { generateReport, percent, runReports } from '../../src/billing/reports';
+import { buildReport, generateReport, percent, runReports } from '../../src/billing/reports';
+import { periodByStart } from '../../src/domain/periods';
+import { turnsDuring } from '../helpers/wait';
 import { createLogger } from '../../src/log';
 import { dbTargets } from '../helpers/db';
 import { addCdrs, addTenant, eachDb, type CdrSpec } from './helpers';
@@ -120,6 +122,35 @@ eachDb(t, 'a Shanghai day with known answers; stored, written as CSV; re-running
   t.equal((await knex('call_reports')).length, 1, 'still one report for the day');
   t.equal(Number((await knex<{ calls: unknown }>('call_reports').first('calls'))?.calls), 10);
   t.same(fs.readdirSync(path.dirname(csvPath)), ['day-2026-11-20.csv'], 'the file replaced, no temp files left');
+});
+
+eachDb(t, 'a report reads its CDRs in pages in (started_at, id) order: rows sharing a started_at across pages each counted once, the event loop turning between pages', async (t, { knex, target }) => {
+  const tenant = await addTenant(knex, { name: TENANT_NAME });
+  const other = await addTenant(knex, { name: '别家' });
+  const c = (at: Date, outcome: string): CdrSpec => ({ tenant_id: tenant, started_at: at, caller: '13912345678', outcome });
+  await addCdrs(knex, [
+    ...Array.from({ length: 7 }, () => c(sh(10), 'answered')),
+    { tenant_id: other, started_at: sh(10), caller: '13912345678' },
+    c(sh(9), 'busy'),
+    ...Array.from({ length: 3 }, () => c(sh(11), 'no_answer')),
+    c(sh(10, 0, 1), 'answered'),
+  ]);
+  if (target === 'sqlite') {
+    // A DBA's rows without milliseconds, at the very second of three the daemon wrote with them:
+    // as SQLite compares text, '… 02:00:00' comes before '… 02:00:00.000'.
+    const ids = (await knex('cdrs').where({ tenant_id: tenant, outcome: 'answered' }).orderBy('id').limit(3).select('id')).map((r: { id: number }) => r.id);
+    await knex('cdrs').whereIn('id', ids).update({ started_at: '2026-11-20 02:00:00' });
+    t.equal((await knex('cdrs').where({ started_at: '2026-11-20 02:00:00' })).length, 3, 'three rows spelled without milliseconds');
+  }
+  const period = periodByStart('day', '2026-11-20', 'Asia/Shanghai');
+  const { result: report, turns } = await turnsDuring(() => buildReport(knex, { id: tenant, name: TENANT_NAME, zone: 'Asia/Shanghai' }, period, undefined, 2));
+  t.equal(report.total.calls, 12, 'every CDR of the tenant once: 12');
+  t.same([report.outcomes.answered, report.outcomes.busy, report.outcomes.no_answer], [8, 1, 3]);
+  t.ok(turns >= 5, `the event loop turned between the pages of 2 (${turns} turns)`);
+  const hour = (h: string): number => report.rows.find((r) => r.dimension === 'hour' && r.item === h)?.counts.calls ?? -1;
+  t.same([hour('09'), hour('10'), hour('11')], [1, 8, 3]);
+  const whole = await buildReport(knex, { id: tenant, name: TENANT_NAME, zone: 'Asia/Shanghai' }, period);
+  t.same(whole, report, 'the same report read in one page');
 });
 
 eachDb(t, 'the month: cut at local midnight on the 1st', async (t, { knex }) => {

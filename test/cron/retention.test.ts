@@ -76,6 +76,23 @@ eachDb(t, 'recordings, voicemails and CDRs past their ages go; the rest stays', 
   t.equal(later.cdrs, 0, 'RETENTION_CDR_DAYS=0 keeps CDRs');
 });
 
+eachDb(t, 'recordings: batches in (started_at, id) order lose no row that shares a started_at, also one a DBA wrote without milliseconds', async (t, { knex, target }) => {
+  const dir = recordingsDir(t);
+  const tenant = await addTenant(knex);
+  const at = daysAgo(100);
+  const recs = Array.from({ length: 8 }, (_, i) => ({ uuid: `same-${i}`, path: file(dir, `${tenant}/2026-08-13/same-${i}.wav`) }));
+  await addCdrs(knex, recs.map((r) => ({ tenant_id: tenant, started_at: at, call_uuid: r.uuid, recording_path: r.path })));
+  if (target === 'sqlite') {
+    // Four of them as a DBA would write the time by hand: text without milliseconds, which SQLite
+    // sorts before the same second written with them.
+    await knex('cdrs').whereIn('call_uuid', recs.slice(0, 4).map((r) => r.uuid)).update({ started_at: toDbTimestamp(at).slice(0, 19) });
+  }
+  const r = await runRetention(knex, NOW, { recordingsDays: 92, voicemailDays: 92, cdrDays: 0, recordingsDir: dir, batchSize: 3, pauseMs: 1, log });
+  t.equal(r.recordings, 8, 'all eight, in batches of 3');
+  for (const rec of recs) t.notOk(fs.existsSync(rec.path), `${rec.uuid} deleted`);
+  t.same(await knex('cdrs').whereNotNull('recording_path').select('call_uuid'), [], 'no CDR keeps its path');
+});
+
 eachDb(t, 'a big purge in batches: calls keep writing CDRs meanwhile', async (t, { knex, target }) => {
   const tenant = await addTenant(knex);
   const N = 6000;

@@ -2,7 +2,7 @@
 // before; New York has 23- and 25-hour days; month ends, leap years, a zone whose DST change
 // skips midnight itself.
 import t from 'tap';
-import { DEFAULT_TIMEZONE, lastCompletePeriod, localHour, nextPeriod, periodByStart, periodLabel, periodOf, previousPeriod, tenantZone, type PeriodKind } from '../../src/domain/periods';
+import { DEFAULT_TIMEZONE, lastCompletePeriod, localHour, LocalHours, nextPeriod, periodByStart, periodLabel, periodOf, previousPeriod, tenantZone, type PeriodKind } from '../../src/domain/periods';
 
 const iso = (d: Date): string => d.toISOString();
 const hours = (p: { from: Date; to: Date }): number => (p.to.getTime() - p.from.getTime()) / 3_600_000;
@@ -83,4 +83,31 @@ void t.test('named periods, labels, last complete period, hours, zones', async (
   t.equal(tenantZone(null), 'Asia/Shanghai');
   t.equal(tenantZone(' America/New_York '), 'America/New_York');
   t.equal(periodOf('day', new Date('2026-11-20T16:00:00Z'), 'Not/AZone').start, '2026-11-21', 'computed in the default zone');
+});
+
+t.test('LocalHours gives localHour\'s answer for every minute around clock changes, odd offsets and a zone typed wrong', async (t) => {
+  const cases: Array<[string, string]> = [
+    ['America/New_York', '2026-03-08T00:00:00Z'], // spring forward
+    ['America/New_York', '2026-11-01T00:00:00Z'], // fall back: 01:00-02:00 twice
+    ['Australia/Lord_Howe', '2026-04-04T12:00:00Z'], // a 30-minute change
+    ['Australia/Lord_Howe', '2026-10-03T12:00:00Z'],
+    ['Asia/Kathmandu', '2026-11-20T00:00:00Z'], // +05:45
+    ['Asia/Kolkata', '2026-11-20T00:00:00Z'], // +05:30
+    ['Asia/Shanghai', '2026-11-19T00:00:00Z'],
+    ['Europe/London', '2026-03-29T00:00:00Z'],
+    ['Not/AZone', '2026-11-20T00:00:00Z'], // tenantZone's fallback, as localHour takes it
+  ];
+  for (const [zone, fromIso] of cases) {
+    const hours = new LocalHours(zone);
+    const from = Date.parse(fromIso);
+    let differ = 0;
+    // Every minute and every 7 s of 48 hours, in an order that is not time's (the cache must not depend on it).
+    const instants: number[] = [];
+    for (let ms = 0; ms < 48 * 3_600_000; ms += 60_000) instants.push(from + ms, from + ms + 7_000);
+    for (let i = 0; i < instants.length; i++) {
+      const at = new Date(instants[(i * 7919) % instants.length]);
+      if (hours.of(at) !== localHour(at, zone)) differ++;
+    }
+    t.equal(differ, 0, `${zone} from ${fromIso}: ${instants.length} instants`);
+  }
 });
