@@ -4,13 +4,14 @@
 import t, { type Test } from 'tap';
 import { FreeSwitchInbound } from '../../src/billing/freeswitch-inbound';
 import type { LiveCall } from '../../src/billing/live-calls';
-import { LiveCallGuard } from '../../src/billing/live-guard';
+import { LiveCallGuard, PUBLISH_ROWS } from '../../src/billing/live-guard';
 import { toDbTimestamp } from '../../src/db/connect';
 import { parseMoney } from '../../src/domain/money';
 import type { Knex } from 'knex';
 import { createLogger } from '../../src/log';
 import { FakeInboundFreeSwitch } from '../peer/fake-inbound-freeswitch';
 import { dbTargets, sleep } from '../helpers/db';
+import { turnsDuring } from '../helpers/wait';
 import { addTenant, eachDb, setUsage } from './helpers';
 
 const log = createLogger('silent');
@@ -127,6 +128,23 @@ eachDb(t, 'publishing replaces this daemon\'s rows; a call gone from FreeSWITCH;
   live.splice(0);
   t.equal((await guard.check()).published, 0);
   t.equal((await knex('live_calls').where({ node: 'node-a' })).length, 0, 'no calls: no rows');
+});
+
+eachDb(t, 'publishing many calls: a few hundred rows a statement with the event loop turning between them; ended calls removed, another daemon\'s rows kept', async (t, { knex }) => {
+  const tenant = await addTenant(knex, {});
+  const many = Array.from({ length: 3 * PUBLISH_ROWS + 17 }, (_, i) => call(`many-${String(i).padStart(4, '0')}`, tenant, null));
+  const { guard, live } = await setup(t, knex, many, { password: false });
+  await knex('live_calls').insert({ call_uuid: 'other-1', node: 'node-b', tenant_id: tenant, started_at: toDbTimestamp(new Date(NOW)), seen_at: toDbTimestamp(new Date(NOW)) });
+  const { result, turns } = await turnsDuring(() => guard.check());
+  t.equal(result.published, many.length);
+  t.equal((await knex('live_calls').where({ node: 'node-a' })).length, many.length, 'every call published');
+  t.ok(turns >= 3, `the event loop turned between the statements (${turns} turns)`);
+  // Half the calls end; the clock has not moved (two runs can stamp the same time).
+  live.splice(0, Math.floor(many.length / 2));
+  await guard.check();
+  const left: string[] = (await knex('live_calls').where({ node: 'node-a' }).orderBy('call_uuid').select('call_uuid')).map((r: { call_uuid: string }) => r.call_uuid);
+  t.same(left, live.map((c) => c.uuid), 'the ended calls\' rows are gone, the others kept');
+  t.equal((await knex('live_calls').where({ node: 'node-b' })).length, 1, 'another daemon\'s row is not this daemon\'s to remove');
 });
 
 eachDb(t, 'a call that ended before the kill: -ERR No such channel! is fine', async (t, { knex }) => {
