@@ -2,7 +2,7 @@
 // drift corrected both ways (down only when seen twice), calls in flight counted, tenants capped
 // and reopened at the next day or month in their own zone (Shanghai and New York).
 import t from 'tap';
-import { capsReached, cdrTotals, correctedCalls, recountRanges, runCaps, SQLITE_RECOUNT_SLICE_ROWS, type TenantLimits } from '../../src/billing/caps';
+import { capsReached, cdrTotals, correctedCalls, LIVE_CALLS_PAGE_ROWS, publishedLiveCalls, recountRanges, runCaps, SQLITE_RECOUNT_SLICE_ROWS, type TenantLimits } from '../../src/billing/caps';
 import { periodOf } from '../../src/domain/periods';
 import { toDbTimestamp } from '../../src/db/connect';
 import { money, parseMoney } from '../../src/domain/money';
@@ -188,6 +188,24 @@ eachDb(t, '32,768 tenants in two zones: every recount read covers them all, no l
   t.same(await usage(knex, ny, 'day', '2026-11-19'), { calls: 1, spend: '0.3000', excess: 0 });
   t.same(await usage(knex, ny, 'month', '2026-11-01'), { calls: 1, spend: '0.3000', excess: 0 });
   t.equal(r.corrected, 4, 'the four rows with calls, and no other tenant\'s');
+});
+
+eachDb(t, 'published live calls read in pages (SQLite\'s default): each once, ended and stale ones left out, the event loop turning between pages', async (t, { knex, target }) => {
+  const tenant = await addTenant(knex, {});
+  const seen = toDbTimestamp(new Date(NOW.getTime() - 20_000));
+  const n = 2 * LIVE_CALLS_PAGE_ROWS + 3;
+  const rows = Array.from({ length: n }, (_, i) => ({ call_uuid: `live-${i}`, node: i % 2 ? 'n1' : 'n2', tenant_id: tenant, started_at: seen, admitted: 1, seen_at: seen }));
+  rows.push({ call_uuid: 'stale', node: 'gone', tenant_id: tenant, started_at: seen, admitted: 1, seen_at: toDbTimestamp(new Date(NOW.getTime() - 4 * 60_000)) });
+  for (let i = 0; i < rows.length; i += 200) await knex('live_calls').insert(rows.slice(i, i + 200));
+  await addCdrs(knex, [{ tenant_id: tenant, started_at: NOW, call_uuid: 'live-7' }, { tenant_id: tenant, started_at: NOW, call_uuid: `live-${LIVE_CALLS_PAGE_ROWS + 1}` }]);
+  const want = rows.map((r) => r.call_uuid).filter((u) => u !== 'stale' && u !== 'live-7' && u !== `live-${LIVE_CALLS_PAGE_ROWS + 1}`).sort();
+  const { result: paged, turns } = await turnsDuring(() => publishedLiveCalls(knex, NOW, { paged: true }));
+  t.same(paged.map((c) => c.uuid).sort(), want, `${want.length} calls, each once; the ended (a CDR) and the stale left out`);
+  t.ok(turns >= 2, `the event loop turned between the pages (${turns} turns)`);
+  const { result: once, turns: none } = await turnsDuring(() => publishedLiveCalls(knex, NOW, { paged: false }));
+  t.same(once.map((c) => c.uuid).sort(), want, 'one statement: the same calls');
+  if (target === 'sqlite') t.equal(none, 0, 'and no turn of the event loop on SQLite (what runCaps on knex\'s connection relies on)');
+  t.same((await publishedLiveCalls(knex, NOW)).map((c) => c.uuid).sort(), want, `the default (${target === 'sqlite' ? 'pages' : 'one statement'}): the same calls`);
 });
 
 eachDb(t, 'a month of 12,000 CDRs recounted: what one statement gives; on SQLite with a reader in slices, with the event loop turning between them', async (t, { knex, target, db }) => {
