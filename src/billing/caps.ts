@@ -26,6 +26,7 @@ import type { RateTerms } from '../domain/rating';
 import { liveCost } from './live-calls';
 import { liveAmount, moneySql } from './usage';
 import { LIVE_VALUES, liveIntOrNull, type LiveValues } from './live-values';
+import { pagesById } from '../db/id-pages';
 import { inReadTransaction, type SqliteReader } from '../db/sqlite-reader';
 import type { TenantZones } from '../snapshot/zones';
 
@@ -97,13 +98,27 @@ function intOrNull(v: unknown): number | null {
   return read.kind === 'ok' ? read.value : null;
 }
 
-/** `zoneOf`: the tenants' zones in the snapshot (zones.ts); the daemon and the CLIs pass it. */
+/** Tenants, usage rows a page (pagesById) in the caps job's reads of every tenant. */
+export const CAPS_PAGE_ROWS = 1000;
+
+/**
+ * `zoneOf`: the tenants' zones in the snapshot (zones.ts); the daemon and the CLIs pass it.
+ * Every tenant (no `ids`) is read in pages with the event loop turning between them (pagesById).
+ */
 export async function loadTenantLimits(db: Knex, ids?: readonly number[], opts: { live?: LiveValues; zoneOf?: TenantZones } = {}): Promise<TenantLimits[]> {
+  const query = (): Knex.QueryBuilder =>
+    db('tenants')
+      .modify((q) => void (ids ? q.whereIn('id', ids) : q.whereNot('status', 'closed')))
+      .select('id', 'status', 'timezone', 'balance', 'max_calls_day', 'max_calls_month', 'max_spend_day', 'max_spend_month');
+  if (ids) return ((await query()) as Array<Record<string, unknown>>).map((r) => tenantLimits(r, opts));
+  const out: TenantLimits[] = [];
+  for await (const rows of pagesById(query, { pageRows: CAPS_PAGE_ROWS })) for (const r of rows) out.push(tenantLimits(r, opts));
+  return out;
+}
+
+function tenantLimits(r: Record<string, unknown>, opts: { live?: LiveValues; zoneOf?: TenantZones }): TenantLimits {
   const live = opts.live ?? LIVE_VALUES;
-  const rows: Array<Record<string, unknown>> = await db('tenants')
-    .modify((q) => void (ids ? q.whereIn('id', ids) : q.whereNot('status', 'closed')))
-    .select('id', 'status', 'timezone', 'balance', 'max_calls_day', 'max_calls_month', 'max_spend_day', 'max_spend_month');
-  return rows.map((r) => {
+  {
     const id = Number(r.id);
     return {
       id,
@@ -115,7 +130,7 @@ export async function loadTenantLimits(db: Knex, ids?: readonly number[], opts: 
       maxSpendDay: live.cap(id, 'max_spend_day', r.max_spend_day),
       maxSpendMonth: live.cap(id, 'max_spend_month', r.max_spend_month),
     };
-  });
+  }
 }
 
 /** SUM of a money column, exact on both databases (SQLite sums integers, not floats). */
@@ -243,24 +258,17 @@ export interface LiveCallsRead {
  */
 export async function publishedLiveCalls(db: Knex, now: Date, read: LiveCallsRead = {}): Promise<Array<LiveRow & { uuid: string; node: string }>> {
   const { staleMs = LIVE_CALL_STALE_MS, reader = null, paged = dbKind(db) !== 'mysql' } = read;
-  const page = (afterId: number | null): Knex.QueryBuilder =>
+  const query = (): Knex.QueryBuilder =>
     db('live_calls as l')
       .where('l.seen_at', '>=', toDbTimestamp(new Date(now.getTime() - staleMs)))
       .whereNotExists(db('cdrs as c').whereRaw('c.call_uuid = l.call_uuid').select(db.raw('1')))
-      .modify((q) => {
-        if (!paged) return;
-        if (afterId !== null) void q.andWhere('l.id', '>', afterId);
-        void q.orderBy('l.id').limit(LIVE_CALLS_PAGE_ROWS);
-      })
       .select('l.id', 'l.call_uuid', 'l.node', 'l.tenant_id', 'l.started_at', 'l.answered_at', 'l.admitted', 'l.per_minute', 'l.increment_s', 'l.connect_fee', 'l.legs');
+  if (!paged) return (await rowsOf(query(), reader)).map((r) => liveRow(r, now));
   const out: Array<LiveRow & { uuid: string; node: string }> = [];
-  for (let afterId: number | null = null; ; ) {
-    const rows = await rowsOf(page(afterId), reader);
+  for await (const rows of pagesById(query, { pageRows: LIVE_CALLS_PAGE_ROWS, idColumn: 'l.id', run: (q) => rowsOf(q, reader) })) {
     for (const r of rows) out.push(liveRow(r, now));
-    if (!paged || rows.length < LIVE_CALLS_PAGE_ROWS) return out;
-    afterId = Number(rows[rows.length - 1].id);
-    await new Promise<void>((resolve) => setImmediate(resolve));
   }
+  return out;
 }
 
 function liveRow(r: Record<string, unknown>, now: Date): LiveRow & { uuid: string; node: string } {
@@ -326,11 +334,11 @@ export async function runCaps(db: Knex, now: Date, log: Logger, zoneOf?: TenantZ
     starts.day.add(p.day.start);
     starts.month.add(p.month.start);
   }
-  if (tenants.length > 0) {
-    const rows: Array<Record<string, unknown>> = await db('tenant_usage')
-      .where((q) => void q.where('period_kind', 'day').whereIn('period_start', [...starts.day]))
-      .orWhere((q) => void q.where('period_kind', 'month').whereIn('period_start', [...starts.month]))
-      .select('tenant_id', 'period_kind', 'period_start', 'calls', 'spend', 'excess_calls');
+  const usageRows = (): Knex.QueryBuilder =>
+    db('tenant_usage')
+      .where((q) => void q.where((d) => void d.where('period_kind', 'day').whereIn('period_start', [...starts.day])).orWhere((m) => void m.where('period_kind', 'month').whereIn('period_start', [...starts.month])))
+      .select('id', 'tenant_id', 'period_kind', 'period_start', 'calls', 'spend', 'excess_calls');
+  for await (const rows of tenants.length > 0 ? pagesById(usageRows, { pageRows: CAPS_PAGE_ROWS }) : []) {
     for (const r of rows) {
       stored.set(`${Number(r.tenant_id)}/${String(r.period_kind)}/${String(r.period_start)}`, {
         calls: Number(r.calls),
@@ -384,7 +392,9 @@ export async function runCaps(db: Knex, now: Date, log: Logger, zoneOf?: TenantZ
   // 3. Corrections and caps.
   let corrected = 0;
   const findings = new Map<number, Array<CapFinding & { periodStart: string | null }>>();
-  for (const t of tenants) {
+  for (const [i, t] of tenants.entries()) {
+    // A turn of the event loop every CAPS_PAGE_ROWS tenants, as between the pages read above.
+    if (i > 0 && i % CAPS_PAGE_ROWS === 0) await new Promise<void>((resolve) => setImmediate(resolve));
     const p = periods.get(t.id)!;
     const usage: Record<PeriodKind, { calls: number; spend: Money }> = { day: { calls: 0, spend: money(0) }, month: { calls: 0, spend: money(0) } };
     for (const kind of ['day', 'month'] as const) {

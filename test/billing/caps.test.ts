@@ -2,7 +2,7 @@
 // drift corrected both ways (down only when seen twice), calls in flight counted, tenants capped
 // and reopened at the next day or month in their own zone (Shanghai and New York).
 import t from 'tap';
-import { capsReached, cdrTotals, correctedCalls, LIVE_CALLS_PAGE_ROWS, publishedLiveCalls, recountRanges, runCaps, SQLITE_RECOUNT_SLICE_ROWS, type TenantLimits } from '../../src/billing/caps';
+import { CAPS_PAGE_ROWS, capsReached, cdrTotals, correctedCalls, LIVE_CALLS_PAGE_ROWS, publishedLiveCalls, recountRanges, runCaps, SQLITE_RECOUNT_SLICE_ROWS, type TenantLimits } from '../../src/billing/caps';
 import { periodOf } from '../../src/domain/periods';
 import { toDbTimestamp } from '../../src/db/connect';
 import { money, parseMoney } from '../../src/domain/money';
@@ -206,6 +206,26 @@ eachDb(t, 'published live calls read in pages (SQLite\'s default): each once, en
   t.same(once.map((c) => c.uuid).sort(), want, 'one statement: the same calls');
   if (target === 'sqlite') t.equal(none, 0, 'and no turn of the event loop on SQLite (what runCaps on knex\'s connection relies on)');
   t.same((await publishedLiveCalls(knex, NOW)).map((c) => c.uuid).sort(), want, `the default (${target === 'sqlite' ? 'pages' : 'one statement'}): the same calls`);
+});
+
+eachDb(t, 'every tenant and usage row read in pages, the event loop turning between them and through the tenants; the answers unchanged', async (t, { knex, db }) => {
+  const reader = openSqliteReader(db.url);
+  t.teardown(() => reader?.close());
+  const rows = Array.from({ length: 2 * CAPS_PAGE_ROWS + 5 }, (_, i) => ({ name: `租户${i}`, status: 'active', timezone: 'Asia/Shanghai', max_calls_day: 3 }));
+  for (let i = 0; i < rows.length; i += 400) await knex('tenants').insert(rows.slice(i, i + 400));
+  const ids: number[] = (await knex('tenants').orderBy('id').select('id')).map((r: { id: number }) => r.id);
+  const [first, middle, last] = [ids[0], ids[CAPS_PAGE_ROWS + 1], ids[ids.length - 1]];
+  // Usage drifted for three tenants, one in each page; the last has reached its cap.
+  await setUsage(knex, first, 'day', '2026-11-20', 9, '0');
+  await setUsage(knex, middle, 'day', '2026-11-20', 1, '0');
+  await addCdrs(knex, Array.from({ length: 3 }, () => ({ tenant_id: last, started_at: new Date('2026-11-20T01:00:00Z') })));
+  const { result: r, turns } = await turnsDuring(() => runCaps(knex, NOW, log, undefined, reader));
+  t.equal(r.tenants, rows.length);
+  t.ok(turns >= 4, `the event loop turned (${turns} turns): between the pages of tenants, and through the tenants`);
+  t.same(await usage(knex, first, 'day', '2026-11-20'), { calls: 9, spend: '0.0000', excess: 9 }, 'a count above the recount noted, not removed (first run)');
+  t.same(await usage(knex, middle, 'day', '2026-11-20'), { calls: 1, spend: '0.0000', excess: 1 });
+  t.same(await usage(knex, last, 'day', '2026-11-20'), { calls: 3, spend: '0.0000', excess: 0 }, 'the last page\'s tenant recounted');
+  t.equal(r.capped, 2, 'the first (9 calls stand until a second run) and the last are capped');
 });
 
 eachDb(t, 'a month of 12,000 CDRs recounted: what one statement gives; on SQLite with a reader in slices, with the event loop turning between them', async (t, { knex, target, db }) => {
