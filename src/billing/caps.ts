@@ -29,6 +29,7 @@ import { LIVE_VALUES, liveIntOrNull, type LiveValues } from './live-values';
 import { pagesById } from '../db/id-pages';
 import { inReadTransaction, type SqliteReader } from '../db/sqlite-reader';
 import type { TenantZones } from '../snapshot/zones';
+import { nextTurn } from '../next-turn';
 
 export const CAP_REASONS = ['calls_day', 'calls_month', 'spend_day', 'spend_month', 'balance'] as const;
 export type CapReason = (typeof CAP_REASONS)[number];
@@ -99,7 +100,7 @@ function intOrNull(v: unknown): number | null {
 }
 
 /** Tenants, usage rows a page (pagesById) in the caps job's reads of every tenant. */
-export const CAPS_PAGE_ROWS = 1000;
+export const CAPS_PAGE_ROWS = 500;
 
 /**
  * `zoneOf`: the tenants' zones in the snapshot (zones.ts); the daemon and the CLIs pass it.
@@ -118,19 +119,17 @@ export async function loadTenantLimits(db: Knex, ids?: readonly number[], opts: 
 
 function tenantLimits(r: Record<string, unknown>, opts: { live?: LiveValues; zoneOf?: TenantZones }): TenantLimits {
   const live = opts.live ?? LIVE_VALUES;
-  {
-    const id = Number(r.id);
-    return {
-      id,
-      status: typeof r.status === 'string' ? r.status.trim().toLowerCase() : '',
-      zone: opts.zoneOf ? opts.zoneOf(id) : tenantZone(r.timezone as string | null),
-      balance: live.balance(id, r.balance),
-      maxCallsDay: live.count(id, 'max_calls_day', r.max_calls_day),
-      maxCallsMonth: live.count(id, 'max_calls_month', r.max_calls_month),
-      maxSpendDay: live.cap(id, 'max_spend_day', r.max_spend_day),
-      maxSpendMonth: live.cap(id, 'max_spend_month', r.max_spend_month),
-    };
-  }
+  const id = Number(r.id);
+  return {
+    id,
+    status: typeof r.status === 'string' ? r.status.trim().toLowerCase() : '',
+    zone: opts.zoneOf ? opts.zoneOf(id) : tenantZone(r.timezone as string | null),
+    balance: live.balance(id, r.balance),
+    maxCallsDay: live.count(id, 'max_calls_day', r.max_calls_day),
+    maxCallsMonth: live.count(id, 'max_calls_month', r.max_calls_month),
+    maxSpendDay: live.cap(id, 'max_spend_day', r.max_spend_day),
+    maxSpendMonth: live.cap(id, 'max_spend_month', r.max_spend_month),
+  };
 }
 
 /** SUM of a money column, exact on both databases (SQLite sums integers, not floats). */
@@ -181,7 +180,7 @@ export async function cdrTotals(db: Knex, from: Date, to: Date, tenantIds?: read
     }
     if (sliceEnd >= end) break;
     sliceStart = sliceEnd;
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    await nextTurn();
   }
   return new Map([...sums].map(([id, s]) => [id, { calls: s.calls, spend: sumMoneyValue(db, s.units) }]));
 }
@@ -334,11 +333,15 @@ export async function runCaps(db: Knex, now: Date, log: Logger, zoneOf?: TenantZ
     starts.day.add(p.day.start);
     starts.month.add(p.month.start);
   }
-  const usageRows = (): Knex.QueryBuilder =>
-    db('tenant_usage')
-      .where((q) => void q.where((d) => void d.where('period_kind', 'day').whereIn('period_start', [...starts.day])).orWhere((m) => void m.where('period_kind', 'month').whereIn('period_start', [...starts.month])))
-      .select('id', 'tenant_id', 'period_kind', 'period_start', 'calls', 'spend', 'excess_calls');
-  for await (const rows of tenants.length > 0 ? pagesById(usageRows, { pageRows: CAPS_PAGE_ROWS }) : []) {
+  // By the tenants' ids, CAPS_PAGE_ROWS at a time with a turn between: lookups in the unique
+  // (tenant_id, period_kind, period_start) index. Read by id, the first page walked every day and
+  // month of the table's history, which nothing purges (a review: 39 ms at 90 days of 10,000 tenants).
+  for (let i = 0; i < tenants.length; i += CAPS_PAGE_ROWS) {
+    if (i > 0) await nextTurn();
+    const rows: Array<Record<string, unknown>> = await db('tenant_usage')
+      .whereIn('tenant_id', tenants.slice(i, i + CAPS_PAGE_ROWS).map((t) => t.id))
+      .andWhere((q) => void q.where((d) => void d.where('period_kind', 'day').whereIn('period_start', [...starts.day])).orWhere((m) => void m.where('period_kind', 'month').whereIn('period_start', [...starts.month])))
+      .select('tenant_id', 'period_kind', 'period_start', 'calls', 'spend', 'excess_calls');
     for (const r of rows) {
       stored.set(`${Number(r.tenant_id)}/${String(r.period_kind)}/${String(r.period_start)}`, {
         calls: Number(r.calls),
@@ -349,17 +352,30 @@ export async function runCaps(db: Knex, now: Date, log: Logger, zoneOf?: TenantZ
     }
   }
 
-  // 2. The recount: CDRs per period, then calls in flight; one snapshot (above). Each distinct
-  // period is read once, for every tenant (recountRanges), and each tenant takes its own zone's.
+  // 2. The recount: CDRs per period, then calls in flight; one snapshot (above). The CDRs are read
+  // once, in the pieces every zone's day and month boundaries cut them into (recountPieces), for
+  // every tenant; each tenant's day and month are the sums of the pieces inside them.
   const totals = new Map<string, { calls: number; spend: Money }>();
   const recount = async (q: Knex): Promise<Awaited<ReturnType<typeof publishedLiveCalls>>> => {
-    const byRange = new Map<string, Map<number, { calls: number; spend: Money }>>();
-    for (const [range, period] of recountRanges(zones.values())) byRange.set(range, await cdrTotals(q, period.from, period.to, undefined, reader));
-    for (const t of tenants) {
+    const pieces = recountPieces([...zones.values()].flatMap((p) => [p.day, p.month]));
+    const sums: Array<Map<number, { calls: number; spend: Money }>> = [];
+    for (const piece of pieces) sums.push(await cdrTotals(q, piece.from, piece.to, undefined, reader));
+    // Turns through the tenants, except on knex's SQLite connection (no turn there: the header).
+    const turns = reader !== null || dbKind(db) === 'mysql';
+    for (const [i, t] of tenants.entries()) {
+      if (turns && i > 0 && i % CAPS_PAGE_ROWS === 0) await nextTurn();
       const p = periods.get(t.id)!;
       for (const kind of ['day', 'month'] as const) {
-        const v = byRange.get(rangeKey(p[kind]))?.get(t.id);
-        if (v) totals.set(`${t.id}/${kind}/${p[kind].start}`, v);
+        let calls = 0;
+        let units = 0;
+        for (const [j, piece] of pieces.entries()) {
+          if (piece.from < p[kind].from || piece.to > p[kind].to) continue;
+          const v = sums[j].get(t.id);
+          if (!v) continue;
+          calls += v.calls;
+          units += v.spend;
+        }
+        if (calls !== 0 || units !== 0) totals.set(`${t.id}/${kind}/${p[kind].start}`, { calls, spend: clampMoney(units).value });
       }
     }
     // On the reader in pages with turns between them, one snapshot; on knex's SQLite connection
@@ -369,10 +385,12 @@ export async function runCaps(db: Knex, now: Date, log: Logger, zoneOf?: TenantZ
   let live: Awaited<ReturnType<typeof publishedLiveCalls>>;
   if (reader) {
     live = await inReadTransaction(reader, () => recount(db));
-  } else if (dbKind(db) === 'mysql') {
-    live = await db.transaction((trx) => recount(trx), { isolationLevel: 'repeatable read' });
   } else {
-    live = await recount(db);
+    // MariaDB: InnoDB's snapshot from the first read, whatever the server's default isolation.
+    // SQLite through knex: no turn of the event loop between the reads, but on a file the CDR
+    // writer's thread commits on a connection of its own whenever it likes; the transaction's
+    // first read fixes what they all see (WAL).
+    live = await db.transaction((trx) => recount(trx), dbKind(db) === 'mysql' ? { isolationLevel: 'repeatable read' } : {});
   }
   const inFlight = new Map<string, number>();
   const runningCost = new Map<number, number>();
@@ -394,7 +412,7 @@ export async function runCaps(db: Knex, now: Date, log: Logger, zoneOf?: TenantZ
   const findings = new Map<number, Array<CapFinding & { periodStart: string | null }>>();
   for (const [i, t] of tenants.entries()) {
     // A turn of the event loop every CAPS_PAGE_ROWS tenants, as between the pages read above.
-    if (i > 0 && i % CAPS_PAGE_ROWS === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    if (i > 0 && i % CAPS_PAGE_ROWS === 0) await nextTurn();
     const p = periods.get(t.id)!;
     const usage: Record<PeriodKind, { calls: number; spend: Money }> = { day: { calls: 0, spend: money(0) }, month: { calls: 0, spend: money(0) } };
     for (const kind of ['day', 'month'] as const) {
@@ -427,26 +445,23 @@ export async function runCaps(db: Knex, now: Date, log: Logger, zoneOf?: TenantZ
   return { tenants: tenants.length, corrected, capped, reopened, cappedTenants, purgedLiveCalls };
 }
 
-/** A period's instants, whatever its zone or kind: the CDRs it counts. */
-function rangeKey(p: Period): string {
-  return `${p.from.getTime()}/${p.to.getTime()}`;
-}
-
 /**
- * The distinct spans of CDRs the recount reads (pure): each zone's day and month, once per
- * [from, to). Zones that share their boundaries (Asia/Shanghai, Asia/Hong_Kong …) share the
- * read, and no read carries a list of tenant ids: at 32,767 tenants or more such a list is more
- * bound variables than SQLite takes, and the caps job would fail every minute.
+ * The pieces the recount reads (pure): the span from the earliest period's start to the latest's
+ * end, cut at every period's start and end. Each piece is read once for every tenant, and every
+ * period is a run of whole pieces: a day inside its month is read once, not twice, and zones with
+ * different midnights read each CDR once, not once per zone. Zones that share their boundaries
+ * (Asia/Shanghai, Asia/Hong_Kong …) add no piece. No read carries a list of tenant ids: at 32,767
+ * tenants or more such a list is more bound variables than SQLite takes, and the caps job failed
+ * every minute.
  */
-export function recountRanges(zonePeriods: Iterable<Record<PeriodKind, Period>>): Map<string, Period> {
-  const out = new Map<string, Period>();
-  for (const p of zonePeriods) {
-    for (const kind of ['day', 'month'] as const) {
-      const key = rangeKey(p[kind]);
-      if (!out.has(key)) out.set(key, p[kind]);
-    }
+export function recountPieces(periods: Iterable<{ from: Date; to: Date }>): Array<{ from: Date; to: Date }> {
+  const cuts = new Set<number>();
+  for (const p of periods) {
+    cuts.add(p.from.getTime());
+    cuts.add(p.to.getTime());
   }
-  return out;
+  const sorted = [...cuts].sort((a, b) => a - b);
+  return sorted.slice(1).map((to, i) => ({ from: new Date(sorted[i]), to: new Date(to) }));
 }
 
 /**

@@ -30,6 +30,8 @@ import { headroomOf, readSpendLimits } from './usage';
 import { sendWarning, type WarningTransport } from './warning';
 import { EslCommandError } from '../esl/errors';
 import type { TenantZones } from '../snapshot/zones';
+import { nextTurn } from '../next-turn';
+import { pagesById } from '../db/id-pages';
 
 /** How far ahead a run looks: past the next run (60 s), so no crossing falls between two runs. */
 const HORIZON_S = 90;
@@ -281,14 +283,16 @@ export class LiveCallGuard {
     const { knex } = this.deps;
     for (let i = 0; i < rows.length; i += PUBLISH_ROWS) {
       await knex('live_calls').insert(rows.slice(i, i + PUBLISH_ROWS)).onConflict('call_uuid').merge();
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      await nextTurn();
     }
     const current = new Set(rows.map((r) => r.call_uuid));
-    const mine: Array<{ call_uuid: string }> = await knex('live_calls').where({ node }).select('call_uuid');
-    const ended = mine.map((r) => r.call_uuid).filter((uuid) => !current.has(uuid));
+    const ended: string[] = [];
+    for await (const page of pagesById(() => knex('live_calls').where({ node }).select('id', 'call_uuid'), { pageRows: 1000 })) {
+      for (const r of page) if (!current.has(String(r.call_uuid))) ended.push(String(r.call_uuid));
+    }
     for (let i = 0; i < ended.length; i += PUBLISH_ROWS) {
       await knex('live_calls').where({ node }).whereIn('call_uuid', ended.slice(i, i + PUBLISH_ROWS)).delete();
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      await nextTurn();
     }
     return rows.length;
   }

@@ -28,6 +28,7 @@ import { toCsv, type Cell } from './csv';
 import { clearLateMark, purgeOrphanLateMarks, readLateMarks, REPORT_SETTLE_MS, type LateMark } from './late-cdrs';
 import { moneySql } from './usage';
 import type { TenantZones } from '../snapshot/zones';
+import { nextTurn } from '../next-turn';
 
 export const CALL_TYPES: readonly CallType[] = ['local', 'long_distance', 'mobile', 'international'];
 export const DIMENSIONS = ['outcome', 'call_type', 'province', 'city', 'hour', 'destination', 'access_number'] as const;
@@ -262,7 +263,7 @@ export async function buildReport(db: Knex, tenant: ReportTenant, period: Period
     }
     if (page.length < pageRows) break;
     after = startedAtKey(page[page.length - 1] as { started_at: unknown; id: unknown });
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    await nextTurn();
   }
   return builder.finish();
 }

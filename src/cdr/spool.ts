@@ -15,6 +15,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { SpoolLock } from './spool-lock';
+import { nextTurn } from '../next-turn';
 
 /**
  * How a segment is opened: appended to, created when missing, and O_DSYNC, so that every write is
@@ -97,7 +98,7 @@ export class CdrSpool {
     while (this.queue.length > 0) {
       // Let every append of this tick join the batch, and under load those of GROUP_COMMIT_MS.
       let wait = groupCommitWait(this.lastWriteAt, performance.now());
-      if (wait <= 0) await new Promise((r) => setImmediate(r));
+      if (wait <= 0) await nextTurn();
       while (wait > 0) {
         // A timer counts from the event loop's cached time and may fire early: wait out the rest.
         await new Promise((r) => setTimeout(r, wait));

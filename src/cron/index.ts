@@ -70,7 +70,7 @@ export function cronJobs(deps: CronDeps, guard: LiveCallGuard): CronJob[] {
       run: async (ctx) => {
         // On an SQLite file the recount reads in slices on a connection of its own, in one read
         // transaction, so that the calls need not wait for it (runCaps). Opened for the run.
-        const reader = readers.tryOpen();
+        const reader = readers.tryOpen(ctx.log);
         try {
           const r = await runCaps(knex, ctx.now(), ctx.log, deps.zoneOf, reader);
           cron.cappedTenants.set(r.cappedTenants);

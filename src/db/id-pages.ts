@@ -11,6 +11,7 @@
  * update, an upsert).
  */
 import type { Knex } from 'knex';
+import { nextTurn } from '../next-turn';
 
 type Row = Record<string, unknown>;
 
@@ -34,6 +35,6 @@ export async function* pagesById(
     if (rows.length > 0) yield rows;
     if (rows.length < opts.pageRows) return;
     afterId = Number(rows[rows.length - 1].id);
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    await nextTurn();
   }
 }

@@ -19,6 +19,7 @@
  */
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
+import { describeDbError } from './describe-error';
 import { sqliteFile } from './connect';
 import { cachePreparedStatements } from './sqlite-statements';
 
@@ -61,7 +62,8 @@ export function openSqliteReader(databaseUrl: string): SqliteReader | null {
  * says the reader is back: one line each, not one a minute.
  */
 export class ReaderOpener {
-  private refusal: string | null = null;
+  /** The reasons of the refusal under way, each logged once; empty while the reader opens. */
+  private readonly refusals = new Set<string>();
 
   /** `refused`: the log line of a refusal, saying what is read instead; `what`: who reads, for the line when it opens again. */
   constructor(
@@ -70,20 +72,20 @@ export class ReaderOpener {
     private readonly text: { refused: string; what: string },
   ) {}
 
-  /** A reader, or null: none for this database, or refused (logged as above). */
-  tryOpen(): SqliteReader | null {
+  /** A reader, or null: none for this database, or refused (logged as above, on `log` when given: a run's own). */
+  tryOpen(log: Logger = this.log): SqliteReader | null {
     let reader: SqliteReader | null;
     try {
       reader = this.open();
     } catch (err) {
-      const e = err as { code?: unknown; message?: unknown } | null;
-      const reason = `${typeof e?.code === 'string' ? `${e.code}: ` : ''}${typeof e?.message === 'string' ? e.message : String(err)}`;
-      if (reason !== this.refusal) this.log.warn({ err: reason }, this.text.refused);
-      this.refusal = reason;
+      const reason = describeDbError(err);
+      // Reasons that take turns (A, B, A …) are each logged once while the refusal lasts.
+      if (!this.refusals.has(reason)) log.warn({ err }, this.text.refused);
+      this.refusals.add(reason);
       return null;
     }
-    if (this.refusal !== null && reader !== null) this.log.info({ refused: this.refusal }, `${this.text.what} opened its own connection to the SQLite file again`);
-    this.refusal = null;
+    if (this.refusals.size > 0 && reader !== null) log.info({ refused: [...this.refusals] }, `${this.text.what} opened its own connection to the SQLite file again`);
+    this.refusals.clear();
     return reader;
   }
 }

@@ -33,6 +33,7 @@ import {
   type IvrAction, type IvrMenu, type IvrOption, type Prompt, type Rate, type RoutingRule, type RowsByTable, type RuleAction, type Tenant,
   type TenantFilters, type TenantSchedule,
 } from './types';
+import { nextTurn } from '../next-turn';
 
 export interface RawTables {
   tenants: Row[];
@@ -86,7 +87,7 @@ export async function buildSnapshotYielding(raw: RawTables, version: number, loa
   for (;;) {
     const step = steps.next();
     if (step.done) return step.value;
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    await nextTurn();
   }
 }
 

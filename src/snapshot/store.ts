@@ -17,10 +17,12 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics';
 import { dbKind, rawRows } from '../db/connect';
+import { describeDbError } from '../db/describe-error';
 import { inReadTransaction, ReaderOpener, type SqliteReader } from '../db/sqlite-reader';
 import { buildSnapshot, buildSnapshotYielding, NO_LAST_GOOD, SNAPSHOT_TABLES, type RawTables } from './build';
 import { ConfigCacheError, tablesOf, type CachedConfig, type ConfigCache } from './cache';
 import type { ConfigFinding, ConfigSnapshot, RowsByTable } from './types';
+import { nextTurn } from '../next-turn';
 
 /**
  * Every configuration table's rows, as the snapshot builder takes them: read in one transaction,
@@ -76,7 +78,7 @@ async function pagedRows(page: (afterId: unknown) => Row[] | PromiseLike<Row[]>)
   for (;;) {
     for (const row of next) rows.push(row);
     if (next.length < CONFIG_PAGE_ROWS) return rows;
-    await new Promise((resolve) => setImmediate(resolve));
+    await nextTurn();
     next = await page(rows[rows.length - 1].id);
   }
 }
@@ -208,7 +210,7 @@ export class ConfigStore {
       this.markUnreachable(err);
       if (!cached) {
         const where = this.extras.cache ? `no usable cached configuration at ${this.extras.cache.file}` : 'no configuration cache';
-        throw new ConfigUnavailableError(`cannot start: the configuration cannot be read from the database (${describe(err)}) and there is ${where}`, { cause: err });
+        throw new ConfigUnavailableError(`cannot start: the configuration cannot be read from the database (${describeDbError(err)}) and there is ${where}`, { cause: err });
       }
       this.routeFromCache(cached, err);
     }
@@ -273,7 +275,7 @@ export class ConfigStore {
         .catch((err: unknown) => {
           this.metrics.configReloads.inc({ result: 'error' });
           // An outage fails every poll: the same error is logged once a minute, not every poll.
-          const message = describe(err);
+          const message = describeDbError(err);
           const now = this.clock().getTime();
           const repeat = message === this.lastFailure.message && now - this.lastFailure.at < 60_000;
           if (!repeat) this.lastFailure = { message, at: now };
@@ -323,7 +325,7 @@ export class ConfigStore {
     const snapshot = buildSnapshot(tablesOf(cached.rows) as unknown as RawTables, cached.version, cached.loadedAt, cached.rows, { maxCallS: this.options.maxCallS });
     this.install(snapshot, 'cache');
     this.log.warn(
-      { err: describe(err), version: snapshot.version, loadedAt: cached.loadedAt.toISOString(), file: this.extras.cache?.file, tenants: snapshot.tenants.size, retryMs: this.options.pollIntervalMs },
+      { err: describeDbError(err), version: snapshot.version, loadedAt: cached.loadedAt.toISOString(), file: this.extras.cache?.file, tenants: snapshot.tenants.size, retryMs: this.options.pollIntervalMs },
       'database unreachable at start-up: routing from the cached configuration until it answers',
     );
   }
@@ -346,7 +348,7 @@ export class ConfigStore {
 
   private markUnreachable(err: unknown): void {
     this.databaseReachable = false;
-    this.databaseError = describe(err);
+    this.databaseError = describeDbError(err);
     this.metrics.databaseReachable.set(0);
   }
 
@@ -455,9 +457,4 @@ export class ConfigStore {
     const text = (v: unknown): string => (v instanceof Date ? v.toISOString() : String(v));
     return JSON.stringify(rows.map((r) => [r.t, text(r.c), text(r.i), text(r.u)]));
   }
-}
-
-function describe(err: unknown): string {
-  const e = err as { code?: string; message?: string } | null;
-  return `${e?.code ? `${e.code}: ` : ''}${e?.message ?? String(err)}`;
 }

@@ -138,6 +138,9 @@ export class FsCall {
   private setupMs = NaN;
   private handshakeMs = NaN;
   private firstCommandMs = NaN;
+  /** Chunks read from the controller, and the one that carried `connect` (-1: none yet). */
+  private chunks = 0;
+  private connectChunk = -1;
   private error: string | null = null;
   private done!: (r: CallResult) => void;
   readonly result: Promise<CallResult>;
@@ -197,10 +200,12 @@ export class FsCall {
   // ---- commands
 
   private onData(chunk: Buffer): void {
+    this.chunks++;
     this.counters.bytesIn += chunk.length;
     for (const command of this.reader.push(chunk)) {
       this.counters.commands++;
-      if (this.connected && Number.isNaN(this.firstCommandMs)) this.firstCommandMs = ms(this.started);
+      // A command read after the chunk that carried `connect`: the channel data was written in between.
+      if (this.connectChunk >= 0 && this.chunks > this.connectChunk && Number.isNaN(this.firstCommandMs)) this.firstCommandMs = ms(this.started);
       if (this.wroteSinceCommand) {
         this.counters.batches++;
         this.wroteSinceCommand = false;
@@ -219,6 +224,7 @@ export class FsCall {
       case 'connect':
         if (!this.connected) {
           this.connected = true;
+          this.connectChunk = this.chunks;
           if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
           this.handshakeTimer = null;
           this.handshakeMs = ms(this.started);

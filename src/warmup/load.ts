@@ -71,7 +71,7 @@ export function phaseSplit(setups: readonly number[], phases: CallPhases): Phase
   };
 }
 
-/** `a` and `b`'s calls as one list each (rounds merged). */
+/** The calls of several runs (a controller's rounds) as one list of each phase, run after run. */
 export function mergePhases(parts: readonly CallPhases[]): CallPhases {
   return { handshake: parts.flatMap((p) => p.handshake), firstCommand: parts.flatMap((p) => p.firstCommand), life: parts.flatMap((p) => p.life) };
 }

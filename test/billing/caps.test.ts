@@ -2,7 +2,7 @@
 // drift corrected both ways (down only when seen twice), calls in flight counted, tenants capped
 // and reopened at the next day or month in their own zone (Shanghai and New York).
 import t from 'tap';
-import { CAPS_PAGE_ROWS, capsReached, cdrTotals, correctedCalls, LIVE_CALLS_PAGE_ROWS, publishedLiveCalls, recountRanges, runCaps, SQLITE_RECOUNT_SLICE_ROWS, type TenantLimits } from '../../src/billing/caps';
+import { CAPS_PAGE_ROWS, capsReached, cdrTotals, correctedCalls, LIVE_CALLS_PAGE_ROWS, publishedLiveCalls, recountPieces, runCaps, SQLITE_RECOUNT_SLICE_ROWS, type TenantLimits } from '../../src/billing/caps';
 import { periodOf } from '../../src/domain/periods';
 import { toDbTimestamp } from '../../src/db/connect';
 import { money, parseMoney } from '../../src/domain/money';
@@ -155,17 +155,29 @@ eachDb(t, 'spend and balance caps with live calls; reopening in New York by New 
   t.same(await capped(), [], 'Shanghai at its own midnight');
 });
 
-t.test('recountRanges: each distinct span read once, zones with the same midnight share it', async (t) => {
-  const at = (zone: string): { day: ReturnType<typeof periodOf>; month: ReturnType<typeof periodOf> } => ({ day: periodOf('day', NOW, zone), month: periodOf('month', NOW, zone) });
-  const spans = (zones: string[]): string[] => [...recountRanges(zones.map(at)).values()].map((p) => `${p.from.toISOString()}..${p.to.toISOString()}`);
+t.test('recountPieces: the CDRs cut once at every zone\'s day and month boundaries; each period a run of whole pieces', async (t) => {
+  const at = (zone: string): Array<ReturnType<typeof periodOf>> => [periodOf('day', NOW, zone), periodOf('month', NOW, zone)];
+  const spans = (zones: string[]): string[] => recountPieces(zones.flatMap(at)).map((p) => `${p.from.toISOString()}..${p.to.toISOString()}`);
   t.same(spans([]), [], 'no tenant: nothing to read');
-  t.same(spans(['Asia/Shanghai']), ['2026-11-19T16:00:00.000Z..2026-11-20T16:00:00.000Z', '2026-10-31T16:00:00.000Z..2026-11-30T16:00:00.000Z']);
-  t.same(spans(['Asia/Shanghai', 'Asia/Hong_Kong', 'Asia/Shanghai']), spans(['Asia/Shanghai']), 'Hong Kong\'s day and month are Shanghai\'s: read once');
-  t.equal(spans(['Asia/Shanghai', 'Asia/Tokyo', 'America/New_York']).length, 6, 'three midnights: three days and three months');
-  // New York's day (Nov 19 local) and a zone whose day is Nov 20: no span is taken for another.
-  const mixed = recountRanges([at('America/New_York'), at('Asia/Shanghai')]);
-  for (const p of mixed.values()) t.ok(p.to > p.from, `${p.zone} ${p.kind} ${p.start}`);
-  t.same([...mixed.values()].map((p) => `${p.zone} ${p.kind} ${p.start}`), ['America/New_York day 2026-11-19', 'America/New_York month 2026-11-01', 'Asia/Shanghai day 2026-11-20', 'Asia/Shanghai month 2026-11-01']);
+  t.same(spans(['Asia/Shanghai']), [
+    '2026-10-31T16:00:00.000Z..2026-11-19T16:00:00.000Z',
+    '2026-11-19T16:00:00.000Z..2026-11-20T16:00:00.000Z',
+    '2026-11-20T16:00:00.000Z..2026-11-30T16:00:00.000Z',
+  ], 'the month before today, today, the rest of the month: the day is read once, not twice');
+  t.same(spans(['Asia/Shanghai', 'Asia/Hong_Kong', 'Asia/Shanghai']), spans(['Asia/Shanghai']), 'Hong Kong\'s boundaries are Shanghai\'s: no piece more');
+  t.equal(spans(['Asia/Shanghai', 'Asia/Tokyo', 'America/New_York']).length, 11, 'three zones: 12 boundaries, 11 pieces, each CDR read once');
+  // Every period is exactly the union of the pieces inside it, with no gap and no overlap.
+  for (const zones of [['Asia/Shanghai'], ['Asia/Shanghai', 'America/New_York', 'Asia/Kathmandu', 'Australia/Lord_Howe']]) {
+    const periods = zones.flatMap(at);
+    const pieces = recountPieces(periods);
+    for (let i = 1; i < pieces.length; i++) t.equal(pieces[i].from.getTime(), pieces[i - 1].to.getTime(), 'contiguous');
+    for (const p of periods) {
+      const inside = pieces.filter((x) => x.from >= p.from && x.to <= p.to);
+      const covered = inside.reduce((ms, x) => ms + (x.to.getTime() - x.from.getTime()), 0);
+      t.equal(covered, p.to.getTime() - p.from.getTime(), `${p.zone} ${p.kind}: covered by whole pieces`);
+      t.notOk(pieces.some((x) => x.from < p.to && x.to > p.from && !(x.from >= p.from && x.to <= p.to)), `${p.zone} ${p.kind}: no piece straddles it`);
+    }
+  }
 });
 
 eachDb(t, '32,768 tenants in two zones: every recount read covers them all, no list of ids (SQLite takes at most 32,766 bound variables)', async (t, { knex, db }) => {
