@@ -302,16 +302,18 @@ export interface CapsRunResult {
 }
 
 /**
- * The recount (the CDRs of each zone's day and month, then the live calls) is read as one
- * snapshot: a CDR batch deletes a call's live_calls row in the transaction that writes its CDR, so
- * a call whose CDR commits between two of the recount's reads would otherwise be in neither, and
- * a zero-cost one would pass the guarded correction as a call missing.
- * - `reader`: a read-only connection to the SQLite file (openSqliteReader): the CDRs in slices,
- *   the event loop turning between them, and the live calls, in one read transaction there.
- * - MariaDB: one statement a period and the live calls, in a REPEATABLE READ transaction (InnoDB's
+ * The recount (the CDRs of every zone's day and month, in pieces: recountPieces; then the live
+ * calls) is read as one snapshot: a CDR batch deletes a call's live_calls row in the transaction
+ * that writes its CDR, so a call whose CDR commits between two of the recount's reads would
+ * otherwise be in neither, and a zero-cost one would pass the guarded correction as a call missing.
+ * - `reader`: a read-only connection to the SQLite file (openSqliteReader): the CDRs in slices and
+ *   the live calls in pages, the event loop turning between them, in one read transaction there.
+ * - MariaDB: one statement a piece and the live calls, in a REPEATABLE READ transaction (InnoDB's
  *   snapshot, taken at its first read, whatever the server's default isolation).
- * - SQLite through knex (tools, an in-memory database): one statement a period, no turn of the
- *   event loop between the reads, so nothing of this process commits among them.
+ * - SQLite through knex (tools, an in-memory database, a reader that could not be opened): one
+ *   statement a piece and the live calls, no turn of the event loop between them, in one read
+ *   transaction: on a file the CDR writer's thread commits on a connection of its own.
+ * tenant_usage is read before (in pages, turns between them): its values guard the corrections.
  */
 export async function runCaps(db: Knex, now: Date, log: Logger, zoneOf?: TenantZones, reader: SqliteReader | null = null): Promise<CapsRunResult> {
   const tenants = await loadTenantLimits(db, undefined, { zoneOf });
