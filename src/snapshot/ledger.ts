@@ -104,12 +104,25 @@ export class Ledger {
    */
   *table<T>(table: string, read: (r: RowReader, row: Row) => T | null, check: (value: T) => Problem | null, accept: (value: T) => void): Generator<void, void, undefined> {
     const previous = this.lastGood.get(table);
-    const rows = (this.raw[table] ?? []).map((row) => {
+    // Unchanged rows first, then the others, each by id (the order the header explains). Compared
+    // a step at a time, and sorted only when the rows did not come in id order (the store reads
+    // them so): at 10,000 tenants' 40,000 rates the comparison and the sort of a whole table were
+    // one step of 22-46 ms (bench/PROFILE.md, releases 18 and 30).
+    type Entry = { row: Row; id: number | null; last: Row | undefined; unchanged: boolean };
+    const same: Entry[] = [];
+    const edited: Entry[] = [];
+    let compared = 0;
+    for (const row of this.raw[table] ?? []) {
+      if (++compared % ROWS_PER_STEP === 0) yield;
       const id = rowKey(row);
       const last = id === null ? undefined : previous?.get(id);
-      return { row, id, last, unchanged: last !== undefined && sameRow(last, row) };
-    });
-    rows.sort((a, b) => Number(b.unchanged) - Number(a.unchanged) || (a.id ?? Infinity) - (b.id ?? Infinity));
+      const unchanged = last !== undefined && sameRow(last, row);
+      (unchanged ? same : edited).push({ row, id, last, unchanged });
+    }
+    const byId = (a: Entry, b: Entry): number => (a.id ?? Infinity) - (b.id ?? Infinity);
+    const inIdOrder = (list: readonly Entry[]): boolean => list.every((e, i) => i === 0 || byId(list[i - 1], e) <= 0);
+    for (const list of [same, edited]) if (!inIdOrder(list)) list.sort(byId);
+    const rows = same.concat(edited);
     type Attempt = { ok: true; value: T | null; ignored?: undefined } | { ok: true; value: T; ignored: Problem & { kind: 'ignore' } } | { ok: false; problem: Problem };
     const attempt = (row: Row): Attempt => {
       let value: T | null;
