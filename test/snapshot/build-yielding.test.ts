@@ -4,7 +4,7 @@
 import t from 'tap';
 import { buildSnapshot, buildSnapshotYielding } from '../../src/snapshot/build';
 import { ROWS_PER_STEP } from '../../src/snapshot/ledger';
-import { accessNumberRow, destinationRow, goodRaw, groupRow, ruleRow, tenantRow } from './fixtures';
+import { accessNumberRow, destinationRow, goodRaw, groupRow, ruleRow, tenantRow, type Row } from './fixtures';
 
 const WHEN = new Date('2026-11-21T08:00:00.000Z');
 const TENANTS = 3 * ROWS_PER_STEP;
@@ -64,13 +64,13 @@ t.test('the event loop runs between the steps, at least once every ROWS_PER_STEP
 
 t.test('rows in any order build the snapshot rows in id order build, findings and last good rows included', async (t) => {
   // One row per id, as a table has (bigRaw's rules 1000 and 2000 are goodRaw's ids again).
-  const unique = (raw: ReturnType<typeof goodRaw>): ReturnType<typeof goodRaw> =>
-    Object.fromEntries(Object.entries(raw).map(([table, rows]) => [table, (rows ?? []).filter((r, i, all) => all.findIndex((x) => x.id === r.id) === i)])) as ReturnType<typeof goodRaw>;
+  type Tables = ReturnType<typeof goodRaw>;
+  const tables = (raw: Tables): Array<[string, Row[]]> => Object.entries(raw).map(([table, rows]) => [table, (rows ?? []) as Row[]]);
+  const unique = (raw: Tables): Tables => Object.fromEntries(tables(raw).map(([table, rows]) => [table, rows.filter((r, i) => rows.findIndex((x) => x.id === r.id) === i)])) as unknown as Tables;
   const sorted = unique(bigRaw());
   // Two rows that claim one number: which keeps it depends on the order the ledger takes them in.
   sorted.access_numbers.push(accessNumberRow(5000, 1001, '4009000003'));
-  const shuffled = (raw: ReturnType<typeof goodRaw>): ReturnType<typeof goodRaw> =>
-    Object.fromEntries(Object.entries(raw).map(([table, rows]) => [table, [...(rows ?? [])].reverse()])) as ReturnType<typeof goodRaw>;
+  const shuffled = (raw: Tables): Tables => Object.fromEntries(tables(raw).map(([table, rows]) => [table, [...rows].reverse()])) as unknown as Tables;
   const first = buildSnapshot(sorted, 1, WHEN);
   t.ok(first.rejected.some((f) => f.table === 'access_numbers' && f.id === 5000), 'the later row of the number is the one refused');
   t.same(buildSnapshot(shuffled(sorted), 1, WHEN), first, 'at once, from the first load');
