@@ -362,6 +362,13 @@ export async function runCaps(db: Knex, now: Date, log: Logger, zoneOf?: TenantZ
     const pieces = recountPieces([...zones.values()].flatMap((p) => [p.day, p.month]));
     const sums: Array<Map<number, { calls: number; spend: Money }>> = [];
     for (const piece of pieces) sums.push(await cdrTotals(q, piece.from, piece.to, undefined, reader));
+    // The pieces inside each zone's day and month, found once per period (a zone's tenants share it).
+    const inside = new Map<Period, number[]>();
+    const piecesOf = (period: Period): number[] => {
+      let list = inside.get(period);
+      if (!list) inside.set(period, (list = pieces.flatMap((x, j) => (x.from >= period.from && x.to <= period.to ? [j] : []))));
+      return list;
+    };
     // Turns through the tenants, except on knex's SQLite connection (no turn there: the header).
     const turns = reader !== null || dbKind(db) === 'mysql';
     for (const [i, t] of tenants.entries()) {
@@ -370,8 +377,7 @@ export async function runCaps(db: Knex, now: Date, log: Logger, zoneOf?: TenantZ
       for (const kind of ['day', 'month'] as const) {
         let calls = 0;
         let units = 0;
-        for (const [j, piece] of pieces.entries()) {
-          if (piece.from < p[kind].from || piece.to > p[kind].to) continue;
+        for (const j of piecesOf(p[kind])) {
           const v = sums[j].get(t.id);
           if (!v) continue;
           calls += v.calls;

@@ -120,7 +120,7 @@ export class Ledger {
       (unchanged ? same : edited).push({ row, id, last, unchanged });
     }
     const byId = (a: Entry, b: Entry): number => (a.id ?? Infinity) - (b.id ?? Infinity);
-    const inIdOrder = (list: readonly Entry[]): boolean => list.every((e, i) => i === 0 || byId(list[i - 1], e) <= 0);
+    const inIdOrder = (list: readonly Entry[]): boolean => list.every((e, i) => i === 0 || byId(list[i - 1], e) <= 0 || (list[i - 1].id === null && e.id === null));
     for (const list of [same, edited]) if (!inIdOrder(list)) list.sort(byId);
     const rows = same.concat(edited);
     type Attempt = { ok: true; value: T | null; ignored?: undefined } | { ok: true; value: T; ignored: Problem & { kind: 'ignore' } } | { ok: false; problem: Problem };
