@@ -27,7 +27,7 @@ import { liveCost } from './live-calls';
 import { liveAmount, moneySql } from './usage';
 import { LIVE_VALUES, liveIntOrNull, type LiveValues } from './live-values';
 import { pagesById } from '../db/id-pages';
-import { inReadTransaction, type SqliteReader } from '../db/sqlite-reader';
+import { inReadTransaction, readerRows, type SqliteReader } from '../db/sqlite-reader';
 import type { TenantZones } from '../snapshot/zones';
 import { nextTurn } from '../next-turn';
 
@@ -197,9 +197,7 @@ function sumCdrs(db: Knex, start: string, end: string, tenantIds?: readonly numb
 
 /** A query built on `db`, run on `reader` when there is one (its SQL and bindings as knex makes them), else through knex. */
 async function rowsOf(query: Knex.QueryBuilder, reader: SqliteReader | null): Promise<Array<Record<string, unknown>>> {
-  if (!reader) return (await query) as Array<Record<string, unknown>>;
-  const { sql, bindings } = query.toSQL().toNative();
-  return reader.all<Record<string, unknown>>(sql, bindings);
+  return reader ? readerRows(reader, query) : ((await query) as Array<Record<string, unknown>>);
 }
 
 /**

@@ -18,6 +18,7 @@
  * after another process crashed). `query_only` refuses any write.
  */
 import Database from 'better-sqlite3';
+import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { describeDbError } from './describe-error';
 import { sqliteFile } from './connect';
@@ -88,6 +89,12 @@ export class ReaderOpener {
     this.refusals.clear();
     return reader;
   }
+}
+
+/** A knex query's rows, run on `reader` (its SQL and bindings as knex makes them for SQLite). */
+export function readerRows<T = Record<string, unknown>>(reader: SqliteReader, query: Knex.QueryBuilder): T[] {
+  const { sql, bindings } = query.toSQL().toNative();
+  return reader.all<T>(sql, bindings);
 }
 
 /**

@@ -18,11 +18,11 @@ import type { Logger } from 'pino';
 import type { Metrics } from '../metrics';
 import { dbKind, rawRows } from '../db/connect';
 import { describeDbError } from '../db/describe-error';
-import { inReadTransaction, ReaderOpener, type SqliteReader } from '../db/sqlite-reader';
+import { pagesById } from '../db/id-pages';
+import { inReadTransaction, ReaderOpener, readerRows, type SqliteReader } from '../db/sqlite-reader';
 import { buildSnapshot, buildSnapshotYielding, NO_LAST_GOOD, SNAPSHOT_TABLES, type RawTables } from './build';
 import { ConfigCacheError, tablesOf, type CachedConfig, type ConfigCache } from './cache';
 import type { ConfigFinding, ConfigSnapshot, RowsByTable } from './types';
-import { nextTurn } from '../next-turn';
 
 /**
  * Every configuration table's rows, as the snapshot builder takes them: read in one transaction,
@@ -34,18 +34,9 @@ import { nextTurn } from '../next-turn';
  *   knex's one connection is not held across turns of the event loop.
  */
 export async function readConfigTables(knex: Knex, reader?: SqliteReader | null): Promise<RawTables> {
-  if (reader) return readPages(reader);
+  if (reader) return readPages(knex, reader);
   if (dbKind(knex) === 'mysql') {
-    return knex.transaction(
-      (trx) =>
-        eachTable((table) =>
-          pagedRows((afterId) => {
-            const page = trx(table).select('*').orderBy('id').limit(CONFIG_PAGE_ROWS);
-            return afterId === null ? page : page.where('id', '>', afterId as Knex.Value);
-          }),
-        ),
-      { isolationLevel: 'repeatable read' },
-    );
+    return knex.transaction((trx) => eachTable((table) => pagedRows(() => trx(table).select('*'))), { isolationLevel: 'repeatable read' });
   }
   return knex.transaction((trx) => eachTable((table) => trx(table).select('*')));
 }
@@ -65,43 +56,32 @@ type Row = Record<string, unknown>;
 /**
  * A table's rows, CONFIG_PAGE_ROWS at a time in the order of their id (every configuration
  * table's `increments('id')`: SQLite's rowid, InnoDB's clustered key, the order a whole-table scan
- * gives), each page after the last id read, with a turn of the event loop between pages.
+ * gives), each page after the last id read, with a turn of the event loop between pages
+ * (db/id-pages.ts); `run`: the store's SQLite reader.
  *
  * Why: read at once, 10,000 tenants with four rates each held every call of the daemon for
  * 155-168 ms at every reload on SQLite (better-sqlite3 reads synchronously, knex runs a
  * transaction's statements in microtasks) and 27-33 ms on MariaDB (mysql2 parses a statement's
  * rows in one go); in pages of 500, 9-10 ms at a time on SQLite (bench/PROFILE.md release 24).
  */
-async function pagedRows(page: (afterId: unknown) => Row[] | PromiseLike<Row[]>): Promise<Row[]> {
+async function pagedRows(base: () => Knex.QueryBuilder, run?: (query: Knex.QueryBuilder) => Promise<Row[]>): Promise<Row[]> {
   const rows: Row[] = [];
-  let next = await page(null);
-  for (;;) {
-    for (const row of next) rows.push(row);
-    if (next.length < CONFIG_PAGE_ROWS) return rows;
-    await nextTurn();
-    next = await page(rows[rows.length - 1].id);
-  }
+  for await (const page of pagesById(base, { pageRows: CONFIG_PAGE_ROWS, run })) for (const row of page) rows.push(row);
+  return rows;
 }
 
 /**
- * The tables on an SQLite reader of the store's own (db/sqlite-reader.ts), in pages (pagedRows),
- * all in one read transaction (WAL keeps its snapshot: no page sees a row committed after the
- * first was read). Not through knex: its one connection to an SQLite file would be held for all
- * the pages, and every call's own statement (a capped tenant's admission, a PIN failure) would
- * wait for the whole read, longer the busier the daemon.
+ * The tables on an SQLite reader of the store's own (db/sqlite-reader.ts), in pages (pagedRows;
+ * `knex` only writes their SQL), all in one read transaction (WAL keeps its snapshot: no page sees
+ * a row committed after the first was read). Not through knex: its one connection to an SQLite
+ * file would be held for all the pages, and every call's own statement (a capped tenant's
+ * admission, a PIN failure) would wait for the whole read, longer the busier the daemon.
  */
-async function readPages(reader: SqliteReader): Promise<RawTables> {
+async function readPages(knex: Knex, reader: SqliteReader): Promise<RawTables> {
   // A failed read is rolled back and its own error reported; the caller also drops this
   // connection (readTables).
-  return inReadTransaction(reader, () =>
-    eachTable((table) =>
-      pagedRows((afterId) =>
-        afterId === null
-          ? reader.all<Row>(`SELECT * FROM ${table} ORDER BY id LIMIT ?`, [CONFIG_PAGE_ROWS])
-          : reader.all<Row>(`SELECT * FROM ${table} WHERE id > ? ORDER BY id LIMIT ?`, [afterId, CONFIG_PAGE_ROWS]),
-      ),
-    ),
-  );
+  const run = async (query: Knex.QueryBuilder): Promise<Row[]> => readerRows<Row>(reader, query);
+  return inReadTransaction(reader, () => eachTable((table) => pagedRows(() => knex(table).select('*'), run)));
 }
 
 /** A snapshot straight from the database (operator commands; the daemon keeps a ConfigStore). */

@@ -214,7 +214,7 @@ t.test('the store\'s read that fails on a page: its own error, the transaction e
       let pages = 0;
       return new WatchedReader(reader, {
         all: (sql) => {
-          if (/FROM tenants/.test(sql) && ++pages === 2 && failSecondPage) throw Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR' });
+          if (/from [`"]?tenants[`"]?/i.test(sql) && ++pages === 2 && failSecondPage) throw Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR' });
         },
         close: (inTransaction) => {
           entry.inTransactionAtClose = inTransaction;
