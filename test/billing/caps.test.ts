@@ -1,16 +1,18 @@
 // The caps job on SQLite and MariaDB: usage recounted from CDR histories with known answers,
 // drift corrected both ways (down only when seen twice), calls in flight counted, tenants capped
 // and reopened at the next day or month in their own zone (Shanghai and New York).
+import Database from 'better-sqlite3';
+import type { Knex } from 'knex';
 import t from 'tap';
 import { CAPS_PAGE_ROWS, capsReached, cdrTotals, correctedCalls, LIVE_CALLS_PAGE_ROWS, publishedLiveCalls, recountPieces, runCaps, SQLITE_RECOUNT_SLICE_ROWS, type TenantLimits } from '../../src/billing/caps';
 import { periodOf } from '../../src/domain/periods';
-import { toDbTimestamp } from '../../src/db/connect';
+import { sqliteFile, toDbTimestamp } from '../../src/db/connect';
 import { money, parseMoney } from '../../src/domain/money';
 import { createLogger } from '../../src/log';
-import { openSqliteReader, type SqliteReader } from '../../src/db/sqlite-reader';
+import { inReadTransaction, openSqliteReader, type SqliteReader } from '../../src/db/sqlite-reader';
 import { dbTargets } from '../helpers/db';
 import { turnsDuring } from '../helpers/wait';
-import { addCdrs, addTenant, eachDb, setUsage, usage } from './helpers';
+import { addCdrs, addTenant, cdrRow, eachDb, setUsage, usage } from './helpers';
 
 const log = createLogger('silent');
 
@@ -324,6 +326,73 @@ eachDb(t, 'the recount and the live calls are one snapshot: a call whose CDR com
   t.equal(r.corrected, 0, 'nothing to correct');
   t.notOk(reader?.inTransaction, 'the read transaction ended with the run');
 });
+
+t.test('SQLite: the live calls\' pages on a reader in its read transaction are one snapshot: a CDR committed between two pages loses no call', async (t) => {
+  const db = await dbTargets().find((d) => d.name === 'sqlite')!.create();
+  t.teardown(() => db.destroy());
+  const reader = openSqliteReader(db.url);
+  if (!reader) throw new Error('no reader for the SQLite file');
+  t.teardown(() => reader.close());
+  const knex = db.knex;
+  const tenant = await addTenant(knex, {});
+  const seen = toDbTimestamp(new Date(NOW.getTime() - 20_000));
+  const rows = Array.from({ length: 2 * LIVE_CALLS_PAGE_ROWS + 3 }, (_, i) => ({ call_uuid: `live-${i}`, node: 'n1', tenant_id: tenant, started_at: seen, admitted: 1, seen_at: seen }));
+  for (let i = 0; i < rows.length; i += 200) await knex('live_calls').insert(rows.slice(i, i + 200));
+  const all = rows.map((r) => r.call_uuid).sort();
+  const [inTransaction, outside] = [`live-${LIVE_CALLS_PAGE_ROWS + 2}`, `live-${LIVE_CALLS_PAGE_ROWS + 3}`];
+
+  const inSnapshot = await inReadTransaction(reader, () => publishedLiveCalls(knex, NOW, { reader: new CommitsBeforeSecondRead(reader, db.url, knex, tenant, inTransaction), paged: true }));
+  t.same(inSnapshot.map((c) => c.uuid).sort(), all, 'every call live when the first page was read, the one that ended before the second too');
+  t.same(await knex('live_calls').where({ call_uuid: inTransaction }).pluck('call_uuid'), [], 'its live row was deleted between the pages');
+  t.same(await knex('cdrs').where({ call_uuid: inTransaction }).pluck('call_uuid'), [inTransaction], 'and its CDR written');
+
+  // What the snapshot prevents: the same pages outside a read transaction lose such a call.
+  const pagesAlone = await publishedLiveCalls(knex, NOW, { reader: new CommitsBeforeSecondRead(reader, db.url, knex, tenant, outside), paged: true });
+  t.same(pagesAlone.map((c) => c.uuid).sort(), all.filter((u) => u !== inTransaction && u !== outside), 'without the transaction the call that ended between the pages is in neither');
+});
+
+/**
+ * A reader that, just before its second statement, commits what a CDR batch commits for `uuid`
+ * (src/cdr/batch.ts: its CDR and the delete of its live row, one transaction) on a connection of
+ * its own: deterministic, no race with the event loop.
+ */
+class CommitsBeforeSecondRead implements SqliteReader {
+  private reads = 0;
+  constructor(
+    private readonly reader: SqliteReader,
+    private readonly url: string,
+    private readonly knex: Knex,
+    private readonly tenant: number,
+    private readonly uuid: string,
+  ) {}
+  all<T>(sql: string, bindings: readonly unknown[]): T[] {
+    if (++this.reads === 2) {
+      const file = sqliteFile(this.url);
+      if (file === null) throw new Error('not an SQLite file');
+      const writer = new Database(file);
+      try {
+        const insert = this.knex('cdrs').insert(cdrRow({ tenant_id: this.tenant, started_at: NOW, call_uuid: this.uuid })).toSQL().toNative();
+        const remove = this.knex('live_calls').where({ call_uuid: this.uuid }).delete().toSQL().toNative();
+        writer.exec('BEGIN IMMEDIATE');
+        writer.prepare(insert.sql).run(...insert.bindings);
+        writer.prepare(remove.sql).run(...remove.bindings);
+        writer.exec('COMMIT');
+      } finally {
+        writer.close();
+      }
+    }
+    return this.reader.all<T>(sql, bindings);
+  }
+  exec(sql: string): void {
+    this.reader.exec(sql);
+  }
+  get inTransaction(): boolean {
+    return this.reader.inTransaction;
+  }
+  close(): void {
+    this.reader.close();
+  }
+}
 
 /** A reader whose second statement fails as a disk error would (a class: eslint.config.mjs, no accessors in literals). */
 class FailsSecondRead implements SqliteReader {

@@ -84,32 +84,35 @@ export interface CdrSpec {
 
 /** Inserts CDR rows directly (a history with known answers). */
 export async function addCdrs(knex: Knex, specs: CdrSpec[]): Promise<void> {
-  const rows = specs.map((s) => {
-    const started = typeof s.started_at === 'string' ? new Date(s.started_at) : s.started_at;
-    const outcome = s.outcome ?? 'answered';
-    const billsec = s.billsec ?? (outcome === 'answered' ? 60 : 0);
-    return {
-      call_uuid: s.call_uuid ?? crypto.randomUUID(),
-      tenant_id: s.tenant_id,
-      access_number: s.access_number ?? '4001000001',
-      caller: s.caller ?? '13800138000',
-      caller_region: s.caller_region ?? null,
-      started_at: toDbTimestamp(started),
-      answered_at: outcome === 'answered' || outcome === 'voicemail' ? toDbTimestamp(new Date(started.getTime() + 5000)) : null,
-      ended_at: toDbTimestamp(new Date(started.getTime() + 5000 + billsec * 1000)),
-      duration_s: 5 + billsec,
-      billsec,
-      outcome,
-      hangup_cause: 'NORMAL_CLEARING',
-      answered_by: s.answered_by === undefined ? (outcome === 'answered' ? '13900000001' : null) : s.answered_by,
-      cost: s.cost ?? '0',
-      call_type: s.call_type ?? null,
-      admitted: s.admitted === undefined ? null : s.admitted,
-      recording_path: s.recording_path ?? null,
-      node: 'test',
-    };
-  });
+  const rows = specs.map(cdrRow);
   for (let i = 0; i < rows.length; i += 200) await knex('cdrs').insert(rows.slice(i, i + 200));
+}
+
+/** The `cdrs` row addCdrs writes for `s`. */
+export function cdrRow(s: CdrSpec): Record<string, unknown> {
+  const started = typeof s.started_at === 'string' ? new Date(s.started_at) : s.started_at;
+  const outcome = s.outcome ?? 'answered';
+  const billsec = s.billsec ?? (outcome === 'answered' ? 60 : 0);
+  return {
+    call_uuid: s.call_uuid ?? crypto.randomUUID(),
+    tenant_id: s.tenant_id,
+    access_number: s.access_number ?? '4001000001',
+    caller: s.caller ?? '13800138000',
+    caller_region: s.caller_region ?? null,
+    started_at: toDbTimestamp(started),
+    answered_at: outcome === 'answered' || outcome === 'voicemail' ? toDbTimestamp(new Date(started.getTime() + 5000)) : null,
+    ended_at: toDbTimestamp(new Date(started.getTime() + 5000 + billsec * 1000)),
+    duration_s: 5 + billsec,
+    billsec,
+    outcome,
+    hangup_cause: 'NORMAL_CLEARING',
+    answered_by: s.answered_by === undefined ? (outcome === 'answered' ? '13900000001' : null) : s.answered_by,
+    cost: s.cost ?? '0',
+    call_type: s.call_type ?? null,
+    admitted: s.admitted === undefined ? null : s.admitted,
+    recording_path: s.recording_path ?? null,
+    node: 'test',
+  };
 }
 
 export interface UsageRow {
