@@ -287,7 +287,7 @@ export class LiveCallGuard {
     }
     const current = new Set(rows.map((r) => r.call_uuid));
     const ended: string[] = [];
-    for await (const page of pagesById(() => knex('live_calls').where({ node }).select('id', 'call_uuid'), { pageRows: 1000 })) {
+    for await (const page of pagesById(() => knex('live_calls').where({ node }).select('id', 'call_uuid'), { pageRows: OWN_ROWS_PAGE_ROWS })) {
       for (const r of page) if (!current.has(String(r.call_uuid))) ended.push(String(r.call_uuid));
     }
     for (let i = 0; i < ended.length; i += PUBLISH_ROWS) {
@@ -300,6 +300,9 @@ export class LiveCallGuard {
 
 /** Live calls written by one statement (13 columns: 2,600 bound variables, under every SQLite's limit). */
 export const PUBLISH_ROWS = 200;
+
+/** This node's live_calls rows read a page (two short columns), to find the calls that ended. */
+export const OWN_ROWS_PAGE_ROWS = 1000;
 
 /** A live call another daemon (or this one) published in live_calls. */
 type PublishedCall = Awaited<ReturnType<typeof publishedLiveCalls>>[number];
