@@ -29,6 +29,7 @@ import { clearLateMark, purgeOrphanLateMarks, readLateMarks, REPORT_SETTLE_MS, t
 import { moneySql } from './usage';
 import type { TenantZones } from '../snapshot/zones';
 import { nextTurn } from '../next-turn';
+import { pagesById } from '../db/id-pages';
 
 export const CALL_TYPES: readonly CallType[] = ['local', 'long_distance', 'mobile', 'international'];
 export const DIMENSIONS = ['outcome', 'call_type', 'province', 'city', 'hour', 'destination', 'access_number'] as const;
@@ -374,6 +375,24 @@ export async function generateReport(
 /** At most this many periods of each kind per tenant are due in one run (the latest and the ones missed before it). */
 export const REPORT_CATCH_UP = 31;
 
+/**
+ * Tenants whose stored reports one statement of the reports job looks up (by seeks of
+ * call_reports' unique index), with a turn of the event loop between pages. call_reports gains a
+ * row a tenant a day and nothing purges it: read whole (a GROUP BY over the table, and a
+ * period_start filter that no index leads with), a year of reports of 2,000 tenants (754,000
+ * rows) held the event loop 64 + 76 ms on SQLite at every run, every 15 minutes, growing with the
+ * history (bench/PROFILE.md, release 31).
+ */
+export const REPORT_TENANTS_PAGE = 200;
+
+/** `ids` in ascending order, in pages of at most REPORT_TENANTS_PAGE. */
+export function tenantPages(ids: readonly number[]): number[][] {
+  const sorted = [...ids].sort((a, b) => a - b);
+  const out: number[][] = [];
+  for (let i = 0; i < sorted.length; i += REPORT_TENANTS_PAGE) out.push(sorted.slice(i, i + REPORT_TENANTS_PAGE));
+  return out;
+}
+
 export { REPORT_SETTLE_MS };
 
 /** At most this many reports marked for late CDRs are remade in one run (the rest at the next). */
@@ -392,31 +411,60 @@ export async function runReports(db: Knex, now: Date, opts: { reportsDir: string
   // here (the mark commits with its CDRs), so it need not be made twice.
   await purgeOrphanLateMarks(db);
   const marks = await readLateMarks(db, LATE_REMAKES_PER_RUN);
-  const tenants: Array<{ id: number; timezone: string | null }> = await db('tenants').whereNot('status', 'closed').select('id', 'timezone');
+  const tenants: Array<{ id: number; timezone: string | null }> = [];
+  for await (const rows of pagesById(() => db('tenants').whereNot('status', 'closed').select('id', 'timezone'), { pageRows: REPORT_TENANTS_PAGE })) {
+    for (const r of rows) tenants.push({ id: Number(r.id), timezone: typeof r.timezone === 'string' ? r.timezone : null });
+  }
+  const pages = tenantPages(tenants.map((t) => t.id));
   const madeNow = new Set<string>();
   // Each tenant's latest report of each kind: the periods after it that ended while no run could
   // make them (the database or every daemon away past a whole day) are made up for, not skipped.
+  // One seek of the unique index per tenant and kind (MAX of its last column), not a scan of
+  // every report ever made.
   const latest = new Map<string, string>();
-  const latestRows: Array<{ tenant_id: unknown; period_kind: unknown; last: unknown }> = await db('call_reports').groupBy('tenant_id', 'period_kind').select('tenant_id', 'period_kind', db.raw('MAX(period_start) AS last'));
-  for (const r of latestRows) latest.set(`${Number(r.tenant_id)}/${String(r.period_kind)}`, String(r.last));
+  const lastOf = (kind: PeriodKind): Knex.QueryBuilder => db('call_reports as r').whereRaw('?? = ??', ['r.tenant_id', 't.id']).andWhere('r.period_kind', kind).max('r.period_start').as(`last_${kind}`);
+  for (const page of pages) {
+    const rows: Array<Record<string, unknown>> = await db('tenants as t').whereIn('t.id', page).select('t.id', lastOf('day'), lastOf('month'));
+    for (const r of rows) {
+      for (const kind of ['day', 'month'] as const) {
+        const last = r[`last_${kind}`];
+        if (typeof last === 'string') latest.set(`${Number(r.id)}/${kind}`, last);
+      }
+    }
+    await nextTurn();
+  }
   const due: Array<{ tenantId: number; period: Period }> = [];
+  // The same for every tenant of a zone: worked out once a zone (luxon), not once a tenant.
+  const settled = new Date(now.getTime() - REPORT_SETTLE_MS);
+  const lastPeriods = new Map<string, Period>();
+  const lastComplete = (kind: PeriodKind, zone: string): Period => {
+    const key = `${kind} ${zone}`;
+    let period = lastPeriods.get(key);
+    if (period === undefined) lastPeriods.set(key, (period = lastCompletePeriod(kind, settled, zone)));
+    return period;
+  };
   for (const t of tenants) {
     const zone = opts.zoneOf ? opts.zoneOf(Number(t.id)) : tenantZone(t.timezone);
     for (const kind of ['day', 'month'] as const) {
-      const last = lastCompletePeriod(kind, new Date(now.getTime() - REPORT_SETTLE_MS), zone);
+      const last = lastComplete(kind, zone);
       due.push({ tenantId: Number(t.id), period: last });
       // A tenant without any report yet starts from the last complete period, as it always did.
       const reported = latest.get(`${Number(t.id)}/${kind}`);
-      if (reported === undefined) continue;
+      // Nothing missed when its latest report is of the last complete period (most runs, most tenants).
+      if (reported === undefined || reported >= last.start) continue;
       let p = previousPeriod(last);
       for (let n = 1; n < REPORT_CATCH_UP && p.start > reported; n++, p = previousPeriod(p)) due.push({ tenantId: Number(t.id), period: p });
     }
   }
   const existing = new Map<string, Date | null>();
   const starts = [...new Set(due.map((d) => d.period.start))];
-  for (let i = 0; i < starts.length; i += 500) {
-    const rows: Array<Record<string, unknown>> = await db('call_reports').whereIn('period_start', starts.slice(i, i + 500)).select('tenant_id', 'period_kind', 'period_start', 'generated_at');
-    for (const r of rows) existing.set(`${Number(r.tenant_id)}/${String(r.period_kind)}/${String(r.period_start)}`, fromDbTimestamp(r.generated_at as string | Date));
+  for (const page of pages) {
+    for (let i = 0; i < starts.length; i += 500) {
+      // Every column of the unique index constrained: a seek per tenant, kind and period.
+      const rows: Array<Record<string, unknown>> = await db('call_reports').whereIn('tenant_id', page).whereIn('period_kind', ['day', 'month']).whereIn('period_start', starts.slice(i, i + 500)).select('tenant_id', 'period_kind', 'period_start', 'generated_at');
+      for (const r of rows) existing.set(`${Number(r.tenant_id)}/${String(r.period_kind)}/${String(r.period_start)}`, fromDbTimestamp(r.generated_at as string | Date));
+    }
+    await nextTurn();
   }
   let made = 0;
   let failed = 0;

@@ -9,7 +9,7 @@ import Database from 'better-sqlite3';
 import type { Knex } from 'knex';
 import t, { type Test } from 'tap';
 import { parseCsv, toCsv, csvCell } from '../../src/billing/csv';
-import { buildReport, generateReport, percent, runReports } from '../../src/billing/reports';
+import { buildReport, generateReport, percent, REPORT_TENANTS_PAGE, runReports, tenantPages } from '../../src/billing/reports';
 import { periodByStart } from '../../src/domain/periods';
 import { turnsDuring } from '../helpers/wait';
 import { createLogger } from '../../src/log';
@@ -203,6 +203,45 @@ eachDb(t, 'the reports job: after midnight in each zone, once, then once more wh
   t.notOk((await list()).some((x) => x.startsWith(`${other + 2}:`)), 'closed tenants get no reports');
   t.ok(fs.existsSync(path.join(dir, `tenant-${tenant}`, 'day-2026-11-20.csv')));
   t.ok(fs.existsSync(path.join(dir, `tenant-${tenant}`, 'month-2026-10.csv')));
+});
+
+eachDb(t, 'the reports job looks up the stored reports a page of tenants at a time, the event loop turning between pages: what is due is found in every page', async (t, { knex }) => {
+  const rows = Array.from({ length: 2 * REPORT_TENANTS_PAGE + 5 }, (_, i) => ({ name: `租户${i}`, status: 'active', timezone: 'Asia/Shanghai' }));
+  for (let i = 0; i < rows.length; i += 200) await knex('tenants').insert(rows.slice(i, i + 200));
+  const ids: number[] = (await knex('tenants').orderBy('id').select('id')).map((r: { id: number }) => Number(r.id));
+  // Nov 21 04:30 in Shanghai: Nov 20 and October are the last complete periods, and every call of
+  // Nov 20 has ended (its reports made before 20:05 UTC are made again).
+  const now = new Date('2026-11-20T20:30:00Z');
+  const [remade, behind, none] = [ids[3], ids[REPORT_TENANTS_PAGE + 50], ids[ids.length - 1]];
+  const report = (tenant: number, kind: string, start: string, generatedAt = '2026-11-20 20:10:00.000'): Record<string, unknown> => ({ tenant_id: tenant, period_kind: kind, period_start: start, timezone: 'Asia/Shanghai', generated_at: generatedAt });
+  const stored: Array<Record<string, unknown>> = [];
+  for (const id of ids) {
+    if (id === none) continue;
+    stored.push(report(id, 'month', '2026-10-01'));
+    if (id === behind) stored.push(report(id, 'day', '2026-11-17'));
+    else stored.push(report(id, 'day', '2026-11-20', id === remade ? '2026-11-20 19:00:00.000' : undefined));
+  }
+  for (let i = 0; i < stored.length; i += 200) await knex('call_reports').insert(stored.slice(i, i + 200));
+  const made = await runReports(knex, now, { reportsDir: reportsDir(t), maxCallS: 14_400, log });
+  t.equal(made, 6, 'one made again, three caught up, two for a tenant without any');
+  const list = async (tenant: number): Promise<string[]> => (await knex<Record<string, unknown>>('call_reports').where({ tenant_id: tenant }).orderBy(['period_kind', 'period_start']).select('period_kind', 'period_start')).map((r) => `${String(r.period_kind)}:${String(r.period_start)}`);
+  t.same(await list(behind), ['day:2026-11-17', 'day:2026-11-18', 'day:2026-11-19', 'day:2026-11-20', 'month:2026-10-01'], 'the middle page\'s tenant: the days missed since its latest report');
+  t.same(await list(none), ['day:2026-11-20', 'month:2026-10-01'], 'the last page\'s tenant without any report: the last complete day and month');
+  const again: { generated_at: unknown } | undefined = await knex('call_reports').where({ tenant_id: remade, period_kind: 'day', period_start: '2026-11-20' }).first('generated_at');
+  t.not(String(again?.generated_at).slice(0, 19), '2026-11-20 19:00:00', 'the first page\'s report made before every call had ended: made again');
+  // A run with nothing due is the reads alone: the tenants, then two passes over the pages.
+  const { result: none2, turns } = await turnsDuring(() => runReports(knex, now, { reportsDir: reportsDir(t), maxCallS: 14_400, log }));
+  t.equal(none2, 0, 'nothing is due a second time');
+  t.ok(turns >= 6, `the event loop turned between the pages (${turns} turns; on SQLite the statements themselves take none)`);
+});
+
+void t.test('tenantPages: ascending pages of at most REPORT_TENANTS_PAGE ids', async (t) => {
+  t.same(tenantPages([]), []);
+  t.same(tenantPages([7]), [[7]]);
+  const ids = Array.from({ length: REPORT_TENANTS_PAGE + 1 }, (_, i) => 1000 - i * 3);
+  const pages = tenantPages(ids);
+  t.same(pages.map((p) => p.length), [REPORT_TENANTS_PAGE, 1], 'the last page holds the rest');
+  t.same(pages.flat(), [...ids].sort((a, b) => a - b), 'every id once, in ascending order');
 });
 
 void t.test('CSV cells: quoting, formulas, percent rounding', async (t) => {
