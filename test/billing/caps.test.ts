@@ -341,65 +341,51 @@ t.test('SQLite: the live calls\' pages on a reader in its read transaction are o
   const all = rows.map((r) => r.call_uuid).sort();
   const [inTransaction, outside] = [`live-${LIVE_CALLS_PAGE_ROWS + 2}`, `live-${LIVE_CALLS_PAGE_ROWS + 3}`];
 
-  const inSnapshot = await inReadTransaction(reader, () => publishedLiveCalls(knex, NOW, { reader: new CommitsBeforeSecondRead(reader, db.url, knex, tenant, inTransaction), paged: true }));
+  const inSnapshot = await inReadTransaction(reader, () => publishedLiveCalls(knex, NOW, { reader: new BeforeSecondRead(reader, commitCallEnd(db.url, knex, tenant, inTransaction)), paged: true }));
   t.same(inSnapshot.map((c) => c.uuid).sort(), all, 'every call live when the first page was read, the one that ended before the second too');
   t.same(await knex('live_calls').where({ call_uuid: inTransaction }).pluck('call_uuid'), [], 'its live row was deleted between the pages');
   t.same(await knex('cdrs').where({ call_uuid: inTransaction }).pluck('call_uuid'), [inTransaction], 'and its CDR written');
 
   // What the snapshot prevents: the same pages outside a read transaction lose such a call.
-  const pagesAlone = await publishedLiveCalls(knex, NOW, { reader: new CommitsBeforeSecondRead(reader, db.url, knex, tenant, outside), paged: true });
+  const pagesAlone = await publishedLiveCalls(knex, NOW, { reader: new BeforeSecondRead(reader, commitCallEnd(db.url, knex, tenant, outside)), paged: true });
   t.same(pagesAlone.map((c) => c.uuid).sort(), all.filter((u) => u !== inTransaction && u !== outside), 'without the transaction the call that ended between the pages is in neither');
 });
 
 /**
- * A reader that, just before its second statement, commits what a CDR batch commits for `uuid`
- * (src/cdr/batch.ts: its CDR and the delete of its live row, one transaction) on a connection of
- * its own: deterministic, no race with the event loop.
+ * What a CDR batch commits when `uuid` ends (src/cdr/batch.ts: its CDR and the delete of its live
+ * row, one transaction), committed at once on a connection of its own.
  */
-class CommitsBeforeSecondRead implements SqliteReader {
+function commitCallEnd(url: string, knex: Knex, tenant: number, uuid: string): () => void {
+  return () => {
+    const file = sqliteFile(url);
+    if (file === null) throw new Error('not an SQLite file');
+    const writer = new Database(file);
+    try {
+      const insert = knex('cdrs').insert(cdrRow({ tenant_id: tenant, started_at: NOW, call_uuid: uuid })).toSQL().toNative();
+      const remove = knex('live_calls').where({ call_uuid: uuid }).delete().toSQL().toNative();
+      writer.exec('BEGIN IMMEDIATE');
+      writer.prepare(insert.sql).run(...insert.bindings);
+      writer.prepare(remove.sql).run(...remove.bindings);
+      writer.exec('COMMIT');
+    } finally {
+      writer.close();
+    }
+  };
+}
+
+/**
+ * A reader that runs `beforeSecond` just before its second statement: a commit of another
+ * connection between two pages, or a failure, with no race with the event loop (a class:
+ * eslint.config.mjs, no accessors in literals).
+ */
+class BeforeSecondRead implements SqliteReader {
   private reads = 0;
   constructor(
     private readonly reader: SqliteReader,
-    private readonly url: string,
-    private readonly knex: Knex,
-    private readonly tenant: number,
-    private readonly uuid: string,
+    private readonly beforeSecond: () => void,
   ) {}
   all<T>(sql: string, bindings: readonly unknown[]): T[] {
-    if (++this.reads === 2) {
-      const file = sqliteFile(this.url);
-      if (file === null) throw new Error('not an SQLite file');
-      const writer = new Database(file);
-      try {
-        const insert = this.knex('cdrs').insert(cdrRow({ tenant_id: this.tenant, started_at: NOW, call_uuid: this.uuid })).toSQL().toNative();
-        const remove = this.knex('live_calls').where({ call_uuid: this.uuid }).delete().toSQL().toNative();
-        writer.exec('BEGIN IMMEDIATE');
-        writer.prepare(insert.sql).run(...insert.bindings);
-        writer.prepare(remove.sql).run(...remove.bindings);
-        writer.exec('COMMIT');
-      } finally {
-        writer.close();
-      }
-    }
-    return this.reader.all<T>(sql, bindings);
-  }
-  exec(sql: string): void {
-    this.reader.exec(sql);
-  }
-  get inTransaction(): boolean {
-    return this.reader.inTransaction;
-  }
-  close(): void {
-    this.reader.close();
-  }
-}
-
-/** A reader whose second statement fails as a disk error would (a class: eslint.config.mjs, no accessors in literals). */
-class FailsSecondRead implements SqliteReader {
-  private reads = 0;
-  constructor(private readonly reader: SqliteReader) {}
-  all<T>(sql: string, bindings: readonly unknown[]): T[] {
-    if (++this.reads === 2) throw Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR' });
+    if (++this.reads === 2) this.beforeSecond();
     return this.reader.all<T>(sql, bindings);
   }
   exec(sql: string): void {
@@ -420,7 +406,9 @@ t.test('SQLite: a recount read that fails ends its read transaction and reports 
   if (!reader) throw new Error('no reader for the SQLite file');
   t.teardown(() => reader.close());
   const tenant = await addTenant(db.knex, {});
-  await t.rejects(runCaps(db.knex, NOW, log, undefined, new FailsSecondRead(reader)), { code: 'SQLITE_IOERR', message: 'disk I/O error' }, 'the read\'s own error');
+  await t.rejects(runCaps(db.knex, NOW, log, undefined, new BeforeSecondRead(reader, () => {
+    throw Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR' });
+  })), { code: 'SQLITE_IOERR', message: 'disk I/O error' }, 'the read\'s own error');
   t.notOk(reader.inTransaction, 'no read transaction left open to pin the WAL');
   t.equal(await usage(db.knex, tenant, 'day', '2026-11-20'), null, 'nothing corrected from a recount that did not finish');
 });
