@@ -30,7 +30,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type * as thisLib from './lib';
-import { capDemoTenant, cpuSeconds, createDatabase, envNumber, FAST_RELOAD, Generator, machine, measuredLoad, shortCall, updateDemoTenant } from './lib';
+import { capDemoTenant, cpuSeconds, createDatabase, envNumber, FAST_RELOAD, Generator, httpGet, machine, measuredLoad, shortCall, updateDemoTenant } from './lib';
 
 /** One daemon's figures in one round. */
 export interface AbRound {
@@ -38,6 +38,8 @@ export interface AbRound {
   cpuMsPerCall: number;
   setupP50Ms: number;
   setupP99Ms: number;
+  /** The collector's time a call (µs), from the daemon's own /metrics; NaN when it has none. */
+  gcUsPerCall: number;
   failed: number;
 }
 
@@ -47,6 +49,7 @@ export interface AbMedians {
   cpuMsPerCall: number;
   setupP50Ms: number;
   setupP99Ms: number;
+  gcUsPerCall: number;
 }
 
 export interface AbSummary {
@@ -75,6 +78,7 @@ export function summarize(a: readonly AbRound[], b: readonly AbRound[]): AbSumma
     cpuMsPerCall: median(rounds.map((r) => r.cpuMsPerCall)),
     setupP50Ms: median(rounds.map((r) => r.setupP50Ms)),
     setupP99Ms: median(rounds.map((r) => r.setupP99Ms)),
+    gcUsPerCall: median(rounds.map((r) => r.gcUsPerCall)),
   });
   const ma = med(a);
   const mb = med(b);
@@ -86,6 +90,7 @@ export function summarize(a: readonly AbRound[], b: readonly AbRound[]): AbSumma
       cpuMsPerCall: mb.cpuMsPerCall / ma.cpuMsPerCall,
       setupP50Ms: mb.setupP50Ms / ma.setupP50Ms,
       setupP99Ms: mb.setupP99Ms / ma.setupP99Ms,
+      gcUsPerCall: mb.gcUsPerCall / ma.gcUsPerCall,
     },
     bLessCpu: a.filter((r, i) => b[i].cpuMsPerCall < r.cpuMsPerCall).length,
     rounds: a.length,
@@ -93,16 +98,33 @@ export function summarize(a: readonly AbRound[], b: readonly AbRound[]): AbSumma
   };
 }
 
+/**
+ * Seconds the daemon's collector has run since it started: the sum of prom-client's
+ * nodejs_gc_duration_seconds over every kind (scavenges, mark-compacts, incremental steps) from
+ * its /metrics. NaN for a build whose daemon does not say where /metrics listens.
+ */
+export async function gcSeconds(metricsPort: number | undefined): Promise<number> {
+  if (metricsPort === undefined) return NaN;
+  return gcSecondsOf(await httpGet(metricsPort, '/metrics'));
+}
+
+/** The sum of every `nodejs_gc_duration_seconds_sum{kind=…}` sample of a Prometheus text; NaN when there is none. */
+export function gcSecondsOf(text: string): number {
+  let sum = NaN;
+  for (const m of text.matchAll(/^nodejs_gc_duration_seconds_sum\{[^}]*\} ([0-9.e+-]+)$/gm)) sum = (Number.isNaN(sum) ? 0 : sum) + Number(m[1]);
+  return sum;
+}
+
 export function formatSummary(s: AbSummary, names: { a: string; b: string }): string {
   const row = (name: string, m: AbMedians): string =>
-    `| ${name} | ${m.callsPerSecond.toFixed(0)} | ${m.cpuMsPerCall.toFixed(3)} ms | ${m.setupP50Ms.toFixed(1)} ms | ${m.setupP99Ms.toFixed(1)} ms |`;
+    `| ${name} | ${m.callsPerSecond.toFixed(0)} | ${m.cpuMsPerCall.toFixed(3)} ms | ${m.setupP50Ms.toFixed(1)} ms | ${m.setupP99Ms.toFixed(1)} ms | ${Number.isNaN(m.gcUsPerCall) ? '—' : `${m.gcUsPerCall.toFixed(1)} µs`} |`;
   const r = s.ratio;
   return [
-    '| build | calls/s (median) | CPU a call (median) | setup p50 (median) | setup p99 (median) |',
-    '|---|---|---|---|---|',
+    '| build | calls/s (median) | CPU a call (median) | setup p50 (median) | setup p99 (median) | collector a call (median) |',
+    '|---|---|---|---|---|---|',
     row(`A ${names.a}`, s.a),
     row(`B ${names.b}`, s.b),
-    `| B / A | ${r.callsPerSecond.toFixed(3)}× | ${r.cpuMsPerCall.toFixed(3)}× | ${r.setupP50Ms.toFixed(3)}× | ${r.setupP99Ms.toFixed(3)}× |`,
+    `| B / A | ${r.callsPerSecond.toFixed(3)}× | ${r.cpuMsPerCall.toFixed(3)}× | ${r.setupP50Ms.toFixed(3)}× | ${r.setupP99Ms.toFixed(3)}× | ${Number.isNaN(r.gcUsPerCall) ? '—' : `${r.gcUsPerCall.toFixed(3)}×`} |`,
     '',
     `B used less CPU a call than A in ${s.bLessCpu} of ${s.rounds} rounds; calls failed: A ${s.failed.a}, B ${s.failed.b}.`,
   ].join('\n');
@@ -197,18 +219,23 @@ async function main(): Promise<void> {
     for (let r = 0; r < rounds; r++) {
       for (const i of r % 2 === 0 ? [0, 1] : [1, 0]) {
         const d = daemons[i];
+        const gc0 = await gcSeconds(d.metricsPort);
         const cpu0 = cpuSeconds(d.pid);
         const res = await gen.run(d.port, plan, spec);
+        const cpu1 = cpuSeconds(d.pid);
+        const gc1 = await gcSeconds(d.metricsPort);
+        const calls = Math.max(1, res.calls);
         const round: AbRound = {
           callsPerSecond: res.callsPerSecond,
-          cpuMsPerCall: ((cpuSeconds(d.pid) - cpu0) * 1000) / Math.max(1, res.calls),
+          cpuMsPerCall: ((cpu1 - cpu0) * 1000) / calls,
           setupP50Ms: res.setupMs.p50,
           setupP99Ms: res.setupMs.p99,
+          gcUsPerCall: ((gc1 - gc0) * 1e6) / calls,
           failed: res.failed,
         };
         results[i].push(round);
         process.stdout.write(
-          `round ${r + 1} ${i === 0 ? 'A' : 'B'}: ${round.callsPerSecond.toFixed(0)} calls/s, CPU ${round.cpuMsPerCall.toFixed(3)} ms a call, setup p50 ${round.setupP50Ms.toFixed(1)} ms, p99 ${round.setupP99Ms.toFixed(1)} ms, failed ${round.failed}\n`,
+          `round ${r + 1} ${i === 0 ? 'A' : 'B'}: ${round.callsPerSecond.toFixed(0)} calls/s, CPU ${round.cpuMsPerCall.toFixed(3)} ms a call, setup p50 ${round.setupP50Ms.toFixed(1)} ms, p99 ${round.setupP99Ms.toFixed(1)} ms, collector ${round.gcUsPerCall.toFixed(1)} µs a call, failed ${round.failed}\n`,
         );
       }
     }
