@@ -385,7 +385,7 @@ export const REPORT_CATCH_UP = 31;
  */
 export const REPORT_TENANTS_PAGE = 200;
 
-/** `ids` in ascending order, in pages of at most REPORT_TENANTS_PAGE. */
+/** `ids` in ascending order (whatever order they come in), in pages of at most REPORT_TENANTS_PAGE. */
 export function tenantPages(ids: readonly number[]): number[][] {
   const sorted = [...ids].sort((a, b) => a - b);
   const out: number[][] = [];
@@ -423,7 +423,8 @@ export async function runReports(db: Knex, now: Date, opts: { reportsDir: string
   // every report ever made.
   const latest = new Map<string, string>();
   const lastOf = (kind: PeriodKind): Knex.QueryBuilder => db('call_reports as r').whereRaw('?? = ??', ['r.tenant_id', 't.id']).andWhere('r.period_kind', kind).max('r.period_start').as(`last_${kind}`);
-  for (const page of pages) {
+  for (const [i, page] of pages.entries()) {
+    if (i > 0) await nextTurn();
     const rows: Array<Record<string, unknown>> = await db('tenants as t').whereIn('t.id', page).select('t.id', lastOf('day'), lastOf('month'));
     for (const r of rows) {
       for (const kind of ['day', 'month'] as const) {
@@ -431,7 +432,6 @@ export async function runReports(db: Knex, now: Date, opts: { reportsDir: string
         if (typeof last === 'string') latest.set(`${Number(r.id)}/${kind}`, last);
       }
     }
-    await nextTurn();
   }
   const due: Array<{ tenantId: number; period: Period }> = [];
   // The same for every tenant of a zone: worked out once a zone (luxon), not once a tenant.
@@ -458,13 +458,13 @@ export async function runReports(db: Knex, now: Date, opts: { reportsDir: string
   }
   const existing = new Map<string, Date | null>();
   const starts = [...new Set(due.map((d) => d.period.start))];
-  for (const page of pages) {
+  for (const [p, page] of pages.entries()) {
+    if (p > 0) await nextTurn();
     for (let i = 0; i < starts.length; i += 500) {
       // Every column of the unique index constrained: a seek per tenant, kind and period.
       const rows: Array<Record<string, unknown>> = await db('call_reports').whereIn('tenant_id', page).whereIn('period_kind', ['day', 'month']).whereIn('period_start', starts.slice(i, i + 500)).select('tenant_id', 'period_kind', 'period_start', 'generated_at');
       for (const r of rows) existing.set(`${Number(r.tenant_id)}/${String(r.period_kind)}/${String(r.period_start)}`, fromDbTimestamp(r.generated_at as string | Date));
     }
-    await nextTurn();
   }
   let made = 0;
   let failed = 0;

@@ -305,8 +305,9 @@ export function isBlankLine(line: string): boolean {
  * twice as fast as UTF-8 text with Chinese caller regions (bench/PROFILE.md).
  */
 export function asciiJson(value: unknown): string {
-  const json = JSON.stringify(value);
-  // Nearly every line is ASCII already: a test, not a copy of the line.
+  const json = JSON.stringify(value) as string | undefined;
+  if (json === undefined) throw new TypeError('asciiJson: the value has no JSON text');
+  // A line without a caller region or other text beyond ASCII is kept as it is: a test, not a copy.
   return NON_ASCII.test(json) ? json.replace(NON_ASCII_ALL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) : json;
 }
 

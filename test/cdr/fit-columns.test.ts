@@ -55,4 +55,5 @@ t.test('the spool line: pure ASCII, and JSON.parse gives the row back', async (t
   t.same(JSON.parse(line), row);
   const plain = fitColumns(cdr(6, { caller_region: null }));
   t.equal(asciiJson(plain), JSON.stringify(plain), 'an ASCII row is its JSON as it is');
+  t.throws(() => asciiJson(undefined), TypeError, 'a value without JSON text is refused, not spooled as the line "undefined"');
 });
