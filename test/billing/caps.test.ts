@@ -3,14 +3,14 @@
 // and reopened at the next day or month in their own zone (Shanghai and New York).
 import Database from 'better-sqlite3';
 import type { Knex } from 'knex';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { CAPS_PAGE_ROWS, capsReached, cdrTotals, correctedCalls, LIVE_CALLS_PAGE_ROWS, publishedLiveCalls, recountPieces, runCaps, SQLITE_RECOUNT_SLICE_ROWS, type TenantLimits } from '../../src/billing/caps';
 import { periodOf } from '../../src/domain/periods';
 import { sqliteFile, toDbTimestamp } from '../../src/db/connect';
 import { money, parseMoney } from '../../src/domain/money';
 import { createLogger } from '../../src/log';
 import { inReadTransaction, openSqliteReader, type SqliteReader } from '../../src/db/sqlite-reader';
-import { dbTargets } from '../helpers/db';
+import { dbTargets, type TestDb } from '../helpers/db';
 import { turnsDuring } from '../helpers/wait';
 import { addCdrs, addTenant, cdrRow, eachDb, setUsage, usage } from './helpers';
 
@@ -327,12 +327,18 @@ eachDb(t, 'the recount and the live calls are one snapshot: a call whose CDR com
   t.notOk(reader?.inTransaction, 'the read transaction ended with the run');
 });
 
-t.test('SQLite: the live calls\' pages on a reader in its read transaction are one snapshot: a CDR committed between two pages loses no call', async (t) => {
+/** A fresh SQLite test database and a reader of its file, both gone when `t` ends. */
+async function sqliteWithReader(t: Test): Promise<{ db: TestDb; reader: SqliteReader }> {
   const db = await dbTargets().find((d) => d.name === 'sqlite')!.create();
   t.teardown(() => db.destroy());
   const reader = openSqliteReader(db.url);
   if (!reader) throw new Error('no reader for the SQLite file');
   t.teardown(() => reader.close());
+  return { db, reader };
+}
+
+t.test('SQLite: the live calls\' pages on a reader in its read transaction are one snapshot: a CDR committed between two pages loses no call', async (t) => {
+  const { db, reader } = await sqliteWithReader(t);
   const knex = db.knex;
   const tenant = await addTenant(knex, {});
   const seen = toDbTimestamp(new Date(NOW.getTime() - 20_000));
@@ -400,11 +406,7 @@ class BeforeSecondRead implements SqliteReader {
 }
 
 t.test('SQLite: a recount read that fails ends its read transaction and reports its own error', async (t) => {
-  const db = await dbTargets().find((d) => d.name === 'sqlite')!.create();
-  t.teardown(() => db.destroy());
-  const reader = openSqliteReader(db.url);
-  if (!reader) throw new Error('no reader for the SQLite file');
-  t.teardown(() => reader.close());
+  const { db, reader } = await sqliteWithReader(t);
   const tenant = await addTenant(db.knex, {});
   await t.rejects(runCaps(db.knex, NOW, log, undefined, new BeforeSecondRead(reader, () => {
     throw Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR' });
