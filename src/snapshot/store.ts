@@ -2,10 +2,11 @@
  * Keeps the configuration snapshot calls route from, and reloads it when a DBA edits a table.
  *
  * Change detection is one cheap query per poll: per table COUNT(*), MAX(id) and MAX(updated_at)
- * (a hand edit bumps updated_at; a delete changes the count; an insert the max id). A full reload
- * also runs every fullReloadIntervalS as a safety net. A reload that fails keeps the last good
- * snapshot in force; calls never wait for the database. Every build gets the rows in force so
- * far, so a row edited into a bad state keeps its last good version (build.ts, ledger.ts).
+ * (a hand edit bumps updated_at; a delete changes the count; an insert the max id), each MAX one
+ * index seek (FINGERPRINT_SQL). A full reload also runs every fullReloadIntervalS as a safety
+ * net. A reload that fails keeps the last good snapshot in force; calls never wait for the
+ * database. Every build gets the rows in force so far, so a row edited into a bad state keeps its
+ * last good version (build.ts, ledger.ts).
  *
  * With a ConfigCache, the rows in force are saved to local disk after each load from the
  * database. start() takes the cached rows as the last good versions (last good row across
@@ -125,6 +126,17 @@ const FINDING_LOG: Record<ConfigFinding['status'], string> = {
   link_ignored: 'configuration row in force without a link that does not hold',
   missing: 'configuration rows name a row that does not exist; they are not in force',
 };
+
+/**
+ * The poll's one statement: per table COUNT(*), MAX(id), MAX(updated_at), one round trip for all
+ * tables (the names are our constants, never input). Each aggregate is its own subquery: SQLite
+ * answers a lone MAX from an index with one seek (MAX(id) from the rowid, MAX(updated_at) from
+ * migration 20261206100000's index) and a lone COUNT(*) without decoding rows, where the three in
+ * one SELECT read every row of every table, on the calls' event loop (bench/PROFILE.md, release 32).
+ */
+export const FINGERPRINT_SQL = SNAPSHOT_TABLES.map(
+  (t) => `SELECT '${t}' AS t, (SELECT COUNT(*) FROM ${t}) AS c, (SELECT MAX(id) FROM ${t}) AS i, (SELECT MAX(updated_at) FROM ${t}) AS u`,
+).join(' UNION ALL ');
 
 export class ConfigStore {
   private snapshot: ConfigSnapshot | null = null;
@@ -425,13 +437,9 @@ export class ConfigStore {
   }
 
   private async readFingerprint(): Promise<string> {
-    // One round trip for all tables. Table names are our constants, never input.
-    const sql = SNAPSHOT_TABLES.map(
-      (t) => `SELECT '${t}' AS t, COUNT(*) AS c, MAX(id) AS i, MAX(updated_at) AS u FROM ${t}`,
-    ).join(' UNION ALL ');
     // Through knex, the connection the calls' own statements use: the poll also says whether that
     // one answers (databaseReachable, /healthz).
-    const rows = await rawRows<Record<string, unknown>>(this.knex, sql);
+    const rows = await rawRows<Record<string, unknown>>(this.knex, FINGERPRINT_SQL);
     // MySQL returns MAX(updated_at) as a Date: keep its milliseconds (String() would drop them and
     // miss an edit made in the same second as the last one).
     const text = (v: unknown): string => (v instanceof Date ? v.toISOString() : String(v));
