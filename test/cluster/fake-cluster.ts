@@ -50,8 +50,12 @@ export async function startFakePrimary(tmp: string, args: readonly string[], env
   const spoolDir = fs.mkdtempSync(path.join(tmp, 'spool-'));
   const settings = loadSettings({ env: { CDR_SPOOL_DIR: spoolDir, METRICS_HOST: '127.0.0.1', METRICS_PORT: '0', ...env } });
   const { log, lines } = capturingLogger('debug');
+  // A worker an earlier test of the file left behind (it failed before its teardown) is not ours.
+  const before = new Set(Object.keys(cluster.workers ?? {}));
   const primary = await ClusterPrimary.start(settings, log);
-  const first = Object.values(cluster.workers ?? {})[0];
+  const first = Object.entries(cluster.workers ?? {})
+    .filter(([id]) => !before.has(id))
+    .sort(([a], [b]) => Number(a) - Number(b))[0]?.[1];
   if (!first) throw new Error('no worker forked');
   const firstEnded = new Promise<{ code: number | null; signal: string | null; at: number }>((resolve) => first.on('exit', (code: number | null, signal: string | null) => resolve({ code, signal, at: Date.now() })));
   return { primary, lines, first, firstEnded };
