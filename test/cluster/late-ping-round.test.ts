@@ -19,7 +19,7 @@ import type { Worker } from 'node:cluster';
 import fs from 'node:fs';
 import path from 'node:path';
 import t, { type Test } from 'tap';
-import { until } from '../helpers/wait';
+import { processAlive, until } from '../helpers/wait';
 import { startFakePrimary, workersTmpDir } from './fake-cluster';
 
 const tmp = workersTmpDir(t, 'late-ping-round');
@@ -29,15 +29,6 @@ const HANG_TIMEOUT_S = 2;
 /** The primary's stall: past the bound, with margin. */
 const STALL_MS = 2500;
 const HUNG = 'worker hung: it answered no ping in time; killed (a replacement replays its CDR spool)';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 interface Watched {
   /** performance.now() of each ping the primary sent the worker, of each answer it read, and of its kills. */
@@ -59,7 +50,7 @@ function watch(t: Test, worker: Worker): { w: Watched; stallAtNextPing: (workerF
   let armed: { workerFine: boolean } | null = null;
   t.teardown(() => {
     // Whatever happened, no stopped process is left behind.
-    if (alive(pid)) {
+    if (processAlive(pid)) {
       process.kill(pid, 'SIGCONT');
       process.kill(pid, 'SIGKILL');
     }

@@ -15,7 +15,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import path from 'node:path';
 import t, { type Test } from 'tap';
-import { until } from '../helpers/wait';
+import { processAlive, until } from '../helpers/wait';
 import { startFakePrimary, workersTmpDir } from './fake-cluster';
 
 const tmp = workersTmpDir(t, 'quit-hung');
@@ -23,15 +23,6 @@ const tmp = workersTmpDir(t, 'quit-hung');
 const HUNG = 'worker hung: it answered no ping in time; killed (a replacement replays its CDR spool)';
 const SECOND = 'second signal: workers still starting end at once; those serving go on draining';
 const QUIT_KILL = 'worker told to quit did not end in time; killed';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * Holds back every signal the primary sends `worker`'s process (recorded), and records the
@@ -55,7 +46,7 @@ function holdKills(t: Test, worker: Worker): { held: Array<NodeJS.Signals | numb
   // Whatever happened, no worker of this test is left behind: the next test's first worker is
   // the first one node:cluster lists.
   t.teardown(async () => {
-    for (const w of [pid, ...Object.values(cluster.workers ?? {}).map((x) => x?.process.pid)]) if (w !== undefined && alive(w)) process.kill(w, 'SIGKILL');
+    for (const w of [pid, ...Object.values(cluster.workers ?? {}).map((x) => x?.process.pid)]) if (w !== undefined && processAlive(w)) process.kill(w, 'SIGKILL');
     await until('every worker gone', () => Object.keys(cluster.workers ?? {}).length === 0, 30_000);
   });
   return { held, sent, release: () => void realKill('SIGKILL') };
@@ -75,9 +66,9 @@ t.test('a hung worker awaiting its exit is left alone by the second signal; a de
 
   await until('worker 1 killed as hung (its kill held back) and worker 2 starting', () => lines.some((l) => l.msg === HUNG) && lines.some((l) => l.msg === 'worker started' && l.worker === 2), 30_000);
   t.same(h.held, ['SIGKILL'], 'the primary killed worker 1 once');
-  t.ok(alive(hungPid), 'its process is still there');
+  t.ok(processAlive(hungPid), 'its process is still there');
   const deafPid = Number(lines.find((l) => l.msg === 'worker started' && l.worker === 2)?.pid);
-  t.ok(alive(deafPid), 'worker 2 starts');
+  t.ok(processAlive(deafPid), 'worker 2 starts');
 
   h.sent.length = 0;
   const stopped = primary.stop();
@@ -93,7 +84,7 @@ t.test('a hung worker awaiting its exit is left alone by the second signal; a de
   t.same(lines.filter((l) => l.msg === QUIT_KILL).map((l) => l.worker), [2], 'the quit timer killed worker 2 alone');
   t.same(h.held, ['SIGKILL'], 'worker 1 not killed again');
   t.same(h.sent, ['hotline:drain'], 'worker 1 was told to drain (as every live worker), not to quit');
-  t.ok(alive(hungPid), 'worker 1 still there');
+  t.ok(processAlive(hungPid), 'worker 1 still there');
 
   h.release();
   t.equal(await stopped, 1, 'exit 1');

@@ -13,7 +13,7 @@ import path from 'node:path';
 import t, { type Test } from 'tap';
 import { startDaemonProcess } from '../daemon/spawn';
 import { startCall } from '../peer/fake-freeswitch';
-import { until } from '../helpers/wait';
+import { processAlive, until } from '../helpers/wait';
 import { startCluster } from './cluster-process';
 
 t.setTimeout(300_000);
@@ -24,15 +24,6 @@ async function silentServer(t: Test): Promise<number> {
   await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
   t.teardown(() => silent.close());
   return (silent.address() as net.AddressInfo).port;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** The pids of the workers started so far, from the primary's `worker started` lines. */
@@ -51,7 +42,7 @@ function heldCluster(t: Test, port: number): ReturnType<typeof startDaemonProces
   });
   t.teardown(() => {
     d.child.kill('SIGKILL');
-    for (const w of startedWorkers(d.stdout())) if (alive(w.pid)) process.kill(w.pid, 'SIGKILL');
+    for (const w of startedWorkers(d.stdout())) if (processAlive(w.pid)) process.kill(w.pid, 'SIGKILL');
   });
   return d;
 }
@@ -64,14 +55,14 @@ t.test('a second SIGTERM to the primary while its worker starts: the worker ends
   const [w1] = startedWorkers(d.stdout());
   d.child.kill('SIGTERM');
   await until('the first signal taken', () => /"msg":"signal received"/.test(d.stdout()) && /"msg":"stopping: draining every worker"/.test(d.stdout()));
-  t.ok(alive(w1.pid), 'the first: the worker goes on starting (it stops once up, as a single daemon)');
+  t.ok(processAlive(w1.pid), 'the first: the worker goes on starting (it stops once up, as a single daemon)');
   d.child.kill('SIGTERM');
   t.equal(await d.exited, 'SIGTERM', 'the primary ended by the signal');
   t.match(d.stdout(), /"msg":"second signal: workers still starting end at once; those serving go on draining"/);
   t.match(d.stdout(), /"msg":"the primary had a second signal during start-up: the worker ends at once"/);
   t.match(d.stdout(), /"msg":"second signal during start-up: the workers are gone, the primary ends by it"/);
   t.notMatch(d.stdout(), /did not end in time; killed/, 'the worker ended by itself, not killed');
-  await until('worker 1 gone', () => !alive(w1.pid));
+  await until('worker 1 gone', () => !processAlive(w1.pid));
 });
 
 t.test('Ctrl-C twice (SIGINT to every process) while a worker starts: all end by SIGINT', async (t) => {
@@ -84,12 +75,12 @@ t.test('Ctrl-C twice (SIGINT to every process) while a worker starts: all end by
   };
   group();
   await until('the first signal taken', () => /"msg":"signal received"/.test(d.stdout()));
-  t.ok(alive(w1.pid), 'one Ctrl-C: the worker goes on starting');
+  t.ok(processAlive(w1.pid), 'one Ctrl-C: the worker goes on starting');
   group();
   t.equal(await d.exited, 'SIGINT', 'the primary ended by the signal');
   t.match(d.stdout(), /"msg":"(second signal during start-up: the worker ends at once|the primary had a second signal during start-up: the worker ends at once)"/, 'the worker ended by its own second signal or by the primary\'s quit');
   t.notMatch(d.stdout(), /did not end in time; killed/, 'the worker ended by itself, not killed');
-  await until('worker 1 gone', () => !alive(w1.pid));
+  await until('worker 1 gone', () => !processAlive(w1.pid));
 });
 
 t.test('a worker signalled alone during its warm-up stops cleanly and is replaced; its cron jobs had not started', async (t) => {

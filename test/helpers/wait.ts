@@ -26,3 +26,13 @@ export async function turnsDuring<T>(work: () => Promise<T>): Promise<{ result: 
     counting = false;
   }
 }
+
+/** Whether a process of that pid is there (signal 0: nothing sent; a zombie counts until reaped). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
