@@ -15,6 +15,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import path from 'node:path';
 import t, { type Test } from 'tap';
+import type { ClusterPrimary } from '../../src/cluster/primary';
 import { processAlive, until } from '../helpers/wait';
 import { startFakePrimary, workersTmpDir } from './fake-cluster';
 
@@ -28,7 +29,7 @@ const QUIT_KILL = 'worker told to quit did not end in time; killed';
  * Holds back every signal the primary sends `worker`'s process (recorded), and records the
  * messages it sends it; `release()` sends the signals held back.
  */
-function holdKills(t: Test, worker: Worker): { held: Array<NodeJS.Signals | number | undefined>; sent: string[]; release: () => void } {
+function holdKills(t: Test, primary: ClusterPrimary, worker: Worker): { held: Array<NodeJS.Signals | number | undefined>; sent: string[]; release: () => void } {
   const proc = worker.process;
   const pid = proc.pid as number;
   const realKill = proc.kill.bind(proc);
@@ -43,9 +44,11 @@ function holdKills(t: Test, worker: Worker): { held: Array<NodeJS.Signals | numb
     sent.push(String((message as { type?: unknown }).type));
     return realSend(message, ...rest);
   };
-  // Whatever happened, no worker of this test is left behind: the next test's first worker is
-  // the first one node:cluster lists.
+  // Whatever happened, no worker of this test is left behind. The primary is stopped first (the
+  // test's own stop, or one now if the test failed before it): a stopping primary forks no
+  // replacement for the workers killed here.
   t.teardown(async () => {
+    void primary.stop();
     for (const w of [pid, ...Object.values(cluster.workers ?? {}).map((x) => x?.process.pid)]) if (w !== undefined && processAlive(w)) process.kill(w, 'SIGKILL');
     await until('every worker gone', () => Object.keys(cluster.workers ?? {}).length === 0, 30_000);
   });
@@ -62,7 +65,7 @@ t.test('a hung worker awaiting its exit is left alone by the second signal; a de
   // loop ends: from here on the workers forked are `deaf`.
   cluster.setupPrimary({ args: ['deaf'] });
   const hungPid = first.process.pid as number;
-  const h = holdKills(t, first);
+  const h = holdKills(t, primary, first);
 
   await until('worker 1 killed as hung (its kill held back) and worker 2 starting', () => lines.some((l) => l.msg === HUNG) && lines.some((l) => l.msg === 'worker started' && l.worker === 2), 30_000);
   t.same(h.held, ['SIGKILL'], 'the primary killed worker 1 once');
@@ -94,7 +97,7 @@ t.test('a hung worker awaiting its exit is left alone by the second signal; a de
 t.test('a hung worker whose exit comes after the second signal still makes the exit code 1 (no quit excuses it)', async (t) => {
   const flag = path.join(tmp, 'hung-one');
   const { primary, lines, first } = await startFakePrimary(tmp, ['hangs-once', flag], { CLUSTER_WORKERS: '1', CLUSTER_WORKER_HANG_TIMEOUT_S: '2', DRAIN_TIMEOUT_S: '5' });
-  const h = holdKills(t, first);
+  const h = holdKills(t, primary, first);
   await until('worker 1 killed as hung (its kill held back)', () => lines.some((l) => l.msg === HUNG), 30_000);
   h.sent.length = 0;
   const stopped = primary.stop();

@@ -88,8 +88,8 @@ t.test('a second SIGTERM while a call is up: the call talks to its end, exit 0',
   let gone = false;
   void d.exited.then(() => (gone = true));
   const eslPort = await d.eslPort;
-  // timeScale 1: the phone answers and talks 3 real seconds, through both signals.
-  const call = startCall(eslPort, { caller: '13912345670', destination: '4001012345', timeScale: 1, legs: { '13800000001': { result: 'answer', ringMs: 50, talkMs: 3000 } } });
+  // timeScale 1: the phone answers and talks 10 real seconds, through both signals.
+  const call = startCall(eslPort, { caller: '13912345670', destination: '4001012345', timeScale: 1, legs: { '13800000001': { result: 'answer', ringMs: 50, talkMs: 10_000 } } });
   await until('the call talking', () => call.live.answered, 60_000);
   d.child.kill('SIGTERM');
   await until('the first signal taken', () => /"msg":"stopping: draining calls"/.test(d.stdout()));

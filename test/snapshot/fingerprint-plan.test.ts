@@ -1,9 +1,10 @@
 // The poll that looks for a DBA's edit every 2 s (FINGERPRINT_SQL) must not read every row. On
-// SQLite it runs on the calls' event loop: read whole, it blocked it 3-8 ms at 10,000 tenants
-// (bench/PROFILE.md, release 32). Each table's MAX(id) and MAX(updated_at) must be answered from an
-// index, by each database's own planner, as the statement is written (EXPLAIN of the same text),
-// with the tables empty and with the demo tenants in them. The poll's results (an edit, an insert,
-// a delete noticed) are store.test.ts's.
+// SQLite it runs on the calls' event loop: read whole, it blocked it 6.8-7.3 ms (p50) at 10,000
+// tenants (bench/PROFILE.md, release 32). Each table's MAX(id) and MAX(updated_at) must be answered
+// from an index, by each database's own planner, as the statement is written (EXPLAIN of the same
+// text), with the tables empty and with the demo tenants in them. The poll's results (an edit, an
+// insert, a delete noticed) are store.test.ts's. The SQLite plan's wording is that of the SQLite
+// better-sqlite3 bundles (package-lock.json); the MariaDB one, MariaDB's (MySQL 8 is not tested).
 import t, { type Test } from 'tap';
 import type { Knex } from 'knex';
 import { rawRows } from '../../src/db/connect';
@@ -23,10 +24,14 @@ async function checkPlan(t: Test, knex: Knex, target: TargetName): Promise<void>
     const details = (await rawRows<{ detail: string }>(knex, `EXPLAIN QUERY PLAN ${FINGERPRINT_SQL}`)).map((row) => row.detail);
     for (const table of SNAPSHOT_TABLES) {
       // "SEARCH t" is a lone MAX(rowid), "SEARCH t USING COVERING INDEX i" a lone MAX(col) over an
-      // index; "SCAN t" reads the table's rows (a lone COUNT(*) reads none: it counts an index's cells).
+      // index. A lone COUNT(*) shows as "SCAN t USING COVERING INDEX i" but reads no row: it counts
+      // the index's cells. Any other SCAN of the table (the three aggregates in one SELECT show
+      // one, over the index or the rows) decodes every row.
       t.ok(details.includes(`SEARCH ${table}`), `${table}: MAX(id) is one seek of the rowid`);
       t.ok(details.includes(`SEARCH ${table} USING COVERING INDEX ${table}_updated_at_index`), `${table}: MAX(updated_at) is one seek of its index`);
-      t.notOk(details.includes(`SCAN ${table}`), `${table}: no scan of the table's rows`);
+      const scans = details.filter((d) => d === `SCAN ${table}` || d.startsWith(`SCAN ${table} `));
+      t.equal(scans.length, 1, `${table}: one scan, its COUNT(*)`);
+      t.match(scans[0] ?? '', / USING COVERING INDEX /, `${table}: the COUNT(*) over an index, not the rows`);
     }
     return;
   }
