@@ -22,6 +22,7 @@ import { openSqliteReader } from '../src/db/sqlite-reader';
 import { createLogger } from '../src/log';
 import { Metrics } from '../src/metrics';
 import { ConfigStore } from '../src/snapshot/store';
+import { percentiles } from '../src/warmup/load';
 import { createDatabase, envNumber, machine } from './lib';
 
 const TENANTS = Math.max(1, envNumber('BENCH_CONFIG_TENANTS', 10_000));
@@ -73,11 +74,6 @@ async function timed<T>(work: () => Promise<T>): Promise<{ result: T; ms: number
   } finally {
     on = false;
   }
-}
-
-function quantile(values: readonly number[], q: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * (sorted.length - 1)))];
 }
 
 const f = (ms: number): string => ms.toFixed(ms < 10 ? 2 : 1);
@@ -152,11 +148,11 @@ async function main(): Promise<void> {
   process.stdout.write('| database | first load | its longest loop wait | poll, nothing changed: p50 (p90) | its longest loop wait: p50 (p90) | reload after an edit | its longest loop wait |\n');
   process.stdout.write('|---|---|---|---|---|---|---|\n');
   for (const r of results) {
-    const pollMs = r.polls.map((p) => p.ms);
-    const pollWait = r.polls.map((p) => p.longestWaitMs);
+    const pollMs = percentiles(r.polls.map((p) => p.ms));
+    const pollWait = percentiles(r.polls.map((p) => p.longestWaitMs));
     process.stdout.write(
-      `| ${r.db} | ${f(r.start.ms)} ms | ${f(r.start.longestWaitMs)} ms | ${f(quantile(pollMs, 0.5))} (${f(quantile(pollMs, 0.9))}) ms | ` +
-        `${f(quantile(pollWait, 0.5))} (${f(quantile(pollWait, 0.9))}) ms | ${f(r.reload.ms)} ms | ${f(r.reload.longestWaitMs)} ms |\n`,
+      `| ${r.db} | ${f(r.start.ms)} ms | ${f(r.start.longestWaitMs)} ms | ${f(pollMs.p50)} (${f(pollMs.p90)}) ms | ` +
+        `${f(pollWait.p50)} (${f(pollWait.p90)}) ms | ${f(r.reload.ms)} ms | ${f(r.reload.longestWaitMs)} ms |\n`,
     );
   }
 }
