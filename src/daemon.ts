@@ -19,7 +19,7 @@ import { recoverStoppedCalls } from './calls/journaled-call';
 import type { Settings } from './config';
 import { createKnex, dbKind } from './db/connect';
 import { seedDemoIfEmpty } from './db/demo-seed';
-import { migrateLatest } from './db/migrate';
+import { MigrationLockWaitError, Migrator } from './db/migrate';
 import { openSqliteReader } from './db/sqlite-reader';
 import { MetricsServer, type Health } from './http/metrics-server';
 import { loadGeoData } from './domain/geo';
@@ -104,16 +104,17 @@ export class Daemon {
       // Caller geography (screening by region, routing by region, CDR caller_region) is read once.
       const geo = await loadGeoData();
       log.info({ geo }, 'caller geography data loaded');
+      const migrator = new Migrator(knex, settings.database.url, settings.database.migrationLockWaitS);
       const store = new ConfigStore(knex, { ...settings.configCache, maxCallS: settings.calls.maxDurationS }, log, metrics, undefined, {
         cache: new ConfigCache(settings.configCache.file, databaseIdentity(settings.database.url)),
-        prepare: () => prepareDatabase(knex, settings, log),
+        prepare: () => prepareDatabase(knex, migrator, settings, log),
         writesCache: options.worker ? () => options.worker?.isLeader() === true : undefined,
         // On an SQLite file, reloads read on a connection of their own: knex's one stays free for calls.
         reader: () => openSqliteReader(settings.database.url),
       });
       // Before start(): a start that fails may have opened the store's own SQLite connection.
       undo.push(() => store.stop());
-      await store.start();
+      await store.start(options.starting);
       const runner = cdrBatchRunner(knex, settings.database.url, settings.cdr.writerThread, log, settings.cdr.writerThreadNice);
       const cdrs = new CdrWriter(knex, spool, { ...settings.cdr, tenants: () => store.current.tenants, clock: options.clock, runner }, log, metrics);
       // The calls a stopped daemon left in progress get their CDRs, spooled before the writer
@@ -251,9 +252,21 @@ function adoptWorkerSpools(root: string, log: Logger): void {
   for (const dir of r.busy) log.warn({ dir }, 'CDR spool folder of a worker still in use by another process; left alone');
 }
 
+const loggedLockWaits = new WeakSet<MigrationLockWaitError>();
+
 /** Before the first load from the database: migrations, and the demo tenant where asked. */
-async function prepareDatabase(knex: Knex, settings: Settings, log: Logger): Promise<void> {
-  const applied = await migrateLatest(knex);
+async function prepareDatabase(knex: Knex, migrator: Migrator, settings: Settings, log: Logger): Promise<void> {
+  let applied: string[];
+  try {
+    applied = await migrator.latest();
+  } catch (err) {
+    // Logged at each attempt that waited, not again when asked within its pause (the same error).
+    if (err instanceof MigrationLockWaitError && !loggedLockWaits.has(err)) {
+      loggedLockWaits.add(err);
+      log.warn({ holders: err.holders, lockWaitS: settings.database.migrationLockWaitS, retryInS: Math.round(err.retryAfterMs / 1000) }, err.message);
+    }
+    throw err;
+  }
   if (applied.length > 0) log.info({ migrations: applied }, 'database migrated');
   const seed = settings.database.seedDemo;
   if (seed === 'always' || (seed === 'auto' && dbKind(knex) === 'sqlite')) {

@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import { SpoolLockedError } from './cdr/spool-lock';
 import { flushLogsSync } from './log';
-import { ConfigUnavailableError } from './snapshot/store';
+import { ConfigUnavailableError, StartCancelledError } from './snapshot/store';
 import { removeWarmUpFoldersSync } from './warmup/folders';
 
 export const EXIT_OK = 0;
@@ -15,6 +15,12 @@ export const EXIT_SPOOL_LOCKED = 3;
 
 /** Logs a failed start-up, says why on stderr when the operator must act, and exits with its code. */
 export function exitOnStartFailure(err: unknown, log: Logger): never {
+  if (err instanceof StartCancelledError) {
+    // SIGTERM while the start waited for its first configuration: nothing listened, a clean stop.
+    log.info({ reason: err.message }, 'stopped before the configuration was loaded: neither /metrics nor the outbound socket opened');
+    flushLogsSync();
+    process.exit(EXIT_OK);
+  }
   log.fatal({ err }, 'start-up failed');
   // The operator's reasons in one plain line too (the JSON log may go to a collector).
   if (err instanceof SpoolLockedError || err instanceof ConfigUnavailableError) process.stderr.write(`hotline: ${err.message}\n`);

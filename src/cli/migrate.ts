@@ -2,13 +2,21 @@
 import { loadSettings } from '../config';
 import { runCommand } from './run';
 import { createKnex } from '../db/connect';
-import { migrateLatest } from '../db/migrate';
+import { MigrationLockWaitError, migrateWithLockWait } from '../db/migrate';
 
 async function main(): Promise<number> {
   const settings = loadSettings();
   const knex = createKnex(settings.database.url);
   try {
-    const applied = await migrateLatest(knex);
+    let applied: string[];
+    try {
+      applied = await migrateWithLockWait(knex, settings.database.url, settings.database.migrationLockWaitS);
+    } catch (err) {
+      if (!(err instanceof MigrationLockWaitError)) throw err;
+      // The operator's answer is in the message (who holds the table): no stack.
+      process.stderr.write(`migrate: ${err.message}; run it again once that transaction has ended\n`);
+      return 1;
+    }
     process.stdout.write(applied.length > 0 ? `applied ${applied.length} migration(s):\n${applied.map((m) => `  ${m}`).join('\n')}\n` : 'database is up to date\n');
     return 0;
   } finally {

@@ -9,7 +9,7 @@ import convict from 'convict';
 import { registerFormats, schema } from './schema';
 
 export interface Settings {
-  readonly database: { readonly url: string; readonly poolMax: number; readonly seedDemo: 'auto' | 'always' | 'never' };
+  readonly database: { readonly url: string; readonly poolMax: number; readonly seedDemo: 'auto' | 'always' | 'never'; readonly migrationLockWaitS: number };
   readonly esl: {
     readonly listenHost: string;
     readonly listenPort: number;

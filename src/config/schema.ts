@@ -27,6 +27,12 @@ export const schema = {
       default: 'auto',
       env: 'SEED_DEMO',
     },
+    migrationLockWaitS: {
+      doc: "MySQL: the longest a database migration at start-up waits for a table's lock (the session's lock_wait_timeout; the server's default is a day). While an ALTER waits (behind a DBA's transaction left open on the table, say), every other statement on that table, from every daemon, waits behind it. After this the migration gives up, its queue goes on, the open transactions are logged, and it is tried again after a pause (twice this, doubling up to 60 s).",
+      format: 'seconds',
+      default: 5,
+      env: 'DATABASE_MIGRATION_LOCK_WAIT_S',
+    },
   },
   esl: {
     listenHost: {

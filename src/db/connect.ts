@@ -22,6 +22,15 @@ export interface ConnectOptions {
   poolMax?: number;
   /** How long a query waits for a pooled connection before failing. Default 10 s. */
   acquireTimeoutMs?: number;
+  /**
+   * MySQL: the sessions' `lock_wait_timeout` (seconds), the longest a statement waits for a
+   * table's metadata lock; the server's own otherwise (a day by default). For migrations
+   * (migrate.ts migrateWithLockWait): an ALTER waiting for the lock queues every later statement
+   * on that table behind it.
+   */
+  lockWaitTimeoutS?: number;
+  /** knex's own warnings (a failed migration's "migration file … failed") to the caller instead of the console. */
+  onKnexWarning?: (message: string) => void;
 }
 
 /** mysql2 connection as seen by the pool hook (callback API). */
@@ -48,10 +57,12 @@ export function createKnex(databaseUrl: string, opts: ConnectOptions = {}): Knex
         // The connection option `timezone` only tells mysql2 how to convert Dates; the server
         // session must be UTC too, or NOW()/CURRENT_TIMESTAMP and TIMESTAMP columns shift.
         afterCreate(conn: MysqlRawConnection, done: Done) {
-          conn.query("SET time_zone = '+00:00'", (err) => done(err, conn));
+          const lockWait = opts.lockWaitTimeoutS === undefined ? '' : `, lock_wait_timeout = ${Math.max(1, Math.floor(opts.lockWaitTimeoutS))}`;
+          conn.query(`SET time_zone = '+00:00'${lockWait}`, (err) => done(err, conn));
         },
       },
       acquireConnectionTimeout,
+      ...(opts.onKnexWarning ? { log: { warn: (m: unknown) => opts.onKnexWarning?.(String(m)) } } : {}),
     });
   }
   if (/^sqlite:/i.test(databaseUrl)) {

@@ -8,6 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Knex } from 'knex';
+import { createKnex, dbKind } from './connect';
 
 const RUNNING_TS = __filename.endsWith('.ts');
 // src/db -> migrations, dist/src/db -> dist/migrations
@@ -51,4 +52,152 @@ export async function migrateLatest(knex: Knex): Promise<string[]> {
 export async function migrateDownAll(knex: Knex): Promise<string[]> {
   const [, undone] = (await knex.migrate.rollback(config(), true)) as [number, string[]];
   return undone;
+}
+
+/** A session of the database holding a transaction open while a migration waited (best effort: MySQL's INNODB_TRX). */
+export interface OpenTransaction {
+  threadId: number;
+  user: string | null;
+  host: string | null;
+  /** What the session does now (`Sleep`: idle inside its transaction, a DBA's client left open). */
+  command: string | null;
+  openS: number | null;
+}
+
+/**
+ * A migration gave up waiting for a table's lock (MySQL's metadata lock: another session, a DBA's
+ * client say, holds a transaction open on the table). The statement that waited did nothing and
+ * the migration stays pending, to be run again later (`Migrator`): MySQL cannot roll DDL back, so
+ * a migration of several statements must be written to run again over its own first part (as
+ * 20261206100000_index_config_tables_updated_at is).
+ */
+export class MigrationLockWaitError extends Error {
+  readonly code = 'MIGRATION_LOCK_WAIT';
+  constructor(
+    message: string,
+    /** The oldest open transactions of other sessions when it gave up (empty when they cannot be read). */
+    readonly holders: readonly OpenTransaction[],
+    /** When the next attempt may run (Migrator), ms from the failure. */
+    public retryAfterMs: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** MySQL's ER_LOCK_WAIT_TIMEOUT (1205): a metadata lock past lock_wait_timeout, or a row lock past innodb_lock_wait_timeout. */
+function isLockWaitTimeout(err: unknown): boolean {
+  const e = err as { code?: unknown; errno?: unknown } | null;
+  return e?.code === 'ER_LOCK_WAIT_TIMEOUT' || e?.errno === 1205;
+}
+
+/** The oldest open transactions of the other sessions (at most 5), or none when the server does not say. */
+async function openTransactions(knex: Knex): Promise<OpenTransaction[]> {
+  try {
+    const rows = await knex
+      .select<Array<Record<string, unknown>>>(
+        knex.raw('t.trx_mysql_thread_id AS thread_id'),
+        knex.raw('p.USER AS user'),
+        knex.raw('p.HOST AS host'),
+        knex.raw('p.COMMAND AS command'),
+        knex.raw('TIMESTAMPDIFF(SECOND, t.trx_started, NOW()) AS open_s'),
+      )
+      .from('information_schema.INNODB_TRX as t')
+      .leftJoin('information_schema.PROCESSLIST as p', 'p.ID', 't.trx_mysql_thread_id')
+      .whereRaw('t.trx_mysql_thread_id <> CONNECTION_ID()')
+      .orderBy('t.trx_started')
+      .limit(5);
+    const text = (v: unknown): string | null => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : null);
+    return rows.map((r) => ({ threadId: Number(r.thread_id), user: text(r.user), host: text(r.host), command: text(r.command), openS: r.open_s === null ? null : Number(r.open_s) }));
+  } catch {
+    // No PROCESS privilege, a server without these tables: the error says what it can without them.
+    return [];
+  }
+}
+
+function describeHolders(holders: readonly OpenTransaction[]): string {
+  if (holders.length === 0) return 'no open transaction of another session could be read (SHOW PROCESSLIST shows who holds it)';
+  return `open transactions, oldest first: ${holders.map((h) => `thread ${h.threadId} (${h.user ?? '?'}@${h.host ?? '?'}, ${h.command ?? '?'}, open ${h.openS ?? '?'} s)`).join('; ')}`;
+}
+
+/**
+ * Applies every pending migration with each wait for a table's lock bounded by `lockWaitS`
+ * (MySQL; on SQLite, migrateLatest as it is: a DBA's write lock there is SQLITE_BUSY after
+ * busy_timeout and readers do not queue behind a writer).
+ *
+ * Why: an ALTER waits for the table's metadata lock while any other session has a transaction
+ * open on the table (a DBA's client left in a transaction), and every later statement on that
+ * table, from every daemon, queues behind the waiting ALTER: with the server's lock_wait_timeout
+ * (a day by default) one forgotten transaction stopped the table for everyone for as long as it
+ * stayed open. Now the migration gives up after `lockWaitS`, the queue behind it goes on, and
+ * MigrationLockWaitError names the open transactions. The migrations run on a connection of their
+ * own (the setting is the session's), closed afterwards.
+ */
+export async function migrateWithLockWait(knex: Knex, databaseUrl: string, lockWaitS: number): Promise<string[]> {
+  if (dbKind(knex) !== 'mysql') return migrateLatest(knex);
+  // knex says which migration failed only in a console warning: kept, and named in the error.
+  const warnings: string[] = [];
+  const own = createKnex(databaseUrl, { poolMax: 2, lockWaitTimeoutS: lockWaitS, onKnexWarning: (m) => warnings.push(m) });
+  try {
+    return await migrateLatest(own);
+  } catch (err) {
+    const failed = warnings.map((w) => /migration file "([^"]+)" failed/.exec(w)?.[1]).find((name) => name !== undefined);
+    if (!isLockWaitTimeout(err)) {
+      if (failed !== undefined && err instanceof Error) err.message = `migration ${failed} failed: ${err.message}`;
+      throw err;
+    }
+    const holders = await openTransactions(own);
+    throw new MigrationLockWaitError(
+      `database migration ${failed ?? '(unnamed)'} gave up after waiting ${lockWaitS} s for a table's lock (DATABASE_MIGRATION_LOCK_WAIT_S) held by another session, and stays pending: ${describeHolders(holders)}`,
+      holders,
+      0,
+      { cause: err },
+    );
+  } finally {
+    await own.destroy();
+  }
+}
+
+/** The longest pause between two attempts of a migration that waited for a lock. */
+export const MIGRATION_RETRY_MAX_MS = 60_000;
+
+/**
+ * migrateWithLockWait, attempted again after a lock wait only once a pause has passed: twice the
+ * wait after the first, doubling up to MIGRATION_RETRY_MAX_MS. The daemon asks at every poll of
+ * the configuration (ConfigStore's `prepare`) and in its start-up loop; each attempt holds the
+ * table's queue for up to `lockWaitS`, the pauses let it run. Asked within a pause, it throws the
+ * last MigrationLockWaitError again (retryAfterMs: what is left of the pause) without a statement.
+ */
+export class Migrator {
+  private failures = 0;
+  private last: MigrationLockWaitError | null = null;
+  private notBefore = 0;
+
+  constructor(
+    private readonly knex: Knex,
+    private readonly databaseUrl: string,
+    private readonly lockWaitS: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async latest(): Promise<string[]> {
+    const now = this.now();
+    if (this.last && now < this.notBefore) {
+      this.last.retryAfterMs = this.notBefore - now;
+      throw this.last;
+    }
+    try {
+      const applied = await migrateWithLockWait(this.knex, this.databaseUrl, this.lockWaitS);
+      this.failures = 0;
+      this.last = null;
+      return applied;
+    } catch (err) {
+      if (!(err instanceof MigrationLockWaitError)) throw err;
+      this.failures++;
+      err.retryAfterMs = Math.min(MIGRATION_RETRY_MAX_MS, this.lockWaitS * 1000 * 2 ** this.failures);
+      this.notBefore = this.now() + err.retryAfterMs;
+      this.last = err;
+      throw err;
+    }
+  }
 }

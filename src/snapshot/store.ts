@@ -98,6 +98,30 @@ export class ConfigUnavailableError extends Error {
   readonly code = 'CONFIG_UNAVAILABLE';
 }
 
+/** A stop asked for (SIGTERM) while the start waited to load its first configuration: not a failure. */
+export class StartCancelledError extends Error {
+  readonly code = 'START_CANCELLED';
+}
+
+/** `retryAfterMs` of an error that says when to try again (MigrationLockWaitError), else null. */
+function retryLaterMs(err: unknown): number | null {
+  const ms = (err as { retryAfterMs?: unknown } | null)?.retryAfterMs;
+  return typeof ms === 'number' && Number.isFinite(ms) && ms >= 0 ? ms : null;
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
 export interface ConfigStoreOptions {
   pollIntervalMs: number;
   fullReloadIntervalS: number;
@@ -191,20 +215,33 @@ export class ConfigStore {
    * Loads the first snapshot from the database, or, when it cannot be read, from the cache; then
    * polls. Throws ConfigUnavailableError when neither works.
    */
-  async start(): Promise<void> {
+  async start(signal?: AbortSignal): Promise<void> {
     const cached = await this.readCache();
     this.cachedRows = cached?.rows ?? null;
     // Versions go on from the cached one: a restart does not make "version 1" mean two things.
     this.version = Math.max(this.version, cached?.version ?? 0);
-    try {
-      await this.loadFromDatabase('start');
-    } catch (err) {
-      this.markUnreachable(err);
-      if (!cached) {
+    for (;;) {
+      try {
+        await this.loadFromDatabase('start');
+        break;
+      } catch (err) {
+        this.markUnreachable(err);
+        if (cached) {
+          this.routeFromCache(cached, err);
+          break;
+        }
+        // With nothing to route from, a `prepare` that says when to try again (a migration that
+        // waited for a table's lock: db/migrate.ts Migrator) is waited for here, not turned into
+        // an exit that a process manager would restart at once, each start queueing the table again.
+        const retryAfterMs = retryLaterMs(err);
+        if (retryAfterMs !== null && !signal?.aborted) {
+          await pause(retryAfterMs, signal);
+          if (!signal?.aborted) continue;
+        }
+        if (signal?.aborted) throw new StartCancelledError(`stop asked for while the configuration could not be loaded yet (${describeDbError(err)})`, { cause: err });
         const where = this.extras.cache ? `no usable cached configuration at ${this.extras.cache.file}` : 'no configuration cache';
         throw new ConfigUnavailableError(`cannot start: the configuration cannot be read from the database (${describeDbError(err)}) and there is ${where}`, { cause: err });
       }
-      this.routeFromCache(cached, err);
     }
     this.schedule();
   }
