@@ -12,7 +12,9 @@
  *   Rows naming a parent that does not exist at all are counted in one `missing` finding per parent.
  * - A deleted row is deleted: the last good version only stands in for a row that is still there.
  * - Rows whose current version equals their last good one are taken first, so for a unique key
- *   (an access number, an extension …) the row that was in force keeps it against a new edit.
+ *   (an access number, an extension …) the row that was in force keeps it against a new edit;
+ *   and when that row is edited too (a valid edit of its other columns), it still goes before a
+ *   row edited into its key (uniqueClaims), whatever their ids.
  */
 import { nationalNumber } from '../domain/access-number';
 import { RowError, RowReader, showValue, type Row } from './rows';
@@ -82,6 +84,58 @@ function comparable(v: unknown): unknown {
   return v;
 }
 
+/** A row of a table being built: as read, its id, its last good version, whether it is unchanged since. */
+interface Entry<T> {
+  row: Row;
+  id: number | null;
+  last: Row | undefined;
+  unchanged: boolean;
+  /** The row as `read` gave it, when uniqueClaims read it already. */
+  read: RowRead<T> | null;
+}
+
+type RowRead<T> = { ok: true; value: T | null } | { ok: false; problem: Problem & { kind: 'value' } };
+
+/**
+ * Which edited row has the right to each unique key the edited rows claim (key → its id), so
+ * that a row edited into another row's key never takes it just because its id is lower:
+ * - the row whose last good version has the key (it was in force with it), whatever it is now;
+ * - else, of the rows whose current version has it, the one edited longest ago (updated_at), then
+ *   the lower id: with no last good version to go by (a first load without a cache), a row that
+ *   has held a number since last year keeps it against one typed into it this morning.
+ * A row that claims a key another has the right to is settled after that one (Ledger.table): it
+ * gets the key only if that one does not keep it. Reads each edited row (kept in `read`) and
+ * each one's last good version.
+ */
+function* uniqueClaims<T>(edited: Array<Entry<T>>, readRow: (row: Row) => RowRead<T>, unique: (value: T) => string | null): Generator<void, Map<string, number>, undefined> {
+  const keyOf = (r: RowRead<T>): string | null => (r.ok && r.value !== null ? unique(r.value) : null);
+  const holders = new Map<string, number>();
+  const claimants = new Map<string, Entry<T>>();
+  let n = 0;
+  for (const entry of edited) {
+    if (++n % ROWS_PER_STEP === 0) yield;
+    entry.read = readRow(entry.row);
+    if (entry.id === null) continue;
+    const held = entry.last ? keyOf(readRow(entry.last)) : null;
+    if (held !== null) holders.set(held, entry.id);
+    const key = keyOf(entry.read);
+    if (key === null) continue;
+    const best = claimants.get(key);
+    if (!best || editedMs(entry.row) < editedMs(best.row)) claimants.set(key, entry);
+  }
+  const claims = new Map<string, number>();
+  for (const [key, entry] of claimants) claims.set(key, holders.get(key) ?? entry.id!);
+  for (const [key, id] of holders) claims.set(key, id);
+  return claims;
+}
+
+/** updated_at in ms for comparing rows of one read (the driver's Date, or SQLite's UTC text); unreadable: never the oldest. */
+function editedMs(row: Row): number {
+  const v = row.updated_at;
+  const ms = v instanceof Date ? v.getTime() : typeof v === 'string' ? Date.parse(/^\d{4}-\d{2}-\d{2} /.test(v) ? `${v.replace(' ', 'T')}Z` : v) : typeof v === 'number' ? v : NaN;
+  return Number.isNaN(ms) ? Infinity : ms;
+}
+
 export class Ledger {
   private readonly findings: MutableFinding[] = [];
   private readonly kept = new Map<string, Map<number, Row>>();
@@ -102,50 +156,54 @@ export class Ledger {
    * kept but not used), `check` its references against what is in force so far, then `accept`
    * it into the caller's maps. See the header for what happens to a row that fails.
    */
-  *table<T>(table: string, read: (r: RowReader, row: Row) => T | null, check: (value: T) => Problem | null, accept: (value: T) => void): Generator<void, void, undefined> {
+  *table<T>(
+    table: string,
+    read: (r: RowReader, row: Row) => T | null,
+    check: (value: T) => Problem | null,
+    accept: (value: T) => void,
+    /** A table with a unique key (an access number, a menu's key …): the key of a row as read (uniqueClaims). */
+    unique?: (value: T) => string | null,
+  ): Generator<void, void, undefined> {
     const previous = this.lastGood.get(table);
     // Unchanged rows first, then the others, each by id (the order the header explains). Compared
     // a step at a time, and sorted only when the rows did not come in id order (the store reads
     // them so): at 10,000 tenants' 40,000 rates the comparison and the sort of a whole table were
     // one step of 22-46 ms (bench/PROFILE.md, releases 18 and 30).
-    type Entry = { row: Row; id: number | null; last: Row | undefined; unchanged: boolean };
-    const same: Entry[] = [];
-    const edited: Entry[] = [];
+    const same: Array<Entry<T>> = [];
+    const edited: Array<Entry<T>> = [];
     let compared = 0;
     for (const row of this.raw[table] ?? []) {
       if (++compared % ROWS_PER_STEP === 0) yield;
       const id = rowKey(row);
       const last = id === null ? undefined : previous?.get(id);
       const unchanged = last !== undefined && sameRow(last, row);
-      (unchanged ? same : edited).push({ row, id, last, unchanged });
+      (unchanged ? same : edited).push({ row, id, last, unchanged, read: null });
     }
-    const byId = (a: Entry, b: Entry): number => (a.id ?? Infinity) - (b.id ?? Infinity);
-    const inIdOrder = (list: readonly Entry[]): boolean => list.every((e, i) => i === 0 || byId(list[i - 1], e) <= 0 || (list[i - 1].id === null && e.id === null));
+    const byId = (a: Entry<T>, b: Entry<T>): number => (a.id ?? Infinity) - (b.id ?? Infinity);
+    const inIdOrder = (list: ReadonlyArray<Entry<T>>): boolean => list.every((e, i) => i === 0 || byId(list[i - 1], e) <= 0 || (list[i - 1].id === null && e.id === null));
     for (const list of [same, edited]) if (!inIdOrder(list)) list.sort(byId);
-    const rows = same.concat(edited);
-    type Attempt = { ok: true; value: T | null; ignored?: undefined } | { ok: true; value: T; ignored: Problem & { kind: 'ignore' } } | { ok: false; problem: Problem };
-    const attempt = (row: Row): Attempt => {
-      let value: T | null;
+    const readRow = (row: Row): RowRead<T> => {
       try {
-        value = read(new RowReader(row), row);
+        return { ok: true, value: read(new RowReader(row), row) };
       } catch (err) {
         if (!(err instanceof RowError)) throw err;
         return { ok: false, problem: { kind: 'value', column: err.column, value: err.value, reason: err.message } };
       }
-      if (value === null) return { ok: true, value };
-      const problem = check(value);
-      if (!problem) return { ok: true, value };
-      return problem.kind === 'ignore' ? { ok: true, value, ignored: problem } : { ok: false, problem };
     };
-    let validated = 0;
-    for (const { row, id, last, unchanged } of rows) {
-      // A pause for a build that lets the event loop run (build.ts buildSnapshotYielding).
-      if (++validated % ROWS_PER_STEP === 0) yield;
-      const current = attempt(row);
+    type Attempt = { ok: true; value: T | null; ignored?: undefined } | { ok: true; value: T; ignored: Problem & { kind: 'ignore' } } | { ok: false; problem: Problem };
+    const attempt = (row: Row, pre?: RowRead<T> | null): Attempt => {
+      const r = pre ?? readRow(row);
+      if (!r.ok || r.value === null) return r;
+      const problem = check(r.value);
+      if (!problem) return { ok: true, value: r.value };
+      return problem.kind === 'ignore' ? { ok: true, value: r.value, ignored: problem } : { ok: false, problem };
+    };
+    const settle = ({ row, id, last, unchanged, read: pre }: Entry<T>): void => {
+      const current = attempt(row, pre);
       if (current.ok && !current.ignored) {
         this.keep(table, id, row);
         if (current.value !== null) accept(current.value);
-        continue;
+        return;
       }
       if (last && !unchanged) {
         const fallback = attempt(last);
@@ -153,7 +211,7 @@ export class Ledger {
           this.report(table, row, current.ok ? current.ignored : current.problem, 'last_good', last);
           this.keep(table, id, last);
           if (fallback.value !== null) accept(fallback.value);
-          continue;
+          return;
         }
       }
       if (current.ok && current.ignored) {
@@ -161,9 +219,36 @@ export class Ledger {
         this.report(table, row, current.ignored, 'link_ignored');
         current.ignored.drop();
         accept(current.value);
-        continue;
+        return;
       }
       if (!current.ok) this.drop(table, row, id, current.problem);
+    };
+    let validated = 0;
+    // A pause for a build that lets the event loop run (build.ts buildSnapshotYielding).
+    for (const entry of same) {
+      if (++validated % ROWS_PER_STEP === 0) yield;
+      settle(entry);
+    }
+    const claims = unique && edited.length > 0 ? yield* uniqueClaims(edited, readRow, unique) : null;
+    const settled = new Set<number>();
+    const deferred: Array<Entry<T>> = [];
+    for (const entry of edited) {
+      if (++validated % ROWS_PER_STEP === 0) yield;
+      const key = claims && entry.read?.ok && entry.read.value !== null ? unique?.(entry.read.value) ?? null : null;
+      const rightful = key === null ? undefined : claims?.get(key);
+      if (rightful !== undefined && rightful !== entry.id && !settled.has(rightful)) {
+        deferred.push(entry);
+        continue;
+      }
+      settle(entry);
+      if (entry.id !== null) settled.add(entry.id);
+    }
+    // A deferred row that has the right to a key of its own goes before the rows deferred behind it.
+    const rightful = new Set(claims?.values());
+    const first = (e: Entry<T>): number => (e.id !== null && rightful.has(e.id) ? 0 : 1);
+    for (const entry of deferred.sort((a, b) => first(a) - first(b) || byId(a, b))) {
+      if (++validated % ROWS_PER_STEP === 0) yield;
+      settle(entry);
     }
   }
 

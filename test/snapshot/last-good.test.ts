@@ -147,6 +147,95 @@ t.test('a unique value: the row that had it keeps it against a new edit, whichev
   t.match(b.rejected, [{ table: 'access_numbers', id: 1, status: 'last_good' }]);
 });
 
+/**
+ * A unique key typed into another row, then a valid edit of the row that holds the key: the
+ * holder is edited too now, so "unchanged rows first" no longer decides; it must still keep its
+ * key whatever the ids (the DBA review's D1: the lower-id typo took the key and the holder was
+ * skipped as "no last good version").
+ */
+const CONTESTS: Array<{ name: string; table: keyof RawTables; rows: Row[]; typo: [number, Row]; holderEdit: [number, Row]; kept: (s: ConfigSnapshot) => unknown; expected: unknown }> = [
+  {
+    name: "access numbers: tenant 1's number typed as tenant 2's switchboard number",
+    table: 'access_numbers',
+    rows: [accessNumberRow(1, 1, '4001000001'), accessNumberRow(3, 2, '02088880003', { kind: 'switchboard' })],
+    typo: [1, { number: '020-8888-0003' }],
+    holderEdit: [3, { home_area_code: '020' }],
+    kept: (s) => [...s.accessNumbers.values()].map((a) => [a.id, a.tenantId, a.number]).sort(),
+    expected: [[1, 1, '4001000001'], [3, 2, '02088880003']],
+  },
+  {
+    name: 'rates: the mobile rate typed as local, then the local price changed',
+    table: 'rates',
+    rows: [
+      { id: 1, tenant_id: null, call_type: 'mobile', per_minute: '0.2000', increment_s: 60, connect_fee: '0' },
+      { id: 2, tenant_id: null, call_type: 'local', per_minute: '0.1000', increment_s: 60, connect_fee: '0' },
+    ],
+    typo: [1, { call_type: 'local' }],
+    holderEdit: [2, { per_minute: '0.1200' }],
+    kept: (s) => s.rates.map((r) => [r.id, r.callType, r.perMinute]).sort(),
+    expected: [[1, 'mobile', 2000], [2, 'local', 1200]],
+  },
+  {
+    name: "extensions: 801 typed as ' 802', then 802's department edited",
+    table: 'extensions',
+    rows: [{ id: 1, tenant_id: 1, ext: '801' }, { id: 2, tenant_id: 1, ext: '802' }],
+    typo: [1, { ext: ' 802' }],
+    holderEdit: [2, { department: 'Sales' }],
+    kept: (s) => [...(s.extensionsByTenant.get(1)?.values() ?? [])].map((e) => [e.id, e.ext, e.department]).sort(),
+    expected: [[1, '801', null], [2, '802', 'Sales']],
+  },
+  {
+    name: "IVR options: key 1 typed as 3, then option 3's target changed",
+    table: 'ivr_options',
+    rows: [{ id: 1, menu_id: 1, digits: '1', action: 'group', target_id: 10 }, { id: 4, menu_id: 1, digits: '3', action: 'group', target_id: 10 }],
+    typo: [1, { digits: '3' }],
+    holderEdit: [4, { target_id: 11 }],
+    kept: (s) => [...(s.menus.get(1)?.options.values() ?? [])].map((o) => [o.id, o.digits, o.targetId]).sort(),
+    expected: [[1, '1', 10], [4, '3', 11]],
+  },
+];
+
+t.test('a unique key typed into another row stays with its holder when the holder is edited too, whichever id is lower', async (t) => {
+  for (const c of CONTESTS) {
+    const base = goodRaw();
+    if (c.table === 'ivr_options') base.ivr_menus = [{ id: 1, tenant_id: 1, name: 'Main', digits: 1 }];
+    base[c.table] = c.rows;
+    const first = buildSnapshot(base, 1, WHEN);
+    t.same(first.rejected, [], `${c.name}: the rows are clean`);
+    const typo = edited(c.table, c.typo[0], (r) => ({ ...r, ...c.typo[1] }), base);
+    const second = buildSnapshot(typo, 2, WHEN, first.lastGood);
+    t.same(c.kept(second), c.kept(first), `${c.name}: the typo is refused, its row on its last good version`);
+    t.match(second.rejected, [{ table: c.table, id: c.typo[0], status: 'last_good' }]);
+    // Then a valid edit of the holder (later than the typo: the holder is the newer edit).
+    const both = structuredClone(typo);
+    const rows = both[c.table]!;
+    const i = rows.findIndex((r) => r.id === c.holderEdit[0]);
+    rows[i] = { ...rows[i], ...c.holderEdit[1], updated_at: '2026-11-21 08:10:00.000' };
+    const third = buildSnapshot(both, 3, WHEN, second.lastGood);
+    t.same(c.kept(third), c.expected, `${c.name}: the holder keeps its key with its edit; the typo's row stays on its last good version`);
+    t.same(third.rejected.map((f) => [f.table, f.id, f.status]), [[c.table, c.typo[0], 'last_good']], `${c.name}: one finding, the typo's`);
+  }
+});
+
+t.test('with no last good version at all (a first load without a cache), the row edited longest ago keeps a key listed twice', async (t) => {
+  const raw = goodRaw();
+  raw.access_numbers = [
+    // Row 1 is the typo of this morning; row 3 has held the number since last year.
+    accessNumberRow(1, 1, '02088880003', { updated_at: '2026-11-21 08:05:00.000' }),
+    accessNumberRow(3, 2, '02088880003', { kind: 'switchboard', updated_at: '2025-06-01 10:00:00.000' }),
+  ];
+  const s = buildSnapshot(raw, 1, WHEN);
+  t.equal(s.accessNumbers.get('2088880003')?.id, 3, 'the older row keeps it');
+  t.match(s.rejected, [{ table: 'access_numbers', id: 1, status: 'skipped', reason: /listed twice \(access number 3 has it\)/ }]);
+  // The same edit times: the lower id, as before.
+  raw.access_numbers[1].updated_at = raw.access_numbers[0].updated_at;
+  t.equal(buildSnapshot(raw, 1, WHEN).accessNumbers.get('2088880003')?.id, 1, 'same time: the lower id');
+  // MySQL's Dates compare the same way.
+  raw.access_numbers[0].updated_at = new Date('2026-11-21T08:05:00.000Z');
+  raw.access_numbers[1].updated_at = new Date('2025-06-01T10:00:00.000Z');
+  t.equal(buildSnapshot(raw, 1, WHEN).accessNumbers.get('2088880003')?.id, 3, 'Dates: the older row keeps it');
+});
+
 t.test('a PIN is never shown; long values are cut', async (t) => {
   const before = good();
   const s = buildSnapshot(edited('tenants', 2, (r) => ({ ...r, pin: '12ab' })), 2, WHEN, before.lastGood);
