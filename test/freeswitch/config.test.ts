@@ -514,6 +514,10 @@ void t.test('inbound event socket: loopback, own password, ACL', (t) => {
   t.same(params['listen-port'], ['8021'], 'on port 8021');
   t.same(params['nat-map'], ['false'], 'nat-map false');
   t.same(params['apply-inbound-acl'], ['loopback.auto'], 'inbound ACL: the built-in loopback.auto');
+  // mod_event_socket.c: a failed bind with stop-on-bind-error true sets prefs.done, and
+  // read_packet() then refuses every socket of the module, the outbound ones the dialplan's
+  // "socket" application opens to the daemon included: every call would hang in silence.
+  t.ok((params['stop-on-bind-error'] ?? ['false']).every((v) => !/^(true|yes|on|enabled|active|allow|1)$/i.test(v)), 'stop-on-bind-error is not true: a taken 8021 must not stop the outbound socket');
   const password = params.password?.[0] ?? '';
   t.ok(password.length >= 12, 'a non-empty password (an empty one falls back to the default)');
   t.notMatch(password, /^cluecon$/i, 'the password is not the default');
