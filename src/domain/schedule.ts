@@ -86,14 +86,15 @@ export function parseWeekdays(s: string | null): number[] | null {
 }
 
 /**
- * 'HH:MM' (also 'H:MM', full-width digits and colon) → minutes since midnight, 0..1439.
+ * 'HH:MM' (also 'H:MM', 'HH:MM:00', full-width digits and colon) → minutes since midnight, 0..1439.
  * With `allowEndOfDay`, '24:00' is accepted and gives 1440 (only meaningful as an end time).
  * @throws ScheduleSyntaxError naming `field` ('start_time' by default).
  */
 export function parseTimeOfDay(s: string, options: { allowEndOfDay?: boolean; field?: string } = {}): number {
   const field = options.field ?? (options.allowEndOfDay ? 'end_time' : 'start_time');
   const fail = (message: string): ScheduleSyntaxError => new ScheduleSyntaxError(field, s, message);
-  const m = /^(\d{1,2}):(\d{2})$/.exec(String(s).normalize('NFKC').trim());
+  // Seconds of :00 are read too: what a TIME column gives ('09:00:00'), were a DBA to change its type.
+  const m = /^(\d{1,2}):(\d{2})(?::00(?:\.0+)?)?$/.exec(String(s).normalize('NFKC').trim());
   if (!m) throw fail(`"${s}" is not a time of day HH:MM (00:00-23:59)`);
   const hours = Number(m[1]);
   const minutes = Number(m[2]);

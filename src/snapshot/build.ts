@@ -16,7 +16,7 @@
  * schedules, the tenants' links, holidays, filters, rates, extensions, IVR (options name groups,
  * menus, extensions and prompts), click-to-call widgets (widgets.ts), and routing rules last.
  */
-import { parseScheduleSlot, ScheduleSyntaxError, type ScheduleSlot } from '../domain/schedule';
+import { parseDay, parseScheduleSlot, ScheduleSyntaxError, type ScheduleSlot } from '../domain/schedule';
 import { parseRegionTokens } from '../domain/geo';
 import { notifyTarget } from '../notify/target';
 import { DEFAULT_TIMEZONE } from '../domain/periods';
@@ -298,21 +298,22 @@ function* buildSchedules(ledger: Ledger, tenantOwner: TenantOwner): Generator<vo
     excludeHolidays: r.flag('exclude_holidays', false),
   }), (s) => tenantOwner(s.tenantId), (s) => schedules.set(s.id, s));
   const slots = new Map<number, ScheduleSlot[]>();
-  yield* ledger.table('schedule_slots', (r, row) => {
+  yield* ledger.table('schedule_slots', (r) => {
     const scheduleId = r.int('schedule_id', { min: 1 });
+    // Each column as the slot parser's text, a missing column as NULL (it trusts its input's
+    // types); a value of another type is this row's error, never read as NULL ("every day",
+    // "no end date").
+    const slotRow = {
+      weekdays: cellText(r, 'weekdays'),
+      start_time: cellText(r, 'start_time') ?? '',
+      end_time: cellText(r, 'end_time') ?? '',
+      date_from: cellText(r, 'date_from', { day: true }),
+      date_to: cellText(r, 'date_to', { day: true }),
+    };
     try {
-      // Text columns as text, a missing column as NULL: the slot parser trusts its input's types.
-      const text = (v: unknown): string | null => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : null);
-      const slotRow = {
-        weekdays: text(row.weekdays),
-        start_time: text(row.start_time) ?? '',
-        end_time: text(row.end_time) ?? '',
-        date_from: text(row.date_from),
-        date_to: text(row.date_to),
-      };
       return { scheduleId, slot: parseScheduleSlot(slotRow) };
     } catch (err) {
-      if (err instanceof ScheduleSyntaxError) throw new RowError(err.message, slotColumn(err.message));
+      if (err instanceof ScheduleSyntaxError) throw new RowError(err.message, slotColumn(err.field) ?? slotColumn(err.message), err.value);
       throw err;
     }
   }, (s) => ledger.owner('schedule_id', 'schedules', s.scheduleId, schedules.has(s.scheduleId)), ({ scheduleId, slot }) => {
@@ -323,9 +324,40 @@ function* buildSchedules(ledger: Ledger, tenantOwner: TenantOwner): Generator<vo
   return out;
 }
 
+/**
+ * A text column's value as text: NULL (or a missing column) as null, a number as its digits, and
+ * with `day` a DATE column's value (the driver's Date at midnight UTC: a DBA changed the column's
+ * type) as YYYY-MM-DD. Anything else (a BLOB, a Date with a time of day) is a RowError about the
+ * column, not a NULL that would widen the row's meaning.
+ */
+function cellText(r: RowReader, column: string, opts: { day?: boolean } = {}): string | null {
+  const v = r.raw(column);
+  if (v === null || v === undefined) return null;
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'bigint') return String(v);
+  if (opts.day === true && v instanceof Date && !Number.isNaN(v.getTime())) {
+    const iso = v.toISOString();
+    if (iso.endsWith('T00:00:00.000Z')) return iso.slice(0, 10);
+    throw r.fail(column, 'must be a day YYYY-MM-DD without a time of day');
+  }
+  throw r.fail(column, opts.day === true ? 'must be a day YYYY-MM-DD' : 'must be text');
+}
+
 /** The column a schedule-slot syntax error is about (its message starts with the column's name). */
 function slotColumn(message: string): string | null {
   return /^(weekdays|start_time|end_time|date_from|date_to)\b/.exec(message)?.[1] ?? null;
+}
+
+/** holidays.day: a real calendar day YYYY-MM-DD (not 2026-02-30), as text or a DATE column's value. */
+function holidayDay(r: RowReader): string {
+  const text = cellText(r, 'day', { day: true });
+  if (text === null) throw r.fail('day', 'must be a day YYYY-MM-DD');
+  try {
+    return parseDay(text);
+  } catch (err) {
+    if (err instanceof ScheduleSyntaxError) throw r.fail('day', 'must be a day YYYY-MM-DD that exists');
+    throw err;
+  }
 }
 
 function* buildHolidays(ledger: Ledger, tenantOwner: TenantOwner): Generator<void, { holidaysByTenant: Map<number, ReadonlySet<string>>; commonHolidays: ReadonlySet<string> }, undefined> {
@@ -334,7 +366,7 @@ function* buildHolidays(ledger: Ledger, tenantOwner: TenantOwner): Generator<voi
   yield* ledger.table('holidays', (r) => ({
     id: r.id,
     tenantId: r.intOrNull('tenant_id', { min: 1, blank: 'error' }),
-    day: r.text('day', { pattern: /^\d{4}-\d{2}-\d{2}$/, what: 'a day YYYY-MM-DD' }),
+    day: holidayDay(r),
   }), (h) => (h.tenantId === null ? null : tenantOwner(h.tenantId)), (h) => {
     if (h.tenantId === null) common.add(h.day);
     else own.set(h.tenantId, (own.get(h.tenantId) ?? new Set()).add(h.day));

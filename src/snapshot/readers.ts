@@ -84,7 +84,11 @@ export function readTenant(r: RowReader): Tenant {
  * national number, so two spellings of one number are one number (build.ts `listed twice`).
  */
 export function readAccessNumber(r: RowReader): AccessNumber {
-  const text = r.text('number', { max: 64 });
+  // A whole number too: a DBA who changed the column to BIGINT ("it is a number") loses only a
+  // trunk 0, which the national number drops anyway; one past 2^53 has lost digits already.
+  const v = r.raw('number');
+  if ((typeof v === 'number' && !Number.isSafeInteger(v)) || (typeof v === 'bigint' && v > BigInt(Number.MAX_SAFE_INTEGER))) throw r.fail('number', 'must be text (a number column cannot hold every digit)');
+  const text = typeof v === 'number' || typeof v === 'bigint' ? String(v) : r.text('number', { max: 64 });
   const number = accessNumberDigits(text);
   if (number === null) throw new RowError(`number ${showValue('number', text)} is not a number of 3 to 32 digits (spaces, dashes, +86 or 0086 allowed)`, 'number', r.raw('number'));
   return {

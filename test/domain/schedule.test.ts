@@ -73,6 +73,7 @@ void t.test('parseTimeOfDay / parseEndTimeOfDay', (t) => {
     ['23:59', 1439, 'last minute'],
     [' 12:30 ', 750, 'spaces'],
     ['１２：３０', 750, 'full-width digits and colon'],
+    ['12:00:00', 720, "a TIME column's value (seconds of :00)"],
   ];
   for (const [input, expected, guards] of ok) {
     t.equal(parseTimeOfDay(input), expected, `start ${JSON.stringify(input)}: ${guards}`);
@@ -91,7 +92,7 @@ void t.test('parseTimeOfDay / parseEndTimeOfDay', (t) => {
     ['', false, /not a time of day/, 'empty'],
     ['noon', false, /not a time of day/, 'words'],
     ['-1:00', false, /not a time of day/, 'negative'],
-    ['12:00:00', false, /not a time of day/, 'seconds: the column is HH:MM'],
+    ['12:00:30', false, /not a time of day/, 'seconds other than :00: a slot is whole minutes'],
     ['123:00', false, /not a time of day/, 'three-digit hour'],
   ];
   for (const [input, end, message, guards] of bad) {

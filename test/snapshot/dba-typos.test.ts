@@ -211,3 +211,51 @@ t.test("an empty string in an optional number column means NULL, as it does in a
   const bad = buildSnapshot({ ...goodRaw(), routing_rules: [{ id: 3001, tenant_id: '', action: 'reject' }] }, 1, WHEN);
   t.match(bad.rejected, [{ table: 'routing_rules', id: 3001, column: 'tenant_id', reason: /tenant_id must be a whole number/ }]);
 });
+
+t.test('schedule_slots and holidays: a value of another type is read or refused, never taken as NULL; an impossible day is refused', async (t) => {
+  const base = (): ReturnType<typeof goodRaw> => {
+    const raw = goodRaw();
+    raw.schedules = [{ id: 40, tenant_id: 1, name: 'Acme hours' }];
+    raw.schedule_slots = [{ id: 1, schedule_id: 40, weekdays: '1-5', start_time: '09:00', end_time: '18:00', date_from: '2026-12-01', date_to: '2026-12-31' }];
+    raw.holidays = [{ id: 1, tenant_id: null, day: '2026-10-01' }];
+    return raw;
+  };
+  const before = buildSnapshot(base(), 1, WHEN);
+  t.same(before.rejected, []);
+  const slot = (s: ReturnType<typeof buildSnapshot>): unknown => s.schedules.get(40)?.slots[0];
+  const edit = (table: 'schedule_slots' | 'holidays', set: Record<string, unknown>): ReturnType<typeof buildSnapshot> => {
+    const raw = base();
+    const rows = raw[table]!;
+    rows[0] = { ...rows[0], ...set, updated_at: '2026-11-21 08:05:00.000' };
+    return buildSnapshot(raw, 2, WHEN, before.lastGood);
+  };
+
+  // A DATE column (a DBA's ALTER): the driver's Date at midnight UTC is that day.
+  const dates = edit('schedule_slots', { date_from: new Date('2026-12-01T00:00:00.000Z'), date_to: new Date('2026-12-31T00:00:00.000Z') });
+  t.same(dates.rejected, [], 'DATE values are days');
+  t.same(slot(dates), slot(before), 'the same slot, its date range kept');
+  // A Date with a time of day, and a BLOB: refused, the last good version stays (not "no date range", not "every day").
+  const timed = edit('schedule_slots', { date_from: new Date('2026-12-01T08:00:00.000Z') });
+  t.match(timed.rejected, [{ table: 'schedule_slots', id: 1, status: 'last_good', column: 'date_from', reason: /must be a day YYYY-MM-DD without a time of day, got 2026-12-01T08:00:00\.000Z/ }]);
+  t.same(slot(timed), slot(before));
+  const blob = edit('schedule_slots', { weekdays: Buffer.from('1-5') });
+  t.match(blob.rejected, [{ table: 'schedule_slots', id: 1, status: 'last_good', column: 'weekdays', reason: /weekdays must be text/ }]);
+  t.same(slot(blob), slot(before), 'not read as NULL (every day)');
+  // A syntax error shows the value typed, not NULL.
+  const comma = edit('schedule_slots', { weekdays: '1-5,' });
+  t.match(comma.rejected, [{ table: 'schedule_slots', id: 1, status: 'last_good', column: 'weekdays', value: '"1-5,"' }]);
+  const time = edit('schedule_slots', { start_time: '09.00' });
+  t.match(time.rejected, [{ column: 'start_time', value: '"09.00"' }]);
+
+  // holidays.day: a day that does not exist is refused and the last good day stays.
+  for (const day of ['2026-13-45', '2026-02-30']) {
+    const s = edit('holidays', { day });
+    t.match(s.rejected, [{ table: 'holidays', id: 1, status: 'last_good', column: 'day', value: JSON.stringify(day), reason: /must be a day YYYY-MM-DD that exists/ }], `${day} refused`);
+    t.ok(s.commonHolidays.has('2026-10-01'), `${day}: the holiday it replaced stays`);
+    t.notOk(s.commonHolidays.has(day));
+  }
+  const asDate = edit('holidays', { day: new Date('2026-10-02T00:00:00.000Z') });
+  t.same(asDate.rejected, []);
+  t.ok(asDate.commonHolidays.has('2026-10-02'), 'a DATE column\'s value is the day');
+  t.ok(edit('holidays', { day: ' 2026-10-03 ' }).commonHolidays.has('2026-10-03'), 'spaces around are read');
+});
