@@ -123,17 +123,25 @@ interface Replay {
  * Plays the captured controller against the stand-in. `delays`: commands the controller sent on
  * a timer rather than on an event (the spend guard's cut), as FreeSWITCH ms after the answer.
  */
-async function replay(name: string, script: Omit<CallScript, 'uuid'>, delays: Array<{ match: RegExp; afterAnswerMs: number }> = []): Promise<Replay> {
+/** The call's Unique-ID in the stand-in's replays. */
+const STAND_IN_UUID = '11111111-2222-3333-4444-555555555555';
+
+/**
+ * `extra`: commands real FreeSWITCH got on another connection of the capture (an inbound
+ * socket's `api uuid_kill`), sent here on the call's own socket once the stand-in has sent
+ * `after` summary items; their `api/response` is left out of the comparison by the caller.
+ */
+async function replay(name: string, script: Omit<CallScript, 'uuid'>, delays: Array<{ match: RegExp; afterAnswerMs: number }> = [], extra: Array<{ raw: Buffer; after: number }> = []): Promise<Replay> {
   const connection = readCapture(name).connections[0];
   const real = parseAll(streamOf(connection, 'FS->CTL'));
   const realUuid = real[0].getHeader('Unique-ID')!;
-  const commands = commandsInLockstep(connection);
+  const commands = [...commandsInLockstep(connection), ...extra].sort((a, b) => a.after - b.after);
   const scale = script.timeScale ?? 0.01;
   const server = net.createServer();
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as net.AddressInfo).port;
   const fake: EslEvent[] = [];
-  const uuid = '11111111-2222-3333-4444-555555555555';
+  const uuid = STAND_IN_UUID;
   const done = new Promise<void>((resolve, reject) => {
     server.once('connection', (socket) => {
       const framer = new EslFramer();
@@ -340,6 +348,28 @@ t.test('PIN keyed, recording, hunt (RFC 2833 digits)', async (t) => {
     legs: { '13800000001': { result: 'busy' }, '13800000003': { result: 'no_answer' }, '13800000002': { result: 'answer', talkMs: 30 } },
   });
   t.same(texts(summarize(fake)), texts(summarize(real)));
+});
+
+t.test('a bridged call killed by uuid_kill: the bridge completes after the hangup, then the socket and HANGUP_COMPLETE', async (t) => {
+  // In the capture the broadcast and the kill came from an inbound connection; here they go on
+  // the call's socket, at the same points of the call (after the bridge; after the broadcast's
+  // playback completed).
+  const name = 'outbound-plain-bridge-killed-by-uuid_kill.log';
+  const real = texts(summarize(parseAll(streamOf(readCapture(name).connections[0], 'FS->CTL'))));
+  const bridged = real.indexOf('bridge') + 1;
+  const played = real.findIndex((x) => x.startsWith('complete:playback')) + 1;
+  t.ok(bridged > 0 && played > bridged, 'sanity: the capture bridged, then played the broadcast');
+  const r = await replay(name, {
+    caller: '13912345678',
+    destination: '4001012340',
+    legs: { '13800000005': { result: 'answer', ringMs: 10, talkMs: 60_000 } },
+    promptMs: { 'silence_stream://300': 300 },
+  }, [], [
+    { raw: Buffer.from(`api uuid_broadcast ${STAND_IN_UUID} silence_stream://300 aleg\n\n`), after: bridged },
+    { raw: Buffer.from(`api uuid_kill ${STAND_IN_UUID} CALL_REJECTED\n\n`), after: played + 1 },
+  ]);
+  t.same(texts(summarize(r.fake)).filter((x) => !x.startsWith('api:')), real);
+  t.ok(real.indexOf('hangup:CALL_REJECTED') < real.findIndex((x) => x.startsWith('complete:bridge')), 'what is compared: the hangup comes before the bridge\'s completion');
 });
 
 // ---- the daemon's own calls, timed
