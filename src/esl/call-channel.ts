@@ -103,6 +103,8 @@ export class EslCallChannel implements CallChannel {
   private openingError: Error | null = null;
   /** FreeSWITCH acknowledged `linger`: from then on it keeps the socket after a hangup. */
   private lingering = false;
+  /** subscribe() was sent: this call's events (an application's completion) reach us. */
+  private subscribed = false;
 
   private constructor(
     readonly conn: EslConnection,
@@ -211,6 +213,7 @@ export class EslCallChannel implements CallChannel {
    * `nixevent` for the events we never read. Sent together; FreeSWITCH answers in order.
    */
   async subscribe(): Promise<void> {
+    this.subscribed = true;
     const nix: string[] = [...UNUSED_EVENTS];
     if (this.bridgeListeners.length === 0) nix.push(...BRIDGE_EVENTS);
     const myevents = this.command('myevents plain');
@@ -254,15 +257,27 @@ export class EslCallChannel implements CallChannel {
   /**
    * Lets go of a caller who is still up, on purpose, so FreeSWITCH's fallback takes the call
    * (hotline_after_socket.xml: second daemon, backup destination, announcement): takes the
-   * handled flag back if it was set, then closes the socket WITHOUT hanging up.
+   * handled flag back (`unset`, also when it was never set), waits for that application's
+   * completion, then closes the socket WITHOUT hanging up.
+   *
+   * Why wait even for a call never claimed: in mod_event_socket.c the `socket` application
+   * parks the channel only once it sees the listener CONNECTED (socket_function polls for it,
+   * switch_cond_next between looks), and switch_ivr_park sets CF_CONTROLLED itself; the listener
+   * thread clears CF_CONTROLLED once, when the socket ends (listener_run). A socket closed right
+   * after the connect reply can end before the park starts: the park then sets the flag nobody
+   * clears again and holds the caller in silence until they hang up, never reaching the
+   * fallback. An application's completion comes from inside the park loop (switch_ivr_park
+   * parses the queued sendmsg), so after it the close ends the park.
    */
   async release(): Promise<void> {
-    if (this.handled && !this.hungUp && !this.closed) {
+    if (!this.hungUp && !this.closed) {
       try {
+        // Not claimed: subscribe first, or the completion would never reach this socket.
+        if (!this.subscribed) await this.subscribe();
         await this.execute('unset', HANDLED_VARIABLE, this.options.replyTimeoutMs);
         this.handled = false;
       } catch {
-        // The socket or the call is gone: nothing left to hand back.
+        // The socket or the call is gone (or FreeSWITCH did not answer in time): close anyway.
       }
     }
     this.close();

@@ -2,8 +2,9 @@
  * The handled flag (freeswitch/dialplan/hotline_after_socket.xml): the daemon sets
  * hotline_handled=true right after `connect`, in the same burst as myevents/linger/nixevent and
  * before anything the caller hears; when it lets go of a call on purpose — a connection that
- * arrives while it drains, or before any configuration is loaded — it sends only `connect`, sets
- * nothing, plays nothing and closes the socket without hanging up, so FreeSWITCH's fallback
+ * arrives while it drains, or before any configuration is loaded — it sets nothing and plays
+ * nothing: it subscribes, runs `unset hotline_handled` and waits for its completion (the park has
+ * started, call-channel.ts release), then closes the socket without hanging up, so FreeSWITCH's fallback
  * (second daemon, backup, announcement) takes the caller. A daemon killed mid-call leaves the
  * flag set: the fallback hangs up instead of offering a served caller to someone else
  * (test/calls/process.test.ts kills a real daemon process).
@@ -58,7 +59,10 @@ async function arriveWhileDraining(d: TestDaemon, script: Omit<CallScript, 'hold
 t.test('a call that arrives while the daemon drains is handed back untouched', async (t) => {
   const d = await startTestDaemon(tempSqliteUrl());
   const c = await arriveWhileDraining(d, { caller: '13912345678', destination: '4001012345' });
-  t.same(c.commands.map((x) => x.line), ['connect'], 'connect only: no handled flag, no prompt, no hangup');
+  // The subscription and `unset hotline_handled`, whose completion shows the park has started
+  // before the socket closes (call-channel.ts release): no handled flag, no prompt, no hangup.
+  t.same(c.commands.map((x) => x.line.split(' ')[0]), ['connect', 'myevents', 'linger', 'nixevent', 'sendmsg'], 'connect, the subscription, one application');
+  t.same(allApps(c), ['unset hotline_handled'], 'the one application takes nothing on: it unsets the flag the dialplan reads');
   t.same(c.releasedWith, { handled: undefined }, 'the caller is still up and hotline_handled is unset: the dialplan falls back');
   t.equal(c.closedBy, 'daemon');
   t.equal(c.hangupCause, null, 'not hung up');
@@ -105,7 +109,7 @@ t.test('a call that arrives before any configuration was loaded is handed back u
   });
   const { port } = await server.listen();
   const c = await placeCall(port, { caller: '13912345678', destination: '4001012345' });
-  t.same(c.commands.map((x) => x.line), ['connect']);
+  t.same(allApps(c), ['unset hotline_handled'], 'only the unset whose completion shows the park started');
   t.same(c.releasedWith, { handled: undefined });
   t.match(await metrics.registry.getSingleMetricAsString('hotline_calls_released_total'), /reason="no_configuration"\} 1/);
 });

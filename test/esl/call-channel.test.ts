@@ -242,6 +242,51 @@ t.test('claim: subscribe and set hotline_handled=true (and the flow\'s variables
   t.notOk(fs.received.some((c) => /call-command: hangup|execute-app-name: hangup/.test(c)), 'never hung up');
 });
 
+t.test('release of a call never claimed: subscribes, runs `unset hotline_handled`, and closes only after its completion', async (t) => {
+  // Assumed of FreeSWITCH (mod_event_socket.c socket_function / listener_run, switch_ivr_park):
+  // the park starts after `connect` and sets CF_CONTROLLED, which the listener clears when the
+  // socket ends; a completion comes from inside the park. A close before the park started would
+  // leave the caller parked in silence instead of reaching the dialplan's fallback.
+  const { channel, fs } = await setup(t);
+  let ended = false;
+  const end = new Promise<string>((r) => fs.socket.once('end', () => r('(socket closed)')));
+  void end.then(() => (ended = true));
+  const released = channel.release();
+  const first = await Promise.race([fs.next(), end]);
+  t.equal(first, 'myevents plain', 'subscribes first: the completion must reach the socket');
+  if (first !== 'myevents plain') return;
+  t.equal(await fs.next(), 'linger 5');
+  t.match(await fs.next(), /^nixevent /);
+  fs.socket.write(ok + ok + ok);
+  const unset = await fs.next();
+  t.match(unset, /execute-app-name: unset\n.*\n\nhotline_handled$/s, 'an application, run by the park loop');
+  fs.socket.write(ok);
+  await new Promise((r) => setTimeout(r, 100));
+  t.equal(ended, false, 'not closed before the completion: the park may not have started');
+  fs.socket.write(event('CHANNEL_EXECUTE_COMPLETE', { Application: 'unset', 'Application-UUID': eventUuidOf(unset) }));
+  await released;
+  await end;
+  t.notOk(fs.received.some((c) => /call-command: hangup|execute-app-name: hangup/.test(c)), 'never hung up');
+  t.equal(channel.handled, false);
+});
+
+t.test('release when FreeSWITCH never completes the unset: closed after the reply timeout anyway', async (t) => {
+  const { channel, fs } = await setup(t, 300);
+  const started = Date.now();
+  const end = new Promise<string>((r) => fs.socket.once('end', () => r('(socket closed)')));
+  const released = channel.release();
+  const first = await Promise.race([fs.next(), end]);
+  t.equal(first, 'myevents plain');
+  if (first !== 'myevents plain') return;
+  for (let i = 0; i < 2; i++) await fs.next();
+  fs.socket.write(ok + ok + ok);
+  await fs.next();
+  fs.socket.write(ok);
+  await released;
+  await end;
+  t.ok(Date.now() - started < 5000, `bounded by the reply timeout (300 ms here): closed after ${Date.now() - started} ms`);
+});
+
 t.test('handshake: a peer that never sends channel data is refused in bounded time', async (t) => {
   const server = net.createServer();
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
