@@ -63,6 +63,7 @@ t.test('a call that arrives while the daemon drains is handed back untouched', a
   // before the socket closes (call-channel.ts release): no handled flag, no prompt, no hangup.
   t.same(c.commands.map((x) => x.line.split(' ')[0]), ['connect', 'myevents', 'linger', 'nixevent', 'sendmsg'], 'connect, the subscription, one application');
   t.same(allApps(c), ['unset hotline_handled'], 'the one application takes nothing on: it unsets the flag the dialplan reads');
+  t.equal(c.stuckInPark, false, 'closed after the park started (test/peer A8): not held in silence');
   t.same(c.releasedWith, { handled: undefined }, 'the caller is still up and hotline_handled is unset: the dialplan falls back');
   t.equal(c.closedBy, 'daemon');
   t.equal(c.hangupCause, null, 'not hung up');
@@ -110,6 +111,7 @@ t.test('a call that arrives before any configuration was loaded is handed back u
   const { port } = await server.listen();
   const c = await placeCall(port, { caller: '13912345678', destination: '4001012345' });
   t.same(allApps(c), ['unset hotline_handled'], 'only the unset whose completion shows the park started');
+  t.equal(c.stuckInPark, false);
   t.same(c.releasedWith, { handled: undefined });
   t.match(await metrics.registry.getSingleMetricAsString('hotline_calls_released_total'), /reason="no_configuration"\} 1/);
 });

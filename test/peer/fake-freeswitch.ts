@@ -36,7 +36,12 @@
  *     socket closes right after the hangup: CHANNEL_HANGUP_COMPLETE is never seen.
  *  A8 A socket the daemon closes with the caller still up ends the `socket` application; what the
  *     dialplan does next reads hotline_handled (freeswitch/dialplan/hotline_after_socket.xml):
- *     CallRecord.releasedWith says whether the flag was set at that moment.
+ *     CallRecord.releasedWith says whether the flag was set at that moment. Only once the
+ *     application's park has started, which the stand-in takes as known when it has sent an
+ *     application's completion (the park runs them): before that, mod_event_socket.c's
+ *     socket_function may enter switch_ivr_park after the listener thread, seeing the socket
+ *     end, already cleared CF_CONTROLLED, and the park then sets it for good and holds the
+ *     caller in silence. The stand-in takes the worst case: CallRecord.stuckInPark, no release.
  *  A9 Event-Date-Timestamp and the channel's time stamps are the wall clock (µs); FreeSWITCH
  *     durations in a script (prompt lengths, timeouts, leg_timeout, linger, the caller's
  *     timeline) are scaled by timeScale, so a 15 s ring takes 150 ms at 0.01.
@@ -184,6 +189,8 @@ export interface CallRecord {
   keys: Array<{ at: number; key: string; fate: string }>;
   /** The daemon closed the socket with the caller still up (A8): hotline_handled at that moment. */
   releasedWith: { handled: string | undefined } | null;
+  /** The daemon closed the socket with the caller up before any application completed (A8): the caller is held in the park, the dialplan's fallback never runs. */
+  stuckInPark: boolean;
   /** The socket's error before any byte came from the daemon (nothing listening, refused …), else null. */
   connectError: string | null;
 }
@@ -300,6 +307,8 @@ class FakeCall {
   private connected = false;
   private connectHeld = false;
   private closed = false;
+  /** An application completed on this socket: the socket application's park has started (A8). */
+  private parkStarted = false;
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly channelVars: Array<[string, string]>;
   private answeredAtUs = 0;
@@ -321,7 +330,7 @@ class FakeCall {
     this.record = {
       uuid: this.uuid, commands: [], apps: [], bridges: [], hangupCause: null, answered: false,
       variables: {}, closedBy: null, subscribed: new Set(), lingerS: null, sentBytes: 0, receivedBytes: 0, reads: 0, recordings: [], heard: [], bgapi: [],
-      api: [], answeredAtFs: null, hungUpAtFs: null, keys: [], releasedWith: null, connectError: null,
+      api: [], answeredAtFs: null, hungUpAtFs: null, keys: [], releasedWith: null, stuckInPark: false, connectError: null,
     };
     this.channelVars = this.buildChannel();
     const toFs = (ms: number): number => ms / this.scale;
@@ -351,6 +360,7 @@ class FakeCall {
           const startedAtFs = this.appStarts.get(app.eventUuid) ?? this.clock.now();
           this.record.apps.push({ app: app.app, arg: app.arg, eventUuid: app.eventUuid, response, startedAtFs, endedAtFs: this.clock.now() });
         }
+        this.parkStarted = true;
         this.sendEvent('CHANNEL_EXECUTE_COMPLETE', this.appHeaders(app, response));
       },
       bridged: (number, callerId) => {
@@ -407,7 +417,10 @@ class FakeCall {
     if (this.closed) return;
     this.closed = true;
     // A8: the daemon let go of a caller who is still up; the dialplan decides on hotline_handled.
-    if (this.connected && !this.model.hungUp) this.record.releasedWith = { handled: this.model.vars.hotline_handled };
+    if (this.connected && !this.model.hungUp) {
+      if (this.parkStarted) this.record.releasedWith = { handled: this.model.vars.hotline_handled };
+      else this.record.stuckInPark = true;
+    }
     for (const t of this.timers) clearTimeout(t);
     this.clock.stop();
     // Stop whatever the channel model still runs; what the record says about the call stays as it was.
