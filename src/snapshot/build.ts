@@ -118,7 +118,7 @@ function* snapshotSteps(raw: RawTables, version: number, loadedAt: Date, lastGoo
     const spelling = first.number === a.number ? '' : ` as ${first.number}`;
     return { kind: 'value', column: 'number', value: a.number, reason: `number ${a.number} is listed twice (access number ${first.id} has it${spelling})` };
   };
-  yield* ledger.table('access_numbers', readAccessNumber, (a) => tenantOwner(a.tenantId) ?? listedTwice(a), (a) => accessNumbers.set(accessNumberKey(a), a), accessNumberKey);
+  yield* ledger.table('access_numbers', readAccessNumber, (a) => tenantOwner(a.tenantId) ?? listedTwice(a), (a) => accessNumbers.set(accessNumberKey(a), a), { key: accessNumberKey, columns: ['number'] });
 
   const groups = yield* buildGroups(ledger, tenantOwner);
   const schedules = yield* buildSchedules(ledger, tenantOwner);
@@ -433,7 +433,7 @@ function* buildRates(ledger: Ledger, tenantOwner: TenantOwner, maxCallS: number)
   }, (rate) => {
     byKey.set(key(rate), rate);
     out.push(rate);
-  }, key);
+  }, { key, columns: ['tenant_id', 'call_type'] });
   return Object.freeze(out);
 }
 
@@ -477,7 +477,7 @@ function* buildMenus(
   }, (o) => ledger.owner('menu_id', 'ivr_menus', o.menuId, menus.has(o.menuId)) ?? optionKeyProblem(o, menus.get(o.menuId)!, options.get(o.menuId))
     ?? targetProblem(ledger, o, menus.get(o.menuId)!.tenantId, { ...ctx, menus }, 'option'), (o) => {
     options.set(o.menuId, (options.get(o.menuId) ?? new Map<string, IvrOption>()).set(o.digits, o));
-  }, (o) => `${o.menuId}/${o.digits}`);
+  }, { key: (o) => `${o.menuId}/${o.digits}`, columns: ['menu_id', 'digits'] });
   const out = new Map<number, IvrMenu>();
   for (const [id, m] of menus) out.set(id, { ...m, options: options.get(id) ?? new Map() });
   return out;
@@ -591,7 +591,7 @@ function* buildExtensions(ledger: Ledger, tenantOwner: TenantOwner): Generator<v
   }, (e) => {
     extensions.set(e.id, e);
     byTenant.set(e.tenantId, (byTenant.get(e.tenantId) ?? new Map<string, number>()).set(e.ext, e.id));
-  }, (e) => `${e.tenantId}/${e.ext}`);
+  }, { key: (e) => `${e.tenantId}/${e.ext}`, columns: ['tenant_id', 'ext'] });
   // Extension 0 stays in force (rules and options name it by id and ring it), but a switchboard
   // caller who dials 0 reaches the operator: said, so that a DBA does not expect otherwise.
   for (const e of extensions.values()) {

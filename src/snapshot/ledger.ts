@@ -90,42 +90,66 @@ interface Entry<T> {
   id: number | null;
   last: Row | undefined;
   unchanged: boolean;
-  /** The row as `read` gave it, when uniqueClaims read it already. */
+  /** The row as `read` gave it, and its unique key, when uniqueClaims read it already. */
   read: RowRead<T> | null;
+  key?: string | null;
+  /** Its last good version had the same key: it was in force with it. */
+  holdsKey?: boolean;
 }
 
 type RowRead<T> = { ok: true; value: T | null } | { ok: false; problem: Problem & { kind: 'value' } };
 
+/** A table's unique key: what it is of a row as read, and the columns it is made of. */
+export interface UniqueKey<T> {
+  key: (value: T) => string | null;
+  /** A row whose last good version has these columns as they are now holds the same key: its last good version is not read again. */
+  columns: readonly string[];
+}
+
 /**
- * Which edited row has the right to each unique key the edited rows claim (key → its id), so
- * that a row edited into another row's key never takes it just because its id is lower:
+ * The unique keys the edited rows contest, each with the row that has the right to it (key → its
+ * id), so that a row edited into another row's key never takes it just because its id is lower:
  * - the row whose last good version has the key (it was in force with it), whatever it is now;
  * - else, of the rows whose current version has it, the one edited longest ago (updated_at), then
  *   the lower id: with no last good version to go by (a first load without a cache), a row that
  *   has held a number since last year keeps it against one typed into it this morning.
- * A row that claims a key another has the right to is settled after that one (Ledger.table): it
- * gets the key only if that one does not keep it. Reads each edited row (kept in `read`) and
- * each one's last good version.
+ * Keys only one row wants are not in the map. A row that claims a key another has the right to
+ * is settled after that one (Ledger.table): it gets the key only if that one does not keep it.
+ * Reads each edited row (kept in `read`, its key in `key`), and the last good version of one
+ * whose key's columns changed.
  */
-function* uniqueClaims<T>(edited: Array<Entry<T>>, readRow: (row: Row) => RowRead<T>, unique: (value: T) => string | null): Generator<void, Map<string, number>, undefined> {
-  const keyOf = (r: RowRead<T>): string | null => (r.ok && r.value !== null ? unique(r.value) : null);
-  const holders = new Map<string, number>();
-  const claimants = new Map<string, Entry<T>>();
+function* uniqueClaims<T>(edited: Array<Entry<T>>, readRow: (row: Row) => RowRead<T>, unique: UniqueKey<T>): Generator<void, Map<string, number>, undefined> {
+  const keyOf = (r: RowRead<T>): string | null => (r.ok && r.value !== null ? unique.key(r.value) : null);
+  const sameKeyColumns = (a: Row, b: Row): boolean => unique.columns.every((c) => comparable(a[c]) === comparable(b[c]));
+  /** Keys a row's last good version had and its current one does not: key → that row. */
+  const movedFrom = new Map<string, number>();
+  /** The claimant with the best right so far to each key its current version has. */
+  const best = new Map<string, Entry<T>>();
+  const contested = new Set<string>();
+  const better = (a: Entry<T>, b: Entry<T>): boolean => (a.holdsKey !== b.holdsKey ? a.holdsKey === true : editedMs(a.row) < editedMs(b.row));
   let n = 0;
   for (const entry of edited) {
     if (++n % ROWS_PER_STEP === 0) yield;
     entry.read = readRow(entry.row);
     if (entry.id === null) continue;
-    const held = entry.last ? keyOf(readRow(entry.last)) : null;
-    if (held !== null) holders.set(held, entry.id);
-    const key = keyOf(entry.read);
+    const key = (entry.key = keyOf(entry.read));
+    const held = !entry.last ? null : sameKeyColumns(entry.last, entry.row) && key !== null ? key : keyOf(readRow(entry.last));
+    if (held !== null && held === key) entry.holdsKey = true;
+    else if (held !== null) movedFrom.set(held, entry.id);
     if (key === null) continue;
-    const best = claimants.get(key);
-    if (!best || editedMs(entry.row) < editedMs(best.row)) claimants.set(key, entry);
+    const other = best.get(key);
+    if (!other) {
+      best.set(key, entry);
+    } else {
+      contested.add(key);
+      if (better(entry, other)) best.set(key, entry);
+    }
   }
+  // A key its holder left that another row now claims: the holder settles first (it may keep it
+  // on its last good version, should its edit fail).
+  for (const key of movedFrom.keys()) if (best.has(key)) contested.add(key);
   const claims = new Map<string, number>();
-  for (const [key, entry] of claimants) claims.set(key, holders.get(key) ?? entry.id!);
-  for (const [key, id] of holders) claims.set(key, id);
+  for (const key of contested) claims.set(key, movedFrom.get(key) ?? best.get(key)!.id!);
   return claims;
 }
 
@@ -161,8 +185,8 @@ export class Ledger {
     read: (r: RowReader, row: Row) => T | null,
     check: (value: T) => Problem | null,
     accept: (value: T) => void,
-    /** A table with a unique key (an access number, a menu's key …): the key of a row as read (uniqueClaims). */
-    unique?: (value: T) => string | null,
+    /** A table with a unique key (an access number, a menu's key …): see uniqueClaims. */
+    unique?: UniqueKey<T>,
   ): Generator<void, void, undefined> {
     const previous = this.lastGood.get(table);
     // Unchanged rows first, then the others, each by id (the order the header explains). Compared
@@ -230,26 +254,43 @@ export class Ledger {
       settle(entry);
     }
     const claims = unique && edited.length > 0 ? yield* uniqueClaims(edited, readRow, unique) : null;
+    const contested = claims !== null && claims.size > 0;
+    // A row waiting for the row with the right to its key settles right after that one, and
+    // releases in turn the rows waiting for it (a chain: 1 typed into 2's key, 2 into 3's).
     const settled = new Set<number>();
-    const deferred: Array<Entry<T>> = [];
-    for (const entry of edited) {
-      if (++validated % ROWS_PER_STEP === 0) yield;
-      const key = claims && entry.read?.ok && entry.read.value !== null ? unique?.(entry.read.value) ?? null : null;
-      const rightful = key === null ? undefined : claims?.get(key);
-      if (rightful !== undefined && rightful !== entry.id && !settled.has(rightful)) {
-        deferred.push(entry);
-        continue;
+    const waiting = new Map<number, Array<Entry<T>>>();
+    const ready: Array<Entry<T>> = [];
+    const settleWithWaiters = function* (entry: Entry<T>): Generator<void, void, undefined> {
+      ready.push(entry);
+      for (let next = ready.pop(); next !== undefined; next = ready.pop()) {
+        // In a cycle a row can be released after it was settled from the leftovers below.
+        if (contested && next.id !== null && settled.has(next.id)) continue;
+        if (++validated % ROWS_PER_STEP === 0) yield;
+        settle(next);
+        if (!contested || next.id === null) continue;
+        settled.add(next.id);
+        const released = waiting.get(next.id);
+        if (released) {
+          waiting.delete(next.id);
+          ready.push(...released.reverse());
+        }
       }
-      settle(entry);
-      if (entry.id !== null) settled.add(entry.id);
+    };
+    for (const entry of edited) {
+      if (contested) {
+        const rightful = entry.key === undefined || entry.key === null ? undefined : claims.get(entry.key);
+        if (rightful !== undefined && rightful !== entry.id && !settled.has(rightful)) {
+          let list = waiting.get(rightful);
+          if (!list) waiting.set(rightful, (list = []));
+          list.push(entry);
+          continue;
+        }
+      }
+      yield* settleWithWaiters(entry);
     }
-    // A deferred row that has the right to a key of its own goes before the rows deferred behind it.
-    const rightful = new Set(claims?.values());
-    const first = (e: Entry<T>): number => (e.id !== null && rightful.has(e.id) ? 0 : 1);
-    for (const entry of deferred.sort((a, b) => first(a) - first(b) || byId(a, b))) {
-      if (++validated % ROWS_PER_STEP === 0) yield;
-      settle(entry);
-    }
+    // What still waits is a cycle (two rows typed into each other's keys): by id, each releasing its waiters.
+    const left = [...waiting.values()].flat().sort(byId);
+    for (const entry of left) yield* settleWithWaiters(entry);
   }
 
   /** A parent the row belongs to (tenant_id, group_id …): fine when in force, else a `needs` problem. */
@@ -312,7 +353,8 @@ export class Ledger {
       finding = this.report(table, row, problem, 'skipped');
     }
     if (id !== null) this.causes.set(`${table}:${id}`, finding);
-    const key = table === 'access_numbers' && typeof row.number === 'string' ? nationalNumber(row.number) : null;
+    const number = row.number;
+    const key = table === 'access_numbers' && (typeof number === 'string' || typeof number === 'number' || typeof number === 'bigint') ? nationalNumber(String(number)) : null;
     if (key !== null) this.numbersNotInForce.set(key, finding);
   }
 

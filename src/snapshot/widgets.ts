@@ -74,7 +74,7 @@ export function* buildWidgets(
       ledger.linkIgnored('click_to_call_widgets', w.id, 'allowed_origins', originsText,
         `allowed_origins: ${junkList(junkOrigins)} ${junkOrigins.length === 1 ? 'is not an origin' : 'are not origins'} like https://www.example.com and ${junkOrigins.length === 1 ? 'is' : 'are'} dropped; the widget allows ${w.allowedOrigins.join(', ')}`);
     }
-  }, (w) => w.publicKey);
+  }, { key: (w) => w.publicKey, columns: ['public_key'] });
   return out;
 }
 

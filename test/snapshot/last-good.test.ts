@@ -217,6 +217,37 @@ t.test('a unique key typed into another row stays with its holder when the holde
   }
 });
 
+t.test('a chain of keys typed one into the next: each holder keeps its own, the typos stay on their last good versions', async (t) => {
+  const base = goodRaw();
+  base.extensions = [{ id: 1, tenant_id: 1, ext: '801' }, { id: 2, tenant_id: 1, ext: '802' }, { id: 3, tenant_id: 1, ext: '803' }];
+  const first = buildSnapshot(base, 1, WHEN);
+  t.same(first.rejected, []);
+  const inForce = (s: ConfigSnapshot): unknown => [...(s.extensionsByTenant.get(1)?.values() ?? [])].map((e) => [e.id, e.ext]).sort();
+  const at = (time: string): Row => ({ updated_at: `2026-11-21 ${time}.000` });
+  // 1 typed into 2's key, 2 into 3's, and a valid edit of 3: 2 waits for 3, 1 for 2.
+  const chain = structuredClone(base);
+  chain.extensions = [{ id: 1, tenant_id: 1, ext: '802', ...at('08:05:00') }, { id: 2, tenant_id: 1, ext: '803', ...at('08:05:00') }, { id: 3, tenant_id: 1, ext: '803', department: 'Sales', ...at('08:06:00') }];
+  const s = buildSnapshot(chain, 2, WHEN, first.lastGood);
+  t.same(inForce(s), [[1, '801'], [2, '802'], [3, '803']]);
+  t.same(s.rejected.map((f) => [f.id, f.status]), [[1, 'last_good'], [2, 'last_good']]);
+  // Two rows typed into each other's keys (a swap done in one go): each waits for the other;
+  // settled by id, each takes the key the other left.
+  const swap = structuredClone(base);
+  swap.extensions = [{ id: 1, tenant_id: 1, ext: '802', ...at('08:05:00') }, { id: 2, tenant_id: 1, ext: '801', ...at('08:05:00') }, { id: 3, tenant_id: 1, ext: '803' }];
+  const swapped = buildSnapshot(swap, 2, WHEN, first.lastGood);
+  t.same(inForce(swapped), [[1, '802'], [2, '801'], [3, '803']], 'a swap is taken whole');
+  t.same(swapped.rejected, []);
+});
+
+t.test('an access number not in force is found by its number whatever the column type (route explain)', async (t) => {
+  for (const number of ['4001000009', 4001000009]) {
+    const raw = goodRaw();
+    raw.access_numbers.push({ ...accessNumberRow(9, 999, '4001000009'), number });
+    const s = buildSnapshot(raw, 1, WHEN);
+    t.same([...s.numbersNotInForce.keys()], ['4001000009'], `${typeof number}: its finding is found by the number`);
+  }
+});
+
 t.test('with no last good version at all (a first load without a cache), the row edited longest ago keeps a key listed twice', async (t) => {
   const raw = goodRaw();
   raw.access_numbers = [
