@@ -173,12 +173,19 @@ export class Dialer {
   async sweep(now: Date = this.deps.clock()): Promise<number> {
     const { knex, settings } = this.deps;
     const ringing = new Date(now.getTime() - (settings.clickToCall.ringTimeoutS + settings.clickToCall.connectTimeoutS + 30) * 1000);
+    // Past the longest call and an hour more, no leg of the request can still be up.
+    const talking = new Date(now.getTime() - (settings.calls.maxDurationS + 3600) * 1000);
     let ended = 0;
     for (const row of await staleRequests(knex, UNSERVED_STATUSES, ringing)) {
       const attempt = attemptOf(row, this.deps.snapshot());
-      // A leg a session serves, or that FreeSWITCH still has, is not ours to end.
+      // A leg a session serves, or that FreeSWITCH still has, is not ours to end. Nor one
+      // FreeSWITCH cannot be asked about (this daemon's inbound socket down, or never configured):
+      // a session on another daemon may be serving it after a failed write of its request, and
+      // a CDR written now would be the call's (cdrs keeps the first under a call UUID), its real
+      // one lost. Such a request is ended only once no call could still last (`talking`).
       const state = await this.legState(attempt);
       if (state === 'served' || state === 'alive') continue;
+      if (state === 'unknown' && row.requestedAt > talking) continue;
       if (await this.endUnanswered(attempt, row.visitorResult ?? 'failed', null, 'failed', now)) ended++;
     }
     for (const row of await owedCdrRequests(knex, new Date(now.getTime() - CDR_OWED_GRACE_MS))) {
@@ -186,7 +193,6 @@ export class Dialer {
       this.deps.log.warn({ request_id: row.requestId }, 'click-to-call attempt ended without its CDR; the sweeper writes it');
       if (await this.writeAttemptCdr(attemptOf(row, this.deps.snapshot()), end)) ended++;
     }
-    const talking = new Date(now.getTime() - (settings.calls.maxDurationS + 3600) * 1000);
     for (const row of await staleRequests(knex, ['connecting', 'connected'], talking)) {
       if (await advanceRequest(knex, row.requestId, 'ended', { endedAt: now, outcome: 'failed' })) ended++;
     }

@@ -98,6 +98,22 @@ withDatabases(t, async (t, knex) => {
     r.onExists.fn = async () => false;
   });
 
+  await t.test('a leg FreeSWITCH cannot be asked about is not ended (another daemon may serve it) until no call could still last', async (t) => {
+    r.recorded.length = 0;
+    const { requestId, callUuid } = await request(knex);
+    await advanceRequest(knex, requestId, 'visitor_answered', { visitorResult: 'answered', visitorAnsweredAt: T0 });
+    r.onExists.fn = async () => null;
+    t.equal(await r.dialer.sweep(LATER), 0, 'an hour after the click: left alone');
+    t.match(await readRequest(knex, requestId), { status: 'visitor_answered' });
+    t.same(r.recorded, [], 'no CDR that would take the place of the call\'s own');
+    const maxDurationS = loadSettings({ env: {} }).calls.maxDurationS;
+    const long = new Date(T0.getTime() + (maxDurationS + 3600 + 60) * 1000);
+    await r.dialer.sweep(long);
+    t.match(await readRequest(knex, requestId), { status: 'ended', outcome: 'failed' }, 'past the longest call and an hour: ended');
+    t.match(r.recorded.filter((c) => c.call_uuid === callUuid), [{ outcome: 'failed' }], 'with its CDR');
+    r.onExists.fn = async () => false;
+  });
+
   await t.test('the swept attempt is typed with the access number\'s area code from the snapshot', async (t) => {
     r.recorded.length = 0;
     const { requestId, callUuid } = await request(knex);
