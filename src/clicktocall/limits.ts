@@ -15,7 +15,7 @@ import net from 'node:net';
 import type { Knex } from 'knex';
 import { withLockRetry } from '../db/lock-retry';
 import { toDbTimestamp } from '../db/connect';
-import { periodOf } from '../domain/periods';
+import { DEFAULT_TIMEZONE, periodOf } from '../domain/periods';
 
 /**
  * What one client address is counted as: an IPv4 address as itself (an IPv4-mapped IPv6 address
@@ -57,7 +57,7 @@ export interface LimitCheck {
   subject: string;
   /** null: no limit for this scope. */
   limit: number | null;
-  /** The tenant's zone, for day windows of visitor and widget (client days are UTC). */
+  /** The tenant's zone, for a widget's day windows (a client's days are UTC, a visitor number's the platform's: dayZone). */
   zone: string;
 }
 
@@ -70,13 +70,25 @@ interface Window {
   end: Date;
 }
 
-/** The window a moment falls in: a UTC minute, or a day in the given zone. */
+/**
+ * The zone of a scope's day: the tenant's for its widget; one for every tenant where the subject
+ * spans them, since the counter row is keyed by the day's date: a client's day in UTC, a visitor
+ * number's in the platform's zone (DEFAULT_TIMEZONE), else one number could be rung under two
+ * tenants' different "days" at once, twice the limit, and refused under the other's next day.
+ */
+function dayZone(scope: LimitScope, zone: string): string {
+  if (scope === 'client_day') return 'UTC';
+  if (scope === 'visitor_day') return DEFAULT_TIMEZONE;
+  return zone;
+}
+
+/** The window a moment falls in: a UTC minute, or a day (dayZone). */
 export function windowOf(scope: LimitScope, at: Date, zone: string): Window {
   if (scope.endsWith('_minute')) {
     const start = new Date(Math.floor(at.getTime() / 60_000) * 60_000);
     return { start: start.toISOString().slice(0, 16), end: new Date(start.getTime() + 60_000) };
   }
-  const day = periodOf('day', at, scope === 'client_day' ? 'UTC' : zone);
+  const day = periodOf('day', at, dayZone(scope, zone));
   return { start: day.start, end: day.to };
 }
 

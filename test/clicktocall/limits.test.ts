@@ -20,12 +20,18 @@ function checks(visitor: string, client: string, limits: Partial<Record<LimitChe
   ];
 }
 
-t.test('windows: UTC minutes, tenant-local days, UTC days for clients', async (t) => {
+t.test('windows: UTC minutes, tenant-local days for widgets, platform days for visitors, UTC days for clients', async (t) => {
   t.same(windowOf('visitor_minute', AT, ZONE), { start: '2026-12-02T03:04', end: new Date('2026-12-02T03:05:00Z') });
   const day = windowOf('visitor_day', new Date('2026-12-02T17:00:00Z'), ZONE);
   t.equal(day.start, '2026-12-03', '17:00 UTC is already the 3rd in Shanghai');
   t.same(day.end, new Date('2026-12-03T16:00:00Z'));
   t.equal(windowOf('client_day', new Date('2026-12-02T17:00:00Z'), ZONE).start, '2026-12-02');
+  // A visitor number is counted across every tenant's widgets: one day for all of them, whatever
+  // the widget's tenant's zone (else one number gets two "days" at once, and twice the limit).
+  const at = new Date('2026-12-06T20:00:00Z');
+  t.same(windowOf('visitor_day', at, 'America/Los_Angeles'), windowOf('visitor_day', at, ZONE), "a Los Angeles tenant's widget counts the visitor's platform day");
+  t.equal(windowOf('widget_day', at, 'America/Los_Angeles').start, '2026-12-06', "a widget's own day is its tenant's");
+  t.equal(windowOf('widget_day', at, ZONE).start, '2026-12-07');
 });
 
 withDatabases(t, async (t, knex) => {
