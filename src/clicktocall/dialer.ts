@@ -178,14 +178,16 @@ export class Dialer {
     let ended = 0;
     for (const row of await staleRequests(knex, UNSERVED_STATUSES, ringing)) {
       const attempt = attemptOf(row, this.deps.snapshot());
-      // A leg a session serves, or that FreeSWITCH still has, is not ours to end. Nor one
-      // FreeSWITCH cannot be asked about (this daemon's inbound socket down, or never configured):
-      // a session on another daemon may be serving it after a failed write of its request, and
-      // a CDR written now would be the call's (cdrs keeps the first under a call UUID), its real
-      // one lost. Such a request is ended only once no call could still last (`talking`).
+      // A leg a session serves, or that FreeSWITCH still has, is not ours to end. A daemon that
+      // cannot ask FreeSWITCH at all (API_ENABLED without FS_ESL_PASSWORD: it places no call)
+      // leaves the others' legs alone too: a session on another daemon may be serving one after a
+      // failed write of its request, and a CDR written here first would take the call's place
+      // (cdrs keeps the first under a call UUID). It ends a request only once no call could still
+      // last (`talking`). With its inbound socket configured but down (FreeSWITCH restarting, its
+      // channels gone with it), an unknown leg is ended as before.
       const state = await this.legState(attempt);
       if (state === 'served' || state === 'alive') continue;
-      if (state === 'unknown' && row.requestedAt > talking) continue;
+      if (state === 'unknown' && settings.freeswitch.inboundPassword === '' && row.requestedAt > talking) continue;
       if (await this.endUnanswered(attempt, row.visitorResult ?? 'failed', null, 'failed', now)) ended++;
     }
     for (const row of await owedCdrRequests(knex, new Date(now.getTime() - CDR_OWED_GRACE_MS))) {

@@ -98,7 +98,8 @@ withDatabases(t, async (t, knex) => {
     r.onExists.fn = async () => false;
   });
 
-  await t.test('a leg FreeSWITCH cannot be asked about is not ended (another daemon may serve it) until no call could still last', async (t) => {
+  await t.test('a daemon that cannot ask FreeSWITCH (no FS_ESL_PASSWORD) does not end a leg (another daemon may serve it) until no call could still last', async (t) => {
+    t.equal(loadSettings({ env: {} }).freeswitch.inboundPassword, '', 'this rig has no inbound password');
     r.recorded.length = 0;
     const { requestId, callUuid } = await request(knex);
     await advanceRequest(knex, requestId, 'visitor_answered', { visitorResult: 'answered', visitorAnsweredAt: T0 });
