@@ -9,24 +9,12 @@ import os from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import type { Knex } from 'knex';
-import { createKnex } from '../../src/db/connect';
-import { dbTargets } from '../helpers/db';
+import { LAST_MIGRATION as LAST, dbaHoldsTenants } from '../helpers/migration-lock';
 import { until } from '../helpers/wait';
 import { startDaemonProcess, type DaemonProcess } from './spawn';
 
-const LAST = '20261206100000_index_config_tables_updated_at';
-
 async function setUp(t: Test): Promise<{ dba: Knex.Transaction; dbaThread: number; start: () => DaemonProcess }> {
-  const db = await dbTargets()[1].create();
-  t.teardown(() => db.destroy());
-  await db.knex('knex_migrations').where({ name: LAST }).delete();
-  await db.knex.schema.alterTable('tenants', (table) => table.dropIndex(['updated_at'], 'tenants_updated_at_index'));
-  const dbaKnex = createKnex(db.url, { poolMax: 1 });
-  t.teardown(() => dbaKnex.destroy());
-  const dba = await dbaKnex.transaction();
-  t.teardown(() => (dba.isCompleted() ? undefined : dba.rollback()));
-  const dbaThread = Number((await dba.raw<[Array<{ id: number }>]>('SELECT CONNECTION_ID() AS id'))[0][0].id);
-  await dba('tenants').count({ n: '*' });
+  const { db, trx: dba, thread: dbaThread } = await dbaHoldsTenants(t);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hotline-migration-wait-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const start = (): DaemonProcess => {

@@ -4,7 +4,7 @@
 // queues behind the waiting ALTER, for as long as the session's lock_wait_timeout (a day by
 // default). With the daemon's own bound the migration gives up, the queue behind it goes on, the
 // open transaction is named, and the migration runs once the transaction has ended.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import type { Knex } from 'knex';
 import { createKnex } from '../../src/db/connect';
 import { MIGRATION_RETRY_MAX_MS, MigrationLockWaitError, Migrator, migrateLatest, migrateWithLockWait } from '../../src/db/migrate';
@@ -12,14 +12,7 @@ import { createLogger } from '../../src/log';
 import { Metrics } from '../../src/metrics';
 import { ConfigStore, StartCancelledError } from '../../src/snapshot/store';
 import { dbTargets } from '../helpers/db';
-
-const LAST = '20261206100000_index_config_tables_updated_at';
-
-/** A database migrated to the latest but for LAST, whose only work left is the index on `tenants`. */
-async function oneMigrationPending(knex: Knex): Promise<void> {
-  await knex('knex_migrations').where({ name: LAST }).delete();
-  await knex.schema.alterTable('tenants', (table) => table.dropIndex(['updated_at'], 'tenants_updated_at_index'));
-}
+import { LAST_MIGRATION as LAST, dbaHoldsTenants, dbaReadsTenants, oneMigrationPending } from '../helpers/migration-lock';
 
 async function tenantsIndexed(knex: Knex): Promise<boolean> {
   const rows = await knex.raw<[Array<{ Key_name: string }>]>('SHOW INDEX FROM tenants');
@@ -38,17 +31,15 @@ async function alterWaiting(knex: Knex): Promise<void> {
 
 const mariadb = dbTargets().find((d) => d.name === 'mariadb')!;
 
-void t.test('MariaDB: the migration gives up on a DBA\'s open transaction, the table stays usable, and it runs once the transaction ends', async (t) => {
-  const db = await mariadb.create();
-  t.teardown(() => db.destroy());
-  await oneMigrationPending(db.knex);
+/** Another session on the database (a daemon's), its own connection. */
+function otherSession(t: Test, url: string): Knex {
+  const other = createKnex(url, { poolMax: 1 });
+  t.teardown(() => other.destroy());
+  return other;
+}
 
-  // The DBA's client: a transaction left open after a read of tenants.
-  const dba = createKnex(db.url, { poolMax: 1 });
-  t.teardown(() => dba.destroy());
-  const trx = await dba.transaction();
-  const dbaThread = Number((await trx.raw<[Array<{ id: number }>]>('SELECT CONNECTION_ID() AS id'))[0][0].id);
-  await trx('tenants').count({ n: '*' });
+void t.test('MariaDB: the migration gives up on a DBA\'s open transaction, the table stays usable, and it runs once the transaction ends', async (t) => {
+  const { db, trx, thread: dbaThread } = await dbaHoldsTenants(t);
 
   let dbaOpen = true;
   const migrating = migrateWithLockWait(db.knex, db.url, 1).then(
@@ -56,8 +47,7 @@ void t.test('MariaDB: the migration gives up on a DBA\'s open transaction, the t
     (err: unknown) => ({ err, dbaOpen }),
   );
   // A daemon's statement on the same table while the migration waits: it queues behind the ALTER.
-  const other = createKnex(db.url, { poolMax: 1 });
-  t.teardown(() => other.destroy());
+  const other = otherSession(t, db.url);
   await alterWaiting(other);
   const read = other('tenants').count({ n: '*' }).then(() => dbaOpen);
 
@@ -83,17 +73,10 @@ void t.test('MariaDB: the migration gives up on a DBA\'s open transaction, the t
 
 void t.test('MariaDB: without the bound (the server\'s lock_wait_timeout) the read queues behind the ALTER until the transaction ends', async (t) => {
   // The case the bound is for, shown on the server: what the test above would see without it.
-  const db = await mariadb.create();
-  t.teardown(() => db.destroy());
-  await oneMigrationPending(db.knex);
-  const dba = createKnex(db.url, { poolMax: 1 });
-  t.teardown(() => dba.destroy());
-  const trx = await dba.transaction();
-  await trx('tenants').count({ n: '*' });
+  const { db, trx } = await dbaHoldsTenants(t);
   let dbaOpen = true;
   const migrating = migrateLatest(db.knex);
-  const other = createKnex(db.url, { poolMax: 1 });
-  t.teardown(() => other.destroy());
+  const other = otherSession(t, db.url);
   await alterWaiting(other);
   const read = other('tenants').count({ n: '*' }).then(() => dbaOpen);
   // Long enough for a 1 s bound to have let the read through above.
@@ -105,13 +88,7 @@ void t.test('MariaDB: without the bound (the server\'s lock_wait_timeout) the re
 });
 
 void t.test('Migrator: after a lock wait, a pause (twice the wait, doubling up to the most) before the next attempt', async (t) => {
-  const db = await mariadb.create();
-  t.teardown(() => db.destroy());
-  await oneMigrationPending(db.knex);
-  const dba = createKnex(db.url, { poolMax: 1 });
-  t.teardown(() => dba.destroy());
-  const trx = await dba.transaction();
-  await trx('tenants').count({ n: '*' });
+  const { db, trx } = await dbaHoldsTenants(t);
 
   let now = 1_000_000;
   const migrator = new Migrator(db.knex, db.url, 1, () => now);
@@ -137,15 +114,12 @@ void t.test('Migrator: after a lock wait, a pause (twice the wait, doubling up t
 void t.test('Migrator: the pauses double, up to MIGRATION_RETRY_MAX_MS, and a success starts them over', async (t) => {
   const db = await mariadb.create();
   t.teardown(() => db.destroy());
-  const dba = createKnex(db.url, { poolMax: 1 });
-  t.teardown(() => dba.destroy());
   let now = 0;
   const migrator = new Migrator(db.knex, db.url, 1, () => now);
   /** The pauses after `n` attempts that each wait the server's 1 s for a DBA's open transaction. */
   const pausesOf = async (n: number): Promise<number[]> => {
     await oneMigrationPending(db.knex);
-    const trx = await dba.transaction();
-    await trx('tenants').count({ n: '*' });
+    const { trx } = await dbaReadsTenants(t, db.url);
     const pauses: number[] = [];
     for (let i = 0; i < n; i++) {
       const err = await migrator.latest().catch((e: unknown) => e);
