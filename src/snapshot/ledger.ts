@@ -258,6 +258,11 @@ export class Ledger {
     // A row waiting for the row with the right to its key settles right after that one, and
     // releases in turn the rows waiting for it (a chain: 1 typed into 2's key, 2 into 3's).
     const settled = new Set<number>();
+    // Of the rows released by one row, one with the right to a contested key of its own (the other
+    // half of a swap) first, then the one edited longest ago, then the lower id.
+    const rightful = new Set(claims?.values());
+    const first = (e: Entry<T>): number => (e.id !== null && rightful.has(e.id) ? 0 : 1);
+    const rightOrder = (a: Entry<T>, b: Entry<T>): number => first(a) - first(b) || editedMs(a.row) - editedMs(b.row) || byId(a, b);
     const waiting = new Map<number, Array<Entry<T>>>();
     const ready: Array<Entry<T>> = [];
     const settleWithWaiters = function* (entry: Entry<T>): Generator<void, void, undefined> {
@@ -272,7 +277,9 @@ export class Ledger {
         const released = waiting.get(next.id);
         if (released) {
           waiting.delete(next.id);
-          ready.push(...released.reverse());
+          // ready is a stack: the best right goes on last.
+          released.sort((a, b) => rightOrder(b, a));
+          ready.push(...released);
         }
       }
     };
@@ -289,8 +296,14 @@ export class Ledger {
       yield* settleWithWaiters(entry);
     }
     // What still waits is a cycle (two rows typed into each other's keys): by id, each releasing its waiters.
-    const left = [...waiting.values()].flat().sort(byId);
-    for (const entry of left) yield* settleWithWaiters(entry);
+    // Broken at the lowest id among the rows others wait for (each one waits itself): a row that
+    // only waits (a typo into a swapped key) is never settled before the row it waits for.
+    const byEntryId = new Map(edited.filter((e) => e.id !== null).map((e) => [e.id!, e]));
+    while (waiting.size > 0) {
+      let lowest = Infinity;
+      for (const id of waiting.keys()) if (id < lowest) lowest = id;
+      yield* settleWithWaiters(byEntryId.get(lowest)!);
+    }
   }
 
   /** A parent the row belongs to (tenant_id, group_id …): fine when in force, else a `needs` problem. */

@@ -237,6 +237,13 @@ t.test('a chain of keys typed one into the next: each holder keeps its own, the 
   const swapped = buildSnapshot(swap, 2, WHEN, first.lastGood);
   t.same(inForce(swapped), [[1, '802'], [2, '801'], [3, '803']], 'a swap is taken whole');
   t.same(swapped.rejected, []);
+  // A swap of 2 and 3, and row 1 typed into one of the swapped keys a minute later: the swap is
+  // still taken whole, the typo stays on its last good version (a review found 3 skipped).
+  const both = structuredClone(base);
+  both.extensions = [{ id: 1, tenant_id: 1, ext: '802', ...at('08:06:00') }, { id: 2, tenant_id: 1, ext: '803', ...at('08:05:00') }, { id: 3, tenant_id: 1, ext: '802', ...at('08:05:00') }];
+  const typoIntoSwap = buildSnapshot(both, 2, WHEN, first.lastGood);
+  t.same(inForce(typoIntoSwap), [[1, '801'], [2, '803'], [3, '802']], 'the swap whole, the typo on its last good version');
+  t.same(typoIntoSwap.rejected.map((f) => [f.id, f.status]), [[1, 'last_good']]);
 });
 
 t.test('an access number not in force is found by its number whatever the column type (route explain)', async (t) => {
