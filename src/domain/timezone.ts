@@ -31,3 +31,16 @@ const CHINA_MISREAD = new Map([['CST', 'America/Chicago']]);
 export function legacyZoneAlias(zone: string): string | null {
   return CHINA_MISREAD.get(zone.trim().toUpperCase()) ?? null;
 }
+
+/**
+ * The offset a DBA reads into an `Etc/GMT+N` zone that the runtime does not: POSIX gives those
+ * zones the inverted sign, so `Etc/GMT+8` is UTC-08:00, not the UTC+08:00 of China a DBA here
+ * writes it for (business hours would open 16 hours late). Returns the offset the runtime reads,
+ * as `UTC-08:00`, for `Etc/GMT+1` … `Etc/GMT+12` (any case, spaces around); else null. Not
+ * `Etc/GMT-N`: that is the usual, correct spelling of the eastern offsets (`Etc/GMT-8` is China's).
+ */
+export function westernEtcZoneOffset(zone: string): string | null {
+  const m = /^etc\/gmt\+(\d{1,2})$/i.exec(zone.trim());
+  if (!m || Number(m[1]) === 0) return null;
+  return `UTC-${m[1].padStart(2, '0')}:00`;
+}

@@ -20,7 +20,7 @@ import { parseDay, parseScheduleSlot, ScheduleSyntaxError, type ScheduleSlot } f
 import { parseRegionTokens } from '../domain/geo';
 import { notifyTarget } from '../notify/target';
 import { DEFAULT_TIMEZONE } from '../domain/periods';
-import { legacyZoneAlias } from '../domain/timezone';
+import { legacyZoneAlias, westernEtcZoneOffset } from '../domain/timezone';
 import { nationalNumber } from '../domain/access-number';
 import { extensionProblem, keypadText, MAX_KEYS, menuKeyProblem, OPERATOR_KEY } from '../domain/keypad';
 import { Ledger, ROWS_PER_STEP, type Problem } from './ledger';
@@ -203,8 +203,11 @@ function* linkTenants(
   ctx: { groups: ReadonlyMap<number, DestinationGroup>; prompts: ReadonlyMap<number, Prompt>; schedules: ReadonlyMap<number, TenantSchedule>; blankBalance: WeakSet<Tenant> },
 ): Generator<void, void, undefined> {
   const { groups, prompts, schedules } = ctx;
-  /** A value the tenant cannot use, what it becomes instead (null: no link), and why. */
-  type BadLink = { column: keyof typeof LINKS; value: number | string; reason: string; instead: { value: string | null; said: string } };
+  /**
+   * A value the tenant cannot use, what it becomes instead (null: no link), and why. `doubtful`:
+   * a value the tenant can use but likely not what was meant; `instead` keeps it as written.
+   */
+  type BadLink = { column: keyof typeof LINKS; value: number | string; reason: string; instead: { value: string | null; said: string }; doubtful?: true };
   const IGNORED = { value: null, said: 'the link is ignored' };
   const badLinks = (t: Tenant, blankBalance: boolean): BadLink[] => {
     const out: BadLink[] = [];
@@ -227,6 +230,17 @@ function* linkTenants(
         column: 'timezone', value: t.timezone,
         reason: `timezone ${JSON.stringify(t.timezone)} is an old abbreviation the runtime reads as ${alias}, not a zone name (China Standard Time is Asia/Shanghai)`,
         instead: { value: DEFAULT_TIMEZONE, said: `${DEFAULT_TIMEZONE}, the default, is used` },
+      });
+    }
+    // Etc/GMT+8 is UTC-08:00 (POSIX inverts the sign), written for China's UTC+08:00: business
+    // hours 16 hours off. A real zone, so kept as written when there is no earlier version (a
+    // tenant that had it before this check must keep its hours); an edit into it keeps the last good.
+    const western = westernEtcZoneOffset(t.timezone);
+    if (western !== null) {
+      out.push({
+        column: 'timezone', value: t.timezone, doubtful: true,
+        reason: `timezone ${JSON.stringify(t.timezone)} is ${western}: the Etc/GMT zones' signs are inverted, so China's UTC+08:00 is Etc/GMT-8 (or Asia/Shanghai); for ${western} name the zone by its place`,
+        instead: { value: t.timezone, said: `${western} is used as written` },
       });
     }
     if (t.operatorGroupId !== null && groups.get(t.operatorGroupId)?.tenantId !== t.id) notOurs('operator_group_id', t.operatorGroupId, 'a destination group');
@@ -256,7 +270,8 @@ function* linkTenants(
     }
     const fixed: Record<string, string | null> = {};
     for (const b of bad) {
-      ledger.linkIgnored('tenants', id, b.column, b.value, `${b.reason}; ${b.instead.said}`);
+      if (b.doubtful) ledger.doubtful('tenants', id, b.column, b.value, `${b.reason}; ${b.instead.said}`);
+      else ledger.linkIgnored('tenants', id, b.column, b.value, `${b.reason}; ${b.instead.said}`);
       fixed[LINKS[b.column]] = b.instead.value;
     }
     tenants.set(id, { ...tenant, ...fixed });

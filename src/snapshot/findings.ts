@@ -38,6 +38,7 @@ const OUTCOME: Record<ConfigFinding['status'], string> = {
   skipped: 'skipped (no last good version of it)',
   link_ignored: 'in force without this link',
   missing: 'rows name it',
+  doubtful: 'in force as written (no earlier version to keep); check it is what was meant',
 };
 
 /** One line: `table id=N (tenant T) column=value: reason → what is in force [; dependents]`. */
@@ -87,6 +88,7 @@ export function summarizeFindings(findings: readonly ConfigFinding[]): string {
     [count('skipped'), 'skipped'],
     [count('link_ignored'), 'in force without a link'],
     [count('missing'), 'missing rows named by others'],
+    [count('doubtful'), 'in force as written but doubtful'],
   ].filter(([n]) => (n as number) > 0).map(([n, text]) => `${n as number} ${text as string}`);
   const dependents = findings.reduce((sum, f) => sum + Object.values(f.dependents).reduce((a, b) => a + b, 0), 0);
   return `${findings.length} finding${findings.length === 1 ? '' : 's'}: ${parts.join(', ')}` +

@@ -341,6 +341,12 @@ export class Ledger {
     this.report(table, row, { kind: 'value', column, value, reason }, 'link_ignored');
   }
 
+  /** The row stays in force as written, though `column` likely says other than what was meant. */
+  doubtful(table: string, id: number, column: string, value: unknown, reason: string): void {
+    const row = this.kept.get(table)?.get(id) ?? { id };
+    this.report(table, row, { kind: 'value', column, value, reason }, 'doubtful');
+  }
+
   /** The findings in table order (as `order` lists the tables), then id; and the rows in force. */
   result(order: readonly string[]): { findings: ConfigFinding[]; lastGood: RowsByTable } {
     const rank = (t: string): number => (order.includes(t) ? order.indexOf(t) : order.length);

@@ -186,9 +186,11 @@ export interface RejectedRow {
  * - `last_good`: the row's last valid version (it was valid before and was edited into a bad state);
  * - `skipped`: nothing (a row that was never valid), and with it the rows in `dependents`;
  * - `link_ignored`: the row, without the link named in `column` (a failover group, a prompt …);
- * - `missing`: the row does not exist; the rows in `dependents` name it and are not in force.
+ * - `missing`: the row does not exist; the rows in `dependents` name it and are not in force;
+ * - `doubtful`: the row as written, a value the runtime reads otherwise than a DBA likely meant
+ *   (`Etc/GMT+8`), with no last good version to keep instead.
  */
-export type FindingStatus = 'last_good' | 'skipped' | 'link_ignored' | 'missing';
+export type FindingStatus = 'last_good' | 'skipped' | 'link_ignored' | 'missing' | 'doubtful';
 
 /** One finding per bad row: what is wrong (table, id, column, value, reason) and what is in force. */
 export interface ConfigFinding extends RejectedRow {

@@ -7,6 +7,7 @@ import type { CallerGeo } from '../../src/domain/geo';
 import { tenantZone } from '../../src/domain/periods';
 import { screenCaller } from '../../src/domain/screening';
 import { buildSnapshot, NO_FILTERS } from '../../src/snapshot/build';
+import { formatFinding, summarizeFindings } from '../../src/snapshot/findings';
 import { goodRaw, ruleRow, tenantRow } from './fixtures';
 
 const WHEN = new Date('2026-11-21T08:00:00.000Z');
@@ -105,6 +106,34 @@ t.test('tenants.timezone: "CST" (China Standard Time to a DBA, US Central to ICU
   const after = buildSnapshot(edited, 2, WHEN, before.lastGood);
   t.equal(after.tenants.get(1)?.timezone, 'Asia/Shanghai');
   t.match(after.rejected, [{ table: 'tenants', id: 1, status: 'last_good', column: 'timezone' }]);
+});
+
+t.test('tenants.timezone: "Etc/GMT+8" (UTC-08:00 to the runtime, written for China\'s UTC+08:00) is reported; an edit into it keeps the last good zone', async (t) => {
+  // POSIX inverts the Etc zones' signs: Etc/GMT+8 is eight hours WEST of Greenwich. A DBA who
+  // wants "GMT+8" and picks it from the zone list gets hours 16 hours off: open at night.
+  const raw = goodRaw();
+  raw.tenants.push(tenantRow(3, { timezone: 'Etc/GMT+8' }), tenantRow(4, { timezone: ' etc/gmt+12 ' }), tenantRow(5, { timezone: 'Etc/GMT-8' }), tenantRow(6, { timezone: 'Etc/GMT+0' }));
+  const s = buildSnapshot(raw, 1, WHEN);
+  t.match(s.rejected, [
+    { table: 'tenants', id: 3, status: 'doubtful', column: 'timezone', value: '"Etc/GMT+8"', reason: /is UTC-08:00: the Etc\/GMT zones' signs are inverted, so China's UTC\+08:00 is Etc\/GMT-8.*UTC-08:00 is used as written/ },
+    { table: 'tenants', id: 4, status: 'doubtful', column: 'timezone', reason: /is UTC-12:00/ },
+  ]);
+  t.equal(s.rejected.length, 2, 'Etc/GMT-8 (China, spelt right) and Etc/GMT+0 are not reported');
+  // Without an earlier version it stays as written: a tenant that had it before this check keeps its hours.
+  t.same([3, 5, 6].map((id) => s.tenants.get(id)?.timezone), ['Etc/GMT+8', 'Etc/GMT-8', 'Etc/GMT+0'], 'in force as written');
+  t.match(summarizeFindings(s.rejected), /2 findings: 2 in force as written but doubtful/);
+  t.match(formatFinding(s.rejected[0]), /tenants id=3 timezone="Etc\/GMT\+8": .* → in force as written \(no earlier version to keep\); check it is what was meant/);
+
+  // Edited from Asia/Shanghai into it: the last good zone stays in force, and the edit is reported.
+  const before = buildSnapshot(goodRaw(), 1, WHEN);
+  const edited = goodRaw();
+  edited.tenants[0] = { ...edited.tenants[0], timezone: 'Etc/GMT+8', updated_at: '2026-11-21 08:05:00.000' };
+  const after = buildSnapshot(edited, 2, WHEN, before.lastGood);
+  t.equal(after.tenants.get(1)?.timezone, before.tenants.get(1)?.timezone);
+  t.match(after.rejected, [{ table: 'tenants', id: 1, status: 'last_good', column: 'timezone', reason: /is UTC-08:00/ }]);
+  // And the next reload, with nothing edited, still keeps it (the last good version is kept as such).
+  const again = buildSnapshot(edited, 3, WHEN, after.lastGood);
+  t.equal(again.tenants.get(1)?.timezone, before.tenants.get(1)?.timezone, 'still the last good zone a reload later');
 });
 
 t.test("tenants.blocked_prompt_id and business_hours_schedule_id must stay inside the tenant, like its other links", async (t) => {
