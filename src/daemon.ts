@@ -104,7 +104,7 @@ export class Daemon {
       // Caller geography (screening by region, routing by region, CDR caller_region) is read once.
       const geo = await loadGeoData();
       log.info({ geo }, 'caller geography data loaded');
-      const migrator = new Migrator(knex, settings.database.url, settings.database.migrationLockWaitS);
+      const migrator = new Migrator(knex, settings.database.url, settings.database.migrationLockWaitS, undefined, (message) => log.warn(message));
       const store = new ConfigStore(knex, { ...settings.configCache, maxCallS: settings.calls.maxDurationS }, log, metrics, undefined, {
         cache: new ConfigCache(settings.configCache.file, databaseIdentity(settings.database.url)),
         prepare: () => prepareDatabase(knex, migrator, settings, log),

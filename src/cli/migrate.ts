@@ -10,7 +10,7 @@ async function main(): Promise<number> {
   try {
     let applied: string[];
     try {
-      applied = await migrateWithLockWait(knex, settings.database.url, settings.database.migrationLockWaitS);
+      applied = await migrateWithLockWait(knex, settings.database.url, settings.database.migrationLockWaitS, (message) => process.stderr.write(`migrate: ${message}\n`));
     } catch (err) {
       if (!(err instanceof MigrationLockWaitError)) throw err;
       // The operator's answer is in the message (who holds the table): no stack.

@@ -117,8 +117,20 @@ async function openTransactions(knex: Knex): Promise<OpenTransaction[]> {
 
 function describeHolders(holders: readonly OpenTransaction[]): string {
   if (holders.length === 0) return 'no open transaction of another session could be read (SHOW PROCESSLIST shows who holds it)';
-  return `open transactions, oldest first: ${holders.map((h) => `thread ${h.threadId} (${h.user ?? '?'}@${h.host ?? '?'}, ${h.command ?? '?'}, open ${h.openS ?? '?'} s)`).join('; ')}`;
+  return `open transactions, oldest first: ${holders.map(describeSession).join('; ')}`;
 }
+
+/** `thread 12 (root@10.0.0.5:4410, Sleep, open 30 s)`. */
+function describeSession(h: OpenTransaction): string {
+  return `thread ${h.threadId} (${h.user ?? '?'}@${h.host ?? '?'}, ${h.command ?? '?'}, open ${h.openS ?? '?'} s)`;
+}
+
+/**
+ * The advisory lock every process of ours migrates under (MySQL's GET_LOCK, one per database:
+ * lock names are the server's, and at most 64 characters). Held on a connection of its own, the
+ * server releases it when that connection ends, however the process ended.
+ */
+export const MIGRATION_ADVISORY_LOCK_SQL = "CONCAT('hotline_migrations:', MD5(DATABASE()))";
 
 /**
  * Applies every pending migration with each wait for a table's lock bounded by `lockWaitS`
@@ -132,15 +144,45 @@ function describeHolders(holders: readonly OpenTransaction[]): string {
  * stayed open. Now the migration gives up after `lockWaitS`, the queue behind it goes on, and
  * MigrationLockWaitError names the open transactions. The migrations run on a connection of their
  * own (the setting is the session's), closed afterwards.
+ *
+ * knex's own lock (knex_migrations_lock.is_locked) is a row, not a session's: the batch sets it in
+ * its transaction, and on MySQL the first ALTER commits that, so a process killed, or a connection
+ * lost, during a migration left it set, and knex refused every later run ("Migration table is
+ * already locked") until someone ran `knex migrate:unlock` by hand: no daemon start ever migrated
+ * or read the database again. So every run takes the advisory lock first (waiting `lockWaitS` for
+ * another process of ours that migrates, then giving up as a lock wait naming it); holding it, no
+ * process of ours is migrating, a set row is a dead run's, and it is freed, with a warning.
+ *
+ * `onWarning`: knex's warnings other than the failed migration's name (which goes into the error),
+ * and the freed lock's.
  */
-export async function migrateWithLockWait(knex: Knex, databaseUrl: string, lockWaitS: number): Promise<string[]> {
+export async function migrateWithLockWait(knex: Knex, databaseUrl: string, lockWaitS: number, onWarning: (message: string) => void = () => {}): Promise<string[]> {
   if (dbKind(knex) !== 'mysql') return migrateLatest(knex);
   // knex says which migration failed only in a console warning: kept, and named in the error.
   const warnings: string[] = [];
-  const own = createKnex(databaseUrl, { poolMax: 2, lockWaitTimeoutS: lockWaitS, onKnexWarning: (m) => warnings.push(m) });
+  const own = createKnex(databaseUrl, {
+    poolMax: 3,
+    lockWaitTimeoutS: lockWaitS,
+    onKnexWarning: (m) => {
+      warnings.push(m);
+      if (!/^migration (file "[^"]+" failed|failed with error: )/.test(m)) onWarning(m);
+    },
+  });
   try {
-    return await migrateLatest(own);
+    const pool = own.client as PoolClient;
+    const advisory = await pool.acquireConnection();
+    try {
+      await takeAdvisoryLock(own, advisory, lockWaitS);
+      if (await freeDeadRunsLock(own)) {
+        onWarning('knex_migrations_lock was left locked by a migration that did not finish (its process or connection ended during it; MySQL commits the lock with the first ALTER); no process of ours is migrating (the advisory lock is held), so it was freed');
+      }
+      return await migrateLatest(own);
+    } finally {
+      await own.raw(`SELECT RELEASE_LOCK(${MIGRATION_ADVISORY_LOCK_SQL})`).connection(advisory).catch(() => undefined);
+      await pool.releaseConnection(advisory);
+    }
   } catch (err) {
+    if (err instanceof MigrationLockWaitError) throw err;
     const failed = warnings.map((w) => /migration file "([^"]+)" failed/.exec(w)?.[1]).find((name) => name !== undefined);
     if (!isLockWaitTimeout(err)) {
       if (failed !== undefined && err instanceof Error) err.message = `migration ${failed} failed: ${err.message}`;
@@ -156,6 +198,41 @@ export async function migrateWithLockWait(knex: Knex, databaseUrl: string, lockW
   } finally {
     await own.destroy();
   }
+}
+
+/** knex's client as far as holding one of its pool's connections goes (typed `any` by knex). */
+interface PoolClient {
+  acquireConnection(): Promise<unknown>;
+  releaseConnection(connection: unknown): Promise<void>;
+}
+
+/** GET_LOCK on `connection`, waiting at most `waitS`; a MigrationLockWaitError naming the holder when it is not had. */
+async function takeAdvisoryLock(knex: Knex, connection: unknown, waitS: number): Promise<void> {
+  const [[{ got }]] = await knex.raw<[[{ got: number | null }]]>(`SELECT GET_LOCK(${MIGRATION_ADVISORY_LOCK_SQL}, ?) AS got`, [waitS]).connection(connection);
+  if (Number(got) === 1) return;
+  let holders: OpenTransaction[] = [];
+  try {
+    const [rows] = await knex.raw<[Array<Record<string, unknown>>]>(
+      `SELECT p.ID AS id, p.USER AS user, p.HOST AS host, p.COMMAND AS command, p.TIME AS time FROM information_schema.PROCESSLIST p WHERE p.ID = IS_USED_LOCK(${MIGRATION_ADVISORY_LOCK_SQL})`,
+    );
+    const text = (v: unknown): string | null => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : null);
+    holders = rows.map((r) => ({ threadId: Number(r.id), user: text(r.user), host: text(r.host), command: text(r.command), openS: r.time === null ? null : Number(r.time) }));
+  } catch {
+    // Without PROCESS privilege the holder is not named; the error still says what waited.
+  }
+  const who = holders.length > 0 ? `another process (${describeSession(holders[0])})` : 'another process';
+  throw new MigrationLockWaitError(
+    `database migrations gave up after waiting ${waitS} s (DATABASE_MIGRATION_LOCK_WAIT_S): ${who} is migrating this database, and they stay pending here until it is done`,
+    holders,
+    0,
+  );
+}
+
+/** Frees knex's lock row when it is set (called only under the advisory lock); true when it was. A database without the table yet: false. */
+async function freeDeadRunsLock(knex: Knex): Promise<boolean> {
+  if (!(await knex.schema.hasTable('knex_migrations_lock'))) return false;
+  const freed = await knex('knex_migrations_lock').where('is_locked', '<>', 0).update({ is_locked: 0 });
+  return Number(freed) > 0;
 }
 
 /** The longest pause between two attempts of a migration that waited for a lock. */
@@ -178,6 +255,8 @@ export class Migrator {
     private readonly databaseUrl: string,
     private readonly lockWaitS: number,
     private readonly now: () => number = Date.now,
+    /** migrateWithLockWait's warnings (a dead run's lock freed, knex's own). */
+    private readonly onWarning: (message: string) => void = () => {},
   ) {}
 
   async latest(): Promise<string[]> {
@@ -187,7 +266,7 @@ export class Migrator {
       throw this.last;
     }
     try {
-      const applied = await migrateWithLockWait(this.knex, this.databaseUrl, this.lockWaitS);
+      const applied = await migrateWithLockWait(this.knex, this.databaseUrl, this.lockWaitS, this.onWarning);
       this.failures = 0;
       this.last = null;
       return applied;
