@@ -31,7 +31,7 @@ import { PromptPlayer, systemPrompt, type PromptRef } from './prompt-player';
 import { runAction } from './run-action';
 import { SpendGuard, type GuardTimers } from './spend-guard';
 import { admit } from './steps/admit';
-import { BRIDGING_VARIABLES } from './steps/hunt';
+import { BRIDGING_VARIABLES, servedCallVariables } from './steps/hunt';
 import { checkPin } from './steps/pin';
 import { refuse } from './steps/refuse';
 
@@ -165,18 +165,18 @@ export class CallSession {
       await this.dropGivenUpLeg();
       return;
     }
-    // Subscribe and set hotline_handled=true (with the bridging variables) in one write, before
-    // anything the caller hears. Not awaited: what the plan sends next goes right behind it, and
-    // FreeSWITCH answers in order; a failed opening command fails the next command instead
-    // (EslCallChannel.claim).
-    void this.channel.claim(BRIDGING_VARIABLES);
     const facts = { dialed: this.dialed, caller: this.caller, at: this.deps.clock(), clickToCall: this.leg };
     const plan = planCall(this.deps.snapshot, facts, this.deps.random);
-    await this.carryOut(plan);
+    const prompts = new PromptPlayer(this.channel, this.deps, this.log);
+    // Subscribe and set hotline_handled=true (with the bridging variables, and a served call's
+    // ringback) in one write, before anything the caller hears. Not awaited: what the plan sends
+    // next goes right behind it, and FreeSWITCH answers in order; a failed opening command fails
+    // the next command instead (EslCallChannel.claim).
+    void this.channel.claim(plan.kind === 'serve' ? servedCallVariables(prompts, plan.call.tenant, this.log) : BRIDGING_VARIABLES);
+    await this.carryOut(plan, prompts);
   }
 
-  private async carryOut(plan: CallPlan): Promise<void> {
-    const prompts = new PromptPlayer(this.channel, this.deps, this.log);
+  private async carryOut(plan: CallPlan, prompts: PromptPlayer): Promise<void> {
     switch (plan.kind) {
       case 'not_in_service':
         this.facts.tenantId = plan.tenant?.id ?? null;

@@ -59,8 +59,6 @@ export const MAX_MENU_STEPS = 20;
 
 export class Call {
   readonly prompts: PromptPlayer;
-  /** The ringback variables are set on the channel (once, before the first bridge). */
-  ringbackReady = false;
   firstLegDialled = false;
   menuSteps = 0;
   /** The caller-memory lookup of this call, once asked (hunt.ts askCallerMemory). */
@@ -99,14 +97,6 @@ export class Call {
 
   secondsSinceAccept(): number {
     return Number(process.hrtime.bigint() - this.acceptedHr) / 1e9;
-  }
-
-  /** transfer_ringback is set on the channel (hunt.ts: once the caller is answered). */
-  transferRingbackSet = false;
-
-  /** Did the daemon answer this call (a PIN, an IVR, a queue answers before hunting)? */
-  get answeredByUs(): boolean {
-    return this.answering !== null;
   }
 
   /** Answers once; later calls get the same promise (pipelined with what follows). */

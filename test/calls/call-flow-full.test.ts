@@ -7,7 +7,7 @@ import t from 'tap';
 import type { Knex } from 'knex';
 import { placeCall, startCall, type CallScript } from '../peer/fake-freeswitch';
 import { until } from '../helpers/wait';
-import { apps } from './helpers';
+import { allApps, apps, servedClaimApp } from './helpers';
 import { startTestDaemon, tempSqliteUrl, type TestDaemon } from '../helpers/daemon';
 
 let caller = 13900000000;
@@ -119,7 +119,7 @@ t.test('full flow', async (t) => {
     const { c, cdr } = await call({ destination: '4003000005', legs: { '13833330002': { result: 'answer', ringMs: 20 }, '13833330001': { result: 'no_answer' }, '13833330003': { result: 'busy' } } });
     const bridgeApps = apps(c).filter((a) => a.startsWith('bridge'));
     t.equal(bridgeApps.length, 1);
-    t.match(bridgeApps[0], /^bridge \{leg_timeout=15,origination_caller_id_number=\d+\}sofia\/gateway\/carrier\/13833330001,sofia\/gateway\/carrier\/13833330002,sofia\/gateway\/carrier\/13833330003$/);
+    t.match(bridgeApps[0], /^bridge \{leg_timeout=15,ignore_early_media=true,origination_caller_id_number=\d+\}sofia\/gateway\/carrier\/13833330001,sofia\/gateway\/carrier\/13833330002,sofia\/gateway\/carrier\/13833330003$/);
     t.equal(cdr.answered_by, '13833330002');
   });
 
@@ -127,7 +127,7 @@ t.test('full flow', async (t) => {
     const who = nextCaller();
     const first = await placeCall(d.port, { caller: who, destination: '4003000006', legs: { '13844440001': { result: 'busy' }, '13844440002': { result: 'answer' } } });
     t.equal((await d.cdr(first.uuid)).answered_by, '13844440002');
-    t.ok(apps(first).includes('multiset ringback=/sounds/t/ring.wav'), 'ringback set before the legs ring');
+    t.equal(allApps(first)[0], servedClaimApp('/sounds/t/ring.wav'), 'the company ringback set with the claim, before the legs ring');
     const again = await placeCall(d.port, { caller: who, destination: '4003000006', defaultLeg: { result: 'answer' } });
     t.equal(again.bridges[0].number, '13844440002', 'the phone that answered last time rings first');
     const stranger = await call({ destination: '4003000006', defaultLeg: { result: 'answer' } });

@@ -9,7 +9,7 @@ import t, { type Test } from 'tap';
 import type { Knex } from 'knex';
 import { placeCall, startCall, type CallRecord, type CallScript } from '../peer/fake-freeswitch';
 import { until } from '../helpers/wait';
-import { allApps, apps, CLAIM_APP } from './helpers';
+import { allApps, apps, servedClaimApp } from './helpers';
 import { startTestDaemon, tempSqliteUrl, type TestDaemon } from '../helpers/daemon';
 import { EslCallChannel } from '../../src/esl/call-channel';
 import { capturingLogger } from '../helpers/log';
@@ -56,9 +56,9 @@ t.test('calls on SQLite', async (t) => {
     t.equal(c.commands[1].line, 'myevents plain', 'only this call\'s events, plain format');
     t.equal(c.commands[2].line, 'linger 10');
     t.same(allApps(c), [
-      CLAIM_APP,
+      servedClaimApp(),
       'playback /sounds/hotline/welcome.wav',
-      `bridge {leg_timeout=15,origination_caller_id_number=${CALLER}}sofia/gateway/carrier/13800000001`,
+      `bridge {leg_timeout=15,ignore_early_media=true,origination_caller_id_number=${CALLER}}sofia/gateway/carrier/13800000001`,
     ]);
     t.ok(c.commands.filter((x) => x.line.startsWith('sendmsg')).every((x) => x.headers['content-type'] === 'text/plain'), 'arguments travel as a text/plain body');
     t.ok(c.commands.filter((x) => x.line.startsWith('sendmsg')).every((x) => /^[0-9a-f-]{36}$/.test(x.headers['event-uuid'] ?? '')), 'every execute carries an Event-UUID');
@@ -144,9 +144,10 @@ t.test('calls on SQLite', async (t) => {
     t.equal(await setups(), before, 'no leg dialled: no setup observed');
   });
 
-  t.test('a greeting longer than any reply time: the recording and ringback written behind it are waited for as long', async (t) => {
+  t.test('a greeting longer than any reply time: the recording written behind it is waited for as long', async (t) => {
     // The test daemon gives an application 2 s + 2 s beyond its own bound; this greeting plays
-    // 5 s (50 s at 0.1), and the recording's and the ringback's multisets wait behind it.
+    // 5 s (50 s at 0.1), and the recording's multiset and record_session wait behind it (the
+    // ringback came with the claim).
     const [promptId] = await d.knex('prompts').insert({ tenant_id: 1, name: 'company ringback', file: '/sounds/hotline/co-ringback.wav' });
     await d.knex('tenants').where({ id: 1 }).update({ ringback_prompt_id: promptId, record_calls: 1 });
     await d.daemon.store.poll();
@@ -155,7 +156,8 @@ t.test('calls on SQLite', async (t) => {
       await d.daemon.store.poll();
     });
     const { call: c, cdr } = await call(d, { timeScale: 0.1, promptMs: { [WELCOME]: 50_000 }, legs: { '13800000001': { result: 'answer', talkMs: 50 } } });
-    t.same(c.apps.map((a) => a.app).slice(1), ['playback', 'multiset', 'record_session', 'multiset', 'bridge'], 'recording and ringback queued behind the greeting, in order');
+    t.equal(allApps(c)[0], servedClaimApp('/sounds/hotline/co-ringback.wav'), 'the company ringback with the claim');
+    t.same(c.apps.map((a) => a.app).slice(1), ['playback', 'multiset', 'record_session', 'bridge'], 'the recording queued behind the greeting, then the bridge');
     const greeting = ran(c, 'playback');
     const bridge = ran(c, 'bridge');
     t.ok(greeting && bridge && bridge.startedAtFs >= greeting.endedAtFs, 'the bridge started when the greeting ended');
@@ -173,7 +175,7 @@ t.test('calls on SQLite', async (t) => {
       await d.daemon.store.poll();
     });
     const { call: c, cdr } = await call(d, { legs: { '13800000001': { result: 'answer', talkMs: 50 } } });
-    t.ok(apps(c).includes('multiset ringback=/sounds/hotline/ringback.wav'), 'the system ringback is set');
+    t.equal(allApps(c)[0], servedClaimApp(), 'the system ringback is set, with the claim');
     t.match(cdr, { outcome: 'answered', answered_by: '13800000001', failure_reason: null });
   });
 

@@ -24,14 +24,14 @@ import { ConfigStore } from '../../src/snapshot/store';
 import { dbTargets } from '../helpers/db';
 import { placeCall, type CallRecord, type CallScript } from '../peer/fake-freeswitch';
 import { startTestDaemon, tempSqliteUrl, type TestDaemon } from '../helpers/daemon';
-import { allApps, CLAIM_APP, demoVisitorLeg } from './helpers';
+import { allApps, CLAIM_APP, demoVisitorLeg, servedClaimApp } from './helpers';
 
-t.test('every call is claimed first: hotline_handled=true (with the bridging variables) right behind the subscription, before any prompt', async (t) => {
+t.test('every call is claimed first: hotline_handled=true (with the bridging variables and, for a served call, its ringback) right behind the subscription, before any prompt', async (t) => {
   const d = await startTestDaemon(tempSqliteUrl());
   t.teardown(() => d.stop());
   const c = await placeCall(d.port, { caller: '13912345678', destination: '4001012345', legs: { '13800000001': { result: 'answer' } } });
   t.same(c.commands.slice(0, 5).map((x) => x.line.split(' ')[0]), ['connect', 'myevents', 'linger', 'nixevent', 'sendmsg']);
-  t.equal(allApps(c)[0], CLAIM_APP, 'the first application');
+  t.equal(allApps(c)[0], servedClaimApp(), 'the first application');
   t.same([c.variables.continue_on_fail, c.variables.hangup_after_bridge], ['true', 'true'], 'set with it: a failed leg does not hang the caller up');
   t.equal(c.variables.hotline_handled, 'true');
   const unknown = await placeCall(d.port, { caller: '13912345678', destination: '4009999999' });
@@ -79,7 +79,7 @@ t.test('a click-to-call leg that arrives while the daemon drains is served: it h
     legs: { '13800000001': { result: 'answer', ringMs: 20, talkMs: 100 } },
     originated: demoVisitorLeg(visitor),
   });
-  t.equal(allApps(c)[0], CLAIM_APP, 'claimed');
+  t.equal(allApps(c)[0], servedClaimApp(), 'claimed');
   t.equal(c.releasedWith, null, 'not handed back: FreeSWITCH would just hang the visitor up');
   t.equal(c.bridges[0]?.number, '13800000001', 'connected to the tenant');
   t.match(await d.daemon.metrics.registry.getSingleMetricAsString('hotline_calls_released_total'), /reason="draining"\} 0/);

@@ -10,10 +10,15 @@ export function allApps(c: CallRecord): string[] {
 /** The daemon's first application on every call: the handled flag with the bridging variables (handled.test.ts). */
 export const CLAIM_APP = 'multiset hotline_handled=true continue_on_fail=true hangup_after_bridge=true';
 
+/** A served call's claim: CLAIM_APP and what the caller hears while the phones ring (hunt.ts servedCallVariables; by default the system ringback, as the demo tenant has). */
+export function servedClaimApp(ringback = '/sounds/hotline/ringback.wav'): string {
+  return `${CLAIM_APP} ringback=${ringback} transfer_ringback=${ringback}`;
+}
+
 /** The applications after the daemon took the call (its first is always CLAIM_APP): what the caller hears and where the call goes. */
 export function apps(c: CallRecord): string[] {
   const all = allApps(c);
-  return all[0] === CLAIM_APP ? all.slice(1) : all;
+  return all[0]?.startsWith(CLAIM_APP) ? all.slice(1) : all;
 }
 
 /**

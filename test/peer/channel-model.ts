@@ -67,6 +67,19 @@
  *     flushed (switch_ivr_bridge.c). A failed bridge hangs the caller up unless continue_on_fail
  *     is set; NO_ANSWER, NO_USER_RESPONSE and ORIGINATOR_CANCEL return by default
  *     (switch_ivr_originate.c). With hangup_after_bridge an answered bridge ends the call.
+ *     Early media (a leg's 183 with SDP: a carrier's in-band ringback, 彩铃, or an announcement
+ *     before a failure): unless the dial string's `{}` sets ignore_early_media or
+ *     bridge_early_media (or monitor_early_media_*), early_ok holds and the originate returns at
+ *     the first leg with early media (check_channel_status: `early_ok && CF_EARLY_MEDIA`): the
+ *     other legs are cancelled, leg_timeout no longer counts (check_per_channel_timeouts runs
+ *     only inside the originate), DIALSTATUS and originate_disposition say SUCCESS whether or not
+ *     that phone ever answers, and the bridge runs until the leg ends; hangup_after_bridge applies
+ *     only if it answered. What the caller hears while the phones ring is logged in `ringing`:
+ *     the `ringback` (`transfer_ringback` once answered) FreeSWITCH generates when one is set
+ *     (sending_ringback); with none, the network's 180 passed on to a caller without media yet,
+ *     or silence to a caller already in early media or answered (a prompt played: ring_ready is
+ *     a no-op on a channel with CF_EARLY_MEDIA, switch_channel.c; the originate loop writes
+ *     silence frames); or the early media of the leg the originate returned on.
  * M11 `record <path> …` (switch_ivr_play_say.c switch_ivr_record_file) opens its file in a folder
  *     that must already exist: it makes none, and a file it cannot open hangs the channel up with
  *     DESTINATION_OUT_OF_ORDER. `record_session` (switch_ivr_async.c switch_ivr_record_session)
@@ -232,6 +245,14 @@ export class VirtualClock implements Clock {
 
 export type LegResult = 'answer' | 'busy' | 'no_answer' | 'unreachable';
 
+/** FreeSWITCH's switch_true (switch_utils.h), as switch_ivr_parse_event reads `event-lock`. */
+export function switchTrue(value: string | undefined): boolean {
+  if (value === undefined) return false;
+  if (/^(yes|on|true|t|enabled|active|allow)$/i.test(value)) return true;
+  // switch_is_number (a sign, digits and dots), then atoi: "2" and "1.5" are true, "0" and ".5" false.
+  return /^[+-]?[0-9.]*$/.test(value) && (Number.parseInt(value, 10) || 0) !== 0;
+}
+
 /** M12: a silent caller's frames are audio below the threshold, or CNG (the phone sends nothing). */
 export type RecordSilence = 'audio' | 'cng';
 
@@ -241,6 +262,11 @@ export interface LegPlan {
   ringMs?: number;
   /** How long an answered leg talks before the callee hangs up (test ms). */
   talkMs?: number;
+  /**
+   * The leg sends early media (183 with SDP) this long after it is dialled (test ms), before it
+   * answers, is busy or, for `no_answer`, is given up by its network at `ringMs` (default 60 s).
+   */
+  earlyMediaMs?: number;
 }
 
 export interface BridgeAttempt {
@@ -325,6 +351,9 @@ export class ChannelModel {
   hangupCause: string | null = null;
   /** Keys as they arrived and what became of them (for tests and the fidelity replay). */
   readonly keyLog: Array<{ at: number; key: string; fate: 'queued' | 'collected' | 'dropped' | 'flushed' }> = [];
+
+  /** What the caller heard while the phones rang, one entry a bridge (M10). */
+  readonly ringing: Array<{ at: number; heard: string }> = [];
 
   /** Warnings as the caller heard them (M13): when, how, and over which application (null: park). */
   readonly heard: Array<{ file: string; at: number; how: 'broadcast' | 'displace'; over: string | null }> = [];
@@ -909,7 +938,42 @@ export class ChannelModel {
     let disposition: string;
     let dialStatus: string;
     const ringFor = async (ms: number): Promise<boolean> => (await this.wait(start + ms, 'drop', false)).result !== 'hangup';
+    const earlyOk = !(
+      switchTrue(vars.bridge_early_media) || switchTrue(vars.ignore_early_media) || vars.ignore_early_media === 'consume' ||
+      vars.ignore_early_media === 'ring_ready' || vars.monitor_early_media_ring !== undefined || vars.monitor_early_media_fail !== undefined
+    );
+    const earlyAt = (l: (typeof legs)[number]): number => (l.plan.earlyMediaMs === undefined ? Infinity : this.opts.toFs(l.plan.earlyMediaMs));
+    const early = earlyOk ? legs.filter((l) => earlyAt(l) < Infinity).sort((a, b) => earlyAt(a) - earlyAt(b))[0] : undefined;
+    const ringback = this.answeredAt !== null ? (this.vars.transfer_ringback ?? this.vars.ringback) : this.vars.ringback;
+    const hasMedia = this.answeredAt !== null || this.earlyMediaSent;
     try {
+      if (early && earlyAt(early) <= legTimeout && !(answering && ring(answering) <= earlyAt(early))) {
+        if (!(await ringFor(earlyAt(early)))) return cancelled();
+        for (const l of legs) if (l !== early) l.attempt.result = 'cancelled';
+        this.ringing.push({ at: this.clock.now(), heard: `early media of ${early.number}` });
+        this.earlyMedia();
+        this.vars.last_bridge_to = early.number;
+        this.hooks.bridged(early.number, vars.origination_caller_id_number ?? '');
+        this.setResult('SUCCESS', 'SUCCESS');
+        const ends = early.plan.result === 'no_answer' && early.plan.ringMs === undefined ? 60_000 : ring(early);
+        if (!(await ringFor(Math.max(ends, earlyAt(early))))) {
+          this.hooks.unbridged();
+          return;
+        }
+        if (early.plan.result === 'answer') {
+          this.answer();
+          const r = await this.wait(this.clock.now() + this.opts.toFs(early.plan.talkMs ?? 20), 'drop', false);
+          this.vars.bridge_hangup_cause = r.result === 'hangup' ? (this.hangupCause ?? 'NORMAL_CLEARING') : 'NORMAL_CLEARING';
+          this.hooks.unbridged();
+          if (!this.hungUp && this.vars.hangup_after_bridge === 'true') this.hangup('NORMAL_CLEARING');
+          return;
+        }
+        // It never answered: the bridge just ends, DIALSTATUS still SUCCESS, and the caller stays.
+        this.vars.bridge_hangup_cause = early.plan.result === 'busy' ? 'USER_BUSY' : early.plan.result === 'unreachable' ? 'NETWORK_OUT_OF_ORDER' : 'NO_ANSWER';
+        this.hooks.unbridged();
+        return;
+      }
+      this.ringing.push({ at: this.clock.now(), heard: ringback ?? (hasMedia ? 'silence' : 'network ringing') });
       if (answering && ring(answering) <= legTimeout) {
         if (!(await ringFor(ring(answering)))) return cancelled();
         for (const l of legs) if (l !== answering) l.attempt.result = 'cancelled';

@@ -61,11 +61,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
-import { ChannelModel, RealClock, type BridgeAttempt, type CallerTimeline, type LegPlan, type QueuedApp, type RecordSilence } from './channel-model';
+import { ChannelModel, RealClock, switchTrue, type BridgeAttempt, type CallerTimeline, type LegPlan, type QueuedApp, type RecordSilence } from './channel-model';
 import { channelDataTemplate } from './fixtures';
 import { CommandReader } from './command-reader';
 
 export type { BridgeAttempt, CallerTimeline, KeyPress, LegPlan, LegResult } from './channel-model';
+export { switchTrue } from './channel-model';
 
 export interface CallScript {
   caller: string;
@@ -176,6 +177,8 @@ export interface CallRecord {
   receivedBytes: number;
   /** Warnings as the caller heard them (M13 in channel-model.ts): a displace at once, a broadcast when its playback started. */
   heard: ChannelModel['heard'];
+  /** What the caller heard while the phones rang, a bridge at a time (M10 in channel-model.ts). */
+  ringing: ChannelModel['ringing'];
   /** Files the `record` application wrote. */
   recordings: string[];
   /** bgapi commands received (uuid_broadcast warnings …). */
@@ -205,13 +208,6 @@ const MYEVENTS = [
 /** A10: what an outbound socket without `full` still accepts (mod_event_socket.c parse_command). */
 const SINGLE_CHANNEL_COMMANDS = new Set(['connect', 'myevents', 'sendmsg', 'exit']);
 
-/** FreeSWITCH's switch_true (switch_utils.h), as switch_ivr_parse_event reads `event-lock`. */
-export function switchTrue(value: string | undefined): boolean {
-  if (value === undefined) return false;
-  if (/^(yes|on|true|t|enabled|active|allow)$/i.test(value)) return true;
-  // switch_is_number (a sign, digits and dots), then atoi: "2" and "1.5" are true, "0" and ".5" false.
-  return /^[+-]?[0-9.]*$/.test(value) && (Number.parseInt(value, 10) || 0) !== 0;
-}
 
 /** A11: the originate `{…}` variables in the captured originated leg, replaced by the script's own. */
 const CAPTURED_ORIGINATE_VARS = new Set(['variable_origination_caller_id_number', 'variable_hotline_click_to_call', 'variable_originate_timeout', 'variable_ignore_early_media']);
@@ -329,7 +325,7 @@ class FakeCall {
     this.clock = new RealClock(this.scale);
     this.record = {
       uuid: this.uuid, commands: [], apps: [], bridges: [], hangupCause: null, answered: false,
-      variables: {}, closedBy: null, subscribed: new Set(), lingerS: null, sentBytes: 0, receivedBytes: 0, reads: 0, recordings: [], heard: [], bgapi: [],
+      variables: {}, closedBy: null, subscribed: new Set(), lingerS: null, sentBytes: 0, receivedBytes: 0, reads: 0, recordings: [], heard: [], ringing: [], bgapi: [],
       api: [], answeredAtFs: null, hungUpAtFs: null, keys: [], releasedWith: null, stuckInPark: false, connectError: null,
     };
     this.channelVars = this.buildChannel();
@@ -379,6 +375,7 @@ class FakeCall {
     this.record.variables = this.model.vars;
     this.record.keys = this.model.keyLog;
     this.record.heard = this.model.heard;
+    this.record.ringing = this.model.ringing;
     if (script.originated) {
       // A11: answered (just now) before the socket was opened; no CHANNEL_ANSWER to come.
       this.record.answered = true;

@@ -14,7 +14,8 @@ import type { ConfigSnapshot, Tenant } from '../../snapshot/types';
 import type { Call } from '../call';
 import { takeRotation, withTimeout } from '../call-state';
 import type { CallAction } from '../plan';
-import { MISSING_PROMPT_TONE, systemPrompt, tenantPrompt } from '../prompt-player';
+import { MISSING_PROMPT_TONE, systemPrompt, tenantPrompt, type PromptPlayer } from '../prompt-player';
+import type { Logger } from '../../log';
 
 /** How often a queued caller's group is hunted again, and the music they hear meanwhile. */
 export const QUEUE_RETRY_S = 15;
@@ -30,6 +31,23 @@ export type HuntResult = 'answered' | 'gone' | 'busy' | 'no_answer';
  * than with a multiset of its own before the first bridge (bench/PROFILE.md).
  */
 export const BRIDGING_VARIABLES: Readonly<Record<string, string>> = Object.freeze({ continue_on_fail: 'true', hangup_after_bridge: 'true' });
+
+/**
+ * The claim's variables for a call that will be served: BRIDGING_VARIABLES, and what the caller
+ * hears while the phones ring, set there for the same reason (no multiset, and no completion
+ * event, of its own before the first bridge). Always a ringback: a caller who has heard a prompt
+ * (the greeting pre-answers) already has early media, FreeSWITCH passes no phone's 180 on to such
+ * a channel (switch_channel_perform_ring_ready returns at once with CF_EARLY_MEDIA), and without
+ * `ringback` the originate writes the caller silence for the whole ring (switch_ivr_originate.c:
+ * ringback_ok = 0 without ringback data); the phones' own early media is ignored (dialBatch). A
+ * caller already answered (by FreeSWITCH: a click-to-call visitor leg; by the daemon before
+ * hunting: a PIN, an IVR menu, a queue) hears `transfer_ringback` instead (with CF_ANSWERED the
+ * originate takes it before ringback), so both are set, to the same sound (ringbackFile).
+ */
+export function servedCallVariables(prompts: Pick<PromptPlayer, 'file'>, tenant: Pick<Tenant, 'ringbackPromptId'>, log: Logger): Record<string, string> {
+  const file = ringbackFile(prompts, tenant.ringbackPromptId, log);
+  return { ...BRIDGING_VARIABLES, ringback: file, transfer_ringback: file };
+}
 
 export async function huntGroup(call: Call, groupId: number): Promise<CallAction | null> {
   const preferred = await askCallerMemory(call);
@@ -174,23 +192,16 @@ export async function dialBatch(call: Call, numbers: readonly string[], ringTime
   // Written while the greeting plays (Call.startGreeting): everything below waits behind it in
   // FreeSWITCH's queue, and the phones ring when it ends.
   const greeting = call.writeBehindGreeting();
-  let ready: Promise<void> = Promise.resolve();
-  const setup: Record<string, string> = {};
-  if (!call.ringbackReady) {
-    call.ringbackReady = true;
-    // What the caller hears while the phones ring (continue_on_fail and hangup_after_bridge came
-    // with the claim: BRIDGING_VARIABLES).
-    Object.assign(setup, ringbackVariables(call));
-  }
-  if (!call.transferRingbackSet && (call.answeredByUs || setup.transfer_ringback !== undefined)) {
-    // A caller the daemon answered (PIN, IVR, queue) hears transfer_ringback, not ringback.
-    call.transferRingbackSet = true;
-    setup.transfer_ringback ??= ringbackFile(call);
-  }
-  // An instant application: the bridge is written right behind it.
-  if (Object.keys(setup).length > 0) ready = call.channel.setVariables(setup);
+  // What the caller hears while the phones ring, continue_on_fail and hangup_after_bridge came
+  // with the claim (servedCallVariables).
   const callerId = presentableCallerId(call.id.caller);
-  const vars: Record<string, string | number> = { leg_timeout: ringTimeoutS };
+  // ignore_early_media: a phone's early media (a 183 with SDP: a mobile network's 彩铃 or an
+  // announcement before it fails) would otherwise end the originate as if answered
+  // (switch_ivr_originate.c check_channel_status: early_ok && CF_EARLY_MEDIA): DIALSTATUS
+  // SUCCESS for a phone that never answers, the other phones of a batch cancelled, and
+  // leg_timeout no longer counting (it is checked only inside the originate). The caller hears
+  // `ringback` instead (ringbackVariables), which FreeSWITCH generates only with it set.
+  const vars: Record<string, string | number> = { leg_timeout: ringTimeoutS, ignore_early_media: 'true' };
   if (callerId) vars.origination_caller_id_number = callerId;
   const dialString = buildBridgeString(settings.dial.stringTemplate, numbers, vars);
   if (!call.firstLegDialled) {
@@ -206,7 +217,7 @@ export async function dialBatch(call: Call, numbers: readonly string[], ringTime
   }
   // Its time limit counts the wait behind the greeting (EslCallChannel.execute).
   const bridged = call.channel.bridge(dialString, ringTimeoutS * 1000 + settings.calls.maxDurationS * 1000);
-  const [, result] = await Promise.all([ready, bridged, greeting]);
+  const [result] = await Promise.all([bridged, greeting]);
   const leg = classifyLeg(result.dialStatus, result.disposition);
   const tenantId = call.tenant.id;
   metrics.legs.inc({ tenant: metrics.tenantLabel(tenantId), group: groupId === null ? 'extension' : metrics.groupLabel(tenantId, groupId), result: leg });
@@ -221,35 +232,18 @@ export async function dialBatch(call: Call, numbers: readonly string[], ringTime
 }
 
 /**
- * What the caller hears while the phones ring. A caller still unanswered hears `ringback` when the
- * tenant has a ringback prompt, else the carrier's ringing (the 180 FreeSWITCH passes on). A caller
- * already answered — by FreeSWITCH (a click-to-call visitor leg) or by the daemon before hunting (a
- * PIN, an IVR menu, a queue) — gets no ringing from the network any more: FreeSWITCH plays it
- * `transfer_ringback` (switch_ivr_originate.c: with CF_ANSWERED it takes transfer_ringback before
- * ringback; developer.signalwire.com, mod_dptools answer and the transfer_ringback variable), so
- * that is set for them: silence otherwise. ringbackFile says which sound.
- */
-function ringbackVariables(call: Call): Record<string, string> {
-  const ringbackId = call.tenant.ringbackPromptId;
-  const clickToCall = call.id.clickToCall !== null;
-  if (ringbackId === null && !clickToCall) return {};
-  const file = ringbackFile(call);
-  return clickToCall ? { ringback: file, transfer_ringback: file } : { ringback: file };
-}
-
-/**
  * The tenant's company ringback, else the system ringback.wav (the prompt player's one decision,
  * with the file check); when that is known to be missing, FreeSWITCH's own Chinese ringing tone
  * (teletone markup, as vars.xml's cn-ring: 450 Hz, 1 s on, 4 s off), which needs no file.
  */
-export function ringbackFile(call: Call): string {
-  const file = call.prompts.file(tenantPrompt(call.tenant.ringbackPromptId, 'ringback'));
+export function ringbackFile(prompts: Pick<PromptPlayer, 'file'>, ringbackPromptId: number | null, log: Logger): string {
+  const file = prompts.file(tenantPrompt(ringbackPromptId, 'ringback'));
   if (file === MISSING_PROMPT_TONE) return RINGBACK_TONE;
   if (isPlainVariableValue(file)) return file;
   // A path FreeSWITCH can play but a channel variable may not carry (a DBA named the file with an
   // apostrophe): every call of the tenant failed on the multiset. The system ringback instead.
-  call.log.warn({ prompt_id: call.tenant.ringbackPromptId, file }, 'ringback file cannot be set as a channel variable; the system ringback instead');
-  const system = call.prompts.file(systemPrompt('ringback'));
+  log.warn({ prompt_id: ringbackPromptId, file }, 'ringback file cannot be set as a channel variable; the system ringback instead');
+  const system = prompts.file(systemPrompt('ringback'));
   return system !== MISSING_PROMPT_TONE && isPlainVariableValue(system) ? system : RINGBACK_TONE;
 }
 

@@ -21,7 +21,7 @@ import { PromptFileStatus, promptFilesInUse } from '../../../src/prompts/file-ch
 import { loadSnapshot } from '../../../src/snapshot/store';
 import type { ConfigSnapshot } from '../../../src/snapshot/types';
 import { CallerMemory } from '../../../src/calls/caller-memory';
-import { BRIDGING_VARIABLES } from '../../../src/calls/steps/hunt';
+import { BRIDGING_VARIABLES, servedCallVariables } from '../../../src/calls/steps/hunt';
 import { claimVariables } from '../../../src/esl/call-channel';
 import { dbTargets } from '../../helpers/db';
 import { ScriptedChannel, type ScriptedOptions } from '../../peer/scripted-channel';
@@ -101,6 +101,8 @@ export async function stepCall(world: StepWorld, dialed: string, script: Scripte
   const facts = new CallFacts();
   facts.tenantId = plan.call.tenant.id;
   const call = new Call(plan.call, channel, facts, deps, deps.log, openingPrompts(plan));
+  // And a served call's ringback, set with the claim too (hunt.ts servedCallVariables); a test's own `claimed` stands for the whole claim.
+  if (script.claimed === undefined) Object.assign(channel.model.vars, servedCallVariables(call.prompts, plan.call.tenant, deps.log));
   return { call, channel, metrics, snapshot };
 }
 

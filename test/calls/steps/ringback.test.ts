@@ -1,9 +1,11 @@
 /**
- * What a caller the daemon answered before hunting (a PIN, an IVR menu, a queue) hears while the
- * phones ring (issue 9 review). Once answered, the network's ringing is over and FreeSWITCH plays
- * the caller `transfer_ringback` instead of `ringback` (switch_ivr_originate.c, CF_ANSWERED); the
- * first release set neither for such callers without a company ringback: silence. Now the tenant's
- * company ringback, else the system ringback.wav, else (known missing) the ringing tone.
+ * What a caller hears while the phones ring. Set with the claim (hunt.ts servedCallVariables), so
+ * no multiset of its own before the first bridge: `ringback` always (a caller who heard the
+ * greeting has early media, FreeSWITCH passes no phone's 180 on to it, and without `ringback` the
+ * originate writes silence; M10 in test/peer/channel-model.ts), and `transfer_ringback` for a
+ * caller the daemon answered before hunting (a PIN, an IVR menu, a queue: with CF_ANSWERED
+ * FreeSWITCH plays that instead, switch_ivr_originate.c). The tenant's company ringback, else the
+ * system ringback.wav, else (known missing) the ringing tone.
  */
 import t from 'tap';
 import { huntGroup, RINGBACK_TONE } from '../../../src/calls/steps/hunt';
@@ -24,24 +26,26 @@ async function huntTenant(world: StepWorld, extra: Record<string, unknown> = {})
 
 const LEGS = { legs: { '13800002001': { result: 'answer' as const, ringMs: 3000, talkMs: 1000 } } };
 
-t.test('answered before hunting, no company ringback: the system ringback.wav as transfer_ringback', async (t) => {
+t.test('no company ringback: the system ringback.wav, as ringback and transfer_ringback; no application of the hunt\'s own before the bridge', async (t) => {
+  const world = await stepWorld(t);
+  const groupId = await huntTenant(world);
+  const { call, channel } = await stepCall(world, '4001010004', LEGS);
+  t.equal(await huntGroup(call, groupId), null);
+  t.same(channel.ran.map((a) => a.split(' ')[0]), ['bridge'], 'the ringback came with the claim');
+  t.same(channel.model.ringing.map((r) => r.heard), [`${world.systemDir}/ringback.wav`], 'heard while the phone rang');
+  t.equal(channel.model.vars.transfer_ringback, `${world.systemDir}/ringback.wav`);
+});
+
+t.test('answered before hunting (a PIN, an IVR menu): transfer_ringback is what FreeSWITCH plays it, and it is set', async (t) => {
   const world = await stepWorld(t);
   const groupId = await huntTenant(world);
   const { call, channel } = await stepCall(world, '4001010004', LEGS);
   await call.answer();
   t.equal(await huntGroup(call, groupId), null);
-  t.same(channel.ran.filter((a) => a.startsWith('multiset')), [`multiset transfer_ringback=${world.systemDir}/ringback.wav`]);
+  t.same(channel.model.ringing.map((r) => r.heard), [`${world.systemDir}/ringback.wav`]);
 });
 
-t.test('not answered, no company ringback: nothing set, the network rings as before', async (t) => {
-  const world = await stepWorld(t);
-  const groupId = await huntTenant(world);
-  const { call, channel } = await stepCall(world, '4001010004', LEGS);
-  t.equal(await huntGroup(call, groupId), null);
-  t.same(channel.ran.filter((a) => a.startsWith('multiset')), [], 'continue_on_fail and hangup_after_bridge came with the claim');
-});
-
-t.test('answered, with a company ringback: the tenant\'s file for both', async (t) => {
+t.test('with a company ringback: the tenant\'s file for both', async (t) => {
   const world = await stepWorld(t);
   const [promptId] = await world.knex('prompts').insert({ tenant_id: null, name: 'ring', file: `${world.systemDir}/company-ring.wav` });
   const groupId = await huntTenant(world, { ringback_prompt_id: promptId });
@@ -49,19 +53,16 @@ t.test('answered, with a company ringback: the tenant\'s file for both', async (
   await call.answer();
   t.equal(await huntGroup(call, groupId), null);
   const file = `${world.systemDir}/company-ring.wav`;
-  t.same(channel.ran.filter((a) => a.startsWith('multiset')), [`multiset ringback=${file} transfer_ringback=${file}`]);
-  const set = channel.ran.findIndex((a) => a.startsWith('multiset'));
-  t.match(channel.ran[set + 1], /^bridge /, 'the bridge right after it');
-  t.equal(channel.apps[set + 1].startedAt, channel.apps[set].endedAt, 'in one burst: no gap between the ringback and the ring');
+  t.same([channel.model.vars.ringback, channel.model.vars.transfer_ringback], [file, file]);
+  t.same(channel.model.ringing.map((r) => r.heard), [file]);
 });
 
-t.test('answered, ringback.wav known missing: the ringing tone, which multiset carries', async (t) => {
+t.test('ringback.wav known missing: the ringing tone, which multiset carries', async (t) => {
   const world = await stepWorld(t, { present: SYSTEM_PROMPTS.filter((n) => n !== 'ringback') });
   const groupId = await huntTenant(world);
   const { call, channel } = await stepCall(world, '4001010004', LEGS, { checkFiles: true });
-  await call.answer();
   t.equal(await huntGroup(call, groupId), null);
-  t.same(channel.ran.filter((a) => a.startsWith('multiset')), [`multiset transfer_ringback=${RINGBACK_TONE}`]);
+  t.same(channel.model.ringing.map((r) => r.heard), [RINGBACK_TONE]);
   t.equal(multisetArgument({ transfer_ringback: RINGBACK_TONE }), `transfer_ringback=${RINGBACK_TONE}`);
   t.throws(() => multisetArgument({ transfer_ringback: 'a,b' }), 'other commas are still refused');
 });
@@ -76,7 +77,7 @@ t.test('a company ringback whose file a channel variable cannot carry (an apostr
   const { call, channel } = await stepCall(world, '4001010004', LEGS);
   t.equal(await huntGroup(call, groupId), null, 'the call goes through');
   t.equal(call.facts.outcome, 'answered');
-  t.same(channel.ran.filter((a) => a.startsWith('multiset')), [`multiset ringback=${world.systemDir}/ringback.wav`], 'the system ringback instead');
+  t.same(channel.model.ringing.map((r) => r.heard), [`${world.systemDir}/ringback.wav`], 'the system ringback instead');
   const findings = unsettableRingbacks(await world.snapshot());
   t.equal(findings.length, 1);
   t.match(findings[0], new RegExp(`^tenants id=${tenantId} ringback_prompt_id=${promptId}: prompt ${promptId}'s file .* cannot be set as the ringback channel variable .* → callers hear the system ringback instead`));
