@@ -190,14 +190,17 @@ export class Daemon {
    * What /healthz answers (README "Health"): `ok` when calls route from a configuration read
    * from a database that answers; `database_unreachable` when the last poll failed (calls route
    * from the configuration loaded before); `cached_configuration` when the database has not been
-   * reached since start-up and calls route from the on-disk cache. Draining (SIGTERM) does not
+   * reached since start-up and calls route from the on-disk cache; before those,
+   * `cdr_spool_failing` while the CDR spool refuses writes and ended calls' CDRs wait in memory
+   * (CdrWriter.record: lost if the process dies then). Draining (SIGTERM) does not
    * change the status: the calls still up are served until the process exits; `detail.draining`
    * says so.
    */
   health(): Health {
     const s = this.store;
     const snapshot = s.current;
-    const status = s.source === 'cache' ? 'cached_configuration' : s.databaseReachable === false ? 'database_unreachable' : 'ok';
+    const held = this.cdrs.heldInMemory;
+    const status = held > 0 ? 'cdr_spool_failing' : s.source === 'cache' ? 'cached_configuration' : s.databaseReachable === false ? 'database_unreachable' : 'ok';
     return {
       ok: true,
       status,
@@ -209,7 +212,7 @@ export class Daemon {
         rejectedRows: snapshot.rejected.length,
       },
       database: { reachable: s.databaseReachable === true, error: s.databaseError },
-      detail: { activeCalls: this.calls.activeCalls, configVersion: snapshot.version, cdrSpoolDepth: this.cdrs.spoolDepth, draining: this.stopping !== null },
+      detail: { activeCalls: this.calls.activeCalls, configVersion: snapshot.version, cdrSpoolDepth: this.cdrs.spoolDepth, cdrsHeldInMemory: held, draining: this.stopping !== null },
     };
   }
 

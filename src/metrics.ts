@@ -212,6 +212,18 @@ export class Metrics {
     },
   });
 
+  readonly cdrSpoolWriteFailures = new Counter({
+    name: 'hotline_cdr_spool_write_failures_total',
+    help: 'Writes of CDRs to the local spool that failed (a full disk, a file system gone read-only); the CDRs are held in memory and offered again every second.',
+    registers: [this.registry],
+  });
+
+  readonly cdrsHeldInMemory = new Gauge({
+    name: 'hotline_cdrs_held_in_memory',
+    help: 'CDRs of ended calls the local spool refused, held in memory until it takes them: lost if the process dies meanwhile, but for what the call journal kept.',
+    registers: [this.registry],
+  });
+
   readonly cdrsWritten = new Counter({
     name: 'hotline_cdrs_written_total',
     help: 'CDRs written to the database (replays of already-written calls are not counted twice).',

@@ -279,6 +279,7 @@ export class CallServer {
     }, leg);
     metrics.callsStarted.inc({ number_kind: session.numberKind });
     this.sessions.add(session);
+    let unspooled = false;
     try {
       const cdr = await session.run();
       // A click-to-call leg answered after its attempt was given up: killed unserved, the
@@ -288,13 +289,21 @@ export class CallServer {
         metrics.callsEnded.inc({ outcome: 'failed', number_kind: session.numberKind });
         return;
       }
-      // The CDR first: nothing that follows (metrics, logs) may keep it from the spool.
-      await this.deps.cdrs.record(cdr).catch((err: unknown) => {
-        // The spool is the last line of defence; if even it fails, the CDR is in the log.
-        log.error({ err, cdr }, 'CDR could not be spooled');
-      });
+      // The CDR first: nothing that follows (metrics, logs) may keep it from the spool. A spool
+      // that refuses it (a full disk) holds it in memory until it takes it (CdrWriter.record):
+      // the call stays in the journal until then, so a daemon killed meanwhile still makes its
+      // CDR from the journal at the next start.
+      const spooled = await this.deps.cdrs.record(cdr).then(
+        () => true,
+        (err: unknown) => {
+          // Only when the writer stopped with it still refused: the CDR is in the log, and the call in the journal.
+          log.error({ err, cdr }, 'CDR could not be spooled');
+          return false;
+        },
+      );
       // At once: a daemon stopped from here on must not make the call a second CDR from the journal.
-      session.journalEnded();
+      if (spooled) session.journalEnded();
+      else unspooled = true;
       this.answeredCallers?.noteCdr(cdr);
       await session.finishRequest(cdr);
       const failure = channel.failure;
@@ -314,8 +323,9 @@ export class CallServer {
         metrics.tenantTalkSeconds.inc({ tenant: metrics.tenantLabel(cdr.tenant_id) }, cdr.billsec);
       }
     } finally {
-      // Whatever happened above (a given-up click-to-call leg has no CDR): nothing left to recover.
-      session.journalEnded();
+      // Whatever happened above (a given-up click-to-call leg has no CDR): nothing left to recover,
+      // but for a CDR the spool never took, which the journal keeps for the next start.
+      if (!unspooled) session.journalEnded();
       metrics.activeCalls.dec();
       this.live.delete(channel);
       this.sessions.delete(session);
@@ -345,6 +355,9 @@ export class CallServer {
       await Promise.allSettled([...this.live].map((c) => c.kill('SYSTEM_SHUTDOWN')));
       const ended = await Promise.race([all.then(() => true), delay(this.deps.settings.esl.replyTimeoutMs + 1000).then(() => false)]);
       if (!ended) for (const c of this.live) c.destroy();
+      // A CDR the spool still refuses (a full disk) would hold its call's end, and the stop, until
+      // the disk has room: offered once more, then left to the call journal (CdrWriter.releaseHeld).
+      await this.deps.cdrs.releaseHeld();
       await all;
     }
     await feedStopped;

@@ -16,12 +16,23 @@ import { checkRecord, describeError, isDataError, requiredColumnNotWritten, type
 import { inProcessRunner, type CdrBatchRunner } from './batch-runner';
 import { flushLogAtCommitProblem, readFlushLogAtCommit } from './durability';
 import { fitColumns, type CdrRecord } from './record';
-import { isBlankLine, type CdrSpool } from './spool';
+import { isBlankLine, SpoolClosedError, type CdrSpool } from './spool';
 
 export { CdrDataError, checkRecord, insertAndCharge, isDataError, isLockConflict, writeCdrBatch, writeCdrs, type TenantsOf, type WriteResult } from './batch';
 
 /** How long the start-up durability check waits for the database. */
 const DURABILITY_QUERY_MS = 5000;
+
+/** How often CDRs the spool refused are offered to it again. */
+export const HELD_CDR_RETRY_MS = 1000;
+
+/** A CDR the spool refused, waiting in memory; its record() resolves once the spool takes it. */
+interface HeldCdr {
+  readonly row: object;
+  readonly callUuid: string;
+  resolve(): void;
+  reject(err: Error): void;
+}
 
 /** Records per transaction when the options do not say. */
 export const DEFAULT_BATCH_ROWS = 2000;
@@ -54,6 +65,11 @@ export class CdrWriter {
   private retryAt = 0;
   private stopped = false;
   private readonly runner: CdrBatchRunner;
+  /** CDRs the spool refused, oldest first (record()). */
+  private held: HeldCdr[] = [];
+  private heldTimer: NodeJS.Timeout | null = null;
+  /** The last refusal, for the error a CDR still held at stop() is rejected with. */
+  private heldError: Error | null = null;
 
   constructor(
     private readonly knex: Knex,
@@ -89,11 +105,107 @@ export class CdrWriter {
     this.schedule(0);
   }
 
-  /** Records one call durably; resolves when the CDR is in the spool (not yet the database). */
+  /**
+   * Records one call durably; resolves when the CDR is in the spool (not yet the database).
+   *
+   * A spool that refuses it (a full disk, a file system gone read-only) does not lose it: the CDR
+   * is held in memory and offered again every HELD_CDR_RETRY_MS until the spool takes it, and
+   * only then does this resolve (so the caller keeps the call in its journal meanwhile). Before,
+   * the CDR went to the error log and nowhere else: the call was never written nor charged. While
+   * any is held, later CDRs wait behind them (one write a second, not one a CDR). Counted
+   * (hotline_cdr_spool_write_failures_total), shown (hotline_cdrs_held_in_memory, /healthz
+   * `cdr_spool_failing`) and logged once a failure and once when the spool takes them again.
+   * Rejects only when the writer stops with the CDR still refused (stop()), or the spool is closed.
+   */
   async record(cdr: CdrRecord): Promise<void> {
-    await this.spool.append(fitColumns(cdr));
+    const row = fitColumns(cdr);
+    if (this.held.length === 0) {
+      try {
+        await this.spool.append(row);
+        this.spooled();
+        return;
+      } catch (err) {
+        if (err instanceof SpoolClosedError || this.stopped) throw err;
+        this.spoolRefused(err as Error);
+      }
+    }
+    await new Promise<void>((resolve, reject) => {
+      this.held.push({ row, callUuid: cdr.call_uuid, resolve, reject });
+      this.metrics.cdrsHeldInMemory.set(this.held.length);
+      this.retryHeldLater();
+    });
+  }
+
+  /**
+   * Stops holding: one last offer of the CDRs held in memory, and those the spool still refuses
+   * fail their record() (the call server logs each in full, and leaves its call in the call
+   * journal, which the next start makes a CDR of). For a stop: a held CDR would otherwise hold its
+   * call's end, and the stop, until the disk has room. Later refusals are held again.
+   */
+  async releaseHeld(): Promise<void> {
+    if (this.heldTimer) clearTimeout(this.heldTimer);
+    this.heldTimer = null;
+    await this.retryHeld();
+    for (const h of this.held.splice(0)) h.reject(new Error(`the CDR of call ${h.callUuid} was still refused by the CDR spool when the daemon stopped: ${this.heldError?.message ?? 'refused'}`));
+    this.metrics.cdrsHeldInMemory.set(0);
+  }
+
+  /** CDRs the spool refused and this writer holds in memory (record()). */
+  get heldInMemory(): number {
+    return this.held.length;
+  }
+
+  private spooled(): void {
     this.depth++;
     this.metrics.cdrSpoolDepth.set(this.depth);
+  }
+
+  private spoolRefused(err: Error): void {
+    this.metrics.cdrSpoolWriteFailures.inc();
+    if (this.heldError === null) {
+      this.log.error({ err, spool: this.spool.dir }, `the CDR spool refused a CDR: CDRs are held in memory and offered to it again every ${HELD_CDR_RETRY_MS} ms (lost if this process dies meanwhile, but for what the call journal kept): free space or fix CDR_SPOOL_DIR`);
+    }
+    this.heldError = err;
+  }
+
+  private retryHeldLater(): void {
+    if (this.heldTimer || this.stopped) return;
+    this.heldTimer = setTimeout(() => {
+      this.heldTimer = null;
+      void this.retryHeld();
+    }, HELD_CDR_RETRY_MS);
+  }
+
+  /** Offers every held CDR to the spool again (one group write); those it refuses stay held, in order. */
+  private async retryHeld(): Promise<void> {
+    const batch = this.held.splice(0);
+    if (batch.length === 0) return;
+    const results = await Promise.allSettled(batch.map((h) => this.spool.append(h.row)));
+    const still: HeldCdr[] = [];
+    let refused: Error | null = null;
+    results.forEach((r, i) => {
+      const h = batch[i];
+      if (r.status === 'fulfilled') {
+        this.spooled();
+        h.resolve();
+      } else if (r.reason instanceof SpoolClosedError) {
+        h.reject(r.reason);
+      } else {
+        refused = r.reason as Error;
+        still.push(h);
+      }
+    });
+    this.held = [...still, ...this.held];
+    this.metrics.cdrsHeldInMemory.set(this.held.length);
+    if (refused !== null) {
+      this.spoolRefused(refused);
+      this.retryHeldLater();
+    } else if (this.held.length === 0 && this.heldError !== null) {
+      this.heldError = null;
+      this.log.warn({ spooled: batch.length }, 'the CDR spool takes CDRs again: every CDR held in memory is spooled');
+    } else if (this.held.length > 0) {
+      this.retryHeldLater();
+    }
   }
 
   /**
@@ -122,6 +234,7 @@ export class CdrWriter {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    await this.releaseHeld();
     await this.flush();
     await this.runner.close();
     await this.spool.close();

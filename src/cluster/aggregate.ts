@@ -32,6 +32,7 @@ export const GAUGE_AGGREGATION: Readonly<Record<string, Aggregation>> = {
   hotline_active_calls: 'sum',
   hotline_queue_waiting_calls: 'sum',
   hotline_cdr_spool_depth: 'sum',
+  hotline_cdrs_held_in_memory: 'sum',
   // Each worker's own spool: the one whose CDR has waited longest shows.
   hotline_cdr_spool_oldest_age_seconds: 'max',
   // One configuration, read by every worker: the worst worker shows.
@@ -108,7 +109,7 @@ export interface WorkerHealth {
 }
 
 /** Worse first: a daemon with one worker routing from the cache routes from the cache. */
-const WORSE: readonly HealthStatus[] = ['cached_configuration', 'database_unreachable', 'ok'];
+const WORSE: readonly HealthStatus[] = ['cdr_spool_failing', 'cached_configuration', 'database_unreachable', 'ok'];
 
 /**
  * One /healthz for the cluster: `starting` (503) until some worker routes calls; else the worst
@@ -133,6 +134,7 @@ export function clusterHealth(workers: readonly WorkerHealth[], configured: numb
       activeCalls: sum('activeCalls'),
       configVersion: max('configVersion'),
       cdrSpoolDepth: sum('cdrSpoolDepth'),
+      cdrsHeldInMemory: sum('cdrsHeldInMemory'),
       // Draining keeps the status (the calls still up are served): this says so.
       draining: serving.some((w) => (w.health.detail as Record<string, unknown> | undefined)?.draining === true),
     },

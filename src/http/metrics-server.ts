@@ -8,6 +8,8 @@
  *                               configuration loaded before, CDRs wait in the spool;
  *   203 `cached_configuration`  the database has not been reached since start-up: calls route from
  *                               the on-disk cache (CONFIG_CACHE_FILE);
+ *   203 `cdr_spool_failing`     the CDR spool refuses writes (a full disk): ended calls' CDRs are
+ *                               held in memory until it takes them (detail.cdrsHeldInMemory);
  *   503 (`ok: false`)           not able to route calls (starting).
  * 203 ("non-authoritative") is a 2xx on purpose: the daemon is alive and answers calls, so a
  * liveness probe must not restart it, while a NOC probe that accepts only 200 sees the difference.
@@ -15,7 +17,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export type HealthStatus = 'ok' | 'database_unreachable' | 'cached_configuration' | 'starting';
+export type HealthStatus = 'ok' | 'database_unreachable' | 'cached_configuration' | 'cdr_spool_failing' | 'starting';
 
 export interface Health {
   /** Calls can be routed. */

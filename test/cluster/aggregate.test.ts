@@ -105,4 +105,7 @@ t.test('/healthz of the cluster', async (t) => {
   const draining = (activeCalls: number) => ({ ...ok(activeCalls, 7), detail: { activeCalls, configVersion: 7, cdrSpoolDepth: 0, draining: true } });
   const drain = clusterHealth([{ slot: 1, health: draining(2) }, { slot: 2, health: draining(1) }], 2);
   t.match(drain, { ok: true, status: 'ok', detail: { activeCalls: 3, draining: true }, cluster: { workers: 2, alive: 2 } }, 'draining workers still serve their calls: ok (200), draining says so');
+  const full = { ...ok(1, 7), status: 'cdr_spool_failing' as const, detail: { activeCalls: 1, configVersion: 7, cdrSpoolDepth: 0, cdrsHeldInMemory: 4 } };
+  const spool = clusterHealth([{ slot: 1, health: ok(2, 7, 'database_unreachable') }, { slot: 2, health: full }], 2);
+  t.match(spool, { ok: true, status: 'cdr_spool_failing', detail: { cdrsHeldInMemory: 4 } }, 'a worker whose spool refuses CDRs: said first, the CDRs it holds summed');
 });

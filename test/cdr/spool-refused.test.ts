@@ -1,0 +1,71 @@
+// A CDR spool that refuses writes (a full disk, a file system gone read-only) must lose no CDR.
+// Assumed of the spool's file system: an append fails (ENOSPC here, stood in by the spool's
+// append rejecting as fs would) and later works again once there is room. Before, the CDR went to
+// the error log only: the call was never written nor charged, /healthz said "ok", and the call
+// journal had already forgotten the call, so not even a kill and a restart recovered it.
+import t from 'tap';
+import { placeCall } from '../peer/fake-freeswitch';
+import { startTestDaemon, tempSqliteUrl, type TestDaemon } from '../helpers/daemon';
+import { until } from '../helpers/wait';
+import { healthz } from '../daemon/spawn';
+import type { CdrSpool } from '../../src/cdr/spool';
+
+/** Makes the daemon's spool refuse appends while `full.on` (its real append otherwise). */
+function diskFull(d: TestDaemon): { on: boolean; refusals: number } {
+  const state = { on: false, refusals: 0 };
+  const spool = (d.daemon.cdrs as unknown as { spool: CdrSpool }).spool;
+  const real = spool.append.bind(spool);
+  spool.append = (record: object): Promise<void> => {
+    if (!state.on) return real(record);
+    state.refusals++;
+    return Promise.reject(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28 }));
+  };
+  return state;
+}
+
+async function metric(d: TestDaemon, name: string): Promise<number> {
+  const text = await d.daemon.metrics.registry.getSingleMetricAsString(name);
+  const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : NaN;
+}
+
+const CALL = { caller: '13912345678', destination: '4001012345', legs: { '13800000001': { result: 'answer' as const, talkMs: 20 } } };
+
+t.test('a full disk: the CDR is held in memory, said so, and written once the disk has room', async (t) => {
+  const d = await startTestDaemon(tempSqliteUrl());
+  t.teardown(() => d.stop());
+  const full = diskFull(d);
+  full.on = true;
+  const c = await placeCall(d.port, CALL);
+  await until('the CDR held in memory', async () => (await metric(d, 'hotline_cdrs_held_in_memory')) === 1);
+  t.ok((await metric(d, 'hotline_cdr_spool_write_failures_total')) >= 1, 'the failure counted');
+  const h = await healthz(d.daemon.metricsPort);
+  t.match(h, { code: 203, body: { ok: true, status: 'cdr_spool_failing', detail: { cdrsHeldInMemory: 1 } } }, '/healthz: 203 cdr_spool_failing');
+  // Offered again every second, refused while the disk is full.
+  await until('a retry', () => full.refusals >= 2);
+
+  full.on = false;
+  const cdr = await d.cdr(c.uuid);
+  t.match(cdr, { outcome: 'answered', answered_by: '13800000001' }, 'written once the spool took it');
+  await until('nothing held', async () => (await metric(d, 'hotline_cdrs_held_in_memory')) === 0);
+  t.match(await healthz(d.daemon.metricsPort), { code: 200, body: { status: 'ok' } });
+});
+
+t.test('a stop while the disk is still full ends on time, and the next start makes the CDR from the call journal', async (t) => {
+  const url = tempSqliteUrl();
+  const d = await startTestDaemon(url);
+  const full = diskFull(d);
+  full.on = true;
+  const c = await placeCall(d.port, CALL);
+  await until('the CDR held in memory', async () => (await metric(d, 'hotline_cdrs_held_in_memory')) === 1);
+  const started = Date.now();
+  await d.daemon.stop();
+  t.ok(Date.now() - started < 15_000, `the stop did not wait for the disk (${Date.now() - started} ms)`);
+
+  // The disk has room again; the next daemon on the same spool folder and database.
+  const next = await startTestDaemon(url, { cdr: { spoolDir: d.spoolDir } });
+  t.teardown(() => next.stop());
+  const cdr = await next.cdr(c.uuid);
+  t.equal(cdr.call_uuid, c.uuid, 'the call has its CDR, from the journal the stopped daemon left');
+  t.equal(await next.knex('cdrs').where({ call_uuid: c.uuid }).count({ n: '*' }).first().then((r) => Number((r as { n: number }).n)), 1, 'one');
+});
