@@ -28,13 +28,30 @@ export function accessNumberDigits(text: string): string | null {
 }
 
 /**
+ * Why digits accessNumberDigits() gave cannot be an access number, or null. China's 400 and 800
+ * numbers have exactly 10 digits (400-xxx-xxxx): a national number starting 400 or 800 of
+ * another length (`400100001`, `40010000011`: a digit dropped or doubled) is no number a carrier
+ * delivers, so a row holding it would take the real number out of service without a word. Checked
+ * on the national number, after the +86/0086/86 prefix and a trunk 0 are gone.
+ */
+export function accessNumberProblem(digits: string): string | null {
+  const nsn = trunkless(digits);
+  if (/^[48]00/.test(nsn) && nsn.length !== 10) return `starts with ${nsn.slice(0, 3)} but has ${nsn.length} digits: 400 and 800 numbers have 10 (400-xxx-xxxx)`;
+  return null;
+}
+
+/**
  * The national significant number of an access number in any spelling: accessNumberDigits()
  * without the trunk 0 (02088886666 → 2088886666; an international 00… prefix is not a trunk 0).
  * Null when the text is not a number.
  */
 export function nationalNumber(text: string): string | null {
   const digits = accessNumberDigits(text);
-  if (digits === null) return null;
+  return digits === null ? null : trunkless(digits);
+}
+
+/** Digits without a trunk 0 (02088886666 → 2088886666; an international 00… prefix is not one). */
+function trunkless(digits: string): string {
   return /^0[1-9]/.test(digits) ? digits.slice(1) : digits;
 }
 

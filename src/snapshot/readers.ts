@@ -5,7 +5,7 @@
  */
 import { formatMoney, MAX_MONEY } from '../domain/money';
 import { exactCallCost } from '../domain/rating';
-import { accessNumberDigits } from '../domain/access-number';
+import { accessNumberDigits, accessNumberProblem } from '../domain/access-number';
 import { isValidTimeZone } from '../domain/timezone';
 import { RowError, showValue, type RowReader } from './rows';
 import {
@@ -91,6 +91,8 @@ export function readAccessNumber(r: RowReader): AccessNumber {
   const text = typeof v === 'number' || typeof v === 'bigint' ? String(v) : r.text('number', { max: 64 });
   const number = accessNumberDigits(text);
   if (number === null) throw new RowError(`number ${showValue('number', text)} is not a number of 3 to 32 digits (spaces, dashes, +86 or 0086 allowed)`, 'number', r.raw('number'));
+  const problem = accessNumberProblem(number);
+  if (problem !== null) throw new RowError(`number ${showValue('number', text)} ${problem}`, 'number', r.raw('number'));
   return {
     id: r.id,
     number,

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { accessNumberDigits, dialledNationalNumber, nationalNumber } from '../../src/domain/access-number';
+import { accessNumberDigits, accessNumberProblem, dialledNationalNumber, nationalNumber } from '../../src/domain/access-number';
 import { identify } from '../../src/domain/routing';
 import { buildSnapshot } from '../../src/snapshot/build';
 import { accessNumberRow, goodRaw } from '../snapshot/fixtures';
@@ -75,4 +75,13 @@ t.test('a number in force keeps it against a new row in another spelling with a 
   const after = buildSnapshot(raw, 2, new Date(0), before.lastGood);
   t.equal(after.accessNumbers.get('4001000009')?.id, 5, 'the row in force, unchanged, keeps its number');
   t.match(after.rejected.filter((f) => f.table === 'access_numbers'), [{ table: 'access_numbers', id: 3, status: 'skipped', value: '"4001000009"', reason: /number 4001000009 is listed twice \(access number 5 has it\)/ }]);
+});
+
+t.test('accessNumberProblem: a 400 or 800 number has 10 digits, counted after the country code and trunk 0', async (t) => {
+  for (const ok of ['4001012345', '8001012345', '04001012345', '2088886666', '95588', '13912345678', '00442079460000']) {
+    t.equal(accessNumberProblem(ok), null, ok);
+  }
+  for (const bad of ['400101234', '40010123456', '0400101234', '800123', '400']) {
+    t.match(accessNumberProblem(bad), /400 and 800 numbers have 10/, bad);
+  }
 });

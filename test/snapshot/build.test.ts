@@ -253,8 +253,9 @@ t.test('all the bad rows at once: each reported, the good rows intact', async (t
       for (const row of rows) {
         const id = typeof row.id === 'number' ? row.id * 1000 + n : `${String(row.id)}-${n}`;
         const copy: Row = { ...row, id };
-        // Keep duplicates/uniqueness meaningful: make other numbers unique per case.
-        if (table === 'access_numbers' && copy.number !== '4001000001') copy.number = String(copy.number).replace(/^(\D*\d{3})/, `$1${n}`);
+        // Keep duplicates/uniqueness meaningful: make other numbers unique per case, of the same
+        // length (the case number in place of the 3 digits after 400: a 400 number has 10 digits).
+        if (table === 'access_numbers' && copy.number !== '4001000001') copy.number = String(copy.number).replace(/^(\D*\d{3})\d{3}/, (_, head: string) => `${head}${String(n).padStart(3, '0')}`);
         (raw[table] ??= []).push(copy);
         if (c.reportedAs) orphans.set(`${c.reportedAs.table}:${c.reportedAs.id}`, (orphans.get(`${c.reportedAs.table}:${c.reportedAs.id}`) ?? 0) + 1);
         else expected.push([table, id, c.reason]);

@@ -1,0 +1,52 @@
+// Hand-edited values review 38 found read silently: each took a number out of service, screened a
+// caller otherwise than written or refused every call, with no finding. Each case: the row, what
+// the snapshot keeps, and (where it matters) what a call gets.
+import t from 'tap';
+import { identify } from '../../src/domain/routing';
+import { buildSnapshot, type RawTables } from '../../src/snapshot/build';
+import { explainFindings } from '../../src/snapshot/findings';
+import { accessNumberRow, goodRaw, type Row } from './fixtures';
+
+const WHEN = new Date('2026-11-23T02:00:00.000Z');
+
+/** `raw` (the fixtures by default) with one row edited a minute ago. */
+function edited(table: keyof RawTables, id: number, set: Row, base: RawTables = goodRaw()): RawTables {
+  const raw = structuredClone(base);
+  const rows = raw[table]!;
+  const i = rows.findIndex((r) => r.id === id);
+  rows[i] = { ...rows[i], ...set, updated_at: '2026-11-23 01:59:00.000' };
+  return raw;
+}
+
+t.test('access_numbers.number: a 400 or 800 number of other than 10 digits is refused; an edit into it keeps the last good number', async (t) => {
+  // UPDATE access_numbers SET number='400100001' (a digit dropped from 4001000001): accepted as a
+  // number of 3-32 digits, so 4001000001 went out of service and route explain said nothing.
+  const before = buildSnapshot(goodRaw(), 1, WHEN);
+  for (const number of ['400100001', '40010000011', '+86 400-100-00011', '0086 400 100 001', '８６４００１０００００', '0400100001']) {
+    const s = buildSnapshot(edited('access_numbers', 1, { number }), 2, WHEN, before.lastGood);
+    t.equal(identify(s, '4001000001').kind, 'ok', `${number}: 4001000001 is still in service`);
+    t.match(s.rejected, [{ table: 'access_numbers', id: 1, status: 'last_good', column: 'number', reason: /400 and 800 numbers have 10/ }], `${number}: reported`);
+    t.equal(s.rejected.length, 1, `${number}: one finding`);
+    t.match(explainFindings(s, '4001000001').join('\n'), /access_numbers id=1 .*400 and 800 numbers have 10/, `${number}: route explain says why`);
+  }
+
+  // A new row with such a number: skipped, and route explain of what was typed says why.
+  const raw = goodRaw();
+  raw.access_numbers.push(accessNumberRow(3, 1, '800123456'), accessNumberRow(4, 1, '80012345678'));
+  const s = buildSnapshot(raw, 1, WHEN);
+  t.match(s.rejected, [
+    { table: 'access_numbers', id: 3, status: 'skipped', column: 'number', value: '"800123456"', reason: /starts with 800 but has 9 digits: 400 and 800 numbers have 10/ },
+    { table: 'access_numbers', id: 4, status: 'skipped', column: 'number', reason: /has 11 digits/ },
+  ]);
+  t.match(explainFindings(s, '800123456').join('\n'), /access_numbers id=3/);
+
+  // Every spelling of a 10-digit number (and numbers that are not 400/800 numbers) still reads.
+  const spellings = ['+86 400-100-0001', '0086 4001000001', '864001000001', '04001000001', '４００１０００００１', '400 100 0001'];
+  for (const number of spellings) {
+    const ok = buildSnapshot(edited('access_numbers', 1, { number }), 2, WHEN, before.lastGood);
+    t.same(ok.rejected, [], `${number} is 4001000001`);
+  }
+  const others = goodRaw();
+  others.access_numbers.push(accessNumberRow(5, 1, '020-8888-6666'), accessNumberRow(6, 1, '8008001234'), accessNumberRow(7, 1, '95588'), accessNumberRow(8, 1, '+44 20 7946 0000'));
+  t.same(buildSnapshot(others, 1, WHEN).rejected, [], 'a switchboard number, an 800 number, a short number, a foreign number');
+});
