@@ -66,9 +66,18 @@ export function dialledNationalNumber(dialled: string): string | null {
 }
 
 /** 0086… and 86… (what follows +) lose the country code when at least 4 digits remain (a bare 86 stays). */
-function withoutCountryCode(digits: string): string {
+export function withoutCountryCode(digits: string): string {
+  return afterCountryCode(digits, 4) ?? digits;
+}
+
+/**
+ * The digits after China's country code written 0086… or 86… (what follows + in +86…), when at
+ * least `min` digits follow it; else null. The one reading of the country code: access numbers
+ * (withoutCountryCode) and call_filters values (screening.ts) both go through it.
+ */
+export function afterCountryCode(digits: string, min: number): string | null {
   for (const prefix of ['0086', '86']) {
-    if (digits.startsWith(prefix) && digits.length > prefix.length + 3) return digits.slice(prefix.length);
+    if (digits.startsWith(prefix) && digits.length >= prefix.length + min) return digits.slice(prefix.length);
   }
-  return digits;
+  return null;
 }

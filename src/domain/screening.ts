@@ -4,6 +4,7 @@
  * whatever the allow lists say), then allow lists. SCHEMA.md: "When a tenant has any allow row of
  * a kind, callers must match one of them" — so each kind with allow rows must be satisfied.
  */
+import { afterCountryCode, withoutCountryCode } from './access-number';
 import type { CallerNumber } from './caller-number';
 import { normalizeCaller, regionTokensMatch, type CallerGeo } from './geo';
 import type { FilterList, Tenant, TenantFilters } from '../snapshot/types';
@@ -15,23 +16,58 @@ export type ScreeningResult =
 /**
  * The spellings a caller number can be listed under: as received (digits only), international
  * without '+' (8613912345678), national (13912345678, 02088888888 with its trunk 0, and
- * 2088888888 without). A DBA may have typed any of them.
+ * 2088888888 without); a number that is not a plausible telephone number (10086 received as
+ * +8610086) also without the country code, as access numbers read it. A filter value is read into
+ * one of these (listedNumber, listedPrefix), whatever spelling the DBA typed.
  */
 export function numberSpellings(raw: string): string[] {
   const out = new Set<string>();
   const digits = raw.replace(/[^0-9]/g, '');
   if (digits) out.add(digits);
   const e164 = normalizeCaller(raw);
+  if (!e164 && digits) out.add(withoutCountryCode(digits));
   if (e164) {
     const international = e164.slice(1);
     out.add(international);
     if (international.startsWith('86')) {
       const national = international.slice(2);
       out.add(national);
-      if (!national.startsWith('1')) out.add(`0${national}`);
+      // With its trunk 0 unless a mobile: a Beijing line +861012345678 is 01012345678 too (it
+      // starts with 1, and a prefix 010 missed it when it came with +86).
+      if (!/^1[3-9]\d{9}$/.test(national)) out.add(`0${national}`);
     }
   }
   return [...out];
+}
+
+/**
+ * A call_filters `number` value (digits, an optional leading +) as the lists hold it: read like a
+ * caller number (normalizeCaller), so 008613912345678, 8613912345678, +86 013912345678 and
+ * 013912345678 (a trunk 0 before a mobile) are all 13912345678, the national form every Chinese
+ * caller's spellings include (another country's number: international, without +). A value that is
+ * no plausible telephone number (10086, 95555, +8610086) loses a +86/0086/86 country code as an
+ * access number does (10086), which numberSpellings adds for such a caller too.
+ */
+export function listedNumber(value: string): string {
+  const e164 = normalizeCaller(value);
+  if (e164 !== null) return e164.startsWith('+86') ? e164.slice(3) : e164.slice(1);
+  return withoutCountryCode(value.replace(/^\+/, ''));
+}
+
+/**
+ * A call_filters `prefix` value (digits, an optional leading +) as the lists hold it: China's
+ * country code in any spelling (+86, 0086, 86, and a stray trunk 0 after it) as 86, the start of
+ * every Chinese caller's international spelling (0086139 and +86 0139 are 86139; not 139, which
+ * would also match a +1 caller's digits for prefix 1); a trunk 0 before a mobile prefix dropped
+ * (0139 is 139: no area code starts 013-019, and a mobile's spellings have no trunk 0). Another
+ * country's +44… is 44…, as before.
+ */
+export function listedPrefix(value: string): string {
+  const digits = value.replace(/^\+/, '');
+  if (value.startsWith('+') && !digits.startsWith('86')) return digits;
+  const national = afterCountryCode(digits, 0);
+  if (national !== null) return `86${national.replace(/^0(?=[1-9])/, '')}`;
+  return digits.replace(/^0(?=1[3-9])/, '');
 }
 
 function listMatch(list: FilterList, kind: 'number' | 'prefix' | 'region', spellings: string[], geo: CallerGeo): string | null {

@@ -22,6 +22,7 @@ import { notifyTarget } from '../notify/target';
 import { DEFAULT_TIMEZONE } from '../domain/periods';
 import { legacyZoneAlias, westernEtcZoneOffset } from '../domain/timezone';
 import { nationalNumber } from '../domain/access-number';
+import { listedNumber, listedPrefix } from '../domain/screening';
 import { extensionProblem, keypadText, MAX_KEYS, menuKeyProblem, OPERATOR_KEY } from '../domain/keypad';
 import { Ledger, ROWS_PER_STEP, type Problem } from './ledger';
 import { readAccessNumber, readDestination, readGroup, readPrompt, readRate, readRule, readTenant } from './readers';
@@ -412,11 +413,11 @@ function* buildFilters(ledger: Ledger, tenantOwner: TenantOwner): Generator<void
   }, (f) => tenantOwner(f.tenantId), (f) => {
     const entry = lists.get(f.tenantId) ?? { block: empty(), allow: empty() };
     const list = entry[f.list];
-    // Numbers are compared in one spelling: digits only, without a + (a caller's 86/0 prefix
-    // variants are handled by the screening function).
-    const digits = f.value.replace(/^\+/, '');
-    if (f.kind === 'number') list.numbers.add(digits);
-    else if (f.kind === 'prefix') list.prefixes.push(digits);
+    // Numbers and prefixes are held in a spelling the caller's spellings include (screening.ts):
+    // 008613912345678, 8613912345678 and 013912345678 are all 13912345678, 0086139 is 86139.
+    // Before, only a + was dropped, and a 0086 or trunk-0 value never matched its caller.
+    if (f.kind === 'number') list.numbers.add(listedNumber(f.value));
+    else if (f.kind === 'prefix') list.prefixes.push(listedPrefix(f.value));
     else list.regions.push(...f.regions);
     lists.set(f.tenantId, entry);
   });

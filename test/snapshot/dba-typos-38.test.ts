@@ -2,8 +2,11 @@
 // caller otherwise than written or refused every call, with no finding. Each case: the row, what
 // the snapshot keeps, and (where it matters) what a call gets.
 import t from 'tap';
+import { callerNumber } from '../../src/domain/caller-number';
+import type { CallerGeo } from '../../src/domain/geo';
 import { identify } from '../../src/domain/routing';
-import { buildSnapshot, type RawTables } from '../../src/snapshot/build';
+import { screenCaller } from '../../src/domain/screening';
+import { buildSnapshot, NO_FILTERS, type RawTables } from '../../src/snapshot/build';
 import { explainFindings } from '../../src/snapshot/findings';
 import { accessNumberRow, goodRaw, type Row } from './fixtures';
 
@@ -49,4 +52,54 @@ t.test('access_numbers.number: a 400 or 800 number of other than 10 digits is re
   const others = goodRaw();
   others.access_numbers.push(accessNumberRow(5, 1, '020-8888-6666'), accessNumberRow(6, 1, '8008001234'), accessNumberRow(7, 1, '95588'), accessNumberRow(8, 1, '+44 20 7946 0000'));
   t.same(buildSnapshot(others, 1, WHEN).rejected, [], 'a switchboard number, an 800 number, a short number, a foreign number');
+});
+
+t.test('call_filters: a number or prefix is screened the same whichever spelling the DBA typed (0086, 86, +86, a trunk 0 before a mobile)', async (t) => {
+  // A list row '008613912345678' (or '013912345678') never matched the caller 13912345678: only a
+  // + was dropped from the value. An allow list of such rows blocked the very callers it listed.
+  const geo: CallerGeo = { e164: null, country: null, province: null, city: null, areaCode: null, isMobile: false, description: null };
+  const screen = (list: 'block' | 'allow', kind: 'number' | 'prefix', value: string, caller: string): string => {
+    const raw = goodRaw();
+    raw.call_filters = [{ id: 1, tenant_id: 1, list, kind, value }];
+    const s = buildSnapshot(raw, 1, WHEN);
+    t.same(s.rejected, [], `${kind} ${value} is read`);
+    return screenCaller(s.tenants.get(1)!, s.filtersByTenant.get(1) ?? NO_FILTERS, callerNumber(caller), geo).verdict;
+  };
+  const cases: Array<{ kind: 'number' | 'prefix'; spellings: string[]; callers: string[]; others: string[] }> = [
+    {
+      kind: 'number',
+      spellings: ['13912345678', '+8613912345678', '8613912345678', '008613912345678', '013912345678', '+86013912345678', '0086013912345678'],
+      callers: ['13912345678', '+8613912345678', '008613912345678', '013912345678'],
+      others: ['13912345679'],
+    },
+    {
+      kind: 'number',
+      spellings: ['02088886666', '2088886666', '+862088886666', '862088886666', '00862088886666', '+8602088886666'],
+      callers: ['02088886666', '+862088886666', '2088886666'],
+      others: ['02088886667'],
+    },
+    { kind: 'number', spellings: ['10086', '+8610086', '008610086', '8610086'], callers: ['10086', '+8610086'], others: ['100860'] },
+    {
+      kind: 'prefix',
+      spellings: ['139', '0139', '86139', '+86139', '0086139', '+860139'],
+      callers: ['13912345678', '+8613912345678', '008613912345678', '013912345678'],
+      others: ['13812345678'],
+    },
+    { kind: 'prefix', spellings: ['010', '+8610', '008610', '+86010'], callers: ['01012345678', '+861012345678'], others: ['02012345678'] },
+  ];
+  for (const c of cases) {
+    for (const value of c.spellings) {
+      for (const caller of c.callers) {
+        t.equal(screen('block', c.kind, value, caller), 'blocked', `block ${c.kind} ${value}: caller ${caller} is blocked`);
+        t.equal(screen('allow', c.kind, value, caller), 'pass', `allow ${c.kind} ${value}: caller ${caller} passes`);
+      }
+      for (const caller of c.others) {
+        t.equal(screen('block', c.kind, value, caller), 'pass', `block ${c.kind} ${value}: caller ${caller} is not listed`);
+        t.equal(screen('allow', c.kind, value, caller), 'blocked', `allow ${c.kind} ${value}: caller ${caller} is not listed`);
+      }
+    }
+  }
+  // A prefix written with China's country code stays one: +861 is not prefix 1 (a +1 caller's digits).
+  t.equal(screen('block', 'prefix', '00861', '+12125551234'), 'pass', '0086 1 does not block a US caller');
+  t.equal(screen('block', 'prefix', '+4420', '+442079460000'), 'blocked', 'another country, as before');
 });
