@@ -20,7 +20,7 @@ import { parseDay, parseScheduleSlot, ScheduleSyntaxError, type ScheduleSlot } f
 import { parseRegionTokens } from '../domain/geo';
 import { notifyTarget } from '../notify/target';
 import { DEFAULT_TIMEZONE } from '../domain/periods';
-import { legacyZoneAlias, westernEtcZoneOffset } from '../domain/timezone';
+import { isValidTimeZone, legacyZoneAlias, westernEtcZoneOffset } from '../domain/timezone';
 import { nationalNumber } from '../domain/access-number';
 import { listedNumber, listedPrefix } from '../domain/screening';
 import { extensionProblem, keypadText, MAX_KEYS, menuKeyProblem, OPERATOR_KEY } from '../domain/keypad';
@@ -194,8 +194,8 @@ function* buildGroups(ledger: Ledger, tenantOwner: TenantOwner): Generator<void,
 
 /**
  * A tenant's own links must stay inside the tenant: another company's operator group, prompt or
- * business-hours schedule is not used; nor is a missed-call address nothing can be sent to, or the
- * zone CST (read as Asia/Shanghai). A tenant edited to such a value keeps its last good version
+ * business-hours schedule is not used; nor is a missed-call address nothing can be sent to, a zone
+ * the runtime does not know or the zone CST (both read as Asia/Shanghai). A tenant edited to such a value keeps its last good version
  * when that one's values hold; otherwise it works without it (reported).
  */
 function* linkTenants(
@@ -222,6 +222,16 @@ function* linkTenants(
       });
     }
     const notOurs = (column: keyof typeof LINKS, value: number, what: string): void => void out.push({ column, value, reason: `${column} ${value} is not ${what} of this tenant`, instead: IGNORED });
+    // A zone the runtime does not know ('Beijing', 'GMT+8', '+08:00', 'China Standard Time'): in
+    // force with the default zone, as CST. Before, the tenant was skipped when it had no last good
+    // version, and all its numbers went out of service for a zone name.
+    if (!isValidTimeZone(t.timezone)) {
+      out.push({
+        column: 'timezone', value: t.timezone,
+        reason: `timezone ${JSON.stringify(t.timezone)} is not an IANA time zone (e.g. Asia/Shanghai; an offset such as GMT+8 is not one)`,
+        instead: { value: DEFAULT_TIMEZONE, said: `${DEFAULT_TIMEZONE}, the default, is used` },
+      });
+    }
     // CST: a real zone to the runtime (America/Chicago), not the China Standard Time a DBA here
     // means (timezone.ts). In force with the default zone, never skipped: a tenant that already
     // had it must not go out of service with an upgrade.

@@ -34,15 +34,17 @@ eachDb(t, "a zone edited into a typo: caps, spend guards and reports keep the sn
   t.equal((await loadTenantLimits(knex, [tenant], { zoneOf, live: new LiveValues() }))[0].zone, 'America/New_York', 'so does the caps job');
   t.equal((await loadReportTenant(knex, tenant, zoneOf))?.zone, 'America/New_York', 'and the reports');
 
-  // A tenant whose row was never valid is not in force: the default zone, the same for all.
+  // A tenant whose zone was never one the runtime knows is in force on the default zone (a
+  // link_ignored finding; before, it was skipped whole), the same for all.
   const never = await addTenant(knex, { timezone: 'Mars/Olympus' });
   const third = await loadSnapshot(knex, 3, after.lastGood);
-  t.match(third.rejected.find((f) => f.id === never), { status: 'skipped', column: 'timezone' });
+  t.match(third.rejected.find((f) => f.id === never), { status: 'link_ignored', column: 'timezone' });
+  t.equal(third.tenants.get(never)?.timezone, DEFAULT_TIMEZONE);
   t.equal((await loadTenantLimits(knex, [never], { zoneOf: zonesOf(() => third.tenants), live: new LiveValues() }))[0].zone, DEFAULT_TIMEZONE);
 
   // Charging (the CDR batch) counts in the same zones as the caps job, or the two would keep
-  // tenant_usage rows of different periods: the typo'd tenant in its last good zone, the one not
-  // in force in the default zone.
+  // tenant_usage rows of different periods: the typo'd tenant in its last good zone, the one with
+  // no zone to keep and the one not in force in the default zone.
   // (refused is out of force for its status; its own zone is a real one, not the one counted in.)
   const refused = await addTenant(knex, { timezone: 'Asia/Tokyo', status: 'actve' });
   const fourth = await loadSnapshot(knex, 4, third.lastGood);

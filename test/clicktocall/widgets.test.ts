@@ -93,7 +93,8 @@ t.test("a widget of a tenant or number that is not in force is counted in that r
   const missing = build([widgetRow(1), widgetRow(5, { tenant_id: 99 })]);
   t.match(missing.rejected, [{ table: 'tenants', id: 99, status: 'missing', dependents: { click_to_call_widgets: 1 } }], 'one finding for the tenant that does not exist');
   const raw = goodRaw();
-  raw.tenants = raw.tenants.map((r) => (r.id === 1 ? { ...r, timezone: 'Asia/Beijing' } : r));
+  // A status typo takes the tenant out of force (an unknown zone no longer does: default zone).
+  raw.tenants = raw.tenants.map((r) => (r.id === 1 ? { ...r, status: 'actve' } : r));
   const skipped = build([widgetRow(1)], raw);
   t.notOk(skipped.widgets.has('acme-key-1'));
   t.equal(skipped.rejected.filter((f) => f.table === 'click_to_call_widgets').length, 0, 'no finding of its own');

@@ -35,7 +35,9 @@ for (const target of dbTargets()) void t.test(target.name, async (t) => {
   };
 
   await knex('tenants').insert({ id: 1, name: 'Acme', pin: '2468', timezone: 'Asia/Shanghai' });
-  await knex('tenants').insert({ id: 7, name: 'Typo Ltd', timezone: 'Asia/Beijing' });
+  // A name cleared by mistake takes the tenant out of force (the README's example; a zone the
+  // runtime does not know, 'Asia/Beijing', no longer does: the tenant runs on the default zone).
+  await knex('tenants').insert({ id: 7, name: '', timezone: 'Asia/Shanghai' });
   await knex('access_numbers').insert([{ id: 1, number: '4001000001', tenant_id: 1 }, { id: 7, number: '4007000007', tenant_id: 7 }]);
   await knex('destination_groups').insert([{ id: 10, tenant_id: 1, name: 'Sales', strategy: 'sequential' }]);
   await knex('destinations').insert([{ id: 100, group_id: 10, number: '13800000100' }]);
@@ -62,7 +64,7 @@ for (const target of dbTargets()) void t.test(target.name, async (t) => {
   t.equal(lines.length, 2 + 3 + 1, 'header, cache note, three findings, summary: nothing per blacklist row');
   t.match(lines[1], /last good versions from the daemon's cache .*config-cache\.json/);
   t.match(lines[2], /^tenants id=1 pin=\(hidden\): pin \(hidden\) is not a PIN of 1 to 16 digits → its last good version stays in force until the row is fixed$/);
-  t.match(lines[3], /^tenants id=7 timezone="Asia\/Beijing": timezone "Asia\/Beijing" is not an IANA time zone .* → skipped \(no last good version of it\); with it 10,000 call_filters rows, 3 routing_rules rows, 1 access_numbers row are not in force$/);
+  t.match(lines[3], /^tenants id=7 name="": name must be non-empty text, got "" → skipped \(no last good version of it\); with it 10,000 call_filters rows, 3 routing_rules rows, 1 access_numbers row are not in force$/);
   t.match(lines[4], /^rates id=1 connect_fee="?9999999999\.9999"?: connect_fee 9999999999\.9999 is too large: a call of 14400 s/);
   t.match(lines[5], /^3 findings: 1 on the last good version, 2 skipped; 10,004 rows of other tables not in force with them$/);
   t.notMatch(lines.join('\n'), /2468|12ab/, 'no PIN in clear');
@@ -73,14 +75,14 @@ for (const target of dbTargets()) void t.test(target.name, async (t) => {
   t.match(acme, /configuration findings for this call \(1; npm run config:lint lists them all\):\n {2}tenants id=1 pin=\(hidden\): .* its last good version stays in force/);
   t.match(acme, /1 identify: access number 4001000001/, 'and the call goes on');
   const typo = (await explainCall(snapshot, { dialed: '4007000007', caller: '13912345678', at: new Date() }, null)).join('\n');
-  t.match(typo, /tenants id=7 timezone="Asia\/Beijing": .* skipped/);
+  t.match(typo, /tenants id=7 name="": .* skipped/);
   t.match(typo, /unknown number → not_in_service\.wav/);
   const none = (await explainCall(snapshot, { dialed: '4009999999', caller: '1', at: new Date() }, null)).join('\n');
   t.notMatch(none, /configuration findings/, 'nothing to say about a number nobody configured');
 
   // Fixed: clean, exit 0.
   await knex('tenants').where({ id: 1 }).update({ pin: '2468' });
-  await knex('tenants').where({ id: 7 }).update({ timezone: 'Asia/Shanghai' });
+  await knex('tenants').where({ id: 7 }).update({ name: 'Typo Ltd' });
   await knex('rates').where({ id: 1 }).update({ connect_fee: '0.1000' });
   const fixed = await run();
   t.equal(fixed.code, 0);

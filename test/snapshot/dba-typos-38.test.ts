@@ -8,7 +8,7 @@ import { identify } from '../../src/domain/routing';
 import { screenCaller } from '../../src/domain/screening';
 import { buildSnapshot, NO_FILTERS, type RawTables } from '../../src/snapshot/build';
 import { explainFindings } from '../../src/snapshot/findings';
-import { accessNumberRow, goodRaw, type Row } from './fixtures';
+import { accessNumberRow, goodRaw, tenantRow, type Row } from './fixtures';
 
 const WHEN = new Date('2026-11-23T02:00:00.000Z');
 
@@ -102,4 +102,34 @@ t.test('call_filters: a number or prefix is screened the same whichever spelling
   // A prefix written with China's country code stays one: +861 is not prefix 1 (a +1 caller's digits).
   t.equal(screen('block', 'prefix', '00861', '+12125551234'), 'pass', '0086 1 does not block a US caller');
   t.equal(screen('block', 'prefix', '+4420', '+442079460000'), 'blocked', 'another country, as before');
+});
+
+t.test('tenants.timezone the runtime does not know (GMT+8, Beijing …): the tenant stays in force on the default zone, reported; an edit into it keeps the last good zone', async (t) => {
+  // A new tenant typed with timezone 'GMT+8' was skipped whole: every number of it out of service
+  // for a zone name, when CST (a zone that does exist) is read as the default with a finding.
+  const zones = ['GMT+8', 'UTC+8', '+08:00', 'Beijing', 'China Standard Time', 'Asia/Beijing'];
+  const raw = goodRaw();
+  zones.forEach((timezone, i) => {
+    raw.tenants.push(tenantRow(10 + i, { timezone }));
+    raw.access_numbers.push(accessNumberRow(10 + i, 10 + i, `40099000${10 + i}`));
+  });
+  const s = buildSnapshot(raw, 1, WHEN);
+  zones.forEach((timezone, i) => {
+    const id = 10 + i;
+    t.equal(s.tenants.get(id)?.timezone, 'Asia/Shanghai', `${timezone}: in force on the default zone`);
+    t.equal(identify(s, `40099000${id}`).kind, 'ok', `${timezone}: its number is in service`);
+  });
+  t.match(s.rejected, zones.map((timezone, i) => ({
+    table: 'tenants', id: 10 + i, status: 'link_ignored', column: 'timezone', value: JSON.stringify(timezone),
+    reason: /is not an IANA time zone .*; Asia\/Shanghai, the default, is used/,
+  })));
+  t.equal(s.rejected.length, zones.length, 'one finding each');
+
+  // Edited from America/New_York (tenant 2) into one: the last good zone stays, reported.
+  const before = buildSnapshot(goodRaw(), 1, WHEN);
+  const after = buildSnapshot(edited('tenants', 2, { timezone: 'GMT-5' }), 2, WHEN, before.lastGood);
+  t.equal(after.tenants.get(2)?.timezone, 'America/New_York');
+  t.match(after.rejected, [{ table: 'tenants', id: 2, status: 'last_good', column: 'timezone', value: '"GMT-5"' }]);
+  const again = buildSnapshot(edited('tenants', 2, { timezone: 'GMT-5' }), 3, WHEN, after.lastGood);
+  t.equal(again.tenants.get(2)?.timezone, 'America/New_York', 'still the last good zone a reload later');
 });
