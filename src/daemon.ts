@@ -115,6 +115,9 @@ export class Daemon {
       // Before start(): a start that fails may have opened the store's own SQLite connection.
       undo.push(() => store.stop());
       await store.start(options.starting);
+      // A cap refused or doubtful live (-1, 0, junk) is read as the snapshot keeps it (live-values.ts).
+      LIVE_VALUES.followSnapshot(() => store.current.tenants);
+      undo.push(() => LIVE_VALUES.followSnapshot(null));
       const runner = cdrBatchRunner(knex, settings.database.url, settings.cdr.writerThread, log, settings.cdr.writerThreadNice);
       const cdrs = new CdrWriter(knex, spool, { ...settings.cdr, tenants: () => store.current.tenants, clock: options.clock, runner }, log, metrics);
       // The calls a stopped daemon left in progress get their CDRs, spooled before the writer
@@ -289,7 +292,7 @@ function reportUnreadableLiveValues(log: Logger, metrics: Metrics): void {
       { tenant_id: u.tenantId, column: u.column, value: showValue(u.column, u.value), used: u.used },
       u.used === null
         ? `tenants.${u.column} is not a value: no last good value read, it limits nothing until fixed`
-        : `tenants.${u.column} is not a value: the last good value read is used until fixed`,
+        : `tenants.${u.column} is not a value: the last good value is used until fixed`,
     );
   });
 }

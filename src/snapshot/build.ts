@@ -20,6 +20,7 @@ import { parseDay, parseScheduleSlot, ScheduleSyntaxError, type ScheduleSlot } f
 import { parseRegionTokens } from '../domain/geo';
 import { notifyTarget } from '../notify/target';
 import { DEFAULT_TIMEZONE } from '../domain/periods';
+import { CAP_COLUMNS, zeroCapReason } from '../domain/caps';
 import { isValidTimeZone, legacyZoneAlias, westernEtcZoneOffset } from '../domain/timezone';
 import { nationalNumber } from '../domain/access-number';
 import { listedNumber, listedPrefix } from '../domain/screening';
@@ -195,7 +196,8 @@ function* buildGroups(ledger: Ledger, tenantOwner: TenantOwner): Generator<void,
 /**
  * A tenant's own links must stay inside the tenant: another company's operator group, prompt or
  * business-hours schedule is not used; nor is a missed-call address nothing can be sent to, a zone
- * the runtime does not know or the zone CST (both read as Asia/Shanghai). A tenant edited to such a value keeps its last good version
+ * the runtime does not know or the zone CST (both read as Asia/Shanghai). Doubtful values (a zone
+ * Etc/GMT+N, a cap of 0) stay as written when there is no last good version, reported. A tenant edited to such a value keeps its last good version
  * when that one's values hold; otherwise it works without it (reported).
  */
 function* linkTenants(
@@ -208,7 +210,7 @@ function* linkTenants(
    * A value the tenant cannot use, what it becomes instead (null: no link), and why. `doubtful`:
    * a value the tenant can use but likely not what was meant; `instead` keeps it as written.
    */
-  type BadLink = { column: keyof typeof LINKS; value: number | string; reason: string; instead: { value: string | null; said: string }; doubtful?: true };
+  type BadLink = { column: keyof typeof LINKS; value: number | string; reason: string; instead: { value: number | string | null; said: string }; doubtful?: true };
   const IGNORED = { value: null, said: 'the link is ignored' };
   const badLinks = (t: Tenant, blankBalance: boolean): BadLink[] => {
     const out: BadLink[] = [];
@@ -254,6 +256,14 @@ function* linkTenants(
         instead: { value: t.timezone, said: `${western} is used as written` },
       });
     }
+    // A cap of 0 refuses every call (status 'suspended' is for that; 0 is "off" in the sibling
+    // columns): kept as written when there is no earlier version (a tenant that had it before this
+    // check keeps its behaviour), but an edit into it keeps the last good cap (domain/caps.ts).
+    for (const column of CAP_COLUMNS) {
+      if (t[LINKS[column]] === 0) {
+        out.push({ column, value: 0, doubtful: true, reason: zeroCapReason(column), instead: { value: 0, said: '0 is used as written' } });
+      }
+    }
     if (t.operatorGroupId !== null && groups.get(t.operatorGroupId)?.tenantId !== t.id) notOurs('operator_group_id', t.operatorGroupId, 'a destination group');
     for (const column of ['welcome_prompt_id', 'after_hours_prompt_id', 'ringback_prompt_id', 'blocked_prompt_id'] as const) {
       const value = t[LINKS[column]];
@@ -274,12 +284,18 @@ function* linkTenants(
     if (bad.length === 0) continue;
     const last = ledger.lastGoodOf('tenants', id);
     const previous = last ? readLast(readTenant, last) : null;
-    if (last && previous && badLinks(previous, isBlankBalance(last)).length === 0) {
-      ledger.useLastGood('tenants', id, last, { kind: 'value', column: bad[0].column, value: bad[0].value, reason: bad[0].reason });
+    const before = last && previous ? badLinks(previous, isBlankBalance(last)) : [];
+    // What the edit brought: a bad value its last good version did not have. That version stands
+    // in when its own are doubtful ones only (in force as written, a cap of 0 …), reported again;
+    // an edit that brought none (a new name beside a cap of 0 that was there) is not undone.
+    const brought = bad.filter((b) => !before.some((p) => p.column === b.column && p.value === b.value));
+    if (last && previous && brought.length > 0 && before.every((p) => p.doubtful)) {
+      ledger.useLastGood('tenants', id, last, { kind: 'value', column: brought[0].column, value: brought[0].value, reason: brought[0].reason });
+      for (const p of before) ledger.doubtful('tenants', id, p.column, p.value, `${p.reason}; ${p.instead.said}`);
       tenants.set(id, previous);
       continue;
     }
-    const fixed: Record<string, string | null> = {};
+    const fixed: Record<string, number | string | null> = {};
     for (const b of bad) {
       if (b.doubtful) ledger.doubtful('tenants', id, b.column, b.value, `${b.reason}; ${b.instead.said}`);
       else ledger.linkIgnored('tenants', id, b.column, b.value, `${b.reason}; ${b.instead.said}`);
@@ -299,6 +315,10 @@ const LINKS = {
   missed_call_notify: 'missedCallNotify',
   timezone: 'timezone',
   balance: 'balance',
+  max_calls_day: 'maxCallsDay',
+  max_calls_month: 'maxCallsMonth',
+  max_spend_day: 'maxSpendDay',
+  max_spend_month: 'maxSpendMonth',
 } as const;
 
 function isBlankBalance(row: Row): boolean {

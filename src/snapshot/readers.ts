@@ -6,6 +6,7 @@
 import { formatMoney, MAX_MONEY } from '../domain/money';
 import { exactCallCost } from '../domain/rating';
 import { accessNumberDigits, accessNumberProblem } from '../domain/access-number';
+import { capVerdict, NEGATIVE_CAP, type CapColumn } from '../domain/caps';
 import { RowError, showValue, type RowReader } from './rows';
 import {
   CALL_TYPES, NUMBER_KINDS, RULE_ACTIONS, STRATEGIES, TENANT_STATUSES,
@@ -43,10 +44,17 @@ export function readTenant(r: RowReader): Tenant {
   // A zone the runtime does not know ('Beijing', 'GMT+8') is not this row's error: the tenant stays
   // in force, on its last good zone or the default (build.ts linkTenants, zoneProblem).
   const timezone = r.textOrNull('timezone') ?? 'Asia/Shanghai';
-  const cap = (column: string) => {
+  // Caps: a negative one is refused, 0 is doubtful (build.ts linkTenants): domain/caps.ts, which
+  // the live reads (billing/live-values.ts) follow too.
+  const cap = (column: CapColumn) => {
     const m = r.moneyOrNull(column);
-    if (m !== null && m < 0) throw r.fail(column, 'must not be negative (NULL = no cap)');
+    if (m !== null && capVerdict(m) === 'negative') throw r.fail(column, NEGATIVE_CAP);
     return m;
+  };
+  const calls = (column: CapColumn) => {
+    const n = r.intOrNull(column);
+    if (n !== null && capVerdict(n) === 'negative') throw r.fail(column, NEGATIVE_CAP);
+    return n;
   };
   return {
     id: r.id,
@@ -61,8 +69,8 @@ export function readTenant(r: RowReader): Tenant {
     voicemailEnabled: r.flag('voicemail_enabled', false),
     callerMemoryHours: r.intOrNull('caller_memory_hours', { min: 0, max: 24 * 365 }) ?? 24,
     missedCallNotify: r.textOrNull('missed_call_notify', { max: 200 }),
-    maxCallsDay: r.intOrNull('max_calls_day', { min: 0 }),
-    maxCallsMonth: r.intOrNull('max_calls_month', { min: 0 }),
+    maxCallsDay: calls('max_calls_day'),
+    maxCallsMonth: calls('max_calls_month'),
     maxSpendDay: cap('max_spend_day'),
     maxSpendMonth: cap('max_spend_month'),
     welcomePromptId: r.intOrNull('welcome_prompt_id', { min: 1 }),

@@ -3,7 +3,7 @@
 // reported. The snapshot refuses the same row with a finding.
 import t from 'tap';
 import { loadTenantLimits } from '../../src/billing/caps';
-import { liveIntOrNull, LiveValues, readLiveBalance, readLiveCap, type UnreadableLiveValue } from '../../src/billing/live-values';
+import { liveIntOrNull, LiveValues, readLiveBalance, readLiveCap, readLiveCount, type UnreadableLiveValue } from '../../src/billing/live-values';
 import { readSpendLimits } from '../../src/billing/usage';
 import { parseColumnMoney } from '../../src/domain/money';
 import { buildSnapshot } from '../../src/snapshot/build';
@@ -38,7 +38,7 @@ t.test('readers: NULL, a value, or junk', async (t) => {
   t.same(readLiveBalance('-3.0000'), { kind: 'ok', value: -30_000 }, 'a negative balance is a balance');
   t.same(readLiveBalance('0.0000'), { kind: 'ok', value: 0 });
   t.same(readLiveCap(''), { kind: 'null' }, 'a cleared cap is no cap, as in the snapshot');
-  t.same(readLiveCap('-1'), { kind: 'null' }, 'a negative cap is no cap');
+  t.same(readLiveCap('-1'), { kind: 'unreadable' }, 'a negative cap is refused, as the snapshot refuses it (was: no cap)');
   t.same(readLiveCap('1,000.00'), { kind: 'unreadable' });
   t.same(liveIntOrNull('0'), { kind: 'ok', value: 0 }, 'a cap of 0 calls is a cap');
   t.same(liveIntOrNull(' 12 '), { kind: 'ok', value: 12 });
@@ -128,4 +128,43 @@ eachDb(t, "CDRs of a tenant whose balance is junk ('', 'abc') are written, not h
     t.equal(written, 2, `balance ${JSON.stringify(junk)}: both CDRs written`);
     t.equal(await knex('cdrs').where({ tenant_id: tenant }).count({ n: '*' }).then((r) => Number(r[0].n)), 2);
   }
+});
+
+t.test('caps read live as the snapshot keeps them: 0 and a negative cap are the cap in force, one decision (domain/caps.ts)', async (t) => {
+  // Before: read live, -1 was no cap while the snapshot refused it (kept the last good cap), and
+  // 0 was a cap of 0 while the snapshot had no word on it: the guards and the caps job limited by
+  // another cap than admission.
+  t.same(readLiveCap('-1'), { kind: 'unreadable' }, 'a negative cap is refused, as the snapshot refuses it');
+  t.same(readLiveCount(-1), { kind: 'unreadable' });
+  t.same(readLiveCap('0.0000'), { kind: 'doubtful', value: 0 });
+  t.same(readLiveCount('0'), { kind: 'doubtful', value: 0 });
+  t.same(readLiveCount(' 12 '), { kind: 'ok', value: 12 });
+  t.same(readLiveCount(''), { kind: 'null' });
+
+  // With the snapshot in force: what it keeps (the last good cap of an edited row).
+  const base = goodRaw();
+  base.tenants[0] = { ...base.tenants[0], max_calls_day: 100, max_spend_day: '50.0000' };
+  const v1 = buildSnapshot(base, 1, NOW);
+  const edited = structuredClone(base);
+  edited.tenants[0] = { ...edited.tenants[0], max_calls_day: 0, max_spend_day: -1, updated_at: '2026-11-21 03:05:00.000' };
+  const v2 = buildSnapshot(edited, 2, NOW, v1.lastGood);
+  t.equal(v2.tenants.get(1)?.maxCallsDay, 100);
+  t.equal(v2.tenants.get(1)?.maxSpendDay, 500_000);
+  const { live, reports } = recorded();
+  live.followSnapshot(() => v2.tenants);
+  t.equal(live.count(1, 'max_calls_day', 0), 100, 'a fresh daemon: 0 live is the last good cap the snapshot keeps');
+  t.equal(live.cap(1, 'max_spend_day', -1), 500_000, '-1 live: the same');
+  t.match(reports, [{ column: 'max_spend_day', used: 500_000 }], 'the refused value is reported, as junk is');
+  const fresh = buildSnapshot(edited, 1, NOW);
+  live.followSnapshot(() => fresh.tenants);
+  t.notOk(fresh.tenants.has(1), 'a tenant whose row never was valid is not in force (its -1 cap)');
+  live.followSnapshot(null);
+
+  // Without a snapshot (a tool): the last good cap read, else 0 as written / no limit.
+  const alone = recorded().live;
+  t.equal(alone.count(2, 'max_calls_day', 0), 0, 'no cap read before: 0 as written, as the snapshot has it');
+  t.equal(alone.count(3, 'max_calls_day', 20), 20);
+  t.equal(alone.count(3, 'max_calls_day', 0), 20, 'an edit into 0 keeps the last good cap read');
+  t.equal(alone.count(3, 'max_calls_day', -1), 20, 'and so does -1');
+  t.equal(alone.cap(4, 'max_spend_day', '-1'), null, '-1 with nothing read before limits nothing');
 });

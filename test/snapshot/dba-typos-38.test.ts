@@ -133,3 +133,42 @@ t.test('tenants.timezone the runtime does not know (GMT+8, Beijing …): the ten
   const again = buildSnapshot(edited('tenants', 2, { timezone: 'GMT-5' }), 3, WHEN, after.lastGood);
   t.equal(again.tenants.get(2)?.timezone, 'America/New_York', 'still the last good zone a reload later');
 });
+
+t.test('tenants caps of 0 (every call refused) are doubtful: an edit into 0 keeps the last good cap; with none, 0 stands, reported', async (t) => {
+  // UPDATE tenants SET max_calls_day = 0 (meant as "off", as 0 is in caller_memory_hours,
+  // max_queue, pin_lockout_failures): every call was refused, and nothing said why.
+  const base = goodRaw();
+  base.tenants[0] = { ...base.tenants[0], max_calls_day: 100, max_calls_month: 1000, max_spend_day: '50.0000', max_spend_month: '500.0000' };
+  const before = buildSnapshot(base, 1, WHEN);
+  const caps = { max_calls_day: 100, max_calls_month: 1000, max_spend_day: 500_000, max_spend_month: 5_000_000 };
+  const field = { max_calls_day: 'maxCallsDay', max_calls_month: 'maxCallsMonth', max_spend_day: 'maxSpendDay', max_spend_month: 'maxSpendMonth' } as const;
+  for (const [column, zero] of [['max_calls_day', 0], ['max_calls_month', '0'], ['max_spend_day', '0.0000'], ['max_spend_month', 0]] as const) {
+    const s = buildSnapshot(edited('tenants', 1, { [column]: zero }, base), 2, WHEN, before.lastGood);
+    t.equal(s.tenants.get(1)?.[field[column]], caps[column], `${column} = ${JSON.stringify(zero)}: the last good cap stays`);
+    t.match(s.rejected, [{ table: 'tenants', id: 1, status: 'last_good', column, reason: new RegExp(`${column} 0 refuses every call: NULL means no cap, and status 'suspended' stops calls`) }]);
+    t.equal(s.rejected.length, 1);
+  }
+  // A tenant that has it with no earlier version: in force as written (it may stand in a database
+  // this release upgrades), reported.
+  const raw = goodRaw();
+  raw.tenants.push(tenantRow(3, { max_calls_day: 0 }), tenantRow(4, { max_spend_month: '0.0000' }), tenantRow(5, { max_calls_day: null, max_spend_day: '0.0001' }));
+  const s = buildSnapshot(raw, 1, WHEN);
+  t.equal(s.tenants.get(3)?.maxCallsDay, 0);
+  t.equal(s.tenants.get(4)?.maxSpendMonth, 0);
+  t.match(s.rejected, [
+    { table: 'tenants', id: 3, status: 'doubtful', column: 'max_calls_day', value: '0', reason: /refuses every call.*; 0 is used as written/ },
+    { table: 'tenants', id: 4, status: 'doubtful', column: 'max_spend_month' },
+  ]);
+  t.equal(s.rejected.length, 2, 'NULL and a cap above 0 are not reported');
+  // A tenant in force with a cap of 0 as written: a later edit of another column is not undone
+  // for it; an edit into a bad value keeps that version (0 and all), both reported.
+  const renamed = buildSnapshot(edited('tenants', 3, { name: 'Renamed' }, raw), 2, WHEN, s.lastGood);
+  t.equal(renamed.tenants.get(3)?.name, 'Renamed', 'the new name is in force');
+  t.match(renamed.rejected.filter((f) => f.id === 3), [{ status: 'doubtful', column: 'max_calls_day' }]);
+  const cleared = buildSnapshot(edited('tenants', 3, { name: 'Renamed', balance: '' }, raw), 2, WHEN, s.lastGood);
+  t.equal(cleared.tenants.get(3)?.balance, 1_000_000, 'the last good balance stays');
+  t.equal(cleared.tenants.get(3)?.name, 'Tenant 3', 'with the rest of that version');
+  t.match(cleared.rejected.filter((f) => f.id === 3), [{ status: 'last_good', column: 'balance' }, { status: 'doubtful', column: 'max_calls_day' }]);
+  // A negative cap is still refused (its last good version, or the tenant skipped).
+  t.match(buildSnapshot(edited('tenants', 1, { max_calls_month: -1 }, base), 2, WHEN, before.lastGood).rejected, [{ id: 1, status: 'last_good', column: 'max_calls_month', reason: /must not be negative \(NULL = no cap\)/ }]);
+});
