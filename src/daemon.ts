@@ -17,7 +17,7 @@ import { CdrWriter } from './cdr/writer';
 import { CallServer, type CallServerDeps } from './calls/call-server';
 import { recoverStoppedCalls } from './calls/journaled-call';
 import type { Settings } from './config';
-import { createKnex, dbKind } from './db/connect';
+import { createKnex, dbKind, knexLogTo } from './db/connect';
 import { seedDemoIfEmpty } from './db/demo-seed';
 import { MigrationLockWaitError, Migrator } from './db/migrate';
 import { openSqliteReader } from './db/sqlite-reader';
@@ -99,7 +99,7 @@ export class Daemon {
     const undo: Array<() => unknown> = [() => spool.close()];
     try {
       if (!options.worker) adoptWorkerSpools(settings.cdr.spoolDir, log);
-      const knex = createKnex(settings.database.url, { poolMax: settings.database.poolMax });
+      const knex = createKnex(settings.database.url, { poolMax: settings.database.poolMax, knexLog: knexLogTo(log) });
       undo.push(() => knex.destroy());
       // Caller geography (screening by region, routing by region, CDR caller_region) is read once.
       const geo = await loadGeoData();

@@ -31,6 +31,57 @@ export interface ConnectOptions {
   lockWaitTimeoutS?: number;
   /** knex's own warnings (a failed migration's "migration file … failed") to the caller instead of the console. */
   onKnexWarning?: (message: string) => void;
+  /**
+   * Where knex's own messages go instead of the console (knexLogTo: the daemon's JSON log). knex
+   * writes them with console.log: multi-line, with stacks ("Acquire connection error" on every
+   * query while MySQL is away, thousands a minute), between the daemon's JSON lines on stdout.
+   */
+  knexLog?: KnexLog;
+}
+
+/** knex's `log` option: what it would otherwise print with console.log. */
+export interface KnexLog {
+  warn(message: unknown): void;
+  error(message: unknown): void;
+  deprecate(message: unknown): void;
+  debug(message: unknown): void;
+}
+
+/** The least a JSON-line logger offers (pino's). */
+interface LineLogger {
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+  debug(obj: object, msg: string): void;
+}
+
+/**
+ * knex's messages as JSON lines on `log`: the first line of a message as the line, the whole
+ * message (its stack) as `knex`. The same first line is logged at most once every `everyMs`, with
+ * how many were left out since: knex says "Acquire connection error" for every query while MySQL
+ * is away (5,383 lines in 20 s in a review), which the database metrics and alerts already count.
+ */
+export function knexLogTo(log: LineLogger, everyMs = 10_000, now: () => number = Date.now): KnexLog {
+  const last = new Map<string, { at: number; left: number }>();
+  const emit = (level: 'warn' | 'error' | 'debug', message: unknown): void => {
+    const text = typeof message === 'string' ? message : message instanceof Error ? (message.stack ?? message.message) : JSON.stringify(message) ?? String(message);
+    const first = (text.split('\n', 1)[0] ?? '').slice(0, 200);
+    const key = `${level} ${first}`;
+    const seen = last.get(key);
+    const t = now();
+    if (seen && t - seen.at < everyMs) {
+      seen.left++;
+      return;
+    }
+    if (!seen && last.size >= 100) last.clear();
+    last.set(key, { at: t, left: 0 });
+    log[level]({ knex: text, ...(seen && seen.left > 0 ? { alsoLeftOut: seen.left } : {}) }, `knex: ${first}`);
+  };
+  return {
+    warn: (m) => emit('warn', m),
+    error: (m) => emit('error', m),
+    deprecate: (m) => emit('warn', m),
+    debug: (m) => emit('debug', m),
+  };
 }
 
 /** mysql2 connection as seen by the pool hook (callback API). */
@@ -44,6 +95,14 @@ interface SqliteRawConnection extends SqliteStatementSource {
 }
 
 type Done = (err: Error | null, conn: unknown) => void;
+
+/** knex's `log` option for `opts`: onKnexWarning takes the warnings, knexLog the rest; the console when neither is set. */
+function knexLogOption(opts: ConnectOptions): { log?: Partial<KnexLog> } {
+  const onWarning = opts.onKnexWarning;
+  const log: Partial<KnexLog> = { ...opts.knexLog };
+  if (onWarning) log.warn = (m: unknown) => onWarning(String(m));
+  return Object.keys(log).length > 0 ? { log } : {};
+}
 
 export function createKnex(databaseUrl: string, opts: ConnectOptions = {}): Knex {
   const acquireConnectionTimeout = opts.acquireTimeoutMs ?? 10_000;
@@ -62,7 +121,7 @@ export function createKnex(databaseUrl: string, opts: ConnectOptions = {}): Knex
         },
       },
       acquireConnectionTimeout,
-      ...(opts.onKnexWarning ? { log: { warn: (m: unknown) => opts.onKnexWarning?.(String(m)) } } : {}),
+      ...knexLogOption(opts),
     });
   }
   if (/^sqlite:/i.test(databaseUrl)) {
@@ -96,6 +155,7 @@ export function createKnex(databaseUrl: string, opts: ConnectOptions = {}): Knex
         },
       },
       acquireConnectionTimeout,
+      ...knexLogOption(opts),
     });
   }
   throw new Error(
