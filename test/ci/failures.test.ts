@@ -16,11 +16,16 @@ function sampleDir(t: Test): string {
   return dir;
 }
 
-function runTap(dir: string, source: string): string {
+/**
+ * Runs tap on `source`. `timeoutS`: tap's per-file timeout; short only for the sample that hangs
+ * on purpose. A sample that should pass got 5 s once too, and on a loaded CI machine tap's start
+ * alone took longer: the passing sample was "killed by the timeout" and this test failed by chance.
+ */
+function runTap(dir: string, source: string, timeoutS = 120): string {
   const file = join(dir, 'sample.test.mjs');
   writeFileSync(file, source);
   const tap = join(root, 'node_modules', '.bin', 'tap');
-  const run = spawnSync(tap, ['--disable-coverage', '--reporter=tap', '--timeout=5', file], { cwd: dir, encoding: 'utf8' });
+  const run = spawnSync(tap, ['--disable-coverage', '--reporter=tap', `--timeout=${timeoutS}`, file], { cwd: dir, encoding: 'utf8' });
   const out = join(dir, 'tap.out');
   writeFileSync(out, run.stdout + run.stderr);
   return out;
@@ -54,7 +59,7 @@ t.test('a file killed by the timeout is named', async (t) => {
   const dir = sampleDir(t);
   const out = runTap(dir, `import t from 'tap';
 t.test('hangs', () => new Promise(() => { setInterval(() => {}, 1000); }));
-`);
+`, 5);
   const text = failures(out);
   t.match(text, /not ok: .*sample\.test\.mjs/);
   t.match(text, /signal: SIGTERM|timeout/);
