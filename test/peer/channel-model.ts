@@ -105,9 +105,10 @@
  *     switch_ivr_async.c switch_ivr_displace_session): a media bug, not a queued application: the
  *     file is mixed into the frames written to the caller from the next frame, whatever runs,
  *     event-locked prompt or not, and the bug removes itself at the end of the file (no `l`
- *     flag). `+OK Success`; `-ERR Cannot displace session!` when the channel has no media yet
- *     (neither answered nor early media), the file cannot be opened, or the same file is still
- *     displacing; `-ERR Cannot locate session!` for a channel that is gone. Only frames that are
+ *     flag). A channel with no media yet (neither answered nor early media) is pre-answered first
+ *     (switch_channel_pre_answer, before anything else is looked at: early media from then on).
+ *     `+OK Success`; `-ERR Cannot displace session!` when the file cannot be opened or the same
+ *     file is still displacing; `-ERR Cannot locate session!` for a channel that is gone. Only frames that are
  *     written carry it (write_displace_callback reads the file one written frame at a time): over
  *     a prompt or a bridge it is heard at once; sent in park it waits, unread, for the next
  *     application that writes audio. The stand-in logs what the caller heard in `heard`: a
@@ -373,6 +374,11 @@ export class ChannelModel {
   private lockDepth = 0;
   private response: string | null = null;
   private earlyMediaSent = false;
+
+  /** The channel has had early media (a 183: pre_answer, a prompt, uuid_displace) before or without an answer. */
+  get hadEarlyMedia(): boolean {
+    return this.earlyMediaSent;
+  }
   private loopRunning = false;
   private finishedSent = false;
 
@@ -425,8 +431,8 @@ export class ChannelModel {
     if (this.hungUp) return '-ERR Cannot locate session!\n';
     const now = this.clock.now();
     const length = this.promptDuration(file);
-    const noMedia = this.answeredAt === null && !this.earlyMediaSent;
-    if (noMedia || length === null || (this.displacing.get(file) ?? -1) > now) return '-ERR Cannot displace session!\n';
+    this.earlyMedia();
+    if (length === null || (this.displacing.get(file) ?? -1) > now) return '-ERR Cannot displace session!\n';
     this.displacing.set(file, now + length);
     if (this.running !== null && !INSTANT.has(this.running)) this.heard.push({ file, at: now, how: 'displace', over: this.running });
     else this.unheard.push(file);

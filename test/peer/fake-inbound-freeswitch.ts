@@ -10,7 +10,7 @@
  *     uuid_broadcast `+OK Message Sent\n` (mod_commands.c writes it whatever the channel);
  *     uuid_displace <uuid> start <file> 0 mux (M13 in channel-model.ts): `+OK Success\n`, or
  *     `-ERR Cannot locate session!\n` for an unknown channel, or what `onDisplace` answers (the
- *     channel's own model: no media, a missing file → `-ERR Cannot displace session!\n`);
+ *     channel's own model: a missing file → `-ERR Cannot displace session!\n`, a channel with no media pre-answered first);
  *     uuid_exists `true` / `false`, no newline (mod_commands.c uuid_exists_function): an originated
  *     leg exists from its answer until its socket call ended (FreeSWITCH keeps a channel whose
  *     socket application runs);
