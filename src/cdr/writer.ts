@@ -26,6 +26,14 @@ const DURABILITY_QUERY_MS = 5000;
 /** How often CDRs the spool refused are offered to it again. */
 export const HELD_CDR_RETRY_MS = 1000;
 
+/**
+ * The most CDRs held in memory (about 1 KB each: ~100 MB). A disk full for hours at a carrier's
+ * call rate would otherwise grow the heap until the process dies, and every call up with it; past
+ * this a refused CDR fails its record() at once, and the call server logs it in full (its call
+ * stays in the call journal).
+ */
+export const HELD_CDR_MAX = 100_000;
+
 /** A CDR the spool refused, waiting in memory; its record() resolves once the spool takes it. */
 interface HeldCdr {
   readonly row: object;
@@ -86,6 +94,8 @@ export class CdrWriter {
       readFlushLogAtCommit?: () => Promise<number | null>;
       /** Where batches are written (batch-runner.ts); by default on this thread, with `knex`. */
       runner?: CdrBatchRunner;
+      /** The most CDRs held in memory while the spool refuses them (tests); HELD_CDR_MAX by default. */
+      heldMax?: number;
     },
     private readonly log: Logger,
     private readonly metrics: Metrics,
@@ -128,6 +138,10 @@ export class CdrWriter {
         if (err instanceof SpoolClosedError || this.stopped) throw err;
         this.spoolRefused(err as Error);
       }
+    }
+    const heldMax = this.options.heldMax ?? HELD_CDR_MAX;
+    if (this.held.length >= heldMax) {
+      throw new Error(`the CDR spool refuses writes and ${heldMax} CDRs are held in memory already: ${this.heldError?.message ?? 'refused'}`);
     }
     await new Promise<void>((resolve, reject) => {
       this.held.push({ row, callUuid: cdr.call_uuid, resolve, reject });

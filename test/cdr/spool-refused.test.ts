@@ -8,7 +8,15 @@ import { placeCall } from '../peer/fake-freeswitch';
 import { startTestDaemon, tempSqliteUrl, type TestDaemon } from '../helpers/daemon';
 import { until } from '../helpers/wait';
 import { healthz } from '../daemon/spawn';
-import type { CdrSpool } from '../../src/cdr/spool';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { CdrSpool } from '../../src/cdr/spool';
+import { CdrWriter } from '../../src/cdr/writer';
+import { createKnex } from '../../src/db/connect';
+import { createLogger } from '../../src/log';
+import { Metrics } from '../../src/metrics';
+import { cdr } from './records';
 
 /** Makes the daemon's spool refuse appends while `full.on` (its real append otherwise). */
 function diskFull(d: TestDaemon): { on: boolean; refusals: number } {
@@ -68,4 +76,27 @@ t.test('a stop while the disk is still full ends on time, and the next start mak
   const cdr = await next.cdr(c.uuid);
   t.equal(cdr.call_uuid, c.uuid, 'the call has its CDR, from the journal the stopped daemon left');
   t.equal(await next.knex('cdrs').where({ call_uuid: c.uuid }).count({ n: '*' }).first().then((r) => Number((r as { n: number }).n)), 1, 'one');
+});
+
+t.test('held CDRs are bounded: past the most, a refused CDR fails at once (the call server logs it in full) instead of growing the heap', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hotline-held-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const spool = new CdrSpool(dir);
+  const knex = createKnex('sqlite::memory:');
+  t.teardown(() => knex.destroy());
+  const writer = new CdrWriter(knex, spool, { flushIntervalMs: 60_000, retryIntervalMs: 60_000, heldMax: 2 }, createLogger('silent'), new Metrics());
+  await spool.open();
+  t.teardown(() => spool.close());
+  let full = true;
+  const real = spool.append.bind(spool);
+  spool.append = (record: object) => (full ? Promise.reject(Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' })) : real(record));
+  const first = writer.record(cdr(1));
+  const second = writer.record(cdr(2));
+  await until('two held', () => writer.heldInMemory === 2);
+  await t.rejects(writer.record(cdr(3)), /2 CDRs are held in memory already: ENOSPC/, 'the third fails at once');
+  t.equal(writer.heldInMemory, 2);
+  full = false;
+  await Promise.all([first, second]);
+  t.equal(writer.heldInMemory, 0, 'the held ones spooled once there is room');
+  t.equal(await spool.countRecords(), 2);
 });
