@@ -264,6 +264,17 @@ function* linkTenants(
         out.push({ column, value: 0, doubtful: true, reason: zeroCapReason(column), instead: { value: 0, said: '0 is used as written' } });
       }
     }
+    // A PIN shorter than 4 digits (the product's PIN is 4): most likely one written as a number,
+    // which loses its leading zeros (UPDATE tenants SET pin = 0042 stores '42'), and every caller
+    // keying 0042 then fails and is locked out. Kept as written when there is no earlier version
+    // (a tenant that had a short PIN before this check keeps it); an edit into one keeps the last good.
+    if (t.pin !== null && t.pin.length < 4) {
+      out.push({
+        column: 'pin', value: t.pin, doubtful: true,
+        reason: `pin has ${t.pin.length} digit${t.pin.length === 1 ? '' : 's'}: a PIN has 4 or more, and one written as a number loses its leading zeros (pin = 0123 stores 123): write it quoted`,
+        instead: { value: t.pin, said: 'the PIN is used as written' },
+      });
+    }
     if (t.operatorGroupId !== null && groups.get(t.operatorGroupId)?.tenantId !== t.id) notOurs('operator_group_id', t.operatorGroupId, 'a destination group');
     for (const column of ['welcome_prompt_id', 'after_hours_prompt_id', 'ringback_prompt_id', 'blocked_prompt_id'] as const) {
       const value = t[LINKS[column]];
@@ -319,6 +330,7 @@ const LINKS = {
   max_calls_month: 'maxCallsMonth',
   max_spend_day: 'maxSpendDay',
   max_spend_month: 'maxSpendMonth',
+  pin: 'pin',
 } as const;
 
 function isBlankBalance(row: Row): boolean {

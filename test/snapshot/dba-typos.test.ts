@@ -136,6 +136,27 @@ t.test('tenants.timezone: "Etc/GMT+8" (UTC-08:00 to the runtime, written for Chi
   t.equal(again.tenants.get(1)?.timezone, before.tenants.get(1)?.timezone, 'still the last good zone a reload later');
 });
 
+t.test('tenants.pin written as a number (pin = 0042 stores 42): an edit into a PIN under 4 digits keeps the last good PIN; a new one stands, reported', async (t) => {
+  const base = goodRaw();
+  base.tenants[0] = { ...base.tenants[0], pin: '0042' };
+  const before = buildSnapshot(base, 1, WHEN);
+  t.equal(before.tenants.get(1)?.pin, '0042');
+  t.same(before.rejected, [], 'a 4-digit PIN with leading zeros is fine');
+  const edited = goodRaw();
+  edited.tenants[0] = { ...edited.tenants[0], pin: '42', updated_at: '2026-11-21 08:05:00.000' };
+  const after = buildSnapshot(edited, 2, WHEN, before.lastGood);
+  t.equal(after.tenants.get(1)?.pin, '0042', 'callers keying 0042 still get in');
+  t.match(after.rejected, [{ table: 'tenants', id: 1, status: 'last_good', column: 'pin', value: '(hidden)', reason: /pin has 2 digits: .* loses its leading zeros/ }]);
+  t.notMatch(JSON.stringify(after.rejected), /"42"|0042/, 'the PIN itself is never shown');
+
+  const fresh = goodRaw();
+  fresh.tenants.push(tenantRow(3, { pin: '7' }), tenantRow(4, { pin: '1234' }));
+  const s = buildSnapshot(fresh, 1, WHEN);
+  t.match(s.rejected, [{ table: 'tenants', id: 3, status: 'doubtful', column: 'pin', value: '(hidden)', reason: /pin has 1 digit: / }]);
+  t.equal(s.rejected.length, 1);
+  t.same([3, 4].map((id) => s.tenants.get(id)?.pin), ['7', '1234'], 'in force as written');
+});
+
 t.test("tenants.blocked_prompt_id and business_hours_schedule_id must stay inside the tenant, like its other links", async (t) => {
   const raw = goodRaw();
   raw.schedules = [{ id: 40, tenant_id: 1, name: 'Acme hours' }, { id: 41, tenant_id: 2, name: 'Beta hours' }];
