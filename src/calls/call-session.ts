@@ -166,7 +166,15 @@ export class CallSession {
       return;
     }
     const facts = { dialed: this.dialed, caller: this.caller, at: this.deps.clock(), clickToCall: this.leg };
-    const plan = planCall(this.deps.snapshot, facts, this.deps.random);
+    let plan: CallPlan;
+    try {
+      plan = planCall(this.deps.snapshot, facts, this.deps.random);
+    } catch (err) {
+      // Claimed all the same, as before the plan came first: the failure path then hangs the
+      // caller up on a channel it subscribed to (the hangup's completion, the CDR's times).
+      void this.channel.claim(BRIDGING_VARIABLES);
+      throw err;
+    }
     const prompts = new PromptPlayer(this.channel, this.deps, this.log);
     // Subscribe and set hotline_handled=true (with the bridging variables, and a served call's
     // ringback) in one write, before anything the caller hears. Not awaited: what the plan sends

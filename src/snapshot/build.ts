@@ -248,7 +248,10 @@ function* linkTenants(
     // Etc/GMT+8 is UTC-08:00 (POSIX inverts the sign), written for China's UTC+08:00: business
     // hours 16 hours off. A real zone, so kept as written when there is no earlier version (a
     // tenant that had it before this check must keep its hours); an edit into it keeps the last good.
-    const western = westernEtcZoneOffset(t.timezone);
+    // Only for a zone the runtime knows: Etc/GMT+08 or Etc/GMT+13 are unknown, already read as the
+    // default zone above, and "used as written" would put an unknown zone in force (every call of
+    // the tenant failed in planCall).
+    const western = isValidTimeZone(t.timezone) ? westernEtcZoneOffset(t.timezone) : null;
     if (western !== null) {
       out.push({
         column: 'timezone', value: t.timezone, doubtful: true,

@@ -119,6 +119,12 @@ t.test('tenants.timezone: "Etc/GMT+8" (UTC-08:00 to the runtime, written for Chi
     { table: 'tenants', id: 4, status: 'doubtful', column: 'timezone', reason: /is UTC-12:00/ },
   ]);
   t.equal(s.rejected.length, 2, 'Etc/GMT-8 (China, spelt right) and Etc/GMT+0 are not reported');
+  // Names the runtime does not know are not "used as written": the default zone, one finding.
+  const unknown = goodRaw();
+  unknown.tenants.push(tenantRow(5, { timezone: 'Etc/GMT+08' }), tenantRow(6, { timezone: 'Etc/GMT+13' }));
+  const u = buildSnapshot(unknown, 1, WHEN);
+  t.same([5, 6].map((id) => u.tenants.get(id)?.timezone), ['Asia/Shanghai', 'Asia/Shanghai'], 'an unknown Etc name: the default zone');
+  t.same(u.rejected.map((f) => [f.id, f.status, f.column]), [[5, 'link_ignored', 'timezone'], [6, 'link_ignored', 'timezone']], 'one finding each, not a second "used as written"');
   // Without an earlier version it stays as written: a tenant that had it before this check keeps its hours.
   t.same([3, 5, 6].map((id) => s.tenants.get(id)?.timezone), ['Etc/GMT+8', 'Etc/GMT-8', 'Etc/GMT+0'], 'in force as written');
   t.match(summarizeFindings(s.rejected), /2 findings: 2 in force as written but doubtful/);
