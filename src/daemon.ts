@@ -122,7 +122,7 @@ export class Daemon {
       const cdrs = new CdrWriter(knex, spool, { ...settings.cdr, tenants: () => store.current.tenants, clock: options.clock, runner }, log, metrics);
       // The calls a stopped daemon left in progress get their CDRs, spooled before the writer
       // starts, so its start-up replay writes them with the rest.
-      const stopped = await recoverStoppedCalls({ dir: settings.cdr.spoolDir, snapshot: store.current, record: (cdr) => cdrs.record(cdr), log });
+      const stopped = await recoverStoppedCalls({ dir: settings.cdr.spoolDir, snapshot: store.current, record: async (cdr) => void (await cdrs.record(cdr)), log });
       metrics.stoppedCallCdrs.inc(stopped.recovered);
       await cdrs.start();
       undo.push(() => cdrs.stop());

@@ -290,19 +290,17 @@ export class CallServer {
         return;
       }
       // The CDR first: nothing that follows (metrics, logs) may keep it from the spool. A spool
-      // that refuses it (a full disk) holds it in memory until it takes it (CdrWriter.record):
-      // the call stays in the journal until then, so a daemon killed meanwhile still makes its
-      // CDR from the journal at the next start.
-      const spooled = await this.deps.cdrs.record(cdr).then(
-        () => true,
-        (err: unknown) => {
-          // Only when the writer stopped with it still refused: the CDR is in the log, and the call in the journal.
-          log.error({ err, cdr }, 'CDR could not be spooled');
-          return false;
-        },
-      );
+      // that refuses it (a full disk) leaves it held in the writer's memory until it takes it
+      // (CdrWriter.record): the call ends now, but stays in the journal until then, so a daemon
+      // killed meanwhile still makes its CDR from the journal at the next start.
+      const notSpooled = (err: unknown): void => log.error({ err, cdr }, 'CDR could not be spooled');
+      const recorded = await this.deps.cdrs.record(cdr, { spooled: () => session.journalEnded(), failed: notSpooled }).catch((err: unknown) => {
+        // Held no more (past the most held, or the writer stopping): the CDR is in the log, and the call in the journal.
+        notSpooled(err);
+        return 'failed' as const;
+      });
       // At once: a daemon stopped from here on must not make the call a second CDR from the journal.
-      if (spooled) session.journalEnded();
+      if (recorded === 'spooled') session.journalEnded();
       else unspooled = true;
       this.answeredCallers?.noteCdr(cdr);
       await session.finishRequest(cdr);
@@ -355,9 +353,6 @@ export class CallServer {
       await Promise.allSettled([...this.live].map((c) => c.kill('SYSTEM_SHUTDOWN')));
       const ended = await Promise.race([all.then(() => true), delay(this.deps.settings.esl.replyTimeoutMs + 1000).then(() => false)]);
       if (!ended) for (const c of this.live) c.destroy();
-      // A CDR the spool still refuses (a full disk) would hold its call's end, and the stop, until
-      // the disk has room: offered once more, then left to the call journal (CdrWriter.releaseHeld).
-      await this.deps.cdrs.releaseHeld();
       await all;
     }
     await feedStopped;

@@ -34,12 +34,19 @@ export const HELD_CDR_RETRY_MS = 1000;
  */
 export const HELD_CDR_MAX = 100_000;
 
-/** A CDR the spool refused, waiting in memory; its record() resolves once the spool takes it. */
+/** What a caller that lets the writer hold its CDR hears of it later (record()). */
+export interface HeldCdrCallbacks {
+  /** The spool took it at last. */
+  spooled(): void;
+  /** The writer stopped with the spool still refusing it. */
+  failed(err: Error): void;
+}
+
+/** A CDR the spool refused, waiting in memory. */
 interface HeldCdr {
   readonly row: object;
   readonly callUuid: string;
-  resolve(): void;
-  reject(err: Error): void;
+  readonly then: HeldCdrCallbacks;
 }
 
 /** Records per transaction when the options do not say. */
@@ -76,6 +83,8 @@ export class CdrWriter {
   /** CDRs the spool refused, oldest first (record()). */
   private held: HeldCdr[] = [];
   private heldTimer: NodeJS.Timeout | null = null;
+  /** The retry of the held CDRs under way (releaseHeld waits for it). */
+  private retrying: Promise<void> | null = null;
   /** The last refusal, for the error a CDR still held at stop() is rejected with. */
   private heldError: Error | null = null;
 
@@ -116,51 +125,53 @@ export class CdrWriter {
   }
 
   /**
-   * Records one call durably; resolves when the CDR is in the spool (not yet the database).
+   * Records one call durably: 'spooled' once the CDR is in the spool (not yet the database).
    *
-   * A spool that refuses it (a full disk, a file system gone read-only) does not lose it: the CDR
-   * is held in memory and offered again every HELD_CDR_RETRY_MS until the spool takes it, and
-   * only then does this resolve (so the caller keeps the call in its journal meanwhile). Before,
-   * the CDR went to the error log and nowhere else: the call was never written nor charged. While
-   * any is held, later CDRs wait behind them (one write a second, not one a CDR). Counted
-   * (hotline_cdr_spool_write_failures_total), shown (hotline_cdrs_held_in_memory, /healthz
-   * `cdr_spool_failing`) and logged once a failure and once when the spool takes them again.
-   * Rejects only when the writer stops with the CDR still refused (stop()), or the spool is closed.
+   * A spool that refuses it (a full disk, a file system gone read-only) rejects, unless the caller
+   * passes `held`: then the CDR is held in memory, offered again every HELD_CDR_RETRY_MS until the
+   * spool takes it, and this resolves 'held' at once; `held.spooled()` says when it was taken
+   * (the call server ends the call's journal entry only then), `held.failed()` that the writer
+   * stopped first. Before, the CDR went to the error log and nowhere else: the call was never
+   * written nor charged. While any is held, later held CDRs wait behind them (one write a second,
+   * not one a CDR). Counted (hotline_cdr_spool_write_failures_total), shown
+   * (hotline_cdrs_held_in_memory, /healthz `cdr_spool_failing`) and logged once a failure and once
+   * when the spool takes them again. At most `heldMax` are held; past that it rejects.
    */
-  async record(cdr: CdrRecord): Promise<void> {
+  async record(cdr: CdrRecord, held?: HeldCdrCallbacks): Promise<'spooled' | 'held'> {
     const row = fitColumns(cdr);
-    if (this.held.length === 0) {
+    if (this.held.length === 0 || !held) {
       try {
         await this.spool.append(row);
         this.spooled();
-        return;
+        return 'spooled';
       } catch (err) {
         if (err instanceof SpoolClosedError || this.stopped) throw err;
         this.spoolRefused(err as Error);
+        if (!held) throw err;
       }
     }
     const heldMax = this.options.heldMax ?? HELD_CDR_MAX;
-    if (this.held.length >= heldMax) {
-      throw new Error(`the CDR spool refuses writes and ${heldMax} CDRs are held in memory already: ${this.heldError?.message ?? 'refused'}`);
+    if (this.stopped || this.held.length >= heldMax) {
+      throw new Error(`the CDR spool refuses writes and ${this.held.length} CDRs are held in memory already: ${this.heldError?.message ?? 'refused'}`);
     }
-    await new Promise<void>((resolve, reject) => {
-      this.held.push({ row, callUuid: cdr.call_uuid, resolve, reject });
-      this.metrics.cdrsHeldInMemory.set(this.held.length);
-      this.retryHeldLater();
-    });
+    this.held.push({ row, callUuid: cdr.call_uuid, then: held });
+    this.metrics.cdrsHeldInMemory.set(this.held.length);
+    this.retryHeldLater();
+    return 'held';
   }
 
   /**
-   * Stops holding: one last offer of the CDRs held in memory, and those the spool still refuses
-   * fail their record() (the call server logs each in full, and leaves its call in the call
-   * journal, which the next start makes a CDR of). For a stop: a held CDR would otherwise hold its
-   * call's end, and the stop, until the disk has room. Later refusals are held again.
+   * For a stop: waits for a retry under way, makes one last offer of the CDRs held in memory, and
+   * those the spool still refuses are `failed` (the call server logs each in full, and leaves its
+   * call in the call journal, which the next start makes a CDR of). Called after `stopped` is set,
+   * so nothing is held again.
    */
-  async releaseHeld(): Promise<void> {
+  private async releaseHeld(): Promise<void> {
     if (this.heldTimer) clearTimeout(this.heldTimer);
     this.heldTimer = null;
+    while (this.retrying) await this.retrying;
     await this.retryHeld();
-    for (const h of this.held.splice(0)) h.reject(new Error(`the CDR of call ${h.callUuid} was still refused by the CDR spool when the daemon stopped: ${this.heldError?.message ?? 'refused'}`));
+    for (const h of this.held.splice(0)) h.then.failed(new Error(`the CDR of call ${h.callUuid} was still refused by the CDR spool when the daemon stopped: ${this.heldError?.message ?? 'refused'}`));
     this.metrics.cdrsHeldInMemory.set(0);
   }
 
@@ -186,7 +197,10 @@ export class CdrWriter {
     if (this.heldTimer || this.stopped) return;
     this.heldTimer = setTimeout(() => {
       this.heldTimer = null;
-      void this.retryHeld();
+      if (this.retrying) return this.retryHeldLater();
+      this.retrying = this.retryHeld().finally(() => {
+        this.retrying = null;
+      });
     }, HELD_CDR_RETRY_MS);
   }
 
@@ -201,9 +215,9 @@ export class CdrWriter {
       const h = batch[i];
       if (r.status === 'fulfilled') {
         this.spooled();
-        h.resolve();
+        h.then.spooled();
       } else if (r.reason instanceof SpoolClosedError) {
-        h.reject(r.reason);
+        h.then.failed(r.reason);
       } else {
         refused = r.reason as Error;
         still.push(h);

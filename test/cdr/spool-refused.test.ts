@@ -90,13 +90,67 @@ t.test('held CDRs are bounded: past the most, a refused CDR fails at once (the c
   let full = true;
   const real = spool.append.bind(spool);
   spool.append = (record: object) => (full ? Promise.reject(Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' })) : real(record));
-  const first = writer.record(cdr(1));
-  const second = writer.record(cdr(2));
-  await until('two held', () => writer.heldInMemory === 2);
-  await t.rejects(writer.record(cdr(3)), /2 CDRs are held in memory already: ENOSPC/, 'the third fails at once');
+  const spooled: number[] = [];
+  const then = (i: number) => ({ spooled: () => void spooled.push(i), failed: () => t.fail(`CDR ${i} failed`) });
+  t.equal(await writer.record(cdr(1), then(1)), 'held', 'held, and the caller goes on');
+  t.equal(await writer.record(cdr(2), then(2)), 'held');
+  await t.rejects(writer.record(cdr(3), then(3)), /2 CDRs are held in memory already: ENOSPC/, 'the third fails at once');
+  await t.rejects(writer.record(cdr(4)), /ENOSPC/, 'a caller that cannot wait (start-up recovery, the dialer) is refused, as before');
   t.equal(writer.heldInMemory, 2);
   full = false;
-  await Promise.all([first, second]);
-  t.equal(writer.heldInMemory, 0, 'the held ones spooled once there is room');
+  await until('both spooled', () => spooled.length === 2);
+  t.same(spooled, [1, 2], 'in order, once there is room');
+  t.equal(writer.heldInMemory, 0);
   t.equal(await spool.countRecords(), 2);
+});
+
+t.test('a stop while a retry is under way waits for it, then fails what the spool still refuses (it does not hang)', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hotline-held-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const spool = new CdrSpool(dir);
+  const knex = createKnex('sqlite::memory:');
+  t.teardown(() => knex.destroy());
+  const writer = new CdrWriter(knex, spool, { flushIntervalMs: 60_000, retryIntervalMs: 60_000 }, createLogger('silent'), new Metrics());
+  await spool.open();
+  let attempts = 0;
+  // A refusal that takes 900 ms (a disk that answers slowly): the stop lands inside a retry.
+  spool.append = () => {
+    attempts++;
+    return new Promise((_resolve, reject) => setTimeout(() => reject(Object.assign(new Error('EIO: i/o error'), { code: 'EIO' })), 900));
+  };
+  const failed: string[] = [];
+  t.equal(await writer.record(cdr(1), { spooled: () => t.fail('never spooled'), failed: (err) => void failed.push(err.message) }), 'held');
+  await until('a retry under way', () => attempts >= 2);
+  const started = Date.now();
+  await writer.stop().catch(() => undefined);
+  t.ok(Date.now() - started < 10_000, `stopped in ${Date.now() - started} ms`);
+  t.match(failed, [/was still refused by the CDR spool when the daemon stopped: EIO/], 'the held CDR failed, once');
+});
+
+t.test('a call whose CDR is held ends (not counted active); a restart with the disk still full starts, and the journal keeps the call', async (t) => {
+  const url = tempSqliteUrl();
+  const d = await startTestDaemon(url);
+  const full = diskFull(d);
+  full.on = true;
+  const c = await placeCall(d.port, CALL);
+  await until('the CDR held in memory', async () => (await metric(d, 'hotline_cdrs_held_in_memory')) === 1);
+  await until('the call is over', async () => (await metric(d, 'hotline_active_calls')) === 0);
+  await d.daemon.stop();
+  // The next start with the disk still full: the recovery's CDR is refused, the start goes on.
+  const proto = CdrSpool.prototype as unknown as { append: (this: CdrSpool, record: object) => Promise<void> };
+  const real = proto.append;
+  let refusing = true;
+  proto.append = function append(this: CdrSpool, record: object): Promise<void> {
+    return refusing ? Promise.reject(Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' })) : real.call(this, record);
+  };
+  t.teardown(() => {
+    proto.append = real;
+  });
+  const second = await startTestDaemon(url, { cdr: { spoolDir: d.spoolDir } });
+  t.pass('the second daemon started with the disk full');
+  await second.daemon.stop();
+  refusing = false;
+  const third = await startTestDaemon(url, { cdr: { spoolDir: d.spoolDir } });
+  t.teardown(() => third.stop());
+  t.equal((await third.cdr(c.uuid)).call_uuid, c.uuid, 'the journal kept the call through both, and the third start wrote its CDR');
 });

@@ -5,6 +5,7 @@
  * (replayed at restart) and an unended request, which the sweeper ends later.
  */
 import t from 'tap';
+import type { HeldCdrCallbacks } from '../../src/cdr/writer';
 import type { CdrRecord } from '../../src/cdr/record';
 import { dbTargets } from '../helpers/db';
 import { callUuidOf, startRig } from './helpers';
@@ -31,10 +32,10 @@ t.test('the request ends after the CDR is on disk, not before', async (t) => {
   const held = new Promise<void>((resolve) => (release = resolve));
   let reached: (cdr: CdrRecord) => void = () => undefined;
   const spooling = new Promise<CdrRecord>((resolve) => (reached = resolve));
-  writer.record = async (cdr: CdrRecord): Promise<void> => {
+  writer.record = async (cdr: CdrRecord, then?: HeldCdrCallbacks): Promise<'spooled' | 'held'> => {
     reached(cdr);
     await held;
-    return record(cdr);
+    return record(cdr, then);
   };
 
   const r = await rig.post({ widget: 'demo-click-to-call', number: VISITOR });

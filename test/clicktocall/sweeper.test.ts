@@ -55,6 +55,7 @@ async function rig(knex: Knex): Promise<Rig> {
           throw new Error('ENOSPC: no space left on device');
         }
         recorded.push(cdr);
+        return 'spooled' as const;
       },
     },
     originator: { ready: true, bgapi: () => Promise.reject(new Error('not in this test')), channelExists: () => onExists.fn() },
