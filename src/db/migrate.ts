@@ -171,14 +171,32 @@ export async function migrateWithLockWait(knex: Knex, databaseUrl: string, lockW
   try {
     const pool = own.client as PoolClient;
     const advisory = await pool.acquireConnection();
+    let held = false;
+    let marked = false;
     try {
-      await takeAdvisoryLock(own, advisory, lockWaitS);
-      if (await freeDeadRunsLock(own)) {
-        onWarning('knex_migrations_lock was left locked by a migration that did not finish (its process or connection ended during it; MySQL commits the lock with the first ALTER); no process of ours is migrating (the advisory lock is held), so it was freed');
+      held = await takeAdvisoryLock(own, advisory, lockWaitS);
+      if (!held) {
+        onWarning('this server has no GET_LOCK (MariaDB Galera): migrations run without the advisory lock, and a knex_migrations_lock left set by a run that was killed is not freed here');
+        return await migrateLatest(own);
       }
-      return await migrateLatest(own);
+      if (await freeDeadRunsLock(own)) onWarning(FREED);
+      await markRun(own, advisory);
+      marked = true;
+      try {
+        return await migrateLatest(own);
+      } catch (err) {
+        // This run's own lock, left set because its connection went (knex frees it otherwise): a
+        // refusal to start ("already locked") is another run's lock, never freed.
+        if ((err as Error | null)?.name !== 'MigrationLocked' && (await lockSet(own).catch(() => false))) {
+          await freeLock(own).then(() => onWarning(FREED), () => undefined);
+        }
+        throw err;
+      }
     } finally {
-      await own.raw(`SELECT RELEASE_LOCK(${MIGRATION_ADVISORY_LOCK_SQL})`).connection(advisory).catch(() => undefined);
+      if (marked) await own(RUNS_TABLE).delete().catch(() => undefined);
+      if (held) {
+        await own.raw(`SELECT RELEASE_LOCK(${MIGRATION_ADVISORY_LOCK_SQL})`).connection(advisory).catch(() => undefined);
+      }
       await pool.releaseConnection(advisory);
     }
   } catch (err) {
@@ -206,10 +224,44 @@ interface PoolClient {
   releaseConnection(connection: unknown): Promise<void>;
 }
 
-/** GET_LOCK on `connection`, waiting at most `waitS`; a MigrationLockWaitError naming the holder when it is not had. */
-async function takeAdvisoryLock(knex: Knex, connection: unknown, waitS: number): Promise<void> {
-  const [[{ got }]] = await knex.raw<[[{ got: number | null }]]>(`SELECT GET_LOCK(${MIGRATION_ADVISORY_LOCK_SQL}, ?) AS got`, [waitS]).connection(connection);
-  if (Number(got) === 1) return;
+const FREED = 'knex_migrations_lock was left locked by a migration of this daemon that did not finish (its process or connection ended during it; MySQL commits the lock with the first ALTER), and no process of ours is migrating (the advisory lock is held): it was freed';
+
+/**
+ * Who is migrating now, one row, written under the advisory lock before knex runs and deleted
+ * after: a row left behind names the connection of a run that died (its advisory lock went with
+ * it). knex's own lock row says only that some run set it; this says it was ours.
+ */
+export const RUNS_TABLE = 'hotline_migration_runs';
+
+async function markRun(knex: Knex, connection: unknown): Promise<void> {
+  await knex.raw(`CREATE TABLE IF NOT EXISTS ${RUNS_TABLE} (id TINYINT UNSIGNED NOT NULL PRIMARY KEY, connection_id BIGINT UNSIGNED NOT NULL, started_at DATETIME NOT NULL)`);
+  const [[{ id }]] = await knex.raw<[[{ id: number }]]>('SELECT CONNECTION_ID() AS id').connection(connection);
+  await knex.raw(`REPLACE INTO ${RUNS_TABLE} (id, connection_id, started_at) VALUES (1, ?, UTC_TIMESTAMP())`, [Number(id)]);
+}
+
+async function lockSet(knex: Knex): Promise<boolean> {
+  if (!(await knex.schema.hasTable('knex_migrations_lock'))) return false;
+  return (await knex('knex_migrations_lock').where('is_locked', '<>', 0).first()) !== undefined;
+}
+
+async function freeLock(knex: Knex): Promise<void> {
+  await knex('knex_migrations_lock').where('is_locked', '<>', 0).update({ is_locked: 0 });
+}
+
+/**
+ * GET_LOCK on `connection`, waiting at most `waitS`: true once held; false when the server has no
+ * GET_LOCK (MariaDB Galera refuses it, ER_NOT_SUPPORTED_YET); a MigrationLockWaitError naming the
+ * holder when another process holds it.
+ */
+async function takeAdvisoryLock(knex: Knex, connection: unknown, waitS: number): Promise<boolean> {
+  let got: number | null;
+  try {
+    [[{ got }]] = await knex.raw<[[{ got: number | null }]]>(`SELECT GET_LOCK(${MIGRATION_ADVISORY_LOCK_SQL}, ?) AS got`, [waitS]).connection(connection);
+  } catch (err) {
+    if ((err as { errno?: unknown } | null)?.errno === 1235) return false;
+    throw err;
+  }
+  if (Number(got) === 1) return true;
   let holders: OpenTransaction[] = [];
   try {
     const [rows] = await knex.raw<[Array<Record<string, unknown>>]>(
@@ -228,11 +280,28 @@ async function takeAdvisoryLock(knex: Knex, connection: unknown, waitS: number):
   );
 }
 
-/** Frees knex's lock row when it is set (called only under the advisory lock); true when it was. A database without the table yet: false. */
+/**
+ * Frees knex's lock row when it is set by a run of ours that died (called under the advisory
+ * lock): RUNS_TABLE names that run's connection, and the server no longer has it. True when it
+ * freed it. Set with no such row (a `knex migrate` run by hand, a daemon of an earlier release,
+ * which take no advisory lock and may be running now): never freed, a MigrationLockWaitError, so
+ * the Migrator tries again after a pause.
+ */
 async function freeDeadRunsLock(knex: Knex): Promise<boolean> {
-  if (!(await knex.schema.hasTable('knex_migrations_lock'))) return false;
-  const freed = await knex('knex_migrations_lock').where('is_locked', '<>', 0).update({ is_locked: 0 });
-  return Number(freed) > 0;
+  if (!(await lockSet(knex))) return false;
+  const run = (await knex.schema.hasTable(RUNS_TABLE)) ? await knex(RUNS_TABLE).first<{ connection_id: number } | undefined>('connection_id') : undefined;
+  if (run !== undefined) {
+    const [alive] = await knex.raw<[unknown[]]>('SELECT 1 FROM information_schema.PROCESSLIST WHERE ID = ?', [Number(run.connection_id)]);
+    if (alive.length === 0) {
+      await freeLock(knex);
+      return true;
+    }
+  }
+  throw new MigrationLockWaitError(
+    'database migrations wait: knex_migrations_lock is set by a migration run that is not this daemon\'s (a `knex migrate` by hand, or a daemon of an earlier release), which may still be running; they stay pending until it ends. If none runs (it was killed), free it: UPDATE knex_migrations_lock SET is_locked = 0',
+    [],
+    0,
+  );
 }
 
 /** The longest pause between two attempts of a migration that waited for a lock. */

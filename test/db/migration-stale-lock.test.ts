@@ -9,7 +9,7 @@
 import t from 'tap';
 import type { Knex } from 'knex';
 import { createKnex } from '../../src/db/connect';
-import { MIGRATION_ADVISORY_LOCK_SQL, MigrationLockWaitError, migrateWithLockWait } from '../../src/db/migrate';
+import { MIGRATION_ADVISORY_LOCK_SQL, MigrationLockWaitError, migrateLatest, migrateWithLockWait, RUNS_TABLE } from '../../src/db/migrate';
 import { dbTargets } from '../helpers/db';
 import { LAST_MIGRATION as LAST, dbaReadsTenants, oneMigrationPending } from '../helpers/migration-lock';
 
@@ -44,22 +44,53 @@ void t.test('MariaDB: a migration whose connection ends after one of its ALTERs 
   t.ok(alter !== undefined, 'the ALTER of access_numbers waits for the DBA');
   await db.knex.raw(`KILL CONNECTION ${Number(alter)}`);
   t.ok((await migrating) instanceof Error, 'the migration failed');
-  t.equal(await isLocked(db.knex), 1, "and knex's lock stayed set (the ALTER of tenants committed it)");
+  // knex could not free its lock on the killed connection (the ALTER of tenants had committed it):
+  // the run that set it frees it, as it ends.
+  t.equal(await isLocked(db.knex), 0, "knex's lock freed by the run whose connection went");
+  t.match(warnings, [/^knex_migrations_lock was left locked by a migration of this daemon that did not finish .* it was freed$/], `one warning says so: ${JSON.stringify(warnings)}`);
   await trx.commit();
 
   t.same(await migrateWithLockWait(db.knex, db.url, 1, (m) => warnings.push(m)), [LAST], 'the next attempt runs the migration, not "Migration table is already locked"');
   t.equal(await isLocked(db.knex), 0, 'and leaves the lock free');
-  t.match(warnings, [/^knex_migrations_lock was left locked by a migration that did not finish .* so it was freed$/], `one warning says so: ${JSON.stringify(warnings)}`);
+  t.equal((await db.knex(RUNS_TABLE).count({ n: '*' }).first() as { n: number }).n, 0, 'no run of ours is marked after it');
 });
 
-void t.test('MariaDB: a lock left set by a process killed during a migration is freed, with nothing pending too', async (t) => {
+void t.test('MariaDB: a lock left set by a daemon killed during a migration (its run still marked, its connection gone) is freed, with nothing pending too', async (t) => {
   const db = await mariadb.create();
   t.teardown(() => db.destroy());
+  // What a daemon killed mid-migration leaves: knex's lock set, and its run marked with the
+  // connection it held the advisory lock on, which the server dropped with the process.
+  const gone = createKnex(db.url, { poolMax: 1 });
+  const [[{ id }]] = await gone.raw<[[{ id: number }]]>('SELECT CONNECTION_ID() AS id');
+  await gone.destroy();
+  await db.knex.raw(`CREATE TABLE IF NOT EXISTS ${RUNS_TABLE} (id TINYINT UNSIGNED NOT NULL PRIMARY KEY, connection_id BIGINT UNSIGNED NOT NULL, started_at DATETIME NOT NULL)`);
+  await db.knex(RUNS_TABLE).insert({ id: 1, connection_id: id, started_at: new Date() });
   await db.knex('knex_migrations_lock').update({ is_locked: 1 });
   const warnings: string[] = [];
   t.same(await migrateWithLockWait(db.knex, db.url, 1, (m) => warnings.push(m)), [], 'nothing to run, and no "already locked"');
   t.equal(await isLocked(db.knex), 0);
   t.equal(warnings.length, 1, warnings.join('\n'));
+});
+
+void t.test('MariaDB: a lock set by a run that is not ours (a `knex migrate` by hand, an earlier release) is never freed: the attempt waits, retryable', async (t) => {
+  const db = await mariadb.create();
+  t.teardown(() => db.destroy());
+  await db.knex('knex_migrations_lock').update({ is_locked: 1 });
+  const err = await migrateWithLockWait(db.knex, db.url, 1).then(() => null, (e: unknown) => e);
+  t.ok(err instanceof MigrationLockWaitError, `a lock wait (the Migrator tries again after a pause): ${String(err)}`);
+  t.match((err as Error).message, /knex_migrations_lock is set by a migration run that is not this daemon's .* UPDATE knex_migrations_lock SET is_locked = 0$/);
+  t.equal(await isLocked(db.knex), 1, 'its lock left alone');
+  // A live one shown on the server: plain knex migrating, waiting in an ALTER behind a DBA's transaction.
+  await db.knex('knex_migrations_lock').update({ is_locked: 0 });
+  await oneMigrationPending(db.knex);
+  const { trx } = await dbaReadsTenants(t, db.url);
+  const plain = migrateLatest(db.knex).then(() => null, (e: unknown) => e);
+  for (let i = 0; i < 500 && (await isLocked(db.knex)) === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  const second = await migrateWithLockWait(db.knex, db.url, 1).then(() => null, (e: unknown) => e);
+  t.ok(second instanceof MigrationLockWaitError, 'while it runs, ours waits instead of freeing its lock and running the same migration');
+  await trx.commit();
+  t.equal(await plain, null, 'the hand-run migration finishes');
+  t.equal(await isLocked(db.knex), 0);
 });
 
 void t.test('MariaDB: while another process migrates, the lock is not taken from it: the attempt gives up, retryable, and names it', async (t) => {
