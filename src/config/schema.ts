@@ -474,7 +474,7 @@ export const schema = {
   },
   log: {
     level: {
-      doc: "Log level: fatal, error, warn, info, debug, trace. JSON lines on stdout, gathered into writes of at most 4,096 bytes (PIPE_BUF: cluster workers sharing one stdout never tear each other's lines) and written at most 100 ms after they are logged (one write of libuv's thread pool for many lines: 0.91× the CPU a call, bench/PROFILE.md release 10); what is gathered is written when the process exits, so a process killed outright (SIGKILL, out of memory) loses at most the last 100 ms of lines.",
+      doc: "Log level: fatal, error, warn, info, debug, trace. JSON lines on stdout (knex's own messages too, as `knex: …` lines, the same one at most once every 10 s with `alsoLeftOut`: knex prints them with console.log otherwise, \"Acquire connection error\" and its stack for every query while MySQL is away), gathered into writes of at most 4,096 bytes (PIPE_BUF: cluster workers sharing one stdout never tear each other's lines) and written at most 100 ms after they are logged (one write of libuv's thread pool for many lines: 0.91× the CPU a call, bench/PROFILE.md release 10); what is gathered is written when the process exits, so a process killed outright (SIGKILL, out of memory) loses at most the last 100 ms of lines.",
       format: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
       default: 'info',
       env: 'LOG_LEVEL',
