@@ -39,6 +39,16 @@ async function metric(d: TestDaemon, name: string): Promise<number> {
 
 const CALL = { caller: '13912345678', destination: '4001012345', legs: { '13800000001': { result: 'answer' as const, talkMs: 20 } } };
 
+/** A daemon on a fresh SQLite file whose spool refuses every write, and one call that ended with its CDR held in memory. */
+async function callHeldOnFullDisk(): Promise<{ url: string; d: TestDaemon; c: Awaited<ReturnType<typeof placeCall>> }> {
+  const url = tempSqliteUrl();
+  const d = await startTestDaemon(url);
+  diskFull(d).on = true;
+  const c = await placeCall(d.port, CALL);
+  await until('the CDR held in memory', async () => (await metric(d, 'hotline_cdrs_held_in_memory')) === 1);
+  return { url, d, c };
+}
+
 t.test('a full disk: the CDR is held in memory, said so, and written once the disk has room', async (t) => {
   const d = await startTestDaemon(tempSqliteUrl());
   t.teardown(() => d.stop());
@@ -60,12 +70,7 @@ t.test('a full disk: the CDR is held in memory, said so, and written once the di
 });
 
 t.test('a stop while the disk is still full ends on time, and the next start makes the CDR from the call journal', async (t) => {
-  const url = tempSqliteUrl();
-  const d = await startTestDaemon(url);
-  const full = diskFull(d);
-  full.on = true;
-  const c = await placeCall(d.port, CALL);
-  await until('the CDR held in memory', async () => (await metric(d, 'hotline_cdrs_held_in_memory')) === 1);
+  const { url, d, c } = await callHeldOnFullDisk();
   const started = Date.now();
   await d.daemon.stop();
   t.ok(Date.now() - started < 15_000, `the stop did not wait for the disk (${Date.now() - started} ms)`);
@@ -128,12 +133,7 @@ t.test('a stop while a retry is under way waits for it, then fails what the spoo
 });
 
 t.test('a call whose CDR is held ends (not counted active); a restart with the disk still full starts, and the journal keeps the call', async (t) => {
-  const url = tempSqliteUrl();
-  const d = await startTestDaemon(url);
-  const full = diskFull(d);
-  full.on = true;
-  const c = await placeCall(d.port, CALL);
-  await until('the CDR held in memory', async () => (await metric(d, 'hotline_cdrs_held_in_memory')) === 1);
+  const { url, d, c } = await callHeldOnFullDisk();
   await until('the call is over', async () => (await metric(d, 'hotline_active_calls')) === 0);
   await d.daemon.stop();
   // The next start with the disk still full: the recovery's CDR is refused, the start goes on.
