@@ -146,8 +146,12 @@ export class CdrWriter {
         return 'spooled';
       } catch (err) {
         if (err instanceof SpoolClosedError || this.stopped) throw err;
+        if (!held) {
+          // The caller keeps it (the journal, the click-to-call sweeper): counted, not held.
+          this.metrics.cdrSpoolWriteFailures.inc();
+          throw err;
+        }
         this.spoolRefused(err as Error);
-        if (!held) throw err;
       }
     }
     const heldMax = this.options.heldMax ?? HELD_CDR_MAX;

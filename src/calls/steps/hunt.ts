@@ -200,7 +200,7 @@ export async function dialBatch(call: Call, numbers: readonly string[], ringTime
   // (switch_ivr_originate.c check_channel_status: early_ok && CF_EARLY_MEDIA): DIALSTATUS
   // SUCCESS for a phone that never answers, the other phones of a batch cancelled, and
   // leg_timeout no longer counting (it is checked only inside the originate). The caller hears
-  // `ringback` instead (ringbackVariables), which FreeSWITCH generates only with it set.
+  // `ringback` instead (set with the claim: servedCallVariables), which FreeSWITCH generates only with it set.
   const vars: Record<string, string | number> = { leg_timeout: ringTimeoutS, ignore_early_media: 'true' };
   if (callerId) vars.origination_caller_id_number = callerId;
   const dialString = buildBridgeString(settings.dial.stringTemplate, numbers, vars);
