@@ -92,6 +92,12 @@ function isLockWaitTimeout(err: unknown): boolean {
 }
 
 /** The oldest open transactions of the other sessions (at most 5), or none when the server does not say. */
+/** A session as the server lists it (columns thread_id, user, host, command, open_s). */
+function sessionRow(r: Record<string, unknown>): OpenTransaction {
+  const text = (v: unknown): string | null => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : null);
+  return { threadId: Number(r.thread_id), user: text(r.user), host: text(r.host), command: text(r.command), openS: r.open_s === null ? null : Number(r.open_s) };
+}
+
 async function openTransactions(knex: Knex): Promise<OpenTransaction[]> {
   try {
     const rows = await knex
@@ -107,8 +113,7 @@ async function openTransactions(knex: Knex): Promise<OpenTransaction[]> {
       .whereRaw('t.trx_mysql_thread_id <> CONNECTION_ID()')
       .orderBy('t.trx_started')
       .limit(5);
-    const text = (v: unknown): string | null => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : null);
-    return rows.map((r) => ({ threadId: Number(r.thread_id), user: text(r.user), host: text(r.host), command: text(r.command), openS: r.open_s === null ? null : Number(r.open_s) }));
+    return rows.map(sessionRow);
   } catch {
     // No PROCESS privilege, a server without these tables: the error says what it can without them.
     return [];
@@ -150,8 +155,11 @@ export const MIGRATION_ADVISORY_LOCK_SQL = "CONCAT('hotline_migrations:', MD5(DA
  * lost, during a migration left it set, and knex refused every later run ("Migration table is
  * already locked") until someone ran `knex migrate:unlock` by hand: no daemon start ever migrated
  * or read the database again. So every run takes the advisory lock first (waiting `lockWaitS` for
- * another process of ours that migrates, then giving up as a lock wait naming it); holding it, no
- * process of ours is migrating, a set row is a dead run's, and it is freed, with a warning.
+ * another process of ours that migrates, then giving up as a lock wait naming it) and marks itself
+ * in RUNS_TABLE. A set row is freed only when it is a dead run's of ours: the run whose connection
+ * went, as it fails, or a later run finding a marked run whose connection the server no longer has
+ * (freeDeadRunsLock). A set row no run of ours marked (a `knex migrate` by hand, an earlier release)
+ * is never freed. A server without GET_LOCK (Galera) migrates as knex does.
  *
  * `onWarning`: knex's warnings other than the failed migration's name (which goes into the error),
  * and the freed lock's.
@@ -265,10 +273,9 @@ async function takeAdvisoryLock(knex: Knex, connection: unknown, waitS: number):
   let holders: OpenTransaction[] = [];
   try {
     const [rows] = await knex.raw<[Array<Record<string, unknown>>]>(
-      `SELECT p.ID AS id, p.USER AS user, p.HOST AS host, p.COMMAND AS command, p.TIME AS time FROM information_schema.PROCESSLIST p WHERE p.ID = IS_USED_LOCK(${MIGRATION_ADVISORY_LOCK_SQL})`,
+      `SELECT p.ID AS thread_id, p.USER AS user, p.HOST AS host, p.COMMAND AS command, p.TIME AS open_s FROM information_schema.PROCESSLIST p WHERE p.ID = IS_USED_LOCK(${MIGRATION_ADVISORY_LOCK_SQL})`,
     );
-    const text = (v: unknown): string | null => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : null);
-    holders = rows.map((r) => ({ threadId: Number(r.id), user: text(r.user), host: text(r.host), command: text(r.command), openS: r.time === null ? null : Number(r.time) }));
+    holders = rows.map(sessionRow);
   } catch {
     // Without PROCESS privilege the holder is not named; the error still says what waited.
   }

@@ -227,7 +227,8 @@ function* linkTenants(
     // A zone the runtime does not know ('Beijing', 'GMT+8', '+08:00', 'China Standard Time'): in
     // force with the default zone, as CST. Before, the tenant was skipped when it had no last good
     // version, and all its numbers went out of service for a zone name.
-    if (!isValidTimeZone(t.timezone)) {
+    const knownZone = isValidTimeZone(t.timezone);
+    if (!knownZone) {
       out.push({
         column: 'timezone', value: t.timezone,
         reason: `timezone ${JSON.stringify(t.timezone)} is not an IANA time zone (e.g. Asia/Shanghai; an offset such as GMT+8 is not one)`,
@@ -251,7 +252,7 @@ function* linkTenants(
     // Only for a zone the runtime knows: Etc/GMT+08 or Etc/GMT+13 are unknown, already read as the
     // default zone above, and "used as written" would put an unknown zone in force (every call of
     // the tenant failed in planCall).
-    const western = isValidTimeZone(t.timezone) ? westernEtcZoneOffset(t.timezone) : null;
+    const western = knownZone ? westernEtcZoneOffset(t.timezone) : null;
     if (western !== null) {
       out.push({
         column: 'timezone', value: t.timezone, doubtful: true,
