@@ -3,20 +3,17 @@
 // append rejecting as fs would) and later works again once there is room. Before, the CDR went to
 // the error log only: the call was never written nor charged, /healthz said "ok", and the call
 // journal had already forgotten the call, so not even a kill and a restart recovered it.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { placeCall } from '../peer/fake-freeswitch';
 import { startTestDaemon, tempSqliteUrl, type TestDaemon } from '../helpers/daemon';
 import { until } from '../helpers/wait';
 import { healthz } from '../daemon/spawn';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { CdrSpool } from '../../src/cdr/spool';
 import { CdrWriter } from '../../src/cdr/writer';
 import { createKnex } from '../../src/db/connect';
 import { createLogger } from '../../src/log';
 import { Metrics } from '../../src/metrics';
-import { cdr } from './records';
+import { cdr, spoolDir } from './records';
 
 /** Makes the daemon's spool refuse appends while `full.on` (its real append otherwise). */
 function diskFull(d: TestDaemon): { on: boolean; refusals: number } {
@@ -83,14 +80,18 @@ t.test('a stop while the disk is still full ends on time, and the next start mak
   t.equal(await next.knex('cdrs').where({ call_uuid: c.uuid }).count({ n: '*' }).first().then((r) => Number((r as { n: number }).n)), 1, 'one');
 });
 
-t.test('held CDRs are bounded: past the most, a refused CDR fails at once (the call server logs it in full) instead of growing the heap', async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hotline-held-'));
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const spool = new CdrSpool(dir);
+/** A CDR writer on an open spool in a fresh folder (test/cdr/records.ts spoolDir), no flush of its own. */
+async function writerOnSpool(t: Test, opts: { heldMax?: number } = {}): Promise<{ spool: CdrSpool; writer: CdrWriter }> {
+  const spool = new CdrSpool(spoolDir(t));
   const knex = createKnex('sqlite::memory:');
   t.teardown(() => knex.destroy());
-  const writer = new CdrWriter(knex, spool, { flushIntervalMs: 60_000, retryIntervalMs: 60_000, heldMax: 2 }, createLogger('silent'), new Metrics());
+  const writer = new CdrWriter(knex, spool, { flushIntervalMs: 60_000, retryIntervalMs: 60_000, ...opts }, createLogger('silent'), new Metrics());
   await spool.open();
+  return { spool, writer };
+}
+
+t.test('held CDRs are bounded: past the most, a refused CDR fails at once (the call server logs it in full) instead of growing the heap', async (t) => {
+  const { spool, writer } = await writerOnSpool(t, { heldMax: 2 });
   t.teardown(() => spool.close());
   let full = true;
   const real = spool.append.bind(spool);
@@ -110,13 +111,7 @@ t.test('held CDRs are bounded: past the most, a refused CDR fails at once (the c
 });
 
 t.test('a stop while a retry is under way waits for it, then fails what the spool still refuses (it does not hang)', async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hotline-held-'));
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const spool = new CdrSpool(dir);
-  const knex = createKnex('sqlite::memory:');
-  t.teardown(() => knex.destroy());
-  const writer = new CdrWriter(knex, spool, { flushIntervalMs: 60_000, retryIntervalMs: 60_000 }, createLogger('silent'), new Metrics());
-  await spool.open();
+  const { spool, writer } = await writerOnSpool(t);
   let attempts = 0;
   // A refusal that takes 900 ms (a disk that answers slowly): the stop lands inside a retry.
   spool.append = () => {
