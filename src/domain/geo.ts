@@ -89,6 +89,16 @@ function isCnNational(nsn: string): boolean {
   return CN_MOBILE.test(nsn) || CN_FIXED.test(nsn);
 }
 
+/**
+ * A number to dial that reads as a Chinese fixed line without its trunk 0: 1088886666 for 010 8888
+ * 6666, 75512345678 for 0755 1234 5678. What a number written unquoted into a text column leaves
+ * (number = 01088886666 stores 1088886666), and what no carrier connects: dialled as it is, such a
+ * number never rings. Not a mobile (1[3-9]…), and not a 400/800 number (10 digits, dialled without 0).
+ */
+export function fixedLineWithoutTrunkZero(number: string): boolean {
+  return CN_FIXED.test(number) && !/^[48]00\d{7}$/.test(number);
+}
+
 function hasControlCharacter(s: string): boolean {
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);

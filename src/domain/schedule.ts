@@ -171,6 +171,18 @@ export function describeWeekdays(weekdays: readonly number[] | null): string {
   return parts.join(',');
 }
 
+/**
+ * Why a slot likely says other than what was meant, or null. A slot whose end equals its start
+ * (other than 00:00-00:00, the documented whole day) is read as 24 h from its start: 09:00-09:00
+ * is open all night, usually a copied start time where the end was meant (09:00-18:00). Kept as
+ * written by the snapshot when there is no earlier version (build.ts), since it is a valid slot.
+ */
+export function slotDoubt(slot: ScheduleSlot): string | null {
+  if (slot.startMinute !== slot.endMinute || slot.startMinute === 0) return null;
+  const t = hhmm(slot.startMinute);
+  return `end_time equals start_time (${t}-${t}): read as 24 h from ${t} to ${t} the next day, open all night; a whole day is 00:00-24:00, and business hours need their own end (${t}-18:00)`;
+}
+
 /** 'Mon-Fri 22:00-06:00', 'daily all day', 'Sat,Sun 08:00-08:00 (24h) from 2026-01-01'. */
 export function describeSlot(slot: ScheduleSlot): string {
   let times: string;

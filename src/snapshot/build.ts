@@ -16,8 +16,8 @@
  * schedules, the tenants' links, holidays, filters, rates, extensions, IVR (options name groups,
  * menus, extensions and prompts), click-to-call widgets (widgets.ts), and routing rules last.
  */
-import { parseDay, parseScheduleSlot, ScheduleSyntaxError, type ScheduleSlot } from '../domain/schedule';
-import { parseRegionTokens } from '../domain/geo';
+import { parseDay, parseScheduleSlot, ScheduleSyntaxError, slotDoubt, type ScheduleSlot } from '../domain/schedule';
+import { fixedLineWithoutTrunkZero, parseRegionTokens } from '../domain/geo';
 import { notifyTarget } from '../notify/target';
 import { DEFAULT_TIMEZONE } from '../domain/periods';
 import { CAP_COLUMNS, zeroCapReason } from '../domain/caps';
@@ -158,6 +158,19 @@ function accessNumberKey(a: AccessNumber): string {
   return nationalNumber(a.number) ?? a.number;
 }
 
+/**
+ * A phone number the daemon dials (destinations, extension_phones) that lost its trunk 0: dialled
+ * as written it never rings, so an edit into one keeps the last good number; a row that had it
+ * before this check stays as it is, reported (Ledger `doubt`).
+ */
+function dialledNumberDoubt(number: string): Problem | null {
+  if (!fixedLineWithoutTrunkZero(number)) return null;
+  return {
+    kind: 'doubt', column: 'number', value: number,
+    reason: `number ${number} reads as the fixed line 0${number} without its trunk 0 (a number written unquoted loses it: number = 0${number} stores ${number}); it is dialled as written, which no carrier connects: write it quoted, '0${number}'`,
+  };
+}
+
 function* buildGroups(ledger: Ledger, tenantOwner: TenantOwner): Generator<void, Map<number, DestinationGroup>, undefined> {
   const groups = new Map<number, Omit<DestinationGroup, 'destinations'>>();
   yield* ledger.table('destination_groups', readGroup, (g) => tenantOwner(g.tenantId), (g) => groups.set(g.id, g));
@@ -178,7 +191,7 @@ function* buildGroups(ledger: Ledger, tenantOwner: TenantOwner): Generator<void,
     }
   }
   const destinations = new Map<number, Destination[]>();
-  yield* ledger.table('destinations', readDestination, (d) => ledger.owner('group_id', 'destination_groups', d.groupId, groups.has(d.groupId)), (d) => {
+  yield* ledger.table('destinations', readDestination, (d) => ledger.owner('group_id', 'destination_groups', d.groupId, groups.has(d.groupId)) ?? dialledNumberDoubt(d.number), (d) => {
     const list = destinations.get(d.groupId);
     if (list) list.push(d);
     else destinations.set(d.groupId, [d]);
@@ -373,12 +386,16 @@ function* buildSchedules(ledger: Ledger, tenantOwner: TenantOwner): Generator<vo
       date_to: cellText(r, 'date_to', { day: true }),
     };
     try {
-      return { scheduleId, slot: parseScheduleSlot(slotRow) };
+      return { scheduleId, slot: parseScheduleSlot(slotRow), endTime: slotRow.end_time };
     } catch (err) {
       if (err instanceof ScheduleSyntaxError) throw new RowError(err.message, slotColumn(err.field) ?? slotColumn(err.message), err.value);
       throw err;
     }
-  }, (s) => ledger.owner('schedule_id', 'schedules', s.scheduleId, schedules.has(s.scheduleId)), ({ scheduleId, slot }) => {
+  }, (s) => {
+    const doubt = slotDoubt(s.slot);
+    return ledger.owner('schedule_id', 'schedules', s.scheduleId, schedules.has(s.scheduleId))
+      ?? (doubt === null ? null : { kind: 'doubt', column: 'end_time', value: s.endTime, reason: doubt });
+  }, ({ scheduleId, slot }) => {
     slots.set(scheduleId, [...(slots.get(scheduleId) ?? []), slot]);
   });
   const out = new Map<number, TenantSchedule>();
@@ -667,7 +684,7 @@ function* buildExtensions(ledger: Ledger, tenantOwner: TenantOwner): Generator<v
     extensionId: r.int('extension_id', { min: 1 }),
     number: r.text('number', { pattern: /^\+?[0-9*#]{1,32}$/, what: 'a dialable number' }),
     position: r.intOrNull('position') ?? 0,
-  }), (p) => ledger.owner('extension_id', 'extensions', p.extensionId, extensions.has(p.extensionId)), (p) => {
+  }), (p) => ledger.owner('extension_id', 'extensions', p.extensionId, extensions.has(p.extensionId)) ?? dialledNumberDoubt(p.number), (p) => {
     phones.set(p.extensionId, [...(phones.get(p.extensionId) ?? []), p]);
   });
   const out = new Map<number, Map<string, Extension>>();

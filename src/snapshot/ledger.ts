@@ -38,7 +38,14 @@ export type Problem =
    * version like any other; otherwise the row stays in force with `drop()` applied to it, reported
    * `link_ignored`, never skipped.
    */
-  | { readonly kind: 'ignore'; readonly column: string; readonly value: unknown; readonly reason: string; drop(): void };
+  | { readonly kind: 'ignore'; readonly column: string; readonly value: unknown; readonly reason: string; drop(): void }
+  /**
+   * A value the row can use as written but that likely says other than what was meant (a phone
+   * number that lost its trunk 0, a slot 09:00-09:00): a row edited into it keeps its last good
+   * version like any other; one that had it already, or has no earlier version, stays in force as
+   * written, reported `doubtful`, never skipped (a row that worked before the check must not stop).
+   */
+  | { readonly kind: 'doubt'; readonly column: string; readonly value: unknown; readonly reason: string };
 
 type MutableFinding = { -readonly [K in keyof ConfigFinding]: ConfigFinding[K] } & { dependents: Record<string, number> };
 
@@ -214,34 +221,45 @@ export class Ledger {
         return { ok: false, problem: { kind: 'value', column: err.column, value: err.value, reason: err.message } };
       }
     };
-    type Attempt = { ok: true; value: T | null; ignored?: undefined } | { ok: true; value: T; ignored: Problem & { kind: 'ignore' } } | { ok: false; problem: Problem };
+    type Usable = Problem & { kind: 'ignore' | 'doubt' };
+    type Attempt = { ok: true; value: T | null; usable?: undefined } | { ok: true; value: T; usable: Usable } | { ok: false; problem: Problem };
     const attempt = (row: Row, pre?: RowRead<T> | null): Attempt => {
       const r = pre ?? readRow(row);
       if (!r.ok || r.value === null) return r;
       const problem = check(r.value);
       if (!problem) return { ok: true, value: r.value };
-      return problem.kind === 'ignore' ? { ok: true, value: r.value, ignored: problem } : { ok: false, problem };
+      return problem.kind === 'ignore' || problem.kind === 'doubt' ? { ok: true, value: r.value, usable: problem } : { ok: false, problem };
     };
+    const sameDoubt = (a: Usable | undefined, b: Usable | undefined): boolean =>
+      a?.kind === 'doubt' && b?.kind === 'doubt' && a.column === b.column && comparable(a.value) === comparable(b.value);
     const settle = ({ row, id, last, unchanged, read: pre }: Entry<T>): void => {
       const current = attempt(row, pre);
-      if (current.ok && !current.ignored) {
+      if (current.ok && !current.usable) {
         this.keep(table, id, row);
         if (current.value !== null) accept(current.value);
         return;
       }
       if (last && !unchanged) {
         const fallback = attempt(last);
-        if (fallback.ok && !fallback.ignored) {
-          this.report(table, row, current.ok ? current.ignored : current.problem, 'last_good', last);
+        // The last good version stands in when it holds (a doubtful value of its own is reported
+        // again), unless the edit did not bring the doubt (a new label beside a number that was
+        // already doubtful): such an edit is not undone.
+        if (fallback.ok && fallback.usable?.kind !== 'ignore' && !(current.ok && sameDoubt(current.usable, fallback.usable))) {
+          this.report(table, row, current.ok ? current.usable : current.problem, 'last_good', last);
           this.keep(table, id, last);
+          if (fallback.usable) this.report(table, last, fallback.usable, 'doubtful');
           if (fallback.value !== null) accept(fallback.value);
           return;
         }
       }
-      if (current.ok && current.ignored) {
+      if (current.ok && current.usable) {
         this.keep(table, id, row);
-        this.report(table, row, current.ignored, 'link_ignored');
-        current.ignored.drop();
+        if (current.usable.kind === 'ignore') {
+          this.report(table, row, current.usable, 'link_ignored');
+          current.usable.drop();
+        } else {
+          this.report(table, row, current.usable, 'doubtful');
+        }
         accept(current.value);
         return;
       }
