@@ -22,6 +22,7 @@ import { notifyTarget } from '../notify/target';
 import { DEFAULT_TIMEZONE } from '../domain/periods';
 import { CAP_COLUMNS, zeroCapReason } from '../domain/caps';
 import { isValidTimeZone, legacyZoneAlias, westernEtcZoneOffset } from '../domain/timezone';
+import { chooseRate } from '../domain/rating';
 import { nationalNumber } from '../domain/access-number';
 import { listedNumber, listedPrefix } from '../domain/screening';
 import { extensionProblem, keypadText, MAX_KEYS, menuKeyProblem, OPERATOR_KEY } from '../domain/keypad';
@@ -30,7 +31,7 @@ import { readAccessNumber, readDestination, readGroup, readPrompt, readRate, rea
 import { RowError, RowReader, type Row } from './rows';
 import { buildWidgets, widgetsById } from './widgets';
 import {
-  CONFIG_TABLES, FILTER_KINDS, FILTER_LISTS, IVR_ACTIONS,
+  CALL_TYPES, CONFIG_TABLES, FILTER_KINDS, FILTER_LISTS, IVR_ACTIONS,
   type AccessNumber, type ConfigSnapshot, type Destination, type DestinationGroup, type Extension,
   type IvrAction, type IvrMenu, type IvrOption, type Prompt, type Rate, type RoutingRule, type RowsByTable, type RuleAction, type Tenant,
   type TenantFilters, type TenantSchedule,
@@ -129,6 +130,7 @@ function* snapshotSteps(raw: RawTables, version: number, loadedAt: Date, lastGoo
   const { holidaysByTenant, commonHolidays } = yield* buildHolidays(ledger, tenantOwner);
   const filtersByTenant = yield* buildFilters(ledger, tenantOwner);
   const rates = yield* buildRates(ledger, tenantOwner, maxCallS);
+  yield* reportUnratedCalls(ledger, rates, tenants);
   const extensionsByTenant = yield* buildExtensions(ledger, tenantOwner);
   const extensionsById = new Map([...extensionsByTenant.values()].flatMap((byExt) => [...byExt.values()].map((e) => [e.id, e] as const)));
   const menus = yield* buildMenus(ledger, tenantOwner, { prompts, groups, extensionsById });
@@ -399,7 +401,16 @@ function* buildSchedules(ledger: Ledger, tenantOwner: TenantOwner): Generator<vo
     slots.set(scheduleId, [...(slots.get(scheduleId) ?? []), slot]);
   });
   const out = new Map<number, TenantSchedule>();
-  for (const [id, s] of schedules) out.set(id, { ...s, slots: slots.get(id) ?? [] });
+  for (const [id, s] of schedules) {
+    const own = slots.get(id) ?? [];
+    // A schedule with no slot is never in hours: as a tenant's business hours every call is after
+    // hours, a rule on it never matches. Valid, and what a DBA who deletes the slots to write them
+    // again has for a moment; said, so that it is not a silence.
+    if (own.length === 0) {
+      ledger.doubtful('schedules', id, null, null, `schedule ${id} has no slot in force (no schedule_slots row names it, or none is in force): it is never in hours, so a tenant's business hours on it are always closed and a rule on it never matches`);
+    }
+    out.set(id, { ...s, slots: own });
+  }
   return out;
 }
 
@@ -514,6 +525,30 @@ function* buildRates(ledger: Ledger, tenantOwner: TenantOwner, maxCallS: number)
     out.push(rate);
   }, { key, columns: ['tenant_id', 'call_type'] });
   return Object.freeze(out);
+}
+
+/**
+ * A call type some tenants have no rate for (neither their own nor a default, tenant_id NULL): their
+ * calls of that type cost nothing (rating.ts chooseRate, the one the CDRs are rated with). One
+ * finding a call type, naming the first tenants. Only when rates are in use at all: a deployment
+ * that bills elsewhere has none, and four findings at every reload would say nothing to it.
+ */
+function* reportUnratedCalls(ledger: Ledger, rates: readonly Rate[], tenants: ReadonlyMap<number, Tenant>): Generator<void, void, undefined> {
+  if (rates.length === 0) return;
+  const SHOWN = 5;
+  for (const callType of CALL_TYPES) {
+    if (chooseRate(rates, null, callType) !== null) continue;
+    const unrated: number[] = [];
+    let checked = 0;
+    for (const id of tenants.keys()) {
+      if (++checked % ROWS_PER_STEP === 0) yield;
+      if (chooseRate(rates, id, callType) === null) unrated.push(id);
+    }
+    if (unrated.length === 0) continue;
+    const named = unrated.slice(0, SHOWN).join(', ') + (unrated.length > SHOWN ? ' …' : '');
+    ledger.doubtful('rates', null, 'call_type', callType,
+      `no ${callType} rate: no default one (tenant_id NULL) and ${unrated.length} tenant${unrated.length === 1 ? '' : 's'} in force without their own (${named}): their ${callType} calls cost nothing`);
+  }
 }
 
 function* buildMenus(

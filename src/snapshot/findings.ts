@@ -46,6 +46,8 @@ export function formatFinding(f: ConfigFinding): string {
   const dependents = formatDependents(f.dependents);
   let outcome = OUTCOME[f.status];
   if (f.status === 'missing') outcome = dependents ? `${dependents} name it and are not in force` : 'nothing names it';
+  // A finding about rows that are not there (no rate for a call type): nothing to keep or skip.
+  else if (f.status === 'doubtful' && f.id === null) outcome = 'calls go on so; add the row if that is not what was meant';
   else if (dependents) outcome += `; with it ${dependents} are not in force`;
   return formatFindingLine({ ...f, outcome });
 }
@@ -66,7 +68,7 @@ export interface FindingLine {
 }
 
 export function formatFindingLine(f: FindingLine): string {
-  const where = `${f.table} id=${f.id ?? '?'}${f.tenantId !== null && f.table !== 'tenants' ? ` (tenant ${f.tenantId})` : ''}`;
+  const where = `${f.table} ${f.id === null ? '(no row)' : `id=${f.id}`}${f.tenantId !== null && f.table !== 'tenants' ? ` (tenant ${f.tenantId})` : ''}`;
   const what = f.column === null ? '' : ` ${f.column}=${f.value ?? 'NULL'}`;
   return `${where}${what}: ${f.reason} → ${f.outcome}`;
 }

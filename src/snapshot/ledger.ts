@@ -360,8 +360,8 @@ export class Ledger {
   }
 
   /** The row stays in force as written, though `column` likely says other than what was meant. */
-  doubtful(table: string, id: number, column: string, value: unknown, reason: string): void {
-    const row = this.kept.get(table)?.get(id) ?? { id };
+  doubtful(table: string, id: number | null, column: string | null, value: unknown, reason: string): void {
+    const row = (id === null ? undefined : this.kept.get(table)?.get(id)) ?? { id };
     this.report(table, row, { kind: 'value', column, value, reason }, 'doubtful');
   }
 

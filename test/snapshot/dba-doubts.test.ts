@@ -118,6 +118,39 @@ t.test('schedule_slots end_time equal to start_time (09:00-09:00 is 24 h, open a
   t.equal(first.rejected.length, 1, 'a whole day (00:00-00:00, 00:00-24:00) is not doubtful');
 });
 
+t.test('schedules with no slot in force (never in hours: a tenant on it always closed) are reported, and stay in force', async (t) => {
+  const raw = goodRaw();
+  raw.schedules = [{ id: 40, tenant_id: 1, name: 'Acme hours' }, { id: 41, tenant_id: 1, name: 'Empty' }, { id: 42, tenant_id: 1, name: 'Refused slot' }];
+  raw.schedule_slots = [
+    { id: 1, schedule_id: 40, weekdays: '1-5', start_time: '09:00', end_time: '18:00' },
+    { id: 2, schedule_id: 42, weekdays: '1-5', start_time: '25:00', end_time: '18:00' },
+  ];
+  raw.tenants[0] = { ...raw.tenants[0], business_hours_schedule_id: 41 };
+  const s = buildSnapshot(raw, 1, WHEN);
+  t.equal(s.tenants.get(1)?.businessHoursScheduleId, 41, 'the link stands');
+  t.same([40, 41, 42].map((id) => s.schedules.get(id)?.slots.length), [1, 0, 0], 'every schedule in force');
+  t.match(s.rejected, [
+    { table: 'schedules', id: 41, status: 'doubtful', tenantId: 1, column: null, reason: /schedule 41 has no slot in force .*never in hours, so a tenant's business hours on it are always closed/ },
+    { table: 'schedules', id: 42, status: 'doubtful' },
+    { table: 'schedule_slots', id: 2, status: 'skipped', column: 'start_time' },
+  ]);
+  t.equal(s.rejected.length, 3);
+});
+
+t.test('rates: a call type with no rate for some tenants (their calls of it cost nothing) is one finding; no rates at all, none', async (t) => {
+  t.same(buildSnapshot(goodRaw(), 1, WHEN).rejected, [], 'no rates: billing is not in use, nothing to say');
+  const raw = goodRaw();
+  const rate = (id: number, tenantId: number | null, callType: string): Row => ({ id, tenant_id: tenantId, call_type: callType, per_minute: '0.1000', increment_s: 60, connect_fee: '0' });
+  raw.rates = [rate(1, null, 'local'), rate(2, null, 'mobile'), rate(3, null, 'long_distance'), rate(4, 1, 'international')];
+  const s = buildSnapshot(raw, 1, WHEN);
+  t.same(s.rejected.map((f) => [f.table, f.id, f.status, f.column, f.value]), [['rates', null, 'doubtful', 'call_type', '"international"']]);
+  t.match(s.rejected[0].reason, /no international rate: no default one \(tenant_id NULL\) and 1 tenant in force without their own \(2\)/);
+  raw.rates.push(rate(5, 2, 'international'));
+  t.same(buildSnapshot(raw, 1, WHEN).rejected, [], 'every tenant has its own');
+  raw.rates.push(rate(6, null, 'international'));
+  t.same(buildSnapshot(raw, 1, WHEN).rejected, [], 'and a default');
+});
+
 // The real path: an UPDATE with the number unquoted, read back through each driver. MariaDB casts
 // the integer 02088886666 to the text '2088886666'; SQLite's TEXT affinity stores the integer's text.
 withDatabases(t, async (t, knex) => {

@@ -169,11 +169,13 @@ const CONTESTS: Array<{ name: string; table: keyof RawTables; rows: Row[]; typo:
     rows: [
       { id: 1, tenant_id: null, call_type: 'mobile', per_minute: '0.2000', increment_s: 60, connect_fee: '0' },
       { id: 2, tenant_id: null, call_type: 'local', per_minute: '0.1000', increment_s: 60, connect_fee: '0' },
+      { id: 3, tenant_id: null, call_type: 'long_distance', per_minute: '0.3000', increment_s: 60, connect_fee: '0' },
+      { id: 4, tenant_id: null, call_type: 'international', per_minute: '1.0000', increment_s: 60, connect_fee: '0' },
     ],
     typo: [1, { call_type: 'local' }],
     holderEdit: [2, { per_minute: '0.1200' }],
     kept: (s) => s.rates.map((r) => [r.id, r.callType, r.perMinute]).sort(),
-    expected: [[1, 'mobile', 2000], [2, 'local', 1200]],
+    expected: [[1, 'mobile', 2000], [2, 'local', 1200], [3, 'long_distance', 3000], [4, 'international', 10000]],
   },
   {
     name: "extensions: 801 typed as ' 802', then 802's department edited",
@@ -297,11 +299,18 @@ t.test('rates are checked against what DECIMAL(14,4) holds for the longest call'
     { id: 4, tenant_id: null, call_type: 'international', per_minute: '41666666.6666', increment_s: 60, connect_fee: '0' },
   ];
   const s = buildSnapshot(raw, 1, WHEN);
+  // With rates 1 and 2 refused, tenant 2 has no local rate and nobody a mobile one; nobody has a long_distance one.
+  t.match(s.rejected.filter((f) => f.id === null), [
+    { table: 'rates', status: 'doubtful', column: 'call_type', value: '"local"', reason: /^no local rate: no default one \(tenant_id NULL\) and 1 tenant in force without their own \(2\): their local calls cost nothing$/ },
+    { value: '"long_distance"', reason: /and 2 tenants in force without their own \(1, 2\)/ },
+    { value: '"mobile"' },
+  ]);
+  t.equal(s.rejected.filter((f) => f.id === null).length, 3, 'international has its default');
   t.match(s.rejected, [
     { table: 'rates', id: 1, column: 'connect_fee', value: '"9999999999.9999"', reason: /a call of 14400 s \(CALL_MAX_DURATION_S\) would cost 10000000023\.9999, more than cdrs\.cost and tenant_usage\.spend hold \(9999999999\.9999\)/ },
     { table: 'rates', id: 2, column: 'per_minute', reason: /would cost 12000000000\.0000/ },
   ]);
-  t.equal(s.rejected.length, 2, '41666666.6666/min for 240 min fits (9999999999.9840)');
+  t.equal(s.rejected.length, 2 + 3, '41666666.6666/min for 240 min fits (9999999999.9840)');
   t.same(s.rates.map((r) => r.id), [3, 4]);
   t.ok(Object.isFrozen(s.rates), 'the list is frozen, so chooseRate keeps its index for the snapshot\'s life');
   const shorter = buildSnapshot(raw, 1, WHEN, undefined, { maxCallS: 3600 });
