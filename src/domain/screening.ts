@@ -15,7 +15,8 @@ export type ScreeningResult =
 
 /**
  * The spellings a caller number can be listed under: as received (digits only), international
- * without '+' (8613912345678), national (13912345678, 02088888888 with its trunk 0, and
+ * without '+' (8613912345678), a foreign caller's with it too (+85291234567: what a foreign prefix
+ * matches), national (13912345678, 02088888888 with its trunk 0, and
  * 2088888888 without); a number that is not a plausible telephone number (10086 received as
  * +8610086) also without the country code, as access numbers read it. A filter value is read into
  * one of these (listedNumber, listedPrefix), whatever spelling the DBA typed.
@@ -25,8 +26,16 @@ export function numberSpellings(raw: string): string[] {
   const digits = raw.replace(/[^0-9]/g, '');
   if (digits) out.add(digits);
   const e164 = normalizeCaller(raw);
-  if (!e164 && digits) out.add(withoutCountryCode(digits));
+  if (!e164 && digits) {
+    out.add(withoutCountryCode(digits));
+    // Presented as international (+…, 00…) but no number libphonenumber knows: the + spelling a
+    // foreign prefix (listedPrefix: +44…) can match, as it matches an E.164 caller's.
+    const international = /^\s*\+/.test(raw) ? digits : /^00[1-9]/.test(digits) ? digits.slice(2) : null;
+    if (international !== null && !international.startsWith('86')) out.add(`+${international}`);
+  }
   if (e164) {
+    // The E.164 form: the one spelling a foreign prefix (+1, +852) is matched against.
+    if (!e164.startsWith('+86')) out.add(e164);
     const international = e164.slice(1);
     out.add(international);
     if (international.startsWith('86')) {
@@ -60,11 +69,15 @@ export function listedNumber(value: string): string {
  * every Chinese caller's international spelling (0086139 and +86 0139 are 86139; not 139, which
  * would also match a +1 caller's digits for prefix 1); a trunk 0 before a mobile prefix dropped
  * (0139 is 139: no area code starts 013-019, and a mobile's spellings have no trunk 0). Another
- * country's +44… is 44…, as before.
+ * country's +44… or 0044… (as it is dialled from China) is +44…, which only a caller's
+ * international spelling with + matches (numberSpellings): read as 44… or 1…, a prefix +1 (North
+ * America) blocked every Chinese mobile, whose national spelling starts with 1, and 00852 matched
+ * only a caller presented with 00, never one with +. `00` alone stays 00: no country, never every caller.
  */
 export function listedPrefix(value: string): string {
   const digits = value.replace(/^\+/, '');
-  if (value.startsWith('+') && !digits.startsWith('86')) return digits;
+  if (value.startsWith('+') && !digits.startsWith('86')) return `+${digits}`;
+  if (/^00[1-9]/.test(digits) && !digits.startsWith('0086')) return `+${digits.slice(2)}`;
   const national = afterCountryCode(digits, 0);
   if (national !== null) return `86${national.replace(/^0(?=[1-9])/, '')}`;
   return digits.replace(/^0(?=1[3-9])/, '');

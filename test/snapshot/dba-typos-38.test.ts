@@ -86,6 +86,10 @@ t.test('call_filters: a number or prefix is screened the same whichever spelling
       others: ['13812345678'],
     },
     { kind: 'prefix', spellings: ['010', '+8610', '008610', '+86010'], callers: ['01012345678', '+861012345678'], others: ['02012345678'] },
+    // Another country's prefix written as it is dialled from China (00852): before, it matched only
+    // a caller presented with 00, never one with + (the usual presentation of a foreign caller).
+    { kind: 'prefix', spellings: ['00852', '+852', '852'], callers: ['+85291234567', '0085291234567'], others: ['+85391234567', '13912345678'] },
+    { kind: 'number', spellings: ['0085291234567', '+85291234567'], callers: ['+85291234567', '0085291234567'], others: ['+85291234568'] },
   ];
   for (const c of cases) {
     for (const value of c.spellings) {
@@ -102,6 +106,17 @@ t.test('call_filters: a number or prefix is screened the same whichever spelling
   // A prefix written with China's country code stays one: +861 is not prefix 1 (a +1 caller's digits).
   t.equal(screen('block', 'prefix', '00861', '+12125551234'), 'pass', '0086 1 does not block a US caller');
   t.equal(screen('block', 'prefix', '+4420', '+442079460000'), 'blocked', 'another country, as before');
+  // A foreign prefix matches foreign callers only: read as 1…, +1 (or 001) blocked every Chinese mobile.
+  for (const value of ['+1', '001', '+1212', '001212']) {
+    for (const caller of ['13912345678', '+8613912345678', '02088886666', '12345']) t.equal(screen('block', 'prefix', value, caller), 'pass', `block prefix ${value}: caller ${caller} is not listed`);
+    for (const caller of ['+12125551234', '0012125551234']) t.equal(screen('block', 'prefix', value, caller), 'blocked', `block prefix ${value}: caller ${caller} is blocked`);
+    t.equal(screen('allow', 'prefix', value, '13912345678'), 'blocked', `allow prefix ${value}: a Chinese mobile is not on it`);
+  }
+  t.equal(screen('block', 'prefix', '+44', '+4412'), 'blocked', 'a foreign caller too short for libphonenumber still has its + spelling');
+  t.equal(screen('block', 'prefix', '+44', '004412'), 'blocked', 'and presented with 00');
+  // 00 alone is no country: it stays the prefix of callers presented with 00, never every caller.
+  t.equal(screen('block', 'prefix', '00', '13912345678'), 'pass', 'prefix 00 does not block a Chinese mobile');
+  t.equal(screen('block', 'prefix', '00', '0085291234567'), 'blocked', 'prefix 00: a caller presented with 00');
 });
 
 t.test('tenants.timezone the runtime does not know (GMT+8, Beijing …): the tenant stays in force on the default zone, reported; an edit into it keeps the last good zone', async (t) => {
