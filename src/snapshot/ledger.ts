@@ -336,6 +336,9 @@ export class Ledger {
   ref(column: string, table: string, id: number | null, ok: boolean, reason: string): Problem | null {
     if (ok) return null;
     if (id !== null && this.causes.has(`${table}:${id}`)) return { kind: 'needs', column, table, id };
+    // A row that is not there at all (deleted under the rows naming it, or a typed id): said, so
+    // that the finding points at the delete, not only at the row that still names it.
+    if (id !== null && !this.idsOf(table).has(id)) return { kind: 'value', column, value: id, reason: `${reason}: ${singular(table)} ${id} does not exist (deleted, or never written)` };
     return { kind: 'value', column, value: id, reason };
   }
 

@@ -103,6 +103,21 @@ t.test('a deleted row is deleted, not kept as "last good"; fewer rows mean fewer
   t.same(deleted.rejected, []);
 });
 
+t.test('a row deleted under a rule that names it: the finding says the row does not exist, not only that the rule names it', async (t) => {
+  const before = good();
+  const s = buildSnapshot(edited('destination_groups', 11, () => null), 2, WHEN, before.lastGood);
+  t.match(s.rejected, [{ table: 'destination_groups', id: 10, status: 'link_ignored', column: 'failover_group_id', reason: /failover_group_id 11 is not a group/ }]);
+  const ruleGone = buildSnapshot(edited('destination_groups', 10, () => null), 3, WHEN, before.lastGood);
+  t.match(ruleGone.rejected.find((f) => f.table === 'routing_rules'), {
+    id: 1000, status: 'skipped', column: 'target_id', value: '10',
+    reason: /^target_id 10 is not a destination group of tenant 1: destination group 10 does not exist \(deleted, or never written\)$/,
+  });
+  // Another tenant's row is not "deleted": the reason stays as it was.
+  const raw = goodRaw();
+  raw.routing_rules[0] = { ...raw.routing_rules[0], target_id: 20 };
+  t.match(buildSnapshot(raw, 1, WHEN).rejected, [{ table: 'routing_rules', id: 1000, reason: /^target_id 20 is not a destination group of tenant 1$/ }]);
+});
+
 t.test('a new row that was never valid is skipped; a bad child never removes its tenant', async (t) => {
   const before = good();
   const raw = goodRaw();
