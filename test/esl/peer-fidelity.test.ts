@@ -137,6 +137,10 @@ async function replay(name: string, script: Omit<CallScript, 'uuid'>, delays: Ar
   const realUuid = real[0].getHeader('Unique-ID')!;
   const commands = [...commandsInLockstep(connection), ...extra].sort((a, b) => a.after - b.after);
   const scale = script.timeScale ?? 0.01;
+  // A command real FreeSWITCH took while the channel lingered (a hangup after HANGUP_COMPLETE)
+  // must reach the stand-in before its scaled linger ends; on a loaded machine 50 ms did not.
+  const hangupComplete = summarize(real).findIndex((i) => i.text.startsWith('hangup_complete:'));
+  if (hangupComplete >= 0 && commands.some((c) => c.after > hangupComplete)) script = { lingerFloorMs: 2000, ...script };
   const server = net.createServer();
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as net.AddressInfo).port;

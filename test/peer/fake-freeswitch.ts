@@ -102,6 +102,12 @@ export interface CallScript {
   callerHangsUpOnApp?: string;
   /** Scales FreeSWITCH's seconds (leg_timeout, linger, prompt lengths, the timeline) into test time: 0.01 → 15 s is 150 ms. */
   timeScale?: number;
+  /**
+   * Test ms the linger lasts at least, whatever timeScale makes of it: a test that still writes
+   * commands while the channel lingers (linger 5 at 0.01 is 50 ms, which a loaded machine can
+   * overrun before the command is written) sets it, so that the reply is not lost by chance.
+   */
+  lingerFloorMs?: number;
   /** Test ms every prompt not in promptMs plays for (default 5). */
   playbackMs?: number;
   /** Seconds the caller speaks when the `record` application runs (voicemail). */
@@ -593,7 +599,7 @@ class FakeCall {
     this.model.vars.billsec = String(billsec);
     this.model.vars.duration = String(Math.round((endUs - this.createdAtUs) / 1e6));
     this.sendEvent('CHANNEL_HANGUP_COMPLETE', [['Hangup-Cause', cause], ['Caller-Channel-Hangup-Time', String(endUs)]]);
-    this.later(this.record.lingerS * 1000 * this.scale, () => this.disconnect());
+    this.later(Math.max(this.record.lingerS * 1000 * this.scale, this.script.lingerFloorMs ?? 0), () => this.disconnect());
   }
 
   private disconnect(): void {
