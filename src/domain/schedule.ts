@@ -180,7 +180,7 @@ export function describeWeekdays(weekdays: readonly number[] | null): string {
 export function slotDoubt(slot: ScheduleSlot): string | null {
   if (slot.startMinute !== slot.endMinute || slot.startMinute === 0) return null;
   const t = hhmm(slot.startMinute);
-  return `end_time equals start_time (${t}-${t}): read as 24 h from ${t} to ${t} the next day, open all night; a whole day is 00:00-24:00, and business hours need their own end (${t}-18:00)`;
+  return `end_time equals start_time (${t}-${t}): read as 24 h from ${t} to ${t} the next day, open all night; business hours need their own end, a whole day is 00:00-24:00, and 24 h meant from ${t} is a new row (an edit into it keeps the last good slot)`;
 }
 
 /** 'Mon-Fri 22:00-06:00', 'daily all day', 'Sat,Sun 08:00-08:00 (24h) from 2026-01-01'. */

@@ -76,7 +76,8 @@ export function listedNumber(value: string): string {
  */
 export function listedPrefix(value: string): string {
   const digits = value.replace(/^\+/, '');
-  if (value.startsWith('+') && !digits.startsWith('86')) return `+${digits}`;
+  // +00852, +0086139: a + typed before the 00 that already says "international".
+  if (value.startsWith('+') && !digits.startsWith('0') && !digits.startsWith('86')) return `+${digits}`;
   if (/^00[1-9]/.test(digits) && !digits.startsWith('0086')) return `+${digits.slice(2)}`;
   const national = afterCountryCode(digits, 0);
   if (national !== null) return `86${national.replace(/^0(?=[1-9])/, '')}`;

@@ -530,8 +530,10 @@ function* buildRates(ledger: Ledger, tenantOwner: TenantOwner, maxCallS: number)
 /**
  * A call type some tenants have no rate for (neither their own nor a default, tenant_id NULL): their
  * calls of that type cost nothing (rating.ts chooseRate, the one the CDRs are rated with). One
- * finding a call type, naming the first tenants. Only when rates are in use at all: a deployment
- * that bills elsewhere has none, and four findings at every reload would say nothing to it.
+ * finding a call type, naming the first tenants (in `value`: the reason stays the same while the
+ * list moves, so the finding is logged once, store.ts). Active tenants only: a closed or suspended
+ * one takes no call. Only when rates are in use at all: a deployment that bills elsewhere has
+ * none, and four findings at every reload would say nothing to it.
  */
 function* reportUnratedCalls(ledger: Ledger, rates: readonly Rate[], tenants: ReadonlyMap<number, Tenant>): Generator<void, void, undefined> {
   if (rates.length === 0) return;
@@ -542,12 +544,12 @@ function* reportUnratedCalls(ledger: Ledger, rates: readonly Rate[], tenants: Re
     let checked = 0;
     for (const id of tenants.keys()) {
       if (++checked % ROWS_PER_STEP === 0) yield;
-      if (chooseRate(rates, id, callType) === null) unrated.push(id);
+      if (tenants.get(id)?.status === 'active' && chooseRate(rates, id, callType) === null) unrated.push(id);
     }
     if (unrated.length === 0) continue;
-    const named = unrated.slice(0, SHOWN).join(', ') + (unrated.length > SHOWN ? ' …' : '');
-    ledger.doubtful('rates', null, 'call_type', callType,
-      `no ${callType} rate: no default one (tenant_id NULL) and ${unrated.length} tenant${unrated.length === 1 ? '' : 's'} in force without their own (${named}): their ${callType} calls cost nothing`);
+    const named = unrated.slice(0, SHOWN).join(', ') + (unrated.length > SHOWN ? ` … (${unrated.length} in all)` : '');
+    ledger.doubtful('rates', null, 'call_type', `${callType}: tenants ${named}`,
+      `no ${callType} rate: no default one (tenant_id NULL), and active tenants without their own: their ${callType} calls cost nothing`);
   }
 }
 

@@ -38,7 +38,7 @@ const OUTCOME: Record<ConfigFinding['status'], string> = {
   skipped: 'skipped (no last good version of it)',
   link_ignored: 'in force without this link',
   missing: 'rows name it',
-  doubtful: 'in force as written (no earlier version to keep); check it is what was meant',
+  doubtful: 'in force; check it is what was meant',
 };
 
 /** One line: `table id=N (tenant T) column=value: reason → what is in force [; dependents]`. */

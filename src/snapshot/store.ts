@@ -149,7 +149,7 @@ const FINDING_LOG: Record<ConfigFinding['status'], string> = {
   skipped: 'configuration row rejected and skipped (no last good version of it)',
   link_ignored: 'configuration row in force without a link that does not hold',
   missing: 'configuration rows name a row that does not exist; they are not in force',
-  doubtful: 'configuration row in force as written, with a value that likely says other than what was meant',
+  doubtful: 'configuration row in force with a value that likely says other than what was meant',
 };
 
 /**

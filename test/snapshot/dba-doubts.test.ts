@@ -7,9 +7,10 @@ import t from 'tap';
 import { fixedLineWithoutTrunkZero } from '../../src/domain/geo';
 import { slotDoubt, parseScheduleSlot } from '../../src/domain/schedule';
 import { buildSnapshot, type RawTables } from '../../src/snapshot/build';
+import { formatFinding } from '../../src/snapshot/findings';
 import { loadSnapshot } from '../../src/snapshot/store';
 import { withDatabases } from '../helpers/db';
-import { destinationRow, goodRaw, type Row } from './fixtures';
+import { destinationRow, goodRaw, tenantRow, type Row } from './fixtures';
 
 const WHEN = new Date('2026-11-23T02:00:00.000Z');
 
@@ -24,13 +25,17 @@ function edited(table: keyof RawTables, id: number, set: Row, base: RawTables = 
 const numbersOf = (raw: ReturnType<typeof buildSnapshot>, group: number): string[] => raw.groups.get(group)!.destinations.map((d) => d.number);
 
 t.test('fixedLineWithoutTrunkZero: a fixed line missing its 0, and nothing a carrier connects as written', async (t) => {
-  for (const n of ['1088886666', '2088886666', '2112345678', '75512345678', '5718888666', '3111234567']) t.ok(fixedLineWithoutTrunkZero(n), n);
+  for (const n of ['1088886666', '2088886666', '2112345678', '75512345678', '3351234567', '2012345678']) t.ok(fixedLineWithoutTrunkZero(n), n);
   const dialable = [
     '01088886666', '02088886666', '075512345678', // with the trunk 0
     '13800000001', '19912345678', '+8613900000000', '+862088886666', '008613900000000', // mobile, international
     '4001000001', '8008001234', // 400/800: dialled without 0
     '95588', '10086', '12345', '88886666', '8888666', // short and local numbers
     '*86', '1088886666#', '', '10888866661', // keys, junk: not this check's business
+    // Foreign numbers written without + or 00 (what a gateway taking E.164 without + dials): no
+    // Chinese area code with a subscriber number of that length.
+    '85291234567', '85361234567', '6591234567', '81312345678', '33612345678', '61412345678', '4412345678',
+    '5718888666', '3111234567', // 0571 and 0311 have 8-digit subscriber numbers
   ];
   for (const n of dialable) t.notOk(fixedLineWithoutTrunkZero(n), n);
 });
@@ -67,6 +72,7 @@ t.test('destinations.number written unquoted (number = 02088886666 stores 208888
   t.equal(other.groups.get(10)!.destinations[2].number, '1088886666');
   t.match(other.rejected, [{ id: 102, status: 'last_good', value: '"1088886667"' }, { id: 102, status: 'doubtful', value: '"1088886666"' }]);
   t.equal(other.rejected.length, 2);
+  t.match(formatFinding(other.rejected[1]), /^destinations id=102 \(tenant 1\) number="1088886666": .* → in force; check it is what was meant$/, 'the stand-in is not said to be "as written"');
   // A row edited into the doubt beside another fault (its group gone) is not kept by the doubt.
   const orphan = buildSnapshot(edited('destinations', 101, { number: '2088886666', group_id: 999 }), 2, WHEN, before.lastGood);
   t.same(numbersOf(orphan, 10), ['13800000001', '02088886666'], 'the last good version stands');
@@ -140,11 +146,19 @@ t.test('schedules with no slot in force (never in hours: a tenant on it always c
 t.test('rates: a call type with no rate for some tenants (their calls of it cost nothing) is one finding; no rates at all, none', async (t) => {
   t.same(buildSnapshot(goodRaw(), 1, WHEN).rejected, [], 'no rates: billing is not in use, nothing to say');
   const raw = goodRaw();
+  raw.tenants[1] = { ...raw.tenants[1], status: 'active' };
+  raw.tenants.push(tenantRow(3, { status: 'closed' }), tenantRow(4, { status: 'suspended' }));
   const rate = (id: number, tenantId: number | null, callType: string): Row => ({ id, tenant_id: tenantId, call_type: callType, per_minute: '0.1000', increment_s: 60, connect_fee: '0' });
   raw.rates = [rate(1, null, 'local'), rate(2, null, 'mobile'), rate(3, null, 'long_distance'), rate(4, 1, 'international')];
   const s = buildSnapshot(raw, 1, WHEN);
-  t.same(s.rejected.map((f) => [f.table, f.id, f.status, f.column, f.value]), [['rates', null, 'doubtful', 'call_type', '"international"']]);
-  t.match(s.rejected[0].reason, /no international rate: no default one \(tenant_id NULL\) and 1 tenant in force without their own \(2\)/);
+  t.same(s.rejected.map((f) => [f.table, f.id, f.status, f.column, f.value]), [['rates', null, 'doubtful', 'call_type', '"international: tenants 2"']], 'closed and suspended tenants take no call: not counted');
+  t.match(s.rejected[0].reason, /^no international rate: no default one \(tenant_id NULL\), and active tenants without their own: their international calls cost nothing$/);
+  // The reason (the store's log key) stays while the list moves: logged once, not at each new tenant.
+  const more = structuredClone(raw);
+  for (let id = 5; id <= 10; id++) more.tenants.push(tenantRow(id));
+  const moved = buildSnapshot(more, 2, WHEN).rejected;
+  t.equal(moved[0].reason, s.rejected[0].reason);
+  t.equal(moved[0].value, '"international: tenants 2, 5, 6, 7, 8 … (7 in all)"');
   raw.rates.push(rate(5, 2, 'international'));
   t.same(buildSnapshot(raw, 1, WHEN).rejected, [], 'every tenant has its own');
   raw.rates.push(rate(6, null, 'international'));

@@ -81,14 +81,14 @@ t.test('call_filters: a number or prefix is screened the same whichever spelling
     { kind: 'number', spellings: ['10086', '+8610086', '008610086', '8610086'], callers: ['10086', '+8610086'], others: ['100860'] },
     {
       kind: 'prefix',
-      spellings: ['139', '0139', '86139', '+86139', '0086139', '+860139'],
+      spellings: ['139', '0139', '86139', '+86139', '0086139', '+860139', '+0086139', '+0139'],
       callers: ['13912345678', '+8613912345678', '008613912345678', '013912345678'],
       others: ['13812345678'],
     },
     { kind: 'prefix', spellings: ['010', '+8610', '008610', '+86010'], callers: ['01012345678', '+861012345678'], others: ['02012345678'] },
     // Another country's prefix written as it is dialled from China (00852): before, it matched only
     // a caller presented with 00, never one with + (the usual presentation of a foreign caller).
-    { kind: 'prefix', spellings: ['00852', '+852', '852'], callers: ['+85291234567', '0085291234567'], others: ['+85391234567', '13912345678'] },
+    { kind: 'prefix', spellings: ['00852', '+852', '852', '+00852'], callers: ['+85291234567', '0085291234567'], others: ['+85391234567', '13912345678'] },
     { kind: 'number', spellings: ['0085291234567', '+85291234567'], callers: ['+85291234567', '0085291234567'], others: ['+85291234568'] },
   ];
   for (const c of cases) {

@@ -314,18 +314,18 @@ t.test('rates are checked against what DECIMAL(14,4) holds for the longest call'
     { id: 4, tenant_id: null, call_type: 'international', per_minute: '41666666.6666', increment_s: 60, connect_fee: '0' },
   ];
   const s = buildSnapshot(raw, 1, WHEN);
-  // With rates 1 and 2 refused, tenant 2 has no local rate and nobody a mobile one; nobody has a long_distance one.
+  // With rates 1 and 2 refused, the active tenant 1 has no mobile rate (tenant 2 is suspended:
+  // it takes no call), nor a long_distance one; its local rate is its own.
   t.match(s.rejected.filter((f) => f.id === null), [
-    { table: 'rates', status: 'doubtful', column: 'call_type', value: '"local"', reason: /^no local rate: no default one \(tenant_id NULL\) and 1 tenant in force without their own \(2\): their local calls cost nothing$/ },
-    { value: '"long_distance"', reason: /and 2 tenants in force without their own \(1, 2\)/ },
-    { value: '"mobile"' },
+    { table: 'rates', status: 'doubtful', column: 'call_type', value: '"long_distance: tenants 1"', reason: /^no long_distance rate: no default one \(tenant_id NULL\), and active tenants without their own: their long_distance calls cost nothing$/ },
+    { value: '"mobile: tenants 1"' },
   ]);
-  t.equal(s.rejected.filter((f) => f.id === null).length, 3, 'international has its default');
+  t.equal(s.rejected.filter((f) => f.id === null).length, 2, 'international has its default');
   t.match(s.rejected, [
     { table: 'rates', id: 1, column: 'connect_fee', value: '"9999999999.9999"', reason: /a call of 14400 s \(CALL_MAX_DURATION_S\) would cost 10000000023\.9999, more than cdrs\.cost and tenant_usage\.spend hold \(9999999999\.9999\)/ },
     { table: 'rates', id: 2, column: 'per_minute', reason: /would cost 12000000000\.0000/ },
   ]);
-  t.equal(s.rejected.length, 2 + 3, '41666666.6666/min for 240 min fits (9999999999.9840)');
+  t.equal(s.rejected.length, 2 + 2, '41666666.6666/min for 240 min fits (9999999999.9840)');
   t.same(s.rates.map((r) => r.id), [3, 4]);
   t.ok(Object.isFrozen(s.rates), 'the list is frozen, so chooseRate keeps its index for the snapshot\'s life');
   const shorter = buildSnapshot(raw, 1, WHEN, undefined, { maxCallS: 3600 });
