@@ -6,21 +6,13 @@
 import t from 'tap';
 import { fixedLineWithoutTrunkZero } from '../../src/domain/geo';
 import { slotDoubt, parseScheduleSlot } from '../../src/domain/schedule';
-import { buildSnapshot, type RawTables } from '../../src/snapshot/build';
+import { buildSnapshot } from '../../src/snapshot/build';
 import { formatFinding } from '../../src/snapshot/findings';
 import { loadSnapshot } from '../../src/snapshot/store';
 import { withDatabases } from '../helpers/db';
-import { destinationRow, goodRaw, tenantRow, type Row } from './fixtures';
+import { destinationRow, edited, goodRaw, tenantRow, type Row } from './fixtures';
 
 const WHEN = new Date('2026-11-23T02:00:00.000Z');
-
-function edited(table: keyof RawTables, id: number, set: Row, base: RawTables = goodRaw()): RawTables {
-  const raw = structuredClone(base);
-  const rows = raw[table]!;
-  const i = rows.findIndex((r) => r.id === id);
-  rows[i] = { ...rows[i], ...set, updated_at: '2026-11-23 01:59:00.000' };
-  return raw;
-}
 
 const numbersOf = (raw: ReturnType<typeof buildSnapshot>, group: number): string[] => raw.groups.get(group)!.destinations.map((d) => d.number);
 

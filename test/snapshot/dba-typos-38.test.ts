@@ -6,20 +6,11 @@ import { callerNumber } from '../../src/domain/caller-number';
 import type { CallerGeo } from '../../src/domain/geo';
 import { identify } from '../../src/domain/routing';
 import { screenCaller } from '../../src/domain/screening';
-import { buildSnapshot, NO_FILTERS, type RawTables } from '../../src/snapshot/build';
+import { buildSnapshot, NO_FILTERS } from '../../src/snapshot/build';
 import { explainFindings } from '../../src/snapshot/findings';
-import { accessNumberRow, goodRaw, tenantRow, type Row } from './fixtures';
+import { accessNumberRow, edited, goodRaw, tenantRow } from './fixtures';
 
 const WHEN = new Date('2026-11-23T02:00:00.000Z');
-
-/** `raw` (the fixtures by default) with one row edited a minute ago. */
-function edited(table: keyof RawTables, id: number, set: Row, base: RawTables = goodRaw()): RawTables {
-  const raw = structuredClone(base);
-  const rows = raw[table]!;
-  const i = rows.findIndex((r) => r.id === id);
-  rows[i] = { ...rows[i], ...set, updated_at: '2026-11-23 01:59:00.000' };
-  return raw;
-}
 
 t.test('access_numbers.number: a 400 or 800 number of other than 10 digits is refused; an edit into it keeps the last good number', async (t) => {
   // UPDATE access_numbers SET number='400100001' (a digit dropped from 4001000001): accepted as a

@@ -108,3 +108,12 @@ export function goodRaw(): RawTables {
     ],
   };
 }
+
+/** `base` (the fixtures by default) with one row's columns set, edited a minute before 2026-11-23T02:00Z. */
+export function edited(table: keyof RawTables, id: number, set: Row, base: RawTables = goodRaw()): RawTables {
+  const raw = structuredClone(base);
+  const rows = raw[table]!;
+  const i = rows.findIndex((r) => r.id === id);
+  rows[i] = { ...rows[i], ...set, updated_at: '2026-11-23 01:59:00.000' };
+  return raw;
+}
