@@ -405,6 +405,12 @@ export const schema = {
       default: 300,
       env: 'CONFIG_FULL_RELOAD_INTERVAL_S',
     },
+    startDatabaseWaitMs: {
+      doc: 'With a configuration cache, how long a start waits for the database before it routes from the cache while the load (and the migrations) go on: a hung database server otherwise held the start for its 10 s connection timeout, every call meanwhile sent to the dialplan\'s fallback. Without a cache the start waits as long as the database takes.',
+      format: 'milliseconds',
+      default: 3000,
+      env: 'CONFIG_START_DATABASE_WAIT_MS',
+    },
     file: {
       doc: 'Local copy of the configuration rows in force, written after every load from the database (mode 0600: it holds PINs); a daemon that starts while the database is down routes from it. Empty = config-cache.json in CDR_SPOOL_DIR (the folder this daemon alone owns); a relative path is taken from the installation directory.',
       format: 'optional-path',

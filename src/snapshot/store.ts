@@ -12,7 +12,9 @@
  * database. start() takes the cached rows as the last good versions (last good row across
  * restarts) and, when the database cannot be read at start-up, routes from them: the daemon
  * then says so (log, hotline_config_from_cache, /healthz), keeps polling, runs `prepare` (the
- * migrations) once the database answers, and switches to it.
+ * migrations) once the database answers, and switches to it. A database that does not answer at
+ * all (a hung server: connections wait for the 10 s acquire timeout) is not waited for longer than
+ * startDatabaseWaitMs when there is a cache: the daemon routes from it and the load goes on.
  */
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
@@ -125,9 +127,16 @@ function pause(ms: number, signal?: AbortSignal): Promise<void> {
 export interface ConfigStoreOptions {
   pollIntervalMs: number;
   fullReloadIntervalS: number;
+  /**
+   * CONFIG_START_DATABASE_WAIT_MS: with a cache, how long start() waits for the first load before
+   * it routes from the cache while that load goes on (default DEFAULT_START_DATABASE_WAIT_MS).
+   */
+  startDatabaseWaitMs?: number;
   /** CALL_MAX_DURATION_S: rates are checked against the cost of the longest call. */
   maxCallS?: number;
 }
+
+export const DEFAULT_START_DATABASE_WAIT_MS = 3000;
 
 export interface ConfigStoreExtras {
   /** The on-disk cache of the rows in force (CONFIG_CACHE_FILE). */
@@ -223,7 +232,13 @@ export class ConfigStore {
     this.version = Math.max(this.version, cached?.version ?? 0);
     for (;;) {
       try {
-        await this.loadFromDatabase('start');
+        if (cached && !(await this.loadedWithin(this.options.startDatabaseWaitMs ?? DEFAULT_START_DATABASE_WAIT_MS))) {
+          const err = new Error(`no answer from the database within ${this.options.startDatabaseWaitMs ?? DEFAULT_START_DATABASE_WAIT_MS} ms of start-up (still trying)`);
+          this.markUnreachable(err);
+          this.routeFromCache(cached, err);
+          break;
+        }
+        if (!cached) await this.loadFromDatabase('start');
         break;
       } catch (err) {
         this.markUnreachable(err);
@@ -245,6 +260,35 @@ export class ConfigStore {
       }
     }
     this.schedule();
+  }
+
+  /**
+   * The first load from the database, waited for `ms` at most: false when it has not ended by then
+   * (it goes on as this.polling, which the polls wait for, and installs what it reads when it
+   * ends); rejects as it does when it fails sooner.
+   */
+  private async loadedWithin(ms: number): Promise<boolean> {
+    const load = this.loadFromDatabase('start');
+    let timer: NodeJS.Timeout | undefined;
+    const slow = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), ms);
+    });
+    try {
+      if (await Promise.race([load.then(() => true as const), slow])) return true;
+    } finally {
+      clearTimeout(timer);
+    }
+    this.polling = load.then(
+      () => undefined,
+      (err: unknown) => {
+        this.markUnreachable(err);
+        this.metrics.configReloads.inc({ result: 'error' });
+        this.log.warn({ err }, 'database still unreachable; routing from the cached configuration');
+      },
+    ).finally(() => {
+      this.polling = null;
+    });
+    return false;
   }
 
   /** Called after every successful load (the first included), e.g. to render new TTS prompts. */
@@ -300,6 +344,11 @@ export class ConfigStore {
 
   private schedule(): void {
     this.timer = setTimeout(() => {
+      // The first load, still under way (loadedWithin): a poll waits for it, never runs beside it.
+      if (this.polling) {
+        this.schedule();
+        return;
+      }
       this.polling = this.poll()
         .then(() => undefined)
         .catch((err: unknown) => {
