@@ -118,7 +118,9 @@ export class ClusterPrimary {
       cluster.schedulingPolicy = schedulingPolicyOf(settings.cluster.scheduling);
       cluster.on('exit', (worker, code, signal) => primary.onExit(worker, code, signal));
       // Worker 1 first: it migrates the database (knex's migration lock refuses a second migrating
-      // process outright); the others start once it serves calls.
+      // process outright); the others start once it serves calls. With a configuration cache that
+      // can be before its migrations end (CONFIG_START_DATABASE_WAIT_MS): theirs then wait on the
+      // migration lock (db/migrate.ts), each routing from the cache meanwhile.
       primary.fork(primary.slots[0]);
       primary.watchForHangs();
       return primary;

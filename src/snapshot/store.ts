@@ -282,8 +282,7 @@ export class ConfigStore {
       () => undefined,
       (err: unknown) => {
         this.markUnreachable(err);
-        this.metrics.configReloads.inc({ result: 'error' });
-        this.log.warn({ err }, 'database still unreachable; routing from the cached configuration');
+        this.pollFailed(err);
       },
     ).finally(() => {
       this.polling = null;
@@ -351,23 +350,25 @@ export class ConfigStore {
       }
       this.polling = this.poll()
         .then(() => undefined)
-        .catch((err: unknown) => {
-          this.metrics.configReloads.inc({ result: 'error' });
-          // An outage fails every poll: the same error is logged once a minute, not every poll.
-          const message = describeDbError(err);
-          const now = this.clock().getTime();
-          const repeat = message === this.lastFailure.message && now - this.lastFailure.at < 60_000;
-          if (!repeat) this.lastFailure = { message, at: now };
-          this.log[repeat ? 'debug' : 'warn']({ err }, this.source === 'cache'
-            ? 'database still unreachable; routing from the cached configuration'
-            : 'configuration reload failed; the last good configuration stays in force');
-        })
+        .catch((err: unknown) => this.pollFailed(err))
         .finally(() => {
           this.polling = null;
           if (this.timer) this.schedule();
         });
     }, this.options.pollIntervalMs);
     this.timer.unref();
+  }
+
+  /** A failed poll (or first load left running): counted; the same error logged once a minute, not every poll. */
+  private pollFailed(err: unknown): void {
+    this.metrics.configReloads.inc({ result: 'error' });
+    const message = describeDbError(err);
+    const now = this.clock().getTime();
+    const repeat = message === this.lastFailure.message && now - this.lastFailure.at < 60_000;
+    if (!repeat) this.lastFailure = { message, at: now };
+    this.log[repeat ? 'debug' : 'warn']({ err }, this.source === 'cache'
+      ? 'database still unreachable; routing from the cached configuration'
+      : 'configuration reload failed; the last good configuration stays in force');
   }
 
   private async loadFromDatabase(reason: string): Promise<void> {
@@ -400,7 +401,8 @@ export class ConfigStore {
   }
 
   private routeFromCache(cached: CachedConfig, err: unknown): void {
-    this.version = cached.version;
+    // Never back: a first load still under way (loadedWithin) may have taken cached.version + 1 already.
+    this.version = Math.max(this.version, cached.version);
     const snapshot = buildSnapshot(tablesOf(cached.rows) as unknown as RawTables, cached.version, cached.loadedAt, cached.rows, { maxCallS: this.options.maxCallS });
     this.install(snapshot, 'cache');
     this.log.warn(
