@@ -5,64 +5,25 @@
 // CONFIG_START_DATABASE_WAIT_MS while the load goes on, and switches to the database when it answers.
 // A real Daemon on MariaDB, through a relay this test holds silent, then lets through.
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { loadSettings } from '../../src/config';
 import { Daemon } from '../../src/daemon';
 import { identify } from '../../src/domain/routing';
 import { createLogger } from '../../src/log';
 import { dbTargets } from '../helpers/db';
+import { DbRelay, relayDaemonSettings } from '../helpers/db-relay';
 import { healthz } from './spawn';
 
 t.test('a daemon started while MariaDB hangs routes from the cache after CONFIG_START_DATABASE_WAIT_MS, then switches to the database', async (t) => {
   const db = await dbTargets()[1].create({ migrate: false });
   t.teardown(() => db.destroy());
-  const upstream = new URL(db.url);
-  // The relay: pipes to MariaDB, or (hung) accepts and says nothing.
-  let hung = false;
-  const sockets = new Set<net.Socket>();
-  const relay = net.createServer((client) => {
-    sockets.add(client);
-    client.on('error', () => undefined);
-    client.on('close', () => sockets.delete(client));
-    if (hung) return;
-    const server = net.connect({ host: upstream.hostname, port: Number(upstream.port || 3306) });
-    sockets.add(server);
-    server.on('error', () => undefined);
-    server.on('close', () => sockets.delete(server));
-    client.pipe(server).pipe(client);
-    client.on('close', () => server.destroy());
-    server.on('close', () => client.destroy());
-  });
-  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => {
-    for (const s of sockets) s.destroy();
-    relay.close();
-  });
-  const url = new URL(db.url);
-  url.hostname = '127.0.0.1';
-  url.port = String((relay.address() as net.AddressInfo).port);
-
+  const { relay, url } = await DbRelay.to(db.url);
+  t.teardown(() => relay.close());
+  await relay.open();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hotline-hungdb-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const settings = loadSettings({
-    env: {},
-    overrides: {
-      database: { url: url.toString(), seedDemo: 'always' },
-      esl: { listenPort: 0 },
-      metrics: { port: 0 },
-      cdr: { spoolDir: path.join(dir, 'spool'), flushIntervalMs: 20, retryIntervalMs: 100 },
-      configCache: { pollIntervalMs: 50, startDatabaseWaitMs: 500 },
-      cron: { enabled: false },
-      calls: { warmUpCalls: 0 },
-      reports: { dir: path.join(dir, 'reports') },
-      tts: { cacheDir: path.join(dir, 'tts') },
-      prompts: { systemDir: '/sounds/hotline' },
-      log: { level: 'silent' },
-    },
-  });
+  const settings = relayDaemonSettings(url, dir, { configCache: { startDatabaseWaitMs: 500 } });
   const logs: Array<Record<string, unknown>> = [];
   const log = createLogger('info', { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
 
@@ -72,8 +33,8 @@ t.test('a daemon started while MariaDB hangs routes from the cache after CONFIG_
   await first.stop();
 
   // The server hangs: what is connected stops, and new connections get no greeting.
-  hung = true;
-  for (const s of sockets) s.destroy();
+  relay.hung = true;
+  relay.dropConnections();
   const startedAt = logs.length;
   const d = await Daemon.start(settings, log);
   t.teardown(() => d.stop());
@@ -86,7 +47,7 @@ t.test('a daemon started while MariaDB hangs routes from the cache after CONFIG_
   t.match(await healthz(d.metricsPort), { code: 203, body: { status: 'cached_configuration', database: { reachable: false, error: /no answer from the database within 500 ms/ } } });
 
   // The server answers again: the load that waited fails at its timeout, the next poll loads.
-  hung = false;
+  relay.hung = false;
   const deadline = Date.now() + 90_000;
   while (d.store.source !== 'database' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   t.equal(d.store.source, 'database', 'switched to the database');

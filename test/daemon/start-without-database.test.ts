@@ -7,60 +7,17 @@
 //  3. the database comes back: the daemon migrates it and switches to it;
 //  4. the database goes away under a running daemon: /healthz says "database_unreachable".
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { loadSettings } from '../../src/config';
 import { Daemon } from '../../src/daemon';
 import { migrateDownAll } from '../../src/db/migrate';
 import { identify } from '../../src/domain/routing';
 import { createLogger } from '../../src/log';
 import { dbTargets } from '../helpers/db';
+import { DbRelay, relayDaemonSettings } from '../helpers/db-relay';
 import { placeCall } from '../peer/fake-freeswitch';
 import { healthz } from './spawn';
-
-/** A TCP relay on a fixed loopback port to MariaDB; closing it closes its connections too. */
-class Relay {
-  private server: net.Server | null = null;
-  private readonly sockets = new Set<net.Socket>();
-
-  constructor(readonly port: number, private readonly to: { host: string; port: number }) {}
-
-  async open(): Promise<void> {
-    const server = net.createServer((client) => {
-      const upstream = net.connect(this.to);
-      for (const s of [client, upstream]) {
-        this.sockets.add(s);
-        s.on('close', () => this.sockets.delete(s));
-        s.on('error', () => undefined);
-      }
-      client.pipe(upstream).pipe(client);
-      client.on('close', () => upstream.destroy());
-      upstream.on('close', () => client.destroy());
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.port, '127.0.0.1', () => resolve());
-    });
-    this.server = server;
-  }
-
-  async close(): Promise<void> {
-    const server = this.server;
-    this.server = null;
-    for (const s of this.sockets) s.destroy();
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -75,32 +32,13 @@ async function until<T>(what: string, probe: () => T | undefined | Promise<T | u
 t.test('a daemon started while MariaDB is down routes from the cache, then switches to the database', async (t) => {
   const db = await dbTargets()[1].create({ migrate: false });
   t.teardown(() => db.destroy());
-  const upstream = new URL(db.url);
-  const relay = new Relay(await freePort(), { host: upstream.hostname, port: Number(upstream.port || 3306) });
+  const { relay, url } = await DbRelay.to(db.url);
   t.teardown(() => relay.close());
-  const url = new URL(db.url);
-  url.hostname = '127.0.0.1';
-  url.port = String(relay.port);
 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hotline-nodb-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const settings = loadSettings({
-    env: {},
-    overrides: {
-      database: { url: url.toString(), seedDemo: 'always' },
-      esl: { listenPort: 0 },
-      metrics: { port: 0 },
-      cdr: { spoolDir: path.join(dir, 'spool'), flushIntervalMs: 20, retryIntervalMs: 100 },
-      configCache: { pollIntervalMs: 50 },
-      cron: { enabled: false },
-      // The start-up warm-up on: it needs no database, so it runs in the start from the cache too.
-      calls: { warmUpCalls: 300, warmUpMaxS: 120 },
-      reports: { dir: path.join(dir, 'reports') },
-      tts: { cacheDir: path.join(dir, 'tts') },
-      prompts: { systemDir: '/sounds/hotline' },
-      log: { level: 'silent' },
-    },
-  });
+  // The start-up warm-up on: it needs no database, so it runs in the start from the cache too.
+  const settings = relayDaemonSettings(url, dir, { calls: { warmUpCalls: 300, warmUpMaxS: 120 } });
   const logs: Array<Record<string, unknown>> = [];
   const log = createLogger('info', { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
   const metric = async (d: Daemon, name: string): Promise<number | undefined> => {
