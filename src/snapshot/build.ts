@@ -542,9 +542,9 @@ function* reportUnratedCalls(ledger: Ledger, rates: readonly Rate[], tenants: Re
     if (chooseRate(rates, null, callType) !== null) continue;
     const unrated: number[] = [];
     let checked = 0;
-    for (const id of tenants.keys()) {
+    for (const [id, tenant] of tenants) {
       if (++checked % ROWS_PER_STEP === 0) yield;
-      if (tenants.get(id)?.status === 'active' && chooseRate(rates, id, callType) === null) unrated.push(id);
+      if (tenant.status === 'active' && chooseRate(rates, id, callType) === null) unrated.push(id);
     }
     if (unrated.length === 0) continue;
     const named = unrated.slice(0, SHOWN).join(', ') + (unrated.length > SHOWN ? ` … (${unrated.length} in all)` : '');

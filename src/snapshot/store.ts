@@ -136,7 +136,8 @@ export interface ConfigStoreOptions {
   maxCallS?: number;
 }
 
-export const DEFAULT_START_DATABASE_WAIT_MS = 3000;
+/** The schema's default of CONFIG_START_DATABASE_WAIT_MS, for a store built without settings (tests). */
+const DEFAULT_START_DATABASE_WAIT_MS = 3000;
 
 export interface ConfigStoreExtras {
   /** The on-disk cache of the rows in force (CONFIG_CACHE_FILE). */
@@ -230,15 +231,16 @@ export class ConfigStore {
     this.cachedRows = cached?.rows ?? null;
     // Versions go on from the cached one: a restart does not make "version 1" mean two things.
     this.version = Math.max(this.version, cached?.version ?? 0);
+    const waitMs = this.options.startDatabaseWaitMs ?? DEFAULT_START_DATABASE_WAIT_MS;
     for (;;) {
       try {
-        if (cached && !(await this.loadedWithin(this.options.startDatabaseWaitMs ?? DEFAULT_START_DATABASE_WAIT_MS))) {
-          const err = new Error(`no answer from the database within ${this.options.startDatabaseWaitMs ?? DEFAULT_START_DATABASE_WAIT_MS} ms of start-up (still trying)`);
+        if (!cached) {
+          await this.loadFromDatabase('start');
+        } else if (!(await this.loadedWithin(waitMs))) {
+          const err = new Error(`no answer from the database within ${waitMs} ms of start-up (still trying)`);
           this.markUnreachable(err);
           this.routeFromCache(cached, err);
-          break;
         }
-        if (!cached) await this.loadFromDatabase('start');
         break;
       } catch (err) {
         this.markUnreachable(err);
