@@ -194,8 +194,8 @@ export class Daemon {
    * from a database that answers; `database_unreachable` when the last poll failed (calls route
    * from the configuration loaded before); `cached_configuration` when the database has not been
    * reached since start-up and calls route from the on-disk cache; before those,
-   * `cdr_spool_failing` while the CDR spool refuses writes and ended calls' CDRs wait in memory
-   * (CdrWriter.record: lost if the process dies then). Draining (SIGTERM) does not
+   * `cdr_spool_failing` while the CDR spool refuses writes (ended calls' CDRs wait in memory until
+   * it or the database takes them, CdrWriter.record: lost if the process dies then). Draining (SIGTERM) does not
    * change the status: the calls still up are served until the process exits; `detail.draining`
    * says so.
    */
@@ -203,7 +203,7 @@ export class Daemon {
     const s = this.store;
     const snapshot = s.current;
     const held = this.cdrs.heldInMemory;
-    const status = held > 0 ? 'cdr_spool_failing' : s.source === 'cache' ? 'cached_configuration' : s.databaseReachable === false ? 'database_unreachable' : 'ok';
+    const status = held > 0 || this.cdrs.spoolRefusing ? 'cdr_spool_failing' : s.source === 'cache' ? 'cached_configuration' : s.databaseReachable === false ? 'database_unreachable' : 'ok';
     return {
       ok: true,
       status,

@@ -214,13 +214,25 @@ export class Metrics {
 
   readonly cdrSpoolWriteFailures = new Counter({
     name: 'hotline_cdr_spool_write_failures_total',
-    help: 'Writes of CDRs to the local spool that failed (a full disk, a file system gone read-only); the CDRs are held in memory and offered again every second.',
+    help: 'Writes of CDRs to the local spool that failed (a full disk, a file system gone read-only); the CDRs are held in memory, offered to it again every second, and written to the database straight meanwhile.',
     registers: [this.registry],
   });
 
   readonly cdrsHeldInMemory = new Gauge({
     name: 'hotline_cdrs_held_in_memory',
-    help: 'CDRs of ended calls the local spool refused, held in memory until it takes them: lost if the process dies meanwhile, but for what the call journal kept.',
+    help: 'CDRs of ended calls the local spool refused, held in memory until it or the database takes them (offered to both every second): lost if the process dies meanwhile, but for what the call journal kept.',
+    registers: [this.registry],
+  });
+
+  readonly cdrSpoolRefusing = new Gauge({
+    name: 'hotline_cdr_spool_refusing',
+    help: '1 while the local CDR spool refuses writes (a full disk, a file system gone read-only): from its first refusal until it takes a CDR again with none held.',
+    registers: [this.registry],
+  });
+
+  readonly cdrsWrittenPastSpool = new Counter({
+    name: 'hotline_cdrs_written_past_spool_total',
+    help: 'CDRs the refusing spool could not take that were written to the database straight (charged as usual).',
     registers: [this.registry],
   });
 

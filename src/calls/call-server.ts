@@ -294,7 +294,7 @@ export class CallServer {
       // (CdrWriter.record): the call ends now, but stays in the journal until then, so a daemon
       // killed meanwhile still makes its CDR from the journal at the next start.
       const notSpooled = (err: unknown): void => log.error({ err, cdr }, 'CDR could not be spooled');
-      const recorded = await this.deps.cdrs.record(cdr, { spooled: () => session.journalEnded(), failed: notSpooled }).catch((err: unknown) => {
+      const recorded = await this.deps.cdrs.record(cdr, { kept: () => session.journalEnded(), failed: notSpooled }).catch((err: unknown) => {
         // Held no more (past the most held, or the writer stopping): the CDR is in the log, and the call in the journal.
         notSpooled(err);
         return 'failed' as const;

@@ -36,9 +36,9 @@ export const HELD_CDR_MAX = 100_000;
 
 /** What a caller that lets the writer hold its CDR hears of it later (record()). */
 export interface HeldCdrCallbacks {
-  /** The spool took it at last. */
-  spooled(): void;
-  /** The writer stopped with the spool still refusing it. */
+  /** It is kept at last: the spool took it, or the database did straight (written and charged). */
+  kept(): void;
+  /** The writer stopped with neither the spool nor the database taking it. */
   failed(err: Error): void;
 }
 
@@ -63,6 +63,17 @@ interface SegmentState {
   readonly refused: Array<{ line: string; reason: string }>;
 }
 
+/** What insertHalving made of a batch. */
+interface Halved<T> {
+  readonly written: T[];
+  /** Refused as data, each alone. */
+  readonly refused: Array<{ item: T; err: unknown }>;
+  /** The refusal that stopped it (the database away, or a NOT NULL column the daemon does not write), or null. */
+  away: { err: unknown; column: string | null } | null;
+  /** Not tried after that refusal. */
+  readonly untried: T[];
+}
+
 interface Pending {
   readonly record: CdrRecord;
   readonly line: string;
@@ -85,8 +96,10 @@ export class CdrWriter {
   private heldTimer: NodeJS.Timeout | null = null;
   /** The retry of the held CDRs under way (releaseHeld waits for it). */
   private retrying: Promise<void> | null = null;
-  /** The last refusal, for the error a CDR still held at stop() is rejected with. */
+  /** The spool's last refusal while it refuses (null once it takes a CDR again): /healthz, the gauge, the error a CDR still held at stop() fails with. */
   private heldError: Error | null = null;
+  /** CDRs the spool refused were written to the database straight since it began refusing (said once). */
+  private heldWrittenSaid = false;
 
   constructor(
     private readonly knex: Knex,
@@ -128,13 +141,15 @@ export class CdrWriter {
    * Records one call durably: 'spooled' once the CDR is in the spool (not yet the database).
    *
    * A spool that refuses it (a full disk, a file system gone read-only) rejects, unless the caller
-   * passes `held`: then the CDR is held in memory, offered again every HELD_CDR_RETRY_MS until the
-   * spool takes it, and this resolves 'held' at once; `held.spooled()` says when it was taken
-   * (the call server ends the call's journal entry only then), `held.failed()` that the writer
-   * stopped first. Before, the CDR went to the error log and nowhere else: the call was never
-   * written nor charged. While any is held, later held CDRs wait behind them (one write a second,
-   * not one a CDR). Counted (hotline_cdr_spool_write_failures_total), shown
-   * (hotline_cdrs_held_in_memory, /healthz `cdr_spool_failing`) and logged once a failure and once
+   * passes `held`: then the CDR is held in memory and this resolves 'held' at once. Every
+   * HELD_CDR_RETRY_MS the held CDRs are offered to the spool again, and those it still refuses are
+   * written to the database straight (retryHeld), as the spool's replay would write them: charged
+   * once, idempotent by call_uuid. `held.kept()` says when either took it (the call server ends
+   * the call's journal entry only then), `held.failed()` that the writer stopped first. Before, the
+   * CDR went to the error log and nowhere else: the call was never written nor charged. While any
+   * is held, later held CDRs wait behind them (one write a second, not one a CDR). Counted
+   * (hotline_cdr_spool_write_failures_total), shown (hotline_cdr_spool_refusing,
+   * hotline_cdrs_held_in_memory, /healthz `cdr_spool_failing`) and logged once a failure and once
    * when the spool takes them again. At most `heldMax` are held; past that it rejects.
    */
   async record(cdr: CdrRecord, held?: HeldCdrCallbacks): Promise<'spooled' | 'held'> {
@@ -143,6 +158,7 @@ export class CdrWriter {
       try {
         await this.spool.append(row);
         this.spooled();
+        this.spoolTakesAgain();
         return 'spooled';
       } catch (err) {
         if (err instanceof SpoolClosedError || this.stopped) throw err;
@@ -165,23 +181,28 @@ export class CdrWriter {
   }
 
   /**
-   * For a stop: waits for a retry under way, makes one last offer of the CDRs held in memory, and
-   * those the spool still refuses are `failed` (the call server logs each in full, and leaves its
-   * call in the call journal, which the next start makes a CDR of). Called after `stopped` is set,
-   * so nothing is held again.
+   * For a stop: waits for a retry under way, makes one last offer of the CDRs held in memory (to
+   * the spool, then to the database), and those neither takes are `failed` (the call server logs
+   * each in full, and leaves its call in the call journal, which the next start makes a CDR of).
+   * Called after `stopped` is set, so nothing is held again.
    */
   private async releaseHeld(): Promise<void> {
     if (this.heldTimer) clearTimeout(this.heldTimer);
     this.heldTimer = null;
     while (this.retrying) await this.retrying;
     await this.retryHeld();
-    for (const h of this.held.splice(0)) h.then.failed(new Error(`the CDR of call ${h.callUuid} was still refused by the CDR spool when the daemon stopped: ${this.heldError?.message ?? 'refused'}`));
+    for (const h of this.held.splice(0)) h.then.failed(new Error(`the CDR of call ${h.callUuid} was still refused by the CDR spool, and not written to the database, when the daemon stopped: ${this.heldError?.message ?? 'refused'}`));
     this.metrics.cdrsHeldInMemory.set(0);
   }
 
   /** CDRs the spool refused and this writer holds in memory (record()). */
   get heldInMemory(): number {
     return this.held.length;
+  }
+
+  /** The spool refused the last CDR offered to it (and has taken none since). */
+  get spoolRefusing(): boolean {
+    return this.heldError !== null;
   }
 
   private spooled(): void {
@@ -192,9 +213,19 @@ export class CdrWriter {
   private spoolRefused(err: Error): void {
     this.metrics.cdrSpoolWriteFailures.inc();
     if (this.heldError === null) {
-      this.log.error({ err, spool: this.spool.dir }, `the CDR spool refused a CDR: CDRs are held in memory and offered to it again every ${HELD_CDR_RETRY_MS} ms (lost if this process dies meanwhile, but for what the call journal kept): free space or fix CDR_SPOOL_DIR`);
+      this.log.error({ err, spool: this.spool.dir }, `the CDR spool refused a CDR: CDRs are held in memory, offered to it again every ${HELD_CDR_RETRY_MS} ms, and written to the database straight while it refuses them (lost if this process dies with the database away too, but for what the call journal kept): free space or fix CDR_SPOOL_DIR`);
+      this.metrics.cdrSpoolRefusing.set(1);
     }
     this.heldError = err;
+  }
+
+  /** The spool took a CDR: once nothing is held either, the refusal is over (said once). */
+  private spoolTakesAgain(): void {
+    if (this.heldError === null || this.held.length > 0) return;
+    this.heldError = null;
+    this.heldWrittenSaid = false;
+    this.metrics.cdrSpoolRefusing.set(0);
+    this.log.warn('the CDR spool takes CDRs again: every CDR held in memory is spooled or written');
   }
 
   private retryHeldLater(): void {
@@ -208,18 +239,23 @@ export class CdrWriter {
     }, HELD_CDR_RETRY_MS);
   }
 
-  /** Offers every held CDR to the spool again (one group write); those it refuses stay held, in order. */
+  /**
+   * Offers every held CDR to the spool again (one group write), and those it refuses to the
+   * database straight (writeHeld); those neither takes stay held, in order.
+   */
   private async retryHeld(): Promise<void> {
     const batch = this.held.splice(0);
     if (batch.length === 0) return;
     const results = await Promise.allSettled(batch.map((h) => this.spool.append(h.row)));
-    const still: HeldCdr[] = [];
+    let still: HeldCdr[] = [];
     let refused: Error | null = null;
+    let took = false;
     results.forEach((r, i) => {
       const h = batch[i];
       if (r.status === 'fulfilled') {
         this.spooled();
-        h.then.spooled();
+        took = true;
+        h.then.kept();
       } else if (r.reason instanceof SpoolClosedError) {
         h.then.failed(r.reason);
       } else {
@@ -227,17 +263,44 @@ export class CdrWriter {
         still.push(h);
       }
     });
+    if (refused !== null) this.spoolRefused(refused);
+    if (still.length > 0) still = await this.writeHeld(still);
     this.held = [...still, ...this.held];
     this.metrics.cdrsHeldInMemory.set(this.held.length);
-    if (refused !== null) {
-      this.spoolRefused(refused);
-      this.retryHeldLater();
-    } else if (this.held.length === 0 && this.heldError !== null) {
-      this.heldError = null;
-      this.log.warn({ spooled: batch.length }, 'the CDR spool takes CDRs again: every CDR held in memory is spooled');
-    } else if (this.held.length > 0) {
-      this.retryHeldLater();
+    if (took) this.spoolTakesAgain();
+    if (this.held.length > 0) this.retryHeldLater();
+  }
+
+  /**
+   * Writes CDRs the spool refused to the database straight, as its replay would: each line read
+   * back as the spool would hold it (checkRecord), inserted and charged in batches, idempotent by
+   * call_uuid (a journal the full disk kept from ending makes the next start offer the call again:
+   * the first CDR stands). A batch the database refuses as data is halved until the refused CDR is
+   * alone, and that one stays held (the spool quarantines it once it takes it); a database away
+   * leaves them all held. Returns those not written, in order.
+   */
+  private async writeHeld(held: readonly HeldCdr[]): Promise<HeldCdr[]> {
+    const kept = new Set<HeldCdr>();
+    const writable: Array<{ h: HeldCdr; record: CdrRecord }> = [];
+    for (const h of held) {
+      const checked = checkRecord(JSON.parse(JSON.stringify(h.row)));
+      if (checked.ok) writable.push({ h, record: checked.record });
     }
+    const batchRows = Math.max(1, this.options.batchRows ?? DEFAULT_BATCH_ROWS);
+    for (let at = 0; at < writable.length; at += batchRows) {
+      const out = await this.insertHalving(writable.slice(at, at + batchRows), (i) => i.record);
+      this.metrics.cdrsWrittenPastSpool.inc(out.written.length);
+      for (const i of out.written) {
+        kept.add(i.h);
+        i.h.then.kept();
+      }
+      if (out.away !== null) break;
+    }
+    if (kept.size > 0 && !this.heldWrittenSaid) {
+      this.heldWrittenSaid = true;
+      this.log.warn({ written: kept.size }, 'CDRs the refusing spool could not take were written to the database straight (charged as usual); later ones go the same way while it refuses');
+    }
+    return held.filter((h) => !kept.has(h));
   }
 
   /**
@@ -386,26 +449,51 @@ export class CdrWriter {
    * refused (quarantined with its segment). False when the database is unreachable.
    */
   private async writeBatch(items: readonly Pending[]): Promise<boolean> {
-    try {
-      await this.insert(items.map((i) => i.record));
-    } catch (err) {
-      const column = requiredColumnNotWritten(err, items.map((i) => i.record));
-      if (column !== null) {
-        this.log.error({ column, err: describeError(err), spooled: this.depth }, `column ${column} (of cdrs, or of tenant_usage, tenants or notifications, written with them) is NOT NULL without a default and the daemon does not write it: CDRs kept in spool until a DBA gives it a default or allows NULL`);
-        return false;
+    const out = await this.insertHalving(items, (i) => i.record);
+    for (const r of out.refused) r.item.segment.refused.push({ line: r.item.line, reason: describeError(r.err) });
+    for (const i of out.written) i.segment.open--;
+    for (const r of out.refused) r.item.segment.open--;
+    if (out.away === null) return true;
+    const { err, column } = out.away;
+    if (column !== null) this.log.error({ column, err: describeError(err), spooled: this.depth }, `column ${column} (of cdrs, or of tenant_usage, tenants or notifications, written with them) is NOT NULL without a default and the daemon does not write it: CDRs kept in spool until a DBA gives it a default or allows NULL`);
+    else this.log.warn({ err: describeError(err), spooled: this.depth }, 'database unavailable for CDRs; kept in spool');
+    return false;
+  }
+
+  /**
+   * Inserts and charges `items` in one transaction; a batch the database refuses as data is halved
+   * until each refused record is alone. Stops at the first refusal that is not the data's (the
+   * database away, or a NOT NULL column the daemon does not write): the items after it are not
+   * tried. The spool's replay and the CDRs the spool refused (writeHeld) decide alike here.
+   */
+  private async insertHalving<T>(items: readonly T[], recordOf: (item: T) => CdrRecord): Promise<Halved<T>> {
+    const out: Halved<T> = { written: [], refused: [], away: null, untried: [] };
+    const write = async (part: readonly T[]): Promise<void> => {
+      if (out.away !== null) {
+        out.untried.push(...part);
+        return;
       }
-      if (!isDataError(err)) {
-        this.log.warn({ err: describeError(err), spooled: this.depth }, 'database unavailable for CDRs; kept in spool');
-        return false;
+      const records = part.map(recordOf);
+      try {
+        await this.insert(records);
+      } catch (err) {
+        const column = requiredColumnNotWritten(err, records);
+        if (column !== null || !isDataError(err)) {
+          out.away = { err, column };
+          out.untried.push(...part);
+        } else if (part.length > 1) {
+          const half = Math.ceil(part.length / 2);
+          await write(part.slice(0, half));
+          await write(part.slice(half));
+        } else {
+          out.refused.push({ item: part[0], err });
+        }
+        return;
       }
-      if (items.length > 1) {
-        const half = Math.ceil(items.length / 2);
-        return (await this.writeBatch(items.slice(0, half))) && (await this.writeBatch(items.slice(half)));
-      }
-      items[0]?.segment.refused.push({ line: items[0].line, reason: describeError(err) });
-    }
-    for (const i of items) i.segment.open--;
-    return true;
+      out.written.push(...part);
+    };
+    await write(items);
+    return out;
   }
 
   /**

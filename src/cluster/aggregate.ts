@@ -33,6 +33,8 @@ export const GAUGE_AGGREGATION: Readonly<Record<string, Aggregation>> = {
   hotline_queue_waiting_calls: 'sum',
   hotline_cdr_spool_depth: 'sum',
   hotline_cdrs_held_in_memory: 'sum',
+  // Each worker's own spool (they share CDR_SPOOL_DIR's disk): how many workers it refuses.
+  hotline_cdr_spool_refusing: 'sum',
   // Each worker's own spool: the one whose CDR has waited longest shows.
   hotline_cdr_spool_oldest_age_seconds: 'max',
   // One configuration, read by every worker: the worst worker shows.

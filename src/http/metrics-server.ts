@@ -9,7 +9,8 @@
  *   203 `cached_configuration`  the database has not been reached since start-up: calls route from
  *                               the on-disk cache (CONFIG_CACHE_FILE);
  *   203 `cdr_spool_failing`     the CDR spool refuses writes (a full disk): ended calls' CDRs are
- *                               held in memory until it takes them (detail.cdrsHeldInMemory);
+ *                               held in memory until it or the database takes them
+ *                               (detail.cdrsHeldInMemory);
  *   503 (`ok: false`)           not able to route calls (starting).
  * 203 ("non-authoritative") is a 2xx on purpose: the daemon is alive and answers calls, so a
  * liveness probe must not restart it, while a NOC probe that accepts only 200 sees the difference.

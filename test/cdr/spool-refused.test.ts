@@ -2,8 +2,14 @@
 // Assumed of the spool's file system: an append fails (ENOSPC here, stood in by the spool's
 // append rejecting as fs would) and later works again once there is room. Before, the CDR went to
 // the error log only: the call was never written nor charged, /healthz said "ok", and the call
-// journal had already forgotten the call, so not even a kill and a restart recovered it.
+// journal had already forgotten the call, so not even a kill and a restart recovered it. Now a
+// held CDR goes to the database straight; the database "away" for CDRs is stood in by the
+// writer's batch runner rejecting as a lost connection does (test/cdr/writer.test.ts writes
+// held CDRs to real MariaDB and SQLite).
 import t, { type Test } from 'tap';
+import type { CdrBatchRunner } from '../../src/cdr/batch-runner';
+import { CdrDataError, type WriteResult } from '../../src/cdr/batch';
+import type { CdrRecord } from '../../src/cdr/record';
 import { placeCall } from '../peer/fake-freeswitch';
 import { startTestDaemon, tempSqliteUrl, type TestDaemon } from '../helpers/daemon';
 import { until } from '../helpers/wait';
@@ -28,6 +34,15 @@ function diskFull(d: TestDaemon): { on: boolean; refusals: number } {
   return state;
 }
 
+/** Makes the daemon's CDR batches fail as with the database gone while `away.on`. */
+function databaseAway(d: TestDaemon): { on: boolean } {
+  const state = { on: true };
+  const runner = (d.daemon.cdrs as unknown as { runner: CdrBatchRunner }).runner;
+  const real = runner.write.bind(runner);
+  runner.write = (records, tenants, clock) => (state.on ? Promise.reject(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:3306'), { code: 'ECONNREFUSED' })) : real(records, tenants, clock));
+  return state;
+}
+
 async function metric(d: TestDaemon, name: string): Promise<number> {
   const text = await d.daemon.metrics.registry.getSingleMetricAsString(name);
   const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
@@ -36,21 +51,47 @@ async function metric(d: TestDaemon, name: string): Promise<number> {
 
 const CALL = { caller: '13912345678', destination: '4001012345', legs: { '13800000001': { result: 'answer' as const, talkMs: 20 } } };
 
-/** A daemon on a fresh SQLite file whose spool refuses every write, and one call that ended with its CDR held in memory. */
+/** A daemon on a fresh SQLite file whose spool refuses every write and whose database takes no CDR, and one call that ended with its CDR held in memory. */
 async function callHeldOnFullDisk(): Promise<{ url: string; d: TestDaemon; c: Awaited<ReturnType<typeof placeCall>> }> {
   const url = tempSqliteUrl();
   const d = await startTestDaemon(url);
   diskFull(d).on = true;
+  databaseAway(d);
   const c = await placeCall(d.port, CALL);
   await until('the CDR held in memory', async () => (await metric(d, 'hotline_cdrs_held_in_memory')) === 1);
   return { url, d, c };
 }
 
-t.test('a full disk: the CDR is held in memory, said so, and written once the disk has room', async (t) => {
+t.test('a full disk with the database up: the CDR goes to the database straight within seconds, said so while the disk refuses', async (t) => {
   const d = await startTestDaemon(tempSqliteUrl());
   t.teardown(() => d.stop());
   const full = diskFull(d);
   full.on = true;
+  const c = await placeCall(d.port, CALL);
+  const cdr = await d.cdr(c.uuid, 10_000);
+  t.match(cdr, { outcome: 'answered', answered_by: '13800000001' }, 'written, though the spool never took it');
+  t.ok(full.refusals >= 1, 'the spool refused it');
+  // Counted once the batch's reply reaches the main thread, which may be after the row is visible.
+  await until('counted as written past the spool', async () => (await metric(d, 'hotline_cdrs_written_past_spool_total')) === 1);
+  await until('nothing held', async () => (await metric(d, 'hotline_cdrs_held_in_memory')) === 0);
+  t.equal(await metric(d, 'hotline_cdr_spool_refusing'), 1, 'the spool still refuses: said so');
+  t.match(await healthz(d.daemon.metricsPort), { code: 203, body: { ok: true, status: 'cdr_spool_failing', detail: { cdrsHeldInMemory: 0 } } }, '/healthz: 203 cdr_spool_failing while the disk is full');
+
+  // The disk has room again: the next call's CDR is spooled, and the refusal is over.
+  full.on = false;
+  const next = await placeCall(d.port, CALL);
+  await d.cdr(next.uuid);
+  t.equal(await metric(d, 'hotline_cdr_spool_refusing'), 0);
+  t.equal(await metric(d, 'hotline_cdrs_written_past_spool_total'), 1, 'the second went through the spool');
+  t.match(await healthz(d.daemon.metricsPort), { code: 200, body: { status: 'ok' } });
+});
+
+t.test('a full disk with the database away: the CDR is held in memory, said so, and written once either takes it', async (t) => {
+  const d = await startTestDaemon(tempSqliteUrl());
+  t.teardown(() => d.stop());
+  const full = diskFull(d);
+  full.on = true;
+  const away = databaseAway(d);
   const c = await placeCall(d.port, CALL);
   await until('the CDR held in memory', async () => (await metric(d, 'hotline_cdrs_held_in_memory')) === 1);
   t.ok((await metric(d, 'hotline_cdr_spool_write_failures_total')) >= 1, 'the failure counted');
@@ -60,13 +101,15 @@ t.test('a full disk: the CDR is held in memory, said so, and written once the di
   await until('a retry', () => full.refusals >= 2);
 
   full.on = false;
+  away.on = false;
   const cdr = await d.cdr(c.uuid);
   t.match(cdr, { outcome: 'answered', answered_by: '13800000001' }, 'written once the spool took it');
   await until('nothing held', async () => (await metric(d, 'hotline_cdrs_held_in_memory')) === 0);
+  t.equal(await metric(d, 'hotline_cdrs_written_past_spool_total'), 0, 'through the spool, not past it');
   t.match(await healthz(d.daemon.metricsPort), { code: 200, body: { status: 'ok' } });
 });
 
-t.test('a stop while the disk is still full ends on time, and the next start makes the CDR from the call journal', async (t) => {
+t.test('a stop while the disk is still full and the database away ends on time, and the next start makes the CDR from the call journal', async (t) => {
   const { url, d, c } = await callHeldOnFullDisk();
   const started = Date.now();
   await d.daemon.stop();
@@ -80,30 +123,43 @@ t.test('a stop while the disk is still full ends on time, and the next start mak
   t.equal(await next.knex('cdrs').where({ call_uuid: c.uuid }).count({ n: '*' }).first().then((r) => Number((r as { n: number }).n)), 1, 'one');
 });
 
-/** A CDR writer on an open spool in a fresh folder (test/cdr/records.ts spoolDir), no flush of its own. */
-async function writerOnSpool(t: Test, opts: { heldMax?: number } = {}): Promise<{ spool: CdrSpool; writer: CdrWriter }> {
+/** A database that takes no CDR: every batch fails as with the connection refused. */
+const awayRunner: CdrBatchRunner = {
+  write: () => Promise.reject(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:3306'), { code: 'ECONNREFUSED' })),
+  close: () => Promise.resolve(),
+  prepare: () => undefined,
+};
+
+/** A CDR writer on an open spool in a fresh folder (test/cdr/records.ts spoolDir), no flush of its own; its database away unless `runner` says otherwise. */
+async function writerOnSpool(t: Test, opts: { heldMax?: number; runner?: CdrBatchRunner } = {}): Promise<{ spool: CdrSpool; writer: CdrWriter }> {
   const spool = new CdrSpool(spoolDir(t));
   const knex = createKnex('sqlite::memory:');
   t.teardown(() => knex.destroy());
-  const writer = new CdrWriter(knex, spool, { flushIntervalMs: 60_000, retryIntervalMs: 60_000, ...opts }, createLogger('silent'), new Metrics());
+  const writer = new CdrWriter(knex, spool, { flushIntervalMs: 60_000, retryIntervalMs: 60_000, runner: awayRunner, ...opts }, createLogger('silent'), new Metrics());
   await spool.open();
   return { spool, writer };
+}
+
+/** Makes `spool` refuse appends while `state.full`. */
+function refusing(spool: CdrSpool): { full: boolean } {
+  const state = { full: true };
+  const real = spool.append.bind(spool);
+  spool.append = (record: object) => (state.full ? Promise.reject(Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' })) : real(record));
+  return state;
 }
 
 t.test('held CDRs are bounded: past the most, a refused CDR fails at once (the call server logs it in full) instead of growing the heap', async (t) => {
   const { spool, writer } = await writerOnSpool(t, { heldMax: 2 });
   t.teardown(() => spool.close());
-  let full = true;
-  const real = spool.append.bind(spool);
-  spool.append = (record: object) => (full ? Promise.reject(Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' })) : real(record));
+  const disk = refusing(spool);
   const spooled: number[] = [];
-  const then = (i: number) => ({ spooled: () => void spooled.push(i), failed: () => t.fail(`CDR ${i} failed`) });
+  const then = (i: number) => ({ kept: () => void spooled.push(i), failed: () => t.fail(`CDR ${i} failed`) });
   t.equal(await writer.record(cdr(1), then(1)), 'held', 'held, and the caller goes on');
   t.equal(await writer.record(cdr(2), then(2)), 'held');
   await t.rejects(writer.record(cdr(3), then(3)), /2 CDRs are held in memory already: ENOSPC/, 'the third fails at once');
   await t.rejects(writer.record(cdr(4)), /ENOSPC/, 'a caller that cannot wait (start-up recovery, the dialer) is refused, as before');
   t.equal(writer.heldInMemory, 2);
-  full = false;
+  disk.full = false;
   await until('both spooled', () => spooled.length === 2);
   t.same(spooled, [1, 2], 'in order, once there is room');
   t.equal(writer.heldInMemory, 0);
@@ -119,12 +175,12 @@ t.test('a stop while a retry is under way waits for it, then fails what the spoo
     return new Promise((_resolve, reject) => setTimeout(() => reject(Object.assign(new Error('EIO: i/o error'), { code: 'EIO' })), 900));
   };
   const failed: string[] = [];
-  t.equal(await writer.record(cdr(1), { spooled: () => t.fail('never spooled'), failed: (err) => void failed.push(err.message) }), 'held');
+  t.equal(await writer.record(cdr(1), { kept: () => t.fail('never spooled'), failed: (err) => void failed.push(err.message) }), 'held');
   await until('a retry under way', () => attempts >= 2);
   const started = Date.now();
   await writer.stop().catch(() => undefined);
   t.ok(Date.now() - started < 10_000, `stopped in ${Date.now() - started} ms`);
-  t.match(failed, [/was still refused by the CDR spool when the daemon stopped: EIO/], 'the held CDR failed, once');
+  t.match(failed, [/was still refused by the CDR spool, and not written to the database, when the daemon stopped: EIO/], 'the held CDR failed, once');
 });
 
 t.test('a call whose CDR is held ends (not counted active); a restart with the disk still full starts, and the journal keeps the call', async (t) => {
@@ -148,4 +204,37 @@ t.test('a call whose CDR is held ends (not counted active); a restart with the d
   const third = await startTestDaemon(url, { cdr: { spoolDir: d.spoolDir } });
   t.teardown(() => third.stop());
   t.equal((await third.cdr(c.uuid)).call_uuid, c.uuid, 'the journal kept the call through both, and the third start wrote its CDR');
+});
+
+t.test('held CDRs the database refuses as data stay held, alone, and the others are written straight, in order', async (t) => {
+  const written: string[] = [];
+  let bad = '';
+  const runner: CdrBatchRunner = {
+    write: (records: readonly CdrRecord[]): Promise<WriteResult> => {
+      if (records.some((r) => r.call_uuid === bad)) return Promise.reject(new CdrDataError('CDR_BAD_VALUE', `cdrs refuses ${bad}`));
+      written.push(...records.map((r) => r.call_uuid));
+      return Promise.resolve({ fresh: records.length, capped: [] });
+    },
+    close: () => Promise.resolve(),
+    prepare: () => undefined,
+  };
+  const { spool, writer } = await writerOnSpool(t, { runner });
+  t.teardown(() => writer.stop().catch(() => undefined));
+  const disk = refusing(spool);
+  const records = [cdr(1), cdr(2), cdr(3), cdr(4), cdr(5)];
+  bad = records[3].call_uuid;
+  const kept: number[] = [];
+  for (const [i, r] of records.entries()) t.equal(await writer.record(r, { kept: () => void kept.push(i + 1), failed: () => t.fail(`CDR ${i + 1} failed`) }), 'held');
+  await until('the four the database takes', () => kept.length === 4);
+  t.same(kept, [1, 2, 3, 5], 'kept in order, the refused one left out');
+  t.same(written, [1, 2, 3, 5].map((i) => records[i - 1].call_uuid), 'each written once (the batch halved around the refused one)');
+  t.equal(writer.heldInMemory, 1, 'the refused one is still held');
+  t.ok(writer.spoolRefusing, 'the spool still refuses');
+  // The disk has room: the spool takes the one the database refused (its replay quarantines it).
+  disk.full = false;
+  await until('the fifth kept', () => kept.length === 5);
+  t.equal(kept[4], 4);
+  t.equal(writer.heldInMemory, 0);
+  t.notOk(writer.spoolRefusing, 'the refusal is over');
+  t.equal(await spool.countRecords(), 1, 'in the spool');
 });

@@ -14,6 +14,8 @@ import { createKnex, fromDbTimestamp } from '../../src/db/connect';
 import { createLogger } from '../../src/log';
 import { Metrics } from '../../src/metrics';
 import { dbTargets, type DbTarget, type TargetName, type TestDb } from '../helpers/db';
+import { until } from '../helpers/wait';
+import { addTenant, balance } from '../billing/helpers';
 import { cdr, cdrRows, counter, gauge, quarantined, segments, spoolDir } from './records';
 
 const OPTIONS = { flushIntervalMs: 60_000, retryIntervalMs: 0 };
@@ -716,4 +718,39 @@ t.test('an append after close() is refused, and one racing close() never opens a
   t.pass('the folder\'s lock was released: another spool takes it');
   await other.close();
   await t.rejects(new CdrSpool(dir).append({ call_uuid: 'unopened' }), { code: 'CDR_SPOOL_CLOSED' }, 'an append before open()');
+});
+
+eachDb(t, 'a spool that refuses writes: held CDRs are written to the database straight, charged once, and a later offer of the same call changes nothing', async (t, { knex, writer: make }) => {
+  const tenant = await addTenant(knex, { balance: '100.0000' });
+  const { writer, spool, metrics } = make();
+  await spool.open();
+  let full = true;
+  const append = spool.append.bind(spool);
+  spool.append = (record: object) => (full ? Promise.reject(Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' })) : append(record));
+  const records = [cdr(1, { tenant_id: tenant, cost: '1.5000' }), cdr(2, { tenant_id: tenant, cost: '0.2500' })];
+  const kept: string[] = [];
+  for (const r of records) t.equal(await writer.record(r, { kept: () => void kept.push(r.call_uuid), failed: (err) => t.fail(err.message) }), 'held');
+  t.ok(writer.spoolRefusing, 'the spool refuses');
+  t.equal(await gauge(metrics.cdrSpoolRefusing), 1, 'hotline_cdr_spool_refusing 1');
+  await until('both kept', () => kept.length === 2, 10_000);
+  t.same(kept, records.map((r) => r.call_uuid), 'in order');
+  t.same(uuids(await cdrRows(knex)), records.map((r) => r.call_uuid).sort(), 'both in cdrs');
+  t.equal(Number(await balance(knex, tenant)), 98.25, 'charged once each: 100 - 1.50 - 0.25');
+  t.equal(await counter(metrics.cdrsWrittenPastSpool), 2, 'hotline_cdrs_written_past_spool_total 2');
+  t.equal(await counter(metrics.cdrsWritten), 2);
+  t.equal(writer.heldInMemory, 0);
+  t.equal(await spool.countRecords(), 0, 'nothing in the spool');
+  t.ok(writer.spoolRefusing, 'still refusing: nothing taken by the spool yet');
+
+  // The disk has room. The journal the full disk kept from ending offers call 1 again at the next
+  // start (a failed CDR, uncharged): the first CDR stands, and nothing is charged twice.
+  full = false;
+  t.equal(await writer.record(cdr(1, { call_uuid: records[0].call_uuid, tenant_id: tenant, outcome: 'failed', answered_at: null, billsec: 0, answered_by: null, cost: null })), 'spooled');
+  t.notOk(writer.spoolRefusing, 'the refusal is over');
+  t.equal(await gauge(metrics.cdrSpoolRefusing), 0);
+  await writer.flush();
+  const rows = await cdrRows(knex);
+  t.equal(rows.length, 2, 'no second row');
+  t.equal(rows.find((r) => r.call_uuid === records[0].call_uuid)?.outcome, 'answered', 'the first CDR stands');
+  t.equal(Number(await balance(knex, tenant)), 98.25, 'not charged again');
 });
