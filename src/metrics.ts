@@ -226,7 +226,7 @@ export class Metrics {
 
   readonly cdrSpoolRefusing = new Gauge({
     name: 'hotline_cdr_spool_refusing',
-    help: '1 while the local CDR spool refuses writes (a full disk, a file system gone read-only): from its first refusal until it takes a CDR again with none held.',
+    help: '1 while the local CDR spool refuses writes (a full disk, a file system gone read-only): from its first refusal until it takes a write again (a CDR, or the empty line it is asked with every second) with none held.',
     registers: [this.registry],
   });
 

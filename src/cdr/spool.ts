@@ -86,8 +86,20 @@ export class CdrSpool {
    * soon no longer) this process's, and another daemon may be replaying it.
    */
   append(record: object): Promise<void> {
+    return this.write(`${asciiJson(record)}\n`);
+  }
+
+  /**
+   * Writes an empty line (no record: the replay and the depth count skip it) the way append()
+   * writes a record: resolves once the spool takes writes again (a writer that stopped holding
+   * CDRs asks this to learn that a full disk has room), rejects as append() would.
+   */
+  probe(): Promise<void> {
+    return this.write('\n');
+  }
+
+  private write(line: string): Promise<void> {
     if (!this.accepting) return Promise.reject(new SpoolClosedError(this.dir));
-    const line = `${asciiJson(record)}\n`;
     return new Promise((resolve, reject) => {
       this.queue.push({ line, resolve, reject });
       if (!this.writing) this.writing = this.drain();

@@ -100,6 +100,8 @@ export class CdrWriter {
   private heldError: Error | null = null;
   /** CDRs the spool refused were written to the database straight since it began refusing (said once). */
   private heldWrittenSaid = false;
+  /** The database did not take held CDRs either (said once until it takes one). */
+  private heldAwaySaid = false;
 
   constructor(
     private readonly knex: Knex,
@@ -224,6 +226,7 @@ export class CdrWriter {
     if (this.heldError === null || this.held.length > 0) return;
     this.heldError = null;
     this.heldWrittenSaid = false;
+    this.heldAwaySaid = false;
     this.metrics.cdrSpoolRefusing.set(0);
     this.log.warn('the CDR spool takes CDRs again: every CDR held in memory is spooled or written');
   }
@@ -241,13 +244,20 @@ export class CdrWriter {
 
   /**
    * Offers every held CDR to the spool again (one group write), and those it refuses to the
-   * database straight (writeHeld); those neither takes stay held, in order.
+   * database straight (writeHeld); those neither takes stay held, in order. They stay in `held`
+   * while offered (a CDR recorded meanwhile goes behind them, heldMax and /healthz count them).
+   * With nothing held while the spool refuses, it is asked whether it takes writes again (probe):
+   * on a quiet node no CDR would ever tell.
    */
   private async retryHeld(): Promise<void> {
-    const batch = this.held.splice(0);
-    if (batch.length === 0) return;
+    const batch = this.held.slice();
+    if (batch.length === 0) {
+      if (this.heldError !== null) await this.probeSpool();
+      return;
+    }
     const results = await Promise.allSettled(batch.map((h) => this.spool.append(h.row)));
-    let still: HeldCdr[] = [];
+    const settled = new Set<HeldCdr>();
+    const still: HeldCdr[] = [];
     let refused: Error | null = null;
     let took = false;
     results.forEach((r, i) => {
@@ -255,8 +265,10 @@ export class CdrWriter {
       if (r.status === 'fulfilled') {
         this.spooled();
         took = true;
+        settled.add(h);
         h.then.kept();
       } else if (r.reason instanceof SpoolClosedError) {
+        settled.add(h);
         h.then.failed(r.reason);
       } else {
         refused = r.reason as Error;
@@ -264,11 +276,22 @@ export class CdrWriter {
       }
     });
     if (refused !== null) this.spoolRefused(refused);
-    if (still.length > 0) still = await this.writeHeld(still);
-    this.held = [...still, ...this.held];
+    if (still.length > 0) for (const h of await this.writeHeld(still)) settled.add(h);
+    this.held = this.held.filter((h) => !settled.has(h));
     this.metrics.cdrsHeldInMemory.set(this.held.length);
     if (took) this.spoolTakesAgain();
-    if (this.held.length > 0) this.retryHeldLater();
+    if (this.held.length > 0 || this.heldError !== null) this.retryHeldLater();
+  }
+
+  /** The spool refused and nothing is held: an empty line written as a record would be says whether it takes writes again. */
+  private async probeSpool(): Promise<void> {
+    try {
+      await this.spool.probe();
+    } catch (err) {
+      if (!(err instanceof SpoolClosedError)) this.heldError = err as Error;
+      return;
+    }
+    this.spoolTakesAgain();
   }
 
   /**
@@ -277,10 +300,10 @@ export class CdrWriter {
    * call_uuid (a journal the full disk kept from ending makes the next start offer the call again:
    * the first CDR stands). A batch the database refuses as data is halved until the refused CDR is
    * alone, and that one stays held (the spool quarantines it once it takes it); a database away
-   * leaves them all held. Returns those not written, in order.
+   * leaves them all held (said once until it takes one). Returns those written.
    */
   private async writeHeld(held: readonly HeldCdr[]): Promise<HeldCdr[]> {
-    const kept = new Set<HeldCdr>();
+    const kept: HeldCdr[] = [];
     const writable: Array<{ h: HeldCdr; record: CdrRecord }> = [];
     for (const h of held) {
       const checked = checkRecord(JSON.parse(JSON.stringify(h.row)));
@@ -291,16 +314,24 @@ export class CdrWriter {
       const out = await this.insertHalving(writable.slice(at, at + batchRows), (i) => i.record);
       this.metrics.cdrsWrittenPastSpool.inc(out.written.length);
       for (const i of out.written) {
-        kept.add(i.h);
+        kept.push(i.h);
         i.h.then.kept();
       }
-      if (out.away !== null) break;
+      if (out.away === null) continue;
+      if (!this.heldAwaySaid) {
+        this.heldAwaySaid = true;
+        this.log.error({ err: describeError(out.away.err), column: out.away.column ?? undefined, held: this.held.length }, 'CDRs the refusing spool could not take were not written to the database either: they stay in memory (lost if this process dies, but for what the call journal kept)');
+      }
+      break;
     }
-    if (kept.size > 0 && !this.heldWrittenSaid) {
-      this.heldWrittenSaid = true;
-      this.log.warn({ written: kept.size }, 'CDRs the refusing spool could not take were written to the database straight (charged as usual); later ones go the same way while it refuses');
+    if (kept.length > 0) {
+      this.heldAwaySaid = false;
+      if (!this.heldWrittenSaid) {
+        this.heldWrittenSaid = true;
+        this.log.warn({ written: kept.length }, 'CDRs the refusing spool could not take were written to the database straight (charged as usual); later ones go the same way while it refuses');
+      }
     }
-    return held.filter((h) => !kept.has(h));
+    return kept;
   }
 
   /**

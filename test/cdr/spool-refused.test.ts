@@ -25,12 +25,14 @@ import { cdr, spoolDir } from './records';
 function diskFull(d: TestDaemon): { on: boolean; refusals: number } {
   const state = { on: false, refusals: 0 };
   const spool = (d.daemon.cdrs as unknown as { spool: CdrSpool }).spool;
-  const real = spool.append.bind(spool);
+  const [append, probe] = [spool.append.bind(spool), spool.probe.bind(spool)];
+  const enospc = (): Promise<void> => Promise.reject(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28 }));
   spool.append = (record: object): Promise<void> => {
-    if (!state.on) return real(record);
+    if (!state.on) return append(record);
     state.refusals++;
-    return Promise.reject(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28 }));
+    return enospc();
   };
+  spool.probe = (): Promise<void> => (state.on ? enospc() : probe());
   return state;
 }
 
@@ -77,13 +79,13 @@ t.test('a full disk with the database up: the CDR goes to the database straight 
   t.equal(await metric(d, 'hotline_cdr_spool_refusing'), 1, 'the spool still refuses: said so');
   t.match(await healthz(d.daemon.metricsPort), { code: 203, body: { ok: true, status: 'cdr_spool_failing', detail: { cdrsHeldInMemory: 0 } } }, '/healthz: 203 cdr_spool_failing while the disk is full');
 
-  // The disk has room again: the next call's CDR is spooled, and the refusal is over.
+  // The disk has room again. No call comes (a quiet node): the writer asks the spool itself, and the refusal is over.
   full.on = false;
+  await until('the refusal over with no call', async () => (await metric(d, 'hotline_cdr_spool_refusing')) === 0, 5_000);
+  t.match(await healthz(d.daemon.metricsPort), { code: 200, body: { status: 'ok' } });
   const next = await placeCall(d.port, CALL);
   await d.cdr(next.uuid);
-  t.equal(await metric(d, 'hotline_cdr_spool_refusing'), 0);
-  t.equal(await metric(d, 'hotline_cdrs_written_past_spool_total'), 1, 'the second went through the spool');
-  t.match(await healthz(d.daemon.metricsPort), { code: 200, body: { status: 'ok' } });
+  t.equal(await metric(d, 'hotline_cdrs_written_past_spool_total'), 1, 'the next call went through the spool');
 });
 
 t.test('a full disk with the database away: the CDR is held in memory, said so, and written once either takes it', async (t) => {
@@ -143,8 +145,10 @@ async function writerOnSpool(t: Test, opts: { heldMax?: number; runner?: CdrBatc
 /** Makes `spool` refuse appends while `state.full`. */
 function refusing(spool: CdrSpool): { full: boolean } {
   const state = { full: true };
-  const real = spool.append.bind(spool);
-  spool.append = (record: object) => (state.full ? Promise.reject(Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' })) : real(record));
+  const [append, probe] = [spool.append.bind(spool), spool.probe.bind(spool)];
+  const enospc = (): Promise<void> => Promise.reject(Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }));
+  spool.append = (record: object) => (state.full ? enospc() : append(record));
+  spool.probe = () => (state.full ? enospc() : probe());
   return state;
 }
 
@@ -237,4 +241,41 @@ t.test('held CDRs the database refuses as data stay held, alone, and the others 
   t.equal(writer.heldInMemory, 0);
   t.notOk(writer.spoolRefusing, 'the refusal is over');
   t.equal(await spool.countRecords(), 1, 'in the spool');
+});
+
+t.test('while a retry waits for a slow database, the CDRs it offers are still held: a later CDR goes behind them, and the refusal is not over', async (t) => {
+  let release: (() => void) | null = null;
+  const writes: string[][] = [];
+  const runner: CdrBatchRunner = {
+    // The database takes its first batch only when the test says so (a database slow to answer).
+    write: (records: readonly CdrRecord[]): Promise<WriteResult> => {
+      writes.push(records.map((r) => r.call_uuid));
+      const result = { fresh: records.length, capped: [] };
+      if (writes.length > 1) return Promise.resolve(result);
+      return new Promise((resolve) => {
+        release = () => resolve(result);
+      });
+    },
+    close: () => Promise.resolve(),
+    prepare: () => undefined,
+  };
+  const { spool, writer } = await writerOnSpool(t, { runner });
+  const disk = refusing(spool);
+  const kept: number[] = [];
+  const then = (i: number) => ({ kept: () => void kept.push(i), failed: () => t.fail(`CDR ${i} failed`) });
+  const [first, second] = [cdr(1), cdr(2)];
+  t.equal(await writer.record(first, then(1)), 'held');
+  await until('the retry waits on the database', () => writes.length === 1);
+  // The disk has room now, while CDR 1 is still only in memory.
+  disk.full = false;
+  t.equal(await writer.record(second, then(2)), 'held', 'CDR 2 goes behind CDR 1, not ahead of it into the spool');
+  t.equal(writer.heldInMemory, 2, 'both counted as held (/healthz, the gauge, heldMax)');
+  t.ok(writer.spoolRefusing, 'the refusal is not over while CDR 1 is in memory');
+  (release as (() => void) | null)?.();
+  await until('both kept', () => kept.length === 2);
+  t.same(kept, [1, 2], 'in order');
+  t.same(writes, [[first.call_uuid]], 'CDR 1 written straight; CDR 2 spooled at the next retry');
+  await writer.stop();
+  t.equal(writer.heldInMemory, 0);
+  t.notOk(writer.spoolRefusing, 'over once nothing is held and the spool took one');
 });

@@ -725,8 +725,10 @@ eachDb(t, 'a spool that refuses writes: held CDRs are written to the database st
   const { writer, spool, metrics } = make();
   await spool.open();
   let full = true;
-  const append = spool.append.bind(spool);
-  spool.append = (record: object) => (full ? Promise.reject(Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' })) : append(record));
+  const [append, probe] = [spool.append.bind(spool), spool.probe.bind(spool)];
+  const enospc = (): Promise<void> => Promise.reject(Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }));
+  spool.append = (record: object) => (full ? enospc() : append(record));
+  spool.probe = () => (full ? enospc() : probe());
   const records = [cdr(1, { tenant_id: tenant, cost: '1.5000' }), cdr(2, { tenant_id: tenant, cost: '0.2500' })];
   const kept: string[] = [];
   for (const r of records) t.equal(await writer.record(r, { kept: () => void kept.push(r.call_uuid), failed: (err) => t.fail(err.message) }), 'held');
