@@ -250,11 +250,13 @@ export class CdrWriter {
    * on a quiet node no CDR would ever tell.
    */
   private async retryHeld(): Promise<void> {
-    const batch = this.held.slice();
-    if (batch.length === 0) {
-      if (this.heldError !== null) await this.probeSpool();
-      return;
-    }
+    if (this.held.length > 0) await this.offerHeld(this.held.slice());
+    else if (this.heldError !== null) await this.probeSpool();
+    if (this.held.length > 0 || this.heldError !== null) this.retryHeldLater();
+  }
+
+  /** One offer of `batch` (the CDRs held now, oldest first): to the spool, then to the database. */
+  private async offerHeld(batch: readonly HeldCdr[]): Promise<void> {
     const results = await Promise.allSettled(batch.map((h) => this.spool.append(h.row)));
     const settled = new Set<HeldCdr>();
     const still: HeldCdr[] = [];
@@ -280,10 +282,9 @@ export class CdrWriter {
     this.held = this.held.filter((h) => !settled.has(h));
     this.metrics.cdrsHeldInMemory.set(this.held.length);
     if (took) this.spoolTakesAgain();
-    if (this.held.length > 0 || this.heldError !== null) this.retryHeldLater();
   }
 
-  /** The spool refused and nothing is held: an empty line written as a record would be says whether it takes writes again. */
+  /** Nothing held and the spool refused: an empty line, written as a record would be, says whether it takes writes again. */
   private async probeSpool(): Promise<void> {
     try {
       await this.spool.probe();

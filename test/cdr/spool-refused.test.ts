@@ -22,8 +22,8 @@ import { Metrics } from '../../src/metrics';
 import { cdr, spoolDir } from './records';
 
 /** Makes the daemon's spool refuse appends while `full.on` (its real append otherwise). */
-function diskFull(d: TestDaemon): { on: boolean; refusals: number } {
-  const state = { on: false, refusals: 0 };
+function diskFull(d: TestDaemon): { on: boolean; refusals: number; probesRefused: number } {
+  const state = { on: false, refusals: 0, probesRefused: 0 };
   const spool = (d.daemon.cdrs as unknown as { spool: CdrSpool }).spool;
   const [append, probe] = [spool.append.bind(spool), spool.probe.bind(spool)];
   const enospc = (): Promise<void> => Promise.reject(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28 }));
@@ -32,7 +32,11 @@ function diskFull(d: TestDaemon): { on: boolean; refusals: number } {
     state.refusals++;
     return enospc();
   };
-  spool.probe = (): Promise<void> => (state.on ? enospc() : probe());
+  spool.probe = (): Promise<void> => {
+    if (!state.on) return probe();
+    state.probesRefused++;
+    return enospc();
+  };
   return state;
 }
 
@@ -79,7 +83,9 @@ t.test('a full disk with the database up: the CDR goes to the database straight 
   t.equal(await metric(d, 'hotline_cdr_spool_refusing'), 1, 'the spool still refuses: said so');
   t.match(await healthz(d.daemon.metricsPort), { code: 203, body: { ok: true, status: 'cdr_spool_failing', detail: { cdrsHeldInMemory: 0 } } }, '/healthz: 203 cdr_spool_failing while the disk is full');
 
-  // The disk has room again. No call comes (a quiet node): the writer asks the spool itself, and the refusal is over.
+  // Nothing held: the writer asks the spool itself every second, refused while the disk is full.
+  await until('the spool asked twice', () => full.probesRefused >= 2, 5_000);
+  // The disk has room again. No call comes (a quiet node): the next ask ends the refusal.
   full.on = false;
   await until('the refusal over with no call', async () => (await metric(d, 'hotline_cdr_spool_refusing')) === 0, 5_000);
   t.match(await healthz(d.daemon.metricsPort), { code: 200, body: { status: 'ok' } });
