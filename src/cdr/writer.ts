@@ -68,10 +68,8 @@ interface Halved<T> {
   readonly written: T[];
   /** Refused as data, each alone. */
   readonly refused: Array<{ item: T; err: unknown }>;
-  /** The refusal that stopped it (the database away, or a NOT NULL column the daemon does not write), or null. */
+  /** The refusal that stopped it (the database away, or a NOT NULL column the daemon does not write), or null; the items after it were not tried. */
   away: { err: unknown; column: string | null } | null;
-  /** Not tried after that refusal. */
-  readonly untried: T[];
 }
 
 interface Pending {
@@ -499,12 +497,9 @@ export class CdrWriter {
    * tried. The spool's replay and the CDRs the spool refused (writeHeld) decide alike here.
    */
   private async insertHalving<T>(items: readonly T[], recordOf: (item: T) => CdrRecord): Promise<Halved<T>> {
-    const out: Halved<T> = { written: [], refused: [], away: null, untried: [] };
+    const out: Halved<T> = { written: [], refused: [], away: null };
     const write = async (part: readonly T[]): Promise<void> => {
-      if (out.away !== null) {
-        out.untried.push(...part);
-        return;
-      }
+      if (out.away !== null) return;
       const records = part.map(recordOf);
       try {
         await this.insert(records);
@@ -512,7 +507,6 @@ export class CdrWriter {
         const column = requiredColumnNotWritten(err, records);
         if (column !== null || !isDataError(err)) {
           out.away = { err, column };
-          out.untried.push(...part);
         } else if (part.length > 1) {
           const half = Math.ceil(part.length / 2);
           await write(part.slice(0, half));
