@@ -103,6 +103,19 @@ export function fixedLineWithoutTrunkZero(number: string): boolean {
   return parsePhoneNumberFromString(`0${number}`, 'CN')?.isValid() === true;
 }
 
+/**
+ * The area code of a Chinese fixed line given as digits without a country code, with or without
+ * its trunk 0 (02088886666 and 2088886666 → 20; 075512345678 → 755), as callers' area codes are
+ * read (geocode); null for anything else (a 400/800 number, a mobile, a short or foreign number).
+ * A switchboard number's own area code is what its callers are local to (access_numbers.home_area_code
+ * left NULL).
+ */
+export function fixedLineAreaCode(digits: string): string | null {
+  const nsn = /^0[1-9]/.test(digits) ? digits.slice(1) : digits;
+  if (!CN_FIXED.test(nsn) || /^[48]00\d{7}$/.test(nsn)) return null;
+  return nsn.slice(0, areaCodeLength(nsn));
+}
+
 function hasControlCharacter(s: string): boolean {
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);

