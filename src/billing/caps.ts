@@ -14,8 +14,9 @@
  * Calls in flight: admission counts a call when it starts, its CDR arrives when it ends. The
  * recount adds the live calls daemons published; one another daemon admitted since its last
  * publication (≤ 1 minute ago) is not there yet, so a count above the recount is only taken down
- * when a second run still finds the excess (tenant_usage.excess_calls): then those calls died
- * with a daemon and will never have a CDR.
+ * by calls that were missing at the previous run too (tenant_usage.excess_calls) and that no call
+ * admitted since can stand for (tenant_usage.calls_at_recount): those died with a daemon and will
+ * never have a CDR (correctedCalls).
  */
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
@@ -83,13 +84,20 @@ export function capsReached(t: TenantLimits, u: TenantUsageNow): CapFinding[] {
 }
 
 /**
- * New calls value after a recount (pure): raise at once to the recount; lower only by the excess
- * already seen on the previous run (calls that are still neither a CDR nor live).
+ * New calls value after a recount (pure): raise at once to the recount. Lower only by calls that
+ * cannot be in flight: of the excess over the recount, the calls admitted since this job last wrote
+ * the row (`stored - callsAtRecount`: only admissions add to the count in between) may be in flight
+ * on a daemon that has not published them yet, so at most the rest is taken off, and no more than
+ * was already missing then (`excessSeenBefore`). A row the job never wrote (`callsAtRecount` null)
+ * is only noted. Before, any excess two runs in a row was taken off, though a call admitted after
+ * the last publication could stand for one published since: the count fell below the calls in
+ * progress and a calls cap was overshot.
  */
-export function correctedCalls(stored: number, recount: number, excessSeenBefore: number): { calls: number; excess: number } {
+export function correctedCalls(stored: number, recount: number, excessSeenBefore: number, callsAtRecount: number | null): { calls: number; excess: number } {
   if (stored <= recount) return { calls: recount, excess: 0 };
   const excess = stored - recount;
-  const remove = Math.min(excess, Math.max(0, excessSeenBefore));
+  const admittedSince = callsAtRecount === null ? excess : Math.max(0, stored - callsAtRecount);
+  const remove = Math.min(Math.max(0, excessSeenBefore), Math.max(0, excess - admittedSince));
   return { calls: stored - remove, excess: excess - remove };
 }
 
@@ -288,6 +296,8 @@ interface StoredUsage {
   spend: unknown;
   spendUnits: Money;
   excess: number;
+  /** `calls` as this job last wrote it; null when it never did. */
+  callsAtRecount: number | null;
 }
 
 export interface CapsRunResult {
@@ -341,13 +351,14 @@ export async function runCaps(db: Knex, now: Date, log: Logger, zoneOf?: TenantZ
     const rows: Array<Record<string, unknown>> = await db('tenant_usage')
       .whereIn('tenant_id', tenants.slice(i, i + CAPS_PAGE_ROWS).map((t) => t.id))
       .andWhere((q) => void q.where((d) => void d.where('period_kind', 'day').whereIn('period_start', [...starts.day])).orWhere((m) => void m.where('period_kind', 'month').whereIn('period_start', [...starts.month])))
-      .select('tenant_id', 'period_kind', 'period_start', 'calls', 'spend', 'excess_calls');
+      .select('tenant_id', 'period_kind', 'period_start', 'calls', 'spend', 'excess_calls', 'calls_at_recount');
     for (const r of rows) {
       stored.set(`${Number(r.tenant_id)}/${String(r.period_kind)}/${String(r.period_start)}`, {
         calls: Number(r.calls),
         spend: r.spend,
         spendUnits: parseMoney(r.spend ?? 0),
         excess: Number(r.excess_calls ?? 0),
+        callsAtRecount: r.calls_at_recount === null || r.calls_at_recount === undefined ? null : Number(r.calls_at_recount),
       });
     }
   }
@@ -426,9 +437,10 @@ export async function runCaps(db: Knex, now: Date, log: Logger, zoneOf?: TenantZ
       const cdr = totals.get(key) ?? { calls: 0, spend: money(0) };
       const recount = cdr.calls + (inFlight.get(key) ?? 0);
       const before = stored.get(key);
-      const next = correctedCalls(before?.calls ?? 0, recount, before?.excess ?? 0);
+      const next = correctedCalls(before?.calls ?? 0, recount, before?.excess ?? 0, before?.callsAtRecount ?? null);
       usage[kind] = { calls: next.calls, spend: cdr.spend };
-      const changed = !before ? next.calls !== 0 || cdr.spend !== 0 : next.calls !== before.calls || cdr.spend !== before.spendUnits || next.excess !== before.excess;
+      // An excess is written with the count it was seen at, which the next run's correction needs.
+      const changed = !before ? next.calls !== 0 || cdr.spend !== 0 : next.calls !== before.calls || cdr.spend !== before.spendUnits || next.excess !== before.excess || (next.excess > 0 && before.callsAtRecount !== next.calls);
       if (!changed) continue;
       if (await correct(db, t.id, p[kind], before, { calls: next.calls, spend: cdr.spend, excess: next.excess })) {
         corrected++;
@@ -478,7 +490,7 @@ export function recountPieces(periods: Iterable<{ from: Date; to: Date }>): Arra
 async function correct(db: Knex, tenantId: number, period: Period, before: StoredUsage | undefined, next: { calls: number; spend: Money; excess: number }): Promise<boolean> {
   if (!before) {
     await db('tenant_usage')
-      .insert({ tenant_id: tenantId, period_kind: period.kind, period_start: period.start, calls: next.calls, spend: moneySql(db, next.spend), excess_calls: next.excess })
+      .insert({ tenant_id: tenantId, period_kind: period.kind, period_start: period.start, calls: next.calls, spend: moneySql(db, next.spend), excess_calls: next.excess, calls_at_recount: next.calls })
       .onConflict(['tenant_id', 'period_kind', 'period_start'])
       .ignore();
     // Ignored when a writer created the row meanwhile: then it holds its own value, not ours.
@@ -489,7 +501,7 @@ async function correct(db: Knex, tenantId: number, period: Period, before: Store
   const n = await db('tenant_usage')
     .where({ tenant_id: tenantId, period_kind: period.kind, period_start: period.start, calls: before.calls })
     .andWhere(spendMatches)
-    .update({ calls: next.calls, spend: moneySql(db, next.spend), excess_calls: next.excess });
+    .update({ calls: next.calls, spend: moneySql(db, next.spend), excess_calls: next.excess, calls_at_recount: next.calls });
   return n === 1;
 }
 

@@ -35,20 +35,26 @@ void t.test('capsReached (pure)', async (t) => {
   t.same(reasons({ maxCallsDay: 0 }, { callsDay: 0 }), ['calls_day'], '0 = no calls at all');
 });
 
-void t.test('correctedCalls (pure): up at once, down only by what was missing twice', async (t) => {
-  const table: Array<[number, number, number, { calls: number; excess: number }]> = [
-    [5, 5, 0, { calls: 5, excess: 0 }],
-    [3, 5, 0, { calls: 5, excess: 0 }],
-    [3, 5, 2, { calls: 5, excess: 0 }],
-    [8, 5, 0, { calls: 8, excess: 3 }],
-    [8, 5, 3, { calls: 5, excess: 0 }],
-    [8, 5, 1, { calls: 7, excess: 2 }],
-    [8, 5, 9, { calls: 5, excess: 0 }],
+void t.test('correctedCalls (pure): up at once; down only by what was missing before and no call admitted since can stand for', async (t) => {
+  // [stored, recount, excess seen before, calls the job last wrote (null: never), expected]
+  const table: Array<[number, number, number, number | null, { calls: number; excess: number }]> = [
+    [5, 5, 0, 5, { calls: 5, excess: 0 }],
+    [3, 5, 0, 3, { calls: 5, excess: 0 }],
+    [3, 5, 2, 3, { calls: 5, excess: 0 }],
+    [8, 5, 0, 8, { calls: 8, excess: 3 }],
+    [8, 5, 3, 8, { calls: 5, excess: 0 }], // nothing admitted since: the 3 missing twice go
+    [8, 5, 1, 8, { calls: 7, excess: 2 }],
+    [8, 5, 9, 8, { calls: 5, excess: 0 }],
+    [8, 5, 3, null, { calls: 8, excess: 3 }], // a row the job never wrote: only noted
+    [9, 5, 3, 8, { calls: 6, excess: 1 }], // one admitted since: it may be one of the 4 missing, the 3 missing before go
+    [2, 1, 1, 1, { calls: 2, excess: 1 }], // the review's case: B (admitted since) is the one missing, not A
+    [11, 5, 3, 8, { calls: 8, excess: 3 }], // 3 admitted since may be 3 of the 6 missing; 3 were missing before
+    [11, 5, 3, 5, { calls: 11, excess: 6 }], // 6 admitted since: every call missing may be one of them
+    [8, 5, 3, 10, { calls: 5, excess: 0 }], // a count the job wrote above today's (nothing admitted since)
   ];
-  for (const [stored, recount, seen, want] of table) t.same(correctedCalls(stored, recount, seen), want, `stored ${stored}, recount ${recount}, seen ${seen}`);
+  for (const [stored, recount, seen, atRecount, want] of table) t.same(correctedCalls(stored, recount, seen, atRecount), want, `stored ${stored}, recount ${recount}, seen ${seen}, written at ${atRecount}`);
 });
 
-// 2026-11-20 10:00 in Shanghai; 2026-11-19 21:00 in New York.
 const NOW = new Date('2026-11-20T02:00:00.000Z');
 
 eachDb(t, 'a CDR history with known answers: recount, drift corrected, capped', async (t, { knex }) => {
@@ -124,6 +130,33 @@ eachDb(t, 'calls in flight count; a count above the recount comes down only when
   await knex('live_calls').update({ seen_at: toDbTimestamp(new Date(NOW.getTime() + 150_000)) }); // the daemons publish every minute
   await runCaps(knex, new Date(NOW.getTime() + 180_000), log);
   t.same(await usage(knex, tenant, 'day', '2026-11-20'), { calls: 5, spend: '0.4500', excess: 0 });
+});
+
+eachDb(t, 'a call admitted after the last publication never stands for one published since: the count stays at the calls in progress, and the calls cap holds', async (t, { knex }) => {
+  // A review's case. The daemons publish their live calls at :30 each minute, the job runs at :00.
+  const tenant = await addTenant(knex, { max_calls_day: 2 });
+  const day = (): Promise<unknown> => usage(knex, tenant, 'day', '2026-11-20');
+  const admit = (): Promise<unknown> => knex('tenant_usage').where({ tenant_id: tenant, period_kind: 'day' }).increment('calls', 1);
+  const at = (s: number): string => toDbTimestamp(new Date(NOW.getTime() + s * 1000));
+  // Call A admitted at 01:59:40, after the publication of 01:59:30.
+  await setUsage(knex, tenant, 'day', '2026-11-20', 1, '0');
+  await runCaps(knex, NOW, log);
+  t.same(await day(), { calls: 1, spend: '0.0000', excess: 1 }, '02:00: A not yet published, noted');
+  // 02:00:30: A published. 02:00:40: call B admitted.
+  await knex('live_calls').insert({ call_uuid: 'call-a', node: 'n1', tenant_id: tenant, started_at: '2026-11-20 01:59:40.000', admitted: 1, seen_at: at(30) });
+  await admit();
+  await runCaps(knex, new Date(NOW.getTime() + 60_000), log);
+  t.same(await day(), { calls: 2, spend: '0.0000', excess: 1 }, '02:01: B, admitted since, is the one missing: nothing taken off (before: 1 call counted for 2 in progress)');
+  t.same((await knex('capped_tenants').where({ tenant_id: tenant }).select('reason')).map((r: { reason: string }) => r.reason), ['calls_day'], 'capped: a third call is refused');
+  // 02:01:30: B published; and a call C admitted at 02:01:40 dies with its daemon, never published.
+  await knex('live_calls').where({ call_uuid: 'call-a' }).update({ seen_at: at(90) });
+  await knex('live_calls').insert({ call_uuid: 'call-b', node: 'n1', tenant_id: tenant, started_at: '2026-11-20 02:00:40.000', admitted: 1, seen_at: at(90) });
+  await admit();
+  await runCaps(knex, new Date(NOW.getTime() + 120_000), log);
+  t.same(await day(), { calls: 3, spend: '0.0000', excess: 1 }, '02:02: C may be in flight: noted');
+  await knex('live_calls').update({ seen_at: at(150) });
+  await runCaps(knex, new Date(NOW.getTime() + 180_000), log);
+  t.same(await day(), { calls: 2, spend: '0.0000', excess: 0 }, '02:03: C missing twice and nothing admitted since: taken off');
 });
 
 eachDb(t, 'spend and balance caps with live calls; reopening in New York by New York\'s midnight', async (t, { knex }) => {

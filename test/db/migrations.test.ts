@@ -53,7 +53,7 @@ const EXPECTED: Record<string, string[]> = {
     'tenant_id', 'call_uuid', 'channel', 'recipient', 'payload', 'status', 'attempts', 'next_attempt_at',
     'last_error', 'sent_at',
   ],
-  tenant_usage: ['tenant_id', 'period_kind', 'period_start', 'calls', 'spend', 'excess_calls'],
+  tenant_usage: ['tenant_id', 'period_kind', 'period_start', 'calls', 'spend', 'excess_calls', 'calls_at_recount'],
   pin_lockouts: ['tenant_id', 'caller', 'failures', 'locked_until'],
   group_rotation: ['group_id', 'next_index'],
   // Billing and cron.
