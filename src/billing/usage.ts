@@ -287,22 +287,24 @@ export async function readSpendHeadroom(db: Db, tenantId: number, now: Date, opt
   return limits === null ? null : headroomOf(limits);
 }
 
-/** The headroom reads started in this turn of the event loop, per database, by tenant. */
-const headroomThisTurn = new WeakMap<Db, Map<number, Promise<Money | null>>>();
+/** The headroom reads started in this turn of the event loop, per database, by tenant and day. */
+const headroomThisTurn = new WeakMap<Db, Map<string, Promise<Money | null>>>();
 
 /**
  * readSpendHeadroom for a call just answered, shared by the calls of one tenant answered in the
- * same turn of the event loop (a burst of answers under load): one read of the balance and the
- * usage rows serves them all. Reads started in one turn would have run side by side and seen the
- * same committed rows; a call answered in a later turn starts a read of its own.
+ * same turn of the event loop (a burst of answers under load) that are charged to the same day
+ * (`now`: the instant whose day and month the call is charged to): one read of the balance and
+ * the usage rows serves them all. Reads started in one turn would have run side by side and seen
+ * the same committed rows; a call answered in a later turn starts a read of its own.
  */
 export function sharedSpendHeadroom(db: Db, tenantId: number, now: Date, zone?: string): Promise<Money | null> {
   let turn = headroomThisTurn.get(db);
   if (!turn) {
-    headroomThisTurn.set(db, (turn = new Map<number, Promise<Money | null>>()));
+    headroomThisTurn.set(db, (turn = new Map<string, Promise<Money | null>>()));
     setImmediate(() => headroomThisTurn.delete(db));
   }
-  let read = turn.get(tenantId);
-  if (!read) turn.set(tenantId, (read = readSpendHeadroom(db, tenantId, now, { zone })));
+  const key = `${tenantId}/${zone === undefined ? now.toISOString() : periodOf('day', now, zone).start}`;
+  let read = turn.get(key);
+  if (!read) turn.set(key, (read = readSpendHeadroom(db, tenantId, now, { zone })));
   return read;
 }

@@ -25,6 +25,7 @@ import { Call, CallFacts, type IdentifiedCall } from './call';
 import { withTimeout } from './call-state';
 import type { CallDeps } from './context';
 import { callCdr, failureText } from './build-cdr';
+import { chargedStart } from './cdr-times';
 import { journaledLeg, type JournaledCall } from './journaled-call';
 import { numberKindLabel, openingPrompts, planCall, type CallPlan, type NumberKindLabel } from './plan';
 import { PromptPlayer, systemPrompt, type PromptRef } from './prompt-player';
@@ -300,10 +301,14 @@ export class CallSession {
     const rate = pricing.rate;
     if (!rate || (tenant.balance === null && tenant.maxSpendDay === null && tenant.maxSpendMonth === null)) return;
     const { knex, clock, settings } = this.deps;
+    // The CDR is charged to the day and month it started in: the headroom is that period's, at the
+    // answer and at the cut alike. Read at the time of reading, a call past the tenant's midnight
+    // took the new day's headroom at its cut and ran on past the old day's spend cap.
+    const chargedAt = chargedStart((name) => this.channel.data[name], this.acceptedAt, clock());
     const guard = new SpendGuard({
       rate,
       legs: billedLegs(call.id.clickToCall !== null),
-      readHeadroom: () => withTimeout('spend headroom', settings.admission.queryTimeoutMs, sharedSpendHeadroom(knex, tenant.id, clock(), tenant.timezone)),
+      readHeadroom: () => withTimeout('spend headroom', settings.admission.queryTimeoutMs, sharedSpendHeadroom(knex, tenant.id, chargedAt, tenant.timezone)),
       warn: () => this.warn(call),
       cut: () => this.channel.kill(CUT_HANGUP_CAUSE),
       log: call.log,

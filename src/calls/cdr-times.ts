@@ -77,6 +77,15 @@ function validMs(d: Date | null): number | null {
   return Number.isFinite(ms) ? ms : null;
 }
 
+/**
+ * When the CDR will say the call started, as known while it runs (the channel data's times, the
+ * daemon's accept): the instant whose day and month the call is charged to (billing/usage.ts).
+ * The same pick as the CDR's own (cdrTimes), never another reading of the same headers.
+ */
+export function chargedStart(header: HeaderLookup, accepted: Date, now: Date): Date {
+  return cdrTimes(header, { accepted, answered: null, hungUp: null, now }).started;
+}
+
 export function cdrTimes(header: HeaderLookup, own: OwnReadings): CdrTimes {
   const rejected: string[] = [];
   const accepted = validMs(own.accepted) ?? 0;
