@@ -91,7 +91,9 @@ export function capsReached(t: TenantLimits, u: TenantUsageNow): CapFinding[] {
  * was already missing then (`excessSeenBefore`). A row the job never wrote (`callsAtRecount` null)
  * is only noted. Before, any excess two runs in a row was taken off, though a call admitted after
  * the last publication could stand for one published since: the count fell below the calls in
- * progress and a calls cap was overshot.
+ * progress and a calls cap was overshot. The price: calls admitted since that are already visible
+ * hold a dead call up too (remove ≤ callsAtRecount − recount), so under steady traffic it comes off
+ * only at the tenant's first quiet minute (counting visible calls by their start would lift that).
  */
 export function correctedCalls(stored: number, recount: number, excessSeenBefore: number, callsAtRecount: number | null): { calls: number; excess: number } {
   if (stored <= recount) return { calls: recount, excess: 0 };

@@ -20,7 +20,7 @@ import { withLockRetry } from '../db/lock-retry';
 import { startedAtKey, startedAtPage, type StartedAtKey } from '../db/started-at-pages';
 import { writesClear } from '../db/write-gate';
 import { dialledNationalNumber, nationalNumber } from '../domain/access-number';
-import { callType as classifyCall, geocode, isGeoDataLoaded, loadGeoData, type CallType } from '../domain/geo';
+import { callType as classifyCall, geocode, homeAreaCodeOf, isGeoDataLoaded, loadGeoData, type CallType } from '../domain/geo';
 import { clampMoney, formatMoney, money, parseMoney, type Money } from '../domain/money';
 import { lastCompletePeriod, LocalHours, periodByStart, periodLabel, previousPeriod, tenantZone, type Period, type PeriodKind } from '../domain/periods';
 import { OUTCOMES, type Outcome } from '../metrics';
@@ -219,10 +219,10 @@ export async function buildReport(db: Knex, tenant: ReportTenant, period: Period
   // Keyed by national number (access-number.ts): the table may spell a number +86 400-101-2345
   // and a CDR holds it as dialled (+864001012345, 2088886666 for 020 8888 6666).
   const homeAreas = new Map<string, string | null>();
-  const numbers: Array<{ number: string; home_area_code: string | null }> = await db('access_numbers').where({ tenant_id: tenant.id }).select('number', 'home_area_code');
+  const numbers: Array<{ number: string; kind: string | null; home_area_code: string | null }> = await db('access_numbers').where({ tenant_id: tenant.id }).select('number', 'kind', 'home_area_code');
   for (const r of numbers) {
     const key = nationalNumber(String(r.number));
-    if (key !== null) homeAreas.set(key, r.home_area_code ? String(r.home_area_code).replace(/^0/, '') : null);
+    if (key !== null) homeAreas.set(key, homeAreaCodeOf(r.home_area_code === null ? null : String(r.home_area_code), String(r.kind ?? '').trim().toLowerCase(), key));
   }
   const geoCache = new Map<string, { province: string; city: string; geo: ReturnType<typeof geocode> | null }>();
   const where = (caller: string, region: string | null): { province: string; city: string; geo: ReturnType<typeof geocode> | null } => {

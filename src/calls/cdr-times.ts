@@ -80,10 +80,14 @@ function validMs(d: Date | null): number | null {
 /**
  * When the CDR will say the call started, as known while it runs (the channel data's times, the
  * daemon's accept): the instant whose day and month the call is charged to (billing/usage.ts).
- * The same pick as the CDR's own (cdrTimes), never another reading of the same headers.
+ * The same pick as the CDR's own (cdrTimes), never another reading of the same headers. The call
+ * is taken as ending no earlier than the latest start the CDR accepts: asked early, a FreeSWITCH
+ * clock ahead of ours put its start after "now", and the pick fell back to the accept, where the
+ * CDR, ending later, keeps FreeSWITCH's start (a day apart across midnight).
  */
 export function chargedStart(header: HeaderLookup, accepted: Date, now: Date): Date {
-  return cdrTimes(header, { accepted, answered: null, hungUp: null, now }).started;
+  const end = new Date(Math.max(now.getTime(), accepted.getTime() + CLOCK_SKEW_MS));
+  return cdrTimes(header, { accepted, answered: null, hungUp: null, now: end }).started;
 }
 
 export function cdrTimes(header: HeaderLookup, own: OwnReadings): CdrTimes {

@@ -116,6 +116,17 @@ export function fixedLineAreaCode(digits: string): string | null {
   return nsn.slice(0, areaCodeLength(nsn));
 }
 
+/**
+ * The area code an access number's callers are local to (rating's `local`): its home_area_code
+ * where one is written (without the trunk 0), else a switchboard number's own (fixedLineAreaCode);
+ * a 400 number's, none. The snapshot and the reports read it here, once.
+ */
+export function homeAreaCodeOf(written: string | null, kind: string, number: string): string | null {
+  const code = written?.trim().replace(/^0/, '') ?? '';
+  if (code !== '') return code;
+  return kind === 'switchboard' ? fixedLineAreaCode(number) : null;
+}
+
 function hasControlCharacter(s: string): boolean {
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);

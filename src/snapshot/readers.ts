@@ -6,7 +6,7 @@
 import { formatMoney, MAX_MONEY } from '../domain/money';
 import { exactCallCost } from '../domain/rating';
 import { accessNumberDigits, accessNumberProblem } from '../domain/access-number';
-import { fixedLineAreaCode } from '../domain/geo';
+import { homeAreaCodeOf } from '../domain/geo';
 import { capVerdict, NEGATIVE_CAP, type CapColumn } from '../domain/caps';
 import { RowError, showValue, type RowReader } from './rows';
 import {
@@ -103,7 +103,6 @@ export function readAccessNumber(r: RowReader): AccessNumber {
   const problem = accessNumberProblem(number);
   if (problem !== null) throw new RowError(`number ${showValue('number', text)} ${problem}`, 'number', r.raw('number'));
   const kind = r.oneOf('kind', NUMBER_KINDS);
-  const homeAreaCode = r.textOrNull('home_area_code', { pattern: /^0?[1-9][0-9]{1,3}$/, what: 'an area code such as 010 or 0755' })?.replace(/^0/, '') ?? null;
   return {
     id: r.id,
     number,
@@ -111,7 +110,7 @@ export function readAccessNumber(r: RowReader): AccessNumber {
     kind,
     enabled: r.flag('enabled', true),
     // NULL: a switchboard number (a fixed line) is local to its own area code; a 400 number to none.
-    homeAreaCode: homeAreaCode ?? (kind === 'switchboard' ? fixedLineAreaCode(number) : null),
+    homeAreaCode: homeAreaCodeOf(r.textOrNull('home_area_code', { pattern: /^0?[1-9][0-9]{1,3}$/, what: 'an area code such as 010 or 0755' }), kind, number),
   };
 }
 

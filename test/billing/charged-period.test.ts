@@ -5,7 +5,7 @@
 // 0.10 a minute) was read again after midnight, found the 21st's whole 1.0000, talked 598 s and
 // left 1.9000 charged to the 20th.
 import t from 'tap';
-import { chargedStart } from '../../src/calls/cdr-times';
+import { cdrTimes, chargedStart } from '../../src/calls/cdr-times';
 import { readSpendHeadroom, sharedSpendHeadroom } from '../../src/billing/usage';
 import { formatMoney, money } from '../../src/domain/money';
 import { addTenant, eachDb, setUsage } from './helpers';
@@ -20,6 +20,14 @@ t.test('chargedStart: the start the CDR will have (FreeSWITCH\'s channel creatio
   const header = (name: string): string | undefined => (name === 'Caller-Channel-Created-Time' ? created : undefined);
   t.same(chargedStart(header, new Date(STARTED.getTime() + 40), AFTER_MIDNIGHT), STARTED, 'asked after midnight: still 23:59:30');
   t.same(chargedStart(() => undefined, new Date(STARTED.getTime() + 40), AFTER_MIDNIGHT), new Date(STARTED.getTime() + 40), 'no FreeSWITCH time: the accept, as the CDR takes it');
+  // FreeSWITCH's clock 2 s ahead of ours, asked at once (the guard is armed at identification): the
+  // CDR, built at the end, keeps FreeSWITCH's start (00:00:00.500, the 21st); so must this.
+  const accepted = new Date('2026-11-20T15:59:59.000Z');
+  const ahead = String((accepted.getTime() + 1500) * 1000);
+  const aheadHeader = (name: string): string | undefined => (name === 'Caller-Channel-Created-Time' ? ahead : undefined);
+  const final = cdrTimes(aheadHeader, { accepted, answered: null, hungUp: new Date(accepted.getTime() + 60_000), now: new Date(accepted.getTime() + 60_000) }).started;
+  t.same(chargedStart(aheadHeader, accepted, new Date(accepted.getTime() + 20)), final, 'the start the CDR will have');
+  t.same(final, new Date(accepted.getTime() + 1500));
 });
 
 eachDb(t, 'the headroom of the day the call started in, read after midnight; calls of two days in one turn each get their own', async (t, { knex }) => {

@@ -296,6 +296,23 @@ eachDb(t, 'call types: the home area is found across spellings of the access num
   t.same(report.callTypes, { local: 2, long_distance: 1, mobile: 0, international: 0 }, 'two Beijing callers local, Shanghai long distance');
 });
 
+// A switchboard number with no home_area_code is local to its own area code, as the snapshot reads
+// it for rating (geo.ts homeAreaCodeOf): before, the report typed its same-city callers long distance.
+eachDb(t, 'call types: a switchboard number without home_area_code is local to its own area code', async (t, { knex }) => {
+  const tenant = await addTenant(knex, { name: TENANT_NAME });
+  await knex('access_numbers').insert([
+    { number: '020-8888-6666', tenant_id: tenant, kind: 'switchboard', enabled: 1, home_area_code: null },
+    { number: '4001000009', tenant_id: tenant, kind: 'hotline', enabled: 1, home_area_code: null },
+  ]);
+  await addCdrs(knex, [
+    { tenant_id: tenant, started_at: sh(9), caller: '02062345678', outcome: 'answered', access_number: '02088886666' },
+    { tenant_id: tenant, started_at: sh(10), caller: '01062345679', outcome: 'answered', access_number: '02088886666' },
+    { tenant_id: tenant, started_at: sh(11), caller: '02062345670', outcome: 'answered', access_number: '4001000009' },
+  ]);
+  const { report } = await generateReport(knex, tenant, 'day', '2026-11-20', { reportsDir: reportsDir(t), now: new Date('2026-11-21T00:00:00Z') });
+  t.same(report.callTypes, { local: 1, long_distance: 2, mobile: 0, international: 0 }, 'the Guangzhou caller of the Guangzhou switchboard local; the Beijing one and the 400 number\'s caller long distance');
+});
+
 void t.test('SQLite: a report whose read another connection\'s commit overtook is run again (SQLITE_BUSY_SNAPSHOT), not lost', async (t) => {
   const db = await dbTargets().find((d) => d.name === 'sqlite')!.create();
   t.teardown(() => db.destroy());
