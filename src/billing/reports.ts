@@ -222,7 +222,7 @@ export async function buildReport(db: Knex, tenant: ReportTenant, period: Period
   const numbers: Array<{ number: string; kind: string | null; home_area_code: string | null }> = await db('access_numbers').where({ tenant_id: tenant.id }).select('number', 'kind', 'home_area_code');
   for (const r of numbers) {
     const key = nationalNumber(String(r.number));
-    if (key !== null) homeAreas.set(key, homeAreaCodeOf(r.home_area_code === null ? null : String(r.home_area_code), String(r.kind ?? '').trim().toLowerCase(), key));
+    if (key !== null) homeAreas.set(key, homeAreaCodeOf(r.home_area_code === null ? null : String(r.home_area_code), String(r.kind ?? ''), key));
   }
   const geoCache = new Map<string, { province: string; city: string; geo: ReturnType<typeof geocode> | null }>();
   const where = (caller: string, region: string | null): { province: string; city: string; geo: ReturnType<typeof geocode> | null } => {

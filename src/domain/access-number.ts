@@ -51,7 +51,7 @@ export function nationalNumber(text: string): string | null {
 }
 
 /** Digits without a trunk 0 (02088886666 → 2088886666; an international 00… prefix is not one). */
-function trunkless(digits: string): string {
+export function trunkless(digits: string): string {
   return /^0[1-9]/.test(digits) ? digits.slice(1) : digits;
 }
 

@@ -7,6 +7,7 @@
  * everything else here is synchronous, allocation-light and does no I/O.
  */
 import { isSupportedCountry, parsePhoneNumberFromString } from 'libphonenumber-js/max';
+import { trunkless } from './access-number';
 import { CN_PROVINCES, provinceByIsoCode, splitProvince } from './cn-provinces';
 import type { CnProvince } from './cn-provinces';
 import { areaCodeLength, loadGeoTable, lookupNational, parseDescription } from './geo-data';
@@ -84,6 +85,8 @@ const MAX_RAW_LENGTH = 64;
 const CN_MOBILE = /^1[3-9]\d{9}$/;
 /** Area code (10, 2x, or three digits from 3) and a 7–8 digit subscriber number not starting with 0. */
 const CN_FIXED = /^(?:(?:10|2\d)[1-9]\d{7}|[3-9]\d\d[1-9]\d{6,7})$/;
+/** 400 and 800 numbers, which CN_FIXED's shape lets by: dialled without a trunk 0, local to no area. */
+const CN_400_800 = /^[48]00\d{7}$/;
 
 function isCnNational(nsn: string): boolean {
   return CN_MOBILE.test(nsn) || CN_FIXED.test(nsn);
@@ -99,7 +102,7 @@ function isCnNational(nsn: string): boolean {
  * 00 (85291234567, 6591234567) is not one (about 30 µs, for the few numbers the pattern lets by).
  */
 export function fixedLineWithoutTrunkZero(number: string): boolean {
-  if (!CN_FIXED.test(number) || /^[48]00\d{7}$/.test(number)) return false;
+  if (!CN_FIXED.test(number) || CN_400_800.test(number)) return false;
   return parsePhoneNumberFromString(`0${number}`, 'CN')?.isValid() === true;
 }
 
@@ -111,8 +114,8 @@ export function fixedLineWithoutTrunkZero(number: string): boolean {
  * left NULL).
  */
 export function fixedLineAreaCode(digits: string): string | null {
-  const nsn = /^0[1-9]/.test(digits) ? digits.slice(1) : digits;
-  if (!CN_FIXED.test(nsn) || /^[48]00\d{7}$/.test(nsn)) return null;
+  const nsn = trunkless(digits);
+  if (!CN_FIXED.test(nsn) || CN_400_800.test(nsn)) return null;
   return nsn.slice(0, areaCodeLength(nsn));
 }
 
@@ -122,9 +125,9 @@ export function fixedLineAreaCode(digits: string): string | null {
  * a 400 number's, none. The snapshot and the reports read it here, once.
  */
 export function homeAreaCodeOf(written: string | null, kind: string, number: string): string | null {
-  const code = written?.trim().replace(/^0/, '') ?? '';
+  const code = written === null ? '' : stripTrunkZero(written);
   if (code !== '') return code;
-  return kind === 'switchboard' ? fixedLineAreaCode(number) : null;
+  return kind.trim().toLowerCase() === 'switchboard' ? fixedLineAreaCode(number) : null;
 }
 
 function hasControlCharacter(s: string): boolean {
