@@ -282,35 +282,38 @@ eachDb(t, 'the reports job after the database was away for a whole day: the miss
   t.same([Number(nov19?.calls), Number(nov19?.cost)], [1, 0.2]);
 });
 
+/** The call types of Nov 20's report of a new tenant with these access numbers and answered calls (caller → access number as dialled, from 09:00). */
+async function callTypesOf(t: Test, knex: Knex, numbers: Array<Record<string, unknown>>, calls: Array<[caller: string, accessNumber: string]>): Promise<Record<string, number>> {
+  const tenant = await addTenant(knex, { name: TENANT_NAME });
+  await knex('access_numbers').insert(numbers.map((n) => ({ tenant_id: tenant, enabled: 1, ...n })));
+  await addCdrs(knex, calls.map(([caller, accessNumber], i) => ({ tenant_id: tenant, started_at: sh(9 + i), caller, outcome: 'answered', access_number: accessNumber })));
+  const { report } = await generateReport(knex, tenant, 'day', '2026-11-20', { reportsDir: reportsDir(t), now: new Date('2026-11-21T00:00:00Z') });
+  return report.callTypes;
+}
+
 // A CDR without a stored call type is typed by its access number's home area, found whatever the
 // spelling on either side: the table's as a DBA typed it, the CDR's as the carrier delivered it.
 eachDb(t, 'call types: the home area is found across spellings of the access number', async (t, { knex }) => {
-  const tenant = await addTenant(knex, { name: TENANT_NAME });
-  await knex('access_numbers').insert({ number: '+86 10-8888-6666', tenant_id: tenant, kind: 'switchboard', enabled: 1, home_area_code: '010' });
-  await addCdrs(knex, [
-    { tenant_id: tenant, started_at: sh(9), caller: '01062345678', outcome: 'answered', access_number: '+861088886666' },
-    { tenant_id: tenant, started_at: sh(10), caller: '01062345679', outcome: 'answered', access_number: '1088886666' },
-    { tenant_id: tenant, started_at: sh(11), caller: '02112345678', outcome: 'answered', access_number: '01088886666' },
+  const types = await callTypesOf(t, knex, [{ number: '+86 10-8888-6666', kind: 'switchboard', home_area_code: '010' }], [
+    ['01062345678', '+861088886666'],
+    ['01062345679', '1088886666'],
+    ['02112345678', '01088886666'],
   ]);
-  const { report } = await generateReport(knex, tenant, 'day', '2026-11-20', { reportsDir: reportsDir(t), now: new Date('2026-11-21T00:00:00Z') });
-  t.same(report.callTypes, { local: 2, long_distance: 1, mobile: 0, international: 0 }, 'two Beijing callers local, Shanghai long distance');
+  t.same(types, { local: 2, long_distance: 1, mobile: 0, international: 0 }, 'two Beijing callers local, Shanghai long distance');
 });
 
 // A switchboard number with no home_area_code is local to its own area code, as the snapshot reads
 // it for rating (geo.ts homeAreaCodeOf): before, the report typed its same-city callers long distance.
 eachDb(t, 'call types: a switchboard number without home_area_code is local to its own area code', async (t, { knex }) => {
-  const tenant = await addTenant(knex, { name: TENANT_NAME });
-  await knex('access_numbers').insert([
-    { number: '020-8888-6666', tenant_id: tenant, kind: 'switchboard', enabled: 1, home_area_code: null },
-    { number: '4001000009', tenant_id: tenant, kind: 'hotline', enabled: 1, home_area_code: null },
+  const types = await callTypesOf(t, knex, [
+    { number: '020-8888-6666', kind: 'switchboard', home_area_code: null },
+    { number: '4001000009', kind: 'hotline', home_area_code: null },
+  ], [
+    ['02062345678', '02088886666'],
+    ['01062345679', '02088886666'],
+    ['02062345670', '4001000009'],
   ]);
-  await addCdrs(knex, [
-    { tenant_id: tenant, started_at: sh(9), caller: '02062345678', outcome: 'answered', access_number: '02088886666' },
-    { tenant_id: tenant, started_at: sh(10), caller: '01062345679', outcome: 'answered', access_number: '02088886666' },
-    { tenant_id: tenant, started_at: sh(11), caller: '02062345670', outcome: 'answered', access_number: '4001000009' },
-  ]);
-  const { report } = await generateReport(knex, tenant, 'day', '2026-11-20', { reportsDir: reportsDir(t), now: new Date('2026-11-21T00:00:00Z') });
-  t.same(report.callTypes, { local: 1, long_distance: 2, mobile: 0, international: 0 }, 'the Guangzhou caller of the Guangzhou switchboard local; the Beijing one and the 400 number\'s caller long distance');
+  t.same(types, { local: 1, long_distance: 2, mobile: 0, international: 0 }, 'the Guangzhou caller of the Guangzhou switchboard local; the Beijing one and the 400 number\'s caller long distance');
 });
 
 void t.test('SQLite: a report whose read another connection\'s commit overtook is run again (SQLITE_BUSY_SNAPSHOT), not lost', async (t) => {
