@@ -93,6 +93,22 @@ export function exactCallCost(rate: RateTerms, billsec: number, answered: boolea
   return BigInt(rate.connectFee) + timeCharge(rate.perMinute, billedSeconds(billsec, rate.incrementS));
 }
 
+/** Below this, per_minute × seconds + 59 divided by 60 in doubles rounds to the right whole unit (error < 1/60). */
+const SMALL_PRODUCT = 2 ** 46;
+
+/**
+ * exactCallCost of an answered call in plain numbers, when its figures are small enough for them
+ * to be exact (every real call: 0.15/min pays 2^46 units for 15 centuries); null otherwise. The
+ * spend guards evaluate a call's cost many times over (live-calls.ts sharedCutAt), and BigInt
+ * is ten times slower. test/domain/rating.test.ts checks it against exactCallCost.
+ */
+function smallCallCost(rate: RateTerms, billsec: number): number | null {
+  const seconds = billedSeconds(billsec, rate.incrementS);
+  const product = rate.perMinute * seconds;
+  if (!(product >= 0 && product <= SMALL_PRODUCT && rate.connectFee >= 0 && rate.connectFee <= SMALL_PRODUCT)) return null;
+  return rate.connectFee + (seconds <= 0 || rate.perMinute <= 0 ? 0 : Math.floor((product + 59) / 60));
+}
+
 /**
  * Cost of one call. `answered` (default: billsec > 0) says whether the connect fee applies: a call
  * answered and dropped within its first second has billsec 0 but still pays the connect fee.
@@ -104,6 +120,8 @@ export function rateCall(rate: RateTerms, billsec: number, answered: boolean = b
 }
 
 export function rateCallCapped(rate: RateTerms, billsec: number, answered: boolean = billsec > 0): { cost: Money; capped: boolean } {
+  const fast = answered ? smallCallCost(rate, billsec) : 0;
+  if (fast !== null) return { cost: money(fast), capped: false };
   const total = exactCallCost(rate, billsec, answered);
   return total > BigInt(MAX_MONEY) ? { cost: MAX_MONEY, capped: true } : { cost: money(Number(total)), capped: false };
 }

@@ -5,7 +5,7 @@ import { callCutPlan, callPricing, rateCdr, runningCostExceedsBalance } from '..
 import { secondsUntilOverBudget, totalLiveCost } from '../../src/billing/live-calls';
 import type { CallerGeo } from '../../src/domain/geo';
 import { formatMoney, MAX_MONEY, money, parseMoney, type Money } from '../../src/domain/money';
-import { affordableBillsec, billedSeconds, chooseRate, costSoFar, rateCall, rateCallCapped, type RateTerms } from '../../src/domain/rating';
+import { affordableBillsec, billedSeconds, chooseRate, costSoFar, exactCallCost, rateCall, rateCallCapped, type RateTerms } from '../../src/domain/rating';
 import type { Rate } from '../../src/snapshot/types';
 
 const m = (s: string): Money => parseMoney(s);
@@ -215,4 +215,24 @@ void t.test('secondsUntilOverBudget: several calls of one tenant share its money
   t.equal(secondsUntilOverBudget(older, m('0.45'), now, 200, 2), 19);
   t.equal(formatMoney(totalLiveCost(older, now)), '0.3000', 'the new call has cost nothing yet (no connect fee)');
   t.equal(secondsUntilOverBudget([{ rate: null, answeredAt: now }], m('0'), now, 100, 2), null, 'free calls never run out');
+});
+
+void t.test('rateCall in plain numbers agrees with the exact BigInt sum, up to where it hands over', async (t) => {
+  // A fixed pseudo-random walk (no Math.random: the same cases every run) over rates and billsecs,
+  // from everyday figures to the largest the fast path takes (per_minute × seconds near 2^46).
+  let seed = 12345;
+  const next = (n: number): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+  let mismatches = 0;
+  for (let i = 0; i < 20_000; i++) {
+    const rate = { perMinute: money(next(4) === 0 ? next(2 ** 30) : next(100_000)), incrementS: [1, 6, 30, 60, 7][next(5)], connectFee: money(next(3) === 0 ? next(10_000) : 0) };
+    const billsec = next(3) === 0 ? next(2 ** 31) : next(7_200);
+    const exact = exactCallCost(rate, billsec, true);
+    const capped = exact > BigInt(MAX_MONEY);
+    if (rateCall(rate, billsec, true) !== (capped ? MAX_MONEY : Number(exact))) mismatches++;
+  }
+  t.equal(mismatches, 0, '20,000 cases, the same to the 1/10000');
+  const edge = { perMinute: money(2 ** 23 - 1), incrementS: 1, connectFee: money(0) };
+  for (const billsec of [2 ** 23 - 1, 2 ** 23, 2 ** 23 + 1, 2 ** 24]) {
+    t.equal(rateCall(edge, billsec, true), Number(exactCallCost(edge, billsec, true)), `at the hand-over, ${billsec} s`);
+  }
 });
