@@ -5,6 +5,7 @@
 import type { CallType } from '../domain/geo';
 import { money, type Money } from '../domain/money';
 import { costSoFar, type RateTerms } from '../domain/rating';
+import { callCutPlan, CUT_GUARD_S } from './rate-cdr';
 
 /** One call this daemon controls right now (CallServer.liveCalls()). */
 export interface LiveCall {
@@ -43,27 +44,90 @@ export function totalLiveCost(calls: readonly Priced[], at: Date): Money {
   return money(sum);
 }
 
+/** A tenant's answered call as the shared-money arithmetic sees it: `answeredAtMs` on any clock in ms, the same clock for all. */
+export interface SpendingCall {
+  readonly rate: RateTerms | null;
+  readonly answeredAtMs: number;
+  /** Legs paid at `rate` (billedLegs); default 1. */
+  readonly legs?: 1 | 2;
+}
+
+/** Past this (2^50 ms, 35,000 years of talk) the money is taken never to run out. */
+const NEVER_MS = 2 ** 50;
+
 /**
- * The first whole second `t` in [0, horizonS] at which these calls together, `guardS` seconds
- * later, will have cost more than `budget`; null when that does not happen within the horizon.
- * 0 means: already over. Cost only ever grows, so a binary search finds it.
+ * When answered calls that spend one tenant's money (`budget`: its headroom, what it may still
+ * spend) must be cut so that together they are never charged more than it: `guardS` before the
+ * last whole second they can all afford ends, as for one call (callCutPlan: a lone call's cut is
+ * exactly its plan). The instant is on the calls' clock, never before the last of them was
+ * answered (the cut may already be due); null when the money never runs out (free calls).
+ *
+ * One decision for both guards: the session's (src/calls/spend-guard.ts, the tenant's calls on
+ * this daemon, planned again whenever one of them is answered) and the live-call job's
+ * (live-guard.ts, its calls on every daemon, once a minute).
+ */
+export function sharedCutAt(calls: readonly SpendingCall[], budget: Money, guardS: number = CUT_GUARD_S): number | null {
+  const spending = calls.filter((c): c is SpendingCall & { rate: RateTerms } => c.rate !== null).map((c) => ({ ...c, answeredAtMs: Math.floor(c.answeredAtMs) }));
+  if (spending.length === 0) return null;
+  if (spending.length === 1) {
+    // One call: the closed form (affordableBillsec), in O(1); the search below agrees with it.
+    const [c] = spending;
+    const cutAfterS = callCutPlan(c.rate, money(Math.floor(budget / (c.legs ?? 1))), { guardS }).cutAfterS;
+    return cutAfterS === null ? null : c.answeredAtMs + cutAfterS * 1000;
+  }
+  return searchedCutAt(spending, budget, guardS);
+}
+
+/**
+ * sharedCutAt by search, for any number of calls. Their cost only grows and changes only on
+ * whole milliseconds (each call's whole seconds from its answer, answers floored to the ms), so a
+ * binary search over whole milliseconds finds the first instant it exceeds the budget exactly.
+ * Exported for the test that it agrees with the closed form for one call.
+ */
+export function searchedCutAt(calls: readonly SpendingCall[], budget: Money, guardS: number): number | null {
+  const cost = (at: number): number => {
+    let sum = 0;
+    for (const c of calls) if (c.rate !== null) sum += costSoFar(c.rate, at - Math.floor(c.answeredAtMs)) * (c.legs ?? 1);
+    return sum;
+  };
+  const from = Math.max(...calls.map((c) => Math.floor(c.answeredAtMs)));
+  let overAt = from;
+  if (cost(from) <= budget) {
+    let within = from; // cost(within) ≤ budget
+    let step = 1000;
+    while (cost(from + step) <= budget) {
+      if (step >= NEVER_MS) return null;
+      within = from + step;
+      step *= 2;
+    }
+    overAt = from + step;
+    while (overAt - within > 1) {
+      const mid = Math.floor((within + overAt) / 2);
+      if (cost(mid) > budget) overAt = mid;
+      else within = mid;
+    }
+  }
+  // overAt: the first ms of the first second they cannot afford; the second before it is the last
+  // they can, and the cut comes guardS before that one ends.
+  return Math.max(from, overAt - (guardS + 1) * 1000);
+}
+
+/**
+ * For the live-call job, which plans by the wall clock in whole seconds: the first whole second
+ * `t` in [0, horizonS] from `now` at which these calls are to be cut (sharedCutAt); 0 means at
+ * once (already over), null not within the horizon.
  */
 export function secondsUntilOverBudget(
   calls: readonly Priced[],
   budget: Money,
   now: Date,
   horizonS: number,
-  guardS: number,
+  guardS: number = CUT_GUARD_S,
 ): number | null {
-  const over = (t: number): boolean => totalLiveCost(calls, new Date(now.getTime() + (t + guardS) * 1000)) > budget;
-  if (over(0)) return 0;
-  if (!over(horizonS)) return null;
-  let lo = 0; // not over
-  let hi = horizonS; // over
-  while (hi - lo > 1) {
-    const mid = Math.floor((lo + hi) / 2);
-    if (over(mid)) hi = mid;
-    else lo = mid;
-  }
-  return hi;
+  const answered: SpendingCall[] = [];
+  for (const c of calls) if (c.answeredAt !== null) answered.push({ rate: c.rate, answeredAtMs: c.answeredAt.getTime(), legs: c.legs });
+  const cutAt = sharedCutAt(answered, budget, guardS);
+  if (cutAt === null) return null;
+  const t = Math.max(0, Math.ceil((cutAt - now.getTime()) / 1000));
+  return t > horizonS ? null : t;
 }

@@ -11,8 +11,9 @@
  * an event-locked prompt, else `uuid_broadcast <uuid> <prompt> both`)
  * WARN_BEFORE_S before, and kills them (`uuid_kill <uuid> OUTGOING_CALL_BARRED`) CUT_GUARD_S
  * before the money is gone, by timers to the second; already over: warned and cut at once.
- * The call session may do the same for its own call (rate-cdr.ts, like mod_nibblebill); a
- * uuid_kill of a call that already ended is answered `-ERR No such channel!` and is harmless.
+ * The call session does the same for the tenant's calls on its daemon, at each answer
+ * (src/calls/spend-guard.ts), by the same arithmetic (live-calls.ts sharedCutAt); a uuid_kill
+ * of a call that already ended is answered `-ERR No such channel!` and is harmless.
  * A scheduled cut reads the tenant's money again first (due-cut.ts): money that grew since the
  * plan (a top-up, a raised cap) plans the tenant's calls again instead; a failed read cuts.
  */

@@ -287,6 +287,14 @@ export async function readSpendHeadroom(db: Db, tenantId: number, now: Date, opt
   return limits === null ? null : headroomOf(limits);
 }
 
+/**
+ * Which headroom a call spends: its tenant's, of the day (and so the month) it is charged to
+ * (`at`, in the tenant's `zone`; without one, the instant itself). Calls with one key share it.
+ */
+export function headroomKey(tenantId: number, at: Date, zone?: string): string {
+  return `${tenantId}/${zone === undefined ? at.toISOString() : periodOf('day', at, zone).start}`;
+}
+
 /** The headroom reads started in this turn of the event loop, per database, by tenant and day. */
 const headroomThisTurn = new WeakMap<Db, Map<string, Promise<Money | null>>>();
 
@@ -303,7 +311,7 @@ export function sharedSpendHeadroom(db: Db, tenantId: number, now: Date, zone?: 
     headroomThisTurn.set(db, (turn = new Map<string, Promise<Money | null>>()));
     setImmediate(() => headroomThisTurn.delete(db));
   }
-  const key = `${tenantId}/${zone === undefined ? now.toISOString() : periodOf('day', now, zone).start}`;
+  const key = headroomKey(tenantId, now, zone);
   let read = turn.get(key);
   if (!read) turn.set(key, (read = readSpendHeadroom(db, tenantId, now, { zone })));
   return read;

@@ -40,7 +40,7 @@ import { AnsweredCallersFeed } from './answered-callers-feed';
 import { CallerMemory } from './caller-memory';
 import { CallSession } from './call-session';
 import { QueueBook } from './context';
-import type { GuardTimers } from './spend-guard';
+import { SpendGroups, type GuardTimers } from './spend-guard';
 
 export interface CallServerDeps {
   settings: Settings;
@@ -79,6 +79,8 @@ export class CallServer {
   private readonly running = new Set<Promise<void>>();
   private draining = false;
   private readonly queues: QueueBook;
+  /** Prepaid and capped tenants' answered calls here, planned together by the headroom they spend. */
+  readonly spendGroups = new SpendGroups();
   /** Caller memory lookups of every call (caller-memory.ts): batched on MariaDB, on the reader on an SQLite file. */
   readonly callerMemory: CallerMemory;
   /**
@@ -274,6 +276,7 @@ export class CallServer {
       prompts: this.deps.prompts,
       promptFiles: this.promptFiles,
       guardTimers: this.deps.guardTimers,
+      spendGroups: this.spendGroups,
       clickToCall: this.deps.clickToCall,
       journal: this.deps.journal,
     }, leg);

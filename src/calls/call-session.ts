@@ -14,7 +14,7 @@ import { billedLegs, CUT_HANGUP_CAUSE } from '../billing/rate-cdr';
 import type { ClickToCallLeg } from '../clicktocall/leg';
 import type { ClickToCallCalls, RequestProgress } from '../clicktocall/session';
 import type { LiveCall } from '../billing/live-calls';
-import { sharedSpendHeadroom } from '../billing/usage';
+import { headroomKey, sharedSpendHeadroom } from '../billing/usage';
 import { sendWarning } from '../billing/warning';
 import type { CallJournal, JournalEntry } from '../cdr/journal';
 import type { CdrRecord } from '../cdr/record';
@@ -30,7 +30,7 @@ import { journaledLeg, type JournaledCall } from './journaled-call';
 import { numberKindLabel, openingPrompts, planCall, type CallPlan, type NumberKindLabel } from './plan';
 import { PromptPlayer, systemPrompt, type PromptRef } from './prompt-player';
 import { runAction } from './run-action';
-import { SpendGuard, type GuardTimers } from './spend-guard';
+import { SpendGuard, type GuardTimers, type SpendGroups } from './spend-guard';
 import { admit } from './steps/admit';
 import { BRIDGING_VARIABLES, servedCallVariables } from './steps/hunt';
 import { checkPin } from './steps/pin';
@@ -42,6 +42,8 @@ export const LATE_LEG_CAUSE = 'ORIGINATOR_CANCEL';
 export interface SessionDeps extends CallDeps {
   /** Timers of the spend guard (tests run them on a fake clock). */
   guardTimers?: GuardTimers;
+  /** The tenants' answered calls on this daemon, grouped by the headroom they spend (one per daemon). */
+  spendGroups: SpendGroups;
   /** Click-to-call request state, for visitor legs (src/clicktocall/session.ts). */
   clickToCall?: ClickToCallCalls;
   /** Keeps the call's CDR facts for a restart if the daemon stops outright (src/cdr/journal.ts). */
@@ -293,8 +295,8 @@ export class CallSession {
 
   /**
    * Tenants with a prepaid balance or a spend cap: warn and cut the call before the money runs
-   * out, counted from the answer (spend-guard.ts). Other calls of the tenant are counted by the
-   * per-minute live-call job across every daemon.
+   * out, counted from the answer (spend-guard.ts), together with the tenant's other calls here
+   * charged to the same day. Its calls on other daemons are counted by the per-minute live-call job.
    */
   private armSpendGuard(call: Call): void {
     const { tenant, pricing } = call.id;
@@ -308,6 +310,7 @@ export class CallSession {
     const guard = new SpendGuard({
       rate,
       legs: billedLegs(call.id.clickToCall !== null),
+      peers: this.deps.spendGroups.of(headroomKey(tenant.id, chargedAt, tenant.timezone)),
       readHeadroom: () => withTimeout('spend headroom', settings.admission.queryTimeoutMs, sharedSpendHeadroom(knex, tenant.id, chargedAt, tenant.timezone)),
       warn: () => this.warn(call),
       cut: () => this.channel.kill(CUT_HANGUP_CAUSE),

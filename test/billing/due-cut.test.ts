@@ -127,8 +127,9 @@ eachDb(t, 'live-call guard: a top-up between the decision and the cut; cut when 
   timers.fireAll();
   await replanned;
   t.same(fs.kills, [], 'not cut: the money read again at the cut had grown');
-  // 0.45 pays three minutes: 180 s less the 2 s guard, 117 s talked → cut in 61-62 s, warned 30 s before.
-  t.same(timers.pending.map((p) => p.ms).sort((a, b) => a - b), [32_000, 62_000], 'planned again from the new money: a warning and a cut');
+  // 0.45 pays three minutes: cut 2 s before the 180th second ends (178 s, as the session's guard
+  // plans a lone call), 117 s talked → cut in 61 s, warned 30 s before.
+  t.same(timers.pending.map((p) => p.ms).sort((a, b) => a - b), [31_000, 61_000], 'planned again from the new money: a warning and a cut');
   t.equal(fs.broadcasts.length, 1, 'warned once only');
   timers.fireAll(); // the money has not changed since: the cut goes ahead
   await killed(fs);

@@ -57,6 +57,45 @@ for (const target of dbTargets()) {
   });
 }
 
+for (const target of dbTargets()) {
+  t.test(`${target.name}: five calls of one prepaid tenant answered together share its money; the balance ends at zero, not below`, async (t) => {
+    // 0.3000 pays five 6 s increments at 0.60/min. Planned one by one, each call took the whole
+    // 0.3000 (28 s) and, talking 10 s, was charged 0.12: -0.3000 in all. Planned together, the
+    // five can pay one increment each: a sixth would start in the first call's 7th second, so
+    // all are cut 2 s before its 6th ends (about 4 s after the first answer), 0.06 each.
+    const db = await target.create({ migrate: false });
+    const d = await startTestDaemon(db.url, { cron: { enabled: false } });
+    t.teardown(async () => {
+      await d.stop();
+      await db.destroy();
+    });
+    await d.knex('rates').insert({ tenant_id: 1, call_type: 'mobile', per_minute: '0.6000', increment_s: 6, connect_fee: '0.0000' });
+    await d.knex('tenants').where({ id: 1 }).update({ balance: '0.3000', caller_memory_hours: 0 });
+    await d.daemon.store.poll();
+    const calls = await Promise.all(
+      [1, 2, 3, 4, 5].map((n) =>
+        placeCall(d.port, {
+          caller: `1391000900${n}`,
+          destination: '4001012345',
+          timeScale: 1,
+          promptMs: CAPPED_MS,
+          legs: { '13800000001': { result: 'answer', ringMs: 200, talkMs: 10_000 } },
+        }),
+      ),
+    );
+    t.same(calls.map((c) => c.hangupCause), Array(5).fill('OUTGOING_CALL_BARRED'), 'all five cut, none talked its 10 s');
+    await d.daemon.cdrs.flush();
+    const costs = await Promise.all(calls.map(async (c) => Number((await d.cdr(c.uuid)).cost)));
+    // One increment each when the five answer within 4 s of the first (always, unless the machine
+    // stalls): a later one is cut at its answer, for nothing. Never more than the balance held.
+    const charged = costs.reduce((a, b) => a + b, 0);
+    t.ok(costs.every((c) => c <= 0.06), `charged ${costs.map((c) => c.toFixed(2)).join(' + ')}: at most one increment each`);
+    t.ok(charged <= 0.3, `charged ${charged.toFixed(4)} in all: not more than the 0.3000 the balance held`);
+    const row: { balance: unknown } | undefined = await d.knex('tenants').where({ id: 1 }).first('balance');
+    t.equal(Number(row?.balance).toFixed(4), (0.3 - charged).toFixed(4), 'the balance is what is left of it: never below zero');
+  });
+}
+
 t.test('drain time over: a call in the middle of a long prompt is cut at once (api uuid_kill SYSTEM_SHUTDOWN)', async (t) => {
   const d = await startTestDaemon(tempSqliteUrl(), { calls: { drainTimeoutS: 0 } });
   const [menu] = await d.knex('ivr_menus').insert({ tenant_id: 1, name: 'main', digits: 1, timeout_s: 5, max_retries: 2 });

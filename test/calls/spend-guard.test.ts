@@ -3,10 +3,10 @@
  * call that ends first is left alone. A fake clock (injected timers) makes it exact.
  */
 import t from 'tap';
-import { SpendGuard } from '../../src/calls/spend-guard';
+import { SpendGroups, SpendGuard, type SpendPeers } from '../../src/calls/spend-guard';
 import { FakeTimers, settle } from '../helpers/fake-timers';
 import { createLogger } from '../../src/log';
-import { money, parseMoney } from '../../src/domain/money';
+import { money, parseMoney, type Money } from '../../src/domain/money';
 import { MAX_TIMER_MS } from '../../src/timer-limit';
 
 
@@ -157,4 +157,108 @@ t.test('the same on the real clock: a large headroom does not cut the call', asy
   await guard.answered();
   await new Promise((r) => setTimeout(r, 100));
   t.same(events, [], 'neither warned nor cut 100 ms after the answer');
+});
+
+// The tenant's calls here spend one headroom. Planned one by one, each took all of it: five calls
+// answered together on a balance of 0.07 ended it at -0.23 (a review). 1.0000 pays 16 increments
+// of 6 s at 0.60/min: one call alone is cut at 94 s; two calls 10 s apart pay 9 + 7 increments at
+// 50 s, and the second's 8th would start at 53 s (its 43rd second): both are cut at 50 s.
+function groupGuard(name: string, peers: SpendPeers, timers: FakeTimers, events: string[], headroom: () => Money): SpendGuard {
+  return new SpendGuard({
+    rate: RATE,
+    peers,
+    readHeadroom: async () => headroom(),
+    warn: async () => void events.push(`${name} warn@${timers.t}`),
+    cut: async () => void events.push(`${name} cut@${timers.t}`),
+    log: createLogger('silent'),
+    timers,
+  });
+}
+
+t.test('two calls of one tenant share its money: the second\'s answer plans both again, to be cut together', async (t) => {
+  const timers = new FakeTimers();
+  const groups = new SpendGroups();
+  const events: string[] = [];
+  const money100 = (): Money => parseMoney('1.0000'); // nothing committed while both talk
+  const a = groupGuard('A', groups.of('7/2026-12-07'), timers, events, money100);
+  const b = groupGuard('B', groups.of('7/2026-12-07'), timers, events, money100);
+  t.same(await a.answered(), { warnAfterS: 64, cutAfterS: 94 }, 'alone: the whole 1.0000');
+  timers.advance(10_000);
+  t.same(await b.answered(), { warnAfterS: 10, cutAfterS: 40 }, 'B: cut 40 s after its answer, at 50 s');
+  timers.advance(39_999);
+  t.same(events, ['A warn@20000', 'B warn@20000'], 'A planned again: warned at 20 s, not 64 s');
+  timers.advance(1);
+  await settle();
+  t.same(events, ['A warn@20000', 'B warn@20000', 'A cut@50000', 'B cut@50000'], 'both cut at 50 s: 9 + 7 increments, 0.96 of the 1.0000');
+  a.stop();
+  b.stop();
+  t.equal(groups.size, 0, 'the group is gone with its calls');
+});
+
+t.test('a call that ends gives back what it did not spend: its peer is planned again at its cut', async (t) => {
+  const timers = new FakeTimers();
+  const groups = new SpendGroups();
+  const events: string[] = [];
+  let headroom = parseMoney('1.0000');
+  const a = groupGuard('A', groups.of('7/2026-12-07'), timers, events, () => headroom);
+  const b = groupGuard('B', groups.of('7/2026-12-07'), timers, events, () => headroom);
+  await a.answered();
+  timers.advance(10_000);
+  await b.answered();
+  timers.advance(20_000);
+  // B hangs up at 30 s, 20 s talked: 4 increments (0.24) charged by its CDR.
+  b.stop();
+  headroom = parseMoney('0.7600');
+  await timers.advanceSettling(20_000);
+  t.same(events, ['A warn@20000', 'B warn@20000'], 'not cut at 50 s: the money read again pays A alone for 12 increments');
+  // 0.76 pays 12 increments (72 s) of A alone: cut at 70 s, not warned again.
+  await timers.advanceSettling(19_999);
+  t.same(events, ['A warn@20000', 'B warn@20000']);
+  await timers.advanceSettling(1);
+  t.same(events, ['A warn@20000', 'B warn@20000', 'A cut@70000'], 'A cut at 70 s: 12 + 4 increments, 0.96 of the 1.0000');
+  a.stop();
+  t.equal(groups.size, 0);
+});
+
+t.test('calls charged to another day, or of another tenant, are not planned together', async (t) => {
+  const timers = new FakeTimers();
+  const groups = new SpendGroups();
+  const events: string[] = [];
+  const money100 = (): Money => parseMoney('1.0000');
+  const a = groupGuard('A', groups.of('7/2026-12-07'), timers, events, money100);
+  const b = groupGuard('B', groups.of('7/2026-12-08'), timers, events, money100);
+  const c = groupGuard('C', groups.of('8/2026-12-07'), timers, events, money100);
+  await a.answered();
+  timers.advance(10_000);
+  t.same(await b.answered(), { warnAfterS: 64, cutAfterS: 94 });
+  t.same(await c.answered(), { warnAfterS: 64, cutAfterS: 94 });
+  timers.advance(54_000);
+  t.same(events, ['A warn@64000'], 'A keeps its own plan');
+  for (const g of [a, b, c]) g.stop();
+  t.equal(groups.size, 0);
+});
+
+t.test('a call whose money could not be read is still counted by its peers, and armed by them', async (t) => {
+  const timers = new FakeTimers();
+  const groups = new SpendGroups();
+  const events: string[] = [];
+  let failing = true;
+  const a = new SpendGuard({
+    rate: RATE,
+    peers: groups.of('7/2026-12-07'),
+    readHeadroom: () => (failing ? Promise.reject(new Error('timeout')) : Promise.resolve(parseMoney('1.0000'))),
+    warn: async () => void events.push(`A warn@${timers.t}`),
+    cut: async () => void events.push(`A cut@${timers.t}`),
+    log: createLogger('silent'),
+    timers,
+  });
+  t.same(await a.answered(), { warnAfterS: null, cutAfterS: null }, 'unguarded alone');
+  failing = false;
+  timers.advance(10_000);
+  const b = groupGuard('B', groups.of('7/2026-12-07'), timers, events, () => parseMoney('1.0000'));
+  t.same(await b.answered(), { warnAfterS: 10, cutAfterS: 40 }, 'B counts A\'s talk');
+  await timers.advanceSettling(40_000);
+  t.same(events, ['A warn@20000', 'B warn@20000', 'A cut@50000', 'B cut@50000'], 'A is warned and cut with B');
+  a.stop();
+  b.stop();
 });

@@ -2,7 +2,7 @@
 // the rate chosen (tenant's, else default), what a balance pays for, and when to cut a call.
 import t from 'tap';
 import { callCutPlan, callPricing, rateCdr, runningCostExceedsBalance } from '../../src/billing/rate-cdr';
-import { secondsUntilOverBudget, totalLiveCost } from '../../src/billing/live-calls';
+import { searchedCutAt, secondsUntilOverBudget, sharedCutAt, totalLiveCost, type SpendingCall } from '../../src/billing/live-calls';
 import type { CallerGeo } from '../../src/domain/geo';
 import { formatMoney, MAX_MONEY, money, parseMoney, type Money } from '../../src/domain/money';
 import { affordableBillsec, billedSeconds, chooseRate, costSoFar, exactCallCost, rateCall, rateCallCapped, type RateTerms } from '../../src/domain/rating';
@@ -207,14 +207,71 @@ void t.test('secondsUntilOverBudget: several calls of one tenant share its money
   const now = new Date('2026-11-20T02:00:00Z');
   const rate = terms('0.15', 60);
   const two = [{ rate, answeredAt: now }, { rate, answeredAt: now }];
-  t.equal(secondsUntilOverBudget(two, m('0.60'), now, 200, 2), 119, 'two minutes each: the third starts at 121 s, 2 s guard');
+  t.equal(secondsUntilOverBudget(two, m('0.60'), now, 200, 2), 118, 'two minutes each: the 120th second is the last paid, cut 2 s before it ends (as callCutPlan)');
   t.equal(secondsUntilOverBudget(two, m('0.60'), now, 100, 2), null, 'beyond the horizon');
   t.equal(secondsUntilOverBudget(two, m('0.29'), now, 100, 2), 0, 'already over');
   const older = [{ rate, answeredAt: new Date(now.getTime() - 100_000) }, { rate, answeredAt: now }];
   // At t: first call 100+t+2 s, second t+2 s. 0.30 + 0.15 = 0.45 ≤ 0.45 until the first passes 120 s.
-  t.equal(secondsUntilOverBudget(older, m('0.45'), now, 200, 2), 19);
+  t.equal(secondsUntilOverBudget(older, m('0.45'), now, 200, 2), 18);
   t.equal(formatMoney(totalLiveCost(older, now)), '0.3000', 'the new call has cost nothing yet (no connect fee)');
   t.equal(secondsUntilOverBudget([{ rate: null, answeredAt: now }], m('0'), now, 100, 2), null, 'free calls never run out');
+});
+
+// The calls' cost at an instant, and the cut by brute force: ms by ms until the cost exceeds the
+// budget, then guardS + 1 s back (the last paid second ends guardS after the cut), never before
+// the last answer. What sharedCutAt must agree with.
+function bruteCutAt(calls: readonly SpendingCall[], budget: Money, guardS: number, limitMs: number): number | null {
+  const from = Math.max(...calls.map((c) => c.answeredAtMs));
+  for (let at = from; at <= from + limitMs; at++) {
+    let cost = 0;
+    for (const c of calls) if (c.rate) cost += costSoFar(c.rate, at - c.answeredAtMs) * (c.legs ?? 1);
+    if (cost > budget) return Math.max(from, at - (guardS + 1) * 1000);
+  }
+  return null;
+}
+
+void t.test('sharedCutAt: one call alone is cut as callCutPlan plans it, by the closed form and by the search alike', async (t) => {
+  let cases = 0;
+  for (const [perMinute, incrementS, connectFee] of [['0.60', 6, '0'], ['0.15', 60, '0'], ['0.10', 1, '0.05'], ['1.00', 30, '0.30'], ['0', 60, '0.10']] as const) {
+    for (const budget of ['0', '0.04', '0.05', '0.06', '0.07', '0.30', '0.45', '1.00', '2.0001']) {
+      for (const legs of [1, 2] as const) {
+        for (const answeredAtMs of [0, 1234]) {
+          const rate = terms(perMinute, incrementS, connectFee);
+          const plan = callCutPlan(rate, money(Math.floor(m(budget) / legs)));
+          const expected = plan.cutAfterS === null ? null : answeredAtMs + plan.cutAfterS * 1000;
+          const call = [{ rate, answeredAtMs, legs }];
+          t.equal(sharedCutAt(call, m(budget)), expected, `${perMinute}/min per ${incrementS} s + ${connectFee}, ${budget}, ${legs} leg(s), closed form`);
+          t.equal(searchedCutAt(call, m(budget), 2), expected, `the same by the search`);
+          cases++;
+        }
+      }
+    }
+  }
+  t.equal(cases, 180);
+});
+
+void t.test('sharedCutAt: calls answered at different times, at different rates, share one budget (brute force agrees)', async (t) => {
+  const rate6 = terms('0.60', 6);
+  const rate60 = terms('0.15', 60, '0.02');
+  const groups: Array<{ name: string; calls: SpendingCall[] }> = [
+    { name: 'two at one rate, 10 s apart', calls: [{ rate: rate6, answeredAtMs: 0 }, { rate: rate6, answeredAtMs: 10_000 }] },
+    { name: 'answers off the second', calls: [{ rate: rate6, answeredAtMs: 250 }, { rate: rate6, answeredAtMs: 3_999 }, { rate: rate60, answeredAtMs: 1_001 }] },
+    { name: 'a click-to-call (two legs) and a free call', calls: [{ rate: rate60, answeredAtMs: 0, legs: 2 }, { rate: null, answeredAtMs: 500 }, { rate: rate6, answeredAtMs: 7_000 }] },
+  ];
+  for (const { name, calls } of groups) {
+    for (const budget of ['0', '0.06', '0.07', '0.30', '1.00']) {
+      t.equal(sharedCutAt(calls, m(budget)), bruteCutAt(calls, m(budget), 2, 600_000), `${name}, ${budget}`);
+    }
+  }
+  // The worked case of the spend guard's test: 1.0000, two calls 10 s apart at 0.60/min in 6 s
+  // increments. Alone the first is cut at 94 s; together they pay 16 increments between them
+  // (9 + 7 at 50 s), and a 17th would start when the second reaches 43 s: cut at 50 s.
+  t.equal(sharedCutAt(groups[0].calls, m('1.00')), 50_000);
+  t.equal(sharedCutAt([{ rate: null, answeredAtMs: 0 }, { rate: terms('0', 60), answeredAtMs: 0 }], m('1.00')), null, 'free calls never run out');
+  const twoCheap = [{ rate: terms('0.10', 60), answeredAtMs: 0 }, { rate: terms('0.10', 60), answeredAtMs: 0 }];
+  t.equal(sharedCutAt(twoCheap, m('99999999')), (499_999_995 * 60 - 2) * 1000, '950 years of two calls: found all the same');
+  const twoCheapest = [{ rate: terms('0.0001', 60), answeredAtMs: 0 }, { rate: terms('0.0001', 60), answeredAtMs: 0 }];
+  t.equal(sharedCutAt(twoCheapest, MAX_MONEY), null, 'the most money at the least rate, 95 million years: taken never to run out');
 });
 
 void t.test('rateCall in plain numbers agrees with the exact BigInt sum, up to where it hands over', async (t) => {
