@@ -50,6 +50,8 @@ export interface SpendingCall {
   readonly answeredAtMs: number;
   /** Legs paid at `rate` (billedLegs); default 1. */
   readonly legs?: 1 | 2;
+  /** The call ended then (the same clock): it costs no more after. */
+  readonly endedAtMs?: number;
 }
 
 /** Past this (2^50 ms, 35,000 years of talk) the money is taken never to run out. */
@@ -69,7 +71,7 @@ const NEVER_MS = 2 ** 50;
 export function sharedCutAt(calls: readonly SpendingCall[], budget: Money, guardS: number = CUT_GUARD_S): number | null {
   const spending = calls.filter((c): c is SpendingCall & { rate: RateTerms } => c.rate !== null).map((c) => ({ ...c, answeredAtMs: Math.floor(c.answeredAtMs) }));
   if (spending.length === 0) return null;
-  if (spending.length === 1) {
+  if (spending.length === 1 && spending[0].endedAtMs === undefined) {
     // One call: the closed form (affordableBillsec), in O(1); the search below agrees with it.
     const [c] = spending;
     const cutAfterS = callCutPlan(c.rate, money(Math.floor(budget / (c.legs ?? 1))), { guardS }).cutAfterS;
@@ -87,7 +89,7 @@ export function sharedCutAt(calls: readonly SpendingCall[], budget: Money, guard
 export function searchedCutAt(calls: readonly SpendingCall[], budget: Money, guardS: number): number | null {
   const cost = (at: number): number => {
     let sum = 0;
-    for (const c of calls) if (c.rate !== null) sum += costSoFar(c.rate, at - Math.floor(c.answeredAtMs)) * (c.legs ?? 1);
+    for (const c of calls) if (c.rate !== null) sum += costSoFar(c.rate, Math.min(at, c.endedAtMs ?? Infinity) - Math.floor(c.answeredAtMs)) * (c.legs ?? 1);
     return sum;
   };
   const from = Math.max(...calls.map((c) => Math.floor(c.answeredAtMs)));
@@ -125,7 +127,8 @@ export function secondsUntilOverBudget(
   guardS: number = CUT_GUARD_S,
 ): number | null {
   const answered: SpendingCall[] = [];
-  for (const c of calls) if (c.answeredAt !== null) answered.push({ rate: c.rate, answeredAtMs: c.answeredAt.getTime(), legs: c.legs });
+  // An answer stamped ahead of `now` (another daemon's clock) counts as now: never from later, which would put off a cut already due.
+  for (const c of calls) if (c.answeredAt !== null) answered.push({ rate: c.rate, answeredAtMs: Math.min(c.answeredAt.getTime(), now.getTime()), legs: c.legs });
   const cutAt = sharedCutAt(answered, budget, guardS);
   if (cutAt === null) return null;
   const t = Math.max(0, Math.ceil((cutAt - now.getTime()) / 1000));

@@ -230,13 +230,34 @@ export interface SpendLimits {
   month: Period;
 }
 
+/**
+ * What is left of each of a tenant's spend limits (null: it has no such limit): its balance, and
+ * its day's and month's spend caps less what was spent in them. The balance is the tenant's
+ * whatever the day; the caps left are those of one day and one month.
+ */
+export interface SpendLeft {
+  readonly balance: Money | null;
+  readonly day: Money | null;
+  readonly month: Money | null;
+}
+
+export function spendLeftOf(limits: Pick<SpendLimits, 'balance' | 'maxSpendDay' | 'maxSpendMonth' | 'spendDay' | 'spendMonth'>): SpendLeft {
+  return {
+    balance: limits.balance,
+    day: limits.maxSpendDay === null ? null : money(limits.maxSpendDay - limits.spendDay),
+    month: limits.maxSpendMonth === null ? null : money(limits.maxSpendMonth - limits.spendMonth),
+  };
+}
+
+/** The least of what is left (null = no limit at all). */
+export function leastLeft(left: SpendLeft): Money | null {
+  const candidates = [left.balance, left.day, left.month].filter((m): m is Money => m !== null);
+  return candidates.length === 0 ? null : money(Math.min(...candidates));
+}
+
 /** What a tenant may still spend: the least of balance and the spend caps left (null = no limit). */
 export function headroomOf(limits: Pick<SpendLimits, 'balance' | 'maxSpendDay' | 'maxSpendMonth' | 'spendDay' | 'spendMonth'>): Money | null {
-  const candidates: number[] = [];
-  if (limits.balance !== null) candidates.push(limits.balance);
-  if (limits.maxSpendDay !== null) candidates.push(limits.maxSpendDay - limits.spendDay);
-  if (limits.maxSpendMonth !== null) candidates.push(limits.maxSpendMonth - limits.spendMonth);
-  return candidates.length === 0 ? null : money(Math.min(...candidates));
+  return leastLeft(spendLeftOf(limits));
 }
 
 /**
@@ -281,38 +302,37 @@ export function liveAmount(value: unknown): Money | null {
   }
 }
 
-/** readSpendLimits → headroomOf; for the call session when a call is answered. */
-export async function readSpendHeadroom(db: Db, tenantId: number, now: Date, opts: LiveReadOptions = {}): Promise<Money | null> {
+/** readSpendLimits → spendLeftOf: what is left of each limit, for the day and month of `now`. */
+export async function readSpendLeft(db: Db, tenantId: number, now: Date, opts: LiveReadOptions = {}): Promise<SpendLeft | null> {
   const limits = await readSpendLimits(db, tenantId, now, opts);
-  return limits === null ? null : headroomOf(limits);
+  return limits === null ? null : spendLeftOf(limits);
 }
 
-/**
- * Which headroom a call spends: its tenant's, of the day (and so the month) it is charged to
- * (`at`, in the tenant's `zone`; without one, the instant itself). Calls with one key share it.
- */
-export function headroomKey(tenantId: number, at: Date, zone?: string): string {
-  return `${tenantId}/${zone === undefined ? at.toISOString() : periodOf('day', at, zone).start}`;
+/** readSpendLimits → headroomOf (tools and tests; the call session reads sharedSpendLeft). */
+export async function readSpendHeadroom(db: Db, tenantId: number, now: Date, opts: LiveReadOptions = {}): Promise<Money | null> {
+  const left = await readSpendLeft(db, tenantId, now, opts);
+  return left === null ? null : leastLeft(left);
 }
 
-/** The headroom reads started in this turn of the event loop, per database, by tenant and day. */
-const headroomThisTurn = new WeakMap<Db, Map<string, Promise<Money | null>>>();
+/** The reads of what is left started in this turn of the event loop, per database, by tenant and day. */
+const leftThisTurn = new WeakMap<Db, Map<string, Promise<SpendLeft | null>>>();
 
 /**
- * readSpendHeadroom for a call just answered, shared by the calls of one tenant answered in the
- * same turn of the event loop (a burst of answers under load) that are charged to the same day
- * (`now`: the instant whose day and month the call is charged to): one read of the balance and
- * the usage rows serves them all. Reads started in one turn would have run side by side and seen
- * the same committed rows; a call answered in a later turn starts a read of its own.
+ * What is left of a tenant's limits (readSpendLeft) for a call just answered,
+ * shared by the calls of one tenant answered in the same turn of the event loop (a burst of
+ * answers under load) that are charged to the same day (`now`: the instant whose day and month the
+ * call is charged to): one read of the balance and the usage rows serves them all. Reads started
+ * in one turn would have run side by side and seen the same committed rows; a call answered in a
+ * later turn starts a read of its own.
  */
-export function sharedSpendHeadroom(db: Db, tenantId: number, now: Date, zone?: string): Promise<Money | null> {
-  let turn = headroomThisTurn.get(db);
+export function sharedSpendLeft(db: Db, tenantId: number, now: Date, zone?: string): Promise<SpendLeft | null> {
+  let turn = leftThisTurn.get(db);
   if (!turn) {
-    headroomThisTurn.set(db, (turn = new Map<string, Promise<Money | null>>()));
-    setImmediate(() => headroomThisTurn.delete(db));
+    leftThisTurn.set(db, (turn = new Map<string, Promise<SpendLeft | null>>()));
+    setImmediate(() => leftThisTurn.delete(db));
   }
-  const key = headroomKey(tenantId, now, zone);
+  const key = `${tenantId}/${zone === undefined ? now.toISOString() : periodOf('day', now, zone).start}`;
   let read = turn.get(key);
-  if (!read) turn.set(key, (read = readSpendHeadroom(db, tenantId, now, { zone })));
+  if (!read) turn.set(key, (read = readSpendLeft(db, tenantId, now, { zone })));
   return read;
 }

@@ -79,7 +79,7 @@ export class CallServer {
   private readonly running = new Set<Promise<void>>();
   private draining = false;
   private readonly queues: QueueBook;
-  /** Prepaid and capped tenants' answered calls here, planned together by the headroom they spend. */
+  /** Prepaid and capped tenants' answered calls here, a group a tenant, planned together (spend-guard.ts). */
   readonly spendGroups = new SpendGroups();
   /** Caller memory lookups of every call (caller-memory.ts): batched on MariaDB, on the reader on an SQLite file. */
   readonly callerMemory: CallerMemory;

@@ -14,7 +14,8 @@ import { billedLegs, CUT_HANGUP_CAUSE } from '../billing/rate-cdr';
 import type { ClickToCallLeg } from '../clicktocall/leg';
 import type { ClickToCallCalls, RequestProgress } from '../clicktocall/session';
 import type { LiveCall } from '../billing/live-calls';
-import { headroomKey, sharedSpendHeadroom } from '../billing/usage';
+import { sharedSpendLeft } from '../billing/usage';
+import { periodOf } from '../domain/periods';
 import { sendWarning } from '../billing/warning';
 import type { CallJournal, JournalEntry } from '../cdr/journal';
 import type { CdrRecord } from '../cdr/record';
@@ -42,7 +43,7 @@ export const LATE_LEG_CAUSE = 'ORIGINATOR_CANCEL';
 export interface SessionDeps extends CallDeps {
   /** Timers of the spend guard (tests run them on a fake clock). */
   guardTimers?: GuardTimers;
-  /** The tenants' answered calls on this daemon, grouped by the headroom they spend (one per daemon). */
+  /** The tenants' answered calls on this daemon, a group a tenant: they spend its money together (one per daemon). */
   spendGroups: SpendGroups;
   /** Click-to-call request state, for visitor legs (src/clicktocall/session.ts). */
   clickToCall?: ClickToCallCalls;
@@ -295,8 +296,7 @@ export class CallSession {
 
   /**
    * Tenants with a prepaid balance or a spend cap: warn and cut the call before the money runs
-   * out, counted from the answer (spend-guard.ts), together with the tenant's other calls here
-   * charged to the same day. Its calls on other daemons are counted by the per-minute live-call job.
+   * out, counted from the answer (spend-guard.ts), together with the tenant's other calls here. Its calls on other daemons are counted by the per-minute live-call job.
    */
   private armSpendGuard(call: Call): void {
     const { tenant, pricing } = call.id;
@@ -310,8 +310,9 @@ export class CallSession {
     const guard = new SpendGuard({
       rate,
       legs: billedLegs(call.id.clickToCall !== null),
-      peers: this.deps.spendGroups.of(headroomKey(tenant.id, chargedAt, tenant.timezone)),
-      readHeadroom: () => withTimeout('spend headroom', settings.admission.queryTimeoutMs, sharedSpendHeadroom(knex, tenant.id, chargedAt, tenant.timezone)),
+      groupOf: () => this.deps.spendGroups.of(String(tenant.id)),
+      charged: { day: periodOf('day', chargedAt, tenant.timezone).start, month: periodOf('month', chargedAt, tenant.timezone).start },
+      readLeft: () => withTimeout('spend headroom', settings.admission.queryTimeoutMs, sharedSpendLeft(knex, tenant.id, chargedAt, tenant.timezone)),
       warn: () => this.warn(call),
       cut: () => this.channel.kill(CUT_HANGUP_CAUSE),
       log: call.log,

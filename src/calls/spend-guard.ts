@@ -2,12 +2,14 @@
  * Like mod_nibblebill, for one call: when an answered call of a tenant with a prepaid balance or
  * a spend cap would run the money out, warn the caller and cut the call just before it does.
  *
- * The tenant's calls answered here (charged to the same day) spend one headroom, so they are
- * planned together (SpendGroups): when one is answered, the money is read and every one of them
- * is planned again from it, to be warned and cut at the instant they together run it out
- * (billing/live-calls.ts sharedCutAt; one call alone: rate-cdr.ts callCutPlan). Planned one by
- * one, five calls answered together on a balance of 0.07 each spent all of it and left -0.23.
- * The tenant's calls on other daemons are counted by the live-call job, once a minute.
+ * The tenant's calls answered here spend one balance (and those charged to one day and month its
+ * caps there), so they are planned together (SpendGroup): when one is answered, the money is read
+ * and every one of them is planned again from it, to be warned and cut at the instant they
+ * together run a limit out (billing/live-calls.ts sharedCutAt; one call alone: rate-cdr.ts
+ * callCutPlan, as before). A call that ended still counts at its cost until its CDR has surely
+ * charged it (ENDED_CALL_COUNTED_MS). Planned one by one, five calls answered together on a
+ * balance of 0.07 each spent all of it and left -0.23. The tenant's calls on other daemons, and
+ * in other worker processes, are counted by the live-call job, once a minute.
  *
  * Timers count from the ANSWER, not from when the headroom query returned: a slow database must
  * not let a call talk past what the tenant can pay. The cut is `api uuid_kill` on the call's own
@@ -22,13 +24,14 @@
  * `legs: 2` halves it. Its leg arrives already answered (no CHANNEL_ANSWER), so the session says
  * how long ago FreeSWITCH answered it.
  *
- * When the cut is due, the headroom is read again first (billing/due-cut.ts): money that arrived
- * since the answer (a top-up, a raised cap) plans the call again from it instead of cutting; a
- * read that fails or is late cuts as planned.
+ * When the cut is due, the money is read again first, once for the group (billing/due-cut.ts):
+ * money that arrived since the plan (a top-up, a raised cap, a call that ended early) plans the
+ * group again from it instead of cutting; a read that fails or is late cuts as planned.
  */
 import type { Logger } from 'pino';
 import { DEFAULT_CUT_CHECK_TIMEOUT_MS, dueCut } from '../billing/due-cut';
 import { sharedCutAt, type SpendingCall } from '../billing/live-calls';
+import type { SpendLeft } from '../billing/usage';
 import { WARN_BEFORE_S, type CutPlan } from '../billing/rate-cdr';
 import type { Money } from '../domain/money';
 import type { RateTerms } from '../domain/rating';
@@ -47,123 +50,275 @@ export const REAL_TIMERS: GuardTimers = {
   clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
 };
 
-/**
- * The guards of a tenant's answered calls on this daemon that spend one headroom (SpendGroups.of):
- * they are planned together, so that calls answered together cannot each spend all of it.
- */
-export interface SpendPeers {
-  /** The guards that joined, this one among them once it has. */
-  members(): Iterable<SpendGuard>;
-  join(guard: SpendGuard): void;
-  leave(guard: SpendGuard): void;
+/** The day and month a call's CDR is charged to (their keys): its spend counts against their caps. */
+export interface ChargedPeriods {
+  readonly day: string;
+  readonly month: string;
 }
 
-/** This daemon's spend groups, by tenant and the day their calls are charged to (usage.ts headroomKey). */
-export class SpendGroups {
-  private readonly groups = new Map<string, Set<SpendGuard>>();
+/**
+ * How long a call that ended still counts in its group's plans, at what it cost: its CDR charges
+ * the tenant once the CDR writer has written it (a flush every 200 ms by default), and a read of
+ * the money sent before that does not see it. Counted twice meanwhile (a read that saw the CDR),
+ * it only brings the cut earlier.
+ */
+export const ENDED_CALL_COUNTED_MS = 5000;
 
-  of(key: string): SpendPeers {
-    return {
-      members: () => this.groups.get(key) ?? [],
-      join: (guard) => {
-        let group = this.groups.get(key);
-        if (!group) this.groups.set(key, (group = new Set()));
-        group.add(guard);
-      },
-      leave: (guard) => {
-        const group = this.groups.get(key);
-        if (group?.delete(guard) && group.size === 0) this.groups.delete(key);
-      },
-    };
+/**
+ * Runs `fn` at `deadline` on `timers`' clock, never before. Node.js counts a timer from the event
+ * loop's cached time, which lags by the work of the turn that set it, so a timer can fire that
+ * much early (a click-to-call cut 50 ms before answer + 4 s, under a loaded test run); one that
+ * fires early waits out the rest. A wait longer than setTimeout takes (a ¥5,000 cap at ¥0.10 a
+ * minute pays for 34.7 days of talk, and Node.js would fire it at once) is waited out the same
+ * way, in steps of the longest delay it takes.
+ */
+function runAt(timers: GuardTimers, deadline: number, fn: () => void): { cancel(): void } {
+  let handle: unknown = null;
+  let cancelled = false;
+  const arm = (): void => {
+    handle = timers.setTimeout(() => {
+      if (cancelled) return;
+      if (timers.now() < deadline) return arm();
+      fn();
+    }, timerDelay(Math.max(0, Math.ceil(deadline - timers.now()))));
+  };
+  arm();
+  return {
+    cancel: () => {
+      cancelled = true;
+      timers.clearTimeout(handle);
+    },
+  };
+}
+
+const NO_LIMIT: SpendLeft = { balance: null, day: null, month: null };
+
+/**
+ * A tenant's answered calls on this daemon (in this worker process): they spend one balance, and
+ * those charged to one day and month its caps there, so they are planned together, to be cut at
+ * the first instant they together would run any of them out (sharedCutAt for each limit over the
+ * calls it applies to). What is left of each limit is what the latest read said. One cut timer
+ * for the group: at it the money is read once, and every call is cut, or the group planned again.
+ */
+export class SpendGroup {
+  private readonly live = new Set<SpendGuard>();
+  private ended: Array<{ call: SpendingCall; charged: ChargedPeriods; until: number }> = [];
+  /** What is left, by limit: 'balance', 'day/<key>', 'month/<key>'; null: no such limit. */
+  private readonly left = new Map<string, Money | null>();
+  private cut: { cancel(): void } | null = null;
+  /** The clock of the guards that joined (one a daemon). */
+  private timers: GuardTimers | null = null;
+
+  /** Calls in the group still talking. */
+  get size(): number {
+    return this.live.size;
   }
 
-  /** Groups with a call in them (a group whose calls all ended is gone). */
+  /** No call talking, none ended lately: what the group knows is of no more use. */
+  get idle(): boolean {
+    const now = this.timers?.now() ?? 0;
+    return this.live.size === 0 && !this.ended.some((e) => e.until > now);
+  }
+
+  join(guard: SpendGuard): void {
+    this.timers = guard.timers;
+    this.live.add(guard);
+  }
+
+  /** `guard`'s call ended at `endedAt`: counted at its cost a while longer (ENDED_CALL_COUNTED_MS). */
+  leave(guard: SpendGuard, endedAt: number): void {
+    if (!this.live.delete(guard)) return;
+    const call = guard.spending(endedAt);
+    if (call) this.ended.push({ call, charged: guard.charged, until: endedAt + ENDED_CALL_COUNTED_MS });
+    if (this.live.size > 0) return;
+    this.cut?.cancel();
+    this.cut = null;
+  }
+
+  /**
+   * `via` read the money (`fresh`; undefined: its read failed): every call is planned again from
+   * what is known, its warning and the group's cut timer set. `via`'s own cut instant.
+   */
+  plan(via: SpendGuard, fresh: SpendLeft | undefined): number | null {
+    if (fresh !== undefined) this.learn(this.left, via.charged, fresh);
+    const { cuts, earliest } = this.cutInstants(via.now(), this.left);
+    for (const guard of this.live) guard.warnBefore(cuts.get(guard) ?? null);
+    this.cut?.cancel();
+    this.cut = earliest === null ? null : runAt(via.timers, earliest, () => void this.cutIfDue());
+    return cuts.get(via) ?? null;
+  }
+
+  private learn(into: Map<string, Money | null>, charged: ChargedPeriods, fresh: SpendLeft): void {
+    into.set('balance', fresh.balance);
+    into.set(`day/${charged.day}`, fresh.day);
+    into.set(`month/${charged.month}`, fresh.month);
+  }
+
+  /**
+   * When each live call is to be cut: the first instant the calls under one of its limits (live
+   * and lately ended) run that limit out, for each limit in `left`; null: never. `earliest`: of
+   * the calls not being cut already.
+   */
+  private cutInstants(now: number, left: ReadonlyMap<string, Money | null>): { cuts: Map<SpendGuard, number>; earliest: number | null } {
+    this.ended = this.ended.filter((e) => e.until > now);
+    const calls: Array<{ call: SpendingCall; charged: ChargedPeriods; guard: SpendGuard | null }> = this.ended.map((e) => ({ ...e, guard: null }));
+    for (const guard of this.live) {
+      const call = guard.spending();
+      if (call) calls.push({ call, charged: guard.charged, guard });
+    }
+    const cuts = new Map<SpendGuard, number>();
+    for (const [limit, budget] of left) {
+      if (budget === null) continue;
+      const under = calls.filter((c) => limit === 'balance' || limit === `day/${c.charged.day}` || limit === `month/${c.charged.month}`);
+      // A limit only calls that ended count against needs no cut (a day gone by).
+      if (!under.some((c) => c.guard !== null)) continue;
+      const at = sharedCutAt(under.map((c) => c.call), budget);
+      if (at === null) continue;
+      for (const c of under) if (c.guard && !(at >= (cuts.get(c.guard) ?? Infinity))) cuts.set(c.guard, at);
+    }
+    let earliest: number | null = null;
+    for (const [guard, at] of cuts) if (!guard.cutting && (earliest === null || at < earliest)) earliest = at;
+    return { cuts, earliest };
+  }
+
+  /**
+   * The group's first cut is due by its plan: the money is read again (for a call due); the calls
+   * still due by it (or by the plan, if it could not be read) are cut, the others planned again.
+   */
+  private async cutIfDue(): Promise<void> {
+    this.cut = null;
+    const [any] = this.live;
+    if (!any) return;
+    const due = (left: ReadonlyMap<string, Money | null>): SpendGuard[] => [...this.cutInstants(any.now(), left).cuts].filter(([g, at]) => !g.cutting && at <= any.now()).map(([g]) => g);
+    // Read for a call that is due: the limits of its day and month.
+    const [via = any] = due(this.left);
+    let seen: SpendLeft | undefined;
+    const verdict = await dueCut({
+      reread: () => via.readLeft(),
+      stillDue: (fresh) => {
+        seen = fresh ?? NO_LIMIT;
+        const left = new Map(this.left);
+        this.learn(left, via.charged, seen);
+        return due(left).length > 0;
+      },
+      timeoutMs: via.cutCheckTimeoutMs,
+      log: via.log,
+    });
+    if (seen !== undefined) this.learn(this.left, via.charged, seen);
+    if (verdict.cut) for (const guard of due(this.left)) guard.cutNow(verdict.reason);
+    const cutAt = this.plan(via, undefined);
+    if (!verdict.cut) via.log.info({ cut_in_s: cutAt === null ? null : Math.max(0, Math.round(cutAt - via.now()) / 1000), calls: this.live.size }, 'spend guard armed again from the money read before the cut');
+  }
+}
+
+/** This daemon's spend groups (in this worker process), one a tenant. */
+export class SpendGroups {
+  private readonly groups = new Map<string, SpendGroup>();
+
+  /**
+   * The group of `key` (the tenant's id). One idle (its last call ended more than
+   * ENDED_CALL_COUNTED_MS ago) is replaced, and idle groups are dropped as calls come.
+   */
+  of(key: string): SpendGroup {
+    let group = this.groups.get(key);
+    if (!group || group.idle) {
+      if (this.groups.size >= this.sweepAt) this.sweep();
+      this.groups.set(key, (group = new SpendGroup()));
+    }
+    return group;
+  }
+
+  private sweepAt = 1024;
+
+  /** Drops idle groups; the next sweep when twice as many are kept (amortised: a group's call pays for it once). */
+  private sweep(): void {
+    for (const [key, group] of this.groups) if (group.idle) this.groups.delete(key);
+    this.sweepAt = Math.max(1024, this.groups.size * 2);
+  }
+
+  /** Groups with a call talking in them. */
   get size(): number {
-    return this.groups.size;
+    let n = 0;
+    for (const group of this.groups.values()) if (group.size > 0) n++;
+    return n;
   }
 }
 
 export interface SpendGuardOptions {
   rate: RateTerms;
-  /** What the tenant may still spend (null: unlimited); read live, not from the snapshot. */
-  readHeadroom: () => Promise<Money | null>;
+  /** What is left of the tenant's balance and of its caps for the call's day and month (null: the tenant is gone); read live, not from the snapshot. */
+  readLeft: () => Promise<SpendLeft | null>;
+  /** The day and month the call is charged to (default: one day and month for every call; tests). */
+  charged?: ChargedPeriods;
   /** Legs billed at `rate` while the call runs: 2 for a click-to-call (default 1). */
   legs?: 1 | 2;
-  /** The tenant's other calls here that spend the same headroom (default: none, the call alone). */
-  peers?: SpendPeers;
+  /** The tenant's group on this daemon (SpendGroups.of), asked for once answered; default: a group of its own. */
+  groupOf?: () => SpendGroup;
   warn: () => Promise<unknown>;
   cut: () => Promise<unknown>;
   log: Logger;
   timers?: GuardTimers;
-  /** Bound of the headroom re-read just before the cut (CALL_DB_TIMEOUT_MS; default its default). */
+  /** Bound of the money re-read just before the cut (CALL_DB_TIMEOUT_MS; default its default). */
   cutCheckTimeoutMs?: number;
 }
 
 const UNGUARDED: CutPlan = { warnAfterS: null, cutAfterS: null };
 
 export class SpendGuard {
-  private readonly timers: GuardTimers;
-  private readonly peers: SpendPeers;
-  private handles: unknown[] = [];
+  readonly timers: GuardTimers;
+  readonly charged: ChargedPeriods;
+  readonly log: Logger;
+  readonly cutCheckTimeoutMs: number;
+  private group: SpendGroup | null = null;
+  private warning: { cancel(): void } | null = null;
   /** On the guard's clock, whole ms; null until answered() has read the money. */
   private answeredAt: number | null = null;
-  private warned = false;
+  private warnedAt: number | null = null;
+  private cutAt: number | null = null;
   private stopped = false;
 
   constructor(private readonly opts: SpendGuardOptions) {
     this.timers = opts.timers ?? REAL_TIMERS;
-    this.peers = opts.peers ?? new SpendGroups().of('alone');
+    this.charged = opts.charged ?? { day: '', month: '' };
+    this.log = opts.log;
+    this.cutCheckTimeoutMs = opts.cutCheckTimeoutMs ?? DEFAULT_CUT_CHECK_TIMEOUT_MS;
+  }
+
+  now(): number {
+    return this.timers.now();
+  }
+
+  readLeft(): Promise<SpendLeft | null> {
+    return this.opts.readLeft();
   }
 
   /**
    * The call was answered `agoMs` ago (0: now; a leg handed over answered: FreeSWITCH's answer
-   * time): read the headroom, then schedule the warning and the cut of this call and of the
-   * tenant's other calls here (planned again together: the money is theirs too).
+   * time): read the money, then plan this call and the tenant's other calls here again from it
+   * (their warnings and their cut). A read that fails leaves the call to what its peers read.
    */
   async answered(agoMs = 0): Promise<CutPlan | null> {
     const answeredAt = Math.floor(this.timers.now() - Math.max(0, agoMs));
-    let read = true;
-    const headroom = await this.opts.readHeadroom().catch((err: unknown) => {
+    let fresh: SpendLeft | undefined;
+    try {
+      fresh = (await this.opts.readLeft()) ?? NO_LIMIT;
+    } catch (err) {
       // Fail open: the live-call job (billing/live-guard.ts) checks this call again within a minute.
-      this.opts.log.warn({ err: (err as Error).message }, 'spend headroom unavailable; this call is not guarded');
-      read = false;
-      return null;
-    });
+      this.opts.log.warn({ err: (err as Error).message }, 'spend headroom unavailable; this call is guarded only by what its peers read');
+    }
     if (this.stopped) return null;
     this.answeredAt = answeredAt;
-    // Joined even unguarded: its cost counts in its peers' plans, and theirs arm it.
-    this.peers.join(this);
-    if (!read) return UNGUARDED;
-    const plan = this.planOf(this.planAll(headroom));
+    const group = (this.group = this.opts.groupOf?.() ?? new SpendGroup());
+    group.join(this);
+    const plan = this.planOf(group.plan(this, fresh));
     if (plan.cutAfterS === null) return plan;
-    this.opts.log.info({ warn_after_s: plan.warnAfterS, cut_after_s: plan.cutAfterS, calls: this.spendingPeers().length, query_ms: Math.round(this.timers.now() - answeredAt) }, 'spend guard armed');
+    this.opts.log.info({ warn_after_s: plan.warnAfterS, cut_after_s: plan.cutAfterS, calls: group.size, query_ms: Math.round(this.timers.now() - answeredAt) }, 'spend guard armed');
     return plan;
   }
 
-  /** What the shared-money arithmetic reads of this call; null until it is answered. */
-  spending(): SpendingCall | null {
-    return this.answeredAt === null ? null : { rate: this.opts.rate, answeredAtMs: this.answeredAt, legs: this.opts.legs ?? 1 };
-  }
-
-  private spendingPeers(): SpendingCall[] {
-    const calls: SpendingCall[] = [];
-    for (const guard of this.peers.members()) {
-      const call = guard.spending();
-      if (call) calls.push(call);
-    }
-    return calls;
-  }
-
-  /** When the tenant's calls here, together, run through `headroom` (billing/live-calls.ts sharedCutAt). */
-  private cutAt(headroom: Money | null): number | null {
-    return headroom === null ? null : sharedCutAt(this.spendingPeers(), headroom);
-  }
-
-  /** Plans every call of the group from `headroom`, fresh from the database: all are cut at the same instant. */
-  private planAll(headroom: Money | null): number | null {
-    const cutAt = this.cutAt(headroom);
-    for (const guard of this.peers.members()) guard.armAt(cutAt);
-    return cutAt;
+  /** What the shared-money arithmetic reads of this call (`endedAt`: it ended then); null until answered. */
+  spending(endedAt?: number): SpendingCall | null {
+    return this.answeredAt === null ? null : { rate: this.opts.rate, answeredAtMs: this.answeredAt, legs: this.opts.legs ?? 1, endedAtMs: endedAt };
   }
 
   /** The plan of this call, counted from its answer, for a cut at `cutAt`. */
@@ -174,67 +329,43 @@ export class SpendGuard {
   }
 
   /**
-   * Schedules this call's warning (unless already played; one due already is played at once) and
-   * its cut at `cutAt`, in place of what was scheduled; null: neither.
+   * The group will be cut at `cutAt` (null: never): this call's warning, WARN_BEFORE_S before
+   * (at once when that has passed), in place of one still to come. Once played, it is played
+   * again only when it would come later than now and than a warning's span after the last.
    */
-  armAt(cutAt: number | null): void {
-    if (this.stopped || this.answeredAt === null) return;
-    for (const h of this.handles.splice(0)) this.timers.clearTimeout(h);
-    const plan = this.planOf(cutAt);
-    if (plan.warnAfterS === null || plan.cutAfterS === null) return;
-    const at = (afterS: number): number => (this.answeredAt ?? 0) + afterS * 1000;
-    if (!this.warned) {
-      this.runAt(at(plan.warnAfterS), () => {
-        this.warned = true;
-        return this.opts.warn();
-      });
-    }
-    this.runAt(at(plan.cutAfterS), () => this.cutIfDue());
-  }
-
-  /** The cut is due by the plan: cut, unless the money read again now says otherwise (then plan the group again). */
-  private async cutIfDue(): Promise<unknown> {
-    const verdict = await dueCut({
-      reread: this.opts.readHeadroom,
-      stillDue: (headroom) => {
-        const cutAt = this.cutAt(headroom);
-        return cutAt !== null && cutAt <= this.timers.now();
-      },
-      timeoutMs: this.opts.cutCheckTimeoutMs ?? DEFAULT_CUT_CHECK_TIMEOUT_MS,
-      log: this.opts.log,
+  warnBefore(cutAt: number | null): void {
+    if (this.stopped || this.answeredAt === null || this.cutAt !== null) return;
+    this.warning?.cancel();
+    this.warning = null;
+    if (cutAt === null) return;
+    const warnAt = Math.max(this.answeredAt, cutAt - WARN_BEFORE_S * 1000);
+    if (this.warnedAt !== null && !(warnAt > this.timers.now() || warnAt > this.warnedAt + WARN_BEFORE_S * 1000)) return;
+    this.warning = runAt(this.timers, warnAt, () => {
+      this.warning = null;
+      this.warnedAt = this.timers.now();
+      this.opts.warn().catch((err: unknown) => this.opts.log.warn({ err: (err as Error).message }, 'spend guard action failed'));
     });
-    if (this.stopped) return;
-    if (!verdict.cut) {
-      const plan = this.planOf(this.planAll(verdict.fresh));
-      this.opts.log.info({ warn_after_s: plan.warnAfterS, cut_after_s: plan.cutAfterS }, 'spend guard armed again from the money read before the cut');
-      return;
-    }
-    this.opts.log.warn({ reason: verdict.reason }, 'balance or spend cap reached: cutting the call');
-    return this.opts.cut();
   }
 
-  /** The call ended: nothing more to do; its peers' plans count it no more. */
+  /** Cut by its group, hanging up: its cost still counts, its cut no more. */
+  get cutting(): boolean {
+    return this.cutAt !== null;
+  }
+
+  /** The group's money ran out: cut this call. */
+  cutNow(reason: string): void {
+    if (this.stopped || this.cutAt !== null) return;
+    this.cutAt = this.timers.now();
+    this.opts.log.warn({ reason }, 'balance or spend cap reached: cutting the call');
+    this.opts.cut().catch((err: unknown) => this.opts.log.warn({ err: (err as Error).message }, 'spend guard action failed'));
+  }
+
+  /** The call ended: nothing more to do; its peers count what it cost a while longer (SpendGroup.leave). */
   stop(): void {
+    if (this.stopped) return;
     this.stopped = true;
-    for (const h of this.handles.splice(0)) this.timers.clearTimeout(h);
-    this.peers.leave(this);
-  }
-
-  /**
-   * Runs `fn` at `deadline` on the guard's clock, never before. Node.js counts a timer
-   * from the event loop's cached time, which lags by the work of the turn that set it, so a timer
-   * can fire that much early (a click-to-call cut 50 ms before answer + 4 s, under a loaded test
-   * run); one that fires early waits out the rest. A wait longer than setTimeout takes (a ¥5,000
-   * cap at ¥0.10 a minute pays for 34.7 days of talk, and Node.js would fire it at once) is waited
-   * out the same way, in steps of the longest delay it takes.
-   */
-  private runAt(deadline: number, fn: () => Promise<unknown>): void {
-    this.handles.push(
-      this.timers.setTimeout(() => {
-        if (this.stopped) return;
-        if (this.timers.now() < deadline) return this.runAt(deadline, fn);
-        fn().catch((err: unknown) => this.opts.log.warn({ err: (err as Error).message }, 'spend guard action failed'));
-      }, timerDelay(Math.max(0, Math.ceil(deadline - this.timers.now())))),
-    );
+    this.warning?.cancel();
+    this.warning = null;
+    this.group?.leave(this, this.timers.now());
   }
 }

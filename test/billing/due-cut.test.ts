@@ -9,7 +9,7 @@ import type { Knex } from 'knex';
 import { FreeSwitchInbound } from '../../src/billing/freeswitch-inbound';
 import type { LiveCall } from '../../src/billing/live-calls';
 import { LiveCallGuard, type GuardTimerApi } from '../../src/billing/live-guard';
-import { readSpendHeadroom } from '../../src/billing/usage';
+import { readSpendLeft } from '../../src/billing/usage';
 import { SpendGuard } from '../../src/calls/spend-guard';
 import { createKnex } from '../../src/db/connect';
 import { parseMoney, money } from '../../src/domain/money';
@@ -28,7 +28,7 @@ const RATE = { perMinute: parseMoney('0.6000'), incrementS: 6, connectFee: money
 function sessionGuard(knex: Knex, tenant: number, timers: FakeTimers, events: string[]): SpendGuard {
   return new SpendGuard({
     rate: RATE,
-    readHeadroom: () => timers.track(readSpendHeadroom(knex, tenant, new Date(NOW))),
+    readLeft: () => timers.track(readSpendLeft(knex, tenant, new Date(NOW))),
     warn: async () => void events.push(`warn@${timers.t}`),
     cut: async () => void events.push(`cut@${timers.t}`),
     log,

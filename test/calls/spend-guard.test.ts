@@ -3,7 +3,8 @@
  * call that ends first is left alone. A fake clock (injected timers) makes it exact.
  */
 import t from 'tap';
-import { SpendGroups, SpendGuard, type SpendPeers } from '../../src/calls/spend-guard';
+import { SpendGroups, SpendGuard, type ChargedPeriods, type SpendGroup } from '../../src/calls/spend-guard';
+import type { SpendLeft } from '../../src/billing/usage';
 import { FakeTimers, settle } from '../helpers/fake-timers';
 import { createLogger } from '../../src/log';
 import { money, parseMoney, type Money } from '../../src/domain/money';
@@ -13,6 +14,9 @@ import { MAX_TIMER_MS } from '../../src/timer-limit';
 // The capture's tenant: 0.0700 left, 0.60/min in 6 s increments → 6 s affordable, cut 2 s early.
 const RATE = { perMinute: parseMoney('0.6000'), incrementS: 6, connectFee: money(0) };
 
+/** What is left when the tenant has a balance and no spend caps. */
+const balance = (m: Money): SpendLeft => ({ balance: m, day: null, month: null });
+
 t.test('a 3 s headroom query does not move the cut: warn at answer, cut 4 s after answer', async (t) => {
   const timers = new FakeTimers();
   const events: string[] = [];
@@ -21,7 +25,7 @@ t.test('a 3 s headroom query does not move the cut: warn at answer, cut 4 s afte
   const guard = new SpendGuard({
     rate: RATE,
     // The first read takes 3 s; the re-read before the cut answers at once, the same money.
-    readHeadroom: () => (reads++ === 0 ? new Promise((r) => (release = (m) => r(money(m)))) : Promise.resolve(parseMoney('0.0700'))),
+    readLeft: () => (reads++ === 0 ? new Promise((r) => (release = (m) => r(balance(money(m))))) : Promise.resolve(balance(parseMoney('0.0700')))),
     warn: async () => void events.push(`warn@${timers.t}`),
     cut: async () => void events.push(`cut@${timers.t}`),
     log: createLogger('silent'),
@@ -47,7 +51,7 @@ t.test('timers that fire early (a busy turn of the event loop) never cut early',
   const events: string[] = [];
   const guard = new SpendGuard({
     rate: RATE,
-    readHeadroom: async () => parseMoney('1.0000'), // cut at 94 s, warn at 64 s
+    readLeft: async () => balance(parseMoney('1.0000')), // cut at 94 s, warn at 64 s
     warn: async () => void events.push(`warn@${timers.t}`),
     cut: async () => void events.push(`cut@${timers.t}`),
     log: createLogger('silent'),
@@ -66,7 +70,7 @@ t.test('headroom enough for a minute: warned 30 s before the cut; a call that en
   const events: string[] = [];
   const guard = new SpendGuard({
     rate: RATE,
-    readHeadroom: async () => parseMoney('1.0000'), // 16 increments (96 s) affordable → cut at 94 s, warn at 64 s
+    readLeft: async () => balance(parseMoney('1.0000')), // 16 increments (96 s) affordable → cut at 94 s, warn at 64 s
     warn: async () => void events.push(`warn@${timers.t}`),
     cut: async () => void events.push(`cut@${timers.t}`),
     log: createLogger('silent'),
@@ -84,7 +88,7 @@ t.test('no headroom read (database down): not guarded, nothing scheduled', async
   const timers = new FakeTimers();
   const guard = new SpendGuard({
     rate: RATE,
-    readHeadroom: () => Promise.reject(new Error('timeout')),
+    readLeft: () => Promise.reject(new Error('timeout')),
     warn: async () => t.fail('no warning'),
     cut: async () => t.fail('no cut'),
     log: createLogger('silent'),
@@ -101,7 +105,7 @@ t.test('a click-to-call pays two legs: half the headroom lasts; its leg was answ
   const guard = new SpendGuard({
     rate: RATE,
     legs: 2,
-    readHeadroom: async () => parseMoney('2.0000'), // 1.0000 a leg: 16 increments (96 s) → cut at 94 s, warn at 64 s
+    readLeft: async () => balance(parseMoney('2.0000')), // 1.0000 a leg: 16 increments (96 s) → cut at 94 s, warn at 64 s
     warn: async () => void events.push(`warn@${timers.t}`),
     cut: async () => void events.push(`cut@${timers.t}`),
     log: createLogger('silent'),
@@ -127,7 +131,7 @@ t.test('headroom for more than 24.8 days of talk: waited out in steps, not warne
   const events: string[] = [];
   const guard = new SpendGuard({
     rate: CHEAP,
-    readHeadroom: async () => parseMoney('5000.0000'),
+    readLeft: async () => balance(parseMoney('5000.0000')),
     warn: async () => void events.push(`warn@${timers.t}`),
     cut: async () => void events.push(`cut@${timers.t}`),
     log: createLogger('silent'),
@@ -148,7 +152,7 @@ t.test('the same on the real clock: a large headroom does not cut the call', asy
   const events: string[] = [];
   const guard = new SpendGuard({
     rate: CHEAP,
-    readHeadroom: async () => parseMoney('99999999.0000'),
+    readLeft: async () => balance(parseMoney('99999999.0000')),
     warn: async () => void events.push('warn'),
     cut: async () => void events.push('cut'),
     log: createLogger('silent'),
@@ -159,106 +163,176 @@ t.test('the same on the real clock: a large headroom does not cut the call', asy
   t.same(events, [], 'neither warned nor cut 100 ms after the answer');
 });
 
-// The tenant's calls here spend one headroom. Planned one by one, each took all of it: five calls
+
+// A tenant's calls here spend one balance. Planned one by one, each took all of it: five calls
 // answered together on a balance of 0.07 ended it at -0.23 (a review). 1.0000 pays 16 increments
 // of 6 s at 0.60/min: one call alone is cut at 94 s; two calls 10 s apart pay 9 + 7 increments at
 // 50 s, and the second's 8th would start at 53 s (its 43rd second): both are cut at 50 s.
-function groupGuard(name: string, peers: SpendPeers, timers: FakeTimers, events: string[], headroom: () => Money): SpendGuard {
-  return new SpendGuard({
+interface Member {
+  guard: SpendGuard;
+  reads: () => number;
+}
+
+function member(name: string, group: () => SpendGroup, timers: FakeTimers, events: string[], left: () => SpendLeft | Promise<SpendLeft>, charged?: ChargedPeriods): Member {
+  let reads = 0;
+  const guard = new SpendGuard({
     rate: RATE,
-    peers,
-    readHeadroom: async () => headroom(),
+    groupOf: group,
+    charged,
+    readLeft: async () => {
+      reads++;
+      return left();
+    },
     warn: async () => void events.push(`${name} warn@${timers.t}`),
     cut: async () => void events.push(`${name} cut@${timers.t}`),
     log: createLogger('silent'),
     timers,
   });
+  return { guard, reads: () => reads };
 }
+
+const ONE = (): SpendLeft => balance(parseMoney('1.0000')); // nothing committed while they talk
 
 t.test('two calls of one tenant share its money: the second\'s answer plans both again, to be cut together', async (t) => {
   const timers = new FakeTimers();
   const groups = new SpendGroups();
   const events: string[] = [];
-  const money100 = (): Money => parseMoney('1.0000'); // nothing committed while both talk
-  const a = groupGuard('A', groups.of('7/2026-12-07'), timers, events, money100);
-  const b = groupGuard('B', groups.of('7/2026-12-07'), timers, events, money100);
+  const a = member('A', () => groups.of('7'), timers, events, ONE).guard;
+  const b = member('B', () => groups.of('7'), timers, events, ONE).guard;
   t.same(await a.answered(), { warnAfterS: 64, cutAfterS: 94 }, 'alone: the whole 1.0000');
   timers.advance(10_000);
   t.same(await b.answered(), { warnAfterS: 10, cutAfterS: 40 }, 'B: cut 40 s after its answer, at 50 s');
   timers.advance(39_999);
   t.same(events, ['A warn@20000', 'B warn@20000'], 'A planned again: warned at 20 s, not 64 s');
-  timers.advance(1);
-  await settle();
+  await timers.advanceSettling(1);
   t.same(events, ['A warn@20000', 'B warn@20000', 'A cut@50000', 'B cut@50000'], 'both cut at 50 s: 9 + 7 increments, 0.96 of the 1.0000');
   a.stop();
   b.stop();
   t.equal(groups.size, 0, 'the group is gone with its calls');
 });
 
-t.test('a call that ends gives back what it did not spend: its peer is planned again at its cut', async (t) => {
+t.test('a call that ended counts at its cost until its CDR has surely charged it', async (t) => {
   const timers = new FakeTimers();
   const groups = new SpendGroups();
   const events: string[] = [];
-  let headroom = parseMoney('1.0000');
-  const a = groupGuard('A', groups.of('7/2026-12-07'), timers, events, () => headroom);
-  const b = groupGuard('B', groups.of('7/2026-12-07'), timers, events, () => headroom);
-  await a.answered();
-  timers.advance(10_000);
-  await b.answered();
+  let left = ONE();
+  const a = member('A', () => groups.of('7'), timers, events, () => left).guard;
+  const b = member('B', () => groups.of('7'), timers, events, () => left).guard;
+  const c = member('C', () => groups.of('7'), timers, events, () => left).guard;
+  await Promise.all([a.answered(), b.answered()]);
   timers.advance(20_000);
-  // B hangs up at 30 s, 20 s talked: 4 increments (0.24) charged by its CDR.
-  b.stop();
-  headroom = parseMoney('0.7600');
-  await timers.advanceSettling(20_000);
-  t.same(events, ['A warn@20000', 'B warn@20000'], 'not cut at 50 s: the money read again pays A alone for 12 increments');
-  // 0.76 pays 12 increments (72 s) of A alone: cut at 70 s, not warned again.
-  await timers.advanceSettling(19_999);
-  t.same(events, ['A warn@20000', 'B warn@20000']);
+  b.stop(); // B talked 20 s: 4 increments (0.24), its CDR not written yet
+  timers.advance(100);
+  // C answered 100 ms later reads 1.0000 still. Counting B: A 7 + B 4 + C 4 increments (0.90) at
+  // 42.1 s, and C's 5th would start at 45.1 s. Without B, they were cut at 54.1 s: 1.14 in all.
+  t.same(await c.answered(), { warnAfterS: 0, cutAfterS: 22 }, 'C: cut at 42.1 s, B\'s 0.24 counted');
+  left = balance(parseMoney('0.7600')); // B's CDR is written
+  await timers.advanceSettling(21_999);
+  t.same(events.filter((e) => e.includes('cut')), []);
+  // Read again at the cut: 0.76 for A and C, B no longer counted (it ended more than 5 s ago), the
+  // same plan: A 7 + C 4 = 11 increments, a 12th and 13th to come by 45.1 s.
   await timers.advanceSettling(1);
-  t.same(events, ['A warn@20000', 'B warn@20000', 'A cut@70000'], 'A cut at 70 s: 12 + 4 increments, 0.96 of the 1.0000');
+  t.same(events.filter((e) => e.includes('cut')), ['A cut@42100', 'C cut@42100'], 'cut at 42.1 s: A 7 + B 4 + C 4 increments, 0.90 of the 1.0000');
   a.stop();
-  t.equal(groups.size, 0);
+  c.stop();
 });
 
-t.test('calls charged to another day, or of another tenant, are not planned together', async (t) => {
+t.test('calls charged to another day share the balance, not the day\'s cap', async (t) => {
   const timers = new FakeTimers();
   const groups = new SpendGroups();
   const events: string[] = [];
-  const money100 = (): Money => parseMoney('1.0000');
-  const a = groupGuard('A', groups.of('7/2026-12-07'), timers, events, money100);
-  const b = groupGuard('B', groups.of('7/2026-12-08'), timers, events, money100);
-  const c = groupGuard('C', groups.of('8/2026-12-07'), timers, events, money100);
+  const day1 = { day: '2026-12-07', month: '2026-12-01' };
+  const day2 = { day: '2026-12-08', month: '2026-12-01' };
+  // A balance of 1.00, straddling the tenant's midnight: A charged to the 7th, B to the 8th.
+  const a = member('A', () => groups.of('7'), timers, events, ONE, day1).guard;
+  const b = member('B', () => groups.of('7'), timers, events, ONE, day2).guard;
   await a.answered();
   timers.advance(10_000);
-  t.same(await b.answered(), { warnAfterS: 64, cutAfterS: 94 });
-  t.same(await c.answered(), { warnAfterS: 64, cutAfterS: 94 });
-  timers.advance(54_000);
-  t.same(events, ['A warn@64000'], 'A keeps its own plan');
-  for (const g of [a, b, c]) g.stop();
+  t.same(await b.answered(), { warnAfterS: 10, cutAfterS: 40 }, 'one balance: cut together at 50 s');
+  a.stop();
+  b.stop();
+  // Day caps of 1.00 and no balance: each day's call has its own day's 1.00.
+  const capped = (): SpendLeft => ({ balance: null, day: parseMoney('1.0000'), month: null });
+  const c = member('C', () => groups.of('8'), timers, events, capped, day1).guard;
+  const d = member('D', () => groups.of('8'), timers, events, capped, day2).guard;
+  await c.answered();
+  timers.advance(10_000);
+  t.same(await d.answered(), { warnAfterS: 64, cutAfterS: 94 }, 'the 8th\'s cap is D\'s alone');
+  await timers.advanceSettling(94_000);
+  t.same(events.filter((e) => e.startsWith('C') || e.startsWith('D')), ['C warn@74000', 'D warn@84000', 'C cut@104000', 'D cut@114000'], 'each cut when its own day\'s 1.00 runs out, 94 s after its answer (at 10 s and 20 s)');
+  c.stop();
+  d.stop();
   t.equal(groups.size, 0);
 });
 
-t.test('a call whose money could not be read is still counted by its peers, and armed by them', async (t) => {
+t.test('a call whose money could not be read is planned with what its peers read, and cut with them', async (t) => {
   const timers = new FakeTimers();
   const groups = new SpendGroups();
   const events: string[] = [];
-  let failing = true;
-  const a = new SpendGuard({
-    rate: RATE,
-    peers: groups.of('7/2026-12-07'),
-    readHeadroom: () => (failing ? Promise.reject(new Error('timeout')) : Promise.resolve(parseMoney('1.0000'))),
-    warn: async () => void events.push(`A warn@${timers.t}`),
-    cut: async () => void events.push(`A cut@${timers.t}`),
-    log: createLogger('silent'),
-    timers,
-  });
-  t.same(await a.answered(), { warnAfterS: null, cutAfterS: null }, 'unguarded alone');
-  failing = false;
+  const b = member('B', () => groups.of('7'), timers, events, ONE).guard;
+  const a = member('A', () => groups.of('7'), timers, events, () => Promise.reject(new Error('timeout'))).guard;
+  t.same(await b.answered(), { warnAfterS: 64, cutAfterS: 94 });
   timers.advance(10_000);
-  const b = groupGuard('B', groups.of('7/2026-12-07'), timers, events, () => parseMoney('1.0000'));
-  t.same(await b.answered(), { warnAfterS: 10, cutAfterS: 40 }, 'B counts A\'s talk');
+  t.same(await a.answered(), { warnAfterS: 10, cutAfterS: 40 }, 'A: its read failed; planned from B\'s 1.0000, both counted');
   await timers.advanceSettling(40_000);
-  t.same(events, ['A warn@20000', 'B warn@20000', 'A cut@50000', 'B cut@50000'], 'A is warned and cut with B');
+  t.same(events, ['B warn@20000', 'A warn@20000', 'B cut@50000', 'A cut@50000'], 'A is warned and cut with B');
   a.stop();
   b.stop();
+  // Alone, a call whose read failed is not guarded (the live-call job checks it within a minute).
+  const lone = member('L', () => groups.of('9'), timers, events, () => Promise.reject(new Error('timeout'))).guard;
+  t.same(await lone.answered(), { warnAfterS: null, cutAfterS: null });
+  lone.stop();
+});
+
+t.test('a lone call topped up after its warning is warned again before its new cut', async (t) => {
+  const timers = new FakeTimers();
+  const events: string[] = [];
+  let left = ONE();
+  const a = member('A', () => new SpendGroups().of('7'), timers, events, () => left).guard;
+  await a.answered();
+  await timers.advanceSettling(80_000);
+  left = balance(parseMoney('2.0000')); // a top-up of 1.00 at 80 s: 33 increments (198 s), cut at 196 s
+  await timers.advanceSettling(200_000);
+  t.same(events, ['A warn@64000', 'A warn@166000', 'A cut@196000'], 'warned at 64 s, again 30 s before the new cut (as before calls were planned together)');
+  a.stop();
+});
+
+t.test('a group\'s cut reads the money once and plans once, however many calls it has', async (t) => {
+  const timers = new FakeTimers();
+  const groups = new SpendGroups();
+  const events: string[] = [];
+  let left = balance(parseMoney('30.0000')); // 500 increments among 50 calls: 10 each, cut at 58 s
+  const members = Array.from({ length: 50 }, (_, i) => member(`M${i}`, () => groups.of('7'), timers, events, () => left));
+  await Promise.all(members.map((m) => m.guard.answered()));
+  t.equal(members.reduce((n, m) => n + m.reads(), 0), 50, 'one read at each answer');
+  left = balance(parseMoney('60.0000'));
+  await timers.advanceSettling(58_000);
+  t.equal(members.reduce((n, m) => n + m.reads(), 0), 51, 'at the cut: one read for the group, not one a call');
+  t.equal(events.filter((e) => e.includes('cut')).length, 0, 'money arrived: none cut');
+  left = balance(parseMoney('0.0000'));
+  await timers.advanceSettling(60_000);
+  t.equal(events.filter((e) => e.includes('cut')).length, 50, 'the money ran out: all 50 cut');
+  t.equal(members.reduce((n, m) => n + m.reads(), 0), 52);
+  for (const m of members) m.guard.stop();
+  t.equal(groups.size, 0);
+});
+
+t.test('the next call of a tenant within 5 s of its last one still counts that one; later a fresh group', async (t) => {
+  const timers = new FakeTimers();
+  const groups = new SpendGroups();
+  const events: string[] = [];
+  const a = member('A', () => groups.of('7'), timers, events, ONE).guard;
+  await a.answered();
+  timers.advance(20_000);
+  a.stop(); // 4 increments (0.24), its CDR not written yet
+  t.equal(groups.size, 0, 'no call talking');
+  timers.advance(100);
+  const b = member('B', () => groups.of('7'), timers, events, ONE).guard;
+  // 1.00 less A's 0.24 pays B 12 increments (72 s): cut 70 s after its answer.
+  t.same(await b.answered(), { warnAfterS: 40, cutAfterS: 70 }, 'B: A\'s 0.24 counted though the read did not see it');
+  b.stop();
+  timers.advance(5_000);
+  const c = member('C', () => groups.of('7'), timers, events, ONE).guard;
+  t.same(await c.answered(), { warnAfterS: 64, cutAfterS: 94 }, 'C, 5 s after B ended: B\'s CDR is in the money it reads, not counted again');
+  c.stop();
 });
