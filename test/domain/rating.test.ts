@@ -215,6 +215,9 @@ void t.test('secondsUntilOverBudget: several calls of one tenant share its money
   t.equal(secondsUntilOverBudget(older, m('0.45'), now, 200, 2), 18);
   t.equal(formatMoney(totalLiveCost(older, now)), '0.3000', 'the new call has cost nothing yet (no connect fee)');
   t.equal(secondsUntilOverBudget([{ rate: null, answeredAt: now }], m('0'), now, 100, 2), null, 'free calls never run out');
+  // Another daemon's clock 8 s ahead stamped its call's answer in our future: a cut already due stays due.
+  const skewed = [{ rate, answeredAt: new Date(now.getTime() - 30_000) }, { rate, answeredAt: new Date(now.getTime() + 8_000) }];
+  t.equal(secondsUntilOverBudget(skewed, m('0.10'), now, 100, 2), 0, 'already over: cut at once, not 8 s on');
 });
 
 // The calls' cost at an instant, and the cut by brute force: ms by ms until the cost exceeds the
