@@ -106,6 +106,7 @@ export class SpendGroup {
   /** What is left, by limit: 'balance', 'day/<key>', 'month/<key>'; null: no such limit. */
   private readonly left = new Map<string, Money | null>();
   private cut: { cancel(): void } | null = null;
+  private warnings: { cancel(): void } | null = null;
   /** The clock of the guards that joined (one a daemon). */
   private timers: GuardTimers | null = null;
 
@@ -133,6 +134,8 @@ export class SpendGroup {
     if (this.live.size > 0) return;
     this.cut?.cancel();
     this.cut = null;
+    this.warnings?.cancel();
+    this.warnings = null;
   }
 
   /**
@@ -142,10 +145,26 @@ export class SpendGroup {
   plan(via: SpendGuard, fresh: SpendLeft | undefined): number | null {
     if (fresh !== undefined) this.learn(this.left, via.charged, fresh);
     const { cuts, earliest } = this.cutInstants(via.now(), this.left);
-    for (const guard of this.live) guard.warnBefore(cuts.get(guard) ?? null);
+    for (const guard of this.live) guard.planWarning(cuts.get(guard) ?? null);
+    this.armWarnings(via.timers);
     this.cut?.cancel();
     this.cut = earliest === null ? null : runAt(via.timers, earliest, () => void this.cutIfDue());
     return cuts.get(via) ?? null;
+  }
+
+  /** One timer for the group's warnings, at the first one due: every call due by then is warned. */
+  private armWarnings(timers: GuardTimers): void {
+    this.warnings?.cancel();
+    this.warnings = null;
+    let next: number | null = null;
+    for (const guard of this.live) if (guard.warnDue !== null && (next === null || guard.warnDue < next)) next = guard.warnDue;
+    if (next === null) return;
+    this.warnings = runAt(timers, next, () => {
+      this.warnings = null;
+      const now = timers.now();
+      for (const guard of this.live) if (guard.warnDue !== null && guard.warnDue <= now) guard.warnNow();
+      this.armWarnings(timers);
+    });
   }
 
   private learn(into: Map<string, Money | null>, charged: ChargedPeriods, fresh: SpendLeft): void {
@@ -167,15 +186,23 @@ export class SpendGroup {
       if (call) calls.push({ call, charged: guard.charged, guard });
     }
     const cuts = new Map<SpendGuard, number>();
+    const cutUnder = (under: typeof calls, budget: Money): void => {
+      // A limit only calls that ended count against needs no cut (a day gone by).
+      if (!under.some((c) => c.guard !== null)) return;
+      const at = sharedCutAt(under.map((c) => c.call), budget);
+      if (at === null) return;
+      for (const c of under) if (c.guard && !(at >= (cuts.get(c.guard) ?? Infinity))) cuts.set(c.guard, at);
+    };
+    // The limits every call is under (the balance; the caps, when all are charged to one day and
+    // month, as nearly always) are one search, for the least of them.
+    let leastOfAll: Money | null = null;
     for (const [limit, budget] of left) {
       if (budget === null) continue;
       const under = calls.filter((c) => limit === 'balance' || limit === `day/${c.charged.day}` || limit === `month/${c.charged.month}`);
-      // A limit only calls that ended count against needs no cut (a day gone by).
-      if (!under.some((c) => c.guard !== null)) continue;
-      const at = sharedCutAt(under.map((c) => c.call), budget);
-      if (at === null) continue;
-      for (const c of under) if (c.guard && !(at >= (cuts.get(c.guard) ?? Infinity))) cuts.set(c.guard, at);
+      if (under.length === calls.length) leastOfAll = leastOfAll === null || budget < leastOfAll ? budget : leastOfAll;
+      else cutUnder(under, budget);
     }
+    if (leastOfAll !== null) cutUnder(calls, leastOfAll);
     let earliest: number | null = null;
     for (const [guard, at] of cuts) if (!guard.cutting && (earliest === null || at < earliest)) earliest = at;
     return { cuts, earliest };
@@ -270,7 +297,7 @@ export class SpendGuard {
   readonly log: Logger;
   readonly cutCheckTimeoutMs: number;
   private group: SpendGroup | null = null;
-  private warning: { cancel(): void } | null = null;
+  private warningAt: number | null = null;
   /** On the guard's clock, whole ms; null until answered() has read the money. */
   private answeredAt: number | null = null;
   private warnedAt: number | null = null;
@@ -328,23 +355,30 @@ export class SpendGuard {
     return { warnAfterS: Math.max(0, cutAfterS - WARN_BEFORE_S), cutAfterS };
   }
 
+  /** When this call's warning is to be played (the group's warning timer plays it); null: none to come. */
+  get warnDue(): number | null {
+    return this.warningAt;
+  }
+
   /**
-   * The group will be cut at `cutAt` (null: never): this call's warning, WARN_BEFORE_S before
-   * (at once when that has passed), in place of one still to come. Once played, it is played
-   * again only when it would come later than now and than a warning's span after the last.
+   * This call will be cut at `cutAt` (null: never): its warning WARN_BEFORE_S before (at once when
+   * that has passed), in place of one still to come. Once played, it is played again only when it
+   * would come later than now and than a warning's span after the last.
    */
-  warnBefore(cutAt: number | null): void {
-    if (this.stopped || this.answeredAt === null || this.cutAt !== null) return;
-    this.warning?.cancel();
-    this.warning = null;
-    if (cutAt === null) return;
+  planWarning(cutAt: number | null): void {
+    this.warningAt = null;
+    if (this.stopped || this.answeredAt === null || this.cutAt !== null || cutAt === null) return;
     const warnAt = Math.max(this.answeredAt, cutAt - WARN_BEFORE_S * 1000);
     if (this.warnedAt !== null && !(warnAt > this.timers.now() || warnAt > this.warnedAt + WARN_BEFORE_S * 1000)) return;
-    this.warning = runAt(this.timers, warnAt, () => {
-      this.warning = null;
-      this.warnedAt = this.timers.now();
-      this.opts.warn().catch((err: unknown) => this.opts.log.warn({ err: (err as Error).message }, 'spend guard action failed'));
-    });
+    this.warningAt = warnAt;
+  }
+
+  /** The warning is due: play it. */
+  warnNow(): void {
+    this.warningAt = null;
+    if (this.stopped || this.cutAt !== null) return;
+    this.warnedAt = this.timers.now();
+    this.opts.warn().catch((err: unknown) => this.opts.log.warn({ err: (err as Error).message }, 'spend guard action failed'));
   }
 
   /** Cut by its group, hanging up: its cost still counts, its cut no more. */
@@ -364,8 +398,7 @@ export class SpendGuard {
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
-    this.warning?.cancel();
-    this.warning = null;
+    this.warningAt = null;
     this.group?.leave(this, this.timers.now());
   }
 }
