@@ -7,28 +7,34 @@
  * waited for the broadcast) and left the balance at -0.0500. Now `api uuid_kill` ends it at 4 s.
  * Also: the SIGTERM drain cuts a call mid-prompt at once.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { cutTiming, placeCall, startCall, type CallRecord } from '../peer/fake-freeswitch';
 import { until } from '../helpers/wait';
-import { dbTargets } from '../helpers/db';
-import { startTestDaemon, tempSqliteUrl } from '../helpers/daemon';
+import { dbTargets, type DbTarget } from '../helpers/db';
+import { startTestDaemon, tempSqliteUrl, type TestDaemon } from '../helpers/daemon';
 
 type RecordedCommand = CallRecord['commands'][number];
 
 // FreeSWITCH time is real time here (timeScale 1): the daemon's own timers cut the call.
 const CAPPED_MS = { '/sounds/hotline/capped.wav': 10_380 };
 
+/** The daemon on `target`, cron off, its demo tenant prepaid with `balance` at 0.60/min in 6 s increments (mobile callers). */
+async function prepaidDaemon(t: Test, target: DbTarget, balance: string): Promise<TestDaemon> {
+  const db = await target.create({ migrate: false });
+  const d = await startTestDaemon(db.url, { cron: { enabled: false } });
+  t.teardown(async () => {
+    await d.stop();
+    await db.destroy();
+  });
+  await d.knex('rates').insert({ tenant_id: 1, call_type: 'mobile', per_minute: '0.6000', increment_s: 6, connect_fee: '0.0000' });
+  await d.knex('tenants').where({ id: 1 }).update({ balance, caller_memory_hours: 0 });
+  await d.daemon.store.poll();
+  return d;
+}
+
 for (const target of dbTargets()) {
   t.test(`${target.name}: the prepaid call is cut 4 s after answer, mid-warning; the balance stays above zero`, async (t) => {
-    const db = await target.create({ migrate: false });
-    const d = await startTestDaemon(db.url, { cron: { enabled: false } });
-    t.teardown(async () => {
-      await d.stop();
-      await db.destroy();
-    });
-    await d.knex('rates').insert({ tenant_id: 1, call_type: 'mobile', per_minute: '0.6000', increment_s: 6, connect_fee: '0.0000' });
-    await d.knex('tenants').where({ id: 1 }).update({ balance: '0.0700', caller_memory_hours: 0 });
-    await d.daemon.store.poll();
+    const d = await prepaidDaemon(t, target, '0.0700');
     const c = await placeCall(d.port, {
       caller: '13910009004',
       destination: '4001012345',
@@ -63,15 +69,7 @@ for (const target of dbTargets()) {
     // 0.3000 (28 s) and, talking 10 s, was charged 0.12: -0.3000 in all. Planned together, the
     // five can pay one increment each: a sixth would start in the first call's 7th second, so
     // all are cut 2 s before its 6th ends (about 4 s after the first answer), 0.06 each.
-    const db = await target.create({ migrate: false });
-    const d = await startTestDaemon(db.url, { cron: { enabled: false } });
-    t.teardown(async () => {
-      await d.stop();
-      await db.destroy();
-    });
-    await d.knex('rates').insert({ tenant_id: 1, call_type: 'mobile', per_minute: '0.6000', increment_s: 6, connect_fee: '0.0000' });
-    await d.knex('tenants').where({ id: 1 }).update({ balance: '0.3000', caller_memory_hours: 0 });
-    await d.daemon.store.poll();
+    const d = await prepaidDaemon(t, target, '0.3000');
     const calls = await Promise.all(
       [1, 2, 3, 4, 5].map((n) =>
         placeCall(d.port, {

@@ -191,12 +191,15 @@ function member(name: string, group: () => SpendGroup, timers: FakeTimers, event
   return { guard, reads: () => reads };
 }
 
+/** A hand-driven clock, a daemon's groups and what the guards did. */
+function fixture(): { timers: FakeTimers; groups: SpendGroups; events: string[] } {
+  return { timers: new FakeTimers(), groups: new SpendGroups(), events: [] };
+}
+
 const ONE = (): SpendLeft => balance(parseMoney('1.0000')); // nothing committed while they talk
 
 t.test('two calls of one tenant share its money: the second\'s answer plans both again, to be cut together', async (t) => {
-  const timers = new FakeTimers();
-  const groups = new SpendGroups();
-  const events: string[] = [];
+  const { timers, groups, events } = fixture();
   const a = member('A', () => groups.of('7'), timers, events, ONE).guard;
   const b = member('B', () => groups.of('7'), timers, events, ONE).guard;
   t.same(await a.answered(), { warnAfterS: 64, cutAfterS: 94 }, 'alone: the whole 1.0000');
@@ -212,9 +215,7 @@ t.test('two calls of one tenant share its money: the second\'s answer plans both
 });
 
 t.test('a call that ended counts at its cost until its CDR has surely charged it', async (t) => {
-  const timers = new FakeTimers();
-  const groups = new SpendGroups();
-  const events: string[] = [];
+  const { timers, groups, events } = fixture();
   let left = ONE();
   const a = member('A', () => groups.of('7'), timers, events, () => left).guard;
   const b = member('B', () => groups.of('7'), timers, events, () => left).guard;
@@ -238,9 +239,7 @@ t.test('a call that ended counts at its cost until its CDR has surely charged it
 });
 
 t.test('calls charged to another day share the balance, not the day\'s cap', async (t) => {
-  const timers = new FakeTimers();
-  const groups = new SpendGroups();
-  const events: string[] = [];
+  const { timers, groups, events } = fixture();
   const day1 = { day: '2026-12-07', month: '2026-12-01' };
   const day2 = { day: '2026-12-08', month: '2026-12-01' };
   // A balance of 1.00, straddling the tenant's midnight: A charged to the 7th, B to the 8th.
@@ -266,9 +265,7 @@ t.test('calls charged to another day share the balance, not the day\'s cap', asy
 });
 
 t.test('a call whose money could not be read is planned with what its peers read, and cut with them', async (t) => {
-  const timers = new FakeTimers();
-  const groups = new SpendGroups();
-  const events: string[] = [];
+  const { timers, groups, events } = fixture();
   const b = member('B', () => groups.of('7'), timers, events, ONE).guard;
   const a = member('A', () => groups.of('7'), timers, events, () => Promise.reject(new Error('timeout'))).guard;
   t.same(await b.answered(), { warnAfterS: 64, cutAfterS: 94 });
@@ -298,9 +295,7 @@ t.test('a lone call topped up after its warning is warned again before its new c
 });
 
 t.test('a group\'s cut reads the money once and plans once, however many calls it has', async (t) => {
-  const timers = new FakeTimers();
-  const groups = new SpendGroups();
-  const events: string[] = [];
+  const { timers, groups, events } = fixture();
   let left = balance(parseMoney('30.0000')); // 500 increments among 50 calls: 10 each, cut at 58 s
   const members = Array.from({ length: 50 }, (_, i) => member(`M${i}`, () => groups.of('7'), timers, events, () => left));
   await Promise.all(members.map((m) => m.guard.answered()));
@@ -318,9 +313,7 @@ t.test('a group\'s cut reads the money once and plans once, however many calls i
 });
 
 t.test('the next call of a tenant within 5 s of its last one still counts that one; later a fresh group', async (t) => {
-  const timers = new FakeTimers();
-  const groups = new SpendGroups();
-  const events: string[] = [];
+  const { timers, groups, events } = fixture();
   const a = member('A', () => groups.of('7'), timers, events, ONE).guard;
   await a.answered();
   timers.advance(20_000);
