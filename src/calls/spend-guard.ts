@@ -93,6 +93,33 @@ function runAt(timers: GuardTimers, deadline: number, fn: () => void): { cancel(
 
 const NO_LIMIT: SpendLeft = { balance: null, day: null, month: null };
 
+/** What one read said is left, for the day and month it was read for; `sentAt`: when it was sent (the guards' clock). */
+interface Reading {
+  readonly charged: ChargedPeriods;
+  readonly left: SpendLeft;
+  readonly sentAt: number;
+}
+
+/** What is left of one limit, as the newest read sent said (null: no such limit). */
+interface Known {
+  readonly value: Money | null;
+  readonly sentAt: number;
+}
+
+/** The limits a call's spend counts against: 'balance', 'day/<key>', 'month/<key>'. */
+function limitsOf(charged: ChargedPeriods): string[] {
+  return ['balance', `day/${charged.day}`, `month/${charged.month}`];
+}
+
+/** Takes what `reading` says of each limit, unless a read sent later said it already (a slow read landing last). */
+function learn(into: Map<string, Known>, reading: Reading): void {
+  const values = [reading.left.balance, reading.left.day, reading.left.month];
+  limitsOf(reading.charged).forEach((limit, i) => {
+    const had = into.get(limit);
+    if (!had || had.sentAt <= reading.sentAt) into.set(limit, { value: values[i], sentAt: reading.sentAt });
+  });
+}
+
 /**
  * A tenant's answered calls on this daemon (in this worker process): they spend one balance, and
  * those charged to one day and month its caps there, so they are planned together, to be cut at
@@ -103,8 +130,8 @@ const NO_LIMIT: SpendLeft = { balance: null, day: null, month: null };
 export class SpendGroup {
   private readonly live = new Set<SpendGuard>();
   private ended: Array<{ call: SpendingCall; charged: ChargedPeriods; until: number }> = [];
-  /** What is left, by limit: 'balance', 'day/<key>', 'month/<key>'; null: no such limit. */
-  private readonly left = new Map<string, Money | null>();
+  /** What is left, by limit (limitsOf). */
+  private readonly left = new Map<string, Known>();
   private cut: { cancel(): void } | null = null;
   private warnings: { cancel(): void } | null = null;
   /** The clock of the guards that joined (one a daemon). */
@@ -139,16 +166,20 @@ export class SpendGroup {
   }
 
   /**
-   * `via` read the money (`fresh`; undefined: its read failed): every call is planned again from
+   * `via` read the money (`reading`; undefined: its read failed): every call is planned again from
    * what is known, its warning and the group's cut timer set. `via`'s own cut instant.
    */
-  plan(via: SpendGuard, fresh: SpendLeft | undefined): number | null {
-    if (fresh !== undefined) this.learn(this.left, via.charged, fresh);
-    const { cuts, earliest } = this.cutInstants(via.now(), this.left);
+  plan(via: SpendGuard, reading: Reading | undefined): number | null {
+    if (reading !== undefined) learn(this.left, reading);
+    // A limit no call talking is under is of no more use (a day gone by); an ended call, once
+    // every limit over it was read after its CDR surely charged it.
+    for (const limit of this.left.keys()) if (limit !== 'balance' && ![...this.live].some((g) => limitsOf(g.charged).includes(limit))) this.left.delete(limit);
+    this.ended = this.ended.filter((e) => limitsOf(e.charged).some((limit) => (this.left.get(limit)?.sentAt ?? Infinity) < e.until));
+    const { cuts, earliest } = this.cutInstants(this.left);
     for (const guard of this.live) guard.planWarning(cuts.get(guard) ?? null);
     this.armWarnings(via.timers);
     this.cut?.cancel();
-    this.cut = earliest === null ? null : runAt(via.timers, earliest, () => void this.cutIfDue());
+    this.cut = earliest === null ? null : runAt(via.timers, earliest, () => void this.cutIfDue().catch((err: unknown) => via.log.error({ err }, 'spend group cut failed')));
     return cuts.get(via) ?? null;
   }
 
@@ -167,28 +198,22 @@ export class SpendGroup {
     });
   }
 
-  private learn(into: Map<string, Money | null>, charged: ChargedPeriods, fresh: SpendLeft): void {
-    into.set('balance', fresh.balance);
-    into.set(`day/${charged.day}`, fresh.day);
-    into.set(`month/${charged.month}`, fresh.month);
-  }
-
   /**
-   * When each live call is to be cut: the first instant the calls under one of its limits (live
-   * and lately ended) run that limit out, for each limit in `left`; null: never. `earliest`: of
-   * the calls not being cut already.
+   * When each live call is to be cut: for each limit known, the first instant the calls under it
+   * run it out (the calls talking, and those that ended and whose CDR had perhaps not charged the
+   * tenant yet when the limit was read); null: never. `earliest`: of the calls not being cut already.
    */
-  private cutInstants(now: number, left: ReadonlyMap<string, Money | null>): { cuts: Map<SpendGuard, number>; earliest: number | null } {
-    this.ended = this.ended.filter((e) => e.until > now);
-    const calls: Array<{ call: SpendingCall; charged: ChargedPeriods; guard: SpendGuard | null }> = this.ended.map((e) => ({ ...e, guard: null }));
+  private cutInstants(left: ReadonlyMap<string, Known>): { cuts: Map<SpendGuard, number>; earliest: number | null } {
+    const live: Array<{ call: SpendingCall; guard: SpendGuard; limits: string[] }> = [];
     for (const guard of this.live) {
       const call = guard.spending();
-      if (call) calls.push({ call, charged: guard.charged, guard });
+      if (call) live.push({ call, guard, limits: limitsOf(guard.charged) });
     }
+    const ended = this.ended.map((e) => ({ ...e, limits: limitsOf(e.charged) }));
     const cuts = new Map<SpendGuard, number>();
-    const cutUnder = (under: typeof calls, budget: Money): void => {
-      // A limit only calls that ended count against needs no cut (a day gone by).
-      if (!under.some((c) => c.guard !== null)) return;
+    const cutUnder = (under: ReadonlyArray<{ call: SpendingCall; guard?: SpendGuard }>, budget: Money): void => {
+      // A limit only calls that ended count against needs no cut.
+      if (!under.some((c) => c.guard !== undefined)) return;
       const at = sharedCutAt(under.map((c) => c.call), budget);
       if (at === null) return;
       for (const c of under) if (c.guard && !(at >= (cuts.get(c.guard) ?? Infinity))) cuts.set(c.guard, at);
@@ -196,45 +221,53 @@ export class SpendGroup {
     // The limits every call is under (the balance; the caps, when all are charged to one day and
     // month, as nearly always) are one search, for the least of them.
     let leastOfAll: Money | null = null;
-    for (const [limit, budget] of left) {
-      if (budget === null) continue;
-      const under = calls.filter((c) => limit === 'balance' || limit === `day/${c.charged.day}` || limit === `month/${c.charged.month}`);
-      if (under.length === calls.length) leastOfAll = leastOfAll === null || budget < leastOfAll ? budget : leastOfAll;
-      else cutUnder(under, budget);
+    for (const [limit, { value, sentAt }] of left) {
+      if (value === null) continue;
+      const under = [...live.filter((c) => c.limits.includes(limit)), ...ended.filter((e) => e.limits.includes(limit) && sentAt < e.until)];
+      if (under.length === live.length + ended.length) leastOfAll = leastOfAll === null || value < leastOfAll ? value : leastOfAll;
+      else cutUnder(under, value);
     }
-    if (leastOfAll !== null) cutUnder(calls, leastOfAll);
+    if (leastOfAll !== null) cutUnder([...live, ...ended], leastOfAll);
     let earliest: number | null = null;
     for (const [guard, at] of cuts) if (!guard.cutting && (earliest === null || at < earliest)) earliest = at;
     return { cuts, earliest };
   }
 
   /**
-   * The group's first cut is due by its plan: the money is read again (for a call due); the calls
-   * still due by it (or by the plan, if it could not be read) are cut, the others planned again.
+   * The group's first cut is due by its plan: the money is read again, once for each day and month
+   * the calls due are charged to; the calls still due by it (or by the plan, if it could not be
+   * read) are cut, the others planned again.
    */
   private async cutIfDue(): Promise<void> {
     this.cut = null;
     const [any] = this.live;
     if (!any) return;
-    const due = (left: ReadonlyMap<string, Money | null>): SpendGuard[] => [...this.cutInstants(any.now(), left).cuts].filter(([g, at]) => !g.cutting && at <= any.now()).map(([g]) => g);
-    // Read for a call that is due: the limits of its day and month.
-    const [via = any] = due(this.left);
-    let seen: SpendLeft | undefined;
+    const due = (left: ReadonlyMap<string, Known>): SpendGuard[] => [...this.cutInstants(left).cuts].filter(([g, at]) => !g.cutting && at <= any.now()).map(([g]) => g);
+    const readers = new Map<string, SpendGuard>();
+    for (const guard of due(this.left)) readers.set(`${guard.charged.day}|${guard.charged.month}`, guard);
+    if (readers.size === 0) readers.set('', any);
+    let seen: Reading[] | undefined;
     const verdict = await dueCut({
-      reread: () => via.readLeft(),
-      stillDue: (fresh) => {
-        seen = fresh ?? NO_LIMIT;
+      reread: () =>
+        Promise.all(
+          [...readers.values()].map(async (guard) => {
+            const sentAt = guard.now();
+            return { charged: guard.charged, left: (await guard.readLeft()) ?? NO_LIMIT, sentAt };
+          }),
+        ),
+      stillDue: (readings) => {
+        seen = readings;
         const left = new Map(this.left);
-        this.learn(left, via.charged, seen);
+        for (const r of readings) learn(left, r);
         return due(left).length > 0;
       },
-      timeoutMs: via.cutCheckTimeoutMs,
-      log: via.log,
+      timeoutMs: any.cutCheckTimeoutMs,
+      log: any.log,
     });
-    if (seen !== undefined) this.learn(this.left, via.charged, seen);
+    for (const r of seen ?? []) learn(this.left, r);
     if (verdict.cut) for (const guard of due(this.left)) guard.cutNow(verdict.reason);
-    const cutAt = this.plan(via, undefined);
-    if (!verdict.cut) via.log.info({ cut_in_s: cutAt === null ? null : Math.max(0, Math.round(cutAt - via.now()) / 1000), calls: this.live.size }, 'spend guard armed again from the money read before the cut');
+    const cutAt = this.plan(any, undefined);
+    if (!verdict.cut) any.log.info({ cut_in_s: cutAt === null ? null : Math.max(0, Math.round(cutAt - any.now()) / 1000), calls: this.live.size }, 'spend guard armed again from the money read before the cut');
   }
 }
 
@@ -326,9 +359,10 @@ export class SpendGuard {
    */
   async answered(agoMs = 0): Promise<CutPlan | null> {
     const answeredAt = Math.floor(this.timers.now() - Math.max(0, agoMs));
-    let fresh: SpendLeft | undefined;
+    const sentAt = this.timers.now();
+    let reading: Reading | undefined;
     try {
-      fresh = (await this.opts.readLeft()) ?? NO_LIMIT;
+      reading = { charged: this.charged, left: (await this.opts.readLeft()) ?? NO_LIMIT, sentAt };
     } catch (err) {
       // Fail open: the live-call job (billing/live-guard.ts) checks this call again within a minute.
       this.opts.log.warn({ err: (err as Error).message }, 'spend headroom unavailable; this call is guarded only by what its peers read');
@@ -337,7 +371,7 @@ export class SpendGuard {
     this.answeredAt = answeredAt;
     const group = (this.group = this.opts.groupOf?.() ?? new SpendGroup());
     group.join(this);
-    const plan = this.planOf(group.plan(this, fresh));
+    const plan = this.planOf(group.plan(this, reading));
     if (plan.cutAfterS === null) return plan;
     this.opts.log.info({ warn_after_s: plan.warnAfterS, cut_after_s: plan.cutAfterS, calls: group.size, query_ms: Math.round(this.timers.now() - answeredAt) }, 'spend guard armed');
     return plan;

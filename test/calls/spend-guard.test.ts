@@ -5,6 +5,7 @@
 import t from 'tap';
 import { SpendGroups, SpendGuard, type ChargedPeriods, type SpendGroup } from '../../src/calls/spend-guard';
 import type { SpendLeft } from '../../src/billing/usage';
+import { sharedCutAt } from '../../src/billing/live-calls';
 import { FakeTimers, settle } from '../helpers/fake-timers';
 import { createLogger } from '../../src/log';
 import { money, parseMoney, type Money } from '../../src/domain/money';
@@ -327,5 +328,82 @@ t.test('the next call of a tenant within 5 s of its last one still counts that o
   timers.advance(5_000);
   const c = member('C', () => groups.of('7'), timers, events, ONE).guard;
   t.same(await c.answered(), { warnAfterS: 64, cutAfterS: 94 }, 'C, 5 s after B ended: B\'s CDR is in the money it reads, not counted again');
+  c.stop();
+});
+
+t.test('a re-read that fails at the cut cuts by the plan, the ended call still counted against the money read before it ended', async (t) => {
+  const { timers, groups, events } = fixture();
+  let failing = false;
+  const left = (): SpendLeft => {
+    if (failing) throw new Error('database away');
+    return ONE();
+  };
+  const a = member('A', () => groups.of('7'), timers, events, left).guard;
+  const b = member('B', () => groups.of('7'), timers, events, left).guard;
+  await Promise.all([a.answered(), b.answered()]);
+  timers.advance(20_000);
+  b.stop(); // 4 increments (0.24)
+  failing = true;
+  // Planned together: cut at 46 s. At 46 s B has ended: A alone may use 1.00 - 0.24, 12 increments (cut at 70 s).
+  await timers.advanceSettling(49_999);
+  t.same(events.filter((e) => e.includes('cut')), [], 'not at 46 s: B stopped spending at 20 s');
+  await timers.advanceSettling(1);
+  t.same(events.filter((e) => e.includes('cut')), ['A cut@70000'], 'the read failing, A is cut by the plan at 70 s: 12 + 4 increments, 0.96 of the 1.0000');
+  a.stop();
+});
+
+t.test('a slow read landing after a newer one does not overwrite what the newer one said', async (t) => {
+  const { timers, groups, events } = fixture();
+  const releases: Array<(left: SpendLeft) => void> = [];
+  let current = parseMoney('2.0000');
+  // The answer's read is released by hand; a later one (at the cut) answers at once.
+  const slow = (): (() => Promise<SpendLeft>) => {
+    let first = true;
+    return () => (first ? ((first = false), new Promise((r) => releases.push(r))) : Promise.resolve(balance(current)));
+  };
+  const a = member('A', () => groups.of('7'), timers, events, () => balance(current)).guard;
+  const c = member('C', () => groups.of('7'), timers, events, slow()).guard;
+  const d = member('D', () => groups.of('7'), timers, events, slow()).guard;
+  await a.answered();
+  timers.advance(9_500);
+  const cAnswered = c.answered(); // sent at 9.5 s; it will say 2.00, as the balance was then
+  timers.advance(100);
+  current = parseMoney('0.5000'); // a DBA takes the balance down to 0.50 at 9.6 s
+  timers.advance(100);
+  const dAnswered = d.answered(); // sent at 9.7 s
+  releases[1](balance(parseMoney('0.5000')));
+  const dPlan = await dAnswered;
+  timers.advance(700);
+  releases[0](balance(parseMoney('2.0000'))); // lands last, at 10.4 s
+  const cPlan = await cAnswered;
+  // A (9 s talked) and D share 0.50: 8 increments; the 9th starts at 28.7 s, the cut at 25.7 s.
+  t.same(dPlan, { warnAfterS: 0, cutAfterS: 16 }, 'D planned from 0.50');
+  const three = [{ rate: RATE, answeredAtMs: 0 }, { rate: RATE, answeredAtMs: 9_500 }, { rate: RATE, answeredAtMs: 9_700 }];
+  const fromNewer = sharedCutAt(three, parseMoney('0.5000'))!;
+  t.ok(fromNewer < sharedCutAt(three, parseMoney('2.0000'))!, 'the two reads give different plans');
+  t.same(cPlan?.cutAfterS, (fromNewer - 9_500) / 1000, 'C, landing last with the older 2.00, is planned from the newer 0.50');
+  await timers.advanceSettling(fromNewer - timers.t);
+  t.same(events.filter((e) => e.includes('cut')).sort(), [`A cut@${fromNewer}`, `C cut@${fromNewer}`, `D cut@${fromNewer}`], 'all three cut together');
+  for (const g of [a, c, d]) g.stop();
+});
+
+t.test('at a cut the money is read again for each day the calls due are charged to', async (t) => {
+  const { timers, groups, events } = fixture();
+  const day1 = { day: '2026-12-07', month: '2026-12-01' };
+  const day2 = { day: '2026-12-08', month: '2026-12-01' };
+  let cap = parseMoney('1.0000');
+  const reads: string[] = [];
+  const capped = (day: string) => (): SpendLeft => {
+    reads.push(`${day}@${timers.t}`);
+    return { balance: null, day: cap, month: null };
+  };
+  const a = member('A', () => groups.of('7'), timers, events, capped('7th'), day1).guard;
+  const c = member('C', () => groups.of('7'), timers, events, capped('8th'), day2).guard;
+  await Promise.all([a.answered(), c.answered()]);
+  cap = parseMoney('5.0000'); // both days' caps raised before the cut at 94 s
+  await timers.advanceSettling(94_000);
+  t.same(reads, ['7th@0', '8th@0', '7th@94000', '8th@94000'], 'one read for each day at the cut');
+  t.same(events.filter((e) => e.includes('cut')), [], 'neither cut: each day\'s raised cap read');
+  a.stop();
   c.stop();
 });
