@@ -6,10 +6,11 @@
  * caps there), so they are planned together (SpendGroup): when one is answered, the money is read
  * and every one of them is planned again from it, to be warned and cut at the instant they
  * together run a limit out (billing/live-calls.ts sharedCutAt; one call alone: rate-cdr.ts
- * callCutPlan, as before). A call that ended still counts at its cost until its CDR has surely
- * charged it (ENDED_CALL_COUNTED_MS). Planned one by one, five calls answered together on a
- * balance of 0.07 each spent all of it and left -0.23. The tenant's calls on other daemons, and
- * in other worker processes, are counted by the live-call job, once a minute.
+ * callCutPlan, as before). A call that ended still counts at its cost against money read before
+ * its CDR surely charged it (ENDED_CALL_COUNTED_MS); each limit keeps the newest read sent.
+ * Planned one by one, five calls answered together on a balance of 0.07 each spent all of it and
+ * left -0.23. The tenant's calls on other daemons, and in other worker processes, are counted by
+ * the live-call job, once a minute.
  *
  * Timers count from the ANSWER, not from when the headroom query returned: a slow database must
  * not let a call talk past what the tenant can pay. The cut is `api uuid_kill` on the call's own
@@ -57,10 +58,11 @@ export interface ChargedPeriods {
 }
 
 /**
- * How long a call that ended still counts in its group's plans, at what it cost: its CDR charges
- * the tenant once the CDR writer has written it (a flush every 200 ms by default), and a read of
- * the money sent before that does not see it. Counted twice meanwhile (a read that saw the CDR),
- * it only brings the cut earlier.
+ * When, after a call ended, its CDR has surely charged the tenant: the CDR writer flushes every
+ * 200 ms by default, and a read of the money sent before that may not see it. Until then the
+ * call counts at its cost against what such a read said (counted twice, when the read did see
+ * it, only brings the cut earlier). A writer that lags longer (the database slow or away) is not
+ * covered: the live-call job counts the calls across daemons within a minute.
  */
 export const ENDED_CALL_COUNTED_MS = 5000;
 
