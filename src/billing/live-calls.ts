@@ -95,14 +95,25 @@ export function searchedCutAt(calls: readonly SpendingCall[], budget: Money, gua
   const from = Math.max(...calls.map((c) => Math.floor(c.answeredAtMs)));
   let overAt = from;
   if (cost(from) <= budget) {
+    // Bracketed first by the calls' straight-line cost (linearBracket), checked exactly; else
+    // from `from` in doubling steps. Then halved down to the millisecond.
     let within = from; // cost(within) ≤ budget
-    let step = 1000;
-    while (cost(from + step) <= budget) {
-      if (step >= NEVER_MS) return null;
-      within = from + step;
-      step *= 2;
+    let over: number | null = null; // cost(over) > budget
+    const bracket = linearBracket(calls, budget, from);
+    if (bracket) {
+      if (bracket.within > from && cost(bracket.within) <= budget) within = bracket.within;
+      if (cost(bracket.over) > budget) over = bracket.over;
     }
-    overAt = from + step;
+    if (over === null) {
+      let step = 1000;
+      while (cost(within + step) <= budget) {
+        if (within + step - from >= NEVER_MS) return null;
+        within += step;
+        step *= 2;
+      }
+      over = within + step;
+    }
+    overAt = over;
     while (overAt - within > 1) {
       const mid = Math.floor((within + overAt) / 2);
       if (cost(mid) > budget) overAt = mid;
@@ -112,6 +123,42 @@ export function searchedCutAt(calls: readonly SpendingCall[], budget: Money, gua
   // overAt: the first ms of the first second they cannot afford; the second before it is the last
   // they can, and the cut comes guardS before that one ends.
   return Math.max(from, overAt - (guardS + 1) * 1000);
+}
+
+/**
+ * Where the first instant the calls' cost exceeds `budget` lies, from their cost as straight
+ * lines: each call's cost at X is at least connect fee + per_minute × ((X − answer) / 1000 − 1) / 60
+ * (billsec loses under a second) and at most connect fee + per_minute × ((X − answer) / 1000 +
+ * increment) / 60 + 1 unit (whole increments, rounded up). Between the instant the highest line
+ * reaches the budget and the one the lowest passes it lies the answer: a span of about one
+ * increment, where a search from `from` spans the whole call. Null when a call ended after `from`
+ * or none is charged by the time. The caller checks both ends exactly (a cost capped at MAX_MONEY
+ * bends the lines).
+ */
+function linearBracket(calls: readonly SpendingCall[], budget: Money, from: number): { within: number; over: number } | null {
+  let perMs = 0; // units a ms, all calls
+  let low = 0; // the lowest line at 0
+  let high = 0; // the highest line at 0
+  for (const c of calls) {
+    if (c.rate === null) continue;
+    const legs = c.legs ?? 1;
+    const answered = Math.floor(c.answeredAtMs);
+    if (c.endedAtMs !== undefined) {
+      if (c.endedAtMs > from) return null;
+      const fixed = costSoFar(c.rate, c.endedAtMs - answered) * legs;
+      low += fixed;
+      high += fixed;
+      continue;
+    }
+    const slope = (c.rate.perMinute * legs) / 60_000;
+    perMs += slope;
+    low += c.rate.connectFee * legs - slope * (answered + 1000);
+    high += c.rate.connectFee * legs - slope * (answered - c.rate.incrementS * 1000) + legs;
+  }
+  if (!(perMs > 0)) return null;
+  const within = Math.floor((budget - high) / perMs) - 1;
+  const over = Math.ceil((budget - low) / perMs) + 1;
+  return Number.isSafeInteger(within) && Number.isSafeInteger(over) && over > Math.max(within, from) ? { within: Math.max(within, from), over } : null;
 }
 
 /**

@@ -131,7 +131,7 @@ function learn(into: Map<string, Known>, reading: Reading): void {
  */
 export class SpendGroup {
   private readonly live = new Set<SpendGuard>();
-  private ended: Array<{ call: SpendingCall; charged: ChargedPeriods; until: number }> = [];
+  private ended: Array<{ call: SpendingCall; limits: readonly string[]; until: number }> = [];
   /** What is left, by limit (limitsOf). */
   private readonly left = new Map<string, Known>();
   private cut: { cancel(): void } | null = null;
@@ -159,7 +159,7 @@ export class SpendGroup {
   leave(guard: SpendGuard, endedAt: number): void {
     if (!this.live.delete(guard)) return;
     const call = guard.spending(endedAt);
-    if (call) this.ended.push({ call, charged: guard.charged, until: endedAt + ENDED_CALL_COUNTED_MS });
+    if (call) this.ended.push({ call, limits: guard.limits, until: endedAt + ENDED_CALL_COUNTED_MS });
     if (this.live.size > 0) return;
     this.cut?.cancel();
     this.cut = null;
@@ -175,8 +175,10 @@ export class SpendGroup {
     if (reading !== undefined) learn(this.left, reading);
     // A limit no call talking is under is of no more use (a day gone by); an ended call, once
     // every limit over it was read after its CDR surely charged it.
-    for (const limit of this.left.keys()) if (limit !== 'balance' && ![...this.live].some((g) => limitsOf(g.charged).includes(limit))) this.left.delete(limit);
-    this.ended = this.ended.filter((e) => limitsOf(e.charged).some((limit) => (this.left.get(limit)?.sentAt ?? Infinity) < e.until));
+    const talking = new Set<string>();
+    for (const guard of this.live) for (const limit of guard.limits) talking.add(limit);
+    for (const limit of this.left.keys()) if (!talking.has(limit)) this.left.delete(limit);
+    this.ended = this.ended.filter((e) => e.limits.some((limit) => (this.left.get(limit)?.sentAt ?? Infinity) < e.until));
     const { cuts, earliest } = this.cutInstants(this.left);
     for (const guard of this.live) guard.planWarning(cuts.get(guard) ?? null);
     this.armWarnings(via.timers);
@@ -206,12 +208,12 @@ export class SpendGroup {
    * tenant yet when the limit was read); null: never. `earliest`: of the calls not being cut already.
    */
   private cutInstants(left: ReadonlyMap<string, Known>): { cuts: Map<SpendGuard, number>; earliest: number | null } {
-    const live: Array<{ call: SpendingCall; guard: SpendGuard; limits: string[] }> = [];
+    const live: Array<{ call: SpendingCall; guard: SpendGuard; limits: readonly string[] }> = [];
     for (const guard of this.live) {
       const call = guard.spending();
-      if (call) live.push({ call, guard, limits: limitsOf(guard.charged) });
+      if (call) live.push({ call, guard, limits: guard.limits });
     }
-    const ended = this.ended.map((e) => ({ ...e, limits: limitsOf(e.charged) }));
+    const ended = this.ended;
     const cuts = new Map<SpendGuard, number>();
     const cutUnder = (under: ReadonlyArray<{ call: SpendingCall; guard?: SpendGuard }>, budget: Money): void => {
       // A limit only calls that ended count against needs no cut.
@@ -329,6 +331,8 @@ const UNGUARDED: CutPlan = { warnAfterS: null, cutAfterS: null };
 export class SpendGuard {
   readonly timers: GuardTimers;
   readonly charged: ChargedPeriods;
+  /** The limits its spend counts against (limitsOf). */
+  readonly limits: readonly string[];
   readonly log: Logger;
   readonly cutCheckTimeoutMs: number;
   private group: SpendGroup | null = null;
@@ -336,12 +340,15 @@ export class SpendGuard {
   /** On the guard's clock, whole ms; null until answered() has read the money. */
   private answeredAt: number | null = null;
   private warnedAt: number | null = null;
+  /** spending() while it talks (the same every plan). */
+  private talking: SpendingCall | null = null;
   private cutAt: number | null = null;
   private stopped = false;
 
   constructor(private readonly opts: SpendGuardOptions) {
     this.timers = opts.timers ?? REAL_TIMERS;
     this.charged = opts.charged ?? { day: '', month: '' };
+    this.limits = limitsOf(this.charged);
     this.log = opts.log;
     this.cutCheckTimeoutMs = opts.cutCheckTimeoutMs ?? DEFAULT_CUT_CHECK_TIMEOUT_MS;
   }
@@ -381,7 +388,9 @@ export class SpendGuard {
 
   /** What the shared-money arithmetic reads of this call (`endedAt`: it ended then); null until answered. */
   spending(endedAt?: number): SpendingCall | null {
-    return this.answeredAt === null ? null : { rate: this.opts.rate, answeredAtMs: this.answeredAt, legs: this.opts.legs ?? 1, endedAtMs: endedAt };
+    if (this.answeredAt === null) return null;
+    if (endedAt !== undefined) return { rate: this.opts.rate, answeredAtMs: this.answeredAt, legs: this.opts.legs ?? 1, endedAtMs: endedAt };
+    return (this.talking ??= { rate: this.opts.rate, answeredAtMs: this.answeredAt, legs: this.opts.legs ?? 1 });
   }
 
   /** The plan of this call, counted from its answer, for a cut at `cutAt`. */

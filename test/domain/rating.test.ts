@@ -9,6 +9,17 @@ import { affordableBillsec, billedSeconds, chooseRate, costSoFar, exactCallCost,
 import type { Rate } from '../../src/snapshot/types';
 
 const m = (s: string): Money => parseMoney(s);
+
+/** mulberry32: the same whole numbers below n every run for one seed, evenly spread in every bit. */
+function pseudoRandom(seed: number): (n: number) => number {
+  let a = seed >>> 0;
+  return (n) => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let x = Math.imul(a ^ (a >>> 15), a | 1);
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
+    return Math.floor((((x ^ (x >>> 14)) >>> 0) / 2 ** 32) * n);
+  };
+}
 const terms = (perMinute: string, incrementS: number, connectFee = '0'): RateTerms => ({ perMinute: m(perMinute), incrementS, connectFee: m(connectFee) });
 
 void t.test('rateCall: increments rounded up, connect fee, exact 1/10000', async (t) => {
@@ -227,7 +238,7 @@ function bruteCutAt(calls: readonly SpendingCall[], budget: Money, guardS: numbe
   const from = Math.max(...calls.map((c) => c.answeredAtMs));
   for (let at = from; at <= from + limitMs; at++) {
     let cost = 0;
-    for (const c of calls) if (c.rate) cost += costSoFar(c.rate, at - c.answeredAtMs) * (c.legs ?? 1);
+    for (const c of calls) if (c.rate) cost += costSoFar(c.rate, Math.min(at, c.endedAtMs ?? Infinity) - c.answeredAtMs) * (c.legs ?? 1);
     if (cost > budget) return Math.max(from, at - (guardS + 1) * 1000);
   }
   return null;
@@ -280,8 +291,7 @@ void t.test('sharedCutAt: calls answered at different times, at different rates,
 void t.test('rateCall in plain numbers agrees with the exact BigInt sum, up to where it hands over', async (t) => {
   // A fixed pseudo-random walk (no Math.random: the same cases every run) over rates and billsecs,
   // from everyday figures to the largest the fast path takes (per_minute × seconds near 2^46).
-  let seed = 12345;
-  const next = (n: number): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+  const next = pseudoRandom(12345);
   let mismatches = 0;
   for (let i = 0; i < 20_000; i++) {
     const rate = { perMinute: money(next(4) === 0 ? next(2 ** 30) : next(100_000)), incrementS: [1, 6, 30, 60, 7][next(5)], connectFee: money(next(3) === 0 ? next(10_000) : 0) };
@@ -295,4 +305,33 @@ void t.test('rateCall in plain numbers agrees with the exact BigInt sum, up to w
   for (const billsec of [2 ** 23 - 1, 2 ** 23, 2 ** 23 + 1, 2 ** 24]) {
     t.equal(rateCall(edge, billsec, true), Number(exactCallCost(edge, billsec, true)), `at the hand-over, ${billsec} s`);
   }
+});
+
+void t.test('sharedCutAt agrees with the brute force on 120 groups of random calls, ended ones among them', async (t) => {
+  // A fixed pseudo-random walk (the same cases every run): 2-5 calls, rates of 0.60-3.00 a minute
+  // in 1-60 s increments, connect fees, click-to-calls, answers up to 20 s apart off the second,
+  // calls that ended, budgets that run out within two minutes.
+  const next = pseudoRandom(424242);
+  let disagreements = 0;
+  let compared = 0;
+  for (let i = 0; i < 120; i++) {
+    const calls: SpendingCall[] = [];
+    const n = 2 + next(4);
+    for (let j = 0; j < n; j++) {
+      const answeredAtMs = next(20_000);
+      const ended = next(4) === 0 ? answeredAtMs + next(15_000) : undefined;
+      const rate = { perMinute: money(6_000 + next(24_000)), incrementS: [1, 6, 30, 60][next(4)], connectFee: money(next(3) === 0 ? next(1_000) : 0) };
+      calls.push({ rate, answeredAtMs, legs: next(5) === 0 ? 2 : 1, endedAtMs: ended });
+    }
+    const budget = money(next(30_000));
+    const want = bruteCutAt(calls, budget, 2, 150_000);
+    const got = sharedCutAt(calls, budget);
+    if (want !== null) compared++;
+    if (want !== null && got !== want) {
+      disagreements++;
+      t.fail(`group ${i}: ${JSON.stringify(calls)} on ${budget}: ${String(got)}, the brute force ${String(want)}`);
+    }
+  }
+  t.ok(compared >= 100, `${compared} of 120 run out within the brute force's two and a half minutes`);
+  t.equal(disagreements, 0, 'the same instant to the ms');
 });
