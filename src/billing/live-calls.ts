@@ -69,13 +69,13 @@ const NEVER_MS = 2 ** 50;
  * (live-guard.ts, its calls on every daemon, once a minute).
  */
 export function sharedCutAt(calls: readonly SpendingCall[], budget: Money, guardS: number = CUT_GUARD_S): number | null {
-  const spending = calls.filter((c): c is SpendingCall & { rate: RateTerms } => c.rate !== null).map((c) => ({ ...c, answeredAtMs: Math.floor(c.answeredAtMs) }));
+  const spending = calls.filter((c): c is SpendingCall & { rate: RateTerms } => c.rate !== null);
   if (spending.length === 0) return null;
   if (spending.length === 1 && spending[0].endedAtMs === undefined) {
     // One call: the closed form (affordableBillsec), in O(1); the search below agrees with it.
     const [c] = spending;
     const cutAfterS = callCutPlan(c.rate, money(Math.floor(budget / (c.legs ?? 1))), { guardS }).cutAfterS;
-    return cutAfterS === null ? null : c.answeredAtMs + cutAfterS * 1000;
+    return cutAfterS === null ? null : Math.floor(c.answeredAtMs) + cutAfterS * 1000;
   }
   return searchedCutAt(spending, budget, guardS);
 }

@@ -227,9 +227,9 @@ export class SpendGroup {
     let leastOfAll: Money | null = null;
     for (const [limit, { value, sentAt }] of left) {
       if (value === null) continue;
-      const under = [...live.filter((c) => c.limits.includes(limit)), ...ended.filter((e) => e.limits.includes(limit) && sentAt < e.until)];
-      if (under.length === live.length + ended.length) leastOfAll = leastOfAll === null || value < leastOfAll ? value : leastOfAll;
-      else cutUnder(under, value);
+      const isUnder = (c: { limits: readonly string[]; until?: number }): boolean => c.limits.includes(limit) && (c.until === undefined || sentAt < c.until);
+      if (live.every(isUnder) && ended.every(isUnder)) leastOfAll = leastOfAll === null || value < leastOfAll ? value : leastOfAll;
+      else cutUnder([...live.filter(isUnder), ...ended.filter(isUnder)], value);
     }
     if (leastOfAll !== null) cutUnder([...live, ...ended], leastOfAll);
     let earliest: number | null = null;
