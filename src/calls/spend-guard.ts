@@ -126,8 +126,9 @@ function learn(into: Map<string, Known>, reading: Reading): void {
  * A tenant's answered calls on this daemon (in this worker process): they spend one balance, and
  * those charged to one day and month its caps there, so they are planned together, to be cut at
  * the first instant they together would run any of them out (sharedCutAt for each limit over the
- * calls it applies to). What is left of each limit is what the latest read said. One cut timer
- * for the group: at it the money is read once, and every call is cut, or the group planned again.
+ * calls it applies to). What is left of each limit is what the newest read sent said. One cut
+ * timer and one warning timer for the group: at the cut the money is read once for each day the
+ * calls due are charged to; those still due are cut, the rest planned again.
  */
 export class SpendGroup {
   private readonly live = new Set<SpendGuard>();
