@@ -113,6 +113,7 @@ export function searchedCutAt(calls: readonly SpendingCall[], budget: Money, gua
       }
       over = within + step;
     }
+    if (over - from >= NEVER_MS) return null;
     overAt = over;
     while (overAt - within > 1) {
       const mid = Math.floor((within + overAt) / 2);

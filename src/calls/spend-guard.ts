@@ -161,7 +161,12 @@ export class SpendGroup {
     if (!this.live.delete(guard)) return;
     const call = guard.spending(endedAt);
     if (call) this.ended.push({ call, limits: guard.limits, until: endedAt + ENDED_CALL_COUNTED_MS });
-    if (this.live.size > 0) return;
+    const [talking] = this.live;
+    // The others planned again: the call spends no more (a later cut, their warnings with it).
+    if (talking) {
+      this.plan(talking, undefined);
+      return;
+    }
     this.cut?.cancel();
     this.cut = null;
     this.warnings?.cancel();
@@ -174,6 +179,8 @@ export class SpendGroup {
    */
   plan(via: SpendGuard, reading: Reading | undefined): number | null {
     if (reading !== undefined) learn(this.left, reading);
+    // No call talking (all hung up during a re-read): nothing to plan, and nothing to forget yet.
+    if (this.live.size === 0) return null;
     // A limit no call talking is under is of no more use (a day gone by); an ended call, once
     // every limit over it was read after its CDR surely charged it.
     const talking = new Set<string>();
@@ -253,13 +260,19 @@ export class SpendGroup {
     if (readers.size === 0) readers.set('', any);
     let seen: Reading[] | undefined;
     const verdict = await dueCut({
-      reread: () =>
-        Promise.all(
+      // Each day's read on its own: one that fails leaves that day's calls to the plan, not the others.
+      reread: async () => {
+        const reads = await Promise.allSettled(
           [...readers.values()].map(async (guard) => {
             const sentAt = guard.now();
             return { charged: guard.charged, left: (await guard.readLeft()) ?? NO_LIMIT, sentAt };
           }),
-        ),
+        );
+        const failed = reads.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
+        if (failed.length === reads.length) throw failed[0];
+        for (const err of failed) any.log.warn({ err: err.message }, 'tenant money of one day could not be read again before the cut: its calls are cut as planned');
+        return reads.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+      },
       stillDue: (readings) => {
         seen = readings;
         const left = new Map(this.left);
@@ -369,6 +382,13 @@ export class SpendGuard {
    */
   async answered(agoMs = 0): Promise<CutPlan | null> {
     const answeredAt = Math.floor(this.timers.now() - Math.max(0, agoMs));
+    if (this.stopped) return null;
+    // In the group from the answer, before its read: while the read is out its cost counts in its
+    // peers' plans, its peers keep the group (and what it knows of this call's day) alive, and a
+    // hang-up meanwhile leaves the call counted as ended.
+    this.answeredAt = answeredAt;
+    const group = (this.group = this.opts.groupOf?.() ?? new SpendGroup());
+    group.join(this);
     const sentAt = this.timers.now();
     let reading: Reading | undefined;
     try {
@@ -378,9 +398,6 @@ export class SpendGuard {
       this.opts.log.warn({ err: (err as Error).message }, 'spend headroom unavailable; this call is guarded only by what its peers read');
     }
     if (this.stopped) return null;
-    this.answeredAt = answeredAt;
-    const group = (this.group = this.opts.groupOf?.() ?? new SpendGroup());
-    group.join(this);
     const plan = this.planOf(group.plan(this, reading));
     if (plan.cutAfterS === null) return plan;
     this.opts.log.info({ warn_after_s: plan.warnAfterS, cut_after_s: plan.cutAfterS, calls: group.size, query_ms: Math.round(this.timers.now() - answeredAt) }, 'spend guard armed');
@@ -408,14 +425,15 @@ export class SpendGuard {
 
   /**
    * This call will be cut at `cutAt` (null: never): its warning WARN_BEFORE_S before (at once when
-   * that has passed), in place of one still to come. Once played, it is played again only when it
-   * would come later than now and than a warning's span after the last.
+   * that has passed), in place of one still to come. Once played, it is played again only for a
+   * warning time still to come (a top-up, or a peer's hang-up, put the cut off), as a lone call
+   * always was.
    */
   planWarning(cutAt: number | null): void {
     this.warningAt = null;
     if (this.stopped || this.answeredAt === null || this.cutAt !== null || cutAt === null) return;
     const warnAt = Math.max(this.answeredAt, cutAt - WARN_BEFORE_S * 1000);
-    if (this.warnedAt !== null && !(warnAt > this.timers.now() || warnAt > this.warnedAt + WARN_BEFORE_S * 1000)) return;
+    if (this.warnedAt !== null && !(warnAt > this.timers.now())) return;
     this.warningAt = warnAt;
   }
 

@@ -376,10 +376,10 @@ t.test('a slow read landing after a newer one does not overwrite what the newer 
   timers.advance(700);
   releases[0](balance(parseMoney('2.0000'))); // lands last, at 10.4 s
   const cPlan = await cAnswered;
-  // A (9 s talked) and D share 0.50: 8 increments; the 9th starts at 28.7 s, the cut at 25.7 s.
-  t.same(dPlan, { warnAfterS: 0, cutAfterS: 16 }, 'D planned from 0.50');
+  // A (9 s talked), C (its read still out, in the group since its answer) and D share 0.50.
   const three = [{ rate: RATE, answeredAtMs: 0 }, { rate: RATE, answeredAtMs: 9_500 }, { rate: RATE, answeredAtMs: 9_700 }];
   const fromNewer = sharedCutAt(three, parseMoney('0.5000'))!;
+  t.same(dPlan?.cutAfterS, (fromNewer - 9_700) / 1000, 'D planned from 0.50, C counted while its read is out');
   t.ok(fromNewer < sharedCutAt(three, parseMoney('2.0000'))!, 'the two reads give different plans');
   t.same(cPlan?.cutAfterS, (fromNewer - 9_500) / 1000, 'C, landing last with the older 2.00, is planned from the newer 0.50');
   await timers.advanceSettling(fromNewer - timers.t);
@@ -404,6 +404,79 @@ t.test('at a cut the money is read again for each day the calls due are charged 
   await timers.advanceSettling(94_000);
   t.same(reads, ['7th@0', '8th@0', '7th@94000', '8th@94000'], 'one read for each day at the cut');
   t.same(events.filter((e) => e.includes('cut')), [], 'neither cut: each day\'s raised cap read');
+  a.stop();
+  c.stop();
+});
+
+t.test('a lone call warned once though its money is topped up at each cut, as before calls were planned together', async (t) => {
+  const { timers, groups, events } = fixture();
+  const reads = ['0.3000', '0.6000', '0.9000', '1.2000'].map((m) => balance(parseMoney(m)));
+  const a = member('A', () => groups.of('7'), timers, events, () => reads.shift() ?? balance(parseMoney('1.2000'))).guard;
+  await a.answered();
+  await timers.advanceSettling(200_000);
+  t.same(events, ['A warn@0', 'A cut@118000'], 'warned at the answer (0.30 pays 30 s), cut when 1.20 runs out; no warning for a time already past');
+  a.stop();
+});
+
+t.test('a call that hangs up plans its peers again: they are warned for their own later cut, not the old one', async (t) => {
+  const { timers, groups, events } = fixture();
+  let left = balance(parseMoney('2.0000'));
+  const a = member('A', () => groups.of('7'), timers, events, () => left).guard;
+  const b = member('B', () => groups.of('7'), timers, events, () => left).guard;
+  await Promise.all([a.answered(), b.answered()]);
+  timers.advance(10_000);
+  b.stop(); // 2 increments (0.12): A alone may use 1.88, 31 increments (186 s)
+  left = balance(parseMoney('1.8800')); // B's CDR charged
+  await timers.advanceSettling(200_000);
+  t.same(events, ['A warn@154000', 'A cut@184000'], 'A warned 30 s before its own cut, once');
+  a.stop();
+});
+
+t.test('a call that hangs up while its money is being read still counts in its peers\' plans', async (t) => {
+  const { timers, groups, events } = fixture();
+  let left = ONE();
+  const x = member('X', () => groups.of('7'), timers, events, () => left).guard;
+  let release!: () => void;
+  const y = new SpendGuard({
+    rate: { perMinute: parseMoney('0.6000'), incrementS: 6, connectFee: parseMoney('0.3000') },
+    groupOf: () => groups.of('7'),
+    readLeft: () => new Promise((r) => (release = () => r(left))),
+    warn: async () => void events.push(`Y warn@${timers.t}`),
+    cut: async () => void events.push(`Y cut@${timers.t}`),
+    log: createLogger('silent'),
+    timers,
+  });
+  t.same(await x.answered(), { warnAfterS: 64, cutAfterS: 94 });
+  timers.advance(1_000);
+  const yAnswered = y.answered();
+  timers.advance(1_000);
+  y.stop(); // 1 s talked during its read: 0.30 + 0.06
+  left = balance(parseMoney('0.6400')); // its CDR charged
+  release();
+  t.equal(await yAnswered, null, 'Y ended before its read returned');
+  // X planned again at Y's hang-up, from the 1.00 read before Y's CDR: 0.64 for X, 10 increments.
+  await timers.advanceSettling(100_000);
+  t.same(events, ['X warn@28000', 'X cut@58000'], 'X cut at 58 s, not 94: 10 increments and Y\'s 0.36, 0.96 of the 1.0000');
+  x.stop();
+});
+
+t.test('at a cut, one day\'s read failing does not throw away the other day\'s', async (t) => {
+  const { timers, groups, events } = fixture();
+  const day1 = { day: '2026-12-07', month: '2026-12-01' };
+  const day2 = { day: '2026-12-08', month: '2026-12-01' };
+  let cap = parseMoney('1.0000');
+  let failDay1 = false;
+  const capped = (first: boolean) => (): SpendLeft => {
+    if (first && failDay1) throw new Error('timeout');
+    return { balance: null, day: cap, month: null };
+  };
+  const a = member('A', () => groups.of('7'), timers, events, capped(true), day1).guard;
+  const c = member('C', () => groups.of('7'), timers, events, capped(false), day2).guard;
+  await Promise.all([a.answered(), c.answered()]);
+  cap = parseMoney('5.0000');
+  failDay1 = true;
+  await timers.advanceSettling(94_000);
+  t.same(events.filter((e) => e.includes('cut')), ['A cut@94000'], 'A cut by the plan (its day unread), C saved by its day\'s raised cap');
   a.stop();
   c.stop();
 });
