@@ -34,8 +34,8 @@ import { DEFAULT_CUT_CHECK_TIMEOUT_MS, dueCut } from '../billing/due-cut';
 import { sharedCutAt, type SpendingCall } from '../billing/live-calls';
 import type { SpendLeft } from '../billing/usage';
 import { WARN_BEFORE_S, type CutPlan } from '../billing/rate-cdr';
-import type { Money } from '../domain/money';
-import type { RateTerms } from '../domain/rating';
+import { money, type Money } from '../domain/money';
+import { costSoFar, type RateTerms } from '../domain/rating';
 import { timerDelay } from '../timer-limit';
 
 export interface GuardTimers {
@@ -132,7 +132,8 @@ function learn(into: Map<string, Known>, reading: Reading): void {
  */
 export class SpendGroup {
   private readonly live = new Set<SpendGuard>();
-  private ended: Array<{ call: SpendingCall; limits: readonly string[]; until: number }> = [];
+  /** Calls that ended lately: what each cost (it costs no more), and until when a read may not have seen it. */
+  private ended: Array<{ cost: number; limits: readonly string[]; until: number }> = [];
   /** What is left, by limit (limitsOf). */
   private readonly left = new Map<string, Known>();
   private cut: { cancel(): void } | null = null;
@@ -160,7 +161,7 @@ export class SpendGroup {
   leave(guard: SpendGuard, endedAt: number): void {
     if (!this.live.delete(guard)) return;
     const call = guard.spending(endedAt);
-    if (call) this.ended.push({ call, limits: guard.limits, until: endedAt + ENDED_CALL_COUNTED_MS });
+    if (call?.rate) this.ended.push({ cost: costSoFar(call.rate, endedAt - call.answeredAtMs) * (call.legs ?? 1), limits: guard.limits, until: endedAt + ENDED_CALL_COUNTED_MS });
     const [talking] = this.live;
     // The others planned again: the call spends no more (a later cut, their warnings with it).
     if (talking) {
@@ -211,35 +212,37 @@ export class SpendGroup {
   }
 
   /**
-   * When each live call is to be cut: for each limit known, the first instant the calls under it
-   * run it out (the calls talking, and those that ended and whose CDR had perhaps not charged the
-   * tenant yet when the limit was read); null: never. `earliest`: of the calls not being cut already.
+   * When each live call is to be cut: for each limit known, the first instant the calls talking
+   * under it run out what it left, less what the calls that ended spent and the read may not have
+   * seen (their CDR perhaps not charged yet when it was sent); null: never. `earliest`: of the
+   * calls not being cut already. An ended call's whole cost is counted from the start: it differs
+   * from its cost at the time only before it ended, and it has ended.
    */
   private cutInstants(left: ReadonlyMap<string, Known>): { cuts: Map<SpendGuard, number>; earliest: number | null } {
-    const live: Array<{ call: SpendingCall; guard: SpendGuard; limits: readonly string[] }> = [];
+    const live: Array<{ call: SpendingCall; guard: SpendGuard }> = [];
     for (const guard of this.live) {
       const call = guard.spending();
-      if (call) live.push({ call, guard, limits: guard.limits });
+      if (call) live.push({ call, guard });
     }
-    const ended = this.ended;
     const cuts = new Map<SpendGuard, number>();
-    const cutUnder = (under: ReadonlyArray<{ call: SpendingCall; guard?: SpendGuard }>, budget: Money): void => {
-      // A limit only calls that ended count against needs no cut.
-      if (!under.some((c) => c.guard !== undefined)) return;
+    const cutUnder = (under: typeof live, budget: Money): void => {
+      if (under.length === 0) return;
       const at = sharedCutAt(under.map((c) => c.call), budget);
       if (at === null) return;
-      for (const c of under) if (c.guard && !(at >= (cuts.get(c.guard) ?? Infinity))) cuts.set(c.guard, at);
+      for (const c of under) if (!(at >= (cuts.get(c.guard) ?? Infinity))) cuts.set(c.guard, at);
     };
     // The limits every call is under (the balance; the caps, when all are charged to one day and
     // month, as nearly always) are one search, for the least of them.
     let leastOfAll: Money | null = null;
     for (const [limit, { value, sentAt }] of left) {
       if (value === null) continue;
-      const isUnder = (c: { limits: readonly string[]; until?: number }): boolean => c.limits.includes(limit) && (c.until === undefined || sentAt < c.until);
-      if (live.every(isUnder) && ended.every(isUnder)) leastOfAll = leastOfAll === null || value < leastOfAll ? value : leastOfAll;
-      else cutUnder([...live.filter(isUnder), ...ended.filter(isUnder)], value);
+      let unseen = 0;
+      for (const e of this.ended) if (sentAt < e.until && e.limits.includes(limit)) unseen += e.cost;
+      const budget = money(value - unseen);
+      if (live.every((c) => c.guard.limits.includes(limit))) leastOfAll = leastOfAll === null || budget < leastOfAll ? budget : leastOfAll;
+      else cutUnder(live.filter((c) => c.guard.limits.includes(limit)), budget);
     }
-    if (leastOfAll !== null) cutUnder([...live, ...ended], leastOfAll);
+    if (leastOfAll !== null) cutUnder(live, leastOfAll);
     let earliest: number | null = null;
     for (const [guard, at] of cuts) if (!guard.cutting && (earliest === null || at < earliest)) earliest = at;
     return { cuts, earliest };
