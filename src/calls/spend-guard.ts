@@ -163,9 +163,11 @@ export class SpendGroup {
     const call = guard.spending(endedAt);
     if (call?.rate) this.ended.push({ cost: costSoFar(call.rate, endedAt - call.answeredAtMs) * (call.legs ?? 1), limits: guard.limits, until: endedAt + ENDED_CALL_COUNTED_MS });
     const [talking] = this.live;
-    // The others planned again: the call spends no more (a later cut, their warnings with it).
     if (talking) {
-      this.plan(talking, undefined);
+      // A call no plan counted yet (it hung up while its money was being read): the others are
+      // planned again with what it spent. One that was counted only spends no more: their cuts
+      // can only come later, and are put off by the next answer's plan or at the cut's re-read.
+      if (!guard.planned) this.plan(talking, undefined);
       return;
     }
     this.cut?.cancel();
@@ -189,7 +191,10 @@ export class SpendGroup {
     for (const limit of this.left.keys()) if (!talking.has(limit)) this.left.delete(limit);
     this.ended = this.ended.filter((e) => e.limits.some((limit) => (this.left.get(limit)?.sentAt ?? Infinity) < e.until));
     const { cuts, earliest } = this.cutInstants(this.left);
-    for (const guard of this.live) guard.planWarning(cuts.get(guard) ?? null);
+    for (const guard of this.live) {
+      guard.planned = true;
+      guard.planWarning(cuts.get(guard) ?? null);
+    }
     this.armWarnings(via.timers);
     this.cut?.cancel();
     this.cut = earliest === null ? null : runAt(via.timers, earliest, () => void this.cutIfDue().catch((err: unknown) => via.log.error({ err }, 'spend group cut failed')));
@@ -357,6 +362,8 @@ export class SpendGuard {
   /** On the guard's clock, whole ms; null until answered() has read the money. */
   private answeredAt: number | null = null;
   private warnedAt: number | null = null;
+  /** A group's plan has counted this call (SpendGroup.leave). */
+  planned = false;
   /** spending() while it talks (the same every plan). */
   private talking: SpendingCall | null = null;
   private cutAt: number | null = null;

@@ -418,7 +418,7 @@ t.test('a lone call warned once though its money is topped up at each cut, as be
   a.stop();
 });
 
-t.test('a call that hangs up plans its peers again: they are warned for their own later cut, not the old one', async (t) => {
+t.test('a call that hangs up puts its peers\' cut off at their re-read, and they are warned again before it', async (t) => {
   const { timers, groups, events } = fixture();
   let left = balance(parseMoney('2.0000'));
   const a = member('A', () => groups.of('7'), timers, events, () => left).guard;
@@ -428,7 +428,10 @@ t.test('a call that hangs up plans its peers again: they are warned for their ow
   b.stop(); // 2 increments (0.12): A alone may use 1.88, 31 increments (186 s)
   left = balance(parseMoney('1.8800')); // B's CDR charged
   await timers.advanceSettling(200_000);
-  t.same(events, ['A warn@154000', 'A cut@184000'], 'A warned 30 s before its own cut, once');
+  // Not planned again at B's hang-up (that costs every call of a busy tenant a plan; a call that
+  // stops spending only puts the others' cut off): warned by the plan made with B talking, then
+  // again 30 s before the cut its re-read at 94 s put off to 184 s.
+  t.same(events, ['A warn@64000', 'A warn@154000', 'A cut@184000'], 'A cut at 184 s: 31 + 2 increments, 1.98 of the 2.0000');
   a.stop();
 });
 
