@@ -123,6 +123,56 @@ function learn(into: Map<string, Known>, reading: Reading): void {
 }
 
 /**
+ * What the calls of one day and month that ended lately cost, in the order they ended: each
+ * `until` (when its CDR has surely charged the tenant) with the running total of their costs, so
+ * what a read sent at some instant may not have seen is one binary search, whatever the rate of
+ * calls (at 1,000 calls/s, 5,000 of them).
+ */
+class EndedCalls {
+  private untils: number[] = [];
+  private totals: number[] = [];
+  private head = 0;
+  private base = 0; // the running total before `head`
+
+  constructor(readonly limits: readonly string[]) {}
+
+  add(cost: number, until: number): void {
+    const last = this.totals.length > this.head ? this.totals[this.totals.length - 1] : this.base;
+    this.untils.push(until);
+    this.totals.push(last + cost);
+  }
+
+  /** What the calls whose CDR a read sent at `sentAt` may not have seen cost (those with `until` after it). */
+  unseenBy(sentAt: number): number {
+    let lo = this.head;
+    let hi = this.untils.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.untils[mid] > sentAt) hi = mid;
+      else lo = mid + 1;
+    }
+    const all = this.totals.length > this.head ? this.totals[this.totals.length - 1] : this.base;
+    const before = lo > this.head ? this.totals[lo - 1] : this.base;
+    return all - before;
+  }
+
+  /** Forgets the calls every read from now on sees: those with `until` at or before `seenBy`. */
+  forget(seenBy: number): void {
+    while (this.head < this.untils.length && this.untils[this.head] <= seenBy) this.base = this.totals[this.head++];
+    if (this.head > 1024 && this.head * 2 > this.untils.length) {
+      this.untils = this.untils.slice(this.head);
+      this.totals = this.totals.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  /** The last `until`; -Infinity when none is left. */
+  get lastUntil(): number {
+    return this.untils.length > this.head ? this.untils[this.untils.length - 1] : -Infinity;
+  }
+}
+
+/**
  * A tenant's answered calls on this daemon (in this worker process): they spend one balance, and
  * those charged to one day and month its caps there, so they are planned together, to be cut at
  * the first instant they together would run any of them out (sharedCutAt for each limit over the
@@ -132,8 +182,8 @@ function learn(into: Map<string, Known>, reading: Reading): void {
  */
 export class SpendGroup {
   private readonly live = new Set<SpendGuard>();
-  /** Calls that ended lately: what each cost (it costs no more), and until when a read may not have seen it. */
-  private ended: Array<{ cost: number; limits: readonly string[]; until: number }> = [];
+  /** Calls that ended lately, by the day and month they are charged to: what they cost (they cost no more). */
+  private readonly ended = new Map<string, EndedCalls>();
   /** What is left, by limit (limitsOf). */
   private readonly left = new Map<string, Known>();
   private cut: { cancel(): void } | null = null;
@@ -149,7 +199,7 @@ export class SpendGroup {
   /** No call talking, none ended lately: what the group knows is of no more use. */
   get idle(): boolean {
     const now = this.timers?.now() ?? 0;
-    return this.live.size === 0 && !this.ended.some((e) => e.until > now);
+    return this.live.size === 0 && ![...this.ended.values()].some((e) => e.lastUntil > now);
   }
 
   join(guard: SpendGuard): void {
@@ -161,7 +211,12 @@ export class SpendGroup {
   leave(guard: SpendGuard, endedAt: number): void {
     if (!this.live.delete(guard)) return;
     const call = guard.spending(endedAt);
-    if (call?.rate) this.ended.push({ cost: costSoFar(call.rate, endedAt - call.answeredAtMs) * (call.legs ?? 1), limits: guard.limits, until: endedAt + ENDED_CALL_COUNTED_MS });
+    if (call?.rate) {
+      const key = guard.limits.join('|');
+      let ended = this.ended.get(key);
+      if (!ended) this.ended.set(key, (ended = new EndedCalls(guard.limits)));
+      ended.add(costSoFar(call.rate, endedAt - call.answeredAtMs) * (call.legs ?? 1), endedAt + ENDED_CALL_COUNTED_MS);
+    }
     const [talking] = this.live;
     if (talking) {
       // A call no plan counted yet (it hung up while its money was being read): the others are
@@ -189,7 +244,11 @@ export class SpendGroup {
     const talking = new Set<string>();
     for (const guard of this.live) for (const limit of guard.limits) talking.add(limit);
     for (const limit of this.left.keys()) if (!talking.has(limit)) this.left.delete(limit);
-    this.ended = this.ended.filter((e) => e.limits.some((limit) => (this.left.get(limit)?.sentAt ?? Infinity) < e.until));
+    for (const [key, ended] of this.ended) {
+      // Seen by every read to come once each limit over them was read after they surely charged.
+      ended.forget(Math.min(...ended.limits.map((limit) => this.left.get(limit)?.sentAt ?? Infinity)));
+      if (ended.lastUntil === -Infinity) this.ended.delete(key);
+    }
     const { cuts, earliest } = this.cutInstants(this.left);
     for (const guard of this.live) {
       guard.planned = true;
@@ -242,7 +301,7 @@ export class SpendGroup {
     for (const [limit, { value, sentAt }] of left) {
       if (value === null) continue;
       let unseen = 0;
-      for (const e of this.ended) if (sentAt < e.until && e.limits.includes(limit)) unseen += e.cost;
+      for (const ended of this.ended.values()) if (ended.limits.includes(limit)) unseen += ended.unseenBy(sentAt);
       const budget = money(value - unseen);
       if (live.every((c) => c.guard.limits.includes(limit))) leastOfAll = leastOfAll === null || budget < leastOfAll ? budget : leastOfAll;
       else cutUnder(live.filter((c) => c.guard.limits.includes(limit)), budget);
