@@ -50,8 +50,6 @@ export interface SpendingCall {
   readonly answeredAtMs: number;
   /** Legs paid at `rate` (billedLegs); default 1. */
   readonly legs?: 1 | 2;
-  /** The call ended then (the same clock): it costs no more after. */
-  readonly endedAtMs?: number;
 }
 
 /** Past this (2^50 ms, 35,000 years of talk) the money is taken never to run out. */
@@ -71,7 +69,7 @@ const NEVER_MS = 2 ** 50;
 export function sharedCutAt(calls: readonly SpendingCall[], budget: Money, guardS: number = CUT_GUARD_S): number | null {
   const spending = calls.filter((c): c is SpendingCall & { rate: RateTerms } => c.rate !== null);
   if (spending.length === 0) return null;
-  if (spending.length === 1 && spending[0].endedAtMs === undefined) {
+  if (spending.length === 1) {
     // One call: the closed form (affordableBillsec), in O(1); the search below agrees with it.
     const [c] = spending;
     const cutAfterS = callCutPlan(c.rate, money(Math.floor(budget / (c.legs ?? 1))), { guardS }).cutAfterS;
@@ -89,7 +87,7 @@ export function sharedCutAt(calls: readonly SpendingCall[], budget: Money, guard
 export function searchedCutAt(calls: readonly SpendingCall[], budget: Money, guardS: number): number | null {
   const cost = (at: number): number => {
     let sum = 0;
-    for (const c of calls) if (c.rate !== null) sum += costSoFar(c.rate, Math.min(at, c.endedAtMs ?? Infinity) - Math.floor(c.answeredAtMs)) * (c.legs ?? 1);
+    for (const c of calls) if (c.rate !== null) sum += costSoFar(c.rate, at - Math.floor(c.answeredAtMs)) * (c.legs ?? 1);
     return sum;
   };
   const from = Math.max(...calls.map((c) => Math.floor(c.answeredAtMs)));
@@ -132,8 +130,8 @@ export function searchedCutAt(calls: readonly SpendingCall[], budget: Money, gua
  * (billsec loses under a second) and at most connect fee + per_minute × ((X − answer) / 1000 +
  * increment) / 60 + 1 unit (whole increments, rounded up). Between the instant the highest line
  * reaches the budget and the one the lowest passes it lies the answer: a span of about one
- * increment, where a search from `from` spans the whole call. Null when a call ended after `from`
- * or none is charged by the time. The caller checks both ends exactly (a cost capped at MAX_MONEY
+ * increment, where a search from `from` spans the whole call. Null when none is charged by the
+ * time. The caller checks both ends exactly (a cost capped at MAX_MONEY
  * bends the lines).
  */
 function linearBracket(calls: readonly SpendingCall[], budget: Money, from: number): { within: number; over: number } | null {
@@ -144,13 +142,6 @@ function linearBracket(calls: readonly SpendingCall[], budget: Money, from: numb
     if (c.rate === null) continue;
     const legs = c.legs ?? 1;
     const answered = Math.floor(c.answeredAtMs);
-    if (c.endedAtMs !== undefined) {
-      if (c.endedAtMs > from) return null;
-      const fixed = costSoFar(c.rate, c.endedAtMs - answered) * legs;
-      low += fixed;
-      high += fixed;
-      continue;
-    }
     const slope = (c.rate.perMinute * legs) / 60_000;
     perMs += slope;
     low += c.rate.connectFee * legs - slope * (answered + 1000);

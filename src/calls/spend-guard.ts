@@ -210,7 +210,7 @@ export class SpendGroup {
   /** `guard`'s call ended at `endedAt`: counted at its cost a while longer (ENDED_CALL_COUNTED_MS). */
   leave(guard: SpendGuard, endedAt: number): void {
     if (!this.live.delete(guard)) return;
-    const call = guard.spending(endedAt);
+    const call = guard.spending();
     if (call?.rate) {
       const key = guard.limits.join('|');
       let ended = this.ended.get(key);
@@ -473,10 +473,9 @@ export class SpendGuard {
     return plan;
   }
 
-  /** What the shared-money arithmetic reads of this call (`endedAt`: it ended then); null until answered. */
-  spending(endedAt?: number): SpendingCall | null {
+  /** What the shared-money arithmetic reads of this call; null until answered. */
+  spending(): SpendingCall | null {
     if (this.answeredAt === null) return null;
-    if (endedAt !== undefined) return { rate: this.opts.rate, answeredAtMs: this.answeredAt, legs: this.opts.legs ?? 1, endedAtMs: endedAt };
     return (this.talking ??= { rate: this.opts.rate, answeredAtMs: this.answeredAt, legs: this.opts.legs ?? 1 });
   }
 
