@@ -79,8 +79,11 @@ export class CallServer {
   private readonly running = new Set<Promise<void>>();
   private draining = false;
   private readonly queues: QueueBook;
-  /** Prepaid and capped tenants' answered calls here, a group a tenant, planned together (spend-guard.ts). */
-  readonly spendGroups = new SpendGroups();
+  /**
+   * Prepaid and capped tenants' answered calls here, a group a tenant, planned together
+   * (spend-guard.ts); a call that ended counts against the money read until its CDR has charged it.
+   */
+  readonly spendGroups: SpendGroups;
   /** Caller memory lookups of every call (caller-memory.ts): batched on MariaDB, on the reader on an SQLite file. */
   readonly callerMemory: CallerMemory;
   /**
@@ -97,6 +100,10 @@ export class CallServer {
 
   constructor(private readonly deps: CallServerDeps) {
     this.queues = new QueueBook((total) => deps.metrics.queueWaiting.set(total));
+    this.spendGroups = new SpendGroups(() => {
+      const since = deps.cdrs.unchargedSince();
+      return since === null ? 0 : Date.now() - since;
+    });
     this.callerMemoryReader = deps.warmUp ? null : callerMemoryReader(deps.settings, deps.log);
     this.callerMemory = new CallerMemory(deps.knex, { timeoutMs: deps.settings.admission.queryTimeoutMs, reader: this.callerMemoryReader });
     this.answeredCallers = deps.warmUp ? null : answeredCallersFeed(deps.knex, deps.settings, deps.log);

@@ -7,7 +7,8 @@
  * and every one of them is planned again from it, to be warned and cut at the instant they
  * together run a limit out (billing/live-calls.ts sharedCutAt; one call alone: rate-cdr.ts
  * callCutPlan, as before). A call that ended still counts at its cost against money read before
- * its CDR surely charged it (ENDED_CALL_COUNTED_MS); each limit keeps the newest read sent.
+ * its CDR surely charged it (ENDED_CALL_COUNTED_MS, and however long the CDR writer lags behind);
+ * each limit keeps the newest read sent.
  * Planned one by one, five calls answered together on a balance of 0.07 each spent all of it and
  * left -0.23. The tenant's calls on other daemons, and in other worker processes, are counted by
  * the live-call job, once a minute.
@@ -58,11 +59,13 @@ export interface ChargedPeriods {
 }
 
 /**
- * When, after a call ended, its CDR has surely charged the tenant: the CDR writer flushes every
- * 200 ms by default, and a read of the money sent before that may not see it. Until then the
- * call counts at its cost against what such a read said (counted twice, when the read did see
- * it, only brings the cut earlier). A writer that lags longer (the database slow or away) is not
- * covered: the live-call job counts the calls across daemons within a minute.
+ * How long after a call ended its CDR is surely in the CDR writer's hands (the hang-up's
+ * completion is waited for first): a read of the money sent before that, or before the writer
+ * had charged every CDR handed to it since (CdrWriter.unchargedSince: it flushes every 200 ms by
+ * default, and lags while the database is slow or away), may not see it. Until then the call
+ * counts at its cost against what such a read said (counted twice, when the read did see it,
+ * only brings the cut earlier). Not covered: a hang-up whose completion takes longer (FreeSWITCH
+ * answering nothing for ESL_REPLY_TIMEOUT_MS, then the same again for the hang-up's events).
  */
 export const ENDED_CALL_COUNTED_MS = 5000;
 
@@ -95,17 +98,23 @@ function runAt(timers: GuardTimers, deadline: number, fn: () => void): { cancel(
 
 const NO_LIMIT: SpendLeft = { balance: null, day: null, month: null };
 
-/** What one read said is left, for the day and month it was read for; `sentAt`: when it was sent (the guards' clock). */
+/**
+ * What one read said is left, for the day and month it was read for; `sentAt`: when it was sent
+ * (the guards' clock); `chargedBefore`: the calls that ended before it have surely charged what
+ * it read (SpendGroup.chargedBefore, at the send).
+ */
 interface Reading {
   readonly charged: ChargedPeriods;
   readonly left: SpendLeft;
   readonly sentAt: number;
+  readonly chargedBefore: number;
 }
 
 /** What is left of one limit, as the newest read sent said (null: no such limit). */
 interface Known {
   readonly value: Money | null;
   readonly sentAt: number;
+  readonly chargedBefore: number;
 }
 
 /** The limits a call's spend counts against: 'balance', 'day/<key>', 'month/<key>'. */
@@ -118,7 +127,7 @@ function learn(into: Map<string, Known>, reading: Reading): void {
   const values = [reading.left.balance, reading.left.day, reading.left.month];
   limitsOf(reading.charged).forEach((limit, i) => {
     const had = into.get(limit);
-    if (!had || had.sentAt <= reading.sentAt) into.set(limit, { value: values[i], sentAt: reading.sentAt });
+    if (!had || had.sentAt <= reading.sentAt) into.set(limit, { value: values[i], sentAt: reading.sentAt, chargedBefore: reading.chargedBefore });
   });
 }
 
@@ -142,13 +151,13 @@ class EndedCalls {
     this.totals.push(last + cost);
   }
 
-  /** What the calls whose CDR a read sent at `sentAt` may not have seen cost (those with `until` after it). */
-  unseenBy(sentAt: number): number {
+  /** What the calls whose CDR a read may not have seen cost (those with `until` after its `chargedBefore`). */
+  unseenBy(chargedBefore: number): number {
     let lo = this.head;
     let hi = this.untils.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.untils[mid] > sentAt) hi = mid;
+      if (this.untils[mid] > chargedBefore) hi = mid;
       else lo = mid + 1;
     }
     const all = this.totals.length > this.head ? this.totals[this.totals.length - 1] : this.base;
@@ -191,6 +200,19 @@ export class SpendGroup {
   /** The clock of the guards that joined (one a daemon). */
   private timers: GuardTimers | null = null;
 
+  /** `chargeLagMs`: how long the oldest CDR handed to the writer and not yet charged has waited (SpendGroups). */
+  constructor(private readonly chargeLagMs: () => number = NO_CHARGE_LAG) {}
+
+  /**
+   * A read sent at `sentAt` sees the CDRs of the calls that ended before this (on the guards'
+   * clock): those whose CDR was handed to the writer ENDED_CALL_COUNTED_MS after they ended, at
+   * the latest, and before the oldest CDR the writer has not charged yet. A writer that lags (the
+   * database slow, away, or replaying a backlog) keeps every call that ended since counted.
+   */
+  chargedBefore(sentAt: number): number {
+    return sentAt - Math.max(0, this.chargeLagMs());
+  }
+
   /** Calls in the group still talking. */
   get size(): number {
     return this.live.size;
@@ -198,8 +220,8 @@ export class SpendGroup {
 
   /** No call talking, none ended lately: what the group knows is of no more use. */
   get idle(): boolean {
-    const now = this.timers?.now() ?? 0;
-    return this.live.size === 0 && ![...this.ended.values()].some((e) => e.lastUntil > now);
+    const seen = this.chargedBefore(this.timers?.now() ?? 0);
+    return this.live.size === 0 && ![...this.ended.values()].some((e) => e.lastUntil > seen);
   }
 
   join(guard: SpendGuard): void {
@@ -246,7 +268,7 @@ export class SpendGroup {
     for (const limit of this.left.keys()) if (!talking.has(limit)) this.left.delete(limit);
     for (const [key, ended] of this.ended) {
       // Seen by every read to come once each limit over them was read after they surely charged.
-      ended.forget(Math.min(...ended.limits.map((limit) => this.left.get(limit)?.sentAt ?? Infinity)));
+      ended.forget(Math.min(...ended.limits.map((limit) => this.left.get(limit)?.chargedBefore ?? Infinity)));
       if (ended.lastUntil === -Infinity) this.ended.delete(key);
     }
     const { cuts, earliest } = this.cutInstants(this.left);
@@ -298,10 +320,10 @@ export class SpendGroup {
     // The limits every call is under (the balance; the caps, when all are charged to one day and
     // month, as nearly always) are one search, for the least of them.
     let leastOfAll: Money | null = null;
-    for (const [limit, { value, sentAt }] of left) {
+    for (const [limit, { value, chargedBefore }] of left) {
       if (value === null) continue;
       let unseen = 0;
-      for (const ended of this.ended.values()) if (ended.limits.includes(limit)) unseen += ended.unseenBy(sentAt);
+      for (const ended of this.ended.values()) if (ended.limits.includes(limit)) unseen += ended.unseenBy(chargedBefore);
       const budget = money(value - unseen);
       if (live.every((c) => c.guard.limits.includes(limit))) leastOfAll = leastOfAll === null || budget < leastOfAll ? budget : leastOfAll;
       else cutUnder(live.filter((c) => c.guard.limits.includes(limit)), budget);
@@ -332,7 +354,8 @@ export class SpendGroup {
         const reads = await Promise.allSettled(
           [...readers.values()].map(async (guard) => {
             const sentAt = guard.now();
-            return { charged: guard.charged, left: (await guard.readLeft()) ?? NO_LIMIT, sentAt };
+            const chargedBefore = this.chargedBefore(sentAt);
+            return { charged: guard.charged, left: (await guard.readLeft()) ?? NO_LIMIT, sentAt, chargedBefore };
           }),
         );
         const failed = reads.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
@@ -356,19 +379,28 @@ export class SpendGroup {
   }
 }
 
+/** No CDR writer behind (tests of one guard): every CDR charged at once. */
+const NO_CHARGE_LAG = (): number => 0;
+
 /** This daemon's spend groups (in this worker process), one a tenant. */
 export class SpendGroups {
   private readonly groups = new Map<string, SpendGroup>();
 
   /**
-   * The group of `key` (the tenant's id). One idle (its last call ended more than
-   * ENDED_CALL_COUNTED_MS ago) is replaced, and idle groups are dropped as calls come.
+   * `chargeLagMs`: how long the oldest CDR handed to this process's CDR writer and not yet in the
+   * database has waited, in ms (0: none; CdrWriter.unchargedSince).
+   */
+  constructor(private readonly chargeLagMs: () => number = NO_CHARGE_LAG) {}
+
+  /**
+   * The group of `key` (the tenant's id). One idle (no call talking, and every one that ended
+   * charged: SpendGroup.idle) is replaced, and idle groups are dropped as calls come.
    */
   of(key: string): SpendGroup {
     let group = this.groups.get(key);
     if (!group || group.idle) {
       if (this.groups.size >= this.sweepAt) this.sweep();
-      this.groups.set(key, (group = new SpendGroup()));
+      this.groups.set(key, (group = new SpendGroup(this.chargeLagMs)));
     }
     return group;
   }
@@ -459,9 +491,10 @@ export class SpendGuard {
     const group = (this.group = this.opts.groupOf?.() ?? new SpendGroup());
     group.join(this);
     const sentAt = this.timers.now();
+    const chargedBefore = group.chargedBefore(sentAt);
     let reading: Reading | undefined;
     try {
-      reading = { charged: this.charged, left: (await this.opts.readLeft()) ?? NO_LIMIT, sentAt };
+      reading = { charged: this.charged, left: (await this.opts.readLeft()) ?? NO_LIMIT, sentAt, chargedBefore };
     } catch (err) {
       // Fail open: the live-call job (billing/live-guard.ts) checks this call again within a minute.
       this.opts.log.warn({ err: (err as Error).message }, 'spend headroom unavailable; this call is guarded only by what its peers read');

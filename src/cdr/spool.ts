@@ -54,7 +54,13 @@ export class CdrSpool {
   private handle: fsp.FileHandle | null = null;
   private currentPath: string | null = null;
   private currentLines = 0;
-  private queue: Array<{ line: string; resolve(): void; reject(err: Error): void }> = [];
+  private queue: Array<{ line: string; at: number; resolve(): void; reject(err: Error): void }> = [];
+  /**
+   * Every segment in the folder not yet deleted, oldest first, with the wall-clock ms (Date.now)
+   * from which its lines were handed in (pendingSince); the batch being written, by its first line.
+   */
+  private readonly segmentsSince = new Map<string, number>();
+  private batchSince: number | null = null;
   private writing: Promise<void> | null = null;
   /** The synchronized write under way, if any (what rotate() waits for). */
   private inflight: Promise<void> | null = null;
@@ -77,7 +83,30 @@ export class CdrSpool {
     }
     segmentFlags(); // refuse to start where writes cannot be made durable
     this.lock = SpoolLock.acquire(this.dir);
+    // A previous run's segments, still to be replayed: pending since they were started.
+    const names = (await fsp.readdir(this.dir)).filter((n) => segmentKey(n) !== null).sort(compareSegments);
+    for (const n of names) this.segmentsSince.set(path.join(this.dir, n), (segmentKey(n) as [number, number])[0]);
     this.accepting = true;
+  }
+
+  /**
+   * The wall-clock ms (Date.now) since which a line handed to append() may not be in the database
+   * yet: when the oldest line queued, being written or in a segment the writer has not deleted
+   * (done()) was handed in; null when there is none. Every line handed in before it is written or
+   * quarantined. Cheap (no file system): the spend guard asks at every read of a tenant's money.
+   */
+  pendingSince(): number | null {
+    let since = this.batchSince ?? (this.queue.length > 0 ? this.queue[0].at : null);
+    for (const at of this.segmentsSince.values()) {
+      since = since === null ? at : Math.min(since, at);
+      break; // oldest first
+    }
+    return since;
+  }
+
+  /** The writer deleted `segmentPath`: every line of it is in the database or quarantined. */
+  done(segmentPath: string): void {
+    this.segmentsSince.delete(segmentPath);
   }
 
   /**
@@ -101,7 +130,7 @@ export class CdrSpool {
   private write(line: string): Promise<void> {
     if (!this.accepting) return Promise.reject(new SpoolClosedError(this.dir));
     return new Promise((resolve, reject) => {
-      this.queue.push({ line, resolve, reject });
+      this.queue.push({ line, at: Date.now(), resolve, reject });
       if (!this.writing) this.writing = this.drain();
     });
   }
@@ -119,6 +148,7 @@ export class CdrSpool {
       this.lastWriteAt = performance.now();
       const batch = this.queue.splice(0);
       const text = batch.map((b) => b.line).join('');
+      this.batchSince = batch[0].at;
       try {
         await this.writeDurably(text, batch.length);
       } catch {
@@ -131,10 +161,12 @@ export class CdrSpool {
           // The fresh segment may end in torn bytes too: the next batch must not follow them
           // (its first line would join them, and an acknowledged record be quarantined).
           this.dropSegment();
+          this.batchSince = null;
           for (const b of batch) b.reject(err as Error);
           continue;
         }
       }
+      this.batchSince = null;
       for (const b of batch) b.resolve();
     }
     this.writing = null;
@@ -162,6 +194,8 @@ export class CdrSpool {
     if (!this.handle) {
       this.currentPath = path.join(this.dir, `segment-${Date.now()}-${String(this.seq++).padStart(6, '0')}.jsonl`);
       this.handle = await fsp.open(this.currentPath, segmentFlags());
+      // Only a file made: one never made would never be deleted (done()), and hold pendingSince.
+      this.segmentsSince.set(this.currentPath, this.batchSince ?? Date.now());
       this.currentLines = 0;
     }
     // O_DSYNC: the write returns once its data is on disk, as a write followed by fdatasync would,

@@ -47,6 +47,8 @@ interface HeldCdr {
   readonly row: object;
   readonly callUuid: string;
   readonly then: HeldCdrCallbacks;
+  /** When it was handed to record() (Date.now): unchargedSince(). */
+  readonly at: number;
 }
 
 /** Records per transaction when the options do not say. */
@@ -154,6 +156,7 @@ export class CdrWriter {
    */
   async record(cdr: CdrRecord, held?: HeldCdrCallbacks): Promise<'spooled' | 'held'> {
     const row = fitColumns(cdr);
+    const at = Date.now();
     if (this.held.length === 0 || !held) {
       try {
         await this.spool.append(row);
@@ -174,7 +177,7 @@ export class CdrWriter {
     if (this.stopped || this.held.length >= heldMax) {
       throw new Error(`the CDR spool refuses writes and ${this.held.length} CDRs are held in memory already: ${this.heldError?.message ?? 'refused'}`);
     }
-    this.held.push({ row, callUuid: cdr.call_uuid, then: held });
+    this.held.push({ row, callUuid: cdr.call_uuid, then: held, at });
     this.metrics.cdrsHeldInMemory.set(this.held.length);
     this.retryHeldLater();
     return 'held';
@@ -369,6 +372,20 @@ export class CdrWriter {
     return this.depth;
   }
 
+  /**
+   * The wall-clock ms (Date.now) since which a CDR handed to record() may not have charged its
+   * tenant yet: when the oldest CDR still in the spool (queued, or in a segment not yet deleted:
+   * CdrSpool.pendingSince) or held in memory was handed in; null when every one is in the database
+   * (or quarantined). A read of a tenant's money sent at T sees every CDR handed in before
+   * min(T, this): what the spend guard counts ended calls against (SpendGroup).
+   */
+  unchargedSince(): number | null {
+    const spooled = this.spool.pendingSince();
+    const held = this.held.length > 0 ? this.held[0].at : null;
+    if (spooled === null) return held;
+    return held === null ? spooled : Math.min(spooled, held);
+  }
+
   private schedule(ms: number): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
@@ -533,6 +550,7 @@ export class CdrWriter {
       this.spool.quarantine(s.refused);
       this.metrics.cdrsQuarantined.inc(s.refused.length);
       await fsp.unlink(s.path);
+      this.spool.done(s.path);
       this.depth = Math.max(0, this.depth - s.lines);
       this.metrics.cdrSpoolDepth.set(this.depth);
     }

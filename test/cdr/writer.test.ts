@@ -294,6 +294,39 @@ eachDb(t, 'with the database unreachable the records stay spooled; a later write
   t.same(quarantined(ctx.dir), []);
 });
 
+eachDb(t, 'unchargedSince: when the oldest CDR not in the database yet was handed in, through an outage and a restart; null once written', async (t, ctx) => {
+  // What the spend guard counts calls that ended against (SpendGroup.chargedBefore).
+  const dead = await ctx.deadKnex();
+  const first = ctx.writer({ knex: dead });
+  await first.writer.start();
+  t.equal(first.writer.unchargedSince(), null, 'nothing handed in');
+  const records = [cdr(1), cdr(2), cdr(3)];
+  const before = Date.now();
+  const handed = first.writer.record(records[0]);
+  t.ok((first.writer.unchargedSince() ?? -1) >= before, 'queued for the spool: counted from when it was handed in');
+  await handed;
+  const since = first.writer.unchargedSince();
+  t.ok(since !== null && since >= before && since <= Date.now(), 'spooled, not written');
+  await new Promise((r) => setTimeout(r, 20));
+  await first.writer.record(records[1]);
+  await first.writer.flush();
+  t.equal(first.writer.unchargedSince(), since, 'the database away: still the first one\'s time, not the later one\'s');
+  await first.writer.stop();
+  // The daemon restarts with the database back: the backlog is uncharged since its oldest segment
+  // began (the time in its name; when its first line was handed in is not kept across a restart).
+  const oldest = Math.min(...segments(ctx.dir).map((n) => Number(/^segment-(\d+)-/.exec(n)?.[1])));
+  const second = ctx.writer();
+  await second.writer.start();
+  t.equal(second.writer.unchargedSince(), oldest, 'the previous run\'s backlog: since its oldest segment began');
+  await second.writer.flush();
+  t.equal(second.writer.unchargedSince(), null, 'all written: null');
+  t.same(uuids(await cdrRows(ctx.knex)), [records[0].call_uuid, records[1].call_uuid].sort());
+  await second.writer.record(records[2]);
+  t.ok(second.writer.unchargedSince() !== null, 'a new one spooled');
+  await second.writer.flush();
+  t.equal(second.writer.unchargedSince(), null, 'and written');
+});
+
 eachDb(t, 'a writer whose database comes back mid-way keeps order and loses nothing', async (t, ctx) => {
   // Same writer object: the outage is a renamed cdrs table, then it is renamed back.
   const { writer, spool } = ctx.writer();
