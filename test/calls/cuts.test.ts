@@ -5,7 +5,8 @@
  * the phone answers and would talk 30 s; the warning (capped.wav, 10.4 s as FreeSWITCH played
  * it) is broadcast over the call. The first release cut 10.4 s after answer (a `sendmsg` hangup
  * waited for the broadcast) and left the balance at -0.0500. Now `api uuid_kill` ends it at 4 s.
- * Also: the SIGTERM drain cuts a call mid-prompt at once.
+ * Also: the SIGTERM drain cuts a call mid-prompt at once; a call that ended counts in the next
+ * call's plan while its CDR cannot reach the database.
  */
 import t, { type Test } from 'tap';
 import { cutTiming, placeCall, startCall, type CallRecord } from '../peer/fake-freeswitch';
@@ -116,3 +117,30 @@ t.test('drain time over: a call in the middle of a long prompt is cut at once (a
   t.ok(killAt < (prompt()?.atFs ?? 0) + 60_000, 'mid-prompt: the 60 s prompt was still playing');
   t.ok((record.hungUpAtFs ?? Infinity) - killAt <= 50, 'the channel went as the command reached it');
 });
+
+for (const target of dbTargets()) {
+  t.test(`${target.name}: with CDRs not reaching the database, a call that ended 6 s before still counts in the next call's plan`, async (t) => {
+    // 0.1800 pays three 6 s increments at 0.60/min. A talks 4 s while the cdrs table is away, so
+    // its CDR stays in the spool and the balance still reads 0.1800 when B answers 6 s later.
+    // Counting A (its welcome and ring billed too: 0.12), B may spend 0.06 and is cut in its first
+    // increment. Before, an ended call counted for 5 s only: B planned from 0.1800, talked its
+    // 14 s (0.18) and the balance ended at -0.1200 once A's CDR was written.
+    const d = await prepaidDaemon(t, target, '0.1800');
+    await d.knex.schema.renameTable('cdrs', 'cdrs_away');
+    const call = (caller: string, talkMs: number): ReturnType<typeof placeCall> =>
+      placeCall(d.port, { caller, destination: '4001012345', timeScale: 1, promptMs: CAPPED_MS, legs: { '13800000001': { result: 'answer', ringMs: 200, talkMs } } });
+    const a = await call('13910009011', 4_000);
+    t.equal(a.hangupCause, 'NORMAL_CLEARING', 'A talked its 4 s');
+    await new Promise((r) => setTimeout(r, 6_000));
+    t.ok(d.daemon.cdrs.spoolDepth >= 1, 'A\'s CDR is still in the spool, not charged');
+    const b = await call('13910009012', 14_000);
+    t.equal(b.hangupCause, 'OUTGOING_CALL_BARRED', 'B was cut: A\'s cost counted though the balance read did not show it');
+    await d.knex.schema.renameTable('cdrs_away', 'cdrs');
+    await until('the spooled CDRs written once the table is back', () => d.daemon.cdrs.spoolDepth === 0, 20_000);
+    const costs = [Number((await d.cdr(a.uuid)).cost), Number((await d.cdr(b.uuid)).cost)];
+    t.ok(costs[0] >= 0.06 && costs[0] <= 0.12, `A charged ${costs[0].toFixed(4)}`);
+    t.equal((costs[0] + costs[1]).toFixed(4), '0.1800', `B charged ${costs[1].toFixed(4)}: what A left of the 0.1800, no more`);
+    const row: { balance: unknown } | undefined = await d.knex('tenants').where({ id: 1 }).first('balance');
+    t.equal(Number(row?.balance).toFixed(4), '0.0000', 'the balance ends at zero, not below');
+  });
+}
