@@ -331,23 +331,33 @@ t.test('the next call of a tenant within 5 s of its last one still counts that o
   c.stop();
 });
 
-t.test('while the CDR writer lags (the database away), a call that ended counts until its CDR has charged, not 5 s', async (t) => {
+/**
+ * A daemon whose CDR writer cannot write (the database away): call A of tenant 7 talked 20 s
+ * (4 increments, 0.24) and ended, its CDR handed to the writer at once. `charged()`: the writer
+ * has written every CDR handed to it.
+ */
+async function writerBehind(): Promise<{ timers: FakeTimers; groups: SpendGroups; events: string[]; charged: () => void }> {
   const timers = new FakeTimers();
-  const events: string[] = [];
   // How long the oldest CDR the writer has not written yet has waited (CdrWriter.unchargedSince).
   let uncharged: number | null = null;
   const groups = new SpendGroups(() => (uncharged === null ? 0 : timers.t - uncharged));
+  const events: string[] = [];
   const a = member('A', () => groups.of('7'), timers, events, ONE).guard;
   await a.answered();
   timers.advance(20_000);
-  a.stop(); // 4 increments (0.24)
-  uncharged = timers.t; // its CDR is handed to the writer, which cannot write it
+  a.stop();
+  uncharged = timers.t;
+  return { timers, groups, events, charged: () => void (uncharged = null) };
+}
+
+t.test('while the CDR writer lags (the database away), a call that ended counts until its CDR has charged, not 5 s', async (t) => {
+  const { timers, groups, events, charged } = await writerBehind();
   timers.advance(60_000);
   const b = member('B', () => groups.of('7'), timers, events, ONE).guard;
   t.same(await b.answered(), { warnAfterS: 40, cutAfterS: 70 }, 'B, a minute after A ended: A\'s 0.24 still counted, the read did not see it');
   b.stop();
   timers.advance(1_000);
-  uncharged = null; // the writer has written both CDRs: A's 0.24 (and B's nothing) in the money read
+  charged(); // the writer has written both CDRs: A's 0.24 (and B's nothing) in the money read
   const c = member('C', () => groups.of('7'), timers, events, () => balance(parseMoney('0.7600')));
   // 0.76 pays 12 increments (72 s); counting A's 0.24 again, 0.52 would pay 8 (cut at 46 s).
   t.same(await c.guard.answered(), { warnAfterS: 40, cutAfterS: 70 }, 'C: 0.76 read, A not counted again');
@@ -356,20 +366,12 @@ t.test('while the CDR writer lags (the database away), a call that ended counts 
 });
 
 t.test('a group whose calls ended is kept while the writer lags: the next call still counts them', async (t) => {
-  const timers = new FakeTimers();
-  const events: string[] = [];
-  let uncharged: number | null = null;
-  const groups = new SpendGroups(() => (uncharged === null ? 0 : timers.t - uncharged));
-  const a = member('A', () => groups.of('7'), timers, events, ONE).guard;
-  await a.answered();
-  timers.advance(20_000);
-  a.stop();
-  uncharged = timers.t;
+  const { timers, groups, charged } = await writerBehind();
   timers.advance(10_000);
   const first = groups.of('7');
   timers.advance(600_000);
   t.equal(groups.of('7'), first, 'ten minutes on, the writer still behind: the same group, A still counted');
-  uncharged = null;
+  charged();
   t.not(groups.of('7'), first, 'the writer caught up: a fresh group');
 });
 
