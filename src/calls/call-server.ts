@@ -102,7 +102,7 @@ export class CallServer {
     this.queues = new QueueBook((total) => deps.metrics.queueWaiting.set(total));
     this.spendGroups = new SpendGroups(() => {
       const since = deps.cdrs.unchargedSince();
-      return since === null ? 0 : Date.now() - since;
+      return since === null ? 0 : performance.now() - since;
     });
     this.callerMemoryReader = deps.warmUp ? null : callerMemoryReader(deps.settings, deps.log);
     this.callerMemory = new CallerMemory(deps.knex, { timeoutMs: deps.settings.admission.queryTimeoutMs, reader: this.callerMemoryReader });

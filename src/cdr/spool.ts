@@ -54,13 +54,18 @@ export class CdrSpool {
   private handle: fsp.FileHandle | null = null;
   private currentPath: string | null = null;
   private currentLines = 0;
-  private queue: Array<{ line: string; at: number; resolve(): void; reject(err: Error): void }> = [];
+  private queue: Array<{ line: string; resolve(): void; reject(err: Error): void }> = [];
   /**
-   * Every segment in the folder not yet deleted, oldest first, with the wall-clock ms (Date.now)
-   * from which its lines were handed in (pendingSince); the batch being written, by its first line.
+   * When the lines not yet in the database were handed in (pendingSince), on the monotonic clock
+   * (performance.now, the spend guards' clock: a wall clock stepped back would make them look
+   * newer): the earliest of the queue, of the batch being written, and of each segment in the
+   * folder the writer has not deleted yet (done()).
    */
-  private readonly segmentsSince = new Map<string, number>();
+  private queueSince: number | null = null;
   private batchSince: number | null = null;
+  private readonly segmentsSince = new Map<string, number>();
+  /** The earliest of segmentsSince; undefined: to be found again (a segment was deleted). */
+  private oldestSegment: number | null | undefined = null;
   private writing: Promise<void> | null = null;
   /** The synchronized write under way, if any (what rotate() waits for). */
   private inflight: Promise<void> | null = null;
@@ -83,30 +88,41 @@ export class CdrSpool {
     }
     segmentFlags(); // refuse to start where writes cannot be made durable
     this.lock = SpoolLock.acquire(this.dir);
-    // A previous run's segments, still to be replayed: pending since they were started.
-    const names = (await fsp.readdir(this.dir)).filter((n) => segmentKey(n) !== null).sort(compareSegments);
-    for (const n of names) this.segmentsSince.set(path.join(this.dir, n), (segmentKey(n) as [number, number])[0]);
+    // A previous run's segments, still to be replayed: pending since they were started (the wall
+    // clock in their names, brought to the monotonic one).
+    const monotonicOfWall = performance.now() - Date.now();
+    for (const n of await fsp.readdir(this.dir)) {
+      const key = segmentKey(n);
+      if (key) this.segmentPending(path.join(this.dir, n), key[0] + monotonicOfWall);
+    }
     this.accepting = true;
   }
 
   /**
-   * The wall-clock ms (Date.now) since which a line handed to append() may not be in the database
-   * yet: when the oldest line queued, being written or in a segment the writer has not deleted
-   * (done()) was handed in; null when there is none. Every line handed in before it is written or
-   * quarantined. Cheap (no file system): the spend guard asks at every read of a tenant's money.
+   * Since when (performance.now) a line handed to append() may not be in the database yet: when
+   * the oldest line queued, being written or in a segment the writer has not deleted (done()) was
+   * handed in; null when there is none. Every line handed in before it is written or quarantined.
+   * Cheap (no file system): the spend guard asks at every read of a tenant's money.
    */
   pendingSince(): number | null {
-    let since = this.batchSince ?? (this.queue.length > 0 ? this.queue[0].at : null);
-    for (const at of this.segmentsSince.values()) {
-      since = since === null ? at : Math.min(since, at);
-      break; // oldest first
+    if (this.oldestSegment === undefined) {
+      let oldest: number | null = null;
+      for (const at of this.segmentsSince.values()) oldest = oldest === null || at < oldest ? at : oldest;
+      this.oldestSegment = oldest;
     }
-    return since;
+    return earliest(earliest(this.queueSince, this.batchSince), this.oldestSegment);
   }
 
   /** The writer deleted `segmentPath`: every line of it is in the database or quarantined. */
   done(segmentPath: string): void {
-    this.segmentsSince.delete(segmentPath);
+    if (this.segmentsSince.delete(segmentPath)) this.oldestSegment = undefined;
+  }
+
+  private segmentPending(segmentPath: string, since: number): void {
+    const had = this.segmentsSince.get(segmentPath);
+    if (had !== undefined && had <= since) return;
+    this.segmentsSince.set(segmentPath, since);
+    if (this.oldestSegment !== undefined) this.oldestSegment = earliest(this.oldestSegment, since);
   }
 
   /**
@@ -114,8 +130,8 @@ export class CdrSpool {
    * (SpoolClosedError) before open() and once close() has begun: the folder's lock is not (or
    * soon no longer) this process's, and another daemon may be replaying it.
    */
-  append(record: object): Promise<void> {
-    return this.write(`${asciiJson(record)}\n`);
+  append(record: object, handedAt: number = performance.now()): Promise<void> {
+    return this.write(`${asciiJson(record)}\n`, handedAt);
   }
 
   /**
@@ -124,13 +140,14 @@ export class CdrSpool {
    * CDRs asks this to learn that a full disk has room), rejects as append() would.
    */
   probe(): Promise<void> {
-    return this.write('\n');
+    return this.write('\n', performance.now());
   }
 
-  private write(line: string): Promise<void> {
+  private write(line: string, handedAt: number): Promise<void> {
     if (!this.accepting) return Promise.reject(new SpoolClosedError(this.dir));
     return new Promise((resolve, reject) => {
-      this.queue.push({ line, at: Date.now(), resolve, reject });
+      this.queue.push({ line, resolve, reject });
+      this.queueSince = earliest(this.queueSince, handedAt);
       if (!this.writing) this.writing = this.drain();
     });
   }
@@ -148,7 +165,8 @@ export class CdrSpool {
       this.lastWriteAt = performance.now();
       const batch = this.queue.splice(0);
       const text = batch.map((b) => b.line).join('');
-      this.batchSince = batch[0].at;
+      this.batchSince = this.queueSince;
+      this.queueSince = null;
       try {
         await this.writeDurably(text, batch.length);
       } catch {
@@ -194,10 +212,11 @@ export class CdrSpool {
     if (!this.handle) {
       this.currentPath = path.join(this.dir, `segment-${Date.now()}-${String(this.seq++).padStart(6, '0')}.jsonl`);
       this.handle = await fsp.open(this.currentPath, segmentFlags());
-      // Only a file made: one never made would never be deleted (done()), and hold pendingSince.
-      this.segmentsSince.set(this.currentPath, this.batchSince ?? Date.now());
       this.currentLines = 0;
     }
+    // Only a file made: one never made would never be deleted (done()), and hold pendingSince.
+    // Every batch, not only the first: a held CDR offered again was handed in long before.
+    if (this.currentPath !== null && this.batchSince !== null) this.segmentPending(this.currentPath, this.batchSince);
     // O_DSYNC: the write returns once its data is on disk, as a write followed by fdatasync would,
     // in one trip through libuv's thread pool instead of two (bench/PROFILE.md, release 10).
     const bytes = Buffer.byteLength(text);
@@ -225,7 +244,13 @@ export class CdrSpool {
 
   /** Closed segments, oldest first. */
   async closedSegments(): Promise<string[]> {
+    const known = [...this.segmentsSince.keys()];
     const names = (await fsp.readdir(this.dir)).filter((n) => n.startsWith('segment-') && n.endsWith('.jsonl'));
+    // A segment gone from the folder without done() (a failed unlink whose file went anyway, an
+    // operator who moved it) is no longer waiting: it must not hold pendingSince for good. Only
+    // those known before the listing began: one made meanwhile may not be in it.
+    const listed = new Set(names.map((n) => path.join(this.dir, n)));
+    for (const p of known) if (!listed.has(p)) this.done(p);
     return names
       .map((n) => path.join(this.dir, n))
       .filter((p) => p !== this.currentPath)
@@ -359,3 +384,9 @@ export function asciiJson(value: unknown): string {
 
 const NON_ASCII = /[\u007f-\uffff]/;
 const NON_ASCII_ALL = /[\u007f-\uffff]/g;
+
+/** The earlier of two instants, either of which may be missing (null). */
+function earliest(a: number | null, b: number | null): number | null {
+  if (a === null) return b;
+  return b === null || a <= b ? a : b;
+}

@@ -47,7 +47,7 @@ interface HeldCdr {
   readonly row: object;
   readonly callUuid: string;
   readonly then: HeldCdrCallbacks;
-  /** When it was handed to record() (Date.now): unchargedSince(). */
+  /** When it was handed to record() (performance.now): unchargedSince(), and the spool when it takes it. */
   readonly at: number;
 }
 
@@ -156,10 +156,10 @@ export class CdrWriter {
    */
   async record(cdr: CdrRecord, held?: HeldCdrCallbacks): Promise<'spooled' | 'held'> {
     const row = fitColumns(cdr);
-    const at = Date.now();
+    const at = performance.now();
     if (this.held.length === 0 || !held) {
       try {
-        await this.spool.append(row);
+        await this.spool.append(row, at);
         this.spooled();
         this.spoolTakesAgain();
         return 'spooled';
@@ -258,7 +258,7 @@ export class CdrWriter {
 
   /** One offer of `batch` (the CDRs held now, oldest first): to the spool, then to the database. */
   private async offerHeld(batch: readonly HeldCdr[]): Promise<void> {
-    const results = await Promise.allSettled(batch.map((h) => this.spool.append(h.row)));
+    const results = await Promise.allSettled(batch.map((h) => this.spool.append(h.row, h.at)));
     const settled = new Set<HeldCdr>();
     const still: HeldCdr[] = [];
     let refused: Error | null = null;
@@ -373,8 +373,8 @@ export class CdrWriter {
   }
 
   /**
-   * The wall-clock ms (Date.now) since which a CDR handed to record() may not have charged its
-   * tenant yet: when the oldest CDR still in the spool (queued, or in a segment not yet deleted:
+   * Since when (performance.now, the spend guards' clock) a CDR handed to record() may not have
+   * charged its tenant yet: when the oldest CDR still in the spool (queued, or in a segment not yet deleted:
    * CdrSpool.pendingSince) or held in memory was handed in; null when every one is in the database
    * (or quarantined). A read of a tenant's money sent at T sees every CDR handed in before
    * min(T, this): what the spend guard counts ended calls against (SpendGroup).

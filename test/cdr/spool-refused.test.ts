@@ -153,7 +153,7 @@ function refusing(spool: CdrSpool): { full: boolean } {
   const state = { full: true };
   const [append, probe] = [spool.append.bind(spool), spool.probe.bind(spool)];
   const enospc = (): Promise<void> => Promise.reject(Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }));
-  spool.append = (record: object) => (state.full ? enospc() : append(record));
+  spool.append = (record: object, handedAt?: number) => (state.full ? enospc() : append(record, handedAt));
   spool.probe = () => (state.full ? enospc() : probe());
   return state;
 }
@@ -174,6 +174,24 @@ t.test('held CDRs are bounded: past the most, a refused CDR fails at once (the c
   t.same(spooled, [1, 2], 'in order, once there is room');
   t.equal(writer.heldInMemory, 0);
   t.equal(await spool.countRecords(), 2);
+});
+
+t.test('a held CDR the spool takes back with the database away is still uncharged since it was handed in, not since the spool took it', async (t) => {
+  // What the spend guard counts ended calls against (CdrWriter.unchargedSince): taken as new, a
+  // call that ended before the disk filled would count as charged 5 s after the disk had room.
+  const { spool, writer } = await writerOnSpool(t);
+  t.teardown(() => spool.close());
+  const disk = refusing(spool);
+  const kept: number[] = [];
+  const handedAt = performance.now();
+  t.equal(await writer.record(cdr(1), { kept: () => void kept.push(1), failed: () => t.fail('failed') }), 'held');
+  const since = writer.unchargedSince();
+  t.ok(since !== null && since >= handedAt && since - handedAt < 100, 'held: uncharged since it was handed in');
+  await new Promise((r) => setTimeout(r, 1_500));
+  disk.full = false;
+  await until('spooled once the disk has room', () => kept.length === 1, 10_000);
+  t.equal(writer.heldInMemory, 0);
+  t.equal(writer.unchargedSince(), since, 'in the spool now, the database still away: still since it was handed in');
 });
 
 t.test('a stop while a retry is under way waits for it, then fails what the spool still refuses (it does not hang)', async (t) => {
