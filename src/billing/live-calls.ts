@@ -52,6 +52,11 @@ export interface SpendingCall {
   readonly legs?: 1 | 2;
 }
 
+/** What `call` has cost by `atMs` (its clock), all its legs; 0 when it is not charged. */
+export function spendingCost(call: SpendingCall, atMs: number): number {
+  return call.rate === null ? 0 : costSoFar(call.rate, atMs - Math.floor(call.answeredAtMs)) * (call.legs ?? 1);
+}
+
 /** Past this (2^50 ms, 35,000 years of talk) the money is taken never to run out. */
 const NEVER_MS = 2 ** 50;
 
@@ -87,7 +92,7 @@ export function sharedCutAt(calls: readonly SpendingCall[], budget: Money, guard
 export function searchedCutAt(calls: readonly SpendingCall[], budget: Money, guardS: number): number | null {
   const cost = (at: number): number => {
     let sum = 0;
-    for (const c of calls) if (c.rate !== null) sum += costSoFar(c.rate, at - Math.floor(c.answeredAtMs)) * (c.legs ?? 1);
+    for (const c of calls) sum += spendingCost(c, at);
     return sum;
   };
   const from = Math.max(...calls.map((c) => Math.floor(c.answeredAtMs)));

@@ -32,11 +32,11 @@
  */
 import type { Logger } from 'pino';
 import { DEFAULT_CUT_CHECK_TIMEOUT_MS, dueCut } from '../billing/due-cut';
-import { sharedCutAt, type SpendingCall } from '../billing/live-calls';
+import { sharedCutAt, spendingCost, type SpendingCall } from '../billing/live-calls';
 import type { SpendLeft } from '../billing/usage';
 import { WARN_BEFORE_S, type CutPlan } from '../billing/rate-cdr';
 import { money, type Money } from '../domain/money';
-import { costSoFar, type RateTerms } from '../domain/rating';
+import type { RateTerms } from '../domain/rating';
 import { timerDelay } from '../timer-limit';
 
 export interface GuardTimers {
@@ -237,7 +237,7 @@ export class SpendGroup {
       const key = guard.limits.join('|');
       let ended = this.ended.get(key);
       if (!ended) this.ended.set(key, (ended = new EndedCalls(guard.limits)));
-      ended.add(costSoFar(call.rate, endedAt - call.answeredAtMs) * (call.legs ?? 1), endedAt + ENDED_CALL_COUNTED_MS);
+      ended.add(spendingCost(call, endedAt), endedAt + ENDED_CALL_COUNTED_MS);
     }
     const [talking] = this.live;
     if (talking) {
