@@ -116,8 +116,19 @@ export function fitCost<T extends Chargeable>(cdr: T): { cdr: T; capped: CappedC
   };
 }
 
-function costOf(c: Chargeable): Money {
+/** A CDR's cost as charged (cut to what DECIMAL(14,4) holds); 0 without one. */
+export function costOf(c: Pick<Chargeable, 'cost'>): Money {
   return c.cost === null || c.cost === undefined ? money(0) : parseMoneyCapped(c.cost).value;
+}
+
+/**
+ * The day and month (their starts, in `zone`) a CDR that started at `startedAt` is charged to:
+ * the tenant_usage rows chargeNewCdrs adds its cost to, and the caps a spend guard counts it
+ * against until then. A start that does not read as a time counts now.
+ */
+export function chargedPeriodStarts(startedAt: string, zone: string): { day: string; month: string } {
+  const at = fromDbTimestamp(startedAt) ?? new Date();
+  return { day: periodStartOf('day', at, zone), month: periodStartOf('month', at, zone) };
 }
 
 /** The CDRs a batch charges: a tenant's, with a cost other than 0. */
@@ -168,10 +179,9 @@ export async function chargeNewCdrs(trx: Knex.Transaction, cdrs: readonly Charge
   const usage = new Map<string, { tenantId: number; kind: PeriodKind; start: string; spend: number }>();
   const debits = new Map<number, number>();
   for (const c of costed) {
-    const zone = tenants.get(c.tenantId)?.zone ?? tenantZone(null);
-    const at = fromDbTimestamp(c.startedAt) ?? new Date();
+    const periods = chargedPeriodStarts(c.startedAt, tenants.get(c.tenantId)?.zone ?? tenantZone(null));
     for (const kind of ['day', 'month'] as const) {
-      const start = periodStartOf(kind, at, zone);
+      const start = periods[kind];
       const key = `${String(c.tenantId).padStart(12, '0')}/${kind}/${start}`;
       const entry = usage.get(key) ?? { tenantId: c.tenantId, kind, start, spend: 0 };
       entry.spend = add(entry.spend, c.cost);

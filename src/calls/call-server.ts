@@ -23,6 +23,7 @@ import net from 'node:net';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { LiveCall } from '../billing/live-calls';
+import { chargedPeriodStarts } from '../billing/usage';
 import type { CallJournal } from '../cdr/journal';
 import type { CdrWriter } from '../cdr/writer';
 import type { Settings } from '../config';
@@ -34,6 +35,7 @@ import type { PromptResolver } from '../prompts';
 import { PromptFileStatus, promptFilesInUse, replacedInCalls, seesPromptFiles } from '../prompts/file-check';
 import type { ConfigStore } from '../snapshot/store';
 import type { ConfigSnapshot } from '../snapshot/types';
+import { liveTenantZone } from '../snapshot/zones';
 import { legOf, type ClickToCallCalls } from '../clicktocall/session';
 import { AcceptHandlesError, closeCopy, copyListeningHandle } from './accept-handles';
 import { AnsweredCallersFeed } from './answered-callers-feed';
@@ -100,10 +102,18 @@ export class CallServer {
 
   constructor(private readonly deps: CallServerDeps) {
     this.queues = new QueueBook((total) => deps.metrics.queueWaiting.set(total));
-    this.spendGroups = new SpendGroups(() => {
-      const since = deps.cdrs.unchargedSince();
-      return since === null ? 0 : performance.now() - since;
-    });
+    this.spendGroups = new SpendGroups(
+      () => {
+        const since = deps.cdrs.unchargedSince();
+        return since === null ? 0 : performance.now() - since;
+      },
+      // Charged, when the writer gets to them, to the periods of the tenant's zone then (usage.ts).
+      (key) => {
+        const tenantId = Number(key);
+        const zone = liveTenantZone(deps.store.current.tenants, tenantId);
+        return deps.cdrs.uncharged(tenantId).map((cdr) => ({ cost: cdr.cost, charged: chargedPeriodStarts(cdr.startedAt, zone), since: cdr.since }));
+      },
+    );
     this.callerMemoryReader = deps.warmUp ? null : callerMemoryReader(deps.settings, deps.log);
     this.callerMemory = new CallerMemory(deps.knex, { timeoutMs: deps.settings.admission.queryTimeoutMs, reader: this.callerMemoryReader });
     this.answeredCallers = deps.warmUp ? null : answeredCallersFeed(deps.knex, deps.settings, deps.log);

@@ -7,7 +7,8 @@
  * and every one of them is planned again from it, to be warned and cut at the instant they
  * together run a limit out (billing/live-calls.ts sharedCutAt; one call alone: rate-cdr.ts
  * callCutPlan, as before). A call that ended still counts at its cost against money read before
- * its CDR surely charged it (ENDED_CALL_COUNTED_MS, and however long the CDR writer lags behind);
+ * its CDR surely charged it (ENDED_CALL_COUNTED_MS, and however long the CDR writer lags behind),
+ * and so does a CDR the daemon found in its spool at its start (a previous run's: countUncharged);
  * each limit keeps the newest read sent.
  * Planned one by one, five calls answered together on a balance of 0.07 each spent all of it and
  * left -0.23. The tenant's calls on other daemons, and in other worker processes, are counted by
@@ -151,13 +152,16 @@ class EndedCalls {
     this.totals.push(last + cost);
   }
 
-  /** What the calls whose CDR a read may not have seen cost (those with `until` after its `chargedBefore`). */
+  /**
+   * What the calls whose CDR a read may not have seen cost: those with `until` at or after its
+   * `chargedBefore` (a CDR handed in at that very instant is the oldest the writer has not charged).
+   */
   unseenBy(chargedBefore: number): number {
     let lo = this.head;
     let hi = this.untils.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.untils[mid] > chargedBefore) hi = mid;
+      if (this.untils[mid] >= chargedBefore) hi = mid;
       else lo = mid + 1;
     }
     const all = this.totals.length > this.head ? this.totals[this.totals.length - 1] : this.base;
@@ -165,9 +169,9 @@ class EndedCalls {
     return all - before;
   }
 
-  /** Forgets the calls every read from now on sees: those with `until` at or before `seenBy`. */
+  /** Forgets the calls every read from now on sees: those with `until` before `seenBy`. */
   forget(seenBy: number): void {
-    while (this.head < this.untils.length && this.untils[this.head] <= seenBy) this.base = this.totals[this.head++];
+    while (this.head < this.untils.length && this.untils[this.head] < seenBy) this.base = this.totals[this.head++];
     if (this.head > 1024 && this.head * 2 > this.untils.length) {
       this.untils = this.untils.slice(this.head);
       this.totals = this.totals.slice(this.head);
@@ -221,7 +225,7 @@ export class SpendGroup {
   /** No call talking, none ended lately: what the group knows is of no more use. */
   get idle(): boolean {
     const seen = this.chargedBefore(this.timers?.now() ?? 0);
-    return this.live.size === 0 && ![...this.ended.values()].some((e) => e.lastUntil > seen);
+    return this.live.size === 0 && ![...this.ended.values()].some((e) => e.lastUntil >= seen);
   }
 
   join(guard: SpendGuard): void {
@@ -229,16 +233,22 @@ export class SpendGroup {
     this.live.add(guard);
   }
 
+  /**
+   * CDRs the tenant's calls left in the CDR writer's hands before this process planned any
+   * (CdrWriter.uncharged: a previous run's spool, the calls its journal recovered), oldest first:
+   * each counts at its cost against every read sent while the writer had not charged it (handed
+   * in at `since`). Only into a group no call has joined yet (SpendGroups.of), so that every
+   * `until` of the calls that end later comes after theirs.
+   */
+  countUncharged(cdrs: Iterable<UnchargedSpend>): void {
+    for (const cdr of cdrs) this.endedCalls(limitsOf(cdr.charged)).add(cdr.cost, cdr.since);
+  }
+
   /** `guard`'s call ended at `endedAt`: counted at its cost a while longer (ENDED_CALL_COUNTED_MS). */
   leave(guard: SpendGuard, endedAt: number): void {
     if (!this.live.delete(guard)) return;
     const call = guard.spending();
-    if (call?.rate) {
-      const key = guard.limits.join('|');
-      let ended = this.ended.get(key);
-      if (!ended) this.ended.set(key, (ended = new EndedCalls(guard.limits)));
-      ended.add(spendingCost(call, endedAt), endedAt + ENDED_CALL_COUNTED_MS);
-    }
+    if (call?.rate) this.endedCalls(guard.limits).add(spendingCost(call, endedAt), endedAt + ENDED_CALL_COUNTED_MS);
     const [talking] = this.live;
     if (talking) {
       // A call no plan counted yet (it hung up while its money was being read): the others are
@@ -251,6 +261,13 @@ export class SpendGroup {
     this.cut = null;
     this.warnings?.cancel();
     this.warnings = null;
+  }
+
+  private endedCalls(limits: readonly string[]): EndedCalls {
+    const key = limits.join('|');
+    let ended = this.ended.get(key);
+    if (!ended) this.ended.set(key, (ended = new EndedCalls(limits)));
+    return ended;
   }
 
   /**
@@ -382,15 +399,30 @@ export class SpendGroup {
 /** No CDR writer behind (tests of one guard): every CDR charged at once. */
 const NO_CHARGE_LAG = (): number => 0;
 
+/** A CDR of the tenant's that no group counted, not yet charged (SpendGroup.countUncharged). */
+export interface UnchargedSpend {
+  readonly cost: number;
+  readonly charged: ChargedPeriods;
+  /** Handed to the CDR writer at (the guards' clock): charged once the writer has charged every CDR handed in by then. */
+  readonly since: number;
+}
+
+const NONE_UNCHARGED = (): readonly UnchargedSpend[] => [];
+
 /** This daemon's spend groups (in this worker process), one a tenant. */
 export class SpendGroups {
   private readonly groups = new Map<string, SpendGroup>();
 
   /**
    * `chargeLagMs`: how long the oldest CDR handed to this process's CDR writer and not yet in the
-   * database has waited, in ms (0: none; CdrWriter.unchargedSince).
+   * database has waited, in ms (0: none; CdrWriter.unchargedSince). `uncharged`: the tenant's
+   * CDRs the writer took before this process counted any call of it (a previous run's spool),
+   * oldest first, not yet charged (CdrWriter.uncharged); each new group of the tenant counts them.
    */
-  constructor(private readonly chargeLagMs: () => number = NO_CHARGE_LAG) {}
+  constructor(
+    private readonly chargeLagMs: () => number = NO_CHARGE_LAG,
+    private readonly uncharged: (key: string) => Iterable<UnchargedSpend> = NONE_UNCHARGED,
+  ) {}
 
   /**
    * The group of `key` (the tenant's id). One idle (no call talking, and every one that ended
@@ -401,6 +433,7 @@ export class SpendGroups {
     if (!group || group.idle) {
       if (this.groups.size >= this.sweepAt) this.sweep();
       this.groups.set(key, (group = new SpendGroup(this.chargeLagMs)));
+      group.countUncharged(this.uncharged(key));
     }
     return group;
   }

@@ -286,6 +286,23 @@ export class CdrSpool {
   }
 
   /**
+   * Every segment in the folder, the open one included, oldest first: its bytes, and the instant
+   * since which its lines are pending (pendingSince). A segment this spool did not know (a
+   * worker's folder adopted after open(): cluster/spool-layout.ts) is pending from the time in
+   * its name from now on, as a previous run's are. For the writer's start (CdrWriter.start).
+   */
+  async eachSegment(fn: (bytes: Buffer, since: number) => void): Promise<void> {
+    const monotonicOfWall = performance.now() - Date.now();
+    const names = (await fsp.readdir(this.dir)).filter((n) => segmentKey(n) !== null).sort(compareSegments);
+    for (const n of names) {
+      const p = path.join(this.dir, n);
+      let since = this.segmentsSince.get(p);
+      if (since === undefined) this.segmentPending(p, (since = (segmentKey(n)?.[0] ?? 0) + monotonicOfWall));
+      fn(await fsp.readFile(p), since);
+    }
+  }
+
+  /**
    * Keeps records the database refused, with their reasons, for a person to look at. Written as
    * durably as a segment (O_DSYNC), all of a segment's in one write: the writer deletes the
    * segment right after, and from then on this is the lines' only copy, which a power cut must not

@@ -16,7 +16,8 @@ import { checkRecord, describeError, isDataError, requiredColumnNotWritten, type
 import { inProcessRunner, type CdrBatchRunner } from './batch-runner';
 import { flushLogAtCommitProblem, readFlushLogAtCommit } from './durability';
 import { fitColumns, type CdrRecord } from './record';
-import { isBlankLine, SpoolClosedError, type CdrSpool } from './spool';
+import { countLines, isBlankLine, SpoolClosedError, type CdrSpool } from './spool';
+import { UnchargedBacklog, type UnchargedCdr } from './uncharged';
 
 export { CdrDataError, checkRecord, insertAndCharge, isDataError, isLockConflict, writeCdrBatch, writeCdrs, type TenantsOf, type WriteResult } from './batch';
 
@@ -102,6 +103,8 @@ export class CdrWriter {
   private heldWrittenSaid = false;
   /** The database did not take held CDRs either (said once until it takes one). */
   private heldAwaySaid = false;
+  /** The costed CDRs found in the spool at start(), until charged. */
+  private readonly backlog = new UnchargedBacklog();
 
   constructor(
     private readonly knex: Knex,
@@ -131,7 +134,13 @@ export class CdrWriter {
     await this.spool.open();
     this.metrics.cdrSpoolOldestMs = () => this.spool.oldestSegmentMs();
     this.checkDurability();
-    this.depth = await this.spool.countRecords();
+    // Every CDR in the spool now is one this process's spend groups never counted (uncharged.ts).
+    let depth = 0;
+    await this.spool.eachSegment((bytes, since) => {
+      depth += countLines(bytes);
+      this.backlog.addSegment(bytes, since);
+    });
+    this.depth = depth;
     this.metrics.cdrSpoolDepth.set(this.depth);
     if (this.depth > 0) this.log.info({ spooled: this.depth }, 'replaying spooled CDRs');
     // The batch thread (SQLite) starts now, beside the daemon's warm-up, not at the first batch.
@@ -379,6 +388,15 @@ export class CdrWriter {
    * (or quarantined). A read of a tenant's money sent at T sees every CDR handed in before
    * min(T, this): what the spend guard counts ended calls against (SpendGroup).
    */
+  /**
+   * The tenant's costed CDRs that were in the spool when this writer started (a previous run's,
+   * the calls its call journal recovered, an adopted worker's) and are not charged yet: no spend
+   * group of this process counted their calls (SpendGroups).
+   */
+  uncharged(tenantId: number): readonly UnchargedCdr[] {
+    return this.backlog.of(tenantId, this.unchargedSince());
+  }
+
   unchargedSince(): number | null {
     const spooled = this.spool.pendingSince();
     const held = this.held.length > 0 ? this.held[0].at : null;

@@ -6,8 +6,12 @@
  * it) is broadcast over the call. The first release cut 10.4 s after answer (a `sendmsg` hangup
  * waited for the broadcast) and left the balance at -0.0500. Now `api uuid_kill` ends it at 4 s.
  * Also: the SIGTERM drain cuts a call mid-prompt at once; a call that ended counts in the next
- * call's plan while its CDR cannot reach the database.
+ * call's plan while its CDR cannot reach the database, on the daemon it ended on and on the next
+ * one to start over its spool.
  */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import t, { type Test } from 'tap';
 import { cutTiming, placeCall, startCall, type CallRecord } from '../peer/fake-freeswitch';
 import { until } from '../helpers/wait';
@@ -141,6 +145,45 @@ for (const target of dbTargets()) {
     t.ok(costs[0] >= 0.06 && costs[0] <= 0.12, `A charged ${costs[0].toFixed(4)}`);
     t.equal((costs[0] + costs[1]).toFixed(4), '0.1800', `B charged ${costs[1].toFixed(4)}: what A left of the 0.1800, no more`);
     const row: { balance: unknown } | undefined = await d.knex('tenants').where({ id: 1 }).first('balance');
+    t.equal(Number(row?.balance).toFixed(4), '0.0000', 'the balance ends at zero, not below');
+  });
+}
+
+for (const target of dbTargets()) {
+  t.test(`${target.name}: a call whose CDR a stopped daemon left in the spool counts in the plan of the daemon started over it`, async (t) => {
+    // As above, with a restart between A and B: the new process's spend groups never saw A end,
+    // and the balance still reads 0.1800 while the cdrs table is away. Before, B planned from all
+    // of it, talked its 14 s (0.18) and the balance ended at -0.1200 once A's CDR was written.
+    const db = await target.create({ migrate: false });
+    const spoolDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hotline-restart-spool-'));
+    let running: TestDaemon | null = null;
+    t.teardown(async () => {
+      await running?.stop();
+      await db.destroy();
+      fs.rmSync(spoolDir, { recursive: true, force: true });
+    });
+    const start = async (): Promise<TestDaemon> => (running = await startTestDaemon(db.url, { cron: { enabled: false }, cdr: { spoolDir } }));
+    const first = await start();
+    await first.knex('rates').insert({ tenant_id: 1, call_type: 'mobile', per_minute: '0.6000', increment_s: 6, connect_fee: '0.0000' });
+    await first.knex('tenants').where({ id: 1 }).update({ balance: '0.1800', caller_memory_hours: 0 });
+    await first.daemon.store.poll();
+    await first.knex.schema.renameTable('cdrs', 'cdrs_away');
+    const call = (d: TestDaemon, caller: string, talkMs: number): ReturnType<typeof placeCall> =>
+      placeCall(d.port, { caller, destination: '4001012345', timeScale: 1, promptMs: CAPPED_MS, legs: { '13800000001': { result: 'answer', ringMs: 200, talkMs } } });
+    const a = await call(first, '13910009021', 4_000);
+    t.equal(a.hangupCause, 'NORMAL_CLEARING', 'A talked its 4 s');
+    await first.stop();
+    running = null;
+    const second = await start();
+    t.equal(second.daemon.cdrs.spoolDepth, 1, 'A\'s CDR is in the spool the new daemon replays, not charged');
+    const b = await call(second, '13910009022', 14_000);
+    t.equal(b.hangupCause, 'OUTGOING_CALL_BARRED', 'B was cut: A\'s cost counted though no group of this daemon saw A end');
+    await second.knex.schema.renameTable('cdrs_away', 'cdrs');
+    await until('the spooled CDRs written once the table is back', () => second.daemon.cdrs.spoolDepth === 0, 20_000);
+    const costs = [Number((await second.cdr(a.uuid)).cost), Number((await second.cdr(b.uuid)).cost)];
+    t.ok(costs[0] >= 0.06 && costs[0] <= 0.12, `A charged ${costs[0].toFixed(4)}`);
+    t.equal((costs[0] + costs[1]).toFixed(4), '0.1800', `B charged ${costs[1].toFixed(4)}: what A left of the 0.1800, no more`);
+    const row: { balance: unknown } | undefined = await second.knex('tenants').where({ id: 1 }).first('balance');
     t.equal(Number(row?.balance).toFixed(4), '0.0000', 'the balance ends at zero, not below');
   });
 }

@@ -375,6 +375,31 @@ t.test('a group whose calls ended is kept while the writer lags: the next call s
   t.not(groups.of('7'), first, 'the writer caught up: a fresh group');
 });
 
+t.test('CDRs a previous run left in the spool count in the tenant\'s new group until the writer has charged them', async (t) => {
+  const timers = new FakeTimers();
+  // A previous run's segment, pending since the start: the oldest CDR the writer has not charged.
+  let unchargedSince: number | null = timers.t;
+  const left = [{ cost: parseMoney('0.2400'), charged: { day: '', month: '' }, since: timers.t }];
+  const groups = new SpendGroups(
+    () => (unchargedSince === null ? 0 : timers.t - unchargedSince),
+    (key) => (key === '7' && unchargedSince !== null ? left : []),
+  );
+  const events: string[] = [];
+  timers.advance(30_000);
+  const a = member('A', () => groups.of('7'), timers, events, ONE).guard;
+  // Its read's chargedBefore is the segment's own instant: the oldest CDR not charged counts.
+  t.same(await a.answered(), { warnAfterS: 40, cutAfterS: 70 }, 'A: 1.0000 read, less the 0.24 its CDRs in the spool cost: 12 increments');
+  const other = member('O', () => groups.of('8'), timers, events, ONE).guard;
+  t.same(await other.answered(), { warnAfterS: 64, cutAfterS: 94 }, 'another tenant\'s call: none of it');
+  a.stop();
+  other.stop();
+  timers.advance(10_000);
+  unchargedSince = null; // the database is back: the writer has charged them
+  const b = member('B', () => groups.of('7'), timers, events, () => balance(parseMoney('0.7600')));
+  t.same(await b.guard.answered(), { warnAfterS: 40, cutAfterS: 70 }, 'B: 0.76 read, the spool\'s CDRs not counted again');
+  b.guard.stop();
+});
+
 t.test('a re-read that fails at the cut cuts by the plan, the ended call still counted against the money read before it ended', async (t) => {
   const { timers, groups, events } = fixture();
   let failing = false;

@@ -339,6 +339,40 @@ eachDb(t, 'unchargedSince: when the oldest CDR not in the database yet was hande
   t.equal(second.writer.unchargedSince(), null, 'and written');
 });
 
+eachDb(t, 'uncharged: the costed CDRs in the spool at start (a previous run\'s, an adopted worker\'s), by tenant, until written', async (t, ctx) => {
+  // What the spend groups of a restarted daemon count (SpendGroup.countUncharged): no group of
+  // the new process counted these calls when they ended.
+  const dead = await ctx.deadKnex();
+  const first = ctx.writer({ knex: dead });
+  await first.writer.start();
+  await first.writer.record(cdr(1, { cost: '0.1500' }));
+  await first.writer.record(cdr(2, { tenant_id: 2, cost: null })); // missed: nothing to charge
+  await first.writer.record(cdr(3, { cost: '0.2500' }));
+  await first.writer.stop();
+  const second = ctx.writer({ knex: dead });
+  await second.spool.open();
+  // A worker's folder adopted after the spool opened (daemon.ts adoptWorkerSpools), older than the rest.
+  const adoptedAt = Date.now() - 60_000;
+  fs.writeFileSync(path.join(ctx.dir, `segment-${adoptedAt}-0.jsonl`), `${JSON.stringify(cdr(4, { cost: '0.0100' }))}\n\n{not json\n`);
+  // A call the previous run's call journal says was cut: spooled before the writer starts (daemon.ts).
+  await second.writer.record(cdr(5, { cost: '0.0200' }));
+  await second.writer.start();
+  t.equal(second.writer.spoolDepth, 6, 'every line counted, the unparsable one too (the replay quarantines it)');
+  t.same(second.writer.uncharged(1).map((c) => c.cost), [100, 1500, 2500, 200], 'tenant 1: the adopted 0.01 first, then 0.15 and 0.25, then the recovered call\'s 0.02');
+  t.same(second.writer.uncharged(2), [], 'tenant 2: a missed call costs nothing');
+  const expected = adoptedAt + (performance.now() - Date.now());
+  const since = second.writer.unchargedSince();
+  t.ok(since !== null && Math.abs(since - expected) < 50, `uncharged since the adopted segment began (${since?.toFixed(0)} ~ ${expected.toFixed(0)})`);
+  t.equal(second.writer.uncharged(1)[0].since, since, 'its CDR pending since then');
+  await second.writer.stop();
+  const third = ctx.writer();
+  await third.writer.start();
+  t.equal(third.writer.uncharged(1).length, 4, 'found again by the next start');
+  await third.writer.flush();
+  t.same(third.writer.uncharged(1), [], 'written and charged: none left');
+  t.equal(third.writer.unchargedSince(), null);
+});
+
 eachDb(t, 'a writer whose database comes back mid-way keeps order and loses nothing', async (t, ctx) => {
   // Same writer object: the outage is a renamed cdrs table, then it is renamed back.
   const { writer, spool } = ctx.writer();
