@@ -122,13 +122,12 @@ export function costOf(c: Pick<Chargeable, 'cost'>): Money {
 }
 
 /**
- * The day and month (their starts, in `zone`) a CDR that started at `startedAt` is charged to:
- * the tenant_usage rows chargeNewCdrs adds its cost to, and the caps a spend guard counts it
- * against until then. A start that does not read as a time counts now.
+ * The day and month (their starts, in `zone`) a CDR that started at `startedAt` (cdrs.started_at)
+ * is charged to: the tenant_usage rows chargeNewCdrs adds its cost to, and the caps a spend guard
+ * counts it against until then (CdrWriter.uncharged).
  */
-export function chargedPeriodStarts(startedAt: string, zone: string): { day: string; month: string } {
-  const at = fromDbTimestamp(startedAt) ?? new Date();
-  return { day: periodStartOf('day', at, zone), month: periodStartOf('month', at, zone) };
+export function chargedPeriodStarts(startedAt: Date, zone: string): { day: string; month: string } {
+  return { day: periodStartOf('day', startedAt, zone), month: periodStartOf('month', startedAt, zone) };
 }
 
 /** The CDRs a batch charges: a tenant's, with a cost other than 0. */
@@ -179,7 +178,7 @@ export async function chargeNewCdrs(trx: Knex.Transaction, cdrs: readonly Charge
   const usage = new Map<string, { tenantId: number; kind: PeriodKind; start: string; spend: number }>();
   const debits = new Map<number, number>();
   for (const c of costed) {
-    const periods = chargedPeriodStarts(c.startedAt, tenants.get(c.tenantId)?.zone ?? tenantZone(null));
+    const periods = chargedPeriodStarts(fromDbTimestamp(c.startedAt) ?? new Date(), tenants.get(c.tenantId)?.zone ?? tenantZone(null));
     for (const kind of ['day', 'month'] as const) {
       const start = periods[kind];
       const key = `${String(c.tenantId).padStart(12, '0')}/${kind}/${start}`;

@@ -111,7 +111,7 @@ export class CallServer {
       (key) => {
         const tenantId = Number(key);
         const zone = liveTenantZone(deps.store.current.tenants, tenantId);
-        return deps.cdrs.uncharged(tenantId).map((cdr) => ({ cost: cdr.cost, charged: chargedPeriodStarts(cdr.startedAt, zone), since: cdr.since }));
+        return deps.cdrs.uncharged(tenantId).map((cdr) => ({ cost: cdr.cost, charged: chargedPeriodStarts(new Date(cdr.startedAtMs), zone), since: cdr.since }));
       },
     );
     this.callerMemoryReader = deps.warmUp ? null : callerMemoryReader(deps.settings, deps.log);
@@ -314,7 +314,11 @@ export class CallServer {
       // (CdrWriter.record): the call ends now, but stays in the journal until then, so a daemon
       // killed meanwhile still makes its CDR from the journal at the next start.
       const notSpooled = (err: unknown): void => log.error({ err, cdr }, 'CDR could not be spooled');
-      const recorded = await this.deps.cdrs.record(cdr, { kept: () => session.journalEnded(), failed: notSpooled }).catch((err: unknown) => {
+      // One instant for the writer and the spend guard: the tenant's other calls count this one
+      // until the writer has charged every CDR handed in by then (CdrWriter.unchargedSince).
+      const handedAt = performance.now();
+      session.cdrHandedIn(handedAt);
+      const recorded = await this.deps.cdrs.record(cdr, { kept: () => session.journalEnded(), failed: notSpooled }, handedAt).catch((err: unknown) => {
         // Held no more (past the most held, or the writer stopping): the CDR is in the log, and the call in the journal.
         notSpooled(err);
         return 'failed' as const;
@@ -344,6 +348,9 @@ export class CallServer {
       // Whatever happened above (a given-up click-to-call leg has no CDR): nothing left to recover,
       // but for a CDR the spool never took, which the journal keeps for the next start.
       if (!unspooled) session.journalEnded();
+      // No CDR (a given-up click-to-call leg, a failure above): its spend guard's peers stop
+      // waiting for one. A no-op once handed in.
+      session.cdrHandedIn(performance.now());
       metrics.activeCalls.dec();
       this.live.delete(channel);
       this.sessions.delete(session);

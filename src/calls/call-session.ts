@@ -151,6 +151,14 @@ export class CallSession {
   }
 
   /**
+   * The call's CDR was handed to the CDR writer at `at` (performance.now), or never will be: the
+   * tenant's other calls here count what it cost until the writer has charged it (SpendGroup).
+   */
+  cdrHandedIn(at: number): void {
+    this.guard?.handedIn(at);
+  }
+
+  /**
    * A click-to-call's request ends with the call's CDR, once the call server has spooled it: a
    * daemon that dies between the two leaves the CDR in the spool (replayed at restart) and the
    * request unended (the sweeper ends it later), never an ended request whose CDR is lost to a

@@ -6,9 +6,10 @@
  * caps there), so they are planned together (SpendGroup): when one is answered, the money is read
  * and every one of them is planned again from it, to be warned and cut at the instant they
  * together run a limit out (billing/live-calls.ts sharedCutAt; one call alone: rate-cdr.ts
- * callCutPlan, as before). A call that ended still counts at its cost against money read before
- * its CDR surely charged it (ENDED_CALL_COUNTED_MS, and however long the CDR writer lags behind),
- * and so does a CDR the daemon found in its spool at its start (a previous run's: countUncharged);
+ * callCutPlan, as before). A call that ended still counts at its cost against money reads until
+ * its CDR has charged it: against every read until the CDR is in the writer's hands (handedIn),
+ * then against those sent before the writer had charged it (however long it lags behind); and so
+ * does a CDR the daemon found in its spool at its start (a previous run's: countUncharged);
  * each limit keeps the newest read sent.
  * Planned one by one, five calls answered together on a balance of 0.07 each spent all of it and
  * left -0.23. The tenant's calls on other daemons, and in other worker processes, are counted by
@@ -58,17 +59,6 @@ export interface ChargedPeriods {
   readonly day: string;
   readonly month: string;
 }
-
-/**
- * How long after a call ended its CDR is surely in the CDR writer's hands (the hang-up's
- * completion is waited for first): a read of the money sent before that, or before the writer
- * had charged every CDR handed to it since (CdrWriter.unchargedSince: it flushes every 200 ms by
- * default, and lags while the database is slow or away), may not see it. Until then the call
- * counts at its cost against what such a read said (counted twice, when the read did see it,
- * only brings the cut earlier). Not covered: a hang-up whose completion takes longer (FreeSWITCH
- * answering nothing for ESL_REPLY_TIMEOUT_MS, then the same again for the hang-up's events).
- */
-export const ENDED_CALL_COUNTED_MS = 5000;
 
 /**
  * Runs `fn` at `deadline` on `timers`' clock, never before. Node.js counts a timer from the event
@@ -146,9 +136,10 @@ class EndedCalls {
 
   constructor(readonly limits: readonly string[]) {}
 
+  /** `until` before the last one's is taken as the last (counted longer: never less). */
   add(cost: number, until: number): void {
     const last = this.totals.length > this.head ? this.totals[this.totals.length - 1] : this.base;
-    this.untils.push(until);
+    this.untils.push(Math.max(until, this.lastUntil));
     this.totals.push(last + cost);
   }
 
@@ -197,6 +188,8 @@ export class SpendGroup {
   private readonly live = new Set<SpendGuard>();
   /** Calls that ended lately, by the day and month they are charged to: what they cost (they cost no more). */
   private readonly ended = new Map<string, EndedCalls>();
+  /** Calls that ended whose CDR is not in the writer's hands yet (handedIn): counted against every read. */
+  private readonly unhanded = new Map<SpendGuard, { readonly limits: readonly string[]; readonly cost: number }>();
   /** What is left, by limit (limitsOf). */
   private readonly left = new Map<string, Known>();
   private cut: { cancel(): void } | null = null;
@@ -208,10 +201,9 @@ export class SpendGroup {
   constructor(private readonly chargeLagMs: () => number = NO_CHARGE_LAG) {}
 
   /**
-   * A read sent at `sentAt` sees the CDRs of the calls that ended before this (on the guards'
-   * clock): those whose CDR was handed to the writer ENDED_CALL_COUNTED_MS after they ended, at
-   * the latest, and before the oldest CDR the writer has not charged yet. A writer that lags (the
-   * database slow, away, or replaying a backlog) keeps every call that ended since counted.
+   * A read sent at `sentAt` sees the CDRs handed to the writer before this (on the guards' clock):
+   * before the oldest CDR the writer has not charged yet. A writer that lags (the database slow,
+   * away, or replaying a backlog) keeps every call whose CDR was handed in since counted.
    */
   chargedBefore(sentAt: number): number {
     return sentAt - Math.max(0, this.chargeLagMs());
@@ -225,7 +217,7 @@ export class SpendGroup {
   /** No call talking, none ended lately: what the group knows is of no more use. */
   get idle(): boolean {
     const seen = this.chargedBefore(this.timers?.now() ?? 0);
-    return this.live.size === 0 && ![...this.ended.values()].some((e) => e.lastUntil >= seen);
+    return this.live.size === 0 && this.unhanded.size === 0 && ![...this.ended.values()].some((e) => e.lastUntil >= seen);
   }
 
   join(guard: SpendGuard): void {
@@ -244,11 +236,14 @@ export class SpendGroup {
     for (const cdr of cdrs) this.endedCalls(limitsOf(cdr.charged)).add(cdr.cost, cdr.since);
   }
 
-  /** `guard`'s call ended at `endedAt`: counted at its cost a while longer (ENDED_CALL_COUNTED_MS). */
+  /**
+   * `guard`'s call ended at `endedAt`: it spends no more, and counts at its cost against every read
+   * until its CDR is in the writer's hands (handedIn), however long the hang-up takes to complete.
+   */
   leave(guard: SpendGuard, endedAt: number): void {
     if (!this.live.delete(guard)) return;
     const call = guard.spending();
-    if (call?.rate) this.endedCalls(guard.limits).add(spendingCost(call, endedAt), endedAt + ENDED_CALL_COUNTED_MS);
+    if (call?.rate) this.unhanded.set(guard, { limits: guard.limits, cost: spendingCost(call, endedAt) });
     const [talking] = this.live;
     if (talking) {
       // A call no plan counted yet (it hung up while its money was being read): the others are
@@ -261,6 +256,18 @@ export class SpendGroup {
     this.cut = null;
     this.warnings?.cancel();
     this.warnings = null;
+  }
+
+  /**
+   * `guard`'s CDR was handed to the CDR writer at `at` (or the call server gave up on it: it will
+   * not be charged before the next start): it counts against the reads sent before the writer has
+   * charged every CDR handed in by then.
+   */
+  handedIn(guard: SpendGuard, at: number): void {
+    const call = this.unhanded.get(guard);
+    if (!call) return;
+    this.unhanded.delete(guard);
+    this.endedCalls(call.limits).add(call.cost, at);
   }
 
   private endedCalls(limits: readonly string[]): EndedCalls {
@@ -285,7 +292,9 @@ export class SpendGroup {
     for (const limit of this.left.keys()) if (!talking.has(limit)) this.left.delete(limit);
     for (const [key, ended] of this.ended) {
       // Seen by every read to come once each limit over them was read after they surely charged.
-      ended.forget(Math.min(...ended.limits.map((limit) => this.left.get(limit)?.chargedBefore ?? Infinity)));
+      // No limit of theirs read yet (the group's first read failed): nothing is seen, nothing forgotten.
+      const seenBy = Math.min(...ended.limits.map((limit) => this.left.get(limit)?.chargedBefore ?? Infinity));
+      if (seenBy !== Infinity) ended.forget(seenBy);
       if (ended.lastUntil === -Infinity) this.ended.delete(key);
     }
     const { cuts, earliest } = this.cutInstants(this.left);
@@ -341,6 +350,7 @@ export class SpendGroup {
       if (value === null) continue;
       let unseen = 0;
       for (const ended of this.ended.values()) if (ended.limits.includes(limit)) unseen += ended.unseenBy(chargedBefore);
+      for (const call of this.unhanded.values()) if (call.limits.includes(limit)) unseen += call.cost;
       const budget = money(value - unseen);
       if (live.every((c) => c.guard.limits.includes(limit))) leastOfAll = leastOfAll === null || budget < leastOfAll ? budget : leastOfAll;
       else cutUnder(live.filter((c) => c.guard.limits.includes(limit)), budget);
@@ -592,11 +602,21 @@ export class SpendGuard {
     this.opts.cut().catch((err: unknown) => this.opts.log.warn({ err: (err as Error).message }, 'spend guard action failed'));
   }
 
-  /** The call ended: nothing more to do; its peers count what it cost a while longer (SpendGroup.leave). */
+  /** The call ended: nothing more to do; its peers count what it cost until its CDR is charged (SpendGroup.leave). */
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
     this.warningAt = null;
     this.group?.leave(this, this.timers.now());
+  }
+
+  /**
+   * The call's CDR was handed to the CDR writer at `at` (the guards' clock; CdrWriter.record), or
+   * will not be: its peers count it until the writer has charged what was handed in by then.
+   * Stops the guard first if the call had not.
+   */
+  handedIn(at: number): void {
+    this.stop();
+    this.group?.handedIn(this, at);
   }
 }

@@ -93,7 +93,8 @@ export class CdrSpool {
     const monotonicOfWall = performance.now() - Date.now();
     for (const n of await fsp.readdir(this.dir)) {
       const key = segmentKey(n);
-      if (key) this.segmentPending(path.join(this.dir, n), key[0] + monotonicOfWall);
+      // Never later than now: a previous run's wall clock ahead of this one's (a step back since).
+      if (key) this.segmentPending(path.join(this.dir, n), Math.min(key[0] + monotonicOfWall, performance.now()));
     }
     this.accepting = true;
   }
@@ -297,7 +298,7 @@ export class CdrSpool {
     for (const n of names) {
       const p = path.join(this.dir, n);
       let since = this.segmentsSince.get(p);
-      if (since === undefined) this.segmentPending(p, (since = (segmentKey(n)?.[0] ?? 0) + monotonicOfWall));
+      if (since === undefined) this.segmentPending(p, (since = Math.min((segmentKey(n)?.[0] ?? 0) + monotonicOfWall, performance.now())));
       fn(await fsp.readFile(p), since);
     }
   }

@@ -161,11 +161,11 @@ export class CdrWriter {
    * is held, later held CDRs wait behind them (one write a second, not one a CDR). Counted
    * (hotline_cdr_spool_write_failures_total), shown (hotline_cdr_spool_refusing,
    * hotline_cdrs_held_in_memory, /healthz `cdr_spool_failing`) and logged once a failure and once
-   * when the spool takes them again. At most `heldMax` are held; past that it rejects.
+   * when the spool takes them again. At most `heldMax` are held; past that it rejects. `at`: when
+   * it was handed in (performance.now; unchargedSince), as the caller told its spend guard.
    */
-  async record(cdr: CdrRecord, held?: HeldCdrCallbacks): Promise<'spooled' | 'held'> {
+  async record(cdr: CdrRecord, held?: HeldCdrCallbacks, at: number = performance.now()): Promise<'spooled' | 'held'> {
     const row = fitColumns(cdr);
-    const at = performance.now();
     if (this.held.length === 0 || !held) {
       try {
         await this.spool.append(row, at);
@@ -382,13 +382,6 @@ export class CdrWriter {
   }
 
   /**
-   * Since when (performance.now, the spend guards' clock) a CDR handed to record() may not have
-   * charged its tenant yet: when the oldest CDR still in the spool (queued, or in a segment not yet deleted:
-   * CdrSpool.pendingSince) or held in memory was handed in; null when every one is in the database
-   * (or quarantined). A read of a tenant's money sent at T sees every CDR handed in before
-   * min(T, this): what the spend guard counts ended calls against (SpendGroup).
-   */
-  /**
    * The tenant's costed CDRs that were in the spool when this writer started (a previous run's,
    * the calls its call journal recovered, an adopted worker's) and are not charged yet: no spend
    * group of this process counted their calls (SpendGroups).
@@ -397,6 +390,13 @@ export class CdrWriter {
     return this.backlog.of(tenantId, this.unchargedSince());
   }
 
+  /**
+   * Since when (performance.now, the spend guards' clock) a CDR handed to record() may not have
+   * charged its tenant yet: when the oldest CDR still in the spool (queued, or in a segment not yet deleted:
+   * CdrSpool.pendingSince) or held in memory was handed in; null when every one is in the database
+   * (or quarantined). A read of a tenant's money sent at T sees every CDR handed in before
+   * min(T, this): what the spend guard counts ended calls against (SpendGroup).
+   */
   unchargedSince(): number | null {
     const spooled = this.spool.pendingSince();
     const held = this.held.length > 0 ? this.held[0].at : null;

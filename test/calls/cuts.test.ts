@@ -24,9 +24,9 @@ type RecordedCommand = CallRecord['commands'][number];
 const CAPPED_MS = { '/sounds/hotline/capped.wav': 10_380 };
 
 /** The daemon on `target`, cron off, its demo tenant prepaid with `balance` at 0.60/min in 6 s increments (mobile callers). */
-async function prepaidDaemon(t: Test, target: DbTarget, balance: string): Promise<TestDaemon> {
+async function prepaidDaemon(t: Test, target: DbTarget, balance: string, overrides: Record<string, unknown> = {}): Promise<TestDaemon> {
   const db = await target.create({ migrate: false });
-  const d = await startTestDaemon(db.url, { cron: { enabled: false } });
+  const d = await startTestDaemon(db.url, { cron: { enabled: false }, ...overrides });
   t.teardown(async () => {
     await d.stop();
     await db.destroy();
@@ -184,6 +184,32 @@ for (const target of dbTargets()) {
     t.ok(costs[0] >= 0.06 && costs[0] <= 0.12, `A charged ${costs[0].toFixed(4)}`);
     t.equal((costs[0] + costs[1]).toFixed(4), '0.1800', `B charged ${costs[1].toFixed(4)}: what A left of the 0.1800, no more`);
     const row: { balance: unknown } | undefined = await second.knex('tenants').where({ id: 1 }).first('balance');
+    t.equal(Number(row?.balance).toFixed(4), '0.0000', 'the balance ends at zero, not below');
+  });
+}
+
+for (const target of dbTargets()) {
+  t.test(`${target.name}: a call whose hang-up FreeSWITCH completes 9 s late still counts in the plan of a call answered meanwhile`, async (t) => {
+    // Assumed of FreeSWITCH: a busy one may send CHANNEL_HANGUP_COMPLETE seconds after
+    // CHANNEL_HANGUP; the daemon waits for it up to ESL_REPLY_TIMEOUT_MS (12 s here) before it
+    // builds the CDR. 0.1800 at 0.60/min: A talks 4 s and hangs up at about 4.3 s, its hang-up
+    // completed 9 s later; B answers about 12.3 s in, 8 s after A hung up, and reads 0.1800.
+    // Before, an ended call counted 5 s from its hang-up: B planned from all of it, talked its
+    // 14 s (0.18) and the balance ended at -0.1200.
+    const d = await prepaidDaemon(t, target, '0.1800', { esl: { replyTimeoutMs: 12_000 } });
+    const call = (caller: string, talkMs: number, hangupCompleteDelayMs = 0): ReturnType<typeof placeCall> =>
+      placeCall(d.port, { caller, destination: '4001012345', timeScale: 1, promptMs: CAPPED_MS, hangupCompleteDelayMs, legs: { '13800000001': { result: 'answer', ringMs: 200, talkMs } } });
+    const aCall = call('13910009031', 4_000, 9_000);
+    await new Promise((r) => setTimeout(r, 12_000));
+    const b = await call('13910009032', 14_000);
+    const a = await aCall;
+    t.equal(a.hangupCause, 'NORMAL_CLEARING', 'A talked its 4 s');
+    t.equal(b.hangupCause, 'OUTGOING_CALL_BARRED', 'B was cut: A counted though it hung up 8 s before B answered');
+    const costs = [Number((await d.cdr(a.uuid)).cost), Number((await d.cdr(b.uuid)).cost)];
+    await d.daemon.cdrs.flush();
+    t.ok(costs[0] >= 0.06 && costs[0] <= 0.12, `A charged ${costs[0].toFixed(4)}`);
+    t.equal((costs[0] + costs[1]).toFixed(4), '0.1800', `B charged ${costs[1].toFixed(4)}: what A left of the 0.1800, no more`);
+    const row: { balance: unknown } | undefined = await d.knex('tenants').where({ id: 1 }).first('balance');
     t.equal(Number(row?.balance).toFixed(4), '0.0000', 'the balance ends at zero, not below');
   });
 }

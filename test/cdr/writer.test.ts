@@ -358,7 +358,9 @@ eachDb(t, 'uncharged: the costed CDRs in the spool at start (a previous run\'s, 
   await second.writer.record(cdr(5, { cost: '0.0200' }));
   await second.writer.start();
   t.equal(second.writer.spoolDepth, 6, 'every line counted, the unparsable one too (the replay quarantines it)');
-  t.same(second.writer.uncharged(1).map((c) => c.cost), [100, 1500, 2500, 200], 'tenant 1: the adopted 0.01 first, then 0.15 and 0.25, then the recovered call\'s 0.02');
+  // 0.15 and 0.25 are one entry when the first run spooled them in one segment (one minute), else two.
+  const costs = second.writer.uncharged(1).map((c) => c.cost);
+  t.same([costs[0], costs.at(-1), costs.reduce((a, b) => a + b, 0)], [100, 200, 4300], `tenant 1 (${costs.join(', ')}): the adopted 0.01 first, 0.15 and 0.25, the recovered call's 0.02 last`);
   t.same(second.writer.uncharged(2), [], 'tenant 2: a missed call costs nothing');
   const expected = adoptedAt + (performance.now() - Date.now());
   const since = second.writer.unchargedSince();
@@ -367,7 +369,7 @@ eachDb(t, 'uncharged: the costed CDRs in the spool at start (a previous run\'s, 
   await second.writer.stop();
   const third = ctx.writer();
   await third.writer.start();
-  t.equal(third.writer.uncharged(1).length, 4, 'found again by the next start');
+  t.equal(third.writer.uncharged(1).reduce((a, c) => a + c.cost, 0), 4300, 'found again by the next start');
   await third.writer.flush();
   t.same(third.writer.uncharged(1), [], 'written and charged: none left');
   t.equal(third.writer.unchargedSince(), null);

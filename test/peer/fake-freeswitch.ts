@@ -108,6 +108,11 @@ export interface CallScript {
    * overrun before the command is written) sets it, so that the reply is not lost by chance.
    */
   lingerFloorMs?: number;
+  /**
+   * Test ms between the hang-up (CHANNEL_HANGUP, the linger notice) and the events that complete
+   * it (CHANNEL_HANGUP_COMPLETE …): a FreeSWITCH too busy to finish a channel at once. Default 0.
+   */
+  hangupCompleteDelayMs?: number;
   /** Test ms every prompt not in promptMs plays for (default 5). */
   playbackMs?: number;
   /** Seconds the caller speaks when the `record` application runs (voicemail). */
@@ -584,8 +589,13 @@ class FakeCall {
   }
 
   /** After the running application completed: the dialplan's own `socket` completes, then HANGUP_COMPLETE. */
-  private finishHangup(cause: string): void {
+  private finishHangup(cause: string, delayed = false): void {
     if (this.closed) return;
+    const delayMs = this.script.hangupCompleteDelayMs ?? 0;
+    if (delayMs > 0 && !delayed) {
+      this.later(delayMs, () => this.finishHangup(cause, true));
+      return;
+    }
     if (this.record.lingerS === null) {
       this.disconnect();
       return;
