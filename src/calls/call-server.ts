@@ -23,8 +23,9 @@ import net from 'node:net';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { LiveCall } from '../billing/live-calls';
-import { chargedPeriodStarts } from '../billing/usage';
+import { chargedPeriodStarts, costOf } from '../billing/usage';
 import type { CallJournal } from '../cdr/journal';
+import type { CdrRecord } from '../cdr/record';
 import type { CdrWriter } from '../cdr/writer';
 import type { Settings } from '../config';
 import { openSqliteReader, type SqliteReader } from '../db/sqlite-reader';
@@ -300,6 +301,7 @@ export class CallServer {
     metrics.callsStarted.inc({ number_kind: session.numberKind });
     this.sessions.add(session);
     let unspooled = false;
+    let noCdr = true;
     try {
       const cdr = await session.run();
       // A click-to-call leg answered after its attempt was given up: killed unserved, the
@@ -315,14 +317,18 @@ export class CallServer {
       // killed meanwhile still makes its CDR from the journal at the next start.
       const notSpooled = (err: unknown): void => log.error({ err, cdr }, 'CDR could not be spooled');
       // One instant for the writer and the spend guard: the tenant's other calls count this one
-      // until the writer has charged every CDR handed in by then (CdrWriter.unchargedSince).
+      // until the writer has charged every CDR handed in by then (CdrWriter.unchargedSince); until
+      // the writer has it, against every read.
       const handedAt = performance.now();
-      session.cdrHandedIn(handedAt);
       const recorded = await this.deps.cdrs.record(cdr, { kept: () => session.journalEnded(), failed: notSpooled }, handedAt).catch((err: unknown) => {
         // Held no more (past the most held, or the writer stopping): the CDR is in the log, and the call in the journal.
         notSpooled(err);
         return 'failed' as const;
       });
+      // A CDR the writer did not take is charged at the next start (from the journal): its call
+      // counts against every read here until then.
+      noCdr = false;
+      if (recorded !== 'failed') session.cdrHandedIn(handedAt, chargeOf(cdr));
       // At once: a daemon stopped from here on must not make the call a second CDR from the journal.
       if (recorded === 'spooled') session.journalEnded();
       else unspooled = true;
@@ -348,9 +354,9 @@ export class CallServer {
       // Whatever happened above (a given-up click-to-call leg has no CDR): nothing left to recover,
       // but for a CDR the spool never took, which the journal keeps for the next start.
       if (!unspooled) session.journalEnded();
-      // No CDR (a given-up click-to-call leg, a failure above): its spend guard's peers stop
-      // waiting for one. A no-op once handed in.
-      session.cdrHandedIn(performance.now());
+      // No CDR made (the session failed before it, a given-up click-to-call leg): its spend
+      // guard's peers stop waiting for one. A no-op once handed in.
+      if (noCdr) session.cdrHandedIn(performance.now());
       metrics.activeCalls.dec();
       this.live.delete(channel);
       this.sessions.delete(session);
@@ -431,4 +437,13 @@ const KNOWN_COMMANDS = new Set([
 /** Keeps the command label a small fixed set. */
 function commandLabel(command: string): string {
   return KNOWN_COMMANDS.has(command) ? command : 'other';
+}
+
+/** What a CDR charges, as the writer will (0 when its cost does not read: the guard's own count stands). */
+function chargeOf(cdr: CdrRecord): number {
+  try {
+    return costOf(cdr);
+  } catch {
+    return 0;
+  }
 }

@@ -151,11 +151,12 @@ export class CallSession {
   }
 
   /**
-   * The call's CDR was handed to the CDR writer at `at` (performance.now), or never will be: the
-   * tenant's other calls here count what it cost until the writer has charged it (SpendGroup).
+   * The call's CDR, charging `charged`, was handed to the CDR writer at `at` (performance.now), or
+   * there is none (`charged` 0): the tenant's other calls here count what it cost until the writer
+   * has charged it (SpendGroup).
    */
-  cdrHandedIn(at: number): void {
-    this.guard?.handedIn(at);
+  cdrHandedIn(at: number, charged = 0): void {
+    this.guard?.handedIn(at, charged);
   }
 
   /**

@@ -189,7 +189,12 @@ export class SpendGroup {
   /** Calls that ended lately, by the day and month they are charged to: what they cost (they cost no more). */
   private readonly ended = new Map<string, EndedCalls>();
   /** Calls that ended whose CDR is not in the writer's hands yet (handedIn): counted against every read. */
-  private readonly unhanded = new Map<SpendGuard, { readonly limits: readonly string[]; readonly cost: number }>();
+  private readonly unhanded = new Map<SpendGuard, { readonly key: string; readonly cost: number }>();
+  /**
+   * What those cost, by their limits (limitsOf, joined): a running total, so that a read costs
+   * the same however many wait (at 1,000 calls/s and a hang-up completed 5 s late, 5,000).
+   */
+  private readonly unhandedCost = new Map<string, { readonly limits: readonly string[]; total: number }>();
   /** What is left, by limit (limitsOf). */
   private readonly left = new Map<string, Known>();
   private cut: { cancel(): void } | null = null;
@@ -243,7 +248,14 @@ export class SpendGroup {
   leave(guard: SpendGuard, endedAt: number): void {
     if (!this.live.delete(guard)) return;
     const call = guard.spending();
-    if (call?.rate) this.unhanded.set(guard, { limits: guard.limits, cost: spendingCost(call, endedAt) });
+    if (call?.rate) {
+      const key = guard.limits.join('|');
+      const cost = spendingCost(call, endedAt);
+      this.unhanded.set(guard, { key, cost });
+      const sum = this.unhandedCost.get(key);
+      if (sum) sum.total += cost;
+      else this.unhandedCost.set(key, { limits: guard.limits, total: cost });
+    }
     const [talking] = this.live;
     if (talking) {
       // A call no plan counted yet (it hung up while its money was being read): the others are
@@ -259,15 +271,21 @@ export class SpendGroup {
   }
 
   /**
-   * `guard`'s CDR was handed to the CDR writer at `at` (or the call server gave up on it: it will
-   * not be charged before the next start): it counts against the reads sent before the writer has
-   * charged every CDR handed in by then.
+   * `guard`'s CDR was handed to the CDR writer at `at` (or there is none): it counts against the
+   * reads sent before the writer has charged every CDR handed in by then, at what the CDR charges
+   * (`charged`) when that is more than the guard counted (its answer seen late, a hang-up that
+   * took the call into another increment).
    */
-  handedIn(guard: SpendGuard, at: number): void {
+  handedIn(guard: SpendGuard, at: number, charged = 0): void {
     const call = this.unhanded.get(guard);
     if (!call) return;
     this.unhanded.delete(guard);
-    this.endedCalls(call.limits).add(call.cost, at);
+    const sum = this.unhandedCost.get(call.key);
+    if (sum) {
+      sum.total -= call.cost;
+      if (sum.total <= 0) this.unhandedCost.delete(call.key);
+    }
+    this.endedCalls(guard.limits).add(Math.max(call.cost, charged), at);
   }
 
   private endedCalls(limits: readonly string[]): EndedCalls {
@@ -350,7 +368,7 @@ export class SpendGroup {
       if (value === null) continue;
       let unseen = 0;
       for (const ended of this.ended.values()) if (ended.limits.includes(limit)) unseen += ended.unseenBy(chargedBefore);
-      for (const call of this.unhanded.values()) if (call.limits.includes(limit)) unseen += call.cost;
+      for (const sum of this.unhandedCost.values()) if (sum.limits.includes(limit)) unseen += sum.total;
       const budget = money(value - unseen);
       if (live.every((c) => c.guard.limits.includes(limit))) leastOfAll = leastOfAll === null || budget < leastOfAll ? budget : leastOfAll;
       else cutUnder(live.filter((c) => c.guard.limits.includes(limit)), budget);
@@ -611,12 +629,12 @@ export class SpendGuard {
   }
 
   /**
-   * The call's CDR was handed to the CDR writer at `at` (the guards' clock; CdrWriter.record), or
-   * will not be: its peers count it until the writer has charged what was handed in by then.
-   * Stops the guard first if the call had not.
+   * The call's CDR, charging `charged`, was handed to the CDR writer at `at` (the guards' clock;
+   * CdrWriter.record), or there is none (`charged` 0): its peers count it until the writer has
+   * charged what was handed in by then. Stops the guard first if the call had not.
    */
-  handedIn(at: number): void {
+  handedIn(at: number, charged = 0): void {
     this.stop();
-    this.group?.handedIn(this, at);
+    this.group?.handedIn(this, at, charged);
   }
 }

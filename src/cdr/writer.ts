@@ -105,6 +105,9 @@ export class CdrWriter {
   private heldAwaySaid = false;
   /** The costed CDRs found in the spool at start(), until charged. */
   private readonly backlog = new UnchargedBacklog();
+  /** When each record() under way was handed in, until the spool took it or it is held (unchargedSince). */
+  private readonly recording = new Map<number, number>();
+  private recordSeq = 0;
 
   constructor(
     private readonly knex: Knex,
@@ -165,6 +168,17 @@ export class CdrWriter {
    * it was handed in (performance.now; unchargedSince), as the caller told its spend guard.
    */
   async record(cdr: CdrRecord, held?: HeldCdrCallbacks, at: number = performance.now()): Promise<'spooled' | 'held'> {
+    // Uncharged from now (unchargedSince), also between a refusal and the hold that follows it.
+    const id = this.recordSeq++;
+    this.recording.set(id, at);
+    try {
+      return await this.spoolOrHold(cdr, held, at);
+    } finally {
+      this.recording.delete(id);
+    }
+  }
+
+  private async spoolOrHold(cdr: CdrRecord, held: HeldCdrCallbacks | undefined, at: number): Promise<'spooled' | 'held'> {
     const row = fitColumns(cdr);
     if (this.held.length === 0 || !held) {
       try {
@@ -393,15 +407,16 @@ export class CdrWriter {
   /**
    * Since when (performance.now, the spend guards' clock) a CDR handed to record() may not have
    * charged its tenant yet: when the oldest CDR still in the spool (queued, or in a segment not yet deleted:
-   * CdrSpool.pendingSince) or held in memory was handed in; null when every one is in the database
+   * CdrSpool.pendingSince), held in memory or being handed in was handed in; null when every one is in the database
    * (or quarantined). A read of a tenant's money sent at T sees every CDR handed in before
    * min(T, this): what the spend guard counts ended calls against (SpendGroup).
    */
   unchargedSince(): number | null {
-    const spooled = this.spool.pendingSince();
-    const held = this.held.length > 0 ? this.held[0].at : null;
-    if (spooled === null) return held;
-    return held === null ? spooled : Math.min(spooled, held);
+    let since = this.spool.pendingSince();
+    if (this.held.length > 0 && (since === null || this.held[0].at < since)) since = this.held[0].at;
+    // A CDR the spool has just refused is in neither until record() holds it, a few callbacks later.
+    for (const at of this.recording.values()) if (since === null || at < since) since = at;
+    return since;
   }
 
   private schedule(ms: number): void {

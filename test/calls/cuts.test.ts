@@ -191,24 +191,27 @@ for (const target of dbTargets()) {
 for (const target of dbTargets()) {
   t.test(`${target.name}: a call whose hang-up FreeSWITCH completes 9 s late still counts in the plan of a call answered meanwhile`, async (t) => {
     // Assumed of FreeSWITCH: a busy one may send CHANNEL_HANGUP_COMPLETE seconds after
-    // CHANNEL_HANGUP; the daemon waits for it up to ESL_REPLY_TIMEOUT_MS (12 s here) before it
-    // builds the CDR. 0.1800 at 0.60/min: A talks 4 s and hangs up at about 4.3 s, its hang-up
-    // completed 9 s later; B answers about 12.3 s in, 8 s after A hung up, and reads 0.1800.
-    // Before, an ended call counted 5 s from its hang-up: B planned from all of it, talked its
-    // 14 s (0.18) and the balance ended at -0.1200.
+    // CHANNEL_HANGUP (its hang-up time and billsec are the hang-up's); the daemon waits for it up
+    // to ESL_REPLY_TIMEOUT_MS (12 s here) before it builds the CDR. 0.1800 at 0.60/min; the
+    // warning plays 300 ms, so that it does not hold A's bridge: A talks 4 s (0.06) and hangs up
+    // about 4.3 s in, its hang-up completed 9 s later; B answers about 12.3 s in, 8 s after A hung
+    // up, and reads 0.1800. Counting A, B may spend 0.12 and is cut 2 s before its 12 s end. Before, an
+    // ended call counted 5 s from its hang-up: B planned from all of it, talked its 14 s (0.18) and
+    // the balance ended at -0.0600.
     const d = await prepaidDaemon(t, target, '0.1800', { esl: { replyTimeoutMs: 12_000 } });
     const call = (caller: string, talkMs: number, hangupCompleteDelayMs = 0): ReturnType<typeof placeCall> =>
-      placeCall(d.port, { caller, destination: '4001012345', timeScale: 1, promptMs: CAPPED_MS, hangupCompleteDelayMs, legs: { '13800000001': { result: 'answer', ringMs: 200, talkMs } } });
+      placeCall(d.port, { caller, destination: '4001012345', timeScale: 1, promptMs: { '/sounds/hotline/capped.wav': 300 }, hangupCompleteDelayMs, legs: { '13800000001': { result: 'answer', ringMs: 200, talkMs } } });
     const aCall = call('13910009031', 4_000, 9_000);
     await new Promise((r) => setTimeout(r, 12_000));
     const b = await call('13910009032', 14_000);
     const a = await aCall;
     t.equal(a.hangupCause, 'NORMAL_CLEARING', 'A talked its 4 s');
+    t.ok((a.hungUpAtFs ?? Infinity) - (a.answeredAtFs ?? 0) < 6_000, 'A hung up within its first increment, long before B answered');
     t.equal(b.hangupCause, 'OUTGOING_CALL_BARRED', 'B was cut: A counted though it hung up 8 s before B answered');
     const costs = [Number((await d.cdr(a.uuid)).cost), Number((await d.cdr(b.uuid)).cost)];
     await d.daemon.cdrs.flush();
-    t.ok(costs[0] >= 0.06 && costs[0] <= 0.12, `A charged ${costs[0].toFixed(4)}`);
-    t.equal((costs[0] + costs[1]).toFixed(4), '0.1800', `B charged ${costs[1].toFixed(4)}: what A left of the 0.1800, no more`);
+    t.equal(costs[0].toFixed(4), '0.0600', 'A charged one increment');
+    t.equal(costs[1].toFixed(4), '0.1200', 'B charged what A left of the 0.1800, no more');
     const row: { balance: unknown } | undefined = await d.knex('tenants').where({ id: 1 }).first('balance');
     t.equal(Number(row?.balance).toFixed(4), '0.0000', 'the balance ends at zero, not below');
   });

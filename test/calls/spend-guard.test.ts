@@ -411,6 +411,25 @@ t.test('CDRs a previous run left in the spool count in the tenant\'s new group u
   b.guard.stop();
 });
 
+t.test('an ended call counts at what its CDR charges when that is more than its guard counted', async (t) => {
+  // The guard counts from the answer it saw and stops at the hang-up it saw; FreeSWITCH's billsec
+  // may cross into the next increment (a review: counted 0.06, charged 0.12).
+  const timers = new FakeTimers();
+  let uncharged: number | null = null;
+  const groups = new SpendGroups(() => (uncharged === null ? 0 : timers.t - uncharged));
+  const events: string[] = [];
+  const a = member('A', () => groups.of('7'), timers, events, ONE).guard;
+  await a.answered();
+  timers.advance(5_900);
+  a.stop(); // one increment (0.06) as the guard saw it
+  uncharged = timers.t; // the writer behind: the read does not show A
+  a.handedIn(timers.t, parseMoney('0.1200'));
+  const b = member('B', () => groups.of('7'), timers, events, ONE).guard;
+  // 1.00 less 0.12 pays B 14 increments (84 s): cut at 82 s; counting 0.06, 15 (cut at 88 s).
+  t.same(await b.answered(), { warnAfterS: 52, cutAfterS: 82 }, 'B: A counted at the 0.12 its CDR charges');
+  b.stop();
+});
+
 t.test('CDRs from the spool stay counted when the group\'s first read fails', async (t) => {
   // A restart with the database away: the first call's read fails, the next one's answers while
   // the writer still has not charged the spool. B must plan from 1.00 less the spool's 0.24, as a

@@ -176,6 +176,22 @@ t.test('held CDRs are bounded: past the most, a refused CDR fails at once (the c
   t.equal(await spool.countRecords(), 2);
 });
 
+t.test('a CDR the spool refuses is uncharged from its hand-in to its hold, with no gap between', async (t) => {
+  // The spool forgets a refused batch as it rejects it, and record() holds the CDR only when its
+  // await resumes: a read of the money in between must not take everything as charged.
+  const { spool, writer } = await writerOnSpool(t);
+  t.teardown(() => spool.close());
+  const disk = refusing(spool); // rejects at once, never queued: the gap itself
+  let kept = false;
+  const handedAt = performance.now();
+  const recorded = writer.record(cdr(1), { kept: () => void (kept = true), failed: () => t.fail('failed') }, handedAt);
+  t.equal(writer.unchargedSince(), handedAt, 'refused, not held yet: still uncharged since its hand-in');
+  t.equal(await recorded, 'held');
+  t.equal(writer.unchargedSince(), handedAt, 'held: the same');
+  disk.full = false;
+  await until('spooled once the disk has room', () => kept, 10_000);
+});
+
 t.test('a held CDR the spool takes back with the database away is still uncharged since it was handed in, not since the spool took it', async (t) => {
   // What the spend guard counts ended calls against (CdrWriter.unchargedSince): taken as new, a
   // call that ended before the disk filled would count as charged 5 s after the disk had room.

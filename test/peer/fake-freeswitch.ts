@@ -319,6 +319,8 @@ class FakeCall {
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly channelVars: Array<[string, string]>;
   private answeredAtUs = 0;
+  /** When the channel hung up (µs): its hang-up time and billsec, however late the completion is sent. */
+  private hungUpAtUs: number | null = null;
   /** An originated leg (A11) was created when the visitor's phone started ringing, ringMs ago. */
   private readonly createdAtUs: number;
   private digitIndex = 0;
@@ -581,6 +583,7 @@ class FakeCall {
   private onHungUp(cause: string): void {
     this.record.hangupCause = cause;
     this.record.hungUpAtFs = this.clock.now();
+    this.hungUpAtUs = nowUs();
     this.sendEvent('CHANNEL_HANGUP', [['Hangup-Cause', cause]]);
     // A7: without linger CHANNEL_HANGUP_COMPLETE is never delivered; A12: the socket goes once the
     // running application has completed (the model's `finished`, at once when none runs).
@@ -604,7 +607,7 @@ class FakeCall {
     this.sendEvent('CHANNEL_UNPARK', [['Hangup-Cause', cause]]);
     this.sendEvent('CHANNEL_EXECUTE_COMPLETE', [['Hangup-Cause', cause], ['Application', 'socket'], ['Application-Data', '127.0.0.1:8084 async full'], ['Application-Response', response], ['Application-UUID', randomUUID()]]);
     this.sendEvent('CHANNEL_STATE', [['Hangup-Cause', cause]]);
-    const endUs = nowUs();
+    const endUs = this.hungUpAtUs ?? nowUs();
     const billsec = this.answeredAtUs ? Math.floor((endUs - this.answeredAtUs) / 1e6) : 0;
     this.model.vars.billsec = String(billsec);
     this.model.vars.duration = String(Math.round((endUs - this.createdAtUs) / 1e6));
