@@ -354,8 +354,8 @@ export class CallServer {
       // Whatever happened above (a given-up click-to-call leg has no CDR): nothing left to recover,
       // but for a CDR the spool never took, which the journal keeps for the next start.
       if (!unspooled) session.journalEnded();
-      // No CDR made (the session failed before it, a given-up click-to-call leg): its spend
-      // guard's peers stop waiting for one. A no-op once handed in.
+      // No CDR (a given-up click-to-call leg, which has no spend guard today): a guard's peers
+      // must not wait for one for good. A no-op once handed in, and without a guard.
       if (noCdr) session.cdrHandedIn(performance.now());
       metrics.activeCalls.dec();
       this.live.delete(channel);

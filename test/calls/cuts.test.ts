@@ -122,6 +122,20 @@ t.test('drain time over: a call in the middle of a long prompt is cut at once (a
   t.ok((record.hungUpAtFs ?? Infinity) - killAt <= 50, 'the channel went as the command reached it');
 });
 
+/**
+ * The cdrs table renamed back: A's and B's CDRs in the spool are written; A charged one or two
+ * increments, B what A left of the 0.1800, and the balance ends at zero.
+ */
+async function tableBack(t: Test, d: TestDaemon, a: string, b: string): Promise<void> {
+  await d.knex.schema.renameTable('cdrs_away', 'cdrs');
+  await until('the spooled CDRs written once the table is back', () => d.daemon.cdrs.spoolDepth === 0, 20_000);
+  const costs = [Number((await d.cdr(a)).cost), Number((await d.cdr(b)).cost)];
+  t.ok(costs[0] >= 0.06 && costs[0] <= 0.12, `A charged ${costs[0].toFixed(4)}`);
+  t.equal((costs[0] + costs[1]).toFixed(4), '0.1800', `B charged ${costs[1].toFixed(4)}: what A left of the 0.1800, no more`);
+  const row: { balance: unknown } | undefined = await d.knex('tenants').where({ id: 1 }).first('balance');
+  t.equal(Number(row?.balance).toFixed(4), '0.0000', 'the balance ends at zero, not below');
+}
+
 for (const target of dbTargets()) {
   t.test(`${target.name}: with CDRs not reaching the database, a call that ended 6 s before still counts in the next call's plan`, async (t) => {
     // 0.1800 pays three 6 s increments at 0.60/min. A talks 4 s while the cdrs table is away, so
@@ -139,13 +153,7 @@ for (const target of dbTargets()) {
     t.ok(d.daemon.cdrs.spoolDepth >= 1, 'A\'s CDR is still in the spool, not charged');
     const b = await call('13910009012', 14_000);
     t.equal(b.hangupCause, 'OUTGOING_CALL_BARRED', 'B was cut: A\'s cost counted though the balance read did not show it');
-    await d.knex.schema.renameTable('cdrs_away', 'cdrs');
-    await until('the spooled CDRs written once the table is back', () => d.daemon.cdrs.spoolDepth === 0, 20_000);
-    const costs = [Number((await d.cdr(a.uuid)).cost), Number((await d.cdr(b.uuid)).cost)];
-    t.ok(costs[0] >= 0.06 && costs[0] <= 0.12, `A charged ${costs[0].toFixed(4)}`);
-    t.equal((costs[0] + costs[1]).toFixed(4), '0.1800', `B charged ${costs[1].toFixed(4)}: what A left of the 0.1800, no more`);
-    const row: { balance: unknown } | undefined = await d.knex('tenants').where({ id: 1 }).first('balance');
-    t.equal(Number(row?.balance).toFixed(4), '0.0000', 'the balance ends at zero, not below');
+    await tableBack(t, d, a.uuid, b.uuid);
   });
 }
 
@@ -178,13 +186,7 @@ for (const target of dbTargets()) {
     t.equal(second.daemon.cdrs.spoolDepth, 1, 'A\'s CDR is in the spool the new daemon replays, not charged');
     const b = await call(second, '13910009022', 14_000);
     t.equal(b.hangupCause, 'OUTGOING_CALL_BARRED', 'B was cut: A\'s cost counted though no group of this daemon saw A end');
-    await second.knex.schema.renameTable('cdrs_away', 'cdrs');
-    await until('the spooled CDRs written once the table is back', () => second.daemon.cdrs.spoolDepth === 0, 20_000);
-    const costs = [Number((await second.cdr(a.uuid)).cost), Number((await second.cdr(b.uuid)).cost)];
-    t.ok(costs[0] >= 0.06 && costs[0] <= 0.12, `A charged ${costs[0].toFixed(4)}`);
-    t.equal((costs[0] + costs[1]).toFixed(4), '0.1800', `B charged ${costs[1].toFixed(4)}: what A left of the 0.1800, no more`);
-    const row: { balance: unknown } | undefined = await second.knex('tenants').where({ id: 1 }).first('balance');
-    t.equal(Number(row?.balance).toFixed(4), '0.0000', 'the balance ends at zero, not below');
+    await tableBack(t, second, a.uuid, b.uuid);
   });
 }
 

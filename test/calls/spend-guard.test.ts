@@ -342,11 +342,11 @@ t.test('a call that ended counts until its CDR is in the writer\'s hands, howeve
 });
 
 /**
- * A daemon whose CDR writer cannot write (the database away): call A of tenant 7 talked 20 s
- * (4 increments, 0.24) and ended, its CDR handed to the writer at once. `charged()`: the writer
- * has written every CDR handed to it.
+ * A daemon whose CDR writer cannot write (the database away): call A of tenant 7 talked `talkMs`
+ * (20 s: 4 increments, 0.24) and ended, its CDR (charging `cdrCost`; 0: what the guard counted)
+ * handed to the writer at once. `charged()`: the writer has written every CDR handed to it.
  */
-async function writerBehind(): Promise<{ timers: FakeTimers; groups: SpendGroups; events: string[]; charged: () => void }> {
+async function writerBehind(talkMs = 20_000, cdrCost = 0): Promise<{ timers: FakeTimers; groups: SpendGroups; events: string[]; charged: () => void }> {
   const timers = new FakeTimers();
   // How long the oldest CDR the writer has not written yet has waited (CdrWriter.unchargedSince).
   let uncharged: number | null = null;
@@ -354,9 +354,9 @@ async function writerBehind(): Promise<{ timers: FakeTimers; groups: SpendGroups
   const events: string[] = [];
   const a = member('A', () => groups.of('7'), timers, events, ONE).guard;
   await a.answered();
-  timers.advance(20_000);
+  timers.advance(talkMs);
   a.stop();
-  a.handedIn(timers.t);
+  a.handedIn(timers.t, cdrCost);
   uncharged = timers.t;
   return { timers, groups, events, charged: () => void (uncharged = null) };
 }
@@ -414,16 +414,8 @@ t.test('CDRs a previous run left in the spool count in the tenant\'s new group u
 t.test('an ended call counts at what its CDR charges when that is more than its guard counted', async (t) => {
   // The guard counts from the answer it saw and stops at the hang-up it saw; FreeSWITCH's billsec
   // may cross into the next increment (a review: counted 0.06, charged 0.12).
-  const timers = new FakeTimers();
-  let uncharged: number | null = null;
-  const groups = new SpendGroups(() => (uncharged === null ? 0 : timers.t - uncharged));
-  const events: string[] = [];
-  const a = member('A', () => groups.of('7'), timers, events, ONE).guard;
-  await a.answered();
-  timers.advance(5_900);
-  a.stop(); // one increment (0.06) as the guard saw it
-  uncharged = timers.t; // the writer behind: the read does not show A
-  a.handedIn(timers.t, parseMoney('0.1200'));
+  // A talked 5.9 s: one increment (0.06) as its guard saw it; its CDR charges 0.12.
+  const { timers, groups, events } = await writerBehind(5_900, parseMoney('0.1200'));
   const b = member('B', () => groups.of('7'), timers, events, ONE).guard;
   // 1.00 less 0.12 pays B 14 increments (84 s): cut at 82 s; counting 0.06, 15 (cut at 88 s).
   t.same(await b.answered(), { warnAfterS: 52, cutAfterS: 82 }, 'B: A counted at the 0.12 its CDR charges');
