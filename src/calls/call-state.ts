@@ -10,7 +10,7 @@ import { isLockConflict, withLockRetry } from '../db/lock-retry';
 import { writesClear } from '../db/write-gate';
 import { formatMoney, parseMoney, type Money } from '../domain/money';
 import { LIVE_VALUES } from '../billing/live-values';
-import { periodOf } from '../domain/periods';
+import { chargedPeriodStarts } from '../billing/usage';
 import type { Tenant } from '../snapshot/types';
 import { timerDelay } from '../timer-limit';
 
@@ -30,9 +30,12 @@ export function withTimeout<T>(what: string, ms: number, work: Promise<T>): Prom
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
-/** The day and month a moment belongs to in the tenant's time zone ('YYYY-MM-DD' starts). */
+/**
+ * The day and month a moment belongs to in the tenant's time zone ('YYYY-MM-DD' starts): the
+ * tenant_usage rows admission counts a call in and its CDR is charged to (usage.ts).
+ */
 export function usagePeriods(at: Date, timeZone: string): { day: string; month: string } {
-  return { day: periodOf('day', at, timeZone).start, month: periodOf('month', at, timeZone).start };
+  return chargedPeriodStarts(at, timeZone);
 }
 
 export type Admission =
