@@ -90,12 +90,7 @@ export class CdrSpool {
     this.lock = SpoolLock.acquire(this.dir);
     // A previous run's segments, still to be replayed: pending since they were started (the wall
     // clock in their names, brought to the monotonic one).
-    const monotonicOfWall = performance.now() - Date.now();
-    for (const n of await fsp.readdir(this.dir)) {
-      const key = segmentKey(n);
-      // Never later than now: a previous run's wall clock ahead of this one's (a step back since).
-      if (key) this.segmentPending(path.join(this.dir, n), Math.min(key[0] + monotonicOfWall, performance.now()));
-    }
+    for (const n of await fsp.readdir(this.dir)) if (segmentKey(n)) this.segmentPending(path.join(this.dir, n), sinceOfName(n));
     this.accepting = true;
   }
 
@@ -293,12 +288,11 @@ export class CdrSpool {
    * its name from now on, as a previous run's are. For the writer's start (CdrWriter.start).
    */
   async eachSegment(fn: (bytes: Buffer, since: number) => void): Promise<void> {
-    const monotonicOfWall = performance.now() - Date.now();
     const names = (await fsp.readdir(this.dir)).filter((n) => segmentKey(n) !== null).sort(compareSegments);
     for (const n of names) {
       const p = path.join(this.dir, n);
       let since = this.segmentsSince.get(p);
-      if (since === undefined) this.segmentPending(p, (since = Math.min((segmentKey(n)?.[0] ?? 0) + monotonicOfWall, performance.now())));
+      if (since === undefined) this.segmentPending(p, (since = sinceOfName(n)));
       fn(await fsp.readFile(p), since);
     }
   }
@@ -358,6 +352,16 @@ export async function spooledCallUuids(dir: string): Promise<Set<string>> {
 function segmentKey(nameOrPath: string): [number, number] | null {
   const m = /(?:^|\/)segment-(\d+)-(\d+)\.jsonl$/.exec(nameOrPath);
   return m ? [Number(m[1]), Number(m[2])] : null;
+}
+
+/**
+ * Since when the lines of a segment found in the folder are pending: the wall-clock time in its
+ * name (when its first CDR was spooled), brought to the monotonic clock, and never later than now
+ * (a previous run's wall clock ahead of this one's, or a step back since).
+ */
+function sinceOfName(name: string): number {
+  const now = performance.now();
+  return Math.min((segmentKey(name)?.[0] ?? 0) + (now - Date.now()), now);
 }
 
 /** segment-<ms>-<seq>: by time, then sequence. */
