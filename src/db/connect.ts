@@ -146,6 +146,9 @@ export function createKnex(databaseUrl: string, opts: ConnectOptions = {}): Knex
             // strace in test/db/sqlite-durable.test.ts.
             conn.pragma('synchronous = FULL');
             conn.pragma('busy_timeout = 5000'); // wait for another process' write lock
+            // A big batch's statement journal and RETURNING's rows in memory, not in etilqs_* files
+            // in /var/tmp (about 3 writes a CDR), which a full /var/tmp would fail (sqlite-durable.test.ts).
+            conn.pragma('temp_store = MEMORY');
             conn.pragma('foreign_keys = ON');
             cachePreparedStatements(conn); // knex prepares every query anew (sqlite-statements.ts)
             done(null, conn);

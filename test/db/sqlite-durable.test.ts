@@ -46,3 +46,22 @@ t.test('a CDR batch syncs the WAL before it returns, on the thread pool (strace,
   // A checkpoint (it syncs the database file) would sync the WAL whatever the setting: there was none.
   t.same(between.filter((l) => /\b(fsync|fdatasync)\(\d+<[^>]*calls\.db>/.test(l)), [], 'no checkpoint between the markers');
 });
+
+t.test('a CDR batch of the writer\'s size opens no temporary file: a full or read-only /var/tmp cannot fail it (strace)', async (t) => {
+  // SQLite keeps a statement's journal and RETURNING's rows in temporary files (etilqs_* in
+  // SQLITE_TMPDIR, /var/tmp, /usr/tmp or /tmp) once they outgrow a small cache, unless
+  // temp_store = MEMORY (src/db/connect.ts). Measured without it: 3 temporary-file writes a CDR at
+  // 200 calls/s (bench/PROFILE.md, release 38).
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hotline-temp-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const { lines, diagnostics } = traceChild(path.join(__dirname, 'sqlite-big-batch-child.ts'), dir, ['openat', 'open', 'creat']);
+  const written = path.join(dir, 'marker-after');
+  if (!t.ok(fs.existsSync(written) && lines.length > 0, 'the child ran under strace to its last marker', diagnostics)) return;
+  t.equal(fs.readFileSync(written, 'utf8'), '2000', 'the child wrote the 2,000 CDRs');
+  const before = lines.findIndex((l) => l.includes('marker-before'));
+  const after = lines.findIndex((l) => l.includes('marker-after'));
+  t.ok(before >= 0 && after > before, 'both markers traced');
+  const opened = lines.slice(before + 1, after).filter((l) => /\bopenat\(|\bopen\(|\bcreat\(/.test(l));
+  // Files made (O_CREAT) anywhere but the database's folder: SQLite's temporary files.
+  t.same(opened.filter((l) => /etilqs_/.test(l) || (l.includes('O_CREAT') && !l.includes(`"${dir}/`))), [], 'no file made outside the database\'s folder while the batch ran');
+});
