@@ -5,9 +5,10 @@
  *    gives the call type and the rate; keep both on the live call (CallServer.liveCalls()).
  *  - when the call is answered: `callCutPlan(pricing.rate, headroom)` with the headroom from
  *    `readSpendHeadroom()` (usage.ts) says when to warn and when to cut one call, counted from the
- *    answer; the tenant's calls together: live-calls.ts `sharedCutAt` (src/calls/spend-guard.ts): at `warnAfterS` the warning (`bgapi uuid_broadcast <uuid>
- *    <warningPrompt> both` on the call's own socket), at `cutAfterS` `channel.kill(CUT_HANGUP_CAUSE)`
- *    (`api uuid_kill`, at once whatever plays). Or poll `runningCostExceedsBalance()`.
+ *    answer; the tenant's calls together: live-calls.ts `sharedCutAt` (src/calls/spend-guard.ts):
+ *    at `warnAfterS` the warning (`bgapi uuid_broadcast <uuid> <warningPrompt> both` on the call's
+ *    own socket), at `cutAfterS` `channel.kill(CUT_HANGUP_CAUSE)` (`api uuid_kill`, at once
+ *    whatever plays). Or poll `runningCostExceedsBalance()`.
  *  - at the end: `rateCdr(snapshot, cdr, callerGeo, homeAreaCode)` → put `cost` and `call_type`
  *    on the CdrRecord before it is spooled. The CDR writer applies the cost to tenant_usage and
  *    the balance exactly once, in the transaction that inserts the CDR.

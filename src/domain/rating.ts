@@ -100,7 +100,8 @@ const SMALL_PRODUCT = 2 ** 46;
  * exactCallCost of an answered call in plain numbers, when its figures are small enough for them
  * to be exact (every real call: 0.15/min pays 2^46 units for 15 centuries); null otherwise. The
  * spend guards evaluate a call's cost many times over (live-calls.ts sharedCutAt), and BigInt
- * is ten times slower. test/domain/rating.test.ts checks it against exactCallCost.
+ * is 5-7 times slower (bench/PROFILE.md, release 35). test/domain/rating.test.ts checks it
+ * against exactCallCost.
  */
 function smallCallCost(rate: RateTerms, billsec: number): number | null {
   const seconds = billedSeconds(billsec, rate.incrementS);
