@@ -457,6 +457,9 @@ export class EslCallChannel implements CallChannel {
 
   /** Bridges to a dial string built by buildDialString (continue_on_fail must be set first). */
   async bridge(dialString: string, timeoutMs: number): Promise<BridgeOutcome> {
+    // The caller hears ringback from here on: what FreeSWITCH sends next (an answer, the hang-up,
+    // the completion, the CDR's facts) waits behind calls still in silence (deferred-input.ts).
+    this.conn.deferInput();
     const event = await this.execute('bridge', dialString, timeoutMs);
     const disposition = event.variable('originate_disposition') ?? '';
     const dialStatus = event.variable('DIALSTATUS') ?? '';
@@ -572,12 +575,14 @@ export class EslCallChannel implements CallChannel {
 
   private watchSocket(): void {
     this.socket.on('error', () => undefined); // 'close' follows and does the work
+    // The socket's end and close as the connection passes them on: after the data that came
+    // before them, also when this call's input waits behind other calls' (bridge()).
     // FreeSWITCH ends the socket itself when the channel hangs up before `linger` took effect
     // (A7 in test/peer/fake-freeswitch.ts): the caller left, no CHANNEL_HANGUP will say so.
-    this.socket.once('end', () => {
+    this.conn.once('esl::end', () => {
       if (!this.lingering && !this.closed) this.onHangup(this.hangupCause);
     });
-    this.socket.once('close', () => this.onClose());
+    this.conn.once('esl::close', () => this.onClose());
     if (this.socket.destroyed) this.onClose();
   }
 

@@ -21,6 +21,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
+import { deferredInput } from './deferred-input';
 import { SocketClosedError } from './errors';
 import { frameToEvent, type EslEvent } from './event';
 import { DEFAULT_MAX_FRAME_BYTES, EslFramer } from './parser';
@@ -69,7 +70,10 @@ export interface ConnectionHandlers {
 
 /**
  * Emits 'esl::protocol-error' (EslProtocolError: the stream could not be framed, the socket is
- * destroyed) and 'esl::listener-error' (a handler threw; the other calls go on).
+ * destroyed), 'esl::listener-error' (a handler threw; the other calls go on), and the socket's
+ * own end and close as 'esl::end' and 'esl::close', in order with its data: after deferInput()
+ * they wait with it (deferred-input.ts), and a channel that read them from the socket itself
+ * would see the close before the events that came ahead of it.
  */
 export class EslConnection extends EventEmitter {
   readonly framer: EslFramer;
@@ -82,6 +86,8 @@ export class EslConnection extends EventEmitter {
   private flushScheduled = false;
   /** This turn's commands leave at its end, not at the end of this tick (flushAtEndOfTurn). */
   private endOfTurn = false;
+  /** The input waits behind other calls' (deferInput). */
+  private deferred = false;
 
   /** Outbound mode: FreeSWITCH connected to us with this socket. */
   constructor(
@@ -92,7 +98,32 @@ export class EslConnection extends EventEmitter {
     this.framer = new EslFramer(options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
     // A class, not an object literal with a getter: see ConnectionCounters.
     this.stats = new ConnectionCounters(this.framer);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('data', (chunk: Buffer) => this.input(() => this.onData(chunk)));
+    socket.once('end', () => this.input(() => this.emitSafely('esl::end')));
+    socket.once('close', () => this.input(() => this.emitSafely('esl::close')));
+  }
+
+  /**
+   * From now on this socket's input (data, end, close) is handled behind the input of calls still
+   * being set up, in the order it came (deferred-input.ts): for a call whose first bridge is
+   * written, whose events no caller waits on. Cannot be undone.
+   */
+  deferInput(): void {
+    this.deferred = true;
+  }
+
+  private input(handle: () => void): void {
+    if (this.deferred) deferredInput.push(handle);
+    else handle();
+  }
+
+  private emitSafely(event: 'esl::end' | 'esl::close'): void {
+    try {
+      this.emit(event);
+    } catch (err) {
+      this.stats.listenerErrors++;
+      this.emit('esl::listener-error', err);
+    }
   }
 
   private onData(chunk: Buffer): void {

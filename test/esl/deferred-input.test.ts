@@ -1,0 +1,197 @@
+/**
+ * The queue of bridged calls' input (src/esl/deferred-input.ts): runs behind the rest of a turn,
+ * in arrival order, at most a budget of each turn unless an item has waited too long, and a throw
+ * does not stop it. And the connection's side: after deferInput() a socket's data, end and close
+ * reach the channel in the order they came, also when the peer closes in the same write.
+ */
+import net from 'node:net';
+import t, { type Test } from 'tap';
+import { DEFERRED_INPUT_BUDGET_MS, DeferredInput, deferredInput } from '../../src/esl/deferred-input';
+import { EslConnection } from '../../src/esl/connection';
+
+const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+/** A queue on a hand-moved clock: each item it runs takes `costMs` of it. */
+function clocked(budgetMs: number, maxWaitMs: number): { q: DeferredInput; clock: { t: number }; errors: unknown[] } {
+  const clock = { t: 0 };
+  const errors: unknown[] = [];
+  const q = new DeferredInput({ budgetMs, maxWaitMs, onError: (e) => errors.push(e), now: () => clock.t });
+  return { q, clock, errors };
+}
+
+t.test('items run after what the turn runs synchronously, in the order they came', async (t) => {
+  const { q } = clocked(10, 100);
+  const ran: string[] = [];
+  q.push(() => ran.push('a'));
+  q.push(() => ran.push('b'));
+  ran.push('the rest of the turn');
+  t.same(ran, ['the rest of the turn']);
+  await turn();
+  t.same(ran, ['the rest of the turn', 'a', 'b']);
+  t.equal(q.size, 0);
+});
+
+t.test('at most the budget of a turn, at least one item; the rest in later turns, in order', async (t) => {
+  const { q, clock } = clocked(1, 1000);
+  const ran: number[] = [];
+  for (let i = 0; i < 6; i++) {
+    q.push(() => {
+      ran.push(i);
+      clock.t += 0.4; // three items spend the budget of 1 ms
+    });
+  }
+  await turn();
+  t.same(ran, [0, 1, 2], 'the first turn: until the budget was spent');
+  t.equal(q.size, 3);
+  await turn();
+  t.same(ran, [0, 1, 2, 3, 4, 5], 'the next turn: the rest');
+  const slow = clocked(1, 1000);
+  const order: number[] = [];
+  slow.q.push(() => {
+    order.push(1);
+    slow.clock.t += 5; // one item over the whole budget
+  });
+  slow.q.push(() => order.push(2));
+  await turn();
+  t.same(order, [1], 'an item over the budget runs; the next waits');
+  await turn();
+  t.same(order, [1, 2]);
+});
+
+t.test('an item that has waited maxWaitMs runs whatever the budget', async (t) => {
+  const { q, clock } = clocked(1, 50);
+  const ran: string[] = [];
+  q.push(() => {
+    ran.push('old');
+    clock.t += 2;
+  });
+  clock.t += 60; // the second item too is old by the time the queue runs
+  q.push(() => ran.push('also waited'));
+  clock.t += 60;
+  q.push(() => ran.push('new'));
+  await turn();
+  t.same(ran, ['old', 'also waited'], 'past the budget, the items that waited 50 ms still ran; the fresh one waits');
+  await turn();
+  t.same(ran, ['old', 'also waited', 'new']);
+  t.ok(q.longestWaitMs >= 120, `the longest wait is kept (${q.longestWaitMs} ms)`);
+});
+
+t.test('an item that throws is reported and the queue goes on', async (t) => {
+  const { q, errors } = clocked(10, 100);
+  const ran: string[] = [];
+  q.push(() => {
+    throw new Error('a bug');
+  });
+  q.push(() => ran.push('next'));
+  await turn();
+  t.equal(errors.length, 1);
+  t.same(ran, ['next']);
+});
+
+t.test('items pushed while the queue runs run after those before them', async (t) => {
+  const { q } = clocked(10, 100);
+  const ran: string[] = [];
+  q.push(() => {
+    ran.push('first');
+    q.push(() => ran.push('pushed by the first'));
+  });
+  q.push(() => ran.push('second'));
+  await turn();
+  await turn();
+  t.same(ran, ['first', 'second', 'pushed by the first']);
+});
+
+t.test('a long queue is cut down as it runs, without losing an item', async (t) => {
+  const { q, clock } = clocked(1, 1e9);
+  const ran: number[] = [];
+  for (let i = 0; i < 5000; i++) {
+    q.push(() => {
+      ran.push(i);
+      clock.t += 0.001;
+    });
+  }
+  while (q.size > 0) await turn();
+  t.equal(ran.length, 5000);
+  t.ok(ran.every((v, i) => v === i), 'in order');
+});
+
+/** A connection over a loopback socket pair: the test writes as FreeSWITCH. */
+async function pair(t: Test): Promise<{ conn: EslConnection; peer: net.Socket }> {
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => server.close());
+  const accepted = new Promise<net.Socket>((r) => server.once('connection', r));
+  const peer = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+  t.teardown(() => peer.destroy());
+  const socket = await accepted;
+  t.teardown(() => socket.destroy());
+  return { conn: new EslConnection(socket), peer };
+}
+
+const EVENT_BODY = 'Event-Name: CHANNEL_HANGUP_COMPLETE\nUnique-ID: u-1\nHangup-Cause: NORMAL_CLEARING\n\n';
+const EVENT = `Content-Length: ${Buffer.byteLength(EVENT_BODY)}\nContent-Type: text/event-plain\n\n${EVENT_BODY}`;
+const DISCONNECT = 'Content-Type: text/disconnect-notice\nContent-Disposition: disconnect\nContent-Length: 0\n\n';
+
+for (const deferred of [false, true]) {
+  t.test(`${deferred ? 'deferred' : 'plain'} input: the event, the notice, the end and the close reach the channel in the order they came`, async (t) => {
+    const { conn, peer } = await pair(t);
+    if (deferred) conn.deferInput();
+    const seen: string[] = [];
+    conn.handlers = { event: (e) => seen.push(`event ${e.name}`), notice: (e) => seen.push(`notice ${e.contentType}`) };
+    const closed = new Promise<void>((r) =>
+      conn.once('esl::close', () => {
+        seen.push('close');
+        r();
+      }),
+    );
+    conn.once('esl::end', () => {
+      seen.push('end');
+      conn.socket.end();
+    });
+    // One write and the FIN right behind it: the data, the end and the close may come in one turn.
+    peer.end(EVENT + DISCONNECT);
+    await closed;
+    t.same(seen, ['event CHANNEL_HANGUP_COMPLETE', 'notice text/disconnect-notice', 'end', 'close']);
+  });
+}
+
+t.test('deferred input: a close while its data still waits in the queue comes after that data\'s events', async (t) => {
+  const { conn, peer } = await pair(t);
+  conn.deferInput();
+  const seen: string[] = [];
+  conn.handlers = { event: (e) => seen.push(`event ${e.name}`), notice: (e) => seen.push(`notice ${e.contentType}`) };
+  // Ahead of the connection's own listener: a busy item (over the turn's budget) goes into the
+  // queue first, so the chunk's waits for the next turn, and the socket is destroyed: its 'close'
+  // fires in this turn's close phase, before the queue reaches the chunk.
+  conn.socket.prependOnceListener('data', () => {
+    deferredInput.push(() => {
+      const until = performance.now() + 2 * DEFERRED_INPUT_BUDGET_MS;
+      while (performance.now() < until);
+    });
+    conn.socket.destroy();
+  });
+  const closed = new Promise<void>((r) =>
+    conn.once('esl::close', () => {
+      seen.push('close');
+      r();
+    }),
+  );
+  peer.write(EVENT + DISCONNECT);
+  await closed;
+  t.same(seen, ['event CHANNEL_HANGUP_COMPLETE', 'notice text/disconnect-notice', 'close']);
+});
+
+t.test('a handler that throws on the close is counted, not thrown', async (t) => {
+  const { conn, peer } = await pair(t);
+  conn.deferInput();
+  const errors: unknown[] = [];
+  conn.on('esl::listener-error', (err) => errors.push(err));
+  conn.once('esl::close', () => {
+    throw new Error('a bug in the close handler');
+  });
+  peer.destroy();
+  conn.socket.destroy();
+  while (errors.length === 0) await turn();
+  t.equal(conn.stats.listenerErrors, 1);
+  t.match(String(errors[0]), /a bug in the close handler/);
+});
