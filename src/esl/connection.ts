@@ -215,7 +215,12 @@ export class EslConnection extends EventEmitter {
       return;
     }
     this.endOfTurn = false;
-    setImmediate(() => this.flush());
+    // The deferred input waits behind it: a setup's commands leave before bridged calls' events run.
+    deferredInput.hold();
+    setImmediate(() => {
+      deferredInput.release();
+      this.flush();
+    });
   }
 
   /** Writes what this tick queued; a socket closed meanwhile drops it (its waiters are failed by the close). */

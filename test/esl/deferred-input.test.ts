@@ -195,3 +195,18 @@ t.test('a handler that throws on the close is counted, not thrown', async (t) =>
   t.equal(conn.stats.listenerErrors, 1);
   t.match(String(errors[0]), /a bug in the close handler/);
 });
+
+t.test('the queue waits for the immediates held ahead of it (a setup\'s end-of-turn write)', async (t) => {
+  const { q } = clocked(10, 100);
+  const ran: string[] = [];
+  q.push(() => ran.push('bridged call\'s event'));
+  q.hold();
+  setImmediate(() => {
+    ran.push('setup\'s write');
+    q.release();
+  });
+  await turn();
+  await turn();
+  await turn();
+  t.same(ran, ['setup\'s write', 'bridged call\'s event'], 'the write queued after the queue\'s own immediate still went first');
+});
