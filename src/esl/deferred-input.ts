@@ -7,8 +7,8 @@
  * already bridged: a phone's answer, the hang-up, the bridge's completion, CHANNEL_HANGUP_COMPLETE,
  * whose handling ends in the CDR. Nobody hears those few milliseconds. With the bridged calls'
  * input run after the rest of each turn, for at most `budgetMs` of it, calls being set up go first
- * (bench/PROFILE.md, release 38: with 1 ms, setup p50 at saturation 0.73× at the same calls/s;
- * with 0.5 ms 0.37-0.55×, but 0.92× the calls/s: the ended calls' state lives longer).
+ * (bench/PROFILE.md, release 38: with 1 ms, setup p50 at saturation 0.52× at the same calls/s;
+ * 0.5 ms cost 8-9 % of the calls/s: the ended calls' state lives longer).
  *
  * A connection switched to deferred input (EslConnection.deferInput) hands every later input
  * event (its data, its end, its close) to the one queue of the process, in arrival order: one
@@ -60,7 +60,7 @@ export class DeferredInput {
     this.items.push({ at: this.now(), run });
     if (!this.scheduled) {
       this.scheduled = true;
-      setImmediate(this.drain);
+      setImmediate(this.onImmediate);
     }
   }
 
@@ -74,19 +74,29 @@ export class DeferredInput {
     this.holds++;
   }
 
+  /** The held immediate ran. */
   release(): void {
     this.holds--;
   }
 
-  private readonly drain = (): void => {
-    this.scheduled = false;
-    if (this.holds > 0) {
-      // Behind them: an immediate queued from an immediate runs at the next turn's check phase,
-      // after the ones this turn has queued.
-      this.scheduled = true;
-      setImmediate(this.drain);
+  /**
+   * While holds are out the queue waits for the next turn (an immediate queued from an immediate
+   * runs in the next turn's check phase, after the ones this turn queued): a turn with setups
+   * being written gives the bridged calls' input nothing, which is what shortens the setups
+   * (bench/PROFILE.md, release 38: running it right after the last held write instead gave 0.71×
+   * the setup p50 where this gives 0.52×). Holds out turn after turn do not starve it: an item
+   * that has waited maxWaitMs runs anyway.
+   */
+  private readonly onImmediate = (): void => {
+    if (this.holds > 0 && this.now() - this.items[this.head]!.at < this.options.maxWaitMs) {
+      setImmediate(this.onImmediate);
       return;
     }
+    this.drain();
+  };
+
+  private drain(): void {
+    this.scheduled = false;
     const until = this.now() + this.options.budgetMs;
     while (this.head < this.items.length) {
       const item = this.items[this.head]!;
@@ -111,8 +121,8 @@ export class DeferredInput {
       this.head = 0;
     }
     this.scheduled = true;
-    setImmediate(this.drain);
-  };
+    setImmediate(this.onImmediate);
+  }
 }
 
 /** A millisecond of each turn: of the budgets measured (bench/PROFILE.md, release 38), the one that shortened the setup without costing calls/s. */

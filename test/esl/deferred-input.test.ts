@@ -210,3 +210,25 @@ t.test('the queue waits for the immediates held ahead of it (a setup\'s end-of-t
   await turn();
   t.same(ran, ['setup\'s write', 'bridged call\'s event'], 'the write queued after the queue\'s own immediate still went first');
 });
+
+t.test('holds that follow one another turn after turn do not starve the queue past maxWaitMs', async (t) => {
+  const { q, clock } = clocked(1, 50);
+  let ranAt: number | null = null;
+  q.push(() => {
+    ranAt = clock.t;
+  });
+  let left = 10;
+  // Each held immediate, before it releases, holds the next turn's: a hold is always out.
+  const chain = (): void => {
+    q.hold();
+    setImmediate(() => {
+      clock.t += 20;
+      if (--left > 0) chain();
+      q.release();
+    });
+  };
+  chain();
+  while (left > 0) await turn();
+  t.not(ranAt, null, 'the item ran while holds were still out');
+  t.ok(ranAt! >= 50 && ranAt! <= 60, `once it had waited 50 ms (ran at ${ranAt} ms), not when the holds ended (200 ms)`);
+});
