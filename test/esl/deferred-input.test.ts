@@ -11,7 +11,7 @@ import { EslConnection } from '../../src/esl/connection';
 
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
-/** A queue on a hand-moved clock: each item it runs takes `costMs` of it. */
+/** A queue on a hand-moved clock (a test moves `clock.t`; an item that takes time moves it itself), its errors kept. */
 function clocked(budgetMs: number, maxWaitMs: number): { q: DeferredInput; clock: { t: number }; errors: unknown[] } {
   const clock = { t: 0 };
   const errors: unknown[] = [];
