@@ -7,8 +7,8 @@
  * already bridged: a phone's answer, the hang-up, the bridge's completion, CHANNEL_HANGUP_COMPLETE,
  * whose handling ends in the CDR. Nobody hears those few milliseconds. With the bridged calls'
  * input run after the rest of each turn, for at most `budgetMs` of it, calls being set up go first
- * (bench/PROFILE.md, release 38: with 1 ms, setup p50 at saturation 0.52× at the same calls/s;
- * 0.5 ms cost 8-9 % of the calls/s: the ended calls' state lives longer).
+ * (bench/PROFILE.md, release 38: with 1 ms, setup p50 at saturation 0.39-0.52× and calls/s
+ * 0.91-0.99× in two runs; 0.5 ms cost 8-9 % of the calls/s: the ended calls' state lives longer).
  *
  * A connection switched to deferred input (EslConnection.deferInput) hands every later input
  * event (its data, its end, its close) to the one queue of the process, in arrival order: one
@@ -16,7 +16,8 @@
  * runs in an immediate (after the turn's I/O callbacks) until the turn's budget is spent, at least
  * one item a turn; an item that has waited `maxWaitMs` runs whatever the budget, so that under a
  * sustained overload a bridged call's events come late by that much at most, never starved.
- * Below saturation the queue is empty again at the end of every turn: nothing waits a turn.
+ * Below saturation the queue is empty again at the end of every turn, or of the next one when
+ * calls being set up wrote at the end of this one (hold()): nothing waits longer.
  */
 export interface DeferredInputOptions {
   /** Time a turn gives the queue once it has started it (ms). */
@@ -125,7 +126,7 @@ export class DeferredInput {
   }
 }
 
-/** A millisecond of each turn: of the budgets measured (bench/PROFILE.md, release 38), the one that shortened the setup without costing calls/s. */
+/** A millisecond of each turn: of the budgets measured (bench/PROFILE.md, release 38), 0.5 ms cost 8-9 % of the calls/s and 2 ms shortened the setup less. */
 export const DEFERRED_INPUT_BUDGET_MS = 1;
 /** A bridged call's events are late by at most about this much, however loaded the daemon. */
 export const DEFERRED_INPUT_MAX_WAIT_MS = 100;
