@@ -5,6 +5,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { LIVE_COLUMNS } from './billing/live-values';
 import { CALLER_NUMBER_FORMS } from './domain/caller-number';
+import type { DeferredInputObserver } from './esl/deferred-input';
 import { problemLabel, type PromptFileProblemKind } from './prompts/file-check';
 import { CONFIG_TABLES } from './snapshot/types';
 
@@ -117,6 +118,19 @@ export class Metrics {
     name: 'hotline_esl_errors_total',
     help: 'ESL problems by kind: timeout, command_failed, socket_closed, protocol, malformed_value, malformed_event, handshake, unsafe_value.',
     labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
+  readonly eslDeferredInputWaitSeconds = new Histogram({
+    name: 'hotline_esl_deferred_input_wait_seconds',
+    help: 'How long the oldest waiting input of bridged calls (answers, hang-ups, completions) had waited behind calls being set up when a turn of the event loop ran it; one observation per such turn. Over a few ms: the daemon is near saturation.',
+    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2],
+    registers: [this.registry],
+  });
+
+  readonly eslDeferredInputOverdue = new Counter({
+    name: 'hotline_esl_deferred_input_overdue_total',
+    help: 'Inputs of bridged calls run past their turn\'s budget because they had waited the longest allowed (100 ms): the daemon\'s CPU was saturated.',
     registers: [this.registry],
   });
 
@@ -371,6 +385,14 @@ export class Metrics {
   groupLabel(tenantId: number | null, groupId: number): string {
     return tenantId !== null && this.labelledTenants.has(tenantId) ? String(groupId) : 'other';
   }
+
+  /** The deferred input's turns (src/esl/deferred-input.ts), once CallServer.listen wires it in. */
+  readonly deferredInput: DeferredInputObserver = {
+    turn: (oldestWaitMs, overdueItems) => {
+      this.eslDeferredInputWaitSeconds.observe(oldestWaitMs / 1000);
+      if (overdueItems > 0) this.eslDeferredInputOverdue.inc(overdueItems);
+    },
+  };
 
   /** Times one database operation into dbQuerySeconds/dbErrors. */
   async timeDb<T>(operation: string, fn: () => Promise<T>): Promise<T> {

@@ -30,6 +30,7 @@ import type { CdrWriter } from '../cdr/writer';
 import type { Settings } from '../config';
 import { openSqliteReader, type SqliteReader } from '../db/sqlite-reader';
 import { EslCallChannel } from '../esl/call-channel';
+import { deferredInput } from '../esl/deferred-input';
 import { EslError } from '../esl/errors';
 import type { Metrics } from '../metrics';
 import type { PromptResolver } from '../prompts';
@@ -175,6 +176,8 @@ export class CallServer {
     // 0 in a cluster worker under round-robin: it holds no socket, the primary accepts for it.
     const acceptHandles = 1 + (await this.addAcceptHandles(this.deps.warmUp ? 0 : this.deps.settings.esl.acceptHandles - 1));
     this.answeredCallers?.start();
+    // The process has one deferred-input queue; the daemon's metrics report it, the warm-up's do not.
+    if (!this.deps.warmUp) deferredInput.watch(this.deps.metrics.deferredInput);
     const address = this.server.address() as net.AddressInfo;
     this.deps.log.info({ accept_handles: acceptHandles, host: address.address, port: address.port }, 'outbound event socket listening');
     return { host: address.address, port: address.port };
@@ -389,6 +392,7 @@ export class CallServer {
       await all;
     }
     await feedStopped;
+    if (deferredInput.watcher === this.deps.metrics.deferredInput) deferredInput.watch(null);
     this.closeReader();
   }
 

@@ -35,6 +35,15 @@ interface Item {
   run: () => void;
 }
 
+/**
+ * What the daemon's metrics are told (Daemon wires its Metrics in; tests their own): once for
+ * each turn that runs the queue, how long its oldest item had waited, and how many items ran past
+ * the turn's budget because they had waited maxWaitMs (the daemon was saturated that long).
+ */
+export interface DeferredInputObserver {
+  turn(oldestWaitMs: number, overdueItems: number): void;
+}
+
 /** Items run before the array is cut down to the ones still waiting. */
 const COMPACT_AFTER = 1024;
 
@@ -42,14 +51,25 @@ export class DeferredInput {
   private items: Array<Item | undefined> = [];
   private head = 0;
   private scheduled = false;
+  /** drain() is running its items: it schedules the next run itself when it ends. */
+  private draining = false;
   /** Work of this turn that must go first, queued as immediates and not run yet (hold()). */
   private holds = 0;
   private readonly now: () => number;
-  /** Longest an item waited (ms) since the process started: what the bound allows under load. */
-  longestWaitMs = 0;
+  private observer: DeferredInputObserver | null = null;
 
   constructor(private readonly options: DeferredInputOptions) {
     this.now = options.now ?? (() => performance.now());
+  }
+
+  /** Reports each turn that runs the queue to `observer` from now on (null: to nobody). */
+  watch(observer: DeferredInputObserver | null): void {
+    this.observer = observer;
+  }
+
+  /** The observer now told (Daemon.stop unwatches only its own). */
+  get watcher(): DeferredInputObserver | null {
+    return this.observer;
   }
 
   /** Items waiting. */
@@ -59,7 +79,7 @@ export class DeferredInput {
 
   push(run: () => void): void {
     this.items.push({ at: this.now(), run });
-    if (!this.scheduled) {
+    if (!this.scheduled && !this.draining) {
       this.scheduled = true;
       setImmediate(this.onImmediate);
     }
@@ -89,6 +109,10 @@ export class DeferredInput {
    * that has waited maxWaitMs runs anyway.
    */
   private readonly onImmediate = (): void => {
+    if (this.head === this.items.length) {
+      this.scheduled = false; // nothing left (not reached: one immediate is out at a time)
+      return;
+    }
     if (this.holds > 0 && this.now() - this.items[this.head]!.at < this.options.maxWaitMs) {
       setImmediate(this.onImmediate);
       return;
@@ -98,20 +122,28 @@ export class DeferredInput {
 
   private drain(): void {
     this.scheduled = false;
-    const until = this.now() + this.options.budgetMs;
+    const start = this.now();
+    const until = start + this.options.budgetMs;
+    const oldestWaitMs = start - this.items[this.head]!.at;
+    let overdue = 0;
+    this.draining = true;
     while (this.head < this.items.length) {
       const item = this.items[this.head]!;
       const t = this.now();
       // The first item of a turn always runs (t < until): the queue moves every turn.
-      if (t >= until && t - item.at < this.options.maxWaitMs) break;
+      if (t >= until) {
+        if (t - item.at < this.options.maxWaitMs) break;
+        overdue++;
+      }
       this.items[this.head++] = undefined;
-      if (t - item.at > this.longestWaitMs) this.longestWaitMs = t - item.at;
       try {
         item.run();
       } catch (err) {
         this.options.onError(err);
       }
     }
+    this.draining = false;
+    this.report(oldestWaitMs, overdue);
     if (this.head === this.items.length) {
       this.items = [];
       this.head = 0;
@@ -123,6 +155,16 @@ export class DeferredInput {
     }
     this.scheduled = true;
     setImmediate(this.onImmediate);
+  }
+
+  /** A metric that throws must not stop the queue: the error is reported as an item's would be. */
+  private report(oldestWaitMs: number, overdue: number): void {
+    if (!this.observer) return;
+    try {
+      this.observer.turn(oldestWaitMs, overdue);
+    } catch (err) {
+      this.options.onError(err);
+    }
   }
 }
 

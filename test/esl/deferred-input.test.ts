@@ -60,6 +60,8 @@ t.test('at most the budget of a turn, at least one item; the rest in later turns
 
 t.test('an item that has waited maxWaitMs runs whatever the budget', async (t) => {
   const { q, clock } = clocked(1, 50);
+  const turns: Array<[number, number]> = [];
+  q.watch({ turn: (waited, overdue) => turns.push([waited, overdue]) });
   const ran: string[] = [];
   q.push(() => {
     ran.push('old');
@@ -73,7 +75,44 @@ t.test('an item that has waited maxWaitMs runs whatever the budget', async (t) =
   t.same(ran, ['old', 'also waited'], 'past the budget, the items that waited 50 ms still ran; the fresh one waits');
   await turn();
   t.same(ran, ['old', 'also waited', 'new']);
-  t.ok(q.longestWaitMs >= 120, `the longest wait is kept (${q.longestWaitMs} ms)`);
+  t.same(turns, [[120, 1], [2, 0]], 'the observer: the oldest waited 120 ms, one item ran overdue (the first of a turn never is); then the fresh one');
+});
+
+t.test('the observer hears once a turn the oldest item\'s wait and the overdue items; one that throws stops nothing', async (t) => {
+  const { q, clock, errors } = clocked(1, 10);
+  const turns: Array<[number, number]> = [];
+  q.watch({ turn: (waited, overdue) => turns.push([waited, overdue]) });
+  t.equal(q.watcher !== null, true);
+  const ran: number[] = [];
+  for (let i = 0; i < 4; i++) {
+    q.push(() => {
+      ran.push(i);
+      clock.t += 2; // each item is over the budget
+    });
+    clock.t += 1;
+  }
+  await turn();
+  t.same(ran, [0], 'one item a turn, the budget spent');
+  clock.t += 10; // the rest are now old
+  await turn();
+  t.same(ran, [0, 1, 2, 3]);
+  t.same(turns, [[4, 0], [15, 2]], 'turn 1: waited 4 ms, none overdue; turn 2: waited 15 ms, two ran past the budget');
+  q.watch({
+    turn: () => {
+      throw new Error('metric broke');
+    },
+  });
+  q.push(() => ran.push(4));
+  q.push(() => ran.push(5));
+  await turn();
+  t.same(ran, [0, 1, 2, 3, 4, 5], 'the queue ran its items');
+  t.equal(errors.length, 1, 'the observer\'s throw reported once');
+  q.watch(null);
+  q.push(() => ran.push(6));
+  await turn();
+  t.same(ran.at(-1), 6);
+  t.equal(q.watcher, null);
+  t.equal(errors.length, 1, 'nobody told once unwatched');
 });
 
 t.test('an item that throws is reported and the queue goes on', async (t) => {
