@@ -123,8 +123,10 @@ export function costOf(c: Pick<Chargeable, 'cost'>): Money {
 
 /**
  * The day and month (their starts, in `zone`) a CDR that started at `startedAt` (cdrs.started_at)
- * is charged to: the tenant_usage rows chargeNewCdrs adds its cost to, and the caps a spend guard
- * counts it against until then (CdrWriter.uncharged).
+ * is charged to: the tenant_usage rows chargeNewCdrs adds its cost to, the caps a spend guard
+ * counts it against until then (CdrWriter.uncharged), and the rows admission counts a call that
+ * starts then in (call-state.ts, explain, click-to-call's dialer): one function, so a call is
+ * admitted against the periods its CDR is charged to.
  */
 export function chargedPeriodStarts(startedAt: Date, zone: string): { day: string; month: string } {
   return { day: periodStartOf('day', startedAt, zone), month: periodStartOf('month', startedAt, zone) };

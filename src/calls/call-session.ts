@@ -14,7 +14,7 @@ import { billedLegs, CUT_HANGUP_CAUSE } from '../billing/rate-cdr';
 import type { ClickToCallLeg } from '../clicktocall/leg';
 import type { ClickToCallCalls, RequestProgress } from '../clicktocall/session';
 import type { LiveCall } from '../billing/live-calls';
-import { sharedSpendLeft } from '../billing/usage';
+import { chargedPeriodStarts, sharedSpendLeft } from '../billing/usage';
 import { sendWarning } from '../billing/warning';
 import type { CallJournal, JournalEntry } from '../cdr/journal';
 import type { CdrRecord } from '../cdr/record';
@@ -22,7 +22,7 @@ import { callerNumber, type CallerNumber } from '../domain/caller-number';
 import type { EslCallChannel } from '../esl/call-channel';
 import { CallHungUpError, EslError, SocketClosedError, UnsafeValueError } from '../esl/errors';
 import { Call, CallFacts, type IdentifiedCall } from './call';
-import { usagePeriods, withTimeout } from './call-state';
+import { withTimeout } from './call-state';
 import type { CallDeps } from './context';
 import { callCdr, failureText } from './build-cdr';
 import { chargedStart } from './cdr-times';
@@ -319,7 +319,7 @@ export class CallSession {
       rate,
       legs: billedLegs(call.id.clickToCall !== null),
       groupOf: () => this.deps.spendGroups.of(String(tenant.id)),
-      charged: usagePeriods(chargedAt, tenant.timezone),
+      charged: chargedPeriodStarts(chargedAt, tenant.timezone),
       readLeft: () => withTimeout('spend headroom', settings.admission.queryTimeoutMs, sharedSpendLeft(knex, tenant.id, chargedAt, tenant.timezone)),
       warn: () => this.warn(call),
       cut: () => this.channel.kill(CUT_HANGUP_CAUSE),

@@ -30,14 +30,6 @@ export function withTimeout<T>(what: string, ms: number, work: Promise<T>): Prom
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
-/**
- * The day and month a moment belongs to in the tenant's time zone ('YYYY-MM-DD' starts): the
- * tenant_usage rows admission counts a call in and its CDR is charged to (usage.ts).
- */
-export function usagePeriods(at: Date, timeZone: string): { day: string; month: string } {
-  return chargedPeriodStarts(at, timeZone);
-}
-
 export type Admission =
   | { admitted: true; counted: boolean }
   | { admitted: false; reason: 'balance' | 'calls_day' | 'calls_month' | 'spend_day' | 'spend_month' };
@@ -66,7 +58,7 @@ export function hasLimits(tenant: Tenant): boolean {
  */
 export function admitCall(knex: Knex, tenant: Tenant, at: Date): Promise<Admission> {
   if (!hasLimits(tenant)) return Promise.resolve({ admitted: true, counted: false });
-  const { day, month } = usagePeriods(at, tenant.timezone);
+  const { day, month } = chargedPeriodStarts(at, tenant.timezone);
   const periods: readonly Period[] = [
     { kind: 'day', start: day, maxCalls: tenant.maxCallsDay, maxSpend: tenant.maxSpendDay },
     { kind: 'month', start: month, maxCalls: tenant.maxCallsMonth, maxSpend: tenant.maxSpendMonth },

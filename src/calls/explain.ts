@@ -7,13 +7,14 @@
  * never changed.
  */
 import type { Knex } from 'knex';
+import { chargedPeriodStarts } from '../billing/usage';
 import { callerNumber } from '../domain/caller-number';
 import { formatMoney } from '../domain/money';
 import { tenantExtension } from '../snapshot/build';
 import { explainFindings } from '../snapshot/findings';
 import type { ConfigSnapshot, Tenant } from '../snapshot/types';
 import type { IdentifiedCall } from './call';
-import { hasLimits, lastAnsweredBy, pinLockedUntil, usagePeriods } from './call-state';
+import { hasLimits, lastAnsweredBy, pinLockedUntil } from './call-state';
 import { planCall, toAction, type CallAction, type CallFactsIn } from './plan';
 import type { PromptRef } from './prompt-player';
 import { callerMemorySince, orderedHuntPlan } from './steps/hunt';
@@ -91,7 +92,7 @@ async function explainAdmission(say: (l: string) => void, tenant: Tenant, facts:
     say('4 admission: no caps and postpaid → admitted without a database check');
     return;
   }
-  const { day, month } = usagePeriods(facts.at, tenant.timezone);
+  const { day, month } = chargedPeriodStarts(facts.at, tenant.timezone);
   say(`4 admission: periods day ${day}, month ${month} (${tenant.timezone})`);
   if (!knex) return;
   const rows: Array<{ period_kind: string; period_start: string; calls: number; spend: string | number }> = await knex('tenant_usage')

@@ -25,8 +25,8 @@ import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { capsReached, loadTenantLimits } from '../billing/caps';
-import { moneyOrNull } from '../billing/usage';
-import { hasLimits, usagePeriods, withTimeout } from '../calls/call-state';
+import { chargedPeriodStarts, moneyOrNull } from '../billing/usage';
+import { hasLimits, withTimeout } from '../calls/call-state';
 import { callerNumber } from '../domain/caller-number';
 import type { CdrWriter } from '../cdr/writer';
 import type { Settings } from '../config';
@@ -347,7 +347,7 @@ export class Dialer {
   private async capsReasons(tenantId: number, now: Date): Promise<string[]> {
     const [limits] = await loadTenantLimits(this.deps.knex, [tenantId], { zoneOf: zonesOf(() => this.deps.snapshot().tenants) });
     if (!limits) return [];
-    const { day, month } = usagePeriods(now, limits.zone);
+    const { day, month } = chargedPeriodStarts(now, limits.zone);
     const rows: Array<{ period_kind: string; period_start: string; calls: unknown; spend: unknown }> = await this.deps.knex('tenant_usage')
       .where({ tenant_id: tenantId })
       .andWhere((q) => void q.where({ period_kind: 'day', period_start: day }).orWhere({ period_kind: 'month', period_start: month }))

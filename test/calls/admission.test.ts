@@ -4,8 +4,8 @@
  */
 import t from 'tap';
 import type { Knex } from 'knex';
-import { chargeNewCdrs } from '../../src/billing/usage';
-import { admitCall, takeRotation, usagePeriods, recordPinFailure, pinLockedUntil } from '../../src/calls/call-state';
+import { chargeNewCdrs, chargedPeriodStarts } from '../../src/billing/usage';
+import { admitCall, takeRotation, recordPinFailure, pinLockedUntil } from '../../src/calls/call-state';
 import { toDbTimestamp } from '../../src/db/connect';
 import { buildSnapshot } from '../../src/snapshot/build';
 import { dbTargets } from '../helpers/db';
@@ -19,8 +19,8 @@ async function tenantOf(knex: Knex, id: number) {
 
 t.test('usage periods follow the tenant time zone', async (t) => {
   const at = new Date('2026-12-01T03:30:00Z');
-  t.same(usagePeriods(at, 'Asia/Shanghai'), { day: '2026-12-01', month: '2026-12-01' });
-  t.same(usagePeriods(at, 'America/New_York'), { day: '2026-11-30', month: '2026-11-01' }, 'still November 30 in New York');
+  t.same(chargedPeriodStarts(at, 'Asia/Shanghai'), { day: '2026-12-01', month: '2026-12-01' });
+  t.same(chargedPeriodStarts(at, 'America/New_York'), { day: '2026-11-30', month: '2026-11-01' }, 'still November 30 in New York');
 });
 
 for (const target of dbTargets()) {
@@ -30,7 +30,7 @@ for (const target of dbTargets()) {
     const { knex } = db;
     const [id] = await knex('tenants').insert({ name: 'Capped', status: 'active', timezone: 'Asia/Shanghai', max_calls_day: 10, max_calls_month: 1000 });
     const now = new Date();
-    const { day } = usagePeriods(now, 'Asia/Shanghai');
+    const { day } = chargedPeriodStarts(now, 'Asia/Shanghai');
     await knex('tenant_usage').insert({ tenant_id: id, period_kind: 'day', period_start: day, calls: 9, spend: '0' });
     const tenant = await tenantOf(knex, id);
 
@@ -121,7 +121,7 @@ for (const target of dbTargets()) {
     const { knex } = db;
     const [id] = await knex('tenants').insert({ name: 'Capped', status: 'active', timezone: 'Asia/Shanghai', max_calls_day: 100, max_calls_month: 3, balance: '10.0000' });
     const now = new Date();
-    const { day, month } = usagePeriods(now, 'Asia/Shanghai');
+    const { day, month } = chargedPeriodStarts(now, 'Asia/Shanghai');
     const usage = async () => {
       const rows: Array<{ period_kind: string; calls: number }> = await knex('tenant_usage').where({ tenant_id: id }).select('period_kind', 'calls');
       return Object.fromEntries(rows.map((r) => [r.period_kind, Number(r.calls)]));
@@ -239,7 +239,7 @@ for (const policy of ['admit', 'refuse'] as const) {
     await d.daemon.store.poll();
     const tenant = d.daemon.store.current.tenants.get(1);
     if (!tenant) throw new Error('demo tenant missing');
-    const { day } = usagePeriods(new Date(), tenant.timezone);
+    const { day } = chargedPeriodStarts(new Date(), tenant.timezone);
     await d.knex('tenant_usage').insert({ tenant_id: 1, period_kind: 'day', period_start: day, calls: 0, spend: '0' }).onConflict(['tenant_id', 'period_kind', 'period_start']).ignore();
     const trx = await d.knex.transaction();
     let released = false;
