@@ -177,6 +177,8 @@ export class CallServer {
     const acceptHandles = 1 + (await this.addAcceptHandles(this.deps.warmUp ? 0 : this.deps.settings.esl.acceptHandles - 1));
     this.answeredCallers?.start();
     // The process has one deferred-input queue; the daemon's metrics report it, the warm-up's do not.
+    const { bridgedInputBudgetMs } = this.deps.settings.esl;
+    if (bridgedInputBudgetMs > 0) deferredInput.budgetMs = bridgedInputBudgetMs;
     if (!this.deps.warmUp) deferredInput.watch(this.deps.metrics.deferredInput);
     const address = this.server.address() as net.AddressInfo;
     this.deps.log.info({ accept_handles: acceptHandles, host: address.address, port: address.port }, 'outbound event socket listening');
@@ -259,6 +261,7 @@ export class CallServer {
         appTimeoutMarginMs: settings.esl.appTimeoutMarginMs,
         lingerS: settings.esl.lingerS,
         maxFrameBytes: settings.esl.maxFrameBytes,
+        deferBridgedInput: settings.esl.bridgedInputBudgetMs > 0,
         observe: (command, seconds, result) => {
           metrics.eslCommandSeconds.observe({ command: commandLabel(command), result }, seconds);
           if (result === 'timeout') metrics.eslErrors.inc({ kind: 'timeout' });

@@ -51,6 +51,8 @@ export function registerFormats(): void {
   convict.addFormat({ name: 'tcp-port', ...wholeNumber(65535) });
   // Each handle is one more descriptor the kernel wakes for every new connection.
   convict.addFormat({ name: 'accept-handles', ...fromOne(64, 'must be a whole number from 1 to 64 (handles on the listening socket)') });
+  // A share of each turn of the event loop: past the 100 ms a bridged call's input may wait it means nothing.
+  convict.addFormat({ name: 'turn-budget-ms', ...wholeNumber(100) });
   // A port this daemon connects to.
   convict.addFormat({ name: 'connect-port', ...fromOne(65535, 'must be a port from 1 to 65535') });
   // NODE_NAME goes into VARCHAR(64) columns (cdrs.node, live_calls.node, cron_runs.node): a longer

@@ -15,6 +15,7 @@ export interface Settings {
     readonly listenPort: number;
     readonly listenBacklog: number;
     readonly acceptHandles: number;
+    readonly bridgedInputBudgetMs: number;
     readonly replyTimeoutMs: number;
     readonly appTimeoutMarginMs: number;
     readonly lingerS: number;

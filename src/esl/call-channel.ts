@@ -45,6 +45,11 @@ export interface ChannelOptions {
   lingerS: number;
   /** Largest frame accepted from FreeSWITCH (ESL_MAX_FRAME_BYTES); default 1 MiB. */
   maxFrameBytes?: number;
+  /**
+   * From its first bridge on, the call's input waits behind calls still being set up
+   * (deferred-input.ts; ESL_BRIDGED_INPUT_BUDGET_MS > 0). Default true.
+   */
+  deferBridgedInput?: boolean;
   /** Called with the command name and seconds it took (replies and completions). */
   observe?: (command: string, seconds: number, result: 'ok' | 'error' | 'timeout' | 'hangup') => void;
 }
@@ -459,7 +464,7 @@ export class EslCallChannel implements CallChannel {
   async bridge(dialString: string, timeoutMs: number): Promise<BridgeOutcome> {
     // The caller hears ringback from here on: what FreeSWITCH sends next (an answer, the hang-up,
     // the completion, the CDR's facts) waits behind calls still in silence (deferred-input.ts).
-    this.conn.deferInput();
+    if (this.options.deferBridgedInput !== false) this.conn.deferInput();
     const event = await this.execute('bridge', dialString, timeoutMs);
     const disposition = event.variable('originate_disposition') ?? '';
     const dialStatus = event.variable('DIALSTATUS') ?? '';

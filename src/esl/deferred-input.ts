@@ -57,9 +57,12 @@ export class DeferredInput {
   private holds = 0;
   private readonly now: () => number;
   private observer: DeferredInputObserver | null = null;
+  /** Time a turn gives the queue (ms): options.budgetMs until the daemon sets ESL_BRIDGED_INPUT_BUDGET_MS's. */
+  budgetMs: number;
 
   constructor(private readonly options: DeferredInputOptions) {
     this.now = options.now ?? (() => performance.now());
+    this.budgetMs = options.budgetMs;
   }
 
   /** Reports each turn that runs the queue to `observer` from now on (null: to nobody). */
@@ -123,7 +126,7 @@ export class DeferredInput {
   private drain(): void {
     this.scheduled = false;
     const start = this.now();
-    const until = start + this.options.budgetMs;
+    const until = start + this.budgetMs;
     const oldestWaitMs = start - this.items[this.head]!.at;
     let overdue = 0;
     this.draining = true;
@@ -168,7 +171,10 @@ export class DeferredInput {
   }
 }
 
-/** A millisecond of each turn: of the budgets measured (bench/PROFILE.md, release 38), 0.5 ms cost 8-9 % of the calls/s and 2 ms shortened the setup less. */
+/**
+ * A millisecond of each turn (ESL_BRIDGED_INPUT_BUDGET_MS's default): of the budgets measured
+ * (bench/PROFILE.md, release 38), 0.5 ms cost 8-9 % of the calls/s and 2 ms shortened the setup less.
+ */
 export const DEFERRED_INPUT_BUDGET_MS = 1;
 /** A bridged call's events are late by at most about this much, however loaded the daemon. */
 export const DEFERRED_INPUT_MAX_WAIT_MS = 100;

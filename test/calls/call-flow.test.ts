@@ -12,6 +12,7 @@ import { until } from '../helpers/wait';
 import { allApps, apps, servedClaimApp } from './helpers';
 import { startTestDaemon, tempSqliteUrl, type TestDaemon } from '../helpers/daemon';
 import { EslCallChannel } from '../../src/esl/call-channel';
+import { DEFERRED_INPUT_BUDGET_MS, deferredInput } from '../../src/esl/deferred-input';
 import { capturingLogger } from '../helpers/log';
 
 const CALLER = '13912345678';
@@ -361,6 +362,34 @@ t.test('calls on SQLite', async (t) => {
     t.ok(labelValues.length > 20, 'labels were read');
     t.notOk(labelValues.some((v) => /\d{5,}|[0-9a-f]{8}-[0-9a-f]{4}-/.test(v)), 'no phone numbers or UUIDs in any label value');
   });
+});
+
+t.test('ESL_BRIDGED_INPUT_BUDGET_MS=0: a bridged call\'s input runs as it arrives, nothing waits in the deferred queue', async (t) => {
+  const d = await startTestDaemon(tempSqliteUrl(), { esl: { bridgedInputBudgetMs: 0 } });
+  t.teardown(() => d.stop());
+  const { call: c, cdr } = await call(d, { legs: { '13800000001': { result: 'answer', talkMs: 50 } } });
+  t.match(cdr, { outcome: 'answered', answered_by: '13800000001' }, 'served as with the queue');
+  t.equal(c.closedBy, 'daemon');
+  const body = await new Promise<string>((resolve, reject) => {
+    http.get(`http://127.0.0.1:${d.daemon.metricsPort}/metrics`, (res) => {
+      let text = '';
+      res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      res.on('end', () => resolve(text));
+    }).on('error', reject);
+  });
+  t.match(body, /^hotline_call_setup_seconds_count 1$/m);
+  t.match(body, /^hotline_esl_deferred_input_wait_seconds_count 0$/m, 'the queue never ran');
+});
+
+t.test('ESL_BRIDGED_INPUT_BUDGET_MS sets the budget of the process\'s queue when the daemon listens', async (t) => {
+  t.equal(deferredInput.budgetMs, DEFERRED_INPUT_BUDGET_MS, 'the default before');
+  const d = await startTestDaemon(tempSqliteUrl(), { esl: { bridgedInputBudgetMs: 3 } });
+  t.teardown(async () => {
+    await d.stop();
+    deferredInput.budgetMs = DEFERRED_INPUT_BUDGET_MS;
+  });
+  t.equal(deferredInput.budgetMs, 3);
+  t.equal(deferredInput.watcher, d.daemon.metrics.deferredInput, 'the daemon\'s metrics hear the queue');
 });
 
 t.test('SIGTERM drain: live call finishes and is recorded, new calls are refused', async (t) => {

@@ -49,6 +49,7 @@ function validAlternative(key: string): [string, unknown] {
     case 'tcp-port':
     case 'frame-bytes':
     case 'accept-handles':
+    case 'turn-budget-ms':
     case 'index-hours':
     case 'nice':
     case 'filter-bits': {
@@ -214,6 +215,8 @@ t.test('invalid values are refused with a ConfigError naming the key and the rea
     [{ ESL_ACCEPT_HANDLES: '0' }, /esl\.acceptHandles/, /from 1 to 64/],
     [{ ESL_ACCEPT_HANDLES: '65' }, /esl\.acceptHandles/, /from 1 to 64/],
     [{ ESL_ACCEPT_HANDLES: 'many' }, /esl\.acceptHandles/, /whole number/],
+    [{ ESL_BRIDGED_INPUT_BUDGET_MS: '101' }, /esl\.bridgedInputBudgetMs/, /from 0 to 100/],
+    [{ ESL_BRIDGED_INPUT_BUDGET_MS: '0.5' }, /esl\.bridgedInputBudgetMs/, /whole number/],
     [{ CALLER_MEMORY_INDEX_HOURS: '745' }, /callerMemory\.indexHours/, /from 0 to 744/],
     [{ CALLER_MEMORY_INDEX_HOURS: '24h' }, /callerMemory\.indexHours/, /whole number/],
     [{ CDR_WRITER_THREAD_NICE: '20' }, /cdr\.writerThreadNice/, /from 0 to 19/],
@@ -281,7 +284,8 @@ t.test('relative spool and cache paths are taken from the installation directory
 });
 
 t.test('every duration setting is bounded to what one timer can wait', async (t) => {
-  const limits: Record<string, number> = { milliseconds: 604_800_000, seconds: 604_800, 'seconds-or-zero': 604_800 };
+  // turn-budget-ms is no timer: a share of a turn of the event loop, at most the 100 ms a bridged call's input may wait.
+  const limits: Record<string, number> = { milliseconds: 604_800_000, seconds: 604_800, 'seconds-or-zero': 604_800, 'turn-budget-ms': 100 };
   const durations = describeSettings().filter((row) => /(Ms|S)$/.test(row.key));
   t.ok(durations.length >= 13, `${durations.length} duration settings`);
   for (const row of durations) {
