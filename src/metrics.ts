@@ -123,14 +123,14 @@ export class Metrics {
 
   readonly eslDeferredInputWaitSeconds = new Histogram({
     name: 'hotline_esl_deferred_input_wait_seconds',
-    help: 'How long the oldest waiting input of bridged calls (answers, hang-ups, completions) had waited behind calls being set up when a turn of the event loop ran it; one observation per such turn. Over a few ms: the daemon is near saturation.',
+    help: 'How long the input of bridged calls (answers, hang-ups, completions) waited behind calls being set up: for each turn of the event loop that ran some, the longest any of it had waited. Over a few ms: the daemon is near saturation.',
     buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2],
     registers: [this.registry],
   });
 
   readonly eslDeferredInputOverdue = new Counter({
     name: 'hotline_esl_deferred_input_overdue_total',
-    help: 'Inputs of bridged calls run past their turn\'s budget because they had waited the longest allowed (100 ms): the daemon\'s CPU was saturated.',
+    help: 'Inputs of bridged calls that ran only once they had waited the longest allowed, 100 ms: the daemon\'s CPU was saturated. Stays 0 with ESL_BRIDGED_INPUT_BUDGET_MS=0 (nothing waits).',
     registers: [this.registry],
   });
 
@@ -388,8 +388,8 @@ export class Metrics {
 
   /** The deferred input's turns (src/esl/deferred-input.ts), once CallServer.listen wires it in. */
   readonly deferredInput: DeferredInputObserver = {
-    turn: (oldestWaitMs, overdueItems) => {
-      this.eslDeferredInputWaitSeconds.observe(oldestWaitMs / 1000);
+    turn: (longestWaitMs, overdueItems) => {
+      this.eslDeferredInputWaitSeconds.observe(longestWaitMs / 1000);
       if (overdueItems > 0) this.eslDeferredInputOverdue.inc(overdueItems);
     },
   };

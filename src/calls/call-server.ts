@@ -30,7 +30,7 @@ import type { CdrWriter } from '../cdr/writer';
 import type { Settings } from '../config';
 import { openSqliteReader, type SqliteReader } from '../db/sqlite-reader';
 import { EslCallChannel } from '../esl/call-channel';
-import { deferredInput } from '../esl/deferred-input';
+import { deferredInput, type DeferredInputObserver } from '../esl/deferred-input';
 import { EslError } from '../esl/errors';
 import type { Metrics } from '../metrics';
 import type { PromptResolver } from '../prompts';
@@ -158,6 +158,18 @@ export class CallServer {
     }
   }
 
+  /** This daemon's metrics of the process's deferred input; one that throws is logged and no longer told. */
+  private readonly deferredInputMetrics: DeferredInputObserver = {
+    turn: (longestWaitMs, overdueItems) => {
+      try {
+        this.deps.metrics.deferredInput.turn(longestWaitMs, overdueItems);
+      } catch (err) {
+        deferredInput.unwatch(this.deferredInputMetrics);
+        this.deps.log.error({ err }, 'deferred input metrics failed; no longer reported until a restart');
+      }
+    },
+  };
+
   async listen(): Promise<{ host: string; port: number }> {
     const { listenBacklog } = this.deps.settings.esl;
     // The warm-up's port is bound by this process (exclusive): in cluster workers Node shares a
@@ -179,7 +191,7 @@ export class CallServer {
     // The process has one deferred-input queue; the daemon's metrics report it, the warm-up's do not.
     const { bridgedInputBudgetMs } = this.deps.settings.esl;
     if (bridgedInputBudgetMs > 0) deferredInput.budgetMs = bridgedInputBudgetMs;
-    if (!this.deps.warmUp) deferredInput.watch(this.deps.metrics.deferredInput);
+    if (!this.deps.warmUp) deferredInput.watch(this.deferredInputMetrics);
     const address = this.server.address() as net.AddressInfo;
     this.deps.log.info({ accept_handles: acceptHandles, host: address.address, port: address.port }, 'outbound event socket listening');
     return { host: address.address, port: address.port };
@@ -395,7 +407,7 @@ export class CallServer {
       await all;
     }
     await feedStopped;
-    if (deferredInput.watcher === this.deps.metrics.deferredInput) deferredInput.watch(null);
+    deferredInput.unwatch(this.deferredInputMetrics);
     this.closeReader();
   }
 

@@ -62,7 +62,7 @@ export const schema = {
       env: 'ESL_ACCEPT_HANDLES',
     },
     bridgedInputBudgetMs: {
-      doc: 'Under load, the input of calls already bridged (a phone\'s answer, the hang-up, the bridge\'s completion, CHANNEL_HANGUP_COMPLETE and the CDR) runs behind the input of calls still being set up, for at most this much of each turn of the event loop; an event that has waited 100 ms runs regardless (README "Under load, callers in silence go first"; at saturation setup p50 0.39-0.52x with 1 ms, bench/PROFILE.md release 38). 0 = off: a bridged call\'s input runs as it arrives, with everyone else\'s. At most 100.',
+      doc: 'Under load, the input of calls already bridged (a phone\'s answer, the hang-up, the bridge\'s completion, CHANNEL_HANGUP_COMPLETE and the CDR) runs behind the input of calls still being set up, for at most this much of each turn of the event loop; an event that has waited 100 ms runs regardless (README "Under load, callers in silence go first"; at saturation setup p50 0.39-0.52x with 1 ms, bench/PROFILE.md release 38). 0 = off: a bridged call\'s input runs as it arrives, with everyone else\'s (and the hotline_esl_deferred_input_* metrics stay at 0: HotlineDaemonSaturated cannot fire). At most 100.',
       format: 'turn-budget-ms',
       default: DEFERRED_INPUT_BUDGET_MS,
       env: 'ESL_BRIDGED_INPUT_BUDGET_MS',

@@ -37,11 +37,12 @@ interface Item {
 
 /**
  * What the daemon's metrics are told (Daemon wires its Metrics in; tests their own): once for
- * each turn that runs the queue, how long its oldest item had waited, and how many items ran past
- * the turn's budget because they had waited maxWaitMs (the daemon was saturated that long).
+ * each turn that runs the queue, the longest any item it ran had waited, and how many of them had
+ * waited maxWaitMs or more (ran because of the bound, past the budget or after holds put the queue
+ * off: the daemon was saturated that long).
  */
 export interface DeferredInputObserver {
-  turn(oldestWaitMs: number, overdueItems: number): void;
+  turn(longestWaitMs: number, overdueItems: number): void;
 }
 
 /** Items run before the array is cut down to the ones still waiting. */
@@ -56,7 +57,7 @@ export class DeferredInput {
   /** Work of this turn that must go first, queued as immediates and not run yet (hold()). */
   private holds = 0;
   private readonly now: () => number;
-  private observer: DeferredInputObserver | null = null;
+  private readonly observers = new Set<DeferredInputObserver>();
   /** Time a turn gives the queue (ms): options.budgetMs until the daemon sets ESL_BRIDGED_INPUT_BUDGET_MS's. */
   budgetMs: number;
 
@@ -65,14 +66,17 @@ export class DeferredInput {
     this.budgetMs = options.budgetMs;
   }
 
-  /** Reports each turn that runs the queue to `observer` from now on (null: to nobody). */
-  watch(observer: DeferredInputObserver | null): void {
-    this.observer = observer;
+  /** Reports each turn that runs the queue to `observer` from now on (CallServer.listen: the daemon's metrics). */
+  watch(observer: DeferredInputObserver): void {
+    this.observers.add(observer);
   }
 
-  /** The observer now told (Daemon.stop unwatches only its own). */
-  get watcher(): DeferredInputObserver | null {
-    return this.observer;
+  unwatch(observer: DeferredInputObserver): void {
+    this.observers.delete(observer);
+  }
+
+  isWatching(observer: DeferredInputObserver): boolean {
+    return this.observers.has(observer);
   }
 
   /** Items waiting. */
@@ -125,28 +129,36 @@ export class DeferredInput {
 
   private drain(): void {
     this.scheduled = false;
-    const start = this.now();
-    const until = start + this.budgetMs;
-    const oldestWaitMs = start - this.items[this.head]!.at;
+    const until = this.now() + this.budgetMs;
+    let longestWaitMs = 0;
     let overdue = 0;
     this.draining = true;
-    while (this.head < this.items.length) {
-      const item = this.items[this.head]!;
-      const t = this.now();
-      // The first item of a turn always runs (t < until): the queue moves every turn.
-      if (t >= until) {
-        if (t - item.at < this.options.maxWaitMs) break;
-        overdue++;
+    try {
+      while (this.head < this.items.length) {
+        const item = this.items[this.head]!;
+        const t = this.now();
+        const waited = t - item.at;
+        // The first item of a turn always runs (t < until): the queue moves every turn.
+        if (t >= until && waited < this.options.maxWaitMs) break;
+        if (waited >= this.options.maxWaitMs) overdue++;
+        if (waited > longestWaitMs) longestWaitMs = waited;
+        this.items[this.head++] = undefined;
+        try {
+          item.run();
+        } catch (err) {
+          this.options.onError(err);
+        }
       }
-      this.items[this.head++] = undefined;
-      try {
-        item.run();
-      } catch (err) {
-        this.options.onError(err);
-      }
+    } finally {
+      // Also when onError threw: the queue must not stay marked as draining, or unscheduled.
+      this.draining = false;
+      this.settle();
     }
-    this.draining = false;
-    this.report(oldestWaitMs, overdue);
+    this.report(longestWaitMs, overdue);
+  }
+
+  /** After a drain: an empty queue reset, a long one cut down, the next run scheduled while items wait. */
+  private settle(): void {
     if (this.head === this.items.length) {
       this.items = [];
       this.head = 0;
@@ -160,13 +172,15 @@ export class DeferredInput {
     setImmediate(this.onImmediate);
   }
 
-  /** A metric that throws must not stop the queue: the error is reported as an item's would be. */
-  private report(oldestWaitMs: number, overdue: number): void {
-    if (!this.observer) return;
-    try {
-      this.observer.turn(oldestWaitMs, overdue);
-    } catch (err) {
-      this.options.onError(err);
+  /** An observer that throws is dropped and its error reported as an item's would be; the queue goes on. */
+  private report(longestWaitMs: number, overdue: number): void {
+    for (const observer of this.observers) {
+      try {
+        observer.turn(longestWaitMs, overdue);
+      } catch (err) {
+        this.observers.delete(observer);
+        this.options.onError(err);
+      }
     }
   }
 }

@@ -75,14 +75,15 @@ t.test('an item that has waited maxWaitMs runs whatever the budget', async (t) =
   t.same(ran, ['old', 'also waited'], 'past the budget, the items that waited 50 ms still ran; the fresh one waits');
   await turn();
   t.same(ran, ['old', 'also waited', 'new']);
-  t.same(turns, [[120, 1], [2, 0]], 'the observer: the oldest waited 120 ms, one item ran overdue (the first of a turn never is); then the fresh one');
+  t.same(turns, [[120, 2], [2, 0]], 'the observer: the longest wait 120 ms, two items had waited 50 ms; then the fresh one');
 });
 
-t.test('the observer hears once a turn the oldest item\'s wait and the overdue items; one that throws stops nothing', async (t) => {
+t.test('the observer hears once a turn the longest wait and the items that waited maxWaitMs; one that throws is dropped and stops nothing', async (t) => {
   const { q, clock, errors } = clocked(1, 10);
   const turns: Array<[number, number]> = [];
-  q.watch({ turn: (waited, overdue) => turns.push([waited, overdue]) });
-  t.equal(q.watcher !== null, true);
+  const observer = { turn: (waited: number, overdue: number) => turns.push([waited, overdue]) };
+  q.watch(observer);
+  t.ok(q.isWatching(observer));
   const ran: number[] = [];
   for (let i = 0; i < 4; i++) {
     q.push(() => {
@@ -96,23 +97,26 @@ t.test('the observer hears once a turn the oldest item\'s wait and the overdue i
   clock.t += 10; // the rest are now old
   await turn();
   t.same(ran, [0, 1, 2, 3]);
-  t.same(turns, [[4, 0], [15, 2]], 'turn 1: waited 4 ms, none overdue; turn 2: waited 15 ms, two ran past the budget');
-  q.watch({
+  t.same(turns, [[4, 0], [17, 3]], 'turn 1: 4 ms, none overdue; turn 2: the last item run had waited longest (17 ms), all three had waited 10 ms');
+  const broken = {
     turn: () => {
       throw new Error('metric broke');
     },
-  });
+  };
+  q.watch(broken);
   q.push(() => ran.push(4));
   q.push(() => ran.push(5));
   await turn();
   t.same(ran, [0, 1, 2, 3, 4, 5], 'the queue ran its items');
   t.equal(errors.length, 1, 'the observer\'s throw reported once');
-  q.watch(null);
+  t.notOk(q.isWatching(broken), 'the observer that threw is dropped');
+  t.equal(turns.length, 3, 'the other one was still told');
+  q.unwatch(observer);
   q.push(() => ran.push(6));
   await turn();
   t.same(ran.at(-1), 6);
-  t.equal(q.watcher, null);
-  t.equal(errors.length, 1, 'nobody told once unwatched');
+  t.equal(turns.length, 3, 'nobody told once unwatched');
+  t.equal(errors.length, 1);
 });
 
 t.test('an item that throws is reported and the queue goes on', async (t) => {
@@ -252,6 +256,8 @@ t.test('the queue waits for the immediates held ahead of it (a setup\'s end-of-t
 
 t.test('holds that follow one another turn after turn do not starve the queue past maxWaitMs', async (t) => {
   const { q, clock } = clocked(1, 50);
+  const turns: Array<[number, number]> = [];
+  q.watch({ turn: (waited, overdue) => turns.push([waited, overdue]) });
   let ranAt: number | null = null;
   q.push(() => {
     ranAt = clock.t;
@@ -270,4 +276,5 @@ t.test('holds that follow one another turn after turn do not starve the queue pa
   while (left > 0) await turn();
   t.not(ranAt, null, 'the item ran while holds were still out');
   t.ok(ranAt! >= 50 && ranAt! <= 60, `once it had waited 50 ms (ran at ${ranAt} ms), not when the holds ended (200 ms)`);
+  t.same(turns, [[ranAt, 1]], 'counted overdue: it ran within the budget, but only because the bound overrode the holds');
 });
