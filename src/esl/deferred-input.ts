@@ -36,7 +36,7 @@ interface Item {
 }
 
 /**
- * What the daemon's metrics are told (Daemon wires its Metrics in; tests their own): once for
+ * What the daemon's metrics are told (CallServer.listen wires them in; tests their own): once for
  * each turn that runs the queue, the longest any item it ran had waited, and how many of them had
  * waited maxWaitMs or more (ran because of the bound, past the budget or after holds put the queue
  * off: the daemon was saturated that long).
