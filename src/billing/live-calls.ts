@@ -32,10 +32,10 @@ export interface LiveCallSource {
   liveCalls(): readonly LiveCall[];
 }
 
-/** What an answered call has cost at `at`: every leg it pays for (a click-to-call's two). */
+/** What an answered call has cost at `at`: every leg it pays for (a click-to-call's two); spendingCost's arithmetic. */
 export function liveCost(call: Priced, at: Date): Money {
-  if (call.rate === null || call.answeredAt === null) return money(0);
-  return money(costSoFar(call.rate, at.getTime() - call.answeredAt.getTime()) * (call.legs ?? 1));
+  if (call.answeredAt === null) return money(0);
+  return money(spendingCost({ rate: call.rate, answeredAtMs: call.answeredAt.getTime(), legs: call.legs }, at.getTime()));
 }
 
 export function totalLiveCost(calls: readonly Priced[], at: Date): Money {
@@ -52,7 +52,7 @@ export interface SpendingCall {
   readonly legs?: 1 | 2;
 }
 
-/** What `call` has cost by `atMs` (its clock), all its legs; 0 when it is not charged. */
+/** What `call` has cost by `atMs` (its clock), all its legs; 0 when it is not charged (liveCost's too: one formula). */
 export function spendingCost(call: SpendingCall, atMs: number): number {
   return call.rate === null ? 0 : costSoFar(call.rate, atMs - Math.floor(call.answeredAtMs)) * (call.legs ?? 1);
 }
