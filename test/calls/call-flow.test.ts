@@ -357,7 +357,8 @@ t.test('calls on SQLite', async (t) => {
     t.match(body, /hotline_call_setup_seconds_count \d+/);
     // The bridged calls' input went through the deferred queue, whose turns the daemon reports.
     t.match(body, /hotline_esl_deferred_input_wait_seconds_count [1-9]\d*/);
-    t.match(body, /hotline_esl_deferred_input_overdue_total 0/);
+    // Exported; not asserted 0: a test machine that stalls the process 100 ms would make one overdue.
+    t.match(body, /^hotline_esl_deferred_input_overdue_total \d+$/m);
     const labelValues = [...body.matchAll(/\{([^}]*)\}/g)].flatMap((m) => [...m[1].matchAll(/="([^"]*)"/g)].map((v) => v[1]));
     t.ok(labelValues.length > 20, 'labels were read');
     t.notOk(labelValues.some((v) => /\d{5,}|[0-9a-f]{8}-[0-9a-f]{4}-/.test(v)), 'no phone numbers or UUIDs in any label value');
