@@ -121,9 +121,14 @@ export class EslConnection extends EventEmitter {
     try {
       this.emit(event);
     } catch (err) {
-      this.stats.listenerErrors++;
-      this.emit('esl::listener-error', err);
+      this.listenerFailed(err);
     }
+  }
+
+  /** A bug in a handler must not take down every other call in the process: counted and reported. */
+  private listenerFailed(err: unknown): void {
+    this.stats.listenerErrors++;
+    this.emit('esl::listener-error', err);
   }
 
   private onData(chunk: Buffer): void {
@@ -143,9 +148,7 @@ export class EslConnection extends EventEmitter {
           this.handlers?.notice?.(event);
         }
       } catch (err) {
-        // A bug in a handler must not take down every other call in the process.
-        this.stats.listenerErrors++;
-        this.emit('esl::listener-error', err);
+        this.listenerFailed(err);
       }
     }
     if (this.framer.broken && !this.socket.destroyed) {
