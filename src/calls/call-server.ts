@@ -97,6 +97,10 @@ export class CallServer {
    * connection until the next start: slower, not wrong.
    */
   private readonly callerMemoryReader: SqliteReader | null;
+  /** ESL_BRIDGED_INPUT_BUDGET_MS > 0: a bridged call's input waits behind setups (deferred-input.ts). */
+  private readonly deferBridgedInput: boolean;
+  /** The process queue's budget before listen() set this daemon's; stop() gives it back. */
+  private budgetBeforeListen: number | null = null;
   /** The callers answered recently, kept in memory (answered-callers-feed.ts); null (CALLER_MEMORY_INDEX_HOURS=0, the warm-up): every lookup asks. */
   readonly answeredCallers: AnsweredCallersFeed | null;
   /** The latest check of the prompt files; null when the daemon cannot see FreeSWITCH's files. */
@@ -104,6 +108,7 @@ export class CallServer {
 
   constructor(private readonly deps: CallServerDeps) {
     this.queues = new QueueBook((total) => deps.metrics.queueWaiting.set(total));
+    this.deferBridgedInput = deps.settings.esl.bridgedInputBudgetMs > 0;
     this.spendGroups = new SpendGroups(
       () => {
         const since = deps.cdrs.unchargedSince();
@@ -189,8 +194,10 @@ export class CallServer {
     const acceptHandles = 1 + (await this.addAcceptHandles(this.deps.warmUp ? 0 : this.deps.settings.esl.acceptHandles - 1));
     this.answeredCallers?.start();
     // The process has one deferred-input queue; the daemon's metrics report it, the warm-up's do not.
-    const { bridgedInputBudgetMs } = this.deps.settings.esl;
-    if (bridgedInputBudgetMs > 0) deferredInput.budgetMs = bridgedInputBudgetMs;
+    if (this.deferBridgedInput && this.budgetBeforeListen === null) {
+      this.budgetBeforeListen = deferredInput.budgetMs;
+      deferredInput.budgetMs = this.deps.settings.esl.bridgedInputBudgetMs;
+    }
     if (!this.deps.warmUp) deferredInput.watch(this.deferredInputMetrics);
     const address = this.server.address() as net.AddressInfo;
     this.deps.log.info({ accept_handles: acceptHandles, host: address.address, port: address.port }, 'outbound event socket listening');
@@ -273,7 +280,7 @@ export class CallServer {
         appTimeoutMarginMs: settings.esl.appTimeoutMarginMs,
         lingerS: settings.esl.lingerS,
         maxFrameBytes: settings.esl.maxFrameBytes,
-        deferBridgedInput: settings.esl.bridgedInputBudgetMs > 0,
+        deferBridgedInput: this.deferBridgedInput,
         observe: (command, seconds, result) => {
           metrics.eslCommandSeconds.observe({ command: commandLabel(command), result }, seconds);
           if (result === 'timeout') metrics.eslErrors.inc({ kind: 'timeout' });
@@ -408,6 +415,10 @@ export class CallServer {
     }
     await feedStopped;
     deferredInput.unwatch(this.deferredInputMetrics);
+    if (this.budgetBeforeListen !== null) {
+      deferredInput.budgetMs = this.budgetBeforeListen;
+      this.budgetBeforeListen = null;
+    }
     this.closeReader();
   }
 

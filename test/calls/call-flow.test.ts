@@ -382,14 +382,15 @@ t.test('ESL_BRIDGED_INPUT_BUDGET_MS=0: a bridged call\'s input runs as it arrive
   t.match(body, /^hotline_esl_deferred_input_wait_seconds_count 0$/m, 'the queue never ran');
 });
 
-t.test('ESL_BRIDGED_INPUT_BUDGET_MS sets the budget of the process\'s queue when the daemon listens', async (t) => {
+t.test('ESL_BRIDGED_INPUT_BUDGET_MS sets the budget of the process\'s queue while the daemon listens, and stop gives it back', async (t) => {
   t.equal(deferredInput.budgetMs, DEFERRED_INPUT_BUDGET_MS, 'the default before');
-  const d = await startTestDaemon(tempSqliteUrl(), { esl: { bridgedInputBudgetMs: 3 } });
-  t.teardown(async () => {
-    await d.stop();
+  t.teardown(() => {
     deferredInput.budgetMs = DEFERRED_INPUT_BUDGET_MS;
   });
+  const d = await startTestDaemon(tempSqliteUrl(), { esl: { bridgedInputBudgetMs: 3 } });
   t.equal(deferredInput.budgetMs, 3);
+  await d.stop();
+  t.equal(deferredInput.budgetMs, DEFERRED_INPUT_BUDGET_MS, 'the budget before the daemon listened');
 });
 
 t.test('SIGTERM drain: live call finishes and is recorded, new calls are refused', async (t) => {

@@ -131,6 +131,43 @@ t.test('an item that throws is reported and the queue goes on', async (t) => {
   t.same(ran, ['next']);
 });
 
+t.test('an onError that throws (the process queue\'s: the error is rethrown) leaves the queue running: the rest next turn, a later push scheduled', (t) => {
+  // The immediates are taken by hand: the thrown error must reach the test, not the process.
+  const immediates: Array<() => void> = [];
+  const realSetImmediate = globalThis.setImmediate;
+  globalThis.setImmediate = ((fn: () => void) => {
+    immediates.push(fn);
+  }) as unknown as typeof setImmediate;
+  t.teardown(() => {
+    globalThis.setImmediate = realSetImmediate;
+  });
+  const q = new DeferredInput({
+    budgetMs: 10,
+    maxWaitMs: 100,
+    now: () => 0,
+    onError: (err) => {
+      throw new Error(`rethrown: ${(err as Error).message}`);
+    },
+  });
+  const ran: string[] = [];
+  q.push(() => {
+    throw new Error('a bug');
+  });
+  q.push(() => ran.push('second'));
+  t.equal(immediates.length, 1, 'one immediate for the two items');
+  t.throws(() => immediates.shift()!(), /rethrown: a bug/);
+  t.same(ran, [], 'the item after the throw waits for the next turn');
+  t.equal(immediates.length, 1, 'the next turn is scheduled');
+  immediates.shift()!();
+  t.same(ran, ['second']);
+  t.equal(q.size, 0);
+  q.push(() => ran.push('later'));
+  t.equal(immediates.length, 1, 'a later push schedules the queue: it is not left marked as draining');
+  immediates.shift()!();
+  t.same(ran, ['second', 'later']);
+  t.end();
+});
+
 t.test('items pushed while the queue runs run after those before them', async (t) => {
   const { q } = clocked(10, 100);
   const ran: string[] = [];
