@@ -16,7 +16,7 @@ import path from 'node:path';
 import t from 'tap';
 import { createKnex } from '../../src/db/connect';
 import { migrateLatest } from '../../src/db/migrate';
-import { traceChild } from '../helpers/strace';
+import { traceBetweenMarkers } from '../helpers/strace';
 
 t.test('the connection runs with synchronous = FULL', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hotline-sync-'));
@@ -30,14 +30,9 @@ t.test('the connection runs with synchronous = FULL', async (t) => {
 t.test('a CDR batch syncs the WAL before it returns, on the thread pool (strace, which .ci/run installs)', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hotline-sync-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const { lines, diagnostics } = traceChild(path.join(__dirname, 'sqlite-commit-child.ts'), dir, ['openat', 'fsync', 'fdatasync']);
-  const written = path.join(dir, 'marker-after');
-  if (!t.ok(fs.existsSync(written) && lines.length > 0, 'the child ran under strace to its last marker', diagnostics)) return;
-  t.equal(fs.readFileSync(written, 'utf8'), '1', 'the child wrote the CDR');
-  const before = lines.findIndex((l) => l.includes('marker-before'));
-  const after = lines.findIndex((l) => l.includes('marker-after'));
-  t.ok(before >= 0 && after > before, 'both markers traced');
-  const between = lines.slice(before, after);
+  // The child writes one CDR between its markers.
+  const between = traceBetweenMarkers(t, path.join(__dirname, 'sqlite-commit-child.ts'), dir, ['openat', 'fsync', 'fdatasync'], '1');
+  if (!between) return;
   const syncs = between.filter((l) => /\b(fsync|fdatasync)\(\d+<[^>]*calls\.db-wal>/.test(l));
   t.ok(syncs.length >= 1, `the WAL was synced between the markers (${syncs.length} syncs)`);
   // strace -f starts each line with the thread's id; the main thread's is the process id.
@@ -54,14 +49,10 @@ t.test('a CDR batch of the writer\'s size opens no temporary file: a full or rea
   // 200 calls/s (bench/PROFILE.md, release 38).
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hotline-temp-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const { lines, diagnostics } = traceChild(path.join(__dirname, 'sqlite-big-batch-child.ts'), dir, ['openat', 'open', 'creat']);
-  const written = path.join(dir, 'marker-after');
-  if (!t.ok(fs.existsSync(written) && lines.length > 0, 'the child ran under strace to its last marker', diagnostics)) return;
-  t.equal(fs.readFileSync(written, 'utf8'), '2000', 'the child wrote the 2,000 CDRs');
-  const before = lines.findIndex((l) => l.includes('marker-before'));
-  const after = lines.findIndex((l) => l.includes('marker-after'));
-  t.ok(before >= 0 && after > before, 'both markers traced');
-  const opened = lines.slice(before + 1, after).filter((l) => /\bopenat\(|\bopen\(|\bcreat\(/.test(l));
+  // The child writes 2,000 CDRs in one batch between its markers.
+  const between = traceBetweenMarkers(t, path.join(__dirname, 'sqlite-big-batch-child.ts'), dir, ['openat', 'open', 'creat'], '2000');
+  if (!between) return;
+  const opened = between.filter((l) => /\bopenat\(|\bopen\(|\bcreat\(/.test(l));
   // Files made (O_CREAT) anywhere but the database's folder: SQLite's temporary files.
   t.same(opened.filter((l) => /etilqs_/.test(l) || (l.includes('O_CREAT') && !l.includes(`"${dir}/`))), [], 'no file made outside the database\'s folder while the batch ran');
 });

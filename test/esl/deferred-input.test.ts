@@ -19,6 +19,18 @@ function clocked(budgetMs: number, maxWaitMs: number): { q: DeferredInput; clock
   return { q, clock, errors };
 }
 
+/** `count` items pushed, each recording its index in the returned array and taking `ms` of the clock. */
+function pushTimed(q: DeferredInput, clock: { t: number }, count: number, ms: number): number[] {
+  const ran: number[] = [];
+  for (let i = 0; i < count; i++) {
+    q.push(() => {
+      ran.push(i);
+      clock.t += ms;
+    });
+  }
+  return ran;
+}
+
 t.test('items run after what the turn runs synchronously, in the order they came', async (t) => {
   const { q } = clocked(10, 100);
   const ran: string[] = [];
@@ -33,13 +45,7 @@ t.test('items run after what the turn runs synchronously, in the order they came
 
 t.test('at most the budget of a turn, at least one item; the rest in later turns, in order', async (t) => {
   const { q, clock } = clocked(1, 1000);
-  const ran: number[] = [];
-  for (let i = 0; i < 6; i++) {
-    q.push(() => {
-      ran.push(i);
-      clock.t += 0.4; // three items spend the budget of 1 ms
-    });
-  }
+  const ran = pushTimed(q, clock, 6, 0.4); // three items spend the budget of 1 ms
   await turn();
   t.same(ran, [0, 1, 2], 'the first turn: until the budget was spent');
   t.equal(q.size, 3);
@@ -183,13 +189,7 @@ t.test('items pushed while the queue runs run after those before them', async (t
 
 t.test('a long queue is cut down as it runs, without losing an item', async (t) => {
   const { q, clock } = clocked(1, 1e9);
-  const ran: number[] = [];
-  for (let i = 0; i < 5000; i++) {
-    q.push(() => {
-      ran.push(i);
-      clock.t += 0.001;
-    });
-  }
+  const ran = pushTimed(q, clock, 5000, 0.001);
   while (q.size > 0) await turn();
   t.equal(ran.length, 5000);
   t.ok(ran.every((v, i) => v === i), 'in order');

@@ -6,6 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import type { Test } from 'tap';
 
 export interface Traced {
   /** The trace, one system call a line (`-y`: descriptors shown with their paths). */
@@ -33,4 +34,21 @@ export function traceChild(child: string, dir: string, syscalls: readonly string
     lines: fs.existsSync(trace) ? fs.readFileSync(trace, 'utf8').split('\n') : [],
     diagnostics: { error: String(run.error ?? ''), status: run.status, stderr: (run.stderr ?? '').slice(0, 500) },
   };
+}
+
+/**
+ * traceChild for a child that writes `marker-before` and then `marker-after` (holding what it
+ * did) into `dir` around the work under test: asserts that it ran to its last marker, that
+ * `marker-after` holds `written`, and that both markers are in the trace, and returns the traced
+ * lines between them; null when any of that failed (the assertions say why).
+ */
+export function traceBetweenMarkers(t: Test, child: string, dir: string, syscalls: readonly string[], written: string): string[] | null {
+  const { lines, diagnostics } = traceChild(child, dir, syscalls);
+  const after = path.join(dir, 'marker-after');
+  if (!t.ok(fs.existsSync(after) && lines.length > 0, 'the child ran under strace to its last marker', diagnostics)) return null;
+  t.equal(fs.readFileSync(after, 'utf8'), written, 'the child did its work');
+  const from = lines.findIndex((l) => l.includes('marker-before'));
+  const to = lines.findIndex((l) => l.includes('marker-after'));
+  if (!t.ok(from >= 0 && to > from, 'both markers traced')) return null;
+  return lines.slice(from + 1, to);
 }
