@@ -88,6 +88,8 @@ export class EslConnection extends EventEmitter {
   private endOfTurn = false;
   /** The input waits behind other calls' (deferInput). */
   private deferred = false;
+  /** esl::protocol-error was emitted for the framer's break. */
+  private brokenReported = false;
 
   /** Outbound mode: FreeSWITCH connected to us with this socket. */
   constructor(
@@ -151,8 +153,11 @@ export class EslConnection extends EventEmitter {
         this.listenerFailed(err);
       }
     }
-    if (this.framer.broken && !this.socket.destroyed) {
+    if (this.framer.broken && !this.brokenReported) {
       // The stream cannot be framed any more: this call's socket is lost, the process is not.
+      // Reported once, also when the socket closed meanwhile (deferred input waits behind other
+      // calls, and the peer's FIN or a reset may come first): the call's CDR names the cause.
+      this.brokenReported = true;
       this.emit('esl::protocol-error', this.framer.broken);
       this.socket.destroy();
     }

@@ -261,6 +261,37 @@ t.test('deferred input: a close while its data still waits in the queue comes af
   t.same(seen, ['event CHANNEL_HANGUP_COMPLETE', 'notice text/disconnect-notice', 'close']);
 });
 
+t.test('deferred input: a stream that cannot be framed is reported also when the socket closed while its bytes waited in the queue', async (t) => {
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => server.close());
+  const accepted = new Promise<net.Socket>((r) => server.once('connection', r));
+  const peer = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+  t.teardown(() => peer.destroy());
+  const socket = await accepted;
+  t.teardown(() => socket.destroy());
+  const conn = new EslConnection(socket, { maxFrameBytes: 64 });
+  conn.deferInput();
+  const seen: string[] = [];
+  conn.on('esl::protocol-error', (err: Error & { code?: string }) => seen.push(`protocol-error ${err.code ?? ''}`));
+  const closed = new Promise<void>((r) =>
+    conn.once('esl::close', () => {
+      seen.push('close');
+      r();
+    }),
+  );
+  // The queue held (setups writing, turn after turn) while the peer sends a frame over the limit
+  // and its FIN: Node ends and closes the socket before the queued bytes are read.
+  deferredInput.hold();
+  const socketClosed = new Promise<void>((r) => socket.once('close', () => r()));
+  peer.end('Content-Length: 100000\nContent-Type: text/event-plain\n\n');
+  await socketClosed;
+  t.same(seen, [], 'nothing handled yet');
+  deferredInput.release();
+  await closed;
+  t.same(seen, ['protocol-error ESL_FRAME_TOO_LARGE', 'close'], 'the error, once, then the close');
+});
+
 t.test('a handler that throws on the close is counted, not thrown', async (t) => {
   const { conn, peer } = await pair(t);
   conn.deferInput();
