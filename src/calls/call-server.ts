@@ -99,8 +99,6 @@ export class CallServer {
   private readonly callerMemoryReader: SqliteReader | null;
   /** ESL_BRIDGED_INPUT_BUDGET_MS > 0: a bridged call's input waits behind setups (deferred-input.ts). */
   private readonly deferBridgedInput: boolean;
-  /** The process queue's budget before listen() set this daemon's; stop() gives it back. */
-  private budgetBeforeListen: number | null = null;
   /** The callers answered recently, kept in memory (answered-callers-feed.ts); null (CALLER_MEMORY_INDEX_HOURS=0, the warm-up): every lookup asks. */
   readonly answeredCallers: AnsweredCallersFeed | null;
   /** The latest check of the prompt files; null when the daemon cannot see FreeSWITCH's files. */
@@ -194,10 +192,7 @@ export class CallServer {
     const acceptHandles = 1 + (await this.addAcceptHandles(this.deps.warmUp ? 0 : this.deps.settings.esl.acceptHandles - 1));
     this.answeredCallers?.start();
     // The process has one deferred-input queue; the daemon's metrics report it, the warm-up's do not.
-    if (this.deferBridgedInput && this.budgetBeforeListen === null) {
-      this.budgetBeforeListen = deferredInput.budgetMs;
-      deferredInput.budgetMs = this.deps.settings.esl.bridgedInputBudgetMs;
-    }
+    if (this.deferBridgedInput) deferredInput.setBudget(this, this.deps.settings.esl.bridgedInputBudgetMs);
     if (!this.deps.warmUp) deferredInput.watch(this.deferredInputMetrics);
     const address = this.server.address() as net.AddressInfo;
     this.deps.log.info({ accept_handles: acceptHandles, host: address.address, port: address.port }, 'outbound event socket listening');
@@ -415,10 +410,7 @@ export class CallServer {
     }
     await feedStopped;
     deferredInput.unwatch(this.deferredInputMetrics);
-    if (this.budgetBeforeListen !== null) {
-      deferredInput.budgetMs = this.budgetBeforeListen;
-      this.budgetBeforeListen = null;
-    }
+    deferredInput.clearBudget(this);
     this.closeReader();
   }
 

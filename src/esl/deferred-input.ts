@@ -58,12 +58,37 @@ export class DeferredInput {
   private holds = 0;
   private readonly now: () => number;
   private readonly observers = new Set<DeferredInputObserver>();
-  /** Time a turn gives the queue (ms): options.budgetMs until the daemon sets ESL_BRIDGED_INPUT_BUDGET_MS's. */
-  budgetMs: number;
+  /**
+   * Budgets set by their owners (each CallServer while it listens: ESL_BRIDGED_INPUT_BUDGET_MS),
+   * in the order they were set. The warm-up's server and the daemon's overlap, and either may stop
+   * first: each takes back only its own.
+   */
+  private readonly budgets = new Map<object, number>();
+  private currentBudgetMs: number;
 
   constructor(private readonly options: DeferredInputOptions) {
     this.now = options.now ?? (() => performance.now());
-    this.budgetMs = options.budgetMs;
+    this.currentBudgetMs = options.budgetMs;
+  }
+
+  /** Time a turn gives the queue (ms): the budget set last by an owner that has not cleared it, else options.budgetMs. */
+  get budgetMs(): number {
+    return this.currentBudgetMs;
+  }
+
+  /** `owner`'s budget is in force from now on, until it clears it or another owner sets one. */
+  setBudget(owner: object, ms: number): void {
+    this.budgets.delete(owner);
+    this.budgets.set(owner, ms);
+    this.currentBudgetMs = ms;
+  }
+
+  /** Takes back `owner`'s budget: the one set last by another owner is in force, or options.budgetMs when none is. */
+  clearBudget(owner: object): void {
+    if (!this.budgets.delete(owner)) return;
+    let latest = this.options.budgetMs;
+    for (const ms of this.budgets.values()) latest = ms;
+    this.currentBudgetMs = latest;
   }
 
   /** Reports each turn that runs the queue to `observer` from now on (CallServer.listen: the daemon's metrics). */

@@ -384,13 +384,24 @@ t.test('ESL_BRIDGED_INPUT_BUDGET_MS=0: a bridged call\'s input runs as it arrive
 
 t.test('ESL_BRIDGED_INPUT_BUDGET_MS sets the budget of the process\'s queue while the daemon listens, and stop gives it back', async (t) => {
   t.equal(deferredInput.budgetMs, DEFERRED_INPUT_BUDGET_MS, 'the default before');
-  t.teardown(() => {
-    deferredInput.budgetMs = DEFERRED_INPUT_BUDGET_MS;
-  });
   const d = await startTestDaemon(tempSqliteUrl(), { esl: { bridgedInputBudgetMs: 3 } });
+  t.teardown(() => d.stop());
   t.equal(deferredInput.budgetMs, 3);
   await d.stop();
   t.equal(deferredInput.budgetMs, DEFERRED_INPUT_BUDGET_MS, 'the budget before the daemon listened');
+});
+
+t.test('two daemons in one process (the warm-up\'s server and the daemon\'s): the first to stop leaves the other\'s budget in force', async (t) => {
+  // The warm-up waits for its server's stop at most 2 s (warm-up.ts): the daemon may be listening by then.
+  const warmUp = await startTestDaemon(tempSqliteUrl(), { esl: { bridgedInputBudgetMs: 5 } });
+  t.teardown(() => warmUp.stop());
+  const daemon = await startTestDaemon(tempSqliteUrl(), { esl: { bridgedInputBudgetMs: 4 } });
+  t.teardown(() => daemon.stop());
+  t.equal(deferredInput.budgetMs, 4, 'the one set last');
+  await warmUp.stop();
+  t.equal(deferredInput.budgetMs, 4, 'the listening daemon keeps its ESL_BRIDGED_INPUT_BUDGET_MS');
+  await daemon.stop();
+  t.equal(deferredInput.budgetMs, DEFERRED_INPUT_BUDGET_MS, 'both stopped: the default');
 });
 
 t.test('SIGTERM drain: live call finishes and is recorded, new calls are refused', async (t) => {

@@ -174,6 +174,30 @@ t.test('an onError that throws (the process queue\'s: the error is rethrown) lea
   t.end();
 });
 
+t.test('budgets are their owners\': the one set last is in force, each owner takes back only its own, in any order', (t) => {
+  const q = new DeferredInput({ budgetMs: 1, maxWaitMs: 100, onError: () => undefined });
+  const [a, b, c] = [{}, {}, {}];
+  t.equal(q.budgetMs, 1, 'none set: the default');
+  q.setBudget(a, 5);
+  q.setBudget(b, 3);
+  t.equal(q.budgetMs, 3);
+  q.clearBudget(a);
+  t.equal(q.budgetMs, 3, 'the first owner leaving first takes nothing from the second');
+  q.setBudget(a, 7);
+  q.setBudget(c, 2);
+  q.clearBudget(c);
+  t.equal(q.budgetMs, 7, 'the last set before it');
+  q.setBudget(b, 4);
+  t.equal(q.budgetMs, 4, 'set again: the latest');
+  q.clearBudget(b);
+  t.equal(q.budgetMs, 7);
+  q.clearBudget(b);
+  t.equal(q.budgetMs, 7, 'clearing twice changes nothing');
+  q.clearBudget(a);
+  t.equal(q.budgetMs, 1, 'all cleared: the default');
+  t.end();
+});
+
 t.test('items pushed while the queue runs run after those before them', async (t) => {
   const { q } = clocked(10, 100);
   const ran: string[] = [];
