@@ -28,6 +28,8 @@ export interface DeferredInputOptions {
   onError(err: unknown): void;
   /** Monotonic ms (tests). */
   now?: () => number;
+  /** Runs the queue after the rest of the turn: setImmediate (tests: by hand). */
+  schedule?: (run: () => void) => void;
 }
 
 interface Item {
@@ -57,6 +59,7 @@ export class DeferredInput {
   /** Work of this turn that must go first, queued as immediates and not run yet (hold()). */
   private holds = 0;
   private readonly now: () => number;
+  private readonly schedule: (run: () => void) => void;
   private readonly observers = new Set<DeferredInputObserver>();
   /**
    * Budgets set by their owners (each CallServer while it listens: ESL_BRIDGED_INPUT_BUDGET_MS),
@@ -68,6 +71,7 @@ export class DeferredInput {
 
   constructor(private readonly options: DeferredInputOptions) {
     this.now = options.now ?? (() => performance.now());
+    this.schedule = options.schedule ?? setImmediate;
     this.currentBudgetMs = options.budgetMs;
   }
 
@@ -113,7 +117,7 @@ export class DeferredInput {
     this.items.push({ at: this.now(), run });
     if (!this.scheduled && !this.draining) {
       this.scheduled = true;
-      setImmediate(this.onImmediate);
+      this.schedule(this.onImmediate);
     }
   }
 
@@ -146,7 +150,7 @@ export class DeferredInput {
       return;
     }
     if (this.holds > 0 && this.now() - this.items[this.head]!.at < this.options.maxWaitMs) {
-      setImmediate(this.onImmediate);
+      this.schedule(this.onImmediate);
       return;
     }
     this.drain();
@@ -194,7 +198,7 @@ export class DeferredInput {
       this.head = 0;
     }
     this.scheduled = true;
-    setImmediate(this.onImmediate);
+    this.schedule(this.onImmediate);
   }
 
   /** An observer that throws is dropped and its error reported as an item's would be; the queue goes on. */
