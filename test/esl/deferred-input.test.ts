@@ -214,7 +214,7 @@ t.test('a long queue is cut down as it runs, without losing an item', async (t) 
 });
 
 /** A connection over a loopback socket pair: the test writes as FreeSWITCH. */
-async function pair(t: Test): Promise<{ conn: EslConnection; peer: net.Socket }> {
+async function pair(t: Test, options: { maxFrameBytes?: number } = {}): Promise<{ conn: EslConnection; peer: net.Socket }> {
   const server = net.createServer();
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.teardown(() => server.close());
@@ -223,7 +223,7 @@ async function pair(t: Test): Promise<{ conn: EslConnection; peer: net.Socket }>
   t.teardown(() => peer.destroy());
   const socket = await accepted;
   t.teardown(() => socket.destroy());
-  return { conn: new EslConnection(socket), peer };
+  return { conn: new EslConnection(socket, options), peer };
 }
 
 const EVENT_BODY = 'Event-Name: CHANNEL_HANGUP_COMPLETE\nUnique-ID: u-1\nHangup-Cause: NORMAL_CLEARING\n\n';
@@ -280,15 +280,8 @@ t.test('deferred input: a close while its data still waits in the queue comes af
 });
 
 t.test('deferred input: a stream that cannot be framed is reported also when the socket closed while its bytes waited in the queue', async (t) => {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.teardown(() => server.close());
-  const accepted = new Promise<net.Socket>((r) => server.once('connection', r));
-  const peer = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
-  t.teardown(() => peer.destroy());
-  const socket = await accepted;
-  t.teardown(() => socket.destroy());
-  const conn = new EslConnection(socket, { maxFrameBytes: 64 });
+  const { conn, peer } = await pair(t, { maxFrameBytes: 64 });
+  const socket = conn.socket;
   conn.deferInput();
   const seen: string[] = [];
   conn.on('esl::protocol-error', (err: Error & { code?: string }) => seen.push(`protocol-error ${err.code ?? ''}`));
