@@ -40,9 +40,32 @@ const CLOCK_TICKS = 100; // USER_HZ: 100 on every Linux build these run on (getc
 
 /** utime + stime of a process, in seconds (/proc/<pid>/stat fields 14 and 15). */
 export function cpuSeconds(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return cpuSecondsOf(`/proc/${pid}/stat`);
+}
+
+/** utime + stime of a /proc stat file (a process's or a thread's), in seconds. */
+function cpuSecondsOf(statFile: string): number {
+  const stat = fs.readFileSync(statFile, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+/**
+ * utime + stime of a process's main thread, in seconds (/proc/<pid>/task/<pid>/stat: the main
+ * thread's id is the process's). A Node process's JavaScript runs there; V8's and libuv's threads
+ * are the rest of cpuSeconds.
+ */
+export function mainThreadSeconds(pid: number): number {
+  return cpuSecondsOf(`/proc/${pid}/task/${pid}/stat`);
+}
+
+/** The machine's CPU time, busy and in all, summed over its CPUs (/proc/stat's first line), in clock ticks. */
+export function machineTicks(): { busy: number; total: number } {
+  const line = fs.readFileSync('/proc/stat', 'utf8').split('\n', 1)[0];
+  const ticks = line.trim().split(/\s+/).slice(1).map(Number);
+  const total = ticks.reduce((a, b) => a + b, 0);
+  // idle and iowait are the fourth and fifth fields: the CPUs had nothing to run.
+  return { busy: total - (ticks[3] ?? 0) - (ticks[4] ?? 0), total };
 }
 
 /** The pid of the MariaDB server, to read its CPU time (null when it is not on this machine). */

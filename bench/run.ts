@@ -13,7 +13,8 @@
  * (BENCH_OPEN_CALLS calls offered at BENCH_RATE calls/s) and, for the ceiling and the full flow,
  * an idle run (BENCH_IDLE_CALLS calls one at a time). Setup latency is the generator's connect →
  * the first `bridge` it starts (one written while a prompt plays waits behind it, as FreeSWITCH
- * runs an event-locked prompt): the silence a caller hears.
+ * runs an event-locked prompt): the silence a caller hears. For each closed loop it also says what
+ * held it back: the generator's main thread, the controller's, or the machine's CPUs.
  *
  * Environment: BENCH_CALLS (3000), BENCH_CONCURRENCY (100), BENCH_TALK_MS (100), BENCH_RATE
  * (200), BENCH_OPEN_CALLS (2000), BENCH_IDLE_CALLS (300), BENCH_WARMUP (3000), BENCH_ROUNDS (3), BENCH_ONLY (comma-separated row keys:
@@ -23,7 +24,7 @@
  * BENCH_JSON (write every number to this file).
  */
 import fs from 'node:fs';
-import { capDemoTenant, cpuSeconds, createDatabase, envNumber, FAST_RELOAD, Generator, machine, shortCall, startDaemon, startScript, type Controller } from './lib';
+import { capDemoTenant, cpuSeconds, createDatabase, envNumber, FAST_RELOAD, Generator, machine, machineTicks, mainThreadSeconds, shortCall, startDaemon, startScript, type Controller } from './lib';
 import { mergePhases, percentiles, phaseSplit, type LoadResult, type LoadSpec } from '../src/warmup/load';
 
 const CALLS = envNumber('BENCH_CALLS', 3000);
@@ -41,6 +42,13 @@ const IDLE_CALLS = envNumber('BENCH_IDLE_CALLS', 300);
  */
 const WARMUP = envNumber('BENCH_WARMUP', 3000);
 const ROUNDS = Math.max(1, Math.floor(envNumber('BENCH_ROUNDS', 3)));
+/**
+ * A main thread this busy (of one core), or the machine's CPUs, over a run held it back: with a
+ * few threads handing work to each other some time is always left idle, so neither reaches 100 %
+ * (the ceiling's generator at 86-94 % of a core, the daemon's 0 ms loops with the machine at
+ * 87-91 % and no main thread above 77 %: bench/PROFILE.md, release 40).
+ */
+const BUSY = 0.85;
 
 interface Measured {
   key: string;
@@ -49,6 +57,11 @@ interface Measured {
   run: 'closed' | 'talk' | 'open' | 'idle';
   result: LoadResult;
   controllerCpuMsPerCall: number;
+  /**
+   * CPU seconds of the controller's and the generator's main threads and the wall seconds they
+   * were read over; the machine's busy and total clock ticks over the same time.
+   */
+  mainThreads: { controller: number; generator: number; wall: number; machineBusy: number; machineTotal: number };
 }
 
 interface Row {
@@ -93,9 +106,18 @@ const rows: Row[] = [
 
 async function measure(gen: Generator, c: Controller, key: string, run: Measured['run'], spec: LoadSpec): Promise<Measured> {
   const cpu0 = cpuSeconds(c.pid);
+  const [main0, gen0, wall0, machine0] = [mainThreadSeconds(c.pid), mainThreadSeconds(gen.pid), performance.now(), machineTicks()];
   const result = await gen.run(c.port, run === 'talk' ? { ...shortCall(), talkMs: TALK_MS } : shortCall(), spec);
   const cpu = cpuSeconds(c.pid) - cpu0;
-  return { key, controller: c.name, run, result, controllerCpuMsPerCall: (cpu * 1000) / Math.max(1, result.calls) };
+  const machine1 = machineTicks();
+  const mainThreads = {
+    controller: mainThreadSeconds(c.pid) - main0,
+    generator: mainThreadSeconds(gen.pid) - gen0,
+    wall: (performance.now() - wall0) / 1000,
+    machineBusy: machine1.busy - machine0.busy,
+    machineTotal: machine1.total - machine0.total,
+  };
+  return { key, controller: c.name, run, result, controllerCpuMsPerCall: (cpu * 1000) / Math.max(1, result.calls), mainThreads };
 }
 
 /** One controller's rounds of one run as if they were one run: calls/s over the rounds' time. */
@@ -125,7 +147,9 @@ function merge(parts: Measured[]): Measured {
     maxInFlight: Math.max(...parts.map((p) => p.result.maxInFlight)),
   };
   const cpuMs = parts.reduce((n, p) => n + p.controllerCpuMsPerCall * p.result.calls, 0);
-  return { ...first, result, controllerCpuMsPerCall: cpuMs / Math.max(1, calls) };
+  const mainThreads = { controller: 0, generator: 0, wall: 0, machineBusy: 0, machineTotal: 0 };
+  for (const p of parts) for (const k of Object.keys(mainThreads) as Array<keyof typeof mainThreads>) mainThreads[k] += p.mainThreads[k];
+  return { ...first, result, controllerCpuMsPerCall: cpuMs / Math.max(1, calls), mainThreads };
 }
 
 function fmt(n: number, digits = 1): string {
@@ -233,6 +257,25 @@ function phases(all: Measured[], names: Map<string, string>): string {
   return out.join('\n');
 }
 
+/**
+ * What held each closed loop back. The main thread of a Node process runs its JavaScript and
+ * cannot pass 100 % of a core: a loop whose generator's is near it measured the load generator's
+ * limit, not the controller's, and its calls/s ratios say less about the controller
+ * (bench/PROFILE.md, release 40: so was the ceiling's on a fast VM). Short of that, a machine
+ * whose CPUs are near full (every process and thread: V8's collector, libuv's pool, the kernel's
+ * network work, a database) is the limit; below both, the round trips are.
+ */
+function bounds(all: Measured[], names: Map<string, string>): string {
+  const out = ['| controller | run | controller main thread (of a core) | generator main thread | machine CPUs busy | held back by |', '|---|---|---|---|---|---|'];
+  for (const m of all.filter((x) => x.run === 'closed' || x.run === 'talk')) {
+    const { controller, generator, wall, machineBusy, machineTotal } = m.mainThreads;
+    const [c, g, busy] = [controller / wall, generator / wall, machineBusy / Math.max(1, machineTotal)];
+    const bound = g >= BUSY ? 'the generator' : c >= BUSY ? 'the controller' : busy >= BUSY ? 'the machine\'s CPUs' : 'neither (round trips)';
+    out.push(`| ${names.get(m.key)} | ${m.run === 'closed' ? '0 ms talks' : `${TALK_MS} ms talks`} | ${fmt(c * 100, 0)} % | ${fmt(g * 100, 0)} % | ${fmt(busy * 100, 0)} % | ${bound} |`);
+  }
+  return out.join('\n');
+}
+
 function wire(all: Measured[], names: Map<string, string>): string {
   const out = ['| controller | commands/call | round trips/call | events/call | KB to controller/call | events/call without nixevent | KB without nixevent |', '|---|---|---|---|---|---|---|'];
   for (const m of all.filter((x) => x.run === 'closed')) {
@@ -306,7 +349,7 @@ async function main(): Promise<void> {
     roundRatios(roundsOf.get('talk') ?? new Map<string, Measured[]>(), `closed loop, ${TALK_MS} ms talks`),
     roundRatios(roundsOf.get('closed') ?? new Map<string, Measured[]>(), 'closed loop, 0 ms talks'),
   ].join('\n\n');
-  process.stdout.write(`\n${table(all, names)}\n\nRatios (same run):\n\n${ratios(all)}\n\n${each}\n\nWhere a call's time went (closed loops, medians in ms from the generator's connect):\n\n${phases(all, names)}\n\nOn the wire, per call (closed loop, 0 ms talks):\n\n${wire(all, names)}\n`);
+  process.stdout.write(`\n${table(all, names)}\n\nRatios (same run):\n\n${ratios(all)}\n\n${each}\n\nWhere a call's time went (closed loops, medians in ms from the generator's connect):\n\n${phases(all, names)}\n\nWhat held the closed loops back (a main thread at 85 % of a core or more, else the machine's CPUs at 85 % or more):\n\n${bounds(all, names)}\n\nOn the wire, per call (closed loop, 0 ms talks):\n\n${wire(all, names)}\n`);
   if (process.env.BENCH_JSON) fs.writeFileSync(process.env.BENCH_JSON, JSON.stringify({ machine: machine(), all }, null, 2));
 }
 
