@@ -58,10 +58,11 @@ interface Measured {
   result: LoadResult;
   controllerCpuMsPerCall: number;
   /**
-   * CPU seconds of the controller's and the generator's main threads and the wall seconds they
-   * were read over; the machine's busy and total clock ticks over the same time.
+   * Who was busy over the run (what held it back): CPU seconds of the controller's and the
+   * generator's main threads, the wall seconds they were read over, and the machine's busy and
+   * total clock ticks over the same time.
    */
-  mainThreads: { controller: number; generator: number; wall: number; machineBusy: number; machineTotal: number };
+  busy: { controllerMainS: number; generatorMainS: number; wallS: number; machineBusyTicks: number; machineTotalTicks: number };
 }
 
 interface Row {
@@ -110,14 +111,14 @@ async function measure(gen: Generator, c: Controller, key: string, run: Measured
   const result = await gen.run(c.port, run === 'talk' ? { ...shortCall(), talkMs: TALK_MS } : shortCall(), spec);
   const cpu = cpuSeconds(c.pid) - cpu0;
   const machine1 = machineTicks();
-  const mainThreads = {
-    controller: mainThreadSeconds(c.pid) - main0,
-    generator: mainThreadSeconds(gen.pid) - gen0,
-    wall: (performance.now() - wall0) / 1000,
-    machineBusy: machine1.busy - machine0.busy,
-    machineTotal: machine1.total - machine0.total,
+  const busy = {
+    controllerMainS: mainThreadSeconds(c.pid) - main0,
+    generatorMainS: mainThreadSeconds(gen.pid) - gen0,
+    wallS: (performance.now() - wall0) / 1000,
+    machineBusyTicks: machine1.busy - machine0.busy,
+    machineTotalTicks: machine1.total - machine0.total,
   };
-  return { key, controller: c.name, run, result, controllerCpuMsPerCall: (cpu * 1000) / Math.max(1, result.calls), mainThreads };
+  return { key, controller: c.name, run, result, controllerCpuMsPerCall: (cpu * 1000) / Math.max(1, result.calls), busy };
 }
 
 /** One controller's rounds of one run as if they were one run: calls/s over the rounds' time. */
@@ -147,9 +148,9 @@ function merge(parts: Measured[]): Measured {
     maxInFlight: Math.max(...parts.map((p) => p.result.maxInFlight)),
   };
   const cpuMs = parts.reduce((n, p) => n + p.controllerCpuMsPerCall * p.result.calls, 0);
-  const mainThreads = { controller: 0, generator: 0, wall: 0, machineBusy: 0, machineTotal: 0 };
-  for (const p of parts) for (const k of Object.keys(mainThreads) as Array<keyof typeof mainThreads>) mainThreads[k] += p.mainThreads[k];
-  return { ...first, result, controllerCpuMsPerCall: cpuMs / Math.max(1, calls), mainThreads };
+  const busy = { controllerMainS: 0, generatorMainS: 0, wallS: 0, machineBusyTicks: 0, machineTotalTicks: 0 };
+  for (const p of parts) for (const k of Object.keys(busy) as Array<keyof typeof busy>) busy[k] += p.busy[k];
+  return { ...first, result, controllerCpuMsPerCall: cpuMs / Math.max(1, calls), busy };
 }
 
 function fmt(n: number, digits = 1): string {
@@ -268,8 +269,8 @@ function phases(all: Measured[], names: Map<string, string>): string {
 function bounds(all: Measured[], names: Map<string, string>): string {
   const out = ['| controller | run | controller main thread (of a core) | generator main thread | machine CPUs busy | held back by |', '|---|---|---|---|---|---|'];
   for (const m of all.filter((x) => x.run === 'closed' || x.run === 'talk')) {
-    const { controller, generator, wall, machineBusy, machineTotal } = m.mainThreads;
-    const [c, g, busy] = [controller / wall, generator / wall, machineBusy / Math.max(1, machineTotal)];
+    const { controllerMainS, generatorMainS, wallS, machineBusyTicks, machineTotalTicks } = m.busy;
+    const [c, g, busy] = [controllerMainS / wallS, generatorMainS / wallS, machineBusyTicks / Math.max(1, machineTotalTicks)];
     const bound = g >= BUSY ? 'the generator' : c >= BUSY ? 'the controller' : busy >= BUSY ? 'the machine\'s CPUs' : 'neither (round trips)';
     out.push(`| ${names.get(m.key)} | ${m.run === 'closed' ? '0 ms talks' : `${TALK_MS} ms talks`} | ${fmt(c * 100, 0)} % | ${fmt(g * 100, 0)} % | ${fmt(busy * 100, 0)} % | ${bound} |`);
   }
