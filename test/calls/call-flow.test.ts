@@ -4,13 +4,12 @@
  * compares what the daemon sent FreeSWITCH (dial strings, prompts, hangup causes) and the CDR it
  * wrote with what the configuration says.
  */
-import http from 'node:http';
 import t, { type Test } from 'tap';
 import type { Knex } from 'knex';
 import { placeCall, startCall, type CallRecord, type CallScript } from '../peer/fake-freeswitch';
 import { until } from '../helpers/wait';
 import { allApps, apps, servedClaimApp } from './helpers';
-import { startTestDaemon, tempSqliteUrl, type TestDaemon } from '../helpers/daemon';
+import { fetchMetrics, startTestDaemon, tempSqliteUrl, type TestDaemon } from '../helpers/daemon';
 import { EslCallChannel } from '../../src/esl/call-channel';
 import { DEFERRED_INPUT_BUDGET_MS, deferredInput } from '../../src/esl/deferred-input';
 import { capturingLogger } from '../helpers/log';
@@ -70,13 +69,7 @@ t.test('calls on SQLite', async (t) => {
 
   const WELCOME = '/sounds/hotline/welcome.wav';
   /** The daemon's /metrics page. */
-  const metricsText = (): Promise<string> => new Promise<string>((resolve, reject) => {
-    http.get(`http://127.0.0.1:${d.daemon.metricsPort}/metrics`, (res) => {
-      let text = '';
-      res.on('data', (c: Buffer) => (text += c.toString()));
-      res.on('end', () => resolve(text));
-    }).on('error', reject);
-  });
+  const metricsText = (): Promise<string> => fetchMetrics(d);
   /** Calls whose first leg was dialled (hotline_call_setup_seconds observed). */
   const setups = async (): Promise<number> => Number(/^hotline_call_setup_seconds_count (\d+)/m.exec(await metricsText())?.[1] ?? NaN);
   const written = (c: CallRecord, app: string): CallRecord['commands'][number] | undefined => c.commands.find((x) => x.headers['execute-app-name'] === app);
@@ -371,13 +364,7 @@ t.test('ESL_BRIDGED_INPUT_BUDGET_MS=0: a bridged call\'s input runs as it arrive
   const { call: c, cdr } = await call(d, { legs: { '13800000001': { result: 'answer', talkMs: 50 } } });
   t.match(cdr, { outcome: 'answered', answered_by: '13800000001' }, 'served as with the queue');
   t.equal(c.closedBy, 'daemon');
-  const body = await new Promise<string>((resolve, reject) => {
-    http.get(`http://127.0.0.1:${d.daemon.metricsPort}/metrics`, (res) => {
-      let text = '';
-      res.on('data', (chunk: Buffer) => (text += chunk.toString()));
-      res.on('end', () => resolve(text));
-    }).on('error', reject);
-  });
+  const body = await fetchMetrics(d);
   t.match(body, /^hotline_call_setup_seconds_count 1$/m);
   t.match(body, /^hotline_esl_deferred_input_wait_seconds_count 0$/m, 'the queue never ran');
 });

@@ -4,7 +4,7 @@
  * FreeSWITCH stand-in so labelled counters have samples, one run of some cron jobs so the cron
  * series (labelled by cron_job, created by the first run) have samples, then GET /metrics.
  */
-import { startTestDaemon, tempSqliteUrl, type TestDaemon } from '../helpers/daemon';
+import { fetchMetrics, startTestDaemon, tempSqliteUrl, type TestDaemon } from '../helpers/daemon';
 import { placeCall } from '../peer/fake-freeswitch';
 
 export const DEMO_CALL = { caller: '13912345678', destination: '4001012345' } as const;
@@ -61,12 +61,6 @@ export async function runCronJobs(d: TestDaemon): Promise<void> {
     const outcome = await scheduler.runTick(job, new Date());
     if (!outcome.ran || !outcome.ok) throw new Error(`cron job ${job} did not run successfully: ${JSON.stringify(outcome)}`);
   }
-}
-
-export async function fetchMetrics(d: TestDaemon): Promise<string> {
-  const res = await fetch(`http://127.0.0.1:${d.daemon.metricsPort}/metrics`);
-  if (res.status !== 200) throw new Error(`GET /metrics answered ${res.status}`);
-  return res.text();
 }
 
 /** Parses the Prometheus text format into families (name, type, label names, sample count). */

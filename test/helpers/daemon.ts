@@ -104,6 +104,13 @@ function deepMerge(base: Record<string, unknown>, extra: Record<string, unknown>
   return out;
 }
 
+/** The daemon's /metrics page (Prometheus text); throws on any answer but 200. */
+export async function fetchMetrics(d: TestDaemon): Promise<string> {
+  const res = await fetch(`http://127.0.0.1:${d.daemon.metricsPort}/metrics`);
+  if (res.status !== 200) throw new Error(`GET /metrics answered ${res.status}`);
+  return res.text();
+}
+
 export function tempSqliteUrl(): string {
   return `sqlite:${path.join(tempDir('hotline-db-'), 'calls.db')}`;
 }
