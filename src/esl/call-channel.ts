@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { posix } from 'node:path';
 import { displaceCommand, recordEnd, type BridgeOutcome, type CallChannel, type DigitCollection, type DigitResult, type PlayEnd, type PlayOptions, type RecordEnd } from './channel';
-import { EslConnection } from './connection';
+import { EslConnection, type ReplyWaiter } from './connection';
 import { CallHungUpError, EslCommandError, EslTimeoutError, SocketClosedError, UnsafeValueError, type EslError } from './errors';
 import type { EslEvent } from './event';
 import { dtmfDigits, identifier, isTeletone, mediaPath, plainVariableValue, promptPath } from './safe';
@@ -97,15 +97,12 @@ export class EslCallChannel implements CallChannel {
   private readonly pending = new Map<string, PendingApp>();
   /** Pending applications written with event-lock. */
   private lockedPending = 0;
-  private readonly replyWaiters = new Set<(err: Error) => void>();
   private readonly endWaiters: Array<() => void> = [];
   private readonly hangupListeners: Array<() => void> = [];
   private readonly answerListeners: Array<() => void> = [];
   private readonly bridgeListeners: Array<() => void> = [];
   /** The opening commands (claim): being written, replies outstanding, the first failure. */
-  private openingWrites = false;
-  private openingOutstanding = 0;
-  private openingError: Error | null = null;
+  private readonly opening = new OpeningCommands();
   /** FreeSWITCH acknowledged `linger`: from then on it keeps the socket after a hangup. */
   private lingering = false;
   /** subscribe() was sent: this call's events (an application's completion) reach us. */
@@ -168,37 +165,30 @@ export class EslCallChannel implements CallChannel {
    * reply. Rejects if the peer does not answer; then there is no call UUID to record anything for.
    */
   static async open(socket: Socket, options: ChannelOptions): Promise<EslCallChannel> {
-    const conn = new EslConnection(socket, { maxFrameBytes: options.maxFrameBytes });
-    const started = process.hrtime.bigint();
+    const conn = new EslConnection(socket, { maxFrameBytes: options.maxFrameBytes, replyTimeoutMs: options.replyTimeoutMs });
+    const started = performance.now();
     // FreeSWITCH's disconnect notice can come in the same read as the connect reply (a caller who
     // hangs up at once): listen from the start, not from when the channel object exists.
     const notices: EslEvent[] = [];
     conn.handlers = { event: () => undefined, notice: (e) => notices.push(e) };
     const data = await new Promise<Record<string, string>>((resolve, reject) => {
-      let settled = false;
-      const done = (): void => {
-        settled = true;
-        clearTimeout(timer);
-        socket.off('close', onClose);
-        socket.off('error', onError);
-      };
+      const onError = (): void => undefined; // 'close' follows, and the connection fails the waiter
+      socket.on('error', onError);
+      // The connection settles a waiter once: its reply, its timeout or the close.
       const fail = (err: Error): void => {
-        if (settled) return;
-        done();
+        socket.off('error', onError);
         socket.destroy();
         reject(err);
       };
-      const onClose = (): void => fail(conn.framer.broken ?? new SocketClosedError('connect'));
-      const onError = (): void => undefined; // 'close' follows
-      const timer = setTimeout(() => fail(new EslTimeoutError('connect', options.replyTimeoutMs)), options.replyTimeoutMs);
-      socket.on('error', onError);
-      socket.once('close', onClose);
       try {
-        conn.request('connect', undefined, undefined, (reply) => {
-          if (settled) return;
-          if (!reply.getHeader('Unique-ID')) return fail(new SocketClosedError('connect (reply carried no channel data)'));
-          done();
-          resolve(reply.headers);
+        conn.request(undefined, undefined, {
+          command: 'connect',
+          reply: (reply) => {
+            if (!reply.getHeader('Unique-ID')) return fail(new SocketClosedError('connect (reply carried no channel data)'));
+            socket.off('error', onError);
+            resolve(reply.headers);
+          },
+          fail,
         });
       } catch (err) {
         fail(err as Error);
@@ -246,13 +236,13 @@ export class EslCallChannel implements CallChannel {
     // instead of leaving the call claimed without hotline_handled.
     const argument = multisetArgument(claimVariables(variables));
     let subscribed: Promise<void>;
-    this.openingWrites = true;
+    this.opening.writing = true;
     try {
       subscribed = this.subscribe();
       const set = this.execute('multiset', argument, this.options.replyTimeoutMs);
       set.catch(() => undefined);
     } finally {
-      this.openingWrites = false;
+      this.opening.writing = false;
     }
     this.handled = true;
     subscribed.catch(() => undefined);
@@ -308,55 +298,19 @@ export class EslCallChannel implements CallChannel {
     else this.hangupListeners.push(fn);
   }
 
-  /** Sends one command and waits for its reply; -ERR rejects with EslCommandError. */
+  /**
+   * Sends one command and waits for its reply; -ERR rejects with EslCommandError. No reply within
+   * replyTimeoutMs rejects with EslTimeoutError and drops the socket (connection.ts).
+   */
   command(command: string, headers?: Record<string, string>, body?: string): Promise<EslEvent> {
     if (this.closed) return Promise.reject(this.failure ?? new SocketClosedError(command));
-    const words = command.split(' ', 2);
-    const name = (words[0] === 'api' || words[0] === 'bgapi') && words[1] ? words[1] : words[0];
-    const started = process.hrtime.bigint();
-    const role = this.openingWrites ? 'opening' : this.openingOutstanding > 0 ? 'behind' : 'plain';
+    const role: CommandRole = this.opening.writing ? 'opening' : this.opening.outstanding > 0 ? 'behind' : 'plain';
     return new Promise<EslEvent>((resolve, reject) => {
-      let settled = false;
-      const settle = (err: Error | null, reply?: EslEvent): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        this.replyWaiters.delete(onClose);
-        if (err) reject(err);
-        else resolve(reply!);
-      };
-      const onClose = (err: Error): void => settle(err);
-      const timer = setTimeout(() => {
-        this.options.observe?.(name, seconds(started), 'timeout');
-        settle(new EslTimeoutError(command, this.options.replyTimeoutMs));
-        // A socket FreeSWITCH stopped answering cannot control the call any more.
-        this.socket.destroy();
-      }, this.options.replyTimeoutMs);
-      this.replyWaiters.add(onClose);
       try {
-        // One FIFO for command/reply and api/response (connection.ts); a late reply still takes
-        // its own slot and is ignored by `settled`.
-        this.conn.request(command, headers, body, (reply: EslEvent) => {
-          const text = reply.contentType === 'api/response' ? reply.body : (reply.getHeader('Reply-Text') ?? '');
-          const failed = text.startsWith('-ERR') || text.startsWith('-USAGE');
-          if (role === 'opening') {
-            this.openingOutstanding--;
-            if (failed) this.openingError ??= new EslCommandError(command, text.trim());
-          }
-          if (failed) {
-            this.options.observe?.(name, seconds(started), 'error');
-            settle(new EslCommandError(command, text.trim()));
-          } else if (role === 'behind' && this.openingError) {
-            // Pipelined behind a failed opening command: the call was never properly taken.
-            settle(this.openingError);
-          } else {
-            if (words[0] === 'api' || words[0] === 'bgapi') this.options.observe?.(name, seconds(started), 'ok');
-            settle(null, reply);
-          }
-        });
-        if (role === 'opening') this.openingOutstanding++;
+        this.conn.request(headers, body, new CommandReply(command, role, this.opening, this.options.observe, resolve, reject));
+        if (role === 'opening') this.opening.outstanding++;
       } catch (err) {
-        settle(err as Error);
+        reject(err instanceof Error ? err : new Error(String(err)));
       }
     });
   }
@@ -379,7 +333,7 @@ export class EslCallChannel implements CallChannel {
     if (this.closed) throw this.failure ?? new SocketClosedError(app);
     if (this.hungUp) throw new CallHungUpError(app, this.hangupCause);
     const id = randomUUID();
-    const started = process.hrtime.bigint();
+    const started = performance.now();
     const completion = new Promise<EslEvent>((resolve, reject) => {
       const boundMs = timerDelay(this.heldForMs() + timeoutMs + (this.options.appTimeoutMarginMs ?? 0));
       const timer = setTimeout(() => {
@@ -450,7 +404,7 @@ export class EslCallChannel implements CallChannel {
   async playAndGetDigits(opts: DigitCollection): Promise<DigitResult> {
     const arg = playAndGetDigitsArgument(opts);
     const budget = opts.tries * (opts.promptMs + opts.timeoutMs + opts.max * opts.digitTimeoutMs) + this.options.replyTimeoutMs;
-    const started = process.hrtime.bigint();
+    const started = performance.now();
     const event = await this.execute('play_and_get_digits', arg, budget);
     const result = event.variable('read_result');
     return {
@@ -648,7 +602,6 @@ export class EslCallChannel implements CallChannel {
     // A socket the daemon dropped for bad input fails what waited with that reason (its code).
     const failure = this.failure;
     for (const [id, pending] of [...this.pending]) this.settlePending(id, failure ?? new SocketClosedError(pending.app));
-    for (const fail of [...this.replyWaiters]) fail(failure ?? new SocketClosedError('reply'));
     for (const fn of this.endWaiters.splice(0)) fn();
     for (const fn of this.hangupListeners.splice(0)) fn();
     this.answerListeners.length = 0;
@@ -718,8 +671,71 @@ function playEnd(event: EslEvent): PlayEnd {
   return { response: event.getHeader('Application-Response') ?? '', callerUp: event.getHeader('Answer-State') !== 'hangup' };
 }
 
-function seconds(started: bigint): number {
-  return Number(process.hrtime.bigint() - started) / 1e9;
+/** Seconds since `started` (performance.now() ms). */
+function seconds(started: number): number {
+  return (performance.now() - started) / 1000;
+}
+
+/** What claim() writes first (subscribe, the handled flag), and what is written while their replies are outstanding. */
+type CommandRole = 'opening' | 'behind' | 'plain';
+
+/** The opening commands of a call (claim): being written, replies outstanding, the first failure. */
+class OpeningCommands {
+  writing = false;
+  outstanding = 0;
+  error: Error | null = null;
+}
+
+/**
+ * One command's wait for its reply (connection.ts ReplyWaiter): one object a command, no
+ * closures or timer of its own. -ERR and -USAGE reject with EslCommandError. Pipelined behind a
+ * failed opening command, a command rejects with that command's error when its own reply comes:
+ * the call was never properly taken (claim()).
+ */
+class CommandReply implements ReplyWaiter {
+  private readonly started = performance.now();
+
+  constructor(
+    readonly command: string,
+    private readonly role: CommandRole,
+    private readonly opening: OpeningCommands,
+    private readonly observe: ChannelOptions['observe'],
+    private readonly resolve: (reply: EslEvent) => void,
+    private readonly reject: (err: Error) => void,
+  ) {}
+
+  reply(reply: EslEvent): void {
+    const text = reply.contentType === 'api/response' ? reply.body : (reply.getHeader('Reply-Text') ?? '');
+    const failed = text.startsWith('-ERR') || text.startsWith('-USAGE');
+    if (this.role === 'opening') {
+      this.opening.outstanding--;
+      if (failed) this.opening.error ??= new EslCommandError(this.command, text.trim());
+    }
+    if (failed) {
+      this.observe?.(commandName(this.command), seconds(this.started), 'error');
+      this.reject(new EslCommandError(this.command, text.trim()));
+    } else if (this.role === 'behind' && this.opening.error) {
+      this.reject(this.opening.error);
+    } else {
+      if (isApiCommand(this.command)) this.observe?.(commandName(this.command), seconds(this.started), 'ok');
+      this.resolve(reply);
+    }
+  }
+
+  fail(err: Error): void {
+    if (err instanceof EslTimeoutError) this.observe?.(commandName(this.command), seconds(this.started), 'timeout');
+    this.reject(err);
+  }
+}
+
+function isApiCommand(command: string): boolean {
+  return command.startsWith('api ') || command.startsWith('bgapi ');
+}
+
+/** The name a command is observed by: its first word, or an `api`'s command. */
+function commandName(command: string): string {
+  const words = command.split(' ', 2);
+  return isApiCommand(command) && words[1] ? words[1] : words[0];
 }
 
 /** FreeSWITCH time stamps are microseconds since the epoch; 0 means "never". */

@@ -22,7 +22,7 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { deferredInput } from './deferred-input';
-import { SocketClosedError } from './errors';
+import { EslTimeoutError, SocketClosedError } from './errors';
 import { frameToEvent, type EslEvent } from './event';
 import { DEFAULT_MAX_FRAME_BYTES, EslFramer } from './parser';
 import { assertHeaderValue } from './safe';
@@ -61,6 +61,36 @@ class ConnectionCounters implements ConnectionStats {
   }
 }
 
+/**
+ * A command written and waiting for its reply. One object a command, the caller's own: the
+ * connection keeps no closure, timer or promise of its own per command (bench/PROFILE.md,
+ * release 41).
+ */
+export interface ReplyWaiter {
+  /** The command line, for the errors that name it. */
+  readonly command: string;
+  /** Its reply: command/reply, or api/response for `api`. */
+  reply(reply: EslEvent): void;
+  /**
+   * No reply will come: EslTimeoutError when this command's did not come within the
+   * connection's reply timeout (the socket is then destroyed), else why the socket closed (the
+   * framer's EslProtocolError, or SocketClosedError).
+   */
+  fail(err: Error): void;
+}
+
+export interface ConnectionOptions {
+  maxFrameBytes?: number;
+  /**
+   * How long a command's reply may take (ESL_REPLY_TIMEOUT_MS); past it the command fails with
+   * EslTimeoutError and the socket is destroyed: a socket FreeSWITCH stopped answering cannot
+   * control the call any more. Default 5000.
+   */
+  replyTimeoutMs?: number;
+}
+
+const DEFAULT_REPLY_TIMEOUT_MS = 5000;
+
 export interface ConnectionHandlers {
   /** text/event-plain and text/event-json messages. */
   event(event: EslEvent): void;
@@ -80,7 +110,17 @@ export class EslConnection extends EventEmitter {
   readonly stats: ConnectionStats;
   handlers: ConnectionHandlers | null = null;
   /** Waiters for command/reply and api/response, in the order the commands were written. */
-  private readonly replies: Array<(reply: EslEvent) => void> = [];
+  private readonly replies: ReplyWaiter[] = [];
+  /** When each waiter's reply is due (performance.now() ms), in the same order. */
+  private readonly replyDeadlines: number[] = [];
+  /**
+   * One timer for every reply outstanding: FreeSWITCH answers in order and every command gets
+   * the same time, so the oldest waiter's deadline is the first to pass. Armed for the oldest
+   * when a command is written and none is armed; when it fires early (that reply came), it is
+   * armed again for the oldest still waiting.
+   */
+  private replyTimer: NodeJS.Timeout | null = null;
+  readonly replyTimeoutMs: number;
   /** Commands of this tick, written together on the next tick. */
   private outgoing: string[] = [];
   private flushScheduled = false;
@@ -94,15 +134,16 @@ export class EslConnection extends EventEmitter {
   /** Outbound mode: FreeSWITCH connected to us with this socket. */
   constructor(
     readonly socket: Socket,
-    options: { maxFrameBytes?: number } = {},
+    options: ConnectionOptions = {},
   ) {
     super();
     this.framer = new EslFramer(options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
+    this.replyTimeoutMs = options.replyTimeoutMs ?? DEFAULT_REPLY_TIMEOUT_MS;
     // A class, not an object literal with a getter: see ConnectionCounters.
     this.stats = new ConnectionCounters(this.framer);
     socket.on('data', (chunk: Buffer) => this.input(() => this.onData(chunk)));
     socket.once('end', () => this.input(() => this.emitSafely('esl::end')));
-    socket.once('close', () => this.input(() => this.emitSafely('esl::close')));
+    socket.once('close', () => this.input(() => this.onClose()));
   }
 
   /**
@@ -117,6 +158,26 @@ export class EslConnection extends EventEmitter {
   private input(handle: () => void): void {
     if (this.deferred) deferredInput.push(handle);
     else handle();
+  }
+
+  /** The socket closed: every reply still awaited fails (with the framer's break, if that was why), then esl::close. */
+  private onClose(): void {
+    if (this.replyTimer !== null) {
+      clearTimeout(this.replyTimer);
+      this.replyTimer = null;
+    }
+    const waiting = this.replies.splice(0);
+    this.replyDeadlines.length = 0;
+    for (const waiter of waiting) this.failWaiter(waiter, this.framer.broken ?? new SocketClosedError(waiter.command));
+    this.emitSafely('esl::close');
+  }
+
+  private failWaiter(waiter: ReplyWaiter, err: Error): void {
+    try {
+      waiter.fail(err);
+    } catch (thrown) {
+      this.listenerFailed(thrown);
+    }
   }
 
   private emitSafely(event: 'esl::end' | 'esl::close'): void {
@@ -142,7 +203,8 @@ export class EslConnection extends EventEmitter {
         if (malformed) this.stats.malformedEvents++;
         if (type === 'command/reply' || type === 'api/response') {
           const waiter = this.replies.shift();
-          if (waiter) waiter(event);
+          this.replyDeadlines.shift();
+          if (waiter) waiter.reply(event);
           else this.stats.unexpectedReplies++;
         } else if (type === 'text/event-plain' || type === 'text/event-json') {
           this.handlers?.event(event);
@@ -164,13 +226,44 @@ export class EslConnection extends EventEmitter {
   }
 
   /**
-   * Writes one command and calls `onReply` with its reply (command/reply, or api/response for
-   * `api`), matched in FIFO order with every other command of this socket. Throws (nothing
-   * queued) when the command cannot be written.
+   * Writes one command and gives `waiter` its reply (command/reply, or api/response for `api`),
+   * matched in FIFO order with every other command of this socket, or fails it: no reply within
+   * `replyTimeoutMs`, or the socket closed first. Throws (nothing queued) when the command cannot
+   * be written.
    */
-  request(command: string, headers: Record<string, string> | undefined, body: string | undefined, onReply: (reply: EslEvent) => void): void {
-    this.write(command, headers, body);
-    this.replies.push(onReply);
+  request(headers: Record<string, string> | undefined, body: string | undefined, waiter: ReplyWaiter): void {
+    this.write(waiter.command, headers, body);
+    this.replies.push(waiter);
+    this.replyDeadlines.push(performance.now() + this.replyTimeoutMs);
+    if (this.replyTimer === null) this.armReplyTimer(this.replyTimeoutMs);
+  }
+
+  /** Commands written whose replies have not come. */
+  get awaitingReplies(): number {
+    return this.replies.length;
+  }
+
+  private armReplyTimer(ms: number): void {
+    this.replyTimer = setTimeout(() => this.onReplyTimer(), ms);
+  }
+
+  private onReplyTimer(): void {
+    this.replyTimer = null;
+    if (this.replies.length === 0) return;
+    // Node fires a timer at most a millisecond early against this clock: within that it is due.
+    const left = this.replyDeadlines[0] - performance.now();
+    if (left > 1) {
+      this.armReplyTimer(Math.ceil(left));
+      return;
+    }
+    // The socket is given up: the commands behind the late one fail now too, so that a reply
+    // read before the drop but handled after it (deferred input) is handed to nobody, not to the
+    // next command in line.
+    const [late, ...behind] = this.replies.splice(0);
+    this.replyDeadlines.length = 0;
+    this.failWaiter(late, new EslTimeoutError(late.command, this.replyTimeoutMs));
+    for (const waiter of behind) this.failWaiter(waiter, new SocketClosedError(waiter.command));
+    this.socket.destroy();
   }
 
   /**
