@@ -111,7 +111,7 @@ export class EslFramer {
       const end = buf.indexOf(BLANK_LINE, pos);
       if (end < 0) break;
       // A big block (the connect reply: the whole channel) is copied out and decoded on demand.
-      const headers = end - pos >= LAZY_BLOCK_BYTES ? lazyRecord(new LazyHeaders(Buffer.from(buf.subarray(pos, end)), this)) : this.parseHeaderBlock(buf.toString('utf8', pos, end));
+      const headers = end - pos >= LAZY_BLOCK_BYTES ? lazyRecord(new LazyHeaders(Buffer.from(buf.subarray(pos, end)), this)) : this.outerHeaders(buf.toString('utf8', pos, end));
       pos = end + 2;
       const length = headers['Content-Length'];
       if (length === undefined) {
@@ -128,6 +128,25 @@ export class EslFramer {
     this.chunks = rest.length > 0 ? [rest] : [];
     this.buffered = rest.length;
     if (!this.pending && this.buffered > this.maxFrameBytes) throw new EslFrameTooLargeError('header block', this.buffered, this.maxFrameBytes);
+  }
+
+  /**
+   * A frame's own (outer) header block, frozen: from the cache when any stream sent the same
+   * block lately. A call's frames repeat a few blocks (`Content-Length: n` and `Content-Type:
+   * text/event-plain`, the `+OK …` replies), which were parsed into new strings and a new record
+   * every frame (bench/PROFILE.md, release 41). Only a block that parsed cleanly is kept: a
+   * malformed one is parsed, and counted, by every stream that sends it.
+   */
+  private outerHeaders(text: string): Record<string, string> {
+    const cached = outerBlocks.get(text);
+    if (cached !== undefined) return cached;
+    const malformedBefore = this.malformedValues;
+    const headers = Object.freeze(this.parseHeaderBlock(text));
+    if (this.malformedValues === malformedBefore && text.length <= OUTER_BLOCK_CACHED_CHARS) {
+      if (outerBlocks.size >= OUTER_BLOCKS_KEPT) outerBlocks.clear();
+      outerBlocks.set(text, headers);
+    }
+    return headers;
   }
 
   /** Parses `Name: value` lines; a line without the separator is skipped and counted. */
@@ -353,3 +372,13 @@ function isHeaderName(name: string | symbol): name is string {
 
 /** Outer header blocks at least this long are read lazily (the connect reply); event frames' are two lines. */
 const LAZY_BLOCK_BYTES = 1024;
+
+/**
+ * Outer header blocks parsed lately, by their text (EslFramer.outerHeaders), for every stream
+ * of the process. Bounded: at most OUTER_BLOCKS_KEPT blocks of at most OUTER_BLOCK_CACHED_CHARS
+ * (about 128 KB), emptied when full, so a peer sending a new block every frame costs a lookup
+ * and no more memory.
+ */
+const outerBlocks = new Map<string, Readonly<Record<string, string>>>();
+const OUTER_BLOCKS_KEPT = 512;
+const OUTER_BLOCK_CACHED_CHARS = 256;

@@ -272,3 +272,41 @@ t.test('a stream of values that make decodeURIComponent throw switches to the on
   t.equal(framer.malformedValues, 20_000, 'every bad value counted');
   t.equal(framer.decode('%E4%BD%A0'), '你', 'good values still decode');
 });
+
+t.test('outer header blocks: one parse shared by every stream, frozen; a malformed block is counted by each stream that sends it', async (t) => {
+  const reply = Buffer.from('Content-Type: command/reply\nReply-Text: +OK Events Enabled\n\n');
+  const a = new EslFramer();
+  const b = new EslFramer();
+  const [first] = a.push(reply);
+  const [second] = b.push(reply);
+  t.same(first.headers, { 'Content-Type': 'command/reply', 'Reply-Text': '+OK Events Enabled' });
+  t.equal(second.headers, first.headers, 'the same record: parsed once');
+  t.ok(Object.isFrozen(first.headers), 'frozen: no holder can change another stream\'s headers');
+  t.throws(() => {
+    (first.headers)['Reply-Text'] = '-ERR';
+  }, TypeError);
+
+  const bad = Buffer.from('Content-Type: command/reply\ngarbage line\nReply-Text: %ZZ\n\n');
+  const [badA] = a.push(bad);
+  const [badB] = b.push(bad);
+  t.equal(a.malformedValues, 2, 'the line without a separator and the bad escape');
+  t.equal(b.malformedValues, 2, 'counted again for the second stream: not taken from the cache');
+  t.same(badB.headers, badA.headers);
+  t.not(badB.headers, badA.headers, 'parsed for each stream');
+  t.ok(Object.isFrozen(badA.headers), 'frozen all the same');
+
+  // Long blocks are parsed every time (a peer cannot fill the cache with big ones).
+  const long = Buffer.from(`Content-Type: command/reply\nReply-Text: +OK ${'x'.repeat(300)}\n\n`);
+  t.not(b.push(long)[0].headers, a.push(long)[0].headers);
+});
+
+t.test("outer header blocks: a peer sending a new block every frame has each parsed right, past the cache's bound", async (t) => {
+  const framer = new EslFramer();
+  for (let i = 0; i < 2000; i++) {
+    const [frame] = framer.push(Buffer.from(`Content-Type: command/reply\nReply-Text: +OK ${i}\n\n`));
+    if (frame.headers['Reply-Text'] !== `+OK ${i}`) t.fail(`frame ${i}: ${frame.headers['Reply-Text']}`);
+  }
+  const [again] = framer.push(Buffer.from('Content-Type: command/reply\nReply-Text: +OK 1999\n\n'));
+  t.equal(again.headers['Reply-Text'], '+OK 1999');
+  t.equal(framer.malformedValues, 0);
+});
