@@ -9,12 +9,12 @@
  * longer complete with CallHungUpError; a dropped socket rejects everything with
  * SocketClosedError. Nothing is left registered after the call.
  */
-import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { posix } from 'node:path';
 import { displaceCommand, recordEnd, type BridgeOutcome, type CallChannel, type DigitCollection, type DigitResult, type PlayEnd, type PlayOptions, type RecordEnd } from './channel';
-import { EslConnection, type ReplyWaiter } from './connection';
-import { CallHungUpError, EslCommandError, EslTimeoutError, SocketClosedError, UnsafeValueError, type EslError } from './errors';
+import { AppRun, CommandReply, nextEventUuid, OpeningCommands, PendingApps, seconds, type Observe } from './command-waiters';
+import { EslConnection } from './connection';
+import { CallHungUpError, EslCommandError, SocketClosedError, UnsafeValueError, type EslError } from './errors';
 import type { EslEvent } from './event';
 import { dtmfDigits, identifier, isTeletone, mediaPath, plainVariableValue, promptPath } from './safe';
 import { timerDelay } from '../timer-limit';
@@ -38,6 +38,10 @@ export const UNUSED_EVENTS = [
  */
 export const BRIDGE_EVENTS = ['CHANNEL_BRIDGE'] as const;
 
+/** The `nixevent` of a call that reads CHANNEL_BRIDGE, and of one that does not: the same line for every call. */
+const NIXEVENT_UNUSED = `nixevent ${UNUSED_EVENTS.join(' ')}`;
+const NIXEVENT_ALL_UNREAD = `nixevent ${[...UNUSED_EVENTS, ...BRIDGE_EVENTS].join(' ')}`;
+
 export interface ChannelOptions {
   replyTimeoutMs: number;
   /** Added to every application's own bound before its completion is given up on (ESL_APP_TIMEOUT_MARGIN_MS; default 0). */
@@ -51,16 +55,7 @@ export interface ChannelOptions {
    */
   deferBridgedInput?: boolean;
   /** Called with the command name and seconds it took (replies and completions). */
-  observe?: (command: string, seconds: number, result: 'ok' | 'error' | 'timeout' | 'hangup') => void;
-}
-
-interface PendingApp {
-  app: string;
-  resolve(event: EslEvent): void;
-  reject(err: Error): void;
-  timer: NodeJS.Timeout;
-  /** Written with event-lock: nothing queued behind it starts before it ends, at the latest then (performance.now() ms). */
-  lockedUntil: number | null;
+  observe?: Observe;
 }
 
 /**
@@ -94,9 +89,8 @@ export class EslCallChannel implements CallChannel {
   /** Why the socket was lost, when the daemon dropped it (a frame too large, an unframeable stream). */
   failure: EslError | null = null;
 
-  private readonly pending = new Map<string, PendingApp>();
-  /** Pending applications written with event-lock. */
-  private lockedPending = 0;
+  /** Applications written and not yet settled. */
+  private readonly apps = new PendingApps();
   private readonly endWaiters: Array<() => void> = [];
   private readonly hangupListeners: Array<() => void> = [];
   private readonly answerListeners: Array<() => void> = [];
@@ -209,13 +203,11 @@ export class EslCallChannel implements CallChannel {
    */
   async subscribe(): Promise<void> {
     this.subscribed = true;
-    const nix: string[] = [...UNUSED_EVENTS];
-    if (this.bridgeListeners.length === 0) nix.push(...BRIDGE_EVENTS);
     const myevents = this.command('myevents plain');
     const linger = this.command(`linger ${this.options.lingerS}`).then(() => {
       this.lingering = true;
     });
-    await Promise.all([myevents, linger, this.command(`nixevent ${nix.join(' ')}`)]);
+    await Promise.all([myevents, linger, this.command(this.bridgeListeners.length === 0 ? NIXEVENT_ALL_UNREAD : NIXEVENT_UNUSED)]);
   }
 
   /**
@@ -304,7 +296,7 @@ export class EslCallChannel implements CallChannel {
    */
   command(command: string, headers?: Record<string, string>, body?: string): Promise<EslEvent> {
     if (this.closed) return Promise.reject(this.failure ?? new SocketClosedError(command));
-    const role: CommandRole = this.opening.writing ? 'opening' : this.opening.outstanding > 0 ? 'behind' : 'plain';
+    const role = this.opening.role();
     return new Promise<EslEvent>((resolve, reject) => {
       try {
         this.conn.request(headers, body, new CommandReply(command, role, this.opening, this.options.observe, resolve, reject));
@@ -328,40 +320,24 @@ export class EslCallChannel implements CallChannel {
    * may wait in FreeSWITCH's queue behind an event-locked application of ours still pending
    * (heldForMs). `eventLock` sends `event-lock: true` (PlayOptions).
    */
-  async execute(app: string, arg: string, timeoutMs: number, eventLock = false): Promise<EslEvent> {
-    identifier('application', app);
-    if (this.closed) throw this.failure ?? new SocketClosedError(app);
-    if (this.hungUp) throw new CallHungUpError(app, this.hangupCause);
-    const id = randomUUID();
-    const started = performance.now();
-    const completion = new Promise<EslEvent>((resolve, reject) => {
-      const boundMs = timerDelay(this.heldForMs() + timeoutMs + (this.options.appTimeoutMarginMs ?? 0));
-      const timer = setTimeout(() => {
-        this.settlePending(id, null);
-        this.options.observe?.(app, seconds(started), 'timeout');
-        reject(new EslTimeoutError(`${app} ${arg}`.trim(), boundMs));
-      }, boundMs);
-      if (eventLock) this.lockedPending++;
-      this.pending.set(id, { app, resolve, reject, timer, lockedUntil: eventLock ? performance.now() + boundMs : null });
+  execute(app: string, arg: string, timeoutMs: number, eventLock = false): Promise<EslEvent> {
+    // Thrown in the executor: a bad name or a gone call rejects, as from an async function.
+    return new Promise<EslEvent>((resolve, reject) => {
+      identifier('application', app);
+      if (this.closed) throw this.failure ?? new SocketClosedError(app);
+      if (this.hungUp) throw new CallHungUpError(app, this.hangupCause);
+      const command = `sendmsg ${this.uuid}`;
+      const run = new AppRun(command, app, arg, nextEventUuid(), this.opening.role(), this.opening, this.apps, this.options.observe, resolve, reject);
+      run.start(timerDelay(this.apps.heldForMs() + timeoutMs + (this.options.appTimeoutMarginMs ?? 0)), eventLock);
+      const headers: Record<string, string> = { 'call-command': 'execute', 'execute-app-name': app, 'Event-UUID': run.id };
+      if (eventLock) headers['event-lock'] = 'true';
+      try {
+        this.conn.request(headers, arg, run);
+        if (this.opening.writing) this.opening.outstanding++;
+      } catch (err) {
+        run.settle(err instanceof Error ? err : new Error(String(err)));
+      }
     });
-    // Keep a rejection that nobody awaits yet (reply failed first) from being reported as unhandled.
-    completion.catch(() => undefined);
-    const headers: Record<string, string> = { 'call-command': 'execute', 'execute-app-name': app, 'Event-UUID': id };
-    if (eventLock) headers['event-lock'] = 'true';
-    try {
-      await this.command(`sendmsg ${this.uuid}`, headers, arg);
-    } catch (err) {
-      this.settlePending(id, err as Error);
-      throw err;
-    }
-    try {
-      const event = await completion;
-      this.options.observe?.(app, seconds(started), 'ok');
-      return event;
-    } catch (err) {
-      if (err instanceof CallHungUpError) this.options.observe?.(app, seconds(started), 'hangup');
-      throw err;
-    }
   }
 
   async answer(): Promise<void> {
@@ -506,7 +482,7 @@ export class EslCallChannel implements CallChannel {
 
   /** An event-locked application of ours is pending (queued or playing): see CallChannel. */
   get promptLocked(): boolean {
-    return this.lockedPending > 0;
+    return this.apps.anyLocked;
   }
 
   /** Waits (bounded) for CHANNEL_HANGUP_COMPLETE or the socket's end, whichever comes first. */
@@ -558,26 +534,13 @@ export class EslCallChannel implements CallChannel {
 
   private onExecuteComplete(event: EslEvent): void {
     const id = event.getHeader('Application-UUID');
-    const pending = id ? this.settlePending(id, null) : undefined;
-    // Not ours (the dialplan's own `socket`), or already given up on.
-    pending?.resolve(event);
-  }
-
-  /**
-   * How long an application written now may wait in FreeSWITCH's queue before it starts: until
-   * the event-locked applications still pending have ended, at most their own bounds (an instant
-   * `multiset` written behind a 40 s greeting is not given up on after 15 s).
-   */
-  private heldForMs(): number {
-    if (this.lockedPending === 0) return 0;
-    let until = 0;
-    for (const p of this.pending.values()) if (p.lockedUntil !== null && p.lockedUntil > until) until = p.lockedUntil;
-    return Math.max(0, until - performance.now());
+    // Not ours (the dialplan's own `socket`), or already given up on: no run.
+    if (id) this.apps.get(id)?.complete(event);
   }
 
   /** Applications written and not yet completed (queued or running in FreeSWITCH). */
   get pendingApplications(): number {
-    return this.pending.size;
+    return this.apps.size;
   }
 
   private onHangup(cause: string | null): void {
@@ -592,7 +555,7 @@ export class EslCallChannel implements CallChannel {
   private onHangupComplete(event: EslEvent): void {
     this.onHangup(event.getHeader('Hangup-Cause') ?? null);
     this.hangupComplete = event;
-    for (const id of [...this.pending.keys()]) this.settlePending(id, new CallHungUpError(this.pending.get(id)!.app, this.hangupCause));
+    this.apps.settleAll((run) => new CallHungUpError(run.app, this.hangupCause));
     for (const fn of this.endWaiters.splice(0)) fn();
   }
 
@@ -601,7 +564,7 @@ export class EslCallChannel implements CallChannel {
     this.closed = true;
     // A socket the daemon dropped for bad input fails what waited with that reason (its code).
     const failure = this.failure;
-    for (const [id, pending] of [...this.pending]) this.settlePending(id, failure ?? new SocketClosedError(pending.app));
+    this.apps.settleAll((run) => failure ?? new SocketClosedError(run.app));
     for (const fn of this.endWaiters.splice(0)) fn();
     for (const fn of this.hangupListeners.splice(0)) fn();
     this.answerListeners.length = 0;
@@ -610,16 +573,6 @@ export class EslCallChannel implements CallChannel {
     this.conn.removeAllListeners();
   }
 
-  /** Forgets a pending application (rejecting it with `err` when given) and returns it. */
-  private settlePending(id: string, err: Error | null): PendingApp | undefined {
-    const pending = this.pending.get(id);
-    if (!pending) return undefined;
-    this.pending.delete(id);
-    if (pending.lockedUntil !== null) this.lockedPending--;
-    clearTimeout(pending.timer);
-    if (err) pending.reject(err);
-    return pending;
-  }
 }
 
 /** What claim() sets: the handled flag first, then the flow's own variables. */
@@ -669,73 +622,6 @@ export function recordArgument(path: string, maxS: number, silenceThreshold: num
  */
 function playEnd(event: EslEvent): PlayEnd {
   return { response: event.getHeader('Application-Response') ?? '', callerUp: event.getHeader('Answer-State') !== 'hangup' };
-}
-
-/** Seconds since `started` (performance.now() ms). */
-function seconds(started: number): number {
-  return (performance.now() - started) / 1000;
-}
-
-/** What claim() writes first (subscribe, the handled flag), and what is written while their replies are outstanding. */
-type CommandRole = 'opening' | 'behind' | 'plain';
-
-/** The opening commands of a call (claim): being written, replies outstanding, the first failure. */
-class OpeningCommands {
-  writing = false;
-  outstanding = 0;
-  error: Error | null = null;
-}
-
-/**
- * One command's wait for its reply (connection.ts ReplyWaiter): one object a command, no
- * closures or timer of its own. -ERR and -USAGE reject with EslCommandError. Pipelined behind a
- * failed opening command, a command rejects with that command's error when its own reply comes:
- * the call was never properly taken (claim()).
- */
-class CommandReply implements ReplyWaiter {
-  private readonly started = performance.now();
-
-  constructor(
-    readonly command: string,
-    private readonly role: CommandRole,
-    private readonly opening: OpeningCommands,
-    private readonly observe: ChannelOptions['observe'],
-    private readonly resolve: (reply: EslEvent) => void,
-    private readonly reject: (err: Error) => void,
-  ) {}
-
-  reply(reply: EslEvent): void {
-    const text = reply.contentType === 'api/response' ? reply.body : (reply.getHeader('Reply-Text') ?? '');
-    const failed = text.startsWith('-ERR') || text.startsWith('-USAGE');
-    if (this.role === 'opening') {
-      this.opening.outstanding--;
-      if (failed) this.opening.error ??= new EslCommandError(this.command, text.trim());
-    }
-    if (failed) {
-      this.observe?.(commandName(this.command), seconds(this.started), 'error');
-      this.reject(new EslCommandError(this.command, text.trim()));
-    } else if (this.role === 'behind' && this.opening.error) {
-      this.reject(this.opening.error);
-    } else {
-      if (isApiCommand(this.command)) this.observe?.(commandName(this.command), seconds(this.started), 'ok');
-      this.resolve(reply);
-    }
-  }
-
-  fail(err: Error): void {
-    if (err instanceof EslTimeoutError) this.observe?.(commandName(this.command), seconds(this.started), 'timeout');
-    this.reject(err);
-  }
-}
-
-function isApiCommand(command: string): boolean {
-  return command.startsWith('api ') || command.startsWith('bgapi ');
-}
-
-/** The name a command is observed by: its first word, or an `api`'s command. */
-function commandName(command: string): string {
-  const words = command.split(' ', 2);
-  return isApiCommand(command) && words[1] ? words[1] : words[0];
 }
 
 /** FreeSWITCH time stamps are microseconds since the epoch; 0 means "never". */

@@ -6,7 +6,7 @@
 import net from 'node:net';
 import t, { type Test } from 'tap';
 import { until } from '../helpers/wait';
-import { EslCallChannel, microseconds } from '../../src/esl/call-channel';
+import { EslCallChannel, microseconds, type ChannelOptions } from '../../src/esl/call-channel';
 import { CallHungUpError, EslCommandError, EslTimeoutError, SocketClosedError } from '../../src/esl/errors';
 
 const UUID = 'aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee';
@@ -27,7 +27,7 @@ interface Fs {
 /** Opens a channel whose FreeSWITCH side the test drives by hand. */
 // Replies are bounded at 5 s by default: far beyond a loopback round trip, so a loaded machine's
 // stall cannot time one out by chance. Tests of the bound itself pass their own.
-async function setup(t: Test, replyTimeoutMs = 5000, afterConnectReply = '', appTimeoutMarginMs?: number): Promise<{ channel: EslCallChannel; fs: Fs }> {
+async function setup(t: Test, replyTimeoutMs = 5000, afterConnectReply = '', appTimeoutMarginMs?: number, observe?: ChannelOptions['observe']): Promise<{ channel: EslCallChannel; fs: Fs }> {
   const server = net.createServer();
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as net.AddressInfo).port;
@@ -59,7 +59,7 @@ async function setup(t: Test, replyTimeoutMs = 5000, afterConnectReply = '', app
     next: () => (received.length > seen ? Promise.resolve(received[seen++]) : new Promise((r) => waiters.push((c) => { seen++; r(c); }))),
   };
   const sock = await accepted;
-  const opening = EslCallChannel.open(sock, { replyTimeoutMs, lingerS: 5, appTimeoutMarginMs });
+  const opening = EslCallChannel.open(sock, { replyTimeoutMs, lingerS: 5, appTimeoutMarginMs, observe });
   t.equal(await fs.next(), 'connect');
   socket.write(CONNECT_REPLY + afterConnectReply);
   const channel = await opening;
@@ -402,4 +402,73 @@ t.test('an application written behind an event-locked one waits in its queue: th
   const err = await alone.then(() => null, (e: unknown) => e);
   t.type(err, EslTimeoutError);
   t.ok(Date.now() - started < 4000, 'given up on after its own bound, not the greeting\'s');
+});
+
+t.test('observations: what each outcome of a command and an application is recorded as (hotline_esl_command_duration_seconds)', async (t) => {
+  const seen: string[] = [];
+  const observe: ChannelOptions['observe'] = (command, seconds, result) => {
+    if (!(seconds >= 0)) t.fail(`${command}: ${seconds} s`);
+    seen.push(`${command} ${result}`);
+  };
+  const { channel, fs } = await setup(t, 5000, '', undefined, observe);
+  t.same(seen, ['connect ok']);
+  const reply = (text: string): string => `Content-Type: command/reply\nReply-Text: ${text}\n\n`;
+  const settled = (p: Promise<unknown>): Promise<string> => p.then(() => 'resolved', (e: unknown) => (e as Error).constructor.name);
+
+  const plain = channel.command('myevents plain');
+  await fs.next();
+  fs.socket.write(reply('+OK Events Enabled'));
+  t.equal(await settled(plain), 'resolved');
+  const api = channel.api('status');
+  await fs.next();
+  fs.socket.write('Content-Type: api/response\nContent-Length: 3\n\nUP\n');
+  t.equal(await settled(api), 'resolved');
+  const refused = channel.command('nixevent BOGUS');
+  await fs.next();
+  fs.socket.write(reply('-ERR no keywords supplied'));
+  t.equal(await settled(refused), 'EslCommandError');
+
+  const answer = channel.execute('answer', '', 1000);
+  const answerCmd = await fs.next();
+  fs.socket.write(ok + event('CHANNEL_EXECUTE_COMPLETE', { Application: 'answer', 'Application-UUID': eventUuidOf(answerCmd) }));
+  t.equal(await settled(answer), 'resolved');
+  const notRun = channel.execute('playback', '/x.wav', 1000);
+  await fs.next();
+  fs.socket.write(reply('-ERR invalid session id'));
+  t.equal(await settled(notRun), 'EslCommandError');
+  t.equal(channel.pendingApplications, 0, 'a refused application is not left pending');
+  const slow = channel.execute('playback', '/y.wav', 50);
+  await fs.next();
+  fs.socket.write(ok);
+  t.equal(await settled(slow), 'EslTimeoutError');
+  const bridge = channel.execute('bridge', 'user/1000', 5000);
+  await fs.next();
+  fs.socket.write(ok + event('CHANNEL_HANGUP_COMPLETE', { 'Hangup-Cause': 'NORMAL_CLEARING' }));
+  t.equal(await settled(bridge), 'CallHungUpError');
+
+  t.same(seen, ['connect ok', 'status ok', 'nixevent error', 'answer ok', 'sendmsg error', 'playback timeout', 'bridge hangup']);
+});
+
+t.test('observations: an application whose sendmsg gets no reply is recorded as the sendmsg timing out', async (t) => {
+  const seen: string[] = [];
+  const { channel } = await setup(t, 100, '', undefined, (command, _seconds, result) => seen.push(`${command} ${result}`));
+  const run = channel.execute('playback', '/x.wav', 5000);
+  await t.rejects(run, EslTimeoutError);
+  await until('the socket closed', () => channel.closed);
+  t.same(seen, ['connect ok', 'sendmsg timeout']);
+  t.equal(channel.pendingApplications, 0);
+});
+
+t.test('Event-UUIDs: shaped as version 4 UUIDs, a new one for every application', async (t) => {
+  const { channel, fs } = await setup(t);
+  const ids: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const run = channel.execute('multiset', `a=${i}`, 1000);
+    const cmd = await fs.next();
+    ids.push(eventUuidOf(cmd));
+    fs.socket.write(ok + event('CHANNEL_EXECUTE_COMPLETE', { Application: 'multiset', 'Application-UUID': eventUuidOf(cmd) }));
+    await run;
+  }
+  for (const id of ids) t.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  t.equal(new Set(ids).size, 3);
 });

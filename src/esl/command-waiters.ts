@@ -1,0 +1,251 @@
+/**
+ * What a call's channel waits for after writing a command (call-channel.ts): the command's reply
+ * (CommandReply), and for an application also its CHANNEL_EXECUTE_COMPLETE (AppRun), each one
+ * object with its own outcome, given to the connection as its ReplyWaiter (connection.ts).
+ *
+ * Why objects and not closures: a command made a promise, a timer, a Set entry and five closures,
+ * and an application an async function's state, two more promises and a second timer on top; at
+ * saturation the young generation's collections of them were a tenth of a call's CPU
+ * (bench/PROFILE.md, release 41). The replies' timer is the connection's, one a socket.
+ */
+import { randomUUID } from 'node:crypto';
+import type { ReplyWaiter } from './connection';
+import { CallHungUpError, EslCommandError, EslTimeoutError } from './errors';
+import type { EslEvent } from './event';
+
+/** Called with the command name and seconds it took (replies and completions). */
+export type Observe = (command: string, seconds: number, result: 'ok' | 'error' | 'timeout' | 'hangup') => void;
+
+/** What claim() writes first (subscribe, the handled flag), and what is written while their replies are outstanding. */
+export type CommandRole = 'opening' | 'behind' | 'plain';
+
+/** The opening commands of a call (claim): being written, replies outstanding, the first failure. */
+export class OpeningCommands {
+  writing = false;
+  outstanding = 0;
+  error: Error | null = null;
+
+  /** The role of a command written now. */
+  role(): CommandRole {
+    return this.writing ? 'opening' : this.outstanding > 0 ? 'behind' : 'plain';
+  }
+
+  /**
+   * A reply came for a command of `role`: its failure text when FreeSWITCH refused it (-ERR,
+   * -USAGE), else null. An opening command's failure is kept for the commands behind it.
+   */
+  replied(role: CommandRole, command: string, reply: EslEvent): string | null {
+    const text = reply.contentType === 'api/response' ? reply.body : (reply.getHeader('Reply-Text') ?? '');
+    const failure = text.startsWith('-ERR') || text.startsWith('-USAGE') ? text.trim() : null;
+    if (role === 'opening') {
+      this.outstanding--;
+      if (failure !== null) this.error ??= new EslCommandError(command, failure);
+    }
+    return failure;
+  }
+}
+
+/**
+ * One command's wait for its reply. -ERR and -USAGE reject with EslCommandError. Pipelined
+ * behind a failed opening command, a command rejects with that command's error when its own reply
+ * comes: the call was never properly taken (claim()).
+ */
+export class CommandReply implements ReplyWaiter {
+  private readonly started = performance.now();
+
+  constructor(
+    readonly command: string,
+    private readonly role: CommandRole,
+    private readonly opening: OpeningCommands,
+    private readonly observe: Observe | undefined,
+    private readonly resolve: (reply: EslEvent) => void,
+    private readonly reject: (err: Error) => void,
+  ) {}
+
+  reply(reply: EslEvent): void {
+    const failure = this.opening.replied(this.role, this.command, reply);
+    if (failure !== null) {
+      this.observe?.(commandName(this.command), seconds(this.started), 'error');
+      this.reject(new EslCommandError(this.command, failure));
+    } else if (this.role === 'behind' && this.opening.error) {
+      this.reject(this.opening.error);
+    } else {
+      if (isApiCommand(this.command)) this.observe?.(commandName(this.command), seconds(this.started), 'ok');
+      this.resolve(reply);
+    }
+  }
+
+  fail(err: Error): void {
+    if (err instanceof EslTimeoutError) this.observe?.(commandName(this.command), seconds(this.started), 'timeout');
+    this.reject(err);
+  }
+}
+
+/**
+ * An application written with `sendmsg`: settled once, by the first of its completion (matched by
+ * the Event-UUID FreeSWITCH echoes as Application-UUID), its reply refusing it (or the reply's
+ * timeout, or the failed opening command it was written behind), its own bound passing, the
+ * hang-up, or the socket's close. The sendmsg reply's failures are observed under `sendmsg`,
+ * the application's outcomes under its own name, as when they were two promises.
+ */
+export class AppRun implements ReplyWaiter {
+  private readonly started = performance.now();
+  private timer: NodeJS.Timeout | null = null;
+  /** Written with event-lock: nothing queued behind it starts before it ends, at the latest then (performance.now() ms). */
+  lockedUntil: number | null = null;
+
+  constructor(
+    /** The sendmsg line. */
+    readonly command: string,
+    readonly app: string,
+    private readonly arg: string,
+    /** Its Event-UUID. */
+    readonly id: string,
+    private readonly role: CommandRole,
+    private readonly opening: OpeningCommands,
+    private readonly apps: PendingApps,
+    private readonly observe: Observe | undefined,
+    private readonly resolve: (completion: EslEvent) => void,
+    private readonly reject: (err: Error) => void,
+  ) {}
+
+  /** Pending from now on, given up after `boundMs`; `eventLock` holds what is queued behind it until then at most. */
+  start(boundMs: number, eventLock: boolean): void {
+    if (eventLock) this.lockedUntil = performance.now() + boundMs;
+    this.timer = setTimeout(() => this.expire(boundMs), boundMs);
+    this.apps.add(this);
+  }
+
+  /** The sendmsg reply: +OK leaves it waiting for its completion. */
+  reply(reply: EslEvent): void {
+    const failure = this.opening.replied(this.role, this.command, reply);
+    if (failure !== null) {
+      this.observe?.('sendmsg', seconds(this.started), 'error');
+      this.settle(new EslCommandError(this.command, failure));
+    } else if (this.role === 'behind' && this.opening.error) {
+      this.settle(this.opening.error);
+    }
+  }
+
+  /** The sendmsg reply will not come (the connection's reply timeout, the socket's close). */
+  fail(err: Error): void {
+    if (err instanceof EslTimeoutError) this.observe?.('sendmsg', seconds(this.started), 'timeout');
+    this.settle(err);
+  }
+
+  /** Its CHANNEL_EXECUTE_COMPLETE. */
+  complete(event: EslEvent): void {
+    if (!this.apps.forget(this)) return;
+    this.stopTimer();
+    this.observe?.(this.app, seconds(this.started), 'ok');
+    this.resolve(event);
+  }
+
+  /** Rejects it with `err` unless it has been settled already. */
+  settle(err: Error): void {
+    if (!this.apps.forget(this)) return;
+    this.stopTimer();
+    if (err instanceof CallHungUpError) this.observe?.(this.app, seconds(this.started), 'hangup');
+    this.reject(err);
+  }
+
+  private expire(boundMs: number): void {
+    this.timer = null;
+    if (!this.apps.forget(this)) return;
+    this.observe?.(this.app, seconds(this.started), 'timeout');
+    this.reject(new EslTimeoutError(`${this.app} ${this.arg}`.trim(), boundMs));
+  }
+
+  private stopTimer(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+  }
+}
+
+/** A channel's applications written and not yet settled (queued or running in FreeSWITCH), by Event-UUID. */
+export class PendingApps {
+  private readonly byId = new Map<string, AppRun>();
+  /** Of them, written with event-lock. */
+  private locked = 0;
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  /** An event-locked application is pending. */
+  get anyLocked(): boolean {
+    return this.locked > 0;
+  }
+
+  get(id: string): AppRun | undefined {
+    return this.byId.get(id);
+  }
+
+  has(run: AppRun): boolean {
+    return this.byId.get(run.id) === run;
+  }
+
+  add(run: AppRun): void {
+    this.byId.set(run.id, run);
+    if (run.lockedUntil !== null) this.locked++;
+  }
+
+  /** Takes `run` out; false when it was not pending (settled already). */
+  forget(run: AppRun): boolean {
+    if (!this.has(run)) return false;
+    this.byId.delete(run.id);
+    if (run.lockedUntil !== null) this.locked--;
+    return true;
+  }
+
+  /**
+   * How long an application written now may wait in FreeSWITCH's queue before it starts: until
+   * the event-locked applications still pending have ended, at most their own bounds (an instant
+   * `multiset` written behind a 40 s greeting is not given up on after 15 s).
+   */
+  heldForMs(): number {
+    if (this.locked === 0) return 0;
+    let until = 0;
+    for (const run of this.byId.values()) if (run.lockedUntil !== null && run.lockedUntil > until) until = run.lockedUntil;
+    return Math.max(0, until - performance.now());
+  }
+
+  /** Rejects every pending application with the error `errorFor` gives it. */
+  settleAll(errorFor: (run: AppRun) => Error): void {
+    for (const run of [...this.byId.values()]) run.settle(errorFor(run));
+  }
+}
+
+/**
+ * The first 24 characters of a random (version 4) UUID, drawn once for the process: its version
+ * and variant digits are in them.
+ */
+const EVENT_UUID_PREFIX = randomUUID().slice(0, 24);
+let eventUuidSerial = 0;
+
+/**
+ * A new Event-UUID for a sendmsg, shaped as a UUID: the process's random prefix and a serial in
+ * the last twelve hex digits (2^48 applications before it repeats). It only has to tell a
+ * socket's applications apart (FreeSWITCH echoes it as the completion's Application-UUID);
+ * randomUUID() built each from sixteen pieces, about 400 bytes of strings (bench/PROFILE.md,
+ * release 41).
+ */
+export function nextEventUuid(): string {
+  eventUuidSerial = (eventUuidSerial + 1) % 2 ** 48;
+  return EVENT_UUID_PREFIX + eventUuidSerial.toString(16).padStart(12, '0');
+}
+
+/** Seconds since `started` (performance.now() ms). */
+export function seconds(started: number): number {
+  return (performance.now() - started) / 1000;
+}
+
+function isApiCommand(command: string): boolean {
+  return command.startsWith('api ') || command.startsWith('bgapi ');
+}
+
+/** The name a command is observed by: its first word, or an `api`'s command. */
+function commandName(command: string): string {
+  const words = command.split(' ', 2);
+  return isApiCommand(command) && words[1] ? words[1] : words[0];
+}
