@@ -65,16 +65,19 @@ export class EslEvent {
   }
 }
 
+/** The body of a frame without one. */
+const NO_BODY = Buffer.alloc(0);
+
 /**
  * Turns a frame into an event. Malformed JSON or plain bodies do not throw: the event keeps the
  * outer headers and the raw body, and `malformed` tells the caller to count it.
  */
 export function frameToEvent(frame: EslFrame, framer: EslFramer): { event: EslEvent; malformed: boolean } {
   const type = frame.headers['Content-Type'];
-  const raw = frame.body ?? Buffer.alloc(0);
+  const raw = frame.body ?? NO_BODY;
   if (type === 'text/event-plain') {
     const end = raw.indexOf(BLANK_LINE);
-    const headers = new LazyHeaders(end < 0 ? raw : raw.subarray(0, end), framer);
+    const headers = new LazyHeaders(raw, framer, end < 0 ? raw.length : end);
     let body = '';
     if (end >= 0 && end + 2 < raw.length) {
       const inner = headers.get('Content-Length');

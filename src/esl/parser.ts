@@ -292,12 +292,30 @@ function needleOf(name: string): Buffer {
 
 /** The raw header block of a plain event, searched on demand. */
 export class LazyHeaders {
-  private readonly cache = new Map<string, string | undefined>();
+  /**
+   * Values already looked up. A call reads a few names of most events (Unique-ID, Event-Name,
+   * Application-UUID …): they are kept in four fields, and a Map is made only for a fifth
+   * (the hang-up's variables for the CDR). A Map an event was 2 % of a call's allocation.
+   */
+  private name0: string | null = null;
+  private value0: string | undefined;
+  private name1: string | null = null;
+  private value1: string | undefined;
+  private name2: string | null = null;
+  private value2: string | undefined;
+  private name3: string | null = null;
+  private value3: string | undefined;
+  private more: Map<string, string | undefined> | null = null;
+  /** Of `block`, the header lines: bytes [0, length). An event's inner body may follow them. */
+  private readonly length: number;
 
   constructor(
     private readonly block: Buffer,
     private readonly framer: EslFramer,
-  ) {}
+    length: number = block.length,
+  ) {
+    this.length = length;
+  }
 
   /**
    * The value of the line `Name: value`, URL-decoded; FreeSWITCH writes a name once, and should
@@ -306,33 +324,60 @@ export class LazyHeaders {
    * dropped. The headers a call reads most (Event-Name, Unique-ID) are near the start.
    */
   get(name: string): string | undefined {
-    if (this.cache.has(name)) return this.cache.get(name);
-    const block = this.block;
-    const needle = needleOf(name);
-    // A `Name: ` that starts a line. Searched without the LF in front: with it every line start
-    // is a candidate match, without it few are (a third fewer instructions a lookup).
-    let at: number;
-    if (searchedFromEnd(name)) {
-      at = block.lastIndexOf(needle);
-      while (at > 0 && block[at - 1] !== LF) at = block.lastIndexOf(needle, at - 1);
-    } else {
-      at = block.indexOf(needle);
-      while (at > 0 && block[at - 1] !== LF) at = block.indexOf(needle, at + 1);
-    }
-    let value: string | undefined;
-    if (at >= 0) {
-      const start = at + needle.length;
-      let end = block.indexOf(LF, start);
-      if (end < 0) end = block.length;
-      if (end > start && block[end - 1] === CR) end--;
-      value = this.framer.decode(block.toString('utf8', start, end));
-    }
-    this.cache.set(name, value);
+    if (name === this.name0) return this.value0;
+    if (name === this.name1) return this.value1;
+    if (name === this.name2) return this.value2;
+    if (name === this.name3) return this.value3;
+    if (this.more?.has(name)) return this.more.get(name);
+    const value = this.find(name);
+    this.keep(name, value);
     return value;
   }
 
+  private find(name: string): string | undefined {
+    const { block, length } = this;
+    if (length === 0) return undefined;
+    const needle = needleOf(name);
+    // A `Name: ` that starts a line. Searched without the LF in front: with it every line start
+    // is a candidate match, without it few are (a third fewer instructions a lookup). A needle
+    // holds no LF, so a match that starts among the header lines ends among them.
+    let at: number;
+    if (searchedFromEnd(name)) {
+      at = block.lastIndexOf(needle, length - 1);
+      while (at > 0 && block[at - 1] !== LF) at = block.lastIndexOf(needle, at - 1);
+    } else {
+      at = block.indexOf(needle);
+      while (at > 0 && at < length && block[at - 1] !== LF) at = block.indexOf(needle, at + 1);
+      if (at >= length) at = -1;
+    }
+    if (at < 0) return undefined;
+    const start = at + needle.length;
+    let end = block.indexOf(LF, start);
+    if (end < 0 || end > length) end = length;
+    if (end > start && block[end - 1] === CR) end--;
+    return this.framer.decode(block.toString('utf8', start, end));
+  }
+
+  private keep(name: string, value: string | undefined): void {
+    if (this.name0 === null) {
+      this.name0 = name;
+      this.value0 = value;
+    } else if (this.name1 === null) {
+      this.name1 = name;
+      this.value1 = value;
+    } else if (this.name2 === null) {
+      this.name2 = name;
+      this.value2 = value;
+    } else if (this.name3 === null) {
+      this.name3 = name;
+      this.value3 = value;
+    } else {
+      (this.more ??= new Map()).set(name, value);
+    }
+  }
+
   all(): Record<string, string> {
-    return this.framer.parseHeaderBlock(this.block.toString('utf8'));
+    return this.framer.parseHeaderBlock(this.block.toString('utf8', 0, this.length));
   }
 }
 

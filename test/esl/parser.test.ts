@@ -310,3 +310,31 @@ t.test("outer header blocks: a peer sending a new block every frame has each par
   t.equal(again.headers['Reply-Text'], '+OK 1999');
   t.equal(framer.malformedValues, 0);
 });
+
+t.test('lazy headers: a name only in the inner body is not a header, searched forward or from the end; many names read and read again', async (t) => {
+  const framer = new EslFramer();
+  const inner = 'Unique-ID: from-the-body\nvariable_v: from-the-body\nApplication-UUID: body\n';
+  const headerLines = `Event-Name: BACKGROUND_JOB\nJob-UUID: j\nA: 1\nB: 2\nC: 3\nD: 4\nE: 5\nContent-Length: ${Buffer.byteLength(inner)}\n`;
+  const body = `${headerLines}\n${inner}`;
+  const [frame] = framer.push(Buffer.from(`Content-Length: ${Buffer.byteLength(body)}\nContent-Type: text/event-plain\n\n${body}`));
+  const { event } = frameToEvent(frame, framer);
+  t.equal(event.body, inner);
+  t.equal(event.getHeader('Unique-ID'), undefined, 'forward: the body is not searched as headers');
+  t.equal(event.variable('v'), undefined, 'from the end: the body is not searched as headers');
+  t.equal(event.getHeader('Application-UUID'), undefined);
+  const names = ['Event-Name', 'Job-UUID', 'A', 'B', 'C', 'D', 'E', 'Content-Length', 'Missing'];
+  const first = names.map((n) => event.getHeader(n));
+  const again = names.map((n) => event.getHeader(n));
+  t.same(first, ['BACKGROUND_JOB', 'j', '1', '2', '3', '4', '5', String(Buffer.byteLength(inner)), undefined]);
+  t.same(again, first, 'read again, from what was kept');
+  t.same(Object.keys(event.headers), ['Event-Name', 'Job-UUID', 'A', 'B', 'C', 'D', 'E', 'Content-Length'], 'all() parses the header lines only');
+});
+
+t.test('lazy headers: an event of no header lines at all', async (t) => {
+  const framer = new EslFramer();
+  const body = '\n\nvariable_x: 1';
+  const [frame] = framer.push(Buffer.from(`Content-Length: ${body.length}\nContent-Type: text/event-plain\n\n${body}`));
+  const { event } = frameToEvent(frame, framer);
+  t.equal(event.getHeader('Event-Name'), undefined);
+  t.equal(event.variable('x'), undefined);
+});
