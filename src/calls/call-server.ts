@@ -277,7 +277,7 @@ export class CallServer {
         maxFrameBytes: settings.esl.maxFrameBytes,
         deferBridgedInput: this.deferBridgedInput,
         observe: (command, seconds, result) => {
-          metrics.eslCommandSeconds.observe({ command: commandLabel(command), result }, seconds);
+          metrics.observeEslCommand(commandLabel(command), result, seconds);
           if (result === 'timeout') metrics.eslErrors.inc({ kind: 'timeout' });
           else if (result === 'error') metrics.eslErrors.inc({ kind: 'command_failed' });
         },
