@@ -5,8 +5,9 @@
  */
 import net from 'node:net';
 import t, { type Test } from 'tap';
+import { until } from '../helpers/wait';
 import { EslConnection, type ReplyWaiter } from '../../src/esl/connection';
-import { EslProtocolError, EslTimeoutError, SocketClosedError } from '../../src/esl/errors';
+import { EslProtocolError, EslTimeoutError, SocketClosedError, UnsafeValueError } from '../../src/esl/errors';
 import type { EslEvent } from '../../src/esl/event';
 
 const OK = 'Content-Type: command/reply\nReply-Text: +OK\n\n';
@@ -163,4 +164,23 @@ t.test('a command that cannot be written throws and waits for nothing', async (t
   const a = new Recorder('a');
   t.throws(() => conn.request(undefined, undefined, a), SocketClosedError);
   t.equal(conn.awaitingReplies, 0);
+});
+
+t.test('a command refused for an unsafe value leaves no piece of itself in the stream; the commands around it leave as written', async (t) => {
+  const { conn, peer, received } = await pair(t, 5000);
+  const before = new Recorder('before');
+  const after = new Recorder('sendmsg u-1');
+  conn.request(undefined, undefined, before);
+  for (const [headers, body] of [[{ 'call-command': 'execute', 'execute-app-name': 'set', 'Event-UUID': 'x\r\nevil: 1' }, 'a=1'], [{ 'bad\nname': 'v' }, undefined], [{ ok: 'fine', later: 'bad\u0000' }, 'b']] as const) {
+    const refused = new Recorder('sendmsg u-1');
+    t.throws(() => conn.request(headers, body, refused), UnsafeValueError);
+  }
+  conn.request({ 'call-command': 'execute', 'execute-app-name': 'playback', 'Event-UUID': 'e-1' }, '/greeting.wav', after);
+  t.equal(conn.awaitingReplies, 2, 'only the two commands written wait for replies');
+  const expected = 'before\n\nsendmsg u-1\ncall-command: execute\nexecute-app-name: playback\nEvent-UUID: e-1\ncontent-type: text/plain\ncontent-length: 13\n\n/greeting.wav';
+  await until('both commands reached the peer', () => received().length >= expected.length);
+  t.equal(received(), expected);
+  peer.write(OK + OK);
+  await Promise.all([before.done, after.done]);
+  t.same([before, after].map((w) => w.settled[0]?.how), ['reply', 'reply']);
 });
