@@ -29,7 +29,7 @@ import type { CdrRecord } from '../cdr/record';
 import type { CdrWriter } from '../cdr/writer';
 import type { Settings } from '../config';
 import { openSqliteReader, type SqliteReader } from '../db/sqlite-reader';
-import { EslCallChannel } from '../esl/call-channel';
+import { EslCallChannel, type ChannelOptions } from '../esl/call-channel';
 import { deferredInput, type DeferredInputObserver } from '../esl/deferred-input';
 import { EslError } from '../esl/errors';
 import type { Metrics } from '../metrics';
@@ -99,6 +99,10 @@ export class CallServer {
   private readonly callerMemoryReader: SqliteReader | null;
   /** ESL_BRIDGED_INPUT_BUDGET_MS > 0: a bridged call's input waits behind setups (deferred-input.ts). */
   private readonly deferBridgedInput: boolean;
+  /** Every call's channel options: the same for each, made once. */
+  private readonly channelOptions: ChannelOptions;
+  /** The sessions' clock: deps.clock, or the wall clock. */
+  private readonly clock: () => Date;
   /** The callers answered recently, kept in memory (answered-callers-feed.ts); null (CALLER_MEMORY_INDEX_HOURS=0, the warm-up): every lookup asks. */
   readonly answeredCallers: AnsweredCallersFeed | null;
   /** The latest check of the prompt files; null when the daemon cannot see FreeSWITCH's files. */
@@ -107,6 +111,21 @@ export class CallServer {
   constructor(private readonly deps: CallServerDeps) {
     this.queues = new QueueBook((total) => deps.metrics.queueWaiting.set(total));
     this.deferBridgedInput = deps.settings.esl.bridgedInputBudgetMs > 0;
+    this.clock = deps.clock ?? (() => new Date());
+    const { esl } = deps.settings;
+    const { metrics } = deps;
+    this.channelOptions = {
+      replyTimeoutMs: esl.replyTimeoutMs,
+      appTimeoutMarginMs: esl.appTimeoutMarginMs,
+      lingerS: esl.lingerS,
+      maxFrameBytes: esl.maxFrameBytes,
+      deferBridgedInput: this.deferBridgedInput,
+      observe: (command, seconds, result) => {
+        metrics.observeEslCommand(commandLabel(command), result, seconds);
+        if (result === 'timeout') metrics.eslErrors.inc({ kind: 'timeout' });
+        else if (result === 'error') metrics.eslErrors.inc({ kind: 'command_failed' });
+      },
+    };
     this.spendGroups = new SpendGroups(
       () => {
         const since = deps.cdrs.unchargedSince();
@@ -270,18 +289,7 @@ export class CallServer {
     const { settings, metrics, log } = this.deps;
     let channel: EslCallChannel;
     try {
-      channel = await EslCallChannel.open(socket, {
-        replyTimeoutMs: settings.esl.replyTimeoutMs,
-        appTimeoutMarginMs: settings.esl.appTimeoutMarginMs,
-        lingerS: settings.esl.lingerS,
-        maxFrameBytes: settings.esl.maxFrameBytes,
-        deferBridgedInput: this.deferBridgedInput,
-        observe: (command, seconds, result) => {
-          metrics.observeEslCommand(commandLabel(command), result, seconds);
-          if (result === 'timeout') metrics.eslErrors.inc({ kind: 'timeout' });
-          else if (result === 'error') metrics.eslErrors.inc({ kind: 'command_failed' });
-        },
-      });
+      channel = await EslCallChannel.open(socket, this.channelOptions);
     } catch (err) {
       // No channel data means no call UUID: nothing to write a CDR for; FreeSWITCH's dialplan
       // goes on to its fallback when the socket application returns.
@@ -304,7 +312,7 @@ export class CallServer {
       snapshot,
       metrics,
       log,
-      clock: this.deps.clock ?? (() => new Date()),
+      clock: this.clock,
       random: this.deps.random ?? Math.random,
       knex: this.deps.knex,
       callerMemory: this.callerMemory.lookup,

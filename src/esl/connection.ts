@@ -144,7 +144,11 @@ export class EslConnection extends EventEmitter {
     this.replyTimeoutMs = options.replyTimeoutMs ?? DEFAULT_REPLY_TIMEOUT_MS;
     // A class, not an object literal with a getter: see ConnectionCounters.
     this.stats = new ConnectionCounters(this.framer);
-    socket.on('data', (chunk: Buffer) => this.input(() => this.onData(chunk)));
+    // No closure a read unless the read waits (deferred input).
+    socket.on('data', (chunk: Buffer) => {
+      if (this.deferred) deferredInput.push(() => this.onData(chunk));
+      else this.onData(chunk);
+    });
     socket.once('end', () => this.input(() => this.emitSafely('esl::end')));
     socket.once('close', () => this.input(() => this.onClose()));
   }
