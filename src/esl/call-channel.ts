@@ -335,7 +335,7 @@ export class EslCallChannel implements CallChannel {
         this.conn.request(headers, arg, run);
         if (this.opening.writing) this.opening.outstanding++;
       } catch (err) {
-        run.settle(err instanceof Error ? err : new Error(String(err)));
+        run.fail(err instanceof Error ? err : new Error(String(err)));
       }
     });
   }

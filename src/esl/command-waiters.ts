@@ -82,17 +82,24 @@ export class CommandReply implements ReplyWaiter {
 }
 
 /**
- * An application written with `sendmsg`: settled once, by the first of its completion (matched by
- * the Event-UUID FreeSWITCH echoes as Application-UUID), its reply refusing it (or the reply's
- * timeout, or the failed opening command it was written behind), its own bound passing, the
- * hang-up, or the socket's close. The sendmsg reply's failures are observed under `sendmsg`,
- * the application's outcomes under its own name, as when they were two promises.
+ * An application written with `sendmsg`. Its outcome is the first of its completion (matched by
+ * the Event-UUID FreeSWITCH echoes as Application-UUID), its own bound passing, the hang-up and
+ * the socket's close; it is given to the caller once the sendmsg's reply says FreeSWITCH took it.
+ * A reply refusing it (-ERR: FreeSWITCH answers `-ERR invalid session id` to a sendmsg that
+ * crossed the hang-up, after CHANNEL_HANGUP_COMPLETE), none in time, or the failed opening
+ * command it was written behind is what the caller gets instead, whatever came first: as when the
+ * application waited for its reply and then for its completion. The sendmsg's failures are
+ * observed under `sendmsg`, the application's outcomes under its own name.
  */
 export class AppRun implements ReplyWaiter {
   private readonly started = performance.now();
   private timer: NodeJS.Timeout | null = null;
   /** Written with event-lock: nothing queued behind it starts before it ends, at the latest then (performance.now() ms). */
   lockedUntil: number | null = null;
+  /** What the sendmsg's reply said so far. */
+  private replied: 'waiting' | 'taken' | 'refused' = 'waiting';
+  /** The application's outcome, once it is no longer pending: its completion, or why not. */
+  private outcome: EslEvent | Error | null = null;
 
   constructor(
     /** The sendmsg line. */
@@ -116,44 +123,67 @@ export class AppRun implements ReplyWaiter {
     this.apps.add(this);
   }
 
-  /** The sendmsg reply: +OK leaves it waiting for its completion. */
+  /** The sendmsg reply: +OK gives the caller the outcome, now or when it comes. */
   reply(reply: EslEvent): void {
     const failure = this.opening.replied(this.role, this.command, reply);
     if (failure !== null) {
+      this.refused(new EslCommandError(this.command, failure));
       this.observe?.('sendmsg', seconds(this.started), 'error');
-      this.settle(new EslCommandError(this.command, failure));
     } else if (this.role === 'behind' && this.opening.error) {
-      this.settle(this.opening.error);
+      this.refused(this.opening.error);
+    } else {
+      this.replied = 'taken';
+      if (this.outcome !== null) this.deliver(this.outcome);
     }
   }
 
-  /** The sendmsg reply will not come (the connection's reply timeout, the socket's close). */
+  /** The sendmsg reply will not come (the connection's reply timeout, the socket's close), or the sendmsg could not be written. */
   fail(err: Error): void {
+    this.refused(err);
     if (err instanceof EslTimeoutError) this.observe?.('sendmsg', seconds(this.started), 'timeout');
-    this.settle(err);
   }
 
   /** Its CHANNEL_EXECUTE_COMPLETE. */
   complete(event: EslEvent): void {
-    if (!this.apps.forget(this)) return;
-    this.stopTimer();
-    this.observe?.(this.app, seconds(this.started), 'ok');
-    this.resolve(event);
+    this.ended(event);
   }
 
-  /** Rejects it with `err` unless it has been settled already. */
+  /** The hang-up or the socket's close: it will not complete. */
   settle(err: Error): void {
-    if (!this.apps.forget(this)) return;
-    this.stopTimer();
-    if (err instanceof CallHungUpError) this.observe?.(this.app, seconds(this.started), 'hangup');
-    this.reject(err);
+    this.ended(err);
   }
 
   private expire(boundMs: number): void {
     this.timer = null;
-    if (!this.apps.forget(this)) return;
+    if (!this.apps.has(this)) return;
+    this.ended(new EslTimeoutError(`${this.app} ${this.arg}`.trim(), boundMs));
     this.observe?.(this.app, seconds(this.started), 'timeout');
-    this.reject(new EslTimeoutError(`${this.app} ${this.arg}`.trim(), boundMs));
+  }
+
+  /** The application is no longer pending; its outcome goes to the caller once the reply took it. */
+  private ended(outcome: EslEvent | Error): void {
+    if (!this.apps.forget(this)) return;
+    this.stopTimer();
+    this.outcome = outcome;
+    if (this.replied === 'taken') this.deliver(outcome);
+  }
+
+  private deliver(outcome: EslEvent | Error): void {
+    if (outcome instanceof Error) {
+      this.reject(outcome);
+      if (outcome instanceof CallHungUpError) this.observe?.(this.app, seconds(this.started), 'hangup');
+    } else {
+      this.resolve(outcome);
+      this.observe?.(this.app, seconds(this.started), 'ok');
+    }
+  }
+
+  /** The reply did not take it: the caller gets `err`, and the application is pending no more. */
+  private refused(err: Error): void {
+    if (this.replied !== 'waiting') return;
+    this.replied = 'refused';
+    if (this.apps.forget(this)) this.stopTimer();
+    this.reject(err);
   }
 
   private stopTimer(): void {

@@ -472,3 +472,61 @@ t.test('Event-UUIDs: shaped as version 4 UUIDs, a new one for every application'
   for (const id of ids) t.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   t.equal(new Set(ids).size, 3);
 });
+
+t.test('a sendmsg that crosses the hang-up: the reply decides what the caller gets, as when the application waited for its reply first', async (t) => {
+  const err = (text: string): string => `Content-Type: command/reply\nReply-Text: ${text}\n\n`;
+  const hangupComplete = event('CHANNEL_HANGUP_COMPLETE', { 'Hangup-Cause': 'NORMAL_CLEARING' });
+  const outcome = (p: Promise<unknown>): Promise<string> => p.then(() => 'resolved', (e: unknown) => (e as Error).constructor.name);
+
+  await t.test('CHANNEL_HANGUP_COMPLETE, then -ERR invalid session id', async (t) => {
+    const seen: string[] = [];
+    const { channel, fs } = await setup(t, 5000, '', undefined, (command, _s, result) => seen.push(`${command} ${result}`));
+    const play = channel.execute('playback', '/x.wav', 5000);
+    await fs.next();
+    fs.socket.write(hangupComplete + err('-ERR invalid session id [x]'));
+    t.equal(await outcome(play), 'EslCommandError');
+    t.same(seen, ['connect ok', 'sendmsg error']);
+    t.equal(channel.pendingApplications, 0);
+  });
+
+  await t.test('CHANNEL_HANGUP_COMPLETE, then no reply at all', async (t) => {
+    const seen: string[] = [];
+    const { channel, fs } = await setup(t, 150, '', undefined, (command, _s, result) => seen.push(`${command} ${result}`));
+    const play = channel.execute('playback', '/x.wav', 5000);
+    await fs.next();
+    fs.socket.write(hangupComplete);
+    t.equal(await outcome(play), 'EslTimeoutError');
+    t.same(seen, ['connect ok', 'sendmsg timeout']);
+  });
+
+  await t.test('CHANNEL_HANGUP_COMPLETE, then +OK: the hang-up', async (t) => {
+    const seen: string[] = [];
+    const { channel, fs } = await setup(t, 5000, '', undefined, (command, _s, result) => seen.push(`${command} ${result}`));
+    const play = channel.execute('playback', '/x.wav', 5000);
+    await fs.next();
+    fs.socket.write(hangupComplete);
+    await until('the hang-up was read', () => channel.hangupComplete !== null);
+    fs.socket.write(ok);
+    t.equal(await outcome(play), 'CallHungUpError');
+    t.same(seen, ['connect ok', 'playback hangup']);
+  });
+
+  await t.test('hangup() written as the caller hangs up: the refusal is the caller\'s to see', async (t) => {
+    const { channel, fs } = await setup(t);
+    const hangup = channel.hangup('NORMAL_CLEARING');
+    await fs.next();
+    fs.socket.write(hangupComplete + err('-ERR invalid session id [x]'));
+    t.equal(await outcome(hangup), 'EslCommandError');
+  });
+
+  await t.test('the application\'s own bound passes before a -ERR reply', async (t) => {
+    const seen: string[] = [];
+    const { channel, fs } = await setup(t, 5000, '', undefined, (command, _s, result) => seen.push(`${command} ${result}`));
+    const play = channel.execute('playback', '/x.wav', 30);
+    await fs.next();
+    await until('the bound passed', () => seen.length === 2);
+    fs.socket.write(err('-ERR invalid session id [x]'));
+    t.equal(await outcome(play), 'EslCommandError');
+    t.same(seen, ['connect ok', 'playback timeout', 'sendmsg error']);
+  });
+});
