@@ -71,6 +71,13 @@ async function setup(t: Test, replyTimeoutMs = 5000, afterConnectReply = '', app
   return { channel, fs };
 }
 
+/** A channel whose observations (`<command> <result>`) the test reads. */
+async function observed(t: Test, replyTimeoutMs: number): Promise<{ channel: EslCallChannel; fs: Fs; seen: string[] }> {
+  const seen: string[] = [];
+  const { channel, fs } = await setup(t, replyTimeoutMs, '', undefined, (command, _seconds, result) => seen.push(`${command} ${result}`));
+  return { channel, fs, seen };
+}
+
 const ok = 'Content-Type: command/reply\nReply-Text: +OK\n\n';
 const eventUuidOf = (cmd: string): string => /Event-UUID: (.+)/.exec(cmd)![1];
 
@@ -450,8 +457,7 @@ t.test('observations: what each outcome of a command and an application is recor
 });
 
 t.test('observations: an application whose sendmsg gets no reply is recorded as the sendmsg timing out', async (t) => {
-  const seen: string[] = [];
-  const { channel } = await setup(t, 100, '', undefined, (command, _seconds, result) => seen.push(`${command} ${result}`));
+  const { channel, seen } = await observed(t, 100);
   const run = channel.execute('playback', '/x.wav', 5000);
   await t.rejects(run, EslTimeoutError);
   await until('the socket closed', () => channel.closed);
@@ -479,8 +485,7 @@ t.test('a sendmsg that crosses the hang-up: the reply decides what the caller ge
   const outcome = (p: Promise<unknown>): Promise<string> => p.then(() => 'resolved', (e: unknown) => (e as Error).constructor.name);
 
   await t.test('CHANNEL_HANGUP_COMPLETE, then -ERR invalid session id', async (t) => {
-    const seen: string[] = [];
-    const { channel, fs } = await setup(t, 5000, '', undefined, (command, _s, result) => seen.push(`${command} ${result}`));
+    const { channel, fs, seen } = await observed(t, 5000);
     const play = channel.execute('playback', '/x.wav', 5000);
     await fs.next();
     fs.socket.write(hangupComplete + err('-ERR invalid session id [x]'));
@@ -490,8 +495,7 @@ t.test('a sendmsg that crosses the hang-up: the reply decides what the caller ge
   });
 
   await t.test('CHANNEL_HANGUP_COMPLETE, then no reply at all', async (t) => {
-    const seen: string[] = [];
-    const { channel, fs } = await setup(t, 150, '', undefined, (command, _s, result) => seen.push(`${command} ${result}`));
+    const { channel, fs, seen } = await observed(t, 150);
     const play = channel.execute('playback', '/x.wav', 5000);
     await fs.next();
     fs.socket.write(hangupComplete);
@@ -500,8 +504,7 @@ t.test('a sendmsg that crosses the hang-up: the reply decides what the caller ge
   });
 
   await t.test('CHANNEL_HANGUP_COMPLETE, then +OK: the hang-up', async (t) => {
-    const seen: string[] = [];
-    const { channel, fs } = await setup(t, 5000, '', undefined, (command, _s, result) => seen.push(`${command} ${result}`));
+    const { channel, fs, seen } = await observed(t, 5000);
     const play = channel.execute('playback', '/x.wav', 5000);
     await fs.next();
     fs.socket.write(hangupComplete);
@@ -520,8 +523,7 @@ t.test('a sendmsg that crosses the hang-up: the reply decides what the caller ge
   });
 
   await t.test('the application\'s own bound passes before a -ERR reply', async (t) => {
-    const seen: string[] = [];
-    const { channel, fs } = await setup(t, 5000, '', undefined, (command, _s, result) => seen.push(`${command} ${result}`));
+    const { channel, fs, seen } = await observed(t, 5000);
     const play = channel.execute('playback', '/x.wav', 30);
     await fs.next();
     await until('the bound passed', () => seen.length === 2);
