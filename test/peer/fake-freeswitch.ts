@@ -17,7 +17,11 @@
  *     `Name: value` lines ended by an empty line; only subscribed events of this call are sent
  *     after `myevents`; `nixevent` removes types ("+OK events nixed").
  *  A4 sendmsg is answered "+OK" at once and queued on the channel (M7); each application ends
- *     with CHANNEL_EXECUTE_COMPLETE echoing the sendmsg's Event-UUID as Application-UUID. With
+ *     with CHANNEL_EXECUTE_COMPLETE echoing the sendmsg's Event-UUID as Application-UUID. Also
+ *     after the hang-up, while the socket lingers: "+OK", and nothing runs (the `hangup` sendmsg
+ *     after CHANNEL_HANGUP_COMPLETE in outbound-plain-hunt-busy-noanswer-answer.log). On an outbound
+ *     socket a sendmsg naming the socket's own channel is queued on it without a lookup, so the
+ *     `-ERR invalid session id` that mod_event_socket.c gives a channel that is down never comes. With
  *     `event-lock: true` (switch_true: yes, on, true, t, enabled, active, allow, a non-zero number)
  *     nothing queued behind it runs until it ends (M7; switch_ivr.c switch_ivr_parse_event).
  *  A5 After a bridge: variable_originate_disposition, variable_DIALSTATUS (USER_BUSY/BUSY,
