@@ -155,17 +155,19 @@ export class AppRun implements ReplyWaiter {
 
   private expire(boundMs: number): void {
     this.timer = null;
-    if (!this.apps.has(this)) return;
-    this.ended(new EslTimeoutError(`${this.app} ${this.arg}`.trim(), boundMs));
-    this.observe?.(this.app, seconds(this.started), 'timeout');
+    if (this.ended(new EslTimeoutError(`${this.app} ${this.arg}`.trim(), boundMs))) this.observe?.(this.app, seconds(this.started), 'timeout');
   }
 
-  /** The application is no longer pending; its outcome goes to the caller once the reply took it. */
-  private ended(outcome: EslEvent | Error): void {
-    if (!this.apps.forget(this)) return;
+  /**
+   * The application is no longer pending; its outcome goes to the caller once the reply took it.
+   * False when it was not pending (settled already): `outcome` is dropped.
+   */
+  private ended(outcome: EslEvent | Error): boolean {
+    if (!this.apps.forget(this)) return false;
     this.stopTimer();
     this.outcome = outcome;
     if (this.replied === 'taken') this.deliver(outcome);
+    return true;
   }
 
   private deliver(outcome: EslEvent | Error): void {
@@ -211,7 +213,7 @@ export class PendingApps {
     return this.byId.get(id);
   }
 
-  has(run: AppRun): boolean {
+  private has(run: AppRun): boolean {
     return this.byId.get(run.id) === run;
   }
 

@@ -169,21 +169,27 @@ export class EslConnection extends EventEmitter {
 
   /** The socket closed: every reply still awaited fails (with the framer's break, if that was why), then esl::close. */
   private onClose(): void {
+    this.failAll((waiter) => this.framer.broken ?? new SocketClosedError(waiter.command));
+    this.emitSafely('esl::close');
+  }
+
+  /**
+   * No reply still awaited will be handed out: the timer stops, and each waiter, taken out of the
+   * line first, fails with what `errorFor` gives it (`first`: the oldest, whose reply was due first).
+   */
+  private failAll(errorFor: (waiter: ReplyWaiter, first: boolean) => Error): void {
     if (this.replyTimer !== null) {
       clearTimeout(this.replyTimer);
       this.replyTimer = null;
     }
     const waiting = this.replies.splice(0);
     this.replyDeadlines.length = 0;
-    for (const waiter of waiting) this.failWaiter(waiter, this.framer.broken ?? new SocketClosedError(waiter.command));
-    this.emitSafely('esl::close');
-  }
-
-  private failWaiter(waiter: ReplyWaiter, err: Error): void {
-    try {
-      waiter.fail(err);
-    } catch (thrown) {
-      this.listenerFailed(thrown);
+    for (let i = 0; i < waiting.length; i++) {
+      try {
+        waiting[i].fail(errorFor(waiting[i], i === 0));
+      } catch (thrown) {
+        this.listenerFailed(thrown);
+      }
     }
   }
 
@@ -266,10 +272,7 @@ export class EslConnection extends EventEmitter {
     // The socket is given up: the commands behind the late one fail now too, so that a reply
     // read before the drop but handled after it (deferred input) is handed to nobody, not to the
     // next command in line.
-    const [late, ...behind] = this.replies.splice(0);
-    this.replyDeadlines.length = 0;
-    this.failWaiter(late, new EslTimeoutError(late.command, this.replyTimeoutMs));
-    for (const waiter of behind) this.failWaiter(waiter, new SocketClosedError(waiter.command));
+    this.failAll((waiter, late) => (late ? new EslTimeoutError(waiter.command, this.replyTimeoutMs) : new SocketClosedError(waiter.command)));
     this.socket.destroy();
   }
 
