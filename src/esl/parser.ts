@@ -110,6 +110,9 @@ export class EslFramer {
       while (pos < buf.length && buf[pos] === LF) pos++;
       const end = buf.indexOf(BLANK_LINE, pos);
       if (end < 0) break;
+      // Measured whole, however the reads cut it: a block that arrived complete in one read is
+      // no smaller than one still waiting for its blank line (the check below and above).
+      if (end - pos > this.maxFrameBytes) throw new EslFrameTooLargeError('header block', end - pos, this.maxFrameBytes);
       // A big block (the connect reply: the whole channel) is copied out and decoded on demand.
       const headers = end - pos >= LAZY_BLOCK_BYTES ? lazyRecord(new LazyHeaders(Buffer.from(buf.subarray(pos, end)), this)) : this.outerHeaders(buf.toString('utf8', pos, end));
       pos = end + 2;

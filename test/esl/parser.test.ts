@@ -178,6 +178,30 @@ t.test('a frame of exactly the limit passes; one byte more is refused', async (t
   t.type(over.broken, EslFrameTooLargeError);
 });
 
+t.test('a header block over the limit is refused however the reads cut it: whole in one read, or ended by a later one', async (t) => {
+  // The warm-up's test with a 1 KB limit saw one call of twenty go through when a connect reply
+  // of some KB arrived whole in one read: only a block still waiting for its blank line was measured.
+  const limit = 1024;
+  const block = `Content-Type: command/reply\nReply-Text: %2BOK%0A\nUnique-ID: x\nvariable_filler: ${'a'.repeat(2000)}\n\n`;
+  const cuts: Array<[string, number[]]> = [['in one read', [block.length]], ['the blank line in a later read', [1000, block.length - 1000]], ['its last byte alone', [block.length - 1, 1]]];
+  for (const [how, sizes] of cuts) {
+    const framer = new EslFramer(limit);
+    let at = 0;
+    const frames = sizes.flatMap((n) => framer.push(Buffer.from(block.slice(at, (at += n)))));
+    t.same(frames, [], `${how}: no frame`);
+    t.type(framer.broken, EslFrameTooLargeError, `${how}: refused`);
+    t.match(framer.broken?.message, /header block of at least \d+ bytes exceeds the frame limit of 1024 bytes/, how);
+  }
+  const exactly = (filler: number): string => `Content-Type: command/reply\nReply-Text: %2BOK%0A\nvariable_filler: ${'a'.repeat(filler)}\n\n`;
+  t.equal(exactly(limit - 66).length - 2, limit, 'a block of exactly the limit (its blank line not counted)');
+  const fits = new EslFramer(limit);
+  t.equal(fits.push(Buffer.from(exactly(limit - 66))).length, 1, 'passes');
+  t.equal(fits.broken, null);
+  const over = new EslFramer(limit);
+  t.equal(over.push(Buffer.from(exactly(limit - 65))).length, 0, 'one byte more is refused');
+  t.type(over.broken, EslFrameTooLargeError);
+});
+
 t.test('a header block over the limit (no blank line, bad escapes) is refused within limit + one chunk', async (t) => {
   const limit = DEFAULT_MAX_FRAME_BYTES;
   const framer = new EslFramer(limit);
