@@ -7,6 +7,7 @@ import { LIVE_COLUMNS } from './billing/live-values';
 import { CALLER_NUMBER_FORMS } from './domain/caller-number';
 import type { DeferredInputObserver } from './esl/deferred-input';
 import { problemLabel, type PromptFileProblemKind } from './prompts/file-check';
+import { CounterSeries, HistogramSeries, SeriesByLabels } from './metric-series';
 import { CONFIG_TABLES } from './snapshot/types';
 
 export const OUTCOMES = ['answered', 'voicemail', 'busy', 'no_answer', 'blocked', 'capped', 'pin_failed', 'announced', 'abandoned', 'failed'] as const;
@@ -14,6 +15,9 @@ export type Outcome = (typeof OUTCOMES)[number];
 export const ESL_ERROR_KINDS = ['timeout', 'command_failed', 'socket_closed', 'protocol', 'malformed_value', 'malformed_event', 'handshake', 'unsafe_value'] as const;
 export const DB_OPERATIONS = ['config_fingerprint', 'config_load', 'cdr_insert', 'admission', 'pin_lockout', 'rotation', 'caller_memory', 'voicemail_insert'] as const;
 export const NUMBER_KIND_LABELS = ['hotline', 'switchboard', 'unknown'] as const;
+
+/** hotline_esl_command_duration_seconds' buckets (seconds): a reply in a millisecond to a five-minute bridge. */
+const ESL_COMMAND_BUCKETS: readonly number[] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 15, 60, 300];
 /** Money columns whose writes are capped to DECIMAL(14,4) (hotline_charges_capped_total). */
 export const CAPPED_COLUMNS = ['cost', 'spend', 'balance'] as const;
 export type CappedColumn = (typeof CAPPED_COLUMNS)[number];
@@ -104,31 +108,20 @@ export class Metrics {
     name: 'hotline_esl_command_duration_seconds',
     help: 'ESL command round trips (reply, and for applications their completion), by command and result.',
     labelNames: ['command', 'result'] as const,
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 15, 60, 300],
+    buckets: [...ESL_COMMAND_BUCKETS],
     registers: [this.registry],
   });
 
-  /** eslCommandSeconds' series, each made once (observeEslCommand). */
-  private readonly eslCommandSeries = new Map<string, Map<string, Histogram.Internal<'command' | 'result'>>>();
+  /** eslCommandSeconds' series, by command and result (observeEslCommand). */
+  private readonly eslCommandSeries = new SeriesByLabels((command, result) => new HistogramSeries(this.eslCommandSeconds, { command, result }, ESL_COMMAND_BUCKETS));
 
   /**
-   * One ESL command's duration, into its (command, result) series. prom-client's observe with a
-   * labels object makes a labels record, a closure and the series' key every time: four a call
-   * were 1.6 KB of a call's allocation (bench/PROFILE.md, release 41). The labels are bounded by
-   * the caller (a known command name or `other`, four results).
+   * One ESL command's duration, into its (command, result) series, held by reference
+   * (metric-series.ts): seven a call. The labels are bounded by the caller (a known command name
+   * or `other`, four results).
    */
   observeEslCommand(command: string, result: 'ok' | 'error' | 'timeout' | 'hangup', seconds: number): void {
-    let byResult = this.eslCommandSeries.get(command);
-    if (byResult === undefined) {
-      byResult = new Map();
-      this.eslCommandSeries.set(command, byResult);
-    }
-    let series = byResult.get(result);
-    if (series === undefined) {
-      series = this.eslCommandSeconds.labels({ command, result });
-      byResult.set(result, series);
-    }
-    series.observe(seconds);
+    this.eslCommandSeries.get(command, result).observe(seconds);
   }
 
   readonly eslConnections = new Counter({
@@ -396,6 +389,37 @@ export class Metrics {
     for (const tenant of [...this.labelledTenants].map(String).concat('other')) {
       this.tenantTalkSeconds.inc({ tenant }, 0);
       for (const outcome of OUTCOMES) this.tenantCallsEnded.inc({ tenant, outcome }, 0);
+    }
+  }
+
+  /** The calls' counters' series, held by reference (metric-series.ts): a call adds to three to five of them. */
+  private readonly callSeries = {
+    started: new SeriesByLabels((number_kind) => new CounterSeries(this.callsStarted, { number_kind })),
+    ended: new SeriesByLabels((outcome, number_kind) => new CounterSeries(this.callsEnded, { outcome, number_kind })),
+    tenantEnded: new SeriesByLabels((tenant, outcome) => new CounterSeries(this.tenantCallsEnded, { tenant, outcome })),
+    talk: new SeriesByLabels((number_kind) => new CounterSeries(this.talkSeconds, { number_kind })),
+    tenantTalk: new SeriesByLabels((tenant) => new CounterSeries(this.tenantTalkSeconds, { tenant })),
+  };
+
+  /** A call FreeSWITCH handed over (hotline_calls_started_total). */
+  callStarted(numberKind: string): void {
+    this.callSeries.started.get(numberKind).inc();
+  }
+
+  /**
+   * A call over (hotline_calls_ended_total); with its CDR, also its tenant's series and the billed
+   * talk seconds. Without one (a click-to-call leg given up before it was answered: the
+   * attempt's CDR is the dialer's), only the count, so that started minus ended stays the calls
+   * in progress.
+   */
+  callEnded(outcome: string, numberKind: string, cdr?: { readonly tenant_id: number | null; readonly billsec: number }): void {
+    this.callSeries.ended.get(outcome, numberKind).inc();
+    if (cdr === undefined) return;
+    const tenant = this.tenantLabel(cdr.tenant_id);
+    this.callSeries.tenantEnded.get(tenant, outcome).inc();
+    if (cdr.billsec > 0) {
+      this.callSeries.talk.get(numberKind).inc(cdr.billsec);
+      this.callSeries.tenantTalk.get(tenant).inc(cdr.billsec);
     }
   }
 

@@ -326,7 +326,7 @@ export class CallServer {
       clickToCall: this.deps.clickToCall,
       journal: this.deps.journal,
     }, leg);
-    metrics.callsStarted.inc({ number_kind: session.numberKind });
+    metrics.callStarted(session.numberKind);
     this.sessions.add(session);
     let unspooled = false;
     let noCdr = true;
@@ -336,7 +336,7 @@ export class CallServer {
       // attempt's CDR already written by the dialer. Counted ended as it was counted started
       // (started minus ended is what dashboards read as calls in progress): a failed call.
       if (cdr === null) {
-        metrics.callsEnded.inc({ outcome: 'failed', number_kind: session.numberKind });
+        metrics.callEnded('failed', session.numberKind);
         return;
       }
       // The CDR first: nothing that follows (metrics, logs) may keep it from the spool. A spool
@@ -372,12 +372,7 @@ export class CallServer {
       const stats = channel.conn.stats;
       if (stats.malformedValues > 0) metrics.eslErrors.inc({ kind: 'malformed_value' }, stats.malformedValues);
       if (stats.malformedEvents > 0) metrics.eslErrors.inc({ kind: 'malformed_event' }, stats.malformedEvents);
-      metrics.callsEnded.inc({ outcome: cdr.outcome, number_kind: session.numberKind });
-      metrics.tenantCallsEnded.inc({ tenant: metrics.tenantLabel(cdr.tenant_id), outcome: cdr.outcome });
-      if (cdr.billsec > 0) {
-        metrics.talkSeconds.inc({ number_kind: session.numberKind }, cdr.billsec);
-        metrics.tenantTalkSeconds.inc({ tenant: metrics.tenantLabel(cdr.tenant_id) }, cdr.billsec);
-      }
+      metrics.callEnded(cdr.outcome, session.numberKind, cdr);
     } finally {
       // Whatever happened above (a given-up click-to-call leg has no CDR): nothing left to recover,
       // but for a CDR the spool never took, which the journal keeps for the next start.

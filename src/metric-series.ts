@@ -1,0 +1,151 @@
+/**
+ * Series of prom-client counters and histograms held by reference, for the calls' path.
+ *
+ * prom-client's `inc(labels, n)` and `observe(labels, v)` build a labels record, check it against
+ * the label names and join the series' key on every call, also through a `labels(…)` child. On
+ * the calls' path (seven ESL commands and three to five call counters a call) that was about 3 %
+ * of a saturated call's CPU (bench/PROFILE.md, release 42). Here a series' record in the metric's
+ * own table is found once by its labels and then added to exactly as prom-client adds to it
+ * (lib/counter.js: `{ labels, value }`; lib/histogram.js: `{ labels, bucketValues, sum, count }`),
+ * so the metric exports it as ever: /metrics, the workers' merge, `get()`. When the table is
+ * replaced (the registry's `resetMetrics()`), the next addition makes the record again, as
+ * prom-client would. test/metrics/series.test.ts holds the exposition equal to prom-client's own
+ * inc and observe, and fails should prom-client's table change shape.
+ */
+import type { Counter, Histogram } from 'prom-client';
+
+type Labels = Readonly<Record<string, string>>;
+
+interface CounterRecord {
+  labels: Labels;
+  value: number;
+}
+
+interface HistogramRecord {
+  labels: Labels;
+  bucketValues: Record<string, number>;
+  sum: number;
+  count: number;
+}
+
+/** A metric's table of series records, by prom-client's key (which is never built here). */
+type Table<R> = Record<string, R | undefined>;
+
+/** The record in `table` whose labels are `labels`, and its key; null when there is none. */
+function findRecord<R extends { labels: Labels }>(table: Table<R>, labels: Labels): { key: string; record: R } | null {
+  const names = Object.keys(labels);
+  for (const key of Object.keys(table)) {
+    const record = table[key];
+    if (record === undefined) continue;
+    const theirs = Object.keys(record.labels);
+    if (theirs.length === names.length && names.every((name) => record.labels[name] === labels[name])) return { key, record };
+  }
+  return null;
+}
+
+/** The metric's name, for messages (prom-client's types do not declare it). */
+function nameOf(metric: Counter<string> | Histogram<string>): string {
+  const { name } = metric as unknown as { name?: unknown };
+  return typeof name === 'string' ? name : 'a metric';
+}
+
+function tableOf<R>(metric: Counter<string> | Histogram<string>): Table<R> {
+  const table = (metric as unknown as { hashMap?: Table<R> }).hashMap;
+  if (table === undefined || table === null || typeof table !== 'object') throw new TypeError(`prom-client's ${nameOf(metric)} keeps no series table where metric-series.ts expects it`);
+  return table;
+}
+
+/** One series of a labelled counter. */
+export class CounterSeries {
+  private key = '';
+  private record: CounterRecord | null = null;
+
+  constructor(
+    private readonly counter: Counter<string>,
+    private readonly labels: Labels,
+  ) {}
+
+  /** As `counter.inc(labels, n)`: a negative or non-finite `n` throws and counts nothing. */
+  inc(n = 1): void {
+    if (!(n >= 0) || n === Infinity) throw new TypeError(`counter ${nameOf(this.counter)}: cannot add ${n}`);
+    this.current().value += n;
+  }
+
+  private current(): CounterRecord {
+    const table = tableOf<CounterRecord>(this.counter);
+    if (this.record !== null && table[this.key] === this.record) return this.record;
+    this.counter.inc(this.labels, 0);
+    const found = findRecord(table, this.labels);
+    if (found === null || typeof found.record.value !== 'number') throw new TypeError(`counter ${nameOf(this.counter)}: its series record is not where metric-series.ts expects it`);
+    this.key = found.key;
+    this.record = found.record;
+    return found.record;
+  }
+}
+
+/** One series of a labelled histogram with `upperBounds` (its buckets, ascending, as configured). */
+export class HistogramSeries {
+  private key = '';
+  private record: HistogramRecord | null = null;
+
+  constructor(
+    private readonly histogram: Histogram<string>,
+    private readonly labels: Labels,
+    private readonly upperBounds: readonly number[],
+  ) {}
+
+  /** As `histogram.observe(labels, v)`: a non-finite `v` throws and counts nothing. */
+  observe(v: number): void {
+    if (!Number.isFinite(v)) throw new TypeError(`histogram ${nameOf(this.histogram)}: cannot observe ${v}`);
+    const record = this.current();
+    // The smallest bound at or above v (lib/histogram.js findBound); none past the last: +Inf only.
+    for (const bound of this.upperBounds) {
+      if (v <= bound) {
+        record.bucketValues[bound] += 1;
+        break;
+      }
+    }
+    record.sum += v;
+    record.count += 1;
+  }
+
+  private current(): HistogramRecord {
+    const table = tableOf<HistogramRecord>(this.histogram);
+    if (this.record !== null && table[this.key] === this.record) return this.record;
+    this.histogram.zero(this.labels);
+    const found = findRecord(table, this.labels);
+    const record = found?.record;
+    const shaped = record !== undefined && typeof record.sum === 'number' && typeof record.count === 'number' && typeof record.bucketValues === 'object' && record.bucketValues !== null;
+    if (found === null || record === undefined || !shaped || this.upperBounds.some((b) => typeof record.bucketValues[b] !== 'number')) {
+      throw new TypeError(`histogram ${nameOf(this.histogram)}: its series record is not where metric-series.ts expects it`);
+    }
+    this.key = found.key;
+    this.record = record;
+    return record;
+  }
+}
+
+/**
+ * A metric's series by up to two label values, each made on first use. The callers' label values
+ * are bounded sets (outcomes, number kinds, command names, listed tenants), so this never grows
+ * past them.
+ */
+export class SeriesByLabels<S> {
+  private readonly byFirst = new Map<string, Map<string, S>>();
+
+  constructor(private readonly make: (first: string, second: string) => S) {}
+
+  get(first: string, second = ''): S {
+    let bySecond = this.byFirst.get(first);
+    if (bySecond === undefined) {
+      bySecond = new Map();
+      this.byFirst.set(first, bySecond);
+    }
+    let series = bySecond.get(second);
+    if (series === undefined) {
+      series = this.make(first, second);
+      bySecond.set(second, series);
+    }
+    return series;
+  }
+}

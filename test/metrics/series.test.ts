@@ -1,0 +1,147 @@
+/**
+ * metric-series.ts adds to a prom-client series' own record instead of calling inc/observe with
+ * labels: what /metrics and get() show must be what prom-client's inc and observe show, for any
+ * values, beside prom-client's own calls on the same series, and after a reset. Should
+ * prom-client keep its series another way, the series refuse with a clear error instead of
+ * counting nowhere.
+ */
+import t from 'tap';
+import { Counter, Histogram, Registry } from 'prom-client';
+import { CounterSeries, HistogramSeries, SeriesByLabels } from '../../src/metric-series';
+import { Metrics } from '../../src/metrics';
+
+const BUCKETS = [0.001, 0.01, 0.1, 1, 5];
+
+function pair(): { ours: Registry; theirs: Registry } {
+  return { ours: new Registry(), theirs: new Registry() };
+}
+
+function histogram(registry: Registry): Histogram<'command' | 'result'> {
+  return new Histogram({ name: 'x_seconds', help: 'x', labelNames: ['command', 'result'] as const, buckets: [...BUCKETS], registers: [registry] });
+}
+
+function counter(registry: Registry): Counter<'outcome' | 'kind'> {
+  return new Counter({ name: 'x_total', help: 'x', labelNames: ['outcome', 'kind'] as const, registers: [registry] });
+}
+
+t.test('a histogram series shows what observe with labels shows, bounds, zero and past the last bound included', async (t) => {
+  const { ours, theirs } = pair();
+  const mine = histogram(ours);
+  const reference = histogram(theirs);
+  const series = new SeriesByLabels((command, result) => new HistogramSeries(mine, { command, result }, BUCKETS));
+  const values: Array<[string, string, number]> = [
+    ['bridge', 'ok', 0], ['bridge', 'ok', 0.001], ['bridge', 'ok', 0.0010001], ['bridge', 'ok', 5], ['bridge', 'ok', 5.5], ['bridge', 'ok', 1e9],
+    ['answer', 'timeout', 0.5], ['answer', 'ok', -0.25], ['bridge', 'hangup', 0.1],
+  ];
+  let seed = 7;
+  for (let i = 0; i < 200; i++) {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    values.push([i % 3 === 0 ? 'bridge' : 'playback', i % 5 === 0 ? 'error' : 'ok', (seed / 2 ** 31) * 7]);
+  }
+  for (const [command, result, v] of values) {
+    series.get(command, result).observe(v);
+    reference.observe({ command, result }, v);
+  }
+  t.equal(await ours.metrics(), await theirs.metrics(), 'the same exposition');
+  t.same(await ours.getMetricsAsJSON(), await theirs.getMetricsAsJSON(), 'the same JSON (the workers\' merge reads it)');
+  t.throws(() => series.get('bridge', 'ok').observe(Number.NaN), TypeError, 'NaN is refused, as prom-client refuses it');
+  t.throws(() => series.get('bridge', 'ok').observe(Infinity), TypeError);
+  t.equal(await ours.metrics(), await theirs.metrics(), 'and counted nothing');
+});
+
+t.test('a counter series shows what inc with labels shows; a bad amount throws and counts nothing', async (t) => {
+  const { ours, theirs } = pair();
+  const mine = counter(ours);
+  const reference = counter(theirs);
+  const series = new SeriesByLabels((outcome, kind) => new CounterSeries(mine, { outcome, kind }));
+  const adds: Array<[string, string, number]> = [['answered', 'hotline', 1], ['answered', 'hotline', 0], ['busy', 'switchboard', 2.5], ['answered', 'hotline', 37], ['failed', 'unknown', 1]];
+  for (const [outcome, kind, n] of adds) {
+    series.get(outcome, kind).inc(n);
+    reference.inc({ outcome, kind }, n);
+  }
+  series.get('answered', 'hotline').inc();
+  reference.inc({ outcome: 'answered', kind: 'hotline' });
+  t.equal(await ours.metrics(), await theirs.metrics());
+  t.same(await ours.getMetricsAsJSON(), await theirs.getMetricsAsJSON());
+  for (const bad of [-1, Number.NaN, Infinity]) t.throws(() => series.get('busy', 'switchboard').inc(bad), TypeError, `${bad} refused`);
+  t.equal(await ours.metrics(), await theirs.metrics(), 'and counted nothing');
+});
+
+t.test('beside prom-client\'s own inc and observe on the same series: one series, both counted', async (t) => {
+  const registry = new Registry();
+  const c = counter(registry);
+  const h = histogram(registry);
+  const cs = new CounterSeries(c, { outcome: 'answered', kind: 'hotline' });
+  const hs = new HistogramSeries(h, { command: 'bridge', result: 'ok' }, BUCKETS);
+  cs.inc(2);
+  c.inc({ kind: 'hotline', outcome: 'answered' }, 3);
+  cs.inc();
+  hs.observe(0.5);
+  h.observe({ command: 'bridge', result: 'ok' }, 2);
+  hs.observe(0.004);
+  t.same((await c.get()).values.map((v) => [v.labels, v.value]), [[{ outcome: 'answered', kind: 'hotline' }, 6]]);
+  const count = (await h.get()).values.find((v) => v.metricName === 'x_seconds_count');
+  const sum = (await h.get()).values.find((v) => v.metricName === 'x_seconds_sum');
+  t.equal(count?.value, 3);
+  t.equal(sum?.value, 2.504);
+});
+
+t.test('after the registry is reset, the next addition makes the series again', async (t) => {
+  const registry = new Registry();
+  const c = counter(registry);
+  const h = histogram(registry);
+  const cs = new CounterSeries(c, { outcome: 'busy', kind: 'hotline' });
+  const hs = new HistogramSeries(h, { command: 'answer', result: 'ok' }, BUCKETS);
+  cs.inc(5);
+  hs.observe(0.02);
+  registry.resetMetrics();
+  t.same((await c.get()).values, [], 'gone with the reset');
+  t.same((await h.get()).values, []);
+  cs.inc();
+  hs.observe(0.03);
+  t.same((await c.get()).values.map((v) => v.value), [1]);
+  t.equal((await h.get()).values.find((v) => v.metricName === 'x_seconds_count')?.value, 1);
+  t.equal((await h.get()).values.find((v) => v.metricName === 'x_seconds_sum')?.value, 0.03);
+});
+
+t.test('a prom-client that keeps its series elsewhere: a clear error, not counts that go nowhere', async (t) => {
+  const registry = new Registry();
+  const c = counter(registry);
+  Object.defineProperty(c, 'hashMap', { value: undefined, writable: true });
+  t.throws(() => new CounterSeries(c, { outcome: 'busy', kind: 'hotline' }).inc(), { name: 'TypeError', message: /x_total keeps no series table/ });
+  const h = histogram(registry);
+  const records = (h as unknown as { hashMap: Record<string, unknown> }).hashMap;
+  // A record of another shape (no bucket counts where they are expected).
+  const zero = h.zero.bind(h);
+  h.zero = (labels) => {
+    zero(labels);
+    for (const key of Object.keys(records)) records[key] = { labels, sum: 0, count: 0, buckets: [] };
+  };
+  t.throws(() => new HistogramSeries(h, { command: 'answer', result: 'ok' }, BUCKETS).observe(1), { name: 'TypeError', message: /x_seconds: its series record is not where/ });
+});
+
+t.test('Metrics.callStarted and callEnded: the counters the call server incremented one by one before', async (t) => {
+  const kept = new Metrics({ tenantIds: [7] });
+  const reference = new Metrics({ tenantIds: [7] });
+  const calls: Array<[string, string, { tenant_id: number | null; billsec: number } | undefined]> = [
+    ['answered', 'hotline', { tenant_id: 7, billsec: 42 }], ['busy', 'switchboard', { tenant_id: 9, billsec: 0 }], ['failed', 'unknown', undefined],
+    ['answered', 'hotline', { tenant_id: null, billsec: 3 }], ['abandoned', 'hotline', { tenant_id: 7, billsec: 0 }], ['answered', 'switchboard', { tenant_id: 9, billsec: 61 }],
+  ];
+  for (const [outcome, kind, cdr] of calls) {
+    kept.callStarted(kind);
+    reference.callsStarted.inc({ number_kind: kind });
+    kept.callEnded(outcome, kind, cdr);
+    reference.callsEnded.inc({ outcome, number_kind: kind });
+    if (cdr === undefined) continue;
+    reference.tenantCallsEnded.inc({ tenant: reference.tenantLabel(cdr.tenant_id), outcome });
+    if (cdr.billsec > 0) {
+      reference.talkSeconds.inc({ number_kind: kind }, cdr.billsec);
+      reference.tenantTalkSeconds.inc({ tenant: reference.tenantLabel(cdr.tenant_id) }, cdr.billsec);
+    }
+  }
+  const lines = async (m: Metrics): Promise<string[]> => (await m.registry.metrics()).split('\n').filter((l) => /^hotline_(calls_|tenant_calls_|talk_|tenant_talk_)/.test(l));
+  const ours = await lines(kept);
+  t.same(ours, await lines(reference));
+  t.ok(ours.includes('hotline_tenant_talk_seconds_total{tenant="7"} 42'), 'a listed tenant by its id');
+  t.ok(ours.includes('hotline_tenant_calls_ended_total{tenant="other",outcome="answered"} 2'), 'the rest as other');
+});
