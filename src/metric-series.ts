@@ -126,25 +126,30 @@ export class HistogramSeries {
 }
 
 /**
- * A metric's series by up to two label values, each made on first use. The callers' label values
- * are bounded sets (outcomes, number kinds, command names, listed tenants), so this never grows
- * past them.
+ * A metric's series by up to three label values, each made on first use. The callers' label
+ * values are bounded sets (outcomes, number kinds, command names, listed tenants and their
+ * groups), so this never grows past them.
  */
 export class SeriesByLabels<S> {
-  private readonly byFirst = new Map<string, Map<string, S>>();
+  private readonly byFirst = new Map<string, Map<string, Map<string, S>>>();
 
-  constructor(private readonly make: (first: string, second: string) => S) {}
+  constructor(private readonly make: (first: string, second: string, third: string) => S) {}
 
-  get(first: string, second = ''): S {
+  get(first: string, second = '', third = ''): S {
     let bySecond = this.byFirst.get(first);
     if (bySecond === undefined) {
       bySecond = new Map();
       this.byFirst.set(first, bySecond);
     }
-    let series = bySecond.get(second);
+    let byThird = bySecond.get(second);
+    if (byThird === undefined) {
+      byThird = new Map();
+      bySecond.set(second, byThird);
+    }
+    let series = byThird.get(third);
     if (series === undefined) {
-      series = this.make(first, second);
-      bySecond.set(second, series);
+      series = this.make(first, second, third);
+      byThird.set(third, series);
     }
     return series;
   }

@@ -16,6 +16,9 @@ export const ESL_ERROR_KINDS = ['timeout', 'command_failed', 'socket_closed', 'p
 export const DB_OPERATIONS = ['config_fingerprint', 'config_load', 'cdr_insert', 'admission', 'pin_lockout', 'rotation', 'caller_memory', 'voicemail_insert'] as const;
 export const NUMBER_KIND_LABELS = ['hotline', 'switchboard', 'unknown'] as const;
 
+/** hotline_db_query_duration_seconds' buckets (seconds). */
+const DB_QUERY_BUCKETS: readonly number[] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
 /** hotline_esl_command_duration_seconds' buckets (seconds): a reply in a millisecond to a five-minute bridge. */
 const ESL_COMMAND_BUCKETS: readonly number[] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 15, 60, 300];
 /** Money columns whose writes are capped to DECIMAL(14,4) (hotline_charges_capped_total). */
@@ -294,7 +297,7 @@ export class Metrics {
     name: 'hotline_db_query_duration_seconds',
     help: 'Database round trips by operation and result.',
     labelNames: ['operation', 'result'] as const,
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    buckets: [...DB_QUERY_BUCKETS],
     registers: [this.registry],
   });
 
@@ -392,14 +395,33 @@ export class Metrics {
     }
   }
 
-  /** The calls' counters' series, held by reference (metric-series.ts): a call adds to three to five of them. */
+  /** The series the calls' path adds to, held by reference (metric-series.ts): a call adds to eight or more of them. */
   private readonly callSeries = {
     started: new SeriesByLabels((number_kind) => new CounterSeries(this.callsStarted, { number_kind })),
     ended: new SeriesByLabels((outcome, number_kind) => new CounterSeries(this.callsEnded, { outcome, number_kind })),
     tenantEnded: new SeriesByLabels((tenant, outcome) => new CounterSeries(this.tenantCallsEnded, { tenant, outcome })),
     talk: new SeriesByLabels((number_kind) => new CounterSeries(this.talkSeconds, { number_kind })),
     tenantTalk: new SeriesByLabels((tenant) => new CounterSeries(this.tenantTalkSeconds, { tenant })),
+    legs: new SeriesByLabels((tenant, group, result) => new CounterSeries(this.legs, { tenant, group, result })),
+    callerNumbers: new SeriesByLabels((form) => new CounterSeries(this.callerNumbers, { form })),
+    callerMemoryLookups: new SeriesByLabels((answered_from) => new CounterSeries(this.callerMemoryLookups, { answered_from })),
+    db: new SeriesByLabels((operation, result) => new HistogramSeries(this.dbQuerySeconds, { operation, result }, DB_QUERY_BUCKETS)),
   };
+
+  /** A leg dialled to a destination of a tenant's group (null: an extension's phones), and how it ended. */
+  countLeg(tenantId: number | null, groupId: number | null, result: string): void {
+    this.callSeries.legs.get(this.tenantLabel(tenantId), groupId === null ? 'extension' : this.groupLabel(tenantId, groupId), result).inc();
+  }
+
+  /** How a call's caller ID read (src/domain/caller-number.ts). */
+  countCallerNumber(form: string): void {
+    this.callSeries.callerNumbers.get(form).inc();
+  }
+
+  /** Where a caller-memory question was answered: `memory` (the index) or `database`. */
+  countCallerMemoryLookup(answeredFrom: 'memory' | 'database'): void {
+    this.callSeries.callerMemoryLookups.get(answeredFrom).inc();
+  }
 
   /** A call FreeSWITCH handed over (hotline_calls_started_total). */
   callStarted(numberKind: string): void {
@@ -443,13 +465,13 @@ export class Metrics {
 
   /** Times one database operation into dbQuerySeconds/dbErrors. */
   async timeDb<T>(operation: string, fn: () => Promise<T>): Promise<T> {
-    const end = this.dbQuerySeconds.startTimer({ operation });
+    const started = performance.now();
     try {
       const result = await fn();
-      end({ result: 'ok' });
+      this.callSeries.db.get(operation, 'ok').observe((performance.now() - started) / 1000);
       return result;
     } catch (err) {
-      end({ result: 'error' });
+      this.callSeries.db.get(operation, 'error').observe((performance.now() - started) / 1000);
       this.dbErrors.inc({ operation });
       throw err;
     }

@@ -78,7 +78,7 @@ export class CallSession {
     this.acceptedAt = deps.clock();
     this.log = deps.log.child({ call_uuid: channel.uuid });
     this.callerId = callerNumber(leg?.visitor ?? channel.data['Caller-Caller-ID-Number']);
-    deps.metrics.callerNumbers.inc({ form: this.callerId.form });
+    deps.metrics.countCallerNumber(this.callerId.form);
     this.numberKind = numberKindLabel(deps.snapshot, this.dialed);
     // A leg handed over answered (click-to-call) gets no CHANNEL_ANSWER: answered as accepted.
     if (channel.answeredAtUs !== null) this.ownAnsweredAt = this.acceptedAt;

@@ -145,3 +145,36 @@ t.test('Metrics.callStarted and callEnded: the counters the call server incremen
   t.ok(ours.includes('hotline_tenant_talk_seconds_total{tenant="7"} 42'), 'a listed tenant by its id');
   t.ok(ours.includes('hotline_tenant_calls_ended_total{tenant="other",outcome="answered"} 2'), 'the rest as other');
 });
+
+t.test('Metrics.countLeg, countCallerNumber, countCallerMemoryLookup and timeDb: the series prom-client\'s own calls made', async (t) => {
+  const kept = new Metrics({ tenantIds: [7] });
+  const reference = new Metrics({ tenantIds: [7] });
+  const legs: Array<[number | null, number | null, string]> = [[7, 3, 'answered'], [7, null, 'busy'], [9, 4, 'no_answer'], [7, 3, 'answered'], [null, null, 'failed']];
+  for (const [tenantId, groupId, result] of legs) {
+    kept.countLeg(tenantId, groupId, result);
+    reference.legs.inc({ tenant: reference.tenantLabel(tenantId), group: groupId === null ? 'extension' : reference.groupLabel(tenantId, groupId), result });
+  }
+  for (const form of ['plain', 'reduced', 'plain', 'withheld']) {
+    kept.countCallerNumber(form);
+    reference.callerNumbers.inc({ form });
+  }
+  for (const from of ['memory', 'database', 'memory'] as const) {
+    kept.countCallerMemoryLookup(from);
+    reference.callerMemoryLookups.inc({ answered_from: from });
+  }
+  await kept.timeDb('admission', () => Promise.resolve(1));
+  await kept.timeDb('admission', () => Promise.resolve(2));
+  await t.rejects(kept.timeDb('caller_memory', () => Promise.reject(new Error('gone'))), /gone/);
+  // The reference times through prom-client's startTimer, as timeDb did before.
+  for (const result of ['ok', 'ok']) reference.dbQuerySeconds.startTimer({ operation: 'admission' })({ result });
+  reference.dbQuerySeconds.startTimer({ operation: 'caller_memory' })({ result: 'error' });
+  reference.dbErrors.inc({ operation: 'caller_memory' });
+  const lines = async (m: Metrics): Promise<string[]> => (await m.registry.metrics()).split('\n')
+    .filter((l) => /^hotline_(destination_legs|caller_numbers|caller_memory_lookups)_total|^hotline_db_query_duration_seconds_count|^hotline_db_errors_total/.test(l));
+  const ours = await lines(kept);
+  t.same(ours, await lines(reference));
+  t.ok(ours.includes('hotline_destination_legs_total{tenant="7",group="3",result="answered"} 2'), 'a listed tenant\'s group by its id');
+  t.ok(ours.includes('hotline_destination_legs_total{tenant="7",group="extension",result="busy"} 1'), 'an extension\'s phones');
+  t.ok(ours.includes('hotline_db_query_duration_seconds_count{operation="admission",result="ok"} 2'));
+  t.ok(ours.includes('hotline_db_query_duration_seconds_count{operation="caller_memory",result="error"} 1'));
+});

@@ -148,11 +148,11 @@ async function rememberedPhone(call: Call): Promise<string | null> {
   // Answered now, in memory, for a caller no phone of the tenant answered (most first callers):
   // like SQLite's in-turn answer, the greeting and the first bridge leave in one write.
   if (callerMemoryIndex?.answeredNone(call.tenant.id, call.id.caller, since)) {
-    metrics.callerMemoryLookups.inc({ answered_from: 'memory' });
+    metrics.countCallerMemoryLookup('memory');
     call.channel.sendAtEndOfTurn();
     return null;
   }
-  metrics.callerMemoryLookups.inc({ answered_from: 'database' });
+  metrics.countCallerMemoryLookup('database');
   // A database that answers within this turn (SQLite): what this tick writes (the greeting) waits
   // for the first bridge, and FreeSWITCH reads both at once (CallChannel.sendAtEndOfTurn). Before
   // any await: this runs as the lookup is asked, in the greeting's tick.
@@ -220,7 +220,7 @@ export async function dialBatch(call: Call, numbers: readonly string[], ringTime
   const [result] = await Promise.all([bridged, greeting]);
   const leg = classifyLeg(result.dialStatus, result.disposition);
   const tenantId = call.tenant.id;
-  metrics.legs.inc({ tenant: metrics.tenantLabel(tenantId), group: groupId === null ? 'extension' : metrics.groupLabel(tenantId, groupId), result: leg });
+  metrics.countLeg(tenantId, groupId, leg);
   call.log.info({ group_id: groupId, destinations: numbers, leg, disposition: result.disposition }, 'leg finished');
   if (leg === 'answered') {
     metrics.timeToAnswerSeconds.observe(call.secondsSinceAccept());
