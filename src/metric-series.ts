@@ -11,8 +11,8 @@
  * so the metric exports it as ever: /metrics, the workers' merge, `get()`. When the table is
  * replaced (the registry's `resetMetrics()`), the next addition makes the record again, as
  * prom-client would. test/metrics/series.test.ts holds the exposition equal to prom-client's own
- * inc and observe; should prom-client keep its series another way (a new version), the series
- * go through its own inc and observe, and that test says so.
+ * inc and observe, and that they are added to by reference; should prom-client keep its series
+ * another way (a new version), the series go through its own inc and observe, and that test fails.
  */
 import type { Counter, Histogram } from 'prom-client';
 
@@ -33,14 +33,17 @@ interface HistogramRecord {
 /** A metric's table of series records, by prom-client's key (which is never built here). */
 type Table<R> = Record<string, R | undefined>;
 
-/** The record in `table` whose labels are `labels`, and its key; null when there is none. */
+/**
+ * The record in `table` with `labels`, and its key; null when there is none. Every record of a
+ * metric has all its label names, so a record with these values for them is the series; it may
+ * carry more (the registry's default labels, which getMetricsAsJSON writes into the records).
+ */
 function findRecord<R extends { labels: Labels }>(table: Table<R>, labels: Labels): { key: string; record: R } | null {
   const names = Object.keys(labels);
   for (const key of Object.keys(table)) {
     const record = table[key];
-    if (record === undefined) continue;
-    const theirs = Object.keys(record.labels);
-    if (theirs.length === names.length && names.every((name) => record.labels[name] === labels[name])) return { key, record };
+    if (record === undefined || typeof record.labels !== 'object' || record.labels === null) continue;
+    if (names.every((name) => record.labels[name] === labels[name])) return { key, record };
   }
   return null;
 }
@@ -73,23 +76,27 @@ export class CounterSeries {
     private readonly labels: Labels,
   ) {}
 
-  /** As `counter.inc(labels, n)`: a negative or non-finite `n` throws and counts nothing. */
+  /**
+   * As `counter.inc(labels, n)`, but stricter: a negative, NaN or infinite `n` throws (prom-client
+   * adds a NaN) and counts nothing, not even an empty series.
+   */
   inc(n = 1): void {
-    const record = this.byReference ? this.current() : null;
-    if (record === null) {
-      this.counter.inc(this.labels, n);
-      return;
-    }
     if (!(n >= 0) || n === Infinity) throw new TypeError(`counter ${nameOf(this.counter)}: cannot add ${n}`);
-    record.value += n;
+    const record = this.byReference ? this.current() : null;
+    if (record === null) this.counter.inc(this.labels, n);
+    else record.value += n;
   }
 
   /** The series' record in the counter's table, found again after a reset; null (and no more tries) when it is not there. */
   private current(): CounterRecord | null {
     const table = tableOf<CounterRecord>(this.counter);
     if (table !== null && this.record !== null && table[this.key] === this.record) return this.record;
-    this.counter.inc(this.labels, 0);
-    const found = table === null ? null : findRecord(table, this.labels);
+    // Made when missing by prom-client itself (which checks the label names); one already there is kept.
+    let found = table === null ? null : findRecord(table, this.labels);
+    if (found === null && table !== null) {
+      this.counter.inc(this.labels, 0);
+      found = findRecord(table, this.labels);
+    }
     if (found === null || typeof found.record.value !== 'number') {
       this.byReference = false;
       return null;
@@ -113,17 +120,21 @@ export class HistogramSeries {
   constructor(
     private readonly histogram: Histogram<string>,
     private readonly labels: Labels,
+    /** The histogram's buckets, all of them: a record with others is not used (prom-client's observe is). */
     private readonly upperBounds: readonly number[],
-  ) {}
+  ) {
+    // The label names checked as observe checks them (zero() does not): a wrong one throws here.
+    histogram.labels(labels);
+  }
 
-  /** As `histogram.observe(labels, v)`: a non-finite `v` throws and counts nothing. */
+  /** As `histogram.observe(labels, v)`: a non-finite `v` throws and counts nothing, not even an empty series. */
   observe(v: number): void {
+    if (!Number.isFinite(v)) throw new TypeError(`histogram ${nameOf(this.histogram)}: cannot observe ${v}`);
     const record = this.byReference ? this.current() : null;
     if (record === null) {
       this.histogram.observe(this.labels, v);
       return;
     }
-    if (!Number.isFinite(v)) throw new TypeError(`histogram ${nameOf(this.histogram)}: cannot observe ${v}`);
     // The smallest bound at or above v (lib/histogram.js findBound); none past the last: +Inf only.
     for (const bound of this.upperBounds) {
       if (v <= bound) {
@@ -138,11 +149,16 @@ export class HistogramSeries {
   private current(): HistogramRecord | null {
     const table = tableOf<HistogramRecord>(this.histogram);
     if (table !== null && this.record !== null && table[this.key] === this.record) return this.record;
-    this.histogram.zero(this.labels);
-    const found = table === null ? null : findRecord(table, this.labels);
+    // zero() replaces a record already there: only for a series not in the table yet.
+    let found = table === null ? null : findRecord(table, this.labels);
+    if (found === null && table !== null) {
+      this.histogram.zero(this.labels);
+      found = findRecord(table, this.labels);
+    }
     const record = found?.record;
     const shaped = record !== undefined && typeof record.sum === 'number' && typeof record.count === 'number' && typeof record.bucketValues === 'object' && record.bucketValues !== null;
-    if (found === null || record === undefined || !shaped || this.upperBounds.some((b) => typeof record.bucketValues[b] !== 'number')) {
+    const bucketed = shaped && Object.keys(record.bucketValues).length === this.upperBounds.length && this.upperBounds.every((b) => typeof record.bucketValues[b] === 'number');
+    if (found === null || record === undefined || !bucketed) {
       this.byReference = false;
       return null;
     }
