@@ -93,7 +93,8 @@ export class EslFramer {
     if (this.pending) {
       if (this.buffered < this.bodyLength) return;
     } else if (chunk.indexOf(BLANK_LINE) < 0 && !(previousLast === LF && chunk[0] === LF)) {
-      if (this.buffered > this.maxFrameBytes) throw new EslFrameTooLargeError('header block', this.buffered, this.maxFrameBytes);
+      // One byte over: a block of exactly the limit may be waiting for the second LF of its blank line.
+      if (this.buffered > this.maxFrameBytes + 1) throw new EslFrameTooLargeError('header block', this.buffered, this.maxFrameBytes);
       return;
     }
     const buf = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.buffered);
@@ -130,7 +131,7 @@ export class EslFramer {
     const rest = buf.subarray(pos);
     this.chunks = rest.length > 0 ? [rest] : [];
     this.buffered = rest.length;
-    if (!this.pending && this.buffered > this.maxFrameBytes) throw new EslFrameTooLargeError('header block', this.buffered, this.maxFrameBytes);
+    if (!this.pending && this.buffered > this.maxFrameBytes + 1) throw new EslFrameTooLargeError('header block', this.buffered, this.maxFrameBytes);
   }
 
   /**

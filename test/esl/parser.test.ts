@@ -194,9 +194,13 @@ t.test('a header block over the limit is refused however the reads cut it: whole
   }
   const exactly = (filler: number): string => `Content-Type: command/reply\nReply-Text: %2BOK%0A\nvariable_filler: ${'a'.repeat(filler)}\n\n`;
   t.equal(exactly(limit - 66).length - 2, limit, 'a block of exactly the limit (its blank line not counted)');
-  const fits = new EslFramer(limit);
-  t.equal(fits.push(Buffer.from(exactly(limit - 66))).length, 1, 'passes');
-  t.equal(fits.broken, null);
+  for (const cut of [0, 1, 2]) {
+    const fits = new EslFramer(limit);
+    const text = exactly(limit - 66);
+    const frames = [...fits.push(Buffer.from(text.slice(0, text.length - cut))), ...fits.push(Buffer.from(text.slice(text.length - cut)))];
+    t.equal(frames.length, 1, `passes, its last ${cut} bytes in a later read`);
+    t.equal(fits.broken, null);
+  }
   const over = new EslFramer(limit);
   t.equal(over.push(Buffer.from(exactly(limit - 65))).length, 0, 'one byte more is refused');
   t.type(over.broken, EslFrameTooLargeError);
