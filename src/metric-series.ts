@@ -48,6 +48,15 @@ function findRecord<R extends { labels: Labels }>(table: Table<R>, labels: Label
   return null;
 }
 
+/** The record with `labels` in `table`, made by `make` (prom-client's own call) when it is not there yet; null when it cannot be found. */
+function findOrMake<R extends { labels: Labels }>(table: Table<R> | null, labels: Labels, make: () => void): { key: string; record: R } | null {
+  if (table === null) return null;
+  const found = findRecord(table, labels);
+  if (found !== null) return found;
+  make();
+  return findRecord(table, labels);
+}
+
 /** The metric's name, for messages (prom-client's types do not declare it). */
 function nameOf(metric: Counter<string> | Histogram<string>): string {
   const { name } = metric as unknown as { name?: unknown };
@@ -92,11 +101,7 @@ export class CounterSeries {
     const table = tableOf<CounterRecord>(this.counter);
     if (table !== null && this.record !== null && table[this.key] === this.record) return this.record;
     // Made when missing by prom-client itself (which checks the label names); one already there is kept.
-    let found = table === null ? null : findRecord(table, this.labels);
-    if (found === null && table !== null) {
-      this.counter.inc(this.labels, 0);
-      found = findRecord(table, this.labels);
-    }
+    const found = findOrMake(table, this.labels, () => this.counter.inc(this.labels, 0));
     if (found === null || typeof found.record.value !== 'number') {
       this.byReference = false;
       return null;
@@ -150,11 +155,7 @@ export class HistogramSeries {
     const table = tableOf<HistogramRecord>(this.histogram);
     if (table !== null && this.record !== null && table[this.key] === this.record) return this.record;
     // zero() replaces a record already there: only for a series not in the table yet.
-    let found = table === null ? null : findRecord(table, this.labels);
-    if (found === null && table !== null) {
-      this.histogram.zero(this.labels);
-      found = findRecord(table, this.labels);
-    }
+    const found = findOrMake(table, this.labels, () => this.histogram.zero(this.labels));
     const record = found?.record;
     const shaped = record !== undefined && typeof record.sum === 'number' && typeof record.count === 'number' && typeof record.bucketValues === 'object' && record.bucketValues !== null;
     const bucketed = shaped && Object.keys(record.bucketValues).length === this.upperBounds.length && this.upperBounds.every((b) => typeof record.bucketValues[b] === 'number');
