@@ -12,7 +12,7 @@
 import type { Socket } from 'node:net';
 import { posix } from 'node:path';
 import { displaceCommand, recordEnd, type BridgeOutcome, type CallChannel, type DigitCollection, type DigitResult, type PlayEnd, type PlayOptions, type RecordEnd } from './channel';
-import { AppRun, CommandReply, nextEventUuid, OpeningCommands, PendingApps, seconds, type Observe } from './command-waiters';
+import { AppRun, CommandGroup, CommandReply, nextEventUuid, OpeningCommands, PendingApps, seconds, type Observe } from './command-waiters';
 import { EslConnection } from './connection';
 import { CallHungUpError, EslCommandError, SocketClosedError, UnsafeValueError, type EslError } from './errors';
 import type { EslEvent } from './event';
@@ -201,13 +201,27 @@ export class EslCallChannel implements CallChannel {
    * `linger` (keep the socket after hangup so CHANNEL_HANGUP_COMPLETE still arrives) and
    * `nixevent` for the events we never read. Sent together; FreeSWITCH answers in order.
    */
-  async subscribe(): Promise<void> {
+  subscribe(): Promise<void> {
     this.subscribed = true;
-    const myevents = this.command('myevents plain');
-    const linger = this.command(`linger ${this.options.lingerS}`).then(() => {
-      this.lingering = true;
+    const commands = ['myevents plain', `linger ${this.options.lingerS}`, this.bridgeListeners.length === 0 ? NIXEVENT_ALL_UNREAD : NIXEVENT_UNUSED];
+    if (this.closed) return Promise.reject(this.failure ?? new SocketClosedError(commands[0]));
+    return new Promise<void>((resolve, reject) => {
+      // One waiter for the three replies (CommandGroup); FreeSWITCH answers them in order.
+      const group = new CommandGroup(commands, this.opening, this.options.observe, (taken) => {
+        if (taken === 1) this.lingering = true;
+      }, resolve, reject);
+      for (const command of commands) {
+        const role = this.opening.role();
+        try {
+          this.conn.request(undefined, undefined, group, command);
+        } catch (err) {
+          group.notWritten(err instanceof Error ? err : new Error(String(err)));
+          return;
+        }
+        group.written(role);
+        if (role === 'opening') this.opening.outstanding++;
+      }
     });
-    await Promise.all([myevents, linger, this.command(this.bridgeListeners.length === 0 ? NIXEVENT_ALL_UNREAD : NIXEVENT_UNUSED)]);
   }
 
   /**

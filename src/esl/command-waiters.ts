@@ -82,6 +82,82 @@ export class CommandReply implements ReplyWaiter {
 }
 
 /**
+ * The replies to commands written one after another whose caller waits for all of them
+ * (subscribe(): myevents, linger, nixevent). One waiter, held in the connection's line once for
+ * each command, and one promise, where each command made a promise, a CommandReply and three
+ * closures, and Promise.all one more promise and a closure each (bench/PROFILE.md, release 42).
+ * Each reply is taken as CommandReply takes it: the opening commands' bookkeeping, a refusal
+ * observed under its command's name, a command written behind a failed opening one failing with
+ * that failure. The first failure rejects, as Promise.all did; `taken(i)` hears of each command
+ * FreeSWITCH took, also after a failure.
+ */
+export class CommandGroup implements ReplyWaiter {
+  private readonly started = performance.now();
+  /** The role each command was written in, in order (OpeningCommands.role() just before its write). */
+  private readonly roles: CommandRole[] = [];
+  /** Replies and failures handed in: the next is for commands[due]. */
+  private due = 0;
+  private failed = false;
+
+  constructor(
+    private readonly commands: readonly string[],
+    private readonly opening: OpeningCommands,
+    private readonly observe: Observe | undefined,
+    private readonly taken: (index: number) => void,
+    private readonly resolve: () => void,
+    private readonly reject: (err: Error) => void,
+  ) {}
+
+  /** The command whose reply is due next (the connection names it in its errors). */
+  get command(): string {
+    return this.commands[Math.min(this.due, this.commands.length - 1)];
+  }
+
+  /** commands[i] was written in `role`; the writes go in order. */
+  written(role: CommandRole): void {
+    this.roles.push(role);
+  }
+
+  /** A command could not be written (the socket is gone): the group fails; those not written are not. */
+  notWritten(err: Error): void {
+    this.settle(err);
+  }
+
+  reply(reply: EslEvent): void {
+    const index = this.due++;
+    const command = this.commands[index];
+    const role = this.roles[index] ?? 'plain';
+    const failure = this.opening.replied(role, command, reply);
+    if (failure !== null) {
+      this.observe?.(commandName(command), seconds(this.started), 'error');
+      this.settle(new EslCommandError(command, failure));
+    } else if (role === 'behind' && this.opening.error) {
+      this.settle(this.opening.error);
+    } else {
+      this.taken(index);
+      if (this.due === this.commands.length) this.settle(null);
+    }
+  }
+
+  fail(err: Error): void {
+    const command = this.commands[Math.min(this.due++, this.commands.length - 1)];
+    if (err instanceof EslTimeoutError) this.observe?.(commandName(command), seconds(this.started), 'timeout');
+    this.settle(err);
+  }
+
+  /** The first failure rejects; success once every command's reply took it. */
+  private settle(err: Error | null): void {
+    if (this.failed) return;
+    if (err === null) {
+      this.resolve();
+      return;
+    }
+    this.failed = true;
+    this.reject(err);
+  }
+}
+
+/**
  * An application written with `sendmsg`. Its outcome is the first of its completion (matched by
  * the Event-UUID FreeSWITCH echoes as Application-UUID), its own bound passing, the hang-up and
  * the socket's close; it is given to the caller once the sendmsg's reply says FreeSWITCH took it.

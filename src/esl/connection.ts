@@ -67,7 +67,7 @@ class ConnectionCounters implements ConnectionStats {
  * release 41).
  */
 export interface ReplyWaiter {
-  /** The command line, for the errors that name it. */
+  /** The command line, for the errors that name it (of a waiter held for several, the one whose reply is due next). */
   readonly command: string;
   /** Its reply: command/reply, or api/response for `api`. */
   reply(reply: EslEvent): void;
@@ -242,10 +242,11 @@ export class EslConnection extends EventEmitter {
    * Writes one command and gives `waiter` its reply (command/reply, or api/response for `api`),
    * matched in FIFO order with every other command of this socket, or fails it: no reply within
    * `replyTimeoutMs`, or the socket closed first. Throws (nothing queued) when the command cannot
-   * be written.
+   * be written. `line` is the command written, `waiter.command` unless the waiter stands for
+   * several commands written one after another (CommandGroup, which names the one due next).
    */
-  request(headers: Record<string, string> | undefined, body: string | undefined, waiter: ReplyWaiter): void {
-    this.write(waiter.command, headers, body);
+  request(headers: Record<string, string> | undefined, body: string | undefined, waiter: ReplyWaiter, line: string = waiter.command): void {
+    this.write(line, headers, body);
     this.replies.push(waiter);
     this.replyDeadlines.push(performance.now() + this.replyTimeoutMs);
     if (this.replyTimer === null) this.armReplyTimer(this.replyTimeoutMs);

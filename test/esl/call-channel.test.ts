@@ -93,6 +93,48 @@ t.test('connect: channel data decoded, commands matched to replies', async (t) =
   await sub;
 });
 
+t.test('subscribe: one waiter for its three replies, each taken in order, the first failure what the caller gets', async (t) => {
+  const reply = (text: string): string => `Content-Type: command/reply\nReply-Text: ${text}\n\n`;
+  const outcome = (p: Promise<unknown>): Promise<string> => p.then(() => 'resolved', (e: unknown) => `${(e as Error).constructor.name}: ${(e as Error).message}`);
+
+  await t.test('myevents refused, the rest taken: rejects with the myevents refusal, observed under its name; the channel goes on', async (t) => {
+    const { channel, fs, seen } = await observed(t, 5000);
+    const sub = channel.subscribe();
+    for (let i = 0; i < 3; i++) await fs.next();
+    fs.socket.write(reply('-ERR no keywords supplied') + reply('+OK will linger 5 seconds') + reply('-ERR no keywords supplied'));
+    t.equal(await outcome(sub), 'EslCommandError: "myevents plain" failed: -ERR no keywords supplied');
+    t.same(seen, ['connect ok', 'myevents error', 'nixevent error'], 'each refusal observed under its own command');
+    const next = channel.command('api status');
+    await fs.next();
+    fs.socket.write('Content-Type: api/response\nContent-Length: 3\n\nUP\n');
+    t.equal(await outcome(next), 'resolved', 'the next command gets its own reply, not one of the group\'s');
+  });
+
+  await t.test('no reply in time: rejects with the timeout of the first, naming it; the socket is given up', async (t) => {
+    const { channel, fs, seen } = await observed(t, 100);
+    const sub = channel.subscribe();
+    for (let i = 0; i < 3; i++) await fs.next();
+    t.equal(await outcome(sub), 'EslTimeoutError: no answer to "myevents plain" within 100 ms');
+    t.same(seen, ['connect ok', 'myevents timeout'], 'one timeout, the first command\'s');
+    await until('the socket closed', () => channel.closed);
+  });
+
+  await t.test('the first two taken, then the socket closes: rejects naming the third', async (t) => {
+    const { channel, fs } = await setup(t);
+    const sub = channel.subscribe();
+    for (let i = 0; i < 3; i++) await fs.next();
+    fs.socket.end(reply('+OK Events Enabled') + reply('+OK will linger 5 seconds'));
+    t.match(await outcome(sub), /^SocketClosedError: "nixevent CHANNEL_CREATE .*" not completed: socket closed$/);
+  });
+
+  await t.test('a closed channel: rejects at once, nothing written', async (t) => {
+    const { channel, fs } = await setup(t);
+    fs.socket.destroy();
+    await until('the socket closed', () => channel.closed);
+    t.equal(await outcome(channel.subscribe()), 'SocketClosedError: "myevents plain" not completed: socket closed');
+  });
+});
+
 t.test('-ERR reply rejects with EslCommandError', async (t) => {
   const { channel, fs } = await setup(t);
   const p = channel.command('nixevent BOGUS');
