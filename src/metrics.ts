@@ -21,6 +21,7 @@ const DB_QUERY_BUCKETS: readonly number[] = [0.001, 0.0025, 0.005, 0.01, 0.025, 
 
 /** hotline_esl_command_duration_seconds' buckets (seconds): a reply in a millisecond to a five-minute bridge. */
 const ESL_COMMAND_BUCKETS: readonly number[] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 15, 60, 300];
+
 /** Money columns whose writes are capped to DECIMAL(14,4) (hotline_charges_capped_total). */
 export const CAPPED_COLUMNS = ['cost', 'spend', 'balance'] as const;
 export type CappedColumn = (typeof CAPPED_COLUMNS)[number];
