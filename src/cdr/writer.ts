@@ -64,6 +64,8 @@ interface SegmentState {
   open: number;
   /** Lines refused (unparsable, or refused by the database), quarantined when the segment is done. */
   readonly refused: Array<{ line: string; reason: string }>;
+  /** It left the folder between the listing and the read (moved away by an operator): nothing to write or delete. */
+  readonly gone?: true;
 }
 
 /** What insertHalving made of a batch. */
@@ -386,7 +388,7 @@ export class CdrWriter {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     await this.releaseHeld();
-    await this.flush();
+    await this.flush().catch((err: unknown) => this.log.error({ err }, 'the final CDR flush failed; the CDRs stay in the spool for the next start'));
     await this.runner.close();
     await this.spool.close();
   }
@@ -422,7 +424,11 @@ export class CdrWriter {
   private schedule(ms: number): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
-      void this.flush().finally(() => this.schedule(this.options.flushIntervalMs));
+      // A flush that fails for anything but the database (which replay() says without throwing):
+      // a segment that cannot be read, say. Its CDRs stay in the spool; the next flush tries again.
+      void this.flush()
+        .catch((err: unknown) => this.log.error({ err }, 'CDR flush failed; the CDRs stay in the spool, the next flush tries again'))
+        .finally(() => this.schedule(this.options.flushIntervalMs));
     }, ms);
     this.timer.unref();
   }
@@ -498,9 +504,21 @@ export class CdrWriter {
     return !failed;
   }
 
-  /** Parses a segment; its records join `pending`, lines that cannot be records are refused. */
+  /**
+   * Parses a segment; its records join `pending`, lines that cannot be records are refused. A
+   * segment gone from the folder since it was listed (moved away by an operator, as
+   * CdrSpool.closedSegments allows) is no longer this writer's: said, and skipped.
+   */
   private async read(path: string, pending: Pending[]): Promise<SegmentState> {
-    const text = (await fsp.readFile(path)).toString('utf8');
+    let bytes: Buffer;
+    try {
+      bytes = await fsp.readFile(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      this.log.warn({ segment: path }, 'a spool segment left the folder before it was replayed (moved away?): its CDRs are not written from here');
+      return { path, lines: 0, open: 0, refused: [], gone: true };
+    }
+    const text = bytes.toString('utf8');
     let lines = 0;
     const refused: SegmentState['refused'] = [];
     const records: Array<{ record: CdrRecord; line: string }> = [];
@@ -582,7 +600,7 @@ export class CdrWriter {
       for (const r of s.refused) this.log.error({ reason: r.reason, line: r.line.slice(0, 200) }, 'CDR refused; quarantined in the spool directory');
       this.spool.quarantine(s.refused);
       this.metrics.cdrsQuarantined.inc(s.refused.length);
-      await fsp.unlink(s.path);
+      if (s.gone !== true) await unlinkUnlessGone(s.path);
       this.spool.done(s.path);
       this.depth = Math.max(0, this.depth - s.lines);
       this.metrics.cdrSpoolDepth.set(this.depth);
@@ -604,5 +622,14 @@ export class CdrWriter {
         this.log.warn({ tenant_id: c.tenantId, column: c.column, detail: c.detail }, 'charge capped to what DECIMAL(14,4) holds; the CDR is written');
       }
     });
+  }
+}
+
+/** Deletes a replayed segment; one moved away meanwhile (after its read) has nothing left to delete. */
+async function unlinkUnlessGone(path: string): Promise<void> {
+  try {
+    await fsp.unlink(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
 }

@@ -11,9 +11,10 @@ import { ThreadRunner, type CdrBatchRunner } from '../../src/cdr/batch-runner';
 import { CdrSpool, GROUP_COMMIT_MS, groupCommitWait } from '../../src/cdr/spool';
 import { CdrWriter, isDataError, type TenantsOf } from '../../src/cdr/writer';
 import { createKnex, fromDbTimestamp } from '../../src/db/connect';
-import { createLogger } from '../../src/log';
+import { createLogger, type Logger } from '../../src/log';
 import { Metrics } from '../../src/metrics';
 import { dbTargets, type DbTarget, type TargetName, type TestDb } from '../helpers/db';
+import { capturingLogger } from '../helpers/log';
 import { until } from '../helpers/wait';
 import { addTenant, balance } from '../billing/helpers';
 import { cdr, cdrRows, counter, gauge, quarantined, segments, spoolDir } from './records';
@@ -62,7 +63,7 @@ interface Ctx {
   target: TargetName;
   dir: string;
   /** A writer over `knex` (or another knex) and a spool over `dir`; not started, stopped at teardown. */
-  writer: (opts?: { knex?: Knex; metrics?: Metrics; dir?: string }) => { writer: CdrWriter; spool: CdrSpool; metrics: Metrics };
+  writer: (opts?: { knex?: Knex; metrics?: Metrics; dir?: string; log?: Logger; flushIntervalMs?: number }) => { writer: CdrWriter; spool: CdrSpool; metrics: Metrics };
   /** A knex for a database that is not there (MariaDB: a closed port; SQLite: a destroyed pool). */
   deadKnex: () => Promise<Knex>;
   /** Where a writer over `knex` writes its batches: undefined = on this thread; the SQLite thread variant, a thread of its own. */
@@ -98,7 +99,8 @@ async function run(t: Test, target: DbTarget, fn: (t: Test, ctx: Ctx) => Promise
       const metrics = opts.metrics ?? new Metrics();
       const spool = new CdrSpool(opts.dir ?? dir);
       // A writer given another knex (a dead database) writes through it, on this thread.
-      const writer = new CdrWriter(opts.knex ?? db.knex, spool, { ...OPTIONS, runner: opts.knex ? undefined : ctx.runner() }, log, metrics);
+      const options = { ...OPTIONS, flushIntervalMs: opts.flushIntervalMs ?? OPTIONS.flushIntervalMs, runner: opts.knex ? undefined : ctx.runner() };
+      const writer = new CdrWriter(opts.knex ?? db.knex, spool, options, opts.log ?? log, metrics);
       cleanups.push(() => writer.stop());
       return { writer, spool, metrics };
     },
@@ -323,7 +325,9 @@ eachDb(t, 'unchargedSince: when the oldest CDR not in the database yet was hande
   t.ok(replaying !== null && Math.abs(replaying - expected) < 50, `the previous run's backlog: since its oldest segment began (${replaying?.toFixed(0)} ~ ${expected.toFixed(0)})`);
   // A segment that leaves the folder without the writer (moved away by an operator) waits no more.
   const third = ctx.writer({ dir: path.join(ctx.dir, 'moved') });
-  await third.writer.start();
+  // Its spool only, no flushes of its own: a flush started by start() could read the segment as
+  // it is moved, or write cdr(9) before it is (the unchargedSince case is the spool's).
+  await third.spool.open();
   await third.writer.record(cdr(9));
   t.ok(third.writer.unchargedSince() !== null);
   await third.spool.rotate();
@@ -337,6 +341,49 @@ eachDb(t, 'unchargedSince: when the oldest CDR not in the database yet was hande
   t.ok(second.writer.unchargedSince() !== null, 'a new one spooled');
   await second.writer.flush();
   t.equal(second.writer.unchargedSince(), null, 'and written');
+});
+
+eachDb(t, 'a segment that leaves the folder between the listing and its read: said, skipped, the rest written, the flush resolves', async (t, ctx) => {
+  // An operator moves a segment away as a flush lists the folder (the unchargedSince test's race,
+  // which once left an unhandled ENOENT from a periodic flush).
+  const { log, lines } = capturingLogger('warn');
+  const { writer, spool } = ctx.writer({ log });
+  await spool.open();
+  const [first, second] = [cdr(1), cdr(2)];
+  await writer.record(first);
+  await spool.rotate();
+  await writer.record(second);
+  const movedTo = path.join(ctx.dir, 'moved-away.bak');
+  const listed = spool.closedSegments.bind(spool);
+  spool.closedSegments = async () => {
+    const paths = await listed();
+    if (paths.length > 0 && !fs.existsSync(movedTo)) fs.renameSync(paths[0], movedTo);
+    return paths;
+  };
+  await writer.flush();
+  t.same(uuids(await cdrRows(ctx.knex)), [second.call_uuid], 'the segment still there written, the moved one not');
+  t.ok(fs.existsSync(movedTo), 'the moved segment left as it was');
+  t.same(segments(ctx.dir), [], 'nothing left in the folder');
+  t.match(lines, [{ level: 40, msg: /a spool segment left the folder before it was replayed/, segment: /segment-/ }]);
+  t.same(quarantined(ctx.dir), []);
+});
+
+eachDb(t, 'a periodic flush that fails (a segment it cannot read) is logged, leaves the CDRs in the spool, and the next one writes them', async (t, ctx) => {
+  const { log, lines } = capturingLogger('error');
+  const { writer } = ctx.writer({ log, flushIntervalMs: 20 });
+  await writer.start();
+  // A directory where a segment should be: readFile fails with EISDIR, not ENOENT.
+  const blocker = path.join(ctx.dir, 'segment-0000000000001-000000.jsonl');
+  fs.mkdirSync(blocker);
+  const record = cdr(1);
+  await writer.record(record);
+  await until('a periodic flush failed and said so', () => lines.some((l) => /CDR flush failed/.test(String(l.msg))));
+  t.same(await cdrRows(ctx.knex), [], 'nothing written past the unreadable segment');
+  t.ok(segments(ctx.dir).length > 0, 'the CDR still in the spool');
+  fs.rmdirSync(blocker);
+  await until('the next periodic flush wrote it', async () => (await cdrRows(ctx.knex)).length === 1);
+  t.same(uuids(await cdrRows(ctx.knex)), [record.call_uuid]);
+  t.match(lines[0], { level: 50, msg: /CDR flush failed; the CDRs stay in the spool/, err: { code: 'EISDIR' } });
 });
 
 eachDb(t, 'uncharged: the costed CDRs in the spool at start (a previous run\'s, an adopted worker\'s), by tenant, until written', async (t, ctx) => {
