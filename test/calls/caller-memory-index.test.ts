@@ -9,19 +9,19 @@
 import t from 'tap';
 import { placeCall } from '../peer/fake-freeswitch';
 import { dbTargets } from '../helpers/db';
-import { startTestDaemon, type TestDaemon } from '../helpers/daemon';
+import { fetchMetrics, startTestDaemon, type TestDaemon } from '../helpers/daemon';
 import { toDbTimestamp } from '../../src/db/connect';
 import { until } from '../helpers/wait';
 
 async function lookups(d: TestDaemon): Promise<Record<string, number>> {
-  const text = await (await fetch(`http://127.0.0.1:${d.daemon.metricsPort}/metrics`)).text();
+  const text = await fetchMetrics(d);
   const out: Record<string, number> = { memory: 0, database: 0 };
   for (const m of text.matchAll(/^hotline_caller_memory_lookups_total\{answered_from="([a-z]+)"\} (\d+)/gm)) out[m[1]] = Number(m[2]);
   return out;
 }
 
 async function readAgeSeconds(d: TestDaemon): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${d.daemon.metricsPort}/metrics`)).text();
+  const text = await fetchMetrics(d);
   const m = /^hotline_caller_memory_index_read_age_seconds ([0-9.e+-]+)$/m.exec(text);
   return m ? Number(m[1]) : Number.NaN;
 }

@@ -15,7 +15,7 @@ import { MISSING_PROMPT_TONE } from '../../src/calls/prompt-player';
 import { lint } from '../../src/cli/config-lint';
 import { promptFindings } from '../../src/prompts/lint';
 import { placeCall } from '../peer/fake-freeswitch';
-import { startTestDaemon, tempSqliteUrl, type TestDaemon } from '../helpers/daemon';
+import { fetchMetrics, startTestDaemon, tempSqliteUrl, type TestDaemon } from '../helpers/daemon';
 import { apps } from './helpers';
 
 async function pinTenant(d: TestDaemon): Promise<void> {
@@ -28,7 +28,7 @@ async function pinTenant(d: TestDaemon): Promise<void> {
 }
 
 async function metric(d: TestDaemon, name: string, labels = ''): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${d.daemon.metricsPort}/metrics`)).text();
+  const text = await fetchMetrics(d);
   if (labels === '') {
     // Every series of the metric, summed (hotline_prompt_files_missing has one per reason).
     const all = [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))];

@@ -8,11 +8,11 @@
  */
 import t, { type Test } from 'tap';
 import { dbTargets } from '../helpers/db';
-import { tempSqliteUrl } from '../helpers/daemon';
+import { fetchMetrics, tempSqliteUrl } from '../helpers/daemon';
 import { DEMO_ORIGIN, startRig, widgetLoaded, WIDGET_KEY, type ClickToCallRig } from './helpers';
 
 async function refusals(rig: ClickToCallRig): Promise<Record<string, number>> {
-  const text = await (await fetch(`http://127.0.0.1:${rig.d.daemon.metricsPort}/metrics`)).text();
+  const text = await fetchMetrics(rig.d);
   const out: Record<string, number> = {};
   for (const m of text.matchAll(/^hotline_click_to_call_requests_total\{result="([a-z_]+)"\} (\d+)/gm)) out[m[1]] = Number(m[2]);
   return out;

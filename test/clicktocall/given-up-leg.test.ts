@@ -8,6 +8,7 @@
  */
 import t from 'tap';
 import { lateLegVerdict } from '../../src/clicktocall/session';
+import { fetchMetrics } from '../helpers/daemon';
 import { dbTargets } from '../helpers/db';
 import { clickWithHeldLeg } from './helpers';
 
@@ -63,7 +64,7 @@ for (const target of dbTargets()) {
     t.equal(await metric(rig.d.daemon.metricsPort, 'hotline_active_calls'), 0);
     t.equal(await metric(rig.d.daemon.metricsPort, 'hotline_calls_started_total'), 1, 'counted started');
     t.equal(await metric(rig.d.daemon.metricsPort, 'hotline_calls_ended_total'), 1, 'and ended');
-    t.match(await (await fetch(`http://127.0.0.1:${rig.d.daemon.metricsPort}/metrics`)).text(), /^hotline_calls_ended_total\{outcome="failed",number_kind="\w+"\} 1$/m, 'as failed');
+    t.match(await fetchMetrics(rig.d), /^hotline_calls_ended_total\{outcome="failed",number_kind="\w+"\} 1$/m, 'as failed');
     const rows: Array<{ outcome: string; cost: unknown }> = await knex('cdrs').where({ call_uuid: uuid }).select('outcome', 'cost');
     t.same(rows.map((x) => x.outcome), ['failed'], 'one CDR, the dialer\'s');
     t.equal(Number(rows[0]?.cost ?? 0), 0, 'nothing billed');

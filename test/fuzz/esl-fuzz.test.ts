@@ -20,7 +20,7 @@ import { Writable } from 'node:stream';
 import t from 'tap';
 import { createLogger } from '../../src/log';
 import type { CdrRecord } from '../../src/cdr/record';
-import { startTestDaemon, tempSqliteUrl } from '../helpers/daemon';
+import { fetchMetrics, startTestDaemon, tempSqliteUrl } from '../helpers/daemon';
 import { placeCall } from '../peer/fake-freeswitch';
 import { callTemplates } from './frames';
 import { runFuzzCall, type FuzzCallResult } from './fuzz-peer';
@@ -96,7 +96,7 @@ t.test('mutated FreeSWITCH traffic: no crash, no leaked session, one CDR per cal
   });
 
   const gauge = async (): Promise<number> => {
-    const text = await (await fetch(`http://127.0.0.1:${d.daemon.metricsPort}/metrics`)).text();
+    const text = await fetchMetrics(d);
     return Number(/^hotline_active_calls (\S+)$/m.exec(text)?.[1] ?? NaN);
   };
   await waitFor('every session ended and hotline_active_calls is 0', async () => d.daemon.calls.activeCalls === 0 && (await gauge()) === 0)
